@@ -1,0 +1,45 @@
+# The one entry point for people and CI. Every target creates/uses .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test unit lint typecheck docs format clean
+
+$(STAMP): pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[testing]'
+	# Conformity pins attrs<22 in its metadata but runs on current attrs: install it without its pins.
+	$(BIN)/python -m pip install -q --no-deps 'conformity>=1.26'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check pysoa_like tests examples
+	$(BIN)/ruff format --check pysoa_like tests examples
+	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint docs unit
+
+format: $(STAMP)
+	$(BIN)/ruff format pysoa_like tests examples
+	$(BIN)/ruff check --fix pysoa_like tests examples
+
+clean:
+	rm -rf $(VENV) docs/_build .mypy_cache .pytest_cache .ruff_cache build *.egg-info

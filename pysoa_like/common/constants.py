@@ -1,0 +1,43 @@
+"""Error codes that servers put in :class:`~pysoa_like.common.errors.Error` records.
+
+The values are the exact strings PySOA 1.4.9 (and Conformity) put on the wire.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ERROR_CODE_ACCESS_DENIED",
+    "ERROR_CODE_ACTION_TIMEOUT",
+    "ERROR_CODE_INVALID",
+    "ERROR_CODE_JOB_TIMEOUT",
+    "ERROR_CODE_MISSING",
+    "ERROR_CODE_NOT_AUTHORIZED",
+    "ERROR_CODE_NOT_FOUND",
+    "ERROR_CODE_RESPONSE_NOT_SERIALIZABLE",
+    "ERROR_CODE_RESPONSE_TOO_LARGE",
+    "ERROR_CODE_SERVER_ERROR",
+    "ERROR_CODE_UNKNOWN",
+]
+
+# For services to use; the library itself never emits it.
+ERROR_CODE_ACCESS_DENIED = "ACCESS_DENIED"
+# Harakiri interrupted an action that ran for too long.
+ERROR_CODE_ACTION_TIMEOUT = "ACTION_TIMEOUT"
+# A value failed validation (also used by introspection for an unknown action name).
+ERROR_CODE_INVALID = "INVALID"
+# Harakiri interrupted job middleware that ran for too long.
+ERROR_CODE_JOB_TIMEOUT = "JOB_TIMEOUT"
+# A required key is missing.
+ERROR_CODE_MISSING = "MISSING"
+# For services to use; the library itself never emits it.
+ERROR_CODE_NOT_AUTHORIZED = "NOT_AUTHORIZED"
+# For services to use; the library itself never emits it.
+ERROR_CODE_NOT_FOUND = "NOT_FOUND"
+# The response could not be serialized.
+ERROR_CODE_RESPONSE_NOT_SERIALIZABLE = "RESPONSE_NOT_SERIALIZABLE"
+# The response was larger than the transport allows (or would need chunking for an old client).
+ERROR_CODE_RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
+# An unhandled exception happened on the server.
+ERROR_CODE_SERVER_ERROR = "SERVER_ERROR"
+# An unknown action, or unexpected keys.
+ERROR_CODE_UNKNOWN = "UNKNOWN"

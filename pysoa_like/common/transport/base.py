@@ -1,0 +1,121 @@
+"""The transport contracts: the extension point for carrying messages between clients and servers.
+
+A client transport sends request messages and receives response messages; a server transport does
+the reverse. Messages are ``(request_id, meta, body)`` triples where ``body`` is the job request or
+job response as a plain dict. Transports own serialization, framing and delivery; everything about
+policy (routing replies to callers, retries of whole calls) belongs to the client and server.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from typing import Any, NamedTuple
+
+from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+
+__all__ = [
+    "ClientTransport",
+    "ReceivedMessage",
+    "ServerTransport",
+    "Transport",
+    "get_hex_thread_id",
+]
+
+
+class ReceivedMessage(NamedTuple):
+    """A received message; all three fields are ``None`` when nothing is outstanding."""
+
+    request_id: Any
+    meta: dict[str, Any] | None
+    body: dict[str, Any] | None
+
+
+def get_hex_thread_id() -> str:
+    """The current thread's identifier as lowercase hex, zero-padded to at least 12 digits."""
+    return format(threading.get_ident(), "012x")
+
+
+class Transport:
+    """The common base of client and server transports.
+
+    Args:
+        service_name: The name of the service this transport talks to (or serves).
+        metrics: The metrics recorder to report to (a no-op recorder by default).
+
+    Raises:
+        ValueError: If ``service_name`` is not a non-empty string.
+    """
+
+    def __init__(self, service_name: str, metrics: MetricsRecorder | None = None) -> None:
+        if not isinstance(service_name, str) or not service_name:
+            raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
+        self.service_name = service_name
+        self.metrics: MetricsRecorder = metrics if metrics is not None else NoOpMetricsRecorder()
+
+
+class ClientTransport(Transport, abc.ABC):
+    """Sends job requests to one service and receives its responses."""
+
+    @abc.abstractmethod
+    def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        """Send one request message.
+
+        Args:
+            request_id: The id the response will carry.
+            meta: Transport metadata (``client_version`` and anything client middleware added).
+            body: The job request as a dict.
+            message_expiry_in_seconds: How long the message may wait before a server takes it;
+                ``None`` for the transport's default.
+
+        Raises:
+            MessageTooLarge: The serialized message exceeds the transport's limit.
+            MessageSendError: The message could not be sent.
+        """
+
+    @abc.abstractmethod
+    def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
+        """Receive one response message sent to this client (this thread).
+
+        Args:
+            receive_timeout_in_seconds: How long to wait; ``None`` for the transport's default.
+
+        Returns:
+            The message, or ``ReceivedMessage(None, None, None)`` if nothing is outstanding.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived in time.
+            MessageReceiveError: The transport failed while receiving.
+        """
+
+
+class ServerTransport(Transport, abc.ABC):
+    """Receives job requests for one service and sends its responses.
+
+    Args:
+        service_name: The service served.
+        metrics: The metrics recorder.
+        instance_index: The worker's fork id (1-based).
+    """
+
+    def __init__(self, service_name: str, metrics: MetricsRecorder | None = None, instance_index: int = 1) -> None:
+        super().__init__(service_name, metrics)
+        self.instance_index = instance_index
+
+    @abc.abstractmethod
+    def receive_request_message(self) -> ReceivedMessage:
+        """Receive the next request.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived within the transport's receive timeout.
+        """
+
+    @abc.abstractmethod
+    def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
+        """Send the response to a request received earlier (``meta`` is the request's meta)."""

@@ -1,0 +1,76 @@
+"""Transport exceptions.
+
+Tree::
+
+    PySOATransportError
+    ├── MessageTooLarge              the serialized message exceeds the configured maximum
+    ├── InvalidMessageError          a received message is malformed (no request id, bad chunks, ...)
+    └── TransientPySOATransportError a retry may succeed
+        ├── MessageReceiveTimeout    nothing arrived in time, or the reply expired
+        ├── MessageSendTimeout
+        ├── MessageReceiveError      the backend failed while receiving
+        ├── MessageSendError         the backend failed while sending, or the queue stayed full
+        └── ConnectionError          the backend could not be reached
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pysoa_like.common.errors import PySOAError
+
+__all__ = [
+    "ConnectionError",
+    "InvalidMessageError",
+    "MessageReceiveError",
+    "MessageReceiveTimeout",
+    "MessageSendError",
+    "MessageSendTimeout",
+    "MessageTooLarge",
+    "PySOATransportError",
+    "TransientPySOATransportError",
+]
+
+
+class PySOATransportError(PySOAError):
+    """The base of all transport errors."""
+
+
+class MessageTooLarge(PySOATransportError):
+    """The serialized message is larger than the transport's ``maximum_message_size_in_bytes``.
+
+    Args:
+        message_size_in_bytes: The size of the message that was refused.
+    """
+
+    def __init__(self, message_size_in_bytes: int, *args: Any) -> None:
+        self.message_size_in_bytes = message_size_in_bytes
+        super().__init__(*args)
+
+
+class InvalidMessageError(PySOATransportError):
+    """A received message cannot be used (no request id, bad chunk sequence, bad framing)."""
+
+
+class TransientPySOATransportError(PySOATransportError):
+    """A transport failure that may go away on retry."""
+
+
+class MessageReceiveTimeout(TransientPySOATransportError):
+    """No message arrived within the timeout, or the one that arrived had expired."""
+
+
+class MessageSendTimeout(TransientPySOATransportError):
+    """Sending did not complete within the timeout."""
+
+
+class MessageReceiveError(TransientPySOATransportError):
+    """The backend failed while receiving."""
+
+
+class MessageSendError(TransientPySOATransportError):
+    """The backend failed while sending, or the queue was still full after all retries."""
+
+
+class ConnectionError(TransientPySOATransportError):  # noqa: A001 - PySOA's public name
+    """The backend could not be reached."""

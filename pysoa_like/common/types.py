@@ -1,0 +1,181 @@
+"""The message model: jobs, actions and their responses.
+
+A *job* is one request message holding one or more *actions*. These attrs classes are what clients
+build and servers return; on the wire they travel as plain dicts (see :func:`job_request_to_dict`
+and :func:`job_response_to_dict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attr
+
+from pysoa_like.common.errors import Error
+
+__all__ = [
+    "ActionRequest",
+    "ActionResponse",
+    "Body",
+    "Context",
+    "Control",
+    "JobRequest",
+    "JobResponse",
+    "UnicodeKeysDict",
+    "error_from_dict",
+    "job_request_to_dict",
+    "job_response_from_dict",
+    "job_response_to_dict",
+]
+
+Body = dict[str, Any]
+Context = dict[str, Any]
+Control = dict[str, Any]
+
+_ERROR_FIELD_NAMES = frozenset(a.name for a in attr.fields(Error))
+
+
+class UnicodeKeysDict(dict):  # type: ignore[type-arg]
+    """A dict that turns its keys into text; kept for code written against PySOA's ``attr.asdict`` calls."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, bytes):
+            key = key.decode("utf-8")
+        super().__setitem__(key, value)
+
+
+def error_from_dict(value: Error | Mapping[str, Any]) -> Error:
+    """Build an :class:`Error` from a wire dict, ignoring keys this version does not know.
+
+    PySOA clients raise ``TypeError`` on unknown keys; tolerating them keeps newer servers readable.
+    """
+    if isinstance(value, Error):
+        return value
+    return Error(**{k: v for k, v in value.items() if k in _ERROR_FIELD_NAMES})
+
+
+def _convert_errors(values: Iterable[Error | Mapping[str, Any]]) -> list[Error]:
+    return [error_from_dict(v) for v in values]
+
+
+def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]) -> list[ActionRequest]:
+    return [v if isinstance(v, ActionRequest) else ActionRequest(**v) for v in values]
+
+
+def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionResponse:
+    if isinstance(value, ActionResponse):
+        return value
+    return ActionResponse(
+        action=value["action"],
+        errors=value.get("errors") or [],
+        body=value.get("body") if value.get("body") is not None else {},
+    )
+
+
+def _convert_action_responses(values: Iterable[ActionResponse | Mapping[str, Any]]) -> list[ActionResponse]:
+    return [_action_response_from(v) for v in values]
+
+
+@attr.s(slots=True)
+class ActionRequest:
+    """One action of a job: its name and its input body.
+
+    Args:
+        action: The name of the action to call.
+        body: The action's input.
+    """
+
+    action: str = attr.ib()
+    body: Body = attr.ib(factory=dict)
+
+
+@attr.s(slots=True)
+class JobRequest:
+    """A job: control and context headers plus an ordered list of actions.
+
+    Args:
+        control: Control header (``continue_on_error``, ``suppress_response``, ``timeout``, extras).
+        context: Context header (``correlation_id``, ``switches``, ``caller`` and free-form keys).
+        actions: The actions to run, as :class:`ActionRequest` objects or dicts.
+    """
+
+    control: Control = attr.ib(factory=dict)
+    context: Context = attr.ib(factory=dict)
+    actions: list[ActionRequest] = attr.ib(factory=list, converter=_convert_action_requests)
+
+
+@attr.s(slots=True)
+class ActionResponse:
+    """The result of one action.
+
+    Args:
+        action: The name of the action that ran.
+        errors: The errors it produced (dicts are converted to :class:`Error`).
+        body: Its output.
+    """
+
+    action: str = attr.ib()
+    errors: list[Error] = attr.ib(factory=list, converter=_convert_errors)
+    body: Body = attr.ib(factory=dict)
+
+
+@attr.s(slots=True)
+class JobResponse:
+    """The result of a job: job-level errors, the response context and one response per action run.
+
+    Args:
+        errors: Job-level errors (dicts are converted to :class:`Error`).
+        context: The response context (the server copies ``correlation_id`` into it).
+        actions: The action responses, in order (dicts are converted to :class:`ActionResponse`).
+    """
+
+    errors: list[Error] = attr.ib(factory=list, converter=_convert_errors)
+    context: Context = attr.ib(factory=dict)
+    actions: list[ActionResponse] = attr.ib(factory=list, converter=_convert_action_responses)
+
+
+def job_request_to_dict(job: JobRequest) -> dict[str, Any]:
+    """The wire form of a job request.
+
+    Like PySOA (which uses ``attr.asdict``), tuples and sets anywhere in bodies become lists and
+    attrs objects inside bodies become dicts.
+    """
+    return attr.asdict(job, recurse=True)
+
+
+def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobResponse:
+    """Build a :class:`JobResponse` from a wire dict, ignoring keys this version does not know."""
+    if isinstance(value, JobResponse):
+        return value
+    return JobResponse(
+        errors=value.get("errors") or [],
+        context=value.get("context") or {},
+        actions=value.get("actions") or [],
+    )
+
+
+def _version_filter(client_version: tuple[int, ...]) -> Any:
+    def keep(attribute: attr.Attribute[Any], _value: Any) -> bool:
+        added = attribute.metadata.get("added_in_version")
+        return added is None or client_version >= added
+
+    return keep
+
+
+def job_response_to_dict(response: JobResponse, client_version: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The wire form of a job response.
+
+    Args:
+        response: The response to convert.
+        client_version: The requesting client's version. Fields added after it (today only
+            ``Error.is_caller_error``, added in 0.70.0) are left out. ``None`` keeps every field.
+    """
+    if client_version is None:
+        return attr.asdict(response, recurse=True)
+    return attr.asdict(response, recurse=True, filter=_version_filter(client_version))
