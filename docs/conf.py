@@ -11,7 +11,7 @@ from pysoa_like.version import __version__  # noqa: E402
 
 project = "pysoa_like"
 author = "pysoa_like developers"
-copyright = "2026, pysoa_like developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, pysoa_like developers"
 release = __version__
 version = __version__
 

@@ -71,11 +71,8 @@ def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]
 def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionResponse:
     if isinstance(value, ActionResponse):
         return value
-    return ActionResponse(
-        action=value["action"],
-        errors=value.get("errors") or [],
-        body=value.get("body") if value.get("body") is not None else {},
-    )
+    body = value.get("body")
+    return ActionResponse(action=value["action"], errors=value.get("errors") or [], body={} if body is None else body)
 
 
 def _convert_action_responses(values: Iterable[ActionResponse | Mapping[str, Any]]) -> list[ActionResponse]:

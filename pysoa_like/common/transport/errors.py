@@ -72,5 +72,5 @@ class MessageSendError(TransientPySOATransportError):
     """The backend failed while sending, or the queue was still full after all retries."""
 
 
-class ConnectionError(TransientPySOATransportError):  # noqa: A001 - PySOA's public name
+class ConnectionError(TransientPySOATransportError):  # shadows the builtin on purpose: PySOA's public name
     """The backend could not be reached."""

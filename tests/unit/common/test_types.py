@@ -1,0 +1,100 @@
+"""Tests for the message model in pysoa_like.common.types."""
+
+from __future__ import annotations
+
+import attr
+
+from pysoa_like.common.errors import Error
+from pysoa_like.common.types import (
+    ActionRequest,
+    ActionResponse,
+    JobRequest,
+    JobResponse,
+    UnicodeKeysDict,
+    error_from_dict,
+    job_request_to_dict,
+    job_response_from_dict,
+    job_response_to_dict,
+)
+
+
+def test_job_request_converts_action_dicts() -> None:
+    """Dicts in JobRequest.actions become ActionRequest objects with a default empty body."""
+    job = JobRequest(actions=[{"action": "a", "body": {"x": 1}}, {"action": "b"}])
+    assert job.actions == [ActionRequest("a", {"x": 1}), ActionRequest("b", {})]
+    assert job.control == {} and job.context == {}
+
+
+def test_job_response_converts_nested_dicts() -> None:
+    """Dicts for errors and actions in a JobResponse become Error and ActionResponse objects."""
+    response = JobResponse(
+        errors=[{"code": "X", "message": "m"}],
+        actions=[{"action": "a", "errors": [{"code": "Y", "message": "n", "field": "f"}], "body": {"k": 1}}],
+    )
+    assert response.errors == [Error("X", "m")]
+    assert response.actions[0] == ActionResponse("a", [Error("Y", "n", field="f")], {"k": 1})
+
+
+def test_error_from_dict_ignores_unknown_keys() -> None:
+    """An error dict from a newer peer with extra keys still converts (PySOA clients raised TypeError)."""
+    assert error_from_dict({"code": "C", "message": "M", "new_key": 1}) == Error("C", "M")
+
+
+def test_job_response_from_dict_tolerates_missing_and_extra_keys() -> None:
+    """An empty body is a response with nothing in it; unknown keys are ignored at every level."""
+    assert job_response_from_dict({}) == JobResponse()
+    response = job_response_from_dict(
+        {"errors": [], "extra": True, "actions": [{"action": "a", "body": None, "other": 1}]}
+    )
+    assert response.actions == [ActionResponse("a")]
+
+
+def test_job_request_to_dict_turns_tuples_and_sets_into_lists() -> None:
+    """Like PySOA's attr.asdict, tuples and sets in bodies become lists on the wire."""
+    job = JobRequest(
+        control={"continue_on_error": False},
+        context={"switches": [1]},
+        actions=[ActionRequest("a", {"t": (1, 2), "s": {3}, "n": {"deep": (4,)}})],
+    )
+    assert job_request_to_dict(job) == {
+        "control": {"continue_on_error": False},
+        "context": {"switches": [1]},
+        "actions": [{"action": "a", "body": {"t": [1, 2], "s": [3], "n": {"deep": [4]}}}],
+    }
+
+
+def test_job_response_to_dict_keeps_pysoa_error_key_order() -> None:
+    """Error keys are sent in PySOA's order: code, message, field, traceback, variables, denied_permissions."""
+    wire = job_response_to_dict(JobResponse(errors=[Error("C", "M", is_caller_error=True)]), (1, 4, 9))
+    assert list(wire) == ["errors", "context", "actions"]
+    assert list(wire["errors"][0]) == [
+        "code",
+        "message",
+        "field",
+        "traceback",
+        "variables",
+        "denied_permissions",
+        "is_caller_error",
+    ]
+    assert wire["errors"][0]["is_caller_error"] is True
+
+
+def test_job_response_to_dict_omits_is_caller_error_for_old_clients() -> None:
+    """Clients older than 0.70.0 do not know is_caller_error, so it is left out for them."""
+    response = JobResponse(actions=[ActionResponse("a", errors=[Error("C", "M", is_caller_error=True)])])
+    old = job_response_to_dict(response, (0, 69, 9))
+    assert "is_caller_error" not in old["actions"][0]["errors"][0]
+    new = job_response_to_dict(response, (0, 70, 0))
+    assert new["actions"][0]["errors"][0]["is_caller_error"] is True
+
+
+def test_error_is_frozen_and_evolvable() -> None:
+    """Error records are immutable; attr.evolve makes changed copies."""
+    error = Error("C", "M")
+    assert attr.evolve(error, is_caller_error=True).is_caller_error is True
+    assert error.is_caller_error is False
+
+
+def test_unicode_keys_dict_decodes_byte_keys() -> None:
+    """UnicodeKeysDict turns bytes keys into text, as PySOA's did."""
+    assert UnicodeKeysDict({b"a": 1, "b": 2}) == {"a": 1, "b": 2}
