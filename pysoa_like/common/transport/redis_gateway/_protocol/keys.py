@@ -1,0 +1,94 @@
+"""Redis key names: service request queues and per-thread reply queues (PROTOCOL.md section 1)."""
+
+from __future__ import annotations
+
+import uuid
+
+from pysoa_like.common.transport.redis_gateway.constants import (
+    QUEUE_NAME_PREFIX,
+    REPLY_QUEUE_MARKER,
+    SERVICE_QUEUE_NAME_PREFIX,
+)
+
+__all__ = [
+    "make_reply_to",
+    "new_client_id",
+    "reply_queue_key",
+    "request_queue_key",
+    "validate_service_name",
+]
+
+
+def validate_service_name(service_name: str) -> str:
+    """Check that a service name can name a request queue.
+
+    Args:
+        service_name: The name to check.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ValueError: If the name is empty, not a string, or contains ``!``, which would make every peer treat
+            the request queue as a reply queue and send it to a hashed host instead of round-robin.
+    """
+    if not isinstance(service_name, str) or not service_name:
+        raise ValueError(f"A service name must be a non-empty string, got {service_name!r}")
+    if REPLY_QUEUE_MARKER in service_name:
+        raise ValueError(
+            f"Service name {service_name!r} contains {REPLY_QUEUE_MARKER!r}, which Redis Gateway reserves for reply "
+            f"queues; choose a name without it"
+        )
+    return service_name
+
+
+def request_queue_key(service_name: str) -> str:
+    """The Redis key of a service's request queue, ``pysoa:service.<name>``.
+
+    Args:
+        service_name: The service name, used as given (no escaping).
+
+    Returns:
+        The full Redis key.
+
+    Raises:
+        ValueError: If the service name is not valid (see :func:`validate_service_name`).
+    """
+    return QUEUE_NAME_PREFIX + SERVICE_QUEUE_NAME_PREFIX + validate_service_name(service_name)
+
+
+def new_client_id() -> str:
+    """A fresh client id for reply queue names: 32 lowercase hex characters of a random UUID."""
+    return uuid.uuid4().hex
+
+
+def make_reply_to(service_name: str, client_id: str, thread_hex: str) -> str:
+    """The ``reply_to`` value a client puts in request ``meta``: ``service.<S>.<client_id>!<thread_hex>``.
+
+    Args:
+        service_name: The called service.
+        client_id: The client transport's id (see :func:`new_client_id`).
+        thread_hex: The calling thread's id as hex (see ``get_hex_thread_id``).
+
+    Returns:
+        The reply queue name without the ``pysoa:`` key prefix; it always contains ``!``.
+
+    Raises:
+        ValueError: If the service name is not valid, or the client id or thread id contains ``!``.
+    """
+    validate_service_name(service_name)
+    if REPLY_QUEUE_MARKER in client_id or REPLY_QUEUE_MARKER in thread_hex:
+        raise ValueError(f"Neither the client id nor the thread id may contain {REPLY_QUEUE_MARKER!r}")
+    return f"{SERVICE_QUEUE_NAME_PREFIX}{service_name}.{client_id}{REPLY_QUEUE_MARKER}{thread_hex}"
+
+
+def reply_queue_key(reply_to: str) -> str:
+    """The Redis key of a reply queue: ``pysoa:`` + the request's ``reply_to``, which is otherwise opaque.
+
+    Args:
+        reply_to: The ``reply_to`` value from a request's ``meta``.
+
+    Returns:
+        The full Redis key.
+    """
+    return QUEUE_NAME_PREFIX + reply_to

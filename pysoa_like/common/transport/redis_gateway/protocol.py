@@ -1,0 +1,117 @@
+"""The sans-I/O core of the Redis Gateway transport: every rule about keys and bytes, no Redis calls.
+
+The drivers (``client.py``, ``server.py``) do I/O with redis-py and call these functions for everything
+else, so the same rules serve sync and async drivers and are tested against PROTOCOL.md's byte vectors.
+
+Sending one message::
+
+    expiry = compute_expiry(time.time(), settings_expiry, explicit_expiry)
+    payload = serializer.dict_to_blob(build_envelope(request_id, meta, body, expiry.envelope_expiry))
+    check_message_size(len(payload), maximum)
+    if is_server and should_chunk(len(payload), chunk_threshold, version):
+        messages = split_into_chunks(payload, serializer.mime_type, chunk_threshold)
+    else:
+        messages = [frame_message(payload, serializer.mime_type, version)]
+    host = choose_host_index(key, host_count, backend_cycle)
+    # EVALSHA SEND_MESSAGE_LUA_SCRIPT per message; on QUEUE_FULL_ERROR sleep queue_full_backoff_seconds(i)
+
+Receiving one message::
+
+    parsed = parse_message(raw)               # then reject_chunked_request(parsed) on a server
+    if parsed.is_chunk:
+        reassembler = ChunkReassembler(parsed)
+        while not reassembler.complete:
+            reassembler.add(parse_message(pop_again()))
+        payload = reassembler.payload()
+    received = check_envelope(serializer_for(parsed.content_type).blob_to_dict(payload), time.time(), service)
+"""
+
+from __future__ import annotations
+
+from pysoa_like.common.transport.redis_gateway._protocol.chunking import (
+    MESSAGE_TOO_LARGE_TEXT,
+    ChunkReassembler,
+    reject_chunked_request,
+    should_chunk,
+    split_into_chunks,
+    validate_chunk_settings,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.client_version import (
+    CLIENT_VERSION_META_KEY,
+    DEFAULT_CLIENT_VERSION,
+    parse_client_version,
+    parse_client_version_checked,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.envelope import (
+    EXPIRY_META_KEY,
+    ExpiryValues,
+    build_envelope,
+    check_envelope,
+    check_message_size,
+    compute_expiry,
+    is_expired,
+    should_log_oversized,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.framing import (
+    ParsedMessage,
+    frame_message,
+    parse_message,
+    validate_header_value,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.hosts import (
+    choose_host_index,
+    make_request_host_cycle,
+    reply_key_host_index,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.keys import (
+    make_reply_to,
+    new_client_id,
+    reply_queue_key,
+    request_queue_key,
+    validate_service_name,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.sending import (
+    QUEUE_FULL_ERROR,
+    SEND_MESSAGE_LUA_SCRIPT,
+    queue_full_backoff_seconds,
+    queue_full_error_message,
+)
+from pysoa_like.common.transport.redis_gateway.constants import UnsupportedProtocolVersionError
+
+__all__ = [
+    "CLIENT_VERSION_META_KEY",
+    "DEFAULT_CLIENT_VERSION",
+    "EXPIRY_META_KEY",
+    "MESSAGE_TOO_LARGE_TEXT",
+    "QUEUE_FULL_ERROR",
+    "SEND_MESSAGE_LUA_SCRIPT",
+    "ChunkReassembler",
+    "ExpiryValues",
+    "ParsedMessage",
+    "UnsupportedProtocolVersionError",
+    "build_envelope",
+    "check_envelope",
+    "check_message_size",
+    "choose_host_index",
+    "compute_expiry",
+    "frame_message",
+    "is_expired",
+    "make_reply_to",
+    "make_request_host_cycle",
+    "new_client_id",
+    "parse_client_version",
+    "parse_client_version_checked",
+    "parse_message",
+    "queue_full_backoff_seconds",
+    "queue_full_error_message",
+    "reject_chunked_request",
+    "reply_key_host_index",
+    "reply_queue_key",
+    "request_queue_key",
+    "should_chunk",
+    "should_log_oversized",
+    "split_into_chunks",
+    "validate_chunk_settings",
+    "validate_header_value",
+    "validate_service_name",
+]

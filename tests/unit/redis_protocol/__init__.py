@@ -1,0 +1,1 @@
+"""Unit tests of the Redis Gateway sans-I/O protocol core."""

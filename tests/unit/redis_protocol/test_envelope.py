@@ -1,0 +1,151 @@
+"""Tests of envelope building and checking, expiry values and size limits (PROTOCOL.md sections 3, 6, 10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    ExpiryValues,
+    build_envelope,
+    check_envelope,
+    check_message_size,
+    compute_expiry,
+    is_expired,
+    should_log_oversized,
+)
+
+NOW = 1_700_000_000.25
+
+
+def test_expiry_from_setting() -> None:
+    """Without an explicit expiry, the setting gives both EXPIRE and ``__expiry__``."""
+    assert compute_expiry(NOW, 60) == ExpiryValues(60, NOW + 60)
+
+
+@pytest.mark.parametrize("explicit", [None, 0])
+def test_expiry_without_explicit_value_uses_setting(explicit: float | None) -> None:
+    """An explicit expiry of None or 0 falls back to the setting, as in PySOA."""
+    assert compute_expiry(NOW, 30, explicit) == ExpiryValues(30, NOW + 30)
+
+
+def test_explicit_expiry_adds_grace_to_redis_expiry() -> None:
+    """An explicit T gives EXPIRE T + 10 and ``__expiry__ = now + T`` (observed: timeout=2 -> EXPIRE 12)."""
+    assert compute_expiry(NOW, 60, 2) == ExpiryValues(12, NOW + 2)
+
+
+def test_float_explicit_expiry_rounds_redis_expiry_up() -> None:
+    """A float T keeps its exact envelope expiry and gives an integer EXPIRE rounded up."""
+    values = compute_expiry(NOW, 60, 2.5)
+    assert values == ExpiryValues(13, NOW + 2.5)
+    assert type(values.redis_expiry_seconds) is int
+
+
+def test_float_setting_rounds_redis_expiry_up() -> None:
+    """A float setting also gives an integer EXPIRE, rounded up."""
+    assert compute_expiry(NOW, 0.2) == ExpiryValues(1, NOW + 0.2)
+
+
+@pytest.mark.parametrize(("default", "explicit"), [(60, -1), (0, None), (-5, 0)])
+def test_non_positive_expiry_is_refused(default: float, explicit: float | None) -> None:
+    """A negative explicit expiry or a non-positive setting is refused instead of deleting the queue."""
+    with pytest.raises(ValueError, match="positive"):
+        compute_expiry(NOW, default, explicit)
+
+
+def test_build_envelope_key_order_and_expiry() -> None:
+    """The envelope has request_id, meta, body in that order, with ``__expiry__`` added to meta."""
+    meta = {"reply_to": "service.echo.x!1", "client_version": [1, 4, 9]}
+    body: dict[str, Any] = {"actions": []}
+    envelope = build_envelope(7, meta, body, NOW + 60)
+    assert list(envelope) == ["request_id", "meta", "body"]
+    assert envelope["meta"] == {"reply_to": "service.echo.x!1", "client_version": [1, 4, 9], "__expiry__": NOW + 60}
+    assert envelope["body"] is body
+
+
+def test_build_envelope_does_not_modify_meta() -> None:
+    """The caller's meta dict is left untouched."""
+    meta: dict[str, Any] = {"a": 1}
+    build_envelope(1, meta, {}, NOW)
+    assert meta == {"a": 1}
+
+
+def test_build_envelope_requires_request_id() -> None:
+    """A None request id is refused before sending."""
+    with pytest.raises(InvalidMessageError, match="No request ID"):
+        build_envelope(None, {}, {}, NOW)
+
+
+def test_check_envelope_unpacks_message() -> None:
+    """A valid envelope unpacks into a ReceivedMessage holding the received meta dict."""
+    meta = {"__expiry__": NOW + 1, "reply_to": "r!1"}
+    received = check_envelope({"request_id": 5, "meta": meta, "body": {"x": 1}}, NOW, "echo")
+    assert received == ReceivedMessage(5, meta, {"x": 1})
+    assert received.meta is meta
+
+
+def test_check_envelope_ignores_extra_keys_and_missing_meta() -> None:
+    """Extra top-level keys are ignored and a missing or null meta becomes an empty dict."""
+    assert check_envelope({"request_id": 1, "body": {}, "extra": 2}, NOW, "s") == ReceivedMessage(1, {}, {})
+    assert check_envelope({"request_id": 1, "meta": None}, NOW, "s") == ReceivedMessage(1, {}, None)
+
+
+@pytest.mark.parametrize("request_id", [0, "abc", 1.5])
+def test_check_envelope_echoes_any_request_id(request_id: Any) -> None:
+    """Any non-null request id is accepted, falsy ones included."""
+    assert check_envelope({"request_id": request_id, "meta": {}, "body": {}}, NOW, "s").request_id == request_id
+
+
+@pytest.mark.parametrize("message", [{"meta": {}, "body": {}}, {"request_id": None, "meta": {}}])
+def test_check_envelope_requires_request_id(message: dict[str, Any]) -> None:
+    """A missing or null request id raises PySOA's error message."""
+    with pytest.raises(InvalidMessageError, match=r"^No request ID for service echo$"):
+        check_envelope(message, NOW, "echo")
+
+
+def test_check_envelope_expired_message_is_a_timeout() -> None:
+    """An ``__expiry__`` before now makes the message a receive timeout, checked before the request id."""
+    with pytest.raises(MessageReceiveTimeout, match="Message expired for service echo"):
+        check_envelope({"meta": {"__expiry__": NOW - 0.001}}, NOW, "echo")
+
+
+@pytest.mark.parametrize("expiry", [None, 0, NOW, NOW + 5])
+def test_not_expired(expiry: float | None) -> None:
+    """A missing, zero, equal-to-now or future expiry does not expire the message."""
+    meta = {} if expiry is None else {"__expiry__": expiry}
+    assert not is_expired(meta, NOW)
+    assert check_envelope({"request_id": 1, "meta": meta}, NOW, "s").request_id == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        ([1, 2, 3], "not a map"),
+        (None, "not a map"),
+        ({"request_id": 1, "meta": [1]}, "meta is not a map"),
+        ({"request_id": 1, "meta": {}, "body": [1]}, "body is not a map"),
+        ({"request_id": 1, "meta": {"__expiry__": "soon"}}, "not a number"),
+    ],
+)
+def test_check_envelope_rejects_malformed_messages(message: Any, text: str) -> None:
+    """Envelopes of the wrong shape raise InvalidMessageError instead of crashing."""
+    with pytest.raises(InvalidMessageError, match=text):
+        check_envelope(message, NOW, "s")
+
+
+def test_check_message_size() -> None:
+    """A size equal to the maximum passes; one byte more raises PySOA's MessageTooLarge."""
+    check_message_size(102_400, 102_400)
+    with pytest.raises(MessageTooLarge) as info:
+        check_message_size(102_401, 102_400)
+    assert info.value.message_size_in_bytes == 102_401
+    assert info.value.args == ("Message exceeds maximum message size",)
+
+
+@pytest.mark.parametrize(("size", "threshold", "expected"), [(10, 0, False), (10, 10, False), (11, 10, True)])
+def test_should_log_oversized(size: int, threshold: int, expected: bool) -> None:
+    """The oversized warning fires only above a non-zero threshold."""
+    assert should_log_oversized(size, threshold) is expected
