@@ -1,0 +1,150 @@
+"""``MsgpackSerializer``: the default serializer, MessagePack with PySOA's extension types."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+# msgpack ships no type information.
+import msgpack  # type: ignore[import-untyped,unused-ignore]
+
+from pysoa_like.common.serializer._msgpack_ext import (
+    INT64_MIN,
+    UINT64_MAX,
+    decode_ext,
+    encode_default,
+    reject_timestamps,
+)
+from pysoa_like.common.serializer._paths import locate_unencodable
+from pysoa_like.common.serializer.base import Serializer
+from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
+
+__all__ = ["MsgpackSerializer"]
+
+# Roughly where msgpack (and Python) give up on nesting; deeper failures fall back to a generic message.
+_PACK_NESTING_LIMIT = 1000
+
+# msgpack.Packer is not thread-safe, and creating one per call costs about as much as packing a small
+# message, so each thread keeps its own. Its buffer keeps the capacity of the largest message it packed.
+_THREAD_STATE = threading.local()
+
+
+def _new_packer() -> msgpack.Packer:
+    packer = msgpack.Packer(
+        default=encode_default,
+        use_bin_type=True,
+        # PySOA 1.4.5+ writes lone surrogates; we write them the same way and can also read them back.
+        unicode_errors="surrogatepass",
+        # Never msgpack's Timestamp extension (-1): PySOA peers cannot read it.
+        datetime=False,
+        autoreset=True,
+        # Start small (msgpack's default is 256 KiB per packer, so per thread); it grows as needed.
+        buf_size=4096,
+    )
+    _THREAD_STATE.packer = packer
+    return packer
+
+
+class MsgpackSerializer(Serializer):
+    """Serializes messages to and from MessagePack, the default wire format.
+
+    Natively: None, bool, int (-2**63 to 2**64-1), float (as float64), str, bytes (bin), dict (any key
+    type) and list; tuples are sent as lists. Extension types (PROTOCOL.md 9.1): naive ``datetime``
+    (1), UTC ``datetime`` (10, any tzinfo whose offset is zero), ``date`` (3), naive ``time`` (4),
+    ``Decimal`` (5) and ``currint.Amount`` (2, when currint is installed). It takes no constructor
+    arguments and is safe to share between threads.
+    """
+
+    mime_type = "application/msgpack"
+
+    def dict_to_blob(self, message_dict: dict[Any, Any]) -> bytes:
+        """Encode a message dict to MessagePack bytes.
+
+        Args:
+            message_dict: The message to encode.
+
+        Returns:
+            The encoded message.
+
+        Raises:
+            InvalidField: If a value cannot be encoded; the message starts with the dotted path of the
+                value, e.g. ``body.actions.0.body.when: Cannot encode time zone-aware times ...``.
+        """
+        try:
+            packer: msgpack.Packer = _THREAD_STATE.packer
+        except AttributeError:
+            packer = _new_packer()
+        try:
+            return packer.pack(message_dict)  # type: ignore[no-any-return]
+        except Exception as exc:
+            packer.reset()
+            raise _encoding_error(message_dict, exc) from exc
+
+    def blob_to_dict(self, blob: bytes | bytearray | memoryview) -> dict[Any, Any]:
+        """Decode MessagePack bytes into a message dict.
+
+        Args:
+            blob: The encoded message (``bytes``, ``bytearray`` or ``memoryview``).
+
+        Returns:
+            The decoded message. Strings are ``str``, bin values ``bytes``, arrays ``list``.
+
+        Raises:
+            InvalidMessage: If the bytes are not one complete MessagePack map, hold invalid UTF-8 or an
+                unknown or malformed extension type (including msgpack's Timestamp, type -1).
+        """
+        data = blob if type(blob) is bytes else _as_bytes(blob)
+        try:
+            result = msgpack.unpackb(
+                data,
+                raw=False,
+                ext_hook=decode_ext,
+                strict_map_key=False,
+                unicode_errors="surrogatepass",
+            )
+        except InvalidMessage:
+            raise
+        except Exception as exc:
+            raise InvalidMessage(f"Could not decode MessagePack message: {exc}") from exc
+        reject_timestamps(data, result)
+        if type(result) is not dict:
+            raise InvalidMessage(f"MessagePack message decoded to a {type(result).__name__}, not a map")
+        return result
+
+
+def _as_bytes(blob: object) -> bytes:
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise InvalidMessage(f"Cannot decode a message from a {type(blob).__name__}; expected bytes")
+    return bytes(blob)
+
+
+def _leaf_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, bool | float | str | bytes | bytearray | memoryview):
+        return None
+    if isinstance(value, int) and INT64_MIN <= value <= UINT64_MAX:
+        return None
+    try:
+        encode_default(value)
+    except InvalidField as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if isinstance(key, tuple):
+        found = locate_unencodable(key, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT)
+        return None if found is None else found[1]
+    return _leaf_problem(key)
+
+
+def _encoding_error(message: Any, exc: Exception) -> InvalidField:
+    try:
+        found = locate_unencodable(message, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT)
+    except RecursionError:
+        found = None
+    if found is None:
+        return InvalidField(f"Could not encode message to MessagePack: {exc}")
+    path, reason = found
+    return InvalidField(f"{path}: {reason}" if path else reason)
