@@ -1,0 +1,37 @@
+"""Client settings: one per service in the ``Client`` configuration (PySOA's ``ClientSettings``)."""
+
+from __future__ import annotations
+
+from pysoa_like.common.fields import ClassConfigurationSchema, List
+from pysoa_like.common.settings import SOASettings
+
+__all__ = ["ClientSettings"]
+
+# Where the default transport lives; it is only imported when a settings object is built.
+DEFAULT_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+
+class ClientSettings(SOASettings):
+    """The settings of a client for one service.
+
+    Keys: ``transport`` (a ``ClientTransport`` class configuration, default the Redis client
+    transport), ``middleware`` (``ClientMiddleware`` class configurations, default ``[]``) and
+    ``metrics`` (default the no-op recorder). Base classes are named lazily (as strings), so this
+    module imports neither the transports nor the client.
+    """
+
+    schema = {
+        "transport": ClassConfigurationSchema(
+            base_class="pysoa_like.common.transport.base:ClientTransport",
+            default_path=DEFAULT_CLIENT_TRANSPORT,
+            description="The client transport class and its constructor kwargs",
+        ),
+        "middleware": List(
+            ClassConfigurationSchema(base_class="pysoa_like.client.middleware:ClientMiddleware"),
+            description="The client middleware applied to every request, outermost first",
+        ),
+    }
+
+    defaults = {
+        "transport": {"path": DEFAULT_CLIENT_TRANSPORT},
+    }

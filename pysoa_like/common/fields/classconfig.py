@@ -1,0 +1,237 @@
+"""Class configuration: a plug-in given as ``{"path": "pkg.mod:Class", "kwargs": {...}}``.
+
+A class declares the schema of its constructor keyword arguments with the
+:meth:`ClassConfigurationSchema.provider` decorator. The schema is stored under the same attribute
+Conformity uses, so classes decorated by Conformity's decorator are understood here too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pysoa_like.common.constants import ERROR_CODE_INVALID, ERROR_CODE_MISSING, ERROR_CODE_UNKNOWN
+from pysoa_like.common.fields._base import Field, check_description, normalize_with, prefix_errors, strip_none
+from pysoa_like.common.fields.basic import UnicodeString
+from pysoa_like.common.fields.structures import SchemalessDictionary
+from pysoa_like.common.schema import FieldError
+
+__all__ = ["ClassConfigurationSchema", "ValidationError", "resolve_python_path"]
+
+_T = TypeVar("_T", bound=type)
+
+# Conformity's attribute name for a class's kwargs schema; sharing it makes both decorators interoperate.
+INIT_SCHEMA_ATTRIBUTE = "_conformity_initialization_schema"
+
+_import_cache: dict[str, Any] = {}
+_import_lock = threading.Lock()
+
+
+class ValidationError(ValueError):
+    """A value failed validation where an exception is needed (``instantiate_from``).
+
+    Args:
+        errors: The failures, also kept on ``.errors``.
+    """
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        details = "; ".join(f"{e.pointer}: {e.message}" if e.pointer else e.message for e in errors)
+        super().__init__(f"Invalid value: {details}")
+
+
+def resolve_python_path(path: str) -> Any:
+    """Import the object a path names; results are cached.
+
+    Args:
+        path: ``"pkg.mod:Name"`` (``Name`` may be dotted, ``Outer.Inner``) or ``"pkg.mod.Name"``.
+
+    Returns:
+        The object.
+
+    Raises:
+        ValueError: The path has no module part.
+        ImportError: The module cannot be imported.
+        AttributeError: The module has no such attribute.
+    """
+    try:
+        return _import_cache[path]
+    except KeyError:
+        pass
+    if ":" in path:
+        module_name, _, attribute_path = path.partition(":")
+    else:
+        module_name, _, attribute_path = path.rpartition(".")
+    if not module_name or not attribute_path:
+        raise ValueError(f'Value "{path}" is not a valid Python import path')
+    thing: Any = importlib.import_module(module_name)
+    for part in attribute_path.split("."):
+        thing = getattr(thing, part)
+    with _import_lock:
+        _import_cache[path] = thing
+    return thing
+
+
+_DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())
+
+
+class ClassConfigurationSchema(Field):
+    """Validates ``{"path": ..., "kwargs": {...}}`` and resolves the class it names.
+
+    The path is imported and checked against ``base_class``; ``kwargs`` (optional, default ``{}``)
+    is validated against the schema the class declares with :meth:`provider`, or must be a dict with
+    string keys if it declares none. :meth:`normalize` returns a new dict with ``path``, ``kwargs``
+    and ``object`` (the class); the input is never changed.
+
+    Args:
+        base_class: The class every configured class must subclass: a class, or a lazy
+            ``"module:Class"`` string imported on first use (to avoid import cycles). ``None``
+            accepts any class.
+        default_path: The path used when the value has none.
+        description: Documentation for introspection.
+    """
+
+    introspect_type = "class_config_dictionary"
+    normalizes = True
+
+    def __init__(
+        self,
+        base_class: type | str | None = None,
+        default_path: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        if base_class is not None and not isinstance(base_class, (type, str)):
+            raise TypeError("'base_class' must be a class or a 'module:Class' string")
+        check_description(description)
+        self.base_class = base_class
+        self.default_path = default_path
+        self.description = description
+
+    @staticmethod
+    def provider(schema: Any) -> Callable[[_T], _T]:
+        """Class decorator declaring the schema of the class's constructor keyword arguments.
+
+        Args:
+            schema: A field with ``errors`` (usually a :class:`Dictionary`); Conformity fields work.
+
+        Returns:
+            The decorator, which stores the schema on the class and returns the class.
+
+        Raises:
+            TypeError: ``schema`` has no ``errors`` method, or the decorated object is not a class.
+        """
+        if not callable(getattr(schema, "errors", None)):
+            raise TypeError("'schema' must be a field with an errors() method, usually a Dictionary")
+
+        def decorate(cls: _T) -> _T:
+            if not isinstance(cls, type):
+                raise TypeError("ClassConfigurationSchema.provider can only decorate classes")
+            setattr(cls, INIT_SCHEMA_ATTRIBUTE, schema)
+            return cls
+
+        return decorate
+
+    def resolved_base_class(self) -> type | None:
+        """The base class, importing it first if it was given as a string."""
+        if isinstance(self.base_class, str):
+            base = resolve_python_path(self.base_class)
+            if not isinstance(base, type):
+                raise TypeError(f"base_class {self.base_class!r} is not a class")
+            self.base_class = base
+        return self.base_class
+
+    @staticmethod
+    def kwargs_schema(cls: type) -> Any:
+        """The kwargs schema ``cls`` declares, or the default (a dict with string keys)."""
+        return getattr(cls, INIT_SCHEMA_ATTRIBUTE, None) or _DEFAULT_KWARGS_SCHEMA
+
+    def _resolve(self, value: Mapping[Any, Any]) -> tuple[type | None, list[FieldError]]:
+        path = value.get("path") or self.default_path
+        if path is None:
+            return None, [FieldError(ERROR_CODE_MISSING, "Missing key (and no default specified): path", "path")]
+        if not isinstance(path, str):
+            return None, [FieldError(ERROR_CODE_INVALID, "Not a unicode string", "path")]
+        try:
+            cls = resolve_python_path(path)
+        except ValueError as exc:
+            return None, [FieldError(ERROR_CODE_INVALID, str(exc), "path")]
+        except ImportError as exc:
+            return None, [FieldError(ERROR_CODE_INVALID, f"ImportError: {exc.args[0] if exc.args else exc}", "path")]
+        except AttributeError as exc:
+            message = f"AttributeError: {exc.args[0] if exc.args else exc}"
+            return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
+        if not isinstance(cls, type):
+            return None, [FieldError(ERROR_CODE_INVALID, "Not a type", "path")]
+        try:
+            base = self.resolved_base_class()
+        except (ImportError, AttributeError, ValueError, TypeError) as exc:
+            message = f"Cannot import the required base class {self.base_class!r}: {exc}"
+            return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
+        if base is not None and not issubclass(cls, base):
+            message = f"Type {cls} is not one of or a subclass of one of: {base}"
+            return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
+        return cls, []
+
+    def errors(self, value: Any) -> list[FieldError]:
+        """Report a non-mapping, extra keys, a bad or wrong-base path, then the kwargs' errors."""
+        if not isinstance(value, Mapping):
+            return [FieldError(ERROR_CODE_INVALID, "Not a mapping (dictionary)")]
+        extra = [key for key in value if key not in ("path", "kwargs", "object")]
+        if extra:
+            names = ", ".join(str(key) for key in sorted(extra, key=str))
+            return [FieldError(ERROR_CODE_UNKNOWN, f"Extra keys present: {names}")]
+        cls, path_errors = self._resolve(value)
+        if cls is None:
+            return path_errors
+        return prefix_errors(self.kwargs_schema(cls).errors(value.get("kwargs", {})), "kwargs")
+
+    def normalize(self, value: Any) -> dict[str, Any]:
+        """Return ``{"path", "kwargs", "object"}`` for a valid value (``kwargs`` defaults to ``{}``).
+
+        Raises:
+            ValidationError: The value is not valid.
+        """
+        cls, path_errors = self._resolve(value)
+        if cls is None:
+            raise ValidationError(path_errors)
+        kwargs = value.get("kwargs")
+        kwargs = {} if kwargs is None else normalize_with(self.kwargs_schema(cls), kwargs)
+        return {
+            "path": value.get("path") or self.default_path,
+            "kwargs": dict(kwargs),
+            "object": cls,
+        }
+
+    def instantiate_from(self, configuration: Mapping[str, Any]) -> Any:
+        """Validate a configuration and build the object: ``cls(**kwargs)``.
+
+        Raises:
+            ValidationError: The configuration is not valid.
+        """
+        errors = self.errors(configuration)
+        if errors:
+            raise ValidationError(errors)
+        normalized = self.normalize(configuration)
+        return normalized["object"](**normalized["kwargs"])
+
+    def introspect(self) -> dict[str, Any]:
+        """Conformity's ``class_config_dictionary`` description (a lazy base class is shown by name)."""
+        base = self.base_class
+        base_name = base.__name__ if isinstance(base, type) else (base.rpartition(":")[2] if base else "object")
+        base_text = str(base) if isinstance(base, type) else (base or str(object))
+        return strip_none(
+            {
+                "type": self.introspect_type,
+                "description": self.description,
+                "base_class": base_name,
+                "default_path": self.default_path,
+                "switch_field": "path",
+                "switch_field_schema": {
+                    "type": "python_path",
+                    "value_schema": {"type": "type_reference", "base_classes": [base_text]},
+                },
+                "kwargs_field": "kwargs",
+            }
+        )

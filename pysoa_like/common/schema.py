@@ -1,0 +1,198 @@
+"""The schema protocol: what ``request_schema``/``response_schema`` may be, and how each is adapted.
+
+A schema is any object with ``errors(value) -> list`` whose items carry ``code``, ``message`` and
+``pointer`` (Conformity's own protocol), so every Conformity field works unchanged, and so do the
+fields in :mod:`pysoa_like.common.fields`. pydantic models, TypedDicts and any other type pydantic's
+``TypeAdapter`` accepts are adapted to the same protocol when the ``pydantic`` extra is installed.
+
+Validation never converts the value: an action's body stays the plain dict that arrived on the
+wire, whatever schema checked it (a pydantic model is used as a validator only, not a parser).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attr
+
+from pysoa_like.common.constants import ERROR_CODE_INVALID, ERROR_CODE_MISSING, ERROR_CODE_UNKNOWN
+
+__all__ = [
+    "FieldError",
+    "PydanticSchema",
+    "Schema",
+    "SchemaIssue",
+    "introspect_schema",
+    "resolve_schema",
+]
+
+
+@attr.s(frozen=True, slots=True)
+class FieldError:
+    """One validation failure, shaped like Conformity's ``Error``.
+
+    Args:
+        code: ``INVALID``, ``MISSING`` or ``UNKNOWN`` (the Conformity codes that reach the wire).
+        message: A human-readable explanation, identical to Conformity's text for the same failure.
+        pointer: The dotted path of the failing value (``context.switches.0``), or ``None`` for the
+            value itself.
+    """
+
+    code: str = attr.ib()
+    message: str = attr.ib()
+    pointer: str | None = attr.ib(default=None)
+
+
+class SchemaIssue(Protocol):
+    """What a schema's ``errors`` returns items of (Conformity's ``Error`` qualifies too)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def pointer(self) -> str | None: ...
+
+
+@runtime_checkable
+class Schema(Protocol):
+    """Anything that validates a value and reports what is wrong with it."""
+
+    def errors(self, value: Any) -> Sequence[SchemaIssue]:
+        """Return the validation failures of ``value`` (empty when it is valid)."""
+        ...
+
+
+_PYDANTIC_CODES = {"missing": ERROR_CODE_MISSING, "extra_forbidden": ERROR_CODE_UNKNOWN}
+
+
+class PydanticSchema:
+    """Adapts a pydantic model, TypedDict or other type to the schema protocol.
+
+    Args:
+        target: The type given as a schema; it is compiled once into a pydantic ``TypeAdapter``.
+    """
+
+    __slots__ = ("_adapter", "target")
+
+    def __init__(self, target: Any) -> None:
+        from pydantic import TypeAdapter  # an optional extra, imported only when used
+
+        self.target = target
+        self._adapter: Any = TypeAdapter(target)
+
+    def errors(self, value: Any) -> list[FieldError]:
+        """Validate ``value`` and map pydantic's errors to Conformity codes and dotted pointers.
+
+        Args:
+            value: The value to check; it is not converted or kept.
+
+        Returns:
+            ``missing`` becomes ``MISSING``, ``extra_forbidden`` becomes ``UNKNOWN``, every other
+            failure ``INVALID``; the pointer is the dotted ``loc`` and the message pydantic's ``msg``.
+        """
+        from pydantic import ValidationError
+
+        try:
+            self._adapter.validate_python(value)
+        except ValidationError as exc:
+            return [
+                FieldError(
+                    _PYDANTIC_CODES.get(item["type"], ERROR_CODE_INVALID),
+                    item["msg"],
+                    ".".join(str(part) for part in item["loc"]) or None,
+                )
+                for item in exc.errors(include_url=False)
+            ]
+        return []
+
+    def introspect(self) -> dict[str, Any]:
+        """Describe the schema: ``{"type": "pydantic", "json_schema": ...}`` plus the model's docstring."""
+        result: dict[str, Any] = {"type": "pydantic", "name": getattr(self.target, "__name__", repr(self.target))}
+        try:
+            result["json_schema"] = self._adapter.json_schema()
+        except Exception as exc:  # some types (arbitrary classes) have no JSON schema; say so rather than fail
+            result["json_schema_error"] = str(exc)
+        doc = getattr(self.target, "__doc__", None)
+        if isinstance(self.target, type) and doc and doc != getattr(type(self.target), "__doc__", None):
+            result["description"] = doc.strip()
+        return result
+
+    def __repr__(self) -> str:
+        return f"PydanticSchema({self.target!r})"
+
+
+_cache: dict[Any, PydanticSchema] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_schema(obj: Any) -> Any:
+    """Turn what a user put in ``request_schema``/``response_schema`` into a schema object.
+
+    Args:
+        obj: ``None``; an object with an ``errors`` method (a Conformity field, one of our fields,
+            any custom validator); or a pydantic model class, TypedDict or other type pydantic's
+            ``TypeAdapter`` accepts.
+
+    Returns:
+        ``None`` for ``None``, the object itself when it already has ``errors``, otherwise a cached
+        :class:`PydanticSchema` (each type is compiled once).
+
+    Raises:
+        TypeError: The object is neither a schema nor a type pydantic can adapt (including when the
+            ``pydantic`` extra is not installed).
+    """
+    if obj is None:
+        return None
+    if not isinstance(obj, type) and callable(getattr(obj, "errors", None)):
+        return obj
+    try:
+        return _cache[obj]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: adapt it without caching
+        return _adapt(obj)
+    with _cache_lock:
+        if obj not in _cache:
+            _cache[obj] = _adapt(obj)
+        return _cache[obj]
+
+
+def _adapt(obj: Any) -> PydanticSchema:
+    try:
+        import pydantic  # noqa: F401  (only checking that the extra is installed)
+    except ImportError as exc:
+        raise TypeError(
+            f"{obj!r} is not a schema (it has no errors() method); using a type as a schema needs the "
+            "pydantic extra: pip install 'pysoa_like[pydantic]'"
+        ) from exc
+    try:
+        return PydanticSchema(obj)
+    except Exception as exc:
+        raise TypeError(
+            f"{obj!r} is neither a schema with an errors() method nor a type pydantic can validate: {exc}"
+        ) from exc
+
+
+def introspect_schema(schema: Any) -> dict[str, Any] | None:
+    """The Conformity-style introspection of a schema, as the ``introspect`` action reports it.
+
+    Args:
+        schema: Anything :func:`resolve_schema` accepts.
+
+    Returns:
+        ``None`` for no schema; the schema's own ``introspect()`` when it has one (Conformity fields,
+        our fields, pydantic adapters); else ``{"type": "unknown", "class": <class name>}``.
+    """
+    resolved = resolve_schema(schema)
+    if resolved is None:
+        return None
+    introspect = getattr(resolved, "introspect", None)
+    if callable(introspect):
+        result: dict[str, Any] = introspect()
+        return result
+    return {"type": "unknown", "class": type(resolved).__name__}

@@ -1,0 +1,177 @@
+"""Settings: a dict in, a validated read-only mapping out (PySOA's and Conformity's semantics).
+
+A settings class declares ``schema`` (key to field) and ``defaults``. Both are merged down the
+class hierarchy as Conformity does: the bases' entries first (the leftmost base wins among them),
+then the class's own. The data given to the constructor is deep-merged over the defaults (nested
+mappings merge; lists and other values replace), every schema key must then be present, unknown
+keys are rejected and every value is validated. Class configurations come out normalised as
+``{"path", "kwargs", "object"}``. The input is never mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from pysoa_like.common.errors import PySOAError
+from pysoa_like.common.fields import ClassConfigurationSchema, List
+from pysoa_like.common.fields._base import normalize_with
+from pysoa_like.common.fields._describe import describe_expected, expected_at, field_at, suggest_keys
+from pysoa_like.common.schema import FieldError
+
+__all__ = ["SOASettings", "Settings", "SettingsError", "copy_containers", "merge_settings"]
+
+
+class SettingsError(PySOAError, ValueError):
+    """Settings failed validation; the message names each key path and what was expected.
+
+    Also available as ``Settings.ImproperlyConfigured`` (Conformity's name).
+    """
+
+
+def copy_containers(value: Any) -> Any:
+    """Copy dicts, lists, tuples and sets recursively; other objects (classes, clients) are shared."""
+    if isinstance(value, Mapping):
+        return {key: copy_containers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_containers(item) for item in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(copy_containers(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(value)
+    return value
+
+
+def merge_settings(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``data`` over ``defaults`` into a new dict (copies; neither input is changed).
+
+    Nested mappings present on both sides are merged; any other value in ``data`` replaces the
+    default (lists are not concatenated).
+    """
+    merged = {key: copy_containers(item) for key, item in defaults.items()}
+    for key, item in data.items():
+        default = merged.get(key)
+        if isinstance(item, Mapping) and isinstance(default, Mapping):
+            merged[key] = merge_settings(item, default)
+        else:
+            merged[key] = copy_containers(item)
+    return merged
+
+
+class Settings(Mapping[str, Any]):
+    """The base of every settings class: validates at construction, then behaves as a read-only mapping.
+
+    Args:
+        data: The settings given by the user (a mapping); merged over ``defaults``.
+
+    Raises:
+        SettingsError: (``Settings.ImproperlyConfigured``) a key is unknown or missing, or a value
+            is invalid. The message lists every problem as ``key.path: message (expected ...)``.
+    """
+
+    schema: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    ImproperlyConfigured = SettingsError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        bases = [base for base in cls.__bases__ if issubclass(base, Settings)]
+        schema: dict[str, Any] = {}
+        defaults: dict[str, Any] = {}
+        for base in reversed(bases):
+            schema.update(base.schema)
+            defaults.update(base.defaults)
+        schema.update(cls.__dict__.get("schema", {}))
+        defaults.update(cls.__dict__.get("defaults", {}))
+        cls.schema = schema
+        cls.defaults = defaults
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, Mapping):
+            raise self.ImproperlyConfigured(
+                f"Invalid {type(self).__name__}: expected a mapping of settings, got {type(data).__name__}"
+            )
+        merged = merge_settings(data, self.defaults)
+        problems: list[str] = []
+        allowed = sorted(self.schema)
+        for key in merged:
+            if key not in self.schema:
+                problems.append(
+                    f"{key}: Unknown setting (allowed settings: {', '.join(allowed)}){suggest_keys(key, allowed)}"
+                )
+        validated: dict[str, Any] = {}
+        for key, field in self.schema.items():
+            if key not in merged:
+                problems.append(f"{key}: Missing setting (expected {describe_expected(field.introspect())})")
+                continue
+            value = merged[key]
+            errors = field.errors(value)
+            if errors:
+                problems.extend(self._describe_error(key, field, value, error) for error in errors)
+            elif not problems:
+                validated[key] = normalize_with(field, value)
+        if problems:
+            details = "".join(f"\n  - {problem}" for problem in problems)
+            raise self.ImproperlyConfigured(f"Invalid {type(self).__name__}:{details}")
+        self._data = validated
+
+    @staticmethod
+    def _describe_error(key: str, field: Any, value: Any, error: FieldError) -> str:
+        parts = error.pointer.split(".") if error.pointer else []
+        path = ".".join([key, *parts])
+        message = error.message
+        if error.code == "UNKNOWN" and message.startswith("Extra keys present: "):
+            try:
+                container = field_at(field, parts, value)
+            except Exception:  # best effort, as below
+                container = None
+            contents = getattr(container, "contents", None)
+            if isinstance(contents, Mapping):
+                names = [str(name) for name in contents]
+                unknown = message[len("Extra keys present: ") :].split(", ")
+                hint = "".join(suggest_keys(name, names) for name in unknown[:1])
+                return f"{path}: {message} (allowed keys: {', '.join(names)}){hint}"
+            return f"{path}: {message}"
+        if error.code == "UNKNOWN":  # constants and dangling references already say what is allowed
+            return f"{path}: {message}"
+        try:
+            expected = expected_at(field, parts, value)
+        except Exception:  # the description is best effort; never hide the error itself
+            expected = None
+        return f"{path}: {message}" + (f" (expected {expected})" if expected else "")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+
+class SOASettings(Settings):
+    """Settings shared by clients and servers: ``transport``, ``middleware`` and ``metrics``."""
+
+    schema = {
+        "transport": ClassConfigurationSchema(description="The transport class and its constructor kwargs"),
+        "middleware": List(
+            ClassConfigurationSchema(),
+            description="The middleware applied to every request, outermost first",
+        ),
+        "metrics": ClassConfigurationSchema(
+            description="The metrics recorder class (pymetrics-compatible) and its constructor kwargs",
+        ),
+    }
+
+    defaults = {
+        "middleware": [],
+        "metrics": {"path": "pysoa_like.common.metrics:NoOpMetricsRecorder"},
+    }

@@ -1,0 +1,106 @@
+"""The schemas every incoming job request is validated against (PySOA's exact rules and messages).
+
+``validate_job_request`` is what the server calls on every request: its happy path is a handful of
+type checks, and only a request that fails them is run through the detailed fields, which produce
+Conformity's codes, messages and pointers (for example ``MISSING``, ``"Missing key:
+correlation_id"``, ``context.correlation_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pysoa_like.common.fields import Boolean, Dictionary, Integer, List, SchemalessDictionary, UnicodeString
+from pysoa_like.common.schema import FieldError
+
+__all__ = [
+    "ActionRequestSchema",
+    "ContextHeaderSchema",
+    "ControlHeaderSchema",
+    "JobRequestSchema",
+    "validate_job_request",
+]
+
+ActionRequestSchema = Dictionary(
+    {
+        "action": UnicodeString(description="The name of the action to call"),
+        "body": SchemalessDictionary(key_type=UnicodeString(), description="The action's request body"),
+    },
+    optional_keys=("body",),
+    description="One action of a job",
+)
+
+ControlHeaderSchema = Dictionary(
+    {
+        "continue_on_error": Boolean(description="Whether to run the remaining actions after one fails"),
+    },
+    allow_extra_keys=True,
+    description="How the server should process the job (suppress_response, timeout, custom keys)",
+)
+
+ContextHeaderSchema = Dictionary(
+    {
+        "switches": List(Integer(), description="The switches active for this request"),
+        "correlation_id": UnicodeString(description="The id that ties together the requests of one operation"),
+    },
+    allow_extra_keys=True,
+    description="Request context passed along to nested calls (caller, calling_service, custom keys)",
+)
+
+JobRequestSchema = Dictionary(
+    {
+        "control": ControlHeaderSchema,
+        "context": ContextHeaderSchema,
+        "actions": List(ActionRequestSchema, min_length=1, description="The actions to run, in order"),
+    },
+    description="A job request: control header, context header and at least one action",
+)
+
+
+def _looks_valid(value: Any) -> bool:
+    # Exact-type checks only: anything unusual (dict subclasses, IntEnum switches) takes the slow,
+    # exact path, which is the one deciding validity.
+    if type(value) is not dict or len(value) != 3:
+        return False
+    control = value.get("control")
+    context = value.get("context")
+    actions = value.get("actions")
+    if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
+        return False
+    if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
+        return False
+    switches = context.get("switches")
+    if type(switches) is not list:
+        return False
+    for switch in switches:
+        if type(switch) is not int:
+            return False
+    for action in actions:
+        if type(action) is not dict or type(action.get("action")) is not str:
+            return False
+        size = len(action)
+        if size == 2:
+            body = action.get("body")
+            if type(body) is not dict:
+                return False
+            for key in body:
+                if type(key) is not str:
+                    return False
+        elif size != 1:
+            return False
+    return True
+
+
+def validate_job_request(value: Any) -> list[FieldError]:
+    """Validate a job request body as PySOA's ``JobRequestSchema`` does.
+
+    Args:
+        value: The request body (the ``body`` of the envelope).
+
+    Returns:
+        An empty list when valid; otherwise the errors in Conformity's order, with its codes,
+        messages and dotted pointers.
+    """
+    if _looks_valid(value):
+        return []
+    return JobRequestSchema.errors(value)

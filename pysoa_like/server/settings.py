@@ -1,0 +1,132 @@
+"""Server settings (PySOA's ``ServerSettings`` keys and defaults)."""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+from pysoa_like.common.constants import ERROR_CODE_INVALID
+from pysoa_like.common.fields import (
+    ClassConfigurationSchema,
+    Dictionary,
+    Field,
+    FieldError,
+    Integer,
+    List,
+    Nullable,
+    SchemalessDictionary,
+    UnicodeString,
+)
+from pysoa_like.common.fields._base import prefix_errors
+from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
+from pysoa_like.common.settings import SOASettings
+
+__all__ = ["DEFAULT_LOGGING", "ServerSettings"]
+
+DEFAULT_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+
+# The default logging dictConfig: console output with the request context on every line.
+DEFAULT_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "formatters": {
+        "console": {"format": "%(asctime)s %(levelname)7s %(correlation_id)s %(request_id)s: %(message)s"},
+    },
+    "filters": {
+        "pysoa_logging_context_filter": {"()": "pysoa_like.common.logging.PySOALogContextFilter"},
+    },
+    "handlers": {
+        "console": {
+            "level": "INFO",
+            "class": "logging.StreamHandler",
+            "formatter": "console",
+            "filters": ["pysoa_logging_context_filter"],
+        },
+    },
+    "loggers": {},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "disable_existing_loggers": False,
+}
+
+
+class _StringCollection(Field):
+    """A set, frozenset, list or tuple of strings, normalised to a frozenset."""
+
+    introspect_type = "set"
+    normalizes = True
+
+    def __init__(self, description: str | None = None) -> None:
+        self.description = description
+        self._item = UnicodeString()
+
+    def errors(self, value: Any) -> list[FieldError]:
+        if not isinstance(value, (AbstractSet, list, tuple)):
+            return [FieldError(ERROR_CODE_INVALID, "Not a set, list or tuple of strings")]
+        result: list[FieldError] = []
+        for index, item in enumerate(value):
+            result.extend(prefix_errors(self._item.errors(item), index))
+        return result
+
+    def normalize(self, value: Any) -> frozenset[str]:
+        return frozenset(value)
+
+    def introspect(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"type": "set", "contents": self._item.introspect()}
+        if self.description:
+            result["description"] = self.description
+        return result
+
+
+class ServerSettings(SOASettings):
+    """The settings of a server (service).
+
+    See ``docs/settings.rst`` for every key, its default and an example. Class configurations
+    (``transport``, ``middleware`` and ``coroutine_middleware`` items, ``metrics``) come out as
+    ``{"path", "kwargs", "object"}``; ``extra_fields_to_redact`` comes out as a frozenset.
+    """
+
+    schema = {
+        "transport": ClassConfigurationSchema(
+            base_class="pysoa_like.common.transport.base:ServerTransport",
+            default_path=DEFAULT_SERVER_TRANSPORT,
+            description="The server transport class and its constructor kwargs",
+        ),
+        "middleware": List(
+            ClassConfigurationSchema(base_class="pysoa_like.server.middleware:ServerMiddleware"),
+            description="The server middleware applied to every job and action, outermost first",
+        ),
+        "client_routing": SchemalessDictionary(
+            key_type=UnicodeString(),
+            value_type=SchemalessDictionary(),
+            description="Service name to client settings, for the client actions use to call other services",
+        ),
+        "logging": PYTHON_LOGGING_CONFIG_SCHEMA,
+        "harakiri": Dictionary(
+            {
+                "timeout": Integer(gte=0, description="Seconds a request may take before the worker is killed; 0 off"),
+                "shutdown_grace": Integer(gte=0, description="Seconds allowed for a graceful exit after harakiri"),
+            },
+            description="Killing a worker stuck on a request",
+        ),
+        "request_log_success_level": PythonLogLevel(description="Level of request/response logs for successes"),
+        "request_log_error_level": PythonLogLevel(description="Level of request/response logs for errors"),
+        "heartbeat_file": Nullable(
+            UnicodeString(description="A file touched after every request and idle cycle ({{pid}}/{{fid}} allowed)")
+        ),
+        "extra_fields_to_redact": _StringCollection(description="More field names censored in request/response logs"),
+        "coroutine_middleware": List(
+            ClassConfigurationSchema(base_class="pysoa_like.server.coroutine:CoroutineMiddleware"),
+            description="Middleware wrapping coroutines run with request.run_coroutine",
+        ),
+    }
+
+    defaults = {
+        "transport": {"path": DEFAULT_SERVER_TRANSPORT},
+        "client_routing": {},
+        "logging": DEFAULT_LOGGING,
+        "harakiri": {"timeout": 300, "shutdown_grace": 30},
+        "request_log_success_level": "INFO",
+        "request_log_error_level": "INFO",
+        "heartbeat_file": None,
+        "extra_fields_to_redact": frozenset(),
+        "coroutine_middleware": [{"path": "pysoa_like.server.coroutine:DefaultCoroutineMiddleware"}],
+    }

@@ -1,0 +1,57 @@
+"""ClientSettings: transport and middleware base classes, defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from pysoa_like.client.settings import ClientSettings
+from pysoa_like.common.settings import SettingsError
+from tests.unit.settings.transports import FakeClientTransport
+
+TRANSPORT_PATH = "tests.unit.settings.transports:FakeClientTransport"
+
+
+def test_client_settings_normalise_transport() -> None:
+    """The transport comes out as {path, kwargs, object}; middleware defaults to []."""
+    settings = ClientSettings({"transport": {"path": TRANSPORT_PATH, "kwargs": {"any": 1}}})
+    assert settings["transport"] == {"path": TRANSPORT_PATH, "kwargs": {"any": 1}, "object": FakeClientTransport}
+    assert settings["middleware"] == []
+    assert set(settings) == {"transport", "middleware", "metrics"}
+
+
+def test_transport_must_be_a_client_transport() -> None:
+    """A server transport is not accepted as a client transport."""
+    with pytest.raises(SettingsError, match=r"transport\.path: .*ClientTransport"):
+        ClientSettings({"transport": {"path": "tests.unit.settings.transports:FakeServerTransport"}})
+
+
+def test_middleware_must_be_client_middleware() -> None:
+    """Middleware entries must subclass ClientMiddleware; valid ones are normalised."""
+    from pysoa_like.client.middleware import ClientMiddleware
+
+    settings = ClientSettings(
+        {
+            "transport": {"path": TRANSPORT_PATH},
+            "middleware": [{"path": "pysoa_like.client.middleware:ClientMiddleware"}],
+        }
+    )
+    assert settings["middleware"][0]["object"] is ClientMiddleware
+    with pytest.raises(SettingsError, match=r"middleware\.0\.path: .*ClientMiddleware"):
+        ClientSettings({"transport": {"path": TRANSPORT_PATH}, "middleware": [{"path": "json:JSONDecoder"}]})
+
+
+def test_default_transport_is_redis() -> None:
+    """The default transport is the Redis client transport (an import error names the key until it exists)."""
+    assert ClientSettings.defaults["transport"] == {
+        "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+    }
+    try:
+        ClientSettings({})
+    except SettingsError as exc:
+        assert "transport.path: ImportError" in str(exc)
+
+
+def test_unknown_client_setting_is_rejected() -> None:
+    """A misspelt key is rejected with a suggestion."""
+    with pytest.raises(SettingsError, match="did you mean 'middleware'"):
+        ClientSettings({"transport": {"path": TRANSPORT_PATH}, "middlewares": []})
