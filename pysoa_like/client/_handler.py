@@ -1,0 +1,307 @@
+"""ServiceHandler: one client's connection to one service, and the routing of replies by request id.
+
+Replies reach a client on a reply queue per thread (over Redis each client thread has its own reply
+list), so the handler keeps per-thread routing state: the ids this thread still waits for and the
+replies it pulled while waiting for another request. A reply is only ever handed to the call that
+sent its request; a reply nobody waits for (late after a timeout, or duplicated) is logged and
+dropped. PySOA 1.4.9 instead drained every reply and counted outstanding requests, which lost
+replies between concurrent futures, after ``suppress_response`` and after timeouts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+from pysoa_like.common.transport.base import ClientTransport
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
+from pysoa_like.version import __version_info__
+
+__all__ = ["ServiceHandler"]
+
+_logger = logging.getLogger("pysoa_like.client")
+
+_CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
+
+
+def _contains(ids: set[Any], request_id: Any) -> bool:
+    try:
+        return request_id in ids
+    except TypeError:  # an unhashable id from a misbehaving server
+        return False
+
+
+class _ThreadState:
+    """Reply routing state of one thread."""
+
+    __slots__ = ("outstanding", "stash", "unclaimed")
+
+    def __init__(self) -> None:
+        # Ids sent from this thread whose reply has not been pulled from the transport yet.
+        self.outstanding: set[Any] = set()
+        # Ids sent through the public send_request, collected by get_all_responses.
+        self.unclaimed: set[Any] = set()
+        # Replies pulled while waiting for another request, kept until their own call collects them.
+        self.stash: dict[Any, JobResponse] = {}
+
+
+class ServiceHandler:
+    """Sends job requests to one service and routes its replies back to the calls waiting for them.
+
+    A :class:`~pysoa_like.client.client.Client` creates one handler per service on first use.
+
+    Args:
+        service_name: The service this handler calls.
+        settings: That service's client settings (``transport``, ``middleware``, ``metrics``, each
+            class configuration holding the imported class under ``object``).
+    """
+
+    def __init__(self, service_name: str, settings: Mapping[str, Any]) -> None:
+        self.service_name = service_name
+        metrics_config = settings.get("metrics")
+        self.metrics: MetricsRecorder = (
+            metrics_config["object"](**(metrics_config.get("kwargs") or {}))
+            if metrics_config and metrics_config.get("object")
+            else NoOpMetricsRecorder()
+        )
+        transport_config = settings["transport"]
+        with self.metrics.timer("client.transport.initialize"):
+            self.transport: ClientTransport = transport_config["object"](
+                service_name, self.metrics, **(transport_config.get("kwargs") or {})
+            )
+        with self.metrics.timer("client.middleware.initialize"):
+            self.middleware: list[ClientMiddleware] = [
+                m["object"](**(m.get("kwargs") or {})) for m in settings.get("middleware") or ()
+            ]
+        # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
+        self.request_counter = random.randint(1, 1_000_000)
+        self._counter_lock = threading.Lock()
+        self._local = threading.local()
+        # Built once: the wrappers are pure functions of the middleware list.
+        self._send_stack: SendRequestCallable = self._make_middleware_stack(
+            [m.request for m in self.middleware], self._base_send_request
+        )
+        self._receive_stack: GetResponseCallable = self._make_middleware_stack(
+            [m.response for m in self.middleware], self._base_get_response
+        )
+
+    @staticmethod
+    def _make_middleware_stack(wrappers: Sequence[Callable[[Any], Any]], base: Any) -> Any:
+        """Chain ``wrappers`` around ``base`` so the first one is outermost."""
+        for wrap in reversed(wrappers):
+            base = wrap(base)
+        return base
+
+    def _state(self) -> _ThreadState:
+        try:
+            return self._local.state  # type: ignore[no-any-return]
+        except AttributeError:
+            state = self._local.state = _ThreadState()
+            return state
+
+    def _next_request_id(self) -> int:
+        with self._counter_lock:
+            request_id = self.request_counter
+            self.request_counter += 1
+        return request_id
+
+    # Sending
+
+    def _base_send_request(
+        self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
+    ) -> None:
+        with self.metrics.timer("client.send.excluding_middleware"):
+            body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
+            self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
+
+    def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
+        """Send a job request; its reply is later collected by :meth:`get_all_responses`.
+
+        Args:
+            job_request: The job to send.
+            message_expiry_in_seconds: How long the request may wait for a server; ``None`` for the
+                transport's default.
+
+        Returns:
+            The request id.
+
+        Raises:
+            PySOATransportError: The transport could not send the message.
+            InvalidField: The job could not be serialized.
+        """
+        return self.send_tracked_request(job_request, message_expiry_in_seconds, claimed=False)
+
+    def send_tracked_request(
+        self, job_request: JobRequest, message_expiry_in_seconds: float | None = None, claimed: bool = True
+    ) -> int:
+        """Send a job request and register its id for reply routing on this thread.
+
+        Args:
+            job_request: The job to send.
+            message_expiry_in_seconds: As for :meth:`send_request`.
+            claimed: ``True`` when the caller collects the reply itself with :meth:`get_response`;
+                ``False`` to leave it to :meth:`get_all_responses`.
+
+        Returns:
+            The request id.
+        """
+        request_id = self._next_request_id()
+        meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
+        try:
+            with self.metrics.timer("client.send.including_middleware"):
+                self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
+        finally:
+            self.metrics.publish_all()
+        # A suppressed request gets no reply, so it must never be waited for.
+        if not job_request.control.get("suppress_response"):
+            state = self._state()
+            state.outstanding.add(request_id)
+            if not claimed:
+                state.unclaimed.add(request_id)
+        return request_id
+
+    # Receiving
+
+    def _base_get_response(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
+        with self.metrics.timer("client.receive.excluding_middleware"):
+            request_id, _meta, body = self.transport.receive_response_message(receive_timeout_in_seconds)
+        if body is None:
+            return None, None
+        return request_id, job_response_from_dict(body)
+
+    def _receive_one(self, receive_timeout_in_seconds: float | None) -> tuple[Any, JobResponse | None]:
+        with self.metrics.timer("client.receive.including_middleware"):
+            return self._receive_stack(receive_timeout_in_seconds)
+
+    def _route(self, state: _ThreadState, request_id: Any, response: JobResponse) -> None:
+        """Keep a reply pulled while waiting for another one, or drop it if nobody waits for it."""
+        if _contains(state.outstanding, request_id):
+            state.outstanding.discard(request_id)
+            state.stash[request_id] = response
+        else:
+            _logger.info(
+                "Dropped a reply from service %s for request %r that no call is waiting for (late or duplicate)",
+                self.service_name,
+                request_id,
+            )
+
+    def get_response(self, request_id: Any, receive_timeout_in_seconds: float | None = None) -> JobResponse:
+        """Wait for the reply to one request sent from this thread.
+
+        Replies to other outstanding requests that arrive first are kept for their own callers.
+
+        Args:
+            request_id: The id returned when the request was sent.
+            receive_timeout_in_seconds: The most seconds to wait in total; ``None`` for the transport's
+                default per receive.
+
+        Returns:
+            The job response.
+
+        Raises:
+            MessageReceiveTimeout: The reply did not arrive in time, or the transport has nothing
+                more for this thread. The request is then forgotten: a late reply is dropped unless
+                someone waits for this id again.
+            PySOATransportError: The transport failed while receiving.
+        """
+        state = self._state()
+        stashed = state.stash.pop(request_id, None)
+        if stashed is not None:
+            state.unclaimed.discard(request_id)
+            return stashed
+        # (Re-)registering lets a future retry after a timeout still catch a late reply.
+        state.outstanding.add(request_id)
+        deadline = None if receive_timeout_in_seconds is None else time.monotonic() + receive_timeout_in_seconds
+        wait = receive_timeout_in_seconds
+        try:
+            while True:
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        raise MessageReceiveTimeout(
+                            f"No response from service {self.service_name} for request {request_id} within "
+                            f"{receive_timeout_in_seconds} seconds"
+                        )
+                received_id, response = self._receive_one(wait)
+                if response is None:
+                    raise MessageReceiveTimeout(
+                        f"No response from service {self.service_name} for request {request_id}: the transport "
+                        "has no more replies for this thread"
+                    )
+                if received_id == request_id:
+                    state.outstanding.discard(request_id)
+                    state.unclaimed.discard(request_id)
+                    return response
+                self._route(state, received_id, response)
+        except BaseException:
+            state.outstanding.discard(request_id)
+            state.unclaimed.discard(request_id)
+            raise
+        finally:
+            self.metrics.publish_all()
+
+    def get_all_responses(
+        self, receive_timeout_in_seconds: float | None = None
+    ) -> Generator[tuple[Any, JobResponse], None, None]:
+        """Yield ``(request_id, JobResponse)`` for every request this thread sent with :meth:`send_request`.
+
+        Replies of requests whose callers wait for them individually (blocking calls, futures) are
+        kept for those callers, never yielded here. The generator ends when no such request is left,
+        or when the transport has nothing more for this thread.
+
+        Args:
+            receive_timeout_in_seconds: The most seconds to wait for each reply; ``None`` for the
+                transport's default.
+
+        Yields:
+            ``(request_id, JobResponse)`` in arrival order.
+
+        Raises:
+            MessageReceiveTimeout: A reply did not arrive in time; the remaining requests are forgotten.
+            PySOATransportError: The transport failed while receiving.
+        """
+        state = self._state()
+        try:
+            while state.unclaimed:
+                ready = [request_id for request_id in state.unclaimed if request_id in state.stash]
+                for request_id in ready:
+                    state.unclaimed.discard(request_id)
+                    yield request_id, state.stash.pop(request_id)
+                if not state.unclaimed:
+                    break
+                received_id, response = self._receive_one(receive_timeout_in_seconds)
+                if response is None:
+                    self._forget_unclaimed(state)
+                    break
+                if _contains(state.unclaimed, received_id):
+                    state.outstanding.discard(received_id)
+                    state.unclaimed.discard(received_id)
+                    yield received_id, response
+                else:
+                    self._route(state, received_id, response)
+        except MessageReceiveTimeout:
+            self._forget_unclaimed(state)
+            raise
+        finally:
+            self.metrics.publish_all()
+
+    def forget(self, request_id: Any) -> None:
+        """Stop waiting for a request sent from this thread; a reply that still comes is dropped."""
+        state = self._state()
+        state.outstanding.discard(request_id)
+        state.unclaimed.discard(request_id)
+        state.stash.pop(request_id, None)
+
+    @staticmethod
+    def _forget_unclaimed(state: _ThreadState) -> None:
+        state.outstanding.difference_update(state.unclaimed)
+        for request_id in state.unclaimed:
+            state.stash.pop(request_id, None)
+        state.unclaimed.clear()

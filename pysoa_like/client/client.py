@@ -1,0 +1,419 @@
+"""The client: call actions on services, blocking, in parallel or through futures.
+
+Every call method builds one or more job requests (see :mod:`pysoa_like.client._headers` for the
+context and control headers), sends them through the service's :class:`ServiceHandler` and waits for
+the replies by request id, so calls of any kind can be mixed on one client and one thread, and one
+client can be shared by several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterable, Mapping
+from typing import Any, cast
+
+from pysoa_like.client._calls import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
+from pysoa_like.client._expansion import perform_expansions
+from pysoa_like.client._future import FutureSOAResponse
+from pysoa_like.client._handler import ServiceHandler
+from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id
+from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
+from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
+from pysoa_like.client.settings import ClientSettings
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
+
+__all__ = [
+    "ActionRequestArgument",
+    "ActionRequestArgumentIterable",
+    "ActionRequestArgumentList",
+    "Client",
+    "FutureSOAResponse",
+    "JobRequestArgument",
+    "ServiceHandler",
+]
+
+#: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
+ActionRequestArgument = ActionRequest | dict[str, Any]
+ActionRequestArgumentList = list[ActionRequestArgument]
+ActionRequestArgumentIterable = Iterable[ActionRequestArgument]
+#: One job of :meth:`Client.call_jobs_parallel`: ``{"service_name": str, "actions": [...]}``.
+JobRequestArgument = dict[str, Any]
+
+
+class Client:
+    """Calls actions on services.
+
+    Args:
+        config: Service name -> client settings dict (``transport``, ``middleware``, ``metrics``).
+            Every entry is validated here with :attr:`settings_class`.
+        expansion_config: Optional ``{"type_routes": ..., "type_expansions": ...}`` enabling the
+            ``expansions`` argument (see :mod:`pysoa_like.client.expander`).
+        settings_class: Overrides :attr:`settings_class` for this client.
+        context: The base context of every request (switches, correlation id, any other keys); it is
+            never modified.
+
+    Raises:
+        Settings.ImproperlyConfigured: A service's settings or the expansion config are invalid.
+
+    Common keyword arguments of the call methods (defaults in parentheses):
+
+    * ``expansions`` (None): ``{type: ["expansion", ...]}`` to expand in the responses.
+    * ``raise_job_errors`` (True): raise :class:`CallJobError` on job errors; otherwise return
+      them (``call_action`` and the parallel calls return/yield the list of :class:`Error`).
+    * ``raise_action_errors`` (True): raise :class:`CallActionError` with every failed action.
+    * ``catch_transport_errors`` (False, parallel calls): return transport exceptions in place.
+    * ``timeout`` (None): seconds (int or float) for the message expiry, ``control.timeout`` and
+      the receive wait; ``None`` uses the transport's defaults.
+    * ``switches`` (None), ``correlation_id`` (None), ``context`` (None): context header input.
+    * ``continue_on_error`` (False), ``control_extra`` (None): control header input.
+    * ``message_expiry_in_seconds`` (None): the expiry, when it should differ from ``timeout``.
+    * ``suppress_response`` (False): send and forget; the call returns ``None`` without waiting.
+    """
+
+    settings_class: Any = ClientSettings
+    handler_class: type[ServiceHandler] = ServiceHandler
+
+    FutureResponse = FutureSOAResponse
+    CallActionError = CallActionError
+    JobError = CallJobError
+    ImproperlyConfigured = ImproperlyConfigured
+    InvalidExpansionKey = InvalidExpansionKey
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        expansion_config: Mapping[str, Any] | None = None,
+        settings_class: Any = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        if settings_class is not None:
+            self.settings_class = settings_class
+        self.context: Mapping[str, Any] = context or {}
+        self.config: Mapping[str, Any] = config or {}
+        self.settings: dict[str, Any] = {name: self._validate(value) for name, value in self.config.items()}
+        self.handlers: dict[str, ServiceHandler] = {}
+        self._handlers_lock = threading.Lock()
+        self.expansion_converter: ExpansionConverter | None = None
+        if expansion_config:
+            expansion_settings = ExpansionSettings(expansion_config)
+            self.expansion_converter = ExpansionConverter(
+                type_routes=expansion_settings["type_routes"],
+                type_expansions=expansion_settings["type_expansions"],
+            )
+
+    def _validate(self, service_settings: Any) -> Any:
+        # Servers build a client per request from already validated settings; skip re-validating them.
+        settings_class = self.settings_class
+        if isinstance(settings_class, type) and isinstance(service_settings, settings_class):
+            return service_settings
+        return settings_class(service_settings)
+
+    def _get_handler(self, service_name: str) -> ServiceHandler:
+        handler = self.handlers.get(service_name)
+        if handler is not None:
+            return handler
+        if not isinstance(service_name, str):
+            raise ValueError(f"Called service name must be a string, got {service_name!r}")
+        with self._handlers_lock:
+            handler = self.handlers.get(service_name)
+            if handler is None:
+                if service_name not in self.settings:
+                    raise self.ImproperlyConfigured(f'Unrecognized service name "{service_name}"')
+                handler = self.handler_class(service_name, self.settings[service_name])
+                self.handlers[service_name] = handler
+        return handler
+
+    def _make_job(
+        self,
+        actions: ActionRequestArgumentIterable,
+        switches: Iterable[Any] | None,
+        correlation_id: str | None,
+        continue_on_error: bool,
+        context: Mapping[str, Any] | None,
+        control_extra: Mapping[str, Any] | None,
+        message_expiry_in_seconds: float | None,
+        suppress_response: bool,
+    ) -> JobRequest:
+        return JobRequest(
+            control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
+            context=make_context_header(self.context, switches, correlation_id, context),
+            actions=actions,
+        )
+
+    # Sending without waiting
+
+    def send_request(
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        switches: Iterable[Any] | None = None,
+        correlation_id: str | None = None,
+        continue_on_error: bool = False,
+        context: Mapping[str, Any] | None = None,
+        control_extra: Mapping[str, Any] | None = None,
+        message_expiry_in_seconds: float | None = None,
+        suppress_response: bool = False,
+    ) -> int:
+        """Send one job without waiting; collect the reply with :meth:`get_all_responses`.
+
+        Args:
+            service_name: The service to call.
+            actions: The actions of the job.
+            switches: Switches added to the context.
+            correlation_id: The correlation id (else the base context's, else a new one).
+            continue_on_error: Whether the server runs the remaining actions after one fails.
+            context: Extra context keys.
+            control_extra: Extra control keys.
+            message_expiry_in_seconds: The expiry; ``None`` for the transport's default.
+            suppress_response: Send and forget: no reply will be collected.
+
+        Returns:
+            The request id.
+
+        Raises:
+            ImproperlyConfigured: The client has no settings for ``service_name``.
+            PySOATransportError: The transport could not send the request.
+        """
+        handler = self._get_handler(service_name)
+        job = self._make_job(
+            actions, switches, correlation_id, continue_on_error, context, control_extra,
+            message_expiry_in_seconds, suppress_response,
+        )  # fmt: skip
+        return handler.send_request(job, message_expiry_in_seconds)
+
+    def get_all_responses(
+        self, service_name: str, receive_timeout_in_seconds: float | None = None
+    ) -> Generator[tuple[int, JobResponse], None, None]:
+        """Yield ``(request_id, JobResponse)`` for the requests this thread sent with :meth:`send_request`.
+
+        Replies belonging to blocking calls or futures are never yielded here. Expansions are not
+        performed.
+
+        Args:
+            service_name: The service the requests were sent to.
+            receive_timeout_in_seconds: The most seconds to wait for each reply.
+
+        Raises:
+            MessageReceiveTimeout: A reply did not arrive in time.
+        """
+        return self._get_handler(service_name).get_all_responses(receive_timeout_in_seconds)
+
+    # Futures: send now, wait on result()
+
+    def call_actions_future(
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        expansions: Mapping[str, Any] | None = None,
+        raise_job_errors: bool = True,
+        raise_action_errors: bool = True,
+        timeout: float | None = None,
+        switches: Iterable[Any] | None = None,
+        correlation_id: str | None = None,
+        continue_on_error: bool = False,
+        context: Mapping[str, Any] | None = None,
+        control_extra: Mapping[str, Any] | None = None,
+        message_expiry_in_seconds: float | None = None,
+        suppress_response: bool = False,
+    ) -> FutureSOAResponse[JobResponse]:
+        """Send one job now; the future's result is what :meth:`call_actions` returns.
+
+        Raises:
+            ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
+        """
+        handler = self._get_handler(service_name)
+        expiry = message_expiry_in_seconds or timeout
+        job = self._make_job(
+            actions, switches, correlation_id, continue_on_error, context, control_extra, expiry, suppress_response
+        )
+        request_id = handler.send_tracked_request(job, expiry)
+        received: list[JobResponse] = []
+
+        def get_result(result_timeout: float | None) -> JobResponse:
+            if suppress_response:
+                return None  # type: ignore[return-value]  # no reply will ever come
+            if not received:
+                received.append(handler.get_response(request_id, timeout if result_timeout is None else result_timeout))
+            response = received[0]
+            raise_errors((response,), raise_job_errors, raise_action_errors)
+            if expansions and not response.errors:
+                perform_expansions(
+                    self.expansion_converter, self._get_handler, response.actions, expansions, job.context,
+                    control_extra, timeout,
+                )  # fmt: skip
+            return response
+
+        return FutureSOAResponse(get_result)
+
+    def call_action_future(
+        self,
+        service_name: str,
+        action: str,
+        body: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> FutureSOAResponse[ActionResponse]:
+        """Send a one-action job now; the future's result is what :meth:`call_action` returns.
+
+        Args:
+            service_name: The service to call.
+            action: The action to call.
+            body: The action's request body.
+            **kwargs: The keyword arguments of :meth:`call_actions_future`.
+        """
+        future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **kwargs)
+
+        def get_result(result_timeout: float | None) -> ActionResponse:
+            response = future.result(result_timeout)
+            if response is None:
+                return None  # type: ignore[unreachable]  # suppress_response
+            if response.errors:
+                # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
+                return cast(ActionResponse, response.errors)
+            return response.actions[0]
+
+        return FutureSOAResponse(get_result)
+
+    def call_jobs_parallel_future(
+        self,
+        jobs: Iterable[JobRequestArgument],
+        expansions: Mapping[str, Any] | None = None,
+        raise_job_errors: bool = True,
+        raise_action_errors: bool = True,
+        catch_transport_errors: bool = False,
+        timeout: float | None = None,
+        switches: Iterable[Any] | None = None,
+        correlation_id: str | None = None,
+        continue_on_error: bool = False,
+        context: Mapping[str, Any] | None = None,
+        control_extra: Mapping[str, Any] | None = None,
+        message_expiry_in_seconds: float | None = None,
+        suppress_response: bool = False,
+    ) -> FutureSOAResponse[list[JobResponse]]:
+        """Send every job now; the future's result is what :meth:`call_jobs_parallel` returns.
+
+        Raises:
+            ImproperlyConfigured: At once, if a job names an unknown service.
+            PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
+        """
+        expiry = message_expiry_in_seconds or timeout
+        if correlation_id is None and not self.context.get("correlation_id"):
+            # One id for the whole call links its jobs (PySOA gave each job its own).
+            correlation_id = new_correlation_id()
+        requests = [
+            (
+                self._get_handler(job["service_name"]),
+                self._make_job(
+                    job["actions"], switches, correlation_id, continue_on_error, context, control_extra, expiry,
+                    suppress_response,
+                ),
+            )
+            for job in jobs
+        ]  # fmt: skip
+        sent = send_jobs(requests, expiry, catch_transport_errors)
+        expansion_context = requests[0][1].context if requests else {}
+
+        def after(results: list[Any]) -> None:
+            raise_errors((r for r in results if isinstance(r, JobResponse)), raise_job_errors, raise_action_errors)
+            if expansions:
+                perform_expansions(
+                    self.expansion_converter, self._get_handler, expandable_actions(results), expansions,
+                    expansion_context, control_extra, timeout,
+                )  # fmt: skip
+
+        parallel = ParallelJobs(sent, catch_transport_errors, after)
+        return FutureSOAResponse(
+            lambda result_timeout: parallel.collect(timeout if result_timeout is None else result_timeout)
+        )
+
+    def call_actions_parallel_future(
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        **kwargs: Any,
+    ) -> FutureSOAResponse[Generator[ActionResponse, None, None]]:
+        """Send one job per action now; the future's result is what :meth:`call_actions_parallel` returns.
+
+        Args:
+            service_name: The service to call.
+            actions: The actions, each sent as its own job.
+            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+        """
+        future = self.call_jobs_parallel_future(
+            [{"service_name": service_name, "actions": [action]} for action in actions], **kwargs
+        )
+
+        def get_result(result_timeout: float | None) -> Generator[ActionResponse, None, None]:
+            items = [first_action(result) for result in future.result(result_timeout)]
+            return (item for item in items)
+
+        return FutureSOAResponse(get_result)
+
+    # Blocking calls
+
+    def call_action(
+        self, service_name: str, action: str, body: dict[str, Any] | None = None, **kwargs: Any
+    ) -> ActionResponse:
+        """Call one action and wait for its response.
+
+        Args:
+            service_name: The service to call.
+            action: The action to call.
+            body: The action's request body (default ``{}``).
+            **kwargs: ``expansions``, ``raise_job_errors``, ``raise_action_errors``, ``timeout``,
+                ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
+                ``control_extra``, ``message_expiry_in_seconds``, ``suppress_response``.
+
+        Returns:
+            The :class:`ActionResponse`; the list of job :class:`Error` records instead if the job
+            failed and ``raise_job_errors`` is false; ``None`` with ``suppress_response``.
+
+        Raises:
+            CallJobError: The job failed (unless ``raise_job_errors=False``).
+            CallActionError: The action failed (unless ``raise_action_errors=False``).
+            MessageReceiveTimeout: No response in time.
+            ImproperlyConfigured: Unknown service. InvalidExpansionKey: Bad ``expansions``.
+        """
+        return self.call_action_future(service_name, action, body, **kwargs).result()
+
+    def call_actions(self, service_name: str, actions: ActionRequestArgumentIterable, **kwargs: Any) -> JobResponse:
+        """Call several actions in one job and wait for the :class:`JobResponse`.
+
+        Args:
+            service_name: The service to call.
+            actions: The actions, run in order by one server.
+            **kwargs: The keyword arguments of :meth:`call_actions_future`.
+
+        Raises:
+            CallJobError, CallActionError, MessageReceiveTimeout: As for :meth:`call_action`.
+        """
+        return self.call_actions_future(service_name, actions, **kwargs).result()
+
+    def call_actions_parallel(
+        self, service_name: str, actions: ActionRequestArgumentIterable, **kwargs: Any
+    ) -> Generator[ActionResponse, None, None]:
+        """Call each action as its own job, all at once, and wait for every response.
+
+        Args:
+            service_name: The service to call.
+            actions: The actions.
+            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+
+        Returns:
+            A generator of the action responses in input order. In place of a response it yields the
+            job's :class:`Error` list (``raise_job_errors=False``) or the transport exception
+            (``catch_transport_errors=True``).
+        """
+        return self.call_actions_parallel_future(service_name, actions, **kwargs).result()
+
+    def call_jobs_parallel(self, jobs: Iterable[JobRequestArgument], **kwargs: Any) -> list[JobResponse]:
+        """Send several jobs, possibly to different services, at once and wait for every response.
+
+        Args:
+            jobs: ``{"service_name": ..., "actions": [...]}`` dicts.
+            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+
+        Returns:
+            The job responses in input order (transport exceptions in place with
+            ``catch_transport_errors=True``).
+        """
+        return self.call_jobs_parallel_future(jobs, **kwargs).result()

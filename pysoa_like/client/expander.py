@@ -1,0 +1,273 @@
+"""Expansions: configuration and the trees that describe which objects to expand, and how.
+
+An *expansion* fills a field of an object found in a response (a dict whose ``_type`` names its
+type) with an object fetched from another service, using an id the object already holds. The
+configuration has two parts:
+
+``type_routes``
+    ``{route: {"service", "action", "request_field", "response_field"}}``: how to fetch objects.
+    The action gets ``{request_field: [ids]}`` and answers ``{response_field: {id: object}}``.
+``type_expansions``
+    ``{type: {expansion: {"type", "route", "source_field", "destination_field",
+    "raise_action_errors"?}}}``: for objects of ``type``, the expansion named ``expansion`` reads the
+    id from ``source_field``, fetches it through ``route`` and stores the result in
+    ``destination_field``. ``type`` (nullable) is the type of the fetched object, which lets it be
+    expanded further (``"expansion.sub_expansion"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pysoa_like.common.settings import SettingsError
+
+__all__ = ["ExpansionConverter", "ExpansionNode", "ExpansionSettings", "TypeNode"]
+
+_ROUTE_KEYS = ("service", "action", "request_field", "response_field")
+_EXPANSION_REQUIRED_KEYS = ("type", "route", "source_field", "destination_field")
+_EXPANSION_KEYS = frozenset((*_EXPANSION_REQUIRED_KEYS, "raise_action_errors"))
+
+
+def _require_mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ExpansionSettings.ImproperlyConfigured(f"{path}: expected a dict, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ExpansionSettings.ImproperlyConfigured(f"{path}: keys must be strings, got {key!r}")
+    return value
+
+
+def _require_str(value: Any, path: str, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if not isinstance(value, str):
+        raise ExpansionSettings.ImproperlyConfigured(f"{path}: expected a string, got {value!r}")
+
+
+def _check_keys(value: Mapping[str, Any], required: tuple[str, ...], allowed: frozenset[str], path: str) -> None:
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise ExpansionSettings.ImproperlyConfigured(f"{path}: missing key(s): {', '.join(missing)}")
+    extra = sorted(key for key in value if key not in allowed)
+    if extra:
+        raise ExpansionSettings.ImproperlyConfigured(f"{path}: unknown key(s): {', '.join(extra)}")
+
+
+class ExpansionSettings(Mapping[str, Any]):
+    """The validated, read-only expansion configuration (``type_routes`` and ``type_expansions``).
+
+    Args:
+        data: The configuration dict; it is validated here and never modified.
+
+    Raises:
+        ExpansionSettings.ImproperlyConfigured: A key is missing, unknown or of the wrong type, a
+            ``route`` names no ``type_routes`` entry, or a ``destination_field`` equals its
+            ``source_field``. The message names the key path.
+    """
+
+    ImproperlyConfigured = SettingsError
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        data = _require_mapping(data, "expansion_config")
+        _check_keys(data, (), frozenset(("type_routes", "type_expansions")), "expansion_config")
+        routes = _require_mapping(data.get("type_routes", {}), "type_routes")
+        for route, config in routes.items():
+            path = f"type_routes.{route}"
+            _check_keys(_require_mapping(config, path), _ROUTE_KEYS, frozenset(_ROUTE_KEYS), path)
+            for key in _ROUTE_KEYS:
+                _require_str(config[key], f"{path}.{key}")
+        type_expansions = _require_mapping(data.get("type_expansions", {}), "type_expansions")
+        for type_name, expansions in type_expansions.items():
+            for name, config in _require_mapping(expansions, f"type_expansions.{type_name}").items():
+                path = f"type_expansions.{type_name}.{name}"
+                _check_keys(_require_mapping(config, path), _EXPANSION_REQUIRED_KEYS, _EXPANSION_KEYS, path)
+                _require_str(config["type"], f"{path}.type", nullable=True)
+                for key in ("route", "source_field", "destination_field"):
+                    _require_str(config[key], f"{path}.{key}")
+                if not isinstance(config.get("raise_action_errors", False), bool):
+                    raise self.ImproperlyConfigured(f"{path}.raise_action_errors: expected a boolean")
+                if config["route"] not in routes:
+                    raise self.ImproperlyConfigured(f"{path}.route: no type route named {config['route']!r}")
+                if config["destination_field"] == config["source_field"]:
+                    raise self.ImproperlyConfigured(
+                        f"{path}.destination_field: must differ from source_field {config['source_field']!r}"
+                    )
+        self._data: dict[str, Any] = {"type_routes": routes, "type_expansions": type_expansions}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class TypeNode:
+    """The root of an expansion tree: a type and the expansions requested for objects of that type.
+
+    Args:
+        node_type: The type name (matched against the ``_type`` key of response objects).
+    """
+
+    def __init__(self, node_type: str | None) -> None:
+        self.type = node_type
+        self._expansions: dict[str, ExpansionNode] = {}
+
+    def add_expansion(self, expansion_node: ExpansionNode) -> None:
+        """Add a child expansion; if one of the same name exists, merge the new one's children into it."""
+        existing = self._expansions.get(expansion_node.name)
+        if existing is None:
+            self._expansions[expansion_node.name] = expansion_node
+        else:
+            for child in expansion_node.expansions:
+                existing.add_expansion(child)
+
+    def get_expansion(self, expansion_name: str) -> ExpansionNode | None:
+        """The child expansion named ``expansion_name``, or ``None``."""
+        return self._expansions.get(expansion_name)
+
+    @property
+    def expansions(self) -> list[ExpansionNode]:
+        """The child expansions, in the order they were added."""
+        return list(self._expansions.values())
+
+    def find_objects(self, obj: Any) -> list[dict[str, Any]]:
+        """Find the dicts in ``obj`` (searched recursively through dicts and lists) whose ``_type`` is this type.
+
+        The search does not descend into a matching dict.
+
+        Args:
+            obj: A response body or any part of it.
+
+        Returns:
+            The matching dicts, in depth-first order.
+        """
+        found: list[dict[str, Any]] = []
+        stack = [obj]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if item.get("_type") == self.type:
+                    found.append(item)
+                else:
+                    stack.extend(reversed(list(item.values())))
+            elif isinstance(item, list):
+                stack.extend(reversed(item))
+        return found
+
+    def to_dict(self) -> dict[str | None, list[str]]:
+        """This tree as an expansions argument: ``{type: ["expansion", "expansion.sub", ...]}``."""
+        strings: list[str] = []
+        for expansion in self._expansions.values():
+            strings.extend(expansion.to_strings())
+        return {self.type: strings}
+
+
+class ExpansionNode(TypeNode):
+    """One expansion in a tree; its children expand the objects it fetches.
+
+    Args:
+        node_type: The type of the fetched objects (``None`` when they cannot be expanded further).
+        name: The expansion's name.
+        source_field: The field of the expanded object holding the id.
+        destination_field: The field that receives the fetched object.
+        service: The service to call.
+        action: The action to call.
+        request_field: The request body field receiving the list of ids.
+        response_field: The response body field holding ``{id: object}``.
+        raise_action_errors: Whether a failure of the fetching call is raised to the caller.
+    """
+
+    def __init__(
+        self,
+        node_type: str | None,
+        name: str,
+        source_field: str,
+        destination_field: str,
+        service: str,
+        action: str,
+        request_field: str,
+        response_field: str,
+        raise_action_errors: bool = True,
+    ) -> None:
+        super().__init__(node_type)
+        self.name = name
+        self.source_field = source_field
+        self.destination_field = destination_field
+        self.service = service
+        self.action = action
+        self.request_field = request_field
+        self.response_field = response_field
+        self.raise_action_errors = raise_action_errors
+
+    def to_strings(self) -> list[str]:
+        """The dotted expansion strings of this node's leaves, e.g. ``["author.employer", "author.books"]``."""
+        if not self._expansions:
+            return [self.name]
+        return [f"{self.name}.{child}" for expansion in self._expansions.values() for child in expansion.to_strings()]
+
+
+class ExpansionConverter:
+    """Converts between the ``expansions`` argument of client calls and expansion trees.
+
+    Args:
+        type_routes: The ``type_routes`` configuration.
+        type_expansions: The ``type_expansions`` configuration.
+    """
+
+    def __init__(self, type_routes: Mapping[str, Any], type_expansions: Mapping[str, Any]) -> None:
+        self.type_routes = type_routes
+        self.type_expansions = type_expansions
+
+    def dict_to_trees(self, expansion_dict: Mapping[str, Any]) -> list[TypeNode]:
+        """Build one tree per type from ``{type: ["expansion", "expansion.sub", ...]}``.
+
+        Raises:
+            KeyError: A type or expansion name is not configured (the client turns it into
+                :class:`~pysoa_like.client.errors.InvalidExpansionKey`).
+            ValueError: A configured expansion's destination field equals its source field.
+        """
+        trees: list[TypeNode] = []
+        for type_name, expansion_strings in expansion_dict.items():
+            root = TypeNode(type_name)
+            for expansion_string in expansion_strings:
+                node: TypeNode = root
+                for name in expansion_string.split("."):
+                    child = node.get_expansion(name)
+                    if child is None:
+                        child = self._make_node(node.type, name)
+                        node.add_expansion(child)
+                    node = child
+            trees.append(root)
+        return trees
+
+    def _make_node(self, parent_type: str | None, name: str) -> ExpansionNode:
+        config = self.type_expansions[parent_type][name]  # type: ignore[index]
+        route = self.type_routes[config["route"]]
+        if config["destination_field"] == config["source_field"]:
+            raise ValueError(
+                f"Expansion {parent_type}.{name}: destination_field must differ from source_field "
+                f"{config['source_field']!r}"
+            )
+        return ExpansionNode(
+            node_type=config["type"],
+            name=name,
+            source_field=config["source_field"],
+            destination_field=config["destination_field"],
+            service=route["service"],
+            action=route["action"],
+            request_field=route["request_field"],
+            response_field=route["response_field"],
+            raise_action_errors=config.get("raise_action_errors", False),
+        )
+
+    @staticmethod
+    def trees_to_dict(trees_list: list[TypeNode]) -> dict[str | None, list[str]]:
+        """The inverse of :meth:`dict_to_trees`."""
+        result: dict[str | None, list[str]] = {}
+        for tree in trees_list:
+            result.update(tree.to_dict())
+        return result

@@ -1,0 +1,277 @@
+"""Logging helpers: a request-context filter, censoring of sensitive fields and a syslog handler.
+
+* :class:`PySOALogContextFilter` puts ``correlation_id``, ``request_id``, ``service_name`` and
+  ``action_name`` on every record. Request contexts and action names are kept as stacks in context
+  variables, so a service calling another service in-process (local transport) restores the outer
+  values when the inner call ends, and threads and asyncio tasks never see each other's values.
+* :class:`RecursivelyCensoredDictWrapper` wraps a dict for logging and masks sensitive values the
+  first time it is formatted, so a disabled log level costs nothing.
+* :class:`SyslogHandler` is a UDP/UNIX syslog handler that truncates or splits long records.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import logging.handlers
+import socket
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "PySOALogContextFilter",
+    "RecursivelyCensoredDictWrapper",
+    "SyslogHandler",
+]
+
+_EMPTY: tuple[Any, ...] = ()
+_request_contexts: contextvars.ContextVar[tuple[Mapping[str, Any], ...]] = contextvars.ContextVar(
+    "pysoa_like_logging_request_contexts", default=_EMPTY
+)
+_action_names: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "pysoa_like_logging_action_names", default=_EMPTY
+)
+
+
+class PySOALogContextFilter(logging.Filter):
+    """Adds ``correlation_id``, ``request_id``, ``service_name`` and ``action_name`` to each record.
+
+    Missing values become ``None`` (correlation id), ``'--'`` (request id), ``'unknown'`` (service
+    name) and ``'(n/a)'`` (action name), so format strings can always use all four. The filter never
+    drops a record.
+    """
+
+    _service_name: ClassVar[str | None] = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        contexts = _request_contexts.get()
+        context = contexts[-1] if contexts else None
+        if context is not None:
+            record.correlation_id = context.get("correlation_id")
+            request_id = context.get("request_id")
+            record.request_id = "--" if request_id is None else request_id
+        else:
+            record.correlation_id = None
+            record.request_id = "--"
+        record.service_name = PySOALogContextFilter._service_name or "unknown"
+        names = _action_names.get()
+        record.action_name = names[-1] if names else "(n/a)"
+        return True
+
+    @staticmethod
+    def set_logging_request_context(**context: Any) -> None:
+        """Push a request context (``request_id``, ``correlation_id``, ...) for the current thread or task."""
+        _request_contexts.set((*_request_contexts.get(), context))
+
+    @staticmethod
+    def clear_logging_request_context() -> None:
+        """Pop the innermost request context pushed by :meth:`set_logging_request_context`."""
+        contexts = _request_contexts.get()
+        if contexts:
+            _request_contexts.set(contexts[:-1])
+
+    @staticmethod
+    def get_logging_request_context() -> Mapping[str, Any] | None:
+        """The innermost request context, or ``None`` outside a request."""
+        contexts = _request_contexts.get()
+        return contexts[-1] if contexts else None
+
+    @staticmethod
+    def set_logging_action_name(action_name: str) -> None:
+        """Push the name of the action now running."""
+        _action_names.set((*_action_names.get(), action_name))
+
+    @staticmethod
+    def clear_logging_action_name() -> None:
+        """Pop the innermost action name pushed by :meth:`set_logging_action_name`."""
+        names = _action_names.get()
+        if names:
+            _action_names.set(names[:-1])
+
+    @staticmethod
+    def get_logging_action_name() -> str | None:
+        """The innermost action name, or ``None`` outside an action."""
+        names = _action_names.get()
+        return names[-1] if names else None
+
+    @classmethod
+    def set_service_name(cls, service_name: str | None) -> None:
+        """Set the process-wide service name shown on every record."""
+        PySOALogContextFilter._service_name = service_name
+
+    @classmethod
+    def get_service_name(cls) -> str | None:
+        """The process-wide service name, or ``None`` if it was never set."""
+        return PySOALogContextFilter._service_name
+
+
+def _normalize_key(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
+# Keys whose values are masked in logs. Matching ignores case and treats "-" like "_", so
+# "Auth-Token" and "auth_token" are both covered by "auth_token".
+_SENSITIVE_WORDS = """
+    password passwd pass_word new_password old_password current_password confirm_password
+    password_confirmation passphrase pass_phrase pwd pin pin_code pincode pin_number
+    secret secret_key client_secret api_secret app_secret shared_secret private_key privatekey
+    secret_access_key aws_secret_access_key signing_key encryption_key
+    token auth_token access_token refresh_token id_token session_token api_token bearer_token
+    csrf_token csrftoken xsrf_token oauth_token oauth_token_secret jwt otp one_time_password
+    auth authorization authentication auth_code authorization_code api_key apikey app_key
+    credential credentials session_id sessionid cookie set_cookie
+    credit_card creditcard credit_card_number card_number cardnumber cc_number ccnumber card_num
+    cvv cvv2 cvc cvc2 cvn security_code card_security_code card_verification_value cid
+    expiration_date expiry_date card_expiry exp_date exp_month exp_year
+    account_number accountnumber bank_account bank_account_number routing_number iban bic swift_code
+    social_security_number ssn sin tax_id taxpayer_id national_id passport_number drivers_license
+"""
+
+SENSITIVE_FIELDS: frozenset[str] = frozenset(_normalize_key(w) for w in _SENSITIVE_WORDS.split())
+
+_MASK = "**********"
+
+
+class RecursivelyCensoredDictWrapper:
+    """Wraps a dict so that formatting it masks the values of sensitive keys, at any depth.
+
+    Masking happens lazily on the first ``str``/``repr`` and is cached; the wrapped dict itself is
+    never changed. Non-empty string and integer values (not booleans) under a sensitive key are
+    replaced by ``'**********'``; containers under a sensitive key are masked element by element.
+    Subclass and extend :attr:`SENSITIVE_FIELDS` to censor more keys.
+
+    Args:
+        wrapped_dict: The dict to format.
+
+    Raises:
+        ValueError: If ``wrapped_dict`` is not a mapping.
+    """
+
+    SENSITIVE_FIELDS: ClassVar[frozenset[str]] = SENSITIVE_FIELDS
+
+    __slots__ = ("_censored", "_wrapped")
+
+    def __init__(self, wrapped_dict: Mapping[Any, Any]) -> None:
+        if not isinstance(wrapped_dict, Mapping):
+            raise ValueError(f"wrapped_dict must be a mapping, got {type(wrapped_dict).__name__}")
+        self._wrapped = wrapped_dict
+        self._censored: str | None = None
+
+    @classmethod
+    def with_extra_fields(cls, extra_fields: Any) -> type[RecursivelyCensoredDictWrapper]:
+        """A subclass that also censors ``extra_fields`` (returns ``cls`` itself if there are none)."""
+        extra = frozenset(_normalize_key(str(f)) for f in extra_fields or ())
+        if not extra - cls.SENSITIVE_FIELDS:
+            return cls
+        return type(cls.__name__, (cls,), {"SENSITIVE_FIELDS": cls.SENSITIVE_FIELDS | extra, "__slots__": ()})
+
+    def _is_sensitive(self, key: Any) -> bool:
+        return isinstance(key, str) and _normalize_key(key) in self.SENSITIVE_FIELDS
+
+    def _censor(self, value: Any, sensitive: bool) -> Any:
+        if isinstance(value, Mapping):
+            return {k: self._censor(v, sensitive or self._is_sensitive(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            items = [self._censor(v, sensitive) for v in value]
+            return type(value)(items) if not isinstance(value, list) else items
+        if sensitive and not isinstance(value, bool) and isinstance(value, str | bytes | int) and value:
+            return _MASK
+        return value
+
+    def _formatted(self) -> str:
+        if self._censored is None:
+            self._censored = repr(self._censor(self._wrapped, False))
+        return self._censored
+
+    def __repr__(self) -> str:
+        return self._formatted()
+
+    def __str__(self) -> str:
+        return self._formatted()
+
+    def __bytes__(self) -> bytes:
+        return self._formatted().encode("utf-8")
+
+
+class SyslogHandler(logging.handlers.SysLogHandler):
+    """A syslog handler that keeps datagrams under a size limit by truncating or fragmenting records.
+
+    UDP syslog silently drops datagrams that are too large; this handler cuts each formatted record
+    to ``max_length`` bytes, either keeping the first part (truncate) or sending every part with a
+    ``(cont'd #n)`` marker (fragment). The limit defaults to 1,472 bytes, the UDP payload that fits an
+    Ethernet MTU of 1,500 without fragmentation.
+
+    Args:
+        address: ``(host, port)`` or a UNIX socket path, as for :class:`logging.handlers.SysLogHandler`.
+        facility: The syslog facility.
+        socket_type: ``socket.SOCK_DGRAM`` (default) or ``socket.SOCK_STREAM``.
+        overflow: :attr:`OVERFLOW_BEHAVIOR_FRAGMENT` (default) or :attr:`OVERFLOW_BEHAVIOR_TRUNCATE`.
+        max_length: The largest datagram to send, in bytes.
+    """
+
+    OVERFLOW_BEHAVIOR_FRAGMENT = 0
+    OVERFLOW_BEHAVIOR_TRUNCATE = 1
+
+    def __init__(
+        self,
+        address: tuple[str, int] | str = ("localhost", logging.handlers.SYSLOG_UDP_PORT),
+        facility: int = logging.handlers.SysLogHandler.LOG_USER,
+        socket_type: socket.SocketKind | None = None,
+        overflow: int = OVERFLOW_BEHAVIOR_FRAGMENT,
+        max_length: int = 1472,
+    ) -> None:
+        super().__init__(address, facility, socket_type if socket_type is not None else socket.SOCK_DGRAM)
+        if overflow not in (self.OVERFLOW_BEHAVIOR_FRAGMENT, self.OVERFLOW_BEHAVIOR_TRUNCATE):
+            raise ValueError(
+                f"overflow must be OVERFLOW_BEHAVIOR_FRAGMENT or OVERFLOW_BEHAVIOR_TRUNCATE, not {overflow}"
+            )
+        if max_length < 128:
+            raise ValueError("max_length must be at least 128 bytes")
+        self.overflow = overflow
+        self.max_length = max_length
+
+    def split_message(self, priority: bytes, message: bytes) -> list[bytes]:
+        """The datagrams to send for one formatted record (``priority`` is the ``<N>`` prefix)."""
+        room = self.max_length - len(priority)
+        if len(message) <= room:
+            return [priority + message]
+        if self.overflow == self.OVERFLOW_BEHAVIOR_TRUNCATE:
+            return [priority + message[:room]]
+        parts: list[bytes] = []
+        rest = message
+        index = 1
+        while rest:
+            marker = b"" if index == 1 else f"(cont'd #{index}) ".encode()
+            chunk_room = room - len(marker) - (len(b" (cont'd)") if len(rest) > room - len(marker) else 0)
+            chunk, rest = rest[:chunk_room], rest[chunk_room:]
+            parts.append(priority + marker + chunk + (b" (cont'd)" if rest else b""))
+            index += 1
+        return parts
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            if self.ident:
+                message = self.ident + message
+            if self.append_nul:
+                message += "\000"
+            priority = f"<{self.encodePriority(self.facility, self.mapPriority(record.levelname))}>".encode()
+            for datagram in self.split_message(priority, message.encode("utf-8")):
+                self._send(datagram)
+        except Exception:
+            self.handleError(record)
+
+    def _send(self, datagram: bytes) -> None:
+        # typeshed does not declare SysLogHandler's socket attributes, although the stdlib sets them.
+        sock: socket.socket = self.socket  # type: ignore[attr-defined]
+        if self.unixsocket:
+            try:
+                sock.send(datagram)
+            except OSError:
+                sock.close()
+                self._connect_unixsocket(self.address)  # type: ignore[attr-defined]
+                self.socket.send(datagram)  # type: ignore[attr-defined]
+        elif self.socktype == socket.SOCK_DGRAM:
+            sock.sendto(datagram, self.address)
+        else:
+            sock.sendall(datagram)

@@ -1,0 +1,187 @@
+"""The in-process (local) transport: a client that runs its service's server in the calling thread.
+
+``LocalClientTransport`` builds the server from ``server_class`` and ``server_settings`` (with its
+own transport in place of the configured one) and, for every request, runs the server's whole
+pipeline (validation, middleware, actions) synchronously. Replies wait in a per-thread queue, as
+over Redis, where each client thread has its own reply list.
+
+Unlike PySOA, requests and responses are round-tripped through :class:`MsgpackSerializer` by
+default, so a body that could not cross Redis fails the same way locally: an unserializable request
+raises ``InvalidField`` in the client, an unserializable response becomes the server's
+``RESPONSE_NOT_SERIALIZABLE`` error. ``serialize_messages=False`` turns this off (bodies are then
+passed by reference, as PySOA did).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.common import fields
+from pysoa_like.common.fields import ClassConfigurationSchema, resolve_python_path
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, ServerTransport
+from pysoa_like.common.transport.errors import MessageTooLarge
+
+if TYPE_CHECKING:
+    from pysoa_like.common.serializer import Serializer
+    from pysoa_like.server.server import Server
+
+__all__ = ["LocalClientTransport", "LocalClientTransportSchema", "LocalServerTransport", "LocalServerTransportSchema"]
+
+_LOCAL_SERVER_TRANSPORT_PATH = "pysoa_like.common.transport.local:LocalServerTransport"
+
+LocalClientTransportSchema = fields.Dictionary(
+    {
+        "server_class": fields.Any(
+            fields.UnicodeString(description="The import path of the server class"),
+            fields.ObjectInstance(type, description="The server class"),
+        ),
+        "server_settings": fields.Any(
+            fields.UnicodeString(description="The import path of the server settings dict"),
+            fields.ObjectInstance(Mapping, description="The server settings"),
+        ),
+        "serialize_messages": fields.Boolean(
+            description="Round-trip requests and responses through the msgpack serializer (default true)"
+        ),
+        "maximum_message_size_in_bytes": fields.Nullable(
+            fields.Integer(gte=1, description="Refuse serialized messages larger than this (default: no limit)")
+        ),
+    },
+    optional_keys=("serialize_messages", "maximum_message_size_in_bytes"),
+    description="The settings of the local client transport",
+)
+
+LocalServerTransportSchema = fields.Dictionary({}, description="The local server transport takes no settings")
+
+
+@ClassConfigurationSchema.provider(LocalServerTransportSchema)
+class LocalServerTransport(ServerTransport):
+    """A placeholder server transport that :class:`LocalClientTransport` replaces with itself.
+
+    Put it in the server settings of services that only ever run locally; using it directly raises.
+    """
+
+    def receive_request_message(self) -> ReceivedMessage:
+        raise TypeError("LocalServerTransport is a placeholder; run the server through LocalClientTransport")
+
+    def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
+        raise TypeError("LocalServerTransport is a placeholder; run the server through LocalClientTransport")
+
+
+def _resolve(value: Any) -> Any:
+    return resolve_python_path(value) if isinstance(value, str) else value
+
+
+@ClassConfigurationSchema.provider(LocalClientTransportSchema)
+class LocalClientTransport(ClientTransport, ServerTransport):
+    """A client transport that runs the service's server in-process.
+
+    Args:
+        service_name: The service called; must equal the server class's ``service_name``.
+        metrics: The metrics recorder.
+        server_class: The server class, or its import path (``"pkg.mod:MyServer"`` or ``"pkg.mod.MyServer"``).
+        server_settings: The server settings dict, or the import path of one. It is not modified: the
+            server gets a copy whose ``transport`` is this transport.
+        serialize_messages: Round-trip each request and response through msgpack (default ``True``).
+        maximum_message_size_in_bytes: With serialization on, refuse larger messages with
+            ``MessageTooLarge`` (requests: raised to the caller; responses: ``RESPONSE_TOO_LARGE``).
+            ``None`` (the default) means no limit.
+
+    Raises:
+        ValueError: The server class serves a different service.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        metrics: MetricsRecorder | None = None,
+        server_class: type[Server] | str | None = None,
+        server_settings: Mapping[str, Any] | str | None = None,
+        serialize_messages: bool = True,
+        maximum_message_size_in_bytes: int | None = None,
+    ) -> None:
+        super().__init__(service_name, metrics)
+        resolved_class = _resolve(server_class)
+        if not isinstance(resolved_class, type):
+            raise ValueError(f"server_class must be a Server class or its import path, got {server_class!r}")
+        served = getattr(resolved_class, "service_name", None)
+        if served != service_name:
+            raise ValueError(
+                f"The local transport for service {service_name!r} was given server class "
+                f"{resolved_class.__name__}, which serves {served!r}"
+            )
+        settings = _resolve(server_settings)
+        if not isinstance(settings, Mapping):
+            raise ValueError(f"server_settings must be a dict or its import path, got {server_settings!r}")
+        settings = dict(settings)
+        settings["transport"] = {"path": _LOCAL_SERVER_TRANSPORT_PATH}
+
+        self._serializer: Serializer | None = None
+        if serialize_messages:
+            from pysoa_like.common.serializer import MsgpackSerializer
+
+            self._serializer = MsgpackSerializer()
+        self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
+        self._local = threading.local()
+
+        self.server: Server = resolved_class(settings)
+        self.server.transport = self
+        self.server.setup()
+
+    def _replies(self) -> collections.deque[ReceivedMessage]:
+        try:
+            replies: collections.deque[ReceivedMessage] = self._local.replies
+        except AttributeError:
+            replies = self._local.replies = collections.deque()
+        return replies
+
+    def _round_trip(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> ReceivedMessage:
+        if self._serializer is None:
+            return ReceivedMessage(request_id, meta, body)
+        blob = self._serializer.dict_to_blob({"request_id": request_id, "meta": meta, "body": body})
+        limit = self.maximum_message_size_in_bytes
+        if limit is not None and len(blob) > limit:
+            raise MessageTooLarge(len(blob), f"Message of {len(blob)} bytes exceeds the maximum of {limit} bytes")
+        envelope = self._serializer.blob_to_dict(blob)
+        return ReceivedMessage(envelope["request_id"], envelope.get("meta") or {}, envelope["body"])
+
+    def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        """Run the request through the server now; its reply is queued for this thread.
+
+        Raises:
+            InvalidField: The request cannot be serialized (serialization on).
+            MessageTooLarge: The serialized request exceeds ``maximum_message_size_in_bytes``.
+        """
+        self._local.pending = self._round_trip(request_id, meta, body)
+        self.server.handle_next_request()
+
+    def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
+        """The oldest reply queued for this thread, or ``ReceivedMessage(None, None, None)``."""
+        replies = self._replies()
+        return replies.popleft() if replies else ReceivedMessage(None, None, None)
+
+    def receive_request_message(self) -> ReceivedMessage:
+        """Server side: the request handed over by :meth:`send_request_message` in this thread."""
+        pending: ReceivedMessage | None = getattr(self._local, "pending", None)
+        self._local.pending = None
+        return pending if pending is not None else ReceivedMessage(None, None, None)
+
+    def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
+        """Server side: queue the reply for the calling thread (after the serialization round trip)."""
+        self._replies().append(self._round_trip(request_id, meta, body))
+
+    def close(self) -> None:
+        """Tear the server down and stop its event loop thread (if ``run_coroutine`` started it)."""
+        try:
+            self.server.teardown()
+        finally:
+            self.server.close()

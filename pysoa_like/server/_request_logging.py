@@ -1,0 +1,73 @@
+"""Request and response logging for servers, censored and cheap when the level is off."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pysoa_like.common.logging import RecursivelyCensoredDictWrapper
+
+__all__ = ["RequestLogger", "log_level"]
+
+
+def log_level(value: Any) -> int:
+    """A logging level from a name (``'INFO'``) or a number."""
+    if isinstance(value, int):
+        return value
+    level = logging.getLevelName(str(value).upper())
+    if not isinstance(level, int):
+        raise ValueError(f"Unknown log level {value!r}")
+    return level
+
+
+def _has_errors(response: Mapping[str, Any]) -> bool:
+    if response.get("errors"):
+        return True
+    return any(isinstance(a, Mapping) and a.get("errors") for a in response.get("actions") or ())
+
+
+class RequestLogger:
+    """Logs ``Job request: ...`` and ``Job response: ...`` lines through a censoring wrapper.
+
+    Successful jobs are logged at ``success_level``; responses with errors at ``error_level``, in
+    which case the request is logged again at that level if the success level hid it.
+
+    Args:
+        logger: The logger (``pysoa_like.server.job`` for servers).
+        success_level: The level for requests and clean responses.
+        error_level: The level for responses that carry errors.
+        wrapper_class: The censoring wrapper class (with any extra fields to redact).
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        success_level: int,
+        error_level: int,
+        wrapper_class: type[RecursivelyCensoredDictWrapper] = RecursivelyCensoredDictWrapper,
+    ) -> None:
+        self.logger = logger
+        self.success_level = success_level
+        self.error_level = error_level
+        self.wrapper_class = wrapper_class
+
+    def wrap(self, value: Any) -> Any:
+        """The censoring wrapper around ``value`` (or ``value`` itself if it is not a mapping)."""
+        return self.wrapper_class(value) if isinstance(value, Mapping) else value
+
+    def log_request(self, request: Any) -> None:
+        """Log an incoming job request at the success level."""
+        if self.logger.isEnabledFor(self.success_level):
+            self.logger.log(self.success_level, "Job request: %s", self.wrap(request))
+
+    def log_response(self, request: Any, response: Mapping[str, Any]) -> None:
+        """Log a job response, at the error level if it has errors."""
+        if _has_errors(response):
+            level = self.error_level
+            if not self.logger.isEnabledFor(self.success_level) and self.logger.isEnabledFor(level):
+                self.logger.log(level, "Job request: %s", self.wrap(request))
+        else:
+            level = self.success_level
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, "Job response: %s", self.wrap(response))

@@ -1,0 +1,149 @@
+"""The built-in ``introspect`` action: documentation and schemas of every action of a server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pysoa_like.common import fields
+from pysoa_like.common.constants import ERROR_CODE_INVALID
+from pysoa_like.common.errors import Error
+from pysoa_like.common.schema import introspect_schema
+from pysoa_like.common.types import Body
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.action.status import BaseStatusAction
+from pysoa_like.server.action.switched import SwitchedAction
+from pysoa_like.server.errors import ActionError
+from pysoa_like.server.types import EnrichedActionRequest
+
+__all__ = ["IntrospectionAction"]
+
+_SWITCHED_NAME = re.compile(r"^(?P<action>.+)\[(?:switch:(?P<switch>-?\d+)|(?P<default>DEFAULT))\]$")
+
+
+def _documentation(obj: Any) -> str | None:
+    return getattr(obj, "description", None) or obj.__doc__ or None
+
+
+def _is_switched(action_class: Any) -> bool:
+    return isinstance(action_class, type) and issubclass(action_class, SwitchedAction)
+
+
+class IntrospectionAction(Action):
+    """Describes the server's actions: documentation plus request and response schemas.
+
+    Documentation is the ``description`` attribute, else the docstring, of the server class and of
+    each action class. Schemas are given in Conformity's introspection format. Switched actions are
+    listed once per entry, as ``name[switch:N]`` and ``name[DEFAULT]``.
+
+    Args:
+        server: The server to describe (unlike other actions, not its settings).
+    """
+
+    description = (
+        "Returns the documentation of this service and the documentation and request and response schemas of "
+        "its actions, or of the single action named by `action_name`."
+    )
+
+    request_schema = fields.Dictionary(
+        {
+            "action_name": fields.UnicodeString(
+                min_length=1,
+                allow_blank=False,
+                description="Describe only this action (an error is returned if it does not exist).",
+            )
+        },
+        optional_keys=("action_name",),
+    )
+
+    response_schema = fields.Dictionary(
+        {
+            "documentation": fields.Nullable(fields.UnicodeString(description="The service documentation.")),
+            "action_names": fields.List(fields.UnicodeString(), description="The sorted names of the actions."),
+            "actions": fields.SchemalessDictionary(
+                key_type=fields.UnicodeString(),
+                value_type=fields.Dictionary(
+                    {
+                        "documentation": fields.Nullable(fields.UnicodeString()),
+                        "request_schema": fields.Nullable(fields.Anything()),
+                        "response_schema": fields.Nullable(fields.Anything()),
+                    }
+                ),
+                description="The description of each action.",
+            ),
+        },
+        optional_keys=("documentation",),
+    )
+
+    def __init__(self, server: Any) -> None:
+        if not hasattr(server, "action_class_map") or not hasattr(server, "settings"):
+            raise TypeError("IntrospectionAction needs a Server instance as its first argument")
+        super().__init__(server.settings)
+        self.server = server
+
+    def run(self, request: EnrichedActionRequest) -> Body:
+        """Describe one action (``action_name``) or all of them."""
+        action_name = request.body.get("action_name")
+        if action_name:
+            return self._describe_one(action_name)
+        return self._describe_all()
+
+    def _builtin_class(self, name: str) -> Any:
+        return type(self) if name == "introspect" else BaseStatusAction
+
+    def _describe_one(self, requested: str) -> Body:
+        action_map = self.server.action_class_map
+        name, switch, wants_default = requested, None, False
+        match = _SWITCHED_NAME.match(requested)
+        if match and requested not in action_map:
+            name = match.group("action")
+            wants_default = match.group("default") is not None
+            switch = None if wants_default else int(match.group("switch"))
+        if name not in action_map and name not in ("status", "introspect"):
+            raise ActionError(
+                [Error(code=ERROR_CODE_INVALID, message="Action not defined in service", field="action_name")]
+            )
+        action_class = action_map[name] if name in action_map else self._builtin_class(name)
+        if _is_switched(action_class):
+            entries = list(action_class.iterate_switched_actions(name))
+            if switch is None and not wants_default:
+                return {
+                    "action_names": sorted(n for n, _ in entries),
+                    "actions": {n: self._describe_class(c) for n, c in entries},
+                }
+            chosen = None
+            for entry_name, entry_class in entries:
+                if entry_name == requested:
+                    chosen = entry_class
+            if chosen is None:
+                raise ActionError(
+                    [Error(code=ERROR_CODE_INVALID, message="Action not defined in service", field="action_name")]
+                )
+            action_class = chosen
+        return {"action_names": [requested], "actions": {requested: self._describe_class(action_class)}}
+
+    def _describe_all(self) -> Body:
+        action_map = self.server.action_class_map
+        actions: dict[str, Any] = {}
+        for builtin in ("introspect", "status"):
+            if builtin not in action_map:
+                actions[builtin] = self._describe_class(self._builtin_class(builtin))
+        for name, action_class in action_map.items():
+            if _is_switched(action_class):
+                for entry_name, entry_class in action_class.iterate_switched_actions(name):
+                    actions[entry_name] = self._describe_class(entry_class)
+            else:
+                actions[name] = self._describe_class(action_class)
+        return {
+            "actions": actions,
+            "action_names": sorted(actions),
+            "documentation": _documentation(type(self.server)),
+        }
+
+    @staticmethod
+    def _describe_class(action_class: Any) -> dict[str, Any]:
+        return {
+            "documentation": _documentation(action_class),
+            "request_schema": introspect_schema(getattr(action_class, "request_schema", None)),
+            "response_schema": introspect_schema(getattr(action_class, "response_schema", None)),
+        }

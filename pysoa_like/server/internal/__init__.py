@@ -1,0 +1,1 @@
+"""Server internals that PySOA exposed at ``pysoa.server.internal`` (switch helpers)."""

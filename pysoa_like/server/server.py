@@ -1,0 +1,332 @@
+"""The :class:`Server`: the base class of every service.
+
+A service subclasses :class:`Server`, sets :attr:`Server.service_name` and
+:attr:`Server.action_class_map`, and runs with :meth:`Server.run` (one job at a time). Each job goes
+through validation, the job middleware, then each action through the action middleware; see
+:mod:`pysoa_like.server._job` for the pipeline and PROTOCOL.md for the wire shapes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
+from pysoa_like.common.errors import Error
+from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
+from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+from pysoa_like.common.serializer.errors import InvalidField, SerializationError
+from pysoa_like.common.transport.base import ServerTransport
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageTooLarge,
+    PySOATransportError,
+    TransientPySOATransportError,
+)
+from pysoa_like.common.types import JobResponse, job_response_to_dict
+from pysoa_like.server._event_loop import AsyncEventLoopThread
+from pysoa_like.server._job import JobPipelineMixin
+from pysoa_like.server._request_logging import RequestLogger, log_level
+from pysoa_like.server._responses import (
+    correlation_context,
+    parse_client_version,
+    suppress_response_requested,
+)
+from pysoa_like.server.action.status import BaseStatusAction
+from pysoa_like.server.coroutine import CoroutineMiddleware
+from pysoa_like.server.middleware import JobHandler, ServerMiddleware
+from pysoa_like.server.settings import ServerSettings
+from pysoa_like.server.types import EnrichedActionRequest
+
+__all__ = ["Server"]
+
+_MAX_BACKOFF_SECONDS = 15.0
+
+
+class _LazyClass:
+    """A class attribute resolved on first access (``module:attr``), to avoid an import cycle."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._value: type | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if self._value is None:
+            module_name, _, attr_name = self._path.partition(":")
+            self._value = getattr(importlib.import_module(module_name), attr_name)
+        return self._value
+
+
+def _build(config: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+    return config["object"](*args, **dict(config.get("kwargs") or {}, **extra))
+
+
+class Server(JobPipelineMixin):
+    """Base class of services.
+
+    Args:
+        settings: A :class:`~pysoa_like.server.settings.ServerSettings` (or whatever
+            :attr:`settings_class` is) or a plain dict, validated with :attr:`settings_class`.
+        forked_process_id: The worker's fork id (1-based), or ``None`` when not forked.
+
+    Raises:
+        AttributeError: The subclass did not set :attr:`service_name`.
+        ValueError: The settings are invalid (``Settings.ImproperlyConfigured``).
+    """
+
+    #: The name clients use to reach this service (required).
+    service_name: ClassVar[str | None] = None
+    #: Action name -> action class (anything called with the settings that returns a callable).
+    action_class_map: ClassVar[Mapping[str, Any]] = {}
+    #: Validates and fills in the settings.
+    settings_class: ClassVar[type[ServerSettings]] = ServerSettings
+    #: The class of the request objects actions receive.
+    request_class: ClassVar[type[EnrichedActionRequest]] = EnrichedActionRequest
+    #: The client class for ``request.client`` (``pysoa_like.client.client.Client``).
+    client_class: ClassVar[Any] = _LazyClass("pysoa_like.client.client:Client")
+    #: Run Django's per-request database and cache housekeeping (a later release).
+    use_django: ClassVar[bool] = False
+    #: A callable taking the server that returns the ``introspect`` action (``None``: the built-in one).
+    introspection_action: ClassVar[Any] = None
+    #: Optional service documentation for introspection (else the class docstring).
+    description: ClassVar[str | None] = None
+
+    def __init__(self, settings: Mapping[str, Any], forked_process_id: int | None = None) -> None:
+        if not type(self).service_name:
+            raise AttributeError(f"{type(self).__name__} must set the class attribute service_name")
+        if not isinstance(settings, self.settings_class):
+            settings = self.settings_class(settings)
+        self.settings = settings
+        self.forked_process_id = forked_process_id
+        self.shutting_down = False
+        self.logger = logging.getLogger("pysoa_like.server")
+        self.job_logger = logging.getLogger("pysoa_like.server.job")
+
+        metrics_config = settings.get("metrics")
+        self.metrics: MetricsRecorder = _build(metrics_config) if metrics_config else NoOpMetricsRecorder()
+        self.transport: ServerTransport = _build(
+            settings["transport"], self.service_name, self.metrics, instance_index=forked_process_id or 1
+        )
+        self.middleware: list[ServerMiddleware] = [_build(m) for m in settings.get("middleware") or ()]
+        coroutine_middleware: list[CoroutineMiddleware] = [
+            _build(m) for m in settings.get("coroutine_middleware") or ()
+        ]
+        self._async_event_loop_thread = AsyncEventLoopThread(coroutine_middleware)
+        execute: JobHandler = self.execute_job
+        self._job_stack = self.make_middleware_stack([m.job for m in self.middleware], execute)
+        self._default_status_action_class: type[BaseStatusAction] | None = None
+
+        wrapper = RecursivelyCensoredDictWrapper.with_extra_fields(settings.get("extra_fields_to_redact"))
+        self.logging_dict_wrapper_class = wrapper
+        self._request_logger = RequestLogger(
+            self.job_logger,
+            log_level(settings.get("request_log_success_level", "INFO")),
+            log_level(settings.get("request_log_error_level", "INFO")),
+            wrapper,
+        )
+
+    @classmethod
+    def initialize(cls, settings: Mapping[str, Any]) -> type[Server]:
+        """Hook called before the server is built; may return a different (patched) class.
+
+        Args:
+            settings: The settings the server will be built with.
+
+        Returns:
+            The class to instantiate (``cls`` by default).
+        """
+        return cls
+
+    def setup(self) -> None:
+        """Hook run once before the server starts handling requests (call ``super().setup()``)."""
+
+    def teardown(self) -> None:
+        """Hook run once when the server stops (call ``super().teardown()``)."""
+
+    def perform_pre_request_actions(self) -> None:
+        """Hook run before each job."""
+
+    def perform_post_request_actions(self) -> None:
+        """Hook run after each job (also after a failed one)."""
+
+    def perform_idle_actions(self) -> None:
+        """Hook run when a receive times out with no request."""
+
+    def make_client(
+        self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """The client for nested calls made while handling one job (``request.client``).
+
+        Args:
+            context: The job's context; it is copied, so the client never changes the request.
+            extra_context: Keys to add to (or override in) the copied context.
+            kwargs: More arguments for :attr:`client_class`.
+
+        Returns:
+            A :attr:`client_class` over ``client_routing`` whose base context is the copied context
+            plus ``calling_service`` = this service's name.
+        """
+        new_context = dict(context)
+        if extra_context:
+            new_context.update(extra_context)
+        new_context["calling_service"] = self.service_name
+        return self.client_class(self.settings["client_routing"], context=new_context, **kwargs)
+
+    def close(self) -> None:
+        """Stop the event loop thread behind ``run_coroutine`` (waiting briefly for pending coroutines)."""
+        self._async_event_loop_thread.stop()
+
+    def handle_next_request(self) -> None:
+        """Receive one request, process it and send the response.
+
+        A receive timeout runs :meth:`perform_idle_actions`. A message that cannot be received
+        (malformed, undecodable) is logged and skipped. Anything raised while handling a request is
+        logged and, where possible, answered with an error; only transient transport errors propagate
+        (:meth:`run` backs off on them).
+
+        Raises:
+            TransientPySOATransportError: The transport failed in a way a retry may fix.
+        """
+        try:
+            request_id, meta, job_request = self.transport.receive_request_message()
+        except MessageReceiveTimeout:
+            self.perform_idle_actions()
+            return
+        except TransientPySOATransportError:
+            raise
+        except (PySOATransportError, SerializationError) as exc:
+            self.metrics.counter("server.error.invalid_message").increment()
+            self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
+            return
+        if request_id is None and meta is None and job_request is None:
+            return
+        context = correlation_context(job_request)
+        PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
+        try:
+            self._handle_request(request_id, meta if isinstance(meta, dict) else {}, job_request, context)
+        except TransientPySOATransportError:
+            raise
+        except Exception as exc:
+            self.metrics.counter("server.error.unknown").increment()
+            self.logger.error("Unexpected error while handling request %r: %s", request_id, exc, exc_info=exc)
+        finally:
+            try:
+                self.perform_post_request_actions()
+            except Exception as exc:
+                self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
+            finally:
+                PySOALogContextFilter.clear_logging_request_context()
+
+    def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
+        client_version = parse_client_version(meta.get("client_version"), self.logger)
+        try:
+            self.perform_pre_request_actions()
+            self._request_logger.log_request(job_request)
+            job_response = self.process_job(job_request)
+            response_dict = job_response_to_dict(job_response, client_version)
+        except Exception as exc:
+            # Hooks, logging or response conversion failed: still answer, with a job-level SERVER_ERROR.
+            self.metrics.counter("server.error.response_conversion_failure").increment()
+            job_response = self.handle_unhandled_exception(exc, JobResponse)
+            job_response.context.update(context)
+            response_dict = job_response_to_dict(job_response, client_version)
+        if not suppress_response_requested(job_request):
+            response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
+        self._request_logger.log_response(job_request, response_dict)
+
+    def _send_response(
+        self,
+        request_id: Any,
+        meta: dict[str, Any],
+        job_request: Any,
+        response_dict: dict[str, Any],
+        client_version: tuple[int, ...],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        try:
+            self.transport.send_response_message(request_id, meta, response_dict)
+            return response_dict
+        except MessageTooLarge as exc:
+            self.metrics.counter("server.error.response_too_large").increment()
+            code, message = ERROR_CODE_RESPONSE_TOO_LARGE, "Could not send the response because it was too large"
+            cause: Exception = exc
+        except InvalidField as exc:
+            self.metrics.counter("server.error.response_not_serializable").increment()
+            code, message = (
+                ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
+                "Could not send the response because it failed to serialize",
+            )
+            cause = exc
+        wrap = self._request_logger.wrap
+        error_response = self.handle_job_error_code(
+            code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
+        )
+        error_response.context.update(context)
+        error_dict = job_response_to_dict(error_response, client_version)
+        try:
+            self.transport.send_response_message(request_id, meta, error_dict)
+        except TransientPySOATransportError:
+            raise
+        except Exception as exc:
+            self.logger.error("Could not send the %s error response either: %s", code, exc, exc_info=exc)
+        return error_dict
+
+    def handle_job_error_code(
+        self,
+        code: str,
+        message: str,
+        request_for_logging: Any,
+        response_for_logging: Any,
+        extra: Mapping[str, Any] | None = None,
+    ) -> JobResponse:
+        """Log a job-level failure and build a response with one job error.
+
+        Args:
+            code: The error code (``RESPONSE_TOO_LARGE``, ``RESPONSE_NOT_SERIALIZABLE``, ...).
+            message: The error message.
+            request_for_logging: The request, wrapped for censored logging.
+            response_for_logging: The response that failed, wrapped for censored logging.
+            extra: More keyword arguments for the log call (``exc_info``, ``extra``, ...).
+
+        Returns:
+            A job response holding one non-caller error.
+        """
+        self.job_logger.error(
+            "%s. Request: %s Response: %s", message, request_for_logging, response_for_logging, **dict(extra or {})
+        )
+        return JobResponse(errors=[Error(code=code, message=message, is_caller_error=False)])
+
+    def run(self) -> None:
+        """Serve requests until :attr:`shutting_down` is set, then tear down.
+
+        Transient transport errors back off exponentially (``(2**n + random())/4`` seconds, at most
+        15); any other error is logged and the loop goes on. Harakiri, signals and the heartbeat file
+        come with the standalone runner in a later release.
+        """
+        self.setup()
+        self.metrics.counter("server.worker.startup").increment()
+        failures = 0
+        try:
+            while not self.shutting_down:
+                try:
+                    self.handle_next_request()
+                    failures = max(failures - 1, 0)
+                except TransientPySOATransportError as exc:
+                    failures += 1
+                    delay = min((2 ** min(failures, 8) + random.random()) / 4.0, _MAX_BACKOFF_SECONDS)
+                    self.logger.warning("Transient transport error (%s); retrying in %.2f s", exc, delay)
+                    time.sleep(delay)
+                except Exception as exc:
+                    self.logger.error("Unexpected error in the server loop: %s", exc, exc_info=exc)
+                self.metrics.publish_all()
+        finally:
+            try:
+                self.teardown()
+            finally:
+                self.close()
+                self.metrics.counter("server.worker.shutdown").increment()
+                self.metrics.publish_all()

@@ -1,0 +1,163 @@
+"""What actions and job middleware receive: enriched requests, plus the action contract.
+
+:class:`EnrichedActionRequest` is the request object every action is called with; it adds the
+job's headers, the active switches, a client for nested calls and ``run_coroutine`` to the plain
+:class:`~pysoa_like.common.types.ActionRequest`. Servers may use a subclass through
+``Server.request_class``; extra attrs fields of such a subclass are carried over by
+:meth:`EnrichedActionRequest.call_local_action`.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attr
+
+from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
+from pysoa_like.common.errors import Error
+from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
+from pysoa_like.server.errors import ActionError
+from pysoa_like.server.internal.types import RequestSwitchSet
+
+if TYPE_CHECKING:
+    from pysoa_like.server._job import JobPipelineMixin
+
+__all__ = [
+    "ActionInterface",
+    "ActionType",
+    "EnrichedActionRequest",
+    "EnrichedJobRequest",
+    "RunCoroutineType",
+]
+
+RunCoroutineType: TypeAlias = Callable[[Coroutine[Any, Any, Any]], "concurrent.futures.Future[Any]"]
+"""The type of ``request.run_coroutine``: schedules a coroutine and returns a future of its result."""
+
+
+def _to_switch_set(value: Iterable[Any] | None) -> RequestSwitchSet:
+    return value if isinstance(value, RequestSwitchSet) else RequestSwitchSet(value)
+
+
+def unknown_action_error(action: str, is_caller_error: bool) -> Error:
+    """The ``UNKNOWN`` error PySOA gives for an action name the server does not serve."""
+    return Error(
+        code=ERROR_CODE_UNKNOWN,
+        message=f'The action "{action}" was not found on this server.',
+        field="action",
+        is_caller_error=is_caller_error,
+    )
+
+
+@attr.s(slots=True)
+class EnrichedActionRequest(ActionRequest):
+    """The request an action is called with.
+
+    Args:
+        action: The action's name.
+        body: The action's input.
+        switches: The job's active switches (converted to a :class:`RequestSwitchSet`).
+        context: The job's context header (``correlation_id``, ``switches``, custom keys).
+        control: The job's control header.
+        client: A client for calling other services, carrying this job's context forward.
+        run_coroutine: Schedules a coroutine on the server's event loop thread; returns a
+            :class:`concurrent.futures.Future`.
+        server: The server running the action (used by :meth:`call_local_action`).
+    """
+
+    switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=_to_switch_set)
+    context: Context = attr.ib(factory=dict)
+    control: Control = attr.ib(factory=dict)
+    client: Any = attr.ib(default=None)
+    run_coroutine: RunCoroutineType | None = attr.ib(default=None)
+    _server: JobPipelineMixin | None = attr.ib(default=None, repr=False, eq=False)
+
+    def call_local_action(
+        self,
+        action: str,
+        body: Body,
+        raise_action_errors: bool = True,
+        is_caller_error: bool = False,
+        context: Mapping[str, Any] | None = None,
+    ) -> ActionResponse:
+        """Run another action of the same server in-process, with no transport and no middleware.
+
+        The new request is a copy of this one with ``action`` and ``body`` replaced and ``context``
+        merged over this request's context.
+
+        Args:
+            action: The name of the action to run.
+            body: Its input.
+            raise_action_errors: Raise errors as :class:`ActionError` (else return them in the response).
+            is_caller_error: The ``is_caller_error`` flag given to raised errors.
+            context: Context keys to add or override for the local call.
+
+        Returns:
+            The action's response.
+
+        Raises:
+            ActionError: The action failed (or is unknown) and ``raise_action_errors`` is true.
+            RuntimeError: This request is not attached to a server.
+        """
+        server = self._server
+        if server is None:
+            raise RuntimeError("call_local_action needs a request created by a server (request._server is not set)")
+        action_callable = server.get_action(action)
+        if action_callable is None:
+            errors = [unknown_action_error(action, is_caller_error=False)]
+            if raise_action_errors:
+                raise ActionError(errors, set_is_caller_error_to=is_caller_error)
+            return ActionResponse(action=action, errors=errors)
+        new_context = dict(self.context)
+        if context:
+            new_context.update(context)
+        request = attr.evolve(self, action=action, body=body, context=new_context)
+        try:
+            response = action_callable(request)
+        except ActionError as exc:
+            if raise_action_errors:
+                raise ActionError(exc.errors, set_is_caller_error_to=is_caller_error) from exc
+            return ActionResponse(action=action, errors=exc.errors)
+        if response.errors and raise_action_errors:
+            raise ActionError(response.errors, set_is_caller_error_to=is_caller_error)
+        return response
+
+
+@attr.s(slots=True)
+class EnrichedJobRequest(JobRequest):
+    """The job that job middleware receives (and :meth:`Server.execute_job` runs).
+
+    Args:
+        control: The control header.
+        context: The context header.
+        actions: The actions to run.
+        client: A client for calling other services, carrying this job's context forward.
+        run_coroutine: Schedules a coroutine on the server's event loop thread.
+    """
+
+    client: Any = attr.ib(default=None)
+    run_coroutine: RunCoroutineType | None = attr.ib(default=None)
+
+
+class ActionInterface(abc.ABC):
+    """The contract for action classes that do not extend :class:`~pysoa_like.server.action.Action`.
+
+    An action is built with the server settings for every call, then called with the request.
+
+    Args:
+        settings: The server settings (may be ``None`` in tests).
+    """
+
+    @abc.abstractmethod
+    def __init__(self, settings: Any = None) -> None:
+        """Store what the action needs from the settings."""
+
+    @abc.abstractmethod
+    def __call__(self, action_request: EnrichedActionRequest) -> ActionResponse:
+        """Run the action and return its response."""
+
+
+ActionType: TypeAlias = Callable[[Any], Callable[[EnrichedActionRequest], ActionResponse]]
+"""What ``Server.action_class_map`` values are: called with the settings, the result is called with the request."""

@@ -1,0 +1,304 @@
+"""Tests for the Client call family: construction, return values, errors, headers and timeouts."""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client, ServiceHandler
+from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
+from pysoa_like.common.errors import Error
+from pysoa_like.common.settings import SettingsError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
+from tests.unit.client.conftest import MakeClient, transport_of
+
+
+def failing_responder(body: dict[str, Any]) -> dict[str, Any]:
+    """Fail every action named 'bad' and every job containing an action named 'crash'."""
+    if any(a["action"] == "crash" for a in body["actions"]):
+        return {"errors": [{"code": "SERVER_ERROR", "message": "boom"}], "context": {}, "actions": []}
+    return {
+        "errors": [],
+        "context": {},
+        "actions": [
+            {
+                "action": a["action"],
+                "errors": [{"code": "INVALID", "message": "nope", "field": "x"}] if a["action"] == "bad" else [],
+                "body": a["body"],
+            }
+            for a in body["actions"]
+        ],
+    }
+
+
+def test_client_class_attributes_and_aliases() -> None:
+    """Client exposes PySOA's class attributes and exception aliases."""
+    from pysoa_like.client.settings import ClientSettings
+
+    assert Client.settings_class is ClientSettings
+    assert Client.handler_class is ServiceHandler
+    assert Client.CallActionError is CallActionError
+    assert Client.JobError is CallJobError
+
+
+def test_settings_are_validated_eagerly() -> None:
+    """A bad service config fails when the Client is built, not on first call."""
+    with pytest.raises(SettingsError):
+        Client({"echo": {"transport": {"path": "no.such.module:Nothing"}}})
+
+
+def test_unknown_service_raises_improperly_configured(make_client: MakeClient) -> None:
+    """Calling a service with no settings raises ImproperlyConfigured."""
+    with pytest.raises(ImproperlyConfigured, match="other"):
+        make_client().call_action("other", "a")
+
+
+def test_non_string_service_name_raises_value_error(make_client: MakeClient) -> None:
+    """A non-str service name raises ValueError."""
+    with pytest.raises(ValueError):
+        make_client().call_action(b"echo", "a")  # type: ignore[arg-type]
+
+
+def test_handlers_are_created_lazily_once_per_service(make_client: MakeClient) -> None:
+    """No handler exists before the first call, and the same one is reused afterwards."""
+    client = make_client()
+    assert client.handlers == {}
+    client.call_action("echo", "a")
+    handler = client.handlers["echo"]
+    client.call_action("echo", "b")
+    assert client.handlers["echo"] is handler
+
+
+def test_call_action_returns_the_action_response(make_client: MakeClient) -> None:
+    """call_action returns the single ActionResponse; body defaults to {}."""
+    client = make_client()
+    assert client.call_action("echo", "a", {"x": 1}) == ActionResponse(action="a", body={"x": 1})
+    assert client.call_action("echo", "b").body == {}
+
+
+def test_call_action_raises_action_errors(make_client: MakeClient) -> None:
+    """An action error raises CallActionError holding the failed action."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    with pytest.raises(CallActionError) as info:
+        client.call_action("echo", "bad")
+    assert [a.action for a in info.value.actions] == ["bad"]
+
+
+def test_call_action_can_return_action_errors(make_client: MakeClient) -> None:
+    """raise_action_errors=False returns the failed ActionResponse."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    response = client.call_action("echo", "bad", raise_action_errors=False)
+    assert response.errors[0].code == "INVALID"
+
+
+def test_call_action_job_errors_raise_or_return_the_error_list(make_client: MakeClient) -> None:
+    """Job errors raise CallJobError, or with raise_job_errors=False come back as the list of Errors."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    with pytest.raises(CallJobError) as info:
+        client.call_action("echo", "crash")
+    assert info.value.errors[0].code == "SERVER_ERROR"
+    returned = client.call_action("echo", "crash", raise_job_errors=False)
+    assert returned == [Error(code="SERVER_ERROR", message="boom")]  # type: ignore[comparison-overlap]
+
+
+def test_call_actions_returns_job_response_and_sends_continue_on_error(make_client: MakeClient) -> None:
+    """call_actions sends one job with every action and returns its JobResponse."""
+    client = make_client()
+    response = client.call_actions(
+        "echo", [ActionRequest("a"), {"action": "b", "body": {"y": 2}}], continue_on_error=True
+    )
+    assert isinstance(response, JobResponse)
+    assert [a.action for a in response.actions] == ["a", "b"]
+    body = transport_of(client).sent[0][2]
+    assert body["control"]["continue_on_error"] is True
+    assert len(transport_of(client).sent) == 1
+
+
+def test_call_actions_with_job_errors_unraised_returns_response(make_client: MakeClient) -> None:
+    """raise_job_errors=False makes call_actions return the JobResponse carrying the errors."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    assert client.call_actions("echo", [{"action": "crash"}], raise_job_errors=False).errors[0].message == "boom"
+
+
+def test_call_actions_parallel_is_a_generator_in_input_order(make_client: MakeClient) -> None:
+    """Replies arriving in reverse order still come out in input order, from a generator."""
+    client = make_client({"echo": {"hold": True}})
+    future = client.call_actions_parallel_future("echo", [{"action": "a"}, {"action": "b"}, {"action": "c"}])
+    transport_of(client).release([2, 1, 0])
+    result = future.result()
+    assert isinstance(result, types.GeneratorType)
+    assert [r.action for r in result] == ["a", "b", "c"]
+
+
+def test_call_actions_parallel_yields_error_lists_when_not_raising(make_client: MakeClient) -> None:
+    """With raise_job_errors=False, a failed job yields its Error list in place."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    results = list(client.call_actions_parallel("echo", [{"action": "a"}, {"action": "crash"}], raise_job_errors=False))
+    assert results[0].action == "a"
+    assert results[1] == [Error(code="SERVER_ERROR", message="boom")]  # type: ignore[comparison-overlap]
+
+
+def test_call_actions_parallel_raises_every_failed_action(make_client: MakeClient) -> None:
+    """CallActionError lists the failed actions of every parallel job."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    with pytest.raises(CallActionError) as info:
+        client.call_actions_parallel("echo", [{"action": "bad"}, {"action": "ok"}, {"action": "bad"}])
+    assert len(info.value.actions) == 2
+
+
+def test_call_jobs_parallel_across_services_in_input_order(make_client: MakeClient) -> None:
+    """Jobs for different services come back as a list in input order."""
+    client = make_client({"one": {"hold": True}, "two": {}})
+    future = client.call_jobs_parallel_future(
+        [
+            {"service_name": "one", "actions": [{"action": "a1"}]},
+            {"service_name": "two", "actions": [{"action": "b1"}, {"action": "b2"}]},
+        ]
+    )
+    transport_of(client, "one").release()
+    result = future.result()
+    assert isinstance(result, list)
+    assert [[a.action for a in r.actions] for r in result] == [["a1"], ["b1", "b2"]]
+
+
+def test_catch_transport_errors_puts_send_errors_in_place(make_client: MakeClient) -> None:
+    """A send failure appears in place of its job's response with catch_transport_errors."""
+    client = make_client({"good": {}, "bad": {"fail_sends": True}})
+    jobs = [
+        {"service_name": "bad", "actions": [{"action": "x"}]},
+        {"service_name": "good", "actions": [{"action": "y"}]},
+    ]
+    result: list[Any] = client.call_jobs_parallel(jobs, catch_transport_errors=True)
+    assert isinstance(result[0], MessageSendError)
+    assert result[1].actions[0].action == "y"
+    with pytest.raises(MessageSendError):
+        client.call_jobs_parallel(jobs)
+
+
+def test_catch_transport_errors_puts_receive_timeouts_in_place(make_client: MakeClient) -> None:
+    """A job whose reply never comes yields its MessageReceiveTimeout in place."""
+    client = make_client(
+        {
+            "echo": {
+                "responder": lambda body: None if body["actions"][0]["action"] == "lost" else failing_responder(body)
+            }
+        }
+    )
+    results: list[Any] = list(
+        client.call_actions_parallel(
+            "echo", [{"action": "lost"}, {"action": "ok"}], catch_transport_errors=True, timeout=1
+        )
+    )
+    assert isinstance(results[0], MessageReceiveTimeout)
+    assert results[1].action == "ok"
+
+
+def test_timeout_sets_expiry_control_and_receive_wait(make_client: MakeClient) -> None:
+    """timeout=2.5 becomes the message expiry, control.timeout=3 and the receive wait."""
+    client = make_client()
+    client.call_action("echo", "a", timeout=2.5)
+    transport = transport_of(client)
+    _rid, _meta, body, expiry = transport.sent[0]
+    assert expiry == 2.5
+    assert body["control"]["timeout"] == 3
+    assert 0 < transport.receive_timeouts[0] <= 2.5
+
+
+def test_no_timeout_uses_transport_defaults(make_client: MakeClient) -> None:
+    """Without a timeout, no expiry, no control.timeout and no receive wait are passed."""
+    client = make_client()
+    client.call_action("echo", "a")
+    transport = transport_of(client)
+    assert transport.sent[0][3] is None
+    assert "timeout" not in transport.sent[0][2]["control"]
+    assert transport.receive_timeouts == [None]
+
+
+def test_message_expiry_overrides_timeout_for_the_expiry(make_client: MakeClient) -> None:
+    """message_expiry_in_seconds is used as the expiry when given."""
+    client = make_client()
+    client.call_action("echo", "a", timeout=2, message_expiry_in_seconds=9)
+    assert transport_of(client).sent[0][3] == 9
+
+
+def test_headers_from_base_context_arguments_and_control_extra(make_client: MakeClient) -> None:
+    """Base context, correlation id, switches, extra context and control_extra all reach the wire."""
+    client = make_client(context={"switches": [1], "auth": "tok", "correlation_id": "base-cid"})
+    client.call_action("echo", "a", switches=[2], context={"switches": [3], "locale": "fr"}, control_extra={"foo": 1})
+    body = transport_of(client).sent[0][2]
+    assert body["context"] == {"switches": [1, 2, 3], "auth": "tok", "correlation_id": "base-cid", "locale": "fr"}
+    assert body["control"] == {"continue_on_error": False, "suppress_response": False, "foo": 1}
+
+
+def test_parallel_jobs_all_get_switches_and_context_is_not_mutated(make_client: MakeClient) -> None:
+    """Every parallel job carries the context switches and the caller's dict is unchanged (PySOA bug 5)."""
+    client = make_client()
+    context = {"switches": [5, 6], "x": 1}
+    list(client.call_actions_parallel("echo", [{"action": "a"}, {"action": "b"}, {"action": "c"}], context=context))
+    assert context == {"switches": [5, 6], "x": 1}
+    sent = transport_of(client).sent
+    assert [body["context"]["switches"] for _, _, body, _ in sent] == [[5, 6]] * 3
+    assert len({body["context"]["correlation_id"] for _, _, body, _ in sent}) == 1
+
+
+def test_send_request_and_get_all_responses(make_client: MakeClient) -> None:
+    """send_request returns the id that get_all_responses later yields with the JobResponse."""
+    client = make_client()
+    first = client.send_request("echo", [{"action": "a"}])
+    second = client.send_request("echo", [{"action": "b"}], message_expiry_in_seconds=4)
+    responses = dict(client.get_all_responses("echo"))
+    assert set(responses) == {first, second}
+    assert responses[second].actions[0].action == "b"
+    assert transport_of(client).sent[1][3] == 4
+
+
+def test_suppress_response_returns_none_without_waiting(make_client: MakeClient) -> None:
+    """With suppress_response the call sends the flag and returns None at once."""
+    client = make_client()
+    assert client.call_action("echo", "a", suppress_response=True) is None
+    assert transport_of(client).sent[0][2]["control"]["suppress_response"] is True
+    assert transport_of(client).receive_timeouts == []
+
+
+def test_future_send_errors_are_raised_at_once(make_client: MakeClient) -> None:
+    """A future raises a send error when created, not on result()."""
+    client = make_client({"echo": {"fail_sends": True}})
+    with pytest.raises(MessageSendError):
+        client.call_action_future("echo", "a")
+
+
+def test_call_method_signatures_have_pysoa_keywords() -> None:
+    """The future methods accept every PySOA keyword with PySOA's defaults."""
+    parameters = inspect.signature(Client.call_jobs_parallel_future).parameters
+    expected = {
+        "expansions": None,
+        "raise_job_errors": True,
+        "raise_action_errors": True,
+        "catch_transport_errors": False,
+        "timeout": None,
+        "switches": None,
+        "correlation_id": None,
+        "continue_on_error": False,
+        "context": None,
+        "control_extra": None,
+        "message_expiry_in_seconds": None,
+        "suppress_response": False,
+    }
+    assert {name: parameters[name].default for name in expected} == expected
+
+
+def test_failed_parallel_send_forgets_jobs_already_sent(make_client: MakeClient) -> None:
+    """When a later job of a parallel call cannot be sent, the replies of earlier jobs are not kept forever."""
+    client = make_client({"good": {}, "bad": {"fail_sends": True}})
+    jobs = [
+        {"service_name": "good", "actions": [{"action": "y"}]},
+        {"service_name": "bad", "actions": [{"action": "x"}]},
+    ]
+    with pytest.raises(MessageSendError):
+        client.call_jobs_parallel(jobs)
+    assert client.call_action("good", "z").action == "z"
+    assert client.handlers["good"]._state().stash == {}

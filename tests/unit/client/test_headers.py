@@ -1,0 +1,102 @@
+"""Tests for building the context and control headers."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+from pysoa_like.client._headers import make_context_header, make_control_header, switch_to_int
+
+
+class Switch(enum.Enum):
+    BETA = 7
+
+
+class IntLike:
+    def __int__(self) -> int:
+        return 9
+
+
+def test_context_keeps_base_keys_and_adds_correlation_id_and_switches() -> None:
+    """The base context's keys are copied and a correlation id and switch list are always present."""
+    header = make_context_header({"auth": "tok"})
+    assert header["auth"] == "tok"
+    assert header["switches"] == []
+    assert isinstance(header["correlation_id"], str) and len(header["correlation_id"]) == 32
+
+
+def test_explicit_correlation_id_wins_over_base_context() -> None:
+    """An explicit correlation id overrides the base context's."""
+    assert make_context_header({"correlation_id": "base"}, correlation_id="mine")["correlation_id"] == "mine"
+
+
+def test_base_context_correlation_id_is_inherited() -> None:
+    """Without an explicit id, the base context's correlation id is used."""
+    assert make_context_header({"correlation_id": "base"})["correlation_id"] == "base"
+
+
+def test_new_correlation_ids_differ_per_request() -> None:
+    """A fresh correlation id is generated for every request that has none."""
+    assert make_context_header({})["correlation_id"] != make_context_header({})["correlation_id"]
+
+
+def test_switches_are_the_union_of_all_three_sources_as_ints() -> None:
+    """Switches from the base context, the argument and context['switches'] are merged without duplicates."""
+    header = make_context_header({"switches": [1, 2]}, switches=[2, Switch.BETA], context={"switches": [3, IntLike()]})
+    assert header["switches"] == [1, 2, 7, 3, 9]
+    assert all(type(s) is int for s in header["switches"])
+
+
+def test_context_argument_is_never_mutated() -> None:
+    """The caller's context dict, including its switches, is left untouched (PySOA bug 5)."""
+    caller = {"switches": [5], "locale": "fr"}
+    header = make_context_header({}, context=caller)
+    assert caller == {"switches": [5], "locale": "fr"}
+    assert header["locale"] == "fr" and header["switches"] == [5]
+
+
+def test_base_context_is_never_mutated() -> None:
+    """Building a header does not change the client's base context."""
+    base = {"switches": [1], "correlation_id": "c"}
+    make_context_header(base, switches=[2], context={"switches": [3], "x": 1})
+    assert base == {"switches": [1], "correlation_id": "c"}
+
+
+def test_invalid_switch_is_rejected() -> None:
+    """A switch that is not int-like raises ValueError."""
+    with pytest.raises(ValueError, match="Switch"):
+        switch_to_int("beta")
+
+
+def test_control_has_both_flags() -> None:
+    """The control header always carries continue_on_error and suppress_response."""
+    assert make_control_header() == {"continue_on_error": False, "suppress_response": False}
+    assert make_control_header(True, True) == {"continue_on_error": True, "suppress_response": True}
+
+
+def test_control_extra_is_merged_and_may_override() -> None:
+    """control_extra keys are added and override the flags."""
+    control = make_control_header(False, False, {"foo": 1, "continue_on_error": True})
+    assert control == {"continue_on_error": True, "suppress_response": False, "foo": 1}
+
+
+def test_timeout_is_added_rounded_up_to_whole_seconds() -> None:
+    """A timeout is sent as control.timeout, floats rounded up to an int."""
+    assert make_control_header(timeout=5)["timeout"] == 5
+    assert make_control_header(timeout=2.5)["timeout"] == 3
+
+
+def test_control_extra_timeout_is_kept() -> None:
+    """A timeout set in control_extra is not replaced by the call's timeout."""
+    assert make_control_header(control_extra={"timeout": 30}, timeout=5)["timeout"] == 30
+
+
+def test_new_correlation_ids_are_uuid1_hex() -> None:
+    """Generated correlation ids are version-1 UUIDs as 32 hex digits, like PySOA's."""
+    import uuid
+
+    from pysoa_like.client._headers import new_correlation_id
+
+    value = new_correlation_id()
+    assert len(value) == 32 and uuid.UUID(hex=value).version == 1
