@@ -137,13 +137,42 @@ class JobResponse:
     actions: list[ActionResponse] = attr.ib(factory=list, converter=_convert_action_responses)
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _plain(value: Any) -> Any:
+    """A copy of ``value`` in wire form: tuples and sets become lists, attrs objects become dicts.
+
+    This is what ``attr.asdict`` does to nested values, without its generic per-field machinery
+    (it runs on every message, so it matters).
+    """
+    value_type = type(value)
+    if value_type in _SCALAR_TYPES:
+        return value
+    if value_type is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if value_type is list or value_type is tuple or value_type is set or value_type is frozenset:
+        return [_plain(v) for v in value]
+    if attr.has(value_type):
+        return {a.name: _plain(getattr(value, a.name)) for a in attr.fields(value_type)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def job_request_to_dict(job: JobRequest) -> dict[str, Any]:
     """The wire form of a job request.
 
     Like PySOA (which uses ``attr.asdict``), tuples and sets anywhere in bodies become lists and
-    attrs objects inside bodies become dicts.
+    attrs objects inside bodies become dicts. The result shares nothing mutable with ``job``.
     """
-    return attr.asdict(job, recurse=True)
+    return {
+        "control": _plain(job.control),
+        "context": _plain(job.context),
+        "actions": [{"action": a.action, "body": _plain(a.body)} for a in job.actions],
+    }
 
 
 def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobResponse:
@@ -157,22 +186,38 @@ def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobRespons
     )
 
 
-def _version_filter(client_version: tuple[int, ...]) -> Any:
-    def keep(attribute: attr.Attribute[Any], _value: Any) -> bool:
-        added = attribute.metadata.get("added_in_version")
-        return added is None or client_version >= added
+def _error_to_dict(error: Error, with_caller_flag: bool) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "field": error.field,
+        "traceback": error.traceback,
+        "variables": _plain(error.variables),
+        "denied_permissions": _plain(error.denied_permissions),
+    }
+    if with_caller_flag:
+        wire["is_caller_error"] = error.is_caller_error
+    return wire
 
-    return keep
+
+# The client version from which Error.is_caller_error is sent (PROTOCOL.md section 8).
+_CALLER_ERROR_SINCE: tuple[int, ...] = attr.fields(Error).is_caller_error.metadata["added_in_version"]
 
 
 def job_response_to_dict(response: JobResponse, client_version: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """The wire form of a job response.
+    """The wire form of a job response, with PySOA's key order.
 
     Args:
         response: The response to convert.
         client_version: The requesting client's version. Fields added after it (today only
             ``Error.is_caller_error``, added in 0.70.0) are left out. ``None`` keeps every field.
     """
-    if client_version is None:
-        return attr.asdict(response, recurse=True)
-    return attr.asdict(response, recurse=True, filter=_version_filter(client_version))
+    flag = client_version is None or client_version >= _CALLER_ERROR_SINCE
+    return {
+        "errors": [_error_to_dict(e, flag) for e in response.errors],
+        "context": _plain(response.context),
+        "actions": [
+            {"action": a.action, "errors": [_error_to_dict(e, flag) for e in a.errors], "body": _plain(a.body)}
+            for a in response.actions
+        ],
+    }

@@ -98,3 +98,35 @@ def test_error_is_frozen_and_evolvable() -> None:
 def test_unicode_keys_dict_decodes_byte_keys() -> None:
     """UnicodeKeysDict turns bytes keys into text, as PySOA's did."""
     assert UnicodeKeysDict({b"a": 1, "b": 2}) == {"a": 1, "b": 2}
+
+
+def test_wire_dicts_do_not_share_mutable_state_with_the_objects() -> None:
+    """Changing a wire dict never changes the request or response it came from."""
+    job = JobRequest(context={"switches": [1]}, actions=[ActionRequest("a", {"items": [1, {"k": "v"}]})])
+    wire = job_request_to_dict(job)
+    wire["actions"][0]["body"]["items"][1]["k"] = "changed"
+    wire["context"]["switches"].append(2)
+    assert job.actions[0].body == {"items": [1, {"k": "v"}]}
+    assert job.context == {"switches": [1]}
+
+
+def test_nested_attrs_objects_in_bodies_become_dicts() -> None:
+    """An attrs object inside a body travels as a dict, as PySOA's attr.asdict made it."""
+    response = JobResponse(actions=[ActionResponse("a", body={"inner": ActionRequest("x", {"s": frozenset()})})])
+    assert job_response_to_dict(response)["actions"][0]["body"] == {"inner": {"action": "x", "body": {"s": []}}}
+
+
+def test_wire_conversion_matches_attr_asdict() -> None:
+    """The hand-written conversion gives exactly what attr.asdict gives for requests and responses."""
+    job = JobRequest(
+        control={"continue_on_error": True, "t": (1,)},
+        context={"correlation_id": "c", "switches": [3]},
+        actions=[ActionRequest("a", {"x": {1, 2}, "y": [(3, 4)]})],
+    )
+    assert job_request_to_dict(job) == attr.asdict(job)
+    response = JobResponse(
+        errors=[Error("E", "m", variables={"v": (1,)}, denied_permissions=["p"])],
+        context={"correlation_id": "c"},
+        actions=[ActionResponse("a", [Error("F", "n", field="f", is_caller_error=True)], {"b": (1, 2)})],
+    )
+    assert job_response_to_dict(response) == attr.asdict(response)
