@@ -66,12 +66,37 @@ def resolve_python_path(path: str) -> Any:
         module_name, _, attribute_path = path.rpartition(".")
     if not module_name or not attribute_path:
         raise ValueError(f'Value "{path}" is not a valid Python import path')
-    thing: Any = importlib.import_module(module_name)
+    try:
+        thing: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        alias = _migration_alias(module_name, attribute_path, exc)
+        if alias is None:
+            raise
+        module_name, attribute_path = alias
+        thing = importlib.import_module(module_name)
     for part in attribute_path.split("."):
         thing = getattr(thing, part)
     with _import_lock:
         _import_cache[path] = thing
     return thing
+
+
+# PySOA's no-op metrics recorder, named in many existing settings files.
+_PYMETRICS_NOOP = ("pymetrics.recorders.noop", "NonOperationalMetricsRecorder")
+
+
+def _migration_alias(module_name: str, attribute_path: str, exc: ModuleNotFoundError) -> tuple[str, str] | None:
+    """Where a PySOA-era path points in pysoa_like, when the original package is not installed.
+
+    Settings written for PySOA name ``pysoa.…`` plug-ins and pymetrics' no-op recorder; with
+    neither installed, the same settings keep working by resolving to pysoa_like's equivalents.
+    """
+    missing = (exc.name or "").split(".")[0]
+    if missing == "pysoa" and (module_name == "pysoa" or module_name.startswith("pysoa.")):
+        return "pysoa_like" + module_name[len("pysoa") :], attribute_path
+    if missing == "pymetrics" and (module_name, attribute_path) == _PYMETRICS_NOOP:
+        return "pysoa_like.common.metrics", "NoOpMetricsRecorder"
+    return None
 
 
 _DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())

@@ -1,0 +1,38 @@
+"""PySOA-era plug-in paths keep working when PySOA and pymetrics are not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from pysoa_like.common.fields.classconfig import resolve_python_path
+from pysoa_like.common.metrics import NoOpMetricsRecorder
+from pysoa_like.common.transport.local import LocalClientTransport
+from pysoa_like.server.middleware import ServerMiddleware
+
+
+@pytest.fixture(autouse=True)
+def _require_absent() -> None:
+    # The aliases only apply when the original packages are missing, as in this test environment.
+    assert importlib.util.find_spec("pysoa") is None
+    assert importlib.util.find_spec("pymetrics") is None
+
+
+def test_pysoa_paths_resolve_to_pysoa_like() -> None:
+    """A settings path naming a pysoa class resolves to the pysoa_like class of the same name."""
+    assert resolve_python_path("pysoa.common.transport.local:LocalClientTransport") is LocalClientTransport
+    assert resolve_python_path("pysoa.server.middleware.ServerMiddleware") is ServerMiddleware
+
+
+def test_pymetrics_noop_recorder_resolves_to_ours() -> None:
+    """PySOA's default metrics recorder path resolves to the no-op recorder."""
+    assert resolve_python_path("pymetrics.recorders.noop:NonOperationalMetricsRecorder") is NoOpMetricsRecorder
+
+
+def test_other_missing_modules_still_fail() -> None:
+    """Paths in other missing packages still raise ImportError."""
+    with pytest.raises(ImportError):
+        resolve_python_path("not_a_real_package.mod:Thing")
+    with pytest.raises(ImportError):
+        resolve_python_path("pymetrics.recorders.default:DefaultMetricsRecorder")
