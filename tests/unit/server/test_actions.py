@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import pysoa_like
 from pysoa_like.common import fields
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action import Action
@@ -131,8 +132,10 @@ def test_status_action_factory_sets_version_and_build() -> None:
 
 def test_default_status_class_reads_the_package_version() -> None:
     """The default status class reports the server package's ``__version__`` (``unknown`` if absent)."""
-    cls = make_default_status_action_class(type("S", (), {"__module__": "pysoa_like.server.server"}))
+    cls = make_default_status_action_class(type("S", (), {"__module__": "tests.unit.server"}))
     assert cls()(_request("status", {"verbose": False})).body["version"] == "unknown"
+    cls = make_default_status_action_class(type("S", (), {"__module__": "pysoa_like.server.server"}))
+    assert cls()(_request("status", {"verbose": False})).body["version"] == pysoa_like.__version__
     cls = make_default_status_action_class(type("S", (), {"__module__": "pytest"}))
     assert cls()(_request("status", {"verbose": False})).body["version"] == pytest.__version__
 

@@ -1,0 +1,1 @@
+"""Tests of the throwaway Redis process helpers in pysoa_like.test.redis."""
