@@ -33,16 +33,22 @@ ActionRequestSchema = Dictionary(
 ControlHeaderSchema = Dictionary(
     {
         "continue_on_error": Boolean(description="Whether to run the remaining actions after one fails"),
+        "suppress_response": Boolean(description="Whether to run the job without sending a response"),
     },
+    optional_keys=("suppress_response",),
     allow_extra_keys=True,
     description="How the server should process the job (suppress_response, timeout, custom keys)",
 )
 
 ContextHeaderSchema = Dictionary(
     {
-        "switches": List(Integer(), description="The switches active for this request"),
+        # PySOA's key order: Conformity reports errors in this order, and clients may read errors[0].
+        "caller": UnicodeString(description="Free-form description of the caller"),
+        "calling_service": UnicodeString(description="The service making the call, set on nested calls"),
         "correlation_id": UnicodeString(description="The id that ties together the requests of one operation"),
+        "switches": List(Integer(), description="The switches active for this request"),
     },
+    optional_keys=("caller", "calling_service"),
     allow_extra_keys=True,
     description="Request context passed along to nested calls (caller, calling_service, custom keys)",
 )
@@ -68,6 +74,10 @@ def _looks_valid(value: Any) -> bool:
     if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
         return False
     if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
+        return False
+    if type(control.get("suppress_response", False)) is not bool:
+        return False
+    if type(context.get("caller", "")) is not str or type(context.get("calling_service", "")) is not str:
         return False
     switches = context.get("switches")
     if type(switches) is not list:

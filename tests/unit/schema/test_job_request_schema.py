@@ -88,8 +88,8 @@ def test_observed_error_examples(job: dict[str, Any], expected: list[tuple[str, 
             {"context": {}, "actions": [1]},
             [
                 ("MISSING", "Missing key: control", "control"),
-                ("MISSING", "Missing key: switches", "context.switches"),
                 ("MISSING", "Missing key: correlation_id", "context.correlation_id"),
+                ("MISSING", "Missing key: switches", "context.switches"),
                 ("INVALID", "Not a dict", "actions.0"),
             ],
         ),
@@ -145,9 +145,21 @@ def test_matches_pysoa_conformity_schema() -> None:
     )
     reference = Dictionary(
         {
-            "control": Dictionary({"continue_on_error": Boolean()}, allow_extra_keys=True),
+            "control": Dictionary(
+                {"continue_on_error": Boolean(), "suppress_response": Boolean()},
+                optional_keys=["suppress_response"],
+                allow_extra_keys=True,
+            ),
+            # PySOA 1.4.9's key order, which decides the order of the errors.
             "context": Dictionary(
-                {"switches": List(Integer()), "correlation_id": UnicodeString()}, allow_extra_keys=True
+                {
+                    "caller": UnicodeString(),
+                    "calling_service": UnicodeString(),
+                    "correlation_id": UnicodeString(),
+                    "switches": List(Integer()),
+                },
+                optional_keys=["caller", "calling_service"],
+                allow_extra_keys=True,
             ),
             "actions": List(action, min_length=1),
         }
@@ -158,6 +170,9 @@ def test_matches_pysoa_conformity_schema() -> None:
         {"control": 1, "context": 2, "actions": 3, "x": 4},
         _job(context__switches=[1, "a", None], actions__0__body={2: 1, "a": 1}),
         _job(actions=[{"body": 1, "zz": 2}]),
+        # Seen in interop: PySOA reports the missing correlation id before the bad switch.
+        {"control": {"continue_on_error": False}, "context": {"switches": ["x"]}, "actions": [], "extra": 1},
+        _job(control__suppress_response="yes", context__caller=5, context__calling_service=None),
     ]
     for sample in samples:
         assert _as_tuples(validate_job_request(sample)) == _as_tuples(reference.errors(sample)), sample
