@@ -112,6 +112,9 @@ class ServerTransport(Transport, abc.ABC):
     def receive_request_message(self) -> ReceivedMessage:
         """Receive the next request.
 
+        A transport may also accept an optional ``receive_timeout_in_seconds`` argument; the server
+        then passes a short wait so that it notices a shutdown signal within about a second.
+
         Raises:
             MessageReceiveTimeout: Nothing arrived within the transport's receive timeout.
         """

@@ -6,6 +6,7 @@ import pytest
 
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.settings import SettingsError
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from tests.unit.settings.transports import FakeClientTransport
 
 TRANSPORT_PATH = "tests.unit.settings.transports:FakeClientTransport"
@@ -41,14 +42,14 @@ def test_middleware_must_be_client_middleware() -> None:
 
 
 def test_default_transport_is_redis() -> None:
-    """The default transport is the Redis client transport (an import error names the key until it exists)."""
+    """The default transport is the Redis client transport, whose required backend_type is named if missing."""
     assert ClientSettings.defaults["transport"] == {
         "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
     }
-    try:
+    with pytest.raises(SettingsError, match=r"transport\.kwargs\.backend_type: Missing key"):
         ClientSettings({})
-    except SettingsError as exc:
-        assert "transport.path: ImportError" in str(exc)
+    settings = ClientSettings({"transport": {"kwargs": {"backend_type": "redis.standard"}}})
+    assert settings["transport"]["object"] is RedisClientTransport
 
 
 def test_unknown_client_setting_is_rejected() -> None:

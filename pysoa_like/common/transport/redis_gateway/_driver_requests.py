@@ -1,0 +1,165 @@
+"""Reading requests on the server side without ever failing the worker.
+
+Each raw message popped from the service list is turned into a ``ReceivedMessage`` or rejected. A rejected
+message is logged on ``pysoa_like.transport``, counted as ``server.transport.redis_gateway.receive.error.<reason>``
+and, when its reply queue and request id are known, answered with a job-level error in the request's own protocol
+version and serializer. The server transport then moves on to the next message (see ``RedisServerTransport``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from pysoa_like.common.constants import ERROR_CODE_INVALID
+from pysoa_like.common.errors import Error
+from pysoa_like.common.serializer.base import Serializer
+from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, UnsupportedProtocolVersionError
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    ParsedMessage,
+    check_envelope,
+    parse_client_version_checked,
+    parse_message,
+)
+from pysoa_like.common.types import JobResponse, job_response_to_dict
+
+__all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]
+
+_logger = logging.getLogger("pysoa_like.transport")
+_VERSION_MARKER_RE = re.compile(rb"pysoa-redis/[0-9]+//")
+
+
+class RequestMeta(dict[str, Any]):
+    """The meta of a received request, remembering (off the wire) how the request was framed.
+
+    The server passes the request's meta back to ``send_response_message``; these attributes make the reply,
+    including any error reply that replaces it, use the request's protocol version and serializer.
+    """
+
+    __slots__ = ("protocol_version", "serializer")
+
+    def __init__(self, meta: dict[str, Any], protocol_version: ProtocolVersion, serializer: Serializer) -> None:
+        super().__init__(meta)
+        self.protocol_version = protocol_version
+        self.serializer = serializer
+
+
+class RejectedRequest(Exception):
+    """A request message that was dealt with (logged, counted, answered if possible) and must not be served."""
+
+
+# Answers a rejected request: (request_id, meta, body) -> None.
+ReplySender = Callable[[Any, dict[str, Any], dict[str, Any]], None]
+
+
+class RequestReader:
+    """Decodes raw request messages for one server transport.
+
+    Args:
+        core: The transport's core (serializers, metrics prefix).
+        send_reply: Sends a reply as the transport's ``send_response_message`` does.
+    """
+
+    def __init__(self, core: RedisTransportCore, send_reply: ReplySender) -> None:
+        self.core = core
+        self.send_reply = send_reply
+
+    def read(self, raw: bytes) -> ReceivedMessage:
+        """Decode one raw request.
+
+        Returns:
+            The request; its meta is a :class:`RequestMeta`.
+
+        Raises:
+            MessageReceiveTimeout: The request had expired (it is dropped; the server treats this as idle).
+            RejectedRequest: The message was bad and has been dealt with.
+        """
+        try:
+            parsed = parse_message(raw)
+        except UnsupportedProtocolVersionError as exc:
+            # Read the rest as version 3 to find out where to say so; a newer client still gets its answer.
+            marker = _VERSION_MARKER_RE.match(raw)
+            rest = raw[marker.end() :] if marker else raw
+            self._reject_decodable(ProtocolVersion.VERSION_3.prefix + rest, "unsupported_protocol_version", exc)
+        except InvalidMessageError as exc:
+            self._reject("invalid_message", exc, raw)
+        if parsed.is_chunk:
+            chunk_error = InvalidMessageError("Unsupported chunked request on server Redis backend")
+            self._reject_decodable(raw, "chunked_request", chunk_error)
+        serializer = self.core.serializer_for(parsed.content_type)
+        received = self._decode(parsed, serializer, raw)
+        meta = RequestMeta(received.meta or {}, parsed.version, serializer)
+        reply_to = meta.get("reply_to")
+        if not isinstance(reply_to, str) or not reply_to:
+            if _suppressed(received.body):
+                return ReceivedMessage(received.request_id, meta, received.body)
+            self._reject("missing_reply_queue", InvalidMessageError("Missing reply queue name"), raw)
+        _, problem = parse_client_version_checked(meta)
+        if problem is not None:
+            # Served anyway: the server treats the client as 0.40.0 (no is_caller_error), PySOA's assumption.
+            self._count("invalid_client_version")
+            _logger.warning("Request %r for service %s: %s", received.request_id, self.core.service_name, problem)
+        return ReceivedMessage(received.request_id, meta, received.body)
+
+    def _decode(self, parsed: ParsedMessage, serializer: Serializer, raw: bytes) -> ReceivedMessage:
+        try:
+            with self.core.metrics.timer(self.core.prefix + "receive.deserialize"):
+                message = serializer.blob_to_dict(parsed.payload)
+        except Exception as exc:
+            self._reject("invalid_message", exc, raw)
+        try:
+            return check_envelope(message, time.time(), self.core.service_name)
+        except MessageReceiveTimeout:
+            self._count("message_expired")
+            raise
+        except InvalidMessageError as exc:
+            reason = "no_request_id" if isinstance(message, dict) and message.get("request_id") is None else None
+            self._reject(reason or "invalid_message", exc, raw)
+
+    def _reject_decodable(self, raw: bytes, reason: str, error: Exception) -> NoReturn:
+        """Reject a message whose envelope may still be readable; answer it if it names a reply queue."""
+        try:
+            parsed = parse_message(raw)
+            serializer = self.core.serializer_for(parsed.content_type)
+            received = check_envelope(serializer.blob_to_dict(parsed.payload), time.time(), self.core.service_name)
+        except Exception:
+            self._reject(reason, error, raw)
+        meta = received.meta or {}
+        if isinstance(meta.get("reply_to"), str) and meta["reply_to"]:
+            version = min(parsed.version, ProtocolVersion.VERSION_3)
+            self._answer(received.request_id, RequestMeta(meta, ProtocolVersion(version), serializer), str(error))
+        self._reject(reason, error, raw)
+
+    def _answer(self, request_id: Any, meta: RequestMeta, message: str) -> None:
+        client_version, _ = parse_client_version_checked(meta)
+        error = Error(code=ERROR_CODE_INVALID, message=message, is_caller_error=True)
+        body = job_response_to_dict(JobResponse(errors=[error]), client_version)
+        try:
+            self.send_reply(request_id, meta, body)
+        except Exception as exc:
+            _logger.error("Could not answer a rejected request for service %s: %s", self.core.service_name, exc)
+
+    def _count(self, reason: str) -> None:
+        self.core.metrics.counter(f"{self.core.prefix}receive.error.{reason}").increment()
+
+    def _reject(self, reason: str, error: BaseException, raw: bytes) -> NoReturn:
+        self._count(reason)
+        _logger.error(
+            "Skipped a bad request message for service %s (%s): %s; first bytes: %r",
+            self.core.service_name,
+            reason,
+            error,
+            raw[:64],
+        )
+        raise RejectedRequest(reason) from error
+
+
+def _suppressed(body: Any) -> bool:
+    control = body.get("control") if isinstance(body, dict) else None
+    return isinstance(control, dict) and control.get("suppress_response") is True

@@ -1,0 +1,182 @@
+"""The backend contract: a ring of Redis masters, and which one serves a given key.
+
+A backend holds one redis-py client per ring slot. Reply keys (containing ``!``) are hashed to a slot and
+request keys go round-robin (PROTOCOL.md section 2, computed by the protocol core). Backends are shared by every
+transport of a process with the same ``backend_type`` and ``backend_layer_kwargs`` (see
+:mod:`pysoa_like.common.transport.redis_gateway.core`).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.redis_gateway.constants import REPLY_QUEUE_MARKER
+from pysoa_like.common.transport.redis_gateway.protocol import choose_host_index, make_request_host_cycle
+
+__all__ = [
+    "DEFAULT_CONNECTION_KWARGS",
+    "URL_SCHEMES",
+    "BaseRedisClient",
+    "CannotGetConnectionError",
+    "HostAddress",
+    "normalize_host",
+]
+
+# A host of the ring: a Redis URL, or a (host, port) pair.
+HostAddress = str | tuple[str, int]
+
+# URL forms accepted as hosts (PySOA turned every string into a host name, so it could not use them).
+URL_SCHEMES: tuple[str, ...] = ("redis://", "rediss://", "unix://")
+
+
+def _no_retries() -> Retry:
+    # redis-py >= 6 retries failed commands 3 times with backoff by default. A retried send can push a message
+    # twice, and the backoff turns an outage into seconds of waiting; the transport reports the failure at once and
+    # the next call reconnects (the pool drops dead connections when handing them out).
+    return Retry(NoBackoff(), 0)
+
+
+# Defaults merged under the user's ``connection_kwargs`` (PySOA's two, plus no hidden redis-py retries).
+DEFAULT_CONNECTION_KWARGS: Mapping[str, Any] = {"socket_connect_timeout": 5.0, "socket_keepalive": True}
+# Keyword arguments that only TCP connections take; dropped for unix:// hosts unless the user set them.
+_TCP_ONLY_KWARGS = ("socket_keepalive", "socket_keepalive_options")
+
+
+class CannotGetConnectionError(Exception):
+    """No Redis connection can be had for a ring slot (e.g. Sentinel knows no master for the service)."""
+
+
+def normalize_host(host: Any, default_port: int) -> HostAddress:
+    """Turn one entry of the ``hosts`` setting into a URL or a ``(host, port)`` pair.
+
+    Args:
+        host: A URL (``redis://``, ``rediss://``, ``unix://``), ``"host"``, ``"host:port"``, or a
+            ``(host, port)`` tuple or list.
+        default_port: The port for a bare host name.
+
+    Returns:
+        The URL unchanged, or ``(host, port)``.
+
+    Raises:
+        ValueError: If the entry has none of these forms.
+    """
+    if isinstance(host, str):
+        if host.startswith(URL_SCHEMES):
+            return host
+        name, separator, port = host.rpartition(":")
+        # Only "name:digits" with no other colon is a port; an IPv6 address such as "::1" stays a host name.
+        if separator and port.isdigit() and name and ":" not in name:
+            return name, int(port)
+        if not host:
+            raise ValueError("A Redis host must not be an empty string")
+        return host, default_port
+    if isinstance(host, (tuple, list)) and len(host) == 2 and isinstance(host[0], str) and isinstance(host[1], int):
+        return host[0], host[1]
+    raise ValueError(f"Invalid Redis host {host!r}: use 'host', 'host:port', ('host', port) or a redis:// URL")
+
+
+def make_redis_client(address: HostAddress, connection_kwargs: Mapping[str, Any]) -> redis.Redis:
+    """A redis-py client for one ring slot, with the transport's defaults under the given kwargs.
+
+    Args:
+        address: A URL or a ``(host, port)`` pair.
+        connection_kwargs: The merged connection keyword arguments.
+
+    Returns:
+        A client whose pool connects lazily (nothing is contacted here).
+    """
+    kwargs = dict(connection_kwargs)
+    kwargs.setdefault("retry", _no_retries())
+    # Messages are bytes; decoded responses would break framing and deserialization.
+    kwargs["decode_responses"] = False
+    if isinstance(address, str):
+        # With a URL the scheme decides TLS (redis-py rejects an ``ssl`` argument there); ``ssl=True`` upgrades a
+        # redis:// URL so that settings shared with (host, port) hosts keep their meaning.
+        if kwargs.pop("ssl", False) and address.startswith("redis://"):
+            address = "rediss://" + address[len("redis://") :]
+        if address.startswith("unix://"):
+            for name in _TCP_ONLY_KWARGS:
+                if name not in connection_kwargs or name in DEFAULT_CONNECTION_KWARGS:
+                    kwargs.pop(name, None)
+        return redis.Redis.from_url(address, **kwargs)
+    return redis.Redis(host=address[0], port=address[1], **kwargs)
+
+
+def merge_connection_kwargs(connection_kwargs: Mapping[str, Any] | None, redis_db: int | None) -> dict[str, Any]:
+    """The defaults, overridden by ``connection_kwargs``, then ``redis_db`` as ``db``."""
+    merged = dict(DEFAULT_CONNECTION_KWARGS)
+    merged.update(connection_kwargs or {})
+    if redis_db is not None:
+        merged["db"] = redis_db
+    return merged
+
+
+class BaseRedisClient(abc.ABC):
+    """A ring of Redis masters and the rule choosing one for a key.
+
+    Args:
+        ring_size: The number of slots (at least 1).
+    """
+
+    #: Every key containing this is a reply queue, hashed to its slot.
+    RESPONSE_QUEUE_SPECIFIER = REPLY_QUEUE_MARKER
+
+    def __init__(self, ring_size: int) -> None:
+        if ring_size < 1:
+            raise ValueError("A Redis backend needs at least one host or Sentinel service")
+        self.ring_size = ring_size
+        self._cycle = make_request_host_cycle(ring_size)
+        self._cycle_lock = threading.Lock()
+
+    def choose_index(self, queue_key: str) -> int:
+        """The ring slot for a full Redis key: hashed for reply keys, round-robin for request queues."""
+        if self.ring_size == 1:
+            return 0
+        with self._cycle_lock:
+            return choose_host_index(queue_key, self.ring_size, self._cycle)
+
+    def get_connection(self, queue_key: str) -> redis.Redis:
+        """The client of the slot serving ``queue_key`` (PySOA's name for this method).
+
+        Raises:
+            CannotGetConnectionError: If the slot has no reachable master.
+        """
+        return self.client_at(self.choose_index(queue_key))
+
+    @abc.abstractmethod
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+        """The client of ring slot ``index``.
+
+        Args:
+            index: The slot.
+            metrics: Where to report backend metrics (Sentinel master lookups), if anywhere.
+            metrics_prefix: The prefix of those metric names, e.g. ``"client.transport.redis_gateway."``.
+
+        Raises:
+            CannotGetConnectionError: If the slot has no reachable master.
+        """
+
+    def reset_client(self, index: int) -> None:
+        """Forget slot ``index``'s connection after an error, so the next call looks it up again.
+
+        The standard backend needs nothing (redis-py reconnects by itself); Sentinel rediscovers the master.
+        """
+        return None
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection of the ring."""
+
+    @staticmethod
+    def _check_hosts(hosts: Sequence[Any] | None) -> Sequence[Any]:
+        if hosts is not None and (isinstance(hosts, (str, bytes)) or not isinstance(hosts, Sequence)):
+            raise ValueError(f"hosts must be a list of hosts, got {hosts!r}")
+        return hosts or ()

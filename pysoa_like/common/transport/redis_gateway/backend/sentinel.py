@@ -1,0 +1,150 @@
+"""The Sentinel backend: each ring slot is the current master of one Sentinel service.
+
+Masters are looked up through the Sentinels when first needed and again after any send or receive error on
+that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed on the next call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+import redis.sentinel
+
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.redis_gateway.backend.base import (
+    BaseRedisClient,
+    CannotGetConnectionError,
+    make_redis_client,
+    merge_connection_kwargs,
+    normalize_host,
+)
+from pysoa_like.common.transport.redis_gateway.constants import DEFAULT_SENTINEL_PORT
+from pysoa_like.common.transport.redis_gateway.protocol import queue_full_backoff_seconds
+
+__all__ = ["DEFAULT_SENTINEL_KWARGS", "SentinelRedisClient"]
+
+# Options of the connections to the Sentinels themselves, under the user's ``sentinel_kwargs``.
+DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
+    "socket_connect_timeout": 5.0,
+    "socket_timeout": 5.0,
+    "socket_keepalive": True,
+}
+
+
+class SentinelRedisClient(BaseRedisClient):
+    """A ring of Sentinel-managed masters, one per service.
+
+    Args:
+        hosts: The Sentinels: ``"host"`` (port 26379, or ``redis_port`` when given), ``"host:port"`` or
+            ``("host", port)``; default ``[("localhost", 26379)]``.
+        connection_kwargs: redis-py keyword arguments for the master connections (as for the standard
+            backend, with the same defaults).
+        redis_db: The database number on the masters.
+        redis_port: The port of Sentinel host names given without one.
+        sentinel_services: The services forming the ring, in order. When absent, they are discovered with
+            ``SENTINEL MASTERS`` in the order the first reachable Sentinel lists them (configure them
+            explicitly: clients and servers must see the same order).
+        sentinel_failover_retries: How many more times to ask the Sentinels when no master is known (during
+            a failover), sleeping ``(2**i + random()) / 4`` seconds before retry i.
+        sentinel_kwargs: redis-py keyword arguments for the Sentinel connections, over the defaults
+            ``socket_connect_timeout=5.0``, ``socket_timeout=5.0`` and ``socket_keepalive=True``.
+
+    Raises:
+        ValueError: If a host is malformed, or no service is configured and none can be discovered.
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[Any] | None = None,
+        connection_kwargs: Mapping[str, Any] | None = None,
+        redis_db: int | None = None,
+        redis_port: int | None = None,
+        sentinel_services: Sequence[str] | None = None,
+        sentinel_failover_retries: int = 0,
+        sentinel_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        port = redis_port or DEFAULT_SENTINEL_PORT
+        entries = self._check_hosts(hosts) or [("localhost", port)]
+        addresses = [normalize_host(host, port) for host in entries]
+        if any(isinstance(address, str) for address in addresses):
+            raise ValueError("Sentinel hosts must be 'host', 'host:port' or ('host', port), not URLs")
+        self.sentinel_addresses: list[tuple[str, int]] = [a for a in addresses if not isinstance(a, str)]
+        self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
+        self.sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(sentinel_kwargs or {})}
+        self.sentinel_failover_retries = sentinel_failover_retries
+        self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            self.sentinel_addresses, sentinel_kwargs=self.sentinel_kwargs
+        )
+        self.services: list[str] = list(sentinel_services) if sentinel_services else self._discover_services()
+        super().__init__(len(self.services))
+        self._masters: list[redis.Redis | None] = [None] * len(self.services)
+        self._lock = threading.Lock()
+
+    def _discover_services(self) -> list[str]:
+        failures = []
+        for sentinel in self._sentinel.sentinels:
+            try:
+                masters: Any = sentinel.sentinel_masters()
+            except redis.RedisError as exc:
+                failures.append(str(exc))
+                continue
+            if masters:
+                # Kept in the order Sentinel lists them (as PySOA does); see the class docstring.
+                return list(masters)
+        raise ValueError(
+            "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
+            + (f" ({'; '.join(failures)})" if failures else "")
+        )
+
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+        """The client of the current master of service ``services[index]``, looked up when not cached.
+
+        Raises:
+            CannotGetConnectionError: If no master is found after ``sentinel_failover_retries`` retries.
+        """
+        master = self._masters[index]
+        if master is not None:
+            return master
+        with self._lock:
+            master = self._masters[index]
+            if master is None:
+                if metrics is not None:
+                    with metrics.timer(metrics_prefix + "backend.sentinel.populate_master_client"):
+                        master = self._connect_master(index, metrics, metrics_prefix)
+                else:
+                    master = self._connect_master(index, None, metrics_prefix)
+                self._masters[index] = master
+            return master
+
+    def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> redis.Redis:
+        service = self.services[index]
+        for attempt in range(self.sentinel_failover_retries + 1):
+            try:
+                address = self._sentinel.discover_master(service)  # type: ignore[no-untyped-call]
+            except redis.sentinel.MasterNotFoundError as exc:
+                if attempt >= self.sentinel_failover_retries:
+                    raise CannotGetConnectionError(f"Cannot get connection: {exc}") from exc
+                if metrics is not None:
+                    metrics.counter(metrics_prefix + "backend.sentinel.master_not_found_retry").increment()
+                time.sleep(queue_full_backoff_seconds(attempt))
+            else:
+                return make_redis_client((str(address[0]), int(address[1])), self.connection_kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def reset_client(self, index: int) -> None:
+        """Drop slot ``index``'s master client after an error; the next call asks the Sentinels again."""
+        with self._lock:
+            master, self._masters[index] = self._masters[index], None
+        if master is not None:
+            master.connection_pool.disconnect()
+
+    def close(self) -> None:
+        """Close the master and Sentinel connections."""
+        for index in range(self.ring_size):
+            self.reset_client(index)
+        for sentinel in self._sentinel.sentinels:
+            sentinel.connection_pool.disconnect()

@@ -1,0 +1,282 @@
+"""What the Redis client and server transports share: settings, the backend cache, serializers and the I/O.
+
+``RedisTransportCore`` turns framed messages into Redis calls (one atomic script per message, blocking pops),
+maps every Redis failure to a transport error, records PySOA's metrics and caches one backend per process and
+unique ``(backend_type, backend_layer_kwargs)``. Everything about bytes and keys comes from
+:mod:`pysoa_like.common.transport.redis_gateway.protocol`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, ClassVar, NoReturn
+
+import redis
+
+from pysoa_like.common.fields import resolve_python_path
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.serializer import MsgpackSerializer, Serializer
+from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.redis_gateway._driver_io import QueueFullError, blocking_pop, push_messages
+from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+from pysoa_like.common.transport.redis_gateway.constants import (
+    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_FULL_RETRIES,
+    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+    QUEUE_NAME_PREFIX,
+    REDIS_BACKEND_TYPE_SENTINEL,
+    REDIS_BACKEND_TYPE_STANDARD,
+)
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    choose_host_index,
+    make_request_host_cycle,
+    queue_full_backoff_seconds,
+    queue_full_error_message,
+    should_log_oversized,
+)
+
+__all__ = ["RedisTransportCore"]
+
+_logger = logging.getLogger("pysoa_like.transport")
+_oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
+
+_BACKEND_CLASSES: Mapping[str, type[BaseRedisClient]] = {
+    REDIS_BACKEND_TYPE_STANDARD: StandardRedisClient,
+    REDIS_BACKEND_TYPE_SENTINEL: SentinelRedisClient,
+}
+
+
+def _freeze(value: Any) -> Hashable:
+    """A hashable, order-insensitive (for mappings) form of a settings value, for the backend cache key."""
+    if isinstance(value, Mapping):
+        return ("map", frozenset((key, _freeze(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_freeze(item) for item in value)
+    try:
+        hash(value)
+    except TypeError:
+        # An unhashable object (an SSL context, say) only matches itself.
+        return ("object", id(value))
+    return value  # type: ignore[no-any-return]
+
+
+def _make_serializer(config: Mapping[str, Any] | None) -> Serializer:
+    if not config:
+        return MsgpackSerializer()
+    serializer_class = config.get("object") or resolve_python_path(config["path"])
+    serializer: Serializer = serializer_class(**(config.get("kwargs") or {}))
+    return serializer
+
+
+class RedisTransportCore:
+    """The shared engine of :class:`RedisClientTransport` and :class:`RedisServerTransport`.
+
+    Args:
+        service_name: The service the transport talks to or serves.
+        metrics: The metrics recorder.
+        metrics_prefix: ``"client"`` or ``"server"``; metric names start with
+            ``<metrics_prefix>.transport.redis_gateway.``.
+        backend_type: ``"redis.standard"`` or ``"redis.sentinel"``.
+        backend_layer_kwargs: The backend's keyword arguments (see the backend classes).
+        message_expiry_in_seconds: The default lifetime of sent messages.
+        queue_capacity: The send script refuses lists at least this long.
+        queue_full_retries: Retries after a "queue full" refusal.
+        receive_timeout_in_seconds: The default BLPOP timeout.
+        default_serializer_config: ``{"path": ..., "kwargs": ...}`` of the serializer of sent requests.
+        log_messages_larger_than_bytes: The oversized-message WARNING threshold (0 disables).
+    """
+
+    # One backend per (process, backend_type, backend_layer_kwargs), shared by every transport of the process.
+    _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
+    _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        service_name: str,
+        metrics: MetricsRecorder,
+        metrics_prefix: str,
+        backend_type: str,
+        backend_layer_kwargs: Mapping[str, Any] | None = None,
+        message_expiry_in_seconds: float = DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+        queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
+        queue_full_retries: int = DEFAULT_QUEUE_FULL_RETRIES,
+        receive_timeout_in_seconds: float = DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+        default_serializer_config: Mapping[str, Any] | None = None,
+        log_messages_larger_than_bytes: int = 0,
+    ) -> None:
+        self.service_name = service_name
+        self.metrics = metrics
+        self.prefix = f"{metrics_prefix}.transport.redis_gateway."
+        self.backend_type = backend_type
+        self.backend_layer_kwargs: Mapping[str, Any] = dict(backend_layer_kwargs or {})
+        self.message_expiry_in_seconds = message_expiry_in_seconds
+        self.queue_capacity = queue_capacity
+        self.queue_full_retries = queue_full_retries
+        self.receive_timeout_in_seconds = receive_timeout_in_seconds
+        self.log_messages_larger_than_bytes = log_messages_larger_than_bytes
+        self.default_serializer: Serializer = _make_serializer(default_serializer_config)
+        self._serializers: dict[str | None, Serializer] = {None: self.default_serializer}
+        if self.default_serializer.mime_type:
+            self._serializers[self.default_serializer.mime_type] = self.default_serializer
+        self._backend: BaseRedisClient | None = None
+        self._cycle: Iterator[int] | None = None
+        self._cache_key: Hashable = (backend_type, _freeze(self.backend_layer_kwargs))
+
+    # Backend
+
+    @property
+    def backend_layer(self) -> BaseRedisClient:
+        """The backend (created on first use, then shared through the per-process cache)."""
+        backend = self._backend
+        if backend is None:
+            backend = self._backend = self._get_backend()
+        return backend
+
+    def _get_backend(self) -> BaseRedisClient:
+        key = (os.getpid(), self._cache_key)
+        backend = self._backend_layer_cache.get(key)
+        if backend is not None:
+            return backend
+        with self._backend_cache_lock:
+            backend = self._backend_layer_cache.get(key)
+            if backend is None:
+                with self.metrics.timer(self.prefix + "backend.initialize"):
+                    backend = _BACKEND_CLASSES[self.backend_type](**self.backend_layer_kwargs)
+                self._backend_layer_cache[key] = backend
+        return backend
+
+    @classmethod
+    def clear_backend_cache(cls) -> None:
+        """Close and forget every cached backend of this process (for tests and reconfiguration)."""
+        with cls._backend_cache_lock:
+            backends, cls._backend_layer_cache = list(cls._backend_layer_cache.values()), {}
+        for backend in backends:
+            backend.close()
+
+    def _choose_index(self, key: str, ring_size: int) -> int:
+        # Each transport walks its own round-robin over the shared connections. One cycle shared by several
+        # server transports of a process (PySOA's way) can lock them into step, each polling only some masters
+        # forever, so requests on the other masters are never served.
+        cycle = self._cycle
+        if cycle is None:
+            cycle = self._cycle = make_request_host_cycle(ring_size)
+        return choose_host_index(key, ring_size, cycle)
+
+    def _client(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, redis.Redis]:
+        backend = self.backend_layer
+        index = self._choose_index(key, backend.ring_size)
+        try:
+            with self.metrics.timer(self.prefix + timer_name):
+                return index, backend.client_at(index, self.metrics, self.prefix)
+        except CannotGetConnectionError as exc:
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
+            raise error_class(str(exc)) from exc
+
+    # Serializers
+
+    def serializer_for(self, mime_type: str | None) -> Serializer:
+        """The serializer named by a ``content-type`` header; the default one when absent or unknown."""
+        serializer = self._serializers.get(mime_type)
+        if serializer is None:
+            try:
+                serializer = Serializer.resolve_serializer(mime_type)  # type: ignore[arg-type]
+            except ValueError:
+                serializer = self.default_serializer
+            if len(self._serializers) < 64:
+                self._serializers[mime_type] = serializer
+        return serializer
+
+    def log_if_oversized(self, size: int, request_id: Any, direction: str) -> None:
+        """Log a WARNING on ``pysoa_like.transport.oversized_message`` above the configured threshold."""
+        if should_log_oversized(size, self.log_messages_larger_than_bytes):
+            _oversized_logger.warning(
+                "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
+                direction,
+                self.service_name,
+                request_id,
+                size,
+                self.log_messages_larger_than_bytes,
+            )
+
+    # I/O
+
+    def send_messages(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int) -> None:
+        """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
+
+        A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
+        before retry i.
+
+        Raises:
+            MessageSendError: If the queue stayed full, or Redis failed (the slot's connection is then reset).
+        """
+        key = QUEUE_NAME_PREFIX + queue_name
+        prefix = self.prefix
+        for attempt in range(self.queue_full_retries + 1):
+            index, client = self._client(key, "send.get_redis_connection", "send")
+            try:
+                with self.metrics.timer(prefix + "send.send_message_to_redis_queue"):
+                    push_messages(client, key, messages, redis_expiry_seconds, self.queue_capacity)
+                return
+            except QueueFullError:
+                if attempt >= self.queue_full_retries:
+                    break
+                self.metrics.counter(prefix + "send.queue_full_retry").increment()
+                self.metrics.counter(prefix + f"send.queue_full_retry.retry_{attempt + 1}").increment()
+                time.sleep(queue_full_backoff_seconds(attempt))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._fail(index, "send.error.connection", exc, MessageSendError, "sending to")
+            except redis.RedisError as exc:
+                self._fail(index, "send.error.response", exc, MessageSendError, "sending to")
+            except Exception as exc:
+                self._fail(index, "send.error.unknown", exc, MessageSendError, "sending to")
+        self.metrics.counter(prefix + "send.error.redis_queue_full").increment()
+        raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
+
+    def pop_message(self, queue_name: str, timeout: float | None) -> bytes:
+        """Block until a message arrives on ``pysoa:<queue_name>`` (one host of the ring) and return it.
+
+        Args:
+            queue_name: The queue name without the ``pysoa:`` prefix.
+            timeout: Seconds to wait; None or 0 for ``receive_timeout_in_seconds``.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived in time.
+            MessageReceiveError: Redis failed (the slot's connection is then reset).
+        """
+        key = QUEUE_NAME_PREFIX + queue_name
+        index, client = self._client(key, "receive.get_redis_connection", "receive")
+        try:
+            with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
+                message = blocking_pop(client, key, timeout or self.receive_timeout_in_seconds)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
+        except Exception as exc:
+            self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
+        if message is None:
+            self.metrics.counter(self.prefix + "receive.error.timeout").increment()
+            raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
+        return message
+
+    def _fail(
+        self,
+        index: int,
+        metric: str,
+        exc: Exception,
+        error_class: type[MessageSendError] | type[MessageReceiveError],
+        verb: str,
+    ) -> NoReturn:
+        self.metrics.counter(self.prefix + metric).increment()
+        # Sentinel looks the master up again on the next call, so a failover is followed.
+        self.backend_layer.reset_client(index)
+        _logger.debug("Redis error %s service %s: %r", verb, self.service_name, exc)
+        raise error_class(f"Redis error {verb} service {self.service_name}: {exc}") from exc

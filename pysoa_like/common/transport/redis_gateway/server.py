@@ -1,0 +1,217 @@
+"""The Redis Gateway server transport: pop requests from ``pysoa:service.<name>``, push replies to ``reply_to``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pysoa_like.common.fields import ClassConfigurationSchema
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway._driver_requests import RejectedRequest, RequestMeta, RequestReader
+from pysoa_like.common.transport.redis_gateway._driver_settings import (
+    RedisServerTransportSchema,
+    check_transport_kwargs,
+)
+from pysoa_like.common.transport.redis_gateway.constants import (
+    DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
+    DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
+    DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER,
+    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+    DEFAULT_PROTOCOL_VERSION,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_FULL_RETRIES,
+    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+    ProtocolVersion,
+)
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    build_envelope,
+    check_message_size,
+    compute_expiry,
+    frame_message,
+    should_chunk,
+    split_into_chunks,
+    validate_chunk_settings,
+)
+from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+
+__all__ = ["RedisServerTransport"]
+
+_logger = logging.getLogger("pysoa_like.transport")
+# Below this much time left in a receive call, skipping a bad message ends the call (as a timeout).
+_MINIMUM_REMAINING_SECONDS = 0.01
+
+
+@ClassConfigurationSchema.provider(RedisServerTransportSchema)
+class RedisServerTransport(ServerTransport):
+    """Receives job requests from ``pysoa:service.<name>`` and sends each reply to the request's ``reply_to``.
+
+    Replies use the request's protocol version and serializer. With ``chunk_messages_larger_than_bytes`` set,
+    replies to version 3 requests above it are split into chunks, all pushed in one atomic step.
+
+    Bad messages never escape :meth:`receive_request_message`: each is logged on ``pysoa_like.transport``,
+    counted (``server.transport.redis_gateway.receive.error.<reason>``), answered with a job-level error where
+    its reply queue and request id are known, and skipped; the call then waits for the next message for what is
+    left of ``receive_timeout_in_seconds`` and raises ``MessageReceiveTimeout`` when that runs out, so the
+    server loop performs its idle actions and carries on.
+
+    Args:
+        service_name: The service served.
+        metrics: The metrics recorder (metric names start with ``server.transport.redis_gateway.``).
+        instance_index: The worker's fork id (1-based).
+        backend_type: ``"redis.standard"`` or ``"redis.sentinel"``.
+        backend_layer_kwargs: The backend's settings (see :class:`RedisClientTransport`).
+        message_expiry_in_seconds: Lifetime of replies (default 60).
+        queue_capacity: Refuse to push to a reply list holding this many messages (default 10000).
+        queue_full_retries: Retries, with backoff, while a reply list is full (default 10).
+        receive_timeout_in_seconds: How long a receive waits before reporting idleness (default 5).
+        default_serializer_config: The serializer for requests without a known content type (default msgpack).
+        maximum_message_size_in_bytes: The largest serialized reply (default 256000).
+        log_messages_larger_than_bytes: Log a WARNING for larger replies; 0 disables (default 256000).
+        chunk_messages_larger_than_bytes: Chunk replies larger than this (at least 102400, and the maximum
+            size must be at least 5 times it); -1 disables (default).
+        protocol_version: Accepted for settings shared with clients; replies always mirror the request.
+
+    Raises:
+        ValueError: If a setting is invalid; the message names the key.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        metrics: MetricsRecorder | None = None,
+        instance_index: int = 1,
+        backend_type: str | None = None,
+        backend_layer_kwargs: Mapping[str, Any] | None = None,
+        message_expiry_in_seconds: float = DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+        queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
+        queue_full_retries: int = DEFAULT_QUEUE_FULL_RETRIES,
+        receive_timeout_in_seconds: float = DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+        default_serializer_config: Mapping[str, Any] | None = None,
+        maximum_message_size_in_bytes: int = DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER,
+        log_messages_larger_than_bytes: int = DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
+        chunk_messages_larger_than_bytes: int = DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
+        protocol_version: int | ProtocolVersion = DEFAULT_PROTOCOL_VERSION,
+    ) -> None:
+        super().__init__(service_name, metrics, instance_index)
+        settings = {
+            "backend_type": backend_type,
+            "backend_layer_kwargs": backend_layer_kwargs,
+            "message_expiry_in_seconds": message_expiry_in_seconds,
+            "queue_capacity": queue_capacity,
+            "queue_full_retries": queue_full_retries,
+            "receive_timeout_in_seconds": receive_timeout_in_seconds,
+            "default_serializer_config": default_serializer_config,
+            "maximum_message_size_in_bytes": maximum_message_size_in_bytes,
+            "log_messages_larger_than_bytes": log_messages_larger_than_bytes,
+            "chunk_messages_larger_than_bytes": chunk_messages_larger_than_bytes,
+            "protocol_version": protocol_version,
+        }
+        check_transport_kwargs(RedisServerTransportSchema, settings, type(self).__name__)
+        try:
+            validate_chunk_settings(chunk_messages_larger_than_bytes, maximum_message_size_in_bytes)
+        except ValueError as exc:
+            raise ValueError(f"Invalid {type(self).__name__} settings: {exc}") from exc
+        assert backend_type is not None  # the schema requires it
+        self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
+        self.chunk_messages_larger_than_bytes = chunk_messages_larger_than_bytes
+        self.protocol_version = ProtocolVersion(protocol_version)
+        self.core = RedisTransportCore(
+            service_name,
+            self.metrics,
+            "server",
+            backend_type,
+            backend_layer_kwargs,
+            message_expiry_in_seconds,
+            queue_capacity,
+            queue_full_retries,
+            receive_timeout_in_seconds,
+            default_serializer_config,
+            log_messages_larger_than_bytes,
+        )
+        self._receive_queue_name = make_redis_queue_name(service_name)
+        self._prefix = self.core.prefix
+        self._reader = RequestReader(self.core, self.send_response_message)
+
+    def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
+        """Wait for the next valid request, skipping (and answering, where possible) bad ones.
+
+        Args:
+            receive_timeout_in_seconds: Wait at most this long (the server passes a short slice so that
+                it notices a shutdown signal quickly); ``None`` for the transport's setting.
+
+        Returns:
+            The request; its ``meta`` is a dict that also remembers the request's framing, so pass it back to
+            :meth:`send_response_message` as received.
+
+        Raises:
+            MessageReceiveTimeout: No valid request arrived within ``receive_timeout_in_seconds``, or the one
+                that arrived had expired.
+            MessageReceiveError: Redis failed.
+        """
+        core = self.core
+        timeout = core.receive_timeout_in_seconds if receive_timeout_in_seconds is None else receive_timeout_in_seconds
+        deadline = time.monotonic() + timeout
+        with self.metrics.timer(self._prefix + "receive"):
+            while True:
+                raw = core.pop_message(self._receive_queue_name, timeout)
+                try:
+                    return self._reader.read(raw)
+                except RejectedRequest:
+                    timeout = deadline - time.monotonic()
+                    if timeout < _MINIMUM_REMAINING_SECONDS:
+                        raise MessageReceiveTimeout(
+                            f"No valid request for service {self.service_name} (bad messages were skipped)"
+                        ) from None
+
+    def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
+        """Send a reply to the request's ``reply_to`` list, in the request's protocol version and serializer.
+
+        Args:
+            request_id: The request's id.
+            meta: The request's meta as received (echoed back with a fresh ``__expiry__``).
+            body: The job response dict.
+
+        Raises:
+            InvalidMessageError: The meta has no ``reply_to``.
+            MessageTooLarge: The serialized reply exceeds ``maximum_message_size_in_bytes``, or needs chunks
+                that a version 1 or 2 client cannot read.
+            InvalidField: The body cannot be serialized.
+            MessageSendError: Redis failed, or the reply list stayed full.
+        """
+        prefix = self._prefix
+        metrics = self.metrics
+        reply_to = meta.get("reply_to")
+        if not isinstance(reply_to, str) or not reply_to:
+            metrics.counter(prefix + "send.error.missing_reply_queue").increment()
+            raise InvalidMessageError("Missing reply queue name")
+        core = self.core
+        if isinstance(meta, RequestMeta):
+            version, serializer = meta.protocol_version, meta.serializer
+        else:
+            version, serializer = self.protocol_version, core.default_serializer
+        with metrics.timer(prefix + "send"):
+            expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
+            envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
+            with metrics.timer(prefix + "send.serialize"):
+                payload = serializer.dict_to_blob(envelope)
+            size = len(payload)
+            metrics.histogram(prefix + "send.message_size").set(size)
+            mime_type = serializer.mime_type or ""
+            try:
+                check_message_size(size, self.maximum_message_size_in_bytes)
+                chunked = should_chunk(size, self.chunk_messages_larger_than_bytes, version)
+            except Exception:
+                metrics.counter(prefix + "send.error.message_too_large").increment()
+                raise
+            core.log_if_oversized(size, request_id, "from")
+            if chunked:
+                messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
+                metrics.histogram(prefix + "send.chunk_count").set(len(messages))
+            else:
+                messages = [frame_message(payload, mime_type, version)]
+            core.send_messages(reply_to, messages, expiry.redis_expiry_seconds)

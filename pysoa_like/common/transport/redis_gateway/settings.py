@@ -1,0 +1,10 @@
+"""The Redis Gateway transports' kwargs schemas, at PySOA's module path."""
+
+from __future__ import annotations
+
+from pysoa_like.common.transport.redis_gateway._driver_settings import (
+    RedisServerTransportSchema,
+    RedisTransportSchema,
+)
+
+__all__ = ["RedisServerTransportSchema", "RedisTransportSchema"]

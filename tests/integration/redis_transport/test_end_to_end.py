@@ -1,0 +1,124 @@
+"""Client -> Redis -> Server -> Redis -> Client, with the real Client and Server classes."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from pysoa_like.client.client import Client
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.server import Server
+from pysoa_like.server.types import EnrichedActionRequest
+from tests.integration.redis_transport._helpers import SERIALIZERS
+
+_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+
+class EchoAction(Action):
+    """Returns its request body."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return dict(request.body)
+
+
+class BigAction(Action):
+    """Returns ``size`` copies of ``fill``."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"data": request.body["fill"] * request.body["size"]}
+
+
+class E2EServer(Server):
+    """The service under test."""
+
+    service_name = "e2e"
+    action_class_map = {"echo": EchoAction, "big": BigAction}
+
+
+def _server_settings(redis_url: str, **kwargs: Any) -> dict[str, Any]:
+    transport_kwargs = {
+        "backend_type": "redis.standard",
+        "backend_layer_kwargs": {"hosts": [redis_url]},
+        "receive_timeout_in_seconds": 0.2,
+        **kwargs,
+    }
+    return {"transport": {"path": _SERVER_TRANSPORT, "kwargs": transport_kwargs}}
+
+
+def _client(redis_url: str, **kwargs: Any) -> Client:
+    transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}, **kwargs}
+    return Client({"e2e": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}})
+
+
+@contextlib.contextmanager
+def _serving(redis_url: str, workers: int = 1, **kwargs: Any) -> Iterator[list[Server]]:
+    """Run ``workers`` servers, each in its own thread, until the block ends."""
+    stop = threading.Event()
+    servers = [E2EServer(_server_settings(redis_url, **kwargs), forked_process_id=i + 1) for i in range(workers)]
+
+    def loop(server: Server) -> None:
+        while not stop.is_set():
+            server.handle_next_request()
+
+    threads = [threading.Thread(target=loop, args=(server,), daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield servers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+
+
+def test_call_action_round_trip(redis_url: str) -> None:
+    """A call_action over Redis reaches the server's action and returns its body."""
+    with _serving(redis_url):
+        response = _client(redis_url).call_action("e2e", "echo", {"x": [1, 2]}, timeout=5)
+    assert response.body == {"x": [1, 2]}
+
+
+def test_parallel_chunked_responses_from_two_workers(redis_url: str) -> None:
+    """call_actions_parallel gets every chunked response intact while two workers answer at once."""
+    chunking = {"chunk_messages_larger_than_bytes": 102400, "maximum_message_size_in_bytes": 2_000_000}
+    actions = [{"action": "big", "body": {"fill": letter, "size": 250_000}} for letter in "abcdef"]
+    with _serving(redis_url, workers=2, **chunking) as servers:
+        responses = list(_client(redis_url).call_actions_parallel("e2e", actions, timeout=10))
+    assert [response.body["data"] for response in responses] == [letter * 250_000 for letter in "abcdef"]
+    assert all(server.transport.instance_index == index + 1 for index, server in enumerate(servers))
+
+
+def test_futures_and_parallel_jobs(redis_url: str) -> None:
+    """Two futures on one service and a parallel job call each get their own responses."""
+    client = _client(redis_url)
+    with _serving(redis_url, workers=2):
+        first = client.call_action_future("e2e", "echo", {"n": 1}, timeout=5)
+        second = client.call_action_future("e2e", "echo", {"n": 2}, timeout=5)
+        assert second.result().body == {"n": 2}
+        assert first.result().body == {"n": 1}
+        jobs = [{"service_name": "e2e", "actions": [{"action": "echo", "body": {"j": i}}]} for i in range(3)]
+        results = client.call_jobs_parallel(jobs, timeout=5)
+    assert [result.actions[0].body for result in results] == [{"j": 0}, {"j": 1}, {"j": 2}]
+
+
+def test_too_large_error_keeps_the_client_framing(redis_url: str) -> None:
+    """A too-large response becomes RESPONSE_TOO_LARGE, readable by a v1 JSON client (PySOA sent v3 msgpack)."""
+    client = _client(redis_url, protocol_version=1, default_serializer_config=SERIALIZERS["json"])
+    with _serving(redis_url, maximum_message_size_in_bytes=5000, default_serializer_config=SERIALIZERS["json"]):
+        response = client.call_actions(
+            "e2e", [{"action": "big", "body": {"fill": "x", "size": 10_000}}], raise_job_errors=False, timeout=5
+        )
+    assert [error.code for error in response.errors] == ["RESPONSE_TOO_LARGE"]
+
+
+def test_worker_survives_garbage_and_serves_next(redis_url: str, redis_client: redis.Redis) -> None:
+    """Garbage in the service queue does not stop a worker; the following call is served."""
+    redis_client.rpush("pysoa:service.e2e", b"\xc1garbage", b"pysoa-redis/7//junk")
+    with _serving(redis_url):
+        response = _client(redis_url).call_action("e2e", "echo", {"ok": True}, timeout=5)
+    assert response.body == {"ok": True}

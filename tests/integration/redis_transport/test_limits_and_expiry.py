@@ -1,0 +1,124 @@
+"""Queue capacity, queue-full retries, message expiry and size limits against a real Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, MessageTooLarge
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
+
+ClientFactory = Callable[..., RedisClientTransport]
+ServerFactory = Callable[..., RedisServerTransport]
+
+
+def test_queue_full_retries_then_fails(make_client: ClientFactory, metrics: RecordingMetrics) -> None:
+    """A full request list is retried queue_full_retries times with backoff, then MessageSendError names it."""
+    client = make_client(metrics=metrics, queue_capacity=1, queue_full_retries=2)
+    client.send_request_message(1, {}, job_request())
+    started = time.monotonic()
+    with pytest.raises(MessageSendError, match=r"^Redis queue service\.echo was full after 2 retries$"):
+        client.send_request_message(2, {}, job_request())
+    # Backoff (2**0 + r)/4 + (2**1 + r)/4 is between 0.75 and 1.25 seconds.
+    assert 0.7 <= time.monotonic() - started < 2.0
+    assert metrics.counters["client.transport.redis_gateway.send.queue_full_retry"] == 2
+    assert metrics.counters["client.transport.redis_gateway.send.queue_full_retry.retry_2"] == 1
+    assert metrics.counters["client.transport.redis_gateway.send.error.redis_queue_full"] == 1
+    assert client.requests_outstanding == 1
+
+
+def test_default_expiry(make_client: ClientFactory, raw_redis: redis.Redis) -> None:
+    """Without a per-call expiry, the list TTL and __expiry__ both use message_expiry_in_seconds."""
+    make_client(message_expiry_in_seconds=30).send_request_message(1, {}, job_request())
+    assert 28 <= raw_redis.ttl("pysoa:service.echo") <= 30
+
+
+@pytest.mark.parametrize(("expiry", "ttl"), [(5, 15), (2.5, 13)])
+def test_explicit_expiry_adds_ten_seconds(
+    make_client: ClientFactory, raw_redis: redis.Redis, expiry: float, ttl: int
+) -> None:
+    """A per-call expiry T gives the list a TTL of T + 10 (rounded up, so fractions work)."""
+    make_client().send_request_message(1, {}, job_request(), message_expiry_in_seconds=expiry)
+    assert ttl - 2 <= raw_redis.ttl("pysoa:service.echo") <= ttl
+
+
+def test_expired_request_is_dropped(
+    make_client: ClientFactory, make_server: ServerFactory, metrics: RecordingMetrics
+) -> None:
+    """A request past its __expiry__ is dropped by the server as an idle receive, then the next one is served."""
+    client, server = make_client(), make_server(metrics=metrics)
+    client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=0.05)
+    time.sleep(0.1)
+    with pytest.raises(MessageReceiveTimeout):
+        server.receive_request_message()
+    assert metrics.counters["server.transport.redis_gateway.receive.error.message_expired"] == 1
+    client.send_request_message(2, {}, job_request())
+    assert server.receive_request_message().request_id == 2
+
+
+def test_expired_reply_is_a_timeout(make_client: ClientFactory, make_server: ServerFactory) -> None:
+    """A reply past its __expiry__ makes the client's receive raise MessageReceiveTimeout."""
+    client = make_client()
+    server = make_server(message_expiry_in_seconds=0.05)
+    client.send_request_message(1, {}, job_request())
+    request_id, meta, _ = server.receive_request_message()
+    server.send_response_message(request_id, meta, job_response())
+    time.sleep(0.1)
+    with pytest.raises(MessageReceiveTimeout):
+        client.receive_response_message(1)
+    assert client.requests_outstanding == 0
+
+
+def test_request_too_large(make_client: ClientFactory, raw_redis: redis.Redis) -> None:
+    """A request above maximum_message_size_in_bytes raises MessageTooLarge and nothing is sent."""
+    client = make_client(maximum_message_size_in_bytes=1000)
+    with pytest.raises(MessageTooLarge) as info:
+        client.send_request_message(1, {}, {**job_request(), "actions": [{"action": "a", "body": {"x": "y" * 2000}}]})
+    assert info.value.message_size_in_bytes > 1000
+    assert raw_redis.llen("pysoa:service.echo") == 0
+    assert client.requests_outstanding == 0
+
+
+def test_oversized_request_is_logged(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """A request above log_messages_larger_than_bytes is sent and logged on the oversized-message logger."""
+    client = make_client(log_messages_larger_than_bytes=100)
+    with caplog.at_level("WARNING", logger="pysoa_like.transport.oversized_message"):
+        client.send_request_message(1, {}, {**job_request(), "actions": [{"action": "a", "body": {"x": "y" * 200}}]})
+    assert any("Oversized message" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"queue_capacity": "10"}, "queue_capacity"),
+        ({"backend_layer_kwargs": {"hosts": [1]}}, "backend_layer_kwargs.hosts.0"),
+        ({"backend_type": "redis.cluster"}, "backend_type"),
+        ({"protocol_version": 4}, "protocol_version"),
+        ({"receive_timeout_in_seconds": 0}, "receive_timeout_in_seconds"),
+        ({"backend_layer_kwargs": {"host": "x"}}, "Extra keys present: host"),
+    ],
+)
+def test_bad_settings_fail_at_construction_naming_the_key(kwargs: dict[str, object], key: str) -> None:
+    """A bad transport setting raises ValueError naming the key, before anything connects."""
+    settings: dict[str, object] = {"backend_type": "redis.standard", **kwargs}
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        RedisClientTransport("echo", **settings)  # type: ignore[arg-type]
+
+
+def test_missing_backend_type_fails() -> None:
+    """backend_type is required, as in PySOA."""
+    with pytest.raises(ValueError, match="backend_type"):
+        RedisClientTransport("echo")
+
+
+def test_bad_chunk_settings_fail() -> None:
+    """Chunking below 102400 bytes, or with a maximum under five chunks, is refused at construction."""
+    with pytest.raises(ValueError, match="chunk_messages_larger_than_bytes"):
+        RedisServerTransport("echo", backend_type="redis.standard", chunk_messages_larger_than_bytes=1000)
+    with pytest.raises(ValueError, match="maximum_message_size_in_bytes"):
+        RedisServerTransport("echo", backend_type="redis.standard", chunk_messages_larger_than_bytes=102400)

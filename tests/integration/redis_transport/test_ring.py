@@ -1,0 +1,77 @@
+"""With two Redis masters, requests go round-robin and replies land on the host their key hashes to."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
+from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.test.redis import RedisRing
+from tests.integration.redis_transport._helpers import job_request, job_response
+
+
+@pytest.fixture(scope="module")
+def ring() -> Iterator[RedisRing]:
+    """Two throwaway masters for this module."""
+    with RedisRing(2) as group:
+        yield group
+
+
+@pytest.fixture
+def ring_settings(ring: RedisRing) -> dict[str, object]:
+    """Transport settings naming both masters as (host, port) tuples, flushed first."""
+    ring.flush()
+    return {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": ring.hosts}}
+
+
+def test_reply_lands_on_the_hashed_host(ring: RedisRing, ring_settings: dict[str, object]) -> None:
+    """The reply list is on the master chosen by the CRC-32 hash of the full reply key, and the client finds it."""
+    client = RedisClientTransport("echo", **ring_settings)  # type: ignore[arg-type]
+    server = RedisServerTransport("echo", receive_timeout_in_seconds=0.2, **ring_settings)  # type: ignore[arg-type]
+    client.send_request_message(1, {}, job_request())
+    for _ in range(4):  # the server polls one host per receive
+        try:
+            request_id, meta, _ = server.receive_request_message()
+            break
+        except MessageReceiveTimeout:
+            continue
+    else:
+        pytest.fail("the server never found the request")
+    server.send_response_message(request_id, meta, job_response())
+    key = "pysoa:" + meta["reply_to"]
+    expected = reply_key_host_index(key, 2)
+    lengths = [ring[index].client().llen(key) for index in range(2)]
+    assert lengths[expected] == 1 and lengths[1 - expected] == 0
+    assert client.receive_response_message(1).request_id == 1
+
+
+def test_requests_are_spread_round_robin(ring: RedisRing, ring_settings: dict[str, object]) -> None:
+    """Consecutive requests alternate between the two masters."""
+    client = RedisClientTransport("echo", **ring_settings)  # type: ignore[arg-type]
+    for request_id in range(4):
+        client.send_request_message(request_id, {}, job_request())
+    assert [ring[index].client().llen("pysoa:service.echo") for index in range(2)] == [2, 2]
+
+
+def test_servers_sharing_a_backend_each_poll_every_host(ring: RedisRing, ring_settings: dict[str, object]) -> None:
+    """Two server transports of one process (one shared backend) each poll both masters, never starving one."""
+    servers = {
+        name: RedisServerTransport(name, receive_timeout_in_seconds=0.1, **ring_settings)  # type: ignore[arg-type]
+        for name in ("a", "b")
+    }
+    assert servers["a"].core.backend_layer is servers["b"].core.backend_layer
+    for name in ("a", "b"):
+        client = RedisClientTransport(name, **ring_settings)  # type: ignore[arg-type]
+        client.send_request_message(1, {}, job_request())
+        client.send_request_message(2, {}, job_request())
+    received: dict[str, list[int]] = {"a": [], "b": []}
+    for _ in range(3):
+        for name, server in servers.items():
+            with contextlib.suppress(MessageReceiveTimeout):
+                received[name].append(server.receive_request_message().request_id)
+    assert {name: sorted(ids) for name, ids in received.items()} == {"a": [1, 2], "b": [1, 2]}
