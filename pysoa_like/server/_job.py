@@ -11,12 +11,17 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR
+from pysoa_like.common.constants import (
+    ERROR_CODE_ACTION_TIMEOUT,
+    ERROR_CODE_JOB_TIMEOUT,
+    ERROR_CODE_SERVER_ERROR,
+)
 from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.types import ActionResponse, JobResponse
 from pysoa_like.server._event_loop import AsyncEventLoopThread
+from pysoa_like.server._harakiri import HarakiriInterrupt
 from pysoa_like.server._responses import schema_errors_to_job_errors
 from pysoa_like.server.action.introspection import IntrospectionAction
 from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
@@ -30,6 +35,8 @@ __all__ = ["JobPipelineMixin"]
 
 _R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
+
+_JOB_TIMEOUT_MESSAGE = "The service job ran for too long and had to be interrupted (probably a middleware issue)."
 
 ActionCallable = Callable[[EnrichedActionRequest], ActionResponse]
 
@@ -102,6 +109,12 @@ class JobPipelineMixin:
         except JobError as exc:
             self.metrics.counter("server.error.job_error").increment()
             return JobResponse(errors=exc.errors)
+        except HarakiriInterrupt:
+            # Harakiri fired outside any action (job middleware, validation): answer instead of going silent.
+            self.metrics.counter("server.error.harakiri", harakiri_level="job").increment()
+            return JobResponse(
+                errors=[Error(code=ERROR_CODE_JOB_TIMEOUT, message=_JOB_TIMEOUT_MESSAGE, is_caller_error=False)]
+            )
         except Exception as exc:
             return self.handle_unhandled_exception(exc, JobResponse)
 
@@ -129,7 +142,8 @@ class JobPipelineMixin:
         Stops after the first action with errors unless ``control.continue_on_error`` is true.
         ``ActionError`` becomes that action's errors; ``JobError`` propagates (failing the job); any
         other exception becomes a ``SERVER_ERROR`` with its traceback; an unknown action an
-        ``UNKNOWN`` caller error on field ``action``.
+        ``UNKNOWN`` caller error on field ``action``; harakiri an ``ACTION_TIMEOUT`` (and no
+        further action runs).
 
         Args:
             job_request: The job.
@@ -164,6 +178,13 @@ class JobPipelineMixin:
                 action_response = ActionResponse(action=name, errors=exc.errors)
             except JobError:
                 raise
+            except HarakiriInterrupt:
+                self.metrics.counter("server.error.harakiri", harakiri_level="action").increment()
+                message = f'The action "{name}" ran for too long and had to be interrupted.'
+                error = Error(code=ERROR_CODE_ACTION_TIMEOUT, message=message, is_caller_error=False)
+                response.actions.append(ActionResponse(action=name, errors=[error]))
+                # The worker is shutting down: no further action of this job may run.
+                break
             except Exception as exc:
                 action_response = self.handle_unhandled_exception(exc, ActionResponse, action=name)
             finally:

@@ -9,16 +9,16 @@ through validation, the job middleware, then each action through the action midd
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
-import random
-import time
+import time  # noqa: F401  # kept as a module attribute: tests patch pysoa_like.server.server.time.sleep
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
 from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
-from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, substitute_fork_id
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
 from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.common.transport.errors import (
@@ -29,6 +29,8 @@ from pysoa_like.common.transport.errors import (
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.server._event_loop import AsyncEventLoopThread
+from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
+from pysoa_like.server._heartbeat import HeartbeatFile
 from pysoa_like.server._job import JobPipelineMixin
 from pysoa_like.server._request_logging import RequestLogger, log_level
 from pysoa_like.server._responses import (
@@ -36,15 +38,17 @@ from pysoa_like.server._responses import (
     parse_client_version,
     suppress_response_requested,
 )
+from pysoa_like.server._worker_loop import WorkerLoopMixin
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
 from pysoa_like.server.middleware import JobHandler, ServerMiddleware
 from pysoa_like.server.settings import ServerSettings
 from pysoa_like.server.types import EnrichedActionRequest
 
-__all__ = ["Server"]
+__all__ = ["HarakiriInterrupt", "Server"]
 
-_MAX_BACKOFF_SECONDS = 15.0
+# The longest a receive may block, so a shutdown signal is noticed within about a second.
+_RECEIVE_SLICE_SECONDS = 1
 
 
 class _LazyClass:
@@ -65,7 +69,21 @@ def _build(config: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
     return config["object"](*args, **dict(config.get("kwargs") or {}, **extra))
 
 
-class Server(JobPipelineMixin):
+def _bounded_receive_kwargs(transport: ServerTransport) -> dict[str, Any]:
+    """``{"receive_timeout_in_seconds": <= 1}`` if the transport's receive accepts it, else ``{}``."""
+    try:
+        parameters = inspect.signature(transport.receive_request_message).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "receive_timeout_in_seconds" not in parameters:
+        return {}
+    configured = getattr(transport, "receive_timeout_in_seconds", None)
+    if isinstance(configured, int | float) and 0 < configured < _RECEIVE_SLICE_SECONDS:
+        return {"receive_timeout_in_seconds": configured}
+    return {"receive_timeout_in_seconds": _RECEIVE_SLICE_SECONDS}
+
+
+class Server(WorkerLoopMixin, JobPipelineMixin):
     """Base class of services.
 
     Args:
@@ -88,7 +106,8 @@ class Server(JobPipelineMixin):
     request_class: ClassVar[type[EnrichedActionRequest]] = EnrichedActionRequest
     #: The client class for ``request.client`` (``pysoa_like.client.client.Client``).
     client_class: ClassVar[Any] = _LazyClass("pysoa_like.client.client:Client")
-    #: Run Django's per-request database and cache housekeeping (a later release).
+    #: Read settings from Django's ``SOA_SERVER_SETTINGS`` and run Django's database and cache
+    #: housekeeping around requests (needs the ``django`` extra).
     use_django: ClassVar[bool] = False
     #: A callable taking the server that returns the ``introspect`` action (``None``: the built-in one).
     introspection_action: ClassVar[Any] = None
@@ -107,10 +126,20 @@ class Server(JobPipelineMixin):
         self.job_logger = logging.getLogger("pysoa_like.server.job")
 
         metrics_config = settings.get("metrics")
-        self.metrics: MetricsRecorder = _build(metrics_config) if metrics_config else NoOpMetricsRecorder()
+        self.metrics: MetricsRecorder = (
+            metrics_config["object"](**substitute_fork_id(metrics_config.get("kwargs") or {}, forked_process_id))
+            if metrics_config
+            else NoOpMetricsRecorder()
+        )
         self.transport: ServerTransport = _build(
             settings["transport"], self.service_name, self.metrics, instance_index=forked_process_id or 1
         )
+        self._receive_kwargs = _bounded_receive_kwargs(self.transport)
+        harakiri = settings.get("harakiri") or {}
+        self._harakiri = Harakiri(
+            harakiri.get("timeout", 0), harakiri.get("shutdown_grace", 0), self._on_harakiri, self.logger
+        )
+        self._heartbeat: HeartbeatFile | None = None
         self.middleware: list[ServerMiddleware] = [_build(m) for m in settings.get("middleware") or ()]
         coroutine_middleware: list[CoroutineMiddleware] = [
             _build(m) for m in settings.get("coroutine_middleware") or ()
@@ -141,6 +170,26 @@ class Server(JobPipelineMixin):
         """
         return cls
 
+    @classmethod
+    def pre_fork(cls) -> None:
+        """Hook run once in the supervising parent before it forks the workers (not on respawns)."""
+
+    @classmethod
+    def main(cls, forked_process_id: int | None = None) -> None:
+        """Run this server from the command line (``-s/--settings`` module, ``-d/--daemon``).
+
+        The settings module's ``SOA_SERVER_SETTINGS`` (or ``settings``) dict is validated, logging
+        is configured from it, :meth:`initialize` picks the class, and the server runs until it is
+        told to stop. With :attr:`use_django`, the settings come from Django's
+        ``SOA_SERVER_SETTINGS`` and ``-s`` sets ``DJANGO_SETTINGS_MODULE``.
+
+        Args:
+            forked_process_id: The worker's fork id when run by the standalone supervisor.
+        """
+        from pysoa_like.server._main import server_main
+
+        server_main(cls, forked_process_id)
+
     def setup(self) -> None:
         """Hook run once before the server starts handling requests (call ``super().setup()``)."""
 
@@ -148,13 +197,45 @@ class Server(JobPipelineMixin):
         """Hook run once when the server stops (call ``super().teardown()``)."""
 
     def perform_pre_request_actions(self) -> None:
-        """Hook run before each job."""
+        """Hook run before each job: publishes metrics; with Django, resets the query log and old connections.
+
+        Overrides should call ``super().perform_pre_request_actions()``.
+        """
+        self.metrics.publish_all()
+        if self.use_django:
+            from pysoa_like.server.django.database import (
+                django_close_old_database_connections,
+                django_reset_database_queries,
+            )
+
+            django_reset_database_queries()
+            django_close_old_database_connections()
 
     def perform_post_request_actions(self) -> None:
-        """Hook run after each job (also after a failed one)."""
+        """Hook run after each job (also a failed one): Django DB and cache cleanup, heartbeat.
+
+        Overrides should call ``super().perform_post_request_actions()``.
+        """
+        if self.use_django:
+            from pysoa_like.server._django_hooks import close_django_caches
+            from pysoa_like.server.django.database import django_close_old_database_connections
+
+            django_close_old_database_connections()
+            close_django_caches(self.logger)
+        if self._heartbeat is not None:
+            self._heartbeat.beat()
 
     def perform_idle_actions(self) -> None:
-        """Hook run when a receive times out with no request."""
+        """Hook run when a receive times out with no request: Django DB cleanup, heartbeat.
+
+        Overrides should call ``super().perform_idle_actions()``.
+        """
+        if self.use_django:
+            from pysoa_like.server.django.database import django_close_old_database_connections
+
+            django_close_old_database_connections()
+        if self._heartbeat is not None:
+            self._heartbeat.beat()
 
     def make_client(
         self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
@@ -191,9 +272,12 @@ class Server(JobPipelineMixin):
         Raises:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
+        idle_timer = self.metrics.timer("server.idle_time")
+        idle_timer.start()
         try:
-            request_id, meta, job_request = self.transport.receive_request_message()
+            request_id, meta, job_request = self.transport.receive_request_message(**self._receive_kwargs)
         except MessageReceiveTimeout:
+            idle_timer.stop()
             self.perform_idle_actions()
             return
         except TransientPySOATransportError:
@@ -202,8 +286,11 @@ class Server(JobPipelineMixin):
             self.metrics.counter("server.error.invalid_message").increment()
             self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
             return
+        finally:
+            idle_timer.stop()
         if request_id is None and meta is None and job_request is None:
             return
+        self.metrics.gauge("server.worker.busy").set(1)
         context = correlation_context(job_request)
         PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
         try:
@@ -220,6 +307,7 @@ class Server(JobPipelineMixin):
                 self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
             finally:
                 PySOALogContextFilter.clear_logging_request_context()
+                self.metrics.gauge("server.worker.busy").set(0)
 
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
         client_version = parse_client_version(meta.get("client_version"), self.logger)
@@ -299,34 +387,3 @@ class Server(JobPipelineMixin):
             "%s. Request: %s Response: %s", message, request_for_logging, response_for_logging, **dict(extra or {})
         )
         return JobResponse(errors=[Error(code=code, message=message, is_caller_error=False)])
-
-    def run(self) -> None:
-        """Serve requests until :attr:`shutting_down` is set, then tear down.
-
-        Transient transport errors back off exponentially (``(2**n + random())/4`` seconds, at most
-        15); any other error is logged and the loop goes on. Harakiri, signals and the heartbeat file
-        come with the standalone runner in a later release.
-        """
-        self.setup()
-        self.metrics.counter("server.worker.startup").increment()
-        failures = 0
-        try:
-            while not self.shutting_down:
-                try:
-                    self.handle_next_request()
-                    failures = max(failures - 1, 0)
-                except TransientPySOATransportError as exc:
-                    failures += 1
-                    delay = min((2 ** min(failures, 8) + random.random()) / 4.0, _MAX_BACKOFF_SECONDS)
-                    self.logger.warning("Transient transport error (%s); retrying in %.2f s", exc, delay)
-                    time.sleep(delay)
-                except Exception as exc:
-                    self.logger.error("Unexpected error in the server loop: %s", exc, exc_info=exc)
-                self.metrics.publish_all()
-        finally:
-            try:
-                self.teardown()
-            finally:
-                self.close()
-                self.metrics.counter("server.worker.shutdown").increment()
-                self.metrics.publish_all()

@@ -1,0 +1,88 @@
+"""The ``pysoa-like`` command (also ``python -m pysoa_like``).
+
+``pysoa-like serve module:ServerClass --settings module [--fork N] [--no-respawn] [--reload]
+[--daemon]`` runs a service with the standalone runner. The current directory is put on the
+import path first, so ``my_service.server:MyServer`` resolves as it would for ``python -m``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["load_server_class", "main", "make_parser"]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The parser of the ``pysoa-like`` command."""
+    parser = argparse.ArgumentParser(prog="pysoa-like", description="pysoa_like command line tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="Run a service")
+    serve.add_argument("server", help="The server class as module:ClassName")
+    serve.add_argument("-s", "--settings", help="The settings module (Django's settings module for use_django servers)")
+    serve.add_argument("-f", "--fork", type=int, default=0, help="Worker processes (0/1: run in this process)")
+    serve.add_argument("--no-respawn", action="store_true", help="Do not restart workers that exit")
+    serve.add_argument(
+        "--reload",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="MODULES",
+        help="Restart on source changes (optionally only under these comma-separated module prefixes)",
+    )
+    serve.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
+    return parser
+
+
+def load_server_class(path: str) -> type[Server]:
+    """Import ``module:ClassName`` (``module.ClassName`` works too).
+
+    Raises:
+        ValueError: The path is malformed or does not name a Server subclass.
+    """
+    from pysoa_like.server.server import Server
+
+    module_name, _, attribute = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"Expected module:ClassName, got {path!r}")
+    value = getattr(importlib.import_module(module_name), attribute)
+    if not (isinstance(value, type) and issubclass(value, Server)):
+        raise ValueError(f"{path!r} is not a Server subclass")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pysoa-like`` command.
+
+    Args:
+        argv: The arguments (``sys.argv[1:]`` by default).
+
+    Returns:
+        The exit code.
+    """
+    original_argv = list(sys.argv[1:] if argv is None else argv)
+    args = make_parser().parse_args(original_argv)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    server_class = load_server_class(args.server)
+    from pysoa_like.server.standalone import run_standalone
+
+    runner_argv: list[str] = ["--fork", str(args.fork)]
+    if args.settings:
+        runner_argv += ["--settings", args.settings]
+    if args.no_respawn:
+        runner_argv.append("--no-respawn")
+    if args.daemon:
+        runner_argv.append("--daemon")
+    if args.reload is not None:
+        runner_argv += ["--use-file-watcher", args.reload] if args.reload else ["--use-file-watcher"]
+    # Server.main parses sys.argv itself (PySOA's contract): give it the runner's form of the flags.
+    sys.argv = [sys.argv[0], *runner_argv]
+    return run_standalone(lambda: server_class, runner_argv, django=server_class.use_django, reload_argv=original_argv)

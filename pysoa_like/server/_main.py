@@ -1,0 +1,94 @@
+"""``Server.main``: run one server process from the command line (PySOA's entry point).
+
+Parses ``-s/--settings`` (a module whose ``SOA_SERVER_SETTINGS`` or ``settings`` is the server
+settings dict) and ``-d/--daemon`` with ``parse_known_args``, so they combine with the standalone
+runner's flags; loads and validates the settings (from Django's settings for ``use_django``
+servers); configures logging; then builds the server through ``initialize`` and runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging.config
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.common.logging import PySOALogContextFilter
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["load_settings_module", "make_main_parser", "server_main"]
+
+
+def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``Server.main``'s own flags."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "-s",
+        "--settings",
+        help="The settings module (its SOA_SERVER_SETTINGS or settings dict); for Django, DJANGO_SETTINGS_MODULE",
+    )
+    parser.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
+    return parser
+
+
+def load_settings_module(module_name: str) -> Mapping[str, Any]:
+    """The settings dict of a settings module: ``SOA_SERVER_SETTINGS``, else ``settings``.
+
+    Raises:
+        ValueError: The module defines neither.
+    """
+    module = importlib.import_module(module_name)
+    for attribute in ("SOA_SERVER_SETTINGS", "settings"):
+        value = getattr(module, attribute, None)
+        if isinstance(value, Mapping):
+            return value
+    raise ValueError(f"Settings module {module_name!r} defines neither SOA_SERVER_SETTINGS nor settings (a dict)")
+
+
+def _daemonize() -> None:
+    pid = os.fork()
+    if pid:
+        print(f"PID={pid}", flush=True)
+        os._exit(0)
+    os.setsid()
+
+
+def server_main(
+    server_class: type[Server], forked_process_id: int | None = None, argv: Sequence[str] | None = None
+) -> None:
+    """Parse the command line, build the server and run it until it shuts down.
+
+    Args:
+        server_class: The server class.
+        forked_process_id: The worker's fork id, when run by the standalone supervisor.
+        argv: The arguments (``sys.argv[1:]`` by default).
+
+    Raises:
+        ValueError: No settings were given, or they are invalid.
+    """
+    args, _ = make_main_parser(server_class.__doc__).parse_known_args(sys.argv[1:] if argv is None else argv)
+    if server_class.use_django:
+        from pysoa_like.server._django_hooks import django_server_settings, django_setup
+
+        if args.settings:
+            os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+        django_setup()
+        raw_settings: Mapping[str, Any] = django_server_settings()
+    elif args.settings:
+        raw_settings = load_settings_module(args.settings)
+    else:
+        raise ValueError("Cannot run a server without settings: pass -s/--settings <module>")
+    settings = server_class.settings_class(raw_settings)
+    PySOALogContextFilter.set_service_name(server_class.service_name)
+    if settings.get("logging"):
+        logging.config.dictConfig(dict(settings["logging"]))
+    if args.daemon:
+        _daemonize()
+    actual_class = server_class.initialize(settings)
+    server = actual_class(settings, forked_process_id)
+    server.run()

@@ -1,0 +1,134 @@
+"""The supervising parent of ``--fork N``: starts workers, respawns crashed ones, relays signals.
+
+Workers get fork ids 1..N. A worker that exits while the parent is not shutting down is started
+again with the same fork id, unless it already exited 3 times within 15 seconds or 8 times within
+60 seconds (PySOA's limits): then it is given up, with a log line saying why. While the workers
+are being started, SIGINT/SIGTERM/SIGHUP are ignored; afterwards each of them makes the parent
+stop respawning and send SIGTERM to every worker (a second signal is forwarded again, which forces
+the workers out). The parent returns when no worker is left.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+__all__ = ["RESPAWN_LIMITS", "RespawnLimiter", "WorkerSupervisor"]
+
+#: (exits, within seconds): reaching either gives the worker up.
+RESPAWN_LIMITS: tuple[tuple[int, float], ...] = ((3, 15.0), (8, 60.0))
+
+_PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class RespawnLimiter:
+    """Remembers when one worker slot exited and says when to give it up.
+
+    Args:
+        limits: ``(exits, seconds)`` pairs; reaching any gives up.
+        clock: A monotonic clock (tests replace it).
+    """
+
+    def __init__(
+        self, limits: Sequence[tuple[int, float]] = RESPAWN_LIMITS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limits = tuple(limits)
+        self._longest = max(seconds for _, seconds in self._limits)
+        self._clock = clock
+        self._exits: collections.deque[float] = collections.deque()
+
+    def record_exit(self) -> str | None:
+        """Record an exit now; return why the worker must be given up, or ``None`` to respawn it."""
+        now = self._clock()
+        self._exits.append(now)
+        while self._exits and now - self._exits[0] > self._longest:
+            self._exits.popleft()
+        for count, seconds in self._limits:
+            recent = sum(1 for t in self._exits if now - t <= seconds)
+            if recent >= count:
+                return f"it exited {recent} times within {seconds:g} seconds"
+        return None
+
+
+class WorkerSupervisor:
+    """Runs N worker processes until they are all gone.
+
+    Args:
+        start_worker: Starts the worker with the given fork id and returns its pid (it forks).
+        worker_count: How many workers (fork ids 1..N).
+        respawn: Restart workers that exit while the parent is not shutting down.
+        logger: Where lifecycle events are logged.
+        clock: A monotonic clock for the respawn limits.
+    """
+
+    def __init__(
+        self,
+        start_worker: Callable[[int], int],
+        worker_count: int,
+        respawn: bool = True,
+        logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._start_worker = start_worker
+        self.worker_count = worker_count
+        self.respawn = respawn
+        self._logger = logger or logging.getLogger("pysoa_like.server.standalone")
+        self._limiters = {fid: RespawnLimiter(clock=clock) for fid in range(1, worker_count + 1)}
+        self.workers: dict[int, int] = {}
+        self.shutting_down = False
+        self.given_up: list[int] = []
+
+    def handle_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Stop respawning and pass SIGTERM to every worker."""
+        self.shutting_down = True
+        self._logger.info(
+            "Supervisor received %s; stopping %d worker(s)", signal.Signals(signum).name, len(self.workers)
+        )
+        for pid in list(self.workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def run(self) -> int:
+        """Start the workers and supervise them until none is left.
+
+        Returns:
+            ``0``, or ``1`` if a worker was given up after crashing too often.
+        """
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _PARENT_SIGNALS}
+        try:
+            for fid in range(1, self.worker_count + 1):
+                self.workers[self._start_worker(fid)] = fid
+            for signum in _PARENT_SIGNALS:
+                signal.signal(signum, self.handle_signal)
+            while self.workers:
+                try:
+                    pid, status = os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                fid_or_none = self.workers.pop(pid, None)
+                if fid_or_none is not None:
+                    self._on_exit(fid_or_none, pid, os.waitstatus_to_exitcode(status))
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        return 1 if self.given_up else 0
+
+    def _on_exit(self, fid: int, pid: int, exit_code: int) -> None:
+        how = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
+        if self.shutting_down or not self.respawn:
+            self._logger.info("Worker %d (pid %d) %s", fid, pid, how)
+            return
+        reason = self._limiters[fid].record_exit()
+        if reason is not None:
+            self._logger.error("Worker %d (pid %d) %s and will not be respawned: %s", fid, pid, how, reason)
+            self.given_up.append(fid)
+            return
+        new_pid = self._start_worker(fid)
+        self.workers[new_pid] = fid
+        self._logger.warning("Worker %d (pid %d) %s; respawned as pid %d", fid, pid, how, new_pid)

@@ -1,0 +1,176 @@
+"""The standalone runner: PySOA's ``simple_main`` / ``django_main`` entry points.
+
+A service's ``standalone.py`` looks like::
+
+    from pysoa_like.server.standalone import simple_main
+
+    def get_server():
+        from my_service.server import MyServer
+        return MyServer
+
+    if __name__ == "__main__":
+        simple_main(get_server)
+
+Flags (besides ``Server.main``'s ``-s/--settings`` and ``-d/--daemon``):
+
+- ``-f/--fork-processes/--fork N``: run N workers (fork ids 1..N) under a supervising parent; 0 or
+  1 runs the server in this process. Capped at 5 x the CPU count, with a warning.
+- ``--no-respawn``: do not restart workers that exit.
+- ``--use-file-watcher [mod1,mod2]``: restart on source changes (all loaded modules, or modules
+  under the given comma-separated prefixes).
+
+Run it with ``python -m my_service.standalone`` or an entry point. Running the file by path
+(``python my_service/standalone.py``) would import the service twice under two names, so this
+module refuses that with exit code 99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["django_main", "make_standalone_parser", "run_standalone", "simple_main"]
+
+_logger = logging.getLogger("pysoa_like.server.standalone")
+
+ServerGetter = Callable[[], "type[Server]"]
+
+#: The exit code when this module is run by file path (the double-import trap).
+DOUBLE_IMPORT_EXIT_CODE = 99
+
+
+def make_standalone_parser(django: bool = False) -> argparse.ArgumentParser:
+    """The parser of the runner's flags (``-s/--settings`` and ``-d/--daemon`` included)."""
+    parser = argparse.ArgumentParser(description="Run a pysoa_like service")
+    parser.add_argument(
+        "-s",
+        "--settings",
+        help="Django settings module (DJANGO_SETTINGS_MODULE)" if django else "The server settings module",
+    )
+    parser.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
+    parser.add_argument(
+        "-f", "--fork-processes", "--fork", dest="fork", type=int, default=0, help="Worker processes (0/1: none)"
+    )
+    parser.add_argument("--no-respawn", action="store_true", help="Do not restart workers that exit")
+    parser.add_argument(
+        "--use-file-watcher",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="MODULES",
+        help="Restart on source changes (optionally only under these comma-separated module prefixes)",
+    )
+    return parser
+
+
+def _worker_count(requested: int) -> int:
+    cap = 5 * (os.cpu_count() or 1)
+    if requested > cap:
+        _logger.warning("Capping --fork %d at %d worker processes (5 x the CPU count)", requested, cap)
+        return cap
+    return requested
+
+
+def _start_worker(server_class: type[Server], fork_id: int) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        server_class.main(forked_process_id=fork_id)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Never return into the parent's code (its finally blocks, atexit functions, the supervisor loop).
+        os._exit(code)
+
+
+def _serve(server_getter: ServerGetter, fork: int, respawn: bool) -> int:
+    server_class = server_getter()
+    workers = _worker_count(fork)
+    if workers <= 1:
+        server_class.main()
+        return 0
+    from pysoa_like.server._supervisor import WorkerSupervisor
+
+    server_class.pre_fork()
+    supervisor = WorkerSupervisor(lambda fid: _start_worker(server_class, fid), workers, respawn, _logger)
+    return supervisor.run()
+
+
+def run_standalone(
+    server_getter: ServerGetter,
+    argv: Sequence[str] | None = None,
+    django: bool = False,
+    reload_argv: Sequence[str] | None = None,
+) -> int:
+    """Run a service as the command line says (fork, respawn, file watcher) and return the exit code.
+
+    Args:
+        server_getter: Returns the server class (imported lazily, after the flags are parsed).
+        argv: The arguments (``sys.argv[1:]`` by default); ``Server.main`` re-reads ``sys.argv``.
+        django: Whether ``-s`` names Django's settings module.
+        reload_argv: The arguments the file watcher restarts the process with (default: ``argv``).
+
+    Returns:
+        The process exit code.
+    """
+    args, _ = make_standalone_parser(django).parse_known_args(sys.argv[1:] if argv is None else argv)
+    if django and args.settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+
+    def serve() -> int:
+        return _serve(server_getter, args.fork, not args.no_respawn)
+
+    if args.use_file_watcher is None:
+        return serve()
+    from pysoa_like.server.autoreload import run_with_reloader
+
+    prefixes = [p.strip() for p in args.use_file_watcher.split(",") if p.strip()] or None
+    return run_with_reloader(serve, prefixes, argv if reload_argv is None else reload_argv)
+
+
+def simple_main(server_getter: ServerGetter) -> None:
+    """The entry point of a non-Django service; exits the process when the service stops.
+
+    Args:
+        server_getter: Returns the server class.
+    """
+    sys.exit(run_standalone(server_getter))
+
+
+def django_main(server_getter: ServerGetter) -> None:
+    """The entry point of a Django service (``-s`` sets ``DJANGO_SETTINGS_MODULE``).
+
+    Args:
+        server_getter: Returns the server class (with ``use_django = True``).
+    """
+    sys.exit(run_standalone(server_getter, django=True))
+
+
+if __name__ == "__main__" and globals().get("__spec__") is None:
+    print(
+        "Do not run pysoa_like's standalone.py by file path: that imports your service twice under two names.\n"
+        "Run your service's standalone module with `python -m my_service.standalone`, through an entry point,\n"
+        "or with `pysoa-like serve my_service.server:MyServer --settings my_service.settings`.",
+        file=sys.stderr,
+    )
+    sys.exit(DOUBLE_IMPORT_EXIT_CODE)

@@ -1,0 +1,135 @@
+"""Fixtures that run the standalone runner as a subprocess against a throwaway Redis.
+
+Every runner is started in its own session, so the fixture can stop the runner and all of its
+workers (and nothing else) by process group id when a test ends, even after a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.test.redis import RedisServerProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+SERVICE = "functional"
+
+
+class Runner:
+    """A running ``pysoa-like serve`` process and its log."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until ``text`` appears in the log (fails the test after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert time.monotonic() < deadline, f"{text!r} not logged within {timeout}s; log:\n{self.log()}"
+            time.sleep(0.05)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """Send SIGTERM to the runner and wait for it to exit; return its exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServerProcess]:
+    """One throwaway Redis for the functional tests."""
+    with RedisServerProcess() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServerProcess) -> str:
+    """The Redis URL, flushed before each test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def client(redis_url: str) -> Client:
+    """A client of the functional service."""
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
+    return Client({SERVICE: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}}})
+
+
+@pytest.fixture
+def start_runner(redis_url: str, tmp_path: Path, client: Client) -> Iterator[Callable[..., Runner]]:
+    """Start ``python -m pysoa_like serve`` for the functional service; stop what it started at the end."""
+    runners: list[Runner] = []
+
+    def start(*args: str, fork: int = 2, env: dict[str, str] | None = None, wait_ready: bool = True) -> Runner:
+        log_path = tmp_path / f"runner-{len(runners)}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "pysoa_like",
+            "serve",
+            "tests.functional.service:FunctionalServer",
+            "--settings",
+            "tests.functional.service",
+            "--fork",
+            str(fork),
+            *args,
+        ]
+        full_env = dict(os.environ, FUNCTIONAL_REDIS_URL=redis_url, PYTHONPATH=str(REPO_ROOT), **(env or {}))
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        runner = Runner(process, log_path)
+        runners.append(runner)
+        if wait_ready:
+            wait_for(lambda: _answers(client), timeout=15)
+        return runner
+
+    yield start
+    for runner in runners:
+        if runner.process.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.process.wait(10)
+
+
+def _answers(client: Client) -> bool:
+    try:
+        client.call_action(SERVICE, "who", {}, timeout=1)
+        return True
+    except Exception:
+        return False
+
+
+def who(client: Client, timeout: float = 5) -> dict[str, Any]:
+    """The pid and fork id of the worker that answered."""
+    body: dict[str, Any] = client.call_action(SERVICE, "who", {}, timeout=timeout).body
+    return body

@@ -1,0 +1,38 @@
+"""`make demo`: the example services run as worker processes over an embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purposes once it is not running.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_demo_over_embedded_redis_prints_results_and_leaves_no_process() -> None:
+    """The demo prints every call's result over Redis and stops Redis and every worker it started."""
+    result = subprocess.run(
+        [sys.executable, "examples/demo.py"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "single call  square(7):                {'square': 49}" in out
+    assert "parallel     square(1..3):             [1, 4, 9]" in out
+    assert "EMPTY on field 'numbers'" in out
+    assert "INVALID on field 'number'" in out
+    assert out.count("demo-correlation-1") == 3
+    assert "Stopped the services" in out and "Stopped the embedded Redis" in out
+    pids = [int(p) for p in re.findall(r"\(runner pid (\d+)\)|\(pid (\d+)\)", out) for p in p if p]
+    assert len(pids) == 3
+    assert not [pid for pid in pids if _alive(pid)]

@@ -1,0 +1,50 @@
+"""Run a server whose first job gets stuck, with harakiri at 1 s; print the responses as JSON.
+
+Usage: ``python -m tests.unit.operations._harakiri_script action|middleware``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from pysoa_like.common.types import ActionResponse
+from pysoa_like.server.middleware import ServerMiddleware
+from tests.unit.server._helpers import job, make_server
+
+
+class StuckJobMiddleware(ServerMiddleware):
+    """Hangs in the job middleware."""
+
+    def job(self, process_job: Any) -> Any:
+        def handler(request: Any) -> Any:
+            time.sleep(30)
+            return process_job(request)
+
+        return handler
+
+
+def _stuck(settings: Any) -> Any:
+    def run(request: Any) -> ActionResponse:
+        time.sleep(30)
+        return ActionResponse(action="stuck")
+
+    return run
+
+
+def main() -> None:
+    extra: dict[str, Any] = {"harakiri": {"timeout": 1, "shutdown_grace": 5}}
+    if sys.argv[1] == "middleware":
+        extra["middleware"] = [{"path": "tests.unit.operations._harakiri_script:StuckJobMiddleware"}]
+    server = make_server({"stuck": _stuck}, **extra)
+    server.transport.add_request(job("stuck"), request_id=7)
+    server.transport.add_request(job("stuck"), request_id=8)
+    started = time.monotonic()
+    server.run()
+    print(json.dumps({"elapsed": time.monotonic() - started, "responses": server.transport.responses}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Server.main, the standalone runner's flags, the pysoa-like command and the reloader helpers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from pysoa_like.cli import load_server_class, make_parser
+from pysoa_like.server import standalone
+from pysoa_like.server._main import load_settings_module, server_main
+from pysoa_like.server.autoreload import FileWatcher, reloader_command
+from pysoa_like.server.server import Server
+
+_REPO = Path(__file__).resolve().parents[3]
+
+
+class RecordingServer(Server):
+    """Records how it was built and run instead of serving."""
+
+    service_name = "recording"
+    runs: ClassVar[list[Any]] = []
+
+    def run(self) -> None:
+        type(self).runs.append((type(self).__name__, self.forked_process_id, self.settings["transport"]["path"]))
+
+
+def test_main_loads_the_settings_module_and_runs_the_initialized_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-s names a module whose SOA_SERVER_SETTINGS build the server; initialize may swap the class."""
+    monkeypatch.setattr("logging.config.dictConfig", lambda config: None)
+
+    class Patched(RecordingServer):
+        pass
+
+    monkeypatch.setattr(RecordingServer, "initialize", classmethod(lambda cls, settings: Patched))
+    RecordingServer.runs.clear()
+    server_main(RecordingServer, 2, ["-s", "tests.unit.operations._settings_module", "--fork", "3"])
+    assert RecordingServer.runs == [("Patched", 2, "tests.unit.server._helpers:QueueServerTransport")]
+
+
+def test_main_without_settings_is_refused() -> None:
+    """A non-Django server needs -s/--settings."""
+    with pytest.raises(ValueError, match="without settings"):
+        server_main(RecordingServer, None, [])
+
+
+def test_settings_module_needs_a_settings_dict() -> None:
+    """A module with neither SOA_SERVER_SETTINGS nor settings is refused with a clear message."""
+    with pytest.raises(ValueError, match="neither SOA_SERVER_SETTINGS nor settings"):
+        load_settings_module("tests.unit.operations.test_entry_points")
+
+
+def test_standalone_parser_accepts_pysoa_flags() -> None:
+    """-f/--fork-processes/--fork, --no-respawn and --use-file-watcher [mods] parse as in PySOA."""
+    parser = standalone.make_standalone_parser()
+    args = parser.parse_args(["-f", "4", "--no-respawn", "--use-file-watcher", "a,b", "-s", "m", "-d"])
+    assert (args.fork, args.no_respawn, args.use_file_watcher, args.settings, args.daemon) == (
+        4,
+        True,
+        "a,b",
+        "m",
+        True,
+    )
+    assert parser.parse_args(["--fork-processes", "2", "--use-file-watcher"]).use_file_watcher == ""
+    assert parser.parse_args([]).use_file_watcher is None
+
+
+def test_fork_count_is_capped(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """More than 5 x CPU workers are capped, with a warning."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert standalone._worker_count(50) == 10
+    assert "Capping --fork 50 at 10" in caplog.text
+
+
+def test_unforked_runner_runs_main_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--fork 0 or 1 runs Server.main() in this process with no fork id."""
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        RecordingServer, "main", classmethod(lambda cls, forked_process_id=None: calls.append(forked_process_id))
+    )
+    assert standalone.run_standalone(lambda: RecordingServer, ["--fork", "1"]) == 0
+    assert calls == [None]
+
+
+def test_running_standalone_by_path_exits_99() -> None:
+    """`python .../standalone.py` is refused with exit code 99 (the double-import trap)."""
+    result = subprocess.run(
+        [sys.executable, str(_REPO / "pysoa_like/server/standalone.py")], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 99
+    assert "imports your service twice" in result.stderr
+
+
+def test_cli_parses_serve() -> None:
+    """`pysoa-like serve module:Class --settings m --fork 2 --reload` parses."""
+    args = make_parser().parse_args(["serve", "a.b:C", "--settings", "m", "--fork", "2", "--reload"])
+    assert (args.server, args.settings, args.fork, args.reload) == ("a.b:C", "m", 2, "")
+
+
+def test_cli_loads_server_classes_and_refuses_other_objects() -> None:
+    """module:Class must name a Server subclass."""
+    assert load_server_class("tests.unit.operations.test_entry_points:RecordingServer") is RecordingServer
+    with pytest.raises(ValueError, match="not a Server subclass"):
+        load_server_class("tests.unit.operations.test_entry_points:_REPO")
+    with pytest.raises(ValueError, match="Expected module:ClassName"):
+        load_server_class("nodots")
+
+
+def test_python_dash_m_pysoa_like_shows_help() -> None:
+    """`python -m pysoa_like serve --help` runs the command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pysoa_like", "serve", "--help"], capture_output=True, text=True, timeout=20, cwd=_REPO
+    )
+    assert result.returncode == 0 and "--reload" in result.stdout
+
+
+def test_reloader_command_uses_the_wrapper_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYSOA_RELOADER_WRAPPER_BIN replaces the interpreter command; else the interpreter restarts the same way."""
+    monkeypatch.setenv("PYSOA_RELOADER_WRAPPER_BIN", "/usr/bin/env python3 -X dev")
+    assert reloader_command(["serve", "x:Y"]) == ["/usr/bin/env", "python3", "-X", "dev", "serve", "x:Y"]
+    monkeypatch.delenv("PYSOA_RELOADER_WRAPPER_BIN")
+    assert reloader_command(["a"])[0] == sys.executable and reloader_command(["a"])[-1] == "a"
+
+
+def test_file_watcher_reports_a_changed_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded module whose source mtime changes is reported; modules outside the prefixes are not watched."""
+    source = tmp_path / "watched_module_xyz.py"
+    source.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("watched_module_xyz")
+    try:
+        watcher = FileWatcher(["watched_module_xyz"])
+        assert watcher.check() is None
+        other = FileWatcher(["no_such_prefix"])
+        other.check()
+        stamp = time.time() + 5
+        import os
+
+        os.utime(source, (stamp, stamp))
+        assert watcher.check() == str(source)
+        assert other.check() is None
+    finally:
+        sys.modules.pop("watched_module_xyz", None)

@@ -1,0 +1,84 @@
+"""The server loop's operational rules: transient-failure limit, bounded receives, lifecycle hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout
+from pysoa_like.server.server import _bounded_receive_kwargs
+from tests.unit.server._helpers import QueueServerTransport, make_server
+
+
+class SliceableTransport(QueueServerTransport):
+    """A queue transport whose receive accepts a per-call timeout, recording what it was given."""
+
+    receive_timeout_in_seconds = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeouts: list[float | None] = []
+
+    def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:  # type: ignore[override]
+        self.timeouts.append(receive_timeout_in_seconds)
+        return super().receive_request_message()
+
+
+def test_more_than_five_transient_failures_in_a_row_shut_the_server_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six transient receive errors in a row end run() (after five backoff sleeps), as in PySOA."""
+    sleeps: list[float] = []
+    monkeypatch.setattr("pysoa_like.server.server.time.sleep", sleeps.append)
+    server = make_server()
+    for _ in range(6):
+        server.transport.requests.append(MessageReceiveError("redis down"))
+    server.run()
+    assert server.shutting_down
+    assert len(sleeps) == 5
+
+
+def test_receive_is_bounded_to_one_second_when_the_transport_allows_it() -> None:
+    """A transport taking receive_timeout_in_seconds is asked for at most 1 s, so shutdown is noticed fast."""
+    server = make_server(transport={"path": "tests.unit.operations.test_server_loop:SliceableTransport"})
+    server.handle_next_request()
+    assert server.transport.timeouts == [1]
+
+
+def test_receive_is_unchanged_for_transports_without_a_timeout_argument() -> None:
+    """Transports whose receive takes no arguments are called as before."""
+    assert _bounded_receive_kwargs(make_server().transport) == {}
+
+
+def test_shorter_configured_timeouts_are_kept() -> None:
+    """A transport configured below one second keeps its own shorter timeout."""
+    server = make_server(transport={"path": "tests.unit.operations.test_server_loop:SliceableTransport"})
+    server.transport.receive_timeout_in_seconds = 0.25
+    assert _bounded_receive_kwargs(server.transport) == {"receive_timeout_in_seconds": 0.25}
+
+
+def test_hooks_run_in_order_around_a_request() -> None:
+    """setup, pre-request, post-request, idle and teardown hooks run at their points of the loop."""
+    calls: list[str] = []
+    server = make_server()
+    server.setup = lambda: calls.append("setup")
+    server.teardown = lambda: calls.append("teardown")
+    server.perform_pre_request_actions = lambda: calls.append("pre")
+    server.perform_post_request_actions = lambda: calls.append("post")
+
+    def idle() -> None:
+        calls.append("idle")
+        server.shutting_down = True
+
+    server.perform_idle_actions = idle
+    server.transport.add_request({"control": {}, "context": {}, "actions": []})
+    server.run()
+    assert calls == ["setup", "pre", "post", "idle", "teardown"]
+
+
+def test_idle_receive_timeout_is_not_an_error() -> None:
+    """A receive timeout runs the idle hook and sends nothing."""
+    server = make_server()
+    server.transport.requests.append(MessageReceiveTimeout("idle"))
+    server.handle_next_request()
+    assert server.transport.responses == []

@@ -1,0 +1,117 @@
+"""Respawn limits and the worker supervisor (with real, trivial forked children)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from pysoa_like.server._supervisor import RespawnLimiter, WorkerSupervisor
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_third_exit_within_15_seconds_gives_up() -> None:
+    """Two quick exits are respawned; the third within 15 s gives the worker up with a reason."""
+    clock = _Clock()
+    limiter = RespawnLimiter(clock=clock)
+    assert limiter.record_exit() is None
+    clock.now += 5
+    assert limiter.record_exit() is None
+    clock.now += 5
+    assert limiter.record_exit() == "it exited 3 times within 15 seconds"
+
+
+def test_eighth_exit_within_60_seconds_gives_up() -> None:
+    """Exits spaced 8 s apart pass the 15 s limit but the eighth within 60 s gives up."""
+    clock = _Clock()
+    limiter = RespawnLimiter(clock=clock)
+    results = []
+    for _ in range(8):
+        results.append(limiter.record_exit())
+        clock.now += 8
+    assert results[:7] == [None] * 7
+    assert results[7] == "it exited 8 times within 60 seconds"
+
+
+def test_old_exits_are_forgotten() -> None:
+    """Exits older than the windows no longer count."""
+    clock = _Clock()
+    limiter = RespawnLimiter(clock=clock)
+    for _ in range(2):
+        limiter.record_exit()
+    clock.now += 61
+    assert limiter.record_exit() is None
+
+
+def _fork_exiting(code: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(code)
+    return pid
+
+
+def test_supervisor_respawns_a_crashing_worker_then_gives_up(caplog: pytest.LogCaptureFixture) -> None:
+    """A worker that keeps crashing is started three times, then given up with a log line; run() returns 1."""
+    started: list[int] = []
+
+    def start(fid: int) -> int:
+        started.append(fid)
+        return _fork_exiting(3)
+
+    with caplog.at_level(logging.INFO):
+        code = WorkerSupervisor(start, 1, logger=logging.getLogger("test.supervisor")).run()
+    assert code == 1
+    assert started == [1, 1, 1]
+    assert any("will not be respawned: it exited 3 times within 15 seconds" in r.getMessage() for r in caplog.records)
+
+
+def test_supervisor_without_respawn_returns_when_workers_exit() -> None:
+    """With respawn off, each fork id is started once and the supervisor returns 0 when all are gone."""
+    started: list[int] = []
+
+    def start(fid: int) -> int:
+        started.append(fid)
+        return _fork_exiting(0)
+
+    assert WorkerSupervisor(start, 3, respawn=False).run() == 0
+    assert sorted(started) == [1, 2, 3]
+
+
+def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
+    """A signal to the parent is passed to the workers as SIGTERM and they are not restarted."""
+    started: list[int] = []
+
+    def start(fid: int) -> int:
+        started.append(fid)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            time.sleep(30)
+            os._exit(0)
+        return pid
+
+    def start_then_schedule_signal(fid: int) -> int:
+        pid = start(fid)
+        if fid == 2:
+            # Started only after the last fork (forking with live threads is deprecated); the parent
+            # ignores signals while spawning, and 0.3 s is long after it installed its handlers.
+            threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        return pid
+
+    supervisor = WorkerSupervisor(start_then_schedule_signal, 2)
+    started_at = time.monotonic()
+    assert supervisor.run() == 0
+    assert time.monotonic() - started_at < 10
+    assert started == [1, 2]
+    assert supervisor.shutting_down
