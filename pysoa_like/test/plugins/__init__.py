@@ -1,0 +1,1 @@
+"""Test-runner plugins for services built on pysoa_like."""

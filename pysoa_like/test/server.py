@@ -1,0 +1,333 @@
+"""Test cases that call a service's actions through its whole server pipeline, in-process.
+
+Set :attr:`~BaseServerTestCase.server_class` (and optionally
+:attr:`~BaseServerTestCase.server_settings`) on a subclass of :class:`PyTestServerTestCase` (also
+exported as :class:`ServerTestCase`) or :class:`UnitTestServerTestCase`; each test gets
+``self.client``, a client whose service runs on the local transport (requests and responses are
+round-tripped through msgpack, middleware runs, ``request.run_coroutine`` works), and
+``self.call_action(action, body)``. The ``assertActionRunsWith*`` helpers check the errors an
+action returns and say exactly which expected errors were missing and which were unexpected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import unittest
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError
+from pysoa_like.common.errors import Error
+from pysoa_like.common.types import ActionResponse
+from pysoa_like.test._error_matching import describe_success, error_codes_mismatch, field_errors_mismatch
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = [
+    "SETTINGS_MODULE_ENV_VAR",
+    "BaseServerTestCase",
+    "PyTestServerTestCase",
+    "ServerTestCase",
+    "UnitTestServerTestCase",
+    "local_client_settings",
+    "server_settings_from_environment",
+]
+
+#: The environment variable naming the module that holds ``SOA_SERVER_SETTINGS`` (or ``settings``).
+SETTINGS_MODULE_ENV_VAR = "PYSOA_SETTINGS_MODULE"
+_LOCAL_TRANSPORT_PATH = "pysoa_like.common.transport.local:LocalClientTransport"
+
+
+def server_settings_from_environment(server_class: type[Server]) -> Mapping[str, Any]:
+    """The settings a test should run ``server_class`` with when none are given explicitly.
+
+    With ``server_class.use_django``: Django's ``settings.SOA_SERVER_SETTINGS``. Otherwise the module
+    named by ``$PYSOA_SETTINGS_MODULE``, attribute ``SOA_SERVER_SETTINGS`` (or ``settings``).
+
+    Raises:
+        RuntimeError: The variable is not set, or the module or attribute cannot be found.
+    """
+    if getattr(server_class, "use_django", False):
+        # Imported by name: Django is an optional extra without type information.
+        django_settings = importlib.import_module("django.conf").settings
+        return django_settings.SOA_SERVER_SETTINGS  # type: ignore[no-any-return]
+    module_name = os.environ.get(SETTINGS_MODULE_ENV_VAR)
+    if not module_name:
+        raise RuntimeError(
+            f"No server settings for {server_class.__name__}: set server_settings on the test case (or define a "
+            f"server_settings fixture), or set the environment variable {SETTINGS_MODULE_ENV_VAR} to a module "
+            "with SOA_SERVER_SETTINGS"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RuntimeError(f"Could not import {SETTINGS_MODULE_ENV_VAR}={module_name!r}: {exc}") from exc
+    for name in ("SOA_SERVER_SETTINGS", "settings"):
+        value = getattr(module, name, None)
+        if isinstance(value, Mapping):
+            return value
+    raise RuntimeError(
+        f"Module {module_name!r} ({SETTINGS_MODULE_ENV_VAR}) defines neither SOA_SERVER_SETTINGS nor settings"
+    )
+
+
+def local_client_settings(server_class: type[Server], server_settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Client settings that reach ``server_class`` through the local transport, as ``{service_name: {...}}``."""
+    return {
+        str(server_class.service_name): {
+            "transport": {
+                "path": _LOCAL_TRANSPORT_PATH,
+                "kwargs": {"server_class": server_class, "server_settings": server_settings},
+            }
+        }
+    }
+
+
+def close_client(client: Client) -> None:
+    """Close the transports of ``client`` that can be closed (tears local servers down, stops their event loops)."""
+    for handler in list(client.handlers.values()):
+        close = getattr(handler.transport, "close", None)
+        if callable(close):
+            close()
+
+
+class BaseServerTestCase:
+    """The shared part of the server test cases; use :class:`PyTestServerTestCase` or :class:`UnitTestServerTestCase`.
+
+    Attributes:
+        server_class: The :class:`~pysoa_like.server.server.Server` subclass under test (required).
+        server_settings: Its settings; ``None`` means :func:`server_settings_from_environment`.
+        client: Set by :meth:`setup_pysoa`: a client reaching the service through the local transport.
+    """
+
+    server_class: ClassVar[type[Server] | None] = None
+    server_settings: ClassVar[Mapping[str, Any] | None] = None
+    failureException: type[BaseException] = AssertionError
+    client: Client
+
+    def setup_pysoa(self) -> None:
+        """Build :attr:`client` for :attr:`server_class` (called before each test).
+
+        Raises:
+            TypeError: :attr:`server_class` is not set.
+            RuntimeError: No settings could be found (see :func:`server_settings_from_environment`).
+        """
+        server_class = type(self).server_class
+        if server_class is None:
+            raise TypeError(f"{type(self).__name__} must set server_class to the Server subclass under test")
+        settings = type(self).server_settings
+        if settings is None:
+            settings = server_settings_from_environment(server_class)
+        self.client = Client(local_client_settings(server_class, settings))
+
+    def teardown_pysoa(self) -> None:
+        """Tear the in-process server down (called after each test)."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            close_client(client)
+
+    def call_action(
+        self, action: str, body: dict[str, Any] | None = None, service_name: str | None = None, **kwargs: Any
+    ) -> ActionResponse:
+        """Call ``action`` of the service under test (or of ``service_name``) and return the response.
+
+        Args:
+            action: The action.
+            body: Its request body.
+            service_name: Another service configured in :attr:`client` (default: the one under test).
+            **kwargs: More :meth:`Client.call_action` arguments.
+
+        Raises:
+            CallActionError: The action returned errors (unless ``raise_action_errors=False``).
+        """
+        service = service_name or self._service_name()
+        return self.client.call_action(service, action, body=body, **kwargs)
+
+    def _service_name(self) -> str:
+        server_class = type(self).server_class
+        if server_class is None or not server_class.service_name:
+            raise TypeError(f"{type(self).__name__} must set server_class to the Server subclass under test")
+        return server_class.service_name
+
+    def _subject(self, action: str, kwargs: Mapping[str, Any]) -> str:
+        return f"Action {action!r} of service {kwargs.get('service_name') or self._service_name()!r}"
+
+    def assertActionRunsWithAndReturnErrors(
+        self, action: str, body: dict[str, Any] | None, **kwargs: Any
+    ) -> list[Error]:
+        """Call the action, expecting it to fail, and return its errors.
+
+        Raises:
+            AssertionError: The action ran without errors (the message shows its response body).
+        """
+        try:
+            response = self.call_action(action, body, **kwargs)
+        except CallActionError as exc:
+            return list(exc.actions[0].errors) if exc.actions else []
+        raise self.failureException(
+            describe_success(self._subject(action, kwargs), getattr(response, "body", response))
+        )
+
+    def assertActionRunsWithFieldErrors(
+        self,
+        action: str,
+        body: dict[str, Any] | None,
+        field_errors: Mapping[str, str | Iterable[str]],
+        only: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Assert that the action fails with every ``{field: code(s)}`` error (with ``only``: and no other).
+
+        Raises:
+            AssertionError: The action succeeded, or the message lists the missing and unexpected errors.
+        """
+        errors = self.assertActionRunsWithAndReturnErrors(action, body, **kwargs)
+        problem = field_errors_mismatch(errors, field_errors, only, self._subject(action, kwargs))
+        if problem:
+            raise self.failureException(problem)
+
+    def assertActionRunsWithOnlyFieldErrors(
+        self, action: str, body: dict[str, Any] | None, field_errors: Mapping[str, str | Iterable[str]], **kwargs: Any
+    ) -> None:
+        """:meth:`assertActionRunsWithFieldErrors` with ``only=True``."""
+        self.assertActionRunsWithFieldErrors(action, body, field_errors, only=True, **kwargs)
+
+    def assertActionRunsWithErrorCodes(
+        self,
+        action: str,
+        body: dict[str, Any] | None,
+        error_codes: str | Iterable[str],
+        only: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Assert that the action fails with every code, on errors without a field (with ``only``: and no other).
+
+        Raises:
+            AssertionError: The action succeeded, or the message lists the missing and unexpected errors.
+        """
+        errors = self.assertActionRunsWithAndReturnErrors(action, body, **kwargs)
+        problem = error_codes_mismatch(errors, error_codes, only, self._subject(action, kwargs))
+        if problem:
+            raise self.failureException(problem)
+
+    def assertActionRunsWithOnlyErrorCodes(
+        self, action: str, body: dict[str, Any] | None, error_codes: str | Iterable[str], **kwargs: Any
+    ) -> None:
+        """:meth:`assertActionRunsWithErrorCodes` with ``only=True``."""
+        self.assertActionRunsWithErrorCodes(action, body, error_codes, only=True, **kwargs)
+
+
+if TYPE_CHECKING:
+    _AssertionBase = unittest.TestCase
+else:
+    _AssertionBase = object
+
+
+class _UnitTestAssertions(_AssertionBase):
+    """unittest's ``assert*``/``fail*`` methods for plain (pytest) classes, delegated to a private TestCase."""
+
+    maxDiff: int | None = 80 * 8
+    longMessage: bool = True
+
+    def _unittest_case(self) -> unittest.TestCase:
+        case: unittest.TestCase | None = self.__dict__.get("_pysoa_unittest_case")
+        if case is None:
+            case = self.__dict__["_pysoa_unittest_case"] = unittest.TestCase()
+        case.maxDiff = self.maxDiff
+        case.longMessage = self.longMessage
+        return case
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: _UnitTestAssertions, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._unittest_case(), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(unittest.TestCase, name).__doc__
+    return method
+
+
+for _name in dir(unittest.TestCase):
+    if _name.startswith(("assert", "fail")) and _name != "failureException" and _name not in vars(BaseServerTestCase):
+        setattr(_UnitTestAssertions, _name, _delegate(_name))
+
+
+class PyTestServerTestCase(BaseServerTestCase, _UnitTestAssertions):
+    """A pytest test class for a service: :meth:`setup_pysoa` runs in ``setup_method``.
+
+    It also offers unittest's ``assert*`` and ``fail`` methods, ``addCleanup``/``doCleanups``, and calls
+    legacy ``setUpClass``/``setUp``/``tearDown``/``tearDownClass`` methods (with a ``DeprecationWarning``;
+    use pytest's ``setup_method`` and friends instead).
+    """
+
+    @classmethod
+    def setup_class(cls) -> None:
+        """Run a legacy ``setUpClass``, if the class defines one."""
+        _call_legacy(cls, "setUpClass", "setup_class")
+
+    @classmethod
+    def teardown_class(cls) -> None:
+        """Run a legacy ``tearDownClass``, if the class defines one."""
+        _call_legacy(cls, "tearDownClass", "teardown_class")
+
+    def setup_method(self, method: Any = None) -> None:
+        """Build :attr:`client`, then run a legacy ``setUp``."""
+        self._pysoa_cleanups: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self.setup_pysoa()
+        _call_legacy(self, "setUp", "setup_method")
+
+    def teardown_method(self, method: Any = None) -> None:
+        """Run a legacy ``tearDown``, the cleanups (last added first), then tear the server down."""
+        try:
+            _call_legacy(self, "tearDown", "teardown_method")
+        finally:
+            try:
+                self.doCleanups()
+            finally:
+                self.teardown_pysoa()
+
+    def addCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Call ``function(*args, **kwargs)`` after the test (cleanups run last added first)."""
+        self._pysoa_cleanups.append((function, args, kwargs))
+
+    def doCleanups(self) -> None:
+        """Run the pending cleanups now, last added first; the first error is raised after all ran."""
+        first_error: BaseException | None = None
+        while self._pysoa_cleanups:
+            function, args, kwargs = self._pysoa_cleanups.pop()
+            try:
+                function(*args, **kwargs)
+            except Exception as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+
+def _call_legacy(target: Any, name: str, replacement: str) -> None:
+    legacy = getattr(target, name, None)
+    if legacy is None:
+        return
+    warnings.warn(
+        f"{name} is deprecated on PyTestServerTestCase subclasses; use pytest's {replacement} instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    legacy()
+
+
+#: PySOA's name for :class:`PyTestServerTestCase`.
+ServerTestCase = PyTestServerTestCase
+
+
+class UnitTestServerTestCase(BaseServerTestCase, unittest.TestCase):
+    """A :class:`unittest.TestCase` for a service: ``setUp`` calls :meth:`setup_pysoa` (call ``super().setUp()``)."""
+
+    def setUp(self) -> None:
+        """Build :attr:`client`; the server is torn down by a cleanup."""
+        super().setUp()
+        self.setup_pysoa()
+        self.addCleanup(self.teardown_pysoa)

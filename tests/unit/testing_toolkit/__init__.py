@@ -1,0 +1,1 @@
+"""Tests of the test toolkit (pysoa_like.test)."""

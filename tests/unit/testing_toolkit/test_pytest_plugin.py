@@ -1,0 +1,88 @@
+"""The pytest plugin, run in a separate pytest process as a service author's test suite would be."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import pysoa_like
+
+_CONFTEST = """
+import pytest
+from tests.unit.testing_toolkit._services import EchoServer
+
+@pytest.fixture(scope="module")
+def server_class():
+    return EchoServer
+"""
+
+_TESTS = """
+from pysoa_like.test.stub_service import stub_action
+from pysoa_like.client._handler import ServiceHandler
+
+ORIGINAL = ServiceHandler.__dict__["send_tracked_request"]
+
+def test_client(service_client, service_client_class, service_client_settings):
+    assert isinstance(service_client, service_client_class)
+    assert list(service_client_settings) == ["echo"]
+    assert service_client.call_action("echo", {"a": 1}).body == {"a": 1}
+    assert service_client.call_action("echo", {"b": 2}, service_name="echo").body == {"b": 2}
+
+def test_stubber(service_client, action_stubber):
+    stub = action_stubber("echo", "echo", body={"stubbed": True})
+    assert service_client.call_action("echo").body == {"stubbed": True}
+    assert stub.call_count == 1
+
+def test_stubber_cleaned_up(service_client):
+    assert ServiceHandler.__dict__["send_tracked_request"] is ORIGINAL
+    assert service_client.call_action("echo", {"real": 1}).body == {"real": 1}
+
+def test_settings_from_env(server_settings):
+    assert server_settings == {}
+"""
+
+_NO_SERVER_CLASS = """
+def test_needs_server_class(service_client):
+    pass
+"""
+
+
+def _run(tmp_path: Path, files: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    for name, text in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    root = str(Path(pysoa_like.__file__).parent.parent)
+    full_env = {**os.environ, "PYTHONPATH": root, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_fixtures_work_in_a_service_test_suite(tmp_path: Path) -> None:
+    """service_client, its class and settings, action_stubber and server_settings work as documented."""
+    result = _run(
+        tmp_path,
+        {"conftest.py": _CONFTEST, "test_service.py": _TESTS},
+        {"PYSOA_SETTINGS_MODULE": "tests.unit.testing_toolkit._services"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+
+
+@pytest.mark.timeout(60)
+def test_missing_server_class_fixture_is_explained(tmp_path: Path) -> None:
+    """Without a server_class fixture the error tells the author what to define."""
+    result = _run(tmp_path, {"test_service.py": _NO_SERVER_CLASS}, {})
+    assert result.returncode != 0
+    assert "Define a 'server_class' fixture (scope='module' or wider)" in result.stdout
