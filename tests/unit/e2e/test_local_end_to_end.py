@@ -157,8 +157,8 @@ def test_job_errors_are_raised_or_returned(client: Client) -> None:
 
 
 def test_demo_prints_every_call(capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo behind `make demo` runs every kind of call and shows the chained correlation id."""
-    demo.main()
+    """The demo's in-process mode runs every kind of call and shows the chained correlation id."""
+    demo.main(["--local"])
     out = capsys.readouterr().out
     assert "{'square': 49}" in out
     assert "EMPTY on field 'numbers'" in out
