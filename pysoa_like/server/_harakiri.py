@@ -54,6 +54,9 @@ class Harakiri:
             raised; the server sets ``shutting_down`` and counts the metric there.
         logger: Where stacks and decisions are logged.
         exit_function: What the emergency exit calls (``os._exit`` by default; tests replace it).
+        run_exit_functions: Runs the ``atexit`` functions before the emergency exit
+            (``atexit._run_exitfuncs`` by default; tests replace it, since running the real ones
+            inside a test process would disable every ``weakref.finalize`` of that process).
     """
 
     def __init__(
@@ -63,12 +66,14 @@ class Harakiri:
         on_harakiri: Callable[[], None],
         logger: logging.Logger,
         exit_function: Callable[[int], Any] = os._exit,
+        run_exit_functions: Callable[[], Any] = atexit._run_exitfuncs,
     ) -> None:
         self.timeout = timeout
         self.shutdown_grace = shutdown_grace
         self._on_harakiri = on_harakiri
         self._logger = logger
         self._exit = exit_function
+        self._run_exit_functions = run_exit_functions
         self.fired = False
         self._previous_handler: Any = None
         self._previous_timer = 0.0
@@ -132,7 +137,7 @@ class Harakiri:
 
     def _emergency_exit(self) -> None:
         # atexit functions may hang too, so they get a bounded chance in a daemon thread.
-        thread = threading.Thread(target=atexit._run_exitfuncs, name="pysoa-like-harakiri-atexit", daemon=True)
+        thread = threading.Thread(target=self._run_exit_functions, name="pysoa-like-harakiri-atexit", daemon=True)
         thread.start()
         thread.join(_ATEXIT_GRACE_SECONDS)
         self._exit(1)

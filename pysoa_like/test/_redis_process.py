@@ -261,9 +261,14 @@ class RedisProcessBase:
 
         Safe to call more than once; a stopped server can be started again (on a new directory).
         """
-        finalizer, self._finalizer, self._handle = self._finalizer, None, None
+        finalizer, self._finalizer, handle = self._finalizer, None, self._handle
+        self._handle = None
+        # Clean up directly rather than by calling the finalizer: once anything has run the atexit
+        # functions (weakref.finalize's hook among them), calling a finalizer silently does nothing.
         if finalizer is not None:
-            finalizer()
+            finalizer.detach()
+        if handle is not None:
+            handle.cleanup(self.stop_timeout)
         self._port = self._requested_port
 
     def restart(self) -> None:

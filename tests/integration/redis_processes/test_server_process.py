@@ -193,3 +193,16 @@ def test_interpreter_exit_terminates_a_server_that_was_never_stopped(tmp_path: P
     pid, directory = completed.stdout.split()
     assert pid_is_gone(int(pid))
     assert not Path(directory).exists()
+
+
+def test_stop_works_after_atexit_functions_have_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() terminates the process even after weakref.finalize's atexit hook has run in this process."""
+    import weakref
+
+    server = RedisServerProcess().start()
+    pid = server.pid
+    assert pid is not None
+    # What running the atexit functions does to weakref.finalize: later finalizer calls do nothing.
+    monkeypatch.setattr(weakref.finalize, "_shutdown", True)
+    server.stop()
+    assert pid_is_gone(pid)

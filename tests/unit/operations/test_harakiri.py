@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,21 @@ def test_harakiri_interrupt_is_a_base_exception_at_the_public_path() -> None:
 
 
 def test_alarm_while_shutting_down_exits_immediately() -> None:
-    """A second alarm (the grace period ran out) exits the process with code 1."""
+    """A second alarm (the grace period ran out) runs the atexit functions, then exits with code 1."""
     exits: list[int] = []
-    harakiri = Harakiri(1, 1, lambda: None, logging.getLogger("test"), exit_function=exits.append)
+    ran_exit_functions = threading.Event()
+    harakiri = Harakiri(
+        1,
+        1,
+        lambda: None,
+        logging.getLogger("test"),
+        exit_function=exits.append,
+        run_exit_functions=ran_exit_functions.set,
+    )
     harakiri.fired = True
     harakiri.handle_alarm(14, None)
     assert exits == [1]
+    assert ran_exit_functions.is_set()
 
 
 def test_disabled_harakiri_installs_nothing() -> None:
