@@ -9,6 +9,8 @@
   ``action_stubber``, throwaway Redis fixtures), registered automatically by entry point.
 * :mod:`pysoa_like.test.redis`: throwaway ``redis-server`` processes.
 * :mod:`pysoa_like.test.compatibility`: ``mock``.
+* :mod:`pysoa_like.test.factories`: factory_boy factories for settings, servers and actions
+  (needs the ``factories`` extra).
 
 Nothing is imported here, so importing one helper never pulls in the others.
 """
