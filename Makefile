@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test unit lint typecheck docs format clean
+.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
 lint: $(STAMP)
-	$(BIN)/ruff check pysoa_like tests examples
-	$(BIN)/ruff format --check pysoa_like tests examples
+	$(BIN)/ruff check pysoa_like tests examples benchmarks
+	$(BIN)/ruff format --check pysoa_like tests examples benchmarks
 	$(BIN)/mypy
 
 typecheck: $(STAMP)
@@ -39,9 +39,16 @@ unit: $(STAMP)
 
 test: lint docs unit
 
+# Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json
+
 format: $(STAMP)
-	$(BIN)/ruff format pysoa_like tests examples
-	$(BIN)/ruff check --fix pysoa_like tests examples
+	$(BIN)/ruff format pysoa_like tests examples benchmarks
+	$(BIN)/ruff check --fix pysoa_like tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .pytest_cache .ruff_cache build *.egg-info
