@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["format_path", "locate_unencodable"]
+from pysoa_like.common.serializer.errors import InvalidField
+
+__all__ = ["encoding_error", "format_path", "locate_unencodable"]
 
 # Returns why a leaf (a value that is neither a dict nor a list/tuple) cannot be encoded, or None.
 LeafCheck = Callable[[Any], "str | None"]
@@ -96,3 +98,25 @@ def _visit(
             return found
     active.discard(marker)
     return None
+
+
+def encoding_error(
+    message: Any,
+    exc: Exception,
+    leaf_problem: LeafCheck,
+    key_problem: LeafCheck,
+    nesting_limit: int,
+    format_name: str,
+) -> InvalidField:
+    """The ``InvalidField`` for a failed encode, naming the offending value's path when it can be found.
+
+    Only called after an encode failed, so valid messages never pay for the walk.
+    """
+    try:
+        found = locate_unencodable(message, leaf_problem, key_problem, nesting_limit)
+    except RecursionError:
+        found = None
+    if found is None:
+        return InvalidField(f"Could not encode message to {format_name}: {exc}")
+    path, reason = found
+    return InvalidField(f"{path}: {reason}" if path else reason)

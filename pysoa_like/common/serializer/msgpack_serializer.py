@@ -15,7 +15,7 @@ from pysoa_like.common.serializer._msgpack_ext import (
     encode_default,
     reject_timestamps,
 )
-from pysoa_like.common.serializer._paths import locate_unencodable
+from pysoa_like.common.serializer._paths import encoding_error, locate_unencodable
 from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
@@ -140,11 +140,4 @@ def _key_problem(key: Any) -> str | None:
 
 
 def _encoding_error(message: Any, exc: Exception) -> InvalidField:
-    try:
-        found = locate_unencodable(message, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT)
-    except RecursionError:
-        found = None
-    if found is None:
-        return InvalidField(f"Could not encode message to MessagePack: {exc}")
-    path, reason = found
-    return InvalidField(f"{path}: {reason}" if path else reason)
+    return encoding_error(message, exc, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT, "MessagePack")
