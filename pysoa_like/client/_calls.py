@@ -59,6 +59,9 @@ def send_jobs(
 ) -> list[SentJob | None]:
     """Send the jobs of a parallel call, in order.
 
+    Each transport that can batch (see ``ClientTransport.begin_send_batch``) holds its jobs back and pushes them
+    all in one round trip at the end; a job whose push then fails is treated as if its send had failed.
+
     Returns:
         Per job: ``(handler, request_id)``, the send error (with ``catch_transport_errors``), or
         ``None`` when the job suppresses its response.
@@ -68,16 +71,38 @@ def send_jobs(
             sent are forgotten.
     """
     sent: list[SentJob | None] = []
+    # (position in sent, handler, request id) of every job handed to its transport, suppressed ones included.
+    handed: list[tuple[int, ServiceHandler, int]] = []
+    batching = [
+        handler
+        for handler in {id(handler): handler for handler, _request in requests}.values()
+        if handler.transport.begin_send_batch()
+    ]
     try:
-        for handler, request in requests:
-            try:
-                request_id = handler.send_tracked_request(request, expiry)
-            except PySOATransportError as exc:
+        try:
+            for handler, request in requests:
+                try:
+                    request_id = handler.send_tracked_request(request, expiry)
+                except PySOATransportError as exc:
+                    if not catch_transport_errors:
+                        raise
+                    sent.append(exc)
+                else:
+                    handed.append((len(sent), handler, request_id))
+                    sent.append(None if request.control.get("suppress_response") else (handler, request_id))
+        finally:
+            failed = {
+                (id(handler), request_id): error
+                for handler in batching
+                for request_id, error in handler.transport.flush_send_batch().items()
+            }
+        for position, handler, request_id in handed:
+            error = failed.get((id(handler), request_id))
+            if error is not None:
                 if not catch_transport_errors:
-                    raise
-                sent.append(exc)
-            else:
-                sent.append(None if request.control.get("suppress_response") else (handler, request_id))
+                    raise error
+                handler.forget(request_id)
+                sent[position] = error
     except BaseException:
         for item in sent:
             if isinstance(item, tuple):

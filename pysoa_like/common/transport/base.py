@@ -13,6 +13,7 @@ import threading
 from typing import Any, NamedTuple
 
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+from pysoa_like.common.transport.errors import PySOATransportError
 
 __all__ = [
     "ClientTransport",
@@ -78,6 +79,28 @@ class ClientTransport(Transport, abc.ABC):
             MessageTooLarge: The serialized message exceeds the transport's limit.
             MessageSendError: The message could not be sent.
         """
+
+    def begin_send_batch(self) -> bool:
+        """Start holding this thread's sends back until :meth:`flush_send_batch` sends them together.
+
+        The client calls this around the sends of a parallel call, so that a transport able to send many
+        messages in one round trip can do so. Messages are still validated and serialized by each
+        :meth:`send_request_message` (their errors are raised there); only the delivery waits.
+
+        Returns:
+            True if this transport batches and no batch was already open on this thread; False otherwise
+            (then sends go out one by one and :meth:`flush_send_batch` must not be called).
+        """
+        return False
+
+    def flush_send_batch(self) -> dict[int, PySOATransportError]:
+        """Send everything held back since :meth:`begin_send_batch` and end the batch.
+
+        Returns:
+            The request ids whose message could not be sent, each with its error (usually
+            ``MessageSendError``); their replies are no longer awaited.
+        """
+        return {}
 
     @abc.abstractmethod
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:

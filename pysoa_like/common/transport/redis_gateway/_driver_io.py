@@ -1,19 +1,27 @@
-"""The two Redis operations of the transport: the atomic send script and a blocking pop with a bounded read.
+"""The Redis commands of the transport, sent over one dedicated connection per thread and ring slot.
 
-Kept apart from the transport logic so that the exact commands are easy to audit: ``EVALSHA`` (script loaded on
-``NOSCRIPT`` by redis-py) and ``BLPOP``; nothing else touches data.
+Only four commands ever touch data: ``EVALSHA`` of the send script (``EVAL`` once after ``NOSCRIPT``), ``BLPOP``
+and, to drain a reply list that holds several replies, ``LPOP key count``. They are kept here so that the exact
+commands are easy to audit.
+
+A :class:`Lane` owns one redis-py connection, made from the slot client's pool settings (so TLS, ACL users,
+passwords, unix sockets and every ``connection_kwargs`` apply) but never returned to a pool: a connection pool's
+get and release cost more CPU than the command itself on a fast network. Lanes belong to one thread each (see
+:meth:`BaseRedisClient.lane_at`), so no lock is taken. Several commands can go out in one write
+(:meth:`Lane.push_many`), which turns the sends of a parallel call into one round trip.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
-__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "QueueFullError", "blocking_pop", "push_messages"]
+__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError"]
 
 # Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
 # chunks then stay together in the list even when several servers answer the same client at once (the PySOA
@@ -33,82 +41,162 @@ return count
 _READ_TIMEOUT_MARGIN_SECONDS = 2.0
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
-# Attribute caching the registered scripts on each redis-py client (clients come and go with Sentinel resets).
-_SCRIPTS_ATTRIBUTE = "_pysoa_like_send_scripts"
+
+_SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
+    (hashlib.sha1(script.encode()).hexdigest(), script.encode())  # Redis names scripts by SHA-1
+    for script in (SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
+)
+
+#: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step.
+PushItem = tuple[str, Sequence[bytes], int]
 
 
 class QueueFullError(Exception):
     """The send script refused the message because the list is at capacity."""
 
 
-def _scripts(client: redis.Redis) -> tuple[Script, Script]:
-    scripts: tuple[Script, Script] | None = getattr(client, _SCRIPTS_ATTRIBUTE, None)
-    if scripts is None:
-        scripts = (client.register_script(SEND_MESSAGE_LUA_SCRIPT), client.register_script(SEND_MESSAGES_LUA_SCRIPT))
-        setattr(client, _SCRIPTS_ATTRIBUTE, scripts)
-    return scripts
+def _is_no_script(exc: redis.ResponseError) -> bool:
+    return isinstance(exc, redis.exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
 
 
-def push_messages(client: redis.Redis, key: str, messages: list[bytes], expiry_seconds: int, capacity: int) -> None:
-    """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
-
-    Args:
-        client: The redis-py client of the list's host.
-        key: The full Redis key.
-        messages: The framed messages, in order.
-        expiry_seconds: The list's new TTL.
-        capacity: Refuse when the list would hold more than this many messages.
-
-    Raises:
-        QueueFullError: If the list is full.
-        redis.RedisError: On any other Redis or connection failure.
-    """
-    single, several = _scripts(client)
-    script = single if len(messages) == 1 else several
-    try:
-        script(keys=[key], args=[expiry_seconds, capacity, *messages], client=client)
-    except redis.ResponseError as exc:
-        if exc.args and QUEUE_FULL_ERROR in str(exc.args[0]):
-            raise QueueFullError(str(exc)) from exc
-        raise
-
-
-def blocking_pop(client: redis.Redis, key: str, timeout: float) -> bytes | None:
-    """``BLPOP key timeout`` whose socket read waits longer than the pop, so it never times out first.
-
-    redis-py's own ``blpop`` reads with the connection's ``socket_timeout`` (5 s by default in redis-py >= 5),
-    which would cut off a longer BLPOP; a read without any timeout would hang on a dead network.
-
-    Args:
-        client: The redis-py client of the list's host.
-        key: The full Redis key.
-        timeout: Seconds to block (floats work on Redis >= 6).
-
-    Returns:
-        The popped message, or None when the timeout passed.
-
-    Raises:
-        redis.RedisError: On a Redis or connection failure (the connection is then closed and the next call
-            opens a new one).
-    """
-    timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-        connection.send_command("BLPOP", key, _timeout_argument(timeout))  # type: ignore[no-untyped-call]
-        response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
-    except BaseException:
-        # A half-read reply would corrupt the next command on this connection.
-        connection.disconnect()  # type: ignore[no-untyped-call]
-        raise
-    finally:
-        pool.release(connection)
-    if response is None:
-        return None
-    value = response[1]
-    return value if isinstance(value, bytes) else bytes(value)
+def _push_error(exc: redis.ResponseError) -> Exception:
+    if exc.args and QUEUE_FULL_ERROR in str(exc.args[0]):
+        return QueueFullError(str(exc))
+    return exc
 
 
 def _timeout_argument(timeout: float) -> str:
     # Whole seconds are sent as integers so that Redis before 6.0, which rejects fractions, still works.
     return str(int(timeout)) if timeout.is_integer() else repr(timeout)
+
+
+class Lane:
+    """One thread's own connection to one ring slot, with the transport's commands.
+
+    Any connection or protocol failure closes the connection before the error propagates (a half-read reply
+    would corrupt the next command); the next command reconnects.
+
+    Args:
+        client: The slot's redis-py client; only its pool's connection class and settings are used.
+    """
+
+    __slots__ = ("__weakref__", "_connection", "_drain_supported", "client")
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        pool: Any = client.connection_pool
+        self._connection: Any = pool.connection_class(**pool.connection_kwargs)
+        # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
+        self._drain_supported = True
+
+    def close(self) -> None:
+        """Close the connection (the next command opens a new one)."""
+        self._connection.disconnect()
+
+    # Sending
+
+    def push(self, key: str, messages: Sequence[bytes], expiry_seconds: int, capacity: int) -> None:
+        """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
+
+        Raises:
+            QueueFullError: If the list is full.
+            redis.RedisError: On any other Redis or connection failure.
+        """
+        error = self.push_many([(key, messages, expiry_seconds)], capacity)[0]
+        if error is not None:
+            raise error
+
+    def push_many(self, items: Sequence[PushItem], capacity: int) -> list[Exception | None]:
+        """Run the send script once per item, all in one write and one read of the replies.
+
+        Returns:
+            Per item, None when pushed, else its error (:class:`QueueFullError` or a ``redis.ResponseError``).
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: The connection failed; nothing is known about which items
+                were pushed.
+        """
+        connection = self._connection
+        commands = [self._script_command(0, item, capacity) for item in items]
+        try:
+            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            errors: list[Exception | None] = []
+            retry: list[int] = []
+            for position in range(len(items)):
+                try:
+                    connection.read_response()
+                    errors.append(None)
+                except redis.ResponseError as exc:
+                    errors.append(_push_error(exc))
+                    if _is_no_script(exc):
+                        retry.append(position)
+            if retry:
+                # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
+                evals = [self._script_command(1, items[position], capacity) for position in retry]
+                connection.send_packed_command(connection.pack_commands(evals), check_health=False)
+                for position in retry:
+                    try:
+                        connection.read_response()
+                        errors[position] = None
+                    except redis.ResponseError as exc:
+                        errors[position] = _push_error(exc)
+        except BaseException:
+            connection.disconnect()
+            raise
+        return errors
+
+    @staticmethod
+    def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
+        key, messages, expiry_seconds = item
+        sha, text = _SCRIPTS[0 if len(messages) == 1 else 1]
+        if use_text:
+            return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
+        return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
+
+    # Receiving
+
+    def blocking_pop(self, key: str, timeout: float, drain: int = 0) -> list[bytes]:
+        """``BLPOP key timeout``, plus ``LPOP key drain`` in the same write when ``drain`` > 0.
+
+        The socket read waits longer than the pop, so Redis' nil reply always comes first; a read without any
+        timeout would hang on a dead network. The drain takes whatever else is already in the list, so a client
+        waiting for several replies pays one round trip for all that have arrived.
+
+        Args:
+            key: The full Redis key.
+            timeout: Seconds to block (fractions work on Redis >= 6).
+            drain: How many more messages to take at most, without waiting.
+
+        Returns:
+            The popped messages, oldest first; empty when the timeout passed.
+
+        Raises:
+            redis.RedisError: On a Redis or connection failure (the connection is closed first).
+        """
+        timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
+        connection = self._connection
+        drain = drain if self._drain_supported else 0
+        try:
+            if drain > 0:
+                commands = [("BLPOP", key, _timeout_argument(timeout)), ("LPOP", key, drain)]
+                connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            else:
+                connection.send_packed_command(
+                    connection.pack_command("BLPOP", key, _timeout_argument(timeout)), check_health=False
+                )
+            response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
+            more: Any = None
+            if drain > 0:
+                try:
+                    more = connection.read_response()
+                except redis.ResponseError:
+                    # Redis before 6.2: LPOP takes no count. The BLPOP reply above is still good.
+                    self._drain_supported = False
+        except BaseException:
+            connection.disconnect()
+            raise
+        popped = [] if response is None else [response[1]]
+        if more:
+            # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.
+            popped.extend(more)
+        return [value if type(value) is bytes else bytes(value) for value in popped]

@@ -11,7 +11,7 @@ from typing import Any
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, get_hex_thread_id
-from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -46,8 +46,11 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.reply_to: str | None = None
         self.outstanding = 0
-        # Whole replies popped while reassembling another reply's chunks, returned by the next receives.
+        # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
+        # returned by the next receives.
         self.held: collections.deque[bytes] = collections.deque()
+        # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
+        self.batch: list[tuple[int, bytes, int, bool]] | None = None
 
 
 @ClassConfigurationSchema.provider(RedisTransportSchema)
@@ -183,10 +186,44 @@ class RedisClientTransport(ClientTransport):
                 raise
             core.log_if_oversized(size, request_id, "to")
             message = frame_message(payload, serializer.mime_type or "", self.protocol_version)
-            core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds)
-        control = body.get("control") if isinstance(body, dict) else None
-        if not (isinstance(control, dict) and control.get("suppress_response")):
-            self._state.outstanding += 1
+            control = body.get("control") if isinstance(body, dict) else None
+            awaited = not (isinstance(control, dict) and control.get("suppress_response"))
+            state = self._state
+            if state.batch is not None:
+                state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
+            else:
+                core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds)
+        if awaited:
+            state.outstanding += 1
+
+    def begin_send_batch(self) -> bool:
+        """Hold this thread's requests back until :meth:`flush_send_batch` pushes them in one round trip."""
+        state = self._state
+        if state.batch is not None:
+            return False
+        state.batch = []
+        return True
+
+    def flush_send_batch(self) -> dict[int, PySOATransportError]:
+        """Push every held request (one write and one read per Redis host) and end the batch.
+
+        Returns:
+            The request ids that could not be pushed, with their ``MessageSendError``.
+        """
+        state = self._state
+        batch, state.batch = state.batch, None
+        if not batch:
+            return {}
+        queue_name = self._send_queue_name
+        with self.metrics.timer(self._prefix + "send.batch"):
+            errors = self.core.send_batch([(queue_name, [message], expiry) for _id, message, expiry, _a in batch])
+        failed: dict[int, PySOATransportError] = {}
+        for (request_id, _message, _expiry, awaited), error in zip(batch, errors, strict=True):
+            if error is not None:
+                failed[request_id] = error
+                if awaited:
+                    state.outstanding = max(state.outstanding - 1, 0)
+        return failed
 
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Receive the next reply sent to this thread.
@@ -211,7 +248,15 @@ class RedisClientTransport(ClientTransport):
         prefix = self._prefix
         with self.metrics.timer(prefix + "receive"):
             queue_name = self._reply_to()
-            raw = state.held.popleft() if state.held else self.core.pop_message(queue_name, receive_timeout_in_seconds)
+            held = state.held
+            if held:
+                raw = held.popleft()
+            else:
+                # Waiting for several replies: take every one already there in the same round trip.
+                popped = self.core.pop_messages(queue_name, receive_timeout_in_seconds, state.outstanding - 1)
+                raw = popped[0]
+                if len(popped) > 1:
+                    held.extend(popped[1:])
             try:
                 return self._decode_reply(raw, queue_name, receive_timeout_in_seconds)
             finally:
@@ -224,14 +269,20 @@ class RedisClientTransport(ClientTransport):
         content_type = parsed.content_type
         if parsed.is_chunk:
             reassembler = ChunkReassembler(parsed)
-            while not reassembler.complete:
-                next_raw = self.core.pop_message(queue_name, timeout)
-                chunk = parse_message(next_raw)
-                if not chunk.is_chunk:
-                    # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
-                    self._state.held.append(next_raw)
-                    continue
-                reassembler.add(chunk)
+            held = self._state.held
+            skipped: list[bytes] = []
+            try:
+                while not reassembler.complete:
+                    next_raw = held.popleft() if held else self.core.pop_message(queue_name, timeout)
+                    chunk = parse_message(next_raw)
+                    if not chunk.is_chunk:
+                        # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
+                        skipped.append(next_raw)
+                        continue
+                    reassembler.add(chunk)
+            finally:
+                # Replies skipped over come back first, in the order they arrived.
+                held.extendleft(reversed(skipped))
             payload = reassembler.payload()
             self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
         with self.metrics.timer(self._prefix + "receive.deserialize"):

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 import redis
@@ -21,7 +21,7 @@ from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import QueueFullError, blocking_pop, push_messages
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
@@ -171,12 +171,12 @@ class RedisTransportCore:
             cycle = self._cycle = make_request_host_cycle(ring_size)
         return choose_host_index(key, ring_size, cycle)
 
-    def _client(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, redis.Redis]:
+    def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         backend = self.backend_layer
         index = self._choose_index(key, backend.ring_size)
         try:
             with self.metrics.timer(self.prefix + timer_name):
-                return index, backend.client_at(index, self.metrics, self.prefix)
+                return index, backend.lane_at(index, self.metrics, self.prefix)
         except CannotGetConnectionError as exc:
             self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
@@ -219,28 +219,88 @@ class RedisTransportCore:
         Raises:
             MessageSendError: If the queue stayed full, or Redis failed (the slot's connection is then reset).
         """
+        self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
+
+    def _push_retrying(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int, first: int) -> None:
         key = QUEUE_NAME_PREFIX + queue_name
-        prefix = self.prefix
-        for attempt in range(self.queue_full_retries + 1):
-            index, client = self._client(key, "send.get_redis_connection", "send")
+        for attempt in range(first, self.queue_full_retries + 1):
+            index, lane = self._lane(key, "send.get_redis_connection", "send")
             try:
-                with self.metrics.timer(prefix + "send.send_message_to_redis_queue"):
-                    push_messages(client, key, messages, redis_expiry_seconds, self.queue_capacity)
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity)
                 return
             except QueueFullError:
                 if attempt >= self.queue_full_retries:
                     break
-                self.metrics.counter(prefix + "send.queue_full_retry").increment()
-                self.metrics.counter(prefix + f"send.queue_full_retry.retry_{attempt + 1}").increment()
-                time.sleep(queue_full_backoff_seconds(attempt))
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                self._fail(index, "send.error.connection", exc, MessageSendError, "sending to")
-            except redis.RedisError as exc:
-                self._fail(index, "send.error.response", exc, MessageSendError, "sending to")
+                self._count_queue_full_retry(attempt)
             except Exception as exc:
-                self._fail(index, "send.error.unknown", exc, MessageSendError, "sending to")
-        self.metrics.counter(prefix + "send.error.redis_queue_full").increment()
+                self._fail_send(index, exc)
+        self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
         raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
+
+    def send_batch(self, items: Sequence[tuple[str, list[bytes], int]]) -> list[MessageSendError | None]:
+        """Push several messages, each to its own queue, with one write and one read per ring slot.
+
+        Each item is ``(queue_name, messages, redis_expiry_seconds)`` as for :meth:`send_messages`. Items
+        refused because their queue is full are retried one by one as :meth:`send_messages` does.
+
+        Returns:
+            Per item, None when it was pushed, else why not. A connection failure fails every item of that
+            slot's write (whether Redis ran some of them cannot be known).
+        """
+        results: list[MessageSendError | None] = [None] * len(items)
+        by_slot: dict[int, tuple[Lane, list[int]]] = {}
+        for position, (queue_name, _messages, _expiry) in enumerate(items):
+            try:
+                index, lane = self._lane(QUEUE_NAME_PREFIX + queue_name, "send.get_redis_connection", "send")
+            except MessageSendError as exc:
+                results[position] = exc
+                continue
+            by_slot.setdefault(index, (lane, []))[1].append(position)
+        full: list[int] = []
+        for index, (lane, positions) in by_slot.items():
+            batch = [(QUEUE_NAME_PREFIX + items[p][0], items[p][1], items[p][2]) for p in positions]
+            try:
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    errors = lane.push_many(batch, self.queue_capacity)
+            except Exception as exc:
+                try:
+                    self._fail_send(index, exc)
+                except MessageSendError as failure:
+                    for position in positions:
+                        results[position] = failure
+                continue
+            for position, error in zip(positions, errors, strict=True):
+                if isinstance(error, QueueFullError):
+                    full.append(position)
+                elif error is not None:
+                    try:
+                        self._fail_send(index, error)
+                    except MessageSendError as send_error:
+                        results[position] = send_error
+        if full:
+            # Like send_messages: the batch was the first attempt; one backoff sleep covers every full queue.
+            if self.queue_full_retries > 0:
+                self._count_queue_full_retry(0)
+            for position in full:
+                queue_name, messages, expiry = items[position]
+                try:
+                    self._push_retrying(queue_name, messages, expiry, 1)
+                except MessageSendError as exc:
+                    results[position] = exc
+        return results
+
+    def _count_queue_full_retry(self, attempt: int) -> None:
+        self.metrics.counter(self.prefix + "send.queue_full_retry").increment()
+        self.metrics.counter(self.prefix + f"send.queue_full_retry.retry_{attempt + 1}").increment()
+        time.sleep(queue_full_backoff_seconds(attempt))
+
+    def _fail_send(self, index: int, exc: Exception) -> NoReturn:
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            self._fail(index, "send.error.connection", exc, MessageSendError, "sending to")
+        if isinstance(exc, redis.RedisError):
+            self._fail(index, "send.error.response", exc, MessageSendError, "sending to")
+        self._fail(index, "send.error.unknown", exc, MessageSendError, "sending to")
 
     def pop_message(self, queue_name: str, timeout: float | None) -> bytes:
         """Block until a message arrives on ``pysoa:<queue_name>`` (one host of the ring) and return it.
@@ -253,19 +313,27 @@ class RedisTransportCore:
             MessageReceiveTimeout: Nothing arrived in time.
             MessageReceiveError: Redis failed (the slot's connection is then reset).
         """
+        return self.pop_messages(queue_name, timeout)[0]
+
+    def pop_messages(self, queue_name: str, timeout: float | None, drain: int = 0) -> list[bytes]:
+        """Like :meth:`pop_message`, also taking up to ``drain`` more messages already waiting (same round trip).
+
+        Returns:
+            At least one message, oldest first.
+        """
         key = QUEUE_NAME_PREFIX + queue_name
-        index, client = self._client(key, "receive.get_redis_connection", "receive")
+        index, lane = self._lane(key, "receive.get_redis_connection", "receive")
         try:
             with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
-                message = blocking_pop(client, key, timeout or self.receive_timeout_in_seconds)
+                messages = lane.blocking_pop(key, timeout or self.receive_timeout_in_seconds, drain)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
         except Exception as exc:
             self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
-        if message is None:
+        if not messages:
             self.metrics.counter(self.prefix + "receive.error.timeout").increment()
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
-        return message
+        return messages
 
     def _fail(
         self,

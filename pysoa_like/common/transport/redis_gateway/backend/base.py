@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane
 from pysoa_like.common.transport.redis_gateway.constants import REPLY_QUEUE_MARKER
 from pysoa_like.common.transport.redis_gateway.protocol import choose_host_index, make_request_host_cycle
 
@@ -135,6 +137,10 @@ class BaseRedisClient(abc.ABC):
         self.ring_size = ring_size
         self._cycle = make_request_host_cycle(ring_size)
         self._cycle_lock = threading.Lock()
+        # Per thread: slot index -> that thread's Lane. Every lane is also tracked weakly, for close().
+        self._thread_lanes = threading.local()
+        self._all_lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
+        self._lanes_lock = threading.Lock()
 
     def choose_index(self, queue_key: str) -> int:
         """The ring slot for a full Redis key: hashed for reply keys, round-robin for request queues."""
@@ -163,6 +169,34 @@ class BaseRedisClient(abc.ABC):
         Raises:
             CannotGetConnectionError: If the slot has no reachable master.
         """
+
+    def lane_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> Lane:
+        """The calling thread's own connection to ring slot ``index`` (made on first use).
+
+        A lane follows its slot's client: when :meth:`client_at` returns a new one (Sentinel after a failover),
+        the old lane is closed and a new one made.
+
+        Raises:
+            CannotGetConnectionError: If the slot has no reachable master.
+        """
+        client = self.client_at(index, metrics, metrics_prefix)
+        lanes: dict[int, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
+        lane = lanes.get(index)
+        if lane is not None and lane.client is client:
+            return lane
+        if lane is not None:
+            lane.close()
+        lane = lanes[index] = Lane(client)
+        with self._lanes_lock:
+            self._all_lanes.add(lane)
+        return lane
+
+    def close_lanes(self) -> None:
+        """Close every thread's lane connection (each reconnects if used again)."""
+        with self._lanes_lock:
+            lanes = list(self._all_lanes)
+        for lane in lanes:
+            lane.close()
 
     def reset_client(self, index: int) -> None:
         """Forget slot ``index``'s connection after an error, so the next call looks it up again.

@@ -144,6 +144,7 @@ class SentinelRedisClient(BaseRedisClient):
 
     def close(self) -> None:
         """Close the master and Sentinel connections."""
+        self.close_lanes()
         for index in range(self.ring_size):
             self.reset_client(index)
         for sentinel in self._sentinel.sentinels:

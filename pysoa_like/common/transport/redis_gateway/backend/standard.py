@@ -57,5 +57,6 @@ class StandardRedisClient(BaseRedisClient):
 
     def close(self) -> None:
         """Close every connection of the ring (clients reconnect if used again)."""
+        self.close_lanes()
         for client in self._clients:
             client.connection_pool.disconnect()

@@ -1,0 +1,230 @@
+"""Lanes (one connection per thread and ring slot), batched sends and drained receives, on a real Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.transport.errors import MessageSendError
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError
+from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.test.redis import RedisServerProcess
+from tests.integration.redis_transport._helpers import job_request, job_response
+
+ClientFactory = Callable[..., RedisClientTransport]
+ServerFactory = Callable[..., RedisServerTransport]
+
+
+def _calls(raw_redis: redis.Redis, command: str) -> int:
+    """How many times Redis ran ``command`` since the last ``CONFIG RESETSTAT``."""
+    stats: Any = raw_redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+@pytest.fixture
+def lane(redis_url: str) -> Iterator[Lane]:
+    backend = StandardRedisClient(hosts=[redis_url])
+    yield backend.lane_at(0)
+    backend.close()
+
+
+def test_push_many_pushes_every_item_in_one_write(lane: Lane, raw_redis: redis.Redis) -> None:
+    """Each item lands in its own list, in order; a full list fails only its own item."""
+    raw_redis.rpush("full", b"old", b"older", b"oldest")
+    errors = lane.push_many([("a", [b"1"], 30), ("full", [b"2"], 30), ("a", [b"3", b"4"], 30)], capacity=3)
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], QueueFullError)
+    assert raw_redis.lrange("a", 0, -1) == [b"1", b"3", b"4"]
+    assert raw_redis.lrange("full", 0, -1) == [b"old", b"older", b"oldest"]
+    assert 25 <= raw_redis.ttl("a") <= 30
+
+
+def test_push_reloads_the_script_after_a_script_flush(lane: Lane, raw_redis: redis.Redis) -> None:
+    """NOSCRIPT (a restarted or flushed Redis) is answered by sending the script text; nothing is lost."""
+    lane.push("q", [b"first"], 30, 100)
+    raw_redis.script_flush()
+    lane.push_many([("q", [b"second"], 30), ("q", [b"third", b"fourth"], 30)], 100)
+    assert raw_redis.lrange("q", 0, -1) == [b"first", b"second", b"third", b"fourth"]
+
+
+def test_push_raises_queue_full(lane: Lane, raw_redis: redis.Redis) -> None:
+    raw_redis.rpush("q", b"x", b"y")
+    with pytest.raises(QueueFullError):
+        lane.push("q", [b"z"], 30, 2)
+
+
+def test_blocking_pop_drains_what_is_already_there(lane: Lane, raw_redis: redis.Redis) -> None:
+    raw_redis.rpush("q", b"1", b"2", b"3", b"4")
+    assert lane.blocking_pop("q", 1) == [b"1"]
+    assert lane.blocking_pop("q", 1, drain=2) == [b"2", b"3", b"4"]
+    assert lane.blocking_pop("q", 0.05, drain=5) == []
+
+
+def test_drain_falls_back_to_single_pops_when_lpop_takes_no_count() -> None:
+    """On a Redis whose LPOP rejects a count (before 6.2), the BLPOP reply is kept and draining stops."""
+    with RedisServerProcess(extra_args=["--rename-command", "LPOP", "LPOP_RENAMED"]) as server:
+        backend = StandardRedisClient(hosts=[server.url])
+        try:
+            lane = backend.lane_at(0)
+            with server.client() as raw:
+                raw.rpush("q", b"1", b"2")
+                assert lane.blocking_pop("q", 1, drain=5) == [b"1"]
+                assert lane.blocking_pop("q", 1, drain=5) == [b"2"]
+                raw.rpush("q", b"3")
+                assert lane.blocking_pop("q", 1, drain=5) == [b"3"]
+        finally:
+            backend.close()
+
+
+def test_a_killed_connection_fails_one_command_and_the_next_reconnects(lane: Lane, raw_redis: redis.Redis) -> None:
+    lane.push("q", [b"1"], 30, 100)
+    raw_redis.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(redis.ConnectionError):
+        lane.push("q", [b"2"], 30, 100)
+    lane.push("q", [b"3"], 30, 100)
+    assert raw_redis.lrange("q", 0, -1) == [b"1", b"3"]
+
+
+def test_each_thread_has_its_own_lane_and_close_lanes_closes_them(redis_url: str, raw_redis: redis.Redis) -> None:
+    backend = StandardRedisClient(hosts=[redis_url])
+    try:
+        mine = backend.lane_at(0)
+        assert backend.lane_at(0) is mine
+        theirs: list[Lane] = []
+
+        def other_thread() -> None:
+            lane = backend.lane_at(0)
+            lane.push("q", [b"from thread"], 30, 100)
+            theirs.append(lane)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert theirs and theirs[0] is not mine
+        mine.push("q", [b"from main"], 30, 100)
+        before = len(raw_redis.client_list())
+        backend.close_lanes()
+        assert len(raw_redis.client_list()) < before
+        # A closed lane reconnects on its next command.
+        mine.push("q", [b"again"], 30, 100)
+        assert raw_redis.lrange("q", 0, -1) == [b"from thread", b"from main", b"again"]
+    finally:
+        backend.close()
+
+
+def test_batched_sends_use_one_round_trip(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """Ten requests sent in a batch reach Redis in one write; the server gets all ten, in order."""
+    client = make_client()
+    server = make_server()
+    raw_redis.config_resetstat()
+    assert client.begin_send_batch() is True
+    assert client.begin_send_batch() is False  # already open on this thread
+    for request_id in range(10):
+        client.send_request_message(request_id, {}, job_request())
+    assert raw_redis.llen("pysoa:service.echo") == 0  # held back until the flush
+    assert client.flush_send_batch() == {}
+    assert client.requests_outstanding == 10
+    assert [server.receive_request_message().request_id for _ in range(10)] == list(range(10))
+
+
+def test_a_batch_reports_the_requests_that_could_not_be_pushed(
+    make_client: ClientFactory, raw_redis: redis.Redis
+) -> None:
+    """With room for three, the last two of five batched requests fail (after no retries) and are not awaited."""
+    client = make_client(queue_capacity=3, queue_full_retries=0)
+    client.begin_send_batch()
+    for request_id in range(5):
+        client.send_request_message(request_id, {}, job_request())
+    failed = client.flush_send_batch()
+    assert sorted(failed) == [3, 4]
+    assert all(isinstance(error, MessageSendError) for error in failed.values())
+    assert client.requests_outstanding == 3
+    assert raw_redis.llen("pysoa:service.echo") == 3
+
+
+def test_receives_drain_waiting_replies_in_one_round_trip(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """Eight replies already waiting are fetched by one BLPOP plus one LPOP, then handed out in order."""
+    client = make_client()
+    server = make_server()
+    for request_id in range(8):
+        client.send_request_message(request_id, {}, job_request())
+    for _ in range(8):
+        request_id, meta, _body = server.receive_request_message()
+        server.send_response_message(request_id, meta, job_response(n=request_id))
+    raw_redis.config_resetstat()
+    received = [client.receive_response_message(1).request_id for _ in range(8)]
+    assert received == list(range(8))
+    assert (_calls(raw_redis, "blpop"), _calls(raw_redis, "lpop")) == (1, 1)
+    assert client.receive_response_message(1).request_id is None  # nothing outstanding any more
+
+
+def test_a_single_outstanding_reply_is_read_with_blpop_alone(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    client = make_client()
+    server = make_server()
+    client.send_request_message(1, {}, job_request())
+    request_id, meta, _body = server.receive_request_message()
+    server.send_response_message(request_id, meta, job_response())
+    raw_redis.config_resetstat()
+    assert client.receive_response_message(1).request_id == 1
+    assert (_calls(raw_redis, "blpop"), _calls(raw_redis, "lpop")) == (1, 0)
+
+
+def test_drained_chunked_replies_are_reassembled_from_what_was_held(
+    make_client: ClientFactory, make_server: ServerFactory
+) -> None:
+    """Two chunked replies and a whole one, all drained at once, come out whole and in order."""
+    chunking = {"chunk_messages_larger_than_bytes": 102400, "maximum_message_size_in_bytes": 5 * 102400}
+    client = make_client()
+    server = make_server(**chunking)
+    for request_id in range(3):
+        client.send_request_message(request_id, {}, job_request())
+    sizes = {0: 250_000, 1: 10, 2: 210_000}
+    for _ in range(3):
+        request_id, meta, _body = server.receive_request_message()
+        server.send_response_message(request_id, meta, job_response(data="z" * sizes[request_id]))
+    replies = [client.receive_response_message(1) for _ in range(3)]
+    assert [reply.request_id for reply in replies] == [0, 1, 2]
+    assert [len(reply.body["actions"][0]["body"]["data"]) for reply in replies] == [250_000, 10, 210_000]
+
+
+def test_parallel_calls_batch_and_report_failed_pushes_in_place(
+    make_server: ServerFactory, redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """A parallel call whose request list has room for two: with catch_transport_errors, the third job's
+    entry is its MessageSendError; without, the call raises it and sends nothing more."""
+    transport = {
+        "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport",
+        "kwargs": {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": {"hosts": [redis_url]},
+            "queue_capacity": 2,
+            "queue_full_retries": 0,
+        },
+    }
+    client = Client({"echo": {"transport": transport}})
+    actions = [{"action": "a", "body": {"n": n}} for n in range(3)]
+    future = client.call_actions_parallel_future("echo", actions, catch_transport_errors=True)
+    assert raw_redis.llen("pysoa:service.echo") == 2
+    server = make_server()
+    for _ in range(2):
+        request_id, meta, body = server.receive_request_message()
+        reply = {"actions": [{"action": "a", "body": body["actions"][0]["body"], "errors": []}], "errors": []}
+        server.send_response_message(request_id, meta, reply)
+    results = list(future.result(5))
+    assert [result.body for result in results[:2]] == [{"n": 0}, {"n": 1}]
+    assert isinstance(results[2], MessageSendError)
+    with pytest.raises(MessageSendError):
+        client.call_actions_parallel("echo", actions)
