@@ -1,11 +1,12 @@
-"""Profile pysoa_like's client and server with cProfile during the serial workload.
+"""Profile pysoa_like's client and server with cProfile during one benchmark workload.
 
-``python -m benchmarks.profile [--calls N] [--top K]`` starts a throwaway redis-server and one
-pysoa_like server (under the real runner, profiling from ``setup`` to ``teardown``), runs the serial
-workload in a profiled client process, stops the server and prints the top functions of each side by
-cumulative and by own time. The ``.prof`` files stay in ``benchmarks/results/`` for ``snakeviz`` or
-``python -m pstats``. Both sides are timed in CPU time (``time.process_time``), so waiting for Redis does not count;
-cProfile slows each call down several times, so read the shares, not the absolute times.
+``python -m benchmarks.profile [--calls N] [--top K] [--workload serial|big|throughput]`` starts a
+throwaway redis-server and one pysoa_like server (under the real runner, profiling from ``setup`` to
+``teardown``), runs the workload in a profiled client process, stops the server and prints the top
+functions of each side by cumulative and by own time. The ``.prof`` files stay in
+``benchmarks/results/`` for ``snakeviz`` or ``python -m pstats``. Both sides are timed in CPU time
+(``time.process_time``), so waiting for Redis does not count; cProfile slows each call down several
+times, so read the shares, not the absolute times.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=3000, help="Timed serial calls (default 3000)")
     parser.add_argument("--top", type=int, default=15, help="Functions listed per table (default 15)")
+    parser.add_argument(
+        "--workload", choices=("serial", "big", "throughput"), default="serial", help="What to profile (default serial)"
+    )
     args = parser.parse_args(argv)
     like = next(impl for impl in implementations(None) if impl.key == "like")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -53,9 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec = {
                 "redis": config["redis"],
                 "service": "bench_like",
-                "workload": "serial",
+                "workload": args.workload,
                 "calls": args.calls,
                 "warmup": 100,
+                "wave": 100,
+                "warmup_waves": 1,
+                "size": 1024 * 1024,
+                "big_calls": max(1, args.calls // 100),
+                "big_warmup": 1,
                 "redis_pid": redis_server.pid,
                 "server_pids": [server.pid],
                 "profile": str(client_path),
@@ -67,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not server_paths:
         print("the server wrote no profile (did it stop gracefully?)", file=sys.stderr)
         return 1
-    print(f"serial p50 under cProfile: {result['p50_us']:.0f} us ({args.calls} calls)")
+    summary = {key: round(value, 1) for key, value in result.items() if isinstance(value, float)}
+    print(f"{args.workload} under cProfile: {summary}")
     for side, paths in (("CLIENT", [client_path]), ("SERVER", server_paths)):
         for sort in ("cumulative", "tottime"):
             print(f"===== {side}: top {args.top} by {sort} =====")

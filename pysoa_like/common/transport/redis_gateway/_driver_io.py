@@ -21,7 +21,7 @@ import redis
 
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
-__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError"]
+__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError", "pack_commands"]
 
 # Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
 # chunks then stay together in the list even when several servers answer the same client at once (the PySOA
@@ -63,6 +63,45 @@ def _push_error(exc: redis.ResponseError) -> Exception:
     if exc.args and QUEUE_FULL_ERROR in str(exc.args[0]):
         return QueueFullError(str(exc))
     return exc
+
+
+# Arguments longer than this are written as buffers of their own rather than copied into the command.
+_LARGE_ARGUMENT_BYTES = 16384
+
+
+def _encode_argument(value: Any) -> bytes:
+    if type(value) is bytes:
+        return value
+    if type(value) is str:
+        return value.encode()
+    if type(value) is int:
+        return b"%d" % value
+    return str(value).encode()
+
+
+def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
+    """Encode commands in the Redis protocol (RESP arrays of bulk strings) as buffers to write in order.
+
+    Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
+    but written as its own buffer (redis-py's hiredis packer copies every argument, which costs milliseconds
+    for a message of a few MiB).
+    """
+    buffers: list[bytes] = []
+    pieces: list[bytes] = []
+    for command in commands:
+        pieces.append(b"*%d\r\n" % len(command))
+        for value in command:
+            argument = _encode_argument(value)
+            pieces.append(b"$%d\r\n" % len(argument))
+            if len(argument) > _LARGE_ARGUMENT_BYTES:
+                buffers.append(b"".join(pieces))
+                buffers.append(argument)
+                pieces = [b"\r\n"]
+            else:
+                pieces.append(argument)
+                pieces.append(b"\r\n")
+    buffers.append(b"".join(pieces))
+    return buffers
 
 
 def _timeout_argument(timeout: float) -> str:
@@ -119,7 +158,7 @@ class Lane:
         connection = self._connection
         commands = [self._script_command(0, item, capacity) for item in items]
         try:
-            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            connection.send_packed_command(pack_commands(commands), check_health=False)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position in range(len(items)):
@@ -133,7 +172,7 @@ class Lane:
             if retry:
                 # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
                 evals = [self._script_command(1, items[position], capacity) for position in retry]
-                connection.send_packed_command(connection.pack_commands(evals), check_health=False)
+                connection.send_packed_command(pack_commands(evals), check_health=False)
                 for position in retry:
                     try:
                         connection.read_response()
@@ -179,10 +218,10 @@ class Lane:
         try:
             if drain > 0:
                 commands = [("BLPOP", key, _timeout_argument(timeout)), ("LPOP", key, drain)]
-                connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+                connection.send_packed_command(pack_commands(commands), check_health=False)
             else:
                 connection.send_packed_command(
-                    connection.pack_command("BLPOP", key, _timeout_argument(timeout)), check_health=False
+                    pack_commands([("BLPOP", key, _timeout_argument(timeout))]), check_health=False
                 )
             response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
             more: Any = None

@@ -1,0 +1,36 @@
+"""The transport's own Redis protocol encoder, checked against redis-py's pure-Python one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.connection import PythonRespSerializer
+
+from pysoa_like.common.transport.redis_gateway._driver_io import pack_commands
+
+
+def _redis_py_bytes(commands: list[tuple[Any, ...]]) -> bytes:
+    serializer = PythonRespSerializer(6000, lambda value: value if isinstance(value, bytes) else str(value).encode())
+    return b"".join(b"".join(serializer.pack(*command)) for command in commands)
+
+
+@pytest.mark.parametrize(
+    "commands",
+    [
+        [("BLPOP", "pysoa:service.x", "5")],
+        [("EVALSHA", "ab" * 20, 1, "pysoa:q", 70, 10000, b"\x00\xffpayload")],
+        [("BLPOP", "k", "0.25"), ("LPOP", "k", 99)],
+        [("EVALSHA", "sha", 1, "clé-ü", 60, 10, b"x" * 20000, b"y" * 5, b"z" * 70000)],
+        [("EVAL", b"return 1", 0), ("EVALSHA", "sha", 1, "k", 60, 10, b"")],
+    ],
+)
+def test_the_bytes_match_redis_py(commands: list[tuple[Any, ...]]) -> None:
+    assert b"".join(pack_commands(commands)) == _redis_py_bytes(commands)
+
+
+def test_large_arguments_are_written_as_their_own_buffer_without_a_copy() -> None:
+    big = b"m" * 100_000
+    buffers = pack_commands([("EVALSHA", "sha", 1, "k", 60, 10, big), ("BLPOP", "r", "1")])
+    assert any(buffer is big for buffer in buffers)
+    assert len(buffers) == 3
