@@ -14,7 +14,7 @@ get and release cost more CPU than the command itself on a fast network. Lanes b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -65,41 +65,52 @@ def _push_error(exc: redis.ResponseError) -> Exception:
     return exc
 
 
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is optional
+    _hiredis_pack = None
+
 # Arguments longer than this are written as buffers of their own rather than copied into the command.
 _LARGE_ARGUMENT_BYTES = 16384
 
 
-def _encode_argument(value: Any) -> bytes:
-    if type(value) is bytes:
-        return value
-    if type(value) is str:
-        return value.encode()
-    if type(value) is int:
-        return b"%d" % value
-    return str(value).encode()
-
-
-def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
+def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> list[bytes]:
     """Encode commands in the Redis protocol (RESP arrays of bulk strings) as buffers to write in order.
 
     Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
-    but written as its own buffer (redis-py's hiredis packer copies every argument, which costs milliseconds
-    for a message of a few MiB).
+    but written as its own buffer (hiredis' packer copies every argument, which costs milliseconds for a
+    message of a few MiB). Arguments are bytes, str (UTF-8), int, or anything else by its ``str()``.
+
+    Args:
+        commands: The commands, each a tuple of its arguments.
+        small: The caller knows that no argument is larger than 16 KiB: hiredis' faster packer is then used
+            when hiredis is installed (the bytes are the same).
     """
+    if small and _hiredis_pack is not None:
+        return [_hiredis_pack(command) for command in commands]
     buffers: list[bytes] = []
     pieces: list[bytes] = []
+    append = pieces.append
     for command in commands:
-        pieces.append(b"*%d\r\n" % len(command))
+        append(b"*%d\r\n" % len(command))
         for value in command:
-            argument = _encode_argument(value)
-            pieces.append(b"$%d\r\n" % len(argument))
-            if len(argument) > _LARGE_ARGUMENT_BYTES:
+            kind = type(value)
+            if kind is str:
+                value = value.encode()
+            elif kind is int:
+                value = b"%d" % value
+            elif kind is not bytes:
+                value = str(value).encode()
+            size = len(value)
+            if size > _LARGE_ARGUMENT_BYTES:
+                append(b"$%d\r\n" % size)
                 buffers.append(b"".join(pieces))
-                buffers.append(argument)
+                buffers.append(value)
                 pieces = [b"\r\n"]
+                append = pieces.append
             else:
-                pieces.append(argument)
-                pieces.append(b"\r\n")
+                append(b"$%d\r\n%b\r\n" % (size, value))
     buffers.append(b"".join(pieces))
     return buffers
 
@@ -157,8 +168,9 @@ class Lane:
         """
         connection = self._connection
         commands = [self._script_command(0, item, capacity) for item in items]
+        small = all(len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1])
         try:
-            connection.send_packed_command(pack_commands(commands), check_health=False)
+            connection.send_packed_command(pack_commands(commands, small), check_health=False)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position in range(len(items)):
@@ -172,7 +184,7 @@ class Lane:
             if retry:
                 # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
                 evals = [self._script_command(1, items[position], capacity) for position in retry]
-                connection.send_packed_command(pack_commands(evals), check_health=False)
+                connection.send_packed_command(pack_commands(evals, small), check_health=False)
                 for position in retry:
                     try:
                         connection.read_response()
@@ -218,10 +230,10 @@ class Lane:
         try:
             if drain > 0:
                 commands = [("BLPOP", key, _timeout_argument(timeout)), ("LPOP", key, drain)]
-                connection.send_packed_command(pack_commands(commands), check_health=False)
+                connection.send_packed_command(pack_commands(commands, True), check_health=False)
             else:
                 connection.send_packed_command(
-                    pack_commands([("BLPOP", key, _timeout_argument(timeout))]), check_health=False
+                    pack_commands([("BLPOP", key, _timeout_argument(timeout))], True), check_health=False
                 )
             response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
             more: Any = None
