@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke
+.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
@@ -42,6 +42,10 @@ test: lint docs unit
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# A call through the full in-process pipeline (local transport), no Redis.
+bench-local: $(STAMP)
+	$(BIN)/python -m benchmarks.local
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,19 +14,36 @@ from pysoa_like.common.types import Context, Control
 __all__ = ["make_context_header", "make_control_header", "new_correlation_id", "switch_to_int"]
 
 
-_node: int | None = None
+# The MAC address (as 12 hex digits) and the last timestamp used, as in the standard library's uuid1().
+_node_hex: str | None = None
+_last_timestamp = 0
+# 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000
+# Module-level so tests can pin the clock and the clock sequence.
+_time_ns = time.time_ns
+_getrandbits = random.getrandbits
 
 
 def new_correlation_id() -> str:
-    """A new ``uuid1().hex``, as PySOA generates.
+    """A new version-1 UUID as 32 hex digits: exactly what PySOA sends (``uuid.uuid1().hex``).
 
-    The MAC address is looked up once and passed in: ``uuid1()`` without it asks the OS for a
-    time-safe uuid on every call, which costs several times more.
+    The value is what ``uuid.uuid1(node=uuid.getnode())`` gives for the same clock reading and random
+    clock sequence (the MAC address is looked up once), written straight to hex: building the
+    ``UUID`` object (and, without a node, asking the OS for a time-safe uuid) cost several times more.
+    Like the standard library, timestamps are kept strictly increasing within the process.
     """
-    global _node
-    if _node is None:
-        _node = uuid.getnode()
-    return uuid.uuid1(_node).hex
+    global _node_hex, _last_timestamp
+    if _node_hex is None:
+        _node_hex = format(uuid.getnode(), "012x")
+    timestamp = _time_ns() // 100 + _UUID_EPOCH_OFFSET
+    if timestamp <= _last_timestamp:
+        timestamp = _last_timestamp + 1
+    _last_timestamp = timestamp
+    # time_low, time_mid, then time_hi with version 1; the 14-bit clock sequence with the RFC 4122 variant.
+    time_fields = (
+        ((timestamp & 0xFFFFFFFF) << 32) | ((timestamp >> 16) & 0xFFFF0000) | 0x1000 | ((timestamp >> 48) & 0x0FFF)
+    )
+    return f"{time_fields:016x}{_getrandbits(14) | 0x8000:04x}{_node_hex}"
 
 
 def switch_to_int(switch: Any) -> int:
@@ -76,15 +95,21 @@ def make_context_header(
         header["correlation_id"] = correlation_id
     elif not header.get("correlation_id"):
         header["correlation_id"] = new_correlation_id()
-    merged: dict[int, None] = {}  # an ordered set, so the wire order is stable
-    _merge_switches(merged, base_context.get("switches"))
-    _merge_switches(merged, switches)
+    base_switches = base_context.get("switches")
+    context_switches = None
     if context:
-        _merge_switches(merged, context.get("switches"))
+        context_switches = context.get("switches")
         for key, value in context.items():
             if key != "switches":
                 header[key] = value
-    header["switches"] = list(merged)
+    if base_switches or switches or context_switches:
+        merged: dict[int, None] = {}  # an ordered set, so the wire order is stable
+        _merge_switches(merged, base_switches)
+        _merge_switches(merged, switches)
+        _merge_switches(merged, context_switches)
+        header["switches"] = list(merged)
+    else:
+        header["switches"] = []
     return header
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "MetricsRecorder",
     "NoOpMetricsRecorder",
     "Timer",
+    "records_nothing",
     "substitute_fork_id",
 ]
 
@@ -142,6 +143,15 @@ class NoOpMetricsRecorder:
 
     def publish_all(self) -> None:
         pass
+
+
+def records_nothing(recorder: object) -> bool:
+    """Whether ``recorder`` is exactly :class:`NoOpMetricsRecorder`, so that its instruments may be skipped.
+
+    Hot paths test this (once, or with one cheap check per call) and then leave out the instrument
+    calls and ``with`` blocks entirely; subclasses and every other recorder are always called.
+    """
+    return type(recorder) is NoOpMetricsRecorder
 
 
 class _CountingInstrument:

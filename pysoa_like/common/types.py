@@ -35,6 +35,10 @@ Control = dict[str, Any]
 
 _ERROR_FIELD_NAMES = frozenset(a.name for a in attr.fields(Error))
 
+# Builds an attrs object without running its __init__, for wire dicts this module has fully converted
+# itself (the converters would only walk the lists a second time).
+_new_instance = object.__new__
+
 
 class UnicodeKeysDict(dict):  # type: ignore[type-arg]
     """A dict that turns its keys into text; kept for code written against PySOA's ``attr.asdict`` calls."""
@@ -61,6 +65,8 @@ def error_from_dict(value: Error | Mapping[str, Any]) -> Error:
 
 
 def _convert_errors(values: Iterable[Error | Mapping[str, Any]]) -> list[Error]:
+    if type(values) is list and not values:
+        return []  # the usual case; skips the comprehension
     return [error_from_dict(v) for v in values]
 
 
@@ -69,14 +75,20 @@ def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]
 
 
 def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionResponse:
-    if isinstance(value, ActionResponse):
+    if type(value) is not dict and isinstance(value, ActionResponse):
         return value
+    # Every field is converted here, so the attrs __init__ (and its converters) is skipped.
+    response: ActionResponse = _new_instance(ActionResponse)
+    response.action = value["action"]
+    errors = value.get("errors")
+    response.errors = [error_from_dict(e) for e in errors] if errors else []
     body = value.get("body")
-    return ActionResponse(action=value["action"], errors=value.get("errors") or [], body={} if body is None else body)
+    response.body = {} if body is None else body
+    return response
 
 
 def _convert_action_responses(values: Iterable[ActionResponse | Mapping[str, Any]]) -> list[ActionResponse]:
-    return [_action_response_from(v) for v in values]
+    return [v if type(v) is ActionResponse else _action_response_from(v) for v in values]
 
 
 @attr.s(slots=True)
@@ -149,10 +161,11 @@ def _plain(value: Any) -> Any:
     value_type = type(value)
     if value_type in _SCALAR_TYPES:
         return value
+    # Scalars are tested inline: most values are leaves, and a call per leaf was most of the cost.
     if value_type is dict:
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALAR_TYPES else _plain(v) for k, v in value.items()}
     if value_type is list or value_type is tuple or value_type is set or value_type is frozenset:
-        return [_plain(v) for v in value]
+        return [v if type(v) in _SCALAR_TYPES else _plain(v) for v in value]
     if attr.has(value_type):
         return {a.name: _plain(getattr(value, a.name)) for a in attr.fields(value_type)}
     if isinstance(value, dict):
@@ -177,13 +190,15 @@ def job_request_to_dict(job: JobRequest) -> dict[str, Any]:
 
 def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobResponse:
     """Build a :class:`JobResponse` from a wire dict, ignoring keys this version does not know."""
-    if isinstance(value, JobResponse):
+    if type(value) is not dict and isinstance(value, JobResponse):
         return value
-    return JobResponse(
-        errors=value.get("errors") or [],
-        context=value.get("context") or {},
-        actions=value.get("actions") or [],
-    )
+    response: JobResponse = _new_instance(JobResponse)
+    errors = value.get("errors")
+    response.errors = [error_from_dict(e) for e in errors] if errors else []
+    response.context = value.get("context") or {}
+    actions = value.get("actions")
+    response.actions = [_action_response_from(a) for a in actions] if actions else []
+    return response
 
 
 def _error_to_dict(error: Error, with_caller_flag: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import types
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -302,3 +303,81 @@ def test_failed_parallel_send_forgets_jobs_already_sent(make_client: MakeClient)
         client.call_jobs_parallel(jobs)
     assert client.call_action("good", "z").action == "z"
     assert client.handlers["good"]._state().stash == {}
+
+
+def _outcome(call: Any) -> Any:
+    """What a call returned, or the type and details of what it raised."""
+    try:
+        result = call()
+    except (CallActionError, CallJobError) as exc:
+        return type(exc), getattr(exc, "actions", None), getattr(exc, "errors", None)
+    if isinstance(result, JobResponse):
+        return result.errors, result.actions  # the context holds a fresh correlation id per call
+    return result
+
+
+@pytest.mark.parametrize(
+    ("actions", "kwargs"),
+    [
+        ([{"action": "a", "body": {"x": 1}}], {}),
+        ([{"action": "bad", "body": {}}], {}),
+        ([{"action": "bad", "body": {}}], {"raise_action_errors": False}),
+        ([{"action": "crash"}], {}),
+        ([{"action": "crash"}], {"raise_job_errors": False}),
+        ([{"action": "a"}], {"suppress_response": True}),
+        ([{"action": "a"}, {"action": "bad"}], {"continue_on_error": True, "raise_action_errors": False}),
+    ],
+    ids=["success", "action-error", "action-error-returned", "job-error", "job-error-returned", "suppressed", "two"],
+)
+def test_blocking_calls_give_what_their_futures_give(
+    make_client: MakeClient, actions: list[dict[str, Any]], kwargs: dict[str, Any]
+) -> None:
+    """call_action and call_actions (which skip the futures) return and raise exactly what future.result() does."""
+    client = make_client({"echo": {"responder": failing_responder}})
+    first = actions[0]
+    assert _outcome(lambda: client.call_action("echo", first["action"], first.get("body"), **kwargs)) == _outcome(
+        lambda: client.call_action_future("echo", first["action"], first.get("body"), **kwargs).result()
+    )
+    assert _outcome(lambda: client.call_actions("echo", actions, **kwargs)) == _outcome(
+        lambda: client.call_actions_future("echo", actions, **kwargs).result()
+    )
+    sent = transport_of(client).sent
+    assert [body for _, _, body, _ in sent[0::2]] == [
+        {**body, "context": {**body["context"], "correlation_id": ANY}} for _, _, body, _ in sent[1::2]
+    ]
+
+
+def test_blocking_calls_reject_unknown_keywords(make_client: MakeClient) -> None:
+    """An unknown keyword argument is a TypeError on the direct path too, before anything is sent."""
+    client = make_client()
+    with pytest.raises(TypeError, match="bogus"):
+        client.call_action("echo", "a", bogus=1)
+    with pytest.raises(TypeError, match="bogus"):
+        client.call_actions("echo", [{"action": "a"}], bogus=1)
+    assert transport_of(client).sent == []
+
+
+def test_blocking_calls_go_through_overridden_future_methods(make_client: MakeClient) -> None:
+    """A subclass or an instance patch of the future methods still sees every blocking call, as in PySOA."""
+    seen: list[str] = []
+
+    class Tracing(Client):
+        def call_actions_future(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append("call_actions_future")
+            return super().call_actions_future(*args, **kwargs)
+
+    client = make_client()
+    tracing = Tracing(client.config)
+    assert tracing.call_action("echo", "a", {"n": 1}).body == {"n": 1}
+    assert tracing.call_actions("echo", [{"action": "a"}]).actions[0].action == "a"
+    assert seen == ["call_actions_future", "call_actions_future"]
+
+    original = client.call_action_future
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        seen.append("call_action_future")
+        return original(*args, **kwargs)
+
+    client.call_action_future = patched  # type: ignore[method-assign]
+    assert client.call_action("echo", "a", {"n": 2}).body == {"n": 2}
+    assert seen[-1] == "call_action_future"

@@ -10,6 +10,7 @@ import pytest
 
 from pysoa_like.client.client import ServiceHandler
 from pysoa_like.client.middleware import ClientMiddleware
+from pysoa_like.common.metrics import CountingMetricsRecorder, NoOpMetricsRecorder, records_nothing
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse
 from pysoa_like.version import __version_info__
@@ -239,3 +240,61 @@ def test_get_all_responses_timeout_forgets_the_remaining_requests() -> None:
     assert list(handler.get_all_responses()) == []
     assert handler.get_response(handler.send_tracked_request(job())).actions[0].action == "a"
     assert handler._state().outstanding == set()
+
+
+def test_records_nothing_only_for_the_noop_recorder_itself() -> None:
+    """Only NoOpMetricsRecorder itself lets callers skip instruments; subclasses and other recorders do not."""
+
+    class Subclass(NoOpMetricsRecorder):
+        pass
+
+    assert records_nothing(NoOpMetricsRecorder())
+    assert not records_nothing(Subclass())
+    assert not records_nothing(CountingMetricsRecorder())
+    assert not records_nothing(Recorder())
+
+
+def test_noop_recorder_subclass_still_gets_every_timer_and_publish() -> None:
+    """Instruments are skipped only for the plain no-op recorder; a subclass sees every call any recorder sees."""
+    used: list[str] = []
+
+    class Watching(NoOpMetricsRecorder):
+        def timer(self, name: str, **tags: Any) -> Any:
+            used.append(name)
+            return super().timer(name, **tags)
+
+        def publish_all(self) -> None:
+            used.append("publish")
+
+    settings = {
+        "transport": {"object": FakeClientTransport, "kwargs": {}},
+        "metrics": {"object": Watching, "kwargs": {}},
+    }
+    handler = ServiceHandler("echo", settings)
+    response = handler.get_response(handler.send_tracked_request(job()))
+    assert response.actions[0].body == {"t": [1, 2], "s": [3]}
+    assert used == [
+        "client.transport.initialize",
+        "client.middleware.initialize",
+        "client.send.including_middleware",
+        "client.send.excluding_middleware",
+        "publish",
+        "client.receive.including_middleware",
+        "client.receive.excluding_middleware",
+        "publish",
+    ]
+
+
+def test_default_recorder_path_sends_and_receives_the_same_messages() -> None:
+    """With the default no-op recorder (instruments skipped) the wire messages and the reply are unchanged."""
+    quiet = make_handler()
+    counted = ServiceHandler(
+        "echo",
+        {"transport": {"object": FakeClientTransport, "kwargs": {}}, "metrics": {"object": CountingMetricsRecorder}},
+    )
+    assert records_nothing(quiet.metrics) and not records_nothing(counted.metrics)
+    replies = [h.get_response(h.send_tracked_request(job())) for h in (quiet, counted)]
+    assert replies[0] == replies[1]
+    quiet_sent, counted_sent = (h.transport.sent[0][1:] for h in (quiet, counted))  # type: ignore[attr-defined]
+    assert quiet_sent == counted_sent  # meta, body and expiry (the request ids start at random)
+    assert counted.metrics.get_values("timer", "client.send.excluding_middleware")  # type: ignore[attr-defined]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
+import time
+import uuid
+from typing import Any
 
 import pytest
 
-from pysoa_like.client._headers import make_context_header, make_control_header, switch_to_int
+from pysoa_like.client import _headers
+from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id, switch_to_int
 
 
 class Switch(enum.Enum):
@@ -100,3 +104,59 @@ def test_new_correlation_ids_are_uuid1_hex() -> None:
 
     value = new_correlation_id()
     assert len(value) == 32 and uuid.UUID(hex=value).version == 1
+
+
+def test_correlation_id_is_the_standard_uuid1_for_the_same_clock_and_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-built id is exactly uuid.uuid1(node=getnode(), clock_seq=...).hex for the same clock reading."""
+    # Given a pinned clock (later than any timestamp used so far) and a pinned clock sequence
+    now_ns = time.time_ns() + 10**15
+    monkeypatch.setattr(time, "time_ns", lambda: now_ns)
+    monkeypatch.setattr(_headers, "_time_ns", lambda: now_ns)
+    monkeypatch.setattr(_headers, "_getrandbits", lambda bits: 0x2ABC)
+    monkeypatch.setattr(_headers, "_last_timestamp", 0)
+    monkeypatch.setattr(uuid, "_last_timestamp", None)
+    # When an id is made, Then it is the standard library's uuid1 for the same inputs
+    expected = uuid.uuid1(node=uuid.getnode(), clock_seq=0x2ABC)
+    assert new_correlation_id() == expected.hex
+    assert expected.version == 1 and expected.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("clock_seq", [0, 1, 0x1234, 0x3FFF])
+def test_correlation_ids_are_valid_uuid1s_with_this_node(monkeypatch: pytest.MonkeyPatch, clock_seq: int) -> None:
+    """Every id parses as a version-1, RFC 4122 UUID carrying the machine's node and the clock sequence."""
+    monkeypatch.setattr(_headers, "_getrandbits", lambda bits: clock_seq)
+    parsed = uuid.UUID(hex=new_correlation_id())
+    assert (parsed.version, parsed.variant, parsed.node, parsed.clock_seq) == (
+        1,
+        uuid.RFC_4122,
+        uuid.getnode(),
+        clock_seq,
+    )
+    assert abs(parsed.time - (time.time_ns() // 100 + 0x01B21DD213814000)) < 10**8  # within 10 s of now
+
+
+def test_correlation_ids_keep_increasing_when_the_clock_stands_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like uuid1(), ids made within one clock tick get strictly increasing timestamps, so they never repeat."""
+    frozen = time.time_ns() + 10**15
+    monkeypatch.setattr(_headers, "_time_ns", lambda: frozen)
+    monkeypatch.setattr(_headers, "_getrandbits", lambda bits: 7)
+    times = [uuid.UUID(hex=new_correlation_id()).time for _ in range(3)]
+    assert times == [times[0], times[0] + 1, times[0] + 2]
+
+
+def test_context_key_order_is_base_correlation_extras_then_switches() -> None:
+    """The header's keys come in a stable order, with or without switches to merge."""
+    plain = make_context_header({"auth": "t"}, context={"locale": "fr"})
+    assert list(plain) == ["auth", "correlation_id", "locale", "switches"]
+    assert plain["switches"] == []
+    merged = make_context_header({"auth": "t", "switches": [2]}, switches=[1], context={"locale": "fr"})
+    assert list(merged) == ["auth", "switches", "correlation_id", "locale"]
+    assert merged["switches"] == [2, 1]
+
+
+def test_header_switch_list_is_a_new_list() -> None:
+    """The header's switch list is never the base context's own list, even when nothing is merged."""
+    base: dict[str, Any] = {"switches": []}
+    header = make_context_header(base)
+    header["switches"].append(1)
+    assert base == {"switches": []}

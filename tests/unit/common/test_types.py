@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attr
+import pytest
 
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import (
@@ -130,3 +133,75 @@ def test_wire_conversion_matches_attr_asdict() -> None:
         actions=[ActionResponse("a", [Error("F", "n", field="f", is_caller_error=True)], {"b": (1, 2)})],
     )
     assert job_response_to_dict(response) == attr.asdict(response)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {},
+        {"errors": [], "context": {"correlation_id": "c"}, "actions": []},
+        {"errors": None, "context": None, "actions": None},
+        {
+            "errors": [{"code": "J", "message": "job", "is_caller_error": True, "unknown": 1}],
+            "context": {"correlation_id": "c", "extra": [1]},
+            "actions": [],
+        },
+        {
+            "actions": [
+                {"action": "a", "errors": [], "body": {"k": [1, {"x": None}]}},
+                {"action": "b", "errors": [{"code": "F", "message": "n", "field": "f"}]},
+                {"action": "c", "errors": None, "body": None, "extra": True},
+                ActionResponse("d", [Error("G", "o")], {"z": 1}),
+            ],
+        },
+    ],
+    ids=["empty", "plain", "nulls", "job-errors", "actions"],
+)
+def test_job_response_from_dict_builds_what_the_constructor_builds(wire: dict[str, Any]) -> None:
+    """The direct build (no attrs __init__) gives an object equal to JobResponse(...) with its converters."""
+    expected = JobResponse(
+        errors=wire.get("errors") or [],
+        context=wire.get("context") or {},
+        actions=[
+            a
+            if isinstance(a, ActionResponse)
+            else ActionResponse(a["action"], a.get("errors") or [], {} if a.get("body") is None else a["body"])
+            for a in wire.get("actions") or []
+        ],
+    )
+    built = job_response_from_dict(wire)
+    assert built == expected
+    assert type(built) is JobResponse
+    assert all(type(action) is ActionResponse for action in built.actions)
+    assert all(type(error) is Error for action in built.actions for error in action.errors)
+    assert attr.asdict(built) == attr.asdict(expected)
+    assert attr.evolve(built, context={"new": 1}).actions == expected.actions
+
+
+def test_converted_lists_are_new_lists() -> None:
+    """The objects never keep the caller's lists, even empty ones (mutating them later changes nothing)."""
+    errors: list[Any] = []
+    actions: list[Any] = []
+    response = JobResponse(errors=errors, actions=actions)
+    action = ActionResponse("a", errors=errors)
+    errors.append(Error("C", "M"))
+    actions.append(ActionResponse("b"))
+    assert response.errors == [] and response.actions == [] and action.errors == []
+
+
+def test_job_response_accepts_action_responses_and_dicts_mixed() -> None:
+    """ActionResponse objects are kept as they are; dicts next to them are converted."""
+    kept = ActionResponse("a", body={"k": 1})
+    response = JobResponse(actions=[kept, {"action": "b", "errors": [{"code": "C", "message": "M"}]}])
+    assert response.actions[0] is kept
+    assert response.actions[1] == ActionResponse("b", [Error("C", "M")])
+
+
+def test_wire_copy_of_nested_scalars_and_containers() -> None:
+    """Scalars at any depth are kept, every container is copied, and tuples and sets inside lists become lists."""
+    body = {"s": "x", "n": None, "b": b"y", "f": 1.5, "l": [1, "a", (2, {3}), [None]], "d": {"e": {}}}
+    job = JobRequest(actions=[ActionRequest("a", body)])
+    wire_body = job_request_to_dict(job)["actions"][0]["body"]
+    assert wire_body == {"s": "x", "n": None, "b": b"y", "f": 1.5, "l": [1, "a", [2, [3]], [None]], "d": {"e": {}}}
+    assert wire_body["l"] is not body["l"] and wire_body["l"][3] is not body["l"][3]
+    assert wire_body["d"]["e"] is not body["d"]["e"]

@@ -8,9 +8,11 @@ import zoneinfo
 from typing import Any
 
 import currint
+import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
 from pysoa_like.common.serializer import MsgpackSerializer
+from pysoa_like.common.serializer._msgpack_ext import encode_default
 from pysoa_like.common.serializer.errors import InvalidField
 
 _UTC = datetime.timezone.utc
@@ -204,3 +206,43 @@ def test_zone_at_zero_offset_only_in_winter_encodes_by_the_value_offset() -> Non
     assert _round_trip(winter) == winter
     with pytest.raises(InvalidField, match="convert it to UTC"):
         MsgpackSerializer().dict_to_blob({"v": datetime.datetime(2024, 7, 15, 12, 0, tzinfo=london)})
+
+
+def _reference_packer() -> msgpack.Packer:
+    """One packer that always writes strings with "surrogatepass", as the serializer did before its fast path."""
+    return msgpack.Packer(
+        default=encode_default, use_bin_type=True, unicode_errors="surrogatepass", datetime=False, autoreset=True
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"text": "plain ascii", "n": 1},
+        {"text": "caf\u00e9 \U0001f600 \u4e2d\u6587", "k\u00e9y": ["\u00fc" * 40, "x" * 70000]},
+        {"text": "a\ud800b", "\udfff": ["\ud83d"]},
+        {"nested": {"deep": ["ok", {"lone": "\udc80"}]}, "when": datetime.datetime(2020, 1, 2, tzinfo=_UTC)},
+        {"amount": decimal.Decimal("1.50"), "date": datetime.date(2020, 1, 2), "bytes": b"\xed\xa0\x80"},
+    ],
+    ids=["ascii", "unicode", "surrogates", "nested-surrogate", "extensions"],
+)
+def test_fast_packing_writes_the_same_bytes_as_surrogatepass(message: dict[str, Any]) -> None:
+    """Strict UTF-8 first, surrogatepass only on failure: the bytes always equal the surrogatepass packer's."""
+    serializer = MsgpackSerializer()
+    assert serializer.dict_to_blob(message) == _reference_packer().pack(message)
+    assert serializer.blob_to_dict(serializer.dict_to_blob(message)) == message
+
+
+def test_packing_after_a_lone_surrogate_message_is_unaffected() -> None:
+    """A message that needed the surrogatepass fallback leaves no state behind for the next messages."""
+    serializer = MsgpackSerializer()
+    plain = {"text": "caf\u00e9", "n": list(range(5))}
+    before = serializer.dict_to_blob(plain)
+    assert serializer.dict_to_blob({"text": "\ud800"}) == _reference_packer().pack({"text": "\ud800"})
+    assert serializer.dict_to_blob(plain) == before == _reference_packer().pack(plain)
+
+
+def test_unencodable_value_next_to_a_lone_surrogate_names_the_value() -> None:
+    """A message with a lone surrogate and an unencodable value still fails on the value, with its path."""
+    with pytest.raises(InvalidField, match=r"^bad\.1"):
+        MsgpackSerializer().dict_to_blob({"a": "\ud800", "bad": [1, object()]})
