@@ -131,6 +131,55 @@ SENSITIVE_FIELDS: frozenset[str] = frozenset(_normalize_key(w) for w in _SENSITI
 
 _MASK = "**********"
 
+# Values that are never containers and whose repr a censoring pass never changes unless they sit
+# under a sensitive key (exact types only: subclasses take the general path).
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+# Of those, the ones masked under a sensitive key when non-empty (bool is an int but is never masked).
+_MASKABLE_TYPES = frozenset({str, int, bytes})
+# The cache of keys known not to be sensitive is dropped when it grows past this many keys, so
+# bodies keyed by ever-new strings (ids, hashes) cannot grow it without bound.
+_SAFE_KEYS_LIMIT = 4096
+
+
+def _needs_censoring(value: Any, sensitive: bool, fields: frozenset[str], safe_keys: set[str]) -> bool:
+    """Whether censoring ``value`` could give a different ``repr`` than ``value`` itself.
+
+    ``False`` only for exact dicts, lists and tuples of scalars in which no maskable value sits
+    under a sensitive key; anything else (other containers, mapping subclasses, custom objects)
+    answers ``True`` and goes through the general, copying path. ``safe_keys`` remembers the
+    string keys already found not to be sensitive, so each is normalised only once.
+    """
+    value_type = type(value)
+    if value_type is dict:
+        for key, item in value.items():
+            if sensitive or key in safe_keys:
+                key_sensitive = sensitive
+            else:
+                key_sensitive = isinstance(key, str) and _normalize_key(key) in fields
+                if not key_sensitive and type(key) is str:
+                    if len(safe_keys) >= _SAFE_KEYS_LIMIT:
+                        safe_keys.clear()
+                    safe_keys.add(key)
+            item_type = type(item)
+            if item_type in _SCALAR_TYPES:
+                if key_sensitive and item and item_type in _MASKABLE_TYPES:
+                    return True
+            elif _needs_censoring(item, key_sensitive, fields, safe_keys):
+                return True
+        return False
+    if value_type is list or value_type is tuple:
+        for item in value:
+            item_type = type(item)
+            if item_type in _SCALAR_TYPES:
+                if sensitive and item and item_type in _MASKABLE_TYPES:
+                    return True
+            elif _needs_censoring(item, sensitive, fields, safe_keys):
+                return True
+        return False
+    if value_type in _SCALAR_TYPES:
+        return sensitive and bool(value) and value_type in _MASKABLE_TYPES
+    return True
+
 
 class RecursivelyCensoredDictWrapper:
     """Wraps a dict so that formatting it masks the values of sensitive keys, at any depth.
@@ -140,6 +189,9 @@ class RecursivelyCensoredDictWrapper:
     replaced by ``'**********'``; containers under a sensitive key are masked element by element.
     Subclass and extend :attr:`SENSITIVE_FIELDS` to censor more keys.
 
+    Most logged messages hold nothing to mask: those are recognised by a walk that copies nothing,
+    and formatted directly; only the others are copied and masked.
+
     Args:
         wrapped_dict: The dict to format.
 
@@ -148,11 +200,13 @@ class RecursivelyCensoredDictWrapper:
     """
 
     SENSITIVE_FIELDS: ClassVar[frozenset[str]] = SENSITIVE_FIELDS
+    # Per class (looked up in the class's own __dict__): see _safe_keys_cache.
+    _safe_keys: ClassVar[tuple[frozenset[str], Any, Any, set[str] | None] | None] = None
 
     __slots__ = ("_censored", "_wrapped")
 
     def __init__(self, wrapped_dict: Mapping[Any, Any]) -> None:
-        if not isinstance(wrapped_dict, Mapping):
+        if type(wrapped_dict) is not dict and not isinstance(wrapped_dict, Mapping):
             raise ValueError(f"wrapped_dict must be a mapping, got {type(wrapped_dict).__name__}")
         self._wrapped = wrapped_dict
         self._censored: str | None = None
@@ -164,6 +218,21 @@ class RecursivelyCensoredDictWrapper:
         if not extra - cls.SENSITIVE_FIELDS:
             return cls
         return type(cls.__name__, (cls,), {"SENSITIVE_FIELDS": cls.SENSITIVE_FIELDS | extra, "__slots__": ()})
+
+    @classmethod
+    def _safe_keys_cache(cls) -> tuple[frozenset[str], Any, Any, set[str] | None]:
+        """``(SENSITIVE_FIELDS, _censor, _is_sensitive, keys known not to be sensitive)`` of this class.
+
+        Made on first use and kept on the class itself (not inherited); remade whenever one of the
+        first three is replaced. The set is ``None`` when the walk that copies nothing does not
+        apply: a class whose ``_censor`` or ``_is_sensitive`` is not the stock one always takes the
+        general path.
+        """
+        censor, is_sensitive = cls._censor, cls._is_sensitive
+        stock = censor is _STOCK_CENSOR and is_sensitive is _STOCK_IS_SENSITIVE
+        cache = (cls.SENSITIVE_FIELDS, censor, is_sensitive, set[str]() if stock else None)
+        cls._safe_keys = cache
+        return cache
 
     def _is_sensitive(self, key: Any) -> bool:
         return isinstance(key, str) and _normalize_key(key) in self.SENSITIVE_FIELDS
@@ -179,9 +248,25 @@ class RecursivelyCensoredDictWrapper:
         return value
 
     def _formatted(self) -> str:
-        if self._censored is None:
-            self._censored = repr(self._censor(self._wrapped, False))
-        return self._censored
+        censored = self._censored
+        if censored is None:
+            wrapped = self._wrapped
+            cls = type(self)
+            cache = cls.__dict__.get("_safe_keys")
+            if (
+                cache is None
+                or cache[0] is not cls.SENSITIVE_FIELDS
+                or cache[1] is not cls._censor
+                or cache[2] is not cls._is_sensitive
+            ):
+                cache = cls._safe_keys_cache()
+            safe_keys = cache[3]
+            if safe_keys is not None and not _needs_censoring(wrapped, False, cache[0], safe_keys):
+                censored = repr(wrapped)
+            else:
+                censored = repr(self._censor(wrapped, False))
+            self._censored = censored
+        return censored
 
     def __repr__(self) -> str:
         return self._formatted()
@@ -191,6 +276,10 @@ class RecursivelyCensoredDictWrapper:
 
     def __bytes__(self) -> bytes:
         return self._formatted().encode("utf-8")
+
+
+_STOCK_CENSOR = RecursivelyCensoredDictWrapper._censor
+_STOCK_IS_SENSITIVE = RecursivelyCensoredDictWrapper._is_sensitive
 
 
 class SyslogHandler(logging.handlers.SysLogHandler):

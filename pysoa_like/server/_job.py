@@ -155,6 +155,8 @@ class JobPipelineMixin:
         switches = RequestSwitchSet(job_request.context.get("switches"))
         continue_on_error = bool(job_request.control.get("continue_on_error", False))
         action_wrappers = [m.action for m in self.middleware]
+        # With no action middleware (and the stock stack builder) the action is its own stack.
+        call_directly = not action_wrappers and type(self).make_middleware_stack is _STOCK_MAKE_MIDDLEWARE_STACK
         for action_request_raw in job_request.actions:
             name = action_request_raw.action
             request = self.request_class(
@@ -172,6 +174,8 @@ class JobPipelineMixin:
                 action = self.get_action(name)
                 if action is None:
                     action_response = ActionResponse(action=name, errors=[unknown_action_error(name, True)])
+                elif call_directly:
+                    action_response = action(request)
                 else:
                     action_response = self.make_middleware_stack(action_wrappers, action)(request)
             except ActionError as exc:
@@ -236,3 +240,6 @@ class JobPipelineMixin:
             is_caller_error=False,
         )
         return response_type(errors=[error], **kwargs)
+
+
+_STOCK_MAKE_MIDDLEWARE_STACK = JobPipelineMixin.make_middleware_stack

@@ -24,7 +24,11 @@ def log_level(value: Any) -> int:
 def _has_errors(response: Mapping[str, Any]) -> bool:
     if response.get("errors"):
         return True
-    return any(isinstance(a, Mapping) and a.get("errors") for a in response.get("actions") or ())
+    for action in response.get("actions") or ():
+        # Exact dicts (every response the server builds) skip the slower abstract-class check.
+        if (type(action) is dict or isinstance(action, Mapping)) and action.get("errors"):
+            return True
+    return False
 
 
 class RequestLogger:
@@ -54,7 +58,7 @@ class RequestLogger:
 
     def wrap(self, value: Any) -> Any:
         """The censoring wrapper around ``value`` (or ``value`` itself if it is not a mapping)."""
-        return self.wrapper_class(value) if isinstance(value, Mapping) else value
+        return self.wrapper_class(value) if type(value) is dict or isinstance(value, Mapping) else value
 
     def log_request(self, request: Any) -> None:
         """Log an incoming job request at the success level."""
@@ -63,11 +67,19 @@ class RequestLogger:
 
     def log_response(self, request: Any, response: Mapping[str, Any]) -> None:
         """Log a job response, at the error level if it has errors."""
+        logger = self.logger
+        success_enabled = logger.isEnabledFor(self.success_level)
+        error_enabled = logger.isEnabledFor(self.error_level)
+        if not success_enabled and not error_enabled:
+            return  # nothing can be logged: the response is not even searched for errors
         if _has_errors(response):
+            if not error_enabled:
+                return
             level = self.error_level
-            if not self.logger.isEnabledFor(self.success_level) and self.logger.isEnabledFor(level):
-                self.logger.log(level, "Job request: %s", self.wrap(request))
-        else:
+            if not success_enabled:
+                logger.log(level, "Job request: %s", self.wrap(request))
+        elif success_enabled:
             level = self.success_level
-        if self.logger.isEnabledFor(level):
-            self.logger.log(level, "Job response: %s", self.wrap(response))
+        else:
+            return
+        logger.log(level, "Job response: %s", self.wrap(response))

@@ -33,8 +33,12 @@ def parse_client_version(value: Any, logger: logging.Logger) -> tuple[int, ...]:
     """
     if value is None:
         return DEFAULT_CLIENT_VERSION
-    if isinstance(value, list | tuple) and value and all(type(v) is int for v in value):
-        return tuple(value)
+    if isinstance(value, list | tuple) and value:
+        for part in value:
+            if type(part) is not int:
+                break
+        else:
+            return tuple(value)
     logger.warning("Ignoring malformed client_version %r; treating the client as version 0.40.0", value)
     return DEFAULT_CLIENT_VERSION
 
