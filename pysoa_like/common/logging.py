@@ -15,6 +15,7 @@ import contextvars
 import logging
 import logging.handlers
 import socket
+import sys
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -141,13 +142,16 @@ _MASKABLE_TYPES = frozenset({str, int, bytes})
 _SAFE_KEYS_LIMIT = 4096
 
 
-def _needs_censoring(value: Any, sensitive: bool, fields: frozenset[str], safe_keys: set[str]) -> bool:
+def _needs_censoring(
+    value: Any, sensitive: bool, fields: frozenset[str], safe_keys: set[str], long: int = sys.maxsize
+) -> bool:
     """Whether censoring ``value`` could give a different ``repr`` than ``value`` itself.
 
     ``False`` only for exact dicts, lists and tuples of scalars in which no maskable value sits
-    under a sensitive key; anything else (other containers, mapping subclasses, custom objects)
-    answers ``True`` and goes through the general, copying path. ``safe_keys`` remembers the
-    string keys already found not to be sensitive, so each is normalised only once.
+    under a sensitive key and no string or bytes value is longer than ``long``; anything else (other
+    containers, mapping subclasses, custom objects) answers ``True`` and goes through the general,
+    copying path. ``safe_keys`` remembers the string keys already found not to be sensitive, so
+    each is normalised only once.
     """
     value_type = type(value)
     if value_type is dict:
@@ -164,7 +168,9 @@ def _needs_censoring(value: Any, sensitive: bool, fields: frozenset[str], safe_k
             if item_type in _SCALAR_TYPES:
                 if key_sensitive and item and item_type in _MASKABLE_TYPES:
                     return True
-            elif _needs_censoring(item, key_sensitive, fields, safe_keys):
+                if (item_type is str or item_type is bytes) and len(item) > long:
+                    return True
+            elif _needs_censoring(item, key_sensitive, fields, safe_keys, long):
                 return True
         return False
     if value_type is list or value_type is tuple:
@@ -173,12 +179,56 @@ def _needs_censoring(value: Any, sensitive: bool, fields: frozenset[str], safe_k
             if item_type in _SCALAR_TYPES:
                 if sensitive and item and item_type in _MASKABLE_TYPES:
                     return True
-            elif _needs_censoring(item, sensitive, fields, safe_keys):
+                if (item_type is str or item_type is bytes) and len(item) > long:
+                    return True
+            elif _needs_censoring(item, sensitive, fields, safe_keys, long):
                 return True
         return False
     if value_type in _SCALAR_TYPES:
+        if (value_type is str or value_type is bytes) and len(value) > long:
+            return True
         return sensitive and bool(value) and value_type in _MASKABLE_TYPES
     return True
+
+
+# A string or bytes value longer than this (or than the whole limit, if smaller) is shortened in a
+# length-limited log message.
+_LONG_VALUE_CHARACTERS = 4096
+
+
+class _Shortened:
+    """Stands for a long string or bytes value in a log message: its start, then how much was left out."""
+
+    __slots__ = ("_keep", "_value")
+
+    def __init__(self, value: str | bytes, keep: int) -> None:
+        self._value = value
+        self._keep = keep
+
+    def __repr__(self) -> str:
+        value = self._value
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[: self._keep]!r}...<{len(value) - self._keep} more {unit}>"
+
+
+def _shorten_values(value: Any, keep: int) -> Any:
+    """A copy of a censored value with every str or bytes longer than ``keep`` shortened."""
+    if isinstance(value, Mapping):
+        return {key: _shorten_values(item, keep) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_shorten_values(item, keep) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, set | frozenset):
+        return type(value)(_shorten_values(item, keep) for item in value)
+    if isinstance(value, str | bytes) and len(value) > keep:
+        return _Shortened(value, keep)
+    return value
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...<{len(text) - limit} more characters>"
 
 
 class RecursivelyCensoredDictWrapper:
@@ -200,6 +250,11 @@ class RecursivelyCensoredDictWrapper:
     """
 
     SENSITIVE_FIELDS: ClassVar[frozenset[str]] = SENSITIVE_FIELDS
+    #: The most characters of a formatted message (``None``: no limit). Above it, string and bytes
+    #: values longer than 4,096 characters (or the limit, if smaller) are shortened to that many,
+    #: then the text is cut at the limit; each cut ends with ``...<N more characters>`` (or bytes).
+    #: Long values are recognised without formatting them, so a huge message costs little to log.
+    MAX_LENGTH: ClassVar[int | None] = None
     # Per class (looked up in the class's own __dict__): see _safe_keys_cache.
     _safe_keys: ClassVar[tuple[frozenset[str], Any, Any, set[str] | None] | None] = None
 
@@ -218,6 +273,19 @@ class RecursivelyCensoredDictWrapper:
         if not extra - cls.SENSITIVE_FIELDS:
             return cls
         return type(cls.__name__, (cls,), {"SENSITIVE_FIELDS": cls.SENSITIVE_FIELDS | extra, "__slots__": ()})
+
+    @classmethod
+    def limited_to(cls, max_length: int | None) -> type[RecursivelyCensoredDictWrapper]:
+        """A subclass whose messages are at most ``max_length`` characters (``cls`` if it already is).
+
+        Raises:
+            ValueError: If ``max_length`` is not ``None`` or a positive integer.
+        """
+        if max_length is not None and (type(max_length) is not int or max_length < 1):
+            raise ValueError(f"max_length must be None or a positive integer, got {max_length!r}")
+        if max_length == cls.MAX_LENGTH:
+            return cls
+        return type(cls.__name__, (cls,), {"MAX_LENGTH": max_length, "__slots__": ()})
 
     @classmethod
     def _safe_keys_cache(cls) -> tuple[frozenset[str], Any, Any, set[str] | None]:
@@ -261,10 +329,16 @@ class RecursivelyCensoredDictWrapper:
             ):
                 cache = cls._safe_keys_cache()
             safe_keys = cache[3]
-            if safe_keys is not None and not _needs_censoring(wrapped, False, cache[0], safe_keys):
+            limit = cls.MAX_LENGTH
+            keep = sys.maxsize if limit is None else min(limit, _LONG_VALUE_CHARACTERS)
+            if safe_keys is not None and not _needs_censoring(wrapped, False, cache[0], safe_keys, keep):
                 censored = repr(wrapped)
-            else:
+            elif limit is None:
                 censored = repr(self._censor(wrapped, False))
+            else:
+                censored = repr(_shorten_values(self._censor(wrapped, False), keep))
+            if limit is not None:
+                censored = _cut(censored, limit)
             self._censored = censored
         return censored
 

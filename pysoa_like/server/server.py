@@ -164,7 +164,9 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
         # (client settings class, copy of client_routing, validated routing): see _client_routing.
         self._validated_client_routing: tuple[Any, Any, dict[str, Any]] | None = None
 
-        wrapper = RecursivelyCensoredDictWrapper.with_extra_fields(settings.get("extra_fields_to_redact"))
+        wrapper = RecursivelyCensoredDictWrapper.with_extra_fields(settings.get("extra_fields_to_redact")).limited_to(
+            settings.get("request_log_max_length")
+        )
         self.logging_dict_wrapper_class = wrapper
         self._request_logger = RequestLogger(
             self.job_logger,

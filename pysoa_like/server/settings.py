@@ -113,6 +113,13 @@ class ServerSettings(SOASettings):
             UnicodeString(description="A file touched after every request and idle cycle ({{pid}}/{{fid}} allowed)")
         ),
         "extra_fields_to_redact": _StringCollection(description="More field names censored in request/response logs"),
+        "request_log_max_length": Nullable(
+            Integer(
+                gte=1,
+                description="The most characters of a logged request or response (long values shortened first); "
+                "null for no limit",
+            )
+        ),
         "coroutine_middleware": List(
             ClassConfigurationSchema(base_class="pysoa_like.server.coroutine:CoroutineMiddleware"),
             description="Middleware wrapping coroutines run with request.run_coroutine",
@@ -128,5 +135,6 @@ class ServerSettings(SOASettings):
         "request_log_error_level": "INFO",
         "heartbeat_file": None,
         "extra_fields_to_redact": frozenset(),
+        "request_log_max_length": 65536,
         "coroutine_middleware": [{"path": "pysoa_like.server.coroutine:DefaultCoroutineMiddleware"}],
     }
