@@ -16,10 +16,12 @@ import logging
 import logging.handlers
 import socket
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "CachedTimeFormatter",
     "PySOALogContextFilter",
     "RecursivelyCensoredDictWrapper",
     "SyslogHandler",
@@ -104,6 +106,30 @@ class PySOALogContextFilter(logging.Filter):
     def get_service_name(cls) -> str | None:
         """The process-wide service name, or ``None`` if it was never set."""
         return PySOALogContextFilter._service_name
+
+
+class CachedTimeFormatter(logging.Formatter):
+    """A :class:`logging.Formatter` that formats the default time stamp once per second.
+
+    The text is exactly the standard formatter's (``%(asctime)s`` as ``2026-11-21 07:31:00,123``);
+    only the ``strftime`` of the whole seconds is reused while they do not change. With a
+    ``datefmt`` or a replaced ``converter`` it behaves exactly like its base class. The default
+    server logging configuration uses it.
+    """
+
+    _second_text: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None or self.converter is not time.localtime or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second_text
+        if cached[0] == second:
+            text = cached[1]
+        else:
+            text = time.strftime(self.default_time_format, time.localtime(second))
+            self._second_text = (second, text)
+        return self.default_msec_format % (text, record.msecs)
 
 
 def _normalize_key(key: str) -> str:

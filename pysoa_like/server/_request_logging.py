@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,10 +61,22 @@ class RequestLogger:
         """The censoring wrapper around ``value`` (or ``value`` itself if it is not a mapping)."""
         return self.wrapper_class(value) if type(value) is dict or isinstance(value, Mapping) else value
 
+    def _emit(self, level: int, message: str, value: Any, function: str) -> None:
+        """Log one line as ``logger.log`` would, minus its search of the stack for the caller.
+
+        The caller is known (``function`` here, at the line calling this), so the record gets the same
+        ``pathname``, ``funcName`` and ``lineno`` without walking frames. The level must already be
+        known to be enabled.
+        """
+        logger = self.logger
+        line = sys._getframe(1).f_lineno
+        record = logger.makeRecord(logger.name, level, __file__, line, message, (self.wrap(value),), None, function)
+        logger.handle(record)
+
     def log_request(self, request: Any) -> None:
         """Log an incoming job request at the success level."""
         if self.logger.isEnabledFor(self.success_level):
-            self.logger.log(self.success_level, "Job request: %s", self.wrap(request))
+            self._emit(self.success_level, "Job request: %s", request, "log_request")
 
     def log_response(self, request: Any, response: Mapping[str, Any]) -> None:
         """Log a job response, at the error level if it has errors."""
@@ -77,9 +90,9 @@ class RequestLogger:
                 return
             level = self.error_level
             if not success_enabled:
-                logger.log(level, "Job request: %s", self.wrap(request))
+                self._emit(level, "Job request: %s", request, "log_response")
         elif success_enabled:
             level = self.success_level
         else:
             return
-        logger.log(level, "Job response: %s", self.wrap(response))
+        self._emit(level, "Job response: %s", response, "log_response")

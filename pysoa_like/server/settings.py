@@ -29,7 +29,11 @@ DEFAULT_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:Red
 DEFAULT_LOGGING: dict[str, Any] = {
     "version": 1,
     "formatters": {
-        "console": {"format": "%(asctime)s %(levelname)7s %(correlation_id)s %(request_id)s: %(message)s"},
+        "console": {
+            # The standard formatter's exact output, with the time stamp's seconds formatted once per second.
+            "class": "pysoa_like.common.logging.CachedTimeFormatter",
+            "format": "%(asctime)s %(levelname)7s %(correlation_id)s %(request_id)s: %(message)s",
+        },
     },
     "filters": {
         "pysoa_logging_context_filter": {"()": "pysoa_like.common.logging.PySOALogContextFilter"},
