@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, heartbeat_path
@@ -36,6 +37,7 @@ class WorkerLoopMixin:
     shutting_down: bool
     logger: logging.Logger
     metrics: MetricsRecorder
+    transport: ServerTransport
     _harakiri: Harakiri
     _heartbeat: HeartbeatFile | None
 
@@ -118,6 +120,10 @@ class WorkerLoopMixin:
 
     def _shut_down(self, signals: ShutdownSignalHandler | None) -> None:
         self.logger.info("Service %s server shutting down", self.service_name)
+        try:
+            self.transport.flush_responses()
+        except Exception as exc:
+            self.logger.error("Could not confirm the last responses: %s", exc, exc_info=exc)
         try:
             self.teardown()
         finally:

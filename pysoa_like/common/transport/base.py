@@ -142,6 +142,14 @@ class ServerTransport(Transport, abc.ABC):
             MessageReceiveTimeout: Nothing arrived within the transport's receive timeout.
         """
 
+    def flush_responses(self) -> None:
+        """Make sure every response sent so far has been handed over (called when the server stops).
+
+        Transports that confirm sends lazily (the Redis transport reads Redis' acknowledgement of a
+        response during the next receive) finish that here; the default does nothing.
+        """
+        return None
+
     @abc.abstractmethod
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send the response to a request received earlier (``meta`` is the request's meta)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,13 +11,13 @@ import pytest
 import redis
 
 from pysoa_like.client.client import Client
-from pysoa_like.common.transport.errors import MessageSendError
+from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.test.redis import RedisServerProcess
-from tests.integration.redis_transport._helpers import job_request, job_response
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
 
 ClientFactory = Callable[..., RedisClientTransport]
 ServerFactory = Callable[..., RedisServerTransport]
@@ -52,6 +53,20 @@ def test_push_reloads_the_script_after_a_script_flush(lane: Lane, raw_redis: red
     raw_redis.script_flush()
     lane.push_many([("q", [b"second"], 30), ("q", [b"third", b"fourth"], 30)], 100)
     assert raw_redis.lrange("q", 0, -1) == [b"first", b"second", b"third", b"fourth"]
+
+
+def test_only_pushes_of_a_script_already_run_on_the_connection_are_deferred(lane: Lane, raw_redis: redis.Redis) -> None:
+    one, two = ("q", [b"1"], 30), ("q", [b"2", b"3"], 30)
+    assert not lane.can_defer(one) and not lane.can_defer(two)
+    lane.push(*one, 100)
+    assert lane.can_defer(one) and not lane.can_defer(two)
+    lane.push_deferred(one, 100)
+    assert lane.has_deferred
+    assert lane.settle() == [(one, None)]
+    assert not lane.has_deferred
+    lane.close()  # a new connection: Redis may have been restarted, so nothing is assumed loaded
+    assert not lane.can_defer(one)
+    assert raw_redis.lrange("q", 0, -1) == [b"1", b"1"]
 
 
 def test_push_raises_queue_full(lane: Lane, raw_redis: redis.Redis) -> None:
@@ -228,3 +243,100 @@ def test_parallel_calls_batch_and_report_failed_pushes_in_place(
     assert isinstance(results[2], MessageSendError)
     with pytest.raises(MessageSendError):
         client.call_actions_parallel("echo", actions)
+
+
+def _serve_one(server: RedisServerTransport, **body: Any) -> None:
+    request_id, meta, _body = server.receive_request_message()
+    server.send_response_message(request_id, meta, job_response(**body))
+
+
+def _server_lane(server: RedisServerTransport) -> Lane:
+    return server.core.backend_layer.lane_at(0)
+
+
+def test_server_replies_are_confirmed_during_the_next_receive(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """Once the script is loaded on the connection, a reply is written and its acknowledgement read later."""
+    client = make_client()
+    server = make_server()
+    for request_id in range(3):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)
+    _serve_one(server, n=1)
+    assert _server_lane(server).has_deferred  # written, acknowledgement not read yet
+    _serve_one(server, n=2)  # this receive read the previous acknowledgement
+    server.flush_responses()
+    assert not _server_lane(server).has_deferred
+    assert [client.receive_response_message(1).request_id for _ in range(3)] == [0, 1, 2]
+
+
+def test_a_deferred_reply_to_a_full_list_is_retried(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """A reply refused because the client's list is full is pushed again once there is room."""
+    client = make_client()
+    server = make_server(queue_capacity=2, queue_full_retries=3)
+    for request_id in range(2):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)  # synchronous, loads the script
+    reply_key = "pysoa:" + client._reply_to()
+    raw_redis.rpush(reply_key, b"filler")  # now full: two messages
+    request_id, meta, _body = server.receive_request_message()
+    server.send_response_message(request_id, meta, job_response(n=1))  # deferred: refused by Redis
+    raw_redis.lpop(reply_key, 2)  # make room before the server reads the refusal
+    server.flush_responses()
+    assert client.receive_response_message(1).request_id == 1
+
+
+def test_a_deferred_reply_that_stays_refused_is_logged_and_counted(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = RecordingMetrics()
+    client = make_client()
+    server = make_server(metrics=metrics, queue_capacity=2, queue_full_retries=0)
+    for request_id in range(2):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)
+    raw_redis.rpush("pysoa:" + client._reply_to(), b"filler")
+    request_id, meta, _body = server.receive_request_message()
+    server.send_response_message(request_id, meta, job_response(n=1))  # returns: the refusal comes later
+    with caplog.at_level(logging.ERROR, logger="pysoa_like.transport"):
+        server.flush_responses()
+    assert "Could not deliver a message to service.echo" in caplog.text
+    assert metrics.counters["server.transport.redis_gateway.send.error.redis_queue_full"] == 1
+
+
+def test_a_deferred_reply_survives_a_script_flush(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    client = make_client()
+    server = make_server()
+    for request_id in range(2):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)
+    raw_redis.script_flush()
+    _serve_one(server, n=1)  # EVALSHA of an unknown script: refused, found out when flushing
+    server.flush_responses()
+    assert [client.receive_response_message(1).request_id for _ in range(2)] == [0, 1]
+
+
+def test_a_connection_lost_with_a_reply_unconfirmed_fails_the_receive(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """The receive that was to read the acknowledgement reports the broken connection; the next one works."""
+    client = make_client()
+    server = make_server()
+    for request_id in range(3):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)
+    _serve_one(server, n=1)
+    assert _server_lane(server).has_deferred
+    raw_redis.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(MessageReceiveError):
+        server.receive_request_message()
+    # The reply was written before the kill, so it was delivered; the next request is still there.
+    _serve_one(server, n=2)
+    server.flush_responses()
+    received = {client.receive_response_message(1).request_id for _ in range(3)}
+    assert received == {0, 1, 2}

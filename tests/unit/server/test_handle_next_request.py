@@ -202,7 +202,9 @@ def test_run_serves_until_shutting_down_and_backs_off_on_transient_errors(monkey
         server.shutting_down = True
 
     server.perform_idle_actions = idle
+    server.transport.flush_responses = lambda: calls.append("flush_responses")  # type: ignore[method-assign]
     server.run()
-    assert calls == ["setup", "teardown"]
+    # The transport confirms its last responses before teardown.
+    assert calls == ["setup", "flush_responses", "teardown"]
     assert [r[0] for r in server.transport.responses] == [1, 2]
     assert len(sleeps) == 1 and 0.5 <= sleeps[0] <= 0.75

@@ -21,7 +21,7 @@ import redis
 
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
-__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError", "pack_commands"]
+__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError", "is_no_script", "pack_commands"]
 
 # Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
 # chunks then stay together in the list even when several servers answer the same client at once (the PySOA
@@ -55,7 +55,8 @@ class QueueFullError(Exception):
     """The send script refused the message because the list is at capacity."""
 
 
-def _is_no_script(exc: redis.ResponseError) -> bool:
+def is_no_script(exc: redis.ResponseError) -> bool:
+    """Whether Redis refused an EVALSHA because it does not know the script."""
     return isinstance(exc, redis.exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
 
 
@@ -120,6 +121,10 @@ def _timeout_argument(timeout: float) -> str:
     return str(int(timeout)) if timeout.is_integer() else repr(timeout)
 
 
+def _script_index(item: PushItem) -> int:
+    return 0 if len(item[1]) == 1 else 1
+
+
 class Lane:
     """One thread's own connection to one ring slot, with the transport's commands.
 
@@ -130,7 +135,7 @@ class Lane:
         client: The slot's redis-py client; only its pool's connection class and settings are used.
     """
 
-    __slots__ = ("__weakref__", "_connection", "_drain_supported", "client")
+    __slots__ = ("__weakref__", "_connection", "_deferred", "_drain_supported", "_loaded", "client", "settled")
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -138,10 +143,20 @@ class Lane:
         self._connection: Any = pool.connection_class(**pool.connection_kwargs)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
         self._drain_supported = True
+        # Which of the two scripts this connection has run (so Redis has it cached).
+        self._loaded: set[int] = set()
+        # Pushes written but whose replies are not read yet (see push_deferred), in order.
+        self._deferred: list[PushItem] = []
+        #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
+        self.settled: list[tuple[PushItem, Exception | None]] = []
 
     def close(self) -> None:
         """Close the connection (the next command opens a new one)."""
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         self._connection.disconnect()
+        self._loaded.clear()
 
     # Sending
 
@@ -166,6 +181,8 @@ class Lane:
             redis.ConnectionError, redis.TimeoutError: The connection failed; nothing is known about which items
                 were pushed.
         """
+        if self._deferred:
+            self.settled.extend(self.settle())
         connection = self._connection
         commands = [self._script_command(0, item, capacity) for item in items]
         small = all(len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1])
@@ -179,7 +196,7 @@ class Lane:
                     errors.append(None)
                 except redis.ResponseError as exc:
                     errors.append(_push_error(exc))
-                    if _is_no_script(exc):
+                    if is_no_script(exc):
                         retry.append(position)
             if retry:
                 # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
@@ -192,14 +209,72 @@ class Lane:
                     except redis.ResponseError as exc:
                         errors[position] = _push_error(exc)
         except BaseException:
-            connection.disconnect()
+            self._disconnect()
             raise
+        for item, error in zip(items, errors, strict=True):
+            if error is None:
+                self._loaded.add(_script_index(item))
         return errors
+
+    def can_defer(self, item: PushItem) -> bool:
+        """Whether :meth:`push_deferred` may take ``item``: its script already ran on this connection."""
+        return _script_index(item) in self._loaded
+
+    def push_deferred(self, item: PushItem, capacity: int) -> None:
+        """Write the send script for ``item`` without waiting for Redis' reply.
+
+        The reply is read by the next :meth:`blocking_pop` (its outcome then goes to :attr:`settled`) or
+        :meth:`settle`, so a server pays one wait per request instead of two. Only for items that
+        :meth:`can_defer` accepts: a script Redis no longer knows would only be found out later.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
+        """
+        small = all(len(message) <= _LARGE_ARGUMENT_BYTES for message in item[1])
+        try:
+            self._connection.send_packed_command(
+                pack_commands([self._script_command(0, item, capacity)], small), check_health=False
+            )
+        except BaseException:
+            self._disconnect()
+            raise
+        self._deferred.append(item)
+
+    @property
+    def has_deferred(self) -> bool:
+        """Whether deferred pushes still wait for their replies to be read."""
+        return bool(self._deferred)
+
+    def settle(self) -> list[tuple[PushItem, Exception | None]]:
+        """Read the replies of every deferred push.
+
+        Returns:
+            Per deferred item, in order: None when pushed, else its error (:class:`QueueFullError`, a
+            ``redis.ResponseError`` such as NOSCRIPT, or the connection error that cut the reading short: the
+            connection is then closed and whether Redis ran those items cannot be known).
+        """
+        deferred, self._deferred = self._deferred, []
+        results: list[tuple[PushItem, Exception | None]] = []
+        connection = self._connection
+        for position, item in enumerate(deferred):
+            try:
+                connection.read_response()
+                results.append((item, None))
+            except redis.ResponseError as exc:
+                results.append((item, _push_error(exc)))
+            except Exception as exc:
+                self._disconnect()
+                results.extend((unread, exc) for unread in deferred[position:])
+                break
+            except BaseException:
+                self._disconnect()
+                raise
+        return results
 
     @staticmethod
     def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
         key, messages, expiry_seconds = item
-        sha, text = _SCRIPTS[0 if len(messages) == 1 else 1]
+        sha, text = _SCRIPTS[_script_index(item)]
         if use_text:
             return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
         return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
@@ -235,6 +310,13 @@ class Lane:
                 connection.send_packed_command(
                     pack_commands([("BLPOP", key, _timeout_argument(timeout))], True), check_health=False
                 )
+            if self._deferred:
+                # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
+                results = self.settle()
+                self.settled.extend(results)
+                failure = results[-1][1]
+                if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
+                    raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
             response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
             more: Any = None
             if drain > 0:
@@ -244,7 +326,7 @@ class Lane:
                     # Redis before 6.2: LPOP takes no count. The BLPOP reply above is still good.
                     self._drain_supported = False
         except BaseException:
-            connection.disconnect()
+            self._disconnect()
             raise
         popped = [] if response is None else [response[1]]
         if more:

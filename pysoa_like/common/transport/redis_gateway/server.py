@@ -181,7 +181,9 @@ class RedisServerTransport(ServerTransport):
             MessageTooLarge: The serialized reply exceeds ``maximum_message_size_in_bytes``, or needs chunks
                 that a version 1 or 2 client cannot read.
             InvalidField: The body cannot be serialized.
-            MessageSendError: Redis failed, or the reply list stayed full.
+            MessageSendError: Writing to Redis failed. Redis' reply (a full reply list, for one) is read later:
+                a full list is then retried as usual and a final failure is logged on ``pysoa_like.transport``
+                and counted, since the job is over by then.
         """
         prefix = self._prefix
         metrics = self.metrics
@@ -214,4 +216,13 @@ class RedisServerTransport(ServerTransport):
                 metrics.histogram(prefix + "send.chunk_count").set(len(messages))
             else:
                 messages = [frame_message(payload, mime_type, version)]
-            core.send_messages(reply_to, messages, expiry.redis_expiry_seconds)
+            # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
+            core.send_messages_deferred(reply_to, messages, expiry.redis_expiry_seconds)
+
+    def flush_responses(self) -> None:
+        """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.
+
+        Responses are pushed without waiting for Redis' acknowledgement, which is read during the next
+        receive; the server calls this when it stops, so that no failed push goes unreported.
+        """
+        self.core.settle_deferred()
