@@ -340,3 +340,19 @@ def test_a_connection_lost_with_a_reply_unconfirmed_fails_the_receive(
     server.flush_responses()
     received = {client.receive_response_message(1).request_id for _ in range(3)}
     assert received == {0, 1, 2}
+
+
+def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_url: str) -> None:
+    """Without socket_timeout a lane reads with a 60 s timeout (redis-py would wait forever); a configured one stays."""
+    from pysoa_like.common.transport.redis_gateway._driver_io import DEFAULT_SOCKET_TIMEOUT_SECONDS
+
+    for connection_kwargs, expected in (({}, DEFAULT_SOCKET_TIMEOUT_SECONDS), ({"socket_timeout": 3.5}, 3.5)):
+        backend = StandardRedisClient(hosts=[redis_url], connection_kwargs=connection_kwargs)
+        try:
+            lane = backend.lane_at(0)
+            lane.push("q", [b"x"], 30, 100)
+            assert lane._connection.socket_timeout == expected
+            # A BLPOP longer than the socket timeout still gets its whole wait (a per-read timeout).
+            assert lane.blocking_pop("q", 5.0) == [b"x"]
+        finally:
+            backend.close()

@@ -21,7 +21,15 @@ import redis
 
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
-__all__ = ["SEND_MESSAGES_LUA_SCRIPT", "Lane", "PushItem", "QueueFullError", "is_no_script", "pack_commands"]
+__all__ = [
+    "DEFAULT_SOCKET_TIMEOUT_SECONDS",
+    "SEND_MESSAGES_LUA_SCRIPT",
+    "Lane",
+    "PushItem",
+    "QueueFullError",
+    "is_no_script",
+    "pack_commands",
+]
 
 # Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
 # chunks then stay together in the list even when several servers answer the same client at once (the PySOA
@@ -37,6 +45,9 @@ redis.call('EXPIRE', key, ARGV[1])
 return count
 """
 
+#: The read timeout of a lane's connection when ``connection_kwargs`` set no ``socket_timeout`` (redis-py's
+#: default would wait forever on a dead network). BLPOPs up to 58 seconds are read within it.
+DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
 # A blocking read waits this much longer than the BLPOP timeout, so the server's nil reply always wins the race.
 _READ_TIMEOUT_MARGIN_SECONDS = 2.0
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
@@ -135,12 +146,26 @@ class Lane:
         client: The slot's redis-py client; only its pool's connection class and settings are used.
     """
 
-    __slots__ = ("__weakref__", "_connection", "_deferred", "_drain_supported", "_loaded", "client", "settled")
+    __slots__ = (
+        "__weakref__",
+        "_connection",
+        "_deferred",
+        "_drain_supported",
+        "_loaded",
+        "_socket_timeout",
+        "client",
+        "settled",
+    )
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         pool: Any = client.connection_pool
-        self._connection: Any = pool.connection_class(**pool.connection_kwargs)
+        kwargs = dict(pool.connection_kwargs)
+        if kwargs.get("socket_timeout") is None:
+            # redis-py's default waits forever for a reply; a lane never does.
+            kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT_SECONDS
+        self._socket_timeout: float = kwargs["socket_timeout"]
+        self._connection: Any = pool.connection_class(**kwargs)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
         self._drain_supported = True
         # Which of the two scripts this connection has run (so Redis has it cached).
@@ -317,7 +342,13 @@ class Lane:
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
-            response: Any = connection.read_response(timeout=timeout + _READ_TIMEOUT_MARGIN_SECONDS)
+            read_timeout = timeout + _READ_TIMEOUT_MARGIN_SECONDS
+            if read_timeout <= self._socket_timeout:
+                # The socket's own timeout is long enough: no per-read timeout, which redis-py would set and
+                # restore on the socket around every recv (two system calls each, dozens for a big message).
+                response: Any = connection.read_response()
+            else:
+                response = connection.read_response(timeout=read_timeout)
             more: Any = None
             if drain > 0:
                 try:
