@@ -254,15 +254,23 @@ def _server_lane(server: RedisServerTransport) -> Lane:
     return server.core.backend_layer.lane_at(0)
 
 
+def _primed(
+    make_client: ClientFactory, make_server: ServerFactory, requests: int, **server_kwargs: Any
+) -> tuple[RedisClientTransport, RedisServerTransport]:
+    """A client that sent ``requests`` requests and a server that answered the first (loading its script)."""
+    client = make_client()
+    server = make_server(**server_kwargs)
+    for request_id in range(requests):
+        client.send_request_message(request_id, {}, job_request())
+    _serve_one(server, n=0)
+    return client, server
+
+
 def test_server_replies_are_confirmed_during_the_next_receive(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
     """Once the script is loaded on the connection, a reply is written and its acknowledgement read later."""
-    client = make_client()
-    server = make_server()
-    for request_id in range(3):
-        client.send_request_message(request_id, {}, job_request())
-    _serve_one(server, n=0)
+    client, server = _primed(make_client, make_server, 3)
     _serve_one(server, n=1)
     assert _server_lane(server).has_deferred  # written, acknowledgement not read yet
     _serve_one(server, n=2)  # this receive read the previous acknowledgement
@@ -275,11 +283,9 @@ def test_a_deferred_reply_to_a_full_list_is_retried(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
     """A reply refused because the client's list is full is pushed again once there is room."""
-    client = make_client()
-    server = make_server(queue_capacity=2, queue_full_retries=3)
-    for request_id in range(2):
-        client.send_request_message(request_id, {}, job_request())
-    _serve_one(server, n=0)  # synchronous, loads the script
+    client, server = _primed(
+        make_client, make_server, 2, queue_capacity=2, queue_full_retries=3
+    )  # synchronous, loads the script
     reply_key = "pysoa:" + client._reply_to()
     raw_redis.rpush(reply_key, b"filler")  # now full: two messages
     request_id, meta, _body = server.receive_request_message()
@@ -293,11 +299,7 @@ def test_a_deferred_reply_that_stays_refused_is_logged_and_counted(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     metrics = RecordingMetrics()
-    client = make_client()
-    server = make_server(metrics=metrics, queue_capacity=2, queue_full_retries=0)
-    for request_id in range(2):
-        client.send_request_message(request_id, {}, job_request())
-    _serve_one(server, n=0)
+    client, server = _primed(make_client, make_server, 2, metrics=metrics, queue_capacity=2, queue_full_retries=0)
     raw_redis.rpush("pysoa:" + client._reply_to(), b"filler")
     request_id, meta, _body = server.receive_request_message()
     server.send_response_message(request_id, meta, job_response(n=1))  # returns: the refusal comes later
@@ -310,11 +312,7 @@ def test_a_deferred_reply_that_stays_refused_is_logged_and_counted(
 def test_a_deferred_reply_survives_a_script_flush(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
-    client = make_client()
-    server = make_server()
-    for request_id in range(2):
-        client.send_request_message(request_id, {}, job_request())
-    _serve_one(server, n=0)
+    client, server = _primed(make_client, make_server, 2)
     raw_redis.script_flush()
     _serve_one(server, n=1)  # EVALSHA of an unknown script: refused, found out when flushing
     server.flush_responses()
@@ -325,11 +323,7 @@ def test_a_connection_lost_with_a_reply_unconfirmed_fails_the_receive(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
     """The receive that was to read the acknowledgement reports the broken connection; the next one works."""
-    client = make_client()
-    server = make_server()
-    for request_id in range(3):
-        client.send_request_message(request_id, {}, job_request())
-    _serve_one(server, n=0)
+    client, server = _primed(make_client, make_server, 3)
     _serve_one(server, n=1)
     assert _server_lane(server).has_deferred
     raw_redis.client_kill_filter(_type="normal", skipme=True)
