@@ -223,12 +223,11 @@ class Client:
         Raises:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
-        handler = self._get_handler(service_name)
         expiry = message_expiry_in_seconds or timeout
-        job = self._make_job(
-            actions, switches, correlation_id, continue_on_error, context, control_extra, expiry, suppress_response
-        )
-        request_id = handler.send_tracked_request(job, expiry)
+        handler, job, request_id = self._send_job(
+            service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
+            suppress_response,
+        )  # fmt: skip
         received: list[JobResponse] = []
 
         def get_result(result_timeout: float | None) -> JobResponse:
@@ -241,6 +240,25 @@ class Client:
             )
 
         return FutureSOAResponse(get_result)
+
+    def _send_job(
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        switches: Iterable[Any] | None,
+        correlation_id: str | None,
+        continue_on_error: bool,
+        context: Mapping[str, Any] | None,
+        control_extra: Mapping[str, Any] | None,
+        expiry: float | None,
+        suppress_response: bool,
+    ) -> tuple[ServiceHandler, JobRequest, int]:
+        """Build one job and send it: the handler, the job and its request id."""
+        handler = self._get_handler(service_name)
+        job = self._make_job(
+            actions, switches, correlation_id, continue_on_error, context, control_extra, expiry, suppress_response
+        )
+        return handler, job, handler.send_tracked_request(job, expiry)
 
     def _finish_job(
         self,
@@ -279,12 +297,11 @@ class Client:
         suppress_response: bool = False,
     ) -> JobResponse | None:
         """``call_actions_future(...).result()`` without building the future: the same send, wait and errors."""
-        handler = self._get_handler(service_name)
         expiry = message_expiry_in_seconds or timeout
-        job = self._make_job(
-            actions, switches, correlation_id, continue_on_error, context, control_extra, expiry, suppress_response
-        )
-        request_id = handler.send_tracked_request(job, expiry)
+        handler, job, request_id = self._send_job(
+            service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
+            suppress_response,
+        )  # fmt: skip
         if suppress_response:
             return None
         return self._finish_job(

@@ -132,6 +132,10 @@ def _timeout_argument(timeout: float) -> str:
     return str(int(timeout)) if timeout.is_integer() else repr(timeout)
 
 
+def _all_small(items: Sequence[PushItem]) -> bool:
+    return all(len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1])
+
+
 def _script_index(item: PushItem) -> int:
     return 0 if len(item[1]) == 1 else 1
 
@@ -209,10 +213,9 @@ class Lane:
         if self._deferred:
             self.settled.extend(self.settle())
         connection = self._connection
-        commands = [self._script_command(0, item, capacity) for item in items]
-        small = all(len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1])
+        small = _all_small(items)
         try:
-            connection.send_packed_command(pack_commands(commands, small), check_health=False)
+            self._write([self._script_command(0, item, capacity) for item in items], small)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position in range(len(items)):
@@ -225,8 +228,7 @@ class Lane:
                         retry.append(position)
             if retry:
                 # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
-                evals = [self._script_command(1, items[position], capacity) for position in retry]
-                connection.send_packed_command(pack_commands(evals, small), check_health=False)
+                self._write([self._script_command(1, items[position], capacity) for position in retry], small)
                 for position in retry:
                     try:
                         connection.read_response()
@@ -255,11 +257,8 @@ class Lane:
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
-        small = all(len(message) <= _LARGE_ARGUMENT_BYTES for message in item[1])
         try:
-            self._connection.send_packed_command(
-                pack_commands([self._script_command(0, item, capacity)], small), check_health=False
-            )
+            self._write([self._script_command(0, item, capacity)], _all_small([item]))
         except BaseException:
             self._disconnect()
             raise
@@ -296,6 +295,9 @@ class Lane:
                 raise
         return results
 
+    def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
+        self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
+
     @staticmethod
     def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
         key, messages, expiry_seconds = item
@@ -328,13 +330,10 @@ class Lane:
         connection = self._connection
         drain = drain if self._drain_supported else 0
         try:
+            commands: list[tuple[Any, ...]] = [("BLPOP", key, _timeout_argument(timeout))]
             if drain > 0:
-                commands = [("BLPOP", key, _timeout_argument(timeout)), ("LPOP", key, drain)]
-                connection.send_packed_command(pack_commands(commands, True), check_health=False)
-            else:
-                connection.send_packed_command(
-                    pack_commands([("BLPOP", key, _timeout_argument(timeout))], True), check_health=False
-                )
+                commands.append(("LPOP", key, drain))
+            self._write(commands, True)
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
                 results = self.settle()

@@ -239,7 +239,6 @@ class RedisTransportCore:
         item = (key, messages, redis_expiry_seconds)
         if not lane.can_defer(item):
             # The first push of this script on this connection: wait for it, which also loads the script.
-            self._settle_lane(index, lane)
             self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
             return
         try:
@@ -261,25 +260,48 @@ class RedisTransportCore:
         self._handle_settled(index, lane)
 
     def _handle_settled(self, index: int, lane: Lane) -> None:
+        """Act on the outcomes of a lane's deferred pushes: retry the refused ones, log what finally fails."""
         results, lane.settled = lane.settled, []
+        full: list[tuple[str, list[bytes], int]] = []
         for (key, messages, expiry), error in results:
             if error is None:
                 continue
             queue_name = key[len(QUEUE_NAME_PREFIX) :]
+            if isinstance(error, QueueFullError):
+                full.append((queue_name, list(messages), expiry))
+                continue
             try:
-                if isinstance(error, QueueFullError):
-                    if self.queue_full_retries < 1:
-                        self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-                        raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
-                    self._count_queue_full_retry(0)
-                    self._push_retrying(queue_name, list(messages), expiry, 1)
-                elif isinstance(error, redis.ResponseError) and is_no_script(error):
+                if isinstance(error, redis.ResponseError) and is_no_script(error):
                     # The script vanished from Redis (SCRIPT FLUSH): it did not run; push again, with its text.
                     self._push_retrying(queue_name, list(messages), expiry, 0)
                 else:
                     self._fail_send(index, error)
             except MessageSendError as exc:
-                _logger.error("Could not deliver a message to %s (service %s): %s", queue_name, self.service_name, exc)
+                self._log_undelivered(queue_name, exc)
+        for (queue_name, _messages, _expiry), failure in zip(full, self._retry_full(full), strict=True):
+            if failure is not None:
+                self._log_undelivered(queue_name, failure)
+
+    def _log_undelivered(self, queue_name: str, exc: MessageSendError) -> None:
+        _logger.error("Could not deliver a message to %s (service %s): %s", queue_name, self.service_name, exc)
+
+    def _retry_full(self, entries: Sequence[tuple[str, list[bytes], int]]) -> list[MessageSendError | None]:
+        """Retry pushes refused by a full queue, as :meth:`send_messages` retries its first refusal.
+
+        One backoff sleep covers them all; then each is retried with the remaining attempts.
+        """
+        if not entries:
+            return []
+        if self.queue_full_retries > 0:
+            self._count_queue_full_retry(0)
+        failures: list[MessageSendError | None] = []
+        for queue_name, messages, expiry in entries:
+            try:
+                self._push_retrying(queue_name, messages, expiry, 1)
+                failures.append(None)
+            except MessageSendError as exc:
+                failures.append(exc)
+        return failures
 
     def _push_retrying(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int, first: int) -> None:
         key = QUEUE_NAME_PREFIX + queue_name
@@ -342,16 +364,9 @@ class RedisTransportCore:
                         self._fail_send(index, error)
                     except MessageSendError as send_error:
                         results[position] = send_error
-        if full:
-            # Like send_messages: the batch was the first attempt; one backoff sleep covers every full queue.
-            if self.queue_full_retries > 0:
-                self._count_queue_full_retry(0)
-            for position in full:
-                queue_name, messages, expiry = items[position]
-                try:
-                    self._push_retrying(queue_name, messages, expiry, 1)
-                except MessageSendError as exc:
-                    results[position] = exc
+        # The batch was each item's first attempt.
+        for position, retry_failure in zip(full, self._retry_full([items[p] for p in full]), strict=True):
+            results[position] = retry_failure
         return results
 
     def _count_queue_full_retry(self, attempt: int) -> None:
