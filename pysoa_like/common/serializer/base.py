@@ -93,6 +93,24 @@ class Serializer(abc.ABC):
             InvalidMessage: If the bytes cannot be decoded into a dict.
         """
 
+    def buffer_to_dict(self, buffer: bytes | bytearray | memoryview) -> dict[Any, Any]:
+        """Deserialize a message that may be a view into a bigger buffer (transports call this).
+
+        The default passes :meth:`blob_to_dict` a ``bytes`` copy, so serializers written for bytes keep
+        working. A serializer whose :meth:`blob_to_dict` reads any bytes-like object in place overrides
+        this to skip the copy (:class:`MsgpackSerializer` does).
+
+        Args:
+            buffer: The encoded message.
+
+        Returns:
+            The decoded message.
+
+        Raises:
+            InvalidMessage: If the bytes cannot be decoded into a dict.
+        """
+        return self.blob_to_dict(buffer if type(buffer) is bytes else bytes(buffer))
+
 
 def _register(mime_type: str, serializer_class: type[Serializer]) -> None:
     existing = Serializer._registry.get(mime_type)

@@ -336,6 +336,33 @@ def test_a_connection_lost_with_a_reply_unconfirmed_fails_the_receive(
     assert received == {0, 1, 2}
 
 
+def test_a_long_blpop_raises_the_socket_timeout_once_and_the_next_push_puts_it_back(redis_url: str) -> None:
+    """The socket keeps one timeout per read phase (not one set and restored around every recv)."""
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.5})
+    try:
+        lane = backend.lane_at(0)
+        big = b"z" * (3 * 1024 * 1024)
+        lane.push("q", [big], 30, 100)
+        assert lane._connection._sock.gettimeout() == 0.5
+        assert lane.blocking_pop("q", 3.0) == [big]
+        # Still raised after the reply was read: redis-py's per-read timeout would have restored it.
+        assert lane._connection._sock.gettimeout() == pytest.approx(5.0)
+        lane.push("q", [b"x"], 30, 100)
+        assert lane._connection._sock.gettimeout() == 0.5
+        assert lane.blocking_pop("q", 0.1) == [b"x"]
+        assert lane._connection._sock.gettimeout() == pytest.approx(2.1)  # the BLPOP's wait plus a margin
+        lane.close()
+        lane.push("q", [b"y"], 30, 100)
+        assert lane.blocking_pop("q", 3.0) == [b"y"]
+        assert lane._connection._sock.gettimeout() == pytest.approx(5.0)
+        lane.close()
+        # A reconnection starts from the configured timeout again.
+        lane.push("q", [b"w"], 30, 100)
+        assert lane._connection._sock.gettimeout() == 0.5
+    finally:
+        backend.close()
+
+
 def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_url: str) -> None:
     """Without socket_timeout a lane reads with a 60 s timeout (redis-py would wait forever); a configured one stays."""
     from pysoa_like.common.transport.redis_gateway._driver_io import DEFAULT_SOCKET_TIMEOUT_SECONDS

@@ -165,13 +165,76 @@ def test_unknown_extension_codes_raise_invalid_message(ext_hex: str) -> None:
 
 @pytest.mark.parametrize(
     "ext_hex",
-    ["d6 ff 00000001", "d7 ff 0000000400000001", "c7 0c ff 000000010000000000000001", "c7 04 ff 00000001"],
-    ids=["fixext4", "fixext8", "ext8 96-bit", "ext8 32-bit"],
+    [
+        "d6 ff 00000001",
+        "d7 ff 0000000400000001",
+        "c7 0c ff 000000010000000000000001",
+        "c7 04 ff 00000001",
+        "c7 08 ff 0000000400000001",
+        "c8 0004 ff 00000001",
+        "c8 0008 ff 0000000400000001",
+        "c8 000c ff 000000010000000000000001",
+        "c9 00000004 ff 00000001",
+        "c9 00000008 ff 0000000400000001",
+        "c9 0000000c ff 000000010000000000000001",
+    ],
+    ids=[
+        "fixext4",
+        "fixext8",
+        "ext8 96-bit",
+        "ext8 32-bit",
+        "ext8 64-bit",
+        "ext16 32-bit",
+        "ext16 64-bit",
+        "ext16 96-bit",
+        "ext32 32-bit",
+        "ext32 64-bit",
+        "ext32 96-bit",
+    ],
 )
 def test_msgpack_timestamp_extension_raises_invalid_message(ext_hex: str) -> None:
     """msgpack's own Timestamp extension (-1), which PySOA cannot read, is refused on decode."""
     for blob in (_PREFIX + bytes.fromhex(ext_hex), bytes.fromhex("81 a176 91 81 01") + bytes.fromhex(ext_hex)):
         assert "extension type code -1" in str(_decode_error(blob))
+
+
+@pytest.mark.parametrize("noise", [0, 15, 16, 17, 5000], ids=lambda n: f"{n} 0xFF bytes first")
+def test_timestamp_found_after_many_ff_bytes_in_a_big_message(noise: int) -> None:
+    """A Timestamp after many harmless 0xFF bytes (binary data: the regex takes over) is still refused."""
+    message = {"data": b"\xff" * noise + b"x" * 100_000, "v": msgpack.Timestamp(1, 0)}
+    blob = msgpack.packb(message, use_bin_type=True)
+    assert "extension type code -1" in str(_decode_error(blob))
+
+
+@pytest.mark.parametrize("noise", [1, 16, 17, 5000], ids=lambda n: f"{n} 0xFF bytes")
+def test_big_message_with_ff_bytes_but_no_timestamp_decodes(noise: int) -> None:
+    """0xFF bytes that look like a Timestamp header inside a string or bin value are not refused."""
+    lookalike = bytes.fromhex("d6ff c70cff c80008ff c900000004ff")
+    message = {"data": (b"\xff" + lookalike) * noise + b"y" * 100_000, "s": "\u00ff" * 10}
+    assert MsgpackSerializer().blob_to_dict(msgpack.packb(message, use_bin_type=True)) == message
+
+
+@pytest.mark.parametrize(
+    ("hex_bytes", "expected"),
+    [
+        ("", False),
+        ("ff", False),
+        ("00 ff ff ff", False),
+        ("d5 ff", False),
+        ("c7 05 ff", False),
+        ("d6 ff", True),
+        ("d7 ff", True),
+        ("c7 08 ff", True),
+        ("c8 000c ff", True),
+        ("c9 00000004 ff", True),
+        ("c9 01000004 ff", False),
+        (("ff" * 20) + "d6 ff", True),
+        (("ff" * 20) + "c7 05 ff", False),
+    ],
+)
+def test_might_hold_timestamp(hex_bytes: str, expected: bool) -> None:
+    """The byte scan finds every Timestamp header form, before and after its switch to the regex."""
+    assert _msgpack_ext.might_hold_timestamp(bytes.fromhex(hex_bytes)) is expected
 
 
 def test_encoder_never_emits_the_timestamp_extension() -> None:

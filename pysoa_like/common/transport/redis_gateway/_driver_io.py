@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
 __all__ = [
@@ -58,6 +59,9 @@ _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
     for script in (SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
 )
 
+#: A popped message: ``bytearray`` when big (received in place, see ``ReplyReader``), else ``bytes``.
+RawMessage = bytes | bytearray
+
 #: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step.
 PushItem = tuple[str, Sequence[bytes], int]
 
@@ -71,10 +75,13 @@ def is_no_script(exc: redis.ResponseError) -> bool:
     return isinstance(exc, redis.exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
 
 
-def _push_error(exc: redis.ResponseError) -> Exception:
-    if exc.args and QUEUE_FULL_ERROR in str(exc.args[0]):
-        return QueueFullError(str(exc))
-    return exc
+def _push_outcome(reply: Any) -> Exception | None:
+    # A send script's reply: nil when it pushed, else the error it (or Redis) answered.
+    if not isinstance(reply, redis.ResponseError):
+        return None
+    if reply.args and QUEUE_FULL_ERROR in str(reply.args[0]):
+        return QueueFullError(str(reply))
+    return reply
 
 
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
@@ -156,6 +163,8 @@ class Lane:
         "_deferred",
         "_drain_supported",
         "_loaded",
+        "_read_timeout",
+        "_reader",
         "_socket_timeout",
         "client",
         "settled",
@@ -169,7 +178,10 @@ class Lane:
             # redis-py's default waits forever for a reply; a lane never does.
             kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT_SECONDS
         self._socket_timeout: float = kwargs["socket_timeout"]
+        # The timeout the socket has now: raised for a long BLPOP, put back before reading anything else.
+        self._read_timeout = self._socket_timeout
         self._connection: Any = pool.connection_class(**kwargs)
+        self._reader = ReplyReader(self._connection)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
         self._drain_supported = True
         # Which of the two scripts this connection has run (so Redis has it cached).
@@ -185,7 +197,17 @@ class Lane:
 
     def _disconnect(self) -> None:
         self._connection.disconnect()
+        self._reader.reset()
         self._loaded.clear()
+        self._read_timeout = self._socket_timeout
+
+    def _wait_at_most(self, seconds: float) -> None:
+        # Sets the socket's timeout for the reads that follow (the connection is open: a write came first).
+        # A BLPOP longer than socket_timeout raises it and the next push puts it back: at most two system
+        # calls per call, where redis-py's per-read timeout costs two per recv (dozens for a big message).
+        if seconds != self._read_timeout:
+            self._connection._sock.settimeout(seconds)
+            self._read_timeout = seconds
 
     # Sending
 
@@ -212,29 +234,22 @@ class Lane:
         """
         if self._deferred:
             self.settled.extend(self.settle())
-        connection = self._connection
+        read = self._reader.read
         small = _all_small(items)
         try:
             self._write([self._script_command(0, item, capacity) for item in items], small)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position in range(len(items)):
-                try:
-                    connection.read_response()
-                    errors.append(None)
-                except redis.ResponseError as exc:
-                    errors.append(_push_error(exc))
-                    if is_no_script(exc):
-                        retry.append(position)
+                error = _push_outcome(read())
+                errors.append(error)
+                if isinstance(error, redis.ResponseError) and is_no_script(error):
+                    retry.append(position)
             if retry:
                 # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
                 self._write([self._script_command(1, items[position], capacity) for position in retry], small)
                 for position in retry:
-                    try:
-                        connection.read_response()
-                        errors[position] = None
-                    except redis.ResponseError as exc:
-                        errors[position] = _push_error(exc)
+                    errors[position] = _push_outcome(read())
         except BaseException:
             self._disconnect()
             raise
@@ -279,13 +294,10 @@ class Lane:
         """
         deferred, self._deferred = self._deferred, []
         results: list[tuple[PushItem, Exception | None]] = []
-        connection = self._connection
+        read = self._reader.read
         for position, item in enumerate(deferred):
             try:
-                connection.read_response()
-                results.append((item, None))
-            except redis.ResponseError as exc:
-                results.append((item, _push_error(exc)))
+                results.append((item, _push_outcome(read())))
             except Exception as exc:
                 self._disconnect()
                 results.extend((unread, exc) for unread in deferred[position:])
@@ -297,6 +309,8 @@ class Lane:
 
     def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
         self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
+        if self._read_timeout != self._socket_timeout:
+            self._wait_at_most(self._socket_timeout)
 
     @staticmethod
     def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
@@ -308,7 +322,7 @@ class Lane:
 
     # Receiving
 
-    def blocking_pop(self, key: str, timeout: float, drain: int = 0) -> list[bytes]:
+    def blocking_pop(self, key: str, timeout: float, drain: int = 0) -> list[RawMessage]:
         """``BLPOP key timeout``, plus ``LPOP key drain`` in the same write when ``drain`` > 0.
 
         The socket read waits longer than the pop, so Redis' nil reply always comes first; a read without any
@@ -327,7 +341,7 @@ class Lane:
             redis.RedisError: On a Redis or connection failure (the connection is closed first).
         """
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
-        connection = self._connection
+        read = self._reader.read
         drain = drain if self._drain_supported else 0
         try:
             commands: list[tuple[Any, ...]] = [("BLPOP", key, _timeout_argument(timeout))]
@@ -341,25 +355,22 @@ class Lane:
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
-            read_timeout = timeout + _READ_TIMEOUT_MARGIN_SECONDS
-            if read_timeout <= self._socket_timeout:
-                # The socket's own timeout is long enough: no per-read timeout, which redis-py would set and
-                # restore on the socket around every recv (two system calls each, dozens for a big message).
-                response: Any = connection.read_response()
-            else:
-                response = connection.read_response(timeout=read_timeout)
+            self._wait_at_most(max(timeout + _READ_TIMEOUT_MARGIN_SECONDS, self._socket_timeout))
+            response: Any = read()
+            if isinstance(response, redis.ResponseError):
+                raise response
             more: Any = None
             if drain > 0:
-                try:
-                    more = connection.read_response()
-                except redis.ResponseError:
+                more = read()
+                if isinstance(more, redis.ResponseError):
                     # Redis before 6.2: LPOP takes no count. The BLPOP reply above is still good.
                     self._drain_supported = False
+                    more = None
         except BaseException:
             self._disconnect()
             raise
-        popped = [] if response is None else [response[1]]
+        popped: list[RawMessage] = [] if response is None else [response[1]]
         if more:
             # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.
             popped.extend(more)
-        return [value if type(value) is bytes else bytes(value) for value in popped]
+        return popped

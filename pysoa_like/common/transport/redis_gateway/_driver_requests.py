@@ -19,6 +19,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, UnsupportedProtocolVersionError
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
@@ -70,7 +71,7 @@ class RequestReader:
         self.core = core
         self.send_reply = send_reply
 
-    def read(self, raw: bytes) -> ReceivedMessage:
+    def read(self, raw: RawMessage) -> ReceivedMessage:
         """Decode one raw request.
 
         Returns:
@@ -81,7 +82,7 @@ class RequestReader:
             RejectedRequest: The message was bad and has been dealt with.
         """
         try:
-            parsed = parse_message(raw)
+            parsed = parse_message(raw, view=True)
         except UnsupportedProtocolVersionError as exc:
             # Read the rest as version 3 to find out where to say so; a newer client still gets its answer.
             marker = _VERSION_MARKER_RE.match(raw)
@@ -107,10 +108,10 @@ class RequestReader:
             _logger.warning("Request %r for service %s: %s", received.request_id, self.core.service_name, problem)
         return ReceivedMessage(received.request_id, meta, received.body)
 
-    def _decode(self, parsed: ParsedMessage, serializer: Serializer, raw: bytes) -> ReceivedMessage:
+    def _decode(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> ReceivedMessage:
         try:
             with self.core.metrics.timer(self.core.prefix + "receive.deserialize"):
-                message = serializer.blob_to_dict(parsed.payload)
+                message = serializer.buffer_to_dict(parsed.payload)
         except Exception as exc:
             self._reject("invalid_message", exc, raw)
         try:
@@ -122,12 +123,12 @@ class RequestReader:
             reason = "no_request_id" if isinstance(message, dict) and message.get("request_id") is None else None
             self._reject(reason or "invalid_message", exc, raw)
 
-    def _reject_decodable(self, raw: bytes, reason: str, error: Exception) -> NoReturn:
+    def _reject_decodable(self, raw: RawMessage, reason: str, error: Exception) -> NoReturn:
         """Reject a message whose envelope may still be readable; answer it if it names a reply queue."""
         try:
             parsed = parse_message(raw)
             serializer = self.core.serializer_for(parsed.content_type)
-            received = check_envelope(serializer.blob_to_dict(parsed.payload), time.time(), self.core.service_name)
+            received = check_envelope(serializer.buffer_to_dict(parsed.payload), time.time(), self.core.service_name)
         except Exception:
             self._reject(reason, error, raw)
         meta = received.meta or {}
@@ -148,14 +149,14 @@ class RequestReader:
     def _count(self, reason: str) -> None:
         self.core.metrics.counter(f"{self.core.prefix}receive.error.{reason}").increment()
 
-    def _reject(self, reason: str, error: BaseException, raw: bytes) -> NoReturn:
+    def _reject(self, reason: str, error: BaseException, raw: RawMessage) -> NoReturn:
         self._count(reason)
         _logger.error(
             "Skipped a bad request message for service %s (%s): %s; first bytes: %r",
             self.core.service_name,
             reason,
             error,
-            raw[:64],
+            bytes(raw[:64]),
         )
         raise RejectedRequest(reason) from error
 

@@ -12,6 +12,7 @@ from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, get_hex_thread_id
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -48,7 +49,7 @@ class _ThreadState(threading.local):
         self.outstanding = 0
         # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
         # returned by the next receives.
-        self.held: collections.deque[bytes] = collections.deque()
+        self.held: collections.deque[RawMessage] = collections.deque()
         # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
         self.batch: list[tuple[int, bytes, int, bool]] | None = None
 
@@ -263,18 +264,18 @@ class RedisClientTransport(ClientTransport):
                 # The reply was consumed whatever its fate (expired, malformed), so it is no longer awaited.
                 state.outstanding = max(state.outstanding - 1, 0)
 
-    def _decode_reply(self, raw: bytes, queue_name: str, timeout: float | None) -> ReceivedMessage:
-        parsed = parse_message(raw)
+    def _decode_reply(self, raw: RawMessage, queue_name: str, timeout: float | None) -> ReceivedMessage:
+        parsed = parse_message(raw, view=True)
         payload = parsed.payload
         content_type = parsed.content_type
         if parsed.is_chunk:
             reassembler = ChunkReassembler(parsed)
             held = self._state.held
-            skipped: list[bytes] = []
+            skipped: list[RawMessage] = []
             try:
                 while not reassembler.complete:
                     next_raw = held.popleft() if held else self.core.pop_message(queue_name, timeout)
-                    chunk = parse_message(next_raw)
+                    chunk = parse_message(next_raw, view=True)
                     if not chunk.is_chunk:
                         # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
                         skipped.append(next_raw)
@@ -286,7 +287,7 @@ class RedisClientTransport(ClientTransport):
             payload = reassembler.payload()
             self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
         with self.metrics.timer(self._prefix + "receive.deserialize"):
-            message = self.core.serializer_for(content_type).blob_to_dict(payload)
+            message = self.core.serializer_for(content_type).buffer_to_dict(payload)
         try:
             return check_envelope(message, time.time(), self.service_name)
         except MessageReceiveTimeout:

@@ -21,7 +21,7 @@ from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, is_no_script
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, RawMessage, is_no_script
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
@@ -381,7 +381,7 @@ class RedisTransportCore:
             self._fail(index, "send.error.response", exc, MessageSendError, "sending to")
         self._fail(index, "send.error.unknown", exc, MessageSendError, "sending to")
 
-    def pop_message(self, queue_name: str, timeout: float | None) -> bytes:
+    def pop_message(self, queue_name: str, timeout: float | None) -> RawMessage:
         """Block until a message arrives on ``pysoa:<queue_name>`` (one host of the ring) and return it.
 
         Args:
@@ -394,11 +394,11 @@ class RedisTransportCore:
         """
         return self.pop_messages(queue_name, timeout)[0]
 
-    def pop_messages(self, queue_name: str, timeout: float | None, drain: int = 0) -> list[bytes]:
+    def pop_messages(self, queue_name: str, timeout: float | None, drain: int = 0) -> list[RawMessage]:
         """Like :meth:`pop_message`, also taking up to ``drain`` more messages already waiting (same round trip).
 
         Returns:
-            At least one message, oldest first.
+            At least one message, oldest first (a big one as a ``bytearray``, received in place).
         """
         key = QUEUE_NAME_PREFIX + queue_name
         index, lane = self._lane(key, "receive.get_redis_connection", "receive")

@@ -150,7 +150,7 @@ class ChunkReassembler:
         self.content_type: str | None = first.content_type
         self.version: ProtocolVersion = first.version
         self.next_chunk_id: int = 2
-        self._parts: list[bytes] = [first.payload]
+        self._parts: list[bytes | bytearray | memoryview] = [first.payload]
 
     @property
     def complete(self) -> bool:

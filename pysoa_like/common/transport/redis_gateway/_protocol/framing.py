@@ -45,7 +45,7 @@ class ParsedMessage(NamedTuple):
     content_type: str | None
     chunk_count: int | None
     chunk_id: int | None
-    payload: bytes
+    payload: bytes | bytearray | memoryview
 
     @property
     def is_chunk(self) -> bool:
@@ -69,11 +69,13 @@ def _mime_type(value: bytes) -> str:
     return mime_type
 
 
-def parse_message(message: bytes) -> ParsedMessage:
+def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMessage:
     """Read the version marker and the understood headers at the start of a received message.
 
     Args:
-        message: The raw bytes popped from Redis.
+        message: The raw bytes popped from Redis (a ``bytearray`` for a big message received in place).
+        view: Give the payload as a ``memoryview`` into ``message`` rather than a ``bytes`` copy (a copy of a
+            big message costs more than parsing it; read it with ``Serializer.buffer_to_dict``).
 
     Returns:
         The parsed framing. The payload is ``message`` itself (no copy) when there was no framing.
@@ -111,7 +113,13 @@ def parse_message(message: bytes) -> ParsedMessage:
         offset = header.end()
         header = _HEADER_RE.match(message, offset)
 
-    return ParsedMessage(version, content_type, chunk_count, chunk_id, message[offset:] if offset else message)
+    if not offset:
+        payload: bytes | bytearray | memoryview = message
+    elif view:
+        payload = memoryview(message)[offset:]
+    else:
+        payload = bytes(message[offset:]) if type(message) is bytearray else message[offset:]
+    return ParsedMessage(version, content_type, chunk_count, chunk_id, payload)
 
 
 def validate_header_value(value: str) -> str:
