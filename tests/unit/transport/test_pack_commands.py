@@ -36,3 +36,34 @@ def test_large_arguments_are_written_as_their_own_buffer_without_a_copy() -> Non
     buffers = pack_commands([("EVALSHA", "sha", 1, "k", 60, 10, big), ("BLPOP", "r", "1")])
     assert any(buffer is big for buffer in buffers)
     assert len(buffers) == 3
+
+
+def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
+    """A FramedMessage goes out as the same bytes as its joined form, its payload as a buffer of its own."""
+    from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, frame_message
+
+    payload = b"\x81\xa1b" + b"p" * 100_000
+    framed = FramedMessage(b"pysoa-redis/3//content-type:application/msgpack;", payload)
+    joined = frame_message(payload, "application/msgpack")
+    assert framed == joined and bytes(framed) == joined and len(framed) == len(joined) and hash(framed) == hash(joined)
+    commands: list[tuple[Any, ...]] = [("EVALSHA", "sha", 1, "k", 60, 10, framed, b"small"), ("BLPOP", "r", "1")]
+    buffers = pack_commands(commands)
+    assert any(buffer is payload for buffer in buffers)
+    expected = [("EVALSHA", "sha", 1, "k", 60, 10, joined, b"small"), ("BLPOP", "r", "1")]
+    assert b"".join(buffers) == _redis_py_bytes(expected)
+
+
+@pytest.mark.parametrize("size", [0, 100, 16384, 16385, 1_000_000])
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_frame_unjoined_equals_frame_message(size: int, version: int) -> None:
+    """Small payloads are joined to their framing; big ones stay in two pieces; the bytes are the same."""
+    from pysoa_like.common.transport.redis_gateway._protocol.framing import (
+        FramedMessage,
+        frame_message,
+        frame_unjoined,
+    )
+
+    payload = b"q" * size
+    message = frame_unjoined(payload, "application/msgpack", version)
+    assert bytes(message) == frame_message(payload, "application/msgpack", version)
+    assert isinstance(message, FramedMessage) is (size > 16384 and version > 1)

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, OutgoingMessage
 from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
@@ -63,7 +64,7 @@ _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
 RawMessage = bytes | bytearray
 
 #: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step.
-PushItem = tuple[str, Sequence[bytes], int]
+PushItem = tuple[str, Sequence[OutgoingMessage], int]
 
 
 class QueueFullError(Exception):
@@ -119,6 +120,14 @@ def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> l
                 value = value.encode()
             elif kind is int:
                 value = b"%d" % value
+            elif kind is FramedMessage:
+                # Its framing goes with the small pieces; the payload is written as it is, never joined.
+                append(b"$%d\r\n%b" % (len(value), value.head))
+                buffers.append(b"".join(pieces))
+                buffers.append(value.payload)
+                pieces = [b"\r\n"]
+                append = pieces.append
+                continue
             elif kind is not bytes:
                 value = str(value).encode()
             size = len(value)
@@ -211,7 +220,7 @@ class Lane:
 
     # Sending
 
-    def push(self, key: str, messages: Sequence[bytes], expiry_seconds: int, capacity: int) -> None:
+    def push(self, key: str, messages: Sequence[OutgoingMessage], expiry_seconds: int, capacity: int) -> None:
         """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
 
         Raises:

@@ -27,11 +27,12 @@ from pysoa_like.common.transport.redis_gateway.constants import (
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
+    OutgoingMessage,
     build_envelope,
     check_envelope,
     check_message_size,
     compute_expiry,
-    frame_message,
+    frame_unjoined,
     make_reply_to,
     new_client_id,
     parse_message,
@@ -51,7 +52,7 @@ class _ThreadState(threading.local):
         # returned by the next receives.
         self.held: collections.deque[RawMessage] = collections.deque()
         # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
-        self.batch: list[tuple[int, bytes, int, bool]] | None = None
+        self.batch: list[tuple[int, OutgoingMessage, int, bool]] | None = None
 
 
 @ClassConfigurationSchema.provider(RedisTransportSchema)
@@ -186,7 +187,7 @@ class RedisClientTransport(ClientTransport):
                 metrics.counter(prefix + "send.error.message_too_large").increment()
                 raise
             core.log_if_oversized(size, request_id, "to")
-            message = frame_message(payload, serializer.mime_type or "", self.protocol_version)
+            message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
             control = body.get("control") if isinstance(body, dict) else None
             awaited = not (isinstance(control, dict) and control.get("suppress_response"))
             state = self._state

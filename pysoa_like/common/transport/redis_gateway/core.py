@@ -22,6 +22,7 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, RawMessage, is_no_script
+from pysoa_like.common.transport.redis_gateway._protocol.framing import OutgoingMessage
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
@@ -212,7 +213,7 @@ class RedisTransportCore:
 
     # I/O
 
-    def send_messages(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int) -> None:
+    def send_messages(self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int) -> None:
         """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
 
         A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
@@ -223,7 +224,9 @@ class RedisTransportCore:
         """
         self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
 
-    def send_messages_deferred(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int) -> None:
+    def send_messages_deferred(
+        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int
+    ) -> None:
         """Like :meth:`send_messages`, but without waiting for Redis' reply when that is safe.
 
         The reply is read by the next :meth:`pop_messages` (after its ``BLPOP`` is on its way) or by
@@ -262,7 +265,7 @@ class RedisTransportCore:
     def _handle_settled(self, index: int, lane: Lane) -> None:
         """Act on the outcomes of a lane's deferred pushes: retry the refused ones, log what finally fails."""
         results, lane.settled = lane.settled, []
-        full: list[tuple[str, list[bytes], int]] = []
+        full: list[tuple[str, Sequence[OutgoingMessage], int]] = []
         for (key, messages, expiry), error in results:
             if error is None:
                 continue
@@ -285,7 +288,9 @@ class RedisTransportCore:
     def _log_undelivered(self, queue_name: str, exc: MessageSendError) -> None:
         _logger.error("Could not deliver a message to %s (service %s): %s", queue_name, self.service_name, exc)
 
-    def _retry_full(self, entries: Sequence[tuple[str, list[bytes], int]]) -> list[MessageSendError | None]:
+    def _retry_full(
+        self, entries: Sequence[tuple[str, Sequence[OutgoingMessage], int]]
+    ) -> list[MessageSendError | None]:
         """Retry pushes refused by a full queue, as :meth:`send_messages` retries its first refusal.
 
         One backoff sleep covers them all; then each is retried with the remaining attempts.
@@ -303,7 +308,9 @@ class RedisTransportCore:
                 failures.append(exc)
         return failures
 
-    def _push_retrying(self, queue_name: str, messages: list[bytes], redis_expiry_seconds: int, first: int) -> None:
+    def _push_retrying(
+        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int, first: int
+    ) -> None:
         key = QUEUE_NAME_PREFIX + queue_name
         for attempt in range(first, self.queue_full_retries + 1):
             index, lane = self._lane(key, "send.get_redis_connection", "send")
@@ -322,7 +329,7 @@ class RedisTransportCore:
         self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
         raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
 
-    def send_batch(self, items: Sequence[tuple[str, list[bytes], int]]) -> list[MessageSendError | None]:
+    def send_batch(self, items: Sequence[tuple[str, Sequence[OutgoingMessage], int]]) -> list[MessageSendError | None]:
         """Push several messages, each to its own queue, with one write and one read per ring slot.
 
         Each item is ``(queue_name, messages, redis_expiry_seconds)`` as for :meth:`send_messages`. Items

@@ -53,8 +53,11 @@ from pysoa_like.common.transport.redis_gateway._protocol.envelope import (
     should_log_oversized,
 )
 from pysoa_like.common.transport.redis_gateway._protocol.framing import (
+    FramedMessage,
+    OutgoingMessage,
     ParsedMessage,
     frame_message,
+    frame_unjoined,
     parse_message,
     validate_header_value,
 )
@@ -87,6 +90,8 @@ __all__ = [
     "SEND_MESSAGE_LUA_SCRIPT",
     "ChunkReassembler",
     "ExpiryValues",
+    "FramedMessage",
+    "OutgoingMessage",
     "ParsedMessage",
     "UnsupportedProtocolVersionError",
     "build_envelope",
@@ -95,6 +100,7 @@ __all__ = [
     "choose_host_index",
     "compute_expiry",
     "frame_message",
+    "frame_unjoined",
     "is_expired",
     "make_reply_to",
     "make_request_host_cycle",

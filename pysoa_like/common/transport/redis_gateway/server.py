@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pysoa_like.common.fields import ClassConfigurationSchema
@@ -29,10 +29,11 @@ from pysoa_like.common.transport.redis_gateway.constants import (
 )
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
+    OutgoingMessage,
     build_envelope,
     check_message_size,
     compute_expiry,
-    frame_message,
+    frame_unjoined,
     should_chunk,
     split_into_chunks,
     validate_chunk_settings,
@@ -211,11 +212,12 @@ class RedisServerTransport(ServerTransport):
                 metrics.counter(prefix + "send.error.message_too_large").increment()
                 raise
             core.log_if_oversized(size, request_id, "from")
+            messages: Sequence[OutgoingMessage]
             if chunked:
                 messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
                 metrics.histogram(prefix + "send.chunk_count").set(len(messages))
             else:
-                messages = [frame_message(payload, mime_type, version)]
+                messages = [frame_unjoined(payload, mime_type, version)]
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
             core.send_messages_deferred(reply_to, messages, expiry.redis_expiry_seconds)
 

@@ -16,7 +16,15 @@ from typing import NamedTuple
 from pysoa_like.common.transport.errors import InvalidMessageError
 from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, _version_from_marker_digits
 
-__all__ = ["ParsedMessage", "frame_message", "parse_message", "validate_header_value"]
+__all__ = [
+    "FramedMessage",
+    "OutgoingMessage",
+    "ParsedMessage",
+    "frame_message",
+    "frame_unjoined",
+    "parse_message",
+    "validate_header_value",
+]
 
 # The version marker, plus the content-type header in its usual compact form so the common case needs one match.
 _VERSION_MARKER_RE = re.compile(rb"pysoa-redis/([0-9]+)//(?:content-type:([A-Za-z0-9_/.-]+);)?")
@@ -187,3 +195,56 @@ def frame_message(
     if not head:
         return bytes(payload)
     return head + payload
+
+
+class FramedMessage:
+    """A framed message kept as its two pieces, so that a big payload is not copied just to prepend the framing.
+
+    The transports write the pieces one after the other as one Redis argument; ``bytes()`` joins them.
+
+    Args:
+        head: The framing (version marker and headers).
+        payload: The serialized envelope.
+    """
+
+    __slots__ = ("head", "payload")
+
+    def __init__(self, head: bytes, payload: bytes) -> None:
+        self.head = head
+        self.payload = payload
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.payload)
+
+    def __bytes__(self) -> bytes:
+        return self.head + self.payload
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FramedMessage):
+            other = bytes(other)
+        return isinstance(other, bytes) and len(other) == len(self) and bytes(self) == other
+
+    def __hash__(self) -> int:
+        return hash(bytes(self))
+
+    def __repr__(self) -> str:
+        return f"FramedMessage({self.head!r}, <{len(self.payload)} bytes>)"
+
+
+#: What the transports push: plain bytes, or a big message still in two pieces.
+OutgoingMessage = bytes | FramedMessage
+
+# Payloads up to this size are joined to their framing (one small copy beats a second buffer to write).
+_JOIN_UP_TO_BYTES = 16384
+
+
+def frame_unjoined(payload: bytes, mime_type: str, version: ProtocolVersion | int) -> OutgoingMessage:
+    """:func:`frame_message` for a whole (unchunked) message, leaving a big payload uncopied.
+
+    Returns:
+        The framed bytes, or for a payload over 16 KiB a :class:`FramedMessage` of the framing and the payload.
+    """
+    head = _message_head(int(version), mime_type)
+    if not head or len(payload) <= _JOIN_UP_TO_BYTES:
+        return head + payload if head else payload
+    return FramedMessage(head, payload)
