@@ -52,3 +52,25 @@ def test_error_replies_keep_the_lane_in_step(redis_url: str, raw_redis: redis.Re
         assert lane.blocking_pop("q", 1.0, drain=5) == [b"one", b"two", b"three"]
     finally:
         backend.close()
+
+
+def test_deferred_pushes_cut_off_by_a_closed_connection_are_reported_not_mixed_up(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """Closing a lane with a push still unacknowledged reports it (outcome unknown); the next pop is clean."""
+    backend = StandardRedisClient(hosts=[redis_url])
+    try:
+        lane = backend.lane_at(0)
+        item = ("q", [b"first"], 30)
+        lane.push("q", [b"zero"], 30, 100)  # loads the script, so the next push may be deferred
+        assert lane.can_defer(item)
+        lane.push_deferred(item, 100)
+        lane.close()
+        assert not lane.has_deferred
+        [(settled_item, error)] = lane.settled
+        assert settled_item == item and isinstance(error, redis.ConnectionError)
+        raw_redis.rpush("q", b"second")
+        # The BLPOP's reply is read as the BLPOP's (not as the lost push's acknowledgement).
+        assert lane.blocking_pop("q", 1.0, drain=5) == [b"zero", b"first", b"second"]
+    finally:
+        backend.close()

@@ -106,8 +106,10 @@ def test_errors_are_returned_as_redis_py_exceptions() -> None:
         (b"?1\r\n", "unexpected reply type"),
         (b"\r\n", "empty reply line"),
         (b"+" + b"x" * 70_000 + b"\r\n", "longer than 64 KiB"),
+        (b"$12x\r\nabc\r\n", "Protocol error"),
+        (b"*2\r\n:1\r\n:zz\r\n", "Protocol error"),
     ],
-    ids=["cut short", "nothing", "unknown type", "empty line", "endless line"],
+    ids=["cut short", "nothing", "unknown type", "empty line", "endless line", "bad length", "bad integer"],
 )
 def test_broken_streams_raise_connection_errors(data: bytes, message: str) -> None:
     """A cut or garbled stream is a ConnectionError (the lane then closes the connection)."""
@@ -149,3 +151,34 @@ def test_reset_forgets_buffered_bytes() -> None:
     reader.reset()
     connection._sock = _Trickle(b":5\r\n", 65536)
     assert reader.read() == 5
+
+
+@pytest.mark.parametrize(
+    ("line", "error_class"),
+    [
+        (b"-LOADING Redis is loading the dataset in memory", redis.exceptions.BusyLoadingError),
+        (b"-NOAUTH Authentication required.", redis.exceptions.AuthenticationError),
+    ],
+)
+def test_errors_that_redis_py_counts_as_connection_errors_are_raised(line: bytes, error_class: type) -> None:
+    """LOADING, NOAUTH, ...: the command did not run and the connection is unusable, so they are raised."""
+    assert issubclass(error_class, redis.ConnectionError)
+    with pytest.raises(error_class):
+        _read_all(line + b"\r\n", 4096, 1)
+
+
+def test_a_closed_connection_is_reported_after_a_reset() -> None:
+    """After reset(), a connection without a socket is a ConnectionError (not an AttributeError)."""
+    connection = _Connection(_Trickle(b":1\r\n", 65536))
+    reader = ReplyReader(connection)
+    reader.reset()
+    connection._sock = None
+    with pytest.raises(redis.ConnectionError, match="closed"):
+        reader.read()
+
+
+def test_big_map_keys_are_hashable() -> None:
+    """A RESP3 map key received in place (a bytearray) is made bytes so it can be a dict key."""
+    key = b"k" * 70_000
+    (reply,) = _read_all(b"%%1\r\n$%d\r\n%b\r\n:1\r\n" % (len(key), key), 65536, 1)
+    assert reply == {key: 1}

@@ -67,3 +67,19 @@ def test_frame_unjoined_equals_frame_message(size: int, version: int) -> None:
     message = frame_unjoined(payload, "application/msgpack", version)
     assert bytes(message) == frame_message(payload, "application/msgpack", version)
     assert isinstance(message, FramedMessage) is (size > 16384 and version > 1)
+
+
+def test_frame_unjoined_always_gives_bytes_or_framed_bytes() -> None:
+    """A serializer returning a bytearray or memoryview still puts plain bytes on the wire (version 1 too)."""
+    from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, frame_unjoined
+
+    for payload in (bytearray(b"abc"), memoryview(b"abc"), bytearray(b"z" * 20000)):
+        for version in (1, 3):
+            message = frame_unjoined(payload, "application/msgpack", version)  # type: ignore[arg-type]
+            assert type(message) is bytes or (
+                type(message) is FramedMessage and type(message.payload) is bytes and message.payload == payload
+            )
+    small = FramedMessage(b"content-type:application/msgpack;", b"\x80")
+    assert b"".join(pack_commands([("EVALSHA", "sha", 1, "k", 60, 10, small)])).endswith(
+        b"\r\n" + bytes(small) + b"\r\n"
+    )

@@ -149,7 +149,10 @@ def _timeout_argument(timeout: float) -> str:
 
 
 def _all_small(items: Sequence[PushItem]) -> bool:
-    return all(len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1])
+    # Only plain bytes go to hiredis' packer (a FramedMessage built by hand may be small).
+    return all(
+        type(message) is bytes and len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1]
+    )
 
 
 def _script_index(item: PushItem) -> int:
@@ -209,6 +212,12 @@ class Lane:
         self._reader.reset()
         self._loaded.clear()
         self._read_timeout = self._socket_timeout
+        if self._deferred:
+            # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
+            # they would take the replies of the next connection's commands as their own.
+            lost = redis.ConnectionError("The connection closed before Redis acknowledged the push")
+            self.settled.extend((item, lost) for item in self._deferred)
+            self._deferred = []
 
     def _wait_at_most(self, seconds: float) -> None:
         # Sets the socket's timeout for the reads that follow (the connection is open: a write came first).
@@ -317,9 +326,13 @@ class Lane:
         return results
 
     def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
-        self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
         if self._read_timeout != self._socket_timeout:
-            self._wait_at_most(self._socket_timeout)
+            # Back from a long BLPOP: the write and the reads that follow get socket_timeout again.
+            if self._connection._sock is None:
+                self._read_timeout = self._socket_timeout  # a new connection starts with it
+            else:
+                self._wait_at_most(self._socket_timeout)
+        self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
 
     @staticmethod
     def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
@@ -366,12 +379,12 @@ class Lane:
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
             self._wait_at_most(max(timeout + _READ_TIMEOUT_MARGIN_SECONDS, self._socket_timeout))
             response: Any = read()
-            if isinstance(response, redis.ResponseError):
+            if isinstance(response, Exception):
                 raise response
             more: Any = None
             if drain > 0:
                 more = read()
-                if isinstance(more, redis.ResponseError):
+                if isinstance(more, Exception):
                     # Redis before 6.2: LPOP takes no count. The BLPOP reply above is still good.
                     self._drain_supported = False
                     more = None

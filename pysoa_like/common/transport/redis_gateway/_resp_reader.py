@@ -30,10 +30,12 @@ _NIL = b"$-1\r\n"
 class ReplyReader:
     """Reads whole replies from one connection's socket.
 
-    Errors sent by Redis are returned (as redis-py's exception objects, e.g. ``NoScriptError``), not raised,
-    so a caller reading several replies can act on each. A failure of the connection itself is raised as
-    ``redis.ConnectionError`` or ``redis.TimeoutError``; whatever was half read is then useless, and the
-    caller must close the connection (and :meth:`reset` this reader, which closing a lane does).
+    Error replies are returned (as redis-py's exception objects, e.g. ``NoScriptError``), not raised, so a
+    caller reading several replies can act on each; those that redis-py counts as connection errors
+    (``LOADING``, ``NOAUTH``, ...) are raised, since the connection cannot be used as it is. A failure of
+    the connection itself is raised as ``redis.ConnectionError`` or ``redis.TimeoutError``; whatever was
+    half read is then useless, and the caller must close the connection (and :meth:`reset` this reader,
+    which closing a lane does).
 
     Args:
         connection: The redis-py connection whose socket is read (it must be connected when reading).
@@ -62,22 +64,25 @@ class ReplyReader:
             redis.TimeoutError: The socket timed out.
         """
         sock = self._connection._sock
+        if sock is None:
+            raise redis.ConnectionError("The connection is closed")
         if sock is not self._sock:
-            if sock is None:
-                raise redis.ConnectionError("The connection is closed")
             # A new socket (redis-py reconnected): nothing buffered belongs to it.
             self._start = self._end = 0
             self._sock = sock
-        while True:
-            if self._start == self._end:
-                # Nothing buffered (the usual case between replies): receive into the whole buffer.
-                self._start = 0
-                self._end = self._recv_into(self._view)
-            reply = self._whole_in_buffer()
-            if reply is _INCOMPLETE:
-                reply = self._reply()
-            if reply is not _PUSH:
-                return reply
+        try:
+            while True:
+                if self._start == self._end:
+                    # Nothing buffered (the usual case between replies): receive into the whole buffer.
+                    self._start = 0
+                    self._end = self._recv_into(self._view)
+                reply = self._whole_in_buffer()
+                if reply is _INCOMPLETE:
+                    reply = self._reply()
+                if reply is not _PUSH:
+                    return reply
+        except ValueError as exc:  # a length or number that is not one
+            raise redis.ConnectionError(f"Protocol error: {exc}") from exc
 
     # Parsing
 
@@ -161,7 +166,8 @@ class ReplyReader:
             return self._reply()
         if kind == 37:  # % map
             items = [self._reply() for _ in range(2 * int(line[1:]))]
-            return dict(zip(items[::2], items[1::2], strict=True))
+            keys = (bytes(key) if type(key) is bytearray else key for key in items[::2])
+            return dict(zip(keys, items[1::2], strict=True))
         if kind == 126:  # ~ set
             return [self._reply() for _ in range(int(line[1:]))]
         if kind == 35:  # # boolean
@@ -253,8 +259,12 @@ class ReplyReader:
 
 
 def _error(text: bytes) -> redis.ResponseError:
-    # redis-py's own mapping of error codes to exception classes (NOSCRIPT -> NoScriptError, ...).
-    error: redis.ResponseError = BaseParser.parse_error(text.decode("utf-8", "replace"))  # type: ignore[no-untyped-call]
+    # redis-py's own mapping of error codes to exception classes (NOSCRIPT -> NoScriptError, ...). Those
+    # that redis-py makes connection errors (LOADING, NOAUTH, WRONGPASS, ...) are raised, as redis-py does:
+    # the command did not run, and the lane closes the connection.
+    error: redis.RedisError = BaseParser.parse_error(text.decode("utf-8", "replace"))  # type: ignore[no-untyped-call]
+    if not isinstance(error, redis.ResponseError):
+        raise error
     return error
 
 

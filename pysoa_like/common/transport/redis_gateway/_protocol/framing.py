@@ -246,5 +246,5 @@ def frame_unjoined(payload: bytes, mime_type: str, version: ProtocolVersion | in
     """
     head = _message_head(int(version), mime_type)
     if not head or len(payload) <= _JOIN_UP_TO_BYTES:
-        return head + payload if head else payload
-    return FramedMessage(head, payload)
+        return head + payload if head else bytes(payload)
+    return FramedMessage(head, bytes(payload))
