@@ -220,11 +220,14 @@ class Lane:
             self._deferred = []
 
     def _wait_at_most(self, seconds: float) -> None:
-        # Sets the socket's timeout for the reads that follow (the connection is open: a write came first).
-        # A BLPOP longer than socket_timeout raises it and the next push puts it back: at most two system
-        # calls per call, where redis-py's per-read timeout costs two per recv (dozens for a big message).
+        # Sets the socket's timeout for what follows. A BLPOP longer than socket_timeout raises it and the next
+        # write puts it back: at most two system calls per call, where redis-py's per-read timeout costs two per
+        # recv (dozens for a big message). Only BLPOP raises it, after its write, so the socket is open then;
+        # a closed one reopens with socket_timeout.
         if seconds != self._read_timeout:
-            self._connection._sock.settimeout(seconds)
+            sock = self._connection._sock
+            if sock is not None:
+                sock.settimeout(seconds)
             self._read_timeout = seconds
 
     # Sending
@@ -326,12 +329,7 @@ class Lane:
         return results
 
     def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
-        if self._read_timeout != self._socket_timeout:
-            # Back from a long BLPOP: the write and the reads that follow get socket_timeout again.
-            if self._connection._sock is None:
-                self._read_timeout = self._socket_timeout  # a new connection starts with it
-            else:
-                self._wait_at_most(self._socket_timeout)
+        self._wait_at_most(self._socket_timeout)  # back from a long BLPOP: the write and its replies get it again
         self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
 
     @staticmethod

@@ -97,28 +97,21 @@ class ReplyReader:
         if buffer.startswith(_NIL, position, limit):  # what every successful push answers
             self._start = position + 5
             return None
-        eol = buffer.find(_CRLF, position, limit)
-        if eol < 0:
-            return _INCOMPLETE
-        kind = buffer[position]
-        if kind == 36:  # $
-            size = int(buffer[position + 1 : eol])
-            if size < 0:
+        kind = buffer[position] if position < limit else 0
+        if kind == 36:  # $: one bulk string, read by the loop below
+            count = 1
+        elif kind == 42:  # *: an array, whose elements must all be bulk strings
+            eol = buffer.find(_CRLF, position, limit)
+            if eol < 0:
+                return _INCOMPLETE
+            count = int(buffer[position + 1 : eol])
+            if count < 0:
                 self._start = eol + 2
                 return None
-            stop = eol + 2 + size
-            if stop + 2 > limit:
-                return _INCOMPLETE
-            self._start = stop + 2
-            return self._view[eol + 2 : stop].tobytes()
-        if kind != 42:  # *
+            position = eol + 2
+        else:
             return _INCOMPLETE
-        count = int(buffer[position + 1 : eol])
-        if count < 0:
-            self._start = eol + 2
-            return None
         items: list[bytes | None] = []
-        position = eol + 2
         for _ in range(count):
             eol = buffer.find(_CRLF, position, limit)
             if eol < 0 or buffer[position] != 36:
@@ -134,7 +127,7 @@ class ReplyReader:
             items.append(self._view[eol + 2 : stop].tobytes())
             position = stop + 2
         self._start = position
-        return items
+        return items if kind == 42 else items[0]
 
     def _reply(self) -> Any:
         line = self._line()
@@ -196,11 +189,6 @@ class ReplyReader:
 
     def _bulk(self, size: int) -> bytes | bytearray:
         needed = size + 2
-        available = self._end - self._start
-        if available >= needed:
-            start = self._start
-            self._start = start + needed
-            return bytes(self._view[start : start + size])
         if needed <= _BUFFER_BYTES:
             while self._end - self._start < needed:
                 self._fill()
@@ -210,7 +198,7 @@ class ReplyReader:
         # Bigger than the buffer: receive it in place, in a buffer of its own.
         value = bytearray(size)
         target = memoryview(value)
-        have = min(available, size)
+        have = min(self._end - self._start, size)
         target[:have] = self._view[self._start : self._start + have]
         self._start += have
         while have < size:

@@ -126,7 +126,7 @@ def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMe
     elif view:
         payload = memoryview(message)[offset:]
     else:
-        payload = bytes(message[offset:]) if type(message) is bytearray else message[offset:]
+        payload = bytes(memoryview(message)[offset:])  # one copy, from bytes or bytearray alike
     return ParsedMessage(version, content_type, chunk_count, chunk_id, payload)
 
 
