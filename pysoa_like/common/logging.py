@@ -25,6 +25,7 @@ __all__ = [
     "PySOALogContextFilter",
     "RecursivelyCensoredDictWrapper",
     "SyslogHandler",
+    "request_context_ids",
 ]
 
 _EMPTY: tuple[Any, ...] = ()
@@ -34,6 +35,19 @@ _request_contexts: contextvars.ContextVar[tuple[Mapping[str, Any], ...]] = conte
 _action_names: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "pysoa_like_logging_action_names", default=_EMPTY
 )
+
+
+def request_context_ids() -> tuple[Any, Any]:
+    """``(correlation_id, request_id)`` of the innermost request context, as the filter sets them.
+
+    Outside a request (or with no value in it) they are ``None`` and ``'--'``.
+    """
+    contexts = _request_contexts.get()
+    if contexts:
+        context = contexts[-1]
+        request_id = context.get("request_id")
+        return context.get("correlation_id"), "--" if request_id is None else request_id
+    return None, "--"
 
 
 class PySOALogContextFilter(logging.Filter):
@@ -47,15 +61,7 @@ class PySOALogContextFilter(logging.Filter):
     _service_name: ClassVar[str | None] = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        contexts = _request_contexts.get()
-        context = contexts[-1] if contexts else None
-        if context is not None:
-            record.correlation_id = context.get("correlation_id")
-            request_id = context.get("request_id")
-            record.request_id = "--" if request_id is None else request_id
-        else:
-            record.correlation_id = None
-            record.request_id = "--"
+        record.correlation_id, record.request_id = request_context_ids()
         record.service_name = PySOALogContextFilter._service_name or "unknown"
         names = _action_names.get()
         record.action_name = names[-1] if names else "(n/a)"
@@ -122,14 +128,22 @@ class CachedTimeFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.converter is not time.localtime or not self.default_msec_format:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self.local_time_stamp(int(record.created), record.msecs)
+
+    def local_time_stamp(self, second: int, msecs: float) -> str:
+        """The default ``asctime`` text of a time: local ``second`` (since the epoch) and ``msecs``.
+
+        Only valid for the default time formats and the ``time.localtime`` converter (what
+        :meth:`formatTime` checks before calling it).
+        """
         cached = self._second_text
         if cached[0] == second:
             text = cached[1]
         else:
             text = time.strftime(self.default_time_format, time.localtime(second))
             self._second_text = (second, text)
-        return self.default_msec_format % (text, record.msecs)
+        msec_format = self.default_msec_format
+        return msec_format % (text, msecs) if msec_format else text
 
 
 def _normalize_key(key: str) -> str:
@@ -181,6 +195,16 @@ def _needs_censoring(
     """
     value_type = type(value)
     if value_type is dict:
+        if not sensitive and safe_keys.issuperset(value):
+            # Every key is already known not to be sensitive (the usual case): only the values matter.
+            for item in value.values():
+                item_type = type(item)
+                if item_type in _SCALAR_TYPES:
+                    if (item_type is str or item_type is bytes) and len(item) > long:
+                        return True
+                elif _needs_censoring(item, False, fields, safe_keys, long):
+                    return True
+            return False
         for key, item in value.items():
             if sensitive or key in safe_keys:
                 key_sensitive = sensitive

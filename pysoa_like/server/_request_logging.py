@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from pysoa_like.common.logging import RecursivelyCensoredDictWrapper
+from pysoa_like.common.logging import (
+    CachedTimeFormatter,
+    PySOALogContextFilter,
+    RecursivelyCensoredDictWrapper,
+    request_context_ids,
+)
 
 __all__ = ["RequestLogger", "log_level"]
 
@@ -30,6 +36,61 @@ def _has_errors(response: Mapping[str, Any]) -> bool:
         if (type(action) is dict or isinstance(action, Mapping)) and action.get("errors"):
             return True
     return False
+
+
+# The default console format (DEFAULT_LOGGING) with its fields in order.
+_DEFAULT_FORMAT = "%(asctime)s %(levelname)7s %(correlation_id)s %(request_id)s: %(message)s"
+_DEFAULT_LINE = "%s %7s %s %s: %s"
+_STOCK_TIME_FORMAT = logging.Formatter.default_time_format
+_STOCK_MSEC_FORMAT = logging.Formatter.default_msec_format
+
+
+def _direct_console_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """The handler a request log line can be written to directly, or ``None`` for the standard path.
+
+    Only when a record of ``level`` from ``logger`` would reach exactly one handler, and everything
+    on its way is what the default server logging configuration sets up and nothing else: a plain
+    ``Logger`` with no filters and the stock record factory, one plain ``StreamHandler`` that takes
+    the level, the request-context filter alone and a :class:`CachedTimeFormatter` with the default
+    format and time stamp. The line written is then the one the standard path would write; no
+    ``LogRecord`` is made and no other code could have seen one. Checked on every line, so any
+    change to the logging setup takes effect at once.
+    """
+    if type(logger) is not logging.Logger or logger.filters or logger.disabled:
+        return None
+    if logging.getLogRecordFactory() is not logging.LogRecord:
+        return None
+    found: Any = None
+    current: Any = logger
+    while current is not None:
+        handlers = current.handlers
+        if handlers:
+            if found is not None or len(handlers) != 1:
+                return None
+            found = handlers[0]
+        if not current.propagate:
+            break
+        current = current.parent
+    if type(found) is not logging.StreamHandler or level < found.level:
+        return None
+    filters = found.filters
+    if len(filters) != 1 or type(filters[0]) is not PySOALogContextFilter:
+        return None
+    formatter = found.formatter
+    if (
+        type(formatter) is not CachedTimeFormatter
+        or formatter._fmt != _DEFAULT_FORMAT
+        or type(formatter._style) is not logging.PercentStyle
+        or formatter._style._fmt != _DEFAULT_FORMAT
+        or getattr(formatter._style, "_defaults", None)
+        or formatter.datefmt is not None
+        or formatter.converter is not time.localtime
+        or formatter.default_time_format != _STOCK_TIME_FORMAT
+        or formatter.default_msec_format != _STOCK_MSEC_FORMAT
+    ):
+        return None
+    handler: logging.StreamHandler[Any] = found
+    return handler
 
 
 class RequestLogger:
@@ -66,12 +127,43 @@ class RequestLogger:
 
         The caller is known (``function`` here, at the line calling this), so the record gets the same
         ``pathname``, ``funcName`` and ``lineno`` without walking frames. The level must already be
-        known to be enabled.
+        known to be enabled. When the line can only reach the stock console handler of the default
+        logging configuration, it is written there directly (:func:`_direct_console_handler`).
         """
         logger = self.logger
-        line = sys._getframe(1).f_lineno
-        record = logger.makeRecord(logger.name, level, __file__, line, message, (self.wrap(value),), None, function)
-        logger.handle(record)
+        argument = self.wrap(value)
+        handler = _direct_console_handler(logger, level)
+        if handler is not None:
+            try:
+                correlation_id, request_id = request_context_ids()
+                now = time.time_ns()
+                # CachedTimeFormatter, checked by _direct_console_handler.
+                formatter: CachedTimeFormatter = handler.formatter  # type: ignore[assignment]
+                line = _DEFAULT_LINE % (
+                    formatter.local_time_stamp(now // 1_000_000_000, (now // 1_000_000) % 1000 + 0.0),
+                    logging.getLevelName(level),
+                    correlation_id,
+                    request_id,
+                    message % (argument,),
+                )
+                with handler.lock:  # type: ignore[union-attr]  # a StreamHandler always has its lock
+                    handler.stream.write(line + handler.terminator)
+                    handler.flush()
+            except RecursionError:
+                raise
+            except Exception:
+                # What StreamHandler.emit does with any error, given the record it would have had.
+                handler.handleError(self._record(logger, level, message, argument, function, 2))
+            return
+        logger.handle(self._record(logger, level, message, argument, function, 2))
+
+    @staticmethod
+    def _record(
+        logger: logging.Logger, level: int, message: str, argument: Any, function: str, depth: int
+    ) -> logging.LogRecord:
+        """The record of one line, naming the line ``depth`` frames up as its caller."""
+        line = sys._getframe(depth).f_lineno
+        return logger.makeRecord(logger.name, level, __file__, line, message, (argument,), None, function)
 
     def log_request(self, request: Any) -> None:
         """Log an incoming job request at the success level."""
