@@ -336,29 +336,74 @@ def test_a_connection_lost_with_a_reply_unconfirmed_fails_the_receive(
     assert received == {0, 1, 2}
 
 
-def test_a_long_blpop_raises_the_socket_timeout_once_and_the_next_push_puts_it_back(redis_url: str) -> None:
-    """The socket keeps one timeout per read phase (not one set and restored around every recv)."""
+def test_a_blpop_answered_within_the_socket_timeout_never_changes_it(redis_url: str) -> None:
+    """A BLPOP longer than socket_timeout whose reply comes in time leaves the socket's timeout alone."""
     backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.5})
     try:
         lane = backend.lane_at(0)
         big = b"z" * (3 * 1024 * 1024)
         lane.push("q", [big], 30, 100)
-        assert lane._connection._sock.gettimeout() == 0.5
+        sock = lane._connection._sock
         assert lane.blocking_pop("q", 3.0) == [big]
-        # Still raised after the reply was read: redis-py's per-read timeout would have restored it.
-        assert lane._connection._sock.gettimeout() == pytest.approx(5.0)
-        lane.push("q", [b"x"], 30, 100)
-        assert lane._connection._sock.gettimeout() == 0.5
-        assert lane.blocking_pop("q", 0.1) == [b"x"]
-        assert lane._connection._sock.gettimeout() == pytest.approx(2.1)  # the BLPOP's wait plus a margin
-        lane.close()
-        lane.push("q", [b"y"], 30, 100)
-        assert lane.blocking_pop("q", 3.0) == [b"y"]
-        assert lane._connection._sock.gettimeout() == pytest.approx(5.0)
-        lane.close()
-        # A reconnection starts from the configured timeout again.
-        lane.push("q", [b"w"], 30, 100)
-        assert lane._connection._sock.gettimeout() == 0.5
+        assert sock.gettimeout() == 0.5
+        assert not lane._reader.timeout_extended and lane._reader.read_deadline == 0.0
+    finally:
+        backend.close()
+
+
+def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_back(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """A reply later than socket_timeout is still read within the BLPOP's wait; the next push restores it."""
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.3})
+    try:
+        lane = backend.lane_at(0)
+        lane.push("late", [b"warm-up"], 30, 100)
+        assert lane.blocking_pop("late", 1.0) == [b"warm-up"]
+        pusher = threading.Timer(0.8, lambda: raw_redis.rpush("late", b"x"))
+        pusher.start()
+        try:
+            assert lane.blocking_pop("late", 3.0) == [b"x"]
+        finally:
+            pusher.join()
+        sock = lane._connection._sock
+        assert lane._reader.timeout_extended
+        assert 0.3 < sock.gettimeout() < 5.0  # what was left of the BLPOP's wait plus margin
+        lane.push("late", [b"y"], 30, 100)
+        assert sock.gettimeout() == 0.3 and not lane._reader.timeout_extended
+        assert lane.blocking_pop("late", 0.1) == [b"y"]
+        assert sock.gettimeout() == 0.3
+    finally:
+        backend.close()
+
+
+def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
+    redis_url: str, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis not answering at all (paused here) is a TimeoutError once the BLPOP's wait and margin are over."""
+    import time
+
+    from pysoa_like.common.transport.redis_gateway import _driver_io
+
+    monkeypatch.setattr(_driver_io, "_READ_TIMEOUT_MARGIN_SECONDS", 0.6)
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.2})
+    try:
+        lane = backend.lane_at(0)
+        lane.push("silent", [b"w"], 30, 100)
+        assert lane.blocking_pop("silent", 0.1) == [b"w"]
+        # Redis answers nobody for 1.5 s (and ends the pause by itself: an UNPAUSE would wait for it too).
+        raw_redis.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            lane.blocking_pop("silent", 0.3)
+        waited = time.monotonic() - started
+        # Longer than socket_timeout (the read was tried again), ended at wait + margin (0.9 s), not by the pause.
+        assert 0.85 <= waited < 1.4
+        # The connection was closed; once the pause is over, the next command opens a new one with socket_timeout.
+        time.sleep(max(0.0, started + 1.6 - time.monotonic()))
+        lane.push("silent", [b"after"], 30, 100)
+        assert lane._connection._sock.gettimeout() == 0.2
+        assert lane.blocking_pop("silent", 0.1) == [b"after"]
     finally:
         backend.close()
 

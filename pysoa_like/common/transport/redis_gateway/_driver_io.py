@@ -14,6 +14,7 @@ get and release cost more CPU than the command itself on a fast network. Lanes b
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -175,7 +176,6 @@ class Lane:
         "_deferred",
         "_drain_supported",
         "_loaded",
-        "_read_timeout",
         "_reader",
         "_socket_timeout",
         "client",
@@ -190,8 +190,6 @@ class Lane:
             # redis-py's default waits forever for a reply; a lane never does.
             kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT_SECONDS
         self._socket_timeout: float = kwargs["socket_timeout"]
-        # The timeout the socket has now: raised for a long BLPOP, put back before reading anything else.
-        self._read_timeout = self._socket_timeout
         self._connection: Any = pool.connection_class(**kwargs)
         self._reader = ReplyReader(self._connection)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
@@ -211,24 +209,12 @@ class Lane:
         self._connection.disconnect()
         self._reader.reset()
         self._loaded.clear()
-        self._read_timeout = self._socket_timeout
         if self._deferred:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
             # they would take the replies of the next connection's commands as their own.
             lost = redis.ConnectionError("The connection closed before Redis acknowledged the push")
             self.settled.extend((item, lost) for item in self._deferred)
             self._deferred = []
-
-    def _wait_at_most(self, seconds: float) -> None:
-        # Sets the socket's timeout for what follows. A BLPOP longer than socket_timeout raises it and the next
-        # write puts it back: at most two system calls per call, where redis-py's per-read timeout costs two per
-        # recv (dozens for a big message). Only BLPOP raises it, after its write, so the socket is open then;
-        # a closed one reopens with socket_timeout.
-        if seconds != self._read_timeout:
-            sock = self._connection._sock
-            if sock is not None:
-                sock.settimeout(seconds)
-            self._read_timeout = seconds
 
     # Sending
 
@@ -329,8 +315,16 @@ class Lane:
         return results
 
     def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
-        self._wait_at_most(self._socket_timeout)  # back from a long BLPOP: the write and its replies get it again
+        if self._reader.timeout_extended:
+            # A long BLPOP's reply came after socket_timeout: this write and its replies get it again.
+            self._restore_timeout()
         self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
+
+    def _restore_timeout(self) -> None:
+        sock = self._connection._sock
+        if sock is not None:  # a closed socket reopens with socket_timeout
+            sock.settimeout(self._socket_timeout)
+        self._reader.timeout_extended = False
 
     @staticmethod
     def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
@@ -375,7 +369,10 @@ class Lane:
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
-            self._wait_at_most(max(timeout + _READ_TIMEOUT_MARGIN_SECONDS, self._socket_timeout))
+            wait = timeout + _READ_TIMEOUT_MARGIN_SECONDS
+            if wait > self._socket_timeout:
+                # Reads that run out of socket_timeout are tried again until the BLPOP's own wait is over.
+                self._reader.read_deadline = time.monotonic() + wait
             response: Any = read()
             if isinstance(response, Exception):
                 raise response
@@ -389,6 +386,8 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
+        finally:
+            self._reader.read_deadline = 0.0
         popped: list[RawMessage] = [] if response is None else [response[1]]
         if more:
             # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.

@@ -13,6 +13,7 @@ command, so nothing is left in redis-py's reader when a lane starts reading with
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -41,7 +42,7 @@ class ReplyReader:
         connection: The redis-py connection whose socket is read (it must be connected when reading).
     """
 
-    __slots__ = ("_buffer", "_connection", "_end", "_sock", "_start", "_view")
+    __slots__ = ("_buffer", "_connection", "_end", "_sock", "_start", "_view", "read_deadline", "timeout_extended")
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
@@ -50,11 +51,19 @@ class ReplyReader:
         self._start = 0
         self._end = 0
         self._sock: Any = None
+        #: ``time.monotonic()`` until which a receive that timed out is tried again (0: not at all). For a
+        #: reply that may come later than the socket timeout (a long BLPOP): the timeout is only changed on the
+        #: rare receive that runs out, not twice per call.
+        self.read_deadline = 0.0
+        #: Whether the socket's timeout was changed for :attr:`read_deadline` (the owner puts it back).
+        self.timeout_extended = False
 
     def reset(self) -> None:
-        """Forget buffered bytes (after the connection was closed)."""
+        """Forget buffered bytes and any read deadline (after the connection was closed)."""
         self._start = self._end = 0
         self._sock = None
+        self.read_deadline = 0.0
+        self.timeout_extended = False
 
     def read(self) -> Any:
         """Read one reply: bytes, bytearray (big bulk strings), int, list, dict, None or an error object.
@@ -231,12 +240,28 @@ class ReplyReader:
         try:
             count: int = self._sock.recv_into(target)
         except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
-            raise redis.TimeoutError("Timeout reading from socket") from exc
+            count = self._recv_until_deadline(target, exc)
         except OSError as exc:
             raise redis.ConnectionError(f"Error while reading from {self._where()}: {exc}") from exc
         if not count:
             raise redis.ConnectionError("Connection closed by server.")
         return count
+
+    def _recv_until_deadline(self, target: memoryview, timed_out: TimeoutError) -> int:
+        """Receive again with the time left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
+        while True:
+            remaining = self.read_deadline - time.monotonic()
+            if remaining <= 0:
+                raise redis.TimeoutError("Timeout reading from socket") from timed_out
+            self._sock.settimeout(remaining)
+            self.timeout_extended = True
+            try:
+                count: int = self._sock.recv_into(target)
+                return count
+            except TimeoutError as exc:
+                timed_out = exc
+            except OSError as exc:
+                raise redis.ConnectionError(f"Error while reading from {self._where()}: {exc}") from exc
 
     def _where(self) -> str:
         connection = self._connection
