@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import types
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common import logging as pysoa_logging
 from pysoa_like.common.logging import (
     CachedTimeFormatter,
     PySOALogContextFilter,
@@ -45,40 +47,121 @@ _STOCK_TIME_FORMAT = logging.Formatter.default_time_format
 _STOCK_MSEC_FORMAT = logging.Formatter.default_msec_format
 
 
-def _direct_console_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
-    """The handler a request log line can be written to directly, or ``None`` for the standard path.
+def _stock_methods() -> tuple[Any, ...]:
+    """The logging methods a record would go through on the way to the console, as they are now.
+
+    Read from the classes on every line: a library that wraps one of them (Sentry wraps
+    ``Logger.callHandlers``, tracers ``Logger.makeRecord``) must see every record.
+    """
+    logger, handler, formatter, style = logging.Logger, logging.StreamHandler, CachedTimeFormatter, logging.PercentStyle
+    return (
+        logger.handle,
+        logger.callHandlers,
+        logger.makeRecord,
+        logger.filter,
+        handler.handle,
+        handler.filter,
+        handler.emit,
+        handler.flush,
+        handler.format,
+        handler.handleError,
+        formatter.format,
+        formatter.formatMessage,
+        formatter.usesTime,
+        formatter.formatTime,
+        formatter.local_time_stamp,
+        style.format,
+        getattr(style, "_format", None),
+        style.usesTime,
+        logging.LogRecord.__init__,
+        logging.LogRecord.getMessage,
+        PySOALogContextFilter.filter,
+    )
+
+
+def _is_unwrapped(function: Any) -> bool:
+    """Whether ``function`` is a plain function defined in the standard logging module or in pysoa_like's.
+
+    A wrapper is defined elsewhere, so its globals are another module's even when ``functools.wraps``
+    copied the wrapped function's name and module.
+    """
+    return (
+        type(function) is types.FunctionType
+        and any(function.__globals__ is namespace for namespace in _STOCK_NAMESPACES)
+        and not hasattr(function, "__wrapped__")
+    )
+
+
+_STOCK_NAMESPACES = (vars(logging), vars(pysoa_logging))
+# The last tuple of _stock_methods() found unwrapped (checked again only when one of them changes).
+_verified_methods: tuple[Any, ...] = ()
+# Instance attributes that would replace a method on the way (handleError is called as an attribute here too).
+_HANDLER_OVERRIDES = frozenset({"handle", "filter", "emit", "flush", "format"})
+_FORMATTER_OVERRIDES = frozenset({"format", "formatMessage", "usesTime", "formatTime", "local_time_stamp"})
+
+
+def _methods_are_stock() -> bool:
+    global _verified_methods
+    methods = _stock_methods()
+    if methods == _verified_methods:
+        return True
+    if all(_is_unwrapped(method) for method in methods):
+        _verified_methods = methods
+        return True
+    return False
+
+
+def _direct_console_handler(
+    logger: logging.Logger, level: int
+) -> tuple[logging.StreamHandler[Any], CachedTimeFormatter] | None:
+    """The handler (and its formatter) a request log line can be written to directly, or ``None``.
 
     Only when a record of ``level`` from ``logger`` would reach exactly one handler, and everything
     on its way is what the default server logging configuration sets up and nothing else: a plain
     ``Logger`` with no filters and the stock record factory, one plain ``StreamHandler`` that takes
     the level, the request-context filter alone and a :class:`CachedTimeFormatter` with the default
-    format and time stamp. The line written is then the one the standard path would write; no
-    ``LogRecord`` is made and no other code could have seen one. Checked on every line, so any
-    change to the logging setup takes effect at once.
+    format and time stamp, and none of the logging methods involved replaced (on their classes or on
+    these objects). The line written is then the one the standard path would write, and no code
+    could have seen the record it does not make. Checked on every line, so any change to the logging
+    setup takes effect at once; the lists are read once each, so another thread changing them at the
+    same moment cannot make this fail.
     """
     if type(logger) is not logging.Logger or logger.filters or logger.disabled:
         return None
-    if logging.getLogRecordFactory() is not logging.LogRecord:
+    if logging.getLogRecordFactory() is not logging.LogRecord or not _methods_are_stock():
+        return None
+    overridden = logger.__dict__
+    if "handle" in overridden or "callHandlers" in overridden or "makeRecord" in overridden:
         return None
     found: Any = None
     current: Any = logger
     while current is not None:
         handlers = current.handlers
         if handlers:
-            if found is not None or len(handlers) != 1:
+            try:
+                (one,) = handlers
+            except ValueError:
                 return None
-            found = handlers[0]
+            if found is not None:
+                return None
+            found = one
         if not current.propagate:
             break
         current = current.parent
     if type(found) is not logging.StreamHandler or level < found.level:
         return None
-    filters = found.filters
-    if len(filters) != 1 or type(filters[0]) is not PySOALogContextFilter:
+    if not _HANDLER_OVERRIDES.isdisjoint(found.__dict__):
+        return None
+    try:
+        (context_filter,) = found.filters
+    except ValueError:
+        return None
+    if type(context_filter) is not PySOALogContextFilter or "filter" in context_filter.__dict__:
         return None
     formatter = found.formatter
     if (
         type(formatter) is not CachedTimeFormatter
+        or not _FORMATTER_OVERRIDES.isdisjoint(formatter.__dict__)
         or formatter._fmt != _DEFAULT_FORMAT
         or type(formatter._style) is not logging.PercentStyle
         or formatter._style._fmt != _DEFAULT_FORMAT
@@ -90,7 +173,7 @@ def _direct_console_handler(logger: logging.Logger, level: int) -> logging.Strea
     ):
         return None
     handler: logging.StreamHandler[Any] = found
-    return handler
+    return handler, formatter
 
 
 class RequestLogger:
@@ -132,28 +215,27 @@ class RequestLogger:
         """
         logger = self.logger
         argument = self.wrap(value)
-        handler = _direct_console_handler(logger, level)
-        if handler is not None:
-            try:
-                correlation_id, request_id = request_context_ids()
-                now = time.time_ns()
-                # CachedTimeFormatter, checked by _direct_console_handler.
-                formatter: CachedTimeFormatter = handler.formatter  # type: ignore[assignment]
-                line = _DEFAULT_LINE % (
-                    formatter.local_time_stamp(now // 1_000_000_000, (now // 1_000_000) % 1000 + 0.0),
-                    logging.getLevelName(level),
-                    correlation_id,
-                    request_id,
-                    message % (argument,),
-                )
-                with handler.lock:  # type: ignore[union-attr]  # a StreamHandler always has its lock
+        direct = _direct_console_handler(logger, level)
+        if direct is not None:
+            handler, formatter = direct
+            with handler.lock:  # type: ignore[union-attr]  # a StreamHandler always has its lock
+                try:
+                    correlation_id, request_id = request_context_ids()
+                    now = time.time_ns()
+                    line = _DEFAULT_LINE % (
+                        formatter.local_time_stamp(now // 1_000_000_000, (now // 1_000_000) % 1000 + 0.0),
+                        logging.getLevelName(level),
+                        correlation_id,
+                        request_id,
+                        message % (argument,),
+                    )
                     handler.stream.write(line + handler.terminator)
                     handler.flush()
-            except RecursionError:
-                raise
-            except Exception:
-                # What StreamHandler.emit does with any error, given the record it would have had.
-                handler.handleError(self._record(logger, level, message, argument, function, 2))
+                except RecursionError:
+                    raise
+                except Exception:
+                    # What StreamHandler.emit does with any error (under the lock), given the record it would have had.
+                    handler.handleError(self._record(logger, level, message, argument, function, 2))
             return
         logger.handle(self._record(logger, level, message, argument, function, 2))
 

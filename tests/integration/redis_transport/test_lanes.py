@@ -373,6 +373,15 @@ def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_
         assert sock.gettimeout() == 0.3 and not lane._reader.timeout_extended
         assert lane.blocking_pop("late", 0.1) == [b"y"]
         assert sock.gettimeout() == 0.3
+        # A late reply too big for the read buffer (received into its own) is read whole as well.
+        big = b"B" * (200 * 1024)
+        pusher = threading.Timer(0.6, lambda: raw_redis.rpush("late", big))
+        pusher.start()
+        try:
+            assert lane.blocking_pop("late", 3.0) == [big]
+        finally:
+            pusher.join()
+        assert lane._reader.timeout_extended and lane._reader.read_deadline == 0.0
     finally:
         backend.close()
 

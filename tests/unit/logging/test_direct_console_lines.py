@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import logging
 import logging.config
@@ -64,9 +65,10 @@ def _log_both(request_logger: RequestLogger) -> None:
 
 def test_the_default_configuration_is_written_directly(console: io.StringIO) -> None:
     _console_only()
-    handler = _direct_console_handler(logging.getLogger(_LOGGER_NAME), logging.INFO)
-    assert isinstance(handler, logging.StreamHandler)
-    assert handler is logging.getLogger(_PARENT_NAME).handlers[0]
+    direct = _direct_console_handler(logging.getLogger(_LOGGER_NAME), logging.INFO)
+    assert direct is not None
+    handler = logging.getLogger(_PARENT_NAME).handlers[0]
+    assert direct == (handler, handler.formatter)
 
 
 def test_direct_lines_are_the_standard_path_lines(console: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,3 +284,57 @@ def test_write_errors_are_handled_as_the_handler_would(console: io.StringIO, mon
     (record,) = handled
     assert record.funcName == "log_response"
     assert record.getMessage() == f"Job response: {_RESPONSE!r}"
+
+
+_CLASS_METHODS = [
+    (logging.Logger, "callHandlers"),
+    (logging.Logger, "makeRecord"),
+    (logging.Logger, "handle"),
+    (logging.Handler, "handle"),
+    (logging.Handler, "format"),
+    (logging.StreamHandler, "emit"),
+    (logging.Formatter, "format"),
+    (logging.PercentStyle, "format"),
+    (logging.LogRecord, "getMessage"),
+    (CachedTimeFormatter, "formatTime"),
+    (PySOALogContextFilter, "filter"),
+]
+
+
+@pytest.mark.parametrize(("owner", "name"), _CLASS_METHODS, ids=[f"{o.__name__}.{n}" for o, n in _CLASS_METHODS])
+def test_a_logging_method_wrapped_on_its_class_takes_the_standard_path(
+    owner: type, name: str, console: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like Sentry's wrapper of Logger.callHandlers: the wrapper sees every line (functools.wraps or not)."""
+    _console_only()
+    original = getattr(owner, name)
+    calls: list[str] = []
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    logger = logging.getLogger(_LOGGER_NAME)
+    assert _direct_console_handler(logger, logging.INFO) is None
+    RequestLogger(logger, logging.INFO, logging.ERROR).log_request(_REQUEST)
+    assert calls
+    assert console.getvalue().endswith(f"Job request: {_REQUEST!r}\n")
+    monkeypatch.undo()
+    assert _direct_console_handler(logger, logging.INFO) is not None
+
+
+@pytest.mark.parametrize("name", ["emit", "format", "flush", "handle", "filter"])
+def test_a_method_replaced_on_the_handler_itself_takes_the_standard_path(name: str, console: io.StringIO) -> None:
+    _console_only()
+    handler = logging.getLogger(_PARENT_NAME).handlers[0]
+    setattr(handler, name, getattr(handler, name))
+    assert _direct_console_handler(logging.getLogger(_LOGGER_NAME), logging.INFO) is None
+
+
+def test_a_method_replaced_on_the_formatter_itself_takes_the_standard_path(console: io.StringIO) -> None:
+    _console_only()
+    formatter: Any = logging.getLogger(_PARENT_NAME).handlers[0].formatter
+    formatter.formatMessage = formatter.formatMessage
+    assert _direct_console_handler(logging.getLogger(_LOGGER_NAME), logging.INFO) is None

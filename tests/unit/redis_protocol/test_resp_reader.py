@@ -182,3 +182,57 @@ def test_big_map_keys_are_hashable() -> None:
     key = b"k" * 70_000
     (reply,) = _read_all(b"%%1\r\n$%d\r\n%b\r\n:1\r\n" % (len(key), key), 65536, 1)
     assert reply == {key: 1}
+
+
+class _TimesOut:
+    """A socket that times out ``timeouts`` times, then hands out ``data``; records each settimeout."""
+
+    def __init__(self, timeouts: int, data: bytes, error: Exception | None = None) -> None:
+        self.timeouts, self.data, self.error = timeouts, data, error
+        self.set_to: list[float] = []
+
+    def settimeout(self, seconds: float) -> None:
+        if self.error is not None:
+            raise self.error
+        self.set_to.append(seconds)
+
+    def recv_into(self, target: memoryview) -> int:
+        if self.timeouts:
+            self.timeouts -= 1
+            raise TimeoutError("timed out")
+        target[: len(self.data)] = self.data
+        return len(self.data)
+
+
+def test_a_receive_that_times_out_is_tried_again_until_the_read_deadline() -> None:
+    import time
+
+    sock = _TimesOut(3, b"$2\r\nok\r\n")
+    reader = ReplyReader(_Connection(sock))
+    reader.read_deadline = time.monotonic() + 30
+    assert reader.read() == b"ok"
+    assert len(sock.set_to) == 3 and all(0 < seconds <= 30 for seconds in sock.set_to)
+    assert reader.timeout_extended
+    reader.reset()
+    assert reader.read_deadline == 0.0 and not reader.timeout_extended
+
+
+def test_without_a_read_deadline_or_after_it_a_timeout_is_raised_at_once() -> None:
+    import time
+
+    for deadline in (0.0, time.monotonic() - 1):
+        sock = _TimesOut(1, b"+OK\r\n")
+        reader = ReplyReader(_Connection(sock))
+        reader.read_deadline = deadline
+        with pytest.raises(redis.TimeoutError):
+            reader.read()
+        assert sock.set_to == [] and not reader.timeout_extended
+
+
+def test_a_socket_closed_while_extending_its_timeout_is_a_connection_error() -> None:
+    import time
+
+    reader = ReplyReader(_Connection(_TimesOut(1, b"+OK\r\n", OSError(9, "Bad file descriptor"))))
+    reader.read_deadline = time.monotonic() + 30
+    with pytest.raises(redis.ConnectionError, match="Bad file descriptor"):
+        reader.read()

@@ -253,9 +253,9 @@ class ReplyReader:
             remaining = self.read_deadline - time.monotonic()
             if remaining <= 0:
                 raise redis.TimeoutError("Timeout reading from socket") from timed_out
-            self._sock.settimeout(remaining)
-            self.timeout_extended = True
             try:
+                self._sock.settimeout(remaining)
+                self.timeout_extended = True
                 count: int = self._sock.recv_into(target)
                 return count
             except TimeoutError as exc:
