@@ -195,16 +195,6 @@ def _needs_censoring(
     """
     value_type = type(value)
     if value_type is dict:
-        if not sensitive and safe_keys.issuperset(value):
-            # Every key is already known not to be sensitive (the usual case): only the values matter.
-            for item in value.values():
-                item_type = type(item)
-                if item_type in _SCALAR_TYPES:
-                    if (item_type is str or item_type is bytes) and len(item) > long:
-                        return True
-                elif _needs_censoring(item, False, fields, safe_keys, long):
-                    return True
-            return False
         for key, item in value.items():
             if sensitive or key in safe_keys:
                 key_sensitive = sensitive

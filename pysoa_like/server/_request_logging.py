@@ -235,16 +235,14 @@ class RequestLogger:
                     raise
                 except Exception:
                     # What StreamHandler.emit does with any error (under the lock), given the record it would have had.
-                    handler.handleError(self._record(logger, level, message, argument, function, 2))
+                    handler.handleError(self._record(logger, level, message, argument, function))
             return
-        logger.handle(self._record(logger, level, message, argument, function, 2))
+        logger.handle(self._record(logger, level, message, argument, function))
 
     @staticmethod
-    def _record(
-        logger: logging.Logger, level: int, message: str, argument: Any, function: str, depth: int
-    ) -> logging.LogRecord:
-        """The record of one line, naming the line ``depth`` frames up as its caller."""
-        line = sys._getframe(depth).f_lineno
+    def _record(logger: logging.Logger, level: int, message: str, argument: Any, function: str) -> logging.LogRecord:
+        """The record of one line, naming the caller of :meth:`_emit` (two frames up) as its source."""
+        line = sys._getframe(2).f_lineno
         return logger.makeRecord(logger.name, level, __file__, line, message, (argument,), None, function)
 
     def log_request(self, request: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -390,8 +391,6 @@ def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
     redis_url: str, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis not answering at all (paused here) is a TimeoutError once the BLPOP's wait and margin are over."""
-    import time
-
     from pysoa_like.common.transport.redis_gateway import _driver_io
 
     monkeypatch.setattr(_driver_io, "_READ_TIMEOUT_MARGIN_SECONDS", 0.6)

@@ -338,3 +338,15 @@ def test_a_method_replaced_on_the_formatter_itself_takes_the_standard_path(conso
     formatter: Any = logging.getLogger(_PARENT_NAME).handlers[0].formatter
     formatter.formatMessage = formatter.formatMessage
     assert _direct_console_handler(logging.getLogger(_LOGGER_NAME), logging.INFO) is None
+
+
+def test_direct_lines_make_no_log_record(console: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the default setup the request logger writes the lines itself: it never builds a record."""
+    _console_only()
+
+    def no_record(*args: Any) -> logging.LogRecord:
+        raise AssertionError("a LogRecord was made")
+
+    monkeypatch.setattr(RequestLogger, "_record", staticmethod(no_record))
+    _log_both(RequestLogger(logging.getLogger(_LOGGER_NAME), logging.INFO, logging.ERROR))
+    assert [line.split(": ", 1)[1][:12] for line in console.getvalue().splitlines()] == ["Job request:", "Job response"]

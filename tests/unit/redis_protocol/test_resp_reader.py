@@ -7,6 +7,7 @@ that hands out bytes a few at a time; the reader is exercised against a real Red
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -205,8 +206,6 @@ class _TimesOut:
 
 
 def test_a_receive_that_times_out_is_tried_again_until_the_read_deadline() -> None:
-    import time
-
     sock = _TimesOut(3, b"$2\r\nok\r\n")
     reader = ReplyReader(_Connection(sock))
     reader.read_deadline = time.monotonic() + 30
@@ -218,8 +217,6 @@ def test_a_receive_that_times_out_is_tried_again_until_the_read_deadline() -> No
 
 
 def test_without_a_read_deadline_or_after_it_a_timeout_is_raised_at_once() -> None:
-    import time
-
     for deadline in (0.0, time.monotonic() - 1):
         sock = _TimesOut(1, b"+OK\r\n")
         reader = ReplyReader(_Connection(sock))
@@ -230,8 +227,6 @@ def test_without_a_read_deadline_or_after_it_a_timeout_is_raised_at_once() -> No
 
 
 def test_a_socket_closed_while_extending_its_timeout_is_a_connection_error() -> None:
-    import time
-
     reader = ReplyReader(_Connection(_TimesOut(1, b"+OK\r\n", OSError(9, "Bad file descriptor"))))
     reader.read_deadline = time.monotonic() + 30
     with pytest.raises(redis.ConnectionError, match="Bad file descriptor"):

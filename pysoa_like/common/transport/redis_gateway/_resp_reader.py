@@ -238,30 +238,25 @@ class ReplyReader:
 
     def _recv_into(self, target: memoryview) -> int:
         try:
-            count: int = self._sock.recv_into(target)
-        except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
-            count = self._recv_until_deadline(target, exc)
+            while True:
+                try:
+                    count: int = self._sock.recv_into(target)
+                    break
+                except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
+                    self._extend_timeout(exc)
         except OSError as exc:
             raise redis.ConnectionError(f"Error while reading from {self._where()}: {exc}") from exc
         if not count:
             raise redis.ConnectionError("Connection closed by server.")
         return count
 
-    def _recv_until_deadline(self, target: memoryview, timed_out: TimeoutError) -> int:
-        """Receive again with the time left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
-        while True:
-            remaining = self.read_deadline - time.monotonic()
-            if remaining <= 0:
-                raise redis.TimeoutError("Timeout reading from socket") from timed_out
-            try:
-                self._sock.settimeout(remaining)
-                self.timeout_extended = True
-                count: int = self._sock.recv_into(target)
-                return count
-            except TimeoutError as exc:
-                timed_out = exc
-            except OSError as exc:
-                raise redis.ConnectionError(f"Error while reading from {self._where()}: {exc}") from exc
+    def _extend_timeout(self, timed_out: TimeoutError) -> None:
+        """Give the socket what is left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
+        remaining = self.read_deadline - time.monotonic()
+        if remaining <= 0:
+            raise redis.TimeoutError("Timeout reading from socket") from timed_out
+        self._sock.settimeout(remaining)
+        self.timeout_extended = True
 
     def _where(self) -> str:
         connection = self._connection
