@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -176,6 +177,20 @@ def _direct_console_handler(
     return handler, formatter
 
 
+def _flushed_by_write(stream: Any, terminator: str) -> bool:
+    """Whether writing a line ending in ``terminator`` to ``stream`` leaves nothing for a flush to do.
+
+    True for a plain text stream that is line-buffered (it flushes itself at each newline) or that
+    writes through to an unbuffered file, as ``sys.stderr`` does: a ``flush`` after the write would
+    find nothing to write.
+    """
+    if type(stream) is not io.TextIOWrapper:
+        return False
+    if stream.line_buffering:
+        return terminator == "\n"
+    return stream.write_through and type(stream.buffer) is io.FileIO
+
+
 class RequestLogger:
     """Logs ``Job request: ...`` and ``Job response: ...`` lines through a censoring wrapper.
 
@@ -229,8 +244,11 @@ class RequestLogger:
                         request_id,
                         message % (argument,),
                     )
-                    handler.stream.write(line + handler.terminator)
-                    handler.flush()
+                    stream = handler.stream
+                    terminator = handler.terminator
+                    stream.write(line + terminator)
+                    if not _flushed_by_write(stream, terminator):
+                        handler.flush()
                 except RecursionError:
                     raise
                 except Exception:

@@ -350,3 +350,49 @@ def test_direct_lines_make_no_log_record(console: io.StringIO, monkeypatch: pyte
     monkeypatch.setattr(RequestLogger, "_record", staticmethod(no_record))
     _log_both(RequestLogger(logging.getLogger(_LOGGER_NAME), logging.INFO, logging.ERROR))
     assert [line.split(": ", 1)[1][:12] for line in console.getvalue().splitlines()] == ["Job request:", "Job response"]
+
+
+_STREAM_KINDS: dict[str, Callable[[Any], io.TextIOWrapper]] = {
+    # How Python sets up sys.stderr, and how other programs commonly open their log streams.
+    "write-through, unbuffered (sys.stderr)": lambda path: io.TextIOWrapper(io.FileIO(path, "wb"), write_through=True),
+    "line-buffered": lambda path: io.TextIOWrapper(io.BufferedWriter(io.FileIO(path, "wb")), line_buffering=True),
+    "write-through, buffered": lambda path: io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(path, "wb")), write_through=True
+    ),
+    "block-buffered": lambda path: io.TextIOWrapper(io.BufferedWriter(io.FileIO(path, "wb"))),
+}
+
+
+@pytest.mark.parametrize("kind", list(_STREAM_KINDS))
+def test_direct_lines_reach_the_file_at_once_whatever_the_buffering(
+    kind: str, console: io.StringIO, tmp_path: Any
+) -> None:
+    """The handler's flush is left out only where the write itself already put the line in the file."""
+    _console_only()
+    path = tmp_path / "console.log"
+    stream = _STREAM_KINDS[kind](path)
+    handler = logging.getLogger(_PARENT_NAME).handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        _log_both(RequestLogger(logging.getLogger(_LOGGER_NAME), logging.INFO, logging.ERROR))
+        lines = path.read_text().splitlines()
+    finally:
+        stream.close()
+    assert [line.split(": ", 1)[1][:12] for line in lines] == ["Job request:", "Job response"]
+
+
+def test_only_streams_that_flush_themselves_skip_the_flush(tmp_path: Any) -> None:
+    skipped = {}
+    for kind, make in _STREAM_KINDS.items():
+        with make(tmp_path / "x.log") as stream:
+            skipped[kind] = _request_logging._flushed_by_write(stream, "\n")
+            if stream.line_buffering:
+                assert not _request_logging._flushed_by_write(stream, "\r")
+    assert skipped == {
+        "write-through, unbuffered (sys.stderr)": True,
+        "line-buffered": True,
+        "write-through, buffered": False,
+        "block-buffered": False,
+    }
+    assert not _request_logging._flushed_by_write(io.StringIO(), "\n")
