@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 import redis
 
+from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway import _driver_io
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane, PushItem, QueueFullError
 from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 
 BIG = _driver_io._TRANSACTION_PUSH_BYTES
 
@@ -34,31 +37,42 @@ def lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[Lane]:
     backend.close()
 
 
+def _transactions(raw_redis: redis.Redis) -> tuple[int, int]:
+    return _calls(raw_redis, "multi"), _calls(raw_redis, "exec")
+
+
 def test_a_big_message_goes_in_a_transaction_and_a_small_one_through_the_script(
     lane: Lane, raw_redis: redis.Redis
 ) -> None:
     big, small = _message(1, BIG), _message(2, BIG - 1)
     lane.push("q", [big], 30, 100)
-    assert (_calls(raw_redis, "multi"), _calls(raw_redis, "rpush"), _calls(raw_redis, "exec")) == (1, 1, 1)
+    # The connection's first big push is preceded by the probe transaction (MULTI, LTRIM q 0 -1, EXEC).
+    assert _transactions(raw_redis) == (2, 2)
+    assert (_calls(raw_redis, "ltrim"), _calls(raw_redis, "rpush")) == (1, 1)
     assert _calls(raw_redis, "evalsha") == 0
     assert _calls(raw_redis, "eval") == 1  # the check script, sent as text
+    lane.push("q", [big], 30, 100)
+    assert _transactions(raw_redis) == (3, 3)  # probed once per connection
     lane.push("q", [small], 30, 100)
-    assert (_calls(raw_redis, "multi"), _calls(raw_redis, "exec")) == (1, 1)
-    assert raw_redis.lrange("q", 0, -1) == [big, small]
+    assert _transactions(raw_redis) == (3, 3)
+    assert raw_redis.lrange("q", 0, -1) == [big, big, small]
     assert 25 <= raw_redis.ttl("q") <= 30
+    lane.close()  # a new connection may belong to another user or server: probed again
+    lane.push("q", [big], 30, 100)
+    assert _transactions(raw_redis) == (5, 5)
 
 
 def test_chunks_that_are_big_together_go_in_one_transaction(lane: Lane, raw_redis: redis.Redis) -> None:
     chunks = [_message(n, BIG // 4 + 1) for n in range(4)]
     lane.push("q", chunks, 30, 100)
-    assert _calls(raw_redis, "multi") == 1
+    assert _transactions(raw_redis) == (2, 2)
     assert raw_redis.lrange("q", 0, -1) == chunks
 
 
 def test_a_framed_message_is_pushed_byte_for_byte(lane: Lane, raw_redis: redis.Redis) -> None:
     framed = FramedMessage(b"pysoa-redis/3//", b"p" * BIG)
     lane.push("q", [framed], 30, 100)
-    assert _calls(raw_redis, "multi") == 1
+    assert _transactions(raw_redis) == (2, 2)
     assert raw_redis.lrange("q", 0, -1) == [bytes(framed)]
 
 
@@ -117,7 +131,9 @@ def test_a_deferred_big_push_needs_no_script_and_settles_with_the_transaction(
     lane: Lane, raw_redis: redis.Redis
 ) -> None:
     big: PushItem = ("q", [_message(1, BIG)], 30)
-    assert lane.can_defer(big)  # its check script goes as text: nothing to have loaded first
+    assert not lane.can_defer(big)  # whether this connection may run transactions is not known yet
+    lane.push("warm-up", [_message(0, BIG)], 30, 100)
+    assert lane.can_defer(big)  # its check script goes as text: nothing else to have loaded first
     lane.push_deferred(big, 100)
     raw_redis.rpush("full", b"1")
     full: PushItem = ("full", [_message(2, BIG)], 30)
@@ -140,16 +156,146 @@ def test_a_big_push_to_a_key_of_another_type_is_an_error_and_changes_nothing(
     assert raw_redis.lrange("ok", 0, -1) == [b"small"]
 
 
-def test_a_transaction_refused_when_queued_reports_why(lane: Lane, raw_redis: redis.Redis) -> None:
-    """Out of memory: RPUSH is refused when queued, EXEC discards the transaction; the OOM error is the outcome."""
+@pytest.mark.parametrize("full", [False, True])
+def test_a_transaction_refused_when_queued_answers_as_the_send_script(
+    lane: Lane, raw_redis: redis.Redis, full: bool
+) -> None:
+    """Out of memory: RPUSH is refused when queued and EXEC discards the transaction. The push is made again
+    with the send script, which checks the capacity first: a full list still answers queue full."""
+    lane.push("warm-up", [_message(0, BIG)], 30, 100)
+    raw_redis.delete("warm-up")
+    raw_redis.rpush("q", b"old")
     raw_redis.config_set("maxmemory-policy", "noeviction")
     raw_redis.config_set("maxmemory", "1")
     try:
-        error = lane.push_many([("q", [_message(1, BIG)], 30)], 100)[0]
+        by_transaction = lane.push_many([("q", [_message(1, BIG)], 30)], 1 if full else 100)[0]
+        by_script = lane.push_many([("q", [_message(2, 64)], 30)], 1 if full else 100)[0]
     finally:
         raw_redis.config_set("maxmemory", "0")
-    assert isinstance(error, redis.exceptions.OutOfMemoryError)
-    assert not raw_redis.exists("q")
+    expected = QueueFullError if full else redis.exceptions.OutOfMemoryError
+    assert type(by_transaction) is type(by_script) is expected
+    assert raw_redis.lrange("q", 0, -1) == [b"old"]
     # The connection is still in step: the next push and its reply line up.
-    assert lane.push_many([("q", [_message(2, BIG)], 30)], 100) == [None]
-    assert raw_redis.llen("q") == 1
+    assert lane.push_many([("q", [_message(3, BIG)], 30)], 100) == [None]
+    assert raw_redis.llen("q") == 2
+
+
+def test_a_batch_mixing_big_items_and_a_vanished_script_pushes_everything_in_order(
+    lane: Lane, raw_redis: redis.Redis
+) -> None:
+    small, big = _message(1, 64), _message(2, BIG)
+    lane.push("q", [small], 30, 100)
+    lane.push("q", [big], 30, 100)
+    raw_redis.script_flush()
+    items: list[PushItem] = [("q", [small], 30), ("q", [big], 30), ("q", [small, small], 30), ("q", [big], 30)]
+    assert lane.push_many(items, 100) == [None] * 4
+    # The items the script could not push are pushed again after the others (they are separate messages).
+    assert sorted(raw_redis.lrange("q", 0, -1)) == sorted([small, big, small, big, small, small, big])
+    assert raw_redis.lrange("q", 2, 3) == [big, big]  # the transactions ran the first time
+
+
+_ACL_PASSWORD = "pw"
+
+
+@pytest.fixture
+def restricted_lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[tuple[Lane, str]]:
+    """A lane of an ACL user with what the send script needs but no MULTI/EXEC (``+@list +@scripting``)."""
+    raw_redis.config_resetstat()
+    user = "listonly"
+    raw_redis.execute_command(
+        "ACL", "SETUSER", user, "on", f">{_ACL_PASSWORD}", "~*", "+@list", "+@scripting", "+expire"
+    )
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"username": user, "password": _ACL_PASSWORD})
+    try:
+        yield backend.lane_at(0), user
+    finally:
+        backend.close()
+        raw_redis.execute_command("ACL", "DELUSER", user)
+
+
+def test_a_user_who_may_not_run_transactions_pushes_big_items_with_the_script(
+    restricted_lane: tuple[Lane, str], raw_redis: redis.Redis
+) -> None:
+    lane, _user = restricted_lane
+    big = _message(1, BIG)
+    assert lane.push_many([("q", [big], 30), ("full", [big], 30)], 1) == [None, None]
+    with pytest.raises(QueueFullError):
+        lane.push("q", [big], 30, 1)
+    assert raw_redis.lrange("q", 0, -1) == [big]  # pushed once, never twice
+    assert 25 <= raw_redis.ttl("q") <= 30
+    assert lane._transactions is False
+    assert _transactions(raw_redis) == (0, 0)  # refused by the ACL, so never run
+
+
+def test_a_user_who_may_not_trim_pushes_big_items_with_the_script(redis_url: str, raw_redis: redis.Redis) -> None:
+    """Without LTRIM a refused push could not be taken back: the probe finds that out first."""
+    user = "notrim"
+    raw_redis.execute_command(
+        "ACL",
+        "SETUSER",
+        user,
+        "on",
+        f">{_ACL_PASSWORD}",
+        "~*",
+        "+@list",
+        "+@scripting",
+        "+@transaction",
+        "+expire",
+        "-ltrim",
+    )
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"username": user, "password": _ACL_PASSWORD})
+    try:
+        lane = backend.lane_at(0)
+        raw_redis.rpush("q", b"old")
+        with pytest.raises(QueueFullError):
+            lane.push("q", [_message(1, BIG)], 30, 1)
+        lane.push("q", [_message(2, BIG)], 30, 100)
+        assert lane._transactions is False
+    finally:
+        backend.close()
+        raw_redis.execute_command("ACL", "DELUSER", user)
+    assert raw_redis.lrange("q", 0, -1) == [b"old", _message(2, BIG)]
+
+
+def test_a_user_who_loses_transactions_after_the_probe_gets_the_true_outcome(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """MULTI refused after the probe: RPUSH and the check ran on their own; their replies are the outcome."""
+    user = "changing"
+    raw_redis.execute_command("ACL", "SETUSER", user, "on", f">{_ACL_PASSWORD}", "~*", "+@all")
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"username": user, "password": _ACL_PASSWORD})
+    try:
+        lane = backend.lane_at(0)
+        lane.push("q", [_message(1, BIG)], 30, 100)
+        raw_redis.execute_command("ACL", "SETUSER", user, "-multi")
+        assert lane.push_many([("q", [_message(2, BIG)], 30)], 100) == [None]
+        assert not lane.can_defer(("q", [_message(3, BIG)], 30))  # transactions are off for this connection
+        lane.push("q", [_message(3, BIG)], 30, 100)
+    finally:
+        backend.close()
+        raw_redis.execute_command("ACL", "DELUSER", user)
+    assert raw_redis.lrange("q", 0, -1) == [_message(n, BIG) for n in (1, 2, 3)]
+    assert 25 <= raw_redis.ttl("q") <= 30
+
+
+def test_attempts_after_a_full_queue_use_the_script(redis_url: str, raw_redis: redis.Redis) -> None:
+    """A refused transaction sends the whole message to replicas and the AOF; the retries do not."""
+    RedisTransportCore.clear_backend_cache()
+    client = RedisClientTransport(
+        "full",
+        backend_type="redis.standard",
+        backend_layer_kwargs={"hosts": [redis_url]},
+        queue_capacity=1,
+        queue_full_retries=2,
+    )
+    raw_redis.rpush("pysoa:service.full", b"old")
+    raw_redis.config_resetstat()
+    body = {"actions": [{"action": "a", "body": {"blob": "b" * BIG}}]}
+    try:
+        with pytest.raises(MessageSendError, match="full"):
+            client.send_request_message(1, {}, body)
+    finally:
+        RedisTransportCore.clear_backend_cache()
+    assert _transactions(raw_redis) == (2, 2)  # the probe and the first attempt
+    assert _calls(raw_redis, "evalsha") + _calls(raw_redis, "eval") >= 1 + 2  # the first attempt's check, 2 retries
+    assert raw_redis.lrange("pysoa:service.full", 0, -1) == [b"old"]

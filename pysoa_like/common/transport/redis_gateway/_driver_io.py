@@ -3,7 +3,9 @@
 Only these commands ever touch data: ``EVALSHA`` of the send script (``EVAL`` once after ``NOSCRIPT``), ``BLPOP``
 and, to drain a reply list that holds several replies, ``LPOP key count``; a big message is pushed with ``RPUSH``
 inside ``MULTI``/``EXEC``, followed in the same transaction by a script that checks the capacity (see
-:data:`SEND_CHECK_LUA_SCRIPT`). They are kept here so that the exact commands are easy to audit.
+:data:`SEND_CHECK_LUA_SCRIPT`), once a transaction that changes nothing (``MULTI``, ``LTRIM key 0 -1``,
+``EXEC``) has shown that the connection's user may run them. They are kept here so that the exact commands are
+easy to audit.
 
 A :class:`Lane` owns one redis-py connection, made from the slot client's pool settings (so TLS, ACL users,
 passwords, unix sockets and every ``connection_kwargs`` apply) but never returned to a pool: a connection pool's
@@ -32,7 +34,9 @@ __all__ = [
     "Lane",
     "PushItem",
     "QueueFullError",
+    "TransactionAbortedError",
     "is_no_script",
+    "must_push_again",
     "pack_commands",
 ]
 
@@ -106,23 +110,22 @@ def _push_outcome(reply: Any) -> Exception | None:
     return reply
 
 
-def _transaction_outcome(queued: Sequence[Any], result: Any) -> Exception | None:
-    # MULTI, RPUSH and the check script's replies when queued, and EXEC's: the first error, else None.
-    if isinstance(result, list):
-        for reply in result:
-            outcome = _push_outcome(reply)
-            if outcome is not None:
-                return outcome
-        return None
-    # EXECABORT: a command was refused when queued (out of memory, a read-only replica, ...), so nothing ran.
-    for reply in queued:
-        outcome = _push_outcome(reply)
-        if outcome is not None:
-            return outcome
-    return _push_outcome(result) or redis.ResponseError(f"Unexpected reply to EXEC: {result!r}")
+class TransactionAbortedError(redis.ResponseError):
+    """Redis discarded a push's transaction (a command was refused when queued): nothing ran.
+
+    The push is made again with the send script, whose answer is then the outcome (the send script checks
+    the capacity before anything else, so a full list still answers ``queue full``).
+    """
 
 
-def _is_transaction_push(item: PushItem) -> bool:
+def must_push_again(error: Exception) -> bool:
+    """Whether a push's error means that Redis ran nothing and the push should be made with the script text."""
+    if isinstance(error, TransactionAbortedError):
+        return True
+    return isinstance(error, redis.ResponseError) and is_no_script(error)
+
+
+def _is_big(item: PushItem) -> bool:
     total = 0
     for message in item[1]:
         total += len(message)
@@ -203,9 +206,9 @@ def _script_index(item: PushItem) -> int:
     return 0 if len(item[1]) == 1 else 1
 
 
-def _push_commands(item: PushItem, capacity: int) -> list[tuple[Any, ...]]:
-    """The commands that push one item: the send script, or for a big item a transaction (4 replies to read)."""
-    if not _is_transaction_push(item):
+def _push_commands(item: PushItem, capacity: int, transaction: bool) -> list[tuple[Any, ...]]:
+    """The commands that push one item: the send script, or a transaction (4 replies to read)."""
+    if not transaction:
         return [Lane._script_command(0, item, capacity)]
     key, messages, expiry_seconds = item
     return [
@@ -237,6 +240,7 @@ class Lane:
         "_loaded",
         "_reader",
         "_socket_timeout",
+        "_transactions",
         "client",
         "settled",
     )
@@ -255,8 +259,11 @@ class Lane:
         self._drain_supported = True
         # Which of the two scripts this connection has run (so Redis has it cached).
         self._loaded: set[int] = set()
-        # Pushes written but whose replies are not read yet (see push_deferred), in order.
-        self._deferred: list[PushItem] = []
+        # Whether big items may be pushed in a transaction on this connection (None: not probed yet).
+        self._transactions: bool | None = None
+        # Pushes written but whose replies are not read yet (see push_deferred), in order, each with whether
+        # it went as a transaction (how many replies it has).
+        self._deferred: list[tuple[PushItem, bool]] = []
         #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception | None]] = []
 
@@ -268,28 +275,44 @@ class Lane:
         self._connection.disconnect()
         self._reader.reset()
         self._loaded.clear()
+        self._transactions = None
         if self._deferred:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
             # they would take the replies of the next connection's commands as their own.
             lost = redis.ConnectionError("The connection closed before Redis acknowledged the push")
-            self.settled.extend((item, lost) for item in self._deferred)
+            self.settled.extend((item, lost) for item, _transaction in self._deferred)
             self._deferred = []
 
     # Sending
 
-    def push(self, key: str, messages: Sequence[OutgoingMessage], expiry_seconds: int, capacity: int) -> None:
+    def push(
+        self,
+        key: str,
+        messages: Sequence[OutgoingMessage],
+        expiry_seconds: int,
+        capacity: int,
+        script_only: bool = False,
+    ) -> None:
         """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
+
+        Args:
+            script_only: Use the send script even for a big item (see :meth:`push_many`).
 
         Raises:
             QueueFullError: If the list is full.
             redis.RedisError: On any other Redis or connection failure.
         """
-        error = self.push_many([(key, messages, expiry_seconds)], capacity)[0]
+        error = self.push_many([(key, messages, expiry_seconds)], capacity, script_only)[0]
         if error is not None:
             raise error
 
-    def push_many(self, items: Sequence[PushItem], capacity: int) -> list[Exception | None]:
-        """Run the send script once per item, all in one write and one read of the replies.
+    def push_many(self, items: Sequence[PushItem], capacity: int, script_only: bool = False) -> list[Exception | None]:
+        """Push every item in one write and one read of the replies.
+
+        An item is pushed by the send script; a big one (32 KiB or more) in a transaction instead, once this
+        connection has shown that it may run one (:meth:`_probe_transactions`), unless ``script_only``. A
+        push that Redis did not run (``NOSCRIPT``, or a transaction discarded because a command was refused
+        when queued) is made again with the script's text, whose answer is then the item's outcome.
 
         Returns:
             Per item, None when pushed, else its error (:class:`QueueFullError` or a ``redis.ResponseError``).
@@ -300,48 +323,90 @@ class Lane:
         """
         if self._deferred:
             self.settled.extend(self.settle())
-        read = self._reader.read
         small = _all_small(items)
         try:
+            if self._transactions is None and not script_only:
+                big = next((item for item in items if _is_big(item)), None)
+                if big is not None:
+                    self._probe_transactions(big[0])
+            plans = [self._as_transaction(item, script_only) for item in items]
             commands: list[tuple[Any, ...]] = []
-            for item in items:
-                commands.extend(_push_commands(item, capacity))
+            for item, transaction in zip(items, plans, strict=True):
+                commands.extend(_push_commands(item, capacity, transaction))
             self._write(commands, small)
             errors: list[Exception | None] = []
             retry: list[int] = []
-            for position, item in enumerate(items):
-                error = self._read_outcome(item)
+            for position, transaction in enumerate(plans):
+                error = self._read_outcome(transaction)
                 errors.append(error)
-                if isinstance(error, redis.ResponseError) and is_no_script(error):
+                if error is not None and must_push_again(error):
                     retry.append(position)
             if retry:
-                # NOSCRIPT means the script did not run: EVAL sends its text (and caches it for the next EVALSHA).
+                # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
                 self._write([self._script_command(1, items[position], capacity) for position in retry], small)
+                read = self._reader.read
                 for position in retry:
                     errors[position] = _push_outcome(read())
+                    plans[position] = False
         except BaseException:
             self._disconnect()
             raise
-        for item, error in zip(items, errors, strict=True):
-            if error is None and not _is_transaction_push(item):
+        for item, transaction, error in zip(items, plans, errors, strict=True):
+            if error is None and not transaction:
                 self._loaded.add(_script_index(item))
         return errors
 
-    def _read_outcome(self, item: PushItem) -> Exception | None:
+    def _as_transaction(self, item: PushItem, script_only: bool = False) -> bool:
+        # Decided once per push, when its commands are written: its replies are read accordingly.
+        return not script_only and self._transactions is True and _is_big(item)
+
+    def _probe_transactions(self, key: str) -> None:
+        """Find out, once per connection, whether big items may go in a transaction.
+
+        ``MULTI``, ``LTRIM key 0 -1`` and ``EXEC`` change nothing whatever the user may run: without
+        ``MULTI`` the ``LTRIM`` keeps the whole list, and ``EXEC`` then fails. Every command that a push's
+        transaction adds to the send script's (``MULTI``, ``EXEC``, the check script's ``LTRIM``) must be
+        allowed, or big items go through the send script like small ones. A transaction's ``RPUSH`` must
+        never run outside one: that would push messages the check script could then not take back.
+        """
+        self._write([("MULTI",), ("LTRIM", key, 0, -1), ("EXEC",)], True)
+        read = self._reader.read
+        started, queued, result = read(), read(), read()
+        self._transactions = (
+            not isinstance(started, Exception)
+            and not isinstance(queued, Exception)
+            and isinstance(result, list)
+            and not any(isinstance(reply, Exception) for reply in result)
+        )
+
+    def _read_outcome(self, transaction: bool) -> Exception | None:
         """Read the replies of one item's push commands (:func:`_push_commands`): None when pushed, else the error."""
         read = self._reader.read
-        if not _is_transaction_push(item):
+        if not transaction:
             return _push_outcome(read())
-        queued = (read(), read(), read())
-        return _transaction_outcome(queued, read())
+        started, pushed, checked, result = read(), read(), read(), read()
+        if isinstance(result, list):
+            for reply in result:
+                outcome = _push_outcome(reply)
+                if outcome is not None:
+                    return outcome
+            return None
+        if isinstance(started, Exception):
+            # MULTI was refused although the probe ran it (the user's rights changed since): RPUSH and the
+            # check ran on their own, one after the other. Their own replies tell what happened.
+            self._transactions = False
+            return _push_outcome(pushed) or _push_outcome(checked)
+        # EXECABORT: a command was refused when queued (out of memory, a read-only replica, ...): nothing ran.
+        refused = next((reply for reply in (pushed, checked, result) if isinstance(reply, Exception)), result)
+        return TransactionAbortedError(f"Redis discarded the push: {refused}")
 
     def can_defer(self, item: PushItem) -> bool:
-        """Whether :meth:`push_deferred` may take ``item``: its script already ran on this connection (or it
-        goes in a transaction, whose check script is sent as text)."""
-        return _script_index(item) in self._loaded or _is_transaction_push(item)
+        """Whether :meth:`push_deferred` may take ``item``: its script already ran on this connection, or it is
+        big and this connection goes in transactions (whose check script is sent as text)."""
+        return self._as_transaction(item) or _script_index(item) in self._loaded
 
     def push_deferred(self, item: PushItem, capacity: int) -> None:
-        """Write the send script for ``item`` without waiting for Redis' reply.
+        """Write the push of ``item`` without waiting for Redis' reply.
 
         The reply is read by the next :meth:`blocking_pop` (its outcome then goes to :attr:`settled`) or
         :meth:`settle`, so a server pays one wait per request instead of two. Only for items that
@@ -350,12 +415,13 @@ class Lane:
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
+        transaction = self._as_transaction(item)
         try:
-            self._write(_push_commands(item, capacity), _all_small([item]))
+            self._write(_push_commands(item, capacity, transaction), _all_small([item]))
         except BaseException:
             self._disconnect()
             raise
-        self._deferred.append(item)
+        self._deferred.append((item, transaction))
 
     @property
     def has_deferred(self) -> bool:
@@ -372,12 +438,12 @@ class Lane:
         """
         deferred, self._deferred = self._deferred, []
         results: list[tuple[PushItem, Exception | None]] = []
-        for position, item in enumerate(deferred):
+        for position, (item, transaction) in enumerate(deferred):
             try:
-                results.append((item, self._read_outcome(item)))
+                results.append((item, self._read_outcome(transaction)))
             except Exception as exc:
                 self._disconnect()
-                results.extend((unread, exc) for unread in deferred[position:])
+                results.extend((unread, exc) for unread, _transaction in deferred[position:])
                 break
             except BaseException:
                 self._disconnect()

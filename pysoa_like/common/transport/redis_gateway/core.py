@@ -21,7 +21,7 @@ from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, RawMessage, is_no_script
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, RawMessage, must_push_again
 from pysoa_like.common.transport.redis_gateway._protocol.framing import OutgoingMessage
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
@@ -274,9 +274,10 @@ class RedisTransportCore:
                 full.append((queue_name, list(messages), expiry))
                 continue
             try:
-                if isinstance(error, redis.ResponseError) and is_no_script(error):
-                    # The script vanished from Redis (SCRIPT FLUSH): it did not run; push again, with its text.
-                    self._push_retrying(queue_name, list(messages), expiry, 0)
+                if must_push_again(error):
+                    # Redis ran nothing (the script vanished with SCRIPT FLUSH, or a transaction was discarded):
+                    # push again, with the script's text.
+                    self._push_retrying(queue_name, list(messages), expiry, 0, script_only=True)
                 else:
                     self._fail_send(index, error)
             except MessageSendError as exc:
@@ -309,8 +310,15 @@ class RedisTransportCore:
         return failures
 
     def _push_retrying(
-        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int, first: int
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        first: int,
+        script_only: bool = False,
     ) -> None:
+        # Attempts after a full queue use the send script even for a big message: a transaction's refused push
+        # would send the whole message to replicas and the AOF each time, the script's does not.
         key = QUEUE_NAME_PREFIX + queue_name
         for attempt in range(first, self.queue_full_retries + 1):
             index, lane = self._lane(key, "send.get_redis_connection", "send")
@@ -318,7 +326,7 @@ class RedisTransportCore:
                 self._settle_lane(index, lane)
             try:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity)
+                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only or attempt > 0)
                 return
             except QueueFullError:
                 if attempt >= self.queue_full_retries:
