@@ -181,8 +181,8 @@ def _flushed_by_write(stream: Any, terminator: str) -> bool:
     """Whether writing a line ending in ``terminator`` to ``stream`` leaves nothing for a flush to do.
 
     True for a plain text stream that is line-buffered (it flushes itself at each newline) or that
-    writes through to an unbuffered file, as ``sys.stderr`` does: a ``flush`` after the write would
-    find nothing to write.
+    writes through to an unbuffered file. ``sys.stderr`` is the first, or the second under ``python -u``
+    or ``PYTHONUNBUFFERED``. A ``flush`` after the write would find nothing to write.
     """
     if type(stream) is not io.TextIOWrapper:
         return False

@@ -354,8 +354,12 @@ def test_direct_lines_make_no_log_record(console: io.StringIO, monkeypatch: pyte
 
 _STREAM_KINDS: dict[str, Callable[[Any], io.TextIOWrapper]] = {
     # How Python sets up sys.stderr, and how other programs commonly open their log streams.
-    "write-through, unbuffered (sys.stderr)": lambda path: io.TextIOWrapper(io.FileIO(path, "wb"), write_through=True),
-    "line-buffered": lambda path: io.TextIOWrapper(io.BufferedWriter(io.FileIO(path, "wb")), line_buffering=True),
+    "write-through, unbuffered (sys.stderr under -u)": lambda path: io.TextIOWrapper(
+        io.FileIO(path, "wb"), write_through=True
+    ),
+    "line-buffered (sys.stderr)": lambda path: io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(path, "wb")), line_buffering=True
+    ),
     "write-through, buffered": lambda path: io.TextIOWrapper(
         io.BufferedWriter(io.FileIO(path, "wb")), write_through=True
     ),
@@ -390,8 +394,8 @@ def test_only_streams_that_flush_themselves_skip_the_flush(tmp_path: Any) -> Non
             if stream.line_buffering:
                 assert not _request_logging._flushed_by_write(stream, "\r")
     assert skipped == {
-        "write-through, unbuffered (sys.stderr)": True,
-        "line-buffered": True,
+        "write-through, unbuffered (sys.stderr under -u)": True,
+        "line-buffered (sys.stderr)": True,
         "write-through, buffered": False,
         "block-buffered": False,
     }
