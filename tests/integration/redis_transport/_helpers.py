@@ -1,4 +1,4 @@
-"""Shared helpers of the Redis transport tests: a recording metrics recorder and message builders."""
+"""Shared helpers of the Redis transport tests: a recording metrics recorder, message builders, command counts."""
 
 from __future__ import annotations
 
@@ -82,3 +82,9 @@ def job_response(**body: Any) -> dict[str, Any]:
         "context": {"correlation_id": "cid-1"},
         "actions": [{"action": "echo", "errors": [], "body": body}],
     }
+
+
+def commands_run(raw_redis: Any, command: str) -> int:
+    """How many times Redis ran ``command`` since the last ``CONFIG RESETSTAT``."""
+    stats: Any = raw_redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import redis
 
+from pysoa_like.common.transport.redis_gateway._driver_io import Lane
+from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
@@ -59,3 +61,12 @@ def make_server(transport_kwargs: dict[str, Any]) -> Callable[..., RedisServerTr
 def raw_redis(redis_client: redis.Redis) -> redis.Redis:
     """A plain redis-py client of the session Redis (flushed), for pushing and inspecting raw bytes."""
     return redis_client
+
+
+@pytest.fixture
+def lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[Lane]:
+    """A lane to the (flushed) session Redis, whose command counts start at zero."""
+    raw_redis.config_resetstat()
+    backend = StandardRedisClient(hosts=[redis_url])
+    yield backend.lane_at(0)
+    backend.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,23 +18,10 @@ from pysoa_like.common.transport.redis_gateway.backend.standard import StandardR
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.test.redis import RedisServerProcess
-from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
+from tests.integration.redis_transport._helpers import RecordingMetrics, commands_run, job_request, job_response
 
 ClientFactory = Callable[..., RedisClientTransport]
 ServerFactory = Callable[..., RedisServerTransport]
-
-
-def _calls(raw_redis: redis.Redis, command: str) -> int:
-    """How many times Redis ran ``command`` since the last ``CONFIG RESETSTAT``."""
-    stats: Any = raw_redis.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
-
-
-@pytest.fixture
-def lane(redis_url: str) -> Iterator[Lane]:
-    backend = StandardRedisClient(hosts=[redis_url])
-    yield backend.lane_at(0)
-    backend.close()
 
 
 def test_push_many_pushes_every_item_in_one_write(lane: Lane, raw_redis: redis.Redis) -> None:
@@ -181,7 +168,7 @@ def test_receives_drain_waiting_replies_in_one_round_trip(
     raw_redis.config_resetstat()
     received = [client.receive_response_message(1).request_id for _ in range(8)]
     assert received == list(range(8))
-    assert (_calls(raw_redis, "blpop"), _calls(raw_redis, "lpop")) == (1, 1)
+    assert (commands_run(raw_redis, "blpop"), commands_run(raw_redis, "lpop")) == (1, 1)
     assert client.receive_response_message(1).request_id is None  # nothing outstanding any more
 
 
@@ -195,7 +182,7 @@ def test_a_single_outstanding_reply_is_read_with_blpop_alone(
     server.send_response_message(request_id, meta, job_response())
     raw_redis.config_resetstat()
     assert client.receive_response_message(1).request_id == 1
-    assert (_calls(raw_redis, "blpop"), _calls(raw_redis, "lpop")) == (1, 0)
+    assert (commands_run(raw_redis, "blpop"), commands_run(raw_redis, "lpop")) == (1, 0)
 
 
 def test_drained_chunked_replies_are_reassembled_from_what_was_held(

@@ -15,7 +15,7 @@ from pysoa_like.common.transport.redis_gateway._driver_io import Lane, PushItem,
 from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
-from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from tests.integration.redis_transport._helpers import commands_run
 
 BIG = _driver_io._TRANSACTION_PUSH_BYTES
 
@@ -24,21 +24,8 @@ def _message(tag: int, size: int) -> bytes:
     return b"%08d" % tag + b"m" * (size - 8)
 
 
-def _calls(raw_redis: redis.Redis, command: str) -> int:
-    stats: Any = raw_redis.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
-
-
-@pytest.fixture
-def lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[Lane]:
-    raw_redis.config_resetstat()
-    backend = StandardRedisClient(hosts=[redis_url])
-    yield backend.lane_at(0)
-    backend.close()
-
-
 def _transactions(raw_redis: redis.Redis) -> tuple[int, int]:
-    return _calls(raw_redis, "multi"), _calls(raw_redis, "exec")
+    return commands_run(raw_redis, "multi"), commands_run(raw_redis, "exec")
 
 
 def test_a_big_message_goes_in_a_transaction_and_a_small_one_through_the_script(
@@ -48,9 +35,9 @@ def test_a_big_message_goes_in_a_transaction_and_a_small_one_through_the_script(
     lane.push("q", [big], 30, 100)
     # The connection's first big push is preceded by the probe transaction (MULTI, LTRIM q 0 -1, EXEC).
     assert _transactions(raw_redis) == (2, 2)
-    assert (_calls(raw_redis, "ltrim"), _calls(raw_redis, "rpush")) == (1, 1)
-    assert _calls(raw_redis, "evalsha") == 0
-    assert _calls(raw_redis, "eval") == 1  # the check script, sent as text
+    assert (commands_run(raw_redis, "ltrim"), commands_run(raw_redis, "rpush")) == (1, 1)
+    assert commands_run(raw_redis, "evalsha") == 0
+    assert commands_run(raw_redis, "eval") == 1  # the check script, sent as text
     lane.push("q", [big], 30, 100)
     assert _transactions(raw_redis) == (3, 3)  # probed once per connection
     lane.push("q", [small], 30, 100)
@@ -280,7 +267,6 @@ def test_a_user_who_loses_transactions_after_the_probe_gets_the_true_outcome(
 
 def test_attempts_after_a_full_queue_use_the_script(redis_url: str, raw_redis: redis.Redis) -> None:
     """A refused transaction sends the whole message to replicas and the AOF; the retries do not."""
-    RedisTransportCore.clear_backend_cache()
     client = RedisClientTransport(
         "full",
         backend_type="redis.standard",
@@ -291,11 +277,9 @@ def test_attempts_after_a_full_queue_use_the_script(redis_url: str, raw_redis: r
     raw_redis.rpush("pysoa:service.full", b"old")
     raw_redis.config_resetstat()
     body = {"actions": [{"action": "a", "body": {"blob": "b" * BIG}}]}
-    try:
-        with pytest.raises(MessageSendError, match="full"):
-            client.send_request_message(1, {}, body)
-    finally:
-        RedisTransportCore.clear_backend_cache()
+    with pytest.raises(MessageSendError, match="full"):
+        client.send_request_message(1, {}, body)
     assert _transactions(raw_redis) == (2, 2)  # the probe and the first attempt
-    assert _calls(raw_redis, "evalsha") + _calls(raw_redis, "eval") >= 1 + 2  # the first attempt's check, 2 retries
+    # The first attempt's check script, then the two retries' send script.
+    assert commands_run(raw_redis, "evalsha") + commands_run(raw_redis, "eval") >= 1 + 2
     assert raw_redis.lrange("pysoa:service.full", 0, -1) == [b"old"]

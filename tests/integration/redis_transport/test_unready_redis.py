@@ -18,7 +18,6 @@ import redis
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
 from pysoa_like.common.transport.redis_gateway import _driver_io
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
-from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.test.redis import RedisServerProcess
 from tests.integration.redis_transport._helpers import job_request
@@ -33,7 +32,7 @@ _KEYS, _KEY_LOAD_DELAY_US = 4000, 500
 def _transports(server: RedisServerProcess) -> tuple[RedisClientTransport, RedisServerTransport]:
     kwargs: dict[str, Any] = {
         "backend_type": "redis.standard",
-        "backend_layer_kwargs": {"hosts": [server.address], "connection_kwargs": {}},
+        "backend_layer_kwargs": {"hosts": [server.address]},
     }
     return RedisClientTransport("unready", **kwargs), RedisServerTransport("unready", **kwargs)
 
@@ -46,7 +45,6 @@ def _is_loading(raw: redis.Redis) -> bool:
 @pytest.fixture
 def slow_reload() -> Iterator[tuple[RedisServerProcess, threading.Thread]]:
     """A Redis with a dump that takes about two seconds to load, and a started ``DEBUG RELOAD`` of it."""
-    RedisTransportCore.clear_backend_cache()
     with RedisServerProcess(extra_args=["--enable-debug-command", "yes"]) as server, server.client() as raw:
         with raw.pipeline(transaction=False) as pipe:
             for number in range(_KEYS):
@@ -67,7 +65,6 @@ def slow_reload() -> Iterator[tuple[RedisServerProcess, threading.Thread]]:
         finally:
             thread.join(30)
             reloader.close()
-            RedisTransportCore.clear_backend_cache()
 
 
 @pytest.mark.parametrize("body", [_SMALL, _BIG], ids=["small", "big"])
@@ -93,10 +90,9 @@ def test_sends_and_receives_while_redis_loads_fail_clearly_and_recover(
 
 @pytest.fixture
 def password_server() -> Iterator[RedisServerProcess]:
-    RedisTransportCore.clear_backend_cache()
+    """A Redis of its own: the test sets ``requirepass`` on it."""
     with RedisServerProcess() as server:
         yield server
-    RedisTransportCore.clear_backend_cache()
 
 
 def _kill_clients_of(raw: redis.Redis) -> None:

@@ -70,6 +70,7 @@ end
 redis.call('EXPIRE', key, ARGV[1])
 return count
 """
+_CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
 _TRANSACTION_PUSH_BYTES = 32768
 
 #: The read timeout of a lane's connection when ``connection_kwargs`` set no ``socket_timeout`` (redis-py's
@@ -206,10 +207,18 @@ def _script_index(item: PushItem) -> int:
     return 0 if len(item[1]) == 1 else 1
 
 
+def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
+    key, messages, expiry_seconds = item
+    sha, text = _SCRIPTS[_script_index(item)]
+    if use_text:
+        return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
+    return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
+
+
 def _push_commands(item: PushItem, capacity: int, transaction: bool) -> list[tuple[Any, ...]]:
     """The commands that push one item: the send script, or a transaction (4 replies to read)."""
     if not transaction:
-        return [Lane._script_command(0, item, capacity)]
+        return [_script_command(0, item, capacity)]
     key, messages, expiry_seconds = item
     return [
         ("MULTI",),
@@ -217,9 +226,6 @@ def _push_commands(item: PushItem, capacity: int, transaction: bool) -> list[tup
         ("EVAL", _CHECK_SCRIPT_TEXT, 1, key, expiry_seconds, capacity, len(messages)),
         ("EXEC",),
     ]
-
-
-_CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
 
 
 class Lane:
@@ -325,11 +331,7 @@ class Lane:
             self.settled.extend(self.settle())
         small = _all_small(items)
         try:
-            if self._transactions is None and not script_only:
-                big = next((item for item in items if _is_big(item)), None)
-                if big is not None:
-                    self._probe_transactions(big[0])
-            plans = [self._as_transaction(item, script_only) for item in items]
+            plans = self._transaction_plans(items, script_only)
             commands: list[tuple[Any, ...]] = []
             for item, transaction in zip(items, plans, strict=True):
                 commands.extend(_push_commands(item, capacity, transaction))
@@ -343,7 +345,7 @@ class Lane:
                     retry.append(position)
             if retry:
                 # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._write([self._script_command(1, items[position], capacity) for position in retry], small)
+                self._write([_script_command(1, items[position], capacity) for position in retry], small)
                 read = self._reader.read
                 for position in retry:
                     errors[position] = _push_outcome(read())
@@ -356,9 +358,22 @@ class Lane:
                 self._loaded.add(_script_index(item))
         return errors
 
-    def _as_transaction(self, item: PushItem, script_only: bool = False) -> bool:
-        # Decided once per push, when its commands are written: its replies are read accordingly.
-        return not script_only and self._transactions is True and _is_big(item)
+    def _transaction_plans(self, items: Sequence[PushItem], script_only: bool) -> list[bool]:
+        """Per item, whether it goes as a transaction (probing the connection at its first big item).
+
+        Decided once per push, when its commands are written: its replies are read accordingly.
+        """
+        if script_only or self._transactions is False:
+            return [False] * len(items)
+        plans = [_is_big(item) for item in items]
+        if self._transactions is None and True in plans:
+            self._probe_transactions(items[plans.index(True)][0])
+            if not self._transactions:
+                return [False] * len(items)
+        return plans
+
+    def _as_transaction(self, item: PushItem) -> bool:
+        return self._transactions is True and _is_big(item)
 
     def _probe_transactions(self, key: str) -> None:
         """Find out, once per connection, whether big items may go in a transaction.
@@ -461,14 +476,6 @@ class Lane:
         if sock is not None:  # a closed socket reopens with socket_timeout
             sock.settimeout(self._socket_timeout)
         self._reader.timeout_extended = False
-
-    @staticmethod
-    def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
-        key, messages, expiry_seconds = item
-        sha, text = _SCRIPTS[_script_index(item)]
-        if use_text:
-            return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
-        return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
 
     # Receiving
 
