@@ -203,7 +203,7 @@ class RedisSentinelGroup(_ProcessGroup):
             **connection_kwargs: Extra kwargs for the connections to the masters and replicas.
         """
         # redis-py leaves Sentinel.__init__ unannotated.
-        return redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        return redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             self.sentinel_hosts,
             sentinel_kwargs={"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
             socket_connect_timeout=2.0,

@@ -76,7 +76,7 @@ class SentinelRedisClient(BaseRedisClient):
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
         self.sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(sentinel_kwargs or {})}
         self.sentinel_failover_retries = sentinel_failover_retries
-        self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             self.sentinel_addresses, sentinel_kwargs=self.sentinel_kwargs
         )
         self.services: list[str] = list(sentinel_services) if sentinel_services else self._discover_services()
@@ -124,7 +124,7 @@ class SentinelRedisClient(BaseRedisClient):
         service = self.services[index]
         for attempt in range(self.sentinel_failover_retries + 1):
             try:
-                address = self._sentinel.discover_master(service)  # type: ignore[no-untyped-call]
+                address = self._sentinel.discover_master(service)  # type: ignore[no-untyped-call, unused-ignore]
             except redis.sentinel.MasterNotFoundError as exc:
                 if attempt >= self.sentinel_failover_retries:
                     raise CannotGetConnectionError(f"Cannot get connection: {exc}") from exc
