@@ -75,6 +75,7 @@ class Client:
 
     FutureResponse = FutureSOAResponse
     CallActionError = CallActionError
+    CallJobError = CallJobError
     JobError = CallJobError
     ImproperlyConfigured = ImproperlyConfigured
     InvalidExpansionKey = InvalidExpansionKey

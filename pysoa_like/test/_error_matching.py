@@ -7,11 +7,39 @@ managers of :mod:`pysoa_like.test.assertions`, so both report mismatches in the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pysoa_like.common.errors import Error
 
-__all__ = ["describe_errors", "describe_success", "error_codes_mismatch", "field_errors_mismatch", "to_code_set"]
+try:
+    from pytest import fail as _pytest_fail
+except ImportError:  # pragma: no cover - unittest users without pytest
+    _FailureBase: type[BaseException] = AssertionError
+else:
+    _FailureBase = _pytest_fail.Exception
+
+__all__ = [
+    "ErrorsMismatch",
+    "describe_errors",
+    "describe_success",
+    "error_codes_mismatch",
+    "fail",
+    "field_errors_mismatch",
+    "to_code_set",
+]
+
+
+class ErrorsMismatch(_FailureBase, AssertionError):  # type: ignore[valid-type,misc]
+    """An error assertion failed: pytest's ``pytest.fail.Exception`` (as PySOA raised) and an ``AssertionError``.
+
+    So ``pytest.raises(pytest.fail.Exception)``, ``pytest.raises(AssertionError)`` and unittest's
+    failure reporting all recognise it.
+    """
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the test with ``message`` (an :class:`ErrorsMismatch`)."""
+    raise ErrorsMismatch(message)
 
 
 def to_code_set(codes: str | Iterable[str]) -> set[str]:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 from unittest import mock
 
+from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR
 from pysoa_like.common.errors import Error
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveError, MessageReceiveTimeout
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
@@ -31,6 +32,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Raised by a stub, these surface when the reply is collected rather than when the request is sent.
 _RECEIVE_ERRORS = (MessageReceiveError, MessageReceiveTimeout, InvalidMessageError)
+
+# MagicMock's own side_effect property, which StubActionMock's wraps.
+_MOCK_SIDE_EFFECT: property = mock.NonCallableMock.side_effect
 
 _ERROR_KEYS = frozenset(a.name for a in Error.__attrs_attrs__)
 
@@ -84,11 +88,50 @@ def to_errors(errors: Iterable[Any] | None) -> list[Error]:
     return result
 
 
+class _SideEffect:
+    """A stub's ``side_effect``, applied to each call as PySOA documents it.
+
+    A callable is called with the request body; an exception (instance or class) is raised; an iterable
+    gives one item per call, and each item is handled the same way (a callable item is called with the
+    body, an exception item is raised, anything else is the result); a dict alone is returned on every
+    call. ``JobError`` and ``ActionError`` classes, which need errors to be built, are raised with one
+    ``SERVER_ERROR`` error naming the stub.
+    """
+
+    __slots__ = ("given", "items", "label")
+
+    def __init__(self, given: Any, label: str) -> None:
+        self.given = given
+        self.label = label
+        iterable = not callable(given) and not _is_exception(given) and not isinstance(given, Mapping)
+        self.items: Iterator[Any] | None = iter(given) if iterable else None
+
+    def __call__(self, body: Any) -> Any:
+        effect = self.given if self.items is None else next(self.items)
+        if _is_exception(effect):
+            raise self._exception(effect)
+        if callable(effect):
+            return effect(body)
+        return effect
+
+    def _exception(self, effect: Any) -> BaseException:
+        if isinstance(effect, type) and issubclass(effect, (JobError, ActionError)):
+            message = f"{effect.__name__} raised by the side effect of stub {self.label}"
+            return effect([Error(code=ERROR_CODE_SERVER_ERROR, message=message)])
+        return effect() if isinstance(effect, type) else effect  # type: ignore[no-any-return]
+
+
+def _is_exception(value: Any) -> bool:
+    return isinstance(value, BaseException) or (isinstance(value, type) and issubclass(value, BaseException))
+
+
 class StubActionMock(mock.MagicMock):
     """The mock behind a stubbed action; it is called with each request body.
 
     Everything ``MagicMock`` offers works (``return_value``, ``side_effect``, ``call_count``,
-    ``assert_called_once_with(body)``), plus :attr:`call_body` and :attr:`call_bodies`.
+    ``assert_called_once_with(body)``), plus :attr:`call_body` and :attr:`call_bodies`. A
+    ``side_effect`` list may mix response bodies, responses, exceptions (instances or classes, including
+    ``JobError`` and ``ActionError`` classes) and callables taking the request body.
     """
 
     @property
@@ -100,6 +143,19 @@ class StubActionMock(mock.MagicMock):
     def call_bodies(self) -> tuple[Any, ...]:
         """The request bodies of every call, in order."""
         return tuple(call[0][0] for call in self.call_args_list)
+
+    @property
+    def side_effect(self) -> Any:
+        """What each call does instead of returning ``return_value`` (see the class docstring).
+
+        Set it to anything ``MagicMock`` accepts; reading it gives the callable that applies it.
+        """
+        return _MOCK_SIDE_EFFECT.__get__(self, type(self))
+
+    @side_effect.setter
+    def side_effect(self, value: Any) -> None:
+        wrapped = None if value is None else _SideEffect(value, self._mock_name or "")
+        _MOCK_SIDE_EFFECT.__set__(self, wrapped)
 
     def _get_child_mock(self, /, **kw: Any) -> mock.MagicMock:
         return mock.MagicMock(**kw)
@@ -250,15 +306,23 @@ class stub_action:
         body = result if isinstance(result, dict) else {}
         return StubOutcome(response=ActionResponse(action=self.action, body=body))
 
-    # Decoration
+    # Decoration (mock.patch's protocol, so parameterized.expand and friends can re-apply stubs)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the stub is active (``mock.patch``'s name, read by some decorator libraries)."""
+        return self.enabled
 
     def __call__(self, target: _F) -> _F:
         """Decorate a test function, method or class (every ``test*`` method of it)."""
         if isinstance(target, type):
-            return cast(_F, self._decorate_class(target))
-        return self._decorate_callable(target)
+            return cast(_F, self.decorate_class(target))
+        if inspect.iscoroutinefunction(target):
+            return self.decorate_async_callable(target)
+        return self.decorate_callable(target)
 
-    def _decorate_class(self, cls: type) -> type:
+    def decorate_class(self, cls: type) -> type:
+        """Stub every ``test*`` method of ``cls`` (each with its own copy of this stub) and return ``cls``."""
         for name in dir(cls):
             if not name.startswith(mock.patch.TEST_PREFIX):
                 continue
@@ -268,22 +332,16 @@ class stub_action:
             setattr(cls, name, self.copy()(getattr(cls, name)))
         return cls
 
-    def _decorate_callable(self, func: _F) -> _F:
+    def decorate_callable(self, func: _F) -> _F:
+        """Wrap a (non-async) function so the stub is active while it runs and its mock is passed last.
+
+        A function already decorated by a stub or ``mock.patch`` gets this stub added to its list, so one
+        wrapper enters every patch in order (the decorator nearest the function gives the first mock).
+        """
         patchings = getattr(func, "patchings", None)
         if isinstance(patchings, list):
-            # Already decorated (by us or mock.patch): join its list so one wrapper enters everything in order.
             patchings.append(self)
             return func
-
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapped(*args: Any, **kwargs: Any) -> Any:
-                with _entered(async_wrapped.patchings, args, kwargs) as (new_args, new_kwargs):  # type: ignore[attr-defined]
-                    return await func(*new_args, **new_kwargs)
-
-            async_wrapped.patchings = [self]  # type: ignore[attr-defined]
-            return cast(_F, async_wrapped)
 
         @functools.wraps(func)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -292,6 +350,21 @@ class stub_action:
 
         wrapped.patchings = [self]  # type: ignore[attr-defined]
         return cast(_F, wrapped)
+
+    def decorate_async_callable(self, func: _F) -> _F:
+        """:meth:`decorate_callable` for a coroutine function: the stub is active while it is awaited."""
+        patchings = getattr(func, "patchings", None)
+        if isinstance(patchings, list):
+            patchings.append(self)
+            return func
+
+        @functools.wraps(func)
+        async def async_wrapped(*args: Any, **kwargs: Any) -> Any:
+            with _entered(async_wrapped.patchings, args, kwargs) as (new_args, new_kwargs):  # type: ignore[attr-defined]
+                return await func(*new_args, **new_kwargs)
+
+        async_wrapped.patchings = [self]  # type: ignore[attr-defined]
+        return cast(_F, async_wrapped)
 
 
 @contextlib.contextmanager

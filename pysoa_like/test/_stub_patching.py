@@ -66,10 +66,9 @@ class StubbedAction(Protocol):
 class _Plan:
     """How to build the response of one sent job that contains stubbed actions."""
 
-    __slots__ = ("context", "continue_on_error", "job_errors", "real_indexes", "receive_error", "stubbed", "thread")
+    __slots__ = ("continue_on_error", "job_errors", "real_indexes", "receive_error", "stubbed", "thread")
 
-    def __init__(self, context: dict[str, Any], continue_on_error: bool) -> None:
-        self.context = context
+    def __init__(self, continue_on_error: bool) -> None:
         self.continue_on_error = continue_on_error
         self.stubbed: dict[int, ActionResponse] = {}
         self.real_indexes: list[int] = []
@@ -91,7 +90,8 @@ class _Plan:
         if real is not None:
             errors = list(real.errors) + errors
             slots.update(zip(self.real_indexes, real.actions, strict=False))
-        context = real.context if real is not None else self._stub_context()
+        # A fully stubbed job has no server to echo the context: its response context is empty, as in PySOA.
+        context = real.context if real is not None else {}
         if errors:
             return JobResponse(errors=errors, context=context)
         actions: list[ActionResponse] = []
@@ -100,11 +100,6 @@ class _Plan:
             if slots[index].errors and not self.continue_on_error:
                 break
         return JobResponse(context=context, actions=actions)
-
-    def _stub_context(self) -> dict[str, Any]:
-        # A server copies the request's correlation id into the response context; so do stubs.
-        correlation_id = self.context.get("correlation_id")
-        return {} if correlation_id is None else {"correlation_id": correlation_id}
 
 
 class _UnroutedTransport(ClientTransport):
@@ -185,7 +180,7 @@ def _send_tracked_request(
     if not stubs:
         return original(self, job_request, message_expiry_in_seconds, claimed)  # type: ignore[no-any-return]
 
-    plan = _Plan(job_request.context, bool(job_request.control.get("continue_on_error")))
+    plan = _Plan(bool(job_request.control.get("continue_on_error")))
     cutoff = len(actions)
     for index, stub in stubs.items():
         outcome = stub.run_stub(actions[index])

@@ -14,8 +14,9 @@ Example::
         assert exc_info.soa_errors[0].message == "No such user"
 
 Every manager yields pytest's ``ExceptionInfo``; after the block its ``soa_errors`` attribute holds
-the errors of the first failed action. A mismatch fails the test with an ``AssertionError`` naming
-the expected and the returned errors.
+the errors of the first failed action. A mismatch fails the test as ``pytest.fail`` does (the
+exception is both ``pytest.fail.Exception`` and an ``AssertionError``), naming the expected and the
+returned errors.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.client.errors import CallActionError
-from pysoa_like.test._error_matching import error_codes_mismatch, field_errors_mismatch
+from pysoa_like.test._error_matching import error_codes_mismatch, fail, field_errors_mismatch
 
 __all__ = [
     "raises_call_action_error",
@@ -49,15 +50,17 @@ def raises_call_action_error(**kwargs: Any) -> Iterator[pytest.ExceptionInfo[Cal
         The ``ExceptionInfo``; after the block, ``exc_info.soa_errors`` is the first failed action's errors.
 
     Raises:
-        AssertionError: The block raised no ``CallActionError``.
+        ErrorsMismatch: The block raised no ``CallActionError``.
     """
+    completed = False
     try:
         with pytest.raises(CallActionError, **kwargs) as exc_info:
             yield exc_info
+            completed = True
     except pytest.fail.Exception:
-        raise AssertionError(
-            "Expected the block to raise CallActionError (an action returning errors), but it raised nothing"
-        ) from None
+        if not completed:  # the block itself failed the test
+            raise
+        fail("Expected the block to raise CallActionError (an action returning errors), but it raised nothing")
     exc_info.soa_errors = exc_info.value.actions[0].errors if exc_info.value.actions else []
 
 
@@ -78,13 +81,13 @@ def raises_error_codes(
         **kwargs: More ``pytest.raises`` arguments.
 
     Raises:
-        AssertionError: No ``CallActionError``, or the codes differ (the message lists both sides).
+        ErrorsMismatch: No ``CallActionError``, or the codes differ (the message lists both sides).
     """
     with raises_call_action_error(**kwargs) as exc_info:
         yield exc_info
     problem = error_codes_mismatch(exc_info.soa_errors, error_codes, only, _subject(exc_info))  # type: ignore[attr-defined]
     if problem:
-        raise AssertionError(problem)
+        fail(problem)
 
 
 @contextlib.contextmanager
@@ -106,13 +109,13 @@ def raises_field_errors(
         **kwargs: More ``pytest.raises`` arguments.
 
     Raises:
-        AssertionError: No ``CallActionError``, or the errors differ (the message lists both sides).
+        ErrorsMismatch: No ``CallActionError``, or the errors differ (the message lists both sides).
     """
     with raises_call_action_error(**kwargs) as exc_info:
         yield exc_info
     problem = field_errors_mismatch(exc_info.soa_errors, field_errors, only, _subject(exc_info))  # type: ignore[attr-defined]
     if problem:
-        raise AssertionError(problem)
+        fail(problem)
 
 
 @contextlib.contextmanager

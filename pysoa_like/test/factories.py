@@ -1,7 +1,8 @@
 """factory_boy factories for server settings, servers and throwaway actions (needs the ``factories`` extra).
 
-* :class:`ServerSettingsFactory` builds a server settings dict whose ``transport`` is always the local
-  server transport, so nothing in a test reaches for Redis.
+* :class:`ServerSettingsFactory` builds validated :class:`~pysoa_like.server.settings.ServerSettings`
+  (every default filled in) whose ``transport`` is always the local server transport, so nothing in a
+  test reaches for Redis.
 * :class:`ServerFactory` builds a server instance of a given server class with such settings.
 * :func:`ActionFactory` makes an action class whose ``run`` returns a fixed body or raises a fixed exception.
 
@@ -24,7 +25,7 @@ from typing import Any
 
 try:
     # factory_boy re-exports nothing explicitly, so strict mypy needs the defining modules.
-    from factory.base import DictFactory, Factory
+    from factory.base import Factory
     from factory.declarations import SubFactory
 except ImportError as _exc:  # pragma: no cover - the tests import the module without factory_boy
     raise ImportError(
@@ -35,6 +36,7 @@ from pysoa_like.common.settings import Settings, copy_containers
 from pysoa_like.common.types import Body
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
+from pysoa_like.server.settings import ServerSettings
 from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = ["LOCAL_SERVER_TRANSPORT_PATH", "ActionFactory", "ServerFactory", "ServerSettingsFactory"]
@@ -43,15 +45,21 @@ __all__ = ["LOCAL_SERVER_TRANSPORT_PATH", "ActionFactory", "ServerFactory", "Ser
 LOCAL_SERVER_TRANSPORT_PATH = "pysoa_like.common.transport.local:LocalServerTransport"
 
 
-class ServerSettingsFactory(DictFactory):
-    """Builds a plain server settings dict whose ``transport`` is the local server transport.
+class ServerSettingsFactory(Factory[ServerSettings]):
+    """Builds :class:`~pysoa_like.server.settings.ServerSettings` whose ``transport`` is the local server transport.
 
     Keyword arguments become settings keys (``ServerSettingsFactory(middleware=[...])``); PySOA's
     ``data={...}`` form is accepted too, with keyword arguments winning over it. A ``transport`` given
-    either way is replaced by ``{"path": LOCAL_SERVER_TRANSPORT_PATH}``. The values are copied, so
-    changing the result never changes what was passed in. Validation and defaults happen where the
-    dict is used (``Server(settings)`` validates with the server's ``settings_class``).
+    either way is replaced by ``{"path": LOCAL_SERVER_TRANSPORT_PATH}``. The result is validated and
+    holds every default (``harakiri``, ``logging``, ``client_routing``, ...), as PySOA's factory gives;
+    what was passed in is never changed.
+
+    Raises:
+        Settings.ImproperlyConfigured: A given setting is invalid.
     """
+
+    class Meta:
+        model = ServerSettings
 
     @classmethod
     def _adjust_kwargs(cls, **kwargs: Any) -> dict[str, Any]:
@@ -59,17 +67,22 @@ class ServerSettingsFactory(DictFactory):
         data = kwargs.pop("data", None) or {}
         merged = copy_containers(dict(data, **kwargs))
         merged["transport"] = {"path": LOCAL_SERVER_TRANSPORT_PATH}
-        return merged  # type: ignore[no-any-return]
+        return {"data": merged}
 
     @classmethod
-    def from_module(cls, module_path: str) -> dict[str, Any]:
+    def _build(cls, model_class: type[ServerSettings], *args: Any, **kwargs: Any) -> ServerSettings:
+        """Build exactly as create does: settings have nothing to save."""
+        return model_class(*args, **kwargs)
+
+    @classmethod
+    def from_module(cls, module_path: str) -> ServerSettings:
         """Build settings from a settings module's ``SOA_SERVER_SETTINGS`` (or, failing that, ``settings``).
 
         Args:
             module_path: The dotted module name, e.g. ``"my_service.settings"``.
 
         Returns:
-            The settings dict, with the local server transport forced as for any other build.
+            The settings, with the local server transport forced as for any other build.
 
         Raises:
             ImportError: The module cannot be imported.
@@ -79,7 +92,7 @@ class ServerSettingsFactory(DictFactory):
         for name in ("SOA_SERVER_SETTINGS", "settings"):
             value = getattr(module, name, None)
             if isinstance(value, Mapping):
-                settings: dict[str, Any] = cls.build(**dict(value))
+                settings: ServerSettings = cls.build(**dict(value))
                 return settings
         raise AttributeError(f"Settings module {module_path!r} defines neither SOA_SERVER_SETTINGS nor settings")
 

@@ -16,13 +16,14 @@ import os
 import unittest
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionResponse
-from pysoa_like.test._error_matching import describe_success, error_codes_mismatch, field_errors_mismatch
+from pysoa_like.test._error_matching import describe_success, error_codes_mismatch, fail, field_errors_mismatch
+from pysoa_like.test._unittest_polyfills import UnitTestAssertions
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
@@ -31,6 +32,7 @@ __all__ = [
     "SETTINGS_MODULE_ENV_VAR",
     "BaseServerTestCase",
     "PyTestServerTestCase",
+    "ServerSettingsNotFound",
     "ServerTestCase",
     "UnitTestServerTestCase",
     "local_client_settings",
@@ -42,6 +44,13 @@ SETTINGS_MODULE_ENV_VAR = "PYSOA_SETTINGS_MODULE"
 _LOCAL_TRANSPORT_PATH = "pysoa_like.common.transport.local:LocalClientTransport"
 
 
+class ServerSettingsNotFound(RuntimeError, AssertionError):
+    """No server settings could be found for a test case.
+
+    Both a ``RuntimeError`` and, as PySOA raised, an ``AssertionError``.
+    """
+
+
 def server_settings_from_environment(server_class: type[Server]) -> Mapping[str, Any]:
     """The settings a test should run ``server_class`` with when none are given explicitly.
 
@@ -49,7 +58,7 @@ def server_settings_from_environment(server_class: type[Server]) -> Mapping[str,
     named by ``$PYSOA_SETTINGS_MODULE``, attribute ``SOA_SERVER_SETTINGS`` (or ``settings``).
 
     Raises:
-        RuntimeError: The variable is not set, or the module or attribute cannot be found.
+        ServerSettingsNotFound: The variable is not set, or the module or attribute cannot be found.
     """
     if getattr(server_class, "use_django", False):
         # Imported by name: Django is an optional extra without type information.
@@ -57,7 +66,7 @@ def server_settings_from_environment(server_class: type[Server]) -> Mapping[str,
         return django_settings.SOA_SERVER_SETTINGS  # type: ignore[no-any-return]
     module_name = os.environ.get(SETTINGS_MODULE_ENV_VAR)
     if not module_name:
-        raise RuntimeError(
+        raise ServerSettingsNotFound(
             f"No server settings for {server_class.__name__}: set server_settings on the test case (or define a "
             f"server_settings fixture), or set the environment variable {SETTINGS_MODULE_ENV_VAR} to a module "
             "with SOA_SERVER_SETTINGS"
@@ -65,12 +74,12 @@ def server_settings_from_environment(server_class: type[Server]) -> Mapping[str,
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise RuntimeError(f"Could not import {SETTINGS_MODULE_ENV_VAR}={module_name!r}: {exc}") from exc
+        raise ServerSettingsNotFound(f"Could not import {SETTINGS_MODULE_ENV_VAR}={module_name!r}: {exc}") from exc
     for name in ("SOA_SERVER_SETTINGS", "settings"):
         value = getattr(module, name, None)
         if isinstance(value, Mapping):
             return value
-    raise RuntimeError(
+    raise ServerSettingsNotFound(
         f"Module {module_name!r} ({SETTINGS_MODULE_ENV_VAR}) defines neither SOA_SERVER_SETTINGS nor settings"
     )
 
@@ -98,28 +107,41 @@ def close_client(client: Client) -> None:
 class BaseServerTestCase:
     """The shared part of the server test cases; use :class:`PyTestServerTestCase` or :class:`UnitTestServerTestCase`.
 
+    :attr:`server_class` and :attr:`server_settings` are read from the instance, so a test (or its
+    ``setup_method``) may set them on ``self`` before calling :meth:`setup_pysoa`.
+
     Attributes:
         server_class: The :class:`~pysoa_like.server.server.Server` subclass under test (required).
         server_settings: Its settings; ``None`` means :func:`server_settings_from_environment`.
+        service_name: Set by :meth:`setup_pysoa`: the service name of :attr:`server_class`.
         client: Set by :meth:`setup_pysoa`: a client reaching the service through the local transport.
     """
 
-    server_class: ClassVar[type[Server] | None] = None
-    server_settings: ClassVar[Mapping[str, Any] | None] = None
+    server_class: type[Server] | None = None
+    server_settings: Mapping[str, Any] | None = None
     failureException: type[BaseException] = AssertionError
+    service_name: str
     client: Client
 
     def setup_pysoa(self) -> None:
-        """Build :attr:`client` for :attr:`server_class` (called before each test).
+        """Build :attr:`client` for :attr:`server_class` and set :attr:`service_name` (called before each test).
 
         Raises:
-            TypeError: :attr:`server_class` is not set.
-            RuntimeError: No settings could be found (see :func:`server_settings_from_environment`).
+            TypeError: :attr:`server_class` is not set, is not a ``Server`` subclass, or has no ``service_name``.
+            ServerSettingsNotFound: No settings could be found (see :func:`server_settings_from_environment`).
         """
-        server_class = type(self).server_class
+        from pysoa_like.server.server import Server
+
+        server_class = self.server_class
+        name = type(self).__name__
         if server_class is None:
-            raise TypeError(f"{type(self).__name__} must set server_class to the Server subclass under test")
-        settings = type(self).server_settings
+            raise TypeError(f"{name} must set server_class to the Server subclass under test")
+        if not (isinstance(server_class, type) and issubclass(server_class, Server)):
+            raise TypeError(f"{name}.server_class must be a Server subclass, got {server_class!r}")
+        if not server_class.service_name:
+            raise TypeError(f"{name}.server_class ({server_class.__name__}) must set service_name")
+        self.service_name = server_class.service_name
+        settings = self.server_settings
         if settings is None:
             settings = server_settings_from_environment(server_class)
         self.client = Client(local_client_settings(server_class, settings))
@@ -144,17 +166,10 @@ class BaseServerTestCase:
         Raises:
             CallActionError: The action returned errors (unless ``raise_action_errors=False``).
         """
-        service = service_name or self._service_name()
-        return self.client.call_action(service, action, body=body, **kwargs)
-
-    def _service_name(self) -> str:
-        server_class = type(self).server_class
-        if server_class is None or not server_class.service_name:
-            raise TypeError(f"{type(self).__name__} must set server_class to the Server subclass under test")
-        return server_class.service_name
+        return self.client.call_action(service_name or self.service_name, action, body=body, **kwargs)
 
     def _subject(self, action: str, kwargs: Mapping[str, Any]) -> str:
-        return f"Action {action!r} of service {kwargs.get('service_name') or self._service_name()!r}"
+        return f"Action {action!r} of service {kwargs.get('service_name') or self.service_name!r}"
 
     def assertActionRunsWithAndReturnErrors(
         self, action: str, body: dict[str, Any] | None, **kwargs: Any
@@ -162,15 +177,14 @@ class BaseServerTestCase:
         """Call the action, expecting it to fail, and return its errors.
 
         Raises:
-            AssertionError: The action ran without errors (the message shows its response body).
+            ErrorsMismatch: The action ran without errors (the message shows its response body); like
+                ``pytest.fail``, and also an ``AssertionError``.
         """
         try:
             response = self.call_action(action, body, **kwargs)
         except CallActionError as exc:
             return list(exc.actions[0].errors) if exc.actions else []
-        raise self.failureException(
-            describe_success(self._subject(action, kwargs), getattr(response, "body", response))
-        )
+        fail(describe_success(self._subject(action, kwargs), getattr(response, "body", response)))
 
     def assertActionRunsWithFieldErrors(
         self,
@@ -183,12 +197,12 @@ class BaseServerTestCase:
         """Assert that the action fails with every ``{field: code(s)}`` error (with ``only``: and no other).
 
         Raises:
-            AssertionError: The action succeeded, or the message lists the missing and unexpected errors.
+            ErrorsMismatch: The action succeeded, or the message lists the missing and unexpected errors.
         """
         errors = self.assertActionRunsWithAndReturnErrors(action, body, **kwargs)
         problem = field_errors_mismatch(errors, field_errors, only, self._subject(action, kwargs))
         if problem:
-            raise self.failureException(problem)
+            fail(problem)
 
     def assertActionRunsWithOnlyFieldErrors(
         self, action: str, body: dict[str, Any] | None, field_errors: Mapping[str, str | Iterable[str]], **kwargs: Any
@@ -207,12 +221,12 @@ class BaseServerTestCase:
         """Assert that the action fails with every code, on errors without a field (with ``only``: and no other).
 
         Raises:
-            AssertionError: The action succeeded, or the message lists the missing and unexpected errors.
+            ErrorsMismatch: The action succeeded, or the message lists the missing and unexpected errors.
         """
         errors = self.assertActionRunsWithAndReturnErrors(action, body, **kwargs)
         problem = error_codes_mismatch(errors, error_codes, only, self._subject(action, kwargs))
         if problem:
-            raise self.failureException(problem)
+            fail(problem)
 
     def assertActionRunsWithOnlyErrorCodes(
         self, action: str, body: dict[str, Any] | None, error_codes: str | Iterable[str], **kwargs: Any
@@ -221,45 +235,11 @@ class BaseServerTestCase:
         self.assertActionRunsWithErrorCodes(action, body, error_codes, only=True, **kwargs)
 
 
-if TYPE_CHECKING:
-    _AssertionBase = unittest.TestCase
-else:
-    _AssertionBase = object
-
-
-class _UnitTestAssertions(_AssertionBase):
-    """unittest's ``assert*``/``fail*`` methods for plain (pytest) classes, delegated to a private TestCase."""
-
-    maxDiff: int | None = 80 * 8
-    longMessage: bool = True
-
-    def _unittest_case(self) -> unittest.TestCase:
-        case: unittest.TestCase | None = self.__dict__.get("_pysoa_unittest_case")
-        if case is None:
-            case = self.__dict__["_pysoa_unittest_case"] = unittest.TestCase()
-        case.maxDiff = self.maxDiff
-        case.longMessage = self.longMessage
-        return case
-
-
-def _delegate(name: str) -> Callable[..., Any]:
-    def method(self: _UnitTestAssertions, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self._unittest_case(), name)(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = getattr(unittest.TestCase, name).__doc__
-    return method
-
-
-for _name in dir(unittest.TestCase):
-    if _name.startswith(("assert", "fail")) and _name != "failureException" and _name not in vars(BaseServerTestCase):
-        setattr(_UnitTestAssertions, _name, _delegate(_name))
-
-
-class PyTestServerTestCase(BaseServerTestCase, _UnitTestAssertions):
+class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
     """A pytest test class for a service: :meth:`setup_pysoa` runs in ``setup_method``.
 
-    It also offers unittest's ``assert*`` and ``fail`` methods, ``addCleanup``/``doCleanups``, and calls
+    It also offers unittest's ``assert*`` and ``fail`` methods (``assertRaises`` and ``assertWarns`` are
+    pytest's, as in PySOA: see :mod:`pysoa_like.test._unittest_polyfills`), ``addCleanup``/``doCleanups``, and calls
     legacy ``setUpClass``/``setUp``/``tearDown``/``tearDownClass`` methods (with a ``DeprecationWarning``;
     use pytest's ``setup_method`` and friends instead).
     """

@@ -15,6 +15,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.server.action import Action
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.server import Server
+from pysoa_like.server.settings import ServerSettings
 from pysoa_like.test.assertions import raises_error_codes
 from pysoa_like.test.factories import (
     LOCAL_SERVER_TRANSPORT_PATH,
@@ -66,17 +67,22 @@ def shop_client() -> Iterator[Client]:
     close_client(client)
 
 
-def test_settings_factory_uses_the_local_server_transport() -> None:
-    """A bare build is a plain dict holding only the local server transport."""
+def test_settings_factory_builds_server_settings_with_every_default() -> None:
+    """A bare build is validated ServerSettings: the local server transport and PySOA's defaults."""
     settings = ServerSettingsFactory()
-    assert type(settings) is dict
-    assert settings == {"transport": {"path": LOCAL_SERVER_TRANSPORT_PATH}}
+    assert isinstance(settings, ServerSettings)
+    assert settings["transport"]["path"] == LOCAL_SERVER_TRANSPORT_PATH
+    assert settings["harakiri"] == {"timeout": 300, "shutdown_grace": 30}
+    assert settings["middleware"] == []
+    assert settings["client_routing"] == {}
+    assert settings["request_log_success_level"] == "INFO"
 
 
 def test_settings_factory_keeps_keywords_but_forces_the_transport() -> None:
     """Keyword settings are kept while a transport asked for is replaced by the local one."""
     settings = ServerSettingsFactory(transport=REDIS_TRANSPORT, request_log_success_level="DEBUG")
-    assert settings == {"transport": {"path": LOCAL_SERVER_TRANSPORT_PATH}, "request_log_success_level": "DEBUG"}
+    assert settings["transport"]["path"] == LOCAL_SERVER_TRANSPORT_PATH
+    assert settings["request_log_success_level"] == "DEBUG"
 
 
 def test_settings_factory_accepts_pysoa_data_argument() -> None:
@@ -85,19 +91,23 @@ def test_settings_factory_accepts_pysoa_data_argument() -> None:
         data={"transport": REDIS_TRANSPORT, "harakiri": {"timeout": 5}, "request_log_error_level": "INFO"},
         request_log_error_level="ERROR",
     )
-    assert settings == {
-        "transport": {"path": LOCAL_SERVER_TRANSPORT_PATH},
-        "harakiri": {"timeout": 5},
-        "request_log_error_level": "ERROR",
-    }
+    assert settings["transport"]["path"] == LOCAL_SERVER_TRANSPORT_PATH
+    assert settings["harakiri"] == {"timeout": 5, "shutdown_grace": 30}
+    assert settings["request_log_error_level"] == "ERROR"
 
 
 def test_settings_factory_copies_what_it_is_given() -> None:
-    """Changing a built settings dict leaves the caller's nested values untouched."""
+    """Changing built settings leaves the caller's nested values untouched."""
     harakiri = {"timeout": 5}
     settings = ServerSettingsFactory(harakiri=harakiri)
     settings["harakiri"]["timeout"] = 99
     assert harakiri == {"timeout": 5}
+
+
+def test_settings_factory_rejects_invalid_settings() -> None:
+    """A bad setting fails the build with the settings error naming the key."""
+    with pytest.raises(ServerSettings.ImproperlyConfigured, match="harakiri"):
+        ServerSettingsFactory(harakiri={"timeout": "soon"})
 
 
 @pytest.fixture
@@ -113,7 +123,8 @@ def test_from_module_prefers_soa_server_settings(settings_module: types.ModuleTy
     settings_module.SOA_SERVER_SETTINGS = {"transport": REDIS_TRANSPORT, "heartbeat_file": "/tmp/hb"}  # type: ignore[attr-defined]
     settings_module.settings = {"heartbeat_file": "/tmp/other"}  # type: ignore[attr-defined]
     settings = ServerSettingsFactory.from_module(settings_module.__name__)
-    assert settings == {"transport": {"path": LOCAL_SERVER_TRANSPORT_PATH}, "heartbeat_file": "/tmp/hb"}
+    assert settings["transport"]["path"] == LOCAL_SERVER_TRANSPORT_PATH
+    assert settings["heartbeat_file"] == "/tmp/hb"
 
 
 def test_from_module_falls_back_to_settings(settings_module: types.ModuleType) -> None:
