@@ -6,7 +6,8 @@
   values when the inner call ends, and threads and asyncio tasks never see each other's values.
 * :class:`RecursivelyCensoredDictWrapper` wraps a dict for logging and masks sensitive values the
   first time it is formatted, so a disabled log level costs nothing.
-* :class:`SyslogHandler` is a UDP/UNIX syslog handler that truncates or splits long records.
+* :class:`SyslogHandler` is a syslog handler whose datagrams fit the path MTU to the syslog host
+  (long records are truncated or split into complete fragments).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.handlers
-import socket
+import re
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
+
+from pysoa_like.common._syslog import SyslogHandler
 
 __all__ = [
     "CachedTimeFormatter",
@@ -40,20 +43,19 @@ _action_names: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 def request_context_ids() -> tuple[Any, Any]:
     """``(correlation_id, request_id)`` of the innermost request context, as the filter sets them.
 
-    Outside a request (or with no value in it) they are ``None`` and ``'--'``.
+    Outside a request (or with no value in it) each is ``'--'``, as in PySOA.
     """
     contexts = _request_contexts.get()
     if contexts:
         context = contexts[-1]
-        request_id = context.get("request_id")
-        return context.get("correlation_id"), "--" if request_id is None else request_id
-    return None, "--"
+        return context.get("correlation_id") or "--", context.get("request_id") or "--"
+    return "--", "--"
 
 
 class PySOALogContextFilter(logging.Filter):
     """Adds ``correlation_id``, ``request_id``, ``service_name`` and ``action_name`` to each record.
 
-    Missing values become ``None`` (correlation id), ``'--'`` (request id), ``'unknown'`` (service
+    Missing values become ``'--'`` (correlation and request ids), ``'unknown'`` (service
     name) and ``'(n/a)'`` (action name), so format strings can always use all four. The filter never
     drops a record.
     """
@@ -146,23 +148,44 @@ class CachedTimeFormatter(logging.Formatter):
         return msec_format % (text, msecs) if msec_format else text
 
 
+# A lower-case letter or digit followed by an upper-case letter: a camelCase word boundary.
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def _normalize_key(key: str) -> str:
-    return key.lower().replace("-", "_")
+    """``key`` in lower snake case: ``"creditCardNumber"``, ``"Credit-Card-Number"`` -> ``"credit_card_number"``."""
+    return _CAMEL_BOUNDARY.sub("_", key).lower().replace("-", "_")
 
 
-# Keys whose values are masked in logs. Matching ignores case and treats "-" like "_", so
-# "Auth-Token" and "auth_token" are both covered by "auth_token".
+def _is_sensitive_name(name: str, fields: frozenset[str]) -> bool:
+    """Whether a normalised key, or the singular of a plural one (``passwords``, ``card_securities``), is listed."""
+    if name in fields:
+        return True
+    if name.endswith("s"):
+        return name[:-1] in fields or (name.endswith("ies") and name[:-3] + "y" in fields)
+    return False
+
+
+# Keys whose values are masked in logs (PySOA's list and more). Matching ignores case, treats "-" and
+# camelCase boundaries like "_" ("Auth-Token", "authToken" and "auth_token" are all "auth_token"), and
+# covers plurals ("passwords", "credit_card_numbers", "card_securities").
 _SENSITIVE_WORDS = """
-    password passwd pass_word new_password old_password current_password confirm_password
+    password passwd pass pass_word new_password old_password current_password confirm_password
     password_confirmation passphrase pass_phrase pwd pin pin_code pincode pin_number
-    secret secret_key client_secret api_secret app_secret shared_secret private_key privatekey
+    personal_id_number personal_identification_number
+    secret secret_key client_secret api_secret app_secret shared_secret private private_key privatekey
     secret_access_key aws_secret_access_key signing_key encryption_key
     token auth_token access_token refresh_token id_token session_token api_token bearer_token
+    authorization_token authentication_token
     csrf_token csrftoken xsrf_token oauth_token oauth_token_secret jwt otp one_time_password
     auth authorization authentication auth_code authorization_code api_key apikey app_key
     credential credentials session_id sessionid cookie set_cookie
-    credit_card creditcard credit_card_number card_number cardnumber cc_number ccnumber card_num
-    cvv cvv2 cvc cvc2 cvn security_code card_security_code card_verification_value cid
+    credit_card creditcard credit_card_number card_number cardnumber cc_number ccnumber card_num ccn
+    cvv cvv2 icvv cvc cvc2 cvd cve cvn cvn2 csc csn cid security_code
+    card_id card_identification card_identification_code card_identification_number card_identification_value
+    card_security card_security_code card_security_number card_security_value
+    card_validation card_validation_code card_validation_number card_validation_value
+    card_verification card_verification_code card_verification_number card_verification_value
     expiration_date expiry_date card_expiry exp_date exp_month exp_year
     account_number accountnumber bank_account bank_account_number routing_number iban bic swift_code
     social_security_number ssn sin tax_id taxpayer_id national_id passport_number drivers_license
@@ -199,7 +222,7 @@ def _needs_censoring(
             if sensitive or key in safe_keys:
                 key_sensitive = sensitive
             else:
-                key_sensitive = isinstance(key, str) and _normalize_key(key) in fields
+                key_sensitive = isinstance(key, str) and _is_sensitive_name(_normalize_key(key), fields)
                 if not key_sensitive and type(key) is str:
                     if len(safe_keys) >= _SAFE_KEYS_LIMIT:
                         safe_keys.clear()
@@ -343,7 +366,7 @@ class RecursivelyCensoredDictWrapper:
         return cache
 
     def _is_sensitive(self, key: Any) -> bool:
-        return isinstance(key, str) and _normalize_key(key) in self.SENSITIVE_FIELDS
+        return isinstance(key, str) and _is_sensitive_name(_normalize_key(key), self.SENSITIVE_FIELDS)
 
     def _censor(self, value: Any, sensitive: bool) -> Any:
         if isinstance(value, Mapping):
@@ -394,87 +417,3 @@ class RecursivelyCensoredDictWrapper:
 
 _STOCK_CENSOR = RecursivelyCensoredDictWrapper._censor
 _STOCK_IS_SENSITIVE = RecursivelyCensoredDictWrapper._is_sensitive
-
-
-class SyslogHandler(logging.handlers.SysLogHandler):
-    """A syslog handler that keeps datagrams under a size limit by truncating or fragmenting records.
-
-    UDP syslog silently drops datagrams that are too large; this handler cuts each formatted record
-    to ``max_length`` bytes, either keeping the first part (truncate) or sending every part with a
-    ``(cont'd #n)`` marker (fragment). The limit defaults to 1,472 bytes, the UDP payload that fits an
-    Ethernet MTU of 1,500 without fragmentation.
-
-    Args:
-        address: ``(host, port)`` or a UNIX socket path, as for :class:`logging.handlers.SysLogHandler`.
-        facility: The syslog facility.
-        socket_type: ``socket.SOCK_DGRAM`` (default) or ``socket.SOCK_STREAM``.
-        overflow: :attr:`OVERFLOW_BEHAVIOR_FRAGMENT` (default) or :attr:`OVERFLOW_BEHAVIOR_TRUNCATE`.
-        max_length: The largest datagram to send, in bytes.
-    """
-
-    OVERFLOW_BEHAVIOR_FRAGMENT = 0
-    OVERFLOW_BEHAVIOR_TRUNCATE = 1
-
-    def __init__(
-        self,
-        address: tuple[str, int] | str = ("localhost", logging.handlers.SYSLOG_UDP_PORT),
-        facility: int = logging.handlers.SysLogHandler.LOG_USER,
-        socket_type: socket.SocketKind | None = None,
-        overflow: int = OVERFLOW_BEHAVIOR_FRAGMENT,
-        max_length: int = 1472,
-    ) -> None:
-        super().__init__(address, facility, socket_type if socket_type is not None else socket.SOCK_DGRAM)
-        if overflow not in (self.OVERFLOW_BEHAVIOR_FRAGMENT, self.OVERFLOW_BEHAVIOR_TRUNCATE):
-            raise ValueError(
-                f"overflow must be OVERFLOW_BEHAVIOR_FRAGMENT or OVERFLOW_BEHAVIOR_TRUNCATE, not {overflow}"
-            )
-        if max_length < 128:
-            raise ValueError("max_length must be at least 128 bytes")
-        self.overflow = overflow
-        self.max_length = max_length
-
-    def split_message(self, priority: bytes, message: bytes) -> list[bytes]:
-        """The datagrams to send for one formatted record (``priority`` is the ``<N>`` prefix)."""
-        room = self.max_length - len(priority)
-        if len(message) <= room:
-            return [priority + message]
-        if self.overflow == self.OVERFLOW_BEHAVIOR_TRUNCATE:
-            return [priority + message[:room]]
-        parts: list[bytes] = []
-        rest = message
-        index = 1
-        while rest:
-            marker = b"" if index == 1 else f"(cont'd #{index}) ".encode()
-            chunk_room = room - len(marker) - (len(b" (cont'd)") if len(rest) > room - len(marker) else 0)
-            chunk, rest = rest[:chunk_room], rest[chunk_room:]
-            parts.append(priority + marker + chunk + (b" (cont'd)" if rest else b""))
-            index += 1
-        return parts
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record)
-            if self.ident:
-                message = self.ident + message
-            if self.append_nul:
-                message += "\000"
-            priority = f"<{self.encodePriority(self.facility, self.mapPriority(record.levelname))}>".encode()
-            for datagram in self.split_message(priority, message.encode("utf-8")):
-                self._send(datagram)
-        except Exception:
-            self.handleError(record)
-
-    def _send(self, datagram: bytes) -> None:
-        # typeshed does not declare SysLogHandler's socket attributes, although the stdlib sets them.
-        sock: socket.socket = self.socket  # type: ignore[attr-defined]
-        if self.unixsocket:
-            try:
-                sock.send(datagram)
-            except OSError:
-                sock.close()
-                self._connect_unixsocket(self.address)  # type: ignore[attr-defined]
-                self.socket.send(datagram)  # type: ignore[attr-defined]
-        elif self.socktype == socket.SOCK_DGRAM:
-            sock.sendto(datagram, self.address)
-        else:
-            sock.sendall(datagram)

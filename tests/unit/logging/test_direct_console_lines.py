@@ -107,7 +107,7 @@ def test_direct_lines_outside_a_request_context_match_too(
         PySOALogContextFilter.set_logging_request_context(request_id=17, correlation_id="corr-1")
     first, second = console.getvalue().splitlines()
     assert first == second
-    assert first.endswith(" WARNING None --: Job request: {'password': '**********'}")
+    assert first.endswith(" WARNING -- --: Job request: {'password': '**********'}")
 
 
 def _add_root_handler(root: logging.Logger, logger: logging.Logger) -> None:

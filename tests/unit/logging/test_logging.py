@@ -29,10 +29,10 @@ def _reset_service_name() -> Any:
 
 
 def test_filter_defaults_outside_a_request() -> None:
-    """Outside a request the filter fills in placeholder values."""
+    """Outside a request the filter fills in PySOA's placeholder values ('--' for both ids)."""
     PySOALogContextFilter.set_service_name(None)
     assert _filtered() == {
-        "correlation_id": None,
+        "correlation_id": "--",
         "request_id": "--",
         "service_name": "unknown",
         "action_name": "(n/a)",
@@ -110,13 +110,14 @@ def test_wrapper_refuses_non_mappings() -> None:
 
 def test_syslog_splitting_truncates_or_fragments() -> None:
     """Long records are truncated or split into ``(cont'd #n)`` fragments that each fit the limit."""
-    handler = SyslogHandler(max_length=200)
+    handler = SyslogHandler(maximum_length=200)
     try:
-        parts = handler.split_message(b"<14>", b"a" * 500)
+        handler.append_nul = False
+        parts = handler.split_message(b"<14>", b"", b"a" * 500)
         assert len(parts) > 2 and all(len(p) <= 200 for p in parts)
         assert b"(cont'd #2)" in parts[1]
         handler.overflow = SyslogHandler.OVERFLOW_BEHAVIOR_TRUNCATE
-        assert handler.split_message(b"<14>", b"a" * 500) == [b"<14>" + b"a" * 196]
-        assert handler.split_message(b"<14>", b"short") == [b"<14>short"]
+        assert handler.split_message(b"<14>", b"", b"a" * 500) == [b"<14>" + b"a" * 196]
+        assert handler.split_message(b"<14>", b"", b"short") == [b"<14>short"]
     finally:
         handler.close()
