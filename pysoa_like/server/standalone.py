@@ -148,22 +148,34 @@ def run_standalone(
     return run_with_reloader(serve, prefixes, argv if reload_argv is None else reload_argv)
 
 
+def _exit_on_failure(code: int) -> None:
+    """Return after a clean stop, as PySOA's entry points do; exit with ``code`` when it says the service failed."""
+    if code:
+        sys.exit(code)
+
+
 def simple_main(server_getter: ServerGetter) -> None:
-    """The entry point of a non-Django service; exits the process when the service stops.
+    """The entry point of a non-Django service; returns when the service stops cleanly.
 
     Args:
         server_getter: Returns the server class.
+
+    Raises:
+        SystemExit: With the non-zero exit code, when the service failed (so a supervisor sees it).
     """
-    sys.exit(run_standalone(server_getter))
+    _exit_on_failure(run_standalone(server_getter))
 
 
 def django_main(server_getter: ServerGetter) -> None:
-    """The entry point of a Django service (``-s`` sets ``DJANGO_SETTINGS_MODULE``).
+    """The entry point of a Django service (``-s`` sets ``DJANGO_SETTINGS_MODULE``); returns on a clean stop.
 
     Args:
         server_getter: Returns the server class (with ``use_django = True``).
+
+    Raises:
+        SystemExit: With the non-zero exit code, when the service failed.
     """
-    sys.exit(run_standalone(server_getter, django=True))
+    _exit_on_failure(run_standalone(server_getter, django=True))
 
 
 if __name__ == "__main__" and globals().get("__spec__") is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attr
 
-from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
+from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR, ERROR_CODE_UNKNOWN
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
 from pysoa_like.server.errors import ActionError
@@ -98,12 +98,24 @@ class EnrichedActionRequest(ActionRequest):
             The action's response.
 
         Raises:
-            ActionError: The action failed (or is unknown) and ``raise_action_errors`` is true.
-            RuntimeError: This request is not attached to a server.
+            ActionError: The action failed, is unknown, or this request was not made by a server (a
+                ``SERVER_ERROR``, as in PySOA), and ``raise_action_errors`` is true.
         """
         server = self._server
         if server is None:
-            raise RuntimeError("call_local_action needs a request created by a server (request._server is not set)")
+            errors = [
+                Error(
+                    code=ERROR_CODE_SERVER_ERROR,
+                    message=(
+                        f"Cannot call action {action!r} locally: this request was not made by a server "
+                        "(its _server is not set), so there is no server to run the action on"
+                    ),
+                    is_caller_error=False,
+                )
+            ]
+            if raise_action_errors:
+                raise ActionError(errors, set_is_caller_error_to=None)
+            return ActionResponse(action=action, errors=errors)
         action_callable = server.get_action(action)
         if action_callable is None:
             errors = [unknown_action_error(action, is_caller_error=False)]

@@ -76,6 +76,7 @@ class Serializer(abc.ABC):
             The encoded message.
 
         Raises:
+            ValueError: If ``message_dict`` is not a dict (PySOA's serializers refuse anything else too).
             InvalidField: If a value in the message cannot be encoded; the message names its path.
         """
 
@@ -127,3 +128,8 @@ def _unregister(mime_type: str) -> None:
     """Forget a registered MIME type (for tests that create throwaway serializers)."""
     Serializer._registry.pop(mime_type, None)
     Serializer.all_supported_mime_types = frozenset(Serializer._registry)
+
+
+def not_a_dict(message: Any) -> ValueError:
+    """The error for a message that is not a dict: the serializers encode only dicts, as PySOA's do."""
+    return ValueError(f"Input must be a dict: a message is a dict, not a {type(message).__name__}")

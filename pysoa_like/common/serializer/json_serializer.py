@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from pysoa_like.common.serializer._paths import encoding_error
-from pysoa_like.common.serializer.base import Serializer
+from pysoa_like.common.serializer.base import Serializer, not_a_dict
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
 __all__ = ["JSONSerializer"]
@@ -37,18 +37,22 @@ class JSONSerializer(Serializer):
             The UTF-8 encoded JSON text (ASCII in practice).
 
         Raises:
+            ValueError: If ``message_dict`` is not a dict.
             InvalidField: If a value cannot be encoded; the message starts with the value's dotted path.
         """
+        if type(message_dict) is not dict and not isinstance(message_dict, dict):
+            raise not_a_dict(message_dict)
         try:
             return json.dumps(message_dict).encode("utf-8")
         except (TypeError, ValueError, RecursionError) as exc:
             raise _encoding_error(message_dict, exc) from exc
 
-    def blob_to_dict(self, blob: bytes | bytearray | memoryview) -> dict[Any, Any]:
-        """Decode JSON bytes into a message dict.
+    def blob_to_dict(self, blob: bytes | bytearray | memoryview | str) -> dict[Any, Any]:
+        """Decode JSON bytes (or text) into a message dict.
 
         Args:
-            blob: UTF-8 encoded JSON text (``bytes``, ``bytearray`` or ``memoryview``).
+            blob: UTF-8 encoded JSON text (``bytes``, ``bytearray`` or ``memoryview``), or the text itself
+                as a ``str``, as PySOA accepts.
 
         Returns:
             The decoded message.
@@ -57,12 +61,15 @@ class JSONSerializer(Serializer):
             InvalidMessage: If the bytes are not UTF-8, not valid JSON, or not a JSON object.
         """
         data: object = blob
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidMessage(f"Cannot decode a message from a {type(data).__name__}; expected bytes")
-        try:
-            text = str(data, "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidMessage(f"JSON message is not valid UTF-8: {exc}") from exc
+        if isinstance(data, str):
+            text = data
+        elif not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidMessage(f"Cannot decode a message from a {type(data).__name__}; expected bytes or str")
+        else:
+            try:
+                text = str(data, "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidMessage(f"JSON message is not valid UTF-8: {exc}") from exc
         try:
             result = json.loads(text)
         except (ValueError, RecursionError) as exc:

@@ -16,7 +16,7 @@ from pysoa_like.common.serializer._msgpack_ext import (
     reject_timestamps,
 )
 from pysoa_like.common.serializer._paths import encoding_error, locate_unencodable
-from pysoa_like.common.serializer.base import Serializer
+from pysoa_like.common.serializer.base import Serializer, not_a_dict
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
 __all__ = ["MsgpackSerializer"]
@@ -81,9 +81,12 @@ class MsgpackSerializer(Serializer):
             The encoded message.
 
         Raises:
+            ValueError: If ``message_dict`` is not a dict.
             InvalidField: If a value cannot be encoded; the message starts with the dotted path of the
                 value, e.g. ``body.actions.0.body.when: Cannot encode time zone-aware times ...``.
         """
+        if type(message_dict) is not dict and not isinstance(message_dict, dict):
+            raise not_a_dict(message_dict)
         try:
             packer: msgpack.Packer = _THREAD_STATE.packer
         except AttributeError:

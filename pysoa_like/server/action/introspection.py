@@ -14,6 +14,7 @@ from pysoa_like.server.action.base import Action
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.action.switched import SwitchedAction
 from pysoa_like.server.errors import ActionError
+from pysoa_like.server.internal.types import get_switch
 from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = ["IntrospectionAction"]
@@ -29,6 +30,16 @@ def _is_switched(action_class: Any) -> bool:
     return isinstance(action_class, type) and issubclass(action_class, SwitchedAction)
 
 
+def _switched_entry(action_class: Any, switch: int | None, entries: list[tuple[str, Any]], requested: str) -> Any:
+    """The entry class for ``name[DEFAULT]`` (by name) or ``name[switch:N]`` (by switch value, the last entry too)."""
+    if switch is None:
+        return next((entry_class for entry_name, entry_class in entries if entry_name == requested), None)
+    for entry_switch, entry_class in action_class.switch_to_action_map:
+        if entry_switch is not SwitchedAction.DEFAULT_ACTION and get_switch(entry_switch) == switch:
+            return entry_class
+    return None
+
+
 class IntrospectionAction(Action):
     """Describes the server's actions: documentation plus request and response schemas.
 
@@ -42,7 +53,9 @@ class IntrospectionAction(Action):
 
     description = (
         "Returns the documentation of this service and the documentation and request and response schemas of "
-        "its actions, or of the single action named by `action_name`."
+        "its actions, or of the single action named by `action_name`. A switched action (a `SwitchedAction`, "
+        "whose code is chosen by the request's switches) is described once per entry, under its name followed "
+        "by `[switch:N]` (N being the switch) or `[DEFAULT]`."
     )
 
     request_schema = fields.Dictionary(
@@ -58,18 +71,28 @@ class IntrospectionAction(Action):
 
     response_schema = fields.Dictionary(
         {
-            "documentation": fields.Nullable(fields.UnicodeString(description="The service documentation.")),
-            "action_names": fields.List(fields.UnicodeString(), description="The sorted names of the actions."),
+            "documentation": fields.Nullable(
+                fields.UnicodeString(description="The service documentation (left out when `action_name` is given).")
+            ),
+            "action_names": fields.List(
+                fields.UnicodeString(description="An action name."),
+                description="The names of the actions in `actions`, sorted.",
+            ),
             "actions": fields.SchemalessDictionary(
-                key_type=fields.UnicodeString(),
+                key_type=fields.UnicodeString(description="The action name."),
                 value_type=fields.Dictionary(
                     {
-                        "documentation": fields.Nullable(fields.UnicodeString()),
-                        "request_schema": fields.Nullable(fields.Anything()),
-                        "response_schema": fields.Nullable(fields.Anything()),
-                    }
+                        "documentation": fields.Nullable(fields.UnicodeString(description="The action documentation.")),
+                        "request_schema": fields.Nullable(
+                            fields.Anything(description="The request schema, in Conformity's introspection format.")
+                        ),
+                        "response_schema": fields.Nullable(
+                            fields.Anything(description="The response schema, in Conformity's introspection format.")
+                        ),
+                    },
+                    description="The description of one action.",
                 ),
-                description="The description of each action.",
+                description="Each action's description (only the one named by `action_name`, when given).",
             ),
         },
         optional_keys=("documentation",),
@@ -111,10 +134,7 @@ class IntrospectionAction(Action):
                     "action_names": sorted(n for n, _ in entries),
                     "actions": {n: self._describe_class(c) for n, c in entries},
                 }
-            chosen = None
-            for entry_name, entry_class in entries:
-                if entry_name == requested:
-                    chosen = entry_class
+            chosen = _switched_entry(action_class, switch, entries, requested)
             if chosen is None:
                 raise ActionError(
                     [Error(code=ERROR_CODE_INVALID, message="Action not defined in service", field="action_name")]

@@ -1,13 +1,15 @@
 """The built-in ``status`` action: versions plus optional health checks.
 
-Response keys are PySOA's: ``conformity``, ``pysoa``, ``python``, ``version``, and optionally
-``build`` and ``healthcheck``. Since pysoa_like does not need Conformity, ``conformity`` holds the
-installed Conformity version when the extra is installed and ``None`` otherwise; ``pysoa`` holds the
-pysoa_like version (the library that plays PySOA's part).
+Response keys and schemas are PySOA's: ``conformity``, ``pysoa``, ``python``, ``version``, and
+optionally ``build`` and ``healthcheck``. ``pysoa`` holds the pysoa_like version (the library that
+plays PySOA's part); ``conformity`` holds the installed Conformity version when the extra is
+installed, else the pysoa_like version too (its ``pysoa_like.common.fields`` plays Conformity's
+part), so the value is always a string, as PySOA's schema says.
 """
 
 from __future__ import annotations
 
+import abc
 import functools
 import importlib.metadata
 import platform
@@ -49,11 +51,11 @@ CheckMethodReturn = Iterable[CheckMethodStatus | tuple[bool, str, str]] | None
 
 
 @functools.cache
-def _conformity_version() -> str | None:
+def _conformity_version() -> str:
     try:
         return importlib.metadata.version("conformity")
     except importlib.metadata.PackageNotFoundError:
-        return None
+        return __version__
 
 
 _PROBLEM = fields.Tuple(
@@ -65,7 +67,8 @@ _PROBLEM = fields.Tuple(
 class BaseStatusAction(Action):
     """Base of status actions: reports versions and runs every ``check_*`` method.
 
-    Subclass it (or use :func:`StatusActionFactory`), set ``_version`` (and optionally ``_build``) and
+    It is abstract (``TypeError`` on instantiation) until ``_version`` is given: subclass it (or use
+    :func:`StatusActionFactory`), set ``_version`` (and optionally ``_build``) and
     add methods named ``check_<something>(self, request)`` returning :data:`CheckMethodReturn`. They
     may also put extra data in ``self.diagnostics``. With ``verbose: false`` in the request, checks
     are skipped and ``healthcheck`` is left out. To call ``status`` on every service in
@@ -73,26 +76,26 @@ class BaseStatusAction(Action):
     """
 
     description = (
-        "Returns the versions of the service, Python, pysoa_like (as `pysoa`) and Conformity (or null when "
-        "it is not installed), plus the service build if it has one. Unless `verbose` is false, it also runs "
-        "the service's health checks and returns their results in `healthcheck`."
+        "Returns the versions of the service, Python, pysoa_like (as `pysoa`) and Conformity (pysoa_like's "
+        "when Conformity is not installed), plus the service build if it has one. Unless `verbose` is false, it "
+        "also runs the service's health checks and returns their results in `healthcheck`."
     )
 
-    request_schema = fields.Nullable(
-        fields.Dictionary(
-            {
-                "verbose": fields.Boolean(
-                    description="False skips the health checks and leaves `healthcheck` out (defaults to true)."
-                )
-            },
-            optional_keys=("verbose",),
-        )
+    request_schema = fields.Dictionary(
+        {
+            "verbose": fields.Boolean(
+                description="False skips the health checks and leaves `healthcheck` out (defaults to true)."
+            )
+        },
+        optional_keys=("verbose",),
     )
 
     response_schema = fields.Dictionary(
         {
             "build": fields.UnicodeString(description="The service build, if it has one."),
-            "conformity": fields.Nullable(fields.UnicodeString(description="The installed Conformity version.")),
+            "conformity": fields.UnicodeString(
+                description="The installed Conformity version (pysoa_like's when Conformity is not installed)."
+            ),
             "healthcheck": fields.Dictionary(
                 {
                     "warnings": fields.List(_PROBLEM, description="Warnings found by the health checks."),
@@ -111,7 +114,11 @@ class BaseStatusAction(Action):
         optional_keys=("build", "healthcheck"),
     )
 
-    _version: Any = None
+    @property
+    @abc.abstractmethod
+    def _version(self) -> str:
+        """The service version; a subclass must provide it (a class attribute will do)."""
+
     _build: Any = None
 
     def __init__(self, settings: Any = None) -> None:
@@ -120,8 +127,6 @@ class BaseStatusAction(Action):
 
     def run(self, request: EnrichedActionRequest) -> Body:
         """Collect the versions and, unless ``verbose`` is false, the health check results."""
-        if self._version is None:
-            raise NotImplementedError("Status actions need a version: use StatusActionFactory(version)")
         status: Body = {
             "conformity": _conformity_version(),
             "pysoa": __version__,

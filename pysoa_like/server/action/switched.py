@@ -43,8 +43,9 @@ class SwitchedAction:
         settings: The server settings, passed on to the chosen action.
 
     Raises:
-        TypeError: At class creation, if the map is malformed, ``__call__`` is overridden or the class
-            has more than one base.
+        ValueError: At class creation, if the map is malformed (as PySOA raises).
+        TypeError: At class creation, if ``__call__`` or ``DEFAULT_ACTION`` is overridden or the class
+            has more than one base; at instantiation, for ``SwitchedAction`` itself (it is abstract).
     """
 
     DEFAULT_ACTION: ClassVar[Any] = _DEFAULT_ACTION
@@ -56,19 +57,23 @@ class SwitchedAction:
             raise TypeError(f"{cls.__name__}: switched actions cannot use multiple inheritance")
         if "__call__" in cls.__dict__:
             raise TypeError(f"{cls.__name__}: switched actions must not override __call__")
+        if cls.DEFAULT_ACTION is not _DEFAULT_ACTION:
+            raise TypeError(f"{cls.__name__}: SwitchedAction.DEFAULT_ACTION must not be overridden")
         entries = cls.switch_to_action_map
         if not isinstance(entries, tuple | list) or len(entries) < 2:
-            raise TypeError(f"{cls.__name__}.switch_to_action_map must hold at least two (switch, action) pairs")
+            raise ValueError(f"{cls.__name__}.switch_to_action_map must hold at least two (switch, action) pairs")
         for entry in entries:
             if not isinstance(entry, tuple | list) or len(entry) != 2:
-                raise TypeError(f"{cls.__name__}.switch_to_action_map entries must be (switch, action) pairs")
+                raise ValueError(f"{cls.__name__}.switch_to_action_map entries must be (switch, action) pairs")
             switch, action = entry
             if switch is not _DEFAULT_ACTION and not is_switch(switch):
-                raise TypeError(f"{cls.__name__}: {switch!r} is neither a switch nor SwitchedAction.DEFAULT_ACTION")
+                raise ValueError(f"{cls.__name__}: {switch!r} is neither a switch nor SwitchedAction.DEFAULT_ACTION")
             if not callable(action):
-                raise TypeError(f"{cls.__name__}: {action!r} is not an action class")
+                raise ValueError(f"{cls.__name__}: {action!r} is not an action class")
 
     def __init__(self, settings: Any = None) -> None:
+        if type(self) is SwitchedAction:
+            raise TypeError("SwitchedAction is abstract: subclass it with a switch_to_action_map")
         self.settings = settings
 
     def get_uninitialized_action(self, action_request: EnrichedActionRequest) -> ActionType:

@@ -86,6 +86,27 @@ def test_unforked_runner_runs_main_in_process(monkeypatch: pytest.MonkeyPatch) -
     assert calls == [None]
 
 
+@pytest.mark.parametrize("entry_point", [standalone.simple_main, standalone.django_main])
+def test_entry_points_return_after_a_clean_stop(monkeypatch: pytest.MonkeyPatch, entry_point: Any) -> None:
+    """simple_main and django_main return (no SystemExit) when the service stops cleanly, as in PySOA."""
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        RecordingServer, "main", classmethod(lambda cls, forked_process_id=None: calls.append(forked_process_id))
+    )
+    monkeypatch.setattr(sys, "argv", ["/path/to/service/standalone.py"])
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    assert entry_point(lambda: RecordingServer) is None
+    assert calls == [None]
+
+
+def test_entry_points_exit_with_a_failure_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that failed (non-zero exit code) still makes simple_main exit with that code."""
+    monkeypatch.setattr(standalone, "run_standalone", lambda server_getter, django=False: 3)
+    with pytest.raises(SystemExit) as info:
+        standalone.simple_main(lambda: RecordingServer)
+    assert info.value.code == 3
+
+
 def test_running_standalone_by_path_exits_99() -> None:
     """`python .../standalone.py` is refused with exit code 99 (the double-import trap)."""
     result = subprocess.run(

@@ -106,7 +106,14 @@ def test_undecodable_bytes_raise_invalid_message(blob: bytes, reason: str) -> No
         JSONSerializer().blob_to_dict(blob)
 
 
-def test_non_bytes_input_raises_invalid_message() -> None:
-    """A str passed as the blob raises InvalidMessage, not AttributeError."""
-    with pytest.raises(InvalidMessage, match="expected bytes"):
-        JSONSerializer().blob_to_dict("{}")  # type: ignore[arg-type]
+def test_str_input_is_decoded_as_pysoa_does() -> None:
+    """JSON text given as a str decodes like its UTF-8 bytes; a str that is not an object is refused."""
+    assert JSONSerializer().blob_to_dict('{"a": "\u00e9", "b": "é"}') == {"a": "é", "b": "é"}
+    with pytest.raises(InvalidMessage, match="not an object"):
+        JSONSerializer().blob_to_dict("[1]")
+
+
+def test_neither_bytes_nor_str_input_raises_invalid_message() -> None:
+    """Anything else passed as the blob raises InvalidMessage, not AttributeError."""
+    with pytest.raises(InvalidMessage, match="expected bytes or str"):
+        JSONSerializer().blob_to_dict(12)  # type: ignore[arg-type]

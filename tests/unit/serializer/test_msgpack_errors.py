@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import decimal
 import enum
@@ -12,7 +13,7 @@ import currint
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from pysoa_like.common.serializer import MsgpackSerializer, _msgpack_ext
+from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer, Serializer, _msgpack_ext
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
 _PREFIX = bytes.fromhex("81a176")
@@ -99,9 +100,19 @@ def test_circular_reference_is_reported() -> None:
     assert _encode_error({"a": looped}).startswith("a.1: Circular reference")
 
 
-def test_unencodable_top_level_value_has_no_path_prefix() -> None:
-    """When the message itself is unencodable, the reason is given without a path."""
-    assert _encode_error({1, 2}) == "Cannot encode sets to MessagePack; convert the set to a list"
+@pytest.mark.parametrize("serializer", [MsgpackSerializer(), JSONSerializer()], ids=["msgpack", "json"])
+@pytest.mark.parametrize("message", ["text", ["a", "list"], 42, True, None, {1, 2}, ("a",)])
+def test_a_message_that_is_not_a_dict_is_a_value_error(serializer: Serializer, message: Any) -> None:
+    """Both serializers encode only dicts; anything else raises ValueError naming its type, as PySOA does."""
+    with pytest.raises(ValueError, match=f"Input must be a dict.*not a {type(message).__name__}") as info:
+        serializer.dict_to_blob(message)
+    assert not isinstance(info.value, InvalidField)
+
+
+def test_dict_subclasses_are_messages() -> None:
+    """A dict subclass (an OrderedDict, a defaultdict) is still a message."""
+    assert MsgpackSerializer().dict_to_blob(collections.OrderedDict(a=1)) == bytes.fromhex("81a16101")
+    assert JSONSerializer().dict_to_blob(collections.defaultdict(int, a=1)) == b'{"a": 1}'
 
 
 def test_packer_is_clean_after_a_failure() -> None:

@@ -213,7 +213,7 @@ def test_switched_action_without_default_falls_back_to_last_entry() -> None:
 
 def test_switched_action_rejects_a_short_map() -> None:
     """A map with fewer than two entries is rejected when the class is created."""
-    with pytest.raises(TypeError, match="at least two"):
+    with pytest.raises(ValueError, match="at least two"):
         type("Short", (SwitchedAction,), {"switch_to_action_map": ((1, ZeroAction),)})
 
 

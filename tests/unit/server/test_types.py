@@ -108,12 +108,6 @@ def test_call_local_action_can_return_errors() -> None:
     assert _outer("return")["body"] == {"codes": ["BAD"]}
 
 
-def test_call_local_action_needs_a_server() -> None:
-    """A request not created by a server cannot call local actions."""
-    with pytest.raises(RuntimeError):
-        EnrichedActionRequest(action="a").call_local_action("b", {})
-
-
 def test_enriched_job_request_converts_actions() -> None:
     """``EnrichedJobRequest`` converts action dicts and carries client and run_coroutine."""
     request = EnrichedJobRequest(actions=[{"action": "a"}], client="c")
