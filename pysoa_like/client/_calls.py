@@ -7,6 +7,7 @@ from typing import Any
 
 from pysoa_like.client._handler import ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError
+from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobRequest, JobResponse
 
@@ -89,7 +90,7 @@ def send_jobs(
                     sent.append(exc)
                 else:
                     handed.append((len(sent), handler, request_id))
-                    sent.append(None if request.control.get("suppress_response") else (handler, request_id))
+                    sent.append(None if suppress_response_requested(request.control) else (handler, request_id))
         finally:
             failed = {
                 (id(handler), request_id): error

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
@@ -169,7 +170,7 @@ class ServiceHandler:
             finally:
                 metrics.publish_all()
         # A suppressed request gets no reply, so it must never be waited for.
-        if not job_request.control.get("suppress_response"):
+        if not suppress_response_requested(job_request.control):
             state = self._state()
             state.outstanding.add(request_id)
             if not claimed:

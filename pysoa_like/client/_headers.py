@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pysoa_like.common._header_rules import get_switch
 from pysoa_like.common.types import Context, Control
 
-__all__ = ["make_context_header", "make_control_header", "new_correlation_id", "switch_to_int"]
+__all__ = ["make_context_header", "make_control_header", "new_correlation_id"]
 
 
 # The MAC address (as 12 hex digits) and the last timestamp used, as in the standard library's uuid1().
@@ -46,26 +47,10 @@ def new_correlation_id() -> str:
     return f"{time_fields:016x}{_getrandbits(14) | 0x8000:04x}{_node_hex}"
 
 
-def switch_to_int(switch: Any) -> int:
-    """Turn a switch (an int, anything with ``__int__``, or an object with an int-like ``.value``) into an int.
-
-    Raises:
-        ValueError: The value cannot be read as a switch.
-    """
-    if type(switch) is int:
-        return switch
-    if hasattr(switch, "__int__"):
-        return int(switch)
-    value = getattr(switch, "value", None)
-    if value is not None and hasattr(value, "__int__"):
-        return int(value)
-    raise ValueError(f"Switch {switch!r} is neither an integer nor an object with an integer value")
-
-
 def _merge_switches(merged: dict[int, None], switches: Iterable[Any] | None) -> None:
     if switches:
         for switch in switches:
-            merged[switch_to_int(switch)] = None
+            merged[get_switch(switch)] = None
 
 
 def make_context_header(
@@ -132,7 +117,7 @@ def make_control_header(
     Returns:
         A new dict.
     """
-    control: dict[str, Any] = {"continue_on_error": continue_on_error, "suppress_response": suppress_response}
+    control: dict[str, Any] = {"continue_on_error": continue_on_error, "suppress_response": bool(suppress_response)}
     if control_extra:
         control.update(control_extra)
     if timeout and "timeout" not in control:

@@ -11,7 +11,7 @@ keys are rejected and every value is validated. Class configurations come out no
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pysoa_like.common.errors import PySOAError
 from pysoa_like.common.fields import ClassConfigurationSchema, List
@@ -22,11 +22,33 @@ from pysoa_like.common.schema import FieldError
 __all__ = ["SOASettings", "Settings", "SettingsError", "copy_containers", "merge_settings"]
 
 
-class SettingsError(PySOAError, ValueError):
-    """Settings failed validation; the message names each key path and what was expected.
+def _conformity_errors() -> tuple[type[Exception], ...]:
+    """Conformity's settings error, when Conformity is installed, so PySOA-era ``except`` clauses catch ours."""
+    try:
+        from conformity.settings import Settings as ConformitySettings
+    except ImportError:
+        return ()
+    return (ConformitySettings.ImproperlyConfigured,)
 
-    Also available as ``Settings.ImproperlyConfigured`` (Conformity's name).
+
+_SETTINGS_ERROR_DOC = """Settings failed validation; the message names each key path and what was expected.
+
+    Also available as ``Settings.ImproperlyConfigured`` (Conformity's name). When Conformity is installed
+    it is also a ``conformity.settings.Settings.ImproperlyConfigured``, so code written for PySOA that
+    catches Conformity's exception catches it too.
     """
+
+if TYPE_CHECKING:
+
+    class SettingsError(PySOAError, ValueError):
+        __doc__ = _SETTINGS_ERROR_DOC
+
+else:
+    SettingsError = type(
+        "SettingsError",
+        (PySOAError, ValueError, *_conformity_errors()),
+        {"__doc__": _SETTINGS_ERROR_DOC, "__module__": __name__},
+    )
 
 
 def copy_containers(value: Any) -> Any:
@@ -140,6 +162,17 @@ class Settings(Mapping[str, Any]):
         except Exception:  # the description is best effort; never hide the error itself
             expected = None
         return f"{path}: {message}" + (f" (expected {expected})" if expected else "")
+
+    def set(self, data: Mapping[str, Any]) -> None:
+        """Validate ``data`` (merged over the defaults) and make it these settings' contents, as Conformity's does.
+
+        Args:
+            data: The new settings.
+
+        Raises:
+            SettingsError: (``Settings.ImproperlyConfigured``) the data is invalid; the contents are then unchanged.
+        """
+        self._data = type(self)(data)._data
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]

@@ -15,6 +15,7 @@ import time  # noqa: F401  # kept as a module attribute: tests patch pysoa_like.
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pysoa_like.common._header_rules import parse_client_version_checked
 from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
 from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
@@ -34,11 +35,7 @@ from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile
 from pysoa_like.server._job import JobPipelineMixin
 from pysoa_like.server._request_logging import RequestLogger, log_level
-from pysoa_like.server._responses import (
-    correlation_context,
-    parse_client_version,
-    suppress_response_requested,
-)
+from pysoa_like.server._responses import correlation_context, suppress_response_requested
 from pysoa_like.server._worker_loop import WorkerLoopMixin
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
@@ -370,7 +367,9 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
                     metrics.gauge("server.worker.busy").set(0)
 
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
-        client_version = parse_client_version(meta.get("client_version"), self.logger)
+        client_version, problem = parse_client_version_checked(meta)
+        if problem is not None:
+            self.logger.warning("Ignoring a malformed client_version (treating the client as 0.40.0): %s", problem)
         try:
             self.perform_pre_request_actions()
             self._request_logger.log_request(job_request)

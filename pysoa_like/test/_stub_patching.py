@@ -31,6 +31,7 @@ import attr
 from pysoa_like.client._handler import ServiceHandler
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import ImproperlyConfigured
+from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.errors import Error
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
@@ -201,7 +202,7 @@ def _send_tracked_request(
         request_id = self._next_request_id()
         if not claimed:
             plan.thread = threading.get_ident()
-    if not job_request.control.get("suppress_response"):
+    if not suppress_response_requested(job_request.control):
         _plans_of(self)[request_id] = plan
     return request_id  # type: ignore[no-any-return]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, SupportsInt, runtime_checkable
 
+from pysoa_like.common._header_rules import get_switch, is_switch
+
 __all__ = ["RequestSwitchSet", "SupportsIntValue", "SwitchSet", "get_switch", "is_switch"]
 
 
@@ -19,44 +21,6 @@ class SupportsIntValue(Protocol):
 
     @property
     def value(self) -> SupportsInt: ...
-
-
-def is_switch(value: Any) -> bool:
-    """Whether ``value`` can be used as a switch.
-
-    Args:
-        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
-
-    Returns:
-        ``True`` if :func:`get_switch` would accept it.
-    """
-    if isinstance(value, bool):
-        return False
-    if hasattr(value, "__int__"):
-        return True
-    inner = getattr(value, "value", None)
-    return inner is not None and not isinstance(inner, bool) and hasattr(inner, "__int__")
-
-
-def get_switch(value: Any) -> int:
-    """The int behind a switch constant.
-
-    Args:
-        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
-
-    Returns:
-        The switch as an int.
-
-    Raises:
-        TypeError: If ``value`` is not switch-like.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if not is_switch(value):
-        raise TypeError(f"{value!r} is not a switch (an int, an int-like object or an object with an int-like value)")
-    if hasattr(value, "__int__"):
-        return int(value)
-    return int(value.value)
 
 
 class SwitchSet(frozenset[int]):

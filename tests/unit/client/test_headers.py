@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.client import _headers
-from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id, switch_to_int
+from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id
 
 
 class Switch(enum.Enum):
@@ -67,10 +67,11 @@ def test_base_context_is_never_mutated() -> None:
     assert base == {"switches": [1], "correlation_id": "c"}
 
 
-def test_invalid_switch_is_rejected() -> None:
-    """A switch that is not int-like raises ValueError."""
-    with pytest.raises(ValueError, match="Switch"):
-        switch_to_int("beta")
+@pytest.mark.parametrize("switch", ["beta", True, None])
+def test_invalid_switch_is_rejected(switch: Any) -> None:
+    """A switch that is not int-like (a bool included) raises TypeError, as the server's get_switch does."""
+    with pytest.raises(TypeError, match="not a switch"):
+        make_context_header({}, switches=[switch])
 
 
 def test_control_has_both_flags() -> None:

@@ -13,7 +13,6 @@ from pysoa_like.client.client import Client
 from pysoa_like.common.metrics import NoOpMetricsRecorder
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.server._request_logging import RequestLogger
-from pysoa_like.server._responses import DEFAULT_CLIENT_VERSION, parse_client_version
 from pysoa_like.server.action import Action
 from tests.unit.server._helpers import job, make_server, serve
 
@@ -133,23 +132,6 @@ def test_actions_given_as_other_mappings_with_errors_log_at_the_error_level(capl
         logger.log_response(collections.OrderedDict(control={}), response)
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert caplog.records[0].getMessage().startswith("Job response: {'errors': []")
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ([1, 4, 9], (1, 4, 9)),
-        ((0, 70, 0), (0, 70, 0)),
-        (None, DEFAULT_CLIENT_VERSION),
-        ([], DEFAULT_CLIENT_VERSION),
-        ([1, True], DEFAULT_CLIENT_VERSION),
-        ([1, 4.0], DEFAULT_CLIENT_VERSION),
-        ("1.4.9", DEFAULT_CLIENT_VERSION),
-    ],
-)
-def test_client_versions_are_tuples_of_exact_ints(value: Any, expected: tuple[int, ...]) -> None:
-    """Lists and tuples of ints are versions; anything else counts as the oldest client."""
-    assert parse_client_version(value, logging.getLogger("tests.client_version")) == expected
 
 
 _CLEAN = {"errors": [], "context": {}, "actions": [{"action": "a", "errors": [], "body": {}}]}

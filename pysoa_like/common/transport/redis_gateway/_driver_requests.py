@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
@@ -98,7 +99,7 @@ class RequestReader:
         meta = RequestMeta(received.meta or {}, parsed.version, serializer)
         reply_to = meta.get("reply_to")
         if not isinstance(reply_to, str) or not reply_to:
-            if _suppressed(received.body):
+            if isinstance(received.body, dict) and suppress_response_requested(received.body.get("control")):
                 return ReceivedMessage(received.request_id, meta, received.body)
             self._reject("missing_reply_queue", InvalidMessageError("Missing reply queue name"), raw)
         _, problem = parse_client_version_checked(meta)
@@ -159,8 +160,3 @@ class RequestReader:
             bytes(raw[:64]),
         )
         raise RejectedRequest(reason) from error
-
-
-def _suppressed(body: Any) -> bool:
-    control = body.get("control") if isinstance(body, dict) else None
-    return isinstance(control, dict) and control.get("suppress_response") is True

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, get_hex_thread_id
@@ -189,7 +190,7 @@ class RedisClientTransport(ClientTransport):
             core.log_if_oversized(size, request_id, "to")
             message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
             control = body.get("control") if isinstance(body, dict) else None
-            awaited = not (isinstance(control, dict) and control.get("suppress_response"))
+            awaited = not suppress_response_requested(control)
             state = self._state
             if state.batch is not None:
                 state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
