@@ -1,9 +1,13 @@
 """Running expansions: fetch the objects that responses refer to and store them in place.
 
 Each round groups the ids still to fetch by route, sends one request per route (all routes at once,
-then collects the replies by request id) and stores the fetched objects. Objects fetched for an
-expansion with children are searched for the next round, so the number of rounds is bounded by the
-depth of the requested expansion trees, and an id already fetched on a route is never fetched again.
+then collects the replies by request id) and stores the fetched objects. As in PySOA, a fetched object
+is then searched for the next round twice over: for the children of the expansion that fetched it
+(``"publisher.address.country"``), and for every type of the call's ``expansions``, so type-keyed
+expansions apply at any depth (``{"book": ["publisher"], "publisher": ["address"]}`` expands the
+publisher a book's expansion brought). An id already fetched on a route is never fetched again, and an
+object is not expanded further when the same route and id already appear in the chain of expansions
+that led to it, so cyclic data (an author's books whose author is that author) ends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ __all__ = ["perform_expansions"]
 
 # (service, action, request_field, response_field)
 _RouteKey = tuple[str, str, str, str]
+# A pending expansion whose id is known: object, expansion, route, id, chain (see _Pending).
+_Ready = tuple[dict[str, Any], ExpansionNode, _RouteKey, Any, frozenset[tuple[_RouteKey, Any]]]
 
 _MISSING = object()
 
@@ -67,40 +73,57 @@ def perform_expansions(
         trees = converter.dict_to_trees(expansions)
     except KeyError as exc:
         raise InvalidExpansionKey(f"Invalid key in expansion request: {exc.args[0]}") from exc
-    pending: list[tuple[dict[str, Any], ExpansionNode]] = []
+    pending: list[_Pending] = []
     for action in actions:
         for tree in trees:
-            for obj in tree.find_objects(action.body):
-                pending.extend((obj, node) for node in tree.expansions)
+            _add_pending(pending, tree, action.body, frozenset())
     fetched: dict[_RouteKey, dict[Any, Any]] = {}
     errors: list[Exception] = []
     while pending:
         ready, wanted, raising = _plan_round(pending, fetched)
         _fetch(get_handler, wanted, raising, fetched, errors, context, control_extra, timeout)
         pending = []
-        for obj, node, key, value in ready:
+        for obj, node, key, value, chain in ready:
             item = fetched[key].get(value, _MISSING)
             if item is _MISSING:
                 continue
             # A copy per destination: the cached original is reused by later rounds, and sharing it
             # would let a nested expansion store an object inside itself (a cycle no serializer survives).
             item = obj[node.destination_field] = copy.deepcopy(item)
-            if node.expansions:
-                for child_obj in node.find_objects(item):
-                    pending.extend((child_obj, child) for child in node.expansions)
+            if (key, value) in chain:
+                continue  # this object is its own ancestor: expanding it again would never end
+            chain = chain | {(key, value)}
+            _add_pending(pending, node, item, chain)
+            for tree in trees:
+                _add_pending(pending, tree, item, chain)
     if errors:
         raise errors[0]
 
 
+# An object to expand, the expansion, and the (route, id) pairs of the expansions that brought it.
+_Pending = tuple[dict[str, Any], ExpansionNode, frozenset[tuple[_RouteKey, Any]]]
+
+
+def _add_pending(pending: list[_Pending], node: Any, body: Any, chain: frozenset[tuple[_RouteKey, Any]]) -> None:
+    """Queue ``node``'s expansions for every object of ``node``'s type found in ``body``."""
+    expansions = node.expansions
+    if expansions:
+        for obj in node.find_objects(body):
+            pending.extend((obj, expansion, chain) for expansion in expansions)
+
+
 def _plan_round(
-    pending: list[tuple[dict[str, Any], ExpansionNode]], fetched: dict[_RouteKey, dict[Any, Any]]
-) -> tuple[list[tuple[dict[str, Any], ExpansionNode, _RouteKey, Any]], dict[_RouteKey, list[Any]], set[_RouteKey]]:
-    ready: list[tuple[dict[str, Any], ExpansionNode, _RouteKey, Any]] = []
+    pending: list[_Pending], fetched: dict[_RouteKey, dict[Any, Any]]
+) -> tuple[list[_Ready], dict[_RouteKey, list[Any]], set[_RouteKey]]:
+    ready: list[_Ready] = []
     wanted: dict[_RouteKey, dict[Any, None]] = {}
     raising: set[_RouteKey] = set()
-    for obj, node in pending:
-        if node.destination_field in obj:
-            continue
+    planned: set[tuple[int, str]] = set()
+    for obj, node, chain in pending:
+        target = (id(obj), node.destination_field)
+        if node.destination_field in obj or target in planned:
+            continue  # already expanded, or asked twice (by its expansion's children and by its type)
+        planned.add(target)
         value = obj.get(node.source_field)
         if not value:
             continue
@@ -109,7 +132,7 @@ def _plan_round(
         except TypeError:
             continue
         key = (node.service, node.action, node.request_field, node.response_field)
-        ready.append((obj, node, key, value))
+        ready.append((obj, node, key, value, chain))
         if node.raise_action_errors:
             raising.add(key)
         if value not in fetched.setdefault(key, {}):

@@ -259,6 +259,34 @@ def test_nested_expansions_including_a_cycle(client: Any) -> None:
     assert [r["actions"][0]["action"] for r in requests_to(client, "authors")] == ["get_authors", "get_employers"]
 
 
+def test_type_keyed_expansions_apply_to_objects_brought_by_another_expansion(client: Any) -> None:
+    """As in PySOA, {"book": ["author"], "author": ["employer"]} expands the employer of the author a book's
+    expansion fetched: type-keyed expansions apply at any depth."""
+    response = client.call_action("books", "list", books(1), expansions={"book": ["author"], "author": ["employer"]})
+    assert response.body["books"][0]["author"]["employer"]["name"] == "Acme"
+
+
+def test_a_deep_path_of_a_type_applies_to_an_object_brought_by_another_expansion(client: Any) -> None:
+    """A two-level path keyed by a type ("author": ["employer.owner"]) applies to an author that itself arrived
+    through the book's expansion: three levels below the response in all."""
+    response = client.call_action(
+        "books", "list", books(1), expansions={"book": ["author"], "author": ["employer.owner"]}
+    )
+    owner = response.body["books"][0]["author"]["employer"]["owner"]
+    assert owner["name"] == "Ann"
+
+
+def test_cyclic_data_with_type_keyed_expansions_ends(client: Any) -> None:
+    """author -> employer -> owner (the same author again) is filled in but not expanded further: it would be its
+    own ancestor. Each id is fetched once."""
+    expansions = {"book": ["author"], "author": ["employer"], "employer": ["owner"]}
+    response = client.call_action("books", "list", books(1), expansions=expansions)
+    owner = response.body["books"][0]["author"]["employer"]["owner"]
+    assert owner["name"] == "Ann"
+    assert "employer" not in owner
+    assert [r["actions"][0]["action"] for r in requests_to(client, "authors")] == ["get_authors", "get_employers"]
+
+
 def test_invalid_expansion_key_is_raised(client: Any) -> None:
     """An unknown type or expansion name raises InvalidExpansionKey."""
     with pytest.raises(InvalidExpansionKey, match="publisher"):
