@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from pysoa_like.client._handler import ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError
@@ -11,10 +11,21 @@ from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobRequest, JobResponse
 
-__all__ = ["ParallelJobs", "SentJob", "expandable_actions", "first_action", "raise_errors", "send_jobs"]
+__all__ = ["ParallelJobs", "ReplySource", "SentJob", "expandable_actions", "first_action", "raise_errors", "send_jobs"]
 
-#: What a parallel call holds per job: the handler and request id to wait for, or the send error.
-SentJob = tuple[ServiceHandler, int] | PySOATransportError
+
+class ReplySource(Protocol):
+    """What a call waits on for its reply: a :class:`ServiceHandler`, or the client's public-method path."""
+
+    def get_response(self, request_id: Any, receive_timeout_in_seconds: float | None = None) -> JobResponse:
+        """The reply to ``request_id``."""
+
+    def forget(self, request_id: Any) -> None:
+        """Stop waiting for ``request_id``."""
+
+
+#: What a parallel call holds per job: the reply source and request id to wait for, or the send error.
+SentJob = tuple[ReplySource, int] | PySOATransportError
 
 
 def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise_action_errors: bool) -> None:

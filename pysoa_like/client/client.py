@@ -8,6 +8,7 @@ client can be shared by several threads.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Generator, Iterable, Mapping
 from typing import Any, cast
@@ -17,6 +18,7 @@ from pysoa_like.client._expansion import perform_expansions
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._handler import ServiceHandler
 from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id
+from pysoa_like.client._public_path import kept_replies, send_job_publicly, send_jobs_publicly
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
@@ -199,7 +201,9 @@ class Client:
         Raises:
             MessageReceiveTimeout: A reply did not arrive in time.
         """
-        return self._get_handler(service_name).get_all_responses(receive_timeout_in_seconds)
+        responses = self._get_handler(service_name).get_all_responses(receive_timeout_in_seconds)
+        kept = kept_replies(self, service_name)
+        return responses if kept is None else _chain(kept, responses)
 
     # Futures: send now, wait on result()
 
@@ -225,7 +229,10 @@ class Client:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
         expiry = message_expiry_in_seconds or timeout
-        handler, job, request_id = self._send_job(
+        send = self._send_job
+        if self._public_methods_replaced():
+            send = functools.partial(send_job_publicly, self)
+        handler, job, request_id = send(
             service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
             suppress_response,
         )  # fmt: skip
@@ -241,6 +248,18 @@ class Client:
             )
 
         return FutureSOAResponse(get_result)
+
+    def _public_methods_replaced(self) -> bool:
+        """Whether ``send_request`` or ``get_all_responses`` was replaced (by a subclass, or patched on the class
+        or on this client): the calls then go through them, as PySOA's did (see :mod:`pysoa_like.client._public_path`).
+        """
+        cls = type(self)
+        return (
+            cls.send_request is not _SEND_REQUEST
+            or cls.get_all_responses is not _GET_ALL_RESPONSES
+            or "send_request" in self.__dict__
+            or "get_all_responses" in self.__dict__
+        )
 
     def _send_job(
         self,
@@ -311,14 +330,26 @@ class Client:
         )  # fmt: skip
 
     def _futures_overridden(self) -> bool:
-        """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
+        """Whether a subclass or a patch replaced the methods the blocking calls are defined by.
 
-        The blocking ``call_action`` and ``call_actions`` then go through them, as in PySOA; otherwise
-        they take the equivalent direct path, which builds no futures.
+        Those are the future methods, and ``send_request`` and ``get_all_responses`` under them. The
+        blocking ``call_action`` and ``call_actions`` then go through them, as in PySOA; otherwise they
+        take the equivalent direct path, which builds no futures.
         """
+        cls = type(self)
+        if (
+            cls.call_actions_future is not _CALL_ACTIONS_FUTURE
+            or cls.call_action_future is not _CALL_ACTION_FUTURE
+            or cls.send_request is not _SEND_REQUEST
+            or cls.get_all_responses is not _GET_ALL_RESPONSES
+        ):
+            return True
+        instance = self.__dict__
         return (
-            getattr(self.call_actions_future, "__func__", None) is not _CALL_ACTIONS_FUTURE
-            or getattr(self.call_action_future, "__func__", None) is not _CALL_ACTION_FUTURE
+            "call_actions_future" in instance
+            or "call_action_future" in instance
+            or "send_request" in instance
+            or "get_all_responses" in instance
         )
 
     def call_action_future(
@@ -369,18 +400,25 @@ class Client:
         if correlation_id is None and not self.context.get("correlation_id"):
             # One id for the whole call links its jobs (PySOA gave each job its own).
             correlation_id = new_correlation_id()
-        requests = [
-            (
-                self._get_handler(job["service_name"]),
-                self._make_job(
-                    job["actions"], switches, correlation_id, continue_on_error, context, control_extra, expiry,
-                    suppress_response,
-                ),
-            )
-            for job in jobs
-        ]  # fmt: skip
-        sent = send_jobs(requests, expiry, catch_transport_errors)
-        expansion_context = requests[0][1].context if requests else {}
+        if self._public_methods_replaced():
+            sent, expansion_context = send_jobs_publicly(
+                self,
+                jobs, switches, correlation_id, continue_on_error, context, control_extra, expiry,
+                suppress_response, catch_transport_errors,
+            )  # fmt: skip
+        else:
+            requests = [
+                (
+                    self._get_handler(job["service_name"]),
+                    self._make_job(
+                        job["actions"], switches, correlation_id, continue_on_error, context, control_extra, expiry,
+                        suppress_response,
+                    ),
+                )
+                for job in jobs
+            ]  # fmt: skip
+            sent = send_jobs(requests, expiry, catch_transport_errors)
+            expansion_context = requests[0][1].context if requests else {}
 
         def after(results: list[Any]) -> None:
             raise_errors((r for r in results if isinstance(r, JobResponse)), raise_job_errors, raise_action_errors)
@@ -515,6 +553,16 @@ def _action_result(response: JobResponse | None) -> ActionResponse:
     return response.actions[0]
 
 
-# The future methods as defined here: the blocking calls skip the futures unless these were replaced.
+def _chain(
+    first: Generator[tuple[Any, JobResponse], None, None], then: Generator[tuple[Any, JobResponse], None, None]
+) -> Generator[tuple[Any, JobResponse], None, None]:
+    yield from first
+    yield from then
+
+
+# The methods as defined here: the blocking calls skip the futures, and every call skips send_request and
+# get_all_responses, unless these were replaced.
 _CALL_ACTIONS_FUTURE = Client.call_actions_future
 _CALL_ACTION_FUTURE = Client.call_action_future
+_SEND_REQUEST = Client.send_request
+_GET_ALL_RESPONSES = Client.get_all_responses
