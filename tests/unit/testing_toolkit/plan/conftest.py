@@ -42,3 +42,9 @@ def directive_registry() -> Iterator[None]:
             current[:] = value
         else:
             setattr(directive_module, name, value)
+
+
+def call_hooks(hook: str, *args: Any, **kwargs: Any) -> None:
+    """Call ``hook`` on a fresh instance of every registered directive, in order (as the runner does)."""
+    for directive in directive_module.get_all_directives():
+        getattr(directive(), hook)(*args, **kwargs)

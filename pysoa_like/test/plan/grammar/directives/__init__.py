@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from pysoa_like.test.plan.grammar.directive import register_directive
+from pysoa_like.test.plan.grammar.directives.expects_errors import (
+    ActionExpectsErrorsDirective,
+    ActionExpectsFieldErrorsDirective,
+    ActionExpectsFieldMessageErrorsDirective,
+    ActionExpectsMessageErrorsDirective,
+    ActionExpectsNoErrorsDirective,
+)
+from pysoa_like.test.plan.grammar.directives.expects_values import (
+    ActionExpectsAnyDirective,
+    ActionExpectsFieldValueDirective,
+    ActionExpectsNoneDirective,
+    ActionExpectsNotPresentDirective,
+)
 from pysoa_like.test.plan.grammar.directives.inputs import ActionInputDirective
+from pysoa_like.test.plan.grammar.directives.mock import (
+    MockAssertCalledActionDirective,
+    MockAssertCalledTestPlanDirective,
+    MockPathResultForActionDirective,
+    MockPathResultForTestPlanDirective,
+)
 from pysoa_like.test.plan.grammar.directives.plans import (
     TestCaseCommentDirective,
     TestCaseDescriptionDirective,
     TestCaseNameDirective,
     TestCaseSkipDirective,
 )
+from pysoa_like.test.plan.grammar.directives.stub_action import (
+    AssertStubActionCalledForActionDirective,
+    AssertStubActionCalledForTestPlanDirective,
+    StubActionBodyForActionDirective,
+    StubActionBodyForTestPlanDirective,
+    StubActionErrorForActionDirective,
+    StubActionErrorForTestPlanDirective,
+)
+from pysoa_like.test.plan.grammar.directives.time import FreezeTimeActionDirective, FreezeTimeTestPlanDirective
 
 __all__: list[str] = []
 
@@ -20,6 +48,27 @@ BUILT_IN_DIRECTIVES = (
     TestCaseDescriptionDirective,
     TestCaseSkipDirective,
     ActionInputDirective,
+    ActionExpectsFieldMessageErrorsDirective,
+    ActionExpectsMessageErrorsDirective,
+    ActionExpectsFieldErrorsDirective,
+    ActionExpectsErrorsDirective,
+    ActionExpectsNoErrorsDirective,
+    ActionExpectsFieldValueDirective,
+    ActionExpectsAnyDirective,
+    ActionExpectsNoneDirective,
+    ActionExpectsNotPresentDirective,
+    MockAssertCalledTestPlanDirective,
+    MockAssertCalledActionDirective,
+    MockPathResultForTestPlanDirective,
+    MockPathResultForActionDirective,
+    StubActionBodyForTestPlanDirective,
+    StubActionBodyForActionDirective,
+    StubActionErrorForTestPlanDirective,
+    StubActionErrorForActionDirective,
+    AssertStubActionCalledForTestPlanDirective,
+    AssertStubActionCalledForActionDirective,
+    FreezeTimeTestPlanDirective,
+    FreezeTimeActionDirective,
 )
 
 for _directive in BUILT_IN_DIRECTIVES:
