@@ -112,3 +112,18 @@ def test_status_reports_a_conformity_version_string_without_conformity(monkeypat
     finally:
         status._conformity_version.cache_clear()
     assert body["conformity"] == pysoa_like.__version__
+
+
+class DefaultFirst(SwitchedAction):
+    """The DEFAULT_ACTION entry is first, a switch entry last."""
+
+    switch_to_action_map = ((SwitchedAction.DEFAULT_ACTION, One), (7, Two))
+
+
+def test_introspecting_an_unknown_switch_or_a_default_entry_not_last() -> None:
+    """Kept difference: an unknown switch is INVALID; name[DEFAULT] is the DEFAULT_ACTION entry wherever it is."""
+    server = make_server({"sw": NoDefault, "first": DefaultFirst})
+    unknown = serve(server, job({"action": "introspect", "body": {"action_name": "sw[switch:99]"}}))["actions"][0]
+    assert [(e["code"], e["field"]) for e in unknown["errors"]] == [("INVALID", "action_name")]
+    default = serve(server, job({"action": "introspect", "body": {"action_name": "first[DEFAULT]"}}))["actions"][0]
+    assert default["body"]["actions"]["first[DEFAULT]"]["documentation"] == "Answers one."
