@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["REDIS_URL", "client_settings", "server_settings"]
+__all__ = ["REDIS_URL", "SOA_CLIENT_SETTINGS", "client_settings", "server_settings"]
 
 REDIS_URL = os.environ.get("PYSOA_LIKE_DEMO_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -43,3 +43,7 @@ def server_settings(service: str) -> dict[str, Any]:
     if service == "report":
         settings["client_routing"] = {"calculator": client_settings()["calculator"]}
     return settings
+
+
+#: For the command line: ``pysoa-like services --settings examples.settings`` lists both services.
+SOA_CLIENT_SETTINGS = client_settings()

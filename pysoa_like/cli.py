@@ -3,11 +3,16 @@
 ``pysoa-like serve module:ServerClass --settings module [--fork N] [--no-respawn] [--reload]
 [--daemon]`` runs a service with the standalone runner. The current directory is put on the
 import path first, so ``my_service.server:MyServer`` resolves as it would for ``python -m``.
+
+The other commands (``call``, ``shell``, ``services``, ``status``, ``health``, ``introspect``,
+``show-config``) live in :mod:`pysoa_like._cli`; they exit with 0 (success), 1 (the service
+answered with errors), 2 (usage error) or 3 (transport error or timeout).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -19,10 +24,25 @@ if TYPE_CHECKING:
 
 __all__ = ["load_server_class", "main", "make_parser"]
 
+_EXAMPLES = """\
+examples:
+  pysoa-like serve my_service.server:MyServer --settings my_service.settings --fork 4
+  pysoa-like services --redis-url redis://127.0.0.1:6379/0
+  pysoa-like call calculator square number=7 --redis-url redis://127.0.0.1:6379/0
+  pysoa-like health calculator --settings my_service.settings
+
+`pysoa-like COMMAND --help` shows each command's options and examples.
+"""
+
 
 def make_parser() -> argparse.ArgumentParser:
     """The parser of the ``pysoa-like`` command."""
-    parser = argparse.ArgumentParser(prog="pysoa-like", description="pysoa_like command line tools")
+    parser = argparse.ArgumentParser(
+        prog="pysoa-like",
+        description="pysoa_like command line tools",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Run a service")
     serve.add_argument("server", help="The server class as module:ClassName")
@@ -38,6 +58,9 @@ def make_parser() -> argparse.ArgumentParser:
         help="Restart on source changes (optionally only under these comma-separated module prefixes)",
     )
     serve.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
+    from pysoa_like._cli import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -69,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     original_argv = list(sys.argv[1:] if argv is None else argv)
     args = make_parser().parse_args(original_argv)
+    if getattr(args, "run", None) is not None:
+        return _run_command(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     server_class = load_server_class(args.server)
@@ -86,3 +111,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Server.main parses sys.argv itself (PySOA's contract): give it the runner's form of the flags.
     sys.argv = [sys.argv[0], *runner_argv]
     return run_standalone(lambda: server_class, runner_argv, django=server_class.use_django, reload_argv=original_argv)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run one of the commands of :mod:`pysoa_like._cli`: its problems as one line on stderr, no traceback."""
+    from pysoa_like._cli._common import CommandError, Output
+
+    output = Output()
+    try:
+        code: int = args.run(args, output)
+    except CommandError as exc:
+        output.problem(f"pysoa-like {args.command}: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        output.problem(f"pysoa-like {args.command}: interrupted")
+        return 130
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            output.stdout.flush()
+    return code

@@ -28,6 +28,7 @@ __all__ = [
     "PySOALogContextFilter",
     "RecursivelyCensoredDictWrapper",
     "SyslogHandler",
+    "censored",
     "request_context_ids",
 ]
 
@@ -416,4 +417,21 @@ class RecursivelyCensoredDictWrapper:
 
 
 _STOCK_CENSOR = RecursivelyCensoredDictWrapper._censor
+
+
+def censored(value: Any, extra_fields: Any = None) -> Any:
+    """A copy of ``value`` masked as the request logs mask it (the value itself is never changed).
+
+    Args:
+        value: A mapping, list, tuple, set or scalar.
+        extra_fields: More key names to censor (as the ``extra_fields_to_redact`` server setting).
+
+    Returns:
+        The value with every non-empty string, bytes or integer under a sensitive key replaced by
+        ``'**********'``, at any depth.
+    """
+    wrapper_class = RecursivelyCensoredDictWrapper.with_extra_fields(extra_fields)
+    return wrapper_class({})._censor(value, False)
+
+
 _STOCK_IS_SENSITIVE = RecursivelyCensoredDictWrapper._is_sensitive

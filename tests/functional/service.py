@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from pysoa_like.server.action.base import Action
+from pysoa_like.server.action.status import BaseStatusAction, CheckMethodReturn
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
 
@@ -31,11 +32,45 @@ class SleepAction(Action):
         return {"pid": os.getpid(), "slept": request.body["seconds"]}
 
 
+class EchoAction(Action):
+    """Returns its body, the request's switches and context (without the correlation id, which varies)."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        context = {k: v for k, v in request.context.items() if k != "switches"}
+        return {"body": request.body, "switches": sorted(request.switches), "context": context}
+
+
+class FailAction(Action):
+    """Raises an unexpected exception (a SERVER_ERROR with a traceback for the caller)."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        raise RuntimeError("the functional service failed on purpose")
+
+
+class StatusAction(BaseStatusAction):
+    """Version 1.2.3; its health check fails while ``FUNCTIONAL_UNHEALTHY`` is set (and warns always)."""
+
+    _version = "1.2.3"
+    _build = "functional-build"
+
+    def check_dependencies(self, request: EnrichedActionRequest) -> CheckMethodReturn:
+        problems = [(False, "SLOW_DISK", "The disk is slow")]
+        if os.environ.get("FUNCTIONAL_UNHEALTHY"):
+            problems.append((True, "DATABASE_DOWN", "Cannot reach the database"))
+        return problems
+
+
 class FunctionalServer(Server):
     """The functional-test service."""
 
     service_name = "functional"
-    action_class_map = {"who": WhoAction, "sleep": SleepAction}
+    action_class_map = {
+        "who": WhoAction,
+        "sleep": SleepAction,
+        "echo": EchoAction,
+        "fail": FailAction,
+        "status": StatusAction,
+    }
 
     def setup(self) -> None:
         super().setup()

@@ -1,0 +1,224 @@
+"""``pysoa-like services``: the services behind a Redis, their queues and whether they answer.
+
+Where the rows come from (each a :class:`ServiceSource`, merged by service name):
+
+* :class:`QueueKeySource`, always: every request queue key ``pysoa:service.<name>`` found on each Redis of
+  the ring (a service whose queue is empty has no key: Redis deletes empty lists), the services the
+  settings name and those named on the command line, with the depth of each queue (summed over the ring).
+* A service registry, when there is one (the seam: add a source to :data:`SOURCES` that fills
+  ``instances``, ``versions`` and ``in_flight``; the table shows those columns as soon as a row has them).
+
+Then, unless ``--no-probe``, every service is sent one ``status`` job (all in parallel, one wait): the
+answer gives its version, and no answer within the timeout says it is down or backed up.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import attr
+
+from pysoa_like._cli._client import AnyServiceClient
+from pysoa_like._cli._common import EXIT_OK, EXIT_TRANSPORT, CommandError, Output
+from pysoa_like._cli._target import Target, add_target_arguments, mask_url
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.types import JobResponse
+
+__all__ = ["SOURCES", "QueueKeySource", "ServiceRow", "ServiceSource", "add_services_command"]
+
+_QUEUE_PREFIX = "pysoa:service."
+_REPLY_MARKER = "!"
+
+_EXAMPLES = """\
+examples:
+  pysoa-like services --redis-url redis://127.0.0.1:6379/0
+  pysoa-like services calculator report --settings my_app.settings --timeout 1
+  pysoa-like services --json --no-probe
+
+Columns: QUEUED is the number of requests waiting in the service's request queue; STATUS is
+"answering" when the service replied to a status call within the timeout.
+"""
+
+
+@attr.s(auto_attribs=True)
+class ServiceRow:
+    """What is known about one service.
+
+    ``None`` means unknown (no source said); ``instances``, ``versions`` and ``in_flight`` come from a
+    service registry only.
+    """
+
+    name: str
+    queued: int | None = None
+    instances: int | None = None
+    versions: tuple[str, ...] = ()
+    in_flight: int | None = None
+    status: str | None = None
+
+    def merge(self, other: ServiceRow) -> None:
+        """Take every value ``other`` knows and this row does not."""
+        self.queued = self.queued if other.queued is None else (self.queued or 0) + other.queued
+        self.instances = other.instances if self.instances is None else self.instances
+        self.versions = tuple(dict.fromkeys(self.versions + other.versions))
+        self.in_flight = other.in_flight if self.in_flight is None else self.in_flight
+        self.status = other.status if self.status is None else self.status
+
+
+class ServiceSource(Protocol):
+    """Something that lists services (the queue keys today; a registry later)."""
+
+    def rows(self, target: Target, named: Iterable[str], warn: Callable[[str], None]) -> Iterable[ServiceRow]:
+        """The rows this source knows about the services behind ``target``.
+
+        Args:
+            target: Where the services are.
+            named: Services asked for by name on the command line.
+            warn: Reports a problem that still leaves something to show.
+
+        Raises:
+            CommandError: Nothing can be shown.
+        """
+        ...
+
+
+def _backend(transport: Mapping[str, Any]) -> Any:
+    from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+    from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+
+    kwargs = dict(transport["backend_layer_kwargs"])
+    if transport["backend_type"] == "redis.sentinel":
+        return SentinelRedisClient(**kwargs)
+    return StandardRedisClient(**kwargs)
+
+
+class QueueKeySource:
+    """Request queue keys and their depths, read from every Redis of the ring (SCAN, then LLEN)."""
+
+    def rows(self, target: Target, named: Iterable[str], warn: Callable[[str], None]) -> Iterable[ServiceRow]:
+        import redis
+
+        wanted = set(named) | set(target.known_services())
+        depths: dict[str, int] = dict.fromkeys(wanted, 0)
+        transports = target.redis_transports()
+        failures: list[str] = []
+        for transport in transports:
+            backend = _backend(transport)
+            try:
+                for index in range(backend.ring_size):
+                    client = backend.client_at(index)
+                    found = {
+                        key.decode("utf-8", "replace")
+                        for key in client.scan_iter(match=_QUEUE_PREFIX + "*", count=1000, _type="list")
+                    }
+                    names = {key[len(_QUEUE_PREFIX) :] for key in found if _REPLY_MARKER not in key}
+                    for name in sorted(names | wanted):
+                        depths[name] = depths.get(name, 0) + int(client.llen(_QUEUE_PREFIX + name))
+            except (redis.RedisError, OSError, PySOATransportError) as exc:
+                failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
+            finally:
+                backend.close()
+        if failures and len(failures) == len(transports):
+            raise CommandError("; ".join(dict.fromkeys(failures)), EXIT_TRANSPORT)
+        for failure in failures:
+            warn(f"Warning: {failure} (the queue depths leave that Redis out)")
+        return [ServiceRow(name, queued=depth) for name, depth in depths.items()]
+
+
+#: Every source the ``services`` command asks, in order (a service registry adds itself here).
+SOURCES: list[ServiceSource] = [QueueKeySource()]
+
+
+def add_services_command(commands: Any) -> None:
+    """Add ``services`` to the ``pysoa-like`` subcommands."""
+    parser = commands.add_parser(
+        "services",
+        help="List services: request queue depths and whether they answer",
+        description="List the services behind a Redis: request queue depths, and whether each answers a "
+        "status call (with its version).",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("names", nargs="*", metavar="SERVICE", help="Services to show even if their queue is empty")
+    add_target_arguments(parser)
+    parser.add_argument("-t", "--timeout", type=float, default=2.0, help="Seconds to wait for status replies")
+    parser.add_argument("--no-probe", action="store_true", help="Do not send status calls; queues only")
+    parser.add_argument("--json", action="store_true", help="Print the rows as JSON")
+    parser.set_defaults(run=run_services)
+
+
+def _probe(target: Target, rows: list[ServiceRow], timeout: float, output: Output) -> None:
+    client = AnyServiceClient(target)
+    reachable = []
+    for row in rows:
+        try:
+            target.settings_for(row.name)
+        except CommandError:
+            row.status = "not in settings"
+            continue
+        reachable.append(row)
+    if not reachable:
+        return
+    output.progress(f"Asking {len(reachable)} service(s) for their status (up to {timeout:g} s)...")
+    jobs = [
+        {"service_name": row.name, "actions": [{"action": "status", "body": {"verbose": False}}]} for row in reachable
+    ]
+    results = client.call_jobs_parallel(
+        jobs, timeout=timeout, catch_transport_errors=True, raise_job_errors=False, raise_action_errors=False
+    )
+    outcomes: list[Any] = list(results)  # transport errors stand in place of responses (catch_transport_errors)
+    for row, result in zip(reachable, outcomes, strict=True):
+        if isinstance(result, MessageReceiveTimeout):
+            row.status = f"no reply in {timeout:g}s"
+        elif isinstance(result, PySOATransportError):
+            row.status = f"unreachable: {mask_url(str(result))}"
+        elif isinstance(result, JobResponse):
+            errors = list(result.errors) + [e for a in result.actions for e in a.errors]
+            if errors:
+                row.status = f"error {errors[0].code}"
+            else:
+                row.status = "answering"
+                version = result.actions[0].body.get("version") if result.actions else None
+                if version is not None:
+                    row.versions = tuple(dict.fromkeys((*row.versions, str(version))))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return ", ".join(value) or "-"
+    return str(value)
+
+
+def run_services(args: argparse.Namespace, output: Output) -> int:
+    """``pysoa-like services``."""
+    target = Target.from_args(args)
+    merged: dict[str, ServiceRow] = {}
+    for source in SOURCES:
+        for row in source.rows(target, args.names, output.problem):
+            if row.name in merged:
+                merged[row.name].merge(row)
+            else:
+                merged[row.name] = row
+    rows = [merged[name] for name in sorted(merged)]
+    if rows and not args.no_probe:
+        _probe(target, rows, args.timeout, output)
+    if args.json:
+        output.json([attr.asdict(row, retain_collection_types=False) for row in rows])
+        return EXIT_OK
+    if not rows:
+        output.problem(
+            f"No service found on {target.describe()}: no request queue holds requests (Redis deletes empty "
+            "queues). Name the services to check them: pysoa-like services calculator report ..."
+        )
+        return EXIT_OK
+    columns: list[tuple[str, str]] = [("SERVICE", "name"), ("QUEUED", "queued")]
+    for header, field in (("INSTANCES", "instances"), ("IN-FLIGHT", "in_flight")):
+        if any(getattr(row, field) is not None for row in rows):
+            columns.append((header, field))
+    if not args.no_probe or any(row.versions for row in rows):
+        columns += [("VERSION", "versions"), ("STATUS", "status")]
+    output.table([h for h, _ in columns], [[_cell(getattr(row, f)) for _, f in columns] for row in rows])
+    return EXIT_OK
