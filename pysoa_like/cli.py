@@ -58,6 +58,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="Restart on source changes (optionally only under these comma-separated module prefixes)",
     )
     serve.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="json: every log line as one JSON object (request id, correlation id, service, action, duration, "
+        "outcome); text: as the settings say (default)",
+    )
     from pysoa_like._cli import add_commands
 
     add_commands(commands)
@@ -96,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_command(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if args.log_format:
+        from pysoa_like.server._overrides import LOG_FORMAT_ENV
+
+        os.environ[LOG_FORMAT_ENV] = args.log_format
     server_class = load_server_class(args.server)
     from pysoa_like.server.standalone import run_standalone
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.server._overrides import apply_log_format
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
@@ -86,7 +87,7 @@ def server_main(
     settings = server_class.settings_class(raw_settings)
     PySOALogContextFilter.set_service_name(server_class.service_name)
     if settings.get("logging"):
-        logging.config.dictConfig(dict(settings["logging"]))
+        logging.config.dictConfig(apply_log_format(settings["logging"]))
     if args.daemon:
         _daemonize()
     actual_class = server_class.initialize(settings)

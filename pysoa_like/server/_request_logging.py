@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import sys
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pysoa_like.common import logging as pysoa_logging
@@ -39,6 +40,35 @@ def _has_errors(response: Mapping[str, Any]) -> bool:
         if (type(action) is dict or isinstance(action, Mapping)) and action.get("errors"):
             return True
     return False
+
+
+def _action_names(request: Any) -> list[str]:
+    actions = request.get("actions") if isinstance(request, Mapping) else None
+    if not isinstance(actions, list | tuple):
+        return []
+    return [str(a.get("action")) for a in actions if isinstance(a, Mapping)]
+
+
+def _request_fields(request: Any) -> dict[str, Any]:
+    """The structured fields of a request log line."""
+    return {"event": "job_request", "actions": _action_names(request)}
+
+
+def _response_fields(request: Any, response: Mapping[str, Any], duration: float | None) -> dict[str, Any]:
+    """The structured fields of a response log line: actions, duration, outcome and error codes."""
+    codes = [str(e.get("code")) for e in response.get("errors") or () if isinstance(e, Mapping)]
+    for action in response.get("actions") or ():
+        if isinstance(action, Mapping):
+            codes.extend(str(e.get("code")) for e in action.get("errors") or () if isinstance(e, Mapping))
+    fields: dict[str, Any] = {
+        "event": "job_response",
+        "actions": _action_names(request),
+        "outcome": "error" if codes else "success",
+        "error_codes": codes,
+    }
+    if duration is not None:
+        fields["duration_ms"] = round(duration * 1000.0, 3)
+    return fields
 
 
 # The default console format (DEFAULT_LOGGING) with its fields in order.
@@ -220,13 +250,17 @@ class RequestLogger:
         """The censoring wrapper around ``value`` (or ``value`` itself if it is not a mapping)."""
         return self.wrapper_class(value) if type(value) is dict or isinstance(value, Mapping) else value
 
-    def _emit(self, level: int, message: str, value: Any, function: str) -> None:
+    def _emit(
+        self, level: int, message: str, value: Any, function: str, fields: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         """Log one line as ``logger.log`` would, minus its search of the stack for the caller.
 
         The caller is known (``function`` here, at the line calling this), so the record gets the same
         ``pathname``, ``funcName`` and ``lineno`` without walking frames. The level must already be
         known to be enabled. When the line can only reach the stock console handler of the default
-        logging configuration, it is written there directly (:func:`_direct_console_handler`).
+        logging configuration, it is written there directly (:func:`_direct_console_handler`);
+        otherwise the record gets the structured ``fields`` (made only then) as extra attributes,
+        for formatters such as :class:`~pysoa_like.common.json_logging.JSONFormatter`.
         """
         logger = self.logger
         argument = self.wrap(value)
@@ -255,21 +289,35 @@ class RequestLogger:
                     # What StreamHandler.emit does with any error (under the lock), given the record it would have had.
                     handler.handleError(self._record(logger, level, message, argument, function))
             return
-        logger.handle(self._record(logger, level, message, argument, function))
+        logger.handle(self._record(logger, level, message, argument, function, fields() if fields else None))
 
     @staticmethod
-    def _record(logger: logging.Logger, level: int, message: str, argument: Any, function: str) -> logging.LogRecord:
+    def _record(
+        logger: logging.Logger,
+        level: int,
+        message: str,
+        argument: Any,
+        function: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> logging.LogRecord:
         """The record of one line, naming the caller of :meth:`_emit` (two frames up) as its source."""
         line = sys._getframe(2).f_lineno
-        return logger.makeRecord(logger.name, level, __file__, line, message, (argument,), None, function)
+        return logger.makeRecord(logger.name, level, __file__, line, message, (argument,), None, function, extra)
 
     def log_request(self, request: Any) -> None:
         """Log an incoming job request at the success level."""
         if self.logger.isEnabledFor(self.success_level):
-            self._emit(self.success_level, "Job request: %s", request, "log_request")
+            fields = functools.partial(_request_fields, request)
+            self._emit(self.success_level, "Job request: %s", request, "log_request", fields)
 
-    def log_response(self, request: Any, response: Mapping[str, Any]) -> None:
-        """Log a job response, at the error level if it has errors."""
+    def log_response(self, request: Any, response: Mapping[str, Any], duration: float | None = None) -> None:
+        """Log a job response, at the error level if it has errors.
+
+        Args:
+            request: The job request (logged again at the error level if the success level hid it).
+            response: The job response dict.
+            duration: Seconds the job took, for the structured ``duration_ms`` field.
+        """
         logger = self.logger
         success_enabled = logger.isEnabledFor(self.success_level)
         error_enabled = logger.isEnabledFor(self.error_level)
@@ -280,9 +328,11 @@ class RequestLogger:
                 return
             level = self.error_level
             if not success_enabled:
-                self._emit(level, "Job request: %s", request, "log_response")
+                fields = functools.partial(_request_fields, request)
+                self._emit(level, "Job request: %s", request, "log_response", fields)
         elif success_enabled:
             level = self.success_level
         else:
             return
-        self._emit(level, "Job response: %s", response, "log_response")
+        fields = functools.partial(_response_fields, request, response, duration)
+        self._emit(level, "Job response: %s", response, "log_response", fields)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import time  # noqa: F401  # kept as a module attribute: tests patch pysoa_like.server.server.time.sleep
+import time  # also a module attribute: tests patch pysoa_like.server.server.time.sleep
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -367,6 +367,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
                     metrics.gauge("server.worker.busy").set(0)
 
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
+        started = time.perf_counter()
         client_version, problem = parse_client_version_checked(meta)
         if problem is not None:
             self.logger.warning("Ignoring a malformed client_version (treating the client as 0.40.0): %s", problem)
@@ -383,7 +384,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
             response_dict = job_response_to_dict(job_response, client_version)
         if not suppress_response_requested(job_request):
             response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
-        self._request_logger.log_response(job_request, response_dict)
+        self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started)
 
     def _send_response(
         self,

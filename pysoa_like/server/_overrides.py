@@ -1,0 +1,48 @@
+"""Settings the ``serve`` command's flags override, passed to the workers through the environment.
+
+The environment reaches every worker (forked, respawned, or restarted by the file watcher) and
+works the same for PySOA-style entry points (``Server.main``, ``simple_main``), so a flag of
+``pysoa-like serve`` becomes an environment variable that :func:`~pysoa_like.server._main.server_main`
+reads when it configures logging and builds the server:
+
+* ``PYSOA_LIKE_LOG_FORMAT=json``: every formatter of the ``logging`` setting becomes
+  :class:`~pysoa_like.common.json_logging.JSONFormatter` (``--log-format json``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["LOG_FORMATS", "LOG_FORMAT_ENV", "apply_log_format"]
+
+LOG_FORMAT_ENV = "PYSOA_LIKE_LOG_FORMAT"
+#: The accepted values of ``--log-format`` (``text`` leaves the logging setting as it is).
+LOG_FORMATS = ("text", "json")
+_JSON_FORMATTER = {"()": "pysoa_like.common.json_logging.JSONFormatter"}
+
+
+def apply_log_format(logging_config: Mapping[str, Any], log_format: str | None = None) -> dict[str, Any]:
+    """The ``logging`` dictConfig with the log format of ``--log-format`` (``$PYSOA_LIKE_LOG_FORMAT``) applied.
+
+    For ``json``, every formatter becomes the JSON formatter and every handler without a formatter
+    gets it; for ``text`` (or nothing) the configuration is returned unchanged.
+
+    Raises:
+        ValueError: The format is not one of :data:`LOG_FORMATS`.
+    """
+    log_format = (log_format if log_format is not None else os.environ.get(LOG_FORMAT_ENV, "")) or "text"
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"Unknown log format {log_format!r} in {LOG_FORMAT_ENV}: use one of {', '.join(LOG_FORMATS)}")
+    config = copy.deepcopy(dict(logging_config))
+    if log_format == "text":
+        return config
+    formatters = {name: dict(_JSON_FORMATTER) for name in config.get("formatters") or {}}
+    formatters.setdefault("pysoa_like_json", dict(_JSON_FORMATTER))
+    config["formatters"] = formatters
+    for handler in (config.get("handlers") or {}).values():
+        if isinstance(handler, dict) and not handler.get("formatter"):
+            handler["formatter"] = "pysoa_like_json"
+    return config
