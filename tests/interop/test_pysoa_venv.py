@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
 
 from tests.interop import _pysoa_venv
 from tests.interop._pysoa_venv import PySOAVenv, PySOAVenvError, ensure_pysoa_venv, venv_is_complete
@@ -23,9 +24,11 @@ def _write_executable(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def _fake_complete_venv(directory: Path, python_tag: str) -> None:
+def _fake_complete_venv(directory: Path, python_tag: str, requirements: str | None = None) -> None:
     _write_executable(directory / "bin" / "python", "#!/bin/sh\nexit 0\n")
-    marker = {"recipe": _pysoa_venv._RECIPE, "pysoa": _pysoa_venv.PYSOA_VERSION, "python": python_tag}
+    marker = dict(_pysoa_venv._expected_marker(), python=python_tag)
+    if requirements is not None:
+        marker["requirements"] = requirements
     (directory / _pysoa_venv._MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
 
 
@@ -35,6 +38,25 @@ def test_cached_venv_holds_pysoa_1_4_9_and_its_pins(pysoa_venv: PySOAVenv) -> No
     assert pysoa_venv.versions["pysoa"] == "1.4.9"
     assert pysoa_venv.versions["redis"].startswith("3.")
     assert pysoa_venv.versions["msgpack"].startswith("0.6.")
+
+
+def test_cached_venv_holds_exactly_the_locked_releases(pysoa_venv: PySOAVenv) -> None:
+    """What the venv holds is what pysoa-requirements.txt pins for this Python, nothing more or less."""
+    marker = json.loads((pysoa_venv.directory / _pysoa_venv._MARKER_NAME).read_text(encoding="utf-8"))
+    installed = {line.lower() for line in marker["freeze"]}
+    locked = set()
+    for line in _pysoa_venv.REQUIREMENTS_FILE.read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            pin, _, condition = line.rstrip(" \\").partition(";")
+            if not condition.strip() or Marker(condition).evaluate():
+                locked.add(pin.strip().lower())
+    assert installed == locked
+
+
+def test_marker_for_other_requirements_is_stale(tmp_path: Path) -> None:
+    """A venv built from another version of the lock counts as incomplete (so a lock change rebuilds it)."""
+    _fake_complete_venv(tmp_path / "old", "{}.{}.{}".format(*sys.version_info[:3]), requirements="0" * 16)
+    assert not venv_is_complete(tmp_path / "old")
 
 
 def test_marker_for_another_python_is_stale(tmp_path: Path) -> None:
@@ -59,7 +81,7 @@ def test_failed_pip_install_raises_with_pip_output(tmp_path: Path, monkeypatch: 
     with pytest.raises(PySOAVenvError) as caught:
         ensure_pysoa_venv(tmp_path / "venv")
     message = str(caught.value)
-    assert "pip install pysoa==1.4.9" in message
+    assert "pip install" in message and "pysoa-requirements.txt" in message
     assert _FAKE_PIP_FAILURE in message
     assert "exit status 1" in message
     assert not venv_is_complete(tmp_path / "venv")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformity import fields as conformity_fields
-
 from pysoa_like.common import fields
 
 
@@ -21,13 +19,6 @@ class Base:
 )
 class OurProvided(Base):
     """Declares its kwargs with our provider decorator."""
-
-
-@conformity_fields.ClassConfigurationSchema.provider(
-    conformity_fields.Dictionary({"flag": conformity_fields.Boolean()})
-)
-class ConformityProvided(Base):
-    """Declares its kwargs with Conformity's provider decorator."""
 
 
 class Undeclared(Base):

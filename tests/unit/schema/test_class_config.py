@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conformity import fields as conformity_fields
 
 from pysoa_like.common import fields
-from pysoa_like.common.fields.classconfig import INIT_SCHEMA_ATTRIBUTE
 from tests.unit.schema import plugins
 
 PREFIX = "tests.unit.schema.plugins"
@@ -96,25 +94,6 @@ def test_unimportable_lazy_base_class_is_reported() -> None:
     schema = fields.ClassConfigurationSchema(base_class="no_such_module_xyz:Base")
     errors = schema.errors({"path": f"{PREFIX}:Undeclared"})
     assert "Cannot import the required base class 'no_such_module_xyz:Base'" in errors[0].message
-
-
-def test_kwargs_schema_from_conformity_provider() -> None:
-    """A class decorated with Conformity's provider has its kwargs checked by that Conformity schema."""
-    schema = fields.ClassConfigurationSchema(base_class=plugins.Base)
-    path = f"{PREFIX}:ConformityProvided"
-    assert _as_tuples(schema.errors({"path": path, "kwargs": {"flag": 1}})) == [
-        ("INVALID", "Not a boolean", "kwargs.flag")
-    ]
-    assert schema.errors({"path": path, "kwargs": {"flag": True}}) == []
-
-
-def test_our_provider_uses_conformitys_attribute() -> None:
-    """Our provider stores the schema where Conformity looks, so Conformity finds our classes' schemas."""
-    assert isinstance(getattr(plugins.OurProvided, INIT_SCHEMA_ATTRIBUTE), fields.Dictionary)
-    conformity_schema = conformity_fields.ClassConfigurationSchema(base_class=plugins.Base)
-    # Conformity accepts only its own Dictionary types, which our class's attribute is not.
-    errors = conformity_schema.errors({"path": f"{PREFIX}:OurProvided", "kwargs": {"size": 1}})
-    assert "should be a Dictionary or SchemalessDictionary" in errors[0].message
 
 
 def test_nested_class_configurations_are_normalised() -> None:

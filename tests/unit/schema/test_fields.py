@@ -152,11 +152,3 @@ def test_invalid_field_construction_is_rejected() -> None:
         fields.Boolean(description=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="'gt' must be a number"):
         fields.Integer(gt="1")  # type: ignore[arg-type]
-
-
-def test_errors_from_nested_conformity_fields_are_prefixed() -> None:
-    """A Conformity field inside one of our containers has its errors re-pointed under the key."""
-    from conformity import fields as conformity_fields
-
-    field = fields.Dictionary({"a": conformity_fields.List(conformity_fields.Integer())})
-    assert _errors(field, {"a": ["x"]}) == [("INVALID", "Not an integer", "a.0")]

@@ -6,7 +6,6 @@ from typing import Any
 
 import pydantic
 import pytest
-from conformity import fields as conformity_fields
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from pysoa_like.common import fields
@@ -42,21 +41,10 @@ def test_none_resolves_to_none() -> None:
 
 
 def test_objects_with_errors_are_returned_unchanged() -> None:
-    """Our fields and Conformity fields already follow the protocol and are used as they are."""
+    """Our fields already follow the protocol and are used as they are."""
     ours = fields.Dictionary({"a": fields.Integer()})
-    theirs = conformity_fields.Dictionary({"a": conformity_fields.Integer()})
     assert resolve_schema(ours) is ours
-    assert resolve_schema(theirs) is theirs
     assert isinstance(ours, Schema)
-
-
-def test_conformity_field_errors_through_resolve_schema() -> None:
-    """A Conformity field resolved as a schema reports Conformity's codes and pointers."""
-    schema = resolve_schema(conformity_fields.Dictionary({"a": conformity_fields.List(conformity_fields.Integer())}))
-    assert _as_tuples(schema.errors({"a": ["x"], "b": 1})) == [
-        ("INVALID", "Not an integer", "a.0"),
-        ("UNKNOWN", "Extra keys present: b", None),
-    ]
 
 
 def test_pydantic_model_errors_map_to_conformity_codes() -> None:
@@ -109,9 +97,8 @@ def test_pydantic_introspection_carries_json_schema() -> None:
 
 
 def test_introspect_schema_uses_field_introspection() -> None:
-    """Our fields and Conformity's introspect to their own dicts."""
+    """Our fields introspect to their own dicts."""
     assert introspect_schema(fields.Integer(gte=0)) == {"type": "integer", "gte": 0}
-    assert introspect_schema(conformity_fields.Boolean()) == {"type": "boolean"}
 
 
 def test_schema_without_introspection_gets_a_placeholder() -> None:
