@@ -346,7 +346,10 @@ def test_fixtures_with_the_same_name_and_test_name_clash(project: pytest.Pyteste
 
 
 def test_process_stub_action_defines_test_only_actions(project: pytest.Pytester) -> None:
-    """_process_stub_action_<name> answers actions the server lacks: bodies, action errors and job errors."""
+    """_process_stub_action_<name> answers actions the server lacks: bodies, action errors and job errors.
+
+    Its answers feed substitutions in later inputs and in action-level stub and mock lines.
+    """
     project.makepyfile(
         test_library=PLAN_MODULE
         + textwrap.indent(
@@ -354,7 +357,7 @@ def test_process_stub_action_defines_test_only_actions(project: pytest.Pytester)
                 """
                 @staticmethod
                 def _process_stub_action_make_member(body):
-                    return {"member": {"id": "m-" + str(body["seq"])}}
+                    return {"member": {"id": "m-" + str(body["seq"]), "status": "active"}}
 
                 def _process_stub_action_refuse(self, body):
                     from pysoa_like.common.errors import Error
@@ -383,7 +386,14 @@ get_book: input int: book_id: 311
 get_book: expect: no errors
 search_books: input: query: [[MAKE_MEMBER.member.id]]
 search_books: expect: attribute value: query.query: m-7
-"""
+lend_book: input int: book_id: 311
+lend_book: input: member_id: [[MAKE_MEMBER.member.id]]
+lend_book: stub action: members: get_member: body: member.status: [[MAKE_MEMBER.member.status]]
+lend_book: stub action: members: get_member: expect called: member_id: [[MAKE_MEMBER.member.id]]
+lend_book: stub action: catalog: check_stock: body int: available: 1
+lend_book: mock: LOGIC.notify: expect called: [["[[MAKE_MEMBER.member.id]]"], {"template": "loan", "loan_id": ANY}]
+lend_book: expect: no errors
+""".replace("LOGIC", "tests.unit.testing_toolkit.plan._logic").replace("ANY", '{"mock.ANY": true}')
     )
     project.inline_run("--pysoa-fixture", "books").assertoutcome(passed=1)
 

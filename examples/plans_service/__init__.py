@@ -1,0 +1,1 @@
+"""An ``events`` service tested with ``.pysoa`` test plans (see ``tests/``)."""
