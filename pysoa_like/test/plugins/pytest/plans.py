@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pysoa_like.test.plan import FixtureTestCaseData, ServicePlanTestCase
+    from pysoa_like.test.plan import FixtureTestCaseData
 
 __all__ = ["ServicePlanFixture", "ServicePlanTestCaseItem", "ServicePlanTestClass"]
 
@@ -38,8 +38,6 @@ __all__ = ["ServicePlanFixture", "ServicePlanTestCaseItem", "ServicePlanTestClas
 __test_plan_prune_traceback = True
 
 _PLAN_MODULE = "pysoa_like.test.plan"
-# Plan items counted during this session (PySOA kept such counters for its own tests).
-counters = {"collected": 0, "executed": 0, "skipped": 0}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -175,7 +173,6 @@ class ServicePlanFixture(pytest.Collector):
                 item.add_marker(pytest.mark.skip(reason=getattr(cls, "__unittest_skip_why__", "") or "skipped"))
             elif data.skip and class_node.get_closest_marker("skip") is None:
                 item.add_marker(pytest.mark.skip(reason=data.skip))
-            counters["collected"] += 1
             items.append(item)
         return items
 
@@ -270,9 +267,3 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Tell a plan case whether it is the last of its fixture to run (it then tears the fixture down)."""
     if isinstance(item, ServicePlanTestCaseItem):
         item.instance._pysoa_plan_closes_fixture = _closes_fixture(item, nextitem)
-        counters["executed" if not item.statically_skipped else "skipped"] += 1
-
-
-def plan_class(item: pytest.Item) -> type[ServicePlanTestCase] | None:
-    """The plan class of a plan case item (``None`` for other items)."""
-    return type(item.instance) if isinstance(item, ServicePlanTestCaseItem) else None

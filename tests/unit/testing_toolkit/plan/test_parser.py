@@ -193,6 +193,8 @@ def test_globals_merge_stub_and_mock_configurations(parse: Parse) -> None:
         ("test name: a\ntest description: d\n\n", 2, "'a' .* has no action directive"),
         ("x: global input: a: b\n\ntest name: a\ntest description: d\n", 4, "'a' .* has no action directive"),
         ("test name: a\n  test description: d\n", 2, "must start in column 1"),
+        ("test name: a\ntest skip globl: x\n", 2, "Expected ':' at column 11"),
+        ("test name: a\ntest  name: b\n", 2, "no directive matches it"),
         ("test name: a\n\t# comment\n", 2, "must start in column 1"),
         ("test name: a b\n", 1, r"Expected end of line at column 14 \(found 'b'\)"),
         ("test name: a\ntest description: d\nx: input int: a: one\n", 3, "Data type conversion error: 'one' is not"),

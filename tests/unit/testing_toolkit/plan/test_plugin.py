@@ -82,9 +82,13 @@ def test_collects_ordinary_tests_then_one_item_per_case_with_fixture_node_ids(pr
 
 
 def test_plan_items_run_and_are_reported_at_the_fixture_file_and_line(project: pytest.Pytester) -> None:
-    """Each case is a test; its location is the fixture file (relative to the rootdir) and the case's first line."""
+    """Each case is a test method plan__<fixture>__<test>, located at the fixture file (relative) and first line."""
     recorder = project.inline_run()
     recorder.assertoutcome(passed=4)
+    items = {call.item.name: call.item for call in recorder.getcalls("pytest_itemcollected")}
+    emma_method = type(items["emma"].instance).plan__books__emma
+    assert emma_method.__name__ == "plan__books__emma"
+    assert emma_method.__doc__.startswith("Emma is found too\n")
     reports = {report.nodeid: report for report in recorder.getreports("pytest_runtest_logreport")}
     emma = reports["test_library.py::LibraryPlans::books::emma"]
     assert emma.location == (os.path.join("plans", "books.pysoa"), 5, "LibraryPlans::books::emma")
