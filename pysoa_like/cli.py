@@ -65,6 +65,9 @@ def make_parser() -> argparse.ArgumentParser:
         "outcome); text: as the settings say (default)",
     )
     from pysoa_like._cli import add_commands
+    from pysoa_like._cli._serve_metrics import add_serve_metrics_arguments
+
+    add_serve_metrics_arguments(serve)
 
     add_commands(commands)
     return parser
@@ -107,7 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.environ[LOG_FORMAT_ENV] = args.log_format
     server_class = load_server_class(args.server)
+    from pysoa_like._cli._common import CommandError
+    from pysoa_like._cli._serve_metrics import start_serve_metrics
     from pysoa_like.server.standalone import run_standalone
+
+    try:
+        exposition = start_serve_metrics(args, server_class)
+    except CommandError as exc:
+        print(f"pysoa-like serve: error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
     runner_argv: list[str] = ["--fork", str(args.fork)]
     if args.settings:
@@ -120,7 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner_argv += ["--use-file-watcher", args.reload] if args.reload else ["--use-file-watcher"]
     # Server.main parses sys.argv itself (PySOA's contract): give it the runner's form of the flags.
     sys.argv = [sys.argv[0], *runner_argv]
-    return run_standalone(lambda: server_class, runner_argv, django=server_class.use_django, reload_argv=original_argv)
+    return run_standalone(
+        lambda: server_class,
+        runner_argv,
+        django=server_class.use_django,
+        reload_argv=original_argv,
+        on_worker_exit=exposition.worker_exited if exposition is not None else None,
+    )
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def _contains(ids: set[Any], request_id: Any) -> bool:
 class _ThreadState:
     """Reply routing state of one thread."""
 
-    __slots__ = ("outstanding", "stash", "unclaimed")
+    __slots__ = ("calls", "outstanding", "stash", "unclaimed")
 
     def __init__(self) -> None:
         # Ids sent from this thread whose reply has not been pulled from the transport yet.
@@ -51,6 +51,8 @@ class _ThreadState:
         self.unclaimed: set[Any] = set()
         # Replies pulled while waiting for another request, kept until their own call collects them.
         self.stash: dict[Any, JobResponse] = {}
+        # With a metrics recorder: the client.call timer and action label of each call awaiting its reply.
+        self.calls: dict[Any, tuple[Any, str]] = {}
 
 
 class ServiceHandler:
@@ -164,11 +166,7 @@ class ServiceHandler:
         if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
             self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
         else:
-            try:
-                with metrics.timer("client.send.including_middleware"):
-                    self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
-            finally:
-                metrics.publish_all()
+            self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
         # A suppressed request gets no reply, so it must never be waited for.
         if not suppress_response_requested(job_request.control):
             state = self._state()
@@ -176,6 +174,54 @@ class ServiceHandler:
             if not claimed:
                 state.unclaimed.add(request_id)
         return request_id
+
+    def _send_measured(
+        self, request_id: int, meta: dict[str, Any], job_request: JobRequest, message_expiry_in_seconds: float | None
+    ) -> None:
+        """Send through the middleware with a recorder: time the send, and start the ``client.call`` timer.
+
+        The call's timer stops when its reply arrives (or the call fails or is forgotten); a suppressed
+        call ends when it is sent.
+        """
+        metrics = self.metrics
+        action = _action_label(job_request)
+        call_timer = metrics.timer("client.call", service=self.service_name, action=action)
+        call_timer.start()
+        try:
+            with metrics.timer("client.send.including_middleware"):
+                self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
+        except BaseException as exc:
+            call_timer.stop()
+            metrics.counter(
+                "client.call.error", service=self.service_name, action=action, code=type(exc).__name__
+            ).increment()
+            raise
+        finally:
+            metrics.publish_all()
+        if suppress_response_requested(job_request.control):
+            call_timer.stop()
+        else:
+            self._state().calls[request_id] = (call_timer, action)
+
+    def _call_ended(self, state: _ThreadState, request_id: Any, response: JobResponse | None, error: Any) -> None:
+        """Stop a call's ``client.call`` timer and count its errors by code (a no-op for calls not timed)."""
+        try:
+            entry = state.calls.pop(request_id, None)
+        except TypeError:  # an unhashable id from a misbehaving server
+            return
+        if entry is None:
+            return
+        timer, action = entry
+        timer.stop()
+        codes: list[str] = []
+        if response is not None:
+            codes.extend(e.code for e in response.errors)
+            for action_response in response.actions:
+                codes.extend(e.code for e in action_response.errors)
+        elif error is not None:
+            codes.append(type(error).__name__)
+        for code in codes:
+            self.metrics.counter("client.call.error", service=self.service_name, action=action, code=code).increment()
 
     # Receiving
 
@@ -195,7 +241,10 @@ class ServiceHandler:
         if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
             return self._receive_stack(receive_timeout_in_seconds)
         with metrics.timer("client.receive.including_middleware"):
-            return self._receive_stack(receive_timeout_in_seconds)
+            received: tuple[Any, JobResponse | None] = self._receive_stack(receive_timeout_in_seconds)
+        if received[1] is not None:
+            self._call_ended(self._state(), received[0], received[1], None)
+        return received
 
     def _route(self, state: _ThreadState, request_id: Any, response: JobResponse) -> None:
         """Keep a reply pulled while waiting for another one, or drop it if nobody waits for it."""
@@ -257,9 +306,11 @@ class ServiceHandler:
                     state.unclaimed.discard(request_id)
                     return response
                 self._route(state, received_id, response)
-        except BaseException:
+        except BaseException as exc:
             state.outstanding.discard(request_id)
             state.unclaimed.discard(request_id)
+            if state.calls:
+                self._call_ended(state, request_id, None, exc)
             raise
         finally:
             self.metrics.publish_all()
@@ -303,7 +354,10 @@ class ServiceHandler:
                     yield received_id, response
                 else:
                     self._route(state, received_id, response)
-        except MessageReceiveTimeout:
+        except MessageReceiveTimeout as exc:
+            if state.calls:
+                for request_id in list(state.unclaimed):
+                    self._call_ended(state, request_id, None, exc)
             self._forget_unclaimed(state)
             raise
         finally:
@@ -315,6 +369,9 @@ class ServiceHandler:
         state.outstanding.discard(request_id)
         state.unclaimed.discard(request_id)
         state.stash.pop(request_id, None)
+        entry = state.calls.pop(request_id, None)
+        if entry is not None:
+            entry[0].stop()
 
     @staticmethod
     def _forget_unclaimed(state: _ThreadState) -> None:
@@ -322,3 +379,8 @@ class ServiceHandler:
         for request_id in state.unclaimed:
             state.stash.pop(request_id, None)
         state.unclaimed.clear()
+
+
+def _action_label(job_request: JobRequest) -> str:
+    """The ``action`` label of a call's metrics: its action names, joined with commas."""
+    return ",".join(str(action.action) for action in job_request.actions)

@@ -25,10 +25,15 @@ __all__ = [
     "substitute_fork_id",
 ]
 
-#: Every metric name the server records (PySOA's names); ``server.error.harakiri`` carries the tag
-#: ``harakiri_level`` (``job``, ``action``, ``emergency`` or ``server``).
+#: Every metric name the server records: PySOA's, plus ``server.job`` (timer per job),
+#: ``server.action`` (timer per action, tag ``action``) and ``server.action.error`` (counter per
+#: error, tags ``action`` and ``code``). ``server.error.harakiri`` carries the tag ``harakiri_level``
+#: (``job``, ``action``, ``emergency`` or ``server``).
 SERVER_METRIC_NAMES: frozenset[str] = frozenset(
     {
+        "server.job",
+        "server.action",
+        "server.action.error",
         "server.idle_time",
         "server.worker.running",
         "server.worker.busy",

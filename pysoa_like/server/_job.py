@@ -18,7 +18,7 @@ from pysoa_like.common.constants import (
 )
 from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter
-from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.metrics import MetricsRecorder, records_nothing
 from pysoa_like.common.types import ActionResponse, JobResponse
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import HarakiriInterrupt
@@ -157,6 +157,9 @@ class JobPipelineMixin:
         action_wrappers = [m.action for m in self.middleware]
         # With no action middleware (and the stock stack builder) the action is its own stack.
         call_directly = not action_wrappers and type(self).make_middleware_stack is _STOCK_MAKE_MIDDLEWARE_STACK
+        metrics = self.metrics
+        # The default recorder records nothing: no per-action timer or error count is made for it.
+        counting = not records_nothing(metrics)
         for action_request_raw in job_request.actions:
             name = action_request_raw.action
             request = self.request_class(
@@ -170,6 +173,9 @@ class JobPipelineMixin:
                 server=self,
             )
             PySOALogContextFilter.set_logging_action_name(name)
+            action_timer = metrics.timer("server.action", action=name) if counting else None
+            if action_timer is not None:
+                action_timer.start()
             try:
                 action = self.get_action(name)
                 if action is None:
@@ -187,12 +193,19 @@ class JobPipelineMixin:
                 message = f'The action "{name}" ran for too long and had to be interrupted.'
                 error = Error(code=ERROR_CODE_ACTION_TIMEOUT, message=message, is_caller_error=False)
                 response.actions.append(ActionResponse(action=name, errors=[error]))
+                if counting:
+                    metrics.counter("server.action.error", action=name, code=ERROR_CODE_ACTION_TIMEOUT).increment()
                 # The worker is shutting down: no further action of this job may run.
                 break
             except Exception as exc:
                 action_response = self.handle_unhandled_exception(exc, ActionResponse, action=name)
             finally:
                 PySOALogContextFilter.clear_logging_action_name()
+                if action_timer is not None:
+                    action_timer.stop()
+            if counting and action_response.errors:
+                for action_error in action_response.errors:
+                    metrics.counter("server.action.error", action=name, code=action_error.code).increment()
             response.actions.append(action_response)
             if action_response.errors and not continue_on_error:
                 break

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.logging import PySOALogContextFilter
-from pysoa_like.server._overrides import apply_log_format
+from pysoa_like.server._overrides import apply_log_format, apply_metrics
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
@@ -84,7 +84,7 @@ def server_main(
         raw_settings = load_settings_module(args.settings)
     else:
         raise ValueError("Cannot run a server without settings: pass -s/--settings <module>")
-    settings = server_class.settings_class(raw_settings)
+    settings = server_class.settings_class(apply_metrics(raw_settings, server_class.service_name))
     PySOALogContextFilter.set_service_name(server_class.service_name)
     if settings.get("logging"):
         logging.config.dictConfig(apply_log_format(settings["logging"]))

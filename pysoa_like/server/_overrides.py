@@ -7,21 +7,49 @@ reads when it configures logging and builds the server:
 
 * ``PYSOA_LIKE_LOG_FORMAT=json``: every formatter of the ``logging`` setting becomes
   :class:`~pysoa_like.common.json_logging.JSONFormatter` (``--log-format json``).
+* ``PYSOA_LIKE_METRICS=prometheus``: a server whose settings choose no ``metrics`` recorder gets
+  :class:`~pysoa_like.prometheus.PrometheusMetricsRecorder` (``--metrics-port``/``--metrics-textfile``).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LOG_FORMATS", "LOG_FORMAT_ENV", "apply_log_format"]
+__all__ = ["LOG_FORMATS", "LOG_FORMAT_ENV", "METRICS_ENV", "PROMETHEUS_RECORDER", "apply_log_format", "apply_metrics"]
 
 LOG_FORMAT_ENV = "PYSOA_LIKE_LOG_FORMAT"
 #: The accepted values of ``--log-format`` (``text`` leaves the logging setting as it is).
 LOG_FORMATS = ("text", "json")
 _JSON_FORMATTER = {"()": "pysoa_like.common.json_logging.JSONFormatter"}
+METRICS_ENV = "PYSOA_LIKE_METRICS"
+PROMETHEUS_RECORDER = "pysoa_like.prometheus:PrometheusMetricsRecorder"
+
+
+def apply_metrics(
+    settings: Mapping[str, Any], service_name: str | None, logger: logging.Logger | None = None
+) -> Mapping[str, Any]:
+    """The raw server settings with the Prometheus recorder when ``$PYSOA_LIKE_METRICS`` asks for it.
+
+    A ``metrics`` recorder the settings already choose is kept (with a warning unless it is the
+    Prometheus one): the endpoint then shows only the queue depth and the respawns.
+    """
+    if os.environ.get(METRICS_ENV) != "prometheus":
+        return settings
+    configured = settings.get("metrics")
+    if configured:
+        path = configured.get("path") if isinstance(configured, Mapping) else None
+        if path != PROMETHEUS_RECORDER:
+            (logger or logging.getLogger("pysoa_like.server")).warning(
+                "The settings choose the metrics recorder %r: the metrics endpoint shows its series only if it is %s",
+                path,
+                PROMETHEUS_RECORDER,
+            )
+        return settings
+    return {**settings, "metrics": {"path": PROMETHEUS_RECORDER, "kwargs": {"service_name": service_name}}}
 
 
 def apply_log_format(logging_config: Mapping[str, Any], log_format: str | None = None) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class WorkerSupervisor:
         respawn: Restart workers that exit while the parent is not shutting down.
         logger: Where lifecycle events are logged.
         clock: A monotonic clock for the respawn limits.
+        on_exit: Called with ``(pid, respawned)`` after each worker exit has been handled (the metrics
+            exposition marks the worker dead and counts respawns); its errors are logged.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class WorkerSupervisor:
         respawn: bool = True,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_exit: Callable[[int, bool], None] | None = None,
     ) -> None:
         self._start_worker = start_worker
         self.worker_count = worker_count
@@ -83,6 +86,7 @@ class WorkerSupervisor:
         self.workers: dict[int, int] = {}
         self.shutting_down = False
         self.given_up: list[int] = []
+        self._on_exit_observer = on_exit
 
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
         """Stop respawning and pass SIGTERM to every worker."""
@@ -120,15 +124,25 @@ class WorkerSupervisor:
         return 1 if self.given_up else 0
 
     def _on_exit(self, fid: int, pid: int, exit_code: int) -> None:
+        respawned = self._handle_exit(fid, pid, exit_code)
+        if self._on_exit_observer is not None:
+            try:
+                self._on_exit_observer(pid, respawned)
+            except Exception as exc:
+                self._logger.error("The worker exit observer failed: %s", exc, exc_info=exc)
+
+    def _handle_exit(self, fid: int, pid: int, exit_code: int) -> bool:
+        """Log a worker's exit and respawn it if allowed; return whether it was respawned."""
         how = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
         if self.shutting_down or not self.respawn:
             self._logger.info("Worker %d (pid %d) %s", fid, pid, how)
-            return
+            return False
         reason = self._limiters[fid].record_exit()
         if reason is not None:
             self._logger.error("Worker %d (pid %d) %s and will not be respawned: %s", fid, pid, how, reason)
             self.given_up.append(fid)
-            return
+            return False
         new_pid = self._start_worker(fid)
         self.workers[new_pid] = fid
         self._logger.warning("Worker %d (pid %d) %s; respawned as pid %d", fid, pid, how, new_pid)
+        return True

@@ -345,8 +345,11 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
                 idle_timer.stop()
         if request_id is None and meta is None and job_request is None:
             return
+        job_timer = None
         if counting:
             metrics.gauge("server.worker.busy").set(1)
+            job_timer = metrics.timer("server.job")
+            job_timer.start()
         context = correlation_context(job_request)
         PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
         try:
@@ -363,7 +366,8 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
                 self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
             finally:
                 PySOALogContextFilter.clear_logging_request_context()
-                if counting:
+                if job_timer is not None:
+                    job_timer.stop()
                     metrics.gauge("server.worker.busy").set(0)
 
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:

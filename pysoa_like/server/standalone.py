@@ -103,7 +103,9 @@ def _start_worker(server_class: type[Server], fork_id: int) -> int:
         os._exit(code)
 
 
-def _serve(server_getter: ServerGetter, fork: int, respawn: bool) -> int:
+def _serve(
+    server_getter: ServerGetter, fork: int, respawn: bool, on_worker_exit: Callable[[int, bool], None] | None = None
+) -> int:
     server_class = server_getter()
     workers = _worker_count(fork)
     if workers <= 1:
@@ -112,7 +114,9 @@ def _serve(server_getter: ServerGetter, fork: int, respawn: bool) -> int:
     from pysoa_like.server._supervisor import WorkerSupervisor
 
     server_class.pre_fork()
-    supervisor = WorkerSupervisor(lambda fid: _start_worker(server_class, fid), workers, respawn, _logger)
+    supervisor = WorkerSupervisor(
+        lambda fid: _start_worker(server_class, fid), workers, respawn, _logger, on_exit=on_worker_exit
+    )
     return supervisor.run()
 
 
@@ -121,6 +125,7 @@ def run_standalone(
     argv: Sequence[str] | None = None,
     django: bool = False,
     reload_argv: Sequence[str] | None = None,
+    on_worker_exit: Callable[[int, bool], None] | None = None,
 ) -> int:
     """Run a service as the command line says (fork, respawn, file watcher) and return the exit code.
 
@@ -129,6 +134,7 @@ def run_standalone(
         argv: The arguments (``sys.argv[1:]`` by default); ``Server.main`` re-reads ``sys.argv``.
         django: Whether ``-s`` names Django's settings module.
         reload_argv: The arguments the file watcher restarts the process with (default: ``argv``).
+        on_worker_exit: Told ``(pid, respawned)`` after each forked worker exits (``--fork`` 2 or more).
 
     Returns:
         The process exit code.
@@ -138,7 +144,7 @@ def run_standalone(
         os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
 
     def serve() -> int:
-        return _serve(server_getter, args.fork, not args.no_respawn)
+        return _serve(server_getter, args.fork, not args.no_respawn, on_worker_exit)
 
     if args.use_file_watcher is None:
         return serve()

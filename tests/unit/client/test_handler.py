@@ -62,6 +62,15 @@ class Recorder:
 
 
 class _NullTimer:
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def increment(self, amount: int = 1) -> None:
+        return None
+
     def __enter__(self) -> None:
         return None
 
@@ -141,7 +150,7 @@ def test_middleware_first_listed_is_outermost_and_can_add_meta() -> None:
 
 
 def test_metrics_timers_and_publish() -> None:
-    """The handler times initialisation, sends and receives, and publishes after each."""
+    """The handler times initialisation, each call (send to reply), sends and receives, and publishes after each."""
     recorder = Recorder()
     settings = {
         "transport": {"object": FakeClientTransport, "kwargs": {}},
@@ -152,6 +161,7 @@ def test_metrics_timers_and_publish() -> None:
     assert recorder.timers == [
         "client.transport.initialize",
         "client.middleware.initialize",
+        "client.call",
         "client.send.including_middleware",
         "client.send.excluding_middleware",
         "client.receive.including_middleware",
@@ -276,6 +286,7 @@ def test_noop_recorder_subclass_still_gets_every_timer_and_publish() -> None:
     assert used == [
         "client.transport.initialize",
         "client.middleware.initialize",
+        "client.call",
         "client.send.including_middleware",
         "client.send.excluding_middleware",
         "publish",

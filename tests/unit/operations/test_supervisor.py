@@ -76,6 +76,27 @@ def test_supervisor_respawns_a_crashing_worker_then_gives_up(caplog: pytest.LogC
     assert any("will not be respawned: it exited 3 times within 15 seconds" in r.getMessage() for r in caplog.records)
 
 
+def test_supervisor_tells_its_exit_observer_each_pid_and_whether_it_was_respawned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The observer sees every exited pid: respawned twice, then given up; an observer error is only logged."""
+    pids: list[int] = []
+    seen: list[tuple[int, bool]] = []
+
+    def start(fid: int) -> int:
+        pids.append(_fork_exiting(3))
+        return pids[-1]
+
+    def observe(pid: int, respawned: bool) -> None:
+        seen.append((pid, respawned))
+        raise RuntimeError("observer broke")
+
+    with caplog.at_level(logging.ERROR):
+        assert WorkerSupervisor(start, 1, logger=logging.getLogger("test.supervisor"), on_exit=observe).run() == 1
+    assert seen == [(pids[0], True), (pids[1], True), (pids[2], False)]
+    assert sum("The worker exit observer failed: observer broke" in r.getMessage() for r in caplog.records) == 3
+
+
 def test_supervisor_without_respawn_returns_when_workers_exit() -> None:
     """With respawn off, each fork id is started once and the supervisor returns 0 when all are gone."""
     started: list[int] = []

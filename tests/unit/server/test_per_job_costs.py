@@ -121,7 +121,7 @@ def test_a_subclass_of_the_default_recorder_is_still_called() -> None:
     server = make_server({"echo": Echo})
     server.metrics = Listening()
     serve(server, job("echo"))
-    assert asked == ["server.idle_time", "server.worker.busy", "server.worker.busy"]
+    assert asked == ["server.idle_time", "server.worker.busy", "server.job", "server.action", "server.worker.busy"]
 
 
 def test_actions_given_as_other_mappings_with_errors_log_at_the_error_level(caplog: pytest.LogCaptureFixture) -> None:

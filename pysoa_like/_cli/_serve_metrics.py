@@ -1,0 +1,94 @@
+"""``pysoa-like serve --metrics-port`` / ``--metrics-textfile``: start the metrics exposition before forking."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pysoa_like._cli._common import CommandError
+
+__all__ = ["add_serve_metrics_arguments", "start_serve_metrics"]
+
+_REDIS_SERVER_TRANSPORT = "RedisServerTransport"
+
+
+def add_serve_metrics_arguments(serve: argparse.ArgumentParser) -> None:
+    """Add the metrics flags to the ``serve`` parser."""
+    group = serve.add_argument_group("metrics (the prometheus extra)")
+    group.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="Serve Prometheus metrics of all workers on /metrics"
+    )
+    group.add_argument(
+        "--metrics-host", default="0.0.0.0", metavar="HOST", help="The address to listen on (default 0.0.0.0)"
+    )
+    group.add_argument(
+        "--metrics-textfile", metavar="PATH", help="Write the metrics to PATH (*.prom) for a node exporter"
+    )
+    group.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="Seconds between textfile writes (default 15)",
+    )
+
+
+def _transport_kwargs(args: argparse.Namespace, server_class: Any) -> Mapping[str, Any] | None:
+    """The Redis server transport's kwargs from the settings module (``None``: no queue depth)."""
+    if server_class.use_django or not args.settings:
+        return None
+    from pysoa_like.server._main import load_settings_module
+
+    try:
+        settings = load_settings_module(args.settings)
+    except Exception as exc:
+        raise CommandError(f"cannot load settings module {args.settings!r}: {exc}") from exc
+    transport = settings.get("transport") or {}
+    path = str(transport.get("path", _REDIS_SERVER_TRANSPORT))
+    if not path.replace(":", ".").endswith(_REDIS_SERVER_TRANSPORT):
+        return None
+    return dict(transport.get("kwargs") or {})
+
+
+def start_serve_metrics(args: argparse.Namespace, server_class: Any) -> Any:
+    """Start the exposition the flags ask for, in the process that will serve (or fork the workers).
+
+    Returns:
+        The :class:`~pysoa_like.prometheus.Exposition`, or ``None`` when no metrics flag is given (or
+        in the file watcher's parent, whose child serves them).
+
+    Raises:
+        CommandError: The extra is missing, or the port cannot be listened on.
+    """
+    if args.metrics_port is None and not args.metrics_textfile:
+        return None
+    from pysoa_like.server.autoreload import RELOADER_RUN_MAIN_ENV
+
+    if args.reload is not None and os.environ.get(RELOADER_RUN_MAIN_ENV) != "true":
+        return None
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise CommandError(
+            "--metrics-port and --metrics-textfile need the prometheus extra: pip install 'pysoa_like[prometheus]'"
+        )
+    from pysoa_like.prometheus import start_exposition
+
+    try:
+        exposition = start_exposition(
+            str(server_class.service_name),
+            _transport_kwargs(args, server_class),
+            port=args.metrics_port,
+            host=args.metrics_host,
+            textfile=args.metrics_textfile,
+            interval=args.metrics_interval,
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}"
+        ) from exc
+    if exposition.port is not None:
+        print(f"Serving metrics on http://{args.metrics_host}:{exposition.port}/metrics", file=sys.stderr, flush=True)
+    return exposition

@@ -1,0 +1,118 @@
+"""``pysoa-like serve --fork 2 --metrics-port``: the metrics of every worker, scraped from the real endpoint."""
+
+from __future__ import annotations
+
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError
+from pysoa_like.test.redis import pick_free_port
+from tests.functional.conftest import SERVICE, Runner, wait_for, who
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the endpoint: (name, labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_scraping_serve_fork_2_after_calls(start_runner: Callable[..., Runner], client: Client) -> None:
+    """Latency per action summed over both workers, errors by code, workers, in-flight jobs, queue depth."""
+    port = pick_free_port()
+    directories_before = set(Path(tempfile.gettempdir()).glob("pysoa-like-metrics-*"))
+    runner = start_runner("--metrics-port", str(port), "--metrics-host", "127.0.0.1", fork=2)
+    assert f"Serving metrics on http://127.0.0.1:{port}/metrics" in runner.log()
+    wait_for(lambda: {who(client)["pid"] for _ in range(8)}.__len__() == 2, timeout=15)
+    for n in range(6):
+        client.call_action(SERVICE, "echo", {"n": n})
+    with pytest.raises(CallActionError):
+        client.call_action(SERVICE, "fail", {})
+    echo = {"service": SERVICE, "action": "echo"}
+    samples = wait_for(
+        lambda: (s := scrape(port)) and sample(s, "pysoa_server_action_duration_seconds_count", **echo) == 6 and s
+    )
+    assert sample(samples, "pysoa_server_action_duration_seconds_bucket", le="+Inf", **echo) == 6
+    assert sample(samples, "pysoa_server_action_errors_total", service=SERVICE, action="fail", code="SERVER_ERROR") == 1
+    assert sample(samples, "pysoa_server_workers", service=SERVICE) == 2
+    # A worker marks itself idle just after it replied.
+    wait_for(lambda: sample(scrape(port), "pysoa_server_jobs_in_flight", service=SERVICE) == 0)
+    assert sample(samples, "pysoa_server_worker_busy_seconds_total", service=SERVICE) > 0
+    assert sample(samples, "pysoa_server_queue_depth", service=SERVICE) == 0
+
+    # While both workers sleep and two more jobs wait, the gauges say so.
+    for _ in range(4):
+        client.call_action(SERVICE, "sleep", {"seconds": 1.5}, suppress_response=True)
+    busy = wait_for(
+        lambda: (s := scrape(port)) and sample(s, "pysoa_server_jobs_in_flight", service=SERVICE) == 2 and s
+    )
+    assert sample(busy, "pysoa_server_queue_depth", service=SERVICE) == 2
+    # A clean stop removes the private multiprocess directory.
+    assert runner.terminate() == 0
+    assert set(Path(tempfile.gettempdir()).glob("pysoa-like-metrics-*")) == directories_before
+
+
+def test_harakiri_and_respawn_are_counted_and_a_dead_workers_counts_are_kept(
+    start_runner: Callable[..., Runner], client: Client
+) -> None:
+    """A worker killed by harakiri is respawned: both are counted, and what it served still counts."""
+    port = pick_free_port()
+    # Harakiri after 2 s (an idle worker's receive cycle takes about 1 s).
+    env = {"FUNCTIONAL_HARAKIRI_TIMEOUT": "2", "FUNCTIONAL_HARAKIRI_GRACE": "1"}
+    runner = start_runner("--metrics-port", str(port), "--metrics-host", "127.0.0.1", fork=2, env=env)
+    for _ in range(4):
+        client.call_action(SERVICE, "echo", {})
+    with pytest.raises(CallActionError):
+        client.call_action(SERVICE, "sleep", {"seconds": 4}, timeout=10)
+    runner.wait_for_log("respawned as pid", timeout=20)
+    samples = wait_for(
+        lambda: (s := scrape(port)) and sample(s, "pysoa_server_worker_respawns_total", service=SERVICE) == 1 and s
+    )
+    assert sample(samples, "pysoa_server_harakiri_total", service=SERVICE, level="action") == 1
+    assert sample(samples, "pysoa_server_action_duration_seconds_count", service=SERVICE, action="echo") == 4
+    assert (
+        sample(samples, "pysoa_server_action_errors_total", service=SERVICE, action="sleep", code="ACTION_TIMEOUT") == 1
+    )
+    wait_for(lambda: sample(scrape(port), "pysoa_server_workers", service=SERVICE) == 2, timeout=20)
+    runner.terminate()
+
+
+def test_metrics_textfile_for_the_node_exporter(
+    start_runner: Callable[..., Runner], client: Client, tmp_path: Path
+) -> None:
+    """--metrics-textfile rewrites a Prometheus text file every --metrics-interval seconds."""
+    path = tmp_path / "functional.prom"
+    runner = start_runner("--metrics-textfile", str(path), "--metrics-interval", "0.2", fork=2)
+    client.call_action(SERVICE, "echo", {})
+    line = 'pysoa_server_action_duration_seconds_count{action="echo",service="functional"} 1.0'
+    wait_for(lambda: path.exists() and line in path.read_text(), timeout=15)
+    assert not list(tmp_path.glob("*.prom.*"))  # written atomically: no temporary file left
+    assert runner.terminate() == 0
+
+
+def test_metrics_port_in_use_is_a_usage_error(start_runner: Callable[..., Runner]) -> None:
+    """A port that cannot be listened on: exit 2 and one line saying so."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runner = start_runner("--metrics-port", str(port), "--metrics-host", "127.0.0.1", fork=2, wait_ready=False)
+        assert runner.process.wait(30) == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in runner.log()
+    assert "Traceback" not in runner.log()
