@@ -163,7 +163,21 @@ def _ignore(value: float) -> None:
     return None
 
 
-_IGNORED = _Instrument(_ignore)
+class _Ignored(_Instrument):
+    """The instrument of a metric that is not recorded: every method does nothing (no clock read)."""
+
+    __slots__ = ()
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+_IGNORED = _Ignored(_ignore)
+# Distinct (kind, name, tags) kept per recorder; beyond it instruments are made per use (tags with ids).
+_CACHE_LIMIT = 10_000
 
 
 class PrometheusMetricsRecorder:
@@ -205,6 +219,24 @@ class PrometheusMetricsRecorder:
         self.record_all = record_all
         self.config = config
         self._busy_since: float | None = None
+        # (kind, name, tags) -> the instrument; counters, gauges and histograms are shared as they are.
+        self._made: dict[tuple[Any, ...], _Instrument] = {}
+
+    def _cached(self, kind: str, name: str, tags: dict[str, Any]) -> _Instrument:
+        """The instrument for ``(kind, name, tags)``: looked up once, then reused (a fresh one for timers)."""
+        try:
+            key = (kind, name, *tags.items())
+            made: _Instrument | None = self._made.get(key)
+        except TypeError:  # an unhashable tag value
+            return self._instrument(kind, name, tags)
+        if made is None:
+            made = self._instrument(kind, name, tags)
+            if len(self._made) < _CACHE_LIMIT:
+                self._made[key] = made
+        if kind == "timer" and made is not _IGNORED:
+            # A timer holds its own start time: a new one per use, over the cached series.
+            return _Instrument(made._observe, in_flight=made._in_flight)
+        return made
 
     def _service(self, tags: Mapping[str, Any]) -> str:
         service = tags.get("service") or self.service_name or PySOALogContextFilter.get_service_name()
@@ -272,20 +304,20 @@ class PrometheusMetricsRecorder:
 
     def counter(self, name: str, **tags: Any) -> _Instrument:
         """A counter: ``increment(amount)``."""
-        return self._instrument("counter", name, tags)
+        return self._cached("counter", name, tags)
 
     def gauge(self, name: str, **tags: Any) -> _Instrument:
         """A gauge: ``set(value)``."""
-        return self._instrument("gauge", name, tags)
+        return self._cached("gauge", name, tags)
 
     def histogram(self, name: str, **tags: Any) -> _Instrument:
         """A histogram: ``set(value)`` observes a value."""
-        return self._instrument("histogram", name, tags)
+        return self._cached("histogram", name, tags)
 
     def timer(self, name: str, **tags: Any) -> _Instrument:
         """A timer in seconds: ``start()``/``stop()`` or a ``with`` block."""
         tags.pop("resolution", None)
-        return self._instrument("timer", name, tags)
+        return self._cached("timer", name, tags)
 
     def publish_all(self) -> None:
         """Nothing to do: Prometheus pulls the values."""

@@ -131,14 +131,23 @@ class ServerProcess:
         pysoa_python: The PySOA venv's interpreter.
         service_name: The service to serve.
         transport_kwargs: JSON-friendly server transport kwargs (:func:`server_transport_kwargs`).
+        client_routing: Service name -> JSON-friendly client transport kwargs, for nested calls
+            (PySOA side only: its ``forward`` action).
     """
 
     def __init__(
-        self, implementation: str, pysoa_python: Path, service_name: str, transport_kwargs: dict[str, Any]
+        self,
+        implementation: str,
+        pysoa_python: Path,
+        service_name: str,
+        transport_kwargs: dict[str, Any],
+        client_routing: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.implementation = implementation
         self.service_name = service_name
-        config = json.dumps({"service_name": service_name, "transport_kwargs": transport_kwargs})
+        config = json.dumps(
+            {"service_name": service_name, "transport_kwargs": transport_kwargs, "client_routing": client_routing or {}}
+        )
         prefix = f"interop-{implementation}-{service_name}-"
         self._log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
         if implementation == "pysoa":

@@ -19,6 +19,10 @@ Actions (the same as the pysoa_like twin in ``tests/interop/_like_service.py``):
   decoded each value (``datetime/naive``, ``datetime/utc``, ``date``, ``time``, ``Decimal``,
   ``bytes``, ``Amount``, ...).
 - ``whoami``: returns ``{"service": <service name>, "implementation": "pysoa"}``.
+- ``forward``: ``{"service": s, "action": a, "body": b}`` calls ``a`` on ``s`` through
+  ``request.client`` (PySOA's own nested call, which copies the job's context) and returns
+  ``{"forwarded": <its body>}``. The services it may call are the config's ``client_routing``
+  (service name -> RedisClientTransport kwargs, in the same JSON-friendly form).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pysoa.server.errors import ActionError  # type: ignore[import-not-found,unu
 from pysoa.server.server import Server  # type: ignore[import-not-found,unused-ignore]
 from pysoa.server.settings import ServerSettings  # type: ignore[import-not-found,unused-ignore]
 
+_CLIENT_TRANSPORT = "pysoa.common.transport.redis_gateway.client:RedisClientTransport"
 _SERIALIZERS = {
     "json": {"path": "pysoa.common.serializer:JSONSerializer"},
     "msgpack": {"path": "pysoa.common.serializer:MsgpackSerializer"},
@@ -68,6 +73,13 @@ class FailAction(Action):  # type: ignore[misc,unused-ignore]
         raise ActionError([error], set_is_caller_error_to=caller)
 
 
+class ForwardAction(Action):  # type: ignore[misc,unused-ignore]
+    def run(self, request: Any) -> dict[str, Any]:
+        body = request.body
+        response = request.client.call_action(body["service"], body["action"], body.get("body") or {})
+        return {"forwarded": response.body}
+
+
 class BigAction(Action):  # type: ignore[misc,unused-ignore]
     def run(self, request: Any) -> dict[str, Any]:
         return {"data": "x" * request.body["size"]}
@@ -98,6 +110,7 @@ def make_server_class(service_name: str) -> Any:
                 "big": BigAction,
                 "types": TypesAction,
                 "whoami": WhoAmIAction,
+                "forward": ForwardAction,
             },
         },
     )
@@ -118,7 +131,11 @@ def transport_settings(transport_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     config = json.loads(argv[1])
-    settings = ServerSettings({"transport": transport_settings(config["transport_kwargs"])})
+    routing = {
+        name: {"transport": dict(transport_settings(kwargs), path=_CLIENT_TRANSPORT)}
+        for name, kwargs in (config.get("client_routing") or {}).items()
+    }
+    settings = ServerSettings({"transport": transport_settings(config["transport_kwargs"]), "client_routing": routing})
     server = make_server_class(config["service_name"])(settings)
     sys.stdout.write(f"READY {os.getpid()}\n")
     sys.stdout.flush()
