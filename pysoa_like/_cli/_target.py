@@ -45,14 +45,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-s",
         "--settings",
-        default=os.environ.get(SETTINGS_ENV) or None,
         metavar="MODULE",
         help=f"A settings module with SOA_CLIENT_SETTINGS or SOA_SERVER_SETTINGS (env {SETTINGS_ENV})",
     )
     group.add_argument(
         "-r",
         "--redis-url",
-        default=os.environ.get(REDIS_URL_ENV) or None,
         metavar="URL",
         help=f"Reach every service over this Redis, e.g. redis://127.0.0.1:6379/0 (env {REDIS_URL_ENV})",
     )
@@ -118,8 +116,13 @@ class Target:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
-        """The target named by the ``--redis-url`` / ``--settings`` arguments."""
-        return cls(args.redis_url, args.settings)
+        """The target named by ``--redis-url`` / ``--settings``, else by their environment variables.
+
+        An option given on the command line wins over both environment variables.
+        """
+        if args.redis_url or args.settings:
+            return cls(args.redis_url, args.settings)
+        return cls(os.environ.get(REDIS_URL_ENV) or None, os.environ.get(SETTINGS_ENV) or None)
 
     def describe(self) -> str:
         """Where the services are, for messages (passwords masked)."""

@@ -90,3 +90,13 @@ def test_censored_masks_sensitive_keys_at_any_depth_without_changing_the_value()
         "items": [{"token": "**********"}],
     }
     assert value["a"]["password"] == "x"
+
+
+def test_command_line_options_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--settings is used even when PYSOA_LIKE_REDIS_URL is set; the variables apply when no option is given."""
+    import argparse
+
+    monkeypatch.setenv("PYSOA_LIKE_REDIS_URL", "redis://env:1/0")
+    target = Target.from_args(argparse.Namespace(redis_url=None, settings="tests.functional.cli_settings"))
+    assert (target.redis_url, target.settings_name) == (None, "tests.functional.cli_settings")
+    assert Target.from_args(argparse.Namespace(redis_url=None, settings=None)).redis_url == "redis://env:1/0"
