@@ -37,6 +37,7 @@ SERVER_METRIC_NAMES: frozenset[str] = frozenset(
         "server.idle_time",
         "server.worker.running",
         "server.worker.busy",
+        "server.worker.ready",
         "server.worker.startup",
         "server.worker.shutdown",
         "server.error.job_error",
@@ -48,6 +49,7 @@ SERVER_METRIC_NAMES: frozenset[str] = frozenset(
         "server.error.variable_formatting_failure",
         "server.error.unknown",
         "server.error.invalid_message",
+        "server.error.invalid_action_response",
         "server.error.harakiri",
     }
 )

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-__all__ = ["HEARTBEAT_INTERVAL_SECONDS", "HeartbeatFile", "heartbeat_path"]
+__all__ = ["HEARTBEAT_INTERVAL_SECONDS", "HeartbeatFile", "ReadinessFile", "heartbeat_path"]
 
 #: The shortest time between two writes of the heartbeat file.
 HEARTBEAT_INTERVAL_SECONDS = 2.5
@@ -98,3 +98,33 @@ class HeartbeatFile:
                 pass
             except OSError as exc:
                 self._logger.warning("Could not delete the heartbeat file %s: %s", self.path, exc)
+
+
+class ReadinessFile:
+    """The readiness file: present while the worker can reach its transport (``readiness_file`` setting).
+
+    It appears after the worker's first receive that worked, disappears when a transport outage starts (and
+    at shutdown) and appears again when the outage ends; it holds the ``time.time()`` it was written at. A
+    readiness probe is then ``test -e <file>``. Write failures are logged and never stop the server.
+
+    Args:
+        path: The file (already substituted).
+        logger: Where write failures are logged.
+    """
+
+    def __init__(self, path: str, logger: logging.Logger) -> None:
+        self.path = path
+        self._logger = logger
+
+    def set(self, ready: bool) -> None:
+        """Create (``ready``) or delete the file."""
+        try:
+            if ready:
+                with open(self.path, "w") as stream:
+                    stream.write(f"{time.time()}\n")
+            else:
+                os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._logger.warning("Could not update the readiness file %s: %s", self.path, exc)

@@ -203,6 +203,8 @@ class JobPipelineMixin:
                 PySOALogContextFilter.clear_logging_action_name()
                 if action_timer is not None:
                     action_timer.stop()
+            if type(action_response.body) is not dict:
+                action_response = self._checked_body(action_response)
             if counting and action_response.errors:
                 for action_error in action_response.errors:
                     metrics.counter("server.action.error", action=name, code=action_error.code).increment()
@@ -210,6 +212,31 @@ class JobPipelineMixin:
             if action_response.errors and not continue_on_error:
                 break
         return response
+
+    def _checked_body(self, action_response: ActionResponse) -> ActionResponse:
+        """The action's response with a dict body, or a ``SERVER_ERROR`` naming the action and what it returned.
+
+        PySOA sent whatever an action returned as the body; a list, a string or a number then reached the
+        client as a body no caller expects. A mapping that is not a dict is copied into one.
+        """
+        body: Any = action_response.body
+        if isinstance(body, dict):
+            return action_response
+        if body is None:
+            action_response.body = {}
+            return action_response
+        if isinstance(body, Mapping):
+            action_response.body = dict(body)
+            return action_response
+        name = action_response.action
+        self.metrics.counter("server.error.invalid_action_response").increment()
+        message = (
+            f'Internal server error: the action "{name}" returned a {type(body).__name__} as its response body; '
+            "a response body must be a dict"
+        )
+        self.logger.error("%s", message)
+        error = Error(code=ERROR_CODE_SERVER_ERROR, message=message, is_caller_error=False)
+        return ActionResponse(action=name, errors=[error])
 
     def handle_unhandled_exception(
         self,

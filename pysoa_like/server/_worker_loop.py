@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,14 +16,14 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
-from pysoa_like.server._heartbeat import HeartbeatFile, heartbeat_path
+from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile, heartbeat_path
+from pysoa_like.server._outage import OutageTracker
 from pysoa_like.server._signals import ShutdownSignalHandler
 
 __all__ = ["WorkerLoopMixin"]
 
-_MAX_BACKOFF_SECONDS = 15.0
-# PySOA's limit: more transient transport failures than this (net of successes) stop the server.
-_MAX_TRANSIENT_FAILURES = 5
+# A backoff sleep is cut into slices this long, so a shutdown signal is acted on quickly.
+_SLEEP_SLICE_SECONDS = 0.25
 
 
 class WorkerLoopMixin:
@@ -40,6 +39,7 @@ class WorkerLoopMixin:
     transport: ServerTransport
     _harakiri: Harakiri
     _heartbeat: HeartbeatFile | None
+    _readiness: ReadinessFile | None
 
     if TYPE_CHECKING:
 
@@ -67,15 +67,31 @@ class WorkerLoopMixin:
         self._heartbeat = HeartbeatFile(path, self.logger, stale_after=stale_after)
         self._heartbeat.start()
 
+    def _start_readiness(self) -> None:
+        template = self.settings.get("readiness_file")
+        if template:
+            self._readiness = ReadinessFile(heartbeat_path(template, os.getpid(), self.forked_process_id), self.logger)
+
+    def _readiness_changed(self, ready: bool) -> None:
+        self.metrics.gauge("server.worker.ready").set(1 if ready else 0)
+        if self._readiness is not None:
+            self._readiness.set(ready)
+
+    def _sleep(self, seconds: float) -> None:
+        while seconds > 0 and not self.shutting_down:
+            time.sleep(min(seconds, _SLEEP_SLICE_SECONDS))
+            seconds -= _SLEEP_SLICE_SECONDS
+
     def run(self) -> None:
         """Serve requests until :attr:`shutting_down` is set, then tear down.
 
         In the main thread, SIGINT/SIGTERM request a graceful shutdown (the job in progress
         finishes; a second signal forces the exit) and harakiri (SIGALRM) interrupts a cycle that
-        takes longer than ``harakiri.timeout``. The heartbeat file, if configured, lives as long as
-        this loop. Transient transport errors back off exponentially (``(2**n + random())/4``
-        seconds, at most 15); after more than five in a row (net of successes) the server shuts
-        down. Any other error is logged and the loop goes on.
+        takes longer than ``harakiri.timeout``. The heartbeat and readiness files, if configured,
+        live as long as this loop. A transient transport error (Redis down, restarting or failing
+        over) starts an outage: the worker tries again after ``(2**n + random())/4`` seconds (0.25,
+        0.5, 1, then 2 s at most) for as long as it takes, logging one line when the outage starts
+        and one when it ends; only a signal stops it. Any other error is logged and the loop goes on.
         """
         in_main_thread = threading.current_thread() is threading.main_thread()
         signals = ShutdownSignalHandler(self._request_shutdown, self.logger)
@@ -85,9 +101,10 @@ class WorkerLoopMixin:
         self.metrics.gauge("server.worker.running").set(1)
         self.metrics.gauge("server.worker.busy").set(0)
         self.metrics.publish_all()
-        failures = 0
+        outage = OutageTracker(self.logger, self._readiness_changed)
         try:
             self._start_heartbeat()
+            self._start_readiness()
             if in_main_thread:
                 signals.install()
                 self._harakiri.install()
@@ -95,16 +112,14 @@ class WorkerLoopMixin:
                 self._harakiri.arm()
                 try:
                     self.handle_next_request()
-                    failures = max(failures - 1, 0)
+                    outage.succeeded()
                 except TransientPySOATransportError as exc:
-                    failures += 1
-                    if failures > _MAX_TRANSIENT_FAILURES:
-                        self.logger.error("Too many transient transport errors in a row (last: %s); shutting down", exc)
-                        self.shutting_down = True
-                        break
-                    delay = min((2 ** min(failures, 8) + random.random()) / 4.0, _MAX_BACKOFF_SECONDS)
-                    self.logger.warning("Transient transport error (%s); retrying in %.2f s", exc, delay)
-                    time.sleep(delay)
+                    delay = outage.failed(exc)
+                    self._harakiri.disarm()
+                    self._sleep(delay)
+                    if self._heartbeat is not None:
+                        # Alive and retrying: a long outage must not look like a stuck worker.
+                        self._heartbeat.beat()
                 except HarakiriInterrupt:
                     # Fired outside the job pipeline (receive, send, hooks): nobody can be answered.
                     self.metrics.counter("server.error.harakiri", harakiri_level="server").increment()
@@ -135,6 +150,9 @@ class WorkerLoopMixin:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._heartbeat = None
+            if self._readiness is not None:
+                self._readiness.set(False)
+                self._readiness = None
             self.metrics.counter("server.worker.shutdown").increment()
             self.metrics.gauge("server.worker.running").set(0)
             self.metrics.publish_all()

@@ -32,7 +32,7 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
-from pysoa_like.server._heartbeat import HeartbeatFile
+from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile
 from pysoa_like.server._job import JobPipelineMixin
 from pysoa_like.server._request_logging import RequestLogger, log_level
 from pysoa_like.server._responses import correlation_context, suppress_response_requested
@@ -150,6 +150,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
             harakiri.get("timeout", 0), harakiri.get("shutdown_grace", 0), self._on_harakiri, self.logger
         )
         self._heartbeat: HeartbeatFile | None = None
+        self._readiness: ReadinessFile | None = None
         self.middleware: list[ServerMiddleware] = [_build(m) for m in settings.get("middleware") or ()]
         coroutine_middleware: list[CoroutineMiddleware] = [
             _build(m) for m in settings.get("coroutine_middleware") or ()

@@ -116,6 +116,12 @@ class ServerSettings(SOASettings):
         "heartbeat_file": Nullable(
             UnicodeString(description="A file touched after every request and idle cycle ({{pid}}/{{fid}} allowed)")
         ),
+        "readiness_file": Nullable(
+            UnicodeString(
+                description="A file present while the worker can reach its transport, absent during an outage "
+                "({{pid}}/{{fid}} allowed)"
+            )
+        ),
         "extra_fields_to_redact": _StringCollection(description="More field names censored in request/response logs"),
         "request_log_max_length": Nullable(
             Integer(
@@ -138,6 +144,7 @@ class ServerSettings(SOASettings):
         "request_log_success_level": "INFO",
         "request_log_error_level": "INFO",
         "heartbeat_file": None,
+        "readiness_file": None,
         "extra_fields_to_redact": frozenset(),
         "request_log_max_length": 65536,
         "coroutine_middleware": [{"path": "pysoa_like.server.coroutine:DefaultCoroutineMiddleware"}],

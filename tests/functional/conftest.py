@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from pysoa_like.client.client import Client
 from pysoa_like.test.redis import RedisServerProcess
@@ -75,6 +76,13 @@ def redis_url(redis_server: RedisServerProcess) -> str:
     """The Redis URL, flushed before each test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+def raw_redis(redis_server: RedisServerProcess, redis_url: str) -> Iterator[redis.Redis]:
+    """A plain redis-py client of the (flushed) functional Redis, for raw pushes and inspection."""
+    with redis_server.client() as raw:
+        yield raw
 
 
 @pytest.fixture

@@ -60,6 +60,13 @@ class StatusAction(BaseStatusAction):
         return problems
 
 
+class ReturnsAction(Action):
+    """Returns ``body["value"]`` itself as the response body (whatever its type): a broken action."""
+
+    def run(self, request: EnrichedActionRequest) -> Any:
+        return request.body["value"]
+
+
 class FunctionalServer(Server):
     """The functional-test service."""
 
@@ -70,6 +77,7 @@ class FunctionalServer(Server):
         "echo": EchoAction,
         "fail": FailAction,
         "status": StatusAction,
+        "returns": ReturnsAction,
     }
 
     def setup(self) -> None:
@@ -106,3 +114,6 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
         "disable_existing_loggers": False,
     },
 }
+
+if os.environ.get("FUNCTIONAL_READINESS_FILE"):
+    SOA_SERVER_SETTINGS["readiness_file"] = os.environ["FUNCTIONAL_READINESS_FILE"]

@@ -267,10 +267,10 @@ def test_server_replies_are_confirmed_during_the_next_receive(
     assert [client.receive_response_message(1).request_id for _ in range(3)] == [0, 1, 2]
 
 
-def test_a_deferred_reply_to_a_full_list_is_retried(
+def test_a_deferred_reply_to_a_full_list_is_dropped_at_once(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
-    """A reply refused because the client's list is full is pushed again once there is room."""
+    """A reply refused because the client's list is full is not retried, whatever queue_full_retries says."""
     client, server = _primed(
         make_client, make_server, 2, queue_capacity=2, queue_full_retries=3
     )  # synchronous, loads the script
@@ -278,9 +278,11 @@ def test_a_deferred_reply_to_a_full_list_is_retried(
     raw_redis.rpush(reply_key, b"filler")  # now full: two messages
     request_id, meta, _body = server.receive_request_message()
     server.send_response_message(request_id, meta, job_response(n=1))  # deferred: refused by Redis
-    raw_redis.lpop(reply_key, 2)  # make room before the server reads the refusal
+    raw_redis.lpop(reply_key, 2)  # room now, but the refusal stands
+    started = time.monotonic()
     server.flush_responses()
-    assert client.receive_response_message(1).request_id == 1
+    assert time.monotonic() - started < 0.2
+    assert raw_redis.llen(reply_key) == 0
 
 
 def test_a_deferred_reply_that_stays_refused_is_logged_and_counted(
@@ -293,7 +295,8 @@ def test_a_deferred_reply_that_stays_refused_is_logged_and_counted(
     server.send_response_message(request_id, meta, job_response(n=1))  # returns: the refusal comes later
     with caplog.at_level(logging.ERROR, logger="pysoa_like.transport"):
         server.flush_responses()
-    assert "Could not deliver a message to service.echo" in caplog.text
+    assert "Could not deliver a reply to 'service.echo." in caplog.text
+    assert "the reply list is full" in caplog.text
     assert metrics.counters["server.transport.redis_gateway.send.error.redis_queue_full"] == 1
 
 

@@ -1,7 +1,8 @@
-"""The server loop's operational rules: transient-failure limit, bounded receives, lifecycle hooks."""
+"""The server loop's operational rules: riding out outages, bounded receives, lifecycle hooks."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout
 from pysoa_like.server.server import _bounded_receive_kwargs
-from tests.unit.server._helpers import QueueServerTransport, make_server
+from tests.unit.server._helpers import QueueServerTransport, job, make_server
 
 
 class SliceableTransport(QueueServerTransport):
@@ -26,16 +27,54 @@ class SliceableTransport(QueueServerTransport):
         return super().receive_request_message()
 
 
-def test_more_than_five_transient_failures_in_a_row_shut_the_server_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Six transient receive errors in a row end run() (after five backoff sleeps), as in PySOA."""
+def test_a_worker_rides_out_any_number_of_transient_failures(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fifty receive errors in a row (PySOA gave up after six) back off, then the next request is served.
+
+    The outage is logged twice in all: when it starts and when it ends.
+    """
     sleeps: list[float] = []
     monkeypatch.setattr("pysoa_like.server.server.time.sleep", sleeps.append)
+    server = make_server(metrics={"path": "pysoa_like.common.metrics:CountingMetricsRecorder"})
+    server.transport.add_request(job())
+    for _ in range(50):
+        server.transport.requests.append(MessageReceiveError("redis down"))
+    server.transport.add_request(job())
+    original_idle = server.perform_idle_actions
+
+    def stop_when_idle() -> None:
+        original_idle()
+        server.shutting_down = True
+
+    server.perform_idle_actions = stop_when_idle
+    with caplog.at_level(logging.INFO, logger="pysoa_like.server"):
+        server.run()
+    assert len(server.transport.responses) == 2
+    assert server.metrics.get_values("gauge", "server.worker.ready") == [1, 0, 1]
+    # 0.25-0.5 s, 0.5-0.75 s, 1-1.25 s, then 2 s each time: about 1.75 + 47 * 2 s of backoff in all.
+    assert 95 < sum(sleeps) < 97
+    assert max(sleeps) <= 0.25
+    outage_lines = [r.getMessage() for r in caplog.records if "Transport" in r.getMessage()]
+    assert len(outage_lines) == 2
+    assert outage_lines[0].startswith("Transport unavailable (redis down)")
+    assert outage_lines[1].startswith("Transport available again after")
+
+
+def test_a_shutdown_signal_during_a_backoff_is_acted_on_within_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shutdown requested while the worker backs off ends the wait at the next quarter second."""
+    sleeps: list[float] = []
     server = make_server()
-    for _ in range(6):
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        server.shutting_down = True
+
+    monkeypatch.setattr("pysoa_like.server.server.time.sleep", sleep)
+    for _ in range(10):
         server.transport.requests.append(MessageReceiveError("redis down"))
     server.run()
-    assert server.shutting_down
-    assert len(sleeps) == 5
+    assert len(sleeps) == 1
 
 
 def test_receive_is_bounded_to_one_second_when_the_transport_allows_it() -> None:

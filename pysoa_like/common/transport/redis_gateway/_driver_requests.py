@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._header_rules import suppress_response_requested
+from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
+from pysoa_like.common.transport.redis_gateway._protocol.limits import nesting_too_deep, too_deep_message
 from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, UnsupportedProtocolVersionError
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
@@ -28,6 +31,8 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     check_envelope,
     parse_client_version_checked,
     parse_message,
+    reply_address,
+    reply_to_problem,
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 
@@ -35,6 +40,8 @@ __all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]
 
 _logger = logging.getLogger("pysoa_like.transport")
 _VERSION_MARKER_RE = re.compile(rb"pysoa-redis/[0-9]+//")
+# The meta keys echoed in the answer to a rejected request.
+_ECHOED_META_KEYS = ("reply_to", "client_version")
 
 
 class RequestMeta(dict[str, Any]):
@@ -95,68 +102,100 @@ class RequestReader:
             chunk_error = InvalidMessageError("Unsupported chunked request on server Redis backend")
             self._reject_decodable(raw, "chunked_request", chunk_error)
         serializer = self.core.serializer_for(parsed.content_type)
-        received = self._decode(parsed, serializer, raw)
-        meta = RequestMeta(received.meta or {}, parsed.version, serializer)
-        reply_to = meta.get("reply_to")
-        if not isinstance(reply_to, str) or not reply_to:
-            if isinstance(received.body, dict) and suppress_response_requested(received.body.get("control")):
-                return ReceivedMessage(received.request_id, meta, received.body)
-            self._reject("missing_reply_queue", InvalidMessageError("Missing reply queue name"), raw)
-        _, problem = parse_client_version_checked(meta)
-        if problem is not None:
-            # Served anyway: the server treats the client as 0.40.0 (no is_caller_error), PySOA's assumption.
-            self._count("invalid_client_version")
-            _logger.warning("Request %r for service %s: %s", received.request_id, self.core.service_name, problem)
-        return ReceivedMessage(received.request_id, meta, received.body)
-
-    def _decode(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> ReceivedMessage:
+        message = self._deserialize(parsed, serializer, raw)
+        if nesting_too_deep(message, parsed.payload, serializer.mime_type):
+            too_deep = InvalidMessageError(too_deep_message())
+            self._answer_if_possible(message, parsed.version, serializer, str(too_deep))
+            self._reject("too_deep", too_deep, raw)
         try:
-            with self.core.metrics.timer(self.core.prefix + "receive.deserialize"):
-                message = serializer.buffer_to_dict(parsed.payload)
-        except Exception as exc:
-            self._reject("invalid_message", exc, raw)
-        try:
-            return check_envelope(message, time.time(), self.core.service_name)
+            received = check_envelope(message, time.time(), self.core.service_name)
         except MessageReceiveTimeout:
             self._count("message_expired")
             raise
         except InvalidMessageError as exc:
             reason = "no_request_id" if isinstance(message, dict) and message.get("request_id") is None else None
+            self._answer_if_possible(message, parsed.version, serializer, str(exc))
             self._reject(reason or "invalid_message", exc, raw)
+        meta = RequestMeta(received.meta or {}, parsed.version, serializer)
+        problem = reply_to_problem(meta.get("reply_to"))
+        if problem is not None:
+            if isinstance(received.body, dict) and suppress_response_requested(received.body.get("control")):
+                # Nothing will be sent back, so the reply queue does not matter.
+                return ReceivedMessage(received.request_id, meta, received.body)
+            missing = meta.get("reply_to") in (None, "")
+            reason = "missing_reply_queue" if missing else "invalid_reply_queue"
+            self._reject(reason, InvalidMessageError("Missing reply queue name" if missing else problem), raw)
+        _, version_problem = parse_client_version_checked(meta)
+        if version_problem is not None:
+            # Served anyway: the server treats the client as 0.40.0 (no is_caller_error), PySOA's assumption.
+            self._count("invalid_client_version")
+            self._log(
+                logging.WARNING,
+                "invalid_client_version",
+                "Request %s for service %s: %s",
+                short_repr(received.request_id),
+                self.core.service_name,
+                version_problem,
+            )
+        return ReceivedMessage(received.request_id, meta, received.body)
+
+    def _deserialize(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> Any:
+        try:
+            with self.core.metrics.timer(self.core.prefix + "receive.deserialize"):
+                return serializer.buffer_to_dict(parsed.payload)
+        except Exception as exc:
+            self._reject("invalid_message", exc, raw)
 
     def _reject_decodable(self, raw: RawMessage, reason: str, error: Exception) -> NoReturn:
         """Reject a message whose envelope may still be readable; answer it if it names a reply queue."""
         try:
             parsed = parse_message(raw)
             serializer = self.core.serializer_for(parsed.content_type)
-            received = check_envelope(serializer.buffer_to_dict(parsed.payload), time.time(), self.core.service_name)
+            message = serializer.buffer_to_dict(parsed.payload)
         except Exception:
             self._reject(reason, error, raw)
-        meta = received.meta or {}
-        if isinstance(meta.get("reply_to"), str) and meta["reply_to"]:
-            version = min(parsed.version, ProtocolVersion.VERSION_3)
-            self._answer(received.request_id, RequestMeta(meta, ProtocolVersion(version), serializer), str(error))
+        version = ProtocolVersion(min(parsed.version, ProtocolVersion.VERSION_3))
+        self._answer_if_possible(message, version, serializer, str(error))
         self._reject(reason, error, raw)
 
-    def _answer(self, request_id: Any, meta: RequestMeta, message: str) -> None:
-        client_version, _ = parse_client_version_checked(meta)
-        error = Error(code=ERROR_CODE_INVALID, message=message, is_caller_error=True)
+    def _answer_if_possible(self, message: Any, version: ProtocolVersion, serializer: Serializer, text: str) -> None:
+        """Answer a rejected request with an INVALID job error, if its request id and reply queue can be read."""
+        address = reply_address(message)
+        if address is None:
+            return
+        request_id, meta = address
+        # Only what the client needs is echoed: the rest of a bad request's meta may be what is wrong with it.
+        echoed = {key: meta[key] for key in _ECHOED_META_KEYS if key in meta}
+        request_meta = RequestMeta(echoed, version, serializer)
+        client_version, _ = parse_client_version_checked(request_meta)
+        error = Error(code=ERROR_CODE_INVALID, message=cap_line(text, 500), is_caller_error=True)
         body = job_response_to_dict(JobResponse(errors=[error]), client_version)
         try:
-            self.send_reply(request_id, meta, body)
+            self.send_reply(request_id, request_meta, body)
         except Exception as exc:
-            _logger.error("Could not answer a rejected request for service %s: %s", self.core.service_name, exc)
+            self._log(
+                logging.ERROR,
+                "answer failed",
+                "Could not answer a rejected request for service %s: %s",
+                self.core.service_name,
+                exc,
+            )
 
     def _count(self, reason: str) -> None:
         self.core.metrics.counter(f"{self.core.prefix}receive.error.{reason}").increment()
 
+    def _log(self, level: int, kind: str, template: str, *args: object) -> None:
+        log_bounded(_logger, level, self.core.log_throttle, kind, template, *args)
+
     def _reject(self, reason: str, error: BaseException, raw: RawMessage) -> NoReturn:
         self._count(reason)
-        _logger.error(
+        self._log(
+            logging.ERROR,
+            reason,
             "Skipped a bad request message for service %s (%s): %s; first bytes: %r",
             self.core.service_name,
             reason,
-            error,
+            cap_line(str(error), 300),
             bytes(raw[:64]),
         )
         raise RejectedRequest(reason) from error

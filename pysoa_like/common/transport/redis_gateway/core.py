@@ -17,11 +17,19 @@ from typing import Any, ClassVar, NoReturn
 
 import redis
 
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError, RawMessage, must_push_again
+from pysoa_like.common.transport.redis_gateway._driver_io import (
+    Lane,
+    PushItem,
+    QueueFullError,
+    RawMessage,
+    must_push_again,
+)
 from pysoa_like.common.transport.redis_gateway._protocol.framing import OutgoingMessage
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
@@ -129,7 +137,9 @@ class RedisTransportCore:
         if self.default_serializer.mime_type:
             self._serializers[self.default_serializer.mime_type] = self.default_serializer
         self._backend: BaseRedisClient | None = None
-        # Lanes holding deferred pushes (send_messages_deferred) whose replies are still unread, by ring slot.
+        #: Throttles the transport's error lines that peers can trigger (bad messages, refused replies).
+        self.log_throttle = LogThrottle()
+        # Lanes holding deferred pushes (send_reply) whose replies are still unread, by ring slot.
         self._deferred_lanes: dict[int, Lane] = {}
         self._cycle: Iterator[int] | None = None
         self._cache_key: Hashable = (backend_type, _freeze(self.backend_layer_kwargs))
@@ -224,35 +234,60 @@ class RedisTransportCore:
         """
         self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
 
-    def send_messages_deferred(
-        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int
+    def send_reply(
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        deferrable: bool = True,
     ) -> None:
-        """Like :meth:`send_messages`, but without waiting for Redis' reply when that is safe.
+        """Push a server's reply to ``pysoa:<queue_name>``, without waiting for Redis' answer when that is safe.
 
-        The reply is read by the next :meth:`pop_messages` (after its ``BLPOP`` is on its way) or by
-        :meth:`settle_deferred`. A push refused then (queue full) is retried as :meth:`send_messages` would;
-        a push that finally fails is logged on ``pysoa_like.transport`` at ERROR and counted, since its sender
-        has moved on. Servers use this: it saves one wait on Redis per request.
+        One reply's problem stays that reply's: a reply list that is full, or a key that is not a list, or any
+        other refusal by Redis is counted and logged (``pysoa_like.transport``, ERROR, throttled), never raised,
+        and a full reply list is not retried (a client that left 10,000 replies unread will not read this one
+        in time, and retrying would hold the worker). A connection found closed is opened again and the push
+        made on the new one (the client drops a reply it already has). Redis' answer to a deferred push is read
+        by the next :meth:`pop_messages` (after its ``BLPOP`` is on its way) or by :meth:`settle_deferred`,
+        which saves the server one wait on Redis per request.
+
+        Args:
+            queue_name: The reply queue name (``reply_to``).
+            messages: The framed reply, or all its chunks.
+            redis_expiry_seconds: The reply list's new TTL.
+            deferrable: False to wait for Redis' answer in any case (and push with the script's text).
 
         Raises:
-            MessageSendError: The write itself failed (nothing was pushed).
+            MessageSendError: Redis could not be reached (twice): the reply is lost, which is logged.
         """
         key = QUEUE_NAME_PREFIX + queue_name
-        index, lane = self._lane(key, "send.get_redis_connection", "send")
-        item = (key, messages, redis_expiry_seconds)
-        if not lane.can_defer(item):
-            # The first push of this script on this connection: wait for it, which also loads the script.
-            self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
-            return
-        try:
-            with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                lane.push_deferred(item, self.queue_capacity)
-        except Exception as exc:
-            self._fail_send(index, exc)
-        self._deferred_lanes[index] = lane
+        item: PushItem = (key, messages, redis_expiry_seconds)
+        failure: Exception | None = None
+        for _attempt in range(2):
+            index, lane = self._lane(key, "send.get_redis_connection", "send")
+            try:
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    if deferrable and lane.can_defer(item):
+                        lane.push_deferred(item, self.queue_capacity)
+                        self._deferred_lanes[index] = lane
+                        return
+                    if lane.has_deferred:
+                        self._settle_lane(index, lane)
+                    # The first push of this script on this connection: wait for it, which also loads the script.
+                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only=not deferrable)
+                return
+            except (QueueFullError, redis.ResponseError) as exc:
+                self._refused_reply(queue_name, exc)
+                return
+            except Exception as exc:
+                failure = exc
+                self.metrics.counter(self.prefix + "send.error.connection").increment()
+                self.backend_layer.reset_client(index)
+        self._log_undelivered(queue_name, failure)
+        raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
 
     def settle_deferred(self) -> None:
-        """Read the replies of every deferred push, retrying or logging the failed ones (see above)."""
+        """Read Redis' answers to every deferred reply push, acting on failures as :meth:`send_reply` does."""
         for index, lane in list(self._deferred_lanes.items()):
             self._settle_lane(index, lane)
 
@@ -260,34 +295,57 @@ class RedisTransportCore:
         if lane.has_deferred:
             lane.settled.extend(lane.settle())
         self._deferred_lanes.pop(index, None)
-        self._handle_settled(index, lane)
+        self._handle_settled(lane)
 
-    def _handle_settled(self, index: int, lane: Lane) -> None:
-        """Act on the outcomes of a lane's deferred pushes: retry the refused ones, log what finally fails."""
+    def _handle_settled(self, lane: Lane) -> None:
+        """Act on the outcomes of a lane's deferred reply pushes (see :meth:`send_reply`)."""
         results, lane.settled = lane.settled, []
-        full: list[tuple[str, Sequence[OutgoingMessage], int]] = []
         for (key, messages, expiry), error in results:
             if error is None:
                 continue
             queue_name = key[len(QUEUE_NAME_PREFIX) :]
-            if isinstance(error, QueueFullError):
-                full.append((queue_name, list(messages), expiry))
+            if isinstance(error, QueueFullError) or (
+                isinstance(error, redis.ResponseError) and not must_push_again(error)
+            ):
+                self._refused_reply(queue_name, error)
                 continue
+            # Redis ran nothing (the script vanished with SCRIPT FLUSH, a transaction was discarded) or the
+            # connection closed before Redis answered: push again, on a fresh connection if need be, with the
+            # script's text.
             try:
-                if must_push_again(error):
-                    # Redis ran nothing (the script vanished with SCRIPT FLUSH, or a transaction was discarded):
-                    # push again, with the script's text.
-                    self._push_retrying(queue_name, list(messages), expiry, 0, script_only=True)
-                else:
-                    self._fail_send(index, error)
-            except MessageSendError as exc:
-                self._log_undelivered(queue_name, exc)
-        for (queue_name, _messages, _expiry), failure in zip(full, self._retry_full(full), strict=True):
-            if failure is not None:
-                self._log_undelivered(queue_name, failure)
+                if not isinstance(error, redis.ResponseError):
+                    self.metrics.counter(self.prefix + "send.error.connection").increment()
+                self.send_reply(queue_name, list(messages), expiry, deferrable=False)
+            except MessageSendError:
+                pass  # logged by send_reply
 
-    def _log_undelivered(self, queue_name: str, exc: MessageSendError) -> None:
-        _logger.error("Could not deliver a message to %s (service %s): %s", queue_name, self.service_name, exc)
+    def _refused_reply(self, queue_name: str, error: Exception) -> None:
+        full = isinstance(error, QueueFullError)
+        self.metrics.counter(
+            self.prefix + ("send.error.redis_queue_full" if full else "send.error.response")
+        ).increment()
+        log_bounded(
+            _logger,
+            logging.ERROR,
+            self.log_throttle,
+            ("reply refused", full),
+            "Could not deliver a reply to %s (service %s): %s",
+            short_repr(queue_name),
+            self.service_name,
+            "the reply list is full" if full else error,
+        )
+
+    def _log_undelivered(self, queue_name: str, error: Exception | None) -> None:
+        log_bounded(
+            _logger,
+            logging.ERROR,
+            self.log_throttle,
+            "reply undelivered",
+            "Could not deliver a reply to %s (service %s): Redis could not be reached: %s",
+            short_repr(queue_name),
+            self.service_name,
+            error,
+        )
 
     def _retry_full(
         self, entries: Sequence[tuple[str, Sequence[OutgoingMessage], int]]
@@ -428,13 +486,13 @@ class RedisTransportCore:
             with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
                 messages = lane.blocking_pop(key, timeout or self.receive_timeout_in_seconds, drain)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            self._handle_settled(index, lane)
+            self._handle_settled(lane)
             self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
         except Exception as exc:
-            self._handle_settled(index, lane)
+            self._handle_settled(lane)
             self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
         if lane.settled:
-            self._handle_settled(index, lane)
+            self._handle_settled(lane)
         if not messages:
             self.metrics.counter(self.prefix + "receive.error.timeout").increment()
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")

@@ -50,6 +50,7 @@ from pysoa_like.common.transport.redis_gateway._protocol.envelope import (
     check_message_size,
     compute_expiry,
     is_expired,
+    reply_address,
     should_log_oversized,
 )
 from pysoa_like.common.transport.redis_gateway._protocol.framing import (
@@ -67,9 +68,11 @@ from pysoa_like.common.transport.redis_gateway._protocol.hosts import (
     reply_key_host_index,
 )
 from pysoa_like.common.transport.redis_gateway._protocol.keys import (
+    MAXIMUM_REPLY_TO_LENGTH,
     make_reply_to,
     new_client_id,
     reply_queue_key,
+    reply_to_problem,
     request_queue_key,
     validate_service_name,
 )
@@ -85,6 +88,7 @@ __all__ = [
     "CLIENT_VERSION_META_KEY",
     "DEFAULT_CLIENT_VERSION",
     "EXPIRY_META_KEY",
+    "MAXIMUM_REPLY_TO_LENGTH",
     "MESSAGE_TOO_LARGE_TEXT",
     "QUEUE_FULL_ERROR",
     "SEND_MESSAGE_LUA_SCRIPT",
@@ -111,8 +115,10 @@ __all__ = [
     "queue_full_backoff_seconds",
     "queue_full_error_message",
     "reject_chunked_request",
+    "reply_address",
     "reply_key_host_index",
     "reply_queue_key",
+    "reply_to_problem",
     "request_queue_key",
     "should_chunk",
     "should_log_oversized",

@@ -68,7 +68,8 @@ class RedisServerTransport(ServerTransport):
         backend_layer_kwargs: The backend's settings (see :class:`RedisClientTransport`).
         message_expiry_in_seconds: Lifetime of replies (default 60).
         queue_capacity: Refuse to push to a reply list holding this many messages (default 10000).
-        queue_full_retries: Retries, with backoff, while a reply list is full (default 10).
+        queue_full_retries: Accepted for settings shared with clients and PySOA; a reply to a full reply list is
+            not retried (it is counted and logged), so that no client can hold a worker.
         receive_timeout_in_seconds: How long a receive waits before reporting idleness (default 5).
         default_serializer_config: The serializer for requests without a known content type (default msgpack).
         maximum_message_size_in_bytes: The largest serialized reply (default 256000).
@@ -182,9 +183,10 @@ class RedisServerTransport(ServerTransport):
             MessageTooLarge: The serialized reply exceeds ``maximum_message_size_in_bytes``, or needs chunks
                 that a version 1 or 2 client cannot read.
             InvalidField: The body cannot be serialized.
-            MessageSendError: Writing to Redis failed. Redis' reply (a full reply list, for one) is read later:
-                a full list is then retried as usual and a final failure is logged on ``pysoa_like.transport``
-                and counted, since the job is over by then.
+            MessageSendError: Redis could not be reached, even on a new connection (the reply is lost; this is
+                logged). A reply Redis refuses (a full reply list, a key that is not a list, an ACL refusal) is
+                counted and logged on ``pysoa_like.transport`` instead, never raised: it is that request's
+                problem, not the worker's. Redis' answer is read later (see :meth:`flush_responses`).
         """
         prefix = self._prefix
         metrics = self.metrics
@@ -219,7 +221,7 @@ class RedisServerTransport(ServerTransport):
             else:
                 messages = [frame_unjoined(payload, mime_type, version)]
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-            core.send_messages_deferred(reply_to, messages, expiry.redis_expiry_seconds)
+            core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
 
     def flush_responses(self) -> None:
         """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
 from pysoa_like.common.transport.redis_gateway._protocol.chunking import MESSAGE_TOO_LARGE_TEXT
+from pysoa_like.common.transport.redis_gateway._protocol.keys import reply_to_problem
 from pysoa_like.common.transport.redis_gateway.constants import EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "check_message_size",
     "compute_expiry",
     "is_expired",
+    "reply_address",
     "should_log_oversized",
 ]
 
@@ -111,7 +114,7 @@ def is_expired(meta: dict[str, Any], now: float) -> bool:
     if not expiry:
         return False
     if not isinstance(expiry, (int, float)):
-        raise InvalidMessageError(f"Invalid {EXPIRY_META_KEY} value {expiry!r}: not a number")
+        raise InvalidMessageError(f"Invalid {EXPIRY_META_KEY} value {short_repr(expiry)}: not a number")
     return expiry < now
 
 
@@ -152,6 +155,25 @@ def check_envelope(message: Any, now: float, service_name: str) -> ReceivedMessa
     if body is not None and not isinstance(body, dict):
         raise InvalidMessageError(f"Invalid message for service {service_name}: body is not a map")
     return ReceivedMessage(request_id, meta, body)
+
+
+def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
+    """Where a server can answer a message it cannot serve: ``(request_id, meta)``, or None.
+
+    Only the envelope's top level is trusted: ``message`` must be a map with a non-null ``request_id`` and a
+    ``meta`` map whose ``reply_to`` is a valid reply queue name (:func:`reply_to_problem`). The body, the expiry
+    and everything else may be wrong: that is what the answer reports.
+
+    Args:
+        message: What the payload deserialized to.
+    """
+    if not isinstance(message, dict):
+        return None
+    request_id = message.get("request_id")
+    meta = message.get("meta")
+    if request_id is None or not isinstance(meta, dict) or reply_to_problem(meta.get("reply_to")) is not None:
+        return None
+    return request_id, meta
 
 
 def check_message_size(message_size: int, maximum_message_size_in_bytes: int) -> None:

@@ -11,12 +11,17 @@ from pysoa_like.common.transport.redis_gateway.constants import (
 )
 
 __all__ = [
+    "MAXIMUM_REPLY_TO_LENGTH",
     "make_reply_to",
     "new_client_id",
     "reply_queue_key",
+    "reply_to_problem",
     "request_queue_key",
     "validate_service_name",
 ]
+
+#: The longest ``reply_to`` a server answers (PySOA's are about 60 characters plus the service name).
+MAXIMUM_REPLY_TO_LENGTH = 1024
 
 
 def validate_service_name(service_name: str) -> str:
@@ -92,3 +97,28 @@ def reply_queue_key(reply_to: str) -> str:
         The full Redis key.
     """
     return QUEUE_NAME_PREFIX + reply_to
+
+
+def reply_to_problem(reply_to: object) -> str | None:
+    """Why a server must not push a reply to ``reply_to``, or None when it may.
+
+    A reply queue name is a non-empty string of at most :data:`MAXIMUM_REPLY_TO_LENGTH` characters containing
+    ``!``, as every PySOA client builds it. The marker is what keeps replies out of request queues: no service
+    name contains it, so a request naming its own service's queue (or another service's) as its reply queue
+    cannot make servers answer each other forever.
+
+    Args:
+        reply_to: The ``reply_to`` value of a request's ``meta`` (any type, as received).
+
+    Returns:
+        A short description of the problem, or None.
+    """
+    if type(reply_to) is not str:
+        return "the reply queue name is missing" if reply_to is None else "the reply queue name is not a string"
+    if REPLY_QUEUE_MARKER not in reply_to:
+        if not reply_to:
+            return "the reply queue name is empty"
+        return f"the reply queue name has no {REPLY_QUEUE_MARKER!r}, so it is not a reply queue"
+    if len(reply_to) > MAXIMUM_REPLY_TO_LENGTH:
+        return f"the reply queue name is longer than {MAXIMUM_REPLY_TO_LENGTH} characters"
+    return None

@@ -1,0 +1,78 @@
+"""Workers ride out Redis outages of any length, with PySOA's backoff schedule, and say when they are ready."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.test.redis import RedisServerProcess
+from tests.functional.conftest import Runner, wait_for, who
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServerProcess]:
+    """A Redis of this test's own (it is stopped and started again on the same port)."""
+    with RedisServerProcess() as server:
+        yield server
+
+
+def _outage(redis_server: RedisServerProcess, seconds: float) -> None:
+    redis_server.kill()
+    time.sleep(seconds)
+    redis_server.start()
+    # The test process' own connections died with Redis; the workers' are what is under test.
+    RedisTransportCore.clear_backend_cache()
+
+
+def test_a_worker_rides_out_a_long_outage_and_logs_it_twice(
+    start_runner: Callable[..., Runner], client: Client, redis_server: RedisServerProcess
+) -> None:
+    """Redis gone for 17 s (PySOA's workers gave up after about 15): the single process waits, then serves."""
+    runner = start_runner(fork=0)
+    _outage(redis_server, 17)
+    assert runner.process.poll() is None
+    assert who(client, timeout=10)["pid"] == runner.pid
+    wait_for(lambda: "Transport available again after" in runner.log())
+    log = runner.log()
+    assert log.count("Transport unavailable") == 1
+    assert log.count("Transport available again after") == 1
+    assert runner.terminate() == 0
+
+
+def test_the_backoff_follows_pysoa_schedule(
+    start_runner: Callable[..., Runner], client: Client, redis_server: RedisServerProcess
+) -> None:
+    """A 3 s outage sees attempts after 0.25-0.5, 0.5-0.75 and 1-1.25 s, then 2 s: four fail, the fifth serves.
+
+    Counting the failure before computing the delay (0.5, 1, 2 s) gave only three failures, and a worker back
+    two seconds after Redis.
+    """
+    runner = start_runner(fork=1)
+    _outage(redis_server, 3)
+    who(client, timeout=10)
+    wait_for(lambda: "Transport available again after" in runner.log())
+    ended = re.search(r"Transport available again after ([0-9.]+) s \(([0-9]+) failed attempts\)", runner.log())
+    assert ended is not None
+    assert ended.group(2) == "4"
+    assert float(ended.group(1)) < 5.0
+
+
+def test_the_readiness_file_is_absent_during_an_outage(
+    start_runner: Callable[..., Runner], client: Client, redis_server: RedisServerProcess, tmp_path: Path
+) -> None:
+    """The readiness file appears once the worker serves, goes when Redis does, returns with it, goes at exit."""
+    runner = start_runner(fork=0, env={"FUNCTIONAL_READINESS_FILE": str(tmp_path / "ready-{{fid}}")})
+    ready_file = tmp_path / "ready-main"
+    wait_for(ready_file.exists)
+    redis_server.kill()
+    wait_for(lambda: not ready_file.exists(), timeout=5)
+    redis_server.start()
+    wait_for(ready_file.exists, timeout=5)
+    assert runner.terminate() == 0
+    assert not ready_file.exists()
