@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common._short_text import short_repr
+
 __all__ = [
     "CLIENT_VERSION_META_KEY",
     "DEFAULT_CLIENT_VERSION",
@@ -88,11 +90,12 @@ def parse_client_version_checked(meta: Mapping[str, Any] | None) -> tuple[tuple[
     if value is None:
         return DEFAULT_CLIENT_VERSION, None
     if not isinstance(value, (list, tuple)) or not value:
-        return DEFAULT_CLIENT_VERSION, f"client_version {value!r} is not a non-empty list of integers"
+        return DEFAULT_CLIENT_VERSION, f"client_version {short_repr(value)} is not a non-empty list of integers"
     for part in value:
         # bool is an int subclass, but True/False in a version means a broken client.
         if not isinstance(part, int) or isinstance(part, bool):
-            return DEFAULT_CLIENT_VERSION, f"client_version {value!r} has a non-integer element {part!r}"
+            problem = f"client_version {short_repr(value)} has a non-integer element {short_repr(part)}"
+            return DEFAULT_CLIENT_VERSION, problem
     return tuple(value), None
 
 

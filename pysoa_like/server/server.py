@@ -15,6 +15,7 @@ import time  # also a module attribute: tests patch pysoa_like.server.server.tim
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._header_rules import parse_client_version_checked
 from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
 from pysoa_like.common.errors import Error
@@ -133,6 +134,8 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
         self.forked_process_id = forked_process_id
         self.shutting_down = False
         self.logger = logging.getLogger("pysoa_like.server")
+        # Peers decide how often some lines are logged (a malformed client_version): a few a minute at most.
+        self._log_throttle = LogThrottle()
         self.job_logger = logging.getLogger("pysoa_like.server.job")
 
         metrics_config = settings.get("metrics")
@@ -375,7 +378,14 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
         started = time.perf_counter()
         client_version, problem = parse_client_version_checked(meta)
         if problem is not None:
-            self.logger.warning("Ignoring a malformed client_version (treating the client as 0.40.0): %s", problem)
+            log_bounded(
+                self.logger,
+                logging.WARNING,
+                self._log_throttle,
+                "client_version",
+                "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
+                problem,
+            )
         try:
             self.perform_pre_request_actions()
             self._request_logger.log_request(job_request)
