@@ -56,6 +56,12 @@ METRICS: Mapping[tuple[str, str], tuple[str, str, str, tuple[str, ...]]] = {
         (),
     ),
     ("gauge", "server.worker.running"): ("gauge", "pysoa_server_workers", "Worker processes running now", ()),
+    ("gauge", "server.worker.ready"): (
+        "gauge",
+        "pysoa_server_workers_ready",
+        "Worker processes whose transport works now (0 during a Redis outage)",
+        (),
+    ),
     ("counter", "server.worker.startup"): ("counter", "pysoa_server_worker_starts_total", "Worker starts", ()),
     ("counter", "server.worker.shutdown"): ("counter", "pysoa_server_worker_stops_total", "Worker stops", ()),
     ("timer", "server.idle_time"): (

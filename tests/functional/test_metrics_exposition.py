@@ -49,6 +49,7 @@ def test_scraping_serve_fork_2_after_calls(start_runner: Callable[..., Runner], 
     assert sample(samples, "pysoa_server_action_duration_seconds_bucket", le="+Inf", **echo) == 6
     assert sample(samples, "pysoa_server_action_errors_total", service=SERVICE, action="fail", code="SERVER_ERROR") == 1
     assert sample(samples, "pysoa_server_workers", service=SERVICE) == 2
+    assert sample(samples, "pysoa_server_workers_ready", service=SERVICE) == 2
     # A worker marks itself idle just after it replied.
     wait_for(lambda: sample(scrape(port), "pysoa_server_jobs_in_flight", service=SERVICE) == 0)
     assert sample(samples, "pysoa_server_worker_busy_seconds_total", service=SERVICE) > 0
