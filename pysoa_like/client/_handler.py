@@ -14,9 +14,11 @@ import logging
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
@@ -25,11 +27,32 @@ from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
 from pysoa_like.version import __version_info__
 
+if TYPE_CHECKING:
+    from pysoa_like.client._fleet import VersionGate
+
 __all__ = ["ServiceHandler"]
 
 _logger = logging.getLogger("pysoa_like.client")
 
 _CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
+
+
+# The response context key a server lists the deprecated actions of a job under (action -> message).
+_DEPRECATED_ACTIONS = "deprecated_actions"
+
+
+def _delivered(service_name: str, response: JobResponse) -> JobResponse:
+    """``response``, after warning about each deprecated action its job ran (once it reached its caller).
+
+    Raised as an exception under ``-W error``, as any warning; the reply routing is complete by then.
+    """
+    context = response.context
+    if context and _DEPRECATED_ACTIONS in context:
+        deprecated = context[_DEPRECATED_ACTIONS]
+        if isinstance(deprecated, dict):
+            for action, message in deprecated.items():
+                warnings.warn(DeprecatedActionWarning(service_name, str(action), str(message)), stacklevel=4)
+    return response
 
 
 def _contains(ids: set[Any], request_id: Any) -> bool:
@@ -87,6 +110,14 @@ class ServiceHandler:
         self.request_counter = random.randint(1, 1_000_000)
         self._counter_lock = threading.Lock()
         self._local = threading.local()
+        minimum_version = settings.get("minimum_version")
+        #: Checks the service's version in the registry before each call (``None``: no minimum).
+        self.version_gate: VersionGate | None = None
+        if minimum_version:
+            from pysoa_like.client._fleet import VersionGate, live_versions_reader
+
+            reader = live_versions_reader(service_name, self.transport, transport_config)
+            self.version_gate = VersionGate(service_name, minimum_version, reader)
         # Built once: the wrappers are pure functions of the middleware list.
         self._send_stack: SendRequestCallable = self._make_middleware_stack(
             [m.request for m in self.middleware], self._base_send_request
@@ -143,6 +174,7 @@ class ServiceHandler:
         Raises:
             PySOATransportError: The transport could not send the message.
             InvalidField: The job could not be serialized.
+            ServiceVersionError: The settings' ``minimum_version`` is not met by any live instance.
         """
         return self.send_tracked_request(job_request, message_expiry_in_seconds, claimed=False)
 
@@ -160,6 +192,8 @@ class ServiceHandler:
         Returns:
             The request id.
         """
+        if self.version_gate is not None:
+            self.version_gate.check()
         request_id = self._next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
         metrics = self.metrics
@@ -281,7 +315,7 @@ class ServiceHandler:
         stashed = state.stash.pop(request_id, None)
         if stashed is not None:
             state.unclaimed.discard(request_id)
-            return stashed
+            return _delivered(self.service_name, stashed)
         # (Re-)registering lets a future retry after a timeout still catch a late reply.
         state.outstanding.add(request_id)
         deadline = None if receive_timeout_in_seconds is None else time.monotonic() + receive_timeout_in_seconds
@@ -304,7 +338,7 @@ class ServiceHandler:
                 if received_id == request_id:
                     state.outstanding.discard(request_id)
                     state.unclaimed.discard(request_id)
-                    return response
+                    return _delivered(self.service_name, response)
                 self._route(state, received_id, response)
         except BaseException as exc:
             state.outstanding.discard(request_id)
@@ -341,7 +375,7 @@ class ServiceHandler:
                 ready = [request_id for request_id in state.unclaimed if request_id in state.stash]
                 for request_id in ready:
                     state.unclaimed.discard(request_id)
-                    yield request_id, state.stash.pop(request_id)
+                    yield request_id, _delivered(self.service_name, state.stash.pop(request_id))
                 if not state.unclaimed:
                     break
                 received_id, response = self._receive_one(receive_timeout_in_seconds)
@@ -351,7 +385,7 @@ class ServiceHandler:
                 if _contains(state.unclaimed, received_id):
                     state.outstanding.discard(received_id)
                     state.unclaimed.discard(received_id)
-                    yield received_id, response
+                    yield received_id, _delivered(self.service_name, response)
                 else:
                     self._route(state, received_id, response)
         except MessageReceiveTimeout as exc:

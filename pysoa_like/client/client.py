@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Generator, Iterable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pysoa_like.client._calls import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
 from pysoa_like.client._expansion import perform_expansions
@@ -23,6 +23,10 @@ from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyCo
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
+
+if TYPE_CHECKING:
+    from pysoa_like.fleet.redis import FleetRedis
+    from pysoa_like.registry.records import ServiceInfo
 
 __all__ = [
     "ActionRequestArgument",
@@ -53,6 +57,10 @@ class Client:
         settings_class: Overrides :attr:`settings_class` for this client.
         context: The base context of every request (switches, correlation id, any other keys); it is
             never modified.
+        fleet: Where the fleet features live (:meth:`list_services`, :meth:`publish_event`):
+            ``{"backend_type": ..., "backend_layer_kwargs": ...}`` as for the Redis transports, or a
+            :class:`~pysoa_like.fleet.redis.FleetRedis`. By default, the Redis the client's Redis
+            services share.
 
     Raises:
         Settings.ImproperlyConfigured: A service's settings or the expansion config are invalid.
@@ -88,7 +96,11 @@ class Client:
         expansion_config: Mapping[str, Any] | None = None,
         settings_class: Any = None,
         context: Mapping[str, Any] | None = None,
+        *,
+        fleet: Any = None,
     ) -> None:
+        self._fleet_argument = fleet
+        self._fleet: Any = None
         if settings_class is not None:
             self.settings_class = settings_class
         self.context: Mapping[str, Any] = context or {}
@@ -144,6 +156,40 @@ class Client:
             context=make_context_header(self.context, switches, correlation_id, context),
             actions=actions,
         )
+
+    # Fleet features
+
+    def fleet_redis(self) -> FleetRedis:
+        """The Redis of the fleet features for this client (see the ``fleet`` argument).
+
+        Raises:
+            FleetNotConfiguredError: No ``fleet`` was given and the Redis services do not name one Redis.
+        """
+        if self._fleet is None:
+            from pysoa_like.client._fleet import resolve_client_fleet
+
+            self._fleet = resolve_client_fleet(self._fleet_argument, self.settings)
+        fleet: FleetRedis = self._fleet
+        return fleet
+
+    def list_services(self, service_names: Iterable[str] | None = None, queue_depths: bool = True) -> list[ServiceInfo]:
+        """The live services in the service registry, with their instances, versions, queue depth and load.
+
+        Args:
+            service_names: Only these services (each listed even with no live instance); ``None`` for every
+                service with at least one live instance.
+            queue_depths: Also read each service's request queue depth.
+
+        Returns:
+            :class:`~pysoa_like.registry.records.ServiceInfo` records, sorted by name.
+
+        Raises:
+            FleetNotConfiguredError: The fleet's Redis is unknown (see the ``fleet`` argument).
+            FleetConnectionError: Redis failed.
+        """
+        from pysoa_like.registry.store import RegistryStore
+
+        return RegistryStore(self.fleet_redis()).list_services(service_names, queue_depths)
 
     # Sending without waiting
 

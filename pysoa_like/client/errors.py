@@ -7,6 +7,9 @@ Tree::
     ├── InvalidExpansionKey    an ``expansions`` argument names an unknown type or expansion
     ├── CallJobError           the job failed with job-level errors (``.errors``)
     └── CallActionError        one or more actions failed (``.actions``: only those with errors)
+
+Also :class:`~pysoa_like.fleet.errors.ServiceVersionError` (no live instance meets a service's
+``minimum_version``), and the warning :class:`DeprecatedActionWarning`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pysoa_like.common.types import ActionResponse
 __all__ = [
     "CallActionError",
     "CallJobError",
+    "DeprecatedActionWarning",
     "ImproperlyConfigured",
     "InvalidExpansionKey",
     "PySOAClientError",
@@ -70,3 +74,19 @@ class CallActionError(PySOAClientError):
                 where = f" (field {e.field})" if e.field else ""
                 parts.append(f"{action.action}: {e.code}: {e.message}{where}")
         return "Error calling action(s): " + "; ".join(parts)
+
+
+class DeprecatedActionWarning(UserWarning):
+    """Issued (``warnings.warn``) when a called action is marked deprecated by its service.
+
+    Args:
+        service_name: The service called.
+        action: The deprecated action.
+        message: What the service says about it (what to use instead).
+    """
+
+    def __init__(self, service_name: str, action: str, message: str) -> None:
+        super().__init__(f'Action "{action}" of service {service_name} is deprecated: {message}')
+        self.service_name = service_name
+        self.action = action
+        self.message = message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.common.fields import ClassConfigurationSchema, List
+from pysoa_like.common.fields import ClassConfigurationSchema, List, Nullable, UnicodeString
 from pysoa_like.common.settings import SOASettings
 
 __all__ = ["ClientSettings"]
@@ -16,8 +16,10 @@ class ClientSettings(SOASettings):
 
     Keys: ``transport`` (a ``ClientTransport`` class configuration, default the Redis client
     transport), ``middleware`` (``ClientMiddleware`` class configurations, default ``[]``) and
-    ``metrics`` (default the no-op recorder). Base classes are named lazily (as strings), so this
-    module imports neither the transports nor the client.
+    ``metrics`` (default the no-op recorder), and ``minimum_version`` (default ``None``): calls are
+    refused with ``ServiceVersionError`` while no live instance of the service, in the service registry,
+    has at least this version. Base classes are named lazily (as strings), so this module imports
+    neither the transports nor the client.
     """
 
     schema = {
@@ -30,8 +32,12 @@ class ClientSettings(SOASettings):
             ClassConfigurationSchema(base_class="pysoa_like.client.middleware:ClientMiddleware"),
             description="The client middleware applied to every request, outermost first",
         ),
+        "minimum_version": Nullable(
+            UnicodeString(description="Refuse calls while no live instance of the service has this version or later")
+        ),
     }
 
     defaults = {
         "transport": {"path": DEFAULT_CLIENT_TRANSPORT},
+        "minimum_version": None,
     }

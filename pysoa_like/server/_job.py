@@ -36,6 +36,11 @@ __all__ = ["JobPipelineMixin"]
 _R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
 
+#: The response context key listing the deprecated actions a job ran (action name -> message).
+DEPRECATED_ACTIONS_CONTEXT_KEY = "deprecated_actions"
+# Deprecated actions already logged by this process (once each: the metric counts every call).
+_logged_deprecations: set[str] = set()
+
 _JOB_TIMEOUT_MESSAGE = "The service job ran for too long and had to be interrupted (probably a middleware issue)."
 
 ActionCallable = Callable[[EnrichedActionRequest], ActionResponse]
@@ -55,6 +60,7 @@ class JobPipelineMixin:
     _async_event_loop_thread: AsyncEventLoopThread
     _job_stack: Callable[[EnrichedJobRequest], JobResponse]
     _default_status_action_class: type[BaseStatusAction] | None
+    _deprecated: dict[str, str]
 
     def make_client(
         self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
@@ -160,8 +166,11 @@ class JobPipelineMixin:
         metrics = self.metrics
         # The default recorder records nothing: no per-action timer or error count is made for it.
         counting = not records_nothing(metrics)
+        deprecated = self._deprecated
         for action_request_raw in job_request.actions:
             name = action_request_raw.action
+            if deprecated and name in deprecated:
+                self._mark_deprecated(response, name)
             request = self.request_class(
                 action=name,
                 body=action_request_raw.body,
@@ -237,6 +246,15 @@ class JobPipelineMixin:
         self.logger.error("%s", message)
         error = Error(code=ERROR_CODE_SERVER_ERROR, message=message, is_caller_error=False)
         return ActionResponse(action=name, errors=[error])
+
+    def _mark_deprecated(self, response: JobResponse, name: str) -> None:
+        """Tell the caller (response context ``deprecated_actions``) and the log that a deprecated action ran."""
+        message = self._deprecated[name]
+        response.context.setdefault(DEPRECATED_ACTIONS_CONTEXT_KEY, {})[name] = message
+        self.metrics.counter("server.action.deprecated_call", action=name).increment()
+        if name not in _logged_deprecations:
+            _logged_deprecations.add(name)
+            self.logger.warning('Deprecated action "%s" was called (%s); callers get a warning', name, message)
 
     def handle_unhandled_exception(
         self,

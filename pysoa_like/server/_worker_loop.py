@@ -12,6 +12,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+if TYPE_CHECKING:
+    from pysoa_like.fleet.redis import FleetRedis
+    from pysoa_like.server._fleet import FleetRuntime
+
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.common.transport.errors import TransientPySOATransportError
@@ -40,6 +44,7 @@ class WorkerLoopMixin:
     _harakiri: Harakiri
     _heartbeat: HeartbeatFile | None
     _readiness: ReadinessFile | None
+    _fleet_runtime: FleetRuntime | None
 
     if TYPE_CHECKING:
 
@@ -50,6 +55,10 @@ class WorkerLoopMixin:
         def close(self) -> None: ...
 
         def handle_next_request(self) -> None: ...
+
+        def resolve_fleet(self) -> FleetRedis | None: ...
+
+        def fleet_features_declared(self) -> list[str]: ...
 
     def _on_harakiri(self) -> None:
         self.shutting_down = True
@@ -82,6 +91,44 @@ class WorkerLoopMixin:
             time.sleep(min(seconds, _SLEEP_SLICE_SECONDS))
             seconds -= _SLEEP_SLICE_SECONDS
 
+    def _start_fleet(self) -> bool:
+        """Start the fleet companion (registry, events, periodic tasks) and gate on dependencies.
+
+        Returns:
+            ``False`` when the required services did not appear in time and ``dependencies.on_timeout``
+            is ``"exit"``.
+
+        Raises:
+            FleetNotConfiguredError: Events, periodic tasks or dependencies are declared but no Redis is
+                known for them (neither a ``fleet`` setting nor a Redis transport).
+        """
+        fleet = self.resolve_fleet()
+        declared = self.fleet_features_declared()
+        if fleet is None:
+            if declared:
+                from pysoa_like.fleet.errors import FleetNotConfiguredError
+
+                raise FleetNotConfiguredError(
+                    f"Service {self.service_name} declares {', '.join(declared)}, which need Redis, but its transport "
+                    "is not the Redis transport: set the 'fleet' setting to "
+                    "{'backend_type': 'redis.standard', 'backend_layer_kwargs': {'hosts': [...]}}"
+                )
+            return True
+        if not declared and not self.settings["registry"]["enabled"]:
+            fleet.close()
+            return True
+        from pysoa_like.server._fleet import FleetRuntime
+
+        runtime = self._fleet_runtime = FleetRuntime(self, fleet)  # type: ignore[arg-type]  # a Server
+        runtime.start()
+        if not runtime.wait_for_dependencies(lambda: self.shutting_down):
+            if self.settings["dependencies"]["on_timeout"] == "exit":
+                self.logger.error("Stopping: the required services are unavailable (dependencies.on_timeout is exit)")
+                return False
+            self.logger.warning("Serving without the required services (reported by the status action)")
+        runtime.set_state("serving")
+        return True
+
     def run(self) -> None:
         """Serve requests until :attr:`shutting_down` is set, then tear down.
 
@@ -108,6 +155,8 @@ class WorkerLoopMixin:
             if in_main_thread:
                 signals.install()
                 self._harakiri.install()
+            if not self._start_fleet():
+                self.shutting_down = True
             while not self.shutting_down:
                 self._harakiri.arm()
                 try:
@@ -133,12 +182,23 @@ class WorkerLoopMixin:
         finally:
             self._shut_down(signals if in_main_thread else None)
 
+    def _fleet_stop_timeout(self) -> float:
+        """How long shutting down waits for the event handler and periodic tasks in hand."""
+        harakiri = self._harakiri
+        return float(harakiri.shutdown_grace) if harakiri.enabled and harakiri.shutdown_grace > 0 else 30.0
+
     def _shut_down(self, signals: ShutdownSignalHandler | None) -> None:
         self.logger.info("Service %s server shutting down", self.service_name)
         try:
             self.transport.flush_responses()
         except Exception as exc:
             self.logger.error("Could not confirm the last responses: %s", exc, exc_info=exc)
+        runtime, self._fleet_runtime = self._fleet_runtime, None
+        if runtime is not None:
+            try:
+                runtime.stop(self._fleet_stop_timeout())
+            except Exception as exc:
+                self.logger.error("Could not stop the fleet features cleanly: %s", exc, exc_info=exc)
         try:
             self.teardown()
         finally:

@@ -22,7 +22,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing, substitute_fork_id
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
-from pysoa_like.common.settings import copy_containers
+from pysoa_like.common.settings import SettingsError, copy_containers
 from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
@@ -32,6 +32,7 @@ from pysoa_like.common.transport.errors import (
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.server._event_loop import AsyncEventLoopThread
+from pysoa_like.server._fleet_server import FleetServerMixin
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile
 from pysoa_like.server._job import JobPipelineMixin
@@ -94,7 +95,7 @@ def _builds_like_stock_client(client_class: Any, stock: Any) -> bool:
         return False
 
 
-class Server(WorkerLoopMixin, JobPipelineMixin):
+class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
     """Base class of services.
 
     Args:
@@ -105,6 +106,9 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
     Raises:
         AttributeError: The subclass did not set :attr:`service_name`.
         ValueError: The settings are invalid (``Settings.ImproperlyConfigured``).
+
+    Beside PySOA's attributes, a service may declare :attr:`service_version` and mark actions
+    deprecated (a ``deprecated`` attribute on the action class); see ``docs/service_registry.rst``.
     """
 
     #: The name clients use to reach this service (required).
@@ -131,8 +135,21 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
         if not isinstance(settings, self.settings_class):
             settings = self.settings_class(settings)
         self.settings = settings
+        registry = settings["registry"]
+        if registry["ttl_seconds"] <= registry["refresh_interval_seconds"]:
+            raise SettingsError(
+                "Invalid ServerSettings:\n  - registry.ttl_seconds: must be more than "
+                f"registry.refresh_interval_seconds (got {registry['ttl_seconds']} and "
+                f"{registry['refresh_interval_seconds']}), or every entry would expire between two refreshes"
+            )
         self.forked_process_id = forked_process_id
         self.shutting_down = False
+        # Read by the fleet companion thread for the registry; plain attributes keep the request path as fast.
+        self._in_flight = 0
+        self._jobs_handled = 0
+        self._fleet_runtime = None
+        # Deprecated actions, marked in each response that ran one (empty for most services: one falsy check).
+        self._deprecated: dict[str, str] = dict(self.deprecated_actions)
         self.logger = logging.getLogger("pysoa_like.server")
         # Peers decide how often some lines are logged (a malformed client_version): a few a minute at most.
         self._log_throttle = LogThrottle()
@@ -350,6 +367,8 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
         if request_id is None and meta is None and job_request is None:
             return
         job_timer = None
+        self._in_flight = 1
+        self._jobs_handled += 1
         if counting:
             metrics.gauge("server.worker.busy").set(1)
             job_timer = metrics.timer("server.job")
@@ -370,6 +389,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin):
                 self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
             finally:
                 PySOALogContextFilter.clear_logging_request_context()
+                self._in_flight = 0
                 if job_timer is not None:
                     job_timer.stop()
                     metrics.gauge("server.worker.busy").set(0)

@@ -20,6 +20,7 @@ from pysoa_like.common.fields import (
 from pysoa_like.common.fields._base import prefix_errors
 from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
 from pysoa_like.common.settings import SOASettings
+from pysoa_like.fleet.settings import DEPENDENCIES_SCHEMA, FLEET_SETTINGS_SCHEMA, REGISTRY_SCHEMA
 
 __all__ = ["DEFAULT_LOGGING", "ServerSettings"]
 
@@ -134,6 +135,9 @@ class ServerSettings(SOASettings):
             ClassConfigurationSchema(base_class="pysoa_like.server.coroutine:CoroutineMiddleware"),
             description="Middleware wrapping coroutines run with request.run_coroutine",
         ),
+        "fleet": Nullable(FLEET_SETTINGS_SCHEMA),
+        "registry": REGISTRY_SCHEMA,
+        "dependencies": DEPENDENCIES_SCHEMA,
     }
 
     defaults = {
@@ -148,4 +152,7 @@ class ServerSettings(SOASettings):
         "extra_fields_to_redact": frozenset(),
         "request_log_max_length": 65536,
         "coroutine_middleware": [{"path": "pysoa_like.server.coroutine:DefaultCoroutineMiddleware"}],
+        "fleet": None,
+        "registry": {"enabled": True, "refresh_interval_seconds": 5, "ttl_seconds": 15},
+        "dependencies": {"services": {}, "wait_timeout_seconds": 30, "on_timeout": "start"},
     }

@@ -111,18 +111,28 @@ def start_runner(redis_url: str, tmp_path: Path, client: Client) -> Iterator[Cal
             str(fork),
             *args,
         ]
-        full_env = dict(os.environ, FUNCTIONAL_REDIS_URL=redis_url, PYTHONPATH=str(REPO_ROOT), **(env or {}))
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        runner = Runner(process, log_path)
+        runner = spawn_runner(command, dict(FUNCTIONAL_REDIS_URL=redis_url, **(env or {})), log_path)
         runners.append(runner)
         if wait_ready:
             wait_for(lambda: _answers(client), timeout=15)
         return runner
 
     yield start
+    kill_runners(runners)
+
+
+def spawn_runner(command: list[str], env: dict[str, str], log_path: Path) -> Runner:
+    """Start ``command`` from the repository root in a session of its own, its output going to ``log_path``."""
+    full_env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **env)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Runner(process, log_path)
+
+
+def kill_runners(runners: list[Runner]) -> None:
+    """SIGKILL what is left of each runner's process group (its workers too), and reap it."""
     for runner in runners:
         if runner.process.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)

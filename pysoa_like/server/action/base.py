@@ -37,6 +37,9 @@ class Action(abc.ABC):
     description: ClassVar[str | None] = None
     request_schema: ClassVar[Any] = None
     response_schema: ClassVar[Any] = None
+    #: Mark the action deprecated: a message saying what to use instead (or ``True``). Introspection shows
+    #: it, callers get a :class:`~pysoa_like.client.errors.DeprecatedActionWarning`, the server logs it once.
+    deprecated: ClassVar[str | bool | None] = None
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings

@@ -10,6 +10,7 @@ from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
 from pysoa_like.common.schema import introspect_schema
 from pysoa_like.common.types import Body
+from pysoa_like.server._fleet_server import deprecation_message
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.action.switched import SwitchedAction
@@ -38,6 +39,48 @@ def _switched_entry(action_class: Any, switch: int | None, entries: list[tuple[s
         if entry_switch is not SwitchedAction.DEFAULT_ACTION and get_switch(entry_switch) == switch:
             return entry_class
     return None
+
+
+def _response_schema(deprecations: bool) -> fields.Dictionary:
+    """The response schema; with ``deprecations``, an action's description may also say it is deprecated.
+
+    Services without deprecated actions keep PySOA's exact schema (the interop tests compare it).
+    """
+    deprecated: dict[str, Any] = (
+        {"deprecated": fields.UnicodeString(description="Why the action is deprecated and what to use instead.")}
+        if deprecations
+        else {}
+    )
+    return fields.Dictionary(
+        {
+            "documentation": fields.Nullable(
+                fields.UnicodeString(description="The service documentation (left out when `action_name` is given).")
+            ),
+            "action_names": fields.List(
+                fields.UnicodeString(description="An action name."),
+                description="The names of the actions in `actions`, sorted.",
+            ),
+            "actions": fields.SchemalessDictionary(
+                key_type=fields.UnicodeString(description="The action name."),
+                value_type=fields.Dictionary(
+                    {
+                        **deprecated,
+                        "documentation": fields.Nullable(fields.UnicodeString(description="The action documentation.")),
+                        "request_schema": fields.Nullable(
+                            fields.Anything(description="The request schema, in Conformity's introspection format.")
+                        ),
+                        "response_schema": fields.Nullable(
+                            fields.Anything(description="The response schema, in Conformity's introspection format.")
+                        ),
+                    },
+                    optional_keys=tuple(deprecated),
+                    description="The description of one action.",
+                ),
+                description="Each action's description (only the one named by `action_name`, when given).",
+            ),
+        },
+        optional_keys=("documentation",),
+    )
 
 
 class IntrospectionAction(Action):
@@ -69,40 +112,15 @@ class IntrospectionAction(Action):
         optional_keys=("action_name",),
     )
 
-    response_schema = fields.Dictionary(
-        {
-            "documentation": fields.Nullable(
-                fields.UnicodeString(description="The service documentation (left out when `action_name` is given).")
-            ),
-            "action_names": fields.List(
-                fields.UnicodeString(description="An action name."),
-                description="The names of the actions in `actions`, sorted.",
-            ),
-            "actions": fields.SchemalessDictionary(
-                key_type=fields.UnicodeString(description="The action name."),
-                value_type=fields.Dictionary(
-                    {
-                        "documentation": fields.Nullable(fields.UnicodeString(description="The action documentation.")),
-                        "request_schema": fields.Nullable(
-                            fields.Anything(description="The request schema, in Conformity's introspection format.")
-                        ),
-                        "response_schema": fields.Nullable(
-                            fields.Anything(description="The response schema, in Conformity's introspection format.")
-                        ),
-                    },
-                    description="The description of one action.",
-                ),
-                description="Each action's description (only the one named by `action_name`, when given).",
-            ),
-        },
-        optional_keys=("documentation",),
-    )
+    response_schema = _response_schema(deprecations=False)
 
     def __init__(self, server: Any) -> None:
         if not hasattr(server, "action_class_map") or not hasattr(server, "settings"):
             raise TypeError("IntrospectionAction needs a Server instance as its first argument")
         super().__init__(server.settings)
         self.server = server
+        if any(deprecation_message(action_class) for action_class in server.action_class_map.values()):
+            self.response_schema = _SCHEMA_WITH_DEPRECATIONS  # type: ignore[misc]  # this server's schema
 
     def run(self, request: EnrichedActionRequest) -> Body:
         """Describe one action (``action_name``) or all of them."""
@@ -160,10 +178,25 @@ class IntrospectionAction(Action):
             "documentation": _documentation(type(self.server)),
         }
 
-    @staticmethod
-    def _describe_class(action_class: Any) -> dict[str, Any]:
-        return {
+    def _describe_class(self, action_class: Any) -> dict[str, Any]:
+        response_schema: Any
+        if action_class is type(self):
+            # Describe the schema this instance answers with (PySOA's, unless actions are deprecated).
+            response_schema = self.response_schema
+        else:
+            response_schema = getattr(action_class, "response_schema", None)
+        description = {
             "documentation": _documentation(action_class),
             "request_schema": introspect_schema(getattr(action_class, "request_schema", None)),
-            "response_schema": introspect_schema(getattr(action_class, "response_schema", None)),
+            "response_schema": introspect_schema(response_schema),
         }
+        deprecated = deprecation_message(action_class)
+        if deprecated is not None:
+            description["deprecated"] = deprecated
+            description["documentation"] = f"DEPRECATED: {deprecated}" + (
+                f"\n\n{description['documentation']}" if description["documentation"] else ""
+            )
+        return description
+
+
+_SCHEMA_WITH_DEPRECATIONS = _response_schema(deprecations=True)

@@ -71,7 +71,10 @@ class BaseStatusAction(Action):
     :func:`StatusActionFactory`), set ``_version`` (and optionally ``_build``) and
     add methods named ``check_<something>(self, request)`` returning :data:`CheckMethodReturn`. They
     may also put extra data in ``self.diagnostics``. With ``verbose: false`` in the request, checks
-    are skipped and ``healthcheck`` is left out. To call ``status`` on every service in
+    are skipped and ``healthcheck`` is left out. In a running worker with a fleet, the health check's
+    ``diagnostics`` also hold ``registry`` (this service's live instances, versions, request queue depth
+    and jobs in flight) and ``dependencies`` (when declared), with a ``DEPENDENCY_UNAVAILABLE`` warning per
+    required service that is not available: the response keys stay PySOA's. To call ``status`` on every service in
     ``client_routing`` as a check, add ``check_client_settings = BaseStatusAction._check_client_settings``.
     """
 
@@ -144,6 +147,12 @@ class BaseStatusAction(Action):
                     continue
                 for is_error, code, text in getattr(self, name)(request) or ():
                     (errors if is_error else warnings).append((code, text))
+            # A running worker with a fleet adds its registry view (and dependency problems) to the health check.
+            fleet_status = getattr(getattr(request, "_server", None), "fleet_status", None)
+            if fleet_status is not None:
+                fleet_diagnostics, fleet_warnings = fleet_status()
+                self.diagnostics.update(fleet_diagnostics)
+                warnings.extend(fleet_warnings)
             status["healthcheck"] = {"errors": errors, "warnings": warnings, "diagnostics": self.diagnostics}
         return status
 
@@ -202,13 +211,16 @@ def StatusActionFactory(
 def make_default_status_action_class(server_class: type) -> type[BaseStatusAction]:
     """The status action served when a server's ``action_class_map`` has no ``status``.
 
-    The version is the ``__version__`` of the server class's top-level package (``'unknown'`` if
-    absent) and the build its ``__build__`` (if set).
+    The version is the server class's ``service_version`` if set, else the ``__version__`` of its
+    top-level package (``'unknown'`` if absent); the build is that package's ``__build__`` (if set).
 
     Args:
         server_class: The server class.
     """
     package = sys.modules.get(server_class.__module__.split(".")[0])
-    version = str(getattr(package, "__version__", "unknown"))
+    declared = getattr(server_class, "service_version", None)
+    version = (
+        str(declared) if isinstance(declared, str) and declared else str(getattr(package, "__version__", "unknown"))
+    )
     build = str(getattr(package, "__build__", "") or "") or None
     return StatusActionFactory(version, build)

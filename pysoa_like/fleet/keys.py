@@ -1,0 +1,146 @@
+"""Every Redis key of the fleet features (registry, events, periodic tasks), and which node holds it.
+
+Pure functions: no I/O. Each key carries a Redis Cluster hash tag (the part between ``{`` and ``}``)
+so that every command and script of these features touches keys of one slot only:
+
+============================================  ======  ==============================================
+Key                                           Type    Holds
+============================================  ======  ==============================================
+``pysoa:registry:services``                   ZSET    service name -> when its latest instance
+                                                      entry expires (a catalog; its own slot)
+``pysoa:registry:{<service>}:instances``      ZSET    instance id -> when its entry expires
+``pysoa:registry:{<service>}:records``        HASH    instance id -> the instance record (JSON)
+``pysoa:events:{<event>}``                    STREAM  the events of one name; consumer groups
+                                                      ``pool:<service>`` and ``singleton``
+``pysoa:events:{<event>}:dead``               STREAM  events given up after too many deliveries
+``pysoa:periodic:{<service>/<task>}``         HASH    the last tick claimed, by whom, when it ran
+``pysoa:periodic:{<service>/<task>}:lock``    STRING  the instance running the task now (with a TTL)
+============================================  ======  ==============================================
+
+Over a ring of standalone Redis masters (the ``redis.standard`` and ``redis.sentinel`` backends) a key
+lives on ring slot ``key_slot(key) % ring_size``: the Cluster slot of its hash tag, so the keys that
+share a tag (a service's registry entries, an event's stream and dead-letter stream) share a master,
+as they share a slot under Cluster. Service and task names are escaped (``%``, ``{``, ``}`` and ``/``
+percent-encoded) so that no name can break a tag or be confused with another.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CLUSTER_SLOTS",
+    "REGISTRY_SERVICES_KEY",
+    "SINGLETON_GROUP",
+    "dead_letter_key",
+    "escape_name",
+    "event_stream_key",
+    "hash_tag",
+    "key_slot",
+    "periodic_lock_key",
+    "periodic_state_key",
+    "pool_group",
+    "registry_instances_key",
+    "registry_records_key",
+    "ring_index",
+    "validate_event_name",
+]
+
+#: The number of hash slots of a Redis Cluster.
+CLUSTER_SLOTS = 16384
+
+_PREFIX = "pysoa:"
+#: The catalog of every service that ever registered, scored by when its newest entry expires.
+REGISTRY_SERVICES_KEY = _PREFIX + "registry:services"
+#: The consumer group of singleton handlers: one group for the whole fleet, whatever the service.
+SINGLETON_GROUP = "singleton"
+
+# Event names: letters, digits and . _ - : / (dotted names such as "user.created"), at most 200 characters.
+_EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16/XMODEM, the checksum Redis Cluster hashes keys with."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def hash_tag(key: str) -> str:
+    """The part of ``key`` Redis Cluster hashes: the first ``{...}`` with something inside, else the key."""
+    start = key.find("{")
+    if start != -1:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def key_slot(key: str) -> int:
+    """The Redis Cluster slot of ``key`` (0 to 16383), from its hash tag."""
+    return _crc16(hash_tag(key).encode("utf-8")) % CLUSTER_SLOTS
+
+
+def ring_index(key: str, ring_size: int) -> int:
+    """The ring slot (master) holding ``key`` when the fleet keys are spread over ``ring_size`` masters."""
+    return 0 if ring_size <= 1 else key_slot(key) % ring_size
+
+
+def escape_name(name: str) -> str:
+    """``name`` with ``%``, ``{``, ``}`` and ``/`` percent-encoded, safe in a hash tag (most names are unchanged)."""
+    if "%" in name or "{" in name or "}" in name or "/" in name:
+        return name.replace("%", "%25").replace("{", "%7B").replace("}", "%7D").replace("/", "%2F")
+    return name
+
+
+def validate_event_name(name: object) -> str:
+    """Return ``name`` if it is a valid event name.
+
+    Raises:
+        ValueError: ``name`` is not a string of 1 to 200 letters, digits and ``. _ - : /``.
+    """
+    if not isinstance(name, str) or not _EVENT_NAME.match(name):
+        raise ValueError(
+            f"Invalid event name {name!r}: use 1 to 200 letters, digits and the characters . _ - : / "
+            "(for example 'user.created')"
+        )
+    return name
+
+
+def registry_instances_key(service: str) -> str:
+    """The ZSET of a service's instance ids, scored by when each entry expires."""
+    return f"{_PREFIX}registry:{{{escape_name(service)}}}:instances"
+
+
+def registry_records_key(service: str) -> str:
+    """The HASH of a service's instance records (instance id -> JSON)."""
+    return f"{_PREFIX}registry:{{{escape_name(service)}}}:records"
+
+
+def event_stream_key(event_name: str) -> str:
+    """The stream holding the events named ``event_name``."""
+    return f"{_PREFIX}events:{{{event_name}}}"
+
+
+def dead_letter_key(event_name: str) -> str:
+    """The stream of ``event_name`` events given up after too many failed deliveries."""
+    return f"{_PREFIX}events:{{{event_name}}}:dead"
+
+
+def pool_group(service: str) -> str:
+    """The consumer group through which one service handles each event once (service pool)."""
+    return f"pool:{service}"
+
+
+def periodic_state_key(service: str, task: str) -> str:
+    """The HASH recording the last tick of a periodic task claimed by the fleet."""
+    return f"{_PREFIX}periodic:{{{escape_name(service)}/{escape_name(task)}}}"
+
+
+def periodic_lock_key(service: str, task: str) -> str:
+    """The key held (with a TTL) by the instance running a periodic task."""
+    return periodic_state_key(service, task) + ":lock"

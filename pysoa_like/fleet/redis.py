@@ -1,0 +1,200 @@
+"""Where the fleet keys live: :class:`FleetRedis`, a ring of Redis masters chosen per key.
+
+By default the fleet features use the Redis of the transports (a server uses its own transport's
+``backend_type`` and ``backend_layer_kwargs``; a client uses those of its Redis services, when they
+all agree), so one ``redis.standard`` Redis serves requests, events, periodic tasks and the registry
+alike. The ``fleet`` setting (servers) or argument (clients) names another one, in the same shape::
+
+    {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": ["redis://events-redis:6379/0"]}}
+
+Every member of a fleet must name the same Redis (the same hosts in the same order).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import redis
+from redis.commands.core import Script
+
+from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
+from pysoa_like.common.transport.redis_gateway.constants import (
+    REDIS_BACKEND_TYPE_SENTINEL,
+    REDIS_BACKEND_TYPE_STANDARD,
+)
+from pysoa_like.fleet.errors import FleetConnectionError
+from pysoa_like.fleet.keys import ring_index
+from pysoa_like.fleet.settings import FLEET_SETTINGS_SCHEMA
+
+__all__ = ["FleetRedis", "fleet_settings_from_transport"]
+
+_T = TypeVar("_T")
+
+_REDIS_TRANSPORT_PATHS = (
+    "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
+    "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport",
+)
+
+
+def fleet_settings_from_transport(transport: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The fleet settings implied by a transport class configuration, or ``None`` for a non-Redis transport.
+
+    Args:
+        transport: ``{"path": ..., "kwargs": ..., "object": ...}`` (``object`` optional).
+
+    Returns:
+        ``{"backend_type", "backend_layer_kwargs"}`` of a Redis Gateway transport (or a subclass).
+    """
+    if not transport:
+        return None
+    transport_class = transport.get("object")
+    is_redis = transport.get("path") in _REDIS_TRANSPORT_PATHS
+    if transport_class is not None and not is_redis:
+        from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+        from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+
+        is_redis = isinstance(transport_class, type) and issubclass(
+            transport_class, (RedisClientTransport, RedisServerTransport)
+        )
+    if not is_redis:
+        return None
+    kwargs = transport.get("kwargs") or {}
+    return {
+        "backend_type": kwargs.get("backend_type") or REDIS_BACKEND_TYPE_STANDARD,
+        "backend_layer_kwargs": dict(kwargs.get("backend_layer_kwargs") or {}),
+    }
+
+
+class FleetRedis:
+    """The Redis masters holding the fleet keys, with the one serving each key.
+
+    Connections are made lazily and shared by the threads of a process (redis-py pools); a worker's
+    blocking reads hold their own connection for the read's duration.
+
+    Args:
+        backend_type: ``"redis.standard"`` or ``"redis.sentinel"``.
+        backend_layer_kwargs: As for the Redis transports (``hosts``, ``connection_kwargs``, ...).
+
+    Raises:
+        ValueError: An unknown backend type, or invalid backend arguments.
+    """
+
+    def __init__(
+        self, backend_type: str = REDIS_BACKEND_TYPE_STANDARD, backend_layer_kwargs: Mapping[str, Any] | None = None
+    ) -> None:
+        problems = FLEET_SETTINGS_SCHEMA.errors(
+            {"backend_type": backend_type, "backend_layer_kwargs": dict(backend_layer_kwargs or {})}
+        )
+        if problems:
+            details = "; ".join(f"{p.pointer or 'fleet'}: {p.message}" for p in problems)
+            raise ValueError(f"Invalid fleet settings: {details}")
+        self.backend_type = backend_type
+        self.backend_layer_kwargs = dict(backend_layer_kwargs or {})
+        self._backend: BaseRedisClient | None = None
+        self._lock = threading.Lock()
+        self._scripts: dict[str, Script] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> FleetRedis:
+        """Build from ``{"backend_type", "backend_layer_kwargs"}`` (the ``fleet`` setting's shape)."""
+        return cls(settings.get("backend_type") or REDIS_BACKEND_TYPE_STANDARD, settings.get("backend_layer_kwargs"))
+
+    def same_place(self, settings: Mapping[str, Any]) -> bool:
+        """Whether ``settings`` name the Redis this object uses."""
+        return (settings.get("backend_type") or REDIS_BACKEND_TYPE_STANDARD) == self.backend_type and dict(
+            settings.get("backend_layer_kwargs") or {}
+        ) == self.backend_layer_kwargs
+
+    @property
+    def backend(self) -> BaseRedisClient:
+        """The ring of masters (built on first use)."""
+        backend = self._backend
+        if backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = self._make_backend()
+                backend = self._backend
+        return backend
+
+    def _make_backend(self) -> BaseRedisClient:
+        if self.backend_type == REDIS_BACKEND_TYPE_SENTINEL:
+            from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+
+            return SentinelRedisClient(**self.backend_layer_kwargs)
+        from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+
+        return StandardRedisClient(**self.backend_layer_kwargs)
+
+    @property
+    def ring_size(self) -> int:
+        """The number of masters."""
+        return self.backend.ring_size
+
+    def index_for(self, key: str) -> int:
+        """The ring slot holding ``key`` (see :mod:`pysoa_like.fleet.keys`)."""
+        return ring_index(key, self.backend.ring_size)
+
+    def client_for(self, key: str) -> redis.Redis:
+        """The redis-py client of the master holding ``key``.
+
+        Raises:
+            FleetConnectionError: No master can be had for that slot (Sentinel knows none).
+        """
+        return self.client_at(self.index_for(key))
+
+    def client_at(self, index: int) -> redis.Redis:
+        """The redis-py client of ring slot ``index``.
+
+        Raises:
+            FleetConnectionError: No master can be had for that slot.
+        """
+        try:
+            return self.backend.client_at(index)
+        except Exception as exc:
+            raise FleetConnectionError(f"No Redis for the fleet keys on ring slot {index}: {exc}") from exc
+
+    def clients(self) -> list[redis.Redis]:
+        """Every master's client, in ring order."""
+        return [self.client_at(index) for index in range(self.backend.ring_size)]
+
+    def script(self, text: str) -> Script:
+        """A redis-py script object for ``text`` (EVALSHA, loading it when a master does not know it)."""
+        script = self._scripts.get(text)
+        if script is None:
+            # Bytes: the digest needs no client's encoder, and every call passes its client.
+            script = self._scripts[text] = Script(None, text.encode("utf-8"))  # type: ignore[arg-type]
+        return script
+
+    def run(self, key: str, operation: Callable[[redis.Redis], _T], what: str) -> _T:
+        """Run ``operation`` with the client holding ``key``, mapping Redis failures.
+
+        Args:
+            key: A key the operation touches (all its keys share one slot).
+            operation: Called with the client.
+            what: What is being done, for the error message ("publishing event user.created").
+
+        Raises:
+            FleetConnectionError: Redis failed (the slot's connection is reset for the next try).
+        """
+        index = self.index_for(key)
+        client = self.client_at(index)
+        try:
+            return operation(client)
+        except (redis.RedisError, OSError) as exc:
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+                self.backend.reset_client(index)
+            raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
+
+    def run_script(self, text: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
+        """Run a Lua script on the master holding ``keys`` (one slot), mapping failures as :meth:`run` does."""
+        script = self.script(text)
+        return self.run(keys[0], lambda client: script(keys=list(keys), args=list(args), client=client), what)
+
+    def close(self) -> None:
+        """Close every connection (they reopen if used again)."""
+        with self._lock:
+            backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()

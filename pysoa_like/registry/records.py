@@ -1,0 +1,210 @@
+"""What the registry holds about each worker (:class:`InstanceInfo`) and each service (:class:`ServiceInfo`).
+
+Each instance record is stored as JSON (readable with ``redis-cli``, and by tools in other languages).
+Readers ignore keys they do not know and fill in keys that are missing, so older and newer workers
+can share one registry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attr
+
+from pysoa_like.registry.versions import ServiceVersion
+
+__all__ = ["InstanceInfo", "ServiceInfo"]
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value)
+    return ()
+
+
+def _events(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, (list, tuple)):
+        return ()
+    result = []
+    for item in value:
+        if isinstance(item, Mapping) and "name" in item:
+            result.append((str(item["name"]), str(item.get("mode", ""))))
+    return tuple(result)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class InstanceInfo:
+    """One live worker (a ``Server.run`` loop in one process).
+
+    Attributes:
+        service: The service name.
+        instance_id: Unique per worker run (``<host>:<pid>:<random>``); also its event consumer name.
+        version: The service version it serves.
+        host: The host name.
+        pid: The process id.
+        fork_id: The fork id under ``--fork N`` (``None`` when not forked).
+        started_at: When the worker started (Unix time).
+        concurrency: How many jobs it may run at once (1 for the sync worker).
+        worker: ``"sync"`` (later also ``"asyncio"``).
+        actions: The actions it serves, sorted (the built-in ``introspect`` and ``status`` included).
+        events: ``(event name, delivery mode)`` of each event it handles.
+        periodic_tasks: The names of its periodic tasks.
+        deprecated_actions: Deprecated action name -> what to use instead.
+        state: ``"starting"``, ``"waiting for dependencies"``, ``"serving"`` or ``"stopping"``.
+        in_flight: Jobs running when it last refreshed its entry.
+        jobs_handled: Jobs it handled so far (as of its last refresh).
+        dependencies: Required service -> ``{"minimum_version": ..., "available": bool}``.
+        library_version: The pysoa_like version it runs.
+        ttl_seconds: How long its entry lives without a refresh.
+        expires_at: When its entry expires unless refreshed (Unix time, by the Redis clock).
+    """
+
+    service: str
+    instance_id: str
+    version: str = "unknown"
+    host: str = ""
+    pid: int = 0
+    fork_id: int | None = None
+    started_at: float = 0.0
+    concurrency: int = 1
+    worker: str = "sync"
+    actions: tuple[str, ...] = ()
+    events: tuple[tuple[str, str], ...] = ()
+    periodic_tasks: tuple[str, ...] = ()
+    deprecated_actions: Mapping[str, str] = attr.ib(factory=dict)
+    state: str = "serving"
+    in_flight: int = 0
+    jobs_handled: int = 0
+    dependencies: Mapping[str, Any] = attr.ib(factory=dict)
+    library_version: str = ""
+    ttl_seconds: float = 0.0
+    expires_at: float = 0.0
+
+    @property
+    def refreshed_at(self) -> float:
+        """When the entry was last refreshed (Unix time, by the Redis clock)."""
+        return self.expires_at - self.ttl_seconds
+
+    def to_json(self) -> str:
+        """The stored JSON record (without ``expires_at``, which the registry keeps as the entry's score)."""
+        record = attr.asdict(self, recurse=False)
+        record.pop("expires_at")
+        record["events"] = [{"name": name, "mode": mode} for name, mode in self.events]
+        record["actions"] = list(self.actions)
+        record["periodic_tasks"] = list(self.periodic_tasks)
+        record["deprecated_actions"] = dict(self.deprecated_actions)
+        record["dependencies"] = dict(self.dependencies)
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, expires_at: float) -> InstanceInfo | None:
+        """Parse a stored record; ``None`` if it is not a JSON object naming a service and an instance id."""
+        try:
+            record = json.loads(text)
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("service"), str):
+            return None
+        if not isinstance(record.get("instance_id"), str):
+            return None
+        fork_id = record.get("fork_id")
+        deprecated = record.get("deprecated_actions")
+        dependencies = record.get("dependencies")
+        return cls(
+            service=record["service"],
+            instance_id=record["instance_id"],
+            version=str(record.get("version", "unknown")),
+            host=str(record.get("host", "")),
+            pid=_int(record.get("pid")),
+            fork_id=fork_id if isinstance(fork_id, int) and not isinstance(fork_id, bool) else None,
+            started_at=_float(record.get("started_at")),
+            concurrency=_int(record.get("concurrency"), 1),
+            worker=str(record.get("worker", "sync")),
+            actions=_tuple_of_str(record.get("actions")),
+            events=_events(record.get("events")),
+            periodic_tasks=_tuple_of_str(record.get("periodic_tasks")),
+            deprecated_actions={str(k): str(v) for k, v in deprecated.items()} if isinstance(deprecated, dict) else {},
+            state=str(record.get("state", "serving")),
+            in_flight=_int(record.get("in_flight")),
+            jobs_handled=_int(record.get("jobs_handled")),
+            dependencies=dict(dependencies) if isinstance(dependencies, dict) else {},
+            library_version=str(record.get("library_version", "")),
+            ttl_seconds=_float(record.get("ttl_seconds")),
+            expires_at=expires_at,
+        )
+
+
+def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(versions), key=ServiceVersion))
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class ServiceInfo:
+    """One service and its live instances.
+
+    Attributes:
+        name: The service name.
+        instances: Its live instances, by instance id.
+        queue_depth: Requests waiting in its request queue (summed over the ring), or ``None`` if not read.
+    """
+
+    name: str
+    instances: tuple[InstanceInfo, ...] = ()
+    queue_depth: int | None = None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The distinct versions of the live instances, oldest first."""
+        return _sorted_versions(instance.version for instance in self.instances)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs running on its instances (as of their last refreshes)."""
+        return sum(instance.in_flight for instance in self.instances)
+
+    @property
+    def concurrency(self) -> int:
+        """How many jobs its live instances may run at once, together."""
+        return sum(instance.concurrency for instance in self.instances)
+
+    @property
+    def events(self) -> tuple[tuple[str, str], ...]:
+        """``(event name, delivery mode)`` handled by any of its instances, sorted."""
+        return tuple(sorted({event for instance in self.instances for event in instance.events}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary (what the ``status`` action and the CLI show)."""
+        return {
+            "name": self.name,
+            "versions": list(self.versions),
+            "queue_depth": self.queue_depth,
+            "in_flight": self.in_flight,
+            "concurrency": self.concurrency,
+            "instances": [
+                {
+                    "instance_id": i.instance_id,
+                    "version": i.version,
+                    "host": i.host,
+                    "pid": i.pid,
+                    "fork_id": i.fork_id,
+                    "state": i.state,
+                    "started_at": i.started_at,
+                    "in_flight": i.in_flight,
+                    "jobs_handled": i.jobs_handled,
+                    "concurrency": i.concurrency,
+                    "worker": i.worker,
+                    "expires_at": i.expires_at,
+                }
+                for i in self.instances
+            ],
+        }

@@ -1,0 +1,199 @@
+"""The registry in Redis: writing a worker's entry, removing it, and reading the live services.
+
+Liveness is judged by the Redis clock (``TIME`` inside the scripts), so hosts whose clocks disagree
+still agree on who is alive. Every script touches the keys of one service only (one hash tag, one
+Cluster slot); the catalog of service names is written and read by separate commands. See
+:mod:`pysoa_like.fleet.keys` for the key layout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+
+from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
+from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+from pysoa_like.fleet.errors import FleetConnectionError
+from pysoa_like.fleet.keys import REGISTRY_SERVICES_KEY, registry_instances_key, registry_records_key
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry.records import InstanceInfo, ServiceInfo
+
+__all__ = ["CATALOG_RETENTION_SECONDS", "RegistryStore"]
+
+#: A service none of whose instances refreshed for this long leaves the catalog of names.
+CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
+# Catalog entries older than this (by the reader's clock) are not even looked at.
+_CATALOG_LOOKBACK_SECONDS = 3600.0
+
+# KEYS: instances zset, records hash. ARGV: instance id, record JSON, ttl in milliseconds.
+# Drops expired entries, writes this one, keeps both keys alive for at least the ttl. Returns "now expires".
+_REGISTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local ttl_ms = tonumber(ARGV[3])
+local expires = now + ttl_ms / 1000
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.6f', now))
+for _, id in ipairs(dead) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+end
+redis.call('ZADD', KEYS[1], string.format('%.6f', expires), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < ttl_ms then
+    redis.call('PEXPIRE', key, ttl_ms)
+  end
+end
+return string.format('%.6f %.6f', now, expires)
+"""
+
+# KEYS: instances zset, records hash. ARGV: instance id.
+_DEREGISTER = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('HDEL', KEYS[2], ARGV[1])
+"""
+
+# KEYS: instances zset, records hash. Returns {now, id, expires, record, id, expires, record, ...} of live entries.
+_READ = """
+local t = redis.call('TIME')
+local now = string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
+local out = {now}
+for i = 1, #live, 2 do
+  local record = redis.call('HGET', KEYS[2], live[i])
+  if record then
+    out[#out + 1] = live[i]
+    out[#out + 1] = live[i + 1]
+    out[#out + 1] = record
+  end
+end
+return out
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class RegistryStore:
+    """Reads and writes the registry keys on the fleet's Redis.
+
+    Args:
+        fleet: Where the keys live.
+    """
+
+    def __init__(self, fleet: FleetRedis) -> None:
+        self.fleet = fleet
+
+    # Writing (workers)
+
+    def register(self, instance: InstanceInfo, ttl_seconds: float) -> float:
+        """Write (or refresh) a worker's entry, alive for ``ttl_seconds`` from now by the Redis clock.
+
+        Returns:
+            When the entry expires (Unix time, Redis clock).
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        service = instance.service
+        keys = (registry_instances_key(service), registry_records_key(service))
+        ttl_ms = max(int(ttl_seconds * 1000), 1)
+        reply = self.fleet.run_script(
+            _REGISTER, keys, (instance.instance_id, instance.to_json(), ttl_ms), f"registering {service}"
+        )
+        now_text, expires_text = _text(reply).split()
+        expires = float(expires_text)
+        oldest = float(now_text) - CATALOG_RETENTION_SECONDS
+
+        def index(client: Any) -> None:
+            pipeline = client.pipeline(transaction=False)
+            pipeline.zadd(REGISTRY_SERVICES_KEY, {service: expires}, gt=True)
+            pipeline.zremrangebyscore(REGISTRY_SERVICES_KEY, "-inf", f"({oldest}")
+            pipeline.execute()
+
+        self.fleet.run(REGISTRY_SERVICES_KEY, index, "updating the service catalog")
+        return expires
+
+    def deregister(self, service: str, instance_id: str) -> None:
+        """Remove a worker's entry at once (a clean shutdown).
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        keys = (registry_instances_key(service), registry_records_key(service))
+        self.fleet.run_script(_DEREGISTER, keys, (instance_id,), f"deregistering {service}")
+
+    # Reading
+
+    def service_names(self) -> list[str]:
+        """The services whose entries were refreshed within the last hour (by the catalog), sorted."""
+        since = time.time() - _CATALOG_LOOKBACK_SECONDS
+        names = self.fleet.run(
+            REGISTRY_SERVICES_KEY,
+            lambda client: client.zrangebyscore(REGISTRY_SERVICES_KEY, since, "+inf"),
+            "reading the service catalog",
+        )
+        return sorted(_text(name) for name in names)
+
+    def instances(self, service: str) -> list[InstanceInfo]:
+        """The live instances of one service, by instance id.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        keys = (registry_instances_key(service), registry_records_key(service))
+        reply = self.fleet.run_script(_READ, keys, (), f"reading the registry of {service}")
+        instances = []
+        for position in range(1, len(reply) - 2, 3):
+            info = InstanceInfo.from_json(reply[position + 2], float(_text(reply[position + 1])))
+            if info is not None and info.service == service:
+                instances.append(info)
+        return sorted(instances, key=lambda instance: instance.instance_id)
+
+    def queue_depths(self, services: Sequence[str]) -> dict[str, int]:
+        """Requests waiting in each service's request queue, summed over every master of the ring.
+
+        Request queues sit on every master (clients push round-robin), so each master is asked.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        depths = dict.fromkeys(services, 0)
+        if not services:
+            return depths
+        queue_keys = [QUEUE_NAME_PREFIX + make_redis_queue_name(service) for service in services]
+        for index in range(self.fleet.ring_size):
+            client = self.fleet.client_at(index)
+            try:
+                pipeline = client.pipeline(transaction=False)
+                for key in queue_keys:
+                    pipeline.llen(key)
+                values = pipeline.execute()
+            except (redis.RedisError, OSError) as exc:
+                self.fleet.backend.reset_client(index)
+                raise FleetConnectionError(f"Redis failed while reading request queue depths: {exc}") from exc
+            for service, value in zip(services, values, strict=True):
+                depths[service] += int(value)
+        return depths
+
+    def list_services(self, names: Iterable[str] | None = None, queue_depths: bool = True) -> list[ServiceInfo]:
+        """The services with at least one live instance (or those named, live or not), by name.
+
+        Args:
+            names: Only these services (each listed even with no live instance); ``None`` for every
+                live service.
+            queue_depths: Also read each service's request queue depth.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        wanted = sorted(set(names)) if names is not None else self.service_names()
+        found = [(name, self.instances(name)) for name in wanted]
+        if names is None:
+            found = [(name, instances) for name, instances in found if instances]
+        depths = self.queue_depths([name for name, _ in found]) if queue_depths else {}
+        return [ServiceInfo(name, tuple(instances), depths.get(name)) for name, instances in found]

@@ -1,0 +1,249 @@
+"""A sync worker's fleet companion: registry entry, dependency gating, events and periodic tasks.
+
+The request path stays as it was: the main thread blocks on the request queue and runs one job at a
+time. Everything else happens in background threads of the same process, each with its own Redis
+connections:
+
+* the **keeper** (``pysoa-like-fleet``) refreshes the registry entry, claims periodic ticks and keeps
+  the events and ticks in hand claimed; it never runs user code, so a slow handler or task cannot make
+  the worker look dead;
+* one **event reader** per group of streams read together (``pysoa-like-events-N``) reads, runs the
+  handlers (one at a time per process) and acknowledges;
+* each claimed periodic tick runs in a thread of its own (``pysoa-like-periodic-<task>``).
+
+See ``docs/service_registry.rst``, ``docs/events.rst`` and ``docs/periodic_tasks.rst`` for the
+consequences (thread safety, harakiri, graceful shutdown).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.fleet.errors import FleetError
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry.records import InstanceInfo
+from pysoa_like.registry.store import RegistryStore
+from pysoa_like.registry.versions import meets_minimum
+from pysoa_like.version import __version__
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["FleetRuntime", "make_instance_id"]
+
+_logger = logging.getLogger("pysoa_like.fleet")
+
+# How often the keeper wakes up (registry refreshes, ticks and claims are each due less often).
+_KEEPER_PERIOD_SECONDS = 0.2
+# How often dependency gating looks at the registry again.
+_DEPENDENCY_POLL_SECONDS = 0.5
+
+
+def make_instance_id() -> str:
+    """A new worker instance id: ``<host>:<pid>:<8 random hex digits>``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class _Problem:
+    """Logs a failing operation once when it starts failing and once when it recovers."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failing = False
+
+    def failed(self, exc: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            _logger.warning("Could not %s (will keep trying): %s", self._what, exc)
+
+    def succeeded(self) -> None:
+        if self._failing:
+            self._failing = False
+            _logger.info("Could %s again", self._what)
+
+
+class FleetRuntime:
+    """The fleet features of one running sync worker (see the module docstring).
+
+    Args:
+        server: The server whose worker this is.
+        fleet: Where the fleet keys live.
+    """
+
+    def __init__(self, server: Server, fleet: FleetRedis) -> None:
+        self.server = server
+        self.fleet = fleet
+        self.instance_id = make_instance_id()
+        self.started_at = time.time()
+        registry = server.settings["registry"]
+        self.registry_enabled: bool = bool(registry["enabled"])
+        self.refresh_interval: float = float(registry["refresh_interval_seconds"])
+        self.ttl: float = float(registry["ttl_seconds"])
+        self.store = RegistryStore(fleet)
+        self.state = "starting"
+        self.dependencies: dict[str, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+        self._next_refresh = 0.0
+        self._registry_problem = _Problem("refresh the service registry entry")
+        # Work the keeper does on each wake-up besides the registry: (name, callable) added by the features.
+        self._keeper_tasks: list[Callable[[float], None]] = []
+
+    # Registry
+
+    def instance_info(self) -> InstanceInfo:
+        """This worker's registry record, as of now."""
+        server = self.server
+        return InstanceInfo(
+            service=str(server.service_name),
+            instance_id=self.instance_id,
+            version=server.get_service_version(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            fork_id=server.forked_process_id,
+            started_at=self.started_at,
+            concurrency=1,
+            worker="sync",
+            actions=tuple(server.served_action_names()),
+            events=tuple(server.served_events()),
+            periodic_tasks=tuple(server.periodic_task_names()),
+            deprecated_actions=dict(server.deprecated_actions),
+            state=self.state,
+            in_flight=server.jobs_in_flight,
+            jobs_handled=server.jobs_handled,
+            dependencies=dict(self.dependencies),
+            library_version=__version__,
+            ttl_seconds=self.ttl,
+        )
+
+    def refresh_registry(self) -> None:
+        """Write this worker's entry now (failures are logged, never raised)."""
+        if not self.registry_enabled:
+            return
+        try:
+            self.store.register(self.instance_info(), self.ttl)
+            self._registry_problem.succeeded()
+        except FleetError as exc:
+            self._registry_problem.failed(exc)
+        self._next_refresh = time.monotonic() + self.refresh_interval
+
+    def set_state(self, state: str) -> None:
+        """Change the state shown in the registry, and show it at once."""
+        self.state = state
+        self.refresh_registry()
+
+    # Dependencies
+
+    def check_dependencies(self) -> dict[str, dict[str, Any]]:
+        """Read the registry for every required service: ``{name: {minimum_version, available, versions}}``.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        required: Mapping[str, str | None] = self.server.settings["dependencies"]["services"]
+        report: dict[str, dict[str, Any]] = {}
+        for name, minimum in sorted(required.items()):
+            versions = sorted({instance.version for instance in self.store.instances(name)})
+            report[name] = {
+                "minimum_version": minimum,
+                "versions": versions,
+                "available": any(meets_minimum(version, minimum) for version in versions),
+            }
+        self.dependencies = report
+        return report
+
+    def wait_for_dependencies(self, should_stop: Callable[[], bool]) -> bool:
+        """Wait until every required service has a live instance meeting its minimum version.
+
+        Returns:
+            Whether they all became available before ``dependencies.wait_timeout_seconds``.
+        """
+        settings = self.server.settings["dependencies"]
+        if not settings["services"]:
+            return True
+        deadline = time.monotonic() + float(settings["wait_timeout_seconds"])
+        self.set_state("waiting for dependencies")
+        problem = _Problem("read the service registry for the required services")
+        while True:
+            try:
+                report = self.check_dependencies()
+                problem.succeeded()
+                missing = [name for name, entry in report.items() if not entry["available"]]
+            except FleetError as exc:
+                problem.failed(exc)
+                missing = sorted(settings["services"])
+            if not missing:
+                _logger.info("Every required service is available: %s", ", ".join(sorted(settings["services"])))
+                return True
+            if should_stop() or time.monotonic() >= deadline:
+                _logger.warning(
+                    "Required services still unavailable after %s seconds: %s",
+                    settings["wait_timeout_seconds"],
+                    ", ".join(self._describe_missing(name) for name in missing),
+                )
+                return False
+            self._stop.wait(_DEPENDENCY_POLL_SECONDS)
+
+    def _describe_missing(self, name: str) -> str:
+        entry = self.dependencies.get(name) or {}
+        minimum = entry.get("minimum_version")
+        versions = entry.get("versions") or []
+        wanted = f" >= {minimum}" if minimum else ""
+        alive = f" (alive: {', '.join(versions)})" if versions else " (no live instance)"
+        return f"{name}{wanted}{alive}"
+
+    # Lifecycle
+
+    def add_keeper_task(self, task: Callable[[float], None]) -> None:
+        """Run ``task(monotonic_now)`` on every keeper wake-up (it must be quick and never raise)."""
+        self._keeper_tasks.append(task)
+
+    def start(self) -> None:
+        """Register (state ``starting``) and start the keeper thread."""
+        self.refresh_registry()
+        self._keeper = threading.Thread(target=self._keep, name="pysoa-like-fleet", daemon=True)
+        self._keeper.start()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(_KEEPER_PERIOD_SECONDS):
+            now = time.monotonic()
+            if now >= self._next_refresh:
+                self.refresh_registry()
+            for task in self._keeper_tasks:
+                try:
+                    task(now)
+                except Exception:
+                    _logger.exception("A fleet housekeeping step failed")
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`request_stop` was called."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop taking new events and ticks (what is in hand goes on); safe from a signal handler."""
+        self._stop.set()
+
+    def stop(self, timeout: float) -> None:
+        """Stop the keeper, then remove the registry entry.
+
+        Args:
+            timeout: The most seconds to wait for the keeper.
+        """
+        self.request_stop()
+        if self._keeper is not None:
+            self._keeper.join(timeout)
+            self._keeper = None
+        if self.registry_enabled:
+            try:
+                self.store.deregister(str(self.server.service_name), self.instance_id)
+            except FleetError as exc:
+                _logger.warning("Could not remove the service registry entry (it expires by itself): %s", exc)
+        self.fleet.close()

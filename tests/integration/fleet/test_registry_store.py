@@ -1,0 +1,146 @@
+"""The registry in real Redis: entries written, refreshed, expired, removed and read back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.fleet.errors import FleetConnectionError, ServiceVersionError
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry import get_service, list_services
+from pysoa_like.registry.records import InstanceInfo
+from pysoa_like.registry.store import RegistryStore
+from pysoa_like.test.redis import RedisRing, RedisServerProcess
+
+REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+
+def _instance(service: str, instance_id: str, version: str = "1.0", in_flight: int = 0) -> InstanceInfo:
+    return InstanceInfo(service=service, instance_id=instance_id, version=version, in_flight=in_flight, ttl_seconds=5)
+
+
+def test_registered_instances_are_listed_by_service(fleet: FleetRedis) -> None:
+    """Each live entry is read back under its service, with its expiry by the Redis clock."""
+    store = RegistryStore(fleet)
+    before = time.time()
+    expires = store.register(_instance("orders", "b", "1.2", in_flight=1), 5)
+    store.register(_instance("orders", "a", "1.10"), 5)
+    store.register(_instance("billing", "c"), 5)
+    services = store.list_services()
+    assert [s.name for s in services] == ["billing", "orders"]
+    orders = services[1]
+    assert [i.instance_id for i in orders.instances] == ["a", "b"]
+    assert orders.versions == ("1.2", "1.10")
+    assert orders.in_flight == 1
+    assert orders.queue_depth == 0
+    assert before + 4 < expires < time.time() + 6
+    assert orders.instances[1].expires_at == pytest.approx(expires)
+
+
+def test_an_entry_not_refreshed_drops_out_after_its_ttl(fleet: FleetRedis) -> None:
+    """An entry lives ttl seconds from its last refresh; refreshing extends it; then it drops out."""
+    store = RegistryStore(fleet)
+    store.register(_instance("orders", "a"), 0.6)
+    time.sleep(0.4)
+    store.register(_instance("orders", "a"), 0.6)
+    time.sleep(0.4)
+    assert [i.instance_id for i in store.instances("orders")] == ["a"]
+    time.sleep(0.4)
+    assert store.instances("orders") == []
+    assert store.list_services() == []
+    assert [s.name for s in store.list_services(["orders"])] == ["orders"]
+
+
+def test_expired_entries_are_cleaned_up_and_keys_expire(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:
+    """A refresh removes dead entries; with no live worker left the service's keys expire by themselves."""
+    store = RegistryStore(fleet)
+    store.register(_instance("orders", "dead"), 0.3)
+    time.sleep(0.4)
+    store.register(_instance("orders", "alive"), 0.5)
+    with fleet_server.client() as client:
+        assert client.hkeys("pysoa:registry:{orders}:records") == [b"alive"]
+        time.sleep(0.7)
+        assert not client.exists("pysoa:registry:{orders}:records", "pysoa:registry:{orders}:instances")
+
+
+def test_deregistering_removes_the_entry_at_once(fleet: FleetRedis) -> None:
+    """A clean shutdown's deregister removes the entry without waiting for its ttl."""
+    store = RegistryStore(fleet)
+    store.register(_instance("orders", "a"), 30)
+    store.register(_instance("orders", "b"), 30)
+    store.deregister("orders", "a")
+    assert [i.instance_id for i in store.instances("orders")] == ["b"]
+
+
+def test_queue_depth_counts_waiting_requests(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:
+    """queue_depth is the length of the service's request list."""
+    store = RegistryStore(fleet)
+    store.register(_instance("orders", "a"), 30)
+    with fleet_server.client() as client:
+        client.rpush("pysoa:service.orders", b"1", b"2", b"3")
+    assert get_service(fleet, "orders").queue_depth == 3
+
+
+def test_module_reader_takes_settings(fleet_server: RedisServerProcess) -> None:
+    """list_services works from plain fleet settings, without a client."""
+    settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [fleet_server.url]}}
+    writer = FleetRedis.from_settings(settings)
+    RegistryStore(writer).register(_instance("orders", "a", "3.0"), 30)
+    writer.close()
+    assert [(s.name, s.versions) for s in list_services(settings)] == [("orders", ("3.0",))]
+
+
+@pytest.fixture
+def ring() -> Iterator[RedisRing]:
+    with RedisRing(2) as ring:
+        yield ring
+
+
+def test_over_a_ring_each_service_lives_on_one_master_and_queues_are_summed(ring: RedisRing) -> None:
+    """Registry keys of a service sit on its slot's master; the queue depth adds up every master's list."""
+    fleet = FleetRedis("redis.standard", {"hosts": ring.urls})
+    store = RegistryStore(fleet)
+    names = [f"service{n}" for n in range(6)]
+    for name in names:
+        store.register(_instance(name, "i"), 30)
+    clients = [server.client() for server in ring.servers]
+    holders = {
+        name: [n for n, c in enumerate(clients) if c.exists(f"pysoa:registry:{{{name}}}:records")] for name in names
+    }
+    assert all(len(masters) == 1 for masters in holders.values())
+    assert {masters[0] for masters in holders.values()} == {0, 1}
+    clients[0].rpush("pysoa:service.service0", b"x")
+    clients[1].rpush("pysoa:service.service0", b"y", b"z")
+    for client in clients:
+        client.close()
+    assert [s.name for s in store.list_services()] == names
+    assert store.list_services(["service0"])[0].queue_depth == 3
+    fleet.close()
+
+
+def test_redis_down_is_a_fleet_connection_error() -> None:
+    """Reading the registry of an unreachable Redis raises FleetConnectionError naming what failed."""
+    fleet = FleetRedis("redis.standard", {"hosts": ["redis://127.0.0.1:1/0"]})
+    with pytest.raises(FleetConnectionError, match="Redis failed while reading the service catalog"):
+        RegistryStore(fleet).list_services()
+
+
+def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProcess) -> None:
+    """Over Redis, a client's minimum_version is checked against the live instances in the registry."""
+    transport = {
+        "path": REDIS_CLIENT_TRANSPORT,
+        "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [fleet_server.url]}},
+    }
+    writer = FleetRedis("redis.standard", {"hosts": [fleet_server.url]})
+    RegistryStore(writer).register(_instance("orders", "a", "1.4.2"), 30)
+    writer.close()
+    client = Client({"orders": {"transport": transport, "minimum_version": "1.5"}})
+    try:
+        with pytest.raises(ServiceVersionError, match=r"only older versions are alive \(1\.4\.2\)"):
+            client.call_action("orders", "anything", timeout=1)
+        assert client.list_services()[0].versions == ("1.4.2",)
+    finally:
+        client.fleet_redis().close()
