@@ -129,12 +129,14 @@ check-install:
 	$(USER_VENV)/bin/python -c "import pysoa_like.client.client, pysoa_like.server.server"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
+# BASELINE=<git revision or checkout directory> also runs that pysoa_like in the same run (old vs new).
+BASELINE ?=
 bench: $(READY)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(if $(BASELINE),--baseline $(BASELINE))
 
 # A call through the full in-process pipeline (local transport), no Redis.
 bench-local: $(READY)
-	$(BIN)/python -m benchmarks.local
+	$(BIN)/python -m benchmarks.local $(if $(BASELINE),--baseline $(BASELINE))
 
 bench-smoke: $(READY)
 	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json

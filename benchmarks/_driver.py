@@ -148,8 +148,8 @@ def run_client(calls: CallSet, spec: dict[str, Any]) -> dict[str, Any]:
         profiler.dump_stats(profile_path)
 
 
-def main_client(make_calls: Any, spec: dict[str, Any]) -> None:
-    """Build the calls with ``make_calls(spec)``, run the workload and print the result line."""
-    result = run_client(make_calls(spec), spec)
+def main_client(make_calls: Any, spec: dict[str, Any], **extra: Any) -> None:
+    """Build the calls with ``make_calls(spec)``, run the workload and print the result line (with ``extra``)."""
+    result = dict(run_client(make_calls(spec), spec), **extra)
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
     sys.stdout.flush()

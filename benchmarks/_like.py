@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+import pysoa_like
 from pysoa_like.client.client import Client
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
@@ -45,7 +46,7 @@ class BigAction(Action):
 
 
 class BenchServer(Server):
-    """The benchmark service; prints ``READY <pid>`` once it is about to take requests."""
+    """The benchmark service; prints ``READY <pid> <pysoa_like package directory>`` once it takes requests."""
 
     service_name = _CONFIG.get("service", "bench_like")
     action_class_map = {"square": SquareAction, "big": BigAction}
@@ -60,7 +61,7 @@ class BenchServer(Server):
             # CPU time, not wall time: waiting in BLPOP would otherwise dominate every listing.
             self._profiler = cProfile.Profile(time.process_time)
             self._profiler.enable()
-        sys.stdout.write(f"READY {os.getpid()}\n")
+        sys.stdout.write(f"READY {os.getpid()} {os.path.dirname(os.path.abspath(pysoa_like.__file__))}\n")
         sys.stdout.flush()
 
     def teardown(self) -> None:
@@ -115,4 +116,4 @@ class LikeCalls:
 if __name__ == "__main__":
     from benchmarks._driver import main_client
 
-    main_client(LikeCalls, json.loads(sys.argv[2]))
+    main_client(LikeCalls, json.loads(sys.argv[2]), package=os.path.dirname(os.path.abspath(pysoa_like.__file__)))

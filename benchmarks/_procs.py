@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks._baseline import Baseline
 from benchmarks._driver import RESULT_PREFIX
 
 __all__ = ["BenchmarkError", "Implementation", "ServerProcess", "run_client", "start_server"]
@@ -44,6 +45,9 @@ class Implementation:
         server_command: ``config -> argv`` of one server process.
         client_command: ``config -> argv`` of one client process.
         server_env: ``config -> extra environment`` of a server process.
+        cwd: The working directory of its processes (a baseline's holds its own ``pysoa_like``).
+        env: Extra environment of its server and client processes.
+        package: The ``pysoa_like`` package its processes must import (checked when they report it).
     """
 
     key: str
@@ -51,6 +55,16 @@ class Implementation:
     server_command: Callable[[dict[str, Any]], list[str]]
     client_command: Callable[[dict[str, Any]], list[str]]
     server_env: Callable[[dict[str, Any]], dict[str, str]] = lambda config: {}
+    cwd: Path = REPO_ROOT
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    package: Path | None = None
+
+    def check_package(self, reported: str | None, process: str) -> None:
+        """Raise :class:`BenchmarkError` if a process reported importing another ``pysoa_like`` than :attr:`package`."""
+        if self.package is None or reported is None:
+            return
+        if Path(reported).resolve() != self.package.resolve():
+            raise BenchmarkError(f"{self.label} {process} imported pysoa_like from {reported}, not {self.package}")
 
 
 def _environment(extra: dict[str, str]) -> dict[str, str]:
@@ -73,6 +87,8 @@ class ServerProcess:
         self.popen = popen
         self.log_path = log_path
         self._log = log
+        #: What the server said after ``READY <pid>`` (pysoa_like's servers: the package directory).
+        self.ready_details: str | None = None
 
     @property
     def pid(self) -> int:
@@ -88,6 +104,7 @@ class ServerProcess:
             if ready:
                 line = self.popen.stdout.readline()
                 if line.startswith("READY"):
+                    self.ready_details = line.split(maxsplit=2)[2].strip() if line.count(" ") >= 2 else None
                     return
                 if line:
                     continue
@@ -120,14 +137,19 @@ def start_server(implementation: Implementation, config: dict[str, Any], log_pat
     log = open(log_path, "a")  # noqa: SIM115 - closed by ServerProcess.stop
     popen = subprocess.Popen(
         implementation.server_command(config),
-        cwd=REPO_ROOT,
-        env=_environment(implementation.server_env(config)),
+        cwd=implementation.cwd,
+        env=_environment({**implementation.env, **implementation.server_env(config)}),
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
     )
     server = ServerProcess(popen, log_path, log)
     server.wait_ready()
+    try:
+        implementation.check_package(server.ready_details, "server")
+    except BenchmarkError:
+        server.stop()
+        raise
     return server
 
 
@@ -136,8 +158,8 @@ def run_client(implementation: Implementation, spec: dict[str, Any], timeout: fl
     try:
         completed = subprocess.run(
             implementation.client_command(spec),
-            cwd=REPO_ROOT,
-            env=_environment({}),
+            cwd=implementation.cwd,
+            env=_environment(implementation.env),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -148,6 +170,7 @@ def run_client(implementation: Implementation, spec: dict[str, Any], timeout: fl
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
+            implementation.check_package(result.get("package"), "client")
             return result
     raise BenchmarkError(
         f"{implementation.label} client ({spec['workload']}) failed with exit status {completed.returncode}:\n"
@@ -160,8 +183,26 @@ def python_module_command(python: str, module: str, role: str) -> Callable[[dict
     return lambda config: [python, "-m", module, role, json.dumps(config)]
 
 
-def implementations(pysoa_python: str | None) -> list[Implementation]:
-    """The floor, pysoa_like and (with its venv's interpreter) PySOA 1.4.9, in run order."""
+def _like(key: str, label: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> Implementation:
+    """pysoa_like, from this checkout or (``cwd`` and ``env`` of a :class:`Baseline`) from another one."""
+    here = sys.executable
+    return Implementation(
+        key,
+        label,
+        lambda config: [here, "-m", "pysoa_like", "serve", _LIKE_SERVER, "-s", "benchmarks._like"],
+        python_module_command(here, "benchmarks._like", "client"),
+        lambda config: {"BENCH_CONFIG": json.dumps(config)},
+        cwd=cwd,
+        env=env or {},
+        package=cwd / "pysoa_like",
+    )
+
+
+def implementations(pysoa_python: str | None, baseline: Baseline | None = None) -> list[Implementation]:
+    """The floor, the baseline's pysoa_like (if any), pysoa_like and (with its venv's interpreter) PySOA 1.4.9.
+
+    That is also the run order within a repetition.
+    """
     here = sys.executable
     found = [
         Implementation(
@@ -170,14 +211,10 @@ def implementations(pysoa_python: str | None) -> list[Implementation]:
             python_module_command(here, "benchmarks._floor", "server"),
             python_module_command(here, "benchmarks._floor", "client"),
         ),
-        Implementation(
-            "like",
-            "pysoa_like",
-            lambda config: [here, "-m", "pysoa_like", "serve", _LIKE_SERVER, "-s", "benchmarks._like"],
-            python_module_command(here, "benchmarks._like", "client"),
-            lambda config: {"BENCH_CONFIG": json.dumps(config)},
-        ),
     ]
+    if baseline is not None:
+        found.append(_like("base", baseline.label, baseline.start_dir, baseline.environment()))
+    found.append(_like("like", "pysoa_like"))
     if pysoa_python:
         found.append(
             Implementation(

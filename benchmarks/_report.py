@@ -6,7 +6,7 @@ from typing import Any
 
 from benchmarks._stats import summarize
 
-__all__ = ["FIGURES", "RATIOS", "TARGETS", "build_report", "format_table", "rep_figures"]
+__all__ = ["FIGURES", "RATIOS", "TARGETS", "build_report", "format_table", "ratio_keys", "rep_figures"]
 
 #: (key, label, unit format) of every figure, per implementation.
 FIGURES: list[tuple[str, str, str]] = [
@@ -31,6 +31,15 @@ RATIOS: list[tuple[str, str, str, str, str]] = [
     ("throughput_like_over_pysoa", "throughput pysoa_like/PySOA", "like", "pysoa", "throughput_calls_per_s"),
     ("serial_p50_like_over_pysoa", "serial p50 pysoa_like/PySOA", "like", "pysoa", "serial_p50_us"),
     ("serial_p50_pysoa_over_floor", "serial p50 PySOA/floor", "pysoa", "floor", "serial_p50_us"),
+    # With --baseline: the baseline's pysoa_like against the floor, and this checkout's against the baseline.
+    ("serial_p50_base_over_floor", "serial p50 baseline/floor", "base", "floor", "serial_p50_us"),
+    ("throughput_base_over_floor", "throughput baseline/floor", "base", "floor", "throughput_calls_per_s"),
+    ("big_base_over_floor", "1 MiB baseline/floor", "base", "floor", "big_ms"),
+    ("serial_p50_like_over_base", "serial p50 pysoa_like/baseline", "like", "base", "serial_p50_us"),
+    ("throughput_like_over_base", "throughput pysoa_like/baseline", "like", "base", "throughput_calls_per_s"),
+    ("big_like_over_base", "1 MiB pysoa_like/baseline", "like", "base", "big_ms"),
+    ("client_cpu_like_over_base", "client CPU pysoa_like/baseline", "like", "base", "client_cpu_us"),
+    ("server_cpu_like_over_base", "server CPU pysoa_like/baseline", "like", "base", "server_cpu_us"),
 ]
 
 #: (label, source, key, comparison, bound): source is "ratios" or "like" (a pysoa_like figure).
@@ -42,6 +51,11 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
     ("client CPU <= 80 us per call", "like", "client_cpu_us", "<=", 80.0),
     ("server CPU <= 130 us per call", "like", "server_cpu_us", "<=", 130.0),
 ]
+
+
+def ratio_keys(implementations: set[str]) -> set[str]:
+    """The keys of the ratios a run of ``implementations`` (keys such as ``floor``, ``like``) reports."""
+    return {key for key, _, numerator, denominator, _ in RATIOS if {numerator, denominator} <= implementations}
 
 
 def rep_figures(results: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -8,6 +8,11 @@ job and action middleware, request logging as shipped and the action. That makes
 both sides of a call without Redis. The median over several repetitions of the wall time and of the
 process's CPU time is printed in microseconds per call (on a busy machine, trust the CPU figure);
 ``--profile`` also prints cProfile's top functions (slower calls, read the shares).
+
+``--baseline DIR_OR_REVISION`` times another pysoa_like too (an older checkout, or the package at a
+git revision; see :mod:`benchmarks._baseline`): each repetition then runs one process per
+implementation, alternating, and the medians of both and of their ratio within each repetition are
+printed.
 """
 
 from __future__ import annotations
@@ -15,12 +20,18 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
+import os
 import pstats
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pysoa_like
+from benchmarks._baseline import REPO_ROOT, prepared_baseline
 from benchmarks._stats import median
 from pysoa_like.client.client import Client
 from pysoa_like.server.action.base import Action
@@ -92,6 +103,48 @@ def _profile(client: Client, calls: int, top: int) -> str:
     return stream.getvalue()
 
 
+def _one_repetition(cwd: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """Run one repetition in a process of its own (started in ``cwd``); its wall and CPU microseconds per call."""
+    counts = ["--calls", str(args.calls), "--warmup", str(args.warmup)]
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.local", "--json", "--reps", "1", *counts],
+        cwd=cwd,
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark process in {cwd} failed:\n{completed.stdout}\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not Path(result["package"]).resolve().is_relative_to((cwd / "pysoa_like").resolve()):
+        raise RuntimeError(f"the process started in {cwd} imported pysoa_like from {result['package']}")
+    return result
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Alternate repetitions of the baseline and of this checkout, each in its own process; print both and the ratio."""
+    with prepared_baseline(args.baseline) as baseline:
+        runs: dict[str, list[dict[str, Any]]] = {baseline.label: [], "pysoa_like": []}
+        for _ in range(args.reps):
+            runs[baseline.label].append(_one_repetition(baseline.start_dir, baseline.environment(), args))
+            runs["pysoa_like"].append(_one_repetition(REPO_ROOT, {}, args))
+    for label, results in runs.items():
+        for figure in ("wall", "CPU"):
+            values = [result[figure] for result in results]
+            print(
+                f"{label} ({figure}): median {median(values):.1f} us per call "
+                f"[min {min(values):.1f}, max {max(values):.1f}] over {args.reps} x {args.calls} calls"
+            )
+    base, new = runs[baseline.label], runs["pysoa_like"]
+    for figure in ("wall", "CPU"):
+        ratios = [n[figure] / b[figure] for n, b in zip(new, base, strict=True)]
+        spread = f"[min {min(ratios):.3f}, max {max(ratios):.3f}]"
+        print(f"pysoa_like/baseline ({figure}): median {median(ratios):.3f} {spread}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Time serial local calls over several repetitions and print the median (and a profile if asked)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.local", description=__doc__.split("\n")[0])
@@ -100,14 +153,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=500, help="Untimed calls first (default 500)")
     parser.add_argument("--profile", action="store_true", help="Also print cProfile's top functions")
     parser.add_argument("--top", type=int, default=25, help="Functions listed per profile table (default 25)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR_OR_REVISION",
+        help="Also time another pysoa_like: a checkout's directory, or a git revision of this repository",
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one repetition, for --baseline
     args = parser.parse_args(argv)
     if args.calls < 1 or args.reps < 1 or args.warmup < 0:
         parser.error("--calls and --reps must be at least 1, --warmup at least 0")
+    if args.baseline:
+        try:
+            return _compare(args)
+        except ValueError as exc:
+            parser.error(str(exc))
     client = make_client()
     try:
         if args.warmup:
             time_calls(client, args.warmup)
         timings = [time_calls(client, args.calls) for _ in range(args.reps)]
+        if args.json:
+            wall, cpu = timings[0]
+            print(json.dumps({"wall": wall, "CPU": cpu, "package": str(Path(pysoa_like.__file__).parent)}))
+            return 0
         for label, values in (("wall", [wall for wall, _ in timings]), ("CPU", [cpu for _, cpu in timings])):
             print(
                 f"local call ({label}): median {median(values):.1f} us per call "

@@ -2,7 +2,9 @@
 
 One throwaway redis-server serves every repetition. Each repetition runs the floor (raw redis-py),
 pysoa_like and PySOA 1.4.9 one after the other (interleaved, so drift on a noisy machine hits all
-three alike). Per implementation and repetition: one server is started, the serial and 1 MiB
+three alike); ``--baseline DIR_OR_REVISION`` adds another pysoa_like (an older checkout, or the
+package at a git revision) right before this checkout's, so old and new code are compared in one
+run. Per implementation and repetition: one server is started, the serial and 1 MiB
 workloads run against it, a second server is started and the throughput workload runs against
 both; then both are stopped. The table shows ``median [min-max]`` over the repetitions; ratios are
 taken within each repetition. The JSON goes to ``benchmarks/results/latest.json`` (or ``--output``).
@@ -11,6 +13,7 @@ taken within each repetition. The JSON goes to ``benchmarks/results/latest.json`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._baseline import Baseline, prepared_baseline
 from benchmarks._procs import REPO_ROOT, BenchmarkError, Implementation, implementations, run_client, start_server
 from benchmarks._report import build_report, format_table, rep_figures
 
@@ -40,6 +44,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--big-calls", type=int, default=30, help="Timed 1 MiB calls (default 30)")
     parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the suite works")
     parser.add_argument("--no-pysoa", action="store_true", help="Skip PySOA 1.4.9 (no interop venv needed)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR_OR_REVISION",
+        help="Also run another pysoa_like: a checkout's directory, or a git revision of this repository",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
     return parser
 
@@ -94,7 +103,7 @@ def _run_implementation(
             server.stop()
 
 
-def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
+def run_benchmarks(args: argparse.Namespace, baseline: Baseline | None = None) -> dict[str, Any]:
     """Run every repetition and return the JSON-ready report (also printed as a table)."""
     from pysoa_like.test.redis import RedisServerProcess
 
@@ -104,7 +113,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
 
         venv = ensure_pysoa_venv()
         pysoa_python, pysoa_versions = str(venv.python), venv.versions
-    impls = implementations(pysoa_python)
+    impls = implementations(pysoa_python, baseline)
     settings = {
         "calls": args.calls,
         "warmup": args.warmup,
@@ -132,7 +141,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     report = build_report(reps)
     report.update(
         machine=machine,
-        config=dict(settings, reps=args.reps, smoke=args.smoke),
+        config=dict(settings, reps=args.reps, smoke=args.smoke, baseline=args.baseline),
         labels={impl.key: impl.label for impl in impls},
         elapsed_s=round(time.monotonic() - started, 1),
         raw=raw,
@@ -145,11 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if args.smoke:
         args.reps, args.calls, args.warmup, args.wave, args.big_calls = 1, 200, 20, 50, 3
-    try:
-        report = run_benchmarks(args)
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
+    with contextlib.ExitStack() as stack:
+        try:
+            baseline = stack.enter_context(prepared_baseline(args.baseline)) if args.baseline else None
+        except ValueError as exc:
+            print(f"benchmark not started: {exc}", file=sys.stderr)
+            return 2
+        try:
+            report = run_benchmarks(args, baseline)
+        except BenchmarkError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
     machine = report["machine"]
     print(
         f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "

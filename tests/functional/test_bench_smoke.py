@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._report import FIGURES, RATIOS, TARGETS
+from benchmarks._report import FIGURES, TARGETS, ratio_keys
 from tests.interop._pysoa_venv import ensure_pysoa_venv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,42 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
             assert len(summary["values"]) == 1
         for key in ("serial_p50_us", "throughput_calls_per_s", "big_ms"):
             assert figures[key]["median"] > 0, (implementation, key)
-    assert set(report["ratios"]) == {key for key, *_ in RATIOS}
+    assert set(report["ratios"]) == ratio_keys({"floor", "like", "pysoa"})
     assert [target["key"] for target in report["targets"]] == [key for _, _, key, _, _ in TARGETS]
     assert report["machine"]["nproc"] >= 1
     assert report["machine"]["redis_server"]
+
+
+@pytest.mark.timeout(600)
+def test_smoke_run_with_a_baseline_reports_it_next_to_this_checkout(tmp_path: Path) -> None:
+    """`--baseline HEAD` adds the package as committed (run from an extracted copy) and its ratios to the report."""
+    output = tmp_path / "smoke.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--no-pysoa", "--baseline=HEAD", f"--output={output}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(output.read_text())
+    assert list(report["figures"]) == ["floor", "base", "like"]
+    assert report["labels"]["base"].startswith("pysoa_like @ ")
+    assert set(report["ratios"]) == ratio_keys({"floor", "base", "like"})
+    assert report["figures"]["base"]["serial_p50_us"]["median"] > 0
+    assert "serial p50 pysoa_like/baseline" in completed.stdout
+
+
+def test_baseline_that_names_nothing_is_refused_before_anything_starts() -> None:
+    """A --baseline that is neither a checkout nor a git revision exits with status 2 and says why."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--no-pysoa", "--baseline", "no-such-revision-xyz"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "neither a directory nor a git revision" in completed.stderr

@@ -47,3 +47,20 @@ def test_local_benchmark_calls_really_round_trip() -> None:
         assert client.call_action("bench_local", "square", {"number": 12}).body == {"square": 144}
     finally:
         close_client(client)
+
+
+@pytest.mark.timeout(300)
+def test_local_benchmark_against_a_baseline_prints_both_and_the_ratio() -> None:
+    """`--baseline HEAD` times the committed package in its own processes too and prints the ratio of the two."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.local", "--calls", "50", "--reps", "2", "--warmup", "5", "--baseline=HEAD"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert re.search(r"pysoa_like @ [0-9a-f]{10} \(CPU\): median [0-9.]+ us per call", completed.stdout)
+    match = re.search(r"pysoa_like/baseline \(CPU\): median ([0-9.]+)", completed.stdout)
+    assert match is not None and float(match.group(1)) > 0, completed.stdout
