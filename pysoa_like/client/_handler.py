@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._header_rules import suppress_response_requested
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
@@ -109,6 +111,8 @@ class ServiceHandler:
         # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
         self.request_counter = random.randint(1, 1_000_000)
         self._counter_lock = threading.Lock()
+        # Replies nobody waits for are logged a few times a minute at most (their rate is up to the peers).
+        self._log_throttle = LogThrottle()
         self._local = threading.local()
         minimum_version = settings.get("minimum_version")
         #: Checks the service's version in the registry before each call (``None``: no minimum).
@@ -286,10 +290,14 @@ class ServiceHandler:
             state.outstanding.discard(request_id)
             state.stash[request_id] = response
         else:
-            _logger.info(
-                "Dropped a reply from service %s for request %r that no call is waiting for (late or duplicate)",
+            log_bounded(
+                _logger,
+                logging.INFO,
+                self._log_throttle,
+                "dropped reply",
+                "Dropped a reply from service %s for request %s that no call is waiting for (late or duplicate)",
                 self.service_name,
-                request_id,
+                short_repr(request_id),
             )
 
     def get_response(self, request_id: Any, receive_timeout_in_seconds: float | None = None) -> JobResponse:
@@ -299,8 +307,8 @@ class ServiceHandler:
 
         Args:
             request_id: The id returned when the request was sent.
-            receive_timeout_in_seconds: The most seconds to wait in total; ``None`` for the transport's
-                default per receive.
+            receive_timeout_in_seconds: The most seconds to wait in total; ``None`` or ``0`` for the
+                transport's default per receive (PySOA's meaning of 0).
 
         Returns:
             The job response.
@@ -318,6 +326,8 @@ class ServiceHandler:
             return _delivered(self.service_name, stashed)
         # (Re-)registering lets a future retry after a timeout still catch a late reply.
         state.outstanding.add(request_id)
+        if not receive_timeout_in_seconds:
+            receive_timeout_in_seconds = None  # 0 means the default, as in PySOA
         deadline = None if receive_timeout_in_seconds is None else time.monotonic() + receive_timeout_in_seconds
         wait = receive_timeout_in_seconds
         try:

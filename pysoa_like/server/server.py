@@ -445,9 +445,14 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
             )
             cause = exc
         wrap = self._request_logger.wrap
-        error_response = self.handle_job_error_code(
-            code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
-        )
+        try:
+            error_response = self.handle_job_error_code(
+                code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
+            )
+        finally:
+            # The exception's traceback holds this frame, which holds the exception: a cycle that would keep
+            # the refused reply (any size) alive until the cycle collector happens to run.
+            del cause
         error_response.context.update(context)
         error_dict = job_response_to_dict(error_response, client_version)
         try:

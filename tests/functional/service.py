@@ -67,6 +67,13 @@ class ReturnsAction(Action):
         return request.body["value"]
 
 
+class BigAction(Action):
+    """Returns ``body["megabytes"]`` MiB of text."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"data": "x" * (int(request.body["megabytes"]) * 1024 * 1024)}
+
+
 class FunctionalServer(Server):
     """The functional-test service."""
 
@@ -78,6 +85,7 @@ class FunctionalServer(Server):
         "fail": FailAction,
         "status": StatusAction,
         "returns": ReturnsAction,
+        "big": BigAction,
     }
 
     def setup(self) -> None:

@@ -291,7 +291,10 @@ def test_request_bytes_match_pysoa_client(
     like_envelope = _SERIALIZERS[serializer].blob_to_dict(like_payload)
     assert list(like_envelope) == list(pysoa_envelope) == ["request_id", "meta", "body"]
     assert isinstance(like_envelope["request_id"], int)
-    assert list(like_envelope["meta"]) == list(pysoa_envelope["meta"])
+    # One key more: the nonce the reply must echo (PySOA servers echo the whole meta).
+    pysoa_keys = list(pysoa_envelope["meta"])
+    assert list(like_envelope["meta"]) == [*pysoa_keys[:2], "reply_nonce", *pysoa_keys[2:]]
+    assert re.fullmatch("[0-9a-f]{16}", like_envelope["meta"]["reply_nonce"])
     assert _REPLY_TO.match(like_envelope["meta"]["reply_to"]), like_envelope["meta"]["reply_to"]
     client_version = like_envelope["meta"]["client_version"]
     assert isinstance(client_version, list) and all(isinstance(part, int) for part in client_version)

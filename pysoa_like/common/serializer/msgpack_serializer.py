@@ -25,8 +25,11 @@ __all__ = ["MsgpackSerializer"]
 _PACK_NESTING_LIMIT = 1000
 
 # msgpack.Packer is not thread-safe, and creating one per call costs about as much as packing a small
-# message, so each thread keeps its own. Its buffer keeps the capacity of the largest message it packed.
+# message, so each thread keeps its own. Its buffer keeps the capacity of the largest message it packed, so a
+# packer that packed (or failed to pack) more than this is dropped: one 200 MB body refused as too large must not
+# leave its thread 200 MB bigger.
 _THREAD_STATE = threading.local()
+_KEEP_PACKER_BELOW_BYTES = 1024 * 1024
 
 
 def _new_packer(unicode_errors: str | None) -> msgpack.Packer:
@@ -47,6 +50,13 @@ def _thread_packer() -> msgpack.Packer:
     # without a lone surrogate and raises on the rare one that has them (see _surrogate_packer).
     packer = _THREAD_STATE.packer = _new_packer(None)
     return packer
+
+
+def _drop_packers() -> None:
+    # The thread's packers, and any memory their buffers grew to, go; the next pack makes a new small one.
+    state = _THREAD_STATE.__dict__
+    state.pop("packer", None)
+    state.pop("surrogate_packer", None)
 
 
 def _surrogate_packer() -> msgpack.Packer:
@@ -92,18 +102,25 @@ class MsgpackSerializer(Serializer):
         except AttributeError:
             packer = _thread_packer()
         try:
-            return packer.pack(message_dict)  # type: ignore[no-any-return]
+            blob: bytes = packer.pack(message_dict)
         except UnicodeEncodeError:
             packer.reset()
             packer = _surrogate_packer()
         except Exception as exc:
-            packer.reset()
+            _drop_packers()
             raise _encoding_error(message_dict, exc) from exc
+        else:
+            if len(blob) >= _KEEP_PACKER_BELOW_BYTES:
+                _drop_packers()
+            return blob
         try:
-            return packer.pack(message_dict)  # type: ignore[no-any-return]
+            blob = packer.pack(message_dict)
         except Exception as exc:
-            packer.reset()
+            _drop_packers()
             raise _encoding_error(message_dict, exc) from exc
+        if len(blob) >= _KEEP_PACKER_BELOW_BYTES:
+            _drop_packers()
+        return blob
 
     def blob_to_dict(self, blob: bytes | bytearray | memoryview) -> dict[Any, Any]:
         """Decode MessagePack bytes into a message dict.

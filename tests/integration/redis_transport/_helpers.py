@@ -88,3 +88,15 @@ def commands_run(raw_redis: Any, command: str) -> int:
     """How many times Redis ran ``command`` since the last ``CONFIG RESETSTAT``."""
     stats: Any = raw_redis.info("commandstats")
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def queued_request(raw_redis: Any, service: str = "echo") -> tuple[Any, dict[str, Any]]:
+    """Take the oldest request off ``service``'s queue, as a server would: its request id and meta (with nonce)."""
+    from pysoa_like.common.serializer import Serializer
+    from pysoa_like.common.transport.redis_gateway.protocol import parse_message
+
+    raw = raw_redis.lpop("pysoa:service." + service)
+    assert raw is not None, "no request queued"
+    parsed = parse_message(raw)
+    envelope = Serializer.resolve_serializer(parsed.content_type or "application/msgpack").blob_to_dict(parsed.payload)
+    return envelope["request_id"], envelope["meta"]

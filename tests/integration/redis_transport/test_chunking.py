@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.common.transport.errors import InvalidMessageError, MessageTooLarge
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message, split_into_chunks
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
-from tests.integration.redis_transport._helpers import SERIALIZERS, RecordingMetrics, job_request, job_response
+from tests.integration.redis_transport._helpers import (
+    SERIALIZERS,
+    RecordingMetrics,
+    job_request,
+    job_response,
+    queued_request,
+)
 
 ClientFactory = Callable[..., RedisClientTransport]
 ServerFactory = Callable[..., RedisServerTransport]
@@ -62,8 +69,8 @@ def test_reply_over_the_maximum_is_too_large(make_client: ClientFactory, make_se
         server.send_response_message(request_id, meta, job_response(data="z" * 2000))
 
 
-def _reply_bytes(reply_to: str, request_id: int, data: str) -> bytes:
-    envelope = {"request_id": request_id, "meta": {"reply_to": reply_to}, "body": job_response(data=data)}
+def _reply_bytes(meta: dict[str, Any], request_id: int, data: str) -> bytes:
+    envelope = {"request_id": request_id, "meta": meta, "body": job_response(data=data)}
     return MsgpackSerializer().dict_to_blob(envelope)
 
 
@@ -72,21 +79,23 @@ def test_whole_reply_between_chunks_is_kept(make_client: ClientFactory, raw_redi
     client = make_client()
     client.send_request_message(1, {}, job_request())
     client.send_request_message(2, {}, job_request())
-    reply_to = client._reply_to()
-    first, second = split_into_chunks(_reply_bytes(reply_to, 1, "a" * 300), "application/msgpack", 300)
-    whole = frame_message(_reply_bytes(reply_to, 2, "b"), "application/msgpack")
-    raw_redis.rpush("pysoa:" + reply_to, first, whole, second)
+    (_, meta_1), (_, meta_2) = queued_request(raw_redis), queued_request(raw_redis)
+    first, second = split_into_chunks(_reply_bytes(meta_1, 1, "a" * 300), "application/msgpack", 300)
+    whole = frame_message(_reply_bytes(meta_2, 2, "b"), "application/msgpack")
+    raw_redis.rpush("pysoa:" + meta_1["reply_to"], first, whole, second)
     assert client.receive_response_message(1).request_id == 1
     assert client.receive_response_message(1).request_id == 2
     assert client.requests_outstanding == 0
 
 
-def test_interleaved_chunks_are_rejected(make_client: ClientFactory, raw_redis: redis.Redis) -> None:
-    """Chunks out of sequence raise InvalidMessageError instead of producing a corrupt reply."""
-    client = make_client()
+def test_interleaved_chunks_are_dropped(make_client: ClientFactory, raw_redis: redis.Redis) -> None:
+    """Chunks out of sequence are dropped (and counted) instead of producing a corrupt reply; the wait goes on."""
+    metrics = RecordingMetrics()
+    client = make_client(metrics=metrics)
     client.send_request_message(1, {}, job_request())
-    reply_to = client._reply_to()
-    chunks = split_into_chunks(_reply_bytes(reply_to, 1, "a" * 300), "application/msgpack", 150)
-    raw_redis.rpush("pysoa:" + reply_to, chunks[0], chunks[2], chunks[1])
-    with pytest.raises(InvalidMessageError):
-        client.receive_response_message(1)
+    _, meta = queued_request(raw_redis)
+    chunks = split_into_chunks(_reply_bytes(meta, 1, "a" * 300), "application/msgpack", 150)
+    raw_redis.rpush("pysoa:" + meta["reply_to"], chunks[0], chunks[2], chunks[1])
+    with pytest.raises(MessageReceiveTimeout):
+        client.receive_response_message(0.3)
+    assert metrics.counters["client.transport.redis_gateway.receive.error.invalid_message"] == 2

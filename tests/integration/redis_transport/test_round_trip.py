@@ -47,7 +47,7 @@ def test_round_trip_in_each_version_and_serializer(
     request_id, meta, body = server.receive_request_message()
     assert request_id == 42
     assert body == job_request()
-    assert list(meta) == ["client_version", "reply_to", "__expiry__"]
+    assert list(meta) == ["client_version", "reply_to", "reply_nonce", "__expiry__"]
 
     server.send_response_message(request_id, meta, job_response(y=2))
     reply_key = "pysoa:" + meta["reply_to"]

@@ -24,6 +24,7 @@ from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._protocol.limits import nesting_too_deep, too_deep_message
+from pysoa_like.common.transport.redis_gateway._protocol.replies import REPLY_NONCE_META_KEY
 from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, UnsupportedProtocolVersionError
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
@@ -41,7 +42,7 @@ __all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]
 _logger = logging.getLogger("pysoa_like.transport")
 _VERSION_MARKER_RE = re.compile(rb"pysoa-redis/[0-9]+//")
 # The meta keys echoed in the answer to a rejected request.
-_ECHOED_META_KEYS = ("reply_to", "client_version")
+_ECHOED_META_KEYS = ("reply_to", "client_version", REPLY_NONCE_META_KEY)
 
 
 class RequestMeta(dict[str, Any]):

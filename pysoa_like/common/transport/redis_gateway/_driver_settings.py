@@ -77,9 +77,21 @@ _COMMON_CONTENTS: dict[str, Any] = {
 }
 _OPTIONAL = tuple(key for key in _COMMON_CONTENTS if key != "backend_type")
 
+_CLIENT_CONTENTS: dict[str, Any] = {
+    "maximum_reply_size_in_bytes": fields.Integer(
+        gte=1, description="The most bytes read for one chunked reply, all chunks together (default 100 MiB)"
+    ),
+    "require_reply_nonce": fields.Boolean(
+        description="Refuse replies that do not echo the request's nonce (default true; every PySOA 1.4.9 and "
+        "pysoa_like server echoes it)"
+    ),
+}
+
 #: The keyword arguments of :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`.
 RedisTransportSchema = fields.Dictionary(
-    _COMMON_CONTENTS, optional_keys=_OPTIONAL, description="The settings of the Redis client transport"
+    {**_COMMON_CONTENTS, **_CLIENT_CONTENTS},
+    optional_keys=(*_OPTIONAL, *_CLIENT_CONTENTS),
+    description="The settings of the Redis client transport",
 )
 
 #: The keyword arguments of :class:`~pysoa_like.common.transport.redis_gateway.server.RedisServerTransport`.

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._header_rules import suppress_response_requested
+from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, get_hex_thread_id
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.serializer.errors import InvalidMessage
+from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
+from pysoa_like.common.transport.redis_gateway._protocol.limits import nesting_too_deep, too_deep_message
+from pysoa_like.common.transport.redis_gateway._protocol.replies import (
+    REPLY_NONCE_META_KEY,
+    PendingReplies,
+    ReplyVerdict,
+    new_reply_nonce,
+    new_reply_queue_suffix,
+)
 from pysoa_like.common.transport.redis_gateway.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
     DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT,
+    DEFAULT_MAXIMUM_REPLY_BYTES,
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
     DEFAULT_PROTOCOL_VERSION,
     DEFAULT_QUEUE_CAPACITY,
@@ -29,6 +42,7 @@ from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     OutgoingMessage,
+    ParsedMessage,
     build_envelope,
     check_envelope,
     check_message_size,
@@ -42,13 +56,25 @@ from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_nam
 
 __all__ = ["RedisClientTransport"]
 
+_logger = logging.getLogger("pysoa_like.transport")
+# How long after a request's expiry its reply is still awaited (a reply lives 60 seconds by default).
+_REPLY_GRACE_SECONDS = 70.0
+
+
+class _Dropped(Exception):
+    """A reply that is not this call's to have (foreign, forged, duplicate, expired, malformed): skip it."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
 
 class _ThreadState(threading.local):
-    """Per-thread state: this thread's reply queue and how many replies it still waits for."""
+    """Per-thread state: this thread's reply queue and the replies it still waits for."""
 
-    def __init__(self) -> None:
+    def __init__(self, require_nonce: bool) -> None:
         self.reply_to: str | None = None
-        self.outstanding = 0
+        self.pending = PendingReplies(require_nonce)
         # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
         # returned by the next receives.
         self.held: collections.deque[RawMessage] = collections.deque()
@@ -60,9 +86,13 @@ class _ThreadState(threading.local):
 class RedisClientTransport(ClientTransport):
     """Sends job requests to ``pysoa:service.<name>`` and receives replies on a per-thread reply list.
 
-    The reply list is ``pysoa:service.<name>.<client id>!<thread id>`` (one per transport instance and thread),
-    so threads sharing a transport never see each other's replies. Every keyword argument is optional except
-    ``backend_type``; PySOA 1.4.9 settings dicts work unchanged.
+    The reply list is ``pysoa:service.<name>.<client id>!<thread key>`` (one per transport instance and thread;
+    the client id and the thread key are random, so no reply list can be guessed from another), so threads sharing
+    a transport never see each other's replies. A thread accepts a reply only if it waits for its request id and
+    the reply echoes the random nonce its request carried (``meta.reply_nonce``); foreign, forged, duplicate,
+    expired and malformed replies are dropped (counted, and logged on ``pysoa_like.transport``) while the receive
+    goes on waiting until its timeout. Every keyword argument is optional except ``backend_type``; PySOA 1.4.9
+    settings dicts work unchanged.
 
     Args:
         service_name: The service to call.
@@ -79,6 +109,11 @@ class RedisClientTransport(ClientTransport):
         maximum_message_size_in_bytes: The largest serialized request (default 102400).
         log_messages_larger_than_bytes: Log a WARNING for larger requests; 0 disables (default 102400).
         protocol_version: The framing of requests, 1, 2 or 3 (default 3). Replies are read in any version.
+        maximum_reply_size_in_bytes: The most bytes read for one chunked reply, all chunks and their framing
+            together (default 100 MiB); a bigger one is dropped.
+        require_reply_nonce: Refuse replies that do not echo their request's nonce (default True). PySOA 1.4.9
+            servers echo the whole request meta, nonce included; False also accepts replies without one (a
+            server that rebuilds the reply meta), at the price of the protection against forged replies.
 
     Raises:
         ValueError: If a setting is invalid; the message names the key.
@@ -98,6 +133,8 @@ class RedisClientTransport(ClientTransport):
         maximum_message_size_in_bytes: int = DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT,
         log_messages_larger_than_bytes: int = DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
         protocol_version: int | ProtocolVersion = DEFAULT_PROTOCOL_VERSION,
+        maximum_reply_size_in_bytes: int = DEFAULT_MAXIMUM_REPLY_BYTES,
+        require_reply_nonce: bool = True,
     ) -> None:
         super().__init__(service_name, metrics)
         settings = {
@@ -111,12 +148,16 @@ class RedisClientTransport(ClientTransport):
             "maximum_message_size_in_bytes": maximum_message_size_in_bytes,
             "log_messages_larger_than_bytes": log_messages_larger_than_bytes,
             "protocol_version": protocol_version,
+            "maximum_reply_size_in_bytes": maximum_reply_size_in_bytes,
+            "require_reply_nonce": require_reply_nonce,
         }
         check_transport_kwargs(RedisTransportSchema, settings, type(self).__name__)
         assert backend_type is not None  # the schema requires it
         self.client_id = new_client_id()
         self.protocol_version = ProtocolVersion(protocol_version)
         self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
+        self.maximum_reply_size_in_bytes = maximum_reply_size_in_bytes
+        self.require_reply_nonce = require_reply_nonce
         self.core = RedisTransportCore(
             service_name,
             self.metrics,
@@ -132,20 +173,20 @@ class RedisClientTransport(ClientTransport):
         )
         self._send_queue_name = make_redis_queue_name(service_name)
         self._prefix = self.core.prefix
-        self._state = _ThreadState()
+        self._state = _ThreadState(require_reply_nonce)
         # Validates the service name for key use once (it must not contain "!").
-        make_reply_to(service_name, self.client_id, get_hex_thread_id())
+        make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
 
     @property
     def requests_outstanding(self) -> int:
         """How many replies the current thread still waits for; below 1, a receive returns at once."""
-        return self._state.outstanding
+        return len(self._state.pending)
 
     def _reply_to(self) -> str:
         state = self._state
         reply_to = state.reply_to
         if reply_to is None:
-            reply_to = state.reply_to = make_reply_to(self.service_name, self.client_id, get_hex_thread_id())
+            reply_to = state.reply_to = make_reply_to(self.service_name, self.client_id, new_reply_queue_suffix())
         return reply_to
 
     def send_request_message(
@@ -176,6 +217,7 @@ class RedisClientTransport(ClientTransport):
             expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
             request_meta = dict(meta)
             request_meta["reply_to"] = self._reply_to()
+            nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
             envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
             serializer = core.default_serializer
             with metrics.timer(prefix + "send.serialize"):
@@ -197,7 +239,9 @@ class RedisClientTransport(ClientTransport):
             else:
                 core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds)
         if awaited:
-            state.outstanding += 1
+            now = time.monotonic()
+            lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
+            state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
 
     def begin_send_batch(self) -> bool:
         """Hold this thread's requests back until :meth:`flush_send_batch` pushes them in one round trip."""
@@ -221,77 +265,160 @@ class RedisClientTransport(ClientTransport):
         with self.metrics.timer(self._prefix + "send.batch"):
             errors = self.core.send_batch([(queue_name, [message], expiry) for _id, message, expiry, _a in batch])
         failed: dict[int, PySOATransportError] = {}
-        for (request_id, _message, _expiry, awaited), error in zip(batch, errors, strict=True):
+        for (request_id, _message, _expiry, _awaited), error in zip(batch, errors, strict=True):
             if error is not None:
                 failed[request_id] = error
-                if awaited:
-                    state.outstanding = max(state.outstanding - 1, 0)
+                state.pending.forget(request_id)
         return failed
 
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
-        """Receive the next reply sent to this thread.
+        """Receive the next reply to a request this thread sent and still waits for.
+
+        Replies that are not that (see the class docstring) are dropped on the way, and the wait goes on.
 
         Args:
-            receive_timeout_in_seconds: How long to wait (fractions work); None or 0 for
-                ``receive_timeout_in_seconds``. Each chunk of a chunked reply gets this long.
+            receive_timeout_in_seconds: How long to wait in all (fractions work), chunks of a chunked reply
+                included; None or 0 for ``receive_timeout_in_seconds``.
 
         Returns:
             The reply, or ``ReceivedMessage(None, None, None)`` without touching Redis when this thread
             waits for no reply.
 
         Raises:
-            MessageReceiveTimeout: Nothing arrived in time, or the reply had expired.
+            MessageReceiveTimeout: No reply for this thread arrived in time.
             MessageReceiveError: Redis failed.
-            InvalidMessageError: The reply has no request id, or its chunks are out of sequence.
-            InvalidMessage: The reply cannot be deserialized.
+            InvalidMessageError: The reply to one of this thread's requests (its id and nonce match) is unusable:
+                its body is not a map, or it nests too deeply.
         """
         state = self._state
-        if state.outstanding < 1 and not state.held:
+        pending = state.pending
+        if not pending and not state.held:
             return ReceivedMessage(None, None, None)
-        prefix = self._prefix
-        with self.metrics.timer(prefix + "receive"):
+        timeout = receive_timeout_in_seconds or self.core.receive_timeout_in_seconds
+        deadline = time.monotonic() + timeout
+        with self.metrics.timer(self._prefix + "receive"):
             queue_name = self._reply_to()
-            held = state.held
-            if held:
-                raw = held.popleft()
-            else:
-                # Waiting for several replies: take every one already there in the same round trip.
-                popped = self.core.pop_messages(queue_name, receive_timeout_in_seconds, state.outstanding - 1)
-                raw = popped[0]
-                if len(popped) > 1:
-                    held.extend(popped[1:])
-            try:
-                return self._decode_reply(raw, queue_name, receive_timeout_in_seconds)
-            finally:
-                # The reply was consumed whatever its fate (expired, malformed), so it is no longer awaited.
-                state.outstanding = max(state.outstanding - 1, 0)
+            while True:
+                raw = self._next_raw(queue_name, deadline, timeout)
+                try:
+                    return self._decode_reply(raw, queue_name, deadline)
+                except _Dropped as dropped:
+                    self._drop(dropped)
+                if not pending and not state.held:
+                    raise MessageReceiveTimeout(
+                        f"No reply for service {self.service_name}: every reply received was dropped"
+                    )
 
-    def _decode_reply(self, raw: RawMessage, queue_name: str, timeout: float | None) -> ReceivedMessage:
-        parsed = parse_message(raw, view=True)
-        payload = parsed.payload
-        content_type = parsed.content_type
-        if parsed.is_chunk:
-            reassembler = ChunkReassembler(parsed)
-            held = self._state.held
-            skipped: list[RawMessage] = []
-            try:
-                while not reassembler.complete:
-                    next_raw = held.popleft() if held else self.core.pop_message(queue_name, timeout)
-                    chunk = parse_message(next_raw, view=True)
-                    if not chunk.is_chunk:
-                        # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
-                        skipped.append(next_raw)
-                        continue
-                    reassembler.add(chunk)
-            finally:
-                # Replies skipped over come back first, in the order they arrived.
-                held.extendleft(reversed(skipped))
-            payload = reassembler.payload()
-            self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
-        with self.metrics.timer(self._prefix + "receive.deserialize"):
-            message = self.core.serializer_for(content_type).buffer_to_dict(payload)
+    def _next_raw(self, queue_name: str, deadline: float, timeout: float) -> RawMessage:
+        """The next popped reply: one held back earlier, or a new one (waiting until ``deadline``)."""
+        state = self._state
+        held = state.held
+        if held:
+            return held.popleft()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MessageReceiveTimeout(f"No message received for service {self.service_name} within {timeout} s")
+        # Waiting for several replies: take every one already there in the same round trip.
+        popped = self.core.pop_messages(queue_name, remaining, len(state.pending) - 1)
+        if len(popped) > 1:
+            held.extend(popped[1:])
+        return popped[0]
+
+    def _drop(self, dropped: _Dropped) -> None:
+        self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
+        log_bounded(
+            _logger,
+            logging.WARNING,
+            self.core.log_throttle,
+            dropped.reason,
+            "Dropped a reply for service %s (%s): %s",
+            self.service_name,
+            dropped.reason,
+            cap_line(str(dropped), 300),
+        )
+
+    def _decode_reply(self, raw: RawMessage, queue_name: str, deadline: float) -> ReceivedMessage:
         try:
-            return check_envelope(message, time.time(), self.service_name)
+            parsed = parse_message(raw, view=True)
+            payload: Any = parsed.payload
+            if parsed.is_chunk:
+                payload = self._reassemble(parsed, len(raw), queue_name, deadline)
+            serializer = self.core.serializer_for(parsed.content_type)
+            with self.metrics.timer(self._prefix + "receive.deserialize"):
+                message = serializer.buffer_to_dict(payload)
+        except (InvalidMessageError, InvalidMessage) as exc:
+            raise _Dropped("invalid_message", str(exc)) from exc
+        too_deep = nesting_too_deep(message, payload, serializer.mime_type)
+        try:
+            received = check_envelope(message, time.time(), self.service_name)
         except MessageReceiveTimeout:
-            self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
-            raise
+            if self._is_ours(message):
+                # PySOA's behaviour for the awaited reply: the call times out at once.
+                self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
+                raise
+            raise _Dropped("message_expired", "the reply had expired") from None
+        except InvalidMessageError as exc:
+            self._fail_if_ours(message, str(exc))
+            raise _Dropped("invalid_message", str(exc)) from exc
+        if too_deep:
+            self._fail_if_ours(message, too_deep_message())
+            raise _Dropped("invalid_message", too_deep_message())
+        verdict = self._state.pending.verdict(received.request_id, received.meta)
+        if verdict is ReplyVerdict.ACCEPTED:
+            return received
+        if verdict is ReplyVerdict.FORGED:
+            raise _Dropped(
+                "forged_reply",
+                f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
+            )
+        raise _Dropped(
+            "unknown_reply", f"no request {short_repr(received.request_id)} is awaited (late, duplicate or foreign)"
+        )
+
+    def _is_ours(self, message: Any) -> bool:
+        """Whether an unusable ``message`` answers one of this thread's requests (that request is no longer awaited)."""
+        if not isinstance(message, dict):
+            return False
+        return self._state.pending.verdict(message.get("request_id"), message.get("meta")) is ReplyVerdict.ACCEPTED
+
+    def _fail_if_ours(self, message: Any, problem: str) -> None:
+        """Raise ``InvalidMessageError`` if ``message`` is the (unusable) reply to one of this thread's requests."""
+        if self._is_ours(message):
+            request_id = message.get("request_id")
+            raise InvalidMessageError(f"The reply to request {short_repr(request_id)} is unusable: {problem}")
+
+    def _reassemble(self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float) -> bytes:
+        """The whole payload of a chunked reply, read within ``deadline`` and ``maximum_reply_size_in_bytes``."""
+        reassembler = ChunkReassembler(first)
+        limit = self.maximum_reply_size_in_bytes
+        total = first_size
+        held = self._state.held
+        skipped: list[RawMessage] = []
+        try:
+            while not reassembler.complete:
+                if held:
+                    next_raw = held.popleft()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise InvalidMessageError(
+                            f"Chunked reply incomplete at the receive's deadline ({reassembler.next_chunk_id - 1} of "
+                            f"{reassembler.chunk_count} chunks)"
+                        )
+                    next_raw = self.core.pop_message(queue_name, remaining)
+                chunk = parse_message(next_raw, view=True)
+                if not chunk.is_chunk:
+                    # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
+                    skipped.append(next_raw)
+                    continue
+                total += len(next_raw)
+                if total > limit:
+                    raise InvalidMessageError(f"Chunked reply larger than {limit} bytes (maximum_reply_size_in_bytes)")
+                reassembler.add(chunk)
+        except MessageReceiveTimeout as exc:
+            raise InvalidMessageError("Chunked reply incomplete at the receive's deadline") from exc
+        finally:
+            # Replies skipped over come back first, in the order they arrived.
+            held.extendleft(reversed(skipped))
+        self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
+        return reassembler.payload()

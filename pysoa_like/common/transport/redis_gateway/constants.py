@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER",
     "DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT",
     "DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER",
+    "DEFAULT_MAXIMUM_REPLY_BYTES",
     "DEFAULT_MESSAGE_EXPIRY_IN_SECONDS",
     "DEFAULT_PROTOCOL_VERSION",
     "DEFAULT_QUEUE_CAPACITY",
@@ -45,6 +46,8 @@ REDIS_BACKEND_TYPES: tuple[str, ...] = (REDIS_BACKEND_TYPE_STANDARD, REDIS_BACKE
 
 # Size limits on the serialized envelope (headers excluded), in bytes.
 DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT = 1024 * 100
+# The most bytes (framing included) a client reads for one chunked reply, all chunks together.
+DEFAULT_MAXIMUM_REPLY_BYTES = 1024 * 1024 * 100
 DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER = 1024 * 250
 # The smallest chunk size a server may be configured with (when chunking is enabled at all).
 MINIMUM_CHUNKED_MESSAGE_BYTES = 1024 * 100

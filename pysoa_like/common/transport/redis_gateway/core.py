@@ -284,7 +284,10 @@ class RedisTransportCore:
                 self.metrics.counter(self.prefix + "send.error.connection").increment()
                 self.backend_layer.reset_client(index)
         self._log_undelivered(queue_name, failure)
-        raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
+        try:
+            raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
+        finally:
+            del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
 
     def settle_deferred(self) -> None:
         """Read Redis' answers to every deferred reply push, acting on failures as :meth:`send_reply` does."""

@@ -1,0 +1,114 @@
+"""Which replies a client thread accepts: its own, each once, and only with the proof its request carried.
+
+A client thread waits on its own reply list. Anything can land there: the reply to a request whose caller gave
+up, a reply a server sent twice, a reply to some other request with the same reply list (pushed by anyone who can
+write to Redis), or a reply a server was tricked into sending there (a request naming this thread's reply list
+and a request id it waits for). :class:`PendingReplies` remembers, per request id, a random nonce sent in the
+request's meta (``reply_nonce``, :data:`REPLY_NONCE_META_KEY`); every server echoes the request's meta in its
+reply (PySOA 1.4.9 included), so a reply proves which request it answers. The verdict on each reply:
+
+* :attr:`ReplyVerdict.ACCEPTED`: its request id is awaited and its nonce matches (or, when allowed, it has none);
+  the id is then no longer awaited, so a duplicate is refused;
+* :attr:`ReplyVerdict.UNKNOWN`: nobody waits for its request id (late after the request was forgotten, a
+  duplicate, or a stranger's);
+* :attr:`ReplyVerdict.FORGED`: the id is awaited but the nonce is missing or wrong; the real reply may still
+  come, so the id stays awaited.
+
+Pure state, no I/O: the drivers feed it what they send and receive.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["REPLY_NONCE_META_KEY", "PendingReplies", "ReplyVerdict", "new_reply_nonce", "new_reply_queue_suffix"]
+
+#: The request meta key holding the request's nonce (echoed in the reply's meta).
+REPLY_NONCE_META_KEY = "reply_nonce"
+# Past this many awaited ids, expired ones are dropped when another is added.
+_PRUNE_ABOVE = 256
+# The most ids awaited at once per thread; the oldest go first beyond it.
+_MAXIMUM_PENDING = 100_000
+
+
+def new_reply_nonce() -> str:
+    """A fresh nonce for one request: 64 random bits from the operating system, as 16 hex digits."""
+    return os.urandom(8).hex()
+
+
+def new_reply_queue_suffix() -> str:
+    """The part after ``!`` of a thread's reply queue name: 64 random bits as 16 hex digits.
+
+    PySOA put the thread's id there, so knowing one thread's reply list told where its neighbours' were.
+    """
+    return os.urandom(8).hex()
+
+
+class ReplyVerdict(enum.Enum):
+    """What to do with a received reply (see the module docstring)."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"
+    FORGED = "forged"
+
+
+class PendingReplies:
+    """The replies one client thread waits for: request id -> (nonce, time after which it stops waiting).
+
+    Args:
+        require_nonce: Refuse replies whose meta has no nonce (every PySOA 1.4.9 and pysoa_like server echoes
+            it); False also accepts them, for servers that rebuild the reply's meta.
+    """
+
+    __slots__ = ("_pending", "require_nonce")
+
+    def __init__(self, require_nonce: bool = True) -> None:
+        self.require_nonce = require_nonce
+        self._pending: dict[Any, tuple[str, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def expect(self, request_id: Any, nonce: str, forget_after: float, now: float) -> None:
+        """Wait for the reply to ``request_id``, which must echo ``nonce``.
+
+        Args:
+            request_id: The request's id.
+            nonce: The nonce sent in the request's meta.
+            forget_after: When (same clock as ``now``) to stop waiting even if no reply came: after the reply
+                could no longer arrive (the request and any reply have expired).
+            now: The current time.
+        """
+        pending = self._pending
+        if len(pending) > _PRUNE_ABOVE:
+            self.prune(now)
+            while len(pending) >= _MAXIMUM_PENDING:
+                del pending[next(iter(pending))]
+        pending[request_id] = (nonce, forget_after)
+
+    def forget(self, request_id: Any) -> None:
+        """Stop waiting for ``request_id`` (its send failed)."""
+        self._pending.pop(request_id, None)
+
+    def prune(self, now: float) -> None:
+        """Stop waiting for every request whose reply can no longer come."""
+        pending = self._pending
+        for request_id in [key for key, (_nonce, forget_after) in pending.items() if forget_after < now]:
+            del pending[request_id]
+
+    def verdict(self, request_id: Any, meta: Any) -> ReplyVerdict:
+        """Judge one received reply by its request id and meta; an accepted one is no longer awaited."""
+        try:
+            entry = self._pending.get(request_id)
+        except TypeError:  # an unhashable id: nobody's
+            return ReplyVerdict.UNKNOWN
+        if entry is None:
+            return ReplyVerdict.UNKNOWN
+        echoed = meta.get(REPLY_NONCE_META_KEY) if isinstance(meta, Mapping) else None
+        if echoed != entry[0] and (echoed is not None or self.require_nonce):
+            return ReplyVerdict.FORGED
+        del self._pending[request_id]
+        return ReplyVerdict.ACCEPTED
