@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message, split_into_chunks
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response, queued_request
@@ -169,20 +169,6 @@ def test_a_chunked_reply_over_the_maximum_size_is_dropped(
     assert client.receive_response_message(2).body == job_response(small=True)
     # The chunks after the one over the limit are dropped too: none of them starts a chunked reply.
     assert metrics.counters[ERROR + "invalid_message"] >= 1
-
-
-def test_an_awaited_reply_nested_too_deep_fails_its_call_clearly(
-    client: RedisClientTransport, raw_redis: redis.Redis
-) -> None:
-    """The awaited reply nested 150 levels deep raises InvalidMessageError saying so (not a RecursionError later)."""
-    meta = _sent(client, raw_redis, 1)
-    deep: Any = 1
-    for _ in range(150):
-        deep = [deep]
-    _push(raw_redis, meta, _reply(1, meta, deep=deep))
-    with pytest.raises(InvalidMessageError, match="more than 100 levels deep"):
-        client.receive_response_message(2)
-    assert client.requests_outstanding == 0
 
 
 @pytest.mark.parametrize("kind", corpus(), ids=lambda kind: kind.name)

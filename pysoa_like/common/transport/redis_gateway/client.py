@@ -19,7 +19,6 @@ from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
-from pysoa_like.common.transport.redis_gateway._protocol.limits import nesting_too_deep, too_deep_message
 from pysoa_like.common.transport.redis_gateway._protocol.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
@@ -288,7 +287,7 @@ class RedisClientTransport(ClientTransport):
             MessageReceiveTimeout: No reply for this thread arrived in time.
             MessageReceiveError: Redis failed.
             InvalidMessageError: The reply to one of this thread's requests (its id and nonce match) is unusable:
-                its body is not a map, or it nests too deeply.
+                its body is not a map.
         """
         state = self._state
         pending = state.pending
@@ -298,8 +297,17 @@ class RedisClientTransport(ClientTransport):
         deadline = time.monotonic() + timeout
         with self.metrics.timer(self._prefix + "receive"):
             queue_name = self._reply_to()
+            wait = timeout
             while True:
-                raw = self._next_raw(queue_name, deadline, timeout)
+                held = state.held
+                if held:
+                    raw = held.popleft()
+                else:
+                    # Waiting for several replies: take every one already there in the same round trip.
+                    popped = self.core.pop_messages(queue_name, wait, len(pending) - 1)
+                    raw = popped[0]
+                    if len(popped) > 1:
+                        held.extend(popped[1:])
                 try:
                     return self._decode_reply(raw, queue_name, deadline)
                 except _Dropped as dropped:
@@ -308,21 +316,11 @@ class RedisClientTransport(ClientTransport):
                     raise MessageReceiveTimeout(
                         f"No reply for service {self.service_name}: every reply received was dropped"
                     )
-
-    def _next_raw(self, queue_name: str, deadline: float, timeout: float) -> RawMessage:
-        """The next popped reply: one held back earlier, or a new one (waiting until ``deadline``)."""
-        state = self._state
-        held = state.held
-        if held:
-            return held.popleft()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MessageReceiveTimeout(f"No message received for service {self.service_name} within {timeout} s")
-        # Waiting for several replies: take every one already there in the same round trip.
-        popped = self.core.pop_messages(queue_name, remaining, len(state.pending) - 1)
-        if len(popped) > 1:
-            held.extend(popped[1:])
-        return popped[0]
+                wait = deadline - time.monotonic()
+                if wait <= 0 and not state.held:
+                    raise MessageReceiveTimeout(
+                        f"No message received for service {self.service_name} within {timeout} s"
+                    )
 
     def _drop(self, dropped: _Dropped) -> None:
         self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
@@ -348,7 +346,6 @@ class RedisClientTransport(ClientTransport):
                 message = serializer.buffer_to_dict(payload)
         except (InvalidMessageError, InvalidMessage) as exc:
             raise _Dropped("invalid_message", str(exc)) from exc
-        too_deep = nesting_too_deep(message, payload, serializer.mime_type)
         try:
             received = check_envelope(message, time.time(), self.service_name)
         except MessageReceiveTimeout:
@@ -360,9 +357,6 @@ class RedisClientTransport(ClientTransport):
         except InvalidMessageError as exc:
             self._fail_if_ours(message, str(exc))
             raise _Dropped("invalid_message", str(exc)) from exc
-        if too_deep:
-            self._fail_if_ours(message, too_deep_message())
-            raise _Dropped("invalid_message", too_deep_message())
         verdict = self._state.pending.verdict(received.request_id, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
             return received

@@ -28,8 +28,8 @@ __all__ = ["REPLY_NONCE_META_KEY", "PendingReplies", "ReplyVerdict", "new_reply_
 
 #: The request meta key holding the request's nonce (echoed in the reply's meta).
 REPLY_NONCE_META_KEY = "reply_nonce"
-# Past this many awaited ids, expired ones are dropped when another is added.
-_PRUNE_ABOVE = 256
+# Every this many ids awaited, the expired ones are forgotten (a full pass: amortized, it costs next to nothing).
+_PRUNE_EVERY = 256
 # The most ids awaited at once per thread; the oldest go first beyond it.
 _MAXIMUM_PENDING = 100_000
 
@@ -63,11 +63,12 @@ class PendingReplies:
             it); False also accepts them, for servers that rebuild the reply's meta.
     """
 
-    __slots__ = ("_pending", "require_nonce")
+    __slots__ = ("_added", "_pending", "require_nonce")
 
     def __init__(self, require_nonce: bool = True) -> None:
         self.require_nonce = require_nonce
         self._pending: dict[Any, tuple[str, float]] = {}
+        self._added = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -83,10 +84,11 @@ class PendingReplies:
             now: The current time.
         """
         pending = self._pending
-        if len(pending) > _PRUNE_ABOVE:
+        self._added += 1
+        if self._added % _PRUNE_EVERY == 0 or len(pending) >= _MAXIMUM_PENDING:
             self.prune(now)
             while len(pending) >= _MAXIMUM_PENDING:
-                del pending[next(iter(pending))]
+                del pending[next(iter(pending))]  # the oldest
         pending[request_id] = (nonce, forget_after)
 
     def forget(self, request_id: Any) -> None:
@@ -94,7 +96,7 @@ class PendingReplies:
         self._pending.pop(request_id, None)
 
     def prune(self, now: float) -> None:
-        """Stop waiting for every request whose reply can no longer come."""
+        """Stop waiting for every request whose reply can no longer come (:meth:`expect` calls it now and then)."""
         pending = self._pending
         for request_id in [key for key, (_nonce, forget_after) in pending.items() if forget_after < now]:
             del pending[request_id]
