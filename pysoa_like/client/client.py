@@ -25,6 +25,7 @@ from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
 
 if TYPE_CHECKING:
+    from pysoa_like.events.types import EventType
     from pysoa_like.fleet.redis import FleetRedis
     from pysoa_like.registry.records import ServiceInfo
 
@@ -58,9 +59,11 @@ class Client:
         context: The base context of every request (switches, correlation id, any other keys); it is
             never modified.
         fleet: Where the fleet features live (:meth:`list_services`, :meth:`publish_event`):
-            ``{"backend_type": ..., "backend_layer_kwargs": ...}`` as for the Redis transports, or a
-            :class:`~pysoa_like.fleet.redis.FleetRedis`. By default, the Redis the client's Redis
-            services share.
+            ``{"backend_type": ..., "backend_layer_kwargs": ...}`` as for the Redis transports, a
+            :class:`~pysoa_like.fleet.redis.FleetRedis`, or (tests) a
+            :class:`~pysoa_like.events.testing.LocalEventBus` to publish to. By default, the Redis the
+            client's Redis services share; a client whose services all use the local transport
+            publishes to the process's :func:`~pysoa_like.events.testing.local_event_bus`.
 
     Raises:
         Settings.ImproperlyConfigured: A service's settings or the expansion config are invalid.
@@ -101,6 +104,7 @@ class Client:
     ) -> None:
         self._fleet_argument = fleet
         self._fleet: Any = None
+        self._publisher: Any = None
         if settings_class is not None:
             self.settings_class = settings_class
         self.context: Mapping[str, Any] = context or {}
@@ -168,6 +172,10 @@ class Client:
         if self._fleet is None:
             from pysoa_like.client._fleet import resolve_client_fleet
 
+            if _is_event_bus(self._fleet_argument):
+                from pysoa_like.fleet.errors import FleetNotConfiguredError
+
+                raise FleetNotConfiguredError("This client's fleet is an in-memory event bus: it has no Redis")
             self._fleet = resolve_client_fleet(self._fleet_argument, self.settings)
         fleet: FleetRedis = self._fleet
         return fleet
@@ -190,6 +198,62 @@ class Client:
         from pysoa_like.registry.store import RegistryStore
 
         return RegistryStore(self.fleet_redis()).list_services(service_names, queue_depths)
+
+    def publish_event(
+        self,
+        name: str | EventType,
+        body: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        switches: Iterable[Any] | None = None,
+        correlation_id: str | None = None,
+        retention_seconds: float | None = None,
+    ) -> str:
+        """Publish an event: every service handling it gets it (see ``docs/events.rst``).
+
+        The event carries this client's context (as a call would: its base context, ``switches``,
+        ``correlation_id``, or a new one, and ``context``), so a client made by a server for an action
+        (``request.client``) chains the request's.
+
+        Args:
+            name: The event name (``"user.created"``) or its :class:`~pysoa_like.events.types.EventType`.
+            body: The body: a dict of what action bodies may hold; checked against the declared schema.
+            context: Extra context keys.
+            switches: Switches added to the context.
+            correlation_id: The correlation id (else the base context's, else a new one).
+            retention_seconds: How long the stream keeps it for subscribers not running now (default: the
+                event type's, else 24 hours).
+
+        Returns:
+            The event id (``"1700000000000-0"``).
+
+        Raises:
+            InvalidEventError: A bad name, or a body its schema refuses or the serializer cannot carry.
+            FleetNotConfiguredError: The fleet's Redis is unknown (see the ``fleet`` argument).
+            FleetConnectionError: Redis failed.
+        """
+        full_context = make_context_header(self.context, switches, correlation_id, context)
+        publisher = self.context.get("calling_service") if isinstance(self.context, Mapping) else None
+        event_id: str = self._event_publisher().publish(
+            name, body, full_context, publisher if isinstance(publisher, str) else None, retention_seconds
+        )
+        return event_id
+
+    def _event_publisher(self) -> Any:
+        publisher = self._publisher
+        if publisher is not None:
+            return publisher
+        if _is_event_bus(self._fleet_argument):
+            publisher = self._fleet_argument
+        elif self._fleet_argument is None and self.settings and all(_is_local(s) for s in self.settings.values()):
+            from pysoa_like.events.testing import local_event_bus
+
+            publisher = local_event_bus()
+        else:
+            from pysoa_like.events.publisher import RedisEventPublisher
+
+            publisher = RedisEventPublisher(self.fleet_redis())
+        self._publisher = publisher
+        return publisher
 
     # Sending without waiting
 
@@ -577,6 +641,27 @@ class Client:
             ``catch_transport_errors=True``).
         """
         return self.call_jobs_parallel_future(jobs, **kwargs).result()
+
+
+def _is_event_bus(value: Any) -> bool:
+    """Whether a ``fleet`` argument is an in-memory event bus (tests) rather than Redis settings."""
+    return value is not None and not isinstance(value, Mapping) and callable(getattr(value, "publish", None))
+
+
+_LOCAL_CLIENT_TRANSPORT = "pysoa_like.common.transport.local:LocalClientTransport"
+
+
+def _is_local(service_settings: Any) -> bool:
+    """Whether a service's client settings use the local transport (or a subclass)."""
+    transport = service_settings.get("transport") or {}
+    if transport.get("path") == _LOCAL_CLIENT_TRANSPORT:
+        return True
+    transport_class = transport.get("object")
+    if isinstance(transport_class, type):
+        from pysoa_like.common.transport.local import LocalClientTransport
+
+        return issubclass(transport_class, LocalClientTransport)
+    return False
 
 
 def _has_errors(response: JobResponse) -> bool:

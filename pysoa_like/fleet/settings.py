@@ -6,7 +6,7 @@ from pysoa_like.common import fields
 from pysoa_like.common.transport.redis_gateway._driver_settings import _BACKEND_LAYER_KWARGS
 from pysoa_like.common.transport.redis_gateway.constants import REDIS_BACKEND_TYPES
 
-__all__ = ["DEPENDENCIES_SCHEMA", "FLEET_SETTINGS_SCHEMA", "REGISTRY_SCHEMA"]
+__all__ = ["DEPENDENCIES_SCHEMA", "EVENTS_SCHEMA", "FLEET_SETTINGS_SCHEMA", "REGISTRY_SCHEMA"]
 
 #: The shape of the ``fleet`` setting (servers) and argument (clients): the Redis of the fleet features.
 FLEET_SETTINGS_SCHEMA = fields.Dictionary(
@@ -46,4 +46,24 @@ DEPENDENCIES_SCHEMA = fields.Dictionary(
         ),
     },
     description="Dependency gating at startup",
+)
+
+#: The ``events`` server setting.
+EVENTS_SCHEMA = fields.Dictionary(
+    {
+        "redeliver_after_seconds": fields.Float(
+            gt=0, description="An event in hand this long without a sign of life is given to another worker (15)"
+        ),
+        "max_deliveries": fields.Integer(gte=1, description="Deliveries before an event is dead-lettered (5)"),
+        "retry_delay_seconds": fields.Float(
+            gt=0, description="Wait before a failed event is delivered again, doubling each time (1)"
+        ),
+        "block_seconds": fields.Float(gt=0, description="How long one read waits for events (1)"),
+        "prefetch": fields.Integer(gte=1, description="Events read at once per stream (1)"),
+        "retention_seconds": fields.Float(
+            gt=0, description="How long streams keep events this service publishes (86400)"
+        ),
+        "dead_letter_max_length": fields.Integer(gte=1, description="About how many events a dead-letter stream keeps"),
+    },
+    description="Event handling and publishing",
 )

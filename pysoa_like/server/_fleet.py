@@ -90,10 +90,13 @@ class FleetRuntime:
         self.state = "starting"
         self.dependencies: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
+        self._keeper_stop = threading.Event()
         self._keeper: threading.Thread | None = None
+        # Running features (event readers, periodic tasks): joined at stop.
+        self._components: list[Any] = []
         self._next_refresh = 0.0
         self._registry_problem = _Problem("refresh the service registry entry")
-        # Work the keeper does on each wake-up besides the registry: (name, callable) added by the features.
+        # Work the keeper does on each wake-up besides the registry, added by the features.
         self._keeper_tasks: list[Callable[[float], None]] = []
 
     # Registry
@@ -202,7 +205,7 @@ class FleetRuntime:
     # Lifecycle
 
     def add_keeper_task(self, task: Callable[[float], None]) -> None:
-        """Run ``task(monotonic_now)`` on every keeper wake-up (it must be quick and never raise)."""
+        """Run ``task(monotonic_now)`` on every keeper wake-up (it must be quick)."""
         self._keeper_tasks.append(task)
 
     def start(self) -> None:
@@ -211,8 +214,23 @@ class FleetRuntime:
         self._keeper = threading.Thread(target=self._keep, name="pysoa-like-fleet", daemon=True)
         self._keeper.start()
 
+    def start_work(self) -> None:
+        """Start taking events and periodic ticks (once the worker is about to serve)."""
+        server = self.server
+        if server.event_handlers:
+            from pysoa_like.events.consumer import EventConsumer, subscriptions_for
+
+            settings = server.settings["events"]
+            subscriptions = subscriptions_for(server, int(settings["max_deliveries"]))
+            consumer = EventConsumer(
+                server, self.fleet, subscriptions, self.instance_id, settings, lambda: self.stopping
+            )
+            self._components.append(consumer)
+            self.add_keeper_task(consumer.keep)
+            consumer.start()
+
     def _keep(self) -> None:
-        while not self._stop.wait(_KEEPER_PERIOD_SECONDS):
+        while not self._keeper_stop.wait(_KEEPER_PERIOD_SECONDS):
             now = time.monotonic()
             if now >= self._next_refresh:
                 self.refresh_registry()
@@ -224,22 +242,35 @@ class FleetRuntime:
 
     @property
     def stopping(self) -> bool:
-        """Whether :meth:`request_stop` was called."""
-        return self._stop.is_set()
+        """Whether the worker is stopping: no new event or tick is taken (what is in hand goes on)."""
+        return self._stop.is_set() or self.server.shutting_down
 
     def request_stop(self) -> None:
-        """Stop taking new events and ticks (what is in hand goes on); safe from a signal handler."""
+        """Stop taking new events and ticks (what is in hand goes on)."""
         self._stop.set()
 
     def stop(self, timeout: float) -> None:
-        """Stop the keeper, then remove the registry entry.
+        """Stop taking work, wait for the work in hand, stop the keeper, then remove the registry entry.
+
+        The keeper keeps the registry entry and the events in hand alive until the work in hand is done
+        (or ``timeout`` runs out: an event still in hand is then redelivered elsewhere).
 
         Args:
-            timeout: The most seconds to wait for the keeper.
+            timeout: The most seconds to wait for the work in hand.
         """
         self.request_stop()
+        self.set_state("stopping")
+        deadline = time.monotonic() + timeout
+        for component in self._components:
+            if not component.join(deadline):
+                _logger.warning(
+                    "Stopped waiting after %s seconds for the work in hand of %s (it is abandoned)",
+                    timeout,
+                    type(component).__name__,
+                )
+        self._keeper_stop.set()
         if self._keeper is not None:
-            self._keeper.join(timeout)
+            self._keeper.join(5.0)
             self._keeper = None
         if self.registry_enabled:
             try:

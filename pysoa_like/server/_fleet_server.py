@@ -9,16 +9,21 @@ loop: the service version, deprecated actions, the fleet's Redis, and what the r
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pysoa_like.fleet.errors import FleetError
+from pysoa_like.fleet.errors import FleetError, FleetNotConfiguredError
 
 if TYPE_CHECKING:
+    from pysoa_like.events.publisher import EventPublisher
+    from pysoa_like.events.types import EventType
     from pysoa_like.fleet.redis import FleetRedis
     from pysoa_like.server._fleet import FleetRuntime
 
 __all__ = ["FleetServerMixin", "deprecation_message"]
+
+_publisher_lock = threading.Lock()
 
 _BUILTIN_ACTIONS = ("introspect", "status")
 
@@ -43,11 +48,17 @@ class FleetServerMixin:
     _fleet_runtime: FleetRuntime | None
     _in_flight: int
     _jobs_handled: int
+    _event_publisher: EventPublisher | None
+    transport: Any
 
     #: The version this service declares (registry, ``status``, minimum-version checks). ``None``: the
     #: ``status`` action's version (a ``StatusActionFactory`` in ``action_class_map``), else the
     #: ``__version__`` of the server class's top-level package.
     service_version: ClassVar[str | None] = None
+    #: Event name (or :class:`~pysoa_like.events.types.EventType`) -> handler: a callable taking the
+    #: :class:`~pysoa_like.events.types.Event` (sync or coroutine), the name of a server method, or an
+    #: :class:`~pysoa_like.events.types.EventHandler` giving the delivery mode. See ``docs/events.rst``.
+    event_handlers: ClassVar[Mapping[Any, Any]] = {}
 
     def get_service_version(self) -> str:
         """The version this service declares (see :attr:`service_version`)."""
@@ -68,7 +79,89 @@ class FleetServerMixin:
 
     def served_events(self) -> list[tuple[str, str]]:
         """``(event name, delivery mode)`` of each event this server handles."""
-        return []
+        if not self.event_handlers:
+            return []
+        from pysoa_like.events.types import EventHandler, event_name
+
+        return [
+            (event_name(key), value.mode if isinstance(value, EventHandler) else "pool")
+            for key, value in self.event_handlers.items()
+        ]
+
+    def check_event_handlers(self) -> None:
+        """Check the declared event handlers (names, modes, methods); called when the server is built.
+
+        Raises:
+            InvalidEventError: An event name is invalid.
+            AttributeError: A handler names a method the server does not have.
+        """
+        if self.event_handlers:
+            from pysoa_like.events.consumer import subscriptions_for
+
+            subscriptions_for(self, 1)  # type: ignore[arg-type]  # a Server
+
+    def publish_event(
+        self,
+        name: str | EventType,
+        body: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        retention_seconds: float | None = None,
+    ) -> str:
+        """Publish an event from this service (``request.publish_event`` chains the request's context).
+
+        Args:
+            name: The event name (or its type).
+            body: The body (checked against the declared schema).
+            context: The context it carries (correlation id, switches, ...).
+            retention_seconds: How long the stream keeps it (default ``events.retention_seconds``).
+
+        Returns:
+            The event id.
+
+        Raises:
+            InvalidEventError: A bad name or body.
+            FleetConnectionError: Redis failed.
+            FleetNotConfiguredError: No Redis is known for events (nor the local transport's bus).
+        """
+        return self.event_publisher().publish(name, body, dict(context or {}), self.service_name, retention_seconds)
+
+    def event_publisher(self) -> EventPublisher:
+        """Where this server publishes: the fleet's Redis, or the process's local bus under the local transport.
+
+        Raises:
+            FleetNotConfiguredError: Neither.
+        """
+        publisher = self._event_publisher
+        if publisher is not None:
+            return publisher
+        with _publisher_lock:
+            if self._event_publisher is None:
+                self._event_publisher = self._make_event_publisher()
+            return self._event_publisher
+
+    def _make_event_publisher(self) -> EventPublisher:
+        from pysoa_like.common.transport.local import LocalClientTransport, LocalServerTransport
+
+        fleet = self.resolve_fleet()
+        if fleet is not None:
+            from pysoa_like.events.publisher import RedisEventPublisher
+
+            return RedisEventPublisher(fleet, default_retention_seconds=self.settings["events"]["retention_seconds"])
+        if isinstance(self.transport, (LocalClientTransport, LocalServerTransport)):
+            from pysoa_like.events.testing import local_event_bus
+
+            return local_event_bus()
+        raise FleetNotConfiguredError(
+            f"Service {self.service_name} cannot publish events: its transport is not the Redis transport; set the "
+            "'fleet' setting to {'backend_type': 'redis.standard', 'backend_layer_kwargs': {'hosts': [...]}}"
+        )
+
+    def close_event_publisher(self) -> None:
+        """Close the publisher's Redis connections (they reopen if used again)."""
+        publisher, self._event_publisher = self._event_publisher, None
+        fleet = getattr(publisher, "fleet", None)
+        if fleet is not None:
+            fleet.close()
 
     def periodic_task_names(self) -> list[str]:
         """The names of this server's periodic tasks."""

@@ -126,6 +126,7 @@ class WorkerLoopMixin:
                 self.logger.error("Stopping: the required services are unavailable (dependencies.on_timeout is exit)")
                 return False
             self.logger.warning("Serving without the required services (reported by the status action)")
+        runtime.start_work()
         runtime.set_state("serving")
         return True
 

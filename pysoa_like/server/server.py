@@ -148,8 +148,10 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         self._in_flight = 0
         self._jobs_handled = 0
         self._fleet_runtime = None
+        self._event_publisher = None
         # Deprecated actions, marked in each response that ran one (empty for most services: one falsy check).
         self._deprecated: dict[str, str] = dict(self.deprecated_actions)
+        self.check_event_handlers()
         self.logger = logging.getLogger("pysoa_like.server")
         # Peers decide how often some lines are logged (a malformed client_version): a few a minute at most.
         self._log_throttle = LogThrottle()
@@ -330,6 +332,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
     def close(self) -> None:
         """Stop the event loop thread behind ``run_coroutine`` (waiting briefly for pending coroutines)."""
         self._async_event_loop_thread.stop()
+        self.close_event_publisher()
 
     def handle_next_request(self) -> None:
         """Receive one request, process it and send the response.

@@ -20,7 +20,7 @@ from pysoa_like.common.fields import (
 from pysoa_like.common.fields._base import prefix_errors
 from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
 from pysoa_like.common.settings import SOASettings
-from pysoa_like.fleet.settings import DEPENDENCIES_SCHEMA, FLEET_SETTINGS_SCHEMA, REGISTRY_SCHEMA
+from pysoa_like.fleet.settings import DEPENDENCIES_SCHEMA, EVENTS_SCHEMA, FLEET_SETTINGS_SCHEMA, REGISTRY_SCHEMA
 
 __all__ = ["DEFAULT_LOGGING", "ServerSettings"]
 
@@ -138,6 +138,7 @@ class ServerSettings(SOASettings):
         "fleet": Nullable(FLEET_SETTINGS_SCHEMA),
         "registry": REGISTRY_SCHEMA,
         "dependencies": DEPENDENCIES_SCHEMA,
+        "events": EVENTS_SCHEMA,
     }
 
     defaults = {
@@ -155,4 +156,13 @@ class ServerSettings(SOASettings):
         "fleet": None,
         "registry": {"enabled": True, "refresh_interval_seconds": 5, "ttl_seconds": 15},
         "dependencies": {"services": {}, "wait_timeout_seconds": 30, "on_timeout": "start"},
+        "events": {
+            "redeliver_after_seconds": 15,
+            "max_deliveries": 5,
+            "retry_delay_seconds": 1,
+            "block_seconds": 1,
+            "prefetch": 1,
+            "retention_seconds": 86400,
+            "dead_letter_max_length": 10000,
+        },
     }

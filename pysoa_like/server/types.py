@@ -74,6 +74,38 @@ class EnrichedActionRequest(ActionRequest):
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     _server: JobPipelineMixin | None = attr.ib(default=None, repr=False, eq=False)
 
+    def publish_event(
+        self,
+        name: Any,
+        body: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        retention_seconds: float | None = None,
+    ) -> str:
+        """Publish an event carrying this request's context (correlation id, switches, other keys).
+
+        Args:
+            name: The event name (``"order.paid"``) or its :class:`~pysoa_like.events.types.EventType`.
+            body: The body (checked against the declared schema).
+            context: Context keys to add or override.
+            retention_seconds: How long the stream keeps it (default: the server's ``events.retention_seconds``).
+
+        Returns:
+            The event id.
+
+        Raises:
+            InvalidEventError: A bad name or body.
+            FleetConnectionError: Redis failed.
+            FleetNotConfiguredError: The server has no Redis for events (and is not on the local transport).
+            RuntimeError: This request was made by hand, with neither a server nor a client to publish through.
+        """
+        chained = {**self.context, **(context or {})}
+        server: Any = self._server
+        if server is not None and hasattr(server, "publish_event"):
+            return str(server.publish_event(name, body, context=chained, retention_seconds=retention_seconds))
+        if self.client is not None and hasattr(self.client, "publish_event"):
+            return str(self.client.publish_event(name, body, context=chained, retention_seconds=retention_seconds))
+        raise RuntimeError("This request has no server or client to publish events through")
+
     def call_local_action(
         self,
         action: str,

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from pysoa_like.common.errors import Error
+from pysoa_like.events import Event
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.server import Server
@@ -63,8 +64,27 @@ class TypesAction(Action):
         return {"received": body, "types": {key: type_tag(value) for key, value in body.items()}}
 
 
+class RetiredAction(Action):
+    """An action kept for old callers (pysoa_like marks it deprecated; PySOA clients still call it)."""
+
+    deprecated = "use square instead"
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"retired": True}
+
+
+def answer_ping(event: Event) -> None:
+    """Answers ``interop.ping`` with ``interop.pong``, chaining the ping's context."""
+    event.publish_event("interop.pong", {"ping": event.id, "service": str(event.server and event.server.service_name)})
+
+
 def make_like_server_class(service_name: str) -> type[Server]:
-    """Build the pysoa_like Server subclass serving the interop actions as ``service_name``."""
+    """Build the pysoa_like Server subclass serving the interop actions as ``service_name``.
+
+    Beside the actions PySOA's twin serves, it uses the fleet features PySOA never had (a service version,
+    a deprecated action, an event handler, the registry), so every interop test also checks that PySOA
+    clients call such services unchanged.
+    """
 
     class WhoAmIAction(Action):
         def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
@@ -75,6 +95,7 @@ def make_like_server_class(service_name: str) -> type[Server]:
         (Server,),
         {
             "service_name": service_name,
+            "service_version": "2.0.0",
             "action_class_map": {
                 "echo": EchoAction,
                 "square": SquareAction,
@@ -82,7 +103,9 @@ def make_like_server_class(service_name: str) -> type[Server]:
                 "big": BigAction,
                 "types": TypesAction,
                 "whoami": WhoAmIAction,
+                "retired": RetiredAction,
             },
+            "event_handlers": {"interop.ping": answer_ping},
         },
     )
 

@@ -19,6 +19,8 @@ from tests.functional.conftest import Runner, kill_runners, spawn_runner, wait_f
 CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 SERVER_PATH = "tests.functional.fleet.fleet_service:FleetServer"
 SETTINGS_MODULE = "tests.functional.fleet.fleet_service"
+EVENTS_SERVER_PATH = "tests.functional.fleet.event_service:EventServer"
+EVENTS_SETTINGS_MODULE = "tests.functional.fleet.event_service"
 
 
 def client_for(redis_url: str, *services: str, **extra: Any) -> Client:
@@ -28,6 +30,11 @@ def client_for(redis_url: str, *services: str, **extra: Any) -> Client:
         "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}},
     }
     return Client({name: {"transport": transport, **extra} for name in services})
+
+
+def _serving(client: Client, service: str) -> int:
+    (info,) = client.list_services([service])
+    return sum(1 for instance in info.instances if instance.state == "serving")
 
 
 def answers(client: Client, service: str) -> bool:
@@ -42,7 +49,7 @@ def answers(client: Client, service: str) -> bool:
 @pytest.fixture
 def fleet_client(redis_url: str) -> Iterator[Client]:
     """A client of the ``fleet`` service (and of ``front``/``back``), on the test's Redis."""
-    client = client_for(redis_url, "fleet", "front", "back")
+    client = client_for(redis_url, "fleet", "front", "back", "events", "events_b")
     yield client
     client.fleet_redis().close()
 
@@ -52,14 +59,18 @@ def start_service(redis_url: str, tmp_path: Path, fleet_client: Client) -> Itera
     """``start(service="fleet", fork=2, wait_ready=True, **env)``: run a fleet service; stopped at the end."""
     runners: list[Runner] = []
 
-    def start(service: str = "fleet", fork: int = 2, wait_ready: bool = True, **env: str) -> Runner:
+    def start(
+        service: str = "fleet", fork: int = 2, wait_ready: bool = True, events: bool = False, **env: str
+    ) -> Runner:
         log_path = tmp_path / f"{service}-{len(runners)}.log"
-        command = [sys.executable, "-m", "pysoa_like", "serve", SERVER_PATH, "--settings", SETTINGS_MODULE]
-        command += ["--fork", str(fork)]
+        server, settings = (EVENTS_SERVER_PATH, EVENTS_SETTINGS_MODULE) if events else (SERVER_PATH, SETTINGS_MODULE)
+        command = [sys.executable, "-m", "pysoa_like", "serve", server, "--settings", settings, "--fork", str(fork)]
         runner = spawn_runner(command, dict(FLEET_REDIS_URL=redis_url, FLEET_SERVICE=service, **env), log_path)
         runners.append(runner)
         if wait_ready:
             wait_for(lambda: answers(fleet_client, service), timeout=20)
+            # Serving, as the registry says, once every worker is: each has made its consumer groups by then.
+            wait_for(lambda: _serving(fleet_client, service) == max(fork, 1), timeout=20)
         return runner
 
     yield start

@@ -23,6 +23,10 @@ Fixtures (scope):
 * ``action_stubber`` (function): ``action_stubber(service, action, body=None, errors=None,
   side_effect=None, ...)`` starts a :class:`~pysoa_like.test.stub_service.stub_action` and returns its
   mock; every stub is stopped after the test.
+* ``event_bus`` (function): the process's in-memory
+  :class:`~pysoa_like.events.testing.LocalEventBus`, emptied first: what clients and servers on the
+  local transport published (``event_bus.assert_published("user.created", {"id": 1})``), and
+  ``event_bus.deliver(server)`` to run a server's handlers on it.
 * ``pysoa_redis_server`` (session), ``pysoa_redis_url`` and ``pysoa_redis_client`` (function, flushed
   first): a throwaway ``redis-server`` from :mod:`pysoa_like.test.redis`.
 * ``pysoa_redis_service_client`` (function): runs ``server_class`` in a thread over the Redis transport
@@ -44,12 +48,14 @@ if TYPE_CHECKING:
     import redis
 
     from pysoa_like.client.client import Client
+    from pysoa_like.events.testing import LocalEventBus
     from pysoa_like.server.server import Server
     from pysoa_like.test.redis import RedisServerProcess
     from pysoa_like.test.stub_service import StubActionMock
 
 __all__ = [
     "action_stubber",
+    "event_bus",
     "pysoa_redis_client",
     "pysoa_redis_server",
     "pysoa_redis_service_client",
@@ -126,6 +132,14 @@ def service_client(service_client_class: type[Client], service_client_settings: 
     client = service_client_class(service_client_settings)
     yield client
     close_client(client)
+
+
+@pytest.fixture
+def event_bus() -> LocalEventBus:
+    """The process-wide in-memory event bus (local transport), emptied before the test."""
+    from pysoa_like.events.testing import reset_local_event_bus
+
+    return reset_local_event_bus()
 
 
 @pytest.fixture

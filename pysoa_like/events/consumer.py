@@ -1,0 +1,692 @@
+"""Handling events in a worker: consumer groups read by background threads, acknowledged after success.
+
+Each delivery mode maps onto Redis Streams:
+
+* **service pool**: consumer group ``pool:<service>`` on the event's stream; each worker of the service
+  is a consumer named by its instance id, so each event goes to one worker of each subscribing service;
+* **singleton**: consumer group ``singleton``, shared by every service subscribing that way, so each
+  event goes to one worker in the whole fleet;
+* **broadcast**: no group; each worker reads the stream itself (``XREAD``) from where it stood when it
+  started, so each event goes to every worker alive when it was published.
+
+A group's event is acknowledged (``XACK``, sent with the next read) only after its handler returned.
+A handler that raises gets the event again after ``retry_delay_seconds`` (doubling with each delivery,
+at most ``redeliver_after_seconds``), on whichever worker claims it first; an event whose worker died
+or stalled is claimed (``XPENDING ... IDLE`` then ``XCLAIM``, in one script) by another worker once it has been idle for
+``redeliver_after_seconds``. While a handler runs, the fleet keeper resets its event's idle time, so a
+long handler is not mistaken for a dead one. After ``max_deliveries`` deliveries, or at once when the
+body cannot be decoded or fails its schema, the event is moved to the dead-letter stream
+``pysoa:events:{<name>}:dead`` with the reason, logged at ERROR and counted
+(``server.events.dead_lettered``). Broadcast events are retried in place, then dead-lettered the same way.
+
+Each group's streams on one Redis are read by one thread with one blocking command, so the events of
+one name reach one consumer in stream order; handlers of one worker run one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attr
+import redis
+
+from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.events.envelope import decode_event
+from pysoa_like.events.types import BROADCAST, SINGLETON, Event, EventHandler, declared_event_type, schema_problems
+from pysoa_like.fleet.errors import FleetError, InvalidEventError
+from pysoa_like.fleet.keys import SINGLETON_GROUP, dead_letter_key, event_stream_key, pool_group
+from pysoa_like.fleet.redis import FleetRedis
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["EventConsumer", "ReadPlan", "Subscription", "plan_reads", "subscriptions_for"]
+
+_logger = logging.getLogger("pysoa_like.events")
+
+# Claims at most this many idle events per stream and pass.
+_CLAIM_COUNT = 10
+# Consumers of a group idle this long with nothing pending are removed when a worker starts.
+_STALE_CONSUMER_SECONDS = 3600.0
+
+# KEYS: stream, dead-letter stream. ARGV: group, consumer, min idle ms, count, max deliveries, dead-letter max
+# length. Claims idle entries (XPENDING IDLE, then XCLAIM, which counts a delivery); those that would be delivered
+# more than max deliveries go to the dead-letter stream; pending entries no longer in the stream (trimmed) are
+# acknowledged. XPENDING + XRANGE + XCLAIM rather than XAUTOCLAIM: Redis 6.2's XAUTOCLAIM returns a deleted
+# entry as a bare nil (no id to acknowledge it by) and keeps it pending forever.
+# Returns {{{id, fields, deliveries}...} claimed, {{id, deliveries}...} dead-lettered, {id...} gone}.
+_CLAIM = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4])
+local live, dead, gone = {}, {}, {}
+for _, item in ipairs(pending) do
+  local id, deliveries = item[1], tonumber(item[4])
+  local found = redis.call('XRANGE', KEYS[1], id, id)
+  if #found == 0 then
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    gone[#gone + 1] = id
+  elseif deliveries >= tonumber(ARGV[5]) then
+    local args = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*'}
+    for _, value in ipairs(found[1][2]) do args[#args + 1] = value end
+    for _, value in ipairs({'event_id', id, 'group', ARGV[1], 'consumer', ARGV[2], 'deliveries',
+                            tostring(deliveries), 'reason', 'never acknowledged (the worker died or stalled)'}) do
+      args[#args + 1] = value
+    end
+    redis.call(unpack(args))
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    dead[#dead + 1] = {id, deliveries}
+  else
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id)
+    live[#live + 1] = {id, found[1][2], deliveries + 1}
+  end
+end
+return {live, dead, gone}
+"""
+
+# KEYS: stream, dead-letter stream. ARGV: group ('' for none), id, deliveries, reason, consumer, max length,
+# then the entry's field/value pairs. Moves one entry to the dead-letter stream (and acknowledges it).
+_DEAD_LETTER = """
+local args = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*'}
+for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
+for _, value in ipairs({'event_id', ARGV[2], 'group', ARGV[1], 'consumer', ARGV[5], 'deliveries', ARGV[3],
+                        'reason', ARGV[4]}) do
+  args[#args + 1] = value
+end
+redis.call(unpack(args))
+if ARGV[1] ~= '' then redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+"""
+
+
+@attr.s(frozen=True, slots=True)
+class Subscription:
+    """One event a worker handles, and how.
+
+    Attributes:
+        name: The event name.
+        mode: The delivery mode.
+        group: The consumer group (``None`` for broadcast).
+        stream: The stream key.
+        handle: The bound handler.
+        schema: The handler's own schema (checked with the declared type's, if any).
+        max_deliveries: Deliveries before dead-lettering.
+        start_from: ``"new"`` or ``"earliest"``: where the group starts if this worker creates it.
+    """
+
+    name: str = attr.ib()
+    mode: str = attr.ib()
+    group: str | None = attr.ib()
+    stream: str = attr.ib()
+    handle: Callable[[Event], Any] = attr.ib(eq=False)
+    schema: Any = attr.ib(default=None, eq=False)
+    max_deliveries: int = attr.ib(default=5)
+    start_from: str = attr.ib(default="new")
+
+    def problems(self, body: Any) -> list[str]:
+        """What the declared type's schema and the handler's schema find wrong with ``body``."""
+        declared = declared_event_type(self.name)
+        found = schema_problems(declared.schema, body) if declared is not None else []
+        return found + schema_problems(self.schema, body)
+
+
+def _as_handler(value: Any) -> EventHandler:
+    return value if isinstance(value, EventHandler) else EventHandler(value)
+
+
+def subscriptions_for(server: Server, default_max_deliveries: int) -> list[Subscription]:
+    """The subscriptions declared by ``server.event_handlers``, bound to the server.
+
+    Raises:
+        InvalidEventError: An event name is invalid.
+        AttributeError: A handler names a method the server does not have.
+    """
+    from pysoa_like.events.types import event_name
+
+    found = []
+    for key, value in server.event_handlers.items():
+        name = event_name(key)
+        declaration = _as_handler(value)
+        if declaration.mode == BROADCAST:
+            group = None
+        elif declaration.mode == SINGLETON:
+            group = SINGLETON_GROUP
+        else:
+            group = pool_group(str(server.service_name))
+        found.append(
+            Subscription(
+                name=name,
+                mode=declaration.mode,
+                group=group,
+                stream=event_stream_key(name),
+                handle=declaration.bind(server),
+                schema=declaration.schema,
+                max_deliveries=declaration.max_deliveries or default_max_deliveries,
+                start_from=declaration.start_from,
+            )
+        )
+    return found
+
+
+@attr.s(frozen=True, slots=True)
+class ReadPlan:
+    """Subscriptions read together by one blocking command: same Redis (ring slot) and same group."""
+
+    index: int = attr.ib()
+    group: str | None = attr.ib()
+    subscriptions: tuple[Subscription, ...] = attr.ib()
+
+
+def plan_reads(subscriptions: Sequence[Subscription], index_for: Callable[[str], int]) -> list[ReadPlan]:
+    """Group subscriptions into reads: one per (ring slot of the stream, consumer group).
+
+    Under Redis Cluster a command may only touch one slot: there, ``index_for`` must return the slot
+    (or a finer key), giving one read per stream.
+    """
+    plans: dict[tuple[int, str | None], list[Subscription]] = {}
+    for subscription in subscriptions:
+        plans.setdefault((index_for(subscription.stream), subscription.group), []).append(subscription)
+    return [ReadPlan(index, group, tuple(subs)) for (index, group), subs in plans.items()]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _flat_fields(fields: Any) -> list[Any]:
+    """A stream entry's fields as the flat ``[field, value, ...]`` list Lua scripts take."""
+    if isinstance(fields, Mapping):
+        return [item for pair in fields.items() for item in pair]
+    return list(fields)
+
+
+def _field_map(fields: Any) -> dict[Any, Any]:
+    if isinstance(fields, Mapping):
+        return dict(fields)
+    items = list(fields)
+    return dict(zip(items[0::2], items[1::2], strict=True))
+
+
+class _Failure:
+    """Logs a recurring Redis failure of a reader once, and its recovery once."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing = False
+
+    def failed(self, exc: Exception) -> None:
+        if not self.failing:
+            self.failing = True
+            _logger.warning("Events: could not %s (retrying): %s", self.what, exc)
+
+    def recovered(self) -> None:
+        if self.failing:
+            self.failing = False
+            _logger.info("Events: could %s again", self.what)
+
+
+class EventConsumer:
+    """The event readers of one worker (see the module docstring).
+
+    Args:
+        server: The server whose handlers run.
+        fleet: Where the streams live.
+        subscriptions: What it handles.
+        consumer: Its consumer name (the worker's instance id).
+        settings: The server's ``events`` settings.
+        stopping: Says when to stop taking events.
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        fleet: FleetRedis,
+        subscriptions: Sequence[Subscription],
+        consumer: str,
+        settings: Mapping[str, Any],
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.server = server
+        self.fleet = fleet
+        self.consumer = consumer
+        self.metrics: MetricsRecorder = server.metrics
+        self.redeliver_after = float(settings["redeliver_after_seconds"])
+        self.retry_delay = float(settings["retry_delay_seconds"])
+        self.block_ms = max(int(float(settings["block_seconds"]) * 1000), 1)
+        self.prefetch = int(settings["prefetch"])
+        self.dead_letter_max_length = int(settings["dead_letter_max_length"])
+        self.claim_interval = min(max(self.retry_delay, 0.1), 5.0)
+        self.stopping = stopping
+        self.plans = plan_reads(subscriptions, fleet.index_for)
+        # One handler at a time per worker, whatever thread read its event.
+        self.handler_lock = threading.Lock()
+        # (stream, group) -> ids read and not yet acknowledged or retried: their idle time is kept low.
+        self._in_hand: dict[tuple[str, str], set[str]] = {}
+        self._in_hand_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._next_touch = 0.0
+
+    # Lifecycle
+
+    def start(self) -> None:
+        """Create the consumer groups (so events published from now on are kept), then start the readers.
+
+        A group that cannot be created now (Redis down) is created by its reader when Redis is back.
+        """
+        for number, plan in enumerate(self.plans, 1):
+            reader = _Reader(self, plan)
+            try:
+                reader.prepare()
+            except (redis.RedisError, OSError, FleetError) as exc:
+                reader.failure.failed(exc)
+            thread = threading.Thread(target=reader.run, name=f"pysoa-like-events-{number}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def join(self, deadline: float) -> bool:
+        """Wait (until ``deadline``, monotonic) for the readers to finish the events in hand; whether they did."""
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def keep(self, now: float) -> None:
+        """Keeper step: reset the idle time of the events in hand, so no other worker claims them."""
+        if now < self._next_touch:
+            return
+        self._next_touch = now + self.redeliver_after / 3
+        with self._in_hand_lock:
+            in_hand = [(key, sorted(ids)) for key, ids in self._in_hand.items() if ids]
+        for (stream, group), ids in in_hand:
+            try:
+                self.fleet.run(stream, _Touch(stream, group, self.consumer, ids), "keeping events in hand")
+            except FleetError as exc:
+                _logger.warning("Events: could not keep events in hand claimed: %s", exc)
+
+    def hold(self, stream: str, group: str, ids: Sequence[str]) -> None:
+        """Note events read and not yet finished."""
+        with self._in_hand_lock:
+            self._in_hand.setdefault((stream, group), set()).update(ids)
+
+    def release(self, stream: str, group: str, entry_id: str) -> None:
+        """Note an event finished (acknowledged, retried or dead-lettered)."""
+        with self._in_hand_lock:
+            self._in_hand.get((stream, group), set()).discard(entry_id)
+
+    # Handling
+
+    def run_handler(self, subscription: Subscription, event: Event, loop_holder: list[Any]) -> None:
+        """Run a handler to completion (a coroutine on this thread's own event loop)."""
+        result = subscription.handle(event)
+        if inspect.isawaitable(result):
+            if not loop_holder:
+                loop_holder.append(asyncio.new_event_loop())
+            loop_holder[0].run_until_complete(result)
+
+    def dead_letter(self, subscription: Subscription, entry_id: str, fields: Any, deliveries: int, reason: str) -> None:
+        """Move one event to its dead-letter stream (acknowledging it), then log and count it.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        group = subscription.group or ""
+        consumer = self.consumer
+        args = [group, entry_id, deliveries, reason[:2000], consumer, self.dead_letter_max_length]
+        args += _flat_fields(fields)
+        self.fleet.run_script(
+            _DEAD_LETTER,
+            (subscription.stream, dead_letter_key(subscription.name)),
+            args,
+            f"dead-lettering event {subscription.name}",
+        )
+        self.report_dead(subscription, entry_id, deliveries, reason)
+
+    def report_dead(self, subscription: Subscription, entry_id: str, deliveries: int, reason: str) -> None:
+        """The log line and metric of a dead-lettered event."""
+        self.metrics.counter("server.events.dead_lettered", event=subscription.name).increment()
+        _logger.error(
+            "Event %s %s dead-lettered to %s after %d deliveries (%s, consumer %s): %s",
+            subscription.name,
+            entry_id,
+            dead_letter_key(subscription.name),
+            deliveries,
+            subscription.group or "broadcast",
+            self.consumer,
+            reason,
+        )
+
+    def retry_delay_for(self, deliveries: int) -> float:
+        """How long a failed event waits before its next delivery."""
+        return float(min(self.retry_delay * 2 ** max(deliveries - 1, 0), self.redeliver_after))
+
+
+@attr.s(frozen=True, slots=True)
+class _Touch:
+    """Resets the idle time of events in hand (``XCLAIM ... JUSTID``: no delivery is counted)."""
+
+    stream: str = attr.ib()
+    group: str = attr.ib()
+    consumer: str = attr.ib()
+    ids: list[str] = attr.ib()
+
+    def __call__(self, client: Any) -> Any:
+        return client.xclaim(self.stream, self.group, self.consumer, 0, self.ids, justid=True)
+
+
+class _Reader:
+    """One read plan's loop (runs in its own thread)."""
+
+    def __init__(self, consumer: EventConsumer, plan: ReadPlan) -> None:
+        self.consumer = consumer
+        self.plan = plan
+        self.group = plan.group
+        self.by_stream = {s.stream: s for s in plan.subscriptions}
+        self.acks: dict[str, list[str]] = {}
+        self.next_claim = 0.0
+        self.last_ids: dict[str, str] = {}
+        self.failure = _Failure("read events")
+        self.loop_holder: list[Any] = []
+        self.groups_ready = False
+
+    @property
+    def client(self) -> Any:
+        # Any: redis-py's own hints (8.x) do not describe the stream replies as they are parsed.
+        return self.consumer.fleet.client_at(self.plan.index)
+
+    def stopping(self) -> bool:
+        return self.consumer.stopping()
+
+    def run(self) -> None:
+        delay = 0.1
+        try:
+            while not self.stopping():
+                try:
+                    if not self.groups_ready:
+                        self.prepare()
+                    self.step()
+                    self.failure.recovered()
+                    delay = 0.1
+                except (redis.RedisError, OSError, FleetError) as exc:
+                    if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                        self.groups_ready = False
+                    self.failure.failed(exc)
+                    self.consumer.fleet.backend.reset_client(self.plan.index)
+                    deadline = time.monotonic() + delay
+                    while time.monotonic() < deadline and not self.stopping():
+                        time.sleep(0.05)
+                    delay = min(delay * 2, 5.0)
+                except Exception:
+                    _logger.exception("Events: unexpected error in the reader of %s", sorted(self.by_stream))
+                    time.sleep(0.5)
+        finally:
+            self.finish()
+
+    # Setup
+
+    def prepare(self) -> None:
+        client = self.client
+        if self.group is None:
+            for stream in self.by_stream:
+                if stream not in self.last_ids:
+                    latest = client.xrevrange(stream, "+", "-", count=1)
+                    self.last_ids[stream] = _text(latest[0][0]) if latest else "0-0"
+        else:
+            for stream, subscription in self.by_stream.items():
+                start = "0" if subscription.start_from == "earliest" else "$"
+                try:
+                    client.xgroup_create(stream, self.group, id=start, mkstream=True)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self.remove_stale_consumers(client, stream)
+        self.groups_ready = True
+
+    def remove_stale_consumers(self, client: Any, stream: str) -> None:
+        """Forget consumers (dead workers) idle for an hour with nothing pending."""
+        assert self.group is not None
+        for info in client.xinfo_consumers(stream, self.group):
+            name = _text(info.get("name") or info.get(b"name"))
+            pending = int(info.get("pending", info.get(b"pending", 0)))
+            idle = int(info.get("idle", info.get(b"idle", 0)))
+            if name != self.consumer.consumer and pending == 0 and idle > _STALE_CONSUMER_SECONDS * 1000:
+                client.xgroup_delconsumer(stream, self.group, name)
+
+    # The loop
+
+    def step(self) -> None:
+        if self.group is None:
+            self.read_broadcast()
+            return
+        now = time.monotonic()
+        if now >= self.next_claim:
+            self.next_claim = now + self.consumer.claim_interval
+            for stream in self.by_stream:
+                self.claim(stream)
+                if self.stopping():
+                    return
+        self.read_group()
+
+    def read_group(self) -> None:
+        assert self.group is not None
+        pipeline = self.client.pipeline(transaction=False)
+        acked = self.queue_acks(pipeline)
+        pipeline.xreadgroup(
+            self.group,
+            self.consumer.consumer,
+            dict.fromkeys(self.by_stream, ">"),
+            count=self.consumer.prefetch,
+            block=self.consumer.block_ms,
+        )
+        replies = pipeline.execute()
+        self.acks = {}
+        self.after_acks(acked)
+        for stream_name, entries in replies[-1] or []:
+            stream = _text(stream_name)
+            ids = [_text(entry_id) for entry_id, _ in entries]
+            self.consumer.hold(stream, self.group, ids)
+            for entry_id, fields in entries:
+                self.handle(self.by_stream[stream], _text(entry_id), fields, 1)
+
+    def queue_acks(self, pipeline: Any) -> list[tuple[str, list[str]]]:
+        acked = [(stream, ids) for stream, ids in self.acks.items() if ids]
+        for stream, ids in acked:
+            pipeline.xack(stream, self.group, *ids)
+        return acked
+
+    def after_acks(self, acked: list[tuple[str, list[str]]]) -> None:
+        assert self.group is not None
+        for stream, ids in acked:
+            for entry_id in ids:
+                self.consumer.release(stream, self.group, entry_id)
+
+    def flush_acks(self) -> None:
+        if self.group is None or not any(self.acks.values()):
+            return
+        pipeline = self.client.pipeline(transaction=False)
+        acked = self.queue_acks(pipeline)
+        pipeline.execute()
+        self.acks = {}
+        self.after_acks(acked)
+
+    def claim(self, stream: str) -> None:
+        assert self.group is not None
+        subscription = self.by_stream[stream]
+        consumer = self.consumer
+        live, dead, gone = consumer.fleet.run_script(
+            _CLAIM,
+            (stream, dead_letter_key(subscription.name)),
+            (
+                self.group,
+                consumer.consumer,
+                int(consumer.redeliver_after * 1000),
+                _CLAIM_COUNT,
+                subscription.max_deliveries,
+                consumer.dead_letter_max_length,
+            ),
+            f"claiming idle {subscription.name} events",
+        )
+        for entry_id, deliveries in dead:
+            consumer.report_dead(
+                subscription, _text(entry_id), int(deliveries), "never acknowledged (the worker died or stalled)"
+            )
+        for entry_id in gone:
+            _logger.warning(
+                "Event %s %s was trimmed from its stream before it was handled (retention too short?)",
+                subscription.name,
+                _text(entry_id),
+            )
+        if not live:
+            return
+        self.consumer.hold(stream, self.group, [_text(entry[0]) for entry in live])
+        for entry_id, fields, deliveries in live:
+            consumer.metrics.counter("server.events.redelivered", event=subscription.name).increment()
+            self.handle(subscription, _text(entry_id), fields, int(deliveries))
+
+    def read_broadcast(self) -> None:
+        replies = self.client.xread(self.last_ids, count=self.consumer.prefetch, block=self.consumer.block_ms)
+        for stream_name, entries in replies or []:
+            stream = _text(stream_name)
+            for entry_id, fields in entries:
+                text_id = _text(entry_id)
+                self.last_ids[stream] = text_id
+                self.handle_broadcast(self.by_stream[stream], text_id, fields)
+
+    # One event
+
+    def decode(self, subscription: Subscription, entry_id: str, fields: Any, deliveries: int) -> Event | None:
+        """The event of an entry, or ``None`` after dead-lettering an entry that cannot be one."""
+        try:
+            envelope = decode_event(_field_map(fields))
+        except InvalidEventError as exc:
+            self.consumer.dead_letter(subscription, entry_id, fields, deliveries, f"undecodable event: {exc}")
+            return None
+        problems = subscription.problems(envelope["body"])
+        if problems:
+            self.consumer.dead_letter(
+                subscription, entry_id, fields, deliveries, f"invalid body: {'; '.join(problems)}"
+            )
+            return None
+        return Event(
+            name=subscription.name,
+            body=envelope["body"],
+            id=entry_id,
+            context=envelope["context"],
+            published_at=envelope["published_at"],
+            publisher=envelope["publisher"],
+            delivery_count=deliveries,
+            mode=subscription.mode,
+            server=self.consumer.server,
+        )
+
+    def call(self, subscription: Subscription, event: Event) -> BaseException | None:
+        """Run the handler; return what it raised (``None`` on success)."""
+        consumer = self.consumer
+        context = {"correlation_id": event.correlation_id or "--", "request_id": f"event:{event.name}:{event.id}"}
+        with consumer.handler_lock, consumer.metrics.timer("server.events.handle", event=subscription.name):
+            PySOALogContextFilter.set_logging_request_context(**context)
+            try:
+                consumer.run_handler(subscription, event, self.loop_holder)
+                return None
+            except Exception as exc:
+                return exc
+            finally:
+                PySOALogContextFilter.clear_logging_request_context()
+
+    def failed(
+        self, subscription: Subscription, entry_id: str, fields: Any, deliveries: int, error: BaseException
+    ) -> float | None:
+        """Count and log a failed handler; dead-letter its event after its last delivery.
+
+        Returns:
+            The delay before the next delivery, or ``None`` when the event was dead-lettered.
+        """
+        consumer = self.consumer
+        consumer.metrics.counter("server.events.failed", event=subscription.name).increment()
+        kind = "broadcast event" if subscription.group is None else "event"
+        if deliveries >= subscription.max_deliveries:
+            _logger.error(
+                "Handler of %s %s %s failed (delivery %d of %d)", kind, subscription.name, entry_id, deliveries,
+                subscription.max_deliveries, exc_info=error,
+            )  # fmt: skip
+            consumer.dead_letter(subscription, entry_id, fields, deliveries, f"{type(error).__name__}: {error}")
+            return None
+        delay = consumer.retry_delay_for(deliveries)
+        _logger.warning(
+            "Handler of %s %s %s failed (delivery %d of %d); retrying in %.1f s",
+            kind, subscription.name, entry_id, deliveries, subscription.max_deliveries, delay, exc_info=error,
+        )  # fmt: skip
+        return delay
+
+    def handle(self, subscription: Subscription, entry_id: str, fields: Any, deliveries: int) -> None:
+        assert self.group is not None
+        consumer = self.consumer
+        try:
+            event = self.decode(subscription, entry_id, fields, deliveries)
+            if event is None:
+                return
+            error = self.call(subscription, event)
+            if error is None:
+                consumer.metrics.counter("server.events.handled", event=subscription.name).increment()
+                self.acks.setdefault(subscription.stream, []).append(entry_id)
+                return
+            delay = self.failed(subscription, entry_id, fields, deliveries, error)
+            if delay is None:
+                return
+            idle_ms = max(int((consumer.redeliver_after - delay) * 1000), 0)
+            group = self.group
+            consumer.fleet.run(
+                subscription.stream,
+                lambda client: client.xclaim(
+                    subscription.stream, group, consumer.consumer, 0, [entry_id], idle=idle_ms, justid=True
+                ),
+                f"scheduling a retry of event {subscription.name}",
+            )
+        finally:
+            if entry_id not in self.acks.get(subscription.stream, ()):
+                consumer.release(subscription.stream, self.group, entry_id)
+
+    def handle_broadcast(self, subscription: Subscription, entry_id: str, fields: Any) -> None:
+        consumer = self.consumer
+        for deliveries in range(1, subscription.max_deliveries + 1):
+            event = self.decode(subscription, entry_id, fields, deliveries)
+            if event is None:
+                return
+            error = self.call(subscription, event)
+            if error is None:
+                consumer.metrics.counter("server.events.handled", event=subscription.name).increment()
+                return
+            delay = self.failed(subscription, entry_id, fields, deliveries, error)
+            if delay is None:
+                return
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if self.stopping():
+                    _logger.warning("Broadcast event %s %s given up at shutdown", subscription.name, entry_id)
+                    return
+                time.sleep(0.05)
+
+    # Stopping
+
+    def finish(self) -> None:
+        try:
+            self.flush_acks()
+            if self.group is not None:
+                self.delete_self_if_idle()
+        except (redis.RedisError, OSError, FleetError) as exc:
+            _logger.warning(
+                "Events: could not acknowledge the last events at shutdown (they will be redelivered): %s", exc
+            )
+        for loop in self.loop_holder:
+            loop.close()
+
+    def delete_self_if_idle(self) -> None:
+        assert self.group is not None
+        client = self.client
+        for stream in self.by_stream:
+            pending = client.xpending_range(stream, self.group, "-", "+", 1, consumername=self.consumer.consumer)
+            if not pending:
+                client.xgroup_delconsumer(stream, self.group, self.consumer.consumer)
