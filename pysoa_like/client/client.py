@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,6 +39,9 @@ __all__ = [
     "JobRequestArgument",
     "ServiceHandler",
 ]
+
+# A blocking call whose send used up its timeout still looks for its reply this long.
+_SHORTEST_WAIT_SECONDS = 0.01
 
 #: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
 ActionRequestArgument = ActionRequest | dict[str, Any]
@@ -426,16 +430,21 @@ class Client:
         message_expiry_in_seconds: float | None = None,
         suppress_response: bool = False,
     ) -> JobResponse | None:
-        """``call_actions_future(...).result()`` without building the future: the same send, wait and errors."""
+        """``call_actions_future(...).result()`` without building the future: the same send, wait and errors.
+
+        The timeout counts from the call's start: the time the send took is taken off the wait for the reply.
+        """
         expiry = message_expiry_in_seconds or timeout
+        started = time.monotonic() if timeout else 0.0
         handler, job, request_id = self._send_job(
             service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
             suppress_response,
         )  # fmt: skip
         if suppress_response:
             return None
+        wait = max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS) if timeout else timeout
         return self._finish_job(
-            handler.get_response(request_id, timeout), job, expansions, raise_job_errors, raise_action_errors,
+            handler.get_response(request_id, wait), job, expansions, raise_job_errors, raise_action_errors,
             control_extra, timeout,
         )  # fmt: skip
 

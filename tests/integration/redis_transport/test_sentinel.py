@@ -95,3 +95,26 @@ def test_failover_is_followed(group: RedisSentinelGroup) -> None:
             time.sleep(0.2)
     master_client = client.core.backend_layer.client_at(0)
     assert master_client.connection_pool.connection_kwargs["port"] == new_master.port
+
+
+def test_idle_connections_follow_a_failover_without_a_failed_call(group: RedisSentinelGroup) -> None:
+    """Once the old master is a replica, the first call of an idle client and server reaches the new master.
+
+    Sentinel closes the old master's client connections when it demotes it (and a demoted master answers
+    READONLY to a push): both are noticed before or at the first command, the master is looked up again and
+    the command goes there. PySOA's redis-py pool did the same; a lane used to fail that first call.
+    """
+    settings = _settings(group, sentinel_services=["beta"], sentinel_failover_retries=3)
+    client = RedisClientTransport("echo", **settings)
+    server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **settings)
+    _round_trip(client, server, 1)
+    old_master = group.master_for("beta")
+    new_master = group.failover("beta")
+    deadline = time.monotonic() + 20
+    with old_master.client() as old:
+        while old.info("replication")["role"] != "slave":
+            assert time.monotonic() < deadline, "the old master was never demoted"
+            time.sleep(0.1)
+    _round_trip(client, server, 2)
+    master_client = client.core.backend_layer.client_at(0)
+    assert master_client.connection_pool.connection_kwargs["port"] == new_master.port

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, OutgoingMessage
 from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
@@ -73,11 +74,9 @@ return count
 _CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
 _TRANSACTION_PUSH_BYTES = 32768
 
-#: The read timeout of a lane's connection when ``connection_kwargs`` set no ``socket_timeout`` (redis-py's
-#: default would wait forever on a dead network). BLPOPs up to 58 seconds are read within it.
+#: The read timeout of a lane's connection when its client has no ``socket_timeout`` at all (redis-py before 6
+#: defaults to none, which would wait forever on a dead network; redis-py 8 defaults to 5 seconds).
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
-# A blocking read waits this much longer than the BLPOP timeout, so the server's nil reply always wins the race.
-_READ_TIMEOUT_MARGIN_SECONDS = 2.0
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
@@ -246,6 +245,7 @@ class Lane:
         "_loaded",
         "_reader",
         "_socket_timeout",
+        "_timed",
         "_transactions",
         "client",
         "settled",
@@ -260,6 +260,7 @@ class Lane:
             kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT_SECONDS
         self._socket_timeout: float = kwargs["socket_timeout"]
         self._connection: Any = pool.connection_class(**kwargs)
+        self._timed = TimedConnection(self._connection, self._socket_timeout)
         self._reader = ReplyReader(self._connection)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
         self._drain_supported = True
@@ -277,8 +278,23 @@ class Lane:
         """Close the connection (the next command opens a new one)."""
         self._disconnect()
 
+    def check_connection(self) -> bool:
+        """Whether Redis closed this lane's connection while it was idle (the next command opens a new one).
+
+        A restart, a failover, an idle timeout or ``CLIENT KILL`` close connections; found before a command is
+        written, that costs nothing but a reconnection.
+        """
+        if self._deferred or not self._timed.closed_while_idle():
+            return False
+        self._forget_connection()
+        return True
+
     def _disconnect(self) -> None:
         self._connection.disconnect()
+        self._forget_connection()
+
+    def _forget_connection(self) -> None:
+        """Forget what was known of the closed connection (the next command opens a new one)."""
         self._reader.reset()
         self._loaded.clear()
         self._transactions = None
@@ -298,21 +314,25 @@ class Lane:
         expiry_seconds: int,
         capacity: int,
         script_only: bool = False,
+        deadline: float | None = None,
     ) -> None:
         """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
 
         Args:
             script_only: Use the send script even for a big item (see :meth:`push_many`).
+            deadline: ``time.monotonic()`` by which Redis must have answered (default: ``socket_timeout``).
 
         Raises:
             QueueFullError: If the list is full.
             redis.RedisError: On any other Redis or connection failure.
         """
-        error = self.push_many([(key, messages, expiry_seconds)], capacity, script_only)[0]
+        error = self.push_many([(key, messages, expiry_seconds)], capacity, script_only, deadline)[0]
         if error is not None:
             raise error
 
-    def push_many(self, items: Sequence[PushItem], capacity: int, script_only: bool = False) -> list[Exception | None]:
+    def push_many(
+        self, items: Sequence[PushItem], capacity: int, script_only: bool = False, deadline: float | None = None
+    ) -> list[Exception | None]:
         """Push every item in one write and one read of the replies.
 
         An item is pushed by the send script; a big one (32 KiB or more) in a transaction instead, once this
@@ -335,7 +355,7 @@ class Lane:
             commands: list[tuple[Any, ...]] = []
             for item, transaction in zip(items, plans, strict=True):
                 commands.extend(_push_commands(item, capacity, transaction))
-            self._write(commands, small)
+            self._write(commands, small, deadline)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position, transaction in enumerate(plans):
@@ -345,7 +365,7 @@ class Lane:
                     retry.append(position)
             if retry:
                 # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._write([_script_command(1, items[position], capacity) for position in retry], small)
+                self._write([_script_command(1, items[position], capacity) for position in retry], small, deadline)
                 read = self._reader.read
                 for position in retry:
                     errors[position] = _push_outcome(read())
@@ -452,6 +472,7 @@ class Lane:
             connection is then closed and whether Redis ran those items cannot be known).
         """
         deferred, self._deferred = self._deferred, []
+        self._reader.read_deadline = time.monotonic() + self._socket_timeout
         results: list[tuple[PushItem, Exception | None]] = []
         for position, (item, transaction) in enumerate(deferred):
             try:
@@ -465,17 +486,23 @@ class Lane:
                 raise
         return results
 
-    def _write(self, commands: Sequence[tuple[Any, ...]], small: bool) -> None:
-        if self._reader.timeout_extended:
-            # A long BLPOP's reply came after socket_timeout: this write and its replies get it again.
-            self._restore_timeout()
-        self._connection.send_packed_command(pack_commands(commands, small), check_health=False)
+    def _write(
+        self, commands: Sequence[tuple[Any, ...]], small: bool, deadline: float | None = None, blocking: bool = False
+    ) -> None:
+        """Write commands whose replies must be read by ``deadline`` (default: ``socket_timeout`` from now).
 
-    def _restore_timeout(self) -> None:
-        sock = self._connection._sock
-        if sock is not None:  # a closed socket reopens with socket_timeout
-            sock.settimeout(self._socket_timeout)
-        self._reader.timeout_extended = False
+        A connection idle for a while is checked first, and replaced if Redis closed it (see
+        :class:`TimedConnection`); one that is not open yet is opened within the deadline.
+        """
+        buffers = pack_commands(commands, small)
+        size = 0 if small else sum(len(buffer) for buffer in buffers)
+        reader = self._reader
+        closed, deadline = self._timed.prepare(deadline, bool(self._deferred), size, reader.timeout_extended, blocking)
+        if closed:
+            self._forget_connection()
+        reader.read_deadline = deadline
+        reader.timeout_extended = False
+        self._connection.send_packed_command(buffers, check_health=False)
 
     # Receiving
 
@@ -504,7 +531,8 @@ class Lane:
             commands: list[tuple[Any, ...]] = [("BLPOP", key, _timeout_argument(timeout))]
             if drain > 0:
                 commands.append(("LPOP", key, drain))
-            self._write(commands, True)
+            # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
+            self._write(commands, True, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
                 results = self.settle()
@@ -512,10 +540,6 @@ class Lane:
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
-            wait = timeout + _READ_TIMEOUT_MARGIN_SECONDS
-            if wait > self._socket_timeout:
-                # Reads that run out of socket_timeout are tried again until the BLPOP's own wait is over.
-                self._reader.read_deadline = time.monotonic() + wait
             response: Any = read()
             if isinstance(response, Exception):
                 raise response
@@ -529,8 +553,6 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        finally:
-            self._reader.read_deadline = 0.0
         popped: list[RawMessage] = [] if response is None else [response[1]]
         if more:
             # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.

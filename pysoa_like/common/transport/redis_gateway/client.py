@@ -17,6 +17,7 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.errors import InvalidMessage
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway._protocol.replies import (
@@ -233,12 +234,14 @@ class RedisClientTransport(ClientTransport):
             control = body.get("control") if isinstance(body, dict) else None
             awaited = not suppress_response_requested(control)
             state = self._state
+            now = time.monotonic()
             if state.batch is not None:
                 state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
             else:
-                core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds)
+                # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
+                budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
+                core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
         if awaited:
-            now = time.monotonic()
             lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
             state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
 

@@ -56,6 +56,9 @@ __all__ = ["RedisTransportCore"]
 _logger = logging.getLogger("pysoa_like.transport")
 _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
 
+# A wait cut short by a closed connection goes on on a new one if at least this much of it is left.
+_MINIMUM_REMAINING_WAIT_SECONDS = 0.05
+
 _BACKEND_CLASSES: Mapping[str, type[BaseRedisClient]] = {
     REDIS_BACKEND_TYPE_STANDARD: StandardRedisClient,
     REDIS_BACKEND_TYPE_SENTINEL: SentinelRedisClient,
@@ -189,7 +192,14 @@ class RedisTransportCore:
         index = self._choose_index(key, backend.ring_size)
         try:
             with self.metrics.timer(self.prefix + timer_name):
-                return index, backend.lane_at(index, self.metrics, self.prefix)
+                lane = backend.lane_at(index, self.metrics, self.prefix)
+                if lane.check_connection():
+                    # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's
+                    # master is looked up again (Sentinel) before a new connection is opened.
+                    self.metrics.counter(self.prefix + "reconnect").increment()
+                    backend.reset_client(index)
+                    lane = backend.lane_at(index, self.metrics, self.prefix)
+                return index, lane
         except CannotGetConnectionError as exc:
             self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
@@ -223,16 +233,29 @@ class RedisTransportCore:
 
     # I/O
 
-    def send_messages(self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int) -> None:
+    def send_messages(
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        deadline: float | None = None,
+    ) -> None:
         """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
 
         A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
         before retry i.
 
+        Args:
+            queue_name: The queue name without the ``pysoa:`` prefix.
+            messages: The framed message, or all its chunks.
+            redis_expiry_seconds: The list's new TTL.
+            deadline: ``time.monotonic()`` by which Redis must have answered each attempt (at most
+                ``socket_timeout`` from its start; the default).
+
         Raises:
             MessageSendError: If the queue stayed full, or Redis failed (the slot's connection is then reset).
         """
-        self._push_retrying(queue_name, messages, redis_expiry_seconds, 0)
+        self._push_retrying(queue_name, messages, redis_expiry_seconds, 0, deadline=deadline)
 
     def send_reply(
         self,
@@ -377,26 +400,53 @@ class RedisTransportCore:
         redis_expiry_seconds: int,
         first: int,
         script_only: bool = False,
+        deadline: float | None = None,
     ) -> None:
         # Attempts after a full queue use the send script even for a big message: a transaction's refused push
         # would send the whole message to replicas and the AOF each time, the script's does not.
         key = QUEUE_NAME_PREFIX + queue_name
         for attempt in range(first, self.queue_full_retries + 1):
-            index, lane = self._lane(key, "send.get_redis_connection", "send")
-            if lane.has_deferred:
-                self._settle_lane(index, lane)
             try:
-                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only or attempt > 0)
+                self._push_once(key, messages, redis_expiry_seconds, script_only or attempt > 0, deadline)
                 return
             except QueueFullError:
                 if attempt >= self.queue_full_retries:
                     break
                 self._count_queue_full_retry(attempt)
-            except Exception as exc:
-                self._fail_send(index, exc)
         self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
         raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
+
+    def _push_once(
+        self,
+        key: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        script_only: bool,
+        deadline: float | None,
+    ) -> None:
+        """One push attempt; a master turned replica (``READONLY``: nothing ran) is looked up again once.
+
+        Raises:
+            QueueFullError: The queue is full.
+            MessageSendError: Redis failed.
+        """
+        for retry in (False, True):
+            index, lane = self._lane(key, "send.get_redis_connection", "send")
+            if lane.has_deferred:
+                self._settle_lane(index, lane)
+            try:
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only, deadline)
+                return
+            except QueueFullError:
+                raise
+            except redis.ReadOnlyError as exc:
+                if retry:
+                    self._fail_send(index, exc)
+                # A failover demoted this master: find the new one (Sentinel) and push there.
+                self.backend_layer.reset_client(index)
+            except Exception as exc:
+                self._fail_send(index, exc)
 
     def send_batch(self, items: Sequence[tuple[str, Sequence[OutgoingMessage], int]]) -> list[MessageSendError | None]:
         """Push several messages, each to its own queue, with one write and one read per ring slot.
@@ -485,15 +535,31 @@ class RedisTransportCore:
                 if other is not lane:
                     self._settle_lane(other_index, other)
             deferred_lanes.pop(index, None)
-        try:
-            with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
-                messages = lane.blocking_pop(key, timeout or self.receive_timeout_in_seconds, drain)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            self._handle_settled(lane)
-            self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
-        except Exception as exc:
-            self._handle_settled(lane)
-            self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
+        wait = timeout or self.receive_timeout_in_seconds
+        deadline = time.monotonic() + wait
+        for attempt in (0, 1):
+            try:
+                with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
+                    messages = lane.blocking_pop(key, wait, drain)
+                break
+            except redis.TimeoutError as exc:
+                # Redis did not answer within the wait and its margin (frozen?): no second wait on top.
+                self._handle_settled(lane)
+                self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
+            except (redis.ConnectionError, redis.ReadOnlyError) as exc:
+                # ReadOnlyError: a failover demoted the master; the BLPOP did not run.
+                self._handle_settled(lane)
+                wait = deadline - time.monotonic()
+                if attempt or wait < _MINIMUM_REMAINING_WAIT_SECONDS:
+                    self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
+                # The connection died while waiting (Redis restarted, a proxy or CLIENT KILL closed it): whatever
+                # is to come is still in the list, so the wait goes on, on a new connection.
+                self.metrics.counter(self.prefix + "receive.reconnect").increment()
+                self.backend_layer.reset_client(index)
+                index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+            except Exception as exc:
+                self._handle_settled(lane)
+                self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
         if lane.settled:
             self._handle_settled(lane)
         if not messages:
