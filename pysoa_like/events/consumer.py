@@ -40,6 +40,7 @@ from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.events.envelope import decode_event
 from pysoa_like.events.types import BROADCAST, SINGLETON, Event, EventHandler, declared_event_type, schema_problems
+from pysoa_like.fleet._callables import finish
 from pysoa_like.fleet.errors import FleetError, InvalidEventError
 from pysoa_like.fleet.keys import SINGLETON_GROUP, dead_letter_key, event_stream_key, pool_group
 from pysoa_like.fleet.redis import FleetRedis
@@ -325,7 +326,7 @@ class EventConsumer:
         if inspect.isawaitable(result):
             if not loop_holder:
                 loop_holder.append(asyncio.new_event_loop())
-            loop_holder[0].run_until_complete(result)
+            finish(result, loop_holder[0])
 
     def dead_letter(self, subscription: Subscription, entry_id: str, fields: Any, deliveries: int, reason: str) -> None:
         """Move one event to its dead-letter stream (acknowledging it), then log and count it.

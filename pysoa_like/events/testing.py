@@ -26,6 +26,7 @@ import attr
 from pysoa_like.events.envelope import decode_event, encode_event
 from pysoa_like.events.publisher import check_event
 from pysoa_like.events.types import Event, EventType
+from pysoa_like.fleet._callables import finish
 from pysoa_like.fleet.errors import EventDeadLetteredError, InvalidEventError
 from pysoa_like.fleet.keys import SINGLETON_GROUP, dead_letter_key, event_stream_key, pool_group
 
@@ -189,9 +190,6 @@ def handle_event(
         InvalidEventError: The body fails a schema.
         Exception: Whatever the handler raised.
     """
-    import asyncio
-    import inspect
-
     from pysoa_like.events.consumer import subscriptions_for
 
     text = name.name if isinstance(name, EventType) else name
@@ -212,13 +210,7 @@ def handle_event(
         mode=subscription.mode,
         server=server,
     )
-    result = subscription.handle(event)
-    if inspect.isawaitable(result):
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(result)
-        finally:
-            loop.close()
+    finish(subscription.handle(event))
     return event
 
 

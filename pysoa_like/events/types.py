@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attr
 
 from pysoa_like.common.schema import resolve_schema
+from pysoa_like.fleet._callables import bind_to_server
 from pysoa_like.fleet.errors import InvalidEventError
 from pysoa_like.fleet.keys import validate_event_name
 
@@ -153,12 +154,7 @@ class EventHandler:
         Raises:
             AttributeError: The server has no such method.
         """
-        if isinstance(self.handler, str):
-            method = getattr(server, self.handler, None)
-            if not callable(method):
-                raise AttributeError(f"{type(server).__name__} has no method {self.handler!r} to handle events")
-            return method  # type: ignore[no-any-return]
-        return self.handler
+        return bind_to_server(self.handler, server, "to handle events")
 
 
 @attr.s(slots=True)

@@ -6,7 +6,7 @@ from pysoa_like.common import fields
 from pysoa_like.common.transport.redis_gateway._driver_settings import _BACKEND_LAYER_KWARGS
 from pysoa_like.common.transport.redis_gateway.constants import REDIS_BACKEND_TYPES
 
-__all__ = ["DEPENDENCIES_SCHEMA", "EVENTS_SCHEMA", "FLEET_SETTINGS_SCHEMA", "REGISTRY_SCHEMA"]
+__all__ = ["DEPENDENCIES_SCHEMA", "EVENTS_SCHEMA", "FLEET_SETTINGS_SCHEMA", "PERIODIC_SCHEMA", "REGISTRY_SCHEMA"]
 
 #: The shape of the ``fleet`` setting (servers) and argument (clients): the Redis of the fleet features.
 FLEET_SETTINGS_SCHEMA = fields.Dictionary(
@@ -66,4 +66,14 @@ EVENTS_SCHEMA = fields.Dictionary(
         "dead_letter_max_length": fields.Integer(gte=1, description="About how many events a dead-letter stream keeps"),
     },
     description="Event handling and publishing",
+)
+
+#: The ``periodic`` server setting.
+PERIODIC_SCHEMA = fields.Dictionary(
+    {
+        "lock_ttl_seconds": fields.Float(
+            gt=0, description="How long a task's run lock outlives a worker that died running it (30)"
+        ),
+    },
+    description="Periodic tasks",
 )

@@ -228,6 +228,19 @@ class FleetRuntime:
             self._components.append(consumer)
             self.add_keeper_task(consumer.keep)
             consumer.start()
+        if server.periodic_tasks:
+            from pysoa_like.periodic.scheduler import PeriodicScheduler
+
+            scheduler = PeriodicScheduler(
+                server,
+                self.fleet,
+                server.periodic_tasks,
+                self.instance_id,
+                float(server.settings["periodic"]["lock_ttl_seconds"]),
+                lambda: self.stopping,
+            )
+            self._components.append(scheduler)
+            self.add_keeper_task(scheduler.keep)
 
     def _keep(self) -> None:
         while not self._keeper_stop.wait(_KEEPER_PERIOD_SECONDS):

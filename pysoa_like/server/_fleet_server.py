@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pysoa_like.fleet.errors import FleetError, FleetNotConfiguredError
@@ -59,6 +59,9 @@ class FleetServerMixin:
     #: :class:`~pysoa_like.events.types.Event` (sync or coroutine), the name of a server method, or an
     #: :class:`~pysoa_like.events.types.EventHandler` giving the delivery mode. See ``docs/events.rst``.
     event_handlers: ClassVar[Mapping[Any, Any]] = {}
+    #: :class:`~pysoa_like.periodic.tasks.PeriodicTask` objects: run by exactly one worker of the fleet at
+    #: each tick. See ``docs/periodic_tasks.rst``.
+    periodic_tasks: ClassVar[Sequence[Any]] = ()
 
     def get_service_version(self) -> str:
         """The version this service declares (see :attr:`service_version`)."""
@@ -165,7 +168,20 @@ class FleetServerMixin:
 
     def periodic_task_names(self) -> list[str]:
         """The names of this server's periodic tasks."""
-        return []
+        return [task.name for task in self.periodic_tasks]
+
+    def check_periodic_tasks(self) -> None:
+        """Check the declared periodic tasks (types, unique names, methods); called when the server is built.
+
+        Raises:
+            TypeError: An entry is not a ``PeriodicTask``.
+            ValueError: Two tasks share a name.
+            AttributeError: A task names a method the server does not have.
+        """
+        if self.periodic_tasks:
+            from pysoa_like.periodic.tasks import check_periodic_tasks
+
+            check_periodic_tasks(self, self.periodic_tasks)
 
     def fleet_features_declared(self) -> list[str]:
         """The features this server declares that need the fleet's Redis (for a clear error without one)."""

@@ -152,6 +152,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         # Deprecated actions, marked in each response that ran one (empty for most services: one falsy check).
         self._deprecated: dict[str, str] = dict(self.deprecated_actions)
         self.check_event_handlers()
+        self.check_periodic_tasks()
         self.logger = logging.getLogger("pysoa_like.server")
         # Peers decide how often some lines are logged (a malformed client_version): a few a minute at most.
         self._log_throttle = LogThrottle()

@@ -20,7 +20,13 @@ from pysoa_like.common.fields import (
 from pysoa_like.common.fields._base import prefix_errors
 from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
 from pysoa_like.common.settings import SOASettings
-from pysoa_like.fleet.settings import DEPENDENCIES_SCHEMA, EVENTS_SCHEMA, FLEET_SETTINGS_SCHEMA, REGISTRY_SCHEMA
+from pysoa_like.fleet.settings import (
+    DEPENDENCIES_SCHEMA,
+    EVENTS_SCHEMA,
+    FLEET_SETTINGS_SCHEMA,
+    PERIODIC_SCHEMA,
+    REGISTRY_SCHEMA,
+)
 
 __all__ = ["DEFAULT_LOGGING", "ServerSettings"]
 
@@ -139,6 +145,7 @@ class ServerSettings(SOASettings):
         "registry": REGISTRY_SCHEMA,
         "dependencies": DEPENDENCIES_SCHEMA,
         "events": EVENTS_SCHEMA,
+        "periodic": PERIODIC_SCHEMA,
     }
 
     defaults = {
@@ -165,4 +172,5 @@ class ServerSettings(SOASettings):
             "retention_seconds": 86400,
             "dead_letter_max_length": 10000,
         },
+        "periodic": {"lock_ttl_seconds": 30},
     }

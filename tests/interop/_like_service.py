@@ -18,6 +18,7 @@ from typing import Any
 
 from pysoa_like.common.errors import Error
 from pysoa_like.events import Event
+from pysoa_like.periodic import PeriodicTask, TaskRun
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.server import Server
@@ -78,12 +79,18 @@ def answer_ping(event: Event) -> None:
     event.publish_event("interop.pong", {"ping": event.id, "service": str(event.server and event.server.service_name)})
 
 
+def count_tick(run: TaskRun) -> None:
+    """A periodic task (every second) that only counts its runs in the server."""
+    server: Any = run.server
+    server.ticks = getattr(server, "ticks", 0) + 1
+
+
 def make_like_server_class(service_name: str) -> type[Server]:
     """Build the pysoa_like Server subclass serving the interop actions as ``service_name``.
 
     Beside the actions PySOA's twin serves, it uses the fleet features PySOA never had (a service version,
-    a deprecated action, an event handler, the registry), so every interop test also checks that PySOA
-    clients call such services unchanged.
+    a deprecated action, an event handler, a periodic task, the registry), so every interop test also
+    checks that PySOA clients call such services unchanged.
     """
 
     class WhoAmIAction(Action):
@@ -106,6 +113,7 @@ def make_like_server_class(service_name: str) -> type[Server]:
                 "retired": RetiredAction,
             },
             "event_handlers": {"interop.ping": answer_ping},
+            "periodic_tasks": [PeriodicTask("tick", count_tick, every=1)],
         },
     )
 

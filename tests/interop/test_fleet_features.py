@@ -63,6 +63,7 @@ def test_events_flow_while_pysoa_clients_call(deployment_factory: Callable[[str,
     try:
         (service,) = client.list_services(["interop"])
         assert ("interop.ping", "pool") in service.events
+        assert service.instances[0].periodic_tasks == ("tick",)
         event_id = client.publish_event("interop.ping", {}, correlation_id="interop-corr")
         (pysoa_outcome,) = deployment.call("pysoa", {"interop": ("msgpack", 3)}, [_call("square", {"number": 4})])
         assert pysoa_outcome["result"]["body"] == {"square": 16}

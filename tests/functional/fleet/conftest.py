@@ -21,6 +21,8 @@ SERVER_PATH = "tests.functional.fleet.fleet_service:FleetServer"
 SETTINGS_MODULE = "tests.functional.fleet.fleet_service"
 EVENTS_SERVER_PATH = "tests.functional.fleet.event_service:EventServer"
 EVENTS_SETTINGS_MODULE = "tests.functional.fleet.event_service"
+PERIODIC_SERVER_PATH = "tests.functional.fleet.periodic_service:PeriodicServer"
+PERIODIC_SETTINGS_MODULE = "tests.functional.fleet.periodic_service"
 
 
 def client_for(redis_url: str, *services: str, **extra: Any) -> Client:
@@ -49,7 +51,7 @@ def answers(client: Client, service: str) -> bool:
 @pytest.fixture
 def fleet_client(redis_url: str) -> Iterator[Client]:
     """A client of the ``fleet`` service (and of ``front``/``back``), on the test's Redis."""
-    client = client_for(redis_url, "fleet", "front", "back", "events", "events_b")
+    client = client_for(redis_url, "fleet", "front", "back", "events", "events_b", "periodic")
     yield client
     client.fleet_redis().close()
 
@@ -60,17 +62,27 @@ def start_service(redis_url: str, tmp_path: Path, fleet_client: Client) -> Itera
     runners: list[Runner] = []
 
     def start(
-        service: str = "fleet", fork: int = 2, wait_ready: bool = True, events: bool = False, **env: str
+        service: str = "fleet",
+        fork: int = 2,
+        wait_ready: bool = True,
+        events: bool = False,
+        periodic: bool = False,
+        **env: str,
     ) -> Runner:
         log_path = tmp_path / f"{service}-{len(runners)}.log"
-        server, settings = (EVENTS_SERVER_PATH, EVENTS_SETTINGS_MODULE) if events else (SERVER_PATH, SETTINGS_MODULE)
+        server, settings = (SERVER_PATH, SETTINGS_MODULE)
+        if events:
+            server, settings = (EVENTS_SERVER_PATH, EVENTS_SETTINGS_MODULE)
+        if periodic:
+            server, settings = (PERIODIC_SERVER_PATH, PERIODIC_SETTINGS_MODULE)
         command = [sys.executable, "-m", "pysoa_like", "serve", server, "--settings", settings, "--fork", str(fork)]
+        serving_before = _serving(fleet_client, service)
         runner = spawn_runner(command, dict(FLEET_REDIS_URL=redis_url, FLEET_SERVICE=service, **env), log_path)
         runners.append(runner)
         if wait_ready:
             wait_for(lambda: answers(fleet_client, service), timeout=20)
             # Serving, as the registry says, once every worker is: each has made its consumer groups by then.
-            wait_for(lambda: _serving(fleet_client, service) == max(fork, 1), timeout=20)
+            wait_for(lambda: _serving(fleet_client, service) >= serving_before + max(fork, 1), timeout=20)
         return runner
 
     yield start

@@ -17,14 +17,14 @@ from pysoa_like.events import BROADCAST, SINGLETON, Event, EventHandler
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
+from tests.functional.fleet._settings import REDIS_URL, service_settings
 
-_REDIS_URL = os.environ.get("FLEET_REDIS_URL", "redis://127.0.0.1:6379/0")
 _recorder: list[redis.Redis] = []
 
 
 def _record(event: Event, **extra: Any) -> None:
     if not _recorder:
-        _recorder.append(redis.Redis.from_url(_REDIS_URL))
+        _recorder.append(redis.Redis.from_url(REDIS_URL))
     entry = {
         "name": event.name,
         "body": event.body,
@@ -99,28 +99,13 @@ class EventServer(Server):
         _record(event, method=True)
 
 
-SOA_SERVER_SETTINGS: dict[str, Any] = {
-    "transport": {
-        "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
-        "kwargs": {
-            "backend_type": "redis.standard",
-            "backend_layer_kwargs": {"hosts": [_REDIS_URL]},
-            "receive_timeout_in_seconds": 1,
-        },
-    },
-    "registry": {"refresh_interval_seconds": 0.5, "ttl_seconds": 2},
-    "events": {
+SOA_SERVER_SETTINGS: dict[str, Any] = service_settings(
+    registry={"refresh_interval_seconds": 0.5, "ttl_seconds": 2},
+    events={
         "redeliver_after_seconds": float(os.environ.get("FLEET_REDELIVER", "2")),
         "max_deliveries": int(os.environ.get("FLEET_MAX_DELIVERIES", "3")),
         "retry_delay_seconds": 0.2,
         "block_seconds": 0.5,
     },
-    "harakiri": {"timeout": 60, "shutdown_grace": int(os.environ.get("FLEET_GRACE", "10"))},
-    "logging": {
-        "version": 1,
-        "formatters": {"plain": {"format": "%(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "disable_existing_loggers": False,
-    },
-}
+    harakiri={"timeout": 60, "shutdown_grace": int(os.environ.get("FLEET_GRACE", "10"))},
+)

@@ -1,7 +1,7 @@
 """The services the fleet functional tests run under the standalone runner (configured through the environment).
 
 ``FLEET_SERVICE`` names the service (default ``fleet``), ``FLEET_VERSION`` its version,
-``FLEET_REDIS_URL`` the Redis, ``FLEET_REFRESH``/``FLEET_TTL`` the registry timing,
+``FLEETREDIS_URL`` the Redis, ``FLEET_REFRESH``/``FLEET_TTL`` the registry timing,
 ``FLEET_REQUIRES`` (JSON) its dependencies, ``FLEET_ON_TIMEOUT``/``FLEET_WAIT`` the gating.
 """
 
@@ -15,8 +15,7 @@ from typing import Any
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
-
-_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+from tests.functional.fleet._settings import service_settings
 
 
 class WhoAction(Action):
@@ -51,29 +50,14 @@ class FleetServer(Server):
     action_class_map = {"who": WhoAction, "sleep": SleepAction, "old": OldAction}
 
 
-SOA_SERVER_SETTINGS: dict[str, Any] = {
-    "transport": {
-        "path": _SERVER_TRANSPORT,
-        "kwargs": {
-            "backend_type": "redis.standard",
-            "backend_layer_kwargs": {"hosts": [os.environ.get("FLEET_REDIS_URL", "redis://127.0.0.1:6379/0")]},
-            "receive_timeout_in_seconds": 1,
-        },
-    },
-    "registry": {
+SOA_SERVER_SETTINGS: dict[str, Any] = service_settings(
+    registry={
         "refresh_interval_seconds": float(os.environ.get("FLEET_REFRESH", "0.5")),
         "ttl_seconds": float(os.environ.get("FLEET_TTL", "2")),
     },
-    "dependencies": {
+    dependencies={
         "services": json.loads(os.environ.get("FLEET_REQUIRES", "{}")),
         "wait_timeout_seconds": float(os.environ.get("FLEET_WAIT", "30")),
         "on_timeout": os.environ.get("FLEET_ON_TIMEOUT", "start"),
     },
-    "logging": {
-        "version": 1,
-        "formatters": {"plain": {"format": "%(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "disable_existing_loggers": False,
-    },
-}
+)

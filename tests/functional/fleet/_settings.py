@@ -1,0 +1,30 @@
+"""The settings the fleet test services share (the Redis from ``FLEET_REDIS_URL``, plain log lines)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+REDIS_URL = os.environ.get("FLEET_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_settings(**extra: Any) -> dict[str, Any]:
+    """Server settings over the Redis transport on ``REDIS_URL`` (1 s receive timeout), with ``extra`` keys."""
+    return {
+        "transport": {
+            "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
+            "kwargs": {
+                "backend_type": "redis.standard",
+                "backend_layer_kwargs": {"hosts": [REDIS_URL]},
+                "receive_timeout_in_seconds": 1,
+            },
+        },
+        "logging": {
+            "version": 1,
+            "formatters": {"plain": {"format": "%(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["stderr"], "level": "INFO"},
+            "disable_existing_loggers": False,
+        },
+        **extra,
+    }
