@@ -17,6 +17,7 @@ __all__ = [
     "ERROR_CODE_RESPONSE_TOO_LARGE",
     "ERROR_CODE_SERVER_ERROR",
     "ERROR_CODE_UNKNOWN",
+    "ERROR_CODE_WORKER_DIED",
 ]
 
 # For services to use; the library itself never emits it.
@@ -41,3 +42,5 @@ ERROR_CODE_RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 ERROR_CODE_SERVER_ERROR = "SERVER_ERROR"
 # An unknown action, or unexpected keys.
 ERROR_CODE_UNKNOWN = "UNKNOWN"
+# The worker handling the request died before replying (told to clients that watch workers; Redis transport).
+ERROR_CODE_WORKER_DIED = "WORKER_DIED"

@@ -504,6 +504,24 @@ class Lane:
         reader.timeout_extended = False
         self._connection.send_packed_command(buffers, check_health=False)
 
+    def execute(self, *command: Any) -> Any:
+        """Run one small command (not a push or pop) and return Redis' reply.
+
+        Raises:
+            redis.RedisError: Redis refused it, or the connection failed (and is closed).
+        """
+        if self._deferred:
+            self.settled.extend(self.settle())
+        try:
+            self._write([command], True)
+            reply = self._reader.read()
+        except BaseException:
+            self._disconnect()
+            raise
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
     # Receiving
 
     def blocking_pop(self, key: str, timeout: float, drain: int = 0) -> list[RawMessage]:

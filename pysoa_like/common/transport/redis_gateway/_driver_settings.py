@@ -81,6 +81,10 @@ _CLIENT_CONTENTS: dict[str, Any] = {
     "maximum_reply_size_in_bytes": fields.Integer(
         gte=1, description="The most bytes read for one chunked reply, all chunks together (default 100 MiB)"
     ),
+    "detect_dead_workers": fields.Boolean(
+        description="Tell a caller when the worker handling its request died (default false; costs the server "
+        "three small commands per request)"
+    ),
     "require_reply_nonce": fields.Boolean(
         description="Refuse replies that do not echo the request's nonce (default true; every PySOA 1.4.9 and "
         "pysoa_like server echoes it)"

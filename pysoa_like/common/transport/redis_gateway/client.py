@@ -9,14 +9,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import redis
+
 from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common._short_text import cap_line, short_repr
+from pysoa_like.common.constants import ERROR_CODE_WORKER_DIED
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.errors import InvalidMessage
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
-from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.transport.errors import (
+    InvalidMessageError,
+    MessageReceiveTimeout,
+    MessageSendError,
+    PySOATransportError,
+)
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
@@ -26,6 +34,14 @@ from pysoa_like.common.transport.redis_gateway._protocol.replies import (
     ReplyVerdict,
     new_reply_nonce,
     new_reply_queue_suffix,
+)
+from pysoa_like.common.transport.redis_gateway._protocol.worker_watch import (
+    WATCH_CHECK_SECONDS,
+    WATCH_META_KEY,
+    WatchedRequests,
+    WatchVerdict,
+    worker_died_message,
+    worker_key,
 )
 from pysoa_like.common.transport.redis_gateway.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -61,6 +77,23 @@ _logger = logging.getLogger("pysoa_like.transport")
 _REPLY_GRACE_SECONDS = 70.0
 
 
+# After a watched request's liveness key went away, how long to look for its reply before declaring it lost.
+_LAST_LOOK_SECONDS = 0.05
+
+
+def _worker_died_body() -> dict[str, Any]:
+    error = {
+        "code": ERROR_CODE_WORKER_DIED,
+        "message": worker_died_message(),
+        "field": None,
+        "traceback": None,
+        "variables": None,
+        "denied_permissions": None,
+        "is_caller_error": False,
+    }
+    return {"errors": [error], "context": {}, "actions": []}
+
+
 class _Dropped(Exception):
     """A reply that is not this call's to have (foreign, forged, duplicate, expired, malformed): skip it."""
 
@@ -78,6 +111,8 @@ class _ThreadState(threading.local):
         # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
         # returned by the next receives.
         self.held: collections.deque[RawMessage] = collections.deque()
+        # Requests whose worker is watched (detect_dead_workers).
+        self.watched = WatchedRequests()
         # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
         self.batch: list[tuple[int, OutgoingMessage, int, bool]] | None = None
 
@@ -114,6 +149,10 @@ class RedisClientTransport(ClientTransport):
         require_reply_nonce: Refuse replies that do not echo their request's nonce (default True). PySOA 1.4.9
             servers echo the whole request meta, nonce included; False also accepts replies without one (a
             server that rebuilds the reply meta), at the price of the protection against forged replies.
+        detect_dead_workers: Have the worker that takes each request keep a liveness key for it, and tell a
+            caller within about four seconds when that worker dies before replying (a ``WORKER_DIED`` job
+            error) instead of letting it wait out its timeout (default False: it costs the server three small
+            commands per request).
 
     Raises:
         ValueError: If a setting is invalid; the message names the key.
@@ -135,6 +174,7 @@ class RedisClientTransport(ClientTransport):
         protocol_version: int | ProtocolVersion = DEFAULT_PROTOCOL_VERSION,
         maximum_reply_size_in_bytes: int = DEFAULT_MAXIMUM_REPLY_BYTES,
         require_reply_nonce: bool = True,
+        detect_dead_workers: bool = False,
     ) -> None:
         super().__init__(service_name, metrics)
         settings = {
@@ -150,6 +190,7 @@ class RedisClientTransport(ClientTransport):
             "protocol_version": protocol_version,
             "maximum_reply_size_in_bytes": maximum_reply_size_in_bytes,
             "require_reply_nonce": require_reply_nonce,
+            "detect_dead_workers": detect_dead_workers,
         }
         check_transport_kwargs(RedisTransportSchema, settings, type(self).__name__)
         assert backend_type is not None  # the schema requires it
@@ -158,6 +199,7 @@ class RedisClientTransport(ClientTransport):
         self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
         self.maximum_reply_size_in_bytes = maximum_reply_size_in_bytes
         self.require_reply_nonce = require_reply_nonce
+        self.detect_dead_workers = detect_dead_workers
         self.core = RedisTransportCore(
             service_name,
             self.metrics,
@@ -218,6 +260,8 @@ class RedisClientTransport(ClientTransport):
             request_meta = dict(meta)
             request_meta["reply_to"] = self._reply_to()
             nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+            if self.detect_dead_workers:
+                request_meta[WATCH_META_KEY] = True
             envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
             serializer = core.default_serializer
             with metrics.timer(prefix + "send.serialize"):
@@ -244,6 +288,8 @@ class RedisClientTransport(ClientTransport):
         if awaited:
             lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
             state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
+            if self.detect_dead_workers:
+                state.watched.watch(request_id, worker_key(request_meta["reply_to"], nonce))
 
     def begin_send_batch(self) -> bool:
         """Hold this thread's requests back until :meth:`flush_send_batch` pushes them in one round trip."""
@@ -271,6 +317,7 @@ class RedisClientTransport(ClientTransport):
             if error is not None:
                 failed[request_id] = error
                 state.pending.forget(request_id)
+                state.watched.forget(request_id)
         return failed
 
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
@@ -305,6 +352,11 @@ class RedisClientTransport(ClientTransport):
                 held = state.held
                 if held:
                     raw = held.popleft()
+                elif state.watched:
+                    popped_or_died = self._pop_watching(queue_name, wait)
+                    if isinstance(popped_or_died, ReceivedMessage):
+                        return popped_or_died
+                    raw = popped_or_died
                 else:
                     # Waiting for several replies: take every one already there in the same round trip.
                     popped = self.core.pop_messages(queue_name, wait, len(pending) - 1)
@@ -324,6 +376,57 @@ class RedisClientTransport(ClientTransport):
                     raise MessageReceiveTimeout(
                         f"No message received for service {self.service_name} within {timeout} s"
                     )
+
+    def _pop_watching(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
+        """Pop the next reply, checking every second that the workers of watched requests are alive.
+
+        Returns:
+            The popped reply, or a ``WORKER_DIED`` job error standing for the reply of a watched request whose
+            worker ended without one.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived within ``wait``.
+        """
+        state = self._state
+        deadline = time.monotonic() + wait
+        while True:
+            slice_seconds = min(max(deadline - time.monotonic(), 0.0), WATCH_CHECK_SECONDS)
+            try:
+                popped = self.core.pop_messages(queue_name, slice_seconds, len(state.pending) - 1)
+            except MessageReceiveTimeout:
+                if deadline - time.monotonic() <= 0:
+                    raise
+                died = self._dead_worker_request(queue_name)
+                if died is not None:
+                    return died
+                continue
+            if len(popped) > 1:
+                state.held.extend(popped[1:])
+            return popped[0]
+
+    def _dead_worker_request(self, queue_name: str) -> ReceivedMessage | None:
+        """The ``WORKER_DIED`` answer for a watched request whose liveness key went away without a reply."""
+        state = self._state
+        for request_id, key in state.watched.watched():
+            try:
+                exists = bool(self.core.run_on_key_master(key, "EXISTS", key))
+            except (redis.RedisError, MessageSendError):
+                continue  # cannot tell now: ask again after the next slice
+            if state.watched.observe(request_id, exists) is not WatchVerdict.GONE:
+                continue
+            # The worker pushes the reply before deleting the key: one last look at the reply list.
+            try:
+                late = self.core.pop_messages(queue_name, _LAST_LOOK_SECONDS, len(state.pending) - 1)
+            except MessageReceiveTimeout:
+                late = []
+            if late:
+                state.held.extend(late)
+                return None
+            state.watched.forget(request_id)
+            state.pending.forget(request_id)
+            self.metrics.counter(self._prefix + "receive.error.worker_died").increment()
+            return ReceivedMessage(request_id, {}, _worker_died_body())
+        return None
 
     def _drop(self, dropped: _Dropped) -> None:
         self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
@@ -360,8 +463,11 @@ class RedisClientTransport(ClientTransport):
         except InvalidMessageError as exc:
             self._fail_if_ours(message, str(exc))
             raise _Dropped("invalid_message", str(exc)) from exc
-        verdict = self._state.pending.verdict(received.request_id, received.meta)
+        state = self._state
+        verdict = state.pending.verdict(received.request_id, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
+            if state.watched:
+                state.watched.forget(received.request_id)
             return received
         if verdict is ReplyVerdict.FORGED:
             raise _Dropped(

@@ -567,6 +567,22 @@ class RedisTransportCore:
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
         return messages
 
+    def run_on_key_master(self, key: str, *command: Any) -> Any:
+        """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).
+
+        For the liveness keys of watched requests; the caller decides what a failure means.
+
+        Raises:
+            redis.RedisError: Redis refused the command or could not be reached.
+            MessageSendError: No master is known for the slot.
+        """
+        index, lane = self._lane(key, "send.get_redis_connection", "send")
+        try:
+            return lane.execute(*command)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.backend_layer.reset_client(index)
+            raise
+
     def _fail(
         self,
         index: int,

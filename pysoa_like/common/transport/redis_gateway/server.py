@@ -16,6 +16,7 @@ from pysoa_like.common.transport.redis_gateway._driver_settings import (
     RedisServerTransportSchema,
     check_transport_kwargs,
 )
+from pysoa_like.common.transport.redis_gateway._driver_watch import WorkerWatch
 from pysoa_like.common.transport.redis_gateway.constants import (
     DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
@@ -138,6 +139,7 @@ class RedisServerTransport(ServerTransport):
         self._receive_queue_name = make_redis_queue_name(service_name)
         self._prefix = self.core.prefix
         self._reader = RequestReader(self.core, self.send_response_message)
+        self._watch = WorkerWatch(self.core)
 
     def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Wait for the next valid request, skipping (and answering, where possible) bad ones.
@@ -162,13 +164,16 @@ class RedisServerTransport(ServerTransport):
             while True:
                 raw = core.pop_message(self._receive_queue_name, timeout)
                 try:
-                    return self._reader.read(raw)
+                    received = self._reader.read(raw)
                 except RejectedRequest:
                     timeout = deadline - time.monotonic()
                     if timeout < _MINIMUM_REMAINING_SECONDS:
                         raise MessageReceiveTimeout(
                             f"No valid request for service {self.service_name} (bad messages were skipped)"
                         ) from None
+                    continue
+                self._watch.begin(received.meta, received.body)
+                return received
 
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send a reply to the request's ``reply_to`` list, in the request's protocol version and serializer.
@@ -222,6 +227,8 @@ class RedisServerTransport(ServerTransport):
                 messages = [frame_unjoined(payload, mime_type, version)]
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
             core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
+        # A watched request's liveness key goes after its reply (a client seeing it gone finds the reply).
+        self._watch.end()
 
     def flush_responses(self) -> None:
         """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.

@@ -1,0 +1,114 @@
+"""The server side of dead-worker detection: the liveness key of the watched request a worker holds.
+
+See :mod:`pysoa_like.common.transport.redis_gateway._protocol.worker_watch` for the protocol. Only requests whose
+client asked for it (``meta.watch_worker``) cost anything: a ``SET`` when the request is taken, a ``PEXPIRE`` a
+second from a background thread while its job runs, a ``DEL`` after its reply. A failure of any of these is
+logged and never fails the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+import redis
+
+from pysoa_like.common._bounded_logs import log_bounded
+from pysoa_like.common._header_rules import suppress_response_requested
+from pysoa_like.common.transport.errors import MessageSendError
+from pysoa_like.common.transport.redis_gateway._protocol.keys import reply_to_problem
+from pysoa_like.common.transport.redis_gateway._protocol.replies import REPLY_NONCE_META_KEY
+from pysoa_like.common.transport.redis_gateway._protocol.worker_watch import (
+    WATCH_META_KEY,
+    WORKER_KEY_REFRESH_SECONDS,
+    WORKER_KEY_TTL_MILLISECONDS,
+    worker_key,
+)
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+
+__all__ = ["WorkerWatch"]
+
+_logger = logging.getLogger("pysoa_like.transport")
+# The longest nonce accepted in a watched request's key.
+_MAXIMUM_NONCE_LENGTH = 64
+
+
+def watched_key(meta: Any) -> str | None:
+    """The liveness key a request asks its worker to keep, or None (not watched, or unusable)."""
+    if not isinstance(meta, dict) or meta.get(WATCH_META_KEY) is not True:
+        return None
+    nonce = meta.get(REPLY_NONCE_META_KEY)
+    reply_to = meta.get("reply_to")
+    if type(nonce) is not str or not 0 < len(nonce) <= _MAXIMUM_NONCE_LENGTH:
+        return None
+    if type(reply_to) is not str or reply_to_problem(reply_to):
+        return None
+    return worker_key(reply_to, nonce)
+
+
+class WorkerWatch:
+    """Keeps the liveness key of the watched request this worker holds (at most one at a time).
+
+    Args:
+        core: The server transport's core (for the Redis commands).
+    """
+
+    def __init__(self, core: RedisTransportCore) -> None:
+        self.core = core
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self._current: str | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def begin(self, meta: Any, body: Any) -> None:
+        """The worker took a request: set its liveness key if its client watches it (and waits for a reply)."""
+        self.end()
+        key = watched_key(meta)
+        if key is None or (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
+            return
+        try:
+            self.core.run_on_key_master(key, "SET", key, self.identity, "PX", WORKER_KEY_TTL_MILLISECONDS)
+        except (redis.RedisError, MessageSendError) as exc:
+            self._log("Could not set the liveness key of a watched request: %s", exc)
+            return
+        with self._lock:
+            self._current = key
+        self._ensure_thread()
+
+    def end(self) -> None:
+        """The request's reply was pushed (or the worker moved on): delete its liveness key."""
+        if self._current is None:  # the usual case: no watched request held
+            return
+        with self._lock:
+            key: str | None = self._current
+            self._current = None
+        if key is None:  # the refresher thread never clears it, but another end() may have
+            return
+        try:
+            self.core.run_on_key_master(key, "DEL", key)
+        except (redis.RedisError, MessageSendError) as exc:
+            self._log("Could not delete the liveness key of a watched request: %s", exc)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._refresh_forever, name="pysoa-like-worker-watch", daemon=True)
+            self._thread.start()
+
+    def _refresh_forever(self) -> None:
+        # A daemon thread: it dies with the worker, and so does the key a little later. That is the point.
+        while not self._wake.wait(WORKER_KEY_REFRESH_SECONDS):
+            with self._lock:
+                key = self._current
+            if key is None:
+                continue
+            try:
+                self.core.run_on_key_master(key, "PEXPIRE", key, WORKER_KEY_TTL_MILLISECONDS)
+            except (redis.RedisError, MessageSendError) as exc:
+                self._log("Could not refresh the liveness key of a watched request: %s", exc)
+
+    def _log(self, template: str, error: Exception) -> None:
+        log_bounded(_logger, logging.WARNING, self.core.log_throttle, "worker watch", template, error)
