@@ -1,31 +1,40 @@
 """The client: call actions on services, blocking, in parallel or through futures.
 
-Every call method builds one or more job requests (see :mod:`pysoa_like.client._headers` for the
-context and control headers), sends them through the service's :class:`ServiceHandler` and waits for
-the replies by request id, so calls of any kind can be mixed on one client and one thread, and one
-client can be shared by several threads.
+Every call method is a thin wrapper over one path (:meth:`Client._send`, :meth:`Client._wait`,
+:meth:`Client._finish`): its keyword arguments become a :class:`~pysoa_like.client._options.CallOptions`
+value, the job goes out through the public :meth:`Client.send_request` and its reply comes back through
+the public :meth:`Client.get_all_responses`, so a subclass or a test that replaces either sees every
+call, as in PySOA. Replies are routed by request id (see :mod:`pysoa_like.client._service_handler`), so
+calls of any kind can be mixed on one client and one thread, and one client can be shared by several
+threads.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from pysoa_like.client._calls import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
-from pysoa_like.client._expansion import perform_expansions
 from pysoa_like.client._future import FutureSOAResponse
-from pysoa_like.client._handler import ServiceHandler
-from pysoa_like.client._headers import make_context_header, make_control_header, new_correlation_id
-from pysoa_like.client._public_path import kept_replies, send_job_publicly, send_jobs_publicly
-from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
-from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
+from pysoa_like.client._options import CallOptions, make_context_header, make_control_header, options_of
+from pysoa_like.client._parallel import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
+from pysoa_like.client._service_handler import ServiceHandler
+from pysoa_like.client.errors import (
+    CallActionError,
+    CallJobError,
+    ImproperlyConfigured,
+    InvalidExpansionKey,
+    PySOAClientError,
+)
+from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings, perform_expansions
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from pysoa_like.client._options import CallKeywords
     from pysoa_like.events.types import EventType
     from pysoa_like.fleet.redis import FleetRedis
     from pysoa_like.registry.records import ServiceInfo
@@ -51,6 +60,23 @@ ActionRequestArgumentIterable = Iterable[ActionRequestArgument]
 JobRequestArgument = dict[str, Any]
 
 
+class _CallState(threading.local):
+    """What the stock :meth:`Client.send_request` and :meth:`Client.get_all_responses` must know of this thread's call.
+
+    Attributes:
+        sending: A call method is sending its job: the request is the call's own (claimed), not open.
+        collecting: ``(service, request_id)`` of the reply a call method is collecting now.
+        kept: Replies a replaced ``get_all_responses`` yielded while a call waited for another one, by
+            ``(service, request_id)``, for their own callers (the stock one yields them first).
+    """
+
+    sending = False
+    collecting: tuple[str, Any] | None = None
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, Any], JobResponse] = {}
+
+
 class Client:
     """Calls actions on services.
 
@@ -72,7 +98,7 @@ class Client:
     Raises:
         Settings.ImproperlyConfigured: A service's settings or the expansion config are invalid.
 
-    Common keyword arguments of the call methods (defaults in parentheses):
+    Keyword arguments of the call methods (defaults in parentheses), all keyword-only:
 
     * ``expansions`` (None): ``{type: ["expansion", ...]}`` to expand in the responses.
     * ``raise_job_errors`` (True): raise :class:`CallJobError` on job errors; otherwise return
@@ -118,6 +144,8 @@ class Client:
         )
         self.handlers: dict[str, ServiceHandler] = {}
         self._handlers_lock = threading.Lock()
+        # Made on the first call (servers build a client per job, and most jobs make no call).
+        self._calls: _CallState | None = None
         self.expansion_converter: ExpansionConverter | None = None
         if expansion_config:
             expansion_settings = ExpansionSettings(expansion_config)
@@ -148,22 +176,14 @@ class Client:
                 self.handlers[service_name] = handler
         return handler
 
-    def _make_job(
-        self,
-        actions: ActionRequestArgumentIterable,
-        switches: Iterable[Any] | None,
-        correlation_id: str | None,
-        continue_on_error: bool,
-        context: Mapping[str, Any] | None,
-        control_extra: Mapping[str, Any] | None,
-        message_expiry_in_seconds: float | None,
-        suppress_response: bool,
-    ) -> JobRequest:
-        return JobRequest(
-            control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
-            context=make_context_header(self.context, switches, correlation_id, context),
-            actions=actions,
-        )
+    def _call_state(self) -> _CallState:
+        state = self._calls
+        if state is None:
+            with self._handlers_lock:
+                state = self._calls
+                if state is None:
+                    state = self._calls = _CallState()
+        return state
 
     # Fleet features
 
@@ -259,7 +279,7 @@ class Client:
         self._publisher = publisher
         return publisher
 
-    # Sending without waiting
+    # Sending without waiting, and collecting: every call goes through these two
 
     def send_request(
         self,
@@ -274,6 +294,9 @@ class Client:
         suppress_response: bool = False,
     ) -> int:
         """Send one job without waiting; collect the reply with :meth:`get_all_responses`.
+
+        Every call method sends its jobs through this method (the reply of such a job is then its
+        call's own, never yielded to another collector).
 
         Args:
             service_name: The service to call.
@@ -294,19 +317,22 @@ class Client:
             PySOATransportError: The transport could not send the request.
         """
         handler = self._get_handler(service_name)
-        job = self._make_job(
-            actions, switches, correlation_id, continue_on_error, context, control_extra,
-            message_expiry_in_seconds, suppress_response,
-        )  # fmt: skip
-        return handler.send_request(job, message_expiry_in_seconds)
+        job = JobRequest(
+            control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
+            context=make_context_header(self.context, switches, correlation_id, context),
+            actions=actions,
+        )
+        calls = self._calls
+        return handler.send_request(job, message_expiry_in_seconds, calls is not None and calls.sending)
 
     def get_all_responses(
         self, service_name: str, receive_timeout_in_seconds: float | None = None
-    ) -> Generator[tuple[int, JobResponse], None, None]:
+    ) -> Iterator[tuple[int, JobResponse]]:
         """Yield ``(request_id, JobResponse)`` for the requests this thread sent with :meth:`send_request`.
 
-        Replies belonging to blocking calls or futures are never yielded here. Expansions are not
-        performed.
+        Replies belonging to blocking calls or futures are never yielded here. A call method collects
+        its own reply through here too: it then gets that reply alone (waited for at once, not when
+        iterated). Expansions are not performed.
 
         Args:
             service_name: The service the requests were sent to.
@@ -315,168 +341,148 @@ class Client:
         Raises:
             MessageReceiveTimeout: A reply did not arrive in time.
         """
-        responses = self._get_handler(service_name).get_all_responses(receive_timeout_in_seconds)
-        kept = kept_replies(self, service_name)
-        return responses if kept is None else _chain(kept, responses)
+        handler = self._get_handler(service_name)
+        calls = self._calls
+        if calls is not None:
+            collecting = calls.collecting
+            if collecting is not None and collecting[0] == service_name:
+                request_id = collecting[1]
+                return iter(((request_id, handler.get_response(request_id, receive_timeout_in_seconds)),))
+            if calls.kept:
+                return _kept_then(calls.kept, service_name, handler.get_all_responses(receive_timeout_in_seconds))
+        return handler.get_all_responses(receive_timeout_in_seconds)
+
+    # The one call path: send, wait, finish
+
+    def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
+        """Send one job of a call through :meth:`send_request`; its request id."""
+        state = self._call_state()
+        sending, state.sending = state.sending, True
+        try:
+            return self.send_request(service_name, actions, **options.job_keywords)
+        finally:
+            state.sending = sending
+
+    def _wait(self, service_name: str, request_id: Any, timeout: float | None) -> JobResponse:
+        """Collect the reply to one of the calls' requests through :meth:`get_all_responses`.
+
+        Replies a replaced ``get_all_responses`` yields for other requests are kept for their own callers.
+
+        Raises:
+            MessageReceiveTimeout: The reply did not come in time (the request is then forgotten).
+            PySOAClientError: A replaced ``get_all_responses`` ended without it.
+        """
+        state = self._call_state()
+        kept = state.kept.pop((service_name, request_id), None) if state.kept else None
+        if kept is not None:
+            return kept
+        # Set while the replies are pulled: a replaced get_all_responses may call the stock one lazily.
+        collecting, state.collecting = state.collecting, (service_name, request_id)
+        others: list[Any] = []
+        responses: Iterator[tuple[Any, JobResponse]] | None = None
+        try:
+            responses = self.get_all_responses(service_name, receive_timeout_in_seconds=timeout)
+            for received_id, response in responses:
+                if received_id == request_id:
+                    return response
+                state.kept[(service_name, received_id)] = response
+                others.append(received_id)
+        finally:
+            state.collecting = collecting
+            close = getattr(responses, "close", None)
+            if close is not None:
+                close()
+        raise PySOAClientError(
+            f"get_all_responses for service {service_name} ended without the response to request "
+            f"{request_id!r} (it gave responses to {others!r})"
+        )
+
+    def _forget(self, service_name: str, request_id: Any) -> None:
+        """Stop waiting for one of the calls' requests (a reply that still comes is dropped)."""
+        handler = self.handlers.get(service_name)
+        if handler is not None:
+            handler.forget(request_id)
+        if self._calls is not None:
+            self._calls.kept.pop((service_name, request_id), None)
+
+    def _finish(self, response: JobResponse, options: CallOptions) -> JobResponse:
+        """Raise the errors of one job's reply as the options ask, then perform the expansions."""
+        if _has_errors(response):
+            raise_errors((response,), options.raise_job_errors, options.raise_action_errors)
+        if options.expansions and not response.errors:
+            self._expand(response.actions, options)
+        return response
+
+    def _expand(self, actions: Iterable[ActionResponse], options: CallOptions) -> None:
+        """Perform a call's expansions on ``actions`` (their requests go through this same path)."""
+        perform_expansions(
+            self.expansion_converter,
+            self._send,
+            self._wait,
+            self._forget,
+            actions,
+            options.expansions,
+            options.job_context(self.context),
+            options.job_keywords.get("control_extra"),
+            options.timeout,
+        )
+
+    def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
+        """Send one job and wait for its finished reply (``None`` when the job asks for no reply).
+
+        The timeout counts from the call's start: the time the send took is taken off the wait for the reply.
+        """
+        if options.expansions:
+            options = options.with_correlation_id(self.context)
+        timeout = options.timeout
+        started = time.monotonic() if timeout else 0.0
+        request_id = self._send(service_name, actions, options)
+        if not options.expects_reply:
+            return None
+        wait = max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS) if timeout else timeout
+        return self._finish(self._wait(service_name, request_id, wait), options)
+
+    def _futures_replaced(self) -> bool:
+        """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
+
+        The blocking ``call_action`` and ``call_actions`` then go through them, as in PySOA; otherwise
+        they take the same path without building a future (the only place this is decided).
+        """
+        cls = type(self)
+        if cls.call_actions_future is not _CALL_ACTIONS_FUTURE or cls.call_action_future is not _CALL_ACTION_FUTURE:
+            return True
+        instance = self.__dict__
+        return "call_actions_future" in instance or "call_action_future" in instance
 
     # Futures: send now, wait on result()
 
     def call_actions_future(
-        self,
-        service_name: str,
-        actions: ActionRequestArgumentIterable,
-        expansions: Mapping[str, Any] | None = None,
-        raise_job_errors: bool = True,
-        raise_action_errors: bool = True,
-        timeout: float | None = None,
-        switches: Iterable[Any] | None = None,
-        correlation_id: str | None = None,
-        continue_on_error: bool = False,
-        context: Mapping[str, Any] | None = None,
-        control_extra: Mapping[str, Any] | None = None,
-        message_expiry_in_seconds: float | None = None,
-        suppress_response: bool = False,
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
     ) -> FutureSOAResponse[JobResponse]:
         """Send one job now; the future's result is what :meth:`call_actions` returns.
 
         Raises:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
-        expiry = message_expiry_in_seconds or timeout
-        send = self._send_job
-        if self._public_methods_replaced():
-            send = functools.partial(send_job_publicly, self)
-        handler, job, request_id = send(
-            service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
-            suppress_response,
-        )  # fmt: skip
+        call = options_of(options)
+        if call.expansions:
+            call = call.with_correlation_id(self.context)
+        request_id = self._send(service_name, actions, call)
         received: list[JobResponse] = []
 
         def get_result(result_timeout: float | None) -> JobResponse:
-            if suppress_response:
+            if not call.expects_reply:
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
-                received.append(handler.get_response(request_id, timeout if result_timeout is None else result_timeout))
-            return self._finish_job(
-                received[0], job, expansions, raise_job_errors, raise_action_errors, control_extra, timeout
-            )
+                received.append(
+                    self._wait(service_name, request_id, call.timeout if result_timeout is None else result_timeout)
+                )
+            return self._finish(received[0], call)
 
         return FutureSOAResponse(get_result)
 
-    def _public_methods_replaced(self) -> bool:
-        """Whether ``send_request`` or ``get_all_responses`` was replaced (by a subclass, or patched on the class
-        or on this client): the calls then go through them, as PySOA's did (see :mod:`pysoa_like.client._public_path`).
-        """
-        cls = type(self)
-        return (
-            cls.send_request is not _SEND_REQUEST
-            or cls.get_all_responses is not _GET_ALL_RESPONSES
-            or "send_request" in self.__dict__
-            or "get_all_responses" in self.__dict__
-        )
-
-    def _send_job(
-        self,
-        service_name: str,
-        actions: ActionRequestArgumentIterable,
-        switches: Iterable[Any] | None,
-        correlation_id: str | None,
-        continue_on_error: bool,
-        context: Mapping[str, Any] | None,
-        control_extra: Mapping[str, Any] | None,
-        expiry: float | None,
-        suppress_response: bool,
-    ) -> tuple[ServiceHandler, JobRequest, int]:
-        """Build one job and send it: the handler, the job and its request id."""
-        handler = self._get_handler(service_name)
-        job = self._make_job(
-            actions, switches, correlation_id, continue_on_error, context, control_extra, expiry, suppress_response
-        )
-        return handler, job, handler.send_tracked_request(job, expiry)
-
-    def _finish_job(
-        self,
-        response: JobResponse,
-        job: JobRequest,
-        expansions: Mapping[str, Any] | None,
-        raise_job_errors: bool,
-        raise_action_errors: bool,
-        control_extra: Mapping[str, Any] | None,
-        timeout: float | None,
-    ) -> JobResponse:
-        """Raise the errors of one job's reply as asked, then perform the expansions."""
-        if _has_errors(response):
-            raise_errors((response,), raise_job_errors, raise_action_errors)
-        if expansions and not response.errors:
-            perform_expansions(
-                self.expansion_converter, self._get_handler, response.actions, expansions, job.context,
-                control_extra, timeout,
-            )  # fmt: skip
-        return response
-
-    def _call_actions_now(
-        self,
-        service_name: str,
-        actions: ActionRequestArgumentIterable,
-        expansions: Mapping[str, Any] | None = None,
-        raise_job_errors: bool = True,
-        raise_action_errors: bool = True,
-        timeout: float | None = None,
-        switches: Iterable[Any] | None = None,
-        correlation_id: str | None = None,
-        continue_on_error: bool = False,
-        context: Mapping[str, Any] | None = None,
-        control_extra: Mapping[str, Any] | None = None,
-        message_expiry_in_seconds: float | None = None,
-        suppress_response: bool = False,
-    ) -> JobResponse | None:
-        """``call_actions_future(...).result()`` without building the future: the same send, wait and errors.
-
-        The timeout counts from the call's start: the time the send took is taken off the wait for the reply.
-        """
-        expiry = message_expiry_in_seconds or timeout
-        started = time.monotonic() if timeout else 0.0
-        handler, job, request_id = self._send_job(
-            service_name, actions, switches, correlation_id, continue_on_error, context, control_extra, expiry,
-            suppress_response,
-        )  # fmt: skip
-        if suppress_response:
-            return None
-        wait = max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS) if timeout else timeout
-        return self._finish_job(
-            handler.get_response(request_id, wait), job, expansions, raise_job_errors, raise_action_errors,
-            control_extra, timeout,
-        )  # fmt: skip
-
-    def _futures_overridden(self) -> bool:
-        """Whether a subclass or a patch replaced the methods the blocking calls are defined by.
-
-        Those are the future methods, and ``send_request`` and ``get_all_responses`` under them. The
-        blocking ``call_action`` and ``call_actions`` then go through them, as in PySOA; otherwise they
-        take the equivalent direct path, which builds no futures.
-        """
-        cls = type(self)
-        if (
-            cls.call_actions_future is not _CALL_ACTIONS_FUTURE
-            or cls.call_action_future is not _CALL_ACTION_FUTURE
-            or cls.send_request is not _SEND_REQUEST
-            or cls.get_all_responses is not _GET_ALL_RESPONSES
-        ):
-            return True
-        instance = self.__dict__
-        return (
-            "call_actions_future" in instance
-            or "call_action_future" in instance
-            or "send_request" in instance
-            or "get_all_responses" in instance
-        )
-
     def call_action_future(
-        self,
-        service_name: str,
-        action: str,
-        body: dict[str, Any] | None = None,
-        **kwargs: Any,
+        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
     ) -> FutureSOAResponse[ActionResponse]:
         """Send a one-action job now; the future's result is what :meth:`call_action` returns.
 
@@ -484,9 +490,9 @@ class Client:
             service_name: The service to call.
             action: The action to call.
             body: The action's request body.
-            **kwargs: The keyword arguments of :meth:`call_actions_future`.
+            **options: The keyword arguments of :meth:`call_actions_future`.
         """
-        future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **kwargs)
+        future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **options)
 
         def get_result(result_timeout: float | None) -> ActionResponse:
             return _action_result(future.result(result_timeout))
@@ -494,20 +500,7 @@ class Client:
         return FutureSOAResponse(get_result)
 
     def call_jobs_parallel_future(
-        self,
-        jobs: Iterable[JobRequestArgument],
-        expansions: Mapping[str, Any] | None = None,
-        raise_job_errors: bool = True,
-        raise_action_errors: bool = True,
-        catch_transport_errors: bool = False,
-        timeout: float | None = None,
-        switches: Iterable[Any] | None = None,
-        correlation_id: str | None = None,
-        continue_on_error: bool = False,
-        context: Mapping[str, Any] | None = None,
-        control_extra: Mapping[str, Any] | None = None,
-        message_expiry_in_seconds: float | None = None,
-        suppress_response: bool = False,
+        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
     ) -> FutureSOAResponse[list[JobResponse]]:
         """Send every job now; the future's result is what :meth:`call_jobs_parallel` returns.
 
@@ -515,58 +508,37 @@ class Client:
             ImproperlyConfigured: At once, if a job names an unknown service.
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
         """
-        expiry = message_expiry_in_seconds or timeout
-        if correlation_id is None and not self.context.get("correlation_id"):
-            # One id for the whole call links its jobs (PySOA gave each job its own).
-            correlation_id = new_correlation_id()
-        if self._public_methods_replaced():
-            sent, expansion_context = send_jobs_publicly(
-                self,
-                jobs, switches, correlation_id, continue_on_error, context, control_extra, expiry,
-                suppress_response, catch_transport_errors,
-            )  # fmt: skip
-        else:
-            requests = [
-                (
-                    self._get_handler(job["service_name"]),
-                    self._make_job(
-                        job["actions"], switches, correlation_id, continue_on_error, context, control_extra, expiry,
-                        suppress_response,
-                    ),
-                )
-                for job in jobs
-            ]  # fmt: skip
-            sent = send_jobs(requests, expiry, catch_transport_errors)
-            expansion_context = requests[0][1].context if requests else {}
-
-        def after(results: list[Any]) -> None:
-            raise_errors((r for r in results if isinstance(r, JobResponse)), raise_job_errors, raise_action_errors)
-            if expansions:
-                perform_expansions(
-                    self.expansion_converter, self._get_handler, expandable_actions(results), expansions,
-                    expansion_context, control_extra, timeout,
-                )  # fmt: skip
-
-        parallel = ParallelJobs(sent, catch_transport_errors, after)
-        return FutureSOAResponse(
-            lambda result_timeout: parallel.collect(timeout if result_timeout is None else result_timeout)
+        # One correlation id for the whole call links its jobs (PySOA gave each job its own).
+        call = options_of(options).with_correlation_id(self.context)
+        parallel = ParallelJobs(
+            send_jobs(self, [(job["service_name"], job["actions"]) for job in jobs], call),
+            call.catch_transport_errors,
+            self._wait,
         )
 
+        def get_result(result_timeout: float | None) -> list[Any]:
+            results = parallel.collect(call.timeout if result_timeout is None else result_timeout)
+            raise_errors(
+                (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
+            )
+            if call.expansions:
+                self._expand(expandable_actions(results), call)
+            return results
+
+        return FutureSOAResponse(get_result)
+
     def call_actions_parallel_future(
-        self,
-        service_name: str,
-        actions: ActionRequestArgumentIterable,
-        **kwargs: Any,
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
     ) -> FutureSOAResponse[Generator[ActionResponse, None, None]]:
         """Send one job per action now; the future's result is what :meth:`call_actions_parallel` returns.
 
         Args:
             service_name: The service to call.
             actions: The actions, each sent as its own job.
-            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+            **options: The keyword arguments of :meth:`call_jobs_parallel_future`.
         """
         future = self.call_jobs_parallel_future(
-            [{"service_name": service_name, "actions": [action]} for action in actions], **kwargs
+            [{"service_name": service_name, "actions": [action]} for action in actions], **options
         )
 
         def get_result(result_timeout: float | None) -> Generator[ActionResponse, None, None]:
@@ -578,7 +550,7 @@ class Client:
     # Blocking calls
 
     def call_action(
-        self, service_name: str, action: str, body: dict[str, Any] | None = None, **kwargs: Any
+        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
     ) -> ActionResponse:
         """Call one action and wait for its response.
 
@@ -586,7 +558,7 @@ class Client:
             service_name: The service to call.
             action: The action to call.
             body: The action's request body (default ``{}``).
-            **kwargs: ``expansions``, ``raise_job_errors``, ``raise_action_errors``, ``timeout``,
+            **options: ``expansions``, ``raise_job_errors``, ``raise_action_errors``, ``timeout``,
                 ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
                 ``control_extra``, ``message_expiry_in_seconds``, ``suppress_response``.
 
@@ -600,56 +572,59 @@ class Client:
             MessageReceiveTimeout: No response in time.
             ImproperlyConfigured: Unknown service. InvalidExpansionKey: Bad ``expansions``.
         """
-        if self._futures_overridden():
-            return self.call_action_future(service_name, action, body, **kwargs).result()
-        return _action_result(
-            self._call_actions_now(service_name, [ActionRequest(action=action, body=body or {})], **kwargs)
-        )
+        if self._futures_replaced():
+            return self.call_action_future(service_name, action, body, **options).result()
+        actions = [ActionRequest(action=action, body=body or {})]
+        return _action_result(self._call(service_name, actions, options_of(options)))
 
-    def call_actions(self, service_name: str, actions: ActionRequestArgumentIterable, **kwargs: Any) -> JobResponse:
+    def call_actions(
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+    ) -> JobResponse:
         """Call several actions in one job and wait for the :class:`JobResponse`.
 
         Args:
             service_name: The service to call.
             actions: The actions, run in order by one server.
-            **kwargs: The keyword arguments of :meth:`call_actions_future`.
+            **options: The keyword arguments of :meth:`call_action`.
 
         Raises:
             CallJobError, CallActionError, MessageReceiveTimeout: As for :meth:`call_action`.
         """
-        if self._futures_overridden():
-            return self.call_actions_future(service_name, actions, **kwargs).result()
-        return self._call_actions_now(service_name, actions, **kwargs)  # type: ignore[return-value]  # None: suppress_response
+        if self._futures_replaced():
+            return self.call_actions_future(service_name, actions, **options).result()
+        return self._call(service_name, actions, options_of(options))  # type: ignore[no-any-return]
 
     def call_actions_parallel(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **kwargs: Any
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
     ) -> Generator[ActionResponse, None, None]:
         """Call each action as its own job, all at once, and wait for every response.
 
         Args:
             service_name: The service to call.
             actions: The actions.
-            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+            **options: The keyword arguments of :meth:`call_action`, and ``catch_transport_errors``.
 
         Returns:
             A generator of the action responses in input order. In place of a response it yields the
             job's :class:`Error` list (``raise_job_errors=False``) or the transport exception
             (``catch_transport_errors=True``).
         """
-        return self.call_actions_parallel_future(service_name, actions, **kwargs).result()
+        return self.call_actions_parallel_future(service_name, actions, **options).result()
 
-    def call_jobs_parallel(self, jobs: Iterable[JobRequestArgument], **kwargs: Any) -> list[JobResponse]:
+    def call_jobs_parallel(
+        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
+    ) -> list[JobResponse]:
         """Send several jobs, possibly to different services, at once and wait for every response.
 
         Args:
             jobs: ``{"service_name": ..., "actions": [...]}`` dicts.
-            **kwargs: The keyword arguments of :meth:`call_jobs_parallel_future`.
+            **options: The keyword arguments of :meth:`call_actions_parallel`.
 
         Returns:
             The job responses in input order (transport exceptions in place with
             ``catch_transport_errors=True``).
         """
-        return self.call_jobs_parallel_future(jobs, **kwargs).result()
+        return self.call_jobs_parallel_future(jobs, **options).result()
 
 
 def _is_event_bus(value: Any) -> bool:
@@ -693,16 +668,17 @@ def _action_result(response: JobResponse | None) -> ActionResponse:
     return response.actions[0]
 
 
-def _chain(
-    first: Generator[tuple[Any, JobResponse], None, None], then: Generator[tuple[Any, JobResponse], None, None]
+def _kept_then(
+    kept: dict[tuple[str, Any], JobResponse], service_name: str, then: Generator[tuple[Any, JobResponse], None, None]
 ) -> Generator[tuple[Any, JobResponse], None, None]:
-    yield from first
+    """The replies kept for ``service_name``'s open requests (removed as they are yielded), then ``then``'s."""
+    for key in [key for key in kept if key[0] == service_name]:
+        response = kept.pop(key, None)
+        if response is not None:
+            yield key[1], response
     yield from then
 
 
-# The methods as defined here: the blocking calls skip the futures, and every call skips send_request and
-# get_all_responses, unless these were replaced.
+# The future methods as defined here: the blocking calls skip building a future unless they were replaced.
 _CALL_ACTIONS_FUTURE = Client.call_actions_future
 _CALL_ACTION_FUTURE = Client.call_action_future
-_SEND_REQUEST = Client.send_request
-_GET_ALL_RESPONSES = Client.get_all_responses

@@ -13,16 +13,30 @@ configuration has two parts:
     id from ``source_field``, fetches it through ``route`` and stores the result in
     ``destination_field``. ``type`` (nullable) is the type of the fetched object, which lets it be
     expanded further (``"expansion.sub_expansion"``).
+
+Performing expansions (:func:`perform_expansions`, run by the client after a call's reply): each round
+groups the ids still to fetch by route, sends one request per route (all routes at once, then collects
+the replies by request id) and stores the fetched objects. As in PySOA, a fetched object is then
+searched for the next round twice over: for the children of the expansion that fetched it
+(``"publisher.address.country"``), and for every type of the call's ``expansions``, so type-keyed
+expansions apply at any depth (``{"book": ["publisher"], "publisher": ["address"]}`` expands the
+publisher a book's expansion brought). An id already fetched on a route is never fetched again, and an
+object is not expanded further when the same route and id already appear in the chain of expansions
+that led to it, so cyclic data (an author's books whose author is that author) ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
+from pysoa_like.client._options import CallOptions
+from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpansionKey
 from pysoa_like.common.settings import SettingsError
+from pysoa_like.common.types import ActionRequest, ActionResponse
 
-__all__ = ["ExpansionConverter", "ExpansionNode", "ExpansionSettings", "TypeNode"]
+__all__ = ["ExpansionConverter", "ExpansionNode", "ExpansionSettings", "TypeNode", "perform_expansions"]
 
 _ROUTE_KEYS = ("service", "action", "request_field", "response_field")
 _EXPANSION_REQUIRED_KEYS = ("type", "route", "source_field", "destination_field")
@@ -271,3 +285,175 @@ class ExpansionConverter:
         for tree in trees_list:
             result.update(tree.to_dict())
         return result
+
+
+# (service, action, request_field, response_field)
+_RouteKey = tuple[str, str, str, str]
+# A pending expansion whose id is known: object, expansion, route, id, chain (see _Pending).
+_Ready = tuple[dict[str, Any], ExpansionNode, _RouteKey, Any, frozenset[tuple[_RouteKey, Any]]]
+
+_MISSING = object()
+
+
+def _lookup(objects: Any, value: Any) -> Any:
+    """Find ``value`` among the keys of a route's response map (JSON turns int keys into strings)."""
+    if not isinstance(objects, Mapping):
+        return _MISSING
+    if value in objects:
+        return objects[value]
+    return objects.get(str(value), _MISSING)
+
+
+class CallPath(Protocol):
+    """The client's call path, through which expansion requests are sent and collected."""
+
+    def __call__(self, service_name: str, request_id: Any, timeout: float | None) -> Any: ...
+
+
+def perform_expansions(
+    converter: ExpansionConverter | None,
+    send: Callable[[str, list[ActionRequest], CallOptions], Any],
+    wait: CallPath,
+    forget: Callable[[str, Any], None],
+    actions: Iterable[ActionResponse],
+    expansions: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+    control_extra: Mapping[str, Any] | None,
+    timeout: float | None,
+) -> None:
+    """Expand, in place, the objects found in ``actions``' bodies.
+
+    Each round's requests go out through the client's own call path (``send``, then ``wait`` for each
+    reply by request id, ``forget`` for those left when a round fails), so they are calls like any other.
+
+    Args:
+        converter: The client's expansion converter (``None`` when it has no expansion config).
+        send: Sends one job (the client's ``_send``): ``(service, actions, options) -> request_id``.
+        wait: Collects one reply (the client's ``_wait``).
+        forget: Stops waiting for a request (the client's ``_forget``).
+        actions: The action responses whose bodies are searched.
+        expansions: ``{type: ["expansion", "expansion.sub", ...]}``.
+        context: The context header of the original request (correlation id, switches and extra
+            keys travel on to the expansion requests).
+        control_extra: The original call's ``control_extra``.
+        timeout: The original call's timeout (message expiry and receive wait).
+
+    Raises:
+        InvalidExpansionKey: ``expansions`` names an unknown type or expansion.
+        CallJobError: An expansion request that has ``raise_action_errors`` failed with job errors.
+        CallActionError: An expansion request that has ``raise_action_errors`` failed with action errors.
+    """
+    if not expansions or converter is None:
+        return
+    try:
+        trees = converter.dict_to_trees(expansions)
+    except KeyError as exc:
+        raise InvalidExpansionKey(f"Invalid key in expansion request: {exc.args[0]}") from exc
+    pending: list[_Pending] = []
+    for action in actions:
+        for tree in trees:
+            _add_pending(pending, tree, action.body, frozenset())
+    fetched: dict[_RouteKey, dict[Any, Any]] = {}
+    errors: list[Exception] = []
+    while pending:
+        ready, wanted, raising = _plan_round(pending, fetched)
+        options = CallOptions(
+            correlation_id=context.get("correlation_id"), context=context, control_extra=control_extra, timeout=timeout
+        )
+        _fetch(send, wait, forget, wanted, raising, fetched, errors, options)
+        pending = []
+        for obj, node, key, value, chain in ready:
+            item = fetched[key].get(value, _MISSING)
+            if item is _MISSING:
+                continue
+            # A copy per destination: the cached original is reused by later rounds, and sharing it
+            # would let a nested expansion store an object inside itself (a cycle no serializer survives).
+            item = obj[node.destination_field] = copy.deepcopy(item)
+            if (key, value) in chain:
+                continue  # this object is its own ancestor: expanding it again would never end
+            chain = chain | {(key, value)}
+            _add_pending(pending, node, item, chain)
+            for tree in trees:
+                _add_pending(pending, tree, item, chain)
+    if errors:
+        raise errors[0]
+
+
+# An object to expand, the expansion, and the (route, id) pairs of the expansions that brought it.
+_Pending = tuple[dict[str, Any], ExpansionNode, frozenset[tuple[_RouteKey, Any]]]
+
+
+def _add_pending(pending: list[_Pending], node: Any, body: Any, chain: frozenset[tuple[_RouteKey, Any]]) -> None:
+    """Queue ``node``'s expansions for every object of ``node``'s type found in ``body``."""
+    expansions = node.expansions
+    if expansions:
+        for obj in node.find_objects(body):
+            pending.extend((obj, expansion, chain) for expansion in expansions)
+
+
+def _plan_round(
+    pending: list[_Pending], fetched: dict[_RouteKey, dict[Any, Any]]
+) -> tuple[list[_Ready], dict[_RouteKey, list[Any]], set[_RouteKey]]:
+    ready: list[_Ready] = []
+    wanted: dict[_RouteKey, dict[Any, None]] = {}
+    raising: set[_RouteKey] = set()
+    planned: set[tuple[int, str]] = set()
+    for obj, node, chain in pending:
+        target = (id(obj), node.destination_field)
+        if node.destination_field in obj or target in planned:
+            continue  # already expanded, or asked twice (by its expansion's children and by its type)
+        planned.add(target)
+        value = obj.get(node.source_field)
+        if not value:
+            continue
+        try:
+            hash(value)
+        except TypeError:
+            continue
+        key = (node.service, node.action, node.request_field, node.response_field)
+        ready.append((obj, node, key, value, chain))
+        if node.raise_action_errors:
+            raising.add(key)
+        if value not in fetched.setdefault(key, {}):
+            wanted.setdefault(key, {})[value] = None
+    return ready, {key: list(values) for key, values in wanted.items()}, raising
+
+
+def _fetch(
+    send: Callable[[str, list[ActionRequest], CallOptions], Any],
+    wait: CallPath,
+    forget: Callable[[str, Any], None],
+    wanted: dict[_RouteKey, list[Any]],
+    raising: set[_RouteKey],
+    fetched: dict[_RouteKey, dict[Any, Any]],
+    errors: list[Exception],
+    options: CallOptions,
+) -> None:
+    """Send one request per route (all at once), then collect each reply and store what it found."""
+    sent: list[tuple[_RouteKey, int]] = []
+    try:
+        for key, values in wanted.items():
+            service, action, request_field, _response_field = key
+            sent.append((key, send(service, [ActionRequest(action=action, body={request_field: values})], options)))
+        while sent:
+            key, request_id = sent[0]
+            response = wait(key[0], request_id, options.timeout)
+            sent.pop(0)
+            table = fetched[key]
+            error: Exception | None = None
+            if response.errors:
+                error = CallJobError(response.errors)
+            elif not response.actions or response.actions[0].errors:
+                error = CallActionError([a for a in response.actions if a.errors])
+            if error is not None:
+                if key in raising:
+                    errors.append(error)
+                for value in wanted[key]:
+                    table[value] = _MISSING
+                continue
+            objects = response.actions[0].body.get(key[3])
+            for value in wanted[key]:
+                table[value] = _lookup(objects, value)
+    finally:
+        for key, request_id in sent:
+            forget(key[0], request_id)

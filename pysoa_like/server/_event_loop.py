@@ -15,6 +15,7 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.server.coroutine import CoroutineMiddleware
 
 __all__ = ["AsyncEventLoopThread"]
@@ -34,7 +35,6 @@ class AsyncEventLoopThread:
         self, coroutine_middleware: Sequence[CoroutineMiddleware] = (), stop_grace_seconds: float = 5.0
     ) -> None:
         self._middleware = tuple(coroutine_middleware)
-        self._reversed_middleware = tuple(reversed(self._middleware))
         self._stop_grace_seconds = stop_grace_seconds
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,9 +82,8 @@ class AsyncEventLoopThread:
         """
         for middleware in self._middleware:
             middleware.before_run_coroutine()
-        for middleware in self._reversed_middleware:
-            coroutine = middleware.coroutine(coroutine)
-        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_started())
+        wrapped = build_middleware_stack((m.coroutine for m in self._middleware), coroutine)
+        return asyncio.run_coroutine_threadsafe(wrapped, self._ensure_started())
 
     def stop(self) -> None:
         """Let pending tasks finish (cancelling them after the grace period), stop the loop and join the thread."""

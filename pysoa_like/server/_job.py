@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.constants import (
     ERROR_CODE_ACTION_TIMEOUT,
     ERROR_CODE_JOB_TIMEOUT,
@@ -79,9 +80,7 @@ class JobPipelineMixin:
         Returns:
             The composed handler.
         """
-        for wrap in reversed(list(middleware)):
-            base = wrap(base)
-        return base
+        return build_middleware_stack(middleware, base)
 
     def process_job(self, job_request: Any) -> JobResponse:
         """Validate a job request dict and run it through the job middleware and :meth:`execute_job`.

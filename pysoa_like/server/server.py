@@ -19,6 +19,7 @@ from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._header_rules import parse_client_version_checked
 from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
 from pysoa_like.common.errors import Error
+from pysoa_like.common.fields import build_configured
 from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing, substitute_fork_id
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
@@ -63,10 +64,6 @@ class _LazyClass:
             module_name, _, attr_name = self._path.partition(":")
             self._value = getattr(importlib.import_module(module_name), attr_name)
         return self._value
-
-
-def _build(config: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
-    return config["object"](*args, **dict(config.get("kwargs") or {}, **extra))
 
 
 def _bounded_receive_kwargs(transport: ServerTransport) -> dict[str, Any]:
@@ -164,7 +161,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
             if metrics_config
             else NoOpMetricsRecorder()
         )
-        self.transport: ServerTransport = _build(
+        self.transport: ServerTransport = build_configured(
             settings["transport"], self.service_name, self.metrics, instance_index=forked_process_id or 1
         )
         self._receive_kwargs = _bounded_receive_kwargs(self.transport)
@@ -174,9 +171,9 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         )
         self._heartbeat: HeartbeatFile | None = None
         self._readiness: ReadinessFile | None = None
-        self.middleware: list[ServerMiddleware] = [_build(m) for m in settings.get("middleware") or ()]
+        self.middleware: list[ServerMiddleware] = [build_configured(m) for m in settings.get("middleware") or ()]
         coroutine_middleware: list[CoroutineMiddleware] = [
-            _build(m) for m in settings.get("coroutine_middleware") or ()
+            build_configured(m) for m in settings.get("coroutine_middleware") or ()
         ]
         self._async_event_loop_thread = AsyncEventLoopThread(coroutine_middleware)
         execute: JobHandler = self.execute_job

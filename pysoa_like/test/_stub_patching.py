@@ -1,7 +1,7 @@
 """The machinery behind :class:`~pysoa_like.test.stub_service.stub_action`: stubbing at the service handler.
 
 Every client call (blocking, future, parallel, expansion, ``request.client`` inside actions) goes
-through :meth:`ServiceHandler.send_tracked_request` and :meth:`ServiceHandler.get_response` (or
+through :meth:`ServiceHandler.send_request` and :meth:`ServiceHandler.get_response` (or
 :meth:`ServiceHandler.get_all_responses`), so while any stub is active those three methods, and
 ``Client._get_handler`` (for services that exist only as stubs), are replaced on the classes.
 
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import attr
 
-from pysoa_like.client._handler import ServiceHandler
+from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.common._header_rules import suppress_response_requested
@@ -169,15 +169,15 @@ def _plans_of(handler: ServiceHandler) -> dict[Any, _Plan]:
     return plans
 
 
-def _send_tracked_request(
+def _send_request(
     self: ServiceHandler,
     job_request: JobRequest,
     message_expiry_in_seconds: float | None = None,
-    claimed: bool = True,
+    claimed: bool = False,
 ) -> int:
     actions: Sequence[ActionRequest] = job_request.actions
     stubs = {i: stub for i, a in enumerate(actions) if (stub := _lookup(self.service_name, a.action)) is not None}
-    original = _originals["send_tracked_request"]
+    original = _originals["send_request"]
     if not stubs:
         return original(self, job_request, message_expiry_in_seconds, claimed)  # type: ignore[no-any-return]
 
@@ -252,7 +252,7 @@ def _get_handler(self: Client, service_name: str) -> ServiceHandler:
 
 
 _PATCHES: tuple[tuple[type, str, Any], ...] = (
-    (ServiceHandler, "send_tracked_request", _send_tracked_request),
+    (ServiceHandler, "send_request", _send_request),
     (ServiceHandler, "get_response", _get_response),
     (ServiceHandler, "get_all_responses", _get_all_responses),
     (Client, "_get_handler", _get_handler),

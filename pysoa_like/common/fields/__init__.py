@@ -28,7 +28,12 @@ from pysoa_like.common.fields.basic import (
     Integer,
     UnicodeString,
 )
-from pysoa_like.common.fields.classconfig import ClassConfigurationSchema, ValidationError, resolve_python_path
+from pysoa_like.common.fields.classconfig import (
+    ClassConfigurationSchema,
+    ValidationError,
+    build_configured,
+    resolve_python_path,
+)
 from pysoa_like.common.fields.meta import All, Any, Nullable, ObjectInstance
 from pysoa_like.common.fields.structures import Dictionary, List, SchemalessDictionary, Set, Tuple
 from pysoa_like.common.schema import FieldError
@@ -56,5 +61,6 @@ __all__ = [
     "Tuple",
     "UnicodeString",
     "ValidationError",
+    "build_configured",
     "resolve_python_path",
 ]

@@ -18,7 +18,7 @@ from pysoa_like.common.fields.basic import UnicodeString
 from pysoa_like.common.fields.structures import SchemalessDictionary
 from pysoa_like.common.schema import FieldError
 
-__all__ = ["ClassConfigurationSchema", "ValidationError", "resolve_python_path"]
+__all__ = ["ClassConfigurationSchema", "ValidationError", "build_configured", "resolve_python_path"]
 
 _T = TypeVar("_T", bound=type)
 
@@ -27,6 +27,23 @@ INIT_SCHEMA_ATTRIBUTE = "_conformity_initialization_schema"
 
 _import_cache: dict[str, Any] = {}
 _import_lock = threading.Lock()
+
+
+def build_configured(configuration: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+    """Build the object a normalized class configuration describes: ``object(*args, **kwargs, **extra)``.
+
+    Args:
+        configuration: ``{"object": cls, "kwargs": {...}}`` (``kwargs`` may be missing or ``None``).
+        args: Positional arguments first (a transport's service name and metrics recorder, say).
+        extra: Keyword arguments added to (and overriding) the configured ones.
+
+    Returns:
+        The object.
+    """
+    kwargs = configuration.get("kwargs")
+    if extra:
+        kwargs = {**(kwargs or {}), **extra}
+    return configuration["object"](*args, **(kwargs or {}))
 
 
 class ValidationError(ValueError):
@@ -238,8 +255,7 @@ class ClassConfigurationSchema(Field):
         errors = self.errors(configuration)
         if errors:
             raise ValidationError(errors)
-        normalized = self.normalize(configuration)
-        return normalized["object"](**normalized["kwargs"])
+        return build_configured(self.normalize(configuration))
 
     def introspect(self) -> dict[str, Any]:
         """Conformity's ``class_config_dictionary`` description (a lazy base class is shown by name)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import types
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
+from pysoa_like.client._options import CallOptions
 from pysoa_like.client.client import Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.errors import Error
@@ -272,28 +274,48 @@ def test_future_send_errors_are_raised_at_once(make_client: MakeClient) -> None:
         client.call_action_future("echo", "a")
 
 
-def test_call_method_signatures_have_pysoa_keywords() -> None:
-    """The future methods accept every PySOA keyword with PySOA's defaults."""
-    parameters = inspect.signature(Client.call_jobs_parallel_future).parameters
-    expected = {
-        "expansions": None,
-        "raise_job_errors": True,
-        "raise_action_errors": True,
-        "catch_transport_errors": False,
-        "timeout": None,
-        "switches": None,
-        "correlation_id": None,
-        "continue_on_error": False,
-        "context": None,
-        "control_extra": None,
-        "message_expiry_in_seconds": None,
-        "suppress_response": False,
-    }
-    assert {name: parameters[name].default for name in expected} == expected
+_PYSOA_DEFAULTS = {
+    "expansions": None,
+    "raise_job_errors": True,
+    "raise_action_errors": True,
+    "catch_transport_errors": False,
+    "timeout": None,
+    "switches": None,
+    "correlation_id": None,
+    "continue_on_error": False,
+    "context": None,
+    "control_extra": None,
+    "message_expiry_in_seconds": None,
+    "suppress_response": False,
+}
 
 
-def test_failed_parallel_send_forgets_jobs_already_sent(make_client: MakeClient) -> None:
-    """When a later job of a parallel call cannot be sent, the replies of earlier jobs are not kept forever."""
+def test_call_keywords_have_pysoa_defaults() -> None:
+    """The call options and send_request's keywords default to PySOA's values."""
+    options = inspect.signature(CallOptions).parameters
+    send = inspect.signature(Client.send_request).parameters
+    defaults = {name: (options[name] if name in options else send[name]).default for name in _PYSOA_DEFAULTS}
+    assert defaults == _PYSOA_DEFAULTS
+
+
+def test_every_call_method_takes_every_pysoa_keyword(make_client: MakeClient) -> None:
+    """Each call method accepts every PySOA keyword (at its default), and refuses a keyword none takes."""
+    client = make_client()
+    single = {name: value for name, value in _PYSOA_DEFAULTS.items() if name != "catch_transport_errors"}
+    assert client.call_action("echo", "a", {"n": 1}, **single).body == {"n": 1}
+    assert client.call_actions("echo", [{"action": "a"}], **single).actions[0].action == "a"
+    assert client.call_action_future("echo", "a", **single).result().action == "a"
+    assert [r.action for r in client.call_actions_parallel("echo", [{"action": "a"}], **_PYSOA_DEFAULTS)] == ["a"]
+    jobs = [{"service_name": "echo", "actions": [{"action": "b"}]}]
+    assert [j.actions[0].action for j in client.call_jobs_parallel(jobs, **_PYSOA_DEFAULTS)] == ["b"]
+    with pytest.raises(TypeError, match="no_such_option"):
+        client.call_action("echo", "a", no_such_option=1)  # type: ignore[call-arg]
+
+
+def test_failed_parallel_send_forgets_jobs_already_sent(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When a later job of a parallel call cannot be sent, the replies of earlier jobs are dropped, not kept."""
     client = make_client({"good": {}, "bad": {"fail_sends": True}})
     jobs = [
         {"service_name": "good", "actions": [{"action": "y"}]},
@@ -301,8 +323,12 @@ def test_failed_parallel_send_forgets_jobs_already_sent(make_client: MakeClient)
     ]
     with pytest.raises(MessageSendError):
         client.call_jobs_parallel(jobs)
-    assert client.call_action("good", "z").action == "z"
-    assert client.handlers["good"]._state().stash == {}
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        assert client.call_action("good", "z").action == "z"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropped a reply")] == [
+        "Dropped a reply from service good for request "
+        + f"{client.handlers['good'].request_counter - 2} that no call is waiting for (late or duplicate)"
+    ]
 
 
 def _outcome(call: Any) -> Any:

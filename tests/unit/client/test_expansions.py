@@ -9,6 +9,7 @@ import pytest
 from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionNode, ExpansionSettings, TypeNode
 from pysoa_like.common.settings import SettingsError
+from pysoa_like.test.compatibility import mock
 from tests.unit.client.conftest import MakeClient, transport_of
 
 AUTHORS = {
@@ -364,3 +365,22 @@ def test_no_expansion_config_ignores_expansions(make_client: MakeClient) -> None
     """Without an expansion config, expansions= does nothing (as in PySOA)."""
     client = make_client({"books": {}})
     assert client.call_action("books", "list", books(1), expansions={"book": ["author"]}).body == books(1)
+
+
+def test_expansion_requests_go_through_send_request(make_client: MakeClient) -> None:
+    """Expansion requests are calls like any other: a send_request override sees them, with the call's context."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self: Any, service_name: str, actions: Any, **keywords: Any) -> int:
+        sent.append((service_name, keywords))
+        return original(self, service_name, actions, **keywords)
+
+    client = make_client({"books": {}, "authors": {"responder": author_service}}, expansion_config=EXPANSION_CONFIG)
+    original = type(client).send_request
+    with mock.patch.object(type(client), "send_request", record):
+        response = client.call_action("books", "list", books(1), expansions={"book": ["author"]}, context={"k": "v"})
+    assert response.body["books"][0]["author"]["name"] == "Ann"
+    assert [service for service, _ in sent] == ["books", "authors"]
+    main_correlation_id = sent[0][1]["correlation_id"]
+    assert sent[1][1]["context"]["correlation_id"] == main_correlation_id
+    assert sent[1][1]["context"]["k"] == "v"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -34,16 +35,19 @@ def test_suppressed_request_does_not_poison_the_next_call(make_client: MakeClien
     assert list(client.get_all_responses("echo")) == []
 
 
-def test_late_reply_after_timeout_is_not_given_to_the_next_call(make_client: MakeClient) -> None:
-    """After a timed-out call, its late reply is dropped and the next call gets its own reply (bug 4)."""
+def test_late_reply_after_timeout_is_not_given_to_the_next_call(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a timed-out call, its late reply is dropped (and logged) and the next call gets its own reply (bug 4)."""
     client = make_client({"echo": {"hold": True}})
     with pytest.raises(MessageReceiveTimeout):
         client.call_action("echo", "slow", {"n": 1}, timeout=0.05)
     transport = transport_of(client)
     transport.release()  # the late reply lands first in the queue
     transport.hold = False
-    assert client.call_action("echo", "fast", {"n": 2}).body == {"n": 2}
-    assert client.handlers["echo"]._state().stash == {}
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        assert client.call_action("echo", "fast", {"n": 2}).body == {"n": 2}
+    assert sum(r.getMessage().startswith("Dropped a reply from service echo") for r in caplog.records) == 1
 
 
 def test_future_retry_after_timeout_still_gets_the_late_reply(make_client: MakeClient) -> None:
@@ -108,3 +112,23 @@ def test_one_client_shared_by_eight_threads(make_client: MakeClient) -> None:
         thread.join()
     assert failures == []
     assert len(client.handlers) == 1
+
+
+def test_a_timed_out_blocking_call_does_not_make_an_outstanding_future_lose_its_reply(make_client: MakeClient) -> None:
+    """A blocking call that times out gives up on its own request only: an earlier future still gets its reply."""
+    client = make_client({"echo": {"hold": True}})
+    future = client.call_action_future("echo", "early", {"n": 1})
+    with pytest.raises(MessageReceiveTimeout):
+        client.call_action("echo", "late", {"n": 2}, timeout=0.05)
+    transport = transport_of(client)
+    transport.release()
+    assert future.result(timeout=5).body == {"n": 1}
+
+
+def test_control_extra_suppressing_the_response_makes_a_blocking_call_return_at_once(
+    make_client: MakeClient,
+) -> None:
+    """control_extra={"suppress_response": True} means no reply will come: the call returns None without waiting."""
+    client = make_client({"echo": {"hold": True}})
+    assert client.call_action("echo", "a", control_extra={"suppress_response": True}, timeout=0.05) is None
+    assert transport_of(client).sent[0][2]["control"]["suppress_response"] is True

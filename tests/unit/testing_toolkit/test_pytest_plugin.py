@@ -23,9 +23,9 @@ def server_class():
 
 _TESTS = """
 from pysoa_like.test.stub_service import stub_action
-from pysoa_like.client._handler import ServiceHandler
+from pysoa_like.client._service_handler import ServiceHandler
 
-ORIGINAL = ServiceHandler.__dict__["send_tracked_request"]
+ORIGINAL = ServiceHandler.__dict__["send_request"]
 
 def test_client(service_client, service_client_class, service_client_settings):
     assert isinstance(service_client, service_client_class)
@@ -39,7 +39,7 @@ def test_stubber(service_client, action_stubber):
     assert stub.call_count == 1
 
 def test_stubber_cleaned_up(service_client):
-    assert ServiceHandler.__dict__["send_tracked_request"] is ORIGINAL
+    assert ServiceHandler.__dict__["send_request"] is ORIGINAL
     assert service_client.call_action("echo", {"real": 1}).body == {"real": 1}
 
 def test_settings_from_env(server_settings):

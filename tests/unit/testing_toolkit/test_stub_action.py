@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.client._handler import ServiceHandler
+from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.errors import Error
@@ -203,7 +203,7 @@ def test_suppressed_responses_still_call_the_stub(echo_client: Client) -> None:
 
 def test_latest_stub_wins_and_stopping_restores(echo_client: Client) -> None:
     """Nested stubs of one action: the inner one answers until stopped; afterwards the methods are original."""
-    original = ServiceHandler.__dict__["send_tracked_request"]
+    original = ServiceHandler.__dict__["send_request"]
     outer = stub_action("echo", "echo", body={"who": "outer"})
     outer.start()
     with stub_action("echo", "echo", body={"who": "inner"}):
@@ -211,7 +211,7 @@ def test_latest_stub_wins_and_stopping_restores(echo_client: Client) -> None:
     assert echo_client.call_action("echo", "echo").body == {"who": "outer"}
     outer.stop()
     outer.stop()
-    assert ServiceHandler.__dict__["send_tracked_request"] is original
+    assert ServiceHandler.__dict__["send_request"] is original
     assert echo_client.call_action("echo", "echo", {"real": 1}).body == {"real": 1}
 
 

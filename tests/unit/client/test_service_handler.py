@@ -139,7 +139,7 @@ def test_middleware_first_listed_is_outermost_and_can_add_meta() -> None:
         ],
     }
     handler = ServiceHandler("echo", settings)
-    request_id = handler.send_tracked_request(job())
+    request_id = handler.send_request(job(), claimed=True)
     handler.get_response(request_id)
     assert CALLS == ["outer.request", "inner.request", "outer.response", "inner.response"]
     assert handler.transport.sent[0][1] == {  # type: ignore[attr-defined]
@@ -157,7 +157,7 @@ def test_metrics_timers_and_publish() -> None:
         "metrics": {"object": lambda: recorder, "kwargs": {}},
     }
     handler = ServiceHandler("echo", settings)
-    handler.get_response(handler.send_tracked_request(job()))
+    handler.get_response(handler.send_request(job(), claimed=True))
     assert recorder.timers == [
         "client.transport.initialize",
         "client.middleware.initialize",
@@ -173,8 +173,8 @@ def test_metrics_timers_and_publish() -> None:
 def test_replies_are_routed_to_their_own_request() -> None:
     """Waiting for the second request first keeps the first's reply for its own call."""
     handler = make_handler(hold=True)
-    first = handler.send_tracked_request(job())
-    second = handler.send_tracked_request(job())
+    first = handler.send_request(job(), claimed=True)
+    second = handler.send_request(job(), claimed=True)
     handler.transport.release()  # type: ignore[attr-defined]
     assert isinstance(handler.get_response(second), JobResponse)
     assert isinstance(handler.get_response(first), JobResponse)
@@ -184,7 +184,7 @@ def test_reply_nobody_waits_for_is_dropped_and_logged(caplog: pytest.LogCaptureF
     """A reply with an unknown id is logged and never returned to a waiting call."""
     handler = make_handler()
     handler.transport.inject(424242, {"actions": [{"action": "stray"}]})  # type: ignore[attr-defined]
-    request_id = handler.send_tracked_request(job())
+    request_id = handler.send_request(job(), claimed=True)
     with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
         response = handler.get_response(request_id)
     assert response.actions[0].action == "a"
@@ -195,14 +195,14 @@ def test_unhashable_reply_id_is_dropped() -> None:
     """A reply whose id cannot be compared as a set member is dropped instead of crashing."""
     handler = make_handler()
     handler.transport.inject([1], {"actions": []})  # type: ignore[attr-defined]
-    request_id = handler.send_tracked_request(job())
+    request_id = handler.send_request(job(), claimed=True)
     assert handler.get_response(request_id).actions[0].action == "a"
 
 
 def test_empty_transport_while_waiting_raises_timeout() -> None:
     """If the transport has nothing for this thread while a reply is awaited, it times out at once."""
     handler = make_handler()
-    request_id = handler.send_tracked_request(job(suppress_response=True))
+    request_id = handler.send_request(job(suppress_response=True), claimed=True)
     with pytest.raises(MessageReceiveTimeout, match="no more replies"):
         handler.get_response(request_id)
 
@@ -210,8 +210,8 @@ def test_empty_transport_while_waiting_raises_timeout() -> None:
 def test_total_timeout_covers_replies_for_other_requests() -> None:
     """The receive timeout passed to the transport shrinks while other replies are pulled."""
     handler = make_handler()
-    first = handler.send_tracked_request(job())
-    second = handler.send_tracked_request(job())
+    first = handler.send_request(job(), claimed=True)
+    second = handler.send_request(job(), claimed=True)
     handler.get_response(second, 5)
     waits = handler.transport.receive_timeouts  # type: ignore[attr-defined]
     assert len(waits) == 2 and 0 < waits[1] <= waits[0] <= 5
@@ -222,34 +222,40 @@ def test_total_timeout_covers_replies_for_other_requests() -> None:
 def test_get_all_responses_yields_only_send_request_ids() -> None:
     """get_all_responses yields the public send_request ids and keeps tracked replies for their callers."""
     handler = make_handler()
-    tracked = handler.send_tracked_request(job())
+    tracked = handler.send_request(job(), claimed=True)
     public = [handler.send_request(job()), handler.send_request(job())]
     assert sorted(rid for rid, _ in handler.get_all_responses()) == sorted(public)
     assert handler.get_response(tracked).actions[0].action == "a"
     assert list(handler.get_all_responses()) == []
 
 
-def test_forget_drops_a_later_reply() -> None:
-    """A forgotten request's reply is dropped instead of being stashed."""
+def test_forget_drops_a_later_reply(caplog: pytest.LogCaptureFixture) -> None:
+    """A forgotten request's reply is dropped (and logged) instead of being kept."""
     handler = make_handler()
-    forgotten = handler.send_tracked_request(job())
-    wanted = handler.send_tracked_request(job())
+    forgotten = handler.send_request(job(), claimed=True)
+    wanted = handler.send_request(job(), claimed=True)
     handler.forget(forgotten)
-    handler.get_response(wanted)
-    assert handler._state().stash == {}
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        handler.get_response(wanted)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Dropped a reply from service echo for request {forgotten} that no call is waiting for (late or duplicate)"
+    ]
 
 
-def test_get_all_responses_timeout_forgets_the_remaining_requests() -> None:
+def test_get_all_responses_timeout_forgets_the_remaining_requests(caplog: pytest.LogCaptureFixture) -> None:
     """A timeout in get_all_responses forgets what is left, so a later reply is dropped."""
     handler = make_handler(hold=True)
-    handler.send_request(job())
+    late = handler.send_request(job())
     with pytest.raises(MessageReceiveTimeout):
         list(handler.get_all_responses(0.01))
     handler.transport.release()  # type: ignore[attr-defined]
     handler.transport.hold = False  # type: ignore[attr-defined]
     assert list(handler.get_all_responses()) == []
-    assert handler.get_response(handler.send_tracked_request(job())).actions[0].action == "a"
-    assert handler._state().outstanding == set()
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        assert handler.get_response(handler.send_request(job(), claimed=True)).actions[0].action == "a"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Dropped a reply from service echo for request {late} that no call is waiting for (late or duplicate)"
+    ]
 
 
 def test_records_nothing_only_for_the_noop_recorder_itself() -> None:
@@ -281,7 +287,7 @@ def test_noop_recorder_subclass_still_gets_every_timer_and_publish() -> None:
         "metrics": {"object": Watching, "kwargs": {}},
     }
     handler = ServiceHandler("echo", settings)
-    response = handler.get_response(handler.send_tracked_request(job()))
+    response = handler.get_response(handler.send_request(job(), claimed=True))
     assert response.actions[0].body == {"t": [1, 2], "s": [3]}
     assert used == [
         "client.transport.initialize",
@@ -304,7 +310,7 @@ def test_default_recorder_path_sends_and_receives_the_same_messages() -> None:
         {"transport": {"object": FakeClientTransport, "kwargs": {}}, "metrics": {"object": CountingMetricsRecorder}},
     )
     assert records_nothing(quiet.metrics) and not records_nothing(counted.metrics)
-    replies = [h.get_response(h.send_tracked_request(job())) for h in (quiet, counted)]
+    replies = [h.get_response(h.send_request(job(), claimed=True)) for h in (quiet, counted)]
     assert replies[0] == replies[1]
     quiet_sent, counted_sent = (h.transport.sent[0][1:] for h in (quiet, counted))  # type: ignore[attr-defined]
     assert quiet_sent == counted_sent  # meta, body and expiry (the request ids start at random)

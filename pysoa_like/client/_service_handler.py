@@ -1,11 +1,17 @@
-"""ServiceHandler: one client's connection to one service, and the routing of replies by request id.
+"""ServiceHandler: one client's link to one service (transport, middleware, metrics) and its reply routing.
 
-Replies reach a client on a reply queue per thread (over Redis each client thread has its own reply
-list), so the handler keeps per-thread routing state: the ids this thread still waits for and the
-replies it pulled while waiting for another request. A reply is only ever handed to the call that
-sent its request; a reply nobody waits for (late after a timeout, or duplicated) is logged and
-dropped. PySOA 1.4.9 instead drained every reply and counted outstanding requests, which lost
-replies between concurrent futures, after ``suppress_response`` and after timeouts.
+Replies reach a client on a reply channel per thread (over Redis each client thread has its own reply
+list), so the handler keeps a :class:`~pysoa_like.core.routing.ReplyRouter` per thread: the ids this
+thread still waits for and the replies it pulled while waiting for another request. A reply is only
+ever handed to the call that sent its request; a reply nobody waits for (late after a timeout, or
+duplicated) is logged and dropped. PySOA 1.4.9 instead drained every reply and counted outstanding
+requests, which lost replies between concurrent futures, after ``suppress_response`` and after
+timeouts.
+
+Metrics: with the default :class:`~pysoa_like.common.metrics.NoOpMetricsRecorder` nothing is timed or
+counted (the handler is built without its instruments, decided once in ``__init__``); any other
+recorder gets PySOA's client metrics plus ``client.call`` (a timer from send to reply) and
+``client.call.error`` (per error code), for Prometheus and tracing.
 """
 
 from __future__ import annotations
@@ -15,18 +21,21 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._header_rules import suppress_response_requested
+from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common._short_text import short_repr
-from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
+from pysoa_like.common.fields import build_configured
+from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
+from pysoa_like.core.routing import DELIVER, KEEP, ReplyRouter
 from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:
@@ -38,45 +47,25 @@ _logger = logging.getLogger("pysoa_like.client")
 
 _CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
 
-
 # The response context key a server lists the deprecated actions of a job under (action -> message).
 _DEPRECATED_ACTIONS = "deprecated_actions"
 
 
-def _delivered(service_name: str, response: JobResponse) -> JobResponse:
-    """``response``, after warning about each deprecated action its job ran (once it reached its caller).
-
-    Raised as an exception under ``-W error``, as any warning; the reply routing is complete by then.
-    """
-    context = response.context
-    if context and _DEPRECATED_ACTIONS in context:
-        deprecated = context[_DEPRECATED_ACTIONS]
-        if isinstance(deprecated, dict):
-            for action, message in deprecated.items():
-                warnings.warn(DeprecatedActionWarning(service_name, str(action), str(message)), stacklevel=4)
-    return response
+def _warn_deprecated(service_name: str, context: Mapping[str, Any]) -> None:
+    """Warn about each deprecated action a delivered reply's job ran (an exception under ``-W error``)."""
+    deprecated = context[_DEPRECATED_ACTIONS]
+    if isinstance(deprecated, dict):
+        for action, message in deprecated.items():
+            warnings.warn(DeprecatedActionWarning(service_name, str(action), str(message)), stacklevel=5)
 
 
-def _contains(ids: set[Any], request_id: Any) -> bool:
-    try:
-        return request_id in ids
-    except TypeError:  # an unhashable id from a misbehaving server
-        return False
+class _ThreadState(ReplyRouter):
+    """One thread's reply routing, and (with a recorder) the ``client.call`` timer of each call awaiting its reply."""
 
-
-class _ThreadState:
-    """Reply routing state of one thread."""
-
-    __slots__ = ("calls", "outstanding", "stash", "unclaimed")
+    __slots__ = ("calls",)
 
     def __init__(self) -> None:
-        # Ids sent from this thread whose reply has not been pulled from the transport yet.
-        self.outstanding: set[Any] = set()
-        # Ids sent through the public send_request, collected by get_all_responses.
-        self.unclaimed: set[Any] = set()
-        # Replies pulled while waiting for another request, kept until their own call collects them.
-        self.stash: dict[Any, JobResponse] = {}
-        # With a metrics recorder: the client.call timer and action label of each call awaiting its reply.
+        super().__init__()
         self.calls: dict[Any, tuple[Any, str]] = {}
 
 
@@ -95,19 +84,15 @@ class ServiceHandler:
         self.service_name = service_name
         metrics_config = settings.get("metrics")
         self.metrics: MetricsRecorder = (
-            metrics_config["object"](**(metrics_config.get("kwargs") or {}))
+            build_configured(metrics_config)
             if metrics_config and metrics_config.get("object")
             else NoOpMetricsRecorder()
         )
         transport_config = settings["transport"]
         with self.metrics.timer("client.transport.initialize"):
-            self.transport: ClientTransport = transport_config["object"](
-                service_name, self.metrics, **(transport_config.get("kwargs") or {})
-            )
+            self.transport: ClientTransport = build_configured(transport_config, service_name, self.metrics)
         with self.metrics.timer("client.middleware.initialize"):
-            self.middleware: list[ClientMiddleware] = [
-                m["object"](**(m.get("kwargs") or {})) for m in settings.get("middleware") or ()
-            ]
+            self.middleware: list[ClientMiddleware] = [build_configured(m) for m in settings.get("middleware") or ()]
         # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
         self.request_counter = random.randint(1, 1_000_000)
         self._counter_lock = threading.Lock()
@@ -122,20 +107,15 @@ class ServiceHandler:
 
             reader = live_versions_reader(service_name, self.transport, transport_config)
             self.version_gate = VersionGate(service_name, minimum_version, reader)
+        # Whether metrics are recorded is decided here, once: the plain recorder's instruments are never called.
+        self._measured = not records_nothing(self.metrics)
         # Built once: the wrappers are pure functions of the middleware list.
-        self._send_stack: SendRequestCallable = self._make_middleware_stack(
-            [m.request for m in self.middleware], self._base_send_request
+        send: SendRequestCallable = self._send_to_transport_timed if self._measured else self._send_to_transport
+        receive: GetResponseCallable = (
+            self._receive_from_transport_timed if self._measured else self._receive_from_transport
         )
-        self._receive_stack: GetResponseCallable = self._make_middleware_stack(
-            [m.response for m in self.middleware], self._base_get_response
-        )
-
-    @staticmethod
-    def _make_middleware_stack(wrappers: Sequence[Callable[[Any], Any]], base: Any) -> Any:
-        """Chain ``wrappers`` around ``base`` so the first one is outermost."""
-        for wrap in reversed(wrappers):
-            base = wrap(base)
-        return base
+        self._send_stack = build_middleware_stack([m.request for m in self.middleware], send)
+        self._receive_stack = build_middleware_stack([m.response for m in self.middleware], receive)
 
     def _state(self) -> _ThreadState:
         try:
@@ -152,25 +132,29 @@ class ServiceHandler:
 
     # Sending
 
-    def _base_send_request(
+    def _send_to_transport(
         self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
     ) -> None:
-        metrics = self.metrics
-        if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
-            body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
-            self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
-            return
-        with metrics.timer("client.send.excluding_middleware"):
-            body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
-            self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
+        body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
+        self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
 
-    def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
-        """Send a job request; its reply is later collected by :meth:`get_all_responses`.
+    def _send_to_transport_timed(
+        self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
+    ) -> None:
+        with self.metrics.timer("client.send.excluding_middleware"):
+            self._send_to_transport(request_id, meta, job_request, message_expiry_in_seconds)
+
+    def send_request(
+        self, job_request: JobRequest, message_expiry_in_seconds: float | None = None, claimed: bool = False
+    ) -> int:
+        """Send a job request through the middleware and register its id for reply routing on this thread.
 
         Args:
             job_request: The job to send.
             message_expiry_in_seconds: How long the request may wait for a server; ``None`` for the
                 transport's default.
+            claimed: ``True`` when the caller collects the reply itself (:meth:`get_response`);
+                ``False`` (PySOA's only kind) leaves it to :meth:`get_all_responses`.
 
         Returns:
             The request id.
@@ -180,37 +164,17 @@ class ServiceHandler:
             InvalidField: The job could not be serialized.
             ServiceVersionError: The settings' ``minimum_version`` is not met by any live instance.
         """
-        return self.send_tracked_request(job_request, message_expiry_in_seconds, claimed=False)
-
-    def send_tracked_request(
-        self, job_request: JobRequest, message_expiry_in_seconds: float | None = None, claimed: bool = True
-    ) -> int:
-        """Send a job request and register its id for reply routing on this thread.
-
-        Args:
-            job_request: The job to send.
-            message_expiry_in_seconds: As for :meth:`send_request`.
-            claimed: ``True`` when the caller collects the reply itself with :meth:`get_response`;
-                ``False`` to leave it to :meth:`get_all_responses`.
-
-        Returns:
-            The request id.
-        """
         if self.version_gate is not None:
             self.version_gate.check()
         request_id = self._next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
-        metrics = self.metrics
-        if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
-            self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
-        else:
+        if self._measured:
             self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
+        else:
+            self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
         # A suppressed request gets no reply, so it must never be waited for.
         if not suppress_response_requested(job_request.control):
-            state = self._state()
-            state.outstanding.add(request_id)
-            if not claimed:
-                state.unclaimed.add(request_id)
+            self._state().sent(request_id, claimed)
         return request_id
 
     def _send_measured(
@@ -263,42 +227,47 @@ class ServiceHandler:
 
     # Receiving
 
-    def _base_get_response(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
-        metrics = self.metrics
-        if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
-            request_id, _meta, body = self.transport.receive_response_message(receive_timeout_in_seconds)
-        else:
-            with metrics.timer("client.receive.excluding_middleware"):
-                request_id, _meta, body = self.transport.receive_response_message(receive_timeout_in_seconds)
+    def _receive_from_transport(
+        self, receive_timeout_in_seconds: float | None = None
+    ) -> tuple[Any, JobResponse | None]:
+        request_id, _meta, body = self.transport.receive_response_message(receive_timeout_in_seconds)
         if body is None:
             return None, None
         return request_id, job_response_from_dict(body)
 
-    def _receive_one(self, receive_timeout_in_seconds: float | None) -> tuple[Any, JobResponse | None]:
-        metrics = self.metrics
-        if type(metrics) is NoOpMetricsRecorder:  # records_nothing(), inlined: this runs on every call
+    def _receive_from_transport_timed(
+        self, receive_timeout_in_seconds: float | None = None
+    ) -> tuple[Any, JobResponse | None]:
+        with self.metrics.timer("client.receive.excluding_middleware"):
+            return self._receive_from_transport(receive_timeout_in_seconds)
+
+    def _receive_one(self, state: _ThreadState, receive_timeout_in_seconds: float | None) -> tuple[Any, Any]:
+        """Pull the next reply through the middleware: ``(request_id, JobResponse)``, or ``(None, None)``."""
+        if not self._measured:
             return self._receive_stack(receive_timeout_in_seconds)
-        with metrics.timer("client.receive.including_middleware"):
+        with self.metrics.timer("client.receive.including_middleware"):
             received: tuple[Any, JobResponse | None] = self._receive_stack(receive_timeout_in_seconds)
         if received[1] is not None:
-            self._call_ended(self._state(), received[0], received[1], None)
+            self._call_ended(state, received[0], received[1], None)
         return received
 
-    def _route(self, state: _ThreadState, request_id: Any, response: JobResponse) -> None:
-        """Keep a reply pulled while waiting for another one, or drop it if nobody waits for it."""
-        if _contains(state.outstanding, request_id):
-            state.outstanding.discard(request_id)
-            state.stash[request_id] = response
-        else:
-            log_bounded(
-                _logger,
-                logging.INFO,
-                self._log_throttle,
-                "dropped reply",
-                "Dropped a reply from service %s for request %s that no call is waiting for (late or duplicate)",
-                self.service_name,
-                short_repr(request_id),
-            )
+    def _delivered(self, response: JobResponse) -> JobResponse:
+        """``response``, on its way to its caller (after the warnings of its deprecated actions)."""
+        context = response.context
+        if context and _DEPRECATED_ACTIONS in context:
+            _warn_deprecated(self.service_name, context)
+        return response
+
+    def _drop(self, request_id: Any) -> None:
+        log_bounded(
+            _logger,
+            logging.INFO,
+            self._log_throttle,
+            "dropped reply",
+            "Dropped a reply from service %s for request %s that no call is waiting for (late or duplicate)",
+            self.service_name,
+            short_repr(request_id),
+        )
 
     def get_response(self, request_id: Any, receive_timeout_in_seconds: float | None = None) -> JobResponse:
         """Wait for the reply to one request sent from this thread.
@@ -320,12 +289,9 @@ class ServiceHandler:
             PySOATransportError: The transport failed while receiving.
         """
         state = self._state()
-        stashed = state.stash.pop(request_id, None)
-        if stashed is not None:
-            state.unclaimed.discard(request_id)
-            return _delivered(self.service_name, stashed)
-        # (Re-)registering lets a future retry after a timeout still catch a late reply.
-        state.outstanding.add(request_id)
+        kept = state.start_waiting(request_id)
+        if kept is not None:
+            return self._delivered(kept)
         if not receive_timeout_in_seconds:
             receive_timeout_in_seconds = None  # 0 means the default, as in PySOA
         deadline = None if receive_timeout_in_seconds is None else time.monotonic() + receive_timeout_in_seconds
@@ -339,34 +305,36 @@ class ServiceHandler:
                             f"No response from service {self.service_name} for request {request_id} within "
                             f"{receive_timeout_in_seconds} seconds"
                         )
-                received_id, response = self._receive_one(wait)
+                received_id, response = self._receive_one(state, wait)
                 if response is None:
                     raise MessageReceiveTimeout(
                         f"No response from service {self.service_name} for request {request_id}: the transport "
                         "has no more replies for this thread"
                     )
-                if received_id == request_id:
-                    state.outstanding.discard(request_id)
-                    state.unclaimed.discard(request_id)
-                    return _delivered(self.service_name, response)
-                self._route(state, received_id, response)
+                route = state.route(received_id, request_id)
+                if route is DELIVER:
+                    return self._delivered(response)
+                if route is KEEP:
+                    state.keep(received_id, response)
+                else:
+                    self._drop(received_id)
         except BaseException as exc:
-            state.outstanding.discard(request_id)
-            state.unclaimed.discard(request_id)
+            state.done(request_id)
             if state.calls:
                 self._call_ended(state, request_id, None, exc)
             raise
         finally:
-            self.metrics.publish_all()
+            if self._measured:
+                self.metrics.publish_all()
 
     def get_all_responses(
         self, receive_timeout_in_seconds: float | None = None
     ) -> Generator[tuple[Any, JobResponse], None, None]:
-        """Yield ``(request_id, JobResponse)`` for every request this thread sent with :meth:`send_request`.
+        """Yield ``(request_id, JobResponse)`` for every open request this thread sent (``claimed=False``).
 
-        Replies of requests whose callers wait for them individually (blocking calls, futures) are
-        kept for those callers, never yielded here. The generator ends when no such request is left,
-        or when the transport has nothing more for this thread.
+        Replies of claimed requests (blocking calls, futures) are kept for their callers, never yielded
+        here. The generator ends when no open request is left, or when the transport has nothing more
+        for this thread.
 
         Args:
             receive_timeout_in_seconds: The most seconds to wait for each reply; ``None`` for the
@@ -376,53 +344,44 @@ class ServiceHandler:
             ``(request_id, JobResponse)`` in arrival order.
 
         Raises:
-            MessageReceiveTimeout: A reply did not arrive in time; the remaining requests are forgotten.
+            MessageReceiveTimeout: A reply did not arrive in time; the remaining open requests are forgotten.
             PySOATransportError: The transport failed while receiving.
         """
         state = self._state()
         try:
-            while state.unclaimed:
-                ready = [request_id for request_id in state.unclaimed if request_id in state.stash]
-                for request_id in ready:
-                    state.unclaimed.discard(request_id)
-                    yield request_id, _delivered(self.service_name, state.stash.pop(request_id))
-                if not state.unclaimed:
+            while state.open:
+                for request_id, response in state.take_open_kept():
+                    yield request_id, self._delivered(response)
+                if not state.open:
                     break
-                received_id, response = self._receive_one(receive_timeout_in_seconds)
+                received_id, response = self._receive_one(state, receive_timeout_in_seconds)
                 if response is None:
-                    self._forget_unclaimed(state)
+                    state.forget_open()
                     break
-                if _contains(state.unclaimed, received_id):
-                    state.outstanding.discard(received_id)
-                    state.unclaimed.discard(received_id)
-                    yield received_id, _delivered(self.service_name, response)
+                route = state.route_open(received_id)
+                if route is DELIVER:
+                    yield received_id, self._delivered(response)
+                elif route is KEEP:
+                    state.keep(received_id, response)
                 else:
-                    self._route(state, received_id, response)
+                    self._drop(received_id)
         except MessageReceiveTimeout as exc:
             if state.calls:
-                for request_id in list(state.unclaimed):
+                for request_id in list(state.open):
                     self._call_ended(state, request_id, None, exc)
-            self._forget_unclaimed(state)
+            state.forget_open()
             raise
         finally:
-            self.metrics.publish_all()
+            if self._measured:
+                self.metrics.publish_all()
 
     def forget(self, request_id: Any) -> None:
         """Stop waiting for a request sent from this thread; a reply that still comes is dropped."""
         state = self._state()
-        state.outstanding.discard(request_id)
-        state.unclaimed.discard(request_id)
-        state.stash.pop(request_id, None)
+        state.forget(request_id)
         entry = state.calls.pop(request_id, None)
         if entry is not None:
             entry[0].stop()
-
-    @staticmethod
-    def _forget_unclaimed(state: _ThreadState) -> None:
-        state.outstanding.difference_update(state.unclaimed)
-        for request_id in state.unclaimed:
-            state.stash.pop(request_id, None)
-        state.unclaimed.clear()
 
 
 def _action_label(job_request: JobRequest) -> str:

@@ -1,0 +1,166 @@
+"""Parallel calls: sending several jobs at once and collecting their replies in input order.
+
+Also the rules for what any call raises and returns, shared by single and parallel calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
+from pysoa_like.common.transport.errors import PySOATransportError
+from pysoa_like.common.types import ActionResponse, JobResponse
+
+if TYPE_CHECKING:
+    from pysoa_like.client._options import CallOptions
+    from pysoa_like.client._service_handler import ServiceHandler
+    from pysoa_like.client.client import ActionRequestArgumentIterable, Client
+
+__all__ = ["ParallelJobs", "SentJob", "expandable_actions", "first_action", "raise_errors", "send_jobs"]
+
+#: What a parallel call holds per job: ``(service, request_id)`` to wait for, the send error, or ``None``
+#: (a job that gets no reply).
+SentJob = tuple[str, Any] | PySOATransportError | None
+
+#: Collects the reply to one request: ``(service, request_id, timeout) -> JobResponse``.
+WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
+
+
+def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise_action_errors: bool) -> None:
+    """Raise the errors of ``responses`` as the call options ask.
+
+    Raises:
+        CallJobError: With every job error, if ``raise_job_errors`` and any job has errors.
+        CallActionError: With every action that has errors (in jobs without job errors), if
+            ``raise_action_errors``.
+    """
+    responses = list(responses)
+    if raise_job_errors:
+        job_errors = [error for response in responses for error in response.errors]
+        if job_errors:
+            raise CallJobError(job_errors)
+    if raise_action_errors:
+        failed = [
+            action for response in responses if not response.errors for action in response.actions if action.errors
+        ]
+        if failed:
+            raise CallActionError(failed)
+
+
+def expandable_actions(responses: Iterable[Any]) -> list[ActionResponse]:
+    """The actions of the successful job responses among ``responses``."""
+    return [
+        action
+        for response in responses
+        if isinstance(response, JobResponse) and not response.errors
+        for action in response.actions
+    ]
+
+
+def first_action(result: Any) -> Any:
+    """What a parallel action call yields for one job: its action, its job errors, or the item in place."""
+    if isinstance(result, JobResponse):
+        return result.errors if result.errors else result.actions[0]
+    return result  # a transport exception, or None for a suppressed response
+
+
+def _batching_handlers(client: Client, service_names: Iterable[str]) -> list[ServiceHandler]:
+    """The handlers whose transports now hold this thread's sends back, to push them together.
+
+    A service the client cannot resolve is left to ``send_request`` (which raises, unless replaced).
+    """
+    handlers: dict[int, ServiceHandler] = {}
+    for service_name in service_names:
+        try:
+            handler = client._get_handler(service_name)
+        except ImproperlyConfigured:
+            continue
+        handlers.setdefault(id(handler), handler)
+    return [handler for handler in handlers.values() if handler.transport.begin_send_batch()]
+
+
+def send_jobs(
+    client: Client, jobs: Sequence[tuple[str, ActionRequestArgumentIterable]], options: CallOptions
+) -> list[SentJob]:
+    """Send the jobs of a parallel call, in order, each through ``client``'s call path.
+
+    Each transport that can batch (see ``ClientTransport.begin_send_batch``) holds its jobs back and pushes them
+    all in one round trip at the end; a job whose push then fails is treated as if its send had failed.
+
+    Returns:
+        Per job: ``(service, request_id)``, the send error (with ``catch_transport_errors``), or ``None``
+        when the job asks for no reply.
+
+    Raises:
+        PySOATransportError: A send failed and ``catch_transport_errors`` is false; the jobs already
+            sent are forgotten.
+    """
+    catch = options.catch_transport_errors
+    sent: list[SentJob] = []
+    # (position in sent, service, request id) of every job handed to its transport, unanswered ones included.
+    handed: list[tuple[int, str, Any]] = []
+    batching = _batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
+    try:
+        try:
+            for service_name, actions in jobs:
+                try:
+                    request_id = client._send(service_name, actions, options)
+                except PySOATransportError as exc:
+                    if not catch:
+                        raise
+                    sent.append(exc)
+                else:
+                    handed.append((len(sent), service_name, request_id))
+                    sent.append((service_name, request_id) if options.expects_reply else None)
+        finally:
+            failed = {
+                (handler.service_name, request_id): error
+                for handler in batching
+                for request_id, error in handler.transport.flush_send_batch().items()
+            }
+        for position, service_name, request_id in handed:
+            error = failed.get((service_name, request_id))
+            if error is not None:
+                if not catch:
+                    raise error
+                client._forget(service_name, request_id)
+                sent[position] = error
+    except BaseException:
+        for item in sent:
+            if isinstance(item, tuple):
+                client._forget(*item)
+        raise
+    return sent
+
+
+class ParallelJobs:
+    """The jobs of one parallel call, collected in input order and kept across timed-out retries.
+
+    Args:
+        sent: What :func:`send_jobs` returned.
+        catch_transport_errors: Whether receive errors are returned in place of responses.
+        wait: Collects the reply to one request (the client's call path).
+    """
+
+    def __init__(self, sent: list[SentJob], catch_transport_errors: bool, wait: WaitForReply) -> None:
+        self._sent = sent
+        self._catch = catch_transport_errors
+        self._wait = wait
+        self._results: dict[int, Any] = {}
+
+    def collect(self, timeout: float | None) -> list[Any]:
+        """Wait for every reply (each with ``timeout``) and return the results in input order."""
+        for index, item in enumerate(self._sent):
+            if index in self._results:
+                continue
+            if not isinstance(item, tuple):
+                self._results[index] = item
+                continue
+            try:
+                self._results[index] = self._wait(item[0], item[1], timeout)
+            except PySOATransportError as exc:
+                if not self._catch:
+                    raise
+                self._results[index] = exc
+        return [self._results[index] for index in range(len(self._sent))]
