@@ -111,7 +111,7 @@ def start_runner(redis_url: str, tmp_path: Path, client: Client) -> Iterator[Cal
             str(fork),
             *args,
         ]
-        runner = spawn_runner(command, dict(FUNCTIONAL_REDIS_URL=redis_url, **(env or {})), log_path)
+        runner = spawn_runner(command, {"FUNCTIONAL_REDIS_URL": redis_url, **(env or {})}, log_path)
         runners.append(runner)
         if wait_ready:
             wait_for(lambda: _answers(client), timeout=15)

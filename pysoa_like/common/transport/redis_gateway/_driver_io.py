@@ -25,6 +25,7 @@ import redis
 
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, OutgoingMessage
+from pysoa_like.common.transport.redis_gateway._protocol.sending import LUA_REFUSED_FUNCTION
 from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
@@ -44,16 +45,29 @@ __all__ = [
 # Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
 # chunks then stay together in the list even when several servers answer the same client at once (the PySOA
 # chunk interleaving race). With one message it behaves exactly like the one-message script.
-SEND_MESSAGES_LUA_SCRIPT = """\
+SEND_MESSAGES_LUA_SCRIPT = (
+    LUA_REFUSED_FUNCTION
+    + """\
 local key = KEYS[1]
 local count = #ARGV - 2
-if redis.call('LLEN', key) + count > tonumber(ARGV[2]) then
+local length = redis.pcall('LLEN', key)
+if type(length) == 'table' then
+    return refused(length, 'LLEN', 0)
+end
+if length + count > tonumber(ARGV[2]) then
     return redis.error_reply('queue full')
 end
-redis.call('RPUSH', key, unpack(ARGV, 3))
-redis.call('EXPIRE', key, ARGV[1])
+local pushed = redis.pcall('RPUSH', key, unpack(ARGV, 3))
+if type(pushed) == 'table' then
+    return refused(pushed, 'RPUSH', 0)
+end
+local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
+if type(refreshed) == 'table' then
+    return refused(refreshed, 'EXPIRE', count)
+end
 return count
 """
+)
 
 # A script handed a message copies it into Lua and back out (about 1.4 ms of Redis CPU per MiB, more than the
 # whole RPUSH). From this many bytes on, an item is pushed instead by RPUSH inside MULTI/EXEC (Redis keeps a
@@ -61,16 +75,26 @@ return count
 # with the new messages, and when that is over capacity (exactly when the send script would have refused
 # them) it trims them off again and answers the same error. Nothing else runs between the two, so no reader
 # can see the messages of a refused push, and the outcome is the send script's in every case.
-SEND_CHECK_LUA_SCRIPT = """\
+SEND_CHECK_LUA_SCRIPT = (
+    LUA_REFUSED_FUNCTION
+    + """\
 local key = KEYS[1]
 local count = tonumber(ARGV[3])
-if redis.call('LLEN', key) > tonumber(ARGV[2]) then
+local length = redis.pcall('LLEN', key)
+if type(length) == 'table' then
+    return refused(length, 'LLEN', count)
+end
+if length > tonumber(ARGV[2]) then
     redis.call('LTRIM', key, 0, -count - 1)
     return redis.error_reply('queue full')
 end
-redis.call('EXPIRE', key, ARGV[1])
+local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
+if type(refreshed) == 'table' then
+    return refused(refreshed, 'EXPIRE', count)
+end
 return count
 """
+)
 _CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
 _TRANSACTION_PUSH_BYTES = 32768
 

@@ -12,6 +12,7 @@ import re
 from pysoa_like.common.transport.errors import InvalidMessageError
 
 __all__ = [
+    "CLIENT_ACL_RULES",
     "DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES",
     "DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT",
     "DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER",
@@ -33,7 +34,12 @@ __all__ = [
     "REDIS_BACKEND_TYPE_SENTINEL",
     "REDIS_BACKEND_TYPE_STANDARD",
     "REPLY_QUEUE_MARKER",
+    "REGISTRY_ACL_RULES",
+    "SERVER_ACL_RULES",
     "SERVICE_QUEUE_NAME_PREFIX",
+    "TRANSACTION_ACL_RULES",
+    "WATCHED_CLIENT_ACL_RULES",
+    "WATCHED_SERVER_ACL_RULES",
     "ProtocolFeature",
     "ProtocolVersion",
     "UnsupportedProtocolVersionError",
@@ -63,6 +69,21 @@ QUEUE_NAME_PREFIX = "pysoa:"
 SERVICE_QUEUE_NAME_PREFIX = "service."
 # A key containing this character is a reply queue: it is hashed to a host instead of round-robin.
 REPLY_QUEUE_MARKER = "!"
+
+# The least Redis ACL rules (Redis 6.2 and later) of a client and of a server, for ``ACL SETUSER <user> on >pw ...``
+# (docs/security.rst explains each command). Every key they touch starts with ``pysoa:service.``.
+CLIENT_ACL_RULES = "~pysoa:service.* resetchannels -@all +evalsha +eval +llen +rpush +expire +ltrim +blpop +lpop"
+SERVER_ACL_RULES = "~pysoa:service.* resetchannels -@all +evalsha +eval +llen +rpush +expire +ltrim +blpop"
+# What a server's service registry entry needs on top (on by default; see docs/service_registry.rst), on the Redis of
+# its fleet (its transport's, unless the ``fleet`` setting names another).
+REGISTRY_ACL_RULES = (
+    "~pysoa:registry:* +time +zadd +zrem +zremrangebyscore +zrangebyscore +hset +hget +hdel +pttl +pexpire +script|load"
+)
+# Optional, both sides: messages of 32 KiB or more are pushed in a transaction (less Redis CPU) when allowed.
+TRANSACTION_ACL_RULES = "+multi +exec"
+# Optional: what a client with ``detect_dead_workers`` and the servers it calls need on top.
+WATCHED_CLIENT_ACL_RULES = "+exists"
+WATCHED_SERVER_ACL_RULES = "+set +pexpire +del"
 
 # Lifetime of a sent message (envelope ``__expiry__`` and Redis EXPIRE) when the caller gives none.
 DEFAULT_MESSAGE_EXPIRY_IN_SECONDS = 60
