@@ -47,7 +47,7 @@ def test_a_push_refused_half_way_names_the_command_and_leaves_nothing(
     settings = acl_user("~pysoa:* +@list +@scripting +@connection +@transaction")
     client = RedisClientTransport("echo", **settings)
     for body in (job_request(), {**job_request(), "actions": [{"action": "a", "body": {"x": "y" * 40_000}}]}):
-        with pytest.raises(MessageSendError, match="may not run EXPIRE on pysoa:service.echo"):
+        with pytest.raises(MessageSendError, match=r"may not run EXPIRE on pysoa:service\.echo"):
             client.send_request_message(1, {}, body)
         assert raw_redis.llen("pysoa:service.echo") == 0
     assert client.requests_outstanding == 0
@@ -76,5 +76,5 @@ def test_a_missing_blpop_is_named_by_the_receive(acl_user: UserFactory) -> None:
     rules = " ".join(rule for rule in CLIENT_ACL_RULES.split() if rule != "+blpop")
     client = RedisClientTransport("echo", **acl_user(rules))
     client.send_request_message(1, {}, job_request())
-    with pytest.raises(MessageReceiveError, match="(?i)blpop"):
+    with pytest.raises(MessageReceiveError, match=r"(?i)blpop"):
         client.receive_response_message(1)
