@@ -1,44 +1,34 @@
 """The :class:`Server`: the base class of every service.
 
 A service subclasses :class:`Server`, sets :attr:`Server.service_name` and
-:attr:`Server.action_class_map`, and runs with :meth:`Server.run` (one job at a time). Each job goes
-through validation, the job middleware, then each action through the action middleware; see
-:mod:`pysoa_like.server._job` for the pipeline and PROTOCOL.md for the wire shapes.
+:attr:`Server.action_class_map`, and runs with :meth:`Server.run` (one job at a time). This module
+holds what a service sees and overrides: the class attributes, the constructor and the hooks. The
+machinery lives beside it: one request's cycle (receive, validate, middleware, actions, respond) in
+:mod:`pysoa_like.server._request_cycle`, the worker loop and its process concerns (signals,
+harakiri, heartbeat and readiness files, outages) in :mod:`pysoa_like.server._worker_loop`, and the
+fleet features (registry, events, periodic tasks) in :mod:`pysoa_like.server._fleet_server`.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
-import time  # also a module attribute: tests patch pysoa_like.server.server.time.sleep
+import time  # noqa: F401  # a module attribute PySOA-era tests patch: pysoa_like.server.server.time.sleep
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._header_rules import parse_client_version_checked
-from pysoa_like.common.constants import ERROR_CODE_RESPONSE_NOT_SERIALIZABLE, ERROR_CODE_RESPONSE_TOO_LARGE
-from pysoa_like.common.errors import Error
+from pysoa_like.client.client import Client
+from pysoa_like.common._bounded_logs import LogThrottle
 from pysoa_like.common.fields import build_configured
-from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper
+from pysoa_like.common.logging import RecursivelyCensoredDictWrapper
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing, substitute_fork_id
-from pysoa_like.common.serializer.errors import InvalidField, SerializationError
-from pysoa_like.common.settings import SettingsError, copy_containers
+from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.base import ServerTransport
-from pysoa_like.common.transport.errors import (
-    MessageReceiveTimeout,
-    MessageTooLarge,
-    PySOATransportError,
-    TransientPySOATransportError,
-)
-from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._fleet_server import FleetServerMixin
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile
-from pysoa_like.server._job import JobPipelineMixin
+from pysoa_like.server._request_cycle import RequestCycleMixin, receive_slice_kwargs
 from pysoa_like.server._request_logging import RequestLogger, log_level
-from pysoa_like.server._responses import correlation_context, suppress_response_requested
 from pysoa_like.server._worker_loop import WorkerLoopMixin
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
@@ -48,51 +38,8 @@ from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = ["HarakiriInterrupt", "Server"]
 
-# The longest a receive may block, so a shutdown signal is noticed within about a second.
-_RECEIVE_SLICE_SECONDS = 1
 
-
-class _LazyClass:
-    """A class attribute resolved on first access (``module:attr``), to avoid an import cycle."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._value: type | None = None
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        if self._value is None:
-            module_name, _, attr_name = self._path.partition(":")
-            self._value = getattr(importlib.import_module(module_name), attr_name)
-        return self._value
-
-
-def _bounded_receive_kwargs(transport: ServerTransport) -> dict[str, Any]:
-    """``{"receive_timeout_in_seconds": <= 1}`` if the transport's receive accepts it, else ``{}``."""
-    try:
-        parameters = inspect.signature(transport.receive_request_message).parameters
-    except (TypeError, ValueError):
-        return {}
-    if "receive_timeout_in_seconds" not in parameters:
-        return {}
-    configured = getattr(transport, "receive_timeout_in_seconds", None)
-    if isinstance(configured, int | float) and 0 < configured < _RECEIVE_SLICE_SECONDS:
-        return {"receive_timeout_in_seconds": configured}
-    return {"receive_timeout_in_seconds": _RECEIVE_SLICE_SECONDS}
-
-
-def _builds_like_stock_client(client_class: Any, stock: Any) -> bool:
-    """Whether ``client_class`` is the stock client or a subclass keeping its constructor and validation."""
-    try:
-        return bool(
-            issubclass(client_class, stock)
-            and client_class.__init__ is stock.__init__
-            and client_class._validate is stock._validate
-        )
-    except TypeError:  # not a class
-        return False
-
-
-class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
+class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
     """Base class of services.
 
     Args:
@@ -117,7 +64,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
     #: The class of the request objects actions receive.
     request_class: ClassVar[type[EnrichedActionRequest]] = EnrichedActionRequest
     #: The client class for ``request.client`` (``pysoa_like.client.client.Client``).
-    client_class: ClassVar[Any] = _LazyClass("pysoa_like.client.client:Client")
+    client_class: ClassVar[Any] = Client
     #: Read settings from Django's ``SOA_SERVER_SETTINGS`` and run Django's database and cache
     #: housekeeping around requests (needs the ``django`` extra).
     use_django: ClassVar[bool] = False
@@ -156,7 +103,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         self.job_logger = logging.getLogger("pysoa_like.server.job")
 
         metrics_config = settings.get("metrics")
-        self.metrics: MetricsRecorder = (
+        self.metrics = (
             metrics_config["object"](**substitute_fork_id(metrics_config.get("kwargs") or {}, forked_process_id))
             if metrics_config
             else NoOpMetricsRecorder()
@@ -164,7 +111,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         self.transport: ServerTransport = build_configured(
             settings["transport"], self.service_name, self.metrics, instance_index=forked_process_id or 1
         )
-        self._receive_kwargs = _bounded_receive_kwargs(self.transport)
+        self._receive_kwargs = receive_slice_kwargs(self.transport)
         harakiri = settings.get("harakiri") or {}
         self._harakiri = Harakiri(
             harakiri.get("timeout", 0), harakiri.get("shutdown_grace", 0), self._on_harakiri, self.logger
@@ -192,6 +139,17 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
             log_level(settings.get("request_log_error_level", "INFO")),
             wrapper,
         )
+
+    @property
+    def metrics(self) -> MetricsRecorder:
+        """The metrics recorder: the settings' ``metrics``, else the no-op recorder (it may be replaced)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, recorder: MetricsRecorder) -> None:
+        self._metrics = recorder
+        # Decided once per recorder: the plain no-op recorder's per-job instruments are never asked for.
+        self._counting = not records_nothing(recorder)
 
     @classmethod
     def initialize(cls, settings: Mapping[str, Any]) -> type[Server]:
@@ -236,7 +194,8 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
 
         Overrides should call ``super().perform_pre_request_actions()``.
         """
-        self.metrics.publish_all()
+        if self._counting:
+            self.metrics.publish_all()
         if self.use_django:
             from pysoa_like.server.django.database import (
                 django_close_old_database_connections,
@@ -292,199 +251,7 @@ class Server(WorkerLoopMixin, JobPipelineMixin, FleetServerMixin):
         new_context["calling_service"] = self.service_name
         return self.client_class(self._client_routing(kwargs), context=new_context, **kwargs)
 
-    def _client_routing(self, client_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``client_routing`` for :meth:`make_client`, with each service's settings validated once per server.
-
-        The stock client takes settings objects of its ``settings_class`` as they are, so a job's
-        client no longer validates every routed service's settings again (tens of microseconds
-        each). The validated copy is reused while ``client_routing`` still equals what it was made
-        from. Any other client class (its own constructor or validation, or a ``settings_class``
-        argument) gets the raw dict, as do settings that fail validation, so the client raises the
-        same error it always did.
-        """
-        routing: Mapping[str, Any] = self.settings["client_routing"]
-        if not routing or "settings_class" in client_kwargs:
-            return routing
-        client_class: Any = self.client_class
-        if not _builds_like_stock_client(client_class, Server.client_class):
-            return routing
-        settings_class = client_class.settings_class
-        cached = self._validated_client_routing
-        if cached is not None and cached[0] is settings_class:
-            try:
-                unchanged = bool(cached[1] == routing)
-            except Exception:
-                unchanged = False
-            if unchanged:
-                return cached[2]
-        try:
-            validated = {
-                name: value if isinstance(value, settings_class) else settings_class(value)
-                for name, value in routing.items()
-            }
-        except Exception:
-            return routing
-        self._validated_client_routing = (settings_class, copy_containers(routing), validated)
-        return validated
-
     def close(self) -> None:
         """Stop the event loop thread behind ``run_coroutine`` (waiting briefly for pending coroutines)."""
         self._async_event_loop_thread.stop()
         self.close_event_publisher()
-
-    def handle_next_request(self) -> None:
-        """Receive one request, process it and send the response.
-
-        A receive timeout runs :meth:`perform_idle_actions`. A message that cannot be received
-        (malformed, undecodable) is logged and skipped. Anything raised while handling a request is
-        logged and, where possible, answered with an error; only transient transport errors propagate
-        (:meth:`run` backs off on them).
-
-        Raises:
-            TransientPySOATransportError: The transport failed in a way a retry may fix.
-        """
-        metrics = self.metrics
-        # The default recorder records nothing: its instruments are skipped, not called.
-        counting = not records_nothing(metrics)
-        idle_timer = metrics.timer("server.idle_time") if counting else None
-        if idle_timer is not None:
-            idle_timer.start()
-        try:
-            request_id, meta, job_request = self.transport.receive_request_message(**self._receive_kwargs)
-        except MessageReceiveTimeout:
-            if idle_timer is not None:
-                idle_timer.stop()
-            self.perform_idle_actions()
-            return
-        except TransientPySOATransportError:
-            raise
-        except (PySOATransportError, SerializationError) as exc:
-            metrics.counter("server.error.invalid_message").increment()
-            self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
-            return
-        finally:
-            if idle_timer is not None:
-                idle_timer.stop()
-        if request_id is None and meta is None and job_request is None:
-            return
-        job_timer = None
-        self._in_flight = 1
-        self._jobs_handled += 1
-        if counting:
-            metrics.gauge("server.worker.busy").set(1)
-            job_timer = metrics.timer("server.job")
-            job_timer.start()
-        context = correlation_context(job_request)
-        PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
-        try:
-            self._handle_request(request_id, meta if isinstance(meta, dict) else {}, job_request, context)
-        except TransientPySOATransportError:
-            raise
-        except Exception as exc:
-            metrics.counter("server.error.unknown").increment()
-            self.logger.error("Unexpected error while handling request %r: %s", request_id, exc, exc_info=exc)
-        finally:
-            try:
-                self.perform_post_request_actions()
-            except Exception as exc:
-                self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
-            finally:
-                PySOALogContextFilter.clear_logging_request_context()
-                self._in_flight = 0
-                if job_timer is not None:
-                    job_timer.stop()
-                    metrics.gauge("server.worker.busy").set(0)
-
-    def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        client_version, problem = parse_client_version_checked(meta)
-        if problem is not None:
-            log_bounded(
-                self.logger,
-                logging.WARNING,
-                self._log_throttle,
-                "client_version",
-                "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
-                problem,
-            )
-        try:
-            self.perform_pre_request_actions()
-            self._request_logger.log_request(job_request)
-            job_response = self.process_job(job_request)
-            response_dict = job_response_to_dict(job_response, client_version)
-        except Exception as exc:
-            # Hooks, logging or response conversion failed: still answer, with a job-level SERVER_ERROR.
-            self.metrics.counter("server.error.response_conversion_failure").increment()
-            job_response = self.handle_unhandled_exception(exc, JobResponse)
-            job_response.context.update(context)
-            response_dict = job_response_to_dict(job_response, client_version)
-        if not suppress_response_requested(job_request):
-            response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
-        self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started)
-
-    def _send_response(
-        self,
-        request_id: Any,
-        meta: dict[str, Any],
-        job_request: Any,
-        response_dict: dict[str, Any],
-        client_version: tuple[int, ...],
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
-        try:
-            self.transport.send_response_message(request_id, meta, response_dict)
-            return response_dict
-        except MessageTooLarge as exc:
-            self.metrics.counter("server.error.response_too_large").increment()
-            code, message = ERROR_CODE_RESPONSE_TOO_LARGE, "Could not send the response because it was too large"
-            cause: Exception = exc
-        except InvalidField as exc:
-            self.metrics.counter("server.error.response_not_serializable").increment()
-            code, message = (
-                ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
-                "Could not send the response because it failed to serialize",
-            )
-            cause = exc
-        wrap = self._request_logger.wrap
-        try:
-            error_response = self.handle_job_error_code(
-                code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
-            )
-        finally:
-            # The exception's traceback holds this frame, which holds the exception: a cycle that would keep
-            # the refused reply (any size) alive until the cycle collector happens to run.
-            del cause
-        error_response.context.update(context)
-        error_dict = job_response_to_dict(error_response, client_version)
-        try:
-            self.transport.send_response_message(request_id, meta, error_dict)
-        except TransientPySOATransportError:
-            raise
-        except Exception as exc:
-            self.logger.error("Could not send the %s error response either: %s", code, exc, exc_info=exc)
-        return error_dict
-
-    def handle_job_error_code(
-        self,
-        code: str,
-        message: str,
-        request_for_logging: Any,
-        response_for_logging: Any,
-        extra: Mapping[str, Any] | None = None,
-    ) -> JobResponse:
-        """Log a job-level failure and build a response with one job error.
-
-        Args:
-            code: The error code (``RESPONSE_TOO_LARGE``, ``RESPONSE_NOT_SERIALIZABLE``, ...).
-            message: The error message.
-            request_for_logging: The request, wrapped for censored logging.
-            response_for_logging: The response that failed, wrapped for censored logging.
-            extra: More keyword arguments for the log call (``exc_info``, ``extra``, ...).
-
-        Returns:
-            A job response holding one non-caller error.
-        """
-        self.job_logger.error(
-            "%s. Request: %s Response: %s", message, request_for_logging, response_for_logging, **dict(extra or {})
-        )
-        return JobResponse(errors=[Error(code=code, message=message, is_caller_error=False)])

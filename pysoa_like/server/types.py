@@ -23,7 +23,7 @@ from pysoa_like.server.errors import ActionError
 from pysoa_like.server.internal.types import RequestSwitchSet
 
 if TYPE_CHECKING:
-    from pysoa_like.server._job import JobPipelineMixin
+    from pysoa_like.server._request_cycle import RequestCycleMixin
 
 __all__ = [
     "ActionInterface",
@@ -72,7 +72,7 @@ class EnrichedActionRequest(ActionRequest):
     control: Control = attr.ib(factory=dict)
     client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
-    _server: JobPipelineMixin | None = attr.ib(default=None, repr=False, eq=False)
+    _server: RequestCycleMixin | None = attr.ib(default=None, repr=False, eq=False)
 
     def publish_event(
         self,

@@ -9,8 +9,13 @@ import pytest
 
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout
-from pysoa_like.server.server import _bounded_receive_kwargs
+from pysoa_like.server.action import Action
 from tests.unit.server._helpers import QueueServerTransport, job, make_server
+
+
+class _Echo(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        return dict(request.body)
 
 
 class SliceableTransport(QueueServerTransport):
@@ -79,21 +84,30 @@ def test_a_shutdown_signal_during_a_backoff_is_acted_on_within_a_slice(monkeypat
 
 def test_receive_is_bounded_to_one_second_when_the_transport_allows_it() -> None:
     """A transport taking receive_timeout_in_seconds is asked for at most 1 s, so shutdown is noticed fast."""
-    server = make_server(transport={"path": "tests.unit.operations.test_server_loop:SliceableTransport"})
+    server = make_server(transport={"path": "tests.unit.server.test_worker_loop:SliceableTransport"})
     server.handle_next_request()
     assert server.transport.timeouts == [1]
 
 
 def test_receive_is_unchanged_for_transports_without_a_timeout_argument() -> None:
-    """Transports whose receive takes no arguments are called as before."""
-    assert _bounded_receive_kwargs(make_server().transport) == {}
+    """Transports whose receive takes no arguments are called as before (no keyword they would refuse)."""
+    server = make_server({"echo": _Echo})
+    server.transport.add_request(job("echo"))
+    server.handle_next_request()
+    assert server.transport.responses[0][2]["actions"][0]["action"] == "echo"
+
+
+class QuickTransport(SliceableTransport):
+    """A sliceable transport configured below one second."""
+
+    receive_timeout_in_seconds = 0.25
 
 
 def test_shorter_configured_timeouts_are_kept() -> None:
     """A transport configured below one second keeps its own shorter timeout."""
-    server = make_server(transport={"path": "tests.unit.operations.test_server_loop:SliceableTransport"})
-    server.transport.receive_timeout_in_seconds = 0.25
-    assert _bounded_receive_kwargs(server.transport) == {"receive_timeout_in_seconds": 0.25}
+    server = make_server(transport={"path": "tests.unit.server.test_worker_loop:QuickTransport"})
+    server.handle_next_request()
+    assert server.transport.timeouts == [0.25]
 
 
 def test_hooks_run_in_order_around_a_request() -> None:

@@ -1,6 +1,6 @@
 """Run a server whose first job gets stuck, with harakiri at 1 s; print the responses as JSON.
 
-Usage: ``python -m tests.unit.operations._harakiri_script action|middleware``
+Usage: ``python -m tests.unit.server._harakiri_script action|middleware``
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _stuck(settings: Any) -> Any:
 def main() -> None:
     extra: dict[str, Any] = {"harakiri": {"timeout": 1, "shutdown_grace": 5}}
     if sys.argv[1] == "middleware":
-        extra["middleware"] = [{"path": "tests.unit.operations._harakiri_script:StuckJobMiddleware"}]
+        extra["middleware"] = [{"path": "tests.unit.server._harakiri_script:StuckJobMiddleware"}]
     server = make_server({"stuck": _stuck}, **extra)
     server.transport.add_request(job("stuck"), request_id=7)
     server.transport.add_request(job("stuck"), request_id=8)

@@ -38,7 +38,7 @@ def test_main_loads_the_settings_module_and_runs_the_initialized_class(monkeypat
 
     monkeypatch.setattr(RecordingServer, "initialize", classmethod(lambda cls, settings: Patched))
     RecordingServer.runs.clear()
-    server_main(RecordingServer, 2, ["-s", "tests.unit.operations._settings_module", "--fork", "3"])
+    server_main(RecordingServer, 2, ["-s", "tests.unit.server._settings_module", "--fork", "3"])
     assert RecordingServer.runs == [("Patched", 2, "tests.unit.server._helpers:QueueServerTransport")]
 
 
@@ -51,7 +51,7 @@ def test_main_without_settings_is_refused() -> None:
 def test_settings_module_needs_a_settings_dict() -> None:
     """A module with neither SOA_SERVER_SETTINGS nor settings is refused with a clear message."""
     with pytest.raises(ValueError, match="neither SOA_SERVER_SETTINGS nor settings"):
-        load_settings_module("tests.unit.operations.test_entry_points")
+        load_settings_module("tests.unit.server.test_main")
 
 
 def test_standalone_parser_accepts_pysoa_flags() -> None:
@@ -124,9 +124,9 @@ def test_cli_parses_serve() -> None:
 
 def test_cli_loads_server_classes_and_refuses_other_objects() -> None:
     """module:Class must name a Server subclass."""
-    assert load_server_class("tests.unit.operations.test_entry_points:RecordingServer") is RecordingServer
+    assert load_server_class("tests.unit.server.test_main:RecordingServer") is RecordingServer
     with pytest.raises(ValueError, match="not a Server subclass"):
-        load_server_class("tests.unit.operations.test_entry_points:_REPO")
+        load_server_class("tests.unit.server.test_main:_REPO")
     with pytest.raises(ValueError, match="Expected module:ClassName"):
         load_server_class("nodots")
 

@@ -18,7 +18,7 @@ _REPO = Path(__file__).resolve().parents[3]
 
 def _run_script(mode: str) -> tuple[dict[str, Any], str]:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.unit.operations._harakiri_script", mode],
+        [sys.executable, "-m", "tests.unit.server._harakiri_script", mode],
         cwd=_REPO,
         capture_output=True,
         text=True,

@@ -1,0 +1,555 @@
+"""The request cycle of a server: receive one request, run its job, send the response.
+
+One cycle (:meth:`RequestCycleMixin.handle_next_request`) is: receive a request from the transport
+(or notice idleness), validate the job, run it through the job middleware and each action through
+the action middleware, turn failures into error responses (:mod:`pysoa_like.server._error_responses`),
+and send the response in the request's protocol version. Nothing here knows about signals, harakiri's
+alarm, heartbeat files or the supervisor: those process concerns are the worker loop's
+(:mod:`pysoa_like.server._worker_loop`), which calls this cycle once per request. The class users
+subclass, :class:`~pysoa_like.server.server.Server`, combines both and keeps PySOA's public methods.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from pysoa_like.client.client import Client
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
+from pysoa_like.common._header_rules import parse_client_version_checked, suppress_response_requested
+from pysoa_like.common._middleware_stack import build_middleware_stack
+from pysoa_like.common.constants import (
+    ERROR_CODE_ACTION_TIMEOUT,
+    ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
+    ERROR_CODE_RESPONSE_TOO_LARGE,
+)
+from pysoa_like.common.errors import Error
+from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.serializer.errors import InvalidField, SerializationError
+from pysoa_like.common.settings import copy_containers
+from pysoa_like.common.transport.base import ServerTransport
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageTooLarge,
+    PySOATransportError,
+    TransientPySOATransportError,
+)
+from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.server._error_responses import (
+    action_timeout_error,
+    invalid_body_error,
+    job_timeout_error,
+    schema_errors_to_job_errors,
+    server_error,
+)
+from pysoa_like.server._event_loop import AsyncEventLoopThread
+from pysoa_like.server._harakiri import HarakiriInterrupt
+from pysoa_like.server._request_logging import RequestLogger
+from pysoa_like.server.action.introspection import IntrospectionAction
+from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
+from pysoa_like.server.errors import ActionError, JobError
+from pysoa_like.server.internal.types import RequestSwitchSet
+from pysoa_like.server.middleware import ServerMiddleware
+from pysoa_like.server.schemas import validate_job_request
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, unknown_action_error
+
+__all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice_kwargs"]
+
+_R = TypeVar("_R", JobResponse, ActionResponse)
+_H = TypeVar("_H")
+
+#: The response context key listing the deprecated actions a job ran (action name -> message).
+DEPRECATED_ACTIONS_CONTEXT_KEY = "deprecated_actions"
+# Deprecated actions already logged by this process (once each: the metric counts every call).
+_logged_deprecations: set[str] = set()
+
+# The longest a receive may block, so the worker loop notices a shutdown signal within about a second.
+_RECEIVE_SLICE_SECONDS = 1
+
+ActionCallable = Callable[[EnrichedActionRequest], ActionResponse]
+
+
+def receive_slice_kwargs(transport: ServerTransport) -> dict[str, Any]:
+    """``{"receive_timeout_in_seconds": <= 1}`` if the transport's receive accepts it, else ``{}``."""
+    try:
+        parameters = inspect.signature(transport.receive_request_message).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "receive_timeout_in_seconds" not in parameters:
+        return {}
+    configured = getattr(transport, "receive_timeout_in_seconds", None)
+    if isinstance(configured, int | float) and 0 < configured < _RECEIVE_SLICE_SECONDS:
+        return {"receive_timeout_in_seconds": configured}
+    return {"receive_timeout_in_seconds": _RECEIVE_SLICE_SECONDS}
+
+
+def _correlation_context(job_request: Any) -> dict[str, Any]:
+    """``{"correlation_id": ...}`` from a (possibly malformed) job request, or ``{}``."""
+    if isinstance(job_request, dict):
+        context = job_request.get("context")
+        if isinstance(context, dict) and "correlation_id" in context:
+            return {"correlation_id": context["correlation_id"]}
+    return {}
+
+
+def _builds_like_stock_client(client_class: Any, stock: Any) -> bool:
+    """Whether ``client_class`` is the stock client or a subclass keeping its constructor and validation."""
+    try:
+        return bool(
+            issubclass(client_class, stock)
+            and client_class.__init__ is stock.__init__
+            and client_class._validate is stock._validate
+        )
+    except TypeError:  # not a class
+        return False
+
+
+class RequestCycleMixin:
+    """One request, from the transport back to it; see :class:`~pysoa_like.server.server.Server`."""
+
+    service_name: ClassVar[str | None]
+    action_class_map: ClassVar[Mapping[str, Any]]
+    request_class: ClassVar[type[EnrichedActionRequest]]
+    introspection_action: ClassVar[Any]
+    client_class: ClassVar[Any]
+    settings: Any
+    metrics: MetricsRecorder
+    logger: logging.Logger
+    job_logger: logging.Logger
+    transport: ServerTransport
+    middleware: list[ServerMiddleware]
+    _metrics: MetricsRecorder
+    _counting: bool
+    _receive_kwargs: dict[str, Any]
+    _log_throttle: LogThrottle
+    _request_logger: RequestLogger
+    _async_event_loop_thread: AsyncEventLoopThread
+    _job_stack: Callable[[EnrichedJobRequest], JobResponse]
+    _default_status_action_class: type[BaseStatusAction] | None
+    _validated_client_routing: tuple[Any, Any, dict[str, Any]] | None
+    _deprecated: dict[str, str]
+    _in_flight: int
+    _jobs_handled: int
+
+    # Hooks the class users subclass defines (see Server).
+
+    def perform_pre_request_actions(self) -> None:
+        """Run before each job."""
+
+    def perform_post_request_actions(self) -> None:
+        """Run after each job."""
+
+    def perform_idle_actions(self) -> None:
+        """Run when a receive finds no request."""
+
+    def make_client(
+        self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """Build the client for nested calls made while handling one job."""
+        raise NotImplementedError
+
+    # One request
+
+    def handle_next_request(self) -> None:
+        """Receive one request, process it and send the response.
+
+        A receive timeout runs :meth:`perform_idle_actions`. A message that cannot be received
+        (malformed, undecodable) is logged and skipped. Anything raised while handling a request is
+        logged and, where possible, answered with an error; only transient transport errors propagate
+        (:meth:`run` backs off on them).
+
+        Raises:
+            TransientPySOATransportError: The transport failed in a way a retry may fix.
+        """
+        metrics = self._metrics  # the recorder behind Server.metrics, read without the property's call
+        counting = self._counting
+        idle_timer = metrics.timer("server.idle_time") if counting else None
+        if idle_timer is not None:
+            idle_timer.start()
+        try:
+            request_id, meta, job_request = self.transport.receive_request_message(**self._receive_kwargs)
+        except MessageReceiveTimeout:
+            if idle_timer is not None:
+                idle_timer.stop()
+            self.perform_idle_actions()
+            return
+        except TransientPySOATransportError:
+            raise
+        except (PySOATransportError, SerializationError) as exc:
+            metrics.counter("server.error.invalid_message").increment()
+            self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
+            return
+        finally:
+            if idle_timer is not None:
+                idle_timer.stop()
+        if request_id is None and meta is None and job_request is None:
+            return
+        job_timer = None
+        self._in_flight = 1
+        self._jobs_handled += 1
+        if counting:
+            metrics.gauge("server.worker.busy").set(1)
+            job_timer = metrics.timer("server.job")
+            job_timer.start()
+        context = _correlation_context(job_request)
+        PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
+        try:
+            self._handle_request(request_id, meta if isinstance(meta, dict) else {}, job_request, context)
+        except TransientPySOATransportError:
+            raise
+        except Exception as exc:
+            metrics.counter("server.error.unknown").increment()
+            self.logger.error("Unexpected error while handling request %r: %s", request_id, exc, exc_info=exc)
+        finally:
+            try:
+                self.perform_post_request_actions()
+            except Exception as exc:
+                self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
+            finally:
+                PySOALogContextFilter.clear_logging_request_context()
+                self._in_flight = 0
+                if job_timer is not None:
+                    job_timer.stop()
+                    metrics.gauge("server.worker.busy").set(0)
+
+    def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        client_version, problem = parse_client_version_checked(meta)
+        if problem is not None:
+            log_bounded(
+                self.logger,
+                logging.WARNING,
+                self._log_throttle,
+                "client_version",
+                "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
+                problem,
+            )
+        try:
+            self.perform_pre_request_actions()
+            self._request_logger.log_request(job_request)
+            job_response = self.process_job(job_request)
+            response_dict = job_response_to_dict(job_response, client_version)
+        except Exception as exc:
+            # Hooks, logging or response conversion failed: still answer, with a job-level SERVER_ERROR.
+            self.metrics.counter("server.error.response_conversion_failure").increment()
+            job_response = self.handle_unhandled_exception(exc, JobResponse)
+            job_response.context.update(context)
+            response_dict = job_response_to_dict(job_response, client_version)
+        control = job_request.get("control") if isinstance(job_request, dict) else None
+        if not suppress_response_requested(control):
+            response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
+        self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started)
+
+    def _send_response(
+        self,
+        request_id: Any,
+        meta: dict[str, Any],
+        job_request: Any,
+        response_dict: dict[str, Any],
+        client_version: tuple[int, ...],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Send the response; one that is too large or cannot be serialized is replaced by a job error."""
+        try:
+            self.transport.send_response_message(request_id, meta, response_dict)
+            return response_dict
+        except MessageTooLarge as exc:
+            self.metrics.counter("server.error.response_too_large").increment()
+            code, message = ERROR_CODE_RESPONSE_TOO_LARGE, "Could not send the response because it was too large"
+            cause: Exception = exc
+        except InvalidField as exc:
+            self.metrics.counter("server.error.response_not_serializable").increment()
+            code, message = (
+                ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
+                "Could not send the response because it failed to serialize",
+            )
+            cause = exc
+        wrap = self._request_logger.wrap
+        try:
+            error_response = self.handle_job_error_code(
+                code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
+            )
+        finally:
+            # The exception's traceback holds this frame, which holds the exception: a cycle that would keep
+            # the refused reply (any size) alive until the cycle collector happens to run.
+            del cause
+        error_response.context.update(context)
+        error_dict = job_response_to_dict(error_response, client_version)
+        try:
+            self.transport.send_response_message(request_id, meta, error_dict)
+        except TransientPySOATransportError:
+            raise
+        except Exception as exc:
+            self.logger.error("Could not send the %s error response either: %s", code, exc, exc_info=exc)
+        return error_dict
+
+    def handle_job_error_code(
+        self,
+        code: str,
+        message: str,
+        request_for_logging: Any,
+        response_for_logging: Any,
+        extra: Mapping[str, Any] | None = None,
+    ) -> JobResponse:
+        """Log a job-level failure and build a response with one job error.
+
+        Args:
+            code: The error code (``RESPONSE_TOO_LARGE``, ``RESPONSE_NOT_SERIALIZABLE``, ...).
+            message: The error message.
+            request_for_logging: The request, wrapped for censored logging.
+            response_for_logging: The response that failed, wrapped for censored logging.
+            extra: More keyword arguments for the log call (``exc_info``, ``extra``, ...).
+
+        Returns:
+            A job response holding one non-caller error.
+        """
+        self.job_logger.error(
+            "%s. Request: %s Response: %s", message, request_for_logging, response_for_logging, **dict(extra or {})
+        )
+        return JobResponse(errors=[Error(code=code, message=message, is_caller_error=False)])
+
+    # The job
+
+    @staticmethod
+    def make_middleware_stack(middleware: Iterable[Callable[[_H], _H]], base: _H) -> _H:
+        """Compose wrapper factories around ``base`` so that the first one listed is the outermost.
+
+        Args:
+            middleware: Wrapper factories (``m.job`` or ``m.action`` of each middleware), outermost first.
+            base: The innermost handler.
+
+        Returns:
+            The composed handler.
+        """
+        return build_middleware_stack(middleware, base)
+
+    def process_job(self, job_request: Any) -> JobResponse:
+        """Validate a job request dict and run it through the job middleware and :meth:`execute_job`.
+
+        Validation failures become job-level errors (never caller errors). ``JobError`` gives its
+        errors; any other exception a ``SERVER_ERROR``. The request's ``correlation_id`` is copied into
+        the response context after the middleware ran.
+
+        Args:
+            job_request: The job request as received (a dict, unless the sender is broken).
+
+        Returns:
+            The job response.
+        """
+        try:
+            problems = validate_job_request(job_request)
+            if problems:
+                return JobResponse(errors=schema_errors_to_job_errors(problems))
+            context = job_request["context"]
+            enriched = EnrichedJobRequest(
+                control=job_request["control"],
+                context=context,
+                actions=job_request["actions"],
+                client=self.make_client(context),
+                run_coroutine=self._async_event_loop_thread.run_coroutine,
+            )
+            response = self._job_stack(enriched)
+            if "correlation_id" in enriched.context:
+                response.context["correlation_id"] = enriched.context["correlation_id"]
+            return response
+        except JobError as exc:
+            self.metrics.counter("server.error.job_error").increment()
+            return JobResponse(errors=exc.errors)
+        except HarakiriInterrupt:
+            # Harakiri fired outside any action (job middleware, validation): answer instead of going silent.
+            self.metrics.counter("server.error.harakiri", harakiri_level="job").increment()
+            return JobResponse(errors=[job_timeout_error()])
+        except Exception as exc:
+            return self.handle_unhandled_exception(exc, JobResponse)
+
+    def _client_routing(self, client_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``client_routing`` for :meth:`make_client`, with each service's settings validated once per server.
+
+        The stock client takes settings objects of its ``settings_class`` as they are, so a job's
+        client no longer validates every routed service's settings again (tens of microseconds
+        each). The validated copy is reused while ``client_routing`` still equals what it was made
+        from. Any other client class (its own constructor or validation, or a ``settings_class``
+        argument) gets the raw dict, as do settings that fail validation, so the client raises the
+        same error it always did.
+        """
+        routing: Mapping[str, Any] = self.settings["client_routing"]
+        if not routing or "settings_class" in client_kwargs:
+            return routing
+        client_class: Any = self.client_class
+        if not _builds_like_stock_client(client_class, Client):
+            return routing
+        settings_class = client_class.settings_class
+        cached = self._validated_client_routing
+        if cached is not None and cached[0] is settings_class:
+            try:
+                unchanged = bool(cached[1] == routing)
+            except Exception:
+                unchanged = False
+            if unchanged:
+                return cached[2]
+        try:
+            validated = {
+                name: value if isinstance(value, settings_class) else settings_class(value)
+                for name, value in routing.items()
+            }
+        except Exception:
+            return routing
+        self._validated_client_routing = (settings_class, copy_containers(routing), validated)
+        return validated
+
+    def get_action(self, action_name: str) -> ActionCallable | None:
+        """A new instance of the action served under ``action_name``, or ``None`` if there is none.
+
+        The ``action_class_map`` comes first; ``introspect`` and ``status`` fall back to the built-in
+        actions (or :attr:`introspection_action`).
+        """
+        if action_name in self.action_class_map:
+            action: ActionCallable = self.action_class_map[action_name](self.settings)
+            return action
+        if action_name == "introspect":
+            factory = type(self).introspection_action or IntrospectionAction
+            return factory(self)
+        if action_name == "status":
+            if self._default_status_action_class is None:
+                self._default_status_action_class = make_default_status_action_class(type(self))
+            return self._default_status_action_class(self.settings)
+        return None
+
+    def execute_job(self, job_request: EnrichedJobRequest) -> JobResponse:
+        """Run each action of a validated job through the action middleware.
+
+        Stops after the first action with errors unless ``control.continue_on_error`` is true.
+        ``ActionError`` becomes that action's errors; ``JobError`` propagates (failing the job); any
+        other exception becomes a ``SERVER_ERROR`` with its traceback; an unknown action an
+        ``UNKNOWN`` caller error on field ``action``; harakiri an ``ACTION_TIMEOUT`` (and no
+        further action runs).
+
+        Args:
+            job_request: The job.
+
+        Returns:
+            The job response with one action response per action run.
+        """
+        response = JobResponse()
+        switches = RequestSwitchSet(job_request.context.get("switches"))
+        continue_on_error = bool(job_request.control.get("continue_on_error", False))
+        action_wrappers = [m.action for m in self.middleware]
+        # With no action middleware (and the stock stack builder) the action is its own stack.
+        call_directly = not action_wrappers and type(self).make_middleware_stack is _STOCK_MAKE_MIDDLEWARE_STACK
+        metrics = self._metrics
+        counting = self._counting
+        deprecated = self._deprecated
+        for action_request_raw in job_request.actions:
+            name = action_request_raw.action
+            if deprecated and name in deprecated:
+                self._mark_deprecated(response, name)
+            request = self.request_class(
+                action=name,
+                body=action_request_raw.body,
+                switches=switches,
+                context=job_request.context,
+                control=job_request.control,
+                client=job_request.client,
+                run_coroutine=job_request.run_coroutine,
+                server=self,
+            )
+            PySOALogContextFilter.set_logging_action_name(name)
+            action_timer = metrics.timer("server.action", action=name) if counting else None
+            if action_timer is not None:
+                action_timer.start()
+            try:
+                action = self.get_action(name)
+                if action is None:
+                    action_response = ActionResponse(action=name, errors=[unknown_action_error(name, True)])
+                elif call_directly:
+                    action_response = action(request)
+                else:
+                    action_response = self.make_middleware_stack(action_wrappers, action)(request)
+            except ActionError as exc:
+                action_response = ActionResponse(action=name, errors=exc.errors)
+            except JobError:
+                raise
+            except HarakiriInterrupt:
+                self.metrics.counter("server.error.harakiri", harakiri_level="action").increment()
+                response.actions.append(ActionResponse(action=name, errors=[action_timeout_error(name)]))
+                if counting:
+                    metrics.counter("server.action.error", action=name, code=ERROR_CODE_ACTION_TIMEOUT).increment()
+                # The worker is shutting down: no further action of this job may run.
+                break
+            except Exception as exc:
+                action_response = self.handle_unhandled_exception(exc, ActionResponse, action=name)
+            finally:
+                PySOALogContextFilter.clear_logging_action_name()
+                if action_timer is not None:
+                    action_timer.stop()
+            if type(action_response.body) is not dict:
+                action_response = self._checked_body(action_response)
+            if counting and action_response.errors:
+                for action_error in action_response.errors:
+                    metrics.counter("server.action.error", action=name, code=action_error.code).increment()
+            response.actions.append(action_response)
+            if action_response.errors and not continue_on_error:
+                break
+        return response
+
+    def _checked_body(self, action_response: ActionResponse) -> ActionResponse:
+        """The action's response with a dict body, or a ``SERVER_ERROR`` naming the action and what it returned.
+
+        PySOA sent whatever an action returned as the body; a list, a string or a number then reached the
+        client as a body no caller expects. A mapping that is not a dict is copied into one.
+        """
+        body: Any = action_response.body
+        if isinstance(body, dict):
+            return action_response
+        if body is None:
+            action_response.body = {}
+            return action_response
+        if isinstance(body, Mapping):
+            action_response.body = dict(body)
+            return action_response
+        name = action_response.action
+        self.metrics.counter("server.error.invalid_action_response").increment()
+        error = invalid_body_error(name, body)
+        self.logger.error("%s", error.message)
+        return ActionResponse(action=name, errors=[error])
+
+    def _mark_deprecated(self, response: JobResponse, name: str) -> None:
+        """Tell the caller (response context ``deprecated_actions``) and the log that a deprecated action ran."""
+        message = self._deprecated[name]
+        response.context.setdefault(DEPRECATED_ACTIONS_CONTEXT_KEY, {})[name] = message
+        self.metrics.counter("server.action.deprecated_call", action=name).increment()
+        if name not in _logged_deprecations:
+            _logged_deprecations.add(name)
+            self.logger.warning('Deprecated action "%s" was called (%s); callers get a warning', name, message)
+
+    def handle_unhandled_exception(
+        self,
+        exception: BaseException,
+        response_type: type[_R],
+        variables: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> _R:
+        """Log an unexpected exception and build a response carrying a ``SERVER_ERROR``.
+
+        Args:
+            exception: The exception.
+            response_type: ``JobResponse`` or ``ActionResponse``.
+            variables: Values to attach (as reprs) to the error for diagnosis.
+            kwargs: More arguments for ``response_type`` (``action=`` for an action response).
+
+        Returns:
+            The response, with message ``Internal server error: <exception>`` and the traceback.
+        """
+        error, failures = server_error(exception, variables)
+        for failure in failures:
+            self.metrics.counter(f"server.error.{failure}_formatting_failure").increment()
+        self.metrics.counter("server.error.unhandled_error").increment()
+        self.logger.error("Unhandled exception: %s", exception, exc_info=exception)
+        return response_type(errors=[error], **kwargs)
+
+
+_STOCK_MAKE_MIDDLEWARE_STACK = RequestCycleMixin.make_middleware_stack
