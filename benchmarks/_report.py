@@ -6,7 +6,19 @@ from typing import Any
 
 from benchmarks._stats import summarize
 
-__all__ = ["FIGURES", "RATIOS", "TARGETS", "build_report", "format_table", "ratio_keys", "rep_figures"]
+__all__ = [
+    "EVENT_IMPLEMENTATIONS",
+    "FIGURES",
+    "RATIOS",
+    "TARGETS",
+    "build_report",
+    "format_table",
+    "ratio_keys",
+    "rep_figures",
+]
+
+#: The implementations the events workload runs for (PySOA has no events; a baseline is not re-measured).
+EVENT_IMPLEMENTATIONS = ("floor", "like")
 
 #: (key, label, unit format) of every figure, per implementation.
 FIGURES: list[tuple[str, str, str]] = [
@@ -21,6 +33,13 @@ FIGURES: list[tuple[str, str, str]] = [
     ("throughput_client_cpu_us", "thru client CPU/call (us)", "{:,.0f}"),
     ("throughput_server_cpu_us", "thru servers CPU/call (us)", "{:,.0f}"),
     ("throughput_redis_cpu_us", "thru redis CPU/call (us)", "{:,.0f}"),
+    # Events (service pool, 2 workers): the floor and pysoa_like only.
+    ("events_published_per_s", "events published/s", "{:,.0f}"),
+    ("events_handled_per_s", "events handled/s (2 workers)", "{:,.0f}"),
+    ("events_drained_per_s", "events drained/s (backlog)", "{:,.0f}"),
+    ("events_client_cpu_us", "events client CPU/event (us)", "{:,.0f}"),
+    ("events_workers_cpu_us", "events workers CPU/event (us)", "{:,.0f}"),
+    ("events_redis_cpu_us", "events redis CPU/event (us)", "{:,.0f}"),
 ]
 
 #: (key, label, numerator implementation, denominator implementation, figure) of every ratio.
@@ -29,6 +48,15 @@ RATIOS: list[tuple[str, str, str, str, str]] = [
     ("throughput_like_over_floor", "throughput pysoa_like/floor", "like", "floor", "throughput_calls_per_s"),
     ("big_like_over_floor", "1 MiB pysoa_like/floor", "like", "floor", "big_ms"),
     ("throughput_like_over_pysoa", "throughput pysoa_like/PySOA", "like", "pysoa", "throughput_calls_per_s"),
+    (
+        "events_published_like_over_floor",
+        "events published pysoa_like/floor",
+        "like",
+        "floor",
+        "events_published_per_s",
+    ),
+    ("events_handled_like_over_floor", "events handled pysoa_like/floor", "like", "floor", "events_handled_per_s"),
+    ("events_drained_like_over_floor", "events drained pysoa_like/floor", "like", "floor", "events_drained_per_s"),
     ("serial_p50_like_over_pysoa", "serial p50 pysoa_like/PySOA", "like", "pysoa", "serial_p50_us"),
     ("serial_p50_pysoa_over_floor", "serial p50 PySOA/floor", "pysoa", "floor", "serial_p50_us"),
     # With --baseline: the baseline's pysoa_like against the floor, and this checkout's against the baseline.
@@ -59,9 +87,9 @@ def ratio_keys(implementations: set[str]) -> set[str]:
 
 
 def rep_figures(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The figures of one implementation in one repetition, from its three client results."""
+    """The figures of one implementation in one repetition, from its client results (events: floor and like)."""
     serial, throughput, big = results["serial"], results["throughput"], results["big"]
-    return {
+    figures = {
         "serial_p50_us": serial["p50_us"],
         "serial_p90_us": serial["p90_us"],
         "serial_p99_us": serial["p99_us"],
@@ -74,6 +102,17 @@ def rep_figures(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "throughput_server_cpu_us": throughput["cpu_us_per_call"]["servers"],
         "throughput_redis_cpu_us": throughput["cpu_us_per_call"]["redis"],
     }
+    events = results.get("events")
+    if events is not None:
+        figures.update(
+            events_published_per_s=events["published_per_s"],
+            events_handled_per_s=events["handled_per_s"],
+            events_drained_per_s=events["drained_per_s"],
+            events_client_cpu_us=events["cpu_us_per_event"]["client"],
+            events_workers_cpu_us=events["cpu_us_per_event"]["workers"],
+            events_redis_cpu_us=events["cpu_us_per_event"]["redis"],
+        )
+    return figures
 
 
 def build_report(reps: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
@@ -86,10 +125,19 @@ def build_report(reps: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
         ``{"figures": {impl: {figure: summary}}, "ratios": {ratio: summary}, "targets": [...]}``.
     """
     keys = list(reps[0])
-    figures = {impl: {key: summarize([rep[impl][key] for rep in reps]) for key, _, _ in FIGURES} for impl in keys}
+    # A figure an implementation does not have (events for PySOA) is left out.
+    figures = {
+        impl: {key: summarize([rep[impl][key] for rep in reps]) for key, _, _ in FIGURES if key in reps[0][impl]}
+        for impl in keys
+    }
     ratios = {}
     for key, _, numerator, denominator, figure in RATIOS:
-        if numerator in keys and denominator in keys:
+        if (
+            numerator in keys
+            and denominator in keys
+            and figure in figures[numerator]
+            and figure in figures[denominator]
+        ):
             ratios[key] = summarize([rep[numerator][figure] / rep[denominator][figure] for rep in reps])
     targets = []
     for label, source, key, comparison, bound in TARGETS:
@@ -102,7 +150,9 @@ def build_report(reps: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
     return {"figures": figures, "ratios": ratios, "targets": targets}
 
 
-def _cell(summary: dict[str, Any], fmt: str) -> str:
+def _cell(summary: dict[str, Any] | None, fmt: str) -> str:
+    if summary is None:
+        return "-"
     return f"{fmt.format(summary['median'])} [{fmt.format(summary['min'])}-{fmt.format(summary['max'])}]"
 
 
@@ -115,7 +165,7 @@ def format_table(report: dict[str, Any], labels: dict[str, str]) -> str:
     header = ["figure", *(labels[impl] for impl in impls)]
     rows = [header]
     for key, label, fmt in FIGURES:
-        rows.append([label, *(_cell(report["figures"][impl][key], fmt) for impl in impls)])
+        rows.append([label, *(_cell(report["figures"][impl].get(key), fmt) for impl in impls)])
     rows.append(["", *([""] * len(impls))])
     rows.append(["ratio (within each rep)", "median [min-max]", *([""] * (len(impls) - 1))])
     for key, label, *_ in RATIOS:

@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._baseline import Baseline, prepared_baseline
-from benchmarks._procs import REPO_ROOT, BenchmarkError, Implementation, implementations, run_client, start_server
-from benchmarks._report import build_report, format_table, rep_figures
+from benchmarks._procs import (
+    REPO_ROOT,
+    BenchmarkError,
+    Implementation,
+    implementations,
+    python_module_command,
+    run_client,
+    start_server,
+)
+from benchmarks._report import EVENT_IMPLEMENTATIONS, build_report, format_table, rep_figures
 
 __all__ = ["machine_description", "main", "make_parser", "run_benchmarks"]
 
@@ -42,6 +50,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
     parser.add_argument("--wave", type=int, default=100, help="Calls in flight per throughput wave (default 100)")
     parser.add_argument("--big-calls", type=int, default=30, help="Timed 1 MiB calls (default 30)")
+    parser.add_argument("--events", type=int, default=5000, help="Timed events published (default 5000)")
     parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the suite works")
     parser.add_argument("--no-pysoa", action="store_true", help="Skip PySOA 1.4.9 (no interop venv needed)")
     parser.add_argument(
@@ -103,6 +112,41 @@ def _run_implementation(
             server.stop()
 
 
+def _run_events(key: str, redis_server: Any, settings: dict[str, Any], scratch: Path) -> dict[str, Any]:
+    """Events published and handled per second with two workers of ``key`` (``floor`` or ``like``)."""
+    here = sys.executable
+    kind = "floor" if key == "floor" else "like"
+    implementation = Implementation(
+        key,
+        f"{key} events",
+        python_module_command(here, "benchmarks._events", f"{kind}-worker"),
+        python_module_command(here, "benchmarks._events", f"{kind}-client"),
+        package=REPO_ROOT / "pysoa_like" if kind == "like" else None,
+    )
+    config = {"redis": list(redis_server.address)}
+    redis_server.flush()
+    log_path = scratch / f"{key}-events.log"
+    workers = []
+    try:
+        for _ in range(2):
+            workers.append(start_server(implementation, config, log_path))
+        spec = dict(
+            config,
+            workload="events",
+            events=settings["events"],
+            warmup=settings["events_warmup"],
+            server_pids=[worker.pid for worker in workers],
+            redis_pid=redis_server.pid,
+        )
+        result = run_client(implementation, spec, settings["timeout"])
+        for worker in workers:
+            worker.check_alive()
+        return result
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
 def run_benchmarks(args: argparse.Namespace, baseline: Baseline | None = None) -> dict[str, Any]:
     """Run every repetition and return the JSON-ready report (also printed as a table)."""
     from pysoa_like.test.redis import RedisServerProcess
@@ -122,6 +166,8 @@ def run_benchmarks(args: argparse.Namespace, baseline: Baseline | None = None) -
         "size": BIG_SIZE,
         "big_calls": args.big_calls,
         "big_warmup": 1 if args.smoke else 3,
+        "events": args.events,
+        "events_warmup": 20 if args.smoke else 500,
         "timeout": 300,
     }
     reps: list[dict[str, dict[str, float]]] = []
@@ -134,6 +180,9 @@ def run_benchmarks(args: argparse.Namespace, baseline: Baseline | None = None) -
             figures, results = {}, {}
             for implementation in impls:
                 results[implementation.key] = _run_implementation(implementation, redis_server, settings, Path(scratch))
+                if implementation.key in EVENT_IMPLEMENTATIONS:
+                    events = _run_events(implementation.key, redis_server, settings, Path(scratch))
+                    results[implementation.key]["events"] = events
                 figures[implementation.key] = rep_figures(results[implementation.key])
             reps.append(figures)
             raw.append(results)
@@ -153,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run, print the table and write the JSON; returns the exit code."""
     args = make_parser().parse_args(argv)
     if args.smoke:
-        args.reps, args.calls, args.warmup, args.wave, args.big_calls = 1, 200, 20, 50, 3
+        args.reps, args.calls, args.warmup, args.wave, args.big_calls, args.events = 1, 200, 20, 50, 3, 200
     with contextlib.ExitStack() as stack:
         try:
             baseline = stack.enter_context(prepared_baseline(args.baseline)) if args.baseline else None

@@ -5,8 +5,10 @@ Where the rows come from (each a :class:`ServiceSource`, merged by service name)
 * :class:`QueueKeySource`, always: every request queue key ``pysoa:service.<name>`` found on each Redis of
   the ring (a service whose queue is empty has no key: Redis deletes empty lists), the services the
   settings name and those named on the command line, with the depth of each queue (summed over the ring).
-* A service registry, when there is one (the seam: add a source to :data:`SOURCES` that fills
-  ``instances``, ``versions`` and ``in_flight``; the table shows those columns as soon as a row has them).
+* :class:`RegistrySource`: the service registry on the same Redis (see ``docs/service_registry.rst``):
+  every service with a live worker, with its live instances, their versions and the jobs in flight
+  (the table shows those columns as soon as a row has them). Services whose workers do not register
+  (PySOA 1.4.9, the registry turned off) are still found by their queues and the status probe.
 
 Then, unless ``--no-probe``, every service is sent one ``status`` job (all in parallel, one wait): the
 answer gives its version, and no answer within the timeout says it is down or backed up.
@@ -26,7 +28,7 @@ from pysoa_like._cli._target import Target, add_target_arguments, mask_url
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.types import JobResponse
 
-__all__ = ["SOURCES", "QueueKeySource", "ServiceRow", "ServiceSource", "add_services_command"]
+__all__ = ["SOURCES", "QueueKeySource", "RegistrySource", "ServiceRow", "ServiceSource", "add_services_command"]
 
 _QUEUE_PREFIX = "pysoa:service."
 _REPLY_MARKER = "!"
@@ -37,8 +39,9 @@ examples:
   pysoa-like services calculator report --settings my_app.settings --timeout 1
   pysoa-like services --json --no-probe
 
-Columns: QUEUED is the number of requests waiting in the service's request queue; STATUS is
-"answering" when the service replied to a status call within the timeout.
+Columns: QUEUED is the number of requests waiting in the service's request queue; INSTANCES and
+IN-FLIGHT (services whose workers register) the live workers and the jobs they run, from the
+service registry; STATUS is "answering" when the service replied to a status call within the timeout.
 """
 
 
@@ -46,8 +49,8 @@ Columns: QUEUED is the number of requests waiting in the service's request queue
 class ServiceRow:
     """What is known about one service.
 
-    ``None`` means unknown (no source said); ``instances``, ``versions`` and ``in_flight`` come from a
-    service registry only.
+    ``None`` means unknown (no source said); ``instances`` and ``in_flight`` come from the service
+    registry only, ``versions`` from the registry and the status probe.
     """
 
     name: str
@@ -126,8 +129,37 @@ class QueueKeySource:
         return [ServiceRow(name, queued=depth) for name, depth in depths.items()]
 
 
-#: Every source the ``services`` command asks, in order (a service registry adds itself here).
-SOURCES: list[ServiceSource] = [QueueKeySource()]
+class RegistrySource:
+    """Live services from the service registry: instances, versions and jobs in flight (not queue depths)."""
+
+    def rows(self, target: Target, named: Iterable[str], warn: Callable[[str], None]) -> Iterable[ServiceRow]:
+        from pysoa_like.fleet.errors import FleetError
+        from pysoa_like.registry import list_services
+
+        rows: list[ServiceRow] = []
+        read: list[dict[str, Any]] = []
+        for transport in target.redis_transports():
+            fleet = {
+                "backend_type": transport["backend_type"],
+                "backend_layer_kwargs": transport["backend_layer_kwargs"],
+            }
+            if fleet in read:
+                continue
+            read.append(fleet)
+            try:
+                services = list_services(fleet, queue_depths=False)
+            except (FleetError, ValueError) as exc:
+                warn(f"Warning: cannot read the service registry: {mask_url(str(exc))}")
+                continue
+            rows.extend(
+                ServiceRow(s.name, instances=len(s.instances), versions=s.versions, in_flight=s.in_flight)
+                for s in services
+            )
+        return rows
+
+
+#: Every source the ``services`` command asks, in order.
+SOURCES: list[ServiceSource] = [QueueKeySource(), RegistrySource()]
 
 
 def add_services_command(commands: Any) -> None:

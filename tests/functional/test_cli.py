@@ -352,8 +352,11 @@ def test_services_lists_request_queues_with_their_depth(url: str) -> None:
     result = cli("services", "--redis-url", url, "--no-probe")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert rows[0] == ["SERVICE", "QUEUED"]
-    assert ["ghost_cli", "3"] in rows
+    # The functional service's worker registers itself: the registry's columns (and its version) show.
+    assert rows[0] == ["SERVICE", "QUEUED", "INSTANCES", "IN-FLIGHT", "VERSION", "STATUS"]
+    assert ["ghost_cli", "3", "-", "-", "-", "-"] in rows
+    functional = next(row for row in rows if row[0] == "functional")
+    assert functional[2:3] == ["1"] and functional[4:] == ["1.2.3", "-"]
 
 
 def test_services_probes_named_and_configured_services(url: str) -> None:
@@ -363,23 +366,27 @@ def test_services_probes_named_and_configured_services(url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
-    assert rows["functional"].split() == ["functional", "0", "1.2.3", "answering"]
-    assert rows["quiet"].split()[:3] == ["quiet", "0", "-"]
+    functional = rows["functional"].split()
+    assert functional[:3] == ["functional", "0", "1"] and functional[-2:] == ["1.2.3", "answering"]
+    assert rows["quiet"].split()[:5] == ["quiet", "0", "-", "-", "-"]
     assert "no reply in 1s" in rows["quiet"]
 
 
 def test_services_json(url: str) -> None:
-    """--json gives one object per service, with the unknown registry fields as null."""
-    document = json.loads(cli("services", "functional", "--redis-url", url, "--json").stdout)
+    """--json gives one object per service, with the registry's fields (null for services not registered)."""
+    document = json.loads(cli("services", "functional", "ghost_json", "--redis-url", url, "--json").stdout)
     functional = next(row for row in document if row["name"] == "functional")
     assert functional == {
         "name": "functional",
         "queued": 0,
-        "instances": None,
+        "instances": 1,
         "versions": ["1.2.3"],
-        "in_flight": None,
+        "in_flight": functional["in_flight"],
         "status": "answering",
     }
+    assert functional["in_flight"] in (0, 1)
+    ghost = next(row for row in document if row["name"] == "ghost_json")
+    assert (ghost["instances"], ghost["in_flight"]) == (None, None)
 
 
 def test_services_on_an_unreachable_redis_exits_3() -> None:
