@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from pysoa_like.client._arguments import check_mapping, check_seconds
 from pysoa_like.common._header_rules import get_switch, suppress_response_requested
 from pysoa_like.common.types import Context, Control
 
@@ -105,6 +106,8 @@ class CallOptions:
         self.raise_job_errors = raise_job_errors
         self.raise_action_errors = raise_action_errors
         self.catch_transport_errors = catch_transport_errors
+        check_seconds(timeout, "timeout")
+        check_mapping(job_keywords.get("control_extra"), "control_extra")
         self.timeout = timeout
         if timeout and not job_keywords.get("message_expiry_in_seconds"):
             # The call's timeout is also its message expiry, unless one is given (PySOA's rule).

@@ -16,6 +16,7 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._options import CallOptions, make_context_header, make_control_header, options_of
 from pysoa_like.client._parallel import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
@@ -314,8 +315,15 @@ class Client:
 
         Raises:
             ImproperlyConfigured: The client has no settings for ``service_name``.
+            TypeError: An argument has the wrong type: ``switches`` (a list, tuple or set of ints or int-like
+                switch constants; a float or a bool is refused), ``correlation_id`` (a string), ``context`` or
+                ``control_extra`` (mappings), ``message_expiry_in_seconds`` (a number); the message names it.
+            ValueError: ``message_expiry_in_seconds`` is negative, NaN or infinite.
+            InvalidField: A body cannot be encoded (it contains itself, or nests too deeply, say); the message
+                names the path.
             PySOATransportError: The transport could not send the request.
         """
+        check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
         handler = self._get_handler(service_name)
         job = JobRequest(
             control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),

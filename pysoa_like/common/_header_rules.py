@@ -1,7 +1,9 @@
 """The rules for reading request header values, each in one place for clients, servers and transports.
 
 * Switches: an ``int``, anything with ``__int__``, or anything whose ``value`` has ``__int__``; never a
-  ``bool`` (``True`` is far more likely a mistake than switch 1, and the wire schema refuses booleans).
+  ``bool`` (``True`` is far more likely a mistake than switch 1, and the wire schema refuses booleans) and
+  never a number with a fraction part (a ``float``, ``Decimal`` or ``Fraction``: ``int()`` would silently
+  truncate 2.9 to switch 2, and PySOA's server refuses them).
 * ``control["suppress_response"]``: only the boolean ``True`` asks for no reply. The server's schema
   accepts nothing but booleans there, so any other value gets a reply (with the validation error),
   and clients and transports must then wait for it; clients always write a real boolean.
@@ -11,6 +13,8 @@
 
 from __future__ import annotations
 
+import decimal
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,14 +42,21 @@ def is_switch(value: Any) -> bool:
         value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
 
     Returns:
-        ``True`` if :func:`get_switch` would accept it (booleans are refused).
+        ``True`` if :func:`get_switch` would accept it (booleans and fractional numbers are refused).
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool) or _fractional(value):
         return False
     if hasattr(value, "__int__"):
         return True
     inner = getattr(value, "value", None)
-    return inner is not None and not isinstance(inner, bool) and hasattr(inner, "__int__")
+    return inner is not None and not isinstance(inner, bool) and not _fractional(inner) and hasattr(inner, "__int__")
+
+
+def _fractional(value: Any) -> bool:
+    """Whether ``value`` is a number that may have a fraction part (``int()`` would drop it)."""
+    if isinstance(value, float | decimal.Decimal):
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
 
 
 def get_switch(value: Any) -> int:
@@ -58,13 +69,14 @@ def get_switch(value: Any) -> int:
         The switch as an int.
 
     Raises:
-        TypeError: If ``value`` is not switch-like (a ``bool`` included).
+        TypeError: If ``value`` is not switch-like (a ``bool`` or a ``float`` included).
     """
     if type(value) is int:
         return value
     if not is_switch(value):
         raise TypeError(
-            f"{value!r} is not a switch (an int, an int-like object or an object with an int-like value; not a bool)"
+            f"{short_repr(value)} is not a switch (an int, an int-like object or an object with an int-like value; "
+            "not a bool or a float)"
         )
     if hasattr(value, "__int__"):
         return int(value)

@@ -13,6 +13,7 @@ from typing import Any
 import attr
 
 from pysoa_like.common.errors import Error
+from pysoa_like.common.serializer.errors import InvalidField
 
 __all__ = [
     "ActionRequest",
@@ -180,12 +181,52 @@ def job_request_to_dict(job: JobRequest) -> dict[str, Any]:
 
     Like PySOA (which uses ``attr.asdict``), tuples and sets anywhere in bodies become lists and
     attrs objects inside bodies become dicts. The result shares nothing mutable with ``job``.
+
+    Raises:
+        InvalidField: A value contains itself (a cycle) or nests too deeply to be sent; the message names
+            the path (it was a bare ``RecursionError``).
     """
-    return {
-        "control": _plain(job.control),
-        "context": _plain(job.context),
-        "actions": [{"action": a.action, "body": _plain(a.body)} for a in job.actions],
-    }
+    try:
+        return {
+            "control": _plain(job.control),
+            "context": _plain(job.context),
+            "actions": [{"action": a.action, "body": _plain(a.body)} for a in job.actions],
+        }
+    except RecursionError:
+        roots = [("control", job.control), ("context", job.context)]
+        roots.extend((f"actions.{i}.body", action.body) for i, action in enumerate(job.actions))
+        raise InvalidField(_nesting_problem(roots)) from None
+
+
+# Past this depth a value is reported as nesting too deeply (a receiver refuses more than 100 levels anyway).
+_REPORTED_DEPTH = 200
+
+
+def _nesting_problem(roots: Iterable[tuple[str, Any]]) -> str:
+    """Where a value contains itself or nests too deeply: ``path: what``, found without recursion."""
+    for root_path, root in roots:
+        # (value, path, ids of the containers on the way to it)
+        stack: list[tuple[Any, str, frozenset[int]]] = [(root, root_path, frozenset())]
+        while stack:
+            value, path, above = stack.pop()
+            if id(value) in above:
+                return f"{path}: the value contains itself (a cycle), so it cannot be sent"
+            if len(above) >= _REPORTED_DEPTH:
+                segments = path.split(".")
+                shown = ".".join(segments[:6]) + " ... " + ".".join(segments[-6:])
+                return f"{shown}: the value nests more than {_REPORTED_DEPTH} levels deep, so it cannot be sent"
+            if isinstance(value, Mapping):
+                children: Iterable[tuple[Any, Any]] = value.items()
+            elif isinstance(value, list | tuple | set | frozenset):
+                children = enumerate(value)
+            elif attr.has(type(value)):
+                children = ((a.name, getattr(value, a.name)) for a in attr.fields(type(value)))
+            else:
+                continue
+            inner = above | {id(value)}
+            for key, child in children:
+                stack.append((child, f"{path}.{key}", inner))
+    return "a value nests too deeply to be sent"
 
 
 def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobResponse:
