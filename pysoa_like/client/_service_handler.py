@@ -99,6 +99,9 @@ class ServiceHandler:
         # Replies nobody waits for are logged a few times a minute at most (their rate is up to the peers).
         self._log_throttle = LogThrottle()
         self._local = threading.local()
+        api_token = settings.get("api_token")
+        #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
+        self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
         minimum_version = settings.get("minimum_version")
         #: Checks the service's version in the registry before each call (``None``: no minimum).
         self.version_gate: VersionGate | None = None

@@ -325,9 +325,10 @@ class Client:
         """
         check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
         handler = self._get_handler(service_name)
+        base_context = self.context if handler.base_context is None else {**self.context, **handler.base_context}
         job = JobRequest(
             control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
-            context=make_context_header(self.context, switches, correlation_id, context),
+            context=make_context_header(base_context, switches, correlation_id, context),
             actions=actions,
         )
         calls = self._calls

@@ -15,11 +15,12 @@ class ClientSettings(SOASettings):
     """The settings of a client for one service.
 
     Keys: ``transport`` (a ``ClientTransport`` class configuration, default the Redis client
-    transport), ``middleware`` (``ClientMiddleware`` class configurations, default ``[]``) and
-    ``metrics`` (default the no-op recorder), and ``minimum_version`` (default ``None``): calls are
+    transport), ``middleware`` (``ClientMiddleware`` class configurations, default ``[]``),
+    ``metrics`` (default the no-op recorder), ``minimum_version`` (default ``None``): calls are
     refused with ``ServiceVersionError`` while no live instance of the service, in the service registry,
-    has at least this version. Base classes are named lazily (as strings), so this module imports
-    neither the transports nor the client.
+    has at least this version, and ``api_token`` (default ``None``): the API token sent in the context of
+    every request to the service, for its private actions (a call's own ``context`` wins). Base classes
+    are named lazily (as strings), so this module imports neither the transports nor the client.
     """
 
     schema = {
@@ -35,9 +36,13 @@ class ClientSettings(SOASettings):
         "minimum_version": Nullable(
             UnicodeString(description="Refuse calls while no live instance of the service has this version or later")
         ),
+        "api_token": Nullable(
+            UnicodeString(description="The API token sent in the context of every request (for private actions)")
+        ),
     }
 
     defaults = {
         "transport": {"path": DEFAULT_CLIENT_TRANSPORT},
         "minimum_version": None,
+        "api_token": None,
     }

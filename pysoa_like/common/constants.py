@@ -8,6 +8,8 @@ from __future__ import annotations
 __all__ = [
     "ERROR_CODE_ACCESS_DENIED",
     "ERROR_CODE_ACTION_TIMEOUT",
+    "ERROR_CODE_AUTH_INVALID",
+    "ERROR_CODE_AUTH_REQUIRED",
     "ERROR_CODE_INVALID",
     "ERROR_CODE_JOB_TIMEOUT",
     "ERROR_CODE_MISSING",
@@ -20,8 +22,13 @@ __all__ = [
     "ERROR_CODE_WORKER_DIED",
 ]
 
-# For services to use; the library itself never emits it.
+# The caller may not do this: services use it, and so does the API token middleware when a valid token lacks a
+# scope the action requires (pysoa_like.auth; HTTP 403).
 ERROR_CODE_ACCESS_DENIED = "ACCESS_DENIED"
+# A private action was called with an API token that is malformed, unknown, badly signed or expired (HTTP 401).
+ERROR_CODE_AUTH_INVALID = "AUTH_INVALID"
+# A private action was called without an API token in the request context (HTTP 401).
+ERROR_CODE_AUTH_REQUIRED = "AUTH_REQUIRED"
 # Harakiri interrupted an action that ran for too long.
 ERROR_CODE_ACTION_TIMEOUT = "ACTION_TIMEOUT"
 # A value failed validation (also used by introspection for an unknown action name).

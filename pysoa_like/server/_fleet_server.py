@@ -76,6 +76,25 @@ class FleetServerMixin:
 
         return str(make_default_status_action_class(type(self))._version)
 
+    def warn_unguarded_private_actions(self) -> None:
+        """Log a warning when actions are marked private but no middleware checks API tokens.
+
+        Without :class:`~pysoa_like.auth.ApiTokenMiddleware` (or a middleware with its ``requirement``
+        method) in the ``middleware`` setting, anyone can call them.
+        """
+        private = sorted(
+            name
+            for name, action_class in self.action_class_map.items()
+            if getattr(action_class, "private", False) or getattr(action_class, "required_scopes", None)
+        )
+        if private and not any(hasattr(m, "requirement") for m in getattr(self, "middleware", ())):
+            self.logger.warning(
+                "Actions %s of service %s are marked private, but no API token middleware is configured: anyone "
+                "can call them (add pysoa_like.auth:ApiTokenMiddleware to the middleware setting)",
+                ", ".join(private),
+                self.service_name,
+            )
+
     def served_action_names(self) -> list[str]:
         """Every action name this server answers, sorted (the built-in ones included)."""
         return sorted({*self.action_class_map, *_BUILTIN_ACTIONS})

@@ -119,6 +119,7 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
         self._heartbeat: HeartbeatFile | None = None
         self._readiness: ReadinessFile | None = None
         self.middleware: list[ServerMiddleware] = [build_configured(m) for m in settings.get("middleware") or ()]
+        self.warn_unguarded_private_actions()
         coroutine_middleware: list[CoroutineMiddleware] = [
             build_configured(m) for m in settings.get("coroutine_middleware") or ()
         ]

@@ -16,6 +16,7 @@ import signal
 import sys
 from typing import Any
 
+from pysoa_like.auth import current_identity
 from pysoa_like.common.errors import Error
 from pysoa_like.events import Event
 from pysoa_like.periodic import PeriodicTask, TaskRun
@@ -24,7 +25,14 @@ from pysoa_like.server.errors import ActionError
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
 
-__all__ = ["TRANSPORT_PATHS", "like_transport_kwargs", "main", "make_like_server_class", "type_tag"]
+__all__ = [
+    "INTEROP_API_TOKEN",
+    "TRANSPORT_PATHS",
+    "like_transport_kwargs",
+    "main",
+    "make_like_server_class",
+    "type_tag",
+]
 
 
 def type_tag(value: Any) -> str:
@@ -74,6 +82,20 @@ class RetiredAction(Action):
         return {"retired": True}
 
 
+#: The API token a caller needs for the private ``vault`` action (static, subject ``interop-caller``).
+INTEROP_API_TOKEN = "interop-api-token-5c2e81d0"
+
+
+class VaultAction(Action):
+    """A private action (pysoa_like's API token middleware): only callers sending INTEROP_API_TOKEN run it."""
+
+    private = True
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        identity = current_identity()
+        return {"opened_by": identity.subject if identity else None}
+
+
 def answer_ping(event: Event) -> None:
     """Answers ``interop.ping`` with ``interop.pong``, chaining the ping's context."""
     event.publish_event("interop.pong", {"ping": event.id, "service": str(event.server and event.server.service_name)})
@@ -111,6 +133,7 @@ def make_like_server_class(service_name: str) -> type[Server]:
                 "types": TypesAction,
                 "whoami": WhoAmIAction,
                 "retired": RetiredAction,
+                "vault": VaultAction,
             },
             "event_handlers": {"interop.ping": answer_ping},
             "periodic_tasks": [PeriodicTask("tick", count_tick, every=1)],
@@ -151,7 +174,11 @@ def main(argv: list[str]) -> None:
     """
     config = json.loads(argv[1])
     transport = {"path": TRANSPORT_PATHS["server"], "kwargs": like_transport_kwargs(config["transport_kwargs"])}
-    server = make_like_server_class(config["service_name"])({"transport": transport})
+    middleware = {
+        "path": "pysoa_like.auth:ApiTokenMiddleware",
+        "kwargs": {"tokens": {"interop-caller": INTEROP_API_TOKEN}},
+    }
+    server = make_like_server_class(config["service_name"])({"transport": transport, "middleware": [middleware]})
 
     def shut_down(signum: int, frame: Any) -> None:
         server.shutting_down = True

@@ -11,16 +11,18 @@ from pysoa_like.client.client import Client
 from pysoa_like.events.envelope import decode_event
 from pysoa_like.events.testing import wait_for_event_handled
 from tests.interop._harness import Deployment, client_transport_kwargs
-from tests.interop._like_service import TRANSPORT_PATHS, like_transport_kwargs
+from tests.interop._like_service import INTEROP_API_TOKEN, TRANSPORT_PATHS, like_transport_kwargs
 
 
-def _call(action: str, body: dict[str, Any] | None = None, method: str = "call_action") -> dict[str, Any]:
+def _call(
+    action: str, body: dict[str, Any] | None = None, method: str = "call_action", **kwargs: Any
+) -> dict[str, Any]:
     if method == "call_actions":
         return {
             "method": method,
-            "kwargs": {"service_name": "interop", "actions": [{"action": action, "body": body or {}}]},
+            "kwargs": {"service_name": "interop", "actions": [{"action": action, "body": body or {}}], **kwargs},
         }
-    return {"method": method, "kwargs": {"service_name": "interop", "action": action, "body": body or {}}}
+    return {"method": method, "kwargs": {"service_name": "interop", "action": action, "body": body or {}, **kwargs}}
 
 
 def test_pysoa_clients_call_a_service_using_the_fleet_features(
@@ -82,3 +84,24 @@ def test_events_flow_while_pysoa_clients_call(deployment_factory: Callable[[str,
         assert sorted(a["publisher"] for a in answers) == sorted(deployment.services)
     finally:
         client.fleet_redis().close()
+
+
+def test_pysoa_clients_pass_an_api_token_in_the_context(deployment_factory: Callable[[str, str], Deployment]) -> None:
+    """A PySOA 1.4.9 client opens a private action with context={'api_token': ...}; without a token, or with a
+    wrong one, it gets the AUTH_REQUIRED / AUTH_INVALID caller errors as a plain CallActionError."""
+    deployment = deployment_factory("like", "single")
+    granted, missing, wrong = deployment.call(
+        "pysoa",
+        {"interop": ("msgpack", 3)},
+        [
+            _call("vault", context={"api_token": INTEROP_API_TOKEN}),
+            _call("vault"),
+            _call("vault", context={"api_token": "not-the-interop-token"}),
+        ],
+    )
+    assert granted["result"]["body"] == {"opened_by": "interop-caller"}
+    for outcome, code in ((missing, "AUTH_REQUIRED"), (wrong, "AUTH_INVALID")):
+        exception = outcome["exception"]
+        assert exception["type"] == "CallActionError"
+        (error,) = exception["actions"][0]["errors"]
+        assert error["code"] == code and error["is_caller_error"] is True

@@ -40,6 +40,11 @@ class Action(abc.ABC):
     #: Mark the action deprecated: a message saying what to use instead (or ``True``). Introspection shows
     #: it, callers get a :class:`~pysoa_like.client.errors.DeprecatedActionWarning`, the server logs it once.
     deprecated: ClassVar[str | bool | None] = None
+    #: Mark the action private: only callers with a valid API token may run it, once the server lists
+    #: :class:`~pysoa_like.auth.ApiTokenMiddleware` in its middleware (see ``docs/auth.rst``).
+    private: ClassVar[bool] = False
+    #: Scopes the caller's API token must grant (the action is then private too).
+    required_scopes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = ["IntrospectionAction"]
 
+_BUILTIN_NAMES = ("introspect", "status")
 _SWITCHED_NAME = re.compile(r"^(?P<action>.+)\[(?:switch:(?P<switch>-?\d+)|(?P<default>DEFAULT))\]$")
 
 
@@ -41,16 +43,24 @@ def _switched_entry(action_class: Any, switch: int | None, entries: list[tuple[s
     return None
 
 
-def _response_schema(deprecations: bool) -> fields.Dictionary:
-    """The response schema; with ``deprecations``, an action's description may also say it is deprecated.
+@functools.cache
+def _response_schema(deprecations: bool, private: bool = False) -> fields.Dictionary:
+    """The response schema; an action's description may also say it is deprecated, or private.
 
-    Services without deprecated actions keep PySOA's exact schema (the interop tests compare it).
+    Services without deprecated or private actions keep PySOA's exact schema (the interop tests compare it).
     """
     deprecated: dict[str, Any] = (
         {"deprecated": fields.UnicodeString(description="Why the action is deprecated and what to use instead.")}
         if deprecations
         else {}
     )
+    if private:
+        deprecated["private"] = fields.Boolean(
+            description="Whether callers need an API token (in the request context, api_token) to call it."
+        )
+        deprecated["required_scopes"] = fields.List(
+            fields.UnicodeString(), description="The scopes the caller's API token must grant."
+        )
     return fields.Dictionary(
         {
             "documentation": fields.Nullable(
@@ -112,15 +122,26 @@ class IntrospectionAction(Action):
         optional_keys=("action_name",),
     )
 
-    response_schema = _response_schema(deprecations=False)
+    response_schema = _response_schema(False)
 
     def __init__(self, server: Any) -> None:
         if not hasattr(server, "action_class_map") or not hasattr(server, "settings"):
             raise TypeError("IntrospectionAction needs a Server instance as its first argument")
         super().__init__(server.settings)
         self.server = server
-        if any(deprecation_message(action_class) for action_class in server.action_class_map.values()):
-            self.response_schema = _SCHEMA_WITH_DEPRECATIONS  # type: ignore[misc]  # this server's schema
+        self._auth = [m for m in getattr(server, "middleware", None) or () if hasattr(m, "requirement")]
+        deprecations = any(deprecation_message(action_class) for action_class in server.action_class_map.values())
+        private = any(self._requirement(name) is not None for name in (*server.action_class_map, *_BUILTIN_NAMES))
+        if deprecations or private:
+            self.response_schema = _response_schema(deprecations, private)  # type: ignore[misc]  # this server's
+
+    def _requirement(self, name: str) -> tuple[str, ...] | None:
+        """The scopes a token needs to call ``name`` (``None``: public, or no API token middleware checks it)."""
+        for middleware in self._auth:
+            requirement: tuple[str, ...] | None = middleware.requirement(self.server, name)
+            if requirement is not None:
+                return requirement
+        return None
 
     def run(self, request: EnrichedActionRequest) -> Body:
         """Describe one action (``action_name``) or all of them."""
@@ -150,7 +171,7 @@ class IntrospectionAction(Action):
             if switch is None and not wants_default:
                 return {
                     "action_names": sorted(n for n, _ in entries),
-                    "actions": {n: self._describe_class(c) for n, c in entries},
+                    "actions": {n: self._describe_class(c, name) for n, c in entries},
                 }
             chosen = _switched_entry(action_class, switch, entries, requested)
             if chosen is None:
@@ -158,34 +179,34 @@ class IntrospectionAction(Action):
                     [Error(code=ERROR_CODE_INVALID, message="Action not defined in service", field="action_name")]
                 )
             action_class = chosen
-        return {"action_names": [requested], "actions": {requested: self._describe_class(action_class)}}
+        return {"action_names": [requested], "actions": {requested: self._describe_class(action_class, name)}}
 
     def _describe_all(self) -> Body:
         action_map = self.server.action_class_map
         actions: dict[str, Any] = {}
-        for builtin in ("introspect", "status"):
+        for builtin in _BUILTIN_NAMES:
             if builtin not in action_map:
-                actions[builtin] = self._describe_class(self._builtin_class(builtin))
+                actions[builtin] = self._describe_class(self._builtin_class(builtin), builtin)
         for name, action_class in action_map.items():
             if _is_switched(action_class):
                 for entry_name, entry_class in action_class.iterate_switched_actions(name):
-                    actions[entry_name] = self._describe_class(entry_class)
+                    actions[entry_name] = self._describe_class(entry_class, name)
             else:
-                actions[name] = self._describe_class(action_class)
+                actions[name] = self._describe_class(action_class, name)
         return {
             "actions": actions,
             "action_names": sorted(actions),
             "documentation": _documentation(type(self.server)),
         }
 
-    def _describe_class(self, action_class: Any) -> dict[str, Any]:
+    def _describe_class(self, action_class: Any, served_as: str) -> dict[str, Any]:
         response_schema: Any
         if action_class is type(self):
             # Describe the schema this instance answers with (PySOA's, unless actions are deprecated).
             response_schema = self.response_schema
         else:
             response_schema = getattr(action_class, "response_schema", None)
-        description = {
+        description: dict[str, Any] = {
             "documentation": _documentation(action_class),
             "request_schema": introspect_schema(getattr(action_class, "request_schema", None)),
             "response_schema": introspect_schema(response_schema),
@@ -196,7 +217,8 @@ class IntrospectionAction(Action):
             description["documentation"] = f"DEPRECATED: {deprecated}" + (
                 f"\n\n{description['documentation']}" if description["documentation"] else ""
             )
+        requirement = self._requirement(served_as)
+        if requirement is not None:
+            description["private"] = True
+            description["required_scopes"] = list(requirement)
         return description
-
-
-_SCHEMA_WITH_DEPRECATIONS = _response_schema(deprecations=True)
