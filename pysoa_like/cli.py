@@ -6,7 +6,9 @@ import path first, so ``my_service.server:MyServer`` resolves as it would for ``
 
 The other commands (``call``, ``shell``, ``services``, ``status``, ``health``, ``introspect``,
 ``show-config``) live in :mod:`pysoa_like._cli`; they exit with 0 (success), 1 (the service
-answered with errors), 2 (usage error) or 3 (transport error or timeout).
+answered with errors), 2 (usage error) or 3 (transport error or timeout); ``serve`` exits with the
+codes of :mod:`pysoa_like.server.exit_codes` (2 for a settings mistake, found before any worker starts).
+``pysoa-like --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import argparse
 import contextlib
 import importlib
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from pysoa_like.version import __version__
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
@@ -42,6 +47,9 @@ def make_parser() -> argparse.ArgumentParser:
         description="pysoa_like command line tools",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"pysoa-like {__version__} (Python {platform.python_version()})"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Run a service")
@@ -109,7 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pysoa_like.server._overrides import LOG_FORMAT_ENV
 
         os.environ[LOG_FORMAT_ENV] = args.log_format
-    server_class = load_server_class(args.server)
+    from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
+
+    try:
+        server_class = load_server_class(args.server)
+    except (ImportError, AttributeError, ValueError) as exc:
+        print(f"pysoa-like serve: error: cannot load the server class {args.server!r}: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     from pysoa_like._cli._common import CommandError
     from pysoa_like._cli._serve_metrics import start_serve_metrics
     from pysoa_like.server.standalone import run_standalone
@@ -137,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         django=server_class.use_django,
         reload_argv=original_argv,
         on_worker_exit=exposition.worker_exited if exposition is not None else None,
+        prog="pysoa-like serve",
     )
 
 

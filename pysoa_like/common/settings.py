@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pysoa_like.common.errors import PySOAError
 from pysoa_like.common.fields import ClassConfigurationSchema, List
 from pysoa_like.common.fields._base import normalize_with
-from pysoa_like.common.fields._describe import describe_expected, expected_at, field_at, suggest_keys
-from pysoa_like.common.schema import FieldError
+from pysoa_like.common.fields._describe import describe_expected, explain_errors, suggest_keys
 
 __all__ = ["SOASettings", "Settings", "SettingsError", "copy_containers", "merge_settings"]
 
@@ -88,7 +87,8 @@ class Settings(Mapping[str, Any]):
 
     Raises:
         SettingsError: (``Settings.ImproperlyConfigured``) a key is unknown or missing, or a value
-            is invalid. The message lists every problem as ``key.path: message (expected ...)``.
+            is invalid. The message lists every problem in plain words, one line each, naming its key path:
+            ``key.path: expected ..., got ...``.
     """
 
     schema: ClassVar[dict[str, Any]] = {}
@@ -120,48 +120,23 @@ class Settings(Mapping[str, Any]):
         for key in merged:
             if key not in self.schema:
                 problems.append(
-                    f"{key}: Unknown setting (allowed settings: {', '.join(allowed)}){suggest_keys(key, allowed)}"
+                    f"{key}: unknown setting (allowed settings: {', '.join(allowed)}){suggest_keys(key, allowed)}"
                 )
         validated: dict[str, Any] = {}
         for key, field in self.schema.items():
             if key not in merged:
-                problems.append(f"{key}: Missing setting (expected {describe_expected(field.introspect())})")
+                problems.append(f"{key}: missing (expected {describe_expected(field.introspect())})")
                 continue
             value = merged[key]
             errors = field.errors(value)
             if errors:
-                problems.extend(self._describe_error(key, field, value, error) for error in errors)
+                problems.extend(explain_errors(field, value, errors, [key]))
             elif not problems:
                 validated[key] = normalize_with(field, value)
         if problems:
             details = "".join(f"\n  - {problem}" for problem in problems)
             raise self.ImproperlyConfigured(f"Invalid {type(self).__name__}:{details}")
         self._data = validated
-
-    @staticmethod
-    def _describe_error(key: str, field: Any, value: Any, error: FieldError) -> str:
-        parts = error.pointer.split(".") if error.pointer else []
-        path = ".".join([key, *parts])
-        message = error.message
-        if error.code == "UNKNOWN" and message.startswith("Extra keys present: "):
-            try:
-                container = field_at(field, parts, value)
-            except Exception:  # best effort, as below
-                container = None
-            contents = getattr(container, "contents", None)
-            if isinstance(contents, Mapping):
-                names = [str(name) for name in contents]
-                unknown = message[len("Extra keys present: ") :].split(", ")
-                hint = "".join(suggest_keys(name, names) for name in unknown[:1])
-                return f"{path}: {message} (allowed keys: {', '.join(names)}){hint}"
-            return f"{path}: {message}"
-        if error.code == "UNKNOWN":  # constants and dangling references already say what is allowed
-            return f"{path}: {message}"
-        try:
-            expected = expected_at(field, parts, value)
-        except Exception:  # the description is best effort; never hide the error itself
-            expected = None
-        return f"{path}: {message}" + (f" (expected {expected})" if expected else "")
 
     def set(self, data: Mapping[str, Any]) -> None:
         """Validate ``data`` (merged over the defaults) and make it these settings' contents, as Conformity's does.

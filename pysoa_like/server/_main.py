@@ -17,12 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.settings import SettingsError
 from pysoa_like.server._overrides import apply_log_format, apply_metrics
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
 
-__all__ = ["load_settings_module", "make_main_parser", "server_main"]
+__all__ = ["StartupError", "load_settings_module", "make_main_parser", "resolve_server_settings", "server_main"]
 
 
 def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -59,6 +60,59 @@ def _daemonize() -> None:
     os.setsid()
 
 
+class StartupError(ValueError):
+    """A usage or settings mistake found before the server starts: one message, no traceback wanted."""
+
+
+def resolve_server_settings(
+    server_class: type[Server], settings_module: str | None, setup_django: bool = True
+) -> Mapping[str, Any]:
+    """The validated settings a server of ``server_class`` runs with.
+
+    Args:
+        server_class: The server class (its ``settings_class`` validates; ``use_django`` says where the
+            settings come from).
+        settings_module: The ``-s/--settings`` module (Django's settings module for ``use_django`` servers).
+        setup_django: Whether to run ``django.setup()`` first (the check before forking reads Django's settings
+            without it).
+
+    Returns:
+        The settings object.
+
+    Raises:
+        StartupError: No settings were given, the settings module cannot be imported or defines no settings, or
+            the settings are invalid (the message names every bad key).
+    """
+    if server_class.use_django:
+        from pysoa_like.server._django_hooks import django_server_settings, django_setup
+
+        if settings_module:
+            os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+        try:
+            if setup_django:
+                django_setup()
+            raw_settings: Mapping[str, Any] = django_server_settings()
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        where = f"Django settings module {os.environ.get('DJANGO_SETTINGS_MODULE')!r}"
+    elif settings_module:
+        try:
+            raw_settings = load_settings_module(settings_module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (settings_module == exc.name or settings_module.startswith(exc.name + ".")):
+                raise  # a module the settings module imports is missing: its traceback says where
+            raise StartupError(f"cannot import the settings module {settings_module!r}: {exc}") from exc
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        where = f"settings module {settings_module!r}"
+    else:
+        raise StartupError("no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)")
+    try:
+        return server_class.settings_class(apply_metrics(raw_settings, server_class.service_name))
+    except SettingsError as exc:
+        raise StartupError(f"{where}: {exc}") from exc
+
+
 def server_main(
     server_class: type[Server], forked_process_id: int | None = None, argv: Sequence[str] | None = None
 ) -> None:
@@ -70,21 +124,12 @@ def server_main(
         argv: The arguments (``sys.argv[1:]`` by default).
 
     Raises:
-        ValueError: No settings were given, or they are invalid.
+        StartupError: (a ``ValueError``) No settings were given, or they are invalid.
+        SystemExit: With the server's non-zero :attr:`~pysoa_like.server.server.Server.exit_code` when it
+            gave up (see :mod:`pysoa_like.server.exit_codes`).
     """
     args, _ = make_main_parser(server_class.__doc__).parse_known_args(sys.argv[1:] if argv is None else argv)
-    if server_class.use_django:
-        from pysoa_like.server._django_hooks import django_server_settings, django_setup
-
-        if args.settings:
-            os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
-        django_setup()
-        raw_settings: Mapping[str, Any] = django_server_settings()
-    elif args.settings:
-        raw_settings = load_settings_module(args.settings)
-    else:
-        raise ValueError("Cannot run a server without settings: pass -s/--settings <module>")
-    settings = server_class.settings_class(apply_metrics(raw_settings, server_class.service_name))
+    settings = resolve_server_settings(server_class, args.settings)
     PySOALogContextFilter.set_service_name(server_class.service_name)
     if settings.get("logging"):
         logging.config.dictConfig(apply_log_format(settings["logging"]))
@@ -93,3 +138,5 @@ def server_main(
     actual_class = server_class.initialize(settings)
     server = actual_class(settings, forked_process_id)
     server.run()
+    if server.exit_code:
+        raise SystemExit(server.exit_code)

@@ -5,7 +5,10 @@ again with the same fork id, unless it already exited 3 times within 15 seconds 
 60 seconds (PySOA's limits): then it is given up, with a log line saying why. While the workers
 are being started, SIGINT/SIGTERM/SIGHUP are ignored; afterwards each of them makes the parent
 stop respawning and send SIGTERM to every worker (a second signal is forwarded again, which forces
-the workers out). The parent returns when no worker is left.
+the workers out). The parent returns when no worker is left, with the first failure a worker ended
+with while the parent was not shutting down (:mod:`pysoa_like.server.exit_codes`): a worker that exits
+with a code no restart can fix (a settings mistake, a give-up) is not respawned and its code is the
+parent's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
+
+from pysoa_like.server.exit_codes import EXIT_FAILURE, EXIT_OK, NOT_RESTARTABLE
 
 __all__ = ["RESPAWN_LIMITS", "RespawnLimiter", "WorkerSupervisor"]
 
@@ -86,6 +91,8 @@ class WorkerSupervisor:
         self.workers: dict[int, int] = {}
         self.shutting_down = False
         self.given_up: list[int] = []
+        #: The first failure (an exit code) a worker ended with outside a shutdown; 0 while there is none.
+        self.exit_code = EXIT_OK
         self._on_exit_observer = on_exit
 
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -102,7 +109,8 @@ class WorkerSupervisor:
         """Start the workers and supervise them until none is left.
 
         Returns:
-            ``0``, or ``1`` if a worker was given up after crashing too often.
+            ``0``; else the first failure: ``1`` for a worker given up after crashing too often (or that failed
+            with ``respawn`` off), or the worker's own code when no restart can fix it (``2``, ``4``).
         """
         previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _PARENT_SIGNALS}
         try:
@@ -121,7 +129,7 @@ class WorkerSupervisor:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        return 1 if self.given_up else 0
+        return self.exit_code
 
     def _on_exit(self, fid: int, pid: int, exit_code: int) -> None:
         respawned = self._handle_exit(fid, pid, exit_code)
@@ -134,15 +142,30 @@ class WorkerSupervisor:
     def _handle_exit(self, fid: int, pid: int, exit_code: int) -> bool:
         """Log a worker's exit and respawn it if allowed; return whether it was respawned."""
         how = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
-        if self.shutting_down or not self.respawn:
+        if self.shutting_down:
             self._logger.info("Worker %d (pid %d) %s", fid, pid, how)
+            return False
+        if exit_code in NOT_RESTARTABLE:
+            self._logger.error("Worker %d (pid %d) %s and will not be respawned: a restart cannot help", fid, pid, how)
+            self._failed(exit_code)
+            return False
+        if not self.respawn:
+            log = self._logger.info if exit_code == 0 else self._logger.error
+            log("Worker %d (pid %d) %s", fid, pid, how)
+            if exit_code:
+                self._failed(EXIT_FAILURE if exit_code < 0 else exit_code)
             return False
         reason = self._limiters[fid].record_exit()
         if reason is not None:
             self._logger.error("Worker %d (pid %d) %s and will not be respawned: %s", fid, pid, how, reason)
             self.given_up.append(fid)
+            self._failed(EXIT_FAILURE)
             return False
         new_pid = self._start_worker(fid)
         self.workers[new_pid] = fid
         self._logger.warning("Worker %d (pid %d) %s; respawned as pid %d", fid, pid, how, new_pid)
         return True
+
+    def _failed(self, exit_code: int) -> None:
+        if self.exit_code == EXIT_OK:
+            self.exit_code = exit_code

@@ -23,6 +23,7 @@ from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile, heartbeat_path
 from pysoa_like.server._outage import OutageTracker
 from pysoa_like.server._signals import ShutdownSignalHandler
+from pysoa_like.server.exit_codes import EXIT_FAILURE, EXIT_GAVE_UP
 
 __all__ = ["WorkerLoopMixin"]
 
@@ -38,6 +39,7 @@ class WorkerLoopMixin:
     settings: Any
     forked_process_id: int | None
     shutting_down: bool
+    exit_code: int
     logger: logging.Logger
     metrics: MetricsRecorder
     transport: ServerTransport
@@ -61,6 +63,8 @@ class WorkerLoopMixin:
         def fleet_features_declared(self) -> list[str]: ...
 
     def _on_harakiri(self) -> None:
+        # The worker stops because it was stuck, not because it was asked to: a supervisor must restart it.
+        self.exit_code = EXIT_FAILURE
         self.shutting_down = True
 
     def _request_shutdown(self) -> None:
@@ -140,6 +144,11 @@ class WorkerLoopMixin:
         over) starts an outage: the worker tries again after ``(2**n + random())/4`` seconds (0.25,
         0.5, 1, then 2 s at most) for as long as it takes, logging one line when the outage starts
         and one when it ends; only a signal stops it. Any other error is logged and the loop goes on.
+
+        When the server stops without being asked to, :attr:`exit_code` says why and :meth:`main` exits the
+        process with it: :data:`~pysoa_like.server.exit_codes.EXIT_GAVE_UP` when the required services did not
+        appear in time and ``dependencies.on_timeout`` is ``"exit"``; :data:`~pysoa_like.server.exit_codes.EXIT_FAILURE`
+        after harakiri (a stuck action, or a receive or send that hung), so that a supervisor restarts it.
         """
         in_main_thread = threading.current_thread() is threading.main_thread()
         signals = ShutdownSignalHandler(self._request_shutdown, self.logger)
@@ -157,6 +166,7 @@ class WorkerLoopMixin:
                 signals.install()
                 self._harakiri.install()
             if not self._start_fleet():
+                self.exit_code = EXIT_GAVE_UP
                 self.shutting_down = True
             while not self.shutting_down:
                 self._harakiri.arm()

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from pysoa_like.server.exit_codes import EXIT_RELOAD
+
 __all__ = [
     "NEED_RELOAD_EXIT_CODE",
     "RELOADER_RUN_MAIN_ENV",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 #: The child's exit code asking the reloader for a restart.
-NEED_RELOAD_EXIT_CODE = 3
+NEED_RELOAD_EXIT_CODE = EXIT_RELOAD
 #: Set to ``true`` in the child's environment.
 RELOADER_RUN_MAIN_ENV = "PYSOA_RELOADER_RUN_MAIN"
 #: Overrides the command that starts the child.

@@ -21,7 +21,6 @@ from pysoa_like.common._bounded_logs import LogThrottle
 from pysoa_like.common.fields import build_configured
 from pysoa_like.common.logging import RecursivelyCensoredDictWrapper
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing, substitute_fork_id
-from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.base import ServerTransport
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._fleet_server import FleetServerMixin
@@ -79,15 +78,11 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
         if not isinstance(settings, self.settings_class):
             settings = self.settings_class(settings)
         self.settings = settings
-        registry = settings["registry"]
-        if registry["ttl_seconds"] <= registry["refresh_interval_seconds"]:
-            raise SettingsError(
-                "Invalid ServerSettings:\n  - registry.ttl_seconds: must be more than "
-                f"registry.refresh_interval_seconds (got {registry['ttl_seconds']} and "
-                f"{registry['refresh_interval_seconds']}), or every entry would expire between two refreshes"
-            )
         self.forked_process_id = forked_process_id
         self.shutting_down = False
+        #: The status :meth:`main` exits the process with: 0, or an :mod:`~pysoa_like.server.exit_codes` value
+        #: when :meth:`run` gave up.
+        self.exit_code = 0
         # Read by the fleet companion thread for the registry; plain attributes keep the request path as fast.
         self._in_flight = 0
         self._jobs_handled = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -67,7 +68,8 @@ class _StringCollection(Field):
 
     def __init__(self, description: str | None = None) -> None:
         self.description = description
-        self._item = UnicodeString()
+        # ``contents``, as on the container fields, so settings messages can say what an item expects.
+        self.contents = self._item = UnicodeString()
 
     def errors(self, value: Any) -> list[FieldError]:
         if not isinstance(value, (AbstractSet, list, tuple)):
@@ -174,3 +176,13 @@ class ServerSettings(SOASettings):
         },
         "periodic": {"lock_ttl_seconds": 30},
     }
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        registry = self["registry"]
+        if registry["ttl_seconds"] <= registry["refresh_interval_seconds"]:
+            raise self.ImproperlyConfigured(
+                f"Invalid {type(self).__name__}:\n  - registry.ttl_seconds: must be more than "
+                f"registry.refresh_interval_seconds (got {registry['ttl_seconds']} and "
+                f"{registry['refresh_interval_seconds']}), or every entry would expire between two refreshes"
+            )

@@ -45,7 +45,7 @@ _logger = logging.getLogger("pysoa_like.server.standalone")
 ServerGetter = Callable[[], "type[Server]"]
 
 #: The exit code when this module is run by file path (the double-import trap).
-DOUBLE_IMPORT_EXIT_CODE = 99
+DOUBLE_IMPORT_EXIT_CODE = 99  # exit_codes.EXIT_RUN_BY_PATH; a literal, since run by path nothing may be imported
 
 
 def make_standalone_parser(django: bool = False) -> argparse.ArgumentParser:
@@ -104,12 +104,14 @@ def _start_worker(server_class: type[Server], fork_id: int) -> int:
 
 
 def _serve(
-    server_getter: ServerGetter, fork: int, respawn: bool, on_worker_exit: Callable[[int, bool], None] | None = None
+    server_class: type[Server], fork: int, respawn: bool, on_worker_exit: Callable[[int, bool], None] | None = None
 ) -> int:
-    server_class = server_getter()
     workers = _worker_count(fork)
     if workers <= 1:
-        server_class.main()
+        try:
+            server_class.main()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return 0
     from pysoa_like.server._supervisor import WorkerSupervisor
 
@@ -126,8 +128,12 @@ def run_standalone(
     django: bool = False,
     reload_argv: Sequence[str] | None = None,
     on_worker_exit: Callable[[int, bool], None] | None = None,
+    prog: str | None = None,
 ) -> int:
     """Run a service as the command line says (fork, respawn, file watcher) and return the exit code.
+
+    The settings are checked first, before any worker is forked: a mistake is reported as one message on
+    stderr naming the key, and the exit code is 2.
 
     Args:
         server_getter: Returns the server class (imported lazily, after the flags are parsed).
@@ -135,16 +141,28 @@ def run_standalone(
         django: Whether ``-s`` names Django's settings module.
         reload_argv: The arguments the file watcher restarts the process with (default: ``argv``).
         on_worker_exit: Told ``(pid, respawned)`` after each forked worker exits (``--fork`` 2 or more).
+        prog: The program name that starts an error message (the script's name by default).
 
     Returns:
-        The process exit code.
+        The process exit code (:mod:`pysoa_like.server.exit_codes`).
     """
-    args, _ = make_standalone_parser(django).parse_known_args(sys.argv[1:] if argv is None else argv)
+    parser = make_standalone_parser(django)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if django and args.settings:
         os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+    from pysoa_like.server._main import StartupError, resolve_server_settings
+    from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
+
+    server_class = server_getter()
+    try:
+        # Checked once here, before any fork: a mistake is one message, not a traceback per worker.
+        resolve_server_settings(server_class, args.settings, setup_django=False)
+    except StartupError as exc:
+        print(f"{prog or parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
 
     def serve() -> int:
-        return _serve(server_getter, args.fork, not args.no_respawn, on_worker_exit)
+        return _serve(server_class, args.fork, not args.no_respawn, on_worker_exit)
 
     if args.use_file_watcher is None:
         return serve()

@@ -12,6 +12,7 @@ import pytest
 from pysoa_like.client.client import Client
 from pysoa_like.fleet.errors import ServiceVersionError
 from pysoa_like.registry.records import ServiceInfo
+from pysoa_like.server.exit_codes import EXIT_GAVE_UP
 from pysoa_like.version import __version__
 from tests.functional.conftest import Runner, wait_for
 from tests.functional.fleet.conftest import client_for
@@ -152,9 +153,13 @@ def test_gating_timeout_serves_and_reports_the_missing_service(
     assert "Required services still unavailable after 0.5 seconds: back >= 2.0 (no live instance)" in runner.log()
 
 
-def test_gating_timeout_with_exit_stops_the_worker(start_service: Callable[..., Runner]) -> None:
-    """With on_timeout=exit, the worker stops instead of serving without its dependency."""
+@pytest.mark.parametrize("fork", [1, 2])
+def test_gating_timeout_with_exit_stops_the_worker(start_service: Callable[..., Runner], fork: int) -> None:
+    """With on_timeout=exit, the worker stops instead of serving without its dependency, and the process (the
+    supervisor too, under --fork) exits with 4 so a supervisor sees it gave up; a give-up is not respawned."""
     runner = start_service(
-        "front", fork=1, wait_ready=False, FLEET_REQUIRES='{"back": null}', FLEET_WAIT="0.3", FLEET_ON_TIMEOUT="exit"
+        "front", fork=fork, wait_ready=False, FLEET_REQUIRES='{"back": null}', FLEET_WAIT="0.3", FLEET_ON_TIMEOUT="exit"
     )
-    runner.wait_for_log("Stopping: the required services are unavailable (dependencies.on_timeout is exit)")
+    assert runner.process.wait(30) == EXIT_GAVE_UP
+    assert "Stopping: the required services are unavailable (dependencies.on_timeout is exit)" in runner.log()
+    assert "respawned as pid" not in runner.log()

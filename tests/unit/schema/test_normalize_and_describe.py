@@ -43,27 +43,35 @@ def test_containers_without_class_configs_return_the_value_itself() -> None:
 @pytest.mark.parametrize(
     ("field", "text"),
     [
-        (fields.Integer(gte=0, lt=10), "an integer >= 0 and < 10"),
+        (fields.Integer(gte=0, lt=10), "an integer of at least 0 and less than 10"),
         (fields.Float(), "a number"),
         (fields.UnicodeString(), "a string"),
         (fields.Boolean(), "a boolean"),
-        (fields.Constant("A", "B"), "one of: 'A', 'B'"),
+        (fields.Constant("A", "B"), "one of 'A', 'B'"),
         (fields.Nullable(fields.UnicodeString()), "a string or None"),
         (fields.Any(fields.Integer(), fields.Boolean()), "an integer or a boolean"),
         (fields.List(fields.UnicodeString()), "a list of strings"),
         (fields.Set(fields.Integer()), "a set of integers"),
         (
             fields.Dictionary({"a": fields.Integer(), "b": fields.Integer()}, optional_keys=("b",)),
-            "a dict with keys a, b (optional: b)",
+            "a dict with the keys a and the optional keys b",
         ),
-        (fields.Dictionary({}, allow_extra_keys=True), "an empty dict and any other keys"),
+        (fields.Dictionary({}, allow_extra_keys=True), "a dict"),
         (fields.SchemalessDictionary(), "a dict"),
         (fields.SchemalessDictionary(value_type=fields.Integer()), "a dict of integers"),
         (
             fields.ClassConfigurationSchema(base_class=plugins.Base),
-            'a class configuration {"path": "module:Class", "kwargs": {...}} whose class is a Base',
+            'a class configuration {"path": "module:Class", "kwargs": {...}} naming a subclass of Base',
         ),
-        (fields.ObjectInstance(int), "an instance of <class 'int'>"),
+        (fields.Tuple(fields.UnicodeString(), fields.Integer()), "a tuple (string, integer)"),
+        (fields.List(fields.Anything(), min_length=2, max_length=2), "a list of exactly 2 items"),
+        (
+            fields.List(fields.Any(fields.Tuple(fields.UnicodeString(), fields.Integer()), fields.UnicodeString())),
+            "a list whose items are each either a tuple (string, integer) or a string",
+        ),
+        (fields.Integer(gte=1, lte=65535), "an integer from 1 to 65535"),
+        (fields.Constant("only"), "exactly 'only'"),
+        (fields.ObjectInstance(int), "an instance of int"),
         (fields.Anything(), "any value"),
     ],
 )
@@ -76,8 +84,8 @@ def test_expected_at_follows_pointers_through_class_config_kwargs() -> None:
     """The expectation for a nested pointer is found through lists, dicts and a class's kwargs schema."""
     field = fields.List(fields.ClassConfigurationSchema(base_class=plugins.Base))
     value = [{"path": "tests.unit.schema.plugins:OurProvided", "kwargs": {}}]
-    assert expected_at(field, ["0", "kwargs", "size"], value) == "an integer >= 1"
-    assert expected_at(field, ["0", "path"], value) == 'an importable "module:Class" path to a Base'
+    assert expected_at(field, ["0", "kwargs", "size"], value) == "an integer of at least 1"
+    assert expected_at(field, ["0", "path"], value) == 'an importable "module:Class" path to a subclass of Base'
     assert expected_at(fields.Integer(), ["x"], 1) is None
 
 

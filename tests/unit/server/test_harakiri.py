@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt, format_thread_stacks
+from pysoa_like.server.exit_codes import EXIT_FAILURE
 from pysoa_like.server.server import HarakiriInterrupt as PublicHarakiriInterrupt
 
 _REPO = Path(__file__).resolve().parents[3]
@@ -39,6 +40,20 @@ def test_stuck_action_gets_action_timeout_and_the_server_stops() -> None:
     assert error["message"] == 'The action "stuck" ran for too long and had to be interrupted.'
     assert error["is_caller_error"] is False
     assert "Thread MainThread" in log
+
+
+def test_harakiri_outside_a_job_stops_the_server_with_a_failure_exit_code() -> None:
+    """A receive that hangs (Redis stopped answering) is cut by harakiri; the server stops with exit_code 1."""
+    output, log = _run_script("receive")
+    assert output["elapsed"] < 5
+    assert output["exit_code"] == EXIT_FAILURE
+    assert "Harakiri interrupted the server loop outside a job; shutting down" in log
+
+
+def test_a_stuck_action_stops_the_server_with_a_failure_exit_code() -> None:
+    """After harakiri answered a stuck action the server stops with exit_code 1, so a supervisor restarts it."""
+    output, _ = _run_script("action")
+    assert output["exit_code"] == EXIT_FAILURE
 
 
 def test_stuck_job_middleware_gets_job_timeout() -> None:

@@ -17,6 +17,7 @@ from pysoa_like.server.autoreload import FileWatcher, reloader_command
 from pysoa_like.server.server import Server
 
 _REPO = Path(__file__).resolve().parents[3]
+_SETTINGS = "tests.unit.server._settings_module"
 
 
 class RecordingServer(Server):
@@ -44,7 +45,7 @@ def test_main_loads_the_settings_module_and_runs_the_initialized_class(monkeypat
 
 def test_main_without_settings_is_refused() -> None:
     """A non-Django server needs -s/--settings."""
-    with pytest.raises(ValueError, match="without settings"):
+    with pytest.raises(ValueError, match="no settings: pass -s/--settings MODULE"):
         server_main(RecordingServer, None, [])
 
 
@@ -82,7 +83,7 @@ def test_unforked_runner_runs_main_in_process(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(
         RecordingServer, "main", classmethod(lambda cls, forked_process_id=None: calls.append(forked_process_id))
     )
-    assert standalone.run_standalone(lambda: RecordingServer, ["--fork", "1"]) == 0
+    assert standalone.run_standalone(lambda: RecordingServer, ["--fork", "1", "-s", _SETTINGS]) == 0
     assert calls == [None]
 
 
@@ -93,7 +94,7 @@ def test_entry_points_return_after_a_clean_stop(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(
         RecordingServer, "main", classmethod(lambda cls, forked_process_id=None: calls.append(forked_process_id))
     )
-    monkeypatch.setattr(sys, "argv", ["/path/to/service/standalone.py"])
+    monkeypatch.setattr(sys, "argv", ["/path/to/service/standalone.py", "-s", _SETTINGS])
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     assert entry_point(lambda: RecordingServer) is None
     assert calls == [None]

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from pysoa_like.server._supervisor import RespawnLimiter, WorkerSupervisor
+from pysoa_like.server.exit_codes import NOT_RESTARTABLE
 
 
 class _Clock:
@@ -136,3 +137,26 @@ def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
     assert time.monotonic() - started_at < 10
     assert started == [1, 2]
     assert supervisor.shutting_down
+
+
+def test_without_respawn_a_failed_worker_makes_the_supervisor_fail() -> None:
+    """With respawn off, a worker that exits with a failure is the supervisor's failure too (not 0)."""
+    codes = iter([0, 5])
+    assert WorkerSupervisor(lambda fid: _fork_exiting(next(codes)), 2, respawn=False).run() == 5
+
+
+@pytest.mark.parametrize("code", sorted(NOT_RESTARTABLE))
+def test_a_worker_that_gave_up_is_not_respawned_and_its_code_is_the_supervisors(
+    code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A settings mistake or a give-up (exit 2 or 4) cannot be fixed by a restart: not respawned, code passed on."""
+    started: list[int] = []
+
+    def start(fid: int) -> int:
+        started.append(fid)
+        return _fork_exiting(code)
+
+    with caplog.at_level(logging.ERROR):
+        assert WorkerSupervisor(start, 2, logger=logging.getLogger("test.supervisor")).run() == code
+    assert sorted(started) == [1, 2]
+    assert sum("will not be respawned: a restart cannot help" in r.getMessage() for r in caplog.records) == 2

@@ -46,7 +46,10 @@ def test_default_transport_is_redis() -> None:
     assert ClientSettings.defaults["transport"] == {
         "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
     }
-    with pytest.raises(SettingsError, match=r"transport\.kwargs\.backend_type: Missing key"):
+    with pytest.raises(
+        SettingsError,
+        match=r"transport\.kwargs\.backend_type: missing \(expected one of 'redis\.sentinel', 'redis\.standard'\)",
+    ):
         ClientSettings({})
     settings = ClientSettings({"transport": {"kwargs": {"backend_type": "redis.standard"}}})
     assert settings["transport"]["object"] is RedisClientTransport

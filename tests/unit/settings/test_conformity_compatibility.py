@@ -30,7 +30,7 @@ def test_code_catching_conformitys_error_catches_ours() -> None:
         catching = ConformitySettings.ImproperlyConfigured
     with pytest.raises(catching) as info:
         ServerSettings({"transport": {"path": _CLIENT_TRANSPORT, "kwargs": {"backend_type": "redis.standard"}}})
-    assert "is not one of or a subclass of one of" in info.value.args[0]
+    assert 'transport.path: expected a "module:Class" path to a subclass of ServerTransport' in info.value.args[0]
     assert isinstance(info.value, SettingsError) and isinstance(info.value, ValueError)
     assert ServerSettings.ImproperlyConfigured is SettingsError
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pysoa_like.common import fields
+from pysoa_like.common.fields._describe import explain_errors
 from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.redis_gateway.constants import REDIS_BACKEND_TYPES, ProtocolVersion
 
@@ -125,5 +126,4 @@ def check_transport_kwargs(schema: fields.Dictionary, kwargs: Mapping[str, Any],
     given = {key: value for key, value in kwargs.items() if value is not None}
     problems = schema.errors(given)
     if problems:
-        details = "; ".join(f"{p.pointer}: {p.message}" if p.pointer else p.message for p in problems)
-        raise ValueError(f"Invalid {transport} settings: {details}")
+        raise ValueError(f"Invalid {transport} settings: {'; '.join(explain_errors(schema, given, problems))}")

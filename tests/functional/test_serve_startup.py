@@ -1,0 +1,103 @@
+"""What a newcomer meets first: ``pysoa-like --version``, and ``serve`` refusing a mistake before it forks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
+from pysoa_like.version import __version__
+from tests.functional.conftest import REPO_ROOT
+
+_SERVER = "tests.functional.service:FunctionalServer"
+
+
+def _pysoa_like(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pysoa_like", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_version_prints_the_version_and_exits_0() -> None:
+    """``pysoa-like --version`` prints the package version (and Python's) on stdout."""
+    result = _pysoa_like("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"pysoa-like {__version__} (Python ")
+
+
+@pytest.mark.parametrize("fork", ["0", "3"])
+def test_a_settings_mistake_is_one_message_naming_the_key_and_exit_2(fork: str) -> None:
+    """Checked before forking: one short message naming the key, no traceback, not once per worker, exit 2."""
+    started = time.monotonic()
+    result = _pysoa_like("serve", _SERVER, "--settings", "tests.functional.mistaken_settings", "--fork", fork)
+    assert result.returncode == EXIT_CONFIGURATION
+    assert time.monotonic() - started < 15  # no worker was started, let alone respawned
+    assert result.stdout == ""
+    assert result.stderr == (
+        "pysoa-like serve: error: settings module 'tests.functional.mistaken_settings': Invalid ServerSettings:\n"
+        "  - transport.kwargs.backend_layer_kwargs.hosts: expected a list whose items are each either a tuple "
+        "(string, integer), a list of exactly 2 items or a string, got a string\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            [_SERVER, "--settings", "tests.functional.no_such_settings"],
+            "pysoa-like serve: error: cannot import the settings module 'tests.functional.no_such_settings': "
+            "No module named 'tests.functional.no_such_settings'\n",
+        ),
+        (
+            [_SERVER],
+            "pysoa-like serve: error: no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)\n",
+        ),
+        (
+            ["tests.functional.service:NoSuchServer", "--settings", "tests.functional.service"],
+            "pysoa-like serve: error: cannot load the server class 'tests.functional.service:NoSuchServer': "
+            "module 'tests.functional.service' has no attribute 'NoSuchServer'\n",
+        ),
+        (
+            ["json:JSONDecoder", "--settings", "tests.functional.service"],
+            "pysoa-like serve: error: cannot load the server class 'json:JSONDecoder': 'json:JSONDecoder' is not a "
+            "Server subclass\n",
+        ),
+    ],
+)
+def test_usage_mistakes_of_serve_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:
+    """A missing settings module, no settings at all, or a wrong server class: one line on stderr, exit 2."""
+    result = _pysoa_like("serve", *arguments, "--fork", "2")
+    assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, message)
+
+
+def test_the_standalone_entry_point_checks_the_settings_the_same_way() -> None:
+    """``python -m my_service.standalone -s ...`` (PySOA's simple_main) reports the mistake the same way."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pysoa_like.server.standalone import simple_main; "
+            "from tests.functional.service import FunctionalServer; sys.argv[0] = 'standalone'; "
+            "simple_main(lambda: FunctionalServer)",
+            "-s",
+            "tests.functional.mistaken_settings",
+            "-f",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith("standalone: error: settings module 'tests.functional.mistaken_settings'")
+    assert "Traceback" not in result.stderr
