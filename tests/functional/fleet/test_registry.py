@@ -120,8 +120,10 @@ def test_dependency_gating_waits_for_the_required_service(
 ) -> None:
     """A worker requiring `back` >= 1.0 registers as waiting and serves nothing until `back` is alive."""
     start_service("front", fork=1, wait_ready=False, FLEET_REQUIRES='{"back": "1.0"}')
+    # It registers as "starting" first, then waits: poll for the state (seeing the first one is no failure).
     waiting = wait_for(lambda: _service(fleet_client, "front").instances, timeout=15)
-    assert waiting[0].state == "waiting for dependencies"
+    states = wait_for(lambda: {i.state for i in _service(fleet_client, "front").instances} - {"starting"}, timeout=15)
+    assert (len(waiting), states) == (1, {"waiting for dependencies"})
     time.sleep(1)
     assert _service(fleet_client, "front").queue_depth == 0
     with pytest.raises(Exception):  # noqa: B017 - any failure to answer: it is not serving yet
