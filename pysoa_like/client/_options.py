@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 from pysoa_like.client._arguments import check_mapping, check_seconds
 from pysoa_like.common._header_rules import get_switch, suppress_response_requested
 from pysoa_like.common.types import Context, Control
+from pysoa_like.core.deadlines import bounded_expiry
 
 __all__ = [
     "CallKeywords",
@@ -136,6 +137,18 @@ class CallOptions:
             self.catch_transport_errors,
             self.timeout,
             **{**self.job_keywords, "correlation_id": new_correlation_id()},
+        )
+
+    def with_timeout(self, timeout: float) -> CallOptions:
+        """These options with ``timeout`` (a deadline's time left) instead, the message expiry cut to it."""
+        expiry = self.job_keywords.get("message_expiry_in_seconds")
+        return CallOptions(
+            self.expansions,
+            self.raise_job_errors,
+            self.raise_action_errors,
+            self.catch_transport_errors,
+            timeout,
+            **{**self.job_keywords, "message_expiry_in_seconds": bounded_expiry(expiry, timeout)},
         )
 
     def job_context(self, base_context: Mapping[str, Any]) -> Context:

@@ -5,6 +5,7 @@ Also the rules for what any call raises and returns, shared by single and parall
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ __all__ = ["ParallelJobs", "SentJob", "expandable_actions", "first_action", "rai
 #: What a parallel call holds per job: ``(service, request_id)`` to wait for, the send error, or ``None``
 #: (a job that gets no reply).
 SentJob = tuple[str, Any] | PySOATransportError | None
+
+# A reply may be waiting already when the time is up: it is still looked for this long.
+_SHORTEST_WAIT_SECONDS = 0.01
 
 #: Collects the reply to one request: ``(service, request_id, timeout) -> JobResponse``.
 WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
@@ -150,15 +154,21 @@ class ParallelJobs:
         self._results: dict[int, Any] = {}
 
     def collect(self, timeout: float | None) -> list[Any]:
-        """Wait for every reply (each with ``timeout``) and return the results in input order."""
+        """Wait for every reply, all within ``timeout``, and return the results in input order.
+
+        ``timeout`` bounds the whole collection (PySOA gave it to each reply in turn, so N slow jobs took up
+        to N times the timeout); ``None`` gives each receive the transport's default.
+        """
+        deadline = None if not timeout else time.monotonic() + timeout
         for index, item in enumerate(self._sent):
             if index in self._results:
                 continue
             if not isinstance(item, tuple):
                 self._results[index] = item
                 continue
+            wait = timeout if deadline is None else max(deadline - time.monotonic(), _SHORTEST_WAIT_SECONDS)
             try:
-                self._results[index] = self._wait(item[0], item[1], timeout)
+                self._results[index] = self._wait(item[0], item[1], wait)
             except PySOATransportError as exc:
                 if not self._catch:
                     raise

@@ -24,6 +24,7 @@ from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.errors import (
     CallActionError,
     CallJobError,
+    DeadlineExceededError,
     ImproperlyConfigured,
     InvalidExpansionKey,
     PySOAClientError,
@@ -31,6 +32,7 @@ from pysoa_like.client.errors import (
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings, perform_expansions
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
+from pysoa_like.core.deadlines import bounded_expiry, bounded_wait
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -112,7 +114,16 @@ class Client:
     * ``continue_on_error`` (False), ``control_extra`` (None): control header input.
     * ``message_expiry_in_seconds`` (None): the expiry, when it should differ from ``timeout``.
     * ``suppress_response`` (False): send and forget; the call returns ``None`` without waiting.
+
+    Attributes:
+        deadline: An absolute Unix time that bounds every call of this client, or ``None`` (the default).
+            The client a server makes for a job (``request.client``) gets the job's deadline minus a margin:
+            each call then waits at most the time left (its timeout is cut to it), its request carries that
+            deadline as its expiry, and a call made with no time left raises :class:`DeadlineExceededError`
+            at once, without sending anything.
     """
+
+    deadline: float | None = None
 
     settings_class: Any = ClientSettings
     handler_class: type[ServiceHandler] = ServiceHandler
@@ -324,6 +335,8 @@ class Client:
             PySOATransportError: The transport could not send the request.
         """
         check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
+        if self.deadline is not None:
+            message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
         handler = self._get_handler(service_name)
         base_context = self.context if handler.base_context is None else {**self.context, **handler.base_context}
         job = JobRequest(
@@ -361,7 +374,50 @@ class Client:
                 return _kept_then(calls.kept, service_name, handler.get_all_responses(receive_timeout_in_seconds))
         return handler.get_all_responses(receive_timeout_in_seconds)
 
-    # The one call path: send, wait, finish
+    # The one call path: deadline, send, wait, finish
+
+    def _time_left(self, service_name: str) -> float:
+        """The seconds left until :attr:`deadline` (which is set).
+
+        Raises:
+            DeadlineExceededError: No time is left: nothing may be sent.
+        """
+        assert self.deadline is not None
+        left = self.deadline - time.time()
+        if left <= 0:
+            raise DeadlineExceededError(
+                f"Not calling service {service_name}: the deadline of this client (its caller's, less a margin) "
+                f"passed {-left:.3f} s ago"
+            )
+        return left
+
+    def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
+        """The options of a call bounded by :attr:`deadline` (which is set): its wait cut to the time left.
+
+        A call without a timeout keeps its transport's default wait unless that is longer than the time left.
+
+        Raises:
+            DeadlineExceededError: No time is left: nothing may be sent.
+        """
+        names = list(service_names)
+        left = min((self._time_left(name) for name in names), default=None)
+        if left is None:
+            return options
+        wait = options.timeout
+        if not wait:
+            defaults = [self._default_wait(name) for name in names]
+            wait = None if None in defaults else max(defaults)  # type: ignore[type-var]
+        bounded = bounded_wait(wait, left)
+        return options if bounded is None else options.with_timeout(bounded)
+
+    def _default_wait(self, service_name: str) -> float | None:
+        """How long a receive of ``service_name``'s transport waits when a call gives no timeout (if it says)."""
+        try:
+            transport = self._get_handler(service_name).transport
+        except (ImproperlyConfigured, ValueError):
+            return None
+        wait = getattr(transport, "receive_timeout_in_seconds", None)
+        return wait if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 else None
 
     def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
         """Send one job of a call through :meth:`send_request`; its request id."""
@@ -441,6 +497,8 @@ class Client:
 
         The timeout counts from the call's start: the time the send took is taken off the wait for the reply.
         """
+        if self.deadline is not None:
+            options = self._within_deadline((service_name,), options)
         if options.expansions:
             options = options.with_correlation_id(self.context)
         timeout = options.timeout
@@ -448,8 +506,7 @@ class Client:
         request_id = self._send(service_name, actions, options)
         if not options.expects_reply:
             return None
-        wait = max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS) if timeout else timeout
-        return self._finish(self._wait(service_name, request_id, wait), options)
+        return self._finish(self._wait(service_name, request_id, _wait_left(timeout, started)), options)
 
     def _futures_replaced(self) -> bool:
         """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
@@ -474,8 +531,11 @@ class Client:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
         call = options_of(options)
+        if self.deadline is not None:
+            call = self._within_deadline((service_name,), call)
         if call.expansions:
             call = call.with_correlation_id(self.context)
+        started = time.monotonic()
         request_id = self._send(service_name, actions, call)
         received: list[JobResponse] = []
 
@@ -483,9 +543,8 @@ class Client:
             if not call.expects_reply:
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
-                received.append(
-                    self._wait(service_name, request_id, call.timeout if result_timeout is None else result_timeout)
-                )
+                wait = _wait_left(call.timeout, started) if result_timeout is None else result_timeout
+                received.append(self._wait(service_name, request_id, wait))
             return self._finish(received[0], call)
 
         return FutureSOAResponse(get_result)
@@ -517,16 +576,17 @@ class Client:
             ImproperlyConfigured: At once, if a job names an unknown service.
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
         """
+        job_list = [(job["service_name"], job["actions"]) for job in jobs]
+        call = options_of(options)
+        if self.deadline is not None:
+            call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
-        call = options_of(options).with_correlation_id(self.context)
-        parallel = ParallelJobs(
-            send_jobs(self, [(job["service_name"], job["actions"]) for job in jobs], call),
-            call.catch_transport_errors,
-            self._wait,
-        )
+        call = call.with_correlation_id(self.context)
+        started = time.monotonic()
+        parallel = ParallelJobs(send_jobs(self, job_list, call), call.catch_transport_errors, self._wait)
 
         def get_result(result_timeout: float | None) -> list[Any]:
-            results = parallel.collect(call.timeout if result_timeout is None else result_timeout)
+            results = parallel.collect(_wait_left(call.timeout, started) if result_timeout is None else result_timeout)
             raise_errors(
                 (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
             )
@@ -634,6 +694,16 @@ class Client:
             ``catch_transport_errors=True``).
         """
         return self.call_jobs_parallel_future(jobs, **options).result()
+
+
+def _wait_left(timeout: float | None, started: float) -> float | None:
+    """What is left of a call's ``timeout`` (``None``: the transport's default) counted from ``started``.
+
+    A reply may already be waiting when the time is up, so it is still looked for, briefly.
+    """
+    if not timeout:
+        return timeout
+    return max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS)
 
 
 def _is_event_bus(value: Any) -> bool:

@@ -10,6 +10,7 @@ __all__ = [
     "ERROR_CODE_ACTION_TIMEOUT",
     "ERROR_CODE_AUTH_INVALID",
     "ERROR_CODE_AUTH_REQUIRED",
+    "ERROR_CODE_DEADLINE_EXCEEDED",
     "ERROR_CODE_INVALID",
     "ERROR_CODE_JOB_TIMEOUT",
     "ERROR_CODE_MISSING",
@@ -29,6 +30,9 @@ ERROR_CODE_ACCESS_DENIED = "ACCESS_DENIED"
 ERROR_CODE_AUTH_INVALID = "AUTH_INVALID"
 # A private action was called without an API token in the request context (HTTP 401).
 ERROR_CODE_AUTH_REQUIRED = "AUTH_REQUIRED"
+# The job's deadline (its request's expiry: when its caller stops waiting) passed before this action could start,
+# so the server did not run it (nor any later action of the job).
+ERROR_CODE_DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 # Harakiri interrupted an action that ran for too long.
 ERROR_CODE_ACTION_TIMEOUT = "ACTION_TIMEOUT"
 # A value failed validation (also used by introspection for an unknown action name).

@@ -10,11 +10,17 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pysoa_like.common.constants import ERROR_CODE_ACTION_TIMEOUT, ERROR_CODE_JOB_TIMEOUT, ERROR_CODE_SERVER_ERROR
+from pysoa_like.common.constants import (
+    ERROR_CODE_ACTION_TIMEOUT,
+    ERROR_CODE_DEADLINE_EXCEEDED,
+    ERROR_CODE_JOB_TIMEOUT,
+    ERROR_CODE_SERVER_ERROR,
+)
 from pysoa_like.common.errors import Error
 
 __all__ = [
     "action_timeout_error",
+    "deadline_exceeded_error",
     "invalid_body_error",
     "job_timeout_error",
     "schema_errors_to_job_errors",
@@ -41,6 +47,15 @@ def action_timeout_error(action: str) -> Error:
     """``ACTION_TIMEOUT``: harakiri fired while ``action`` ran."""
     message = f'The action "{action}" ran for too long and had to be interrupted.'
     return Error(code=ERROR_CODE_ACTION_TIMEOUT, message=message, is_caller_error=False)
+
+
+def deadline_exceeded_error(action: str, late: float) -> Error:
+    """``DEADLINE_EXCEEDED``: ``action`` was not started because its job's deadline passed ``late`` seconds ago."""
+    message = (
+        f"The action \"{action}\" was not run: the job's deadline (the request's expiry) passed {late:.3f} s "
+        "before it could start"
+    )
+    return Error(code=ERROR_CODE_DEADLINE_EXCEEDED, message=message, is_caller_error=False)
 
 
 def invalid_body_error(action: str, body: Any) -> Error:

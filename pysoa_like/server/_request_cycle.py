@@ -23,6 +23,7 @@ from pysoa_like.common._header_rules import parse_client_version_checked, suppre
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.constants import (
     ERROR_CODE_ACTION_TIMEOUT,
+    ERROR_CODE_DEADLINE_EXCEEDED,
     ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
     ERROR_CODE_RESPONSE_TOO_LARGE,
 )
@@ -39,8 +40,10 @@ from pysoa_like.common.transport.errors import (
     TransientPySOATransportError,
 )
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.core.deadlines import deadline_of
 from pysoa_like.server._error_responses import (
     action_timeout_error,
+    deadline_exceeded_error,
     invalid_body_error,
     job_timeout_error,
     schema_errors_to_job_errors,
@@ -134,6 +137,11 @@ class RequestCycleMixin:
     _deprecated: dict[str, str]
     _in_flight: int
     _jobs_handled: int
+    #: The deadline of the job being handled (its request's ``__expiry__``), read by :meth:`process_job`.
+    _job_deadline: float | None = None
+    #: How much earlier than its job's deadline the job's client (``request.client``) must have its answers:
+    #: nested calls get the job's time left minus this, so their caller still has time to use what they return.
+    nested_call_margin_seconds: ClassVar[float] = 0.1
 
     # Hooks the class users subclass defines (see Server).
 
@@ -228,6 +236,7 @@ class RequestCycleMixin:
                 "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
                 problem,
             )
+        self._job_deadline = deadline_of(meta.get("__expiry__"))
         try:
             self.perform_pre_request_actions()
             self._request_logger.log_request(job_request)
@@ -239,6 +248,8 @@ class RequestCycleMixin:
             job_response = self.handle_unhandled_exception(exc, JobResponse)
             job_response.context.update(context)
             response_dict = job_response_to_dict(job_response, client_version)
+        finally:
+            self._job_deadline = None
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
             response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
@@ -345,12 +356,17 @@ class RequestCycleMixin:
             if problems:
                 return JobResponse(errors=schema_errors_to_job_errors(problems))
             context = job_request["context"]
+            deadline = self._job_deadline
+            client = self.make_client(context)
+            if deadline is not None and isinstance(client, Client):
+                client.deadline = deadline - self.nested_call_margin_seconds
             enriched = EnrichedJobRequest(
                 control=job_request["control"],
                 context=context,
                 actions=job_request["actions"],
-                client=self.make_client(context),
+                client=client,
                 run_coroutine=self._async_event_loop_thread.run_coroutine,
+                deadline=deadline,
             )
             response = self._job_stack(enriched)
             if "correlation_id" in enriched.context:
@@ -443,8 +459,12 @@ class RequestCycleMixin:
         metrics = self._metrics
         counting = self._counting
         deprecated = self._deprecated
+        deadline = job_request.deadline
         for action_request_raw in job_request.actions:
             name = action_request_raw.action
+            if deadline is not None and time.time() >= deadline:
+                self._deadline_passed(response, name, deadline)
+                break
             if deprecated and name in deprecated:
                 self._mark_deprecated(response, name)
             request = self.request_class(
@@ -456,6 +476,7 @@ class RequestCycleMixin:
                 client=job_request.client,
                 run_coroutine=job_request.run_coroutine,
                 server=self,
+                deadline=deadline,
             )
             PySOALogContextFilter.set_logging_action_name(name)
             action_timer = metrics.timer("server.action", action=name) if counting else None
@@ -495,6 +516,23 @@ class RequestCycleMixin:
             if action_response.errors and not continue_on_error:
                 break
         return response
+
+    def _deadline_passed(self, response: JobResponse, name: str, deadline: float) -> None:
+        """Answer ``DEADLINE_EXCEEDED`` for an action not started because its job's deadline had passed."""
+        late = time.time() - deadline
+        response.actions.append(ActionResponse(action=name, errors=[deadline_exceeded_error(name, late)]))
+        self.metrics.counter("server.error.deadline_exceeded").increment()
+        if self._counting:
+            self._metrics.counter("server.action.error", action=name, code=ERROR_CODE_DEADLINE_EXCEEDED).increment()
+        log_bounded(
+            self.logger,
+            logging.WARNING,
+            self._log_throttle,
+            "deadline exceeded",
+            'Not running action "%s": its job\'s deadline passed %.3f s ago (the caller no longer waits)',
+            name,
+            late,
+        )
 
     def _checked_body(self, action_response: ActionResponse) -> ActionResponse:
         """The action's response with a dict body, or a ``SERVER_ERROR`` naming the action and what it returned.

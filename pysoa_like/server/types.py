@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures
+import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -19,6 +20,7 @@ import attr
 from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR, ERROR_CODE_UNKNOWN
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
+from pysoa_like.core.deadlines import time_left
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.internal.types import RequestSwitchSet
 
@@ -65,6 +67,8 @@ class EnrichedActionRequest(ActionRequest):
         run_coroutine: Schedules a coroutine on the server's event loop thread; returns a
             :class:`concurrent.futures.Future`.
         server: The server running the action (used by :meth:`call_local_action`).
+        deadline: When the caller stops waiting for the job, as an absolute Unix time (the request's expiry),
+            or ``None`` when the request carries none. ``client`` is bounded by it (less a margin).
     """
 
     switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=_to_switch_set)
@@ -73,6 +77,11 @@ class EnrichedActionRequest(ActionRequest):
     client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     _server: RequestCycleMixin | None = attr.ib(default=None, repr=False, eq=False)
+    deadline: float | None = attr.ib(default=None)
+
+    def time_remaining(self) -> float | None:
+        """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
+        return time_left(self.deadline, time.time())
 
     def publish_event(
         self,
@@ -179,10 +188,16 @@ class EnrichedJobRequest(JobRequest):
         actions: The actions to run.
         client: A client for calling other services, carrying this job's context forward.
         run_coroutine: Schedules a coroutine on the server's event loop thread.
+        deadline: When the caller stops waiting, as an absolute Unix time, or ``None``.
     """
 
     client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
+    deadline: float | None = attr.ib(default=None)
+
+    def time_remaining(self) -> float | None:
+        """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
+        return time_left(self.deadline, time.time())
 
 
 class ActionInterface(abc.ABC):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,9 @@ class LocalClientTransport(ClientTransport, ServerTransport):
             InvalidField: The request cannot be serialized (serialization on).
             MessageTooLarge: The serialized request exceeds ``maximum_message_size_in_bytes``.
         """
+        if message_expiry_in_seconds:
+            # The deadline the server sees, as over Redis (the envelope's expiry).
+            meta = {**meta, "__expiry__": time.time() + message_expiry_in_seconds}
         self._local.pending = self._round_trip(request_id, meta, body)
         self.server.handle_next_request()
 

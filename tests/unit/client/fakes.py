@@ -101,9 +101,12 @@ class FakeClientTransport(ClientTransport):
 class ThreadedFakeTransport(ClientTransport):
     """Replies from worker threads after a random delay, so replies arrive late and out of order."""
 
-    def __init__(self, service_name: str, metrics: MetricsRecorder, max_delay: float = 0.003) -> None:
+    def __init__(
+        self, service_name: str, metrics: MetricsRecorder, max_delay: float = 0.003, min_delay: float = 0.0
+    ) -> None:
         super().__init__(service_name, metrics)
         self.max_delay = max_delay
+        self.min_delay = min_delay
         self._queues: dict[int, queue.Queue[ReceivedMessage]] = {}
         self._lock = threading.Lock()
 
@@ -119,7 +122,7 @@ class ThreadedFakeTransport(ClientTransport):
         message_expiry_in_seconds: float | None = None,
     ) -> None:
         target = self._queue()
-        delay = random.uniform(0, self.max_delay)
+        delay = random.uniform(self.min_delay, self.max_delay)
 
         def reply() -> None:
             time.sleep(delay)

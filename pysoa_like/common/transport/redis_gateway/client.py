@@ -220,6 +220,11 @@ class RedisClientTransport(ClientTransport):
         make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
 
     @property
+    def receive_timeout_in_seconds(self) -> float:
+        """How long a receive waits when the call gives no timeout (the ``receive_timeout_in_seconds`` setting)."""
+        return self.core.receive_timeout_in_seconds
+
+    @property
     def requests_outstanding(self) -> int:
         """How many replies the current thread still waits for; below 1, a receive returns at once."""
         return len(self._state.pending)

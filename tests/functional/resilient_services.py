@@ -1,0 +1,105 @@
+"""Services for the resilience tests, each run by ``pysoa-like serve`` (settings picked by ``RESILIENT_SERVICE``).
+
+``first`` calls ``second``, which calls ``third`` (``hop``): each sleeps ``body["sleep"][<service>]`` seconds
+first and logs the time its job has left. ``third`` also serves ``flaky`` (fails every second call) and
+``marker`` (logs that it ran). ``FUNCTIONAL_REDIS_URL`` names the Redis.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.server import Server
+from pysoa_like.server.types import EnrichedActionRequest
+
+_URL = os.environ.get("FUNCTIONAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+_SERVICE = os.environ.get("RESILIENT_SERVICE", "first")
+_NEXT = {"first": "second", "second": "third"}
+_TRANSPORT_KWARGS = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [_URL]}}
+_logger = logging.getLogger("resilient")
+_calls = itertools.count()
+
+
+class HopAction(Action):
+    """Logs the time left, sleeps, then calls the next service (with no timeout of its own) or returns."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        remaining = request.time_remaining()
+        _logger.info("hop %s remaining=%.3f", _SERVICE, -1.0 if remaining is None else remaining)
+        time.sleep(float(request.body.get("sleep", {}).get(_SERVICE, 0)))
+        nxt = _NEXT.get(_SERVICE)
+        if nxt is None:
+            return {"path": [_SERVICE]}
+        assert request.client is not None
+        started = time.monotonic()
+        try:
+            answer = request.client.call_action(nxt, "hop", request.body)
+        except Exception as exc:
+            _logger.info("hop %s nested call ended after %.3f s: %s", _SERVICE, time.monotonic() - started, exc)
+            raise
+        return {"path": [_SERVICE, *answer.body["path"]]}
+
+
+class FlakyAction(Action):
+    """Fails (an unexpected exception: SERVER_ERROR) every second call of this worker."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        if next(_calls) % 2:
+            raise RuntimeError("flaky failed on purpose")
+        return {"ok": True}
+
+
+class MarkerAction(Action):
+    """Logs that it ran, with its body's ``tag``."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        _logger.info("marker ran %s", request.body.get("tag"))
+        return {}
+
+
+class SleepAction(Action):
+    """Sleeps ``body["seconds"]``."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        time.sleep(float(request.body["seconds"]))
+        return {}
+
+
+class FirstServer(Server):
+    service_name = "first"
+    action_class_map = {"hop": HopAction}
+
+
+class SecondServer(Server):
+    service_name = "second"
+    action_class_map = {"hop": HopAction}
+
+
+class ThirdServer(Server):
+    service_name = "third"
+    action_class_map = {"hop": HopAction, "flaky": FlakyAction, "marker": MarkerAction, "sleep": SleepAction}
+
+
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+SOA_SERVER_SETTINGS: dict[str, Any] = {
+    "transport": {
+        "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
+        "kwargs": {**_TRANSPORT_KWARGS, "receive_timeout_in_seconds": 1},
+    },
+    "client_routing": {
+        name: {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": _TRANSPORT_KWARGS}} for name in ("second", "third")
+    },
+    "logging": {
+        "version": 1,
+        "formatters": {"plain": {"format": "%(created).3f %(process)d %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "disable_existing_loggers": False,
+    },
+}

@@ -1,0 +1,173 @@
+"""Calls that meet a sick service or a sick Redis, against real Redis and real server processes.
+
+Each test states, for one failure, how long the caller waits and what it gets.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from tests.functional.conftest import CLIENT_TRANSPORT, Runner, kill_runners, spawn_runner, wait_for
+
+# A call's documented margin past its deadline, when Redis never answers (see docs/resilience.rst).
+_MARGIN_SECONDS = 1.25
+_SERVICES = {"first": "FirstServer", "second": "SecondServer", "third": "ThirdServer"}
+
+
+def make_client(url: str, **settings: Any) -> Client:
+    """A client of the three resilience services over ``url``."""
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}}
+    return Client({name: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}, **settings} for name in _SERVICES})
+
+
+@pytest.fixture
+def start_service(redis_url: str, tmp_path: Path) -> Iterator[Callable[[str], Runner]]:
+    """Start one worker of a resilience service (``first``, ``second`` or ``third``); stop them all at the end."""
+    runners: list[Runner] = []
+    probe = make_client(redis_url)
+
+    def start(name: str) -> Runner:
+        command = [
+            sys.executable,
+            "-m",
+            "pysoa_like",
+            "serve",
+            f"tests.functional.resilient_services:{_SERVICES[name]}",
+            "--settings",
+            "tests.functional.resilient_services",
+            "--fork",
+            "1",
+        ]
+        env = {"FUNCTIONAL_REDIS_URL": redis_url, "RESILIENT_SERVICE": name}
+        runner = spawn_runner(command, env, tmp_path / f"{name}.log")
+        runners.append(runner)
+        wait_for(lambda: _answers(probe, name), timeout=15)
+        return runner
+
+    yield start
+    kill_runners(runners)
+
+
+def _answers(client: Client, service: str) -> bool:
+    try:
+        client.call_action(service, "status", {"verbose": False}, timeout=1)
+        return True
+    except Exception:
+        return False
+
+
+def _remaining(log: str, service: str) -> list[float]:
+    return [float(value) for value in re.findall(rf"hop {service} remaining=(-?[\d.]+)", log)]
+
+
+def test_the_first_callers_deadline_bounds_a_chain_of_three_services(
+    start_service: Callable[[str], Runner], redis_url: str
+) -> None:
+    """first -> second -> third, third far too slow: the caller has its answer by its 2 s deadline.
+
+    Each hop sees less time than the one before (the margin taken off at each hop), and second's call to third
+    ends before first's deadline, so first still answers its caller in time, with second's error.
+    """
+    runners = {name: start_service(name) for name in ("first", "second", "third")}
+    client = make_client(redis_url)
+    started = time.monotonic()
+    with pytest.raises(CallActionError) as info:
+        client.call_action("first", "hop", {"sleep": {"first": 0.2, "second": 0.2, "third": 5}}, timeout=2)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.25  # an answer, not a timeout: first replied before its deadline
+    assert info.value.actions[0].errors[0].code == "SERVER_ERROR"
+    (first,) = _remaining(runners["first"].log(), "first")
+    (second,) = _remaining(runners["second"].log(), "second")
+    (third,) = _remaining(runners["third"].log(), "third")
+    assert 0 < third < second - 0.2 < first - 0.4 < 2
+    nested = re.search(r"hop second nested call ended after ([\d.]+) s", runners["second"].log())
+    assert nested is not None and float(nested.group(1)) <= second
+
+
+def test_a_request_whose_deadline_passed_while_queued_is_never_run(
+    start_service: Callable[[str], Runner], redis_url: str
+) -> None:
+    """The only worker is busy for 1.5 s; a call with timeout=0.5 times out and its job is dropped, not run late."""
+    runner = start_service("third")
+    client = make_client(redis_url)
+    client.send_request("third", [{"action": "sleep", "body": {"seconds": 1.5}}], suppress_response=True)
+    started = time.monotonic()
+    with pytest.raises(MessageReceiveTimeout):
+        client.call_action("third", "marker", {"tag": "late"}, timeout=0.5)
+    assert time.monotonic() - started < 0.5 + _MARGIN_SECONDS
+    client.call_action("third", "marker", {"tag": "after"}, timeout=5)
+    log = runner.log()
+    assert "marker ran after" in log
+    assert "marker ran late" not in log
+
+
+def test_a_call_to_a_dead_service_ends_at_its_timeout(redis_url: str) -> None:
+    """No worker serves the service: the caller gets MessageReceiveTimeout after its 1 s timeout."""
+    client = make_client(redis_url)
+    started = time.monotonic()
+    with pytest.raises(MessageReceiveTimeout):
+        client.call_action("third", "marker", {}, timeout=1)
+    assert 1 <= time.monotonic() - started < 1 + _MARGIN_SECONDS
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """The URL of a server that accepts connections and never answers (a hung Redis or proxy)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    stop.set()
+    thread.join(5)
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("kind", ["blocking", "future"])
+def test_a_call_to_a_redis_that_never_answers_ends_within_its_timeout_and_the_margin(
+    silent_redis: str, kind: str
+) -> None:
+    """Blocking or through a future, a call with timeout=2 to a silent Redis fails within 2 + 1.25 s."""
+    client = make_client(silent_redis)
+    started = time.monotonic()
+    with pytest.raises(MessageSendError):
+        if kind == "blocking":
+            client.call_action("third", "marker", {}, timeout=2)
+        else:
+            client.call_action_future("third", "marker", {}, timeout=2).result()
+    assert time.monotonic() - started < 2 + _MARGIN_SECONDS
+
+
+def test_a_call_to_a_stopped_redis_fails_at_once() -> None:
+    """Nothing listens on Redis' port: the call fails with MessageSendError at once, not at its timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as placeholder:
+        port = placeholder.getsockname()[1]
+    client = make_client(f"redis://127.0.0.1:{port}/0")
+    started = time.monotonic()
+    with pytest.raises(MessageSendError):
+        client.call_action("third", "marker", {}, timeout=5)
+    assert time.monotonic() - started < 0.5

@@ -1,0 +1,168 @@
+"""Deadlines end to end over the local transport: a job's deadline, nested calls bounded by it, late actions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError, DeadlineExceededError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.server import Server
+from tests.unit.client.conftest import MakeClient, transport_of
+from tests.unit.client.fakes import ThreadedFakeTransport
+
+LOCAL = "pysoa_like.common.transport.local:LocalClientTransport"
+
+
+class Report(Action):
+    """Returns what the action knows of its deadline."""
+
+    def run(self, request: Any) -> dict[str, Any]:
+        return {"deadline": request.deadline, "remaining": request.time_remaining()}
+
+
+class Sleep(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        time.sleep(float(request.body["seconds"]))
+        return {}
+
+
+class BackServer(Server):
+    service_name = "back"
+    action_class_map = {"report": Report, "sleep": Sleep}
+
+
+class Forward(Action):
+    """Sleeps ``body["sleep"]`` seconds, then calls back.report through request.client (with ``body["timeout"]``)."""
+
+    def run(self, request: Any) -> dict[str, Any]:
+        time.sleep(float(request.body.get("sleep", 0)))
+        options = {"timeout": request.body["timeout"]} if "timeout" in request.body else {}
+        try:
+            inner = request.client.call_action("back", "report", **options)
+        except DeadlineExceededError as exc:
+            return {"refused": str(exc), "client_deadline": request.client.deadline}
+        return {"own": request.time_remaining(), "inner": inner.body, "client_deadline": request.client.deadline}
+
+
+def _local(server_class: type[Server], routing: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "transport": {
+            "path": LOCAL,
+            "kwargs": {"server_class": server_class, "server_settings": {"client_routing": routing or {}}},
+        }
+    }
+
+
+class FrontServer(Server):
+    service_name = "front"
+    action_class_map = {"forward": Forward}
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client({"back": _local(BackServer), "front": _local(FrontServer, {"back": _local(BackServer)})})
+
+
+def test_an_action_knows_its_jobs_deadline_and_the_time_remaining(client: Client) -> None:
+    """With timeout=3 the action sees a deadline about 3 s ahead and a time remaining just under 3 s."""
+    before = time.time()
+    body = client.call_action("back", "report", timeout=3).body
+    assert before + 3 <= body["deadline"] <= time.time() + 3
+    assert 2.5 < body["remaining"] <= 3
+
+
+def test_an_action_called_with_no_expiry_has_no_deadline() -> None:
+    """A request without an expiry (the local transport's default) carries no deadline: both are None."""
+    client = Client({"back": _local(BackServer)})
+    assert client.call_action("back", "report").body == {"deadline": None, "remaining": None}
+
+
+def test_a_nested_call_gets_the_time_left_less_the_margin(client: Client) -> None:
+    """The nested call's own deadline is the outer job's minus the server's nested-call margin."""
+    body = client.call_action("front", "forward", {"sleep": 0.3}, timeout=3).body
+    assert body["own"] < 2.75
+    outer_deadline = body["client_deadline"] + Server.nested_call_margin_seconds
+    assert body["inner"]["deadline"] <= outer_deadline - Server.nested_call_margin_seconds + 0.001
+    assert body["inner"]["remaining"] < body["own"]
+
+
+def test_a_nested_calls_longer_timeout_is_cut_but_a_shorter_one_is_kept(client: Client) -> None:
+    """timeout=30 inside a job with 2 s left gets under 2 s; timeout=0.5 keeps its 0.5 s."""
+    cut = client.call_action("front", "forward", {"timeout": 30}, timeout=2).body
+    assert cut["inner"]["remaining"] < 2
+    kept = client.call_action("front", "forward", {"timeout": 0.5}, timeout=2).body
+    assert 0.3 < kept["inner"]["remaining"] <= 0.5
+
+
+def test_a_nested_call_with_no_time_left_fails_at_once_without_sending(client: Client) -> None:
+    """Once the outer deadline (less the margin) has passed, the nested call raises DeadlineExceededError at once."""
+    body = client.call_action("front", "forward", {"sleep": 0.5}, timeout=0.5).body
+    assert "deadline" in body["refused"]
+    assert body["client_deadline"] is not None
+
+
+def test_a_client_with_a_passed_deadline_refuses_every_kind_of_call(make_client: MakeClient) -> None:
+    """Blocking, future, parallel and raw sends all raise DeadlineExceededError and send nothing."""
+    client = make_client()
+    client.deadline = time.time() - 0.01
+    calls = [
+        lambda: client.call_action("echo", "a"),
+        lambda: client.call_actions_future("echo", [{"action": "a"}]),
+        lambda: client.call_actions_parallel("echo", [{"action": "a"}]),
+        lambda: client.send_request("echo", [{"action": "a"}]),
+    ]
+    for call in calls:
+        with pytest.raises(DeadlineExceededError):
+            call()
+    assert transport_of(client).sent == []
+
+
+def test_a_deadline_exceeded_error_is_a_receive_timeout() -> None:
+    """Code that catches MessageReceiveTimeout (PySOA's) also catches the deadline error."""
+    assert issubclass(DeadlineExceededError, MessageReceiveTimeout)
+
+
+def test_a_bounded_call_without_a_timeout_sends_the_time_left_as_its_expiry(make_client: MakeClient) -> None:
+    """A client bounded by a deadline 2 s away sends its request with an expiry of at most 2 s."""
+    client = make_client()
+    client.deadline = time.time() + 2
+    client.call_action("echo", "a")
+    _request_id, _meta, body, expiry = transport_of(client).sent[0]
+    assert expiry is not None and 1.5 < expiry <= 2
+    assert body["control"]["timeout"] == 2
+
+
+def test_a_server_does_not_start_an_action_after_its_jobs_deadline() -> None:
+    """Of a job whose first action outlives the deadline, the next action is not run: DEADLINE_EXCEEDED."""
+    client = Client({"back": _local(BackServer)})
+    with pytest.raises(CallActionError) as info:
+        client.call_actions("back", [{"action": "sleep", "body": {"seconds": 0.4}}, {"action": "report"}], timeout=0.3)
+    (failed,) = info.value.actions
+    assert failed.action == "report"
+    assert [e.code for e in failed.errors] == ["DEADLINE_EXCEEDED"]
+    assert failed.errors[0].is_caller_error is False
+
+
+def test_a_futures_result_waits_only_until_the_calls_deadline(make_client: MakeClient) -> None:
+    """result() called 0.3 s after a call with timeout=0.5 gives up about 0.2 s later, not 0.5 s later."""
+    client = make_client(services={"echo": {"min_delay": 5.0, "max_delay": 5.0}}, transport_class=ThreadedFakeTransport)
+    future = client.call_action_future("echo", "a", timeout=0.5)
+    time.sleep(0.3)
+    started = time.monotonic()
+    with pytest.raises(MessageReceiveTimeout):
+        future.result()
+    assert time.monotonic() - started < 0.4
+
+
+def test_a_parallel_calls_timeout_bounds_all_its_replies_together(make_client: MakeClient) -> None:
+    """Three jobs that never answer in time end one call with timeout=0.3 after about 0.3 s, not 0.9 s."""
+    client = make_client(services={"echo": {"min_delay": 5.0, "max_delay": 5.0}}, transport_class=ThreadedFakeTransport)
+    started = time.monotonic()
+    with pytest.raises(MessageReceiveTimeout):
+        client.call_actions_parallel("echo", [{"action": "a"}] * 3, timeout=0.3)
+    assert time.monotonic() - started < 0.6
