@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
 from pysoa_like.client._arguments import check_mapping, check_seconds
-from pysoa_like.common._header_rules import get_switch, suppress_response_requested
 from pysoa_like.common.types import Context, Control
 from pysoa_like.core.deadlines import bounded_expiry
+from pysoa_like.core.headers import get_switch, suppress_response_requested
 
 __all__ = [
     "CallKeywords",

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import build_configured
@@ -35,6 +34,7 @@ from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, reco
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
+from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.core.routing import DELIVER, KEEP, ReplyRouter
 from pysoa_like.version import __version_info__
 

@@ -20,7 +20,7 @@ import redis
 from redis.commands.core import Script
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_SENTINEL,
     REDIS_BACKEND_TYPE_STANDARD,
 )

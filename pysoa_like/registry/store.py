@@ -14,8 +14,8 @@ from typing import Any
 
 import redis
 
-from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
 from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+from pysoa_like.core.constants import QUEUE_NAME_PREFIX
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import REGISTRY_SERVICES_KEY, registry_instances_key, registry_records_key
 from pysoa_like.fleet.redis import FleetRedis

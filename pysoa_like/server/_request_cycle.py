@@ -19,7 +19,6 @@ from typing import Any, ClassVar, TypeVar
 
 from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._header_rules import parse_client_version_checked, suppress_response_requested
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.constants import (
     ERROR_CODE_ACTION_TIMEOUT,
@@ -41,6 +40,7 @@ from pysoa_like.common.transport.errors import (
 )
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
 from pysoa_like.core.deadlines import deadline_of
+from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
 from pysoa_like.server._error_responses import (
     action_timeout_error,
     deadline_exceeded_error,

@@ -31,10 +31,10 @@ import attr
 from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import ImproperlyConfigured
-from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.errors import Error
 from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
+from pysoa_like.core.headers import suppress_response_requested
 
 __all__ = ["StubOutcome", "StubbedAction", "activate", "deactivate", "is_active"]
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from pysoa_like.client.client import Client
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.core.constants import (
     CLIENT_ACL_RULES,
     REGISTRY_ACL_RULES,
     SERVER_ACL_RULES,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import abc
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import PySOATransportError
+from pysoa_like.core.envelope import ReceivedMessage
 
 __all__ = [
     "ClientTransport",
@@ -22,14 +23,6 @@ __all__ = [
     "Transport",
     "get_hex_thread_id",
 ]
-
-
-class ReceivedMessage(NamedTuple):
-    """A received message; all three fields are ``None`` when nothing is outstanding."""
-
-    request_id: Any
-    meta: dict[str, Any] | None
-    body: dict[str, Any] | None
 
 
 def get_hex_thread_id() -> str:

@@ -58,7 +58,7 @@ def test_each_right_a_push_needs_is_named_when_missing(
     acl_user: UserFactory, raw_redis: redis.Redis, missing: str
 ) -> None:
     """Without any one of the rights a send needs, the error names that command and nothing is queued."""
-    from pysoa_like.common.transport.redis_gateway.constants import CLIENT_ACL_RULES
+    from pysoa_like.core.constants import CLIENT_ACL_RULES
 
     raw_redis.script_flush()  # so that EVAL is needed too
     rules = " ".join(rule for rule in CLIENT_ACL_RULES.split() if rule != f"+{missing}")
@@ -71,7 +71,7 @@ def test_each_right_a_push_needs_is_named_when_missing(
 
 def test_a_missing_blpop_is_named_by_the_receive(acl_user: UserFactory) -> None:
     """Without BLPOP, sending works and the receive fails naming the command."""
-    from pysoa_like.common.transport.redis_gateway.constants import CLIENT_ACL_RULES
+    from pysoa_like.core.constants import CLIENT_ACL_RULES
 
     rules = " ".join(rule for rule in CLIENT_ACL_RULES.split() if rule != "+blpop")
     client = RedisClientTransport("echo", **acl_user(rules))

@@ -10,14 +10,14 @@ import pytest
 import redis
 
 from pysoa_like.common.transport.errors import MessageSendError
-from pysoa_like.common.transport.redis_gateway import _driver_io
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane, PushItem, QueueFullError
-from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.core.framing import FramedMessage
+from pysoa_like.core.scripts import TRANSACTION_PUSH_BYTES
 from tests.integration.redis_transport._helpers import commands_run
 
-BIG = _driver_io._TRANSACTION_PUSH_BYTES
+BIG = TRANSACTION_PUSH_BYTES
 
 
 def _message(tag: int, size: int) -> bytes:

@@ -16,15 +16,15 @@ import pytest
 import redis
 
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
-from pysoa_like.common.transport.redis_gateway import _driver_io
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.core.scripts import TRANSACTION_PUSH_BYTES
 from pysoa_like.test.redis import RedisServerProcess
 from tests.integration.redis_transport._helpers import job_request
 
 _SMALL = job_request()
 # A request big enough to be pushed in a transaction rather than through the send script.
-_BIG = {**job_request(), "actions": [{"action": "a", "body": {"blob": "b" * _driver_io._TRANSACTION_PUSH_BYTES}}]}
+_BIG = {**job_request(), "actions": [{"action": "a", "body": {"blob": "b" * TRANSACTION_PUSH_BYTES}}]}
 # Keys in the dump that DEBUG RELOAD reads back, each slowed down by key-load-delay (microseconds).
 _KEYS, _KEY_LOAD_DELAY_US = 4000, 500
 

@@ -22,6 +22,8 @@ import select
 import time
 from typing import Any
 
+from pysoa_like.common.transport.redis_gateway._redis_py import connection_socket
+
 __all__ = ["IDLE_CHECK_SECONDS", "READ_MARGIN_SECONDS", "TimedConnection", "looks_closed"]
 
 #: How much longer than a ``BLPOP``'s own timeout its reply is waited for, so Redis' nil reply wins the race.
@@ -70,7 +72,7 @@ class TimedConnection:
         Only ask when no reply is owed. A connection found alive counts as used now, so the write that follows
         does not check it again.
         """
-        sock = self.connection._sock
+        sock = connection_socket(self.connection)
         now = time.monotonic()
         if sock is None or now - self._last_write < IDLE_CHECK_SECONDS:
             return False
@@ -110,7 +112,7 @@ class TimedConnection:
         if deadline is None or (not blocking and deadline > now + self.socket_timeout):
             deadline = now + self.socket_timeout
         closed = False
-        sock = connection._sock
+        sock = connection_socket(connection)
         idle = now - self._last_write >= IDLE_CHECK_SECONDS
         if sock is not None and idle and not expecting_replies and looks_closed(sock):
             connection.disconnect()

@@ -1,11 +1,10 @@
 """The Redis commands of the transport, sent over one dedicated connection per thread and ring slot.
 
-Only these commands ever touch data: ``EVALSHA`` of the send script (``EVAL`` once after ``NOSCRIPT``), ``BLPOP``
-and, to drain a reply list that holds several replies, ``LPOP key count``; a big message is pushed with ``RPUSH``
-inside ``MULTI``/``EXEC``, followed in the same transaction by a script that checks the capacity (see
-:data:`SEND_CHECK_LUA_SCRIPT`), once a transaction that changes nothing (``MULTI``, ``LTRIM key 0 -1``,
-``EXEC``) has shown that the connection's user may run them. They are kept here so that the exact commands are
-easy to audit.
+Only these commands ever touch data: the pushes that :mod:`pysoa_like.core.scripts` plans (the send script's
+``EVALSHA``, ``EVAL`` once after ``NOSCRIPT``, or for a big message a ``MULTI``/``RPUSH``/check script/``EXEC``
+transaction once the connection has shown that its user may run one), ``BLPOP`` and, to drain a reply list that
+holds several replies, ``LPOP key count``. What each reply means is the core's decision; a lane only writes the
+commands, reads the replies in order and keeps the state of its connection.
 
 A :class:`Lane` owns one redis-py connection, made from the slot client's pool settings (so TLS, ACL users,
 passwords, unix sockets and every ``connection_kwargs`` apply) but never returned to a pool: a connection pool's
@@ -16,87 +15,38 @@ get and release cost more CPU than the command itself on a fast network. Lanes b
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS, TimedConnection
-from pysoa_like.common.transport.redis_gateway._protocol.framing import FramedMessage, OutgoingMessage
-from pysoa_like.common.transport.redis_gateway._protocol.sending import LUA_REFUSED_FUNCTION
 from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
-from pysoa_like.common.transport.redis_gateway.protocol import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
+from pysoa_like.core.framing import OutgoingMessage
+from pysoa_like.core.resp import all_small, pack_commands, timeout_argument
+from pysoa_like.core.scripts import (
+    PushItem,
+    PushVerdict,
+    is_big,
+    push_commands,
+    push_outcome,
+    script_command,
+    script_index,
+    transaction_outcome,
+    transaction_probe_commands,
+    transactions_allowed,
+)
 
 __all__ = [
     "DEFAULT_SOCKET_TIMEOUT_SECONDS",
-    "SEND_CHECK_LUA_SCRIPT",
-    "SEND_MESSAGES_LUA_SCRIPT",
     "Lane",
     "PushItem",
     "QueueFullError",
+    "RawMessage",
     "TransactionAbortedError",
-    "is_no_script",
     "must_push_again",
-    "pack_commands",
 ]
-
-# Like the protocol core's one-message script, for several messages pushed as one step: a chunked response's
-# chunks then stay together in the list even when several servers answer the same client at once (the PySOA
-# chunk interleaving race). With one message it behaves exactly like the one-message script.
-SEND_MESSAGES_LUA_SCRIPT = (
-    LUA_REFUSED_FUNCTION
-    + """\
-local key = KEYS[1]
-local count = #ARGV - 2
-local length = redis.pcall('LLEN', key)
-if type(length) == 'table' then
-    return refused(length, 'LLEN', 0)
-end
-if length + count > tonumber(ARGV[2]) then
-    return redis.error_reply('queue full')
-end
-local pushed = redis.pcall('RPUSH', key, unpack(ARGV, 3))
-if type(pushed) == 'table' then
-    return refused(pushed, 'RPUSH', 0)
-end
-local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
-if type(refreshed) == 'table' then
-    return refused(refreshed, 'EXPIRE', count)
-end
-return count
-"""
-)
-
-# A script handed a message copies it into Lua and back out (about 1.4 ms of Redis CPU per MiB, more than the
-# whole RPUSH). From this many bytes on, an item is pushed instead by RPUSH inside MULTI/EXEC (Redis keeps a
-# big argument without copying it), then checked by this script in the same transaction: it sees the list
-# with the new messages, and when that is over capacity (exactly when the send script would have refused
-# them) it trims them off again and answers the same error. Nothing else runs between the two, so no reader
-# can see the messages of a refused push, and the outcome is the send script's in every case.
-SEND_CHECK_LUA_SCRIPT = (
-    LUA_REFUSED_FUNCTION
-    + """\
-local key = KEYS[1]
-local count = tonumber(ARGV[3])
-local length = redis.pcall('LLEN', key)
-if type(length) == 'table' then
-    return refused(length, 'LLEN', count)
-end
-if length > tonumber(ARGV[2]) then
-    redis.call('LTRIM', key, 0, -count - 1)
-    return redis.error_reply('queue full')
-end
-local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
-if type(refreshed) == 'table' then
-    return refused(refreshed, 'EXPIRE', count)
-end
-return count
-"""
-)
-_CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
-_TRANSACTION_PUSH_BYTES = 32768
 
 #: The read timeout of a lane's connection when its client has no ``socket_timeout`` at all (redis-py before 6
 #: defaults to none, which would wait forever on a dead network; redis-py 8 defaults to 5 seconds).
@@ -104,34 +54,12 @@ DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
-_SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
-    (hashlib.sha1(script.encode()).hexdigest(), script.encode())  # Redis names scripts by SHA-1
-    for script in (SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
-)
-
 #: A popped message: ``bytearray`` when big (received in place, see ``ReplyReader``), else ``bytes``.
 RawMessage = bytes | bytearray
-
-#: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step.
-PushItem = tuple[str, Sequence[OutgoingMessage], int]
 
 
 class QueueFullError(Exception):
     """The send script refused the message because the list is at capacity."""
-
-
-def is_no_script(exc: redis.ResponseError) -> bool:
-    """Whether Redis refused an EVALSHA because it does not know the script."""
-    return isinstance(exc, redis.exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
-
-
-def _push_outcome(reply: Any) -> Exception | None:
-    # A send script's reply: nil when it pushed, else the error it (or Redis) answered.
-    if not isinstance(reply, redis.ResponseError):
-        return None
-    if reply.args and QUEUE_FULL_ERROR in str(reply.args[0]):
-        return QueueFullError(str(reply))
-    return reply
 
 
 class TransactionAbortedError(redis.ResponseError):
@@ -144,111 +72,27 @@ class TransactionAbortedError(redis.ResponseError):
 
 def must_push_again(error: Exception) -> bool:
     """Whether a push's error means that Redis ran nothing and the push should be made with the script text."""
-    if isinstance(error, TransactionAbortedError):
-        return True
-    return isinstance(error, redis.ResponseError) and is_no_script(error)
+    return isinstance(error, TransactionAbortedError) or (
+        isinstance(error, redis.ResponseError) and push_outcome(error) is PushVerdict.PUSH_AGAIN
+    )
 
 
-def _is_big(item: PushItem) -> bool:
-    total = 0
-    for message in item[1]:
-        total += len(message)
-    return total >= _TRANSACTION_PUSH_BYTES
+def _push_error(verdict: PushVerdict, reply: Any) -> Exception | None:
+    """The error a push's outcome stands for: None when pushed, :class:`QueueFullError`, or Redis' error."""
+    if verdict is PushVerdict.PUSHED:
+        return None
+    if verdict is PushVerdict.QUEUE_FULL:
+        return QueueFullError(str(reply))
+    return reply  # type: ignore[no-any-return]
 
 
-_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is optional
-    _hiredis_pack = None
-
-# Arguments longer than this are written as buffers of their own rather than copied into the command.
-_LARGE_ARGUMENT_BYTES = 16384
-
-
-def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> list[bytes]:
-    """Encode commands in the Redis protocol (RESP arrays of bulk strings) as buffers to write in order.
-
-    Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
-    but written as its own buffer (hiredis' packer copies every argument, which costs milliseconds for a
-    message of a few MiB). Arguments are bytes, str (UTF-8), int, or anything else by its ``str()``.
-
-    Args:
-        commands: The commands, each a tuple of its arguments.
-        small: The caller knows that no argument is larger than 16 KiB: hiredis' faster packer is then used
-            when hiredis is installed (the bytes are the same).
-    """
-    if small and _hiredis_pack is not None:
-        return [_hiredis_pack(command) for command in commands]
-    buffers: list[bytes] = []
-    pieces: list[bytes] = []
-    append = pieces.append
-    for command in commands:
-        append(b"*%d\r\n" % len(command))
-        for value in command:
-            kind = type(value)
-            if kind is str:
-                value = value.encode()
-            elif kind is int:
-                value = b"%d" % value
-            elif kind is FramedMessage:
-                # Its framing goes with the small pieces; the payload is written as it is, never joined.
-                append(b"$%d\r\n%b" % (len(value), value.head))
-                buffers.append(b"".join(pieces))
-                buffers.append(value.payload)
-                pieces = [b"\r\n"]
-                append = pieces.append
-                continue
-            elif kind is not bytes:
-                value = str(value).encode()
-            size = len(value)
-            if size > _LARGE_ARGUMENT_BYTES:
-                append(b"$%d\r\n" % size)
-                buffers.append(b"".join(pieces))
-                buffers.append(value)
-                pieces = [b"\r\n"]
-                append = pieces.append
-            else:
-                append(b"$%d\r\n%b\r\n" % (size, value))
-    buffers.append(b"".join(pieces))
-    return buffers
-
-
-def _timeout_argument(timeout: float) -> str:
-    # Whole seconds are sent as integers so that Redis before 6.0, which rejects fractions, still works.
-    return str(int(timeout)) if timeout.is_integer() else repr(timeout)
+def _script_error(reply: Any) -> Exception | None:
+    return _push_error(push_outcome(reply), reply)
 
 
 def _all_small(items: Sequence[PushItem]) -> bool:
     # Only plain bytes go to hiredis' packer (a FramedMessage built by hand may be small).
-    return all(
-        type(message) is bytes and len(message) <= _LARGE_ARGUMENT_BYTES for item in items for message in item[1]
-    )
-
-
-def _script_index(item: PushItem) -> int:
-    return 0 if len(item[1]) == 1 else 1
-
-
-def _script_command(use_text: int, item: PushItem, capacity: int) -> tuple[Any, ...]:
-    key, messages, expiry_seconds = item
-    sha, text = _SCRIPTS[_script_index(item)]
-    if use_text:
-        return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
-    return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
-
-
-def _push_commands(item: PushItem, capacity: int, transaction: bool) -> list[tuple[Any, ...]]:
-    """The commands that push one item: the send script, or a transaction (4 replies to read)."""
-    if not transaction:
-        return [_script_command(0, item, capacity)]
-    key, messages, expiry_seconds = item
-    return [
-        ("MULTI",),
-        ("RPUSH", key, *messages),
-        ("EVAL", _CHECK_SCRIPT_TEXT, 1, key, expiry_seconds, capacity, len(messages)),
-        ("EXEC",),
-    ]
+    return all(all_small(item[1]) for item in items)
 
 
 class Lane:
@@ -378,7 +222,7 @@ class Lane:
             plans = self._transaction_plans(items, script_only)
             commands: list[tuple[Any, ...]] = []
             for item, transaction in zip(items, plans, strict=True):
-                commands.extend(_push_commands(item, capacity, transaction))
+                commands.extend(push_commands(item, capacity, transaction))
             self._write(commands, small, deadline)
             errors: list[Exception | None] = []
             retry: list[int] = []
@@ -389,17 +233,17 @@ class Lane:
                     retry.append(position)
             if retry:
                 # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._write([_script_command(1, items[position], capacity) for position in retry], small, deadline)
+                self._write([script_command(True, items[position], capacity) for position in retry], small, deadline)
                 read = self._reader.read
                 for position in retry:
-                    errors[position] = _push_outcome(read())
+                    errors[position] = _script_error(read())
                     plans[position] = False
         except BaseException:
             self._disconnect()
             raise
         for item, transaction, error in zip(items, plans, errors, strict=True):
             if error is None and not transaction:
-                self._loaded.add(_script_index(item))
+                self._loaded.add(script_index(item))
         return errors
 
     def _transaction_plans(self, items: Sequence[PushItem], script_only: bool) -> list[bool]:
@@ -409,7 +253,7 @@ class Lane:
         """
         if script_only or self._transactions is False:
             return [False] * len(items)
-        plans = [_is_big(item) for item in items]
+        plans = [is_big(item) for item in items]
         if self._transactions is None and True in plans:
             self._probe_transactions(items[plans.index(True)][0])
             if not self._transactions:
@@ -417,52 +261,31 @@ class Lane:
         return plans
 
     def _as_transaction(self, item: PushItem) -> bool:
-        return self._transactions is True and _is_big(item)
+        return self._transactions is True and is_big(item)
 
     def _probe_transactions(self, key: str) -> None:
-        """Find out, once per connection, whether big items may go in a transaction.
-
-        ``MULTI``, ``LTRIM key 0 -1`` and ``EXEC`` change nothing whatever the user may run: without
-        ``MULTI`` the ``LTRIM`` keeps the whole list, and ``EXEC`` then fails. Every command that a push's
-        transaction adds to the send script's (``MULTI``, ``EXEC``, the check script's ``LTRIM``) must be
-        allowed, or big items go through the send script like small ones. A transaction's ``RPUSH`` must
-        never run outside one: that would push messages the check script could then not take back.
-        """
-        self._write([("MULTI",), ("LTRIM", key, 0, -1), ("EXEC",)], True)
+        """Find out, once per connection, whether big items may go in a transaction (see the core's probe)."""
+        self._write(transaction_probe_commands(key), True)
         read = self._reader.read
-        started, queued, result = read(), read(), read()
-        self._transactions = (
-            not isinstance(started, Exception)
-            and not isinstance(queued, Exception)
-            and isinstance(result, list)
-            and not any(isinstance(reply, Exception) for reply in result)
-        )
+        self._transactions = transactions_allowed(read(), read(), read())
 
     def _read_outcome(self, transaction: bool) -> Exception | None:
-        """Read the replies of one item's push commands (:func:`_push_commands`): None when pushed, else the error."""
+        """Read the replies of one item's push commands: None when pushed, else the error."""
         read = self._reader.read
         if not transaction:
-            return _push_outcome(read())
-        started, pushed, checked, result = read(), read(), read(), read()
-        if isinstance(result, list):
-            for reply in result:
-                outcome = _push_outcome(reply)
-                if outcome is not None:
-                    return outcome
-            return None
-        if isinstance(started, Exception):
-            # MULTI was refused although the probe ran it (the user's rights changed since): RPUSH and the
-            # check ran on their own, one after the other. Their own replies tell what happened.
+            return _script_error(read())
+        verdict, reply, multi_refused = transaction_outcome(read(), read(), read(), read())
+        if multi_refused:
             self._transactions = False
-            return _push_outcome(pushed) or _push_outcome(checked)
-        # EXECABORT: a command was refused when queued (out of memory, a read-only replica, ...): nothing ran.
-        refused = next((reply for reply in (pushed, checked, result) if isinstance(reply, Exception)), result)
-        return TransactionAbortedError(f"Redis discarded the push: {refused}")
+        if verdict is PushVerdict.PUSH_AGAIN and not multi_refused:
+            # Discarded (EXECABORT: a command was refused when queued): nothing ran.
+            return TransactionAbortedError(f"Redis discarded the push: {reply}")
+        return _push_error(verdict, reply)
 
     def can_defer(self, item: PushItem) -> bool:
         """Whether :meth:`push_deferred` may take ``item``: its script already ran on this connection, or it is
         big and this connection goes in transactions (whose check script is sent as text)."""
-        return self._as_transaction(item) or _script_index(item) in self._loaded
+        return self._as_transaction(item) or script_index(item) in self._loaded
 
     def push_deferred(self, item: PushItem, capacity: int) -> None:
         """Write the push of ``item`` without waiting for Redis' reply.
@@ -476,7 +299,7 @@ class Lane:
         """
         transaction = self._as_transaction(item)
         try:
-            self._write(_push_commands(item, capacity, transaction), _all_small([item]))
+            self._write(push_commands(item, capacity, transaction), _all_small([item]))
         except BaseException:
             self._disconnect()
             raise
@@ -570,7 +393,7 @@ class Lane:
         read = self._reader.read
         drain = drain if self._drain_supported else 0
         try:
-            commands: list[tuple[Any, ...]] = [("BLPOP", key, _timeout_argument(timeout))]
+            commands: list[tuple[Any, ...]] = [("BLPOP", key, timeout_argument(timeout))]
             if drain > 0:
                 commands.append(("LPOP", key, drain))
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.

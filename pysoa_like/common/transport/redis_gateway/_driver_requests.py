@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from pysoa_like.common._bounded_logs import log_bounded
-from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
@@ -23,9 +22,6 @@ from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
-from pysoa_like.common.transport.redis_gateway._protocol.limits import nesting_too_deep, too_deep_message
-from pysoa_like.common.transport.redis_gateway._protocol.replies import REPLY_NONCE_META_KEY
-from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, UnsupportedProtocolVersionError
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ParsedMessage,
@@ -36,6 +32,10 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     reply_to_problem,
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
+from pysoa_like.core.constants import ProtocolVersion, UnsupportedProtocolVersionError
+from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.limits import nesting_too_deep, too_deep_message
+from pysoa_like.core.replies import REPLY_NONCE_META_KEY
 
 __all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from pysoa_like.common import fields
 from pysoa_like.common.fields._describe import explain_errors
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.common.transport.redis_gateway.constants import REDIS_BACKEND_TYPES, ProtocolVersion
+from pysoa_like.core.constants import REDIS_BACKEND_TYPES, ProtocolVersion
 
 __all__ = ["RedisServerTransportSchema", "RedisTransportSchema", "check_transport_kwargs"]
 

@@ -1,6 +1,6 @@
 """The server side of dead-worker detection: the liveness key of the watched request a worker holds.
 
-See :mod:`pysoa_like.common.transport.redis_gateway._protocol.worker_watch` for the protocol. Only requests whose
+See :mod:`pysoa_like.core.worker_watch` for the protocol. Only requests whose
 client asked for it (``meta.watch_worker``) cost anything: a ``SET`` when the request is taken, a ``PEXPIRE`` a
 second from a background thread while its job runs, a ``DEL`` after its reply. A failure of any of these is
 logged and never fails the request.
@@ -17,17 +17,17 @@ from typing import Any
 import redis
 
 from pysoa_like.common._bounded_logs import log_bounded
-from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common.transport.errors import MessageSendError
-from pysoa_like.common.transport.redis_gateway._protocol.keys import reply_to_problem
-from pysoa_like.common.transport.redis_gateway._protocol.replies import REPLY_NONCE_META_KEY
-from pysoa_like.common.transport.redis_gateway._protocol.worker_watch import (
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.keys import reply_to_problem
+from pysoa_like.core.replies import REPLY_NONCE_META_KEY
+from pysoa_like.core.worker_watch import (
     WATCH_META_KEY,
     WORKER_KEY_REFRESH_SECONDS,
     WORKER_KEY_TTL_MILLISECONDS,
     worker_key,
 )
-from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 
 __all__ = ["WorkerWatch"]
 

@@ -12,7 +12,6 @@ from typing import Any
 import redis
 
 from pysoa_like.common._bounded_logs import log_bounded
-from pysoa_like.common._header_rules import suppress_response_requested
 from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.constants import ERROR_CODE_WORKER_DIED
 from pysoa_like.common.fields import ClassConfigurationSchema
@@ -28,32 +27,6 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
-from pysoa_like.common.transport.redis_gateway._protocol.replies import (
-    REPLY_NONCE_META_KEY,
-    PendingReplies,
-    ReplyVerdict,
-    new_reply_nonce,
-    new_reply_queue_suffix,
-)
-from pysoa_like.common.transport.redis_gateway._protocol.worker_watch import (
-    WATCH_CHECK_SECONDS,
-    WATCH_META_KEY,
-    WatchedRequests,
-    WatchVerdict,
-    worker_died_message,
-    worker_key,
-)
-from pysoa_like.common.transport.redis_gateway.constants import (
-    DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
-    DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT,
-    DEFAULT_MAXIMUM_REPLY_BYTES,
-    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
-    DEFAULT_PROTOCOL_VERSION,
-    DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_QUEUE_FULL_RETRIES,
-    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
-    ProtocolVersion,
-)
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
@@ -69,6 +42,33 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     parse_message,
 )
 from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+from pysoa_like.core.constants import (
+    DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
+    DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT,
+    DEFAULT_MAXIMUM_REPLY_BYTES,
+    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+    DEFAULT_PROTOCOL_VERSION,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_FULL_RETRIES,
+    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+    ProtocolVersion,
+)
+from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.replies import (
+    REPLY_NONCE_META_KEY,
+    PendingReplies,
+    ReplyVerdict,
+    new_reply_nonce,
+    new_reply_queue_suffix,
+)
+from pysoa_like.core.worker_watch import (
+    WATCH_CHECK_SECONDS,
+    WATCH_META_KEY,
+    WatchedRequests,
+    WatchVerdict,
+    worker_died_message,
+    worker_key,
+)
 
 __all__ = ["RedisClientTransport"]
 

@@ -30,11 +30,17 @@ from pysoa_like.common.transport.redis_gateway._driver_io import (
     RawMessage,
     must_push_again,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.framing import OutgoingMessage
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    choose_host_index,
+    make_request_host_cycle,
+    queue_full_backoff_seconds,
+    queue_full_error_message,
+    should_log_oversized,
+)
+from pysoa_like.core.constants import (
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
     DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_FULL_RETRIES,
@@ -43,13 +49,7 @@ from pysoa_like.common.transport.redis_gateway.constants import (
     REDIS_BACKEND_TYPE_SENTINEL,
     REDIS_BACKEND_TYPE_STANDARD,
 )
-from pysoa_like.common.transport.redis_gateway.protocol import (
-    choose_host_index,
-    make_request_host_cycle,
-    queue_full_backoff_seconds,
-    queue_full_error_message,
-    should_log_oversized,
-)
+from pysoa_like.core.framing import OutgoingMessage
 
 __all__ = ["RedisTransportCore"]
 

@@ -1,7 +1,8 @@
-"""The sans-I/O core of the Redis Gateway transport: every rule about keys and bytes, no Redis calls.
+"""The Redis Gateway protocol's rules in one import: a re-export of the sans-I/O core (:mod:`pysoa_like.core`).
 
-The drivers (``client.py``, ``server.py``) do I/O with redis-py and call these functions for everything
-else, so the same rules serve sync and async drivers and are tested against PROTOCOL.md's byte vectors.
+Every rule about keys and bytes lives in the core, which does no I/O; the drivers (``client.py``,
+``server.py``) move bytes and call these functions for everything else, so the same rules serve sync and
+async drivers and are tested against PROTOCOL.md's byte vectors.
 
 Sending one message::
 
@@ -28,7 +29,7 @@ Receiving one message::
 
 from __future__ import annotations
 
-from pysoa_like.common.transport.redis_gateway._protocol.chunking import (
+from pysoa_like.core.chunking import (
     MESSAGE_TOO_LARGE_TEXT,
     ChunkReassembler,
     reject_chunked_request,
@@ -36,13 +37,8 @@ from pysoa_like.common.transport.redis_gateway._protocol.chunking import (
     split_into_chunks,
     validate_chunk_settings,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.client_version import (
-    CLIENT_VERSION_META_KEY,
-    DEFAULT_CLIENT_VERSION,
-    parse_client_version,
-    parse_client_version_checked,
-)
-from pysoa_like.common.transport.redis_gateway._protocol.envelope import (
+from pysoa_like.core.constants import UnsupportedProtocolVersionError
+from pysoa_like.core.envelope import (
     EXPIRY_META_KEY,
     ExpiryValues,
     build_envelope,
@@ -53,7 +49,7 @@ from pysoa_like.common.transport.redis_gateway._protocol.envelope import (
     reply_address,
     should_log_oversized,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.framing import (
+from pysoa_like.core.framing import (
     FramedMessage,
     OutgoingMessage,
     ParsedMessage,
@@ -62,12 +58,13 @@ from pysoa_like.common.transport.redis_gateway._protocol.framing import (
     parse_message,
     validate_header_value,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.hosts import (
-    choose_host_index,
-    make_request_host_cycle,
-    reply_key_host_index,
+from pysoa_like.core.headers import (
+    CLIENT_VERSION_META_KEY,
+    DEFAULT_CLIENT_VERSION,
+    parse_client_version,
+    parse_client_version_checked,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.keys import (
+from pysoa_like.core.keys import (
     MAXIMUM_REPLY_TO_LENGTH,
     make_reply_to,
     new_client_id,
@@ -76,13 +73,17 @@ from pysoa_like.common.transport.redis_gateway._protocol.keys import (
     request_queue_key,
     validate_service_name,
 )
-from pysoa_like.common.transport.redis_gateway._protocol.sending import (
+from pysoa_like.core.ring import (
+    choose_host_index,
+    make_request_host_cycle,
+    reply_key_host_index,
+)
+from pysoa_like.core.scripts import (
     QUEUE_FULL_ERROR,
     SEND_MESSAGE_LUA_SCRIPT,
     queue_full_backoff_seconds,
     queue_full_error_message,
 )
-from pysoa_like.common.transport.redis_gateway.constants import UnsupportedProtocolVersionError
 
 __all__ = [
     "CLIENT_VERSION_META_KEY",

@@ -17,17 +17,6 @@ from pysoa_like.common.transport.redis_gateway._driver_settings import (
     check_transport_kwargs,
 )
 from pysoa_like.common.transport.redis_gateway._driver_watch import WorkerWatch
-from pysoa_like.common.transport.redis_gateway.constants import (
-    DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
-    DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
-    DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER,
-    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
-    DEFAULT_PROTOCOL_VERSION,
-    DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_QUEUE_FULL_RETRIES,
-    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
-    ProtocolVersion,
-)
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     OutgoingMessage,
@@ -40,6 +29,17 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     validate_chunk_settings,
 )
 from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+from pysoa_like.core.constants import (
+    DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
+    DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
+    DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER,
+    DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
+    DEFAULT_PROTOCOL_VERSION,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_FULL_RETRIES,
+    DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
+    ProtocolVersion,
+)
 
 __all__ = ["RedisServerTransport"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.common.transport.redis_gateway.constants import SERVICE_QUEUE_NAME_PREFIX
+from pysoa_like.core.constants import SERVICE_QUEUE_NAME_PREFIX
 
 __all__ = ["make_redis_queue_name"]
 

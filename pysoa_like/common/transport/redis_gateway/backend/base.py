@@ -20,8 +20,8 @@ from redis.retry import Retry
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane
-from pysoa_like.common.transport.redis_gateway.constants import REPLY_QUEUE_MARKER
 from pysoa_like.common.transport.redis_gateway.protocol import choose_host_index, make_request_host_cycle
+from pysoa_like.core.constants import REPLY_QUEUE_MARKER
 
 __all__ = [
     "DEFAULT_CONNECTION_KWARGS",

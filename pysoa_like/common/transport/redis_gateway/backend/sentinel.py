@@ -22,8 +22,8 @@ from pysoa_like.common.transport.redis_gateway.backend.base import (
     merge_connection_kwargs,
     normalize_host,
 )
-from pysoa_like.common.transport.redis_gateway.constants import DEFAULT_SENTINEL_PORT
 from pysoa_like.common.transport.redis_gateway.protocol import queue_full_backoff_seconds
+from pysoa_like.core.constants import DEFAULT_SENTINEL_PORT
 
 __all__ = ["DEFAULT_SENTINEL_KWARGS", "SentinelRedisClient"]
 

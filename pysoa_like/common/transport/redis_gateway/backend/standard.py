@@ -15,7 +15,7 @@ from pysoa_like.common.transport.redis_gateway.backend.base import (
     merge_connection_kwargs,
     normalize_host,
 )
-from pysoa_like.common.transport.redis_gateway.constants import DEFAULT_REDIS_PORT
+from pysoa_like.core.constants import DEFAULT_REDIS_PORT
 
 __all__ = ["StandardRedisClient"]
 

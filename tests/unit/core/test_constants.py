@@ -6,12 +6,12 @@ import pytest
 
 from pysoa_like.common.transport.errors import InvalidMessageError
 from pysoa_like.common.transport.redis_gateway import constants
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
+from pysoa_like.core.constants import (
     ProtocolFeature,
     ProtocolVersion,
     UnsupportedProtocolVersionError,
 )
-from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
 
 
 def test_protocol_version_values_and_prefixes() -> None:

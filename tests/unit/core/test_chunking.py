@@ -7,7 +7,6 @@ import random
 import pytest
 
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageTooLarge
-from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
@@ -18,6 +17,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     split_into_chunks,
     validate_chunk_settings,
 )
+from pysoa_like.core.constants import ProtocolVersion
 
 MSGPACK = "application/msgpack"
 V3 = ProtocolVersion.VERSION_3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pysoa_like.common.transport.redis_gateway._driver_watch import watched_key
-from pysoa_like.common.transport.redis_gateway._protocol.worker_watch import (
+from pysoa_like.core.worker_watch import (
     WatchedRequests,
     WatchVerdict,
     worker_key,

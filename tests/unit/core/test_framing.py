@@ -9,7 +9,6 @@ import msgpack
 import pytest
 
 from pysoa_like.common.transport.errors import InvalidMessageError
-from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ParsedMessage,
     UnsupportedProtocolVersionError,
@@ -18,6 +17,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     parse_message,
     validate_header_value,
 )
+from pysoa_like.core.constants import ProtocolVersion
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"

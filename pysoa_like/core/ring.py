@@ -11,7 +11,7 @@ import random
 import zlib
 from collections.abc import Iterator
 
-from pysoa_like.common.transport.redis_gateway.constants import REPLY_QUEUE_MARKER
+from pysoa_like.core.constants import REPLY_QUEUE_MARKER
 
 __all__ = ["choose_host_index", "make_request_host_cycle", "reply_key_host_index"]
 

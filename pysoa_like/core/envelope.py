@@ -10,15 +10,15 @@ import math
 from typing import Any, NamedTuple
 
 from pysoa_like.common._short_text import short_repr
-from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
-from pysoa_like.common.transport.redis_gateway._protocol.chunking import MESSAGE_TOO_LARGE_TEXT
-from pysoa_like.common.transport.redis_gateway._protocol.keys import reply_to_problem
-from pysoa_like.common.transport.redis_gateway.constants import EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS
+from pysoa_like.core.chunking import MESSAGE_TOO_LARGE_TEXT
+from pysoa_like.core.constants import EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS
+from pysoa_like.core.keys import reply_to_problem
 
 __all__ = [
     "EXPIRY_META_KEY",
     "ExpiryValues",
+    "ReceivedMessage",
     "build_envelope",
     "check_envelope",
     "check_message_size",
@@ -30,6 +30,14 @@ __all__ = [
 
 # The meta key holding the absolute Unix time (sender's clock) after which the message is dropped.
 EXPIRY_META_KEY = "__expiry__"
+
+
+class ReceivedMessage(NamedTuple):
+    """A received message; all three fields are ``None`` when nothing is outstanding."""
+
+    request_id: Any
+    meta: dict[str, Any] | None
+    body: dict[str, Any] | None
 
 
 class ExpiryValues(NamedTuple):

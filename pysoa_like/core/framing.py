@@ -14,7 +14,7 @@ import re
 from typing import NamedTuple
 
 from pysoa_like.common.transport.errors import InvalidMessageError
-from pysoa_like.common.transport.redis_gateway.constants import ProtocolVersion, _version_from_marker_digits
+from pysoa_like.core.constants import ProtocolVersion, _version_from_marker_digits
 
 __all__ = [
     "FramedMessage",

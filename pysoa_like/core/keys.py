@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.core.constants import (
     QUEUE_NAME_PREFIX,
     REPLY_QUEUE_MARKER,
     SERVICE_QUEUE_NAME_PREFIX,

@@ -9,12 +9,12 @@ Only servers chunk, only for protocol version 3 requests, and only when the sett
 from __future__ import annotations
 
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageTooLarge
-from pysoa_like.common.transport.redis_gateway._protocol.framing import ParsedMessage, frame_message
-from pysoa_like.common.transport.redis_gateway.constants import (
+from pysoa_like.core.constants import (
     MINIMUM_CHUNKED_MESSAGE_BYTES,
     ProtocolFeature,
     ProtocolVersion,
 )
+from pysoa_like.core.framing import ParsedMessage, frame_message
 
 __all__ = [
     "MESSAGE_TOO_LARGE_TEXT",

@@ -24,7 +24,7 @@ import enum
 from collections.abc import Iterator
 from typing import Any
 
-from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
+from pysoa_like.core.constants import QUEUE_NAME_PREFIX
 
 __all__ = [
     "WATCH_CHECK_SECONDS",

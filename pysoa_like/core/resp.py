@@ -1,0 +1,438 @@
+"""RESP, the Redis protocol: commands encoded to bytes, replies parsed incrementally from bytes.
+
+Both halves are pure. :func:`pack_commands` turns commands into the buffers a driver writes, never copying a
+big argument. :class:`RespParser` takes the bytes a driver received and hands out whole replies (RESP2 and
+RESP3); it tells the driver where to receive next (:meth:`RespParser.recv_buffer`), so a bulk string bigger
+than its buffer is received in place into a ``bytearray`` of its own and never copied again: for a message of
+a few MiB those copies (and the page faults of the fresh memory they need) would cost more than the rest of a
+call. A blocking driver loops ``sock.recv_into(parser.recv_buffer())`` / :meth:`RespParser.received` /
+:meth:`RespParser.next_reply`; an asyncio driver does the same with its own reads, or calls
+:meth:`RespParser.feed` with the bytes a stream gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from pysoa_like.core.framing import FramedMessage
+
+__all__ = [
+    "NEED_DATA",
+    "RespError",
+    "RespParser",
+    "RespProtocolError",
+    "pack_commands",
+    "timeout_argument",
+]
+
+# Encoding
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is optional
+    _hiredis_pack = None
+
+# Arguments longer than this are written as buffers of their own rather than copied into the command.
+_LARGE_ARGUMENT_BYTES = 16384
+
+
+def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> list[bytes]:
+    """Encode commands in the Redis protocol (RESP arrays of bulk strings) as buffers to write in order.
+
+    Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
+    but written as its own buffer (hiredis' packer copies every argument, which costs milliseconds for a
+    message of a few MiB). Arguments are bytes, str (UTF-8), int, :class:`FramedMessage`, or anything else by
+    its ``str()``.
+
+    Args:
+        commands: The commands, each a tuple of its arguments.
+        small: The caller knows that no argument is larger than 16 KiB: hiredis' faster packer is then used
+            when hiredis is installed (the bytes are the same).
+    """
+    if small and _hiredis_pack is not None:
+        return [_hiredis_pack(command) for command in commands]
+    buffers: list[bytes] = []
+    pieces: list[bytes] = []
+    append = pieces.append
+    for command in commands:
+        append(b"*%d\r\n" % len(command))
+        for value in command:
+            kind = type(value)
+            if kind is str:
+                value = value.encode()
+            elif kind is int:
+                value = b"%d" % value
+            elif kind is FramedMessage:
+                # Its framing goes with the small pieces; the payload is written as it is, never joined.
+                append(b"$%d\r\n%b" % (len(value), value.head))
+                buffers.append(b"".join(pieces))
+                buffers.append(value.payload)
+                pieces = [b"\r\n"]
+                append = pieces.append
+                continue
+            elif kind is not bytes:
+                value = str(value).encode()
+            size = len(value)
+            if size > _LARGE_ARGUMENT_BYTES:
+                append(b"$%d\r\n" % size)
+                buffers.append(b"".join(pieces))
+                buffers.append(value)
+                pieces = [b"\r\n"]
+                append = pieces.append
+            else:
+                append(b"$%d\r\n%b\r\n" % (size, value))
+    buffers.append(b"".join(pieces))
+    return buffers
+
+
+def all_small(messages: Sequence[Any]) -> bool:
+    """Whether every message is plain ``bytes`` of at most 16 KiB (so ``pack_commands(..., small=True)`` fits)."""
+    return all(type(message) is bytes and len(message) <= _LARGE_ARGUMENT_BYTES for message in messages)
+
+
+def timeout_argument(timeout: float) -> str:
+    """A blocking command's timeout argument: whole seconds as an integer (Redis before 6.0 rejects fractions)."""
+    return str(int(timeout)) if timeout.is_integer() else repr(timeout)
+
+
+# Parsing
+
+
+class RespError(Exception):
+    """An error reply (``-`` or RESP3 ``!``); ``code`` is its first word (``NOSCRIPT``, ``ERR``, ...).
+
+    Returned by :meth:`RespParser.next_reply`, not raised: a driver reading several replies acts on each.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = text.split(" ", 1)[0]
+
+
+class RespProtocolError(ValueError):
+    """The bytes are not RESP (a driver must close the connection: whatever was half read is useless)."""
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: What :meth:`RespParser.next_reply` answers until more bytes are received.
+NEED_DATA: Final[Any] = _NeedData()
+# The value of a RESP3 push message (client tracking, pub/sub) or attribute: not a reply, skipped.
+_SKIPPED: Any = object()
+# What the fast path answers when the general parser must read the reply.
+_INCOMPLETE: Any = object()
+
+_BUFFER_BYTES = 65536
+# Unread bytes are moved to the start of the buffer when less than this is free after them.
+_MINIMUM_READ_BYTES = 16384
+_CRLF = b"\r\n"
+_NIL = b"$-1\r\n"
+
+# Aggregate kinds (the type byte) and how many elements each announced entry stands for.
+_ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE = 42, 37, 126, 62, 124
+_BULK, _VERBATIM, _BULK_ERROR = 36, 61, 33
+
+
+class RespParser:
+    """An incremental RESP2/RESP3 reply parser with one receive buffer (see the module docstring).
+
+    Replies: ``bytes`` (bulk and simple strings; ``bytearray`` for a bulk string bigger than the buffer), ``int``,
+    ``list`` (arrays and sets), ``dict`` (maps), ``None`` (nil), ``bool``, ``float``, or :class:`RespError`.
+    RESP3 push messages and attributes are skipped.
+
+    Raises (from :meth:`next_reply`):
+        RespProtocolError: The bytes are not RESP, or a line is longer than the buffer.
+    """
+
+    __slots__ = (
+        "_big",
+        "_big_have",
+        "_big_kind",
+        "_buffer",
+        "_end",
+        "_need",
+        "_pending",
+        "_pending_kind",
+        "_stack",
+        "_start",
+        "_view",
+    )
+
+    def __init__(self, buffer_bytes: int = _BUFFER_BYTES) -> None:
+        self._buffer = bytearray(buffer_bytes)
+        self._view = memoryview(self._buffer)
+        self._start = 0
+        self._end = 0
+        # Bytes from _start that the item being parsed needs (0: unknown), so recv_buffer makes room for it.
+        self._need = 0
+        # Aggregates being filled: [kind, entries still to come, items].
+        self._stack: list[list[Any]] = []
+        # A bulk string bigger than the buffer, received in place: the bytearray, how much of it is in, its kind.
+        self._big: bytearray | None = None
+        self._big_have = 0
+        self._big_kind = _BULK
+        # The size and kind of a bulk string that fits the buffer but is not all in yet (-1: none).
+        self._pending = -1
+        self._pending_kind = _BULK
+
+    def reset(self) -> None:
+        """Forget everything received (after the connection was closed)."""
+        self._start = self._end = self._need = 0
+        self._stack = []
+        self._big = None
+        self._pending = -1
+
+    @property
+    def has_buffered(self) -> bool:
+        """Whether received bytes wait to be parsed (or a reply is half parsed)."""
+        return self._start != self._end or self._big is not None or self._pending >= 0 or bool(self._stack)
+
+    def recv_buffer(self) -> memoryview:
+        """Where the next received bytes must go (never empty); then call :meth:`received` with their count."""
+        big = self._big
+        if big is not None and self._big_have < len(big):
+            return memoryview(big)[self._big_have :]
+        start, end, size = self._start, self._end, len(self._buffer)
+        if start == end:
+            self._start = self._end = 0
+            return self._view
+        if start and (end > size - _MINIMUM_READ_BYTES or start + self._need > size):
+            end -= start
+            self._buffer[:end] = self._view[start : start + end]
+            self._start, self._end = 0, end
+        elif end == size:
+            raise RespProtocolError(f"a reply line longer than {size // 1024} KiB")
+        return self._view[self._end :]
+
+    def received(self, count: int) -> None:
+        """Account for ``count`` bytes received into the last :meth:`recv_buffer`."""
+        big = self._big
+        if big is not None and self._big_have < len(big):
+            self._big_have += count
+        else:
+            self._end += count
+
+    def feed(self, data: bytes) -> None:
+        """Receive ``data`` by copying it in (for drivers that are handed bytes rather than reading into buffers)."""
+        view = memoryview(data)
+        while view:
+            target = self.recv_buffer()
+            count = min(len(target), len(view))
+            target[:count] = view[:count]
+            self.received(count)
+            view = view[count:]
+
+    def next_reply(self) -> Any:
+        """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
+        if not self._stack and self._big is None and self._pending < 0:
+            reply = self._whole_in_buffer()
+            if reply is not _INCOMPLETE:
+                return reply
+        while True:
+            value = self._next_value()
+            if value is NEED_DATA:
+                return NEED_DATA
+            value = self._complete(value)
+            if value is NEED_DATA:
+                continue  # inside an aggregate: read its next entry
+            if value is not _SKIPPED:
+                return value
+
+    # The fast path
+
+    def _whole_in_buffer(self) -> Any:
+        """The common replies (nil, a bulk string, an array of them) when buffered whole, else _INCOMPLETE.
+
+        One method call instead of one per element; nothing is consumed unless the whole reply is returned.
+        """
+        buffer, limit = self._buffer, self._end
+        position = self._start
+        if buffer.startswith(_NIL, position, limit):  # what every successful push answers
+            self._start = position + 5
+            return None
+        kind = buffer[position] if position < limit else 0
+        if kind == _BULK:
+            count = 1
+        elif kind == _ARRAY:  # an array whose elements must all be bulk strings
+            eol = buffer.find(_CRLF, position, limit)
+            if eol < 0:
+                return _INCOMPLETE
+            try:
+                count = int(buffer[position + 1 : eol])
+            except ValueError:
+                return _INCOMPLETE  # the general parser reports it
+            if count < 0:
+                self._start = eol + 2
+                return None
+            position = eol + 2
+        else:
+            return _INCOMPLETE
+        items: list[bytes | None] = []
+        view = self._view
+        for _ in range(count):
+            eol = buffer.find(_CRLF, position, limit)
+            if eol < 0 or buffer[position] != _BULK:
+                return _INCOMPLETE
+            try:
+                size = int(buffer[position + 1 : eol])
+            except ValueError:
+                return _INCOMPLETE
+            if size < 0:
+                items.append(None)
+                position = eol + 2
+                continue
+            stop = eol + 2 + size
+            if stop + 2 > limit:
+                return _INCOMPLETE
+            items.append(view[eol + 2 : stop].tobytes())
+            position = stop + 2
+        self._start = position
+        self._need = 0
+        return items if kind == _ARRAY else items[0]
+
+    # The general parser: one value at a time, aggregates kept on a stack between calls
+
+    def _complete(self, value: Any) -> Any:
+        """Add ``value`` to the open aggregates; the finished top-level value, or NEED_DATA while one is open."""
+        stack = self._stack
+        while stack:
+            frame = stack[-1]
+            frame[2].append(value)
+            frame[1] -= 1
+            if frame[1]:
+                return NEED_DATA
+            stack.pop()
+            value = _finish(frame[0], frame[2])
+            if value is _SKIPPED and frame[0] == _ATTRIBUTE and stack:
+                # An attribute describes the value after it, which takes its place in the parent.
+                return NEED_DATA
+        return value
+
+    def _next_value(self) -> Any:
+        """The next scalar value or finished empty aggregate, opening aggregates on the way; or NEED_DATA."""
+        while True:
+            big = self._big
+            if big is not None:
+                return self._finish_big(big)
+            size = self._pending
+            if size >= 0:
+                body = self._start
+                if body + size + 2 > self._end:
+                    return NEED_DATA
+                self._start = body + size + 2
+                self._pending = -1
+                self._need = 0
+                return _bulk_value(self._pending_kind, self._view[body : body + size].tobytes())
+            buffer = self._buffer
+            start = self._start
+            eol = buffer.find(_CRLF, start, self._end)
+            if eol < 0:
+                self._need = 0
+                return NEED_DATA
+            if eol == start:
+                raise RespProtocolError("an empty reply line")
+            kind = buffer[start]
+            if kind in (_BULK, _VERBATIM, _BULK_ERROR):
+                size = _integer(buffer, start + 1, eol)
+                if size < 0:
+                    self._start = eol + 2
+                    return None
+                body = eol + 2
+                if body + size + 2 <= self._end:
+                    self._start = body + size + 2
+                    self._need = 0
+                    return _bulk_value(kind, self._view[body : body + size].tobytes())
+                self._start = body
+                if size + 2 > len(buffer):
+                    # Bigger than the buffer: received in place, into a bytearray of its own.
+                    value = bytearray(size)
+                    have = min(self._end - body, size)
+                    value[:have] = self._view[body : body + have]
+                    self._start = body + have
+                    self._big, self._big_have, self._big_kind = value, have, kind
+                    continue
+                # It fits the buffer: wait until it is all in.
+                self._pending, self._pending_kind = size, kind
+                self._need = size + 2
+                return NEED_DATA
+            self._start = eol + 2
+            if kind in (_ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE):
+                count = _integer(buffer, start + 1, eol)
+                if count < 0:
+                    return None
+                if kind in (_MAP, _ATTRIBUTE):
+                    count *= 2
+                if count == 0:
+                    return _finish(kind, [])
+                self._stack.append([kind, count, []])
+                continue
+            return _scalar(kind, bytes(buffer[start + 1 : eol]))
+
+    def _finish_big(self, big: bytearray) -> Any:
+        if self._big_have < len(big):
+            return NEED_DATA
+        # The trailing CRLF (some or all of it may already have been buffered).
+        if self._end - self._start < 2:
+            self._need = 2
+            return NEED_DATA
+        self._start += 2
+        self._need = 0
+        self._big = None
+        return _bulk_value(self._big_kind, big)
+
+
+def _integer(buffer: bytearray, start: int, stop: int) -> int:
+    try:
+        return int(buffer[start:stop])
+    except ValueError:
+        raise RespProtocolError(f"not a number: {bytes(buffer[start:stop])[:40]!r}") from None
+
+
+def _bulk_value(kind: int, data: bytes | bytearray) -> Any:
+    if kind == _BULK:
+        return data
+    if kind == _VERBATIM:  # "txt:" (the format) then the text
+        return bytes(data[4:])
+    return RespError(bytes(data).decode("utf-8", "replace"))  # ! bulk error
+
+
+def _scalar(kind: int, text: bytes) -> Any:
+    if kind == 58:  # : integer
+        try:
+            return int(text)
+        except ValueError:
+            raise RespProtocolError(f"not an integer: {text[:40]!r}") from None
+    if kind == 43:  # + simple string
+        return text
+    if kind == 45:  # - error
+        return RespError(text.decode("utf-8", "replace"))
+    if kind == 95:  # _ null (RESP3)
+        return None
+    if kind == 35:  # # boolean
+        return text == b"t"
+    if kind == 44:  # , double
+        try:
+            return float(text)
+        except ValueError:
+            raise RespProtocolError(f"not a double: {text[:40]!r}") from None
+    if kind == 40:  # ( big number
+        try:
+            return int(text)
+        except ValueError:
+            raise RespProtocolError(f"not a big number: {text[:40]!r}") from None
+    raise RespProtocolError(f"unexpected reply type {chr(kind)!r}")
+
+
+def _finish(kind: int, items: list[Any]) -> Any:
+    if kind in (_ARRAY, _SET):
+        return items
+    if kind == _MAP:
+        keys = (bytes(key) if type(key) is bytearray else key for key in items[::2])
+        return dict(zip(keys, items[1::2], strict=True))
+    return _SKIPPED  # push data, or an attribute (which the value after it follows)

@@ -1,0 +1,144 @@
+"""The core's incremental RESP parser: bytes in, replies out, however the bytes are split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError, timeout_argument
+
+_BIG = bytes(range(256)) * 1000  # 256,000 bytes: bigger than the parser's buffer
+
+# Replies Redis sends to the transport's commands (PROTOCOL.md section 3), then every other RESP2/RESP3 type.
+_VECTORS: list[tuple[bytes, Any]] = [
+    (b"$-1\r\n", None),  # a push that went through (the send script returns nil... or 1)
+    (b":1\r\n", 1),  # the send script's count
+    (b"-queue full\r\n", RespError("queue full")),  # the send script's refusal
+    (b"*-1\r\n", None),  # BLPOP timed out
+    (b"*2\r\n$18\r\npysoa:service.echo\r\n$5\r\nhello\r\n", [b"pysoa:service.echo", b"hello"]),  # BLPOP
+    (b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n", [b"a", None, b""]),  # LPOP key count
+    (b"+OK\r\n", b"OK"),
+    (b"+QUEUED\r\n", b"QUEUED"),
+    (b"*2\r\n:1\r\n*1\r\n:2\r\n", [1, [2]]),  # EXEC's replies, nested
+    (b"*0\r\n", []),
+    (b"_\r\n", None),
+    (b"%1\r\n$1\r\nk\r\n:1\r\n", {b"k": 1}),
+    (b"~2\r\n:1\r\n:2\r\n", [1, 2]),
+    (b"#t\r\n", True),
+    (b"#f\r\n", False),
+    (b",1.5\r\n", 1.5),
+    (b"(123456789012345678901234567890\r\n", 123456789012345678901234567890),
+    (b"=7\r\ntxt:abc\r\n", b"abc"),
+    (b"!9\r\nERR oops!\r\n", RespError("ERR oops!")),
+    (b">2\r\n$7\r\nmessage\r\n:1\r\n:7\r\n", 7),  # a push message is skipped: the reply is what follows
+    (b"|1\r\n+ttl\r\n:3\r\n:8\r\n", 8),  # an attribute is skipped too
+    (b"*2\r\n|1\r\n+a\r\n:1\r\n:2\r\n:3\r\n", [2, 3]),  # ... also inside an array
+    (b"$%d\r\n%b\r\n" % (len(_BIG), _BIG), _BIG),
+    (b"*2\r\n$1\r\nk\r\n$%d\r\n%b\r\n" % (len(_BIG), _BIG), [b"k", _BIG]),  # BLPOP of a big message
+    (b"$70000\r\n" + b"q" * 70_000 + b"\r\n", b"q" * 70_000),
+]
+_STREAM = b"".join(data for data, _ in _VECTORS)
+
+
+def _same(got: Any, expected: Any) -> bool:
+    if isinstance(expected, RespError):
+        return type(got) is RespError and got.text == expected.text and got.code == expected.code
+    return bool(got == expected)
+
+
+def _parse(data: bytes, step: int, count: int) -> list[Any]:
+    """Receive ``data`` ``step`` bytes at a time into the parser's buffers, as a driver does."""
+    parser, position, replies = RespParser(), 0, []
+    while len(replies) < count:
+        reply = parser.next_reply()
+        if reply is NEED_DATA:
+            target = parser.recv_buffer()
+            size = min(step, len(target), len(data) - position)
+            assert size > 0, "the parser wants more bytes than the stream has"
+            target[:size] = data[position : position + size]
+            position += size
+            parser.received(size)
+            continue
+        replies.append(reply)
+    assert position == len(data) and not parser.has_buffered
+    return replies
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 4096, 65536, 1 << 20])
+def test_every_reply_comes_out_whole_and_in_order_however_the_bytes_are_split(step: int) -> None:
+    replies = _parse(_STREAM, step, len(_VECTORS))
+    for got, (data, expected) in zip(replies, _VECTORS, strict=True):
+        assert _same(got, expected), data[:40]
+
+
+def test_feed_takes_bytes_in_any_pieces() -> None:
+    parser = RespParser()
+    replies: list[Any] = []
+    for start in range(0, len(_STREAM), 5000):
+        parser.feed(_STREAM[start : start + 5000])
+        while (reply := parser.next_reply()) is not NEED_DATA:
+            replies.append(reply)
+    assert len(replies) == len(_VECTORS)
+    assert all(_same(got, expected) for got, (_data, expected) in zip(replies, _VECTORS, strict=True))
+
+
+def test_a_bulk_string_bigger_than_the_buffer_is_received_in_place() -> None:
+    """The driver receives straight into the reply's own bytearray: no copy after the first bytes."""
+    parser = RespParser()
+    parser.feed(b"$%d\r\n" % len(_BIG) + _BIG[:100])
+    assert parser.next_reply() is NEED_DATA
+    target = parser.recv_buffer()
+    assert len(target) == len(_BIG) - 100  # exactly the rest of the string
+    target[:] = _BIG[100:]
+    parser.received(len(target))
+    parser.feed(b"\r\n")
+    reply = parser.next_reply()
+    assert type(reply) is bytearray and reply == _BIG
+    assert type(_parse(b"$2\r\nhi\r\n", 65536, 1)[0]) is bytes
+
+
+def test_error_replies_carry_their_code() -> None:
+    (noscript,) = _parse(b"-NOSCRIPT No matching script. Please use EVAL.\r\n", 3, 1)
+    assert noscript.code == "NOSCRIPT" and noscript.text.endswith("EVAL.")
+
+
+def test_big_map_keys_are_hashable() -> None:
+    key = b"k" * 70_000
+    assert _parse(b"%%1\r\n$%d\r\n%b\r\n:1\r\n" % (len(key), key), 65536, 1) == [{key: 1}]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"?1\r\n", "unexpected reply type"),
+        (b"\r\n", "empty reply line"),
+        (b"$12x\r\nabc\r\n", "not a number"),
+        (b"*2\r\n:1\r\n:zz\r\n", "not an integer"),
+        (b",x\r\n", "not a double"),
+    ],
+)
+def test_what_is_not_resp_is_a_protocol_error(data: bytes, message: str) -> None:
+    parser = RespParser()
+    parser.feed(data)
+    with pytest.raises(RespProtocolError, match=message):
+        parser.next_reply()
+
+
+def test_a_line_longer_than_the_buffer_is_a_protocol_error() -> None:
+    with pytest.raises(RespProtocolError, match="longer than 64 KiB"):
+        RespParser().feed(b"+" + b"x" * 70_000 + b"\r\n")
+
+
+def test_reset_forgets_a_half_received_reply() -> None:
+    parser = RespParser()
+    parser.feed(b"*2\r\n:1\r\n")
+    assert parser.next_reply() is NEED_DATA and parser.has_buffered
+    parser.reset()
+    parser.feed(b":5\r\n")
+    assert parser.next_reply() == 5
+
+
+@pytest.mark.parametrize(("seconds", "argument"), [(5.0, "5"), (0.25, "0.25"), (1.5, "1.5")])
+def test_blocking_timeouts_are_whole_seconds_when_they_can_be(seconds: float, argument: str) -> None:
+    assert timeout_argument(seconds) == argument

@@ -1,1 +1,0 @@
-"""Unit tests of the Redis Gateway sans-I/O protocol core."""
