@@ -42,7 +42,8 @@ _new_instance = object.__new__
 
 
 class UnicodeKeysDict(dict):  # type: ignore[type-arg]
-    """A dict that turns its keys into text; kept for code written against PySOA's ``attr.asdict`` calls."""
+    """A dict that turns its keys into text (PySOA's; kept for compatibility with code written against its
+    ``attr.asdict`` calls, unused by pysoa_like itself)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()

@@ -38,6 +38,7 @@ __all__ = [
     "SERVER_ACL_RULES",
     "SERVICE_QUEUE_NAME_PREFIX",
     "TRANSACTION_ACL_RULES",
+    "VERSION_MARKER_PATTERN",
     "WATCHED_CLIENT_ACL_RULES",
     "WATCHED_SERVER_ACL_RULES",
     "ProtocolFeature",
@@ -102,7 +103,9 @@ DEFAULT_REDIS_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
 
 # Anchored at the start of a message; the number may have any count of digits.
-_VERSION_MARKER_RE = re.compile(rb"pysoa-redis/([0-9]+)//")
+#: The version marker ``pysoa-redis/N//`` that starts a version 3 message (N in group 1): the one definition.
+VERSION_MARKER_PATTERN = rb"pysoa-redis/([0-9]+)//"
+_VERSION_MARKER_RE = re.compile(VERSION_MARKER_PATTERN)
 _V2_MARKER = b"content-type"
 
 
@@ -135,6 +138,8 @@ class ProtocolVersion(enum.IntEnum):
     @staticmethod
     def extract_version(message: bytes) -> tuple[ProtocolVersion, bytes]:
         """Detect the protocol version of a received message and remove its version marker.
+
+        PySOA's API, kept for compatibility; the transports use :func:`pysoa_like.core.framing.parse_message`.
 
         Args:
             message: The raw bytes popped from Redis.

@@ -14,7 +14,7 @@ import re
 from typing import NamedTuple
 
 from pysoa_like.common.transport.errors import InvalidMessageError
-from pysoa_like.core.constants import ProtocolVersion, _version_from_marker_digits
+from pysoa_like.core.constants import VERSION_MARKER_PATTERN, ProtocolVersion, _version_from_marker_digits
 
 __all__ = [
     "FramedMessage",
@@ -24,10 +24,11 @@ __all__ = [
     "frame_unjoined",
     "parse_message",
     "validate_header_value",
+    "without_version_marker",
 ]
 
 # The version marker, plus the content-type header in its usual compact form so the common case needs one match.
-_VERSION_MARKER_RE = re.compile(rb"pysoa-redis/([0-9]+)//(?:content-type:([A-Za-z0-9_/.-]+);)?")
+_VERSION_MARKER_RE = re.compile(VERSION_MARKER_PATTERN + rb"(?:content-type:([A-Za-z0-9_/.-]+);)?")
 _V2_MARKER = b"content-type"
 # One understood header: optional whitespace around every part, then a terminating ";". Anything else ends the
 # header loop and stays in the payload, exactly as PySOA 1.4.9 reads it.
@@ -75,6 +76,15 @@ def _mime_type(value: bytes) -> str:
         if len(_MIME_TYPES) < 256:
             _MIME_TYPES[value] = mime_type
     return mime_type
+
+
+def without_version_marker(message: bytes | bytearray) -> bytes | bytearray:
+    """The message without its ``pysoa-redis/N//`` marker, whatever N (the message itself when it has none).
+
+    For answering a message of an unknown version in version 3: the rest is read as version 3.
+    """
+    marker = _VERSION_MARKER_RE.match(message)
+    return message[marker.end(1) + 2 :] if marker else message
 
 
 def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMessage:

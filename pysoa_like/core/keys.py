@@ -14,9 +14,11 @@ __all__ = [
     "MAXIMUM_REPLY_TO_LENGTH",
     "make_reply_to",
     "new_client_id",
-    "reply_queue_key",
+    "queue_key",
+    "queue_name_of",
     "reply_to_problem",
     "request_queue_key",
+    "request_queue_name",
     "validate_service_name",
 ]
 
@@ -47,6 +49,28 @@ def validate_service_name(service_name: str) -> str:
     return service_name
 
 
+def queue_key(queue_name: str) -> str:
+    """The Redis key of a queue: ``pysoa:`` + its name (a request queue's name, or a request's ``reply_to``).
+
+    The one place the key prefix is added; the transport speaks of queues by name.
+    """
+    return QUEUE_NAME_PREFIX + queue_name
+
+
+def queue_name_of(key: str) -> str:
+    """The queue name of a key made by :func:`queue_key`."""
+    return key[len(QUEUE_NAME_PREFIX) :]
+
+
+def request_queue_name(service_name: str) -> str:
+    """The name of a service's request queue, ``service.<name>`` (its key without the ``pysoa:`` prefix).
+
+    Args:
+        service_name: The service name, used as given (no escaping).
+    """
+    return SERVICE_QUEUE_NAME_PREFIX + service_name
+
+
 def request_queue_key(service_name: str) -> str:
     """The Redis key of a service's request queue, ``pysoa:service.<name>``.
 
@@ -59,7 +83,7 @@ def request_queue_key(service_name: str) -> str:
     Raises:
         ValueError: If the service name is not valid (see :func:`validate_service_name`).
     """
-    return QUEUE_NAME_PREFIX + SERVICE_QUEUE_NAME_PREFIX + validate_service_name(service_name)
+    return queue_key(request_queue_name(validate_service_name(service_name)))
 
 
 def new_client_id() -> str:
@@ -85,18 +109,6 @@ def make_reply_to(service_name: str, client_id: str, thread_hex: str) -> str:
     if REPLY_QUEUE_MARKER in client_id or REPLY_QUEUE_MARKER in thread_hex:
         raise ValueError(f"Neither the client id nor the thread id may contain {REPLY_QUEUE_MARKER!r}")
     return f"{SERVICE_QUEUE_NAME_PREFIX}{service_name}.{client_id}{REPLY_QUEUE_MARKER}{thread_hex}"
-
-
-def reply_queue_key(reply_to: str) -> str:
-    """The Redis key of a reply queue: ``pysoa:`` + the request's ``reply_to``, which is otherwise opaque.
-
-    Args:
-        reply_to: The ``reply_to`` value from a request's ``meta``.
-
-    Returns:
-        The full Redis key.
-    """
-    return QUEUE_NAME_PREFIX + reply_to
 
 
 def reply_to_problem(reply_to: object) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from pysoa_like.core.constants import REPLY_QUEUE_MARKER
 
-__all__ = ["choose_host_index", "make_request_host_cycle", "reply_key_host_index"]
+__all__ = ["HostRing", "choose_host_index", "make_request_host_cycle", "reply_key_host_index"]
 
 # Only the low 12 bits of the CRC-32 take part in the hash.
 _HASH_MASK = 0xFFF
@@ -79,3 +79,29 @@ def choose_host_index(key: str, host_count: int, request_cycle: Iterator[int]) -
     if REPLY_QUEUE_MARKER in key:
         return reply_key_host_index(key, host_count)
     return next(request_cycle)
+
+
+class HostRing:
+    """Which host of a ring of ``host_count`` serves a key: hashed for reply keys, round-robin for the others.
+
+    Each user of a ring (each transport) walks its own round-robin: one cycle shared by several server
+    transports of a process (PySOA's way) can lock them into step, each polling only some masters forever,
+    so that requests on the other masters are never served.
+
+    Args:
+        host_count: The number of hosts (at least 1).
+        rng: The random source of the round-robin's starting permutation.
+
+    Raises:
+        ValueError: If ``host_count`` is less than 1.
+    """
+
+    __slots__ = ("_cycle", "host_count")
+
+    def __init__(self, host_count: int, rng: random.Random | None = None) -> None:
+        self.host_count = host_count
+        self._cycle = make_request_host_cycle(host_count, rng)
+
+    def index_for(self, key: str) -> int:
+        """The host index for a FULL Redis key (see :func:`choose_host_index`); safe from several threads."""
+        return choose_host_index(key, self.host_count, self._cycle)

@@ -13,6 +13,7 @@ from opentelemetry.trace import Span, SpanKind
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.transport.errors import PySOATransportError
+from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.otel._spans import (
     end_with_exception,
     end_with_response,
@@ -96,7 +97,7 @@ class TracingClientMiddleware(ClientMiddleware):
             except BaseException as exc:
                 end_with_exception(span, exc)
                 raise
-            if job_request.control.get("suppress_response") is True:
+            if suppress_response_requested(job_request.control):
                 span.end()
                 return
             expiry = message_expiry_in_seconds or _DEFAULT_EXPIRY_SECONDS

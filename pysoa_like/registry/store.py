@@ -14,8 +14,7 @@ from typing import Any
 
 import redis
 
-from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
-from pysoa_like.core.constants import QUEUE_NAME_PREFIX
+from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import REGISTRY_SERVICES_KEY, registry_instances_key, registry_records_key
 from pysoa_like.fleet.redis import FleetRedis
@@ -165,7 +164,7 @@ class RegistryStore:
         depths = dict.fromkeys(services, 0)
         if not services:
             return depths
-        queue_keys = [QUEUE_NAME_PREFIX + make_redis_queue_name(service) for service in services]
+        queue_keys = [queue_key(request_queue_name(service)) for service in services]
         for index in range(self.fleet.ring_size):
             client = self.fleet.client_at(index)
             try:

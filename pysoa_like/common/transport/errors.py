@@ -7,7 +7,7 @@ Tree::
     ├── InvalidMessageError          a received message is malformed (no request id, bad chunks, ...)
     └── TransientPySOATransportError a retry may succeed
         ├── MessageReceiveTimeout    nothing arrived in time, or the reply expired
-        ├── MessageSendTimeout
+        ├── MessageSendTimeout       PySOA's; kept for compatibility (never raised here)
         ├── MessageReceiveError      the backend failed while receiving
         ├── MessageSendError         the backend failed while sending, or the queue stayed full
         └── ConnectionError          the backend could not be reached
@@ -61,7 +61,7 @@ class MessageReceiveTimeout(TransientPySOATransportError):
 
 
 class MessageSendTimeout(TransientPySOATransportError):
-    """Sending did not complete within the timeout."""
+    """Sending did not complete within the timeout (PySOA's name, kept for compatibility: never raised here)."""
 
 
 class MessageReceiveError(TransientPySOATransportError):

@@ -14,7 +14,8 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     new_client_id,
     queue_full_backoff_seconds,
     queue_full_error_message,
-    reply_queue_key,
+    queue_key,
+    queue_name_of,
     request_queue_key,
     validate_service_name,
 )
@@ -55,11 +56,12 @@ def test_reply_to_rejects_bang_in_parts() -> None:
         make_reply_to("a", "c!", "d")
 
 
-def test_reply_queue_key_is_prefixed_and_opaque() -> None:
+def test_queue_keys_are_prefixed_and_the_name_opaque() -> None:
     """The reply key is ``pysoa:`` plus reply_to as received (observed example)."""
     reply_to = "service.echo.878e78cabfd6460382c8eacec0a793cf!7f9c5f051b80"
-    assert reply_queue_key(reply_to) == "pysoa:service.echo.878e78cabfd6460382c8eacec0a793cf!7f9c5f051b80"
-    assert reply_queue_key("anything at all") == "pysoa:anything at all"
+    assert queue_key(reply_to) == "pysoa:service.echo.878e78cabfd6460382c8eacec0a793cf!7f9c5f051b80"
+    assert queue_name_of(queue_key(reply_to)) == reply_to
+    assert queue_key("anything at all") == "pysoa:anything at all"
 
 
 def test_send_script_semantics_in_text() -> None:

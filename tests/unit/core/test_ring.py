@@ -13,6 +13,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     make_request_host_cycle,
     reply_key_host_index,
 )
+from pysoa_like.core.ring import HostRing
 
 KEY_ECHO = "pysoa:service.echo.0425470283144176877966b684ee7d10!7fd60aa24b80"
 KEY_USER = "pysoa:service.user.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!000000000001"
@@ -85,3 +86,12 @@ def test_choose_host_single_host_is_always_zero() -> None:
     """With one host every key maps to index 0."""
     cycle = make_request_host_cycle(1)
     assert {choose_host_index(k, 1, cycle) for k in (KEY_ECHO, "pysoa:service.echo")} == {0}
+
+
+def test_a_host_ring_hashes_reply_keys_and_walks_every_host_for_the_others() -> None:
+    ring = HostRing(5, random.Random(7))
+    reply_key = "pysoa:service.echo.abc!def"
+    assert {ring.index_for(reply_key) for _ in range(10)} == {reply_key_host_index(reply_key, 5)}
+    walked = [ring.index_for("pysoa:service.echo") for _ in range(10)]
+    assert sorted(walked[:5]) == [0, 1, 2, 3, 4] and walked[5:] == walked[:5]
+    assert HostRing(1).index_for("pysoa:service.echo") == 0

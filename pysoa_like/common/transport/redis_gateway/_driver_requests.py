@@ -9,7 +9,6 @@ version and serializer. The server transport then moves on to the next message (
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -28,11 +27,13 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     check_envelope,
     parse_client_version_checked,
     parse_message,
+    reject_chunked_request,
     reply_address,
     reply_to_problem,
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import ProtocolVersion, UnsupportedProtocolVersionError
+from pysoa_like.core.framing import without_version_marker
 from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.core.limits import nesting_too_deep, too_deep_message
 from pysoa_like.core.replies import REPLY_NONCE_META_KEY
@@ -40,7 +41,6 @@ from pysoa_like.core.replies import REPLY_NONCE_META_KEY
 __all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]
 
 _logger = logging.getLogger("pysoa_like.transport")
-_VERSION_MARKER_RE = re.compile(rb"pysoa-redis/[0-9]+//")
 # The meta keys echoed in the answer to a rejected request.
 _ECHOED_META_KEYS = ("reply_to", "client_version", REPLY_NONCE_META_KEY)
 
@@ -94,14 +94,15 @@ class RequestReader:
             parsed = parse_message(raw, view=True)
         except UnsupportedProtocolVersionError as exc:
             # Read the rest as version 3 to find out where to say so; a newer client still gets its answer.
-            marker = _VERSION_MARKER_RE.match(raw)
-            rest = raw[marker.end() :] if marker else raw
+            rest = without_version_marker(raw)
             self._reject_decodable(ProtocolVersion.VERSION_3.prefix + rest, "unsupported_protocol_version", exc)
         except InvalidMessageError as exc:
             self._reject("invalid_message", exc, raw)
         if parsed.is_chunk:
-            chunk_error = InvalidMessageError("Unsupported chunked request on server Redis backend")
-            self._reject_decodable(raw, "chunked_request", chunk_error)
+            try:
+                reject_chunked_request(parsed)
+            except InvalidMessageError as chunk_error:
+                self._reject_decodable(raw, "chunked_request", chunk_error)
         serializer = self.core.serializer_for(parsed.content_type)
         message = self._deserialize(parsed, serializer, raw)
         if nesting_too_deep(message, parsed.payload, serializer.mime_type):

@@ -41,7 +41,6 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     new_client_id,
     parse_message,
 )
-from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
 from pysoa_like.core.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
     DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT,
@@ -54,6 +53,7 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.keys import request_queue_name
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
@@ -213,7 +213,7 @@ class RedisClientTransport(ClientTransport):
             default_serializer_config,
             log_messages_larger_than_bytes,
         )
-        self._send_queue_name = make_redis_queue_name(service_name)
+        self._send_queue_name = request_queue_name(service_name)
         self._prefix = self.core.prefix
         self._state = _ThreadState(require_reply_nonce)
         # Validates the service name for key use once (it must not contain "!").

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 import redis
@@ -34,8 +34,6 @@ from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClie
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.protocol import (
-    choose_host_index,
-    make_request_host_cycle,
     queue_full_backoff_seconds,
     queue_full_error_message,
     should_log_oversized,
@@ -45,11 +43,12 @@ from pysoa_like.core.constants import (
     DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
-    QUEUE_NAME_PREFIX,
     REDIS_BACKEND_TYPE_SENTINEL,
     REDIS_BACKEND_TYPE_STANDARD,
 )
 from pysoa_like.core.framing import OutgoingMessage
+from pysoa_like.core.keys import queue_key, queue_name_of
+from pysoa_like.core.ring import HostRing
 
 __all__ = ["RedisTransportCore"]
 
@@ -144,7 +143,7 @@ class RedisTransportCore:
         self.log_throttle = LogThrottle()
         # Lanes holding deferred pushes (send_reply) whose replies are still unread, by ring slot.
         self._deferred_lanes: dict[int, Lane] = {}
-        self._cycle: Iterator[int] | None = None
+        self._ring: HostRing | None = None
         self._cache_key: Hashable = (backend_type, _freeze(self.backend_layer_kwargs))
 
     # Backend
@@ -178,18 +177,13 @@ class RedisTransportCore:
         for backend in backends:
             backend.close()
 
-    def _choose_index(self, key: str, ring_size: int) -> int:
-        # Each transport walks its own round-robin over the shared connections. One cycle shared by several
-        # server transports of a process (PySOA's way) can lock them into step, each polling only some masters
-        # forever, so requests on the other masters are never served.
-        cycle = self._cycle
-        if cycle is None:
-            cycle = self._cycle = make_request_host_cycle(ring_size)
-        return choose_host_index(key, ring_size, cycle)
-
     def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         backend = self.backend_layer
-        index = self._choose_index(key, backend.ring_size)
+        ring = self._ring
+        if ring is None:
+            # This transport's own round-robin over the shared connections (see HostRing).
+            ring = self._ring = HostRing(backend.ring_size)
+        index = ring.index_for(key)
         try:
             with self.metrics.timer(self.prefix + timer_name):
                 lane = backend.lane_at(index, self.metrics, self.prefix)
@@ -283,7 +277,7 @@ class RedisTransportCore:
         Raises:
             MessageSendError: Redis could not be reached (twice): the reply is lost, which is logged.
         """
-        key = QUEUE_NAME_PREFIX + queue_name
+        key = queue_key(queue_name)
         item: PushItem = (key, messages, redis_expiry_seconds)
         failure: Exception | None = None
         for _attempt in range(2):
@@ -329,7 +323,7 @@ class RedisTransportCore:
         for (key, messages, expiry), error in results:
             if error is None:
                 continue
-            queue_name = key[len(QUEUE_NAME_PREFIX) :]
+            queue_name = queue_name_of(key)
             if isinstance(error, QueueFullError) or (
                 isinstance(error, redis.ResponseError) and not must_push_again(error)
             ):
@@ -404,7 +398,7 @@ class RedisTransportCore:
     ) -> None:
         # Attempts after a full queue use the send script even for a big message: a transaction's refused push
         # would send the whole message to replicas and the AOF each time, the script's does not.
-        key = QUEUE_NAME_PREFIX + queue_name
+        key = queue_key(queue_name)
         for attempt in range(first, self.queue_full_retries + 1):
             try:
                 self._push_once(key, messages, redis_expiry_seconds, script_only or attempt > 0, deadline)
@@ -462,7 +456,7 @@ class RedisTransportCore:
         by_slot: dict[int, tuple[Lane, list[int]]] = {}
         for position, (queue_name, _messages, _expiry) in enumerate(items):
             try:
-                index, lane = self._lane(QUEUE_NAME_PREFIX + queue_name, "send.get_redis_connection", "send")
+                index, lane = self._lane(queue_key(queue_name), "send.get_redis_connection", "send")
             except MessageSendError as exc:
                 results[position] = exc
                 continue
@@ -471,7 +465,7 @@ class RedisTransportCore:
         for index, (lane, positions) in by_slot.items():
             if lane.has_deferred:
                 self._settle_lane(index, lane)
-            batch = [(QUEUE_NAME_PREFIX + items[p][0], items[p][1], items[p][2]) for p in positions]
+            batch = [(queue_key(items[p][0]), items[p][1], items[p][2]) for p in positions]
             try:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                     errors = lane.push_many(batch, self.queue_capacity)
@@ -526,7 +520,7 @@ class RedisTransportCore:
         Returns:
             At least one message, oldest first (a big one as a ``bytearray``, received in place).
         """
-        key = QUEUE_NAME_PREFIX + queue_name
+        key = queue_key(queue_name)
         index, lane = self._lane(key, "receive.get_redis_connection", "receive")
         deferred_lanes = self._deferred_lanes
         if deferred_lanes:

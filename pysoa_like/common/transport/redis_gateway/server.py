@@ -28,7 +28,6 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     split_into_chunks,
     validate_chunk_settings,
 )
-from pysoa_like.common.transport.redis_gateway.utils import make_redis_queue_name
 from pysoa_like.core.constants import (
     DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
@@ -40,6 +39,7 @@ from pysoa_like.core.constants import (
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
 )
+from pysoa_like.core.keys import request_queue_name
 
 __all__ = ["RedisServerTransport"]
 
@@ -136,7 +136,7 @@ class RedisServerTransport(ServerTransport):
             default_serializer_config,
             log_messages_larger_than_bytes,
         )
-        self._receive_queue_name = make_redis_queue_name(service_name)
+        self._receive_queue_name = request_queue_name(service_name)
         self._prefix = self.core.prefix
         self._reader = RequestReader(self.core, self.send_response_message)
         self._watch = WorkerWatch(self.core)

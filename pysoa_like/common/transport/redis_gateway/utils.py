@@ -1,19 +1,11 @@
-"""Small helpers of the Redis Gateway transport that users and tools may call directly."""
+"""Small helpers of the Redis Gateway transport that users and tools may call directly (PySOA's module path)."""
 
 from __future__ import annotations
 
-from pysoa_like.core.constants import SERVICE_QUEUE_NAME_PREFIX
+from pysoa_like.core.keys import request_queue_name
 
 __all__ = ["make_redis_queue_name"]
 
-
-def make_redis_queue_name(service_name: str) -> str:
-    """The name of a service's request queue, without the ``pysoa:`` key prefix.
-
-    Args:
-        service_name: The service name, used as given.
-
-    Returns:
-        ``"service." + service_name``.
-    """
-    return SERVICE_QUEUE_NAME_PREFIX + service_name
+#: PySOA's name for :func:`pysoa_like.core.keys.request_queue_name` (kept for compatibility):
+#: ``make_redis_queue_name("echo") == "service.echo"``.
+make_redis_queue_name = request_queue_name

@@ -20,8 +20,8 @@ from redis.retry import Retry
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway._driver_io import Lane
-from pysoa_like.common.transport.redis_gateway.protocol import choose_host_index, make_request_host_cycle
 from pysoa_like.core.constants import REPLY_QUEUE_MARKER
+from pysoa_like.core.ring import HostRing
 
 __all__ = [
     "DEFAULT_CONNECTION_KWARGS",
@@ -135,27 +135,20 @@ class BaseRedisClient(abc.ABC):
         if ring_size < 1:
             raise ValueError("A Redis backend needs at least one host or Sentinel service")
         self.ring_size = ring_size
-        self._cycle = make_request_host_cycle(ring_size)
-        self._cycle_lock = threading.Lock()
+        # Only for PySOA's get_connection: the transports choose with rings of their own.
+        self._ring = HostRing(ring_size)
         # Per thread: slot index -> that thread's Lane. Every lane is also tracked weakly, for close().
         self._thread_lanes = threading.local()
         self._all_lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
         self._lanes_lock = threading.Lock()
 
-    def choose_index(self, queue_key: str) -> int:
-        """The ring slot for a full Redis key: hashed for reply keys, round-robin for request queues."""
-        if self.ring_size == 1:
-            return 0
-        with self._cycle_lock:
-            return choose_host_index(queue_key, self.ring_size, self._cycle)
-
     def get_connection(self, queue_key: str) -> redis.Redis:
-        """The client of the slot serving ``queue_key`` (PySOA's name for this method).
+        """The client of the slot serving ``queue_key`` (PySOA's API, kept for compatibility; unused here).
 
         Raises:
             CannotGetConnectionError: If the slot has no reachable master.
         """
-        return self.client_at(self.choose_index(queue_key))
+        return self.client_at(self._ring.index_for(queue_key))
 
     @abc.abstractmethod
     def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
