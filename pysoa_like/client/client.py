@@ -503,9 +503,21 @@ class Client:
             options = options.with_correlation_id(self.context)
         timeout = options.timeout
         started = time.monotonic() if timeout else 0.0
-        request_id = self._send(service_name, actions, options)
         if not options.expects_reply:
+            self._send(service_name, actions, options)
             return None
+        # The reply is collected right away: the transport may start waiting for it with the send (from the
+        # second call to a service on: the handler is made by the first).
+        handler = self.handlers.get(service_name)
+        if handler is None:
+            request_id = self._send(service_name, actions, options)
+        else:
+            handler.transport.receive_follows(timeout or 0.0)
+            try:
+                request_id = self._send(service_name, actions, options)
+            except BaseException:
+                handler.transport.receive_follows(None)
+                raise
         return self._finish(self._wait(service_name, request_id, _wait_left(timeout, started)), options)
 
     def _futures_replaced(self) -> bool:

@@ -12,7 +12,7 @@ call. A blocking driver loops ``sock.recv_into(parser.recv_buffer())`` / :meth:`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from pysoa_like.core.framing import FramedMessage
@@ -28,31 +28,21 @@ __all__ = [
 
 # Encoding
 
-_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is optional
-    _hiredis_pack = None
-
 # Arguments longer than this are written as buffers of their own rather than copied into the command.
 _LARGE_ARGUMENT_BYTES = 16384
 
 
-def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> list[bytes]:
+def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
     """Encode commands in the Redis protocol (RESP arrays of bulk strings) as buffers to write in order.
 
     Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
-    but written as its own buffer (hiredis' packer copies every argument, which costs milliseconds for a
-    message of a few MiB). Arguments are bytes, str (UTF-8), int, :class:`FramedMessage`, or anything else by
-    its ``str()``.
+    but written as its own buffer (a packer that copies every argument, as hiredis' does, costs milliseconds
+    for a message of a few MiB). Arguments are bytes, str (UTF-8), int, :class:`FramedMessage`, or anything
+    else by its ``str()``.
 
     Args:
         commands: The commands, each a tuple of its arguments.
-        small: The caller knows that no argument is larger than 16 KiB: hiredis' faster packer is then used
-            when hiredis is installed (the bytes are the same).
     """
-    if small and _hiredis_pack is not None:
-        return [_hiredis_pack(command) for command in commands]
     buffers: list[bytes] = []
     pieces: list[bytes] = []
     append = pieces.append
@@ -85,11 +75,6 @@ def pack_commands(commands: Sequence[tuple[Any, ...]], small: bool = False) -> l
                 append(b"$%d\r\n%b\r\n" % (size, value))
     buffers.append(b"".join(pieces))
     return buffers
-
-
-def all_small(messages: Sequence[Any]) -> bool:
-    """Whether every message is plain ``bytes`` of at most 16 KiB (so ``pack_commands(..., small=True)`` fits)."""
-    return all(type(message) is bytes and len(message) <= _LARGE_ARGUMENT_BYTES for message in messages)
 
 
 def timeout_argument(timeout: float) -> str:
@@ -125,14 +110,11 @@ class _NeedData:
 NEED_DATA: Final[Any] = _NeedData()
 # The value of a RESP3 push message (client tracking, pub/sub) or attribute: not a reply, skipped.
 _SKIPPED: Any = object()
-# What the fast path answers when the general parser must read the reply.
-_INCOMPLETE: Any = object()
 
 _BUFFER_BYTES = 65536
 # Unread bytes are moved to the start of the buffer when less than this is free after them.
 _MINIMUM_READ_BYTES = 16384
 _CRLF = b"\r\n"
-_NIL = b"$-1\r\n"
 
 # Aggregate kinds (the type byte) and how many elements each announced entry stands for.
 _ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE = 42, 37, 126, 62, 124
@@ -230,10 +212,8 @@ class RespParser:
 
     def next_reply(self) -> Any:
         """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
-        if not self._stack and self._big is None and self._pending < 0:
-            reply = self._whole_in_buffer()
-            if reply is not _INCOMPLETE:
-                return reply
+        if self._start == self._end:
+            return NEED_DATA  # every reply (or its rest) needs at least one more byte
         while True:
             value = self._next_value()
             if value is NEED_DATA:
@@ -244,59 +224,7 @@ class RespParser:
             if value is not _SKIPPED:
                 return value
 
-    # The fast path
-
-    def _whole_in_buffer(self) -> Any:
-        """The common replies (nil, a bulk string, an array of them) when buffered whole, else _INCOMPLETE.
-
-        One method call instead of one per element; nothing is consumed unless the whole reply is returned.
-        """
-        buffer, limit = self._buffer, self._end
-        position = self._start
-        if buffer.startswith(_NIL, position, limit):  # what every successful push answers
-            self._start = position + 5
-            return None
-        kind = buffer[position] if position < limit else 0
-        if kind == _BULK:
-            count = 1
-        elif kind == _ARRAY:  # an array whose elements must all be bulk strings
-            eol = buffer.find(_CRLF, position, limit)
-            if eol < 0:
-                return _INCOMPLETE
-            try:
-                count = int(buffer[position + 1 : eol])
-            except ValueError:
-                return _INCOMPLETE  # the general parser reports it
-            if count < 0:
-                self._start = eol + 2
-                return None
-            position = eol + 2
-        else:
-            return _INCOMPLETE
-        items: list[bytes | None] = []
-        view = self._view
-        for _ in range(count):
-            eol = buffer.find(_CRLF, position, limit)
-            if eol < 0 or buffer[position] != _BULK:
-                return _INCOMPLETE
-            try:
-                size = int(buffer[position + 1 : eol])
-            except ValueError:
-                return _INCOMPLETE
-            if size < 0:
-                items.append(None)
-                position = eol + 2
-                continue
-            stop = eol + 2 + size
-            if stop + 2 > limit:
-                return _INCOMPLETE
-            items.append(view[eol + 2 : stop].tobytes())
-            position = stop + 2
-        self._start = position
-        self._need = 0
-        return items if kind == _ARRAY else items[0]
-
-    # The general parser: one value at a time, aggregates kept on a stack between calls
+    # One value at a time, aggregates kept on a stack between calls
 
     def _complete(self, value: Any) -> Any:
         """Add ``value`` to the open aggregates; the finished top-level value, or NEED_DATA while one is open."""

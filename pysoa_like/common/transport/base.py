@@ -73,6 +73,18 @@ class ClientTransport(Transport, abc.ABC):
             MessageSendError: The message could not be sent.
         """
 
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        """Say that this thread's next send is followed at once by a receive of its reply (or, with None, not).
+
+        A blocking call says so; a transport may then start the wait for the reply with the send (the Redis
+        transport writes the push and the pop in one write). Errors of the send may then be raised by the
+        receive instead. The default does nothing.
+
+        Args:
+            receive_timeout_in_seconds: The receive's timeout; None to take the announcement back.
+        """
+        return None
+
     def begin_send_batch(self) -> bool:
         """Start holding this thread's sends back until :meth:`flush_send_batch` sends them together.
 

@@ -18,6 +18,7 @@ from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from tests.unit.client.conftest import MakeClient, transport_of
+from tests.unit.client.fakes import FakeClientTransport
 
 
 def failing_responder(body: dict[str, Any]) -> dict[str, Any]:
@@ -407,3 +408,41 @@ def test_blocking_calls_go_through_overridden_future_methods(make_client: MakeCl
     client.call_action_future = patched  # type: ignore[method-assign]
     assert client.call_action("echo", "a", {"n": 2}).body == {"n": 2}
     assert seen[-1] == "call_action_future"
+
+
+class _AnnouncedTransport(FakeClientTransport):
+    """Records what the client announces before each send: the receive that follows, or that none does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.announced: list[float | None] = []
+        self.at_send: list[float | None] = []
+        self._announcement: float | None = None
+
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        self.announced.append(receive_timeout_in_seconds)
+        self._announcement = receive_timeout_in_seconds
+
+    def send_request_message(self, *args: Any, **kwargs: Any) -> None:
+        self.at_send.append(self._announcement)
+        self._announcement = None
+        super().send_request_message(*args, **kwargs)
+
+
+def test_a_blocking_call_announces_that_its_receive_follows_the_send(make_client: MakeClient) -> None:
+    """So a transport can start waiting for the reply with the send; futures and send-and-forget do not."""
+    client = make_client(transport_class=_AnnouncedTransport)
+    transport = transport_of(client)
+    client.call_action("echo", "a", timeout=3)
+    client.call_action("echo", "a")
+    client.call_action_future("echo", "a").result()
+    client.call_action("echo", "a", suppress_response=True)
+    assert transport.at_send == [3, 0.0, None, None]
+
+
+def test_an_announcement_is_taken_back_when_the_send_fails_before_the_transport(make_client: MakeClient) -> None:
+    client = make_client(transport_class=_AnnouncedTransport)
+    transport = transport_of(client)
+    with pytest.raises(TypeError):
+        client.call_action("echo", "a", switches="not a list")  # type: ignore[arg-type]
+    assert transport.announced == [0.0, None] and transport.at_send == []

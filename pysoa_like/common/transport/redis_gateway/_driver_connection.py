@@ -132,6 +132,13 @@ class TimedConnection:
         self._last_write = now
         return closed, deadline
 
+    def shorten_read(self, seconds: float) -> None:
+        """Let the next receive wait at most ``seconds`` (the next write sets the socket's timeout again)."""
+        sock = connection_socket(self.connection)
+        if sock is not None:
+            self._current_timeout = max(seconds, 0.001)
+            sock.settimeout(self._current_timeout)
+
     def _connect(self, budget: float) -> None:
         """Open the connection, its connect and handshake bounded by ``budget`` seconds."""
         connection = self.connection

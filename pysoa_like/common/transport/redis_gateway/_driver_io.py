@@ -24,7 +24,7 @@ import redis
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
 from pysoa_like.core.framing import OutgoingMessage
-from pysoa_like.core.resp import all_small, pack_commands, timeout_argument
+from pysoa_like.core.resp import pack_commands, timeout_argument
 from pysoa_like.core.scripts import (
     PushItem,
     PushVerdict,
@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_SOCKET_TIMEOUT_SECONDS",
     "Lane",
     "PushItem",
+    "PushRefusedBeforeWait",
     "QueueFullError",
     "RawMessage",
     "TransactionAbortedError",
@@ -51,6 +52,8 @@ __all__ = [
 #: The read timeout of a lane's connection when its client has no ``socket_timeout`` at all (redis-py before 6
 #: defaults to none, which would wait forever on a dead network; redis-py 8 defaults to 5 seconds).
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
+# Writes shorter than this count as small for the socket timeout (TimedConnection.prepare).
+_SMALL_WRITE_BYTES = 65536
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
@@ -60,6 +63,18 @@ RawMessage = bytes | bytearray
 
 class QueueFullError(Exception):
     """The send script refused the message because the list is at capacity."""
+
+
+class PushRefusedBeforeWait(Exception):
+    """The push written with a wait for the reply (:meth:`Lane.push_and_pop`) was refused: no reply will come.
+
+    The wait went with the connection (closed); ``error`` is the push's (:class:`QueueFullError` or Redis').
+    """
+
+    def __init__(self, item: PushItem, error: Exception) -> None:
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
 
 
 class TransactionAbortedError(redis.ResponseError):
@@ -87,12 +102,9 @@ def _push_error(verdict: PushVerdict, reply: Any) -> Exception | None:
 
 
 def _script_error(reply: Any) -> Exception | None:
+    if not isinstance(reply, Exception):
+        return None  # pushed
     return _push_error(push_outcome(reply), reply)
-
-
-def _all_small(items: Sequence[PushItem]) -> bool:
-    # Only plain bytes go to hiredis' packer (a FramedMessage built by hand may be small).
-    return all(all_small(item[1]) for item in items)
 
 
 class Lane:
@@ -110,6 +122,8 @@ class Lane:
         "_connection",
         "_deferred",
         "_drain_supported",
+        "_early",
+        "_fused",
         "_loaded",
         "_reader",
         "_socket_timeout",
@@ -141,6 +155,10 @@ class Lane:
         self._deferred: list[tuple[PushItem, bool]] = []
         #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception | None]] = []
+        # A push written with the wait for its reply (push_and_pop): (item, key waited on, read deadline).
+        self._fused: tuple[PushItem, str, float] | None = None
+        # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
+        self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
     def close(self) -> None:
         """Close the connection (the next command opens a new one)."""
@@ -152,8 +170,8 @@ class Lane:
         A restart, a failover, an idle timeout or ``CLIENT KILL`` close connections; found before a command is
         written, that costs nothing but a reconnection.
         """
-        if self._deferred or not self._timed.closed_while_idle():
-            return False
+        if self._deferred or self._fused is not None or not self._timed.closed_while_idle():
+            return False  # replies are owed: not idle
         self._forget_connection()
         return True
 
@@ -166,6 +184,7 @@ class Lane:
         self._reader.reset()
         self._loaded.clear()
         self._transactions = None
+        self._fused = None  # the wait went with the connection (the reply, if popped, is lost with it)
         if self._deferred:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
             # they would take the replies of the next connection's commands as their own.
@@ -215,15 +234,16 @@ class Lane:
             redis.ConnectionError, redis.TimeoutError: The connection failed; nothing is known about which items
                 were pushed.
         """
+        if self._fused is not None:
+            self._settle_fused()
         if self._deferred:
             self.settled.extend(self.settle())
-        small = _all_small(items)
         try:
             plans = self._transaction_plans(items, script_only)
             commands: list[tuple[Any, ...]] = []
             for item, transaction in zip(items, plans, strict=True):
                 commands.extend(push_commands(item, capacity, transaction))
-            self._write(commands, small, deadline)
+            self._write(commands, deadline)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position, transaction in enumerate(plans):
@@ -233,7 +253,7 @@ class Lane:
                     retry.append(position)
             if retry:
                 # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._write([script_command(True, items[position], capacity) for position in retry], small, deadline)
+                self._write([script_command(True, items[position], capacity) for position in retry], deadline)
                 read = self._reader.read
                 for position in retry:
                     errors[position] = _script_error(read())
@@ -265,7 +285,7 @@ class Lane:
 
     def _probe_transactions(self, key: str) -> None:
         """Find out, once per connection, whether big items may go in a transaction (see the core's probe)."""
-        self._write(transaction_probe_commands(key), True)
+        self._write(transaction_probe_commands(key))
         read = self._reader.read
         self._transactions = transactions_allowed(read(), read(), read())
 
@@ -297,9 +317,11 @@ class Lane:
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
+        if self._fused is not None:
+            self._settle_fused()
         transaction = self._as_transaction(item)
         try:
-            self._write(push_commands(item, capacity, transaction), _all_small([item]))
+            self._write(push_commands(item, capacity, transaction))
         except BaseException:
             self._disconnect()
             raise
@@ -334,15 +356,17 @@ class Lane:
         return results
 
     def _write(
-        self, commands: Sequence[tuple[Any, ...]], small: bool, deadline: float | None = None, blocking: bool = False
+        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None, blocking: bool = False
     ) -> None:
         """Write commands whose replies must be read by ``deadline`` (default: ``socket_timeout`` from now).
 
         A connection idle for a while is checked first, and replaced if Redis closed it (see
         :class:`TimedConnection`); one that is not open yet is opened within the deadline.
         """
-        buffers = pack_commands(commands, small)
-        size = 0 if small else sum(len(buffer) for buffer in buffers)
+        buffers = pack_commands(commands)
+        size = sum(len(buffer) for buffer in buffers)
+        if size < _SMALL_WRITE_BYTES:
+            size = 0  # quick to write: the socket timeout is only ever lowered for it (see TimedConnection)
         reader = self._reader
         closed, deadline = self._timed.prepare(deadline, bool(self._deferred), size, reader.timeout_extended, blocking)
         if closed:
@@ -357,10 +381,12 @@ class Lane:
         Raises:
             redis.RedisError: Redis refused it, or the connection failed (and is closed).
         """
+        if self._fused is not None:
+            self._settle_fused()
         if self._deferred:
             self.settled.extend(self.settle())
         try:
-            self._write([command], True)
+            self._write([command])
             reply = self._reader.read()
         except BaseException:
             self._disconnect()
@@ -368,6 +394,83 @@ class Lane:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    def push_and_pop(self, item: PushItem, capacity: int, pop_key: str, timeout: float) -> bool:
+        """Write the push of ``item`` and ``BLPOP pop_key timeout`` in one write, reading neither reply yet.
+
+        For a caller that waits for the answer right after sending: one write and one wait instead of two of
+        each. :meth:`blocking_pop` of ``pop_key`` then reads both replies. Anything else this lane is asked to
+        do first reads them too (waiting for the reply; it is kept for that :meth:`blocking_pop`). Only small
+        items whose script this connection has already run go this way (a script Redis no longer knows, or a
+        big item's transaction, would only be found out after the wait).
+
+        Returns:
+            False when the item cannot go this way (push it with :meth:`push`, then pop).
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
+        """
+        if self._fused is not None:
+            self._settle_fused()
+        if self._deferred or self._early is not None or script_index(item) not in self._loaded or is_big(item):
+            return False
+        timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
+        deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
+        commands = [script_command(False, item, capacity), ("BLPOP", pop_key, timeout_argument(timeout))]
+        try:
+            self._write(commands, deadline, blocking=True)
+        except BaseException:
+            self._disconnect()
+            raise
+        self._fused = (item, pop_key, deadline)
+        return True
+
+    def _read_fused(self, until: float | None = None) -> list[RawMessage]:
+        """Read the replies of :meth:`push_and_pop`: the popped messages, or raise its refusal.
+
+        Args:
+            until: ``time.monotonic()`` after which the caller waits no longer (its timeout is shorter than the
+                wait that was sent): the wait is then given up with the connection, as if Redis said nil.
+        """
+        fused = self._fused
+        assert fused is not None
+        item, _key, deadline = fused
+        self._fused = None
+        read = self._reader.read
+        try:
+            self._reader.read_deadline = deadline
+            error = _script_error(read())
+            if error is not None:
+                # Nothing will answer this wait: it goes with the connection.
+                self._disconnect()
+                raise PushRefusedBeforeWait(item, error)
+            if until is not None and until < deadline - READ_MARGIN_SECONDS:
+                self._reader.read_deadline = until
+                self._timed.shorten_read(until - time.monotonic())
+                self._reader.timeout_extended = True  # the next write puts the socket's timeout back
+                try:
+                    response: Any = read()
+                except redis.TimeoutError:
+                    self._disconnect()  # the caller's time is up: its wait goes with the connection
+                    return []
+            else:
+                response = read()
+            if isinstance(response, Exception):
+                raise response
+        except PushRefusedBeforeWait:
+            raise
+        except BaseException:
+            self._disconnect()
+            raise
+        return [] if response is None else [response[1]]
+
+    def _settle_fused(self) -> None:
+        """Read a push-and-pop's replies before another command, keeping them for its :meth:`blocking_pop`."""
+        key = self._fused[1]  # type: ignore[index]
+        try:
+            self._early = (key, self._read_fused())
+        except PushRefusedBeforeWait as refused:
+            self._early = (key, refused)
 
     # Receiving
 
@@ -383,12 +486,33 @@ class Lane:
             timeout: Seconds to block (fractions work on Redis >= 6).
             drain: How many more messages to take at most, without waiting.
 
+        After :meth:`push_and_pop` of ``key``, the wait already sent is read instead (for at most ``timeout``;
+        when it ends first, a new ``BLPOP`` waits for the rest).
+
         Returns:
             The popped messages, oldest first; empty when the timeout passed.
 
         Raises:
+            PushRefusedBeforeWait: The push sent with the wait was refused (the connection is closed).
             redis.RedisError: On a Redis or connection failure (the connection is closed first).
         """
+        if self._fused is not None:
+            if self._fused[1] != key:
+                self._settle_fused()
+            else:
+                until = time.monotonic() + max(float(timeout), 0.0)
+                early = self._read_fused(until)
+                timeout = until - time.monotonic()
+                if early or timeout < _MINIMUM_BLPOP_TIMEOUT_SECONDS:
+                    return early
+                # The wait sent with the push ended before the caller's: wait on for the rest.
+        kept = self._early
+        if kept is not None and kept[0] == key:
+            self._early = None
+            if isinstance(kept[1], PushRefusedBeforeWait):
+                raise kept[1]
+            if kept[1]:
+                return kept[1]
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         read = self._reader.read
         drain = drain if self._drain_supported else 0
@@ -397,7 +521,7 @@ class Lane:
             if drain > 0:
                 commands.append(("LPOP", key, drain))
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
-            self._write(commands, True, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
+            self._write(commands, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
                 results = self.settle()

@@ -11,13 +11,13 @@ redis-py, and ``pyproject.toml`` bounds redis-py below the next major release.
 
 from __future__ import annotations
 
+import operator
 import socket
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["connection_socket"]
 
-
-def connection_socket(connection: Any) -> socket.socket | None:
-    """The socket of an open redis-py connection, or None when it is not connected."""
-    sock: socket.socket | None = connection._sock
-    return sock
+#: ``connection_socket(connection)``: the socket of an open redis-py connection, or None when it is not
+#: connected (an attribute getter: it is called before every read).
+connection_socket: Callable[[Any], socket.socket | None] = operator.attrgetter("_sock")

@@ -20,6 +20,9 @@ from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolE
 
 __all__ = ["ReplyReader", "redis_error"]
 
+# A receive target bigger than this is the rest of a big bulk string (the parser's buffer is 64 KiB).
+_BIG_RECEIVE_BYTES = 65536
+
 # Error codes and the redis-py exception each one is (the code is then left out of the message, as redis-py
 # does). Those that are connection errors (BusyLoadingError, AuthenticationError) are raised by the reader.
 _ERROR_CLASSES: dict[str, type[redis.RedisError]] = {
@@ -96,7 +99,12 @@ class ReplyReader:
             while True:
                 reply = parser.next_reply()
                 if reply is NEED_DATA:
-                    parser.received(self._recv_into(parser.recv_buffer()))
+                    target = parser.recv_buffer()
+                    if len(target) > _BIG_RECEIVE_BYTES:
+                        # The rest of a big bulk string, all bound to come: received in place in one go.
+                        parser.received(self._recv_all_into(target))
+                    else:
+                        parser.received(self._recv_into(target))
                     continue
                 if type(reply) is RespError:
                     error = redis_error(reply)
@@ -106,6 +114,13 @@ class ReplyReader:
                 return reply
         except RespProtocolError as exc:
             raise redis.ConnectionError(f"Protocol error: {exc}") from exc
+
+    def _recv_all_into(self, target: memoryview) -> int:
+        size = len(target)
+        have = 0
+        while have < size:
+            have += self._recv_into(target[have:])
+        return size
 
     def _recv_into(self, target: memoryview) -> int:
         try:

@@ -115,6 +115,8 @@ class _ThreadState(threading.local):
         self.watched = WatchedRequests()
         # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
         self.batch: list[tuple[int, OutgoingMessage, int, bool]] | None = None
+        # The timeout of the receive announced to follow the next send (receive_follows), if any.
+        self.receive_next: float | None = None
 
 
 @ClassConfigurationSchema.provider(RedisTransportSchema)
@@ -259,6 +261,8 @@ class RedisClientTransport(ClientTransport):
         """
         prefix = self._prefix
         metrics = self.metrics
+        state = self._state
+        receive_next, state.receive_next = state.receive_next, None
         with metrics.timer(prefix + "send"):
             core = self.core
             expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
@@ -282,11 +286,19 @@ class RedisClientTransport(ClientTransport):
             message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
             control = body.get("control") if isinstance(body, dict) else None
             awaited = not suppress_response_requested(control)
-            state = self._state
             now = time.monotonic()
             if state.batch is not None:
                 state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
-            else:
+            elif not (
+                receive_next is not None
+                and awaited
+                and not state.pending
+                and not state.held
+                and not self.detect_dead_workers
+                and core.send_then_pop(
+                    self._send_queue_name, message, expiry.redis_expiry_seconds, request_meta["reply_to"], receive_next
+                )
+            ):
                 # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
                 budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
                 core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
@@ -295,6 +307,18 @@ class RedisClientTransport(ClientTransport):
             state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
             if self.detect_dead_workers:
                 state.watched.watch(request_id, worker_key(request_meta["reply_to"], nonce))
+
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        """Have the next send of this thread also start the wait for its reply (one write, one wait).
+
+        Only a lone request of a thread that waits for nothing else goes this way (see
+        :meth:`RedisTransportCore.send_then_pop`); a refused push is then found, and made again or raised as
+        ``MessageSendError``, by the receive.
+        """
+        if receive_timeout_in_seconds is None:
+            self._state.receive_next = None
+        else:
+            self._state.receive_next = receive_timeout_in_seconds or self.core.receive_timeout_in_seconds
 
     def begin_send_batch(self) -> bool:
         """Hold this thread's requests back until :meth:`flush_send_batch` pushes them in one round trip."""

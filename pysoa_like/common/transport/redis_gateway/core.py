@@ -26,6 +26,7 @@ from pysoa_like.common.transport.errors import MessageReceiveError, MessageRecei
 from pysoa_like.common.transport.redis_gateway._driver_io import (
     Lane,
     PushItem,
+    PushRefusedBeforeWait,
     QueueFullError,
     RawMessage,
     must_push_again,
@@ -442,6 +443,56 @@ class RedisTransportCore:
             except Exception as exc:
                 self._fail_send(index, exc)
 
+    def send_then_pop(
+        self,
+        queue_name: str,
+        message: OutgoingMessage,
+        redis_expiry_seconds: int,
+        reply_queue_name: str,
+        wait: float,
+    ) -> bool:
+        """Push one message and start the wait for its reply in the same write, when both keys share a lane.
+
+        For a caller that waits for the reply right after sending: the next :meth:`pop_messages` of
+        ``reply_queue_name`` reads Redis' answer to the push, then the reply, and makes a refused push as
+        :meth:`send_messages` would (retrying a full queue, else raising ``MessageSendError``) before waiting
+        again.
+
+        Returns:
+            False when the message was not sent (it goes through :meth:`send_messages` then): the keys live
+            on different masters, the connection has not run the send script yet, or the message is big.
+
+        Raises:
+            MessageSendError: Redis could not be reached (nothing was pushed).
+        """
+        key = queue_key(queue_name)
+        reply_key = queue_key(reply_queue_name)
+        index, lane = self._lane(key, "send.get_redis_connection", "send")
+        ring = self._ring
+        if ring is not None and ring.host_count > 1 and ring.index_for(reply_key) != index:
+            return False
+        try:
+            with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                return lane.push_and_pop((key, [message], redis_expiry_seconds), self.queue_capacity, reply_key, wait)
+        except Exception as exc:
+            self._fail_send(index, exc)
+
+    def _pushed_again(self, index: int, refused: PushRefusedBeforeWait) -> None:
+        """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would."""
+        key, messages, expiry = refused.item
+        error = refused.error
+        if isinstance(error, QueueFullError):
+            if self.queue_full_retries <= 0:
+                self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
+                raise MessageSendError(queue_full_error_message(queue_name_of(key), self.queue_full_retries))
+            self._count_queue_full_retry(0)
+            self._push_retrying(queue_name_of(key), messages, expiry, 1)
+            return
+        if must_push_again(error):
+            self._push_retrying(queue_name_of(key), messages, expiry, 0, script_only=True)
+            return
+        self._fail_send(index, error)
+
     def send_batch(self, items: Sequence[tuple[str, Sequence[OutgoingMessage], int]]) -> list[MessageSendError | None]:
         """Push several messages, each to its own queue, with one write and one read per ring slot.
 
@@ -531,11 +582,16 @@ class RedisTransportCore:
             deferred_lanes.pop(index, None)
         wait = timeout or self.receive_timeout_in_seconds
         deadline = time.monotonic() + wait
-        for attempt in (0, 1):
+        for attempt in (0, 1, 2):
             try:
                 with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
                     messages = lane.blocking_pop(key, wait, drain)
                 break
+            except PushRefusedBeforeWait as refused:
+                # The request written with this wait was refused: push it as a send would, then wait anew.
+                self._pushed_again(index, refused)
+                wait = max(deadline - time.monotonic(), _MINIMUM_REMAINING_WAIT_SECONDS)
+                index, lane = self._lane(key, "receive.get_redis_connection", "receive")
             except redis.TimeoutError as exc:
                 # Redis did not answer within the wait and its margin (frozen?): no second wait on top.
                 self._handle_settled(lane)
