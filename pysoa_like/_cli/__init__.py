@@ -11,6 +11,7 @@ from typing import Any
 
 from pysoa_like._cli._calls import add_call_commands
 from pysoa_like._cli._config import add_config_command
+from pysoa_like._cli._dashboard import add_dashboard_command
 from pysoa_like._cli._services import add_services_command
 from pysoa_like._cli._shell import add_shell_command
 
@@ -18,8 +19,9 @@ __all__ = ["add_commands"]
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``call``, ``shell``, ``services``, ``status``, ``health``, ``introspect`` and ``show-config``."""
+    """Add ``call``, ``shell``, ``services``, ``status``, ``health``, ``introspect``, ``show-config``, ``dashboard``."""
     add_call_commands(commands)
     add_shell_command(commands)
     add_services_command(commands)
     add_config_command(commands)
+    add_dashboard_command(commands)

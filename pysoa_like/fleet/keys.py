@@ -10,6 +10,9 @@ Key                                           Type    Holds
                                                       entry expires (a catalog; its own slot)
 ``pysoa:registry:{<service>}:instances``      ZSET    instance id -> when its entry expires
 ``pysoa:registry:{<service>}:records``        HASH    instance id -> the instance record (JSON)
+``pysoa:registry:{<service>}:errors``         LIST    the service's latest error responses (JSON),
+                                                      newest first, for dashboards
+``pysoa:registry:{<service>}:actions``        HASH    version -> what ``introspect`` answers (JSON)
 ``pysoa:events:{<event>}``                    STREAM  the events of one name; consumer groups
                                                       ``pool:<service>`` and ``singleton``
 ``pysoa:events:{<event>}:dead``               STREAM  events given up after too many deliveries
@@ -40,6 +43,8 @@ __all__ = [
     "periodic_lock_key",
     "periodic_state_key",
     "pool_group",
+    "registry_actions_key",
+    "registry_errors_key",
     "registry_instances_key",
     "registry_records_key",
     "ring_index",
@@ -119,6 +124,16 @@ def registry_instances_key(service: str) -> str:
 def registry_records_key(service: str) -> str:
     """The HASH of a service's instance records (instance id -> JSON)."""
     return f"{_PREFIX}registry:{{{escape_name(service)}}}:records"
+
+
+def registry_errors_key(service: str) -> str:
+    """The LIST of a service's latest error responses (JSON records, newest first)."""
+    return f"{_PREFIX}registry:{{{escape_name(service)}}}:errors"
+
+
+def registry_actions_key(service: str) -> str:
+    """The HASH of what a service's ``introspect`` action answers, per service version (JSON)."""
+    return f"{_PREFIX}registry:{{{escape_name(service)}}}:actions"
 
 
 def event_stream_key(event_name: str) -> str:

@@ -1,4 +1,5 @@
-"""What the registry holds about each worker (:class:`InstanceInfo`) and each service (:class:`ServiceInfo`).
+"""What the registry holds about each worker (:class:`InstanceInfo`), each service (:class:`ServiceInfo`)
+and each recent error response (:class:`RecentError`).
 
 Each instance record is stored as JSON (readable with ``redis-cli``, and by tools in other languages).
 Readers ignore keys they do not know and fill in keys that are missing, so older and newer workers
@@ -15,7 +16,7 @@ import attr
 
 from pysoa_like.registry.versions import ServiceVersion
 
-__all__ = ["InstanceInfo", "ServiceInfo"]
+__all__ = ["InstanceInfo", "RecentError", "ServiceInfo"]
 
 
 def _tuple_of_str(value: Any) -> tuple[str, ...]:
@@ -63,6 +64,8 @@ class InstanceInfo:
         state: ``"starting"``, ``"waiting for dependencies"``, ``"serving"`` or ``"stopping"``.
         in_flight: Jobs running when it last refreshed its entry.
         jobs_handled: Jobs it handled so far (as of its last refresh).
+        jobs_failed: Of those, the jobs whose response carried an error (job or action error, caller
+            errors included).
         dependencies: Required service -> ``{"minimum_version": ..., "available": bool}``.
         library_version: The pysoa_like version it runs.
         ttl_seconds: How long its entry lives without a refresh.
@@ -85,6 +88,7 @@ class InstanceInfo:
     state: str = "serving"
     in_flight: int = 0
     jobs_handled: int = 0
+    jobs_failed: int = 0
     dependencies: Mapping[str, Any] = attr.ib(factory=dict)
     library_version: str = ""
     ttl_seconds: float = 0.0
@@ -137,11 +141,77 @@ class InstanceInfo:
             state=str(record.get("state", "serving")),
             in_flight=_int(record.get("in_flight")),
             jobs_handled=_int(record.get("jobs_handled")),
+            jobs_failed=_int(record.get("jobs_failed")),
             dependencies=dict(dependencies) if isinstance(dependencies, dict) else {},
             library_version=str(record.get("library_version", "")),
             ttl_seconds=_float(record.get("ttl_seconds")),
             expires_at=expires_at,
         )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RecentError:
+    """One error of a job response, as a worker recorded it for dashboards (newest kept, see the docs).
+
+    Attributes:
+        service: The service name.
+        instance_id: The worker that answered.
+        time: When the response was sent (Unix time, the worker's clock).
+        request_id: The job's request id.
+        correlation_id: The job's correlation id (``None`` when it had none).
+        action: The action whose error it is (``None`` for a job-level error).
+        code: The error code.
+        message: The error message (cut at 500 characters).
+        field: The field it names (``None`` when none).
+        is_caller_error: Whether the caller's request was at fault.
+    """
+
+    service: str
+    instance_id: str
+    time: float
+    request_id: str | None
+    correlation_id: str | None
+    action: str | None
+    code: str
+    message: str
+    field: str | None = None
+    is_caller_error: bool = False
+
+    def to_json(self) -> str:
+        """The stored JSON record."""
+        return json.dumps(attr.asdict(self), sort_keys=True, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RecentError | None:
+        """Parse a stored record; ``None`` if it is not a JSON object with a service, a code and a time."""
+        try:
+            record = json.loads(text)
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("service"), str):
+            return None
+        if not isinstance(record.get("code"), str) or not isinstance(record.get("time"), (int, float)):
+            return None
+        return cls(
+            service=record["service"],
+            instance_id=str(record.get("instance_id", "")),
+            time=float(record["time"]),
+            request_id=_optional_str(record.get("request_id")),
+            correlation_id=_optional_str(record.get("correlation_id")),
+            action=_optional_str(record.get("action")),
+            code=record["code"],
+            message=str(record.get("message", "")),
+            field=_optional_str(record.get("field")),
+            is_caller_error=record.get("is_caller_error") is True,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict of every attribute."""
+        return attr.asdict(self)
 
 
 def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
@@ -201,6 +271,7 @@ class ServiceInfo:
                     "started_at": i.started_at,
                     "in_flight": i.in_flight,
                     "jobs_handled": i.jobs_handled,
+                    "jobs_failed": i.jobs_failed,
                     "concurrency": i.concurrency,
                     "worker": i.worker,
                     "expires_at": i.expires_at,

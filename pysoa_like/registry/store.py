@@ -8,6 +8,7 @@ Cluster slot); the catalog of service names is written and read by separate comm
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,14 +17,24 @@ import redis
 
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.fleet.errors import FleetConnectionError
-from pysoa_like.fleet.keys import REGISTRY_SERVICES_KEY, registry_instances_key, registry_records_key
+from pysoa_like.fleet.keys import (
+    REGISTRY_SERVICES_KEY,
+    registry_actions_key,
+    registry_errors_key,
+    registry_instances_key,
+    registry_records_key,
+)
 from pysoa_like.fleet.redis import FleetRedis
-from pysoa_like.registry.records import InstanceInfo, ServiceInfo
+from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
 
-__all__ = ["CATALOG_RETENTION_SECONDS", "RegistryStore"]
+__all__ = ["CATALOG_RETENTION_SECONDS", "RECENT_ERRORS_KEPT", "RegistryStore"]
 
 #: A service none of whose instances refreshed for this long leaves the catalog of names.
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
+#: How many of a service's latest error records the registry keeps (the fleet's workers together).
+RECENT_ERRORS_KEPT = 100
+# The error list and the published introspection outlive their last write by this long.
+_SIDE_KEYS_TTL_SECONDS = 24 * 3600
 # Catalog entries older than this (by the reader's clock) are not even looked at.
 _CATALOG_LOOKBACK_SECONDS = 3600.0
 
@@ -126,7 +137,70 @@ class RegistryStore:
         keys = (registry_instances_key(service), registry_records_key(service))
         self.fleet.run_script(_DEREGISTER, keys, (instance_id,), f"deregistering {service}")
 
+    def record_errors(self, service: str, errors: Sequence[RecentError]) -> None:
+        """Add error records (oldest first) to the service's list of recent errors, keeping the newest.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        if not errors:
+            return
+        key = registry_errors_key(service)
+
+        def push(client: Any) -> None:
+            pipeline = client.pipeline(transaction=False)
+            pipeline.lpush(key, *(error.to_json() for error in errors))
+            pipeline.ltrim(key, 0, RECENT_ERRORS_KEPT - 1)
+            pipeline.expire(key, _SIDE_KEYS_TTL_SECONDS)
+            pipeline.execute()
+
+        self.fleet.run(key, push, f"recording errors of {service}")
+
+    def publish_actions(self, service: str, version: str, description: Any) -> None:
+        """Store what the service's ``introspect`` action answers for ``version`` (JSON-friendly).
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        key = registry_actions_key(service)
+        text = json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
+
+        def store(client: Any) -> None:
+            pipeline = client.pipeline(transaction=False)
+            pipeline.hset(key, version, text)
+            pipeline.expire(key, _SIDE_KEYS_TTL_SECONDS)
+            pipeline.execute()
+
+        self.fleet.run(key, store, f"publishing the actions of {service}")
+
     # Reading
+
+    def recent_errors(self, service: str, count: int = RECENT_ERRORS_KEPT) -> list[RecentError]:
+        """The service's latest error records, newest first (unreadable records are left out).
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        key = registry_errors_key(service)
+        texts = self.fleet.run(key, lambda client: client.lrange(key, 0, count - 1), f"reading errors of {service}")
+        errors = (RecentError.from_json(text) for text in texts)
+        return [error for error in errors if error is not None]
+
+    def actions(self, service: str) -> dict[str, Any]:
+        """What the service's workers published of their ``introspect`` answers: version -> answer.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        key = registry_actions_key(service)
+        stored = self.fleet.run(key, lambda client: client.hgetall(key), f"reading the actions of {service}")
+        found: dict[str, Any] = {}
+        for version, text in stored.items():
+            try:
+                found[_text(version)] = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+        return found
 
     def service_names(self) -> list[str]:
         """The services whose entries were refreshed within the last hour (by the catalog), sorted."""

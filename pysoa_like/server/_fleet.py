@@ -4,9 +4,9 @@ The request path stays as it was: the main thread blocks on the request queue an
 time. Everything else happens in background threads of the same process, each with its own Redis
 connections:
 
-* the **keeper** (``pysoa-like-fleet``) refreshes the registry entry, claims periodic ticks and keeps
-  the events and ticks in hand claimed; it never runs user code, so a slow handler or task cannot make
-  the worker look dead;
+* the **keeper** (``pysoa-like-fleet``) refreshes the registry entry, stores the errors of failed jobs
+  for dashboards, claims periodic ticks and keeps the events and ticks in hand claimed; it never runs
+  user code, so a slow handler or task cannot make the worker look dead;
 * one **event reader** per group of streams read together (``pysoa-like-events-N``) reads, runs the
   handlers (one at a time per process) and acknowledges;
 * each claimed periodic tick runs in a thread of its own (``pysoa-like-periodic-<task>``).
@@ -17,6 +17,7 @@ consequences (thread safety, harakiri, graceful shutdown).
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import secrets
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pysoa_like.fleet.errors import FleetError
 from pysoa_like.fleet.redis import FleetRedis
-from pysoa_like.registry.records import InstanceInfo
+from pysoa_like.registry.records import InstanceInfo, RecentError
 from pysoa_like.registry.store import RegistryStore
 from pysoa_like.registry.versions import meets_minimum
 from pysoa_like.version import __version__
@@ -44,6 +45,31 @@ _logger = logging.getLogger("pysoa_like.fleet")
 _KEEPER_PERIOD_SECONDS = 0.2
 # How often dependency gating looks at the registry again.
 _DEPENDENCY_POLL_SECONDS = 0.5
+# Errors of failed jobs waiting for the keeper to store them: beyond this, the oldest are dropped.
+_PENDING_ERRORS_HELD = 100
+# Errors kept per failed job (a job of many failed actions is shown by its first few).
+_ERRORS_PER_JOB = 5
+# Error messages are cut at this length in the registry.
+_MESSAGE_LIMIT = 500
+
+
+def _errors_of(response: Mapping[str, Any], job_request: Any) -> list[tuple[str | None, Mapping[str, Any]]]:
+    """``(action name or None, error dict)`` of a job response's errors, at most ``_ERRORS_PER_JOB``."""
+    found: list[tuple[str | None, Mapping[str, Any]]] = []
+    for error in response.get("errors") or ():
+        if isinstance(error, Mapping):
+            found.append((None, error))
+    requested = job_request.get("actions") if isinstance(job_request, Mapping) else None
+    for position, action in enumerate(response.get("actions") or ()):
+        if not isinstance(action, Mapping):
+            continue
+        name = action.get("action")
+        if name is None and isinstance(requested, list | tuple) and position < len(requested):
+            name = requested[position].get("action") if isinstance(requested[position], Mapping) else None
+        for error in action.get("errors") or ():
+            if isinstance(error, Mapping):
+                found.append((None if name is None else str(name), error))
+    return found[:_ERRORS_PER_JOB]
 
 
 def make_instance_id() -> str:
@@ -98,6 +124,9 @@ class FleetRuntime:
         self._registry_problem = _Problem("refresh the service registry entry")
         # Work the keeper does on each wake-up besides the registry, added by the features.
         self._keeper_tasks: list[Callable[[float], None]] = []
+        # Errors of failed jobs, appended by the request loop, stored by the keeper (deque: thread-safe ends).
+        self._pending_errors: collections.deque[RecentError] = collections.deque(maxlen=_PENDING_ERRORS_HELD)
+        self._errors_problem = _Problem("store recent errors in the service registry")
 
     # Registry
 
@@ -121,6 +150,7 @@ class FleetRuntime:
             state=self.state,
             in_flight=server.jobs_in_flight,
             jobs_handled=server.jobs_handled,
+            jobs_failed=server.jobs_failed,
             dependencies=dict(self.dependencies),
             library_version=__version__,
             ttl_seconds=self.ttl,
@@ -136,6 +166,63 @@ class FleetRuntime:
         except FleetError as exc:
             self._registry_problem.failed(exc)
         self._next_refresh = time.monotonic() + self.refresh_interval
+
+    def note_errors(
+        self, request_id: Any, context: Mapping[str, Any], job_request: Any, response: Mapping[str, Any]
+    ) -> None:
+        """Keep the errors of a failed job until the keeper stores them (called by the request loop)."""
+        if not self.registry_enabled:
+            return
+        now = time.time()
+        service = str(self.server.service_name)
+        correlation_id = context.get("correlation_id")
+        for action, error in _errors_of(response, job_request):
+            field = error.get("field")
+            self._pending_errors.append(
+                RecentError(
+                    service=service,
+                    instance_id=self.instance_id,
+                    time=now,
+                    request_id=None if request_id is None else str(request_id),
+                    correlation_id=None if correlation_id is None else str(correlation_id),
+                    action=action,
+                    code=str(error.get("code")),
+                    message=str(error.get("message", ""))[:_MESSAGE_LIMIT],
+                    field=None if field is None else str(field),
+                    is_caller_error=error.get("is_caller_error") is True,
+                )
+            )
+
+    def store_errors(self) -> None:
+        """Store the errors noted since the last call in the registry (failures are logged, never raised)."""
+        pending = self._pending_errors
+        errors = []
+        while pending:
+            errors.append(pending.popleft())
+        if not errors:
+            return
+        try:
+            self.store.record_errors(str(self.server.service_name), errors)
+            self._errors_problem.succeeded()
+        except FleetError as exc:
+            self._errors_problem.failed(exc)
+
+    def publish_actions(self) -> None:
+        """Publish what ``introspect`` answers, for dashboards (failures are logged, never raised)."""
+        if not self.registry_enabled:
+            return
+        server = self.server
+        try:
+            description = server.describe_actions()
+        except Exception:
+            _logger.warning("Could not describe the actions for the service registry", exc_info=True)
+            return
+        if description is None:
+            return
+        try:
+            self.store.publish_actions(str(server.service_name), server.get_service_version(), description)
+        except FleetError as exc:
+            _logger.warning("Could not publish the actions in the service registry: %s", exc)
 
     def set_state(self, state: str) -> None:
         """Change the state shown in the registry, and show it at once."""
@@ -209,8 +296,9 @@ class FleetRuntime:
         self._keeper_tasks.append(task)
 
     def start(self) -> None:
-        """Register (state ``starting``) and start the keeper thread."""
+        """Register (state ``starting``), publish the actions and start the keeper thread."""
         self.refresh_registry()
+        self.publish_actions()
         self._keeper = threading.Thread(target=self._keep, name="pysoa-like-fleet", daemon=True)
         self._keeper.start()
 
@@ -247,6 +335,8 @@ class FleetRuntime:
             now = time.monotonic()
             if now >= self._next_refresh:
                 self.refresh_registry()
+            if self._pending_errors:
+                self.store_errors()
             for task in self._keeper_tasks:
                 try:
                     task(now)
@@ -285,6 +375,7 @@ class FleetRuntime:
         if self._keeper is not None:
             self._keeper.join(5.0)
             self._keeper = None
+        self.store_errors()
         if self.registry_enabled:
             try:
                 self.store.deregister(str(self.server.service_name), self.instance_id)

@@ -48,6 +48,7 @@ class FleetServerMixin:
     _fleet_runtime: FleetRuntime | None
     _in_flight: int
     _jobs_handled: int
+    _jobs_failed: int
     _event_publisher: EventPublisher | None
     transport: Any
 
@@ -234,6 +235,40 @@ class FleetServerMixin:
         return self._jobs_handled
 
     @property
+    def jobs_failed(self) -> int:
+        """Jobs this worker answered with at least one error (job or action error, caller errors included)."""
+        return self._jobs_failed
+
+    def note_failed_job(
+        self, request_id: Any, context: Mapping[str, Any], job_request: Any, response: Mapping[str, Any]
+    ) -> None:
+        """Count a job answered with errors and hand its errors to the fleet keeper for the registry.
+
+        Called by the request cycle for failed jobs only: a clean job costs nothing here.
+        """
+        self._jobs_failed += 1
+        runtime = self._fleet_runtime
+        if runtime is not None:
+            runtime.note_errors(request_id, context, job_request, response)
+
+    def describe_actions(self) -> Mapping[str, Any] | None:
+        """What the ``introspect`` action answers for all actions (``None`` if it answers with errors).
+
+        The worker publishes it in the registry when it starts, so dashboards show actions and schemas
+        without sending the service a request.
+        """
+        from pysoa_like.server.types import EnrichedActionRequest
+
+        action = self.get_action("introspect")  # type: ignore[attr-defined]  # the request cycle's
+        if action is None:
+            return None
+        response = action(EnrichedActionRequest(action="introspect", body={}, context={}, control={}))
+        if response.errors:
+            return None
+        body: Mapping[str, Any] = response.body
+        return body
+
+    @property
     def fleet_runtime(self) -> FleetRuntime | None:
         """The running fleet companion of this worker (``None`` outside :meth:`run` or without a fleet)."""
         return self._fleet_runtime
@@ -265,7 +300,9 @@ class FleetServerMixin:
             for instance in summary["instances"]:
                 if instance["instance_id"] == runtime.instance_id:
                     summary["in_flight"] += self.jobs_in_flight - instance["in_flight"]
-                    instance.update(in_flight=self.jobs_in_flight, jobs_handled=self.jobs_handled)
+                    instance.update(
+                        in_flight=self.jobs_in_flight, jobs_handled=self.jobs_handled, jobs_failed=self.jobs_failed
+                    )
             diagnostics["registry"] = dict(summary, instance_id=runtime.instance_id)
         except FleetError as exc:
             warnings.append(("REGISTRY_UNAVAILABLE", f"Could not read the service registry: {exc}"))

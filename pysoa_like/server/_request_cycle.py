@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
@@ -51,7 +51,7 @@ from pysoa_like.server._error_responses import (
 )
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import HarakiriInterrupt
-from pysoa_like.server._request_logging import RequestLogger
+from pysoa_like.server._request_logging import RequestLogger, has_errors
 from pysoa_like.server.action.introspection import IntrospectionAction
 from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
 from pysoa_like.server.errors import ActionError, JobError
@@ -142,6 +142,12 @@ class RequestCycleMixin:
     #: How much earlier than its job's deadline the job's client (``request.client``) must have its answers:
     #: nested calls get the job's time left minus this, so their caller still has time to use what they return.
     nested_call_margin_seconds: ClassVar[float] = 0.1
+
+    if TYPE_CHECKING:
+
+        def note_failed_job(
+            self, request_id: Any, context: Mapping[str, Any], job_request: Any, response: Mapping[str, Any]
+        ) -> None: ...
 
     # Hooks the class users subclass defines (see Server).
 
@@ -253,7 +259,11 @@ class RequestCycleMixin:
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
             response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
-        self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started)
+        # Searched once, for the log level and the registry's error figures (the search logging did alone before).
+        failed = has_errors(response_dict)
+        if failed:
+            self.note_failed_job(request_id, context, job_request, response_dict)
+        self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started, failed)
 
     def _send_response(
         self,

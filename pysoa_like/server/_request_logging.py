@@ -19,7 +19,7 @@ from pysoa_like.common.logging import (
     request_context_ids,
 )
 
-__all__ = ["RequestLogger", "log_level"]
+__all__ = ["RequestLogger", "has_errors", "log_level"]
 
 
 def log_level(value: Any) -> int:
@@ -32,7 +32,8 @@ def log_level(value: Any) -> int:
     return level
 
 
-def _has_errors(response: Mapping[str, Any]) -> bool:
+def has_errors(response: Mapping[str, Any]) -> bool:
+    """Whether a job response dict carries a job error or an action error."""
     if response.get("errors"):
         return True
     for action in response.get("actions") or ():
@@ -310,20 +311,23 @@ class RequestLogger:
             fields = functools.partial(_request_fields, request)
             self._emit(self.success_level, "Job request: %s", request, "log_request", fields)
 
-    def log_response(self, request: Any, response: Mapping[str, Any], duration: float | None = None) -> None:
+    def log_response(
+        self, request: Any, response: Mapping[str, Any], duration: float | None = None, failed: bool | None = None
+    ) -> None:
         """Log a job response, at the error level if it has errors.
 
         Args:
             request: The job request (logged again at the error level if the success level hid it).
             response: The job response dict.
             duration: Seconds the job took, for the structured ``duration_ms`` field.
+            failed: Whether the response has errors, when the caller already knows (``None``: search it).
         """
         logger = self.logger
         success_enabled = logger.isEnabledFor(self.success_level)
         error_enabled = logger.isEnabledFor(self.error_level)
         if not success_enabled and not error_enabled:
             return  # nothing can be logged: the response is not even searched for errors
-        if _has_errors(response):
+        if has_errors(response) if failed is None else failed:
             if not error_enabled:
                 return
             level = self.error_level

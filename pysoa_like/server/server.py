@@ -86,6 +86,8 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
         # Read by the fleet companion thread for the registry; plain attributes keep the request path as fast.
         self._in_flight = 0
         self._jobs_handled = 0
+        # Jobs answered with errors (counted on the error path only).
+        self._jobs_failed = 0
         self._fleet_runtime = None
         self._event_publisher = None
         # Deprecated actions, marked in each response that ran one (empty for most services: one falsy check).

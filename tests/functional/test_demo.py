@@ -36,3 +36,23 @@ def test_demo_over_embedded_redis_prints_results_and_leaves_no_process() -> None
     pids = [int(p) for p in re.findall(r"\(runner pid (\d+)\)|\(pid (\d+)\)", out) for p in p if p]
     assert len(pids) == 3
     assert not [pid for pid in pids if _alive(pid)]
+
+
+def test_demo_with_the_dashboard_prints_its_url_and_stops_it() -> None:
+    """With --dashboard the demo serves the dashboard, prints its URL, keeps calling, then stops everything."""
+    result = subprocess.run(
+        [sys.executable, "examples/demo.py", "--dashboard", "0", "--duration", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^Dashboard: http://127\.0\.0\.1:\d+/  \(calling the services until Ctrl-C\)$", out, re.M), out
+    assert re.search(r"^Made [1-9]\d* rounds of calls$", out, re.M), out
+    assert "Stopped the dashboard" in out and "Stopped the services" in out
+    pids = [int(p) for p in re.findall(r"\(runner pid (\d+)\)|\(pid (\d+)\)", out) for p in p if p]
+    assert len(pids) == 4
+    assert not [pid for pid in pids if _alive(pid)]

@@ -10,8 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError
 from pysoa_like.fleet.errors import ServiceVersionError
 from pysoa_like.registry.records import ServiceInfo
+from pysoa_like.registry.store import RegistryStore
 from pysoa_like.server.exit_codes import EXIT_GAVE_UP
 from pysoa_like.version import __version__
 from tests.functional.conftest import Runner, wait_for
@@ -165,3 +167,33 @@ def test_gating_timeout_with_exit_stops_the_worker(start_service: Callable[..., 
     assert runner.process.wait(30) == EXIT_GAVE_UP
     assert "Stopping: the required services are unavailable (dependencies.on_timeout is exit)" in runner.log()
     assert "respawned as pid" not in runner.log()
+
+
+def test_failed_jobs_are_counted_and_their_errors_kept_for_dashboards(
+    start_service: Callable[..., Runner], fleet_client: Client
+) -> None:
+    """jobs_failed counts the jobs answered with errors; each error is stored with its action, code and ids."""
+    start_service(fork=1)
+    fleet_client.call_action("fleet", "who", {})
+    with pytest.raises(CallActionError):
+        fleet_client.call_action("fleet", "sleep", {}, correlation_id="dashboard-corr")
+    store = RegistryStore(fleet_client.fleet_redis())
+    (error,) = wait_for(lambda: store.recent_errors("fleet"))
+    assert (error.service, error.action, error.code, error.is_caller_error) == ("fleet", "sleep", "SERVER_ERROR", False)
+    assert error.correlation_id == "dashboard-corr" and error.request_id is not None
+    (instance,) = _service(fleet_client).instances
+    assert error.instance_id == instance.instance_id and error.time <= time.time()
+    counted = wait_for(lambda: (lambda i: i if i.jobs_failed == 1 else None)(_service(fleet_client).instances[0]))
+    assert counted.jobs_handled >= 2
+
+
+def test_workers_publish_their_actions_for_dashboards(
+    start_service: Callable[..., Runner], fleet_client: Client
+) -> None:
+    """A starting worker stores what introspect answers under its version, so no request is needed to read it."""
+    start_service(fork=1)
+    store = RegistryStore(fleet_client.fleet_redis())
+    published = store.actions("fleet")
+    assert list(published) == ["1.4.0"]
+    assert published["1.4.0"] == fleet_client.call_action("fleet", "introspect", {}).body
+    assert published["1.4.0"]["actions"]["who"]["documentation"] == "Returns the worker's pid."

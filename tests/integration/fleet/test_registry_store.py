@@ -11,8 +11,8 @@ from pysoa_like.client.client import Client
 from pysoa_like.fleet.errors import FleetConnectionError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import get_service, list_services
-from pysoa_like.registry.records import InstanceInfo
-from pysoa_like.registry.store import RegistryStore
+from pysoa_like.registry.records import InstanceInfo, RecentError
+from pysoa_like.registry.store import RECENT_ERRORS_KEPT, RegistryStore
 from pysoa_like.test.redis import RedisRing, RedisServerProcess
 
 REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -144,3 +144,37 @@ def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProc
         assert client.list_services()[0].versions == ("1.4.2",)
     finally:
         client.fleet_redis().close()
+
+
+def _error(number: int) -> RecentError:
+    return RecentError("orders", "h:1:ab", float(number), f"r{number}", None, "create", "INVALID", f"bad {number}")
+
+
+def test_recent_errors_are_read_newest_first_and_only_the_newest_are_kept(
+    fleet_server: RedisServerProcess, fleet: FleetRedis
+) -> None:
+    """Errors recorded in batches read back newest first; past RECENT_ERRORS_KEPT the oldest go; the key expires."""
+    store = RegistryStore(fleet)
+    store.record_errors("orders", [_error(n) for n in range(RECENT_ERRORS_KEPT)])
+    store.record_errors("orders", [_error(RECENT_ERRORS_KEPT), _error(RECENT_ERRORS_KEPT + 1)])
+    store.record_errors("orders", [])
+    errors = store.recent_errors("orders")
+    assert len(errors) == RECENT_ERRORS_KEPT
+    assert [e.request_id for e in errors[:3]] == [f"r{RECENT_ERRORS_KEPT + 1}", f"r{RECENT_ERRORS_KEPT}", "r99"]
+    assert errors[-1].request_id == "r2"
+    assert [e.message for e in store.recent_errors("orders", 2)] == ["bad 101", "bad 100"]
+    assert store.recent_errors("billing") == []
+    with fleet_server.client() as client:
+        assert 0 < client.ttl("pysoa:registry:{orders}:errors") <= 24 * 3600
+
+
+def test_published_actions_are_read_per_version(fleet: FleetRedis) -> None:
+    """Each version's published introspection reads back as it was published."""
+    store = RegistryStore(fleet)
+    store.publish_actions("orders", "1.0", {"action_names": ["a"], "actions": {"a": {"documentation": "A"}}})
+    store.publish_actions("orders", "2.0", {"action_names": ["b"], "actions": {}})
+    assert store.actions("orders") == {
+        "1.0": {"action_names": ["a"], "actions": {"a": {"documentation": "A"}}},
+        "2.0": {"action_names": ["b"], "actions": {}},
+    }
+    assert store.actions("billing") == {}

@@ -26,6 +26,7 @@ def test_hash_tag_follows_cluster_rules(key: str, tag: str) -> None:
 def test_keys_of_one_service_or_event_share_a_slot() -> None:
     """A service's registry keys, an event's streams and a task's keys each share one slot (one per command)."""
     assert keys.key_slot(keys.registry_instances_key("orders")) == keys.key_slot(keys.registry_records_key("orders"))
+    assert keys.key_slot(keys.registry_errors_key("orders")) == keys.key_slot(keys.registry_actions_key("orders"))
     assert keys.key_slot(keys.event_stream_key("user.created")) == keys.key_slot(keys.dead_letter_key("user.created"))
     assert keys.key_slot(keys.periodic_state_key("orders", "t")) == keys.key_slot(keys.periodic_lock_key("orders", "t"))
 
@@ -35,6 +36,8 @@ def test_documented_key_names() -> None:
     assert keys.REGISTRY_SERVICES_KEY == "pysoa:registry:services"
     assert keys.registry_instances_key("orders") == "pysoa:registry:{orders}:instances"
     assert keys.registry_records_key("orders") == "pysoa:registry:{orders}:records"
+    assert keys.registry_errors_key("orders") == "pysoa:registry:{orders}:errors"
+    assert keys.registry_actions_key("orders") == "pysoa:registry:{orders}:actions"
     assert keys.event_stream_key("user.created") == "pysoa:events:{user.created}"
     assert keys.dead_letter_key("user.created") == "pysoa:events:{user.created}:dead"
     assert keys.periodic_state_key("orders", "cleanup") == "pysoa:periodic:{orders/cleanup}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pysoa_like.registry.records import InstanceInfo, ServiceInfo
+from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
 
 
 def _instance(**overrides: object) -> InstanceInfo:
@@ -22,6 +22,7 @@ def _instance(**overrides: object) -> InstanceInfo:
         "deprecated_actions": {"old": "use new"},
         "in_flight": 1,
         "jobs_handled": 7,
+        "jobs_failed": 2,
         "dependencies": {"billing": {"available": True}},
         "ttl_seconds": 15.0,
     }
@@ -68,3 +69,19 @@ def test_service_aggregates_its_instances() -> None:
     assert service.events == (("user.created", "pool"), ("x", "broadcast"))
     summary = service.to_dict()
     assert summary["queue_depth"] == 4 and [i["instance_id"] for i in summary["instances"]] == ["a", "b", "c"]
+
+
+def test_recent_error_round_trips_through_json() -> None:
+    """An error record reads back equal; its dict form has every attribute."""
+    error = RecentError("orders", "h:1:ab", 12.5, "req-1", "corr-1", "create", "INVALID", "Missing", "body.x", True)
+    assert RecentError.from_json(error.to_json()) == error
+    assert error.to_dict()["field"] == "body.x"
+
+
+def test_recent_error_records_that_are_not_records_are_skipped() -> None:
+    """Text that is not JSON, or lacks a service, a code or a time, reads as None; optional keys default."""
+    assert RecentError.from_json("nope") is None
+    assert RecentError.from_json(json.dumps({"service": "orders", "code": "X"})) is None
+    assert RecentError.from_json(json.dumps({"code": "X", "time": 1})) is None
+    read = RecentError.from_json(json.dumps({"service": "orders", "code": "X", "time": 1, "future_key": 1}))
+    assert read == RecentError("orders", "", 1.0, None, None, None, "X", "", None, False)

@@ -1,0 +1,99 @@
+"""The dashboard page in a real headless Chromium (Playwright), watching the example services on real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallActionError
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+
+# Waits inside the page, in milliseconds (the dashboard reads Redis every half second here).
+_WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (the distribution's), for the module."""
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, dashboard_url: str) -> Iterator[Any]:
+    """The dashboard open in a new page; at the end, no request may have left the dashboard, nor any script error."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(dashboard_url)
+    yield page
+    page.close()
+    assert [url for url in requests if not url.startswith(dashboard_url) and not url.startswith("data:")] == []
+    assert problems == []
+
+
+def test_the_page_shows_the_demo_services_and_their_workers(page: Any, demo_services: dict[str, int]) -> None:
+    """Both example services are listed with their worker counts; selecting one lists its workers."""
+    page.wait_for_selector('#services tbody tr[data-service="report"]', timeout=_WAIT_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#services tr[data-service=calculator] [data-field=instances]')"
+        ".textContent === '2'",
+        timeout=_WAIT_MS,
+    )
+    assert page.text_content('#services tr[data-service="report"] [data-field="instances"]') == "1"
+    assert page.get_attribute("#status", "data-state") == "ok"
+    page.click('#services tbody tr[data-service="calculator"]')
+    page.wait_for_function("() => document.querySelectorAll('#instances tbody tr[data-instance]').length === 2")
+    assert page.text_content("#detail-name") == "calculator"
+    states = page.locator("#instances tbody tr[data-instance] td:nth-child(5)").all_text_contents()
+    assert states == ["serving", "serving"]
+
+
+def test_the_calls_chart_updates_after_calls_are_made(page: Any, demo_client: Client) -> None:
+    """Calls made while the page is open raise the calculator's line in the calls-per-second chart."""
+    page.wait_for_selector('#services tbody tr[data-service="calculator"]', timeout=_WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#chart-calls').dataset.sum !== undefined")
+    before = float(page.get_attribute("#chart-calls", "data-sum"))
+    for number in range(40):
+        demo_client.call_action("calculator", "square", {"number": number})
+    # One point per second: the sum of the points is the number of calls charted.
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#chart-calls').dataset.sum) >= {before + 39.5}", timeout=_WAIT_MS
+    )
+    assert page.locator('#chart-calls path[data-service="calculator"]').count() == 1
+
+
+def test_an_error_made_on_purpose_appears_in_the_recent_errors(page: Any, demo_client: Client) -> None:
+    """A failing call shows in the recent-errors list with its service, action, code, message and correlation id."""
+    correlation_id = f"browser-{uuid.uuid4().hex[:12]}"
+    with pytest.raises(CallActionError):
+        demo_client.call_action("calculator", "add", {"numbers": []}, correlation_id=correlation_id)
+    row = page.locator("#errors tbody tr", has_text=correlation_id)
+    row.wait_for(timeout=_WAIT_MS)
+    cells = row.locator("td").all_text_contents()
+    assert cells[1:7] == ["calculator", "add", "EMPTY", "Give at least one number", "numbers", correlation_id]
+    assert page.is_hidden("#no-errors")
+
+
+def test_a_service_s_actions_are_shown_with_their_schemas(page: Any, demo_services: dict[str, int]) -> None:
+    """Selecting a service lists its actions; opening one shows its request and response schemas."""
+    page.wait_for_selector('#services tbody tr[data-service="report"]', timeout=_WAIT_MS)
+    page.click('#services tbody tr[data-service="report"]')
+    action = page.locator('details[data-action="sum_of_squares"]')
+    action.wait_for(timeout=_WAIT_MS)
+    action.locator("summary").click()
+    schemas = action.locator("pre").all_text_contents()
+    assert '"numbers"' in schemas[0] and '"sum_of_squares"' in schemas[1]
+    assert "Square each number through the calculator service" in action.text_content()
