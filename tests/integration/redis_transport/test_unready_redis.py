@@ -7,6 +7,7 @@ once Redis does.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,14 +20,16 @@ from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendE
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.core.scripts import TRANSACTION_PUSH_BYTES
-from pysoa_like.test.redis import RedisServerProcess
+from pysoa_like.test.redis import RedisServerProcess, redis_server_version
 from tests.integration.redis_transport._helpers import job_request
 
 _SMALL = job_request()
 # A request big enough to be pushed in a transaction rather than through the send script.
 _BIG = {**job_request(), "actions": [{"action": "a", "body": {"blob": "b" * TRANSACTION_PUSH_BYTES}}]}
-# Keys in the dump that DEBUG RELOAD reads back, each slowed down by key-load-delay (microseconds).
-_KEYS, _KEY_LOAD_DELAY_US = 4000, 500
+# Keys in the dump that DEBUG RELOAD reads back, each slowed down by key-load-delay (microseconds), and the
+# size of their values: Redis 6.2 answers other clients while loading only every 2 MiB of the dump (7.0 and
+# later can be told to, see the fixture), so the dump spans several of those.
+_KEYS, _KEY_LOAD_DELAY_US, _VALUE_BYTES = 4000, 500, 16384  # a dump of 64 MiB
 
 
 def _transports(server: RedisServerProcess) -> tuple[RedisClientTransport, RedisServerTransport]:
@@ -45,14 +48,18 @@ def _is_loading(raw: redis.Redis) -> bool:
 @pytest.fixture
 def slow_reload() -> Iterator[tuple[RedisServerProcess, threading.Thread]]:
     """A Redis with a dump that takes about two seconds to load, and a started ``DEBUG RELOAD`` of it."""
-    with RedisServerProcess(extra_args=["--enable-debug-command", "yes"]) as server, server.client() as raw:
+    # Redis 7 and later refuse DEBUG unless enabled; 6.2 has no such switch (and allows it).
+    debug = ["--enable-debug-command", "yes"] if redis_server_version() >= (7, 0, 0) else []
+    with RedisServerProcess(extra_args=debug) as server, server.client() as raw:
         with raw.pipeline(transaction=False) as pipe:
             for number in range(_KEYS):
-                pipe.set(f"filler:{number}", number)
+                pipe.set(f"filler:{number}", os.urandom(_VALUE_BYTES))  # random: the dump cannot compress it
             pipe.execute()
         raw.config_set("key-load-delay", _KEY_LOAD_DELAY_US)
-        # Redis answers other clients while loading only between chunks of this many bytes.
-        raw.config_set("loading-process-events-interval-bytes", 1024)
+        if redis_server_version() >= (7, 0, 0):
+            # Redis answers other clients while loading only between chunks of this many bytes (fixed at 2 MiB
+            # before 7.0).
+            raw.config_set("loading-process-events-interval-bytes", 1024)
         reloader = server.client(socket_timeout=60)
         thread = threading.Thread(target=reloader.execute_command, args=("DEBUG", "RELOAD"), daemon=True)
         thread.start()

@@ -9,6 +9,7 @@ command, so nothing is left in redis-py's own reader when a lane starts reading 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -38,12 +39,20 @@ _ERROR_CLASSES: dict[str, type[redis.RedisError]] = {
 }
 
 
+# Redis 6.2 reports a command that a script's redis.pcall could not run (OOM, ...) as
+# "@user_script: <line>: -OOM command not allowed ...": the error code behind the script's location. Redis 7 and
+# later answer "OOM command not allowed ...", so it is removed for every version to read alike.
+_SCRIPT_LOCATION = re.compile(r"\A@user_script: ?\d+: -(?=[A-Z]+ )")
+
+
 def redis_error(error: RespError) -> redis.RedisError:
     """The redis-py exception for an error reply (``NOSCRIPT ...`` -> ``NoScriptError``, else ``ResponseError``)."""
-    error_class = _ERROR_CLASSES.get(error.code)
+    text = _SCRIPT_LOCATION.sub("", error.text, count=1)
+    code = text.split(" ", 1)[0]
+    error_class = _ERROR_CLASSES.get(code)
     if error_class is None:
-        return redis.ResponseError(error.text)
-    return error_class(error.text[len(error.code) + 1 :])
+        return redis.ResponseError(text)
+    return error_class(text[len(code) + 1 :])
 
 
 class ReplyReader:
