@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +30,16 @@ def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_scraping_serve_fork_2_after_calls(start_runner: Callable[..., Runner], client: Client) -> None:
+def test_scraping_serve_fork_2_after_calls(start_runner: Callable[..., Runner], client: Client, tmp_path: Path) -> None:
     """Latency per action summed over both workers, errors by code, workers, in-flight jobs, queue depth."""
     port = pick_free_port()
-    directories_before = set(Path(tempfile.gettempdir()).glob("pysoa-like-metrics-*"))
-    runner = start_runner("--metrics-port", str(port), "--metrics-host", "127.0.0.1", fork=2)
+    # A temporary folder of its own: other test runs on the machine make and remove metrics folders in /tmp.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    runner = start_runner(
+        "--metrics-port", str(port), "--metrics-host", "127.0.0.1", fork=2, env={"TMPDIR": str(private_tmp)}
+    )
+    assert len(list(private_tmp.glob("pysoa-like-metrics-*"))) == 1
     assert f"Serving metrics on http://127.0.0.1:{port}/metrics" in runner.log()
     wait_for(lambda: {who(client)["pid"] for _ in range(8)}.__len__() == 2, timeout=15)
     for n in range(6):
@@ -64,7 +68,7 @@ def test_scraping_serve_fork_2_after_calls(start_runner: Callable[..., Runner], 
     assert sample(busy, "pysoa_server_queue_depth", service=SERVICE) == 2
     # A clean stop removes the private multiprocess directory.
     assert runner.terminate() == 0
-    assert set(Path(tempfile.gettempdir()).glob("pysoa-like-metrics-*")) == directories_before
+    assert list(private_tmp.glob("pysoa-like-metrics-*")) == []
 
 
 def test_harakiri_and_respawn_are_counted_and_a_dead_workers_counts_are_kept(
