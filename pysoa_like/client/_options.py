@@ -50,6 +50,8 @@ class CallKeywords(TypedDict, total=False):
     control_extra: Mapping[str, Any] | None
     message_expiry_in_seconds: float | None
     suppress_response: bool
+    fallback: Any
+    idempotent: bool | None
 
 
 # The keywords of Client.send_request (the ones that shape the job), in its order.
@@ -75,6 +77,9 @@ class CallOptions:
         raise_action_errors: Raise ``CallActionError`` with every failed action.
         catch_transport_errors: Parallel calls: return transport errors in place of responses.
         timeout: Seconds for the message expiry, ``control.timeout`` and the receive wait.
+        fallback: What the call returns instead of failing (see :mod:`pysoa_like.client.fallbacks`).
+        idempotent: Whether the call may be retried after a timeout or a server error (``None``: the
+            service's ``retry`` setting says, by action).
         job_keywords: The keywords of ``Client.send_request`` (switches, correlation id, ...).
 
     Raises:
@@ -85,6 +90,8 @@ class CallOptions:
         "catch_transport_errors",
         "expansions",
         "expects_reply",
+        "fallback",
+        "idempotent",
         "job_keywords",
         "raise_action_errors",
         "raise_job_errors",
@@ -98,6 +105,8 @@ class CallOptions:
         raise_action_errors: bool = True,
         catch_transport_errors: bool = False,
         timeout: float | None = None,
+        fallback: Any = None,
+        idempotent: bool | None = None,
         **job_keywords: Any,
     ) -> None:
         if not _JOB_KEYWORDS.issuperset(job_keywords):
@@ -107,6 +116,10 @@ class CallOptions:
         self.raise_job_errors = raise_job_errors
         self.raise_action_errors = raise_action_errors
         self.catch_transport_errors = catch_transport_errors
+        self.fallback = fallback
+        if idempotent is not None and not isinstance(idempotent, bool):
+            raise TypeError(f"idempotent must be True, False or None, got {idempotent!r}")
+        self.idempotent = idempotent
         check_seconds(timeout, "timeout")
         check_mapping(job_keywords.get("control_extra"), "control_extra")
         self.timeout = timeout
@@ -136,6 +149,8 @@ class CallOptions:
             self.raise_action_errors,
             self.catch_transport_errors,
             self.timeout,
+            self.fallback,
+            self.idempotent,
             **{**self.job_keywords, "correlation_id": new_correlation_id()},
         )
 
@@ -148,6 +163,8 @@ class CallOptions:
             self.raise_action_errors,
             self.catch_transport_errors,
             timeout,
+            self.fallback,
+            self.idempotent,
             **{**self.job_keywords, "message_expiry_in_seconds": bounded_expiry(expiry, timeout)},
         )
 

@@ -110,6 +110,10 @@ class ServiceHandler:
 
             reader = live_versions_reader(service_name, self.transport, transport_config)
             self.version_gate = VersionGate(service_name, minimum_version, reader)
+        from pysoa_like.client._resilience import ServicePolicies
+
+        #: The service's breakers, bulkhead, retries and fallbacks (``None`` when its settings configure none).
+        self.policies: ServicePolicies | None = ServicePolicies.from_settings(service_name, settings, self.metrics)
         # Whether metrics are recorded is decided here, once: the plain recorder's instruments are never called.
         self._measured = not records_nothing(self.metrics)
         # Built once: the wrappers are pure functions of the middleware list.

@@ -20,6 +20,7 @@ from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._options import CallOptions, make_context_header, make_control_header, options_of
 from pysoa_like.client._parallel import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
+from pysoa_like.client._resilience import ServicePolicies, action_name, call_guarded
 from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.errors import (
     CallActionError,
@@ -492,13 +493,33 @@ class Client:
             options.timeout,
         )
 
+    def _policies(self, service_name: str) -> ServicePolicies | None:
+        """The service's resilience policies (``None``: none configured, or a service only a replaced method knows)."""
+        handler = self.handlers.get(service_name)
+        if handler is None:
+            try:
+                handler = self._get_handler(service_name)
+            except ImproperlyConfigured:
+                return None
+        return handler.policies
+
     def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
         """Send one job and wait for its finished reply (``None`` when the job asks for no reply).
 
         The timeout counts from the call's start: the time the send took is taken off the wait for the reply.
+        A service with resilience policies, or a call with a ``fallback``, goes through
+        :func:`~pysoa_like.client._resilience.call_guarded`.
         """
         if self.deadline is not None:
             options = self._within_deadline((service_name,), options)
+        policies = self._policies(service_name)
+        if policies is not None or options.fallback is not None:
+            action_list = list(actions)
+
+            def attempt(attempt_options: CallOptions, sent: list[bool]) -> JobResponse | None:
+                return self._send_and_wait(service_name, action_list, attempt_options, sent)
+
+            return call_guarded(self, service_name, action_list, options, policies, attempt)
         if options.expansions:
             options = options.with_correlation_id(self.context)
         timeout = options.timeout
@@ -519,6 +540,28 @@ class Client:
                 handler.transport.receive_follows(None)
                 raise
         return self._finish(self._wait(service_name, request_id, _wait_left(timeout, started)), options)
+
+    def _send_and_wait(
+        self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions, sent: list[bool]
+    ) -> JobResponse | None:
+        """One attempt of a guarded call: send, then wait for the reply (not finished); ``sent[0]`` once sent."""
+        if options.expansions:
+            options = options.with_correlation_id(self.context)
+        timeout = options.timeout
+        started = time.monotonic() if timeout else 0.0
+        request_id = self._send(service_name, actions, options)
+        sent[0] = True
+        if not options.expects_reply:
+            return None
+        return self._wait(service_name, request_id, _wait_left(timeout, started))
+
+    def _refused_by_breaker(self, service_name: str, actions: Iterable[Any]) -> None:
+        """Raise ``CircuitOpenError`` for a future or a parallel job to a service whose breaker is open."""
+        policies = self._policies(service_name)
+        if policies is not None and policies.breaker_policy is not None:
+            refused = policies.refuses(",".join(action_name(action) for action in actions))
+            if refused is not None:
+                raise refused
 
     def _futures_replaced(self) -> bool:
         """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
@@ -547,6 +590,8 @@ class Client:
             call = self._within_deadline((service_name,), call)
         if call.expansions:
             call = call.with_correlation_id(self.context)
+        actions = list(actions)
+        self._refused_by_breaker(service_name, actions)
         started = time.monotonic()
         request_id = self._send(service_name, actions, call)
         received: list[JobResponse] = []
@@ -588,7 +633,9 @@ class Client:
             ImproperlyConfigured: At once, if a job names an unknown service.
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
         """
-        job_list = [(job["service_name"], job["actions"]) for job in jobs]
+        job_list = [(job["service_name"], list(job["actions"])) for job in jobs]
+        for service_name, actions in job_list:
+            self._refused_by_breaker(service_name, actions)
         call = options_of(options)
         if self.deadline is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)

@@ -16,6 +16,7 @@ __all__ = [
     "ERROR_CODE_MISSING",
     "ERROR_CODE_NOT_AUTHORIZED",
     "ERROR_CODE_NOT_FOUND",
+    "ERROR_CODE_OVERLOADED",
     "ERROR_CODE_RESPONSE_NOT_SERIALIZABLE",
     "ERROR_CODE_RESPONSE_TOO_LARGE",
     "ERROR_CODE_SERVER_ERROR",
@@ -45,6 +46,9 @@ ERROR_CODE_MISSING = "MISSING"
 ERROR_CODE_NOT_AUTHORIZED = "NOT_AUTHORIZED"
 # For services to use; the library itself never emits it.
 ERROR_CODE_NOT_FOUND = "NOT_FOUND"
+# The service was too busy to take the job (it did not run); the response context's ``retry_after_ms`` says when
+# to come back (server pushback, PushBackError).
+ERROR_CODE_OVERLOADED = "OVERLOADED"
 # The response could not be serialized.
 ERROR_CODE_RESPONSE_NOT_SERIALIZABLE = "RESPONSE_NOT_SERIALIZABLE"
 # The response was larger than the transport allows (or would need chunking for an old client).

@@ -134,6 +134,8 @@ class ActionResponse:
     action: str = attr.ib()
     errors: list[Error] = attr.ib(factory=list, converter=_convert_errors)
     body: Body = attr.ib(factory=dict)
+    #: Whether a client-side fallback made this response instead of the service (see ``client.fallbacks``).
+    from_fallback = False
 
 
 @attr.s(slots=True)
@@ -149,6 +151,8 @@ class JobResponse:
     errors: list[Error] = attr.ib(factory=list, converter=_convert_errors)
     context: Context = attr.ib(factory=dict)
     actions: list[ActionResponse] = attr.ib(factory=list, converter=_convert_action_responses)
+    #: Whether a client-side fallback made this response instead of the service (see ``client.fallbacks``).
+    from_fallback = False
 
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})

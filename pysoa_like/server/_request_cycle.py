@@ -54,7 +54,7 @@ from pysoa_like.server._harakiri import HarakiriInterrupt
 from pysoa_like.server._request_logging import RequestLogger, has_errors
 from pysoa_like.server.action.introspection import IntrospectionAction
 from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
-from pysoa_like.server.errors import ActionError, JobError
+from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobError, PushBackError
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.schemas import validate_job_request
@@ -384,6 +384,9 @@ class RequestCycleMixin:
             return response
         except JobError as exc:
             self.metrics.counter("server.error.job_error").increment()
+            if isinstance(exc, PushBackError):
+                self.metrics.counter("server.error.pushback").increment()
+                return JobResponse(errors=exc.errors, context={RETRY_AFTER_CONTEXT_KEY: round(exc.retry_after * 1000)})
             return JobResponse(errors=exc.errors)
         except HarakiriInterrupt:
             # Harakiri fired outside any action (job middleware, validation): answer instead of going silent.

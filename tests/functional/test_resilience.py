@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.client.client import Client
-from pysoa_like.client.errors import CallActionError
+from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from tests.functional.conftest import CLIENT_TRANSPORT, Runner, kill_runners, spawn_runner, wait_for
 
@@ -26,9 +26,9 @@ _MARGIN_SECONDS = 1.25
 _SERVICES = {"first": "FirstServer", "second": "SecondServer", "third": "ThirdServer"}
 
 
-def make_client(url: str, **settings: Any) -> Client:
+def make_client(url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> Client:
     """A client of the three resilience services over ``url``."""
-    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}}
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}, **(transport_kwargs or {})}
     return Client({name: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}, **settings} for name in _SERVICES})
 
 
@@ -171,3 +171,82 @@ def test_a_call_to_a_stopped_redis_fails_at_once() -> None:
     with pytest.raises(MessageSendError):
         client.call_action("third", "marker", {}, timeout=5)
     assert time.monotonic() - started < 0.5
+
+
+_BREAKER = {"failure_ratio": 0.5, "minimum_calls": 4, "window_seconds": 10, "cool_down_seconds": 1}
+
+
+def test_a_breaker_stops_calls_to_a_service_failing_half_its_calls(
+    start_service: Callable[[str], Runner], redis_url: str
+) -> None:
+    """flaky fails every second call: after 4 calls the breaker is open and calls fail in under 10 ms, unsent."""
+    start_service("third")
+    client = make_client(redis_url, circuit_breaker=_BREAKER)
+    outcomes = []
+    for _ in range(4):
+        try:
+            client.call_action("third", "flaky", timeout=2)
+            outcomes.append("ok")
+        except CallActionError:
+            outcomes.append("error")
+    assert outcomes == ["ok", "error", "ok", "error"]
+    started = time.monotonic()
+    with pytest.raises(CircuitOpenError):
+        client.call_action("third", "flaky", timeout=2)
+    assert time.monotonic() - started < 0.05
+
+
+def test_a_fallback_answers_at_once_while_a_dead_services_breaker_is_open(redis_url: str) -> None:
+    """No worker: 4 calls wait out their 0.3 s timeout and get the fallback; then the fallback comes at once."""
+    client = make_client(redis_url, circuit_breaker=_BREAKER, fallbacks={"marker": {"stale": True}})
+    for _ in range(4):
+        started = time.monotonic()
+        response = client.call_action("third", "marker", timeout=0.3)
+        assert response.from_fallback and response.body == {"stale": True}
+        assert 0.3 <= time.monotonic() - started < 0.3 + _MARGIN_SECONDS
+    started = time.monotonic()
+    response = client.call_action("third", "marker", timeout=0.3)
+    assert time.monotonic() - started < 0.05
+    assert isinstance(response.fallback_error, CircuitOpenError)  # type: ignore[attr-defined]
+
+
+def test_retries_of_an_idempotent_action_hide_a_service_failing_half_its_calls(
+    start_service: Callable[[str], Runner], redis_url: str
+) -> None:
+    """flaky marked idempotent, 2 attempts: every call succeeds (the retry lands on the call that works)."""
+    start_service("third")
+    client = make_client(redis_url, retry={"attempts": 2, "base_delay_seconds": 0.01, "idempotent_actions": ["flaky"]})
+    assert all(client.call_action("third", "flaky", timeout=2).body == {"ok": True} for _ in range(6))
+
+
+def test_a_bulkhead_keeps_a_slow_service_from_holding_every_thread(
+    start_service: Callable[[str], Runner], redis_url: str
+) -> None:
+    """max_in_flight=1: while one thread waits 1 s on the slow service, another's call is refused at once."""
+    start_service("third")
+    client = make_client(redis_url, bulkhead={"max_in_flight": 1})
+    done: list[float] = []
+    thread = threading.Thread(
+        target=lambda: done.append(client.call_action("third", "sleep", {"seconds": 1}, timeout=3).action == "sleep")
+    )
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    with pytest.raises(BulkheadFullError):
+        client.call_action("third", "marker", timeout=3)
+    assert time.monotonic() - started < 0.05
+    thread.join(5)
+    assert done == [True]
+
+
+def test_a_call_to_a_full_queue_gives_up_within_its_timeout(redis_url: str) -> None:
+    """The queue is at capacity and nobody drains it: the queue-full retries stop at the call's 1 s timeout.
+
+    PySOA (and pysoa_like before) slept through all ten retries, about 257 seconds, whatever the timeout.
+    """
+    client = make_client(redis_url, transport_kwargs={"queue_capacity": 1})
+    client.send_request("third", [{"action": "marker"}], suppress_response=True)
+    started = time.monotonic()
+    with pytest.raises(MessageSendError, match="was full after"):
+        client.call_action("third", "marker", timeout=1)
+    assert time.monotonic() - started < 1 + _MARGIN_SECONDS

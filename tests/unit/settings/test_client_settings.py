@@ -17,7 +17,17 @@ def test_client_settings_normalise_transport() -> None:
     settings = ClientSettings({"transport": {"path": TRANSPORT_PATH, "kwargs": {"any": 1}}})
     assert settings["transport"] == {"path": TRANSPORT_PATH, "kwargs": {"any": 1}, "object": FakeClientTransport}
     assert settings["middleware"] == []
-    assert set(settings) == {"transport", "middleware", "metrics", "minimum_version", "api_token"}
+    assert set(settings) == {
+        "transport",
+        "middleware",
+        "metrics",
+        "minimum_version",
+        "api_token",
+        "circuit_breaker",
+        "bulkhead",
+        "retry",
+        "fallbacks",
+    }
 
 
 def test_transport_must_be_a_client_transport() -> None:

@@ -23,6 +23,7 @@ from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._driver_io import (
     Lane,
     PushItem,
@@ -238,7 +239,8 @@ class RedisTransportCore:
         """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
 
         A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
-        before retry i.
+        before retry i, but never past ``deadline`` less the read margin (the call's own time): the retries
+        stop early rather than hold a call past its deadline (PySOA's ten retries slept about 257 seconds).
 
         Args:
             queue_name: The queue name without the ``pysoa:`` prefix.
@@ -400,16 +402,17 @@ class RedisTransportCore:
         # Attempts after a full queue use the send script even for a big message: a transaction's refused push
         # would send the whole message to replicas and the AOF each time, the script's does not.
         key = queue_key(queue_name)
+        retries = 0
         for attempt in range(first, self.queue_full_retries + 1):
             try:
                 self._push_once(key, messages, redis_expiry_seconds, script_only or attempt > 0, deadline)
                 return
             except QueueFullError:
-                if attempt >= self.queue_full_retries:
+                if attempt >= self.queue_full_retries or not self._count_queue_full_retry(attempt, deadline):
                     break
-                self._count_queue_full_retry(attempt)
+                retries = attempt + 1
         self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-        raise MessageSendError(queue_full_error_message(queue_name, self.queue_full_retries))
+        raise MessageSendError(queue_full_error_message(queue_name, retries))
 
     def _push_once(
         self,
@@ -540,10 +543,15 @@ class RedisTransportCore:
             results[position] = retry_failure
         return results
 
-    def _count_queue_full_retry(self, attempt: int) -> None:
+    def _count_queue_full_retry(self, attempt: int, deadline: float | None = None) -> bool:
+        """Sleep before retry ``attempt`` of a full queue; ``False`` (no sleep) when it would end past the deadline."""
+        pause = queue_full_backoff_seconds(attempt)
+        if deadline is not None and time.monotonic() + pause > deadline - READ_MARGIN_SECONDS:
+            return False
         self.metrics.counter(self.prefix + "send.queue_full_retry").increment()
         self.metrics.counter(self.prefix + f"send.queue_full_retry.retry_{attempt + 1}").increment()
-        time.sleep(queue_full_backoff_seconds(attempt))
+        time.sleep(pause)
+        return True
 
     def _fail_send(self, index: int, exc: Exception) -> NoReturn:
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):

@@ -1,0 +1,396 @@
+"""The sync client's resilience: breakers, bulkheads, retries and fallbacks around one blocking call.
+
+The rules are the pure state machines of :mod:`pysoa_like.core.breaker` and :mod:`pysoa_like.core.retry`;
+this module gives them the clock, a lock per service (a client may be shared by threads), the waits, the
+log lines and the metrics. :func:`call_guarded` is what ``Client._call`` runs instead of a plain call
+when the service has any of these configured or the call gives a ``fallback``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.client.errors import (
+    BulkheadFullError,
+    CallActionError,
+    CallJobError,
+    CircuitOpenError,
+    DeadlineExceededError,
+)
+from pysoa_like.client.fallbacks import fallback_response, has_fallback
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.types import JobResponse
+from pysoa_like.core.breaker import BreakerPolicy, BreakerState, Bulkhead, CircuitBreaker
+from pysoa_like.core.retry import Failure, RetryBudget, RetryPolicy, backoff_delay, may_retry, pushback_of
+
+if TYPE_CHECKING:
+    from pysoa_like.client._options import CallOptions
+    from pysoa_like.client.client import Client
+
+__all__ = ["ServicePolicies", "action_name", "call_guarded", "server_failed"]
+
+_logger = logging.getLogger("pysoa_like.client")
+
+# The shortest wait of a retry: a reply may be waiting already.
+_SHORTEST_WAIT_SECONDS = 0.01
+# Substrings of the send errors of a request that never reached Redis (refused connection, full queue).
+_NOT_SENT_TEXTS = ("connecting to", "was full after")
+
+
+def server_failed(response: JobResponse) -> bool:
+    """Whether a reply reports a failure of the service: an error that is not the caller's."""
+    for error in response.errors:
+        if not error.is_caller_error:
+            return True
+    for action in response.actions:
+        for error in action.errors:
+            if not error.is_caller_error:
+                return True
+    return False
+
+
+class ServicePolicies:
+    """One service's circuit breakers, bulkhead, retry policy and budget, and fallbacks, for one client.
+
+    Args:
+        service_name: The service.
+        settings: Its client settings (``circuit_breaker``, ``bulkhead``, ``retry``, ``fallbacks``).
+        metrics: The service's metrics recorder.
+    """
+
+    def __init__(self, service_name: str, settings: Mapping[str, Any], metrics: MetricsRecorder) -> None:
+        self.service_name = service_name
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        # Refusals come in floods while a service is down: a few log lines a minute at most.
+        self._log_throttle = LogThrottle()
+        breaker = settings.get("circuit_breaker")
+        self.breaker_policy = (
+            BreakerPolicy(**{key: value for key, value in breaker.items() if key != "per_action"}) if breaker else None
+        )
+        self.per_action = bool(breaker and breaker.get("per_action"))
+        self._breakers: dict[str | None, CircuitBreaker] = {}
+        bulkhead = settings.get("bulkhead")
+        self.bulkhead = Bulkhead(bulkhead["max_in_flight"]) if bulkhead else None
+        self.bulkhead_waits = bool(bulkhead and bulkhead.get("wait"))
+        retry = settings.get("retry")
+        self.retry: RetryPolicy | None = None
+        self.budget: RetryBudget | None = None
+        if retry:
+            values = dict(retry)
+            values["idempotent_actions"] = frozenset(values.get("idempotent_actions") or ())
+            self.retry = RetryPolicy(**values)
+            self.budget = RetryBudget(
+                self.retry.budget_ratio, self.retry.budget_minimum, self.retry.budget_window_seconds
+            )
+        #: Action name (or ``"*"``) -> the fallback of the ``fallbacks`` setting.
+        self.fallbacks: dict[str, Any] = dict(settings.get("fallbacks") or {})
+
+    @classmethod
+    def from_settings(
+        cls, service_name: str, settings: Mapping[str, Any], metrics: MetricsRecorder
+    ) -> ServicePolicies | None:
+        """The policies of a service, or ``None`` when its settings configure none (calls then go straight)."""
+        if not any(settings.get(key) for key in ("circuit_breaker", "bulkhead", "retry", "fallbacks")):
+            return None
+        return cls(service_name, settings, metrics)
+
+    # Breakers
+
+    def _breaker(self, action: str) -> CircuitBreaker | None:
+        policy = self.breaker_policy
+        if policy is None:
+            return None
+        key = action if self.per_action else None
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(policy)
+        return breaker
+
+    def _changed(self, action: str, state: BreakerState) -> None:
+        """Log and count a breaker's move to ``state`` (the lock is held)."""
+        label = action if self.per_action else "*"
+        level = logging.WARNING if state is BreakerState.OPEN else logging.INFO
+        _logger.log(level, "Circuit breaker of service %s (action %s) is now %s", self.service_name, label, state.value)
+        self.metrics.counter(
+            "client.breaker.state_change", service=self.service_name, action=label, state=state.value
+        ).increment()
+
+    def refuses(self, action: str) -> CircuitOpenError | None:
+        """The error for a call an open breaker refuses now (futures and parallel calls only check this)."""
+        with self._lock:
+            breaker = self._breaker(action)
+            if breaker is None or breaker.state is not BreakerState.OPEN:
+                return None
+            retry_after = breaker.retry_after(time.monotonic())
+            if retry_after <= 0:
+                return None
+        return self._refused(action, retry_after)
+
+    def _refused(self, action: str, retry_after: float) -> CircuitOpenError:
+        label = action if self.per_action else "*"
+        self.metrics.counter("client.breaker.rejected", service=self.service_name, action=label).increment()
+        self.metrics.publish_all()
+        log_bounded(
+            _logger,
+            logging.INFO,
+            self._log_throttle,
+            "breaker refused",
+            "Circuit breaker of service %s (action %s) is open: call refused (%.1f s before a probe)",
+            self.service_name,
+            label,
+            retry_after,
+        )
+        return CircuitOpenError(self.service_name, action if self.per_action else None, retry_after)
+
+    # One attempt: enter, leave
+
+    def enter(self, action: str, wait_until: float | None) -> None:
+        """Admit one attempt of a call of ``action``; leave with :meth:`leave`.
+
+        Args:
+            action: The call's action label (its actions, joined with commas).
+            wait_until: Monotonic time up to which a waiting bulkhead may hold the call.
+
+        Raises:
+            CircuitOpenError: The breaker refuses the call.
+            BulkheadFullError: The bulkhead is full (and does not wait, or stayed full until ``wait_until``).
+        """
+        now = time.monotonic()
+        with self._lock:
+            breaker = self._breaker(action)
+            if breaker is not None:
+                admitted, changed = breaker.admit(now)
+                if changed is not None:
+                    self._changed(action, changed)
+                if not admitted:
+                    retry_after = breaker.retry_after(now)
+                    refused = True
+                else:
+                    refused = False
+            else:
+                refused = False
+            if not refused and self.bulkhead is not None and not self._enter_bulkhead(wait_until):
+                if breaker is not None:
+                    breaker.cancel()
+                self.metrics.counter("client.bulkhead.rejected", service=self.service_name).increment()
+                self.metrics.publish_all()
+                log_bounded(
+                    _logger,
+                    logging.INFO,
+                    self._log_throttle,
+                    "bulkhead refused",
+                    "Bulkhead of service %s is full (%d calls in flight): call refused",
+                    self.service_name,
+                    self.bulkhead.max_in_flight,
+                )
+                raise BulkheadFullError(self.service_name, self.bulkhead.max_in_flight)
+        if refused:
+            raise self._refused(action, retry_after)
+
+    def _enter_bulkhead(self, wait_until: float | None) -> bool:
+        """Take a place in the bulkhead (the lock is held), waiting for one if configured; whether one was taken."""
+        bulkhead = self.bulkhead
+        assert bulkhead is not None
+        if bulkhead.try_enter():
+            return True
+        if not self.bulkhead_waits or wait_until is None:
+            return False
+        while True:
+            left = wait_until - time.monotonic()
+            if left <= 0:
+                return False
+            self._room.wait(left)
+            if bulkhead.try_enter():
+                return True
+
+    def leave(self, action: str, failed: bool | None) -> None:
+        """End an attempt admitted by :meth:`enter`: its outcome (``None``: none, it was not really made)."""
+        now = time.monotonic()
+        with self._lock:
+            breaker = self._breaker(action)
+            if breaker is not None:
+                if failed is None:
+                    breaker.cancel()
+                else:
+                    changed = breaker.record(now, failed)
+                    if changed is not None:
+                        self._changed(action, changed)
+            if self.bulkhead is not None:
+                self.bulkhead.leave()
+                self._room.notify()
+
+    # Retries
+
+    def idempotent(self, action_names: list[str], options: CallOptions) -> bool:
+        """Whether a call may be retried after a timeout or a server error (the call says, else the settings)."""
+        if options.idempotent is not None:
+            return options.idempotent
+        policy = self.retry
+        return bool(policy and action_names and all(name in policy.idempotent_actions for name in action_names))
+
+    def retry_delay(
+        self, retry_number: int, failure: Failure, idempotent: bool, left: float | None, pushback: float | None = None
+    ) -> float | None:
+        """The wait before retry ``retry_number`` (the server's pushback, else the backoff), or ``None``: no retry."""
+        policy, budget = self.retry, self.budget
+        if policy is None or budget is None or retry_number >= policy.attempts or not may_retry(failure, idempotent):
+            return None
+        delay = pushback if pushback is not None else backoff_delay(policy, retry_number, random.random())
+        if left is not None and delay >= left:
+            return None
+        with self._lock:
+            spent = budget.try_spend(time.monotonic())
+        if not spent:
+            self.metrics.counter("client.retry.budget_exhausted", service=self.service_name).increment()
+            return None
+        self.metrics.counter("client.retry", service=self.service_name, reason=failure.value).increment()
+        return delay
+
+    def called(self) -> None:
+        """Count a call in the retry budget."""
+        if self.budget is not None:
+            with self._lock:
+                self.budget.called(time.monotonic())
+
+
+def _failure_of(error: BaseException, sent: bool) -> Failure | None:
+    """What a call's exception means for retries, or ``None`` when it is no failure of the service."""
+    if isinstance(error, BulkheadFullError | CircuitOpenError | DeadlineExceededError):
+        return None
+    if isinstance(error, MessageReceiveTimeout):
+        return Failure.TIMEOUT
+    if isinstance(error, PySOATransportError):
+        if not sent and any(text in str(error) for text in _NOT_SENT_TEXTS):
+            return Failure.NOT_SENT
+        return Failure.TIMEOUT
+    return None
+
+
+def call_guarded(
+    client: Client,
+    service_name: str,
+    actions: list[Any],
+    options: CallOptions,
+    policies: ServicePolicies | None,
+    attempt: Callable[[CallOptions, list[bool]], JobResponse | None],
+) -> Any:
+    """Make one blocking call through the service's breaker, bulkhead and retry policy, with its fallback.
+
+    Args:
+        client: The client.
+        service_name: The service.
+        actions: The call's actions (:class:`ActionRequest` or dicts).
+        options: The call's options.
+        policies: The service's policies (``None``: only the call's ``fallback``).
+        attempt: Sends the job and waits for its reply (``None`` without one); sets ``sent[0]`` once sent.
+
+    Returns:
+        What the plain call returns, or the fallback's response.
+    """
+    names = [action_name(action) for action in actions]
+    label = ",".join(names)
+    timeout = options.timeout
+    ends = time.monotonic() + timeout if timeout else None
+    # How long a waiting bulkhead may hold the call: its deadline, else its transport's default wait.
+    wait_until = ends if ends is not None else time.monotonic() + (client._default_wait(service_name) or 5.0)
+    retry_number = 0
+    if policies is not None:
+        policies.called()
+    while True:
+        sent = [False]
+        entered = False
+        try:
+            if policies is not None:
+                policies.enter(label, wait_until)
+                entered = True
+            attempt_options = options
+            if ends is not None and retry_number:
+                attempt_options = options.with_timeout(max(ends - time.monotonic(), _SHORTEST_WAIT_SECONDS))
+            response = attempt(attempt_options, sent)
+        except PySOATransportError as exc:
+            failure = _failure_of(exc, sent[0])
+            if entered:
+                assert policies is not None
+                policies.leave(label, None if failure is None else True)
+            if failure is not None and policies is not None:
+                delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends)
+                if delay is not None:
+                    retry_number += 1
+                    time.sleep(delay)
+                    continue
+            if isinstance(exc, DeadlineExceededError):
+                raise
+            return _fall_back(service_name, names, options, policies, exc)
+        except BaseException:
+            if entered:
+                assert policies is not None
+                policies.leave(label, None)
+            raise
+        failed = response is not None and server_failed(response)
+        if policies is not None:
+            policies.leave(label, failed)
+        if failed:
+            assert response is not None
+            if policies is not None:
+                pushback = pushback_of(response.context)
+                failure = Failure.SERVER_ERROR if pushback is None else Failure.PUSHED_BACK
+                delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends, pushback)
+                if delay is not None:
+                    retry_number += 1
+                    time.sleep(delay)
+                    continue
+            if _has_any_fallback(options, policies, names):
+                return _fall_back(service_name, names, options, policies, _response_error(response))
+        return None if response is None else client._finish(response, options)
+
+
+def _response_error(response: JobResponse) -> Exception:
+    """The exception a failed reply stands for (what a fallback receives)."""
+    if response.errors:
+        return CallJobError(response.errors)
+    return CallActionError([action for action in response.actions if action.errors])
+
+
+def _has_any_fallback(options: CallOptions, policies: ServicePolicies | None, names: list[str]) -> bool:
+    return options.fallback is not None or (policies is not None and has_fallback(policies.fallbacks, names))
+
+
+def _retry_delay(
+    policies: ServicePolicies,
+    retry_number: int,
+    failure: Failure,
+    names: list[str],
+    options: CallOptions,
+    ends: float | None,
+    pushback: float | None = None,
+) -> float | None:
+    left = None if ends is None else ends - time.monotonic()
+    return policies.retry_delay(retry_number, failure, policies.idempotent(names, options), left, pushback)
+
+
+def _fall_back(
+    service_name: str, names: list[str], options: CallOptions, policies: ServicePolicies | None, error: Exception
+) -> Any:
+    """The fallback's response for a call that failed with ``error``, or ``error`` raised again when it has none."""
+    fallback = options.fallback
+    settings_fallbacks = policies.fallbacks if policies is not None else {}
+    if not _has_any_fallback(options, policies, names):
+        raise error
+    if policies is not None:
+        policies.metrics.counter("client.fallback", service=service_name, reason=type(error).__name__).increment()
+        policies.metrics.publish_all()
+    return fallback_response(fallback, settings_fallbacks, names, error)
+
+
+def action_name(action: Any) -> str:
+    """The name of an action argument (an :class:`ActionRequest` or a dict)."""
+    return str(action.get("action") if isinstance(action, dict) else getattr(action, "action", action))

@@ -1,0 +1,340 @@
+"""Circuit breakers, bulkheads, retries and fallbacks of the client, against in-test transports."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
+from pysoa_like.client.fallbacks import FallbackActionResponse, FallbackJobResponse
+from pysoa_like.common.metrics import CountingMetricsRecorder
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, PySOATransportError
+from pysoa_like.common.types import ActionResponse
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.errors import PushBackError
+from pysoa_like.server.server import Server
+from tests.unit.client.fakes import FakeClientTransport, ThreadedFakeTransport, echo_responder, transport_config
+
+BREAKER = {"failure_ratio": 0.5, "minimum_calls": 4, "window_seconds": 10, "cool_down_seconds": 0.2}
+
+
+def _failing(code: str = "SERVER_ERROR", caller: bool = False) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        error = {"code": code, "message": "failed", "is_caller_error": caller}
+        return {
+            "errors": [],
+            "context": {},
+            "actions": [{"action": a["action"], "errors": [error]} for a in body["actions"]],
+        }
+
+    return respond
+
+
+class Switchable:
+    """A responder that fails while ``failing`` is set, and echoes otherwise."""
+
+    def __init__(self, failing: bool = True) -> None:
+        self.failing = failing
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
+        return _failing()(body) if self.failing else echo_responder(body)
+
+
+def _client(transport: dict[str, Any] | None = None, **settings: Any) -> Client:
+    config = {
+        "transport": transport or transport_config(FakeClientTransport),
+        "metrics": {"path": "pysoa_like.common.metrics:CountingMetricsRecorder"},
+        **settings,
+    }
+    return Client({"svc": config})
+
+
+def _sent(client: Client) -> int:
+    return len(client._get_handler("svc").transport.sent)
+
+
+def _metrics(client: Client) -> CountingMetricsRecorder:
+    recorder = client._get_handler("svc").metrics
+    assert isinstance(recorder, CountingMetricsRecorder)
+    return recorder
+
+
+def _fail_times(client: Client, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(CallActionError):
+            client.call_action("svc", "a")
+
+
+def test_an_open_breaker_refuses_calls_at_once_without_sending_them(caplog: pytest.LogCaptureFixture) -> None:
+    """Four server errors open the breaker: the fifth call raises CircuitOpenError and nothing more is sent."""
+    client = _client(transport_config(FakeClientTransport, responder=_failing()), circuit_breaker=BREAKER)
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        _fail_times(client, 4)
+    assert _sent(client) == 4
+    with pytest.raises(CircuitOpenError) as info:
+        client.call_action("svc", "a")
+    assert _sent(client) == 4
+    assert info.value.service_name == "svc" and 0 < info.value.retry_after <= 0.2
+    assert any("is now open" in record.getMessage() and record.levelno == logging.WARNING for record in caplog.records)
+    assert _metrics(client).get_count("client.breaker.state_change") == 1
+    assert _metrics(client).get_count("client.breaker.rejected") == 1
+
+
+def test_caller_errors_do_not_open_the_breaker() -> None:
+    """A service refusing bad input is healthy: four caller errors leave the breaker closed."""
+    client = _client(
+        transport_config(FakeClientTransport, responder=_failing("INVALID", caller=True)), circuit_breaker=BREAKER
+    )
+    _fail_times(client, 6)
+    assert _sent(client) == 6
+
+
+def test_timeouts_count_as_failures_for_the_breaker() -> None:
+    """Four calls that get no reply open it."""
+    client = _client(transport_config(FakeClientTransport, responder=lambda body: None), circuit_breaker=BREAKER)
+    for _ in range(4):
+        with pytest.raises(MessageReceiveTimeout):
+            client.call_action("svc", "a")
+    with pytest.raises(CircuitOpenError):
+        client.call_action("svc", "a")
+
+
+def test_after_its_cool_down_a_probe_that_succeeds_closes_the_breaker(caplog: pytest.LogCaptureFixture) -> None:
+    """Open, then 0.2 s later the service is well again: the probe goes through and calls flow again."""
+    responder = Switchable()
+    client = _client(transport_config(FakeClientTransport, responder=responder), circuit_breaker=BREAKER)
+    _fail_times(client, 4)
+    responder.failing = False
+    time.sleep(0.25)
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        assert client.call_action("svc", "a", {"n": 1}).body == {"n": 1}
+    assert client.call_action("svc", "a", {"n": 2}).body == {"n": 2}
+    states = [r.getMessage().rsplit(" ", 1)[1] for r in caplog.records if "Circuit breaker" in r.getMessage()]
+    assert states == ["open", "half_open", "closed"]
+
+
+def test_per_action_breakers_keep_a_failing_action_from_blocking_the_others() -> None:
+    """With per_action, action a's open breaker does not refuse action b."""
+    responder = Switchable()
+    client = _client(
+        transport_config(FakeClientTransport, responder=responder), circuit_breaker={**BREAKER, "per_action": True}
+    )
+    _fail_times(client, 4)
+    with pytest.raises(CircuitOpenError) as info:
+        client.call_action("svc", "a")
+    assert info.value.action == "a"
+    responder.failing = False
+    assert client.call_action("svc", "b").action == "b"
+
+
+def test_futures_and_parallel_calls_are_refused_while_the_breaker_is_open() -> None:
+    """A future or a parallel call to an open service raises CircuitOpenError at once."""
+    client = _client(transport_config(FakeClientTransport, responder=_failing()), circuit_breaker=BREAKER)
+    _fail_times(client, 4)
+    with pytest.raises(CircuitOpenError):
+        client.call_action_future("svc", "a")
+    with pytest.raises(CircuitOpenError):
+        client.call_actions_parallel("svc", [{"action": "a"}])
+    assert _sent(client) == 4
+
+
+def test_a_call_fallback_value_replaces_a_server_error_and_says_so() -> None:
+    """fallback={...}: the caller gets that body, in a response marked from_fallback with the error kept."""
+    client = _client(transport_config(FakeClientTransport, responder=_failing()))
+    response = client.call_action("svc", "a", fallback={"price": 0})
+    assert isinstance(response, FallbackActionResponse)
+    assert response.from_fallback and response.body == {"price": 0} and response.action == "a"
+    assert isinstance(response.fallback_error, CallActionError)
+    assert ActionResponse(action="a").from_fallback is False
+
+
+def test_a_callable_fallback_receives_the_error() -> None:
+    """A callable fallback is called with the exception of the failed call (here a timeout)."""
+    client = _client(transport_config(FakeClientTransport, responder=lambda body: None))
+    seen: list[BaseException] = []
+
+    def fallback(error: BaseException) -> dict[str, Any]:
+        seen.append(error)
+        return {"cached": True}
+
+    assert client.call_action("svc", "a", fallback=fallback).body == {"cached": True}
+    assert isinstance(seen[0], MessageReceiveTimeout)
+
+
+def test_a_fallback_is_used_for_an_open_breaker_and_a_failed_send() -> None:
+    """The settings' fallbacks answer while the breaker is open, and when the send fails."""
+    client = _client(
+        transport_config(FakeClientTransport, responder=_failing()),
+        circuit_breaker=BREAKER,
+        fallbacks={"*": {"default": True}},
+    )
+    for _ in range(4):
+        assert client.call_action("svc", "a").body == {"default": True}
+    response = client.call_action("svc", "a")
+    assert isinstance(response.fallback_error, CircuitOpenError)  # type: ignore[attr-defined]
+    assert _sent(client) == 4
+    failing_sends = _client(transport_config(FakeClientTransport, fail_sends=True), fallbacks={"a": {"x": 1}})
+    assert failing_sends.call_action("svc", "a").body == {"x": 1}
+    with pytest.raises(MessageSendError):
+        failing_sends.call_action("svc", "b")  # no fallback for b
+
+
+def test_caller_errors_never_get_the_fallback() -> None:
+    """A validation error is raised as usual, fallback or not."""
+    client = _client(transport_config(FakeClientTransport, responder=_failing("INVALID", caller=True)))
+    with pytest.raises(CallActionError):
+        client.call_action("svc", "a", fallback={"x": 1})
+
+
+def test_a_job_fallback_gives_a_job_response_of_fallback_actions() -> None:
+    """call_actions with settings fallbacks per action gets a FallbackJobResponse with each action's body."""
+    client = _client(
+        transport_config(FakeClientTransport, responder=_failing()), fallbacks={"a": {"n": 1}, "b": {"n": 2}}
+    )
+    response = client.call_actions("svc", [{"action": "a"}, {"action": "b"}])
+    assert isinstance(response, FallbackJobResponse) and response.from_fallback
+    assert [(action.action, action.body) for action in response.actions] == [("a", {"n": 1}), ("b", {"n": 2})]
+
+
+def test_a_full_bulkhead_refuses_the_call_at_once() -> None:
+    """max_in_flight=1: while one call waits for its reply, a second call from another thread is refused."""
+    client = _client(
+        transport_config(ThreadedFakeTransport, min_delay=0.3, max_delay=0.3), bulkhead={"max_in_flight": 1}
+    )
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(client.call_action("svc", "a", timeout=2)))
+    thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(BulkheadFullError):
+        client.call_action("svc", "b", timeout=2)
+    assert time.monotonic() - started < 0.1
+    thread.join(5)
+    assert first[0].action == "a"
+    assert _metrics(client).get_count("client.bulkhead.rejected") == 1
+
+
+def test_a_waiting_bulkhead_holds_the_call_until_there_is_room() -> None:
+    """With wait, the second call waits for the first to finish (about 0.2 s), then goes through."""
+    client = _client(
+        transport_config(ThreadedFakeTransport, min_delay=0.3, max_delay=0.3),
+        bulkhead={"max_in_flight": 1, "wait": True},
+    )
+    thread = threading.Thread(target=lambda: client.call_action("svc", "a", timeout=2))
+    thread.start()
+    time.sleep(0.1)
+    assert client.call_action("svc", "b", timeout=2).action == "b"
+    thread.join(5)
+
+
+class FlakySends(FakeClientTransport):
+    """Refuses the first ``refusals`` sends as a full queue (the request never reached Redis)."""
+
+    def __init__(self, *args: Any, refusals: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refusals = itertools.count()
+        self.limit = refusals
+
+    def send_request_message(
+        self, request_id: int, meta: dict[str, Any], body: dict[str, Any], expiry: Any = None
+    ) -> None:
+        if next(self.refusals) < self.limit:
+            raise MessageSendError("Redis queue pysoa:service.svc was full after 10 retries")
+        super().send_request_message(request_id, meta, body, expiry)
+
+
+RETRY = {"attempts": 3, "base_delay_seconds": 0.01, "max_delay_seconds": 0.02}
+
+
+def test_a_request_that_never_reached_redis_is_retried() -> None:
+    """A full queue on the first try: the retry goes through, and the caller gets the reply."""
+    client = _client(transport_config(FlakySends, refusals=2), retry=RETRY)
+    assert client.call_action("svc", "a", {"n": 1}).body == {"n": 1}
+    assert _metrics(client).get_count("client.retry") == 2
+
+
+def test_server_errors_are_retried_only_for_idempotent_actions() -> None:
+    """A server error is not retried for a plain action, and is for one marked idempotent (settings or call)."""
+    client = _client(
+        transport_config(FakeClientTransport, responder=_failing()), retry={**RETRY, "idempotent_actions": ["read"]}
+    )
+    _fail_times(client, 1)
+    assert _sent(client) == 1
+    with pytest.raises(CallActionError):
+        client.call_action("svc", "read")
+    assert _sent(client) == 4
+    with pytest.raises(CallActionError):
+        client.call_action("svc", "a", idempotent=True)
+    assert _sent(client) == 7
+
+
+def test_the_retry_budget_caps_retries_during_an_outage() -> None:
+    """Budget of 2 retries plus 0 per call: of 5 failing idempotent calls, only 2 retries happen in all."""
+    client = _client(
+        transport_config(FakeClientTransport, responder=_failing()),
+        retry={**RETRY, "budget_ratio": 0.0, "budget_minimum": 2, "idempotent_actions": ["a"]},
+    )
+    _fail_times(client, 5)
+    assert _sent(client) == 7
+    assert _metrics(client).get_count("client.retry.budget_exhausted") >= 1
+
+
+def test_a_retry_never_goes_past_the_calls_deadline() -> None:
+    """With a backoff longer than the time left, the call fails at its timeout instead of retrying."""
+    client = _client(
+        transport_config(FlakySends, refusals=5),
+        retry={"attempts": 5, "base_delay_seconds": 10, "max_delay_seconds": 10},
+    )
+    started = time.monotonic()
+    with pytest.raises(PySOATransportError):
+        client.call_action("svc", "a", timeout=0.2)
+    assert time.monotonic() - started < 0.3
+
+
+class _Busy(Action):
+    """Pushes back (retry after 0.15 s) on its first call of each test, then answers."""
+
+    calls: ClassVar[list[int]] = []
+
+    def run(self, request: Any) -> dict[str, Any]:
+        _Busy.calls.append(1)
+        if len(_Busy.calls) == 1:
+            raise PushBackError(0.15)
+        return {"calls": len(_Busy.calls)}
+
+
+class _BusyServer(Server):
+    service_name = "svc"
+    action_class_map = {"busy": _Busy}
+
+
+def _busy_client(**settings: Any) -> Client:
+    _Busy.calls.clear()
+    transport = {
+        "path": "pysoa_like.common.transport.local:LocalClientTransport",
+        "kwargs": {"server_class": _BusyServer, "server_settings": {}},
+    }
+    return Client({"svc": {"transport": transport, **settings}})
+
+
+def test_a_servers_pushback_tells_the_caller_when_to_come_back() -> None:
+    """Without a retry policy the caller gets OVERLOADED, and the response context says retry_after_ms=150."""
+    client = _busy_client()
+    response = client.call_actions("svc", [{"action": "busy"}], raise_job_errors=False)
+    assert [error.code for error in response.errors] == ["OVERLOADED"]
+    assert response.context["retry_after_ms"] == 150
+
+
+def test_a_retry_policy_honours_the_pushback_even_for_an_action_not_marked_idempotent() -> None:
+    """The job did not run, so it is retried, after the 0.15 s the server asked for (not the tiny backoff)."""
+    client = _busy_client(retry=RETRY)
+    started = time.monotonic()
+    assert client.call_action("svc", "busy").body == {"calls": 2}
+    assert time.monotonic() - started >= 0.15
