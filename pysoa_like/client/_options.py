@@ -13,12 +13,13 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pysoa_like.client._arguments import check_mapping, check_seconds
 from pysoa_like.common.types import Context, Control
 from pysoa_like.core.deadlines import bounded_expiry
 from pysoa_like.core.headers import get_switch, suppress_response_requested
+from pysoa_like.core.retry import RetryPolicy, retry_policy_of
 
 __all__ = [
     "CallKeywords",
@@ -52,6 +53,7 @@ class CallKeywords(TypedDict, total=False):
     suppress_response: bool
     fallback: Any
     idempotent: bool | None
+    retry: Mapping[str, Any] | bool | None
 
 
 # The keywords of Client.send_request (the ones that shape the job), in its order.
@@ -80,6 +82,8 @@ class CallOptions:
         fallback: What the call returns instead of failing (see :mod:`pysoa_like.client.fallbacks`).
         idempotent: Whether the call may be retried after a timeout or a server error (``None``: the
             service's ``retry`` setting says, by action).
+        retry: This call's retry policy (a dict of the ``retry`` setting's keys), ``False`` for no retries,
+            or ``None`` for the service's.
         job_keywords: The keywords of ``Client.send_request`` (switches, correlation id, ...).
 
     Raises:
@@ -95,6 +99,7 @@ class CallOptions:
         "job_keywords",
         "raise_action_errors",
         "raise_job_errors",
+        "retry",
         "timeout",
     )
 
@@ -107,6 +112,7 @@ class CallOptions:
         timeout: float | None = None,
         fallback: Any = None,
         idempotent: bool | None = None,
+        retry: Any = None,
         **job_keywords: Any,
     ) -> None:
         if not _JOB_KEYWORDS.issuperset(job_keywords):
@@ -120,6 +126,10 @@ class CallOptions:
         if idempotent is not None and not isinstance(idempotent, bool):
             raise TypeError(f"idempotent must be True, False or None, got {idempotent!r}")
         self.idempotent = idempotent
+        #: ``None`` (the service's policy), ``False`` (no retries) or this call's :class:`RetryPolicy`.
+        self.retry: RetryPolicy | Literal[False] | None = (
+            retry if retry is None or retry is False or isinstance(retry, RetryPolicy) else retry_policy_of(retry)
+        )
         check_seconds(timeout, "timeout")
         check_mapping(job_keywords.get("control_extra"), "control_extra")
         self.timeout = timeout
@@ -151,6 +161,7 @@ class CallOptions:
             self.timeout,
             self.fallback,
             self.idempotent,
+            self.retry,
             **{**self.job_keywords, "correlation_id": new_correlation_id()},
         )
 
@@ -165,6 +176,7 @@ class CallOptions:
             timeout,
             self.fallback,
             self.idempotent,
+            self.retry,
             **{**self.job_keywords, "message_expiry_in_seconds": bounded_expiry(expiry, timeout)},
         )
 

@@ -28,7 +28,15 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.types import JobResponse
 from pysoa_like.core.breaker import BreakerPolicy, BreakerState, Bulkhead, CircuitBreaker
-from pysoa_like.core.retry import Failure, RetryBudget, RetryPolicy, backoff_delay, may_retry, pushback_of
+from pysoa_like.core.retry import (
+    Failure,
+    RetryBudget,
+    RetryPolicy,
+    backoff_delay,
+    may_retry,
+    pushback_of,
+    retry_policy_of,
+)
 
 if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions
@@ -85,9 +93,7 @@ class ServicePolicies:
         self.retry: RetryPolicy | None = None
         self.budget: RetryBudget | None = None
         if retry:
-            values = dict(retry)
-            values["idempotent_actions"] = frozenset(values.get("idempotent_actions") or ())
-            self.retry = RetryPolicy(**values)
+            self.retry = retry_policy_of(dict(retry))
             self.budget = RetryBudget(
                 self.retry.budget_ratio, self.retry.budget_minimum, self.retry.budget_window_seconds
             )
@@ -230,20 +236,36 @@ class ServicePolicies:
 
     # Retries
 
+    def policy_for(self, options: CallOptions) -> RetryPolicy | None:
+        """The retry policy of a call: its own (``False``: none), else the service's."""
+        if options.retry is None:
+            return self.retry
+        return options.retry or None
+
     def idempotent(self, action_names: list[str], options: CallOptions) -> bool:
-        """Whether a call may be retried after a timeout or a server error (the call says, else the settings)."""
+        """Whether a call may be retried after a timeout or a server error (the call says, else its policy)."""
         if options.idempotent is not None:
             return options.idempotent
-        policy = self.retry
+        policy = self.policy_for(options)
         return bool(policy and action_names and all(name in policy.idempotent_actions for name in action_names))
 
     def retry_delay(
-        self, retry_number: int, failure: Failure, idempotent: bool, left: float | None, pushback: float | None = None
+        self,
+        retry_number: int,
+        failure: Failure,
+        options: CallOptions,
+        idempotent: bool,
+        left: float | None,
+        pushback: float | None = None,
     ) -> float | None:
         """The wait before retry ``retry_number`` (the server's pushback, else the backoff), or ``None``: no retry."""
-        policy, budget = self.retry, self.budget
-        if policy is None or budget is None or retry_number >= policy.attempts or not may_retry(failure, idempotent):
+        policy = self.policy_for(options)
+        if policy is None or retry_number >= policy.attempts or not may_retry(failure, idempotent):
             return None
+        with self._lock:
+            if self.budget is None:  # a call's own policy on a service with none: the first one's budget
+                self.budget = RetryBudget(policy.budget_ratio, policy.budget_minimum, policy.budget_window_seconds)
+            budget = self.budget
         delay = pushback if pushback is not None else backoff_delay(policy, retry_number, random.random())
         if left is not None and delay >= left:
             return None
@@ -374,7 +396,7 @@ def _retry_delay(
     pushback: float | None = None,
 ) -> float | None:
     left = None if ends is None else ends - time.monotonic()
-    return policies.retry_delay(retry_number, failure, policies.idempotent(names, options), left, pushback)
+    return policies.retry_delay(retry_number, failure, options, policies.idempotent(names, options), left, pushback)
 
 
 def _fall_back(

@@ -40,6 +40,7 @@ from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:
     from pysoa_like.client._fleet import VersionGate
+    from pysoa_like.client._resilience import ServicePolicies
 
 __all__ = ["ServiceHandler"]
 
@@ -123,6 +124,15 @@ class ServiceHandler:
         )
         self._send_stack = build_middleware_stack([m.request for m in self.middleware], send)
         self._receive_stack = build_middleware_stack([m.response for m in self.middleware], receive)
+
+    def make_policies(self) -> ServicePolicies:
+        """The service's resilience policies, made now (empty) if its settings configure none: a call's own policy."""
+        with self._counter_lock:
+            if self.policies is None:
+                from pysoa_like.client._resilience import ServicePolicies
+
+                self.policies = ServicePolicies(self.service_name, {}, self.metrics)
+            return self.policies
 
     def _state(self) -> _ThreadState:
         try:

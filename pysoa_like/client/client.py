@@ -115,6 +115,9 @@ class Client:
     * ``continue_on_error`` (False), ``control_extra`` (None): control header input.
     * ``message_expiry_in_seconds`` (None): the expiry, when it should differ from ``timeout``.
     * ``suppress_response`` (False): send and forget; the call returns ``None`` without waiting.
+    * ``fallback`` (None), ``idempotent`` (None), ``retry`` (None): blocking calls only; what the call
+      returns instead of failing, whether it may be retried after a timeout or a server error, and its own
+      retry policy (see ``docs/resilience.rst``).
 
     Attributes:
         deadline: An absolute Unix time that bounds every call of this client, or ``None`` (the default).
@@ -513,6 +516,8 @@ class Client:
         if self.deadline is not None:
             options = self._within_deadline((service_name,), options)
         policies = self._policies(service_name)
+        if policies is None and options.retry:
+            policies = self._get_handler(service_name).make_policies()
         if policies is not None or options.fallback is not None:
             action_list = list(actions)
 

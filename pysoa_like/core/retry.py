@@ -16,7 +16,7 @@ from typing import Any
 
 from pysoa_like.core.breaker import SlidingCounts
 
-__all__ = ["Failure", "RetryBudget", "RetryPolicy", "backoff_delay", "may_retry", "pushback_of"]
+__all__ = ["Failure", "RetryBudget", "RetryPolicy", "backoff_delay", "may_retry", "pushback_of", "retry_policy_of"]
 
 # The response context key of a server's pushback: milliseconds before the client may send again.
 _RETRY_AFTER_KEY = "retry_after_ms"
@@ -56,6 +56,19 @@ class RetryPolicy:
     budget_minimum: int = 10
     budget_window_seconds: float = 10.0
     idempotent_actions: frozenset[str] = frozenset()
+
+
+def retry_policy_of(values: Any) -> RetryPolicy:
+    """A :class:`RetryPolicy` from a mapping of its fields (the ``retry`` setting or call keyword).
+
+    Raises:
+        TypeError: ``values`` is not a mapping, or names a field a policy does not have.
+    """
+    if not isinstance(values, dict):
+        raise TypeError(f"A retry policy must be a dict of its settings, got {type(values).__name__}")
+    fields = dict(values)
+    fields["idempotent_actions"] = frozenset(fields.get("idempotent_actions") or ())
+    return RetryPolicy(**fields)
 
 
 def may_retry(failure: Failure, idempotent: bool) -> bool:

@@ -338,3 +338,20 @@ def test_a_retry_policy_honours_the_pushback_even_for_an_action_not_marked_idemp
     started = time.monotonic()
     assert client.call_action("svc", "busy").body == {"calls": 2}
     assert time.monotonic() - started >= 0.15
+
+
+def test_a_call_can_bring_its_own_retry_policy_or_refuse_the_services() -> None:
+    """retry={...} retries on a service with no policy; retry=False does not retry on one with a policy."""
+    client = _client(transport_config(FlakySends, refusals=1))
+    assert client.call_action("svc", "a", {"n": 1}, retry=RETRY).body == {"n": 1}
+    refusing = _client(transport_config(FlakySends, refusals=1), retry=RETRY)
+    with pytest.raises(MessageSendError):
+        refusing.call_action("svc", "a", retry=False)
+
+
+def test_a_call_retry_policy_with_an_unknown_key_is_refused_before_sending() -> None:
+    """A misspelt key raises TypeError and nothing is sent."""
+    client = _client()
+    with pytest.raises(TypeError):
+        client.call_action("svc", "a", retry={"atempts": 2})
+    assert _sent(client) == 0
