@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions
     from pysoa_like.client.client import Client
 
-__all__ = ["ServicePolicies", "action_name", "call_guarded", "server_failed"]
+__all__ = ["ServicePolicies", "action_name", "call_guarded", "fallback_for", "response_error", "server_failed"]
 
 _logger = logging.getLogger("pysoa_like.client")
 
@@ -371,11 +371,26 @@ def call_guarded(
                     time.sleep(delay)
                     continue
             if _has_any_fallback(options, policies, names):
-                return _fall_back(service_name, names, options, policies, _response_error(response))
+                return _fall_back(service_name, names, options, policies, response_error(response))
         return None if response is None else client._finish(response, options)
 
 
-def _response_error(response: JobResponse) -> Exception:
+def fallback_for(
+    service_name: str, actions: list[Any], options: CallOptions, policies: ServicePolicies | None
+) -> Callable[[Exception], JobResponse] | None:
+    """What gives a future's fallback response for an error, or ``None`` when the call has no fallback."""
+    names = [action_name(action) for action in actions]
+    if not _has_any_fallback(options, policies, names):
+        return None
+
+    def fall_back(error: Exception) -> JobResponse:
+        response: JobResponse = _fall_back(service_name, names, options, policies, error)
+        return response
+
+    return fall_back
+
+
+def response_error(response: JobResponse) -> Exception:
     """The exception a failed reply stands for (what a fallback receives)."""
     if response.errors:
         return CallJobError(response.errors)

@@ -20,7 +20,14 @@ from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._options import CallOptions, make_context_header, make_control_header, options_of
 from pysoa_like.client._parallel import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
-from pysoa_like.client._resilience import ServicePolicies, action_name, call_guarded
+from pysoa_like.client._resilience import (
+    ServicePolicies,
+    action_name,
+    call_guarded,
+    fallback_for,
+    response_error,
+    server_failed,
+)
 from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.errors import (
     CallActionError,
@@ -32,6 +39,7 @@ from pysoa_like.client.errors import (
 )
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings, perform_expansions
 from pysoa_like.client.settings import ClientSettings
+from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
 from pysoa_like.core.deadlines import bounded_expiry, bounded_wait
 
@@ -596,9 +604,16 @@ class Client:
         if call.expansions:
             call = call.with_correlation_id(self.context)
         actions = list(actions)
-        self._refused_by_breaker(service_name, actions)
+        fall_back = fallback_for(service_name, actions, call, self._policies(service_name))
         started = time.monotonic()
-        request_id = self._send(service_name, actions, call)
+        try:
+            self._refused_by_breaker(service_name, actions)
+            request_id = self._send(service_name, actions, call)
+        except PySOATransportError as exc:
+            if fall_back is None or isinstance(exc, DeadlineExceededError):
+                raise
+            instead = fall_back(exc)
+            return FutureSOAResponse(lambda _timeout: instead)
         received: list[JobResponse] = []
 
         def get_result(result_timeout: float | None) -> JobResponse:
@@ -606,8 +621,16 @@ class Client:
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
                 wait = _wait_left(call.timeout, started) if result_timeout is None else result_timeout
-                received.append(self._wait(service_name, request_id, wait))
-            return self._finish(received[0], call)
+                try:
+                    received.append(self._wait(service_name, request_id, wait))
+                except PySOATransportError as exc:
+                    if fall_back is None:
+                        raise
+                    received.append(fall_back(exc))
+            response = received[0]
+            if fall_back is not None and not response.from_fallback and server_failed(response):
+                response = received[0] = fall_back(response_error(response))
+            return response if response.from_fallback else self._finish(response, call)
 
         return FutureSOAResponse(get_result)
 
@@ -638,10 +661,15 @@ class Client:
             ImproperlyConfigured: At once, if a job names an unknown service.
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
         """
+        call = options_of(options)
+        if call.fallback is not None or call.retry is not None or call.idempotent is not None:
+            raise TypeError(
+                "fallback, idempotent and retry apply to call_action and call_actions (and their futures), "
+                "not to parallel calls"
+            )
         job_list = [(job["service_name"], list(job["actions"])) for job in jobs]
         for service_name, actions in job_list:
             self._refused_by_breaker(service_name, actions)
-        call = options_of(options)
         if self.deadline is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).

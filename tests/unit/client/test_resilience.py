@@ -355,3 +355,26 @@ def test_a_call_retry_policy_with_an_unknown_key_is_refused_before_sending() -> 
     with pytest.raises(TypeError):
         client.call_action("svc", "a", retry={"atempts": 2})
     assert _sent(client) == 0
+
+
+def test_a_future_gets_its_fallback_for_a_failed_send_a_timeout_or_a_server_error() -> None:
+    """The future's result is the fallback response in each case; a caller error is still raised."""
+    failing_sends = _client(transport_config(FakeClientTransport, fail_sends=True))
+    assert failing_sends.call_action_future("svc", "a", fallback={"x": 1}).result().body == {"x": 1}
+    silent = _client(transport_config(FakeClientTransport, responder=lambda body: None))
+    assert silent.call_action_future("svc", "a", fallback={"x": 2}).result().from_fallback
+    broken = _client(transport_config(FakeClientTransport, responder=_failing()), fallbacks={"a": {"x": 3}})
+    response = broken.call_actions_future("svc", [{"action": "a"}]).result()
+    assert isinstance(response, FallbackJobResponse) and response.actions[0].body == {"x": 3}
+    refusing = _client(transport_config(FakeClientTransport, responder=_failing("INVALID", caller=True)))
+    with pytest.raises(CallActionError):
+        refusing.call_action_future("svc", "a", fallback={"x": 4}).result()
+
+
+def test_parallel_calls_refuse_the_resilience_keywords() -> None:
+    """fallback, idempotent and retry are not silently ignored by parallel calls: TypeError, nothing sent."""
+    client = _client()
+    for keyword in ({"fallback": {}}, {"idempotent": True}, {"retry": False}):
+        with pytest.raises(TypeError):
+            client.call_actions_parallel("svc", [{"action": "a"}], **keyword)  # type: ignore[arg-type]
+    assert _sent(client) == 0
