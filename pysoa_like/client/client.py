@@ -523,6 +523,8 @@ class Client:
         """
         if self.deadline is not None:
             options = self._within_deadline((service_name,), options)
+        if options.expansions:
+            options = options.with_correlation_id(self.context)
         policies = self._policies(service_name)
         if policies is None and options.retry:
             policies = self._get_handler(service_name).make_policies()
@@ -533,8 +535,6 @@ class Client:
                 return self._send_and_wait(service_name, action_list, attempt_options, sent)
 
             return call_guarded(self, service_name, action_list, options, policies, attempt)
-        if options.expansions:
-            options = options.with_correlation_id(self.context)
         timeout = options.timeout
         started = time.monotonic() if timeout else 0.0
         if not options.expects_reply:
@@ -558,8 +558,6 @@ class Client:
         self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions, sent: list[bool]
     ) -> JobResponse | None:
         """One attempt of a guarded call: send, then wait for the reply (not finished); ``sent[0]`` once sent."""
-        if options.expansions:
-            options = options.with_correlation_id(self.context)
         timeout = options.timeout
         started = time.monotonic() if timeout else 0.0
         request_id = self._send(service_name, actions, options)
