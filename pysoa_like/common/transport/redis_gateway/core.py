@@ -480,16 +480,19 @@ class RedisTransportCore:
         except Exception as exc:
             self._fail_send(index, exc)
 
-    def _pushed_again(self, index: int, refused: PushRefusedBeforeWait) -> None:
-        """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would."""
+    def _pushed_again(self, index: int, refused: PushRefusedBeforeWait, wait_deadline: float) -> None:
+        """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would.
+
+        A full queue is retried only while the backoff ends before ``wait_deadline`` (the wait's own end).
+        """
         key, messages, expiry = refused.item
         error = refused.error
         if isinstance(error, QueueFullError):
-            if self.queue_full_retries <= 0:
+            deadline = wait_deadline + READ_MARGIN_SECONDS  # the form send_messages' deadlines take
+            if self.queue_full_retries <= 0 or not self._count_queue_full_retry(0, deadline):
                 self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-                raise MessageSendError(queue_full_error_message(queue_name_of(key), self.queue_full_retries))
-            self._count_queue_full_retry(0)
-            self._push_retrying(queue_name_of(key), messages, expiry, 1)
+                raise MessageSendError(queue_full_error_message(queue_name_of(key), 0))
+            self._push_retrying(queue_name_of(key), messages, expiry, 1, deadline=deadline)
             return
         if must_push_again(error):
             self._push_retrying(queue_name_of(key), messages, expiry, 0, script_only=True)
@@ -597,7 +600,7 @@ class RedisTransportCore:
                 break
             except PushRefusedBeforeWait as refused:
                 # The request written with this wait was refused: push it as a send would, then wait anew.
-                self._pushed_again(index, refused)
+                self._pushed_again(index, refused, deadline)
                 wait = max(deadline - time.monotonic(), _MINIMUM_REMAINING_WAIT_SECONDS)
                 index, lane = self._lane(key, "receive.get_redis_connection", "receive")
             except redis.TimeoutError as exc:
