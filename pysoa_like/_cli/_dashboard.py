@@ -9,7 +9,7 @@ from typing import Any
 from pysoa_like._cli._common import EXIT_OK, CommandError, Output
 from pysoa_like._cli._target import Target, add_target_arguments, mask_url
 
-__all__ = ["add_dashboard_command", "run_dashboard"]
+__all__ = ["add_dashboard_command", "loopback_names", "run_dashboard"]
 
 _EXAMPLES = """\
 examples:
@@ -45,7 +45,21 @@ def add_dashboard_command(commands: Any) -> None:
         "--history", type=float, default=15.0, metavar="MINUTES", help="Minutes shown in the charts (default 15)"
     )
     parser.add_argument("--title", default="pysoa_like dashboard", help="The page title")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="A host name the page may be reached by (repeatable; default: the loopback names when --host is "
+        "a loopback address, else any)",
+    )
     parser.set_defaults(run=run_dashboard)
+
+
+def loopback_names(host: str) -> list[str] | None:
+    """The host names a page listening on ``host`` answers by default: loopback names, or any (``None``)."""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return ["localhost", "127.0.0.1", "::1", "[::1]", host]
+    return None
 
 
 def _fleet_settings(target: Target) -> dict[str, Any]:
@@ -76,7 +90,12 @@ def run_dashboard(args: argparse.Namespace, output: Output) -> int:
     except ValueError as exc:
         raise CommandError(mask_url(str(exc))) from exc
     app = create_app(
-        fleet, interval=args.interval, resolution=args.resolution, window=args.history * 60, title=args.title
+        fleet,
+        interval=args.interval,
+        resolution=args.resolution,
+        window=args.history * 60,
+        title=args.title,
+        allowed_hosts=args.allowed_host or loopback_names(args.host),
     )
 
     def ready(url: str) -> None:

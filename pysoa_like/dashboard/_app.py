@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -46,6 +48,7 @@ def create_app(
     resolution: float = 5.0,
     window: float = 900.0,
     title: str = "pysoa_like dashboard",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """Build the dashboard application for the fleet whose registry is on ``fleet``.
 
@@ -58,6 +61,9 @@ def create_app(
         resolution: Seconds per chart point.
         window: Seconds of history in the charts.
         title: The page title.
+        allowed_hosts: The host names the page may be asked for (the ``Host`` header, without the
+            port); others get 400. ``None`` allows any. A dashboard on a loopback address should
+            allow only loopback names, so that no web site can read it through DNS rebinding.
 
     Returns:
         The ASGI application. Routes: ``/`` (the page), ``/static/<asset>``, ``/api/overview``,
@@ -118,7 +124,8 @@ def create_app(
         Route("/api/services/{name:path}", service),
         Route("/healthz", health),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [] if allowed_hosts is None else [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.dashboard = state
     return app
 

@@ -236,7 +236,11 @@ class FleetServerMixin:
 
     @property
     def jobs_failed(self) -> int:
-        """Jobs this worker answered with at least one error (job or action error, caller errors included)."""
+        """Jobs this worker answered with at least one error (job or action error, caller errors included).
+
+        Counted while the worker runs with a fleet (a Redis transport or the ``fleet`` setting), for the
+        registry; a server without one (the local transport) does not count them.
+        """
         return self._jobs_failed
 
     def note_failed_job(

@@ -137,6 +137,7 @@ class RequestCycleMixin:
     _deprecated: dict[str, str]
     _in_flight: int
     _jobs_handled: int
+    _fleet_runtime: Any
     #: The deadline of the job being handled (its request's ``__expiry__``), read by :meth:`process_job`.
     _job_deadline: float | None = None
     #: How much earlier than its job's deadline the job's client (``request.client``) must have its answers:
@@ -259,10 +260,12 @@ class RequestCycleMixin:
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
             response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
-        # Searched once, for the log level and the registry's error figures (the search logging did alone before).
-        failed = has_errors(response_dict)
-        if failed:
-            self.note_failed_job(request_id, context, job_request, response_dict)
+        failed = None
+        if self._fleet_runtime is not None:
+            # Searched once, for the registry's error figures and the log level (the logger searched it anyway).
+            failed = has_errors(response_dict)
+            if failed:
+                self.note_failed_job(request_id, context, job_request, response_dict)
         self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started, failed)
 
     def _send_response(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -113,3 +115,16 @@ def test_the_page_needs_nothing_from_elsewhere(dashboard_url: str) -> None:
         urllib.request.urlopen(dashboard_url + "static/secrets.py", timeout=5)
     assert missing.value.code == 404
     missing.value.close()
+
+
+def test_on_a_loopback_address_only_loopback_host_names_are_answered(dashboard_url: str) -> None:
+    """A page read under another host name (a web site rebinding its DNS to 127.0.0.1) is refused with 400."""
+    port = urllib.parse.urlsplit(dashboard_url).port
+    foreign = urllib.request.Request(dashboard_url + "api/overview", headers={"Host": f"attacker.example:{port}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(foreign, timeout=5)
+    assert refused.value.code == 400
+    refused.value.close()
+    local = urllib.request.Request(dashboard_url + "healthz", headers={"Host": f"localhost:{port}"})
+    with urllib.request.urlopen(local, timeout=5) as response:
+        assert json.loads(response.read()) == {"ok": True}
