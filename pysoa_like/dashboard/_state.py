@@ -23,6 +23,8 @@ __all__ = ["DashboardState"]
 _ERRORS_SHOWN = 50
 # "Calls per second" in the services table: over the last this many seconds.
 _RATE_SECONDS = 60.0
+# How often the request-queue keys are scanned for services that do not register (a SCAN walks all keys).
+QUEUE_SCAN_SECONDS = 30.0
 
 
 class DashboardState:
@@ -33,10 +35,17 @@ class DashboardState:
         resolution: Seconds per chart point.
         window: Seconds of history shown.
         clock: The wall clock (tests pass their own).
+        queue_scan: Seconds between two scans of the request-queue keys, which find the services that
+            do not register (PySOA 1.4.9 workers, the registry turned off) while requests wait for them.
     """
 
     def __init__(
-        self, fleet: FleetRedis, resolution: float = 5.0, window: float = 900.0, clock: Any = time.time
+        self,
+        fleet: FleetRedis,
+        resolution: float = 5.0,
+        window: float = 900.0,
+        clock: Any = time.time,
+        queue_scan: float = QUEUE_SCAN_SECONDS,
     ) -> None:
         self.fleet = fleet
         self.store = RegistryStore(fleet)
@@ -48,12 +57,20 @@ class DashboardState:
         self._errors: list[RecentError] = []
         self._problem: str | None = None
         self._polled_at: float | None = None
+        self.queue_scan = queue_scan
+        self._scanned_at: float | None = None
+        self._queued_only: list[str] = []
+        self._registered: set[str] = set()
 
     def poll(self) -> None:
         """Read the registry, queue depths and recent errors once (a Redis failure is kept as the problem)."""
         try:
             # Every service with a worker alive within the last hour: one that died is shown with no instance.
-            names = sorted(set(self.store.service_names()) | set(self.history.services))
+            registered = set(self.store.service_names())
+            if self._scanned_at is None or self.clock() - self._scanned_at >= self.queue_scan:
+                self._queued_only = self.store.queued_services()
+                self._scanned_at = self.clock()
+            names = sorted(registered | set(self.history.services) | set(self._queued_only))
             services = self.store.list_services(names) if names else []
             errors = [error for name in names for error in self.store.recent_errors(name, _ERRORS_SHOWN)]
         except FleetError as exc:
@@ -68,6 +85,7 @@ class DashboardState:
             self._errors = errors[:_ERRORS_SHOWN]
             self._problem = None
             self._polled_at = now
+            self._registered = registered
 
     def overview(self) -> dict[str, Any]:
         """The JSON the page polls: services and instances, chart series, recent errors, problems."""
@@ -95,6 +113,7 @@ class DashboardState:
             jobs_handled=sum(instance.jobs_handled for instance in service.instances),
             jobs_failed=sum(instance.jobs_failed for instance in service.instances),
             actions=sorted({action for instance in service.instances for action in instance.actions}),
+            registered=service.name in self._registered,
         )
         return summary
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from pysoa_like.core.keys import queue_key, request_queue_name
+from pysoa_like.core.keys import queue_key, queue_name_of, request_queue_name
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import (
     REGISTRY_SERVICES_KEY,
@@ -252,6 +252,31 @@ class RegistryStore:
             for service, value in zip(services, values, strict=True):
                 depths[service] += int(value)
         return depths
+
+    def queued_services(self) -> list[str]:
+        """The services whose request queue holds requests now, on any master of the ring, sorted.
+
+        Found by ``SCAN`` of the request-queue keys (reply queues left out), so services whose workers do
+        not register (PySOA 1.4.9, the registry turned off) are seen while they have a backlog (Redis
+        deletes an empty list). A ``SCAN`` walks every key of a master: call it now and then, not per request.
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
+        prefix = request_queue_name("")
+        names: set[str] = set()
+        for index in range(self.fleet.ring_size):
+            client = self.fleet.client_at(index)
+            try:
+                keys = list(client.scan_iter(match=queue_key(prefix) + "*", count=1000, _type="list"))
+            except (redis.RedisError, OSError) as exc:
+                self.fleet.backend.reset_client(index)
+                raise FleetConnectionError(f"Redis failed while looking for request queues: {exc}") from exc
+            for key in keys:
+                name = queue_name_of(_text(key))[len(prefix) :]
+                if name and "!" not in name:  # reply queues are "<service>.<client>!<thread>"
+                    names.add(name)
+        return sorted(names)
 
     def list_services(self, names: Iterable[str] | None = None, queue_depths: bool = True) -> list[ServiceInfo]:
         """The services with at least one live instance (or those named, live or not), by name.

@@ -138,7 +138,7 @@
   }
 
   function serviceState(service) {
-    if (!service.instances.length) return "no live worker";
+    if (!service.instances.length) return service.registered ? "no live worker" : "queue only (not in the registry)";
     const states = [...new Set(service.instances.map((i) => i.state))];
     return states.join(", ");
   }

@@ -1,0 +1,41 @@
+"""The dashboard's reading of Redis (DashboardState) against real Redis: services found by their queues too."""
+
+from __future__ import annotations
+
+from pysoa_like.dashboard import DashboardState
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry.records import InstanceInfo
+from pysoa_like.registry.store import RegistryStore
+from pysoa_like.test.redis import RedisServerProcess
+
+
+def test_services_that_do_not_register_are_found_by_their_waiting_requests(
+    fleet_server: RedisServerProcess, fleet: FleetRedis
+) -> None:
+    """Requests waiting for a service that never registered (PySOA 1.4.9) make it a row, with its queue depth."""
+    RegistryStore(fleet).register(InstanceInfo(service="orders", instance_id="h:1:a", ttl_seconds=5), 5)
+    with fleet_server.client() as client:
+        client.rpush("pysoa:service.legacy", b"1", b"2", b"3")
+        client.rpush("pysoa:service.orders.0123abcd!89ef", b"a reply")  # a reply queue names no service
+    state = DashboardState(fleet, resolution=1.0, window=60.0, queue_scan=0.0)
+    state.poll()
+    services = {service["name"]: service for service in state.overview()["services"]}
+    assert sorted(services) == ["legacy", "orders"]
+    legacy = services["legacy"]
+    assert (legacy["queue_depth"], legacy["registered"], legacy["instances"]) == (3, False, [])
+    assert services["orders"]["registered"] is True and len(services["orders"]["instances"]) == 1
+
+
+def test_request_queues_are_scanned_only_now_and_then(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:
+    """A queue that appears is seen at the next scan, queue_scan seconds after the last one, not at every poll."""
+    now = [1000.0]
+    state = DashboardState(fleet, resolution=1.0, window=60.0, clock=lambda: now[0], queue_scan=30.0)
+    state.poll()
+    with fleet_server.client() as client:
+        client.rpush("pysoa:service.legacy", b"1")
+    now[0] += 29.0
+    state.poll()
+    assert state.overview()["services"] == []
+    now[0] += 1.0
+    state.poll()
+    assert [service["name"] for service in state.overview()["services"]] == ["legacy"]
