@@ -193,7 +193,7 @@ def test_a_breaker_stops_calls_to_a_service_failing_half_its_calls(
     started = time.monotonic()
     with pytest.raises(CircuitOpenError):
         client.call_action("third", "flaky", timeout=2)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.15  # at once: far below the 2 s timeout
 
 
 def test_a_fallback_answers_at_once_while_a_dead_services_breaker_is_open(redis_url: str) -> None:
@@ -206,7 +206,7 @@ def test_a_fallback_answers_at_once_while_a_dead_services_breaker_is_open(redis_
         assert 0.3 <= time.monotonic() - started < 0.3 + _MARGIN_SECONDS
     started = time.monotonic()
     response = client.call_action("third", "marker", timeout=0.3)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.15  # at once: far below the 0.3 s timeout
     assert isinstance(response.fallback_error, CircuitOpenError)  # type: ignore[attr-defined]
 
 
@@ -234,7 +234,7 @@ def test_a_bulkhead_keeps_a_slow_service_from_holding_every_thread(
     started = time.monotonic()
     with pytest.raises(BulkheadFullError):
         client.call_action("third", "marker", timeout=3)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.15  # at once: far below the 1 s the other call holds
     thread.join(5)
     assert done == [True]
 

@@ -215,7 +215,7 @@ def test_a_full_bulkhead_refuses_the_call_at_once() -> None:
     started = time.monotonic()
     with pytest.raises(BulkheadFullError):
         client.call_action("svc", "b", timeout=2)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.2  # at once: the other call holds its place 0.3 s
     thread.join(5)
     assert first[0].action == "a"
     assert _metrics(client).get_count("client.bulkhead.rejected") == 1
