@@ -24,6 +24,7 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
     PySOATransportError,
 )
+from pysoa_like.common.transport.redis_gateway._call_timeout import call_timeout
 from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
 from pysoa_like.common.transport.redis_gateway._driver_settings import RedisTransportSchema, check_transport_kwargs
@@ -381,17 +382,14 @@ class RedisClientTransport(ClientTransport):
                 held = state.held
                 if held:
                     raw = held.popleft()
-                elif state.watched:
-                    popped_or_died = self._pop_watching(queue_name, wait)
+                else:
+                    try:
+                        popped_or_died = self._pop(queue_name, wait)
+                    except MessageReceiveTimeout:
+                        raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout) from None
                     if isinstance(popped_or_died, ReceivedMessage):
                         return popped_or_died
                     raw = popped_or_died
-                else:
-                    # Waiting for several replies: take every one already there in the same round trip.
-                    popped = self.core.pop_messages(queue_name, wait, len(pending) - 1)
-                    raw = popped[0]
-                    if len(popped) > 1:
-                        held.extend(popped[1:])
                 try:
                     return self._decode_reply(raw, queue_name, deadline)
                 except _Dropped as dropped:
@@ -402,9 +400,21 @@ class RedisClientTransport(ClientTransport):
                     )
                 wait = deadline - time.monotonic()
                 if wait <= 0 and not state.held:
-                    raise MessageReceiveTimeout(
-                        f"No message received for service {self.service_name} within {timeout} s"
-                    )
+                    raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout)
+
+    def _pop(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
+        """Pop the next reply (taking every one already there in the same round trip), watching workers if asked.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived within ``wait``.
+        """
+        state = self._state
+        if state.watched:
+            return self._pop_watching(queue_name, wait)
+        popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
+        if len(popped) > 1:
+            state.held.extend(popped[1:])
+        return popped[0]
 
     def _pop_watching(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
         """Pop the next reply, checking every second that the workers of watched requests are alive.

@@ -1,0 +1,48 @@
+"""What a call that timed out tells its caller: whether any worker took the request at all.
+
+Checked only once a receive has timed out (one ``LLEN`` of the service's request list), so calls that
+are answered pay nothing for it. A list still holding requests means no worker took them within the
+timeout: most often no server of that service runs on this Redis (or its workers cannot keep up). An
+empty list means a worker took the request and did not reply in time.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+
+__all__ = ["call_timeout"]
+
+
+def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, timeout: float) -> MessageReceiveTimeout:
+    """The ``MessageReceiveTimeout`` of a call to ``service_name`` that got no reply within ``timeout`` seconds.
+
+    Args:
+        core: The client transport's core (its connections).
+        service_name: The service called.
+        queue_name: The service's request queue name (without the key prefix).
+        timeout: How long the call waited.
+
+    Returns:
+        The exception to raise, its message saying whether the requests still wait in the service's queue.
+    """
+    key = QUEUE_NAME_PREFIX + queue_name
+    seconds = f"{round(timeout, 2):g}"
+    try:
+        waiting = int(core.run_on_key_master(key, "LLEN", key))
+    except (redis.RedisError, MessageSendError, TypeError, ValueError):
+        return MessageReceiveTimeout(f"No message received for service {service_name} within {seconds} s")
+    if waiting:
+        requests = "1 request waits" if waiting == 1 else f"{waiting} requests wait"
+        return MessageReceiveTimeout(
+            f"No reply from service {service_name}: no worker took the request within {seconds} s: is a "
+            f"`{service_name}` server running on this Redis? ({requests} in its queue {key}; if its workers are "
+            "running, they are all busy)"
+        )
+    return MessageReceiveTimeout(
+        f"No reply from service {service_name} within {seconds} s: a worker took the request but did not reply in "
+        "time (the service's queue is empty)"
+    )

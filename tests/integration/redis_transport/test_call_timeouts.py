@@ -1,0 +1,62 @@
+"""A call that times out says whether any worker took its request (over a real Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
+
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+
+@pytest.fixture
+def client(transport_kwargs: dict[str, Any]) -> Client:
+    """A client of the ``billing`` service on the session's (flushed) Redis."""
+    return Client({"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}})
+
+
+_CALLS: dict[str, Callable[[Client], Any]] = {
+    "call_action": lambda client: client.call_action("billing", "charge", {"cents": 5}, timeout=1),
+    "future": lambda client: client.call_action_future("billing", "charge", {"cents": 5}, timeout=1).result(),
+    "parallel": lambda client: client.call_actions_parallel("billing", [{"action": "charge"}], timeout=1),
+}
+
+
+@pytest.mark.parametrize("call", sorted(_CALLS))
+def test_a_request_nobody_took_says_no_worker_took_it(client: Client, call: str) -> None:
+    """No server of the service on this Redis: the timeout says no worker took the request, and asks about it."""
+    with pytest.raises(MessageReceiveTimeout) as info:
+        _CALLS[call](client)
+    assert str(info.value) == (
+        "No reply from service billing: no worker took the request within 1 s: is a `billing` server running on "
+        "this Redis? (1 request waits in its queue pysoa:service.billing; if its workers are running, they are all "
+        "busy)"
+    )
+
+
+def test_a_request_a_worker_took_says_the_worker_did_not_reply(client: Client, redis_client: redis.Redis) -> None:
+    """A worker popped the request (a raw consumer standing for a stuck worker) but never replied: said so."""
+    future = client.call_action_future("billing", "charge", {"cents": 5}, timeout=1)
+    assert redis_client.blpop(["pysoa:service.billing"], timeout=5) is not None
+    with pytest.raises(MessageReceiveTimeout) as info:
+        future.result()
+    assert str(info.value) == (
+        "No reply from service billing within 1 s: a worker took the request but did not reply in time (the "
+        "service's queue is empty)"
+    )
+
+
+def test_a_timeout_whose_queue_cannot_be_read_keeps_the_plain_message(
+    client: Client, redis_client: redis.Redis
+) -> None:
+    """When the queue cannot be checked (here: the key holds a string, so LLEN fails), the plain message stays."""
+    future = client.call_action_future("billing", "charge", {}, timeout=1)
+    redis_client.delete("pysoa:service.billing")
+    redis_client.set("pysoa:service.billing", "not a list")
+    with pytest.raises(MessageReceiveTimeout, match=r"^No message received for service billing within 1 s$"):
+        future.result()
