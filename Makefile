@@ -72,7 +72,7 @@ typecheck: $(READY)
 	$(BIN)/mypy
 
 docs: $(READY)
-	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -q -n -W --keep-going -b html docs docs/_build/html
 
 # The whole pytest suite (tests/ and examples/) in $(VENV), on the Redis that REDIS selects.
 unit: $(READY)

@@ -27,7 +27,7 @@ class Identity:
 
     Attributes:
         subject: Who the token was issued to (a service, an application, a user).
-        scopes: What it may do; :data:`WILDCARD_SCOPE` (``"*"``) grants everything.
+        scopes: What it may do; ``WILDCARD_SCOPE`` (``"*"``) grants everything.
         expires_at: When the token stops being accepted (Unix time), ``None`` for tokens without expiry.
         method: Which verifier accepted it: ``"static"``, ``"signed"`` or ``"custom"``.
         claims: Everything else the verifier knows (a signed token's other claims, for example).

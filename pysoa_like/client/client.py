@@ -108,7 +108,7 @@ class Client:
             publishes to the process's :func:`~pysoa_like.events.testing.local_event_bus`.
 
     Raises:
-        Settings.ImproperlyConfigured: A service's settings or the expansion config are invalid.
+        SettingsError: (``Settings.ImproperlyConfigured``) A service's settings or the expansion config are invalid.
 
     Keyword arguments of the call methods (defaults in parentheses), all keyword-only:
 

@@ -75,7 +75,7 @@ class ExpansionSettings(Mapping[str, Any]):
         data: The configuration dict; it is validated here and never modified.
 
     Raises:
-        ExpansionSettings.ImproperlyConfigured: A key is missing, unknown or of the wrong type, a
+        SettingsError: (``ExpansionSettings.ImproperlyConfigured``) A key is missing, unknown or of the wrong type, a
             ``route`` names no ``type_routes`` entry, or a ``destination_field`` equals its
             ``source_field``. The message names the key path.
     """

@@ -61,7 +61,7 @@ def _cut(data: bytes, limit: int) -> tuple[bytes, bytes]:
 class SyslogHandler(logging.handlers.SysLogHandler):
     """A syslog handler whose datagrams fit the path to the syslog host, truncating or fragmenting long records.
 
-    Over UDP, :attr:`maximum_length` is the path MTU to the host (learned once per host) less the
+    Over UDP, ``maximum_length`` is the path MTU to the host (learned once per host) less the
     IP and UDP headers; over TCP or a UNIX socket it is 1 MiB and long records are truncated. Each
     datagram is ``<priority>`` + ``ident`` + text + NUL (when ``append_nul``). A record too long is
     cut (``OVERFLOW_BEHAVIOR_TRUNCATE``) or sent as fragments (``OVERFLOW_BEHAVIOR_FRAGMENT``, the
@@ -72,7 +72,7 @@ class SyslogHandler(logging.handlers.SysLogHandler):
         address: ``(host, port)`` or a UNIX socket path, as for :class:`logging.handlers.SysLogHandler`.
         facility: The syslog facility.
         socket_type: ``socket.SOCK_DGRAM`` (default) or ``socket.SOCK_STREAM``.
-        overflow: :attr:`OVERFLOW_BEHAVIOR_FRAGMENT` (default) or :attr:`OVERFLOW_BEHAVIOR_TRUNCATE`.
+        overflow: ``OVERFLOW_BEHAVIOR_FRAGMENT`` (default) or ``OVERFLOW_BEHAVIOR_TRUNCATE``.
         maximum_length: The largest datagram in bytes, instead of the discovered one.
 
     Raises:

@@ -301,7 +301,7 @@ class RecursivelyCensoredDictWrapper:
     Masking happens lazily on the first ``str``/``repr`` and is cached; the wrapped dict itself is
     never changed. Non-empty string and integer values (not booleans) under a sensitive key are
     replaced by ``'**********'``; containers under a sensitive key are masked element by element.
-    Subclass and extend :attr:`SENSITIVE_FIELDS` to censor more keys.
+    Subclass and extend ``SENSITIVE_FIELDS`` to censor more keys.
 
     Most logged messages hold nothing to mask: those are recognised by a walk that copies nothing,
     and formatted directly; only the others are copied and masked.

@@ -25,7 +25,7 @@ __all__ = [
     "substitute_fork_id",
 ]
 
-#: Every metric name the server records: PySOA's, plus ``server.job`` (timer per job),
+#: Every metric name the server records; PySOA's, plus ``server.job`` (timer per job),
 #: ``server.action`` (timer per action, tag ``action``) and ``server.action.error`` (counter per
 #: error, tags ``action`` and ``code``). ``server.error.harakiri`` carries the tag ``harakiri_level``
 #: (``job``, ``action``, ``emergency`` or ``server``).

@@ -53,6 +53,7 @@ ContextHeaderSchema = Dictionary(
     description="Request context passed along to nested calls (caller, calling_service, custom keys)",
 )
 
+#: PySOA's schema of a job request (control, context, actions); servers validate every request with it.
 JobRequestSchema = Dictionary(
     {
         "control": ControlHeaderSchema,

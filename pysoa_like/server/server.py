@@ -50,7 +50,7 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
         AttributeError: The subclass did not set :attr:`service_name`.
         ValueError: The settings are invalid (``Settings.ImproperlyConfigured``).
 
-    Beside PySOA's attributes, a service may declare :attr:`service_version` and mark actions
+    Beside PySOA's attributes, a service may declare ``service_version`` and mark actions
     deprecated (a ``deprecated`` attribute on the action class); see ``docs/service_registry.rst``.
     """
 
@@ -79,6 +79,7 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
             settings = self.settings_class(settings)
         self.settings = settings
         self.forked_process_id = forked_process_id
+        #: Set to stop :meth:`run` after the job in hand (signals and harakiri set it).
         self.shutting_down = False
         #: The status :meth:`main` exits the process with: 0, or an :mod:`~pysoa_like.server.exit_codes` value
         #: when :meth:`run` gave up.

@@ -180,7 +180,7 @@ class EnrichedActionRequest(ActionRequest):
 
 @attr.s(slots=True)
 class EnrichedJobRequest(JobRequest):
-    """The job that job middleware receives (and :meth:`Server.execute_job` runs).
+    """The job that job middleware receives (and :meth:`~pysoa_like.server.server.Server.execute_job` runs).
 
     Args:
         control: The control header.

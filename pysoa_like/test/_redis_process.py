@@ -103,8 +103,8 @@ class _ProcessHandle:
 class RedisProcessBase:
     """A ``redis-server`` process on a loopback port, started and reaped by this object.
 
-    Subclasses say which command line to run (:meth:`_command`) and may prepare files in the private
-    directory before the first launch (:meth:`_prepare`).
+    Subclasses say which command line to run (``_command``) and may prepare files in the private
+    directory before the first launch (``_prepare``).
 
     Args:
         binary: The ``redis-server`` to run; ``None`` means :func:`find_redis_server`'s choice.

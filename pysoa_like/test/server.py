@@ -239,7 +239,7 @@ class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
     """A pytest test class for a service: :meth:`setup_pysoa` runs in ``setup_method``.
 
     It also offers unittest's ``assert*`` and ``fail`` methods (``assertRaises`` and ``assertWarns`` are
-    pytest's, as in PySOA: see :mod:`pysoa_like.test._unittest_polyfills`), ``addCleanup``/``doCleanups``, and calls
+    pytest's, as in PySOA: see ``pysoa_like.test._unittest_polyfills``), ``addCleanup``/``doCleanups``, and calls
     legacy ``setUpClass``/``setUp``/``tearDown``/``tearDownClass`` methods (with a ``DeprecationWarning``;
     use pytest's ``setup_method`` and friends instead).
     """

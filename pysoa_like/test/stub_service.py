@@ -126,7 +126,7 @@ class StubClientTransport(LocalClientTransport):
     """A local transport around a generated :class:`StubServer` subclass serving ``action_map``.
 
     The server class is named after the service in camel case plus ``Server`` (``user_info`` ->
-    ``UserInfoServer``); each action class after its action (see :func:`make_stub_action`).
+    ``UserInfoServer``); each action class after its action (see ``make_stub_action``).
 
     Args:
         service_name: The service stubbed.

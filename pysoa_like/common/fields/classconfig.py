@@ -156,7 +156,7 @@ class ClassConfigurationSchema(Field):
         """Class decorator declaring the schema of the class's constructor keyword arguments.
 
         Args:
-            schema: A field with ``errors`` (usually a :class:`Dictionary`); Conformity fields work.
+            schema: A field with ``errors`` (usually a ``Dictionary``); Conformity fields work.
 
         Returns:
             The decorator, which stores the schema on the class and returns the class.

@@ -19,11 +19,11 @@ class Action(abc.ABC):
 
     A new instance is built for every call, with the server settings. Calling it:
 
-    1. checks the request body against :attr:`request_schema`; failures raise :class:`ActionError`
+    1. checks the request body against ``request_schema``; failures raise :class:`ActionError`
        with one error per problem (the schema's code, ``field`` = the dotted pointer, caller errors);
     2. calls :meth:`validate` for checks a schema cannot express;
     3. calls :meth:`run`, which returns the response body (``None`` means ``{}``);
-    4. checks that body against :attr:`response_schema`; failures raise
+    4. checks that body against ``response_schema``; failures raise
        :class:`ResponseValidationError`, which the server reports as ``SERVER_ERROR``.
 
     ``request_schema`` and ``response_schema`` may be ``None``, a Conformity field, a field from
@@ -37,10 +37,10 @@ class Action(abc.ABC):
     description: ClassVar[str | None] = None
     request_schema: ClassVar[Any] = None
     response_schema: ClassVar[Any] = None
-    #: Mark the action deprecated: a message saying what to use instead (or ``True``). Introspection shows
+    #: Marks the action deprecated, with a message saying what to use instead (or ``True``). Introspection shows
     #: it, callers get a :class:`~pysoa_like.client.errors.DeprecatedActionWarning`, the server logs it once.
     deprecated: ClassVar[str | bool | None] = None
-    #: Mark the action private: only callers with a valid API token may run it, once the server lists
+    #: Marks the action private; only callers with a valid API token may run it, once the server lists
     #: :class:`~pysoa_like.auth.ApiTokenMiddleware` in its middleware (see ``docs/auth.rst``).
     private: ClassVar[bool] = False
     #: Scopes the caller's API token must grant (the action is then private too).

@@ -46,6 +46,7 @@ class CheckMethodStatus(NamedTuple):
     description: str
 
 
+#: What a ``check_*`` method of a status action returns: ``None``, or problems as ``(is_error, code, description)``.
 CheckMethodReturn = Iterable[CheckMethodStatus | tuple[bool, str, str]] | None
 """What a ``check_*`` method returns: problems, or a false value when all is well."""
 

@@ -29,7 +29,7 @@ class SwitchedAction:
 
     ``switch_to_action_map`` is a sequence of at least two ``(switch, action_class)`` pairs. The first
     pair whose switch is active wins (a switch equal to 0 works, unlike in PySOA); otherwise the pair
-    whose switch is :attr:`DEFAULT_ACTION` is used; otherwise the last pair.
+    whose switch is ``DEFAULT_ACTION`` is used; otherwise the last pair.
 
     Example::
 

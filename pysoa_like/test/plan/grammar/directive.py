@@ -2,17 +2,17 @@
 
 Every line of a fixture file matches exactly one directive class. The parser tries the classes in
 registration order (built-ins first) and the first whose grammar matches the *whole* line wins; it
-then calls that class's :meth:`Directive.ingest_from_parsed_test_fixture` to store the line's data
+then calls that class's ``Directive.ingest_from_parsed_test_fixture`` to store the line's data
 in the test case. When the tests run, the runner calls every directive class's hooks (set-up,
 assertions, tear-down) on a fresh instance each time, so a directive keeps its state in the test
 case and action case dicts, never on itself.
 
 Adding a directive (a plug-in):
 
-1. Subclass :class:`ActionDirective` (a line about one action case: ``«action»[.«index»]: [global] …``)
-   or :class:`Directive` (a test-level line). Build the grammar with pyparsing, appending to
+1. Subclass ``ActionDirective`` (a line about one action case: ``«action»[.«index»]: [global] …``)
+   or ``Directive`` (a test-level line). Build the grammar with pyparsing, appending to
    ``super().get_full_grammar()`` for action directives.
-2. Register it: call :func:`register_directive` in a module imported before collection (a
+2. Register it: call ``register_directive`` in a module imported before collection (a
    ``conftest.py``), or declare an entry point in the group ``pysoa_like.test.plan.grammar.directives``
    (PySOA's group ``pysoa.test.plan.grammar.directives`` is read too)::
 
