@@ -31,7 +31,7 @@ ERROR_CODE_ACCESS_DENIED = "ACCESS_DENIED"
 ERROR_CODE_AUTH_INVALID = "AUTH_INVALID"
 #: A private action was called without an API token in the request context (HTTP 401).
 ERROR_CODE_AUTH_REQUIRED = "AUTH_REQUIRED"
-#: The job's deadline (its request's expiry: when its caller stops waiting) passed before this action could start,
+#: The job's deadline (its request's expiry, when its caller stops waiting) passed before this action could start,
 #: so the server did not run it (nor any later action of the job).
 ERROR_CODE_DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 #: Harakiri interrupted an action that ran for too long.
