@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import redis
-import tomllib
 
 from pysoa_like.cli import make_parser
 from pysoa_like.client.settings import ClientSettings
@@ -34,7 +33,9 @@ from tests.docs._services import DocServices
 DOCS_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Never reached from a test: a block still naming it after the substitution fails instead.
 _REAL_REDIS = re.compile(r"localhost|127\.0\.0\.1:6379")
-_EXTRAS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+# The extras of pyproject.toml (read without tomllib, which Python 3.10 lacks).
+_OPTIONAL = (ROOT / "pyproject.toml").read_text().split("[project.optional-dependencies]")[1].split("\n[")[0]
+_EXTRAS = set(re.findall(r"^(\w+) = \[", _OPTIONAL, re.M))
 _MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
