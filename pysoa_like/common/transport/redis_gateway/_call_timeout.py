@@ -30,7 +30,7 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
         The exception to raise, its message saying whether the requests still wait in the service's queue.
     """
     key = QUEUE_NAME_PREFIX + queue_name
-    seconds = f"{round(timeout, 2):g}"
+    seconds = f"{round(timeout, 1):g}"
     try:
         waiting = int(core.run_on_key_master(key, "LLEN", key))
     except (redis.RedisError, MessageSendError, TypeError, ValueError):
