@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
@@ -62,6 +63,9 @@ def _resolve_by_unique_suffix(app, env, node, contnode):  # type: ignore[no-unty
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "")
+    if not re.fullmatch(r"[\w.~]+", target):
+        # Not a name at all: napoleon read prose before a colon ("Returns: The app. Routes: ...") as a type.
+        return contnode
     if not target or target.startswith("pysoa_like."):
         return None
     domain = env.get_domain("py")

@@ -20,11 +20,11 @@ from typing import Any, Final
 
 __all__ = ["DELIVER", "DROP", "KEEP", "ReplyRouter"]
 
-#: The reply is the one asked for: hand it over.
+#: The reply is the one asked for; hand it over.
 DELIVER: Final = "deliver"
-#: The reply belongs to another outstanding request: it is kept for it.
+#: The reply belongs to another outstanding request; it is kept for it.
 KEEP: Final = "keep"
-#: Nobody waits for the reply (late or duplicate): drop it.
+#: Nobody waits for the reply (late or duplicate); drop it.
 DROP: Final = "drop"
 
 

@@ -170,7 +170,7 @@ class PushVerdict(enum.Enum):
 
 
 def is_big(item: PushItem) -> bool:
-    """Whether an item is big enough to be pushed in a transaction (see :data:`SEND_CHECK_LUA_SCRIPT`)."""
+    """Whether an item is big enough to be pushed in a transaction (see ``SEND_CHECK_LUA_SCRIPT``)."""
     total = 0
     for message in item[1]:
         total += len(message)

@@ -55,7 +55,8 @@ class Page:
         self.tmp_dir = tmp_dir
 
     def source(self, block: Block) -> str:
-        source = block.body.replace(DOCS_REDIS_URL, self.redis_url)
+        # The example Redis becomes the throwaway one, the example port a free one.
+        source = block.body.replace(DOCS_REDIS_URL, self.redis_url).replace("port=8050", "port=0")
         assert not _REAL_REDIS.search(source), f"{block.where}: write {DOCS_REDIS_URL} for the Redis of an example"
         return source
 
@@ -69,8 +70,9 @@ class Page:
 
 def _check_run(page: Page, block: Block) -> None:
     if block.argument:  # setup the reader does not need to see (serve() and REDIS_URL are at hand)
-        page.sources.append(block.argument)
-        exec(compile(block.argument, f"{block.where} (setup)", "exec"), page.namespace)
+        setup = block.argument.replace("\\n", "\n")
+        page.sources.append(setup)
+        exec(compile(setup, f"{block.where} (setup)", "exec"), page.namespace)
     page.execute(block)
 
 

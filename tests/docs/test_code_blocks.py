@@ -41,6 +41,7 @@ def test_the_kinds_are_documented_for_writers() -> None:
     assert [kind for kind in KINDS if f"``{kind}``" not in text] == []
 
 
+@pytest.mark.timeout(300)  # a page with several pytest examples starts a pytest for each
 @pytest.mark.parametrize("page", [page for page in PAGES if page_blocks(page)], ids=lambda page: page.name)
 def test_the_code_blocks_of_a_page(page: Path, docs_redis: RedisServerProcess, tmp_path: Path) -> None:
     """Each block of the page, in order, is run or checked as its kind says, in a Python process of its own.
