@@ -36,7 +36,7 @@ nitpick_ignore_regex = [
     (
         r"py:(class|exc)",
         r"ErrorsMismatch|StubOutcome|FixtureLoadError|FixtureSyntaxError|VersionGate|RequestCycleMixin|EventPublisher|"
-        r"FleetRuntime|"
+        r"FleetRuntime|ServicePolicies|"
         r"pysoa_like\.(test\._stub_patching\.StubOutcome|client\._options\.CallOptions|client\.expander\.CallPath|"
         r"auth\._middleware\.ChainedVerifier|common\.transport\.redis_gateway\.backend\.base\.BaseRedisClient)",
     ),
