@@ -1,7 +1,7 @@
 """The lowest allowed release of each core dependency, read from the installed project's metadata.
 
-``python tools/core_floors.py`` prints ``name==floor`` for every unconditional ``name>=floor``
-requirement of ``pysoa_like`` (redis, msgpack, attrs): ``make test-lowest`` and ``tox -e lowest``
+``python tools/core_floors.py`` prints ``name==floor`` for every unconditional requirement of
+``pysoa_like`` with a ``>=floor`` bound (redis, msgpack, attrs): ``make test-lowest`` and ``tox -e lowest``
 install exactly those. ``--check`` exits non-zero unless each installed version equals its floor,
 so a lowest-versions run can never pass on newer releases by mistake.
 """
@@ -12,17 +12,23 @@ import importlib.metadata
 import re
 import sys
 
-# "name>=1.2" with nothing else: no upper bound, extra or environment marker.
-_FLOOR = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)\s*$")
+# "name" then comma-separated specifiers ("redis<9,>=5.0.1"), with no extra or environment marker.
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*([^;\[]*)$")
+_LOWER_BOUND = re.compile(r"^\s*>=\s*([0-9][0-9A-Za-z.]*)\s*$")
 
 
 def core_floors(distribution: str = "pysoa_like") -> dict[str, str]:
-    """Return ``{name: floor}`` for the distribution's unconditional ``>=`` requirements."""
+    """Return ``{name: floor}`` for the distribution's unconditional requirements with a ``>=`` bound (an
+    upper bound beside it, as in ``redis>=5.0.1,<9``, is allowed)."""
     floors = {}
     for requirement in importlib.metadata.requires(distribution) or []:
-        match = _FLOOR.match(requirement)
-        if match:
-            floors[match.group(1)] = match.group(2)
+        match = _REQUIREMENT.match(requirement)
+        if not match:
+            continue
+        for specifier in match.group(2).split(","):
+            bound = _LOWER_BOUND.match(specifier)
+            if bound:
+                floors[match.group(1)] = bound.group(1)
     return floors
 
 

@@ -24,6 +24,8 @@ MAXIMUM_NESTING_DEPTH = 100
 # Every byte that starts a MessagePack map or array (fixmap, fixarray, map16/32, array16/32): a message cannot
 # nest deeper than it has such bytes.
 _MSGPACK_CONTAINER_BYTES = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
+# How many objects of a level the reference walk asks for the referents of at once.
+_REFERENT_SLICE = 1024
 # Above this size, counting header bytes costs more than walking the decoded objects.
 _COUNTING_LIMIT_BYTES = 16384
 
@@ -42,17 +44,29 @@ def _container_bound(payload: Any, mime_type: str | None) -> int | None:
     return None
 
 
-def _reference_depth_over(message: Any, limit: int) -> bool:
+def _reference_depth_over(message: Any, limit: int, budget: int) -> bool:
     """Whether the chain of references from ``message`` is longer than ``limit`` (an upper bound of nesting).
 
     Each level is one C call: strings and numbers have no references, so only containers (and the few objects
-    such as time zones that ext types carry) lead further.
+    such as time zones that ext types carry) lead further. An instance of a heap type also refers to its type,
+    whose references reach the whole interpreter (on Python 3.13 even ``datetime.timezone.utc`` is one): once
+    the levels hold more references than the payload has bytes (a decoded message cannot), the walk has left
+    the message and the answer is "maybe", for the exact walk to settle.
     """
     level: list[Any] = [message]
+    seen = 0
     for _ in range(limit):
-        level = gc.get_referents(*level)
-        if not level:
+        following: list[Any] = []
+        # A slice at a time, so that leaving the message costs at most one slice's references.
+        for start in range(0, len(level), _REFERENT_SLICE):
+            referents = gc.get_referents(*level[start : start + _REFERENT_SLICE])
+            seen += len(referents)
+            if seen > budget:
+                return True
+            following += referents
+        if not following:
             return False
+        level = following
     return True
 
 
@@ -86,7 +100,7 @@ def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: i
         return False
     if type(message) is not dict and type(message) is not list:
         return False
-    return _reference_depth_over(message, limit) and _container_depth_over(message, limit)
+    return _reference_depth_over(message, limit, len(payload)) and _container_depth_over(message, limit)
 
 
 def too_deep_message(limit: int = MAXIMUM_NESTING_DEPTH) -> str:

@@ -263,7 +263,9 @@ class ServicePlanTestCase(PyTestServerTestCase):
             names, line_number = self._pysoa_plan_failure
             label = f"{type(self).__name__}::{data.fixture_name}::{data.name}"
             _runner.point_at_fixture(exc, data, names, line_number, label)
-            raise
+            # Not a bare `raise`: Python 3.10 would re-raise with the traceback it caught, without the entry just
+            # added (this frame shows twice with --pysoa-disable-tb-prune).
+            raise exc
 
 
 def _unset_callable(plan: Any) -> None:  # pragma: no cover - replaced right after construction

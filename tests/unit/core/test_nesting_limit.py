@@ -48,6 +48,22 @@ def test_wide_shallow_messages_with_ext_values_pass() -> None:
     assert not nesting_too_deep(message, payload, "application/msgpack")
 
 
+class _Money:
+    """A value of a user's ext type: an instance of a class written in Python (a heap type)."""
+
+    def __init__(self, cents: int) -> None:
+        self.cents = cents
+
+
+def test_values_of_heap_types_are_not_followed_into_the_interpreter() -> None:
+    """A big message holding instances of a Python class (which refer to their class, and it to everything) is
+    checked in a few levels, on every Python (Python 3.13 also makes timezone.utc such an instance)."""
+    message = {
+        "rows": [{"price": _Money(i), "when": datetime.datetime.now(datetime.timezone.utc)} for i in range(5000)]
+    }
+    assert not nesting_too_deep(message, b"\x80" * 20_000, None)
+
+
 def test_the_error_text_names_the_limit() -> None:
     """The refusal says how deep a message may nest."""
     assert str(MAXIMUM_NESTING_DEPTH) in too_deep_message()

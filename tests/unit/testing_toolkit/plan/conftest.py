@@ -1,4 +1,9 @@
-"""Helpers of the test plan tests."""
+"""Helpers of the test plan tests.
+
+Test modules import the plan aliases ``TestCase`` and ``TestFixture`` renamed (``PlanCase``, ``PlanFixture``):
+pytest on Python 3.10 takes a ``dict[...]`` or ``list[...]`` alias named ``Test*`` for a test class and fails the
+collection with a warning.
+"""
 
 from __future__ import annotations
 

@@ -18,16 +18,18 @@ from pysoa_like.test.plan.errors import DirectiveError, FixtureSyntaxError
 from pysoa_like.test.plan.grammar import directive as directive_module
 from pysoa_like.test.plan.grammar.directive import (
     ActionDirective,
-    TestFixture,
     VarNameGrammar,
     get_all_directives,
     register_directive,
+)
+from pysoa_like.test.plan.grammar.directive import (
+    TestFixture as PlanFixture,
 )
 from pysoa_like.test.plan.grammar.directives import BUILT_IN_DIRECTIVES
 from tests.unit.testing_toolkit.plan.conftest import call_hooks
 
 pytestmark = pytest.mark.usefixtures("directive_registry")
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 
 
 class ExpectLengthDirective(ActionDirective):
@@ -48,7 +50,7 @@ class ExpectLengthDirective(ActionDirective):
         action_case.setdefault("expect_lengths", {})[parse_results.variable_name] = int(parse_results.length)
 
     def assert_test_case_action_results(
-        self, action_name: str, action_case: dict[str, Any], test_case: dict[str, Any], test_fixture: TestFixture,
+        self, action_name: str, action_case: dict[str, Any], test_case: dict[str, Any], test_fixture: PlanFixture,
         action_response: ActionResponse | None, job_response: JobResponse, msg: str | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         for path, length in action_case.get("expect_lengths", {}).items():

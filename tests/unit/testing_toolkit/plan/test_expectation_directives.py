@@ -11,19 +11,20 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionResponse, JobResponse
 from pysoa_like.test.plan.errors import FixtureSyntaxError
 from pysoa_like.test.plan.grammar.data_types import AnyValue
-from pysoa_like.test.plan.grammar.directive import TestCase, TestFixture
+from pysoa_like.test.plan.grammar.directive import TestCase as PlanCase
+from pysoa_like.test.plan.grammar.directive import TestFixture as PlanFixture
 from tests.unit.testing_toolkit.plan.conftest import call_hooks
 
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 
 
-def case_of(parse: Parse, *lines: str) -> TestCase:
+def case_of(parse: Parse, *lines: str) -> PlanCase:
     """The one test case made of ``lines`` (after a name and a description)."""
     (case,) = parse("test name: t\ntest description: d\n" + "".join(f"{line}\n" for line in lines))
     return case
 
 
-def check(case: TestCase, body: Any = None, errors: list[Error] | None = None, job_errors: list[Error] | None = None,
+def check(case: PlanCase, body: Any = None, errors: list[Error] | None = None, job_errors: list[Error] | None = None,
           path: str = "act.0", no_response: bool = False) -> None:  # fmt: skip
     """Run every directive's action assertions for ``path`` against a response made of the arguments."""
     response = None if no_response else ActionResponse(action="act", errors=errors or [], body=body or {})

@@ -8,27 +8,28 @@ from unittest import mock
 import pytest
 
 from pysoa_like.test.plan.errors import FixtureSyntaxError
-from pysoa_like.test.plan.grammar.directive import TestCase, TestFixture
+from pysoa_like.test.plan.grammar.directive import TestCase as PlanCase
+from pysoa_like.test.plan.grammar.directive import TestFixture as PlanFixture
 from tests.unit.testing_toolkit.plan import _logic
 from tests.unit.testing_toolkit.plan.conftest import call_hooks
 
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 LOGIC = "tests.unit.testing_toolkit.plan._logic"
 ORIGINAL_NOTIFY = _logic.notify
 
 
-def case_of(parse: Parse, *lines: str) -> TestCase:
+def case_of(parse: Parse, *lines: str) -> PlanCase:
     """The one test case made of ``lines`` plus an action line."""
     (case,) = parse("test name: t\ntest description: d\nact: input: a: b\n" + "".join(f"{line}\n" for line in lines))
     return case
 
 
 @pytest.fixture
-def test_level() -> Iterator[Callable[[TestCase], None]]:
+def test_level() -> Iterator[Callable[[PlanCase], None]]:
     """``start(case)``: run the test-level set-up hooks; the tear-down hooks run after the test."""
-    started: list[TestCase] = []
+    started: list[PlanCase] = []
 
-    def start(case: TestCase) -> None:
+    def start(case: PlanCase) -> None:
         started.append(case)
         call_hooks("set_up_test_case", case, [case])
 

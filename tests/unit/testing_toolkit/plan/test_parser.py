@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pysoa_like.test.plan.errors import FixtureLoadError, FixtureSyntaxError
-from pysoa_like.test.plan.grammar.directive import TestFixture
+from pysoa_like.test.plan.grammar.directive import TestFixture as PlanFixture
 from pysoa_like.test.plan.parser import ServiceTestPlanFixtureParser
 
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 
 
 def test_cases_are_blocks_separated_by_blank_lines(parse: Parse, tmp_path: Path) -> None:

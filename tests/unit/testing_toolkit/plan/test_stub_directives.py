@@ -9,24 +9,25 @@ import pytest
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
 from pysoa_like.test.plan.errors import FixtureSyntaxError
-from pysoa_like.test.plan.grammar.directive import TestCase, TestFixture
+from pysoa_like.test.plan.grammar.directive import TestCase as PlanCase
+from pysoa_like.test.plan.grammar.directive import TestFixture as PlanFixture
 from tests.unit.testing_toolkit.plan.conftest import call_hooks
 
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 
 
-def case_of(parse: Parse, *lines: str) -> TestCase:
+def case_of(parse: Parse, *lines: str) -> PlanCase:
     """The one test case made of ``lines`` plus an action line."""
     (case,) = parse("test name: t\ntest description: d\nact: input: a: b\n" + "".join(f"{line}\n" for line in lines))
     return case
 
 
 @pytest.fixture
-def started() -> Iterator[Callable[[TestCase], None]]:
+def started() -> Iterator[Callable[[PlanCase], None]]:
     """``start(case)``: run the test-level set-up hooks; the tear-down hooks run after the test."""
-    cases: list[TestCase] = []
+    cases: list[PlanCase] = []
 
-    def start(case: TestCase) -> None:
+    def start(case: PlanCase) -> None:
         cases.append(case)
         call_hooks("set_up_test_case", case, [case])
 

@@ -9,14 +9,15 @@ from collections.abc import Callable
 import pytest
 
 from pysoa_like.test.plan.errors import FixtureSyntaxError
-from pysoa_like.test.plan.grammar.directive import TestCase, TestFixture
+from pysoa_like.test.plan.grammar.directive import TestCase as PlanCase
+from pysoa_like.test.plan.grammar.directive import TestFixture as PlanFixture
 from tests.unit.testing_toolkit.plan.conftest import call_hooks
 
-Parse = Callable[..., TestFixture]
+Parse = Callable[..., PlanFixture]
 UTC = datetime.timezone.utc
 
 
-def case_of(parse: Parse, *lines: str) -> TestCase:
+def case_of(parse: Parse, *lines: str) -> PlanCase:
     """The one test case made of ``lines``."""
     (case,) = parse("test name: t\ntest description: d\n" + "".join(f"{line}\n" for line in lines))
     return case
