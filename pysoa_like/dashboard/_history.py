@@ -109,7 +109,9 @@ class RateHistory:
         """Add counts that happened between ``start`` and ``end`` to the buckets, in proportion to time."""
         if handled == 0 and failed == 0:
             return
-        start = max(start, end - self.window)
+        # Counts seen after the dashboard started go to the buckets it charts: a worker refreshed just
+        # before the start would otherwise put part of the next refresh's counts into uncharted buckets.
+        start = max(start, end - self.window, min(self.started_at, end))
         span = end - start
         first, last = self._bucket(start), self._bucket(end)
         for index in range(first, last + 1):

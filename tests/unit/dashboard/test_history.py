@@ -100,3 +100,16 @@ def test_bad_sizes_are_refused() -> None:
         RateHistory(0.0, 10.0, START)
     with pytest.raises(ValueError, match="window"):
         RateHistory(5.0, 1.0, START)
+
+
+def test_counts_after_a_refresh_from_before_the_start_are_all_charted() -> None:
+    """A worker last refreshed before the dashboard started: all it handled since is charted after the start."""
+    history = RateHistory(1.0, 60.0, START)
+    history.observe(_snapshot(("a", 998.0, 500, 5)), 1000.5)  # baseline, refreshed 2 s before the start
+    history.observe(_snapshot(("a", 1003.0, 531, 6)), 1004.5)
+    series = history.series(1004.5)
+    calls = [value for value in series["services"]["orders"]["calls"] if value is not None]
+    errors = [value for value in series["services"]["orders"]["errors"] if value is not None]
+    assert sum(calls) * series["step"] == pytest.approx(31.0, abs=0.01)
+    assert sum(errors) * series["step"] == pytest.approx(1.0, abs=0.01)
+    assert history.totals("orders", 1004.5, 60.0)[:2] == pytest.approx((31.0, 1.0))
