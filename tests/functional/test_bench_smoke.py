@@ -17,12 +17,14 @@ from benchmarks._report import EVENT_IMPLEMENTATIONS, FIGURES, TARGETS, ratio_ke
 from tests.interop._pysoa_venv import ensure_pysoa_venv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_SMOKE_BUDGET_SECONDS = 40
+# Generous: CI runs this beside two other test passes on a 2-CPU machine
+# (46 s seen there under load; 20 s on a quieter machine).
+_SMOKE_BUDGET_SECONDS = 90
 
 
 @pytest.mark.timeout(900)
 def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
-    """`python -m benchmarks.run --smoke` finishes within 40 s and its JSON holds every figure, ratio and target
+    """`python -m benchmarks.run --smoke` finishes within 90 s and its JSON holds every figure, ratio and target
     (the events figures for the floor and pysoa_like only)."""
     # Built (or found) first, so a cold venv build does not count against the smoke run's budget.
     ensure_pysoa_venv()
