@@ -118,7 +118,11 @@ _CRLF = b"\r\n"
 
 # Aggregate kinds (the type byte) and how many elements each announced entry stands for.
 _ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE = 42, 37, 126, 62, 124
-_BULK, _VERBATIM, _BULK_ERROR = 36, 61, 33
+_BULK, _VERBATIM, _BULK_ERROR, _INTEGER = 36, 61, 33, 58
+_BULKS = (_BULK, _VERBATIM, _BULK_ERROR)
+_AGGREGATES = (_ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE)
+# The types whose line is a number (a length, a count, or the integer itself).
+_COUNTED = (*_BULKS, *_AGGREGATES, _INTEGER)
 
 
 class RespParser:
@@ -214,36 +218,33 @@ class RespParser:
         """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
         if self._start == self._end:
             return NEED_DATA  # every reply (or its rest) needs at least one more byte
+        stack = self._stack
         while True:
             value = self._next_value()
             if value is NEED_DATA:
                 return NEED_DATA
-            value = self._complete(value)
-            if value is NEED_DATA:
-                continue  # inside an aggregate: read its next entry
-            if value is not _SKIPPED:
+            # Add the value to the open aggregates, closing those it completes.
+            while stack:
+                frame = stack[-1]
+                frame[2].append(value)
+                frame[1] -= 1
+                if frame[1]:
+                    value = NEED_DATA  # the aggregate's next entry
+                    break
+                stack.pop()
+                value = _finish(frame[0], frame[2])
+                if value is _SKIPPED and frame[0] == _ATTRIBUTE and stack:
+                    value = NEED_DATA  # an attribute: the value after it takes its place in the parent
+                    break
+            if value is not NEED_DATA and value is not _SKIPPED:
                 return value
 
-    # One value at a time, aggregates kept on a stack between calls
-
-    def _complete(self, value: Any) -> Any:
-        """Add ``value`` to the open aggregates; the finished top-level value, or NEED_DATA while one is open."""
-        stack = self._stack
-        while stack:
-            frame = stack[-1]
-            frame[2].append(value)
-            frame[1] -= 1
-            if frame[1]:
-                return NEED_DATA
-            stack.pop()
-            value = _finish(frame[0], frame[2])
-            if value is _SKIPPED and frame[0] == _ATTRIBUTE and stack:
-                # An attribute describes the value after it, which takes its place in the parent.
-                return NEED_DATA
-        return value
-
     def _next_value(self) -> Any:
-        """The next scalar value or finished empty aggregate, opening aggregates on the way; or NEED_DATA."""
+        """The next scalar value or finished empty aggregate, opening aggregates on the way; or NEED_DATA.
+
+        Aggregates being filled stay on the stack between calls; a line or a bulk string that is not all in
+        yet is not consumed (a big bulk string excepted: it is received in place).
+        """
         while True:
             big = self._big
             if big is not None:
@@ -266,39 +267,44 @@ class RespParser:
             if eol == start:
                 raise RespProtocolError("an empty reply line")
             kind = buffer[start]
-            if kind in (_BULK, _VERBATIM, _BULK_ERROR):
-                size = _integer(buffer, start + 1, eol)
-                if size < 0:
+            try:
+                number = int(buffer[start + 1 : eol]) if kind in _COUNTED else 0
+            except ValueError:
+                raise RespProtocolError(f"not a number: {bytes(buffer[start:eol])[:40]!r}") from None
+            if kind in _BULKS:
+                if number < 0:
                     self._start = eol + 2
                     return None
                 body = eol + 2
-                if body + size + 2 <= self._end:
-                    self._start = body + size + 2
+                if body + number + 2 <= self._end:
+                    self._start = body + number + 2
                     self._need = 0
-                    return _bulk_value(kind, self._view[body : body + size].tobytes())
+                    data = self._view[body : body + number].tobytes()
+                    return data if kind == _BULK else _bulk_value(kind, data)
                 self._start = body
-                if size + 2 > len(buffer):
+                if number + 2 > len(buffer):
                     # Bigger than the buffer: received in place, into a bytearray of its own.
-                    value = bytearray(size)
-                    have = min(self._end - body, size)
+                    value = bytearray(number)
+                    have = min(self._end - body, number)
                     value[:have] = self._view[body : body + have]
                     self._start = body + have
                     self._big, self._big_have, self._big_kind = value, have, kind
                     continue
                 # It fits the buffer: wait until it is all in.
-                self._pending, self._pending_kind = size, kind
-                self._need = size + 2
+                self._pending, self._pending_kind = number, kind
+                self._need = number + 2
                 return NEED_DATA
             self._start = eol + 2
-            if kind in (_ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE):
-                count = _integer(buffer, start + 1, eol)
-                if count < 0:
+            if kind == _INTEGER:
+                return number
+            if kind in _AGGREGATES:
+                if number < 0:
                     return None
                 if kind in (_MAP, _ATTRIBUTE):
-                    count *= 2
-                if count == 0:
+                    number *= 2
+                if number == 0:
                     return _finish(kind, [])
-                self._stack.append([kind, count, []])
+                self._stack.append([kind, number, []])
                 continue
             return _scalar(kind, bytes(buffer[start + 1 : eol]))
 
@@ -315,13 +321,6 @@ class RespParser:
         return _bulk_value(self._big_kind, big)
 
 
-def _integer(buffer: bytearray, start: int, stop: int) -> int:
-    try:
-        return int(buffer[start:stop])
-    except ValueError:
-        raise RespProtocolError(f"not a number: {bytes(buffer[start:stop])[:40]!r}") from None
-
-
 def _bulk_value(kind: int, data: bytes | bytearray) -> Any:
     if kind == _BULK:
         return data
@@ -331,11 +330,6 @@ def _bulk_value(kind: int, data: bytes | bytearray) -> Any:
 
 
 def _scalar(kind: int, text: bytes) -> Any:
-    if kind == 58:  # : integer
-        try:
-            return int(text)
-        except ValueError:
-            raise RespProtocolError(f"not an integer: {text[:40]!r}") from None
     if kind == 43:  # + simple string
         return text
     if kind == 45:  # - error

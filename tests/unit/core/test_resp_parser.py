@@ -114,7 +114,7 @@ def test_big_map_keys_are_hashable() -> None:
         (b"?1\r\n", "unexpected reply type"),
         (b"\r\n", "empty reply line"),
         (b"$12x\r\nabc\r\n", "not a number"),
-        (b"*2\r\n:1\r\n:zz\r\n", "not an integer"),
+        (b"*2\r\n:1\r\n:zz\r\n", "not a number"),
         (b",x\r\n", "not a double"),
     ],
 )

@@ -54,6 +54,9 @@ __all__ = [
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
 # Writes shorter than this count as small for the socket timeout (TimedConnection.prepare).
 _SMALL_WRITE_BYTES = 65536
+# A caller's wait counts as shorter than the one sent with its push (so the read is cut short) from this much on;
+# the sent wait counted from the send, the caller's from its receive, and a read may end a quarter second late.
+_SHORTER_WAIT_SECONDS = 0.25
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
@@ -364,7 +367,7 @@ class Lane:
         :class:`TimedConnection`); one that is not open yet is opened within the deadline.
         """
         buffers = pack_commands(commands)
-        size = sum(len(buffer) for buffer in buffers)
+        size = sum(map(len, buffers))
         if size < _SMALL_WRITE_BYTES:
             size = 0  # quick to write: the socket timeout is only ever lowered for it (see TimedConnection)
         reader = self._reader
@@ -444,7 +447,7 @@ class Lane:
                 # Nothing will answer this wait: it goes with the connection.
                 self._disconnect()
                 raise PushRefusedBeforeWait(item, error)
-            if until is not None and until < deadline - READ_MARGIN_SECONDS:
+            if until is not None and until + _SHORTER_WAIT_SECONDS < deadline - READ_MARGIN_SECONDS:
                 self._reader.read_deadline = until
                 self._timed.shorten_read(until - time.monotonic())
                 self._reader.timeout_extended = True  # the next write puts the socket's timeout back
