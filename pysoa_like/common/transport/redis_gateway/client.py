@@ -409,7 +409,7 @@ class RedisClientTransport(ClientTransport):
             MessageReceiveTimeout: Nothing arrived within ``wait``.
         """
         state = self._state
-        if state.watched:
+        if self.detect_dead_workers and state.watched:
             return self._pop_watching(queue_name, wait)
         popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
         if len(popped) > 1:
@@ -505,7 +505,7 @@ class RedisClientTransport(ClientTransport):
         state = self._state
         verdict = state.pending.verdict(received.request_id, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
-            if state.watched:
+            if self.detect_dead_workers and state.watched:
                 state.watched.forget(received.request_id)
             return received
         if verdict is ReplyVerdict.FORGED:

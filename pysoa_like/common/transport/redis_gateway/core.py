@@ -49,8 +49,7 @@ from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
 )
 from pysoa_like.core.framing import OutgoingMessage
-from pysoa_like.core.keys import queue_key, queue_name_of
-from pysoa_like.core.ring import HostRing
+from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
 
 __all__ = ["RedisTransportCore"]
 

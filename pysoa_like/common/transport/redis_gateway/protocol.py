@@ -66,19 +66,17 @@ from pysoa_like.core.headers import (
 )
 from pysoa_like.core.keys import (
     MAXIMUM_REPLY_TO_LENGTH,
+    choose_host_index,
     make_reply_to,
+    make_request_host_cycle,
     new_client_id,
     queue_key,
     queue_name_of,
+    reply_key_host_index,
     reply_to_problem,
     request_queue_key,
     request_queue_name,
     validate_service_name,
-)
-from pysoa_like.core.ring import (
-    choose_host_index,
-    make_request_host_cycle,
-    reply_key_host_index,
 )
 from pysoa_like.core.scripts import (
     QUEUE_FULL_ERROR,

@@ -13,7 +13,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     make_request_host_cycle,
     reply_key_host_index,
 )
-from pysoa_like.core.ring import HostRing
+from pysoa_like.core.keys import HostRing
 
 KEY_ECHO = "pysoa:service.echo.0425470283144176877966b684ee7d10!7fd60aa24b80"
 KEY_USER = "pysoa:service.user.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!000000000001"
