@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pysoa_like.common import fields
-from pysoa_like.common.transport.redis_gateway._driver_settings import _BACKEND_LAYER_KWARGS
+from pysoa_like.common.transport.redis_gateway._settings_schema import _BACKEND_LAYER_KWARGS
 from pysoa_like.core.constants import REDIS_BACKEND_TYPES
 
 __all__ = ["DEPENDENCIES_SCHEMA", "EVENTS_SCHEMA", "FLEET_SETTINGS_SCHEMA", "PERIODIC_SCHEMA", "REGISTRY_SCHEMA"]

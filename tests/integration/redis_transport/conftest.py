@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane
+from pysoa_like.common.transport.redis_gateway._lanes import Lane
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore

@@ -13,7 +13,7 @@ import redis
 
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane, QueueFullError
+from pysoa_like.common.transport.redis_gateway._lanes import Lane, QueueFullError
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
@@ -384,9 +384,9 @@ def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
     redis_url: str, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis not answering at all (paused here) is a TimeoutError once the BLPOP's wait and margin are over."""
-    from pysoa_like.common.transport.redis_gateway import _driver_io
+    from pysoa_like.common.transport.redis_gateway import _lanes
 
-    monkeypatch.setattr(_driver_io, "READ_MARGIN_SECONDS", 0.6)
+    monkeypatch.setattr(_lanes, "READ_MARGIN_SECONDS", 0.6)
     backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.2})
     try:
         lane = backend.lane_at(0)
@@ -411,7 +411,7 @@ def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
 
 def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_url: str) -> None:
     """Without socket_timeout a lane reads with a 60 s timeout (redis-py would wait forever); a configured one stays."""
-    from pysoa_like.common.transport.redis_gateway._driver_io import DEFAULT_SOCKET_TIMEOUT_SECONDS
+    from pysoa_like.common.transport.redis_gateway._lanes import DEFAULT_SOCKET_TIMEOUT_SECONDS
 
     for connection_kwargs, expected in (({}, DEFAULT_SOCKET_TIMEOUT_SECONDS), ({"socket_timeout": 3.5}, 3.5)):
         backend = StandardRedisClient(hosts=[redis_url], connection_kwargs=connection_kwargs)

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from pysoa_like.common.transport.errors import MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane, PushItem, QueueFullError
+from pysoa_like.common.transport.redis_gateway._lanes import Lane, PushItem, QueueFullError
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.core.framing import FramedMessage

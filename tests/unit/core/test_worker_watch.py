@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.common.transport.redis_gateway._driver_watch import watched_key
+from pysoa_like.common.transport.redis_gateway._liveness_key import watched_key
 from pysoa_like.core.worker_watch import (
     WatchedRequests,
     WatchVerdict,

@@ -23,8 +23,7 @@ from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
-from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS
-from pysoa_like.common.transport.redis_gateway._driver_io import (
+from pysoa_like.common.transport.redis_gateway._lanes import (
     Lane,
     PushItem,
     PushRefusedBeforeWait,
@@ -32,6 +31,7 @@ from pysoa_like.common.transport.redis_gateway._driver_io import (
     RawMessage,
     must_push_again,
 )
+from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient

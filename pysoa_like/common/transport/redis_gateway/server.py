@@ -11,12 +11,12 @@ from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
-from pysoa_like.common.transport.redis_gateway._driver_requests import RejectedRequest, RequestMeta, RequestReader
-from pysoa_like.common.transport.redis_gateway._driver_settings import (
+from pysoa_like.common.transport.redis_gateway._liveness_key import WorkerWatch
+from pysoa_like.common.transport.redis_gateway._request_reader import RejectedRequest, RequestMeta, RequestReader
+from pysoa_like.common.transport.redis_gateway._settings_schema import (
     RedisServerTransportSchema,
     check_transport_kwargs,
 )
-from pysoa_like.common.transport.redis_gateway._driver_watch import WorkerWatch
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     OutgoingMessage,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.common.transport.redis_gateway._driver_settings import (
+from pysoa_like.common.transport.redis_gateway._settings_schema import (
     RedisServerTransportSchema,
     RedisTransportSchema,
 )

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.redis_gateway._driver_io import Lane
+from pysoa_like.common.transport.redis_gateway._lanes import Lane
 from pysoa_like.core.constants import REPLY_QUEUE_MARKER
 from pysoa_like.core.keys import HostRing
 

@@ -2,7 +2,7 @@
 
 Redis cannot be made to split its replies at chosen places, so these tests give the reader a socket stand-in
 that hands out bytes a few at a time; the reader is exercised against a real Redis in
-``tests/integration/redis_transport/test_resp_reader_redis.py``.
+``tests/integration/redis_transport/test_reply_reader_redis.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
+from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
 
 
 class _Trickle:

@@ -20,7 +20,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
-from pysoa_like.common.transport.redis_gateway._driver_io import RawMessage
+from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ParsedMessage,

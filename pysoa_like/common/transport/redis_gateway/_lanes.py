@@ -21,8 +21,8 @@ from typing import Any
 
 import redis
 
-from pysoa_like.common.transport.redis_gateway._driver_connection import READ_MARGIN_SECONDS, TimedConnection
-from pysoa_like.common.transport.redis_gateway._resp_reader import ReplyReader
+from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
+from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.core.framing import OutgoingMessage
 from pysoa_like.core.resp import pack_commands, timeout_argument
 from pysoa_like.core.scripts import (
