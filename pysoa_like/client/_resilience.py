@@ -25,7 +25,7 @@ from pysoa_like.client.errors import (
 from pysoa_like.client.fallbacks import fallback_response, has_fallback
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge, PySOATransportError
 from pysoa_like.common.types import JobResponse
 from pysoa_like.core.breaker import BreakerPolicy, BreakerState, Bulkhead, CircuitBreaker
 from pysoa_like.core.retry import (
@@ -159,22 +159,27 @@ class ServicePolicies:
 
     # One attempt: enter, leave
 
-    def enter(self, action: str, wait_until: float | None) -> None:
-        """Admit one attempt of a call of ``action``; leave with :meth:`leave`.
+    def enter(self, action: str, wait_until: float | None) -> int | None:
+        """Admit one attempt of a call of ``action``; leave with :meth:`leave`, giving it what this returned.
 
         Args:
             action: The call's action label (its actions, joined with commas).
             wait_until: Monotonic time up to which a waiting bulkhead may hold the call.
+
+        Returns:
+            The breaker's generation the attempt was admitted in (``None`` without a breaker).
 
         Raises:
             CircuitOpenError: The breaker refuses the call.
             BulkheadFullError: The bulkhead is full (and does not wait, or stayed full until ``wait_until``).
         """
         now = time.monotonic()
+        generation = None
         with self._lock:
             breaker = self._breaker(action)
             if breaker is not None:
                 admitted, changed = breaker.admit(now)
+                generation = breaker.generation
                 if changed is not None:
                     self._changed(action, changed)
                 if not admitted:
@@ -184,9 +189,13 @@ class ServicePolicies:
                     refused = False
             else:
                 refused = False
-            if not refused and self.bulkhead is not None and not self._enter_bulkhead(wait_until):
+            if (
+                not refused
+                and self.bulkhead is not None
+                and not self._entered_bulkhead(wait_until, breaker, generation)
+            ):
                 if breaker is not None:
-                    breaker.cancel()
+                    breaker.cancel(generation)
                 self.metrics.counter("client.bulkhead.rejected", service=self.service_name).increment()
                 self.metrics.publish_all()
                 log_bounded(
@@ -201,6 +210,21 @@ class ServicePolicies:
                 raise BulkheadFullError(self.service_name, self.bulkhead.max_in_flight)
         if refused:
             raise self._refused(action, retry_after)
+        return generation
+
+    def _entered_bulkhead(
+        self, wait_until: float | None, breaker: CircuitBreaker | None, generation: int | None
+    ) -> bool:
+        """Take a place in the bulkhead (the lock is held), waiting for one if configured; whether one was taken.
+
+        An interrupted wait gives the breaker's admission back before it propagates.
+        """
+        try:
+            return self._enter_bulkhead(wait_until)
+        except BaseException:
+            if breaker is not None:
+                breaker.cancel(generation)
+            raise
 
     def _enter_bulkhead(self, wait_until: float | None) -> bool:
         """Take a place in the bulkhead (the lock is held), waiting for one if configured; whether one was taken."""
@@ -218,16 +242,20 @@ class ServicePolicies:
             if bulkhead.try_enter():
                 return True
 
-    def leave(self, action: str, failed: bool | None) -> None:
-        """End an attempt admitted by :meth:`enter`: its outcome (``None``: none, it was not really made)."""
+    def leave(self, action: str, failed: bool | None, generation: int | None = None) -> None:
+        """End an attempt admitted by :meth:`enter`: its outcome (``None``: none, it was not really made).
+
+        ``generation``: what :meth:`enter` returned (the outcome of an attempt admitted before the breaker last
+        changed state is not taken for a probe's).
+        """
         now = time.monotonic()
         with self._lock:
             breaker = self._breaker(action)
             if breaker is not None:
                 if failed is None:
-                    breaker.cancel()
+                    breaker.cancel(generation)
                 else:
-                    changed = breaker.record(now, failed)
+                    changed = breaker.record(now, failed, generation)
                     if changed is not None:
                         self._changed(action, changed)
             if self.bulkhead is not None:
@@ -285,8 +313,12 @@ class ServicePolicies:
 
 
 def _failure_of(error: BaseException, sent: bool) -> Failure | None:
-    """What a call's exception means for retries, or ``None`` when it is no failure of the service."""
-    if isinstance(error, BulkheadFullError | CircuitOpenError | DeadlineExceededError):
+    """What a call's exception means for retries, or ``None`` when it is no failure of the service.
+
+    A request too big to send (``MessageTooLarge``) is the caller's error: not counted against the service's
+    breaker, never retried.
+    """
+    if isinstance(error, BulkheadFullError | CircuitOpenError | DeadlineExceededError | MessageTooLarge):
         return None
     if isinstance(error, MessageReceiveTimeout):
         return Failure.TIMEOUT
@@ -330,9 +362,10 @@ def call_guarded(
     while True:
         sent = [False]
         entered = False
+        generation = None
         try:
             if policies is not None:
-                policies.enter(label, wait_until)
+                generation = policies.enter(label, wait_until)
                 entered = True
             attempt_options = options
             if ends is not None and retry_number:
@@ -342,7 +375,7 @@ def call_guarded(
             failure = _failure_of(exc, sent[0])
             if entered:
                 assert policies is not None
-                policies.leave(label, None if failure is None else True)
+                policies.leave(label, None if failure is None else True, generation)
             if failure is not None and policies is not None:
                 delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends)
                 if delay is not None:
@@ -355,17 +388,20 @@ def call_guarded(
         except BaseException:
             if entered:
                 assert policies is not None
-                policies.leave(label, None)
+                policies.leave(label, None, generation)
             raise
         failed = response is not None and server_failed(response)
         if policies is not None:
-            policies.leave(label, failed)
+            policies.leave(label, failed, generation)
         if failed:
             assert response is not None
             if policies is not None:
                 pushback = pushback_of(response.context)
                 failure = Failure.SERVER_ERROR if pushback is None else Failure.PUSHED_BACK
-                delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends, pushback)
+                # A server's pushback is waited for within the call's deadline; a call without a timeout waits at
+                # most its transport's default wait (the server may ask for any time: an hour, or forever).
+                retry_ends = ends if ends is not None or pushback is None else wait_until
+                delay = _retry_delay(policies, retry_number + 1, failure, names, options, retry_ends, pushback)
                 if delay is not None:
                     retry_number += 1
                     time.sleep(delay)
@@ -420,8 +456,8 @@ def _fall_back(
     """The fallback's response for a call that failed with ``error``, or ``error`` raised again when it has none."""
     fallback = options.fallback
     settings_fallbacks = policies.fallbacks if policies is not None else {}
-    if not _has_any_fallback(options, policies, names):
-        raise error
+    if isinstance(error, MessageTooLarge) or not _has_any_fallback(options, policies, names):
+        raise error  # a request too big to send is the caller's error: it gets no fallback
     if policies is not None:
         policies.metrics.counter("client.fallback", service=service_name, reason=type(error).__name__).increment()
         policies.metrics.publish_all()

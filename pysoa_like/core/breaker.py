@@ -119,13 +119,16 @@ class CircuitBreaker:
     """The state machine of one circuit breaker (see the module docstring).
 
     Every call it admits must be followed by exactly one :meth:`record` (the call's outcome) or
-    :meth:`cancel` (the call ended without one: it was never sent, or failed on the caller's side).
+    :meth:`cancel` (the call ended without one: it was never sent, or failed on the caller's side). A caller
+    that may see the state change while its call runs (calls from several threads) passes the
+    :attr:`generation` read right after :meth:`admit`, so that a call admitted before the breaker opened, and
+    ending after it went half-open, is neither taken for a probe nor frees a probe's place.
 
     Args:
         policy: When to open and close.
     """
 
-    __slots__ = ("_calls", "_opened_at", "_probes", "_successes", "policy", "state")
+    __slots__ = ("_calls", "_opened_at", "_probes", "_successes", "generation", "policy", "state")
 
     def __init__(self, policy: BreakerPolicy) -> None:
         self.policy = policy
@@ -134,6 +137,8 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probes = 0
         self._successes = 0
+        #: How many times the state changed: the outcome of a call admitted in another generation is ignored.
+        self.generation = 0
 
     def admit(self, now: float) -> tuple[bool, BreakerState | None]:
         """Whether a call made at ``now`` may go ahead, and the state the breaker moved to (``None``: no change).
@@ -159,8 +164,13 @@ class CircuitBreaker:
             return 0.0
         return max(self._opened_at + self.policy.cool_down_seconds - now, 0.0)
 
-    def record(self, now: float, failed: bool) -> BreakerState | None:
-        """Take the outcome of an admitted call that ended at ``now``; the state moved to, or ``None``."""
+    def record(self, now: float, failed: bool, generation: int | None = None) -> BreakerState | None:
+        """Take the outcome of an admitted call that ended at ``now``; the state moved to, or ``None``.
+
+        ``generation``: the :attr:`generation` the call was admitted in; a call of an earlier one changes nothing.
+        """
+        if generation is not None and generation != self.generation:
+            return None
         state = self.state
         if state is BreakerState.CLOSED:
             self._calls.add(now, 1, 1 if failed else 0)
@@ -181,8 +191,13 @@ class CircuitBreaker:
         # Open: a call admitted before the breaker opened ended late; it changes nothing.
         return None
 
-    def cancel(self) -> None:
-        """An admitted call ended without an outcome: give its probe slot back (half-open)."""
+    def cancel(self, generation: int | None = None) -> None:
+        """An admitted call ended without an outcome: give its probe slot back (half-open).
+
+        ``generation``: the :attr:`generation` the call was admitted in; a call of an earlier one held no slot.
+        """
+        if generation is not None and generation != self.generation:
+            return
         if self.state is BreakerState.HALF_OPEN:
             self._probes = max(self._probes - 1, 0)
 
@@ -192,6 +207,7 @@ class CircuitBreaker:
 
     def _move(self, state: BreakerState) -> BreakerState:
         self.state = state
+        self.generation += 1
         self._probes = 0
         self._successes = 0
         self._calls.clear()

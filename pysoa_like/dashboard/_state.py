@@ -7,6 +7,7 @@ It never sends a service a request, so watching a fleet does not change what it 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -18,6 +19,8 @@ from pysoa_like.registry.records import RecentError, ServiceInfo
 from pysoa_like.registry.store import RegistryStore
 
 __all__ = ["DashboardState"]
+
+_logger = logging.getLogger("pysoa_like.dashboard")
 
 # The recent errors read per service and shown in all.
 _ERRORS_SHOWN = 50
@@ -63,7 +66,10 @@ class DashboardState:
         self._registered: set[str] = set()
 
     def poll(self) -> None:
-        """Read the registry, queue depths and recent errors once (a Redis failure is kept as the problem)."""
+        """Read the registry, queue depths and recent errors once.
+
+        A Redis failure, or any other error, is kept as the problem the page shows; the next poll tries again.
+        """
         try:
             # Every service with a worker alive within the last hour: one that died is shown with no instance.
             registered = set(self.store.service_names())
@@ -76,6 +82,12 @@ class DashboardState:
         except FleetError as exc:
             with self._lock:
                 self._problem = str(exc)
+            return
+        except Exception as exc:
+            # Whatever else goes wrong (a record no reader expected) must not end the polling for good.
+            _logger.exception("Reading the registry failed")
+            with self._lock:
+                self._problem = f"reading the registry failed: {type(exc).__name__}: {exc}"
             return
         now = self.clock()
         errors.sort(key=lambda error: error.time, reverse=True)

@@ -9,6 +9,7 @@ can share one registry.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,7 +17,25 @@ import attr
 
 from pysoa_like.registry.versions import ServiceVersion
 
-__all__ = ["InstanceInfo", "RecentError", "ServiceInfo"]
+__all__ = ["InstanceInfo", "RecentError", "ServiceInfo", "read_json"]
+
+
+def _finite_or_none(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def read_json(text: str | bytes) -> Any:
+    """Parse a stored JSON record as plain JSON: ``NaN`` and infinities (which no JSON answer can carry) read as
+    ``None``.
+
+    Raises:
+        ValueError: ``text`` is not JSON, or nests too deeply to be parsed.
+    """
+    try:
+        return json.loads(text, parse_constant=lambda _name: None, parse_float=_finite_or_none)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
 
 
 def _tuple_of_str(value: Any) -> tuple[str, ...]:
@@ -114,7 +133,7 @@ class InstanceInfo:
     def from_json(cls, text: str | bytes, expires_at: float) -> InstanceInfo | None:
         """Parse a stored record; ``None`` if it is not a JSON object naming a service and an instance id."""
         try:
-            record = json.loads(text)
+            record = read_json(text)
         except (TypeError, ValueError):
             return None
         if not isinstance(record, dict) or not isinstance(record.get("service"), str):
@@ -189,7 +208,7 @@ class RecentError:
     def from_json(cls, text: str | bytes) -> RecentError | None:
         """Parse a stored record; ``None`` if it is not a JSON object with a service, a code and a time."""
         try:
-            record = json.loads(text)
+            record = read_json(text)
         except (TypeError, ValueError):
             return None
         if not isinstance(record, dict) or not isinstance(record.get("service"), str):

@@ -25,7 +25,7 @@ from pysoa_like.fleet.keys import (
     registry_records_key,
 )
 from pysoa_like.fleet.redis import FleetRedis
-from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
+from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo, read_json
 
 __all__ = ["CATALOG_RETENTION_SECONDS", "RECENT_ERRORS_KEPT", "RegistryStore"]
 
@@ -197,7 +197,7 @@ class RegistryStore:
         found: dict[str, Any] = {}
         for version, text in stored.items():
             try:
-                found[_text(version)] = json.loads(text)
+                found[_text(version)] = read_json(text)
             except (TypeError, ValueError):
                 continue
         return found

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
+
 from pysoa_like.dashboard import DashboardState
+from pysoa_like.fleet.keys import registry_actions_key, registry_errors_key
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry.records import InstanceInfo
 from pysoa_like.registry.store import RegistryStore
@@ -39,3 +45,41 @@ def test_request_queues_are_scanned_only_now_and_then(fleet_server: RedisServerP
     now[0] += 1.0
     state.poll()
     assert [service["name"] for service in state.overview()["services"]] == ["legacy"]
+
+
+def test_records_no_json_answer_can_carry_are_read_safely(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:
+    """A NaN error time is no time (the record is skipped), an infinite start time reads as none, and a record
+    nested past the parser's depth is skipped: the overview stays valid JSON and the next poll still works."""
+    RegistryStore(fleet).register(InstanceInfo(service="orders", instance_id="h:1:a", ttl_seconds=5), 5)
+    with fleet_server.client() as client:
+        client.lpush(registry_errors_key("orders"), '{"service": "orders", "code": "X", "time": NaN}')
+        client.lpush(registry_errors_key("orders"), "[" * 100_000 + "]" * 100_000)
+        client.lpush(registry_errors_key("orders"), '{"service": "orders", "code": "Y", "time": 1e999}')
+        client.lpush(registry_errors_key("orders"), '{"service": "orders", "code": "OK", "time": 5}')
+        client.hset(registry_actions_key("orders"), "1.0", '{"actions": {"a": {"max": Infinity}}}')
+    state = DashboardState(fleet, resolution=1.0, window=60.0, queue_scan=0.0)
+    state.poll()
+    overview = state.overview()
+    json.dumps(overview, allow_nan=False)  # what the page gets: no NaN or Infinity in it
+    assert overview["problem"] is None
+    assert [error["code"] for error in overview["recent_errors"]] == ["OK"]
+    assert state.actions("orders")["versions"] == {"1.0": {"actions": {"a": {"max": None}}}}
+
+
+def test_an_unexpected_error_while_polling_is_shown_and_the_next_poll_recovers(
+    fleet_server: RedisServerProcess, fleet: FleetRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only Redis failures: any error of a poll becomes the page's problem instead of ending the polling."""
+    RegistryStore(fleet).register(InstanceInfo(service="orders", instance_id="h:1:a", ttl_seconds=5), 5)
+    state = DashboardState(fleet, resolution=1.0, window=60.0, queue_scan=0.0)
+
+    def broken(service: str, count: int = 0) -> list[Any]:
+        raise RuntimeError("unexpected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(state.store, "recent_errors", broken)
+        state.poll()
+    assert state.overview()["problem"] == "reading the registry failed: RuntimeError: unexpected"
+    state.poll()
+    assert state.overview()["problem"] is None
+    assert [service["name"] for service in state.overview()["services"]] == ["orders"]

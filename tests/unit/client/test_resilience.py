@@ -15,7 +15,12 @@ from pysoa_like.client.client import Client
 from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
 from pysoa_like.client.fallbacks import FallbackActionResponse, FallbackJobResponse
 from pysoa_like.common.metrics import CountingMetricsRecorder
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, PySOATransportError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageSendError,
+    MessageTooLarge,
+    PySOATransportError,
+)
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.errors import PushBackError
@@ -378,3 +383,95 @@ def test_parallel_calls_refuse_the_resilience_keywords() -> None:
         with pytest.raises(TypeError):
             client.call_actions_parallel("svc", [{"action": "a"}], **keyword)  # type: ignore[arg-type]
     assert _sent(client) == 0
+
+
+class _Echo(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        return {"size": len(request.body.get("blob", ""))}
+
+
+class _Hour(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        raise PushBackError(3600)
+
+
+class _EchoServer(Server):
+    service_name = "svc"
+    action_class_map = {"a": _Echo, "busy": _Hour}
+
+
+def _local_client(**settings: Any) -> Client:
+    transport = {
+        "path": "pysoa_like.common.transport.local:LocalClientTransport",
+        "kwargs": {
+            "server_class": _EchoServer,
+            "server_settings": {},
+            "serialize_messages": True,
+            "maximum_message_size_in_bytes": 2000,
+        },
+    }
+    return Client({"svc": {"transport": transport, **settings}})
+
+
+def test_a_request_too_big_to_send_is_the_callers_error_not_the_services() -> None:
+    """MessageTooLarge neither opens the breaker nor is retried, and no fallback hides it (future or not)."""
+    client = _local_client(
+        circuit_breaker={**BREAKER, "minimum_calls": 2, "cool_down_seconds": 30},
+        retry={**RETRY, "idempotent_actions": ["a"]},
+        fallbacks={"a": {"fallback": True}},
+        metrics={"path": "pysoa_like.common.metrics:CountingMetricsRecorder"},
+    )
+    for _ in range(3):
+        with pytest.raises(MessageTooLarge):
+            client.call_action("svc", "a", {"blob": "x" * 5000})
+    with pytest.raises(MessageTooLarge):
+        client.call_action("svc", "a", {"blob": "x" * 5000}, fallback={"x": 1})
+    with pytest.raises(MessageTooLarge):
+        client.call_action_future("svc", "a", {"blob": "x" * 5000}).result()
+    assert client.call_action("svc", "a", {"blob": "x"}).body == {"size": 1}  # the breaker stayed closed
+    assert _metrics(client).get_count("client.retry") == 0
+    assert _metrics(client).get_count("client.fallback") == 0
+
+
+def test_a_pushback_longer_than_a_call_without_timeout_waits_is_not_waited_for() -> None:
+    """No timeout: the call waits at most its transport's default wait (5 s), not the hour the server asks."""
+    client = _local_client(retry=RETRY)
+    started = time.monotonic()
+    response = client.call_actions("svc", [{"action": "busy"}], raise_job_errors=False)
+    assert time.monotonic() - started < 2.0
+    assert [error.code for error in response.errors] == ["OVERLOADED"]
+    assert response.context["retry_after_ms"] == 3_600_000
+
+
+def test_a_slow_call_admitted_before_the_breaker_opened_does_not_close_it_in_a_probes_place() -> None:
+    """A call sent while closed succeeds late, while a half-open probe is out: the probe's failure, not the old
+    call's success, decides (the breaker opens again)."""
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        action = body["actions"][0]["action"]
+        if action == "slow":
+            time.sleep(1.0)
+            return echo_responder(body)
+        if action == "probe":
+            time.sleep(1.2)
+        return _failing()(body)
+
+    client = _client(
+        transport_config(FakeClientTransport, responder=respond), circuit_breaker={**BREAKER, "cool_down_seconds": 0.3}
+    )
+    slow = threading.Thread(target=lambda: client.call_action("svc", "slow", timeout=5))
+    slow.start()
+    time.sleep(0.05)
+    _fail_times(client, 4)  # opens the breaker
+    time.sleep(0.55)
+
+    def probe() -> None:
+        with pytest.raises(CallActionError):
+            client.call_action("svc", "probe", timeout=5)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    slow.join(5)
+    prober.join(5)
+    with pytest.raises(CircuitOpenError):
+        client.call_action("svc", "a")

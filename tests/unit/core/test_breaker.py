@@ -99,3 +99,19 @@ def test_a_bulkhead_admits_up_to_its_limit_and_again_after_a_call_leaves() -> No
     bulkhead.leave()
     assert bulkhead.try_enter()
     assert bulkhead.in_flight == 2
+
+
+def test_a_call_admitted_before_the_breaker_opened_is_not_taken_for_a_probe() -> None:
+    """A slow call admitted while closed ends after the breaker went half-open: its success does not close the
+    breaker, its cancel frees no probe place; the probe's own outcome decides."""
+    breaker = CircuitBreaker(POLICY)
+    assert breaker.admit(0.0)[0]
+    slow = breaker.generation
+    _calls(breaker, 0.0, [True] * 4)
+    assert breaker.admit(5.0) == (True, BreakerState.HALF_OPEN)
+    probe = breaker.generation
+    assert breaker.record(5.5, False, slow) is None
+    breaker.cancel(slow)
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.admit(5.6) == (False, None)  # the probe still holds the only place
+    assert breaker.record(5.7, True, probe) is BreakerState.OPEN
