@@ -6,7 +6,7 @@ Also the rules for what any call raises and returns, shared by single and parall
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
@@ -85,9 +85,15 @@ def _batching_handlers(client: Client, service_names: Iterable[str]) -> list[Ser
 
 
 def send_jobs(
-    client: Client, jobs: Sequence[tuple[str, ActionRequestArgumentIterable]], options: CallOptions
+    client: Client,
+    jobs: Sequence[tuple[str, ActionRequestArgumentIterable]],
+    options: CallOptions,
+    refused: Mapping[int, PySOATransportError] | None = None,
 ) -> list[SentJob]:
     """Send the jobs of a parallel call, in order, each through ``client``'s call path.
+
+    ``refused``: jobs not to send (by position), with the error that takes their place (an open circuit
+    breaker's, with ``catch_transport_errors``).
 
     Each transport that can batch (see ``ClientTransport.begin_send_batch``) holds its jobs back and pushes them
     all in one round trip at the end; a job whose push then fails is treated as if its send had failed.
@@ -107,7 +113,10 @@ def send_jobs(
     batching = _batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
     try:
         try:
-            for service_name, actions in jobs:
+            for position, (service_name, actions) in enumerate(jobs):
+                if refused and position in refused:
+                    sent.append(refused[position])
+                    continue
                 try:
                     request_id = client._send(service_name, actions, options)
                 except PySOATransportError as exc:

@@ -666,14 +666,22 @@ class Client:
                 "not to parallel calls"
             )
         job_list = [(job["service_name"], list(job["actions"])) for job in jobs]
-        for service_name, actions in job_list:
-            self._refused_by_breaker(service_name, actions)
+        # An open breaker refuses its jobs before anything is sent: the whole call, or (catch_transport_errors)
+        # each such job, whose error takes its place among the results.
+        refused: dict[int, PySOATransportError] = {}
+        for position, (service_name, actions) in enumerate(job_list):
+            try:
+                self._refused_by_breaker(service_name, actions)
+            except PySOATransportError as exc:
+                if not call.catch_transport_errors:
+                    raise
+                refused[position] = exc
         if self.deadline is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
         call = call.with_correlation_id(self.context)
         started = time.monotonic()
-        parallel = ParallelJobs(send_jobs(self, job_list, call), call.catch_transport_errors, self._wait)
+        parallel = ParallelJobs(send_jobs(self, job_list, call, refused), call.catch_transport_errors, self._wait)
 
         def get_result(result_timeout: float | None) -> list[Any]:
             results = parallel.collect(_wait_left(call.timeout, started) if result_timeout is None else result_timeout)

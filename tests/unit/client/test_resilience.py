@@ -150,6 +150,30 @@ def test_futures_and_parallel_calls_are_refused_while_the_breaker_is_open() -> N
     assert _sent(client) == 4
 
 
+def test_a_parallel_call_catching_transport_errors_gets_the_open_breakers_error_in_that_jobs_place() -> None:
+    """catch_transport_errors: the job to the open service gets CircuitOpenError, the other job its response."""
+    client = Client(
+        {
+            "svc": {
+                "transport": transport_config(FakeClientTransport, responder=_failing()),
+                "circuit_breaker": BREAKER,
+            },
+            "good": {"transport": transport_config(FakeClientTransport)},
+        }
+    )
+    _fail_times(client, 4)
+    results = client.call_jobs_parallel(
+        [
+            {"service_name": "good", "actions": [{"action": "x", "body": {"n": 1}}]},
+            {"service_name": "svc", "actions": [{"action": "a"}]},
+        ],
+        catch_transport_errors=True,
+    )
+    assert results[0].actions[0].body == {"n": 1}
+    assert isinstance(results[1], CircuitOpenError)
+    assert _sent(client) == 4
+
+
 def test_a_call_fallback_value_replaces_a_server_error_and_says_so() -> None:
     """fallback={...}: the caller gets that body, in a response marked from_fallback with the error kept."""
     client = _client(transport_config(FakeClientTransport, responder=_failing()))
