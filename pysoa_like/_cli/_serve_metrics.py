@@ -62,10 +62,12 @@ def start_serve_metrics(args: argparse.Namespace, server_class: Any) -> Any:
         in the file watcher's parent, whose child serves them).
 
     Raises:
-        CommandError: The extra is missing, or the port cannot be listened on.
+        CommandError: The port is out of range or cannot be listened on, or the extra is missing.
     """
     if args.metrics_port is None and not args.metrics_textfile:
         return None
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise CommandError(f"--metrics-port must be between 0 and 65535, got {args.metrics_port}")
     from pysoa_like.server.autoreload import RELOADER_RUN_MAIN_ENV
 
     if args.reload is not None and os.environ.get(RELOADER_RUN_MAIN_ENV) != "true":

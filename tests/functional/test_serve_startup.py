@@ -70,10 +70,15 @@ def test_a_settings_mistake_is_one_message_naming_the_key_and_exit_2(fork: str) 
             "pysoa-like serve: error: cannot load the server class 'json:JSONDecoder': 'json:JSONDecoder' is not a "
             "Server subclass\n",
         ),
+        (
+            [_SERVER, "--settings", "tests.functional.service", "--metrics-port", "99999"],
+            "pysoa-like serve: error: --metrics-port must be between 0 and 65535, got 99999\n",
+        ),
     ],
 )
 def test_usage_mistakes_of_serve_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:
-    """A missing settings module, no settings at all, or a wrong server class: one line on stderr, exit 2."""
+    """A missing settings module, no settings at all, a wrong server class or a metrics port out of range: one
+    line on stderr, exit 2."""
     result = _pysoa_like("serve", *arguments, "--fork", "2")
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, message)
 
