@@ -22,7 +22,7 @@ from pysoa_like.client.errors import (
     CircuitOpenError,
     DeadlineExceededError,
 )
-from pysoa_like.client.fallbacks import fallback_response, has_fallback
+from pysoa_like.client.fallbacks import fallback_response, has_fallback, takes_caller_errors
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge, PySOATransportError
@@ -42,7 +42,16 @@ if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions
     from pysoa_like.client.client import Client
 
-__all__ = ["ServicePolicies", "action_name", "call_guarded", "fallback_for", "response_error", "server_failed"]
+__all__ = [
+    "ServicePolicies",
+    "action_name",
+    "call_guarded",
+    "caller_errors_fall_back",
+    "fallback_for",
+    "has_errors",
+    "response_error",
+    "server_failed",
+]
 
 _logger = logging.getLogger("pysoa_like.client")
 
@@ -408,7 +417,19 @@ def call_guarded(
                     continue
             if _has_any_fallback(options, policies, names):
                 return _fall_back(service_name, names, options, policies, response_error(response))
+        elif response is not None and has_errors(response) and caller_errors_fall_back(options, policies, names):
+            return _fall_back(service_name, names, options, policies, response_error(response))
         return None if response is None else client._finish(response, options)
+
+
+def has_errors(response: JobResponse) -> bool:
+    """Whether a reply has any error, the job's or an action's."""
+    return bool(response.errors) or any(action.errors for action in response.actions)
+
+
+def caller_errors_fall_back(options: CallOptions, policies: ServicePolicies | None, names: list[str]) -> bool:
+    """Whether the call's fallback also replaces caller errors (``Fallback(..., caller_errors=True)``)."""
+    return takes_caller_errors(options.fallback, policies.fallbacks if policies is not None else {}, names)
 
 
 def fallback_for(

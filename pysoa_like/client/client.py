@@ -24,7 +24,9 @@ from pysoa_like.client._resilience import (
     ServicePolicies,
     action_name,
     call_guarded,
+    caller_errors_fall_back,
     fallback_for,
+    has_errors,
     response_error,
     server_failed,
 )
@@ -602,7 +604,10 @@ class Client:
         if call.expansions:
             call = call.with_correlation_id(self.context)
         actions = list(actions)
-        fall_back = fallback_for(service_name, actions, call, self._policies(service_name))
+        policies = self._policies(service_name)
+        fall_back = fallback_for(service_name, actions, call, policies)
+        names = [action_name(action) for action in actions]
+        caller_errors = fall_back is not None and caller_errors_fall_back(call, policies, names)
         started = time.monotonic()
         try:
             self._refused_by_breaker(service_name, actions)
@@ -626,7 +631,11 @@ class Client:
                         raise
                     received.append(fall_back(exc))
             response = received[0]
-            if fall_back is not None and not response.from_fallback and server_failed(response):
+            if (
+                fall_back is not None
+                and not response.from_fallback
+                and (server_failed(response) or (caller_errors and has_errors(response)))
+            ):
                 response = received[0] = fall_back(response_error(response))
             return response if response.from_fallback else self._finish(response, call)
 

@@ -5,7 +5,8 @@ A fallback is given per call (``fallback=``) or per service and action in the cl
 returning one: a dict (the body of each action's response), an
 :class:`~pysoa_like.common.types.ActionResponse` or a :class:`~pysoa_like.common.types.JobResponse`.
 It is used when the call times out, is refused by an open circuit breaker or a full bulkhead, fails in
-the transport, or gets an error that is not the caller's; never for caller errors (validation).
+the transport, or gets an error that is not the caller's; for caller errors (validation) too only when
+wrapped as ``Fallback(value, caller_errors=True)``.
 
 The call then returns a :class:`FallbackJobResponse` (``call_actions``) or a :class:`FallbackActionResponse`
 (``call_action``): their ``from_fallback`` is true (it is false on every response from a service) and
@@ -21,7 +22,28 @@ import attr
 
 from pysoa_like.common.types import ActionResponse, JobResponse
 
-__all__ = ["FallbackActionResponse", "FallbackJobResponse", "fallback_response", "has_fallback"]
+__all__ = [
+    "Fallback",
+    "FallbackActionResponse",
+    "FallbackJobResponse",
+    "fallback_response",
+    "has_fallback",
+    "takes_caller_errors",
+]
+
+
+@attr.s(frozen=True, slots=True)
+class Fallback:
+    """A fallback with options: ``Fallback(value, caller_errors=True)`` also replaces caller errors.
+
+    Args:
+        value: The fallback itself (a value or a callable receiving the error, as a plain fallback).
+        caller_errors: Also use it when the service refuses the call as the caller's mistake (validation
+            errors, ``is_caller_error`` true); plain fallbacks never are.
+    """
+
+    value: Any = attr.ib()
+    caller_errors: bool = attr.ib(default=False)
 
 
 @attr.s(slots=True)
@@ -59,6 +81,16 @@ def has_fallback(fallbacks: Mapping[str, Any], action_names: list[str]) -> bool:
     return bool(fallbacks) and all(name in fallbacks or "*" in fallbacks for name in action_names)
 
 
+def takes_caller_errors(fallback: Any, fallbacks: Mapping[str, Any], action_names: list[str]) -> bool:
+    """Whether a call's fallback (else the ``fallbacks`` setting, for every action) also replaces caller errors."""
+    if fallback is not None:
+        return isinstance(fallback, Fallback) and fallback.caller_errors
+    if not has_fallback(fallbacks, action_names):
+        return False
+    chosen = [fallbacks[name] if name in fallbacks else fallbacks["*"] for name in action_names]
+    return all(isinstance(item, Fallback) and item.caller_errors for item in chosen)
+
+
 def fallback_response(
     fallback: Any, fallbacks: Mapping[str, Any], action_names: list[str], error: BaseException
 ) -> FallbackJobResponse:
@@ -83,6 +115,8 @@ def fallback_response(
 
 
 def _value(fallback: Any, error: BaseException) -> Any:
+    if isinstance(fallback, Fallback):
+        fallback = fallback.value
     return fallback(error) if callable(fallback) else fallback
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
-from pysoa_like.client.fallbacks import FallbackActionResponse, FallbackJobResponse
+from pysoa_like.client.fallbacks import Fallback, FallbackActionResponse, FallbackJobResponse
 from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
@@ -499,3 +499,21 @@ def test_a_slow_call_admitted_before_the_breaker_opened_does_not_close_it_in_a_p
     prober.join(5)
     with pytest.raises(CircuitOpenError):
         client.call_action("svc", "a")
+
+
+def test_a_fallback_marked_for_caller_errors_replaces_them_too() -> None:
+    """Fallback(value, caller_errors=True) answers a validation error; the plain one still lets it raise."""
+    client = _client(transport_config(FakeClientTransport, responder=_failing("INVALID", caller=True)))
+    response = client.call_action("svc", "a", fallback=Fallback({"x": 1}, caller_errors=True))
+    assert response.from_fallback and response.body == {"x": 1}
+    assert isinstance(response.fallback_error, CallActionError)  # type: ignore[attr-defined]
+    assert client.call_action_future("svc", "a", fallback=Fallback({"x": 2}, caller_errors=True)).result().body == {
+        "x": 2
+    }
+    configured = _client(
+        transport_config(FakeClientTransport, responder=_failing("INVALID", caller=True)),
+        fallbacks={"a": Fallback(lambda error: {"x": 3}, caller_errors=True)},
+    )
+    assert configured.call_action("svc", "a").body == {"x": 3}
+    with pytest.raises(CallActionError):
+        client.call_action("svc", "a", fallback=Fallback({"x": 4}))
