@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 from typing import Any
 
 from pysoa_like._cli._common import EXIT_OK, CommandError, Output
@@ -77,6 +78,8 @@ def run_dashboard(args: argparse.Namespace, output: Output) -> int:
     """``pysoa-like dashboard``: serve the page until interrupted."""
     if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
         raise CommandError("the dashboard needs the web extra: pip install 'pysoa_like[web]'")
+    if not all(math.isfinite(value) for value in (args.interval, args.resolution, args.history)):
+        raise CommandError("--interval, --resolution and --history must be finite numbers")
     if args.interval <= 0 or args.resolution <= 0 or args.history * 60 < args.resolution:
         raise CommandError("--interval and --resolution must be positive, and --history at least one resolution")
     if not 0 <= args.port <= 65535:

@@ -36,10 +36,17 @@ def test_a_port_in_use_is_one_error_line_and_exit_2() -> None:
 
 
 def test_nonsense_options_are_refused_before_listening() -> None:
-    """A bad port or a history shorter than a chart point is a usage error; no Redis named is one too."""
+    """A bad port, a history shorter than a chart point or a NaN/infinite time is a usage error (NaN or inf
+    was a traceback); no Redis named is one too."""
     assert "--port must be between 0 and 65535" in _dashboard("--redis-url", "redis://x:1/0", "--port", "70000").stderr
     refused = _dashboard("--redis-url", "redis://x:1/0", "--history", "0.01", "--resolution", "5")
     assert refused.returncode == 2 and "--history at least one resolution" in refused.stderr
+    for flag, value in (("--interval", "nan"), ("--resolution", "nan"), ("--history", "inf")):
+        infinite = _dashboard("--redis-url", "redis://x:1/0", flag, value)
+        assert (infinite.returncode, infinite.stderr) == (
+            2,
+            "pysoa-like dashboard: error: --interval, --resolution and --history must be finite numbers\n",
+        )
     nowhere = subprocess.run(
         [sys.executable, "-m", "pysoa_like", "dashboard"],
         cwd=REPO_ROOT,
