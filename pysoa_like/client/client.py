@@ -548,12 +548,14 @@ class Client:
         if handler is None:
             request_id = self._send(service_name, actions, options)
         else:
-            handler.transport.receive_follows(timeout or 0.0)
+            transport = handler.transport
+            transport.receive_follows(timeout or 0.0)
             try:
                 request_id = self._send(service_name, actions, options)
-            except BaseException:
-                handler.transport.receive_follows(None)
-                raise
+            finally:
+                # Taken back even after a send: client middleware may have answered without sending, and the
+                # announcement must not reach the thread's next send (a future's, say).
+                transport.receive_follows(None)
         return self._finish(self._wait(service_name, request_id, _wait_left(timeout, started)), options)
 
     def _send_and_wait(

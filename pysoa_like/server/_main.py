@@ -23,7 +23,14 @@ from pysoa_like.server._overrides import apply_log_format, apply_metrics
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
 
-__all__ = ["StartupError", "load_settings_module", "make_main_parser", "resolve_server_settings", "server_main"]
+__all__ = [
+    "StartupError",
+    "load_settings_module",
+    "make_main_parser",
+    "resolve_server_settings",
+    "server_main",
+    "syntax_error_text",
+]
 
 
 def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -50,6 +57,14 @@ def load_settings_module(module_name: str) -> Mapping[str, Any]:
         if isinstance(value, Mapping):
             return value
     raise ValueError(f"Settings module {module_name!r} defines neither SOA_SERVER_SETTINGS nor settings (a dict)")
+
+
+def syntax_error_text(error: SyntaxError) -> str:
+    """Where a syntax error is and what it is, in one line: ``path, line 3, column 5: '(' was never closed``."""
+    where = f"{error.filename or '<unknown file>'}, line {error.lineno}"
+    if error.offset:
+        where += f", column {error.offset}"
+    return f"{where}: {error.msg}"
 
 
 def _daemonize() -> None:
@@ -80,8 +95,8 @@ def resolve_server_settings(
         The settings object.
 
     Raises:
-        StartupError: No settings were given, the settings module cannot be imported or defines no settings, or
-            the settings are invalid (the message names every bad key).
+        StartupError: No settings were given, the settings module cannot be imported (is missing, or is not
+            valid Python) or defines no settings, or the settings are invalid (the message names every bad key).
     """
     if server_class.use_django:
         from pysoa_like.server._django_hooks import django_server_settings, django_setup
@@ -94,6 +109,8 @@ def resolve_server_settings(
             raw_settings: Mapping[str, Any] = django_server_settings()
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
+        except SyntaxError as exc:
+            raise StartupError(f"a Django settings module is not valid Python: {syntax_error_text(exc)}") from exc
         where = f"Django settings module {os.environ.get('DJANGO_SETTINGS_MODULE')!r}"
     elif settings_module:
         try:
@@ -104,6 +121,9 @@ def resolve_server_settings(
             raise StartupError(f"cannot import the settings module {settings_module!r}: {exc}") from exc
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
+        except SyntaxError as exc:
+            problem = syntax_error_text(exc)
+            raise StartupError(f"the settings module {settings_module!r} is not valid Python: {problem}") from exc
         where = f"settings module {settings_module!r}"
     else:
         raise StartupError("no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)")

@@ -371,8 +371,10 @@ class RequestCycleMixin:
             context = job_request["context"]
             deadline = self._job_deadline
             client = self.make_client(context)
-            if deadline is not None and isinstance(client, Client):
-                client.deadline = deadline - self.nested_call_margin_seconds
+            if isinstance(client, Client):
+                # Set for every job, None included: a make_client that caches its client must not pass one job's
+                # deadline on to the next.
+                client.deadline = None if deadline is None else deadline - self.nested_call_margin_seconds
             enriched = EnrichedJobRequest(
                 control=job_request["control"],
                 context=context,

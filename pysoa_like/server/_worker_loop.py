@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ServerTransport
-from pysoa_like.common.transport.errors import TransientPySOATransportError
+from pysoa_like.common.transport.errors import ReceiveAuthenticationError, TransientPySOATransportError
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile, heartbeat_path
 from pysoa_like.server._outage import OutageTracker
 from pysoa_like.server._signals import ShutdownSignalHandler
-from pysoa_like.server.exit_codes import EXIT_FAILURE, EXIT_GAVE_UP
+from pysoa_like.server.exit_codes import EXIT_CONFIGURATION, EXIT_FAILURE, EXIT_GAVE_UP
 
 __all__ = ["WorkerLoopMixin"]
 
@@ -143,7 +143,9 @@ class WorkerLoopMixin:
         live as long as this loop. A transient transport error (Redis down, restarting or failing
         over) starts an outage: the worker tries again after ``(2**n + random())/4`` seconds (0.25,
         0.5, 1, then 2 s at most) for as long as it takes, logging one line when the outage starts
-        and one when it ends; only a signal stops it. Any other error is logged and the loop goes on.
+        and one when it ends; only a signal stops it. Credentials the transport's backend refuses stop the
+        server (exit status :data:`~pysoa_like.server.exit_codes.EXIT_CONFIGURATION`): waiting cannot fix them.
+        Any other error is logged and the loop goes on.
 
         When the server stops without being asked to, :attr:`exit_code` says why and :meth:`main` exits the
         process with it: :data:`~pysoa_like.server.exit_codes.EXIT_GAVE_UP` when the required services did not
@@ -173,6 +175,14 @@ class WorkerLoopMixin:
                 try:
                     self.handle_next_request()
                     outage.succeeded()
+                except ReceiveAuthenticationError as exc:
+                    self.logger.error(
+                        "Stopping: the transport's credentials are refused (%s). Retrying cannot help: correct the "
+                        "password or username (the transport's connection_kwargs or hosts) and start again",
+                        exc,
+                    )
+                    self.exit_code = EXIT_CONFIGURATION
+                    break
                 except TransientPySOATransportError as exc:
                     delay = outage.failed(exc)
                     self._harakiri.disarm()

@@ -11,14 +11,17 @@ Tree::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import attr
 
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.errors import Error, PySOAError
 
 __all__ = [
+    "MAXIMUM_RETRY_AFTER_SECONDS",
     "RETRY_AFTER_CONTEXT_KEY",
     "ActionError",
     "JobError",
@@ -29,6 +32,8 @@ __all__ = [
 
 #: The response context key of a pushback: milliseconds before the client may send again (an int).
 RETRY_AFTER_CONTEXT_KEY = "retry_after_ms"
+#: The longest pushback a :class:`PushBackError` asks for (one day); a longer ``retry_after`` is cut to it.
+MAXIMUM_RETRY_AFTER_SECONDS = 86400.0
 
 
 def _with_caller_flag(errors: Iterable[Error], flag: bool | None) -> list[Error]:
@@ -62,16 +67,34 @@ class PushBackError(JobError):
     did not run, so any action may be retried), within its deadline and retry budget.
 
     Args:
-        retry_after: Seconds before the caller should try again.
+        retry_after: Seconds before the caller should try again: a finite number; below zero counts as zero,
+            above :data:`MAXIMUM_RETRY_AFTER_SECONDS` (one day) as one day.
         message: The error message.
+
+    Raises:
+        ValueError: ``retry_after`` is not a number, or is NaN or infinite (no delay a caller could wait).
     """
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
         from pysoa_like.common.constants import ERROR_CODE_OVERLOADED
 
-        self.retry_after = max(float(retry_after), 0.0)
+        self.retry_after = _retry_after_seconds(retry_after)
         text = message or f"The service is overloaded; try again in {self.retry_after:.3f} s"
         super().__init__([Error(code=ERROR_CODE_OVERLOADED, message=text, is_caller_error=False)])
+
+
+def _retry_after_seconds(retry_after: Any) -> float:
+    """``retry_after`` as seconds within ``[0, MAXIMUM_RETRY_AFTER_SECONDS]`` (see :class:`PushBackError`)."""
+    try:
+        seconds = float(retry_after)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ValueError(
+            f"PushBackError(retry_after={short_repr(retry_after)}): retry_after must be a finite number of seconds "
+            f"(0 to {MAXIMUM_RETRY_AFTER_SECONDS:g})"
+        )
+    return min(max(seconds, 0.0), MAXIMUM_RETRY_AFTER_SECONDS)
 
 
 class ActionError(PySOAServerError):

@@ -10,8 +10,8 @@ Code  Constant                      Meaning
                                     under ``--fork``: a worker crashed too often and was given
                                     up, or failed with ``--no-respawn``
 2     :data:`EXIT_CONFIGURATION`    Usage or settings mistake found before any worker started
-                                    (one message on stderr naming the key); restarting cannot
-                                    fix it
+                                    (one message on stderr naming the key), or credentials that
+                                    Redis refuses (logged); restarting cannot fix it
 3     :data:`EXIT_RELOAD`           Internal to ``--reload``: the child asks the reloader for a
                                     restart
 4     :data:`EXIT_GAVE_UP`          Gave up waiting: the required services did not appear in
@@ -41,7 +41,7 @@ __all__ = [
 EXIT_OK = 0
 #: Crashed or stopped by harakiri, or (``--fork``) a worker was given up or failed with ``--no-respawn``.
 EXIT_FAILURE = 1
-#: A usage or settings mistake, reported before anything started.
+#: A usage or settings mistake, reported before anything started; or credentials the transport's backend refuses.
 EXIT_CONFIGURATION = 2
 #: The ``--reload`` child asks its parent for a restart.
 EXIT_RELOAD = 3

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,9 @@ from tests.functional.conftest import REPO_ROOT
 _SERVER = "tests.functional.service:FunctionalServer"
 
 
-def _pysoa_like(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def _pysoa_like(
+    *arguments: str, timeout: float = 30, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pysoa_like", *arguments],
         cwd=REPO_ROOT,
@@ -23,6 +27,7 @@ def _pysoa_like(*arguments: str, timeout: float = 30) -> subprocess.CompletedPro
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
@@ -81,6 +86,25 @@ def test_usage_mistakes_of_serve_are_one_line_and_exit_2(arguments: list[str], m
     line on stderr, exit 2."""
     result = _pysoa_like("serve", *arguments, "--fork", "2")
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, message)
+
+
+@pytest.mark.parametrize("broken", ["settings", "server"])
+def test_a_module_that_is_not_valid_python_is_one_line_naming_where_and_exit_2(tmp_path: Path, broken: str) -> None:
+    """A syntax error in the settings module or the server's module: one line with the file, line, column and
+    what is wrong, exit 2 (it was the import's traceback)."""
+    (tmp_path / "broken_module.py").write_text("SOA_SERVER_SETTINGS = (\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    if broken == "settings":
+        result = _pysoa_like("serve", _SERVER, "--settings", "broken_module", env=env)
+        prefix = "the settings module 'broken_module' is not valid Python"
+    else:
+        result = _pysoa_like("serve", "broken_module:Server", "--settings", "tests.functional.service", env=env)
+        prefix = "cannot load the server class 'broken_module:Server': not valid Python"
+    assert (result.returncode, result.stderr) == (
+        EXIT_CONFIGURATION,
+        f"pysoa-like serve: error: {prefix}: {tmp_path / 'broken_module.py'}, line 1, column 23: '(' was never "
+        "closed\n",
+    )
 
 
 def test_the_standalone_entry_point_checks_the_settings_the_same_way() -> None:

@@ -9,6 +9,7 @@ Tree::
         ├── MessageReceiveTimeout    nothing arrived in time, or the reply expired
         ├── MessageSendTimeout       PySOA's; kept for compatibility (never raised here)
         ├── MessageReceiveError      the backend failed while receiving
+        │   └── ReceiveAuthenticationError  the backend refused the credentials (a retry cannot help)
         ├── MessageSendError         the backend failed while sending, or the queue stayed full
         └── ConnectionError          the backend could not be reached
 """
@@ -28,6 +29,7 @@ __all__ = [
     "MessageSendTimeout",
     "MessageTooLarge",
     "PySOATransportError",
+    "ReceiveAuthenticationError",
     "TransientPySOATransportError",
 ]
 
@@ -66,6 +68,14 @@ class MessageSendTimeout(TransientPySOATransportError):
 
 class MessageReceiveError(TransientPySOATransportError):
     """The backend failed while receiving."""
+
+
+class ReceiveAuthenticationError(MessageReceiveError):
+    """The backend refused the credentials while receiving (a wrong password or user, or none given).
+
+    Waiting cannot fix it, so a server stops on it (exit status 2) instead of retrying. It is a
+    :class:`MessageReceiveError`, so code that catches that still catches it.
+    """
 
 
 class MessageSendError(TransientPySOATransportError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +14,9 @@ import redis
 
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.test.redis import RedisServerProcess
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request
 
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 
@@ -64,3 +70,47 @@ def test_a_timeout_whose_queue_cannot_be_read_keeps_the_plain_message(
     redis_client.set("pysoa:service.billing", "not a list")
     with pytest.raises(MessageReceiveTimeout, match=r"^No message received for service billing within (1|0\.9) s$"):
         future.result()
+
+
+class _FreezeRedisOnTimeout(RecordingMetrics):
+    """Stops a Redis (SIGSTOP) the moment the transport counts a receive timeout: right before its queue check."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.frozen = False
+
+    def counter(self, name: str, **tags: Any) -> Any:
+        if name.endswith("receive.error.timeout") and not self.frozen:
+            os.kill(self.pid, signal.SIGSTOP)
+            self.frozen = True
+        return super().counter(name, **tags)
+
+
+def test_a_redis_that_freezes_right_after_the_timeout_does_not_hold_the_caller() -> None:
+    """Redis stops answering between the timeout and the look at the queue (socket_timeout 10 s): the call still
+    ends about a quarter second after its timeout, with the plain message (it waited the whole 10 s)."""
+    with RedisServerProcess() as server:
+        pid = server.pid
+        assert pid is not None
+        metrics = _FreezeRedisOnTimeout(pid)
+        transport = RedisClientTransport(
+            "billing",
+            metrics,
+            backend_type="redis.standard",
+            backend_layer_kwargs={"hosts": [server.url], "connection_kwargs": {"socket_timeout": 10}},
+        )
+        try:
+            # Given a request that no worker takes
+            transport.send_request_message(1, {}, job_request())
+            started = time.monotonic()
+            # When the receive times out and Redis freezes at that moment
+            with pytest.raises(MessageReceiveTimeout) as info:
+                transport.receive_response_message(0.5)
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    # Then the caller gets its timeout with no second wait on top
+    assert metrics.frozen
+    assert str(info.value) == "No message received for service billing within 0.5 s"
+    assert elapsed < 0.5 + 1.5

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import redis
 
 from pysoa_like.client.client import Client
+from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.common.types import ActionResponse, JobRequest, JobResponse
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
@@ -33,11 +36,19 @@ class BigAction(Action):
         return {"data": request.body["fill"] * request.body["size"]}
 
 
+class SleepAction(Action):
+    """Sleeps ``seconds``, then answers."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        time.sleep(float(request.body["seconds"]))
+        return {}
+
+
 class E2EServer(Server):
     """The service under test."""
 
     service_name = "e2e"
-    action_class_map = {"echo": EchoAction, "big": BigAction}
+    action_class_map = {"echo": EchoAction, "big": BigAction, "sleep": SleepAction}
 
 
 def _server_settings(redis_url: str, **kwargs: Any) -> dict[str, Any]:
@@ -50,9 +61,10 @@ def _server_settings(redis_url: str, **kwargs: Any) -> dict[str, Any]:
     return {"transport": {"path": _SERVER_TRANSPORT, "kwargs": transport_kwargs}}
 
 
-def _client(redis_url: str, **kwargs: Any) -> Client:
+def _client(redis_url: str, middleware: list[dict[str, Any]] | None = None, **kwargs: Any) -> Client:
     transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}, **kwargs}
-    return Client({"e2e": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}})
+    transport = {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}
+    return Client({"e2e": {"transport": transport, "middleware": middleware or []}})
 
 
 @contextlib.contextmanager
@@ -122,3 +134,46 @@ def test_worker_survives_garbage_and_serves_next(redis_url: str, redis_client: r
     with _serving(redis_url):
         response = _client(redis_url).call_action("e2e", "echo", {"ok": True}, timeout=5)
     assert response.body == {"ok": True}
+
+
+class AnswersPing(ClientMiddleware):
+    """Answers the action ``ping`` itself, without sending the request (a cache would do the same)."""
+
+    def __init__(self) -> None:
+        self.answered: list[int] = []
+
+    def request(self, send_request: SendRequestCallable) -> SendRequestCallable:
+        def handler(request_id: int, meta: dict[str, Any], job_request: JobRequest, expiry: float | None) -> None:
+            if job_request.actions[0].action == "ping":
+                self.answered.append(request_id)
+                return
+            send_request(request_id, meta, job_request, expiry)
+
+        return handler
+
+    def response(self, get_response: GetResponseCallable) -> GetResponseCallable:
+        def handler(timeout: float | None) -> tuple[Any, JobResponse | None]:
+            if self.answered:
+                return self.answered.pop(0), JobResponse(actions=[ActionResponse(action="ping", body={"pong": 1})])
+            return get_response(timeout)
+
+        return handler
+
+
+def test_a_call_that_middleware_answered_without_sending_leaves_nothing_behind(redis_url: str) -> None:
+    """After a call answered by client middleware, a future's send does not start a wait for its reply: the next
+    send on the connection is not held up until that reply comes (it waited the 1 s the first job took)."""
+    client = _client(redis_url, middleware=[{"path": f"{__name__}:AnswersPing"}])
+    with _serving(redis_url, workers=2):
+        assert client.call_action("e2e", "echo", {"n": 1}, timeout=5).body == {"n": 1}
+        # Given a call that the middleware answers without sending
+        assert client.call_action("e2e", "ping", timeout=5).body == {"pong": 1}
+        # When a future is sent, then another request on the same thread
+        slow = client.call_action_future("e2e", "sleep", {"seconds": 1.0}, timeout=5)
+        started = time.monotonic()
+        quick = client.call_action_future("e2e", "echo", {"n": 2}, timeout=5)
+        sent_after = time.monotonic() - started
+        # Then the second send goes out at once, and both replies arrive
+        assert quick.result().body == {"n": 2}
+        assert slow.result().body == {}
+    assert sent_after < 0.5

@@ -30,7 +30,8 @@ def _answer_one(server: RedisServerTransport) -> None:
 
 
 def _blocked_in_blpop(raw_redis: redis.Redis) -> int:
-    return sum(1 for client in raw_redis.client_list() if client.get("cmd") == "blpop")
+    """How many connections wait in a BLPOP now (flag ``b``; ``cmd`` alone is a connection's last command)."""
+    return sum(1 for client in raw_redis.client_list() if client.get("cmd") == "blpop" and "b" in client["flags"])
 
 
 def _warm(client: RedisClientTransport, server: RedisServerTransport) -> None:
@@ -90,6 +91,42 @@ def test_a_full_request_queue_is_still_refused(
     client.send_request_message(3, {}, job_request())
     _answer_one(server)
     assert client.receive_response_message(5).request_id == 3
+
+
+def test_after_a_refused_push_the_thread_waits_for_nothing_and_sends_with_its_wait_again(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
+) -> None:
+    """The refused request is not awaited any more: the next call's wait goes out with its send again (it was
+    sent alone for the two minutes that the refused request stayed awaited)."""
+    client, server = make_client(queue_capacity=2, queue_full_retries=0), make_server()
+    _warm(client, server)
+    # Given a push refused (full queue) while it went out with the wait for its reply
+    raw_redis.rpush("pysoa:service.echo", b"x", b"y")
+    client.receive_follows(5)
+    client.send_request_message(2, {}, job_request())
+    with pytest.raises(MessageSendError):
+        client.receive_response_message(5)
+    # Then nothing is awaited: a receive returns at once, empty
+    assert client.requests_outstanding == 0
+    assert client.receive_response_message(5) == (None, None, None)
+    # And once a call has run the send script on the new connection (the refusal closed the old one), the next
+    # call's send starts the wait for its reply, as before the refusal
+    raw_redis.delete("pysoa:service.echo")
+    for request_id in (3, 4):
+        client.receive_follows(5)
+        client.send_request_message(request_id, {}, job_request())
+        if request_id == 4:
+            assert _blocked_in_blpop_soon(raw_redis) == 1
+        _answer_one(server)
+        assert client.receive_response_message(5).request_id == request_id
+    assert client.requests_outstanding == 0
+
+
+def _blocked_in_blpop_soon(raw_redis: redis.Redis) -> int:
+    deadline = time.monotonic() + 2
+    while not _blocked_in_blpop(raw_redis) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _blocked_in_blpop(raw_redis)
 
 
 def test_a_queue_that_drains_during_the_retries_gets_the_request(

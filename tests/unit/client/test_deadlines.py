@@ -106,6 +106,31 @@ def test_a_nested_call_with_no_time_left_fails_at_once_without_sending(client: C
     assert body["client_deadline"] is not None
 
 
+class CachingFrontServer(FrontServer):
+    """Hands every job the same client (a cache in ``make_client``, as services do to keep connections)."""
+
+    cached: Any = None
+
+    def make_client(self, context: Any, extra_context: Any = None, **kwargs: Any) -> Any:
+        if CachingFrontServer.cached is None:
+            CachingFrontServer.cached = super().make_client(context, extra_context, **kwargs)
+        return CachingFrontServer.cached
+
+
+def test_a_client_that_make_client_caches_gets_each_jobs_deadline_not_an_old_one() -> None:
+    """A job without a deadline after one whose deadline passed: its nested call is made (it was refused with
+    the earlier job's deadline)."""
+    CachingFrontServer.cached = None
+    client = Client({"front": _local(CachingFrontServer, {"back": _local(BackServer)})})
+    # Given a job whose deadline passed before its nested call
+    assert "refused" in client.call_action("front", "forward", {"sleep": 0.3}, timeout=0.3).body
+    # When the next job, with no deadline, gets the same client
+    body = client.call_action("front", "forward", {}).body
+    # Then its nested call is made, with no deadline
+    assert body["client_deadline"] is None
+    assert body["inner"] == {"deadline": None, "remaining": None}
+
+
 def test_a_client_with_a_passed_deadline_refuses_every_kind_of_call(make_client: MakeClient) -> None:
     """Blocking, future, parallel and raw sends all raise DeadlineExceededError and send nothing."""
     client = make_client()

@@ -1,9 +1,9 @@
 """What a call that timed out tells its caller: whether any worker took the request at all.
 
-Checked only once a receive has timed out (one ``LLEN`` of the service's request list), so calls that
-are answered pay nothing for it. A list still holding requests means no worker took them within the
-timeout: most often no server of that service runs on this Redis (or its workers cannot keep up). An
-empty list means a worker took the request and did not reply in time.
+Checked only once a receive has timed out (one ``LLEN`` of the service's request list, given at most
+:data:`QUEUE_CHECK_SECONDS`), so calls that are answered pay nothing for it. A list still holding requests
+means no worker took them within the timeout: most often no server of that service runs on this Redis (or
+its workers cannot keep up). An empty list means a worker took the request and did not reply in time.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSen
 from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 
-__all__ = ["call_timeout"]
+__all__ = ["QUEUE_CHECK_SECONDS", "call_timeout"]
+
+#: How long the look at the queue may take: it only explains a timeout that already happened, so a Redis that
+#: does not answer at once (frozen, overloaded) gets the plain message instead of holding the caller longer.
+QUEUE_CHECK_SECONDS = 0.25
 
 
 def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, timeout: float) -> MessageReceiveTimeout:
@@ -32,7 +36,7 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
     key = QUEUE_NAME_PREFIX + queue_name
     seconds = f"{round(timeout, 1):g}"
     try:
-        waiting = int(core.run_on_key_master(key, "LLEN", key))
+        waiting = int(core.run_on_key_master(key, "LLEN", key, within=QUEUE_CHECK_SECONDS))
     except (redis.RedisError, MessageSendError, TypeError, ValueError):
         return MessageReceiveTimeout(f"No message received for service {service_name} within {seconds} s")
     if waiting:

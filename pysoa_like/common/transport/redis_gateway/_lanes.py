@@ -378,18 +378,23 @@ class Lane:
         reader.timeout_extended = False
         self._connection.send_packed_command(buffers, check_health=False)
 
-    def execute(self, *command: Any) -> Any:
+    def execute(self, *command: Any, deadline: float | None = None) -> Any:
         """Run one small command (not a push or pop) and return Redis' reply.
 
+        Args:
+            deadline: ``time.monotonic()`` by which Redis must have answered (default: ``socket_timeout`` from
+                now); connecting counts too.
+
         Raises:
-            redis.RedisError: Redis refused it, or the connection failed (and is closed).
+            redis.RedisError: Redis refused it, or the connection failed or did not answer in time (and is
+                closed).
         """
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
             self.settled.extend(self.settle())
         try:
-            self._write([command])
+            self._write([command], deadline)
             reply = self._reader.read()
         except BaseException:
             self._disconnect()

@@ -118,6 +118,8 @@ class _ThreadState(threading.local):
         self.batch: list[tuple[int, OutgoingMessage, int, bool]] | None = None
         # The timeout of the receive announced to follow the next send (receive_follows), if any.
         self.receive_next: float | None = None
+        # The request pushed together with the wait for its reply, until a receive has read Redis' answer to it.
+        self.sent_with_wait: int | None = None
 
 
 @ClassConfigurationSchema.provider(RedisTransportSchema)
@@ -290,7 +292,7 @@ class RedisClientTransport(ClientTransport):
             now = time.monotonic()
             if state.batch is not None:
                 state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
-            elif not (
+            elif (
                 receive_next is not None
                 and awaited
                 and not state.pending
@@ -300,6 +302,9 @@ class RedisClientTransport(ClientTransport):
                     self._send_queue_name, message, expiry.redis_expiry_seconds, request_meta["reply_to"], receive_next
                 )
             ):
+                # Whether Redis took the push is read by the receive; a refusal there forgets this request.
+                state.sent_with_wait = request_id
+            else:
                 # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
                 budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
                 core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
@@ -411,10 +416,29 @@ class RedisClientTransport(ClientTransport):
         state = self._state
         if self.detect_dead_workers and state.watched:
             return self._pop_watching(queue_name, wait)
-        popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
+        if state.sent_with_wait is None:
+            popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
+        else:
+            popped = self._pop_after_push(queue_name, wait)
         if len(popped) > 1:
             state.held.extend(popped[1:])
         return popped[0]
+
+    def _pop_after_push(self, queue_name: str, wait: float) -> list[RawMessage]:
+        """The pop that first reads Redis' answer to the push sent with its wait (see :meth:`receive_follows`).
+
+        A push that stays refused raises ``MessageSendError`` here: its request is no longer awaited (no reply
+        can come), so the thread waits for nothing and its next call may send with its wait again.
+        """
+        state = self._state
+        request_id = state.sent_with_wait
+        try:
+            return self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
+        except MessageSendError:
+            state.pending.forget(request_id)
+            raise
+        finally:
+            state.sent_with_wait = None
 
     def _pop_watching(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
         """Pop the next reply, checking every second that the workers of watched requests are alive.

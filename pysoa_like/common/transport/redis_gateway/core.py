@@ -22,7 +22,12 @@ from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
-from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveError,
+    MessageReceiveTimeout,
+    MessageSendError,
+    ReceiveAuthenticationError,
+)
 from pysoa_like.common.transport.redis_gateway._lanes import (
     Lane,
     PushItem,
@@ -606,6 +611,10 @@ class RedisTransportCore:
                 # Redis did not answer within the wait and its margin (frozen?): no second wait on top.
                 self._handle_settled(lane)
                 self._fail(index, "receive.error.connection", exc, MessageReceiveError, "receiving from")
+            except redis.AuthenticationError as exc:
+                # The credentials were refused: connecting again with the same ones cannot help.
+                self._handle_settled(lane)
+                self._fail(index, "receive.error.connection", exc, ReceiveAuthenticationError, "receiving from")
             except (redis.ConnectionError, redis.ReadOnlyError) as exc:
                 # ReadOnlyError: a failover demoted the master; the BLPOP did not run.
                 self._handle_settled(lane)
@@ -627,18 +636,22 @@ class RedisTransportCore:
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
         return messages
 
-    def run_on_key_master(self, key: str, *command: Any) -> Any:
+    def run_on_key_master(self, key: str, *command: Any, within: float | None = None) -> Any:
         """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).
 
-        For the liveness keys of watched requests; the caller decides what a failure means.
+        For the liveness keys of watched requests and the look at a timed-out call's queue; the caller decides
+        what a failure means.
+
+        Args:
+            within: Seconds Redis has to answer (connecting included); None for ``socket_timeout``.
 
         Raises:
-            redis.RedisError: Redis refused the command or could not be reached.
+            redis.RedisError: Redis refused the command or could not be reached (or did not answer in time).
             MessageSendError: No master is known for the slot.
         """
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         try:
-            return lane.execute(*command)
+            return lane.execute(*command, deadline=None if within is None else time.monotonic() + within)
         except (redis.ConnectionError, redis.TimeoutError):
             self.backend_layer.reset_client(index)
             raise
