@@ -30,7 +30,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.fields.classconfig import resolve_python_path
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.errors import ActionError
-from pysoa_like.server.middleware import ActionHandler, ServerMiddleware
+from pysoa_like.server.middleware import ActionHandler, AsyncActionHandler, ServerMiddleware
 from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = [
@@ -231,6 +231,23 @@ class ApiTokenMiddleware(ServerMiddleware):
             reset = _current.set(identity)
             try:
                 return process_action(request)
+            finally:
+                _current.reset(reset)
+
+        return check_token
+
+    def async_action(self, process_action: AsyncActionHandler) -> AsyncActionHandler:
+        """The same check on a concurrent server's event loop (the verifier is called on the loop)."""
+
+        async def check_token(request: EnrichedActionRequest) -> ActionResponse:
+            server = getattr(request, "_server", None)
+            required = self.requirement(server, request.action)
+            if required is None:
+                return await process_action(request)
+            identity = self._identify(request, required)
+            reset = _current.set(identity)
+            try:
+                return await process_action(request)
             finally:
                 _current.reset(reset)
 

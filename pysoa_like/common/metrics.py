@@ -164,14 +164,13 @@ def records_nothing(recorder: object) -> bool:
 class _CountingInstrument:
     """One named instrument of a :class:`CountingMetricsRecorder`."""
 
-    __slots__ = ("_started", "kind", "name", "tags", "values")
+    __slots__ = ("kind", "name", "tags", "values")
 
     def __init__(self, kind: str, name: str, tags: dict[str, Any]) -> None:
         self.kind = kind
         self.name = name
         self.tags = tags
         self.values: list[float] = []
-        self._started: float | None = None
 
     def increment(self, amount: int = 1) -> None:
         self.values.append(amount)
@@ -179,16 +178,26 @@ class _CountingInstrument:
     def set(self, value: float) -> None:
         self.values.append(value)
 
+
+class _CountingTimer:
+    """One measurement of a :class:`CountingMetricsRecorder` timer: jobs timed at once never share a start."""
+
+    __slots__ = ("_instrument", "_started")
+
+    def __init__(self, instrument: _CountingInstrument) -> None:
+        self._instrument = instrument
+        self._started: float | None = None
+
     def start(self) -> None:
         self._started = time.perf_counter()
 
     def stop(self) -> None:
         if self._started is not None:
             # Microseconds, as PySOA's timers.
-            self.values.append(round((time.perf_counter() - self._started) * 1_000_000))
+            self._instrument.values.append(round((time.perf_counter() - self._started) * 1_000_000))
             self._started = None
 
-    def __enter__(self) -> _CountingInstrument:
+    def __enter__(self) -> _CountingTimer:
         self.start()
         return self
 
@@ -203,7 +212,8 @@ class CountingMetricsRecorder:
 
     Counters accumulate increments, gauges and histograms keep every value set, timers keep each
     measured duration in microseconds. Instruments are keyed by name only (tags are remembered but
-    do not create separate series). Thread-safe enough for the library's use (one job per worker).
+    do not create separate series). Each ``timer()`` call gives a timer of its own (sharing the values), so jobs
+    timed at once (a concurrent worker) never mix their starts.
 
     Args:
         config: Ignored; accepted so the recorder fits the ``metrics`` class configuration.
@@ -238,8 +248,8 @@ class CountingMetricsRecorder:
     def histogram(self, name: str, **tags: Any) -> _CountingInstrument:
         return self._get("histogram", name, tags)
 
-    def timer(self, name: str, **tags: Any) -> _CountingInstrument:
-        return self._get("timer", name, {k: v for k, v in tags.items() if k != "resolution"})
+    def timer(self, name: str, **tags: Any) -> _CountingTimer:
+        return _CountingTimer(self._get("timer", name, {k: v for k, v in tags.items() if k != "resolution"}))
 
     def publish_all(self) -> None:
         self.publish_count += 1

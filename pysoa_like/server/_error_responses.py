@@ -21,7 +21,9 @@ from pysoa_like.common.errors import Error
 __all__ = [
     "action_timeout_error",
     "deadline_exceeded_error",
+    "deadline_interrupted_error",
     "invalid_body_error",
+    "job_time_limit_error",
     "job_timeout_error",
     "schema_errors_to_job_errors",
     "server_error",
@@ -43,6 +45,14 @@ def job_timeout_error() -> Error:
     return Error(code=ERROR_CODE_JOB_TIMEOUT, message=_JOB_TIMEOUT_MESSAGE, is_caller_error=False)
 
 
+def job_time_limit_error(seconds: float) -> Error:
+    """``JOB_TIMEOUT``: a concurrent worker's job outlived ``harakiri.timeout`` with no action known to be running."""
+    message = (
+        f"The service job ran for more than {seconds:g} seconds (harakiri.timeout) and was answered at that limit."
+    )
+    return Error(code=ERROR_CODE_JOB_TIMEOUT, message=message, is_caller_error=False)
+
+
 def action_timeout_error(action: str) -> Error:
     """``ACTION_TIMEOUT``: harakiri fired while ``action`` ran."""
     message = f'The action "{action}" ran for too long and had to be interrupted.'
@@ -55,6 +65,13 @@ def deadline_exceeded_error(action: str, late: float) -> Error:
         f"The action \"{action}\" was not run: the job's deadline (the request's expiry) passed {late:.3f} s "
         "before it could start"
     )
+    return Error(code=ERROR_CODE_DEADLINE_EXCEEDED, message=message, is_caller_error=False)
+
+
+def deadline_interrupted_error(action: str | None) -> Error:
+    """``DEADLINE_EXCEEDED``: the job was still running (``action``, when one was) when its deadline passed."""
+    where = f'the action "{action}"' if action else "the job"
+    message = f"{where[0].upper()}{where[1:]} was still running when the job's deadline (the request's expiry) passed"
     return Error(code=ERROR_CODE_DEADLINE_EXCEEDED, message=message, is_caller_error=False)
 
 

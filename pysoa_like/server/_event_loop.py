@@ -10,17 +10,44 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.server.coroutine import CoroutineMiddleware
 
-__all__ = ["AsyncEventLoopThread"]
+__all__ = ["AsyncEventLoopThread", "submit_in_context"]
 
 _logger = logging.getLogger("pysoa_like.async")
+
+_T = TypeVar("_T")
+
+
+async def _in_context(context: contextvars.Context, awaitable: Awaitable[_T]) -> _T:
+    # A task copies the context current when it is created: made inside context.run, it sees the caller's
+    # context variables (request logging context, current identity, job deadline). Cancelling the outer
+    # task cancels this one.
+    task: asyncio.Future[_T] = context.run(asyncio.ensure_future, awaitable)
+    return await task
+
+
+def submit_in_context(
+    loop: asyncio.AbstractEventLoop, awaitable: Awaitable[_T], context: contextvars.Context
+) -> concurrent.futures.Future[_T]:
+    """Run ``awaitable`` on ``loop`` (from another thread) in a task of ``context``; cancel the future to cancel it.
+
+    Args:
+        loop: A running loop of another thread.
+        awaitable: What to await there.
+        context: The context variables its task runs with (a copy of the caller's, usually).
+
+    Returns:
+        A future of its result.
+    """
+    return asyncio.run_coroutine_threadsafe(_in_context(context, awaitable), loop)
 
 
 class AsyncEventLoopThread:
@@ -84,6 +111,14 @@ class AsyncEventLoopThread:
             middleware.before_run_coroutine()
         wrapped = build_middleware_stack((m.coroutine for m in self._middleware), coroutine)
         return asyncio.run_coroutine_threadsafe(wrapped, self._ensure_started())
+
+    def run_in_context(self, awaitable: Awaitable[_T], context: contextvars.Context) -> concurrent.futures.Future[_T]:
+        """Run ``awaitable`` on the loop thread (starting it if needed) in a task of ``context``.
+
+        Unlike :meth:`run_coroutine`, no coroutine middleware applies: the server runs coroutine actions
+        this way when it handles one job at a time.
+        """
+        return submit_in_context(self._ensure_started(), awaitable, context)
 
     def stop(self) -> None:
         """Let pending tasks finish (cancelling them after the grace period), stop the loop and join the thread."""

@@ -135,6 +135,10 @@ class Harakiri:
         self._on_harakiri()
         raise HarakiriInterrupt()
 
+    def emergency_exit(self) -> None:
+        """Exit the process at once (status 1), giving the ``atexit`` functions five seconds first."""
+        self._emergency_exit()
+
     def _emergency_exit(self) -> None:
         # atexit functions may hang too, so they get a bounded chance in a daemon thread.
         thread = threading.Thread(target=self._run_exit_functions, name="pysoa-like-harakiri-atexit", daemon=True)

@@ -11,6 +11,7 @@ subclass, :class:`~pysoa_like.server.server.Server`, combines both and keeps PyS
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import time
@@ -21,17 +22,16 @@ from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.constants import (
-    ERROR_CODE_ACTION_TIMEOUT,
     ERROR_CODE_DEADLINE_EXCEEDED,
     ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
     ERROR_CODE_RESPONSE_TOO_LARGE,
 )
 from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import PySOALogContextFilter
-from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
 from pysoa_like.common.settings import copy_containers
-from pysoa_like.common.transport.base import ServerTransport
+from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
     MessageTooLarge,
@@ -41,9 +41,19 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
 from pysoa_like.core.deadlines import deadline_of
 from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
+from pysoa_like.server._coroutine_actions import (
+    JOB_DEADLINE,
+    CoroutineFunctionAction,
+    CoroutineRunner,
+    DeadlineInterrupt,
+    is_coroutine_action,
+    is_coroutine_function,
+    wait_for_action,
+)
 from pysoa_like.server._error_responses import (
     action_timeout_error,
     deadline_exceeded_error,
+    deadline_interrupted_error,
     invalid_body_error,
     job_timeout_error,
     schema_errors_to_job_errors,
@@ -138,8 +148,11 @@ class RequestCycleMixin:
     _in_flight: int
     _jobs_handled: int
     _fleet_runtime: Any
-    #: The deadline of the job being handled (its request's ``__expiry__``), read by :meth:`process_job`.
-    _job_deadline: float | None = None
+    #: Runs a coroutine action met by the sync pipeline: on the event loop thread (one job at a time), or on the
+    #: concurrent worker's loop (a job in its thread pool); see :meth:`_await_action`.
+    _coroutine_runner: CoroutineRunner
+    #: ``action_class_map`` value -> whether it is a coroutine function (the action itself, not a factory).
+    _coroutine_factories: dict[Any, bool]
     #: How much earlier than its job's deadline the job's client (``request.client``) must have its answers:
     #: nested calls get the job's time left minus this, so their caller still has time to use what they return.
     nested_call_margin_seconds: ClassVar[float] = 0.1
@@ -180,29 +193,12 @@ class RequestCycleMixin:
         Raises:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
+        received = self.receive_next()
+        if received is None:
+            return
+        request_id, meta, job_request = received
         metrics = self._metrics  # the recorder behind Server.metrics, read without the property's call
         counting = self._counting
-        idle_timer = metrics.timer("server.idle_time") if counting else None
-        if idle_timer is not None:
-            idle_timer.start()
-        try:
-            request_id, meta, job_request = self.transport.receive_request_message(**self._receive_kwargs)
-        except MessageReceiveTimeout:
-            if idle_timer is not None:
-                idle_timer.stop()
-            self.perform_idle_actions()
-            return
-        except TransientPySOATransportError:
-            raise
-        except (PySOATransportError, SerializationError) as exc:
-            metrics.counter("server.error.invalid_message").increment()
-            self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
-            return
-        finally:
-            if idle_timer is not None:
-                idle_timer.stop()
-        if request_id is None and meta is None and job_request is None:
-            return
         job_timer = None
         self._in_flight = 1
         self._jobs_handled += 1
@@ -231,32 +227,89 @@ class RequestCycleMixin:
                     job_timer.stop()
                     metrics.gauge("server.worker.busy").set(0)
 
+    def receive_next(self) -> ReceivedMessage | None:
+        """Receive one request: ``None`` when none came (idle actions then ran) or one could not be received.
+
+        Raises:
+            TransientPySOATransportError: The transport failed in a way a retry may fix.
+        """
+        metrics = self._metrics
+        idle_timer = metrics.timer("server.idle_time") if self._counting else None
+        if idle_timer is not None:
+            idle_timer.start()
+        try:
+            received = self.transport.receive_request_message(**self._receive_kwargs)
+        except MessageReceiveTimeout:
+            if idle_timer is not None:
+                idle_timer.stop()
+            self.perform_idle_actions()
+            return None
+        except TransientPySOATransportError:
+            raise
+        except (PySOATransportError, SerializationError) as exc:
+            metrics.counter("server.error.invalid_message").increment()
+            self.logger.error("Skipping a request message that could not be received: %s", exc, exc_info=exc)
+            return None
+        finally:
+            if idle_timer is not None:
+                idle_timer.stop()
+        if received[0] is None and received[1] is None and received[2] is None:
+            return None
+        return received
+
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
         started = time.perf_counter()
         client_version, problem = parse_client_version_checked(meta)
         if problem is not None:
-            log_bounded(
-                self.logger,
-                logging.WARNING,
-                self._log_throttle,
-                "client_version",
-                "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
-                problem,
-            )
-        self._job_deadline = deadline_of(meta.get("__expiry__"))
+            self._malformed_client_version(problem)
+        response_dict = self._job_response(meta, job_request, context, client_version)
+        self._respond(request_id, meta, job_request, response_dict, client_version, context, started)
+
+    def _malformed_client_version(self, problem: str) -> None:
+        log_bounded(
+            self.logger,
+            logging.WARNING,
+            self._log_throttle,
+            "client_version",
+            "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
+            problem,
+        )
+
+    def _job_response(
+        self, meta: dict[str, Any], job_request: Any, context: dict[str, Any], client_version: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """Run the job (hooks, request log, :meth:`process_job`) and return its response as a dict."""
+        token = JOB_DEADLINE.set(deadline_of(meta.get("__expiry__")))
         try:
             self.perform_pre_request_actions()
             self._request_logger.log_request(job_request)
             job_response = self.process_job(job_request)
-            response_dict = job_response_to_dict(job_response, client_version)
+            return job_response_to_dict(job_response, client_version)
         except Exception as exc:
-            # Hooks, logging or response conversion failed: still answer, with a job-level SERVER_ERROR.
-            self.metrics.counter("server.error.response_conversion_failure").increment()
-            job_response = self.handle_unhandled_exception(exc, JobResponse)
-            job_response.context.update(context)
-            response_dict = job_response_to_dict(job_response, client_version)
+            return self._unconvertible(exc, context, client_version)
         finally:
-            self._job_deadline = None
+            JOB_DEADLINE.reset(token)
+
+    def _unconvertible(
+        self, exc: Exception, context: dict[str, Any], client_version: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """Hooks, logging or response conversion failed: still answer, with a job-level ``SERVER_ERROR``."""
+        self.metrics.counter("server.error.response_conversion_failure").increment()
+        job_response = self.handle_unhandled_exception(exc, JobResponse)
+        job_response.context.update(context)
+        return job_response_to_dict(job_response, client_version)
+
+    def _respond(
+        self,
+        request_id: Any,
+        meta: dict[str, Any],
+        job_request: Any,
+        response_dict: dict[str, Any],
+        client_version: tuple[int, ...],
+        context: dict[str, Any],
+        started: float,
+    ) -> None:
+        """Send the response (unless the caller asked for none), note a failed job, log the response."""
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
             response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
@@ -365,40 +418,50 @@ class RequestCycleMixin:
             The job response.
         """
         try:
-            problems = validate_job_request(job_request)
-            if problems:
-                return JobResponse(errors=schema_errors_to_job_errors(problems))
-            context = job_request["context"]
-            deadline = self._job_deadline
-            client = self.make_client(context)
-            if isinstance(client, Client):
-                # Set for every job, None included: a make_client that caches its client must not pass one job's
-                # deadline on to the next.
-                client.deadline = None if deadline is None else deadline - self.nested_call_margin_seconds
-            enriched = EnrichedJobRequest(
-                control=job_request["control"],
-                context=context,
-                actions=job_request["actions"],
-                client=client,
-                run_coroutine=self._async_event_loop_thread.run_coroutine,
-                deadline=deadline,
-            )
+            enriched = self._enriched_job(job_request)
+            if isinstance(enriched, JobResponse):
+                return enriched
             response = self._job_stack(enriched)
             if "correlation_id" in enriched.context:
                 response.context["correlation_id"] = enriched.context["correlation_id"]
             return response
-        except JobError as exc:
+        except (Exception, HarakiriInterrupt) as exc:
+            return self._job_failed(exc)
+
+    def _enriched_job(self, job_request: Any) -> EnrichedJobRequest | JobResponse:
+        """The job for the job middleware, or the response listing why the request is not a valid job."""
+        problems = validate_job_request(job_request)
+        if problems:
+            return JobResponse(errors=schema_errors_to_job_errors(problems))
+        context = job_request["context"]
+        deadline = JOB_DEADLINE.get()
+        client = self.make_client(context)
+        if isinstance(client, Client):
+            # Set for every job, None included: a make_client that caches its client must not pass one job's
+            # deadline on to the next.
+            client.deadline = None if deadline is None else deadline - self.nested_call_margin_seconds
+        return EnrichedJobRequest(
+            control=job_request["control"],
+            context=context,
+            actions=job_request["actions"],
+            client=client,
+            run_coroutine=self._async_event_loop_thread.run_coroutine,
+            deadline=deadline,
+        )
+
+    def _job_failed(self, exc: Exception | HarakiriInterrupt) -> JobResponse:
+        """The response of a job whose middleware (or validation) raised ``exc``."""
+        if isinstance(exc, JobError):
             self.metrics.counter("server.error.job_error").increment()
             if isinstance(exc, PushBackError):
                 self.metrics.counter("server.error.pushback").increment()
                 return JobResponse(errors=exc.errors, context={RETRY_AFTER_CONTEXT_KEY: round(exc.retry_after * 1000)})
             return JobResponse(errors=exc.errors)
-        except HarakiriInterrupt:
+        if isinstance(exc, HarakiriInterrupt):
             # Harakiri fired outside any action (job middleware, validation): answer instead of going silent.
             self.metrics.counter("server.error.harakiri", harakiri_level="job").increment()
             return JobResponse(errors=[job_timeout_error()])
-        except Exception as exc:
-            return self.handle_unhandled_exception(exc, JobResponse)
+        return self.handle_unhandled_exception(exc, JobResponse)
 
     def _client_routing(self, client_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
         """``client_routing`` for :meth:`make_client`, with each service's settings validated once per server.
@@ -442,7 +505,16 @@ class RequestCycleMixin:
         actions (or :attr:`introspection_action`).
         """
         if action_name in self.action_class_map:
-            action: ActionCallable = self.action_class_map[action_name](self.settings)
+            factory = self.action_class_map[action_name]
+            try:
+                coroutine_function = self._coroutine_factories.get(factory)
+            except TypeError:  # unhashable: asked every time
+                coroutine_function = is_coroutine_function(factory)
+            if coroutine_function is None:
+                coroutine_function = self._coroutine_factories[factory] = is_coroutine_function(factory)
+            if coroutine_function:
+                return CoroutineFunctionAction(factory)  # type: ignore[return-value]  # its __call__ gives a coroutine
+            action: ActionCallable = factory(self.settings)
             return action
         if action_name == "introspect":
             factory = type(self).introspection_action or IntrospectionAction
@@ -474,32 +546,13 @@ class RequestCycleMixin:
         action_wrappers = [m.action for m in self.middleware]
         # With no action middleware (and the stock stack builder) the action is its own stack.
         call_directly = not action_wrappers and type(self).make_middleware_stack is _STOCK_MAKE_MIDDLEWARE_STACK
-        metrics = self._metrics
-        counting = self._counting
-        deprecated = self._deprecated
         deadline = job_request.deadline
         for action_request_raw in job_request.actions:
             name = action_request_raw.action
             if deadline is not None and time.time() >= deadline:
                 self._deadline_passed(response, name, deadline)
                 break
-            if deprecated and name in deprecated:
-                self._mark_deprecated(response, name)
-            request = self.request_class(
-                action=name,
-                body=action_request_raw.body,
-                switches=switches,
-                context=job_request.context,
-                control=job_request.control,
-                client=job_request.client,
-                run_coroutine=job_request.run_coroutine,
-                server=self,
-                deadline=deadline,
-            )
-            PySOALogContextFilter.set_logging_action_name(name)
-            action_timer = metrics.timer("server.action", action=name) if counting else None
-            if action_timer is not None:
-                action_timer.start()
+            request, action_timer = self._begin_action(response, job_request, name, action_request_raw.body, switches)
             try:
                 action = self.get_action(name)
                 if action is None:
@@ -507,17 +560,22 @@ class RequestCycleMixin:
                 elif call_directly:
                     action_response = action(request)
                 else:
+                    if is_coroutine_action(action):
+                        action = self._awaiting(action, deadline)
                     action_response = self.make_middleware_stack(action_wrappers, action)(request)
+                if type(action_response) is not ActionResponse and inspect.isawaitable(action_response):
+                    action_response = self._await_action(action_response, deadline)
             except ActionError as exc:
                 action_response = ActionResponse(action=name, errors=exc.errors)
             except JobError:
                 raise
             except HarakiriInterrupt:
                 self.metrics.counter("server.error.harakiri", harakiri_level="action").increment()
-                response.actions.append(ActionResponse(action=name, errors=[action_timeout_error(name)]))
-                if counting:
-                    metrics.counter("server.action.error", action=name, code=ERROR_CODE_ACTION_TIMEOUT).increment()
+                self._interrupted(response, name, action_timeout_error(name))
                 # The worker is shutting down: no further action of this job may run.
+                break
+            except DeadlineInterrupt:
+                self._interrupted(response, name, deadline_interrupted_error(name))
                 break
             except Exception as exc:
                 action_response = self.handle_unhandled_exception(exc, ActionResponse, action=name)
@@ -525,15 +583,69 @@ class RequestCycleMixin:
                 PySOALogContextFilter.clear_logging_action_name()
                 if action_timer is not None:
                     action_timer.stop()
-            if type(action_response.body) is not dict:
-                action_response = self._checked_body(action_response)
-            if counting and action_response.errors:
-                for action_error in action_response.errors:
-                    metrics.counter("server.action.error", action=name, code=action_error.code).increment()
-            response.actions.append(action_response)
-            if action_response.errors and not continue_on_error:
+            if self._action_done(response, name, action_response, continue_on_error):
                 break
         return response
+
+    def _begin_action(
+        self, response: JobResponse, job_request: EnrichedJobRequest, name: str, body: Any, switches: RequestSwitchSet
+    ) -> tuple[EnrichedActionRequest, Timer | None]:
+        """Mark a deprecated action, build the action's request, set the logging name, start the action's timer."""
+        if self._deprecated and name in self._deprecated:
+            self._mark_deprecated(response, name)
+        request = self.request_class(
+            action=name,
+            body=body,
+            switches=switches,
+            context=job_request.context,
+            control=job_request.control,
+            client=job_request.client,
+            run_coroutine=job_request.run_coroutine,
+            server=self,
+            deadline=job_request.deadline,
+        )
+        PySOALogContextFilter.set_logging_action_name(name)
+        if not self._counting:
+            return request, None
+        action_timer = self._metrics.timer("server.action", action=name)
+        action_timer.start()
+        return request, action_timer
+
+    def _action_done(
+        self, response: JobResponse, name: str, action_response: ActionResponse, continue_on_error: bool
+    ) -> bool:
+        """Add an action's response to the job's (its body checked, its errors counted); whether the job stops."""
+        if type(action_response.body) is not dict:
+            action_response = self._checked_body(action_response)
+        if self._counting and action_response.errors:
+            metrics = self._metrics
+            for action_error in action_response.errors:
+                metrics.counter("server.action.error", action=name, code=action_error.code).increment()
+        response.actions.append(action_response)
+        return bool(action_response.errors) and not continue_on_error
+
+    def _interrupted(self, response: JobResponse, name: str, error: Error) -> None:
+        """Answer an action stopped by harakiri or by its job's deadline with ``error`` (and count it)."""
+        response.actions.append(ActionResponse(action=name, errors=[error]))
+        if error.code == ERROR_CODE_DEADLINE_EXCEEDED:
+            self.metrics.counter("server.error.deadline_exceeded").increment()
+        if self._counting:
+            self._metrics.counter("server.action.error", action=name, code=error.code).increment()
+
+    def _awaiting(self, action: ActionCallable, deadline: float | None) -> ActionCallable:
+        """``action`` (a coroutine action) as a blocking callable, for action middleware written for plain actions."""
+
+        def run(request: EnrichedActionRequest) -> ActionResponse:
+            result: Any = action(request)
+            return self._await_action(result, deadline) if inspect.isawaitable(result) else result
+
+        return run
+
+    def _await_action(self, awaitable: Any, deadline: float | None) -> ActionResponse:
+        """Run a coroutine action's awaitable to completion (cancelled at ``deadline`` or by harakiri)."""
+        future = self._coroutine_runner(awaitable, contextvars.copy_context())
+        result: ActionResponse = wait_for_action(future, deadline)
+        return result
 
     def _deadline_passed(self, response: JobResponse, name: str, deadline: float) -> None:
         """Answer ``DEADLINE_EXCEEDED`` for an action not started because its job's deadline had passed."""

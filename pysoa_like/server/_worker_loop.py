@@ -40,6 +40,7 @@ class WorkerLoopMixin:
     forked_process_id: int | None
     shutting_down: bool
     exit_code: int
+    concurrency: int
     logger: logging.Logger
     metrics: MetricsRecorder
     transport: ServerTransport
@@ -164,12 +165,18 @@ class WorkerLoopMixin:
         try:
             self._start_heartbeat()
             self._start_readiness()
+            concurrent = self.concurrency > 1
             if in_main_thread:
                 signals.install()
-                self._harakiri.install()
+                if not concurrent:  # a concurrent worker keeps each job's time limit itself
+                    self._harakiri.install()
             if not self._start_fleet():
                 self.exit_code = EXIT_GAVE_UP
                 self.shutting_down = True
+            if concurrent and not self.shutting_down:
+                from pysoa_like.server._concurrent_worker import ConcurrentWorker
+
+                ConcurrentWorker(self, outage).serve()  # type: ignore[arg-type]  # a Server
             while not self.shutting_down:
                 self._harakiri.arm()
                 try:

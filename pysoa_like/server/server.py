@@ -31,7 +31,7 @@ from pysoa_like.server._request_logging import RequestLogger, log_level
 from pysoa_like.server._worker_loop import WorkerLoopMixin
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
-from pysoa_like.server.middleware import JobHandler, ServerMiddleware
+from pysoa_like.server.middleware import JobHandler, ServerMiddleware, check_coroutine_hooks
 from pysoa_like.server.settings import ServerSettings
 from pysoa_like.server.types import EnrichedActionRequest
 
@@ -117,11 +117,22 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
         self._heartbeat: HeartbeatFile | None = None
         self._readiness: ReadinessFile | None = None
         self.middleware: list[ServerMiddleware] = [build_configured(m) for m in settings.get("middleware") or ()]
+        for middleware in self.middleware:
+            check_coroutine_hooks(middleware)
+        #: How many jobs this worker runs at once (the ``concurrency`` setting).
+        self.concurrency: int = settings.get("concurrency", 1)
+        if self.concurrency > 1 and self.use_django:
+            raise ValueError(
+                f"{type(self).__name__} uses Django (use_django), whose database connections belong to one thread "
+                "and one job at a time: set concurrency to 1 and scale with --fork"
+            )
         self.warn_unguarded_private_actions()
         coroutine_middleware: list[CoroutineMiddleware] = [
             build_configured(m) for m in settings.get("coroutine_middleware") or ()
         ]
         self._async_event_loop_thread = AsyncEventLoopThread(coroutine_middleware)
+        self._coroutine_runner = self._async_event_loop_thread.run_in_context
+        self._coroutine_factories = {}
         execute: JobHandler = self.execute_job
         self._job_stack = self.make_middleware_stack([m.job for m in self.middleware], execute)
         self._default_status_action_class: type[BaseStatusAction] | None = None

@@ -143,6 +143,13 @@ class ServerSettings(SOASettings):
             ClassConfigurationSchema(base_class="pysoa_like.server.coroutine:CoroutineMiddleware"),
             description="Middleware wrapping coroutines run with request.run_coroutine",
         ),
+        "concurrency": Integer(
+            gte=1,
+            lte=10000,
+            description="Jobs one worker process runs at once: 1 (the default) serves one job at a time, as PySOA "
+            "does; more runs them on an asyncio event loop (coroutine actions on the loop, plain actions in a thread "
+            "pool of that size)",
+        ),
         "fleet": Nullable(FLEET_SETTINGS_SCHEMA),
         "registry": REGISTRY_SCHEMA,
         "dependencies": DEPENDENCIES_SCHEMA,
@@ -162,6 +169,7 @@ class ServerSettings(SOASettings):
         "extra_fields_to_redact": frozenset(),
         "request_log_max_length": 65536,
         "coroutine_middleware": [{"path": "pysoa_like.server.coroutine:DefaultCoroutineMiddleware"}],
+        "concurrency": 1,
         "fleet": None,
         "registry": {"enabled": True, "refresh_interval_seconds": 5, "ttl_seconds": 15},
         "dependencies": {"services": {}, "wait_timeout_seconds": 30, "on_timeout": "start"},

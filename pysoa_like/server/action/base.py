@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import inspect
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from pysoa_like.common.errors import Error
@@ -26,6 +28,11 @@ class Action(abc.ABC):
     4. checks that body against ``response_schema``; failures raise
        :class:`ResponseValidationError`, which the server reports as ``SERVER_ERROR``.
 
+    :meth:`run` may be a coroutine function (``async def run``): calling the action then returns a
+    coroutine that does the same four steps, awaiting :meth:`run`. A server with ``concurrency`` above
+    1 awaits it on its event loop; a server running one job at a time runs it to completion on its
+    event loop thread (see ``docs/asyncio.rst``).
+
     ``request_schema`` and ``response_schema`` may be ``None``, a Conformity field, a field from
     :mod:`pysoa_like.common.fields`, a pydantic model class or a TypedDict (see
     :func:`pysoa_like.common.schema.resolve_schema`).
@@ -46,6 +53,13 @@ class Action(abc.ABC):
     #: Scopes the caller's API token must grant (the action is then private too).
     required_scopes: ClassVar[tuple[str, ...]] = ()
 
+    #: Whether :meth:`run` is a coroutine function (set for each subclass when it is defined).
+    is_coroutine_action: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.is_coroutine_action = inspect.iscoroutinefunction(cls.run)
+
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings
 
@@ -57,8 +71,8 @@ class Action(abc.ABC):
         """
 
     @abc.abstractmethod
-    def run(self, request: EnrichedActionRequest) -> Body | None:
-        """Do the work.
+    def run(self, request: EnrichedActionRequest) -> Body | Awaitable[Body | None] | None:
+        """Do the work (a plain method, or ``async def``).
 
         Args:
             request: The validated request.
@@ -72,7 +86,30 @@ class Action(abc.ABC):
         """
 
     def __call__(self, action_request: EnrichedActionRequest) -> ActionResponse:
-        """Validate, run and check the action; see the class docstring."""
+        """Validate, run and check the action; see the class docstring.
+
+        With an ``async def run``, the returned value is a coroutine of the response instead.
+        """
+        if self.is_coroutine_action:
+            return self._call_coroutine(action_request)  # type: ignore[return-value]  # awaited by the server
+        if self.request_schema is not None:
+            self._check_request(action_request)
+        else:
+            self.validate(action_request)
+        body: Any = self.run(action_request)
+        if body is None:
+            return ActionResponse(action=action_request.action, body={})
+        if self.response_schema is not None:
+            return self._response(action_request, body)
+        return ActionResponse(action=action_request.action, body=body)
+
+    async def _call_coroutine(self, action_request: EnrichedActionRequest) -> ActionResponse:
+        self._check_request(action_request)
+        run: Any = self.run
+        body = await run(action_request)
+        return self._response(action_request, body)
+
+    def _check_request(self, action_request: EnrichedActionRequest) -> None:
         if self.request_schema is not None:
             problems = resolve_schema(self.request_schema).errors(action_request.body)
             if problems:
@@ -80,7 +117,8 @@ class Action(abc.ABC):
                     [Error(code=p.code, message=p.message, field=p.pointer, is_caller_error=True) for p in problems]
                 )
         self.validate(action_request)
-        body = self.run(action_request)
+
+    def _response(self, action_request: EnrichedActionRequest, body: Body | None) -> ActionResponse:
         if body is None:
             return ActionResponse(action=action_request.action, body={})
         if self.response_schema is not None:

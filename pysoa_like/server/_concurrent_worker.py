@@ -1,0 +1,426 @@
+"""The concurrent worker: one process running up to ``concurrency`` jobs at once on an asyncio event loop.
+
+:meth:`~pysoa_like.server.server.Server.run` hands over to :class:`ConcurrentWorker` when the ``concurrency``
+setting is above 1 (signals, the heartbeat and readiness files, the fleet features and the shutdown around it
+stay the worker loop's). Three threads share the work:
+
+* the **main thread** runs the event loop; every job is a task of it. With coroutine-capable middleware (or
+  none) the job runs on the loop (:class:`~pysoa_like.server._async_job.LoopJobPipeline`): coroutine actions
+  are awaited there, plain actions run in a thread pool of ``concurrency`` threads. Otherwise the whole job
+  runs in that pool through the one-job-at-a-time pipeline, its coroutine actions handed back to the loop.
+* the **receiver** thread takes a free place (one of ``concurrency``), then receives one request through the
+  server transport (its usual blocking receive, a second at most) and hands it to the loop. It stops pulling
+  when the server is shutting down, runs the idle actions when nothing came, and backs off during an outage
+  exactly as the one-job-at-a-time loop does.
+* the **replier** thread sends each job's response as soon as the job hands it over (several, when they come
+  together, then one wait for Redis' acknowledgements), and keeps the jobs' time limits: a job still running
+  at ``harakiri.timeout``, or at its deadline (the request's expiry), is answered there and then
+  (``ACTION_TIMEOUT``/``JOB_TIMEOUT`` or ``DEADLINE_EXCEEDED``), whether or not the job can be stopped, and
+  its task is cancelled (a coroutine stops at its next ``await``; a plain action's thread runs on, its result
+  dropped). Harakiri also starts a graceful shutdown of the worker, bounded by ``harakiri.shutdown_grace``,
+  as in the one-job-at-a-time worker: something was stuck.
+
+Only the replier decides that a job is answered, so a job is never answered twice: a response handed over
+after the job's time limit answer is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import math
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.errors import TransientPySOATransportError
+from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.core.deadlines import deadline_of
+from pysoa_like.core.headers import parse_client_version_checked
+from pysoa_like.server._async_job import CURRENT_JOB, LoopJobPipeline, runs_on_loop
+from pysoa_like.server._error_responses import (
+    action_timeout_error,
+    deadline_interrupted_error,
+    job_time_limit_error,
+)
+from pysoa_like.server._event_loop import submit_in_context
+from pysoa_like.server._harakiri import format_thread_stacks
+from pysoa_like.server._outage import OutageTracker
+from pysoa_like.server._request_cycle import _correlation_context
+
+if TYPE_CHECKING:
+    from pysoa_like.server.server import Server
+
+__all__ = ["ConcurrentWorker", "JobState"]
+
+# How long the receiver waits for a free place before looking at shutting_down again.
+_PLACE_WAIT_SECONDS = 0.25
+# The longest the replier waits for a response before looking at the time limits again.
+_REPLIER_WAIT_SECONDS = 0.25
+# How long shutting down waits for the replier to send what it holds.
+_REPLIER_STOP_SECONDS = 10.0
+_HARAKIRI = "harakiri"
+_DEADLINE = "deadline"
+
+
+class JobState:
+    """One job in flight: what the replier needs to answer it, and where it stands."""
+
+    __slots__ = (
+        "action",
+        "answered",
+        "client_version",
+        "context",
+        "deadline",
+        "job_request",
+        "limit",
+        "limit_kind",
+        "meta",
+        "request_id",
+        "response",
+        "started",
+        "task",
+    )
+
+    def __init__(self, request_id: Any, meta: dict[str, Any], job_request: Any, harakiri_timeout: float) -> None:
+        self.request_id = request_id
+        self.meta = meta
+        self.job_request = job_request
+        self.context = _correlation_context(job_request)
+        self.client_version: tuple[int, ...] = (0, 40, 0)
+        self.started = time.perf_counter()
+        #: The job's deadline (absolute Unix time), or ``None``.
+        self.deadline = deadline_of(meta.get("__expiry__"))
+        now = time.monotonic()
+        self.limit = now + harakiri_timeout if harakiri_timeout > 0 else math.inf
+        self.limit_kind = _HARAKIRI
+        if self.deadline is not None:
+            deadline_at = now + (self.deadline - time.time())
+            if deadline_at < self.limit:
+                self.limit, self.limit_kind = deadline_at, _DEADLINE
+        #: The action running now (loop pipeline only), and the job's response so far.
+        self.action: str | None = None
+        self.response: JobResponse | None = None
+        #: Set by the replier only, when it sends (or drops) the job's answer.
+        self.answered = False
+        self.task: asyncio.Task[None] | None = None
+
+
+class ConcurrentWorker:
+    """Serves until the server shuts down, up to ``server.concurrency`` jobs at once (see the module docstring).
+
+    Args:
+        server: The server (set up, signals installed by the caller).
+        outage: The worker loop's outage tracker (receive failures back off through it).
+    """
+
+    def __init__(self, server: Server, outage: OutageTracker) -> None:
+        self.server = server
+        self.concurrency = server.concurrency
+        self._outage = outage
+        self._places = threading.Semaphore(self.concurrency)
+        #: The jobs in flight (a dict used as an ordered set; changed on the loop only, read by the replier).
+        self.active: dict[JobState, None] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._receiving = True
+        self._all_done: asyncio.Event | None = None
+        self._pipeline: LoopJobPipeline | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._replier = Replier(self)
+        self._harakiri_fired = threading.Event()
+
+    def serve(self) -> None:
+        """Run the loop until the server shuts down and every job in flight is answered."""
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        server = self.server
+        loop = self._loop = asyncio.get_running_loop()
+        self._all_done = asyncio.Event()
+        pool = self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, "pysoa-like-job")
+        if runs_on_loop(server):
+            self._pipeline = LoopJobPipeline(server, pool)
+        else:
+            server.logger.info(
+                "Jobs run in the thread pool (a middleware has no coroutine hooks, or the server overrides "
+                "the job pipeline)"
+            )
+        previous_runner = server._coroutine_runner
+        server._coroutine_runner = functools.partial(submit_in_context, loop)
+        receiver = threading.Thread(target=self._receive_forever, name="pysoa-like-receiver", daemon=True)
+        self._replier.start()
+        receiver.start()
+        server.logger.info("Serving up to %d jobs at once", self.concurrency)
+        try:
+            await self._all_done.wait()
+        finally:
+            self._receiving = False
+            self._replier.stop(_REPLIER_STOP_SECONDS)
+            pool.shutdown(wait=False, cancel_futures=True)
+            server._coroutine_runner = previous_runner
+
+    # The receiver thread
+
+    def _receive_forever(self) -> None:
+        server = self.server
+        try:
+            while not server.shutting_down:
+                if not self._places.acquire(timeout=_PLACE_WAIT_SECONDS):
+                    continue
+                received = self._receive_one()
+                if received is None:
+                    self._places.release()
+                    continue
+                if not self._call_soon(self._start, received):
+                    return
+        finally:
+            self._call_soon(self._receiving_stopped)
+
+    def _receive_one(self) -> ReceivedMessage | None:
+        server = self.server
+        try:
+            received = server.receive_next()
+            self._outage.succeeded()
+            return received
+        except TransientPySOATransportError as exc:
+            server._sleep(self._outage.failed(exc))
+            if server._heartbeat is not None:
+                # Alive and retrying: a long outage must not look like a stuck worker.
+                server._heartbeat.beat()
+        except Exception as exc:
+            server.logger.error("Unexpected error in the server loop: %s", exc, exc_info=exc)
+        return None
+
+    def _call_soon(self, callback: Any, *args: Any) -> bool:
+        loop = self._loop
+        try:
+            assert loop is not None
+            loop.call_soon_threadsafe(callback, *args)
+            return True
+        except RuntimeError:  # the loop is closed: the worker is going away
+            return False
+
+    # The loop
+
+    def _receiving_stopped(self) -> None:
+        self._receiving = False
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self._receiving and not self.active and self._all_done is not None:
+            self._all_done.set()
+
+    def _start(self, received: ReceivedMessage) -> None:
+        request_id, meta, job_request = received
+        server = self.server
+        state = JobState(request_id, meta if isinstance(meta, dict) else {}, job_request, server._harakiri.timeout)
+        self.active[state] = None
+        assert self._loop is not None
+        state.task = self._loop.create_task(self._run(state))
+
+    async def _run(self, state: JobState) -> None:
+        server = self.server
+        metrics = server._metrics
+        counting = server._counting
+        server._in_flight += 1
+        server._jobs_handled += 1
+        job_timer = None
+        if counting:
+            metrics.gauge("server.worker.busy").set(server._in_flight)
+            job_timer = metrics.timer("server.job")
+            job_timer.start()
+        CURRENT_JOB.set(state)
+        PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
+        try:
+            state.client_version, problem = parse_client_version_checked(state.meta)
+            if problem is not None:
+                server._malformed_client_version(problem)
+            response_dict = await self._job_response(state)
+            self._replier.put(state, response_dict)
+        except asyncio.CancelledError:
+            pass  # answered at its time limit by the replier
+        except Exception as exc:
+            metrics.counter("server.error.unknown").increment()
+            server.logger.error("Unexpected error while handling request %r: %s", state.request_id, exc, exc_info=exc)
+        finally:
+            try:
+                server.perform_post_request_actions()
+            except Exception as exc:
+                server.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
+            server._in_flight -= 1
+            if job_timer is not None:
+                job_timer.stop()
+                metrics.gauge("server.worker.busy").set(server._in_flight)
+            del self.active[state]
+            self._places.release()
+            self._maybe_done()
+
+    async def _job_response(self, state: JobState) -> dict[str, Any]:
+        if self._pipeline is not None:
+            return await self._pipeline.job_response(state)
+        assert self._loop is not None
+        context = contextvars.copy_context()
+        server = self.server
+        response: dict[str, Any] = await self._loop.run_in_executor(
+            self._pool,
+            context.run,
+            server._job_response,
+            state.meta,
+            state.job_request,
+            state.context,
+            state.client_version,
+        )
+        return response
+
+    def cancel(self, state: JobState) -> None:
+        """Cancel a job's task (from the replier, at the job's time limit)."""
+        task = state.task
+        if task is not None:
+            self._call_soon(task.cancel)
+
+    def harakiri(self, state: JobState) -> None:
+        """A job outlived ``harakiri.timeout``: log the stacks, shut the worker down (bounded by the grace)."""
+        server = self.server
+        if self._harakiri_fired.is_set():
+            return
+        self._harakiri_fired.set()
+        harakiri = server._harakiri
+        server.logger.error(
+            "Harakiri: request %r took more than %s seconds; it was answered and the worker shuts down. Thread "
+            "stacks:\n%s",
+            state.request_id,
+            harakiri.timeout,
+            format_thread_stacks(),
+        )
+        server._on_harakiri()
+        if harakiri.shutdown_grace > 0:
+            timer = threading.Timer(harakiri.shutdown_grace, self._grace_over)
+            timer.daemon = True
+            timer.start()
+
+    def _grace_over(self) -> None:
+        self.server.logger.error("Graceful shutdown after harakiri took too long; exiting the process immediately")
+        self.server._harakiri.emergency_exit()
+
+
+_STOP = object()
+
+
+class Replier:
+    """The replier thread: sends responses as jobs hand them over, and answers jobs at their time limits."""
+
+    def __init__(self, worker: ConcurrentWorker) -> None:
+        self.worker = worker
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pysoa-like-replier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, state: JobState, response_dict: dict[str, Any]) -> None:
+        """Hand over a job's response (from the loop)."""
+        self._queue.put((state, response_dict))
+
+    def stop(self, timeout: float) -> None:
+        """Send what is held, then stop (waiting at most ``timeout``)."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        transport = self.worker.server.transport
+        while True:
+            try:
+                item = self._queue.get(timeout=self._wait())
+            except queue.Empty:
+                item = None
+            stop = False
+            sent = False
+            while item is not None:
+                if item is _STOP:
+                    stop = True
+                else:
+                    self._send(*item)
+                    sent = True
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if sent:
+                self._flush(transport)
+            self._answer_overdue()
+            if stop:
+                self._flush(transport)
+                return
+
+    def _wait(self) -> float:
+        limits = [state.limit for state in list(self.worker.active)]
+        if not limits:
+            return _REPLIER_WAIT_SECONDS
+        return max(min(min(limits) - time.monotonic(), _REPLIER_WAIT_SECONDS), 0.001)
+
+    def _flush(self, transport: Any) -> None:
+        try:
+            transport.flush_responses()
+        except Exception as exc:
+            self.worker.server.logger.error("Could not confirm the last responses: %s", exc, exc_info=exc)
+
+    def _send(self, state: JobState, response_dict: dict[str, Any]) -> None:
+        if state.answered:
+            # Answered at its time limit already; what the job came up with later goes nowhere.
+            self.worker.server.metrics.counter("server.job.late_response_dropped").increment()
+            return
+        state.answered = True
+        server = self.worker.server
+        PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
+        try:
+            server._respond(
+                state.request_id,
+                state.meta,
+                state.job_request,
+                response_dict,
+                state.client_version,
+                state.context,
+                state.started,
+            )
+        except Exception as exc:
+            server.metrics.counter("server.error.unknown").increment()
+            server.logger.error("Could not answer request %r: %s", state.request_id, exc, exc_info=exc)
+        finally:
+            PySOALogContextFilter.clear_logging_request_context()
+
+    def _answer_overdue(self) -> None:
+        now = time.monotonic()
+        for state in list(self.worker.active):
+            if state.answered or state.limit > now:
+                continue
+            self._send(state, self._limit_response(state))
+            self.worker.cancel(state)
+            if state.limit_kind == _HARAKIRI:
+                self.worker.harakiri(state)
+
+    def _limit_response(self, state: JobState) -> dict[str, Any]:
+        """The answer of a job at its time limit: the actions done, then the error of the one in progress."""
+        server = self.worker.server
+        metrics = server.metrics
+        action = state.action
+        harakiri = state.limit_kind == _HARAKIRI
+        if harakiri:
+            error = action_timeout_error(action) if action else job_time_limit_error(server._harakiri.timeout)
+            metrics.counter("server.error.harakiri", harakiri_level="action" if action else "job").increment()
+        else:
+            error = deadline_interrupted_error(action)
+            metrics.counter("server.error.deadline_exceeded").increment()
+        done = list(state.response.actions) if state.response is not None else []
+        if action:
+            if server._counting:
+                metrics.counter("server.action.error", action=action, code=error.code).increment()
+            response = JobResponse(actions=[*done, ActionResponse(action=action, errors=[error])])
+        else:
+            response = JobResponse(errors=[error], actions=done)
+        response.context.update(state.context)
+        return job_response_to_dict(response, state.client_version)

@@ -1,0 +1,109 @@
+"""Coroutine actions: ``async def run`` on an :class:`~pysoa_like.server.action.Action`, or a coroutine function
+in ``action_class_map``.
+
+Both are called like any action and give back a coroutine of the :class:`ActionResponse`. A server running
+``concurrency`` > 1 jobs awaits it on its event loop (:mod:`pysoa_like.server._concurrent_worker`); a server
+running one job at a time hands it to its event loop thread and waits (:func:`wait_for_action`), cancelling it
+at the job's deadline or when harakiri interrupts the wait. Either way the action sees the same request, and
+its errors become the same responses as a plain action's.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from pysoa_like.common.types import ActionResponse
+from pysoa_like.server.types import EnrichedActionRequest
+
+__all__ = [
+    "JOB_DEADLINE",
+    "CoroutineFunctionAction",
+    "DeadlineInterrupt",
+    "as_action_response",
+    "is_coroutine_action",
+    "wait_for_action",
+]
+
+#: The deadline of the job being handled (absolute Unix time, or ``None``), one per job: a context variable,
+#: so that jobs running at once on one event loop (each its own task) or in a thread pool never mix them.
+JOB_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("pysoa_like_job_deadline", default=None)
+
+CoroutineRunner = Callable[[Awaitable[Any], contextvars.Context], "concurrent.futures.Future[Any]"]
+
+
+class DeadlineInterrupt(Exception):
+    """A coroutine action was cancelled because its job's deadline passed (answered ``DEADLINE_EXCEEDED``)."""
+
+
+def as_action_response(action: str, result: Any) -> ActionResponse:
+    """What a coroutine function action returned, as a response: a response as is, ``None`` an empty body."""
+    if isinstance(result, ActionResponse):
+        return result
+    return ActionResponse(action=action, body={} if result is None else result)
+
+
+class CoroutineFunctionAction:
+    """An ``async def action(request)`` of ``action_class_map``, called like an action class instance.
+
+    The function gets the :class:`~pysoa_like.server.types.EnrichedActionRequest` and returns the response
+    body (a dict, or ``None`` for an empty one) or an :class:`ActionResponse`; it raises
+    :class:`~pysoa_like.server.errors.ActionError` for errors, as a plain action does.
+
+    Args:
+        function: The coroutine function.
+    """
+
+    __slots__ = ("function",)
+
+    #: Always a coroutine action.
+    is_coroutine_action = True
+
+    def __init__(self, function: Callable[[EnrichedActionRequest], Awaitable[Any]]) -> None:
+        self.function = function
+
+    def __call__(self, request: EnrichedActionRequest) -> Coroutine[Any, Any, ActionResponse]:
+        return self._run(request)
+
+    async def _run(self, request: EnrichedActionRequest) -> ActionResponse:
+        return as_action_response(request.action, await self.function(request))
+
+
+def is_coroutine_action(action: Any) -> bool:
+    """Whether calling ``action`` (an action instance) gives a coroutine, as far as can be told before calling it."""
+    return bool(getattr(action, "is_coroutine_action", False)) or inspect.iscoroutinefunction(action)
+
+
+def is_coroutine_function(value: Any) -> bool:
+    """Whether an ``action_class_map`` value is a coroutine function (the action itself, not a factory)."""
+    return inspect.iscoroutinefunction(value)
+
+
+def wait_for_action(future: concurrent.futures.Future[Any], deadline: float | None) -> Any:
+    """Wait for a coroutine action running on another thread's loop; cancel it at ``deadline`` or on interrupt.
+
+    Args:
+        future: The action's future (see :func:`~pysoa_like.server._event_loop.submit_in_context`).
+        deadline: The job's deadline (absolute Unix time), or ``None``.
+
+    Returns:
+        What the action returned.
+
+    Raises:
+        DeadlineInterrupt: The deadline passed first (the action was cancelled).
+        BaseException: What the action raised; or what interrupted the wait (harakiri), after cancelling it.
+    """
+    timeout = None if deadline is None else max(deadline - time.time(), 0.0)
+    try:
+        done, _ = concurrent.futures.wait((future,), timeout)
+    except BaseException:
+        future.cancel()
+        raise
+    if not done:
+        future.cancel()
+        raise DeadlineInterrupt()
+    return future.result()
