@@ -7,7 +7,8 @@ thread, cannot be interrupted), ``hog_loop`` (an ``async def`` that blocks the l
 
 Environment: ``FUNCTIONAL_REDIS_URL`` (the Redis), ``CONCURRENCY`` (default 50), ``HARAKIRI_TIMEOUT`` and
 ``HARAKIRI_GRACE`` (seconds; default 0 and 5), ``CONCURRENT_MIDDLEWARE`` (``plain``: a middleware with plain hooks
-only, which puts every job in the thread pool; ``coroutine``: one with both kinds of hooks).
+only, which puts every job in the thread pool; ``coroutine``: one with both kinds of hooks; ``auth``: the API
+token middleware, whose verifier names the thread it ran in as the token's subject, for the private ``secret``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from pysoa_like.auth import current_identity
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.middleware import (
@@ -95,6 +97,22 @@ class HogLoopAction(Action):
         return {}
 
 
+class SecretAction(Action):
+    """A private coroutine action: answers with the subject of the caller's token."""
+
+    private = True
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        identity = current_identity()
+        return {"subject": identity.subject if identity else None}
+
+
+def thread_verifier(token: str) -> dict[str, Any] | None:
+    """Accepts the token ``open-sesame``; its subject is the name of the thread the check ran in."""
+    return {"subject": threading.current_thread().name} if token == "open-sesame" else None
+
+
 class PlainMarker(ServerMiddleware):
     """Marks the context of each action's request (plain hooks only)."""
 
@@ -139,12 +157,19 @@ class ConcurrentServer(Server):
         "stuck_async": StuckAsyncAction,
         "stuck_blocking": StuckBlockingAction,
         "hog_loop": HogLoopAction,
+        "secret": SecretAction,
     }
 
 
 _MIDDLEWARE = {
     "plain": [{"path": "tests.functional.concurrent_service:PlainMarker"}],
     "coroutine": [{"path": "tests.functional.concurrent_service:CoroutineMarker"}],
+    "auth": [
+        {
+            "path": "pysoa_like.auth:ApiTokenMiddleware",
+            "kwargs": {"verifier": "tests.functional.concurrent_service:thread_verifier"},
+        }
+    ],
 }
 
 SOA_SERVER_SETTINGS: dict[str, Any] = {

@@ -123,6 +123,20 @@ def test_coroutine_middleware_keeps_jobs_on_the_loop(start_concurrent: Callable[
     assert doze["thread"].startswith("pysoa-like-job")
 
 
+def test_the_api_token_middleware_checks_tokens_on_the_loop(
+    start_concurrent: Callable[..., Runner], redis_url: str
+) -> None:
+    """The API token middleware's coroutine hook runs on the loop: the token is checked there (the verifier runs
+    in the main thread), a refused call is answered, and the coroutine action sees the caller's identity."""
+    start_concurrent(CONCURRENT_MIDDLEWARE="auth")
+    client = make_client(redis_url)
+    with pytest.raises(CallActionError) as refused:
+        client.call_action(SERVICE, "secret", {}, timeout=5)
+    assert [e.code for e in refused.value.actions[0].errors] == ["AUTH_REQUIRED"]
+    body = client.call_action(SERVICE, "secret", {}, timeout=5, context={"api_token": "open-sesame"}).body
+    assert body == {"subject": "MainThread"}
+
+
 def test_plain_middleware_still_works_with_jobs_in_the_pool(
     start_concurrent: Callable[..., Runner], redis_url: str
 ) -> None:

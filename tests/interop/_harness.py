@@ -133,6 +133,7 @@ class ServerProcess:
         transport_kwargs: JSON-friendly server transport kwargs (:func:`server_transport_kwargs`).
         client_routing: Service name -> JSON-friendly client transport kwargs, for nested calls
             (PySOA side only: its ``forward`` action).
+        server_settings: More server settings (pysoa_like side only), such as ``concurrency``.
     """
 
     def __init__(
@@ -142,11 +143,17 @@ class ServerProcess:
         service_name: str,
         transport_kwargs: dict[str, Any],
         client_routing: dict[str, dict[str, Any]] | None = None,
+        server_settings: dict[str, Any] | None = None,
     ) -> None:
         self.implementation = implementation
         self.service_name = service_name
         config = json.dumps(
-            {"service_name": service_name, "transport_kwargs": transport_kwargs, "client_routing": client_routing or {}}
+            {
+                "service_name": service_name,
+                "transport_kwargs": transport_kwargs,
+                "client_routing": client_routing or {},
+                "server_settings": server_settings or {},
+            }
         )
         prefix = f"interop-{implementation}-{service_name}-"
         self._log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115

@@ -8,6 +8,7 @@ root) it serves one service like ``run_server.py`` does: prints ``READY <pid>``,
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -73,6 +74,14 @@ class TypesAction(Action):
         return {"received": body, "types": {key: type_tag(value) for key, value in body.items()}}
 
 
+class NapAction(Action):
+    """A coroutine action (pysoa_like only): awaits ``seconds``, then answers."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        await asyncio.sleep(float(request.body.get("seconds", 0)))
+        return {"napped": request.body.get("seconds", 0), "tag": request.body.get("tag")}
+
+
 class RetiredAction(Action):
     """An action kept for old callers (pysoa_like marks it deprecated; PySOA clients still call it)."""
 
@@ -134,6 +143,7 @@ def make_like_server_class(service_name: str) -> type[Server]:
                 "whoami": WhoAmIAction,
                 "retired": RetiredAction,
                 "vault": VaultAction,
+                "nap": NapAction,
             },
             "event_handlers": {"interop.ping": answer_ping},
             "periodic_tasks": [PeriodicTask("tick", count_tick, every=1)],
@@ -167,7 +177,8 @@ def like_transport_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-    """Serve one service until SIGTERM; argv[1] is ``{"service_name", "transport_kwargs"}`` as JSON.
+    """Serve one service until SIGTERM; argv[1] is ``{"service_name", "transport_kwargs"}`` as JSON (and
+    optionally ``server_settings``, more server settings such as ``concurrency``).
 
     One worker per process, as in production: transports of one process share a backend (and its
     round-robin over the Redis masters), so several workers in one process would skew the polling.
@@ -178,7 +189,8 @@ def main(argv: list[str]) -> None:
         "path": "pysoa_like.auth:ApiTokenMiddleware",
         "kwargs": {"tokens": {"interop-caller": INTEROP_API_TOKEN}},
     }
-    server = make_like_server_class(config["service_name"])({"transport": transport, "middleware": [middleware]})
+    settings = {"transport": transport, "middleware": [middleware], **config.get("server_settings", {})}
+    server = make_like_server_class(config["service_name"])(settings)
 
     def shut_down(signum: int, frame: Any) -> None:
         server.shutting_down = True
