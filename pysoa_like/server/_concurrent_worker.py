@@ -150,6 +150,7 @@ class ConcurrentWorker:
                 "Jobs run in the thread pool (a middleware has no coroutine hooks, or the server overrides "
                 "the job pipeline)"
             )
+        server.transport.hold_many_requests()
         previous_runner = server._coroutine_runner
         server._coroutine_runner = functools.partial(submit_in_context, loop)
         receiver = threading.Thread(target=self._receive_forever, name="pysoa-like-receiver", daemon=True)

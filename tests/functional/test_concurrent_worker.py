@@ -25,9 +25,9 @@ from tests.functional.conftest import CLIENT_TRANSPORT, Runner, kill_runners, sp
 SERVICE = "concurrent"
 
 
-def make_client(url: str) -> Client:
+def make_client(url: str, **transport_kwargs: Any) -> Client:
     """A client of the concurrent service."""
-    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}}
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}, **transport_kwargs}
     return Client({SERVICE: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}}})
 
 
@@ -246,6 +246,26 @@ def test_sigterm_finishes_the_jobs_in_flight_and_takes_no_new_ones(redis_url: st
             assert raw.llen(f"pysoa:service.{SERVICE}") == 1  # the late request is still queued for the next worker
     finally:
         kill_runners([process])
+
+
+def test_watched_requests_held_at_once_each_keep_their_liveness_key(
+    start_concurrent: Callable[..., Runner], redis_url: str
+) -> None:
+    """With ``detect_dead_workers`` on, a long job is not taken for a dead worker's when the worker takes other
+    requests meanwhile: each request's liveness key lives until its own reply."""
+    start_concurrent()
+
+    def watched_call(seconds: float) -> Any:
+        client = make_client(redis_url, detect_dead_workers=True)
+        return client.call_action(SERVICE, "nap", {"seconds": seconds, "tag": seconds}, timeout=15).body
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        long_call = pool.submit(watched_call, 5)
+        # Taken by the worker while the long call's client has seen its key (it checks every second).
+        time.sleep(1.5)
+        for _ in range(3):
+            assert pool.submit(watched_call, 0.2).result(20)["tag"] == 0.2
+        assert long_call.result(20)["tag"] == 5
 
 
 def test_fork_and_concurrency_combine(start_concurrent: Callable[..., Runner], redis_url: str) -> None:

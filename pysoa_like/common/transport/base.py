@@ -147,6 +147,13 @@ class ServerTransport(Transport, abc.ABC):
             MessageReceiveTimeout: Nothing arrived within the transport's receive timeout.
         """
 
+    def hold_many_requests(self) -> None:
+        """Called once by a concurrent worker (``concurrency`` above 1) before it receives anything: from then on
+        requests are received before earlier ones are answered, answers come in any order, and they are sent from
+        another thread than the receiving one. Transports that keep state per request held adjust it here; the
+        default does nothing."""
+        return None
+
     def flush_responses(self) -> None:
         """Make sure every response sent so far has been handed over (called when the server stops).
 

@@ -50,7 +50,11 @@ def watched_key(meta: Any) -> str | None:
 
 
 class WorkerWatch:
-    """Keeps the liveness key of the watched request this worker holds (at most one at a time).
+    """Keeps the liveness keys of the watched requests this worker holds.
+
+    A worker running one job at a time holds at most one (:attr:`exclusive`: taking a request ends the key of
+    the one before, answered or not); a concurrent worker holds one per watched job in flight, each ended by
+    its own reply.
 
     Args:
         core: The server transport's core (for the Redis commands).
@@ -59,14 +63,17 @@ class WorkerWatch:
     def __init__(self, core: RedisTransportCore) -> None:
         self.core = core
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
-        self._current: str | None = None
+        #: Whether the worker holds one request at a time (see the class docstring).
+        self.exclusive = True
+        self._held: dict[str, None] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def begin(self, meta: Any, body: Any) -> None:
         """The worker took a request: set its liveness key if its client watches it (and waits for a reply)."""
-        self.end()
+        if self.exclusive:
+            self.end()
         key = watched_key(meta)
         if key is None or (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
             return
@@ -76,22 +83,29 @@ class WorkerWatch:
             self._log("Could not set the liveness key of a watched request: %s", exc)
             return
         with self._lock:
-            self._current = key
+            self._held[key] = None
         self._ensure_thread()
 
-    def end(self) -> None:
-        """The request's reply was pushed (or the worker moved on): delete its liveness key."""
-        if self._current is None:  # the usual case: no watched request held
+    def end(self, meta: Any = None) -> None:
+        """A request's reply was pushed (or the worker moved on): delete its liveness key (``meta``: that request's;
+        every key held when the worker is :attr:`exclusive` or ``meta`` is ``None``)."""
+        if not self._held:  # the usual case: no watched request held
             return
         with self._lock:
-            key: str | None = self._current
-            self._current = None
-        if key is None:  # the refresher thread never clears it, but another end() may have
-            return
-        try:
-            self.core.run_on_key_master(key, "DEL", key)
-        except (redis.RedisError, MessageSendError) as exc:
-            self._log("Could not delete the liveness key of a watched request: %s", exc)
+            if meta is None or self.exclusive:
+                keys = list(self._held)
+                self._held.clear()
+            else:
+                key = watched_key(meta)
+                if key is None or key not in self._held:
+                    return
+                del self._held[key]
+                keys = [key]
+        for key in keys:
+            try:
+                self.core.run_on_key_master(key, "DEL", key)
+            except (redis.RedisError, MessageSendError) as exc:
+                self._log("Could not delete the liveness key of a watched request: %s", exc)
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -102,13 +116,12 @@ class WorkerWatch:
         # A daemon thread: it dies with the worker, and so does the key a little later. That is the point.
         while not self._wake.wait(WORKER_KEY_REFRESH_SECONDS):
             with self._lock:
-                key = self._current
-            if key is None:
-                continue
-            try:
-                self.core.run_on_key_master(key, "PEXPIRE", key, WORKER_KEY_TTL_MILLISECONDS)
-            except (redis.RedisError, MessageSendError) as exc:
-                self._log("Could not refresh the liveness key of a watched request: %s", exc)
+                keys = list(self._held)
+            for key in keys:
+                try:
+                    self.core.run_on_key_master(key, "PEXPIRE", key, WORKER_KEY_TTL_MILLISECONDS)
+                except (redis.RedisError, MessageSendError) as exc:
+                    self._log("Could not refresh the liveness key of a watched request: %s", exc)
 
     def _log(self, template: str, error: Exception) -> None:
         log_bounded(_logger, logging.WARNING, self.core.log_throttle, "worker watch", template, error)

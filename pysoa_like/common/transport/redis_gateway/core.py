@@ -147,10 +147,20 @@ class RedisTransportCore:
         self._backend: BaseRedisClient | None = None
         #: Throttles the transport's error lines that peers can trigger (bad messages, refused replies).
         self.log_throttle = LogThrottle()
-        # Lanes holding deferred pushes (send_reply) whose replies are still unread, by ring slot.
-        self._deferred_lanes: dict[int, Lane] = {}
+        # Lanes holding deferred pushes (send_reply) whose replies are still unread, by ring slot, per thread as lanes
+        # are: a concurrent worker receives in one thread and replies from another, and neither may read the other's
+        # connection.
+        self._thread_deferred = threading.local()
         self._ring: HostRing | None = None
         self._cache_key: Hashable = (backend_type, _freeze(self.backend_layer_kwargs))
+
+    @property
+    def _deferred_lanes(self) -> dict[int, Lane]:
+        try:
+            lanes: dict[int, Lane] = self._thread_deferred.lanes
+        except AttributeError:
+            lanes = self._thread_deferred.lanes = {}
+        return lanes
 
     # Backend
 
@@ -314,7 +324,8 @@ class RedisTransportCore:
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
 
     def settle_deferred(self) -> None:
-        """Read Redis' answers to every deferred reply push, acting on failures as :meth:`send_reply` does."""
+        """Read Redis' answers to every deferred reply push of this thread, acting on failures as :meth:`send_reply`
+        does."""
         for index, lane in list(self._deferred_lanes.items()):
             self._settle_lane(index, lane)
 

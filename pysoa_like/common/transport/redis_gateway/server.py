@@ -228,7 +228,12 @@ class RedisServerTransport(ServerTransport):
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
             core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
         # A watched request's liveness key goes after its reply (a client seeing it gone finds the reply).
-        self._watch.end()
+        self._watch.end(meta)
+
+    def hold_many_requests(self) -> None:
+        """A concurrent worker holds several requests at once: each watched request keeps its liveness key until
+        its own reply is pushed (not only until the next request is taken)."""
+        self._watch.exclusive = False
 
     def flush_responses(self) -> None:
         """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.
