@@ -60,6 +60,8 @@ __all__ = ["ConcurrentWorker", "JobState"]
 
 # How long the receiver waits for a free place before looking at shutting_down again.
 _PLACE_WAIT_SECONDS = 0.25
+# The most requests one receive takes (when the transport can take several in one round trip).
+_MOST_PER_RECEIVE = 50
 # The longest the replier waits for a response before looking at the time limits again.
 _REPLIER_WAIT_SECONDS = 0.25
 # How long shutting down waits for the replier to send what it holds.
@@ -132,6 +134,8 @@ class ConcurrentWorker:
         self._pipeline: LoopJobPipeline | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._replier = Replier(self)
+        # The transport's receive of several requests in one round trip, when it has one.
+        self._receive_many = getattr(server.transport, "receive_request_messages", None)
         self._harakiri_fired = threading.Event()
 
     def serve(self) -> None:
@@ -169,23 +173,32 @@ class ConcurrentWorker:
 
     def _receive_forever(self) -> None:
         server = self.server
+        places = self._places
         try:
             while not server.shutting_down:
-                if not self._places.acquire(timeout=_PLACE_WAIT_SECONDS):
+                if not places.acquire(timeout=_PLACE_WAIT_SECONDS):
                     continue
-                received = self._receive_one()
-                if received is None:
-                    self._places.release()
-                    continue
-                if not self._call_soon(self._start, received):
+                free = 1
+                while free < _MOST_PER_RECEIVE and places.acquire(blocking=False):
+                    free += 1
+                received = self._receive(free)
+                for _ in range(free - len(received)):
+                    places.release()
+                if received and not self._call_soon(self._start, received):
                     return
         finally:
             self._call_soon(self._receiving_stopped)
 
-    def _receive_one(self) -> ReceivedMessage | None:
+    def _receive(self, free: int) -> list[ReceivedMessage]:
+        """Up to ``free`` requests (several in one round trip when the transport can), or none."""
         server = self.server
+        many = self._receive_many
         try:
-            received = server.receive_next()
+            if many is not None and free > 1:
+                received = server.receive_with(many, free) or []
+            else:
+                one = server.receive_next()
+                received = [one] if one is not None else []
             self._outage.succeeded()
             return received
         except TransientPySOATransportError as exc:
@@ -195,7 +208,7 @@ class ConcurrentWorker:
                 server._heartbeat.beat()
         except Exception as exc:
             server.logger.error("Unexpected error in the server loop: %s", exc, exc_info=exc)
-        return None
+        return []
 
     def _call_soon(self, callback: Any, *args: Any) -> bool:
         loop = self._loop
@@ -216,13 +229,14 @@ class ConcurrentWorker:
         if not self._receiving and not self.active and self._all_done is not None:
             self._all_done.set()
 
-    def _start(self, received: ReceivedMessage) -> None:
-        request_id, meta, job_request = received
-        server = self.server
-        state = JobState(request_id, meta if isinstance(meta, dict) else {}, job_request, server._harakiri.timeout)
-        self.active[state] = None
-        assert self._loop is not None
-        state.task = self._loop.create_task(self._run(state))
+    def _start(self, received: list[ReceivedMessage]) -> None:
+        timeout = self.server._harakiri.timeout
+        loop = self._loop
+        assert loop is not None
+        for request_id, meta, job_request in received:
+            state = JobState(request_id, meta if isinstance(meta, dict) else {}, job_request, timeout)
+            self.active[state] = None
+            state.task = loop.create_task(self._run(state))
 
     async def _run(self, state: JobState) -> None:
         server = self.server

@@ -74,6 +74,7 @@ __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice
 
 _R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
+_T = TypeVar("_T")
 
 #: The response context key listing the deprecated actions a job ran (action name -> message).
 DEPRECATED_ACTIONS_CONTEXT_KEY = "deprecated_actions"
@@ -233,12 +234,27 @@ class RequestCycleMixin:
         Raises:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
+        received = self.receive_with(self.transport.receive_request_message)
+        if received is None or (received[0] is None and received[1] is None and received[2] is None):
+            return None
+        return received
+
+    def receive_with(self, receive: Callable[..., _T], *args: Any) -> _T | None:
+        """Call a receive method of the transport (with the short receive slice) as :meth:`receive_next` does: the
+        idle time measured, idle actions run after a timeout, a message that cannot be received logged and skipped.
+
+        Returns:
+            What ``receive`` returned, or ``None`` after a timeout or a skipped message.
+
+        Raises:
+            TransientPySOATransportError: The transport failed in a way a retry may fix.
+        """
         metrics = self._metrics
         idle_timer = metrics.timer("server.idle_time") if self._counting else None
         if idle_timer is not None:
             idle_timer.start()
         try:
-            received = self.transport.receive_request_message(**self._receive_kwargs)
+            return receive(*args, **self._receive_kwargs)
         except MessageReceiveTimeout:
             if idle_timer is not None:
                 idle_timer.stop()
@@ -253,9 +269,6 @@ class RequestCycleMixin:
         finally:
             if idle_timer is not None:
                 idle_timer.stop()
-        if received[0] is None and received[1] is None and received[2] is None:
-            return None
-        return received
 
     def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
         started = time.perf_counter()

@@ -175,6 +175,40 @@ class RedisServerTransport(ServerTransport):
                 self._watch.begin(received.meta, received.body)
                 return received
 
+    def receive_request_messages(
+        self, max_count: int, receive_timeout_in_seconds: float | None = None
+    ) -> list[ReceivedMessage]:
+        """Like :meth:`receive_request_message`, also taking up to ``max_count - 1`` more requests already waiting,
+        in the same round trip: what a concurrent worker with several free places asks for.
+
+        Returns:
+            One or more valid requests, oldest first (bad ones skipped and answered, expired ones dropped).
+
+        Raises:
+            MessageReceiveTimeout: No valid request arrived within ``receive_timeout_in_seconds``.
+            MessageReceiveError: Redis failed.
+        """
+        core = self.core
+        timeout = core.receive_timeout_in_seconds if receive_timeout_in_seconds is None else receive_timeout_in_seconds
+        deadline = time.monotonic() + timeout
+        with self.metrics.timer(self._prefix + "receive"):
+            while True:
+                received: list[ReceivedMessage] = []
+                for raw in core.pop_messages(self._receive_queue_name, timeout, drain=max(max_count - 1, 0)):
+                    try:
+                        message = self._reader.read(raw)
+                    except (RejectedRequest, MessageReceiveTimeout):
+                        continue  # answered where possible, or expired: the others still count
+                    self._watch.begin(message.meta, message.body)
+                    received.append(message)
+                if received:
+                    return received
+                timeout = deadline - time.monotonic()
+                if timeout < _MINIMUM_REMAINING_SECONDS:
+                    raise MessageReceiveTimeout(
+                        f"No valid request for service {self.service_name} (bad or expired messages were skipped)"
+                    )
+
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send a reply to the request's ``reply_to`` list, in the request's protocol version and serializer.
 
