@@ -135,11 +135,13 @@ check-install:
 		assert all(r.files('pysoa_like').joinpath('dashboard/static/' + n).is_file() \
 		for n in ('index.html', 'dashboard.js', 'dashboard.css')), 'dashboard assets missing from the install'"
 
-# Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9); see docs/performance.rst. Never part of `test`.
+# Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9), then one concurrent worker against one job at a time
+# (benchmarks/concurrency.py); see docs/performance.rst. Never part of `test`.
 # BASELINE=<git revision or checkout directory> also runs that pysoa_like in the same run (old vs new).
 BASELINE ?=
 bench: $(READY)
 	$(BIN)/python -m benchmarks.run $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/python -m benchmarks.concurrency
 
 # A call through the full in-process pipeline (local transport), no Redis.
 bench-local: $(READY)

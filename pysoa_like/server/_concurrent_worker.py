@@ -413,7 +413,13 @@ class Replier:
         for state in list(self.worker.active):
             if state.answered or state.limit > now:
                 continue
-            self._send(state, self._limit_response(state))
+            try:
+                self._send(state, self._limit_response(state))
+            except Exception as exc:  # the replier must live on: every other job's answer depends on it
+                state.answered = True
+                self.worker.server.logger.error(
+                    "Could not answer request %r at its time limit: %s", state.request_id, exc, exc_info=exc
+                )
             self.worker.cancel(state)
             if state.limit_kind == _HARAKIRI:
                 self.worker.harakiri(state)

@@ -7,8 +7,10 @@ test compares against what one job at a time would take, which is many times lon
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +21,10 @@ import redis
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
+from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.server.exit_codes import EXIT_FAILURE
+from tests.functional.concurrent_service import ConcurrentServer
 from tests.functional.conftest import CLIENT_TRANSPORT, Runner, kill_runners, spawn_runner, wait_for
 
 SERVICE = "concurrent"
@@ -266,6 +271,49 @@ def test_watched_requests_held_at_once_each_keep_their_liveness_key(
         for _ in range(3):
             assert pool.submit(watched_call, 0.2).result(20)["tag"] == 0.2
         assert long_call.result(20)["tag"] == 5
+
+
+def test_metrics_and_request_logs_hold_per_job(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Jobs timed at once each get their own ``server.job`` time, ``server.worker.busy`` counts the jobs in
+    flight, and each response log line carries its own job's correlation id (logged from the replier thread)."""
+    server = ConcurrentServer(
+        {
+            "transport": {
+                "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
+                "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}},
+            },
+            "concurrency": 20,
+            "metrics": {"path": "pysoa_like.common.metrics:CountingMetricsRecorder"},
+            "registry": {"enabled": False},
+        }
+    )
+    caplog.set_level(logging.INFO, logger="pysoa_like.server.job")
+    caplog.handler.addFilter(PySOALogContextFilter())
+    runner = threading.Thread(target=server.run, name="server")
+    runner.start()
+    try:
+        wait_for(lambda: _answers(make_client(redis_url)), timeout=20)
+        server.metrics.clear()
+        caplog.clear()
+        outcomes = call_many(redis_url, [("nap", {"seconds": 0.6, "tag": i}, 15) for i in range(10)])
+        assert all(isinstance(body, dict) for body, _ in outcomes), outcomes
+    finally:
+        server.shutting_down = True
+        runner.join(15)
+    metrics = server.metrics
+    assert isinstance(metrics, CountingMetricsRecorder)
+    # The probe's job (a nap of nothing) may end after the clear: only the ten long ones are counted.
+    assert len([t for t in metrics.get_values("timer", "server.job") if t >= 550_000]) == 10
+    assert max(metrics.get_values("gauge", "server.worker.busy")) >= 5
+    responses = [
+        record
+        for record in caplog.records
+        if record.getMessage().startswith("Job response") and "'tag': None" not in record.getMessage()
+    ]
+    assert len(responses) == 10
+    for record in responses:
+        assert f"'correlation_id': '{record.correlation_id}'" in record.getMessage()
+    assert len({record.correlation_id for record in responses}) == 10
 
 
 def test_fork_and_concurrency_combine(start_concurrent: Callable[..., Runner], redis_url: str) -> None:
