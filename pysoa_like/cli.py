@@ -5,7 +5,7 @@
 import path first, so ``my_service.server:MyServer`` resolves as it would for ``python -m``.
 
 The other commands (``call``, ``shell``, ``services``, ``status``, ``health``, ``introspect``,
-``show-config``, ``dashboard``) live in :mod:`pysoa_like._cli`; they exit with 0 (success), 1 (the service
+``show-config``, ``dashboard``, ``gateway``) live in :mod:`pysoa_like._cli`; they exit with 0 (success), 1 (the service
 answered with errors), 2 (usage error) or 3 (transport error or timeout); ``serve`` exits with the
 codes of :mod:`pysoa_like.server.exit_codes` (2 for a settings mistake, found before any worker starts).
 ``pysoa-like --version`` prints the version.
@@ -36,6 +36,7 @@ examples:
   pysoa-like call calculator square number=7 --redis-url redis://127.0.0.1:6379/0
   pysoa-like health calculator --settings my_service.settings
   pysoa-like dashboard --redis-url redis://127.0.0.1:6379/0 --port 8050
+  pysoa-like gateway --settings my_app.settings --port 8080
 
 `pysoa-like COMMAND --help` shows each command's options and examples.
 """

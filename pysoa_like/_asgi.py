@@ -1,0 +1,50 @@
+"""Serving an ASGI application of the ``web`` extra (the dashboard, the gateway) with uvicorn."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["serve"]
+
+
+def serve(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    ready: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve an ASGI application with uvicorn until SIGINT or SIGTERM.
+
+    Args:
+        app: The application (the dashboard's or the gateway's ``create_app``).
+        host: The address to listen on.
+        port: The port (0: a free one).
+        ready: Called with the page's URL once the address is listened on.
+        log_level: uvicorn's log level.
+
+    Raises:
+        OSError: The address cannot be listened on (in use, not this host's, no permission).
+    """
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    if ready is not None:
+        ready(f"http://{shown_host}:{bound_port}/")
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

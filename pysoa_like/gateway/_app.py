@@ -1,0 +1,425 @@
+"""The gateway's ASGI application (Starlette): the call routes, the OpenAPI document, the docs page, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from pysoa_like.common.errors import Error
+from pysoa_like.common.types import JobResponse
+from pysoa_like.gateway._caller import ServiceCaller, make_caller
+from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
+from pysoa_like.gateway._openapi import build_document
+from pysoa_like.gateway._status import Outcome, exception_outcome, job_outcome
+from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
+from pysoa_like.gateway.settings import GatewaySettings
+
+__all__ = ["create_app"]
+
+_logger = logging.getLogger("pysoa_like.gateway")
+
+_ASSETS = {"docs.js": "text/javascript; charset=utf-8", "docs.css": "text/css; charset=utf-8"}
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+# Headers every answer of the call routes carries.
+_API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+_CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "X-Timeout",
+    "X-Switches",
+    "traceparent",
+    "tracestate",
+]
+# A document built while a service did not describe itself is rebuilt this soon.
+_RETRY_DESCRIBE_SECONDS = 5.0
+_INTROSPECT_TIMEOUT = 10.0
+_JOB_KEYS = frozenset({"actions", "continue_on_error"})
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("pysoa_like.gateway").joinpath("static").joinpath(name).read_bytes()
+
+
+def _error_dict(error: Error) -> dict[str, Any]:
+    """An error for an HTTP caller: never the traceback or variables of a server error."""
+    result: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "field": error.field or None,
+        "is_caller_error": error.is_caller_error,
+    }
+    if error.denied_permissions:
+        result["denied_permissions"] = list(error.denied_permissions)
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise EncodingError(f'{name} is not JSON: send {{"$float": "{name}"}}')
+
+
+def _problem_response(problem: GatewayProblem, correlation_id: str | None = None) -> JSONResponse:
+    error = {
+        "code": problem.code,
+        "message": problem.message,
+        "field": problem.field,
+        "is_caller_error": problem.status < 500,
+    }
+    content: dict[str, Any] = {"errors": [error]}
+    headers = {**_API_HEADERS, **problem.headers}
+    if correlation_id is not None:
+        content["correlation_id"] = correlation_id
+        headers["X-Request-ID"] = correlation_id
+    return JSONResponse(content, status_code=problem.status, headers=headers)
+
+
+class _Gateway:
+    """What the routes share: the settings, the caller, the concurrency bound and the cached document."""
+
+    def __init__(self, settings: GatewaySettings, caller: ServiceCaller) -> None:
+        self.settings = settings
+        self.caller = caller
+        self.places = asyncio.Semaphore(settings.max_concurrent_calls)
+        self._document: dict[str, Any] | None = None
+        self._document_expires = 0.0
+        self._document_lock = asyncio.Lock()
+
+    async def read_body(self, request: Request) -> Any:
+        """The request's JSON body, decoded (``{}`` when empty)."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise GatewayProblem(413, "BODY_TOO_LARGE", f"The request body may be at most {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise GatewayProblem(413, "BODY_TOO_LARGE", f"The request body may be at most {limit} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return {}
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise GatewayProblem(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Send the body as JSON (Content-Type: application/json), not {media_type or 'untyped'}",
+            )
+        try:
+            parsed = json.loads(raw, parse_constant=_reject_constant)
+        except EncodingError as exc:
+            raise GatewayProblem(400, "BAD_REQUEST", str(exc)) from None
+        except (ValueError, RecursionError) as exc:
+            raise GatewayProblem(400, "BAD_REQUEST", f"The body is not valid JSON: {exc}") from None
+        try:
+            return from_json_value(parsed)
+        except EncodingError as exc:
+            raise GatewayProblem(400, "BAD_REQUEST", exc.reason, exc.path or None) from None
+        except RecursionError:
+            raise GatewayProblem(400, "BAD_REQUEST", "The body is nested too deeply") from None
+
+    async def run(
+        self, service: str, actions: list[dict[str, Any]], headers: CallHeaders, continue_on_error: bool
+    ) -> JobResponse:
+        """Run the job through the caller within the call's deadline (waiting for a place counts too)."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self.places.acquire(), headers.timeout)
+        except asyncio.TimeoutError:
+            raise GatewayProblem(
+                503,
+                "GATEWAY_BUSY",
+                "The gateway has too many calls in flight; try again shortly",
+                headers={"Retry-After": "1"},
+            ) from None
+        try:
+            left = max(headers.timeout - (time.monotonic() - started), 0.001)
+            return await self.caller.call_job(
+                service,
+                actions,
+                continue_on_error=continue_on_error,
+                timeout=left,
+                switches=headers.switches,
+                correlation_id=headers.correlation_id,
+                context=headers.context,
+            )
+        finally:
+            self.places.release()
+
+    async def document(self) -> dict[str, Any]:
+        """The OpenAPI document, rebuilt when older than ``openapi_refresh_seconds``."""
+        async with self._document_lock:
+            if self._document is not None and time.monotonic() < self._document_expires:
+                return self._document
+            services = sorted(self.settings.expose)
+            answers = await asyncio.gather(*(self._introspect(service) for service in services))
+            introspections = dict(zip(services, answers, strict=True))
+            self._document = build_document(
+                self.settings.title, self.settings.version, self.settings.expose, introspections
+            )
+            failed = any(isinstance(answer, str) for answer in answers)
+            keep = (
+                min(self.settings.openapi_refresh_seconds, _RETRY_DESCRIBE_SECONDS)
+                if failed
+                else self.settings.openapi_refresh_seconds
+            )
+            self._document_expires = time.monotonic() + keep
+            return self._document
+
+    async def _introspect(self, service: str) -> Mapping[str, Any] | str:
+        headers = CallHeaders(
+            correlation_id=f"gateway-openapi-{service}", switches=[], timeout=_INTROSPECT_TIMEOUT, context={}
+        )
+        try:
+            response = await self.run(service, [{"action": "introspect", "body": {}}], headers, False)
+        except Exception as exc:
+            _logger.warning("Service %s did not describe itself for the OpenAPI document: %s", service, exc)
+            return f"{type(exc).__name__}: {exc}"
+        errors = response.errors or (response.actions[0].errors if response.actions else [])
+        if errors or not response.actions:
+            reason = "; ".join(f"{error.code}: {error.message}" for error in errors) or "no answer"
+            _logger.warning("Service %s did not describe itself for the OpenAPI document: %s", service, reason)
+            return reason
+        body: Mapping[str, Any] = response.actions[0].body
+        return body
+
+
+def _answer(outcome: Outcome, content: Any, correlation_id: str) -> JSONResponse:
+    headers = {**_API_HEADERS, "X-Request-ID": correlation_id}
+    if outcome.retry_after is not None:
+        headers["Retry-After"] = str(outcome.retry_after)
+    if outcome.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(content, status_code=outcome.status, headers=headers)
+
+
+def _exception_answer(exc: Exception, service: str, correlation_id: str) -> JSONResponse:
+    outcome = exception_outcome(exc)
+    if outcome.code == "GATEWAY_ERROR":
+        _logger.error("Call to %s failed in the gateway", service, exc_info=exc)
+    error = {"code": outcome.code, "message": outcome.message, "field": None, "is_caller_error": outcome.status < 500}
+    return _answer(outcome, {"errors": [error], "correlation_id": correlation_id}, correlation_id)
+
+
+def _not_exposed(service: str, action: str) -> GatewayProblem:
+    return GatewayProblem(
+        404, "NOT_FOUND", f'This gateway exposes no action "{action}" of service "{service}"', "action"
+    )
+
+
+def create_app(
+    client_settings: Mapping[str, Any],
+    settings: GatewaySettings | Mapping[str, Any],
+    *,
+    caller: ServiceCaller | None = None,
+) -> Starlette:
+    """Build the gateway for the services ``client_settings`` reaches, exposing what ``settings`` allows.
+
+    Args:
+        client_settings: Service name -> client settings (``SOA_CLIENT_SETTINGS``); every exposed service
+            needs an entry.
+        settings: A :class:`~pysoa_like.gateway.GatewaySettings`, or the dict of one (``GATEWAY_SETTINGS``).
+        caller: Makes the calls (tests); by default a client built from ``client_settings``.
+
+    Returns:
+        The ASGI application. Routes: ``POST /{service}/{action}``, ``POST /{service}`` (a job),
+        ``GET /openapi.json``, ``GET /docs`` (and its assets), ``GET /healthz``.
+
+    Raises:
+        ValueError: Bad settings, or an exposed service without client settings.
+        SettingsError: The client settings of a service are invalid.
+    """
+    if not isinstance(settings, GatewaySettings):
+        settings = GatewaySettings.from_mapping(settings)
+    missing = sorted(service for service in settings.expose if service not in client_settings)
+    if missing:
+        raise ValueError(
+            f"no client settings for the exposed service(s) {', '.join(missing)}: add them to SOA_CLIENT_SETTINGS"
+        )
+    if caller is None:
+        caller = make_caller({name: client_settings[name] for name in settings.expose}, settings.max_concurrent_calls)
+    gateway = _Gateway(settings, caller)
+    page = _asset("docs.html").decode("utf-8").replace("{{title}}", _html_escape(settings.title))
+
+    async def call_action(request: Request) -> Response:
+        service, action = request.path_params["service"], request.path_params["action"]
+        if not settings.exposes(service, action):
+            raise _not_exposed(service, action)
+        headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
+        try:
+            body = await gateway.read_body(request)
+            if not isinstance(body, dict):
+                raise GatewayProblem(400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)")
+            response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
+        except GatewayProblem as problem:
+            return _problem_response(problem, headers.correlation_id)
+        except Exception as exc:
+            return _exception_answer(exc, service, headers.correlation_id)
+        outcome = job_outcome(response)
+        if outcome.status != 200:
+            errors = response.errors or next((a.errors for a in response.actions if a.errors), [])
+            content: Any = {"errors": [_error_dict(e) for e in errors], "correlation_id": headers.correlation_id}
+            return _answer(outcome, content, headers.correlation_id)
+        try:
+            content = to_json_value(response.actions[0].body)
+        except EncodingError as exc:
+            _logger.error("The response of %s.%s cannot be sent as JSON: %s", service, action, exc)
+            return _problem_response(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
+        return _answer(outcome, content, headers.correlation_id)
+
+    async def call_job(request: Request) -> Response:
+        service = request.path_params["service"]
+        if service not in settings.expose:
+            raise GatewayProblem(404, "NOT_FOUND", f'This gateway exposes no service "{service}"')
+        headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
+        try:
+            job = await gateway.read_body(request)
+            actions, continue_on_error = _read_job(service, job, settings)
+            response = await gateway.run(service, actions, headers, continue_on_error)
+        except GatewayProblem as problem:
+            return _problem_response(problem, headers.correlation_id)
+        except Exception as exc:
+            return _exception_answer(exc, service, headers.correlation_id)
+        try:
+            content = {
+                "correlation_id": headers.correlation_id,
+                "errors": [_error_dict(e) for e in response.errors],
+                "actions": [
+                    {"action": a.action, "body": to_json_value(a.body), "errors": [_error_dict(e) for e in a.errors]}
+                    for a in response.actions
+                ],
+            }
+        except EncodingError as exc:
+            _logger.error("A response of service %s cannot be sent as JSON: %s", service, exc)
+            return _problem_response(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
+        return _answer(job_outcome(response), content, headers.correlation_id)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(await gateway.document(), headers={"Cache-Control": "no-cache"})
+
+    async def docs(request: Request) -> Response:
+        return Response(page, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _ASSETS:
+            raise GatewayProblem(404, "NOT_FOUND", f"No asset {name!r}")
+        return Response(_asset(name), media_type=_ASSETS[name], headers=_PAGE_HEADERS)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "services": sorted(settings.expose)}, headers=_API_HEADERS)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("docs" if settings.docs else "openapi.json")
+
+    async def problem_handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayProblem)
+        return _problem_response(exc)
+
+    async def http_handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+        message = {
+            404: "No such route: POST /{service}/{action}, POST /{service}, GET /openapi.json, GET /docs",
+            405: "Method not allowed here",
+        }.get(exc.status_code, str(exc.detail))
+        problem = GatewayProblem(
+            exc.status_code, codes.get(exc.status_code, "HTTP_ERROR"), message, headers=exc.headers
+        )
+        return _problem_response(problem)
+
+    routes = [
+        Route("/", home, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    if settings.docs:
+        routes += [Route("/docs", docs, methods=["GET"]), Route("/docs/assets/{name}", asset, methods=["GET"])]
+    routes += [
+        Route("/{service}/{action}", call_action, methods=["POST"]),
+        Route("/{service}", call_job, methods=["POST"]),
+    ]
+    middleware = []
+    if settings.allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)))
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=_CORS_HEADERS,
+                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_credentials=settings.cors_allow_credentials,
+                max_age=settings.cors_max_age,
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.caller.aclose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={GatewayProblem: problem_handler, HTTPException: http_handler},
+    )
+    app.state.gateway_settings = settings
+    return app
+
+
+def _read_job(service: str, job: Any, settings: GatewaySettings) -> tuple[list[dict[str, Any]], bool]:
+    """The actions and ``continue_on_error`` of a job body, each action exposed."""
+    if not isinstance(job, dict) or not isinstance(job.get("actions"), list) or not job["actions"]:
+        raise GatewayProblem(
+            400,
+            "BAD_REQUEST",
+            'A job is {"actions": [{"action": "name", "body": {...}}, ...], "continue_on_error": false}',
+            "actions",
+        )
+    unknown = sorted(set(job) - _JOB_KEYS)
+    if unknown:
+        raise GatewayProblem(400, "BAD_REQUEST", f"Unknown key(s) in the job: {', '.join(unknown)}", unknown[0])
+    continue_on_error = job.get("continue_on_error", False)
+    if not isinstance(continue_on_error, bool):
+        raise GatewayProblem(400, "BAD_REQUEST", "continue_on_error must be true or false", "continue_on_error")
+    actions = []
+    for index, item in enumerate(job["actions"]):
+        where = f"actions.{index}"
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str) or set(item) - {"action", "body"}:
+            raise GatewayProblem(400, "BAD_REQUEST", 'Each action is {"action": "name", "body": {...}}', where)
+        body = item.get("body", {})
+        if not isinstance(body, dict):
+            raise GatewayProblem(400, "BAD_REQUEST", "An action's body must be an object", f"{where}.body")
+        if not settings.exposes(service, item["action"]):
+            raise _not_exposed(service, item["action"])
+        actions.append({"action": item["action"], "body": body})
+    return actions, continue_on_error
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

@@ -1,0 +1,82 @@
+"""The gateway's request limits, body rules, CORS, allowed hosts and health endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+
+from tests.functional.gateway.conftest import GatewayFactory
+
+_ORIGIN = "https://shop.example.com"
+
+
+def test_a_body_over_the_limit_is_413_with_or_without_a_length(make_gateway: GatewayFactory) -> None:
+    """A declared or streamed (chunked) body past max_body_bytes is 413; one just under it goes through."""
+    gateway = make_gateway(max_body_bytes=1000)
+    big = json.dumps({"text": "x" * 1000}).encode()
+    declared = gateway.post("/shop/echo", content=big, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and declared.json()["errors"][0]["code"] == "BODY_TOO_LARGE"
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 100):
+            yield big[start : start + 100]
+
+    streamed = gateway.post("/shop/echo", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    fits = gateway.post("/shop/echo", json={"text": "x" * 900})
+    assert fits.status_code == 200
+
+
+def test_a_body_that_is_not_json_is_415_and_malformed_json_400(gateway: httpx.Client) -> None:
+    """Form data is 415; invalid JSON, NaN literals and a non-object body are 400."""
+    form = gateway.post("/shop/echo", content=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415 and form.json()["errors"][0]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    for raw in (b"{", b'{"a": NaN}', b"[1, 2]", b'"text"', b"[" * 100_000):
+        response = gateway.post("/shop/echo", content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, raw[:20]
+        assert response.json()["errors"][0]["code"] == "BAD_REQUEST"
+    vendor = gateway.post("/shop/echo", content=b'{"a": 1}', headers={"Content-Type": "application/vnd.api+json"})
+    assert vendor.status_code == 200
+
+
+def test_cors_allows_the_configured_origins_only(make_gateway: GatewayFactory) -> None:
+    """A listed origin passes the preflight and reads X-Request-ID; another origin's preflight is refused."""
+    gateway = make_gateway(cors_origins=[_ORIGIN])
+    preflight = {
+        "Origin": _ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, x-timeout",
+    }
+    allowed = gateway.options("/shop/echo", headers=preflight)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == _ORIGIN
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    refused = gateway.options("/shop/echo", headers={**preflight, "Origin": "https://evil.example"})
+    assert refused.status_code == 400
+    assert "access-control-allow-origin" not in refused.headers
+    call = gateway.post("/shop/echo", json={}, headers={"Origin": _ORIGIN})
+    assert call.headers["access-control-allow-origin"] == _ORIGIN
+    assert "x-request-id" in call.headers["access-control-expose-headers"].lower()
+
+
+def test_without_cors_origins_no_cross_origin_headers_are_sent(gateway: httpx.Client) -> None:
+    """By default browsers get no CORS permission at all."""
+    call = gateway.post("/shop/echo", json={}, headers={"Origin": _ORIGIN})
+    assert call.status_code == 200
+    assert "access-control-allow-origin" not in call.headers
+
+
+def test_allowed_hosts_refuse_other_host_names(make_gateway: GatewayFactory) -> None:
+    """With allowed_hosts, a request for another Host is 400 (no DNS rebinding)."""
+    gateway = make_gateway(allowed_hosts=["127.0.0.1"])
+    assert gateway.get("/healthz").status_code == 200
+    assert gateway.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_the_health_endpoint_answers_without_calling_services(gateway: httpx.Client) -> None:
+    """GET /healthz says the gateway is up and what it exposes."""
+    response = gateway.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "services": ["shop"]}
