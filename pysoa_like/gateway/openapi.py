@@ -14,7 +14,7 @@ from typing import Any
 
 from pysoa_like.gateway.settings import ALL_ACTIONS, BUILTIN_ACTIONS
 
-__all__ = ["build_document", "described_actions", "field_schema"]
+__all__ = ["ENCODING_SCHEMAS", "build_document", "described_actions", "field_schema"]
 
 _REF = "#/components/schemas/"
 _SWITCHED = re.compile(r"^(?P<name>.+)\[(?:switch:-?\d+|DEFAULT)\]$")
