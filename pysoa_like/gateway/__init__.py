@@ -22,9 +22,9 @@ try:
 except ImportError as exc:  # pragma: no cover - only without the extra
     raise ImportError(f"pysoa_like.gateway needs the web extra: pip install 'pysoa_like[web]' ({exc})") from exc
 from pysoa_like._asgi import serve
-from pysoa_like.gateway.status import error_status
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
 from pysoa_like.gateway.settings import GatewaySettings
+from pysoa_like.gateway.status import error_status
 
 __all__ = [
     "EncodingError",

@@ -24,10 +24,10 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.types import JobResponse
 from pysoa_like.gateway._caller import ServiceCaller, make_caller
 from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
-from pysoa_like.gateway.openapi import build_document
-from pysoa_like.gateway.status import Outcome, exception_outcome, job_outcome
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
+from pysoa_like.gateway.openapi import build_document
 from pysoa_like.gateway.settings import GatewaySettings
+from pysoa_like.gateway.status import Outcome, exception_outcome, job_outcome
 
 __all__ = ["create_app"]
 

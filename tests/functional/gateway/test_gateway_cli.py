@@ -40,7 +40,7 @@ def start_gateway(shop_service: Runner, shop_redis_url: str, tmp_path: Path) -> 
 
 
 def test_the_gateway_command_serves_the_settings_modules_services(start_gateway: object) -> None:
-    """With a settings module (SOA_CLIENT_SETTINGS, GATEWAY_SETTINGS) it serves the exposed actions; SIGTERM stops it."""
+    """With a settings module (SOA_CLIENT_SETTINGS, GATEWAY_SETTINGS) it serves what is exposed; SIGTERM stops it."""
     runner, url = start_gateway("--settings", "tests.functional.gateway.shop")  # type: ignore[operator]
     with httpx.Client(base_url=url, timeout=30) as http:
         assert http.post("/shop/square", json={"number": 5}).json() == {"square": 25}

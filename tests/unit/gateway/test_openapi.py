@@ -1,4 +1,4 @@
-"""The OpenAPI document built from a real ``introspect`` answer: valid OpenAPI 3.1, schemas that agree with the fields."""
+"""The OpenAPI document built from a real ``introspect`` answer: valid OpenAPI 3.1, schemas agreeing with the fields."""
 
 from __future__ import annotations
 
