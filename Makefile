@@ -27,7 +27,7 @@ TESTING_GROUPS = --extra testing $(if $(filter 8,$(REDIS)),--group redis8)
 # Set empty by the targets that fill a virtualenv their own way (test-latest, test-lowest).
 READY ?= venv
 
-.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local \
+.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local bench-gateway \
 	lock lock-upgrade check-deps check-install test-conformity test-latest test-lowest test-redis8
 
 $(UV_STAMP):
@@ -134,6 +134,9 @@ check-install:
 	$(USER_VENV)/bin/python -c "import importlib.resources as r; \
 		assert all(r.files('pysoa_like').joinpath('dashboard/static/' + n).is_file() \
 		for n in ('index.html', 'dashboard.js', 'dashboard.css')), 'dashboard assets missing from the install'"
+	$(USER_VENV)/bin/python -c "import importlib.resources as r; \
+		assert all(r.files('pysoa_like').joinpath('gateway/static/' + n).is_file() \
+		for n in ('docs.html', 'docs.js', 'docs.css')), 'gateway assets missing from the install'"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9), then one concurrent worker against one job at a time
 # (benchmarks/concurrency.py); see docs/performance.rst. Never part of `test`.
@@ -142,6 +145,11 @@ BASELINE ?=
 bench: $(READY)
 	$(BIN)/python -m benchmarks.run $(if $(BASELINE),--baseline $(BASELINE))
 	$(BIN)/python -m benchmarks.concurrency
+	$(BIN)/python -m benchmarks.gateway
+
+# The HTTP gateway's overhead per call against a direct client call, in the same run (docs/performance.rst).
+bench-gateway: $(READY)
+	$(BIN)/python -m benchmarks.gateway
 
 # A call through the full in-process pipeline (local transport), no Redis.
 bench-local: $(READY)

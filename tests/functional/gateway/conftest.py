@@ -70,7 +70,7 @@ def shop_service(shop_redis_url: str, tmp_path_factory: pytest.TempPathFactory) 
 @contextlib.contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as serve() does
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import re
 import signal
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -52,6 +55,24 @@ def test_the_gateway_command_serves_the_settings_modules_services(start_gateway:
     # uvicorn shuts down gracefully, then re-raises the signal it stopped for (newer releases): either is a clean stop.
     assert runner.terminate(15) in (0, -signal.SIGTERM)
     assert shop.ADMIN_TOKEN not in runner.log()
+
+
+def test_a_kept_alive_connection_gets_its_answers_without_delay(start_gateway: object) -> None:
+    """Answers are not held for the client's delayed ACK (40 ms each without TCP_NODELAY on the server's side)."""
+    _, url = start_gateway("--settings", "tests.functional.gateway.shop")  # type: ignore[operator]
+    connection = http.client.HTTPConnection(url.split("//")[1], timeout=30)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        started = time.monotonic()
+        for _ in range(50):
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read()
+        elapsed = time.monotonic() - started
+    finally:
+        connection.close()
+    assert elapsed < 1.5, f"50 requests took {elapsed:.2f} s (each waited for a delayed ACK: at least 2 s in all)"
 
 
 def test_options_override_the_settings(start_gateway: object, shop_redis_url: str) -> None:
@@ -103,8 +124,6 @@ def test_mistakes_are_one_line_and_exit_2(args: tuple[str, ...], words: str, mon
 
 def test_a_port_in_use_is_a_usage_error(shop_redis_url: str) -> None:
     """Listening on a port that is taken exits 2 saying so."""
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
