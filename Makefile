@@ -56,12 +56,15 @@ lock-upgrade: $(UV_STAMP)
 
 # make demo REDIS_URL=redis://host:port/0 uses an existing Redis instead of an embedded one.
 # make demo DASHBOARD=yes (or DASHBOARD=PORT) then serves the dashboard on port 8050 (or PORT), prints
-# its URL and keeps calling the services until Ctrl-C.
+# its URL and keeps calling the services until Ctrl-C; GATEWAY=yes (or GATEWAY=PORT) serves the HTTP
+# gateway on port 8080 (or PORT) likewise. Both may be given.
 REDIS_URL ?=
 DASHBOARD ?=
+GATEWAY ?=
 demo: $(READY)
 	$(BIN)/python examples/demo.py $(if $(REDIS_URL),--redis-url $(REDIS_URL)) \
-		$(if $(DASHBOARD),--dashboard $(filter-out yes,$(DASHBOARD)))
+		$(if $(DASHBOARD),--dashboard $(filter-out yes,$(DASHBOARD))) \
+		$(if $(GATEWAY),--gateway $(filter-out yes,$(GATEWAY)))
 
 lint: $(READY)
 	$(BIN)/ruff check pysoa_like tests examples benchmarks tools

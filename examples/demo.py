@@ -7,13 +7,16 @@ under the ``pysoa-like serve`` runner, calls them over Redis, and shuts everythi
 ``--local`` it runs both services in-process over the local transport. With ``--dashboard [PORT]``
 (``make demo DASHBOARD=yes`` or ``DASHBOARD=PORT``) it then also serves the operators' dashboard,
 prints its URL, and keeps calling the services (a few calls a second, now and then a failing one)
-until Ctrl-C, or for ``--duration`` seconds.
+until Ctrl-C, or for ``--duration`` seconds. With ``--gateway [PORT]`` (``make demo GATEWAY=yes``)
+it serves the HTTP gateway too (``examples.settings``' ``GATEWAY_SETTINGS``), calls it once each
+way, prints its URL and its docs page's, and keeps calling likewise.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import re
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -155,24 +160,57 @@ def wait_until_ready(client: Client, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def running_dashboard(url: str, port: int) -> Iterator[str]:
-    """Run ``pysoa-like dashboard`` on ``port`` (0: a free one); yield the page's URL."""
-    command = [sys.executable, "-m", "pysoa_like", "dashboard", "--redis-url", url, "--port", str(port)]
-    command += ["--interval", "1", "--resolution", "2", "--history", "10", "--title", "pysoa_like demo"]
+def running_web_process(name: str, command: list[str]) -> Iterator[str]:
+    """Run a ``pysoa-like`` web command (its first stderr line gives its URL); yield the URL."""
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
-        match = re.search(r"on (http://\S+/) ", line)
+        match = re.search(r" on (http://\S+/) ", line)
         if match is None:
-            raise SystemExit(f"The dashboard did not start: {line}{process.stderr.read()}")
-        print(f"Started the dashboard (pid {process.pid})")
+            raise SystemExit(f"The {name} did not start: {line}{process.stderr.read()}")
+        print(f"Started the {name} (pid {process.pid})")
         # Anything it says later goes on to the demo's stderr (and never fills the pipe).
         threading.Thread(target=lambda: sys.stderr.writelines(process.stderr or ()), daemon=True).start()
         yield match.group(1)
     finally:
         stop([process], signal.SIGINT)
-        print("Stopped the dashboard")
+        print(f"Stopped the {name}")
+
+
+def running_dashboard(url: str, port: int) -> contextlib.AbstractContextManager[str]:
+    """Run ``pysoa-like dashboard`` on ``port`` (0: a free one); yield the page's URL."""
+    command = [sys.executable, "-m", "pysoa_like", "dashboard", "--redis-url", url, "--port", str(port)]
+    command += ["--interval", "1", "--resolution", "2", "--history", "10", "--title", "pysoa_like demo"]
+    return running_web_process("dashboard", command)
+
+
+def running_gateway(port: int) -> contextlib.AbstractContextManager[str]:
+    """Run ``pysoa-like gateway`` for the example services (``examples.settings``) on ``port``; yield its URL."""
+    command = [sys.executable, "-m", "pysoa_like", "gateway", "--settings", "examples.settings", "--port", str(port)]
+    return running_web_process("gateway", command)
+
+
+def post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST ``body`` as JSON; the status and the decoded answer (error answers included)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def call_the_gateway(base: str) -> None:
+    """Call the example services over HTTP once each way and print what came back."""
+    show("HTTP  POST /calculator/square 7:", post_json(base + "calculator/square", {"number": 7}))
+    status, answer = post_json(base + "calculator/add", {"numbers": []})
+    show("HTTP  POST /calculator/add []:", (status, answer["errors"][0]["code"]))
+    job = {"actions": [{"action": "square", "body": {"number": 3}}, {"action": "add", "body": {"numbers": [1, 2]}}]}
+    status, answer = post_json(base + "calculator", job)
+    show("HTTP  POST /calculator (a job):", (status, [action["body"] for action in answer["actions"]]))
 
 
 def keep_calling(client: Client, duration: float | None) -> int:
@@ -219,7 +257,15 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PORT",
         help="then serve the dashboard (default port 8050; 0: a free one) and keep calling the services",
     )
-    parser.add_argument("--duration", type=float, help="with --dashboard: stop after this many seconds")
+    parser.add_argument(
+        "--gateway",
+        nargs="?",
+        const=8080,
+        type=int,
+        metavar="PORT",
+        help="then serve the HTTP gateway (default port 8080; 0: a free one), call it, and keep calling the services",
+    )
+    parser.add_argument("--duration", type=float, help="with --dashboard or --gateway: stop after this many seconds")
     args = parser.parse_args(argv)
     if args.local:
         run_calls(Client({"calculator": CALCULATOR, "report": REPORT}))
@@ -232,10 +278,17 @@ def main(argv: list[str] | None = None) -> None:
         with running_services(url, args.workers):
             wait_until_ready(client)
             run_calls(client)
-            if args.dashboard is not None:
-                with running_dashboard(url, args.dashboard) as page:
+            if args.dashboard is None and args.gateway is None:
+                return
+            with contextlib.ExitStack() as web:
+                if args.gateway is not None:
+                    base = web.enter_context(running_gateway(args.gateway))
+                    call_the_gateway(base)
+                    print(f"Gateway: {base}  (docs: {base}docs)", flush=True)
+                if args.dashboard is not None:
+                    page = web.enter_context(running_dashboard(url, args.dashboard))
                     print(f"Dashboard: {page}  (calling the services until Ctrl-C)", flush=True)
-                    print(f"Made {keep_calling(client, args.duration)} rounds of calls")
+                print(f"Made {keep_calling(client, args.duration)} rounds of calls")
 
 
 if __name__ == "__main__":

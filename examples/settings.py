@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["REDIS_URL", "SOA_CLIENT_SETTINGS", "client_settings", "server_settings"]
+__all__ = ["GATEWAY_SETTINGS", "REDIS_URL", "SOA_CLIENT_SETTINGS", "client_settings", "server_settings"]
 
 REDIS_URL = os.environ.get("PYSOA_LIKE_DEMO_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -49,3 +49,10 @@ def server_settings(service: str) -> dict[str, Any]:
 
 #: For the command line: ``pysoa-like services --settings examples.settings`` lists both services.
 SOA_CLIENT_SETTINGS = client_settings()
+
+#: For ``pysoa-like gateway --settings examples.settings`` (``make demo GATEWAY=yes``): what goes on HTTP.
+GATEWAY_SETTINGS = {
+    "expose": {"calculator": ["square", "add"], "report": ["sum_of_squares"]},
+    "timeout": 5,
+    "title": "pysoa_like demo gateway",
+}

@@ -56,3 +56,25 @@ def test_demo_with_the_dashboard_prints_its_url_and_stops_it() -> None:
     pids = [int(p) for p in re.findall(r"\(runner pid (\d+)\)|\(pid (\d+)\)", out) for p in p if p]
     assert len(pids) == 4
     assert not [pid for pid in pids if _alive(pid)]
+
+
+def test_demo_with_the_gateway_calls_it_prints_its_url_and_stops_it() -> None:
+    """With --gateway the demo serves the HTTP gateway, calls it each way, prints its URL, then stops everything."""
+    result = subprocess.run(
+        [sys.executable, "examples/demo.py", "--gateway", "0", "--duration", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "HTTP  POST /calculator/square 7:       (200, {'square': 49})" in out
+    assert "HTTP  POST /calculator/add []:         (400, 'EMPTY')" in out
+    assert "HTTP  POST /calculator (a job):        (200, [{'square': 9}, {'sum': 3}])" in out
+    assert re.search(r"^Gateway: (http://127\.0\.0\.1:\d+/)  \(docs: \1docs\)$", out, re.M), out
+    assert "Stopped the gateway" in out and "Stopped the services" in out
+    pids = [int(p) for p in re.findall(r"\(runner pid (\d+)\)|\(pid (\d+)\)", out) for p in p if p]
+    assert len(pids) == 4
+    assert not [pid for pid in pids if _alive(pid)]
