@@ -38,7 +38,7 @@ nitpick_ignore_regex = [
         r"ErrorsMismatch|StubOutcome|FixtureLoadError|FixtureSyntaxError|VersionGate|RequestCycleMixin|EventPublisher|"
         r"FleetRuntime|ServicePolicies|"
         r"pysoa_like\.(test\._stub_patching\.StubOutcome|client\._options\.CallOptions|client\.expander\.CallPath|"
-        r"auth\._middleware\.ChainedVerifier|common\.transport\.redis_gateway\.backend\.base\.BaseRedisClient)",
+        r"auth\._middleware\.ChainedVerifier|gateway\._caller\.ServiceCaller|common\.transport\.redis_gateway\.backend\.base\.BaseRedisClient)",
     ),
     # Type variables and aliases in signatures.
     (r"py:class", r"(.*\.)?_?[A-Z]\w{0,2}|.*\._[A-Z]\w*"),
