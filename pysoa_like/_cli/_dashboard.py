@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 from typing import Any
 
-from pysoa_like._cli._common import EXIT_OK, CommandError, Output
+from pysoa_like._cli._common import CommandError, Output
 from pysoa_like._cli._target import Target, add_target_arguments, mask_url
+from pysoa_like._cli._web import check_web_command, loopback_names, serve_until_stopped
 
-__all__ = ["add_dashboard_command", "loopback_names", "run_dashboard"]
+__all__ = ["add_dashboard_command", "run_dashboard"]
 
 _EXAMPLES = """\
 examples:
@@ -56,13 +56,6 @@ def add_dashboard_command(commands: Any) -> None:
     parser.set_defaults(run=run_dashboard)
 
 
-def loopback_names(host: str) -> list[str] | None:
-    """The host names a page listening on ``host`` answers by default: loopback names, or any (``None``)."""
-    if host in ("localhost", "::1") or host.startswith("127."):
-        return ["localhost", "127.0.0.1", "::1", "[::1]", host]
-    return None
-
-
 def _fleet_settings(target: Target) -> dict[str, Any]:
     transports = target.redis_transports()
     if not transports:
@@ -76,15 +69,12 @@ def _fleet_settings(target: Target) -> dict[str, Any]:
 
 def run_dashboard(args: argparse.Namespace, output: Output) -> int:
     """``pysoa-like dashboard``: serve the page until interrupted."""
-    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
-        raise CommandError("the dashboard needs the web extra: pip install 'pysoa_like[web]'")
+    check_web_command("dashboard", args.port)
     if not all(math.isfinite(value) for value in (args.interval, args.resolution, args.history)):
         raise CommandError("--interval, --resolution and --history must be finite numbers")
     if args.interval <= 0 or args.resolution <= 0 or args.history * 60 < args.resolution:
         raise CommandError("--interval and --resolution must be positive, and --history at least one resolution")
-    if not 0 <= args.port <= 65535:
-        raise CommandError(f"--port must be between 0 and 65535, got {args.port}")
-    from pysoa_like.dashboard import create_app, serve
+    from pysoa_like.dashboard import create_app
     from pysoa_like.fleet.redis import FleetRedis
 
     target = Target.from_args(args)
@@ -100,13 +90,6 @@ def run_dashboard(args: argparse.Namespace, output: Output) -> int:
         title=args.title,
         allowed_hosts=args.allowed_host or loopback_names(args.host),
     )
-
-    def ready(url: str) -> None:
-        output.stderr.write(f"Dashboard of {target.describe()} on {url} (Ctrl-C stops it)\n")
-        output.stderr.flush()
-
-    try:
-        serve(app, host=args.host, port=args.port, ready=ready)
-    except OSError as exc:
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
-    return EXIT_OK
+    return serve_until_stopped(
+        app, args.host, args.port, output, lambda url: f"Dashboard of {target.describe()} on {url} (Ctrl-C stops it)"
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
-from pysoa_like._cli._common import EXIT_OK, CommandError, Output
-from pysoa_like._cli._dashboard import loopback_names
+from pysoa_like._cli._common import CommandError, Output
 from pysoa_like._cli._target import Target, add_target_arguments, load_module, mask_url
+from pysoa_like._cli._web import check_web_command, loopback_names, serve_until_stopped
 
 __all__ = ["add_gateway_command", "run_gateway"]
 
@@ -110,12 +109,9 @@ def _gateway_settings(args: argparse.Namespace, target: Target) -> dict[str, Any
 
 def run_gateway(args: argparse.Namespace, output: Output) -> int:
     """``pysoa-like gateway``: serve until interrupted."""
-    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
-        raise CommandError("the gateway needs the web extra: pip install 'pysoa_like[web]'")
-    if not 0 <= args.port <= 65535:
-        raise CommandError(f"--port must be between 0 and 65535, got {args.port}")
+    check_web_command("gateway", args.port)
     from pysoa_like.common.errors import PySOAError
-    from pysoa_like.gateway import GatewaySettings, create_app, serve
+    from pysoa_like.gateway import GatewaySettings, create_app
 
     target = Target.from_args(args)
     try:
@@ -128,12 +124,10 @@ def run_gateway(args: argparse.Namespace, output: Output) -> int:
     except (ValueError, PySOAError) as exc:
         raise CommandError(mask_url(str(exc))) from exc
 
-    def ready(url: str) -> None:
-        output.stderr.write(f"Gateway to {target.describe()} on {url} (docs: {url}docs; Ctrl-C stops it)\n")
-        output.stderr.flush()
-
-    try:
-        serve(app, host=args.host, port=args.port, ready=ready)
-    except OSError as exc:
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
-    return EXIT_OK
+    return serve_until_stopped(
+        app,
+        args.host,
+        args.port,
+        output,
+        lambda url: f"Gateway to {target.describe()} on {url} (docs: {url}docs; Ctrl-C stops it)",
+    )
