@@ -52,11 +52,17 @@
     return parts.join(", ");
   }
 
+  // An object with named properties (a model), not one of the encoding's tagged values ({"$date": ...}).
+  function isRecord(schema) {
+    const s = resolve(schema);
+    return s.type === "object" && !!s.properties && !Object.keys(s.properties).some((key) => key.startsWith("$"));
+  }
+
   function schemaView(schema, depth) {
     const s = resolve(schema);
     const box = el("div", { class: depth ? "nested" : "" });
     if (depth > 6) return box;
-    if (s.type === "object" && s.properties && !refName(schema)) {
+    if (isRecord(schema)) {
       const required = new Set(s.required || []);
       const table = el("table", { class: "schema" });
       for (const [name, property] of Object.entries(s.properties)) {
@@ -65,8 +71,8 @@
         const limits = constraints(p);
         if (limits) cell.appendChild(el("span", { class: "note", text: " (" + limits + ")" }));
         if (p.description) cell.appendChild(el("div", { text: p.description }));
-        const inner = refName(property) ? null : p.type === "array" ? p.items : p;
-        if (inner && resolve(inner).type === "object" && resolve(inner).properties) cell.appendChild(schemaView(inner, depth + 1));
+        const inner = p.type === "array" ? p.items : property;
+        if (inner && isRecord(inner)) cell.appendChild(schemaView(inner, depth + 1));
         table.appendChild(el("tr", { "data-property": name }, [
           el("td", { class: "name" }, [document.createTextNode(name), required.has(name) ? el("span", { class: "required", text: "required" }) : null]),
           cell,
