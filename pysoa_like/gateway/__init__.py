@@ -11,7 +11,7 @@ A JSON body is the action's request body and the answer is its response body; ``
 runs a job of several actions. Request headers give the call its correlation id (``X-Request-ID`` or
 ``traceparent``), switches (``X-Switches``), deadline (``X-Timeout``) and API token
 (``Authorization: Bearer``); errors map to HTTP statuses; values JSON lacks travel as tagged objects
-(:mod:`pysoa_like.gateway.encoding`). ``/openapi.json`` describes every exposed action from the
+(``pysoa_like.gateway.encoding``). ``/openapi.json`` describes every exposed action from the
 services' introspection, ``/docs`` renders it. See ``docs/gateway.rst``.
 """
 
