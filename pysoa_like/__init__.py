@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pysoa_like.version import __version__, __version_info__
 
 if TYPE_CHECKING:
+    from pysoa_like.client.async_client import AsyncClient
     from pysoa_like.client.client import Client
     from pysoa_like.common.errors import Error, PySOAError
     from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
@@ -26,6 +27,7 @@ __all__ = [
     "ActionError",
     "ActionRequest",
     "ActionResponse",
+    "AsyncClient",
     "BaseServer",
     "Client",
     "Error",
@@ -43,6 +45,7 @@ _LAZY = {
     "ActionError": ("pysoa_like.server.errors", "ActionError"),
     "ActionRequest": ("pysoa_like.common.types", "ActionRequest"),
     "ActionResponse": ("pysoa_like.common.types", "ActionResponse"),
+    "AsyncClient": ("pysoa_like.client.async_client", "AsyncClient"),
     "BaseServer": ("pysoa_like.server.server", "Server"),
     "Client": ("pysoa_like.client.client", "Client"),
     "Error": ("pysoa_like.common.errors", "Error"),

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypedDict
 
 from pysoa_like.client._arguments import check_mapping, check_seconds
-from pysoa_like.common.types import Context, Control
+from pysoa_like.common.types import Context, Control, JobRequest
 from pysoa_like.core.deadlines import bounded_expiry
 from pysoa_like.core.headers import get_switch, suppress_response_requested
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
@@ -24,6 +24,7 @@ from pysoa_like.core.retry import RetryPolicy, retry_policy_of
 __all__ = [
     "CallKeywords",
     "CallOptions",
+    "job_request_of",
     "make_context_header",
     "make_control_header",
     "new_correlation_id",
@@ -309,3 +310,33 @@ def make_control_header(
     if timeout and "timeout" not in control:
         control["timeout"] = timeout if type(timeout) is int else math.ceil(timeout)
     return control
+
+
+def job_request_of(
+    base_context: Mapping[str, Any],
+    service_context: Mapping[str, Any] | None,
+    actions: Any,
+    switches: Iterable[Any] | None = None,
+    correlation_id: str | None = None,
+    continue_on_error: bool = False,
+    context: Mapping[str, Any] | None = None,
+    control_extra: Mapping[str, Any] | None = None,
+    message_expiry_in_seconds: float | None = None,
+    suppress_response: bool = False,
+) -> JobRequest:
+    """The job one call sends (both clients build it here; check the arguments first with ``check_job_arguments``).
+
+    Args:
+        base_context: The client's base context.
+        service_context: Context keys every request to the service carries (its ``api_token``), or ``None``.
+        actions: The job's actions.
+        switches, correlation_id, continue_on_error, context, control_extra, message_expiry_in_seconds,
+            suppress_response: The keywords of ``Client.send_request``.
+    """
+    if service_context is not None:
+        base_context = {**base_context, **service_context}
+    return JobRequest(
+        control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
+        context=make_context_header(base_context, switches, correlation_id, context),
+        actions=actions,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.transport.errors import PySOATransportError
@@ -18,7 +18,18 @@ if TYPE_CHECKING:
     from pysoa_like.client._service_handler import ServiceHandler
     from pysoa_like.client.client import ActionRequestArgumentIterable, Client
 
-__all__ = ["ParallelJobs", "SentJob", "expandable_actions", "first_action", "raise_errors", "send_jobs"]
+__all__ = [
+    "ParallelJobs",
+    "SentJob",
+    "action_result",
+    "expandable_actions",
+    "first_action",
+    "job_has_errors",
+    "parallel_jobs_of",
+    "raise_errors",
+    "send_jobs",
+    "wait_left",
+]
 
 #: What a parallel call holds per job: ``(service, request_id)`` to wait for, the send error, or ``None``
 #: (a job that gets no reply).
@@ -29,6 +40,20 @@ _SHORTEST_WAIT_SECONDS = 0.01
 
 #: Collects the reply to one request: ``(service, request_id, timeout) -> JobResponse``.
 WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
+
+
+def parallel_jobs_of(jobs: Iterable[Mapping[str, Any]], options: CallOptions) -> list[tuple[str, list[Any]]]:
+    """The ``(service, actions)`` of a parallel call's jobs, once its options are checked.
+
+    Raises:
+        TypeError: The call gives ``fallback``, ``idempotent`` or ``retry`` (they apply to single calls only).
+    """
+    if options.fallback is not None or options.retry is not None or options.idempotent is not None:
+        raise TypeError(
+            "fallback, idempotent and retry apply to call_action and call_actions (and their futures), "
+            "not to parallel calls"
+        )
+    return [(job["service_name"], list(job["actions"])) for job in jobs]
 
 
 def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise_action_errors: bool) -> None:
@@ -50,6 +75,36 @@ def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise
         ]
         if failed:
             raise CallActionError(failed)
+
+
+def job_has_errors(response: JobResponse) -> bool:
+    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
+    if response.errors:
+        return True
+    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
+        if action.errors:
+            return True
+    return False
+
+
+def action_result(response: JobResponse | None) -> ActionResponse:
+    """What a one-action call returns for its job's reply."""
+    if response is None:
+        return None  # type: ignore[return-value]  # suppress_response
+    if response.errors:
+        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
+        return cast(ActionResponse, response.errors)
+    return response.actions[0]
+
+
+def wait_left(timeout: float | None, started: float) -> float | None:
+    """What is left of a call's ``timeout`` (``None``: the transport's default) counted from ``started``.
+
+    A reply may already be waiting when the time is up, so it is still looked for, briefly.
+    """
+    if not timeout:
+        return timeout
+    return max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS)
 
 
 def expandable_actions(responses: Iterable[Any]) -> list[ActionResponse]:

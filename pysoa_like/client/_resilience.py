@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.errors import (
@@ -43,12 +43,19 @@ if TYPE_CHECKING:
     from pysoa_like.client.client import Client
 
 __all__ = [
+    "ATTEMPT",
+    "FINISH",
+    "RESULT",
+    "SLEEP",
     "ServicePolicies",
     "action_name",
     "call_guarded",
     "caller_errors_fall_back",
     "fallback_for",
+    "guarded_steps",
     "has_errors",
+    "refused_by_breaker",
+    "refused_jobs",
     "response_error",
     "server_failed",
 ]
@@ -251,6 +258,17 @@ class ServicePolicies:
             if bulkhead.try_enter():
                 return True
 
+    def has_room(self, wait_until: float | None) -> bool:
+        """Whether a call may try to enter now without waiting for the bulkhead (always, unless it is full and waits).
+
+        ``wait_until``: how long the call may wait (``None``: it may not).
+        """
+        bulkhead = self.bulkhead
+        if bulkhead is None or not self.bulkhead_waits or wait_until is None:
+            return True
+        with self._lock:
+            return bulkhead.in_flight < bulkhead.max_in_flight
+
     def leave(self, action: str, failed: bool | None, generation: int | None = None) -> None:
         """End an attempt admitted by :meth:`enter`: its outcome (``None``: none, it was not really made).
 
@@ -338,33 +356,52 @@ def _failure_of(error: BaseException, sent: bool) -> Failure | None:
     return None
 
 
-def call_guarded(
-    client: Client,
+#: A step of :func:`guarded_steps`: make one attempt with these options (``sent[0]`` is set once it is sent).
+ATTEMPT = "attempt"
+#: A step of :func:`guarded_steps`: wait this many seconds (a backoff, or for room in a waiting bulkhead).
+SLEEP = "sleep"
+#: A guarded call's end: ``(FINISH, response)`` is a reply to finish (raise its errors, expand it) ...
+FINISH = "finish"
+#: ... and ``(RESULT, value)`` is what the call returns as it is (a fallback's response, or ``None``).
+RESULT = "result"
+# How often a waiting bulkhead that cannot block (the asyncio client's) looks for room.
+_ROOM_POLL_SECONDS = 0.005
+
+#: What :func:`guarded_steps` yields: ``(ATTEMPT, options, sent)`` or ``(SLEEP, seconds, None)``.
+Step = tuple[str, Any, Any]
+
+
+def guarded_steps(
     service_name: str,
     actions: list[Any],
     options: CallOptions,
     policies: ServicePolicies | None,
-    attempt: Callable[[CallOptions, list[bool]], JobResponse | None],
-) -> Any:
-    """Make one blocking call through the service's breaker, bulkhead and retry policy, with its fallback.
+    default_wait: float | None,
+    blocking: bool = True,
+) -> Generator[Step, Any, tuple[str, Any]]:
+    """One call through the service's breaker, bulkhead and retry policy, with its fallback, as steps (no I/O).
+
+    The driver (:func:`call_guarded` for the blocking client, the asyncio client's own) makes each step: for
+    ``(ATTEMPT, options, sent)`` it sends the job and waits for its reply, and sends the generator the reply
+    (``None`` without one) or throws the attempt's exception into it; for ``(SLEEP, seconds, None)`` it
+    waits. The generator returns ``(FINISH, response)`` or ``(RESULT, value)``, or raises the call's error.
 
     Args:
-        client: The client.
         service_name: The service.
         actions: The call's actions (:class:`ActionRequest` or dicts).
         options: The call's options.
         policies: The service's policies (``None``: only the call's ``fallback``).
-        attempt: Sends the job and waits for its reply (``None`` without one); sets ``sent[0]`` once sent.
-
-    Returns:
-        What the plain call returns, or the fallback's response.
+        default_wait: The transport's default wait (how long a waiting bulkhead may hold a call without a
+            timeout; 5 seconds when unknown).
+        blocking: Whether a waiting bulkhead may block the driver's thread on its condition; False polls for
+            room with ``SLEEP`` steps (an event loop must never block).
     """
     names = [action_name(action) for action in actions]
     label = ",".join(names)
     timeout = options.timeout
     ends = time.monotonic() + timeout if timeout else None
     # How long a waiting bulkhead may hold the call: its deadline, else its transport's default wait.
-    wait_until = ends if ends is not None else time.monotonic() + (client._default_wait(service_name) or 5.0)
+    wait_until = ends if ends is not None else time.monotonic() + (default_wait or 5.0)
     retry_number = 0
     if policies is not None:
         policies.called()
@@ -374,12 +411,15 @@ def call_guarded(
         generation = None
         try:
             if policies is not None:
-                generation = policies.enter(label, wait_until)
+                if not blocking:
+                    while not policies.has_room(wait_until) and time.monotonic() < wait_until:
+                        yield SLEEP, _ROOM_POLL_SECONDS, None
+                generation = policies.enter(label, wait_until if blocking else None)
                 entered = True
             attempt_options = options
             if ends is not None and retry_number:
                 attempt_options = options.with_timeout(max(ends - time.monotonic(), _SHORTEST_WAIT_SECONDS))
-            response = attempt(attempt_options, sent)
+            response = yield ATTEMPT, attempt_options, sent
         except PySOATransportError as exc:
             failure = _failure_of(exc, sent[0])
             if entered:
@@ -389,11 +429,11 @@ def call_guarded(
                 delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends)
                 if delay is not None:
                     retry_number += 1
-                    time.sleep(delay)
+                    yield SLEEP, delay, None
                     continue
             if isinstance(exc, DeadlineExceededError):
                 raise
-            return _fall_back(service_name, names, options, policies, exc)
+            return RESULT, _fall_back(service_name, names, options, policies, exc)
         except BaseException:
             if entered:
                 assert policies is not None
@@ -413,13 +453,87 @@ def call_guarded(
                 delay = _retry_delay(policies, retry_number + 1, failure, names, options, retry_ends, pushback)
                 if delay is not None:
                     retry_number += 1
-                    time.sleep(delay)
+                    yield SLEEP, delay, None
                     continue
             if _has_any_fallback(options, policies, names):
-                return _fall_back(service_name, names, options, policies, response_error(response))
+                return RESULT, _fall_back(service_name, names, options, policies, response_error(response))
         elif response is not None and has_errors(response) and caller_errors_fall_back(options, policies, names):
-            return _fall_back(service_name, names, options, policies, response_error(response))
-        return None if response is None else client._finish(response, options)
+            return RESULT, _fall_back(service_name, names, options, policies, response_error(response))
+        return (RESULT, None) if response is None else (FINISH, response)
+
+
+def call_guarded(
+    client: Client,
+    service_name: str,
+    actions: list[Any],
+    options: CallOptions,
+    policies: ServicePolicies | None,
+    attempt: Callable[[CallOptions, list[bool]], JobResponse | None],
+) -> Any:
+    """Make one blocking call through the service's breaker, bulkhead and retry policy, with its fallback.
+
+    Drives :func:`guarded_steps` with blocking waits.
+
+    Args:
+        client: The client.
+        service_name: The service.
+        actions: The call's actions (:class:`ActionRequest` or dicts).
+        options: The call's options.
+        policies: The service's policies (``None``: only the call's ``fallback``).
+        attempt: Sends the job and waits for its reply (``None`` without one); sets ``sent[0]`` once sent.
+
+    Returns:
+        What the plain call returns, or the fallback's response.
+    """
+    steps = guarded_steps(service_name, actions, options, policies, client._default_wait(service_name))
+    outcome: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(outcome) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            kind, value = stop.value
+            return client._finish(value, options) if kind is FINISH else value
+        finally:
+            error = outcome = None
+        kind, argument, sent = step
+        if kind is SLEEP:
+            time.sleep(argument)
+            continue
+        try:
+            outcome = attempt(argument, sent)
+        except BaseException as exc:
+            error = exc
+
+
+def refused_by_breaker(policies: ServicePolicies | None, actions: Iterable[Any]) -> CircuitOpenError | None:
+    """The error of a call (a future's, or a parallel call's job) that the service's open breaker refuses now."""
+    if policies is None or policies.breaker_policy is None:
+        return None
+    return policies.refuses(",".join(action_name(action) for action in actions))
+
+
+def refused_jobs(
+    jobs: Sequence[tuple[str, list[Any]]],
+    options: CallOptions,
+    policies_of: Callable[[str], ServicePolicies | None],
+) -> dict[int, PySOATransportError]:
+    """The jobs of a parallel call that open breakers refuse, by position, with their errors.
+
+    An open breaker refuses its jobs before anything is sent: the whole call (raised here), or, with
+    ``catch_transport_errors``, each such job, whose error takes its place among the results.
+
+    Raises:
+        CircuitOpenError: A job is refused and the call does not catch transport errors.
+    """
+    refused: dict[int, PySOATransportError] = {}
+    for position, (service_name, actions) in enumerate(jobs):
+        error = refused_by_breaker(policies_of(service_name), actions)
+        if error is not None:
+            if not options.catch_transport_errors:
+                raise error
+            refused[position] = error
+    return refused
 
 
 def has_errors(response: JobResponse) -> bool:

@@ -42,7 +42,14 @@ if TYPE_CHECKING:
     from pysoa_like.client._fleet import VersionGate
     from pysoa_like.client._resilience import ServicePolicies
 
-__all__ = ["ServiceHandler"]
+__all__ = [
+    "ServiceHandler",
+    "action_label",
+    "count_call_errors",
+    "deprecation_warnings",
+    "metrics_of",
+    "middleware_of",
+]
 
 _logger = logging.getLogger("pysoa_like.client")
 
@@ -50,6 +57,14 @@ _CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
 
 # The response context key a server lists the deprecated actions of a job under (action -> message).
 _DEPRECATED_ACTIONS = "deprecated_actions"
+
+
+def deprecation_warnings(service_name: str, response: JobResponse) -> JobResponse:
+    """``response``, on its way to its caller (after the warnings of its deprecated actions)."""
+    context = response.context
+    if context and _DEPRECATED_ACTIONS in context:
+        _warn_deprecated(service_name, context)
+    return response
 
 
 def _warn_deprecated(service_name: str, context: Mapping[str, Any]) -> None:
@@ -83,17 +98,11 @@ class ServiceHandler:
 
     def __init__(self, service_name: str, settings: Mapping[str, Any]) -> None:
         self.service_name = service_name
-        metrics_config = settings.get("metrics")
-        self.metrics: MetricsRecorder = (
-            build_configured(metrics_config)
-            if metrics_config and metrics_config.get("object")
-            else NoOpMetricsRecorder()
-        )
+        self.metrics: MetricsRecorder = metrics_of(settings)
         transport_config = settings["transport"]
         with self.metrics.timer("client.transport.initialize"):
             self.transport: ClientTransport = build_configured(transport_config, service_name, self.metrics)
-        with self.metrics.timer("client.middleware.initialize"):
-            self.middleware: list[ClientMiddleware] = [build_configured(m) for m in settings.get("middleware") or ()]
+        self.middleware: list[ClientMiddleware] = middleware_of(settings, self.metrics)
         # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
         self.request_counter = random.randint(1, 1_000_000)
         self._counter_lock = threading.Lock()
@@ -203,7 +212,7 @@ class ServiceHandler:
         call ends when it is sent.
         """
         metrics = self.metrics
-        action = _action_label(job_request)
+        action = action_label(job_request)
         call_timer = metrics.timer("client.call", service=self.service_name, action=action)
         call_timer.start()
         try:
@@ -232,15 +241,7 @@ class ServiceHandler:
             return
         timer, action = entry
         timer.stop()
-        codes: list[str] = []
-        if response is not None:
-            codes.extend(e.code for e in response.errors)
-            for action_response in response.actions:
-                codes.extend(e.code for e in action_response.errors)
-        elif error is not None:
-            codes.append(type(error).__name__)
-        for code in codes:
-            self.metrics.counter("client.call.error", service=self.service_name, action=action, code=code).increment()
+        count_call_errors(self.metrics, self.service_name, action, response, error)
 
     # Receiving
 
@@ -401,6 +402,36 @@ class ServiceHandler:
             entry[0].stop()
 
 
-def _action_label(job_request: JobRequest) -> str:
+def metrics_of(settings: Mapping[str, Any]) -> MetricsRecorder:
+    """The metrics recorder a service's client settings configure (the no-op one by default)."""
+    metrics_config = settings.get("metrics")
+    if metrics_config and metrics_config.get("object"):
+        recorder: MetricsRecorder = build_configured(metrics_config)
+        return recorder
+    return NoOpMetricsRecorder()
+
+
+def middleware_of(settings: Mapping[str, Any], metrics: MetricsRecorder) -> list[ClientMiddleware]:
+    """The client middleware of a service's settings, built (timed as ``client.middleware.initialize``)."""
+    with metrics.timer("client.middleware.initialize"):
+        return [build_configured(m) for m in settings.get("middleware") or ()]
+
+
+def count_call_errors(
+    metrics: MetricsRecorder, service_name: str, action: str, response: JobResponse | None, error: Any
+) -> None:
+    """Count an ended call's errors in ``client.call.error``: its reply's error codes, or its exception's class."""
+    codes: list[str] = []
+    if response is not None:
+        codes.extend(e.code for e in response.errors)
+        for action_response in response.actions:
+            codes.extend(e.code for e in action_response.errors)
+    elif error is not None:
+        codes.append(type(error).__name__)
+    for code in codes:
+        metrics.counter("client.call.error", service=service_name, action=action, code=code).increment()
+
+
+def action_label(job_request: JobRequest) -> str:
     """The ``action`` label of a call's metrics: its action names, joined with commas."""
     return ",".join(str(action.action) for action in job_request.actions)

@@ -14,36 +14,44 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client._arguments import check_job_arguments
+from pysoa_like.client._client_base import ClientBase
+from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
-from pysoa_like.client._options import CallOptions, make_context_header, make_control_header, options_of
-from pysoa_like.client._parallel import ParallelJobs, expandable_actions, first_action, raise_errors, send_jobs
+from pysoa_like.client._options import CallOptions, job_request_of, make_context_header, options_of
+from pysoa_like.client._parallel import (
+    ParallelJobs,
+    action_result,
+    expandable_actions,
+    first_action,
+    job_has_errors,
+    parallel_jobs_of,
+    raise_errors,
+    send_jobs,
+    wait_left,
+)
 from pysoa_like.client._resilience import (
-    ServicePolicies,
     action_name,
     call_guarded,
     caller_errors_fall_back,
     fallback_for,
     has_errors,
+    refused_by_breaker,
+    refused_jobs,
     response_error,
     server_failed,
 )
 from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.errors import (
-    CallActionError,
-    CallJobError,
     DeadlineExceededError,
-    ImproperlyConfigured,
-    InvalidExpansionKey,
     PySOAClientError,
 )
-from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings, perform_expansions
-from pysoa_like.client.settings import ClientSettings
+from pysoa_like.client.expander import perform_expansions
 from pysoa_like.common.transport.errors import PySOATransportError
-from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
-from pysoa_like.core.deadlines import bounded_expiry, bounded_wait
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
+from pysoa_like.core.deadlines import bounded_expiry
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -62,9 +70,6 @@ __all__ = [
     "JobRequestArgument",
     "ServiceHandler",
 ]
-
-# A blocking call whose send used up its timeout still looks for its reply this long.
-_SHORTEST_WAIT_SECONDS = 0.01
 
 #: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
 ActionRequestArgument = ActionRequest | dict[str, Any]
@@ -91,7 +96,7 @@ class _CallState(threading.local):
         self.kept: dict[tuple[str, Any], JobResponse] = {}
 
 
-class Client:
+class Client(ClientBase[ServiceHandler]):
     """Calls actions on services.
 
     Args:
@@ -137,17 +142,9 @@ class Client:
             at once, without sending anything.
     """
 
-    deadline: float | None = None
-
-    settings_class: Any = ClientSettings
     handler_class: type[ServiceHandler] = ServiceHandler
 
     FutureResponse = FutureSOAResponse
-    CallActionError = CallActionError
-    CallJobError = CallJobError
-    JobError = CallJobError
-    ImproperlyConfigured = ImproperlyConfigured
-    InvalidExpansionKey = InvalidExpansionKey
 
     def __init__(
         self,
@@ -158,49 +155,11 @@ class Client:
         *,
         fleet: Any = None,
     ) -> None:
-        self._fleet_argument = fleet
+        super().__init__(config, expansion_config, settings_class, context, fleet=fleet)
         self._fleet: Any = None
         self._publisher: Any = None
-        if settings_class is not None:
-            self.settings_class = settings_class
-        self.context: Mapping[str, Any] = context or {}
-        self.config: Mapping[str, Any] = config or {}
-        self.settings: dict[str, Any] = (
-            {name: self._validate(value) for name, value in self.config.items()} if self.config else {}
-        )
-        self.handlers: dict[str, ServiceHandler] = {}
-        self._handlers_lock = threading.Lock()
         # Made on the first call (servers build a client per job, and most jobs make no call).
         self._calls: _CallState | None = None
-        self.expansion_converter: ExpansionConverter | None = None
-        if expansion_config:
-            expansion_settings = ExpansionSettings(expansion_config)
-            self.expansion_converter = ExpansionConverter(
-                type_routes=expansion_settings["type_routes"],
-                type_expansions=expansion_settings["type_expansions"],
-            )
-
-    def _validate(self, service_settings: Any) -> Any:
-        # Servers build a client per request from already validated settings; skip re-validating them.
-        settings_class = self.settings_class
-        if isinstance(settings_class, type) and isinstance(service_settings, settings_class):
-            return service_settings
-        return settings_class(service_settings)
-
-    def _get_handler(self, service_name: str) -> ServiceHandler:
-        handler = self.handlers.get(service_name)
-        if handler is not None:
-            return handler
-        if not isinstance(service_name, str):
-            raise ValueError(f"Called service name must be a string, got {service_name!r}")
-        with self._handlers_lock:
-            handler = self.handlers.get(service_name)
-            if handler is None:
-                if service_name not in self.settings:
-                    raise self.ImproperlyConfigured(f'Unrecognized service name "{service_name}"')
-                handler = self.handler_class(service_name, self.settings[service_name])
-                self.handlers[service_name] = handler
-        return handler
 
     def _call_state(self) -> _CallState:
         state = self._calls
@@ -352,11 +311,17 @@ class Client:
         if self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
         handler = self._get_handler(service_name)
-        base_context = self.context if handler.base_context is None else {**self.context, **handler.base_context}
-        job = JobRequest(
-            control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
-            context=make_context_header(base_context, switches, correlation_id, context),
-            actions=actions,
+        job = job_request_of(
+            self.context,
+            handler.base_context,
+            actions,
+            switches,
+            correlation_id,
+            continue_on_error,
+            context,
+            control_extra,
+            message_expiry_in_seconds,
+            suppress_response,
         )
         calls = self._calls
         return handler.send_request(job, message_expiry_in_seconds, calls is not None and calls.sending)
@@ -397,41 +362,16 @@ class Client:
             DeadlineExceededError: No time is left: nothing may be sent.
         """
         assert self.deadline is not None
-        left = self.deadline - time.time()
-        if left <= 0:
-            raise DeadlineExceededError(
-                f"Not calling service {service_name}: the deadline of this client (its caller's, less a margin) "
-                f"passed {-left:.3f} s ago"
-            )
-        return left
+        return time_left(self.deadline, service_name)
 
     def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
         """The options of a call bounded by :attr:`deadline` (which is set): its wait cut to the time left.
 
-        A call without a timeout keeps its transport's default wait unless that is longer than the time left.
-
         Raises:
             DeadlineExceededError: No time is left: nothing may be sent.
         """
-        names = list(service_names)
-        left = min((self._time_left(name) for name in names), default=None)
-        if left is None:
-            return options
-        wait = options.timeout
-        if not wait:
-            defaults = [self._default_wait(name) for name in names]
-            wait = None if None in defaults else max(defaults)  # type: ignore[type-var]
-        bounded = bounded_wait(wait, left)
-        return options if bounded is None else options.with_timeout(bounded)
-
-    def _default_wait(self, service_name: str) -> float | None:
-        """How long a receive of ``service_name``'s transport waits when a call gives no timeout (if it says)."""
-        try:
-            transport = self._get_handler(service_name).transport
-        except (ImproperlyConfigured, ValueError):
-            return None
-        wait = getattr(transport, "receive_timeout_in_seconds", None)
-        return wait if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 else None
+        assert self.deadline is not None
+        return within_deadline(self.deadline, service_names, options, self._default_wait)
 
     def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
         """Send one job of a call through :meth:`send_request`; its request id."""
@@ -486,7 +426,7 @@ class Client:
 
     def _finish(self, response: JobResponse, options: CallOptions) -> JobResponse:
         """Raise the errors of one job's reply as the options ask, then perform the expansions."""
-        if _has_errors(response):
+        if job_has_errors(response):
             raise_errors((response,), options.raise_job_errors, options.raise_action_errors)
         if options.expansions and not response.errors:
             self._expand(response.actions, options)
@@ -505,16 +445,6 @@ class Client:
             options.job_keywords.get("control_extra"),
             options.timeout,
         )
-
-    def _policies(self, service_name: str) -> ServicePolicies | None:
-        """The service's resilience policies (``None``: none configured, or a service only a replaced method knows)."""
-        handler = self.handlers.get(service_name)
-        if handler is None:
-            try:
-                handler = self._get_handler(service_name)
-            except ImproperlyConfigured:
-                return None
-        return handler.policies
 
     def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
         """Send one job and wait for its finished reply (``None`` when the job asks for no reply).
@@ -556,7 +486,7 @@ class Client:
                 # Taken back even after a send: client middleware may have answered without sending, and the
                 # announcement must not reach the thread's next send (a future's, say).
                 transport.receive_follows(None)
-        return self._finish(self._wait(service_name, request_id, _wait_left(timeout, started)), options)
+        return self._finish(self._wait(service_name, request_id, wait_left(timeout, started)), options)
 
     def _send_and_wait(
         self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions, sent: list[bool]
@@ -568,15 +498,13 @@ class Client:
         sent[0] = True
         if not options.expects_reply:
             return None
-        return self._wait(service_name, request_id, _wait_left(timeout, started))
+        return self._wait(service_name, request_id, wait_left(timeout, started))
 
     def _refused_by_breaker(self, service_name: str, actions: Iterable[Any]) -> None:
         """Raise ``CircuitOpenError`` for a future or a parallel job to a service whose breaker is open."""
-        policies = self._policies(service_name)
-        if policies is not None and policies.breaker_policy is not None:
-            refused = policies.refuses(",".join(action_name(action) for action in actions))
-            if refused is not None:
-                raise refused
+        refused = refused_by_breaker(self._policies(service_name), actions)
+        if refused is not None:
+            raise refused
 
     def _futures_replaced(self) -> bool:
         """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
@@ -625,7 +553,7 @@ class Client:
             if not call.expects_reply:
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
-                wait = _wait_left(call.timeout, started) if result_timeout is None else result_timeout
+                wait = wait_left(call.timeout, started) if result_timeout is None else result_timeout
                 try:
                     received.append(self._wait(service_name, request_id, wait))
                 except PySOATransportError as exc:
@@ -657,7 +585,7 @@ class Client:
         future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **options)
 
         def get_result(result_timeout: float | None) -> ActionResponse:
-            return _action_result(future.result(result_timeout))
+            return action_result(future.result(result_timeout))
 
         return FutureSOAResponse(get_result)
 
@@ -671,22 +599,8 @@ class Client:
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
         """
         call = options_of(options)
-        if call.fallback is not None or call.retry is not None or call.idempotent is not None:
-            raise TypeError(
-                "fallback, idempotent and retry apply to call_action and call_actions (and their futures), "
-                "not to parallel calls"
-            )
-        job_list = [(job["service_name"], list(job["actions"])) for job in jobs]
-        # An open breaker refuses its jobs before anything is sent: the whole call, or (catch_transport_errors)
-        # each such job, whose error takes its place among the results.
-        refused: dict[int, PySOATransportError] = {}
-        for position, (service_name, actions) in enumerate(job_list):
-            try:
-                self._refused_by_breaker(service_name, actions)
-            except PySOATransportError as exc:
-                if not call.catch_transport_errors:
-                    raise
-                refused[position] = exc
+        job_list = parallel_jobs_of(jobs, call)
+        refused = refused_jobs(job_list, call, self._policies)
         if self.deadline is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
@@ -695,7 +609,7 @@ class Client:
         parallel = ParallelJobs(send_jobs(self, job_list, call, refused), call.catch_transport_errors, self._wait)
 
         def get_result(result_timeout: float | None) -> list[Any]:
-            results = parallel.collect(_wait_left(call.timeout, started) if result_timeout is None else result_timeout)
+            results = parallel.collect(wait_left(call.timeout, started) if result_timeout is None else result_timeout)
             raise_errors(
                 (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
             )
@@ -753,7 +667,7 @@ class Client:
         if self._futures_replaced():
             return self.call_action_future(service_name, action, body, **options).result()
         actions = [ActionRequest(action=action, body=body or {})]
-        return _action_result(self._call(service_name, actions, options_of(options)))
+        return action_result(self._call(service_name, actions, options_of(options)))
 
     def call_actions(
         self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
@@ -805,16 +719,6 @@ class Client:
         return self.call_jobs_parallel_future(jobs, **options).result()
 
 
-def _wait_left(timeout: float | None, started: float) -> float | None:
-    """What is left of a call's ``timeout`` (``None``: the transport's default) counted from ``started``.
-
-    A reply may already be waiting when the time is up, so it is still looked for, briefly.
-    """
-    if not timeout:
-        return timeout
-    return max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS)
-
-
 def _is_event_bus(value: Any) -> bool:
     """Whether a ``fleet`` argument is an in-memory event bus (tests) rather than Redis settings."""
     return value is not None and not isinstance(value, Mapping) and callable(getattr(value, "publish", None))
@@ -834,26 +738,6 @@ def _is_local(service_settings: Any) -> bool:
 
         return issubclass(transport_class, LocalClientTransport)
     return False
-
-
-def _has_errors(response: JobResponse) -> bool:
-    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
-    if response.errors:
-        return True
-    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
-        if action.errors:
-            return True
-    return False
-
-
-def _action_result(response: JobResponse | None) -> ActionResponse:
-    """What a one-action call returns for its job's reply."""
-    if response is None:
-        return None  # type: ignore[return-value]  # suppress_response
-    if response.errors:
-        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
-        return cast(ActionResponse, response.errors)
-    return response.actions[0]
 
 
 def _kept_then(

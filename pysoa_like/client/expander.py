@@ -36,7 +36,14 @@ from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpan
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.types import ActionRequest, ActionResponse
 
-__all__ = ["ExpansionConverter", "ExpansionNode", "ExpansionSettings", "TypeNode", "perform_expansions"]
+__all__ = [
+    "ExpansionConverter",
+    "ExpansionNode",
+    "ExpansionRounds",
+    "ExpansionSettings",
+    "TypeNode",
+    "perform_expansions",
+]
 
 _ROUTE_KEYS = ("service", "action", "request_field", "response_field")
 _EXPANSION_REQUIRED_KEYS = ("type", "route", "source_field", "destination_field")
@@ -310,6 +317,115 @@ class CallPath(Protocol):
     def __call__(self, service_name: str, request_id: Any, timeout: float | None) -> Any: ...
 
 
+class ExpansionRounds:
+    """The expansions of one call's reply, round by round, with no I/O (both clients drive it).
+
+    ``next_round()`` gives the requests of a round (route -> ids); the driver sends one request per route
+    (:meth:`request_of`), hands each reply to :meth:`store`, and asks for the next round until there is none.
+
+    Args:
+        converter: The client's expansion converter (``None`` when it has no expansion config).
+        actions: The action responses whose bodies are searched.
+        expansions: ``{type: ["expansion", "expansion.sub", ...]}``.
+        context: The context header of the original request (correlation id, switches and extra keys travel on
+            to the expansion requests).
+        control_extra: The original call's ``control_extra``.
+        timeout: The original call's timeout (message expiry and receive wait).
+
+    Raises:
+        InvalidExpansionKey: ``expansions`` names an unknown type or expansion.
+    """
+
+    def __init__(
+        self,
+        converter: ExpansionConverter | None,
+        actions: Iterable[ActionResponse],
+        expansions: Mapping[str, Any] | None,
+        context: Mapping[str, Any],
+        control_extra: Mapping[str, Any] | None,
+        timeout: float | None,
+    ) -> None:
+        self._trees: list[TypeNode] = []
+        self._pending: list[_Pending] = []
+        self._fetched: dict[_RouteKey, dict[Any, Any]] = {}
+        self._errors: list[Exception] = []
+        self._ready: list[_Ready] = []
+        self._wanted: dict[_RouteKey, list[Any]] = {}
+        self._raising: set[_RouteKey] = set()
+        #: The options of every expansion request.
+        self.options = CallOptions(
+            correlation_id=context.get("correlation_id"), context=context, control_extra=control_extra, timeout=timeout
+        )
+        if not expansions or converter is None:
+            return
+        try:
+            self._trees = converter.dict_to_trees(expansions)
+        except KeyError as exc:
+            raise InvalidExpansionKey(f"Invalid key in expansion request: {exc.args[0]}") from exc
+        for action in actions:
+            for tree in self._trees:
+                _add_pending(self._pending, tree, action.body, frozenset())
+
+    def next_round(self) -> dict[_RouteKey, list[Any]] | None:
+        """The requests of the next round (route -> ids to fetch; maybe none), or ``None`` when all is done.
+
+        Raises:
+            CallJobError, CallActionError: The first failure of an expansion that has ``raise_action_errors``,
+                once every round is done.
+        """
+        self._apply()
+        if not self._pending:
+            if self._errors:
+                raise self._errors[0]
+            return None
+        self._ready, self._wanted, self._raising = _plan_round(self._pending, self._fetched)
+        self._pending = []
+        return self._wanted
+
+    @staticmethod
+    def request_of(key: _RouteKey, values: list[Any]) -> tuple[str, list[ActionRequest]]:
+        """The service and actions of the request fetching ``values`` on route ``key``."""
+        service, action, request_field, _response_field = key
+        return service, [ActionRequest(action=action, body={request_field: values})]
+
+    def store(self, key: _RouteKey, response: Any) -> None:
+        """Store what one route's reply (a ``JobResponse``) fetched in this round."""
+        table = self._fetched[key]
+        wanted = self._wanted[key]
+        error: Exception | None = None
+        if response.errors:
+            error = CallJobError(response.errors)
+        elif not response.actions or response.actions[0].errors:
+            error = CallActionError([a for a in response.actions if a.errors])
+        if error is not None:
+            if key in self._raising:
+                self._errors.append(error)
+            for value in wanted:
+                table[value] = _MISSING
+            return
+        objects = response.actions[0].body.get(key[3])
+        for value in wanted:
+            table[value] = _lookup(objects, value)
+
+    def _apply(self) -> None:
+        """Put the last round's objects in place, and queue the expansions they bring."""
+        ready, self._ready = self._ready, []
+        pending = self._pending
+        for obj, node, key, value, chain in ready:
+            item = self._fetched[key].get(value, _MISSING)
+            if item is _MISSING:
+                continue
+            # A copy per destination: the cached original is reused by later rounds, and sharing it
+            # would let a nested expansion store an object inside itself (a cycle no serializer survives).
+            item = obj[node.destination_field] = copy.deepcopy(item)
+            if (key, value) in chain:
+                continue  # this object is its own ancestor: expanding it again would never end
+            chain = chain | {(key, value)}
+            _add_pending(pending, node, item, chain)
+            for tree in self._trees:
+                _add_pending(pending, tree, item, chain)
+
+
 def perform_expansions(
     converter: ExpansionConverter | None,
     send: Callable[[str, list[ActionRequest], CallOptions], Any],
@@ -321,7 +437,7 @@ def perform_expansions(
     control_extra: Mapping[str, Any] | None,
     timeout: float | None,
 ) -> None:
-    """Expand, in place, the objects found in ``actions``' bodies.
+    """Expand, in place, the objects found in ``actions``' bodies (drives :class:`ExpansionRounds` with blocking calls).
 
     Each round's requests go out through the client's own call path (``send``, then ``wait`` for each
     reply by request id, ``forget`` for those left when a round fails), so they are calls like any other.
@@ -333,8 +449,7 @@ def perform_expansions(
         forget: Stops waiting for a request (the client's ``_forget``).
         actions: The action responses whose bodies are searched.
         expansions: ``{type: ["expansion", "expansion.sub", ...]}``.
-        context: The context header of the original request (correlation id, switches and extra
-            keys travel on to the expansion requests).
+        context: The context header of the original request.
         control_extra: The original call's ``control_extra``.
         timeout: The original call's timeout (message expiry and receive wait).
 
@@ -345,38 +460,22 @@ def perform_expansions(
     """
     if not expansions or converter is None:
         return
-    try:
-        trees = converter.dict_to_trees(expansions)
-    except KeyError as exc:
-        raise InvalidExpansionKey(f"Invalid key in expansion request: {exc.args[0]}") from exc
-    pending: list[_Pending] = []
-    for action in actions:
-        for tree in trees:
-            _add_pending(pending, tree, action.body, frozenset())
-    fetched: dict[_RouteKey, dict[Any, Any]] = {}
-    errors: list[Exception] = []
-    while pending:
-        ready, wanted, raising = _plan_round(pending, fetched)
-        options = CallOptions(
-            correlation_id=context.get("correlation_id"), context=context, control_extra=control_extra, timeout=timeout
-        )
-        _fetch(send, wait, forget, wanted, raising, fetched, errors, options)
-        pending = []
-        for obj, node, key, value, chain in ready:
-            item = fetched[key].get(value, _MISSING)
-            if item is _MISSING:
-                continue
-            # A copy per destination: the cached original is reused by later rounds, and sharing it
-            # would let a nested expansion store an object inside itself (a cycle no serializer survives).
-            item = obj[node.destination_field] = copy.deepcopy(item)
-            if (key, value) in chain:
-                continue  # this object is its own ancestor: expanding it again would never end
-            chain = chain | {(key, value)}
-            _add_pending(pending, node, item, chain)
-            for tree in trees:
-                _add_pending(pending, tree, item, chain)
-    if errors:
-        raise errors[0]
+    rounds = ExpansionRounds(converter, actions, expansions, context, control_extra, timeout)
+    options = rounds.options
+    while (wanted := rounds.next_round()) is not None:
+        sent: list[tuple[_RouteKey, int]] = []
+        try:
+            for key, values in wanted.items():
+                service, requests = rounds.request_of(key, values)
+                sent.append((key, send(service, requests, options)))
+            while sent:
+                key, request_id = sent[0]
+                response = wait(key[0], request_id, options.timeout)
+                sent.pop(0)
+                rounds.store(key, response)
+        finally:
+            for key, request_id in sent:
+                forget(key[0], request_id)
 
 
 # An object to expand, the expansion, and the (route, id) pairs of the expansions that brought it.
@@ -417,43 +516,3 @@ def _plan_round(
         if value not in fetched.setdefault(key, {}):
             wanted.setdefault(key, {})[value] = None
     return ready, {key: list(values) for key, values in wanted.items()}, raising
-
-
-def _fetch(
-    send: Callable[[str, list[ActionRequest], CallOptions], Any],
-    wait: CallPath,
-    forget: Callable[[str, Any], None],
-    wanted: dict[_RouteKey, list[Any]],
-    raising: set[_RouteKey],
-    fetched: dict[_RouteKey, dict[Any, Any]],
-    errors: list[Exception],
-    options: CallOptions,
-) -> None:
-    """Send one request per route (all at once), then collect each reply and store what it found."""
-    sent: list[tuple[_RouteKey, int]] = []
-    try:
-        for key, values in wanted.items():
-            service, action, request_field, _response_field = key
-            sent.append((key, send(service, [ActionRequest(action=action, body={request_field: values})], options)))
-        while sent:
-            key, request_id = sent[0]
-            response = wait(key[0], request_id, options.timeout)
-            sent.pop(0)
-            table = fetched[key]
-            error: Exception | None = None
-            if response.errors:
-                error = CallJobError(response.errors)
-            elif not response.actions or response.actions[0].errors:
-                error = CallActionError([a for a in response.actions if a.errors])
-            if error is not None:
-                if key in raising:
-                    errors.append(error)
-                for value in wanted[key]:
-                    table[value] = _MISSING
-                continue
-            objects = response.actions[0].body.get(key[3])
-            for value in wanted[key]:
-                table[value] = _lookup(objects, value)
-    finally:
-        for key, request_id in sent:
-            forget(key[0], request_id)

@@ -16,7 +16,9 @@ Sending a job that contains stubbed actions:
    cuts the actions after the first error unless ``continue_on_error`` (as a server stops).
 
 Stubbed replies therefore take the same request-id routing as real ones: futures, parallel calls
-and mixed jobs never see each other's responses.
+and mixed jobs never see each other's responses. The asyncio client's handler
+(:class:`~pysoa_like.client._async_handler.AsyncServiceHandler`: ``send_request`` and ``get_response``, both
+coroutines) are replaced the same way (``_get_handler`` is the two clients' common one), with the same plans.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any, Protocol
 
 import attr
 
+from pysoa_like.client._async_handler import AsyncServiceHandler
+from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._service_handler import ServiceHandler
-from pysoa_like.client.client import Client
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.common.errors import Error
-from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
 from pysoa_like.core.headers import suppress_response_requested
 
@@ -122,12 +126,38 @@ class _UnroutedTransport(ClientTransport):
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         return ReceivedMessage(None, None, None)
 
+    @classmethod
+    def asyncio_transport(
+        cls, service_name: str, metrics: MetricsRecorder | None = None, **kwargs: Any
+    ) -> AsyncClientTransport:
+        return _AsyncUnroutedTransport(service_name, metrics)
+
+
+class _AsyncUnroutedTransport(AsyncClientTransport):
+    """The asyncio twin of :class:`_UnroutedTransport`."""
+
+    async def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        _UnroutedTransport(self.service_name).send_request_message(request_id, meta, body)
+
+    async def receive_response_message(
+        self, request_id: int, receive_timeout_in_seconds: float | None = None
+    ) -> ReceivedMessage:
+        return ReceivedMessage(None, None, None)
+
 
 _lock = threading.RLock()
 _active: list[StubbedAction] = []
 _originals: dict[str, Any] = {}
-_plans: weakref.WeakKeyDictionary[ServiceHandler, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
-_stub_only_handlers: weakref.WeakKeyDictionary[Client, dict[str, ServiceHandler]] = weakref.WeakKeyDictionary()
+# Per handler (a ServiceHandler or an AsyncServiceHandler): request id -> plan.
+_plans: weakref.WeakKeyDictionary[Any, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
+# Per client (a Client or an AsyncClient): the handlers of services that exist only as stubs.
+_stub_only_handlers: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def is_active(stub: StubbedAction) -> bool:
@@ -161,7 +191,7 @@ def _lookup(service: str, action: str) -> StubbedAction | None:
     return None
 
 
-def _plans_of(handler: ServiceHandler) -> dict[Any, _Plan]:
+def _plans_of(handler: Any) -> dict[Any, _Plan]:
     plans = _plans.get(handler)
     if plans is None:
         with _lock:
@@ -169,18 +199,15 @@ def _plans_of(handler: ServiceHandler) -> dict[Any, _Plan]:
     return plans
 
 
-def _send_request(
-    self: ServiceHandler,
-    job_request: JobRequest,
-    message_expiry_in_seconds: float | None = None,
-    claimed: bool = False,
-) -> int:
-    actions: Sequence[ActionRequest] = job_request.actions
-    stubs = {i: stub for i, a in enumerate(actions) if (stub := _lookup(self.service_name, a.action)) is not None}
-    original = _originals["send_request"]
-    if not stubs:
-        return original(self, job_request, message_expiry_in_seconds, claimed)  # type: ignore[no-any-return]
+def _plan_for(service_name: str, job_request: JobRequest) -> tuple[_Plan, Any] | None:
+    """Call the stubs of a job's stubbed actions: its plan, and the job of its real actions (``None``: none left).
 
+    Returns ``None`` when the job has no stubbed action.
+    """
+    actions: Sequence[ActionRequest] = job_request.actions
+    stubs = {i: stub for i, a in enumerate(actions) if (stub := _lookup(service_name, a.action)) is not None}
+    if not stubs:
+        return None
     plan = _Plan(bool(job_request.control.get("continue_on_error")))
     cutoff = len(actions)
     for index, stub in stubs.items():
@@ -193,10 +220,23 @@ def _send_request(
         if outcome.job_errors or outcome.receive_error is not None or (failed and not plan.continue_on_error):
             cutoff = index
             break
-
     plan.real_indexes = [i for i in range(cutoff) if i not in stubs]
-    if plan.real_indexes:
-        real_job = attr.evolve(job_request, actions=[actions[i] for i in plan.real_indexes])
+    real_job = attr.evolve(job_request, actions=[actions[i] for i in plan.real_indexes]) if plan.real_indexes else None
+    return plan, real_job
+
+
+def _send_request(
+    self: ServiceHandler,
+    job_request: JobRequest,
+    message_expiry_in_seconds: float | None = None,
+    claimed: bool = False,
+) -> int:
+    original = _originals["send_request"]
+    planned = _plan_for(self.service_name, job_request)
+    if planned is None:
+        return original(self, job_request, message_expiry_in_seconds, claimed)  # type: ignore[no-any-return]
+    plan, real_job = planned
+    if real_job is not None:
         request_id = original(self, real_job, message_expiry_in_seconds, claimed)
     else:
         request_id = self._next_request_id()
@@ -205,6 +245,24 @@ def _send_request(
     if not suppress_response_requested(job_request.control):
         _plans_of(self)[request_id] = plan
     return request_id  # type: ignore[no-any-return]
+
+
+async def _async_send_request(
+    self: AsyncServiceHandler, job_request: JobRequest, message_expiry_in_seconds: float | None = None
+) -> int:
+    original = _originals["async_send_request"]
+    planned = _plan_for(self.service_name, job_request)
+    if planned is None:
+        return await original(self, job_request, message_expiry_in_seconds)  # type: ignore[no-any-return]
+    plan, real_job = planned
+    if real_job is not None:
+        request_id: int = await original(self, real_job, message_expiry_in_seconds)
+    else:
+        request_id = self.request_counter
+        self.request_counter += 1
+    if not suppress_response_requested(job_request.control):
+        _plans_of(self)[request_id] = plan
+    return request_id
 
 
 def _get_response(
@@ -236,9 +294,24 @@ def _get_all_responses(
         yield request_id, (response if pending is None else pending.merge(response))
 
 
-def _get_handler(self: Client, service_name: str) -> ServiceHandler:
+async def _async_get_response(
+    self: AsyncServiceHandler, request_id: int, receive_timeout_in_seconds: float | None = None
+) -> JobResponse:
+    original = _originals["async_get_response"]
+    plans = _plans.get(self)
+    plan = plans.get(request_id) if plans else None
+    if plan is None or plans is None:
+        return await original(self, request_id, receive_timeout_in_seconds)  # type: ignore[no-any-return]
     try:
-        return _originals["_get_handler"](self, service_name)  # type: ignore[no-any-return]
+        real = await original(self, request_id, receive_timeout_in_seconds) if plan.real_indexes else None
+    finally:
+        plans.pop(request_id, None)
+    return plan.merge(real)
+
+
+def _get_handler(self: ClientBase[Any], service_name: str) -> Any:
+    try:
+        return _originals["_get_handler"](self, service_name)
     except ImproperlyConfigured:
         if not any(stub.service == service_name for stub in _active):
             raise
@@ -251,22 +324,38 @@ def _get_handler(self: Client, service_name: str) -> ServiceHandler:
     return handler
 
 
-_PATCHES: tuple[tuple[type, str, Any], ...] = (
-    (ServiceHandler, "send_request", _send_request),
-    (ServiceHandler, "get_response", _get_response),
-    (ServiceHandler, "get_all_responses", _get_all_responses),
-    (Client, "_get_handler", _get_handler),
+# (class, method, replacement, key of the original in _originals)
+_PATCHES: tuple[tuple[type, str, Any, str], ...] = (
+    (ServiceHandler, "send_request", _send_request, "send_request"),
+    (ServiceHandler, "get_response", _get_response, "get_response"),
+    (ServiceHandler, "get_all_responses", _get_all_responses, "get_all_responses"),
+    (ClientBase, "_get_handler", _get_handler, "_get_handler"),
+    (AsyncServiceHandler, "send_request", _async_send_request, "async_send_request"),
+    (AsyncServiceHandler, "get_response", _async_get_response, "async_get_response"),
 )
 
 
+# The keys of the originals that were inherited (the patch is then deleted rather than the original put back).
+_inherited: set[str] = set()
+
+
 def _install() -> None:
-    for owner, name, replacement in _PATCHES:
-        _originals[name] = owner.__dict__[name]
+    for owner, name, replacement, key in _PATCHES:
+        original = owner.__dict__.get(name)
+        if original is None:
+            original = getattr(owner, name)
+            _inherited.add(key)
+        _originals[key] = original
         setattr(owner, name, replacement)
 
 
 def _uninstall() -> None:
-    for owner, name, _replacement in _PATCHES:
-        setattr(owner, name, _originals.pop(name))
+    for owner, name, _replacement, key in _PATCHES:
+        original = _originals.pop(key)
+        if key in _inherited:
+            _inherited.discard(key)
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
     _plans.clear()
     _stub_only_handlers.clear()

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common import fields
@@ -37,6 +38,7 @@ from pysoa_like.test._stub_action import (
 )
 
 __all__ = [
+    "AsyncStubClient",
     "StubAction",
     "StubActionMock",
     "StubClient",
@@ -182,11 +184,7 @@ class StubClient(Client):
     settings_class = StubClientSettings
 
     def __init__(self, service_action_map: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> None:
-        config = {
-            service: {"transport": {"path": STUB_CLIENT_TRANSPORT_PATH, "kwargs": {"action_map": dict(action_map)}}}
-            for service, action_map in (service_action_map or {}).items()
-        }
-        super().__init__(config, **kwargs)
+        super().__init__(_stub_config(service_action_map), **kwargs)
 
     def stub_action(
         self, service_name: str, action: str, body: Mapping[str, Any] | None = None, errors: Iterable[Any] | None = None
@@ -199,9 +197,55 @@ class StubClient(Client):
             body: The response body.
             errors: Errors to return instead (``Error`` objects or dicts).
         """
-        if service_name not in self.settings:
-            self.settings[service_name] = self.settings_class({"transport": {"path": STUB_CLIENT_TRANSPORT_PATH}})
-        transport = self._get_handler(service_name).transport
-        if not isinstance(transport, StubClientTransport):
-            raise TypeError(f"Service {service_name!r} of this client does not use StubClientTransport")
-        transport.stub_action(action, body=body, errors=errors)
+        _stub_on(self, service_name, action, body, errors)
+
+
+class AsyncStubClient(AsyncClient):
+    """The asyncio twin of :class:`StubClient`: an :class:`~pysoa_like.client.async_client.AsyncClient` of stubs.
+
+    Args:
+        service_action_map: ``{service: {action: {"body": {...}} or {"errors": [...]}}}``.
+        **kwargs: More ``AsyncClient`` arguments (``expansion_config``, ``context``).
+
+    Example::
+
+        client = AsyncStubClient({"user": {"get_user": {"body": {"id": 1}}}})
+        response = await client.call_action("user", "get_user")
+    """
+
+    settings_class = StubClientSettings
+
+    def __init__(self, service_action_map: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> None:
+        super().__init__(_stub_config(service_action_map), **kwargs)
+
+    def stub_action(
+        self, service_name: str, action: str, body: Mapping[str, Any] | None = None, errors: Iterable[Any] | None = None
+    ) -> None:
+        """Add or replace a stubbed action, adding the service if this client does not know it (as in StubClient)."""
+        _stub_on(self, service_name, action, body, errors)
+
+
+def _stub_config(service_action_map: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The client settings of a stub client's services."""
+    return {
+        service: {"transport": {"path": STUB_CLIENT_TRANSPORT_PATH, "kwargs": {"action_map": dict(action_map)}}}
+        for service, action_map in (service_action_map or {}).items()
+    }
+
+
+def _stub_on(
+    client: StubClient | AsyncStubClient,
+    service_name: str,
+    action: str,
+    body: Mapping[str, Any] | None,
+    errors: Iterable[Any] | None,
+) -> None:
+    """Add or replace a stubbed action of a stub client, adding the service if the client does not know it yet."""
+    if service_name not in client.settings:
+        client.settings[service_name] = client.settings_class({"transport": {"path": STUB_CLIENT_TRANSPORT_PATH}})
+    transport = client._get_handler(service_name).transport
+    # The asyncio client's local transport wraps the blocking one.
+    transport = getattr(transport, "transport", transport)
+    if not isinstance(transport, StubClientTransport):
+        raise TypeError(f"Service {service_name!r} of this client does not use StubClientTransport")
+    transport.stub_action(action, body=body, errors=errors)

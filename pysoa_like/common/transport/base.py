@@ -17,6 +17,7 @@ from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.core.envelope import ReceivedMessage
 
 __all__ = [
+    "AsyncClientTransport",
     "ClientTransport",
     "ReceivedMessage",
     "ServerTransport",
@@ -50,6 +51,23 @@ class Transport:
 
 class ClientTransport(Transport, abc.ABC):
     """Sends job requests to one service and receives its responses."""
+
+    @classmethod
+    def asyncio_transport(
+        cls, service_name: str, metrics: MetricsRecorder | None = None, **kwargs: Any
+    ) -> AsyncClientTransport | None:
+        """The asyncio twin of this transport, for an :class:`~pysoa_like.client.async_client.AsyncClient`.
+
+        An ``AsyncClient`` is configured with the same settings as a ``Client``: it builds its transports by
+        calling this on the configured class with the configured ``kwargs``. The default has no twin (``None``):
+        the client then refuses the service with a clear error. The Redis and local transports return theirs.
+
+        Args:
+            service_name: The service.
+            metrics: The metrics recorder.
+            **kwargs: The transport's settings (``transport.kwargs``).
+        """
+        return None
 
     @abc.abstractmethod
     def send_request_message(
@@ -165,3 +183,62 @@ class ServerTransport(Transport, abc.ABC):
     @abc.abstractmethod
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send the response to a request received earlier (``meta`` is the request's meta)."""
+
+
+class AsyncClientTransport(Transport, abc.ABC):
+    """The asyncio twin of :class:`ClientTransport`: sends job requests and routes each reply to its caller.
+
+    Unlike the blocking contract, a receive names the request it waits for: the transport routes replies by
+    request id, so any number of calls may wait at once on one transport (and one event loop), each getting its
+    own reply. A reply nobody waits for (late after a timeout or a cancellation, or a duplicate) is dropped.
+    Nothing here may block the event loop.
+    """
+
+    #: How long a receive waits when the call gives no timeout (``None``: as long as it takes).
+    receive_timeout_in_seconds: float | None = None
+
+    @abc.abstractmethod
+    async def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        """Send one request; unless the job asks for no reply, its reply is awaited from now on.
+
+        Args:
+            request_id: The id the response will carry.
+            meta: Transport metadata (``client_version`` and anything client middleware added).
+            body: The job request as a dict.
+            message_expiry_in_seconds: How long the message may wait before a server takes it; ``None`` for the
+                transport's default.
+
+        Raises:
+            MessageTooLarge: The serialized message exceeds the transport's limit.
+            MessageSendError: The message could not be sent.
+        """
+
+    @abc.abstractmethod
+    async def receive_response_message(
+        self, request_id: int, receive_timeout_in_seconds: float | None = None
+    ) -> ReceivedMessage:
+        """Wait for the reply to one request sent with :meth:`send_request_message`.
+
+        Whatever way the wait ends without the reply (a timeout, a cancellation, an error), the request is
+        forgotten: a reply that still comes is dropped.
+
+        Args:
+            request_id: The request.
+            receive_timeout_in_seconds: How long to wait; ``None`` or ``0`` for the transport's default.
+
+        Raises:
+            MessageReceiveTimeout: The reply did not arrive in time, or the request is not awaited.
+            MessageReceiveError: The transport failed while receiving.
+        """
+
+    def forget(self, request_id: int) -> None:  # a hook: transports that keep nothing need no override
+        """Stop waiting for a request that will not be received (its call gave up before waiting)."""
+
+    async def aclose(self) -> None:  # a hook: transports holding nothing need no override
+        """Close the transport's connections and tasks (of the running event loop); it may be used again after."""

@@ -14,7 +14,9 @@ passed by reference, as PySOA did).
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
 import threading
 import time
 from collections.abc import Mapping
@@ -23,14 +25,20 @@ from typing import TYPE_CHECKING, Any
 from pysoa_like.common import fields
 from pysoa_like.common.fields import ClassConfigurationSchema, resolve_python_path
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage, ServerTransport
-from pysoa_like.common.transport.errors import MessageTooLarge
+from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage, ServerTransport
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
 
 if TYPE_CHECKING:
     from pysoa_like.common.serializer import Serializer
     from pysoa_like.server.server import Server
 
-__all__ = ["LocalClientTransport", "LocalClientTransportSchema", "LocalServerTransport", "LocalServerTransportSchema"]
+__all__ = [
+    "AsyncLocalClientTransport",
+    "LocalClientTransport",
+    "LocalClientTransportSchema",
+    "LocalServerTransport",
+    "LocalServerTransportSchema",
+]
 
 _LOCAL_SERVER_TRANSPORT_PATH = "pysoa_like.common.transport.local:LocalServerTransport"
 
@@ -132,6 +140,13 @@ class LocalClientTransport(ClientTransport, ServerTransport):
         self.server.transport = self
         self.server.setup()
 
+    @classmethod
+    def asyncio_transport(
+        cls, service_name: str, metrics: MetricsRecorder | None = None, **kwargs: Any
+    ) -> AsyncLocalClientTransport:
+        """The asyncio twin: this transport (or subclass), with its server run in a worker thread of its own."""
+        return AsyncLocalClientTransport(cls(service_name, metrics, **kwargs))
+
     def _replies(self) -> collections.deque[ReceivedMessage]:
         try:
             replies: collections.deque[ReceivedMessage] = self._local.replies
@@ -189,3 +204,101 @@ class LocalClientTransport(ClientTransport, ServerTransport):
             self.server.teardown()
         finally:
             self.server.close()
+
+
+class AsyncLocalClientTransport(AsyncClientTransport):
+    """The asyncio twin of :class:`LocalClientTransport`: the server runs in a worker thread, never on the loop.
+
+    Each request goes through the wrapped transport exactly as a ``Client``'s would (serialization round trip,
+    the whole server pipeline), in one worker thread of this transport's own: jobs run one at a time, in the
+    order they were sent, as a worker process with ``concurrency`` 1 runs them, and blocking action code never
+    stalls the event loop. A call that times out or is cancelled leaves its job to finish in the thread; the
+    reply is then dropped.
+
+    Args:
+        transport: The local transport (or a subclass, such as the stub transport) to run requests through.
+    """
+
+    def __init__(self, transport: LocalClientTransport) -> None:
+        super().__init__(transport.service_name, transport.metrics)
+        #: The wrapped blocking transport (its ``server`` is the service's).
+        self.transport = transport
+        self.server = transport.server
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._calls: dict[Any, asyncio.Future[ReceivedMessage]] = {}
+
+    def _run(
+        self, request_id: int, meta: dict[str, Any], body: dict[str, Any], expiry: float | None
+    ) -> ReceivedMessage:
+        """In the worker thread: the request through the wrapped transport and its server, and the reply."""
+        transport = self.transport
+        transport.send_request_message(request_id, meta, body, expiry)
+        return transport.receive_response_message()
+
+    async def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        """Hand the request to the worker thread; its reply (or error) is what :meth:`receive_response_message` gets."""
+        executor = self._executor
+        if executor is None:
+            executor = self._executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"pysoa-like-local-{self.service_name}"
+            )
+        loop = asyncio.get_running_loop()
+        self._calls[request_id] = loop.run_in_executor(
+            executor, self._run, request_id, meta, body, message_expiry_in_seconds
+        )
+
+    async def receive_response_message(
+        self, request_id: int, receive_timeout_in_seconds: float | None = None
+    ) -> ReceivedMessage:
+        """The reply to ``request_id``, once the server has run it (errors of the request are raised here).
+
+        Raises:
+            MessageReceiveTimeout: The job did not finish within ``receive_timeout_in_seconds`` (when given), or
+                ``request_id`` is not awaited.
+            InvalidField, MessageTooLarge: The request could not be serialized.
+        """
+        call = self._calls.get(request_id)
+        if call is None:
+            raise MessageReceiveTimeout(f"No request {request_id!r} to service {self.service_name} is awaited")
+        try:
+            if receive_timeout_in_seconds:
+                # Shielded: the job goes on in its thread; only this wait ends.
+                done, _pending = await asyncio.wait((call,), timeout=receive_timeout_in_seconds)
+                if not done:
+                    raise MessageReceiveTimeout(
+                        f"No response from service {self.service_name} for request {request_id} within "
+                        f"{receive_timeout_in_seconds} seconds"
+                    )
+            return await call
+        finally:
+            del self._calls[request_id]
+
+    def forget(self, request_id: int) -> None:
+        """Drop the reply of a request nobody will wait for (its job still runs)."""
+        call = self._calls.pop(request_id, None)
+        if call is not None and not call.done():
+            call.add_done_callback(_consume)
+
+    async def aclose(self) -> None:
+        """Tear the server down (in the worker thread, after the jobs sent before) and stop the thread."""
+        executor, self._executor = self._executor, None
+        for request_id in list(self._calls):
+            self.forget(request_id)
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self.transport.close)
+        finally:
+            executor.shutdown(wait=False)
+
+
+def _consume(call: asyncio.Future[Any]) -> None:
+    """Read a forgotten job's outcome, so that its error is not reported as never retrieved."""
+    if not call.cancelled():
+        call.exception()

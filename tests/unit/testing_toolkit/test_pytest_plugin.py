@@ -86,3 +86,36 @@ def test_missing_server_class_fixture_is_explained(tmp_path: Path) -> None:
     result = _run(tmp_path, {"test_service.py": _NO_SERVER_CLASS}, {})
     assert result.returncode != 0
     assert "Define a 'server_class' fixture (scope='module' or wider)" in result.stdout
+
+
+_ASYNC_TESTS = """
+import asyncio
+
+from pysoa_like.client.async_client import AsyncClient
+
+def test_async_client(async_service_client, async_service_client_class):
+    assert isinstance(async_service_client, async_service_client_class)
+    assert issubclass(async_service_client_class, AsyncClient)
+    response = asyncio.run(async_service_client.call_action("echo", {"a": 1}))
+    assert response.body == {"a": 1}
+
+def test_async_client_again_from_a_new_loop(async_service_client, action_stubber):
+    action_stubber("echo", "echo", body={"stubbed": True})
+
+    async def calls():
+        return await asyncio.gather(*(async_service_client.call_action("echo") for _ in range(3)))
+
+    assert [r.body for r in asyncio.run(calls())] == [{"stubbed": True}] * 3
+"""
+
+
+@pytest.mark.timeout(60)
+def test_async_fixtures_work_in_a_service_test_suite(tmp_path: Path) -> None:
+    """async_service_client and its class call the service from any event loop, and stubs apply to them."""
+    result = _run(
+        tmp_path,
+        {"conftest.py": _CONFTEST, "test_service.py": _ASYNC_TESTS},
+        {"PYSOA_SETTINGS_MODULE": "tests.unit.testing_toolkit._services"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

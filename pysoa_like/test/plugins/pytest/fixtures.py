@@ -20,6 +20,10 @@ Fixtures (scope):
 * ``service_client_class`` (module): a ``Client`` subclass whose ``call_action(action, body=None,
   service_name=None, **kwargs)`` defaults to the service under test.
 * ``service_client`` (module): an instance of it; its in-process server is torn down after the module.
+* ``async_service_client_class`` and ``async_service_client`` (module): the same for
+  :class:`~pysoa_like.client.async_client.AsyncClient` (``await async_service_client.call_action("square",
+  {...})``). They are plain fixtures holding an ``AsyncClient``, so they work with any way of running
+  async tests (pytest-asyncio, anyio's plugin, or ``asyncio.run`` in a plain test) and from any event loop.
 * ``action_stubber`` (function): ``action_stubber(service, action, body=None, errors=None,
   side_effect=None, ...)`` starts a :class:`~pysoa_like.test.stub_service.stub_action` and returns its
   mock; every stub is stopped after the test.
@@ -47,6 +51,7 @@ import pytest
 if TYPE_CHECKING:
     import redis
 
+    from pysoa_like.client.async_client import AsyncClient
     from pysoa_like.client.client import Client
     from pysoa_like.events.testing import LocalEventBus
     from pysoa_like.server.server import Server
@@ -55,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "action_stubber",
+    "async_service_client",
+    "async_service_client_class",
     "event_bus",
     "pysoa_redis_client",
     "pysoa_redis_server",
@@ -134,6 +141,45 @@ def service_client(service_client_class: type[Client], service_client_settings: 
     close_client(client)
 
 
+def _make_async_client_class(service_name: str) -> type[AsyncClient]:
+    from pysoa_like.client.async_client import AsyncClient
+    from pysoa_like.common.types import ActionResponse
+
+    class AsyncServiceClient(AsyncClient):
+        """An AsyncClient whose ``call_action`` calls the service under test unless ``service_name`` is given."""
+
+        async def call_action(  # type: ignore[override]
+            self, action: str, body: dict[str, Any] | None = None, service_name: str | None = None, **kwargs: Any
+        ) -> ActionResponse:
+            return await super().call_action(service_name or service_name_default, action, body=body, **kwargs)
+
+    service_name_default = service_name
+    return AsyncServiceClient
+
+
+def _close_async_client(client: AsyncClient) -> None:
+    """Close an AsyncClient from a fixture's teardown (no event loop runs there)."""
+    import asyncio
+
+    asyncio.run(client.aclose())
+
+
+@pytest.fixture(scope="module")
+def async_service_client_class(server_class: type[Server]) -> type[AsyncClient]:
+    """An ``AsyncClient`` subclass whose ``call_action(action, body=None, service_name=None)`` calls this service."""
+    return _make_async_client_class(str(server_class.service_name))
+
+
+@pytest.fixture(scope="module")
+def async_service_client(
+    async_service_client_class: type[AsyncClient], service_client_settings: Mapping[str, Any]
+) -> Iterator[AsyncClient]:
+    """An AsyncClient of the service under test (in-process, in a worker thread); closed after the module."""
+    client = async_service_client_class(service_client_settings)
+    yield client
+    _close_async_client(client)
+
+
 @pytest.fixture
 def event_bus() -> LocalEventBus:
     """The process-wide in-memory event bus (local transport), emptied before the test."""
@@ -196,6 +242,27 @@ def pysoa_redis_client(pysoa_redis_server: RedisServerProcess) -> Iterator[redis
         yield client
 
 
+def _redis_server_thread(
+    server_class: type[Server], server_settings: Mapping[str, Any], transport_kwargs: Mapping[str, Any]
+) -> tuple[Server, threading.Thread]:
+    """The service under test, serving over Redis in a thread (started)."""
+    settings = dict(server_settings)
+    settings["transport"] = {
+        "path": _REDIS_SERVER_TRANSPORT,
+        "kwargs": dict(transport_kwargs, receive_timeout_in_seconds=_SERVER_RECEIVE_TIMEOUT_SECONDS),
+    }
+    server = server_class(settings)
+    thread = threading.Thread(target=server.run, name=f"pysoa-like-test-{server_class.service_name}", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _redis_client_settings(server_class: type[Server], transport_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(server_class.service_name): {"transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}}
+    }
+
+
 @pytest.fixture
 def pysoa_redis_service_client(
     server_class: type[Server],
@@ -207,17 +274,8 @@ def pysoa_redis_service_client(
     from pysoa_like.test.server import close_client
 
     transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [pysoa_redis_url]}}
-    settings = dict(server_settings)
-    settings["transport"] = {
-        "path": _REDIS_SERVER_TRANSPORT,
-        "kwargs": dict(transport_kwargs, receive_timeout_in_seconds=_SERVER_RECEIVE_TIMEOUT_SECONDS),
-    }
-    server = server_class(settings)
-    thread = threading.Thread(target=server.run, name=f"pysoa-like-test-{server_class.service_name}", daemon=True)
-    thread.start()
-    client = service_client_class(
-        {str(server_class.service_name): {"transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}}}
-    )
+    server, thread = _redis_server_thread(server_class, server_settings, transport_kwargs)
+    client = service_client_class(_redis_client_settings(server_class, transport_kwargs))
     try:
         yield client
     finally:

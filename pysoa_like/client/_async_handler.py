@@ -1,0 +1,231 @@
+"""AsyncServiceHandler: one AsyncClient's link to one service (asyncio transport, middleware, metrics).
+
+The asyncio twin of :class:`~pysoa_like.client._service_handler.ServiceHandler`, built from the same settings.
+Replies are routed by request id in the transport (:class:`~pysoa_like.common.transport.base.AsyncClientTransport`),
+so a send registers the call and :meth:`AsyncServiceHandler.get_response` waits for that request's reply alone.
+
+Client middleware is the same synchronous middleware a ``Client`` runs: the send chain runs when the job is
+sent and its innermost step hands the (possibly changed) message to the asyncio transport once the chain has
+returned; the receive chain runs when the reply has arrived, its innermost step returning that reply. So a
+middleware sees and may change every request and reply, but the I/O happens outside its call: it cannot time
+the transport, nor catch a transport error (see ``docs/asyncio.rst``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pysoa_like.client._service_handler import (
+    action_label,
+    count_call_errors,
+    deprecation_warnings,
+    metrics_of,
+    middleware_of,
+)
+from pysoa_like.client.errors import ImproperlyConfigured
+from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.common._middleware_stack import build_middleware_stack
+from pysoa_like.common.metrics import MetricsRecorder, records_nothing
+from pysoa_like.common.transport.base import AsyncClientTransport
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
+from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.version import __version_info__
+
+if TYPE_CHECKING:
+    from pysoa_like.client._fleet import VersionGate
+    from pysoa_like.client._resilience import ServicePolicies
+
+__all__ = ["AsyncServiceHandler", "asyncio_transport_of"]
+
+_CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
+
+
+def asyncio_transport_of(
+    service_name: str, transport_config: Mapping[str, Any], metrics: MetricsRecorder
+) -> AsyncClientTransport:
+    """The asyncio transport for a service's (validated) ``transport`` settings: the configured class's twin.
+
+    Raises:
+        ImproperlyConfigured: The configured transport has no asyncio twin.
+    """
+    transport_class = transport_config["object"]
+    factory = getattr(transport_class, "asyncio_transport", None)
+    transport = factory(service_name, metrics, **(transport_config.get("kwargs") or {})) if factory else None
+    if not isinstance(transport, AsyncClientTransport):
+        name = f"{transport_class.__module__}:{transport_class.__qualname__}"
+        raise ImproperlyConfigured(
+            f"The transport of service {service_name} ({name}) has no asyncio driver, so an AsyncClient cannot use "
+            "it: use the Redis or the local transport, a Client (in a worker thread), or give the transport class "
+            "an asyncio_transport() that returns an AsyncClientTransport"
+        )
+    return transport
+
+
+class AsyncServiceHandler:
+    """Sends job requests to one service and waits for their replies, for an AsyncClient.
+
+    Args:
+        service_name: The service this handler calls.
+        settings: That service's client settings, validated (``transport``, ``middleware``, ``metrics``, ...).
+
+    Raises:
+        ImproperlyConfigured: The configured transport has no asyncio twin.
+    """
+
+    def __init__(self, service_name: str, settings: Mapping[str, Any]) -> None:
+        self.service_name = service_name
+        self.metrics: MetricsRecorder = metrics_of(settings)
+        transport_config = settings["transport"]
+        with self.metrics.timer("client.transport.initialize"):
+            self.transport: AsyncClientTransport = asyncio_transport_of(service_name, transport_config, self.metrics)
+        self.middleware: list[ClientMiddleware] = middleware_of(settings, self.metrics)
+        self.request_counter = random.randint(1, 1_000_000)
+        api_token = settings.get("api_token")
+        #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
+        self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
+        self.version_gate: VersionGate | None = None
+        minimum_version = settings.get("minimum_version")
+        if minimum_version:
+            from pysoa_like.client._fleet import VersionGate, live_versions_reader
+
+            reader = live_versions_reader(service_name, self.transport, transport_config)
+            self.version_gate = VersionGate(service_name, minimum_version, reader)
+        from pysoa_like.client._resilience import ServicePolicies
+
+        #: The service's breakers, bulkhead, retries and fallbacks (``None`` when its settings configure none).
+        self.policies: ServicePolicies | None = ServicePolicies.from_settings(service_name, settings, self.metrics)
+        self._measured = not records_nothing(self.metrics)
+        # The chains run synchronously: the innermost send step keeps the message for the transport, the innermost
+        # receive step returns the reply already received (no await can come between setting and reading these).
+        self._outgoing: tuple[int, dict[str, Any], JobRequest, float | None] | None = None
+        self._incoming: tuple[Any, JobResponse | None] = (None, None)
+        keep: SendRequestCallable = self._keep_outgoing
+        give: GetResponseCallable = self._give_incoming
+        self._send_stack = build_middleware_stack([m.request for m in self.middleware], keep)
+        self._receive_stack = build_middleware_stack([m.response for m in self.middleware], give)
+        # request id -> (client.call timer, action label), with a recorder only.
+        self._calls: dict[Any, tuple[Any, str]] = {}
+
+    def make_policies(self) -> ServicePolicies:
+        """The service's resilience policies, made now (empty) if its settings configure none: a call's own policy."""
+        if self.policies is None:
+            from pysoa_like.client._resilience import ServicePolicies
+
+            self.policies = ServicePolicies(self.service_name, {}, self.metrics)
+        return self.policies
+
+    def _keep_outgoing(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        job_request: JobRequest,
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        self._outgoing = (request_id, meta, job_request, message_expiry_in_seconds)
+
+    def _take_outgoing(self) -> tuple[int, dict[str, Any], JobRequest, float | None] | None:
+        """The message the send chain handed down (``None``: a middleware sent nothing), forgotten here."""
+        outgoing, self._outgoing = self._outgoing, None
+        return outgoing
+
+    def _give_incoming(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
+        return self._incoming
+
+    async def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
+        """Send a job request through the middleware; its reply is awaited with :meth:`get_response`.
+
+        Returns:
+            The request id.
+
+        Raises:
+            PySOATransportError: The transport could not send the message.
+            InvalidField: The job could not be serialized.
+            ServiceVersionError: The settings' ``minimum_version`` is not met by any live instance.
+        """
+        if self.version_gate is not None:
+            # The gate reads the registry (cached for seconds) with blocking I/O: never on the loop.
+            await asyncio.to_thread(self.version_gate.check)
+        request_id = self.request_counter
+        self.request_counter += 1
+        meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
+        timer = None
+        if self._measured:
+            label = action_label(job_request)
+            timer = self.metrics.timer("client.call", service=self.service_name, action=label)
+            timer.start()
+        try:
+            self._outgoing = None
+            self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
+            outgoing = self._take_outgoing()
+            if outgoing is not None:
+                sent_id, sent_meta, sent_job, sent_expiry = outgoing
+                body = job_request_to_dict(sent_job) if isinstance(sent_job, JobRequest) else sent_job
+                await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
+        except BaseException as exc:
+            if timer is not None:
+                timer.stop()
+                count_call_errors(self.metrics, self.service_name, label, None, exc)
+                self.metrics.publish_all()
+            raise
+        if timer is not None:
+            if suppress_response_requested(job_request.control):
+                timer.stop()
+                self.metrics.publish_all()
+            else:
+                self._calls[request_id] = (timer, label)
+        return request_id
+
+    async def get_response(self, request_id: int, receive_timeout_in_seconds: float | None = None) -> JobResponse:
+        """Wait for the reply to one request sent with :meth:`send_request`.
+
+        Args:
+            request_id: The id :meth:`send_request` returned.
+            receive_timeout_in_seconds: The most seconds to wait; ``None`` or ``0`` for the transport's default.
+
+        Raises:
+            MessageReceiveTimeout: The reply did not arrive in time. The request is then forgotten, as it is when
+                the wait is cancelled: a late reply is dropped.
+            PySOATransportError: The transport failed while receiving.
+        """
+        response: JobResponse | None = None
+        error: BaseException | None = None
+        try:
+            received = await self.transport.receive_response_message(request_id, receive_timeout_in_seconds or None)
+            if received.body is None:
+                raise MessageReceiveTimeout(
+                    f"No response from service {self.service_name} for request {request_id}: the transport has none"
+                )
+            self._incoming = (received.request_id, job_response_from_dict(received.body))
+            try:
+                _received_id, response = self._receive_stack(receive_timeout_in_seconds)
+            finally:
+                self._incoming = (None, None)
+            if response is None:
+                raise MessageReceiveTimeout(
+                    f"No response from service {self.service_name} for request {request_id}: middleware gave none"
+                )
+            return deprecation_warnings(self.service_name, response)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if self._calls:
+                self._call_ended(request_id, response, error)
+
+    def _call_ended(self, request_id: Any, response: JobResponse | None, error: BaseException | None) -> None:
+        entry = self._calls.pop(request_id, None)
+        if entry is not None:
+            entry[0].stop()
+            count_call_errors(self.metrics, self.service_name, entry[1], response, error)
+            self.metrics.publish_all()
+
+    def forget(self, request_id: int) -> None:
+        """Stop waiting for a request (its call gave up before waiting); a reply that still comes is dropped."""
+        self.transport.forget(request_id)
+        entry = self._calls.pop(request_id, None)
+        if entry is not None:
+            entry[0].stop()

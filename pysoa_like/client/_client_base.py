@@ -1,0 +1,111 @@
+"""What Client and AsyncClient share: the constructor, settings, handlers by service, and what a service's
+transport waits by default (so the two clients are configured and resolve services the same way)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
+from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
+from pysoa_like.client.settings import ClientSettings
+
+__all__ = ["ClientBase"]
+
+#: The handler class of a client (``ServiceHandler`` or ``AsyncServiceHandler``).
+_Handler = TypeVar("_Handler")
+
+
+class ClientBase(Generic[_Handler]):
+    """The common base of :class:`~pysoa_like.client.client.Client` and its asyncio twin (see their docs).
+
+    Args:
+        config: Service name -> client settings dict, each validated here with :attr:`settings_class`.
+        expansion_config: Optional ``{"type_routes": ..., "type_expansions": ...}`` enabling ``expansions``.
+        settings_class: Overrides :attr:`settings_class` for this client.
+        context: The base context of every request; never modified.
+        fleet: Where the fleet features live (see ``Client``).
+
+    Raises:
+        SettingsError: A service's settings or the expansion config are invalid.
+    """
+
+    deadline: float | None = None
+
+    settings_class: Any = ClientSettings
+    handler_class: type[_Handler]
+
+    CallActionError = CallActionError
+    CallJobError = CallJobError
+    JobError = CallJobError
+    ImproperlyConfigured = ImproperlyConfigured
+    InvalidExpansionKey = InvalidExpansionKey
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        expansion_config: Mapping[str, Any] | None = None,
+        settings_class: Any = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        fleet: Any = None,
+    ) -> None:
+        self._fleet_argument = fleet
+        if settings_class is not None:
+            self.settings_class = settings_class
+        self.context: Mapping[str, Any] = context or {}
+        self.config: Mapping[str, Any] = config or {}
+        self.settings: dict[str, Any] = (
+            {name: self._validate(value) for name, value in self.config.items()} if self.config else {}
+        )
+        self.handlers: dict[str, _Handler] = {}
+        self._handlers_lock = threading.Lock()
+        self.expansion_converter: ExpansionConverter | None = None
+        if expansion_config:
+            expansion_settings = ExpansionSettings(expansion_config)
+            self.expansion_converter = ExpansionConverter(
+                type_routes=expansion_settings["type_routes"],
+                type_expansions=expansion_settings["type_expansions"],
+            )
+
+    def _validate(self, service_settings: Any) -> Any:
+        # Servers build a client per request from already validated settings; skip re-validating them.
+        settings_class = self.settings_class
+        if isinstance(settings_class, type) and isinstance(service_settings, settings_class):
+            return service_settings
+        return settings_class(service_settings)
+
+    def _get_handler(self, service_name: str) -> _Handler:
+        handler = self.handlers.get(service_name)
+        if handler is not None:
+            return handler
+        if not isinstance(service_name, str):
+            raise ValueError(f"Called service name must be a string, got {service_name!r}")
+        with self._handlers_lock:
+            handler = self.handlers.get(service_name)
+            if handler is None:
+                if service_name not in self.settings:
+                    raise self.ImproperlyConfigured(f'Unrecognized service name "{service_name}"')
+                handler = self.handler_class(service_name, self.settings[service_name])  # type: ignore[call-arg]
+                self.handlers[service_name] = handler
+        return handler
+
+    def _default_wait(self, service_name: str) -> float | None:
+        """How long a receive of ``service_name``'s transport waits when a call gives no timeout (if it says)."""
+        try:
+            transport = self._get_handler(service_name).transport  # type: ignore[attr-defined]
+        except (ImproperlyConfigured, ValueError):
+            return None
+        wait = getattr(transport, "receive_timeout_in_seconds", None)
+        return wait if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 else None
+
+    def _policies(self, service_name: str) -> Any:
+        """The service's resilience policies (``None``: none configured, or a service only a replaced method knows)."""
+        handler = self.handlers.get(service_name)
+        if handler is None:
+            try:
+                handler = self._get_handler(service_name)
+            except ImproperlyConfigured:
+                return None
+        return handler.policies  # type: ignore[attr-defined]

@@ -1,0 +1,389 @@
+"""AsyncClient: the asyncio twin of :class:`~pysoa_like.client.client.Client`.
+
+Configured with the same settings dict, it calls the same services with the same arguments, defaults, return
+values and exceptions, as coroutines that never block the event loop. Its transports are the asyncio twins of
+the configured ones (:meth:`ClientTransport.asyncio_transport`): the Redis transport's asyncio driver and the
+local transport's worker thread. Replies are routed by request id, so any number of calls may be in flight at
+once on one client, each getting its own reply; a call that is cancelled or times out leaves nothing behind.
+
+The rules are the blocking client's, shared rather than copied: the call options (:mod:`._options`), the
+argument checks (:mod:`._arguments`), the job headers, the deadline (:mod:`._deadline`), what a call raises and
+returns (:mod:`._parallel`), the resilience steps (``guarded_steps``) and the
+expansion rounds (:class:`~pysoa_like.client.expander.ExpansionRounds`). Only the waiting differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Generator, Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pysoa_like.client._arguments import check_job_arguments
+from pysoa_like.client._async_handler import AsyncServiceHandler
+from pysoa_like.client._client_base import ClientBase
+from pysoa_like.client._deadline import time_left, within_deadline
+from pysoa_like.client._options import CallOptions, job_request_of, options_of
+from pysoa_like.client._parallel import (
+    action_result,
+    expandable_actions,
+    first_action,
+    job_has_errors,
+    parallel_jobs_of,
+    raise_errors,
+    wait_left,
+)
+from pysoa_like.client._resilience import FINISH, SLEEP, ServicePolicies, guarded_steps, refused_jobs
+from pysoa_like.client.expander import ExpansionRounds
+from pysoa_like.common.transport.errors import PySOATransportError
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
+from pysoa_like.core.deadlines import bounded_expiry
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from pysoa_like.client._options import CallKeywords
+    from pysoa_like.client.client import ActionRequestArgumentIterable, Client, JobRequestArgument
+    from pysoa_like.events.types import EventType
+    from pysoa_like.registry.records import ServiceInfo
+
+__all__ = ["AsyncClient"]
+
+_T = TypeVar("_T")
+
+
+class AsyncClient(ClientBase[AsyncServiceHandler]):
+    """Calls actions on services from asyncio code, without blocking the event loop.
+
+    Takes exactly :class:`~pysoa_like.client.client.Client`'s arguments and settings; the call methods are
+    coroutines with ``Client``'s arguments, defaults, return values and exceptions. Use it as an async context
+    manager, or call :meth:`aclose` when done::
+
+        async with AsyncClient(settings) as client:
+            response = await client.call_action("example", "square", {"number": 3})
+
+    One client may serve any number of concurrent calls (``asyncio.gather``, tasks) and any event loop; its
+    connections belong to the loop that opened them. Cancelling a call (its task, or ``asyncio.timeout``)
+    forgets its request: a reply that comes later is dropped, never given to another call.
+
+    Args:
+        config: Service name -> client settings dict (``transport``, ``middleware``, ``metrics``, ...).
+        expansion_config: Optional ``{"type_routes": ..., "type_expansions": ...}`` enabling ``expansions``.
+        settings_class: Overrides :attr:`settings_class` for this client.
+        context: The base context of every request; never modified.
+        fleet: Where the fleet features live (:meth:`list_services`, :meth:`publish_event`), as for ``Client``.
+
+    Raises:
+        SettingsError: A service's settings or the expansion config are invalid.
+
+    Attributes:
+        deadline: An absolute Unix time that bounds every call of this client, or ``None`` (see ``Client``).
+    """
+
+    handler_class: type[AsyncServiceHandler] = AsyncServiceHandler
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        expansion_config: Mapping[str, Any] | None = None,
+        settings_class: Any = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        fleet: Any = None,
+    ) -> None:
+        super().__init__(config, expansion_config, settings_class, context, fleet=fleet)
+        self._blocking: Client | None = None
+
+    # Closing
+
+    async def aclose(self) -> None:
+        """Close the transports' connections and tasks (of the running loop); the client may be used again after."""
+        handlers = list(self.handlers.values())
+        for handler in handlers:
+            await handler.transport.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # Fleet features, through a blocking Client in a worker thread
+
+    def _blocking_client(self) -> Client:
+        client = self._blocking
+        if client is None:
+            from pysoa_like.client.client import Client
+
+            client = self._blocking = Client(
+                self.settings, settings_class=self.settings_class, fleet=self._fleet_argument
+            )
+            client.context = self.context
+        return client
+
+    async def list_services(
+        self, service_names: Iterable[str] | None = None, queue_depths: bool = True
+    ) -> list[ServiceInfo]:
+        """:meth:`Client.list_services <pysoa_like.client.client.Client.list_services>`, run in a worker thread."""
+        return await asyncio.to_thread(self._blocking_client().list_services, service_names, queue_depths)
+
+    async def publish_event(
+        self,
+        name: str | EventType,
+        body: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        switches: Iterable[Any] | None = None,
+        correlation_id: str | None = None,
+        retention_seconds: float | None = None,
+    ) -> str:
+        """:meth:`Client.publish_event <pysoa_like.client.client.Client.publish_event>`, run in a worker thread."""
+        client = self._blocking_client()
+        return await asyncio.to_thread(
+            client.publish_event, name, body, context, switches, correlation_id, retention_seconds
+        )
+
+    # The one call path: deadline, send, wait, finish
+
+    async def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
+        """Send one job of a call; its request id."""
+        keywords = options.job_keywords
+        expiry = keywords.get("message_expiry_in_seconds")
+        check_job_arguments(
+            keywords.get("switches"),
+            keywords.get("correlation_id"),
+            keywords.get("context"),
+            keywords.get("control_extra"),
+            expiry,
+        )
+        if self.deadline is not None:
+            expiry = bounded_expiry(expiry, time_left(self.deadline, service_name))
+        handler = self._get_handler(service_name)
+        job = job_request_of(
+            self.context,
+            handler.base_context,
+            actions,
+            keywords.get("switches"),
+            keywords.get("correlation_id"),
+            keywords.get("continue_on_error", False),
+            keywords.get("context"),
+            keywords.get("control_extra"),
+            expiry,
+            keywords.get("suppress_response", False),
+        )
+        return await handler.send_request(job, expiry)
+
+    async def _wait(self, service_name: str, request_id: int, timeout: float | None) -> JobResponse:
+        """Wait for the reply to one of the calls' requests (forgotten if the wait ends without it)."""
+        return await self.handlers[service_name].get_response(request_id, timeout)
+
+    def _forget(self, service_name: str, request_id: int) -> None:
+        handler = self.handlers.get(service_name)
+        if handler is not None:
+            handler.forget(request_id)
+
+    async def _finish(self, response: JobResponse, options: CallOptions) -> JobResponse:
+        """Raise the errors of one job's reply as the options ask, then perform the expansions."""
+        if job_has_errors(response):
+            raise_errors((response,), options.raise_job_errors, options.raise_action_errors)
+        if options.expansions and not response.errors:
+            await self._expand(response.actions, options)
+        return response
+
+    async def _expand(self, actions: Iterable[ActionResponse], options: CallOptions) -> None:
+        """Perform a call's expansions on ``actions``: each round's requests at once, through this same path."""
+        rounds = ExpansionRounds(
+            self.expansion_converter,
+            actions,
+            options.expansions,
+            options.job_context(self.context),
+            options.job_keywords.get("control_extra"),
+            options.timeout,
+        )
+        fetch_options = rounds.options
+
+        async def fetch(service: str, requests: list[ActionRequest]) -> JobResponse:
+            request_id = await self._send(service, requests, fetch_options)
+            return await self._wait(service, request_id, fetch_options.timeout)
+
+        while (wanted := rounds.next_round()) is not None:
+            keys = list(wanted)
+            responses = await _all_or_nothing([fetch(*rounds.request_of(key, wanted[key])) for key in keys])
+            for key, response in zip(keys, responses, strict=True):
+                rounds.store(key, response)
+
+    async def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
+        """Send one job and wait for its finished reply (``None`` when the job asks for no reply)."""
+        if self.deadline is not None:
+            options = within_deadline(self.deadline, (service_name,), options, self._default_wait)
+        if options.expansions:
+            options = options.with_correlation_id(self.context)
+        handler = self.handlers.get(service_name) or self._get_handler(service_name)
+        policies = handler.policies
+        if policies is None and options.retry:
+            policies = handler.make_policies()
+        if policies is not None or options.fallback is not None:
+            return await self._call_guarded(service_name, list(actions), options, policies)
+        timeout = options.timeout
+        started = time.monotonic() if timeout else 0.0
+        request_id = await self._send(service_name, actions, options)
+        if not options.expects_reply:
+            return None
+        response = await handler.get_response(request_id, wait_left(timeout, started))
+        return await self._finish(response, options)
+
+    async def _send_and_wait(
+        self, service_name: str, actions: list[Any], options: CallOptions, sent: list[bool]
+    ) -> JobResponse | None:
+        """One attempt of a guarded call: send, then wait for the reply (not finished); ``sent[0]`` once sent."""
+        timeout = options.timeout
+        started = time.monotonic() if timeout else 0.0
+        request_id = await self._send(service_name, actions, options)
+        sent[0] = True
+        if not options.expects_reply:
+            return None
+        return await self._wait(service_name, request_id, wait_left(timeout, started))
+
+    async def _call_guarded(
+        self, service_name: str, actions: list[Any], options: CallOptions, policies: ServicePolicies | None
+    ) -> Any:
+        """Drive :func:`guarded_steps` (breakers, bulkhead, retries, fallbacks) with the event loop's waits."""
+        steps = guarded_steps(
+            service_name, actions, options, policies, self._default_wait(service_name), blocking=False
+        )
+        outcome: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    step = steps.send(outcome) if error is None else steps.throw(error)
+                except StopIteration as stop:
+                    kind, value = stop.value
+                    return await self._finish(value, options) if kind is FINISH else value
+                finally:
+                    error = outcome = None
+                kind, argument, sent = step
+                if kind is SLEEP:
+                    await asyncio.sleep(argument)
+                    continue
+                try:
+                    outcome = await self._send_and_wait(service_name, actions, argument, sent)
+                except BaseException as exc:
+                    error = exc
+        finally:
+            steps.close()
+
+    # The calls
+
+    async def call_action(
+        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
+    ) -> ActionResponse:
+        """Call one action and wait for its response (as :meth:`pysoa_like.client.client.Client.call_action`).
+
+        Returns:
+            The :class:`ActionResponse`; the list of job :class:`Error` records instead if the job failed and
+            ``raise_job_errors`` is false; ``None`` with ``suppress_response``.
+
+        Raises:
+            CallJobError, CallActionError, MessageReceiveTimeout, ImproperlyConfigured, InvalidExpansionKey: As
+                for ``Client.call_action``.
+        """
+        actions = [ActionRequest(action=action, body=body or {})]
+        return action_result(await self._call(service_name, actions, options_of(options)))
+
+    async def call_actions(
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+    ) -> JobResponse:
+        """Call several actions in one job and wait for the :class:`JobResponse` (as ``Client.call_actions``)."""
+        return await self._call(service_name, actions, options_of(options))  # type: ignore[no-any-return]
+
+    async def call_actions_parallel(
+        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+    ) -> Generator[ActionResponse, None, None]:
+        """Call each action as its own job, all at once (as ``Client.call_actions_parallel``).
+
+        Returns:
+            A generator of the action responses in input order (job errors or transport exceptions in place,
+            as for ``Client``).
+        """
+        results = await self.call_jobs_parallel(
+            [{"service_name": service_name, "actions": [action]} for action in actions], **options
+        )
+        items = [first_action(result) for result in results]
+        return (item for item in items)
+
+    async def call_jobs_parallel(
+        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
+    ) -> list[JobResponse]:
+        """Send several jobs at once and wait for every response (as ``Client.call_jobs_parallel``).
+
+        The jobs are sent concurrently and their replies awaited together, within the call's ``timeout``.
+
+        Returns:
+            The job responses in input order (transport exceptions in place with ``catch_transport_errors``).
+
+        Raises:
+            CallJobError, CallActionError: A job failed (as the options ask).
+            PySOATransportError: A job could not be sent or its reply did not come (unless
+                ``catch_transport_errors``); the other jobs are then forgotten.
+        """
+        call = options_of(options)
+        job_list = parallel_jobs_of(jobs, call)
+        refused = refused_jobs(job_list, call, self._policies)
+        if self.deadline is not None:
+            call = within_deadline(
+                self.deadline, dict.fromkeys(service for service, _a in job_list), call, self._default_wait
+            )
+        # One correlation id for the whole call links its jobs.
+        call = call.with_correlation_id(self.context)
+        started = time.monotonic()
+        catch = call.catch_transport_errors
+
+        async def one_job(position: int, service_name: str, actions: list[Any]) -> Any:
+            if position in refused:
+                return refused[position]
+            try:
+                request_id = await self._send(service_name, actions, call)
+                if not call.expects_reply:
+                    return None
+                return await self._wait(service_name, request_id, wait_left(call.timeout, started))
+            except PySOATransportError as exc:
+                if not catch:
+                    raise
+                return exc
+
+        results = await _all_or_nothing([one_job(i, service, actions) for i, (service, actions) in enumerate(job_list)])
+        raise_errors(
+            (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
+        )
+        if call.expansions:
+            await self._expand(expandable_actions(results), call)
+        return results
+
+
+async def _all_or_nothing(calls: list[Awaitable[_T]]) -> list[_T]:
+    """Run ``calls`` concurrently and return their results in order; the first to fail cancels the others.
+
+    Raises:
+        BaseException: The error of the first call (in input order) that failed; if this coroutine is cancelled,
+            every call is cancelled (each forgets its request) before the cancellation goes on.
+    """
+    if len(calls) == 1:
+        return [await calls[0]]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    # Every error is retrieved (none is reported as never retrieved); the first in input order is raised.
+    errors = [task.exception() for task in tasks if not task.cancelled()]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [task.result() for task in tasks]
