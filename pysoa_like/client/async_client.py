@@ -36,6 +36,7 @@ from pysoa_like.client._parallel import (
 )
 from pysoa_like.client._resilience import FINISH, SLEEP, ServicePolicies, guarded_steps, refused_jobs
 from pysoa_like.client.expander import ExpansionRounds
+from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from pysoa_like.core.deadlines import bounded_expiry
@@ -81,6 +82,8 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         deadline: An absolute Unix time that bounds every call of this client, or ``None`` (see ``Client``).
     """
 
+    #: Validates each service's settings (the same :class:`~pysoa_like.client.settings.ClientSettings` as ``Client``).
+    settings_class: Any = ClientSettings
     handler_class: type[AsyncServiceHandler] = AsyncServiceHandler
 
     def __init__(

@@ -49,6 +49,7 @@ from pysoa_like.client.errors import (
     PySOAClientError,
 )
 from pysoa_like.client.expander import perform_expansions
+from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from pysoa_like.core.deadlines import bounded_expiry
@@ -142,6 +143,8 @@ class Client(ClientBase[ServiceHandler]):
             at once, without sending anything.
     """
 
+    #: Validates each service's settings (the settings of a ``Client`` are :class:`ClientSettings`).
+    settings_class: Any = ClientSettings
     handler_class: type[ServiceHandler] = ServiceHandler
 
     FutureResponse = FutureSOAResponse
