@@ -146,13 +146,15 @@ check-install:
 		for n in ('docs.html', 'docs.js', 'docs.css')), 'gateway assets missing from the install'"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9), then one concurrent worker against one job at a time
-# (benchmarks/concurrency.py); see docs/performance.rst. Never part of `test`.
+# (benchmarks/concurrency.py), then AsyncClient against Client (benchmarks/asyncio_client.py); see
+# docs/performance.rst. Never part of `test`.
 # BASELINE=<git revision or checkout directory> also runs that pysoa_like in the same run (old vs new).
 BASELINE ?=
 bench: $(READY)
 	$(BIN)/python -m benchmarks.run $(if $(BASELINE),--baseline $(BASELINE))
 	$(BIN)/python -m benchmarks.concurrency
 	$(BIN)/python -m benchmarks.gateway
+	$(BIN)/python -m benchmarks.asyncio_client
 
 # The HTTP gateway's overhead per call against a direct client call, in the same run (docs/performance.rst).
 bench-gateway: $(READY)
@@ -164,6 +166,7 @@ bench-local: $(READY)
 
 bench-smoke: $(READY)
 	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json
+	$(BIN)/python -m benchmarks.asyncio_client --smoke --output benchmarks/results/asyncio_smoke.json
 
 format: $(READY)
 	$(BIN)/ruff format pysoa_like tests examples benchmarks tools

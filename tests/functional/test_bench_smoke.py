@@ -96,3 +96,26 @@ def test_baseline_that_names_nothing_is_refused_before_anything_starts() -> None
     )
     assert completed.returncode == 2
     assert "neither a directory nor a git revision" in completed.stderr
+
+
+@pytest.mark.timeout(300)
+def test_asyncio_client_smoke_run_reports_every_figure(tmp_path: Path) -> None:
+    """`python -m benchmarks.asyncio_client --smoke` runs and its JSON holds both clients' figures and their ratios."""
+    output = tmp_path / "asyncio.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.asyncio_client", "--smoke", "--output", str(output)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "AsyncClient / Client" in completed.stdout
+    figures = json.loads(output.read_text())["figures"]
+    for client in ("sync", "async"):
+        assert figures[f"{client}_serial_p50_us"]["median"] > 0
+        for wave in (100, 1000):
+            assert figures[f"{client}_{wave}_calls_per_s"]["median"] > 0
+    for ratio in ("serial_ratio", "in_flight_100_ratio", "in_flight_1000_ratio"):
+        assert figures[ratio]["min"] <= figures[ratio]["median"] <= figures[ratio]["max"]

@@ -106,16 +106,22 @@ def test_async_client_again_from_a_new_loop(async_service_client, action_stubber
         return await asyncio.gather(*(async_service_client.call_action("echo") for _ in range(3)))
 
     assert [r.body for r in asyncio.run(calls())] == [{"stubbed": True}] * 3
+
+def test_async_client_over_redis(pysoa_redis_async_service_client):
+    async def calls():
+        return await asyncio.gather(*(pysoa_redis_async_service_client.call_action("echo", {"n": i}) for i in range(5)))
+
+    assert [r.body for r in asyncio.run(calls())] == [{"n": i} for i in range(5)]
 """
 
 
 @pytest.mark.timeout(60)
 def test_async_fixtures_work_in_a_service_test_suite(tmp_path: Path) -> None:
-    """async_service_client and its class call the service from any event loop, and stubs apply to them."""
+    """async_service_client, its class, and the Redis one call the service from any event loop; stubs apply."""
     result = _run(
         tmp_path,
         {"conftest.py": _CONFTEST, "test_service.py": _ASYNC_TESTS},
         {"PYSOA_SETTINGS_MODULE": "tests.unit.testing_toolkit._services"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

@@ -14,7 +14,7 @@ from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSen
 from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 
-__all__ = ["QUEUE_CHECK_SECONDS", "call_timeout"]
+__all__ = ["QUEUE_CHECK_SECONDS", "call_timeout", "timeout_error"]
 
 #: How long the look at the queue may take: it only explains a timeout that already happened, so a Redis that
 #: does not answer at once (frozen, overloaded) gets the plain message instead of holding the caller longer.
@@ -34,10 +34,25 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
         The exception to raise, its message saying whether the requests still wait in the service's queue.
     """
     key = QUEUE_NAME_PREFIX + queue_name
-    seconds = f"{round(timeout, 1):g}"
     try:
         waiting = int(core.run_on_key_master(key, "LLEN", key, within=QUEUE_CHECK_SECONDS))
     except (redis.RedisError, MessageSendError, TypeError, ValueError):
+        return timeout_error(service_name, queue_name, timeout, None)
+    return timeout_error(service_name, queue_name, timeout, waiting)
+
+
+def timeout_error(service_name: str, queue_name: str, timeout: float, waiting: int | None) -> MessageReceiveTimeout:
+    """The ``MessageReceiveTimeout`` of a timed-out call, given how many requests wait in the service's queue.
+
+    Args:
+        service_name: The service called.
+        queue_name: The service's request queue name (without the key prefix).
+        timeout: How long the call waited.
+        waiting: The length of the service's request list (``None``: it could not be read).
+    """
+    key = QUEUE_NAME_PREFIX + queue_name
+    seconds = f"{round(timeout, 1):g}"
+    if waiting is None:
         return MessageReceiveTimeout(f"No message received for service {service_name} within {seconds} s")
     if waiting:
         requests = "1 request waits" if waiting == 1 else f"{waiting} requests wait"

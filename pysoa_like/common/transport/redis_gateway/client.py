@@ -17,7 +17,7 @@ from pysoa_like.common.constants import ERROR_CODE_WORKER_DIED
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.errors import InvalidMessage
-from pysoa_like.common.transport.base import ClientTransport, ReceivedMessage
+from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage
 from pysoa_like.common.transport.errors import (
     InvalidMessageError,
     MessageReceiveTimeout,
@@ -223,6 +223,20 @@ class RedisClientTransport(ClientTransport):
         self._state = _ThreadState(require_reply_nonce)
         # Validates the service name for key use once (it must not contain "!").
         make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
+
+    @classmethod
+    def asyncio_transport(
+        cls, service_name: str, metrics: MetricsRecorder | None = None, **kwargs: Any
+    ) -> AsyncClientTransport | None:
+        """The asyncio twin, with the same settings (:mod:`pysoa_like.common.transport.redis_gateway.asyncio_client`).
+
+        A subclass has none unless it defines its own: its changes would not be in the asyncio driver.
+        """
+        if cls is not RedisClientTransport:
+            return None
+        from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
+
+        return AsyncRedisClientTransport(service_name, metrics, **kwargs)
 
     @property
     def receive_timeout_in_seconds(self) -> float:

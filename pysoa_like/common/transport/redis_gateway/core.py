@@ -56,7 +56,7 @@ from pysoa_like.core.constants import (
 from pysoa_like.core.framing import OutgoingMessage
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
 
-__all__ = ["RedisTransportCore"]
+__all__ = ["RedisTransportCore", "make_serializer", "serializer_named"]
 
 _logger = logging.getLogger("pysoa_like.transport")
 _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
@@ -86,7 +86,20 @@ def _freeze(value: Any) -> Hashable:
     return value  # type: ignore[no-any-return]
 
 
-def _make_serializer(config: Mapping[str, Any] | None) -> Serializer:
+def serializer_named(known: dict[str | None, Serializer], default: Serializer, mime_type: str | None) -> Serializer:
+    """The serializer of a ``content-type`` header (``default`` when unknown), remembered in ``known`` (64 at most)."""
+    serializer = known.get(mime_type)
+    if serializer is None:
+        try:
+            serializer = Serializer.resolve_serializer(mime_type)  # type: ignore[arg-type]
+        except ValueError:
+            serializer = default
+        if len(known) < 64:
+            known[mime_type] = serializer
+    return serializer
+
+
+def make_serializer(config: Mapping[str, Any] | None) -> Serializer:
     if not config:
         return MsgpackSerializer()
     serializer_class = config.get("object") or resolve_python_path(config["path"])
@@ -140,7 +153,7 @@ class RedisTransportCore:
         self.queue_full_retries = queue_full_retries
         self.receive_timeout_in_seconds = receive_timeout_in_seconds
         self.log_messages_larger_than_bytes = log_messages_larger_than_bytes
-        self.default_serializer: Serializer = _make_serializer(default_serializer_config)
+        self.default_serializer: Serializer = make_serializer(default_serializer_config)
         self._serializers: dict[str | None, Serializer] = {None: self.default_serializer}
         if self.default_serializer.mime_type:
             self._serializers[self.default_serializer.mime_type] = self.default_serializer
@@ -221,12 +234,7 @@ class RedisTransportCore:
         """The serializer named by a ``content-type`` header; the default one when absent or unknown."""
         serializer = self._serializers.get(mime_type)
         if serializer is None:
-            try:
-                serializer = Serializer.resolve_serializer(mime_type)  # type: ignore[arg-type]
-            except ValueError:
-                serializer = self.default_serializer
-            if len(self._serializers) < 64:
-                self._serializers[mime_type] = serializer
+            serializer = serializer_named(self._serializers, self.default_serializer, mime_type)
         return serializer
 
     def log_if_oversized(self, size: int, request_id: Any, direction: str) -> None:

@@ -35,6 +35,8 @@ Fixtures (scope):
   first): a throwaway ``redis-server`` from :mod:`pysoa_like.test.redis`.
 * ``pysoa_redis_service_client`` (function): runs ``server_class`` in a thread over the Redis transport
   on the throwaway Redis and returns a ``service_client_class`` client that calls it over Redis.
+* ``pysoa_redis_async_service_client`` (function): the same server, and an ``async_service_client_class``
+  client calling it over Redis with the asyncio driver.
 
 The Redis fixtures import :mod:`pysoa_like.test.redis` only when used, and fail with a clear message
 if that module or a ``redis-server`` binary is not available.
@@ -63,6 +65,7 @@ __all__ = [
     "async_service_client",
     "async_service_client_class",
     "event_bus",
+    "pysoa_redis_async_service_client",
     "pysoa_redis_client",
     "pysoa_redis_server",
     "pysoa_redis_service_client",
@@ -280,5 +283,24 @@ def pysoa_redis_service_client(
         yield client
     finally:
         close_client(client)
+        server.shutting_down = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def pysoa_redis_async_service_client(
+    server_class: type[Server],
+    server_settings: Mapping[str, Any],
+    async_service_client_class: type[AsyncClient],
+    pysoa_redis_url: str,
+) -> Iterator[AsyncClient]:
+    """An AsyncClient calling the service under test over real Redis (asyncio driver), the server in a thread."""
+    transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [pysoa_redis_url]}}
+    server, thread = _redis_server_thread(server_class, server_settings, transport_kwargs)
+    client = async_service_client_class(_redis_client_settings(server_class, transport_kwargs))
+    try:
+        yield client
+    finally:
+        _close_async_client(client)
         server.shutting_down = True
         thread.join(timeout=10)

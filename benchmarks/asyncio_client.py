@@ -1,0 +1,201 @@
+"""AsyncClient against the blocking Client, in one run: ``python -m benchmarks.asyncio_client [--reps R] [--smoke]``.
+
+One throwaway redis-server and two worker processes of the benchmark service (``benchmarks._like``, as
+``make bench`` runs it) serve every repetition. Each repetition, in this one client process and alternating
+the two clients so that drift on a noisy machine hits both alike:
+
+* serial: ``--calls`` calls one after the other; the median latency of each client (the ratio is
+  AsyncClient's over Client's);
+* in flight: ``--calls`` calls made in waves of 100 and of 1,000 in flight at once (``call_actions_parallel``
+  for the blocking client, ``asyncio.gather`` of ``call_action`` for AsyncClient); calls per second of each
+  (the ratio is AsyncClient's over Client's).
+
+The table shows ``median [min-max]`` over the repetitions; ratios are taken within each repetition. The JSON
+goes to ``benchmarks/results/asyncio_client.json`` (or ``--output``). Never part of the test suite's
+assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._like import MAXIMUM_MESSAGE_BYTES
+from benchmarks._procs import REPO_ROOT, BenchmarkError, implementations, start_server
+from benchmarks._stats import percentile, summarize
+from pysoa_like.client.async_client import AsyncClient
+from pysoa_like.client.client import Client
+
+__all__ = ["main"]
+
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "asyncio_client.json"
+SERVICE = "bench_like"
+WAVES = (100, 1000)
+
+
+def _settings(address: Sequence[Any]) -> dict[str, Any]:
+    transport = {
+        "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport",
+        "kwargs": {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": {"hosts": [tuple(address)]},
+            "maximum_message_size_in_bytes": MAXIMUM_MESSAGE_BYTES,
+        },
+    }
+    return {SERVICE: {"transport": transport}}
+
+
+def _sync_serial(client: Client, calls: int) -> float:
+    latencies = []
+    clock = time.perf_counter_ns
+    for number in range(calls):
+        started = clock()
+        result = client.call_action(SERVICE, "square", {"number": number}).body["square"]
+        latencies.append((clock() - started) / 1000.0)
+        if result != number * number:
+            raise BenchmarkError(f"wrong square of {number}")
+    latencies.sort()
+    return percentile(latencies, 0.5)
+
+
+async def _async_serial(client: AsyncClient, calls: int) -> float:
+    latencies = []
+    clock = time.perf_counter_ns
+    for number in range(calls):
+        started = clock()
+        result = (await client.call_action(SERVICE, "square", {"number": number})).body["square"]
+        latencies.append((clock() - started) / 1000.0)
+        if result != number * number:
+            raise BenchmarkError(f"wrong square of {number}")
+    latencies.sort()
+    return percentile(latencies, 0.5)
+
+
+def _sync_waves(client: Client, calls: int, wave: int) -> float:
+    actions = [{"action": "square", "body": {"number": n}} for n in range(wave)]
+    waves = max(1, calls // wave)
+    started = time.perf_counter()
+    for _ in range(waves):
+        results = [response.body["square"] for response in client.call_actions_parallel(SERVICE, actions)]
+        if results != [n * n for n in range(wave)]:
+            raise BenchmarkError("wrong squares in a wave")
+    return waves * wave / (time.perf_counter() - started)
+
+
+async def _async_waves(client: AsyncClient, calls: int, wave: int) -> float:
+    waves = max(1, calls // wave)
+    started = time.perf_counter()
+    for _ in range(waves):
+        responses = await asyncio.gather(*(client.call_action(SERVICE, "square", {"number": n}) for n in range(wave)))
+        if [response.body["square"] for response in responses] != [n * n for n in range(wave)]:
+            raise BenchmarkError("wrong squares in a wave")
+    return waves * wave / (time.perf_counter() - started)
+
+
+def _repetition(settings: dict[str, Any], calls: int, warmup: int) -> dict[str, float]:
+    """One repetition: both clients, alternating workload by workload."""
+    client = Client(settings)
+    loop = asyncio.new_event_loop()
+    async_client = AsyncClient(settings)
+    figures: dict[str, float] = {}
+    try:
+        _sync_serial(client, warmup)
+        loop.run_until_complete(_async_serial(async_client, warmup))
+        figures["sync_serial_p50_us"] = _sync_serial(client, calls)
+        figures["async_serial_p50_us"] = loop.run_until_complete(_async_serial(async_client, calls))
+        figures["serial_ratio"] = figures["async_serial_p50_us"] / figures["sync_serial_p50_us"]
+        for wave in WAVES:
+            _sync_waves(client, wave, wave)
+            loop.run_until_complete(_async_waves(async_client, wave, wave))
+            total = max(calls, 2 * wave)
+            figures[f"sync_{wave}_calls_per_s"] = _sync_waves(client, total, wave)
+            figures[f"async_{wave}_calls_per_s"] = loop.run_until_complete(_async_waves(async_client, total, wave))
+            figures[f"in_flight_{wave}_ratio"] = (
+                figures[f"async_{wave}_calls_per_s"] / figures[f"sync_{wave}_calls_per_s"]
+            )
+    finally:
+        loop.run_until_complete(async_client.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return figures
+
+
+def _format(report: dict[str, Any]) -> str:
+    rows = [
+        ("serial p50 (us)", "sync_serial_p50_us", "async_serial_p50_us", "serial_ratio"),
+        *(
+            (
+                f"{wave} in flight (calls/s)",
+                f"sync_{wave}_calls_per_s",
+                f"async_{wave}_calls_per_s",
+                f"in_flight_{wave}_ratio",
+            )
+            for wave in WAVES
+        ),
+    ]
+
+    def cell(key: str, digits: int) -> str:
+        figure = report["figures"][key]
+        return f"{figure['median']:.{digits}f} [{figure['min']:.{digits}f}-{figure['max']:.{digits}f}]"
+
+    lines = [f"{'':24} {'Client':>24} {'AsyncClient':>24} {'AsyncClient / Client':>24}"]
+    for title, sync_key, async_key, ratio_key in rows:
+        lines.append(f"{title:24} {cell(sync_key, 0):>24} {cell(async_key, 0):>24} {cell(ratio_key, 2):>24}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, run, print the table and write the JSON; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.asyncio_client", description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="Repetitions (default 5)")
+    parser.add_argument("--calls", type=int, default=3000, help="Timed calls per workload (default 3000)")
+    parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
+    parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the benchmark works")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.reps, args.calls, args.warmup = 1, 200, 20
+    from pysoa_like.test.redis import RedisServerProcess
+
+    like = next(implementation for implementation in implementations(None) if implementation.key == "like")
+    started = time.monotonic()
+    reps: list[dict[str, float]] = []
+    with RedisServerProcess() as redis_server, tempfile.TemporaryDirectory(prefix="pysoa-like-bench-") as scratch:
+        config = {"redis": list(redis_server.address), "service": SERVICE}
+        servers = []
+        try:
+            for _ in range(2):
+                servers.append(start_server(like, config, Path(scratch) / "server.log"))
+            for rep in range(args.reps):
+                reps.append(_repetition(_settings(redis_server.address), args.calls, args.warmup))
+                print(f"repetition {rep + 1}/{args.reps} done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+            for server in servers:
+                server.check_alive()
+        except BenchmarkError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for server in servers:
+                server.stop()
+    report = {
+        "figures": {key: summarize([figures[key] for figures in reps]) for key in reps[0]},
+        "config": {"reps": args.reps, "calls": args.calls, "warmup": args.warmup, "waves": list(WAVES)},
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    print(f"AsyncClient against Client, {args.reps} repetitions, {report['elapsed_s']} s (2 worker processes)")
+    print(_format(report))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"JSON written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""One asyncio connection to Redis: commands pipelined, replies parsed by the core and handed out in order.
+
+:class:`AioConnection` is the asyncio driver's whole I/O: a protocol that receives into the core's
+:class:`~pysoa_like.core.resp.RespParser`, and a FIFO of the callers waiting for replies (Redis
+answers in command order). Any number of callers may use one connection at once: each writes its commands
+(encoded by :func:`~pysoa_like.core.resp.pack_commands`) and waits for its own replies. A caller that gives
+up (cancelled) leaves its place in the FIFO, so its replies are read and dropped and the next caller still
+gets its own. A reply that does not come within the caller's deadline means Redis or the network is stuck:
+the connection is closed and every caller waiting on it gets the error.
+
+Bytes are received straight into the parser's buffer (``asyncio.BufferedProtocol``), so a big bulk string is
+received in place, never copied. Nothing here blocks: the connection is opened with ``loop.create_connection``
+(TLS through its ``ssl`` argument) within the endpoint's connect timeout, and authenticated with the endpoint's
+handshake commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Sequence
+from typing import Any
+
+from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
+from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError, pack_commands
+
+__all__ = ["AioConnection", "RedisConnectionError", "RedisReplyTimeout"]
+
+
+class RedisConnectionError(ConnectionError):
+    """The connection could not be opened, was closed, or Redis refused the handshake."""
+
+
+class RedisReplyTimeout(RedisConnectionError, TimeoutError):
+    """Redis did not answer within the caller's deadline (the connection is then closed)."""
+
+
+class _Waiter:
+    __slots__ = ("count", "future", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+
+
+class _RespProtocol(asyncio.BufferedProtocol):
+    """Receives straight into the parser's buffer (a big reply in place) and hands each caller its replies."""
+
+    def __init__(self, connection: AioConnection) -> None:
+        self.connection = connection
+        self.parser = connection._parser
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.parser.recv_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.parser.received(nbytes)
+        self.connection._parse()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection._lost(exc)
+
+    def pause_writing(self) -> None:
+        self.connection._paused = True
+
+    def resume_writing(self) -> None:
+        self.connection._resume()
+
+
+class AioConnection:
+    """A Redis connection on the running event loop (open it with :meth:`open`).
+
+    Attributes:
+        endpoint: Where it is connected.
+        scripts_loaded: Whether the send scripts were loaded on this connection's server (set by the driver).
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.scripts_loaded = False
+        self._parser = RespParser()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._transport: asyncio.Transport | None = None
+        self._closed_because: BaseException | None = None
+        self._paused = False
+        self._drained: asyncio.Future[None] | None = None
+        # Buffers sent in this turn of the loop, written together by _flush.
+        self._outgoing: list[bytes] = []
+
+    @classmethod
+    async def open(cls, endpoint: Endpoint) -> AioConnection:
+        """Connect to ``endpoint`` and run its handshake, within its connect timeout.
+
+        Raises:
+            RedisConnectionError: Connecting failed, timed out, or Redis refused the handshake (``WRONGPASS``...).
+        """
+        connection = cls(endpoint)
+        loop = asyncio.get_running_loop()
+        try:
+            if endpoint.path is not None:
+                opening = loop.create_unix_connection(lambda: _RespProtocol(connection), endpoint.path)
+            else:
+                opening = loop.create_connection(
+                    lambda: _RespProtocol(connection),
+                    endpoint.host or "localhost",
+                    endpoint.port or 6379,
+                    ssl=endpoint.tls,
+                    server_hostname=endpoint.host if endpoint.tls is not None else None,
+                )
+            transport, _protocol = await asyncio.wait_for(opening, endpoint.connect_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+            raise RedisConnectionError(f"Error connecting to {endpoint}: {reason}") from exc
+        connection._transport = transport
+        handshake = endpoint.handshake()
+        if handshake:
+            try:
+                replies = await connection.execute(handshake, endpoint.connect_timeout)
+            except RedisConnectionError as exc:
+                raise RedisConnectionError(f"Error connecting to {endpoint}: {exc}") from exc
+            refused = next((reply for reply in replies if isinstance(reply, RespError)), None)
+            if refused is not None:
+                connection.close()
+                raise RedisConnectionError(f"Error connecting to {endpoint}: Redis refused the handshake: {refused}")
+        return connection
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (a new one must be opened)."""
+        return self._closed_because is not None or self._transport is None
+
+    async def execute(self, commands: Sequence[tuple[Any, ...]], timeout: float | None) -> list[Any]:
+        """Send ``commands`` and return their replies (error replies as :class:`RespError` values, not raised).
+
+        Args:
+            commands: The commands, each a tuple of its arguments.
+            timeout: The most seconds to wait for the replies (``None``: the endpoint's ``socket_timeout``, else
+                no limit). Past it the connection is closed.
+
+        Raises:
+            RedisConnectionError: The connection is or became closed; :class:`RedisReplyTimeout` when Redis did
+                not answer in time.
+        """
+        future = self.send(commands, timeout)
+        if self._paused:
+            await self._drain()
+        return await future
+
+    def send(self, commands: Sequence[tuple[Any, ...]], timeout: float | None) -> asyncio.Future[list[Any]]:
+        """Send ``commands`` now; the future gets their replies (as :meth:`execute` returns them) or its error.
+
+        The commands of every caller in one turn of the loop go out in one write. Nobody needs to await the
+        future (a caller that gives up just cancels it: its replies are then read and dropped).
+
+        Raises:
+            RedisConnectionError: The connection is closed.
+        """
+        if self._closed_because is not None or self._transport is None:
+            raise RedisConnectionError(f"The connection to {self.endpoint} is closed: {self._closed_because}")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._waiters.append(_Waiter(future, len(commands)))
+        outgoing = self._outgoing
+        if not outgoing:
+            loop.call_soon(self._flush)
+        outgoing.extend(pack_commands(commands))
+        if timeout is None:
+            timeout = self.endpoint.socket_timeout
+        if timeout is not None:
+            handle = loop.call_later(timeout, self._expire, future, timeout)
+            future.add_done_callback(lambda _done: handle.cancel())
+        return future
+
+    def _flush(self) -> None:
+        """Write what the callers of this turn of the loop sent, at once."""
+        outgoing, self._outgoing = self._outgoing, []
+        transport = self._transport
+        if transport is not None and self._closed_because is None:
+            transport.writelines(outgoing)
+
+    def _expire(self, future: asyncio.Future[list[Any]], timeout: float) -> None:
+        if not future.done():
+            self._close(RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {timeout:.1f} s"))
+
+    async def _drain(self) -> None:
+        if not self._paused:
+            return
+        drained = self._drained
+        if drained is None:
+            drained = self._drained = asyncio.get_running_loop().create_future()
+        await asyncio.shield(drained)
+
+    def _resume(self) -> None:
+        self._paused = False
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _parse(self) -> None:
+        parser = self._parser
+        try:
+            waiters = self._waiters
+            while True:
+                reply = parser.next_reply()
+                if reply is NEED_DATA:
+                    return
+                if not waiters:
+                    raise RespProtocolError("a reply nobody asked for")
+                waiter = waiters[0]
+                waiter.replies.append(reply)
+                if len(waiter.replies) == waiter.count:
+                    waiters.popleft()
+                    if not waiter.future.done():  # a caller that gave up: its replies are dropped
+                        waiter.future.set_result(waiter.replies)
+        except RespProtocolError as exc:
+            self._close(RedisConnectionError(f"Unreadable reply from Redis at {self.endpoint}: {exc}"))
+
+    def _lost(self, exc: Exception | None) -> None:
+        self._fail_waiters(RedisConnectionError(f"Redis at {self.endpoint} closed the connection ({exc})"))
+
+    def _close(self, reason: BaseException) -> None:
+        self._fail_waiters(reason)
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
+    def _fail_waiters(self, reason: BaseException) -> None:
+        if self._closed_because is None:
+            self._closed_because = reason
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(self._closed_because)
+        self._resume()
+
+    def close(self) -> None:
+        """Close the connection; callers still waiting get ``RedisConnectionError``."""
+        self._close(RedisConnectionError(f"The connection to {self.endpoint} was closed by the client"))

@@ -1,0 +1,167 @@
+"""The asyncio driver's ring of masters: which endpoint serves each ring slot (standard hosts, or Sentinel).
+
+The twin of the blocking backends (``backend/standard.py``, ``backend/sentinel.py``), with the same settings:
+``hosts``, ``connection_kwargs``, ``redis_db``, ``redis_port`` and, for Sentinel, ``sentinel_services``,
+``sentinel_failover_retries`` and ``sentinel_kwargs``. A Sentinel slot's master is asked of the Sentinels
+(``SENTINEL GET-MASTER-ADDR-BY-NAME``) when first needed and again after an error on that slot
+(:meth:`AioRing.reset`), so a failover is followed; without ``sentinel_services`` the services are
+discovered with ``SENTINEL MASTERS``, in the order the first Sentinel that answers lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
+from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint, endpoint_of
+from pysoa_like.common.transport.redis_gateway.backend.base import merge_connection_kwargs, normalize_host
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import DEFAULT_SENTINEL_KWARGS
+from pysoa_like.core.constants import DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT, REDIS_BACKEND_TYPE_SENTINEL
+from pysoa_like.core.resp import RespError
+from pysoa_like.core.scripts import queue_full_backoff_seconds
+
+__all__ = ["AioRing", "aio_ring_of"]
+
+
+class AioRing:
+    """A fixed ring of masters (the standard backend).
+
+    Args:
+        endpoints: The masters, in ring order.
+    """
+
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        if not endpoints:
+            raise ValueError("A Redis backend needs at least one host or Sentinel service")
+        self._endpoints = list(endpoints)
+
+    async def size(self) -> int:
+        """The number of ring slots."""
+        return len(self._endpoints)
+
+    async def endpoint_at(self, index: int) -> Endpoint:
+        """The master of ring slot ``index``.
+
+        Raises:
+            RedisConnectionError: No master can be found for the slot (Sentinel).
+        """
+        return self._endpoints[index]
+
+    def reset(self, index: int) -> None:
+        """Forget slot ``index``'s master after an error (Sentinel asks again; a fixed ring has nothing to do)."""
+        return None
+
+
+class SentinelAioRing(AioRing):
+    """A ring of Sentinel-managed masters, one per service (see the module docstring).
+
+    Args:
+        sentinels: The Sentinels' endpoints.
+        services: The services forming the ring, or ``None`` to discover them.
+        connection_kwargs: The merged connection keyword arguments of the masters.
+        failover_retries: Retries, with backoff, while no Sentinel knows a master.
+    """
+
+    def __init__(
+        self,
+        sentinels: Sequence[Endpoint],
+        services: Sequence[str] | None,
+        connection_kwargs: Mapping[str, Any],
+        failover_retries: int,
+    ) -> None:
+        self._sentinels = list(sentinels)
+        self._services: list[str] | None = list(services) if services else None
+        self._connection_kwargs = connection_kwargs
+        self._failover_retries = failover_retries
+        self._masters: dict[int, Endpoint] = {}
+
+    async def _ask(self, command: tuple[Any, ...]) -> list[Any]:
+        """The replies of the Sentinels that answer ``command`` (one connection each, closed after)."""
+        answers: list[Any] = []
+        for sentinel in self._sentinels:
+            try:
+                connection = await AioConnection.open(sentinel)
+            except RedisConnectionError:
+                continue
+            try:
+                [reply] = await connection.execute([command], sentinel.socket_timeout or sentinel.connect_timeout)
+            except RedisConnectionError:
+                continue
+            finally:
+                connection.close()
+            if not isinstance(reply, RespError) and reply:
+                answers.append(reply)
+                break
+        return answers
+
+    async def services(self) -> list[str]:
+        """The ring's services (discovered once when not configured).
+
+        Raises:
+            RedisConnectionError: None configured and no Sentinel lists any.
+        """
+        if self._services is None:
+            for reply in await self._ask(("SENTINEL", "MASTERS")):
+                names = [_field(entry, b"name") for entry in reply]
+                self._services = [name.decode() for name in names if isinstance(name, bytes)]
+            if not self._services:
+                raise RedisConnectionError(
+                    "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
+                )
+        return self._services
+
+    async def size(self) -> int:
+        return len(await self.services())
+
+    async def endpoint_at(self, index: int) -> Endpoint:
+        master = self._masters.get(index)
+        if master is not None:
+            return master
+        service = (await self.services())[index]
+        for attempt in range(self._failover_retries + 1):
+            for reply in await self._ask(("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service)):
+                host, port = reply
+                master = self._masters[index] = endpoint_of((host.decode(), int(port)), self._connection_kwargs)
+                return master
+            if attempt < self._failover_retries:
+                await asyncio.sleep(queue_full_backoff_seconds(attempt))
+        raise RedisConnectionError(f"Cannot get connection: no Sentinel knows a master for service {service!r}")
+
+    def reset(self, index: int) -> None:
+        self._masters.pop(index, None)
+
+
+def _field(entry: Any, name: bytes) -> Any:
+    """A field of a ``SENTINEL MASTERS`` entry (a flat list of names and values, or a map under RESP3)."""
+    if isinstance(entry, dict):
+        return entry.get(name)
+    if isinstance(entry, list):
+        return dict(zip(entry[::2], entry[1::2], strict=False)).get(name)
+    return None
+
+
+def aio_ring_of(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> AioRing:
+    """The asyncio ring of a Redis transport's backend settings (nothing is contacted here).
+
+    Raises:
+        ValueError: A malformed host, or a connection setting the asyncio driver cannot honour.
+    """
+    kwargs = dict(backend_layer_kwargs)
+    connection_kwargs = merge_connection_kwargs(kwargs.get("connection_kwargs"), kwargs.get("redis_db"))
+    if backend_type == REDIS_BACKEND_TYPE_SENTINEL:
+        port = kwargs.get("redis_port") or DEFAULT_SENTINEL_PORT
+        hosts = kwargs.get("hosts") or [("localhost", port)]
+        addresses = [normalize_host(host, port) for host in hosts]
+        if any(isinstance(address, str) for address in addresses):
+            raise ValueError("Sentinel hosts must be 'host', 'host:port' or ('host', port), not URLs")
+        sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(kwargs.get("sentinel_kwargs") or {})}
+        sentinels = [endpoint_of(address, sentinel_kwargs) for address in addresses]
+        endpoint_of(("localhost", DEFAULT_REDIS_PORT), connection_kwargs)  # refuses unusable keys now
+        return SentinelAioRing(
+            sentinels, kwargs.get("sentinel_services"), connection_kwargs, kwargs.get("sentinel_failover_retries", 0)
+        )
+    port = kwargs.get("redis_port") or DEFAULT_REDIS_PORT
+    hosts = kwargs.get("hosts") or [("localhost", port)]
+    return AioRing([endpoint_of(normalize_host(host, port), connection_kwargs) for host in hosts])

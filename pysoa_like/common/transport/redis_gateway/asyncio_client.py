@@ -1,0 +1,691 @@
+"""The asyncio twin of the Redis client transport: the same settings and bytes, over asyncio streams.
+
+:class:`AsyncRedisClientTransport` is what an :class:`~pysoa_like.client.async_client.AsyncClient` uses for a
+service configured with :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`.
+Everything about bytes and keys is the sans-I/O core's, shared with the blocking driver: envelopes and
+expiry, framing, the send script and what its replies mean, the reply nonces (``PendingReplies``), chunk
+reassembly, the host ring. What is asyncio's own:
+
+* **Connections**, per event loop: one per ring slot for pushes (any number of concurrent pushes pipelined
+  on it, ``AioConnection`` in ``_aio_connection.py``), and one that
+  blocks on the loop's reply list.
+* **Replies** go to one reply list per transport and loop. While any call waits, one reader task pops it
+  (``BLPOP``, then ``LPOP`` with a count for the replies already there) and hands each reply to the call
+  that sent its request, by request id (a future per awaited request); a reply nobody waits for (late
+  after a timeout or a cancellation, duplicated, forged, expired) is dropped and counted. The reader stops
+  once no call waits.
+* **Waits**: ``asyncio.sleep`` for the queue-full backoff; every wait for Redis has a deadline.
+
+Not done by this driver (the blocking one does): ``detect_dead_workers`` (calls wait for their timeout),
+transactions for big pushes (every push runs the send script), and the blocking driver's timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
+from pysoa_like.common._short_text import cap_line, short_repr
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.serializer import Serializer
+from pysoa_like.common.serializer.errors import InvalidMessage
+from pysoa_like.common.transport.base import AsyncClientTransport, ReceivedMessage
+from pysoa_like.common.transport.errors import (
+    InvalidMessageError,
+    MessageReceiveError,
+    MessageReceiveTimeout,
+    MessageSendError,
+)
+from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
+from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
+from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
+from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
+from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.core import make_serializer, serializer_named
+from pysoa_like.common.transport.redis_gateway.protocol import (
+    ChunkReassembler,
+    ParsedMessage,
+    build_envelope,
+    check_envelope,
+    check_message_size,
+    compute_expiry,
+    frame_unjoined,
+    make_reply_to,
+    new_client_id,
+    parse_message,
+    should_log_oversized,
+)
+from pysoa_like.core.constants import (
+    ProtocolVersion,
+)
+from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.keys import HostRing, queue_key, request_queue_name
+from pysoa_like.core.replies import (
+    REPLY_NONCE_META_KEY,
+    PendingReplies,
+    ReplyVerdict,
+    new_reply_nonce,
+    new_reply_queue_suffix,
+)
+from pysoa_like.core.resp import RespError, timeout_argument
+from pysoa_like.core.scripts import (
+    PushVerdict,
+    push_outcome,
+    queue_full_backoff_seconds,
+    queue_full_error_message,
+    script_command,
+)
+
+__all__ = ["AsyncRedisClientTransport"]
+
+_logger = logging.getLogger("pysoa_like.transport")
+_oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
+# How long after a request's expiry its reply is still awaited (as the blocking driver).
+_REPLY_GRACE_SECONDS = 70.0
+# The reader's blocking pop waits this long at most, then looks whether any call still waits.
+_READ_SLICE_SECONDS = 1.0
+# Replies bigger than this are deserialized in a worker thread, so the loop is never held by one.
+_THREAD_DECODE_BYTES = 256 * 1024
+# A reader whose connection failed tries a new one this many times before failing the waiting calls.
+_READER_RECONNECTS = 2
+
+
+class _Dropped(Exception):
+    """A reply that is no waiting call's (foreign, forged, duplicate, expired, malformed)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class _LoopState:
+    """What the transport holds per event loop: its reply list, waiting calls, connections and reader."""
+
+    def __init__(self, service_name: str, client_id: str, require_nonce: bool) -> None:
+        self.reply_to = make_reply_to(service_name, client_id, new_reply_queue_suffix())
+        self.reply_key = queue_key(self.reply_to)
+        self.pending = PendingReplies(require_nonce)
+        self.futures: dict[Any, asyncio.Future[ReceivedMessage]] = {}
+        self.connections: dict[int, AioConnection] = {}
+        self.opening: dict[int, asyncio.Future[AioConnection]] = {}
+        self.reader: asyncio.Task[None] | None = None
+        self.reader_connection: AioConnection | None = None
+        self.chunks: ChunkReassembler | None = None
+        self.chunk_bytes = 0
+        self.closer: AsyncGenerator[None, None] | None = None
+        # Pushes made again after Redis' first answer refused them (full queue, missing script).
+        self.retries: set[asyncio.Future[None]] = set()
+
+    def close(self) -> None:
+        """Close this loop's connections (its reader task is cancelled by whoever ends the loop)."""
+        for connection in [*self.connections.values(), self.reader_connection]:
+            if connection is not None:
+                connection.close()
+        self.connections.clear()
+        self.reader_connection = None
+
+
+class AsyncRedisClientTransport(AsyncClientTransport):
+    """Sends requests to ``pysoa:service.<name>`` and routes the replies, over asyncio (see the module docstring).
+
+    Takes exactly :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`'s settings (its
+    keyword arguments, with its defaults);
+    ``connection_kwargs`` may hold the connection keys the driver honours (``username``, ``password``, ``db``,
+    ``ssl`` and the ``ssl_*`` keys, ``socket_timeout``, ``socket_connect_timeout``, ``client_name``) and
+    redis-py's own tuning keys (ignored). Nothing is contacted until the first call.
+
+    Raises:
+        ValueError: A setting is invalid (the message names the key).
+    """
+
+    def __init__(self, service_name: str, metrics: MetricsRecorder | None = None, **settings: Any) -> None:
+        super().__init__(service_name, metrics)
+        # RedisClientTransport's keyword arguments and defaults, read from its signature (one list of them).
+        try:
+            bound = _CLIENT_SIGNATURE.bind(None, service_name, metrics, **settings)
+        except TypeError as exc:
+            raise ValueError(f"Invalid {type(self).__name__} settings: {exc}") from None
+        bound.apply_defaults()
+        given = {key: value for key, value in bound.arguments.items() if key not in ("self", "service_name", "metrics")}
+        check_transport_kwargs(RedisTransportSchema, given, type(self).__name__)
+        backend_type: str = given["backend_type"]
+        backend_layer_kwargs: Mapping[str, Any] | None = given["backend_layer_kwargs"]
+        message_expiry_in_seconds: float = given["message_expiry_in_seconds"]
+        queue_capacity: int = given["queue_capacity"]
+        queue_full_retries: int = given["queue_full_retries"]
+        receive_timeout_in_seconds: float = given["receive_timeout_in_seconds"]
+        default_serializer_config: Mapping[str, Any] | None = given["default_serializer_config"]
+        maximum_message_size_in_bytes: int = given["maximum_message_size_in_bytes"]
+        log_messages_larger_than_bytes: int = given["log_messages_larger_than_bytes"]
+        protocol_version: int | ProtocolVersion = given["protocol_version"]
+        maximum_reply_size_in_bytes: int = given["maximum_reply_size_in_bytes"]
+        require_reply_nonce: bool = given["require_reply_nonce"]
+        self.ring: AioRing = aio_ring_of(backend_type, backend_layer_kwargs or {})
+        self.client_id = new_client_id()
+        self.message_expiry_in_seconds = message_expiry_in_seconds
+        self.queue_capacity = queue_capacity
+        self.queue_full_retries = queue_full_retries
+        self.receive_timeout_in_seconds = receive_timeout_in_seconds
+        self._receive_timeout = float(receive_timeout_in_seconds)
+        self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
+        self.log_messages_larger_than_bytes = log_messages_larger_than_bytes
+        self.protocol_version = ProtocolVersion(protocol_version)
+        self.maximum_reply_size_in_bytes = maximum_reply_size_in_bytes
+        self.require_reply_nonce = require_reply_nonce
+        self.serializer: Serializer = make_serializer(default_serializer_config)
+        self._serializers: dict[str | None, Serializer] = {None: self.serializer}
+        if self.serializer.mime_type:
+            self._serializers[self.serializer.mime_type] = self.serializer
+        self._queue_name = request_queue_name(service_name)
+        self._queue_key = queue_key(self._queue_name)
+        self._prefix = "client.transport.redis_gateway."
+        self._hosts: HostRing | None = None
+        self._log_throttle = LogThrottle()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        # Validates the service name for key use once (it must not contain "!").
+        make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
+
+    # State and connections
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState(self.service_name, self.client_id, self.require_reply_nonce)
+            state.closer = _closed_with_the_loop(state)
+        return state
+
+    async def _slot_of(self, key: str) -> int:
+        hosts = self._hosts
+        if hosts is None:
+            hosts = self._hosts = HostRing(await self.ring.size())
+        return hosts.index_for(key)
+
+    async def _connection(self, state: _LoopState, index: int) -> AioConnection:
+        """The loop's push connection to ring slot ``index`` (opened once, however many calls ask at once)."""
+        connection = state.connections.get(index)
+        if connection is not None and not connection.closed:
+            return connection
+        opening = state.opening.get(index)
+        if opening is None:
+            opening = state.opening[index] = asyncio.ensure_future(self._open(index))
+            opening.add_done_callback(lambda done: _opened(state, index, done))
+        connection = await asyncio.shield(opening)
+        state.connections[index] = connection
+        return connection
+
+    async def _open(self, index: int) -> AioConnection:
+        endpoint = await self.ring.endpoint_at(index)
+        try:
+            return await AioConnection.open(endpoint)
+        except RedisConnectionError:
+            self.ring.reset(index)
+            raise
+
+    def _failed(self, state: _LoopState, index: int, connection: AioConnection | None) -> None:
+        """Forget a slot's connection after an error (Sentinel then asks for the master again)."""
+        if connection is not None:
+            connection.close()
+            if state.connections.get(index) is connection:
+                del state.connections[index]
+        self.ring.reset(index)
+
+    def _serializer_for(self, mime_type: str | None) -> Serializer:
+        serializer = self._serializers.get(mime_type)
+        if serializer is None:
+            serializer = serializer_named(self._serializers, self.serializer, mime_type)
+        return serializer
+
+    # Sending
+
+    async def send_request_message(
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+    ) -> None:
+        """Push one request; unless it asks for no reply, its reply is awaited from now on.
+
+        Raises:
+            MessageTooLarge: The serialized request exceeds ``maximum_message_size_in_bytes``.
+            InvalidField: The body cannot be serialized.
+            MessageSendError: Redis failed, or the request list stayed full.
+        """
+        state = self._state()
+        expiry = compute_expiry(time.time(), self.message_expiry_in_seconds, message_expiry_in_seconds)
+        request_meta = dict(meta)
+        request_meta["reply_to"] = state.reply_to
+        nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+        payload = self.serializer.dict_to_blob(build_envelope(request_id, request_meta, body, expiry.envelope_expiry))
+        size = len(payload)
+        try:
+            check_message_size(size, self.maximum_message_size_in_bytes)
+        except Exception:
+            self.metrics.counter(self._prefix + "send.error.message_too_large").increment()
+            raise
+        if should_log_oversized(size, self.log_messages_larger_than_bytes):
+            _oversized_logger.warning(
+                "Oversized message to service %s for request %r: %d bytes (threshold %d)",
+                self.service_name,
+                request_id,
+                size,
+                self.log_messages_larger_than_bytes,
+            )
+        message = frame_unjoined(payload, self.serializer.mime_type or "", self.protocol_version)
+        control = body.get("control") if isinstance(body, dict) else None
+        awaited = not suppress_response_requested(control)
+        now = time.monotonic()
+        if awaited:
+            # Before the push: the reply may come before the push's own answer is read.
+            lifetime = message_expiry_in_seconds or self.message_expiry_in_seconds
+            state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
+            state.futures[request_id] = asyncio.get_running_loop().create_future()
+        budget = (message_expiry_in_seconds or self._receive_timeout) + READ_MARGIN_SECONDS
+        item = (self._queue_key, [message], expiry.redis_expiry_seconds)
+        if not awaited:
+            await self._push(state, item, now + budget)
+            return
+        try:
+            await self._push_awaited(state, request_id, item, now + budget)
+        except BaseException:
+            _forget(state, request_id)
+            raise
+        if state.reader is None:
+            state.reader = asyncio.ensure_future(self._read_replies(state))
+
+    async def _push(
+        self,
+        state: _LoopState,
+        item: tuple[str, list[Any], int],
+        deadline: float,
+        first: tuple[Any, int, AioConnection] | None = None,
+    ) -> None:
+        """Push one item with the send script, retrying a full queue with backoff, within ``deadline``.
+
+        ``first``: Redis' reply to a push already made, with its slot and connection (its outcome is acted on
+        before any new attempt).
+
+        Raises:
+            MessageSendError: Redis failed or refused the push, or the queue stayed full.
+        """
+        key = item[0]
+        read_only_retried = False
+        attempt = 0
+        while True:
+            if first is not None:
+                (reply, index, connection), first = first, None
+            else:
+                index = await self._slot_of(key)
+                opened: AioConnection | None = None
+                try:
+                    connection = opened = await self._connection(state, index)
+                    # A new connection's first push sends the script's text, which loads it; later pushes its SHA.
+                    command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
+                    [reply] = await connection.execute([command], max(deadline - time.monotonic(), 0.001))
+                except RedisConnectionError as exc:
+                    raise self._send_failed(state, index, opened, exc) from exc
+            verdict = push_outcome(reply)
+            if verdict is PushVerdict.PUSHED:
+                connection.scripts_loaded = True
+                return
+            if verdict is PushVerdict.PUSH_AGAIN:
+                connection.scripts_loaded = False
+                continue
+            if verdict is PushVerdict.QUEUE_FULL:
+                connection.scripts_loaded = True
+                pause = queue_full_backoff_seconds(attempt)
+                if attempt >= self.queue_full_retries or time.monotonic() + pause > deadline - READ_MARGIN_SECONDS:
+                    self.metrics.counter(self._prefix + "send.error.redis_queue_full").increment()
+                    raise MessageSendError(queue_full_error_message(self._queue_name, attempt))
+                self.metrics.counter(self._prefix + "send.queue_full_retry").increment()
+                attempt += 1
+                await asyncio.sleep(pause)
+                continue
+            if isinstance(reply, RespError) and reply.code == "READONLY" and not read_only_retried:
+                # A failover demoted this master: find the new one (Sentinel) and push there.
+                read_only_retried = True
+                self._failed(state, index, connection)
+                continue
+            self.metrics.counter(self._prefix + "send.error.response").increment()
+            raise MessageSendError(f"Redis error sending to service {self.service_name}: {reply}")
+
+    def _send_failed(
+        self, state: _LoopState, index: int, connection: AioConnection | None, error: Exception
+    ) -> MessageSendError:
+        """Forget a slot's connection after a failed push; the error to raise."""
+        self._failed(state, index, connection)
+        self.metrics.counter(self._prefix + "send.error.connection").increment()
+        return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
+
+    async def _push_awaited(
+        self, state: _LoopState, request_id: Any, item: tuple[str, list[Any], int], deadline: float
+    ) -> None:
+        """Push the request of a call that waits for its reply, without waiting for Redis' answer to the push.
+
+        The call goes on to wait for its reply at once (it saves a wake-up of the call per request); Redis'
+        answer is read when it comes (:meth:`_pushed`): a push refused for good fails the call's wait with the
+        ``MessageSendError`` the send would have raised, a full queue or a missing script is pushed again.
+
+        Raises:
+            MessageSendError: No connection could be had.
+        """
+        index = await self._slot_of(item[0])
+        connection = None
+        try:
+            connection = await self._connection(state, index)
+            command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
+            pushed = connection.send([command], max(deadline - time.monotonic(), 0.001))
+        except RedisConnectionError as exc:
+            raise self._send_failed(state, index, connection, exc) from exc
+        # Later pushes on this connection come after this one, which loads the script if it was not.
+        connection.scripts_loaded = True
+        pushed.add_done_callback(lambda done: self._pushed(state, request_id, item, deadline, index, connection, done))
+
+    def _pushed(
+        self,
+        state: _LoopState,
+        request_id: Any,
+        item: tuple[str, list[Any], int],
+        deadline: float,
+        index: int,
+        connection: AioConnection,
+        pushed: asyncio.Future[list[Any]],
+    ) -> None:
+        """Act on Redis' answer to a push made by :meth:`_push_awaited`."""
+        if pushed.cancelled():
+            return
+        error = pushed.exception()
+        if error is None:
+            [reply] = pushed.result()
+            if push_outcome(reply) is PushVerdict.PUSHED:
+                return
+        call = state.futures.get(request_id)
+        if error is not None:
+            failure: BaseException = self._send_failed(state, index, connection, error)  # type: ignore[arg-type]
+            if call is not None and not call.done():
+                call.set_exception(failure)
+            return
+        if call is None or call.done():
+            return  # nobody waits for this request any more
+        retry = asyncio.ensure_future(self._push(state, item, deadline, (reply, index, connection)))
+        state.retries.add(retry)
+        retry.add_done_callback(lambda done: self._pushed_again(state, request_id, done))
+
+    def _pushed_again(self, state: _LoopState, request_id: Any, retry: asyncio.Future[None]) -> None:
+        """The end of a push made again (:meth:`_pushed`): its error fails the call's wait."""
+        state.retries.discard(retry)
+        error = None if retry.cancelled() else retry.exception()
+        call = state.futures.get(request_id)
+        if error is not None and call is not None and not call.done():
+            call.set_exception(error)
+
+    # Receiving
+
+    async def receive_response_message(
+        self, request_id: int, receive_timeout_in_seconds: float | None = None
+    ) -> ReceivedMessage:
+        """Wait for the reply to ``request_id`` (sent from this loop), within the timeout.
+
+        Raises:
+            MessageReceiveTimeout: No reply in time (its message says whether a worker took the request).
+            MessageReceiveError: Redis failed while receiving.
+            InvalidMessageError: The reply to this request is unusable.
+        """
+        state = self._state()
+        future = state.futures.get(request_id)
+        if future is None:
+            raise MessageReceiveTimeout(f"No request {short_repr(request_id)} to service {self.service_name} waits")
+        timeout = receive_timeout_in_seconds or self._receive_timeout
+        timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
+        try:
+            return await future
+        except _TimedOut:
+            self.metrics.counter(self._prefix + "receive.error.timeout").increment()
+            raise await self._timeout_error(state, timeout) from None
+        finally:
+            timer.cancel()
+            _forget(state, request_id)
+
+    async def _timeout_error(self, state: _LoopState, timeout: float) -> MessageReceiveTimeout:
+        """What a timed-out call says: whether its request still waits in the service's queue.
+
+        One ``LLEN``, waited for at most ``QUEUE_CHECK_SECONDS`` (a frozen Redis gets the plain message at once).
+        """
+        waiting = None
+        try:
+            connection = await asyncio.wait_for(
+                self._connection(state, await self._slot_of(self._queue_key)), QUEUE_CHECK_SECONDS
+            )
+            looked = connection.send([("LLEN", self._queue_key)], None)
+            done, _pending = await asyncio.wait((looked,), timeout=QUEUE_CHECK_SECONDS)
+            if done and not looked.cancelled() and looked.exception() is None:
+                [reply] = looked.result()
+                waiting = reply if isinstance(reply, int) else None
+            else:
+                looked.cancel()  # its reply, if it comes, is read and dropped
+        except (RedisConnectionError, asyncio.TimeoutError):
+            pass
+        return timeout_error(self.service_name, self._queue_name, timeout, waiting)
+
+    def forget(self, request_id: int) -> None:
+        """Stop waiting for a request; a reply that still comes is dropped."""
+        for state in list(self._loops.values()):
+            if _forget(state, request_id):
+                return
+
+    async def _read_replies(self, state: _LoopState) -> None:
+        """Pop the loop's reply list while any call waits, handing each reply to its call."""
+        failures = 0
+        try:
+            while state.futures:
+                connection = state.reader_connection
+                try:
+                    if connection is None or connection.closed:
+                        connection = state.reader_connection = await self._open(await self._slot_of(state.reply_key))
+                    replies = await self._pop(state, connection)
+                except RedisConnectionError as exc:
+                    if connection is not None:
+                        connection.close()
+                    state.reader_connection = None
+                    failures += 1
+                    self.metrics.counter(self._prefix + "receive.error.connection").increment()
+                    if failures > _READER_RECONNECTS:
+                        self._fail_waiting(state, exc)
+                        return
+                    await asyncio.sleep(0.05 * failures)
+                    continue
+                failures = 0
+                for raw in replies:
+                    await self._deliver(state, raw)
+        finally:
+            state.reader = None
+
+    async def _pop(self, state: _LoopState, connection: AioConnection) -> list[Any]:
+        """The replies waiting on the loop's reply list (at least one, unless the pop's slice ended first)."""
+        key = state.reply_key
+        [popped] = await connection.execute(
+            [("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS))], _READ_SLICE_SECONDS + READ_MARGIN_SECONDS
+        )
+        if popped is None:
+            return []
+        if isinstance(popped, RespError):
+            raise RedisConnectionError(f"Redis refused the pop of the reply list: {popped}")
+        replies = [popped[1]]
+        more = len(state.futures) - 1
+        if more > 0:
+            [rest] = await connection.execute([("LPOP", key, more)], READ_MARGIN_SECONDS)
+            if isinstance(rest, list):
+                replies.extend(rest)
+        return replies
+
+    def _fail_waiting(self, state: _LoopState, error: Exception) -> None:
+        failure = MessageReceiveError(f"Redis error receiving from service {self.service_name}: {error}")
+        for future in list(state.futures.values()):
+            if not future.done():
+                future.set_exception(failure)
+
+    async def _deliver(self, state: _LoopState, raw: Any) -> None:
+        """Decode one popped reply and hand it to its call, or drop it (counted, and logged now and then)."""
+        try:
+            received = await self._decode(state, raw)
+        except _Dropped as dropped:
+            self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
+            log_bounded(
+                _logger,
+                logging.WARNING,
+                self._log_throttle,
+                dropped.reason,
+                "Dropped a reply for service %s (%s): %s",
+                self.service_name,
+                dropped.reason,
+                cap_line(str(dropped), 300),
+            )
+            return
+        if received is None:
+            return  # a chunk of a reply not complete yet
+        future = state.futures.get(received.request_id)
+        if future is not None and not future.done():
+            future.set_result(received)
+
+    async def _decode(self, state: _LoopState, raw: Any) -> ReceivedMessage | None:
+        try:
+            parsed: ParsedMessage = parse_message(raw, view=True)
+            payload: Any = parsed.payload
+            if parsed.is_chunk:
+                payload = self._add_chunk(state, parsed, len(raw))
+                if payload is None:
+                    return None
+            serializer = self._serializer_for(parsed.content_type)
+            if len(payload) > _THREAD_DECODE_BYTES:
+                message = await asyncio.to_thread(serializer.buffer_to_dict, payload)
+            else:
+                message = serializer.buffer_to_dict(payload)
+        except (InvalidMessageError, InvalidMessage) as exc:
+            raise _Dropped("invalid_message", str(exc)) from exc
+        try:
+            received = check_envelope(message, time.time(), self.service_name)
+        except MessageReceiveTimeout:
+            self._fail_if_ours(state, message, MessageReceiveTimeout("The reply expired before it was received"))
+            raise _Dropped("message_expired", "the reply had expired") from None
+        except InvalidMessageError as exc:
+            self._fail_if_ours(state, message, InvalidMessageError(f"The reply is unusable: {exc}"))
+            raise _Dropped("invalid_message", str(exc)) from exc
+        verdict = state.pending.verdict(received.request_id, received.meta)
+        if verdict is ReplyVerdict.ACCEPTED:
+            return received
+        if verdict is ReplyVerdict.FORGED:
+            raise _Dropped(
+                "forged_reply",
+                f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
+            )
+        raise _Dropped(
+            "unknown_reply", f"no request {short_repr(received.request_id)} is awaited (late, duplicate or foreign)"
+        )
+
+    def _add_chunk(self, state: _LoopState, chunk: ParsedMessage, size: int) -> bytes | None:
+        """Add one chunk of a chunked reply; the whole payload once the last one is in."""
+        if chunk.chunk_id == 1 or state.chunks is None:
+            state.chunks = ChunkReassembler(chunk)
+            state.chunk_bytes = size
+        else:
+            state.chunk_bytes += size
+            if state.chunk_bytes > self.maximum_reply_size_in_bytes:
+                state.chunks = None
+                raise InvalidMessageError(
+                    f"Chunked reply larger than {self.maximum_reply_size_in_bytes} bytes (maximum_reply_size_in_bytes)"
+                )
+            state.chunks.add(chunk)
+        if not state.chunks.complete:
+            return None
+        payload, state.chunks = state.chunks.payload(), None
+        return payload
+
+    def _fail_if_ours(self, state: _LoopState, message: Any, error: Exception) -> None:
+        """Fail the call an unusable ``message`` answers (its id and nonce match), if one waits."""
+        if not isinstance(message, dict):
+            return
+        request_id = message.get("request_id")
+        try:
+            accepted = state.pending.verdict(request_id, message.get("meta")) is ReplyVerdict.ACCEPTED
+        except TypeError:
+            return
+        future = state.futures.get(request_id) if accepted else None
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    # Closing
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections and reader; calls still waiting on it get ``MessageReceiveError``."""
+        loop = asyncio.get_running_loop()
+        state = self._loops.pop(loop, None)
+        # Connections of loops that are closed now cannot be used again: drop them too.
+        for other in [other for other in self._loops if other.is_closed()]:
+            self._loops.pop(other, None)
+        if state is None:
+            return
+        reader = state.reader
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
+        self._fail_waiting(state, RedisConnectionError("the transport was closed"))
+        state.close()
+
+
+def _closed_with_the_loop(state: _LoopState) -> AsyncGenerator[None, None]:
+    """An async generator, started here, whose ``finally`` closes ``state``'s connections when the loop ends.
+
+    ``asyncio.run`` (and any runner calling ``loop.shutdown_asyncgens()``) closes the async generators still
+    open on its loop before closing it: so a loop ended without ``aclose()`` leaves no socket behind.
+    """
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            state.close()
+
+    generator = closer()
+    with contextlib.suppress(StopIteration):
+        generator.__anext__().send(None)  # registers it with the running loop, and runs it to its yield
+    return generator
+
+
+def _forget(state: _LoopState, request_id: Any) -> bool:
+    """Stop waiting for ``request_id`` on one loop; whether it was awaited there."""
+    future = state.futures.pop(request_id, None)
+    if future is None:
+        return False
+    state.pending.forget(request_id)
+    if not future.done():
+        future.cancel()
+    return True
+
+
+def _opened(state: _LoopState, index: int, opening: asyncio.Future[AioConnection]) -> None:
+    """An opening ended: forget it (its error is read here too, as every caller may have given up on it)."""
+    state.opening.pop(index, None)
+    if not opening.cancelled():
+        opening.exception()
+
+
+# The keyword arguments (and defaults) both Redis client transports take.
+_CLIENT_SIGNATURE = inspect.signature(RedisClientTransport.__init__)
+
+
+class _TimedOut(Exception):
+    """A receive's timeout fired before its reply came."""
+
+
+def _time_out(future: asyncio.Future[ReceivedMessage]) -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())

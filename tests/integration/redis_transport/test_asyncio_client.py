@@ -1,0 +1,299 @@
+"""AsyncClient over real Redis with the asyncio driver: many calls on shared connections, cancellation, the loop
+never blocked, TLS, ACL users, Sentinel, unix sockets, full queues, chunked replies and a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from pysoa_like.client.async_client import AsyncClient
+from pysoa_like.client.errors import ImproperlyConfigured
+from pysoa_like.common.metrics import CountingMetricsRecorder
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, PySOATransportError
+from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.types import ActionResponse
+from pysoa_like.server.action import Action
+from pysoa_like.server.server import Server
+from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess
+from tests.integration.redis_transport.test_connections import _tls_capable_redis
+
+_T = TypeVar("_T")
+
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+
+
+def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    return asyncio.run(coroutine)
+
+
+class Square(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        return {"square": request.body["number"] ** 2}
+
+
+class Sleep(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        time.sleep(request.body["seconds"])
+        return {"tag": request.body.get("tag")}
+
+
+class Big(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        return {"blob": "x" * request.body["size"]}
+
+
+class ExampleServer(Server):
+    service_name = "example"
+    action_class_map = {"square": Square, "sleep": Sleep, "big": Big}
+
+
+class CustomRedisTransport(RedisClientTransport):
+    """A subclass of the Redis transport (its changes would be the blocking driver's only)."""
+
+
+@contextmanager
+def serving(transport_kwargs: dict[str, Any], workers: int = 1, **server_kwargs: Any) -> Iterator[None]:
+    """The example service over Redis: ``workers`` servers, each in a thread, stopped at the end."""
+    settings = {
+        "transport": {
+            "path": _SERVER_TRANSPORT,
+            "kwargs": {**transport_kwargs, "receive_timeout_in_seconds": 0.2, **server_kwargs},
+        }
+    }
+    servers = [ExampleServer(settings) for _ in range(workers)]
+    threads = [threading.Thread(target=server.run, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.shutting_down = True
+        for thread in threads:
+            thread.join(10)
+
+
+def client_of(transport_kwargs: dict[str, Any], **settings: Any) -> AsyncClient:
+    return AsyncClient({"example": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}, **settings}})
+
+
+@pytest.fixture
+def kwargs(redis_url: str) -> dict[str, Any]:
+    return {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
+
+
+def _connections_named(raw: redis.Redis, name: str) -> int:
+    return sum(1 for client in raw.client_list() if client.get("name") == name)
+
+
+def test_the_redis_transport_path_selects_the_asyncio_driver(kwargs: dict[str, Any]) -> None:
+    """The settings of RedisClientTransport give AsyncClient the asyncio driver, and a call goes through."""
+
+    async def call() -> tuple[Any, ActionResponse]:
+        async with client_of(kwargs) as client:
+            response = await client.call_action("example", "square", {"number": 7})
+            return client.handlers["example"].transport, response
+
+    with serving(kwargs):
+        transport, response = run(call())
+    assert isinstance(transport, AsyncRedisClientTransport)
+    assert response.body == {"square": 49}
+
+
+def test_a_thousand_gathered_calls_share_few_connections_and_each_gets_its_answer(
+    kwargs: dict[str, Any], raw_redis: redis.Redis
+) -> None:
+    """1,000 calls gathered at once on one client share its connections; every call gets its own reply."""
+    named = {
+        **kwargs,
+        "backend_layer_kwargs": {**kwargs["backend_layer_kwargs"], "connection_kwargs": {"client_name": "asyncclient"}},
+    }
+    most_connections = 0
+
+    async def calls() -> list[ActionResponse]:
+        nonlocal most_connections
+        async with client_of(named) as client:
+            gathered = asyncio.gather(*(client.call_action("example", "square", {"number": i}) for i in range(1000)))
+            while not gathered.done():
+                await asyncio.sleep(0.02)
+                most_connections = max(
+                    most_connections, await asyncio.to_thread(_connections_named, raw_redis, "asyncclient")
+                )
+            return await gathered
+
+    with serving(kwargs, workers=2):
+        responses = run(calls())
+    assert [response.body["square"] for response in responses] == [i * i for i in range(1000)]
+    assert 1 <= most_connections <= 3
+
+
+def test_the_event_loop_keeps_ticking_while_a_thousand_calls_are_in_flight(kwargs: dict[str, Any]) -> None:
+    """While 1,000 calls are in flight the loop is never held long (a generous bound: 2 noisy cores)."""
+
+    async def measure() -> float:
+        worst = 0.0
+        async with client_of(kwargs) as client:
+            gathered = asyncio.gather(*(client.call_action("example", "square", {"number": i}) for i in range(1000)))
+            while not gathered.done():
+                before = time.monotonic()
+                await asyncio.sleep(0.005)
+                worst = max(worst, time.monotonic() - before - 0.005)
+            await gathered
+        return worst
+
+    with serving(kwargs, workers=2):
+        assert run(measure()) < 0.5
+
+
+def test_cancelled_and_timed_out_calls_leave_nothing_behind_and_never_get_anothers_reply(
+    kwargs: dict[str, Any],
+) -> None:
+    """A cancelled call and one past asyncio.wait_for forget their requests: their late replies are dropped."""
+    client = client_of(kwargs, metrics={"path": "pysoa_like.common.metrics:CountingMetricsRecorder"})
+
+    async def calls() -> list[Any]:
+        task = asyncio.ensure_future(client.call_action("example", "sleep", {"seconds": 0.3, "tag": "cancelled"}))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.call_action("example", "sleep", {"seconds": 0.3, "tag": "timed out"}), 0.1)
+        tags = [
+            (await client.call_action("example", "sleep", {"seconds": 0.05, "tag": f"after {i}"})).body["tag"]
+            for i in range(4)
+        ]
+        await client.aclose()
+        return tags
+
+    with serving(kwargs):
+        assert run(calls()) == ["after 0", "after 1", "after 2", "after 3"]
+    metrics = client.handlers["example"].metrics
+    assert isinstance(metrics, CountingMetricsRecorder)
+    assert metrics.get_count("client.transport.redis_gateway.receive.error.unknown_reply") == 2
+
+
+def test_a_timeout_says_whether_any_worker_took_the_request(kwargs: dict[str, Any]) -> None:
+    """With no server running, a call times out saying that no worker took the request."""
+    with pytest.raises(MessageReceiveTimeout, match="no worker took the request"):
+        run(client_of(kwargs).call_action("example", "square", {"number": 1}, timeout=0.3))
+
+
+def test_a_full_queue_fails_the_send_after_its_retries(kwargs: dict[str, Any], raw_redis: redis.Redis) -> None:
+    """A request list at capacity makes the call raise MessageSendError naming the queue."""
+    full = {**kwargs, "queue_capacity": 1, "queue_full_retries": 1}
+    raw_redis.rpush("pysoa:service.example", b"someone else's request")
+    with pytest.raises(MessageSendError, match=r"service\.example was full"):
+        run(client_of(full).call_action("example", "square", {"number": 1}, timeout=2))
+
+
+def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:
+    """A server chunking big replies: the asyncio driver reassembles the chunks into one reply."""
+    with serving(kwargs, chunk_messages_larger_than_bytes=102400, maximum_message_size_in_bytes=4 * 1024 * 1024):
+        response = run(client_of(kwargs).call_action("example", "big", {"size": 500_000}))
+    assert len(response.body["blob"]) == 500_000
+
+
+def test_tls_with_password_and_acl_users() -> None:
+    """TLS (rediss:// or ssl=True with the CA), a password, and an ACL user work; a wrong password fails clearly."""
+    with RedisServerProcess(tls=True, password="s3cret", binary=_tls_capable_redis()) as server:
+        connection = {**server.tls_files.client_kwargs(), "password": "s3cret"}
+        for hosts in ([f"rediss://{server.host}:{server.port}/0"], [server.address]):
+            settings = {
+                "backend_type": "redis.standard",
+                "backend_layer_kwargs": {"hosts": hosts, "connection_kwargs": connection},
+            }
+            with serving(settings):
+                assert run(client_of(settings).call_action("example", "square", {"number": 3})).body == {"square": 9}
+    acl = ["--user", "default", "off", "--user", "svc", "on", ">pw", "~pysoa:*", "+@all"]
+    with RedisServerProcess(extra_args=acl, client_kwargs={"username": "svc", "password": "pw"}) as server:
+        good = {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": {
+                "hosts": [server.address],
+                "connection_kwargs": {"username": "svc", "password": "pw"},
+            },
+        }
+        with serving(good):
+            assert run(client_of(good).call_action("example", "square", {"number": 4})).body == {"square": 16}
+        bad = {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": {
+                "hosts": [server.address],
+                "connection_kwargs": {"username": "svc", "password": "nope"},
+            },
+        }
+        with pytest.raises(MessageSendError, match="refused the handshake"):
+            run(client_of(bad).call_action("example", "square", {"number": 4}, timeout=2))
+
+
+def test_unix_socket_hosts() -> None:
+    """A unix:// URL works as a host."""
+    with RedisServerProcess(unix_socket=True) as server:
+        settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [server.unix_url]}}
+        with serving(settings):
+            assert run(client_of(settings).call_action("example", "square", {"number": 5})).body == {"square": 25}
+
+
+def test_sentinel_backends_discover_their_masters() -> None:
+    """With Sentinel, the masters are asked of the Sentinels (services configured or discovered)."""
+    with RedisSentinelGroup(masters=["alpha", "beta"], replicas=0, sentinels=1) as group:
+        for layer in (
+            {"hosts": group.sentinel_hosts},
+            {"hosts": group.sentinel_hosts, "sentinel_services": ["beta", "alpha"]},
+        ):
+            settings = {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer}
+
+            async def calls(client: AsyncClient) -> list[ActionResponse]:
+                async with client:
+                    return await asyncio.gather(
+                        *(client.call_action("example", "square", {"number": i}) for i in range(20))
+                    )
+
+            with serving(settings, workers=2):
+                responses = run(calls(client_of(settings)))
+            assert [r.body["square"] for r in responses] == [i * i for i in range(20)]
+
+
+def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:
+    """While Redis is down calls raise transport errors quickly; once it is back on the same port, calls work."""
+    with RedisServerProcess() as server:
+        settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [server.address]}}
+        client = client_of(settings)
+
+        async def call() -> ActionResponse:
+            return await client.call_action("example", "square", {"number": 6}, timeout=3)
+
+        with serving(settings):
+            assert run(call()).body == {"square": 36}
+            server.kill()
+            started = time.monotonic()
+            with pytest.raises(PySOATransportError):
+                run(call())
+            assert time.monotonic() - started < 3
+            server.start()
+            assert run(call()).body == {"square": 36}
+
+
+def test_a_subclass_of_the_redis_transport_has_no_asyncio_driver_unless_it_says(kwargs: dict[str, Any]) -> None:
+    """A RedisClientTransport subclass gets ImproperlyConfigured: its changes would not be in the asyncio driver."""
+
+    client = AsyncClient({"example": {"transport": {"path": f"{__name__}:CustomRedisTransport", "kwargs": kwargs}}})
+    with pytest.raises(ImproperlyConfigured, match="has no asyncio driver"):
+        run(client.call_action("example", "square", {"number": 1}))
+
+
+def test_a_connection_setting_the_driver_cannot_honour_is_named(kwargs: dict[str, Any]) -> None:
+    """A connection_kwargs key the asyncio driver does not know is refused, naming it."""
+    layer = {**kwargs["backend_layer_kwargs"], "connection_kwargs": {"ssl_warp_drive": True}}
+    with pytest.raises(ValueError, match="ssl_warp_drive"):
+        AsyncRedisClientTransport("example", backend_type="redis.standard", backend_layer_kwargs=layer)
