@@ -136,6 +136,26 @@ def test_a_thousand_gathered_calls_share_few_connections_and_each_gets_its_answe
     assert 1 <= most_connections <= 3
 
 
+def test_clients_made_per_request_share_the_loops_connections(kwargs: dict[str, Any], raw_redis: redis.Redis) -> None:
+    """Fifty short-lived clients (one per request, as a server makes them) calling at once share a few connections."""
+    layer = {**kwargs["backend_layer_kwargs"], "connection_kwargs": {"client_name": "perrequest"}}
+    named = {**kwargs, "backend_layer_kwargs": layer}
+
+    async def one_request(number: int) -> int:
+        client = client_of(named)
+        square: int = (await client.call_action("example", "square", {"number": number})).body["square"]
+        return square
+
+    async def requests() -> tuple[list[int], int]:
+        squares = await asyncio.gather(*(one_request(n) for n in range(50)))
+        return squares, await asyncio.to_thread(_connections_named, raw_redis, "perrequest")
+
+    with serving(kwargs, workers=2):
+        squares, connections = run(requests())
+    assert squares == [n * n for n in range(50)]
+    assert connections <= 20
+
+
 def test_the_event_loop_keeps_ticking_while_a_thousand_calls_are_in_flight(kwargs: dict[str, Any]) -> None:
     """While 1,000 calls are in flight the loop is never held long (a generous bound: 2 noisy cores)."""
 

@@ -6,9 +6,10 @@ Everything about bytes and keys is the sans-I/O core's, shared with the blocking
 expiry, framing, the send script and what its replies mean, the reply nonces (``PendingReplies``), chunk
 reassembly, the host ring. What is asyncio's own:
 
-* **Connections**, per event loop: one per ring slot for pushes (any number of concurrent pushes pipelined
-  on it, ``AioConnection`` in ``_aio_connection.py``), and one that
-  blocks on the loop's reply list.
+* **Connections**, per event loop, shared by every transport with the same backend settings (``_aio_pool.py``,
+  so clients made per request open none of their own): one per ring slot for pushes (any number of concurrent
+  pushes pipelined on it, ``AioConnection`` in ``_aio_connection.py``), and, while a transport's calls wait,
+  one that blocks on its reply list (taken from the pool's idle ones, given back after).
 * **Replies** go to one reply list per transport and loop. While any call waits, one reader task pops it
   (``BLPOP``, then ``LPOP`` with a count for the replies already there) and hands each reply to the call
   that sent its request, by request id (a future per awaited request); a reply nobody waits for (late
@@ -23,12 +24,11 @@ transactions for big pushes (every push runs the send script), and the blocking 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
@@ -44,12 +44,13 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
 )
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
+from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
-from pysoa_like.common.transport.redis_gateway.core import make_serializer, serializer_named
+from pysoa_like.common.transport.redis_gateway.core import backend_key, make_serializer, serializer_named
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
@@ -67,7 +68,7 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.headers import suppress_response_requested
-from pysoa_like.core.keys import HostRing, queue_key, request_queue_name
+from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
@@ -106,31 +107,49 @@ class _Dropped(Exception):
         self.reason = reason
 
 
-class _LoopState:
-    """What the transport holds per event loop: its reply list, waiting calls, connections and reader."""
+#: A waiting call, as the reply list of an event loop knows it: ``(request id, nonce)`` (the transports sharing
+#: the list number their requests independently; the nonce tells them apart).
+_CallKey = tuple[Any, Any]
 
-    def __init__(self, service_name: str, client_id: str, require_nonce: bool) -> None:
-        self.reply_to = make_reply_to(service_name, client_id, new_reply_queue_suffix())
+
+class _LoopState:
+    """One event loop's reply list for one service, shared by the transports with the same settings.
+
+    Clients made per request (as a server makes one per job) then share one reader and its connection.
+    """
+
+    def __init__(self, service_name: str, require_nonce: bool, pool: AioPool) -> None:
+        self.reply_to = make_reply_to(service_name, new_client_id(), new_reply_queue_suffix())
         self.reply_key = queue_key(self.reply_to)
         self.pending = PendingReplies(require_nonce)
-        self.futures: dict[Any, asyncio.Future[ReceivedMessage]] = {}
-        self.connections: dict[int, AioConnection] = {}
-        self.opening: dict[int, asyncio.Future[AioConnection]] = {}
+        self.futures: dict[_CallKey, asyncio.Future[ReceivedMessage]] = {}
+        # Request id -> call key, for replies that echo no nonce (require_reply_nonce off).
+        self.by_id: dict[Any, _CallKey] | None = None if require_nonce else {}
+        self.pool = pool
+        self.users: weakref.WeakSet[Any] = weakref.WeakSet()
         self.reader: asyncio.Task[None] | None = None
-        self.reader_connection: AioConnection | None = None
         self.chunks: ChunkReassembler | None = None
         self.chunk_bytes = 0
-        self.closer: AsyncGenerator[None, None] | None = None
+
+    def key_of(self, request_id: Any, meta: Any) -> _CallKey | None:
+        """The call a reply with this request id and meta answers, if any could be."""
+        nonce = meta.get(REPLY_NONCE_META_KEY) if isinstance(meta, Mapping) else None
+        if nonce is not None or self.by_id is None:
+            return (request_id, nonce)
+        try:
+            return self.by_id.get(request_id)
+        except TypeError:  # an unhashable id: nobody's
+            return None
+
+
+class _Calls:
+    """A transport's calls on one event loop: its request ids' keys on the loop's shared reply list."""
+
+    def __init__(self, state: _LoopState) -> None:
+        self.state = state
+        self.keys: dict[int, _CallKey] = {}
         # Pushes made again after Redis' first answer refused them (full queue, missing script).
         self.retries: set[asyncio.Future[None]] = set()
-
-    def close(self) -> None:
-        """Close this loop's connections (its reader task is cancelled by whoever ends the loop)."""
-        for connection in [*self.connections.values(), self.reader_connection]:
-            if connection is not None:
-                connection.close()
-        self.connections.clear()
-        self.reader_connection = None
 
 
 class AsyncRedisClientTransport(AsyncClientTransport):
@@ -187,56 +206,43 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         self._queue_name = request_queue_name(service_name)
         self._queue_key = queue_key(self._queue_name)
         self._prefix = "client.transport.redis_gateway."
-        self._hosts: HostRing | None = None
+        self._backend_key = backend_key(backend_type, backend_layer_kwargs or {})
         self._log_throttle = LogThrottle()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Calls] = weakref.WeakKeyDictionary()
+        # Transports with these equal share a reply list per event loop.
+        self._replies_key = (
+            service_name,
+            require_reply_nonce,
+            maximum_reply_size_in_bytes,
+            backend_key("serializer", default_serializer_config or {}),
+        )
         # Validates the service name for key use once (it must not contain "!").
         make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
 
     # State and connections
 
-    def _state(self) -> _LoopState:
+    def _calls(self) -> _Calls:
         loop = asyncio.get_running_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            state = self._loops[loop] = _LoopState(self.service_name, self.client_id, self.require_reply_nonce)
-            state.closer = _closed_with_the_loop(state)
-        return state
+        calls = self._loops.get(loop)
+        if calls is None:
+            pool = pool_for(self._backend_key, self.ring, self)
+            state = pool.replies.get(self._replies_key)
+            if state is None:
+                state = pool.replies[self._replies_key] = _LoopState(self.service_name, self.require_reply_nonce, pool)
+            state.users.add(self)
+            calls = self._loops[loop] = _Calls(state)
+        return calls
 
     async def _slot_of(self, key: str) -> int:
-        hosts = self._hosts
-        if hosts is None:
-            hosts = self._hosts = HostRing(await self.ring.size())
-        return hosts.index_for(key)
+        return await self._calls().state.pool.slot_of(key)
 
     async def _connection(self, state: _LoopState, index: int) -> AioConnection:
-        """The loop's push connection to ring slot ``index`` (opened once, however many calls ask at once)."""
-        connection = state.connections.get(index)
-        if connection is not None and not connection.closed:
-            return connection
-        opening = state.opening.get(index)
-        if opening is None:
-            opening = state.opening[index] = asyncio.ensure_future(self._open(index))
-            opening.add_done_callback(lambda done: _opened(state, index, done))
-        connection = await asyncio.shield(opening)
-        state.connections[index] = connection
-        return connection
-
-    async def _open(self, index: int) -> AioConnection:
-        endpoint = await self.ring.endpoint_at(index)
-        try:
-            return await AioConnection.open(endpoint)
-        except RedisConnectionError:
-            self.ring.reset(index)
-            raise
+        """The loop's push connection to ring slot ``index`` (shared by the transports of the same backend)."""
+        return await state.pool.connection(index)
 
     def _failed(self, state: _LoopState, index: int, connection: AioConnection | None) -> None:
         """Forget a slot's connection after an error (Sentinel then asks for the master again)."""
-        if connection is not None:
-            connection.close()
-            if state.connections.get(index) is connection:
-                del state.connections[index]
-        self.ring.reset(index)
+        state.pool.failed(index, connection)
 
     def _serializer_for(self, mime_type: str | None) -> Serializer:
         serializer = self._serializers.get(mime_type)
@@ -260,7 +266,8 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             InvalidField: The body cannot be serialized.
             MessageSendError: Redis failed, or the request list stayed full.
         """
-        state = self._state()
+        calls = self._calls()
+        state = calls.state
         expiry = compute_expiry(time.time(), self.message_expiry_in_seconds, message_expiry_in_seconds)
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
@@ -284,20 +291,24 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         control = body.get("control") if isinstance(body, dict) else None
         awaited = not suppress_response_requested(control)
         now = time.monotonic()
+        call_key = (request_id, nonce)
         if awaited:
             # Before the push: the reply may come before the push's own answer is read.
             lifetime = message_expiry_in_seconds or self.message_expiry_in_seconds
-            state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
-            state.futures[request_id] = asyncio.get_running_loop().create_future()
+            state.pending.expect(call_key, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
+            state.futures[call_key] = asyncio.get_running_loop().create_future()
+            calls.keys[request_id] = call_key
+            if state.by_id is not None:
+                state.by_id[request_id] = call_key
         budget = (message_expiry_in_seconds or self._receive_timeout) + READ_MARGIN_SECONDS
         item = (self._queue_key, [message], expiry.redis_expiry_seconds)
         if not awaited:
             await self._push(state, item, now + budget)
             return
         try:
-            await self._push_awaited(state, request_id, item, now + budget)
+            await self._push_awaited(calls, call_key, item, now + budget)
         except BaseException:
-            _forget(state, request_id)
+            _forget(calls, request_id)
             raise
         if state.reader is None:
             state.reader = asyncio.ensure_future(self._read_replies(state))
@@ -367,7 +378,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
 
     async def _push_awaited(
-        self, state: _LoopState, request_id: Any, item: tuple[str, list[Any], int], deadline: float
+        self, calls: _Calls, call_key: _CallKey, item: tuple[str, list[Any], int], deadline: float
     ) -> None:
         """Push the request of a call that waits for its reply, without waiting for Redis' answer to the push.
 
@@ -378,6 +389,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         Raises:
             MessageSendError: No connection could be had.
         """
+        state = calls.state
         index = await self._slot_of(item[0])
         connection = None
         try:
@@ -388,12 +400,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             raise self._send_failed(state, index, connection, exc) from exc
         # Later pushes on this connection come after this one, which loads the script if it was not.
         connection.scripts_loaded = True
-        pushed.add_done_callback(lambda done: self._pushed(state, request_id, item, deadline, index, connection, done))
+        pushed.add_done_callback(lambda done: self._pushed(calls, call_key, item, deadline, index, connection, done))
 
     def _pushed(
         self,
-        state: _LoopState,
-        request_id: Any,
+        calls: _Calls,
+        call_key: _CallKey,
         item: tuple[str, list[Any], int],
         deadline: float,
         index: int,
@@ -408,7 +420,8 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             [reply] = pushed.result()
             if push_outcome(reply) is PushVerdict.PUSHED:
                 return
-        call = state.futures.get(request_id)
+        state = calls.state
+        call = state.futures.get(call_key)
         if error is not None:
             failure: BaseException = self._send_failed(state, index, connection, error)  # type: ignore[arg-type]
             if call is not None and not call.done():
@@ -417,14 +430,14 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         if call is None or call.done():
             return  # nobody waits for this request any more
         retry = asyncio.ensure_future(self._push(state, item, deadline, (reply, index, connection)))
-        state.retries.add(retry)
-        retry.add_done_callback(lambda done: self._pushed_again(state, request_id, done))
+        calls.retries.add(retry)
+        retry.add_done_callback(lambda done: self._pushed_again(calls, call_key, done))
 
-    def _pushed_again(self, state: _LoopState, request_id: Any, retry: asyncio.Future[None]) -> None:
+    def _pushed_again(self, calls: _Calls, call_key: _CallKey, retry: asyncio.Future[None]) -> None:
         """The end of a push made again (:meth:`_pushed`): its error fails the call's wait."""
-        state.retries.discard(retry)
+        calls.retries.discard(retry)
         error = None if retry.cancelled() else retry.exception()
-        call = state.futures.get(request_id)
+        call = calls.state.futures.get(call_key)
         if error is not None and call is not None and not call.done():
             call.set_exception(error)
 
@@ -440,8 +453,10 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             MessageReceiveError: Redis failed while receiving.
             InvalidMessageError: The reply to this request is unusable.
         """
-        state = self._state()
-        future = state.futures.get(request_id)
+        calls = self._calls()
+        state = calls.state
+        call_key = calls.keys.get(request_id)
+        future = state.futures.get(call_key) if call_key is not None else None
         if future is None:
             raise MessageReceiveTimeout(f"No request {short_repr(request_id)} to service {self.service_name} waits")
         timeout = receive_timeout_in_seconds or self._receive_timeout
@@ -453,7 +468,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             raise await self._timeout_error(state, timeout) from None
         finally:
             timer.cancel()
-            _forget(state, request_id)
+            _forget(calls, request_id)
 
     async def _timeout_error(self, state: _LoopState, timeout: float) -> MessageReceiveTimeout:
         """What a timed-out call says: whether its request still waits in the service's queue.
@@ -478,24 +493,25 @@ class AsyncRedisClientTransport(AsyncClientTransport):
 
     def forget(self, request_id: int) -> None:
         """Stop waiting for a request; a reply that still comes is dropped."""
-        for state in list(self._loops.values()):
-            if _forget(state, request_id):
+        for calls in list(self._loops.values()):
+            if _forget(calls, request_id):
                 return
 
     async def _read_replies(self, state: _LoopState) -> None:
         """Pop the loop's reply list while any call waits, handing each reply to its call."""
         failures = 0
+        index = await state.pool.slot_of(state.reply_key)
+        connection: AioConnection | None = None
         try:
             while state.futures:
-                connection = state.reader_connection
                 try:
                     if connection is None or connection.closed:
-                        connection = state.reader_connection = await self._open(await self._slot_of(state.reply_key))
+                        connection = await state.pool.reader_connection(index)
                     replies = await self._pop(state, connection)
                 except RedisConnectionError as exc:
                     if connection is not None:
                         connection.close()
-                    state.reader_connection = None
+                    connection = None
                     failures += 1
                     self.metrics.counter(self._prefix + "receive.error.connection").increment()
                     if failures > _READER_RECONNECTS:
@@ -506,8 +522,15 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 failures = 0
                 for raw in replies:
                     await self._deliver(state, raw)
+        except BaseException:
+            # Stopped during a pop (cancelled): what the connection reads next is unknown, so it is not reused.
+            if connection is not None:
+                connection.close()
+            raise
         finally:
             state.reader = None
+            if connection is not None:
+                state.pool.release_reader(index, connection)
 
     async def _pop(self, state: _LoopState, connection: AioConnection) -> list[Any]:
         """The replies waiting on the loop's reply list (at least one, unless the pop's slice ended first)."""
@@ -552,11 +575,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             return
         if received is None:
             return  # a chunk of a reply not complete yet
-        future = state.futures.get(received.request_id)
+        call_key, message = received
+        future = state.futures.get(call_key)
         if future is not None and not future.done():
-            future.set_result(received)
+            future.set_result(message)
 
-    async def _decode(self, state: _LoopState, raw: Any) -> ReceivedMessage | None:
+    async def _decode(self, state: _LoopState, raw: Any) -> tuple[_CallKey, ReceivedMessage] | None:
         try:
             parsed: ParsedMessage = parse_message(raw, view=True)
             payload: Any = parsed.payload
@@ -579,9 +603,11 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         except InvalidMessageError as exc:
             self._fail_if_ours(state, message, InvalidMessageError(f"The reply is unusable: {exc}"))
             raise _Dropped("invalid_message", str(exc)) from exc
-        verdict = state.pending.verdict(received.request_id, received.meta)
+        call_key = state.key_of(received.request_id, received.meta)
+        verdict = ReplyVerdict.UNKNOWN if call_key is None else state.pending.verdict(call_key, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
-            return received
+            assert call_key is not None
+            return call_key, received
         if verdict is ReplyVerdict.FORGED:
             raise _Dropped(
                 "forged_reply",
@@ -613,69 +639,60 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         """Fail the call an unusable ``message`` answers (its id and nonce match), if one waits."""
         if not isinstance(message, dict):
             return
-        request_id = message.get("request_id")
+        call_key = state.key_of(message.get("request_id"), message.get("meta"))
+        if call_key is None:
+            return
         try:
-            accepted = state.pending.verdict(request_id, message.get("meta")) is ReplyVerdict.ACCEPTED
+            accepted = state.pending.verdict(call_key, message.get("meta")) is ReplyVerdict.ACCEPTED
         except TypeError:
             return
-        future = state.futures.get(request_id) if accepted else None
+        future = state.futures.get(call_key) if accepted else None
         if future is not None and not future.done():
             future.set_exception(error)
 
     # Closing
 
     async def aclose(self) -> None:
-        """Close the running loop's connections and reader; calls still waiting on it get ``MessageReceiveError``."""
+        """Stop the running loop's reader (calls still waiting get ``MessageReceiveError``) and leave its pool.
+
+        The pool's connections are closed with the last transport of the same backend settings that leaves it.
+        """
         loop = asyncio.get_running_loop()
-        state = self._loops.pop(loop, None)
-        # Connections of loops that are closed now cannot be used again: drop them too.
-        for other in [other for other in self._loops if other.is_closed()]:
-            self._loops.pop(other, None)
-        if state is None:
+        calls = self._loops.pop(loop, None)
+        if calls is None:
             return
-        reader = state.reader
-        if reader is not None:
-            reader.cancel()
-            await asyncio.wait([reader])
-        self._fail_waiting(state, RedisConnectionError("the transport was closed"))
-        state.close()
+        state = calls.state
+        for retry in list(calls.retries):
+            retry.cancel()
+        closed = MessageReceiveError(f"The transport of service {self.service_name} was closed")
+        for request_id in list(calls.keys):
+            future = state.futures.get(calls.keys[request_id])
+            if future is not None and not future.done():
+                future.set_exception(closed)
+        state.users.discard(self)
+        if not state.users:
+            if state.pool.replies.get(self._replies_key) is state:
+                del state.pool.replies[self._replies_key]
+            reader = state.reader
+            if reader is not None:
+                reader.cancel()
+                await asyncio.wait([reader])
+        await release_pool(self._backend_key, state.pool, self)
 
 
-def _closed_with_the_loop(state: _LoopState) -> AsyncGenerator[None, None]:
-    """An async generator, started here, whose ``finally`` closes ``state``'s connections when the loop ends.
-
-    ``asyncio.run`` (and any runner calling ``loop.shutdown_asyncgens()``) closes the async generators still
-    open on its loop before closing it: so a loop ended without ``aclose()`` leaves no socket behind.
-    """
-
-    async def closer() -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            state.close()
-
-    generator = closer()
-    with contextlib.suppress(StopIteration):
-        generator.__anext__().send(None)  # registers it with the running loop, and runs it to its yield
-    return generator
-
-
-def _forget(state: _LoopState, request_id: Any) -> bool:
-    """Stop waiting for ``request_id`` on one loop; whether it was awaited there."""
-    future = state.futures.pop(request_id, None)
-    if future is None:
+def _forget(calls: _Calls, request_id: Any) -> bool:
+    """Stop waiting for one of a transport's requests on one loop; whether it was awaited there."""
+    call_key = calls.keys.pop(request_id, None)
+    if call_key is None:
         return False
-    state.pending.forget(request_id)
-    if not future.done():
+    state = calls.state
+    state.pending.forget(call_key)
+    if state.by_id is not None and state.by_id.get(request_id) == call_key:
+        del state.by_id[request_id]
+    future = state.futures.pop(call_key, None)
+    if future is not None and not future.done():
         future.cancel()
     return True
-
-
-def _opened(state: _LoopState, index: int, opening: asyncio.Future[AioConnection]) -> None:
-    """An opening ended: forget it (its error is read here too, as every caller may have given up on it)."""
-    state.opening.pop(index, None)
-    if not opening.cancelled():
-        opening.exception()
 
 
 # The keyword arguments (and defaults) both Redis client transports take.

@@ -56,7 +56,7 @@ from pysoa_like.core.constants import (
 from pysoa_like.core.framing import OutgoingMessage
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
 
-__all__ = ["RedisTransportCore", "make_serializer", "serializer_named"]
+__all__ = ["RedisTransportCore", "backend_key", "make_serializer", "serializer_named"]
 
 _logger = logging.getLogger("pysoa_like.transport")
 _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
@@ -84,6 +84,11 @@ def _freeze(value: Any) -> Hashable:
         # An unhashable object (an SSL context, say) only matches itself.
         return ("object", id(value))
     return value  # type: ignore[no-any-return]
+
+
+def backend_key(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> Hashable:
+    """What makes two transports' backends the same (equal settings share one backend, or one asyncio pool)."""
+    return (backend_type, _freeze(backend_layer_kwargs))
 
 
 def serializer_named(known: dict[str | None, Serializer], default: Serializer, mime_type: str | None) -> Serializer:
@@ -165,7 +170,7 @@ class RedisTransportCore:
         # connection.
         self._thread_deferred = threading.local()
         self._ring: HostRing | None = None
-        self._cache_key: Hashable = (backend_type, _freeze(self.backend_layer_kwargs))
+        self._cache_key: Hashable = backend_key(backend_type, self.backend_layer_kwargs)
 
     @property
     def _deferred_lanes(self) -> dict[int, Lane]:
