@@ -19,7 +19,7 @@ import collections
 import concurrent.futures
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common import fields
@@ -145,7 +145,9 @@ class LocalClientTransport(ClientTransport, ServerTransport):
         cls, service_name: str, metrics: MetricsRecorder | None = None, **kwargs: Any
     ) -> AsyncLocalClientTransport:
         """The asyncio twin: this transport (or subclass), with its server run in a worker thread of its own."""
-        return AsyncLocalClientTransport(cls(service_name, metrics, **kwargs))
+        return AsyncLocalClientTransport(
+            cls(service_name, metrics, **kwargs), lambda: cls(service_name, metrics, **kwargs)
+        )
 
     def _replies(self) -> collections.deque[ReceivedMessage]:
         try:
@@ -217,13 +219,19 @@ class AsyncLocalClientTransport(AsyncClientTransport):
 
     Args:
         transport: The local transport (or a subclass, such as the stub transport) to run requests through.
+        reopen: Makes a new one like it, for calls made after :meth:`aclose` tore the server down (``None``: such
+            calls use the torn-down server).
     """
 
-    def __init__(self, transport: LocalClientTransport) -> None:
+    def __init__(
+        self, transport: LocalClientTransport, reopen: Callable[[], LocalClientTransport] | None = None
+    ) -> None:
         super().__init__(transport.service_name, transport.metrics)
         #: The wrapped blocking transport (its ``server`` is the service's).
         self.transport = transport
         self.server = transport.server
+        self._reopen = reopen
+        self._closed = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._calls: dict[Any, asyncio.Future[ReceivedMessage]] = {}
 
@@ -243,6 +251,11 @@ class AsyncLocalClientTransport(AsyncClientTransport):
         message_expiry_in_seconds: float | None = None,
     ) -> None:
         """Hand the request to the worker thread; its reply (or error) is what :meth:`receive_response_message` gets."""
+        if self._closed and self._reopen is not None:
+            # Used again after aclose(): a new server, set up as the first one was.
+            self.transport = self._reopen()
+            self.server = self.transport.server
+        self._closed = False
         executor = self._executor
         if executor is None:
             executor = self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -277,7 +290,7 @@ class AsyncLocalClientTransport(AsyncClientTransport):
                     )
             return await call
         finally:
-            del self._calls[request_id]
+            self._calls.pop(request_id, None)
 
     def forget(self, request_id: int) -> None:
         """Drop the reply of a request nobody will wait for (its job still runs)."""
@@ -292,6 +305,7 @@ class AsyncLocalClientTransport(AsyncClientTransport):
             self.forget(request_id)
         if executor is None:
             return
+        self._closed = True
         try:
             await asyncio.get_running_loop().run_in_executor(executor, self.transport.close)
         finally:

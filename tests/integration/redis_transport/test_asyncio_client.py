@@ -96,12 +96,16 @@ def _connections_named(raw: redis.Redis, name: str) -> int:
 
 
 def test_the_redis_transport_path_selects_the_asyncio_driver(kwargs: dict[str, Any]) -> None:
-    """The settings of RedisClientTransport give AsyncClient the asyncio driver, and a call goes through."""
+    """RedisClientTransport settings give AsyncClient the asyncio driver; calls go through, also after aclose()."""
 
     async def call() -> tuple[Any, ActionResponse]:
         async with client_of(kwargs) as client:
             response = await client.call_action("example", "square", {"number": 7})
-            return client.handlers["example"].transport, response
+            transport = client.handlers["example"].transport
+        # Closed (connections and reader), then used again: it reconnects.
+        assert (await client.call_action("example", "square", {"number": 8})).body == {"square": 64}
+        await client.aclose()
+        return transport, response
 
     with serving(kwargs):
         transport, response = run(call())

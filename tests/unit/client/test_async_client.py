@@ -397,3 +397,15 @@ def test_one_client_works_from_successive_event_loops_and_threads(client: AsyncC
     thread.start()
     thread.join(10)
     assert results[0].body["body"] == {"n": 2}
+
+
+def test_a_closed_client_can_be_used_again(client: AsyncClient) -> None:
+    """After aclose() (which tears the local server down), the next call sets a server up again and is answered."""
+
+    async def calls() -> list[Any]:
+        first = await client.call_action("echo", "echo", {"n": 1})
+        await client.aclose()
+        second = await client.call_action("echo", "echo", {"n": 2})
+        return [first.body["body"], second.body["body"]]
+
+    assert run(calls()) == [{"n": 1}, {"n": 2}]
