@@ -187,6 +187,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         protocol_version: int | ProtocolVersion = given["protocol_version"]
         maximum_reply_size_in_bytes: int = given["maximum_reply_size_in_bytes"]
         require_reply_nonce: bool = given["require_reply_nonce"]
+        if given["detect_dead_workers"]:
+            _logger.warning(
+                "detect_dead_workers is not done by the asyncio Redis driver (service %s): a call whose worker "
+                "dies waits for its timeout",
+                service_name,
+            )
         self.ring: AioRing = aio_ring_of(backend_type, backend_layer_kwargs or {})
         self.client_id = new_client_id()
         self.message_expiry_in_seconds = message_expiry_in_seconds
