@@ -227,8 +227,8 @@ def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:
     assert len(response.body["blob"]) == 500_000
 
 
-def test_tls_with_password_and_acl_users() -> None:
-    """TLS (rediss:// or ssl=True with the CA), a password, and an ACL user work; a wrong password fails clearly."""
+def test_tls_with_password() -> None:
+    """TLS (rediss:// or ssl=True with the CA in connection_kwargs) and a password work."""
     with RedisServerProcess(tls=True, password="s3cret", binary=_tls_capable_redis()) as server:
         connection = {**server.tls_files.client_kwargs(), "password": "s3cret"}
         for hosts in ([f"rediss://{server.host}:{server.port}/0"], [server.address]):
@@ -238,6 +238,10 @@ def test_tls_with_password_and_acl_users() -> None:
             }
             with serving(settings):
                 assert run(client_of(settings).call_action("example", "square", {"number": 3})).body == {"square": 9}
+
+
+def test_acl_users() -> None:
+    """An ACL user and password in connection_kwargs authenticate; a wrong password fails the call clearly."""
     acl = ["--user", "default", "off", "--user", "svc", "on", ">pw", "~pysoa:*", "+@all"]
     with RedisServerProcess(extra_args=acl, client_kwargs={"username": "svc", "password": "pw"}) as server:
         good = {
