@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._baseline import REPO_ROOT, prepared_baseline
+from tests.functional.resilient_services import client_settings, serve_command, serve_environment
 
-_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
-_SERVICES = {"first": "FirstServer", "second": "SecondServer", "third": "ThirdServer"}
 # A call still blocked after this long is reported as such, not waited for.
 _GIVE_UP_SECONDS = 30.0
 _RESILIENCE = {
@@ -46,9 +45,7 @@ _RESILIENCE = {
 def _client(url: str, resilience: bool, **transport: Any) -> Any:
     from pysoa_like.client.client import Client
 
-    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}, **transport}
-    extra = _RESILIENCE if resilience else {}
-    return Client({name: {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": kwargs}, **extra} for name in _SERVICES})
+    return Client(client_settings(url, transport, **(_RESILIENCE if resilience else {})))
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, str]:
@@ -108,22 +105,15 @@ class _Workers:
     def start(self, *names: str) -> None:
 
         for name in names:
-            command = [
-                sys.executable,
-                "-m",
-                "pysoa_like",
-                "serve",
-                f"tests.functional.resilient_services:{_SERVICES[name]}",
-                "--settings",
-                "tests.functional.resilient_services",
-                "--fork",
-                "1",
-            ]
+            # The pysoa_like of the working directory first (a baseline's, see benchmarks._baseline), then this
+            # checkout's tests.
             path = os.pathsep.join(filter(None, [os.getcwd(), str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-            env = dict(os.environ, PYTHONPATH=path, FUNCTIONAL_REDIS_URL=self.url, RESILIENT_SERVICE=name)
+            env = dict(os.environ, PYTHONPATH=path, **serve_environment(self.url, name))
             with open(self.log_dir / f"{name}.log", "ab") as log:
                 self.processes.append(
-                    subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                    subprocess.Popen(
+                        serve_command(name), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    )
                 )
             probe = _client(self.url, False)
             deadline = time.monotonic() + 20

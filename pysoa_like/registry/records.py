@@ -38,6 +38,18 @@ def read_json(text: str | bytes) -> Any:
         raise ValueError("the JSON nests too deeply") from None
 
 
+def _stored_object(text: str | bytes, *string_keys: str) -> dict[str, Any] | None:
+    """A stored record's JSON object, or ``None`` when it is not valid JSON, not an object, or one of
+    ``string_keys`` does not hold a string."""
+    try:
+        record = read_json(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(record, dict) or not all(isinstance(record.get(key), str) for key in string_keys):
+        return None
+    return record
+
+
 def _tuple_of_str(value: Any) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(str(item) for item in value)
@@ -132,13 +144,8 @@ class InstanceInfo:
     @classmethod
     def from_json(cls, text: str | bytes, expires_at: float) -> InstanceInfo | None:
         """Parse a stored record; ``None`` if it is not a JSON object naming a service and an instance id."""
-        try:
-            record = read_json(text)
-        except (TypeError, ValueError):
-            return None
-        if not isinstance(record, dict) or not isinstance(record.get("service"), str):
-            return None
-        if not isinstance(record.get("instance_id"), str):
+        record = _stored_object(text, "service", "instance_id")
+        if record is None:
             return None
         fork_id = record.get("fork_id")
         deprecated = record.get("deprecated_actions")
@@ -207,13 +214,8 @@ class RecentError:
     @classmethod
     def from_json(cls, text: str | bytes) -> RecentError | None:
         """Parse a stored record; ``None`` if it is not a JSON object with a service, a code and a time."""
-        try:
-            record = read_json(text)
-        except (TypeError, ValueError):
-            return None
-        if not isinstance(record, dict) or not isinstance(record.get("service"), str):
-            return None
-        if not isinstance(record.get("code"), str) or not isinstance(record.get("time"), (int, float)):
+        record = _stored_object(text, "service", "code")
+        if record is None or not isinstance(record.get("time"), (int, float)):
             return None
         return cls(
             service=record["service"],

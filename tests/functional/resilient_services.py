@@ -2,7 +2,9 @@
 
 ``first`` calls ``second``, which calls ``third`` (``hop``): each sleeps ``body["sleep"][<service>]`` seconds
 first and logs the time its job has left. ``third`` also serves ``flaky`` (fails every second call) and
-``marker`` (logs that it ran). ``FUNCTIONAL_REDIS_URL`` names the Redis.
+``marker`` (logs that it ran). ``FUNCTIONAL_REDIS_URL`` names the Redis. :func:`serve_command` and
+:func:`serve_environment` start one worker of a service, :func:`client_settings` make a client of them (the
+functional tests and ``benchmarks.failures``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -105,3 +108,42 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
         "disable_existing_loggers": False,
     },
 }
+
+#: The server class of each service, by service name.
+SERVER_CLASSES = {"first": "FirstServer", "second": "SecondServer", "third": "ThirdServer"}
+
+
+def serve_command(service: str) -> list[str]:
+    """The command line of one worker of ``service`` (``pysoa-like serve``, settings from this module).
+
+    Run it with :func:`serve_environment`, from a directory (or with a ``PYTHONPATH``) where this checkout's
+    ``tests`` package and the ``pysoa_like`` under test are found (``benchmarks.failures --baseline`` puts
+    the baseline's ``pysoa_like`` first).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "pysoa_like",
+        "serve",
+        f"{__name__}:{SERVER_CLASSES[service]}",
+        "--settings",
+        __name__,
+        "--fork",
+        "1",
+    ]
+
+
+def serve_environment(redis_url: str, service: str) -> dict[str, str]:
+    """The environment variables :func:`serve_command` needs: the Redis, and which service's settings to use."""
+    return {"FUNCTIONAL_REDIS_URL": redis_url, "RESILIENT_SERVICE": service}
+
+
+def client_settings(redis_url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+    """Client settings for the three services over ``redis_url`` (``settings`` apply to each of them)."""
+    kwargs = {
+        "backend_type": "redis.standard",
+        "backend_layer_kwargs": {"hosts": [redis_url]},
+        **(transport_kwargs or {}),
+    }
+    transport = {"path": _CLIENT_TRANSPORT, "kwargs": kwargs}
+    return {name: {"transport": transport, **settings} for name in SERVER_CLASSES}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,17 +18,16 @@ import pytest
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
-from tests.functional.conftest import CLIENT_TRANSPORT, Runner, kill_runners, spawn_runner, wait_for
+from tests.functional.conftest import Runner, kill_runners, spawn_runner, wait_for
+from tests.functional.resilient_services import client_settings, serve_command, serve_environment
 
 # A call's documented margin past its deadline, when Redis never answers (see docs/resilience.rst).
 _MARGIN_SECONDS = 1.25
-_SERVICES = {"first": "FirstServer", "second": "SecondServer", "third": "ThirdServer"}
 
 
 def make_client(url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> Client:
     """A client of the three resilience services over ``url``."""
-    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}, **(transport_kwargs or {})}
-    return Client({name: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}, **settings} for name in _SERVICES})
+    return Client(client_settings(url, transport_kwargs, **settings))
 
 
 @pytest.fixture
@@ -39,19 +37,7 @@ def start_service(redis_url: str, tmp_path: Path) -> Iterator[Callable[[str], Ru
     probe = make_client(redis_url)
 
     def start(name: str) -> Runner:
-        command = [
-            sys.executable,
-            "-m",
-            "pysoa_like",
-            "serve",
-            f"tests.functional.resilient_services:{_SERVICES[name]}",
-            "--settings",
-            "tests.functional.resilient_services",
-            "--fork",
-            "1",
-        ]
-        env = {"FUNCTIONAL_REDIS_URL": redis_url, "RESILIENT_SERVICE": name}
-        runner = spawn_runner(command, env, tmp_path / f"{name}.log")
+        runner = spawn_runner(serve_command(name), serve_environment(redis_url, name), tmp_path / f"{name}.log")
         runners.append(runner)
         wait_for(lambda: _answers(probe, name), timeout=15)
         return runner

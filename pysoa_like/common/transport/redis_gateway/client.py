@@ -426,33 +426,25 @@ class RedisClientTransport(ClientTransport):
 
         Raises:
             MessageReceiveTimeout: Nothing arrived within ``wait``.
+            MessageSendError: The request pushed with this wait (see :meth:`receive_follows`) stayed refused.
         """
         state = self._state
         if self.detect_dead_workers and state.watched:
             return self._pop_watching(queue_name, wait)
-        if state.sent_with_wait is None:
+        sent_with_wait = state.sent_with_wait
+        if sent_with_wait is not None:
+            state.sent_with_wait = None  # Redis' answer to that push is read by this pop, whatever it is
+        try:
             popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
-        else:
-            popped = self._pop_after_push(queue_name, wait)
+        except MessageSendError:
+            if sent_with_wait is not None:
+                # The push sent with this wait stayed refused: no reply can come, so it is not awaited (the
+                # thread waits for nothing and its next call may send with its wait again).
+                state.pending.forget(sent_with_wait)
+            raise
         if len(popped) > 1:
             state.held.extend(popped[1:])
         return popped[0]
-
-    def _pop_after_push(self, queue_name: str, wait: float) -> list[RawMessage]:
-        """The pop that first reads Redis' answer to the push sent with its wait (see :meth:`receive_follows`).
-
-        A push that stays refused raises ``MessageSendError`` here: its request is no longer awaited (no reply
-        can come), so the thread waits for nothing and its next call may send with its wait again.
-        """
-        state = self._state
-        request_id = state.sent_with_wait
-        try:
-            return self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
-        except MessageSendError:
-            state.pending.forget(request_id)
-            raise
-        finally:
-            state.sent_with_wait = None
 
     def _pop_watching(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
         """Pop the next reply, checking every second that the workers of watched requests are alive.
