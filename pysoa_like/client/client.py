@@ -460,7 +460,10 @@ class Client(ClientBase[ServiceHandler]):
             options = self._within_deadline((service_name,), options)
         if options.expansions:
             options = options.with_correlation_id(self.context)
-        policies = self._policies(service_name)
+        # One lookup serves the policies and the transport below (a service not seen yet gets its handler made
+        # by _policies; one that only a replaced method knows has none).
+        handler = self.handlers.get(service_name)
+        policies = self._policies(service_name) if handler is None else handler.policies
         if policies is None and options.retry:
             policies = self._get_handler(service_name).make_policies()
         if policies is not None or options.fallback is not None:
@@ -475,9 +478,9 @@ class Client(ClientBase[ServiceHandler]):
         if not options.expects_reply:
             self._send(service_name, actions, options)
             return None
-        # The reply is collected right away: the transport may start waiting for it with the send (from the
-        # second call to a service on: the handler is made by the first).
-        handler = self.handlers.get(service_name)
+        # The reply is collected right away: the transport may start waiting for it with the send.
+        if handler is None:
+            handler = self.handlers.get(service_name)
         if handler is None:
             request_id = self._send(service_name, actions, options)
         else:
