@@ -87,13 +87,9 @@ class ServiceSource(Protocol):
 
 
 def _backend(transport: Mapping[str, Any]) -> Any:
-    from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
-    from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+    from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
-    kwargs = dict(transport["backend_layer_kwargs"])
-    if transport["backend_type"] == "redis.sentinel":
-        return SentinelRedisClient(**kwargs)
-    return StandardRedisClient(**kwargs)
+    return make_backend(transport["backend_type"], transport["backend_layer_kwargs"])
 
 
 class QueueKeySource:
@@ -109,15 +105,18 @@ class QueueKeySource:
         for transport in transports:
             backend = _backend(transport)
             try:
-                for index in range(backend.ring_size):
+                names = set(wanted)
+                for index in backend.master_indexes():
                     client = backend.client_at(index)
                     found = {
                         key.decode("utf-8", "replace")
                         for key in client.scan_iter(match=_QUEUE_PREFIX + "*", count=1000, _type="list")
                     }
-                    names = {key[len(_QUEUE_PREFIX) :] for key in found if _REPLY_MARKER not in key}
-                    for name in sorted(names | wanted):
-                        depths[name] = depths.get(name, 0) + int(client.llen(_QUEUE_PREFIX + name))
+                    names.update(key[len(_QUEUE_PREFIX) :] for key in found if _REPLY_MARKER not in key)
+                for name in sorted(names):
+                    key = _QUEUE_PREFIX + name
+                    for index in backend.queue_indexes(key):
+                        depths[name] = depths.get(name, 0) + int(backend.client_at(index).llen(key))
             except (redis.RedisError, OSError, PySOATransportError) as exc:
                 failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
             finally:

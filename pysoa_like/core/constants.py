@@ -31,6 +31,7 @@ __all__ = [
     "QUEUE_FULL_BACKOFF_DIVISOR",
     "QUEUE_NAME_PREFIX",
     "REDIS_BACKEND_TYPES",
+    "REDIS_BACKEND_TYPE_CLUSTER",
     "REDIS_BACKEND_TYPE_SENTINEL",
     "REDIS_BACKEND_TYPE_STANDARD",
     "REGISTRY_ACL_RULES",
@@ -49,7 +50,12 @@ __all__ = [
 # Backend types, the values of the transport setting ``backend_type``.
 REDIS_BACKEND_TYPE_STANDARD = "redis.standard"
 REDIS_BACKEND_TYPE_SENTINEL = "redis.sentinel"
-REDIS_BACKEND_TYPES: tuple[str, ...] = (REDIS_BACKEND_TYPE_STANDARD, REDIS_BACKEND_TYPE_SENTINEL)
+REDIS_BACKEND_TYPE_CLUSTER = "redis.cluster"
+REDIS_BACKEND_TYPES: tuple[str, ...] = (
+    REDIS_BACKEND_TYPE_STANDARD,
+    REDIS_BACKEND_TYPE_SENTINEL,
+    REDIS_BACKEND_TYPE_CLUSTER,
+)
 
 # Size limits on the serialized envelope (headers excluded), in bytes.
 DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT = 1024 * 100

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import re
 
+from pysoa_like.core.cluster import CLUSTER_SLOTS, hash_tag, key_slot
+
 __all__ = [
     "CLUSTER_SLOTS",
     "REGISTRY_SERVICES_KEY",
@@ -51,9 +53,6 @@ __all__ = [
     "validate_event_name",
 ]
 
-#: The number of hash slots of a Redis Cluster.
-CLUSTER_SLOTS = 16384
-
 _PREFIX = "pysoa:"
 #: The catalog of every service that ever registered, scored by when its newest entry expires.
 REGISTRY_SERVICES_KEY = _PREFIX + "registry:services"
@@ -62,32 +61,6 @@ SINGLETON_GROUP = "singleton"
 
 # Event names: letters, digits and . _ - : / (dotted names such as "user.created"), at most 200 characters.
 _EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
-
-
-def _crc16(data: bytes) -> int:
-    """CRC-16/XMODEM, the checksum Redis Cluster hashes keys with."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
-
-
-def hash_tag(key: str) -> str:
-    """The part of ``key`` Redis Cluster hashes: the first ``{...}`` with something inside, else the key."""
-    start = key.find("{")
-    if start != -1:
-        end = key.find("}", start + 1)
-        if end > start + 1:
-            return key[start + 1 : end]
-    return key
-
-
-def key_slot(key: str) -> int:
-    """The Redis Cluster slot of ``key`` (0 to 16383), from its hash tag."""
-    return _crc16(hash_tag(key).encode("utf-8")) % CLUSTER_SLOTS
 
 
 def ring_index(key: str, ring_size: int) -> int:

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import MovedError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
+from pysoa_like.core.cluster import Redirect
 from pysoa_like.core.constants import (
-    REDIS_BACKEND_TYPE_SENTINEL,
     REDIS_BACKEND_TYPE_STANDARD,
 )
 from pysoa_like.fleet.errors import FleetConnectionError
@@ -74,7 +75,8 @@ class FleetRedis:
     blocking reads hold their own connection for the read's duration.
 
     Args:
-        backend_type: ``"redis.standard"`` or ``"redis.sentinel"``.
+        backend_type: ``"redis.standard"``, ``"redis.sentinel"`` or ``"redis.cluster"`` (whose ring is the 16384
+            slots: a key's ring slot is its hash slot).
         backend_layer_kwargs: As for the Redis transports (``hosts``, ``connection_kwargs``, ...).
 
     Raises:
@@ -119,13 +121,9 @@ class FleetRedis:
         return backend
 
     def _make_backend(self) -> BaseRedisClient:
-        if self.backend_type == REDIS_BACKEND_TYPE_SENTINEL:
-            from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+        from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
-            return SentinelRedisClient(**self.backend_layer_kwargs)
-        from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
-
-        return StandardRedisClient(**self.backend_layer_kwargs)
+        return make_backend(self.backend_type, self.backend_layer_kwargs)
 
     @property
     def ring_size(self) -> int:
@@ -157,7 +155,22 @@ class FleetRedis:
 
     def clients(self) -> list[redis.Redis]:
         """Every master's client, in ring order."""
-        return [self.client_at(index) for index in range(self.backend.ring_size)]
+        return [self.client_at(index) for index in self.master_indexes()]
+
+    def master_indexes(self) -> list[int]:
+        """One ring slot per master (every slot of a ring; one slot of each master of a Redis Cluster).
+
+        Raises:
+            FleetConnectionError: The masters cannot be known (no node of the cluster answers).
+        """
+        try:
+            return self.backend.master_indexes()
+        except Exception as exc:
+            raise FleetConnectionError(f"Cannot list the Redis masters of the fleet: {exc}") from exc
+
+    def queue_indexes(self, key: str) -> list[int]:
+        """The ring slots where the request queue ``key`` may hold messages (see ``BaseRedisClient.queue_indexes``)."""
+        return self.backend.queue_indexes(key)
 
     def script(self, text: str) -> Script:
         """A redis-py script object for ``text`` (EVALSHA, loading it when a master does not know it)."""
@@ -178,14 +191,23 @@ class FleetRedis:
         Raises:
             FleetConnectionError: Redis failed (the slot's connection is reset for the next try).
         """
-        index = self.index_for(key)
-        client = self.client_at(index)
-        try:
-            return operation(client)
-        except (redis.RedisError, OSError) as exc:
-            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
-                self.backend.reset_client(index)
-            raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
+        for attempt in (0, 1):
+            index = self.index_for(key)
+            client = self.client_at(index)
+            try:
+                return operation(client)
+            except MovedError as exc:
+                # Redis Cluster: the slot moved (a failover or a resharding); once more on its new master.
+                if attempt or not self.backend.follows_redirects:
+                    raise FleetConnectionError(f"Redis failed while {what}: MOVED {exc}") from exc
+                self.backend.note_redirect(Redirect(False, int(exc.slot_id), (str(exc.host), int(exc.port))))
+            except (redis.RedisError, OSError) as exc:
+                if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)) or str(exc).startswith(
+                    "CLUSTERDOWN"
+                ):
+                    self.backend.reset_client(index)
+                raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def run_script(self, text: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
         """Run a Lua script on the master holding ``keys`` (one slot), mapping failures as :meth:`run` does."""

@@ -11,7 +11,9 @@ __all__ = ["DEPENDENCIES_SCHEMA", "EVENTS_SCHEMA", "FLEET_SETTINGS_SCHEMA", "PER
 #: The shape of the ``fleet`` setting (servers) and argument (clients): the Redis of the fleet features.
 FLEET_SETTINGS_SCHEMA = fields.Dictionary(
     {
-        "backend_type": fields.Constant(*REDIS_BACKEND_TYPES, description="redis.standard or redis.sentinel"),
+        "backend_type": fields.Constant(
+            *REDIS_BACKEND_TYPES, description="redis.standard, redis.sentinel or redis.cluster"
+        ),
         "backend_layer_kwargs": _BACKEND_LAYER_KWARGS,
     },
     optional_keys=("backend_layer_kwargs",),

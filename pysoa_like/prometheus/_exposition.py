@@ -54,20 +54,17 @@ class QueueDepthCollector:
         self._lock = threading.Lock()
 
     def _depth(self) -> int:
-        from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
-        from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+        from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
         with self._lock:
             if self._backend is None:
-                backend_class = (
-                    SentinelRedisClient
-                    if self._transport_kwargs.get("backend_type") == "redis.sentinel"
-                    else StandardRedisClient
+                self._backend = make_backend(
+                    self._transport_kwargs.get("backend_type") or "redis.standard",
+                    self._transport_kwargs.get("backend_layer_kwargs"),
                 )
-                self._backend = backend_class(**dict(self._transport_kwargs.get("backend_layer_kwargs") or {}))
             backend = self._backend
             key = _QUEUE_PREFIX + self.service_name
-            return sum(int(backend.client_at(index).llen(key)) for index in range(backend.ring_size))
+            return sum(int(backend.client_at(index).llen(key)) for index in backend.queue_indexes(key))
 
     @staticmethod
     def _family() -> Any:

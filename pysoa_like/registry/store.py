@@ -228,9 +228,10 @@ class RegistryStore:
         return sorted(instances, key=lambda instance: instance.instance_id)
 
     def queue_depths(self, services: Sequence[str]) -> dict[str, int]:
-        """Requests waiting in each service's request queue, summed over every master of the ring.
+        """Requests waiting in each service's request queue, summed over every master that may hold it.
 
-        Request queues sit on every master (clients push round-robin), so each master is asked.
+        Over a ring, request queues sit on every master (clients push round-robin), so each master is asked;
+        under Redis Cluster a queue is one key, on the master of its slot. One pipeline per master.
 
         Raises:
             FleetConnectionError: Redis failed.
@@ -238,18 +239,23 @@ class RegistryStore:
         depths = dict.fromkeys(services, 0)
         if not services:
             return depths
-        queue_keys = [queue_key(request_queue_name(service)) for service in services]
-        for index in range(self.fleet.ring_size):
+        by_master: dict[int, tuple[int, list[str]]] = {}
+        for service in services:
+            key = queue_key(request_queue_name(service))
+            for index in self.fleet.queue_indexes(key):
+                client = self.fleet.client_at(index)
+                by_master.setdefault(id(client), (index, []))[1].append(service)
+        for index, named in by_master.values():
             client = self.fleet.client_at(index)
             try:
                 pipeline = client.pipeline(transaction=False)
-                for key in queue_keys:
-                    pipeline.llen(key)
+                for service in named:
+                    pipeline.llen(queue_key(request_queue_name(service)))
                 values = pipeline.execute()
             except (redis.RedisError, OSError) as exc:
                 self.fleet.backend.reset_client(index)
                 raise FleetConnectionError(f"Redis failed while reading request queue depths: {exc}") from exc
-            for service, value in zip(services, values, strict=True):
+            for service, value in zip(named, values, strict=True):
                 depths[service] += int(value)
         return depths
 
@@ -265,7 +271,7 @@ class RegistryStore:
         """
         prefix = request_queue_name("")
         names: set[str] = set()
-        for index in range(self.fleet.ring_size):
+        for index in self.fleet.master_indexes():
             client = self.fleet.client_at(index)
             try:
                 keys = list(client.scan_iter(match=queue_key(prefix) + "*", count=1000, _type="list"))

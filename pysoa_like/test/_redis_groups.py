@@ -11,7 +11,7 @@ import redis
 import redis.sentinel
 
 from pysoa_like.test._redis_binary import find_redis_server
-from pysoa_like.test._redis_errors import RedisSentinelError
+from pysoa_like.test._redis_errors import RedisProcessError, RedisSentinelError
 from pysoa_like.test._redis_process import LOOPBACK_HOST, RedisProcessBase, no_retry
 from pysoa_like.test._redis_sentinel import RedisSentinelProcess
 from pysoa_like.test._redis_server import RedisServerProcess
@@ -118,7 +118,9 @@ class RedisRing(_ProcessGroup):
         return self.servers[index]
 
 
-def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
+def _wait_for(
+    what: str, check: Callable[[], bool], timeout: float, error: type[RedisProcessError] = RedisSentinelError
+) -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -129,7 +131,7 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
             last_error = exc
         time.sleep(_POLL_INTERVAL)
     suffix = f" (last error: {last_error!r})" if last_error is not None else ""
-    raise RedisSentinelError(f"timed out after {timeout} s waiting for {what}{suffix}")
+    raise error(f"timed out after {timeout} s waiting for {what}{suffix}")
 
 
 class RedisSentinelGroup(_ProcessGroup):

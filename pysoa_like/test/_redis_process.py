@@ -151,6 +151,10 @@ class RedisProcessBase:
     def _connection_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def _pick_port(self) -> int:
+        """A port to try (a free one by default)."""
+        return pick_free_port()
+
     # -- public API ----------------------------------------------------------------------------------
 
     @property
@@ -303,7 +307,7 @@ class RedisProcessBase:
         fixed_port = self._port is not None
         last_error: _PortTakenError | None = None
         for _ in range(1 if fixed_port else _PORT_ATTEMPTS):
-            port = self._port if self._port is not None else pick_free_port()
+            port = self._port if self._port is not None else self._pick_port()
             try:
                 self._launch(port)
                 self._port = port

@@ -1,4 +1,4 @@
-"""Throwaway Redis processes for tests: standalone, a ring of masters, Sentinel groups, TLS.
+"""Throwaway Redis processes for tests: standalone, a ring of masters, Sentinel groups, a Cluster, TLS.
 
 Each helper starts real ``redis-server`` processes on free ports of 127.0.0.1, with no persistence
 and a private temporary directory, waits until they answer, and reaps them on :meth:`stop` (or at
@@ -25,7 +25,7 @@ A pytest fixture for a whole test session, flushed before each test::
 
 Errors (all subclasses of :class:`RedisProcessError`, itself a ``PySOAError``):
 :class:`RedisBinaryNotFoundError`, :class:`RedisStartError` (its message ends with the server's log
-tail), :class:`RedisTlsUnavailableError`, :class:`RedisSentinelError`.
+tail), :class:`RedisTlsUnavailableError`, :class:`RedisSentinelError`, :class:`RedisClusterError`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pysoa_like.test._redis_binary import (
     redis_server_version,
     redis_supports_tls,
 )
+from pysoa_like.test._redis_cluster import RedisCluster, RedisClusterError, RedisClusterNode
 from pysoa_like.test._redis_errors import (
     RedisBinaryNotFoundError,
     RedisProcessError,
@@ -53,6 +54,9 @@ __all__ = [
     "LOOPBACK_HOST",
     "REDIS_SERVER_ENV_VAR",
     "RedisBinaryNotFoundError",
+    "RedisCluster",
+    "RedisClusterError",
+    "RedisClusterNode",
     "RedisProcessBase",
     "RedisProcessError",
     "RedisRing",

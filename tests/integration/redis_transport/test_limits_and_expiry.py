@@ -122,7 +122,7 @@ def test_oversized_request_is_logged(make_client: ClientFactory, caplog: pytest.
     [
         ({"queue_capacity": "10"}, "queue_capacity"),
         ({"backend_layer_kwargs": {"hosts": [1]}}, "backend_layer_kwargs.hosts.0"),
-        ({"backend_type": "redis.cluster"}, "backend_type"),
+        ({"backend_type": "redis.clustr"}, "backend_type"),
         ({"protocol_version": 4}, "protocol_version"),
         ({"receive_timeout_in_seconds": 0}, "receive_timeout_in_seconds"),
         ({"backend_layer_kwargs": {"host": "x"}}, "unknown key host"),

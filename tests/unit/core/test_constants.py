@@ -73,7 +73,7 @@ def test_backend_types_and_size_defaults() -> None:
     """Backend type names and size defaults are PySOA's exact values."""
     assert constants.REDIS_BACKEND_TYPE_STANDARD == "redis.standard"
     assert constants.REDIS_BACKEND_TYPE_SENTINEL == "redis.sentinel"
-    assert constants.REDIS_BACKEND_TYPES == ("redis.standard", "redis.sentinel")
+    assert constants.REDIS_BACKEND_TYPES == ("redis.standard", "redis.sentinel", "redis.cluster")
     assert constants.DEFAULT_MAXIMUM_MESSAGE_BYTES_CLIENT == 102400
     assert constants.DEFAULT_MAXIMUM_MESSAGE_BYTES_SERVER == 256000
     assert constants.MINIMUM_CHUNKED_MESSAGE_BYTES == 102400

@@ -58,7 +58,10 @@ def test_default_transport_is_redis() -> None:
     }
     with pytest.raises(
         SettingsError,
-        match=r"transport\.kwargs\.backend_type: missing \(expected one of 'redis\.sentinel', 'redis\.standard'\)",
+        match=(
+            r"transport\.kwargs\.backend_type: missing "
+            r"\(expected one of 'redis\.cluster', 'redis\.sentinel', 'redis\.standard'\)"
+        ),
     ):
         ClientSettings({})
     settings = ClientSettings({"transport": {"kwargs": {"backend_type": "redis.standard"}}})

@@ -43,7 +43,8 @@ def test_a_bad_item_of_a_one_of_field_is_one_line_about_the_item() -> None:
 def test_a_misspelt_choice_is_shown_with_the_choices_and_a_suggestion() -> None:
     """A value outside a fixed set of choices is shown (it cannot be a secret) with the closest choice."""
     assert _problems(backend_type="redis.standrd") == [
-        "transport.kwargs.backend_type: expected one of 'redis.sentinel', 'redis.standard', got 'redis.standrd'; "
+        "transport.kwargs.backend_type: expected one of 'redis.cluster', 'redis.sentinel', 'redis.standard', "
+        "got 'redis.standrd'; "
         "did you mean 'redis.standard'?"
     ]
 

@@ -403,6 +403,62 @@ class Lane:
             raise reply
         return reply
 
+    def execute_asking(self, command: tuple[Any, ...], deadline: float | None = None, blocking: bool = False) -> Any:
+        """Run one command after ``ASKING``: Redis Cluster's ``ASK`` redirection (the slot migrates to this node).
+
+        Args:
+            command: The command (one key, of the migrating slot).
+            deadline: ``time.monotonic()`` by which the reply must be read (default: ``socket_timeout``).
+            blocking: The command blocks (``BLPOP``), so its reply may come after ``socket_timeout``.
+
+        Returns:
+            Redis' reply; an error reply (to ``ASKING`` or to the command) as a ``redis.ResponseError``, not raised.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: The connection failed (and is closed).
+        """
+        if self._fused is not None:
+            self._settle_fused()
+        if self._deferred:
+            self.settled.extend(self.settle())
+        read = self._reader.read
+        try:
+            self._write([("ASKING",), command], deadline, blocking=blocking)
+            asking = read()
+            reply = read()
+        except BaseException:
+            self._disconnect()
+            raise
+        return asking if isinstance(asking, Exception) else reply
+
+    def push_asking(self, item: PushItem, capacity: int, deadline: float | None = None) -> None:
+        """Push ``item`` with the send script's text after ``ASKING`` (see :meth:`execute_asking`).
+
+        Raises:
+            QueueFullError: If the list is full.
+            redis.RedisError: On any other Redis or connection failure.
+        """
+        error = _script_error(self.execute_asking(script_command(True, item, capacity), deadline))
+        if error is not None:
+            raise error
+        self._loaded.add(script_index(item))
+
+    def pop_asking(self, key: str, timeout: float) -> list[RawMessage]:
+        """``BLPOP key timeout`` after ``ASKING`` (see :meth:`execute_asking`).
+
+        Returns:
+            The popped message, or nothing when the timeout passed.
+
+        Raises:
+            redis.RedisError: Redis refused it, or the connection failed (and is closed).
+        """
+        timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
+        deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
+        reply = self.execute_asking(("BLPOP", key, timeout_argument(timeout)), deadline, blocking=True)
+        if isinstance(reply, Exception):
+            raise reply
+        return [] if reply is None else [reply[1]]
+
     def push_and_pop(self, item: PushItem, capacity: int, pop_key: str, timeout: float) -> bool:
         """Write the push of ``item`` and ``BLPOP pop_key timeout`` in one write, reading neither reply yet.
 

@@ -31,8 +31,9 @@ _BACKEND_LAYER_KWARGS = fields.Dictionary(
                 fields.List(fields.Anything(), min_length=2, max_length=2),
                 fields.UnicodeString(),
             ),
-            description="The Redis hosts (or Sentinels): 'host', 'host:port', ('host', port), or redis://, "
-            "rediss://, unix:// URLs (standard backend only). The order forms the hash ring.",
+            description="The Redis hosts (or Sentinels, or a cluster's startup nodes): 'host', 'host:port', "
+            "('host', port), or redis://, rediss://, unix:// URLs (standard backend; redis:// and rediss:// for "
+            "a cluster). The order forms the hash ring.",
         ),
         "redis_db": fields.Integer(gte=0, description="The Redis database number (a shortcut for db)"),
         "redis_port": fields.Integer(gte=1, lte=65535, description="The port of host names given without one"),
@@ -59,7 +60,9 @@ _BACKEND_LAYER_KWARGS = fields.Dictionary(
 )
 
 _COMMON_CONTENTS: dict[str, Any] = {
-    "backend_type": fields.Constant(*REDIS_BACKEND_TYPES, description="redis.standard or redis.sentinel"),
+    "backend_type": fields.Constant(
+        *REDIS_BACKEND_TYPES, description="redis.standard, redis.sentinel or redis.cluster"
+    ),
     "backend_layer_kwargs": _BACKEND_LAYER_KWARGS,
     "message_expiry_in_seconds": _NUMBER(gt=0, description="Lifetime of sent messages (default 60)"),
     "queue_capacity": fields.Integer(gte=1, description="Refuse to push to a list this long (default 10000)"),

@@ -37,21 +37,19 @@ from pysoa_like.common.transport.redis_gateway._lanes import (
     must_push_again,
 )
 from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
+from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
-from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
-from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.protocol import (
     queue_full_backoff_seconds,
     queue_full_error_message,
     should_log_oversized,
 )
+from pysoa_like.core.cluster import Redirect, SlotRing, parse_redirect
 from pysoa_like.core.constants import (
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
     DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
-    REDIS_BACKEND_TYPE_SENTINEL,
-    REDIS_BACKEND_TYPE_STANDARD,
 )
 from pysoa_like.core.framing import OutgoingMessage
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
@@ -64,10 +62,9 @@ _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
 # A wait cut short by a closed connection goes on on a new one if at least this much of it is left.
 _MINIMUM_REMAINING_WAIT_SECONDS = 0.05
 
-_BACKEND_CLASSES: Mapping[str, type[BaseRedisClient]] = {
-    REDIS_BACKEND_TYPE_STANDARD: StandardRedisClient,
-    REDIS_BACKEND_TYPE_SENTINEL: SentinelRedisClient,
-}
+# How many MOVED/ASK answers one command follows before its error is the caller's (a slot moves once or twice
+# during a resharding or failover; more means the nodes disagree, and the caller's retry policy takes over).
+_MAXIMUM_REDIRECTS = 5
 
 
 def _freeze(value: Any) -> Hashable:
@@ -120,7 +117,7 @@ class RedisTransportCore:
         metrics: The metrics recorder.
         metrics_prefix: ``"client"`` or ``"server"``; metric names start with
             ``<metrics_prefix>.transport.redis_gateway.``.
-        backend_type: ``"redis.standard"`` or ``"redis.sentinel"``.
+        backend_type: ``"redis.standard"``, ``"redis.sentinel"`` or ``"redis.cluster"``.
         backend_layer_kwargs: The backend's keyword arguments (see the backend classes).
         message_expiry_in_seconds: The default lifetime of sent messages.
         queue_capacity: The send script refuses lists at least this long.
@@ -165,17 +162,17 @@ class RedisTransportCore:
         self._backend: BaseRedisClient | None = None
         #: Throttles the transport's error lines that peers can trigger (bad messages, refused replies).
         self.log_throttle = LogThrottle()
-        # Lanes holding deferred pushes (send_reply) whose replies are still unread, by ring slot, per thread as lanes
-        # are: a concurrent worker receives in one thread and replies from another, and neither may read the other's
-        # connection.
+        # Lanes holding deferred pushes (send_reply) whose replies are still unread, each with its ring slot, per
+        # thread as lanes are: a concurrent worker receives in one thread and replies from another, and neither may
+        # read the other's connection.
         self._thread_deferred = threading.local()
-        self._ring: HostRing | None = None
+        self._ring: HostRing | SlotRing | None = None
         self._cache_key: Hashable = backend_key(backend_type, self.backend_layer_kwargs)
 
     @property
-    def _deferred_lanes(self) -> dict[int, Lane]:
+    def _deferred_lanes(self) -> dict[Lane, int]:
         try:
-            lanes: dict[int, Lane] = self._thread_deferred.lanes
+            lanes: dict[Lane, int] = self._thread_deferred.lanes
         except AttributeError:
             lanes = self._thread_deferred.lanes = {}
         return lanes
@@ -199,7 +196,7 @@ class RedisTransportCore:
             backend = self._backend_layer_cache.get(key)
             if backend is None:
                 with self.metrics.timer(self.prefix + "backend.initialize"):
-                    backend = _BACKEND_CLASSES[self.backend_type](**self.backend_layer_kwargs)
+                    backend = make_backend(self.backend_type, self.backend_layer_kwargs)
                 self._backend_layer_cache[key] = backend
         return backend
 
@@ -215,8 +212,8 @@ class RedisTransportCore:
         backend = self.backend_layer
         ring = self._ring
         if ring is None:
-            # This transport's own round-robin over the shared connections (see HostRing).
-            ring = self._ring = HostRing(backend.ring_size)
+            # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
+            ring = self._ring = backend.make_ring()
         index = ring.index_for(key)
         try:
             with self.metrics.timer(self.prefix + timer_name):
@@ -316,7 +313,7 @@ class RedisTransportCore:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                     if deferrable and lane.can_defer(item):
                         lane.push_deferred(item, self.queue_capacity)
-                        self._deferred_lanes[index] = lane
+                        self._deferred_lanes[lane] = index
                         return
                     if lane.has_deferred:
                         self._settle_lane(index, lane)
@@ -324,7 +321,10 @@ class RedisTransportCore:
                     lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only=not deferrable)
                 return
             except (QueueFullError, redis.ResponseError) as exc:
-                self._refused_reply(queue_name, exc)
+                if self._redirected(exc, lane) is not None:
+                    self._reply_redirected(queue_name, messages, redis_expiry_seconds)
+                else:
+                    self._refused_reply(queue_name, exc)
                 return
             except Exception as exc:
                 failure = exc
@@ -339,13 +339,13 @@ class RedisTransportCore:
     def settle_deferred(self) -> None:
         """Read Redis' answers to every deferred reply push of this thread, acting on failures as :meth:`send_reply`
         does."""
-        for index, lane in list(self._deferred_lanes.items()):
+        for lane, index in list(self._deferred_lanes.items()):
             self._settle_lane(index, lane)
 
     def _settle_lane(self, index: int, lane: Lane) -> None:
         if lane.has_deferred:
             lane.settled.extend(lane.settle())
-        self._deferred_lanes.pop(index, None)
+        self._deferred_lanes.pop(lane, None)
         self._handle_settled(lane)
 
     def _handle_settled(self, lane: Lane) -> None:
@@ -355,6 +355,9 @@ class RedisTransportCore:
             if error is None:
                 continue
             queue_name = queue_name_of(key)
+            if self._redirected(error, lane) is not None:
+                self._reply_redirected(queue_name, messages, expiry)
+                continue
             if isinstance(error, QueueFullError) or (
                 isinstance(error, redis.ResponseError) and not must_push_again(error)
             ):
@@ -369,6 +372,35 @@ class RedisTransportCore:
                 self.send_reply(queue_name, list(messages), expiry, deferrable=False)
             except MessageSendError:
                 pass  # logged by send_reply
+
+    def _reply_redirected(self, queue_name: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
+        """Push a reply again after a ``MOVED``/``ASK`` answer, following the redirection (never raises)."""
+        try:
+            self._push_once(queue_key(queue_name), messages, expiry, True, None)
+        except QueueFullError as exc:
+            self._refused_reply(queue_name, exc)
+        except MessageSendError as exc:
+            self._log_undelivered(queue_name, exc)
+
+    def _redirected(self, error: BaseException, lane: Lane | None = None) -> Redirect | None:
+        """The ``MOVED``/``ASK`` answer ``error`` is, once the backend learned from it; None for any other error.
+
+        Only a backend that follows redirections (Redis Cluster) gets one; for the others such an answer is an
+        error like any other (see :meth:`_fail`, which says what it means).
+        """
+        if not isinstance(error, redis.ResponseError):
+            return None
+        backend = self.backend_layer
+        if not backend.follows_redirects:
+            return None
+        replying_host = ""
+        if lane is not None:
+            replying_host = str(getattr(lane.client.connection_pool, "connection_kwargs", {}).get("host") or "")
+        redirect = parse_redirect(str(error), replying_host)
+        if redirect is not None:
+            backend.note_redirect(redirect)
+            self.metrics.counter(self.prefix + ("redirect.ask" if redirect.ask else "redirect.moved")).increment()
+        return redirect
 
     def _refused_reply(self, queue_name: str, error: Exception) -> None:
         full = isinstance(error, QueueFullError)
@@ -450,29 +482,55 @@ class RedisTransportCore:
         script_only: bool,
         deadline: float | None,
     ) -> None:
-        """One push attempt; a master turned replica (``READONLY``: nothing ran) is looked up again once.
+        """One push attempt; a master turned replica (``READONLY``: nothing ran) is looked up again once, and a
+        Redis Cluster's ``MOVED``/``ASK`` answers (nothing ran either) are followed.
 
         Raises:
             QueueFullError: The queue is full.
             MessageSendError: Redis failed.
         """
-        for retry in (False, True):
-            index, lane = self._lane(key, "send.get_redis_connection", "send")
+        asking: Redirect | None = None
+        read_only_seen = False
+        for attempt in range(_MAXIMUM_REDIRECTS + 1):
+            if asking is None:
+                index, lane = self._lane(key, "send.get_redis_connection", "send")
+            else:
+                index, lane = asking.slot, self._lane_at_address(asking, "send")
             if lane.has_deferred:
                 self._settle_lane(index, lane)
             try:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only, deadline)
+                    if asking is None:
+                        lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only, deadline)
+                    else:
+                        lane.push_asking((key, messages, redis_expiry_seconds), self.queue_capacity, deadline)
                 return
             except QueueFullError:
                 raise
             except redis.ReadOnlyError as exc:
-                if retry:
+                if read_only_seen:
                     self._fail_send(index, exc)
+                read_only_seen = True
                 # A failover demoted this master: find the new one (Sentinel) and push there.
                 self.backend_layer.reset_client(index)
+                asking = None
+            except redis.ResponseError as exc:
+                redirect = self._redirected(exc, lane)
+                if redirect is None or attempt >= _MAXIMUM_REDIRECTS:
+                    self._fail_send(index, exc)
+                asking = redirect if redirect.ask else None
             except Exception as exc:
                 self._fail_send(index, exc)
+        raise AssertionError("unreachable")  # pragma: no cover (the last attempt returns or raises)
+
+    def _lane_at_address(self, redirect: Redirect, error_prefix: str) -> Lane:
+        """The thread's lane to the node an ``ASK`` answer names."""
+        try:
+            return self.backend_layer.lane_for_address(redirect.address)
+        except CannotGetConnectionError as exc:
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
+            raise error_class(str(exc)) from exc
 
     def send_then_pop(
         self,
@@ -500,8 +558,10 @@ class RedisTransportCore:
         reply_key = queue_key(reply_queue_name)
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         ring = self._ring
-        if ring is not None and ring.host_count > 1 and ring.index_for(reply_key) != index:
-            return False
+        if ring is not None and ring.host_count > 1:
+            reply_index = ring.index_for(reply_key)
+            if reply_index != index and not self.backend_layer.shares_lane(index, reply_index):
+                return False
         try:
             with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                 return lane.push_and_pop((key, [message], redis_expiry_seconds), self.queue_capacity, reply_key, wait)
@@ -522,7 +582,7 @@ class RedisTransportCore:
                 raise MessageSendError(queue_full_error_message(queue_name_of(key), 0))
             self._push_retrying(queue_name_of(key), messages, expiry, 1, deadline=deadline)
             return
-        if must_push_again(error):
+        if must_push_again(error) or self._redirected(error) is not None:
             self._push_retrying(queue_name_of(key), messages, expiry, 0, script_only=True)
             return
         self._fail_send(index, error)
@@ -538,16 +598,18 @@ class RedisTransportCore:
             slot's write (whether Redis ran some of them cannot be known).
         """
         results: list[MessageSendError | None] = [None] * len(items)
-        by_slot: dict[int, tuple[Lane, list[int]]] = {}
+        # Grouped by connection: one per master (several Cluster slots share their master's).
+        by_lane: dict[Lane, tuple[int, list[int]]] = {}
         for position, (queue_name, _messages, _expiry) in enumerate(items):
             try:
                 index, lane = self._lane(queue_key(queue_name), "send.get_redis_connection", "send")
             except MessageSendError as exc:
                 results[position] = exc
                 continue
-            by_slot.setdefault(index, (lane, []))[1].append(position)
+            by_lane.setdefault(lane, (index, []))[1].append(position)
         full: list[int] = []
-        for index, (lane, positions) in by_slot.items():
+        redirected: list[int] = []
+        for lane, (index, positions) in by_lane.items():
             if lane.has_deferred:
                 self._settle_lane(index, lane)
             batch = [(queue_key(items[p][0]), items[p][1], items[p][2]) for p in positions]
@@ -564,11 +626,20 @@ class RedisTransportCore:
             for position, error in zip(positions, errors, strict=True):
                 if isinstance(error, QueueFullError):
                     full.append(position)
+                elif error is not None and self._redirected(error, lane) is not None:
+                    redirected.append(position)
                 elif error is not None:
                     try:
                         self._fail_send(index, error)
                     except MessageSendError as send_error:
                         results[position] = send_error
+        for position in redirected:
+            # The slot moved (MOVED) or is moving (ASK): nothing ran; pushed again where the answer says.
+            queue_name, messages, expiry = items[position]
+            try:
+                self._push_retrying(queue_name, messages, expiry, 0)
+            except MessageSendError as exc:
+                results[position] = exc
         # The batch was each item's first attempt.
         for position, retry_failure in zip(full, self._retry_full([items[p] for p in full]), strict=True):
             results[position] = retry_failure
@@ -615,22 +686,30 @@ class RedisTransportCore:
         deferred_lanes = self._deferred_lanes
         if deferred_lanes:
             # Replies on other masters' connections are read now; this lane's once its BLPOP is sent.
-            for other_index, other in list(deferred_lanes.items()):
+            for other, other_index in list(deferred_lanes.items()):
                 if other is not lane:
                     self._settle_lane(other_index, other)
-            deferred_lanes.pop(index, None)
+            deferred_lanes.pop(lane, None)
         wait = timeout or self.receive_timeout_in_seconds
         deadline = time.monotonic() + wait
-        for attempt in (0, 1, 2):
+        redirects = 0
+        asking: Redirect | None = None
+        attempt = 0
+        messages: list[RawMessage] = []
+        while True:
             try:
                 with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
-                    messages = lane.blocking_pop(key, wait, drain)
+                    messages = lane.blocking_pop(key, wait, drain) if asking is None else lane.pop_asking(key, wait)
                 break
             except PushRefusedBeforeWait as refused:
                 # The request written with this wait was refused: push it as a send would, then wait anew.
                 self._pushed_again(index, refused, deadline)
                 wait = max(deadline - time.monotonic(), _MINIMUM_REMAINING_WAIT_SECONDS)
                 index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                asking = None
+                attempt += 1
+                if attempt > 2:
+                    break
             except redis.TimeoutError as exc:
                 # Redis did not answer within the wait and its margin (frozen?): no second wait on top.
                 self._handle_settled(lane)
@@ -650,6 +729,22 @@ class RedisTransportCore:
                 self.metrics.counter(self.prefix + "receive.reconnect").increment()
                 self.backend_layer.reset_client(index)
                 index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                asking = None
+                attempt += 1
+            except redis.ResponseError as exc:
+                # MOVED: the slot moved (a failover, a resharding; a waiting BLPOP is answered so when its slot
+                # leaves the node). ASK: it is moving; this wait goes to the new node. Nothing was popped.
+                self._handle_settled(lane)
+                redirect = self._redirected(exc, lane)
+                wait = deadline - time.monotonic()
+                if redirect is None or redirects >= _MAXIMUM_REDIRECTS or wait < _MINIMUM_REMAINING_WAIT_SECONDS:
+                    self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
+                redirects += 1
+                asking = redirect if redirect.ask else None
+                if asking is None:
+                    index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                else:
+                    index, lane = asking.slot, self._lane_at_address(asking, "receive")
             except Exception as exc:
                 self._handle_settled(lane)
                 self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
@@ -674,11 +769,25 @@ class RedisTransportCore:
             MessageSendError: No master is known for the slot.
         """
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        try:
-            return lane.execute(*command, deadline=None if within is None else time.monotonic() + within)
-        except (redis.ConnectionError, redis.TimeoutError):
-            self.backend_layer.reset_client(index)
-            raise
+        deadline = None if within is None else time.monotonic() + within
+        redirects = 0
+        while True:
+            try:
+                return lane.execute(*command, deadline=deadline)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self.backend_layer.reset_client(index)
+                raise
+            except redis.ResponseError as exc:
+                redirect = self._redirected(exc, lane)
+                if redirect is None or redirects >= _MAXIMUM_REDIRECTS:
+                    raise
+                redirects += 1
+                if redirect.ask:
+                    reply = self._lane_at_address(redirect, "send").execute_asking(tuple(command), deadline)
+                    if isinstance(reply, Exception):
+                        raise reply from None
+                    return reply
+                index, lane = self._lane(key, "send.get_redis_connection", "send")
 
     def _fail(
         self,
@@ -689,7 +798,11 @@ class RedisTransportCore:
         verb: str,
     ) -> NoReturn:
         self.metrics.counter(self.prefix + metric).increment()
-        # Sentinel looks the master up again on the next call, so a failover is followed.
-        self.backend_layer.reset_client(index)
+        # Sentinel looks the master up again on the next call (Cluster its slot map), so a failover is followed.
+        backend = self.backend_layer
+        backend.reset_client(index)
         _logger.debug("Redis error %s service %s: %r", verb, self.service_name, exc)
-        raise error_class(f"Redis error {verb} service {self.service_name}: {exc}") from exc
+        hint = ""
+        if not backend.follows_redirects and parse_redirect(str(exc)) is not None:
+            hint = " (this Redis is a node of a Redis Cluster: use backend_type 'redis.cluster' to reach it)"
+        raise error_class(f"Redis error {verb} service {self.service_name}: {exc}{hint}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -20,6 +20,7 @@ from redis.retry import Retry
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway._lanes import Lane
+from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
 from pysoa_like.core.constants import REPLY_QUEUE_MARKER
 from pysoa_like.core.keys import HostRing
 
@@ -172,17 +173,54 @@ class BaseRedisClient(abc.ABC):
         Raises:
             CannotGetConnectionError: If the slot has no reachable master.
         """
-        client = self.client_at(index, metrics, metrics_prefix)
-        lanes: dict[int, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
-        lane = lanes.get(index)
+        return self.thread_lane(index, self.client_at(index, metrics, metrics_prefix))
+
+    def thread_lane(self, name: Hashable, client: redis.Redis) -> Lane:
+        """The calling thread's lane called ``name`` (a ring slot, a node's address), made on ``client``.
+
+        The lane is made anew (the old one closed) when ``client`` is not the one it was made on.
+        """
+        lanes: dict[Hashable, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
+        lane = lanes.get(name)
         if lane is not None and lane.client is client:
             return lane
         if lane is not None:
             lane.close()
-        lane = lanes[index] = Lane(client)
+        lane = lanes[name] = Lane(client)
         with self._lanes_lock:
             self._all_lanes.add(lane)
         return lane
+
+    #: Whether this backend follows Redis Cluster's ``MOVED`` and ``ASK`` answers (see :meth:`note_redirect`).
+    follows_redirects = False
+
+    def make_ring(self) -> HostRing | SlotRing:
+        """A new chooser of ring slots for one transport: hashed reply keys, request keys round-robin."""
+        return HostRing(self.ring_size)
+
+    def shares_lane(self, index: int, other: int) -> bool:
+        """Whether ring slots ``index`` and ``other`` are served by the same connection (the same master)."""
+        return index == other
+
+    def master_indexes(self) -> list[int]:
+        """One ring slot per master, to run a command once on each (every slot of a ring)."""
+        return list(range(self.ring_size))
+
+    def queue_indexes(self, key: str) -> list[int]:
+        """The ring slots where a request queue ``key`` may hold messages (every master of a ring)."""
+        return list(range(self.ring_size))
+
+    def note_redirect(self, redirect: Redirect) -> None:
+        """Learn from a ``MOVED``/``ASK`` answer (only a Cluster backend does; see :attr:`follows_redirects`)."""
+        return None
+
+    def lane_for_address(self, address: NodeAddress) -> Lane:
+        """The calling thread's connection to the node at ``address`` (an ``ASK`` target; Cluster only).
+
+        Raises:
+            CannotGetConnectionError: This backend does not follow redirects.
+        """
+        raise CannotGetConnectionError(f"A {type(self).__name__} cannot follow a redirection to {address}")
 
     def close_lanes(self) -> None:
         """Close every thread's lane connection (each reconnects if used again)."""

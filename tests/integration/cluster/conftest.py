@@ -1,0 +1,123 @@
+"""One Redis Cluster (3 masters, 1 replica each) for every cluster test of the session, and workers serving on it.
+
+Tests flush it before they start, and a test that kills or migrates leaves it healthy again (every node back,
+every replica in sync), so the others need not care in which order they run. Its nodes accept an ACL user
+``svc``, which the transports use (a startup URL with a user and a password).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.metrics import CountingMetricsRecorder
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.core.cluster import key_slot
+from pysoa_like.core.keys import request_queue_key
+from pysoa_like.test.redis import RedisCluster
+from tests.functional.conftest import Runner, kill_runners, spawn_runner, wait_for
+
+CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+USER, PASSWORD = "svc", "svc-secret"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """The session's cluster; stopped (every node, its directory removed) at the end."""
+    user = ["--user", USER, "on", f">{PASSWORD}", "~*", "&*", "+@all"]
+    with RedisCluster(masters=3, replicas=1, node_timeout_milliseconds=2000, extra_args=user) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster(redis_cluster: RedisCluster) -> Iterator[RedisCluster]:
+    """The session's cluster, healthy and flushed, with no cached backend before and after the test."""
+    redis_cluster.wait_healthy(60)
+    redis_cluster.flush()
+    RedisTransportCore.clear_backend_cache()
+    yield redis_cluster
+    RedisTransportCore.clear_backend_cache()
+
+
+def startup_urls(cluster: RedisCluster, count: int = 1) -> list[str]:
+    """Startup URLs with the ACL user, for the first ``count`` nodes."""
+    return [f"redis://{USER}:{PASSWORD}@{node.host}:{node.port}/0" for node in cluster.nodes[:count]]
+
+
+def cluster_transport(cluster: RedisCluster, **kwargs: Any) -> dict[str, Any]:
+    """Transport kwargs of a cluster client or server."""
+    return {"backend_type": "redis.cluster", "backend_layer_kwargs": {"hosts": startup_urls(cluster)}, **kwargs}
+
+
+def cluster_client(cluster: RedisCluster, *services: str, counting: bool = False, **kwargs: Any) -> Client:
+    """A Client of ``services`` over the cluster (with a CountingMetricsRecorder per service when ``counting``)."""
+    settings: dict[str, Any] = {"transport": {"path": CLIENT_TRANSPORT, "kwargs": cluster_transport(cluster, **kwargs)}}
+    if counting:
+        settings["metrics"] = {"path": "pysoa_like.common.metrics:CountingMetricsRecorder"}
+    return Client(dict.fromkeys(services, settings))
+
+
+def client_count(client: Client, service: str, counter: str) -> int:
+    """A counter of a counting client's service (see :func:`cluster_client`)."""
+    recorder = client.handlers[service].metrics
+    assert isinstance(recorder, CountingMetricsRecorder)
+    return recorder.get_count(counter)
+
+
+def services_on_distinct_masters(cluster: RedisCluster, count: int, prefix: str = "svc") -> list[str]:
+    """``count`` service names whose request queues live on ``count`` different masters."""
+    owners = {}
+    for number in range(200):
+        name = f"{prefix}-{number}"
+        owner = cluster.key_owner(request_queue_key(name))
+        owners.setdefault(owner.port, name)
+        if len(owners) == count:
+            return list(owners.values())
+    raise AssertionError(f"no {count} service names on distinct masters")
+
+
+def slot_of_service(name: str) -> int:
+    """The slot of a service's request queue."""
+    return key_slot(request_queue_key(name))
+
+
+@pytest.fixture
+def start_workers(cluster: RedisCluster, tmp_path: Path) -> Iterator[Callable[..., Runner]]:
+    """Start ``pysoa-like serve`` of the cluster test service; every runner is killed at the end."""
+    runners: list[Runner] = []
+
+    def start(service: str = "clustered", fork: int = 2) -> Runner:
+        log_path = tmp_path / f"workers-{service}-{len(runners)}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "pysoa_like",
+            "serve",
+            "tests.integration.cluster.cluster_service:ClusterServer",
+            "--settings",
+            "tests.integration.cluster.cluster_service",
+            "--fork",
+            str(fork),
+        ]
+        env = {"CLUSTER_STARTUP_NODES": ",".join(startup_urls(cluster, 2)), "CLUSTER_SERVICE_NAME": service}
+        runner = spawn_runner(command, env, log_path)
+        runners.append(runner)
+        client = cluster_client(cluster, service)
+
+        def answers() -> bool:
+            try:
+                client.call_action(service, "echo", {}, timeout=1)
+                return True
+            except Exception:
+                return False
+
+        wait_for(answers, timeout=30)
+        return runner
+
+    yield start
+    kill_runners(runners)
