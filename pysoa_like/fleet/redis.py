@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import MovedError
+from redis.exceptions import ClusterDownError, MovedError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
-from pysoa_like.core.cluster import Redirect
+from pysoa_like.core.cluster import Redirect, cluster_down
 from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
 )
@@ -202,9 +202,9 @@ class FleetRedis:
                     raise FleetConnectionError(f"Redis failed while {what}: MOVED {exc}") from exc
                 self.backend.note_redirect(Redirect(False, int(exc.slot_id), (str(exc.host), int(exc.port))))
             except (redis.RedisError, OSError) as exc:
-                if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)) or str(exc).startswith(
-                    "CLUSTERDOWN"
-                ):
+                if isinstance(
+                    exc, (redis.ConnectionError, redis.TimeoutError, OSError, ClusterDownError)
+                ) or cluster_down(str(exc)):
                     self.backend.reset_client(index)
                 raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover

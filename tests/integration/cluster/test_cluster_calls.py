@@ -12,7 +12,9 @@ from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.cluster import ClusterRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.core.cluster import key_slot
 from pysoa_like.core.keys import request_queue_key
+from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import list_services
 from pysoa_like.test.redis import RedisCluster, RedisServerProcess
 from tests.functional.conftest import Runner
@@ -172,3 +174,16 @@ def test_the_registry_and_queue_depths_run_over_the_cluster(
     assert services["unserved"].queue_depth == 2
     assert services["listed"].queue_depth == 0
     transport.core.backend_layer.close()
+
+
+def test_fleet_commands_follow_a_moved_slot(cluster: RedisCluster) -> None:
+    """A fleet key whose slot moved to another master is reached there on the next command (MOVED followed)."""
+    fleet = FleetRedis("redis.cluster", {"hosts": startup_urls(cluster)})
+    key = "pysoa:registry:{moving}:records"
+    try:
+        fleet.run(key, lambda client: client.hset(key, "instance", b"1"), "writing a record")
+        source = cluster.key_owner(key)
+        cluster.migrate_slot(key_slot(key), next(node for node in cluster.masters() if node is not source))
+        assert fleet.run(key, lambda client: client.hget(key, "instance"), "reading a record") == b"1"
+    finally:
+        fleet.close()
