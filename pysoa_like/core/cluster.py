@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 __all__ = [
     "CLUSTER_SLOTS",
@@ -98,8 +96,7 @@ class SlotRing:
         return slot
 
 
-@attrs.frozen
-class Redirect:
+class Redirect(NamedTuple):
     """A ``MOVED`` or ``ASK`` answer: the node to send the command to instead.
 
     Attributes:

@@ -21,7 +21,7 @@ from redis.commands.core import Script
 from redis.exceptions import ClusterDownError, MovedError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
-from pysoa_like.core.cluster import Redirect, cluster_down
+from pysoa_like.core.cluster import Redirect, cluster_down, parse_redirect
 from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
 )
@@ -66,6 +66,16 @@ def fleet_settings_from_transport(transport: Mapping[str, Any] | None) -> dict[s
         "backend_type": kwargs.get("backend_type") or REDIS_BACKEND_TYPE_STANDARD,
         "backend_layer_kwargs": dict(kwargs.get("backend_layer_kwargs") or {}),
     }
+
+
+def _moved(error: redis.ResponseError) -> Redirect | None:
+    """The ``MOVED`` answer ``error`` is (redis-py 6 and later raise ``MovedError`` without the code, 5 a plain
+    ``ResponseError`` with it), or None."""
+    text = str(error)
+    if isinstance(error, MovedError):
+        text = "MOVED " + text
+    redirect = parse_redirect(text)
+    return None if redirect is None or redirect.ask else redirect
 
 
 class FleetRedis:
@@ -196,15 +206,16 @@ class FleetRedis:
             client = self.client_at(index)
             try:
                 return operation(client)
-            except MovedError as exc:
+            except redis.ResponseError as exc:
                 # Redis Cluster: the slot moved (a failover or a resharding); once more on its new master.
-                if attempt or not self.backend.follows_redirects:
-                    raise FleetConnectionError(f"Redis failed while {what}: MOVED {exc}") from exc
-                self.backend.note_redirect(Redirect(False, int(exc.slot_id), (str(exc.host), int(exc.port))))
+                redirect = _moved(exc) if self.backend.follows_redirects else None
+                if redirect is None or attempt:
+                    if isinstance(exc, ClusterDownError) or cluster_down(str(exc)):
+                        self.backend.reset_client(index)
+                    raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
+                self.backend.note_redirect(redirect)
             except (redis.RedisError, OSError) as exc:
-                if isinstance(
-                    exc, (redis.ConnectionError, redis.TimeoutError, OSError, ClusterDownError)
-                ) or cluster_down(str(exc)):
+                if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
                     self.backend.reset_client(index)
                 raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
