@@ -46,6 +46,16 @@ def _cpus(nodes: Sequence[RedisServerProcess]) -> dict[int, float]:
     return {node.port: _cpu(node) for node in nodes}
 
 
+def _command_usec(nodes: Sequence[RedisServerProcess]) -> dict[int, float]:
+    """Per node, the microseconds Redis spent running commands (``INFO commandstats``), I/O left out."""
+    totals: dict[int, float] = {}
+    for node in nodes:
+        with node.client(decode_responses=True) as client:
+            stats = client.info("commandstats")
+        totals[node.port] = float(sum(float(entry["usec"]) for entry in stats.values()))
+    return totals
+
+
 def _role(node: RedisServerProcess) -> str:
     with node.client(decode_responses=True) as client:
         return str(client.execute_command("ROLE")[0])
@@ -94,6 +104,7 @@ def _workload(
     # Warm up (scripts loaded, connections open) before measuring.
     _call(settings, services[0], 50)
     before = _cpus(nodes)
+    commands_before = _command_usec(nodes)
     started = time.monotonic()
     threads = [
         threading.Thread(target=_call, args=(settings, service, per_caller))
@@ -106,6 +117,7 @@ def _workload(
         thread.join()
     elapsed = time.monotonic() - started
     after = _cpus(nodes)
+    commands_after = _command_usec(nodes)
     stop.set()
     for worker in workers:
         worker.join(5)
@@ -125,6 +137,7 @@ def _workload(
                 "cpu_seconds": round(busy, 3),
                 "idle_cpu_seconds": round(idle, 3),
                 "us_per_call": round(max(busy - idle, 0.0) / total * 1e6, 2),
+                "command_us_per_call": round((commands_after[node.port] - commands_before[node.port]) / total, 2),
             }
         )
     RedisTransportCore.clear_backend_cache()
@@ -136,6 +149,10 @@ def _workload(
         "nodes": figures,
         "us_per_call_all_masters": round(sum(n["us_per_call"] for n in figures if n["role"] == "master"), 2),
         "us_per_call_all_replicas": round(sum(n["us_per_call"] for n in figures if n["role"] != "master"), 2),
+        "us_per_call_busiest_master": max(n["us_per_call"] for n in figures if n["role"] == "master"),
+        "command_us_per_call_all_masters": round(
+            sum(n["command_us_per_call"] for n in figures if n["role"] == "master"), 2
+        ),
     }
 
 

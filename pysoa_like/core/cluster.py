@@ -97,17 +97,14 @@ class SlotRing:
 
 
 class Redirect(NamedTuple):
-    """A ``MOVED`` or ``ASK`` answer: the node to send the command to instead.
+    """A ``MOVED`` or ``ASK`` answer: the node to send the command to instead."""
 
-    Attributes:
-        ask: True for ``ASK`` (this one command goes to ``address`` after ``ASKING``; the slot is migrating),
-            False for ``MOVED`` (the slot lives at ``address`` now).
-        slot: The slot of the command's key.
-        address: ``(host, port)`` of the node to ask.
-    """
-
+    #: True for ``ASK`` (this one command goes to ``address`` after ``ASKING``: the slot is migrating), False for
+    #: ``MOVED`` (the slot lives at ``address`` now).
     ask: bool
+    #: The slot of the command's key.
     slot: int
+    #: ``(host, port)`` of the node to ask.
     address: NodeAddress
 
 
