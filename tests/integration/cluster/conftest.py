@@ -30,7 +30,8 @@ USER, PASSWORD = "svc", "svc-secret"
 def redis_cluster() -> Iterator[RedisCluster]:
     """The session's cluster; stopped (every node, its directory removed) at the end."""
     user = ["--user", USER, "on", f">{PASSWORD}", "~*", "&*", "+@all"]
-    with RedisCluster(masters=3, replicas=1, node_timeout_milliseconds=2000, extra_args=user) as cluster:
+    # A node is given up after 3 s unreachable: quick failovers, and no false one on a busy CI machine.
+    with RedisCluster(masters=3, replicas=1, node_timeout_milliseconds=3000, extra_args=user) as cluster:
         yield cluster
 
 
