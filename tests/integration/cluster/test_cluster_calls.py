@@ -12,6 +12,7 @@ from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.cluster import ClusterRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.core.cluster import key_slot
 from pysoa_like.core.keys import request_queue_key
 from pysoa_like.fleet.redis import FleetRedis
@@ -187,3 +188,32 @@ def test_fleet_commands_follow_a_moved_slot(cluster: RedisCluster) -> None:
         assert fleet.run(key, lambda client: client.hget(key, "instance"), "reading a record") == b"1"
     finally:
         fleet.close()
+
+
+def test_a_reply_to_a_moved_slot_follows_it(cluster: RedisCluster) -> None:
+    """A reply pushed (without waiting) to the master its slot just left is pushed again where the slot went.
+
+    The caller's wait on its reply list follows the MOVED answer too, and gets the reply.
+    """
+    client = RedisClientTransport("replies", **cluster_transport(cluster))
+    server = RedisServerTransport("replies", receive_timeout_in_seconds=1, **cluster_transport(cluster))
+
+    def round_trip(request_id: int) -> dict[str, Any]:
+        client.send_request_message(request_id, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+        received_id, meta, _ = server.receive_request_message()
+        assert meta is not None
+        return {"id": received_id, "meta": meta}
+
+    # Two calls: the server's connection to the reply list's master has run the send script (so its next
+    # reply there is pushed without waiting for Redis' answer).
+    for request_id in (1, 2):
+        request = round_trip(request_id)
+        server.send_response_message(request["id"], request["meta"], {"actions": [], "errors": [], "context": {}})
+        assert client.receive_response_message(5).request_id == request_id
+    request = round_trip(3)
+    reply_key = "pysoa:" + request["meta"]["reply_to"]
+    source = cluster.key_owner(reply_key)
+    cluster.migrate_slot(key_slot(reply_key), next(node for node in cluster.masters() if node is not source))
+    server.send_response_message(request["id"], request["meta"], {"actions": [], "errors": [], "context": {}})
+    server.flush_responses()
+    assert client.receive_response_message(5).request_id == 3
