@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions
     from pysoa_like.client._service_handler import ServiceHandler
     from pysoa_like.client.client import ActionRequestArgumentIterable, Client
+    from pysoa_like.common.transport.base import ClientTransport
 
 __all__ = [
     "ParallelJobs",
@@ -139,6 +140,21 @@ def _batching_handlers(client: Client, service_names: Iterable[str]) -> list[Ser
     return [handler for handler in handlers.values() if handler.transport.begin_send_batch()]
 
 
+def _flush_batches(batching: Sequence[ServiceHandler]) -> dict[tuple[str, Any], PySOATransportError]:
+    """Send what the batching transports hold, those of one class together (one round trip per Redis master
+    for every service of a parallel call); the jobs whose send failed, by ``(service, request id)``."""
+    by_class: dict[type[ClientTransport], list[ServiceHandler]] = {}
+    for handler in batching:
+        by_class.setdefault(type(handler.transport), []).append(handler)
+    failed: dict[tuple[str, Any], PySOATransportError] = {}
+    for transport_class, handlers in by_class.items():
+        flushed = transport_class.flush_send_batches([handler.transport for handler in handlers])
+        for handler, errors in zip(handlers, flushed, strict=True):
+            for request_id, error in errors.items():
+                failed[(handler.service_name, request_id)] = error
+    return failed
+
+
 def send_jobs(
     client: Client,
     jobs: Sequence[tuple[str, ActionRequestArgumentIterable]],
@@ -182,11 +198,7 @@ def send_jobs(
                     handed.append((len(sent), service_name, request_id))
                     sent.append((service_name, request_id) if options.expects_reply else None)
         finally:
-            failed = {
-                (handler.service_name, request_id): error
-                for handler in batching
-                for request_id, error in handler.transport.flush_send_batch().items()
-            }
+            failed = _flush_batches(batching)
         for position, service_name, request_id in handed:
             error = failed.get((service_name, request_id))
             if error is not None:

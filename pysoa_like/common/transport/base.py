@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
@@ -124,6 +125,18 @@ class ClientTransport(Transport, abc.ABC):
             ``MessageSendError``); their replies are no longer awaited.
         """
         return {}
+
+    @classmethod
+    def flush_send_batches(cls, transports: Sequence[ClientTransport]) -> list[dict[int, PySOATransportError]]:
+        """:meth:`flush_send_batch` for several transports of this class (the services of a parallel call).
+
+        A transport that can send the batches of several transports together (the Redis transport: one round
+        trip per Redis master for all of them) overrides this; by default each is flushed in turn.
+
+        Returns:
+            Per transport, what its :meth:`flush_send_batch` returns.
+        """
+        return [transport.flush_send_batch() for transport in transports]
 
     @abc.abstractmethod
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:

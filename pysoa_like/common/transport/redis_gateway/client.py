@@ -6,7 +6,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -349,25 +349,53 @@ class RedisClientTransport(ClientTransport):
         return True
 
     def flush_send_batch(self) -> dict[int, PySOATransportError]:
-        """Push every held request (one write and one read per Redis host) and end the batch.
+        """Push every held request (one write and one read per Redis master) and end the batch.
 
         Returns:
             The request ids that could not be pushed, with their ``MessageSendError``.
         """
-        state = self._state
-        batch, state.batch = state.batch, None
-        if not batch:
-            return {}
-        queue_name = self._send_queue_name
-        with self.metrics.timer(self._prefix + "send.batch"):
-            errors = self.core.send_batch([(queue_name, [message], expiry) for _id, message, expiry, _a in batch])
-        failed: dict[int, PySOATransportError] = {}
-        for (request_id, _message, _expiry, _awaited), error in zip(batch, errors, strict=True):
-            if error is not None:
-                failed[request_id] = error
-                state.pending.forget(request_id)
-                state.watched.forget(request_id)
-        return failed
+        return self.flush_send_batches([self])[0]
+
+    @classmethod
+    def flush_send_batches(cls, transports: Sequence[ClientTransport]) -> list[dict[int, PySOATransportError]]:
+        """Push the requests held by several transports together: one write and one read per Redis master for
+        all of them when they share a backend (equal ``backend_type`` and ``backend_layer_kwargs``), whatever
+        the services; each transport's batch ends.
+
+        Returns:
+            Per transport, the request ids that could not be pushed, with their ``MessageSendError``.
+        """
+        failures: list[dict[int, PySOATransportError]] = [{} for _transport in transports]
+        held: list[tuple[int, RedisClientTransport, list[Any]]] = []
+        for number, transport in enumerate(transports):
+            if not isinstance(transport, RedisClientTransport):
+                failures[number] = transport.flush_send_batch()
+                continue
+            state = transport._state
+            batch, state.batch = state.batch, None
+            if batch:
+                held.append((number, transport, batch))
+        if not held:
+            return failures
+        first = held[0][1]
+        with first.metrics.timer(first._prefix + "send.batch"):
+            errors = RedisTransportCore.send_batches(
+                [
+                    (
+                        transport.core,
+                        [(transport._send_queue_name, [message], expiry) for _id, message, expiry, _a in batch],
+                    )
+                    for _number, transport, batch in held
+                ]
+            )
+        for (number, transport, batch), batch_errors in zip(held, errors, strict=True):
+            state = transport._state
+            for (request_id, _message, _expiry, _awaited), error in zip(batch, batch_errors, strict=True):
+                if error is not None:
+                    failures[number][request_id] = error
+                    state.pending.forget(request_id)
+                    state.watched.forget(request_id)
+        return failures
 
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Receive the next reply to a request this thread sent and still waits for.

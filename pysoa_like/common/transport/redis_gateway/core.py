@@ -66,6 +66,9 @@ _MINIMUM_REMAINING_WAIT_SECONDS = 0.05
 # during a resharding or failover; more means the nodes disagree, and the caller's retry policy takes over).
 _MAXIMUM_REDIRECTS = 5
 
+#: One message (or all the chunks of one) to push: ``(queue_name, messages, redis_expiry_seconds)``.
+BatchItem = tuple[str, Sequence[OutgoingMessage], int]
+
 
 def _freeze(value: Any) -> Hashable:
     """A hashable, order-insensitive (for mappings) form of a settings value, for the backend cache key."""
@@ -587,62 +590,87 @@ class RedisTransportCore:
             return
         self._fail_send(index, error)
 
-    def send_batch(self, items: Sequence[tuple[str, Sequence[OutgoingMessage], int]]) -> list[MessageSendError | None]:
-        """Push several messages, each to its own queue, with one write and one read per ring slot.
+    def send_batch(self, items: Sequence[BatchItem]) -> list[MessageSendError | None]:
+        """Push several messages, each to its own queue, with one write and one read per master.
 
         Each item is ``(queue_name, messages, redis_expiry_seconds)`` as for :meth:`send_messages`. Items
         refused because their queue is full are retried one by one as :meth:`send_messages` does.
 
         Returns:
             Per item, None when it was pushed, else why not. A connection failure fails every item of that
-            slot's write (whether Redis ran some of them cannot be known).
+            master's write (whether Redis ran some of them cannot be known).
         """
-        results: list[MessageSendError | None] = [None] * len(items)
-        # Grouped by connection: one per master (several Cluster slots share their master's).
-        by_lane: dict[Lane, tuple[int, list[int]]] = {}
-        for position, (queue_name, _messages, _expiry) in enumerate(items):
-            try:
-                index, lane = self._lane(queue_key(queue_name), "send.get_redis_connection", "send")
-            except MessageSendError as exc:
-                results[position] = exc
-                continue
-            by_lane.setdefault(lane, (index, []))[1].append(position)
-        full: list[int] = []
-        redirected: list[int] = []
-        for lane, (index, positions) in by_lane.items():
-            if lane.has_deferred:
-                self._settle_lane(index, lane)
-            batch = [(queue_key(items[p][0]), items[p][1], items[p][2]) for p in positions]
-            try:
-                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    errors = lane.push_many(batch, self.queue_capacity)
-            except Exception as exc:
+        return self.send_batches([(self, items)])[0]
+
+    @staticmethod
+    def send_batches(
+        batches: Sequence[tuple[RedisTransportCore, Sequence[BatchItem]]],
+    ) -> list[list[MessageSendError | None]]:
+        """:meth:`send_batch` for the items of several transports at once (the jobs of a parallel call to
+        several services): cores that share a backend (equal settings) share its connections, so every item
+        bound for one master goes in one write, whichever service it is for.
+
+        Each item's failures are its own core's (its service's name and metrics, its retries).
+
+        Returns:
+            Per batch, per item: None when it was pushed, else why not.
+        """
+        results: list[list[MessageSendError | None]] = [[None] * len(items) for _core, items in batches]
+        # Grouped by connection (one per thread and master: several Cluster slots share their master's) and
+        # queue capacity (the send script's argument).
+        by_lane: dict[tuple[Lane, int], tuple[int, list[tuple[int, int]]]] = {}
+        for number, (core, items) in enumerate(batches):
+            for position, (queue_name, _messages, _expiry) in enumerate(items):
                 try:
-                    self._fail_send(index, exc)
-                except MessageSendError as failure:
-                    for position in positions:
-                        results[position] = failure
+                    index, lane = core._lane(queue_key(queue_name), "send.get_redis_connection", "send")
+                except MessageSendError as exc:
+                    results[number][position] = exc
+                    continue
+                by_lane.setdefault((lane, core.queue_capacity), (index, []))[1].append((number, position))
+        full: list[tuple[int, int]] = []
+        redirected: list[tuple[int, int]] = []
+        for (lane, capacity), (index, places) in by_lane.items():
+            first = batches[places[0][0]][0]
+            for number in dict.fromkeys(number for number, _position in places):
+                if lane.has_deferred:
+                    batches[number][0]._settle_lane(index, lane)
+            batch = [batches[n][1][p] for n, p in places]
+            try:
+                with first.metrics.timer(first.prefix + "send.send_message_to_redis_queue"):
+                    errors = lane.push_many(
+                        [(queue_key(name), messages, expiry) for name, messages, expiry in batch], capacity
+                    )
+            except Exception as exc:
+                for number, position in places:
+                    try:
+                        batches[number][0]._fail_send(index, exc)
+                    except MessageSendError as failure:
+                        results[number][position] = failure
                 continue
-            for position, error in zip(positions, errors, strict=True):
+            for (number, position), error in zip(places, errors, strict=True):
+                core = batches[number][0]
                 if isinstance(error, QueueFullError):
-                    full.append(position)
-                elif error is not None and self._redirected(error, lane) is not None:
-                    redirected.append(position)
+                    full.append((number, position))
+                elif error is not None and core._redirected(error, lane) is not None:
+                    redirected.append((number, position))
                 elif error is not None:
                     try:
-                        self._fail_send(index, error)
+                        core._fail_send(index, error)
                     except MessageSendError as send_error:
-                        results[position] = send_error
-        for position in redirected:
+                        results[number][position] = send_error
+        for number, position in redirected:
             # The slot moved (MOVED) or is moving (ASK): nothing ran; pushed again where the answer says.
+            core, items = batches[number]
             queue_name, messages, expiry = items[position]
             try:
-                self._push_retrying(queue_name, messages, expiry, 0)
+                core._push_retrying(queue_name, messages, expiry, 0)
             except MessageSendError as exc:
-                results[position] = exc
+                results[number][position] = exc
         # The batch was each item's first attempt.
-        for position, retry_failure in zip(full, self._retry_full([items[p] for p in full]), strict=True):
-            results[position] = retry_failure
+        for number, (core, items) in enumerate(batches):
+            positions = [position for full_number, position in full if full_number == number]
+            for position, retry_failure in zip(positions, core._retry_full([items[p] for p in positions]), strict=True):
+                results[number][position] = retry_failure
         return results
 
     def _count_queue_full_retry(self, attempt: int, deadline: float | None = None) -> bool:

@@ -1,0 +1,101 @@
+"""A TCP proxy on a loopback port that delays every byte by a fixed time each way: a slow network, for tests.
+
+Each direction is two threads: one reads and timestamps what arrives, the other forwards it when its time has
+come, so the delay is latency (bytes in flight overlap), not a pause per chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import threading
+import time
+from types import TracebackType
+
+_CHUNK = 65536
+
+
+class LatencyProxy:
+    """Listens on ``127.0.0.1:<port>`` and forwards every connection to ``target``, ``delay`` seconds late.
+
+    Args:
+        target: ``(host, port)`` to forward to.
+        delay: Seconds added in each direction.
+    """
+
+    def __init__(self, target: tuple[str, int], delay: float) -> None:
+        self.target = target
+        self.delay = delay
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port: int = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``("127.0.0.1", port)`` of the proxy."""
+        return "127.0.0.1", self.port
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _address = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=5)
+            upstream.settimeout(None)
+            self._sockets += [client, upstream]
+            self._pipe(client, upstream)
+            self._pipe(upstream, client)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        pending: queue.Queue[tuple[float, bytes]] = queue.Queue()
+
+        def read() -> None:
+            while True:
+                try:
+                    data = source.recv(_CHUNK)
+                except OSError:
+                    data = b""
+                pending.put((time.monotonic() + self.delay, data))
+                if not data:
+                    return
+
+        def write() -> None:
+            while True:
+                due, data = pending.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                if not data:
+                    with contextlib.suppress(OSError):
+                        sink.shutdown(socket.SHUT_WR)
+                    return
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop accepting and close every connection."""
+        self._closed.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> LatencyProxy:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
