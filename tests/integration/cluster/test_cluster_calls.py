@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,7 +171,13 @@ def test_the_registry_and_queue_depths_run_over_the_cluster(
     waiting = RedisClientTransport("unserved", **cluster_transport(cluster))
     for request_id in (1, 2):
         waiting.send_request_message(request_id, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
-    services = {service.name: service for service in list_services(fleet, ["listed", "unserved"])}
+    # The workers answer once one of them is up; the other registers a moment later.
+    deadline = time.monotonic() + 15
+    while True:
+        services = {service.name: service for service in list_services(fleet, ["listed", "unserved"])}
+        if len(services["listed"].instances) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(services["listed"].instances) == 2
     assert services["unserved"].queue_depth == 2
     assert services["listed"].queue_depth == 0

@@ -1,0 +1,93 @@
+"""The fleet features over the Redis Cluster: events whose streams live on different masters, the registry's
+view of queues (``SCAN`` per master)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.core.cluster import key_slot
+from pysoa_like.events import Event
+from pysoa_like.events.publisher import RedisEventPublisher
+from pysoa_like.fleet.keys import event_stream_key
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry.store import RegistryStore
+from pysoa_like.server._fleet import FleetRuntime
+from pysoa_like.server.server import Server
+from pysoa_like.test.redis import RedisCluster
+from tests.integration.cluster.conftest import cluster_transport, startup_urls
+
+SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+handled: list[tuple[str, Any]] = []
+handled_lock = threading.Lock()
+
+
+def record(event: Event) -> None:
+    with handled_lock:
+        handled.append((event.name, event.body))
+
+
+def _event_names_on_distinct_masters(cluster: RedisCluster, count: int) -> list[str]:
+    owners: dict[int, str] = {}
+    for number in range(200):
+        name = f"clustered.event{number}"
+        owners.setdefault(cluster.key_owner(event_stream_key(name)).port, name)
+        if len(owners) == count:
+            return list(owners.values())
+    raise AssertionError("no event names on distinct masters")
+
+
+@pytest.fixture
+def fleet(cluster: RedisCluster) -> Iterator[FleetRedis]:
+    """The fleet's Redis: the cluster."""
+    redis_fleet = FleetRedis("redis.cluster", {"hosts": startup_urls(cluster)})
+    yield redis_fleet
+    redis_fleet.close()
+
+
+def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetRedis) -> None:
+    """A worker subscribed to events whose streams live on three masters handles each one published."""
+    names = _event_names_on_distinct_masters(cluster, 3)
+    handled.clear()
+
+    class Subscriber(Server):
+        service_name = "subscriber"
+        action_class_map: dict[str, Any] = {}
+        event_handlers = dict.fromkeys(names, record)
+
+    settings = {
+        "transport": {"path": SERVER_TRANSPORT, "kwargs": cluster_transport(cluster)},
+        "events": {"block_seconds": 0.2},
+    }
+    server = Subscriber(settings)
+    runtime = FleetRuntime(server, fleet)
+    runtime.start()
+    runtime.start_work()
+    try:
+        publisher = RedisEventPublisher(fleet)
+        for number, name in enumerate(names):
+            publisher.publish(name, {"n": number}, {}, None)
+        deadline = time.monotonic() + 15
+        while len(handled) < len(names):
+            assert time.monotonic() < deadline, f"handled only {handled}"
+            time.sleep(0.05)
+    finally:
+        runtime.stop(5)
+    assert sorted(handled) == sorted((name, {"n": number}) for number, name in enumerate(names))
+    assert len({key_slot(event_stream_key(name)) for name in names}) == 3
+
+
+def test_queued_services_are_found_on_every_master(cluster: RedisCluster, fleet: FleetRedis) -> None:
+    """The registry's SCAN of request queues visits each master once and finds queues wherever they live."""
+    names = ["queued-a", "queued-b", "queued-c", "queued-d"]
+    for name in names:
+        RedisClientTransport(name, **cluster_transport(cluster)).send_request_message(
+            1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]}
+        )
+    assert len({cluster.key_owner("pysoa:service." + name).port for name in names}) > 1
+    assert set(names) <= set(RegistryStore(fleet).queued_services())
