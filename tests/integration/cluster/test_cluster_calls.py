@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from pysoa_like.common.transport.errors import MessageSendError
+from pysoa_like.common.transport.redis_gateway._aio_ring import aio_ring_of
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.cluster import ClusterRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
@@ -224,3 +225,9 @@ def test_a_reply_to_a_moved_slot_follows_it(cluster: RedisCluster) -> None:
     server.send_response_message(request["id"], request["meta"], {"actions": [], "errors": [], "context": {}})
     server.flush_responses()
     assert client.receive_response_message(5).request_id == 3
+
+
+def test_the_asyncio_driver_says_it_does_not_speak_cluster_yet() -> None:
+    """An asyncio transport given redis.cluster settings refuses them, naming the blocking Client instead."""
+    with pytest.raises(ValueError, match=r"asyncio driver does not speak Redis Cluster yet.*use Client"):
+        aio_ring_of("redis.cluster", {"hosts": ["redis://127.0.0.1:7000/0"]})

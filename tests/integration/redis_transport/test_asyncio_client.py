@@ -23,7 +23,7 @@ from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
 from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess
-from tests.integration.redis_transport.test_connections import _tls_capable_redis
+from tests.integration.redis_transport._helpers import tls_capable_redis
 
 _T = TypeVar("_T")
 
@@ -229,7 +229,7 @@ def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:
 
 def test_tls_with_password() -> None:
     """TLS (rediss:// or ssl=True with the CA in connection_kwargs) and a password work."""
-    with RedisServerProcess(tls=True, password="s3cret", binary=_tls_capable_redis()) as server:
+    with RedisServerProcess(tls=True, password="s3cret", binary=tls_capable_redis()) as server:
         connection = {**server.tls_files.client_kwargs(), "password": "s3cret"}
         for hosts in ([f"rediss://{server.host}:{server.port}/0"], [server.address]):
             settings = {

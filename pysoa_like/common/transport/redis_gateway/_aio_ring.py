@@ -18,7 +18,12 @@ from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnect
 from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint, endpoint_of
 from pysoa_like.common.transport.redis_gateway.backend.base import merge_connection_kwargs, normalize_host
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import DEFAULT_SENTINEL_KWARGS
-from pysoa_like.core.constants import DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT, REDIS_BACKEND_TYPE_SENTINEL
+from pysoa_like.core.constants import (
+    DEFAULT_REDIS_PORT,
+    DEFAULT_SENTINEL_PORT,
+    REDIS_BACKEND_TYPE_CLUSTER,
+    REDIS_BACKEND_TYPE_SENTINEL,
+)
 from pysoa_like.core.resp import RespError
 from pysoa_like.core.scripts import queue_full_backoff_seconds
 
@@ -146,8 +151,14 @@ def aio_ring_of(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> A
     """The asyncio ring of a Redis transport's backend settings (nothing is contacted here).
 
     Raises:
-        ValueError: A malformed host, or a connection setting the asyncio driver cannot honour.
+        ValueError: A malformed host, a connection setting the asyncio driver cannot honour, or a Redis Cluster
+            (not supported by the asyncio driver yet).
     """
+    if backend_type == REDIS_BACKEND_TYPE_CLUSTER:
+        raise ValueError(
+            "The asyncio driver does not speak Redis Cluster yet (backend_type 'redis.cluster'): use Client, whose "
+            "blocking driver does, for services on a cluster"
+        )
     kwargs = dict(backend_layer_kwargs)
     connection_kwargs = merge_connection_kwargs(kwargs.get("connection_kwargs"), kwargs.get("redis_db"))
     if backend_type == REDIS_BACKEND_TYPE_SENTINEL:
