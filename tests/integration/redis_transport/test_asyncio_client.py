@@ -161,7 +161,11 @@ def test_clients_made_per_request_share_the_loops_connections(kwargs: dict[str, 
 
 
 def test_the_event_loop_keeps_ticking_while_a_thousand_calls_are_in_flight(kwargs: dict[str, Any]) -> None:
-    """While 1,000 calls are in flight the loop is never held long (a generous bound: 2 noisy cores)."""
+    """While 1,000 calls are in flight the loop is never held long.
+
+    The bound is generous (2 noisy cores, other test runs beside this one: 0.67 s was seen at load 10); a
+    loop held by a blocking read would stall for the calls' whole run or their timeout instead.
+    """
 
     async def measure() -> float:
         worst = 0.0
@@ -175,7 +179,7 @@ def test_the_event_loop_keeps_ticking_while_a_thousand_calls_are_in_flight(kwarg
         return worst
 
     with serving(kwargs, workers=2):
-        assert run(measure()) < 0.5
+        assert run(measure()) < 1.5
 
 
 def test_cancelled_and_timed_out_calls_leave_nothing_behind_and_never_get_anothers_reply(

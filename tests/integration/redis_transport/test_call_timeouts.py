@@ -39,11 +39,12 @@ def test_a_request_nobody_took_says_no_worker_took_it(client: Client, call: str)
     """No server of the service on this Redis: the timeout says no worker took the request, and asks about it."""
     with pytest.raises(MessageReceiveTimeout) as info:
         _CALLS[call](client)
-    # The seconds are those the receive waited (what was left of the call's 1 s), to a tenth.
+    # The seconds are those the receive waited (what was left of the call's 1 s), to a tenth: 0.8 or less when a
+    # loaded machine was slow to send.
     assert re.fullmatch(
-        r"No reply from service billing: no worker took the request within (1|0\.9) s: is a `billing` server running "
-        r"on this Redis\? \(1 request waits in its queue pysoa:service\.billing; if its workers are running, they are "
-        r"all busy\)",
+        r"No reply from service billing: no worker took the request within (1|0\.[5-9]) s: is a `billing` server "
+        r"running on this Redis\? \(1 request waits in its queue pysoa:service\.billing; if its workers are running, "
+        r"they are all busy\)",
         str(info.value),
     )
 
@@ -55,8 +56,8 @@ def test_a_request_a_worker_took_says_the_worker_did_not_reply(client: Client, r
     with pytest.raises(MessageReceiveTimeout) as info:
         future.result()
     assert re.fullmatch(
-        r"No reply from service billing within (1|0\.9) s: a worker took the request but did not reply in time \(the "
-        r"service's queue is empty\)",
+        r"No reply from service billing within (1|0\.[5-9]) s: a worker took the request but did not reply in time "
+        r"\(the service's queue is empty\)",
         str(info.value),
     )
 
@@ -68,7 +69,7 @@ def test_a_timeout_whose_queue_cannot_be_read_keeps_the_plain_message(
     future = client.call_action_future("billing", "charge", {}, timeout=1)
     redis_client.delete("pysoa:service.billing")
     redis_client.set("pysoa:service.billing", "not a list")
-    with pytest.raises(MessageReceiveTimeout, match=r"^No message received for service billing within (1|0\.9) s$"):
+    with pytest.raises(MessageReceiveTimeout, match=r"^No message received for service billing within (1|0\.[5-9]) s$"):
         future.result()
 
 
