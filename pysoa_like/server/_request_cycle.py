@@ -194,10 +194,12 @@ class RequestCycleMixin:
         Raises:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
-        received = self.receive_next()
+        received = self.receive_with(self.transport.receive_request_message)
         if received is None:
             return
         request_id, meta, job_request = received
+        if request_id is None and meta is None and job_request is None:
+            return
         metrics = self._metrics  # the recorder behind Server.metrics, read without the property's call
         counting = self._counting
         job_timer = None

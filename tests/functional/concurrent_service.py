@@ -8,7 +8,8 @@ thread, cannot be interrupted), ``hog_loop`` (an ``async def`` that blocks the l
 Environment: ``FUNCTIONAL_REDIS_URL`` (the Redis), ``CONCURRENCY`` (default 50), ``HARAKIRI_TIMEOUT`` and
 ``HARAKIRI_GRACE`` (seconds; default 0 and 5), ``CONCURRENT_MIDDLEWARE`` (``plain``: a middleware with plain hooks
 only, which puts every job in the thread pool; ``coroutine``: one with both kinds of hooks; ``auth``: the API
-token middleware, whose verifier names the thread it ran in as the token's subject, for the private ``secret``).
+token middleware, whose verifier names the thread it ran in as the token's subject, for the private ``secret``),
+``HEARTBEAT_FILE`` (the ``heartbeat_file`` setting).
 """
 
 from __future__ import annotations
@@ -184,4 +185,5 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
     },
     "middleware": _MIDDLEWARE.get(os.environ.get("CONCURRENT_MIDDLEWARE", ""), []),
     "registry": {"enabled": False},
+    "heartbeat_file": os.environ.get("HEARTBEAT_FILE") or None,
 }

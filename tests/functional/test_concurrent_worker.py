@@ -316,6 +316,28 @@ def test_metrics_and_request_logs_hold_per_job(redis_url: str, caplog: pytest.Lo
     assert len({record.correlation_id for record in responses}) == 10
 
 
+def test_the_heartbeat_file_beats_while_jobs_run_and_goes_at_shutdown(redis_url: str, tmp_path: Path) -> None:
+    """A concurrent worker's heartbeat file is written while its jobs run (the last beat moves on) and deleted when
+    SIGTERM stops it."""
+    heartbeat = tmp_path / "heartbeat"
+    process = spawn_runner(
+        [sys.executable, "-m", "tests.functional.concurrent_service_main"],
+        {"FUNCTIONAL_REDIS_URL": redis_url, "HEARTBEAT_FILE": str(heartbeat)},
+        tmp_path / "heartbeat.log",
+    )
+    try:
+        wait_for(lambda: _answers(make_client(redis_url)), timeout=20)
+        first_beat = float(heartbeat.read_text())
+        outcomes = call_many(redis_url, [("nap", {"seconds": 3.5}, 15) for _ in range(5)])
+        assert all(isinstance(body, dict) for body, _ in outcomes), outcomes
+        assert float(heartbeat.read_text()) > first_beat + 2
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(20) == 0
+        assert not heartbeat.exists()
+    finally:
+        kill_runners([process])
+
+
 def test_fork_and_concurrency_combine(start_concurrent: Callable[..., Runner], redis_url: str) -> None:
     """``--fork 2`` with ``concurrency`` 10: 20 four-second jobs at once take four seconds (one such worker would
     take eight: it takes no 11th job while ten are in flight)."""
