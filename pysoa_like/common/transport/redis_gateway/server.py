@@ -188,6 +188,9 @@ class RedisServerTransport(ServerTransport):
             MessageReceiveTimeout: No valid request arrived within ``receive_timeout_in_seconds``.
             MessageReceiveError: Redis failed.
         """
+        if max_count <= 1 or getattr(self, "_delivery", None) is not None:
+            # At-least-once delivery (issue 17) moves requests one at a time into the worker's in-progress list.
+            return [self.receive_request_message(receive_timeout_in_seconds)]
         core = self.core
         timeout = core.receive_timeout_in_seconds if receive_timeout_in_seconds is None else receive_timeout_in_seconds
         deadline = time.monotonic() + timeout
