@@ -68,7 +68,7 @@ from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobEr
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.schemas import validate_job_request
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, unknown_action_error
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, LazyAsyncClient, unknown_action_error
 
 __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice_kwargs"]
 
@@ -179,6 +179,12 @@ class RequestCycleMixin:
         self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Any:
         """Build the client for nested calls made while handling one job."""
+        raise NotImplementedError
+
+    def make_async_client(
+        self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """Build the asyncio client for nested calls made while handling one job."""
         raise NotImplementedError
 
     # One request
@@ -462,6 +468,7 @@ class RequestCycleMixin:
             client=client,
             run_coroutine=self._async_event_loop_thread.run_coroutine,
             deadline=deadline,
+            async_clients=LazyAsyncClient(self, context, deadline),
         )
 
     def _job_failed(self, exc: Exception | HarakiriInterrupt) -> JobResponse:
@@ -478,7 +485,9 @@ class RequestCycleMixin:
             return JobResponse(errors=[job_timeout_error()])
         return self.handle_unhandled_exception(exc, JobResponse)
 
-    def _client_routing(self, client_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _client_routing(
+        self, client_kwargs: Mapping[str, Any], client_class: Any = None, stock: Any = Client
+    ) -> Mapping[str, Any]:
         """``client_routing`` for :meth:`make_client`, with each service's settings validated once per server.
 
         The stock client takes settings objects of its ``settings_class`` as they are, so a job's
@@ -486,13 +495,15 @@ class RequestCycleMixin:
         each). The validated copy is reused while ``client_routing`` still equals what it was made
         from. Any other client class (its own constructor or validation, or a ``settings_class``
         argument) gets the raw dict, as do settings that fail validation, so the client raises the
-        same error it always did.
+        same error it always did. ``client_class`` and ``stock`` name another client (the
+        ``AsyncClient`` of ``request.async_client``); by default :attr:`client_class` and ``Client``.
         """
         routing: Mapping[str, Any] = self.settings["client_routing"]
         if not routing or "settings_class" in client_kwargs:
             return routing
-        client_class: Any = self.client_class
-        if not _builds_like_stock_client(client_class, Client):
+        if client_class is None:
+            client_class = self.client_class
+        if not _builds_like_stock_client(client_class, stock):
             return routing
         settings_class = client_class.settings_class
         cached = self._validated_client_routing
@@ -618,6 +629,7 @@ class RequestCycleMixin:
             run_coroutine=job_request.run_coroutine,
             server=self,
             deadline=job_request.deadline,
+            async_clients=job_request._async_clients,
         )
         PySOALogContextFilter.set_logging_action_name(name)
         if not self._counting:

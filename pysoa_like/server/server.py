@@ -64,6 +64,8 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
     request_class: ClassVar[type[EnrichedActionRequest]] = EnrichedActionRequest
     #: The client class for ``request.client`` (``pysoa_like.client.client.Client``).
     client_class: ClassVar[Any] = Client
+    #: The client class for ``request.async_client`` (``None``: ``pysoa_like.client.async_client.AsyncClient``).
+    async_client_class: ClassVar[Any] = None
     #: Read settings from Django's ``SOA_SERVER_SETTINGS`` and run Django's database and cache
     #: housekeeping around requests (needs the ``django`` extra).
     use_django: ClassVar[bool] = False
@@ -260,6 +262,29 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
             new_context.update(extra_context)
         new_context["calling_service"] = self.service_name
         return self.client_class(self._client_routing(kwargs), context=new_context, **kwargs)
+
+    def make_async_client(
+        self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """The asyncio client for nested calls made while handling one job (``request.async_client``).
+
+        Args:
+            context: The job's context; it is copied, so the client never changes the request.
+            extra_context: Keys to add to (or override in) the copied context.
+            kwargs: More arguments for :attr:`async_client_class`.
+
+        Returns:
+            An :attr:`async_client_class` over ``client_routing`` whose base context is the copied context plus
+            ``calling_service`` = this service's name, as :meth:`make_client` does for ``request.client``.
+        """
+        from pysoa_like.client.async_client import AsyncClient
+
+        new_context = dict(context)
+        if extra_context:
+            new_context.update(extra_context)
+        new_context["calling_service"] = self.service_name
+        client_class = type(self).async_client_class or AsyncClient
+        return client_class(self._client_routing(kwargs, client_class, AsyncClient), context=new_context, **kwargs)
 
     def close(self) -> None:
         """Stop the event loop thread behind ``run_coroutine`` (waiting briefly for pending coroutines)."""

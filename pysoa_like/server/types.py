@@ -32,6 +32,7 @@ __all__ = [
     "ActionType",
     "EnrichedActionRequest",
     "EnrichedJobRequest",
+    "LazyAsyncClient",
     "RunCoroutineType",
 ]
 
@@ -53,6 +54,34 @@ def unknown_action_error(action: str, is_caller_error: bool) -> Error:
     )
 
 
+class LazyAsyncClient:
+    """The ``AsyncClient`` of one job, made on first use (most jobs never ask for one) and then shared by its actions.
+
+    Args:
+        server: The server (its :meth:`~pysoa_like.server.server.Server.make_async_client` makes the client).
+        context: The job's context, carried forward (correlation id, switches, calling service).
+        deadline: The job's deadline: the client's calls are bounded by it, less the server's nested-call margin.
+    """
+
+    __slots__ = ("_client", "context", "deadline", "server")
+
+    def __init__(self, server: Any, context: Context, deadline: float | None) -> None:
+        self.server = server
+        self.context = context
+        self.deadline = deadline
+        self._client: Any = None
+
+    def get(self) -> Any:
+        """The job's ``AsyncClient`` (made now if it was not yet)."""
+        client = self._client
+        if client is None:
+            client = self._client = self.server.make_async_client(self.context)
+            deadline = self.deadline
+            if deadline is not None and hasattr(client, "deadline"):
+                client.deadline = deadline - self.server.nested_call_margin_seconds
+        return client
+
+
 @attr.s(slots=True)
 class EnrichedActionRequest(ActionRequest):
     """The request an action is called with.
@@ -69,6 +98,8 @@ class EnrichedActionRequest(ActionRequest):
         server: The server running the action (used by :meth:`call_local_action`).
         deadline: When the caller stops waiting for the job, as an absolute Unix time (the request's expiry),
             or ``None`` when the request carries none. ``client`` is bounded by it (less a margin).
+        async_clients: Where :attr:`async_client` comes from (the server sets it; ``None`` for a request made
+            by hand).
     """
 
     switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=_to_switch_set)
@@ -78,6 +109,16 @@ class EnrichedActionRequest(ActionRequest):
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     _server: RequestCycleMixin | None = attr.ib(default=None, repr=False, eq=False)
     deadline: float | None = attr.ib(default=None)
+    _async_clients: LazyAsyncClient | None = attr.ib(default=None, repr=False, eq=False)
+
+    @property
+    def async_client(self) -> Any:
+        """An :class:`~pysoa_like.client.async_client.AsyncClient` for calling other services from coroutine
+        actions, with the same context chaining as :attr:`client` (correlation id, switches, calling service) and
+        bounded by the job's deadline; made on first use and shared by the job's actions (``None`` when the
+        request was not made by a server)."""
+        clients = self._async_clients
+        return None if clients is None else clients.get()
 
     def time_remaining(self) -> float | None:
         """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
@@ -194,6 +235,13 @@ class EnrichedJobRequest(JobRequest):
     client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     deadline: float | None = attr.ib(default=None)
+    _async_clients: LazyAsyncClient | None = attr.ib(default=None, repr=False, eq=False)
+
+    @property
+    def async_client(self) -> Any:
+        """The job's ``AsyncClient`` (see :attr:`EnrichedActionRequest.async_client`)."""
+        clients = self._async_clients
+        return None if clients is None else clients.get()
 
     def time_remaining(self) -> float | None:
         """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""

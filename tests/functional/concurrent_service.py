@@ -3,7 +3,8 @@
 Actions: ``nap`` (``async def run``: awaits ``seconds`` of I/O), ``doze`` (a plain action: ``time.sleep``),
 ``nap_function`` (a coroutine function in ``action_class_map``), ``where`` (where it ran: thread, deadline,
 identity of the running job), ``stuck_async`` (awaits an hour), ``stuck_blocking`` (sleeps ``seconds`` in its
-thread, cannot be interrupted), ``hog_loop`` (an ``async def`` that blocks the loop with ``time.sleep``).
+thread, cannot be interrupted), ``hog_loop`` (an ``async def`` that blocks the loop with ``time.sleep``),
+``relay`` (calls ``context_echo`` of this same service through ``request.async_client``).
 
 Environment: ``FUNCTIONAL_REDIS_URL`` (the Redis), ``CONCURRENCY`` (default 50), ``HARAKIRI_TIMEOUT`` and
 ``HARAKIRI_GRACE`` (seconds; default 0 and 5), ``CONCURRENT_MIDDLEWARE`` (``plain``: a middleware with plain hooks
@@ -114,6 +115,23 @@ def thread_verifier(token: str) -> dict[str, Any] | None:
     return {"subject": threading.current_thread().name} if token == "open-sesame" else None
 
 
+class RelayAction(Action):
+    """Calls this service's ``nap`` through ``request.async_client`` and answers with what the nested job saw."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        body = {"seconds": request.body.get("seconds", 0), "tag": request.body.get("tag")}
+        response = await request.async_client.call_action("concurrent", "context_echo", body)
+        return {"nested": response.body, "outer_deadline": request.deadline}
+
+
+class ContextEchoAction(Action):
+    """Awaits ``seconds``, then answers with its request's context, deadline and ``tag``."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        await asyncio.sleep(float(request.body.get("seconds", 0)))
+        return {"context": dict(request.context), "deadline": request.deadline, "tag": request.body.get("tag")}
+
+
 class PlainMarker(ServerMiddleware):
     """Marks the context of each action's request (plain hooks only)."""
 
@@ -159,6 +177,8 @@ class ConcurrentServer(Server):
         "stuck_blocking": StuckBlockingAction,
         "hog_loop": HogLoopAction,
         "secret": SecretAction,
+        "relay": RelayAction,
+        "context_echo": ContextEchoAction,
     }
 
 
@@ -186,4 +206,13 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
     "middleware": _MIDDLEWARE.get(os.environ.get("CONCURRENT_MIDDLEWARE", ""), []),
     "registry": {"enabled": False},
     "heartbeat_file": os.environ.get("HEARTBEAT_FILE") or None,
+    # Nested calls (``relay``) go back to this service.
+    "client_routing": {
+        "concurrent": {
+            "transport": {
+                "path": "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport",
+                "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [_URL]}},
+            }
+        }
+    },
 }

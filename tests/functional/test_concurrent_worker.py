@@ -338,6 +338,29 @@ def test_the_heartbeat_file_beats_while_jobs_run_and_goes_at_shutdown(redis_url:
         kill_runners([process])
 
 
+def test_coroutine_actions_call_services_through_request_async_client(
+    start_concurrent: Callable[..., Runner], redis_url: str
+) -> None:
+    """``request.async_client`` calls from a coroutine action carry the job's correlation id, switches and
+    ``calling_service`` and a deadline inside the job's, and 20 such relays (each waiting on a one-second nested
+    job of the same worker) take about a second: the nested waits do not block the loop."""
+    start_concurrent(CONCURRENCY="60")
+    client = make_client(redis_url)
+    body = client.call_action(
+        SERVICE, "relay", {"tag": "one"}, timeout=10, correlation_id="corr-relay", switches=[3]
+    ).body
+    nested = body["nested"]
+    assert nested["tag"] == "one"
+    assert nested["context"]["correlation_id"] == "corr-relay"
+    assert nested["context"]["switches"] == [3]
+    assert nested["context"]["calling_service"] == SERVICE
+    assert nested["deadline"] < body["outer_deadline"]
+    started = time.monotonic()
+    outcomes = call_many(redis_url, [("relay", {"seconds": 1, "tag": i}, 15) for i in range(20)])
+    assert [body["nested"]["tag"] for body, _ in outcomes] == list(range(20))
+    assert time.monotonic() - started < 8
+
+
 def test_fork_and_concurrency_combine(start_concurrent: Callable[..., Runner], redis_url: str) -> None:
     """``--fork 2`` with ``concurrency`` 10: 20 four-second jobs at once take four seconds (one such worker would
     take eight: it takes no 11th job while ten are in flight)."""

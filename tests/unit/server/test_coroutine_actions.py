@@ -154,6 +154,49 @@ def test_coroutine_actions_through_the_local_transport() -> None:
         client.call_action("local_async", "greet", {})  # KeyError in the coroutine: SERVER_ERROR
 
 
+class ContextEcho(Action):
+    """Answers with what it was called with: its context and deadline."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"context": dict(request.context), "deadline": request.deadline}
+
+
+class Relay(Action):
+    """Calls ``echo.context`` through ``request.async_client`` and answers with what that saw."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        response = await request.async_client.call_action("echo", "context", {})
+        return {"nested": response.body, "same_client": request.async_client is request.async_client}
+
+
+def test_request_async_client_chains_the_jobs_context_and_deadline() -> None:
+    """A coroutine action's ``request.async_client`` calls another service with the job's correlation id and
+    switches, ``calling_service`` set to the caller, and a deadline inside the job's; one client per job."""
+    echo_class = type("EchoServer", (Server,), {"service_name": "echo", "action_class_map": {"context": ContextEcho}})
+    echo = {"transport": {"path": LOCAL_TRANSPORT, "kwargs": {"server_class": echo_class, "server_settings": {}}}}
+    relay_class = type("RelayServer", (Server,), {"service_name": "relay", "action_class_map": {"relay": Relay}})
+    relay_settings = {"client_routing": {"echo": echo}}
+    client = Client(
+        {
+            "relay": {
+                "transport": {
+                    "path": LOCAL_TRANSPORT,
+                    "kwargs": {"server_class": relay_class, "server_settings": relay_settings},
+                }
+            }
+        }
+    )
+    started = time.time()
+    response = client.call_action("relay", "relay", {}, timeout=5, correlation_id="corr-9", switches=[7])
+    nested = response.body["nested"]
+    assert response.body["same_client"] is True
+    assert nested["context"]["correlation_id"] == "corr-9"
+    assert nested["context"]["calling_service"] == "relay"
+    assert nested["context"]["switches"] == [7]
+    # The nested call's deadline comes from the job's (5 s from the call), less the nested-call margin.
+    assert started < nested["deadline"] < started + 5
+
+
 def test_a_middleware_with_only_a_coroutine_hook_is_refused_at_startup() -> None:
     """The one-job-at-a-time path would skip it silently: the error names it and the hook it lacks."""
     with pytest.raises(ValueError, match=r"CoroutineOnly defines async_action but not action"):
