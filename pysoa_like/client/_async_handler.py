@@ -14,7 +14,9 @@ the transport, nor catch a transport error (see ``docs/asyncio.rst``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,13 @@ def asyncio_transport_of(
     return transport
 
 
+class _ChainSlots(threading.local):
+    """The message the send chain kept and the reply the receive chain gives, in the current thread."""
+
+    outgoing: tuple[int, dict[str, Any], JobRequest, float | None] | None = None
+    incoming: tuple[Any, JobResponse | None] = (None, None)
+
+
 class AsyncServiceHandler:
     """Sends job requests to one service and waits for their replies, for an AsyncClient.
 
@@ -83,7 +92,8 @@ class AsyncServiceHandler:
         with self.metrics.timer("client.transport.initialize"):
             self.transport: AsyncClientTransport = asyncio_transport_of(service_name, transport_config, self.metrics)
         self.middleware: list[ClientMiddleware] = middleware_of(settings, self.metrics)
-        self.request_counter = random.randint(1, 1_000_000)
+        # next() on a count is atomic: ids stay unique when threads (each with its loop) share this handler.
+        self._request_ids = itertools.count(random.randint(1, 1_000_000))
         api_token = settings.get("api_token")
         #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
         self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
@@ -100,15 +110,19 @@ class AsyncServiceHandler:
         self.policies: ServicePolicies | None = ServicePolicies.from_settings(service_name, settings, self.metrics)
         self._measured = not records_nothing(self.metrics)
         # The chains run synchronously: the innermost send step keeps the message for the transport, the innermost
-        # receive step returns the reply already received (no await can come between setting and reading these).
-        self._outgoing: tuple[int, dict[str, Any], JobRequest, float | None] | None = None
-        self._incoming: tuple[Any, JobResponse | None] = (None, None)
+        # receive step returns the reply already received (no await can come between setting and reading these;
+        # per thread, for loops in several threads sharing this handler).
+        self._slots = _ChainSlots()
         keep: SendRequestCallable = self._keep_outgoing
         give: GetResponseCallable = self._give_incoming
         self._send_stack = build_middleware_stack([m.request for m in self.middleware], keep)
         self._receive_stack = build_middleware_stack([m.response for m in self.middleware], give)
         # request id -> (client.call timer, action label), with a recorder only.
         self._calls: dict[Any, tuple[Any, str]] = {}
+
+    def next_request_id(self) -> int:
+        """A request id no other request of this handler has (safe from any thread)."""
+        return next(self._request_ids)
 
     def make_policies(self) -> ServicePolicies:
         """The service's resilience policies, made now (empty) if its settings configure none: a call's own policy."""
@@ -125,15 +139,16 @@ class AsyncServiceHandler:
         job_request: JobRequest,
         message_expiry_in_seconds: float | None = None,
     ) -> None:
-        self._outgoing = (request_id, meta, job_request, message_expiry_in_seconds)
+        self._slots.outgoing = (request_id, meta, job_request, message_expiry_in_seconds)
 
     def _take_outgoing(self) -> tuple[int, dict[str, Any], JobRequest, float | None] | None:
         """The message the send chain handed down (``None``: a middleware sent nothing), forgotten here."""
-        outgoing, self._outgoing = self._outgoing, None
+        slots = self._slots
+        outgoing, slots.outgoing = slots.outgoing, None
         return outgoing
 
     def _give_incoming(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
-        return self._incoming
+        return self._slots.incoming
 
     async def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
         """Send a job request through the middleware; its reply is awaited with :meth:`get_response`.
@@ -149,8 +164,7 @@ class AsyncServiceHandler:
         if self.version_gate is not None:
             # The gate reads the registry (cached for seconds) with blocking I/O: never on the loop.
             await asyncio.to_thread(self.version_gate.check)
-        request_id = self.request_counter
-        self.request_counter += 1
+        request_id = self.next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
         timer = None
         if self._measured:
@@ -158,7 +172,7 @@ class AsyncServiceHandler:
             timer = self.metrics.timer("client.call", service=self.service_name, action=label)
             timer.start()
         try:
-            self._outgoing = None
+            self._slots.outgoing = None
             self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
             outgoing = self._take_outgoing()
             if outgoing is not None:
@@ -199,11 +213,11 @@ class AsyncServiceHandler:
                 raise MessageReceiveTimeout(
                     f"No response from service {self.service_name} for request {request_id}: the transport has none"
                 )
-            self._incoming = (received.request_id, job_response_from_dict(received.body))
+            self._slots.incoming = (received.request_id, job_response_from_dict(received.body))
             try:
                 _received_id, response = self._receive_stack(receive_timeout_in_seconds)
             finally:
-                self._incoming = (None, None)
+                self._slots.incoming = (None, None)
             if response is None:
                 raise MessageReceiveTimeout(
                     f"No response from service {self.service_name} for request {request_id}: middleware gave none"

@@ -12,6 +12,7 @@ call. A blocking driver loops ``sock.recv_into(parser.recv_buffer())`` / :meth:`
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -137,6 +138,7 @@ class RespParser:
     """
 
     __slots__ = (
+        "_backlog",
         "_big",
         "_big_have",
         "_big_kind",
@@ -166,6 +168,8 @@ class RespParser:
         # The size and kind of a bulk string that fits the buffer but is not all in yet (-1: none).
         self._pending = -1
         self._pending_kind = _BULK
+        # Fed bytes that did not fit the buffer yet: moved in by next_reply as parsing makes room.
+        self._backlog: collections.deque[bytes] = collections.deque()
 
     def reset(self) -> None:
         """Forget everything received (after the connection was closed)."""
@@ -173,11 +177,18 @@ class RespParser:
         self._stack = []
         self._big = None
         self._pending = -1
+        self._backlog.clear()
 
     @property
     def has_buffered(self) -> bool:
         """Whether received bytes wait to be parsed (or a reply is half parsed)."""
-        return self._start != self._end or self._big is not None or self._pending >= 0 or bool(self._stack)
+        return (
+            self._start != self._end
+            or self._big is not None
+            or self._pending >= 0
+            or bool(self._stack)
+            or bool(self._backlog)
+        )
 
     def recv_buffer(self) -> memoryview:
         """Where the next received bytes must go (never empty); then call :meth:`received` with their count."""
@@ -205,17 +216,57 @@ class RespParser:
             self._end += count
 
     def feed(self, data: bytes) -> None:
-        """Receive ``data`` by copying it in (for drivers that are handed bytes rather than reading into buffers)."""
-        view = memoryview(data)
+        """Receive ``data`` by copying it in (for drivers that are handed bytes rather than reading into buffers).
+
+        Any amount may be fed between :meth:`next_reply` calls: what the buffer has no room for yet waits, and is
+        moved in as the replies before it are parsed.
+        """
+        if self._backlog:
+            self._backlog.append(bytes(data))
+            return
+        rest = self._pour(memoryview(data))
+        if rest:
+            self._backlog.append(bytes(rest))
+
+    def _pour(self, view: memoryview) -> memoryview:
+        """Copy ``view`` into the buffer (or a big bulk string) as far as there is room; returns what is left."""
         while view:
+            if self._full():
+                break  # the rest waits for next_reply
             target = self.recv_buffer()
             count = min(len(target), len(view))
             target[:count] = view[:count]
             self.received(count)
             view = view[count:]
+        return view
+
+    def _full(self) -> bool:
+        """Whether the buffer is full of unparsed bytes (and no big bulk string is being received in place)."""
+        big = self._big
+        in_place = big is not None and self._big_have < len(big)
+        return not in_place and self._start == 0 and self._end == len(self._buffer)
+
+    def _refill(self) -> None:
+        """Move fed bytes that are waiting into the room parsing made (a line filling the buffer is an error)."""
+        backlog = self._backlog
+        if self._full():
+            self.recv_buffer()  # raises RespProtocolError: a line longer than the buffer
+        while backlog:
+            rest = self._pour(memoryview(backlog[0]))
+            if rest:
+                backlog[0] = bytes(rest)
+                return
+            backlog.popleft()
 
     def next_reply(self) -> Any:
         """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
+        reply = self._parse_reply()
+        while reply is NEED_DATA and self._backlog:
+            self._refill()
+            reply = self._parse_reply()
+        return reply
+
+    def _parse_reply(self) -> Any:
         if self._start == self._end:
             return NEED_DATA  # every reply (or its rest) needs at least one more byte
         stack = self._stack

@@ -258,8 +258,7 @@ async def _async_send_request(
     if real_job is not None:
         request_id: int = await original(self, real_job, message_expiry_in_seconds)
     else:
-        request_id = self.request_counter
-        self.request_counter += 1
+        request_id = self.next_request_id()
     if not suppress_response_requested(job_request.control):
         _plans_of(self)[request_id] = plan
     return request_id

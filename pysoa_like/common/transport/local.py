@@ -233,7 +233,9 @@ class AsyncLocalClientTransport(AsyncClientTransport):
         self._reopen = reopen
         self._closed = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._calls: dict[Any, asyncio.Future[ReceivedMessage]] = {}
+        self._executor_lock = threading.Lock()
+        # (event loop, request id) -> the job's future: loops in several threads may share this transport.
+        self._calls: dict[tuple[asyncio.AbstractEventLoop | None, Any], asyncio.Future[ReceivedMessage]] = {}
 
     def _run(
         self, request_id: int, meta: dict[str, Any], body: dict[str, Any], expiry: float | None
@@ -256,13 +258,14 @@ class AsyncLocalClientTransport(AsyncClientTransport):
             self.transport = self._reopen()
             self.server = self.transport.server
         self._closed = False
-        executor = self._executor
-        if executor is None:
-            executor = self._executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix=f"pysoa-like-local-{self.service_name}"
-            )
+        with self._executor_lock:  # one worker thread, even when loops in two threads send at once
+            executor = self._executor
+            if executor is None:
+                executor = self._executor = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix=f"pysoa-like-local-{self.service_name}"
+                )
         loop = asyncio.get_running_loop()
-        self._calls[request_id] = loop.run_in_executor(
+        self._calls[loop, request_id] = loop.run_in_executor(
             executor, self._run, request_id, meta, body, message_expiry_in_seconds
         )
 
@@ -276,7 +279,8 @@ class AsyncLocalClientTransport(AsyncClientTransport):
                 ``request_id`` is not awaited.
             InvalidField, MessageTooLarge: The request could not be serialized.
         """
-        call = self._calls.get(request_id)
+        key = _call_key(request_id)
+        call = self._calls.get(key)
         if call is None:
             raise MessageReceiveTimeout(f"No request {request_id!r} to service {self.service_name} is awaited")
         try:
@@ -290,19 +294,22 @@ class AsyncLocalClientTransport(AsyncClientTransport):
                     )
             return await call
         finally:
-            self._calls.pop(request_id, None)
+            self._calls.pop(key, None)
 
     def forget(self, request_id: int) -> None:
         """Drop the reply of a request nobody will wait for (its job still runs)."""
-        call = self._calls.pop(request_id, None)
+        self._forget_call(_call_key(request_id))
+
+    def _forget_call(self, key: tuple[asyncio.AbstractEventLoop | None, Any]) -> None:
+        call = self._calls.pop(key, None)
         if call is not None and not call.done():
             call.add_done_callback(_consume)
 
     async def aclose(self) -> None:
         """Tear the server down (in the worker thread, after the jobs sent before) and stop the thread."""
         executor, self._executor = self._executor, None
-        for request_id in list(self._calls):
-            self.forget(request_id)
+        for key in list(self._calls):
+            self._forget_call(key)
         if executor is None:
             return
         self._closed = True
@@ -310,6 +317,14 @@ class AsyncLocalClientTransport(AsyncClientTransport):
             await asyncio.get_running_loop().run_in_executor(executor, self.transport.close)
         finally:
             executor.shutdown(wait=False)
+
+
+def _call_key(request_id: Any) -> tuple[asyncio.AbstractEventLoop | None, Any]:
+    """A request's key among the calls: its id, with the event loop running in this thread (if any)."""
+    try:
+        return asyncio.get_running_loop(), request_id
+    except RuntimeError:
+        return None, request_id
 
 
 def _consume(call: asyncio.Future[Any]) -> None:

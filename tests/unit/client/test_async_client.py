@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Coroutine, Generator
@@ -409,3 +410,61 @@ def test_a_closed_client_can_be_used_again(client: AsyncClient) -> None:
         return [first.body["body"], second.body["body"]]
 
     assert run(calls()) == [{"n": 1}, {"n": 2}]
+
+
+class ThreadYieldingMiddleware(ClientMiddleware):
+    """Lets other threads run in the middle of the send and receive chains (as logging or I/O in middleware does)."""
+
+    def request(self, send_request: Any) -> Any:
+        def handler(request_id: int, meta: dict[str, Any], job_request: Any, expiry: float | None) -> None:
+            time.sleep(0)
+            send_request(request_id, meta, job_request, expiry)
+            time.sleep(0)
+
+        return handler
+
+    def response(self, get_response: Any) -> Any:
+        def handler(timeout: float | None) -> Any:
+            time.sleep(0)
+            answer = get_response(timeout)
+            time.sleep(0)
+            return answer
+
+        return handler
+
+
+def test_one_client_used_from_two_threads_each_with_its_loop_gives_every_call_its_own_answer() -> None:
+    """Loops in two threads calling through one AsyncClient at once: request ids never collide, replies never mix."""
+    client = AsyncClient(
+        {"echo": {"transport": _local(EchoServer), "middleware": [{"path": f"{__name__}:ThreadYieldingMiddleware"}]}}
+    )
+    start = threading.Barrier(2, timeout=30)
+    results: dict[str, list[Any]] = {}
+    errors: list[BaseException] = []
+
+    async def calls(name: str) -> list[Any]:
+        responses = await asyncio.gather(
+            *(client.call_action("echo", "echo", {"who": name, "n": i}) for i in range(300))
+        )
+        return [(r.body["body"]["who"], r.body["body"]["n"]) for r in responses]
+
+    def worker(name: str) -> None:
+        try:
+            start.wait()
+            results[name] = asyncio.run(calls(name))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so that any race shows
+    try:
+        threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        sys.setswitchinterval(switch_interval)
+        run(client.aclose())
+    assert not errors, errors
+    assert results == {name: [(name, i) for i in range(300)] for name in ("a", "b")}

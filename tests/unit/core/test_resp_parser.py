@@ -126,8 +126,35 @@ def test_what_is_not_resp_is_a_protocol_error(data: bytes, message: str) -> None
 
 
 def test_a_line_longer_than_the_buffer_is_a_protocol_error() -> None:
+    parser = RespParser()
+    parser.feed(b"+" + b"x" * 70_000 + b"\r\n")
     with pytest.raises(RespProtocolError, match="longer than 64 KiB"):
-        RespParser().feed(b"+" + b"x" * 70_000 + b"\r\n")
+        parser.next_reply()
+
+
+_HUGE = b"h" * 200_000
+# A big bulk string, a big array (as a big LPOP ... count reply), then a small reply behind them.
+_HUGE_STREAM = (
+    b"$%d\r\n%b\r\n" % (len(_HUGE), _HUGE)
+    + b"*3000\r\n"
+    + b"".join(b"$40\r\n%040d\r\n" % index for index in range(3000))
+    + b":7\r\n"
+)
+
+
+@pytest.mark.parametrize("chunk", [len(_HUGE_STREAM), 1, 4099, 65535, 65537, 150_001])
+def test_feed_takes_more_bytes_than_the_buffer_holds_between_replies(chunk: int) -> None:
+    """Feeding far more than 64 KiB before asking for replies loses nothing (one chunk, or odd-sized ones)."""
+    parser = RespParser()
+    step = chunk if chunk > 1 else 997
+    for start in range(0, len(_HUGE_STREAM), step):
+        parser.feed(_HUGE_STREAM[start : start + step])
+    replies = []
+    while (reply := parser.next_reply()) is not NEED_DATA:
+        replies.append(reply)
+    assert replies[0] == _HUGE
+    assert replies[1] == [b"%040d" % index for index in range(3000)]
+    assert replies[2] == 7 and len(replies) == 3 and not parser.has_buffered
 
 
 def test_reset_forgets_a_half_received_reply() -> None:
