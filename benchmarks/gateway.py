@@ -2,21 +2,24 @@
 
 One throwaway redis-server, the example ``calculator`` service (one worker, under ``pysoa-like
 serve``) and ``pysoa-like gateway`` (its own process, uvicorn) exposing ``calculator.square``. Each
-repetition makes ``--calls`` serial calls of ``square`` two ways, one after the other (so drift on a
-noisy machine hits both alike):
+repetition makes ``--calls`` serial calls of ``square`` three ways, one after the other (so drift on a
+noisy machine hits all alike):
 
-* **direct**: ``Client.call_action`` in this process, over Redis;
+* **AsyncClient**: ``await AsyncClient.call_action`` in this process, over Redis (what the gateway uses);
+* **Client**: ``Client.call_action`` in this process, over Redis;
 * **gateway**: ``POST /calculator/square`` with a JSON body over one kept-alive HTTP connection
   (``http.client``, the lightest client at hand, so the figure is mostly the gateway's).
 
 Printed: the median microseconds per call of each (median over repetitions, with min and max), the
-gateway's overhead per call (gateway minus direct, within each repetition) and the ratio. The JSON
+gateway's overhead per call against the direct AsyncClient call (gateway minus direct, within each
+repetition) and the ratio. The JSON
 goes to ``benchmarks/results/gateway.json`` (or ``--output``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -33,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._stats import summarize
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.test.redis import RedisServerProcess
 from pysoa_like.test.server import close_client
 
-__all__ = ["main", "time_direct", "time_gateway"]
+__all__ = ["main", "time_async", "time_direct", "time_gateway"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "gateway.json"
@@ -53,8 +57,42 @@ def time_direct(client: Client, calls: int) -> float:
     return (time.perf_counter() - started) * 1_000_000 / calls
 
 
-def time_gateway(connection: http.client.HTTPConnection, calls: int) -> float:
-    """Serial ``POST /calculator/square`` on one connection; microseconds per call (wall)."""
+async def _async_calls(client: AsyncClient, calls: int) -> float:
+    started = time.perf_counter()
+    for number in range(calls):
+        response = await client.call_action("calculator", "square", {"number": number})
+        if response.body["square"] != number * number:
+            raise AssertionError(f"wrong square of {number}")
+    return (time.perf_counter() - started) * 1_000_000 / calls
+
+
+def time_async(loop: asyncio.AbstractEventLoop, client: AsyncClient, calls: int) -> float:
+    """Serial ``square`` calls with the asyncio client on ``loop``; microseconds per call (wall)."""
+    return loop.run_until_complete(_async_calls(client, calls))
+
+
+def _connect(port: int) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.connect()
+    # http.client writes the headers and the body apart: without TCP_NODELAY, Nagle's algorithm holds the
+    # body until the server's delayed ACK (40 ms a call). Browsers and HTTP libraries set it too.
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def time_gateway(port: int, calls: int) -> float:
+    """Serial ``POST /calculator/square`` on one new connection (made before timing); microseconds per call.
+
+    A connection per run: uvicorn closes one left idle for 5 s while the other ways are timed.
+    """
+    connection = _connect(port)
+    try:
+        return _time_posts(connection, calls)
+    finally:
+        connection.close()
+
+
+def _time_posts(connection: http.client.HTTPConnection, calls: int) -> float:
     headers = {"Content-Type": "application/json"}
     started = time.perf_counter()
     for number in range(calls):
@@ -122,6 +160,10 @@ def run(reps: int, calls: int, warmup: int, scratch: Path) -> dict[str, Any]:
         }
         client = Client({"calculator": {"transport": transport}})
         stack.callback(close_client, client)
+        loop = asyncio.new_event_loop()
+        stack.callback(loop.close)
+        async_client = AsyncClient({"calculator": {"transport": transport}})
+        stack.callback(lambda: loop.run_until_complete(async_client.aclose()))
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
             try:
@@ -130,23 +172,20 @@ def run(reps: int, calls: int, warmup: int, scratch: Path) -> dict[str, Any]:
             except Exception:
                 if time.monotonic() > deadline:
                     raise
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.connect()
-        # http.client writes the headers and the body apart: without TCP_NODELAY, Nagle's algorithm holds the
-        # body until the server's delayed ACK (40 ms a call). Browsers and HTTP libraries set it too.
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stack.callback(connection.close)
+        time_async(loop, async_client, warmup)
         time_direct(client, warmup)
-        time_gateway(connection, warmup)
-        direct, through = [], []
+        time_gateway(port, warmup)
+        direct_async, direct, through = [], [], []
         for _ in range(reps):
+            direct_async.append(time_async(loop, async_client, calls))
             direct.append(time_direct(client, calls))
-            through.append(time_gateway(connection, calls))
-    overhead = [g - d for g, d in zip(through, direct, strict=True)]
-    ratio = [g / d for g, d in zip(through, direct, strict=True)]
+            through.append(time_gateway(port, calls))
+    overhead = [g - d for g, d in zip(through, direct_async, strict=True)]
+    ratio = [g / d for g, d in zip(through, direct_async, strict=True)]
     return {
         "calls": calls,
         "reps": reps,
+        "async_client_us": summarize(direct_async),
         "direct_us": summarize(direct),
         "gateway_us": summarize(through),
         "overhead_us": summarize(overhead),
@@ -169,12 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--calls and --reps must be at least 1, --warmup at least 0")
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as scratch:
         figures = run(args.reps, args.calls, args.warmup, Path(scratch))
-    for label, key in (("direct Client call", "direct_us"), ("through the gateway", "gateway_us")):
+    ways = (("direct AsyncClient call", "async_client_us"), ("direct Client call", "direct_us"))
+    for label, key in (*ways, ("through the gateway", "gateway_us")):
         stats = figures[key]
-        print(f"{label:<22} median {stats['median']:8.1f} us per call [min {stats['min']:.1f}, max {stats['max']:.1f}]")
+        print(f"{label:<24} median {stats['median']:8.1f} us per call [min {stats['min']:.1f}, max {stats['max']:.1f}]")
     overhead, ratio = figures["overhead_us"], figures["ratio"]
     print(
-        f"{'gateway overhead':<22} median {overhead['median']:8.1f} us per call "
+        f"{'gateway overhead':<24} median {overhead['median']:8.1f} us per call "
         f"[min {overhead['min']:.1f}, max {overhead['max']:.1f}]; ratio {ratio['median']:.2f} x "
         f"[{ratio['min']:.2f}-{ratio['max']:.2f}] over {args.reps} x {args.calls} calls"
     )

@@ -257,7 +257,7 @@ def create_app(
             f"no client settings for the exposed service(s) {', '.join(missing)}: add them to SOA_CLIENT_SETTINGS"
         )
     if caller is None:
-        caller = make_caller({name: client_settings[name] for name in settings.expose}, settings.max_concurrent_calls)
+        caller = make_caller({name: client_settings[name] for name in settings.expose})
     gateway = _Gateway(settings, caller)
     page = _asset("docs.html").decode("utf-8").replace("{{title}}", _html_escape(settings.title))
 

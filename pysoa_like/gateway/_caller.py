@@ -2,23 +2,21 @@
 
 The app sees only :class:`ServiceCaller`: one coroutine that runs a job and returns its
 :class:`~pysoa_like.common.types.JobResponse` (job and action errors included, never raised), and
-one that releases the client. :func:`make_caller` picks the implementation: today
-:class:`ThreadedCaller`, the blocking :class:`~pysoa_like.client.client.Client` run in worker
-threads (it is thread-safe: replies are routed by request id).
+one that releases the client. :func:`make_caller` picks the implementation: :class:`AsyncClientCaller`,
+the :class:`~pysoa_like.client.async_client.AsyncClient`, whose calls are coroutines of the gateway's
+event loop (no thread per call; replies routed by request id, so any number of calls share its
+connections).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import anyio.to_thread
-
-from pysoa_like.client.client import Client
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.types import JobResponse
 
-__all__ = ["ServiceCaller", "ThreadedCaller", "make_caller"]
+__all__ = ["AsyncClientCaller", "ServiceCaller", "make_caller"]
 
 
 class ServiceCaller(Protocol):
@@ -43,18 +41,16 @@ class ServiceCaller(Protocol):
         ...
 
 
-class ThreadedCaller:
-    """A :class:`ServiceCaller` over the blocking client, each call in a worker thread.
+class AsyncClientCaller:
+    """A :class:`ServiceCaller` over an :class:`~pysoa_like.client.async_client.AsyncClient`.
 
     Args:
-        client_settings: Service name -> client settings (as for :class:`Client`).
-        max_concurrent_calls: Worker threads (and so calls in flight) at most.
+        client_settings: Service name -> client settings (as for ``AsyncClient``; every transport needs an
+            asyncio twin, as the Redis and local transports have).
     """
 
-    def __init__(self, client_settings: Mapping[str, Any], max_concurrent_calls: int) -> None:
-        self.client = Client(client_settings)
-        self._max = max_concurrent_calls
-        self._limiter: anyio.CapacityLimiter | None = None
+    def __init__(self, client_settings: Mapping[str, Any]) -> None:
+        self.client = AsyncClient(client_settings)
 
     async def call_job(
         self,
@@ -67,11 +63,8 @@ class ThreadedCaller:
         correlation_id: str,
         context: Mapping[str, Any],
     ) -> JobResponse:
-        """Run the job in a worker thread (see :class:`ServiceCaller`)."""
-        if self._limiter is None:  # made in the event loop that uses it
-            self._limiter = anyio.CapacityLimiter(self._max)
-        call = functools.partial(
-            self.client.call_actions,
+        """Run the job as a coroutine of the running loop (see :class:`ServiceCaller`)."""
+        response: JobResponse = await self.client.call_actions(
             service,
             actions,
             raise_job_errors=False,
@@ -82,13 +75,13 @@ class ThreadedCaller:
             correlation_id=correlation_id,
             context=dict(context),
         )
-        response: JobResponse = await anyio.to_thread.run_sync(call, limiter=self._limiter)
         return response
 
     async def aclose(self) -> None:
-        """Nothing to release: the blocking client's connections close with the process."""
+        """Close the client's connections (those of the running loop)."""
+        await self.client.aclose()
 
 
-def make_caller(client_settings: Mapping[str, Any], max_concurrent_calls: int) -> ServiceCaller:
+def make_caller(client_settings: Mapping[str, Any]) -> ServiceCaller:
     """The caller the gateway uses (the one line to change to switch clients)."""
-    return ThreadedCaller(client_settings, max_concurrent_calls)
+    return AsyncClientCaller(client_settings)

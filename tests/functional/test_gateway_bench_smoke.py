@@ -26,8 +26,8 @@ def test_gateway_benchmark_prints_the_overhead(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    for label in ("direct", "through the gateway"):
+    for label in ("direct AsyncClient call", "direct Client call", "through the gateway"):
         assert re.search(rf"^{label}.* median +[0-9.]+ us per call", completed.stdout, re.M), completed.stdout
     assert re.search(r"^gateway overhead .* ratio [0-9.]+ x", completed.stdout, re.M), completed.stdout
     figures = json.loads(output.read_text())
-    assert figures["reps"] == 1 and figures["gateway_us"]["median"] > 0 and figures["direct_us"]["median"] > 0
+    assert figures["reps"] == 1 and figures["gateway_us"]["median"] > 0 and figures["async_client_us"]["median"] > 0
