@@ -287,8 +287,9 @@ def test_sentinel_backends_discover_their_masters() -> None:
 
             async def calls(client: AsyncClient) -> list[ActionResponse]:
                 async with client:
+                    # A generous timeout: the default 5 s was once not enough on a machine running 3 CI gates.
                     return await asyncio.gather(
-                        *(client.call_action("example", "square", {"number": i}) for i in range(20))
+                        *(client.call_action("example", "square", {"number": i}, timeout=30) for i in range(20))
                     )
 
             with serving(settings, workers=2):
