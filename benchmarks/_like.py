@@ -5,7 +5,8 @@ The server is started by ``benchmarks.run`` as a real deployment would be::
     BENCH_CONFIG='<json>' python -m pysoa_like serve benchmarks._like:BenchServer --settings benchmarks._like
 
 with default settings (request logging as shipped) except ``maximum_message_size_in_bytes``, raised
-on both transports so the 1 MiB reply fits in one message (chunking stays off, its default). The
+on both transports so the 1 MiB reply fits in one message (chunking stays off, its default), and
+``delivery`` (with ``idempotent``, whether the actions say so) from the configuration. The
 client side runs as ``python -m benchmarks._like client '<json>'``.
 """
 
@@ -30,8 +31,15 @@ _CONFIG: dict[str, Any] = json.loads(os.environ.get("BENCH_CONFIG", '{"redis": [
 _HOSTS = [tuple(_CONFIG["redis"])]
 
 
+# With at-least-once delivery: whether the actions say they are safe to run twice (else each job is claimed by
+# request id, and its reply kept before it is pushed).
+_IDEMPOTENT = bool(_CONFIG.get("idempotent", True))
+
+
 class SquareAction(Action):
     """``{"number": n}`` -> ``{"square": n * n}``."""
+
+    idempotent = _IDEMPOTENT
 
     def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
         number = request.body["number"]
@@ -40,6 +48,8 @@ class SquareAction(Action):
 
 class BigAction(Action):
     """``{"size": n}`` -> ``{"data": "x" * n}``."""
+
+    idempotent = _IDEMPOTENT
 
     def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
         return {"data": "x" * request.body["size"]}
@@ -83,6 +93,7 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
             "receive_timeout_in_seconds": 1,
         },
     },
+    "delivery": _CONFIG.get("delivery", "at_most_once"),
 }
 
 

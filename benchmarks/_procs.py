@@ -183,23 +183,38 @@ def python_module_command(python: str, module: str, role: str) -> Callable[[dict
     return lambda config: [python, "-m", module, role, json.dumps(config)]
 
 
-def _like(key: str, label: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> Implementation:
-    """pysoa_like, from this checkout or (``cwd`` and ``env`` of a :class:`Baseline`) from another one."""
+def _like(
+    key: str,
+    label: str,
+    cwd: Path = REPO_ROOT,
+    env: dict[str, str] | None = None,
+    server_settings: dict[str, Any] | None = None,
+) -> Implementation:
+    """pysoa_like, from this checkout or (``cwd`` and ``env`` of a :class:`Baseline`) from another one.
+
+    ``server_settings`` go to the server's ``BENCH_CONFIG`` (see ``benchmarks._like``): ``delivery``, and
+    ``idempotent`` (whether its actions say so).
+    """
     here = sys.executable
+    extra = server_settings or {}
     return Implementation(
         key,
         label,
         lambda config: [here, "-m", "pysoa_like", "serve", _LIKE_SERVER, "-s", "benchmarks._like"],
         python_module_command(here, "benchmarks._like", "client"),
-        lambda config: {"BENCH_CONFIG": json.dumps(config)},
+        lambda config: {"BENCH_CONFIG": json.dumps({**config, **extra})},
         cwd=cwd,
         env=env or {},
         package=cwd / "pysoa_like",
     )
 
 
-def implementations(pysoa_python: str | None, baseline: Baseline | None = None) -> list[Implementation]:
-    """The floor, the baseline's pysoa_like (if any), pysoa_like and (with its venv's interpreter) PySOA 1.4.9.
+def implementations(
+    pysoa_python: str | None, baseline: Baseline | None = None, delivery: bool = True
+) -> list[Implementation]:
+    """The floor, the baseline's pysoa_like (if any), pysoa_like, with ``delivery`` pysoa_like delivering at least
+    once (its actions idempotent, then not: claimed and their replies kept), and (with its venv's interpreter)
+    PySOA 1.4.9.
 
     That is also the run order within a repetition.
     """
@@ -215,6 +230,15 @@ def implementations(pysoa_python: str | None, baseline: Baseline | None = None) 
     if baseline is not None:
         found.append(_like("base", baseline.label, baseline.start_dir, baseline.environment()))
     found.append(_like("like", "pysoa_like"))
+    if delivery:
+        found.append(_like("alo", "at-least-once", server_settings={"delivery": "at_least_once"}))
+        found.append(
+            _like(
+                "alo_claim",
+                "at-least-once, claimed",
+                server_settings={"delivery": "at_least_once", "idempotent": False},
+            )
+        )
     if pysoa_python:
         found.append(
             Implementation(

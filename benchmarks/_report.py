@@ -68,6 +68,18 @@ RATIOS: list[tuple[str, str, str, str, str]] = [
     ("big_like_over_base", "1 MiB pysoa_like/baseline", "like", "base", "big_ms"),
     ("client_cpu_like_over_base", "client CPU pysoa_like/baseline", "like", "base", "client_cpu_us"),
     ("server_cpu_like_over_base", "server CPU pysoa_like/baseline", "like", "base", "server_cpu_us"),
+    # At-least-once delivery against pysoa_like's default (at most once), idempotent actions then claimed ones.
+    *(
+        (f"{figure_key}_{short}_over_like", f"{figure_label} {name}/at-most-once", implementation, "like", figure)
+        for implementation, short, name in (("alo", "alo", "at-least-once"), ("alo_claim", "claim", "claimed"))
+        for figure_key, figure_label, figure in (
+            ("serial_p50", "serial p50", "serial_p50_us"),
+            ("throughput", "throughput", "throughput_calls_per_s"),
+            ("big", "1 MiB", "big_ms"),
+            ("server_cpu", "server CPU", "server_cpu_us"),
+            ("redis_cpu", "redis CPU", "redis_cpu_us"),
+        )
+    ),
 ]
 
 #: (label, source, key, comparison, bound): source is "ratios" or "like" (a pysoa_like figure).

@@ -1,8 +1,9 @@
 """Run the side-by-side benchmark: ``python -m benchmarks.run [--reps R] [--calls N] [--smoke] [--no-pysoa]``.
 
 One throwaway redis-server serves every repetition. Each repetition runs the floor (raw redis-py),
-pysoa_like and PySOA 1.4.9 one after the other (interleaved, so drift on a noisy machine hits all
-three alike); ``--baseline DIR_OR_REVISION`` adds another pysoa_like (an older checkout, or the
+pysoa_like, pysoa_like with at-least-once delivery (idempotent actions, then claimed ones; not with
+``--no-delivery``) and PySOA 1.4.9 one after the other (interleaved, so drift on a noisy machine hits
+all alike); ``--baseline DIR_OR_REVISION`` adds another pysoa_like (an older checkout, or the
 package at a git revision) right before this checkout's, so old and new code are compared in one
 run. Per implementation and repetition: one server is started, the serial and 1 MiB
 workloads run against it, a second server is started and the throughput workload runs against
@@ -53,6 +54,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=5000, help="Timed events published (default 5000)")
     parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the suite works")
     parser.add_argument("--no-pysoa", action="store_true", help="Skip PySOA 1.4.9 (no interop venv needed)")
+    parser.add_argument(
+        "--no-delivery", action="store_true", help="Skip pysoa_like with at-least-once delivery (two runs fewer)"
+    )
     parser.add_argument(
         "--baseline",
         metavar="DIR_OR_REVISION",
@@ -157,7 +161,7 @@ def run_benchmarks(args: argparse.Namespace, baseline: Baseline | None = None) -
 
         venv = ensure_pysoa_venv()
         pysoa_python, pysoa_versions = str(venv.python), venv.versions
-    impls = implementations(pysoa_python, baseline)
+    impls = implementations(pysoa_python, baseline, delivery=not args.no_delivery)
     settings = {
         "calls": args.calls,
         "warmup": args.warmup,

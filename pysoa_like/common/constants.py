@@ -11,6 +11,7 @@ __all__ = [
     "ERROR_CODE_AUTH_INVALID",
     "ERROR_CODE_AUTH_REQUIRED",
     "ERROR_CODE_DEADLINE_EXCEEDED",
+    "ERROR_CODE_DEAD_LETTERED",
     "ERROR_CODE_INVALID",
     "ERROR_CODE_JOB_TIMEOUT",
     "ERROR_CODE_MISSING",
@@ -31,6 +32,10 @@ ERROR_CODE_ACCESS_DENIED = "ACCESS_DENIED"
 ERROR_CODE_AUTH_INVALID = "AUTH_INVALID"
 #: A private action was called without an API token in the request context (HTTP 401).
 ERROR_CODE_AUTH_REQUIRED = "AUTH_REQUIRED"
+#: The request was delivered ``at_least_once.max_deliveries`` times and each delivery ended without a reply (its
+#: worker died, or could not answer); it was put in the service's dead-letter list instead of being delivered again
+#: (at-least-once delivery, Redis transport). Not the caller's error, but retrying the same request will not help.
+ERROR_CODE_DEAD_LETTERED = "DEAD_LETTERED"
 #: The job's deadline (its request's expiry, when its caller stops waiting) passed before this action could start,
 #: so the server did not run it (nor any later action of the job).
 ERROR_CODE_DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
@@ -57,5 +62,6 @@ ERROR_CODE_RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 ERROR_CODE_SERVER_ERROR = "SERVER_ERROR"
 #: An unknown action, or unexpected keys.
 ERROR_CODE_UNKNOWN = "UNKNOWN"
-#: The worker handling the request died before replying (told to clients that watch workers; Redis transport).
+#: The worker handling the request died before replying (told to clients that watch workers, and by at-least-once
+#: servers to callers of a job whose actions are not idempotent, which is then not run again; Redis transport).
 ERROR_CODE_WORKER_DIED = "WORKER_DIED"

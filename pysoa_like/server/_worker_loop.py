@@ -59,6 +59,8 @@ class WorkerLoopMixin:
 
         def handle_next_request(self) -> None: ...
 
+        def stop_delivery(self) -> None: ...
+
         def resolve_fleet(self) -> FleetRedis | None: ...
 
         def fleet_features_declared(self) -> list[str]: ...
@@ -219,6 +221,7 @@ class WorkerLoopMixin:
         self.logger.info("Service %s server shutting down", self.service_name)
         try:
             self.transport.flush_responses()
+            self.stop_delivery()
         except Exception as exc:
             self.logger.error("Could not confirm the last responses: %s", exc, exc_info=exc)
         runtime, self._fleet_runtime = self._fleet_runtime, None

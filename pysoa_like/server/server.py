@@ -22,6 +22,7 @@ from pysoa_like.common.fields import build_configured
 from pysoa_like.common.logging import RecursivelyCensoredDictWrapper
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing, substitute_fork_id
 from pysoa_like.common.transport.base import ServerTransport
+from pysoa_like.server._delivery import DeliveryMixin
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._fleet_server import FleetServerMixin
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
@@ -38,7 +39,7 @@ from pysoa_like.server.types import EnrichedActionRequest
 __all__ = ["HarakiriInterrupt", "Server"]
 
 
-class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
+class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin, DeliveryMixin):
     """Base class of services.
 
     Args:
@@ -112,6 +113,7 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin):
             settings["transport"], self.service_name, self.metrics, instance_index=forked_process_id or 1
         )
         self._receive_kwargs = receive_slice_kwargs(self.transport)
+        self.enable_delivery()
         harakiri = settings.get("harakiri") or {}
         self._harakiri = Harakiri(
             harakiri.get("timeout", 0), harakiri.get("shutdown_grace", 0), self._on_harakiri, self.logger

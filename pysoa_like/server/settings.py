@@ -9,9 +9,11 @@ from typing import Any
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.fields import (
     ClassConfigurationSchema,
+    Constant,
     Dictionary,
     Field,
     FieldError,
+    Float,
     Integer,
     List,
     Nullable,
@@ -21,6 +23,14 @@ from pysoa_like.common.fields import (
 from pysoa_like.common.fields._base import prefix_errors
 from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
 from pysoa_like.common.settings import SOASettings
+from pysoa_like.core.delivery import (
+    AT_LEAST_ONCE,
+    AT_MOST_ONCE,
+    DEFAULT_DEAD_LETTER_MAX_LENGTH,
+    DEFAULT_IDEMPOTENCY_WINDOW_SECONDS,
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_WORKER_TTL_SECONDS,
+)
 from pysoa_like.fleet.settings import (
     DEPENDENCIES_SCHEMA,
     EVENTS_SCHEMA,
@@ -155,6 +165,27 @@ class ServerSettings(SOASettings):
         "dependencies": DEPENDENCIES_SCHEMA,
         "events": EVENTS_SCHEMA,
         "periodic": PERIODIC_SCHEMA,
+        "delivery": Constant(
+            AT_MOST_ONCE,
+            AT_LEAST_ONCE,
+            description="at_most_once (PySOA's: a request whose worker dies is lost) or at_least_once (a request "
+            "leaves Redis only once answered; a dead worker's requests are delivered again)",
+        ),
+        "at_least_once": Dictionary(
+            {
+                "max_deliveries": Integer(
+                    gte=1, description="Deliveries of one request, each ended without a reply, before dead-lettering"
+                ),
+                "worker_ttl_seconds": Float(
+                    gte=1, description="Seconds a worker is presumed alive after advertising (every quarter of it)"
+                ),
+                "idempotency_window_seconds": Float(
+                    gte=1, description="The longest a finished non-idempotent job's reply is kept for redeliveries"
+                ),
+                "dead_letter_max_length": Integer(gte=1, description="The most requests the dead-letter list keeps"),
+            },
+            description="At-least-once delivery (used with delivery: at_least_once)",
+        ),
     }
 
     defaults = {
@@ -183,6 +214,13 @@ class ServerSettings(SOASettings):
             "dead_letter_max_length": 10000,
         },
         "periodic": {"lock_ttl_seconds": 30},
+        "delivery": AT_MOST_ONCE,
+        "at_least_once": {
+            "max_deliveries": DEFAULT_MAX_DELIVERIES,
+            "worker_ttl_seconds": DEFAULT_WORKER_TTL_SECONDS,
+            "idempotency_window_seconds": DEFAULT_IDEMPOTENCY_WINDOW_SECONDS,
+            "dead_letter_max_length": DEFAULT_DEAD_LETTER_MAX_LENGTH,
+        },
     }
 
     def __init__(self, data: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -25,7 +26,9 @@ class WhoAction(Action):
 
 
 class SleepAction(Action):
-    """Sleeps ``seconds``, then returns the worker's pid."""
+    """Sleeps ``seconds``, then returns the worker's pid (safe to run twice for one request)."""
+
+    idempotent = True
 
     def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
         time.sleep(float(request.body["seconds"]))
@@ -74,6 +77,33 @@ class BigAction(Action):
         return {"data": "x" * (int(request.body["megabytes"]) * 1024 * 1024)}
 
 
+def _note_run(request: EnrichedActionRequest) -> None:
+    """Append ``<key> <pid>`` to ``$FUNCTIONAL_RUNS_FILE``, so a test counts the runs of each request."""
+    with open(os.environ["FUNCTIONAL_RUNS_FILE"], "a") as stream:
+        stream.write(f"{request.body['key']} {os.getpid()}\n")
+
+
+class ChargeAction(Action):
+    """Not idempotent: notes its run, sleeps ``seconds``, returns the worker's pid."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        _note_run(request)
+        time.sleep(float(request.body.get("seconds", 0)))
+        return {"pid": os.getpid()}
+
+
+class DieAction(Action):
+    """Notes its run, then kills its own worker (SIGKILL): a request no worker survives."""
+
+    idempotent = True
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        _note_run(request)
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)
+        return {}
+
+
 class FunctionalServer(Server):
     """The functional-test service."""
 
@@ -86,6 +116,8 @@ class FunctionalServer(Server):
         "status": StatusAction,
         "returns": ReturnsAction,
         "big": BigAction,
+        "charge": ChargeAction,
+        "die": DieAction,
     }
 
     def setup(self) -> None:
@@ -122,6 +154,13 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
         "disable_existing_loggers": False,
     },
 }
+
+if os.environ.get("FUNCTIONAL_DELIVERY"):
+    SOA_SERVER_SETTINGS["delivery"] = os.environ["FUNCTIONAL_DELIVERY"]
+    SOA_SERVER_SETTINGS["at_least_once"] = {
+        "worker_ttl_seconds": float(os.environ.get("FUNCTIONAL_WORKER_TTL", "2")),
+        "max_deliveries": int(os.environ.get("FUNCTIONAL_MAX_DELIVERIES", "5")),
+    }
 
 if os.environ.get("FUNCTIONAL_READINESS_FILE"):
     SOA_SERVER_SETTINGS["readiness_file"] = os.environ["FUNCTIONAL_READINESS_FILE"]

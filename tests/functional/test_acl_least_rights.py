@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +19,7 @@ from pysoa_like.core.constants import (
     WATCHED_CLIENT_ACL_RULES,
     WATCHED_SERVER_ACL_RULES,
 )
+from pysoa_like.core.delivery import AT_LEAST_ONCE_SERVER_ACL_RULES
 from tests.functional.conftest import CLIENT_TRANSPORT, SERVICE, Runner
 
 UserUrl = Callable[[str], str]
@@ -104,3 +106,27 @@ def _acl_log_commands(raw_redis: redis.Redis) -> list[str]:
         value = fields.get(b"object", fields.get("object"))
         commands.append(value.decode() if isinstance(value, bytes) else str(value))
     return commands
+
+
+def test_the_documented_at_least_once_rights_are_enough(
+    start_runner: Callable[..., Runner], user_url: UserUrl, raw_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """An at-least-once server with the documented extra rights serves idempotent and non-idempotent jobs, and stops
+    cleanly; Redis logs no refused command."""
+    server_rules = f"{SERVER_ACL_RULES} {REGISTRY_ACL_RULES} {AT_LEAST_ONCE_SERVER_ACL_RULES}"
+    env = {
+        "FUNCTIONAL_REDIS_URL": user_url(server_rules),
+        "FUNCTIONAL_DELIVERY": "at_least_once",
+        "FUNCTIONAL_RUNS_FILE": str(tmp_path / "runs.txt"),
+    }
+    runner = start_runner(fork=1, env=env)
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [user_url(CLIENT_ACL_RULES)]}}
+    client = Client({SERVICE: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}}})
+    assert client.call_action(SERVICE, "who", {}, timeout=5).body["pid"] == runner.pid  # claimed (not idempotent)
+    assert client.call_action(SERVICE, "sleep", {"seconds": 2}, timeout=6).body["slept"] == 2  # idempotent
+    assert client.call_action(SERVICE, "charge", {"key": "acl"}, timeout=5).body["pid"] == runner.pid
+    assert "NOPERM" not in runner.log() and "may not run" not in runner.log()
+    runner.terminate()  # gives back and leaves the workers set: that needs its rights too
+    assert "Could not" not in runner.log()
+    optional = {"client", "client|setinfo", "multi", "exec"}
+    assert [command for command in _acl_log_commands(raw_redis) if command not in optional] == []

@@ -18,14 +18,15 @@ from tests.interop._pysoa_venv import ensure_pysoa_venv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Generous: CI runs this beside two other test passes on a 2-CPU machine
-# (46 s seen there under load; 20 s on a quieter machine).
-_SMOKE_BUDGET_SECONDS = 90
+# (46 s seen there under load for three implementations, 50 s for five beside other gates; 20 s on a quieter
+# machine for three).
+_SMOKE_BUDGET_SECONDS = 120
 
 
 @pytest.mark.timeout(900)
 def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
-    """`python -m benchmarks.run --smoke` finishes within 90 s and its JSON holds every figure, ratio and target
-    (the events figures for the floor and pysoa_like only)."""
+    """`python -m benchmarks.run --smoke` finishes within 120 s and its JSON holds every figure, ratio and target
+    (the events figures for the floor and pysoa_like only), at-least-once delivery's included."""
     # Built (or found) first, so a cold venv build does not count against the smoke run's budget.
     ensure_pysoa_venv()
     output = tmp_path / "smoke.json"
@@ -43,7 +44,8 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert elapsed < _SMOKE_BUDGET_SECONDS
     assert "serial p50 (us)" in completed.stdout
     report = json.loads(output.read_text())
-    assert set(report["figures"]) == {"floor", "like", "pysoa"}
+    implementations = {"floor", "like", "alo", "alo_claim", "pysoa"}
+    assert set(report["figures"]) == implementations
     for implementation, figures in report["figures"].items():
         for key, _, _ in FIGURES:
             if key.startswith("events_") and implementation not in EVENT_IMPLEMENTATIONS:
@@ -57,7 +59,7 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     for implementation in EVENT_IMPLEMENTATIONS:
         for key in ("events_published_per_s", "events_handled_per_s", "events_drained_per_s"):
             assert report["figures"][implementation][key]["median"] > 0, (implementation, key)
-    assert set(report["ratios"]) == ratio_keys({"floor", "like", "pysoa"})
+    assert set(report["ratios"]) == ratio_keys(implementations)
     assert [target["key"] for target in report["targets"]] == [key for _, _, key, _, _ in TARGETS]
     assert report["machine"]["nproc"] >= 1
     assert report["machine"]["redis_server"]
@@ -68,7 +70,16 @@ def test_smoke_run_with_a_baseline_reports_it_next_to_this_checkout(tmp_path: Pa
     """`--baseline HEAD` adds the package as committed (run from an extracted copy) and its ratios to the report."""
     output = tmp_path / "smoke.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--smoke", "--no-pysoa", "--baseline=HEAD", f"--output={output}"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--smoke",
+            "--no-pysoa",
+            "--no-delivery",
+            "--baseline=HEAD",
+            f"--output={output}",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

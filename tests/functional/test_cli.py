@@ -321,7 +321,7 @@ def test_introspect_lists_actions_with_documentation_and_schemas(url: str) -> No
     """`introspect SERVICE` names every action and shows each one's documentation and schemas."""
     result = cli("introspect", "functional", "--redis-url", url)
     assert result.returncode == 0, result.stderr
-    assert "  actions: big, echo, fail, introspect, returns, sleep, status, who" in result.stdout
+    assert "  actions: big, charge, die, echo, fail, introspect, returns, sleep, status, who" in result.stdout
     assert "Returns its body, the request's switches and context" in result.stdout
     # The introspect action's own request schema, rendered field by field.
     assert "action_name (optional): unicode min length 1  - Describe only this action" in result.stdout

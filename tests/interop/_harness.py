@@ -126,8 +126,9 @@ class ServerProcess:
     """One server worker for one service, in its own process, stopped by PID.
 
     Args:
-        implementation: ``"pysoa"`` (``pysoa_side/run_server.py`` in the PySOA venv) or ``"like"``
-            (``tests.interop._like_service`` with this interpreter).
+        implementation: ``"pysoa"`` (``pysoa_side/run_server.py`` in the PySOA venv), ``"like"``
+            (``tests.interop._like_service`` with this interpreter) or ``"like-alo"`` (the same, delivering at
+            least once).
         pysoa_python: The PySOA venv's interpreter.
         service_name: The service to serve.
         transport_kwargs: JSON-friendly server transport kwargs (:func:`server_transport_kwargs`).
@@ -147,12 +148,13 @@ class ServerProcess:
     ) -> None:
         self.implementation = implementation
         self.service_name = service_name
+        alo_settings = {"delivery": "at_least_once"} if implementation == "like-alo" else {}
         config = json.dumps(
             {
                 "service_name": service_name,
                 "transport_kwargs": transport_kwargs,
                 "client_routing": client_routing or {},
-                "server_settings": server_settings or {},
+                "server_settings": dict(server_settings or {}, **alo_settings),
             }
         )
         prefix = f"interop-{implementation}-{service_name}-"
@@ -212,7 +214,7 @@ class Deployment:
     """Every interop service served by one implementation on one Redis topology.
 
     Args:
-        server_implementation: ``"pysoa"`` or ``"like"``.
+        server_implementation: ``"pysoa"``, ``"like"`` or ``"like-alo"`` (see :class:`ServerProcess`).
         hosts: The Redis masters, in ring order.
         scripts: Runs PySOA-side scripts (for PySOA servers and clients).
         services: ``{service name: default serializer name}`` to serve.

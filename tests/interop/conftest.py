@@ -68,6 +68,8 @@ def pysoa_scripts(pysoa_venv: PySOAVenv) -> PySOAScripts:
 def deployment_factory(pysoa_scripts: PySOAScripts) -> Iterator[Callable[[str, str], Deployment]]:
     """``get(server_implementation, topology)``: the servers of one implementation on their own Redis.
 
+    ``server_implementation`` is ``"pysoa"``, ``"like"`` or ``"like-alo"`` (pysoa_like delivering at least once).
+
     ``topology`` is ``"single"`` (one Redis; msgpack- and JSON-default services) or ``"ring"`` (two
     masters; msgpack-default services only). Each combination is started on first use and kept for
     the session; everything is stopped (servers first, then Redis, by PID) at the end.

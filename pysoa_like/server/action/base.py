@@ -52,6 +52,11 @@ class Action(abc.ABC):
     private: ClassVar[bool] = False
     #: Scopes the caller's API token must grant (the action is then private too).
     required_scopes: ClassVar[tuple[str, ...]] = ()
+    #: Running the action twice for one request is safe (at-least-once delivery then runs it again after its
+    #: worker died). Left false, a server with ``delivery: "at_least_once"`` claims each job with this action by
+    #: request id: it never runs it twice for one request, and answers a redelivered request with the reply kept
+    #: from its first run (see ``docs/delivery.rst``).
+    idempotent: ClassVar[bool] = False
 
     #: Whether :meth:`run` is a coroutine function (set for each subclass when it is defined).
     is_coroutine_action: ClassVar[bool] = False

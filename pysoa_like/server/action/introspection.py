@@ -104,6 +104,8 @@ class IntrospectionAction(Action):
         server: The server to describe (unlike other actions, not its settings).
     """
 
+    #: Describing actions has no effect: safe to run again for a redelivered request.
+    idempotent = True
     description = (
         "Returns the documentation of this service and the documentation and request and response schemas of "
         "its actions, or of the single action named by `action_name`. A switched action (a `SwitchedAction`, "

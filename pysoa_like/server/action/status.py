@@ -79,6 +79,8 @@ class BaseStatusAction(Action):
     ``client_routing`` as a check, add ``check_client_settings = BaseStatusAction._check_client_settings``.
     """
 
+    #: Reading status has no effect: safe to run again for a redelivered request.
+    idempotent = True
     description = (
         "Returns the versions of the service, Python, pysoa_like (as `pysoa`) and Conformity (pysoa_like's "
         "when Conformity is not installed), plus the service build if it has one. Unless `verbose` is false, it "

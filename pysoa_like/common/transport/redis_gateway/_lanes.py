@@ -132,6 +132,7 @@ class Lane:
         "_socket_timeout",
         "_timed",
         "_transactions",
+        "before_replies",
         "client",
         "settled",
     )
@@ -158,6 +159,8 @@ class Lane:
         self._deferred: list[tuple[PushItem, bool]] = []
         #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception | None]] = []
+        #: The replies to the commands :meth:`blocking_pop` wrote before its pop (``before``), errors included.
+        self.before_replies: list[Any] = []
         # A push written with the wait for its reply (push_and_pop): (item, key waited on, read deadline).
         self._fused: tuple[PushItem, str, float] | None = None
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
@@ -538,7 +541,14 @@ class Lane:
 
     # Receiving
 
-    def blocking_pop(self, key: str, timeout: float, drain: int = 0) -> list[RawMessage]:
+    def blocking_pop(
+        self,
+        key: str,
+        timeout: float,
+        drain: int = 0,
+        move_to: str | None = None,
+        before: Sequence[tuple[Any, ...]] = (),
+    ) -> list[RawMessage]:
         """``BLPOP key timeout``, plus ``LPOP key drain`` in the same write when ``drain`` > 0.
 
         The socket read waits longer than the pop, so Redis' nil reply always comes first; a read without any
@@ -549,6 +559,10 @@ class Lane:
             key: The full Redis key.
             timeout: Seconds to block (fractions work on Redis >= 6).
             drain: How many more messages to take at most, without waiting.
+            move_to: Take the message with ``BLMOVE key move_to LEFT RIGHT timeout`` instead (at-least-once
+                delivery: the message stays in Redis, in the list ``move_to``); no drain then.
+            before: Commands written first, in the same write (their replies are in :attr:`before_replies`
+                afterwards, errors included).
 
         After :meth:`push_and_pop` of ``key``, the wait already sent is read instead (for at most ``timeout``;
         when it ends first, a new ``BLPOP`` waits for the rest).
@@ -579,9 +593,14 @@ class Lane:
                 return kept[1]
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         read = self._reader.read
-        drain = drain if self._drain_supported else 0
+        drain = drain if self._drain_supported and move_to is None else 0
+        self.before_replies = []
         try:
-            commands: list[tuple[Any, ...]] = [("BLPOP", key, timeout_argument(timeout))]
+            commands: list[tuple[Any, ...]] = list(before)
+            if move_to is None:
+                commands.append(("BLPOP", key, timeout_argument(timeout)))
+            else:
+                commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout_argument(timeout)))
             if drain > 0:
                 commands.append(("LPOP", key, drain))
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
@@ -593,6 +612,8 @@ class Lane:
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
+            if before:
+                self.before_replies = [read() for _command in before]
             response: Any = read()
             if isinstance(response, Exception):
                 raise response
@@ -606,7 +627,7 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        popped: list[RawMessage] = [] if response is None else [response[1]]
+        popped: list[RawMessage] = [] if response is None else [response if move_to is not None else response[1]]
         if more:
             # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.
             popped.extend(more)

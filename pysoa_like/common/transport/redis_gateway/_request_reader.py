@@ -52,12 +52,14 @@ class RequestMeta(dict[str, Any]):
     including any error reply that replaces it, use the request's protocol version and serializer.
     """
 
-    __slots__ = ("protocol_version", "serializer")
+    __slots__ = ("delivery", "protocol_version", "serializer")
 
     def __init__(self, meta: dict[str, Any], protocol_version: ProtocolVersion, serializer: Serializer) -> None:
         super().__init__(meta)
         self.protocol_version = protocol_version
         self.serializer = serializer
+        #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
+        self.delivery: Any = None
 
 
 class RejectedRequest(Exception):

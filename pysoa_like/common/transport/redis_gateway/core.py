@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 import redis
@@ -212,12 +212,14 @@ class RedisTransportCore:
             backend.close()
 
     def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
-        backend = self.backend_layer
         ring = self._ring
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
-            ring = self._ring = backend.make_ring()
-        index = ring.index_for(key)
+            ring = self._ring = self.backend_layer.make_ring()
+        return self._lane_at(ring.index_for(key), timer_name, error_prefix)
+
+    def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
+        backend = self.backend_layer
         try:
             with self.metrics.timer(self.prefix + timer_name):
                 lane = backend.lane_at(index, self.metrics, self.prefix)
@@ -709,7 +711,33 @@ class RedisTransportCore:
         Returns:
             At least one message, oldest first (a big one as a ``bytearray``, received in place).
         """
-        key = queue_key(queue_name)
+        return self.take_messages(queue_key(queue_name), timeout, drain)[1]
+
+    def take_messages(
+        self,
+        key: str,
+        timeout: float | None,
+        drain: int = 0,
+        move_to: str | None = None,
+        before: Callable[[int], Sequence[tuple[Any, ...]]] | None = None,
+    ) -> tuple[int, list[RawMessage], list[Any]]:
+        """:meth:`pop_messages` of a full key, optionally moving the message instead and writing commands first.
+
+        Args:
+            key: The full key of the list.
+            timeout: Seconds to wait; None or 0 for ``receive_timeout_in_seconds``.
+            drain: As for :meth:`pop_messages` (not with ``move_to``).
+            move_to: Take the message with ``BLMOVE`` into this list (on the same master) instead of ``BLPOP``.
+            before: Given the ring index of the master waited on, the commands to write before the wait, in the
+                same write (written again on a new connection when the first one failed).
+
+        Returns:
+            The ring index waited on, at least one message, and the replies to the ``before`` commands.
+
+        Raises:
+            MessageReceiveTimeout: Nothing arrived in time.
+            MessageReceiveError: Redis failed (the slot's connection is then reset).
+        """
         index, lane = self._lane(key, "receive.get_redis_connection", "receive")
         deferred_lanes = self._deferred_lanes
         if deferred_lanes:
@@ -727,7 +755,13 @@ class RedisTransportCore:
         while True:
             try:
                 with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
-                    messages = lane.blocking_pop(key, wait, drain) if asking is None else lane.pop_asking(key, wait)
+                    if asking is not None and move_to is None:
+                        messages = lane.pop_asking(key, wait)
+                    elif before is None:
+                        # (A slot being migrated answers a BLMOVE with ASK again: bounded by the redirects.)
+                        messages = lane.blocking_pop(key, wait, drain, move_to)
+                    else:
+                        messages = lane.blocking_pop(key, wait, drain, move_to, before(index))
                 break
             except PushRefusedBeforeWait as refused:
                 # The request written with this wait was refused: push it as a send would, then wait anew.
@@ -781,7 +815,31 @@ class RedisTransportCore:
         if not messages:
             self.metrics.counter(self.prefix + "receive.error.timeout").increment()
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
-        return messages
+        return index, messages, lane.before_replies
+
+    def run_at(self, index: int, *command: Any, within: float | None = None) -> Any:
+        """Run one small command on the master at ring ``index``, after reading the replies owed on its connection.
+
+        Args:
+            within: Seconds Redis has to answer (connecting included); None for ``socket_timeout``.
+
+        Raises:
+            redis.RedisError: Redis refused the command or could not be reached (the connection is then reset).
+            MessageSendError: No master is known for the slot.
+        """
+        index, lane = self._lane_at(index, "send.get_redis_connection", "send")
+        if lane.has_deferred:
+            self._settle_lane(index, lane)
+        try:
+            return lane.execute(*command, deadline=None if within is None else time.monotonic() + within)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.backend_layer.reset_client(index)
+            raise
+
+    def queue_indexes(self, key: str) -> list[int]:
+        """The ring slots where the request queue ``key`` may hold messages: every master of a ring, or the
+        queue's slot under Redis Cluster (at-least-once delivery keeps its keys beside the queue on each)."""
+        return self.backend_layer.queue_indexes(key)
 
     def run_on_key_master(self, key: str, *command: Any, within: float | None = None) -> Any:
         """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import redis
+
+from pysoa_like.common.constants import ERROR_CODE_DEAD_LETTERED, ERROR_CODE_WORKER_DIED
+from pysoa_like.common.errors import Error
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
-from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.errors import (
+    InvalidMessageError,
+    MessageReceiveError,
+    MessageReceiveTimeout,
+    MessageSendError,
+)
+from pysoa_like.common.transport.redis_gateway._delivery import AtLeastOnceDelivery, Held
+from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway._liveness_key import WorkerWatch
 from pysoa_like.common.transport.redis_gateway._request_reader import RejectedRequest, RequestMeta, RequestReader
 from pysoa_like.common.transport.redis_gateway._settings_schema import (
@@ -28,6 +39,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     split_into_chunks,
     validate_chunk_settings,
 )
+from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import (
     DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
@@ -39,6 +51,14 @@ from pysoa_like.core.constants import (
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
 )
+from pysoa_like.core.delivery import (
+    ClaimVerdict,
+    DeliveryOptions,
+    dead_lettered_message,
+    decode_finished,
+    interrupted_message,
+)
+from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
 from pysoa_like.core.keys import request_queue_name
 
 __all__ = ["RedisServerTransport"]
@@ -140,6 +160,30 @@ class RedisServerTransport(ServerTransport):
         self._prefix = self.core.prefix
         self._reader = RequestReader(self.core, self.send_response_message)
         self._watch = WorkerWatch(self.core)
+        self._delivery: AtLeastOnceDelivery | None = None
+
+    def enable_at_least_once(self, options: DeliveryOptions, is_idempotent: Callable[[str], bool]) -> None:
+        """Deliver requests at least once (the server setting ``delivery: "at_least_once"``; see ``docs/delivery.rst``).
+
+        Each request is moved into this worker's in-progress list and removed only after its reply was pushed;
+        the requests of workers that stopped advertising are delivered again. Call before the first receive.
+
+        Args:
+            options: The delivery settings.
+            is_idempotent: Whether running the named action twice for one request is safe; jobs with any other
+                action are claimed by request id, never run twice, and a redelivery is answered with the kept reply.
+
+        Raises:
+            ValueError: The service name cannot be used (it contains a brace).
+        """
+        self._delivery = AtLeastOnceDelivery(self.core, options, is_idempotent)
+
+    def stop_at_least_once(self) -> None:
+        """Acknowledge what was answered, give back the rest and stop advertising this worker (when it stops)."""
+        delivery = self._delivery
+        if delivery is not None:
+            self.core.settle_deferred()
+            delivery.stop(self._answer_dead_lettered)
 
     def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Wait for the next valid request, skipping (and answering, where possible) bad ones.
@@ -159,6 +203,8 @@ class RedisServerTransport(ServerTransport):
         """
         core = self.core
         timeout = core.receive_timeout_in_seconds if receive_timeout_in_seconds is None else receive_timeout_in_seconds
+        if self._delivery is not None:
+            return self._receive_at_least_once(self._delivery, timeout)
         deadline = time.monotonic() + timeout
         with self.metrics.timer(self._prefix + "receive"):
             while True:
@@ -166,11 +212,7 @@ class RedisServerTransport(ServerTransport):
                 try:
                     received = self._reader.read(raw)
                 except RejectedRequest:
-                    timeout = deadline - time.monotonic()
-                    if timeout < _MINIMUM_REMAINING_SECONDS:
-                        raise MessageReceiveTimeout(
-                            f"No valid request for service {self.service_name} (bad messages were skipped)"
-                        ) from None
+                    timeout = self._time_left(deadline, "bad messages were skipped")
                     continue
                 self._watch.begin(received.meta, received.body)
                 return received
@@ -211,6 +253,103 @@ class RedisServerTransport(ServerTransport):
                     raise MessageReceiveTimeout(
                         f"No valid request for service {self.service_name} (bad or expired messages were skipped)"
                     )
+
+    def _receive_at_least_once(self, delivery: AtLeastOnceDelivery, timeout: float) -> ReceivedMessage:
+        """:meth:`receive_request_message` with at-least-once delivery (see :mod:`._delivery`)."""
+        deadline = time.monotonic() + timeout
+        with self.metrics.timer(self._prefix + "receive"):
+            delivery.before_take(self._answer_dead_lettered)
+            while True:
+                held, raw = delivery.take(timeout)
+                try:
+                    received = self._reader.read(raw)
+                except RejectedRequest:
+                    delivery.finish(held)  # dealt with (answered where possible)
+                    timeout = self._time_left(deadline, "bad messages were skipped")
+                    continue
+                except MessageReceiveTimeout:
+                    delivery.finish(held)  # expired: dropped
+                    raise
+                meta = received.meta if received.meta is not None else {}
+                body = received.body
+                if isinstance(meta, RequestMeta):
+                    meta.delivery = held
+                if not isinstance(body, dict) or suppress_response_requested(body.get("control")):
+                    held.answered = True  # nothing will be sent back
+                if not delivery.needs_claim(body) or self._claimed(delivery, held, received.request_id, meta, body):
+                    return received
+                timeout = self._time_left(deadline, "requests answered without running or given back")
+
+    def _time_left(self, deadline: float, skipped: str) -> float:
+        """What is left of a receive after skipping a message; a ``MessageReceiveTimeout`` when nothing is."""
+        timeout = deadline - time.monotonic()
+        if timeout < _MINIMUM_REMAINING_SECONDS:
+            raise MessageReceiveTimeout(f"No valid request for service {self.service_name} ({skipped})") from None
+        return timeout
+
+    def _claimed(
+        self, delivery: AtLeastOnceDelivery, held: Held, request_id: Any, meta: dict[str, Any], body: Any
+    ) -> bool:
+        """Claim a non-idempotent job; False when it must not run here (answered, or running elsewhere)."""
+        try:
+            claim = delivery.claim(held, meta.get("reply_to"), request_id, meta.get("__expiry__"))
+        except (redis.RedisError, MessageSendError) as exc:
+            # Held, unanswered: given back (counted) before the next take.
+            raise MessageReceiveError(f"Redis error claiming a request of service {self.service_name}: {exc}") from exc
+        verdict = claim.verdict
+        if verdict is ClaimVerdict.RUN:
+            return True
+        if verdict is ClaimVerdict.BUSY:
+            delivery.give_back(held)
+            return False
+        self.metrics.counter(self._prefix + "delivery." + verdict.value).increment()
+        if verdict is ClaimVerdict.DONE:
+            try:
+                messages, expiry = decode_finished(claim.state or b"")
+            except ValueError as exc:
+                _logger.error("Could not read the kept reply of request %r: %s", request_id, exc)
+                return True
+            try:
+                # Pushed again as it was: the same bytes the caller would have received the first time.
+                self.core.send_reply(str(meta.get("reply_to")), messages, expiry)
+            except MessageSendError:
+                return False  # logged; held, unanswered: given back (counted) before the next take
+        else:
+            _logger.error(
+                "Request %r of service %s was not run again: its worker (%s) died while running it, and its actions "
+                "are not declared idempotent",
+                request_id,
+                self.service_name,
+                claim.holder,
+            )
+            error = Error(code=ERROR_CODE_WORKER_DIED, message=interrupted_message(), is_caller_error=False)
+            self._answer_error(request_id, meta, body, error)
+        held.answered = True
+        delivery.finish(held)
+        return False
+
+    def _answer_error(self, request_id: Any, meta: dict[str, Any], body: Any, error: Error) -> None:
+        """Answer a request with one job-level error, in its protocol version and serializer (if it wants a reply)."""
+        if isinstance(body, dict) and suppress_response_requested(body.get("control")):
+            return
+        client_version, _ = parse_client_version_checked(meta)
+        response = job_response_to_dict(JobResponse(errors=[error]), client_version)
+        try:
+            self.send_response_message(request_id, meta, response)
+        except Exception as exc:
+            _logger.error("Could not send a %s error to request %r: %s", error.code, request_id, exc)
+
+    def _answer_dead_lettered(self, raw: RawMessage) -> None:
+        """Answer the caller of a dead-lettered request with a ``DEAD_LETTERED`` job error (when it still waits)."""
+        try:
+            received = self._reader.read(raw)
+        except (RejectedRequest, MessageReceiveTimeout):
+            return  # bad (dealt with) or expired: nobody to answer
+        delivery = self._delivery
+        max_deliveries = delivery.options.max_deliveries if delivery is not None else 0
+        message = dead_lettered_message(max_deliveries)
+        error = Error(code=ERROR_CODE_DEAD_LETTERED, message=message, is_caller_error=False)
+        self._answer_error(received.request_id, received.meta or {}, received.body, error)
 
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send a reply to the request's ``reply_to`` list, in the request's protocol version and serializer.
@@ -262,8 +401,12 @@ class RedisServerTransport(ServerTransport):
                 metrics.histogram(prefix + "send.chunk_count").set(len(messages))
             else:
                 messages = [frame_unjoined(payload, mime_type, version)]
-            # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-            core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
+            held = getattr(meta, "delivery", None)
+            if held is None:
+                # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
+                core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
+            else:
+                self._send_held(held, reply_to, messages, expiry.redis_expiry_seconds)
         # A watched request's liveness key goes after its reply (a client seeing it gone finds the reply).
         self._watch.end(meta)
 
@@ -272,6 +415,14 @@ class RedisServerTransport(ServerTransport):
         its own reply is pushed (not only until the next request is taken)."""
         self._watch.exclusive = False
 
+    def _send_held(self, held: Held, reply_to: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
+        """Push the reply of a request taken at least once: kept first when its job is not idempotent."""
+        delivery = self._delivery
+        if delivery is not None:
+            delivery.store_finished(held, messages, expiry)
+        self.core.send_reply(reply_to, messages, expiry)
+        held.answered = True
+
     def flush_responses(self) -> None:
         """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.
 
@@ -279,3 +430,5 @@ class RedisServerTransport(ServerTransport):
         receive; the server calls this when it stops, so that no failed push goes unreported.
         """
         self.core.settle_deferred()
+        if self._delivery is not None:
+            self._delivery.flush()

@@ -1,0 +1,143 @@
+"""At-least-once delivery with real worker processes: SIGKILL, a request that kills every worker, SIGTERM.
+
+The runner's workers advertise every half second and are presumed dead 2 s after their last advertisement
+(``FUNCTIONAL_WORKER_TTL``), so a killed worker's requests are delivered again within about 3 seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from pysoa_like.client.client import Client
+from pysoa_like.client.errors import CallJobError
+from pysoa_like.core.delivery import delivery_keys
+from tests.functional.conftest import SERVICE, Runner, wait_for
+
+KEYS = delivery_keys(SERVICE)
+
+
+@pytest.fixture
+def runs_file(tmp_path: Path) -> Path:
+    """Where the service's actions note each run (``<key> <pid>`` per line)."""
+    path = tmp_path / "runs.txt"
+    path.touch()
+    return path
+
+
+@pytest.fixture
+def start_alo(start_runner: Callable[..., Runner], runs_file: Path) -> Callable[..., Runner]:
+    """Start the functional service with at-least-once delivery."""
+
+    def start(fork: int = 2, max_deliveries: int = 5) -> Runner:
+        env = {
+            "FUNCTIONAL_DELIVERY": "at_least_once",
+            "FUNCTIONAL_WORKER_TTL": "2",
+            "FUNCTIONAL_MAX_DELIVERIES": str(max_deliveries),
+            "FUNCTIONAL_RUNS_FILE": str(runs_file),
+        }
+        return start_runner(fork=fork, env=env)
+
+    return start
+
+
+def _runs(runs_file: Path, key: str) -> list[int]:
+    """The pids that ran the request noted under ``key``."""
+    lines = [line.split() for line in runs_file.read_text().splitlines()]
+    return [int(pid) for noted, pid in lines if noted == key]
+
+
+def _holder_pid(raw: redis.Redis) -> int:
+    """The pid of the one worker whose in-progress list holds a request (waiting for it to appear)."""
+
+    def holders() -> list[str]:
+        workers = [worker.decode() for worker in raw.zrange(KEYS.workers, 0, -1)]
+        return [worker for worker in workers if raw.llen(KEYS.in_progress(worker))]
+
+    [worker_id] = wait_for(holders, timeout=10)
+    # A worker id is <host>:<pid>:<random part>.
+    return int(worker_id.split(":")[-2])
+
+
+def test_sigkill_mid_job_the_caller_gets_its_answer_from_another_worker(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis
+) -> None:
+    """SIGKILL of the worker 0.5 s into a 3 s job: the caller still gets the job's answer, from another worker."""
+    start_alo(fork=2)
+    started = time.monotonic()
+    future = client.call_action_future(SERVICE, "sleep", {"seconds": 3}, timeout=30)
+    pid = _holder_pid(raw_redis)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    response = future.result()
+    elapsed = time.monotonic() - started
+    assert response.body["slept"] == 3
+    assert response.body["pid"] != pid
+    # Presumed dead within ~2.5 s of the kill, then 3 s of job: well inside the caller's 30 s.
+    assert elapsed < 20, elapsed
+    print(f"kill test: answered by pid {response.body['pid']} {elapsed:.1f} s after the call (worker {pid} killed)")
+
+
+def test_a_request_that_kills_every_worker_is_dead_lettered(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+) -> None:
+    """A request whose every delivery kills its worker ends in the dead-letter list after 3; the caller is told."""
+    start_alo(fork=2, max_deliveries=3)
+    started = time.monotonic()
+    with pytest.raises(CallJobError) as failure:
+        client.call_action(SERVICE, "die", {"key": "poison"}, timeout=45)
+    elapsed = time.monotonic() - started
+    [error] = failure.value.errors
+    assert error.code == "DEAD_LETTERED"
+    assert len(_runs(runs_file, "poison")) == 3
+    assert raw_redis.llen(KEYS.dead_letter) == 1
+    # The service still serves other requests.
+    assert client.call_action(SERVICE, "sleep", {"seconds": 0}, timeout=10).body["slept"] == 0
+    print(f"poison test: DEAD_LETTERED after 3 deliveries, {elapsed:.1f} s after the call")
+
+
+def test_a_non_idempotent_action_is_never_run_twice(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+) -> None:
+    """SIGKILL mid non-idempotent job: it is not run again; the caller gets WORKER_DIED. Plain calls run once."""
+    start_alo(fork=2)
+    for key in ("one", "two", "three"):
+        client.call_action(SERVICE, "charge", {"key": key}, timeout=10)
+        assert len(_runs(runs_file, key)) == 1
+    future = client.call_action_future(SERVICE, "charge", {"key": "killed", "seconds": 5}, timeout=30)
+    pid = _holder_pid(raw_redis)
+    wait_for(lambda: _runs(runs_file, "killed"), timeout=10)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(CallJobError) as failure:
+        future.result()
+    [error] = failure.value.errors
+    assert error.code == "WORKER_DIED"
+    time.sleep(1)
+    assert _runs(runs_file, "killed") == [pid]
+
+
+def test_sigterm_drains_without_loss(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+) -> None:
+    """SIGTERM while jobs run and more wait: the jobs in hand finish, the rest wait for the next workers; all answered.
+
+    Each request runs once (non-idempotent jobs), and no in-progress list or worker entry is left behind.
+    """
+    first = start_alo(fork=2)
+    futures: list[Any] = [
+        client.call_action_future(SERVICE, "charge", {"key": f"job{n}", "seconds": 0.5}, timeout=40) for n in range(8)
+    ]
+    wait_for(lambda: _runs(runs_file, "job0") or _runs(runs_file, "job1"), timeout=10)
+    assert first.terminate(timeout=20) == 0
+    start_alo(fork=2)
+    answered = [future.result().body["pid"] for future in futures]
+    assert len(answered) == 8
+    assert all(len(_runs(runs_file, f"job{n}")) == 1 for n in range(8))
+    wait_for(lambda: raw_redis.zcard(KEYS.workers) == 2, timeout=10)

@@ -1,0 +1,240 @@
+"""At-least-once delivery over a real Redis, with the real Client and Server classes in threads.
+
+Dead workers are played by entries of the workers set whose advertisement ran out (the key layout is documented
+in :mod:`pysoa_like.core.delivery`); the process-level tests (SIGKILL, SIGTERM) are in
+``tests/functional/test_at_least_once.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+import redis
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.serializer import MsgpackSerializer
+from pysoa_like.core.delivery import delivery_keys, request_identity
+from pysoa_like.core.framing import parse_message
+from pysoa_like.server.action.base import Action
+from pysoa_like.server.server import Server
+from pysoa_like.server.types import EnrichedActionRequest
+
+_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+SERVICE = "alo"
+KEYS = delivery_keys(SERVICE)
+
+
+class Runs:
+    """How many times each action body ran (shared by the worker threads)."""
+
+    lock = threading.Lock()
+    counts: ClassVar[dict[str, int]] = {}
+
+    @classmethod
+    def note(cls, key: str) -> int:
+        with cls.lock:
+            cls.counts[key] = cls.counts.get(key, 0) + 1
+            return cls.counts[key]
+
+
+class ChargeAction(Action):
+    """Not idempotent: counts its runs by ``body["key"]``."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"runs": Runs.note(request.body["key"])}
+
+
+class ReadAction(Action):
+    """Idempotent: counts its runs by ``body["key"]``."""
+
+    idempotent = True
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"runs": Runs.note(request.body["key"])}
+
+
+class AloServer(Server):
+    """The service under test."""
+
+    service_name = SERVICE
+    action_class_map = {"charge": ChargeAction, "read": ReadAction}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> None:
+    Runs.counts.clear()
+
+
+def _settings(redis_url: str, **at_least_once: Any) -> dict[str, Any]:
+    transport_kwargs = {
+        "backend_type": "redis.standard",
+        "backend_layer_kwargs": {"hosts": [redis_url]},
+        "receive_timeout_in_seconds": 0.2,
+    }
+    return {
+        "transport": {"path": _SERVER_TRANSPORT, "kwargs": transport_kwargs},
+        "delivery": "at_least_once",
+        "at_least_once": {"worker_ttl_seconds": 2, **at_least_once},
+    }
+
+
+def _client(redis_url: str) -> Client:
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
+    return Client({SERVICE: {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": kwargs}}})
+
+
+@contextlib.contextmanager
+def _serving(redis_url: str, workers: int = 1, **at_least_once: Any) -> Iterator[list[Server]]:
+    """Run ``workers`` servers in threads until the block ends, then stop them as the worker loop does."""
+    stop = threading.Event()
+    servers = [AloServer(_settings(redis_url, **at_least_once), forked_process_id=i + 1) for i in range(workers)]
+
+    def loop(server: Server) -> None:
+        while not stop.is_set():
+            server.handle_next_request()
+        server.transport.flush_responses()
+        server.stop_delivery()
+
+    threads = [threading.Thread(target=loop, args=(server,), daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield servers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+
+
+def _dead_worker(raw: redis.Redis, worker_id: str, *requests: bytes) -> None:
+    """A worker that advertised long ago and still holds ``requests`` in its in-progress list."""
+    raw.zadd(KEYS.workers, {worker_id: 1})
+    if requests:
+        raw.rpush(KEYS.in_progress(worker_id), *requests)
+
+
+def _sent_request(raw: redis.Redis, client: Client, action: str, body: dict[str, Any]) -> tuple[Any, bytes]:
+    """Send a request with no worker running and take its bytes off the queue (as a worker's BLMOVE would)."""
+    request_id = client.send_request(SERVICE, [{"action": action, "body": body}], message_expiry_in_seconds=30)
+    message = raw.lpop(KEYS.queue)
+    assert isinstance(message, bytes)
+    return request_id, message
+
+
+def _reply_to(message: bytes) -> str:
+    """The reply queue a request message names."""
+    reply_to: str = MsgpackSerializer().blob_to_dict(parse_message(message).payload)["meta"]["reply_to"]
+    return reply_to
+
+
+def test_answered_requests_leave_nothing_in_progress(redis_url: str, redis_client: redis.Redis) -> None:
+    """Calls are answered as usual; the worker is in the workers set while it serves, and leaves it when it stops."""
+    client = _client(redis_url)
+    with _serving(redis_url) as [server]:
+        for key in ("a", "b", "c"):
+            assert client.call_action(SERVICE, "read", {"key": key}, timeout=5).body == {"runs": 1}
+        worker_id = server.transport._delivery.worker_id  # type: ignore[attr-defined]
+        assert redis_client.zscore(KEYS.workers, worker_id) is not None
+        time.sleep(0.5)  # the last acknowledgement goes with the next wait for a request
+        assert redis_client.llen(KEYS.in_progress(worker_id)) == 0
+    assert redis_client.zscore(KEYS.workers, worker_id) is None
+    assert redis_client.llen(KEYS.in_progress(worker_id)) == 0
+
+
+def test_a_dead_workers_request_is_delivered_again_and_answered(redis_url: str, redis_client: redis.Redis) -> None:
+    """A request held by a worker that stopped advertising goes back on the queue; a live worker answers it."""
+    client = _client(redis_url)
+    request_id, message = _sent_request(redis_client, client, "read", {"key": "k"})
+    _dead_worker(redis_client, "gone:1:x", message)
+    with _serving(redis_url):
+        [response] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+    assert response[0] == request_id
+    assert response[1].actions[0].body == {"runs": 1}
+    assert redis_client.exists(KEYS.in_progress("gone:1:x")) == 0
+    assert redis_client.zscore(KEYS.workers, "gone:1:x") is None
+
+
+def test_the_last_allowed_delivery_goes_to_the_dead_letter_list(redis_url: str, redis_client: redis.Redis) -> None:
+    """A request whose deliveries all ended with a dead worker is dead-lettered; its caller gets DEAD_LETTERED."""
+    client = _client(redis_url)
+    _request_id, message = _sent_request(redis_client, client, "read", {"key": "poison"})
+    # Two deliveries failed already; the dead worker held the third and last one.
+    redis_client.hset(KEYS.deliveries, hashlib.sha1(message).hexdigest(), 2)
+    _dead_worker(redis_client, "gone:2:x", message)
+    with _serving(redis_url, max_deliveries=3):
+        [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+    [error] = response.errors
+    assert error.code == "DEAD_LETTERED"
+    assert "delivered 3 times" in error.message
+    assert redis_client.lrange(KEYS.dead_letter, 0, -1) == [message]
+    assert Runs.counts == {}
+
+
+def test_a_finished_non_idempotent_request_is_answered_again_without_running(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The same request delivered twice (its first worker died after replying) runs once; both replies agree."""
+    client = _client(redis_url)
+    request_id, message = _sent_request(redis_client, client, "charge", {"key": "once"})
+    with _serving(redis_url, workers=2):
+        redis_client.rpush(KEYS.queue, message)
+        [first] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+        redis_client.rpush(KEYS.queue, message)  # delivered again, as after a worker died before acknowledging
+        again = redis_client.blpop(["pysoa:" + _reply_to(message)], 10)
+    assert first[0] == request_id
+    assert first[1].actions[0].body == {"runs": 1}
+    assert again is not None
+    assert Runs.counts == {"once": 1}
+
+
+def test_a_non_idempotent_request_running_on_a_live_worker_is_not_run_again(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """A request claimed by a live worker is given back, not run, until that worker finishes it."""
+    client = _client(redis_url)
+    request_id, message = _sent_request(redis_client, client, "charge", {"key": "busy"})
+    redis_client.rpush(KEYS.queue, message)
+    state = KEYS.request_state(request_identity(_reply_to(message), request_id))
+    redis_client.zadd(KEYS.workers, {"alive:3:x": time.time() * 1000 + 60_000})
+    redis_client.set(state, "run:alive:3:x", px=60_000)
+    with _serving(redis_url):
+        time.sleep(1.5)
+        assert Runs.counts == {}
+        assert redis_client.llen(KEYS.queue) == 1  # given back, waiting
+    assert Runs.counts == {}
+
+
+def test_a_non_idempotent_request_whose_worker_died_running_it_gets_worker_died(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """A request claimed by a worker that died is not run again: its caller gets WORKER_DIED."""
+    client = _client(redis_url)
+    request_id, message = _sent_request(redis_client, client, "charge", {"key": "died"})
+    redis_client.set(KEYS.request_state(request_identity(_reply_to(message), request_id)), "run:gone:4:x", px=60_000)
+    _dead_worker(redis_client, "gone:4:x", message)
+    with _serving(redis_url):
+        [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+    [error] = response.errors
+    assert error.code == "WORKER_DIED"
+    assert "not run again" in error.message
+    assert Runs.counts == {}
+
+
+def test_at_least_once_needs_the_redis_transport() -> None:
+    """delivery at_least_once with the local transport fails at startup, saying what to do."""
+    settings = {"transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"}}
+    with pytest.raises(ValueError, match="needs the Redis transport"):
+        AloServer({**settings, "delivery": "at_least_once"})
+
+
+def test_unknown_delivery_modes_are_refused(redis_url: str) -> None:
+    """A misspelt delivery fails at startup naming the key."""
+    with pytest.raises(ValueError, match="delivery"):
+        AloServer({**_settings(redis_url), "delivery": "exactly_once"})
