@@ -224,7 +224,7 @@ return {'interrupted', holder}
 )
 
 
-@attr.frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class DeliveryOptions:
     """The settings of at-least-once delivery (the server's ``at_least_once`` setting).
 
@@ -251,7 +251,7 @@ class DeliveryOptions:
         return self.worker_ttl_seconds / 2
 
 
-@attr.frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class DeliveryKeys:
     """The Redis keys of one service's at-least-once delivery (see the module's key layout).
 
@@ -389,7 +389,7 @@ class ClaimVerdict(enum.Enum):
     INTERRUPTED = "interrupted"  # its worker died while running it: do not run it again, answer WORKER_DIED
 
 
-@attr.frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Claim:
     """The answer of :data:`CLAIM_SCRIPT`.
 
@@ -429,7 +429,7 @@ def claim_outcome(reply: Any) -> Claim:
     return Claim(verdict, holder=_text(reply[1]))
 
 
-@attr.frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Recovery:
     """The answer of :data:`RECOVER_SCRIPT`.
 
