@@ -194,8 +194,13 @@ class AtLeastOnceDelivery:
         if self._orphans:
             self._orphans = False
             self.flush()
-            for index in self.core.queue_indexes(self.keys.queue):
-                self._recover(index, self.worker_id, check_alive=False, count=False)
+            try:
+                for index in self.core.queue_indexes(self.keys.queue):
+                    self._recover(index, self.worker_id, check_alive=False, count=False)
+            except (redis.RedisError, MessageSendError) as exc:
+                self._orphans = True
+                message = f"Redis error giving back requests of {self.core.service_name}: {exc}"
+                raise MessageReceiveError(message) from exc
         now = time.monotonic()
         if now >= self._next_recovery:
             self._next_recovery = now + self.options.recovery_seconds
