@@ -423,3 +423,30 @@ def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_
             assert lane.blocking_pop("q", 5.0) == [b"x"]
         finally:
             backend.close()
+
+
+def test_a_blocking_move_keeps_the_message_and_runs_the_commands_written_before_it(
+    lane: Lane, raw_redis: redis.Redis
+) -> None:
+    """BLMOVE takes the oldest message into the other list; commands written first ran first, replies kept;
+    a deferred push on the same connection runs before them (its outcome read on the way)."""
+    raw_redis.rpush("queue", b"m1", b"m2")
+    raw_redis.rpush("held", b"done", b"kept")
+    lane.push("replies", [b"r0"], 30, 100)
+    lane.push_deferred(("replies", [b"r1"], 30), 100)
+    before = [("LREM", "held", 1, b"done"), ("LLEN", "replies")]
+    assert lane.blocking_pop("queue", 1, move_to="held", before=before) == [b"m1"]
+    assert lane.before_replies == [1, 2]
+    assert lane.settled == [(("replies", [b"r1"], 30), None)]
+    assert raw_redis.lrange("held", 0, -1) == [b"kept", b"m1"]
+    assert raw_redis.lrange("queue", 0, -1) == [b"m2"]
+
+
+def test_a_blocking_move_that_times_out_returns_nothing_and_still_runs_the_commands_before_it(
+    lane: Lane, raw_redis: redis.Redis
+) -> None:
+    """An empty list: nothing moved, the commands before the wait ran all the same."""
+    raw_redis.rpush("held", b"done")
+    assert lane.blocking_pop("empty", 0.1, move_to="held", before=[("LREM", "held", 1, b"done")]) == []
+    assert lane.before_replies == [1]
+    assert raw_redis.exists("held") == 0
