@@ -54,12 +54,19 @@ def _runs(runs_file: Path, key: str) -> list[int]:
     return [int(pid) for noted, pid in lines if noted == key]
 
 
-def _holder_pid(raw: redis.Redis) -> int:
-    """The pid of the one worker whose in-progress list holds a request (waiting for it to appear)."""
+def _holder_pid(raw: redis.Redis, marker: bytes) -> int:
+    """The pid of the worker whose in-progress list holds the request containing ``marker`` (waiting for it).
+
+    Other requests may be held for a moment too: a worker removes an answered request with its next wait.
+    """
 
     def holders() -> list[str]:
         workers = [worker.decode() for worker in raw.zrange(KEYS.workers, 0, -1)]
-        return [worker for worker in workers if raw.llen(KEYS.in_progress(worker))]
+        return [
+            worker
+            for worker in workers
+            if any(marker in request for request in raw.lrange(KEYS.in_progress(worker), 0, -1))
+        ]
 
     [worker_id] = wait_for(holders, timeout=10)
     # A worker id is <host>:<pid>:<random part>.
@@ -73,7 +80,7 @@ def test_sigkill_mid_job_the_caller_gets_its_answer_from_another_worker(
     start_alo(fork=2)
     started = time.monotonic()
     future = client.call_action_future(SERVICE, "sleep", {"seconds": 3}, timeout=30)
-    pid = _holder_pid(raw_redis)
+    pid = _holder_pid(raw_redis, b"sleep")
     time.sleep(0.5)
     os.kill(pid, signal.SIGKILL)
     response = future.result()
@@ -112,7 +119,7 @@ def test_a_non_idempotent_action_is_never_run_twice(
         client.call_action(SERVICE, "charge", {"key": key}, timeout=10)
         assert len(_runs(runs_file, key)) == 1
     future = client.call_action_future(SERVICE, "charge", {"key": "killed", "seconds": 5}, timeout=30)
-    pid = _holder_pid(raw_redis)
+    pid = _holder_pid(raw_redis, b"killed")
     wait_for(lambda: _runs(runs_file, "killed"), timeout=10)
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(CallJobError) as failure:
@@ -141,3 +148,26 @@ def test_sigterm_drains_without_loss(
     assert len(answered) == 8
     assert all(len(_runs(runs_file, f"job{n}")) == 1 for n in range(8))
     wait_for(lambda: raw_redis.zcard(KEYS.workers) == 2, timeout=10)
+
+
+def test_a_frozen_worker_presumed_dead_never_shares_a_non_idempotent_job(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+) -> None:
+    """SIGSTOP mid non-idempotent job for longer than the worker TTL: another worker takes the request back but does
+    not run it (the caller gets WORKER_DIED); the frozen worker, resumed, finishes its run and says it was presumed
+    dead. The job ran once, on the frozen worker."""
+    runner = start_alo(fork=2)
+    future = client.call_action_future(SERVICE, "charge", {"key": "frozen", "seconds": 2}, timeout=30)
+    pid = _holder_pid(raw_redis, b"frozen")
+    wait_for(lambda: _runs(runs_file, "frozen"), timeout=10)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(CallJobError) as failure:
+            future.result()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    [error] = failure.value.errors
+    assert error.code == "WORKER_DIED"
+    runner.wait_for_log("was presumed dead", timeout=15)
+    time.sleep(2.5)  # the resumed worker finishes its run
+    assert _runs(runs_file, "frozen") == [pid]
