@@ -93,8 +93,10 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
             "receive_timeout_in_seconds": 1,
         },
     },
-    "delivery": _CONFIG.get("delivery", "at_most_once"),
 }
+if "delivery" in _CONFIG:
+    # Only when asked: a baseline's older pysoa_like may not know the setting.
+    SOA_SERVER_SETTINGS["delivery"] = _CONFIG["delivery"]
 
 
 class LikeCalls:
