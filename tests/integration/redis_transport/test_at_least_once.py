@@ -72,10 +72,14 @@ def _fresh_counts() -> None:
     Runs.counts.clear()
 
 
-def _settings(redis_url: str, **at_least_once: Any) -> dict[str, Any]:
+def _hosts(redis: str | list[str]) -> list[str]:
+    return [redis] if isinstance(redis, str) else redis
+
+
+def _settings(redis: str | list[str], **at_least_once: Any) -> dict[str, Any]:
     transport_kwargs = {
         "backend_type": "redis.standard",
-        "backend_layer_kwargs": {"hosts": [redis_url]},
+        "backend_layer_kwargs": {"hosts": _hosts(redis)},
         "receive_timeout_in_seconds": 0.2,
     }
     return {
@@ -85,16 +89,17 @@ def _settings(redis_url: str, **at_least_once: Any) -> dict[str, Any]:
     }
 
 
-def _client(redis_url: str) -> Client:
-    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
+def client_of(redis: str | list[str]) -> Client:
+    """A client of the service over one Redis (a URL) or a ring (a list of URLs)."""
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": _hosts(redis)}}
     return Client({SERVICE: {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": kwargs}}})
 
 
 @contextlib.contextmanager
-def _serving(redis_url: str, workers: int = 1, **at_least_once: Any) -> Iterator[list[Server]]:
+def serving(redis: str | list[str], workers: int = 1, **at_least_once: Any) -> Iterator[list[Server]]:
     """Run ``workers`` servers in threads until the block ends, then stop them as the worker loop does."""
     stop = threading.Event()
-    servers = [AloServer(_settings(redis_url, **at_least_once), forked_process_id=i + 1) for i in range(workers)]
+    servers = [AloServer(_settings(redis, **at_least_once), forked_process_id=i + 1) for i in range(workers)]
 
     def loop(server: Server) -> None:
         while not stop.is_set():
@@ -113,7 +118,7 @@ def _serving(redis_url: str, workers: int = 1, **at_least_once: Any) -> Iterator
             thread.join(5)
 
 
-def _dead_worker(raw: redis.Redis, worker_id: str, *requests: bytes) -> None:
+def dead_worker(raw: redis.Redis, worker_id: str, *requests: bytes) -> None:
     """A worker that advertised long ago and still holds ``requests`` in its in-progress list."""
     raw.zadd(KEYS.workers, {worker_id: 1})
     if requests:
@@ -136,8 +141,8 @@ def _reply_to(message: bytes) -> str:
 
 def test_answered_requests_leave_nothing_in_progress(redis_url: str, redis_client: redis.Redis) -> None:
     """Calls are answered as usual; the worker is in the workers set while it serves, and leaves it when it stops."""
-    client = _client(redis_url)
-    with _serving(redis_url) as [server]:
+    client = client_of(redis_url)
+    with serving(redis_url) as [server]:
         for key in ("a", "b", "c"):
             assert client.call_action(SERVICE, "read", {"key": key}, timeout=5).body == {"runs": 1}
         worker_id = server.transport._delivery.worker_id  # type: ignore[attr-defined]
@@ -150,10 +155,10 @@ def test_answered_requests_leave_nothing_in_progress(redis_url: str, redis_clien
 
 def test_a_dead_workers_request_is_delivered_again_and_answered(redis_url: str, redis_client: redis.Redis) -> None:
     """A request held by a worker that stopped advertising goes back on the queue; a live worker answers it."""
-    client = _client(redis_url)
+    client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "read", {"key": "k"})
-    _dead_worker(redis_client, "gone:1:x", message)
-    with _serving(redis_url):
+    dead_worker(redis_client, "gone:1:x", message)
+    with serving(redis_url):
         [response] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
     assert response[0] == request_id
     assert response[1].actions[0].body == {"runs": 1}
@@ -163,12 +168,12 @@ def test_a_dead_workers_request_is_delivered_again_and_answered(redis_url: str, 
 
 def test_the_last_allowed_delivery_goes_to_the_dead_letter_list(redis_url: str, redis_client: redis.Redis) -> None:
     """A request whose deliveries all ended with a dead worker is dead-lettered; its caller gets DEAD_LETTERED."""
-    client = _client(redis_url)
+    client = client_of(redis_url)
     _request_id, message = _sent_request(redis_client, client, "read", {"key": "poison"})
     # Two deliveries failed already; the dead worker held the third and last one.
     redis_client.hset(KEYS.deliveries, hashlib.sha1(message).hexdigest(), 2)
-    _dead_worker(redis_client, "gone:2:x", message)
-    with _serving(redis_url, max_deliveries=3):
+    dead_worker(redis_client, "gone:2:x", message)
+    with serving(redis_url, max_deliveries=3):
         [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
     [error] = response.errors
     assert error.code == "DEAD_LETTERED"
@@ -181,9 +186,9 @@ def test_a_finished_non_idempotent_request_is_answered_again_without_running(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     """The same request delivered twice (its first worker died after replying) runs once; both replies agree."""
-    client = _client(redis_url)
+    client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "charge", {"key": "once"})
-    with _serving(redis_url, workers=2):
+    with serving(redis_url, workers=2):
         redis_client.rpush(KEYS.queue, message)
         [first] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
         redis_client.rpush(KEYS.queue, message)  # delivered again, as after a worker died before acknowledging
@@ -198,13 +203,13 @@ def test_a_non_idempotent_request_running_on_a_live_worker_is_not_run_again(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     """A request claimed by a live worker is given back, not run, until that worker finishes it."""
-    client = _client(redis_url)
+    client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "charge", {"key": "busy"})
     redis_client.rpush(KEYS.queue, message)
     state = KEYS.request_state(request_identity(_reply_to(message), request_id))
     redis_client.zadd(KEYS.workers, {"alive:3:x": time.time() * 1000 + 60_000})
     redis_client.set(state, "run:alive:3:x", px=60_000)
-    with _serving(redis_url):
+    with serving(redis_url):
         time.sleep(1.5)
         assert Runs.counts == {}
         assert redis_client.llen(KEYS.queue) == 1  # given back, waiting
@@ -215,11 +220,11 @@ def test_a_non_idempotent_request_whose_worker_died_running_it_gets_worker_died(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     """A request claimed by a worker that died is not run again: its caller gets WORKER_DIED."""
-    client = _client(redis_url)
+    client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "charge", {"key": "died"})
     redis_client.set(KEYS.request_state(request_identity(_reply_to(message), request_id)), "run:gone:4:x", px=60_000)
-    _dead_worker(redis_client, "gone:4:x", message)
-    with _serving(redis_url):
+    dead_worker(redis_client, "gone:4:x", message)
+    with serving(redis_url):
         [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
     [error] = response.errors
     assert error.code == "WORKER_DIED"
