@@ -133,7 +133,7 @@ def _sent_request(raw: redis.Redis, client: Client, action: str, body: dict[str,
     return request_id, message
 
 
-def _reply_to(message: bytes) -> str:
+def reply_to_of(message: bytes) -> str:
     """The reply queue a request message names."""
     reply_to: str = MsgpackSerializer().blob_to_dict(parse_message(message).payload)["meta"]["reply_to"]
     return reply_to
@@ -192,7 +192,7 @@ def test_a_finished_non_idempotent_request_is_answered_again_without_running(
         redis_client.rpush(KEYS.queue, message)
         [first] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
         redis_client.rpush(KEYS.queue, message)  # delivered again, as after a worker died before acknowledging
-        again = redis_client.blpop(["pysoa:" + _reply_to(message)], 10)
+        again = redis_client.blpop(["pysoa:" + reply_to_of(message)], 10)
     assert first[0] == request_id
     assert first[1].actions[0].body == {"runs": 1}
     assert again is not None
@@ -206,7 +206,7 @@ def test_a_non_idempotent_request_running_on_a_live_worker_is_not_run_again(
     client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "charge", {"key": "busy"})
     redis_client.rpush(KEYS.queue, message)
-    state = KEYS.request_state(request_identity(_reply_to(message), request_id))
+    state = KEYS.request_state(request_identity(reply_to_of(message), request_id))
     redis_client.zadd(KEYS.workers, {"alive:3:x": time.time() * 1000 + 60_000})
     redis_client.set(state, "run:alive:3:x", px=60_000)
     with serving(redis_url):
@@ -222,7 +222,7 @@ def test_a_non_idempotent_request_whose_worker_died_running_it_gets_worker_died(
     """A request claimed by a worker that died is not run again: its caller gets WORKER_DIED."""
     client = client_of(redis_url)
     request_id, message = _sent_request(redis_client, client, "charge", {"key": "died"})
-    redis_client.set(KEYS.request_state(request_identity(_reply_to(message), request_id)), "run:gone:4:x", px=60_000)
+    redis_client.set(KEYS.request_state(request_identity(reply_to_of(message), request_id)), "run:gone:4:x", px=60_000)
     dead_worker(redis_client, "gone:4:x", message)
     with serving(redis_url):
         [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)

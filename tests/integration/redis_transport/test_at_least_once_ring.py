@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 
+from pysoa_like.core.keys import reply_key_host_index
 from pysoa_like.test.redis import RedisRing
 from tests.integration.redis_transport.test_at_least_once import (
     KEYS,
@@ -13,6 +15,7 @@ from tests.integration.redis_transport.test_at_least_once import (
     Runs,
     client_of,
     dead_worker,
+    reply_to_of,
     serving,
 )
 
@@ -24,6 +27,11 @@ def ring() -> Iterator[RedisRing]:
         yield group
 
 
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> None:
+    Runs.counts.clear()
+
+
 @pytest.fixture
 def hosts(ring: RedisRing) -> list[str]:
     """The masters' URLs, flushed first."""
@@ -31,14 +39,24 @@ def hosts(ring: RedisRing) -> list[str]:
     return ring.urls
 
 
-def test_calls_over_a_ring_are_answered_and_acknowledged_on_their_master(ring: RedisRing, hosts: list[str]) -> None:
+@pytest.fixture
+def masters(ring: RedisRing) -> Iterator[list[redis.Redis]]:
+    """A plain client of each master, in ring order (closed at the end)."""
+    clients = [server.client() for server in ring.servers]
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def test_calls_over_a_ring_are_answered_and_acknowledged_on_their_master(
+    masters: list[redis.Redis], hosts: list[str]
+) -> None:
     """Requests spread over both masters are all answered; each worker advertises on both; nothing stays held."""
     client = client_of(hosts)
     with serving(hosts, workers=2) as servers:
         for n in range(12):
             assert client.call_action(SERVICE, "read", {"key": f"k{n}"}, timeout=10).body == {"runs": 1}
         worker_ids = {server.transport._delivery.worker_id for server in servers}  # type: ignore[attr-defined]
-        masters = [server.client() for server in ring.servers]
         for master in masters:
             assert {worker.decode() for worker in master.zrange(KEYS.workers, 0, -1)} == worker_ids
     for master in masters:
@@ -47,10 +65,11 @@ def test_calls_over_a_ring_are_answered_and_acknowledged_on_their_master(ring: R
     assert len(Runs.counts) == 12
 
 
-def test_a_dead_workers_requests_on_each_master_go_back_to_that_master(ring: RedisRing, hosts: list[str]) -> None:
+def test_a_dead_workers_requests_on_each_master_go_back_to_that_master(
+    masters: list[redis.Redis], hosts: list[str]
+) -> None:
     """A dead worker holding one request on each master: both are delivered again and answered."""
     client = client_of(hosts)
-    masters = [server.client() for server in ring.servers]
     sent = []
     for index in range(len(masters)):
         request_id = client.send_request(SERVICE, [{"action": "read", "body": {"key": f"m{index}"}}])
@@ -63,3 +82,25 @@ def test_a_dead_workers_requests_on_each_master_go_back_to_that_master(ring: Red
     assert sorted(request_id for request_id, _ in responses) == sorted(request_id for request_id, _ in sent)
     for master in masters:
         assert master.exists(KEYS.in_progress("gone:9:x")) == 0
+
+
+def test_a_finished_non_idempotent_request_is_answered_again_from_its_master(
+    masters: list[redis.Redis], hosts: list[str]
+) -> None:
+    """A non-idempotent request delivered twice on each master in turn runs once, and its second delivery is
+    answered from the reply kept on that master, whether the reply list is on the same master or the other."""
+    client = client_of(hosts)
+    for index, master in enumerate(masters):
+        request_id = client.send_request(SERVICE, [{"action": "charge", "body": {"key": f"once{index}"}}])
+        message = next(m.lpop(KEYS.queue) for m in masters if m.llen(KEYS.queue))
+        assert isinstance(message, bytes)
+        with serving(hosts):
+            master.rpush(KEYS.queue, message)
+            [(first_id, first)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+            master.rpush(KEYS.queue, message)  # delivered again, as after its worker died before acknowledging it
+            reply_key = "pysoa:" + reply_to_of(message)
+            again = masters[reply_key_host_index(reply_key, len(masters))].blpop([reply_key], 10)
+        assert first_id == request_id
+        assert first.actions[0].body == {"runs": 1}
+        assert again is not None
+    assert Runs.counts == {"once0": 1, "once1": 1}

@@ -269,16 +269,15 @@ class AtLeastOnceDelivery:
 
     # Finishing requests
 
-    def store_finished(self, held: Held, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int) -> None:
-        """Keep a non-idempotent job's reply, before it is pushed, for a redelivery to be answered with it."""
+    def keep_finished(
+        self, held: Held, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int
+    ) -> tuple[int, list[tuple[Any, ...]]] | None:
+        """What keeps a non-idempotent job's reply for a redelivery to be answered with: ``(ring index, commands)``
+        to run just before the reply's push (see ``RedisTransportCore.send_reply``), or None for other jobs."""
         if held.state_key is None:
-            return
-        try:
-            self.core.run_at(
-                held.index, "SET", held.state_key, finished_state(messages, redis_expiry_seconds), "PX", held.state_ttl
-            )
-        except (redis.RedisError, MessageSendError) as exc:
-            self._log(logging.ERROR, "Could not keep the reply of a non-idempotent job: %s", exc)
+            return None
+        state = finished_state(messages, redis_expiry_seconds)
+        return held.index, [("SET", held.state_key, state, "PX", held.state_ttl)]
 
     def finish(self, held: Held) -> None:
         """The request's job is over (answered, or wanting no answer): acknowledge it with the next write."""

@@ -154,9 +154,10 @@ class Lane:
         self._loaded: set[int] = set()
         # Whether big items may be pushed in a transaction on this connection (None: not probed yet).
         self._transactions: bool | None = None
-        # Pushes written but whose replies are not read yet (see push_deferred), in order, each with whether
-        # it went as a transaction (how many replies it has).
-        self._deferred: list[tuple[PushItem, bool]] = []
+        # Pushes written but whose replies are not read yet (see push_deferred), in order, each with whether it
+        # went as a transaction (how many replies it has) and how many commands were written just before it
+        # (their replies come first).
+        self._deferred: list[tuple[PushItem, bool, int]] = []
         #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception | None]] = []
         #: The replies to the commands :meth:`blocking_pop` wrote before its pop (``before``), errors included.
@@ -195,7 +196,7 @@ class Lane:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
             # they would take the replies of the next connection's commands as their own.
             lost = redis.ConnectionError("The connection closed before Redis acknowledged the push")
-            self.settled.extend((item, lost) for item, _transaction in self._deferred)
+            self.settled.extend((item, lost) for item, _transaction, _before in self._deferred)
             self._deferred = []
 
     # Sending
@@ -313,12 +314,16 @@ class Lane:
         big and this connection goes in transactions (whose check script is sent as text)."""
         return self._as_transaction(item) or script_index(item) in self._loaded
 
-    def push_deferred(self, item: PushItem, capacity: int) -> None:
+    def push_deferred(self, item: PushItem, capacity: int, before: Sequence[tuple[Any, ...]] = ()) -> None:
         """Write the push of ``item`` without waiting for Redis' reply.
 
         The reply is read by the next :meth:`blocking_pop` (its outcome then goes to :attr:`settled`) or
         :meth:`settle`, so a server pays one wait per request instead of two. Only for items that
         :meth:`can_defer` accepts: a script Redis no longer knows would only be found out later.
+
+        Args:
+            before: Commands Redis must run just before the push, written with it (their replies are read and
+                dropped: what they do must be allowed to fail, such as keeping a copy of the reply).
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
@@ -326,12 +331,13 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         transaction = self._as_transaction(item)
+        commands = push_commands(item, capacity, transaction)
         try:
-            self._write(push_commands(item, capacity, transaction))
+            self._write([*before, *commands] if before else commands)
         except BaseException:
             self._disconnect()
             raise
-        self._deferred.append((item, transaction))
+        self._deferred.append((item, transaction, len(before)))
 
     @property
     def has_deferred(self) -> bool:
@@ -349,12 +355,15 @@ class Lane:
         deferred, self._deferred = self._deferred, []
         self._reader.read_deadline = time.monotonic() + self._socket_timeout
         results: list[tuple[PushItem, Exception | None]] = []
-        for position, (item, transaction) in enumerate(deferred):
+        read = self._reader.read
+        for position, (item, transaction, before) in enumerate(deferred):
             try:
+                for _command in range(before):
+                    read()
                 results.append((item, self._read_outcome(transaction)))
             except Exception as exc:
                 self._disconnect()
-                results.extend((unread, exc) for unread, _transaction in deferred[position:])
+                results.extend((unread, exc) for unread, _transaction, _before in deferred[position:])
                 break
             except BaseException:
                 self._disconnect()

@@ -289,6 +289,7 @@ class RedisTransportCore:
         messages: Sequence[OutgoingMessage],
         redis_expiry_seconds: int,
         deferrable: bool = True,
+        before: tuple[int, Sequence[tuple[Any, ...]]] | None = None,
     ) -> None:
         """Push a server's reply to ``pysoa:<queue_name>``, without waiting for Redis' answer when that is safe.
 
@@ -305,6 +306,9 @@ class RedisTransportCore:
             messages: The framed reply, or all its chunks.
             redis_expiry_seconds: The reply list's new TTL.
             deferrable: False to wait for Redis' answer in any case (and push with the script's text).
+            before: ``(ring index, commands)``: commands that must run before the push, on that master (at-least-once
+                delivery keeps a copy of the reply so). They go in the push's write when the reply list is on that
+                master, else they run first; their failures are logged, never raised.
 
         Raises:
             MessageSendError: Redis could not be reached (twice): the reply is lost, which is logged.
@@ -317,9 +321,17 @@ class RedisTransportCore:
             try:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                     if deferrable and lane.can_defer(item):
-                        lane.push_deferred(item, self.queue_capacity)
+                        if before is None:
+                            lane.push_deferred(item, self.queue_capacity)
+                        elif self.backend_layer.shares_lane(before[0], index):
+                            lane.push_deferred(item, self.queue_capacity, before[1])
+                        else:
+                            self._run_before(before)
+                            lane.push_deferred(item, self.queue_capacity)
                         self._deferred_lanes[lane] = index
                         return
+                    if before is not None:
+                        self._run_before(before)
                     if lane.has_deferred:
                         self._settle_lane(index, lane)
                     # The first push of this script on this connection: wait for it, which also loads the script.
@@ -340,6 +352,23 @@ class RedisTransportCore:
             raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
         finally:
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
+
+    def _run_before(self, before: tuple[int, Sequence[tuple[Any, ...]]]) -> None:
+        """Run the commands that must precede a reply's push, on their own master (see :meth:`send_reply`)."""
+        index, commands = before
+        try:
+            for command in commands:
+                self.run_at(index, *command)
+        except (redis.RedisError, MessageSendError) as exc:
+            log_bounded(
+                _logger,
+                logging.ERROR,
+                self.log_throttle,
+                "before reply",
+                "Could not run what goes before a reply's push (service %s): %s",
+                self.service_name,
+                exc,
+            )
 
     def settle_deferred(self) -> None:
         """Read Redis' answers to every deferred reply push of this thread, acting on failures as :meth:`send_reply`

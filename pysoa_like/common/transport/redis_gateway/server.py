@@ -416,11 +416,11 @@ class RedisServerTransport(ServerTransport):
         self._watch.exclusive = False
 
     def _send_held(self, held: Held, reply_to: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
-        """Push the reply of a request taken at least once: kept first when its job is not idempotent."""
+        """Push the reply of a request taken at least once: kept first when its job is not idempotent (in the push's
+        write when the reply list is on the request's master)."""
         delivery = self._delivery
-        if delivery is not None:
-            delivery.store_finished(held, messages, expiry)
-        self.core.send_reply(reply_to, messages, expiry)
+        before = delivery.keep_finished(held, messages, expiry) if delivery is not None else None
+        self.core.send_reply(reply_to, messages, expiry, before=before)
         held.answered = True
 
     def flush_responses(self) -> None:
