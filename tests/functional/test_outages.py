@@ -78,15 +78,17 @@ def test_the_readiness_file_is_absent_during_an_outage(
     assert not ready_file.exists()
 
 
-@pytest.mark.parametrize("fork", [0, 2])
+@pytest.mark.parametrize(("fork", "delivery"), [(0, ""), (2, ""), (0, "at_least_once")])
 def test_a_worker_whose_password_redis_refuses_stops_with_one_clear_line_and_exit_2(
-    start_runner: Callable[..., Runner], tmp_path: Path, fork: int
+    start_runner: Callable[..., Runner], tmp_path: Path, fork: int, delivery: str
 ) -> None:
     """WRONGPASS is not an outage: the worker says the credentials are refused and exits 2 (under --fork the
-    supervisor too, without respawning), instead of retrying for ever as if Redis were down."""
+    supervisor too, without respawning), instead of retrying for ever as if Redis were down; also when it
+    delivers at least once (its first command is then its advertisement)."""
     with RedisServerProcess(password="right") as guarded:
         wrong_url = f"redis://:wrong@127.0.0.1:{guarded.port}/0"
-        runner = start_runner(fork=fork, env={"FUNCTIONAL_REDIS_URL": wrong_url}, wait_ready=False)
+        env = {"FUNCTIONAL_REDIS_URL": wrong_url, "FUNCTIONAL_DELIVERY": delivery}
+        runner = start_runner(fork=fork, env=env, wait_ready=False)
         exit_code = runner.process.wait(timeout=30)
     log = runner.log()
     assert exit_code == 2

@@ -26,7 +26,12 @@ import redis
 
 from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._short_text import short_repr
-from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveError,
+    MessageReceiveTimeout,
+    MessageSendError,
+    ReceiveAuthenticationError,
+)
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.core.delivery import (
@@ -123,6 +128,10 @@ class AtLeastOnceDelivery:
         try:
             for index in self.core.queue_indexes(self.keys.queue):
                 self._advertise(index)
+        except redis.AuthenticationError as exc:
+            # Refused credentials are not an outage: the worker stops instead of retrying for ever.
+            message = f"Redis refused the credentials of {self.core.service_name}: {exc}"
+            raise ReceiveAuthenticationError(message) from exc
         except (redis.RedisError, MessageSendError) as exc:
             raise MessageReceiveError(f"Redis error advertising a worker of {self.core.service_name}: {exc}") from exc
         self._started = True
