@@ -14,13 +14,17 @@ none has a hash tag, so each queue is one slot of its own, and every script touc
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 __all__ = [
     "CLUSTER_SLOTS",
+    "MAXIMUM_REDIRECTS",
+    "MINIMUM_REFRESH_INTERVAL_SECONDS",
     "SLOTS_COMMAND",
+    "STANDARD_BACKEND_HINT",
     "TOPOLOGY_COMMANDS",
+    "ClusterTopology",
     "NodeAddress",
     "Redirect",
     "SlotMap",
@@ -28,14 +32,26 @@ __all__ = [
     "cluster_down",
     "hash_tag",
     "key_slot",
+    "no_master_message",
     "not_a_cluster",
     "parse_redirect",
     "slot_map_from_reply",
+    "topology_candidates",
+    "topology_commands",
+    "topology_error",
     "unknown_command",
 ]
 
 #: The number of hash slots of a Redis Cluster.
 CLUSTER_SLOTS = 16384
+
+#: The topology is read again at most this often (a failover makes every call to the lost master fail until the
+#: cluster promotes a replica; each failure asks for a refresh).
+MINIMUM_REFRESH_INTERVAL_SECONDS = 0.1
+
+#: How many ``MOVED``/``ASK`` answers one command follows before its error is the caller's (a slot moves once or
+#: twice during a resharding or failover; more means the nodes disagree, and the caller's retry policy takes over).
+MAXIMUM_REDIRECTS = 5
 
 #: A node's address, as the cluster announces it (or as a startup node was given).
 NodeAddress = tuple[str, int]
@@ -146,6 +162,18 @@ def not_a_cluster(text: str) -> bool:
     return "cluster support disabled" in text
 
 
+def no_master_message(slot: int, uncovered: int) -> str:
+    """What a command for ``slot`` fails with when the slot map gives it no master (``uncovered`` slots have none)."""
+    return (
+        f"No master of the Redis Cluster serves slot {slot} ({uncovered} of {CLUSTER_SLOTS} slots have none: the "
+        "cluster is not fully set up, or lost a master that had no replica)"
+    )
+
+
+#: Appended to a ``MOVED``/``ASK`` error met by a backend that does not follow redirections.
+STANDARD_BACKEND_HINT = " (this Redis is a node of a Redis Cluster: use backend_type 'redis.cluster' to reach it)"
+
+
 def unknown_command(text: str) -> bool:
     """Whether an error reply says that the node does not know the command (``CLUSTER SHARDS`` before Redis 7)."""
     lowered = text.lower()
@@ -227,6 +255,64 @@ class SlotMap:
         return list(seen.values())
 
 
+class ClusterTopology:
+    """The slot map a driver holds, and when to read it again (the driver reads it, and tells the time).
+
+    A map is read when there is none, and again once something asked for it (:meth:`invalidate` after a
+    connection failure or ``CLUSTERDOWN``, a ``MOVED`` answer, a slot without master), at most every
+    :data:`MINIMUM_REFRESH_INTERVAL_SECONDS`.
+    """
+
+    __slots__ = ("_next_refresh", "_refresh_due", "slot_map")
+
+    def __init__(self) -> None:
+        #: The latest map read, or None before the first.
+        self.slot_map: SlotMap | None = None
+        self._refresh_due = True
+        self._next_refresh = 0.0
+
+    def stale(self, now: float) -> bool:
+        """Whether to read the topology before using the map (``now``: the driver's monotonic clock)."""
+        return self.slot_map is None or (self._refresh_due and now >= self._next_refresh)
+
+    def reading(self, now: float) -> None:
+        """A read starts now (the next one waits for the minimum interval, whatever this one finds)."""
+        self._next_refresh = now + MINIMUM_REFRESH_INTERVAL_SECONDS
+
+    def read(self, slot_map: SlotMap) -> None:
+        """A read found ``slot_map``."""
+        self.slot_map = slot_map
+        self._refresh_due = False
+
+    def invalidate(self) -> None:
+        """Read the map again before the next command (after an error: a failover?)."""
+        self._refresh_due = True
+
+    def master_of(self, slot: int) -> NodeAddress | None:
+        """The master serving ``slot`` in the current map (a read must have found one); None asks for a read.
+
+        Raises:
+            ValueError: No map was read yet.
+        """
+        if self.slot_map is None:
+            raise ValueError("No slot map was read yet")
+        address = self.slot_map.node_for(slot)
+        if address is None:
+            self._refresh_due = True
+        return address
+
+    def note_redirect(self, redirect: Redirect) -> None:
+        """A ``MOVED`` answer: the slot lives elsewhere now, and others may have moved with it (read them again).
+
+        An ``ASK`` answer changes nothing: the slot is still served here until its migration ends.
+        """
+        if redirect.ask:
+            return
+        if self.slot_map is not None:
+            self.slot_map.move(redirect.slot, redirect.address)
+        self._refresh_due = True
+
+
 def _text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
@@ -306,6 +392,35 @@ def _from_shards(reply: Any, asked_host: str, tls: bool) -> SlotMap:
             if address is not None and address != master and address not in known:
                 known.append(address)
     return SlotMap.from_ranges(ranges, replicas)
+
+
+def topology_candidates(
+    current: SlotMap | None, startup_nodes: Sequence[NodeAddress], shuffle: Callable[[list[NodeAddress]], None]
+) -> list[NodeAddress]:
+    """The nodes to ask for the topology, in order: the known ones (shuffled, so that no node gets every
+    refresh), then the startup nodes not among them."""
+    known = current.nodes if current is not None else []
+    shuffle(known)
+    return list(dict.fromkeys([*known, *startup_nodes]))
+
+
+def topology_commands(slots_only: bool) -> tuple[tuple[str, str], ...]:
+    """The topology commands to try on a node, best first (only ``CLUSTER SLOTS`` once a node lacked SHARDS)."""
+    return (SLOTS_COMMAND,) if slots_only else TOPOLOGY_COMMANDS
+
+
+def topology_error(command: Sequence[str], text: str) -> str:
+    """What an error reply to a topology command means: ``"older"`` (the node lacks ``CLUSTER SHARDS``: ask
+    ``CLUSTER SLOTS``, and only it from now on), else the problem to report for this node.
+
+    Raises:
+        ValueError: The node does not run in cluster mode (the message says which backend to use instead).
+    """
+    if not_a_cluster(text):
+        raise ValueError("this Redis does not run in cluster mode (use backend_type 'redis.standard' for it)")
+    if tuple(command) != SLOTS_COMMAND and unknown_command(text):
+        return "older"
+    return text
 
 
 def slot_map_from_reply(command: Sequence[str], reply: Any, asked_host: str, tls: bool = False) -> SlotMap:

@@ -6,8 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from pysoa_like.client.client import Client
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,13 @@ class CallLoad:
     """``threads`` threads calling ``service``'s ``echo`` back to back, each with its own client, until stopped.
 
     Args:
-        make_client: Builds one client per thread.
+        make_client: Builds one client per thread (a ``Client``, or a ``LoopClient`` for the asyncio driver).
         service: The service called.
         threads: How many callers.
         timeout: Each call's timeout.
     """
 
-    def __init__(self, make_client: Callable[[], Client], service: str, threads: int = 2, timeout: float = 2.0) -> None:
+    def __init__(self, make_client: Callable[[], Any], service: str, threads: int = 2, timeout: float = 2.0) -> None:
         self.service = service
         self.timeout = timeout
         self.outcomes: list[Outcome] = []
@@ -47,7 +46,7 @@ class CallLoad:
             for number, client in enumerate(self.clients)
         ]
 
-    def _run(self, client: Client, number: int) -> None:
+    def _run(self, client: Any, number: int) -> None:
         sequence = 0
         while not self._stop.is_set():
             sequence += 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 
+from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway._aio_ring import aio_ring_of
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
@@ -22,37 +23,44 @@ from pysoa_like.registry import list_services
 from pysoa_like.test.redis import RedisCluster, RedisServerProcess
 from tests.functional.conftest import Runner
 from tests.integration.cluster.conftest import (
-    cluster_client,
+    LoopClient,
     cluster_transport,
+    send_one,
     services_on_distinct_masters,
     slot_of_service,
     startup_urls,
 )
 
 
-def test_single_serial_and_parallel_calls(cluster: RedisCluster, start_workers: Callable[..., Runner]) -> None:
-    """call_action, several actions in one job, call_actions_parallel and futures all get their replies."""
+def test_single_serial_and_parallel_calls(
+    cluster: RedisCluster, start_workers: Callable[..., Runner], make_client: Callable[..., Client | LoopClient]
+) -> None:
+    """call_action, several actions in one job, call_actions_parallel and (Client) futures all get their replies."""
     start_workers("clustered")
-    client = cluster_client(cluster, "clustered")
+    client = make_client("clustered")
     assert client.call_action("clustered", "echo", {"n": 1}, timeout=5).body["body"] == {"n": 1}
     serial = client.call_actions(
         "clustered", [{"action": "echo", "body": {"n": n}} for n in range(3)], timeout=5
     ).actions
     assert [action.body["body"] for action in serial] == [{"n": 0}, {"n": 1}, {"n": 2}]
-    parallel = client.call_actions_parallel(
-        "clustered", [{"action": "echo", "body": {"n": n}} for n in range(6)], timeout=5
+    parallel = list(
+        client.call_actions_parallel("clustered", [{"action": "echo", "body": {"n": n}} for n in range(6)], timeout=5)
     )
     assert [response.body["body"] for response in parallel] == [{"n": n} for n in range(6)]
+    if isinstance(client, LoopClient):
+        return  # AsyncClient has no futures: its calls are coroutines
     futures = [client.call_action_future("clustered", "echo", {"f": n}, timeout=5) for n in range(3)]
     assert [future.result().body["body"] for future in futures] == [{"f": 0}, {"f": 1}, {"f": 2}]
 
 
-def test_parallel_jobs_to_services_on_every_master(cluster: RedisCluster, start_workers: Callable[..., Runner]) -> None:
+def test_parallel_jobs_to_services_on_every_master(
+    cluster: RedisCluster, start_workers: Callable[..., Runner], make_client: Callable[..., Client | LoopClient]
+) -> None:
     """A parallel call to services whose queues live on three different masters gets each service's replies."""
     names = services_on_distinct_masters(cluster, 3)
     for name in names:
         start_workers(name, fork=1)
-    client = cluster_client(cluster, *names)
+    client = make_client(*names)
     jobs = [
         {"service_name": name, "actions": [{"action": "echo", "body": {"to": name, "n": n}}]}
         for n in range(2)
@@ -62,28 +70,30 @@ def test_parallel_jobs_to_services_on_every_master(cluster: RedisCluster, start_
     assert [result.actions[0].body["body"] for result in results] == [job["actions"][0]["body"] for job in jobs]
 
 
-def test_big_requests_and_chunked_replies(cluster: RedisCluster, start_workers: Callable[..., Runner]) -> None:
+def test_big_requests_and_chunked_replies(
+    cluster: RedisCluster, start_workers: Callable[..., Runner], make_client: Callable[..., Client | LoopClient]
+) -> None:
     """A 1 MiB request and a 3 MiB reply (sent in chunks) cross the cluster intact."""
     start_workers("clustered")
-    client = cluster_client(cluster, "clustered", maximum_message_size_in_bytes=2 * 1024 * 1024)
+    client = make_client("clustered", maximum_message_size_in_bytes=2 * 1024 * 1024)
     body = {"fill": "ab", "size": 1_500_000, "payload": "z" * (1024 * 1024)}
     response = client.call_action("clustered", "big", body, timeout=10)
     assert response.body == {"data": "ab" * 1_500_000, "received": 1024 * 1024}
     # Several at once, each chunked reply whole.
     bodies = [{"fill": letter, "size": 400_000} for letter in "xyz"]
-    replies = client.call_actions_parallel("clustered", [{"action": "big", "body": b} for b in bodies], timeout=10)
+    replies = list(
+        client.call_actions_parallel("clustered", [{"action": "big", "body": b} for b in bodies], timeout=10)
+    )
     assert [reply.body["data"] for reply in replies] == [letter * 400_000 for letter in "xyz"]
 
 
-def test_queues_keep_pysoa_key_names(cluster: RedisCluster) -> None:
+def test_queues_keep_pysoa_key_names(cluster: RedisCluster, driver: str) -> None:
     """A request waits in ``pysoa:service.<name>`` on the master of that key's slot (no hash tag, no rename)."""
-    transport = RedisClientTransport("keys", **cluster_transport(cluster))
-    transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+    send_one(driver, "keys", **cluster_transport(cluster))
     key = request_queue_key("keys")
     with cluster.key_owner(key).client() as owner:
         assert owner.llen(key) == 1
-    backend = transport.core.backend_layer
-    assert isinstance(backend, ClusterRedisClient)
+    backend = make_backend("redis.cluster", {"hosts": startup_urls(cluster)})
     assert backend.queue_indexes(key) == [slot_of_service("keys")]
 
 
@@ -100,65 +110,63 @@ def test_one_connection_per_master_for_all_its_slots(cluster: RedisCluster) -> N
         backend.close()
 
 
-def test_a_startup_node_that_is_down_is_skipped(cluster: RedisCluster) -> None:
+def test_a_startup_node_that_is_down_is_skipped(cluster: RedisCluster, driver: str) -> None:
     """The topology is read from the first startup node that answers."""
     settings = cluster_transport(cluster)
     settings["backend_layer_kwargs"]["hosts"] = ["redis://127.0.0.1:1/0", *startup_urls(cluster, 2)]
-    transport = RedisClientTransport("skip", **settings)
-    transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+    send_one(driver, "skip", **settings)
     with cluster.key_owner(request_queue_key("skip")).client() as owner:
         assert owner.llen(request_queue_key("skip")) == 1
 
 
-def test_the_standard_backend_on_a_cluster_node_says_to_use_the_cluster_backend(cluster: RedisCluster) -> None:
+def test_the_standard_backend_on_a_cluster_node_says_to_use_the_cluster_backend(
+    cluster: RedisCluster, driver: str
+) -> None:
     """Pointing redis.standard at a cluster node fails with MOVED and says which backend_type to use."""
     names = services_on_distinct_masters(cluster, 3, prefix="std")
     node = cluster.key_owner(request_queue_key(names[0]))
     elsewhere = next(name for name in names if cluster.key_owner(request_queue_key(name)) is not node)
-    transport = RedisClientTransport(
-        elsewhere, backend_type="redis.standard", backend_layer_kwargs={"hosts": [node.url]}
-    )
     with pytest.raises(MessageSendError, match=r"MOVED .*backend_type 'redis\.cluster'"):
-        transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+        send_one(driver, elsewhere, backend_type="redis.standard", backend_layer_kwargs={"hosts": [node.url]})
 
 
-def test_the_cluster_backend_on_a_standalone_redis_says_so(tmp_path: Any) -> None:
+def test_the_cluster_backend_on_a_standalone_redis_says_so(driver: str) -> None:
     """Pointing redis.cluster at a Redis that is not in cluster mode fails with a message saying so."""
-    with RedisServerProcess() as server:
-        transport = RedisClientTransport(
-            "alone", backend_type="redis.cluster", backend_layer_kwargs={"hosts": [server.url]}
-        )
-        with pytest.raises(MessageSendError, match="does not run in cluster mode"):
-            transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+    with RedisServerProcess() as server, pytest.raises(MessageSendError, match="does not run in cluster mode"):
+        send_one(driver, "alone", backend_type="redis.cluster", backend_layer_kwargs={"hosts": [server.url]})
 
 
-def test_bad_cluster_settings_are_refused() -> None:
-    """A database other than 0, or a unix socket, cannot name a cluster."""
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda kwargs: make_backend("redis.cluster", kwargs),
+        lambda kwargs: aio_ring_of("redis.cluster", kwargs),
+    ],
+    ids=["blocking", "asyncio"],
+)
+def test_bad_cluster_settings_are_refused(build: Callable[[dict[str, Any]], object]) -> None:
+    """A database other than 0, a unix socket or another backend's setting cannot name a cluster (both drivers)."""
     with pytest.raises(ValueError, match="only database 0"):
-        ClusterRedisClient(hosts=["redis://127.0.0.1:7000/3"])
+        build({"hosts": ["redis://127.0.0.1:7000/3"]})
     with pytest.raises(ValueError, match="only database 0"):
-        ClusterRedisClient(hosts=["127.0.0.1:7000"], redis_db=2)
+        build({"hosts": ["127.0.0.1:7000"], "redis_db": 2})
     with pytest.raises(ValueError, match="over TCP"):
-        ClusterRedisClient(hosts=["unix:///tmp/redis.sock"])
+        build({"hosts": ["unix:///tmp/redis.sock"]})
+    with pytest.raises(ValueError, match=r"sentinel_services do not apply to backend_type 'redis\.cluster'"):
+        build({"hosts": ["127.0.0.1:7000"], "sentinel_services": ["orders"]})
 
 
-def test_a_wrong_password_is_a_clear_error(cluster: RedisCluster) -> None:
+def test_a_wrong_password_is_a_clear_error(cluster: RedisCluster, driver: str) -> None:
     """A startup URL whose password is wrong fails the call, naming the authentication problem."""
     node = cluster.nodes[0]
-    transport = RedisClientTransport(
-        "auth",
-        backend_type="redis.cluster",
-        backend_layer_kwargs={"hosts": [f"redis://svc:wrong@{node.host}:{node.port}/0"]},
-    )
     with pytest.raises(MessageSendError) as failure:
-        transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+        send_one(
+            driver,
+            "auth",
+            backend_type="redis.cluster",
+            backend_layer_kwargs={"hosts": [f"redis://svc:wrong@{node.host}:{node.port}/0"]},
+        )
     assert "password" in str(failure.value).lower() or isinstance(failure.value.__cause__, redis.AuthenticationError)
-
-
-def test_backend_settings_of_another_backend_are_refused() -> None:
-    """Sentinel settings given to the Cluster backend are refused by name (not a TypeError at first use)."""
-    with pytest.raises(ValueError, match=r"sentinel_services do not apply to backend_type 'redis\.cluster'"):
-        make_backend("redis.cluster", {"hosts": ["127.0.0.1:7000"], "sentinel_services": ["orders"]})
 
 
 def test_the_registry_and_queue_depths_run_over_the_cluster(
@@ -225,9 +233,3 @@ def test_a_reply_to_a_moved_slot_follows_it(cluster: RedisCluster) -> None:
     server.send_response_message(request["id"], request["meta"], {"actions": [], "errors": [], "context": {}})
     server.flush_responses()
     assert client.receive_response_message(5).request_id == 3
-
-
-def test_the_asyncio_driver_says_it_does_not_speak_cluster_yet() -> None:
-    """An asyncio transport given redis.cluster settings refuses them, naming the blocking Client instead."""
-    with pytest.raises(ValueError, match=r"asyncio driver does not speak Redis Cluster yet.*use Client"):
-        aio_ring_of("redis.cluster", {"hosts": ["redis://127.0.0.1:7000/0"]})

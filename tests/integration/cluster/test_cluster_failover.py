@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.core.keys import request_queue_key
 from pysoa_like.test.redis import RedisCluster
 from tests.functional.conftest import Runner
 from tests.integration.cluster._load import CallLoad, summarize
-from tests.integration.cluster.conftest import cluster_client
+from tests.integration.cluster.conftest import LoopClient
 
 # A call may take its timeout, plus the read margin of its last wait, plus scheduling on a busy machine.
 _CALL_TIMEOUT = 2.0
@@ -18,17 +19,17 @@ _LONGEST_CALL = _CALL_TIMEOUT + 2.5
 
 
 def test_a_killed_master_is_replaced_without_restarting_anything(
-    cluster: RedisCluster, start_workers: Callable[..., Runner]
+    cluster: RedisCluster, start_workers: Callable[..., Runner], make_client: Callable[..., Client | LoopClient]
 ) -> None:
     """SIGKILL of the master holding the service's request queue, while three callers call in a loop.
 
     Calls fail with transient transport errors or succeed, none hangs past its timeout, and once the cluster
-    promoted the replica the same clients and workers serve calls again within 10 s.
+    promoted the replica the same clients and workers serve calls again within 10 s (with either driver).
     """
     # Given workers and callers of a service whose request queue lives on the master about to die
     start_workers("failover", fork=2)
     victim = cluster.key_owner(request_queue_key("failover"))
-    load = CallLoad(lambda: cluster_client(cluster, "failover"), "failover", threads=3, timeout=_CALL_TIMEOUT)
+    load = CallLoad(lambda: make_client("failover"), "failover", threads=3, timeout=_CALL_TIMEOUT)
     load.start()
     try:
         load.wait_for_success_after(time.monotonic(), 10)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.test.redis import RedisCluster
 from tests.functional.conftest import Runner
 from tests.integration.cluster._load import CallLoad, summarize
-from tests.integration.cluster.conftest import client_count, cluster_client, slot_of_service
+from tests.integration.cluster.conftest import LoopClient, client_count, slot_of_service
 
 _CALL_TIMEOUT = 2.0
 _ASK = "client.transport.redis_gateway.redirect.ask"
@@ -17,7 +18,7 @@ _MOVED = "client.transport.redis_gateway.redirect.moved"
 
 
 def test_the_request_queue_slot_moves_to_another_master_under_load(
-    cluster: RedisCluster, start_workers: Callable[..., Runner]
+    cluster: RedisCluster, start_workers: Callable[..., Runner], make_client: Callable[..., Client | LoopClient]
 ) -> None:
     """The slot of a service's request queue migrates, key by key, while callers call and workers serve.
 
@@ -27,9 +28,7 @@ def test_the_request_queue_slot_moves_to_another_master_under_load(
     # Given workers and callers of a service
     start_workers("resharded", fork=2)
     slot = slot_of_service("resharded")
-    load = CallLoad(
-        lambda: cluster_client(cluster, "resharded", counting=True), "resharded", threads=3, timeout=_CALL_TIMEOUT
-    )
+    load = CallLoad(lambda: make_client("resharded", counting=True), "resharded", threads=3, timeout=_CALL_TIMEOUT)
     load.start()
     try:
         load.wait_for_success_after(time.monotonic(), 10)

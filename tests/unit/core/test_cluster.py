@@ -6,17 +6,23 @@ import pytest
 
 from pysoa_like.core.cluster import (
     CLUSTER_SLOTS,
+    MINIMUM_REFRESH_INTERVAL_SECONDS,
     SLOTS_COMMAND,
     TOPOLOGY_COMMANDS,
+    ClusterTopology,
     Redirect,
     SlotMap,
     SlotRing,
     cluster_down,
     hash_tag,
     key_slot,
+    no_master_message,
     not_a_cluster,
     parse_redirect,
     slot_map_from_reply,
+    topology_candidates,
+    topology_commands,
+    topology_error,
     unknown_command,
 )
 
@@ -91,6 +97,63 @@ def test_error_kinds() -> None:
     assert not_a_cluster("ERR This instance has cluster support disabled")
     assert unknown_command("ERR unknown subcommand 'SHARDS'. Try CLUSTER HELP.")
     assert unknown_command("ERR Unknown subcommand or wrong number of arguments for 'SHARDS'. Try CLUSTER HELP.")
+
+
+def test_topology_errors_say_what_to_do() -> None:
+    """A node lacking CLUSTER SHARDS means: ask CLUSTER SLOTS; a standalone Redis is refused by name."""
+    assert topology_error(SHARDS_COMMAND, "ERR unknown subcommand 'SHARDS'. Try CLUSTER HELP.") == "older"
+    assert topology_error(SLOTS_COMMAND, "ERR unknown subcommand 'SLOTS'") == "ERR unknown subcommand 'SLOTS'"
+    assert topology_error(SHARDS_COMMAND, "NOPERM no rights") == "NOPERM no rights"
+    with pytest.raises(ValueError, match=r"does not run in cluster mode \(use backend_type 'redis\.standard'"):
+        topology_error(SLOTS_COMMAND, "ERR This instance has cluster support disabled")
+    assert topology_commands(False) == TOPOLOGY_COMMANDS
+    assert topology_commands(True) == (SLOTS_COMMAND,)
+
+
+def test_topology_is_asked_of_known_nodes_first_then_startup_nodes() -> None:
+    """Known nodes (masters and replicas, in the given shuffle's order) come before the startup nodes not known."""
+    current = SlotMap.from_ranges(
+        [(0, 8000, ("h", 1)), (8001, CLUSTER_SLOTS - 1, ("h", 2))], {("h", 1): [("h", 3)], ("h", 2): []}
+    )
+    assert topology_candidates(current, [("h", 2), ("s", 9)], lambda nodes: nodes.reverse()) == [
+        ("h", 3),
+        ("h", 2),
+        ("h", 1),
+        ("s", 9),
+    ]
+    assert topology_candidates(None, [("s", 9), ("s", 9)], lambda nodes: None) == [("s", 9)]
+
+
+def test_the_topology_is_read_when_asked_for_at_most_every_interval() -> None:
+    """No map: read now. After a read, only an error, a MOVED or a slot without master asks for another, and
+    never sooner than the minimum interval after the previous read began."""
+    topology = ClusterTopology()
+    assert topology.stale(0.0)
+    topology.reading(0.0)
+    topology.read(SlotMap.from_ranges([(0, 100, ("a", 1))]))
+    assert not topology.stale(10.0)
+    assert topology.master_of(5) == ("a", 1)
+    # A MOVED answer moves the slot at once, and asks for a read once the interval has passed.
+    topology.note_redirect(Redirect(False, 5, ("b", 2)))
+    assert topology.master_of(5) == ("b", 2)
+    assert topology.stale(MINIMUM_REFRESH_INTERVAL_SECONDS)
+    topology.reading(10.0)
+    assert not topology.stale(10.0 + MINIMUM_REFRESH_INTERVAL_SECONDS / 2)
+    topology.read(SlotMap.from_ranges([(0, 100, ("a", 1))]))
+    # ASK changes nothing; an error or a slot without master asks for a read.
+    topology.note_redirect(Redirect(True, 5, ("b", 2)))
+    assert not topology.stale(20.0)
+    assert topology.master_of(500) is None
+    assert topology.stale(20.0)
+    topology.read(SlotMap.from_ranges([(0, 100, ("a", 1))]))
+    topology.invalidate()
+    assert topology.stale(20.0)
+
+
+def test_a_slot_without_master_is_explained() -> None:
+    """The error for a slot no master serves names the slot and how many slots have none."""
+    message = no_master_message(42, 5461)
+    assert "slot 42" in message and "5461 of 16384" in message
 
 
 def _slots_reply() -> list[object]:

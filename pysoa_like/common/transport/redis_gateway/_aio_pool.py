@@ -2,11 +2,13 @@
 
 A service called from many short-lived clients (a client per request, as a server makes for each job) must not
 open connections per client: :func:`pool_for` gives every asyncio transport with the same backend settings,
-on the same event loop, one :class:`AioPool`. It holds one push connection per ring slot (any number of
-concurrent pushes are pipelined on it) and the idle connections of reply readers (a reader blocks its
-connection in ``BLPOP`` while its calls wait, and gives it back when none does). The ring (round-robin for
-requests, Sentinel lookups) is shared too. A pool's connections are closed when its last transport is closed
-with ``aclose()``, or when ``asyncio.run`` ends the loop (an async generator of the loop closes them).
+on the same event loop, one :class:`AioPool`. It holds one push connection per master (any number of
+concurrent pushes are pipelined on it; under Redis Cluster every slot of a master shares it, so the pushes of
+one turn of the loop to one master go out in one write) and the idle connections of reply readers per master
+(a reader blocks its connection in ``BLPOP`` while its calls wait, and gives it back when none does). The ring
+(round-robin for requests, Sentinel lookups, the Cluster's slot map) is shared too. A pool's connections are
+closed when its last transport is closed with ``aclose()``, or when ``asyncio.run`` ends the loop (an async
+generator of the loop closes them).
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from collections.abc import AsyncGenerator, Hashable
 from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
+from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
+from pysoa_like.core.cluster import Redirect, SlotRing, cluster_down, parse_redirect
 from pysoa_like.core.keys import HostRing
+from pysoa_like.core.resp import RespError
 
 __all__ = ["AioPool", "pool_for", "release_pool"]
 
-# Idle reader connections kept per ring slot; more are closed when given back.
+# Idle reader connections kept per master; more are closed when given back.
 _MAXIMUM_IDLE_READERS = 16
+
+# A master, as its connections are shared: (host, port, unix socket path).
+_Address = tuple[str | None, int | None, str | None]
+
+
+def _address(endpoint: Endpoint) -> _Address:
+    return (endpoint.host, endpoint.port, endpoint.path)
 
 
 class AioPool:
@@ -37,10 +49,13 @@ class AioPool:
     def __init__(self, ring: AioRing) -> None:
         self.ring = ring
         self.users: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._hosts: HostRing | None = None
+        self._hosts: HostRing | SlotRing | None = None
+        # Ring slot -> its master's connection (many slots may share one, under Redis Cluster).
         self._connections: dict[int, AioConnection] = {}
-        self._opening: dict[int, asyncio.Future[AioConnection]] = {}
-        self._idle: dict[int, list[AioConnection]] = {}
+        # Per master (its endpoint's address): the push connection, its opening, the idle reader connections.
+        self._shared: dict[_Address, AioConnection] = {}
+        self._opening: dict[_Address, asyncio.Future[AioConnection]] = {}
+        self._idle: dict[_Address, list[AioConnection]] = {}
         self._closer: AsyncGenerator[None, None] | None = None
         #: The reply lists of this loop and ring, by the settings that let transports share one.
         self.replies: dict[Hashable, Any] = {}
@@ -49,11 +64,11 @@ class AioPool:
         """The ring slot serving ``key`` (reply keys hashed, request keys round-robin)."""
         hosts = self._hosts
         if hosts is None:
-            hosts = self._hosts = HostRing(await self.ring.size())
+            hosts = self._hosts = await self.ring.key_ring()
         return hosts.index_for(key)
 
     async def connection(self, index: int) -> AioConnection:
-        """The push connection of slot ``index`` (opened once, however many calls ask at once).
+        """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
 
         Raises:
             RedisConnectionError: It cannot be opened.
@@ -61,59 +76,89 @@ class AioPool:
         connection = self._connections.get(index)
         if connection is not None and not connection.closed:
             return connection
-        opening = self._opening.get(index)
-        if opening is None:
-            opening = self._opening[index] = asyncio.ensure_future(self.open(index))
-            opening.add_done_callback(lambda done: self._opened(index, done))
-        connection = await asyncio.shield(opening)
+        endpoint = await self.ring.endpoint_at(index)
+        try:
+            connection = await self.connection_to(endpoint)
+        except RedisConnectionError:
+            self.ring.reset(index)
+            raise
         self._connections[index] = connection
         return connection
 
-    def _opened(self, index: int, opening: asyncio.Future[AioConnection]) -> None:
-        """An opening ended: forget it (its error is read here too, as every caller may have given up on it)."""
-        self._opening.pop(index, None)
-        if not opening.cancelled():
-            opening.exception()
-
-    async def open(self, index: int) -> AioConnection:
-        """A new connection to slot ``index``'s master (Sentinel: asked again after a failure).
+    async def connection_to(self, endpoint: Endpoint) -> AioConnection:
+        """The push connection of the node at ``endpoint`` (opened once, however many calls ask at once).
 
         Raises:
             RedisConnectionError: It cannot be opened.
         """
-        endpoint = await self.ring.endpoint_at(index)
-        try:
-            return await AioConnection.open(endpoint)
-        except RedisConnectionError:
+        address = _address(endpoint)
+        connection = self._shared.get(address)
+        if connection is not None and not connection.closed:
+            return connection
+        opening = self._opening.get(address)
+        if opening is None:
+            opening = self._opening[address] = asyncio.ensure_future(AioConnection.open(endpoint))
+            opening.add_done_callback(lambda done: self._opened(address, done))
+        connection = self._shared[address] = await asyncio.shield(opening)
+        return connection
+
+    def _opened(self, address: _Address, opening: asyncio.Future[AioConnection]) -> None:
+        """An opening ended: forget it (its error is read here too, as every caller may have given up on it)."""
+        self._opening.pop(address, None)
+        if not opening.cancelled():
+            opening.exception()
+
+    def redirect_of(self, index: int, reply: Any, connection: AioConnection | None) -> Redirect | None:
+        """The ``MOVED``/``ASK`` answer ``reply`` is, once the ring learned from it; None for any other reply.
+
+        Only a ring that follows redirections (Redis Cluster) gets one. After ``MOVED`` slot ``index`` is looked
+        up again; after ``ASK`` the one command goes to :meth:`connection_to` the named node, after ``ASKING``.
+        """
+        if not isinstance(reply, RespError) or not self.ring.follows_redirects:
+            return None
+        host = connection.endpoint.host if connection is not None else None
+        redirect = parse_redirect(reply.text, host or "")
+        if redirect is not None:
+            self.ring.note_redirect(redirect)
+            if not redirect.ask:
+                self._connections.pop(index, None)
+        elif cluster_down(reply.text):
             self.ring.reset(index)
-            raise
+        return redirect
 
     def failed(self, index: int, connection: AioConnection | None) -> None:
-        """Forget a slot's connection after an error (Sentinel then asks for the master again)."""
+        """Forget a slot's connection after an error (Sentinel then asks for the master again, Cluster its map)."""
         if connection is not None:
             connection.close()
             if self._connections.get(index) is connection:
                 del self._connections[index]
         self.ring.reset(index)
 
-    async def reader_connection(self, index: int) -> AioConnection:
-        """A connection to slot ``index`` for a reader to block on: an idle one, else a new one.
+    async def reader_connection(self, index: int, endpoint: Endpoint | None = None) -> AioConnection:
+        """A connection to slot ``index``'s master (or to ``endpoint``) for a reader to block on: an idle one,
+        else a new one.
 
         Raises:
             RedisConnectionError: It cannot be opened.
         """
-        idle = self._idle.get(index)
+        if endpoint is None:
+            endpoint = await self.ring.endpoint_at(index)
+        idle = self._idle.get(_address(endpoint))
         while idle:
             connection = idle.pop()
             if not connection.closed:
                 return connection
-        return await self.open(index)
+        try:
+            return await AioConnection.open(endpoint)
+        except RedisConnectionError:
+            self.ring.reset(index)
+            raise
 
     def release_reader(self, index: int, connection: AioConnection) -> None:
         """Give back a reader's connection once its last command was answered (it is kept idle, or closed)."""
         if connection.closed:
             return
-        idle = self._idle.setdefault(index, [])
+        idle = self._idle.setdefault(_address(connection.endpoint), [])
         if len(idle) < _MAXIMUM_IDLE_READERS:
             idle.append(connection)
         else:
@@ -121,9 +166,10 @@ class AioPool:
 
     def close(self) -> None:
         """Close every connection of the pool."""
-        for connection in [*self._connections.values(), *(c for idle in self._idle.values() for c in idle)]:
+        for connection in [*self._shared.values(), *(c for idle in self._idle.values() for c in idle)]:
             connection.close()
         self._connections.clear()
+        self._shared.clear()
         self._idle.clear()
 
 

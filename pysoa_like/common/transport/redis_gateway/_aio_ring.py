@@ -5,7 +5,8 @@ The twin of the blocking backends (``backend/standard.py``, ``backend/sentinel.p
 ``sentinel_failover_retries`` and ``sentinel_kwargs``. A Sentinel slot's master is asked of the Sentinels
 (``SENTINEL GET-MASTER-ADDR-BY-NAME``) when first needed and again after an error on that slot
 (:meth:`AioRing.reset`), so a failover is followed; without ``sentinel_services`` the services are
-discovered with ``SENTINEL MASTERS``, in the order the first Sentinel that answers lists them.
+discovered with ``SENTINEL MASTERS``, in the order the first Sentinel that answers lists them. Redis Cluster's
+ring (the 16384 slots, with ``MOVED``/``ASK`` followed) is ``_aio_cluster.py``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnect
 from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint, endpoint_of
 from pysoa_like.common.transport.redis_gateway.backend.base import merge_connection_kwargs, normalize_host
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import DEFAULT_SENTINEL_KWARGS
+from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
 from pysoa_like.core.constants import (
     DEFAULT_REDIS_PORT,
     DEFAULT_SENTINEL_PORT,
     REDIS_BACKEND_TYPE_CLUSTER,
     REDIS_BACKEND_TYPE_SENTINEL,
 )
+from pysoa_like.core.keys import HostRing
 from pysoa_like.core.resp import RespError
 from pysoa_like.core.scripts import queue_full_backoff_seconds
 
@@ -37,6 +40,9 @@ class AioRing:
         endpoints: The masters, in ring order.
     """
 
+    #: Whether ``MOVED``/``ASK`` answers are followed (Redis Cluster); elsewhere they are errors.
+    follows_redirects = False
+
     def __init__(self, endpoints: Sequence[Endpoint]) -> None:
         if not endpoints:
             raise ValueError("A Redis backend needs at least one host or Sentinel service")
@@ -46,6 +52,14 @@ class AioRing:
         """The number of ring slots."""
         return len(self._endpoints)
 
+    async def master_indexes(self) -> list[int]:
+        """One ring slot of each master (to run a command once per master)."""
+        return list(range(await self.size()))
+
+    async def key_ring(self) -> HostRing | SlotRing:
+        """Which ring slot serves a key: reply keys hashed, request keys round-robin (a cluster: the key's slot)."""
+        return HostRing(await self.size())
+
     async def endpoint_at(self, index: int) -> Endpoint:
         """The master of ring slot ``index``.
 
@@ -54,8 +68,20 @@ class AioRing:
         """
         return self._endpoints[index]
 
+    def endpoint_for(self, address: NodeAddress) -> Endpoint:
+        """The endpoint of the node at ``address``, which a ``MOVED``/``ASK`` answer named (Redis Cluster only).
+
+        Raises:
+            RedisConnectionError: This ring does not follow redirections.
+        """
+        raise RedisConnectionError(f"A {type(self).__name__} does not follow a redirection to {address}")
+
     def reset(self, index: int) -> None:
         """Forget slot ``index``'s master after an error (Sentinel asks again; a fixed ring has nothing to do)."""
+        return None
+
+    def note_redirect(self, redirect: Redirect) -> None:
+        """Learn from a ``MOVED``/``ASK`` answer (Redis Cluster; nothing to learn elsewhere)."""
         return None
 
 
@@ -151,14 +177,12 @@ def aio_ring_of(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> A
     """The asyncio ring of a Redis transport's backend settings (nothing is contacted here).
 
     Raises:
-        ValueError: A malformed host, a connection setting the asyncio driver cannot honour, or a Redis Cluster
-            (not supported by the asyncio driver yet).
+        ValueError: A malformed host, or a connection setting the asyncio driver cannot honour.
     """
     if backend_type == REDIS_BACKEND_TYPE_CLUSTER:
-        raise ValueError(
-            "The asyncio driver does not speak Redis Cluster yet (backend_type 'redis.cluster'): use Client, whose "
-            "blocking driver does, for services on a cluster"
-        )
+        from pysoa_like.common.transport.redis_gateway._aio_cluster import cluster_aio_ring
+
+        return cluster_aio_ring(backend_layer_kwargs)
     kwargs = dict(backend_layer_kwargs)
     connection_kwargs = merge_connection_kwargs(kwargs.get("connection_kwargs"), kwargs.get("redis_db"))
     if backend_type == REDIS_BACKEND_TYPE_SENTINEL:

@@ -44,6 +44,7 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
 )
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
+from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
 from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
@@ -64,6 +65,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     parse_message,
     should_log_oversized,
 )
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, parse_redirect
 from pysoa_like.core.constants import (
     ProtocolVersion,
 )
@@ -97,6 +99,18 @@ _READ_SLICE_SECONDS = 1.0
 _THREAD_DECODE_BYTES = 256 * 1024
 # A reader whose connection failed tries a new one this many times before failing the waiting calls.
 _READER_RECONNECTS = 2
+
+
+class _Redirected(Exception):
+    """Redis Cluster answered the reader's pop with ``MOVED`` or ``ASK``."""
+
+    def __init__(self, redirect: Redirect) -> None:
+        super().__init__(f"{'ASK' if redirect.ask else 'MOVED'} {redirect.slot} {redirect.address}")
+        self.redirect = redirect
+
+
+def _is_redirect(reply: Any) -> bool:
+    return isinstance(reply, RespError) and parse_redirect(reply.text) is not None
 
 
 class _Dropped(Exception):
@@ -337,6 +351,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         key = item[0]
         read_only_retried = False
         attempt = 0
+        redirects = 0
         while True:
             if first is not None:
                 (reply, index, connection), first = first, None
@@ -350,6 +365,13 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                     [reply] = await connection.execute([command], max(deadline - time.monotonic(), 0.001))
                 except RedisConnectionError as exc:
                     raise self._send_failed(state, index, opened, exc) from exc
+            redirect = self._redirect_of(state, index, reply, connection)
+            if redirect is not None and redirects < MAXIMUM_REDIRECTS:
+                # Redis Cluster: the slot moved (looked up again) or is moving (this push goes where ASK says).
+                redirects += 1
+                if redirect.ask:
+                    first = await self._push_asking(state, item, deadline, index, redirect)
+                continue
             verdict = push_outcome(reply)
             if verdict is PushVerdict.PUSHED:
                 connection.scripts_loaded = True
@@ -373,7 +395,34 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 self._failed(state, index, connection)
                 continue
             self.metrics.counter(self._prefix + "send.error.response").increment()
-            raise MessageSendError(f"Redis error sending to service {self.service_name}: {reply}")
+            hint = STANDARD_BACKEND_HINT if not state.pool.ring.follows_redirects and _is_redirect(reply) else ""
+            raise MessageSendError(f"Redis error sending to service {self.service_name}: {reply}{hint}")
+
+    async def _push_asking(
+        self, state: _LoopState, item: tuple[str, list[Any], int], deadline: float, index: int, redirect: Redirect
+    ) -> tuple[Any, int, AioConnection]:
+        """Push ``item`` on the node an ``ASK`` answer names, after ``ASKING``: Redis' reply, slot and connection.
+
+        Raises:
+            MessageSendError: The node cannot be reached.
+        """
+        connection = None
+        try:
+            connection = await state.pool.connection_to(state.pool.ring.endpoint_for(redirect.address))
+            command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
+            [_asking, reply] = await connection.execute([("ASKING",), command], max(deadline - time.monotonic(), 0.001))
+        except RedisConnectionError as exc:
+            raise self._send_failed(state, index, connection, exc) from exc
+        return reply, index, connection
+
+    def _redirect_of(
+        self, state: _LoopState, index: int, reply: Any, connection: AioConnection | None
+    ) -> Redirect | None:
+        """The ``MOVED``/``ASK`` answer ``reply`` is (counted; the ring learned from it), or None."""
+        redirect = state.pool.redirect_of(index, reply, connection)
+        if redirect is not None:
+            self.metrics.counter(self._prefix + ("redirect.ask" if redirect.ask else "redirect.moved")).increment()
+        return redirect
 
     def _send_failed(
         self, state: _LoopState, index: int, connection: AioConnection | None, error: Exception
@@ -506,18 +555,33 @@ class AsyncRedisClientTransport(AsyncClientTransport):
     async def _read_replies(self, state: _LoopState) -> None:
         """Pop the loop's reply list while any call waits, handing each reply to its call."""
         failures = 0
+        redirects = 0
         index = await state.pool.slot_of(state.reply_key)
         connection: AioConnection | None = None
+        # Redis Cluster: the node an ASK answer named, for the next pop only (the reply list's slot is moving).
+        asking: Endpoint | None = None
         try:
             while state.futures:
                 try:
                     if connection is None or connection.closed:
-                        connection = await state.pool.reader_connection(index)
-                    replies = await self._pop(state, connection)
+                        connection = await state.pool.reader_connection(index, asking)
+                    replies = await self._pop(state, connection, index, asking is not None)
+                except _Redirected as redirected:
+                    # Nothing was popped: the connection is fine, and the next pop goes where the answer says.
+                    state.pool.release_reader(index, connection)  # type: ignore[arg-type]
+                    connection = None
+                    redirects += 1
+                    if redirects > MAXIMUM_REDIRECTS:
+                        self._fail_waiting(state, RedisConnectionError(f"Redirected too often: {redirected}"))
+                        return
+                    redirect = redirected.redirect
+                    asking = state.pool.ring.endpoint_for(redirect.address) if redirect.ask else None
+                    continue
                 except RedisConnectionError as exc:
                     if connection is not None:
                         connection.close()
                     connection = None
+                    asking = None
                     failures += 1
                     self.metrics.counter(self._prefix + "receive.error.connection").increment()
                     if failures > _READER_RECONNECTS:
@@ -525,7 +589,11 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                         return
                     await asyncio.sleep(0.05 * failures)
                     continue
-                failures = 0
+                failures = redirects = 0
+                if asking is not None:
+                    # The ASK was for that pop only: the next one goes to the slot's master again.
+                    state.pool.release_reader(index, connection)
+                    connection = asking = None
                 for raw in replies:
                     await self._deliver(state, raw)
         except BaseException:
@@ -538,20 +606,33 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             if connection is not None:
                 state.pool.release_reader(index, connection)
 
-    async def _pop(self, state: _LoopState, connection: AioConnection) -> list[Any]:
-        """The replies waiting on the loop's reply list (at least one, unless the pop's slice ended first)."""
+    async def _pop(self, state: _LoopState, connection: AioConnection, index: int, asking: bool = False) -> list[Any]:
+        """The replies waiting on the loop's reply list (at least one, unless the pop's slice ended first).
+
+        Args:
+            index: The reply list's ring slot.
+            asking: Each command goes after ``ASKING`` (Redis Cluster: the node an ``ASK`` answer named).
+
+        Raises:
+            RedisConnectionError: The connection failed, or Redis refused the pop.
+            _Redirected: Redis Cluster answered ``MOVED`` or ``ASK`` (nothing was popped).
+        """
         key = state.reply_key
-        [popped] = await connection.execute(
-            [("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS))], _READ_SLICE_SECONDS + READ_MARGIN_SECONDS
+        prefix: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
+        *_asked, popped = await connection.execute(
+            [*prefix, ("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS))], _READ_SLICE_SECONDS + READ_MARGIN_SECONDS
         )
         if popped is None:
             return []
         if isinstance(popped, RespError):
+            redirect = self._redirect_of(state, index, popped, connection)
+            if redirect is not None:
+                raise _Redirected(redirect)
             raise RedisConnectionError(f"Redis refused the pop of the reply list: {popped}")
         replies = [popped[1]]
         more = len(state.futures) - 1
         if more > 0:
-            [rest] = await connection.execute([("LPOP", key, more)], READ_MARGIN_SECONDS)
+            *_asked, rest = await connection.execute([*prefix, ("LPOP", key, more)], READ_MARGIN_SECONDS)
             if isinstance(rest, list):
                 replies.extend(rest)
         return replies

@@ -44,7 +44,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     queue_full_error_message,
     should_log_oversized,
 )
-from pysoa_like.core.cluster import Redirect, SlotRing, parse_redirect
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, SlotRing, parse_redirect
 from pysoa_like.core.constants import (
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
     DEFAULT_QUEUE_CAPACITY,
@@ -61,10 +61,6 @@ _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
 
 # A wait cut short by a closed connection goes on on a new one if at least this much of it is left.
 _MINIMUM_REMAINING_WAIT_SECONDS = 0.05
-
-# How many MOVED/ASK answers one command follows before its error is the caller's (a slot moves once or twice
-# during a resharding or failover; more means the nodes disagree, and the caller's retry policy takes over).
-_MAXIMUM_REDIRECTS = 5
 
 #: One message (or all the chunks of one) to push: ``(queue_name, messages, redis_expiry_seconds)``.
 BatchItem = tuple[str, Sequence[OutgoingMessage], int]
@@ -525,7 +521,7 @@ class RedisTransportCore:
         """
         asking: Redirect | None = None
         read_only_seen = False
-        for attempt in range(_MAXIMUM_REDIRECTS + 1):
+        for attempt in range(MAXIMUM_REDIRECTS + 1):
             if asking is None:
                 index, lane = self._lane(key, "send.get_redis_connection", "send")
             else:
@@ -550,7 +546,7 @@ class RedisTransportCore:
                 asking = None
             except redis.ResponseError as exc:
                 redirect = self._redirected(exc, lane)
-                if redirect is None or attempt >= _MAXIMUM_REDIRECTS:
+                if redirect is None or attempt >= MAXIMUM_REDIRECTS:
                     self._fail_send(index, exc)
                 asking = redirect if redirect.ask else None
             except Exception as exc:
@@ -828,7 +824,7 @@ class RedisTransportCore:
                 self._handle_settled(lane)
                 redirect = self._redirected(exc, lane)
                 wait = deadline - time.monotonic()
-                if redirect is None or redirects >= _MAXIMUM_REDIRECTS or wait < _MINIMUM_REMAINING_WAIT_SECONDS:
+                if redirect is None or redirects >= MAXIMUM_REDIRECTS or wait < _MINIMUM_REMAINING_WAIT_SECONDS:
                     self._fail(index, "receive.error.unknown", exc, MessageReceiveError, "receiving from")
                 redirects += 1
                 asking = redirect if redirect.ask else None
@@ -894,7 +890,7 @@ class RedisTransportCore:
                 raise
             except redis.ResponseError as exc:
                 redirect = self._redirected(exc, lane)
-                if redirect is None or redirects >= _MAXIMUM_REDIRECTS:
+                if redirect is None or redirects >= MAXIMUM_REDIRECTS:
                     raise
                 redirects += 1
                 if redirect.ask:
@@ -919,5 +915,5 @@ class RedisTransportCore:
         _logger.debug("Redis error %s service %s: %r", verb, self.service_name, exc)
         hint = ""
         if not backend.follows_redirects and parse_redirect(str(exc)) is not None:
-            hint = " (this Redis is a node of a Redis Cluster: use backend_type 'redis.cluster' to reach it)"
+            hint = STANDARD_BACKEND_HINT
         raise error_class(f"Redis error {verb} service {self.service_name}: {exc}{hint}") from exc

@@ -9,7 +9,7 @@ from typing import Any
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
 from pysoa_like.core.constants import REDIS_BACKEND_TYPE_CLUSTER, REDIS_BACKEND_TYPE_SENTINEL, REDIS_BACKEND_TYPES
 
-__all__ = ["make_backend"]
+__all__ = ["backend_class_for", "checked_backend_kwargs", "make_backend"]
 
 
 def make_backend(backend_type: str, backend_layer_kwargs: Mapping[str, Any] | None = None) -> BaseRedisClient:
@@ -22,27 +22,42 @@ def make_backend(backend_type: str, backend_layer_kwargs: Mapping[str, Any] | No
     Raises:
         ValueError: An unknown backend type, or invalid backend arguments.
     """
-    kwargs = dict(backend_layer_kwargs or {})
-    backend_class: type[BaseRedisClient]
+    return backend_class_for(backend_type)(**checked_backend_kwargs(backend_type, backend_layer_kwargs))
+
+
+def backend_class_for(backend_type: str) -> type[BaseRedisClient]:
+    """The blocking backend class of ``backend_type``.
+
+    Raises:
+        ValueError: An unknown backend type.
+    """
     if backend_type == REDIS_BACKEND_TYPE_SENTINEL:
         from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 
-        backend_class = SentinelRedisClient
-    elif backend_type == REDIS_BACKEND_TYPE_CLUSTER:
+        return SentinelRedisClient
+    if backend_type == REDIS_BACKEND_TYPE_CLUSTER:
         from pysoa_like.common.transport.redis_gateway.backend.cluster import ClusterRedisClient
 
-        backend_class = ClusterRedisClient
-    elif backend_type in REDIS_BACKEND_TYPES:
+        return ClusterRedisClient
+    if backend_type in REDIS_BACKEND_TYPES:
         from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 
-        backend_class = StandardRedisClient
-    else:
-        raise ValueError(f"Unknown backend_type {backend_type!r}: use one of {', '.join(REDIS_BACKEND_TYPES)}")
-    accepted = inspect.signature(backend_class).parameters
+        return StandardRedisClient
+    raise ValueError(f"Unknown backend_type {backend_type!r}: use one of {', '.join(REDIS_BACKEND_TYPES)}")
+
+
+def checked_backend_kwargs(backend_type: str, backend_layer_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``backend_layer_kwargs`` as a dict, once each key is known to apply to ``backend_type`` (both drivers).
+
+    Raises:
+        ValueError: An unknown backend type, or a key that another backend type takes (named).
+    """
+    kwargs = dict(backend_layer_kwargs or {})
+    accepted = inspect.signature(backend_class_for(backend_type)).parameters
     foreign = sorted(name for name in kwargs if name not in accepted)
     if foreign:
         raise ValueError(
             f"backend_layer_kwargs {', '.join(foreign)} do not apply to backend_type {backend_type!r} "
             f"(it takes {', '.join(accepted)})"
         )
-    return backend_class(**kwargs)
+    return kwargs

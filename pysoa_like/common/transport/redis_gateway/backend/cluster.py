@@ -31,30 +31,81 @@ from pysoa_like.common.transport.redis_gateway.backend.base import (
 )
 from pysoa_like.core.cluster import (
     CLUSTER_SLOTS,
-    SLOTS_COMMAND,
-    TOPOLOGY_COMMANDS,
+    MINIMUM_REFRESH_INTERVAL_SECONDS,
+    ClusterTopology,
     NodeAddress,
     Redirect,
     SlotMap,
     SlotRing,
     key_slot,
-    not_a_cluster,
+    no_master_message,
     slot_map_from_reply,
-    unknown_command,
+    topology_candidates,
+    topology_commands,
+    topology_error,
 )
 from pysoa_like.core.constants import DEFAULT_REDIS_PORT
 
-__all__ = ["MINIMUM_REFRESH_INTERVAL_SECONDS", "TOPOLOGY_TIMEOUT_SECONDS", "ClusterRedisClient"]
+__all__ = [
+    "MINIMUM_REFRESH_INTERVAL_SECONDS",
+    "TOPOLOGY_TIMEOUT_SECONDS",
+    "ClusterRedisClient",
+    "cluster_startup_nodes",
+]
 
-#: The topology is read again at most this often (a failover makes every call to the lost master fail until the
-#: cluster promotes a replica; each failure asks for a refresh).
-MINIMUM_REFRESH_INTERVAL_SECONDS = 0.1
 #: The longest a node may take to connect and answer a topology command before the next node is asked.
 TOPOLOGY_TIMEOUT_SECONDS = 2.0
 
-# What a startup URL may say about every node's connections (the rest, host and port, is the node's own).
-_URL_CONNECTION_KWARGS = ("username", "password")
+# What a startup URL says that is the node's own, not every node's (the rest: user, password, TLS, options).
 _URL_EXCLUDED_KWARGS = ("host", "port", "db", "path", "connection_class")
+
+
+def _parse_url(url: str, default_port: int) -> tuple[NodeAddress, dict[str, Any]]:
+    if not url.startswith(("redis://", "rediss://")):
+        raise ValueError(f"Redis Cluster nodes are reached over TCP: {url!r} is not a redis:// or rediss:// URL")
+    options: dict[str, Any] = dict(parse_url(url))  # type: ignore[no-untyped-call, unused-ignore]
+    if int(options.get("db") or 0) != 0:
+        raise ValueError(f"Redis Cluster has only database 0: {url!r} names database {options['db']}")
+    address = (str(options.get("host") or "localhost"), int(options.get("port") or default_port))
+    tls = options.get("connection_class") is SSLConnection
+    kwargs = {key: value for key, value in options.items() if key not in _URL_EXCLUDED_KWARGS}
+    if tls:
+        kwargs["ssl"] = True
+    return address, kwargs
+
+
+def cluster_startup_nodes(
+    hosts: Sequence[Any] | None,
+    connection_kwargs: Mapping[str, Any] | None,
+    redis_db: int | None,
+    redis_port: int | None,
+) -> tuple[list[NodeAddress], dict[str, Any]]:
+    """The startup nodes of a Cluster backend's settings, and the connection keyword arguments of every node.
+
+    Shared by both drivers (the same settings, the same refusals). The node arguments are ``connection_kwargs``
+    over the defaults, then the first URL's user, password and TLS.
+
+    Raises:
+        ValueError: A host has none of the accepted forms, is a ``unix://`` URL, or names a database other than 0.
+    """
+    if redis_db:
+        raise ValueError(f"Redis Cluster has only database 0, not redis_db={redis_db}")
+    port = redis_port or DEFAULT_REDIS_PORT
+    entries = BaseRedisClient._check_hosts(hosts) or [("localhost", port)]
+    merged = merge_connection_kwargs(connection_kwargs, None)
+    merged.pop("db", None)
+    startup_nodes: list[NodeAddress] = []
+    url_kwargs: dict[str, Any] | None = None
+    for entry in entries:
+        address = normalize_host(entry, port)
+        if isinstance(address, str):
+            node, options = _parse_url(address, port)
+            if url_kwargs is None:
+                url_kwargs = options
+            address = node
+        if address not in startup_nodes:
+            startup_nodes.append(address)
+    return startup_nodes, {**merged, **(url_kwargs or {})}
 
 
 class ClusterRedisClient(BaseRedisClient):
@@ -85,47 +136,16 @@ class ClusterRedisClient(BaseRedisClient):
         redis_db: int | None = None,
         redis_port: int | None = None,
     ) -> None:
-        if redis_db:
-            raise ValueError(f"Redis Cluster has only database 0, not redis_db={redis_db}")
-        port = redis_port or DEFAULT_REDIS_PORT
-        entries = self._check_hosts(hosts) or [("localhost", port)]
+        self.startup_nodes, self.node_kwargs = cluster_startup_nodes(hosts, connection_kwargs, redis_db, redis_port)
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, None)
         self.connection_kwargs.pop("db", None)
-        self.startup_nodes: list[NodeAddress] = []
-        url_kwargs: dict[str, Any] | None = None
-        for entry in entries:
-            address = normalize_host(entry, port)
-            if isinstance(address, str):
-                node, options = self._parse_url(address, port)
-                if url_kwargs is None:
-                    url_kwargs = options
-                address = node
-            if address not in self.startup_nodes:
-                self.startup_nodes.append(address)
-        self.node_kwargs: dict[str, Any] = {**self.connection_kwargs, **(url_kwargs or {})}
         self.tls = bool(self.node_kwargs.get("ssl"))
         super().__init__(CLUSTER_SLOTS)
-        self._map: SlotMap | None = None
+        self._topology = ClusterTopology()
         self._clients: dict[NodeAddress, redis.Redis] = {}
         self._lock = threading.Lock()
-        self._refresh_due = True
-        self._next_refresh = 0.0
         # Redis before 7.0 has no CLUSTER SHARDS: found out once, then CLUSTER SLOTS only.
         self._slots_only = False
-
-    @staticmethod
-    def _parse_url(url: str, default_port: int) -> tuple[NodeAddress, dict[str, Any]]:
-        if not url.startswith(("redis://", "rediss://")):
-            raise ValueError(f"Redis Cluster nodes are reached over TCP: {url!r} is not a redis:// or rediss:// URL")
-        options: dict[str, Any] = dict(parse_url(url))  # type: ignore[no-untyped-call, unused-ignore]
-        if int(options.get("db") or 0) != 0:
-            raise ValueError(f"Redis Cluster has only database 0: {url!r} names database {options['db']}")
-        address = (str(options.get("host") or "localhost"), int(options.get("port") or default_port))
-        tls = options.get("connection_class") is SSLConnection
-        kwargs = {key: value for key, value in options.items() if key not in _URL_EXCLUDED_KWARGS}
-        if tls:
-            kwargs["ssl"] = True
-        return address, kwargs
 
     # Slots and nodes
 
@@ -139,7 +159,7 @@ class ClusterRedisClient(BaseRedisClient):
 
     def shares_lane(self, index: int, other: int) -> bool:
         """Whether two slots have the same master now."""
-        slot_map = self._map
+        slot_map = self._topology.slot_map
         return index == other or (slot_map is not None and slot_map.node_for(index) == slot_map.node_for(other))
 
     def get_connection(self, queue_key: str) -> redis.Redis:
@@ -173,7 +193,7 @@ class ClusterRedisClient(BaseRedisClient):
             CannotGetConnectionError: No node could tell the topology.
         """
         self._address_of(0, None, "")
-        slot_map = self._map
+        slot_map = self._topology.slot_map
         return slot_map.master_slots() if slot_map is not None else []
 
     def _client_for(self, address: NodeAddress) -> redis.Redis:
@@ -186,51 +206,39 @@ class ClusterRedisClient(BaseRedisClient):
         return client
 
     def _address_of(self, slot: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> NodeAddress:
-        slot_map = self._map
-        if slot_map is None or (self._refresh_due and time.monotonic() >= self._next_refresh):
-            slot_map = self._refresh(metrics, metrics_prefix)
-        address = slot_map.node_for(slot)
+        topology = self._topology
+        slot_map = self._refresh(metrics, metrics_prefix) if topology.stale(time.monotonic()) else topology.slot_map
+        address = topology.master_of(slot)
         if address is None:
-            self._refresh_due = True
-            raise CannotGetConnectionError(
-                f"No master of the Redis Cluster serves slot {slot} ({slot_map.uncovered} of {CLUSTER_SLOTS} slots "
-                "have none: the cluster is not fully set up, or lost a master that had no replica)"
-            )
+            assert slot_map is not None
+            raise CannotGetConnectionError(no_master_message(slot, slot_map.uncovered))
         return address
 
     # Topology
 
     def reset_client(self, index: int) -> None:
         """After an error on slot ``index``: read the topology again before the next command (a failover?)."""
-        self._refresh_due = True
+        self._topology.invalidate()
 
     def note_redirect(self, redirect: Redirect) -> None:
-        """A ``MOVED`` answer: the slot lives elsewhere now, and others may have moved with it (read them again).
-
-        An ``ASK`` answer changes nothing: the slot is still served here until its migration ends.
-        """
-        if redirect.ask:
-            return
-        slot_map = self._map
-        if slot_map is not None:
-            slot_map.move(redirect.slot, redirect.address)
-        self._refresh_due = True
+        """A ``MOVED`` answer moves the slot in the map, and the map is read again (``ASK``: nothing changes)."""
+        self._topology.note_redirect(redirect)
 
     def _refresh(self, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotMap:
         with self._lock:
-            current = self._map
+            topology = self._topology
+            current = topology.slot_map
             now = time.monotonic()
-            if current is not None and not (self._refresh_due and now >= self._next_refresh):
+            if current is not None and not topology.stale(now):
                 return current  # another thread just read it
-            self._next_refresh = now + MINIMUM_REFRESH_INTERVAL_SECONDS
+            topology.reading(now)
             if metrics is not None:
                 with metrics.timer(metrics_prefix + "backend.cluster.refresh_topology"):
                     found, failures = self._read_topology(current)
             else:
                 found, failures = self._read_topology(current)
             if found is not None:
-                self._map = found
-                self._refresh_due = False
+                topology.read(found)
                 return found
             if metrics is not None:
                 metrics.counter(metrics_prefix + "backend.cluster.refresh_failed").increment()
@@ -242,11 +250,8 @@ class ClusterRedisClient(BaseRedisClient):
 
     def _read_topology(self, current: SlotMap | None) -> tuple[SlotMap | None, list[str]]:
         """Ask the known nodes (in random order), then the startup nodes, until one describes the cluster."""
-        known = current.nodes if current is not None else []
-        random.shuffle(known)
-        candidates = list(dict.fromkeys([*known, *self.startup_nodes]))
         failures: list[str] = []
-        for address in candidates:
+        for address in topology_candidates(current, self.startup_nodes, random.shuffle):
             try:
                 found = self._ask_topology(address)
             except (redis.RedisError, OSError, ValueError) as exc:
@@ -265,17 +270,11 @@ class ClusterRedisClient(BaseRedisClient):
         client = make_redis_client(address, kwargs)
         lane = Lane(client)
         try:
-            commands = (SLOTS_COMMAND,) if self._slots_only else TOPOLOGY_COMMANDS
-            for command in commands:
+            for command in topology_commands(self._slots_only):
                 try:
                     reply = lane.execute(*command)
                 except redis.ResponseError as exc:
-                    text = str(exc)
-                    if not_a_cluster(text):
-                        raise ValueError(
-                            "this Redis does not run in cluster mode (use backend_type 'redis.standard' for it)"
-                        ) from exc
-                    if command != SLOTS_COMMAND and unknown_command(text):
+                    if topology_error(command, str(exc)) == "older":
                         self._slots_only = True
                         continue
                     raise
