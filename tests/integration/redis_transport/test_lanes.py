@@ -341,7 +341,7 @@ def test_a_blpop_answered_within_the_socket_timeout_never_changes_it(redis_url: 
         lane = backend.lane_at(0)
         big = b"z" * (3 * 1024 * 1024)
         lane.push("q", [big], 30, 100)
-        sock = lane._connection._sock
+        sock = lane._connection.sock
         assert lane.blocking_pop("q", 3.0) == [big]
         assert sock.gettimeout() == 0.5
         assert not lane._reader.timeout_extended
@@ -364,7 +364,7 @@ def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_
             assert lane.blocking_pop("late", 3.0) == [b"x"]
         finally:
             pusher.join()
-        sock = lane._connection._sock
+        sock = lane._connection.sock
         assert lane._reader.timeout_extended
         assert 0.3 < sock.gettimeout() < 5.0  # what was left of the BLPOP's wait plus margin
         lane.push("late", [b"y"], 30, 100)
@@ -407,7 +407,7 @@ def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
         # The connection was closed; once the pause is over, the next command opens a new one with socket_timeout.
         time.sleep(max(0.0, started + 1.6 - time.monotonic()))
         lane.push("silent", [b"after"], 30, 100)
-        assert lane._connection._sock.gettimeout() == 0.2
+        assert lane._connection.sock.gettimeout() == 0.2
         assert lane.blocking_pop("silent", 0.1) == [b"after"]
     finally:
         backend.close()
@@ -422,7 +422,7 @@ def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_
         try:
             lane = backend.lane_at(0)
             lane.push("q", [b"x"], 30, 100)
-            assert lane._connection.socket_timeout == expected
+            assert lane._connection.sock is not None and lane._connection.sock.gettimeout() == expected
             # A BLPOP longer than the socket timeout still gets its whole wait (a per-read timeout).
             assert lane.blocking_pop("q", 5.0) == [b"x"]
         finally:

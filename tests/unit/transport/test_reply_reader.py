@@ -32,7 +32,7 @@ class _Trickle:
 
 class _Connection:
     def __init__(self, sock: Any) -> None:
-        self._sock, self.host, self.port = sock, "127.0.0.1", 1
+        self.sock, self.endpoint = sock, "127.0.0.1:1"
 
 
 def _read_all(data: bytes, step: int, replies: int) -> list[Any]:
@@ -137,9 +137,9 @@ def test_a_new_socket_drops_what_was_buffered_for_the_old_one() -> None:
     connection = _Connection(_Trickle(b":1\r\n:2\r\n", 65536))
     reader = ReplyReader(connection)
     assert reader.read() == 1  # ":2" is buffered now
-    connection._sock = _Trickle(b":3\r\n", 65536)
+    connection.sock = _Trickle(b":3\r\n", 65536)
     assert reader.read() == 3
-    connection._sock = None
+    connection.sock = None
     with pytest.raises(redis.ConnectionError, match="closed"):
         reader.read()
 
@@ -150,7 +150,7 @@ def test_reset_forgets_buffered_bytes() -> None:
     reader = ReplyReader(connection)
     assert reader.read() == 1
     reader.reset()
-    connection._sock = _Trickle(b":5\r\n", 65536)
+    connection.sock = _Trickle(b":5\r\n", 65536)
     assert reader.read() == 5
 
 
@@ -173,7 +173,7 @@ def test_a_closed_connection_is_reported_after_a_reset() -> None:
     connection = _Connection(_Trickle(b":1\r\n", 65536))
     reader = ReplyReader(connection)
     reader.reset()
-    connection._sock = None
+    connection.sock = None
     with pytest.raises(redis.ConnectionError, match="closed"):
         reader.read()
 

@@ -27,7 +27,6 @@ from typing import Any
 import attr
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint, endpoint_of
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
 from pysoa_like.common.transport.redis_gateway.backend import checked_backend_kwargs
 from pysoa_like.common.transport.redis_gateway.backend.cluster import TOPOLOGY_TIMEOUT_SECONDS, cluster_startup_nodes
@@ -45,6 +44,7 @@ from pysoa_like.core.cluster import (
     topology_error,
 )
 from pysoa_like.core.constants import REDIS_BACKEND_TYPE_CLUSTER
+from pysoa_like.core.endpoint import Endpoint, endpoint_of
 from pysoa_like.core.resp import RespError
 
 __all__ = ["ClusterAioRing", "cluster_aio_ring"]

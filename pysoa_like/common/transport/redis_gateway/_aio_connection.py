@@ -21,8 +21,9 @@ import collections
 from collections.abc import Sequence
 from typing import Any
 
-from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
-from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError, pack_commands
+from pysoa_like.common.transport.redis_gateway._connect import keep_alive, tls_context
+from pysoa_like.core.endpoint import Endpoint, handshake_refusal
+from pysoa_like.core.resp import NEED_DATA, RespParser, RespProtocolError, pack_commands
 
 __all__ = ["AioConnection", "RedisConnectionError", "RedisReplyTimeout"]
 
@@ -105,10 +106,12 @@ class AioConnection:
                     lambda: _RespProtocol(connection),
                     endpoint.host or "localhost",
                     endpoint.port or 6379,
-                    ssl=endpoint.tls,
+                    ssl=None if endpoint.tls is None else tls_context(endpoint.tls),
                     server_hostname=endpoint.host if endpoint.tls is not None else None,
                 )
             transport, _protocol = await asyncio.wait_for(opening, endpoint.connect_timeout)
+            if endpoint.keepalive:
+                keep_alive(transport.get_extra_info("socket"), endpoint.keepalive_options)
         except (OSError, asyncio.TimeoutError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
             raise RedisConnectionError(f"Error connecting to {endpoint}: {reason}") from exc
@@ -119,10 +122,10 @@ class AioConnection:
                 replies = await connection.execute(handshake, endpoint.connect_timeout)
             except RedisConnectionError as exc:
                 raise RedisConnectionError(f"Error connecting to {endpoint}: {exc}") from exc
-            refused = next((reply for reply in replies if isinstance(reply, RespError)), None)
+            refused = handshake_refusal(handshake, replies)
             if refused is not None:
                 connection.close()
-                raise RedisConnectionError(f"Error connecting to {endpoint}: Redis refused the handshake: {refused}")
+                raise RedisConnectionError(f"Error connecting to {endpoint}: {refused}")
         return connection
 
     @property

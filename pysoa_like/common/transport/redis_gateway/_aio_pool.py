@@ -20,9 +20,9 @@ from collections.abc import AsyncGenerator, Hashable
 from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
 from pysoa_like.core.cluster import Redirect, SlotRing, cluster_down, parse_redirect
+from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import HostRing
 from pysoa_like.core.resp import RespError
 

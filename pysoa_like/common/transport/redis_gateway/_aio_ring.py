@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint, endpoint_of
 from pysoa_like.common.transport.redis_gateway.backend.base import merge_connection_kwargs, normalize_host
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import DEFAULT_SENTINEL_KWARGS
 from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
@@ -26,6 +25,7 @@ from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_CLUSTER,
     REDIS_BACKEND_TYPE_SENTINEL,
 )
+from pysoa_like.core.endpoint import Endpoint, endpoint_of
 from pysoa_like.core.keys import HostRing
 from pysoa_like.core.resp import RespError
 from pysoa_like.core.scripts import queue_full_backoff_seconds

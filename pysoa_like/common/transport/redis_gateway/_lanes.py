@@ -6,21 +6,22 @@ transaction once the connection has shown that its user may run one), ``BLPOP`` 
 holds several replies, ``LPOP key count``. What each reply means is the core's decision; a lane only writes the
 commands, reads the replies in order and keeps the state of its connection.
 
-A :class:`Lane` owns one redis-py connection, made from the slot client's pool settings (so TLS, ACL users,
-passwords, unix sockets and every ``connection_kwargs`` apply) but never returned to a pool: a connection pool's
-get and release cost more CPU than the command itself on a fast network. Lanes belong to one thread each (see
-:meth:`BaseRedisClient.lane_at`), so no lock is taken. Several commands can go out in one write
-(:meth:`Lane.push_many`), which turns the sends of a parallel call into one round trip.
+A :class:`Lane` owns one connection (:class:`~._connect.SocketConnection`: a socket it opens itself, to the slot
+client's endpoint, so TLS, ACL users, passwords, unix sockets and the database apply), never shared or pooled: a
+connection pool's get and release cost more CPU than the command itself on a fast network. Lanes belong to one
+thread each (see :meth:`BaseRedisClient.lane_at`), so no lock is taken. Several commands can go out in one
+write (:meth:`Lane.push_many`), which turns the sends of a parallel call into one round trip.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
+from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.core.framing import OutgoingMessage
@@ -38,6 +39,9 @@ from pysoa_like.core.scripts import (
     transactions_allowed,
 )
 
+if TYPE_CHECKING:
+    from pysoa_like.common.transport.redis_gateway.backend.base import SlotClient
+
 __all__ = [
     "DEFAULT_SOCKET_TIMEOUT_SECONDS",
     "Lane",
@@ -49,8 +53,8 @@ __all__ = [
     "must_push_again",
 ]
 
-#: The read timeout of a lane's connection when its client has no ``socket_timeout`` at all (redis-py before 6
-#: defaults to none, which would wait forever on a dead network; redis-py 8 defaults to 5 seconds).
+#: The read timeout of a lane's connection when ``connection_kwargs`` set no ``socket_timeout`` (none at all would
+#: wait forever on a dead network).
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
 # Writes shorter than this count as small for the socket timeout (TimedConnection.prepare).
 _SMALL_WRITE_BYTES = 65536
@@ -117,7 +121,7 @@ class Lane:
     would corrupt the next command); the next command reconnects.
 
     Args:
-        client: The slot's redis-py client; only its pool's connection class and settings are used.
+        client: The slot's client; only its endpoint (where and how to connect) is used.
     """
 
     __slots__ = (
@@ -137,15 +141,12 @@ class Lane:
         "settled",
     )
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: SlotClient) -> None:
         self.client = client
-        pool: Any = client.connection_pool
-        kwargs = dict(pool.connection_kwargs)
-        if kwargs.get("socket_timeout") is None:
-            # redis-py's default waits forever for a reply; a lane never does.
-            kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT_SECONDS
-        self._socket_timeout: float = kwargs["socket_timeout"]
-        self._connection: Any = pool.connection_class(**kwargs)
+        endpoint = client.endpoint
+        socket_timeout = endpoint.socket_timeout
+        self._socket_timeout = DEFAULT_SOCKET_TIMEOUT_SECONDS if socket_timeout is None else socket_timeout
+        self._connection = SocketConnection(endpoint)
         self._timed = TimedConnection(self._connection, self._socket_timeout)
         self._reader = ReplyReader(self._connection)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
@@ -388,7 +389,7 @@ class Lane:
             self._forget_connection()
         reader.read_deadline = deadline
         reader.timeout_extended = False
-        self._connection.send_packed_command(buffers, check_health=False)
+        self._connection.send(buffers)
 
     def execute(self, *command: Any, deadline: float | None = None) -> Any:
         """Run one small command (not a push or pop) and return Redis' reply.

@@ -2,9 +2,8 @@
 
 Parsing is :class:`pysoa_like.core.resp.RespParser`'s (big bulk strings are received in place); this module only
 moves bytes from the socket into it, keeps reads within their deadline, and turns error replies into redis-py's
-public exception classes. The socket is redis-py's (see :mod:`._redis_py`, the one place that knows how to
-reach it); the connection's handshake (AUTH, HELLO, SELECT, ...) is redis-py's too, strictly one reply per
-command, so nothing is left in redis-py's own reader when a lane starts reading with this one.
+public exception classes. The socket is the lane's own (:class:`~._connect.SocketConnection`), whose handshake
+(AUTH, HELLO, SELECT, ...) has read its replies whole before a lane reads the first of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 import redis
 from redis import exceptions
 
-from pysoa_like.common.transport.redis_gateway._redis_py import connection_socket
+from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError
 
 __all__ = ["ReplyReader", "redis_error"]
@@ -66,12 +65,12 @@ class ReplyReader:
     which closing a lane does).
 
     Args:
-        connection: The redis-py connection whose socket is read (it must be connected when reading).
+        connection: The connection whose socket is read (it must be connected when reading).
     """
 
     __slots__ = ("_connection", "_parser", "_sock", "read_deadline", "timeout_extended")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: SocketConnection) -> None:
         self._connection = connection
         self._parser = RespParser()
         self._sock: Any = None
@@ -96,12 +95,12 @@ class ReplyReader:
             redis.ConnectionError: The connection was closed or failed, or sent something that is not RESP.
             redis.TimeoutError: The socket timed out.
         """
-        sock = connection_socket(self._connection)
+        sock = self._connection.sock
         if sock is None:
             raise redis.ConnectionError("The connection is closed")
         parser = self._parser
         if sock is not self._sock:
-            # A new socket (redis-py reconnected): nothing buffered belongs to it.
+            # A new socket (reconnected): nothing buffered belongs to it.
             parser.reset()
             self._sock = sock
         try:
@@ -140,7 +139,7 @@ class ReplyReader:
                 except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
                     self._extend_timeout(exc)
         except OSError as exc:
-            raise redis.ConnectionError(f"Error while reading from {self._where()}: {exc}") from exc
+            raise redis.ConnectionError(f"Error while reading from {self._connection.endpoint}: {exc}") from exc
         if not count:
             raise redis.ConnectionError("Connection closed by server.")
         return count
@@ -152,10 +151,3 @@ class ReplyReader:
             raise redis.TimeoutError("Timeout reading from socket") from timed_out
         self._sock.settimeout(remaining)
         self.timeout_extended = True
-
-    def _where(self) -> str:
-        connection = self._connection
-        host = getattr(connection, "host", None)
-        if host is not None:
-            return f"{host}:{getattr(connection, 'port', '?')}"
-        return str(getattr(connection, "path", "the Redis socket"))

@@ -22,7 +22,7 @@ import select
 import time
 from typing import Any
 
-from pysoa_like.common.transport.redis_gateway._redis_py import connection_socket
+from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 
 __all__ = ["IDLE_CHECK_SECONDS", "READ_MARGIN_SECONDS", "TimedConnection", "looks_closed"]
 
@@ -51,16 +51,16 @@ def looks_closed(sock: Any) -> bool:
 
 
 class TimedConnection:
-    """The deadline and liveness rules around one redis-py connection (see the module docstring).
+    """The deadline and liveness rules around one connection (see the module docstring).
 
     Args:
-        connection: The redis-py connection (not from a pool).
+        connection: The connection.
         socket_timeout: The longest a read may take when no caller says otherwise (``socket_timeout``).
     """
 
     __slots__ = ("_current_timeout", "_last_write", "connection", "socket_timeout")
 
-    def __init__(self, connection: Any, socket_timeout: float) -> None:
+    def __init__(self, connection: SocketConnection, socket_timeout: float) -> None:
         self.connection = connection
         self.socket_timeout = socket_timeout
         self._current_timeout = socket_timeout
@@ -72,7 +72,7 @@ class TimedConnection:
         Only ask when no reply is owed. A connection found alive counts as used now, so the write that follows
         does not check it again.
         """
-        sock = connection_socket(self.connection)
+        sock = self.connection.sock
         now = time.monotonic()
         if sock is None or now - self._last_write < IDLE_CHECK_SECONDS:
             return False
@@ -112,7 +112,7 @@ class TimedConnection:
         if deadline is None or (not blocking and deadline > now + self.socket_timeout):
             deadline = now + self.socket_timeout
         closed = False
-        sock = connection_socket(connection)
+        sock = connection.sock
         idle = now - self._last_write >= IDLE_CHECK_SECONDS
         if sock is not None and idle and not expecting_replies and looks_closed(sock):
             connection.disconnect()
@@ -134,20 +134,12 @@ class TimedConnection:
 
     def shorten_read(self, seconds: float) -> None:
         """Let the next receive wait at most ``seconds`` (the next write sets the socket's timeout again)."""
-        sock = connection_socket(self.connection)
+        sock = self.connection.sock
         if sock is not None:
             self._current_timeout = max(seconds, 0.001)
             sock.settimeout(self._current_timeout)
 
     def _connect(self, budget: float) -> None:
         """Open the connection, its connect and handshake bounded by ``budget`` seconds."""
-        connection = self.connection
-        configured = connection.socket_timeout, connection.socket_connect_timeout
-        connection.socket_timeout = budget
-        connect_timeout = configured[1]
-        connection.socket_connect_timeout = budget if connect_timeout is None else min(connect_timeout, budget)
-        try:
-            connection.connect()
-        finally:
-            connection.socket_timeout, connection.socket_connect_timeout = configured
+        self.connection.connect(budget)
         self._current_timeout = budget

@@ -44,7 +44,6 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
 )
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._aio_endpoint import Endpoint
 from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
@@ -69,6 +68,7 @@ from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Re
 from pysoa_like.core.constants import (
     ProtocolVersion,
 )
+from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.replies import (

@@ -12,7 +12,7 @@ import abc
 import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -22,6 +22,7 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway._lanes import Lane
 from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
 from pysoa_like.core.constants import REPLY_QUEUE_MARKER
+from pysoa_like.core.endpoint import Endpoint, endpoint_of
 from pysoa_like.core.keys import HostRing
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "BaseRedisClient",
     "CannotGetConnectionError",
     "HostAddress",
+    "SlotClient",
     "normalize_host",
 ]
 
@@ -86,7 +88,18 @@ def normalize_host(host: Any, default_port: int) -> HostAddress:
     raise ValueError(f"Invalid Redis host {host!r}: use 'host', 'host:port', ('host', port) or a redis:// URL")
 
 
-def make_redis_client(address: HostAddress, connection_kwargs: Mapping[str, Any]) -> redis.Redis:
+class SlotClient(redis.Redis):
+    """A redis-py client of one ring slot (for commands outside the transport's own), and its :class:`Endpoint`.
+
+    The transport's own commands go over :class:`Lane` connections, which open their sockets themselves from
+    :attr:`endpoint` (read by the core from the same address and ``connection_kwargs``).
+    """
+
+    #: Where the lanes of this slot connect, and how.
+    endpoint: Endpoint
+
+
+def make_redis_client(address: HostAddress, connection_kwargs: Mapping[str, Any]) -> SlotClient:
     """A redis-py client for one ring slot, with the transport's defaults under the given kwargs.
 
     Args:
@@ -95,7 +108,12 @@ def make_redis_client(address: HostAddress, connection_kwargs: Mapping[str, Any]
 
     Returns:
         A client whose pool connects lazily (nothing is contacted here).
+
+    Raises:
+        ValueError: A key the transport's connections cannot honour (see
+            :func:`pysoa_like.core.endpoint.endpoint_of`), or a bad value.
     """
+    endpoint = endpoint_of(address, connection_kwargs)
     kwargs = dict(connection_kwargs)
     kwargs.setdefault("retry", _no_retries())
     # Messages are bytes; decoded responses would break framing and deserialization.
@@ -109,8 +127,11 @@ def make_redis_client(address: HostAddress, connection_kwargs: Mapping[str, Any]
             for name in _TCP_ONLY_KWARGS:
                 if name not in connection_kwargs or name in DEFAULT_CONNECTION_KWARGS:
                     kwargs.pop(name, None)
-        return redis.Redis.from_url(address, **kwargs)
-    return redis.Redis(host=address[0], port=address[1], **kwargs)
+        client = cast(SlotClient, SlotClient.from_url(address, **kwargs))  # from_url makes an instance of cls
+    else:
+        client = SlotClient(host=address[0], port=address[1], **kwargs)
+    client.endpoint = endpoint
+    return client
 
 
 def merge_connection_kwargs(connection_kwargs: Mapping[str, Any] | None, redis_db: int | None) -> dict[str, Any]:
@@ -152,7 +173,7 @@ class BaseRedisClient(abc.ABC):
         return self.client_at(self._ring.index_for(queue_key))
 
     @abc.abstractmethod
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of ring slot ``index``.
 
         Args:
@@ -175,7 +196,7 @@ class BaseRedisClient(abc.ABC):
         """
         return self.thread_lane(index, self.client_at(index, metrics, metrics_prefix))
 
-    def thread_lane(self, name: Hashable, client: redis.Redis) -> Lane:
+    def thread_lane(self, name: Hashable, client: SlotClient) -> Lane:
         """The calling thread's lane called ``name`` (a ring slot, a node's address), made on ``client``.
 
         The lane is made anew (the old one closed) when ``client`` is not the one it was made on.

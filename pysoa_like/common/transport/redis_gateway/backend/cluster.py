@@ -25,6 +25,7 @@ from pysoa_like.common.transport.redis_gateway._lanes import Lane
 from pysoa_like.common.transport.redis_gateway.backend.base import (
     BaseRedisClient,
     CannotGetConnectionError,
+    SlotClient,
     make_redis_client,
     merge_connection_kwargs,
     normalize_host,
@@ -142,7 +143,7 @@ class ClusterRedisClient(BaseRedisClient):
         self.tls = bool(self.node_kwargs.get("ssl"))
         super().__init__(CLUSTER_SLOTS)
         self._topology = ClusterTopology()
-        self._clients: dict[NodeAddress, redis.Redis] = {}
+        self._clients: dict[NodeAddress, SlotClient] = {}
         self._lock = threading.Lock()
         # Redis before 7.0 has no CLUSTER SHARDS: found out once, then CLUSTER SLOTS only.
         self._slots_only = False
@@ -166,7 +167,7 @@ class ClusterRedisClient(BaseRedisClient):
         """The client of the master serving ``queue_key``'s slot (PySOA's API, kept for compatibility)."""
         return self.client_at(key_slot(queue_key))
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of the master serving slot ``index``.
 
         Raises:
@@ -196,7 +197,7 @@ class ClusterRedisClient(BaseRedisClient):
         slot_map = self._topology.slot_map
         return slot_map.master_slots() if slot_map is not None else []
 
-    def _client_for(self, address: NodeAddress) -> redis.Redis:
+    def _client_for(self, address: NodeAddress) -> SlotClient:
         client = self._clients.get(address)
         if client is None:
             with self._lock:

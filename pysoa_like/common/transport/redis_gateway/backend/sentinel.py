@@ -18,6 +18,7 @@ from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway.backend.base import (
     BaseRedisClient,
     CannotGetConnectionError,
+    SlotClient,
     make_redis_client,
     merge_connection_kwargs,
     normalize_host,
@@ -81,7 +82,7 @@ class SentinelRedisClient(BaseRedisClient):
         )
         self.services: list[str] = list(sentinel_services) if sentinel_services else self._discover_services()
         super().__init__(len(self.services))
-        self._masters: list[redis.Redis | None] = [None] * len(self.services)
+        self._masters: list[SlotClient | None] = [None] * len(self.services)
         self._lock = threading.Lock()
 
     def _discover_services(self) -> list[str]:
@@ -100,7 +101,7 @@ class SentinelRedisClient(BaseRedisClient):
             + (f" ({'; '.join(failures)})" if failures else "")
         )
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of the current master of service ``services[index]``, looked up when not cached.
 
         Raises:
@@ -120,7 +121,7 @@ class SentinelRedisClient(BaseRedisClient):
                 self._masters[index] = master
             return master
 
-    def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> redis.Redis:
+    def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotClient:
         service = self.services[index]
         for attempt in range(self.sentinel_failover_retries + 1):
             try:

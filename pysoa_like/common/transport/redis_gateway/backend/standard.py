@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis
-
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway.backend.base import (
     BaseRedisClient,
     HostAddress,
+    SlotClient,
     make_redis_client,
     merge_connection_kwargs,
     normalize_host,
@@ -49,9 +48,9 @@ class StandardRedisClient(BaseRedisClient):
         self.hosts: list[HostAddress] = [normalize_host(host, port) for host in entries]
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
         super().__init__(len(self.hosts))
-        self._clients: list[redis.Redis] = [make_redis_client(host, self.connection_kwargs) for host in self.hosts]
+        self._clients: list[SlotClient] = [make_redis_client(host, self.connection_kwargs) for host in self.hosts]
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> redis.Redis:
+    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of ring slot ``index`` (created at construction; it connects lazily)."""
         return self._clients[index]
 
