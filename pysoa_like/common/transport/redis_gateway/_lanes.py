@@ -502,6 +502,14 @@ class Lane:
         self._fused = (item, pop_key, deadline)
         return True
 
+    def waits_on(self, key: str) -> bool:
+        """Whether a :meth:`push_and_pop` wait on ``key`` is pending here (its replies read or not)."""
+        fused = self._fused
+        if fused is not None:
+            return fused[1] == key
+        early = self._early
+        return early is not None and early[0] == key
+
     def _read_fused(self, until: float | None = None) -> list[RawMessage]:
         """Read the replies of :meth:`push_and_pop`: the popped messages, or raise its refusal.
 

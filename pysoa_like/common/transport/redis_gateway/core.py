@@ -594,9 +594,13 @@ class RedisTransportCore:
                 return False
         try:
             with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                return lane.push_and_pop((key, [message], redis_expiry_seconds), self.queue_capacity, reply_key, wait)
+                fused = lane.push_and_pop((key, [message], redis_expiry_seconds), self.queue_capacity, reply_key, wait)
         except Exception as exc:
             self._fail_send(index, exc)
+        if fused:
+            # The pop that follows reads this lane: it is not looked up again.
+            self._thread_deferred.waiting = (reply_key, index, lane)
+        return fused
 
     def _pushed_again(self, index: int, refused: PushRefusedBeforeWait, wait_deadline: float) -> None:
         """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would.
@@ -763,7 +767,11 @@ class RedisTransportCore:
             MessageReceiveTimeout: Nothing arrived in time.
             MessageReceiveError: Redis failed (the slot's connection is then reset).
         """
-        index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+        waiting = self._thread_deferred.__dict__.pop("waiting", None)
+        if waiting is not None and waiting[0] == key and waiting[2].waits_on(key):
+            _key, index, lane = waiting  # the lane that carried this wait with its push (send_then_pop)
+        else:
+            index, lane = self._lane(key, "receive.get_redis_connection", "receive")
         deferred_lanes = self._deferred_lanes
         if deferred_lanes:
             # Replies on other masters' connections are read now; this lane's once its BLPOP is sent.
