@@ -306,15 +306,22 @@ class AsyncLocalClientTransport(AsyncClientTransport):
             call.add_done_callback(_consume)
 
     async def aclose(self) -> None:
-        """Tear the server down (in the worker thread, after the jobs sent before) and stop the thread."""
+        """Tear the server down (in the worker thread, after the jobs sent before) and stop the thread.
+
+        The replies this event loop still owes are dropped. Those of other loops sharing the transport (other
+        threads) are left to them: their jobs run before the server is torn down, and a future belongs to its
+        own loop's thread, so it is not touched from this one.
+        """
         executor, self._executor = self._executor, None
+        loop = asyncio.get_running_loop()
         for key in list(self._calls):
-            self._forget_call(key)
+            if key[0] is loop:
+                self._forget_call(key)
         if executor is None:
             return
         self._closed = True
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, self.transport.close)
+            await loop.run_in_executor(executor, self.transport.close)
         finally:
             executor.shutdown(wait=False)
 

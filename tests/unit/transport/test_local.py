@@ -229,3 +229,35 @@ def test_run_coroutine_works_under_the_local_transport() -> None:
         assert body is not None and body["actions"][0]["body"] == {"state": "awake"}
     finally:
         transport.close()
+
+
+def test_aclose_on_one_event_loop_leaves_the_calls_of_other_loops_alone() -> None:
+    """A loop closing its side of a shared asyncio local transport does not drop another loop's reply.
+
+    Given a request sent from a loop in another thread, when the first loop closes the transport before that
+    request's reply is awaited, then the other loop still receives its reply (the job ran before the close).
+    """
+    transport = LocalClientTransport.asyncio_transport("inner", None, server_class=Inner, server_settings=LOCAL_SERVER)
+    sent, closed = threading.Event(), threading.Event()
+    outcome: list[Any] = []
+
+    async def other_loop() -> None:
+        await transport.send_request_message(5, _meta(), _job("echo", {"n": 5}))
+        sent.set()
+        await asyncio.get_running_loop().run_in_executor(None, closed.wait, 5)
+        outcome.append(await transport.receive_response_message(5, 5))
+
+    thread = threading.Thread(target=asyncio.run, args=(other_loop(),))
+    thread.start()
+    try:
+        assert sent.wait(5)
+
+        async def close() -> None:
+            await transport.aclose()
+
+        asyncio.run(close())
+    finally:
+        closed.set()
+        thread.join(10)
+    [reply] = outcome
+    assert reply.request_id == 5 and reply.body["actions"][0]["body"]["body"] == {"n": 5}
