@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+from pysoa_like.client._deadline import JOB_DEADLINE
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
@@ -15,6 +16,10 @@ __all__ = ["ClientBase"]
 
 #: The handler class of a client (``ServiceHandler`` or ``AsyncServiceHandler``).
 _Handler = TypeVar("_Handler")
+
+
+# What JOB_DEADLINE gives outside any job (a job without a deadline gives None).
+_OUTSIDE_JOBS: Any = object()
 
 
 class ClientBase(Generic[_Handler]):
@@ -31,7 +36,42 @@ class ClientBase(Generic[_Handler]):
         SettingsError: A service's settings or the expansion config are invalid.
     """
 
-    deadline: float | None = None
+    # The deadline set on this client (see ``deadline``), the job margin (see ``job_deadline_margin``), and
+    # whether either is set (the calls' one test when neither is).
+    _deadline: float | None = None
+    _job_deadline_margin: float | None = None
+    _bounded = False
+
+    @property
+    def job_deadline_margin(self) -> float | None:
+        """Set by a server on the client of its jobs (``request.client``): each call is then bounded by the deadline
+        of the job in whose context it is made, less this many seconds, so that jobs sharing one client (a
+        ``make_client`` that caches it) never bound each other's calls; ``None`` for other clients."""
+        return self._job_deadline_margin
+
+    @job_deadline_margin.setter
+    def job_deadline_margin(self, value: float | None) -> None:
+        self._job_deadline_margin = value
+        self._bounded = value is not None or self._deadline is not None
+
+    @property
+    def deadline(self) -> float | None:
+        """An absolute Unix time that bounds every call of this client, or ``None``.
+
+        For a client a server made for its jobs, the deadline of the job the calling code runs in (less the
+        margin); where no job is known (a thread the action started itself), the one last set.
+        """
+        margin = self._job_deadline_margin
+        if margin is not None:
+            job_deadline = JOB_DEADLINE.get(_OUTSIDE_JOBS)
+            if job_deadline is not _OUTSIDE_JOBS:
+                return None if job_deadline is None else job_deadline - margin
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self._deadline = value
+        self._bounded = value is not None or self._job_deadline_margin is not None
 
     settings_class: Any = ClientSettings
     handler_class: type[_Handler]

@@ -7,6 +7,7 @@ bound their calls the same way.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -17,7 +18,13 @@ from pysoa_like.core.deadlines import bounded_wait
 if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions
 
-__all__ = ["time_left", "within_deadline"]
+__all__ = ["JOB_DEADLINE", "time_left", "within_deadline"]
+
+#: The deadline of the job being handled (absolute Unix time, or ``None``), one per job: a context variable,
+#: so that jobs running at once on one event loop (each its own task) or in a thread pool never mix them. Set
+#: by the server around each job; a client made for jobs (:attr:`~pysoa_like.client.client.Client.
+#: job_deadline_margin`) bounds each call by the deadline of the job it is made in.
+JOB_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("pysoa_like_job_deadline", default=None)
 
 
 def time_left(deadline: float, service_name: str) -> float:

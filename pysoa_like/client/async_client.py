@@ -161,8 +161,9 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             keywords.get("control_extra"),
             expiry,
         )
-        if self.deadline is not None:
-            expiry = bounded_expiry(expiry, time_left(self.deadline, service_name))
+        deadline = self.deadline if self._bounded else None
+        if deadline is not None:
+            expiry = bounded_expiry(expiry, time_left(deadline, service_name))
         handler = self._get_handler(service_name)
         job = job_request_of(
             self.context,
@@ -219,8 +220,9 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
 
     async def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
         """Send one job and wait for its finished reply (``None`` when the job asks for no reply)."""
-        if self.deadline is not None:
-            options = within_deadline(self.deadline, (service_name,), options, self._default_wait)
+        deadline = self.deadline if self._bounded else None
+        if deadline is not None:
+            options = within_deadline(deadline, (service_name,), options, self._default_wait)
         if options.expansions:
             options = options.with_correlation_id(self.context)
         handler = self.handlers.get(service_name) or self._get_handler(service_name)
@@ -335,9 +337,10 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         refused = refused_jobs(job_list, call, self._policies)
-        if self.deadline is not None:
+        deadline = self.deadline if self._bounded else None
+        if deadline is not None:
             call = within_deadline(
-                self.deadline, dict.fromkeys(service for service, _a in job_list), call, self._default_wait
+                deadline, dict.fromkeys(service for service, _a in job_list), call, self._default_wait
             )
         # One correlation id for the whole call links its jobs.
         call = call.with_correlation_id(self.context)

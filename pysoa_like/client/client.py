@@ -311,7 +311,7 @@ class Client(ClientBase[ServiceHandler]):
             PySOATransportError: The transport could not send the request.
         """
         check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
-        if self.deadline is not None:
+        if self._bounded and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
         handler = self._get_handler(service_name)
         job = job_request_of(
@@ -368,13 +368,15 @@ class Client(ClientBase[ServiceHandler]):
         return time_left(self.deadline, service_name)
 
     def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
-        """The options of a call bounded by :attr:`deadline` (which is set): its wait cut to the time left.
+        """The options of a call bounded by :attr:`deadline` (if it is set): its wait cut to the time left.
 
         Raises:
             DeadlineExceededError: No time is left: nothing may be sent.
         """
-        assert self.deadline is not None
-        return within_deadline(self.deadline, service_names, options, self._default_wait)
+        deadline = self.deadline
+        if deadline is None:
+            return options
+        return within_deadline(deadline, service_names, options, self._default_wait)
 
     def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
         """Send one job of a call through :meth:`send_request`; its request id."""
@@ -456,7 +458,7 @@ class Client(ClientBase[ServiceHandler]):
         A service with resilience policies, or a call with a ``fallback``, goes through
         :func:`~pysoa_like.client._resilience.call_guarded`.
         """
-        if self.deadline is not None:
+        if self._bounded:
             options = self._within_deadline((service_name,), options)
         if options.expansions:
             options = options.with_correlation_id(self.context)
@@ -535,7 +537,7 @@ class Client(ClientBase[ServiceHandler]):
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
         call = options_of(options)
-        if self.deadline is not None:
+        if self._bounded:
             call = self._within_deadline((service_name,), call)
         if call.expansions:
             call = call.with_correlation_id(self.context)
@@ -607,7 +609,7 @@ class Client(ClientBase[ServiceHandler]):
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         refused = refused_jobs(job_list, call, self._policies)
-        if self.deadline is not None:
+        if self._bounded:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
         call = call.with_correlation_id(self.context)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from pysoa_like.client._deadline import JOB_DEADLINE
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.types import EnrichedActionRequest
 
@@ -29,9 +30,6 @@ __all__ = [
     "wait_for_action",
 ]
 
-#: The deadline of the job being handled (absolute Unix time, or ``None``), one per job: a context variable,
-#: so that jobs running at once on one event loop (each its own task) or in a thread pool never mix them.
-JOB_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("pysoa_like_job_deadline", default=None)
 
 CoroutineRunner = Callable[[Awaitable[Any], contextvars.Context], "concurrent.futures.Future[Any]"]
 

@@ -458,8 +458,8 @@ class RequestCycleMixin:
         deadline = JOB_DEADLINE.get()
         client = self.make_client(context)
         if isinstance(client, Client):
-            # Set for every job, None included: a make_client that caches its client must not pass one job's
-            # deadline on to the next.
+            # For calls made outside the job's context (a thread the action starts), None included; in it, a
+            # client from make_client follows the deadline of the job each call is made in (job_deadline_margin).
             client.deadline = None if deadline is None else deadline - self.nested_call_margin_seconds
         return EnrichedJobRequest(
             control=job_request["control"],

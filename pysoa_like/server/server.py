@@ -263,7 +263,12 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin, DeliveryMixin
         if extra_context:
             new_context.update(extra_context)
         new_context["calling_service"] = self.service_name
-        return self.client_class(self._client_routing(kwargs), context=new_context, **kwargs)
+        client = self.client_class(self._client_routing(kwargs), context=new_context, **kwargs)
+        if isinstance(client, Client):
+            # Each call is bounded by the deadline of the job it is made in, even when the client is kept and
+            # shared by jobs running at once (a make_client that caches it).
+            client.job_deadline_margin = self.nested_call_margin_seconds
+        return client
 
     def make_async_client(
         self, context: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None, **kwargs: Any

@@ -191,3 +191,41 @@ def test_a_parallel_calls_timeout_bounds_all_its_replies_together(make_client: M
     with pytest.raises(MessageReceiveTimeout):
         client.call_actions_parallel("echo", [{"action": "a"}] * 3, timeout=0.3)
     assert time.monotonic() - started < 0.6
+
+
+class CachedClientServer(FrontServer):
+    """A front service whose ``make_client`` hands every job the same client (a cache, as some services keep)."""
+
+    cached: Any = None
+
+    def make_client(self, context: Any, extra_context: Any = None, **kwargs: Any) -> Any:
+        if CachedClientServer.cached is None:
+            CachedClientServer.cached = super().make_client(context, extra_context, **kwargs)
+        return CachedClientServer.cached
+
+
+def test_a_client_shared_by_jobs_running_at_once_bounds_each_call_by_its_own_jobs_deadline() -> None:
+    """Two jobs at once share a cached ``request.client``: each nested call gets its own job's deadline.
+
+    Given a job with 30 s left that calls out after 0.5 s, and a job with 3 s left that starts meanwhile, when
+    the first job calls, then its call is bounded by its own deadline (not the 3 s one set last).
+    """
+    import threading
+
+    CachedClientServer.cached = None
+    settings = {"front": _local(CachedClientServer, {"back": _local(BackServer)})}
+    started = time.time()
+    results: dict[str, Any] = {}
+
+    def call(name: str, timeout: float, sleep: float) -> None:
+        body = Client(settings).call_action("front", "forward", {"sleep": sleep}, timeout=timeout).body
+        results[name] = body
+
+    long_job = threading.Thread(target=call, args=("long", 30, 0.5))
+    long_job.start()
+    time.sleep(0.1)
+    call("short", 3, 0)
+    long_job.join(10)
+    assert results["short"]["client_deadline"] < started + 3.5
+    assert results["long"]["client_deadline"] > started + 25, "the long job's call got the short job's deadline"
+    assert results["long"]["inner"]["deadline"] > started + 25
