@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -193,27 +194,14 @@ def test_a_parallel_calls_timeout_bounds_all_its_replies_together(make_client: M
     assert time.monotonic() - started < 0.6
 
 
-class CachedClientServer(FrontServer):
-    """A front service whose ``make_client`` hands every job the same client (a cache, as some services keep)."""
-
-    cached: Any = None
-
-    def make_client(self, context: Any, extra_context: Any = None, **kwargs: Any) -> Any:
-        if CachedClientServer.cached is None:
-            CachedClientServer.cached = super().make_client(context, extra_context, **kwargs)
-        return CachedClientServer.cached
-
-
 def test_a_client_shared_by_jobs_running_at_once_bounds_each_call_by_its_own_jobs_deadline() -> None:
     """Two jobs at once share a cached ``request.client``: each nested call gets its own job's deadline.
 
     Given a job with 30 s left that calls out after 0.5 s, and a job with 3 s left that starts meanwhile, when
     the first job calls, then its call is bounded by its own deadline (not the 3 s one set last).
     """
-    import threading
-
-    CachedClientServer.cached = None
-    settings = {"front": _local(CachedClientServer, {"back": _local(BackServer)})}
+    CachingFrontServer.cached = None
+    settings = {"front": _local(CachingFrontServer, {"back": _local(BackServer)})}
     started = time.time()
     results: dict[str, Any] = {}
 
