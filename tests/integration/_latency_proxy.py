@@ -1,7 +1,8 @@
 """A TCP proxy on a loopback port that delays every byte by a fixed time each way: a slow network, for tests.
 
 Each direction is two threads: one reads and timestamps what arrives, the other forwards it when its time has
-come, so the delay is latency (bytes in flight overlap), not a pause per chunk.
+come, so the delay is latency (bytes in flight overlap), not a pause per chunk. :meth:`LatencyProxy.close`
+closes every connection and joins every thread it started.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 _CHUNK = 65536
@@ -22,11 +24,16 @@ class LatencyProxy:
     Args:
         target: ``(host, port)`` to forward to.
         delay: Seconds added in each direction.
+
+    Attributes:
+        request_delay: Seconds added on top of ``delay`` to what clients send (0 at first; raise it to make Redis
+            slow to answer the next commands while replies already on their way still come).
     """
 
     def __init__(self, target: tuple[str, int], delay: float) -> None:
         self.target = target
         self.delay = delay
+        self.request_delay = 0.0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -34,7 +41,13 @@ class LatencyProxy:
         self.port: int = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
         self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads: list[threading.Thread] = []
+        self._start(self._accept)
+
+    def _start(self, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -50,10 +63,10 @@ class LatencyProxy:
             upstream = socket.create_connection(self.target, timeout=5)
             upstream.settimeout(None)
             self._sockets += [client, upstream]
-            self._pipe(client, upstream)
-            self._pipe(upstream, client)
+            self._pipe(client, upstream, requests=True)
+            self._pipe(upstream, client, requests=False)
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
         pending: queue.Queue[tuple[float, bytes]] = queue.Queue()
 
         def read() -> None:
@@ -62,7 +75,7 @@ class LatencyProxy:
                     data = source.recv(_CHUNK)
                 except OSError:
                     data = b""
-                pending.put((time.monotonic() + self.delay, data))
+                pending.put((time.monotonic() + self.delay + (self.request_delay if requests else 0.0), data))
                 if not data:
                     return
 
@@ -70,8 +83,8 @@ class LatencyProxy:
             while True:
                 due, data = pending.get()
                 wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+                if wait > 0 and self._closed.wait(wait):
+                    return  # closed while these bytes were in flight
                 if not data:
                     with contextlib.suppress(OSError):
                         sink.shutdown(socket.SHUT_WR)
@@ -81,16 +94,18 @@ class LatencyProxy:
                 except OSError:
                     return
 
-        threading.Thread(target=read, daemon=True).start()
-        threading.Thread(target=write, daemon=True).start()
+        self._start(read)
+        self._start(write)
 
     def close(self) -> None:
-        """Stop accepting and close every connection."""
+        """Stop accepting, close every connection and wait for the proxy's threads to end."""
         self._closed.set()
-        self._listener.close()
-        for sock in self._sockets:
+        for sock in [self._listener, *self._sockets]:
             with contextlib.suppress(OSError):
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv()
+            sock.close()
+        for thread in self._threads:
+            thread.join(5)
 
     def __enter__(self) -> LatencyProxy:
         return self

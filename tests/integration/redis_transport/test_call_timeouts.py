@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -115,3 +116,44 @@ def test_a_redis_that_freezes_right_after_the_timeout_does_not_hold_the_caller()
     assert metrics.frozen
     assert str(info.value) == "No message received for service billing within 0.5 s"
     assert elapsed < 0.5 + 1.5
+
+
+def test_a_watched_call_ends_near_its_timeout_when_redis_stops_answering_the_liveness_check(
+    redis_server: RedisServerProcess,
+) -> None:
+    """With ``detect_dead_workers``, the liveness check made while waiting is bounded by the call's timeout.
+
+    Given a watched call (timeout 2 s, ``socket_timeout`` 20 s) whose first wait ends with nothing, when Redis
+    is slow to answer what the client sends next (the liveness check among it), then the call still ends with a
+    transport error within a few seconds of its timeout, not after the socket timeout.
+    """
+    from pysoa_like.common.transport.errors import PySOATransportError
+    from tests.integration._latency_proxy import LatencyProxy
+
+    redis_server.flush()
+    with LatencyProxy(redis_server.address, 0.0) as proxy:
+        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
+        transport_kwargs = {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": layer,
+            "detect_dead_workers": True,
+        }
+        client = Client({"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}})
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.call_action("billing", "charge", {"cents": 5}, timeout=2)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        started = time.monotonic()
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(0.5)  # the first wait (one second) is with Redis; what the client sends next is held up
+        proxy.request_delay = 30.0
+        caller.join(15)
+        elapsed = time.monotonic() - started
+    assert not caller.is_alive() and elapsed < 6, f"the call took {elapsed:.1f} s"
+    [error] = outcome
+    assert isinstance(error, PySOATransportError)

@@ -487,13 +487,17 @@ class RedisClientTransport(ClientTransport):
         state = self._state
         deadline = time.monotonic() + wait
         while True:
-            slice_seconds = min(max(deadline - time.monotonic(), 0.0), WATCH_CHECK_SECONDS)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                # (A wait of 0 would be the transport's default receive timeout.)
+                raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
+            slice_seconds = min(left, WATCH_CHECK_SECONDS)
             try:
                 popped = self.core.pop_messages(queue_name, slice_seconds, len(state.pending) - 1)
             except MessageReceiveTimeout:
                 if deadline - time.monotonic() <= 0:
                     raise
-                died = self._dead_worker_request(queue_name)
+                died = self._dead_worker_request(queue_name, deadline)
                 if died is not None:
                     return died
                 continue
@@ -501,12 +505,19 @@ class RedisClientTransport(ClientTransport):
                 state.held.extend(popped[1:])
             return popped[0]
 
-    def _dead_worker_request(self, queue_name: str) -> ReceivedMessage | None:
-        """The ``WORKER_DIED`` answer for a watched request whose liveness key went away without a reply."""
+    def _dead_worker_request(self, queue_name: str, deadline: float) -> ReceivedMessage | None:
+        """The ``WORKER_DIED`` answer for a watched request whose liveness key went away without a reply.
+
+        Each look at a liveness key is bounded by the wait's ``deadline`` (``time.monotonic()``), not only by the
+        socket timeout: a Redis slow to answer it must not hold the call past its timeout.
+        """
         state = self._state
         for request_id, key in state.watched.watched():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None  # the wait's time is up: the caller ends it
             try:
-                exists = bool(self.core.run_on_key_master(key, "EXISTS", key))
+                exists = bool(self.core.run_on_key_master(key, "EXISTS", key, within=left))
             except (redis.RedisError, MessageSendError):
                 continue  # cannot tell now: ask again after the next slice
             if state.watched.observe(request_id, exists) is not WatchVerdict.GONE:
