@@ -147,6 +147,7 @@ class RespParser:
         "_need",
         "_pending",
         "_pending_kind",
+        "_pouring",
         "_stack",
         "_start",
         "_view",
@@ -170,6 +171,8 @@ class RespParser:
         self._pending_kind = _BULK
         # Fed bytes that did not fit the buffer yet: moved in by next_reply as parsing makes room.
         self._backlog: collections.deque[bytes] = collections.deque()
+        # Whether feed() is moving bytes in (through recv_buffer), which may then run with a backlog.
+        self._pouring = False
 
     def reset(self) -> None:
         """Forget everything received (after the connection was closed)."""
@@ -191,7 +194,18 @@ class RespParser:
         )
 
     def recv_buffer(self) -> memoryview:
-        """Where the next received bytes must go (never empty); then call :meth:`received` with their count."""
+        """Where the next received bytes must go (never empty); then call :meth:`received` with their count.
+
+        Raises:
+            RuntimeError: Bytes given to :meth:`feed` still wait for room: bytes received now would be parsed
+                before them. A parser is filled either through :meth:`feed` or through this method, not both
+                while fed bytes wait (:attr:`has_buffered` says whether any do).
+        """
+        if self._backlog and not self._pouring:
+            raise RuntimeError(
+                "RespParser.recv_buffer() while bytes given to feed() wait to be parsed: they would be reordered "
+                "(parse with next_reply() until NEED_DATA first, or keep feeding)"
+            )
         big = self._big
         if big is not None and self._big_have < len(big):
             return memoryview(big)[self._big_have :]
@@ -230,14 +244,18 @@ class RespParser:
 
     def _pour(self, view: memoryview) -> memoryview:
         """Copy ``view`` into the buffer (or a big bulk string) as far as there is room; returns what is left."""
-        while view:
-            if self._full():
-                break  # the rest waits for next_reply
-            target = self.recv_buffer()
-            count = min(len(target), len(view))
-            target[:count] = view[:count]
-            self.received(count)
-            view = view[count:]
+        self._pouring = True
+        try:
+            while view:
+                if self._full():
+                    break  # the rest waits for next_reply
+                target = self.recv_buffer()
+                count = min(len(target), len(view))
+                target[:count] = view[:count]
+                self.received(count)
+                view = view[count:]
+        finally:
+            self._pouring = False
         return view
 
     def _full(self) -> bool:
@@ -250,7 +268,7 @@ class RespParser:
         """Move fed bytes that are waiting into the room parsing made (a line filling the buffer is an error)."""
         backlog = self._backlog
         if self._full():
-            self.recv_buffer()  # raises RespProtocolError: a line longer than the buffer
+            raise RespProtocolError(f"a reply line longer than {len(self._buffer) // 1024} KiB")
         while backlog:
             rest = self._pour(memoryview(backlog[0]))
             if rest:

@@ -169,3 +169,22 @@ def test_reset_forgets_a_half_received_reply() -> None:
 @pytest.mark.parametrize(("seconds", "argument"), [(5.0, "5"), (0.25, "0.25"), (1.5, "1.5")])
 def test_blocking_timeouts_are_whole_seconds_when_they_can_be(seconds: float, argument: str) -> None:
     assert timeout_argument(seconds) == argument
+
+
+def test_receiving_into_the_buffer_while_fed_bytes_wait_is_refused_not_reordered() -> None:
+    """Bytes fed beyond the buffer wait their turn; receiving more through recv_buffer then would put them first.
+
+    So recv_buffer refuses while fed bytes wait, and works again once the replies before them are parsed.
+    """
+    parser = RespParser(buffer_bytes=64)
+    parser.feed(b":1\r\n" * 40)  # 160 bytes: more than the buffer holds
+    with pytest.raises(RuntimeError, match="feed"):
+        parser.recv_buffer()
+    replies = []
+    while (reply := parser.next_reply()) is not NEED_DATA:
+        replies.append(reply)
+    assert replies == [1] * 40 and not parser.has_buffered
+    target = parser.recv_buffer()
+    target[:4] = b":2\r\n"
+    parser.received(4)
+    assert parser.next_reply() == 2
