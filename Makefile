@@ -71,8 +71,8 @@ demo: $(READY)
 		$(if $(GATEWAY),--gateway $(filter-out yes,$(GATEWAY)))
 
 lint: $(READY)
-	$(BIN)/ruff check pysoa_like tests examples benchmarks tools
-	$(BIN)/ruff format --check pysoa_like tests examples benchmarks tools
+	$(BIN)/ruff check pysoa_like tests examples benchmarks tools docs/conf.py
+	$(BIN)/ruff format --check pysoa_like tests examples benchmarks tools docs/conf.py
 	$(BIN)/mypy
 
 typecheck: $(READY)
@@ -169,8 +169,8 @@ bench-smoke: $(READY)
 	$(BIN)/python -m benchmarks.asyncio_client --smoke --output benchmarks/results/asyncio_smoke.json
 
 format: $(READY)
-	$(BIN)/ruff format pysoa_like tests examples benchmarks tools
-	$(BIN)/ruff check --fix pysoa_like tests examples benchmarks tools
+	$(BIN)/ruff format pysoa_like tests examples benchmarks tools docs/conf.py
+	$(BIN)/ruff check --fix pysoa_like tests examples benchmarks tools docs/conf.py
 
 clean:
 	rm -rf .venv .venv-* $(UV_HOME) docs/_build .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-from pysoa_like.version import __version__  # noqa: E402
+from pysoa_like.version import __version__
 
 project = "pysoa_like"
 author = "pysoa_like developers"
@@ -30,7 +30,11 @@ napoleon_numpy_docstring = False
 # are listed here, as are the type variables and aliases of signatures, which are shown by name.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(collections\.abc|concurrent\.futures|pathlib|unittest|typing|logging|types|asyncio|socket|ssl|re|argparse)\..*"),
+    (
+        r"py:.*",
+        r"(collections\.abc|concurrent\.futures|pathlib|unittest|typing|logging|types|asyncio|socket|ssl|re|"
+        r"argparse)\..*",
+    ),
     (r"py:.*", r"(redis|_pytest|pytest|django|pydantic|conformity|prometheus_client|opentelemetry)(\..*)?"),
     # Private helpers named in signatures and base classes (not part of the API).
     (
