@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import JobResponse
-from pysoa_like.gateway._caller import ServiceCaller, make_caller
 from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
 from pysoa_like.gateway.openapi import build_document
@@ -93,11 +93,16 @@ def _problem_response(problem: GatewayProblem, correlation_id: str | None = None
 
 
 class _Gateway:
-    """What the routes share: the settings, the caller, the concurrency bound and the cached document."""
+    """What the routes share: the settings, the client, the concurrency bound and the cached document.
 
-    def __init__(self, settings: GatewaySettings, caller: ServiceCaller) -> None:
+    The client is an :class:`~pysoa_like.client.async_client.AsyncClient`: its calls are coroutines of the
+    gateway's event loop (no thread per call; replies routed by request id, so any number of calls share its
+    connections).
+    """
+
+    def __init__(self, settings: GatewaySettings, client: AsyncClient) -> None:
         self.settings = settings
-        self.caller = caller
+        self.client = client
         self.places = asyncio.Semaphore(settings.max_concurrent_calls)
         self._document: dict[str, Any] | None = None
         self._document_expires = 0.0
@@ -141,7 +146,8 @@ class _Gateway:
     async def run(
         self, service: str, actions: list[dict[str, Any]], headers: CallHeaders, continue_on_error: bool
     ) -> JobResponse:
-        """Run the job through the caller within the call's deadline (waiting for a place counts too)."""
+        """Run the job within the call's deadline (waiting for a place counts too); its response, job and action
+        errors included (transport failures and timeouts are raised)."""
         started = time.monotonic()
         try:
             await asyncio.wait_for(self.places.acquire(), headers.timeout)
@@ -154,15 +160,18 @@ class _Gateway:
             ) from None
         try:
             left = max(headers.timeout - (time.monotonic() - started), 0.001)
-            return await self.caller.call_job(
+            response: JobResponse = await self.client.call_actions(
                 service,
                 actions,
+                raise_job_errors=False,
+                raise_action_errors=False,
                 continue_on_error=continue_on_error,
                 timeout=left,
                 switches=headers.switches,
                 correlation_id=headers.correlation_id,
-                context=headers.context,
+                context=dict(headers.context),
             )
+            return response
         finally:
             self.places.release()
 
@@ -230,8 +239,6 @@ def _not_exposed(service: str, action: str) -> GatewayProblem:
 def create_app(
     client_settings: Mapping[str, Any],
     settings: GatewaySettings | Mapping[str, Any],
-    *,
-    caller: ServiceCaller | None = None,
 ) -> Starlette:
     """Build the gateway for the services ``client_settings`` reaches, exposing what ``settings`` allows.
 
@@ -239,7 +246,6 @@ def create_app(
         client_settings: Service name -> client settings (``SOA_CLIENT_SETTINGS``); every exposed service
             needs an entry.
         settings: A :class:`~pysoa_like.gateway.GatewaySettings`, or the dict of one (``GATEWAY_SETTINGS``).
-        caller: Makes the calls (tests); by default a client built from ``client_settings``.
 
     Returns:
         The ASGI application. Routes: ``POST /{service}/{action}``, ``POST /{service}`` (a job),
@@ -256,9 +262,7 @@ def create_app(
         raise ValueError(
             f"no client settings for the exposed service(s) {', '.join(missing)}: add them to SOA_CLIENT_SETTINGS"
         )
-    if caller is None:
-        caller = make_caller({name: client_settings[name] for name in settings.expose})
-    gateway = _Gateway(settings, caller)
+    gateway = _Gateway(settings, AsyncClient({name: client_settings[name] for name in settings.expose}))
     page = _asset("docs.html").decode("utf-8").replace("{{title}}", _html_escape(settings.title))
 
     async def call_action(request: Request) -> Response:
@@ -380,7 +384,7 @@ def create_app(
         try:
             yield
         finally:
-            await gateway.caller.aclose()
+            await gateway.client.aclose()
 
     app = Starlette(
         routes=routes,
