@@ -245,10 +245,16 @@ def pysoa_redis_client(pysoa_redis_server: RedisServerProcess) -> Iterator[redis
         yield client
 
 
-def _redis_server_thread(
-    server_class: type[Server], server_settings: Mapping[str, Any], transport_kwargs: Mapping[str, Any]
-) -> tuple[Server, threading.Thread]:
-    """The service under test, serving over Redis in a thread (started)."""
+def _client_served_over_redis(
+    server_class: type[Server],
+    server_settings: Mapping[str, Any],
+    redis_url: str,
+    make_client: Callable[[dict[str, Any]], Any],
+    close_client: Callable[[Any], None],
+) -> Iterator[Any]:
+    """A client made by ``make_client`` from the settings reaching the service under test, which serves over Redis
+    in a thread until the client is closed with ``close_client``."""
+    transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
     settings = dict(server_settings)
     settings["transport"] = {
         "path": _REDIS_SERVER_TRANSPORT,
@@ -257,13 +263,21 @@ def _redis_server_thread(
     server = server_class(settings)
     thread = threading.Thread(target=server.run, name=f"pysoa-like-test-{server_class.service_name}", daemon=True)
     thread.start()
-    return server, thread
-
-
-def _redis_client_settings(server_class: type[Server], transport_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        str(server_class.service_name): {"transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}}
-    }
+    try:
+        client = make_client(
+            {
+                str(server_class.service_name): {
+                    "transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}
+                }
+            }
+        )
+        try:
+            yield client
+        finally:
+            close_client(client)
+    finally:
+        server.shutting_down = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -276,15 +290,9 @@ def pysoa_redis_service_client(
     """A client calling the service under test over real Redis, with the server running in a thread."""
     from pysoa_like.test.server import close_client
 
-    transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [pysoa_redis_url]}}
-    server, thread = _redis_server_thread(server_class, server_settings, transport_kwargs)
-    client = service_client_class(_redis_client_settings(server_class, transport_kwargs))
-    try:
-        yield client
-    finally:
-        close_client(client)
-        server.shutting_down = True
-        thread.join(timeout=10)
+    yield from _client_served_over_redis(
+        server_class, server_settings, pysoa_redis_url, service_client_class, close_client
+    )
 
 
 @pytest.fixture
@@ -295,12 +303,6 @@ def pysoa_redis_async_service_client(
     pysoa_redis_url: str,
 ) -> Iterator[AsyncClient]:
     """An AsyncClient calling the service under test over real Redis (asyncio driver), the server in a thread."""
-    transport_kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [pysoa_redis_url]}}
-    server, thread = _redis_server_thread(server_class, server_settings, transport_kwargs)
-    client = async_service_client_class(_redis_client_settings(server_class, transport_kwargs))
-    try:
-        yield client
-    finally:
-        _close_async_client(client)
-        server.shutting_down = True
-        thread.join(timeout=10)
+    yield from _client_served_over_redis(
+        server_class, server_settings, pysoa_redis_url, async_service_client_class, _close_async_client
+    )
