@@ -10,7 +10,7 @@ import pytest
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
-from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.browser import headless_chromium, watched_page
 
 # Waits inside the page, in milliseconds (the dashboard reads Redis every half second here).
 _WAIT_MS = 20_000
@@ -19,29 +19,14 @@ _WAIT_MS = 20_000
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium (the distribution's), for the module."""
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture
 def page(browser: Any, dashboard_url: str) -> Iterator[Any]:
     """The dashboard open in a new page; at the end, no request may have left the dashboard, nor any script error."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    requests: list[str] = []
-    problems: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.goto(dashboard_url)
-    yield page
-    page.close()
-    assert [url for url in requests if not url.startswith(dashboard_url) and not url.startswith("data:")] == []
-    assert problems == []
+    with watched_page(browser, dashboard_url, 1400, also_allowed=("data:",)) as page:
+        yield page
 
 
 def test_the_page_shows_the_demo_services_and_their_workers(page: Any, demo_services: dict[str, int]) -> None:

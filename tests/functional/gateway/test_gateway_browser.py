@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.browser import headless_chromium, watched_page
 from tests.functional.gateway import shop
 
 _WAIT_MS = 20_000
@@ -17,31 +17,21 @@ _WAIT_MS = 20_000
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium (the distribution's), for the module."""
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
+    yield from headless_chromium()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+
+def _http_error_status(problem: str) -> bool:
+    # The form's calls answered 4xx/5xx on purpose are logged by the browser as console errors.
+    return "status of 4" in problem or "status of 5" in problem
 
 
 @pytest.fixture
 def page(browser: Any, gateway: httpx.Client) -> Iterator[Any]:
     """The docs page open; at the end, no request may have left the gateway, nor any script error happened."""
     base = str(gateway.base_url).rstrip("/") + "/"
-    page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    requests: list[str] = []
-    problems: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.goto(base)  # / leads to /docs
-    page.wait_for_selector('#status[data-state="ok"]', timeout=_WAIT_MS)
-    yield page
-    page.close()
-    assert [url for url in requests if not url.startswith(base)] == []
-    assert [p for p in problems if "status of 4" not in p and "status of 5" not in p] == []
+    with watched_page(browser, base, 1300, expected_problem=_http_error_status) as page:  # / leads to /docs
+        page.wait_for_selector('#status[data-state="ok"]', timeout=_WAIT_MS)
+        yield page
 
 
 def test_the_page_lists_every_exposed_action_with_its_schemas(page: Any) -> None:
