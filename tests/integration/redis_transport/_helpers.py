@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
+import threading
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -118,3 +121,26 @@ def tls_capable_redis() -> str:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI needs a TLS-capable redis-server; {find_redis_server()} has no TLS support")
     pytest.skip(f"{find_redis_server()} was built without TLS and none on PATH has it; install a system Redis")
+
+
+@contextlib.contextmanager
+def servers_in_threads(servers: list[Any], stopped: Callable[[Any], None] | None = None) -> Iterator[list[Any]]:
+    """Each server handles requests (``handle_next_request``) in a thread of its own until the block ends; then
+    ``stopped(server)`` runs in that thread (what the worker loop does at shutdown), and the threads are joined."""
+    stop = threading.Event()
+
+    def loop(server: Any) -> None:
+        while not stop.is_set():
+            server.handle_next_request()
+        if stopped is not None:
+            stopped(server)
+
+    threads = [threading.Thread(target=loop, args=(server,), daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield servers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)

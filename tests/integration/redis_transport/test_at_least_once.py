@@ -24,6 +24,7 @@ from pysoa_like.core.framing import parse_message
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
+from tests.integration.redis_transport._helpers import servers_in_threads
 
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -98,24 +99,14 @@ def client_of(redis: str | list[str]) -> Client:
 @contextlib.contextmanager
 def serving(redis: str | list[str], workers: int = 1, **at_least_once: Any) -> Iterator[list[Server]]:
     """Run ``workers`` servers in threads until the block ends, then stop them as the worker loop does."""
-    stop = threading.Event()
-    servers = [AloServer(_settings(redis, **at_least_once), forked_process_id=i + 1) for i in range(workers)]
 
-    def loop(server: Server) -> None:
-        while not stop.is_set():
-            server.handle_next_request()
+    def stopped(server: Server) -> None:
         server.transport.flush_responses()
         server.stop_delivery()
 
-    threads = [threading.Thread(target=loop, args=(server,), daemon=True) for server in servers]
-    for thread in threads:
-        thread.start()
-    try:
+    servers = [AloServer(_settings(redis, **at_least_once), forked_process_id=i + 1) for i in range(workers)]
+    with servers_in_threads(servers, stopped):
         yield servers
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
 
 
 def dead_worker(raw: redis.Redis, worker_id: str, *requests: bytes) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from pysoa_like.common.types import ActionResponse, JobRequest, JobResponse
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
-from tests.integration.redis_transport._helpers import SERIALIZERS
+from tests.integration.redis_transport._helpers import SERIALIZERS, servers_in_threads
 
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -70,22 +69,10 @@ def _client(redis_url: str, middleware: list[dict[str, Any]] | None = None, **kw
 @contextlib.contextmanager
 def _serving(redis_url: str, workers: int = 1, **kwargs: Any) -> Iterator[list[Server]]:
     """Run ``workers`` servers, each in its own thread, until the block ends."""
-    stop = threading.Event()
-    servers = [E2EServer(_server_settings(redis_url, **kwargs), forked_process_id=i + 1) for i in range(workers)]
-
-    def loop(server: Server) -> None:
-        while not stop.is_set():
-            server.handle_next_request()
-
-    threads = [threading.Thread(target=loop, args=(server,), daemon=True) for server in servers]
-    for thread in threads:
-        thread.start()
-    try:
+    with servers_in_threads(
+        [E2EServer(_server_settings(redis_url, **kwargs), forked_process_id=i + 1) for i in range(workers)]
+    ) as servers:
         yield servers
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
 
 
 def test_call_action_round_trip(redis_url: str) -> None:
