@@ -20,7 +20,7 @@ import redis
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import resolve_python_path
-from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.metrics import MetricsRecorder, records_nothing
 from pysoa_like.common.serializer import MsgpackSerializer, Serializer
 from pysoa_like.common.transport.errors import (
     MessageReceiveError,
@@ -146,6 +146,8 @@ class RedisTransportCore:
     ) -> None:
         self.service_name = service_name
         self.metrics = metrics
+        # Decided once: with the no-op recorder the hot paths leave their timers out.
+        self._measured = not records_nothing(metrics)
         self.prefix = f"{metrics_prefix}.transport.redis_gateway."
         self.backend_type = backend_type
         self.backend_layer_kwargs: Mapping[str, Any] = dict(backend_layer_kwargs or {})
@@ -212,24 +214,30 @@ class RedisTransportCore:
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
             ring = self._ring = self.backend_layer.make_ring()
-        return self._lane_at(ring.index_for(key), timer_name, error_prefix)
+        return self._lane_at(0 if ring.host_count == 1 else ring.index_for(key), timer_name, error_prefix)
 
     def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
-        backend = self.backend_layer
         try:
-            with self.metrics.timer(self.prefix + timer_name):
-                lane = backend.lane_at(index, self.metrics, self.prefix)
-                if lane.check_connection():
-                    # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's
-                    # master is looked up again (Sentinel) before a new connection is opened.
-                    self.metrics.counter(self.prefix + "reconnect").increment()
-                    backend.reset_client(index)
-                    lane = backend.lane_at(index, self.metrics, self.prefix)
-                return index, lane
+            if self._measured:
+                with self.metrics.timer(self.prefix + timer_name):
+                    return index, self._live_lane(index)
+            return index, self._live_lane(index)
         except CannotGetConnectionError as exc:
             self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
             raise error_class(str(exc)) from exc
+
+    def _live_lane(self, index: int) -> Lane:
+        """The thread's lane to ring slot ``index``, made anew if Redis closed its connection while it was idle."""
+        backend = self._backend or self.backend_layer
+        lane = backend.lane_at(index, self.metrics, self.prefix)
+        if lane.check_connection():
+            # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master is
+            # looked up again (Sentinel) before a new connection is opened.
+            self.metrics.counter(self.prefix + "reconnect").increment()
+            backend.reset_client(index)
+            lane = backend.lane_at(index, self.metrics, self.prefix)
+        return lane
 
     # Serializers
 
@@ -592,9 +600,13 @@ class RedisTransportCore:
             reply_index = ring.index_for(reply_key)
             if reply_index != index and not self.backend_layer.shares_lane(index, reply_index):
                 return False
+        item: PushItem = (key, [message], redis_expiry_seconds)
         try:
-            with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                fused = lane.push_and_pop((key, [message], redis_expiry_seconds), self.queue_capacity, reply_key, wait)
+            if self._measured:
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    fused = lane.push_and_pop(item, self.queue_capacity, reply_key, wait)
+            else:
+                fused = lane.push_and_pop(item, self.queue_capacity, reply_key, wait)
         except Exception as exc:
             self._fail_send(index, exc)
         if fused:
