@@ -262,6 +262,7 @@ class ConcurrentWorker:
         except Exception as exc:
             metrics.counter("server.error.unknown").increment()
             server.logger.error("Unexpected error while handling request %r: %s", state.request_id, exc, exc_info=exc)
+            self._replier.put(state, None)  # unanswered: the transport is told the job is over
         finally:
             try:
                 server.perform_post_request_actions()
@@ -337,8 +338,8 @@ class Replier:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, state: JobState, response_dict: dict[str, Any]) -> None:
-        """Hand over a job's response (from the loop)."""
+    def put(self, state: JobState, response_dict: dict[str, Any] | None) -> None:
+        """Hand over a job's response (from the loop); None when the job ended without one."""
         self._queue.put((state, response_dict))
 
     def stop(self, timeout: float) -> None:
@@ -365,9 +366,8 @@ class Replier:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            if sent:
+            if self._answer_overdue() or sent:
                 self._flush(transport)
-            self._answer_overdue()
             if stop:
                 self._flush(transport)
                 return
@@ -384,13 +384,17 @@ class Replier:
         except Exception as exc:
             self.worker.server.logger.error("Could not confirm the last responses: %s", exc, exc_info=exc)
 
-    def _send(self, state: JobState, response_dict: dict[str, Any]) -> None:
+    def _send(self, state: JobState, response_dict: dict[str, Any] | None) -> None:
         if state.answered:
             # Answered at its time limit already; what the job came up with later goes nowhere.
-            self.worker.server.metrics.counter("server.job.late_response_dropped").increment()
+            if response_dict is not None:
+                self.worker.server.metrics.counter("server.job.late_response_dropped").increment()
             return
         state.answered = True
         server = self.worker.server
+        if response_dict is None:
+            self._done(state)
+            return
         PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
         try:
             server._respond(
@@ -407,12 +411,23 @@ class Replier:
             server.logger.error("Could not answer request %r: %s", state.request_id, exc, exc_info=exc)
         finally:
             PySOALogContextFilter.clear_logging_request_context()
+            self._done(state)
 
-    def _answer_overdue(self) -> None:
+    def _done(self, state: JobState) -> None:
+        """Tell the transport the worker is done with the job's request (answered or not)."""
+        try:
+            self.worker.server.transport.request_done(state.meta)
+        except Exception as exc:
+            self.worker.server.logger.error("Could not release request %r: %s", state.request_id, exc, exc_info=exc)
+
+    def _answer_overdue(self) -> bool:
+        """Answer the jobs past their time limit; whether any was."""
         now = time.monotonic()
+        answered = False
         for state in list(self.worker.active):
             if state.answered or state.limit > now:
                 continue
+            answered = True
             try:
                 self._send(state, self._limit_response(state))
             except Exception as exc:  # the replier must live on: every other job's answer depends on it
@@ -423,6 +438,7 @@ class Replier:
             self.worker.cancel(state)
             if state.limit_kind == _HARAKIRI:
                 self.worker.harakiri(state)
+        return answered
 
     def _limit_response(self, state: JobState) -> dict[str, Any]:
         """The answer of a job at its time limit: the actions done, then the error of the one in progress."""

@@ -42,16 +42,10 @@ class DeliveryMixin:
 
         Raises:
             ValueError: ``delivery`` is ``at_least_once`` but the transport cannot deliver at least once (only the
-                Redis transport can), ``concurrency`` is not 1, or the service name cannot be used with it.
+                Redis transport can), or the service name cannot be used with it.
         """
         if self.settings.get("delivery") != AT_LEAST_ONCE:
             return
-        concurrency = self.settings.get("concurrency", 1)
-        if concurrency != 1:
-            raise ValueError(
-                f"Invalid server settings: delivery is {AT_LEAST_ONCE!r}, which needs concurrency 1 for now (got "
-                f"{concurrency}); run more worker processes (--fork) instead"
-            )
         enable = getattr(self.transport, "enable_at_least_once", None)
         if enable is None:
             raise ValueError(

@@ -162,5 +162,8 @@ if os.environ.get("FUNCTIONAL_DELIVERY"):
         "max_deliveries": int(os.environ.get("FUNCTIONAL_MAX_DELIVERIES", "5")),
     }
 
+if os.environ.get("FUNCTIONAL_CONCURRENCY"):
+    SOA_SERVER_SETTINGS["concurrency"] = int(os.environ["FUNCTIONAL_CONCURRENCY"])
+
 if os.environ.get("FUNCTIONAL_READINESS_FILE"):
     SOA_SERVER_SETTINGS["readiness_file"] = os.environ["FUNCTIONAL_READINESS_FILE"]

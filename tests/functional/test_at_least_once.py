@@ -1,7 +1,8 @@
 """At-least-once delivery with real worker processes: SIGKILL, a request that kills every worker, SIGTERM.
 
 The runner's workers advertise every half second and are presumed dead 2 s after their last advertisement
-(``FUNCTIONAL_WORKER_TTL``), so a killed worker's requests are delivered again within about 3 seconds.
+(``FUNCTIONAL_WORKER_TTL``), so a killed worker's requests are delivered again within about 3 seconds. Tests
+taking ``concurrency`` run with one-job-at-a-time workers and with concurrent workers (3 jobs at once each).
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ def runs_file(tmp_path: Path) -> Path:
 def start_alo(start_runner: Callable[..., Runner], runs_file: Path) -> Callable[..., Runner]:
     """Start the functional service with at-least-once delivery."""
 
-    def start(fork: int = 2, max_deliveries: int = 5) -> Runner:
+    def start(fork: int = 2, max_deliveries: int = 5, concurrency: int = 1, wait_ready: bool = True) -> Runner:
         env = {
             "FUNCTIONAL_DELIVERY": "at_least_once",
             "FUNCTIONAL_WORKER_TTL": "2",
             "FUNCTIONAL_MAX_DELIVERIES": str(max_deliveries),
             "FUNCTIONAL_RUNS_FILE": str(runs_file),
+            "FUNCTIONAL_CONCURRENCY": str(concurrency),
         }
-        return start_runner(fork=fork, env=env)
+        return start_runner(fork=fork, env=env, wait_ready=wait_ready)
 
     return start
 
@@ -54,23 +56,35 @@ def _runs(runs_file: Path, key: str) -> list[int]:
     return [int(pid) for noted, pid in lines if noted == key]
 
 
+@pytest.fixture(params=[1, 3], ids=["one_at_a_time", "concurrency_3"])
+def concurrency(request: pytest.FixtureRequest) -> int:
+    """Each test taking it runs with one-job-at-a-time workers, then with concurrent ones."""
+    return int(request.param)
+
+
+def _holders(raw: redis.Redis, marker: bytes) -> list[str]:
+    """The ids of the workers whose in-progress lists hold a request containing ``marker``."""
+    workers = [worker.decode() for worker in raw.zrange(KEYS.workers, 0, -1)]
+    return [
+        worker
+        for worker in workers
+        if any(marker in request for request in raw.lrange(KEYS.in_progress(worker), 0, -1))
+    ]
+
+
+def _pid_of(worker_id: str) -> int:
+    # A worker id is <host>:<pid>:<random part>.
+    return int(worker_id.split(":")[-2])
+
+
 def _holder_pid(raw: redis.Redis, marker: bytes) -> int:
     """The pid of the worker whose in-progress list holds the request containing ``marker`` (waiting for it).
 
     Other requests may be held for a moment too: a worker removes an answered request with its next wait.
     """
 
-    def holders() -> list[str]:
-        workers = [worker.decode() for worker in raw.zrange(KEYS.workers, 0, -1)]
-        return [
-            worker
-            for worker in workers
-            if any(marker in request for request in raw.lrange(KEYS.in_progress(worker), 0, -1))
-        ]
-
-    [worker_id] = wait_for(holders, timeout=10)
-    # A worker id is <host>:<pid>:<random part>.
-    return int(worker_id.split(":")[-2])
+    [worker_id] = wait_for(lambda: _holders(raw, marker), timeout=10)
+    return _pid_of(worker_id)
 
 
 def test_sigkill_mid_job_the_caller_gets_its_answer_from_another_worker(
@@ -110,11 +124,43 @@ def test_a_request_that_kills_every_worker_is_dead_lettered(
     print(f"poison test: DEAD_LETTERED after 3 deliveries, {elapsed:.1f} s after the call")
 
 
+def test_sigkill_with_several_jobs_in_flight_each_is_answered_by_another_worker(
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis
+) -> None:
+    """SIGKILL of a concurrent worker running three jobs at once: each caller gets its job's answer from another.
+
+    The worker holds the three requests in its in-progress list; once it is presumed dead a live worker puts them
+    back on the queue, and the second worker (started after the three were taken) runs them.
+    """
+    # Given one worker running three 3-second jobs at once
+    start_alo(fork=1, concurrency=3)
+    started = time.monotonic()
+    futures = [
+        client.call_action_future(SERVICE, "sleep", {"seconds": 3, "tag": f"multi{n}"}, timeout=30) for n in range(3)
+    ]
+    [holder] = wait_for(lambda: _holders(raw_redis, b"multi"), timeout=10)
+    wait_for(lambda: raw_redis.llen(KEYS.in_progress(holder)) == 3, timeout=10)
+    killed = _pid_of(holder)
+    # And a second worker, free
+    start_alo(fork=1, concurrency=3, wait_ready=False)
+    wait_for(lambda: raw_redis.zcard(KEYS.workers) == 2, timeout=15)
+    # When the first one is killed mid-jobs
+    time.sleep(0.5)
+    os.kill(killed, signal.SIGKILL)
+    # Then every caller gets its answer, from the other worker
+    responses = [future.result() for future in futures]
+    elapsed = time.monotonic() - started
+    assert [response.body["slept"] for response in responses] == [3, 3, 3]
+    assert killed not in {response.body["pid"] for response in responses}
+    assert elapsed < 25, elapsed
+    print(f"multi-kill test: 3 jobs answered {elapsed:.1f} s after the calls (worker {killed} killed mid-jobs)")
+
+
 def test_a_non_idempotent_action_is_never_run_twice(
-    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path, concurrency: int
 ) -> None:
     """SIGKILL mid non-idempotent job: it is not run again; the caller gets WORKER_DIED. Plain calls run once."""
-    start_alo(fork=2)
+    start_alo(fork=2, concurrency=concurrency)
     for key in ("one", "two", "three"):
         client.call_action(SERVICE, "charge", {"key": key}, timeout=10)
         assert len(_runs(runs_file, key)) == 1
@@ -131,19 +177,19 @@ def test_a_non_idempotent_action_is_never_run_twice(
 
 
 def test_sigterm_drains_without_loss(
-    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path
+    start_alo: Callable[..., Runner], client: Client, raw_redis: redis.Redis, runs_file: Path, concurrency: int
 ) -> None:
     """SIGTERM while jobs run and more wait: the jobs in hand finish, the rest wait for the next workers; all answered.
 
     Each request runs once (non-idempotent jobs), and no in-progress list or worker entry is left behind.
     """
-    first = start_alo(fork=2)
+    first = start_alo(fork=2, concurrency=concurrency)
     futures: list[Any] = [
         client.call_action_future(SERVICE, "charge", {"key": f"job{n}", "seconds": 0.5}, timeout=40) for n in range(8)
     ]
     wait_for(lambda: _runs(runs_file, "job0") or _runs(runs_file, "job1"), timeout=10)
     assert first.terminate(timeout=20) == 0
-    start_alo(fork=2)
+    start_alo(fork=2, concurrency=concurrency)
     answered = [future.result().body["pid"] for future in futures]
     assert len(answered) == 8
     assert all(len(_runs(runs_file, f"job{n}")) == 1 for n in range(8))

@@ -185,6 +185,12 @@ class ServerTransport(Transport, abc.ABC):
         default does nothing."""
         return None
 
+    def request_done(self, meta: dict[str, Any]) -> None:
+        """Called by a concurrent worker once it is done with a request received earlier (``meta`` as received),
+        answered or not, from the thread that sends responses. Transports that hold a request until then (the Redis
+        transport's at-least-once delivery) let it go here; the default does nothing."""
+        return None
+
     def flush_responses(self) -> None:
         """Make sure every response sent so far has been handed over (called when the server stops).
 

@@ -239,3 +239,47 @@ def test_unknown_delivery_modes_are_refused(redis_url: str) -> None:
     """A misspelt delivery fails at startup naming the key."""
     with pytest.raises(ValueError, match="delivery"):
         AloServer({**_settings(redis_url), "delivery": "exactly_once"})
+
+
+def test_a_concurrent_worker_acknowledges_each_request_after_its_own_reply(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """A worker holding several requests (``concurrency`` above 1) keeps each in its in-progress list until that
+    request's reply is pushed and confirmed, in any order, from another thread than the receiving one; a request it
+    is done with unanswered goes back on the queue, its failed delivery counted."""
+    client = client_of(redis_url)
+    server = AloServer({**_settings(redis_url), "concurrency": 3})
+    transport: Any = server.transport
+    transport.hold_many_requests()
+    try:
+        # Given three requests taken, none answered yet
+        request_ids = [client.send_request(SERVICE, [{"action": "read", "body": {"key": f"k{n}"}}]) for n in range(3)]
+        received = [transport.receive_request_message(2) for _ in range(3)]
+        assert sorted(request_id for request_id, _, _ in received) == sorted(request_ids)
+        in_progress = transport._delivery.in_progress
+        assert redis_client.llen(in_progress) == 3
+
+        def answer(position: int) -> None:
+            request_id, meta, _ = received[position]
+            transport.send_response_message(request_id, meta, {"actions": [], "errors": [], "context": {}})
+            transport.request_done(meta)
+            transport.flush_responses()
+
+        # When the last one is answered from another thread
+        replier = threading.Thread(target=answer, args=(2,))
+        replier.start()
+        replier.join(5)
+        # Then only that one left the in-progress list, and its caller has the reply
+        assert redis_client.llen(in_progress) == 2
+        reply_id, _ = next(iter(client.get_all_responses(SERVICE, receive_timeout_in_seconds=5)))
+        assert reply_id == received[2][0]
+        answer(0)
+        assert redis_client.llen(in_progress) == 1
+        # And the one the worker gives up on goes back on the queue, counted as a failed delivery
+        transport.request_done(received[1][1])
+        transport.flush_responses()
+        assert redis_client.llen(in_progress) == 0
+        assert redis_client.llen(KEYS.queue) == 1
+        assert list(redis_client.hvals(KEYS.deliveries)) == [b"1"]
+    finally:
+        server.stop_delivery()

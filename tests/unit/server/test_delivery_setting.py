@@ -80,17 +80,3 @@ def test_at_least_once_with_a_transport_that_cannot_do_it_fails_at_startup() -> 
     """The local transport delivers at most once: asking for at-least-once is a settings error, not a silent no-op."""
     with pytest.raises(ValueError, match="needs the Redis transport"):
         Service({**_LOCAL, "delivery": "at_least_once"})
-
-
-def test_at_least_once_with_a_concurrent_worker_fails_at_startup() -> None:
-    """The concurrent worker does not deliver at least once yet: asking for both is a settings error."""
-    settings = {
-        "transport": {
-            "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
-            "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": ["redis://127.0.0.1:1/0"]}},
-        },
-        "delivery": "at_least_once",
-        "concurrency": 4,
-    }
-    with pytest.raises(ValueError, match="needs concurrency 1"):
-        Service(settings)

@@ -7,8 +7,12 @@ is never removed before its reply was pushed); over a ring of several masters, t
 the acknowledgements run one by one. A thread advertises the worker every quarter of ``worker_ttl_seconds``; the
 main thread looks for dead workers' requests between jobs every half of it.
 
-Written for the sync worker, which handles one job at a time: when it asks for the next request, every request it
-took before is finished, answered or not (see :meth:`AtLeastOnceDelivery.finish_all`).
+The sync worker handles one job at a time: when it asks for the next request, every request it took before is
+finished, answered or not (see :meth:`AtLeastOnceDelivery.finish_all`). The concurrent worker (``concurrency`` N,
+:meth:`AtLeastOnceDelivery.hold_many`) holds up to N requests at once: its receiver thread takes them, and its
+replier thread finishes each one when its job is over (:meth:`AtLeastOnceDelivery.release`): an answered request is
+acknowledged once Redis confirmed its reply's push (:meth:`AtLeastOnceDelivery.settled`), an unanswered one is given
+back, counted.
 """
 
 from __future__ import annotations
@@ -104,7 +108,13 @@ class AtLeastOnceDelivery:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.in_progress = self.keys.in_progress(self.worker_id)
         self._prefix = core.prefix + "delivery."
+        # The requests held, and the acknowledgements due: shared by the receiving and replying threads of a
+        # concurrent worker (hold_many), under this lock.
+        self._lock = threading.RLock()
         self._held: list[Held] = []
+        # Concurrent worker: answered requests whose reply pushes Redis has not confirmed yet.
+        self._unsettled: list[Held] = []
+        self._concurrent = False
         # Acknowledgements not written yet, by ring index.
         self._acks: dict[int, list[bytes]] = {}
         # Whether the in-progress list may hold a request whose BLMOVE reply was lost (a broken connection).
@@ -118,6 +128,11 @@ class AtLeastOnceDelivery:
         self._ttl_ms = int(options.worker_ttl_seconds * 1000)
 
     # Life cycle
+
+    def hold_many(self) -> None:
+        """A concurrent worker will hold several requests at once and finish each from its replying thread (see
+        :meth:`release`): the next take no longer finishes the requests taken before."""
+        self._concurrent = True
 
     def start(self) -> None:
         """Advertise this worker on every master and start the heartbeat thread (on the first receive).
@@ -199,7 +214,8 @@ class AtLeastOnceDelivery:
         """
         if not self._started:
             self.start()
-        self.finish_all(answer)
+        if not self._concurrent:
+            self.finish_all(answer)
         if self._orphans:
             self._orphans = False
             self.flush()
@@ -223,7 +239,7 @@ class AtLeastOnceDelivery:
             MessageReceiveError: Redis failed.
         """
         core = self.core
-        if self._acks and len(core.queue_indexes(self.keys.queue)) > 1:
+        if self._acks and not self._concurrent and len(core.queue_indexes(self.keys.queue)) > 1:
             core.settle_deferred()  # each reply pushed before its request is removed, on another master
             self.flush()
         written = self._acks_written
@@ -244,14 +260,19 @@ class AtLeastOnceDelivery:
         self._acknowledged(index, replies)
         raw = messages[0]
         held = Held(index, raw)
-        self._held.append(held)
+        with self._lock:
+            self._held.append(held)
         return held, raw
 
     def _ack_commands(self, index: int) -> Sequence[tuple[Any, ...]]:
+        if self._concurrent:
+            return []  # the replying thread acknowledges, once it knows the replies were pushed
         self._acks_written.append(index)
         return [("LREM", self.in_progress, 1, raw) for raw in self._acks.get(index, ())]
 
     def _acknowledged(self, index: int, replies: Sequence[Any]) -> None:
+        if self._concurrent:
+            return
         acks = self._acks.pop(index, None)
         if acks is None:
             return
@@ -290,11 +311,35 @@ class AtLeastOnceDelivery:
 
     def finish(self, held: Held) -> None:
         """The request's job is over (answered, or wanting no answer): acknowledge it with the next write."""
-        try:
-            self._held.remove(held)
-        except ValueError:
-            return  # already finished
-        self._acks.setdefault(held.index, []).append(held.raw)
+        with self._lock:
+            try:
+                self._held.remove(held)
+            except ValueError:
+                return  # already finished
+            self._acks.setdefault(held.index, []).append(held.raw)
+
+    def release(self, held: Held, answer: Callable[[RawMessage], None]) -> None:
+        """A concurrent worker is done with a request (from the thread that pushed its reply, if any).
+
+        Answered: acknowledged once that thread's pushes are confirmed (:meth:`settled`). Unanswered (the job
+        failed before replying, or the reply could not be pushed): given back, counted, as the sync worker does.
+
+        Args:
+            answer: Answers a dead-lettered request's caller (see :meth:`before_take`).
+        """
+        if held.answered:
+            with self._lock:
+                self._unsettled.append(held)
+        else:
+            self.give_back(held, answer)
+
+    def settled(self) -> None:
+        """The calling thread's reply pushes are confirmed: acknowledge the requests :meth:`release` kept, now."""
+        with self._lock:
+            released, self._unsettled = self._unsettled, []
+        for held in released:
+            self.finish(held)
+        self.flush()
 
     def finish_all(self, answer: Callable[[RawMessage], None]) -> None:
         """Finish every request held, once its job is over (the sync worker's next receive, or its stop).
@@ -302,7 +347,9 @@ class AtLeastOnceDelivery:
         An answered request is acknowledged. One left unanswered (its reply could not be pushed, or the server
         failed before replying) counts as a failed delivery and goes back on the queue, or to the dead-letter list.
         """
-        for held in list(self._held):
+        with self._lock:
+            held_now = list(self._held)
+        for held in held_now:
             if held.answered:
                 self.finish(held)
             else:
@@ -314,10 +361,11 @@ class AtLeastOnceDelivery:
         Uncounted is for a request whose job a live worker runs now: then wait a little, so that a queue holding
         only that request is not spun on.
         """
-        try:
-            self._held.remove(held)
-        except ValueError:
-            return
+        with self._lock:
+            try:
+                self._held.remove(held)
+            except ValueError:
+                return
         counted = answer is not None
         try:
             recovery = self._recover(held.index, self.worker_id, check_alive=False, count=counted, entries=[held.raw])
@@ -334,8 +382,10 @@ class AtLeastOnceDelivery:
 
     def flush(self) -> None:
         """Write every pending acknowledgement now, one master at a time."""
-        for index in list(self._acks):
-            for raw in self._acks.pop(index):
+        with self._lock:
+            acks, self._acks = self._acks, {}
+        for index, raws in acks.items():
+            for raw in raws:
                 try:
                     self.core.run_at(index, "LREM", self.in_progress, 1, raw)
                 except (redis.RedisError, MessageSendError) as exc:

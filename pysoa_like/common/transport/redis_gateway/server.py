@@ -412,8 +412,23 @@ class RedisServerTransport(ServerTransport):
 
     def hold_many_requests(self) -> None:
         """A concurrent worker holds several requests at once: each watched request keeps its liveness key until
-        its own reply is pushed (not only until the next request is taken)."""
+        its own reply is pushed (not only until the next request is taken), and at-least-once delivery keeps
+        each request until the worker is done with it (:meth:`request_done`)."""
         self._watch.exclusive = False
+        if self._delivery is not None:
+            self._delivery.hold_many()
+
+    def request_done(self, meta: dict[str, Any]) -> None:
+        """A concurrent worker is done with a request (answered or not), called from its replying thread.
+
+        With at-least-once delivery, an answered request is removed from the in-progress list once its reply's
+        push is confirmed (:meth:`flush_responses`); an unanswered one goes back on the queue, its failed delivery
+        counted (or to the dead-letter list, its caller told).
+        """
+        held = getattr(meta, "delivery", None)
+        delivery = self._delivery
+        if held is not None and delivery is not None:
+            delivery.release(held, self._answer_dead_lettered)
 
     def _send_held(self, held: Held, reply_to: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
         """Push the reply of a request taken at least once: kept first when its job is not idempotent (in the push's
@@ -431,4 +446,4 @@ class RedisServerTransport(ServerTransport):
         """
         self.core.settle_deferred()
         if self._delivery is not None:
-            self._delivery.flush()
+            self._delivery.settled()
