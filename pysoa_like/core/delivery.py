@@ -28,6 +28,9 @@ Key                                                 Type    Holds
                                                             presumed alive
 ``{Q}:in-progress:<worker id>``                     LIST    the requests a worker holds, byte for byte
 ``{Q}:deliveries``                                  HASH    SHA-1 of a request -> its failed deliveries
+``{Q}:delivery-times``                              ZSET    SHA-1 of a request -> Redis time (ms) of its
+                                                            last failed delivery (its count is forgotten
+                                                            an hour after it)
 ``{Q}:dead-letter``                                 LIST    requests given up on, byte for byte (capped)
 ``{Q}:request:<SHA-1 of reply_to and request id>``  STRING  a non-idempotent job's claim: ``run:<worker
                                                             id>`` while it runs, then ``done:`` and its
@@ -100,8 +103,11 @@ DEFAULT_WORKER_TTL_SECONDS = 10.0
 DEFAULT_IDEMPOTENCY_WINDOW_SECONDS = 300
 #: The most requests the dead-letter list keeps (the oldest go first).
 DEFAULT_DEAD_LETTER_MAX_LENGTH = 10000
-#: How long the failed-delivery counts of a service live after the last redelivery (longer than any request).
+#: How long the failed-delivery count of a request is kept after its last failed delivery (longer than any request
+#: lives); the counts of a service all go this long after its last redelivery.
 DELIVERY_COUNTS_TTL_MILLISECONDS = 3_600_000
+# Stale counts forgotten per recovery at most, beyond one per request recovered (a bounded amount of work).
+_STALE_COUNTS_PER_RECOVERY = 100
 # A finished job's reply stays at least this much longer than its request may still be delivered.
 _STATE_MARGIN_SECONDS = 30.0
 _MINIMUM_STATE_TTL_MILLISECONDS = 1000
@@ -134,18 +140,20 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(AR
 """
 )
 
-#: ``EVAL <text> 5 <in-progress list> <queue> <deliveries> <dead-letter> <workers> <worker id> <max deliveries>
-#: <dead-letter max length> <check alive: 1|0> <count: 1|0> [<request> ...]``: put a worker's requests back on
-#: the queue. Counted (a dead worker's requests), each is one failed delivery more and goes back at the queue's
-#: head (it waited longest), or into the dead-letter list when that was its last allowed delivery; uncounted (a
-#: live worker giving back what it must not run now), it goes back at the tail. With ``check alive``, nothing
-#: happens if the worker advertised meanwhile, and the worker leaves the workers set. With requests given, only
-#: those are taken out of the list; else the whole list. Replies ``{requeued, dead-lettered request, ...}``, or
-#: ``{-1}`` when the worker turned out to be alive.
+#: ``EVAL <text> 6 <in-progress list> <queue> <deliveries> <dead-letter> <workers> <delivery times> <worker id>
+#: <max deliveries> <dead-letter max length> <check alive: 1|0> <count: 1|0> [<request> ...]``: put a worker's
+#: requests back on the queue. Counted (a dead worker's requests), each is one failed delivery more and goes back
+#: at the queue's head (it waited longest), or into the dead-letter list when that was its last allowed delivery;
+#: uncounted (a live worker giving back what it must not run now), it goes back at the tail. With ``check alive``,
+#: nothing happens if the worker advertised meanwhile, and the worker leaves the workers set. With requests given,
+#: only those are taken out of the list; else the whole list. A counted recovery also forgets the counts of
+#: requests whose last failed delivery is older than :data:`DELIVERY_COUNTS_TTL_MILLISECONDS` (answered since, or
+#: expired), a bounded number per call, so that redeliveries going on for ever do not keep every count for ever.
+#: Replies ``{requeued, dead-lettered request, ...}``, or ``{-1}`` when the worker turned out to be alive.
 RECOVER_SCRIPT = (
     _LUA_NOW
     + """\
-local list, queue, counts, dead, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local list, queue, counts, dead, workers, times = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 if ARGV[4] == '1' then
     local alive_until = redis.call('ZSCORE', workers, ARGV[1])
     if alive_until and tonumber(alive_until) > now then
@@ -172,17 +180,27 @@ for _, entry in ipairs(entries) do
     else
         local field = redis.sha1hex(entry)
         local failed = redis.call('HINCRBY', counts, field, 1)
-        redis.call('PEXPIRE', counts, {keep})
         if failed >= tonumber(ARGV[2]) then
             redis.call('HDEL', counts, field)
+            redis.call('ZREM', times, field)
             redis.call('RPUSH', dead, entry)
             redis.call('LTRIM', dead, -tonumber(ARGV[3]), -1)
             result[#result + 1] = entry
         else
+            redis.call('ZADD', times, now, field)
             redis.call('LPUSH', queue, entry)
             result[1] = result[1] + 1
         end
     end
+end
+if ARGV[5] == '1' and #entries > 0 then
+    local stale = redis.call('ZRANGEBYSCORE', times, '-inf', now - {keep}, 'LIMIT', 0, {stale} + #entries)
+    if #stale > 0 then
+        redis.call('HDEL', counts, unpack(stale))
+        redis.call('ZREM', times, unpack(stale))
+    end
+    redis.call('PEXPIRE', counts, {keep})
+    redis.call('PEXPIRE', times, {keep})
 end
 if result[1] > 0 then
     if redis.call('PTTL', queue) == -1 then
@@ -193,7 +211,7 @@ if ARGV[4] == '1' then
     redis.call('ZREM', workers, ARGV[1])
 end
 return result
-""".replace("{keep}", str(DELIVERY_COUNTS_TTL_MILLISECONDS))
+""".replace("{keep}", str(DELIVERY_COUNTS_TTL_MILLISECONDS)).replace("{stale}", str(_STALE_COUNTS_PER_RECOVERY))
 )
 
 #: ``EVAL <text> 2 <request state> <workers> <worker id> <ttl ms>``: claim a non-idempotent job before running it.
@@ -275,6 +293,11 @@ class DeliveryKeys:
     def in_progress(self, worker_id: str) -> str:
         """The in-progress list of one worker."""
         return f"{self.tag}:in-progress:{worker_id}"
+
+    @property
+    def delivery_times(self) -> str:
+        """When each counted request last failed a delivery (its count is forgotten an hour after)."""
+        return f"{self.tag}:delivery-times"
 
     def request_state(self, identity: str) -> str:
         """The claim of one non-idempotent job (``identity`` from :func:`request_identity`)."""

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from pysoa_like.client.client import Client
+from pysoa_like.core.delivery import DeliveryKeys
 from pysoa_like.test.redis import RedisServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
             return value
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(interval)
+
+
+def delivery_holders(raw: redis.Redis, keys: DeliveryKeys, marker: bytes) -> list[str]:
+    """The ids of the at-least-once workers (of the service of ``keys``) whose in-progress lists hold a request
+    containing ``marker``; ``raw`` is a client of the master of the service's queue."""
+    workers = [worker.decode() for worker in raw.zrange(keys.workers, 0, -1)]
+    return [
+        worker
+        for worker in workers
+        if any(marker in request for request in raw.lrange(keys.in_progress(worker), 0, -1))
+    ]
+
+
+def worker_pid(worker_id: str) -> int:
+    """The pid in an at-least-once worker id (``<host>:<pid>:<random part>``)."""
+    return int(worker_id.split(":")[-2])
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import redis
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallJobError
 from pysoa_like.core.delivery import delivery_keys
-from tests.functional.conftest import SERVICE, Runner, wait_for
+from tests.functional.conftest import SERVICE, Runner, delivery_holders, wait_for, worker_pid
 
 KEYS = delivery_keys(SERVICE)
 
@@ -62,29 +62,14 @@ def concurrency(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
-def _holders(raw: redis.Redis, marker: bytes) -> list[str]:
-    """The ids of the workers whose in-progress lists hold a request containing ``marker``."""
-    workers = [worker.decode() for worker in raw.zrange(KEYS.workers, 0, -1)]
-    return [
-        worker
-        for worker in workers
-        if any(marker in request for request in raw.lrange(KEYS.in_progress(worker), 0, -1))
-    ]
-
-
-def _pid_of(worker_id: str) -> int:
-    # A worker id is <host>:<pid>:<random part>.
-    return int(worker_id.split(":")[-2])
-
-
 def _holder_pid(raw: redis.Redis, marker: bytes) -> int:
     """The pid of the worker whose in-progress list holds the request containing ``marker`` (waiting for it).
 
     Other requests may be held for a moment too: a worker removes an answered request with its next wait.
     """
 
-    [worker_id] = wait_for(lambda: _holders(raw, marker), timeout=10)
-    return _pid_of(worker_id)
+    [worker_id] = wait_for(lambda: delivery_holders(raw, KEYS, marker), timeout=10)
+    return worker_pid(worker_id)
 
 
 def test_sigkill_mid_job_the_caller_gets_its_answer_from_another_worker(
@@ -132,27 +117,27 @@ def test_sigkill_with_several_jobs_in_flight_each_is_answered_by_another_worker(
     The worker holds the three requests in its in-progress list; once it is presumed dead a live worker puts them
     back on the queue, and the second worker (started after the three were taken) runs them.
     """
-    # Given one worker running three 3-second jobs at once
+    # Given one worker running three 8-second jobs at once (long enough for a second worker to start meanwhile)
     start_alo(fork=1, concurrency=3)
     started = time.monotonic()
     futures = [
-        client.call_action_future(SERVICE, "sleep", {"seconds": 3, "tag": f"multi{n}"}, timeout=30) for n in range(3)
+        client.call_action_future(SERVICE, "sleep", {"seconds": 8, "tag": f"multi{n}"}, timeout=45) for n in range(3)
     ]
-    [holder] = wait_for(lambda: _holders(raw_redis, b"multi"), timeout=10)
+    [holder] = wait_for(lambda: delivery_holders(raw_redis, KEYS, b"multi"), timeout=10)
     wait_for(lambda: raw_redis.llen(KEYS.in_progress(holder)) == 3, timeout=10)
-    killed = _pid_of(holder)
+    killed = worker_pid(holder)
     # And a second worker, free
     start_alo(fork=1, concurrency=3, wait_ready=False)
     wait_for(lambda: raw_redis.zcard(KEYS.workers) == 2, timeout=15)
-    # When the first one is killed mid-jobs
-    time.sleep(0.5)
+    # When the first one is killed mid-jobs (all three still held)
+    assert raw_redis.llen(KEYS.in_progress(holder)) == 3
     os.kill(killed, signal.SIGKILL)
     # Then every caller gets its answer, from the other worker
     responses = [future.result() for future in futures]
     elapsed = time.monotonic() - started
-    assert [response.body["slept"] for response in responses] == [3, 3, 3]
+    assert [response.body["slept"] for response in responses] == [8, 8, 8]
     assert killed not in {response.body["pid"] for response in responses}
-    assert elapsed < 25, elapsed
+    assert elapsed < 40, elapsed
     print(f"multi-kill test: 3 jobs answered {elapsed:.1f} s after the calls (worker {killed} killed mid-jobs)")
 
 

@@ -1,7 +1,8 @@
 """A service run by ``pysoa-like serve`` over the test Redis Cluster (settings from the environment).
 
 ``CLUSTER_STARTUP_NODES``: comma-separated startup URLs; ``CLUSTER_SERVICE_NAME``: the service name
-(default ``clustered``).
+(default ``clustered``); ``CLUSTER_DELIVERY``: ``at_least_once`` for at-least-once delivery (workers presumed
+dead 2 s after their last advertisement).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ class EchoAction(Action):
 
 
 class SleepAction(Action):
-    """Sleeps ``seconds``."""
+    """Sleeps ``seconds``, then returns the worker's pid (safe to run twice for one request)."""
+
+    idempotent = True
 
     def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
         time.sleep(float(request.body["seconds"]))
-        return {"slept": request.body["seconds"]}
+        return {"slept": request.body["seconds"], "pid": os.getpid()}
 
 
 class BigAction(Action):
@@ -71,3 +74,7 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
         "disable_existing_loggers": False,
     },
 }
+
+if os.environ.get("CLUSTER_DELIVERY"):
+    SOA_SERVER_SETTINGS["delivery"] = os.environ["CLUSTER_DELIVERY"]
+    SOA_SERVER_SETTINGS["at_least_once"] = {"worker_ttl_seconds": 2}

@@ -202,7 +202,7 @@ def start_workers(cluster: RedisCluster, tmp_path: Path) -> Iterator[Callable[..
     """Start ``pysoa-like serve`` of the cluster test service; every runner is killed at the end."""
     runners: list[Runner] = []
 
-    def start(service: str = "clustered", fork: int = 2) -> Runner:
+    def start(service: str = "clustered", fork: int = 2, env: dict[str, str] | None = None) -> Runner:
         log_path = tmp_path / f"workers-{service}-{len(runners)}.log"
         command = [
             sys.executable,
@@ -215,8 +215,12 @@ def start_workers(cluster: RedisCluster, tmp_path: Path) -> Iterator[Callable[..
             "--fork",
             str(fork),
         ]
-        env = {"CLUSTER_STARTUP_NODES": ",".join(startup_urls(cluster, 2)), "CLUSTER_SERVICE_NAME": service}
-        runner = spawn_runner(command, env, log_path)
+        environment = {
+            "CLUSTER_STARTUP_NODES": ",".join(startup_urls(cluster, 2)),
+            "CLUSTER_SERVICE_NAME": service,
+            **(env or {}),
+        }
+        runner = spawn_runner(command, environment, log_path)
         runners.append(runner)
         client = cluster_client(cluster, service)
 

@@ -19,7 +19,7 @@ import redis
 
 from pysoa_like.client.client import Client
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.core.delivery import delivery_keys, request_identity
+from pysoa_like.core.delivery import DELIVERY_COUNTS_TTL_MILLISECONDS, delivery_keys, request_identity
 from pysoa_like.core.framing import parse_message
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
@@ -171,6 +171,30 @@ def test_the_last_allowed_delivery_goes_to_the_dead_letter_list(redis_url: str, 
     assert "delivered 3 times" in error.message
     assert redis_client.lrange(KEYS.dead_letter, 0, -1) == [message]
     assert Runs.counts == {}
+
+
+def test_failed_delivery_counts_are_forgotten_an_hour_after_their_last_failure(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Redeliveries going on all the time do not keep every count for ever: a recovery forgets the counts whose last
+    failed delivery is older than the counts' lifetime, keeps recent ones, and the counts still expire as a whole."""
+    client = client_of(redis_url)
+    _request_id, message = _sent_request(redis_client, client, "read", {"key": "k"})
+    # Given the count of a request that last failed two hours ago (answered since), and one that failed a minute ago
+    now_ms = int(redis_client.time()[0]) * 1000
+    redis_client.hset(KEYS.deliveries, mapping={"old": 2, "recent": 1})
+    redis_client.zadd(KEYS.delivery_times, {"old": now_ms - 2 * 3_600_000, "recent": now_ms - 60_000})
+    # When a dead worker's request is delivered again
+    dead_worker(redis_client, "gone:3:x", message)
+    with serving(redis_url):
+        [(_, response)] = client.get_all_responses(SERVICE, receive_timeout_in_seconds=10)
+    assert response.actions[0].body == {"runs": 1}
+    # Then the old count is gone, the recent one and the new one are kept, each with its time
+    field = hashlib.sha1(message).hexdigest()
+    assert redis_client.hgetall(KEYS.deliveries) == {b"recent": b"1", field.encode(): b"1"}
+    assert set(redis_client.zrange(KEYS.delivery_times, 0, -1)) == {b"recent", field.encode()}
+    for key in (KEYS.deliveries, KEYS.delivery_times):
+        assert 0 < redis_client.pttl(key) <= DELIVERY_COUNTS_TTL_MILLISECONDS
 
 
 def test_a_finished_non_idempotent_request_is_answered_again_without_running(
