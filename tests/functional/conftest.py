@@ -81,6 +81,27 @@ def worker_pid(worker_id: str) -> int:
     return int(worker_id.split(":")[-2])
 
 
+def kill_mid_job(client: Client, service: str, raw: redis.Redis, keys: DeliveryKeys) -> tuple[Any, str, float]:
+    """Call ``service``'s ``sleep`` action for 3 s (at least once) and SIGKILL the worker holding the request
+    half a second into the job; the response, the killed worker's id and the seconds from the call to the answer.
+
+    Checks that the answer came from another worker, well within the call's 30 s timeout (the killed worker is
+    presumed dead within about 2.5 s, then the job runs again for 3 s).
+    """
+    started = time.monotonic()
+    future = client.call_action_future(service, "sleep", {"seconds": 3, "tag": "killed"}, timeout=30)
+    [holder] = wait_for(lambda: delivery_holders(raw, keys, b"killed"), timeout=10)
+    killed = worker_pid(holder)
+    time.sleep(0.5)
+    os.kill(killed, signal.SIGKILL)
+    response = future.result()
+    elapsed = time.monotonic() - started
+    assert response.body["slept"] == 3
+    assert response.body["pid"] != killed
+    assert elapsed < 20, elapsed
+    return response, holder, elapsed
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServerProcess]:
     """One throwaway Redis for the functional tests."""

@@ -6,15 +6,12 @@ so the in-progress lists, the workers set and the failed-delivery counts live on
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from collections.abc import Callable
 
 from pysoa_like.core.delivery import delivery_keys
 from pysoa_like.core.keys import request_queue_key
 from pysoa_like.test.redis import RedisCluster
-from tests.functional.conftest import Runner, delivery_holders, wait_for, worker_pid
+from tests.functional.conftest import Runner, kill_mid_job, wait_for
 from tests.integration.cluster.conftest import cluster_client
 
 _AT_LEAST_ONCE = {"CLUSTER_DELIVERY": "at_least_once"}
@@ -35,18 +32,8 @@ def test_sigkill_mid_job_on_a_cluster_the_caller_gets_its_answer_from_another_wo
     with master.client() as raw:
         wait_for(lambda: raw.zcard(keys.workers) == 2, timeout=15)
         # When the worker running a 3-second job is killed half a second into it
-        started = time.monotonic()
-        future = client.call_action_future(service, "sleep", {"seconds": 3, "tag": "killed"}, timeout=30)
-        [holder] = wait_for(lambda: delivery_holders(raw, keys, b"killed"), timeout=10)
-        killed = worker_pid(holder)
-        time.sleep(0.5)
-        os.kill(killed, signal.SIGKILL)
         # Then the caller gets the answer, from the other worker, well within its timeout
-        response = future.result()
-        elapsed = time.monotonic() - started
-        assert response.body["slept"] == 3
-        assert response.body["pid"] != killed
-        assert elapsed < 20, elapsed
+        response, holder, elapsed = kill_mid_job(client, service, raw, keys)
         # And the killed worker's in-progress list was emptied (its request put back, then answered)
         assert raw.llen(keys.in_progress(holder)) == 0
-    print(f"cluster kill test: answered by pid {response.body['pid']} {elapsed:.1f} s after the call (worker {killed})")
+    print(f"cluster kill test: answered by pid {response.body['pid']} {elapsed:.1f} s after the call (worker {holder})")
