@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import ClusterDownError, MovedError
+from redis.exceptions import AskError, ClusterDownError, MovedError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
-from pysoa_like.core.cluster import Redirect, cluster_down, parse_redirect
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, cluster_down, parse_redirect
 from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
 )
+from pysoa_like.fleet._asking import asking_client
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import ring_index
 from pysoa_like.fleet.settings import FLEET_SETTINGS_SCHEMA
@@ -32,6 +33,9 @@ from pysoa_like.fleet.settings import FLEET_SETTINGS_SCHEMA
 __all__ = ["FleetRedis", "fleet_settings_from_transport"]
 
 _T = TypeVar("_T")
+
+# What redis-py puts before the error of a pipeline's command.
+_PIPELINE_ERROR = "caused error: "
 
 _REDIS_TRANSPORT_PATHS = (
     "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
@@ -68,14 +72,17 @@ def fleet_settings_from_transport(transport: Mapping[str, Any] | None) -> dict[s
     }
 
 
-def _moved(error: redis.ResponseError) -> Redirect | None:
-    """The ``MOVED`` answer ``error`` is (redis-py 6 and later raise ``MovedError`` without the code, 5 a plain
-    ``ResponseError`` with it), or None."""
+def _redirect(error: redis.ResponseError) -> Redirect | None:
+    """The ``MOVED``/``ASK`` answer ``error`` is, or None.
+
+    redis-py 6 and later raise ``MovedError``/``AskError`` (with the slot and node as attributes; a pipeline
+    rewords the message), redis-py 5 a plain ``ResponseError`` whose text holds the answer (after the pipeline's
+    ``caused error:``).
+    """
+    if isinstance(error, (MovedError, AskError)):
+        return Redirect(isinstance(error, AskError), int(error.slot_id), (str(error.host), int(error.port)))
     text = str(error)
-    if isinstance(error, MovedError):
-        text = "MOVED " + text
-    redirect = parse_redirect(text)
-    return None if redirect is None or redirect.ask else redirect
+    return parse_redirect(text.split(_PIPELINE_ERROR, 1)[1] if _PIPELINE_ERROR in text else text)
 
 
 class FleetRedis:
@@ -198,27 +205,44 @@ class FleetRedis:
             operation: Called with the client.
             what: What is being done, for the error message ("publishing event user.created").
 
+        Under Redis Cluster, ``MOVED`` (the slot moved: a failover or a resharding) runs the operation again on the
+        slot's new master, and ``ASK`` (the slot is migrating, the key already moved) runs it on the node named,
+        each command after ``ASKING``; at most :data:`~pysoa_like.core.cluster.MAXIMUM_REDIRECTS` in a row. The
+        operation must be safe to run again (nothing ran where Redis redirected it, unless a pipeline's earlier
+        commands did).
+
         Raises:
             FleetConnectionError: Redis failed (the slot's connection is reset for the next try).
         """
-        for attempt in (0, 1):
+        asking: Redirect | None = None
+        for attempt in range(MAXIMUM_REDIRECTS + 1):
             index = self.index_for(key)
-            client = self.client_at(index)
+            asked = self._asking_client(asking) if asking is not None else None
             try:
-                return operation(client)
+                return operation(asked if asked is not None else self.client_at(index))
             except redis.ResponseError as exc:
-                # Redis Cluster: the slot moved (a failover or a resharding); once more on its new master.
-                redirect = _moved(exc) if self.backend.follows_redirects else None
-                if redirect is None or attempt:
+                redirect = _redirect(exc) if self.backend.follows_redirects else None
+                if redirect is None or attempt == MAXIMUM_REDIRECTS:
                     if isinstance(exc, ClusterDownError) or cluster_down(str(exc)):
                         self.backend.reset_client(index)
                     raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
                 self.backend.note_redirect(redirect)
+                asking = redirect if redirect.ask else None
             except (redis.RedisError, OSError) as exc:
                 if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
                     self.backend.reset_client(index)
                 raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
+            finally:
+                if asked is not None:
+                    asked.close()  # its connection goes back to the node's pool
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _asking_client(self, redirect: Redirect) -> redis.Redis:
+        """A client of the node an ``ASK`` answer named, sending ``ASKING`` before each command."""
+        try:
+            return asking_client(self.backend.client_for_address(redirect.address))
+        except Exception as exc:
+            raise FleetConnectionError(f"No Redis for the fleet keys at {redirect.address}: {exc}") from exc
 
     def run_script(self, text: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
         """Run a Lua script on the master holding ``keys`` (one slot), mapping failures as :meth:`run` does."""

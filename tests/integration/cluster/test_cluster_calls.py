@@ -206,6 +206,43 @@ def test_fleet_commands_follow_a_moved_slot(cluster: RedisCluster) -> None:
         fleet.close()
 
 
+def test_fleet_commands_follow_ask_while_a_slot_migrates(cluster: RedisCluster) -> None:
+    """While a fleet key's slot migrates, commands, scripts and pipelines on keys already moved (or new) follow
+    ASK to the new master (each command after ASKING), and land there."""
+    fleet = FleetRedis("redis.cluster", {"hosts": startup_urls(cluster)})
+    key, new_key = "pysoa:registry:{asking}:records", "pysoa:registry:{asking}:errors"
+    slot = key_slot(key)
+    source = cluster.key_owner(key)
+    target = next(node for node in cluster.masters() if node is not source)
+    try:
+        fleet.run(key, lambda client: client.hset(key, "instance", b"1"), "writing a record")
+        # Given the slot migrating, the record already moved to the target
+        cluster.begin_migration(slot, target)
+        assert cluster.move_keys(slot, source, target) == 1
+        # When the fleet reads it, writes a new key of the slot, runs a script and a pipeline on them
+        assert fleet.run(key, lambda client: client.hget(key, "instance"), "reading a record") == b"1"
+        fleet.run(new_key, lambda client: client.rpush(new_key, b"e1"), "recording an error")
+        script = "return {redis.call('HGET', KEYS[1], 'instance'), redis.call('LLEN', KEYS[2])}"
+        assert fleet.run_script(script, [key, new_key], [], "reading both") == [b"1", 1]
+
+        def piped(client: redis.Redis) -> list[Any]:
+            pipeline = client.pipeline(transaction=False)
+            pipeline.hset(key, "other", b"2")
+            pipeline.lrange(new_key, 0, -1)
+            return list(pipeline.execute())
+
+        assert fleet.run(key, piped, "writing and reading") == [1, [b"e1"]]
+        # Then everything is on the target, nothing on the source
+        with target.client() as on_target:
+            assert on_target.execute_command("ASKING") and on_target.hgetall(key) == {b"instance": b"1", b"other": b"2"}
+        assert not source.execute("CLUSTER", "COUNTKEYSINSLOT", slot)
+    finally:
+        if cluster.slot_owner(slot) is source:
+            cluster.move_keys(slot, source, target)
+            cluster.finish_migration(slot, source, target)
+        fleet.close()
+
+
 def test_a_reply_to_a_moved_slot_follows_it(cluster: RedisCluster) -> None:
     """A reply pushed (without waiting) to the master its slot just left is pushed again where the slot went.
 

@@ -243,6 +243,14 @@ class BaseRedisClient(abc.ABC):
         """
         raise CannotGetConnectionError(f"A {type(self).__name__} cannot follow a redirection to {address}")
 
+    def client_for_address(self, address: NodeAddress) -> redis.Redis:
+        """The redis-py client of the node at ``address`` (an ``ASK`` target; Cluster only).
+
+        Raises:
+            CannotGetConnectionError: This backend does not follow redirects.
+        """
+        raise CannotGetConnectionError(f"A {type(self).__name__} cannot follow a redirection to {address}")
+
     def close_lanes(self) -> None:
         """Close every thread's lane connection (each reconnects if used again)."""
         with self._lanes_lock:

@@ -187,6 +187,10 @@ class ClusterRedisClient(BaseRedisClient):
         """The calling thread's connection to the node at ``address`` (made on first use)."""
         return self.thread_lane(address, self._client_for(address))
 
+    def client_for_address(self, address: NodeAddress) -> redis.Redis:
+        """The client of the node at ``address`` (made on first use, shared by the threads)."""
+        return self._client_for(address)
+
     def master_indexes(self) -> list[int]:
         """One slot of each master, in slot order (to run a command once per master).
 
