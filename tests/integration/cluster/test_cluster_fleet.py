@@ -1,5 +1,5 @@
-"""The fleet features over the Redis Cluster: events whose streams live on different masters, the registry's
-view of queues (``SCAN`` per master)."""
+"""The fleet features over the Redis Cluster: events whose streams live on different masters, periodic tasks
+claimed exactly once per tick, the registry's view of queues (``SCAN`` per master)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pysoa_like.common.transport.redis_gateway.client import RedisClientTranspor
 from pysoa_like.core.cluster import key_slot
 from pysoa_like.events import Event
 from pysoa_like.events.publisher import RedisEventPublisher
-from pysoa_like.fleet.keys import event_stream_key
+from pysoa_like.fleet.keys import event_stream_key, periodic_lock_key, periodic_state_key
 from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.periodic import PeriodicTask, TaskRun
 from pysoa_like.registry.store import RegistryStore
 from pysoa_like.server._fleet import FleetRuntime
 from pysoa_like.server.server import Server
@@ -80,6 +81,40 @@ def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetR
         runtime.stop(5)
     assert sorted(handled) == sorted((name, {"n": number}) for number, name in enumerate(names))
     assert len({key_slot(event_stream_key(name)) for name in names}) == 3
+
+
+def test_each_periodic_tick_runs_once_across_workers(cluster: RedisCluster, fleet: FleetRedis) -> None:
+    """Three workers with the same one-second task, their fleet on the cluster: each tick runs once, on one of them
+    (the claim's script touches the task's keys, all in one slot)."""
+    ticks: list[tuple[float, int]] = []
+
+    def tick(run: TaskRun) -> None:
+        with handled_lock:
+            ticks.append((run.tick, run.missed_ticks))
+
+    class Ticking(Server):
+        service_name = "ticking"
+        action_class_map: dict[str, Any] = {}
+        periodic_tasks = [PeriodicTask("tick", tick, every=1)]
+
+    settings = {"transport": {"path": SERVER_TRANSPORT, "kwargs": cluster_transport(cluster)}}
+    runtimes = [FleetRuntime(Ticking(settings), fleet) for _ in range(3)]
+    for runtime in runtimes:
+        runtime.start()
+        runtime.start_work()
+    try:
+        deadline = time.monotonic() + 20
+        while len(ticks) < 5:
+            assert time.monotonic() < deadline, f"ran only {ticks}"
+            time.sleep(0.05)
+    finally:
+        for runtime in runtimes:
+            runtime.stop(5)
+    seen = [run_tick for run_tick, _ in ticks]
+    assert len(seen) == len(set(seen)), f"a tick ran twice: {sorted(seen)}"
+    # On a loaded machine a tick may come late enough to be coalesced with the next one, rarely.
+    assert sum(missed for _, missed in ticks) <= 2
+    assert key_slot(periodic_state_key("ticking", "tick")) == key_slot(periodic_lock_key("ticking", "tick"))
 
 
 def test_queued_services_are_found_on_every_master(cluster: RedisCluster, fleet: FleetRedis) -> None:
