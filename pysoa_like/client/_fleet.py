@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from pysoa_like.client._options import make_context_header
 from pysoa_like.fleet.errors import FleetConnectionError, FleetNotConfiguredError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis, fleet_settings_from_transport
 from pysoa_like.registry.versions import ServiceVersion, meets_minimum
 
-__all__ = ["VERSION_RECHECK_SECONDS", "VersionGate", "resolve_client_fleet"]
+__all__ = ["VERSION_RECHECK_SECONDS", "VersionGate", "event_origin", "resolve_client_fleet"]
 
 _logger = logging.getLogger("pysoa_like.client")
 
@@ -25,6 +26,22 @@ _logger = logging.getLogger("pysoa_like.client")
 VERSION_RECHECK_SECONDS = 30.0
 # How long a refusal is repeated without reading the registry again.
 _REFUSAL_SECONDS = 1.0
+
+
+def event_origin(
+    base_context: Any, switches: Iterable[Any] | None, correlation_id: str | None, context: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str | None]:
+    """The context an event published by a client carries (as a call's would), and the publishing service.
+
+    Args:
+        base_context: The client's base context (a server's client for an action: the request's).
+        switches: Switches added to the context.
+        correlation_id: The correlation id (else the base context's, else a new one).
+        context: Extra context keys.
+    """
+    full_context = make_context_header(base_context, switches, correlation_id, context)
+    publisher = base_context.get("calling_service") if isinstance(base_context, Mapping) else None
+    return full_context, publisher if isinstance(publisher, str) else None
 
 
 def resolve_client_fleet(explicit: Any, settings: Mapping[str, Mapping[str, Any]]) -> FleetRedis:

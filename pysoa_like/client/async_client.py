@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from pysoa_like.client._options import CallKeywords
     from pysoa_like.client.client import ActionRequestArgumentIterable, Client, JobRequestArgument
+    from pysoa_like.events._aio_publisher import AsyncRedisEventPublisher
     from pysoa_like.events.types import EventType
     from pysoa_like.registry.records import ServiceInfo
 
@@ -97,6 +98,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
     ) -> None:
         super().__init__(config, expansion_config, settings_class, context, fleet=fleet)
         self._blocking: Client | None = None
+        self._async_publisher: AsyncRedisEventPublisher | None = None
 
     # Closing
 
@@ -105,6 +107,8 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         handlers = list(self.handlers.values())
         for handler in handlers:
             await handler.transport.aclose()
+        if self._async_publisher is not None:
+            await self._async_publisher.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -114,7 +118,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
     ) -> None:
         await self.aclose()
 
-    # Fleet features, through a blocking Client in a worker thread
+    # Fleet features: events published on the loop; the registry through a blocking Client in a worker thread
 
     def _blocking_client(self) -> Client:
         client = self._blocking
@@ -142,11 +146,25 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         correlation_id: str | None = None,
         retention_seconds: float | None = None,
     ) -> str:
-        """:meth:`Client.publish_event <pysoa_like.client.client.Client.publish_event>`, run in a worker thread."""
+        """:meth:`Client.publish_event <pysoa_like.client.client.Client.publish_event>`, as a coroutine.
+
+        On the fleet's Redis the event is appended from the event loop (the asyncio Redis driver, on the
+        connections the client's calls use when the Redis is the same); an in-memory event bus (tests, local
+        services) records it at once.
+        """
+        from pysoa_like.client._fleet import event_origin
+        from pysoa_like.events._aio_publisher import AsyncRedisEventPublisher
+        from pysoa_like.events.publisher import RedisEventPublisher
+
         client = self._blocking_client()
-        return await asyncio.to_thread(
-            client.publish_event, name, body, context, switches, correlation_id, retention_seconds
-        )
+        publisher = client._event_publisher()
+        if not isinstance(publisher, RedisEventPublisher):
+            return client.publish_event(name, body, context, switches, correlation_id, retention_seconds)
+        twin = self._async_publisher
+        if twin is None or twin.publisher is not publisher:
+            twin = self._async_publisher = AsyncRedisEventPublisher(publisher)
+        full_context, origin = event_origin(self.context, switches, correlation_id, context)
+        return await twin.publish(name, body, full_context, origin, retention_seconds)
 
     # The one call path: deadline, send, wait, finish
 

@@ -20,7 +20,7 @@ from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
-from pysoa_like.client._options import CallOptions, job_request_of, make_context_header, options_of
+from pysoa_like.client._options import CallOptions, job_request_of, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
     action_result,
@@ -243,11 +243,10 @@ class Client(ClientBase[ServiceHandler]):
             FleetNotConfiguredError: The fleet's Redis is unknown (see the ``fleet`` argument).
             FleetConnectionError: Redis failed.
         """
-        full_context = make_context_header(self.context, switches, correlation_id, context)
-        publisher = self.context.get("calling_service") if isinstance(self.context, Mapping) else None
-        event_id: str = self._event_publisher().publish(
-            name, body, full_context, publisher if isinstance(publisher, str) else None, retention_seconds
-        )
+        from pysoa_like.client._fleet import event_origin
+
+        full_context, publisher = event_origin(self.context, switches, correlation_id, context)
+        event_id: str = self._event_publisher().publish(name, body, full_context, publisher, retention_seconds)
         return event_id
 
     def _event_publisher(self) -> Any:

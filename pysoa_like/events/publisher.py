@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pysoa_like.common.serializer import Serializer
 from pysoa_like.common.serializer.errors import InvalidField
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_RETENTION_SECONDS",
     "EventPublisher",
     "RedisEventPublisher",
+    "StreamEntry",
     "check_event",
 ]
 
@@ -107,6 +108,33 @@ class RedisEventPublisher:
             InvalidEventError: A bad name or body.
             FleetConnectionError: Redis failed.
         """
+        entry = self.prepare(name, body, context, publisher, retention_seconds)
+        entry_id = self.fleet.run(
+            entry.key,
+            lambda client: client.xadd(
+                entry.key,
+                entry.fields,  # type: ignore[arg-type]
+                minid=entry.min_id,
+                approximate=True,
+            ),
+            f"publishing event {entry.name}",
+        )
+        return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
+
+    def prepare(
+        self,
+        name: str | EventType,
+        body: Mapping[str, Any],
+        context: Mapping[str, Any],
+        publisher: str | None,
+        retention_seconds: float | None = None,
+    ) -> StreamEntry:
+        """Check and encode one event: what to append to which stream (see :meth:`publish`; also used by the
+        asyncio twin).
+
+        Raises:
+            InvalidEventError: A bad name or body.
+        """
         text, declared = check_event(name, body)
         try:
             fields = encode_event(text, body, context, publisher, self.serializer)
@@ -115,10 +143,17 @@ class RedisEventPublisher:
         retention = retention_seconds or (declared.retention_seconds if declared else None)
         retention = retention or self.default_retention_seconds
         min_id = max(int((time.time() - retention) * 1000), 0)
-        key = event_stream_key(text)
-        entry_id = self.fleet.run(
-            key,
-            lambda client: client.xadd(key, fields, minid=min_id, approximate=True),  # type: ignore[arg-type]
-            f"publishing event {text}",
-        )
-        return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
+        return StreamEntry(text, event_stream_key(text), fields, min_id)
+
+
+class StreamEntry(NamedTuple):
+    """An event ready to append: ``XADD <key> MINID ~ <min_id> * <fields>``."""
+
+    #: The event name.
+    name: str
+    #: Its stream.
+    key: str
+    #: The envelope's fields.
+    fields: Mapping[Any, Any]
+    #: Entries older than this id (milliseconds) may be trimmed.
+    min_id: int

@@ -3,6 +3,7 @@ claimed exactly once per tick, the registry's view of queues (``SCAN`` per maste
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.core.cluster import key_slot
 from pysoa_like.events import Event
@@ -21,7 +23,7 @@ from pysoa_like.registry.store import RegistryStore
 from pysoa_like.server._fleet import FleetRuntime
 from pysoa_like.server.server import Server
 from pysoa_like.test.redis import RedisCluster
-from tests.integration.cluster.conftest import cluster_transport, startup_urls
+from tests.integration.cluster.conftest import BLOCKING, cluster_transport, startup_urls
 
 SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 handled: list[tuple[str, Any]] = []
@@ -51,8 +53,9 @@ def fleet(cluster: RedisCluster) -> Iterator[FleetRedis]:
     redis_fleet.close()
 
 
-def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetRedis) -> None:
-    """A worker subscribed to events whose streams live on three masters handles each one published."""
+def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetRedis, driver: str) -> None:
+    """A worker subscribed to events whose streams live on three masters handles each one published (by the
+    blocking publisher, or by AsyncClient with the asyncio driver)."""
     names = _event_names_on_distinct_masters(cluster, 3)
     handled.clear()
 
@@ -70,9 +73,12 @@ def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetR
     runtime.start()
     runtime.start_work()
     try:
-        publisher = RedisEventPublisher(fleet)
-        for number, name in enumerate(names):
-            publisher.publish(name, {"n": number}, {}, None)
+        if driver == BLOCKING:
+            publisher = RedisEventPublisher(fleet)
+            for number, name in enumerate(names):
+                publisher.publish(name, {"n": number}, {}, None)
+        else:
+            asyncio.run(_publish_from_a_loop(cluster, names))
         deadline = time.monotonic() + 15
         while len(handled) < len(names):
             assert time.monotonic() < deadline, f"handled only {handled}"
@@ -81,6 +87,12 @@ def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetR
         runtime.stop(5)
     assert sorted(handled) == sorted((name, {"n": number}) for number, name in enumerate(names))
     assert len({key_slot(event_stream_key(name)) for name in names}) == 3
+
+
+async def _publish_from_a_loop(cluster: RedisCluster, names: list[str]) -> None:
+    fleet_settings = {"backend_type": "redis.cluster", "backend_layer_kwargs": {"hosts": startup_urls(cluster)}}
+    async with AsyncClient({}, fleet=fleet_settings) as client:
+        await asyncio.gather(*(client.publish_event(name, {"n": number}) for number, name in enumerate(names)))
 
 
 def test_each_periodic_tick_runs_once_across_workers(cluster: RedisCluster, fleet: FleetRedis) -> None:

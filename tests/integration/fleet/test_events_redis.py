@@ -3,6 +3,7 @@ one worker's background side, as ``Server.run`` starts it, without the request l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -11,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common import fields
 from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.events import BROADCAST, Event, EventHandler
 from pysoa_like.events.envelope import encode_event
 from pysoa_like.events.publisher import RedisEventPublisher
 from pysoa_like.events.testing import wait_for_event_handled
-from pysoa_like.fleet.errors import EventDeadLetteredError
+from pysoa_like.fleet.errors import EventDeadLetteredError, InvalidEventError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.server._fleet import FleetRuntime
 from pysoa_like.server.server import Server
@@ -299,3 +301,31 @@ def test_a_failing_broadcast_handler_is_retried_in_place_then_dead_lettered(
     ]
     assert _metrics(worker).get_count("server.events.handled") == 1
     assert recovered < lost
+
+
+def test_an_async_client_publishes_from_its_event_loop(
+    start_worker: Callable[..., FleetRuntime], fleet_server: RedisServerProcess
+) -> None:
+    """AsyncClient.publish_event appends the event with the asyncio driver (no worker thread): it carries the
+    client's context and is handled; a body the serializer cannot carry is refused before anything is sent."""
+    start_worker()
+    fleet_settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [fleet_server.url]}}
+
+    async def publish() -> tuple[str, set[str]]:
+        threads_before = {thread.name for thread in threading.enumerate()}
+        async with AsyncClient({}, fleet=fleet_settings) as client:
+            event_id = await client.publish_event("it.record", {"n": 1}, correlation_id="corr-async")
+            with pytest.raises(InvalidEventError, match="cannot be serialized"):
+                await client.publish_event("it.checked", {"n": object()})
+        return event_id, {thread.name for thread in threading.enumerate()} - threads_before
+
+    event_id, new_threads = asyncio.run(publish())
+    assert not [name for name in new_threads if name.startswith("asyncio_")], new_threads
+    _wait(lambda: calls)
+    assert [(name, body) for name, body, _, _ in calls] == [("it.record", {"n": 1})]
+    with fleet_server.client() as client:
+        [(stored_id, fields_stored)] = client.xrange("pysoa:events:{it.record}")
+    assert stored_id.decode() == event_id
+    assert b"corr-async" in b"".join(fields_stored.values())
+    with fleet_server.client() as client:
+        assert client.xlen("pysoa:events:{it.checked}") == 0

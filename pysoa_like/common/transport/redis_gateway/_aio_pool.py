@@ -21,7 +21,7 @@ from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
-from pysoa_like.core.cluster import Redirect, SlotRing, cluster_down, parse_redirect
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing, cluster_down, parse_redirect
 from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import HostRing
 from pysoa_like.core.resp import RespError
@@ -125,6 +125,34 @@ class AioPool:
         elif cluster_down(reply.text):
             self.ring.reset(index)
         return redirect
+
+    async def execute_at(self, index: int, command: tuple[Any, ...], timeout: float | None) -> Any:
+        """Run one command on slot ``index``'s master, following ``MOVED``/``ASK`` (Redis Cluster); its reply.
+
+        For commands outside the transport's hot path (the fleet's, such as publishing an event); an error reply
+        other than a redirection is returned, not raised.
+
+        Raises:
+            RedisConnectionError: No connection could be had, it failed, or the redirections did not end.
+        """
+        asking: Redirect | None = None
+        for _attempt in range(MAXIMUM_REDIRECTS + 1):
+            connection = None
+            try:
+                if asking is None:
+                    connection = await self.connection(index)
+                    [reply] = await connection.execute([command], timeout)
+                else:
+                    connection = await self.connection_to(self.ring.endpoint_for(asking.address))
+                    [_asked, reply] = await connection.execute([("ASKING",), command], timeout)
+            except RedisConnectionError:
+                self.failed(index, connection)
+                raise
+            redirect = self.redirect_of(index, reply, connection)
+            if redirect is None:
+                return reply
+            asking = redirect if redirect.ask else None
+        raise RedisConnectionError(f"Redirected more than {MAXIMUM_REDIRECTS} times running {command[0]}")
 
     def failed(self, index: int, connection: AioConnection | None) -> None:
         """Forget a slot's connection after an error (Sentinel then asks for the master again, Cluster its map)."""
