@@ -38,8 +38,10 @@ import redis
 
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS
 from pysoa_like.events.envelope import decode_event
 from pysoa_like.events.types import BROADCAST, SINGLETON, Event, EventHandler, declared_event_type, schema_problems
+from pysoa_like.fleet._asking import asking_client, redirect_of
 from pysoa_like.fleet._callables import finish
 from pysoa_like.fleet.errors import FleetError, InvalidEventError
 from pysoa_like.fleet.keys import SINGLETON_GROUP, dead_letter_key, event_stream_key, pool_group
@@ -392,26 +394,57 @@ class _Reader:
         self.failure = _Failure("read events")
         self.loop_holder: list[Any] = []
         self.groups_ready = False
+        # Redis Cluster: the node an ASK answer named (the slot is migrating), for the next step only.
+        self.asked: Any = None
 
     @property
     def client(self) -> Any:
         # Any: redis-py's own hints (8.x) do not describe the stream replies as they are parsed.
+        if self.asked is not None:
+            return self.asked
         return self.consumer.fleet.client_at(self.plan.index)
+
+    def redirected(self, exc: redis.RedisError, redirects: int) -> bool:
+        """Follow a Redis Cluster ``MOVED``/``ASK`` answer for the next step; whether ``exc`` was one (and may be
+        followed: at most ``MAXIMUM_REDIRECTS`` in a row)."""
+        fleet = self.consumer.fleet
+        if not isinstance(exc, redis.ResponseError) or not fleet.backend.follows_redirects:
+            return False
+        redirect = redirect_of(exc)
+        if redirect is None or redirects >= MAXIMUM_REDIRECTS:
+            return False
+        fleet.backend.note_redirect(redirect)
+        if redirect.ask:
+            self.asked = asking_client(fleet.backend.client_for_address(redirect.address))
+        return True
+
+    def done_asking(self) -> None:
+        asked, self.asked = self.asked, None
+        if asked is not None:
+            asked.close()
 
     def stopping(self) -> bool:
         return self.consumer.stopping()
 
     def run(self) -> None:
         delay = 0.1
+        redirects = 0
         try:
             while not self.stopping():
                 try:
-                    if not self.groups_ready:
-                        self.prepare()
-                    self.step()
+                    try:
+                        if not self.groups_ready:
+                            self.prepare()
+                        self.step()
+                    finally:
+                        self.done_asking()
                     self.failure.recovered()
                     delay = 0.1
+                    redirects = 0
                 except (redis.RedisError, OSError, FleetError) as exc:
+                    if isinstance(exc, redis.RedisError) and self.redirected(exc, redirects):
+                        redirects += 1  # the slot moved, or is moving: the next step goes where Redis said
+                        continue
                     if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
                         self.groups_ready = False
                     self.failure.failed(exc)

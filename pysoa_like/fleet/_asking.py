@@ -1,4 +1,5 @@
-"""A redis-py client that sends ``ASKING`` before each command: how the fleet follows Redis Cluster's ``ASK``.
+"""Redis Cluster's redirections for the fleet's redis-py clients: what an error means (:func:`redirect_of`), and a
+client that sends ``ASKING`` before each command (:func:`asking_client`), how the fleet follows ``ASK``.
 
 While a slot migrates, its old master answers ``ASK <slot> <node>`` for a key already moved (or not there): that
 command, and only it, must go to the named node right after ``ASKING`` on the same connection. The fleet's work
@@ -15,8 +16,27 @@ from typing import Any
 
 import redis
 from redis.client import Pipeline
+from redis.exceptions import AskError, MovedError
 
-__all__ = ["asking_client"]
+from pysoa_like.core.cluster import Redirect, parse_redirect
+
+__all__ = ["asking_client", "redirect_of"]
+
+# What redis-py puts before the error of a pipeline's command.
+_PIPELINE_ERROR = "caused error: "
+
+
+def redirect_of(error: redis.ResponseError) -> Redirect | None:
+    """The ``MOVED``/``ASK`` answer ``error`` is, or None.
+
+    redis-py 6 and later raise ``MovedError``/``AskError`` (with the slot and node as attributes; a pipeline
+    rewords the message), redis-py 5 a plain ``ResponseError`` whose text holds the answer (after the pipeline's
+    ``caused error:``).
+    """
+    if isinstance(error, (MovedError, AskError)):
+        return Redirect(isinstance(error, AskError), int(error.slot_id), (str(error.host), int(error.port)))
+    text = str(error)
+    return parse_redirect(text.split(_PIPELINE_ERROR, 1)[1] if _PIPELINE_ERROR in text else text)
 
 
 class _AskingPipeline(Pipeline):

@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import AskError, ClusterDownError, MovedError
+from redis.exceptions import ClusterDownError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
-from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, cluster_down, parse_redirect
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, cluster_down
 from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
 )
-from pysoa_like.fleet._asking import asking_client
+from pysoa_like.fleet._asking import asking_client, redirect_of
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import ring_index
 from pysoa_like.fleet.settings import FLEET_SETTINGS_SCHEMA
@@ -34,8 +34,6 @@ __all__ = ["FleetRedis", "fleet_settings_from_transport"]
 
 _T = TypeVar("_T")
 
-# What redis-py puts before the error of a pipeline's command.
-_PIPELINE_ERROR = "caused error: "
 
 _REDIS_TRANSPORT_PATHS = (
     "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
@@ -70,19 +68,6 @@ def fleet_settings_from_transport(transport: Mapping[str, Any] | None) -> dict[s
         "backend_type": kwargs.get("backend_type") or REDIS_BACKEND_TYPE_STANDARD,
         "backend_layer_kwargs": dict(kwargs.get("backend_layer_kwargs") or {}),
     }
-
-
-def _redirect(error: redis.ResponseError) -> Redirect | None:
-    """The ``MOVED``/``ASK`` answer ``error`` is, or None.
-
-    redis-py 6 and later raise ``MovedError``/``AskError`` (with the slot and node as attributes; a pipeline
-    rewords the message), redis-py 5 a plain ``ResponseError`` whose text holds the answer (after the pipeline's
-    ``caused error:``).
-    """
-    if isinstance(error, (MovedError, AskError)):
-        return Redirect(isinstance(error, AskError), int(error.slot_id), (str(error.host), int(error.port)))
-    text = str(error)
-    return parse_redirect(text.split(_PIPELINE_ERROR, 1)[1] if _PIPELINE_ERROR in text else text)
 
 
 class FleetRedis:
@@ -221,7 +206,7 @@ class FleetRedis:
             try:
                 return operation(asked if asked is not None else self.client_at(index))
             except redis.ResponseError as exc:
-                redirect = _redirect(exc) if self.backend.follows_redirects else None
+                redirect = redirect_of(exc) if self.backend.follows_redirects else None
                 if redirect is None or attempt == MAXIMUM_REDIRECTS:
                     if isinstance(exc, ClusterDownError) or cluster_down(str(exc)):
                         self.backend.reset_client(index)

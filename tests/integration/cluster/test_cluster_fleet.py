@@ -89,6 +89,54 @@ def test_events_on_every_master_are_handled(cluster: RedisCluster, fleet: FleetR
     assert len({key_slot(event_stream_key(name)) for name in names}) == 3
 
 
+def test_events_are_read_while_their_stream_slot_migrates(cluster: RedisCluster, fleet: FleetRedis) -> None:
+    """While the slot of an event's stream migrates (the stream already on the new master), a subscribed worker's
+    reads follow ASK there and handle what is published meanwhile, before the migration ends."""
+    name = "clustered.migrating"
+    handled.clear()
+
+    class Subscriber(Server):
+        service_name = "migrating-subscriber"
+        action_class_map: dict[str, Any] = {}
+        event_handlers = {name: record}
+
+    settings = {
+        "transport": {"path": SERVER_TRANSPORT, "kwargs": cluster_transport(cluster)},
+        "events": {"block_seconds": 0.2},
+    }
+    runtime = FleetRuntime(Subscriber(settings), fleet)
+    runtime.start()
+    runtime.start_work()
+    publisher = RedisEventPublisher(fleet)
+    slot = key_slot(event_stream_key(name))
+    source = cluster.slot_owner(slot)
+    target = next(node for node in cluster.masters() if node is not source)
+    try:
+        publisher.publish(name, {"n": 1}, {}, None)
+        _wait_handled(1)
+        # Given the stream's slot migrating, the stream (and its group) already on the target
+        cluster.begin_migration(slot, target)
+        assert cluster.move_keys(slot, source, target) >= 1
+        # When an event is published meanwhile
+        publisher.publish(name, {"n": 2}, {}, None)
+        # Then the worker handles it before the migration ends
+        _wait_handled(2)
+        assert cluster.slot_owner(slot) is source
+    finally:
+        if cluster.slot_owner(slot) is source:
+            cluster.move_keys(slot, source, target)
+            cluster.finish_migration(slot, source, target)
+        runtime.stop(5)
+    assert handled == [(name, {"n": 1}), (name, {"n": 2})]
+
+
+def _wait_handled(count: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while len(handled) < count:
+        assert time.monotonic() < deadline, f"handled only {handled}"
+        time.sleep(0.05)
+
+
 async def _publish_from_a_loop(cluster: RedisCluster, names: list[str]) -> None:
     fleet_settings = {"backend_type": "redis.cluster", "backend_layer_kwargs": {"hosts": startup_urls(cluster)}}
     async with AsyncClient({}, fleet=fleet_settings) as client:
