@@ -51,6 +51,7 @@ import msgpack  # type: ignore[import-untyped,unused-ignore]
 from pysoa_like.core.constants import QUEUE_NAME_PREFIX, SERVICE_QUEUE_NAME_PREFIX
 
 __all__ = [
+    "ACKNOWLEDGE_SCRIPT",
     "AT_LEAST_ONCE",
     "AT_LEAST_ONCE_SERVER_ACL_RULES",
     "AT_MOST_ONCE",
@@ -131,6 +132,16 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return added
 """
 )
+
+#: ``EVAL <text> 1 <in-progress list> <request> [<request> ...]``: remove answered requests from a worker's
+#: in-progress list (one ``LREM`` each) in one round trip; replies how many were there.
+ACKNOWLEDGE_SCRIPT = """\
+local removed = 0
+for i = 1, #ARGV do
+    removed = removed + redis.call('LREM', KEYS[1], 1, ARGV[i])
+end
+return removed
+"""
 
 #: ``EVAL <text> 1 <workers> <limit>``: the ids of up to ``limit`` workers presumed dead (not advertised in time).
 FIND_DEAD_SCRIPT = (

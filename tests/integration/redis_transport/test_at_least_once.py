@@ -272,32 +272,34 @@ def test_a_concurrent_worker_acknowledges_each_request_after_its_own_reply(
     request's reply is pushed and confirmed, in any order, from another thread than the receiving one; a request it
     is done with unanswered goes back on the queue, its failed delivery counted."""
     client = client_of(redis_url)
-    server = AloServer({**_settings(redis_url), "concurrency": 3})
+    server = AloServer({**_settings(redis_url), "concurrency": 4})
     transport: Any = server.transport
     transport.hold_many_requests()
     try:
-        # Given three requests taken, none answered yet
-        request_ids = [client.send_request(SERVICE, [{"action": "read", "body": {"key": f"k{n}"}}]) for n in range(3)]
-        received = [transport.receive_request_message(2) for _ in range(3)]
+        # Given four requests taken, none answered yet
+        request_ids = [client.send_request(SERVICE, [{"action": "read", "body": {"key": f"k{n}"}}]) for n in range(4)]
+        received = [transport.receive_request_message(2) for _ in range(4)]
         assert sorted(request_id for request_id, _, _ in received) == sorted(request_ids)
         in_progress = transport._delivery.in_progress
-        assert redis_client.llen(in_progress) == 3
+        assert redis_client.llen(in_progress) == 4
 
-        def answer(position: int) -> None:
-            request_id, meta, _ = received[position]
-            transport.send_response_message(request_id, meta, {"actions": [], "errors": [], "context": {}})
-            transport.request_done(meta)
+        def answer(*positions: int) -> None:
+            for position in positions:
+                request_id, meta, _ = received[position]
+                transport.send_response_message(request_id, meta, {"actions": [], "errors": [], "context": {}})
+                transport.request_done(meta)
             transport.flush_responses()
 
         # When the last one is answered from another thread
-        replier = threading.Thread(target=answer, args=(2,))
+        replier = threading.Thread(target=answer, args=(3,))
         replier.start()
         replier.join(5)
         # Then only that one left the in-progress list, and its caller has the reply
-        assert redis_client.llen(in_progress) == 2
+        assert redis_client.llen(in_progress) == 3
         reply_id, _ = next(iter(client.get_all_responses(SERVICE, receive_timeout_in_seconds=5)))
-        assert reply_id == received[2][0]
-        answer(0)
+        assert reply_id == received[3][0]
+        # Two answered together leave together
+        answer(0, 2)
         assert redis_client.llen(in_progress) == 1
         # And the one the worker gives up on goes back on the queue, counted as a failed delivery
         transport.request_done(received[1][1])

@@ -39,6 +39,7 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.core.delivery import (
+    ACKNOWLEDGE_SCRIPT,
     CLAIM_SCRIPT,
     FIND_DEAD_SCRIPT,
     HEARTBEAT_SCRIPT,
@@ -190,6 +191,12 @@ class AtLeastOnceDelivery:
 
     def _beat(self) -> None:
         # A daemon thread: when the worker dies, its advertisements stop, and the other workers take over.
+        try:
+            self._advertise_while_running()
+        finally:
+            self.core.backend_layer.close_thread_lanes()
+
+    def _advertise_while_running(self) -> None:
         while not self._stop.wait(self.options.heartbeat_seconds):
             for index in self.core.queue_indexes(self.keys.queue):
                 try:
@@ -381,15 +388,17 @@ class AtLeastOnceDelivery:
             time.sleep(_BUSY_PAUSE_SECONDS)
 
     def flush(self) -> None:
-        """Write every pending acknowledgement now, one master at a time."""
+        """Write every pending acknowledgement now: one round trip per master (a script when there are several)."""
         with self._lock:
             acks, self._acks = self._acks, {}
         for index, raws in acks.items():
-            for raw in raws:
-                try:
-                    self.core.run_at(index, "LREM", self.in_progress, 1, raw)
-                except (redis.RedisError, MessageSendError) as exc:
-                    self._log(logging.ERROR, "Could not remove an answered request from the in-progress list: %s", exc)
+            try:
+                if len(raws) == 1:
+                    self.core.run_at(index, "LREM", self.in_progress, 1, raws[0])
+                else:
+                    self.core.run_at(index, "EVAL", ACKNOWLEDGE_SCRIPT, 1, self.in_progress, *raws)
+            except (redis.RedisError, MessageSendError) as exc:
+                self._log(logging.ERROR, "Could not remove answered requests from the in-progress list: %s", exc)
 
     # Dead workers
 

@@ -212,6 +212,14 @@ class BaseRedisClient(abc.ABC):
             self._all_lanes.add(lane)
         return lane
 
+    def close_thread_lanes(self) -> None:
+        """Close the calling thread's lanes, before the thread ends (else their sockets wait for the garbage
+        collector, which warns about each)."""
+        lanes: dict[Hashable, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
+        for lane in list(lanes.values()):
+            lane.close()
+        lanes.clear()
+
     #: Whether this backend follows Redis Cluster's ``MOVED`` and ``ASK`` answers (see :meth:`note_redirect`).
     follows_redirects = False
 
