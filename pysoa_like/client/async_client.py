@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pysoa_like.client.client import ActionRequestArgumentIterable, Client, JobRequestArgument
     from pysoa_like.events._aio_publisher import AsyncRedisEventPublisher
     from pysoa_like.events.types import EventType
+    from pysoa_like.fleet._aio import AioFleet
     from pysoa_like.registry.records import ServiceInfo
 
 __all__ = ["AsyncClient"]
@@ -99,6 +100,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         super().__init__(config, expansion_config, settings_class, context, fleet=fleet)
         self._blocking: Client | None = None
         self._async_publisher: AsyncRedisEventPublisher | None = None
+        self._aio_fleet_redis: AioFleet | None = None
 
     # Closing
 
@@ -109,6 +111,8 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             await handler.transport.aclose()
         if self._async_publisher is not None:
             await self._async_publisher.aclose()
+        if self._aio_fleet_redis is not None:
+            await self._aio_fleet_redis.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -118,7 +122,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
     ) -> None:
         await self.aclose()
 
-    # Fleet features: events published on the loop; the registry through a blocking Client in a worker thread
+    # Fleet features, on the event loop (the blocking Client resolves the fleet's Redis)
 
     def _blocking_client(self) -> Client:
         client = self._blocking
@@ -134,8 +138,22 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
     async def list_services(
         self, service_names: Iterable[str] | None = None, queue_depths: bool = True
     ) -> list[ServiceInfo]:
-        """:meth:`Client.list_services <pysoa_like.client.client.Client.list_services>`, run in a worker thread."""
-        return await asyncio.to_thread(self._blocking_client().list_services, service_names, queue_depths)
+        """:meth:`Client.list_services <pysoa_like.client.client.Client.list_services>`, as a coroutine reading the
+        registry from the event loop (the asyncio Redis driver, on the client's connections when the fleet's Redis is
+        its services' Redis)."""
+        from pysoa_like.registry._aio_reader import list_services_async
+
+        return await list_services_async(self._aio_fleet(), service_names, queue_depths)
+
+    def _aio_fleet(self) -> AioFleet:
+        """The fleet's Redis on the event loop (see ``Client.fleet_redis``)."""
+        from pysoa_like.fleet._aio import AioFleet
+
+        fleet = self._blocking_client().fleet_redis()
+        aio = self._aio_fleet_redis
+        if aio is None or aio.fleet is not fleet:
+            aio = self._aio_fleet_redis = AioFleet(fleet)
+        return aio
 
     async def publish_event(
         self,

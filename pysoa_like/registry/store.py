@@ -27,7 +27,15 @@ from pysoa_like.fleet.keys import (
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo, read_json
 
-__all__ = ["CATALOG_RETENTION_SECONDS", "RECENT_ERRORS_KEPT", "RegistryStore"]
+__all__ = [
+    "CATALOG_RETENTION_SECONDS",
+    "READ_SCRIPT",
+    "RECENT_ERRORS_KEPT",
+    "RegistryStore",
+    "catalog_command",
+    "instance_keys",
+    "instances_of",
+]
 
 #: A service none of whose instances refreshed for this long leaves the catalog of names.
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
@@ -204,10 +212,10 @@ class RegistryStore:
 
     def service_names(self) -> list[str]:
         """The services whose entries were refreshed within the last hour (by the catalog), sorted."""
-        since = time.time() - _CATALOG_LOOKBACK_SECONDS
+        command = catalog_command(time.time())
         names = self.fleet.run(
             REGISTRY_SERVICES_KEY,
-            lambda client: client.zrangebyscore(REGISTRY_SERVICES_KEY, since, "+inf"),
+            lambda client: client.zrangebyscore(REGISTRY_SERVICES_KEY, command[2], command[3]),
             "reading the service catalog",
         )
         return sorted(_text(name) for name in names)
@@ -218,14 +226,8 @@ class RegistryStore:
         Raises:
             FleetConnectionError: Redis failed.
         """
-        keys = (registry_instances_key(service), registry_records_key(service))
-        reply = self.fleet.run_script(_READ, keys, (), f"reading the registry of {service}")
-        instances = []
-        for position in range(1, len(reply) - 2, 3):
-            info = InstanceInfo.from_json(reply[position + 2], float(_text(reply[position + 1])))
-            if info is not None and info.service == service:
-                instances.append(info)
-        return sorted(instances, key=lambda instance: instance.instance_id)
+        reply = self.fleet.run_script(_READ, instance_keys(service), (), f"reading the registry of {service}")
+        return instances_of(service, reply)
 
     def queue_depths(self, services: Sequence[str]) -> dict[str, int]:
         """Requests waiting in each service's request queue, summed over every master that may hold it.
@@ -301,3 +303,27 @@ class RegistryStore:
             found = [(name, instances) for name, instances in found if instances]
         depths = self.queue_depths([name for name, _ in found]) if queue_depths else {}
         return [ServiceInfo(name, tuple(instances), depths.get(name)) for name, instances in found]
+
+
+#: The script reading one service's live instances (``EVAL <text> 2 <instances> <records>``; see :func:`instances_of`).
+READ_SCRIPT = _READ
+
+
+def catalog_command(now: float) -> tuple[Any, ...]:
+    """The command reading the services refreshed within the last hour from the catalog (``now``: Unix time)."""
+    return ("ZRANGEBYSCORE", REGISTRY_SERVICES_KEY, now - _CATALOG_LOOKBACK_SECONDS, "+inf")
+
+
+def instance_keys(service: str) -> tuple[str, str]:
+    """The keys :data:`READ_SCRIPT` reads for ``service`` (one hash tag: one slot)."""
+    return (registry_instances_key(service), registry_records_key(service))
+
+
+def instances_of(service: str, reply: Any) -> list[InstanceInfo]:
+    """The live instances in :data:`READ_SCRIPT`'s reply for ``service``, by instance id."""
+    instances = []
+    for position in range(1, len(reply) - 2, 3):
+        info = InstanceInfo.from_json(reply[position + 2], float(_text(reply[position + 1])))
+        if info is not None and info.service == service:
+            instances.append(info)
+    return sorted(instances, key=lambda instance: instance.instance_id)

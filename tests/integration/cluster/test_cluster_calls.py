@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway._aio_ring import aio_ring_of
@@ -20,9 +22,11 @@ from pysoa_like.core.cluster import key_slot
 from pysoa_like.core.keys import request_queue_key
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import list_services
+from pysoa_like.registry.records import ServiceInfo
 from pysoa_like.test.redis import RedisCluster, RedisServerProcess
 from tests.functional.conftest import Runner
 from tests.integration.cluster.conftest import (
+    BLOCKING,
     LoopClient,
     cluster_transport,
     send_one,
@@ -170,9 +174,10 @@ def test_a_wrong_password_is_a_clear_error(cluster: RedisCluster, driver: str) -
 
 
 def test_the_registry_and_queue_depths_run_over_the_cluster(
-    cluster: RedisCluster, start_workers: Callable[..., Runner]
+    cluster: RedisCluster, start_workers: Callable[..., Runner], driver: str
 ) -> None:
-    """Workers register in the registry on the cluster; its reader lists them and reads the queue's depth."""
+    """Workers register in the registry on the cluster; its reader (or AsyncClient's) lists them and reads the
+    queue's depth."""
     start_workers("listed", fork=2)
     fleet = {"backend_type": "redis.cluster", "backend_layer_kwargs": {"hosts": startup_urls(cluster)}}
     transport = RedisClientTransport("listed", **cluster_transport(cluster))
@@ -183,7 +188,7 @@ def test_the_registry_and_queue_depths_run_over_the_cluster(
     # The workers answer once one of them is up; the other registers a moment later.
     deadline = time.monotonic() + 15
     while True:
-        services = {service.name: service for service in list_services(fleet, ["listed", "unserved"])}
+        services = {service.name: service for service in _listed(driver, fleet, ["listed", "unserved"])}
         if len(services["listed"].instances) == 2 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -191,6 +196,17 @@ def test_the_registry_and_queue_depths_run_over_the_cluster(
     assert services["unserved"].queue_depth == 2
     assert services["listed"].queue_depth == 0
     transport.core.backend_layer.close()
+
+
+def _listed(driver: str, fleet: dict[str, Any], names: list[str]) -> list[ServiceInfo]:
+    if driver == BLOCKING:
+        return list_services(fleet, names)
+
+    async def read() -> list[ServiceInfo]:
+        async with AsyncClient({}, fleet=fleet) as client:
+            return await client.list_services(names)
+
+    return asyncio.run(read())
 
 
 def test_fleet_commands_follow_a_moved_slot(cluster: RedisCluster) -> None:

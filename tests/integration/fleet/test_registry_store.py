@@ -2,34 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.fleet.errors import FleetConnectionError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import get_service, list_services
-from pysoa_like.registry.records import InstanceInfo, RecentError
+from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
 from pysoa_like.registry.store import RECENT_ERRORS_KEPT, RegistryStore
 from pysoa_like.test.redis import RedisRing, RedisServerProcess
 
 REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 
 
+@pytest.fixture(params=["blocking", "asyncio"])
+def read_services(request: pytest.FixtureRequest) -> Callable[..., list[ServiceInfo]]:
+    """``read(fleet, names=None)``: the registry's services, read by ``RegistryStore`` or by ``AsyncClient``."""
+
+    def read(fleet: FleetRedis, names: list[str] | None = None) -> list[ServiceInfo]:
+        if request.param == "blocking":
+            return RegistryStore(fleet).list_services(names)
+
+        async def read_async() -> list[ServiceInfo]:
+            async with AsyncClient({}, fleet=fleet) as client:
+                return await client.list_services(names)
+
+        return asyncio.run(read_async())
+
+    return read
+
+
 def _instance(service: str, instance_id: str, version: str = "1.0", in_flight: int = 0) -> InstanceInfo:
     return InstanceInfo(service=service, instance_id=instance_id, version=version, in_flight=in_flight, ttl_seconds=5)
 
 
-def test_registered_instances_are_listed_by_service(fleet: FleetRedis) -> None:
-    """Each live entry is read back under its service, with its expiry by the Redis clock."""
+def test_registered_instances_are_listed_by_service(
+    fleet: FleetRedis, read_services: Callable[..., list[ServiceInfo]]
+) -> None:
+    """Each live entry is read back under its service, with its expiry by the Redis clock (by either client)."""
     store = RegistryStore(fleet)
     before = time.time()
     expires = store.register(_instance("orders", "b", "1.2", in_flight=1), 5)
     store.register(_instance("orders", "a", "1.10"), 5)
     store.register(_instance("billing", "c"), 5)
-    services = store.list_services()
+    services = read_services(fleet)
     assert [s.name for s in services] == ["billing", "orders"]
     orders = services[1]
     assert [i.instance_id for i in orders.instances] == ["a", "b"]
@@ -99,7 +120,9 @@ def ring() -> Iterator[RedisRing]:
         yield ring
 
 
-def test_over_a_ring_each_service_lives_on_one_master_and_queues_are_summed(ring: RedisRing) -> None:
+def test_over_a_ring_each_service_lives_on_one_master_and_queues_are_summed(
+    ring: RedisRing, read_services: Callable[..., list[ServiceInfo]]
+) -> None:
     """Registry keys of a service sit on its slot's master; the queue depth adds up every master's list."""
     fleet = FleetRedis("redis.standard", {"hosts": ring.urls})
     store = RegistryStore(fleet)
@@ -116,16 +139,16 @@ def test_over_a_ring_each_service_lives_on_one_master_and_queues_are_summed(ring
     clients[1].rpush("pysoa:service.service0", b"y", b"z")
     for client in clients:
         client.close()
-    assert [s.name for s in store.list_services()] == names
-    assert store.list_services(["service0"])[0].queue_depth == 3
+    assert [s.name for s in read_services(fleet)] == names
+    assert read_services(fleet, ["service0"])[0].queue_depth == 3
     fleet.close()
 
 
-def test_redis_down_is_a_fleet_connection_error() -> None:
+def test_redis_down_is_a_fleet_connection_error(read_services: Callable[..., list[ServiceInfo]]) -> None:
     """Reading the registry of an unreachable Redis raises FleetConnectionError naming what failed."""
     fleet = FleetRedis("redis.standard", {"hosts": ["redis://127.0.0.1:1/0"]})
     with pytest.raises(FleetConnectionError, match="Redis failed while reading the service catalog"):
-        RegistryStore(fleet).list_services()
+        read_services(fleet)
 
 
 def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProcess) -> None:
