@@ -9,8 +9,12 @@ REDIS_URL = os.environ.get("FLEET_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def service_settings(**extra: Any) -> dict[str, Any]:
-    """Server settings over the Redis transport on ``REDIS_URL`` (1 s receive timeout), with ``extra`` keys."""
+    """Server settings over the Redis transport on ``REDIS_URL`` (1 s receive timeout), with ``extra`` keys.
+
+    ``FLEET_CONCURRENCY`` (default 1) sets ``concurrency``: above 1 the service runs the concurrent worker.
+    """
     return {
+        "concurrency": int(os.environ.get("FLEET_CONCURRENCY", "1")),
         "transport": {
             "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
             "kwargs": {

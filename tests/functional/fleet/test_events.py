@@ -181,3 +181,36 @@ def test_the_registry_lists_the_events_a_service_handles(
     (service,) = fleet_client.list_services(["events"])
     assert ("test.broadcast", "broadcast") in service.events and ("test.singleton", "singleton") in service.events
     assert ("test.record", "pool") in service.events
+
+
+def test_a_concurrent_worker_handles_events_of_every_mode(
+    start_service: Callable[..., Runner], fleet_client: Client, store: redis.Redis
+) -> None:
+    """Workers running 4 jobs at once handle pool, coroutine, broadcast and singleton events like sync ones."""
+    start_service("events", fork=2, events=True, FLEET_CONCURRENCY="4")
+    (service,) = fleet_client.list_services(["events"])
+    assert {(i.worker, i.concurrency) for i in service.instances} == {("asyncio", 4)}
+    pids = {i.pid for i in service.instances}
+    pool = [fleet_client.publish_event("test.record", {"n": n}) for n in range(10)]
+    coroutine = [fleet_client.publish_event("test.async", {"n": n}) for n in range(5)]
+    singleton = [fleet_client.publish_event("test.singleton", {"n": n}) for n in range(5)]
+    broadcast = [fleet_client.publish_event("test.broadcast", {"n": n}) for n in range(3)]
+    for name, ids in (("test.record", pool), ("test.async", coroutine)):
+        for event_id in ids:
+            wait_for_event_handled(fleet_client, name, event_id, service="events")
+    for event_id in singleton:
+        wait_for_event_handled(fleet_client, "test.singleton", event_id)
+    wait_for(lambda: len([r for r in handled(store) if r["mode"] == "broadcast"]) >= 6)
+    time.sleep(0.5)
+    records = handled(store)
+    by_name = {name: sorted(r["id"] for r in records if r["name"] == name) for name in {r["name"] for r in records}}
+    assert by_name == {
+        "test.record": sorted(pool),
+        "test.async": sorted(coroutine),
+        "test.singleton": sorted(singleton),
+        "test.broadcast": sorted(broadcast * 2),
+    }
+    assert all(r.get("coroutine") is True for r in records if r["name"] == "test.async")
+    assert {(r["id"], r["pid"]) for r in records if r["name"] == "test.broadcast"} == {
+        (i, p) for i in broadcast for p in pids
+    }

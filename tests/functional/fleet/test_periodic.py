@@ -112,3 +112,19 @@ def test_coroutine_and_method_tasks_run_in_workers(start_service: Callable[..., 
     wait_for(lambda: runs(store, "coroutine") and runs(store, "method"), timeout=20)
     assert runs(store, "coroutine")[0]["coroutine"] is True
     assert runs(store, "method")[0]["method"] is True
+
+
+def test_each_tick_runs_once_across_concurrent_workers(
+    start_service: Callable[..., Runner], fleet_client: Client, store: redis.Redis
+) -> None:
+    """Two processes of two workers running 3 jobs at once each: every tick (coroutine ones too) runs once."""
+    for _ in range(2):
+        start_service("periodic", fork=2, periodic=True, PERIODIC_TASKS="tick,coroutine", FLEET_CONCURRENCY="3")
+    (service,) = fleet_client.list_services(["periodic"])
+    assert {(i.worker, i.concurrency) for i in service.instances} == {("asyncio", 3)}
+    assert len(service.instances) == 4
+    wait_for(lambda: len(runs(store, "tick")) >= 5 and len(runs(store, "coroutine")) >= 2, timeout=20)
+    _check_once_per_tick(runs(store, "tick"))
+    coroutine_runs = runs(store, "coroutine")
+    assert len({r["tick"] for r in coroutine_runs}) == len(coroutine_runs)
+    assert all(r["coroutine"] is True for r in coroutine_runs)
