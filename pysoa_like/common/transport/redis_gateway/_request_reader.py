@@ -144,9 +144,12 @@ class RequestReader:
         return ReceivedMessage(received.request_id, meta, received.body)
 
     def _deserialize(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> Any:
+        core = self.core
         try:
-            with self.core.metrics.timer(self.core.prefix + "receive.deserialize"):
-                return serializer.buffer_to_dict(parsed.payload)
+            if core.measured:
+                with core.metrics.timer(core.prefix + "receive.deserialize"):
+                    return serializer.buffer_to_dict(parsed.payload)
+            return serializer.buffer_to_dict(parsed.payload)
         except Exception as exc:
             self._reject("invalid_message", exc, raw)
 

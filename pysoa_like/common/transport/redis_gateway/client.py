@@ -290,10 +290,13 @@ class RedisClientTransport(ClientTransport):
                 request_meta[WATCH_META_KEY] = True
             envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
             serializer = core.default_serializer
-            with metrics.timer(prefix + "send.serialize"):
+            if core.measured:
+                with metrics.timer(prefix + "send.serialize"):
+                    payload = serializer.dict_to_blob(envelope)
+                metrics.histogram(prefix + "send.message_size").set(len(payload))
+            else:
                 payload = serializer.dict_to_blob(envelope)
             size = len(payload)
-            metrics.histogram(prefix + "send.message_size").set(size)
             try:
                 check_message_size(size, self.maximum_message_size_in_bytes)
             except Exception:
@@ -556,7 +559,10 @@ class RedisClientTransport(ClientTransport):
             if parsed.is_chunk:
                 payload = self._reassemble(parsed, len(raw), queue_name, deadline)
             serializer = self.core.serializer_for(parsed.content_type)
-            with self.metrics.timer(self._prefix + "receive.deserialize"):
+            if self.core.measured:
+                with self.metrics.timer(self._prefix + "receive.deserialize"):
+                    message = serializer.buffer_to_dict(payload)
+            else:
                 message = serializer.buffer_to_dict(payload)
         except (InvalidMessageError, InvalidMessage) as exc:
             raise _Dropped("invalid_message", str(exc)) from exc

@@ -146,8 +146,9 @@ class RedisTransportCore:
     ) -> None:
         self.service_name = service_name
         self.metrics = metrics
-        # Decided once: with the no-op recorder the hot paths leave their timers out.
-        self._measured = not records_nothing(metrics)
+        #: Whether ``metrics`` records anything (decided once: with the no-op recorder the hot paths of the core
+        #: and its transports leave their timers out).
+        self.measured = not records_nothing(metrics)
         self.prefix = f"{metrics_prefix}.transport.redis_gateway."
         self.backend_type = backend_type
         self.backend_layer_kwargs: Mapping[str, Any] = dict(backend_layer_kwargs or {})
@@ -218,7 +219,7 @@ class RedisTransportCore:
 
     def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         try:
-            if self._measured:
+            if self.measured:
                 with self.metrics.timer(self.prefix + timer_name):
                     return index, self._live_lane(index)
             return index, self._live_lane(index)
@@ -602,7 +603,7 @@ class RedisTransportCore:
                 return False
         item: PushItem = (key, [message], redis_expiry_seconds)
         try:
-            if self._measured:
+            if self.measured:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                     fused = lane.push_and_pop(item, self.queue_capacity, reply_key, wait)
             else:

@@ -383,10 +383,13 @@ class RedisServerTransport(ServerTransport):
         with metrics.timer(prefix + "send"):
             expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
             envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
-            with metrics.timer(prefix + "send.serialize"):
+            if core.measured:
+                with metrics.timer(prefix + "send.serialize"):
+                    payload = serializer.dict_to_blob(envelope)
+                metrics.histogram(prefix + "send.message_size").set(len(payload))
+            else:
                 payload = serializer.dict_to_blob(envelope)
             size = len(payload)
-            metrics.histogram(prefix + "send.message_size").set(size)
             mime_type = serializer.mime_type or ""
             try:
                 check_message_size(size, self.maximum_message_size_in_bytes)
