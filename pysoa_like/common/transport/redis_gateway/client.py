@@ -424,33 +424,40 @@ class RedisClientTransport(ClientTransport):
         if not pending and not state.held:
             return ReceivedMessage(None, None, None)
         timeout = receive_timeout_in_seconds or self.core.receive_timeout_in_seconds
+        if self.core.measured:
+            with self.metrics.timer(self._prefix + "receive"):
+                return self._receive(state, timeout)
+        return self._receive(state, timeout)
+
+    def _receive(self, state: _ThreadState, timeout: float) -> ReceivedMessage:
+        """:meth:`receive_response_message` once it is known that this thread awaits a reply."""
+        pending = state.pending
         deadline = time.monotonic() + timeout
-        with self.metrics.timer(self._prefix + "receive"):
-            queue_name = self._reply_to()
-            wait = timeout
-            while True:
-                held = state.held
-                if held:
-                    raw = held.popleft()
-                else:
-                    try:
-                        popped_or_died = self._pop(queue_name, wait)
-                    except MessageReceiveTimeout:
-                        raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout) from None
-                    if isinstance(popped_or_died, ReceivedMessage):
-                        return popped_or_died
-                    raw = popped_or_died
+        queue_name = self._reply_to()
+        wait = timeout
+        while True:
+            held = state.held
+            if held:
+                raw = held.popleft()
+            else:
                 try:
-                    return self._decode_reply(raw, queue_name, deadline)
-                except _Dropped as dropped:
-                    self._drop(dropped)
-                if not pending and not state.held:
-                    raise MessageReceiveTimeout(
-                        f"No reply for service {self.service_name}: every reply received was dropped"
-                    )
-                wait = deadline - time.monotonic()
-                if wait <= 0 and not state.held:
-                    raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout)
+                    popped_or_died = self._pop(queue_name, wait)
+                except MessageReceiveTimeout:
+                    raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout) from None
+                if isinstance(popped_or_died, ReceivedMessage):
+                    return popped_or_died
+                raw = popped_or_died
+            try:
+                return self._decode_reply(raw, queue_name, deadline)
+            except _Dropped as dropped:
+                self._drop(dropped)
+            if not pending and not state.held:
+                raise MessageReceiveTimeout(
+                    f"No reply for service {self.service_name}: every reply received was dropped"
+                )
+            wait = deadline - time.monotonic()
+            if wait <= 0 and not state.held:
+                raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout)
 
     def _pop(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
         """Pop the next reply (taking every one already there in the same round trip), watching workers if asked.

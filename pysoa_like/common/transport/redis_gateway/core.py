@@ -800,6 +800,9 @@ class RedisTransportCore:
         messages: list[RawMessage] = []
         while True:
             try:
+                if asking is None and before is None and not self.measured:
+                    messages = lane.blocking_pop(key, wait, drain, move_to)  # the usual wait, with no timer to feed
+                    break
                 with self.metrics.timer(self.prefix + "receive.pop_from_redis_queue"):
                     if asking is not None and move_to is None:
                         messages = lane.pop_asking(key, wait)

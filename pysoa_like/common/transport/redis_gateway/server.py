@@ -205,17 +205,24 @@ class RedisServerTransport(ServerTransport):
         timeout = core.receive_timeout_in_seconds if receive_timeout_in_seconds is None else receive_timeout_in_seconds
         if self._delivery is not None:
             return self._receive_at_least_once(self._delivery, timeout)
+        if core.measured:
+            with self.metrics.timer(self._prefix + "receive"):
+                return self._receive_one(timeout)
+        return self._receive_one(timeout)
+
+    def _receive_one(self, timeout: float) -> ReceivedMessage:
+        """:meth:`receive_request_message` with at-most-once delivery (the default)."""
+        core = self.core
         deadline = time.monotonic() + timeout
-        with self.metrics.timer(self._prefix + "receive"):
-            while True:
-                raw = core.pop_message(self._receive_queue_name, timeout)
-                try:
-                    received = self._reader.read(raw)
-                except RejectedRequest:
-                    timeout = self._time_left(deadline, "bad messages were skipped")
-                    continue
-                self._watch.begin(received.meta, received.body)
-                return received
+        while True:
+            raw = core.pop_messages(self._receive_queue_name, timeout)[0]
+            try:
+                received = self._reader.read(raw)
+            except RejectedRequest:
+                timeout = self._time_left(deadline, "bad messages were skipped")
+                continue
+            self._watch.begin(received.meta, received.body)
+            return received
 
     def receive_request_messages(
         self, max_count: int, receive_timeout_in_seconds: float | None = None
