@@ -785,7 +785,7 @@ class RedisTransportCore:
             _key, index, lane = waiting  # the lane that carried this wait with its push (send_then_pop)
         else:
             index, lane = self._lane(key, "receive.get_redis_connection", "receive")
-        deferred_lanes = self._deferred_lanes
+        deferred_lanes: dict[Lane, int] | None = self._thread_deferred.__dict__.get("lanes")  # (none made yet)
         if deferred_lanes:
             # Replies on other masters' connections are read now; this lane's once its BLPOP is sent.
             for other, other_index in list(deferred_lanes.items()):
