@@ -95,3 +95,15 @@ def test_tls_verifies_the_server_and_its_host_name(driver: str) -> None:
             assert _square(driver, _settings(f"rediss://localhost:{server.port}/0", **trusted))[0] == {"square": 9}
             with pytest.raises(PySOATransportError):
                 _square(driver, _settings(server.address, ssl=True))
+
+
+@pytest.mark.parametrize("backend_type", ["redis.standard", "redis.sentinel", "redis.cluster"])
+def test_a_connection_setting_no_driver_honours_is_refused_by_name_when_the_backend_is_made(backend_type: str) -> None:
+    """Every backend refuses an unknown ``connection_kwargs`` key at once, naming it (no Redis is contacted)."""
+    from pysoa_like.common.transport.redis_gateway.backend import make_backend
+
+    layer: dict[str, Any] = {"hosts": [("127.0.0.1", 1)], "connection_kwargs": {"ssl_warp_drive": True}}
+    if backend_type == "redis.sentinel":
+        layer["sentinel_services"] = ["svc"]
+    with pytest.raises(ValueError, match="ssl_warp_drive"):
+        make_backend(backend_type, layer)

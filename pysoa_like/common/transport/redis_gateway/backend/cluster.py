@@ -46,6 +46,7 @@ from pysoa_like.core.cluster import (
     topology_error,
 )
 from pysoa_like.core.constants import DEFAULT_REDIS_PORT
+from pysoa_like.core.endpoint import endpoint_of
 
 __all__ = [
     "MINIMUM_REFRESH_INTERVAL_SECONDS",
@@ -87,7 +88,8 @@ def cluster_startup_nodes(
     over the defaults, then the first URL's user, password and TLS.
 
     Raises:
-        ValueError: A host has none of the accepted forms, is a ``unix://`` URL, or names a database other than 0.
+        ValueError: A host has none of the accepted forms, is a ``unix://`` URL, or names a database other than 0;
+            or a connection key no driver honours (named).
     """
     if redis_db:
         raise ValueError(f"Redis Cluster has only database 0, not redis_db={redis_db}")
@@ -106,7 +108,9 @@ def cluster_startup_nodes(
             address = node
         if address not in startup_nodes:
             startup_nodes.append(address)
-    return startup_nodes, {**merged, **(url_kwargs or {})}
+    node_kwargs = {**merged, **(url_kwargs or {})}
+    endpoint_of(startup_nodes[0], node_kwargs)  # refuses a key the connections cannot honour, now
+    return startup_nodes, node_kwargs
 
 
 class ClusterRedisClient(BaseRedisClient):

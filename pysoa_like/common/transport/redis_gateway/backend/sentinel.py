@@ -24,7 +24,8 @@ from pysoa_like.common.transport.redis_gateway.backend.base import (
     normalize_host,
 )
 from pysoa_like.common.transport.redis_gateway.protocol import queue_full_backoff_seconds
-from pysoa_like.core.constants import DEFAULT_SENTINEL_PORT
+from pysoa_like.core.constants import DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT
+from pysoa_like.core.endpoint import endpoint_of
 
 __all__ = ["DEFAULT_SENTINEL_KWARGS", "SentinelRedisClient"]
 
@@ -75,6 +76,8 @@ class SentinelRedisClient(BaseRedisClient):
             raise ValueError("Sentinel hosts must be 'host', 'host:port' or ('host', port), not URLs")
         self.sentinel_addresses: list[tuple[str, int]] = [a for a in addresses if not isinstance(a, str)]
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
+        # A key the masters' connections cannot honour is refused now, not at the first master lookup.
+        endpoint_of(("localhost", DEFAULT_REDIS_PORT), self.connection_kwargs)
         self.sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(sentinel_kwargs or {})}
         self.sentinel_failover_retries = sentinel_failover_retries
         self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
