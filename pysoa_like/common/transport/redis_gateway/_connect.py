@@ -89,7 +89,8 @@ def _open_socket(endpoint: Endpoint, timeout: float) -> socket.socket:
 
 
 class SocketConnection:
-    """The blocking driver's connection to one endpoint: a socket opened, authenticated and closed here.
+    """The blocking driver's connection to one endpoint: a socket opened, authenticated and closed here (the lane
+    writes on it through :meth:`~._timed_connection.TimedConnection.send`, reads through ``ReplyReader``).
 
     Args:
         endpoint: Where to connect and how.
@@ -167,26 +168,3 @@ class SocketConnection:
         sock, self.sock = self.sock, None
         if sock is not None:
             _close(sock)
-
-    def send(self, buffers: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Write ``buffers`` whole; the connection is closed if that fails.
-
-        Raises:
-            redis.ConnectionError: Not connected, or the write failed.
-            redis.TimeoutError: The write timed out.
-        """
-        sock = self.sock
-        if sock is None:
-            raise redis.ConnectionError(f"The connection to {self.endpoint} is closed")
-        try:
-            for buffer in buffers:
-                sock.sendall(buffer)
-        except TimeoutError as exc:
-            self.disconnect()
-            raise redis.TimeoutError("Timeout writing to socket") from exc
-        except OSError as exc:
-            self.disconnect()
-            raise redis.ConnectionError(f"Error {exc.errno} while writing to socket. {exc.strerror or exc}.") from exc
-        except BaseException:
-            self.disconnect()  # a half-written command would corrupt the next one
-            raise

@@ -389,7 +389,7 @@ class Lane:
             self._forget_connection()
         reader.read_deadline = deadline
         reader.timeout_extended = False
-        self._connection.send(buffers)
+        self._timed.send(buffers)
 
     def execute(self, *command: Any, deadline: float | None = None) -> Any:
         """Run one small command (not a push or pop) and return Redis' reply.

@@ -20,7 +20,10 @@ from __future__ import annotations
 import math
 import select
 import time
+from collections.abc import Sequence
 from typing import Any
+
+import redis
 
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 
@@ -131,6 +134,30 @@ class TimedConnection:
             self._current_timeout = target
         self._last_write = now
         return closed, deadline
+
+    def send(self, buffers: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Write ``buffers`` whole on the connection :meth:`prepare` made ready; it is closed if that fails.
+
+        Raises:
+            redis.ConnectionError: Not connected, or the write failed.
+            redis.TimeoutError: The write timed out.
+        """
+        connection = self.connection
+        sock = connection.sock
+        if sock is None:
+            raise redis.ConnectionError(f"The connection to {connection.endpoint} is closed")
+        try:
+            for buffer in buffers:
+                sock.sendall(buffer)
+        except TimeoutError as exc:
+            connection.disconnect()
+            raise redis.TimeoutError("Timeout writing to socket") from exc
+        except OSError as exc:
+            connection.disconnect()
+            raise redis.ConnectionError(f"Error {exc.errno} while writing to socket. {exc.strerror or exc}.") from exc
+        except BaseException:
+            connection.disconnect()  # a half-written command would corrupt the next one
+            raise
 
     def shorten_read(self, seconds: float) -> None:
         """Let the next receive wait at most ``seconds`` (the next write sets the socket's timeout again)."""
