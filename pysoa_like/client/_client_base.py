@@ -36,23 +36,13 @@ class ClientBase(Generic[_Handler]):
         SettingsError: A service's settings or the expansion config are invalid.
     """
 
-    # The deadline set on this client (see ``deadline``), the job margin (see ``job_deadline_margin``), and
-    # whether either is set (the calls' one test when neither is).
+    # The deadline set on this client (see ``deadline``).
     _deadline: float | None = None
-    _job_deadline_margin: float | None = None
-    _bounded = False
-
-    @property
-    def job_deadline_margin(self) -> float | None:
-        """Set by a server on the client of its jobs (``request.client``): each call is then bounded by the deadline
-        of the job in whose context it is made, less this many seconds, so that jobs sharing one client (a
-        ``make_client`` that caches it) never bound each other's calls; ``None`` for other clients."""
-        return self._job_deadline_margin
-
-    @job_deadline_margin.setter
-    def job_deadline_margin(self, value: float | None) -> None:
-        self._job_deadline_margin = value
-        self._bounded = value is not None or self._deadline is not None
+    #: Set by a server on the client of its jobs (``request.client``): each call is then bounded by the deadline
+    #: of the job in whose context it is made, less this many seconds, so that jobs sharing one client (a
+    #: ``make_client`` that caches it) never bound each other's calls; ``None`` for other clients. (A call
+    #: looks at :attr:`deadline` only when this or a deadline is set.)
+    job_deadline_margin: float | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -61,7 +51,7 @@ class ClientBase(Generic[_Handler]):
         For a client a server made for its jobs, the deadline of the job the calling code runs in (less the
         margin); where no job is known (a thread the action started itself), the one last set.
         """
-        margin = self._job_deadline_margin
+        margin = self.job_deadline_margin
         if margin is not None:
             job_deadline = JOB_DEADLINE.get(_OUTSIDE_JOBS)
             if job_deadline is not _OUTSIDE_JOBS:
@@ -71,7 +61,6 @@ class ClientBase(Generic[_Handler]):
     @deadline.setter
     def deadline(self, value: float | None) -> None:
         self._deadline = value
-        self._bounded = value is not None or self._job_deadline_margin is not None
 
     settings_class: Any = ClientSettings
     handler_class: type[_Handler]

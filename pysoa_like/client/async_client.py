@@ -197,7 +197,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             keywords.get("control_extra"),
             expiry,
         )
-        deadline = self.deadline if self._bounded else None
+        deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
             expiry = bounded_expiry(expiry, time_left(deadline, service_name))
         handler = self._get_handler(service_name)
@@ -256,7 +256,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
 
     async def _call(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> Any:
         """Send one job and wait for its finished reply (``None`` when the job asks for no reply)."""
-        deadline = self.deadline if self._bounded else None
+        deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
             options = within_deadline(deadline, (service_name,), options, self._default_wait)
         if options.expansions:
@@ -373,7 +373,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         refused = refused_jobs(job_list, call, self._policies)
-        deadline = self.deadline if self._bounded else None
+        deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
             call = within_deadline(
                 deadline, dict.fromkeys(service for service, _a in job_list), call, self._default_wait

@@ -310,7 +310,7 @@ class Client(ClientBase[ServiceHandler]):
             PySOATransportError: The transport could not send the request.
         """
         check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
-        if self._bounded and self.deadline is not None:
+        if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
         handler = self._get_handler(service_name)
         job = job_request_of(
@@ -457,7 +457,7 @@ class Client(ClientBase[ServiceHandler]):
         A service with resilience policies, or a call with a ``fallback``, goes through
         :func:`~pysoa_like.client._resilience.call_guarded`.
         """
-        if self._bounded:
+        if self._deadline is not None or self.job_deadline_margin is not None:
             options = self._within_deadline((service_name,), options)
         if options.expansions:
             options = options.with_correlation_id(self.context)
@@ -536,7 +536,7 @@ class Client(ClientBase[ServiceHandler]):
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
         call = options_of(options)
-        if self._bounded:
+        if self._deadline is not None or self.job_deadline_margin is not None:
             call = self._within_deadline((service_name,), call)
         if call.expansions:
             call = call.with_correlation_id(self.context)
@@ -608,7 +608,7 @@ class Client(ClientBase[ServiceHandler]):
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         refused = refused_jobs(job_list, call, self._policies)
-        if self._bounded:
+        if self._deadline is not None or self.job_deadline_margin is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
         call = call.with_correlation_id(self.context)
