@@ -324,6 +324,10 @@ class RedisTransportCore:
         for _attempt in range(2):
             index, lane = self._lane(key, "send.get_redis_connection", "send")
             try:
+                if before is None and not self.measured and deferrable and lane.can_defer(item):
+                    lane.push_deferred(item, self.queue_capacity)  # the usual reply, with no timer to feed
+                    self._deferred_lanes[lane] = index
+                    return
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
                     if deferrable and lane.can_defer(item):
                         if before is None:
