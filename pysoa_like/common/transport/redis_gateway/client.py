@@ -276,60 +276,79 @@ class RedisClientTransport(ClientTransport):
             InvalidField: The body cannot be serialized.
             MessageSendError: Redis failed, or the request list stayed full.
         """
-        prefix = self._prefix
-        metrics = self.metrics
         state = self._state
         receive_next, state.receive_next = state.receive_next, None
-        with metrics.timer(prefix + "send"):
-            core = self.core
-            expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
-            request_meta = dict(meta)
-            request_meta["reply_to"] = self._reply_to()
-            nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
-            if self.detect_dead_workers:
-                request_meta[WATCH_META_KEY] = True
-            envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
-            serializer = core.default_serializer
-            if core.measured:
-                with metrics.timer(prefix + "send.serialize"):
-                    payload = serializer.dict_to_blob(envelope)
-                metrics.histogram(prefix + "send.message_size").set(len(payload))
-            else:
-                payload = serializer.dict_to_blob(envelope)
-            size = len(payload)
-            try:
-                check_message_size(size, self.maximum_message_size_in_bytes)
-            except Exception:
-                metrics.counter(prefix + "send.error.message_too_large").increment()
-                raise
-            core.log_if_oversized(size, request_id, "to")
-            message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
-            control = body.get("control") if isinstance(body, dict) else None
-            awaited = not suppress_response_requested(control)
-            now = time.monotonic()
-            if state.batch is not None:
-                state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
-            elif (
-                receive_next is not None
-                and awaited
-                and not state.pending
-                and not state.held
-                and not self.detect_dead_workers
-                and core.send_then_pop(
-                    self._send_queue_name, message, expiry.redis_expiry_seconds, request_meta["reply_to"], receive_next
-                )
-            ):
-                # Whether Redis took the push is read by the receive; a refusal there forgets this request.
-                state.sent_with_wait = request_id
-            else:
-                # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
-                budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
-                core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
-        if awaited:
+        core = self.core
+        if core.measured:
+            with self.metrics.timer(self._prefix + "send"):
+                expected = self._send(state, request_id, meta, body, message_expiry_in_seconds, receive_next)
+        else:
+            expected = self._send(state, request_id, meta, body, message_expiry_in_seconds, receive_next)
+        if expected is not None:
+            nonce, reply_to, now = expected
             lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
             state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
             if self.detect_dead_workers:
-                state.watched.watch(request_id, worker_key(request_meta["reply_to"], nonce))
+                state.watched.watch(request_id, worker_key(reply_to, nonce))
+
+    def _send(
+        self,
+        state: _ThreadState,
+        request_id: int,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        message_expiry_in_seconds: float | None,
+        receive_next: float | None,
+    ) -> tuple[str, str, float] | None:
+        """:meth:`send_request_message`'s push; for a request whose reply is awaited, its nonce, ``reply_to`` and
+        when it was sent (``time.monotonic()``)."""
+        prefix = self._prefix
+        metrics = self.metrics
+        core = self.core
+        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
+        request_meta = dict(meta)
+        request_meta["reply_to"] = self._reply_to()
+        nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+        if self.detect_dead_workers:
+            request_meta[WATCH_META_KEY] = True
+        envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
+        serializer = core.default_serializer
+        if core.measured:
+            with metrics.timer(prefix + "send.serialize"):
+                payload = serializer.dict_to_blob(envelope)
+            metrics.histogram(prefix + "send.message_size").set(len(payload))
+        else:
+            payload = serializer.dict_to_blob(envelope)
+        size = len(payload)
+        try:
+            check_message_size(size, self.maximum_message_size_in_bytes)
+        except Exception:
+            metrics.counter(prefix + "send.error.message_too_large").increment()
+            raise
+        core.log_if_oversized(size, request_id, "to")
+        message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
+        control = body.get("control") if isinstance(body, dict) else None
+        awaited = not suppress_response_requested(control)
+        now = time.monotonic()
+        if state.batch is not None:
+            state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
+        elif (
+            receive_next is not None
+            and awaited
+            and not state.pending
+            and not state.held
+            and not self.detect_dead_workers
+            and core.send_then_pop(
+                self._send_queue_name, message, expiry.redis_expiry_seconds, request_meta["reply_to"], receive_next
+            )
+        ):
+            # Whether Redis took the push is read by the receive; a refusal there forgets this request.
+            state.sent_with_wait = request_id
+        else:
+            # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
+            budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
+            core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
+        return (nonce, request_meta["reply_to"], now) if awaited else None
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """Have the next send of this thread also start the wait for its reply (one write, one wait).
