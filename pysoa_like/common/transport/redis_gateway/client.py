@@ -313,12 +313,7 @@ class RedisClientTransport(ClientTransport):
             request_meta[WATCH_META_KEY] = True
         envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
         serializer = core.default_serializer
-        if core.measured:
-            with metrics.timer(prefix + "send.serialize"):
-                payload = serializer.dict_to_blob(envelope)
-            metrics.histogram(prefix + "send.message_size").set(len(payload))
-        else:
-            payload = serializer.dict_to_blob(envelope)
+        payload = core.serialized(serializer, envelope)
         size = len(payload)
         try:
             check_message_size(size, self.maximum_message_size_in_bytes)

@@ -249,6 +249,16 @@ class RedisTransportCore:
             serializer = serializer_named(self._serializers, self.default_serializer, mime_type)
         return serializer
 
+    def serialized(self, serializer: Serializer, envelope: dict[str, Any]) -> bytes:
+        """``envelope`` serialized for sending; timed (``send.serialize``) and its size recorded
+        (``send.message_size``) when the metrics recorder records anything."""
+        if not self.measured:
+            return serializer.dict_to_blob(envelope)
+        with self.metrics.timer(self.prefix + "send.serialize"):
+            payload = serializer.dict_to_blob(envelope)
+        self.metrics.histogram(self.prefix + "send.message_size").set(len(payload))
+        return payload
+
     def log_if_oversized(self, size: int, request_id: Any, direction: str) -> None:
         """Log a WARNING on ``pysoa_like.transport.oversized_message`` above the configured threshold."""
         if should_log_oversized(size, self.log_messages_larger_than_bytes):

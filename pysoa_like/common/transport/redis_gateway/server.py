@@ -390,12 +390,7 @@ class RedisServerTransport(ServerTransport):
         with metrics.timer(prefix + "send"):
             expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
             envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
-            if core.measured:
-                with metrics.timer(prefix + "send.serialize"):
-                    payload = serializer.dict_to_blob(envelope)
-                metrics.histogram(prefix + "send.message_size").set(len(payload))
-            else:
-                payload = serializer.dict_to_blob(envelope)
+            payload = core.serialized(serializer, envelope)
             size = len(payload)
             mime_type = serializer.mime_type or ""
             try:
