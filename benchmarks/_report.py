@@ -150,7 +150,10 @@ def build_report(reps: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
             and figure in figures[numerator]
             and figure in figures[denominator]
         ):
-            ratios[key] = summarize([rep[numerator][figure] / rep[denominator][figure] for rep in reps])
+            # A figure measured as 0 (CPU time below the clock's tick in a smoke run) gives no ratio.
+            values = [rep[numerator][figure] / rep[denominator][figure] for rep in reps if rep[denominator][figure]]
+            if values:
+                ratios[key] = summarize(values)
     targets = []
     for label, source, key, comparison, bound in TARGETS:
         summary = ratios.get(key) if source == "ratios" else figures.get("like", {}).get(key)

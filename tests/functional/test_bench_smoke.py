@@ -130,3 +130,16 @@ def test_asyncio_client_smoke_run_reports_every_figure(tmp_path: Path) -> None:
             assert figures[f"{client}_{wave}_calls_per_s"]["median"] > 0
     for ratio in ("serial_ratio", "in_flight_100_ratio", "in_flight_1000_ratio"):
         assert figures[ratio]["min"] <= figures[ratio]["median"] <= figures[ratio]["max"]
+
+
+def test_a_figure_measured_as_zero_gives_no_ratio_rather_than_failing() -> None:
+    """A CPU figure below the clock's tick (0 in a tiny run) leaves its ratio out; the other ratios are made."""
+    from benchmarks._report import build_report
+
+    floor = {"serial_p50_us": 200.0}
+    like = {"serial_p50_us": 300.0, "redis_cpu_us": 0.0}
+    at_least_once = {"serial_p50_us": 330.0, "redis_cpu_us": 40.0}
+    report = build_report([{"floor": floor, "like": like, "alo": at_least_once}])
+    assert report["ratios"]["serial_p50_like_over_floor"]["median"] == 1.5
+    assert report["ratios"]["serial_p50_alo_over_like"]["median"] == 1.1
+    assert "redis_cpu_alo_over_like" not in report["ratios"]
