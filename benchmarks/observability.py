@@ -1,6 +1,6 @@
 """The cost per call of tracing and Prometheus metrics, on and off in the same run.
 
-``python -m benchmarks.observability [--calls N] [--rounds R] [--redis]``
+``python -m benchmarks.observability [--calls N] [--rounds R] [--redis [--asyncio [--in-flight K]]]``
 
 Each mode instruments both sides of a ``square`` call the same way:
 
@@ -12,23 +12,27 @@ Each mode instruments both sides of a ``square`` call the same way:
 
 By default the call goes over the in-process (local) transport, so the figures are the CPU cost of
 both sides without I/O. ``--redis`` runs the server as a forked process over a throwaway Redis and
-times round trips. Modes are interleaved round by round; the median per-call time of each mode and
-its difference to ``off`` are printed in microseconds.
+times round trips. ``--asyncio`` (with ``--redis``) calls through an ``AsyncClient`` a concurrent server
+(``concurrency`` 8, coroutine hooks of the tracing middleware), ``--in-flight K`` calls at a time. Modes
+are interleaved round by round; the median per-call time of each mode and its difference to ``off`` are
+printed in microseconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from benchmarks._stats import median
 from benchmarks.local import LocalSquareServer
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 
 __all__ = ["MODES", "main"]
@@ -89,12 +93,18 @@ def _redis_kwargs(url: str) -> dict[str, Any]:
     return {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}}
 
 
-def _serve(mode: str, url: str) -> None:
+# The concurrent server's places under --asyncio.
+_CONCURRENCY = 8
+
+
+def _serve(mode: str, url: str, concurrent: bool) -> None:
     transport = {
         "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
         "kwargs": dict(_redis_kwargs(url), receive_timeout_in_seconds=1),
     }
     settings = _server_settings(mode, transport)
+    if concurrent:
+        settings["concurrency"] = _CONCURRENCY
     settings["request_log_success_level"] = "DEBUG"
     settings["logging"] = {"version": 1, "root": {"level": "WARNING"}, "disable_existing_loggers": False}
     server = _ModeServer(settings)
@@ -107,7 +117,7 @@ class _ModeServer(LocalSquareServer):
 
 
 @contextlib.contextmanager
-def _redis_clients(url: str) -> Iterator[dict[str, Client]]:
+def _redis_clients(url: str, concurrent: bool = False) -> Iterator[dict[str, Client]]:
     """A forked server per mode (each on its own queue) and a client of each."""
     context = multiprocessing.get_context("fork")
     processes = []
@@ -115,7 +125,7 @@ def _redis_clients(url: str) -> Iterator[dict[str, Client]]:
     try:
         for mode in MODES:
             _ModeServer.service_name = f"bench_{mode.replace('-', '_')}"
-            process = context.Process(target=_serve, args=(mode, url), daemon=True)
+            process = context.Process(target=_serve, args=(mode, url, concurrent), daemon=True)
             process.start()
             processes.append(process)
             transport = {
@@ -145,6 +155,23 @@ def _time(client: Client, calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
+def _time_async(settings: Mapping[str, Any], calls: int, in_flight: int) -> float:
+    """The time per call of an ``AsyncClient`` with the ``Client``'s settings, ``in_flight`` calls at a time."""
+    service = next(iter(settings))
+
+    async def run() -> float:
+        async with AsyncClient(settings) as client:
+            call = client.call_action
+            await call(service, "square", {"number": 0})  # connections made before the clock starts
+            started = time.perf_counter()
+            for first in range(0, calls, in_flight):
+                wave = range(first, min(first + in_flight, calls))
+                await asyncio.gather(*(call(service, "square", {"number": n}) for n in wave))
+            return (time.perf_counter() - started) / calls * 1e6
+
+    return asyncio.run(run())
+
+
 def _report(samples: dict[str, list[float]], where: str) -> None:
     base = median(samples["off"])
     print(f"Per-call time over {where} (median of {len(samples['off'])} rounds), both sides instrumented:")
@@ -160,16 +187,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=2000, help="Calls per mode and round")
     parser.add_argument("--rounds", type=int, default=7, help="Rounds (modes interleaved in each)")
     parser.add_argument("--redis", action="store_true", help="Over a throwaway Redis, the server in a forked process")
+    parser.add_argument(
+        "--asyncio", action="store_true", help="With --redis: an AsyncClient and a concurrent server (concurrency 8)"
+    )
+    parser.add_argument("--in-flight", type=int, default=1, help="With --asyncio: calls awaited at a time")
     args = parser.parse_args(argv)
+    if args.asyncio and not args.redis:
+        parser.error("--asyncio needs --redis")
     samples: dict[str, list[float]] = {mode: [] for mode in MODES}
     if args.redis:
         from pysoa_like.test.redis import RedisServerProcess
 
-        with RedisServerProcess() as redis_server, _redis_clients(redis_server.url) as clients:
+        with RedisServerProcess() as redis_server, _redis_clients(redis_server.url, args.asyncio) as clients:
             for _ in range(args.rounds):
                 for mode in MODES:
-                    samples[mode].append(_time(clients[mode], args.calls))
-        _report(samples, "Redis")
+                    if args.asyncio:
+                        samples[mode].append(_time_async(clients[mode].config, args.calls, args.in_flight))
+                    else:
+                        samples[mode].append(_time(clients[mode], args.calls))
+        where = f"Redis, AsyncClient ({args.in_flight} in flight) and a concurrent server" if args.asyncio else "Redis"
+        _report(samples, where)
         return
     clients = {mode: _local_client(mode) for mode in MODES}
     for client in clients.values():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 __all__ = ["serve"]
@@ -47,6 +51,31 @@ def serve(
         ready(f"http://{shown_host}:{bound_port}/")
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        with _stop_signals_end_cleanly():
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def _stop_signals_end_cleanly() -> Iterator[None]:
+    """While uvicorn serves, make SIGINT and SIGTERM do nothing once uvicorn has handled them.
+
+    uvicorn catches both signals, shuts down gracefully, puts back the handlers it found and raises the signal
+    again for them: with the default ones, that killed the process (status -15 for SIGTERM) or raised
+    ``KeyboardInterrupt`` after a clean stop. With these, the command returns and exits 0.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, _stopped) for number in stops}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stopped(number: int, frame: FrameType | None) -> None:
+    """The signal asked for the stop that uvicorn has just made."""

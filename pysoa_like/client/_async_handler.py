@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import threading
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncServiceHandler", "asyncio_transport_of"]
 
 _CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
+_logger = logging.getLogger("pysoa_like.client")
 
 
 def asyncio_transport_of(
@@ -119,6 +121,11 @@ class AsyncServiceHandler:
         self._receive_stack = build_middleware_stack([m.response for m in self.middleware], give)
         # request id -> (client.call timer, action label), with a recorder only.
         self._calls: dict[Any, tuple[Any, str]] = {}
+        # The middleware's optional no_reply(request_id, exception) hooks: told of each call that ends without its
+        # reply (the receive chain runs for replies only), such as the tracing middleware ending the call's span.
+        self._no_reply_hooks: list[Any] = [
+            hook for hook in (getattr(m, "no_reply", None) for m in self.middleware) if callable(hook)
+        ]
 
     def next_request_id(self) -> int:
         """A request id no other request of this handler has (safe from any thread)."""
@@ -166,11 +173,13 @@ class AsyncServiceHandler:
             await asyncio.to_thread(self.version_gate.check)
         request_id = self.next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
-        timer = None
+        timer = including = None
         if self._measured:
             label = action_label(job_request)
             timer = self.metrics.timer("client.call", service=self.service_name, action=label)
             timer.start()
+            including = self.metrics.timer("client.send.including_middleware")
+            including.start()
         try:
             self._slots.outgoing = None
             self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
@@ -178,13 +187,20 @@ class AsyncServiceHandler:
             if outgoing is not None:
                 sent_id, sent_meta, sent_job, sent_expiry = outgoing
                 body = job_request_to_dict(sent_job) if isinstance(sent_job, JobRequest) else sent_job
-                await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
+                if timer is None:
+                    await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
+                else:
+                    with self.metrics.timer("client.send.excluding_middleware"):
+                        await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
         except BaseException as exc:
             if timer is not None:
                 timer.stop()
                 count_call_errors(self.metrics, self.service_name, label, None, exc)
                 self.metrics.publish_all()
             raise
+        finally:
+            if including is not None:
+                including.stop()
         if timer is not None:
             if suppress_response_requested(job_request.control):
                 timer.stop()
@@ -207,8 +223,17 @@ class AsyncServiceHandler:
         """
         response: JobResponse | None = None
         error: BaseException | None = None
+        including = None
         try:
-            received = await self.transport.receive_response_message(request_id, receive_timeout_in_seconds or None)
+            if self._measured:
+                including = self.metrics.timer("client.receive.including_middleware")
+                including.start()
+                with self.metrics.timer("client.receive.excluding_middleware"):
+                    received = await self.transport.receive_response_message(
+                        request_id, receive_timeout_in_seconds or None
+                    )
+            else:
+                received = await self.transport.receive_response_message(request_id, receive_timeout_in_seconds or None)
             if received.body is None:
                 raise MessageReceiveTimeout(
                     f"No response from service {self.service_name} for request {request_id}: the transport has none"
@@ -227,8 +252,12 @@ class AsyncServiceHandler:
             error = exc
             raise
         finally:
+            if including is not None:
+                including.stop()
             if self._calls:
                 self._call_ended(request_id, response, error)
+            if error is not None and response is None and self._no_reply_hooks:
+                self._no_reply(request_id, error)
 
     def _call_ended(self, request_id: Any, response: JobResponse | None, error: BaseException | None) -> None:
         entry = self._calls.pop(request_id, None)
@@ -237,9 +266,18 @@ class AsyncServiceHandler:
             count_call_errors(self.metrics, self.service_name, entry[1], response, error)
             self.metrics.publish_all()
 
+    def _no_reply(self, request_id: Any, error: BaseException) -> None:
+        for hook in self._no_reply_hooks:
+            try:
+                hook(request_id, error)
+            except Exception:
+                _logger.exception("The no_reply hook %r failed", hook)
+
     def forget(self, request_id: int) -> None:
         """Stop waiting for a request (its call gave up before waiting); a reply that still comes is dropped."""
         self.transport.forget(request_id)
         entry = self._calls.pop(request_id, None)
         if entry is not None:
             entry[0].stop()
+        if self._no_reply_hooks:
+            self._no_reply(request_id, asyncio.CancelledError("the call gave up before waiting for its reply"))

@@ -25,7 +25,13 @@ from pysoa_like.otel._spans import (
     start_client_span,
 )
 from pysoa_like.server.errors import ActionError, JobError
-from pysoa_like.server.middleware import ActionHandler, JobHandler, ServerMiddleware
+from pysoa_like.server.middleware import (
+    ActionHandler,
+    AsyncActionHandler,
+    AsyncJobHandler,
+    JobHandler,
+    ServerMiddleware,
+)
 
 __all__ = ["TracingClientMiddleware", "TracingServerMiddleware"]
 
@@ -51,7 +57,8 @@ class TracingClientMiddleware(ClientMiddleware):
     action are children of that action's span), and ends when the reply arrives (status ERROR if
     the reply has errors), when the send fails, at once for ``suppress_response`` calls, or, for a
     reply that never comes, when a receive on the same thread fails (timeout or transport error)
-    or when the call's expiry has passed.
+    or when the call's expiry has passed. Under an ``AsyncClient`` a call that ends without its reply
+    (timeout, transport error, cancellation) ends its own span through :meth:`no_reply`.
 
     Args:
         service_name: The called service (``rpc.service``); ``instrument_client_settings`` fills it in.
@@ -130,6 +137,20 @@ class TracingClientMiddleware(ClientMiddleware):
 
         return receive
 
+    def no_reply(self, request_id: Any, exception: BaseException) -> None:
+        """End the span of a call that ended without its reply (an ``AsyncClient``'s timeout, error or cancellation).
+
+        An ``AsyncClient`` calls this hook of its middleware for each such call: its receive chain runs only
+        for replies, and one call's timeout must not end the spans of the others it waits for at once.
+        """
+        waiting = self._waiting()
+        try:
+            entry = waiting.spans.pop(request_id, None)
+        except TypeError:  # an unhashable id
+            entry = None
+        if entry is not None:
+            end_with_exception(entry[0], exception)
+
 
 class TracingServerMiddleware(ServerMiddleware):
     """Server middleware: a SERVER span per job, continuing the caller's trace, and an INTERNAL span per action.
@@ -153,29 +174,28 @@ class TracingServerMiddleware(ServerMiddleware):
         """The ``rpc.service`` of this server's spans."""
         return self._service_name or PySOALogContextFilter.get_service_name() or "unknown"
 
+    def _job_span(self, job_request: Any) -> Span:
+        """Start the SERVER span of a job, a child of the caller's span (not made current)."""
+        service = self.service_name
+        method = ",".join(str(action.action) for action in job_request.actions)
+        attributes = rpc_attributes(service, method)
+        correlation_id = job_request.context.get("correlation_id")
+        if correlation_id:
+            attributes["pysoa.correlation_id"] = str(correlation_id)
+        return self._tracer.start_span(
+            f"{service}/{method}", context=extract(job_request.context), kind=SpanKind.SERVER, attributes=attributes
+        )
+
     def job(self, process_job: JobHandler) -> JobHandler:
         """Run the job inside a SERVER span whose parent is the caller's span."""
-        tracer = self._tracer
 
         def handle(job_request: Any) -> Any:
-            service = self.service_name
-            method = ",".join(str(action.action) for action in job_request.actions)
-            attributes = rpc_attributes(service, method)
-            correlation_id = job_request.context.get("correlation_id")
-            if correlation_id:
-                attributes["pysoa.correlation_id"] = str(correlation_id)
-            span = tracer.start_span(
-                f"{service}/{method}", context=extract(job_request.context), kind=SpanKind.SERVER, attributes=attributes
-            )
+            span = self._job_span(job_request)
             token = otel_context.attach(trace.set_span_in_context(span))
             try:
                 response = process_job(job_request)
-            except JobError as exc:
-                record_errors(span, exc.errors)
-                span.end()
-                raise
             except BaseException as exc:
-                end_with_exception(span, exc)
+                _end_job_span(span, exc)
                 raise
             finally:
                 otel_context.detach(token)
@@ -184,29 +204,78 @@ class TracingServerMiddleware(ServerMiddleware):
 
         return handle
 
+    def async_job(self, process_job: AsyncJobHandler) -> AsyncJobHandler:
+        """:meth:`job` on a concurrent server's event loop: the span is current in the job's task."""
+
+        async def handle(job_request: Any) -> Any:
+            span = self._job_span(job_request)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                response = await process_job(job_request)
+            except BaseException as exc:
+                _end_job_span(span, exc)
+                raise
+            finally:
+                otel_context.detach(token)
+            end_with_response(span, response)
+            return response
+
+        return handle
+
+    def _action_span(self, request: Any) -> Any:
+        """The INTERNAL span of one action, as a context manager making it current (exceptions left to the caller)."""
+        service = self.service_name
+        return self._tracer.start_as_current_span(
+            f"{service}/{request.action}",
+            kind=SpanKind.INTERNAL,
+            attributes=rpc_attributes(service, request.action),
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
     def action(self, process_action: ActionHandler) -> ActionHandler:
         """Run the action inside an INTERNAL span, a child of the job's span."""
-        tracer = self._tracer
 
         def handle(request: Any) -> Any:
-            service = self.service_name
-            name = f"{service}/{request.action}"
-            with tracer.start_as_current_span(
-                name,
-                kind=SpanKind.INTERNAL,
-                attributes=rpc_attributes(service, request.action),
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
+            with self._action_span(request) as span:
                 try:
                     response = process_action(request)
-                except (ActionError, JobError) as exc:
-                    record_errors(span, exc.errors)
-                    raise
                 except BaseException as exc:
-                    record_exception(span, exc)
+                    _record_action_failure(span, exc)
                     raise
                 record_errors(span, getattr(response, "errors", None) or ())
                 return response
 
         return handle
+
+    def async_action(self, process_action: AsyncActionHandler) -> AsyncActionHandler:
+        """:meth:`action` on a concurrent server's event loop: the span is current while the coroutine runs."""
+
+        async def handle(request: Any) -> Any:
+            with self._action_span(request) as span:
+                try:
+                    response = await process_action(request)
+                except BaseException as exc:
+                    _record_action_failure(span, exc)
+                    raise
+                record_errors(span, getattr(response, "errors", None) or ())
+                return response
+
+        return handle
+
+
+def _end_job_span(span: Span, exc: BaseException) -> None:
+    """End a job's span with what its handler raised (a job error's codes, or the exception)."""
+    if isinstance(exc, JobError):
+        record_errors(span, exc.errors)
+        span.end()
+    else:
+        end_with_exception(span, exc)
+
+
+def _record_action_failure(span: Span, exc: BaseException) -> None:
+    """Mark an action's span with what the action raised (an action or job error's codes, or the exception)."""
+    if isinstance(exc, ActionError | JobError):
+        record_errors(span, exc.errors)
+    else:
+        record_exception(span, exc)

@@ -56,6 +56,12 @@ METRICS: Mapping[tuple[str, str], tuple[str, str, str, tuple[str, ...]]] = {
         (),
     ),
     ("gauge", "server.worker.running"): ("gauge", "pysoa_server_workers", "Worker processes running now", ()),
+    ("gauge", "server.worker.slots"): (
+        "gauge",
+        "pysoa_server_job_slots",
+        "Jobs the live workers can run at once (each worker's concurrency, summed)",
+        (),
+    ),
     ("gauge", "server.worker.ready"): (
         "gauge",
         "pysoa_server_workers_ready",
@@ -297,11 +303,16 @@ class PrometheusMetricsRecorder:
         return _Instrument(child.observe)
 
     def _busy(self, service: str, child: Any, value: float) -> None:
-        """``server.worker.busy`` set to 1 or 0: the in-flight gauge, and busy seconds between the two."""
+        """``server.worker.busy`` set to the jobs in flight: the in-flight gauge, and busy seconds while any is.
+
+        A worker is busy from the moment it has a job in flight until it has none (a concurrent worker's count goes
+        up and down in between).
+        """
         child.set(value)
         now = time.perf_counter()
         if value:
-            self._busy_since = now
+            if self._busy_since is None:
+                self._busy_since = now
             return
         since, self._busy_since = self._busy_since, None
         if since is not None:

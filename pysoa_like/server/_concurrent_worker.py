@@ -137,6 +137,9 @@ class ConcurrentWorker:
         # The transport's receive of several requests in one round trip, when it has one.
         self._receive_many = getattr(server.transport, "receive_request_messages", None)
         self._harakiri_fired = threading.Event()
+        # Times the worker's idle spells (no job in flight), on the loop, with a recorder only: the receiver's waits
+        # overlap running jobs, so they are not the worker's idle time.
+        self._idle_timer: Any = None
 
     def serve(self) -> None:
         """Run the loop until the server shuts down and every job in flight is answered."""
@@ -161,9 +164,11 @@ class ConcurrentWorker:
         self._replier.start()
         receiver.start()
         server.logger.info("Serving up to %d jobs at once", self.concurrency)
+        self._idle_started()
         try:
             await self._all_done.wait()
         finally:
+            self._idle_ended()
             self._receiving = False
             self._replier.stop(_REPLIER_STOP_SECONDS)
             pool.shutdown(wait=False, cancel_futures=True)
@@ -195,9 +200,9 @@ class ConcurrentWorker:
         many = self._receive_many
         try:
             if many is not None and free > 1:
-                received = server.receive_with(many, free) or []
+                received = server.receive_with(many, free, timed=False) or []
             else:
-                one = server.receive_next()
+                one = server.receive_next(timed=False)
                 received = [one] if one is not None else []
             self._outage.succeeded()
             return received
@@ -246,6 +251,8 @@ class ConcurrentWorker:
         server._jobs_handled += 1
         job_timer = None
         if counting:
+            if server._in_flight == 1:
+                self._idle_ended()
             metrics.gauge("server.worker.busy").set(server._in_flight)
             job_timer = metrics.timer("server.job")
             job_timer.start()
@@ -272,9 +279,23 @@ class ConcurrentWorker:
             if job_timer is not None:
                 job_timer.stop()
                 metrics.gauge("server.worker.busy").set(server._in_flight)
+                if not server._in_flight:
+                    self._idle_started()
             del self.active[state]
             self._places.release()
             self._maybe_done()
+
+    def _idle_started(self) -> None:
+        """The worker has no job in flight now: its idle time runs (``server.idle_time``), with a recorder."""
+        server = self.server
+        if server._counting and self._idle_timer is None:
+            timer = self._idle_timer = server._metrics.timer("server.idle_time")
+            timer.start()
+
+    def _idle_ended(self) -> None:
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.stop()
 
     async def _job_response(self, state: JobState) -> dict[str, Any]:
         if self._pipeline is not None:

@@ -236,20 +236,23 @@ class RequestCycleMixin:
                     job_timer.stop()
                     metrics.gauge("server.worker.busy").set(0)
 
-    def receive_next(self) -> ReceivedMessage | None:
+    def receive_next(self, timed: bool = True) -> ReceivedMessage | None:
         """Receive one request: ``None`` when none came (idle actions then ran) or one could not be received.
+
+        ``timed``: whether the wait counts as the worker's idle time (a concurrent worker counts it itself).
 
         Raises:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
-        received = self.receive_with(self.transport.receive_request_message)
+        received = self.receive_with(self.transport.receive_request_message, timed=timed)
         if received is None or (received[0] is None and received[1] is None and received[2] is None):
             return None
         return received
 
-    def receive_with(self, receive: Callable[..., _T], *args: Any) -> _T | None:
+    def receive_with(self, receive: Callable[..., _T], *args: Any, timed: bool = True) -> _T | None:
         """Call a receive method of the transport (with the short receive slice) as :meth:`receive_next` does: the
-        idle time measured, idle actions run after a timeout, a message that cannot be received logged and skipped.
+        idle time measured (unless not ``timed``), idle actions run after a timeout, a message that cannot be
+        received logged and skipped.
 
         Returns:
             What ``receive`` returned, or ``None`` after a timeout or a skipped message.
@@ -258,7 +261,7 @@ class RequestCycleMixin:
             TransientPySOATransportError: The transport failed in a way a retry may fix.
         """
         metrics = self._metrics
-        idle_timer = metrics.timer("server.idle_time") if self._counting else None
+        idle_timer = metrics.timer("server.idle_time") if timed and self._counting else None
         if idle_timer is not None:
             idle_timer.start()
         try:

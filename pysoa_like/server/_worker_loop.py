@@ -161,6 +161,7 @@ class WorkerLoopMixin:
         self.setup()
         self.metrics.counter("server.worker.startup").increment()
         self.metrics.gauge("server.worker.running").set(1)
+        self.metrics.gauge("server.worker.slots").set(self.concurrency)
         self.metrics.gauge("server.worker.busy").set(0)
         self.metrics.publish_all()
         outage = OutageTracker(self.logger, self._readiness_changed)
@@ -246,6 +247,7 @@ class WorkerLoopMixin:
                 self._readiness = None
             self.metrics.counter("server.worker.shutdown").increment()
             self.metrics.gauge("server.worker.running").set(0)
+            self.metrics.gauge("server.worker.slots").set(0)
             self.metrics.publish_all()
             if signals is not None:
                 signals.uninstall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
 from pysoa_like.test.redis import pick_free_port
-from tests.functional.conftest import SERVICE, Runner, wait_for, who
+from tests.functional.conftest import (
+    CLIENT_TRANSPORT,
+    SERVICE,
+    Runner,
+    kill_runners,
+    spawn_runner,
+    wait_for,
+    who,
+)
+
+CONCURRENT = "concurrent"
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -121,3 +132,45 @@ def test_metrics_port_in_use_is_a_usage_error(start_runner: Callable[..., Runner
         assert runner.process.wait(30) == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in runner.log()
     assert "Traceback" not in runner.log()
+
+
+def test_scraping_concurrent_workers_in_flight_slots_and_busy_time(redis_url: str, tmp_path: Path) -> None:
+    """``serve --fork 2`` of a concurrent service (``concurrency`` 4): jobs in flight, job slots, busy and idle time."""
+    port = pick_free_port()
+    command = [sys.executable, "-m", "pysoa_like", "serve", "tests.functional.concurrent_service:ConcurrentServer"]
+    command += ["--settings", "tests.functional.concurrent_service", "--fork", "2"]
+    command += ["--metrics-port", str(port), "--metrics-host", "127.0.0.1"]
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {"FUNCTIONAL_REDIS_URL": redis_url, "CONCURRENCY": "4", "TMPDIR": str(private_tmp)}
+    runner = spawn_runner(command, env, tmp_path / "concurrent.log")
+    try:
+        kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
+        client = Client({CONCURRENT: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}}})
+        wait_for(lambda: _naps(client), timeout=20)
+        labels = {"service": CONCURRENT}
+        wait_for(lambda: sample(scrape(port), "pysoa_server_workers", **labels) == 2, timeout=15)
+        assert sample(scrape(port), "pysoa_server_job_slots", **labels) == 8
+
+        # Given six jobs of 1.5 s on two workers of four places each (so both workers have some)
+        for _ in range(6):
+            client.call_action(CONCURRENT, "nap", {"seconds": 1.5}, suppress_response=True)
+        # When all six run, the gauge counts them, and no worker is idle until they end
+        during = wait_for(lambda: (s := scrape(port)) and sample(s, "pysoa_server_jobs_in_flight", **labels) == 6 and s)
+        after = wait_for(lambda: (s := scrape(port)) and sample(s, "pysoa_server_jobs_in_flight", **labels) == 0 and s)
+        idle = "pysoa_server_worker_idle_seconds_total"
+        assert sample(after, idle, **labels) - sample(during, idle, **labels) < 0.1
+        # Then each worker was busy for the 1.5 s its jobs ran (however many it had at once)
+        assert sample(after, "pysoa_server_worker_busy_seconds_total", **labels) >= 2.8
+        assert sample(after, "pysoa_server_job_duration_seconds_count", **labels) >= 6
+        assert runner.terminate() == 0
+    finally:
+        kill_runners([runner])
+
+
+def _naps(client: Client) -> bool:
+    try:
+        client.call_action(CONCURRENT, "nap", {"seconds": 0}, timeout=1)
+        return True
+    except Exception:
+        return False

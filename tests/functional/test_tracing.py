@@ -1,7 +1,12 @@
-"""OpenTelemetry across three real services (``serve`` processes): front -> middle -> back, one trace per call."""
+"""OpenTelemetry across three real services (``serve`` processes): front -> middle -> back, one trace per call.
+
+front runs two workers handling one job at a time; middle is a concurrent server whose coroutine action calls
+back through ``request.async_client``; the first caller is a ``Client`` or an ``AsyncClient``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,8 +21,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.otel import instrument_client_settings
 from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, wait_for
 from tests.functional.traced_services import span_record
@@ -25,9 +32,12 @@ from tests.functional.traced_services import span_record
 SERVICES = {"front": "FrontServer", "middle": "MiddleServer", "back": "BackServer"}
 
 
+Traced = tuple[dict[str, Any], InMemorySpanExporter, Path, list[Any]]
+
+
 @pytest.fixture
-def traced(redis_url: str, tmp_path: Path) -> Iterator[tuple[Client, InMemorySpanExporter, Path, list[Any]]]:
-    """The three services running (front with two workers), and a traced client of front."""
+def traced(redis_url: str, tmp_path: Path) -> Iterator[Traced]:
+    """The three services running (front with two workers, middle concurrent), and a traced client configuration."""
     trace_dir = tmp_path / "spans"
     trace_dir.mkdir()
     processes = []
@@ -47,22 +57,34 @@ def traced(redis_url: str, tmp_path: Path) -> Iterator[tuple[Client, InMemorySpa
         "path": CLIENT_TRANSPORT,
         "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}},
     }
-    config = instrument_client_settings({"front": {"transport": transport}})
-    config["front"]["middleware"][0]["kwargs"]["tracer_provider"] = provider
-    client = Client(config)
+    config = instrument_client_settings({"front": {"transport": transport}, "nobody": {"transport": transport}})
+    for service in config:
+        config[service]["middleware"][0]["kwargs"]["tracer_provider"] = provider
     try:
         wait_for(
-            lambda: _answers(Client({"back": {"transport": transport}}), "back") and _answers(client, "front"),
+            lambda: _answers(Client({"back": {"transport": transport}}), "back") and _answers(Client(config), "front"),
             timeout=30,
         )
         exporter.clear()
-        yield client, exporter, trace_dir, processes
+        yield config, exporter, trace_dir, processes
     finally:
         for process, log in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
             log.close()
+
+
+def _call(config: dict[str, Any], kind: str, service: str, body: dict[str, Any], **options: Any) -> Any:
+    """Call ``service``'s action of the same name with a ``Client`` (``sync``) or an ``AsyncClient`` (``async``)."""
+    if kind == "sync":
+        return Client(config).call_action(service, service, body, **options)
+
+    async def call() -> Any:
+        async with AsyncClient(config) as client:
+            return await client.call_action(service, service, body, **options)
+
+    return asyncio.run(call())
 
 
 def _answers(client: Client, service: str) -> bool:
@@ -96,12 +118,11 @@ def _chain(spans: dict[str, dict[str, Any]], leaf: dict[str, Any]) -> list[tuple
     return chain[::-1]
 
 
-def test_one_trace_across_three_services_with_parent_links(
-    traced: tuple[Client, InMemorySpanExporter, Path, list[Any]],
-) -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_one_trace_across_three_services_with_parent_links(traced: Traced, kind: str) -> None:
     """A call to front makes one trace: client -> front job -> front action -> client -> middle ... -> back action."""
-    client, exporter, trace_dir, processes = traced
-    assert client.call_action("front", "front", {}).body == {"path": ["front", "middle", "back"]}
+    config, exporter, trace_dir, processes = traced
+    assert _call(config, kind, "front", {}).body == {"path": ["front", "middle", "back"]}
     (client_span,) = [span_record(s) for s in exporter.get_finished_spans()]
     spans = _trace([*_stop_and_collect(processes, trace_dir), client_span], client_span["trace_id"])
     assert len(spans) == 9
@@ -123,15 +144,18 @@ def test_one_trace_across_three_services_with_parent_links(
         assert (span["attributes"]["rpc.service"], span["attributes"]["rpc.method"]) == (service, method)
         assert span["status"] == "UNSET"
     assert client_span["parent_id"] is None
+    # The tracing middleware has coroutine hooks: the concurrent server runs its jobs on the event loop.
+    middle_log = (trace_dir.parent / "middle.log").read_text()
+    assert "Serving up to 4 jobs at once" in middle_log
+    assert "Jobs run in the thread pool" not in middle_log
 
 
-def test_errors_are_recorded_on_every_span_on_the_way(
-    traced: tuple[Client, InMemorySpanExporter, Path, list[Any]],
-) -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_errors_are_recorded_on_every_span_on_the_way(traced: Traced, kind: str) -> None:
     """back refuses: its action span has the error code; each caller's spans are ERROR with what it saw."""
-    client, exporter, trace_dir, processes = traced
+    config, exporter, trace_dir, processes = traced
     with pytest.raises(CallActionError):
-        client.call_action("front", "front", {"fail": True})
+        _call(config, kind, "front", {"fail": True})
     (client_span,) = [span_record(s) for s in exporter.get_finished_spans()]
     spans = _trace([*_stop_and_collect(processes, trace_dir), client_span], client_span["trace_id"])
     assert len(spans) == 9
@@ -148,3 +172,15 @@ def test_errors_are_recorded_on_every_span_on_the_way(
         ("SERVER", "front/front"): ("ERROR", "SERVER_ERROR"),
         ("CLIENT", "front/front"): ("ERROR", "SERVER_ERROR"),
     }
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_call_that_gets_no_reply_ends_its_span_with_the_timeout(traced: Traced, kind: str) -> None:
+    """A call to a service with no worker ends its CLIENT span as ERROR when its wait ends (AsyncClient too)."""
+    config, exporter, _trace_dir, _processes = traced
+    with pytest.raises(MessageReceiveTimeout):
+        _call(config, kind, "nobody", {}, timeout=0.3)
+    (span,) = exporter.get_finished_spans()
+    assert (span.name, span.kind.name, span.status.status_code.name) == ("nobody/nobody", "CLIENT", "ERROR")
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "MessageReceiveTimeout"

@@ -1,6 +1,8 @@
 """Three services for the tracing tests, each run by ``pysoa-like serve``: front calls middle, which calls back.
 
-``TRACE_SERVICE`` (front, middle or back) picks the settings; ``FUNCTIONAL_REDIS_URL`` the Redis. Each
+front and back run one job at a time and call on with ``request.client``; middle is a concurrent server
+(``concurrency`` 4) whose coroutine action calls back with ``request.async_client``. ``TRACE_SERVICE``
+(front, middle or back) picks the settings; ``FUNCTIONAL_REDIS_URL`` the Redis. Each
 worker traces into the OpenTelemetry SDK's in-memory exporter and writes the finished spans to
 ``$TRACE_DIR/<service>-<pid>.json`` when it stops.
 """
@@ -57,6 +59,14 @@ class HopAction(Action):
         return {"path": [service]}
 
 
+class AsyncHopAction(Action):
+    """:class:`HopAction` as a coroutine, calling on through the job's AsyncClient."""
+
+    async def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        answer = await request.async_client.call_action(_NEXT[_SERVICE], _NEXT[_SERVICE], request.body)
+        return {"path": [_SERVICE, *answer.body["path"]]}
+
+
 class _TracedServer(Server):
     def setup(self) -> None:
         super().setup()
@@ -78,7 +88,7 @@ class FrontServer(_TracedServer):
 
 class MiddleServer(_TracedServer):
     service_name = "middle"
-    action_class_map = {"middle": HopAction}
+    action_class_map = {"middle": AsyncHopAction}
 
 
 class BackServer(_TracedServer):
@@ -101,6 +111,14 @@ SOA_SERVER_SETTINGS = instrument_server_settings(
     {
         "transport": _transport("server"),
         "client_routing": _ROUTING,
-        "logging": {"version": 1, "root": {"level": "WARNING"}, "disable_existing_loggers": False},
+        "logging": {
+            "version": 1,
+            "handlers": {"console": {"class": "logging.StreamHandler"}},
+            "root": {"level": "WARNING", "handlers": ["console"]},
+            # How the worker runs its jobs (on the event loop, or each in a thread) is logged at INFO.
+            "loggers": {"pysoa_like.server": {"level": "INFO", "propagate": False, "handlers": ["console"]}},
+            "disable_existing_loggers": False,
+        },
+        "concurrency": 4 if _SERVICE == "middle" else 1,
     }
 )

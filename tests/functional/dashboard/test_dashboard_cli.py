@@ -1,14 +1,18 @@
-"""``pysoa-like dashboard`` refusing what it cannot do, and the page's view of an unreachable Redis."""
+"""``pysoa-like dashboard`` refusing what it cannot do, stopping cleanly, and its view of an unreachable Redis."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from pysoa_like.dashboard import DashboardState
 from pysoa_like.fleet.redis import FleetRedis
-from tests.functional.conftest import REPO_ROOT
+from tests.functional.conftest import REPO_ROOT, kill_runners, spawn_runner
 
 
 def _dashboard(*args: str) -> subprocess.CompletedProcess[str]:
@@ -70,3 +74,17 @@ def test_an_unreachable_redis_is_reported_and_the_last_view_kept() -> None:
         fleet.close()
     assert "Redis failed" in overview["problem"] and "Connection refused" in overview["problem"]
     assert overview["services"] == [] and overview["polled_at"] is None
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_dashboard_cleanly_with_exit_0(stop: signal.Signals, tmp_path: Path) -> None:
+    """SIGTERM (a container stop) or SIGINT (Ctrl-C) shuts the page down and the command exits 0, not -15."""
+    command = [sys.executable, "-m", "pysoa_like", "dashboard", "--redis-url", "redis://127.0.0.1:6399/0"]
+    runner = spawn_runner([*command, "--port", "0"], {}, tmp_path / "dashboard.log")
+    try:
+        runner.wait_for_log("(Ctrl-C stops it)", timeout=30)
+        runner.process.send_signal(stop)
+        assert runner.process.wait(30) == 0
+        assert "Traceback" not in runner.log()
+    finally:
+        kill_runners([runner])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import io
 import re
-import signal
 import socket
 import sys
 import time
@@ -52,8 +51,8 @@ def test_the_gateway_command_serves_the_settings_modules_services(start_gateway:
         assert http.post("/shop/hidden", json={}).status_code == 404
         assert set(http.get("/openapi.json").json()["paths"]) >= {"/shop/square", "/shop/typed"}
         assert http.get("/healthz", headers={"Host": "rebind.example"}).status_code == 400  # loopback names only
-    # uvicorn shuts down gracefully, then re-raises the signal it stopped for (newer releases): either is a clean stop.
-    assert runner.terminate(15) in (0, -signal.SIGTERM)
+    # uvicorn shuts down gracefully (and re-raises the signal it stopped for, which the command then ignores).
+    assert runner.terminate(15) == 0
     assert shop.ADMIN_TOKEN not in runner.log()
 
 

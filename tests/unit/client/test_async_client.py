@@ -23,6 +23,7 @@ from pysoa_like.client.errors import (
 from pysoa_like.client.fallbacks import Fallback
 from pysoa_like.client.middleware import ClientMiddleware
 from pysoa_like.common.errors import Error
+from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import ActionResponse, JobResponse
 from pysoa_like.server.action.base import Action
@@ -325,6 +326,25 @@ def test_sync_middleware_sees_and_changes_requests_and_replies() -> None:
     run(client.aclose())
     assert response.body["meta"] == {"extra": "added by middleware"}
     assert len(MetaMiddleware.replies) == 1
+
+
+def test_a_metrics_recorder_gets_clients_call_send_and_receive_timers() -> None:
+    """With a recorder, each call is timed as a Client's is: the call, and the send and receive with and without the
+    middleware (without one, nothing is timed)."""
+    client = make_client(metrics={"path": "pysoa_like.common.metrics:CountingMetricsRecorder"})
+    assert run(client.call_action("echo", "echo", {"n": 1})).body["body"] == {"n": 1}
+    recorder = client.handlers["echo"].metrics
+    assert isinstance(recorder, CountingMetricsRecorder)
+    assert recorder.names("timer") >= {
+        "client.call",
+        "client.send.including_middleware",
+        "client.send.excluding_middleware",
+        "client.receive.including_middleware",
+        "client.receive.excluding_middleware",
+    }
+    for name in ("client.call", "client.send.including_middleware", "client.receive.excluding_middleware"):
+        assert len(recorder.get_values("timer", name)) == 1
+    run(client.aclose())
 
 
 def test_expansions_are_performed_as_for_client(client: AsyncClient) -> None:

@@ -110,6 +110,23 @@ def test_worker_gauges_busy_seconds_harakiri_and_server_errors(registry: Collect
     assert value(registry, "pysoa_server_worker_starts_total", service="w") == 1
 
 
+def test_a_concurrent_workers_busy_time_spans_its_jobs_however_many_at_once(registry: CollectorRegistry) -> None:
+    """Busy counts from the first job in flight to the last one's end (1, 2, 1, 0), not from the last change."""
+    recorder = PrometheusMetricsRecorder(service_name="c", registry=registry)
+    recorder.gauge("server.worker.slots").set(4)
+    busy = recorder.gauge("server.worker.busy")
+    started = time.perf_counter()
+    busy.set(1)
+    time.sleep(0.05)
+    busy.set(2)
+    assert value(registry, "pysoa_server_jobs_in_flight", service="c") == 2
+    busy.set(1)
+    busy.set(0)
+    assert value(registry, "pysoa_server_worker_busy_seconds_total", service="c") >= 0.05
+    assert value(registry, "pysoa_server_worker_busy_seconds_total", service="c") <= time.perf_counter() - started
+    assert value(registry, "pysoa_server_job_slots", service="c") == 4
+
+
 def test_internal_metrics_are_skipped_unless_asked_and_custom_ones_are_generic(registry: CollectorRegistry) -> None:
     """Transport timers are left out by default; any other name becomes pysoa_<name> with its tags as labels."""
     recorder = PrometheusMetricsRecorder(service_name="x", registry=registry)
