@@ -27,7 +27,8 @@ __all__ = [
 
 #: Every metric name the server records; PySOA's, plus ``server.job`` (timer per job),
 #: ``server.action`` (timer per action, tag ``action``) and ``server.action.error`` (counter per
-#: error, tags ``action`` and ``code``). ``server.error.harakiri`` carries the tag ``harakiri_level``
+#: error, tags ``action`` and ``code``) and ``server.worker.slots`` (gauge: the jobs the worker can run at once,
+#: its ``concurrency``; 0 once stopped). ``server.error.harakiri`` carries the tag ``harakiri_level``
 #: (``job``, ``action``, ``emergency`` or ``server``).
 SERVER_METRIC_NAMES: frozenset[str] = frozenset(
     {
@@ -36,6 +37,7 @@ SERVER_METRIC_NAMES: frozenset[str] = frozenset(
         "server.action.error",
         "server.idle_time",
         "server.worker.running",
+        "server.worker.slots",
         "server.worker.busy",
         "server.worker.ready",
         "server.worker.startup",

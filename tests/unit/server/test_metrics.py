@@ -65,6 +65,7 @@ def test_run_records_the_worker_metrics() -> None:
     assert isinstance(recorder, CountingMetricsRecorder)
     assert recorder.get_count("server.worker.startup") == 1 == recorder.get_count("server.worker.shutdown")
     assert recorder.get_values("gauge", "server.worker.running") == [1, 0]
+    assert recorder.get_values("gauge", "server.worker.slots") == [1, 0]
     assert recorder.get_values("gauge", "server.worker.busy") == [0, 1, 0]
     assert len(recorder.get_values("timer", "server.idle_time")) == 2
     assert recorder.publish_count >= 3
