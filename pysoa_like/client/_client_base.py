@@ -129,6 +129,17 @@ class ClientBase(Generic[_Handler]):
         wait = getattr(transport, "receive_timeout_in_seconds", None)
         return wait if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 else None
 
+    def _call_policies(self, service_name: str, options: Any) -> Any:
+        """The policies a call to ``service_name`` goes through: the service's, or made (empty) for a call that
+        brings its own ``retry`` policy to a service with none; ``None`` when neither."""
+        policies = self._policies(service_name)
+        if policies is None and options.retry:
+            try:
+                policies = self._get_handler(service_name).make_policies()  # type: ignore[attr-defined]
+            except ImproperlyConfigured:
+                return None
+        return policies
+
     def _policies(self, service_name: str) -> Any:
         """The service's resilience policies (``None``: none configured, or a service only a replaced method knows)."""
         handler = self.handlers.get(service_name)

@@ -44,16 +44,7 @@ WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
 
 
 def parallel_jobs_of(jobs: Iterable[Mapping[str, Any]], options: CallOptions) -> list[tuple[str, list[Any]]]:
-    """The ``(service, actions)`` of a parallel call's jobs, once its options are checked.
-
-    Raises:
-        TypeError: The call gives ``fallback``, ``idempotent`` or ``retry`` (they apply to single calls only).
-    """
-    if options.fallback is not None or options.retry is not None or options.idempotent is not None:
-        raise TypeError(
-            "fallback, idempotent and retry apply to call_action and call_actions (and their futures), "
-            "not to parallel calls"
-        )
+    """The ``(service, actions)`` of a parallel call's jobs."""
     return [(job["service_name"], list(job["actions"])) for job in jobs]
 
 

@@ -1,4 +1,4 @@
-"""The sync client's resilience: breakers, bulkheads, retries and fallbacks around one blocking call.
+"""The clients' resilience: breakers, bulkheads, retries and fallbacks around every call.
 
 The rules are the pure state machines of :mod:`pysoa_like.core.breaker` and :mod:`pysoa_like.core.retry`;
 this module gives them the clock, a lock per service (a client may be shared by threads), the waits, the
@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client.errors import (
@@ -51,11 +51,8 @@ __all__ = [
     "action_name",
     "call_guarded",
     "caller_errors_fall_back",
-    "fallback_for",
     "guarded_steps",
     "has_errors",
-    "refused_by_breaker",
-    "refused_jobs",
     "response_error",
     "server_failed",
 ]
@@ -92,7 +89,9 @@ class ServicePolicies:
     def __init__(self, service_name: str, settings: Mapping[str, Any], metrics: MetricsRecorder) -> None:
         self.service_name = service_name
         self.metrics = metrics
-        self._lock = threading.Lock()
+        # Reentrant: a future dropped without its result closes its steps (which leave the breaker and bulkhead)
+        # wherever the last reference goes, possibly in this thread while it holds the lock.
+        self._lock = threading.RLock()
         self._room = threading.Condition(self._lock)
         # Refusals come in floods while a service is down: a few log lines a minute at most.
         self._log_throttle = LogThrottle()
@@ -145,17 +144,6 @@ class ServicePolicies:
         self.metrics.counter(
             "client.breaker.state_change", service=self.service_name, action=label, state=state.value
         ).increment()
-
-    def refuses(self, action: str) -> CircuitOpenError | None:
-        """The error for a call an open breaker refuses now (futures and parallel calls only check this)."""
-        with self._lock:
-            breaker = self._breaker(action)
-            if breaker is None or breaker.state is not BreakerState.OPEN:
-                return None
-            retry_after = breaker.retry_after(time.monotonic())
-            if retry_after <= 0:
-                return None
-        return self._refused(action, retry_after)
 
     def _refused(self, action: str, retry_after: float) -> CircuitOpenError:
         label = action if self.per_action else "*"
@@ -378,6 +366,7 @@ def guarded_steps(
     policies: ServicePolicies | None,
     default_wait: float | None,
     blocking: bool = True,
+    wait_for_room: bool = True,
 ) -> Generator[Step, Any, tuple[str, Any]]:
     """One call through the service's breaker, bulkhead and retry policy, with its fallback, as steps (no I/O).
 
@@ -395,6 +384,8 @@ def guarded_steps(
             timeout; 5 seconds when unknown).
         blocking: Whether a waiting bulkhead may block the driver's thread on its condition; False polls for
             room with ``SLEEP`` steps (an event loop must never block).
+        wait_for_room: False: a full bulkhead refuses the call at once even if it is configured to wait (a
+            parallel call's jobs, which would wait for each other).
     """
     names = [action_name(action) for action in actions]
     label = ",".join(names)
@@ -411,10 +402,10 @@ def guarded_steps(
         generation = None
         try:
             if policies is not None:
-                if not blocking:
+                if not blocking and wait_for_room:
                     while not policies.has_room(wait_until) and time.monotonic() < wait_until:
                         yield SLEEP, _ROOM_POLL_SECONDS, None
-                generation = policies.enter(label, wait_until if blocking else None)
+                generation = policies.enter(label, wait_until if blocking and wait_for_room else None)
                 entered = True
             attempt_options = options
             if ends is not None and retry_number:
@@ -506,36 +497,6 @@ def call_guarded(
             error = exc
 
 
-def refused_by_breaker(policies: ServicePolicies | None, actions: Iterable[Any]) -> CircuitOpenError | None:
-    """The error of a call (a future's, or a parallel call's job) that the service's open breaker refuses now."""
-    if policies is None or policies.breaker_policy is None:
-        return None
-    return policies.refuses(",".join(action_name(action) for action in actions))
-
-
-def refused_jobs(
-    jobs: Sequence[tuple[str, list[Any]]],
-    options: CallOptions,
-    policies_of: Callable[[str], ServicePolicies | None],
-) -> dict[int, PySOATransportError]:
-    """The jobs of a parallel call that open breakers refuse, by position, with their errors.
-
-    An open breaker refuses its jobs before anything is sent: the whole call (raised here), or, with
-    ``catch_transport_errors``, each such job, whose error takes its place among the results.
-
-    Raises:
-        CircuitOpenError: A job is refused and the call does not catch transport errors.
-    """
-    refused: dict[int, PySOATransportError] = {}
-    for position, (service_name, actions) in enumerate(jobs):
-        error = refused_by_breaker(policies_of(service_name), actions)
-        if error is not None:
-            if not options.catch_transport_errors:
-                raise error
-            refused[position] = error
-    return refused
-
-
 def has_errors(response: JobResponse) -> bool:
     """Whether a reply has any error, the job's or an action's."""
     return bool(response.errors) or any(action.errors for action in response.actions)
@@ -544,21 +505,6 @@ def has_errors(response: JobResponse) -> bool:
 def caller_errors_fall_back(options: CallOptions, policies: ServicePolicies | None, names: list[str]) -> bool:
     """Whether the call's fallback also replaces caller errors (``Fallback(..., caller_errors=True)``)."""
     return takes_caller_errors(options.fallback, policies.fallbacks if policies is not None else {}, names)
-
-
-def fallback_for(
-    service_name: str, actions: list[Any], options: CallOptions, policies: ServicePolicies | None
-) -> Callable[[Exception], JobResponse] | None:
-    """What gives a future's fallback response for an error, or ``None`` when the call has no fallback."""
-    names = [action_name(action) for action in actions]
-    if not _has_any_fallback(options, policies, names):
-        return None
-
-    def fall_back(error: Exception) -> JobResponse:
-        response: JobResponse = _fall_back(service_name, names, options, policies, error)
-        return response
-
-    return fall_back
 
 
 def response_error(response: JobResponse) -> Exception:

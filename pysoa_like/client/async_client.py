@@ -34,7 +34,7 @@ from pysoa_like.client._parallel import (
     raise_errors,
     wait_left,
 )
-from pysoa_like.client._resilience import FINISH, SLEEP, ServicePolicies, guarded_steps, refused_jobs
+from pysoa_like.client._resilience import FINISH, SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
@@ -266,7 +266,8 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         if policies is None and options.retry:
             policies = handler.make_policies()
         if policies is not None or options.fallback is not None:
-            return await self._call_guarded(service_name, list(actions), options, policies)
+            kind, value = await self._guarded(service_name, list(actions), options, policies)
+            return await self._finish(value, options) if kind is FINISH else value
         timeout = options.timeout
         started = time.monotonic() if timeout else 0.0
         request_id = await self._send(service_name, actions, options)
@@ -287,12 +288,28 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             return None
         return await self._wait(service_name, request_id, wait_left(timeout, started))
 
-    async def _call_guarded(
-        self, service_name: str, actions: list[Any], options: CallOptions, policies: ServicePolicies | None
-    ) -> Any:
-        """Drive :func:`guarded_steps` (breakers, bulkhead, retries, fallbacks) with the event loop's waits."""
+    async def _guarded(
+        self,
+        service_name: str,
+        actions: list[Any],
+        options: CallOptions,
+        policies: ServicePolicies | None,
+        wait_for_room: bool = True,
+    ) -> tuple[str, Any]:
+        """Drive :func:`guarded_steps` (breakers, bulkhead, retries, fallbacks) with the event loop's waits.
+
+        Returns:
+            ``(FINISH, reply)`` (its errors not raised yet) or ``(RESULT, value)`` (a fallback's response, or
+            ``None``).
+        """
         steps = guarded_steps(
-            service_name, actions, options, policies, self._default_wait(service_name), blocking=False
+            service_name,
+            actions,
+            options,
+            policies,
+            self._default_wait(service_name),
+            blocking=False,
+            wait_for_room=wait_for_room,
         )
         outcome: Any = None
         error: BaseException | None = None
@@ -301,8 +318,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
                 try:
                     step = steps.send(outcome) if error is None else steps.throw(error)
                 except StopIteration as stop:
-                    kind, value = stop.value
-                    return await self._finish(value, options) if kind is FINISH else value
+                    return stop.value  # type: ignore[no-any-return]
                 finally:
                     error = outcome = None
                 kind, argument, sent = step
@@ -372,7 +388,6 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         """
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
-        refused = refused_jobs(job_list, call, self._policies)
         deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
             call = within_deadline(
@@ -383,10 +398,12 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         started = time.monotonic()
         catch = call.catch_transport_errors
 
-        async def one_job(position: int, service_name: str, actions: list[Any]) -> Any:
-            if position in refused:
-                return refused[position]
+        async def one_job(service_name: str, actions: list[Any]) -> Any:
             try:
+                policies = self._call_policies(service_name, call)
+                if policies is not None or call.fallback is not None:
+                    # Its jobs never wait for room in a bulkhead: they would wait for each other.
+                    return (await self._guarded(service_name, actions, call, policies, wait_for_room=False))[1]
                 request_id = await self._send(service_name, actions, call)
                 if not call.expects_reply:
                     return None
@@ -396,7 +413,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
                     raise
                 return exc
 
-        results = await _all_or_nothing([one_job(i, service, actions) for i, (service, actions) in enumerate(job_list)])
+        results = await _all_or_nothing([one_job(service, actions) for service, actions in job_list])
         raise_errors(
             (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
         )

@@ -20,6 +20,7 @@ from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
+from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
 from pysoa_like.client._options import CallOptions, job_request_of, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
@@ -32,25 +33,13 @@ from pysoa_like.client._parallel import (
     send_jobs,
     wait_left,
 )
-from pysoa_like.client._resilience import (
-    action_name,
-    call_guarded,
-    caller_errors_fall_back,
-    fallback_for,
-    has_errors,
-    refused_by_breaker,
-    refused_jobs,
-    response_error,
-    server_failed,
-)
+from pysoa_like.client._resilience import FINISH, call_guarded
 from pysoa_like.client._service_handler import ServiceHandler
 from pysoa_like.client.errors import (
-    DeadlineExceededError,
     PySOAClientError,
 )
 from pysoa_like.client.expander import perform_expansions
 from pysoa_like.client.settings import ClientSettings
-from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from pysoa_like.core.deadlines import bounded_expiry
 
@@ -466,7 +455,7 @@ class Client(ClientBase[ServiceHandler]):
         handler = self.handlers.get(service_name)
         policies = self._policies(service_name) if handler is None else handler.policies
         if policies is None and options.retry:
-            policies = self._get_handler(service_name).make_policies()
+            policies = self._call_policies(service_name, options)
         if policies is not None or options.fallback is not None:
             action_list = list(actions)
 
@@ -507,12 +496,6 @@ class Client(ClientBase[ServiceHandler]):
             return None
         return self._wait(service_name, request_id, wait_left(timeout, started))
 
-    def _refused_by_breaker(self, service_name: str, actions: Iterable[Any]) -> None:
-        """Raise ``CircuitOpenError`` for a future or a parallel job to a service whose breaker is open."""
-        refused = refused_by_breaker(self._policies(service_name), actions)
-        if refused is not None:
-            raise refused
-
     def _futures_replaced(self) -> bool:
         """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
 
@@ -532,6 +515,10 @@ class Client(ClientBase[ServiceHandler]):
     ) -> FutureSOAResponse[JobResponse]:
         """Send one job now; the future's result is what :meth:`call_actions` returns.
 
+        A service with resilience policies, or a call with a ``fallback`` or its own ``retry``, goes through
+        them as a blocking call does (see the docs' *Resilience* page): refused or sent now, retried and
+        falling back when the result is asked for.
+
         Raises:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
         """
@@ -541,19 +528,17 @@ class Client(ClientBase[ServiceHandler]):
         if call.expansions:
             call = call.with_correlation_id(self.context)
         actions = list(actions)
-        policies = self._policies(service_name)
-        fall_back = fallback_for(service_name, actions, call, policies)
-        names = [action_name(action) for action in actions]
-        caller_errors = fall_back is not None and caller_errors_fall_back(call, policies, names)
+        policies = self._call_policies(service_name, call)
+        if policies is not None or call.fallback is not None:
+            guarded = GuardedCall(self, service_name, actions, call, policies)
+
+            def guarded_result(result_timeout: float | None) -> JobResponse:
+                kind, value = guarded.wait(result_timeout)
+                return self._finish(value, call) if kind is FINISH else value
+
+            return FutureSOAResponse(guarded_result)
         started = time.monotonic()
-        try:
-            self._refused_by_breaker(service_name, actions)
-            request_id = self._send(service_name, actions, call)
-        except PySOATransportError as exc:
-            if fall_back is None or isinstance(exc, DeadlineExceededError):
-                raise
-            instead = fall_back(exc)
-            return FutureSOAResponse(lambda _timeout: instead)
+        request_id = self._send(service_name, actions, call)
         received: list[JobResponse] = []
 
         def get_result(result_timeout: float | None) -> JobResponse:
@@ -561,20 +546,8 @@ class Client(ClientBase[ServiceHandler]):
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
                 wait = wait_left(call.timeout, started) if result_timeout is None else result_timeout
-                try:
-                    received.append(self._wait(service_name, request_id, wait))
-                except PySOATransportError as exc:
-                    if fall_back is None:
-                        raise
-                    received.append(fall_back(exc))
-            response = received[0]
-            if (
-                fall_back is not None
-                and not response.from_fallback
-                and (server_failed(response) or (caller_errors and has_errors(response)))
-            ):
-                response = received[0] = fall_back(response_error(response))
-            return response if response.from_fallback else self._finish(response, call)
+                received.append(self._wait(service_name, request_id, wait))
+            return self._finish(received[0], call)
 
         return FutureSOAResponse(get_result)
 
@@ -607,16 +580,24 @@ class Client(ClientBase[ServiceHandler]):
         """
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
-        refused = refused_jobs(job_list, call, self._policies)
         if self._deadline is not None or self.job_deadline_margin is not None:
             call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
         # One correlation id for the whole call links its jobs (PySOA gave each job its own).
         call = call.with_correlation_id(self.context)
         started = time.monotonic()
-        parallel = ParallelJobs(send_jobs(self, job_list, call, refused), call.catch_transport_errors, self._wait)
+        parallel: ParallelJobs | GuardedJobs
+        if call.fallback is not None or any(self._call_policies(service, call) for service, _a in job_list):
+            parallel = GuardedJobs(self, job_list, call, lambda service: self._call_policies(service, call))
+        else:
+            parallel = ParallelJobs(send_jobs(self, job_list, call), call.catch_transport_errors, self._wait)
 
         def get_result(result_timeout: float | None) -> list[Any]:
-            results = parallel.collect(wait_left(call.timeout, started) if result_timeout is None else result_timeout)
+            if isinstance(parallel, GuardedJobs):
+                results = parallel.collect(result_timeout)  # each job waits until its own deadline otherwise
+            else:
+                results = parallel.collect(
+                    wait_left(call.timeout, started) if result_timeout is None else result_timeout
+                )
             raise_errors(
                 (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
             )

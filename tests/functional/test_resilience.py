@@ -5,6 +5,7 @@ Each test states, for one failure, how long the caller waits and what it gets.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
@@ -28,6 +30,43 @@ _MARGIN_SECONDS = 1.25
 def make_client(url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> Client:
     """A client of the three resilience services over ``url``."""
     return Client(client_settings(url, transport_kwargs, **settings))
+
+
+#: Every shape of call, each through the same resilience steps.
+SHAPES = ["blocking", "future", "parallel", "async", "async-parallel"]
+
+
+class Caller:
+    """Calls one action in one of the :data:`SHAPES`, with one client kept across calls (its breakers too)."""
+
+    def __init__(self, shape: str, url: str, **settings: Any) -> None:
+        self.shape = shape
+        config = client_settings(url, **settings)
+        self.client = Client(config)
+        self.async_client = AsyncClient(config)
+
+    def __call__(self, service: str, action: str, body: dict[str, Any] | None = None, **options: Any) -> Any:
+        """The action's response (or what the call raised)."""
+        body = body or {}
+        if self.shape == "blocking":
+            return self.client.call_action(service, action, body, **options)
+        if self.shape == "future":
+            return self.client.call_action_future(service, action, body, **options).result()
+        if self.shape == "parallel":
+            (response,) = self.client.call_actions_parallel(service, [{"action": action, "body": body}], **options)
+            return response
+
+        async def call() -> Any:
+            try:
+                if self.shape == "async":
+                    return await self.async_client.call_action(service, action, body, **options)
+                jobs = [{"action": action, "body": body}]
+                (response,) = await self.async_client.call_actions_parallel(service, jobs, **options)
+                return response
+            finally:
+                await self.async_client.aclose()
+
+        return asyncio.run(call())
 
 
 @pytest.fixture
@@ -162,24 +201,43 @@ def test_a_call_to_a_stopped_redis_fails_at_once() -> None:
 _BREAKER = {"failure_ratio": 0.5, "minimum_calls": 4, "window_seconds": 10, "cool_down_seconds": 1}
 
 
-def test_a_breaker_stops_calls_to_a_service_failing_half_its_calls(
-    start_service: Callable[[str], Runner], redis_url: str
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_call_shape_opens_the_breaker_of_a_service_failing_half_its_calls(
+    start_service: Callable[[str], Runner], redis_url: str, shape: str
 ) -> None:
-    """flaky fails every second call: after 4 calls the breaker is open and calls fail in under 10 ms, unsent."""
+    """Futures, parallel calls and AsyncClient's calls count for the breaker as blocking calls do: after 4 calls to
+    flaky (every second one fails) the next is refused at once, unsent."""
     start_service("third")
-    client = make_client(redis_url, circuit_breaker=_BREAKER)
+    call = Caller(shape, redis_url, circuit_breaker=_BREAKER)
     outcomes = []
     for _ in range(4):
         try:
-            client.call_action("third", "flaky", timeout=2)
+            call("third", "flaky", timeout=2)
             outcomes.append("ok")
         except CallActionError:
             outcomes.append("error")
     assert outcomes == ["ok", "error", "ok", "error"]
     started = time.monotonic()
     with pytest.raises(CircuitOpenError):
-        client.call_action("third", "flaky", timeout=2)
-    assert time.monotonic() - started < 0.15  # at once: far below the 2 s timeout
+        call("third", "flaky", timeout=2)
+    assert time.monotonic() - started < 0.15
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_call_shape_retries_an_idempotent_action_and_falls_back_for_a_dead_service(
+    start_service: Callable[[str], Runner], redis_url: str, shape: str
+) -> None:
+    """Retries hide flaky's failures (idempotent, 2 attempts) whatever the call's shape; a call to a service with no
+    worker gets its fallback at its 0.3 s timeout."""
+    start_service("third")
+    retry = {"attempts": 2, "base_delay_seconds": 0.01, "idempotent_actions": ["flaky"]}
+    call = Caller(shape, redis_url, retry=retry)
+    assert [call("third", "flaky", timeout=2).body for _ in range(4)] == [{"ok": True}] * 4
+    started = time.monotonic()
+    response = call("second", "hop", {}, timeout=0.3, fallback={"stale": True})
+    assert response.from_fallback and response.body == {"stale": True}
+    assert isinstance(response.fallback_error, MessageReceiveTimeout)
+    assert 0.3 <= time.monotonic() - started < 0.3 + _MARGIN_SECONDS
 
 
 def test_a_fallback_answers_at_once_while_a_dead_services_breaker_is_open(redis_url: str) -> None:
@@ -194,15 +252,6 @@ def test_a_fallback_answers_at_once_while_a_dead_services_breaker_is_open(redis_
     response = client.call_action("third", "marker", timeout=0.3)
     assert time.monotonic() - started < 0.15  # at once: far below the 0.3 s timeout
     assert isinstance(response.fallback_error, CircuitOpenError)  # type: ignore[attr-defined]
-
-
-def test_retries_of_an_idempotent_action_hide_a_service_failing_half_its_calls(
-    start_service: Callable[[str], Runner], redis_url: str
-) -> None:
-    """flaky marked idempotent, 2 attempts: every call succeeds (the retry lands on the call that works)."""
-    start_service("third")
-    client = make_client(redis_url, retry={"attempts": 2, "base_delay_seconds": 0.01, "idempotent_actions": ["flaky"]})
-    assert all(client.call_action("third", "flaky", timeout=2).body == {"ok": True} for _ in range(6))
 
 
 def test_a_bulkhead_keeps_a_slow_service_from_holding_every_thread(

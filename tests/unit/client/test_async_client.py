@@ -241,8 +241,6 @@ def test_bad_arguments_are_refused_before_sending_as_for_client(client: AsyncCli
         run(client.call_action("echo", "echo", no_such_keyword=1))  # type: ignore[call-arg]
     with pytest.raises(ImproperlyConfigured, match="Unrecognized service"):
         run(client.call_action("nope", "echo"))
-    with pytest.raises(TypeError, match="not to parallel calls"):
-        run(client.call_actions_parallel("echo", [{"action": "echo"}], retry=False))
 
 
 def test_suppress_response_returns_none_and_later_calls_get_their_own_replies(client: AsyncClient) -> None:
@@ -387,6 +385,41 @@ def test_retries_breakers_and_fallbacks_work_as_for_client() -> None:
     fallback = run(calls())
     run(guarded.aclose())
     assert fallback.body == {"cached": True}
+
+
+def test_parallel_calls_retry_fall_back_count_for_the_breaker_and_respect_the_bulkhead() -> None:
+    """Each job of a parallel call goes through the resilience steps, as Client's do: an idempotent job is retried
+    after a server error, failed jobs open the breaker and get their fallback, and jobs beyond the bulkhead are
+    refused in their place rather than left waiting for each other."""
+    Broken.failures = 1
+    retrying = make_client(retry={"attempts": 3, "base_delay_seconds": 0.01, "idempotent_actions": ["broken"]})
+    answers = run(retrying.call_jobs_parallel([{"service_name": "echo", "actions": [{"action": "broken"}]}]))
+    assert answers[0].actions[0].body == {"ok": True}
+    run(retrying.aclose())
+
+    breaker = {"failure_ratio": 0.5, "minimum_calls": 2, "window_seconds": 10, "cool_down_seconds": 30}
+    guarded = make_client(circuit_breaker=breaker)
+    Broken.failures = 10
+
+    async def calls() -> Any:
+        fallen = list(await guarded.call_actions_parallel("echo", [{"action": "broken"}] * 2, fallback={"c": 1}))
+        with pytest.raises(CircuitOpenError):
+            await guarded.call_actions_parallel("echo", [{"action": "echo"}])
+        return fallen
+
+    fallen = run(calls())
+    run(guarded.aclose())
+    assert [(answer.body, answer.from_fallback) for answer in fallen] == [({"c": 1}, True)] * 2
+
+    narrow = make_client(bulkhead={"max_in_flight": 1, "wait": True})
+    results = run(
+        narrow.call_actions_parallel(
+            "echo", [{"action": "sleep", "body": {"seconds": 0.05}}] * 2, catch_transport_errors=True, timeout=5
+        )
+    )
+    run(narrow.aclose())
+    kinds = sorted(type(result).__name__ for result in results)
+    assert kinds == ["ActionResponse", "BulkheadFullError"]
 
 
 def test_a_waiting_bulkhead_holds_async_calls_without_blocking_the_loop() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import threading
@@ -400,13 +401,77 @@ def test_a_future_gets_its_fallback_for_a_failed_send_a_timeout_or_a_server_erro
         refusing.call_action_future("svc", "a", fallback={"x": 4}).result()
 
 
-def test_parallel_calls_refuse_the_resilience_keywords() -> None:
-    """fallback, idempotent and retry are not silently ignored by parallel calls: TypeError, nothing sent."""
-    client = _client()
-    for keyword in ({"fallback": {}}, {"idempotent": True}, {"retry": False}):
-        with pytest.raises(TypeError):
-            client.call_actions_parallel("svc", [{"action": "a"}], **keyword)  # type: ignore[arg-type]
-    assert _sent(client) == 0
+def test_futures_are_retried_and_their_failures_open_the_breaker() -> None:
+    """A future goes through the service's retries (a full queue, then the reply) and its failures count for the
+    breaker: four failed futures open it, so the next call is refused without being sent."""
+    flaky = _client(transport_config(FlakySends, refusals=2), retry=RETRY)
+    assert flaky.call_action_future("svc", "a", {"n": 1}).result().body == {"n": 1}
+    assert _metrics(flaky).get_count("client.retry") == 2
+    client = _client(transport_config(FakeClientTransport, responder=_failing()), circuit_breaker=BREAKER)
+    futures = [client.call_action_future("svc", "a") for _ in range(4)]
+    for future in futures:
+        with pytest.raises(CallActionError):
+            future.result()
+    with pytest.raises(CircuitOpenError):
+        client.call_action("svc", "a")
+    assert _sent(client) == 4
+
+
+def test_a_future_holds_its_bulkhead_place_until_its_result_or_until_it_is_dropped() -> None:
+    """max_in_flight=1: a pending future keeps its place (another call is refused) until its result is taken; a
+    future dropped without its result gives the place back."""
+    client = _client(transport_config(FakeClientTransport), bulkhead={"max_in_flight": 1})
+    future = client.call_action_future("svc", "a", {"n": 1})
+    with pytest.raises(BulkheadFullError):
+        client.call_action("svc", "b")
+    assert future.result().body == {"n": 1}
+    assert client.call_action("svc", "b", {"n": 2}).body == {"n": 2}
+    dropped = client.call_action_future("svc", "a")
+    del dropped
+    gc.collect()
+    assert client.call_action("svc", "b", {"n": 3}).body == {"n": 3}
+
+
+def test_a_guarded_futures_short_wait_can_be_asked_again() -> None:
+    """result(timeout) shorter than the call's time left raises MessageReceiveTimeout and decides nothing: the
+    reply that comes later is still the result (no fallback, no failure counted)."""
+    client = _client(transport_config(FakeClientTransport, hold=True), circuit_breaker=BREAKER)
+    future = client.call_action_future("svc", "a", {"n": 1}, timeout=5, fallback={"fallback": True})
+    with pytest.raises(MessageReceiveTimeout):
+        future.result(0.05)
+    client._get_handler("svc").transport.release()  # type: ignore[attr-defined]
+    assert future.result().body == {"n": 1}
+
+
+def test_parallel_calls_retry_fall_back_and_count_for_the_breaker() -> None:
+    """Each job of a parallel call goes through the resilience steps: a refused push is retried, a failed job gets
+    its fallback in its place, and failed jobs open the breaker."""
+    flaky = _client(transport_config(FlakySends, refusals=2), retry=RETRY)
+    results = list(flaky.call_actions_parallel("svc", [{"action": "a", "body": {"n": n}} for n in range(3)]))
+    assert [result.body for result in results] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert _metrics(flaky).get_count("client.retry") == 2
+    failing = _client(transport_config(FakeClientTransport, responder=_failing()), circuit_breaker=BREAKER)
+    answers = list(failing.call_actions_parallel("svc", [{"action": "a"}] * 4, fallback={"cached": True}))
+    assert [(answer.body, answer.from_fallback) for answer in answers] == [({"cached": True}, True)] * 4
+    assert isinstance(answers[0].fallback_error, CallActionError)  # type: ignore[attr-defined]
+    with pytest.raises(CircuitOpenError):
+        failing.call_jobs_parallel([{"service_name": "svc", "actions": [{"action": "a"}]}])
+    assert _sent(failing) == 4
+
+
+def test_a_parallel_calls_jobs_beyond_the_bulkhead_are_refused_not_left_waiting() -> None:
+    """max_in_flight=2 (even with wait): of three jobs at once two are sent, the third refused in its place."""
+    client = _client(transport_config(FakeClientTransport), bulkhead={"max_in_flight": 2, "wait": True})
+    started = time.monotonic()
+    results = client.call_jobs_parallel(
+        [{"service_name": "svc", "actions": [{"action": "a", "body": {"n": n}}]} for n in range(3)],
+        catch_transport_errors=True,
+        timeout=2,
+    )
+    assert time.monotonic() - started < 1
+    assert [r.actions[0].body for r in results[:2]] == [{"n": 0}, {"n": 1}]
+    assert isinstance(results[2], BulkheadFullError)
+    assert _sent(client) == 2
 
 
 class _Echo(Action):
