@@ -67,8 +67,6 @@ class GuardedCall:
         self._ends = time.monotonic() + options.timeout if options.timeout else None
         # The attempt waiting for its reply: request id, its options, when it was sent, its "sent" flag.
         self._attempt: tuple[Any, CallOptions, float, list[bool]] | None = None
-        #: The request id of the last job sent (a job sent with no reply to wait for included).
-        self.last_request_id: Any = None
         #: ``(FINISH, response)`` or ``(RESULT, value)`` once the call has ended (see ``guarded_steps``).
         self.outcome: tuple[str, Any] | None = None
         self._advance(None, None)
@@ -100,14 +98,14 @@ class GuardedCall:
                 error = exc
                 continue
             sent[0] = True
-            self.last_request_id = request_id
-            if argument.expects_reply:
-                self._attempt = (request_id, argument, started, sent)
-                return
+            # Even a job that waits for no reply stays the attempt until wait(): its push, held back in a batch,
+            # may still fail (send_failed).
+            self._attempt = (request_id, argument, started, sent)
+            return
 
     @property
     def waiting_for(self) -> Any:
-        """The request id whose reply the call waits for (``None`` when it waits for none)."""
+        """The request id of the attempt in flight (``None`` when none is)."""
         return None if self._attempt is None else self._attempt[0]
 
     def send_failed(self, error: PySOATransportError) -> None:
@@ -117,8 +115,7 @@ class GuardedCall:
             PySOATransportError: The call's error (no retry, no fallback).
         """
         attempt = self._attempt
-        if attempt is None:
-            raise error  # a job that waits for no reply: nothing is left to try
+        assert attempt is not None
         attempt[3][0] = False
         self.client._forget(self.service_name, attempt[0])
         self._advance(None, error)
@@ -142,6 +139,9 @@ class GuardedCall:
             attempt = self._attempt
             assert attempt is not None
             request_id, options, started, _sent = attempt
+            if not options.expects_reply:
+                self._advance(None, None)
+                continue
             polling = timeout is not None and (
                 self._ends is None or time.monotonic() + timeout < self._ends - _SHORTEST_WAIT_SECONDS
             )
@@ -208,8 +208,8 @@ class GuardedJobs:
             finally:
                 failed = _flush_batches(batching)
             for index, item in enumerate(self._items):
-                if isinstance(item, GuardedCall) and item.last_request_id is not None:
-                    error = failed.get((item.service_name, item.last_request_id))
+                if isinstance(item, GuardedCall) and item.waiting_for is not None:
+                    error = failed.get((item.service_name, item.waiting_for))
                     if error is not None:
                         self._send_failed(index, item, error)
         except BaseException:

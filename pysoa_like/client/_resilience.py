@@ -25,7 +25,12 @@ from pysoa_like.client.errors import (
 from pysoa_like.client.fallbacks import fallback_response, has_fallback, takes_caller_errors
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge, PySOATransportError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageTooLarge,
+    PySOATransportError,
+    QueueFullSendError,
+)
 from pysoa_like.common.types import JobResponse
 from pysoa_like.core.breaker import BreakerPolicy, BreakerState, Bulkhead, CircuitBreaker
 from pysoa_like.core.retry import (
@@ -337,6 +342,8 @@ def _failure_of(error: BaseException, sent: bool) -> Failure | None:
         return None
     if isinstance(error, MessageReceiveTimeout):
         return Failure.TIMEOUT
+    if isinstance(error, QueueFullSendError):
+        return Failure.NOT_SENT
     if isinstance(error, PySOATransportError):
         if not sent and any(text in str(error) for text in _NOT_SENT_TEXTS):
             return Failure.NOT_SENT
@@ -417,7 +424,11 @@ def guarded_steps(
                 assert policies is not None
                 policies.leave(label, None if failure is None else True, generation)
             if failure is not None and policies is not None:
-                delay = _retry_delay(policies, retry_number + 1, failure, names, options, ends)
+                # A full queue says when to come back (its pushback); other failures back off as the policy says.
+                # Waited for within the deadline; without a timeout, at most the transport's default wait.
+                come_back = exc.retry_after if isinstance(exc, QueueFullSendError) else None
+                retry_ends = ends if ends is not None or come_back is None else wait_until
+                delay = _retry_delay(policies, retry_number + 1, failure, names, options, retry_ends, come_back)
                 if delay is not None:
                     retry_number += 1
                     yield SLEEP, delay, None

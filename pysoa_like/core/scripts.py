@@ -30,6 +30,7 @@ __all__ = [
     "push_commands",
     "push_outcome",
     "queue_full_backoff_seconds",
+    "queue_full_come_back_seconds",
     "queue_full_error_message",
     "script_command",
     "script_index",
@@ -275,6 +276,17 @@ def queue_full_backoff_seconds(retry_index: int, random_value: Callable[[], floa
         ``(2**retry_index + random_value()) / 4.0`` seconds.
     """
     return (float(2**retry_index) + random_value()) / QUEUE_FULL_BACKOFF_DIVISOR
+
+
+def queue_full_come_back_seconds(retries: int) -> float:
+    """When a client refused by a full queue after ``retries`` retries may come back: the next wait of the
+    queue-full schedule (:func:`queue_full_backoff_seconds`, its jitter at the middle), by which workers have had
+    the time to take some of the queue's requests.
+
+    Args:
+        retries: The retries made (0: the first push was refused and none was made).
+    """
+    return (float(2**retries) + 0.5) / QUEUE_FULL_BACKOFF_DIVISOR
 
 
 def queue_full_error_message(queue_name: str, retries: int) -> str:

@@ -97,7 +97,8 @@ _ERROR_ANSWERS = {
     "415": "The request body is not JSON.",
     "500": "The service failed (an unexpected error), or the gateway did.",
     "502": "The gateway could not reach the service's transport, or the worker died.",
-    "503": "The service is overloaded, its circuit breaker is open, or the gateway is full: see Retry-After.",
+    "503": "The service is overloaded or its queue full, its circuit breaker is open, or the gateway is full: see "
+    "Retry-After.",
     "504": "The service did not answer within the deadline (X-Timeout or the gateway's default).",
 }
 _AUTH_ANSWERS = {

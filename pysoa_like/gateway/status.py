@@ -33,7 +33,12 @@ from pysoa_like.common.constants import (
     ERROR_CODE_WORKER_DIED,
 )
 from pysoa_like.common.errors import Error
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge, PySOATransportError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageTooLarge,
+    PySOATransportError,
+    QueueFullSendError,
+)
 from pysoa_like.common.types import JobResponse
 
 __all__ = ["Outcome", "error_status", "exception_outcome", "job_outcome"]
@@ -108,6 +113,8 @@ def exception_outcome(exc: BaseException) -> Outcome:
         return Outcome(503, max(1, math.ceil(exc.retry_after)), "CIRCUIT_OPEN", str(exc))
     if isinstance(exc, BulkheadFullError):
         return Outcome(503, 1, "BULKHEAD_FULL", str(exc))
+    if isinstance(exc, QueueFullSendError):
+        return Outcome(503, max(1, math.ceil(exc.retry_after)), "QUEUE_FULL", str(exc))
     if isinstance(exc, MessageReceiveTimeout):
         return Outcome(504, None, "TIMEOUT", str(exc) or "The service did not answer in time")
     if isinstance(exc, MessageTooLarge):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
@@ -39,9 +40,9 @@ SHAPES = ["blocking", "future", "parallel", "async", "async-parallel"]
 class Caller:
     """Calls one action in one of the :data:`SHAPES`, with one client kept across calls (its breakers too)."""
 
-    def __init__(self, shape: str, url: str, **settings: Any) -> None:
+    def __init__(self, shape: str, url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> None:
         self.shape = shape
-        config = client_settings(url, **settings)
+        config = client_settings(url, transport_kwargs, **settings)
         self.client = Client(config)
         self.async_client = AsyncClient(config)
 
@@ -285,3 +286,22 @@ def test_a_call_to_a_full_queue_gives_up_within_its_timeout(redis_url: str) -> N
     with pytest.raises(MessageSendError, match="was full after"):
         client.call_action("third", "marker", timeout=1)
     assert time.monotonic() - started < 1 + _MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_full_queue_says_when_to_come_back_and_a_retry_waits_that_long(
+    redis_url: str, raw_redis: redis.Redis, shape: str
+) -> None:
+    """The queue is at capacity (no retries in the transport); a worker takes one request 0.2 s later. The refusal
+    says to come back in 0.375 s, and the retry waits that long (not its 10 ms backoff), so it finds room."""
+    call = Caller(shape, redis_url, {"queue_capacity": 1, "queue_full_retries": 0}, retry={"attempts": 2})
+    call.client.send_request("third", [{"action": "marker"}], suppress_response=True)
+    taker = threading.Timer(0.2, lambda: raw_redis.lpop("pysoa:service.third"))
+    taker.start()
+    started = time.monotonic()
+    try:
+        assert call("third", "marker", {"tag": "retried"}, timeout=3, suppress_response=True) is None
+    finally:
+        taker.join(5)
+    assert 0.375 <= time.monotonic() - started < 3
+    assert raw_redis.llen("pysoa:service.third") == 1  # the retried request, pushed once there was room

@@ -11,6 +11,7 @@ Tree::
         ├── MessageReceiveError      the backend failed while receiving
         │   └── ReceiveAuthenticationError  the backend refused the credentials (a retry cannot help)
         ├── MessageSendError         the backend failed while sending, or the queue stayed full
+        │   └── QueueFullSendError   the service's queue stayed full: come back after ``retry_after`` seconds
         └── ConnectionError          the backend could not be reached
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "MessageSendTimeout",
     "MessageTooLarge",
     "PySOATransportError",
+    "QueueFullSendError",
     "ReceiveAuthenticationError",
     "TransientPySOATransportError",
 ]
@@ -80,6 +82,22 @@ class ReceiveAuthenticationError(MessageReceiveError):
 
 class MessageSendError(TransientPySOATransportError):
     """The backend failed while sending, or the queue was still full after all retries."""
+
+
+class QueueFullSendError(MessageSendError):
+    """The service's request queue stayed at its ``queue_capacity`` through the retries: the request was never sent.
+
+    Args:
+        message: What happened (PySOA's text: ``Redis queue <name> was full after <n> retries``).
+        retry_after: When to come back, in seconds: the next wait of the transport's queue-full schedule, by
+            which the service's workers have had the time to take some requests. A client's retry policy
+            waits this long before it tries again (within the call's deadline), and the HTTP gateway answers
+            503 with it as ``Retry-After``.
+    """
+
+    def __init__(self, message: str = "", retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConnectionError(TransientPySOATransportError):  # shadows the builtin on purpose: PySOA's public name

@@ -16,7 +16,12 @@ import redis
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.common.metrics import CountingMetricsRecorder
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, PySOATransportError
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageSendError,
+    PySOATransportError,
+    QueueFullSendError,
+)
 from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.types import ActionResponse
@@ -220,8 +225,9 @@ def test_a_full_queue_fails_the_send_after_its_retries(kwargs: dict[str, Any], r
     """A request list at capacity makes the call raise MessageSendError naming the queue."""
     full = {**kwargs, "queue_capacity": 1, "queue_full_retries": 1}
     raw_redis.rpush("pysoa:service.example", b"someone else's request")
-    with pytest.raises(MessageSendError, match=r"service\.example was full"):
+    with pytest.raises(QueueFullSendError, match=r"service\.example was full") as info:
         run(client_of(full).call_action("example", "square", {"number": 1}, timeout=2))
+    assert info.value.retry_after > 0  # when to come back
 
 
 def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:

@@ -8,7 +8,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, MessageTooLarge
+from pysoa_like.common.transport.errors import (
+    MessageReceiveTimeout,
+    MessageSendError,
+    MessageTooLarge,
+    QueueFullSendError,
+)
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
@@ -22,8 +27,10 @@ def test_queue_full_retries_then_fails(make_client: ClientFactory, metrics: Reco
     client = make_client(metrics=metrics, queue_capacity=1, queue_full_retries=2)
     client.send_request_message(1, {}, job_request())
     started = time.monotonic()
-    with pytest.raises(MessageSendError, match=r"^Redis queue service\.echo was full after 2 retries$"):
+    with pytest.raises(QueueFullSendError, match=r"^Redis queue service\.echo was full after 2 retries$") as info:
         client.send_request_message(2, {}, job_request())
+    # When to come back: the middle of the next wait of the schedule, (2**2 + 0.5) / 4.
+    assert info.value.retry_after == 1.125
     # Backoff (2**0 + r)/4 + (2**1 + r)/4 is between 0.75 and 1.25 seconds.
     assert 0.7 <= time.monotonic() - started < 2.0
     assert metrics.counters["client.transport.redis_gateway.send.queue_full_retry"] == 2

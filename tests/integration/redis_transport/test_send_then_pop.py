@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, QueueFullSendError
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
@@ -80,8 +80,9 @@ def test_a_full_request_queue_is_still_refused(
     client.receive_follows(5)
     client.send_request_message(2, {}, job_request())
     started = time.monotonic()
-    with pytest.raises(MessageSendError, match="was full after 0 retries"):
+    with pytest.raises(QueueFullSendError, match="was full after 0 retries") as info:
         client.receive_response_message(5)
+    assert info.value.retry_after == 0.375  # when to come back: (2**0 + 0.5) / 4
     assert time.monotonic() - started < 1  # the wait for a reply that cannot come is not sat out
     assert raw_redis.llen("pysoa:service.echo") == 2
     assert metrics.counters["client.transport.redis_gateway.send.error.redis_queue_full"] == 1

@@ -21,6 +21,7 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
     MessageTooLarge,
     PySOATransportError,
+    QueueFullSendError,
 )
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action.base import Action
@@ -281,6 +282,39 @@ class FlakySends(FakeClientTransport):
 
 
 RETRY = {"attempts": 3, "base_delay_seconds": 0.01, "max_delay_seconds": 0.02}
+
+
+class FullQueue(FakeClientTransport):
+    """Refuses the first send as a full queue that says when to come back (``come_back`` seconds)."""
+
+    def __init__(self, *args: Any, come_back: float = 0.3, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.come_back = come_back
+        self.refused = False
+
+    def send_request_message(
+        self, request_id: int, meta: dict[str, Any], body: dict[str, Any], expiry: Any = None
+    ) -> None:
+        if not self.refused:
+            self.refused = True
+            raise QueueFullSendError("Redis queue svc was full after 0 retries", self.come_back)
+        super().send_request_message(request_id, meta, body, expiry)
+
+
+def test_a_full_queue_is_retried_when_it_says_to_come_back_within_the_deadline() -> None:
+    """The retry after a full queue waits the queue's come-back time (0.3 s), not the policy's 10 ms backoff; when
+    that is past the call's deadline there is no retry: the fallback answers at once."""
+    client = _client(transport_config(FullQueue, come_back=0.3), retry=RETRY)
+    started = time.monotonic()
+    assert client.call_action("svc", "a", {"n": 1}, timeout=2).body == {"n": 1}
+    assert 0.3 <= time.monotonic() - started < 1.5
+    hurried = _client(transport_config(FullQueue, come_back=0.3), retry=RETRY)
+    started = time.monotonic()
+    response = hurried.call_action("svc", "a", timeout=0.2, fallback={"later": True})
+    assert time.monotonic() - started < 0.15
+    assert response.body == {"later": True}
+    assert isinstance(response.fallback_error, QueueFullSendError)  # type: ignore[attr-defined]
+    assert _metrics(hurried).get_count("client.retry") == 0
 
 
 def test_a_request_that_never_reached_redis_is_retried() -> None:

@@ -13,6 +13,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
     MessageSendError,
     MessageTooLarge,
+    QueueFullSendError,
 )
 from pysoa_like.common.types import ActionResponse, JobResponse
 from pysoa_like.fleet.errors import ServiceVersionError
@@ -88,6 +89,7 @@ def test_a_503_without_a_pushback_time_says_retry_after_one_second() -> None:
         (ServiceVersionError("no instance of 2.0", "shop", "2.0"), 503, "NO_SUITABLE_INSTANCE", None),
         (MessageTooLarge(2000, "too big"), 413, "REQUEST_TOO_LARGE", None),
         (MessageSendError("queue full"), 502, "TRANSPORT_ERROR", None),
+        (QueueFullSendError("Redis queue shop was full after 3 retries", 2.12), 503, "QUEUE_FULL", 3),
         (ConnectionError("refused"), 502, "TRANSPORT_ERROR", None),
         (MessageReceiveError("reset"), 502, "TRANSPORT_ERROR", None),
         (InvalidMessageError("garbled"), 502, "TRANSPORT_ERROR", None),

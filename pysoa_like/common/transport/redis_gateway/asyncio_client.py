@@ -42,6 +42,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
+    QueueFullSendError,
 )
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
@@ -83,6 +84,7 @@ from pysoa_like.core.scripts import (
     PushVerdict,
     push_outcome,
     queue_full_backoff_seconds,
+    queue_full_come_back_seconds,
     queue_full_error_message,
     script_command,
 )
@@ -384,7 +386,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 pause = queue_full_backoff_seconds(attempt)
                 if attempt >= self.queue_full_retries or time.monotonic() + pause > deadline - READ_MARGIN_SECONDS:
                     self.metrics.counter(self._prefix + "send.error.redis_queue_full").increment()
-                    raise MessageSendError(queue_full_error_message(self._queue_name, attempt))
+                    raise QueueFullSendError(
+                        queue_full_error_message(self._queue_name, attempt), queue_full_come_back_seconds(attempt)
+                    )
                 self.metrics.counter(self._prefix + "send.queue_full_retry").increment()
                 attempt += 1
                 await asyncio.sleep(pause)

@@ -26,6 +26,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
+    QueueFullSendError,
     ReceiveAuthenticationError,
 )
 from pysoa_like.common.transport.redis_gateway._lanes import (
@@ -41,6 +42,7 @@ from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.protocol import (
     queue_full_backoff_seconds,
+    queue_full_come_back_seconds,
     queue_full_error_message,
     should_log_oversized,
 )
@@ -525,7 +527,7 @@ class RedisTransportCore:
                     break
                 retries = attempt + 1
         self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-        raise MessageSendError(queue_full_error_message(queue_name, retries))
+        raise QueueFullSendError(queue_full_error_message(queue_name, retries), queue_full_come_back_seconds(retries))
 
     def _push_once(
         self,
@@ -640,7 +642,8 @@ class RedisTransportCore:
             deadline = wait_deadline + READ_MARGIN_SECONDS  # the form send_messages' deadlines take
             if self.queue_full_retries <= 0 or not self._count_queue_full_retry(0, deadline):
                 self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-                raise MessageSendError(queue_full_error_message(queue_name_of(key), 0))
+                message = queue_full_error_message(queue_name_of(key), 0)
+                raise QueueFullSendError(message, queue_full_come_back_seconds(0))
             self._push_retrying(queue_name_of(key), messages, expiry, 1, deadline=deadline)
             return
         if must_push_again(error) or self._redirected(error) is not None:

@@ -82,6 +82,7 @@ from pysoa_like.core.scripts import (
     QUEUE_FULL_ERROR,
     SEND_MESSAGE_LUA_SCRIPT,
     queue_full_backoff_seconds,
+    queue_full_come_back_seconds,
     queue_full_error_message,
 )
 
@@ -114,6 +115,7 @@ __all__ = [
     "parse_client_version_checked",
     "parse_message",
     "queue_full_backoff_seconds",
+    "queue_full_come_back_seconds",
     "queue_full_error_message",
     "queue_key",
     "queue_name_of",
