@@ -20,7 +20,7 @@ import redis
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import BulkheadFullError, CallActionError, CircuitOpenError
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, QueueFullSendError
 from tests.functional.conftest import Runner, kill_runners, spawn_runner, wait_for
 from tests.functional.resilient_services import client_settings, serve_command, serve_environment
 
@@ -139,12 +139,13 @@ def test_a_request_whose_deadline_passed_while_queued_is_never_run(
     assert "marker ran late" not in log
 
 
-def test_a_call_to_a_dead_service_ends_at_its_timeout(redis_url: str) -> None:
-    """No worker serves the service: the caller gets MessageReceiveTimeout after its 1 s timeout."""
-    client = make_client(redis_url)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_call_to_a_dead_service_ends_at_its_timeout(redis_url: str, shape: str) -> None:
+    """No worker serves the service: the caller gets MessageReceiveTimeout after its 1 s timeout, in every shape."""
+    call = Caller(shape, redis_url)
     started = time.monotonic()
     with pytest.raises(MessageReceiveTimeout):
-        client.call_action("third", "marker", {}, timeout=1)
+        call("third", "marker", {}, timeout=1)
     assert 1 <= time.monotonic() - started < 1 + _MARGIN_SECONDS
 
 
@@ -173,29 +174,29 @@ def silent_redis() -> Iterator[str]:
     listener.close()
 
 
-@pytest.mark.parametrize("kind", ["blocking", "future"])
+@pytest.mark.parametrize("shape", SHAPES)
 def test_a_call_to_a_redis_that_never_answers_ends_within_its_timeout_and_the_margin(
-    silent_redis: str, kind: str
+    silent_redis: str, shape: str
 ) -> None:
-    """Blocking or through a future, a call with timeout=2 to a silent Redis fails within 2 + 1.25 s."""
-    client = make_client(silent_redis)
+    """Whatever its shape, a call with timeout=2 to a silent Redis fails within 2 + 1.25 s (a parallel call's pushes,
+    made together, waited up to socket_timeout, 60 s). An AsyncClient's send does not wait for Redis' answer: its
+    wait for the reply times out."""
+    call = Caller(shape, silent_redis)
     started = time.monotonic()
-    with pytest.raises(MessageSendError):
-        if kind == "blocking":
-            client.call_action("third", "marker", {}, timeout=2)
-        else:
-            client.call_action_future("third", "marker", {}, timeout=2).result()
+    with pytest.raises(MessageReceiveTimeout if shape.startswith("async") else MessageSendError):
+        call("third", "marker", {}, timeout=2)
     assert time.monotonic() - started < 2 + _MARGIN_SECONDS
 
 
-def test_a_call_to_a_stopped_redis_fails_at_once() -> None:
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_call_to_a_stopped_redis_fails_at_once(shape: str) -> None:
     """Nothing listens on Redis' port: the call fails with MessageSendError at once, not at its timeout."""
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]
-    client = make_client(f"redis://127.0.0.1:{port}/0")
+    call = Caller(shape, f"redis://127.0.0.1:{port}/0")
     started = time.monotonic()
     with pytest.raises(MessageSendError):
-        client.call_action("third", "marker", {}, timeout=5)
+        call("third", "marker", {}, timeout=5)
     assert time.monotonic() - started < 0.5
 
 
@@ -275,16 +276,18 @@ def test_a_bulkhead_keeps_a_slow_service_from_holding_every_thread(
     assert done == [True]
 
 
-def test_a_call_to_a_full_queue_gives_up_within_its_timeout(redis_url: str) -> None:
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_call_to_a_full_queue_gives_up_within_its_timeout(redis_url: str, shape: str) -> None:
     """The queue is at capacity and nobody drains it: the queue-full retries stop at the call's 1 s timeout.
 
-    PySOA (and pysoa_like before) slept through all ten retries, about 257 seconds, whatever the timeout.
+    PySOA (and pysoa_like before) slept through all ten retries, about 257 seconds, whatever the timeout (a
+    parallel call's did until now).
     """
-    client = make_client(redis_url, transport_kwargs={"queue_capacity": 1})
-    client.send_request("third", [{"action": "marker"}], suppress_response=True)
+    call = Caller(shape, redis_url, {"queue_capacity": 1})
+    call.client.send_request("third", [{"action": "marker"}], suppress_response=True)
     started = time.monotonic()
-    with pytest.raises(MessageSendError, match="was full after"):
-        client.call_action("third", "marker", timeout=1)
+    with pytest.raises(QueueFullSendError, match="was full after"):
+        call("third", "marker", timeout=1)
     assert time.monotonic() - started < 1 + _MARGIN_SECONDS
 
 

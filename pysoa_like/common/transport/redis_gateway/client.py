@@ -114,8 +114,9 @@ class _ThreadState(threading.local):
         self.held: collections.deque[RawMessage] = collections.deque()
         # Requests whose worker is watched (detect_dead_workers).
         self.watched = WatchedRequests()
-        # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply).
-        self.batch: list[tuple[int, OutgoingMessage, int, bool]] | None = None
+        # While a send batch is open: (request_id, framed message, Redis expiry, awaits a reply, by when Redis must
+        # have taken the push: the call's time plus the read margin).
+        self.batch: list[tuple[int, OutgoingMessage, int, bool, float]] | None = None
         # The timeout of the receive announced to follow the next send (receive_follows), if any.
         self.receive_next: float | None = None
         # The request pushed together with the wait for its reply, until a receive has read Redis' answer to it.
@@ -325,8 +326,10 @@ class RedisClientTransport(ClientTransport):
         control = body.get("control") if isinstance(body, dict) else None
         awaited = not suppress_response_requested(control)
         now = time.monotonic()
+        # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
+        budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
         if state.batch is not None:
-            state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited))
+            state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited, now + budget))
         elif (
             receive_next is not None
             and awaited
@@ -340,8 +343,6 @@ class RedisClientTransport(ClientTransport):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
             state.sent_with_wait = request_id
         else:
-            # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
-            budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
             core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
         return (nonce, request_meta["reply_to"], now) if awaited else None
 
@@ -395,19 +396,23 @@ class RedisClientTransport(ClientTransport):
         if not held:
             return failures
         first = held[0][1]
+        # One write per master for all: Redis has the longest of their times to answer (a parallel call's jobs
+        # share theirs).
+        deadline = max(entry[4] for _number, _transport, batch in held for entry in batch)
         with first.metrics.timer(first._prefix + "send.batch"):
             errors = RedisTransportCore.send_batches(
                 [
                     (
                         transport.core,
-                        [(transport._send_queue_name, [message], expiry) for _id, message, expiry, _a in batch],
+                        [(transport._send_queue_name, [message], expiry) for _id, message, expiry, _a, _d in batch],
                     )
                     for _number, transport, batch in held
-                ]
+                ],
+                deadline,
             )
         for (number, transport, batch), batch_errors in zip(held, errors, strict=True):
             state = transport._state
-            for (request_id, _message, _expiry, _awaited), error in zip(batch, batch_errors, strict=True):
+            for (request_id, _message, _expiry, _awaited, _deadline), error in zip(batch, batch_errors, strict=True):
                 if error is not None:
                     failures[number][request_id] = error
                     state.pending.forget(request_id)

@@ -486,20 +486,26 @@ class RedisTransportCore:
         )
 
     def _retry_full(
-        self, entries: Sequence[tuple[str, Sequence[OutgoingMessage], int]]
+        self, entries: Sequence[tuple[str, Sequence[OutgoingMessage], int]], deadline: float | None = None
     ) -> list[MessageSendError | None]:
         """Retry pushes refused by a full queue, as :meth:`send_messages` retries its first refusal.
 
-        One backoff sleep covers them all; then each is retried with the remaining attempts.
+        One backoff sleep covers them all; then each is retried with the remaining attempts, never past
+        ``deadline`` less the read margin (a sleep that would end past it is not made: each fails at once).
         """
         if not entries:
             return []
-        if self.queue_full_retries > 0:
-            self._count_queue_full_retry(0)
+        if self.queue_full_retries > 0 and not self._count_queue_full_retry(0, deadline):
+            failures_now: list[MessageSendError | None] = []
+            for queue_name, _messages, _expiry in entries:
+                self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
+                message = queue_full_error_message(queue_name, 0)
+                failures_now.append(QueueFullSendError(message, queue_full_come_back_seconds(0)))
+            return failures_now
         failures: list[MessageSendError | None] = []
         for queue_name, messages, expiry in entries:
             try:
-                self._push_retrying(queue_name, messages, expiry, 1)
+                self._push_retrying(queue_name, messages, expiry, 1, deadline=deadline)
                 failures.append(None)
             except MessageSendError as exc:
                 failures.append(exc)
@@ -666,12 +672,15 @@ class RedisTransportCore:
     @staticmethod
     def send_batches(
         batches: Sequence[tuple[RedisTransportCore, Sequence[BatchItem]]],
+        deadline: float | None = None,
     ) -> list[list[MessageSendError | None]]:
         """:meth:`send_batch` for the items of several transports at once (the jobs of a parallel call to
         several services): cores that share a backend (equal settings) share its connections, so every item
         bound for one master goes in one write, whichever service it is for.
 
-        Each item's failures are its own core's (its service's name and metrics, its retries).
+        Each item's failures are its own core's (its service's name and metrics, its retries). ``deadline``
+        (``time.monotonic()``): by when Redis must have answered each write (default: ``socket_timeout`` from
+        it), and past which (less the read margin) a full queue is not retried.
 
         Returns:
             Per batch, per item: None when it was pushed, else why not.
@@ -699,7 +708,9 @@ class RedisTransportCore:
             try:
                 with first.metrics.timer(first.prefix + "send.send_message_to_redis_queue"):
                     errors = lane.push_many(
-                        [(queue_key(name), messages, expiry) for name, messages, expiry in batch], capacity
+                        [(queue_key(name), messages, expiry) for name, messages, expiry in batch],
+                        capacity,
+                        deadline=deadline,
                     )
             except Exception as exc:
                 for number, position in places:
@@ -724,13 +735,14 @@ class RedisTransportCore:
             core, items = batches[number]
             queue_name, messages, expiry = items[position]
             try:
-                core._push_retrying(queue_name, messages, expiry, 0)
+                core._push_retrying(queue_name, messages, expiry, 0, deadline=deadline)
             except MessageSendError as exc:
                 results[number][position] = exc
         # The batch was each item's first attempt.
         for number, (core, items) in enumerate(batches):
             positions = [position for full_number, position in full if full_number == number]
-            for position, retry_failure in zip(positions, core._retry_full([items[p] for p in positions]), strict=True):
+            retried = core._retry_full([items[p] for p in positions], deadline)
+            for position, retry_failure in zip(positions, retried, strict=True):
                 results[number][position] = retry_failure
         return results
 
