@@ -7,10 +7,12 @@ circuit breaker, retries, bulkhead and fallbacks (pysoa_like 1.5's ``docs/resili
 for releases without them). ``--baseline DIR_OR_REVISION`` runs the same scenarios, without
 ``--resilience``, on another pysoa_like first (see :mod:`benchmarks._baseline`), for a before/after table.
 
-Scenarios: a Redis that never answers (a blocking call and a future, ``timeout=2``), a stopped Redis, a
-dead service (five calls, ``timeout=1``), a slow service (``timeout=1`` for a 3 s job), a service failing
-half its calls (eight calls), a full queue (``timeout=1``; given up on after 30 s), a chain of three
-services whose last hop is too slow (``timeout=2``), and four threads calling a slow service at once.
+Scenarios: a Redis that never answers (a blocking call, a future and a parallel call, ``timeout=2``), a
+stopped Redis, a dead service (five calls, five futures, five parallel calls, ``timeout=1``), a slow service
+(``timeout=1`` for a 3 s job), a service failing half its calls (eight calls), a full queue (a call and a
+parallel call, ``timeout=1``; given up on after 30 s), a chain of three services whose last hop is too slow
+(``timeout=2``), and four threads calling a slow service at once. ``--resilient-baseline`` runs the baseline
+with ``--resilience`` too, to compare the resilience of two revisions that both have it.
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ def run_scenarios(resilience: bool) -> list[tuple[str, float, str]]:
             "silent Redis, future timeout=2",
             _timed(lambda: client.call_action_future("third", "marker", timeout=2).result()),
         )
+        add(
+            "silent Redis, parallel timeout=2",
+            _timed(lambda: list(client.call_actions_parallel("third", [{"action": "marker"}] * 2, timeout=2))),
+        )
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]
     client = _client(f"redis://127.0.0.1:{port}/0", resilience)
@@ -162,6 +168,18 @@ def run_scenarios(resilience: bool) -> list[tuple[str, float, str]]:
                 add(
                     f"dead service, call {index + 1}, timeout=1",
                     _timed(lambda: client.call_action("third", "marker", timeout=1)),
+                )
+            client = _client(redis_server.url, resilience)
+            for index in range(5):
+                add(
+                    f"dead service, future {index + 1}, timeout=1",
+                    _timed(lambda: client.call_action_future("third", "marker", timeout=1).result()),
+                )
+            client = _client(redis_server.url, resilience)
+            for index in range(5):
+                add(
+                    f"dead service, parallel {index + 1}, timeout=1",
+                    _timed(lambda: list(client.call_actions_parallel("third", [{"action": "marker"}], timeout=1))),
                 )
             redis_server.flush()
             workers.start("third")
@@ -203,6 +221,10 @@ def run_scenarios(resilience: bool) -> list[tuple[str, float, str]]:
             full = _client(redis_server.url, resilience, queue_capacity=1)
             full.send_request("third", [{"action": "marker"}], suppress_response=True)
             add("full queue, timeout=1", _timed(lambda: full.call_action("third", "marker", timeout=1)))
+            add(
+                "full queue, parallel timeout=1",
+                _timed(lambda: list(full.call_actions_parallel("third", [{"action": "marker"}], timeout=1))),
+            )
         finally:
             workers.stop()
     return rows
@@ -213,12 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resilience", action="store_true", help="configure breakers, retries, bulkhead, fallbacks")
     parser.add_argument("--baseline", help="another pysoa_like (directory or git revision) to run first")
+    parser.add_argument(
+        "--resilient-baseline", action="store_true", help="run the baseline with --resilience too (it must have it)"
+    )
     args = parser.parse_args(argv)
     if args.baseline:
         with prepared_baseline(args.baseline) as baseline:
-            print(f"== {baseline.label} (no resilience settings)", flush=True)
+            settings = "with --resilience" if args.resilient_baseline else "no resilience settings"
+            print(f"== {baseline.label} ({settings})", flush=True)
             subprocess.run(
-                [sys.executable, "-m", "benchmarks.failures"],
+                [sys.executable, "-m", "benchmarks.failures", *(["--resilience"] if args.resilient_baseline else [])],
                 cwd=baseline.start_dir,
                 env=dict(os.environ, **baseline.environment()),
                 check=True,
