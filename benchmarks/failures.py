@@ -57,7 +57,9 @@ def _timed(call: Callable[[], Any]) -> tuple[float, str]:
     def run() -> None:
         try:
             result = call()
-            marker = " (fallback)" if getattr(result, "from_fallback", False) else ""
+            # A parallel call's result is a list: a fallback in any place counts.
+            results = result if isinstance(result, list) else [result]
+            marker = " (fallback)" if any(getattr(r, "from_fallback", False) for r in results) else ""
             outcome.append(f"reply{marker}")
         except Exception as exc:
             outcome.append(f"{type(exc).__name__}: {str(exc)[:70]}")
