@@ -47,35 +47,40 @@ def serve(
         raise
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    if ready is not None:
-        ready(f"http://{shown_host}:{bound_port}/")
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
     try:
-        with _stop_signals_end_cleanly():
-            uvicorn.Server(config).run(sockets=[sock])
+        # Stop signals are taken from before the address is announced: one that comes before uvicorn catches
+        # them itself stops it as soon as it starts.
+        with _stop_signals_stop(server):
+            if ready is not None:
+                ready(f"http://{shown_host}:{bound_port}/")
+            server.run(sockets=[sock])
     finally:
         sock.close()
 
 
 @contextlib.contextmanager
-def _stop_signals_end_cleanly() -> Iterator[None]:
-    """While uvicorn serves, make SIGINT and SIGTERM do nothing once uvicorn has handled them.
+def _stop_signals_stop(server: Any) -> Iterator[None]:
+    """Have SIGINT and SIGTERM stop ``server`` (a ``uvicorn.Server``) gracefully, whenever they come.
 
-    uvicorn catches both signals, shuts down gracefully, puts back the handlers it found and raises the signal
-    again for them: with the default ones, that killed the process (status -15 for SIGTERM) or raised
-    ``KeyboardInterrupt`` after a clean stop. With these, the command returns and exits 0.
+    uvicorn catches both signals only while it serves: after it has stopped it puts back the handlers it found
+    and raises the signal again for them. With the default handlers, that killed the process after a clean stop
+    (status -15 for SIGTERM) or raised ``KeyboardInterrupt`` (Ctrl-C), and a signal that came before uvicorn
+    caught them killed it at once. With these, a stop signal at any time makes uvicorn stop gracefully (or not
+    start serving), and the command returns and exits 0.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+
+    def stop(number: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
     stops = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, _stopped) for number in stops}
+    previous = {number: signal.signal(number, stop) for number in stops}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-
-def _stopped(number: int, frame: FrameType | None) -> None:
-    """The signal asked for the stop that uvicorn has just made."""
