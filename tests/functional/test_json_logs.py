@@ -14,7 +14,12 @@ from tests.functional.conftest import SERVICE, Runner, wait_for
 
 
 def _json_lines(runner: Runner) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in runner.log().splitlines() if line.startswith("{")]
+    """The JSON objects of the log's complete lines (a worker may be writing the last one while it is read)."""
+    return [
+        json.loads(line)
+        for line in runner.log().splitlines(keepends=True)
+        if line.startswith("{") and line.endswith("\n")
+    ]
 
 
 def test_serve_log_format_json_writes_structured_request_lines(
