@@ -4,11 +4,10 @@ The asyncio twin of :class:`~pysoa_like.client._service_handler.ServiceHandler`,
 Replies are routed by request id in the transport (:class:`~pysoa_like.common.transport.base.AsyncClientTransport`),
 so a send registers the call and :meth:`AsyncServiceHandler.get_response` waits for that request's reply alone.
 
-Client middleware is the same synchronous middleware a ``Client`` runs: the send chain runs when the job is
-sent and its innermost step hands the (possibly changed) message to the asyncio transport once the chain has
-returned; the receive chain runs when the reply has arrived, its innermost step returning that reply. So a
-middleware sees and may change every request and reply, but the I/O happens outside its call: it cannot time
-the transport, nor catch a transport error (see ``docs/asyncio.rst``).
+Client middleware wraps the asyncio transport's send and receive with its coroutine hooks
+(``async_request``/``async_response``); a middleware with only the plain hooks a ``Client`` runs is adapted
+(``client/_async_middleware.py``): it sees and may change every request and reply, the I/O happening after its
+send chain has returned and before its receive chain runs (see ``docs/asyncio.rst``).
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ import asyncio
 import itertools
 import logging
 import random
-import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from pysoa_like.client._async_middleware import async_receive_chain, async_send_chain
 from pysoa_like.client._service_handler import (
     action_label,
     count_call_errors,
@@ -29,8 +28,7 @@ from pysoa_like.client._service_handler import (
     middleware_of,
 )
 from pysoa_like.client.errors import ImproperlyConfigured
-from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
-from pysoa_like.common._middleware_stack import build_middleware_stack
+from pysoa_like.client.middleware import AsyncGetResponseCallable, AsyncSendRequestCallable, ClientMiddleware
 from pysoa_like.common.metrics import MetricsRecorder, records_nothing
 from pysoa_like.common.transport.base import AsyncClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
@@ -46,6 +44,22 @@ __all__ = ["AsyncServiceHandler", "asyncio_transport_of"]
 
 _CLIENT_VERSION: tuple[int, ...] = tuple(__version_info__)
 _logger = logging.getLogger("pysoa_like.client")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _timed(
+    metrics: MetricsRecorder, name: str, step: Callable[_P, Awaitable[_R]]
+) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """``step`` (a transport's I/O) timed as ``name`` on each call."""
+
+    async def timed(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with metrics.timer(name):
+            return await step(*args, **kwargs)
+
+    return timed
 
 
 def asyncio_transport_of(
@@ -67,13 +81,6 @@ def asyncio_transport_of(
             "an asyncio_transport() that returns an AsyncClientTransport"
         )
     return transport
-
-
-class _ChainSlots(threading.local):
-    """The message the send chain kept and the reply the receive chain gives, in the current thread."""
-
-    outgoing: tuple[int, dict[str, Any], JobRequest, float | None] | None = None
-    incoming: tuple[Any, JobResponse | None] = (None, None)
 
 
 class AsyncServiceHandler:
@@ -111,18 +118,18 @@ class AsyncServiceHandler:
         #: The service's breakers, bulkhead, retries and fallbacks (``None`` when its settings configure none).
         self.policies: ServicePolicies | None = ServicePolicies.from_settings(service_name, settings, self.metrics)
         self._measured = not records_nothing(self.metrics)
-        # The chains run synchronously: the innermost send step keeps the message for the transport, the innermost
-        # receive step returns the reply already received (no await can come between setting and reading these;
-        # per thread, for loops in several threads sharing this handler).
-        self._slots = _ChainSlots()
-        keep: SendRequestCallable = self._keep_outgoing
-        give: GetResponseCallable = self._give_incoming
-        self._send_stack = build_middleware_stack([m.request for m in self.middleware], keep)
-        self._receive_stack = build_middleware_stack([m.response for m in self.middleware], give)
+        # Built once; the innermost steps are the transport's I/O (timed with a recorder only).
+        send: AsyncSendRequestCallable = self._transport_send
+        receive: AsyncGetResponseCallable = self._transport_receive
+        if self._measured:
+            send = _timed(self.metrics, "client.send.excluding_middleware", send)
+            receive = _timed(self.metrics, "client.receive.excluding_middleware", receive)
+        self._send_stack = async_send_chain(self.middleware, send)
+        self._receive_stack = async_receive_chain(self.middleware, receive)
         # request id -> (client.call timer, action label), with a recorder only.
         self._calls: dict[Any, tuple[Any, str]] = {}
         # The middleware's optional no_reply(request_id, exception) hooks: told of each call that ends without its
-        # reply (the receive chain runs for replies only), such as the tracing middleware ending the call's span.
+        # reply (a plain receive chain runs for replies only), such as the tracing middleware ending the call's span.
         self._no_reply_hooks: list[Any] = [
             hook for hook in (getattr(m, "no_reply", None) for m in self.middleware) if callable(hook)
         ]
@@ -139,23 +146,25 @@ class AsyncServiceHandler:
             self.policies = ServicePolicies(self.service_name, {}, self.metrics)
         return self.policies
 
-    def _keep_outgoing(
+    async def _transport_send(
         self,
         request_id: int,
         meta: dict[str, Any],
         job_request: JobRequest,
         message_expiry_in_seconds: float | None = None,
     ) -> None:
-        self._slots.outgoing = (request_id, meta, job_request, message_expiry_in_seconds)
+        body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
+        await self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
 
-    def _take_outgoing(self) -> tuple[int, dict[str, Any], JobRequest, float | None] | None:
-        """The message the send chain handed down (``None``: a middleware sent nothing), forgotten here."""
-        slots = self._slots
-        outgoing, slots.outgoing = slots.outgoing, None
-        return outgoing
-
-    def _give_incoming(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
-        return self._slots.incoming
+    async def _transport_receive(
+        self, request_id: int, receive_timeout_in_seconds: float | None = None
+    ) -> tuple[Any, JobResponse | None]:
+        received = await self.transport.receive_response_message(request_id, receive_timeout_in_seconds or None)
+        if received.body is None:
+            raise MessageReceiveTimeout(
+                f"No response from service {self.service_name} for request {request_id}: the transport has none"
+            )
+        return received.request_id, job_response_from_dict(received.body)
 
     async def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
         """Send a job request through the middleware; its reply is awaited with :meth:`get_response`.
@@ -181,22 +190,14 @@ class AsyncServiceHandler:
             including = self.metrics.timer("client.send.including_middleware")
             including.start()
         try:
-            self._slots.outgoing = None
-            self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
-            outgoing = self._take_outgoing()
-            if outgoing is not None:
-                sent_id, sent_meta, sent_job, sent_expiry = outgoing
-                body = job_request_to_dict(sent_job) if isinstance(sent_job, JobRequest) else sent_job
-                if timer is None:
-                    await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
-                else:
-                    with self.metrics.timer("client.send.excluding_middleware"):
-                        await self.transport.send_request_message(sent_id, sent_meta, body, sent_expiry)
+            await self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
         except BaseException as exc:
             if timer is not None:
                 timer.stop()
                 count_call_errors(self.metrics, self.service_name, label, None, exc)
                 self.metrics.publish_all()
+            if self._no_reply_hooks:
+                self._no_reply(request_id, exc)
             raise
         finally:
             if including is not None:
@@ -228,21 +229,7 @@ class AsyncServiceHandler:
             if self._measured:
                 including = self.metrics.timer("client.receive.including_middleware")
                 including.start()
-                with self.metrics.timer("client.receive.excluding_middleware"):
-                    received = await self.transport.receive_response_message(
-                        request_id, receive_timeout_in_seconds or None
-                    )
-            else:
-                received = await self.transport.receive_response_message(request_id, receive_timeout_in_seconds or None)
-            if received.body is None:
-                raise MessageReceiveTimeout(
-                    f"No response from service {self.service_name} for request {request_id}: the transport has none"
-                )
-            self._slots.incoming = (received.request_id, job_response_from_dict(received.body))
-            try:
-                _received_id, response = self._receive_stack(receive_timeout_in_seconds)
-            finally:
-                self._slots.incoming = (None, None)
+            _received_id, response = await self._receive_stack(request_id, receive_timeout_in_seconds)
             if response is None:
                 raise MessageReceiveTimeout(
                     f"No response from service {self.service_name} for request {request_id}: middleware gave none"

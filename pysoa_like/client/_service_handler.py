@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pysoa_like.client._async_middleware import check_plain_hooks
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
@@ -103,6 +104,8 @@ class ServiceHandler:
         with self.metrics.timer("client.transport.initialize"):
             self.transport: ClientTransport = build_configured(transport_config, service_name, self.metrics)
         self.middleware: list[ClientMiddleware] = middleware_of(settings, self.metrics)
+        for middleware in self.middleware:
+            check_plain_hooks(middleware)
         # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
         self.request_counter = random.randint(1, 1_000_000)
         self._counter_lock = threading.Lock()

@@ -10,7 +10,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
+from pysoa_like.client.middleware import (
+    AsyncGetResponseCallable,
+    AsyncSendRequestCallable,
+    ClientMiddleware,
+    GetResponseCallable,
+    SendRequestCallable,
+)
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.core.headers import suppress_response_requested
@@ -57,8 +63,9 @@ class TracingClientMiddleware(ClientMiddleware):
     action are children of that action's span), and ends when the reply arrives (status ERROR if
     the reply has errors), when the send fails, at once for ``suppress_response`` calls, or, for a
     reply that never comes, when a receive on the same thread fails (timeout or transport error)
-    or when the call's expiry has passed. Under an ``AsyncClient`` a call that ends without its reply
-    (timeout, transport error, cancellation) ends its own span through :meth:`no_reply`.
+    or when the call's expiry has passed. Under an ``AsyncClient`` (the coroutine hooks) the span covers the
+    transport's send and the wait for the reply, and a call that ends without its reply (send error, timeout,
+    transport error, cancellation) ends its own span with that exception, the others' spans untouched.
 
     Args:
         service_name: The called service (``rpc.service``); ``instrument_client_settings`` fills it in.
@@ -88,29 +95,80 @@ class TracingClientMiddleware(ClientMiddleware):
                 span.set_attribute("pysoa.abandoned", True)
                 end_with_exception(span, TimeoutError("no reply before the request expired"))
 
+    def _start_span(self, request_id: int, job_request: Any) -> Span:
+        """Start a call's span (ending the expired ones first); its trace context goes in the job's context."""
+        self._end_expired(self._waiting())
+        span = start_client_span(self._tracer, self.service_name, job_request.actions, job_request.context)
+        span.set_attribute("pysoa.request_id", request_id)
+        return span
+
+    def _sent(self, span: Span, request_id: int, job_request: Any, message_expiry_in_seconds: float | None) -> None:
+        """The call's job is sent: its span waits for the reply (or ends now, for a call without one)."""
+        if suppress_response_requested(job_request.control):
+            span.end()
+            return
+        expiry = message_expiry_in_seconds or _DEFAULT_EXPIRY_SECONDS
+        self._waiting().spans[request_id] = (span, time.monotonic() + expiry)
+
+    def _pop(self, request_id: Any) -> Span | None:
+        """The span waiting for ``request_id``'s reply, no longer waiting (``None``: none waits)."""
+        try:
+            entry = self._waiting().spans.pop(request_id, None)
+        except TypeError:  # an unhashable id from a misbehaving server
+            return None
+        return None if entry is None else entry[0]
+
     def request(self, send_request: SendRequestCallable) -> SendRequestCallable:
         """Start the call's span, put its trace context in the job's context, then send."""
-        tracer = self._tracer
 
         def send(
             request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None
         ) -> None:
-            waiting = self._waiting()
-            self._end_expired(waiting)
-            span = start_client_span(tracer, self.service_name, job_request.actions, job_request.context)
-            span.set_attribute("pysoa.request_id", request_id)
+            span = self._start_span(request_id, job_request)
             try:
                 send_request(request_id, meta, job_request, message_expiry_in_seconds)
             except BaseException as exc:
                 end_with_exception(span, exc)
                 raise
-            if suppress_response_requested(job_request.control):
-                span.end()
-                return
-            expiry = message_expiry_in_seconds or _DEFAULT_EXPIRY_SECONDS
-            waiting.spans[request_id] = (span, time.monotonic() + expiry)
+            self._sent(span, request_id, job_request, message_expiry_in_seconds)
 
         return send
+
+    def async_request(self, send_request: AsyncSendRequestCallable) -> AsyncSendRequestCallable:
+        """:meth:`request` for an ``AsyncClient``: the span covers the transport's send, and ends on its error."""
+
+        async def send(
+            request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None
+        ) -> None:
+            span = self._start_span(request_id, job_request)
+            try:
+                await send_request(request_id, meta, job_request, message_expiry_in_seconds)
+            except BaseException as exc:
+                end_with_exception(span, exc)
+                raise
+            self._sent(span, request_id, job_request, message_expiry_in_seconds)
+
+        return send
+
+    def async_response(self, get_response: AsyncGetResponseCallable) -> AsyncGetResponseCallable:
+        """End the call's span when its reply arrives, or with what ended its wait (timeout, error, cancellation)."""
+
+        async def receive(request_id: int, receive_timeout_in_seconds: float | None) -> Any:
+            try:
+                received_id, response = await get_response(request_id, receive_timeout_in_seconds)
+            except BaseException as exc:
+                failed = self._pop(request_id)
+                if failed is not None:
+                    end_with_exception(failed, exc)
+                raise
+            if response is not None:  # else the client ends the call, and no_reply the span
+                span = self._pop(received_id)
+                if span is not None:
+                    end_with_response(span, response)
+            self._end_expired(self._waiting())
+            return received_id, response
+
+        return receive
 
     def response(self, get_response: GetResponseCallable) -> GetResponseCallable:
         """End the span of each call whose reply arrives; a failed receive ends this thread's waiting spans."""
@@ -122,34 +180,27 @@ class TracingClientMiddleware(ClientMiddleware):
             except PySOATransportError as exc:
                 # Every reply that arrived during the wait was routed to its span: those still open got none.
                 spans, waiting.spans = waiting.spans, {}
-                for span, _ in spans.values():
-                    end_with_exception(span, exc)
+                for open_span, _ in spans.values():
+                    end_with_exception(open_span, exc)
                 raise
             if response is not None:
-                try:
-                    entry = waiting.spans.pop(request_id, None)
-                except TypeError:  # an unhashable id from a misbehaving server
-                    entry = None
-                if entry is not None:
-                    end_with_response(entry[0], response)
+                span = self._pop(request_id)
+                if span is not None:
+                    end_with_response(span, response)
             self._end_expired(waiting)
             return request_id, response
 
         return receive
 
     def no_reply(self, request_id: Any, exception: BaseException) -> None:
-        """End the span of a call that ended without its reply (an ``AsyncClient``'s timeout, error or cancellation).
+        """End the span of a call that ended without its reply (such as an ``AsyncClient``'s call that gave up).
 
-        An ``AsyncClient`` calls this hook of its middleware for each such call: its receive chain runs only
-        for replies, and one call's timeout must not end the spans of the others it waits for at once.
+        An ``AsyncClient`` calls this hook of its middleware for each such call, including one forgotten before
+        it waited (a parallel call's job, cancelled); the span's own hooks have ended it in most cases.
         """
-        waiting = self._waiting()
-        try:
-            entry = waiting.spans.pop(request_id, None)
-        except TypeError:  # an unhashable id
-            entry = None
-        if entry is not None:
-            end_with_exception(entry[0], exception)
+        span = self._pop(request_id)
+        if span is not None:
+            end_with_exception(span, exception)
 
 
 class TracingServerMiddleware(ServerMiddleware):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pysoa_like.client.client import Client
-from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
 from pysoa_like.otel import (
     CLIENT_MIDDLEWARE,
@@ -100,6 +101,45 @@ def test_a_failed_receive_ends_the_waiting_spans_and_expired_calls_are_abandoned
     send(3, {}, _job(), 30)  # the next send finds call 2 expired
     abandoned = exporter.get_finished_spans()[-1]
     assert abandoned.attributes is not None and abandoned.attributes["pysoa.abandoned"] is True
+
+
+def test_under_an_asyncclient_each_call_ends_its_own_span_with_its_send_error_timeout_or_reply(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The coroutine hooks end a span when the transport's send fails, when its own wait times out (the other
+    waiting calls' spans stay open), or when its reply comes."""
+    middleware = TracingClientMiddleware("svc", tracer_provider=provider)
+    replies = {3: JobResponse(actions=[ActionResponse(action="a")])}
+
+    async def transport_send(request_id: int, meta: Any, job: Any, expiry: float | None) -> None:
+        await asyncio.sleep(0)
+        if request_id == 1:
+            raise MessageSendError("refused by Redis")
+
+    async def transport_receive(request_id: int, timeout: float | None) -> tuple[Any, JobResponse | None]:
+        await asyncio.sleep(0)
+        if request_id not in replies:
+            raise MessageReceiveTimeout("nothing came")
+        return request_id, replies[request_id]
+
+    send = middleware.async_request(transport_send)
+    receive = middleware.async_response(transport_receive)
+
+    async def calls() -> None:
+        with pytest.raises(MessageSendError):
+            await send(1, {}, _job(), 30)
+        await send(2, {}, _job(), 30)
+        await send(3, {}, _job(), 30)
+        with pytest.raises(MessageReceiveTimeout):
+            await receive(2, 1)
+        assert len(exporter.get_finished_spans()) == 2  # call 3 still waits
+        assert (await receive(3, 1))[1] is replies[3]
+
+    asyncio.run(calls())
+    ended = {span.attributes["pysoa.request_id"]: span for span in exporter.get_finished_spans() if span.attributes}
+    assert ended[1].attributes is not None and ended[1].attributes["error.type"] == "MessageSendError"
+    assert ended[2].attributes is not None and ended[2].attributes["error.type"] == "MessageReceiveTimeout"
+    assert ended[3].status.status_code.name == "UNSET"
 
 
 class EchoContext(Action):
