@@ -613,6 +613,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
     async def _pop(self, state: _LoopState, connection: AioConnection, index: int, asking: bool = False) -> list[Any]:
         """The replies waiting on the loop's reply list (at least one, unless the pop's slice ended first).
 
+        One round trip: ``BLPOP`` and, when more than one call waits, ``LPOP`` with a count written right behind
+        it, which Redis runs as soon as the ``BLPOP`` is answered (it takes the replies that came with the first).
+
         Args:
             index: The reply list's ring slot.
             asking: Each command goes after ``ASKING`` (Redis Cluster: the node an ``ASK`` answer named).
@@ -622,23 +625,27 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             _Redirected: Redis Cluster answered ``MOVED`` or ``ASK`` (nothing was popped).
         """
         key = state.reply_key
-        prefix: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
-        *_asked, popped = await connection.execute(
-            [*prefix, ("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS))], _READ_SLICE_SECONDS + READ_MARGIN_SECONDS
-        )
-        if popped is None:
-            return []
+        commands: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
+        commands.append(("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS)))
+        more = len(state.futures) - 1
+        if more > 0:
+            if asking:
+                commands.append(("ASKING",))
+            commands.append(("LPOP", key, more))
+        answers = await connection.execute(commands, _READ_SLICE_SECONDS + READ_MARGIN_SECONDS)
+        if more > 0:
+            popped, rest = answers[-3 if asking else -2], answers[-1]
+        else:
+            popped, rest = answers[-1], None
         if isinstance(popped, RespError):
             redirect = self._redirect_of(state, index, popped, connection)
             if redirect is not None:
                 raise _Redirected(redirect)
             raise RedisConnectionError(f"Redis refused the pop of the reply list: {popped}")
-        replies = [popped[1]]
-        more = len(state.futures) - 1
-        if more > 0:
-            *_asked, rest = await connection.execute([*prefix, ("LPOP", key, more)], READ_MARGIN_SECONDS)
-            if isinstance(rest, list):
-                replies.extend(rest)
+        # A reply may come between the end of the BLPOP's slice and the LPOP: it is the LPOP's.
+        replies = [] if popped is None else [popped[1]]
+        if isinstance(rest, list):
+            replies.extend(rest)
         return replies
 
     def _fail_waiting(self, state: _LoopState, error: Exception) -> None:
