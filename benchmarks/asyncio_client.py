@@ -8,7 +8,9 @@ the two clients so that drift on a noisy machine hits both alike:
   AsyncClient's over Client's);
 * in flight: ``--calls`` calls made in waves of 100 and of 1,000 in flight at once (``call_actions_parallel``
   for the blocking client, ``asyncio.gather`` of ``call_action`` for AsyncClient); calls per second of each
-  (the ratio is AsyncClient's over Client's).
+  (the ratio is AsyncClient's over Client's), and the CPU time this client process spent per call
+  (``time.process_time``): both clients are bound by it on a small machine, and unlike calls per second it
+  hardly depends on what else the machine runs.
 
 The table shows ``median [min-max]`` over the repetitions; ratios are taken within each repetition. The JSON
 goes to ``benchmarks/results/asyncio_client.json`` (or ``--output``). Never part of the test suite's
@@ -78,25 +80,27 @@ async def _async_serial(client: AsyncClient, calls: int) -> float:
     return percentile(latencies, 0.5)
 
 
-def _sync_waves(client: Client, calls: int, wave: int) -> float:
+def _sync_waves(client: Client, calls: int, wave: int) -> tuple[float, float]:
+    """Calls per second, and CPU microseconds of this process per call."""
     actions = [{"action": "square", "body": {"number": n}} for n in range(wave)]
     waves = max(1, calls // wave)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(waves):
         results = [response.body["square"] for response in client.call_actions_parallel(SERVICE, actions)]
         if results != [n * n for n in range(wave)]:
             raise BenchmarkError("wrong squares in a wave")
-    return waves * wave / (time.perf_counter() - started)
+    return waves * wave / (time.perf_counter() - started), (time.process_time() - cpu) * 1e6 / (waves * wave)
 
 
-async def _async_waves(client: AsyncClient, calls: int, wave: int) -> float:
+async def _async_waves(client: AsyncClient, calls: int, wave: int) -> tuple[float, float]:
+    """Calls per second, and CPU microseconds of this process per call."""
     waves = max(1, calls // wave)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(waves):
         responses = await asyncio.gather(*(client.call_action(SERVICE, "square", {"number": n}) for n in range(wave)))
         if [response.body["square"] for response in responses] != [n * n for n in range(wave)]:
             raise BenchmarkError("wrong squares in a wave")
-    return waves * wave / (time.perf_counter() - started)
+    return waves * wave / (time.perf_counter() - started), (time.process_time() - cpu) * 1e6 / (waves * wave)
 
 
 def _repetition(settings: dict[str, Any], calls: int, warmup: int) -> dict[str, float]:
@@ -115,11 +119,14 @@ def _repetition(settings: dict[str, Any], calls: int, warmup: int) -> dict[str, 
             _sync_waves(client, wave, wave)
             loop.run_until_complete(_async_waves(async_client, wave, wave))
             total = max(calls, 2 * wave)
-            figures[f"sync_{wave}_calls_per_s"] = _sync_waves(client, total, wave)
-            figures[f"async_{wave}_calls_per_s"] = loop.run_until_complete(_async_waves(async_client, total, wave))
-            figures[f"in_flight_{wave}_ratio"] = (
-                figures[f"async_{wave}_calls_per_s"] / figures[f"sync_{wave}_calls_per_s"]
+            figures[f"sync_{wave}_calls_per_s"], figures[f"sync_{wave}_cpu_us"] = _sync_waves(client, total, wave)
+            figures[f"async_{wave}_calls_per_s"], figures[f"async_{wave}_cpu_us"] = loop.run_until_complete(
+                _async_waves(async_client, total, wave)
             )
+            for figure, ratio in (("calls_per_s", "in_flight"), ("cpu_us", "cpu")):
+                sync = figures[f"sync_{wave}_{figure}"]
+                if sync > 0:  # a CPU time below the clock's tick (a tiny run) gives no ratio
+                    figures[f"{ratio}_{wave}_ratio"] = figures[f"async_{wave}_{figure}"] / sync
     finally:
         loop.run_until_complete(async_client.aclose())
         loop.run_until_complete(loop.shutdown_asyncgens())
@@ -139,15 +146,21 @@ def _format(report: dict[str, Any]) -> str:
             )
             for wave in WAVES
         ),
+        *(
+            (f"{wave} in flight (CPU us/call)", f"sync_{wave}_cpu_us", f"async_{wave}_cpu_us", f"cpu_{wave}_ratio")
+            for wave in WAVES
+        ),
     ]
 
     def cell(key: str, digits: int) -> str:
-        figure = report["figures"][key]
+        figure = report["figures"].get(key)
+        if figure is None:
+            return "-"
         return f"{figure['median']:.{digits}f} [{figure['min']:.{digits}f}-{figure['max']:.{digits}f}]"
 
-    lines = [f"{'':24} {'Client':>24} {'AsyncClient':>24} {'AsyncClient / Client':>24}"]
+    lines = [f"{'':30} {'Client':>24} {'AsyncClient':>24} {'AsyncClient / Client':>24}"]
     for title, sync_key, async_key, ratio_key in rows:
-        lines.append(f"{title:24} {cell(sync_key, 0):>24} {cell(async_key, 0):>24} {cell(ratio_key, 2):>24}")
+        lines.append(f"{title:30} {cell(sync_key, 0):>24} {cell(async_key, 0):>24} {cell(ratio_key, 2):>24}")
     return "\n".join(lines)
 
 
@@ -185,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for server in servers:
                 server.stop()
     report = {
-        "figures": {key: summarize([figures[key] for figures in reps]) for key in reps[0]},
+        "figures": {
+            key: summarize([figures[key] for figures in reps if key in figures])
+            for key in sorted({key for figures in reps for key in figures})
+        },
         "config": {"reps": args.reps, "calls": args.calls, "warmup": args.warmup, "waves": list(WAVES)},
         "elapsed_s": round(time.monotonic() - started, 1),
     }

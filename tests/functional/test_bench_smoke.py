@@ -128,6 +128,9 @@ def test_asyncio_client_smoke_run_reports_every_figure(tmp_path: Path) -> None:
         assert figures[f"{client}_serial_p50_us"]["median"] > 0
         for wave in (100, 1000):
             assert figures[f"{client}_{wave}_calls_per_s"]["median"] > 0
+    for client in ("sync", "async"):
+        for wave in (100, 1000):
+            assert figures[f"{client}_{wave}_cpu_us"]["median"] >= 0
     for ratio in ("serial_ratio", "in_flight_100_ratio", "in_flight_1000_ratio"):
         assert figures[ratio]["min"] <= figures[ratio]["median"] <= figures[ratio]["max"]
 

@@ -344,3 +344,74 @@ def test_detect_dead_workers_is_said_to_be_not_done_by_the_asyncio_driver(
     """A service configured with detect_dead_workers gets a WARNING: its calls wait for their timeout instead."""
     AsyncRedisClientTransport("example", **kwargs, detect_dead_workers=True)
     assert any("detect_dead_workers is not done" in record.getMessage() for record in caplog.records)
+
+
+def test_batched_replies_reach_their_own_calls_and_cancelled_calls_get_none(kwargs: dict[str, Any]) -> None:
+    """With hundreds of calls in flight (replies popped in batches), cancelling some hands their replies to nobody.
+
+    Every call that is not cancelled gets its own reply; the cancelled ones' replies are dropped and counted; calls
+    made afterwards get their own replies too.
+    """
+    client = client_of(kwargs, metrics={"path": "pysoa_like.common.metrics:CountingMetricsRecorder"})
+    cancelled = set(range(0, 300, 7))
+
+    async def calls() -> tuple[dict[int, Any], list[Any]]:
+        tasks = {
+            i: asyncio.ensure_future(client.call_action("example", "sleep", {"seconds": 0.001, "tag": i}, timeout=30))
+            for i in range(300)
+        }
+        await asyncio.sleep(0.05)
+        for i in cancelled:
+            tasks[i].cancel()
+        await asyncio.wait(tasks.values())
+        outcomes = {i: "cancelled" if task.cancelled() else task.result().body["tag"] for i, task in tasks.items()}
+        after = [(await client.call_action("example", "sleep", {"seconds": 0, "tag": "after"})).body["tag"]]
+        await client.aclose()
+        return outcomes, after
+
+    with serving(kwargs, workers=2):
+        outcomes, after = run(calls())
+    assert after == ["after"]
+    # A call may have been answered before it was cancelled; all others have their own tag.
+    assert all(outcomes[i] in ("cancelled", i) for i in cancelled)
+    assert all(outcomes[i] == i for i in range(300) if i not in cancelled)
+    gone = sum(1 for i in cancelled if outcomes[i] == "cancelled")
+    assert gone > 0
+    metrics = client.handlers["example"].metrics
+    assert isinstance(metrics, CountingMetricsRecorder)
+    # A cancelled call's request may not have been pushed yet: at most one dropped reply per cancelled call.
+    assert metrics.get_count("client.transport.redis_gateway.receive.error.unknown_reply") <= gone
+
+
+def test_replies_that_come_while_many_calls_wait_all_reach_their_calls(kwargs: dict[str, Any]) -> None:
+    """Forty calls wait (the reader then pauses between pops to take replies in batches) before any worker runs:
+    once workers start, every reply still reaches its own call."""
+
+    async def calls() -> list[Any]:
+        async with client_of(kwargs) as client:
+            gathered = asyncio.gather(
+                *(client.call_action("example", "square", {"number": i}, timeout=30) for i in range(40))
+            )
+            await asyncio.sleep(0.3)
+            with serving(kwargs, workers=2):
+                responses = await gathered
+        return [response.body["square"] for response in responses]
+
+    assert run(calls()) == [i * i for i in range(40)]
+
+
+def test_many_calls_waiting_at_once_each_time_out_at_their_deadline(kwargs: dict[str, Any]) -> None:
+    """Forty calls with no worker running all raise MessageReceiveTimeout at their timeout, not later."""
+
+    async def calls() -> tuple[list[Any], float]:
+        started = time.monotonic()
+        async with client_of(kwargs) as client:
+            outcomes = await asyncio.gather(
+                *(client.call_action("example", "square", {"number": i}, timeout=0.3) for i in range(40)),
+                return_exceptions=True,
+            )
+        return outcomes, time.monotonic() - started
+
+    outcomes, elapsed = run(calls())
+    assert all(isinstance(outcome, MessageReceiveTimeout) for outcome in outcomes)
+    assert elapsed < 5  # generous: a shared, loaded machine

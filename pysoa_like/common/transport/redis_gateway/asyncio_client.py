@@ -11,10 +11,11 @@ reassembly, the host ring. What is asyncio's own:
   pushes pipelined on it, ``AioConnection`` in ``_aio_connection.py``), and, while a transport's calls wait,
   one that blocks on its reply list (taken from the pool's idle ones, given back after).
 * **Replies** go to one reply list per transport and loop. While any call waits, one reader task pops it
-  (``BLPOP``, then ``LPOP`` with a count for the replies already there) and hands each reply to the call
-  that sent its request, by request id (a future per awaited request); a reply nobody waits for (late
-  after a timeout or a cancellation, duplicated, forged, expired) is dropped and counted. The reader stops
-  once no call waits.
+  (``BLPOP`` and, written with it, ``LPOP`` with a count for the replies that came with the first: one round
+  trip per batch) and hands each reply to the call that sent its request, by request id (a future per awaited
+  request); a reply nobody waits for (late after a timeout or a cancellation, duplicated, forged, expired) is
+  dropped and counted. While many calls wait the reader pauses a millisecond between pops, so that replies are
+  taken in bigger batches (fewer wake-ups per reply). The reader stops once no call waits.
 * **Waits**: ``asyncio.sleep`` for the queue-full backoff; every wait for Redis has a deadline.
 
 Not done by this driver (the blocking one does): ``detect_dead_workers`` (calls wait for their timeout),
