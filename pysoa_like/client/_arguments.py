@@ -81,10 +81,13 @@ def check_job_arguments(
         switch_list(switches, "switches")
     if correlation_id is not None and not isinstance(correlation_id, str):
         raise TypeError(f"correlation_id must be a string or None, got {short_repr(correlation_id)}")
-    check_mapping(context, "context")
-    if context:
+    # (Each check is called only for an argument given: most calls give none of these.)
+    if context is not None:
+        check_mapping(context, "context")
         context_switches = context.get("switches")
         if context_switches is not None:
             switch_list(context_switches, 'context["switches"]')
-    check_mapping(control_extra, "control_extra")
-    check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
+    if control_extra is not None:
+        check_mapping(control_extra, "control_extra")
+    if message_expiry_in_seconds is not None:
+        check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")

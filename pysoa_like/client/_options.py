@@ -131,8 +131,11 @@ class CallOptions:
         self.retry: RetryPolicy | Literal[False] | None = (
             retry if retry is None or retry is False or isinstance(retry, RetryPolicy) else retry_policy_of(retry)
         )
-        check_seconds(timeout, "timeout")
-        check_mapping(job_keywords.get("control_extra"), "control_extra")
+        if timeout is not None:
+            check_seconds(timeout, "timeout")
+        control_extra = job_keywords.get("control_extra")
+        if control_extra is not None:
+            check_mapping(control_extra, "control_extra")  # read below, before send_request checks it
         self.timeout = timeout
         if timeout and not job_keywords.get("message_expiry_in_seconds"):
             # The call's timeout is also its message expiry, unless one is given (PySOA's rule).
@@ -140,7 +143,6 @@ class CallOptions:
         #: What ``send_request`` gets: the caller's job keywords (the timeout as the expiry if none).
         self.job_keywords: dict[str, Any] = job_keywords
         suppress_response = job_keywords.get("suppress_response")
-        control_extra = job_keywords.get("control_extra")
         #: Whether the server will answer: not when the job's control says ``suppress_response`` (exactly True).
         self.expects_reply = not (suppress_response or control_extra) or not suppress_response_requested(
             make_control_header(False, bool(suppress_response), control_extra)

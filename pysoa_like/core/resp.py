@@ -278,6 +278,8 @@ class RespParser:
 
     def next_reply(self) -> Any:
         """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
+        if self._start == self._end and not self._backlog:
+            return NEED_DATA  # nothing to parse (the usual first look before a receive)
         reply = self._parse_reply()
         while reply is NEED_DATA and self._backlog:
             self._refill()

@@ -72,7 +72,7 @@ class WorkerWatch:
 
     def begin(self, meta: Any, body: Any) -> None:
         """The worker took a request: set its liveness key if its client watches it (and waits for a reply)."""
-        if self.exclusive:
+        if self.exclusive and self._held:
             self.end()
         key = watched_key(meta)
         if key is None or (isinstance(body, dict) and suppress_response_requested(body.get("control"))):

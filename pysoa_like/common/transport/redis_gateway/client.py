@@ -54,7 +54,7 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.headers import suppress_response_requested
-from pysoa_like.core.keys import request_queue_name
+from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
@@ -108,6 +108,8 @@ class _ThreadState(threading.local):
 
     def __init__(self, require_nonce: bool) -> None:
         self.reply_to: str | None = None
+        # The Redis key of reply_to (made with it).
+        self.reply_key = ""
         self.pending = PendingReplies(require_nonce)
         # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
         # returned by the next receives.
@@ -220,6 +222,7 @@ class RedisClientTransport(ClientTransport):
             log_messages_larger_than_bytes,
         )
         self._send_queue_name = request_queue_name(service_name)
+        self._send_key = queue_key(self._send_queue_name)
         self._prefix = self.core.prefix
         self._state = _ThreadState(require_reply_nonce)
         # Validates the service name for key use once (it must not contain "!").
@@ -254,6 +257,7 @@ class RedisClientTransport(ClientTransport):
         reply_to = state.reply_to
         if reply_to is None:
             reply_to = state.reply_to = make_reply_to(self.service_name, self.client_id, new_reply_queue_suffix())
+            state.reply_key = queue_key(reply_to)
         return reply_to
 
     def send_request_message(
@@ -336,9 +340,7 @@ class RedisClientTransport(ClientTransport):
             and not state.pending
             and not state.held
             and not self.detect_dead_workers
-            and core.send_then_pop(
-                self._send_queue_name, message, expiry.redis_expiry_seconds, request_meta["reply_to"], receive_next
-            )
+            and core.send_then_pop(self._send_key, message, expiry.redis_expiry_seconds, state.reply_key, receive_next)
         ):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
             state.sent_with_wait = request_id
@@ -453,6 +455,7 @@ class RedisClientTransport(ClientTransport):
         pending = state.pending
         deadline = time.monotonic() + timeout
         queue_name = self._reply_to()
+        reply_key = state.reply_key
         wait = timeout
         while True:
             held = state.held
@@ -460,7 +463,7 @@ class RedisClientTransport(ClientTransport):
                 raw = held.popleft()
             else:
                 try:
-                    popped_or_died = self._pop(queue_name, wait)
+                    popped_or_died = self._pop(queue_name, reply_key, wait)
                 except MessageReceiveTimeout:
                     raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout) from None
                 if isinstance(popped_or_died, ReceivedMessage):
@@ -478,7 +481,7 @@ class RedisClientTransport(ClientTransport):
             if wait <= 0 and not state.held:
                 raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout)
 
-    def _pop(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
+    def _pop(self, queue_name: str, reply_key: str, wait: float) -> RawMessage | ReceivedMessage:
         """Pop the next reply (taking every one already there in the same round trip), watching workers if asked.
 
         Raises:
@@ -492,7 +495,7 @@ class RedisClientTransport(ClientTransport):
         if sent_with_wait is not None:
             state.sent_with_wait = None  # Redis' answer to that push is read by this pop, whatever it is
         try:
-            popped = self.core.pop_messages(queue_name, wait, len(state.pending) - 1)
+            popped = self.core.take_messages(reply_key, wait, len(state.pending) - 1)[1]
         except MessageSendError:
             if sent_with_wait is not None:
                 # The push sent with this wait stayed refused: no reply can come, so it is not awaited (the

@@ -220,27 +220,33 @@ class RedisTransportCore:
         return self._lane_at(0 if ring.host_count == 1 else ring.index_for(key), timer_name, error_prefix)
 
     def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
+        """The thread's lane to ring slot ``index`` (the lookup timed as ``timer_name`` when measured), made anew if
+        Redis closed its connection while it was idle.
+
+        Raises:
+            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot.
+            MessageReceiveError: (any other ``error_prefix``) The same.
+        """
+        backend = self._backend or self.backend_layer
+        timer = self.metrics.timer(self.prefix + timer_name) if self.measured else None
+        if timer is not None:
+            timer.start()
         try:
-            if self.measured:
-                with self.metrics.timer(self.prefix + timer_name):
-                    return index, self._live_lane(index)
-            return index, self._live_lane(index)
+            lane = backend.lane_at(index, self.metrics, self.prefix)
+            if lane.check_connection():
+                # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master
+                # is looked up again (Sentinel) before a new connection is opened.
+                self.metrics.counter(self.prefix + "reconnect").increment()
+                backend.reset_client(index)
+                lane = backend.lane_at(index, self.metrics, self.prefix)
         except CannotGetConnectionError as exc:
             self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
             raise error_class(str(exc)) from exc
-
-    def _live_lane(self, index: int) -> Lane:
-        """The thread's lane to ring slot ``index``, made anew if Redis closed its connection while it was idle."""
-        backend = self._backend or self.backend_layer
-        lane = backend.lane_at(index, self.metrics, self.prefix)
-        if lane.check_connection():
-            # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master is
-            # looked up again (Sentinel) before a new connection is opened.
-            self.metrics.counter(self.prefix + "reconnect").increment()
-            backend.reset_client(index)
-            lane = backend.lane_at(index, self.metrics, self.prefix)
-        return lane
+        finally:
+            if timer is not None:
+                timer.stop()
+        return index, lane
 
     # Serializers
 
@@ -595,16 +601,17 @@ class RedisTransportCore:
 
     def send_then_pop(
         self,
-        queue_name: str,
+        key: str,
         message: OutgoingMessage,
         redis_expiry_seconds: int,
-        reply_queue_name: str,
+        reply_key: str,
         wait: float,
     ) -> bool:
-        """Push one message and start the wait for its reply in the same write, when both keys share a lane.
+        """Push one message to the list ``key`` and start the wait for its reply on the list ``reply_key`` (full
+        keys, see :func:`~pysoa_like.core.keys.queue_key`) in the same write, when both keys share a lane.
 
-        For a caller that waits for the reply right after sending: the next :meth:`pop_messages` of
-        ``reply_queue_name`` reads Redis' answer to the push, then the reply, and makes a refused push as
+        For a caller that waits for the reply right after sending: the next :meth:`take_messages` of
+        ``reply_key`` reads Redis' answer to the push, then the reply, and makes a refused push as
         :meth:`send_messages` would (retrying a full queue, else raising ``MessageSendError``) before waiting
         again.
 
@@ -615,8 +622,6 @@ class RedisTransportCore:
         Raises:
             MessageSendError: Redis could not be reached (nothing was pushed).
         """
-        key = queue_key(queue_name)
-        reply_key = queue_key(reply_queue_name)
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         ring = self._ring
         if ring is not None and ring.host_count > 1:

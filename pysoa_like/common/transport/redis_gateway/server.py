@@ -13,6 +13,7 @@ from pysoa_like.common.constants import ERROR_CODE_DEAD_LETTERED, ERROR_CODE_WOR
 from pysoa_like.common.errors import Error
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import (
     InvalidMessageError,
@@ -59,7 +60,7 @@ from pysoa_like.core.delivery import (
     interrupted_message,
 )
 from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
-from pysoa_like.core.keys import request_queue_name
+from pysoa_like.core.keys import queue_key, request_queue_name
 
 __all__ = ["RedisServerTransport"]
 
@@ -157,6 +158,7 @@ class RedisServerTransport(ServerTransport):
             log_messages_larger_than_bytes,
         )
         self._receive_queue_name = request_queue_name(service_name)
+        self._receive_key = queue_key(self._receive_queue_name)
         self._prefix = self.core.prefix
         self._reader = RequestReader(self.core, self.send_response_message)
         self._watch = WorkerWatch(self.core)
@@ -215,7 +217,7 @@ class RedisServerTransport(ServerTransport):
         core = self.core
         deadline = time.monotonic() + timeout
         while True:
-            raw = core.pop_messages(self._receive_queue_name, timeout)[0]
+            raw = core.take_messages(self._receive_key, timeout)[1][0]
             try:
                 received = self._reader.read(raw)
             except RejectedRequest:
@@ -387,33 +389,51 @@ class RedisServerTransport(ServerTransport):
             version, serializer = meta.protocol_version, meta.serializer
         else:
             version, serializer = self.protocol_version, core.default_serializer
-        with metrics.timer(prefix + "send"):
-            expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
-            envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
-            payload = core.serialized(serializer, envelope)
-            size = len(payload)
-            mime_type = serializer.mime_type or ""
-            try:
-                check_message_size(size, self.maximum_message_size_in_bytes)
-                chunked = should_chunk(size, self.chunk_messages_larger_than_bytes, version)
-            except Exception:
-                metrics.counter(prefix + "send.error.message_too_large").increment()
-                raise
-            core.log_if_oversized(size, request_id, "from")
-            messages: Sequence[OutgoingMessage]
-            if chunked:
-                messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
-                metrics.histogram(prefix + "send.chunk_count").set(len(messages))
-            else:
-                messages = [frame_unjoined(payload, mime_type, version)]
-            held = getattr(meta, "delivery", None)
-            if held is None:
-                # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-                core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
-            else:
-                self._send_held(held, reply_to, messages, expiry.redis_expiry_seconds)
+        if core.measured:
+            with metrics.timer(prefix + "send"):
+                self._push_reply(request_id, meta, body, reply_to, version, serializer)
+        else:
+            self._push_reply(request_id, meta, body, reply_to, version, serializer)
         # A watched request's liveness key goes after its reply (a client seeing it gone finds the reply).
         self._watch.end(meta)
+
+    def _push_reply(
+        self,
+        request_id: Any,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        reply_to: str,
+        version: ProtocolVersion,
+        serializer: Serializer,
+    ) -> None:
+        """:meth:`send_response_message`'s work: the envelope, serialized, framed (or chunked) and pushed."""
+        prefix = self._prefix
+        metrics = self.metrics
+        core = self.core
+        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
+        envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
+        payload = core.serialized(serializer, envelope)
+        size = len(payload)
+        mime_type = serializer.mime_type or ""
+        try:
+            check_message_size(size, self.maximum_message_size_in_bytes)
+            chunked = should_chunk(size, self.chunk_messages_larger_than_bytes, version)
+        except Exception:
+            metrics.counter(prefix + "send.error.message_too_large").increment()
+            raise
+        core.log_if_oversized(size, request_id, "from")
+        messages: Sequence[OutgoingMessage]
+        if chunked:
+            messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
+            metrics.histogram(prefix + "send.chunk_count").set(len(messages))
+        else:
+            messages = [frame_unjoined(payload, mime_type, version)]
+        held = getattr(meta, "delivery", None)
+        if held is None:
+            # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
+            core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
+        else:
+            self._send_held(held, reply_to, messages, expiry.redis_expiry_seconds)
 
     def hold_many_requests(self) -> None:
         """A concurrent worker holds several requests at once: each watched request keeps its liveness key until

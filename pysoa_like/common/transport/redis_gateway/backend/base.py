@@ -194,7 +194,12 @@ class BaseRedisClient(abc.ABC):
         Raises:
             CannotGetConnectionError: If the slot has no reachable master.
         """
-        return self.thread_lane(index, self.client_at(index, metrics, metrics_prefix))
+        client = self.client_at(index, metrics, metrics_prefix)
+        lanes: dict[Hashable, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
+        lane = lanes.get(index)
+        if lane is not None and lane.client is client:
+            return lane  # the usual case, without thread_lane's call
+        return self.thread_lane(index, client)
 
     def thread_lane(self, name: Hashable, client: SlotClient) -> Lane:
         """The calling thread's lane called ``name`` (a ring slot, a node's address), made on ``client``.
