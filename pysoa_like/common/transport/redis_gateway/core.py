@@ -608,7 +608,7 @@ class RedisTransportCore:
         wait: float,
     ) -> bool:
         """Push one message to the list ``key`` and start the wait for its reply on the list ``reply_key`` (full
-        keys, see :func:`~pysoa_like.core.keys.queue_key`) in the same write, when both keys share a lane.
+        keys, made by ``core.keys.queue_key``) in the same write, when both keys share a lane.
 
         For a caller that waits for the reply right after sending: the next :meth:`take_messages` of
         ``reply_key`` reads Redis' answer to the push, then the reply, and makes a refused push as
