@@ -90,6 +90,8 @@ def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionRe
 
 
 def _convert_action_responses(values: Iterable[ActionResponse | Mapping[str, Any]]) -> list[ActionResponse]:
+    if type(values) is list and not values:
+        return []  # the usual case (a response being built); skips the comprehension
     return [v if type(v) is ActionResponse else _action_response_from(v) for v in values]
 
 
@@ -274,11 +276,16 @@ def job_response_to_dict(response: JobResponse, client_version: tuple[int, ...] 
             ``Error.is_caller_error``, added in 0.70.0) are left out. ``None`` keeps every field.
     """
     flag = client_version is None or client_version >= _CALLER_ERROR_SINCE
+    # (No comprehension for an empty error list, the usual case.)
     return {
-        "errors": [_error_to_dict(e, flag) for e in response.errors],
+        "errors": [_error_to_dict(e, flag) for e in response.errors] if response.errors else [],
         "context": _plain(response.context),
         "actions": [
-            {"action": a.action, "errors": [_error_to_dict(e, flag) for e in a.errors], "body": _plain(a.body)}
+            {
+                "action": a.action,
+                "errors": [_error_to_dict(e, flag) for e in a.errors] if a.errors else [],
+                "body": _plain(a.body),
+            }
             for a in response.actions
         ],
     }

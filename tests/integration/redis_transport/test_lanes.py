@@ -44,17 +44,33 @@ def test_push_reloads_the_script_after_a_script_flush(lane: Lane, raw_redis: red
 
 
 def test_only_pushes_of_a_script_already_run_on_the_connection_are_deferred(lane: Lane, raw_redis: redis.Redis) -> None:
+    """A push is written without waiting only once its script ran on the connection; otherwise nothing is written."""
     one, two = ("q", [b"1"], 30), ("q", [b"2", b"3"], 30)
-    assert not lane.can_defer(one) and not lane.can_defer(two)
+    assert not lane.push_deferred(one, 100) and not lane.push_deferred(two, 100)
+    assert not lane.has_deferred and not raw_redis.exists("q")
     lane.push(*one, 100)
-    assert lane.can_defer(one) and not lane.can_defer(two)
-    lane.push_deferred(one, 100)
+    assert not lane.push_deferred(two, 100)  # (one message and several go through two scripts)
+    assert lane.push_deferred(one, 100)
     assert lane.has_deferred
     assert lane.settle() == [(one, None)]
     assert not lane.has_deferred
     lane.close()  # a new connection: Redis may have been restarted, so nothing is assumed loaded
-    assert not lane.can_defer(one)
+    assert not lane.push_deferred(one, 100)
     assert raw_redis.lrange("q", 0, -1) == [b"1", b"1"]
+
+
+def test_a_pop_after_deferred_pushes_keeps_only_the_failed_ones(lane: Lane, raw_redis: redis.Redis) -> None:
+    """The replies to deferred pushes read by a pop leave the failures, and only them, in ``settled``."""
+    raw_redis.rpush("full", b"x")
+    lane.push("q", [b"0"], 30, 100)  # loads the script, so the next pushes may be deferred
+    assert lane.push_deferred(("q", [b"1"], 30), 1)  # q holds one already: full at capacity 1
+    assert lane.push_deferred(("r", [b"2"], 30), 1)
+    assert lane.push_deferred(("full", [b"3"], 30), 1)
+    raw_redis.rpush("wait", b"w")
+    assert lane.blocking_pop("wait", 1.0) == [b"w"]
+    failed = [item for item, error in lane.settled if isinstance(error, QueueFullError)]
+    assert failed == [("q", [b"1"], 30), ("full", [b"3"], 30)] and len(lane.settled) == 2
+    assert raw_redis.lrange("r", 0, -1) == [b"2"]
 
 
 def test_push_raises_queue_full(lane: Lane, raw_redis: redis.Redis) -> None:
@@ -437,11 +453,12 @@ def test_a_blocking_move_keeps_the_message_and_runs_the_commands_written_before_
     raw_redis.rpush("queue", b"m1", b"m2")
     raw_redis.rpush("held", b"done", b"kept")
     lane.push("replies", [b"r0"], 30, 100)
-    lane.push_deferred(("replies", [b"r1"], 30), 100)
+    assert lane.push_deferred(("replies", [b"r1"], 30), 100)
     before = [("LREM", "held", 1, b"done"), ("LLEN", "replies")]
     assert lane.blocking_pop("queue", 1, move_to="held", before=before) == [b"m1"]
     assert lane.before_replies == [1, 2]
-    assert lane.settled == [(("replies", [b"r1"], 30), None)]
+    assert not lane.has_deferred and lane.settled == []  # its outcome read on the way: pushed, nothing to act on
+    assert raw_redis.lrange("replies", 0, -1) == [b"r0", b"r1"]
     assert raw_redis.lrange("held", 0, -1) == [b"kept", b"m1"]
     assert raw_redis.lrange("queue", 0, -1) == [b"m2"]
 

@@ -63,8 +63,7 @@ def test_deferred_pushes_cut_off_by_a_closed_connection_are_reported_not_mixed_u
         lane = backend.lane_at(0)
         item = ("q", [b"first"], 30)
         lane.push("q", [b"zero"], 30, 100)  # loads the script, so the next push may be deferred
-        assert lane.can_defer(item)
-        lane.push_deferred(item, 100)
+        assert lane.push_deferred(item, 100)
         lane.close()
         assert not lane.has_deferred
         [(settled_item, error)] = lane.settled

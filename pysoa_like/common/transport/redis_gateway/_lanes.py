@@ -159,8 +159,9 @@ class Lane:
         # went as a transaction (how many replies it has) and how many commands were written just before it
         # (their replies come first).
         self._deferred: list[tuple[PushItem, bool, int]] = []
-        #: The outcomes of deferred pushes read by :meth:`blocking_pop`, for the caller to act on.
-        self.settled: list[tuple[PushItem, Exception | None]] = []
+        #: The deferred pushes that failed, with their errors, found by :meth:`blocking_pop` or when the connection
+        #: closed, for the caller to act on.
+        self.settled: list[tuple[PushItem, Exception]] = []
         #: The replies to the commands :meth:`blocking_pop` wrote before its pop (``before``), errors included.
         self.before_replies: list[Any] = []
         # A push written with the wait for its reply (push_and_pop): (item, key waited on, read deadline).
@@ -245,7 +246,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settled.extend(self.settle())
+            self.settle_failures()
         try:
             plans = self._transaction_plans(items, script_only)
             commands: list[tuple[Any, ...]] = []
@@ -310,28 +311,30 @@ class Lane:
             return TransactionAbortedError(f"Redis discarded the push: {reply}")
         return _push_error(verdict, reply)
 
-    def can_defer(self, item: PushItem) -> bool:
-        """Whether :meth:`push_deferred` may take ``item``: its script already ran on this connection, or it is
-        big and this connection goes in transactions (whose check script is sent as text)."""
-        return self._as_transaction(item) or script_index(item) in self._loaded
+    def push_deferred(self, item: PushItem, capacity: int, before: Sequence[tuple[Any, ...]] = ()) -> bool:
+        """Write the push of ``item`` without waiting for Redis' reply, when that is safe.
 
-    def push_deferred(self, item: PushItem, capacity: int, before: Sequence[tuple[Any, ...]] = ()) -> None:
-        """Write the push of ``item`` without waiting for Redis' reply.
-
-        The reply is read by the next :meth:`blocking_pop` (its outcome then goes to :attr:`settled`) or
-        :meth:`settle`, so a server pays one wait per request instead of two. Only for items that
-        :meth:`can_defer` accepts: a script Redis no longer knows would only be found out later.
+        The reply is read by the next :meth:`blocking_pop` (a failure then goes to :attr:`settled`) or
+        :meth:`settle`, so a server pays one wait per request instead of two. It is safe when the item's script
+        already ran on this connection, or when the item is big and this connection goes in transactions (whose
+        check script is sent as text); otherwise nothing is written (a script Redis does not know would only be
+        found out later): push it with :meth:`push`, which waits.
 
         Args:
             before: Commands Redis must run just before the push, written with it (their replies are read and
                 dropped: what they do must be allowed to fail, such as keeping a copy of the reply).
 
+        Returns:
+            Whether the push was written (False: nothing was).
+
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
+        transaction = self._as_transaction(item)
+        if not transaction and script_index(item) not in self._loaded:
+            return False
         if self._fused is not None:
             self._settle_fused()
-        transaction = self._as_transaction(item)
         commands = push_commands(item, capacity, transaction)
         try:
             self._write([*before, *commands] if before else commands)
@@ -339,11 +342,22 @@ class Lane:
             self._disconnect()
             raise
         self._deferred.append((item, transaction, len(before)))
+        return True
 
     @property
     def has_deferred(self) -> bool:
         """Whether deferred pushes still wait for their replies to be read."""
         return bool(self._deferred)
+
+    def settle_failures(self) -> None:
+        """Read the replies of every deferred push (see :meth:`settle`), keeping the failed ones in :attr:`settled`."""
+        self._keep_failures(self.settle())
+
+    def _keep_failures(self, outcomes: list[tuple[PushItem, Exception | None]]) -> None:
+        settled = self.settled
+        for item, error in outcomes:
+            if error is not None:
+                settled.append((item, error))
 
     def settle(self) -> list[tuple[PushItem, Exception | None]]:
         """Read the replies of every deferred push.
@@ -405,7 +419,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settled.extend(self.settle())
+            self.settle_failures()
         try:
             self._write([command], deadline)
             reply = self._reader.read()
@@ -433,7 +447,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settled.extend(self.settle())
+            self.settle_failures()
         read = self._reader.read
         try:
             self._write([("ASKING",), command], deadline, blocking=blocking)
@@ -626,7 +640,7 @@ class Lane:
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
                 results = self.settle()
-                self.settled.extend(results)
+                self._keep_failures(results)
                 failure = results[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it

@@ -454,7 +454,7 @@ class RedisClientTransport(ClientTransport):
         """:meth:`receive_response_message` once it is known that this thread awaits a reply."""
         pending = state.pending
         deadline = time.monotonic() + timeout
-        queue_name = self._reply_to()
+        queue_name = state.reply_to or self._reply_to()  # (made by the thread's first send)
         reply_key = state.reply_key
         wait = timeout
         while True:

@@ -341,28 +341,11 @@ class RedisTransportCore:
         failure: Exception | None = None
         for _attempt in range(2):
             index, lane = self._lane(key, "send.get_redis_connection", "send")
+            timer = self.metrics.timer(self.prefix + "send.send_message_to_redis_queue") if self.measured else None
+            if timer is not None:
+                timer.start()
             try:
-                if before is None and not self.measured and deferrable and lane.can_defer(item):
-                    lane.push_deferred(item, self.queue_capacity)  # the usual reply, with no timer to feed
-                    self._deferred_lanes[lane] = index
-                    return
-                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    if deferrable and lane.can_defer(item):
-                        if before is None:
-                            lane.push_deferred(item, self.queue_capacity)
-                        elif self.backend_layer.shares_lane(before[0], index):
-                            lane.push_deferred(item, self.queue_capacity, before[1])
-                        else:
-                            self._run_before(before)
-                            lane.push_deferred(item, self.queue_capacity)
-                        self._deferred_lanes[lane] = index
-                        return
-                    if before is not None:
-                        self._run_before(before)
-                    if lane.has_deferred:
-                        self._settle_lane(index, lane)
-                    # The first push of this script on this connection: wait for it, which also loads the script.
-                    lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only=not deferrable)
+                self._push_reply(index, lane, item, deferrable, before)
                 return
             except (QueueFullError, redis.ResponseError) as exc:
                 if self._redirected(exc, lane) is not None:
@@ -374,11 +357,44 @@ class RedisTransportCore:
                 failure = exc
                 self.metrics.counter(self.prefix + "send.error.connection").increment()
                 self.backend_layer.reset_client(index)
+            finally:
+                if timer is not None:
+                    timer.stop()
         self._log_undelivered(queue_name, failure)
         try:
             raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
         finally:
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
+
+    def _push_reply(
+        self,
+        index: int,
+        lane: Lane,
+        item: PushItem,
+        deferrable: bool,
+        before: tuple[int, Sequence[tuple[Any, ...]]] | None,
+    ) -> None:
+        """One attempt of :meth:`send_reply` on ``lane`` (ring slot ``index``): the push written without waiting
+        when the lane may defer it, else pushed and waited for (which also loads the script on the connection).
+
+        Raises:
+            QueueFullError, redis.RedisError: As ``Lane.push`` raises them.
+        """
+        commands: Sequence[tuple[Any, ...]] = ()
+        if before is not None:
+            if self.backend_layer.shares_lane(before[0], index):
+                commands = before[1]  # written with the push, run by Redis just before it
+            else:
+                self._run_before(before)
+        if deferrable and lane.push_deferred(item, self.queue_capacity, commands):
+            self._deferred_lanes[lane] = index
+            return
+        if commands:
+            self._run_before(before)  # type: ignore[arg-type]  # (not None when there are commands)
+        if lane.has_deferred:
+            self._settle_lane(index, lane)
+        key, messages, redis_expiry_seconds = item
+        lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only=not deferrable)
 
     def _run_before(self, before: tuple[int, Sequence[tuple[Any, ...]]]) -> None:
         """Run the commands that must precede a reply's push, on their own master (see :meth:`send_reply`)."""
@@ -405,16 +421,14 @@ class RedisTransportCore:
 
     def _settle_lane(self, index: int, lane: Lane) -> None:
         if lane.has_deferred:
-            lane.settled.extend(lane.settle())
+            lane.settle_failures()
         self._deferred_lanes.pop(lane, None)
         self._handle_settled(lane)
 
     def _handle_settled(self, lane: Lane) -> None:
-        """Act on the outcomes of a lane's deferred reply pushes (see :meth:`send_reply`)."""
+        """Act on the failed deferred reply pushes of a lane (see :meth:`send_reply`)."""
         results, lane.settled = lane.settled, []
         for (key, messages, expiry), error in results:
-            if error is None:
-                continue
             queue_name = queue_name_of(key)
             if self._redirected(error, lane) is not None:
                 self._reply_redirected(queue_name, messages, expiry)
