@@ -350,25 +350,40 @@ def test_a_connection_lost_with_a_reply_unconfirmed_is_replaced_and_the_reply_pu
     assert raw_redis.llen("pysoa:" + client._reply_to()) <= 1  # at most the dropped copy is left
 
 
-def test_a_blpop_answered_within_the_socket_timeout_never_changes_it(redis_url: str) -> None:
-    """A BLPOP longer than socket_timeout whose reply comes in time leaves the socket's timeout alone."""
+def _seconds_to_give_up_on_a_silent_redis(lane: Lane, raw_redis: redis.Redis) -> float:
+    """How long a small command on ``lane`` waits for a Redis that answers nobody (paused for 2 s) before it raises
+    ``redis.TimeoutError``; returns once the pause is over."""
+    raw_redis.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+    started = time.monotonic()
+    try:
+        with pytest.raises(redis.TimeoutError):
+            lane.execute("PING")
+        return time.monotonic() - started
+    finally:
+        time.sleep(max(0.0, started + 2.1 - time.monotonic()))  # the pause ends by itself (UNPAUSE would wait too)
+
+
+def test_a_blpop_longer_than_the_socket_timeout_gets_its_reply_and_the_timeout_still_holds(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """A BLPOP waiting longer than socket_timeout gets a reply that comes in time; a silent Redis is found within
+    socket_timeout afterwards."""
     backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.5})
     try:
         lane = backend.lane_at(0)
         big = b"z" * (3 * 1024 * 1024)
         lane.push("q", [big], 30, 100)
-        sock = lane._connection.sock
         assert lane.blocking_pop("q", 3.0) == [big]
-        assert sock.gettimeout() == 0.5
-        assert not lane._reader.timeout_extended
+        assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
     finally:
         backend.close()
 
 
-def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_back(
+def test_a_blpop_reply_later_than_the_socket_timeout_is_read_and_the_next_command_keeps_the_timeout(
     redis_url: str, raw_redis: redis.Redis
 ) -> None:
-    """A reply later than socket_timeout is still read within the BLPOP's wait; the next push restores it."""
+    """A reply later than socket_timeout is still read within the BLPOP's wait (a big one too); the commands after it
+    give up on a silent Redis within socket_timeout again."""
     backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.3})
     try:
         lane = backend.lane_at(0)
@@ -380,13 +395,9 @@ def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_
             assert lane.blocking_pop("late", 3.0) == [b"x"]
         finally:
             pusher.join()
-        sock = lane._connection.sock
-        assert lane._reader.timeout_extended
-        assert 0.3 < sock.gettimeout() < 5.0  # what was left of the BLPOP's wait plus margin
+        assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
         lane.push("late", [b"y"], 30, 100)
-        assert sock.gettimeout() == 0.3 and not lane._reader.timeout_extended
         assert lane.blocking_pop("late", 0.1) == [b"y"]
-        assert sock.gettimeout() == 0.3
         # A late reply too big for the read buffer (received into its own) is read whole as well.
         big = b"B" * (200 * 1024)
         pusher = threading.Timer(0.6, lambda: raw_redis.rpush("late", big))
@@ -395,7 +406,7 @@ def test_a_late_blpop_reply_extends_the_timeout_once_and_the_next_write_puts_it_
             assert lane.blocking_pop("late", 3.0) == [big]
         finally:
             pusher.join()
-        assert lane._reader.timeout_extended
+        assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
     finally:
         backend.close()
 
@@ -423,24 +434,33 @@ def test_a_blpop_whose_reply_never_comes_times_out_after_its_wait_plus_margin(
         # The connection was closed; once the pause is over, the next command opens a new one with socket_timeout.
         time.sleep(max(0.0, started + 1.6 - time.monotonic()))
         lane.push("silent", [b"after"], 30, 100)
-        assert lane._connection.sock.gettimeout() == 0.2
         assert lane.blocking_pop("silent", 0.1) == [b"after"]
+        assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
     finally:
         backend.close()
 
 
-def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(redis_url: str) -> None:
-    """Without socket_timeout a lane reads with a 60 s timeout (redis-py would wait forever); a configured one stays."""
-    from pysoa_like.common.transport.redis_gateway._lanes import DEFAULT_SOCKET_TIMEOUT_SECONDS
+def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(
+    redis_url: str, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without socket_timeout a lane still gives up on a silent Redis, after its default (redis-py would wait forever);
+    a configured socket_timeout is kept; a BLPOP longer than either still gets its whole wait (a per-read timeout)."""
+    from pysoa_like.common.transport.redis_gateway import _lanes
 
-    for connection_kwargs, expected in (({}, DEFAULT_SOCKET_TIMEOUT_SECONDS), ({"socket_timeout": 3.5}, 3.5)):
+    monkeypatch.setattr(_lanes, "DEFAULT_SOCKET_TIMEOUT_SECONDS", 0.4)  # (60 s: too long to wait for here)
+    for connection_kwargs in ({}, {"socket_timeout": 0.4}):
         backend = StandardRedisClient(hosts=[redis_url], connection_kwargs=connection_kwargs)
         try:
             lane = backend.lane_at(0)
             lane.push("q", [b"x"], 30, 100)
-            assert lane._connection.sock is not None and lane._connection.sock.gettimeout() == expected
-            # A BLPOP longer than the socket timeout still gets its whole wait (a per-read timeout).
-            assert lane.blocking_pop("q", 5.0) == [b"x"]
+            assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
+            pusher = threading.Timer(0.7, lambda: raw_redis.rpush("q", b"y"))
+            pusher.start()
+            try:
+                assert lane.blocking_pop("q", 5.0) == [b"x"]
+                assert lane.blocking_pop("q", 5.0) == [b"y"]
+            finally:
+                pusher.join()
         finally:
             backend.close()
 
