@@ -136,6 +136,8 @@ class ServiceHandler:
         )
         self._send_stack = build_middleware_stack([m.request for m in self.middleware], send)
         self._receive_stack = build_middleware_stack([m.response for m in self.middleware], receive)
+        # How the next reply is pulled: through the middleware, timed with a recorder.
+        self._receive_one: GetResponseCallable = self._receive_measured if self._measured else self._receive_stack
 
     def make_policies(self) -> ServicePolicies:
         """The service's resilience policies, made now (empty) if its settings configure none: a call's own policy."""
@@ -262,22 +264,14 @@ class ServiceHandler:
         with self.metrics.timer("client.receive.excluding_middleware"):
             return self._receive_from_transport(receive_timeout_in_seconds)
 
-    def _receive_one(self, state: _ThreadState, receive_timeout_in_seconds: float | None) -> tuple[Any, Any]:
-        """Pull the next reply through the middleware: ``(request_id, JobResponse)``, or ``(None, None)``."""
-        if not self._measured:
-            return self._receive_stack(receive_timeout_in_seconds)
+    def _receive_measured(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
+        """Pull the next reply through the middleware, timed, ending its call's ``client.call`` timer:
+        ``(request_id, JobResponse)``, or ``(None, None)``."""
         with self.metrics.timer("client.receive.including_middleware"):
             received: tuple[Any, JobResponse | None] = self._receive_stack(receive_timeout_in_seconds)
         if received[1] is not None:
-            self._call_ended(state, received[0], received[1], None)
+            self._call_ended(self._state(), received[0], received[1], None)
         return received
-
-    def _delivered(self, response: JobResponse) -> JobResponse:
-        """``response``, on its way to its caller (after the warnings of its deprecated actions)."""
-        context = response.context
-        if context and _DEPRECATED_ACTIONS in context:
-            _warn_deprecated(self.service_name, context)
-        return response
 
     def _drop(self, request_id: Any) -> None:
         log_bounded(
@@ -312,7 +306,7 @@ class ServiceHandler:
         state = self._state()
         kept = state.start_waiting(request_id)
         if kept is not None:
-            return self._delivered(kept)
+            return deprecation_warnings(self.service_name, kept)
         if not receive_timeout_in_seconds:
             receive_timeout_in_seconds = None  # 0 means the default, as in PySOA
         deadline = None if receive_timeout_in_seconds is None else time.monotonic() + receive_timeout_in_seconds
@@ -326,7 +320,7 @@ class ServiceHandler:
                             f"No response from service {self.service_name} for request {request_id} within "
                             f"{receive_timeout_in_seconds} seconds"
                         )
-                received_id, response = self._receive_one(state, wait)
+                received_id, response = self._receive_one(wait)
                 if response is None:
                     raise MessageReceiveTimeout(
                         f"No response from service {self.service_name} for request {request_id}: the transport "
@@ -334,7 +328,7 @@ class ServiceHandler:
                     )
                 route = state.route(received_id, request_id)
                 if route is DELIVER:
-                    return self._delivered(response)
+                    return deprecation_warnings(self.service_name, response)
                 if route is KEEP:
                     state.keep(received_id, response)
                 else:
@@ -372,16 +366,16 @@ class ServiceHandler:
         try:
             while state.open:
                 for request_id, response in state.take_open_kept():
-                    yield request_id, self._delivered(response)
+                    yield request_id, deprecation_warnings(self.service_name, response)
                 if not state.open:
                     break
-                received_id, response = self._receive_one(state, receive_timeout_in_seconds)
+                received_id, response = self._receive_one(receive_timeout_in_seconds)
                 if response is None:
                     state.forget_open()
                     break
                 route = state.route_open(received_id)
                 if route is DELIVER:
-                    yield received_id, self._delivered(response)
+                    yield received_id, deprecation_warnings(self.service_name, response)
                 elif route is KEEP:
                     state.keep(received_id, response)
                 else:

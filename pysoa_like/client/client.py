@@ -138,20 +138,11 @@ class Client(ClientBase[ServiceHandler]):
 
     FutureResponse = FutureSOAResponse
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        expansion_config: Mapping[str, Any] | None = None,
-        settings_class: Any = None,
-        context: Mapping[str, Any] | None = None,
-        *,
-        fleet: Any = None,
-    ) -> None:
-        super().__init__(config, expansion_config, settings_class, context, fleet=fleet)
-        self._fleet: Any = None
-        self._publisher: Any = None
-        # Made on the first call (servers build a client per job, and most jobs make no call).
-        self._calls: _CallState | None = None
+    # (The constructor is ClientBase's.) Made when first needed: a server builds a client per job, and most jobs
+    # make no call and publish nothing.
+    _fleet: Any = None
+    _publisher: Any = None
+    _calls: _CallState | None = None
 
     def _call_state(self) -> _CallState:
         state = self._calls
