@@ -41,6 +41,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     make_reply_to,
     new_client_id,
     parse_message,
+    should_log_oversized,
 )
 from pysoa_like.core.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -201,26 +202,13 @@ class RedisClientTransport(ClientTransport):
             "detect_dead_workers": detect_dead_workers,
         }
         check_transport_kwargs(RedisTransportSchema, settings, type(self).__name__)
-        assert backend_type is not None  # the schema requires it
         self.client_id = new_client_id()
         self.protocol_version = ProtocolVersion(protocol_version)
         self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
         self.maximum_reply_size_in_bytes = maximum_reply_size_in_bytes
         self.require_reply_nonce = require_reply_nonce
         self.detect_dead_workers = detect_dead_workers
-        self.core = RedisTransportCore(
-            service_name,
-            self.metrics,
-            "client",
-            backend_type,
-            backend_layer_kwargs,
-            message_expiry_in_seconds,
-            queue_capacity,
-            queue_full_retries,
-            receive_timeout_in_seconds,
-            default_serializer_config,
-            log_messages_larger_than_bytes,
-        )
+        self.core = RedisTransportCore.from_settings(service_name, self.metrics, "client", settings)
         self._send_queue_name = request_queue_name(service_name)
         self._send_key = queue_key(self._send_queue_name)
         self._prefix = self.core.prefix
@@ -325,7 +313,8 @@ class RedisClientTransport(ClientTransport):
         except Exception:
             metrics.counter(prefix + "send.error.message_too_large").increment()
             raise
-        core.log_if_oversized(size, request_id, "to")
+        if should_log_oversized(size, core.log_messages_larger_than_bytes):
+            core.log_oversized(size, request_id, "to")
         message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
         control = body.get("control") if isinstance(body, dict) else None
         awaited = not suppress_response_requested(control)

@@ -44,7 +44,6 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     queue_full_backoff_seconds,
     queue_full_come_back_seconds,
     queue_full_error_message,
-    should_log_oversized,
 )
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, SlotRing, parse_redirect
 from pysoa_like.core.constants import (
@@ -173,6 +172,26 @@ class RedisTransportCore:
         self._ring: HostRing | SlotRing | None = None
         self._cache_key: Hashable = backend_key(backend_type, self.backend_layer_kwargs)
 
+    @classmethod
+    def from_settings(
+        cls, service_name: str, metrics: MetricsRecorder, metrics_prefix: str, settings: Mapping[str, Any]
+    ) -> RedisTransportCore:
+        """The core of a transport whose keyword arguments (checked, by name) are ``settings``: the core takes the
+        ones it uses (``backend_type`` is required), the transport keeps the others."""
+        return cls(
+            service_name,
+            metrics,
+            metrics_prefix,
+            settings["backend_type"],
+            settings["backend_layer_kwargs"],
+            settings["message_expiry_in_seconds"],
+            settings["queue_capacity"],
+            settings["queue_full_retries"],
+            settings["receive_timeout_in_seconds"],
+            settings["default_serializer_config"],
+            settings["log_messages_larger_than_bytes"],
+        )
+
     @property
     def _deferred_lanes(self) -> dict[Lane, int]:
         try:
@@ -267,17 +286,17 @@ class RedisTransportCore:
         self.metrics.histogram(self.prefix + "send.message_size").set(len(payload))
         return payload
 
-    def log_if_oversized(self, size: int, request_id: Any, direction: str) -> None:
-        """Log a WARNING on ``pysoa_like.transport.oversized_message`` above the configured threshold."""
-        if should_log_oversized(size, self.log_messages_larger_than_bytes):
-            _oversized_logger.warning(
-                "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
-                direction,
-                self.service_name,
-                request_id,
-                size,
-                self.log_messages_larger_than_bytes,
-            )
+    def log_oversized(self, size: int, request_id: Any, direction: str) -> None:
+        """Log a WARNING on ``pysoa_like.transport.oversized_message`` (for a message that
+        :func:`~pysoa_like.core.envelope.should_log_oversized` finds above the configured threshold)."""
+        _oversized_logger.warning(
+            "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
+            direction,
+            self.service_name,
+            request_id,
+            size,
+            self.log_messages_larger_than_bytes,
+        )
 
     # I/O
 

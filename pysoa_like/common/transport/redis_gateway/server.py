@@ -37,6 +37,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     compute_expiry,
     frame_unjoined,
     should_chunk,
+    should_log_oversized,
     split_into_chunks,
     validate_chunk_settings,
 )
@@ -140,23 +141,10 @@ class RedisServerTransport(ServerTransport):
             validate_chunk_settings(chunk_messages_larger_than_bytes, maximum_message_size_in_bytes)
         except ValueError as exc:
             raise ValueError(f"Invalid {type(self).__name__} settings: {exc}") from exc
-        assert backend_type is not None  # the schema requires it
         self.maximum_message_size_in_bytes = maximum_message_size_in_bytes
         self.chunk_messages_larger_than_bytes = chunk_messages_larger_than_bytes
         self.protocol_version = ProtocolVersion(protocol_version)
-        self.core = RedisTransportCore(
-            service_name,
-            self.metrics,
-            "server",
-            backend_type,
-            backend_layer_kwargs,
-            message_expiry_in_seconds,
-            queue_capacity,
-            queue_full_retries,
-            receive_timeout_in_seconds,
-            default_serializer_config,
-            log_messages_larger_than_bytes,
-        )
+        self.core = RedisTransportCore.from_settings(service_name, self.metrics, "server", settings)
         self._receive_queue_name = request_queue_name(service_name)
         self._receive_key = queue_key(self._receive_queue_name)
         self._prefix = self.core.prefix
@@ -421,7 +409,8 @@ class RedisServerTransport(ServerTransport):
         except Exception:
             metrics.counter(prefix + "send.error.message_too_large").increment()
             raise
-        core.log_if_oversized(size, request_id, "from")
+        if should_log_oversized(size, core.log_messages_larger_than_bytes):
+            core.log_oversized(size, request_id, "from")
         messages: Sequence[OutgoingMessage]
         if chunked:
             messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
