@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._parallel import _batching_handlers, _flush_batches, wait_left
+from pysoa_like.client._parallel import batching_handlers, flush_batches, wait_left
 from pysoa_like.client._resilience import SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 
@@ -192,7 +192,7 @@ class GuardedJobs:
         self._catch = options.catch_transport_errors
         self._items: list[GuardedCall | PySOATransportError] = []
         self._results: dict[int, Any] = {}
-        batching = _batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
+        batching = batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
         try:
             try:
                 for service_name, actions in jobs:
@@ -206,7 +206,7 @@ class GuardedJobs:
                         item = exc
                     self._items.append(item)
             finally:
-                failed = _flush_batches(batching)
+                failed = flush_batches(batching)
             for index, item in enumerate(self._items):
                 if isinstance(item, GuardedCall) and item.waiting_for is not None:
                     error = failed.get((item.service_name, item.waiting_for))

@@ -23,8 +23,10 @@ __all__ = [
     "ParallelJobs",
     "SentJob",
     "action_result",
+    "batching_handlers",
     "expandable_actions",
     "first_action",
+    "flush_batches",
     "job_has_errors",
     "parallel_jobs_of",
     "raise_errors",
@@ -116,7 +118,7 @@ def first_action(result: Any) -> Any:
     return result  # a transport exception, or None for a suppressed response
 
 
-def _batching_handlers(client: Client, service_names: Iterable[str]) -> list[ServiceHandler]:
+def batching_handlers(client: Client, service_names: Iterable[str]) -> list[ServiceHandler]:
     """The handlers whose transports now hold this thread's sends back, to push them together.
 
     A service the client cannot resolve is left to ``send_request`` (which raises, unless replaced).
@@ -131,7 +133,7 @@ def _batching_handlers(client: Client, service_names: Iterable[str]) -> list[Ser
     return [handler for handler in handlers.values() if handler.transport.begin_send_batch()]
 
 
-def _flush_batches(batching: Sequence[ServiceHandler]) -> dict[tuple[str, Any], PySOATransportError]:
+def flush_batches(batching: Sequence[ServiceHandler]) -> dict[tuple[str, Any], PySOATransportError]:
     """Send what the batching transports hold, those of one class together (one round trip per Redis master
     for every service of a parallel call); the jobs whose send failed, by ``(service, request id)``."""
     by_class: dict[type[ClientTransport], list[ServiceHandler]] = {}
@@ -172,7 +174,7 @@ def send_jobs(
     sent: list[SentJob] = []
     # (position in sent, service, request id) of every job handed to its transport, unanswered ones included.
     handed: list[tuple[int, str, Any]] = []
-    batching = _batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
+    batching = batching_handlers(client, dict.fromkeys(service for service, _actions in jobs))
     try:
         try:
             for position, (service_name, actions) in enumerate(jobs):
@@ -189,7 +191,7 @@ def send_jobs(
                     handed.append((len(sent), service_name, request_id))
                     sent.append((service_name, request_id) if options.expects_reply else None)
         finally:
-            failed = _flush_batches(batching)
+            failed = flush_batches(batching)
         for position, service_name, request_id in handed:
             error = failed.get((service_name, request_id))
             if error is not None:
