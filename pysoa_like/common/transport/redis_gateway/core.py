@@ -288,7 +288,7 @@ class RedisTransportCore:
 
     def log_oversized(self, size: int, request_id: Any, direction: str) -> None:
         """Log a WARNING on ``pysoa_like.transport.oversized_message`` (for a message that
-        :func:`~pysoa_like.core.envelope.should_log_oversized` finds above the configured threshold)."""
+        ``core.envelope.should_log_oversized`` finds above the configured threshold)."""
         _oversized_logger.warning(
             "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
             direction,
