@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pysoa_like.client._waiting_line import WaitingLine
 from pysoa_like.client.errors import (
     BulkheadFullError,
     CallActionError,
@@ -98,6 +99,8 @@ class ServicePolicies:
         # wherever the last reference goes, possibly in this thread while it holds the lock.
         self._lock = threading.RLock()
         self._room = threading.Condition(self._lock)
+        # AsyncClient calls waiting for a place (they cannot block on the condition): served in order.
+        self._line = WaitingLine(self._lock)
         # Refusals come in floods while a service is down: a few log lines a minute at most.
         self._log_throttle = LogThrottle()
         breaker = settings.get("circuit_breaker")
@@ -168,12 +171,14 @@ class ServicePolicies:
 
     # One attempt: enter, leave
 
-    def enter(self, action: str, wait_until: float | None) -> int | None:
+    def enter(self, action: str, wait_until: float | None, holding_place: bool = False) -> int | None:
         """Admit one attempt of a call of ``action``; leave with :meth:`leave`, giving it what this returned.
 
         Args:
             action: The call's action label (its actions, joined with commas).
             wait_until: Monotonic time up to which a waiting bulkhead may hold the call.
+            holding_place: The call holds a place in the bulkhead already (:meth:`wait_for_place`); it is given
+                back if the breaker refuses the call.
 
         Returns:
             The breaker's generation the attempt was admitted in (``None`` without a breaker).
@@ -198,8 +203,11 @@ class ServicePolicies:
                     refused = False
             else:
                 refused = False
+            if refused and holding_place:
+                self._free_place()
             if (
                 not refused
+                and not holding_place
                 and self.bulkhead is not None
                 and not self._entered_bulkhead(wait_until, breaker, generation)
             ):
@@ -251,16 +259,22 @@ class ServicePolicies:
             if bulkhead.try_enter():
                 return True
 
-    def has_room(self, wait_until: float | None) -> bool:
-        """Whether a call may try to enter now without waiting for the bulkhead (always, unless it is full and waits).
+    async def wait_for_place(self, wait_until: float) -> bool:
+        """Take a place in the bulkhead, waiting on the event loop in line (first come, first served) until one is
+        handed over or ``wait_until`` (monotonic) passes; whether one was taken (give it to :meth:`enter`).
 
-        ``wait_until``: how long the call may wait (``None``: it may not).
+        A cancelled wait takes no place (one handed over meanwhile goes on to the next in line).
         """
         bulkhead = self.bulkhead
-        if bulkhead is None or not self.bulkhead_waits or wait_until is None:
-            return True
-        with self._lock:
-            return bulkhead.in_flight < bulkhead.max_in_flight
+        assert bulkhead is not None
+        return await self._line.wait(bulkhead.try_enter, self._free_place, wait_until)
+
+    def _free_place(self) -> None:
+        """A place in the bulkhead frees (the lock is held): to the first AsyncClient call in line, else to all."""
+        if not self._line.hand_on():
+            assert self.bulkhead is not None
+            self.bulkhead.leave()
+            self._room.notify()
 
     def leave(self, action: str, failed: bool | None, generation: int | None = None) -> None:
         """End an attempt admitted by :meth:`enter`: its outcome (``None``: none, it was not really made).
@@ -279,8 +293,7 @@ class ServicePolicies:
                     if changed is not None:
                         self._changed(action, changed)
             if self.bulkhead is not None:
-                self.bulkhead.leave()
-                self._room.notify()
+                self._free_place()
 
     # Retries
 
@@ -353,16 +366,18 @@ def _failure_of(error: BaseException, sent: bool) -> Failure | None:
 
 #: A step of :func:`guarded_steps`: make one attempt with these options (``sent[0]`` is set once it is sent).
 ATTEMPT = "attempt"
-#: A step of :func:`guarded_steps`: wait this many seconds (a backoff, or for room in a waiting bulkhead).
+#: A step of :func:`guarded_steps`: wait this many seconds (a backoff).
 SLEEP = "sleep"
+#: A step of :func:`guarded_steps` (not ``blocking``): ``(PLACE, wait_until, policies)``, take a place in the waiting
+#: bulkhead (``await policies.wait_for_place(wait_until)``) and send the generator whether one was taken.
+PLACE = "place"
 #: A guarded call's end: ``(FINISH, response)`` is a reply to finish (raise its errors, expand it) ...
 FINISH = "finish"
 #: ... and ``(RESULT, value)`` is what the call returns as it is (a fallback's response, or ``None``).
 RESULT = "result"
-# How often a waiting bulkhead that cannot block (the asyncio client's) looks for room.
-_ROOM_POLL_SECONDS = 0.005
 
-#: What :func:`guarded_steps` yields: ``(ATTEMPT, options, sent)`` or ``(SLEEP, seconds, None)``.
+#: What :func:`guarded_steps` yields: ``(ATTEMPT, options, sent)``, ``(SLEEP, seconds, None)`` or
+#: ``(PLACE, wait_until, policies)``.
 Step = tuple[str, Any, Any]
 
 
@@ -380,7 +395,8 @@ def guarded_steps(
     The driver (:func:`call_guarded` for the blocking client, the asyncio client's own) makes each step: for
     ``(ATTEMPT, options, sent)`` it sends the job and waits for its reply, and sends the generator the reply
     (``None`` without one) or throws the attempt's exception into it; for ``(SLEEP, seconds, None)`` it
-    waits. The generator returns ``(FINISH, response)`` or ``(RESULT, value)``, or raises the call's error.
+    waits; for ``(PLACE, wait_until, policies)`` (``blocking`` false) it waits for a place in the bulkhead.
+    The generator returns ``(FINISH, response)`` or ``(RESULT, value)``, or raises the call's error.
 
     Args:
         service_name: The service.
@@ -389,8 +405,8 @@ def guarded_steps(
         policies: The service's policies (``None``: only the call's ``fallback``).
         default_wait: The transport's default wait (how long a waiting bulkhead may hold a call without a
             timeout; 5 seconds when unknown).
-        blocking: Whether a waiting bulkhead may block the driver's thread on its condition; False polls for
-            room with ``SLEEP`` steps (an event loop must never block).
+        blocking: Whether a waiting bulkhead may block the driver's thread on its condition; False asks the
+            driver to wait for a place with a ``PLACE`` step (an event loop must never block).
         wait_for_room: False: a full bulkhead refuses the call at once even if it is configured to wait (a
             parallel call's jobs, which would wait for each other).
     """
@@ -409,10 +425,10 @@ def guarded_steps(
         generation = None
         try:
             if policies is not None:
-                if not blocking and wait_for_room:
-                    while not policies.has_room(wait_until) and time.monotonic() < wait_until:
-                        yield SLEEP, _ROOM_POLL_SECONDS, None
-                generation = policies.enter(label, wait_until if blocking and wait_for_room else None)
+                holding = False
+                if not blocking and wait_for_room and policies.bulkhead_waits and policies.bulkhead is not None:
+                    holding = yield PLACE, wait_until, policies
+                generation = policies.enter(label, wait_until if blocking and wait_for_room else None, holding)
                 entered = True
             attempt_options = options
             if ends is not None and retry_number:

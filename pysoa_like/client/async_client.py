@@ -34,7 +34,7 @@ from pysoa_like.client._parallel import (
     raise_errors,
     wait_left,
 )
-from pysoa_like.client._resilience import FINISH, SLEEP, ServicePolicies, guarded_steps
+from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
@@ -324,6 +324,12 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
                 kind, argument, sent = step
                 if kind is SLEEP:
                     await asyncio.sleep(argument)
+                    continue
+                if kind is PLACE:
+                    try:
+                        outcome = await sent.wait_for_place(argument)
+                    except BaseException as exc:
+                        error = exc
                     continue
                 try:
                     outcome = await self._send_and_wait(service_name, actions, argument, sent)
