@@ -37,6 +37,7 @@ from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:
+    from pysoa_like.client._aio_versions import AsyncVersionsReader
     from pysoa_like.client._fleet import VersionGate
     from pysoa_like.client._resilience import ServicePolicies
 
@@ -107,12 +108,14 @@ class AsyncServiceHandler:
         #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
         self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
         self.version_gate: VersionGate | None = None
+        self._versions: AsyncVersionsReader | None = None
         minimum_version = settings.get("minimum_version")
         if minimum_version:
-            from pysoa_like.client._fleet import VersionGate, live_versions_reader
+            from pysoa_like.client._aio_versions import AsyncVersionsReader
+            from pysoa_like.client._fleet import VersionGate
 
-            reader = live_versions_reader(service_name, self.transport, transport_config)
-            self.version_gate = VersionGate(service_name, minimum_version, reader)
+            self._versions = AsyncVersionsReader(service_name, self.transport, transport_config)
+            self.version_gate = VersionGate(service_name, minimum_version, None)
         from pysoa_like.client._resilience import ServicePolicies
 
         #: The service's breakers, bulkhead, retries and fallbacks (``None`` when its settings configure none).
@@ -133,6 +136,12 @@ class AsyncServiceHandler:
         self._no_reply_hooks: list[Any] = [
             hook for hook in (getattr(m, "no_reply", None) for m in self.middleware) if callable(hook)
         ]
+
+    async def aclose(self) -> None:
+        """Close the transport's connections and tasks, and the version check's (of the running loop)."""
+        await self.transport.aclose()
+        if self._versions is not None:
+            await self._versions.aclose()
 
     def next_request_id(self) -> int:
         """A request id no other request of this handler has (safe from any thread)."""
@@ -178,8 +187,8 @@ class AsyncServiceHandler:
             ServiceVersionError: The settings' ``minimum_version`` is not met by any live instance.
         """
         if self.version_gate is not None:
-            # The gate reads the registry (cached for seconds) with blocking I/O: never on the loop.
-            await asyncio.to_thread(self.version_gate.check)
+            assert self._versions is not None
+            await self.version_gate.check_async(self._versions)
         request_id = self.next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
         timer = including = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from pysoa_like.client._options import make_context_header
@@ -85,10 +85,11 @@ class VersionGate:
     Args:
         service_name: The service.
         minimum: The minimum version.
-        live_versions: Reads the versions of the live instances now.
+        live_versions: Reads the versions of the live instances now, for :meth:`check` (``None``: the gate of an
+            ``AsyncClient``, which gives :meth:`check_async` its reader).
     """
 
-    def __init__(self, service_name: str, minimum: str, live_versions: Callable[[], list[str]]) -> None:
+    def __init__(self, service_name: str, minimum: str, live_versions: Callable[[], list[str]] | None) -> None:
         self.service_name = service_name
         self.minimum = minimum
         self._live_versions = live_versions
@@ -103,24 +104,54 @@ class VersionGate:
         Raises:
             ServiceVersionError: No live instance has the minimum version.
         """
-        now = time.monotonic()
-        if now < self._ok_until:
+        if self._decided():
             return
-        if self._refusal is not None and now < self._refused_until:
-            raise self._refusal
+        assert self._live_versions is not None, "an AsyncClient's gate is checked with check_async"
         try:
             versions = self._live_versions()
         except FleetConnectionError as exc:
-            # The call itself will say whether Redis works; a check that cannot be made blocks nothing.
-            if not self._failing:
-                self._failing = True
-                _logger.warning(
-                    "Cannot check the minimum version %s of service %s (calling it anyway): %s",
-                    self.minimum,
-                    self.service_name,
-                    exc,
-                )
+            self._unreadable(exc)
             return
+        self._judge(versions)
+
+    async def check_async(self, live_versions: Callable[[], Awaitable[list[str]]]) -> None:
+        """:meth:`check` from asyncio code, reading the versions with ``live_versions`` (on the event loop).
+
+        Raises:
+            ServiceVersionError: No live instance has the minimum version.
+        """
+        if self._decided():
+            return
+        try:
+            versions = await live_versions()
+        except FleetConnectionError as exc:
+            self._unreadable(exc)
+            return
+        self._judge(versions)
+
+    def _decided(self) -> bool:
+        """Whether a recent answer stands: ``True`` for a pass (the refusal is raised); ``False``: read again."""
+        now = time.monotonic()
+        if now < self._ok_until:
+            return True
+        if self._refusal is not None and now < self._refused_until:
+            raise self._refusal
+        return False
+
+    def _unreadable(self, exc: FleetConnectionError) -> None:
+        # The call itself will say whether Redis works; a check that cannot be made blocks nothing.
+        if not self._failing:
+            self._failing = True
+            _logger.warning(
+                "Cannot check the minimum version %s of service %s (calling it anyway): %s",
+                self.minimum,
+                self.service_name,
+                exc,
+            )
+
+    def _judge(self, versions: list[str]) -> None:
+        """Pass (remembered for a while) or refuse (raised, remembered for a second) on the live ``versions``."""
+        now = time.monotonic()
         self._failing = False
         if any(meets_minimum(version, self.minimum) for version in versions):
             self._ok_until = now + VERSION_RECHECK_SECONDS
@@ -144,26 +175,39 @@ class VersionGate:
         raise self._refusal
 
 
-def live_versions_reader(
-    service_name: str, transport: Any, transport_settings: Mapping[str, Any]
-) -> Callable[[], list[str]]:
-    """How a :class:`VersionGate` reads the live versions of a service reached through ``transport``.
+def versions_source(service_name: str, transport: Any, transport_settings: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Where the live versions of a service reached through ``transport`` are read.
 
-    The local transport runs its server in-process: its version is the only one alive. A Redis transport
-    reads the registry on the same Redis.
+    Returns:
+        ``(server, None)``: the local transport's in-process server, whose version is the only one alive; or
+        ``(None, fleet_settings)``: the settings of the Redis whose registry lists the service's instances.
 
     Raises:
         FleetNotConfiguredError: Any other transport (nothing to read versions from).
     """
     server = getattr(transport, "server", None)
     if server is not None and hasattr(server, "get_service_version"):
-        return lambda: [server.get_service_version()]
+        return server, None
     implied = fleet_settings_from_transport(transport_settings)
     if implied is None:
         raise FleetNotConfiguredError(
             f"minimum_version for service {service_name} needs the Redis or the local transport (where the "
             "service registry can be read)"
         )
+    return None, implied
+
+
+def live_versions_reader(
+    service_name: str, transport: Any, transport_settings: Mapping[str, Any]
+) -> Callable[[], list[str]]:
+    """How a :class:`VersionGate` reads the live versions of a service reached through ``transport`` (blocking).
+
+    Raises:
+        FleetNotConfiguredError: Neither the Redis nor the local transport (see :func:`versions_source`).
+    """
+    server, implied = versions_source(service_name, transport, transport_settings)
+    if server is not None:
+        return lambda: [server.get_service_version()]
     from pysoa_like.registry.store import RegistryStore
 
     store = RegistryStore(FleetRedis.from_settings(implied))

@@ -108,7 +108,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         """Close the transports' connections and tasks (of the running loop); the client may be used again after."""
         handlers = list(self.handlers.values())
         for handler in handlers:
-            await handler.transport.aclose()
+            await handler.aclose()
         if self._async_publisher is not None:
             await self._async_publisher.aclose()
         if self._aio_fleet_redis is not None:

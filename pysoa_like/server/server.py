@@ -291,7 +291,12 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin, DeliveryMixin
             new_context.update(extra_context)
         new_context["calling_service"] = self.service_name
         client_class = type(self).async_client_class or AsyncClient
-        return client_class(self._client_routing(kwargs, client_class, AsyncClient), context=new_context, **kwargs)
+        client = client_class(self._client_routing(kwargs, client_class, AsyncClient), context=new_context, **kwargs)
+        if isinstance(client, AsyncClient):
+            # As for make_client: each call is bounded by the deadline of the job (the task) it is made in, even
+            # when the client is kept and shared by jobs running at once (a make_async_client that caches it).
+            client.job_deadline_margin = self.nested_call_margin_seconds
+        return client
 
     def close(self) -> None:
         """Stop the event loop thread behind ``run_coroutine`` (waiting briefly for pending coroutines)."""

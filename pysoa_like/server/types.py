@@ -77,8 +77,10 @@ class LazyAsyncClient:
         if client is None:
             client = self._client = self.server.make_async_client(self.context)
             deadline = self.deadline
-            if deadline is not None and hasattr(client, "deadline"):
-                client.deadline = deadline - self.server.nested_call_margin_seconds
+            if hasattr(client, "deadline"):
+                # For calls made outside the job's context; in it, a client from make_async_client follows the
+                # deadline of the job each call is made in (job_deadline_margin), shared by jobs or not.
+                client.deadline = None if deadline is None else deadline - self.server.nested_call_margin_seconds
         return client
 
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.fleet.errors import FleetConnectionError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import get_service, list_services
 from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
 from pysoa_like.registry.store import RECENT_ERRORS_KEPT, RegistryStore
 from pysoa_like.test.redis import RedisRing, RedisServerProcess
+from tests.asyncio_checks import forbid_worker_threads
 
 REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 
@@ -151,15 +154,20 @@ def test_redis_down_is_a_fleet_connection_error(read_services: Callable[..., lis
         read_services(fleet)
 
 
-def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProcess) -> None:
-    """Over Redis, a client's minimum_version is checked against the live instances in the registry."""
-    transport = {
-        "path": REDIS_CLIENT_TRANSPORT,
-        "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [fleet_server.url]}},
-    }
+def _orders_at_1_4_2(fleet_server: RedisServerProcess) -> dict[str, Any]:
+    """An instance of ``orders`` at version 1.4.2 in the registry; the transport settings of a client of it."""
     writer = FleetRedis("redis.standard", {"hosts": [fleet_server.url]})
     RegistryStore(writer).register(_instance("orders", "a", "1.4.2"), 30)
     writer.close()
+    return {
+        "path": REDIS_CLIENT_TRANSPORT,
+        "kwargs": {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [fleet_server.url]}},
+    }
+
+
+def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProcess) -> None:
+    """Over Redis, a client's minimum_version is checked against the live instances in the registry."""
+    transport = _orders_at_1_4_2(fleet_server)
     client = Client({"orders": {"transport": transport, "minimum_version": "1.5"}})
     try:
         with pytest.raises(ServiceVersionError, match=r"only older versions are alive \(1\.4\.2\)"):
@@ -167,6 +175,29 @@ def test_client_minimum_version_reads_the_registry(fleet_server: RedisServerProc
         assert client.list_services()[0].versions == ("1.4.2",)
     finally:
         client.fleet_redis().close()
+
+
+def test_asyncclient_minimum_version_reads_the_registry_on_the_loop(fleet_server: RedisServerProcess) -> None:
+    """An AsyncClient reads the registry from the event loop (no worker thread): gathered calls to a service
+    whose live instances are too old are all refused; a minimum they meet lets the calls go to the service."""
+    transport = _orders_at_1_4_2(fleet_server)
+
+    async def calls() -> tuple[list[BaseException], BaseException]:
+        forbid_worker_threads()
+        async with AsyncClient({"orders": {"transport": transport, "minimum_version": "1.5"}}) as newer:
+            refused = await asyncio.gather(
+                *(newer.call_action("orders", "anything", timeout=1) for _ in range(20)), return_exceptions=True
+            )
+        async with AsyncClient({"orders": {"transport": transport, "minimum_version": "1.4"}}) as older:
+            with pytest.raises(MessageReceiveTimeout) as unanswered:  # let through: no worker answers
+                await older.call_action("orders", "anything", timeout=0.3)
+        return [outcome for outcome in refused if isinstance(outcome, BaseException)], unanswered.value
+
+    refused, unanswered = asyncio.run(calls())
+    assert len(refused) == 20
+    assert all(isinstance(error, ServiceVersionError) for error in refused)
+    assert "only older versions are alive (1.4.2)" in str(refused[0])
+    assert isinstance(unanswered, MessageReceiveTimeout)
 
 
 def _error(number: int) -> RecentError:

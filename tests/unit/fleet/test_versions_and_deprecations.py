@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import pytest
 
 from pysoa_like.client._fleet import VERSION_RECHECK_SECONDS, VersionGate, resolve_client_fleet
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.common.settings import SettingsError
+from pysoa_like.common.types import ActionResponse
 from pysoa_like.fleet.errors import FleetConnectionError, FleetNotConfiguredError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.server.action.base import Action
@@ -19,6 +22,7 @@ from pysoa_like.server.action.status import StatusActionFactory
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
 from pysoa_like.test.server import close_client, local_client_settings
+from tests.asyncio_checks import forbid_worker_threads
 
 LOCAL_SETTINGS: dict[str, Any] = {"transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"}}
 REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -126,6 +130,24 @@ def test_minimum_version_over_the_local_transport_checks_the_local_server() -> N
     finally:
         close_client(ok)
         close_client(too_new)
+
+
+def test_asyncclient_minimum_version_over_the_local_transport_checks_the_server_on_the_loop() -> None:
+    """An AsyncClient's check passes or refuses as Client's does, without a worker thread."""
+    settings = local_client_settings(VersionedServer, LOCAL_SETTINGS)
+
+    async def calls() -> tuple[ActionResponse, ServiceVersionError]:
+        forbid_worker_threads()
+        async with AsyncClient({"versioned": dict(settings["versioned"], minimum_version="2.3")}) as ok:
+            response = await ok.call_action("versioned", "new")
+        async with AsyncClient({"versioned": dict(settings["versioned"], minimum_version="2.10")}) as too_new:
+            with pytest.raises(ServiceVersionError) as caught:
+                await too_new.call_action("versioned", "new")
+        return response, caught.value
+
+    response, refusal = asyncio.run(calls())
+    assert response.body == {"new": True}
+    assert refusal.live_versions == ("2.3.0",)
 
 
 class _Versions:
