@@ -6,7 +6,8 @@ answers in command order). Any number of callers may use one connection at once:
 (encoded by :func:`~pysoa_like.core.resp.pack_commands`) and waits for its own replies. A caller that gives
 up (cancelled) leaves its place in the FIFO, so its replies are read and dropped and the next caller still
 gets its own. A reply that does not come within the caller's deadline means Redis or the network is stuck:
-the connection is closed and every caller waiting on it gets the error.
+the connection is closed and every caller waiting on it gets the error (one watchdog timer per connection
+watches the deadlines, not a timer per command).
 
 Bytes are received straight into the parser's buffer (``asyncio.BufferedProtocol``), so a big bulk string is
 received in place, never copied. Nothing here blocks: the connection is opened with ``loop.create_connection``
@@ -37,12 +38,15 @@ class RedisReplyTimeout(RedisConnectionError, TimeoutError):
 
 
 class _Waiter:
-    __slots__ = ("count", "future", "replies")
+    __slots__ = ("count", "deadline", "future", "replies", "timeout")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, timeout: float | None, deadline: float) -> None:
         self.future = future
         self.count = count
         self.replies: list[Any] = []
+        self.timeout = timeout
+        #: ``loop.time()`` by which the replies must have come (when ``timeout`` is not None).
+        self.deadline = deadline
 
 
 class _RespProtocol(asyncio.BufferedProtocol):
@@ -88,6 +92,10 @@ class AioConnection:
         self._drained: asyncio.Future[None] | None = None
         # Buffers sent in this turn of the loop, written together by _flush.
         self._outgoing: list[bytes] = []
+        # One timer per connection watches the waiters' deadlines (not one per send): armed for the earliest
+        # deadline it knows of, it looks at every waiter when it fires.
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
 
     @classmethod
     async def open(cls, endpoint: Endpoint) -> AioConnection:
@@ -163,16 +171,18 @@ class AioConnection:
             raise RedisConnectionError(f"The connection to {self.endpoint} is closed: {self._closed_because}")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self._waiters.append(_Waiter(future, len(commands)))
+        if timeout is None:
+            timeout = self.endpoint.socket_timeout
+        deadline = 0.0
+        if timeout is not None:
+            deadline = loop.time() + timeout
+            if self._watchdog is None or deadline < self._watchdog_at:
+                self._arm(loop, deadline)
+        self._waiters.append(_Waiter(future, len(commands), timeout, deadline))
         outgoing = self._outgoing
         if not outgoing:
             loop.call_soon(self._flush)
         outgoing.extend(pack_commands(commands))
-        if timeout is None:
-            timeout = self.endpoint.socket_timeout
-        if timeout is not None:
-            handle = loop.call_later(timeout, self._expire, future, timeout)
-            future.add_done_callback(lambda _done: handle.cancel())
         return future
 
     def _flush(self) -> None:
@@ -182,9 +192,30 @@ class AioConnection:
         if transport is not None and self._closed_because is None:
             transport.writelines(outgoing)
 
-    def _expire(self, future: asyncio.Future[list[Any]], timeout: float) -> None:
-        if not future.done():
-            self._close(RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {timeout:.1f} s"))
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = loop.call_at(deadline, self._watch, loop)
+        self._watchdog_at = deadline
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The watchdog: a waiter still waiting past its deadline closes the connection (Redis is stuck)."""
+        self._watchdog = None
+        # A timer may run up to the loop's clock resolution early: a deadline that near has passed.
+        now = loop.time() + 0.001
+        earliest: float | None = None
+        for waiter in self._waiters:
+            if waiter.timeout is None or waiter.future.done():
+                continue  # no deadline, or a caller that gave up
+            if waiter.deadline <= now:
+                self._close(
+                    RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {waiter.timeout:.1f} s")
+                )
+                return
+            if earliest is None or waiter.deadline < earliest:
+                earliest = waiter.deadline
+        if earliest is not None:
+            self._arm(loop, earliest)
 
     async def _drain(self) -> None:
         if not self._paused:
@@ -231,6 +262,9 @@ class AioConnection:
     def _fail_waiters(self, reason: BaseException) -> None:
         if self._closed_because is None:
             self._closed_because = reason
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         waiters, self._waiters = self._waiters, collections.deque()
         for waiter in waiters:
             if not waiter.future.done():

@@ -25,7 +25,9 @@ transactions for big pushes (every push runs the send script), and the blocking 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import inspect
+import itertools
 import logging
 import time
 import weakref
@@ -151,6 +153,48 @@ class _LoopState:
         self.reader: asyncio.Task[None] | None = None
         self.chunks: ChunkReassembler | None = None
         self.chunk_bytes = 0
+        # The waiting calls' deadlines, one timer for them all (armed for the earliest): entries
+        # [loop time, order, future or None once the call ended].
+        self.deadlines: list[list[Any]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def watch(self, future: asyncio.Future[ReceivedMessage], timeout: float) -> list[Any]:
+        """Time ``future`` out (``_TimedOut``) unless it is done within ``timeout`` seconds.
+
+        Returns:
+            Its entry, whose future the call sets to None when it ends (so that nothing holds it until then).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        entry = [deadline, next(self._order), future]
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][2] is None:  # calls that ended first (most do)
+            heapq.heappop(deadlines)
+        heapq.heappush(deadlines, entry)
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(loop, deadline)
+        return entry
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire, loop)
+        self._timer_at = deadline
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Time out the calls whose deadline passed; arm the timer for the next one."""
+        self._timer = None
+        deadlines = self.deadlines
+        # A timer may run up to the loop's clock resolution early: a deadline that near has passed.
+        now = loop.time() + 0.001
+        while deadlines and (deadlines[0][2] is None or deadlines[0][0] <= now):
+            future = heapq.heappop(deadlines)[2]
+            if future is not None and not future.done():
+                future.set_exception(_TimedOut())
+        if deadlines:
+            self._arm(loop, deadlines[0][0])
 
     def key_of(self, request_id: Any, meta: Any) -> _CallKey | None:
         """The call a reply with this request id and meta answers, if any could be."""
@@ -524,14 +568,14 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         if future is None:
             raise MessageReceiveTimeout(f"No request {short_repr(request_id)} to service {self.service_name} waits")
         timeout = receive_timeout_in_seconds or self._receive_timeout
-        timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
+        watched = state.watch(future, timeout)
         try:
             return await future
         except _TimedOut:
             self.metrics.counter(self._prefix + "receive.error.timeout").increment()
             raise await self._timeout_error(state, timeout) from None
         finally:
-            timer.cancel()
+            watched[2] = None  # the deadline's entry no longer holds the call's future (nor its reply)
             _forget(calls, request_id)
 
     async def _timeout_error(self, state: _LoopState, timeout: float) -> MessageReceiveTimeout:
@@ -806,8 +850,3 @@ _CLIENT_SIGNATURE = inspect.signature(RedisClientTransport.__init__)
 
 class _TimedOut(Exception):
     """A receive's timeout fired before its reply came."""
-
-
-def _time_out(future: asyncio.Future[ReceivedMessage]) -> None:
-    if not future.done():
-        future.set_exception(_TimedOut())
