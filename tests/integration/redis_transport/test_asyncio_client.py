@@ -4,8 +4,11 @@ never blocked, TLS, ACL users, Sentinel, unix sockets, full queues, chunked repl
 from __future__ import annotations
 
 import asyncio
+import gc
+import socket
 import threading
 import time
+import warnings
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -415,3 +418,26 @@ def test_many_calls_waiting_at_once_each_time_out_at_their_deadline(kwargs: dict
     outcomes, elapsed = run(calls())
     assert all(isinstance(outcome, MessageReceiveTimeout) for outcome in outcomes)
     assert elapsed < 5  # generous: a shared, loaded machine
+
+
+@pytest.mark.parametrize("close", ["aclose", "loop end"])
+def test_a_call_given_up_while_its_connection_opens_leaves_no_socket_open(close: str) -> None:
+    """A call cancelled while its connection is still being opened (a Redis that never answers the handshake)
+    leaves no socket behind once the client is closed, or its loop ended."""
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        layer = {"hosts": [("127.0.0.1", silent.getsockname()[1])], "connection_kwargs": {"password": "pw"}}
+        client = client_of({"backend_type": "redis.standard", "backend_layer_kwargs": layer})
+
+        async def call() -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.call_action("example", "square", {"number": 1}), 0.3)
+            if close == "aclose":
+                await client.aclose()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run(call())
+            gc.collect()
+    assert [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)] == []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._connect import keep_alive, tls_context
@@ -47,6 +47,40 @@ class _Waiter:
         self.timeout = timeout
         #: ``loop.time()`` by which the replies must have come (when ``timeout`` is not None).
         self.deadline = deadline
+
+
+async def _connected(opening: Coroutine[Any, Any, tuple[Any, Any]], timeout: float) -> asyncio.Transport:
+    """The transport ``opening`` connects, within ``timeout`` seconds.
+
+    Unlike ``asyncio.wait_for`` before Python 3.12, a connection that is made just as the wait ends (timed out or
+    cancelled) is closed, not left open and unowned.
+
+    Raises:
+        asyncio.TimeoutError: Not connected in time.
+        OSError: Connecting failed.
+    """
+    task: asyncio.Future[tuple[Any, Any]] = asyncio.ensure_future(opening)
+    try:
+        done, _pending = await asyncio.wait((task,), timeout=timeout)
+    except BaseException:
+        _abandon(task)
+        raise
+    if not done:
+        _abandon(task)
+        raise asyncio.TimeoutError
+    transport: asyncio.Transport = task.result()[0]
+    return transport
+
+
+def _abandon(task: asyncio.Future[tuple[Any, Any]]) -> None:
+    """Stop an opening nobody waits for any more; a connection it made all the same is closed."""
+
+    def close(done: asyncio.Future[tuple[Any, Any]]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result()[0].close()
+
+    task.cancel()
+    task.add_done_callback(close)
 
 
 class _RespProtocol(asyncio.BufferedProtocol):
@@ -117,23 +151,27 @@ class AioConnection:
                     ssl=None if endpoint.tls is None else tls_context(endpoint.tls),
                     server_hostname=endpoint.host if endpoint.tls is not None else None,
                 )
-            transport, _protocol = await asyncio.wait_for(opening, endpoint.connect_timeout)
-            if endpoint.keepalive:
-                keep_alive(transport.get_extra_info("socket"), endpoint.keepalive_options)
+            transport = await _connected(opening, endpoint.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
             raise RedisConnectionError(f"Error connecting to {endpoint}: {reason}") from exc
         connection._transport = transport
-        handshake = endpoint.handshake()
-        if handshake:
-            try:
-                replies = await connection.execute(handshake, endpoint.connect_timeout)
-            except RedisConnectionError as exc:
-                raise RedisConnectionError(f"Error connecting to {endpoint}: {exc}") from exc
-            refused = handshake_refusal(handshake, replies)
-            if refused is not None:
-                connection.close()
-                raise RedisConnectionError(f"Error connecting to {endpoint}: {refused}")
+        try:
+            if endpoint.keepalive:
+                keep_alive(transport.get_extra_info("socket"), endpoint.keepalive_options)
+            handshake = endpoint.handshake()
+            if handshake:
+                try:
+                    replies = await connection.execute(handshake, endpoint.connect_timeout)
+                except RedisConnectionError as exc:
+                    raise RedisConnectionError(f"Error connecting to {endpoint}: {exc}") from exc
+                refused = handshake_refusal(handshake, replies)
+                if refused is not None:
+                    raise RedisConnectionError(f"Error connecting to {endpoint}: {refused}")
+        except BaseException:
+            # Refused, failed, or given up (cancelled) during the handshake: the socket is closed, never left open.
+            connection.close()
+            raise
         return connection
 
     @property
@@ -208,9 +246,7 @@ class AioConnection:
             if waiter.timeout is None or waiter.future.done():
                 continue  # no deadline, or a caller that gave up
             if waiter.deadline <= now:
-                self._close(
-                    RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {waiter.timeout:.1f} s")
-                )
+                self._close(RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {waiter.timeout:.1f} s"))
                 return
             if earliest is None or waiter.deadline < earliest:
                 earliest = waiter.deadline

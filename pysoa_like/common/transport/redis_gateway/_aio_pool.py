@@ -57,6 +57,7 @@ class AioPool:
         self._opening: dict[_Address, asyncio.Future[AioConnection]] = {}
         self._idle: dict[_Address, list[AioConnection]] = {}
         self._closer: AsyncGenerator[None, None] | None = None
+        self._closed = False
         #: The reply lists of this loop and ring, by the settings that let transports share one.
         self.replies: dict[Hashable, Any] = {}
 
@@ -99,14 +100,28 @@ class AioPool:
         if opening is None:
             opening = self._opening[address] = asyncio.ensure_future(AioConnection.open(endpoint))
             opening.add_done_callback(lambda done: self._opened(address, done))
-        connection = self._shared[address] = await asyncio.shield(opening)
+        connection = await asyncio.shield(opening)
+        if connection.closed:
+            raise RedisConnectionError(f"The connection to {endpoint} was closed as it opened (the pool was closed)")
         return connection
 
     def _opened(self, address: _Address, opening: asyncio.Future[AioConnection]) -> None:
-        """An opening ended: forget it (its error is read here too, as every caller may have given up on it)."""
+        """An opening ended: forget it, and keep what it opened (every caller may have given up on it).
+
+        The connection is the pool's from now on, so that it is closed with the pool, even if nobody waited for it
+        (its error is read here too); if the pool was closed meanwhile, it is closed at once.
+        """
         self._opening.pop(address, None)
-        if not opening.cancelled():
-            opening.exception()
+        if opening.cancelled() or opening.exception() is not None:
+            return
+        connection = opening.result()
+        current = self._shared.get(address)
+        if self._closed:
+            connection.close()
+        elif current is None or current.closed:
+            self._shared[address] = connection
+        elif current is not connection:
+            connection.close()
 
     def redirect_of(self, index: int, reply: Any, connection: AioConnection | None) -> Redirect | None:
         """The ``MOVED``/``ASK`` answer ``reply`` is, once the ring learned from it; None for any other reply.
@@ -193,7 +208,8 @@ class AioPool:
             connection.close()
 
     def close(self) -> None:
-        """Close every connection of the pool."""
+        """Close every connection of the pool (one still opening is closed once open)."""
+        self._closed = True
         for connection in [*self._shared.values(), *(c for idle in self._idle.values() for c in idle)]:
             connection.close()
         self._connections.clear()
