@@ -1,0 +1,126 @@
+"""The asyncio driver accepts each call's own reply only, popped in batches: foreign, duplicated, forged and
+malformed replies are dropped and counted, a big reply is decoded off the loop in its turn.
+
+Replies are pushed by hand into a real Redis, as a server (or an attacker) would, using the requests the
+transport queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+
+from pysoa_like.common.serializer import MsgpackSerializer
+from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
+from pysoa_like.common.transport.redis_gateway.protocol import frame_message
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response, queued_request
+
+ERROR = "client.transport.redis_gateway.receive.error."
+MSGPACK = "application/msgpack"
+
+
+def _reply(request_id: Any, meta: dict[str, Any], **body: Any) -> bytes:
+    envelope = {"request_id": request_id, "meta": meta, "body": job_response(**body)}
+    return frame_message(MsgpackSerializer().dict_to_blob(envelope), MSGPACK)
+
+
+def _transport(transport_kwargs: dict[str, Any], metrics: RecordingMetrics) -> AsyncRedisClientTransport:
+    return AsyncRedisClientTransport("echo", metrics, **transport_kwargs, maximum_message_size_in_bytes=2**20)
+
+
+async def _sent(transport: AsyncRedisClientTransport, raw_redis: redis.Redis, count: int) -> list[dict[str, Any]]:
+    """Send requests 1..count; their metas as a server sees them."""
+    for request_id in range(1, count + 1):
+        await transport.send_request_message(request_id, {"client_version": [1, 4, 9]}, job_request())
+    # A call waiting for its reply does not wait for its push: it is written in the loop's next turn.
+    for _ in range(500):
+        if raw_redis.llen("pysoa:service.echo") == count:
+            break
+        await asyncio.sleep(0.01)
+    queued = [queued_request(raw_redis) for _ in range(count)]
+    assert [request_id for request_id, _meta in queued] == list(range(1, count + 1))
+    return [meta for _request_id, meta in queued]
+
+
+def _push(raw_redis: redis.Redis, meta: dict[str, Any], *messages: bytes) -> None:
+    raw_redis.rpush("pysoa:" + meta["reply_to"], *messages)
+
+
+def test_foreign_duplicated_forged_and_malformed_replies_are_dropped_and_each_call_gets_its_own(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """Replies popped in one batch: the junk among them is counted by kind; each call gets its own reply once."""
+
+    async def calls() -> list[ReceivedMessage]:
+        transport = _transport(transport_kwargs, metrics)
+        first, second, third = await _sent(transport, raw_redis, 3)
+        forged = {**first, "reply_nonce": "0000000000000000"}
+        _push(
+            raw_redis,
+            first,
+            _reply(999, first, who="stranger"),
+            _reply(1, forged, who="attacker"),
+            _reply(1, first, n=1),
+            _reply(1, first, n=1),  # a duplicate
+            b"not a framed message",
+            _reply(3, third, n=3),
+            _reply(2, second, n=2),
+        )
+        received = await asyncio.gather(*(transport.receive_response_message(i, 5) for i in (1, 2, 3)))
+        await transport.aclose()
+        return received
+
+    received = asyncio.run(calls())
+    assert [(reply.request_id, reply.body) for reply in received] == [(i, job_response(n=i)) for i in (1, 2, 3)]
+    # The transports sharing a reply list tell calls apart by id and nonce: a wrong nonce names no call.
+    assert metrics.counters[ERROR + "unknown_reply"] + metrics.counters.get(ERROR + "forged_reply", 0) == 3
+    assert metrics.counters[ERROR + "invalid_message"] == 1
+
+
+def test_a_big_reply_is_decoded_off_the_loop_in_its_turn_and_a_broken_one_is_dropped(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """A reply over 256 KiB among small ones reaches its call; a big one that cannot be decoded is counted."""
+
+    async def calls() -> list[ReceivedMessage]:
+        transport = _transport(transport_kwargs, metrics)
+        first, second, third = await _sent(transport, raw_redis, 3)
+        _push(
+            raw_redis,
+            first,
+            _reply(1, first, n=1),
+            frame_message(b"\xc1" * 300_000, MSGPACK),  # never valid msgpack
+            _reply(2, second, blob="x" * 300_000),
+            _reply(3, third, n=3),
+        )
+        received = await asyncio.gather(*(transport.receive_response_message(i, 5) for i in (1, 2, 3)))
+        await transport.aclose()
+        return received
+
+    first, second, third = asyncio.run(calls())
+    assert (first.body, third.body) == (job_response(n=1), job_response(n=3))
+    assert second.body == job_response(blob="x" * 300_000)
+    assert metrics.counters[ERROR + "invalid_message"] == 1
+
+
+def test_replies_to_forty_waiting_calls_pushed_at_once_in_reverse_each_reach_their_call(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """Forty calls wait (the reader takes replies in batches, pausing between pops): each gets its own reply."""
+
+    async def calls() -> list[ReceivedMessage]:
+        transport = _transport(transport_kwargs, metrics)
+        metas = await _sent(transport, raw_redis, 40)
+        waiting = asyncio.gather(*(transport.receive_response_message(i, 5) for i in range(1, 41)))
+        await asyncio.sleep(0.05)  # the reader is blocked in its pop
+        _push(raw_redis, metas[0], *(_reply(i, metas[i - 1], n=i) for i in range(40, 0, -1)))
+        received = await waiting
+        await transport.aclose()
+        return received
+
+    received = asyncio.run(calls())
+    assert [(reply.request_id, reply.body) for reply in received] == [(i, job_response(n=i)) for i in range(1, 41)]
+    assert not any(name.startswith(ERROR) for name in metrics.counters)
