@@ -68,6 +68,17 @@ class AioPool:
             hosts = self._hosts = await self.ring.key_ring()
         return hosts.index_for(key)
 
+    def ready_connection(self, key: str) -> tuple[int, AioConnection] | None:
+        """The ring slot of ``key`` and its open push connection, if both are known already (nothing to wait for)."""
+        hosts = self._hosts
+        if hosts is None:
+            return None
+        index = hosts.index_for(key)
+        connection = self._connections.get(index)
+        if connection is None or connection.closed:
+            return None
+        return index, connection
+
     async def connection(self, index: int) -> AioConnection:
         """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
 

@@ -280,6 +280,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         self._backend_key = backend_key(backend_type, backend_layer_kwargs or {})
         self._log_throttle = LogThrottle()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Calls] = weakref.WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Calls] | None = None
         # Transports with these equal share a reply list per event loop.
         self._replies_key = (
             service_name,
@@ -294,6 +295,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
 
     def _calls(self) -> _Calls:
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]  # the loop of the previous call (a weak reference: it is not kept alive by it)
         calls = self._loops.get(loop)
         if calls is None:
             pool = pool_for(self._backend_key, self.ring, self)
@@ -302,6 +306,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 state = pool.replies[self._replies_key] = _LoopState(self.service_name, self.require_reply_nonce, pool)
             state.users.add(self)
             calls = self._loops[loop] = _Calls(state)
+        self._last = (weakref.ref(loop), calls)
         return calls
 
     async def _slot_of(self, key: str) -> int:
@@ -377,7 +382,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             await self._push(state, item, now + budget)
             return
         try:
-            await self._push_awaited(calls, call_key, item, now + budget)
+            # The slot and its open connection are known for every push but a new connection's first: no await.
+            ready = state.pool.ready_connection(item[0]) or await self._push_connection(state, item[0])
+            self._push_awaited(calls, call_key, item, now + budget, *ready)
         except BaseException:
             _forget(calls, request_id)
             raise
@@ -485,8 +492,26 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         self.metrics.counter(self._prefix + "send.error.connection").increment()
         return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
 
-    async def _push_awaited(
-        self, calls: _Calls, call_key: _CallKey, item: tuple[str, list[Any], int], deadline: float
+    async def _push_connection(self, state: _LoopState, key: str) -> tuple[int, AioConnection]:
+        """The ring slot of ``key`` and its push connection, opened if need be.
+
+        Raises:
+            MessageSendError: No connection could be had.
+        """
+        index = await state.pool.slot_of(key)
+        try:
+            return index, await self._connection(state, index)
+        except RedisConnectionError as exc:
+            raise self._send_failed(state, index, None, exc) from exc
+
+    def _push_awaited(
+        self,
+        calls: _Calls,
+        call_key: _CallKey,
+        item: tuple[str, list[Any], int],
+        deadline: float,
+        index: int,
+        connection: AioConnection,
     ) -> None:
         """Push the request of a call that waits for its reply, without waiting for Redis' answer to the push.
 
@@ -495,13 +520,10 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         ``MessageSendError`` the send would have raised, a full queue or a missing script is pushed again.
 
         Raises:
-            MessageSendError: No connection could be had.
+            MessageSendError: The connection is closed.
         """
         state = calls.state
-        index = await self._slot_of(item[0])
-        connection = None
         try:
-            connection = await self._connection(state, index)
             command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
             pushed = connection.send([command], max(deadline - time.monotonic(), 0.001))
         except RedisConnectionError as exc:
@@ -833,6 +855,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         """
         loop = asyncio.get_running_loop()
         calls = self._loops.pop(loop, None)
+        self._last = None
         if calls is None:
             return
         state = calls.state
