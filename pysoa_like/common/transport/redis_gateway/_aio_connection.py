@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._connect import keep_alive, tls_context
@@ -37,11 +37,23 @@ class RedisReplyTimeout(RedisConnectionError, TimeoutError):
     """Redis did not answer within the caller's deadline (the connection is then closed)."""
 
 
-class _Waiter:
-    __slots__ = ("count", "deadline", "future", "replies", "timeout")
+#: What :meth:`AioConnection.send_then` calls back with: the replies, or the connection's error.
+Then = Callable[[list[Any] | None, BaseException | None], None]
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, timeout: float | None, deadline: float) -> None:
+
+class _Waiter:
+    __slots__ = ("count", "deadline", "future", "replies", "then", "timeout")
+
+    def __init__(
+        self,
+        future: asyncio.Future[list[Any]] | None,
+        then: Then | None,
+        count: int,
+        timeout: float | None,
+        deadline: float,
+    ) -> None:
         self.future = future
+        self.then = then
         self.count = count
         self.replies: list[Any] = []
         self.timeout = timeout
@@ -205,10 +217,31 @@ class AioConnection:
         Raises:
             RedisConnectionError: The connection is closed.
         """
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue(commands, timeout, future, None)
+        return future
+
+    def send_then(self, commands: Sequence[tuple[Any, ...]], timeout: float | None, then: Then) -> None:
+        """:meth:`send`, for a caller that never gives up: ``then(replies, None)`` is called with the replies as
+        soon as they are read (``then(None, error)`` if the connection fails or times out first), with no future.
+
+        ``then`` must not raise.
+
+        Raises:
+            RedisConnectionError: The connection is closed.
+        """
+        self._queue(commands, timeout, None, then)
+
+    def _queue(
+        self,
+        commands: Sequence[tuple[Any, ...]],
+        timeout: float | None,
+        future: asyncio.Future[list[Any]] | None,
+        then: Then | None,
+    ) -> None:
         if self._closed_because is not None or self._transport is None:
             raise RedisConnectionError(f"The connection to {self.endpoint} is closed: {self._closed_because}")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
         if timeout is None:
             timeout = self.endpoint.socket_timeout
         deadline = 0.0
@@ -216,12 +249,11 @@ class AioConnection:
             deadline = loop.time() + timeout
             if self._watchdog is None or deadline < self._watchdog_at:
                 self._arm(loop, deadline)
-        self._waiters.append(_Waiter(future, len(commands), timeout, deadline))
+        self._waiters.append(_Waiter(future, then, len(commands), timeout, deadline))
         outgoing = self._outgoing
         if not outgoing:
             loop.call_soon(self._flush)
         outgoing.extend(pack_commands(commands))
-        return future
 
     def _flush(self) -> None:
         """Write what the callers of this turn of the loop sent, at once."""
@@ -243,7 +275,7 @@ class AioConnection:
         now = loop.time() + 0.001
         earliest: float | None = None
         for waiter in self._waiters:
-            if waiter.timeout is None or waiter.future.done():
+            if waiter.timeout is None or (waiter.future is not None and waiter.future.done()):
                 continue  # no deadline, or a caller that gave up
             if waiter.deadline <= now:
                 self._close(RedisReplyTimeout(f"Redis at {self.endpoint} did not answer within {waiter.timeout:.1f} s"))
@@ -281,8 +313,11 @@ class AioConnection:
                 waiter.replies.append(reply)
                 if len(waiter.replies) == waiter.count:
                     waiters.popleft()
-                    if not waiter.future.done():  # a caller that gave up: its replies are dropped
-                        waiter.future.set_result(waiter.replies)
+                    future = waiter.future
+                    if future is None:
+                        waiter.then(waiter.replies, None)  # type: ignore[misc]  # one of the two is set
+                    elif not future.done():  # a caller that gave up: its replies are dropped
+                        future.set_result(waiter.replies)
         except RespProtocolError as exc:
             self._close(RedisConnectionError(f"Unreadable reply from Redis at {self.endpoint}: {exc}"))
 
@@ -303,8 +338,11 @@ class AioConnection:
             self._watchdog = None
         waiters, self._waiters = self._waiters, collections.deque()
         for waiter in waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(self._closed_because)
+            future = waiter.future
+            if future is None:
+                waiter.then(None, self._closed_because)  # type: ignore[misc]  # one of the two is set
+            elif not future.done():
+                future.set_exception(self._closed_because)
         self._resume()
 
     def close(self) -> None:

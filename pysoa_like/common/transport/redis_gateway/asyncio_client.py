@@ -525,12 +525,15 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         state = calls.state
         try:
             command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
-            pushed = connection.send([command], max(deadline - time.monotonic(), 0.001))
+            connection.send_then(
+                [command],
+                max(deadline - time.monotonic(), 0.001),
+                lambda replies, error: self._pushed(calls, call_key, item, deadline, index, connection, replies, error),
+            )
         except RedisConnectionError as exc:
             raise self._send_failed(state, index, connection, exc) from exc
         # Later pushes on this connection come after this one, which loads the script if it was not.
         connection.scripts_loaded = True
-        pushed.add_done_callback(lambda done: self._pushed(calls, call_key, item, deadline, index, connection, done))
 
     def _pushed(
         self,
@@ -540,14 +543,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         deadline: float,
         index: int,
         connection: AioConnection,
-        pushed: asyncio.Future[list[Any]],
+        replies: list[Any] | None,
+        error: BaseException | None,
     ) -> None:
-        """Act on Redis' answer to a push made by :meth:`_push_awaited`."""
-        if pushed.cancelled():
-            return
-        error = pushed.exception()
-        if error is None:
-            [reply] = pushed.result()
+        """Act on Redis' answer to a push made by :meth:`_push_awaited` (called by the connection as it reads it)."""
+        if replies is not None:
+            [reply] = replies
             if push_outcome(reply) is PushVerdict.PUSHED:
                 return
         state = calls.state
