@@ -441,3 +441,36 @@ def test_a_call_given_up_while_its_connection_opens_leaves_no_socket_open(close:
             run(call())
             gc.collect()
     assert [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)] == []
+
+
+def test_a_command_redis_never_answers_fails_at_its_deadline_with_the_others_on_its_connection() -> None:
+    """A push that waits for Redis' answer (a request with no reply awaited) to a Redis that stopped answering fails
+    with MessageSendError at its deadline (the request's expiry plus a margin): the connection is then closed, and
+    every command still waiting on it fails at once too."""
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        transport = AsyncRedisClientTransport(
+            "example",
+            backend_type="redis.standard",
+            backend_layer_kwargs={"hosts": [("127.0.0.1", silent.getsockname()[1])]},
+        )
+        unanswered = {"control": {"suppress_response": True}, "context": {}, "actions": [{"action": "square"}]}
+
+        async def push(request_id: int, expiry: float) -> float:
+            started = time.monotonic()
+            with pytest.raises(MessageSendError, match="did not answer"):
+                await transport.send_request_message(request_id, {}, unanswered, message_expiry_in_seconds=expiry)
+            return time.monotonic() - started
+
+        async def pushes() -> list[float]:
+            first = asyncio.ensure_future(push(1, 0.5))
+            await asyncio.sleep(0.1)  # the second's own deadline would come later
+            elapsed = await asyncio.gather(first, push(2, 2.0))
+            await transport.aclose()
+            return elapsed
+
+        first, second = run(pushes())
+    # The first push's deadline (0.5 s expiry + 1 s margin) ends both; bounds generous for a loaded machine.
+    assert 1.4 < first < 1.5 + 2.5
+    assert 1.3 < second < 2.9  # before its own deadline (2 s + 1 s, from 0.1 s later)
