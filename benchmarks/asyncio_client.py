@@ -15,13 +15,21 @@ the two clients so that drift on a noisy machine hits both alike:
 The table shows ``median [min-max]`` over the repetitions; ratios are taken within each repetition. The JSON
 goes to ``benchmarks/results/asyncio_client.json`` (or ``--output``). Never part of the test suite's
 assertions.
+
+``--baseline DIR_OR_REVISION`` (see :mod:`benchmarks._baseline`) also runs AsyncClient's in-flight workloads
+of another pysoa_like in every repetition, each in a process of its own, alternating with the same workloads
+of this checkout in a process of its own (which goes first alternates from one repetition to the next); the
+table gains both and the ratios this checkout / baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._baseline import Baseline, prepared_baseline
 from benchmarks._like import MAXIMUM_MESSAGE_BYTES
 from benchmarks._procs import REPO_ROOT, BenchmarkError, implementations, start_server
 from benchmarks._stats import percentile, summarize
@@ -134,6 +143,92 @@ def _repetition(settings: dict[str, Any], calls: int, warmup: int) -> dict[str, 
     return figures
 
 
+def _async_only(address: Sequence[Any], calls: int) -> dict[str, Any]:
+    """AsyncClient's in-flight workloads alone (a ``--baseline`` repetition's process): calls/s and CPU per call."""
+    import pysoa_like
+
+    loop = asyncio.new_event_loop()
+    client = AsyncClient(_settings(address))
+    figures: dict[str, Any] = {"package": pysoa_like.__file__}
+    try:
+        for wave in WAVES:
+            loop.run_until_complete(_async_waves(client, wave, wave))
+            total = max(calls, 2 * wave)
+            figures[f"{wave}_calls_per_s"], figures[f"{wave}_cpu_us"] = loop.run_until_complete(
+                _async_waves(client, total, wave)
+            )
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
+    return figures
+
+
+def _async_process(cwd: Path, env: dict[str, str], address: Sequence[Any], calls: int) -> dict[str, Any]:
+    """Run :func:`_async_only` in a process started in ``cwd`` (whose ``pysoa_like`` it must import)."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.asyncio_client",
+            "--calls",
+            str(calls),
+            "--async-only",
+            f"{address[0]}:{address[1]}",
+        ],
+        cwd=cwd,
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchmarkError(f"the process in {cwd} failed:\n{completed.stdout}\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not Path(result["package"]).resolve().is_relative_to((cwd / "pysoa_like").resolve()):
+        raise BenchmarkError(f"the process started in {cwd} imported pysoa_like from {result['package']}")
+    return result
+
+
+def _against_baseline(baseline: Baseline, address: Sequence[Any], calls: int, rep: int) -> dict[str, float]:
+    """One repetition of AsyncClient against the baseline's, one process each, the first alternating."""
+    runs = [("baseline", baseline.start_dir, baseline.environment()), ("checkout", REPO_ROOT, {})]
+    results = {name: {} for name, _cwd, _env in runs}
+    for name, cwd, env in runs if rep % 2 == 0 else reversed(runs):
+        results[name] = _async_process(cwd, env, address, calls)
+    figures: dict[str, float] = {}
+    for wave in WAVES:
+        for figure in ("calls_per_s", "cpu_us"):
+            base, new = results["baseline"][f"{wave}_{figure}"], results["checkout"][f"{wave}_{figure}"]
+            figures[f"baseline_{wave}_{figure}"], figures[f"checkout_{wave}_{figure}"] = base, new
+            if base > 0:
+                figures[f"against_baseline_{wave}_{figure}"] = new / base
+    return figures
+
+
+def _format_baseline(report: dict[str, Any], label: str) -> str:
+    lines = [
+        f"AsyncClient alone, one process each: {label} against this checkout",
+        f"{'':30} {'baseline':>24} {'this checkout':>24} {'checkout / baseline':>24}",
+    ]
+    for wave in WAVES:
+        for figure, title, digits in (("calls_per_s", "calls/s", 0), ("cpu_us", "CPU us/call", 0)):
+            cells = []
+            for key, places in (
+                (f"baseline_{wave}_{figure}", digits),
+                (f"checkout_{wave}_{figure}", digits),
+                (f"against_baseline_{wave}_{figure}", 2),
+            ):
+                value = report["figures"].get(key)
+                cells.append(
+                    "-"
+                    if value is None
+                    else f"{value['median']:.{places}f} [{value['min']:.{places}f}-{value['max']:.{places}f}]"
+                )
+            lines.append(f"{f'{wave} in flight ({title})':30} {cells[0]:>24} {cells[1]:>24} {cells[2]:>24}")
+    return "\n".join(lines)
+
+
 def _format(report: dict[str, Any]) -> str:
     rows = [
         ("serial p50 (us)", "sync_serial_p50_us", "async_serial_p50_us", "serial_ratio"),
@@ -172,9 +267,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
     parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the benchmark works")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR_OR_REVISION",
+        help="Also run AsyncClient's in-flight workloads of another pysoa_like (a directory or a git revision)",
+    )
+    parser.add_argument("--async-only", metavar="HOST:PORT", help=argparse.SUPPRESS)  # a --baseline process
     args = parser.parse_args(argv)
     if args.smoke:
         args.reps, args.calls, args.warmup = 1, 200, 20
+    if args.async_only:
+        host, port = args.async_only.rsplit(":", 1)
+        print(json.dumps(_async_only((host, int(port)), args.calls)))
+        return 0
+    try:
+        with contextlib.ExitStack() as stack:
+            baseline = stack.enter_context(prepared_baseline(args.baseline)) if args.baseline else None
+            return _run(args, baseline)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
     from pysoa_like.test.redis import RedisServerProcess
 
     like = next(implementation for implementation in implementations(None) if implementation.key == "like")
@@ -187,7 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _ in range(2):
                 servers.append(start_server(like, config, Path(scratch) / "server.log"))
             for rep in range(args.reps):
-                reps.append(_repetition(_settings(redis_server.address), args.calls, args.warmup))
+                figures = _repetition(_settings(redis_server.address), args.calls, args.warmup)
+                if baseline is not None:
+                    figures.update(_against_baseline(baseline, redis_server.address, args.calls, rep))
+                reps.append(figures)
                 print(f"repetition {rep + 1}/{args.reps} done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
             for server in servers:
                 server.check_alive()
@@ -207,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"AsyncClient against Client, {args.reps} repetitions, {report['elapsed_s']} s (2 worker processes)")
     print(_format(report))
+    if baseline is not None:
+        print(_format_baseline(report, baseline.label))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"JSON written to {args.output}")

@@ -111,10 +111,11 @@ def test_baseline_that_names_nothing_is_refused_before_anything_starts() -> None
 
 @pytest.mark.timeout(300)
 def test_asyncio_client_smoke_run_reports_every_figure(tmp_path: Path) -> None:
-    """`python -m benchmarks.asyncio_client --smoke` runs and its JSON holds both clients' figures and their ratios."""
+    """`python -m benchmarks.asyncio_client --smoke --baseline HEAD` runs and its JSON holds both clients' figures
+    and their ratios, and AsyncClient's figures of the baseline and of this checkout, each in a process of its own."""
     output = tmp_path / "asyncio.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.asyncio_client", "--smoke", "--output", str(output)],
+        [sys.executable, "-m", "benchmarks.asyncio_client", "--smoke", "--baseline=HEAD", "--output", str(output)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -133,6 +134,12 @@ def test_asyncio_client_smoke_run_reports_every_figure(tmp_path: Path) -> None:
             assert figures[f"{client}_{wave}_cpu_us"]["median"] >= 0
     for ratio in ("serial_ratio", "in_flight_100_ratio", "in_flight_1000_ratio"):
         assert figures[ratio]["min"] <= figures[ratio]["median"] <= figures[ratio]["max"]
+    assert "checkout / baseline" in completed.stdout
+    for run in ("baseline", "checkout"):
+        for wave in (100, 1000):
+            assert figures[f"{run}_{wave}_calls_per_s"]["median"] > 0
+    for wave in (100, 1000):
+        assert figures[f"against_baseline_{wave}_calls_per_s"]["median"] > 0
 
 
 def test_a_figure_measured_as_zero_gives_no_ratio_rather_than_failing() -> None:
