@@ -671,9 +671,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                     state.pool.release_reader(index, connection)
                     connection = asking = None
                 for raw in replies:
-                    big = self._deliver(state, raw)
-                    if big is not None:
-                        await self._deliver_big(state, *big)
+                    await self._deliver(state, raw)
                 if len(state.futures) - len(replies) >= _BATCH_WAITING:
                     await asyncio.sleep(_BATCH_PAUSE_SECONDS)
         except BaseException:
@@ -730,49 +728,31 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             if not future.done():
                 future.set_exception(failure)
 
-    def _deliver(self, state: _LoopState, raw: Any) -> tuple[Serializer, Any] | None:
-        """Decode one popped reply and hand it to its call, or drop it (counted, and logged now and then).
-
-        The reply's future gets its result right here, in the reader (no task or coroutine per reply).
-
-        Returns:
-            A reply too big to deserialize on the loop: its serializer and payload, for :meth:`_deliver_big`.
-        """
+    async def _deliver(self, state: _LoopState, raw: Any) -> None:
+        """Decode one popped reply and hand it to its call, or drop it (counted, and logged now and then)."""
         try:
-            framed = self._unframe(state, raw)
-            if framed is None or len(framed[1]) > _THREAD_DECODE_BYTES:
-                return framed
-            self._hand_over(state, _deserialized(*framed))
+            received = await self._decode(state, raw)
         except _Dropped as dropped:
-            self._drop(dropped)
-        return None
+            self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
+            log_bounded(
+                _logger,
+                logging.WARNING,
+                self._log_throttle,
+                dropped.reason,
+                "Dropped a reply for service %s (%s): %s",
+                self.service_name,
+                dropped.reason,
+                cap_line(str(dropped), 300),
+            )
+            return
+        if received is None:
+            return  # a chunk of a reply not complete yet
+        call_key, message = received
+        future = state.futures.get(call_key)
+        if future is not None and not future.done():
+            future.set_result(message)
 
-    async def _deliver_big(self, state: _LoopState, serializer: Serializer, payload: Any) -> None:
-        """:meth:`_deliver` for a big reply: deserialized in a worker thread, so that the loop is never held."""
-        try:
-            self._hand_over(state, await asyncio.to_thread(_deserialized, serializer, payload))
-        except _Dropped as dropped:
-            self._drop(dropped)
-
-    def _drop(self, dropped: _Dropped) -> None:
-        self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
-        log_bounded(
-            _logger,
-            logging.WARNING,
-            self._log_throttle,
-            dropped.reason,
-            "Dropped a reply for service %s (%s): %s",
-            self.service_name,
-            dropped.reason,
-            cap_line(str(dropped), 300),
-        )
-
-    def _unframe(self, state: _LoopState, raw: Any) -> tuple[Serializer, Any] | None:
-        """A popped reply's serializer and payload (``None`` for a chunk of a reply not complete yet).
-
-        Raises:
-            _Dropped: The framing or the chunks are invalid.
-        """
+    async def _decode(self, state: _LoopState, raw: Any) -> tuple[_CallKey, ReceivedMessage] | None:
         try:
             parsed: ParsedMessage = parse_message(raw, view=True)
             payload: Any = parsed.payload
@@ -780,16 +760,13 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 payload = self._add_chunk(state, parsed, len(raw))
                 if payload is None:
                     return None
-            return self._serializer_for(parsed.content_type), payload
+            serializer = self._serializer_for(parsed.content_type)
+            if len(payload) > _THREAD_DECODE_BYTES:
+                message = await asyncio.to_thread(serializer.buffer_to_dict, payload)
+            else:
+                message = serializer.buffer_to_dict(payload)
         except (InvalidMessageError, InvalidMessage) as exc:
             raise _Dropped("invalid_message", str(exc)) from exc
-
-    def _hand_over(self, state: _LoopState, message: Any) -> None:
-        """Give a deserialized reply to the call it answers.
-
-        Raises:
-            _Dropped: It answers no waiting call (expired, unusable, forged, late, duplicate or foreign).
-        """
         try:
             received = check_envelope(message, time.time(), self.service_name)
         except MessageReceiveTimeout:
@@ -801,10 +778,8 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         call_key = state.key_of(received.request_id, received.meta)
         verdict = ReplyVerdict.UNKNOWN if call_key is None else state.pending.verdict(call_key, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
-            future = state.futures.get(call_key)  # type: ignore[arg-type]
-            if future is not None and not future.done():
-                future.set_result(received)
-            return
+            assert call_key is not None
+            return call_key, received
         if verdict is ReplyVerdict.FORGED:
             raise _Dropped(
                 "forged_reply",
@@ -895,18 +870,6 @@ def _forget(calls: _Calls, request_id: Any) -> bool:
 
 # The keyword arguments (and defaults) both Redis client transports take.
 _CLIENT_SIGNATURE = inspect.signature(RedisClientTransport.__init__)
-
-
-def _deserialized(serializer: Serializer, payload: Any) -> Any:
-    """A reply's payload deserialized.
-
-    Raises:
-        _Dropped: It cannot be.
-    """
-    try:
-        return serializer.buffer_to_dict(payload)
-    except (InvalidMessageError, InvalidMessage) as exc:
-        raise _Dropped("invalid_message", str(exc)) from exc
 
 
 class _TimedOut(Exception):
