@@ -16,7 +16,9 @@ reassembly, the host ring. What is asyncio's own:
   request); a reply nobody waits for (late after a timeout or a cancellation, duplicated, forged, expired) is
   dropped and counted. While many calls wait the reader pauses a millisecond between pops, so that replies are
   taken in bigger batches (fewer wake-ups per reply). The reader stops once no call waits.
-* **Waits**: ``asyncio.sleep`` for the queue-full backoff; every wait for Redis has a deadline.
+* **Waits**: ``asyncio.sleep`` for the queue-full backoff; every wait for Redis has a deadline. The calls'
+  timeouts are kept in one heap per reply list with one timer (``_LoopState.watch``), the commands' deadlines
+  by one watchdog timer per connection (``AioConnection``), not by a timer per call or per command.
 
 Not done by this driver (the blocking one does): ``detect_dead_workers`` (calls wait for their timeout),
 transactions for big pushes (every push runs the send script), and the blocking driver's timers.
