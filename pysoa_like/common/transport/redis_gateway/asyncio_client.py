@@ -185,6 +185,12 @@ class _LoopState:
         self._timer = loop.call_at(deadline, self._expire, loop)
         self._timer_at = deadline
 
+    def stop_timer(self) -> None:
+        """Cancel the deadlines' timer (the reply list is given up: no call waits on it any more)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """Time out the calls whose deadline passed; arm the timer for the next one."""
         self._timer = None
@@ -852,6 +858,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             if reader is not None:
                 reader.cancel()
                 await asyncio.wait([reader])
+            state.stop_timer()
         await release_pool(self._backend_key, state.pool, self)
 
 
