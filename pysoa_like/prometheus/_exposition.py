@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -34,6 +35,33 @@ METRICS_ENV = "PYSOA_LIKE_METRICS"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _QUEUE_PREFIX = "pysoa:service."
+# A worker's values file holds at least this header (how much of it is used) once it is created.
+_FILE_HEADER_BYTES = 8
+
+
+class _WorkerFilesCollector:
+    """``prometheus_client``'s multiprocess collector, leaving out the files that workers are still creating.
+
+    A worker creates its file empty, then sizes it; a scrape that reads it in between failed the whole
+    ``/metrics`` answer (500). Such a file holds no value yet, so leaving it out of that scrape loses nothing.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [path for path in glob.glob(os.path.join(self._directory, "*.db")) if _created(path)]
+        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+
+
+def _created(path: str) -> bool:
+    """Whether a worker's values file has its header (a file removed meanwhile is left to the merge)."""
+    try:
+        return os.path.getsize(path) >= _FILE_HEADER_BYTES
+    except FileNotFoundError:
+        return True  # a dead worker's live gauges: the merge knows to skip them
 
 
 class QueueDepthCollector:
@@ -194,10 +222,9 @@ def start_exposition(
     owned = _multiprocess_directory()
     os.environ[METRICS_ENV] = "prometheus"
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_WorkerFilesCollector(os.environ[MULTIPROC_DIR_ENV]))
     exposition = Exposition(registry, service_name, owned)
     try:
         if transport_kwargs is not None:
