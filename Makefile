@@ -23,7 +23,7 @@ UV_STAMP := $(UV_HOME)/.uv-$(UV_VERSION)
 # Interpreters come from the machine, never downloaded.
 export UV_PYTHON_DOWNLOADS := never
 SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(PYTHON)
-TESTING_GROUPS = --extra testing --group openapi $(if $(filter 8,$(REDIS)),--group redis8)
+TESTING_GROUPS = --extra testing --group openapi --group peers $(if $(filter 8,$(REDIS)),--group redis8)
 # The lowest-floors run cannot hold the OpenAPI validator (jsonschema needs attrs>=22.2, above the core floor):
 # it goes without the `openapi` group and without the two test modules that use it (every other run has them).
 LOWEST_GROUPS = --extra testing
@@ -32,7 +32,7 @@ LOWEST_IGNORE = --ignore=tests/unit/gateway/test_openapi.py --ignore=tests/funct
 READY ?= venv
 
 .PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local bench-gateway \
-	lock lock-upgrade check-deps check-install test-conformity test-latest test-lowest test-redis8
+	bench-peers lock lock-upgrade check-deps check-install test-conformity test-latest test-lowest test-redis8
 
 $(UV_STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "pysoa_like needs Python 3.10+; set PYTHON=python3.x")'
@@ -146,7 +146,8 @@ check-install:
 		for n in ('docs.html', 'docs.js', 'docs.css')), 'gateway assets missing from the install'"
 
 # Side-by-side benchmark (floor, pysoa_like, PySOA 1.4.9), then one concurrent worker against one job at a time
-# (benchmarks/concurrency.py), then AsyncClient against Client (benchmarks/asyncio_client.py); see
+# (benchmarks/concurrency.py), then AsyncClient against Client (benchmarks/asyncio_client.py), then both against
+# gRPC and FastStream (benchmarks/peers.py); see
 # docs/performance.rst. Never part of `test`.
 # BASELINE=<git revision or checkout directory> also runs that pysoa_like in the same run (old vs new).
 BASELINE ?=
@@ -155,6 +156,12 @@ bench: $(READY)
 	$(BIN)/python -m benchmarks.concurrency
 	$(BIN)/python -m benchmarks.gateway
 	$(BIN)/python -m benchmarks.asyncio_client
+	$(BIN)/python -m benchmarks.peers
+
+# pysoa_like's Client and AsyncClient against gRPC (grpc.aio) and FastStream's Redis request/reply, in one run
+# (benchmarks/peers.py). The virtualenv holds the `peers` dependency group (grpcio, protobuf, faststream).
+bench-peers: $(READY)
+	$(BIN)/python -m benchmarks.peers
 
 # The HTTP gateway's overhead per call against a direct client call, in the same run (docs/performance.rst).
 bench-gateway: $(READY)
@@ -167,6 +174,7 @@ bench-local: $(READY)
 bench-smoke: $(READY)
 	$(BIN)/python -m benchmarks.run --smoke --output benchmarks/results/smoke.json
 	$(BIN)/python -m benchmarks.asyncio_client --smoke --output benchmarks/results/asyncio_smoke.json
+	$(BIN)/python -m benchmarks.peers --smoke --output benchmarks/results/peers_smoke.json
 
 format: $(READY)
 	$(BIN)/ruff format pysoa_like tests examples benchmarks tools docs/conf.py

@@ -23,7 +23,7 @@ from typing import IO, Any
 from benchmarks._baseline import Baseline
 from benchmarks._driver import RESULT_PREFIX
 
-__all__ = ["BenchmarkError", "Implementation", "ServerProcess", "run_client", "start_server"]
+__all__ = ["BenchmarkError", "Implementation", "ServerProcess", "announce_ready", "run_client", "start_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _READY_TIMEOUT_SECONDS = 30
@@ -130,6 +130,15 @@ class ServerProcess:
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         self._log.close()
+
+
+def announce_ready(details: str = "") -> None:
+    """Print ``READY <pid> <details>`` for :func:`start_server`, then send everything else written to stdout to
+    stderr (the server's log): nobody reads the pipe after that line, and a server whose library logs to stdout
+    (FastStream's does) would block once the pipe's buffer is full."""
+    sys.stdout.write(f"READY {os.getpid()} {details}".rstrip() + "\n")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 def start_server(implementation: Implementation, config: dict[str, Any], log_path: Path) -> ServerProcess:
