@@ -24,6 +24,7 @@ import enum
 from collections.abc import Iterator
 from typing import Any
 
+from pysoa_like.common.constants import ERROR_CODE_WORKER_DIED
 from pysoa_like.core.constants import QUEUE_NAME_PREFIX
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "WORKER_KEY_TTL_MILLISECONDS",
     "WatchVerdict",
     "WatchedRequests",
+    "worker_died_body",
     "worker_died_message",
     "worker_key",
 ]
@@ -55,6 +57,20 @@ def worker_key(reply_to: str, nonce: str) -> str:
 def worker_died_message() -> str:
     """The text of the ``WORKER_DIED`` job error a caller gets."""
     return "The worker handling this request died before replying (its liveness key expired while it held the request)"
+
+
+def worker_died_body() -> dict[str, Any]:
+    """The response body that stands for the reply of a request whose worker died: one ``WORKER_DIED`` job error."""
+    error = {
+        "code": ERROR_CODE_WORKER_DIED,
+        "message": worker_died_message(),
+        "field": None,
+        "traceback": None,
+        "variables": None,
+        "denied_permissions": None,
+        "is_caller_error": False,
+    }
+    return {"errors": [error], "context": {}, "actions": []}
 
 
 class WatchVerdict(enum.Enum):

@@ -341,14 +341,6 @@ def test_a_connection_setting_the_driver_cannot_honour_is_named(kwargs: dict[str
         AsyncRedisClientTransport("example", backend_type="redis.standard", backend_layer_kwargs=layer)
 
 
-def test_detect_dead_workers_is_said_to_be_not_done_by_the_asyncio_driver(
-    kwargs: dict[str, Any], caplog: pytest.LogCaptureFixture
-) -> None:
-    """A service configured with detect_dead_workers gets a WARNING: its calls wait for their timeout instead."""
-    AsyncRedisClientTransport("example", **kwargs, detect_dead_workers=True)
-    assert any("detect_dead_workers is not done" in record.getMessage() for record in caplog.records)
-
-
 def test_batched_replies_reach_their_own_calls_and_cancelled_calls_get_none(kwargs: dict[str, Any]) -> None:
     """With hundreds of calls in flight (replies popped in batches), cancelling some hands their replies to nobody.
 

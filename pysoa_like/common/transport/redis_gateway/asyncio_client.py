@@ -20,8 +20,11 @@ reassembly, the host ring. What is asyncio's own:
   timeouts are kept in one heap per reply list with one timer (``_LoopState.watch``), the commands' deadlines
   by one watchdog timer per connection (``AioConnection``), not by a timer per call or per command.
 
-Not done by this driver (the blocking one does): ``detect_dead_workers`` (calls wait for their timeout),
-transactions for big pushes (every push runs the send script), and the blocking driver's timers.
+* **Dead workers** (``detect_dead_workers``): the blocking driver's protocol, looked at by one task per
+  transport and loop while its watched calls wait (``_aio_worker_watch.py``), never by the calls themselves.
+
+Not done by this driver (the blocking one does): transactions for big pushes (every push runs the send script),
+and the blocking driver's timers.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
+from pysoa_like.common.transport.redis_gateway._aio_worker_watch import AioWorkerWatch
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
@@ -93,6 +97,7 @@ from pysoa_like.core.scripts import (
     queue_full_error_message,
     script_command,
 )
+from pysoa_like.core.worker_watch import WATCH_META_KEY, worker_key
 
 __all__ = ["AsyncRedisClientTransport"]
 
@@ -223,6 +228,8 @@ class _Calls:
         self.keys: dict[int, _CallKey] = {}
         # Pushes made again after Redis' first answer refused them (full queue, missing script).
         self.retries: set[asyncio.Future[None]] = set()
+        # The workers of its watched calls (detect_dead_workers), once it made one.
+        self.workers: AioWorkerWatch | None = None
 
 
 class AsyncRedisClientTransport(AsyncClientTransport):
@@ -260,12 +267,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         protocol_version: int | ProtocolVersion = given["protocol_version"]
         maximum_reply_size_in_bytes: int = given["maximum_reply_size_in_bytes"]
         require_reply_nonce: bool = given["require_reply_nonce"]
-        if given["detect_dead_workers"]:
-            _logger.warning(
-                "detect_dead_workers is not done by the asyncio Redis driver (service %s): a call whose worker "
-                "dies waits for its timeout",
-                service_name,
-            )
+        self.detect_dead_workers: bool = bool(given["detect_dead_workers"])
         self.ring: AioRing = aio_ring_of(backend_type, backend_layer_kwargs or {})
         self.client_id = new_client_id()
         self.message_expiry_in_seconds = message_expiry_in_seconds
@@ -356,6 +358,8 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
         nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+        if self.detect_dead_workers:
+            request_meta[WATCH_META_KEY] = True
         payload = self.serializer.dict_to_blob(build_envelope(request_id, request_meta, body, expiry.envelope_expiry))
         size = len(payload)
         try:
@@ -396,8 +400,17 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         except BaseException:
             _forget(calls, request_id)
             raise
+        if self.detect_dead_workers:
+            self._watch_worker(calls, call_key, request_id, worker_key(state.reply_to, nonce))
         if state.reader is None:
             state.reader = asyncio.ensure_future(self._read_replies(state))
+
+    def _watch_worker(self, calls: _Calls, call_key: _CallKey, request_id: int, key: str) -> None:
+        """Have the worker of a pushed, awaited request watched (``detect_dead_workers``)."""
+        if calls.workers is None:
+            name = self._prefix + "receive.error.worker_died"
+            calls.workers = AioWorkerWatch(calls.state, lambda: self.metrics.counter(name).increment())
+        calls.workers.watch(call_key, request_id, key)
 
     async def _push(
         self,
@@ -843,6 +856,8 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         if calls is None:
             return
         state = calls.state
+        if calls.workers is not None:
+            calls.workers.close()
         for retry in list(calls.retries):
             retry.cancel()
         closed = MessageReceiveError(f"The transport of service {self.service_name} was closed")

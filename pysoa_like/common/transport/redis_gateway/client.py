@@ -13,7 +13,6 @@ import redis
 
 from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._short_text import cap_line, short_repr
-from pysoa_like.common.constants import ERROR_CODE_WORKER_DIED
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.errors import InvalidMessage
@@ -68,7 +67,7 @@ from pysoa_like.core.worker_watch import (
     WATCH_META_KEY,
     WatchedRequests,
     WatchVerdict,
-    worker_died_message,
+    worker_died_body,
     worker_key,
 )
 
@@ -81,19 +80,6 @@ _REPLY_GRACE_SECONDS = 70.0
 
 # After a watched request's liveness key went away, how long to look for its reply before declaring it lost.
 _LAST_LOOK_SECONDS = 0.05
-
-
-def _worker_died_body() -> dict[str, Any]:
-    error = {
-        "code": ERROR_CODE_WORKER_DIED,
-        "message": worker_died_message(),
-        "field": None,
-        "traceback": None,
-        "variables": None,
-        "denied_permissions": None,
-        "is_caller_error": False,
-    }
-    return {"errors": [error], "context": {}, "actions": []}
 
 
 class _Dropped(Exception):
@@ -554,7 +540,7 @@ class RedisClientTransport(ClientTransport):
             state.watched.forget(request_id)
             state.pending.forget(request_id)
             self.metrics.counter(self._prefix + "receive.error.worker_died").increment()
-            return ReceivedMessage(request_id, {}, _worker_died_body())
+            return ReceivedMessage(request_id, {}, worker_died_body())
         return None
 
     def _drop(self, dropped: _Dropped) -> None:
