@@ -157,3 +157,57 @@ def test_a_watched_call_ends_near_its_timeout_when_redis_stops_answering_the_liv
     assert not caller.is_alive() and elapsed < 6, f"the call took {elapsed:.1f} s"
     [error] = outcome
     assert isinstance(error, PySOATransportError)
+
+
+def test_a_watched_async_call_ends_near_its_timeout_when_redis_stops_answering_the_liveness_check(
+    redis_server: RedisServerProcess,
+) -> None:
+    """AsyncClient with ``detect_dead_workers``: a Redis that stops answering (the liveness looks among what it
+    is sent) does not hold a call past its timeout, and the event loop is never held meanwhile."""
+    import asyncio
+
+    from pysoa_like.client.async_client import AsyncClient
+    from pysoa_like.common.transport.errors import PySOATransportError
+    from tests.integration._latency_proxy import LatencyProxy
+
+    redis_server.flush()
+    with LatencyProxy(redis_server.address, 0.0) as proxy:
+        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
+        transport_kwargs = {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": layer,
+            "detect_dead_workers": True,
+        }
+        settings = {"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}}
+
+        async def scenario() -> tuple[BaseException | None, float, float]:
+            worst_lag = 0.0
+
+            async def tick() -> None:
+                nonlocal worst_lag
+                last = time.monotonic()
+                while True:
+                    await asyncio.sleep(0.01)
+                    now = time.monotonic()
+                    worst_lag, last = max(worst_lag, now - last - 0.01), now
+
+            ticker = asyncio.ensure_future(tick())
+            client = AsyncClient(settings)
+            started = time.monotonic()
+            call = asyncio.ensure_future(client.call_action("billing", "charge", {"cents": 5}, timeout=2.5))
+            await asyncio.sleep(0.5)
+            proxy.request_delay = 30.0  # the liveness look after the first second is held up, and all after it
+            error = None
+            try:
+                await call
+            except BaseException as exc:
+                error = exc
+            elapsed = time.monotonic() - started
+            ticker.cancel()
+            await asyncio.wait_for(client.aclose(), 10)
+            return error, elapsed, worst_lag
+
+        error, elapsed, worst_lag = asyncio.run(scenario())
+    assert isinstance(error, PySOATransportError), error
+    assert elapsed < 6, f"the call took {elapsed:.1f} s"
+    assert worst_lag < 0.5, worst_lag

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from pysoa_like.core.worker_watch import WATCH_CHECK_SECONDS, WatchedRequests, W
 
 __all__ = ["AioWorkerWatch"]
 
+_logger = logging.getLogger("pysoa_like.transport")
 # How long the reply reader gets to hand over a reply pushed just before its worker's liveness key went away.
 _LAST_LOOK_SECONDS = 0.25
 
@@ -68,9 +70,13 @@ class AioWorkerWatch:
                 await asyncio.sleep(WATCH_CHECK_SECONDS)
                 if not self._prune():
                     break
-                gone = await self._look()
-                if gone:
-                    await self._settle(gone)
+                try:
+                    gone = await self._look()
+                    if gone:
+                        await self._settle(gone)
+                except Exception:
+                    # Not expected (Redis' failures are handled above); the calls keep their own timeouts.
+                    _logger.warning("Could not look at the workers of the waiting calls", exc_info=True)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
@@ -117,19 +123,19 @@ class AioWorkerWatch:
         reply = await pool.execute_at(await pool.slot_of(key), ("EXISTS", key), WATCH_CHECK_SECONDS)
         return reply if isinstance(reply, int) else None
 
+    async def _replies_waiting(self) -> Any:
+        pool = self._state.pool
+        reply_key = self._state.reply_key
+        return await pool.execute_at(await pool.slot_of(reply_key), ("LLEN", reply_key), WATCH_CHECK_SECONDS)
+
     async def _settle(self, gone: list[Any]) -> None:
         """End the calls whose worker is gone without a reply (after a last look), with ``WORKER_DIED``."""
         await asyncio.sleep(_LAST_LOOK_SECONDS)
         gone = [call_key for call_key in gone if self._waiting(call_key) is not None]
         if not gone:
             return
-        pool = self._state.pool
-        reply_key = self._state.reply_key
         try:
-            waiting_replies = await asyncio.wait_for(
-                pool.execute_at(await pool.slot_of(reply_key), ("LLEN", reply_key), WATCH_CHECK_SECONDS),
-                WATCH_CHECK_SECONDS,
-            )
+            waiting_replies = await asyncio.wait_for(self._replies_waiting(), WATCH_CHECK_SECONDS)
         except (RedisConnectionError, asyncio.TimeoutError):
             return  # cannot tell now: looked at again at the next check
         if waiting_replies != 0:
