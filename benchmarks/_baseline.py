@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Baseline", "prepared_baseline"]
 
@@ -98,3 +101,29 @@ def prepared_baseline(spec: str) -> Iterator[Baseline]:
         else:
             label = f"pysoa_like @ {_extract_revision(spec, start_dir)}"
         yield Baseline(label, start_dir)
+
+
+def run_in_checkout(cwd: Path, env: dict[str, str], module_args: Sequence[str]) -> dict[str, Any]:
+    """Run ``python -m <module_args>`` in ``cwd`` (a checkout or an extracted baseline) and return the JSON object on
+    its last line of output; the process must have imported the ``pysoa_like`` of ``cwd``.
+
+    Raises:
+        BenchmarkError: The process failed, or imported another ``pysoa_like``.
+    """
+    from benchmarks._procs import BenchmarkError  # _procs imports this module
+
+    completed = subprocess.run(
+        [sys.executable, "-m", *module_args],
+        cwd=cwd,
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchmarkError(f"the process in {cwd} failed:\n{completed.stdout}\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not Path(result["package"]).resolve().is_relative_to((cwd / "pysoa_like").resolve()):
+        raise BenchmarkError(f"the process started in {cwd} imported pysoa_like from {result['package']}")
+    return result

@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._baseline import Baseline, prepared_baseline
+from benchmarks._baseline import Baseline, prepared_baseline, run_in_checkout
 from benchmarks._like import MAXIMUM_MESSAGE_BYTES
 from benchmarks._procs import REPO_ROOT, BenchmarkError, implementations, start_server
 from benchmarks._stats import percentile, summarize
@@ -165,29 +163,8 @@ def _async_only(address: Sequence[Any], calls: int) -> dict[str, Any]:
 
 def _async_process(cwd: Path, env: dict[str, str], address: Sequence[Any], calls: int) -> dict[str, Any]:
     """Run :func:`_async_only` in a process started in ``cwd`` (whose ``pysoa_like`` it must import)."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.asyncio_client",
-            "--calls",
-            str(calls),
-            "--async-only",
-            f"{address[0]}:{address[1]}",
-        ],
-        cwd=cwd,
-        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise BenchmarkError(f"the process in {cwd} failed:\n{completed.stdout}\n{completed.stderr}")
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not Path(result["package"]).resolve().is_relative_to((cwd / "pysoa_like").resolve()):
-        raise BenchmarkError(f"the process started in {cwd} imported pysoa_like from {result['package']}")
-    return result
+    target = f"{address[0]}:{address[1]}"
+    return run_in_checkout(cwd, env, ["benchmarks.asyncio_client", "--calls", str(calls), "--async-only", target])
 
 
 def _against_baseline(baseline: Baseline, address: Sequence[Any], calls: int, rep: int) -> dict[str, float]:

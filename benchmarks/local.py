@@ -21,9 +21,7 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pysoa_like
-from benchmarks._baseline import REPO_ROOT, prepared_baseline
+from benchmarks._baseline import REPO_ROOT, prepared_baseline, run_in_checkout
 from benchmarks._stats import median
 from pysoa_like.client.client import Client
 from pysoa_like.server.action.base import Action
@@ -106,21 +104,7 @@ def _profile(client: Client, calls: int, top: int) -> str:
 def _one_repetition(cwd: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     """Run one repetition in a process of its own (started in ``cwd``); its wall and CPU microseconds per call."""
     counts = ["--calls", str(args.calls), "--warmup", str(args.warmup)]
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.local", "--json", "--reps", "1", *counts],
-        cwd=cwd,
-        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"benchmark process in {cwd} failed:\n{completed.stdout}\n{completed.stderr}")
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not Path(result["package"]).resolve().is_relative_to((cwd / "pysoa_like").resolve()):
-        raise RuntimeError(f"the process started in {cwd} imported pysoa_like from {result['package']}")
-    return result
+    return run_in_checkout(cwd, env, ["benchmarks.local", "--json", "--reps", "1", *counts])
 
 
 def _compare(args: argparse.Namespace) -> int:
