@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pysoa_like.common._short_text import short_repr
-from pysoa_like.core.headers import get_switch
+from pysoa_like.core.message import get_switch
 
 __all__ = ["check_job_arguments", "check_mapping", "check_seconds", "switch_list"]
 

@@ -33,7 +33,7 @@ from pysoa_like.common.metrics import MetricsRecorder, records_nothing
 from pysoa_like.common.transport.base import AsyncClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
-from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:

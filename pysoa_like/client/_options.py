@@ -17,8 +17,7 @@ from typing import Any, Literal, TypedDict
 
 from pysoa_like.client._arguments import check_mapping, check_seconds
 from pysoa_like.common.types import Context, Control, JobRequest
-from pysoa_like.core.deadlines import bounded_expiry
-from pysoa_like.core.headers import get_switch, suppress_response_requested
+from pysoa_like.core.message import bounded_expiry, get_switch, suppress_response_requested
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
 
 __all__ = [

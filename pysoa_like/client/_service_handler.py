@@ -1,7 +1,7 @@
 """ServiceHandler: one client's link to one service (transport, middleware, metrics) and its reply routing.
 
 Replies reach a client on a reply channel per thread (over Redis each client thread has its own reply
-list), so the handler keeps a :class:`~pysoa_like.core.routing.ReplyRouter` per thread: the ids this
+list), so the handler keeps a :class:`~pysoa_like.core.replies.ReplyRouter` per thread: the ids this
 thread still waits for and the replies it pulled while waiting for another request. A reply is only
 ever handed to the call that sent its request; a reply nobody waits for (late after a timeout, or
 duplicated) is logged and dropped. PySOA 1.4.9 instead drained every reply and counted outstanding
@@ -35,8 +35,8 @@ from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, reco
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
-from pysoa_like.core.headers import suppress_response_requested
-from pysoa_like.core.routing import DELIVER, KEEP, ReplyRouter
+from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.replies import DELIVER, KEEP, ReplyRouter
 from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:

@@ -145,7 +145,7 @@ class ProtocolVersion(enum.IntEnum):
     def extract_version(message: bytes) -> tuple[ProtocolVersion, bytes]:
         """Detect the protocol version of a received message and remove its version marker.
 
-        PySOA's API, kept for compatibility; the transports use :func:`pysoa_like.core.framing.parse_message`.
+        PySOA's API, kept for compatibility; the transports use :func:`pysoa_like.core.message.parse_message`.
 
         Args:
             message: The raw bytes popped from Redis.

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import attr
 
 from pysoa_like.core.constants import DEFAULT_REDIS_PORT
-from pysoa_like.core.resp import RespError
+from pysoa_like.core.redis_protocol import RespError
 
 __all__ = [
     "IGNORED_KEYS",
@@ -198,7 +198,7 @@ def handshake_refusal(commands: Sequence[tuple[Any, ...]], replies: Sequence[Any
 
     Args:
         commands: The handshake (:meth:`Endpoint.handshake`).
-        replies: Redis' replies to them, in order, error replies as :class:`~pysoa_like.core.resp.RespError`.
+        replies: Redis' replies to them, in order, error replies as :class:`~pysoa_like.core.redis_protocol.RespError`.
     """
     for command, reply in zip(commands, replies, strict=False):
         if type(reply) is RespError:

@@ -18,7 +18,7 @@ from pysoa_like.common.transport.redis_gateway._aio_connection import RedisConne
 from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_for, release_pool
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
 from pysoa_like.common.transport.redis_gateway.core import backend_key
-from pysoa_like.core.resp import RespError
+from pysoa_like.core.redis_protocol import RespError
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import ring_index
 from pysoa_like.fleet.redis import FleetRedis

@@ -19,7 +19,7 @@ from pysoa_like.client.middleware import (
 )
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.transport.errors import PySOATransportError
-from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.otel._spans import (
     end_with_exception,
     end_with_response,

@@ -40,8 +40,7 @@ from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
-from pysoa_like.core.deadlines import deadline_of
-from pysoa_like.core.headers import parse_client_version_checked
+from pysoa_like.core.message import deadline_of, parse_client_version_checked
 from pysoa_like.server._async_job import CURRENT_JOB, LoopJobPipeline, runs_on_loop
 from pysoa_like.server._error_responses import (
     action_timeout_error,

@@ -39,8 +39,7 @@ from pysoa_like.common.transport.errors import (
     TransientPySOATransportError,
 )
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
-from pysoa_like.core.deadlines import deadline_of
-from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
+from pysoa_like.core.message import deadline_of, parse_client_version_checked, suppress_response_requested
 from pysoa_like.server._coroutine_actions import (
     JOB_DEADLINE,
     CoroutineFunctionAction,

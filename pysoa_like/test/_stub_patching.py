@@ -38,7 +38,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobRequest, JobResponse
-from pysoa_like.core.headers import suppress_response_requested
+from pysoa_like.core.message import suppress_response_requested
 
 __all__ = ["StubOutcome", "StubbedAction", "activate", "deactivate", "is_active"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import PySOATransportError
-from pysoa_like.core.envelope import ReceivedMessage
+from pysoa_like.core.message import ReceivedMessage
 
 __all__ = [
     "AsyncClientTransport",

@@ -20,7 +20,7 @@ import redis
 from pysoa_like.client.client import Client
 from pysoa_like.common.serializer import MsgpackSerializer
 from pysoa_like.core.delivery import DELIVERY_COUNTS_TTL_MILLISECONDS, delivery_keys, request_identity
-from pysoa_like.core.framing import parse_message
+from pysoa_like.core.message import parse_message
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest

@@ -17,11 +17,18 @@ import redis
 
 from pysoa_like.common.serializer import MsgpackSerializer
 from pysoa_like.core.constants import ProtocolVersion
-from pysoa_like.core.envelope import build_envelope, check_envelope, compute_expiry
-from pysoa_like.core.framing import frame_message, parse_message
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.resp import NEED_DATA, RespParser, pack_commands, timeout_argument
-from pysoa_like.core.scripts import PushVerdict, push_commands, push_outcome, script_command
+from pysoa_like.core.message import build_envelope, check_envelope, compute_expiry, frame_message, parse_message
+from pysoa_like.core.redis_protocol import (
+    NEED_DATA,
+    PushVerdict,
+    RespParser,
+    pack_commands,
+    push_commands,
+    push_outcome,
+    script_command,
+    timeout_argument,
+)
 
 
 class _Connection:

@@ -13,8 +13,8 @@ from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway._lanes import Lane, PushItem, QueueFullError
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
-from pysoa_like.core.framing import FramedMessage
-from pysoa_like.core.scripts import TRANSACTION_PUSH_BYTES
+from pysoa_like.core.message import FramedMessage
+from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES
 from tests.integration.redis_transport._helpers import commands_run
 
 BIG = TRANSACTION_PUSH_BYTES

@@ -19,7 +19,7 @@ import redis
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
-from pysoa_like.core.scripts import TRANSACTION_PUSH_BYTES
+from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES
 from pysoa_like.test.redis import RedisServerProcess, redis_server_version
 from tests.integration.redis_transport._helpers import job_request
 

@@ -19,8 +19,8 @@ from pysoa_like.core.delivery import (
     request_identity,
     state_ttl_milliseconds,
 )
-from pysoa_like.core.framing import FramedMessage
 from pysoa_like.core.keys import request_queue_key
+from pysoa_like.core.message import FramedMessage
 from pysoa_like.fleet.keys import key_slot
 
 

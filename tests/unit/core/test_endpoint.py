@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pysoa_like.core.endpoint import Endpoint, TlsSettings, endpoint_of, handshake_refusal
-from pysoa_like.core.resp import RespError
+from pysoa_like.core.redis_protocol import RespError
 
 
 def test_a_url_gives_address_credentials_database_and_tls() -> None:

@@ -45,7 +45,7 @@ from pysoa_like.core.cluster import (
 )
 from pysoa_like.core.constants import REDIS_BACKEND_TYPE_CLUSTER
 from pysoa_like.core.endpoint import Endpoint, endpoint_of
-from pysoa_like.core.resp import RespError
+from pysoa_like.core.redis_protocol import RespError
 
 __all__ = ["ClusterAioRing", "cluster_aio_ring"]
 

@@ -1,9 +1,9 @@
 """One asyncio connection to Redis: commands pipelined, replies parsed by the core and handed out in order.
 
 :class:`AioConnection` is the asyncio driver's whole I/O: a protocol that receives into the core's
-:class:`~pysoa_like.core.resp.RespParser`, and a FIFO of the callers waiting for replies (Redis
+:class:`~pysoa_like.core.redis_protocol.RespParser`, and a FIFO of the callers waiting for replies (Redis
 answers in command order). Any number of callers may use one connection at once: each writes its commands
-(encoded by :func:`~pysoa_like.core.resp.pack_commands`) and waits for its own replies. A caller that gives
+(encoded by :func:`~pysoa_like.core.redis_protocol.pack_commands`) and waits for its own replies. A caller that gives
 up (cancelled) leaves its place in the FIFO, so its replies are read and dropped and the next caller still
 gets its own. A reply that does not come within the caller's deadline means Redis or the network is stuck:
 the connection is closed and every caller waiting on it gets the error (one watchdog timer per connection
@@ -24,7 +24,7 @@ from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._connect import keep_alive, tls_context
 from pysoa_like.core.endpoint import Endpoint, handshake_refusal
-from pysoa_like.core.resp import NEED_DATA, RespParser, RespProtocolError, pack_commands
+from pysoa_like.core.redis_protocol import NEED_DATA, RespParser, RespProtocolError, pack_commands
 
 __all__ = ["AioConnection", "RedisConnectionError", "RedisReplyTimeout"]
 

@@ -24,7 +24,7 @@ from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing, cluster_down, parse_redirect
 from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import HostRing
-from pysoa_like.core.resp import RespError
+from pysoa_like.core.redis_protocol import RespError
 
 __all__ = ["AioPool", "pool_for", "release_pool"]
 

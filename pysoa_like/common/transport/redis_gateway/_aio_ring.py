@@ -27,8 +27,7 @@ from pysoa_like.core.constants import (
 )
 from pysoa_like.core.endpoint import Endpoint, endpoint_of
 from pysoa_like.core.keys import HostRing
-from pysoa_like.core.resp import RespError
-from pysoa_like.core.scripts import queue_full_backoff_seconds
+from pysoa_like.core.redis_protocol import RespError, queue_full_backoff_seconds
 
 __all__ = ["AioRing", "aio_ring_of"]
 

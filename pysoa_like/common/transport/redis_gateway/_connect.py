@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from pysoa_like.core.endpoint import Endpoint, TlsSettings, handshake_refusal
-from pysoa_like.core.resp import NEED_DATA, RespParser, RespProtocolError, pack_commands
+from pysoa_like.core.redis_protocol import NEED_DATA, RespParser, RespProtocolError, pack_commands
 
 __all__ = ["SocketConnection", "keep_alive", "tls_context"]
 

@@ -55,7 +55,7 @@ from pysoa_like.core.delivery import (
     request_identity,
     state_ttl_milliseconds,
 )
-from pysoa_like.core.framing import OutgoingMessage
+from pysoa_like.core.message import OutgoingMessage
 
 __all__ = ["AtLeastOnceDelivery", "Held"]
 

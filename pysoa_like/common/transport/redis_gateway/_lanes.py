@@ -1,6 +1,6 @@
 """The Redis commands of the transport, sent over one dedicated connection per thread and ring slot.
 
-Only these commands ever touch data: the pushes that :mod:`pysoa_like.core.scripts` plans (the send script's
+Only these commands ever touch data: the pushes that :mod:`pysoa_like.core.redis_protocol` plans (the send script's
 ``EVALSHA``, ``EVAL`` once after ``NOSCRIPT``, or for a big message a ``MULTI``/``RPUSH``/check script/``EXEC``
 transaction once the connection has shown that its user may run one), ``BLPOP`` and, to drain a reply list that
 holds several replies, ``LPOP key count``. What each reply means is the core's decision; a lane only writes the
@@ -24,16 +24,17 @@ import redis
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
 from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS, TimedConnection
-from pysoa_like.core.framing import OutgoingMessage
-from pysoa_like.core.resp import pack_commands, timeout_argument
-from pysoa_like.core.scripts import (
+from pysoa_like.core.message import OutgoingMessage
+from pysoa_like.core.redis_protocol import (
     PushItem,
     PushVerdict,
     is_big,
+    pack_commands,
     push_commands,
     push_outcome,
     script_command,
     script_index,
+    timeout_argument,
     transaction_outcome,
     transaction_probe_commands,
     transactions_allowed,

@@ -1,7 +1,7 @@
 """The lanes' reply reader: receives from a connection's socket into the core's RESP parser.
 
-Parsing is :class:`pysoa_like.core.resp.RespParser`'s (big bulk strings are received in place); this module only
-moves bytes from the socket into it, keeps reads within their deadline, and turns error replies into redis-py's
+Parsing is :class:`pysoa_like.core.redis_protocol.RespParser`'s (big bulk strings are received in place); this module
+only moves bytes from the socket into it, keeps reads within their deadline, and turns error replies into redis-py's
 public exception classes. The socket is the lane's own (:class:`~._connect.SocketConnection`), whose handshake
 (AUTH, HELLO, SELECT, ...) has read its replies whole before a lane reads the first of its own.
 """
@@ -16,7 +16,7 @@ import redis
 from redis import exceptions
 
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
-from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError
+from pysoa_like.core.redis_protocol import NEED_DATA, RespError, RespParser, RespProtocolError
 
 __all__ = ["ReplyReader", "redis_error"]
 

@@ -33,9 +33,12 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
 )
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import ProtocolVersion, UnsupportedProtocolVersionError
-from pysoa_like.core.framing import without_version_marker
-from pysoa_like.core.headers import suppress_response_requested
-from pysoa_like.core.limits import nesting_too_deep, too_deep_message
+from pysoa_like.core.message import (
+    nesting_too_deep,
+    suppress_response_requested,
+    too_deep_message,
+    without_version_marker,
+)
 from pysoa_like.core.replies import REPLY_NONCE_META_KEY
 
 __all__ = ["RejectedRequest", "RequestMeta", "RequestReader"]

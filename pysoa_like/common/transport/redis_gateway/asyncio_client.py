@@ -79,23 +79,24 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.endpoint import Endpoint
-from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.core.keys import queue_key, request_queue_name
+from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.redis_protocol import (
+    PushVerdict,
+    RespError,
+    push_outcome,
+    queue_full_backoff_seconds,
+    queue_full_come_back_seconds,
+    queue_full_error_message,
+    script_command,
+    timeout_argument,
+)
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
     ReplyVerdict,
     new_reply_nonce,
     new_reply_queue_suffix,
-)
-from pysoa_like.core.resp import RespError, timeout_argument
-from pysoa_like.core.scripts import (
-    PushVerdict,
-    push_outcome,
-    queue_full_backoff_seconds,
-    queue_full_come_back_seconds,
-    queue_full_error_message,
-    script_command,
 )
 from pysoa_like.core.worker_watch import WATCH_META_KEY, worker_key
 

@@ -53,8 +53,8 @@ from pysoa_like.core.constants import (
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
 )
-from pysoa_like.core.headers import suppress_response_requested
 from pysoa_like.core.keys import queue_key, request_queue_name
+from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,

@@ -52,8 +52,8 @@ from pysoa_like.core.constants import (
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
 )
-from pysoa_like.core.framing import OutgoingMessage
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
+from pysoa_like.core.message import OutgoingMessage
 
 __all__ = ["RedisTransportCore", "backend_key", "make_serializer", "serializer_named"]
 
@@ -288,7 +288,7 @@ class RedisTransportCore:
 
     def log_oversized(self, size: int, request_id: Any, direction: str) -> None:
         """Log a WARNING on ``pysoa_like.transport.oversized_message`` (for a message that
-        ``core.envelope.should_log_oversized`` finds above the configured threshold)."""
+        ``core.message.should_log_oversized`` finds above the configured threshold)."""
         _oversized_logger.warning(
             "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
             direction,

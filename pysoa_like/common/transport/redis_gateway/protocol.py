@@ -29,41 +29,7 @@ Receiving one message::
 
 from __future__ import annotations
 
-from pysoa_like.core.chunking import (
-    MESSAGE_TOO_LARGE_TEXT,
-    ChunkReassembler,
-    reject_chunked_request,
-    should_chunk,
-    split_into_chunks,
-    validate_chunk_settings,
-)
 from pysoa_like.core.constants import UnsupportedProtocolVersionError
-from pysoa_like.core.envelope import (
-    EXPIRY_META_KEY,
-    ExpiryValues,
-    build_envelope,
-    check_envelope,
-    check_message_size,
-    compute_expiry,
-    is_expired,
-    reply_address,
-    should_log_oversized,
-)
-from pysoa_like.core.framing import (
-    FramedMessage,
-    OutgoingMessage,
-    ParsedMessage,
-    frame_message,
-    frame_unjoined,
-    parse_message,
-    validate_header_value,
-)
-from pysoa_like.core.headers import (
-    CLIENT_VERSION_META_KEY,
-    DEFAULT_CLIENT_VERSION,
-    parse_client_version,
-    parse_client_version_checked,
-)
 from pysoa_like.core.keys import (
     MAXIMUM_REPLY_TO_LENGTH,
     choose_host_index,
@@ -78,7 +44,35 @@ from pysoa_like.core.keys import (
     request_queue_name,
     validate_service_name,
 )
-from pysoa_like.core.scripts import (
+from pysoa_like.core.message import (
+    CLIENT_VERSION_META_KEY,
+    DEFAULT_CLIENT_VERSION,
+    EXPIRY_META_KEY,
+    MESSAGE_TOO_LARGE_TEXT,
+    ChunkReassembler,
+    ExpiryValues,
+    FramedMessage,
+    OutgoingMessage,
+    ParsedMessage,
+    build_envelope,
+    check_envelope,
+    check_message_size,
+    compute_expiry,
+    frame_message,
+    frame_unjoined,
+    is_expired,
+    parse_client_version,
+    parse_client_version_checked,
+    parse_message,
+    reject_chunked_request,
+    reply_address,
+    should_chunk,
+    should_log_oversized,
+    split_into_chunks,
+    validate_chunk_settings,
+    validate_header_value,
+)
+from pysoa_like.core.redis_protocol import (
     QUEUE_FULL_ERROR,
     SEND_MESSAGE_LUA_SCRIPT,
     queue_full_backoff_seconds,

@@ -60,8 +60,8 @@ from pysoa_like.core.delivery import (
     decode_finished,
     interrupted_message,
 )
-from pysoa_like.core.headers import parse_client_version_checked, suppress_response_requested
 from pysoa_like.core.keys import queue_key, request_queue_name
+from pysoa_like.core.message import parse_client_version_checked, suppress_response_requested
 
 __all__ = ["RedisServerTransport"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.core.resp import NEED_DATA, RespError, RespParser, RespProtocolError, timeout_argument
+from pysoa_like.core.redis_protocol import NEED_DATA, RespError, RespParser, RespProtocolError, timeout_argument
 
 _BIG = bytes(range(256)) * 1000  # 256,000 bytes: bigger than the parser's buffer
 

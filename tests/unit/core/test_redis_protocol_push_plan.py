@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pysoa_like.core.resp import RespError
-from pysoa_like.core.scripts import (
+from pysoa_like.core.redis_protocol import (
     TRANSACTION_PUSH_BYTES,
     PushVerdict,
+    RespError,
     is_big,
     push_commands,
     push_outcome,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.connection import PythonRespSerializer
 
-from pysoa_like.core.resp import pack_commands
+from pysoa_like.core.redis_protocol import pack_commands
 
 
 def _redis_py_bytes(commands: list[tuple[Any, ...]]) -> bytes:
@@ -39,7 +39,7 @@ def test_large_arguments_are_written_as_their_own_buffer_without_a_copy() -> Non
 
 def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
     """A FramedMessage goes out as the same bytes as its joined form, its payload as a buffer of its own."""
-    from pysoa_like.core.framing import FramedMessage, frame_message
+    from pysoa_like.core.message import FramedMessage, frame_message
 
     payload = b"\x81\xa1b" + b"p" * 100_000
     framed = FramedMessage(b"pysoa-redis/3//content-type:application/msgpack;", payload)
@@ -56,7 +56,7 @@ def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_frame_unjoined_equals_frame_message(size: int, version: int) -> None:
     """Small payloads are joined to their framing; big ones stay in two pieces; the bytes are the same."""
-    from pysoa_like.core.framing import (
+    from pysoa_like.core.message import (
         FramedMessage,
         frame_message,
         frame_unjoined,
@@ -70,7 +70,7 @@ def test_frame_unjoined_equals_frame_message(size: int, version: int) -> None:
 
 def test_frame_unjoined_always_gives_bytes_or_framed_bytes() -> None:
     """A serializer returning a bytearray or memoryview still puts plain bytes on the wire (version 1 too)."""
-    from pysoa_like.core.framing import FramedMessage, frame_unjoined
+    from pysoa_like.core.message import FramedMessage, frame_unjoined
 
     for payload in (bytearray(b"abc"), memoryview(b"abc"), bytearray(b"z" * 20000)):
         for version in (1, 3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pysoa_like.core.deadlines import bounded_expiry, bounded_wait, deadline_of, time_left
+from pysoa_like.core.message import bounded_expiry, bounded_wait, deadline_of, time_left
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.core.limits import (
+from pysoa_like.core.message import (
     MAXIMUM_NESTING_DEPTH,
     nesting_too_deep,
     too_deep_message,

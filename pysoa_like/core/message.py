@@ -1,0 +1,959 @@
+"""The message: a job framed on the wire, its envelope and headers, its chunks, its bounds and its deadline.
+
+Everything a transport needs to turn a job into bytes and back, for the clients and servers of both drivers,
+in the order a message meets them:
+
+* framing: protocol versions 1, 2 and 3 and their header loop (PROTOCOL.md section 4);
+* the rules for reading request header values (switches, ``suppress_response``, ``client_version``);
+* the envelope around every job body: building, checking, expiry and size (sections 3, 6 and 10);
+* chunked replies: when to chunk, splitting and reassembly (section 5);
+* how deeply a received message may nest;
+* deadlines: how long a call may still take, from the envelope's ``__expiry__`` (the caller reads the clock).
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import gc
+import math
+import numbers
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from pysoa_like.common._short_text import short_repr
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
+from pysoa_like.core.constants import (
+    EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS,
+    MINIMUM_CHUNKED_MESSAGE_BYTES,
+    VERSION_MARKER_PATTERN,
+    ProtocolFeature,
+    ProtocolVersion,
+    _version_from_marker_digits,
+)
+from pysoa_like.core.keys import reply_to_problem
+
+__all__ = [
+    "CLIENT_VERSION_META_KEY",
+    "DEFAULT_CLIENT_VERSION",
+    "EXPIRY_META_KEY",
+    "MAXIMUM_NESTING_DEPTH",
+    "MESSAGE_TOO_LARGE_TEXT",
+    "ChunkReassembler",
+    "ExpiryValues",
+    "FramedMessage",
+    "OutgoingMessage",
+    "ParsedMessage",
+    "ReceivedMessage",
+    "bounded_expiry",
+    "bounded_wait",
+    "build_envelope",
+    "check_envelope",
+    "check_message_size",
+    "compute_expiry",
+    "deadline_of",
+    "frame_message",
+    "frame_unjoined",
+    "get_switch",
+    "is_expired",
+    "is_switch",
+    "nesting_too_deep",
+    "parse_client_version",
+    "parse_client_version_checked",
+    "parse_message",
+    "reject_chunked_request",
+    "reply_address",
+    "should_chunk",
+    "should_log_oversized",
+    "split_into_chunks",
+    "suppress_response_requested",
+    "time_left",
+    "too_deep_message",
+    "validate_chunk_settings",
+    "validate_header_value",
+    "without_version_marker",
+]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Message framing: protocol versions 1, 2 and 3 and the header loop (PROTOCOL.md section 4).
+#
+# ::
+#
+#     v1:  <payload>
+#     v2:  b"content-type:" <mime> b";" <payload>
+#     v3:  b"pysoa-redis/3//" (<name> b":" <value> b";")* <payload>
+# --------------------------------------------------------------------------------------------------------------------
+
+
+# The version marker, plus the content-type header in its usual compact form so the common case needs one match.
+_VERSION_MARKER_RE = re.compile(VERSION_MARKER_PATTERN + rb"(?:content-type:([A-Za-z0-9_/.-]+);)?")
+_V2_MARKER = b"content-type"
+# One understood header: optional whitespace around every part, then a terminating ";". Anything else ends the
+# header loop and stays in the payload, exactly as PySOA 1.4.9 reads it.
+_HEADER_RE = re.compile(rb"\s*(content-type|chunk-count|chunk-id)\s*:\s*([A-Za-z0-9_/.-]+)\s*;")
+_HEADER_VALUE_RE = re.compile(r"[A-Za-z0-9_/.-]+")
+_VERSIONS_BY_DIGITS = {b"%d" % version: version for version in ProtocolVersion}
+# Decoded MIME types by raw header value; a handful of values ever occur, so decode each once.
+_MIME_TYPES: dict[bytes, str] = {}
+
+
+class ParsedMessage(NamedTuple):
+    """One message (or one chunk) read from a Redis list, with its framing removed.
+
+    Attributes:
+        version: The detected protocol version.
+        content_type: The ``content-type`` header value, or None when the message had none.
+        chunk_count: The ``chunk-count`` header as an int, or None.
+        chunk_id: The ``chunk-id`` header as an int, or None.
+        payload: The bytes after the last understood header (the serialized envelope, or a slice of it).
+    """
+
+    version: ProtocolVersion
+    content_type: str | None
+    chunk_count: int | None
+    chunk_id: int | None
+    payload: bytes | bytearray | memoryview
+
+    @property
+    def is_chunk(self) -> bool:
+        """Whether the message is one chunk of a chunked message (it has a ``chunk-count`` header)."""
+        return self.chunk_count is not None
+
+
+def _header_int(name: bytes, value: bytes) -> int:
+    # A chunk number never needs 10 digits; longer ones could even hit Python's int-size limit.
+    if not value.isdigit() or len(value) > 9:
+        raise InvalidMessageError(f"Invalid {name.decode('ascii')} header value {value[:20].decode('ascii')!r}")
+    return int(value)
+
+
+def _mime_type(value: bytes) -> str:
+    mime_type = _MIME_TYPES.get(value)
+    if mime_type is None:
+        mime_type = value.decode("ascii")
+        if len(_MIME_TYPES) < 256:
+            _MIME_TYPES[value] = mime_type
+    return mime_type
+
+
+def without_version_marker(message: bytes | bytearray) -> bytes | bytearray:
+    """The message without its ``pysoa-redis/N//`` marker, whatever N (the message itself when it has none).
+
+    For answering a message of an unknown version in version 3: the rest is read as version 3.
+    """
+    marker = _VERSION_MARKER_RE.match(message)
+    return message[marker.end(1) + 2 :] if marker else message
+
+
+def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMessage:
+    """Read the version marker and the understood headers at the start of a received message.
+
+    Args:
+        message: The raw bytes popped from Redis (a ``bytearray`` for a big message received in place).
+        view: Give the payload as a ``memoryview`` into ``message`` rather than a ``bytes`` copy (a copy of a
+            big message costs more than parsing it; read it with ``Serializer.buffer_to_dict``).
+
+    Returns:
+        The parsed framing. The payload is ``message`` itself (no copy) when there was no framing.
+
+    Raises:
+        UnsupportedProtocolVersionError: If the ``pysoa-redis/N//`` marker names an unknown version (an
+            ``InvalidMessageError`` and a ``ValueError``).
+        InvalidMessageError: If a ``chunk-count`` or ``chunk-id`` header is not a decimal number.
+    """
+    content_type: str | None = None
+    chunk_count: int | None = None
+    chunk_id: int | None = None
+    offset = 0
+    marker = _VERSION_MARKER_RE.match(message)
+    if marker is not None:
+        number, mime = marker.group(1, 2)
+        version = _VERSIONS_BY_DIGITS.get(number) or _version_from_marker_digits(number)
+        if mime is not None:
+            content_type = _mime_type(mime)
+        offset = marker.end()
+    elif message.startswith(_V2_MARKER):
+        version = ProtocolVersion.VERSION_2
+    else:
+        version = ProtocolVersion.VERSION_1
+
+    header = _HEADER_RE.match(message, offset)
+    while header is not None:
+        name, value = header.group(1, 2)
+        if name == b"content-type":
+            content_type = _mime_type(value)
+        elif name == b"chunk-count":
+            chunk_count = _header_int(name, value)
+        else:
+            chunk_id = _header_int(name, value)
+        offset = header.end()
+        header = _HEADER_RE.match(message, offset)
+
+    if not offset:
+        payload: bytes | bytearray | memoryview = message
+    elif view:
+        payload = memoryview(message)[offset:]
+    else:
+        payload = bytes(memoryview(message)[offset:])  # one copy, from bytes or bytearray alike
+    return ParsedMessage(version, content_type, chunk_count, chunk_id, payload)
+
+
+def validate_header_value(value: str) -> str:
+    """Check that a header value can be read back by PySOA peers (characters ``[A-Za-z0-9_/.-]`` only).
+
+    Args:
+        value: The value, e.g. a MIME type.
+
+    Returns:
+        The value, unchanged.
+
+    Raises:
+        ValueError: If the value is empty or has another character.
+    """
+    if not isinstance(value, str) or _HEADER_VALUE_RE.fullmatch(value) is None:
+        raise ValueError(
+            f"Header value {value!r} cannot be sent: it must be one or more of the characters A-Z a-z 0-9 _ / . -"
+        )
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _message_head(version: int, mime_type: str) -> bytes:
+    # Framing prefixes are the same for every message of one version and serializer, so build each once.
+    if version == ProtocolVersion.VERSION_3:
+        return ProtocolVersion.VERSION_3.prefix + b"content-type:" + validate_header_value(mime_type).encode() + b";"
+    if version == ProtocolVersion.VERSION_2:
+        return b"content-type:" + validate_header_value(mime_type).encode() + b";"
+    if version == ProtocolVersion.VERSION_1:
+        return b""
+    raise ValueError(f"Unknown Redis Gateway protocol version {version!r}; use 1, 2 or 3")
+
+
+def frame_message(
+    payload: bytes | memoryview,
+    mime_type: str,
+    version: ProtocolVersion | int = ProtocolVersion.VERSION_3,
+    *,
+    chunk_count: int | None = None,
+    chunk_id: int | None = None,
+) -> bytes:
+    """Frame a serialized envelope (or a chunk of one) for pushing to a Redis list.
+
+    Args:
+        payload: The serialized envelope, or one slice of it for a chunk.
+        mime_type: The serializer's MIME type (ignored by version 1, which has no header).
+        version: The protocol version to speak.
+        chunk_count: The number of chunks, for a chunk (version 3 only; give ``chunk_id`` too).
+        chunk_id: The 1-based number of this chunk.
+
+    Returns:
+        The bytes to push.
+
+    Raises:
+        ValueError: If the version is unknown, the MIME type has characters a header cannot carry, or chunk
+            headers are asked for with version 1 or 2 or only one of them is given.
+    """
+    head = _message_head(int(version), mime_type)
+    if chunk_count is not None or chunk_id is not None:
+        if version != ProtocolVersion.VERSION_3:
+            raise ValueError(f"Chunked messages need protocol version 3, not {int(version)}")
+        if chunk_count is None or chunk_id is None:
+            raise ValueError("A chunk needs both chunk_count and chunk_id")
+        head += b"chunk-count:%d;chunk-id:%d;" % (chunk_count, chunk_id)
+    if not head:
+        return bytes(payload)
+    return head + payload
+
+
+class FramedMessage:
+    """A framed message kept as its two pieces, so that a big payload is not copied just to prepend the framing.
+
+    The transports write the pieces one after the other as one Redis argument; ``bytes()`` joins them.
+
+    Args:
+        head: The framing (version marker and headers).
+        payload: The serialized envelope.
+    """
+
+    __slots__ = ("head", "payload")
+
+    def __init__(self, head: bytes, payload: bytes) -> None:
+        self.head = head
+        self.payload = payload
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.payload)
+
+    def __bytes__(self) -> bytes:
+        return self.head + self.payload
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FramedMessage):
+            other = bytes(other)
+        return isinstance(other, bytes) and len(other) == len(self) and bytes(self) == other
+
+    def __hash__(self) -> int:
+        return hash(bytes(self))
+
+    def __repr__(self) -> str:
+        return f"FramedMessage({self.head!r}, <{len(self.payload)} bytes>)"
+
+
+#: What the transports push: plain bytes, or a big message still in two pieces.
+OutgoingMessage = bytes | FramedMessage
+
+# Payloads up to this size are joined to their framing (one small copy beats a second buffer to write).
+_JOIN_UP_TO_BYTES = 16384
+
+
+def frame_unjoined(payload: bytes, mime_type: str, version: ProtocolVersion | int) -> OutgoingMessage:
+    """:func:`frame_message` for a whole (unchunked) message, leaving a big payload uncopied.
+
+    Returns:
+        The framed bytes, or for a payload over 16 KiB a :class:`FramedMessage` of the framing and the payload.
+    """
+    head = _message_head(int(version), mime_type)
+    if not head or len(payload) <= _JOIN_UP_TO_BYTES:
+        return head + payload if head else bytes(payload)
+    return FramedMessage(head, bytes(payload))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The rules for reading request header values, each in one place for clients, servers and transports.
+#
+# * Switches: an ``int``, anything with ``__int__``, or anything whose ``value`` has ``__int__``; never a
+#   ``bool`` (``True`` is far more likely a mistake than switch 1, and the wire schema refuses booleans) and
+#   never a number with a fraction part (a ``float``, ``Decimal`` or ``Fraction``: ``int()`` would silently
+#   truncate 2.9 to switch 2, and PySOA's server refuses them).
+# * ``control["suppress_response"]``: only the boolean ``True`` asks for no reply. The server's schema
+#   accepts nothing but booleans there, so any other value gets a reply (with the validation error),
+#   and clients and transports must then wait for it; clients always write a real boolean.
+# * ``meta["client_version"]``: a non-empty list of ints; absent or malformed counts as 0.40.0 (what
+#   PySOA assumes of clients older than the field).
+# --------------------------------------------------------------------------------------------------------------------
+
+
+CLIENT_VERSION_META_KEY = "client_version"
+# What PySOA assumes for clients that send no version (they predate 0.70 and the field).
+DEFAULT_CLIENT_VERSION: tuple[int, ...] = (0, 40, 0)
+
+
+def is_switch(value: Any) -> bool:
+    """Whether ``value`` can be used as a switch.
+
+    Args:
+        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
+
+    Returns:
+        ``True`` if :func:`get_switch` would accept it (booleans and fractional numbers are refused).
+    """
+    if isinstance(value, bool) or _fractional(value):
+        return False
+    if hasattr(value, "__int__"):
+        return True
+    inner = getattr(value, "value", None)
+    return inner is not None and not isinstance(inner, bool) and not _fractional(inner) and hasattr(inner, "__int__")
+
+
+def _fractional(value: Any) -> bool:
+    """Whether ``value`` is a number that may have a fraction part (``int()`` would drop it)."""
+    if isinstance(value, float | decimal.Decimal):
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+
+
+def get_switch(value: Any) -> int:
+    """The int behind a switch constant.
+
+    Args:
+        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
+
+    Returns:
+        The switch as an int.
+
+    Raises:
+        TypeError: If ``value`` is not switch-like (a ``bool`` or a ``float`` included).
+    """
+    if type(value) is int:
+        return value
+    if not is_switch(value):
+        raise TypeError(
+            f"{short_repr(value)} is not a switch (an int, an int-like object or an object with an int-like value; "
+            "not a bool or a float)"
+        )
+    if hasattr(value, "__int__"):
+        return int(value)
+    return int(value.value)
+
+
+def suppress_response_requested(control: Any) -> bool:
+    """Whether a (possibly malformed) control header asks for no reply: ``suppress_response`` is exactly ``True``."""
+    return isinstance(control, dict) and control.get("suppress_response") is True
+
+
+def parse_client_version_checked(meta: Mapping[str, Any] | None) -> tuple[tuple[int, ...], str | None]:
+    """Read the client version from request meta, reporting a malformed value instead of failing.
+
+    Args:
+        meta: The request meta (None counts as empty).
+
+    Returns:
+        The version as a tuple of ints and None; or ``(0, 40, 0)`` and None when absent; or ``(0, 40, 0)``
+        and a sentence describing the problem when the value is not a non-empty list of integers.
+    """
+    value = meta.get(CLIENT_VERSION_META_KEY) if isinstance(meta, Mapping) else None
+    if value is None:
+        return DEFAULT_CLIENT_VERSION, None
+    if not isinstance(value, (list, tuple)) or not value:
+        return DEFAULT_CLIENT_VERSION, f"client_version {short_repr(value)} is not a non-empty list of integers"
+    for part in value:
+        # bool is an int subclass, but True/False in a version means a broken client.
+        if not isinstance(part, int) or isinstance(part, bool):
+            problem = f"client_version {short_repr(value)} has a non-integer element {short_repr(part)}"
+            return DEFAULT_CLIENT_VERSION, problem
+    return tuple(value), None
+
+
+def parse_client_version(meta: Mapping[str, Any] | None) -> tuple[int, ...]:
+    """Read the client version from request meta; never fails.
+
+    Args:
+        meta: The request meta (None counts as empty).
+
+    Returns:
+        The version as a tuple of ints, or ``(0, 40, 0)`` when absent or malformed (use
+        :func:`parse_client_version_checked` to learn which).
+    """
+    return parse_client_version_checked(meta)[0]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The envelope around every job body: building, checking, expiry and size (PROTOCOL.md sections 3, 6, 10).
+#
+# An envelope is the map ``{"request_id": ..., "meta": {...}, "body": {...}}``, serialized as the payload of a
+# framed message.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+# The meta key holding the absolute Unix time (sender's clock) after which the message is dropped.
+EXPIRY_META_KEY = "__expiry__"
+
+
+class ReceivedMessage(NamedTuple):
+    """A received message; all three fields are ``None`` when nothing is outstanding."""
+
+    request_id: Any
+    meta: dict[str, Any] | None
+    body: dict[str, Any] | None
+
+
+class ExpiryValues(NamedTuple):
+    """The two expiry values of one send.
+
+    Attributes:
+        redis_expiry_seconds: The Redis EXPIRE argument for the list (an integer, as Redis demands).
+        envelope_expiry: The absolute Unix time for ``meta["__expiry__"]``.
+    """
+
+    redis_expiry_seconds: int
+    envelope_expiry: float
+
+
+def compute_expiry(
+    now: float,
+    default_expiry_seconds: float,
+    explicit_expiry_seconds: float | None = None,
+) -> ExpiryValues:
+    """The Redis EXPIRE and envelope ``__expiry__`` for a message sent at ``now``.
+
+    An explicit expiry T (a client call's timeout) gives EXPIRE ``T + 10`` and ``__expiry__ = now + T``;
+    otherwise (None or 0) the setting gives both. A fractional EXPIRE is rounded up, because Redis only takes
+    integers and rounding down could drop a message before its envelope expiry.
+
+    Args:
+        now: The current Unix time.
+        default_expiry_seconds: The transport's ``message_expiry_in_seconds`` setting.
+        explicit_expiry_seconds: The per-call expiry, if any.
+
+    Returns:
+        The expiry values.
+
+    Raises:
+        ValueError: If the expiry to use is not positive.
+    """
+    if explicit_expiry_seconds:
+        if explicit_expiry_seconds < 0:
+            raise ValueError(f"A message expiry must be positive, got {explicit_expiry_seconds}")
+        return ExpiryValues(
+            math.ceil(explicit_expiry_seconds + EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS),
+            now + explicit_expiry_seconds,
+        )
+    if default_expiry_seconds <= 0:
+        raise ValueError(f"message_expiry_in_seconds must be positive, got {default_expiry_seconds}")
+    return ExpiryValues(math.ceil(default_expiry_seconds), now + default_expiry_seconds)
+
+
+def build_envelope(request_id: Any, meta: dict[str, Any], body: Any, envelope_expiry: float) -> dict[str, Any]:
+    """The envelope to serialize: ``request_id``, ``meta`` (with ``__expiry__``) and ``body``, in that order.
+
+    Args:
+        request_id: The request id (echoed unchanged in responses).
+        meta: The message meta; it is copied (shallowly), never modified.
+        body: The job request or job response dict.
+        envelope_expiry: The absolute expiry time (see :func:`compute_expiry`).
+
+    Returns:
+        A new dict; ``body`` is included by reference, not copied.
+
+    Raises:
+        InvalidMessageError: If ``request_id`` is None.
+    """
+    if request_id is None:
+        raise InvalidMessageError("No request ID")
+    envelope_meta = dict(meta)
+    envelope_meta[EXPIRY_META_KEY] = envelope_expiry
+    return {"request_id": request_id, "meta": envelope_meta, "body": body}
+
+
+def is_expired(meta: dict[str, Any], now: float) -> bool:
+    """Whether a received message has expired: its ``__expiry__`` is set, truthy and before ``now``.
+
+    Args:
+        meta: The received meta.
+        now: The receiver's current Unix time.
+
+    Raises:
+        InvalidMessageError: If ``__expiry__`` is not a number.
+    """
+    expiry = meta.get(EXPIRY_META_KEY)
+    if not expiry:
+        return False
+    if not isinstance(expiry, (int, float)):
+        raise InvalidMessageError(f"Invalid {EXPIRY_META_KEY} value {short_repr(expiry)}: not a number")
+    return expiry < now
+
+
+def check_envelope(message: Any, now: float, service_name: str) -> ReceivedMessage:
+    """Check a deserialized envelope as PySOA receivers do and unpack it.
+
+    The expiry is checked first, then the request id. Extra top-level keys are ignored; a missing or null
+    ``meta`` is an empty one.
+
+    Args:
+        message: What the payload deserialized to.
+        now: The receiver's current Unix time.
+        service_name: The service, for error messages.
+
+    Returns:
+        ``ReceivedMessage(request_id, meta, body)``; ``meta`` is the received dict itself.
+
+    Raises:
+        MessageReceiveTimeout: If the message has expired (it must be dropped silently).
+        InvalidMessageError: If the message, its meta or its body is not a map, the expiry is not a number, or
+            ``request_id`` is missing or null.
+    """
+    if not isinstance(message, dict):
+        raise InvalidMessageError(f"Invalid message for service {service_name}: not a map")
+    meta = message.get("meta")
+    if meta is None:
+        meta = {}
+    elif not isinstance(meta, dict):
+        raise InvalidMessageError(f"Invalid message for service {service_name}: meta is not a map")
+    # The common case (a number in the future) is checked inline; is_expired handles the rest.
+    expiry = meta.get(EXPIRY_META_KEY)
+    if expiry and not (type(expiry) is float and expiry >= now) and is_expired(meta, now):
+        raise MessageReceiveTimeout(f"Message expired for service {service_name}")
+    request_id = message.get("request_id")
+    if request_id is None:
+        raise InvalidMessageError(f"No request ID for service {service_name}")
+    body = message.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise InvalidMessageError(f"Invalid message for service {service_name}: body is not a map")
+    return ReceivedMessage(request_id, meta, body)
+
+
+def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
+    """Where a server can answer a message it cannot serve: ``(request_id, meta)``, or None.
+
+    Only the envelope's top level is trusted: ``message`` must be a map with a non-null ``request_id`` and a
+    ``meta`` map whose ``reply_to`` is a valid reply queue name (:func:`reply_to_problem`). The body, the expiry
+    and everything else may be wrong: that is what the answer reports.
+
+    Args:
+        message: What the payload deserialized to.
+    """
+    if not isinstance(message, dict):
+        return None
+    request_id = message.get("request_id")
+    meta = message.get("meta")
+    if request_id is None or not isinstance(meta, dict) or reply_to_problem(meta.get("reply_to")) is not None:
+        return None
+    return request_id, meta
+
+
+def check_message_size(message_size: int, maximum_message_size_in_bytes: int) -> None:
+    """Refuse to send a serialized envelope larger than the maximum.
+
+    Args:
+        message_size: The size of the serialized envelope (headers excluded).
+        maximum_message_size_in_bytes: The transport's maximum.
+
+    Raises:
+        MessageTooLarge: ``MessageTooLarge(size, "Message exceeds maximum message size")`` if it is larger.
+    """
+    if message_size > maximum_message_size_in_bytes:
+        raise MessageTooLarge(message_size, MESSAGE_TOO_LARGE_TEXT)
+
+
+def should_log_oversized(message_size: int, log_messages_larger_than_bytes: int) -> bool:
+    """Whether a sent message is large enough for the oversized-message WARNING (a threshold of 0 disables it)."""
+    return bool(log_messages_larger_than_bytes) and message_size > log_messages_larger_than_bytes
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Chunked responses: when to chunk, splitting, and reassembly (PROTOCOL.md section 5).
+#
+# Only servers chunk, only for protocol version 3 requests, and only when the setting
+# ``chunk_messages_larger_than_bytes`` (T) is enabled: a payload of ``size > T`` bytes goes out as
+# ``ceil(size / T)`` messages of at most T payload bytes each, every one framed with its own
+# ``content-type``, ``chunk-count`` and ``chunk-id`` headers.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+# The text of every MessageTooLarge the transports raise.
+MESSAGE_TOO_LARGE_TEXT = "Message exceeds maximum message size"
+# Chunking needs this much head room: the maximum message size must be at least this many chunks.
+_MINIMUM_CHUNKS_IN_MAXIMUM = 5
+
+
+def validate_chunk_settings(chunk_messages_larger_than_bytes: int, maximum_message_size_in_bytes: int) -> None:
+    """Check a server transport's chunking settings, as PySOA does at construction.
+
+    Args:
+        chunk_messages_larger_than_bytes: The chunking threshold T; ``-1`` disables chunking.
+        maximum_message_size_in_bytes: The largest serialized envelope the server may send.
+
+    Raises:
+        ValueError: If T is neither -1 nor at least ``MINIMUM_CHUNKED_MESSAGE_BYTES``, or the maximum size is
+            less than five times T.
+    """
+    threshold = chunk_messages_larger_than_bytes
+    if threshold == -1:
+        return
+    if threshold < MINIMUM_CHUNKED_MESSAGE_BYTES:
+        raise ValueError(
+            f"chunk_messages_larger_than_bytes must be -1 (disabled) or at least {MINIMUM_CHUNKED_MESSAGE_BYTES}, "
+            f"got {threshold}"
+        )
+    if maximum_message_size_in_bytes < _MINIMUM_CHUNKS_IN_MAXIMUM * threshold:
+        raise ValueError(
+            f"maximum_message_size_in_bytes ({maximum_message_size_in_bytes}) must be at least "
+            f"{_MINIMUM_CHUNKS_IN_MAXIMUM} times chunk_messages_larger_than_bytes ({threshold}) when chunking is "
+            f"enabled, so that a chunked message can have several chunks"
+        )
+
+
+def should_chunk(message_size: int, chunk_messages_larger_than_bytes: int, version: ProtocolVersion | int) -> bool:
+    """Whether a server must send a response in chunks.
+
+    Call it after the maximum-size check, and only on a server.
+
+    Args:
+        message_size: The size of the serialized envelope (no headers).
+        chunk_messages_larger_than_bytes: The chunking threshold T (``-1`` or ``0`` disables).
+        version: The protocol version of the request being answered.
+
+    Returns:
+        True when ``0 < T < message_size`` and the version has chunked responses.
+
+    Raises:
+        MessageTooLarge: If the message is over the threshold but the client's version cannot receive chunks.
+    """
+    threshold = chunk_messages_larger_than_bytes
+    if not 0 < threshold < message_size:
+        return False
+    if ProtocolFeature.CHUNKED_RESPONSES.supported_in(version):
+        return True
+    raise MessageTooLarge(message_size, MESSAGE_TOO_LARGE_TEXT)
+
+
+def split_into_chunks(payload: bytes, mime_type: str, chunk_messages_larger_than_bytes: int) -> list[bytes]:
+    """Split a serialized envelope into framed version 3 chunks, in sending order.
+
+    Args:
+        payload: The serialized envelope.
+        mime_type: The serializer's MIME type, repeated on every chunk.
+        chunk_messages_larger_than_bytes: The chunk size T (at least 1).
+
+    Returns:
+        ``ceil(len(payload) / T)`` framed chunks; chunk i carries payload bytes ``[(i-1)*T, i*T)``.
+
+    Raises:
+        ValueError: If T is less than 1 or the MIME type cannot be sent in a header.
+    """
+    size = chunk_messages_larger_than_bytes
+    if size < 1:
+        raise ValueError(f"The chunk size must be at least 1 byte, got {size}")
+    count = -(-len(payload) // size)
+    view = memoryview(payload)
+    return [
+        frame_message(view[start : start + size], mime_type, ProtocolVersion.VERSION_3, chunk_count=count, chunk_id=i)
+        for i, start in enumerate(range(0, len(payload), size), start=1)
+    ]
+
+
+def reject_chunked_request(message: ParsedMessage) -> None:
+    """Refuse a chunked message received by a server: only responses may be chunked.
+
+    Args:
+        message: The parsed request.
+
+    Raises:
+        InvalidMessageError: If the message has a ``chunk-count`` header.
+    """
+    if message.chunk_count is not None:
+        raise InvalidMessageError("Unsupported chunked request on server Redis backend")
+
+
+class ChunkReassembler:
+    """Collects the chunks of one chunked response, checking their sequence as they arrive.
+
+    Feed it the first chunk at construction and each later chunk (popped from the same reply queue) with
+    :meth:`add` until :attr:`complete`; then :meth:`payload` gives the whole serialized envelope. Deserialize it
+    with the first chunk's ``content_type``; later chunks may omit that header.
+
+    Args:
+        first: The parsed first chunk.
+
+    Raises:
+        InvalidMessageError: If the first chunk lacks a chunk header, has a count below 1, or is not chunk 1.
+    """
+
+    __slots__ = ("_parts", "chunk_count", "content_type", "next_chunk_id", "version")
+
+    def __init__(self, first: ParsedMessage) -> None:
+        if first.chunk_count is None or first.chunk_id is None:
+            raise InvalidMessageError("Invalid chunked response: the first chunk lacks chunk-count or chunk-id")
+        if first.chunk_count < 1:
+            raise InvalidMessageError(f"Invalid chunked response: chunk-count {first.chunk_count} is less than 1")
+        if first.chunk_id != 1:
+            raise InvalidMessageError(
+                f"Invalid chunked response: the first chunk received is chunk {first.chunk_id} of {first.chunk_count}, "
+                f"expected chunk 1"
+            )
+        self.chunk_count: int = first.chunk_count
+        self.content_type: str | None = first.content_type
+        self.version: ProtocolVersion = first.version
+        self.next_chunk_id: int = 2
+        self._parts: list[bytes | bytearray | memoryview] = [first.payload]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk has arrived."""
+        return self.next_chunk_id > self.chunk_count
+
+    def add(self, chunk: ParsedMessage) -> bool:
+        """Append the next chunk.
+
+        Args:
+            chunk: The parsed next message from the reply queue.
+
+        Returns:
+            Whether the message is now complete.
+
+        Raises:
+            InvalidMessageError: If the message is already complete, or the chunk lacks a chunk header, has a
+                different chunk count, or is not the next chunk in order.
+        """
+        expected = self.next_chunk_id
+        if expected > self.chunk_count:
+            raise InvalidMessageError(f"Invalid chunked response: all {self.chunk_count} chunks were already received")
+        if chunk.chunk_count is None or chunk.chunk_id is None:
+            raise InvalidMessageError(
+                f"Invalid chunked response: a message without chunk headers arrived while expecting chunk {expected} "
+                f"of {self.chunk_count}"
+            )
+        if chunk.chunk_count != self.chunk_count:
+            raise InvalidMessageError(
+                f"Invalid chunked response: chunk-count {chunk.chunk_count} differs from {self.chunk_count} while "
+                f"expecting chunk {expected}"
+            )
+        if chunk.chunk_id != expected:
+            raise InvalidMessageError(
+                f"Invalid chunked response: got chunk {chunk.chunk_id}, expected chunk {expected} of {self.chunk_count}"
+            )
+        self._parts.append(chunk.payload)
+        self.next_chunk_id = expected + 1
+        return self.next_chunk_id > self.chunk_count
+
+    def payload(self) -> bytes:
+        """The whole serialized envelope: the chunk payloads joined in order.
+
+        Raises:
+            InvalidMessageError: If chunks are still missing.
+        """
+        if not self.complete:
+            raise InvalidMessageError(
+                f"Invalid chunked response: only {self.next_chunk_id - 1} of {self.chunk_count} chunks were received"
+            )
+        return b"".join(self._parts)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# How deeply a received message may nest, checked right after it is decoded.
+#
+# The decoders themselves stop around 1,000 levels (msgpack's C stack, Python's recursion limit for JSON), but
+# everything that later walks a message in Python (validation, log censoring, the conversion of a reply that
+# echoes its request) would hit the recursion limit well before that, with a 200 kB traceback as the answer. A
+# message nested deeper than :data:`MAXIMUM_NESTING_DEPTH` is therefore refused as soon as it is decoded.
+#
+# The check must cost next to nothing for ordinary messages: a cheap upper bound on the depth is computed first
+# (the number of container headers in a small payload, or a walk over the objects' references done in C for a
+# big one) and the exact walk only runs when that bound is over the limit.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+#: The deepest nesting of maps and lists a received message may have, counting the envelope map as 1 (so a job
+#: request's action bodies may nest about 95 levels).
+MAXIMUM_NESTING_DEPTH = 100
+
+# Every byte that starts a MessagePack map or array (fixmap, fixarray, map16/32, array16/32): a message cannot
+# nest deeper than it has such bytes.
+_MSGPACK_CONTAINER_BYTES = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
+# How many objects of a level the reference walk asks for the referents of at once.
+_REFERENT_SLICE = 1024
+# Above this size, counting header bytes costs more than walking the decoded objects.
+_COUNTING_LIMIT_BYTES = 16384
+
+
+def _container_bound(payload: Any, mime_type: str | None) -> int | None:
+    """An upper bound on the nesting of a small payload from its bytes alone, or None when unknown."""
+    if len(payload) > _COUNTING_LIMIT_BYTES:
+        return None
+    data = payload
+    if isinstance(data, memoryview):
+        data = data.obj if isinstance(data.obj, bytes | bytearray) else bytes(data)
+    if mime_type == "application/msgpack":
+        return len(data) - len(data.translate(None, _MSGPACK_CONTAINER_BYTES))
+    if mime_type == "application/json":
+        return int(data.count(b"[") + data.count(b"{"))
+    return None
+
+
+def _reference_depth_over(message: Any, limit: int, budget: int) -> bool:
+    """Whether the chain of references from ``message`` is longer than ``limit`` (an upper bound of nesting).
+
+    Each level is one C call: strings and numbers have no references, so only containers (and the few objects
+    such as time zones that ext types carry) lead further. An instance of a heap type also refers to its type,
+    whose references reach the whole interpreter (on Python 3.13 even ``datetime.timezone.utc`` is one): once
+    the levels hold more references than the payload has bytes (a decoded message cannot), the walk has left
+    the message and the answer is "maybe", for the exact walk to settle.
+    """
+    level: list[Any] = [message]
+    seen = 0
+    for _ in range(limit):
+        following: list[Any] = []
+        # A slice at a time, so that leaving the message costs at most one slice's references.
+        for start in range(0, len(level), _REFERENT_SLICE):
+            referents = gc.get_referents(*level[start : start + _REFERENT_SLICE])
+            seen += len(referents)
+            if seen > budget:
+                return True
+            following += referents
+        if not following:
+            return False
+        level = following
+    return True
+
+
+def _container_depth_over(message: Any, limit: int) -> bool:
+    """Whether maps and lists in ``message`` nest deeper than ``limit`` (the exact, slower walk)."""
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if type(value) is dict else value
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: int = MAXIMUM_NESTING_DEPTH) -> bool:
+    """Whether a decoded message nests maps and lists deeper than ``limit`` levels.
+
+    Args:
+        message: The decoded message.
+        payload: The bytes it was decoded from (``bytes``, ``bytearray`` or ``memoryview``).
+        mime_type: The serializer's MIME type (None or another type: no byte-level bound).
+        limit: The deepest nesting allowed (the message itself is level 1).
+    """
+    if len(payload) <= limit:
+        return False
+    bound = _container_bound(payload, mime_type)
+    if bound is not None and bound <= limit:
+        return False
+    if type(message) is not dict and type(message) is not list:
+        return False
+    return _reference_depth_over(message, limit, len(payload)) and _container_depth_over(message, limit)
+
+
+def too_deep_message(limit: int = MAXIMUM_NESTING_DEPTH) -> str:
+    """The error text for a message refused by :func:`nesting_too_deep`."""
+    return f"The message nests maps and lists more than {limit} levels deep"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Deadlines: how long a call may still take, worked out from values (no clock is read here).
+#
+# A call's deadline is an absolute Unix time. It travels with the request as the envelope's
+# ``__expiry__`` (PROTOCOL.md section 6), which PySOA 1.4.9 sends and checks the same way, so a server
+# knows how long its caller waits. A client made for a job (``request.client``) is bounded by that job's
+# deadline minus a margin: each of its calls gets at most the time left, and none is sent once the time
+# is up. The caller of these functions reads the clock and passes ``now``.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def deadline_of(expiry: Any) -> float | None:
+    """The deadline a received request's ``__expiry__`` gives: a positive number, else ``None`` (no deadline).
+
+    PySOA treats a missing, null or zero expiry as "never expires"; anything that is not a number (a bool
+    included) carries no deadline either.
+    """
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float) or not expiry > 0:
+        return None
+    return float(expiry)
+
+
+def time_left(deadline: float | None, now: float) -> float | None:
+    """Seconds until ``deadline`` (zero or negative once passed), or ``None`` without a deadline."""
+    if deadline is None:
+        return None
+    return deadline - now
+
+
+def bounded_wait(wait: float | None, left: float) -> float | None:
+    """The wait a call bounded by a deadline must use instead of ``wait``, or ``None`` if ``wait`` fits.
+
+    Args:
+        wait: What the call would wait otherwise (its timeout, else its transport's default receive
+            timeout); ``None`` when unknown.
+        left: The seconds left until the deadline (positive).
+    """
+    if wait is None or wait > left:
+        return left
+    return None
+
+
+def bounded_expiry(expiry: float | None, left: float) -> float:
+    """The message expiry of a request bounded by a deadline: ``expiry``, cut to the time ``left``.
+
+    ``None`` or ``0`` (the transport's default, 60 seconds unless configured) becomes ``left``: the server then
+    sees the deadline, and drops the request once it has passed.
+    """
+    if not expiry or expiry > left:
+        return left
+    return expiry
