@@ -37,10 +37,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.logging import PySOALogContextFilter
-from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
-from pysoa_like.core.message import deadline_of, parse_client_version_checked
+from pysoa_like.core.message import deadline_of
 from pysoa_like.server._async_job import CURRENT_JOB, LoopJobPipeline, runs_on_loop
 from pysoa_like.server._error_responses import (
     action_timeout_error,
@@ -258,9 +258,10 @@ class ConcurrentWorker:
         CURRENT_JOB.set(state)
         PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
         try:
-            state.client_version, problem = parse_client_version_checked(state.meta)
-            if problem is not None:
-                server._malformed_client_version(problem)
+            meta = state.meta
+            state.client_version = (
+                meta.client_version if isinstance(meta, ReceivedMeta) else server._client_version_of(meta)
+            )
             response_dict = await self._job_response(state)
             self._replier.put(state, response_dict)
         except asyncio.CancelledError:

@@ -31,7 +31,7 @@ from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
 from pysoa_like.common.settings import copy_containers
-from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
+from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta, ServerTransport
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
     MessageTooLarge,
@@ -67,7 +67,7 @@ from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobEr
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.schemas import validate_job_request
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, LazyAsyncClient, unknown_action_error
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, JobClients, unknown_action_error
 
 __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice_kwargs"]
 
@@ -217,7 +217,11 @@ class RequestCycleMixin:
         context = _correlation_context(job_request)
         PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
         try:
-            self._handle_request(request_id, meta if isinstance(meta, dict) else {}, job_request, context)
+            started = time.perf_counter()
+            meta = meta if isinstance(meta, dict) else {}
+            client_version = meta.client_version if isinstance(meta, ReceivedMeta) else self._client_version_of(meta)
+            response_dict = self._job_response(meta, job_request, context, client_version)
+            self._respond(request_id, meta, job_request, response_dict, client_version, context, started)
         except TransientPySOATransportError:
             raise
         except Exception as exc:
@@ -280,23 +284,20 @@ class RequestCycleMixin:
             if idle_timer is not None:
                 idle_timer.stop()
 
-    def _handle_request(self, request_id: Any, meta: dict[str, Any], job_request: Any, context: dict[str, Any]) -> None:
-        started = time.perf_counter()
+    def _client_version_of(self, meta: dict[str, Any]) -> tuple[int, ...]:
+        """The requesting client's version, read from a plain meta dict (a transport's :class:`ReceivedMeta` carries
+        it already): a malformed one is logged (a few times a minute at most) and taken as PySOA's 0.40.0."""
         client_version, problem = parse_client_version_checked(meta)
         if problem is not None:
-            self._malformed_client_version(problem)
-        response_dict = self._job_response(meta, job_request, context, client_version)
-        self._respond(request_id, meta, job_request, response_dict, client_version, context, started)
-
-    def _malformed_client_version(self, problem: str) -> None:
-        log_bounded(
-            self.logger,
-            logging.WARNING,
-            self._log_throttle,
-            "client_version",
-            "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
-            problem,
-        )
+            log_bounded(
+                self.logger,
+                logging.WARNING,
+                self._log_throttle,
+                "client_version",
+                "Ignoring a malformed client_version (treating the client as 0.40.0): %s",
+                problem,
+            )
+        return client_version
 
     def _job_response(
         self, meta: dict[str, Any], job_request: Any, context: dict[str, Any], client_version: tuple[int, ...]
@@ -335,7 +336,12 @@ class RequestCycleMixin:
         """Send the response (unless the caller asked for none), note a failed job, log the response."""
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
-            response_dict = self._send_response(request_id, meta, job_request, response_dict, client_version, context)
+            try:
+                self.transport.send_response_message(request_id, meta, response_dict)
+            except (MessageTooLarge, InvalidField) as exc:
+                response_dict = self._send_error_instead(
+                    request_id, meta, job_request, response_dict, client_version, context, exc
+                )
         failed = None
         if self._fleet_runtime is not None:
             # Searched once, for the registry's error figures and the log level (the logger searched it anyway).
@@ -344,7 +350,7 @@ class RequestCycleMixin:
                 self.note_failed_job(request_id, context, job_request, response_dict)
         self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started, failed)
 
-    def _send_response(
+    def _send_error_instead(
         self,
         request_id: Any,
         meta: dict[str, Any],
@@ -352,31 +358,20 @@ class RequestCycleMixin:
         response_dict: dict[str, Any],
         client_version: tuple[int, ...],
         context: dict[str, Any],
+        cause: MessageTooLarge | InvalidField,
     ) -> dict[str, Any]:
-        """Send the response; one that is too large or cannot be serialized is replaced by a job error."""
-        try:
-            self.transport.send_response_message(request_id, meta, response_dict)
-            return response_dict
-        except MessageTooLarge as exc:
+        """The response was too large or could not be serialized: log it, send a job error instead, return that."""
+        if isinstance(cause, MessageTooLarge):
             self.metrics.counter("server.error.response_too_large").increment()
             code, message = ERROR_CODE_RESPONSE_TOO_LARGE, "Could not send the response because it was too large"
-            cause: Exception = exc
-        except InvalidField as exc:
+        else:
             self.metrics.counter("server.error.response_not_serializable").increment()
-            code, message = (
-                ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
-                "Could not send the response because it failed to serialize",
-            )
-            cause = exc
+            code = ERROR_CODE_RESPONSE_NOT_SERIALIZABLE
+            message = "Could not send the response because it failed to serialize"
         wrap = self._request_logger.wrap
-        try:
-            error_response = self.handle_job_error_code(
-                code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
-            )
-        finally:
-            # The exception's traceback holds this frame, which holds the exception: a cycle that would keep
-            # the refused reply (any size) alive until the cycle collector happens to run.
-            del cause
+        error_response = self.handle_job_error_code(
+            code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
+        )
         error_response.context.update(context)
         error_dict = job_response_to_dict(error_response, client_version)
         try:
@@ -458,19 +453,13 @@ class RequestCycleMixin:
             return JobResponse(errors=schema_errors_to_job_errors(problems))
         context = job_request["context"]
         deadline = JOB_DEADLINE.get()
-        client = self.make_client(context)
-        if isinstance(client, Client):
-            # For calls made outside the job's context (a thread the action starts), None included; in it, a
-            # client from make_client follows the deadline of the job each call is made in (job_deadline_margin).
-            client.deadline = None if deadline is None else deadline - self.nested_call_margin_seconds
         return EnrichedJobRequest(
             control=job_request["control"],
             context=context,
             actions=job_request["actions"],
-            client=client,
             run_coroutine=self._async_event_loop_thread.run_coroutine,
             deadline=deadline,
-            async_clients=LazyAsyncClient(self, context, deadline),
+            job_clients=JobClients(self, context, deadline),
         )
 
     def _job_failed(self, exc: Exception | HarakiriInterrupt) -> JobResponse:
@@ -571,7 +560,7 @@ class RequestCycleMixin:
         response = JobResponse()
         switches = RequestSwitchSet(job_request.context.get("switches"))
         continue_on_error = bool(job_request.control.get("continue_on_error", False))
-        action_wrappers = [m.action for m in self.middleware]
+        action_wrappers = [m.action for m in self.middleware] if self.middleware else []
         # With no action middleware (and the stock stack builder) the action is its own stack.
         call_directly = not action_wrappers and type(self).make_middleware_stack is _STOCK_MAKE_MIDDLEWARE_STACK
         deadline = job_request.deadline
@@ -627,11 +616,11 @@ class RequestCycleMixin:
             switches=switches,
             context=job_request.context,
             control=job_request.control,
-            client=job_request.client,
+            client=job_request._client,  # None: the job's own, made if the action asks for it
             run_coroutine=job_request.run_coroutine,
             server=self,
             deadline=job_request.deadline,
-            async_clients=job_request._async_clients,
+            job_clients=job_request._job_clients,
         )
         PySOALogContextFilter.set_logging_action_name(name)
         if not self._counting:

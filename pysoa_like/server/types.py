@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attr
 
+from pysoa_like.client.client import Client
 from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR, ERROR_CODE_UNKNOWN
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
@@ -32,7 +33,7 @@ __all__ = [
     "ActionType",
     "EnrichedActionRequest",
     "EnrichedJobRequest",
-    "LazyAsyncClient",
+    "JobClients",
     "RunCoroutineType",
 ]
 
@@ -54,38 +55,93 @@ def unknown_action_error(action: str, is_caller_error: bool) -> Error:
     )
 
 
-class LazyAsyncClient:
-    """The ``AsyncClient`` of one job, made on first use (most jobs never ask for one) and then shared by its actions.
+class JobClients:
+    """The clients of one job for nested calls, each made on first use (most jobs make none) and then shared by the
+    job's actions: ``request.client`` from the server's ``make_client``, ``request.async_client`` from its
+    ``make_async_client``.
+
+    So a ``make_client`` that raises (``client_routing`` the client refuses, say) fails the action that first asks
+    for ``request.client``, with a ``SERVER_ERROR`` (unless the action catches it), not every job.
 
     Args:
-        server: The server (its :meth:`~pysoa_like.server.server.Server.make_async_client` makes the client).
+        server: The server that makes the clients.
         context: The job's context, carried forward (correlation id, switches, calling service).
-        deadline: The job's deadline: the client's calls are bounded by it, less the server's nested-call margin.
+        deadline: The job's deadline: the clients' calls are bounded by it, less the server's nested-call margin.
     """
 
-    __slots__ = ("_client", "context", "deadline", "server")
+    __slots__ = ("_async_client", "_client", "context", "deadline", "server")
 
     def __init__(self, server: Any, context: Context, deadline: float | None) -> None:
         self.server = server
         self.context = context
         self.deadline = deadline
         self._client: Any = None
+        self._async_client: Any = None
 
-    def get(self) -> Any:
-        """The job's ``AsyncClient`` (made now if it was not yet)."""
+    def client(self) -> Any:
+        """The job's client (made now if it was not yet)."""
         client = self._client
         if client is None:
-            client = self._client = self.server.make_async_client(self.context)
-            deadline = self.deadline
-            if hasattr(client, "deadline"):
-                # For calls made outside the job's context; in it, a client from make_async_client follows the
-                # deadline of the job each call is made in (job_deadline_margin), shared by jobs or not.
-                client.deadline = None if deadline is None else deadline - self.server.nested_call_margin_seconds
+            client = self._client = self.server.make_client(self.context)
+            if isinstance(client, Client):
+                self._bound(client)
         return client
+
+    def async_client(self) -> Any:
+        """The job's ``AsyncClient`` (made now if it was not yet)."""
+        client = self._async_client
+        if client is None:
+            client = self._async_client = self.server.make_async_client(self.context)
+            if hasattr(client, "deadline"):
+                self._bound(client)
+        return client
+
+    def _bound(self, client: Any) -> None:
+        # For calls made outside the job's context (a thread the action starts), None included; in it, a client
+        # from make_client or make_async_client follows the deadline of the job each call is made in
+        # (job_deadline_margin), shared by jobs or not.
+        deadline = self.deadline
+        client.deadline = None if deadline is None else deadline - self.server.nested_call_margin_seconds
+
+
+class _JobHeaders:
+    """What the job's request and its actions' requests both offer: the job's clients and its time left."""
+
+    __slots__ = ()
+    _client: Any
+    _job_clients: JobClients | None
+    deadline: float | None
+
+    @property
+    def client(self) -> Any:
+        """A client for calling other services, carrying this job's context forward and bounded by its deadline:
+        the one given as ``client``, else the job's, made by the server's ``make_client`` when first asked for
+        (``None`` for a request made by hand without one)."""
+        client = self._client
+        if client is None and self._job_clients is not None:
+            return self._job_clients.client()
+        return client
+
+    @client.setter
+    def client(self, client: Any) -> None:
+        self._client = client
+
+    @property
+    def async_client(self) -> Any:
+        """An :class:`~pysoa_like.client.async_client.AsyncClient` for calling other services from coroutine
+        actions, with the same context chaining as :attr:`client` (correlation id, switches, calling service) and
+        bounded by the job's deadline; made on first use and shared by the job's actions (``None`` when the
+        request was not made by a server)."""
+        clients = self._job_clients
+        return None if clients is None else clients.async_client()
+
+    def time_remaining(self) -> float | None:
+        """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
+        return time_left(self.deadline, time.time())
 
 
 @attr.s(slots=True)
-class EnrichedActionRequest(ActionRequest):
+class EnrichedActionRequest(_JobHeaders, ActionRequest):
     """The request an action is called with.
 
     Args:
@@ -94,37 +150,25 @@ class EnrichedActionRequest(ActionRequest):
         switches: The job's active switches (converted to a :class:`RequestSwitchSet`).
         context: The job's context header (``correlation_id``, ``switches``, custom keys).
         control: The job's control header.
-        client: A client for calling other services, carrying this job's context forward.
+        client: A client for calling other services, carrying this job's context forward (``None``: the job's,
+            made when :attr:`client` is first read).
         run_coroutine: Schedules a coroutine on the server's event loop thread; returns a
             :class:`concurrent.futures.Future`.
         server: The server running the action (used by :meth:`call_local_action`).
         deadline: When the caller stops waiting for the job, as an absolute Unix time (the request's expiry),
             or ``None`` when the request carries none. ``client`` is bounded by it (less a margin).
-        async_clients: Where :attr:`async_client` comes from (the server sets it; ``None`` for a request made
-            by hand).
+        job_clients: Where :attr:`client` (unless given) and :attr:`async_client` come from (the server sets it;
+            ``None`` for a request made by hand).
     """
 
     switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=_to_switch_set)
     context: Context = attr.ib(factory=dict)
     control: Control = attr.ib(factory=dict)
-    client: Any = attr.ib(default=None)
+    _client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     _server: RequestCycleMixin | None = attr.ib(default=None, repr=False, eq=False)
     deadline: float | None = attr.ib(default=None)
-    _async_clients: LazyAsyncClient | None = attr.ib(default=None, repr=False, eq=False)
-
-    @property
-    def async_client(self) -> Any:
-        """An :class:`~pysoa_like.client.async_client.AsyncClient` for calling other services from coroutine
-        actions, with the same context chaining as :attr:`client` (correlation id, switches, calling service) and
-        bounded by the job's deadline; made on first use and shared by the job's actions (``None`` when the
-        request was not made by a server)."""
-        clients = self._async_clients
-        return None if clients is None else clients.get()
-
-    def time_remaining(self) -> float | None:
-        """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
-        return time_left(self.deadline, time.time())
+    _job_clients: JobClients | None = attr.ib(default=None, repr=False, eq=False)
 
     def publish_event(
         self,
@@ -222,32 +266,24 @@ class EnrichedActionRequest(ActionRequest):
 
 
 @attr.s(slots=True)
-class EnrichedJobRequest(JobRequest):
+class EnrichedJobRequest(_JobHeaders, JobRequest):
     """The job that job middleware receives (and :meth:`~pysoa_like.server.server.Server.execute_job` runs).
 
     Args:
         control: The control header.
         context: The context header.
         actions: The actions to run.
-        client: A client for calling other services, carrying this job's context forward.
+        client: A client for calling other services, carrying this job's context forward (``None``: the job's,
+            made when :attr:`client` is first read).
         run_coroutine: Schedules a coroutine on the server's event loop thread.
         deadline: When the caller stops waiting, as an absolute Unix time, or ``None``.
+        job_clients: Where :attr:`client` (unless given) and :attr:`async_client` come from (set by the server).
     """
 
-    client: Any = attr.ib(default=None)
+    _client: Any = attr.ib(default=None)
     run_coroutine: RunCoroutineType | None = attr.ib(default=None)
     deadline: float | None = attr.ib(default=None)
-    _async_clients: LazyAsyncClient | None = attr.ib(default=None, repr=False, eq=False)
-
-    @property
-    def async_client(self) -> Any:
-        """The job's ``AsyncClient`` (see :attr:`EnrichedActionRequest.async_client`)."""
-        clients = self._async_clients
-        return None if clients is None else clients.get()
-
-    def time_remaining(self) -> float | None:
-        """Seconds until :attr:`deadline` (zero or negative once it has passed), or ``None`` without one."""
-        return time_left(self.deadline, time.time())
+    _job_clients: JobClients | None = attr.ib(default=None, repr=False, eq=False)
 
 
 class ActionInterface(abc.ABC):

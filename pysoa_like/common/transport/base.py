@@ -21,6 +21,7 @@ __all__ = [
     "AsyncClientTransport",
     "ClientTransport",
     "ReceivedMessage",
+    "ReceivedMeta",
     "ServerTransport",
     "Transport",
     "get_hex_thread_id",
@@ -152,6 +153,25 @@ class ClientTransport(Transport, abc.ABC):
             MessageReceiveTimeout: Nothing arrived in time.
             MessageReceiveError: The transport failed while receiving.
         """
+
+
+class ReceivedMeta(dict[str, Any]):
+    """The meta of a received request, as a server transport may hand it over: the dict, plus what the transport
+    already read from it, so that the server does not read it a second time.
+
+    A transport that returns a plain dict is served as well; the server then reads the client's version itself.
+
+    Args:
+        meta: The request's meta.
+        client_version: The requesting client's version (PySOA's 0.40.0 for a missing or malformed one, which the
+            transport has reported).
+    """
+
+    __slots__ = ("client_version",)
+
+    def __init__(self, meta: dict[str, Any], client_version: tuple[int, ...]) -> None:
+        super().__init__(meta)
+        self.client_version = client_version
 
 
 class ServerTransport(Transport, abc.ABC):

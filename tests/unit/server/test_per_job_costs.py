@@ -51,14 +51,40 @@ def test_changed_client_routing_is_validated_again() -> None:
     assert sorted(after.settings) == ["other", "third"]
 
 
-def test_invalid_client_routing_still_fails_every_job() -> None:
-    """Routed settings the client rejects make each job's client raise, as they always did."""
-    server = make_server({"echo": Echo}, client_routing={"other": {"transport": {"path": _REDIS_CLIENT}}})
+class CallsOther(Action):
+    def run(self, request: Any) -> dict[str, Any]:
+        request.client  # noqa: B018 - asking for the client is what makes it
+        return {}
+
+
+def test_invalid_client_routing_fails_the_action_that_asks_for_the_client() -> None:
+    """Routed settings the client rejects fail each action reading ``request.client``; other jobs still run."""
+    server = make_server(
+        {"echo": Echo, "calls_other": CallsOther}, client_routing={"other": {"transport": {"path": _REDIS_CLIENT}}}
+    )
     for _ in range(2):
         with pytest.raises(SettingsError, match="backend_type"):
             server.make_client({})
-    error = serve(server, job("echo"))["errors"][0]
-    assert error["code"] == "SERVER_ERROR" and "backend_type" in error["message"]
+        error = serve(server, job("calls_other"))["actions"][0]["errors"][0]
+        assert error["code"] == "SERVER_ERROR" and "backend_type" in error["message"]
+    assert serve(server, job({"action": "echo", "body": {"n": 1}}))["actions"][0]["body"] == {"n": 1}
+
+
+def test_the_jobs_client_is_made_once_when_first_asked_for() -> None:
+    """``make_client`` runs only for a job whose action reads ``request.client``, once for all its actions."""
+    made: list[Any] = []
+    server = make_server({"echo": Echo, "calls_other": CallsOther})
+    original = server.make_client
+
+    def counting(context: Any, extra_context: Any = None, **kwargs: Any) -> Any:
+        made.append(context)
+        return original(context, extra_context, **kwargs)
+
+    server.make_client = counting  # type: ignore[method-assign]
+    serve(server, job("echo"))
+    assert made == []
+    serve(server, job("calls_other", "calls_other", "echo"))
+    assert len(made) == 1
 
 
 def test_client_classes_with_their_own_constructor_get_the_raw_routing() -> None:

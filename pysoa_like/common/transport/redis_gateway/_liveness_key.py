@@ -65,14 +65,19 @@ class WorkerWatch:
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         #: Whether the worker holds one request at a time (see the class docstring).
         self.exclusive = True
-        self._held: dict[str, None] = {}
+        #: The liveness keys held now (read without the lock: empty for a worker no watching client ever called).
+        self.held: dict[str, None] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def begin(self, meta: Any, body: Any) -> None:
-        """The worker took a request: set its liveness key if its client watches it (and waits for a reply)."""
-        if self.exclusive and self._held:
+        """The worker took a request: set its liveness key if its client watches it (and waits for a reply).
+
+        Nothing to do unless the request asks to be watched (``meta[WATCH_META_KEY]``) or a key is :attr:`held`: the
+        transport asks this only then.
+        """
+        if self.exclusive and self.held:
             self.end()
         key = watched_key(meta)
         if key is None or (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
@@ -83,23 +88,23 @@ class WorkerWatch:
             self._log("Could not set the liveness key of a watched request: %s", exc)
             return
         with self._lock:
-            self._held[key] = None
+            self.held[key] = None
         self._ensure_thread()
 
     def end(self, meta: Any = None) -> None:
         """A request's reply was pushed (or the worker moved on): delete its liveness key (``meta``: that request's;
         every key held when the worker is :attr:`exclusive` or ``meta`` is ``None``)."""
-        if not self._held:  # the usual case: no watched request held
+        if not self.held:  # the usual case: no watched request held
             return
         with self._lock:
             if meta is None or self.exclusive:
-                keys = list(self._held)
-                self._held.clear()
+                keys = list(self.held)
+                self.held.clear()
             else:
                 key = watched_key(meta)
-                if key is None or key not in self._held:
+                if key is None or key not in self.held:
                     return
-                del self._held[key]
+                del self.held[key]
                 keys = [key]
         for key in keys:
             try:
@@ -116,7 +121,7 @@ class WorkerWatch:
         # A daemon thread: it dies with the worker, and so does the key a little later. That is the point.
         while not self._wake.wait(WORKER_KEY_REFRESH_SECONDS):
             with self._lock:
-                keys = list(self._held)
+                keys = list(self.held)
             for key in keys:
                 try:
                     self.core.run_on_key_master(key, "PEXPIRE", key, WORKER_KEY_TTL_MILLISECONDS)

@@ -18,7 +18,7 @@ from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
@@ -48,17 +48,25 @@ _logger = logging.getLogger("pysoa_like.transport")
 _ECHOED_META_KEYS = ("reply_to", "client_version", REPLY_NONCE_META_KEY)
 
 
-class RequestMeta(dict[str, Any]):
-    """The meta of a received request, remembering (off the wire) how the request was framed.
+class RequestMeta(ReceivedMeta):
+    """The meta of a received request, remembering (off the wire) how the request was framed and who sent it.
 
     The server passes the request's meta back to ``send_response_message``; these attributes make the reply,
-    including any error reply that replaces it, use the request's protocol version and serializer.
+    including any error reply that replaces it, use the request's protocol version and serializer, and the server
+    reads the client's version from :attr:`client_version` instead of the meta again.
     """
 
     __slots__ = ("delivery", "protocol_version", "serializer")
 
-    def __init__(self, meta: dict[str, Any], protocol_version: ProtocolVersion, serializer: Serializer) -> None:
-        super().__init__(meta)
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        protocol_version: ProtocolVersion,
+        serializer: Serializer,
+        client_version: tuple[int, ...],
+    ) -> None:
+        dict.__init__(self, meta)  # (ReceivedMeta's __init__ would only set client_version too)
+        self.client_version = client_version
         self.protocol_version = protocol_version
         self.serializer = serializer
         #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
@@ -123,28 +131,33 @@ class RequestReader:
             reason = "no_request_id" if isinstance(message, dict) and message.get("request_id") is None else None
             self._answer_if_possible(message, parsed.version, serializer, str(exc))
             self._reject(reason or "invalid_message", exc, raw)
-        meta = RequestMeta(received.meta or {}, parsed.version, serializer)
+        meta = received.meta or {}
+        body = received.body
         problem = reply_to_problem(meta.get("reply_to"))
-        if problem is not None:
-            if isinstance(received.body, dict) and suppress_response_requested(received.body.get("control")):
-                # Nothing will be sent back, so the reply queue does not matter.
-                return ReceivedMessage(received.request_id, meta, received.body)
+        # With a response suppressed nothing will be sent back, so the reply queue does not matter.
+        if problem is not None and not (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
             missing = meta.get("reply_to") in (None, "")
             reason = "missing_reply_queue" if missing else "invalid_reply_queue"
             self._reject(reason, InvalidMessageError("Missing reply queue name" if missing else problem), raw)
-        _, version_problem = parse_client_version_checked(meta)
+        client_version, version_problem = parse_client_version_checked(meta)
         if version_problem is not None:
-            # Served anyway: the server treats the client as 0.40.0 (no is_caller_error), PySOA's assumption.
-            self._count("invalid_client_version")
-            self._log(
-                logging.WARNING,
-                "invalid_client_version",
-                "Request %s for service %s: %s",
-                short_repr(received.request_id),
-                self.core.service_name,
-                version_problem,
-            )
-        return ReceivedMessage(received.request_id, meta, received.body)
+            self._malformed_client_version(received.request_id, version_problem)
+        return ReceivedMessage(received.request_id, RequestMeta(meta, parsed.version, serializer, client_version), body)
+
+    def _malformed_client_version(self, request_id: Any, problem: str) -> None:
+        """Count and log a malformed client version (once: the server reads the version from the meta's attribute).
+
+        The request is served anyway, its client treated as 0.40.0 (no ``is_caller_error``), PySOA's assumption.
+        """
+        self._count("invalid_client_version")
+        self._log(
+            logging.WARNING,
+            "invalid_client_version",
+            "Request %s for service %s: %s",
+            short_repr(request_id),
+            self.core.service_name,
+            problem,
+        )
 
     def _deserialize(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> Any:
         core = self.core
@@ -176,8 +189,8 @@ class RequestReader:
         request_id, meta = address
         # Only what the client needs is echoed: the rest of a bad request's meta may be what is wrong with it.
         echoed = {key: meta[key] for key in _ECHOED_META_KEYS if key in meta}
-        request_meta = RequestMeta(echoed, version, serializer)
-        client_version, _ = parse_client_version_checked(request_meta)
+        client_version, _ = parse_client_version_checked(echoed)
+        request_meta = RequestMeta(echoed, version, serializer, client_version)
         error = Error(code=ERROR_CODE_INVALID, message=cap_line(text, 500), is_caller_error=True)
         body = job_response_to_dict(JobResponse(errors=[error]), client_version)
         try:

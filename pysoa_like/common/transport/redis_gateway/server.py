@@ -62,6 +62,7 @@ from pysoa_like.core.delivery import (
 )
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.message import parse_client_version_checked, suppress_response_requested
+from pysoa_like.core.worker_watch import WATCH_META_KEY
 
 __all__ = ["RedisServerTransport"]
 
@@ -211,7 +212,10 @@ class RedisServerTransport(ServerTransport):
             except RejectedRequest:
                 timeout = self._time_left(deadline, "bad messages were skipped")
                 continue
-            self._watch.begin(received.meta, received.body)
+            meta = received.meta
+            # Most requests are not watched, and then no key is held either: nothing to begin or end.
+            if self._watch.held or (meta is not None and meta.get(WATCH_META_KEY) is True):
+                self._watch.begin(meta, received.body)
             return received
 
     def receive_request_messages(
@@ -241,7 +245,9 @@ class RedisServerTransport(ServerTransport):
                         message = self._reader.read(raw)
                     except (RejectedRequest, MessageReceiveTimeout):
                         continue  # answered where possible, or expired: the others still count
-                    self._watch.begin(message.meta, message.body)
+                    meta = message.meta
+                    if self._watch.held or (meta is not None and meta.get(WATCH_META_KEY) is True):
+                        self._watch.begin(meta, message.body)
                     received.append(message)
                 if received:
                     return received
@@ -383,7 +389,8 @@ class RedisServerTransport(ServerTransport):
         else:
             self._push_reply(request_id, meta, body, reply_to, version, serializer)
         # A watched request's liveness key goes after its reply (a client seeing it gone finds the reply).
-        self._watch.end(meta)
+        if self._watch.held:
+            self._watch.end(meta)
 
     def _push_reply(
         self,
