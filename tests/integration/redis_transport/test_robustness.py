@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer, Serializer
+from pysoa_like.common.transport.base import ReceivedMeta
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message, parse_message
@@ -202,12 +203,15 @@ def test_multi_chunk_request_is_skipped(
 def test_bad_client_version_is_served_and_counted(
     server: RedisServerTransport, raw_redis: redis.Redis, metrics: RecordingMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A string client_version is logged and counted, and the request is still served (as a 0.40 client)."""
+    """A string client_version is logged once and counted, and the request is still served (as a 0.40 client,
+    the version the server is handed with the meta)."""
     envelope = _envelope(meta={"client_version": ["1", "x"], "reply_to": REPLY_TO})
     raw_redis.rpush(QUEUE, frame_message(_msgpack(envelope), "application/msgpack"))
-    assert server.receive_request_message().request_id == 11
+    received = server.receive_request_message()
+    assert received.request_id == 11
+    assert isinstance(received.meta, ReceivedMeta) and received.meta.client_version == (0, 40, 0)
     assert metrics.counters[ERROR_PREFIX + "invalid_client_version"] == 1
-    assert any("client_version" in record.getMessage() for record in caplog.records)
+    assert len([record for record in caplog.records if "client_version" in record.getMessage()]) == 1
 
 
 def test_oversized_reply_error_uses_the_request_framing(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
+from pysoa_like.common.transport.base import ReceivedMeta
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageSendError, MessageTooLarge
 from pysoa_like.server.action import Action
 from tests.unit.server._helpers import job, make_server, serve
@@ -42,6 +43,15 @@ def test_malformed_client_version_is_treated_as_old_and_logged(caplog: pytest.Lo
         error = serve(make_server(), job("nope"), meta={"client_version": ["1", "x"]})["actions"][0]["errors"][0]
     assert "is_caller_error" not in error
     assert "malformed client_version" in caplog.text
+
+
+def test_the_client_version_a_transport_hands_over_is_used_as_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    """A meta that carries the client's version (``ReceivedMeta``) is not read again: the transport reported it."""
+    meta = ReceivedMeta({"client_version": ["1", "x"]}, (0, 70, 0))
+    with caplog.at_level(logging.WARNING, logger="pysoa_like.server"):
+        error = serve(make_server(), job("nope"), meta=meta)["actions"][0]["errors"][0]
+    assert error["is_caller_error"] is True
+    assert "client_version" not in caplog.text
 
 
 def test_suppress_response_runs_the_job_but_sends_nothing() -> None:
