@@ -127,7 +127,10 @@ class AsyncServiceHandler:
         if self._measured:
             send = _timed(self.metrics, "client.send.excluding_middleware", send)
             receive = _timed(self.metrics, "client.receive.excluding_middleware", receive)
-        self._send_stack = async_send_chain(self.middleware, send)
+        # (Its innermost step also takes a job in its wire form: see takes_messages.)
+        self._send_stack: Callable[[int, dict[str, Any], Any, float | None], Awaitable[None]] = async_send_chain(
+            self.middleware, send
+        )
         self._receive_stack = async_receive_chain(self.middleware, receive)
         # request id -> (client.call timer, action label), with a recorder only.
         self._calls: dict[Any, tuple[Any, str]] = {}
@@ -159,7 +162,7 @@ class AsyncServiceHandler:
         self,
         request_id: int,
         meta: dict[str, Any],
-        job_request: JobRequest,
+        job_request: JobRequest | dict[str, Any],
         message_expiry_in_seconds: float | None = None,
     ) -> None:
         body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
@@ -175,8 +178,21 @@ class AsyncServiceHandler:
             )
         return received.request_id, job_response_from_dict(received.body)
 
-    async def send_request(self, job_request: JobRequest, message_expiry_in_seconds: float | None = None) -> int:
+    def takes_messages(self) -> bool:
+        """Whether :meth:`send_request` may be given a job in its wire form: no middleware would see the
+        ``JobRequest``, and ``send_request`` is this class's (a replaced one, as ``stub_action``'s, reads it)."""
+        return not self.middleware and type(self).send_request is _SEND_REQUEST and "send_request" not in vars(self)
+
+    async def send_request(
+        self, job_request: JobRequest | dict[str, Any], message_expiry_in_seconds: float | None = None
+    ) -> int:
         """Send a job request through the middleware; its reply is awaited with :meth:`get_response`.
+
+        Args:
+            job_request: The job to send; or, when :meth:`takes_messages`, its wire form (see
+                :func:`~pysoa_like.common.types.job_message`).
+            message_expiry_in_seconds: How long the request may wait for a server; ``None`` for the transport's
+                default.
 
         Returns:
             The request id.
@@ -212,7 +228,9 @@ class AsyncServiceHandler:
             if including is not None:
                 including.stop()
         if timer is not None:
-            if suppress_response_requested(job_request.control):
+            if suppress_response_requested(
+                job_request["control"] if isinstance(job_request, dict) else job_request.control
+            ):
                 timer.stop()
                 self.metrics.publish_all()
             else:
@@ -277,3 +295,7 @@ class AsyncServiceHandler:
             entry[0].stop()
         if self._no_reply_hooks:
             self._no_reply(request_id, asyncio.CancelledError("the call gave up before waiting for its reply"))
+
+
+# The stock send_request (see AsyncServiceHandler.takes_messages).
+_SEND_REQUEST = AsyncServiceHandler.send_request

@@ -1,9 +1,16 @@
-"""What one call asks for: :class:`CallOptions`, and the ``context`` and ``control`` headers of its job.
+"""What one call asks for: :class:`CallOptions`, the checks of its arguments, and the headers of its job.
 
-Every call method takes the same keyword arguments (:class:`CallKeywords`); they are read once into a
-:class:`CallOptions` value, which the call path (:mod:`pysoa_like.client.client`) passes around instead
-of the keywords themselves. The keywords that shape the job are handed to ``Client.send_request`` as
-the caller gave them, so a ``send_request`` that a subclass or a test replaced sees what PySOA's did.
+Every call method takes the same keyword arguments (:class:`CallKeywords`); they are read and checked once
+into a :class:`CallOptions` value, which the call path (:mod:`pysoa_like.client.client`) passes around
+instead of the keywords themselves. The keywords that shape the job are handed to ``Client.send_request``
+as the caller gave them, so a ``send_request`` that a subclass or a test replaced sees what PySOA's did.
+
+The argument checks report a mistake at once, naming the argument, and nothing is sent when one fails
+(before them, ``context="abc"`` surfaced as an ``AttributeError`` deep in the call, ``timeout=float("inf")``
+as an ``OverflowError`` from the transport, a float switch was silently truncated):
+
+* a wrong type raises ``TypeError`` naming the argument and what was expected;
+* a value of the right type that cannot be used raises ``ValueError`` naming the argument.
 """
 
 from __future__ import annotations
@@ -15,20 +22,96 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypedDict
 
-from pysoa_like.client._arguments import check_mapping, check_seconds
-from pysoa_like.common.types import Context, Control, JobRequest
+from pysoa_like.common._short_text import short_repr
+from pysoa_like.common.types import Context, Control, JobRequest, job_message
 from pysoa_like.core.message import bounded_expiry, get_switch, suppress_response_requested
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
 
 __all__ = [
     "CallKeywords",
     "CallOptions",
-    "job_request_of",
+    "check_job_arguments",
+    "check_mapping",
+    "check_seconds",
+    "job_of",
     "make_context_header",
     "make_control_header",
     "new_correlation_id",
     "options_of",
+    "switch_list",
 ]
+
+
+def check_seconds(value: Any, name: str) -> None:
+    """Check a duration argument: None, or a finite number of seconds (``0`` means the default, as in PySOA).
+
+    Raises:
+        TypeError: ``value`` is not a number (a bool or a string included).
+        ValueError: ``value`` is negative, NaN or infinite.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds (int or float) or None, got {short_repr(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds, 0 or more, got {value!r}")
+
+
+def check_mapping(value: Any, name: str) -> None:
+    """Check a mapping argument (None allowed).
+
+    Raises:
+        TypeError: ``value`` is not a mapping.
+    """
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a dict) or None, got {short_repr(value)}")
+
+
+def switch_list(switches: Any, name: str) -> list[int]:
+    """The switches of an argument, as ints.
+
+    Raises:
+        TypeError: ``switches`` is not a list, tuple or set, or an item is not a switch (a float or a bool is
+            not: a float was silently truncated, and the server refuses both).
+    """
+    if isinstance(switches, str | bytes | Mapping) or not isinstance(switches, Iterable):
+        raise TypeError(f"{name} must be a list, tuple or set of switches, got {short_repr(switches)}")
+    result = []
+    for switch in switches:
+        try:
+            result.append(get_switch(switch))
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+    return result
+
+
+def check_job_arguments(
+    switches: Any,
+    correlation_id: Any,
+    context: Any,
+    control_extra: Any,
+    message_expiry_in_seconds: Any,
+) -> None:
+    """Check the arguments that shape a job (those of ``Client.send_request`` but the actions).
+
+    Raises:
+        TypeError: An argument has the wrong type (the message names it).
+        ValueError: An argument's value cannot be used (the message names it).
+    """
+    if switches is not None:
+        switch_list(switches, "switches")
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        raise TypeError(f"correlation_id must be a string or None, got {short_repr(correlation_id)}")
+    # (Each check is called only for an argument given: most calls give none of these.)
+    if context is not None:
+        check_mapping(context, "context")
+        context_switches = context.get("switches")
+        if context_switches is not None:
+            switch_list(context_switches, 'context["switches"]')
+    if control_extra is not None:
+        check_mapping(control_extra, "control_extra")
+    if message_expiry_in_seconds is not None:
+        check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
 
 
 class CallKeywords(TypedDict, total=False):
@@ -87,7 +170,9 @@ class CallOptions:
         job_keywords: The keywords of ``Client.send_request`` (switches, correlation id, ...).
 
     Raises:
-        TypeError: A keyword that no call method takes.
+        TypeError: A keyword that no call method takes, or an argument of the wrong type (see
+            :func:`check_job_arguments`).
+        ValueError: A ``timeout`` or ``message_expiry_in_seconds`` that is negative, NaN or infinite.
     """
 
     __slots__ = (
@@ -132,9 +217,16 @@ class CallOptions:
         )
         if timeout is not None:
             check_seconds(timeout, "timeout")
+        if job_keywords:
+            # Checked here, once: the stock send_request does not check a call method's keywords again.
+            check_job_arguments(
+                job_keywords.get("switches"),
+                job_keywords.get("correlation_id"),
+                job_keywords.get("context"),
+                job_keywords.get("control_extra"),
+                job_keywords.get("message_expiry_in_seconds"),
+            )
         control_extra = job_keywords.get("control_extra")
-        if control_extra is not None:
-            check_mapping(control_extra, "control_extra")  # read below, before send_request checks it
         self.timeout = timeout
         if timeout and not job_keywords.get("message_expiry_in_seconds"):
             # The call's timeout is also its message expiry, unless one is given (PySOA's rule).
@@ -313,7 +405,7 @@ def make_control_header(
     return control
 
 
-def job_request_of(
+def job_of(
     base_context: Mapping[str, Any],
     service_context: Mapping[str, Any] | None,
     actions: Any,
@@ -324,8 +416,10 @@ def job_request_of(
     control_extra: Mapping[str, Any] | None = None,
     message_expiry_in_seconds: float | None = None,
     suppress_response: bool = False,
-) -> JobRequest:
-    """The job one call sends (both clients build it here; check the arguments first with ``check_job_arguments``).
+    *,
+    as_message: bool = False,
+) -> JobRequest | dict[str, Any]:
+    """The job one call sends (both clients build it here, from arguments :func:`check_job_arguments` accepted).
 
     Args:
         base_context: The client's base context.
@@ -333,11 +427,19 @@ def job_request_of(
         actions: The job's actions.
         switches, correlation_id, continue_on_error, context, control_extra, message_expiry_in_seconds,
             suppress_response: The keywords of ``Client.send_request``.
+        as_message: Build the job's wire form at once (:func:`~pysoa_like.common.types.job_message`) rather than
+            a ``JobRequest``: for a handler that no middleware sees the job of. The headers are then copied in
+            wire form only when they hold the caller's values (a base, service or call context,
+            ``control_extra``, a ``continue_on_error`` that is not a bool): what this module puts in them
+            itself (flags, a whole-second timeout, the correlation id, the switches as ints) already is.
     """
+    callers_values = bool(
+        base_context or service_context or context or control_extra or type(continue_on_error) is not bool
+    )
     if service_context is not None:
         base_context = {**base_context, **service_context}
-    return JobRequest(
-        control=make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds),
-        context=make_context_header(base_context, switches, correlation_id, context),
-        actions=actions,
-    )
+    control = make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds)
+    context_header = make_context_header(base_context, switches, correlation_id, context)
+    if as_message:
+        return job_message(control, context_header, actions, copy_headers=callers_values)
+    return JobRequest(control=control, context=context_header, actions=actions)

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client._async_middleware import check_plain_hooks
@@ -77,13 +77,22 @@ def _warn_deprecated(service_name: str, context: Mapping[str, Any]) -> None:
 
 
 class _ThreadState(ReplyRouter):
-    """One thread's reply routing, and (with a recorder) the ``client.call`` timer of each call awaiting its reply."""
+    """One thread's reply routing, (with a recorder) the ``client.call`` timer of each call awaiting its reply, and
+    the timeout of the receive announced to follow the send under way (see :meth:`ServiceHandler.send_request`)."""
 
-    __slots__ = ("calls",)
+    __slots__ = ("calls", "receive_follows")
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[Any, tuple[Any, str]] = {}
+        self.receive_follows: float | None = None
+
+
+class _PerThread(threading.local):
+    """The handler's state in each thread, made when the thread first uses the handler."""
+
+    def __init__(self) -> None:
+        self.state = _ThreadState()
 
 
 class ServiceHandler:
@@ -111,7 +120,7 @@ class ServiceHandler:
         self._counter_lock = threading.Lock()
         # Replies nobody waits for are logged a few times a minute at most (their rate is up to the peers).
         self._log_throttle = LogThrottle()
-        self._local = threading.local()
+        self._local = _PerThread()
         api_token = settings.get("api_token")
         #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
         self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
@@ -134,7 +143,10 @@ class ServiceHandler:
         receive: GetResponseCallable = (
             self._receive_from_transport_timed if self._measured else self._receive_from_transport
         )
-        self._send_stack = build_middleware_stack([m.request for m in self.middleware], send)
+        # (Its innermost step also takes a job in its wire form: see takes_messages.)
+        self._send_stack: Callable[[int, dict[str, Any], Any, float | None], None] = build_middleware_stack(
+            [m.request for m in self.middleware], send
+        )
         self._receive_stack = build_middleware_stack([m.response for m in self.middleware], receive)
         # How the next reply is pulled: through the middleware, timed with a recorder.
         self._receive_one: GetResponseCallable = self._receive_measured if self._measured else self._receive_stack
@@ -148,13 +160,6 @@ class ServiceHandler:
                 self.policies = ServicePolicies(self.service_name, {}, self.metrics)
             return self.policies
 
-    def _state(self) -> _ThreadState:
-        try:
-            return self._local.state  # type: ignore[no-any-return]
-        except AttributeError:
-            state = self._local.state = _ThreadState()
-            return state
-
     def _next_request_id(self) -> int:
         with self._counter_lock:
             request_id = self.request_counter
@@ -167,7 +172,14 @@ class ServiceHandler:
         self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
     ) -> None:
         body = job_request_to_dict(job_request) if isinstance(job_request, JobRequest) else job_request
-        self.transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
+        transport = self.transport
+        state = self._local.state
+        receive_follows = state.receive_follows
+        if receive_follows is not None:
+            # Announced right before the send it is about (never left behind for another send of the thread).
+            state.receive_follows = None
+            transport.receive_follows(receive_follows)
+        transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
 
     def _send_to_transport_timed(
         self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
@@ -175,17 +187,30 @@ class ServiceHandler:
         with self.metrics.timer("client.send.excluding_middleware"):
             self._send_to_transport(request_id, meta, job_request, message_expiry_in_seconds)
 
+    def takes_messages(self) -> bool:
+        """Whether :meth:`send_request` may be given a job in its wire form: no middleware would see the
+        ``JobRequest``, and ``send_request`` is this class's (a replaced one, as ``stub_action``'s, reads it)."""
+        return not self.middleware and type(self).send_request is _SEND_REQUEST and "send_request" not in vars(self)
+
     def send_request(
-        self, job_request: JobRequest, message_expiry_in_seconds: float | None = None, claimed: bool = False
+        self,
+        job_request: JobRequest | dict[str, Any],
+        message_expiry_in_seconds: float | None = None,
+        claimed: bool = False,
+        receive_follows: float | None = None,
     ) -> int:
         """Send a job request through the middleware and register its id for reply routing on this thread.
 
         Args:
-            job_request: The job to send.
+            job_request: The job to send; or, when :meth:`takes_messages`, its wire form (see
+                :func:`~pysoa_like.common.types.job_message`).
             message_expiry_in_seconds: How long the request may wait for a server; ``None`` for the
                 transport's default.
             claimed: ``True`` when the caller collects the reply itself (:meth:`get_response`);
                 ``False`` (PySOA's only kind) leaves it to :meth:`get_all_responses`.
+            receive_follows: The timeout of a receive of the reply that the caller makes right after this send
+                (``0`` for the transport's default), announced to the transport just before the send
+                (``ClientTransport.receive_follows``); ``None``: none follows.
 
         Returns:
             The request id.
@@ -199,17 +224,28 @@ class ServiceHandler:
             self.version_gate.check()
         request_id = self._next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
-        if self._measured:
-            self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
-        else:
-            self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
+        state = self._local.state
+        state.receive_follows = receive_follows
+        try:
+            if self._measured:
+                self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
+            else:
+                self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
+        finally:
+            state.receive_follows = None  # (middleware may have answered without sending)
         # A suppressed request gets no reply, so it must never be waited for.
-        if not suppress_response_requested(job_request.control):
-            self._state().sent(request_id, claimed)
+        if not suppress_response_requested(
+            job_request["control"] if isinstance(job_request, dict) else job_request.control
+        ):
+            state.sent(request_id, claimed)
         return request_id
 
     def _send_measured(
-        self, request_id: int, meta: dict[str, Any], job_request: JobRequest, message_expiry_in_seconds: float | None
+        self,
+        request_id: int,
+        meta: dict[str, Any],
+        job_request: JobRequest | dict[str, Any],
+        message_expiry_in_seconds: float | None,
     ) -> None:
         """Send through the middleware with a recorder: time the send, and start the ``client.call`` timer.
 
@@ -231,10 +267,12 @@ class ServiceHandler:
             raise
         finally:
             metrics.publish_all()
-        if suppress_response_requested(job_request.control):
+        if suppress_response_requested(
+            job_request["control"] if isinstance(job_request, dict) else job_request.control
+        ):
             call_timer.stop()
         else:
-            self._state().calls[request_id] = (call_timer, action)
+            self._local.state.calls[request_id] = (call_timer, action)
 
     def _call_ended(self, state: _ThreadState, request_id: Any, response: JobResponse | None, error: Any) -> None:
         """Stop a call's ``client.call`` timer and count its errors by code (a no-op for calls not timed)."""
@@ -270,7 +308,7 @@ class ServiceHandler:
         with self.metrics.timer("client.receive.including_middleware"):
             received: tuple[Any, JobResponse | None] = self._receive_stack(receive_timeout_in_seconds)
         if received[1] is not None:
-            self._call_ended(self._state(), received[0], received[1], None)
+            self._call_ended(self._local.state, received[0], received[1], None)
         return received
 
     def _drop(self, request_id: Any) -> None:
@@ -303,7 +341,7 @@ class ServiceHandler:
                 someone waits for this id again.
             PySOATransportError: The transport failed while receiving.
         """
-        state = self._state()
+        state = self._local.state
         kept = state.start_waiting(request_id)
         if kept is not None:
             return deprecation_warnings(self.service_name, kept)
@@ -362,7 +400,7 @@ class ServiceHandler:
             MessageReceiveTimeout: A reply did not arrive in time; the remaining open requests are forgotten.
             PySOATransportError: The transport failed while receiving.
         """
-        state = self._state()
+        state = self._local.state
         try:
             while state.open:
                 for request_id, response in state.take_open_kept():
@@ -392,7 +430,7 @@ class ServiceHandler:
 
     def forget(self, request_id: Any) -> None:
         """Stop waiting for a request sent from this thread; a reply that still comes is dropped."""
-        state = self._state()
+        state = self._local.state
         state.forget(request_id)
         entry = state.calls.pop(request_id, None)
         if entry is not None:
@@ -429,6 +467,12 @@ def count_call_errors(
         metrics.counter("client.call.error", service=service_name, action=action, code=code).increment()
 
 
-def action_label(job_request: JobRequest) -> str:
+def action_label(job_request: JobRequest | dict[str, Any]) -> str:
     """The ``action`` label of a call's metrics: its action names, joined with commas."""
+    if isinstance(job_request, dict):
+        return ",".join(str(action["action"]) for action in job_request["actions"])
     return ",".join(str(action.action) for action in job_request.actions)
+
+
+# The stock send_request (see ServiceHandler.takes_messages).
+_SEND_REQUEST = ServiceHandler.send_request

@@ -7,7 +7,7 @@ local transport's worker thread. Replies are routed by request id, so any number
 once on one client, each getting its own reply; a call that is cancelled or times out leaves nothing behind.
 
 The rules are the blocking client's, shared rather than copied: the call options (:mod:`._options`), the
-argument checks (:mod:`._arguments`), the job headers, the deadline (:mod:`._deadline`), what a call raises and
+argument checks, the job headers, the deadline (:mod:`._deadline`), what a call raises and
 returns (:mod:`._parallel`), the resilience steps (``guarded_steps``) and the
 expansion rounds (:class:`~pysoa_like.client.expander.ExpansionRounds`). Only the waiting differs.
 """
@@ -20,11 +20,10 @@ from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
-from pysoa_like.client._options import CallOptions, job_request_of, options_of
+from pysoa_like.client._options import CallOptions, job_of, options_of
 from pysoa_like.client._parallel import (
     action_result,
     expandable_actions,
@@ -188,20 +187,13 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
 
     async def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
         """Send one job of a call; its request id."""
-        keywords = options.job_keywords
+        keywords = options.job_keywords  # (checked when the options were read)
         expiry = keywords.get("message_expiry_in_seconds")
-        check_job_arguments(
-            keywords.get("switches"),
-            keywords.get("correlation_id"),
-            keywords.get("context"),
-            keywords.get("control_extra"),
-            expiry,
-        )
         deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
             expiry = bounded_expiry(expiry, time_left(deadline, service_name))
         handler = self._get_handler(service_name)
-        job = job_request_of(
+        job = job_of(
             self.context,
             handler.base_context,
             actions,
@@ -212,6 +204,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             keywords.get("control_extra"),
             expiry,
             keywords.get("suppress_response", False),
+            as_message=handler.takes_messages(),
         )
         return await handler.send_request(job, expiry)
 

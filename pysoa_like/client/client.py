@@ -16,12 +16,11 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._arguments import check_job_arguments
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
-from pysoa_like.client._options import CallOptions, job_request_of, options_of
+from pysoa_like.client._options import CallOptions, check_job_arguments, job_of, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
     action_result,
@@ -73,13 +72,17 @@ class _CallState(threading.local):
     """What the stock :meth:`Client.send_request` and :meth:`Client.get_all_responses` must know of this thread's call.
 
     Attributes:
-        sending: A call method is sending its job: the request is the call's own (claimed), not open.
+        sending: A call method is sending its job: the request is the call's own (claimed), not open, and its
+            keywords were checked when the call's options were read.
+        receive_follows: While a blocking call sends its job, the timeout of the receive that follows at once
+            (``0.0``: the transport's default), for the transport to start the wait with the send.
         collecting: ``(service, request_id)`` of the reply a call method is collecting now.
         kept: Replies a replaced ``get_all_responses`` yielded while a call waited for another one, by
             ``(service, request_id)``, for their own callers (the stock one yields them first).
     """
 
     sending = False
+    receive_follows: float | None = None
     collecting: tuple[str, Any] | None = None
 
     def __init__(self) -> None:
@@ -144,13 +147,12 @@ class Client(ClientBase[ServiceHandler]):
     _publisher: Any = None
     _calls: _CallState | None = None
 
-    def _call_state(self) -> _CallState:
-        state = self._calls
-        if state is None:
-            with self._handlers_lock:
-                state = self._calls
-                if state is None:
-                    state = self._calls = _CallState()
+    def _new_call_state(self) -> _CallState:
+        """The calls' thread state, made on first use (``self._calls or self._new_call_state()`` reads it)."""
+        with self._handlers_lock:
+            state = self._calls
+            if state is None:
+                state = self._calls = _CallState()
         return state
 
     # Fleet features
@@ -289,11 +291,18 @@ class Client(ClientBase[ServiceHandler]):
                 names the path.
             PySOATransportError: The transport could not send the request.
         """
-        check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
+        calls = self._calls
+        receive_follows = None
+        claimed = calls is not None and calls.sending
+        if calls is not None and calls.sending:
+            # A call method's own job: its keywords were checked when its options were read.
+            receive_follows, calls.receive_follows = calls.receive_follows, None
+        else:
+            check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
         if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
-        handler = self._get_handler(service_name)
-        job = job_request_of(
+        handler = self.handlers.get(service_name) or self._get_handler(service_name)
+        job = job_of(
             self.context,
             handler.base_context,
             actions,
@@ -304,9 +313,10 @@ class Client(ClientBase[ServiceHandler]):
             control_extra,
             message_expiry_in_seconds,
             suppress_response,
+            # (In its wire form at once unless middleware, or a replaced handler method, must see the JobRequest.)
+            as_message=handler.takes_messages(),
         )
-        calls = self._calls
-        return handler.send_request(job, message_expiry_in_seconds, calls is not None and calls.sending)
+        return handler.send_request(job, message_expiry_in_seconds, claimed, receive_follows)
 
     def get_all_responses(
         self, service_name: str, receive_timeout_in_seconds: float | None = None
@@ -324,7 +334,7 @@ class Client(ClientBase[ServiceHandler]):
         Raises:
             MessageReceiveTimeout: A reply did not arrive in time.
         """
-        handler = self._get_handler(service_name)
+        handler = self.handlers.get(service_name) or self._get_handler(service_name)
         calls = self._calls
         if calls is not None:
             collecting = calls.collecting
@@ -357,14 +367,26 @@ class Client(ClientBase[ServiceHandler]):
             return options
         return within_deadline(deadline, service_names, options, self._default_wait)
 
-    def _send(self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions) -> int:
-        """Send one job of a call through :meth:`send_request`; its request id."""
-        state = self._call_state()
+    def _send(
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        options: CallOptions,
+        receive_follows: float | None = None,
+    ) -> int:
+        """Send one job of a call through :meth:`send_request`; its request id.
+
+        ``receive_follows``: the timeout of the receive of its reply that the caller makes right after (``0.0``
+        for the transport's default), so that the transport may start that wait with the send.
+        """
+        state = self._calls or self._new_call_state()
         sending, state.sending = state.sending, True
+        state.receive_follows = receive_follows
         try:
             return self.send_request(service_name, actions, **options.job_keywords)
         finally:
             state.sending = sending
+            state.receive_follows = None
 
     def _wait(self, service_name: str, request_id: Any, timeout: float | None) -> JobResponse:
         """Collect the reply to one of the calls' requests through :meth:`get_all_responses`.
@@ -375,7 +397,7 @@ class Client(ClientBase[ServiceHandler]):
             MessageReceiveTimeout: The reply did not come in time (the request is then forgotten).
             PySOAClientError: A replaced ``get_all_responses`` ended without it.
         """
-        state = self._call_state()
+        state = self._calls or self._new_call_state()
         kept = state.kept.pop((service_name, request_id), None) if state.kept else None
         if kept is not None:
             return kept
@@ -460,19 +482,7 @@ class Client(ClientBase[ServiceHandler]):
             self._send(service_name, actions, options)
             return None
         # The reply is collected right away: the transport may start waiting for it with the send.
-        if handler is None:
-            handler = self.handlers.get(service_name)
-        if handler is None:
-            request_id = self._send(service_name, actions, options)
-        else:
-            transport = handler.transport
-            transport.receive_follows(timeout or 0.0)
-            try:
-                request_id = self._send(service_name, actions, options)
-            finally:
-                # Taken back even after a send: client middleware may have answered without sending, and the
-                # announcement must not reach the thread's next send (a future's, say).
-                transport.receive_follows(None)
+        request_id = self._send(service_name, actions, options, timeout or 0.0)
         return self._finish(self._wait(service_name, request_id, wait_left(timeout, started)), options)
 
     def _send_and_wait(

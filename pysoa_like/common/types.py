@@ -25,6 +25,7 @@ __all__ = [
     "JobResponse",
     "UnicodeKeysDict",
     "error_from_dict",
+    "job_message",
     "job_request_to_dict",
     "job_response_from_dict",
     "job_response_to_dict",
@@ -193,16 +194,49 @@ def job_request_to_dict(job: JobRequest) -> dict[str, Any]:
         InvalidField: A value contains itself (a cycle) or nests too deeply to be sent; the message names
             the path (it was a bare ``RecursionError``).
     """
-    try:
-        return {
-            "control": _plain(job.control),
-            "context": _plain(job.context),
-            "actions": [{"action": a.action, "body": _plain(a.body)} for a in job.actions],
-        }
-    except RecursionError:
-        roots = [("control", job.control), ("context", job.context)]
-        roots.extend((f"actions.{i}.body", action.body) for i, action in enumerate(job.actions))
-        raise InvalidField(_nesting_problem(roots)) from None
+    return job_message(job.control, job.context, job.actions)
+
+
+def job_message(
+    control: Control,
+    context: Context,
+    actions: Iterable[ActionRequest | Mapping[str, Any]],
+    copy_headers: bool = True,
+) -> dict[str, Any]:
+    """The wire form of a job given by its parts: what :func:`job_request_to_dict` makes of
+    ``JobRequest(control, context, actions)``, without building the objects.
+
+    Args:
+        control: The control header.
+        context: The context header.
+        actions: The actions, :class:`ActionRequest` objects or dicts (as ``JobRequest`` takes them).
+        copy_headers: ``False`` when both headers are dicts made for this job holding wire values only (the
+            client's own flags, correlation id and switches): they are then sent as they are.
+
+    Raises:
+        TypeError: A dict action has keys ``ActionRequest`` does not take.
+        InvalidField: A value contains itself (a cycle) or nests too deeply to be sent; the message names
+            the path.
+    """
+    if copy_headers:
+        try:
+            control, context = _plain(control), _plain(context)
+        except RecursionError:
+            raise InvalidField(_nesting_problem([("control", control), ("context", context)])) from None
+    return {"control": control, "context": context, "actions": _action_dicts(actions)}
+
+
+def _action_dicts(actions: Iterable[ActionRequest | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The wire form of a job's actions (a dict action is read as ``ActionRequest(**action)``)."""
+    wire = []
+    for index, action in enumerate(actions):
+        if not isinstance(action, ActionRequest):
+            action = ActionRequest(**action)
+        try:
+            wire.append({"action": action.action, "body": _plain(action.body)})
+        except RecursionError:
+            raise InvalidField(_nesting_problem([(f"actions.{index}.body", action.body)])) from None
+    return wire
 
 
 # Past this depth a value is reported as nesting too deeply (a receiver refuses more than 100 levels anyway).

@@ -230,14 +230,17 @@ def _send_request(
     job_request: JobRequest,
     message_expiry_in_seconds: float | None = None,
     claimed: bool = False,
+    receive_follows: float | None = None,
 ) -> int:
     original = _originals["send_request"]
     planned = _plan_for(self.service_name, job_request)
     if planned is None:
-        return original(self, job_request, message_expiry_in_seconds, claimed)  # type: ignore[no-any-return]
+        return original(  # type: ignore[no-any-return]
+            self, job_request, message_expiry_in_seconds, claimed, receive_follows
+        )
     plan, real_job = planned
     if real_job is not None:
-        request_id = original(self, real_job, message_expiry_in_seconds, claimed)
+        request_id = original(self, real_job, message_expiry_in_seconds, claimed, receive_follows)
     else:
         request_id = self._next_request_id()
         if not claimed:

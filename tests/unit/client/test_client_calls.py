@@ -440,9 +440,12 @@ def test_a_blocking_call_announces_that_its_receive_follows_the_send(make_client
     assert transport.at_send == [3, 0.0, None, None]
 
 
-def test_an_announcement_is_taken_back_when_the_send_fails_before_the_transport(make_client: MakeClient) -> None:
+def test_an_announcement_never_reaches_another_send_than_its_own(make_client: MakeClient) -> None:
+    """A blocking call that fails before its send announces nothing, so the thread's next send (a future's) is not
+    taken for one whose receive follows."""
     client = make_client(transport_class=_AnnouncedTransport)
     transport = transport_of(client)
     with pytest.raises(TypeError):
         client.call_action("echo", "a", switches="not a list")  # type: ignore[arg-type]
-    assert transport.announced == [0.0, None] and transport.at_send == []
+    client.call_action_future("echo", "a").result()
+    assert transport.at_send == [None]

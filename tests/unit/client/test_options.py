@@ -1,4 +1,4 @@
-"""Tests for building the context and control headers."""
+"""Tests for a call's options and the job it builds: the context and control headers, the wire form."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pysoa_like.client import _options
-from pysoa_like.client._options import make_context_header, make_control_header, new_correlation_id
+from pysoa_like.client._options import job_of, make_context_header, make_control_header, new_correlation_id, options_of
+from pysoa_like.common.types import ActionRequest, JobRequest, job_request_to_dict
 
 
 class Switch(enum.Enum):
@@ -161,3 +162,48 @@ def test_header_switch_list_is_a_new_list() -> None:
     header = make_context_header(base)
     header["switches"].append(1)
     assert base == {"switches": []}
+
+
+_JOB_CASES: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]] = [
+    ({}, None, {}),
+    ({}, None, {"message_expiry_in_seconds": 2.5, "suppress_response": True}),
+    ({"auth": ("t", 1)}, {"api_token": "k"}, {"switches": [2], "context": {"tags": {"a"}, "switches": (3,)}}),
+    ({}, None, {"control_extra": {"trace": ("x",), "timeout": 4}, "continue_on_error": 1}),
+]
+
+
+@pytest.mark.parametrize(("base", "service", "keywords"), _JOB_CASES)
+def test_a_job_built_in_its_wire_form_is_the_wire_form_of_the_job_request(
+    base: dict[str, Any], service: dict[str, Any] | None, keywords: dict[str, Any]
+) -> None:
+    """A job built for a handler without middleware is what the JobRequest built otherwise becomes on the wire."""
+    keywords = {"correlation_id": "c1", **keywords}
+    actions = [ActionRequest("a", {"t": (1, 2)}), {"action": "b"}]
+    message = job_of(base, service, actions, **keywords, as_message=True)
+    request = job_of(base, service, actions, **keywords)
+    assert isinstance(request, JobRequest)
+    assert message == job_request_to_dict(request)
+
+
+def test_a_job_in_its_wire_form_shares_nothing_mutable_with_the_callers_values() -> None:
+    """The caller's context values are copied into the wire form, so changing it never changes them."""
+    base = {"roles": ["admin"]}
+    context = {"ids": [1]}
+    message = job_of(base, None, [ActionRequest("a", {"items": [1]})], context=context, as_message=True)
+    assert isinstance(message, dict)
+    message["context"]["roles"].append("x")
+    message["context"]["ids"].append(2)
+    message["actions"][0]["body"]["items"].append(2)
+    assert base == {"roles": ["admin"]} and context == {"ids": [1]}
+
+
+def test_options_check_every_job_keyword_once_when_read() -> None:
+    """A call's bad keyword is refused when its options are read, before anything is built or sent."""
+    with pytest.raises(TypeError, match="switches"):
+        options_of({"switches": 5})
+    with pytest.raises(TypeError, match="correlation_id"):
+        options_of({"correlation_id": 5})
+    with pytest.raises(ValueError, match="message_expiry_in_seconds"):
+        options_of({"message_expiry_in_seconds": -1})
+    with pytest.raises(TypeError, match="context"):
+        options_of({"context": "abc"})

@@ -91,12 +91,13 @@ class _Dropped(Exception):
 
 
 class _ThreadState(threading.local):
-    """Per-thread state: this thread's reply queue and the replies it still waits for."""
+    """Per-thread state: this thread's reply queue (named when the thread first uses the transport) and the
+    replies it still waits for."""
 
-    def __init__(self, require_nonce: bool) -> None:
-        self.reply_to: str | None = None
-        # The Redis key of reply_to (made with it).
-        self.reply_key = ""
+    def __init__(self, require_nonce: bool, service_name: str, client_id: str) -> None:
+        self.reply_to = make_reply_to(service_name, client_id, new_reply_queue_suffix())
+        # The Redis key of reply_to.
+        self.reply_key = queue_key(self.reply_to)
         self.pending = PendingReplies(require_nonce)
         # Replies already popped (drained with another one, or skipped while reassembling a chunked reply),
         # returned by the next receives.
@@ -198,9 +199,8 @@ class RedisClientTransport(ClientTransport):
         self._send_queue_name = request_queue_name(service_name)
         self._send_key = queue_key(self._send_queue_name)
         self._prefix = self.core.prefix
-        self._state = _ThreadState(require_reply_nonce)
-        # Validates the service name for key use once (it must not contain "!").
-        make_reply_to(service_name, self.client_id, new_reply_queue_suffix())
+        # (Naming this thread's reply queue validates the service name for key use: it must not contain "!".)
+        self._state = _ThreadState(require_reply_nonce, service_name, self.client_id)
 
     @classmethod
     def asyncio_transport(
@@ -227,12 +227,8 @@ class RedisClientTransport(ClientTransport):
         return len(self._state.pending)
 
     def _reply_to(self) -> str:
-        state = self._state
-        reply_to = state.reply_to
-        if reply_to is None:
-            reply_to = state.reply_to = make_reply_to(self.service_name, self.client_id, new_reply_queue_suffix())
-            state.reply_key = queue_key(reply_to)
-        return reply_to
+        """This thread's reply queue name."""
+        return self._state.reply_to
 
     def send_request_message(
         self,
@@ -284,12 +280,15 @@ class RedisClientTransport(ClientTransport):
         prefix = self._prefix
         metrics = self.metrics
         core = self.core
-        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
         request_meta = dict(meta)
-        request_meta["reply_to"] = self._reply_to()
+        request_meta["reply_to"] = state.reply_to
         nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+        # Only a lone request of a thread that waits for nothing else is pushed with the wait for its reply.
+        lone = receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
+        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
+        awaited = not suppress_response_requested(body.get("control") if isinstance(body, dict) else None)
         envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
         serializer = core.default_serializer
         payload = core.serialized(serializer, envelope)
@@ -302,19 +301,15 @@ class RedisClientTransport(ClientTransport):
         if should_log_oversized(size, core.log_messages_larger_than_bytes):
             core.log_oversized(size, request_id, "to")
         message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
-        control = body.get("control") if isinstance(body, dict) else None
-        awaited = not suppress_response_requested(control)
         now = time.monotonic()
         # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
         budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
         if state.batch is not None:
             state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited, now + budget))
         elif (
-            receive_next is not None
+            lone
+            and receive_next is not None  # (known from lone: said again for the type checker)
             and awaited
-            and not state.pending
-            and not state.held
-            and not self.detect_dead_workers
             and core.send_then_pop(self._send_key, message, expiry.redis_expiry_seconds, state.reply_key, receive_next)
         ):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
@@ -416,20 +411,21 @@ class RedisClientTransport(ClientTransport):
                 its body is not a map.
         """
         state = self._state
-        pending = state.pending
-        if not pending and not state.held:
+        awaited = len(state.pending)
+        if not awaited and not state.held:
             return ReceivedMessage(None, None, None)
         timeout = receive_timeout_in_seconds or self.core.receive_timeout_in_seconds
         if self.core.measured:
             with self.metrics.timer(self._prefix + "receive"):
-                return self._receive(state, timeout)
-        return self._receive(state, timeout)
+                return self._receive(state, timeout, awaited)
+        return self._receive(state, timeout, awaited)
 
-    def _receive(self, state: _ThreadState, timeout: float) -> ReceivedMessage:
-        """:meth:`receive_response_message` once it is known that this thread awaits a reply."""
+    def _receive(self, state: _ThreadState, timeout: float, awaited: int) -> ReceivedMessage:
+        """:meth:`receive_response_message` once it is known that this thread awaits a reply (``awaited``: how many
+        replies it awaits)."""
         pending = state.pending
         deadline = time.monotonic() + timeout
-        queue_name = state.reply_to or self._reply_to()  # (made by the thread's first send)
+        queue_name = state.reply_to
         reply_key = state.reply_key
         wait = timeout
         while True:
@@ -438,7 +434,7 @@ class RedisClientTransport(ClientTransport):
                 raw = held.popleft()
             else:
                 try:
-                    popped_or_died = self._pop(queue_name, reply_key, wait)
+                    popped_or_died = self._pop(queue_name, reply_key, wait, awaited)
                 except MessageReceiveTimeout:
                     raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout) from None
                 if isinstance(popped_or_died, ReceivedMessage):
@@ -448,7 +444,8 @@ class RedisClientTransport(ClientTransport):
                 return self._decode_reply(raw, queue_name, deadline)
             except _Dropped as dropped:
                 self._drop(dropped)
-            if not pending and not state.held:
+            awaited = len(pending)
+            if not awaited and not state.held:
                 raise MessageReceiveTimeout(
                     f"No reply for service {self.service_name}: every reply received was dropped"
                 )
@@ -456,8 +453,9 @@ class RedisClientTransport(ClientTransport):
             if wait <= 0 and not state.held:
                 raise call_timeout(self.core, self.service_name, self._send_queue_name, timeout)
 
-    def _pop(self, queue_name: str, reply_key: str, wait: float) -> RawMessage | ReceivedMessage:
-        """Pop the next reply (taking every one already there in the same round trip), watching workers if asked.
+    def _pop(self, queue_name: str, reply_key: str, wait: float, awaited: int) -> RawMessage | ReceivedMessage:
+        """Pop the next reply (taking every one already there, up to ``awaited``, in the same round trip), watching
+        workers if asked.
 
         Raises:
             MessageReceiveTimeout: Nothing arrived within ``wait``.
@@ -470,7 +468,7 @@ class RedisClientTransport(ClientTransport):
         if sent_with_wait is not None:
             state.sent_with_wait = None  # Redis' answer to that push is read by this pop, whatever it is
         try:
-            popped = self.core.take_messages(reply_key, wait, len(state.pending) - 1)[1]
+            popped = self.core.take_messages(reply_key, wait, awaited - 1)[1]
         except MessageSendError:
             if sent_with_wait is not None:
                 # The push sent with this wait stayed refused: no reply can come, so it is not awaited (the
