@@ -27,10 +27,9 @@ from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to
 from pysoa_like.server._coroutine_actions import JOB_DEADLINE, is_coroutine_action
 from pysoa_like.server._request_cycle import RequestCycleMixin
 from pysoa_like.server.errors import ActionError, JobError
-from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import AsyncActionHandler, AsyncJobHandler
 from pysoa_like.server.middleware import runs_on_loop as middleware_runs_on_loop
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, unknown_action_error
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, job_switches, unknown_action_error
 
 if TYPE_CHECKING:
     from pysoa_like.server._concurrent_worker import JobState
@@ -105,7 +104,7 @@ class LoopJobPipeline:
         state = CURRENT_JOB.get()
         if state is not None:
             state.response = response
-        switches = RequestSwitchSet(job_request.context.get("switches"))
+        switches = job_switches(job_request.context)
         continue_on_error = bool(job_request.control.get("continue_on_error", False))
         deadline = job_request.deadline
         for action_request_raw in job_request.actions:

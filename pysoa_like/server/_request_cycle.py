@@ -67,7 +67,13 @@ from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobEr
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.schemas import validate_job_request
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, JobClients, unknown_action_error
+from pysoa_like.server.types import (
+    EnrichedActionRequest,
+    EnrichedJobRequest,
+    JobClients,
+    job_switches,
+    unknown_action_error,
+)
 
 __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice_kwargs"]
 
@@ -558,7 +564,7 @@ class RequestCycleMixin:
             The job response with one action response per action run.
         """
         response = JobResponse()
-        switches = RequestSwitchSet(job_request.context.get("switches"))
+        switches = job_switches(job_request.context)
         continue_on_error = bool(job_request.control.get("continue_on_error", False))
         action_wrappers = [m.action for m in self.middleware] if self.middleware else []
         # With no action middleware (and the stock stack builder) the action is its own stack.

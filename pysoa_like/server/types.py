@@ -35,6 +35,7 @@ __all__ = [
     "EnrichedJobRequest",
     "JobClients",
     "RunCoroutineType",
+    "job_switches",
 ]
 
 RunCoroutineType: TypeAlias = Callable[[Coroutine[Any, Any, Any]], "concurrent.futures.Future[Any]"]
@@ -43,6 +44,16 @@ RunCoroutineType: TypeAlias = Callable[[Coroutine[Any, Any, Any]], "concurrent.f
 
 def _to_switch_set(value: Iterable[Any] | None) -> RequestSwitchSet:
     return value if isinstance(value, RequestSwitchSet) else RequestSwitchSet(value)
+
+
+# The switch set of every job without switches (most jobs): it is immutable, so one serves them all.
+_NO_SWITCHES = RequestSwitchSet()
+
+
+def job_switches(context: Context) -> RequestSwitchSet:
+    """The switches a job's context turns on, as its actions' ``request.switches``."""
+    switches = context.get("switches")
+    return RequestSwitchSet(switches) if switches else _NO_SWITCHES
 
 
 def unknown_action_error(action: str, is_caller_error: bool) -> Error:

@@ -13,7 +13,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.server.action import Action
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.internal.types import RequestSwitchSet, get_switch, is_switch
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest, JobClients
 from tests.unit.server._helpers import job, make_server, serve
 
 
@@ -122,3 +122,43 @@ def test_base_server_is_the_server_class() -> None:
 
     assert pysoa_like.server.BaseServer is Server and pysoa_like.server.Server is Server
     assert Server.client_class is Client
+
+
+class _ClientMaker:
+    """Stands for the server behind a job's clients: counts the clients it makes."""
+
+    nested_call_margin_seconds = 0.5
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def make_client(self, context: Any) -> Client:
+        self.made.append(context)
+        return Client({}, context=dict(context))
+
+    def make_async_client(self, context: Any) -> Any:
+        raise AssertionError("no asyncio client was asked for")
+
+
+def test_a_jobs_client_is_made_once_on_first_use_and_bounded_by_its_deadline() -> None:
+    """``request.client`` is made when first read, shared by the job's requests and bounded by the job's deadline."""
+    maker = _ClientMaker()
+    clients = JobClients(maker, {"correlation_id": "c"}, 1_000.0)
+    job_request = EnrichedJobRequest(actions=[{"action": "a"}], context={"correlation_id": "c"}, job_clients=clients)
+    first = EnrichedActionRequest(action="a", job_clients=clients)
+    second = EnrichedActionRequest(action="b", job_clients=clients)
+    assert maker.made == []
+    assert first.client is second.client is job_request.client
+    assert maker.made == [{"correlation_id": "c"}]
+    assert first.client.deadline == 999.5
+
+
+def test_a_client_given_or_set_is_used_instead_of_the_jobs() -> None:
+    """A ``client`` passed to the request, or set on it (by a job middleware, say), wins over the job's own."""
+    maker = _ClientMaker()
+    clients = JobClients(maker, {}, None)
+    given = EnrichedActionRequest(action="a", client="given", job_clients=clients)
+    job_request = EnrichedJobRequest(actions=[{"action": "a"}], job_clients=clients)
+    job_request.client = "set"
+    assert given.client == "given" and job_request.client == "set" and maker.made == []
+    assert EnrichedActionRequest(action="a").client is None
