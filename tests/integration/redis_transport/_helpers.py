@@ -92,12 +92,6 @@ def job_response(**body: Any) -> dict[str, Any]:
     }
 
 
-def commands_run(raw_redis: Any, command: str) -> int:
-    """How many times Redis ran ``command`` since the last ``CONFIG RESETSTAT``."""
-    stats: Any = raw_redis.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
-
-
 def queued_request(raw_redis: Any, service: str = "echo") -> tuple[Any, dict[str, Any]]:
     """Take the oldest request off ``service``'s queue, as a server would: its request id and meta (with nonce)."""
     from pysoa_like.common.serializer import Serializer

@@ -65,8 +65,7 @@ def raw_redis(redis_client: redis.Redis) -> redis.Redis:
 
 @pytest.fixture
 def lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[Lane]:
-    """A lane to the (flushed) session Redis, whose command counts start at zero."""
-    raw_redis.config_resetstat()
+    """A lane to the (flushed) session Redis."""
     backend = StandardRedisClient(hosts=[redis_url])
     yield backend.lane_at(0)
     backend.close()

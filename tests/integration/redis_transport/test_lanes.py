@@ -18,7 +18,7 @@ from pysoa_like.common.transport.redis_gateway.backend.standard import StandardR
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.test.redis import RedisServerProcess
-from tests.integration.redis_transport._helpers import RecordingMetrics, commands_run, job_request, job_response
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
 
 ClientFactory = Callable[..., RedisClientTransport]
 ServerFactory = Callable[..., RedisServerTransport]
@@ -146,13 +146,12 @@ def test_each_thread_has_its_own_lane_and_close_lanes_closes_them(redis_url: str
         backend.close()
 
 
-def test_batched_sends_use_one_round_trip(
+def test_batched_sends_reach_redis_together_at_the_flush(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
-    """Ten requests sent in a batch reach Redis in one write; the server gets all ten, in order."""
+    """Ten requests sent in a batch reach Redis when the batch is flushed; the server gets all ten, in order."""
     client = make_client()
     server = make_server()
-    raw_redis.config_resetstat()
     assert client.begin_send_batch() is True
     assert client.begin_send_batch() is False  # already open on this thread
     for request_id in range(10):
@@ -178,10 +177,14 @@ def test_a_batch_reports_the_requests_that_could_not_be_pushed(
     assert raw_redis.llen("pysoa:service.echo") == 3
 
 
-def test_receives_drain_waiting_replies_in_one_round_trip(
+def _reply_lists(raw_redis: redis.Redis) -> list[bytes]:
+    return sorted(raw_redis.keys("pysoa:service.*!*"))
+
+
+def test_the_first_receive_takes_every_reply_already_waiting(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
-    """Eight replies already waiting are fetched by one BLPOP plus one LPOP, then handed out in order."""
+    """Eight replies already waiting leave Redis with the first receive, then are handed out in order."""
     client = make_client()
     server = make_server()
     for request_id in range(8):
@@ -189,24 +192,28 @@ def test_receives_drain_waiting_replies_in_one_round_trip(
     for _ in range(8):
         request_id, meta, _body = server.receive_request_message()
         server.send_response_message(request_id, meta, job_response(n=request_id))
-    raw_redis.config_resetstat()
-    received = [client.receive_response_message(1).request_id for _ in range(8)]
+    (reply_list,) = _reply_lists(raw_redis)
+    assert raw_redis.llen(reply_list) == 8
+    received = [client.receive_response_message(1).request_id]
+    assert not raw_redis.exists(reply_list)  # all taken by the first receive
+    received += [client.receive_response_message(1).request_id for _ in range(7)]
     assert received == list(range(8))
-    assert (commands_run(raw_redis, "blpop"), commands_run(raw_redis, "lpop")) == (1, 1)
     assert client.receive_response_message(1).request_id is None  # nothing outstanding any more
 
 
-def test_a_single_outstanding_reply_is_read_with_blpop_alone(
+def test_a_receive_takes_no_more_replies_than_are_awaited(
     make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis
 ) -> None:
+    """With one reply awaited, a receive takes that one: what else is in the reply list stays there."""
     client = make_client()
     server = make_server()
     client.send_request_message(1, {}, job_request())
     request_id, meta, _body = server.receive_request_message()
     server.send_response_message(request_id, meta, job_response())
-    raw_redis.config_resetstat()
+    (reply_list,) = _reply_lists(raw_redis)
+    raw_redis.rpush(reply_list, b"not awaited")
     assert client.receive_response_message(1).request_id == 1
-    assert (commands_run(raw_redis, "blpop"), commands_run(raw_redis, "lpop")) == (1, 0)
+    assert raw_redis.lrange(reply_list, 0, -1) == [b"not awaited"]
 
 
 def test_drained_chunked_replies_are_reassembled_from_what_was_held(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,52 +15,65 @@ from pysoa_like.common.transport.redis_gateway._lanes import Lane, PushItem, Que
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.core.message import FramedMessage
-from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES
-from tests.integration.redis_transport._helpers import commands_run
+from pysoa_like.core.redis_protocol import (
+    SEND_CHECK_LUA_SCRIPT,
+    SEND_MESSAGE_LUA_SCRIPT,
+    SEND_MESSAGES_LUA_SCRIPT,
+    TRANSACTION_PUSH_BYTES,
+)
 
 BIG = TRANSACTION_PUSH_BYTES
+# The scripts as Redis' script cache names them: a transaction push runs the check script (sent as text), a push by
+# the send script runs the script for one message or the one for several.
+_SCRIPT_SHAS = [
+    hashlib.sha1(script.encode()).hexdigest()
+    for script in (SEND_CHECK_LUA_SCRIPT, SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
+]
 
 
 def _message(tag: int, size: int) -> bytes:
     return b"%08d" % tag + b"m" * (size - 8)
 
 
-def _transactions(raw_redis: redis.Redis) -> tuple[int, int]:
-    return commands_run(raw_redis, "multi"), commands_run(raw_redis, "exec")
+def _scripts_run(raw_redis: redis.Redis) -> list[bool]:
+    """Whether Redis ran the check script, the send script for one message and the one for several (since the
+    script cache was last flushed)."""
+    return [bool(known) for known in raw_redis.script_exists(*_SCRIPT_SHAS)]
 
 
 def test_a_big_message_goes_in_a_transaction_and_a_small_one_through_the_script(
     lane: Lane, raw_redis: redis.Redis
 ) -> None:
+    """Redis runs the check script for a big message (in its transaction), the send script for a small one."""
+    raw_redis.script_flush()
     big, small = _message(1, BIG), _message(2, BIG - 1)
     lane.push("q", [big], 30, 100)
-    # The connection's first big push is preceded by the probe transaction (MULTI, LTRIM q 0 -1, EXEC).
-    assert _transactions(raw_redis) == (2, 2)
-    assert (commands_run(raw_redis, "ltrim"), commands_run(raw_redis, "rpush")) == (1, 1)
-    assert commands_run(raw_redis, "evalsha") == 0
-    assert commands_run(raw_redis, "eval") == 1  # the check script, sent as text
     lane.push("q", [big], 30, 100)
-    assert _transactions(raw_redis) == (3, 3)  # probed once per connection
+    assert _scripts_run(raw_redis) == [True, False, False]
     lane.push("q", [small], 30, 100)
-    assert _transactions(raw_redis) == (3, 3)
+    assert _scripts_run(raw_redis) == [True, True, False]
     assert raw_redis.lrange("q", 0, -1) == [big, big, small]
     assert 25 <= raw_redis.ttl("q") <= 30
-    lane.close()  # a new connection may belong to another user or server: probed again
+    raw_redis.script_flush()
+    lane.close()  # a new connection may belong to another user or server: it finds out again
     lane.push("q", [big], 30, 100)
-    assert _transactions(raw_redis) == (5, 5)
+    assert _scripts_run(raw_redis) == [True, False, False]
+    assert raw_redis.llen("q") == 4
 
 
 def test_chunks_that_are_big_together_go_in_one_transaction(lane: Lane, raw_redis: redis.Redis) -> None:
+    raw_redis.script_flush()
     chunks = [_message(n, BIG // 4 + 1) for n in range(4)]
     lane.push("q", chunks, 30, 100)
-    assert _transactions(raw_redis) == (2, 2)
+    assert _scripts_run(raw_redis) == [True, False, False]
     assert raw_redis.lrange("q", 0, -1) == chunks
 
 
 def test_a_framed_message_is_pushed_byte_for_byte(lane: Lane, raw_redis: redis.Redis) -> None:
+    raw_redis.script_flush()
     framed = FramedMessage(b"pysoa-redis/3//", b"p" * BIG)
     lane.push("q", [framed], 30, 100)
-    assert _transactions(raw_redis) == (2, 2)
+    assert _scripts_run(raw_redis) == [True, False, False]
     assert raw_redis.lrange("q", 0, -1) == [bytes(framed)]
 
 
@@ -187,7 +201,7 @@ _ACL_PASSWORD = "pw"
 @pytest.fixture
 def restricted_lane(redis_url: str, raw_redis: redis.Redis) -> Iterator[tuple[Lane, str]]:
     """A lane of an ACL user with what the send script needs but no MULTI/EXEC (``+@list +@scripting``)."""
-    raw_redis.config_resetstat()
+    raw_redis.script_flush()
     user = "listonly"
     raw_redis.execute_command(
         "ACL", "SETUSER", user, "on", f">{_ACL_PASSWORD}", "~*", "+@list", "+@scripting", "+expire"
@@ -210,8 +224,7 @@ def test_a_user_who_may_not_run_transactions_pushes_big_items_with_the_script(
         lane.push("q", [big], 30, 1)
     assert raw_redis.lrange("q", 0, -1) == [big]  # pushed once, never twice
     assert 25 <= raw_redis.ttl("q") <= 30
-    assert lane._transactions is False
-    assert _transactions(raw_redis) == (0, 0)  # refused by the ACL, so never run
+    assert _scripts_run(raw_redis) == [False, True, False]  # no transaction ever ran: refused by the ACL
 
 
 def test_a_user_who_may_not_trim_pushes_big_items_with_the_script(redis_url: str, raw_redis: redis.Redis) -> None:
@@ -231,13 +244,14 @@ def test_a_user_who_may_not_trim_pushes_big_items_with_the_script(redis_url: str
         "-ltrim",
     )
     backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"username": user, "password": _ACL_PASSWORD})
+    raw_redis.script_flush()
     try:
         lane = backend.lane_at(0)
         raw_redis.rpush("q", b"old")
         with pytest.raises(QueueFullError):
             lane.push("q", [_message(1, BIG)], 30, 1)
         lane.push("q", [_message(2, BIG)], 30, 100)
-        assert lane._transactions is False
+        assert _scripts_run(raw_redis) == [False, True, False]  # the probe found LTRIM refused: no transaction
     finally:
         backend.close()
         raw_redis.execute_command("ACL", "DELUSER", user)
@@ -276,11 +290,10 @@ def test_attempts_after_a_full_queue_use_the_script(redis_url: str, raw_redis: r
         queue_full_retries=2,
     )
     raw_redis.rpush("pysoa:service.full", b"old")
-    raw_redis.config_resetstat()
+    raw_redis.script_flush()
     body = {"actions": [{"action": "a", "body": {"blob": "b" * BIG}}]}
     with pytest.raises(MessageSendError, match="full"):
         client.send_request_message(1, {}, body)
-    assert _transactions(raw_redis) == (2, 2)  # the probe and the first attempt
-    # The first attempt's check script, then the two retries' send script.
-    assert commands_run(raw_redis, "evalsha") + commands_run(raw_redis, "eval") >= 1 + 2
+    # The first attempt's transaction ran the check script, the retries the send script.
+    assert _scripts_run(raw_redis) == [True, True, False]
     assert raw_redis.lrange("pysoa:service.full", 0, -1) == [b"old"]
