@@ -17,7 +17,7 @@ import enum
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pysoa_like.core.constants import QUEUE_FULL_BACKOFF_DIVISOR
 from pysoa_like.core.message import FramedMessage
@@ -31,20 +31,19 @@ __all__ = [
     "SEND_MESSAGE_LUA_SCRIPT",
     "TRANSACTION_PUSH_BYTES",
     "PushItem",
+    "PushPlan",
     "PushVerdict",
     "RespError",
     "RespParser",
     "RespProtocolError",
-    "is_big",
     "pack_commands",
     "push_commands",
     "push_outcome",
+    "push_plan",
     "queue_full_backoff_seconds",
     "queue_full_come_back_seconds",
     "queue_full_error_message",
     "script_command",
-    "script_index",
-    "timeout_argument",
     "transaction_outcome",
     "transaction_probe_commands",
     "transactions_allowed",
@@ -76,8 +75,9 @@ def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
 
     Small arguments are joined into as few buffers as possible; a large one (a big message) is never copied
     but written as its own buffer (a packer that copies every argument, as hiredis' does, costs milliseconds
-    for a message of a few MiB). Arguments are bytes, str (UTF-8), int, :class:`FramedMessage`, or anything
-    else by its ``str()``.
+    for a message of a few MiB). Arguments are bytes, str (UTF-8), int, float (whole seconds as an integer, as
+    Redis before 6.0 reads a blocking command's timeout), :class:`FramedMessage`, or anything else by its
+    ``str()``.
 
     Args:
         commands: The commands, each a tuple of its arguments.
@@ -93,6 +93,9 @@ def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
                 value = value.encode()
             elif kind is int:
                 value = b"%d" % value
+            elif kind is float:
+                # A blocking command's timeout: whole seconds as an integer (Redis before 6.0 rejects fractions).
+                value = b"%d" % value if value.is_integer() else repr(value).encode()
             elif kind is FramedMessage:
                 # Its framing goes with the small pieces; the payload is written as it is, never joined.
                 append(b"$%d\r\n%b" % (len(value), value.head))
@@ -114,11 +117,6 @@ def pack_commands(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
                 append(b"$%d\r\n%b\r\n" % (size, value))
     buffers.append(b"".join(pieces))
     return buffers
-
-
-def timeout_argument(timeout: float) -> str:
-    """A blocking command's timeout argument: whole seconds as an integer (Redis before 6.0 rejects fractions)."""
-    return str(int(timeout)) if timeout.is_integer() else repr(timeout)
 
 
 # Parsing
@@ -323,6 +321,37 @@ class RespParser:
             self._refill()
             reply = self._parse_reply()
         return reply
+
+    def read_reply(self, recv_into: Callable[[memoryview], int]) -> Any:
+        """The next whole reply, receiving with ``recv_into`` (``socket.recv_into``) only as long as it needs bytes.
+
+        What is already buffered is parsed first, so a reply that came with the one before it costs no receive.
+        For a driver that reads from a socket itself; not while bytes given to :meth:`feed` wait.
+
+        Args:
+            recv_into: Receives into the buffer it is given and returns the number of bytes received (0: the
+                peer closed the connection). Whatever it raises (a timeout) leaves the parser as it was, so the
+                read can be made again.
+
+        Returns:
+            The reply, or :data:`NEED_DATA` when ``recv_into`` returned 0.
+        """
+        while True:
+            if self._start != self._end:
+                reply = self._parse_reply()
+                if reply is not NEED_DATA:
+                    return reply
+            count = recv_into(self.recv_buffer())
+            if not count:
+                return NEED_DATA
+            self.received(count)
+            big = self._big
+            while big is not None and self._big_have < len(big):
+                # The rest of a big bulk string, all bound to come: received in place before it is parsed.
+                count = recv_into(self.recv_buffer())
+                if not count:
+                    return NEED_DATA
+                self.received(count)
 
     def _parse_reply(self) -> Any:
         if self._start == self._end:
@@ -589,7 +618,7 @@ _CHECK_SCRIPT_TEXT = SEND_CHECK_LUA_SCRIPT.encode()
 #: From this many bytes of messages on, a push goes as a transaction (where the connection allows it).
 TRANSACTION_PUSH_BYTES = 32768
 
-# The two send scripts by index (see script_index), each as (SHA-1, text): Redis names scripts by SHA-1.
+# The two send scripts by index (see PushPlan.script), each as (SHA-1, text): Redis names scripts by SHA-1.
 _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
     (hashlib.sha1(script.encode()).hexdigest(), script.encode())
     for script in (SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
@@ -611,26 +640,35 @@ class PushVerdict(enum.Enum):
     REFUSED = "refused"
 
 
-def is_big(item: PushItem) -> bool:
-    """Whether an item is big enough to be pushed in a transaction (see ``SEND_CHECK_LUA_SCRIPT``)."""
-    total = 0
-    for message in item[1]:
-        total += len(message)
-    return total >= TRANSACTION_PUSH_BYTES
+class PushPlan(NamedTuple):
+    """How one item is pushed, decided once from its messages (see :func:`push_plan`)."""
+
+    #: Which send script pushes it: 0 for one message, 1 for several (the chunks of one reply).
+    script: int
+    #: Whether it is big enough (``TRANSACTION_PUSH_BYTES``) to go in a transaction where the connection allows.
+    big: bool
+    #: The send script's ``EVALSHA`` for it (the push on a connection that has run that script).
+    command: tuple[Any, ...]
 
 
-def script_index(item: PushItem) -> int:
-    """Which send script pushes ``item``: 0 for one message, 1 for several (the chunks of one reply)."""
-    return 0 if len(item[1]) == 1 else 1
+def push_plan(item: PushItem, capacity: int) -> PushPlan:
+    """The plan of a push of ``item`` to a list of at most ``capacity`` messages: its script, size and command."""
+    key, messages, expiry_seconds = item
+    size = 0
+    for message in messages:
+        size += len(message)
+    script = 0 if len(messages) == 1 else 1
+    command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
+    return PushPlan(script, size >= TRANSACTION_PUSH_BYTES, command)
 
 
 def script_command(use_text: bool, item: PushItem, capacity: int) -> tuple[Any, ...]:
     """The send script's command for ``item``: ``EVALSHA`` (or ``EVAL`` with the text, to load it)."""
+    plan = push_plan(item, capacity)
+    if not use_text:
+        return plan.command
     key, messages, expiry_seconds = item
-    sha, text = _SCRIPTS[script_index(item)]
-    if use_text:
-        return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
-    return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)
+    return ("EVAL", _SCRIPTS[plan.script][1], 1, key, expiry_seconds, capacity, *messages)
 
 
 def push_commands(item: PushItem, capacity: int, transaction: bool) -> list[tuple[Any, ...]]:

@@ -27,7 +27,6 @@ from pysoa_like.core.redis_protocol import (
     push_commands,
     push_outcome,
     script_command,
-    timeout_argument,
 )
 
 
@@ -66,7 +65,7 @@ async def _call_through_the_core(host: str, port: int) -> tuple[list[PushVerdict
         # The list now holds one message: a capacity of 1 refuses the next push.
         await connection.send(push_commands(item, 1, transaction=False))
         verdicts.append(push_outcome(await connection.reply()))
-        await connection.send([("BLPOP", key, timeout_argument(1.0))])
+        await connection.send([("BLPOP", key, 1.0)])
         popped_key, raw = await connection.reply()
         assert popped_key == key.encode()
         parsed = parse_message(raw)

@@ -8,9 +8,9 @@ from pysoa_like.core.redis_protocol import (
     TRANSACTION_PUSH_BYTES,
     PushVerdict,
     RespError,
-    is_big,
     push_commands,
     push_outcome,
+    push_plan,
     script_command,
     transaction_outcome,
     transactions_allowed,
@@ -32,8 +32,16 @@ def test_chunks_go_to_another_script_than_single_messages() -> None:
     assert script_command(True, _SMALL, 1)[0] == "EVAL"
 
 
+def test_a_push_plan_names_the_script_the_size_and_the_evalsha() -> None:
+    """One look at an item gives its script (one message or several), whether it is big, and its EVALSHA."""
+    small, chunks, big = push_plan(_SMALL, 10), push_plan(_CHUNKS, 10), push_plan(_BIG, 10)
+    assert (small.script, chunks.script) == (0, 1)
+    assert (small.big, chunks.big, big.big) == (False, False, True)
+    assert small.command == script_command(False, _SMALL, 10)
+    assert chunks.command == script_command(False, _CHUNKS, 10)
+
+
 def test_a_big_push_is_a_transaction_checked_by_a_script() -> None:
-    assert is_big(_BIG) and not is_big(_SMALL)
     commands = push_commands(_BIG, 10000, transaction=True)
     assert [command[0] for command in commands] == ["MULTI", "RPUSH", "EVAL", "EXEC"]
     assert commands[1][1:] == ("pysoa:service.echo", _BIG[1][0])

@@ -30,6 +30,15 @@ def test_the_bytes_match_redis_py(commands: list[tuple[Any, ...]]) -> None:
     # The hiredis path for callers that know every argument is small gives the same bytes.
 
 
+@pytest.mark.parametrize(("seconds", "argument"), [(5.0, b"5"), (0.25, b"0.25"), (1.5, b"1.5")])
+def test_blocking_timeouts_are_whole_seconds_when_they_can_be(seconds: float, argument: bytes) -> None:
+    """A float argument (a blocking command's timeout) is an integer when whole: Redis before 6.0 refuses 5.0."""
+    assert b"".join(pack_commands([("BLPOP", "k", seconds)])) == b"*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$%d\r\n%b\r\n" % (
+        len(argument),
+        argument,
+    )
+
+
 def test_large_arguments_are_written_as_their_own_buffer_without_a_copy() -> None:
     big = b"m" * 100_000
     buffers = pack_commands([("EVALSHA", "sha", 1, "k", 60, 10, big), ("BLPOP", "r", "1")])

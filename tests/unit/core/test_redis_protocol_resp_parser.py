@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pysoa_like.core.redis_protocol import NEED_DATA, RespError, RespParser, RespProtocolError, timeout_argument
+from pysoa_like.core.redis_protocol import NEED_DATA, RespError, RespParser, RespProtocolError
 
 _BIG = bytes(range(256)) * 1000  # 256,000 bytes: bigger than the parser's buffer
 
@@ -70,6 +72,44 @@ def test_every_reply_comes_out_whole_and_in_order_however_the_bytes_are_split(st
     replies = _parse(_STREAM, step, len(_VECTORS))
     for got, (data, expected) in zip(replies, _VECTORS, strict=True):
         assert _same(got, expected), data[:40]
+
+
+def _receiver(data: bytes, step: int, calls: list[int] | None = None) -> Callable[[memoryview], int]:
+    """``recv_into`` over ``data``: at most ``step`` bytes a call, 0 once all is out; each count noted in ``calls``."""
+    stream = io.BytesIO(data)
+
+    def recv_into(target: memoryview) -> int:
+        count = stream.readinto(target[:step])
+        if calls is not None:
+            calls.append(count)
+        return count
+
+    return recv_into
+
+
+@pytest.mark.parametrize("step", [1, 3, 4096, 1 << 20])
+def test_read_reply_receives_only_what_each_reply_still_needs(step: int) -> None:
+    """read_reply hands out every reply whole, in order, receiving through the given function as it needs to."""
+    parser, recv_into = RespParser(), _receiver(_STREAM, step)
+    replies = [parser.read_reply(recv_into) for _vector in _VECTORS]
+    assert all(_same(got, expected) for got, (_data, expected) in zip(replies, _VECTORS, strict=True))
+    assert parser.read_reply(recv_into) is NEED_DATA  # the peer closed: nothing more comes
+
+
+def test_read_reply_parses_a_buffered_reply_without_receiving() -> None:
+    """Two replies that came in one receive cost one receive: the second is parsed from the buffer."""
+    calls: list[int] = []
+    parser, recv_into = RespParser(), _receiver(b"+OK\r\n*2\r\n$1\r\nk\r\n$1\r\nv\r\n", 1 << 20, calls)
+    assert parser.read_reply(recv_into) == b"OK"
+    assert parser.read_reply(recv_into) == [b"k", b"v"]
+    assert len(calls) == 1
+
+
+def test_read_reply_receives_a_big_bulk_string_in_place() -> None:
+    """A bulk string bigger than the buffer comes out as the bytearray it was received into."""
+    parser = RespParser()
+    reply = parser.read_reply(_receiver(b"$%d\r\n%b\r\n" % (len(_BIG), _BIG), 50_000))
+    assert type(reply) is bytearray and reply == _BIG
 
 
 def test_feed_takes_bytes_in_any_pieces() -> None:
@@ -164,11 +204,6 @@ def test_reset_forgets_a_half_received_reply() -> None:
     parser.reset()
     parser.feed(b":5\r\n")
     assert parser.next_reply() == 5
-
-
-@pytest.mark.parametrize(("seconds", "argument"), [(5.0, "5"), (0.25, "0.25"), (1.5, "1.5")])
-def test_blocking_timeouts_are_whole_seconds_when_they_can_be(seconds: float, argument: str) -> None:
-    assert timeout_argument(seconds) == argument
 
 
 def test_receiving_into_the_buffer_while_fed_bytes_wait_is_refused_not_reordered() -> None:

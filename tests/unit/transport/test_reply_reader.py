@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
+from pysoa_like.common.transport.redis_gateway._lanes import ReplyReader
 
 
 class _Trickle:

@@ -90,7 +90,7 @@ def _open_socket(endpoint: Endpoint, timeout: float) -> socket.socket:
 
 class SocketConnection:
     """The blocking driver's connection to one endpoint: a socket opened, authenticated and closed here (the lane
-    writes on it through :meth:`~._timed_connection.TimedConnection.send`, reads through ``ReplyReader``).
+    writes on it and reads from it: ``_lanes.Lane``).
 
     Args:
         endpoint: Where to connect and how.

@@ -1,40 +1,63 @@
-"""The Redis commands of the transport, sent over one dedicated connection per thread and ring slot.
+"""One thread's connection to one Redis master (a *lane*): the transport's commands, written and read there.
 
-Only these commands ever touch data: the pushes that :mod:`pysoa_like.core.redis_protocol` plans (the send script's
-``EVALSHA``, ``EVAL`` once after ``NOSCRIPT``, or for a big message a ``MULTI``/``RPUSH``/check script/``EXEC``
-transaction once the connection has shown that its user may run one), ``BLPOP`` and, to drain a reply list that
-holds several replies, ``LPOP key count``. What each reply means is the core's decision; a lane only writes the
-commands, reads the replies in order and keeps the state of its connection.
+Only these commands ever touch data: the pushes that :mod:`pysoa_like.core.redis_protocol` plans (the send
+script's ``EVALSHA``, ``EVAL`` once after ``NOSCRIPT``, or for a big message a ``MULTI``/``RPUSH``/check
+script/``EXEC`` transaction once the connection has shown that its user may run one), ``BLPOP`` and, to drain a
+reply list that holds several replies, ``LPOP key count``. What each reply means is the core's decision; a lane
+writes the commands, reads the replies in order and keeps the state of its connection.
 
 A :class:`Lane` owns one connection (:class:`~._connect.SocketConnection`: a socket it opens itself, to the slot
 client's endpoint, so TLS, ACL users, passwords, unix sockets and the database apply), never shared or pooled: a
 connection pool's get and release cost more CPU than the command itself on a fast network. Lanes belong to one
 thread each (see :meth:`BaseRedisClient.lane_at`), so no lock is taken. Several commands can go out in one
 write (:meth:`Lane.push_many`), which turns the sends of a parallel call into one round trip.
+
+**Liveness.** Redis (or a proxy in front of it) closes connections: idle ones after ``timeout`` seconds, all of
+them when it restarts or fails over, any one with ``CLIENT KILL``. A lane keeps its connection, so it checks
+before writing on one that has been idle: a connection with no reply expected has nothing to read, so a socket
+that is readable (end of file, or bytes nobody asked for) is dead (:func:`looks_closed`), and it is closed
+before the write instead of failing it. A command written on it would otherwise be lost, or worse, half known
+(was it run?).
+
+**Deadlines.** Every read has one (the caller's: a call's timeout plus a margin, or ``socket_timeout``). The
+socket's timeout follows the shortest budget seen, rounded up to a quarter second so that calls with the same
+timeout change it once and not on every call (a change is a system call); a read that outlives the socket
+timeout is tried again until its deadline (see :class:`ReplyReader`). A frozen Redis (SIGSTOP, a stuck proxy:
+the TCP connection stays up) therefore never holds a call more than :data:`READ_MARGIN_SECONDS` plus a quarter
+second past its deadline. Connecting is bounded by the same deadline.
+
+**Reading.** :class:`ReplyReader` receives from the socket into the core's RESP parser
+(:meth:`~pysoa_like.core.redis_protocol.RespParser.read_reply`: what is buffered is parsed first, a big bulk
+string is received in place) and turns error replies into redis-py's public exception classes.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import select
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis import exceptions
 
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
-from pysoa_like.common.transport.redis_gateway._reply_reader import ReplyReader
-from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS, TimedConnection
 from pysoa_like.core.message import OutgoingMessage
 from pysoa_like.core.redis_protocol import (
+    NEED_DATA,
     PushItem,
+    PushPlan,
     PushVerdict,
-    is_big,
+    RespError,
+    RespParser,
+    RespProtocolError,
     pack_commands,
     push_commands,
     push_outcome,
+    push_plan,
     script_command,
-    script_index,
-    timeout_argument,
     transaction_outcome,
     transaction_probe_commands,
     transactions_allowed,
@@ -45,20 +68,34 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SOCKET_TIMEOUT_SECONDS",
+    "IDLE_CHECK_SECONDS",
+    "READ_MARGIN_SECONDS",
     "Lane",
     "PushItem",
     "PushRefusedBeforeWait",
     "QueueFullError",
     "RawMessage",
+    "ReplyReader",
     "TransactionAbortedError",
+    "looks_closed",
     "must_push_again",
+    "redis_error",
 ]
 
 #: The read timeout of a lane's connection when ``connection_kwargs`` set no ``socket_timeout`` (none at all would
 #: wait forever on a dead network).
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60.0
-# Writes shorter than this count as small for the socket timeout (TimedConnection.prepare).
+#: How much longer than a ``BLPOP``'s own timeout its reply is waited for, so Redis' nil reply wins the race.
+READ_MARGIN_SECONDS = 1.0
+#: A connection unused for this long is checked before the next write (back-to-back commands are not: the check
+#: is a system call, and a connection that just answered is alive).
+IDLE_CHECK_SECONDS = 0.002
+# Read budgets are rounded up to this, so the socket timeout rarely changes.
+_BUDGET_STEP_SECONDS = 0.25
+# Writes shorter than this count as small for the socket timeout (Lane._ready): it is only ever lowered for them.
 _SMALL_WRITE_BYTES = 65536
+# Writes of this many bytes or more get the whole socket_timeout (a socket timeout bounds a whole sendall).
+_BIG_WRITE_BYTES = 1024 * 1024
 # A caller's wait counts as shorter than the one sent with its push (so the read is cut short) from this much on;
 # the sent wait counted from the send, the caller's from its receive, and a read may end a quarter second late.
 _SHORTER_WAIT_SECONDS = 0.25
@@ -67,6 +104,125 @@ _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
 #: A popped message: ``bytearray`` when big (received in place, see ``ReplyReader``), else ``bytes``.
 RawMessage = bytes | bytearray
+
+# Error codes and the redis-py exception each one is (the code is then left out of the message, as redis-py
+# does). Those that are connection errors (BusyLoadingError, AuthenticationError) are raised by the reader.
+_ERROR_CLASSES: dict[str, type[redis.RedisError]] = {
+    "NOSCRIPT": exceptions.NoScriptError,
+    "READONLY": exceptions.ReadOnlyError,
+    "OOM": exceptions.OutOfMemoryError,
+    "EXECABORT": exceptions.ExecAbortError,
+    "NOPERM": exceptions.NoPermissionError,
+    "LOADING": exceptions.BusyLoadingError,
+    "NOAUTH": exceptions.AuthenticationError,
+    "WRONGPASS": exceptions.AuthenticationError,
+    "MASTERDOWN": exceptions.MasterDownError,
+}
+
+# Redis 6.2 reports a command that a script's redis.pcall could not run (OOM, ...) as
+# "@user_script: <line>: -OOM command not allowed ...": the error code behind the script's location. Redis 7 and
+# later answer "OOM command not allowed ...", so it is removed for every version to read alike.
+_SCRIPT_LOCATION = re.compile(r"\A@user_script: ?\d+: -(?=[A-Z]+ )")
+
+
+def redis_error(error: RespError) -> redis.RedisError:
+    """The redis-py exception for an error reply (``NOSCRIPT ...`` -> ``NoScriptError``, else ``ResponseError``)."""
+    text = _SCRIPT_LOCATION.sub("", error.text, count=1)
+    code = text.split(" ", 1)[0]
+    error_class = _ERROR_CLASSES.get(code)
+    if error_class is None:
+        return redis.ResponseError(text)
+    return error_class(text[len(code) + 1 :])
+
+
+def looks_closed(sock: Any) -> bool:
+    """Whether a connection that owes us no reply is dead: its socket is readable, or holds decrypted bytes."""
+    pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted but not read
+    if pending is not None and pending():
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+class ReplyReader:
+    """Reads whole replies from one connection's socket, within the read deadline.
+
+    Error replies are returned (as redis-py's exception objects, e.g. ``NoScriptError``), not raised, so a
+    caller reading several replies can act on each; those that redis-py counts as connection errors
+    (``LOADING``, ``NOAUTH``, ...) are raised, since the connection cannot be used as it is. A failure of
+    the connection itself is raised as ``redis.ConnectionError`` or ``redis.TimeoutError``; whatever was
+    half read is then useless, and the caller must close the connection (and :meth:`reset` this reader,
+    which closing a lane does).
+
+    Args:
+        connection: The connection whose socket is read (it must be connected when reading).
+    """
+
+    __slots__ = ("_connection", "_parser", "_sock", "read_deadline", "timeout_extended")
+
+    def __init__(self, connection: SocketConnection) -> None:
+        self._connection = connection
+        self._parser = RespParser()
+        self._sock: Any = None
+        #: ``time.monotonic()`` until which a receive that timed out is tried again (0: not at all). For a
+        #: reply that may come later than the socket timeout (a long BLPOP): the timeout is only changed on the
+        #: rare receive that runs out, not twice per call.
+        self.read_deadline = 0.0
+        #: Whether the socket's timeout was changed for :attr:`read_deadline` (the owner puts it back).
+        self.timeout_extended = False
+
+    def reset(self) -> None:
+        """Forget buffered bytes and any read deadline (after the connection was closed)."""
+        self._parser.reset()
+        self._sock = None
+        self.read_deadline = 0.0
+        self.timeout_extended = False
+
+    def read(self) -> Any:
+        """Read one reply: bytes, bytearray (big bulk strings), int, list, dict, None or an error object.
+
+        Raises:
+            redis.ConnectionError: The connection was closed or failed, or sent something that is not RESP.
+            redis.TimeoutError: The socket timed out.
+        """
+        sock = self._connection.sock
+        if sock is None:
+            raise redis.ConnectionError("The connection is closed")
+        if sock is not self._sock:
+            # A new socket (reconnected): nothing buffered belongs to it.
+            self._parser.reset()
+            self._sock = sock
+        try:
+            while True:
+                try:
+                    reply = self._parser.read_reply(sock.recv_into)
+                    break
+                except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
+                    self._extend_timeout(exc)
+        except RespProtocolError as exc:
+            raise redis.ConnectionError(f"Protocol error: {exc}") from exc
+        except OSError as exc:
+            raise redis.ConnectionError(f"Error while reading from {self._connection.endpoint}: {exc}") from exc
+        if reply is NEED_DATA:
+            raise redis.ConnectionError("Connection closed by server.")
+        if type(reply) is RespError:
+            error = redis_error(reply)
+            if not isinstance(error, redis.ResponseError):
+                raise error
+            return error
+        return reply
+
+    def _extend_timeout(self, timed_out: TimeoutError) -> None:
+        """Give the socket what is left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
+        remaining = self.read_deadline - time.monotonic()
+        if remaining <= 0:
+            raise redis.TimeoutError("Timeout reading from socket") from timed_out
+        self._sock.settimeout(remaining)
+        self.timeout_extended = True
 
 
 class QueueFullError(Exception):
@@ -128,14 +284,15 @@ class Lane:
     __slots__ = (
         "__weakref__",
         "_connection",
+        "_current_timeout",
         "_deferred",
         "_drain_supported",
         "_early",
         "_fused",
+        "_last_write",
         "_loaded",
         "_reader",
         "_socket_timeout",
-        "_timed",
         "_transactions",
         "before_replies",
         "client",
@@ -148,7 +305,9 @@ class Lane:
         socket_timeout = endpoint.socket_timeout
         self._socket_timeout = DEFAULT_SOCKET_TIMEOUT_SECONDS if socket_timeout is None else socket_timeout
         self._connection = SocketConnection(endpoint)
-        self._timed = TimedConnection(self._connection, self._socket_timeout)
+        # The socket's timeout now, and when the lane last wrote (or found its connection alive).
+        self._current_timeout = self._socket_timeout
+        self._last_write = 0.0
         self._reader = ReplyReader(self._connection)
         # LPOP with a count needs Redis 6.2; older servers get one BLPOP per reply.
         self._drain_supported = True
@@ -180,10 +339,17 @@ class Lane:
         A restart, a failover, an idle timeout or ``CLIENT KILL`` close connections; found before a command is
         written, that costs nothing but a reconnection.
         """
-        if self._deferred or self._fused is not None or not self._timed.closed_while_idle():
+        if self._deferred or self._fused is not None:
             return False  # replies are owed: not idle
-        self._forget_connection()
-        return True
+        sock = self._connection.sock
+        now = time.monotonic()
+        if sock is None or now - self._last_write < IDLE_CHECK_SECONDS:
+            return False
+        if looks_closed(sock):
+            self._disconnect()
+            return True
+        self._last_write = now  # alive: the write that follows does not check it again
+        return False
 
     def _disconnect(self) -> None:
         self._connection.disconnect()
@@ -249,11 +415,15 @@ class Lane:
         if self._deferred:
             self.settle_failures()
         try:
-            plans = self._transaction_plans(items, script_only)
+            pushes = [push_plan(item, capacity) for item in items]
+            plans = self._transaction_plans(items, pushes, script_only)
             commands: list[tuple[Any, ...]] = []
-            for item, transaction in zip(items, plans, strict=True):
-                commands.extend(push_commands(item, capacity, transaction))
-            self._write(commands, deadline)
+            for item, push, transaction in zip(items, pushes, plans, strict=True):
+                if transaction:
+                    commands.extend(push_commands(item, capacity, transaction))
+                else:
+                    commands.append(push.command)
+            self._send(pack_commands(commands), deadline)
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position, transaction in enumerate(plans):
@@ -263,7 +433,9 @@ class Lane:
                     retry.append(position)
             if retry:
                 # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._write([script_command(True, items[position], capacity) for position in retry], deadline)
+                self._send(
+                    pack_commands([script_command(True, items[position], capacity) for position in retry]), deadline
+                )
                 read = self._reader.read
                 for position in retry:
                     errors[position] = _script_error(read())
@@ -271,31 +443,28 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        for item, transaction, error in zip(items, plans, errors, strict=True):
+        for push, transaction, error in zip(pushes, plans, errors, strict=True):
             if error is None and not transaction:
-                self._loaded.add(script_index(item))
+                self._loaded.add(push.script)
         return errors
 
-    def _transaction_plans(self, items: Sequence[PushItem], script_only: bool) -> list[bool]:
+    def _transaction_plans(self, items: Sequence[PushItem], pushes: list[PushPlan], script_only: bool) -> list[bool]:
         """Per item, whether it goes as a transaction (probing the connection at its first big item).
 
         Decided once per push, when its commands are written: its replies are read accordingly.
         """
         if script_only or self._transactions is False:
             return [False] * len(items)
-        plans = [is_big(item) for item in items]
+        plans = [push.big for push in pushes]
         if self._transactions is None and True in plans:
             self._probe_transactions(items[plans.index(True)][0])
             if not self._transactions:
                 return [False] * len(items)
         return plans
 
-    def _as_transaction(self, item: PushItem) -> bool:
-        return self._transactions is True and is_big(item)
-
     def _probe_transactions(self, key: str) -> None:
         """Find out, once per connection, whether big items may go in a transaction (see the core's probe)."""
-        self._write(transaction_probe_commands(key))
+        self._send(pack_commands(transaction_probe_commands(key)))
         read = self._reader.read
         self._transactions = transactions_allowed(read(), read(), read())
 
@@ -331,14 +500,15 @@ class Lane:
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
-        transaction = self._as_transaction(item)
-        if not transaction and script_index(item) not in self._loaded:
+        push = push_plan(item, capacity)
+        transaction = self._transactions is True and push.big
+        if not transaction and push.script not in self._loaded:
             return False
         if self._fused is not None:
             self._settle_fused()
-        commands = push_commands(item, capacity, transaction)
+        commands = push_commands(item, capacity, True) if transaction else [push.command]
         try:
-            self._write([*before, *commands] if before else commands)
+            self._send(pack_commands([*before, *commands] if before else commands))
         except BaseException:
             self._disconnect()
             raise
@@ -386,25 +556,88 @@ class Lane:
                 raise
         return results
 
-    def _write(
-        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None, blocking: bool = False
-    ) -> None:
-        """Write commands whose replies must be read by ``deadline`` (default: ``socket_timeout`` from now).
+    def _send(self, buffers: list[bytes], deadline: float | None = None, blocking: bool = False) -> None:
+        """Write encoded commands (``pack_commands``) whose replies must be read by ``deadline`` (default:
+        ``socket_timeout`` from now).
 
-        A connection idle for a while is checked first, and replaced if Redis closed it (see
-        :class:`TimedConnection`); one that is not open yet is opened within the deadline.
+        The connection is made ready first (:meth:`_ready`); a failed write closes it (a half-written command
+        would corrupt the next one).
+
+        Raises:
+            redis.ConnectionError: Connecting or the write failed.
+            redis.TimeoutError: Connecting or the write timed out.
         """
-        buffers = pack_commands(commands)
-        size = sum(map(len, buffers))
+        self._reader.read_deadline = self._ready(deadline, sum(map(len, buffers)), blocking)
+        self._reader.timeout_extended = False
+        connection = self._connection
+        sock = connection.sock
+        if sock is None:
+            raise redis.ConnectionError(f"The connection to {connection.endpoint} is closed")
+        try:
+            for buffer in buffers:
+                sock.sendall(buffer)
+        except TimeoutError as exc:
+            connection.disconnect()
+            raise redis.TimeoutError("Timeout writing to socket") from exc
+        except OSError as exc:
+            connection.disconnect()
+            raise redis.ConnectionError(f"Error {exc.errno} while writing to socket. {exc.strerror or exc}.") from exc
+        except BaseException:
+            connection.disconnect()
+            raise
+
+    def _ready(self, deadline: float | None, size: int, blocking: bool) -> float:
+        """Make the connection ready for a write of about ``size`` bytes whose replies must come by ``deadline``.
+
+        A connection idle for :data:`IDLE_CHECK_SECONDS` that owes no reply is checked, and replaced if Redis
+        closed it; one that is not open is opened within the deadline. The socket's timeout is set for the
+        deadline (see the module docstring).
+
+        Args:
+            deadline: ``time.monotonic()`` by which every reply of the write must be read; None for
+                ``socket_timeout`` from now. Only a ``blocking`` command's (``BLPOP``) may be later than that.
+
+        Returns:
+            The deadline (``deadline`` or the default).
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: Connecting failed.
+        """
+        connection = self._connection
+        now = time.monotonic()
+        socket_timeout = self._socket_timeout
+        if deadline is None or (not blocking and deadline > now + socket_timeout):
+            deadline = now + socket_timeout
+        sock = connection.sock
+        idle = now - self._last_write >= IDLE_CHECK_SECONDS
+        if sock is not None and idle and not self._deferred and looks_closed(sock):
+            self._disconnect()
+            sock = None
         if size < _SMALL_WRITE_BYTES:
-            size = 0  # quick to write: the socket timeout is only ever lowered for it (see TimedConnection)
-        reader = self._reader
-        closed, deadline = self._timed.prepare(deadline, bool(self._deferred), size, reader.timeout_extended, blocking)
-        if closed:
-            self._forget_connection()
-        reader.read_deadline = deadline
-        reader.timeout_extended = False
-        self._timed.send(buffers)
+            size = 0  # quick to write: the socket timeout is only ever lowered for it
+        if size >= _BIG_WRITE_BYTES:
+            # A socket timeout bounds a whole sendall: a big message gets all of socket_timeout to go out.
+            target = socket_timeout
+        else:
+            budget = max(deadline - now, 0.001)
+            target = min(socket_timeout, math.ceil(budget / _BUDGET_STEP_SECONDS) * _BUDGET_STEP_SECONDS)
+        current = self._current_timeout
+        if sock is None:
+            connection.connect(target)  # connecting and its handshake bounded by the budget
+            self._current_timeout = target
+        elif self._reader.timeout_extended or target < current or (size and target > current):
+            sock.settimeout(target)
+            self._current_timeout = target
+        self._last_write = now
+        return deadline
+
+    def _shorten_read(self, seconds: float) -> None:
+        """Let the next receive wait at most ``seconds`` (the next write sets the socket's timeout again)."""
+        sock = self._connection.sock
+        if sock is not None:
+            self._current_timeout = max(seconds, 0.001)
+            sock.settimeout(self._current_timeout)
+            self._reader.timeout_extended = True
 
     def execute(self, *command: Any, deadline: float | None = None) -> Any:
         """Run one small command (not a push or pop) and return Redis' reply.
@@ -422,7 +655,7 @@ class Lane:
         if self._deferred:
             self.settle_failures()
         try:
-            self._write([command], deadline)
+            self._send(pack_commands([command]), deadline)
             reply = self._reader.read()
         except BaseException:
             self._disconnect()
@@ -451,7 +684,7 @@ class Lane:
             self.settle_failures()
         read = self._reader.read
         try:
-            self._write([("ASKING",), command], deadline, blocking=blocking)
+            self._send(pack_commands([("ASKING",), command]), deadline, blocking=blocking)
             asking = read()
             reply = read()
         except BaseException:
@@ -469,7 +702,7 @@ class Lane:
         error = _script_error(self.execute_asking(script_command(True, item, capacity), deadline))
         if error is not None:
             raise error
-        self._loaded.add(script_index(item))
+        self._loaded.add(push_plan(item, capacity).script)
 
     def pop_asking(self, key: str, timeout: float) -> list[RawMessage]:
         """``BLPOP key timeout`` after ``ASKING`` (see :meth:`execute_asking`).
@@ -482,7 +715,7 @@ class Lane:
         """
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
-        reply = self.execute_asking(("BLPOP", key, timeout_argument(timeout)), deadline, blocking=True)
+        reply = self.execute_asking(("BLPOP", key, timeout), deadline, blocking=True)
         if isinstance(reply, Exception):
             raise reply
         return [] if reply is None else [reply[1]]
@@ -504,13 +737,16 @@ class Lane:
         """
         if self._fused is not None:
             self._settle_fused()
-        if self._deferred or self._early is not None or script_index(item) not in self._loaded or is_big(item):
+        if self._deferred or self._early is not None:
+            return False
+        push = push_plan(item, capacity)
+        if push.big or push.script not in self._loaded:
             return False
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
-        commands = [script_command(False, item, capacity), ("BLPOP", pop_key, timeout_argument(timeout))]
+        commands = [push.command, ("BLPOP", pop_key, timeout)]
         try:
-            self._write(commands, deadline, blocking=True)
+            self._send(pack_commands(commands), deadline, blocking=True)
         except BaseException:
             self._disconnect()
             raise
@@ -546,8 +782,7 @@ class Lane:
                 raise PushRefusedBeforeWait(item, error)
             if until is not None and until + _SHORTER_WAIT_SECONDS < deadline - READ_MARGIN_SECONDS:
                 self._reader.read_deadline = until
-                self._timed.shorten_read(until - time.monotonic())
-                self._reader.timeout_extended = True  # the next write puts the socket's timeout back
+                self._shorten_read(until - time.monotonic())  # the next write puts the socket's timeout back
                 try:
                     response: Any = read()
                 except redis.TimeoutError:
@@ -631,13 +866,13 @@ class Lane:
         try:
             commands: list[tuple[Any, ...]] = list(before)
             if move_to is None:
-                commands.append(("BLPOP", key, timeout_argument(timeout)))
+                commands.append(("BLPOP", key, timeout))
             else:
-                commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout_argument(timeout)))
+                commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
             if drain > 0:
                 commands.append(("LPOP", key, drain))
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
-            self._write(commands, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
+            self._send(pack_commands(commands), time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
                 results = self.settle()

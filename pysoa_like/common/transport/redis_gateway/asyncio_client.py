@@ -57,8 +57,8 @@ from pysoa_like.common.transport.redis_gateway._aio_pool import AioPool, pool_fo
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, aio_ring_of
 from pysoa_like.common.transport.redis_gateway._aio_worker_watch import AioWorkerWatch
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
+from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
-from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.core import backend_key, make_serializer, serializer_named
 from pysoa_like.common.transport.redis_gateway.protocol import (
@@ -89,7 +89,6 @@ from pysoa_like.core.redis_protocol import (
     queue_full_come_back_seconds,
     queue_full_error_message,
     script_command,
-    timeout_argument,
 )
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
@@ -722,7 +721,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         """
         key = state.reply_key
         commands: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
-        commands.append(("BLPOP", key, timeout_argument(_READ_SLICE_SECONDS)))
+        commands.append(("BLPOP", key, _READ_SLICE_SECONDS))
         more = len(state.futures) - 1
         if more > 0:
             if asking:

@@ -24,9 +24,8 @@ from pysoa_like.common.transport.errors import (
     PySOATransportError,
 )
 from pysoa_like.common.transport.redis_gateway._call_timeout import call_timeout
-from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
+from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS, RawMessage
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
-from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,

@@ -30,6 +30,7 @@ from pysoa_like.common.transport.errors import (
     ReceiveAuthenticationError,
 )
 from pysoa_like.common.transport.redis_gateway._lanes import (
+    READ_MARGIN_SECONDS,
     Lane,
     PushItem,
     PushRefusedBeforeWait,
@@ -37,7 +38,6 @@ from pysoa_like.common.transport.redis_gateway._lanes import (
     RawMessage,
     must_push_again,
 )
-from pysoa_like.common.transport.redis_gateway._timed_connection import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.protocol import (
@@ -99,6 +99,19 @@ def serializer_named(known: dict[str | None, Serializer], default: Serializer, m
         if len(known) < 64:
             known[mime_type] = serializer
     return serializer
+
+
+class _ThreadState(threading.local):
+    """What a core keeps per thread, as lanes are per thread: a concurrent worker receives in one thread and
+    replies from another, and neither may read the other's connection."""
+
+    def __init__(self) -> None:
+        #: The thread's lanes by ring slot, kept here when the backend's ring is fixed (see ``fixed_lanes``).
+        self.lanes: dict[int, Lane] = {}
+        #: Lanes holding deferred pushes (send_reply) whose replies are still unread, each with its ring slot.
+        self.deferred: dict[Lane, int] = {}
+        #: The wait a push carried (send_then_pop): ``(reply key, ring slot, lane)``.
+        self.waiting: tuple[str, int, Lane] | None = None
 
 
 def make_serializer(config: Mapping[str, Any] | None) -> Serializer:
@@ -165,10 +178,7 @@ class RedisTransportCore:
         self._backend: BaseRedisClient | None = None
         #: Throttles the transport's error lines that peers can trigger (bad messages, refused replies).
         self.log_throttle = LogThrottle()
-        # Lanes holding deferred pushes (send_reply) whose replies are still unread, each with its ring slot, per
-        # thread as lanes are: a concurrent worker receives in one thread and replies from another, and neither may
-        # read the other's connection.
-        self._thread_deferred = threading.local()
+        self._thread = _ThreadState()
         self._ring: HostRing | SlotRing | None = None
         self._cache_key: Hashable = backend_key(backend_type, self.backend_layer_kwargs)
 
@@ -191,14 +201,6 @@ class RedisTransportCore:
             settings["default_serializer_config"],
             settings["log_messages_larger_than_bytes"],
         )
-
-    @property
-    def _deferred_lanes(self) -> dict[Lane, int]:
-        try:
-            lanes: dict[Lane, int] = self._thread_deferred.lanes
-        except AttributeError:
-            lanes = self._thread_deferred.lanes = {}
-        return lanes
 
     # Backend
 
@@ -232,11 +234,22 @@ class RedisTransportCore:
             backend.close()
 
     def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
+        """The ring slot serving ``key`` and the thread's lane to it (see :meth:`_lane_at`).
+
+        On a fixed ring the thread's lane is the one kept here: only its connection is checked (and counted as a
+        reconnection when Redis closed it while it was idle; it reconnects when it writes).
+        """
         ring = self._ring
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
             ring = self._ring = self.backend_layer.make_ring()
-        return self._lane_at(0 if ring.host_count == 1 else ring.index_for(key), timer_name, error_prefix)
+        index = 0 if ring.host_count == 1 else ring.index_for(key)
+        lane = self._thread.lanes.get(index)
+        if lane is None:
+            return self._lane_at(index, timer_name, error_prefix)
+        if lane.check_connection():
+            self.metrics.counter(self.prefix + "reconnect").increment()
+        return index, lane
 
     def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         """The thread's lane to ring slot ``index`` (the lookup timed as ``timer_name`` when measured), made anew if
@@ -265,6 +278,8 @@ class RedisTransportCore:
         finally:
             if timer is not None:
                 timer.stop()
+        if backend.fixed_lanes and timer is None:
+            self._thread.lanes[index] = lane  # (the lookup stays timed when measured)
         return index, lane
 
     # Serializers
@@ -364,7 +379,11 @@ class RedisTransportCore:
             if timer is not None:
                 timer.start()
             try:
-                self._push_reply(index, lane, item, deferrable, before)
+                commands = () if before is None else self._commands_before(index, before)
+                if deferrable and lane.push_deferred(item, self.queue_capacity, commands):
+                    self._thread.deferred[lane] = index  # Redis' answer is read later (settle_deferred)
+                else:
+                    self._push_reply_waiting(index, lane, item, deferrable, before if commands else None)
                 return
             except (QueueFullError, redis.ResponseError) as exc:
                 if self._redirected(exc, lane) is not None:
@@ -385,7 +404,15 @@ class RedisTransportCore:
         finally:
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
 
-    def _push_reply(
+    def _commands_before(self, index: int, before: tuple[int, Sequence[tuple[Any, ...]]]) -> Sequence[tuple[Any, ...]]:
+        """The commands to write with a reply's push to ring slot ``index`` (see :meth:`send_reply`): ``before``'s
+        when they go to the same master; else none, once they ran on their own."""
+        if self.backend_layer.shares_lane(before[0], index):
+            return before[1]  # written with the push, run by Redis just before it
+        self._run_before(before)
+        return ()
+
+    def _push_reply_waiting(
         self,
         index: int,
         lane: Lane,
@@ -393,23 +420,14 @@ class RedisTransportCore:
         deferrable: bool,
         before: tuple[int, Sequence[tuple[Any, ...]]] | None,
     ) -> None:
-        """One attempt of :meth:`send_reply` on ``lane`` (ring slot ``index``): the push written without waiting
-        when the lane may defer it, else pushed and waited for (which also loads the script on the connection).
+        """Push a reply on ``lane`` (ring slot ``index``) and wait for Redis' answer, when the lane could not defer
+        it (which also loads the script on the connection), running ``before``'s commands first.
 
         Raises:
             QueueFullError, redis.RedisError: As ``Lane.push`` raises them.
         """
-        commands: Sequence[tuple[Any, ...]] = ()
         if before is not None:
-            if self.backend_layer.shares_lane(before[0], index):
-                commands = before[1]  # written with the push, run by Redis just before it
-            else:
-                self._run_before(before)
-        if deferrable and lane.push_deferred(item, self.queue_capacity, commands):
-            self._deferred_lanes[lane] = index
-            return
-        if commands:
-            self._run_before(before)  # type: ignore[arg-type]  # (not None when there are commands)
+            self._run_before(before)
         if lane.has_deferred:
             self._settle_lane(index, lane)
         key, messages, redis_expiry_seconds = item
@@ -435,13 +453,13 @@ class RedisTransportCore:
     def settle_deferred(self) -> None:
         """Read Redis' answers to every deferred reply push of this thread, acting on failures as :meth:`send_reply`
         does."""
-        for lane, index in list(self._deferred_lanes.items()):
+        for lane, index in list(self._thread.deferred.items()):
             self._settle_lane(index, lane)
 
     def _settle_lane(self, index: int, lane: Lane) -> None:
         if lane.has_deferred:
             lane.settle_failures()
-        self._deferred_lanes.pop(lane, None)
+        self._thread.deferred.pop(lane, None)
         self._handle_settled(lane)
 
     def _handle_settled(self, lane: Lane) -> None:
@@ -672,7 +690,7 @@ class RedisTransportCore:
             self._fail_send(index, exc)
         if fused:
             # The pop that follows reads this lane: it is not looked up again.
-            self._thread_deferred.waiting = (reply_key, index, lane)
+            self._thread.waiting = (reply_key, index, lane)
         return fused
 
     def _pushed_again(self, index: int, refused: PushRefusedBeforeWait, wait_deadline: float) -> None:
@@ -847,12 +865,13 @@ class RedisTransportCore:
             MessageReceiveTimeout: Nothing arrived in time.
             MessageReceiveError: Redis failed (the slot's connection is then reset).
         """
-        waiting = self._thread_deferred.__dict__.pop("waiting", None)
+        thread = self._thread
+        waiting, thread.waiting = thread.waiting, None
         if waiting is not None and waiting[0] == key and waiting[2].waits_on(key):
             _key, index, lane = waiting  # the lane that carried this wait with its push (send_then_pop)
         else:
             index, lane = self._lane(key, "receive.get_redis_connection", "receive")
-        deferred_lanes: dict[Lane, int] | None = self._thread_deferred.__dict__.get("lanes")  # (none made yet)
+        deferred_lanes = thread.deferred
         if deferred_lanes:
             # Replies on other masters' connections are read now; this lane's once its BLPOP is sent.
             for other, other_index in list(deferred_lanes.items()):

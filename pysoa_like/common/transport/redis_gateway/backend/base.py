@@ -227,6 +227,9 @@ class BaseRedisClient(abc.ABC):
 
     #: Whether this backend follows Redis Cluster's ``MOVED`` and ``ASK`` answers (see :meth:`note_redirect`).
     follows_redirects = False
+    #: Whether each slot keeps its client for good (a fixed ring of hosts), so that a thread's lane to a slot never
+    #: changes and a transport may keep it rather than ask :meth:`lane_at` on every command.
+    fixed_lanes = False
 
     def make_ring(self) -> HostRing | SlotRing:
         """A new chooser of ring slots for one transport: hashed reply keys, request keys round-robin."""

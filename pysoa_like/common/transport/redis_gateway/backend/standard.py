@@ -36,6 +36,8 @@ class StandardRedisClient(BaseRedisClient):
         ValueError: If a host has none of the accepted forms.
     """
 
+    fixed_lanes = True
+
     def __init__(
         self,
         hosts: Sequence[Any] | None = None,
