@@ -319,7 +319,7 @@ class Lane:
         # went as a transaction (how many replies it has) and how many commands were written just before it
         # (their replies come first).
         self._deferred: list[tuple[PushItem, bool, int]] = []
-        #: The deferred pushes that failed, with their errors, found by :meth:`blocking_pop` or when the connection
+        #: The deferred pushes that failed, with their errors, found by :meth:`settle` (or a pop) or when the connection
         #: closed, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception]] = []
         #: The replies to the commands :meth:`blocking_pop` wrote before its pop (``before``), errors included.
@@ -413,7 +413,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settle_failures()
+            self.settle()
         try:
             pushes = [push_plan(item, capacity) for item in items]
             plans = self._transaction_plans(items, pushes, script_only)
@@ -520,18 +520,8 @@ class Lane:
         """Whether deferred pushes still wait for their replies to be read."""
         return bool(self._deferred)
 
-    def settle_failures(self) -> None:
-        """Read the replies of every deferred push (see :meth:`settle`), keeping the failed ones in :attr:`settled`."""
-        self._keep_failures(self.settle())
-
-    def _keep_failures(self, outcomes: list[tuple[PushItem, Exception | None]]) -> None:
-        settled = self.settled
-        for item, error in outcomes:
-            if error is not None:
-                settled.append((item, error))
-
     def settle(self) -> list[tuple[PushItem, Exception | None]]:
-        """Read the replies of every deferred push.
+        """Read the replies of every deferred push, keeping the failed ones in :attr:`settled`.
 
         Returns:
             Per deferred item, in order: None when pushed, else its error (:class:`QueueFullError`, a
@@ -546,14 +536,19 @@ class Lane:
             try:
                 for _command in range(before):
                     read()
-                results.append((item, self._read_outcome(transaction)))
+                error = self._read_outcome(transaction)
             except Exception as exc:
                 self._disconnect()
-                results.extend((unread, exc) for unread, _transaction, _before in deferred[position:])
+                lost = [(unread, exc) for unread, _transaction, _before in deferred[position:]]
+                results.extend(lost)
+                self.settled.extend(lost)
                 break
             except BaseException:
                 self._disconnect()
                 raise
+            results.append((item, error))
+            if error is not None:
+                self.settled.append((item, error))
         return results
 
     def _send(self, buffers: list[bytes], deadline: float | None = None, blocking: bool = False) -> None:
@@ -653,7 +648,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settle_failures()
+            self.settle()
         try:
             self._send(pack_commands([command]), deadline)
             reply = self._reader.read()
@@ -681,7 +676,7 @@ class Lane:
         if self._fused is not None:
             self._settle_fused()
         if self._deferred:
-            self.settle_failures()
+            self.settle()
         read = self._reader.read
         try:
             self._send(pack_commands([("ASKING",), command]), deadline, blocking=blocking)
@@ -875,9 +870,7 @@ class Lane:
             self._send(pack_commands(commands), time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             if self._deferred:
                 # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
-                results = self.settle()
-                self._keep_failures(results)
-                failure = results[-1][1]
+                failure = self.settle()[-1][1]
                 if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
                     raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
             if before:

@@ -458,7 +458,7 @@ class RedisTransportCore:
 
     def _settle_lane(self, index: int, lane: Lane) -> None:
         if lane.has_deferred:
-            lane.settle_failures()
+            lane.settle()
         self._thread.deferred.pop(lane, None)
         self._handle_settled(lane)
 
