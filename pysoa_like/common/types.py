@@ -279,7 +279,7 @@ def job_response_from_dict(value: JobResponse | Mapping[str, Any]) -> JobRespons
     response.errors = [error_from_dict(e) for e in errors] if errors else []
     response.context = value.get("context") or {}
     actions = value.get("actions")
-    response.actions = [_action_response_from(a) for a in actions] if actions else []
+    response.actions = list(map(_action_response_from, actions)) if actions else []
     return response
 
 
