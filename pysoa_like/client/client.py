@@ -292,12 +292,12 @@ class Client(ClientBase[ServiceHandler]):
             PySOATransportError: The transport could not send the request.
         """
         calls = self._calls
-        receive_follows = None
-        claimed = calls is not None and calls.sending
         if calls is not None and calls.sending:
             # A call method's own job: its keywords were checked when its options were read.
+            claimed = True
             receive_follows, calls.receive_follows = calls.receive_follows, None
         else:
+            claimed, receive_follows = False, None
             check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
         if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))

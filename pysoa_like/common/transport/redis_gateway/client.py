@@ -283,7 +283,11 @@ class RedisClientTransport(ClientTransport):
         request_meta["reply_to"] = state.reply_to
         nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
         # Only a lone request of a thread that waits for nothing else is pushed with the wait for its reply.
-        lone = receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
+        wait_with_push = (
+            receive_next
+            if receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
+            else None
+        )
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
         expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
@@ -306,10 +310,11 @@ class RedisClientTransport(ClientTransport):
         if state.batch is not None:
             state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited, now + budget))
         elif (
-            lone
-            and receive_next is not None  # (known from lone: said again for the type checker)
+            wait_with_push is not None
             and awaited
-            and core.send_then_pop(self._send_key, message, expiry.redis_expiry_seconds, state.reply_key, receive_next)
+            and core.send_then_pop(
+                self._send_key, message, expiry.redis_expiry_seconds, state.reply_key, wait_with_push
+            )
         ):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
             state.sent_with_wait = request_id
