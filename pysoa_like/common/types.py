@@ -24,6 +24,7 @@ __all__ = [
     "JobRequest",
     "JobResponse",
     "UnicodeKeysDict",
+    "empty_job_response",
     "error_from_dict",
     "job_message",
     "job_request_to_dict",
@@ -74,7 +75,12 @@ def _convert_errors(values: Iterable[Error | Mapping[str, Any]]) -> list[Error]:
 
 
 def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]) -> list[ActionRequest]:
-    return [v if isinstance(v, ActionRequest) else ActionRequest(**v) for v in values]
+    # A loop rather than a comprehension: a job holds one or a few actions, and the comprehension's own frame
+    # cost more than the loop.
+    requests = []
+    for value in values:
+        requests.append(value if isinstance(value, ActionRequest) else ActionRequest(**value))
+    return requests
 
 
 def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionResponse:
@@ -158,6 +164,18 @@ class JobResponse:
     from_fallback = False
 
 
+def empty_job_response() -> JobResponse:
+    """A new :class:`JobResponse` with no errors, context or actions, for a server to fill in.
+
+    ``JobResponse()`` would run both list converters on the two new empty lists; this only makes them.
+    """
+    response: JobResponse = _new_instance(JobResponse)
+    response.errors = []
+    response.context = {}
+    response.actions = []
+    return response
+
+
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
 
 
@@ -171,10 +189,17 @@ def _plain(value: Any) -> Any:
     if value_type in _SCALAR_TYPES:
         return value
     # Scalars are tested inline: most values are leaves, and a call per leaf was most of the cost.
+    # Loops rather than comprehensions: most containers are small, and a comprehension's own frame cost more.
     if value_type is dict:
-        return {k: v if type(v) in _SCALAR_TYPES else _plain(v) for k, v in value.items()}
+        wire_dict = {}
+        for k, v in value.items():
+            wire_dict[k] = v if type(v) in _SCALAR_TYPES else _plain(v)
+        return wire_dict
     if value_type is list or value_type is tuple or value_type is set or value_type is frozenset:
-        return [v if type(v) in _SCALAR_TYPES else _plain(v) for v in value]
+        wire_list = []
+        for v in value:
+            wire_list.append(v if type(v) in _SCALAR_TYPES else _plain(v))
+        return wire_list
     if attr.has(value_type):
         return {a.name: _plain(getattr(value, a.name)) for a in attr.fields(value_type)}
     if isinstance(value, dict):
@@ -310,16 +335,19 @@ def job_response_to_dict(response: JobResponse, client_version: tuple[int, ...] 
             ``Error.is_caller_error``, added in 0.70.0) are left out. ``None`` keeps every field.
     """
     flag = client_version is None or client_version >= _CALLER_ERROR_SINCE
-    # (No comprehension for an empty error list, the usual case.)
-    return {
-        "errors": [_error_to_dict(e, flag) for e in response.errors] if response.errors else [],
-        "context": _plain(response.context),
-        "actions": [
+    # Built field by field, with a loop over the actions and no comprehension for an empty error list (the
+    # usual case): one _plain call per header or body is then all the conversion a plain response costs.
+    actions = []
+    for a in response.actions:
+        actions.append(
             {
                 "action": a.action,
                 "errors": [_error_to_dict(e, flag) for e in a.errors] if a.errors else [],
                 "body": _plain(a.body),
             }
-            for a in response.actions
-        ],
+        )
+    return {
+        "errors": [_error_to_dict(e, flag) for e in response.errors] if response.errors else [],
+        "context": _plain(response.context),
+        "actions": actions,
     }

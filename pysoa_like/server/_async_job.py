@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.logging import PySOALogContextFilter
-from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.common.types import ActionResponse, JobResponse, empty_job_response, job_response_to_dict
 from pysoa_like.server._coroutine_actions import JOB_DEADLINE, is_coroutine_action
 from pysoa_like.server._request_cycle import RequestCycleMixin
 from pysoa_like.server.errors import ActionError, JobError
@@ -100,7 +100,7 @@ class LoopJobPipeline:
     async def execute_job(self, job_request: EnrichedJobRequest) -> JobResponse:
         """:meth:`~pysoa_like.server.server.Server.execute_job` on the loop (the base of the job stack)."""
         server = self.server
-        response = JobResponse()
+        response = empty_job_response()
         state = CURRENT_JOB.get()
         if state is not None:
             state.response = response

@@ -38,7 +38,7 @@ from pysoa_like.common.transport.errors import (
     PySOATransportError,
     TransientPySOATransportError,
 )
-from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.common.types import ActionResponse, JobResponse, empty_job_response, job_response_to_dict
 from pysoa_like.core.message import deadline_of, parse_client_version_checked, suppress_response_requested
 from pysoa_like.server._coroutine_actions import (
     JOB_DEADLINE,
@@ -66,7 +66,7 @@ from pysoa_like.server.action.status import BaseStatusAction, make_default_statu
 from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobError, PushBackError
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
-from pysoa_like.server.schemas import validate_job_request
+from pysoa_like.server.schemas import looks_valid_job_request, validate_job_request
 from pysoa_like.server.types import (
     EnrichedActionRequest,
     EnrichedJobRequest,
@@ -454,9 +454,10 @@ class RequestCycleMixin:
 
     def _enriched_job(self, job_request: Any) -> EnrichedJobRequest | JobResponse:
         """The job for the job middleware, or the response listing why the request is not a valid job."""
-        problems = validate_job_request(job_request)
-        if problems:
-            return JobResponse(errors=schema_errors_to_job_errors(problems))
+        if not looks_valid_job_request(job_request):
+            problems = validate_job_request(job_request)
+            if problems:
+                return JobResponse(errors=schema_errors_to_job_errors(problems))
         context = job_request["context"]
         deadline = JOB_DEADLINE.get()
         return EnrichedJobRequest(
@@ -563,7 +564,7 @@ class RequestCycleMixin:
         Returns:
             The job response with one action response per action run.
         """
-        response = JobResponse()
+        response = empty_job_response()
         switches = job_switches(job_request.context)
         continue_on_error = bool(job_request.control.get("continue_on_error", False))
         action_wrappers = [m.action for m in self.middleware] if self.middleware else []

@@ -18,6 +18,7 @@ __all__ = [
     "ContextHeaderSchema",
     "ControlHeaderSchema",
     "JobRequestSchema",
+    "looks_valid_job_request",
     "validate_job_request",
 ]
 
@@ -64,9 +65,12 @@ JobRequestSchema = Dictionary(
 )
 
 
-def _looks_valid(value: Any) -> bool:
-    # Exact-type checks only: anything unusual (dict subclasses, IntEnum switches) takes the slow,
-    # exact path, which is the one deciding validity.
+def looks_valid_job_request(value: Any) -> bool:
+    """Whether a job request is plainly valid, by exact-type checks only (the happy path of every request).
+
+    ``False`` does not mean invalid: anything unusual (dict subclasses, ``IntEnum`` switches) is left to
+    :func:`validate_job_request`, whose detailed fields decide.
+    """
     if type(value) is not dict or len(value) != 3:
         return False
     control = value.get("control")
@@ -112,6 +116,6 @@ def validate_job_request(value: Any) -> list[FieldError]:
         An empty list when valid; otherwise the errors in Conformity's order, with its codes,
         messages and dotted pointers.
     """
-    if _looks_valid(value):
+    if looks_valid_job_request(value):
         return []
     return JobRequestSchema.errors(value)

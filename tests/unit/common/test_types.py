@@ -14,6 +14,7 @@ from pysoa_like.common.types import (
     JobRequest,
     JobResponse,
     UnicodeKeysDict,
+    empty_job_response,
     error_from_dict,
     job_request_to_dict,
     job_response_from_dict,
@@ -205,3 +206,48 @@ def test_wire_copy_of_nested_scalars_and_containers() -> None:
     assert wire_body == {"s": "x", "n": None, "b": b"y", "f": 1.5, "l": [1, "a", [2, [3]], [None]], "d": {"e": {}}}
     assert wire_body["l"] is not body["l"] and wire_body["l"][3] is not body["l"][3]
     assert wire_body["d"]["e"] is not body["d"]["e"]
+
+
+def test_job_request_converts_an_iterable_of_dicts_and_requests() -> None:
+    """Any iterable of actions, ActionRequest objects and dicts mixed, becomes a new list of ActionRequest."""
+    given = ActionRequest("b", {"y": 2})
+    job = JobRequest(actions=iter([{"action": "a"}, given]))
+    assert job.actions == [ActionRequest("a", {}), given]
+    assert job.actions[1] is given
+
+
+def test_empty_job_response_is_what_the_constructor_makes() -> None:
+    """``empty_job_response()`` equals ``JobResponse()``, and each holds its own new lists and dict."""
+    first, second = empty_job_response(), empty_job_response()
+    assert first == JobResponse() == second
+    first.actions.append(ActionResponse("a"))
+    first.errors.append(Error("X", "m"))
+    first.context["k"] = 1
+    assert second == JobResponse()
+    assert job_response_to_dict(first) == job_response_to_dict(JobResponse(**attr.asdict(first, recurse=False)))
+
+
+class _Mapping(dict):  # type: ignore[type-arg]
+    pass
+
+
+def test_job_response_to_dict_converts_every_action_body_and_the_context() -> None:
+    """Each action of a response built from dicts keeps its order, and tuples, sets and attrs objects in bodies
+    and context become lists and dicts (dict subclasses plain dicts), as attr.asdict made them."""
+    response = JobResponse(
+        context={"correlation_id": "c", "path": ("a", "b")},
+        actions=[
+            {"action": "one", "body": {"t": (1, (2, 3)), "s": {4}}},
+            {"action": "two", "errors": [{"code": "E", "message": "m"}], "body": _Mapping(x=[ActionRequest("n")])},
+            ActionResponse("three"),
+        ],
+    )
+    wire = job_response_to_dict(response)
+    assert wire == attr.asdict(response, retain_collection_types=False)
+    assert wire["context"] == {"correlation_id": "c", "path": ["a", "b"]}
+    assert [a["action"] for a in wire["actions"]] == ["one", "two", "three"]
+    assert wire["actions"][0]["body"] == {"t": [1, [2, 3]], "s": [4]}
+    assert type(wire["actions"][1]["body"]) is dict
+    assert wire["actions"][1]["body"] == {"x": [{"action": "n", "body": {}}]}
+    assert wire["actions"][1]["errors"][0]["code"] == "E"
+    assert wire["actions"][2] == {"action": "three", "errors": [], "body": {}}

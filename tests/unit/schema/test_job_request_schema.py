@@ -13,6 +13,7 @@ from pysoa_like.server.schemas import (
     ContextHeaderSchema,
     ControlHeaderSchema,
     JobRequestSchema,
+    looks_valid_job_request,
     validate_job_request,
 )
 
@@ -62,6 +63,7 @@ def test_observed_pysoa_request_is_valid() -> None:
 )
 def test_observed_error_examples(job: dict[str, Any], expected: list[tuple[str, str, str | None]]) -> None:
     """Each observed PySOA validation failure is reproduced exactly (code, message, field pointer)."""
+    assert not looks_valid_job_request(job)
     assert _as_tuples(validate_job_request(job)) == expected
 
 
@@ -97,6 +99,7 @@ def test_observed_error_examples(job: dict[str, Any], expected: list[tuple[str, 
 )
 def test_protocol_rules(job: Any, expected: list[tuple[str, str, str | None]]) -> None:
     """Every rule of the job request shape is enforced, with Conformity's messages in its order."""
+    assert not looks_valid_job_request(job)
     assert _as_tuples(validate_job_request(job)) == expected
 
 
@@ -111,13 +114,16 @@ def test_protocol_rules(job: Any, expected: list[tuple[str, str, str | None]]) -
     ],
 )
 def test_valid_variants(job: dict[str, Any]) -> None:
-    """Optional body, int keys deeper in a body, empty switches and minimal headers are all accepted."""
+    """Optional body, int keys deeper in a body, empty switches and minimal headers are all accepted (and pass
+    the fast checks too)."""
     assert validate_job_request(job) == []
+    assert looks_valid_job_request(job)
 
 
 def test_unusual_but_valid_types_take_the_exact_path() -> None:
     """Dict subclasses fail the fast checks but are accepted by the exact schema, as by Conformity."""
     job = OrderedDict(VALID)
+    assert not looks_valid_job_request(job)
     assert validate_job_request(job) == []
 
 

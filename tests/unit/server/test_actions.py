@@ -277,3 +277,61 @@ def test_map_entries_override_builtin_status() -> None:
     """A ``status`` entry in the map replaces the built-in status action."""
     response = serve(make_server({"status": Status}), job({"action": "status", "body": {"verbose": False}}))
     assert response["actions"][0]["body"]["version"] == "2.0.1"
+
+
+class _Checked(Action):
+    """No request schema; its own ``validate`` rejects a negative ``n``."""
+
+    def validate(self, request: EnrichedActionRequest) -> None:
+        if request.body.get("n", 0) < 0:
+            raise ActionError([])
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"n": request.body.get("n", 0)}
+
+
+class _Unchecked(Action):
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {}
+
+
+def test_validate_runs_without_a_request_schema() -> None:
+    """An action with no ``request_schema`` still has its own ``validate`` called before ``run``."""
+    assert _Checked()(_request(body={"n": 1})).body == {"n": 1}
+    with pytest.raises(ActionError):
+        _Checked()(_request(body={"n": -1}))
+
+
+def test_validate_patched_onto_a_class_after_it_was_defined_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``validate`` set on an action class later (a test's patch, say) is called, as it was set."""
+    seen: list[Any] = []
+    monkeypatch.setattr(_Unchecked, "validate", lambda self, request: seen.append(request.body))
+    _Unchecked()(_request(body={"k": 1}))
+    monkeypatch.setattr(Action, "validate", lambda self, request: seen.append("base"))
+    _Checked()(_request(body={"n": 1}))  # its own validate, not the base's
+    monkeypatch.undo()
+    monkeypatch.setattr(Action, "validate", lambda self, request: seen.append("base"))
+    _Unchecked()(_request())
+    assert seen == [{"k": 1}, "base"]
+
+
+class _Shapes(Action):
+    """Returns a body holding a tuple, a set and an attrs object."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"t": (1, 2), "s": {"x"}, "a": ActionResponse("inner", body={"f": frozenset({3})})}
+
+
+def test_a_body_of_tuples_sets_and_attrs_objects_arrives_as_lists_and_dicts() -> None:
+    """What a server sends for such a body is plain lists and dicts, as PySOA's attr.asdict sent it."""
+    server = make_server({"shapes": _Shapes, "plain": _Unchecked})
+    wire = serve(server, job("shapes", "plain", context={"k": ("v",)}))
+    assert wire["errors"] == []
+    assert wire["context"] == {"correlation_id": "cid-1"}
+    shapes, plain = wire["actions"]
+    assert shapes == {
+        "action": "shapes",
+        "errors": [],
+        "body": {"t": [1, 2], "s": ["x"], "a": {"action": "inner", "errors": [], "body": {"f": [3]}}},
+    }
+    assert plain == {"action": "plain", "errors": [], "body": {}}
