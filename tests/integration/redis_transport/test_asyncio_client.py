@@ -233,6 +233,32 @@ def test_a_full_queue_fails_the_send_after_its_retries(kwargs: dict[str, Any], r
     assert info.value.retry_after > 0  # when to come back
 
 
+def test_a_wait_that_ends_while_the_queue_stays_full_says_the_request_was_not_sent(
+    kwargs: dict[str, Any], raw_redis: redis.Redis
+) -> None:
+    """The request list stays full past the wait for the reply (the retries would go on for 5 s): the wait raises
+    QueueFullSendError, so a caller knows the request never went and may send it again, not a receive timeout; and
+    the retries stop, so the request is not pushed later once there is room."""
+    transport = AsyncRedisClientTransport(
+        "example", **kwargs, queue_capacity=1, queue_full_retries=10, receive_timeout_in_seconds=5
+    )
+    raw_redis.rpush("pysoa:service.example", b"someone else's request")
+    job = {"control": {}, "context": {}, "actions": [{"action": "square", "body": {"number": 1}}]}
+
+    async def call() -> None:
+        try:
+            await transport.send_request_message(1, {}, job)
+            with pytest.raises(QueueFullSendError, match=r"service\.example was full after [1-9]"):
+                await transport.receive_response_message(1, 0.4)
+            raw_redis.lpop("pysoa:service.example")  # room now: a retry still going would push the request
+            await asyncio.sleep(1.5)  # longer than the first backoffs
+        finally:
+            await transport.aclose()
+
+    run(call())
+    assert raw_redis.llen("pysoa:service.example") == 0
+
+
 def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:
     """A server chunking big replies: the asyncio driver reassembles the chunks into one reply."""
     with serving(kwargs, chunk_messages_larger_than_bytes=102400, maximum_message_size_in_bytes=4 * 1024 * 1024):

@@ -220,14 +220,25 @@ class _LoopState:
             return None
 
 
+class _PushRetry:
+    """A call's push made again after Redis refused it: the task, and how far its full-queue retries went."""
+
+    __slots__ = ("queue_full_retries", "sleeping", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[None] | None = None
+        self.queue_full_retries = 0  # the retries made so far because the request list was full
+        self.sleeping = False  # between two attempts (the request is then surely not in the queue)
+
+
 class _Calls:
     """A transport's calls on one event loop: its request ids' keys on the loop's shared reply list."""
 
     def __init__(self, state: _LoopState) -> None:
         self.state = state
         self.keys: dict[int, _CallKey] = {}
-        # Pushes made again after Redis' first answer refused them (full queue, missing script).
-        self.retries: set[asyncio.Future[None]] = set()
+        # Pushes made again after Redis' first answer refused them (full queue, missing script), by call.
+        self.retries: dict[_CallKey, _PushRetry] = {}
         # The workers of its watched calls (detect_dead_workers), once it made one.
         self.workers: AioWorkerWatch | None = None
 
@@ -418,11 +429,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         item: tuple[str, list[Any], int],
         deadline: float,
         first: tuple[Any, int, AioConnection] | None = None,
+        retry: _PushRetry | None = None,
     ) -> None:
         """Push one item with the send script, retrying a full queue with backoff, within ``deadline``.
 
         ``first``: Redis' reply to a push already made, with its slot and connection (its outcome is acted on
-        before any new attempt).
+        before any new attempt). ``retry``: where a call's push made again records its progress.
 
         Raises:
             MessageSendError: Redis failed or refused the push, or the queue stayed full.
@@ -468,7 +480,12 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                     )
                 self.metrics.counter(self._prefix + "send.queue_full_retry").increment()
                 attempt += 1
+                if retry is not None:
+                    retry.queue_full_retries = attempt
+                    retry.sleeping = True
                 await asyncio.sleep(pause)
+                if retry is not None:
+                    retry.sleeping = False
                 continue
             if isinstance(reply, RespError) and reply.code == "READONLY" and not read_only_retried:
                 # A failover demoted this master: find the new one (Sentinel) and push there.
@@ -581,14 +598,17 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             return
         if call is None or call.done():
             return  # nobody waits for this request any more
-        retry = asyncio.ensure_future(self._push(state, item, deadline, (reply, index, connection)))
-        calls.retries.add(retry)
-        retry.add_done_callback(lambda done: self._pushed_again(calls, call_key, done))
+        retry = _PushRetry()
+        task = retry.task = asyncio.ensure_future(self._push(state, item, deadline, (reply, index, connection), retry))
+        calls.retries[call_key] = retry
+        task.add_done_callback(lambda done: self._pushed_again(calls, call_key, done))
 
-    def _pushed_again(self, calls: _Calls, call_key: _CallKey, retry: asyncio.Future[None]) -> None:
+    def _pushed_again(self, calls: _Calls, call_key: _CallKey, task: asyncio.Future[None]) -> None:
         """The end of a push made again (:meth:`_pushed`): its error fails the call's wait."""
-        calls.retries.discard(retry)
-        error = None if retry.cancelled() else retry.exception()
+        retry = calls.retries.get(call_key)
+        if retry is not None and retry.task is task:
+            del calls.retries[call_key]
+        error = None if task.cancelled() else task.exception()
         call = calls.state.futures.get(call_key)
         if error is not None and call is not None and not call.done():
             call.set_exception(error)
@@ -609,18 +629,46 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         state = calls.state
         call_key = calls.keys.get(request_id)
         future = state.futures.get(call_key) if call_key is not None else None
-        if future is None:
+        if future is None or call_key is None:
             raise MessageReceiveTimeout(f"No request {short_repr(request_id)} to service {self.service_name} waits")
         timeout = receive_timeout_in_seconds or self._receive_timeout
         watched = state.watch(future, timeout)
         try:
             return await future
         except _TimedOut:
+            refused = await self._refused_push(calls, call_key)
+            if refused is not None:
+                raise refused from None
             self.metrics.counter(self._prefix + "receive.error.timeout").increment()
             raise await self._timeout_error(state, timeout) from None
         finally:
             watched[2] = None  # the deadline's entry no longer holds the call's future (nor its reply)
             _forget(calls, request_id)
+
+    async def _refused_push(self, calls: _Calls, call_key: _CallKey) -> QueueFullSendError | None:
+        """Why a call that timed out never reached the queue: its push was still being refused as full.
+
+        Such a request was not sent (a caller may safely send it again), so its call fails with the
+        ``QueueFullSendError`` its retries would have raised, not a receive timeout, and the retries stop. A
+        retry whose attempt is in flight gets that attempt's answer first (at most ``QUEUE_CHECK_SECONDS``).
+        """
+        retry = calls.retries.pop(call_key, None)
+        if retry is None or retry.task is None:
+            return None
+        task = retry.task
+        if not task.done() and not retry.sleeping:
+            await asyncio.wait((task,), timeout=QUEUE_CHECK_SECONDS)
+        if task.done():
+            error = None if task.cancelled() else task.exception()
+            return error if isinstance(error, QueueFullSendError) else None
+        task.cancel()
+        if retry.queue_full_retries == 0:
+            return None
+        self.metrics.counter(self._prefix + "send.error.redis_queue_full").increment()
+        retries = retry.queue_full_retries
+        return QueueFullSendError(
+            queue_full_error_message(self._queue_name, retries), queue_full_come_back_seconds(retries)
+        )
 
     async def _timeout_error(self, state: _LoopState, timeout: float) -> MessageReceiveTimeout:
         """What a timed-out call says: whether its request still waits in the service's queue.
@@ -858,8 +906,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         state = calls.state
         if calls.workers is not None:
             calls.workers.close()
-        for retry in list(calls.retries):
-            retry.cancel()
+        for retry in list(calls.retries.values()):
+            if retry.task is not None:
+                retry.task.cancel()
         closed = MessageReceiveError(f"The transport of service {self.service_name} was closed")
         for request_id in list(calls.keys):
             future = state.futures.get(calls.keys[request_id])
@@ -883,6 +932,9 @@ def _forget(calls: _Calls, request_id: Any) -> bool:
     if call_key is None:
         return False
     state = calls.state
+    retry = calls.retries.pop(call_key, None)
+    if retry is not None and retry.task is not None:
+        retry.task.cancel()  # a request nobody waits for is not pushed later
     state.pending.forget(call_key)
     if state.by_id is not None and state.by_id.get(request_id) == call_key:
         del state.by_id[request_id]
