@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._parallel import batching_handlers, flush_batches, wait_left
+from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
+from pysoa_like.client._parallel import batching_handlers, flush_batches
 from pysoa_like.client._resilience import SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from pysoa_like.client.client import Client
 
 __all__ = ["GuardedCall", "GuardedJobs"]
-
-# A reply may be waiting already when the time is up: it is still looked for this long.
-_SHORTEST_WAIT_SECONDS = 0.01
 
 
 class GuardedCall:
@@ -143,9 +141,9 @@ class GuardedCall:
                 self._advance(None, None)
                 continue
             polling = timeout is not None and (
-                self._ends is None or time.monotonic() + timeout < self._ends - _SHORTEST_WAIT_SECONDS
+                self._ends is None or time.monotonic() + timeout < self._ends - SHORTEST_WAIT_SECONDS
             )
-            wait = timeout if polling else wait_left(options.timeout, started)
+            wait = timeout if polling else options.wait_left(started)
             try:
                 response = self.client._wait(self.service_name, request_id, wait)
             except MessageReceiveTimeout as exc:
@@ -242,7 +240,7 @@ class GuardedJobs:
             if not isinstance(item, GuardedCall):
                 self._results[index] = item
                 continue
-            wait = None if deadline is None else max(deadline - time.monotonic(), _SHORTEST_WAIT_SECONDS)
+            wait = None if deadline is None else max(deadline - time.monotonic(), SHORTEST_WAIT_SECONDS)
             try:
                 self._results[index] = item.wait(wait)[1]
             except PySOATransportError as exc:

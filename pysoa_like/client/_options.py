@@ -28,6 +28,7 @@ from pysoa_like.core.message import bounded_expiry, get_switch, suppress_respons
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
 
 __all__ = [
+    "SHORTEST_WAIT_SECONDS",
     "CallKeywords",
     "CallOptions",
     "check_job_arguments",
@@ -40,6 +41,10 @@ __all__ = [
     "options_of",
     "switch_list",
 ]
+
+
+#: A reply may be waiting already when a call's time is up: it is still looked for this long.
+SHORTEST_WAIT_SECONDS = 0.01
 
 
 def check_seconds(value: Any, name: str) -> None:
@@ -273,6 +278,17 @@ class CallOptions:
             self.retry,
             **{**self.job_keywords, "message_expiry_in_seconds": bounded_expiry(expiry, timeout)},
         )
+
+    def wait_left(self, started: float) -> float | None:
+        """What is left of this call's ``timeout`` (``None``: the transport's default) counted from ``started``
+        (``time.monotonic()``).
+
+        A reply may already be waiting when the time is up, so it is still looked for, briefly.
+        """
+        timeout = self.timeout
+        if not timeout:
+            return timeout
+        return max(timeout - (time.monotonic() - started), SHORTEST_WAIT_SECONDS)
 
     def job_context(self, base_context: Mapping[str, Any]) -> Context:
         """The context header of this call's job (give it :meth:`with_correlation_id` first)."""

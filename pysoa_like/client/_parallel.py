@@ -1,14 +1,16 @@
 """Parallel calls: sending several jobs at once and collecting their replies in input order.
 
-Also the rules for what any call raises and returns, shared by single and parallel calls.
+Also the errors any call raises (:func:`raise_errors`, shared by single and parallel calls); what a one-job
+call returns is :mod:`pysoa_like.client.client`'s (``job_has_errors``, ``action_result``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse
@@ -22,24 +24,18 @@ if TYPE_CHECKING:
 __all__ = [
     "ParallelJobs",
     "SentJob",
-    "action_result",
     "batching_handlers",
     "expandable_actions",
     "first_action",
     "flush_batches",
-    "job_has_errors",
     "parallel_jobs_of",
     "raise_errors",
     "send_jobs",
-    "wait_left",
 ]
 
 #: What a parallel call holds per job: ``(service, request_id)`` to wait for, the send error, or ``None``
 #: (a job that gets no reply).
 SentJob = tuple[str, Any] | PySOATransportError | None
-
-# A reply may be waiting already when the time is up: it is still looked for this long.
-_SHORTEST_WAIT_SECONDS = 0.01
 
 #: Collects the reply to one request: ``(service, request_id, timeout) -> JobResponse``.
 WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
@@ -69,36 +65,6 @@ def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise
         ]
         if failed:
             raise CallActionError(failed)
-
-
-def job_has_errors(response: JobResponse) -> bool:
-    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
-    if response.errors:
-        return True
-    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
-        if action.errors:
-            return True
-    return False
-
-
-def action_result(response: JobResponse | None) -> ActionResponse:
-    """What a one-action call returns for its job's reply."""
-    if response is None:
-        return None  # type: ignore[return-value]  # suppress_response
-    if response.errors:
-        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
-        return cast(ActionResponse, response.errors)
-    return response.actions[0]
-
-
-def wait_left(timeout: float | None, started: float) -> float | None:
-    """What is left of a call's ``timeout`` (``None``: the transport's default) counted from ``started``.
-
-    A reply may already be waiting when the time is up, so it is still looked for, briefly.
-    """
-    if not timeout:
-        return timeout
-    return max(timeout - (time.monotonic() - started), _SHORTEST_WAIT_SECONDS)
 
 
 def expandable_actions(responses: Iterable[Any]) -> list[ActionResponse]:
@@ -235,7 +201,7 @@ class ParallelJobs:
             if not isinstance(item, tuple):
                 self._results[index] = item
                 continue
-            wait = timeout if deadline is None else max(deadline - time.monotonic(), _SHORTEST_WAIT_SECONDS)
+            wait = timeout if deadline is None else max(deadline - time.monotonic(), SHORTEST_WAIT_SECONDS)
             try:
                 self._results[index] = self._wait(item[0], item[1], wait)
             except PySOATransportError as exc:

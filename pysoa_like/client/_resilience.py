@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
 from pysoa_like.client._waiting_line import WaitingLine
 from pysoa_like.client.errors import (
     BulkheadFullError,
@@ -65,8 +66,6 @@ __all__ = [
 
 _logger = logging.getLogger("pysoa_like.client")
 
-# The shortest wait of a retry: a reply may be waiting already.
-_SHORTEST_WAIT_SECONDS = 0.01
 # Substrings of the send errors of a request that never reached Redis (refused connection, full queue).
 _NOT_SENT_TEXTS = ("connecting to", "was full after")
 
@@ -432,7 +431,7 @@ def guarded_steps(
                 entered = True
             attempt_options = options
             if ends is not None and retry_number:
-                attempt_options = options.with_timeout(max(ends - time.monotonic(), _SHORTEST_WAIT_SECONDS))
+                attempt_options = options.with_timeout(max(ends - time.monotonic(), SHORTEST_WAIT_SECONDS))
             response = yield ATTEMPT, attempt_options, sent
         except PySOATransportError as exc:
             failure = _failure_of(exc, sent[0])

@@ -8,7 +8,7 @@ once on one client, each getting its own reply; a call that is cancelled or time
 
 The rules are the blocking client's, shared rather than copied: the call options (:mod:`._options`), the
 argument checks, the job headers, the deadline (:mod:`._deadline`), what a call raises and
-returns (:mod:`._parallel`), the resilience steps (``guarded_steps``) and the
+returns (:mod:`._parallel`, :mod:`.client`), the resilience steps (``guarded_steps``) and the
 expansion rounds (:class:`~pysoa_like.client.expander.ExpansionRounds`). Only the waiting differs.
 """
 
@@ -24,16 +24,9 @@ from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._options import CallOptions, job_of, options_of
-from pysoa_like.client._parallel import (
-    action_result,
-    expandable_actions,
-    first_action,
-    job_has_errors,
-    parallel_jobs_of,
-    raise_errors,
-    wait_left,
-)
+from pysoa_like.client._parallel import expandable_actions, first_action, parallel_jobs_of, raise_errors
 from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
+from pysoa_like.client.client import action_result, job_has_errors
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
@@ -266,7 +259,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         request_id = await self._send(service_name, actions, options)
         if not options.expects_reply:
             return None
-        response = await handler.get_response(request_id, wait_left(timeout, started))
+        response = await handler.get_response(request_id, options.wait_left(started))
         return await self._finish(response, options)
 
     async def _send_and_wait(
@@ -279,7 +272,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         sent[0] = True
         if not options.expects_reply:
             return None
-        return await self._wait(service_name, request_id, wait_left(timeout, started))
+        return await self._wait(service_name, request_id, options.wait_left(started))
 
     async def _guarded(
         self,
@@ -406,7 +399,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
                 request_id = await self._send(service_name, actions, call)
                 if not call.expects_reply:
                     return None
-                return await self._wait(service_name, request_id, wait_left(call.timeout, started))
+                return await self._wait(service_name, request_id, call.wait_left(started))
             except PySOATransportError as exc:
                 if not catch:
                     raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
@@ -23,14 +23,11 @@ from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
 from pysoa_like.client._options import CallOptions, check_job_arguments, job_of, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
-    action_result,
     expandable_actions,
     first_action,
-    job_has_errors,
     parallel_jobs_of,
     raise_errors,
     send_jobs,
-    wait_left,
 )
 from pysoa_like.client._resilience import FINISH, call_guarded
 from pysoa_like.client._service_handler import ServiceHandler
@@ -58,6 +55,8 @@ __all__ = [
     "FutureSOAResponse",
     "JobRequestArgument",
     "ServiceHandler",
+    "action_result",
+    "job_has_errors",
 ]
 
 #: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
@@ -483,7 +482,7 @@ class Client(ClientBase[ServiceHandler]):
             return None
         # The reply is collected right away: the transport may start waiting for it with the send.
         request_id = self._send(service_name, actions, options, timeout or 0.0)
-        return self._finish(self._wait(service_name, request_id, wait_left(timeout, started)), options)
+        return self._finish(self._wait(service_name, request_id, options.wait_left(started)), options)
 
     def _send_and_wait(
         self, service_name: str, actions: ActionRequestArgumentIterable, options: CallOptions, sent: list[bool]
@@ -495,7 +494,7 @@ class Client(ClientBase[ServiceHandler]):
         sent[0] = True
         if not options.expects_reply:
             return None
-        return self._wait(service_name, request_id, wait_left(timeout, started))
+        return self._wait(service_name, request_id, options.wait_left(started))
 
     def _futures_replaced(self) -> bool:
         """Whether a subclass or a patch replaced the future methods the blocking calls are defined by.
@@ -546,7 +545,7 @@ class Client(ClientBase[ServiceHandler]):
             if not call.expects_reply:
                 return None  # type: ignore[return-value]  # no reply will ever come
             if not received:
-                wait = wait_left(call.timeout, started) if result_timeout is None else result_timeout
+                wait = call.wait_left(started) if result_timeout is None else result_timeout
                 received.append(self._wait(service_name, request_id, wait))
             return self._finish(received[0], call)
 
@@ -596,9 +595,7 @@ class Client(ClientBase[ServiceHandler]):
             if isinstance(parallel, GuardedJobs):
                 results = parallel.collect(result_timeout)  # each job waits until its own deadline otherwise
             else:
-                results = parallel.collect(
-                    wait_left(call.timeout, started) if result_timeout is None else result_timeout
-                )
+                results = parallel.collect(call.wait_left(started) if result_timeout is None else result_timeout)
             raise_errors(
                 (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
             )
@@ -706,6 +703,26 @@ class Client(ClientBase[ServiceHandler]):
             ``catch_transport_errors=True``).
         """
         return self.call_jobs_parallel_future(jobs, **options).result()
+
+
+def job_has_errors(response: JobResponse) -> bool:
+    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
+    if response.errors:
+        return True
+    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
+        if action.errors:
+            return True
+    return False
+
+
+def action_result(response: JobResponse | None) -> ActionResponse:
+    """What a one-action call returns for its job's reply."""
+    if response is None:
+        return None  # type: ignore[return-value]  # suppress_response
+    if response.errors:
+        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
+        return cast(ActionResponse, response.errors)
+    return response.actions[0]
 
 
 def _is_event_bus(value: Any) -> bool:
