@@ -198,6 +198,7 @@ class ServiceHandler:
         message_expiry_in_seconds: float | None = None,
         claimed: bool = False,
         receive_follows: float | None = None,
+        awaits_reply: bool | None = None,
     ) -> int:
         """Send a job request through the middleware and register its id for reply routing on this thread.
 
@@ -211,6 +212,8 @@ class ServiceHandler:
             receive_follows: The timeout of a receive of the reply that the caller makes right after this send
                 (``0`` for the transport's default), announced to the transport just before the send
                 (``ClientTransport.receive_follows``); ``None``: none follows.
+            awaits_reply: Whether a reply will come, when the caller knows it already (a call method's options
+                say); ``None``: read from the job's control (``suppress_response``).
 
         Returns:
             The request id.
@@ -226,18 +229,25 @@ class ServiceHandler:
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
         state = self._local.state
         state.receive_follows = receive_follows
+        timed: tuple[Any, str] | None = None
         try:
             if self._measured:
-                self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
+                timed = self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
             else:
                 self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
         finally:
             state.receive_follows = None  # (middleware may have answered without sending)
-        # A suppressed request gets no reply, so it must never be waited for.
-        if not suppress_response_requested(
-            job_request["control"] if isinstance(job_request, dict) else job_request.control
-        ):
+        if awaits_reply is None:
+            awaits_reply = not suppress_response_requested(
+                job_request["control"] if isinstance(job_request, dict) else job_request.control
+            )
+        # A suppressed request gets no reply, so it must never be waited for (its call ends when it is sent).
+        if awaits_reply:
             state.sent(request_id, claimed)
+            if timed is not None:
+                state.calls[request_id] = timed
+        elif timed is not None:
+            timed[0].stop()
         return request_id
 
     def _send_measured(
@@ -246,11 +256,12 @@ class ServiceHandler:
         meta: dict[str, Any],
         job_request: JobRequest | dict[str, Any],
         message_expiry_in_seconds: float | None,
-    ) -> None:
+    ) -> tuple[Any, str]:
         """Send through the middleware with a recorder: time the send, and start the ``client.call`` timer.
 
-        The call's timer stops when its reply arrives (or the call fails or is forgotten); a suppressed
-        call ends when it is sent.
+        Returns:
+            The call's running timer and its ``action`` label: the timer stops when its reply arrives (or the
+            call fails or is forgotten).
         """
         metrics = self.metrics
         action = action_label(job_request)
@@ -267,12 +278,7 @@ class ServiceHandler:
             raise
         finally:
             metrics.publish_all()
-        if suppress_response_requested(
-            job_request["control"] if isinstance(job_request, dict) else job_request.control
-        ):
-            call_timer.stop()
-        else:
-            self._local.state.calls[request_id] = (call_timer, action)
+        return call_timer, action
 
     def _call_ended(self, state: _ThreadState, request_id: Any, response: JobResponse | None, error: Any) -> None:
         """Stop a call's ``client.call`` timer and count its errors by code (a no-op for calls not timed)."""

@@ -71,8 +71,8 @@ class _CallState(threading.local):
     """What the stock :meth:`Client.send_request` and :meth:`Client.get_all_responses` must know of this thread's call.
 
     Attributes:
-        sending: A call method is sending its job: the request is the call's own (claimed), not open, and its
-            keywords were checked when the call's options were read.
+        sending: The options of the call method sending its job now: the request is the call's own (claimed), not
+            open, its keywords were checked when the options were read, and it awaits a reply as they say.
         receive_follows: While a blocking call sends its job, the timeout of the receive that follows at once
             (``0.0``: the transport's default), for the transport to start the wait with the send.
         collecting: ``(service, request_id)`` of the reply a call method is collecting now.
@@ -80,7 +80,7 @@ class _CallState(threading.local):
             ``(service, request_id)``, for their own callers (the stock one yields them first).
     """
 
-    sending = False
+    sending: CallOptions | None = None
     receive_follows: float | None = None
     collecting: tuple[str, Any] | None = None
 
@@ -291,12 +291,12 @@ class Client(ClientBase[ServiceHandler]):
             PySOATransportError: The transport could not send the request.
         """
         calls = self._calls
-        if calls is not None and calls.sending:
+        if calls is not None and calls.sending is not None:
             # A call method's own job: its keywords were checked when its options were read.
-            claimed = True
+            claimed, awaits_reply = True, calls.sending.expects_reply
             receive_follows, calls.receive_follows = calls.receive_follows, None
         else:
-            claimed, receive_follows = False, None
+            claimed, awaits_reply, receive_follows = False, None, None
             check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
         if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
@@ -315,7 +315,7 @@ class Client(ClientBase[ServiceHandler]):
             # (In its wire form at once unless middleware, or a replaced handler method, must see the JobRequest.)
             as_message=handler.takes_messages(),
         )
-        return handler.send_request(job, message_expiry_in_seconds, claimed, receive_follows)
+        return handler.send_request(job, message_expiry_in_seconds, claimed, receive_follows, awaits_reply)
 
     def get_all_responses(
         self, service_name: str, receive_timeout_in_seconds: float | None = None
@@ -379,7 +379,7 @@ class Client(ClientBase[ServiceHandler]):
         for the transport's default), so that the transport may start that wait with the send.
         """
         state = self._calls or self._new_call_state()
-        sending, state.sending = state.sending, True
+        sending, state.sending = state.sending, options
         state.receive_follows = receive_follows
         try:
             return self.send_request(service_name, actions, **options.job_keywords)

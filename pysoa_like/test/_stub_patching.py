@@ -231,16 +231,17 @@ def _send_request(
     message_expiry_in_seconds: float | None = None,
     claimed: bool = False,
     receive_follows: float | None = None,
+    awaits_reply: bool | None = None,
 ) -> int:
     original = _originals["send_request"]
     planned = _plan_for(self.service_name, job_request)
     if planned is None:
         return original(  # type: ignore[no-any-return]
-            self, job_request, message_expiry_in_seconds, claimed, receive_follows
+            self, job_request, message_expiry_in_seconds, claimed, receive_follows, awaits_reply
         )
     plan, real_job = planned
     if real_job is not None:
-        request_id = original(self, real_job, message_expiry_in_seconds, claimed, receive_follows)
+        request_id = original(self, real_job, message_expiry_in_seconds, claimed, receive_follows, awaits_reply)
     else:
         request_id = self._next_request_id()
         if not claimed:

@@ -18,7 +18,7 @@ from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from tests.unit.client.conftest import MakeClient, transport_of
-from tests.unit.client.fakes import FakeClientTransport
+from tests.unit.client.fakes import FakeClientTransport, transport_config
 
 
 def failing_responder(body: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +329,29 @@ def test_failed_parallel_send_forgets_jobs_already_sent(
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropped a reply")] == [
         "Dropped a reply from service good for request "
         + f"{client.handlers['good'].request_counter - 2} that no call is waiting for (late or duplicate)"
+    ]
+
+
+class _AnswerEveryJobClient(Client):
+    """Takes ``suppress_response`` off every job it sends: the service answers even a call that asked for no reply."""
+
+    def send_request(self, service_name: str, actions: Any, **kwargs: Any) -> int:  # type: ignore[override]
+        kwargs.pop("suppress_response", None)
+        return super().send_request(service_name, actions, **kwargs)
+
+
+def test_reply_to_a_call_that_asked_for_none_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """A call method's job awaits a reply as its options say: an unasked reply is dropped, never kept or returned."""
+    # Given a send_request that makes the service answer a call made with suppress_response
+    client = _AnswerEveryJobClient({"echo": {"transport": transport_config(FakeClientTransport)}})
+    assert client.call_action("echo", "quiet", suppress_response=True) is None
+    # When the next call reads the reply channel
+    with caplog.at_level(logging.INFO, logger="pysoa_like.client"):
+        assert client.call_action("echo", "loud").action == "loud"
+    # Then the unasked reply was dropped on the way
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropped a reply")] == [
+        "Dropped a reply from service echo for request "
+        + f"{client.handlers['echo'].request_counter - 2} that no call is waiting for (late or duplicate)"
     ]
 
 
