@@ -309,7 +309,8 @@ class RequestCycleMixin:
         self, meta: dict[str, Any], job_request: Any, context: dict[str, Any], client_version: tuple[int, ...]
     ) -> dict[str, Any]:
         """Run the job (hooks, request log, :meth:`process_job`) and return its response as a dict."""
-        token = JOB_DEADLINE.set(deadline_of(meta.get("__expiry__")))
+        deadline = meta.deadline if isinstance(meta, ReceivedMeta) else deadline_of(meta.get("__expiry__"))
+        token = JOB_DEADLINE.set(deadline)
         try:
             self.perform_pre_request_actions()
             self._request_logger.log_request(job_request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -52,6 +53,22 @@ def test_the_client_version_a_transport_hands_over_is_used_as_it_is(caplog: pyte
         error = serve(make_server(), job("nope"), meta=meta)["actions"][0]["errors"][0]
     assert error["is_caller_error"] is True
     assert "client_version" not in caplog.text
+
+
+def test_the_deadline_a_transport_hands_over_is_the_jobs() -> None:
+    """A ``ReceivedMeta`` reads the request's deadline from its ``__expiry__`` once; actions see that deadline."""
+
+    class Deadline(Action):
+        def run(self, request: Any) -> dict[str, Any]:
+            return {"deadline": request.deadline}
+
+    expiry = time.time() + 30
+    meta = ReceivedMeta({"__expiry__": expiry}, (0, 70, 0))
+    assert meta.deadline == expiry
+    assert serve(make_server({"deadline": Deadline}), job("deadline"), meta=meta)["actions"][0]["body"] == {
+        "deadline": expiry
+    }
+    assert ReceivedMeta({}, (0, 70, 0)).deadline is None
 
 
 def test_suppress_response_runs_the_job_but_sends_nothing() -> None:

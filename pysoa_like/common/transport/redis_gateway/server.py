@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis
-
-from pysoa_like.common.constants import ERROR_CODE_DEAD_LETTERED, ERROR_CODE_WORKER_DIED
-from pysoa_like.common.errors import Error
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
+from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta, ServerTransport
 from pysoa_like.common.transport.errors import (
     InvalidMessageError,
-    MessageReceiveError,
     MessageReceiveTimeout,
-    MessageSendError,
 )
-from pysoa_like.common.transport.redis_gateway._delivery import AtLeastOnceDelivery, Held
+from pysoa_like.common.transport.redis_gateway._at_least_once_serving import AtLeastOnceServing
+from pysoa_like.common.transport.redis_gateway._delivery import AtLeastOnceDelivery
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway._liveness_key import WorkerWatch
-from pysoa_like.common.transport.redis_gateway._request_reader import RejectedRequest, RequestMeta, RequestReader
+from pysoa_like.common.transport.redis_gateway._rejected_requests import RejectedRequest, Rejections
 from pysoa_like.common.transport.redis_gateway._settings_schema import (
     RedisServerTransportSchema,
     check_transport_kwargs,
@@ -41,7 +36,6 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     split_into_chunks,
     validate_chunk_settings,
 )
-from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import (
     DEFAULT_CHUNK_MESSAGES_LARGER_THAN_BYTES,
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_SERVER,
@@ -52,16 +46,19 @@ from pysoa_like.core.constants import (
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
+    UnsupportedProtocolVersionError,
 )
-from pysoa_like.core.delivery import (
-    ClaimVerdict,
-    DeliveryOptions,
-    dead_lettered_message,
-    decode_finished,
-    interrupted_message,
+from pysoa_like.core.keys import queue_key, reply_to_problem, request_queue_name
+from pysoa_like.core.message import (
+    EXPIRY_META_KEY,
+    ParsedMessage,
+    check_envelope,
+    deadline_of,
+    nesting_too_deep,
+    parse_client_version_checked,
+    parse_message,
+    suppress_response_requested,
 )
-from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import parse_client_version_checked, suppress_response_requested
 from pysoa_like.core.worker_watch import WATCH_META_KEY
 
 __all__ = ["RedisServerTransport"]
@@ -71,8 +68,35 @@ _logger = logging.getLogger("pysoa_like.transport")
 _MINIMUM_REMAINING_SECONDS = 0.01
 
 
+class RequestMeta(ReceivedMeta):
+    """The meta of a received request, remembering (off the wire) how the request was framed and who sent it.
+
+    The server passes the request's meta back to :meth:`RedisServerTransport.send_response_message`; these
+    attributes make the reply, including any error reply that replaces it, use the request's protocol version and
+    serializer, and the server reads the client's version and the deadline from them instead of the meta again.
+    """
+
+    __slots__ = ("delivery", "protocol_version", "serializer")
+
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        protocol_version: ProtocolVersion,
+        serializer: Serializer,
+        client_version: tuple[int, ...],
+        deadline: float | None = None,
+    ) -> None:
+        dict.__init__(self, meta)  # (ReceivedMeta's __init__ would read client_version and the deadline again)
+        self.client_version = client_version
+        self.deadline = deadline
+        self.protocol_version = protocol_version
+        self.serializer = serializer
+        #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
+        self.delivery: Any = None
+
+
 @ClassConfigurationSchema.provider(RedisServerTransportSchema)
-class RedisServerTransport(ServerTransport):
+class RedisServerTransport(AtLeastOnceServing, ServerTransport):
     """Receives job requests from ``pysoa:service.<name>`` and sends each reply to the request's ``reply_to``.
 
     Replies use the request's protocol version and serializer. With ``chunk_messages_larger_than_bytes`` set,
@@ -149,32 +173,9 @@ class RedisServerTransport(ServerTransport):
         self._receive_queue_name = request_queue_name(service_name)
         self._receive_key = queue_key(self._receive_queue_name)
         self._prefix = self.core.prefix
-        self._reader = RequestReader(self.core, self.send_response_message)
+        self._rejections = Rejections(self.core, self._answer_rejected)
         self._watch = WorkerWatch(self.core)
         self._delivery: AtLeastOnceDelivery | None = None
-
-    def enable_at_least_once(self, options: DeliveryOptions, is_idempotent: Callable[[str], bool]) -> None:
-        """Deliver requests at least once (the server setting ``delivery: "at_least_once"``; see ``docs/delivery.rst``).
-
-        Each request is moved into this worker's in-progress list and removed only after its reply was pushed;
-        the requests of workers that stopped advertising are delivered again. Call before the first receive.
-
-        Args:
-            options: The delivery settings.
-            is_idempotent: Whether running the named action twice for one request is safe; jobs with any other
-                action are claimed by request id, never run twice, and a redelivery is answered with the kept reply.
-
-        Raises:
-            ValueError: The service name cannot be used (it contains a brace).
-        """
-        self._delivery = AtLeastOnceDelivery(self.core, options, is_idempotent)
-
-    def stop_at_least_once(self) -> None:
-        """Acknowledge what was answered, give back the rest and stop advertising this worker (when it stops)."""
-        delivery = self._delivery
-        if delivery is not None:
-            self.core.settle_deferred()
-            delivery.stop(self._answer_dead_lettered)
 
     def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Wait for the next valid request, skipping (and answering, where possible) bad ones.
@@ -208,7 +209,7 @@ class RedisServerTransport(ServerTransport):
         while True:
             raw = core.take_messages(self._receive_key, timeout)[1][0]
             try:
-                received = self._reader.read(raw)
+                received = self._read(raw)
             except RejectedRequest:
                 timeout = self._time_left(deadline, "bad messages were skipped")
                 continue
@@ -217,6 +218,73 @@ class RedisServerTransport(ServerTransport):
             if self._watch.held or (meta is not None and meta.get(WATCH_META_KEY) is True):
                 self._watch.begin(meta, received.body)
             return received
+
+    def _read(self, raw: RawMessage) -> ReceivedMessage:
+        """Decode one raw request: unframed, deserialized, its nesting bounded, its envelope, reply queue and client
+        version checked, its deadline read.
+
+        Returns:
+            The request; its meta is a :class:`RequestMeta`.
+
+        Raises:
+            MessageReceiveTimeout: The request had expired (it is dropped; the server treats this as idle).
+            RejectedRequest: The message was bad and has been dealt with (see :class:`Rejections`).
+        """
+        rejections = self._rejections
+        try:
+            parsed = parse_message(raw, view=True)
+        except UnsupportedProtocolVersionError as exc:
+            rejections.unsupported_version(raw, exc)
+        except InvalidMessageError as exc:
+            rejections.reject("invalid_message", exc, raw)
+        if parsed.is_chunk:
+            rejections.chunked(parsed, raw)
+        serializer = self.core.serializer_for(parsed.content_type)
+        message = self._deserialize(parsed, serializer, raw)
+        if nesting_too_deep(message, parsed.payload, serializer.mime_type):
+            rejections.too_deep(message, parsed.version, serializer, raw)
+        try:
+            received = check_envelope(message, time.time(), self.service_name)
+        except MessageReceiveTimeout:
+            rejections.count("message_expired")
+            raise
+        except InvalidMessageError as exc:
+            rejections.bad_envelope(message, parsed.version, serializer, exc, raw)
+        meta = received.meta or {}
+        body = received.body
+        deadline = deadline_of(meta.get(EXPIRY_META_KEY))
+        client_version, version_problem = parse_client_version_checked(meta)
+        problem = reply_to_problem(meta.get("reply_to"))
+        # With a response suppressed nothing will be sent back, so the reply queue does not matter.
+        if problem is not None and not (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
+            rejections.bad_reply_queue(meta, problem, raw)
+        if version_problem is not None:
+            rejections.malformed_client_version(received.request_id, version_problem)
+        request_meta = RequestMeta(meta, parsed.version, serializer, client_version, deadline)
+        return ReceivedMessage(received.request_id, request_meta, body)
+
+    def _deserialize(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> Any:
+        """The request's payload deserialized (timed when the recorder records anything); rejected if it cannot be."""
+        core = self.core
+        try:
+            if core.measured:
+                with core.metrics.timer(core.prefix + "receive.deserialize"):
+                    return serializer.buffer_to_dict(parsed.payload)
+            return serializer.buffer_to_dict(parsed.payload)
+        except Exception as exc:
+            self._rejections.reject("invalid_message", exc, raw)
+
+    def _answer_rejected(
+        self,
+        request_id: Any,
+        meta: dict[str, Any],
+        version: ProtocolVersion,
+        serializer: Serializer,
+        client_version: tuple[int, ...],
+        body: dict[str, Any],
+    ) -> None:
+        """Send the answer to a rejected request in the protocol version and serializer it was read with."""
+        self.send_response_message(request_id, RequestMeta(meta, version, serializer, client_version), body)
 
     def receive_request_messages(
         self, max_count: int, receive_timeout_in_seconds: float | None = None
@@ -242,7 +310,7 @@ class RedisServerTransport(ServerTransport):
                 received: list[ReceivedMessage] = []
                 for raw in core.pop_messages(self._receive_queue_name, timeout, drain=max(max_count - 1, 0)):
                     try:
-                        message = self._reader.read(raw)
+                        message = self._read(raw)
                     except (RejectedRequest, MessageReceiveTimeout):
                         continue  # answered where possible, or expired: the others still count
                     meta = message.meta
@@ -257,102 +325,12 @@ class RedisServerTransport(ServerTransport):
                         f"No valid request for service {self.service_name} (bad or expired messages were skipped)"
                     )
 
-    def _receive_at_least_once(self, delivery: AtLeastOnceDelivery, timeout: float) -> ReceivedMessage:
-        """:meth:`receive_request_message` with at-least-once delivery (see :mod:`._delivery`)."""
-        deadline = time.monotonic() + timeout
-        with self.metrics.timer(self._prefix + "receive"):
-            delivery.before_take(self._answer_dead_lettered)
-            while True:
-                held, raw = delivery.take(timeout)
-                try:
-                    received = self._reader.read(raw)
-                except RejectedRequest:
-                    delivery.finish(held)  # dealt with (answered where possible)
-                    timeout = self._time_left(deadline, "bad messages were skipped")
-                    continue
-                except MessageReceiveTimeout:
-                    delivery.finish(held)  # expired: dropped
-                    raise
-                meta = received.meta if received.meta is not None else {}
-                body = received.body
-                if isinstance(meta, RequestMeta):
-                    meta.delivery = held
-                if not isinstance(body, dict) or suppress_response_requested(body.get("control")):
-                    held.answered = True  # nothing will be sent back
-                if not delivery.needs_claim(body) or self._claimed(delivery, held, received.request_id, meta, body):
-                    return received
-                timeout = self._time_left(deadline, "requests answered without running or given back")
-
     def _time_left(self, deadline: float, skipped: str) -> float:
         """What is left of a receive after skipping a message; a ``MessageReceiveTimeout`` when nothing is."""
         timeout = deadline - time.monotonic()
         if timeout < _MINIMUM_REMAINING_SECONDS:
             raise MessageReceiveTimeout(f"No valid request for service {self.service_name} ({skipped})") from None
         return timeout
-
-    def _claimed(
-        self, delivery: AtLeastOnceDelivery, held: Held, request_id: Any, meta: dict[str, Any], body: Any
-    ) -> bool:
-        """Claim a non-idempotent job; False when it must not run here (answered, or running elsewhere)."""
-        try:
-            claim = delivery.claim(held, meta.get("reply_to"), request_id, meta.get("__expiry__"))
-        except (redis.RedisError, MessageSendError) as exc:
-            # Held, unanswered: given back (counted) before the next take.
-            raise MessageReceiveError(f"Redis error claiming a request of service {self.service_name}: {exc}") from exc
-        verdict = claim.verdict
-        if verdict is ClaimVerdict.RUN:
-            return True
-        if verdict is ClaimVerdict.BUSY:
-            delivery.give_back(held)
-            return False
-        self.metrics.counter(self._prefix + "delivery." + verdict.value).increment()
-        if verdict is ClaimVerdict.DONE:
-            try:
-                messages, expiry = decode_finished(claim.state or b"")
-            except ValueError as exc:
-                _logger.error("Could not read the kept reply of request %r: %s", request_id, exc)
-                return True
-            try:
-                # Pushed again as it was: the same bytes the caller would have received the first time.
-                self.core.send_reply(str(meta.get("reply_to")), messages, expiry)
-            except MessageSendError:
-                return False  # logged; held, unanswered: given back (counted) before the next take
-        else:
-            _logger.error(
-                "Request %r of service %s was not run again: its worker (%s) died while running it, and its actions "
-                "are not declared idempotent",
-                request_id,
-                self.service_name,
-                claim.holder,
-            )
-            error = Error(code=ERROR_CODE_WORKER_DIED, message=interrupted_message(), is_caller_error=False)
-            self._answer_error(request_id, meta, body, error)
-        held.answered = True
-        delivery.finish(held)
-        return False
-
-    def _answer_error(self, request_id: Any, meta: dict[str, Any], body: Any, error: Error) -> None:
-        """Answer a request with one job-level error, in its protocol version and serializer (if it wants a reply)."""
-        if isinstance(body, dict) and suppress_response_requested(body.get("control")):
-            return
-        client_version, _ = parse_client_version_checked(meta)
-        response = job_response_to_dict(JobResponse(errors=[error]), client_version)
-        try:
-            self.send_response_message(request_id, meta, response)
-        except Exception as exc:
-            _logger.error("Could not send a %s error to request %r: %s", error.code, request_id, exc)
-
-    def _answer_dead_lettered(self, raw: RawMessage) -> None:
-        """Answer the caller of a dead-lettered request with a ``DEAD_LETTERED`` job error (when it still waits)."""
-        try:
-            received = self._reader.read(raw)
-        except (RejectedRequest, MessageReceiveTimeout):
-            return  # bad (dealt with) or expired: nobody to answer
-        delivery = self._delivery
-        max_deliveries = delivery.options.max_deliveries if delivery is not None else 0
-        message = dead_lettered_message(max_deliveries)
-        error = Error(code=ERROR_CODE_DEAD_LETTERED, message=message, is_caller_error=False)
-        self._answer_error(received.request_id, received.meta or {}, received.body, error)
 
     def send_response_message(self, request_id: Any, meta: dict[str, Any], body: dict[str, Any]) -> None:
         """Send a reply to the request's ``reply_to`` list, in the request's protocol version and serializer.
@@ -438,26 +416,6 @@ class RedisServerTransport(ServerTransport):
         self._watch.exclusive = False
         if self._delivery is not None:
             self._delivery.hold_many()
-
-    def request_done(self, meta: dict[str, Any]) -> None:
-        """A concurrent worker is done with a request (answered or not), called from its replying thread.
-
-        With at-least-once delivery, an answered request is removed from the in-progress list once its reply's
-        push is confirmed (:meth:`flush_responses`); an unanswered one goes back on the queue, its failed delivery
-        counted (or to the dead-letter list, its caller told).
-        """
-        held = getattr(meta, "delivery", None)
-        delivery = self._delivery
-        if held is not None and delivery is not None:
-            delivery.release(held, self._answer_dead_lettered)
-
-    def _send_held(self, held: Held, reply_to: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
-        """Push the reply of a request taken at least once: kept first when its job is not idempotent (in the push's
-        write when the reply list is on the request's master)."""
-        delivery = self._delivery
-        before = delivery.keep_finished(held, messages, expiry) if delivery is not None else None
-        self.core.send_reply(reply_to, messages, expiry, before=before)
-        held.answered = True
 
     def flush_responses(self) -> None:
         """Read Redis' replies to every response pushed so far, retrying (or logging) any that failed.
