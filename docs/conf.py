@@ -32,7 +32,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(collections\.abc|concurrent\.futures|pathlib|unittest|typing|logging|types|asyncio|socket|ssl|re|"
+        r"(collections\.abc|concurrent\.futures|contextvars|pathlib|unittest|typing|logging|types|asyncio|socket|ssl|re|"
         r"argparse)\..*",
     ),
     (r"py:.*", r"(redis|_pytest|pytest|django|pydantic|conformity|prometheus_client|opentelemetry)(\..*)?"),

@@ -1,9 +1,11 @@
 """Logging helpers: a request-context filter, censoring of sensitive fields and a syslog handler.
 
 * :class:`PySOALogContextFilter` puts ``correlation_id``, ``request_id``, ``service_name`` and
-  ``action_name`` on every record. Request contexts and action names are kept as stacks in context
-  variables, so a service calling another service in-process (local transport) restores the outer
-  values when the inner call ends, and threads and asyncio tasks never see each other's values.
+  ``action_name`` on every record. The request's context and the running action's name are two context
+  variables (:data:`REQUEST_LOG_CONTEXT`, :data:`RUNNING_ACTION_NAME`), which the server sets around each
+  request and each action and then resets with the token the set gave, so a service calling another
+  service in-process (local transport) restores the outer values when the inner call ends, and threads
+  and asyncio tasks never see each other's values.
 * :class:`RecursivelyCensoredDictWrapper` wraps a dict for logging and masks sensitive values the
   first time it is formatted, so a disabled log level costs nothing.
 * :class:`SyslogHandler` is a syslog handler whose datagrams fit the path MTU to the syslog host
@@ -24,6 +26,8 @@ from typing import Any, ClassVar
 from pysoa_like.common._syslog import SyslogHandler
 
 __all__ = [
+    "REQUEST_LOG_CONTEXT",
+    "RUNNING_ACTION_NAME",
     "CachedTimeFormatter",
     "PySOALogContextFilter",
     "RecursivelyCensoredDictWrapper",
@@ -32,12 +36,25 @@ __all__ = [
     "request_context_ids",
 ]
 
-_EMPTY: tuple[Any, ...] = ()
-_request_contexts: contextvars.ContextVar[tuple[Mapping[str, Any], ...]] = contextvars.ContextVar(
-    "pysoa_like_logging_request_contexts", default=_EMPTY
+#: The logging context of the request being handled in this thread or task (``request_id``, ``correlation_id``,
+#: ...), or ``None`` outside a request. Set it around a request (``token = REQUEST_LOG_CONTEXT.set(context)``,
+#: then ``REQUEST_LOG_CONTEXT.reset(token)``), as the server does; the outer request's context is back after.
+REQUEST_LOG_CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "pysoa_like_logging_request_context", default=None
 )
-_action_names: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
-    "pysoa_like_logging_action_names", default=_EMPTY
+#: The name of the action running in this thread or task, or ``None``; set and reset around an action likewise.
+RUNNING_ACTION_NAME: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "pysoa_like_logging_action_name", default=None
+)
+
+_EMPTY: tuple[Any, ...] = ()
+# The values PySOALogContextFilter's set_ methods replaced, innermost last, for their clear_ twins to restore (PySOA's
+# API has no token).
+_replaced_contexts: contextvars.ContextVar[tuple[Mapping[str, Any] | None, ...]] = contextvars.ContextVar(
+    "pysoa_like_logging_replaced_contexts", default=_EMPTY
+)
+_replaced_names: contextvars.ContextVar[tuple[str | None, ...]] = contextvars.ContextVar(
+    "pysoa_like_logging_replaced_names", default=_EMPTY
 )
 
 
@@ -46,9 +63,8 @@ def request_context_ids() -> tuple[Any, Any]:
 
     Outside a request (or with no value in it) each is ``'--'``, as in PySOA.
     """
-    contexts = _request_contexts.get()
-    if contexts:
-        context = contexts[-1]
+    context = REQUEST_LOG_CONTEXT.get()
+    if context is not None:
         return context.get("correlation_id") or "--", context.get("request_id") or "--"
     return "--", "--"
 
@@ -66,45 +82,45 @@ class PySOALogContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id, record.request_id = request_context_ids()
         record.service_name = PySOALogContextFilter._service_name or "unknown"
-        names = _action_names.get()
-        record.action_name = names[-1] if names else "(n/a)"
+        name = RUNNING_ACTION_NAME.get()
+        record.action_name = "(n/a)" if name is None else name
         return True
 
     @staticmethod
     def set_logging_request_context(**context: Any) -> None:
         """Push a request context (``request_id``, ``correlation_id``, ...) for the current thread or task."""
-        _request_contexts.set((*_request_contexts.get(), context))
+        _replaced_contexts.set((*_replaced_contexts.get(), REQUEST_LOG_CONTEXT.get()))
+        REQUEST_LOG_CONTEXT.set(context)
 
     @staticmethod
     def clear_logging_request_context() -> None:
         """Pop the innermost request context pushed by :meth:`set_logging_request_context`."""
-        contexts = _request_contexts.get()
-        if contexts:
-            _request_contexts.set(contexts[:-1])
+        replaced = _replaced_contexts.get()
+        _replaced_contexts.set(replaced[:-1])
+        REQUEST_LOG_CONTEXT.set(replaced[-1] if replaced else None)
 
     @staticmethod
     def get_logging_request_context() -> Mapping[str, Any] | None:
         """The innermost request context, or ``None`` outside a request."""
-        contexts = _request_contexts.get()
-        return contexts[-1] if contexts else None
+        return REQUEST_LOG_CONTEXT.get()
 
     @staticmethod
     def set_logging_action_name(action_name: str) -> None:
         """Push the name of the action now running."""
-        _action_names.set((*_action_names.get(), action_name))
+        _replaced_names.set((*_replaced_names.get(), RUNNING_ACTION_NAME.get()))
+        RUNNING_ACTION_NAME.set(action_name)
 
     @staticmethod
     def clear_logging_action_name() -> None:
         """Pop the innermost action name pushed by :meth:`set_logging_action_name`."""
-        names = _action_names.get()
-        if names:
-            _action_names.set(names[:-1])
+        replaced = _replaced_names.get()
+        _replaced_names.set(replaced[:-1])
+        RUNNING_ACTION_NAME.set(replaced[-1] if replaced else None)
 
     @staticmethod
     def get_logging_action_name() -> str | None:
         """The innermost action name, or ``None`` outside an action."""
-        names = _action_names.get()
-        return names[-1] if names else None
+        return RUNNING_ACTION_NAME.get()
 
     @classmethod
     def set_service_name(cls, service_name: str | None) -> None:

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common._middleware_stack import build_middleware_stack
-from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.logging import RUNNING_ACTION_NAME
 from pysoa_like.common.types import ActionResponse, JobResponse, empty_job_response, job_response_to_dict
 from pysoa_like.server._coroutine_actions import JOB_DEADLINE, is_coroutine_action
 from pysoa_like.server._request_cycle import RequestCycleMixin
@@ -113,6 +113,7 @@ class LoopJobPipeline:
                 server._deadline_passed(response, name, deadline)
                 break
             request, action_timer = server._begin_action(response, job_request, name, action_request_raw.body, switches)
+            action_name = RUNNING_ACTION_NAME.set(name)
             if state is not None:
                 state.action = name
             try:
@@ -128,7 +129,7 @@ class LoopJobPipeline:
             except Exception as exc:
                 action_response = server.handle_unhandled_exception(exc, ActionResponse, action=name)
             finally:
-                PySOALogContextFilter.clear_logging_action_name()
+                RUNNING_ACTION_NAME.reset(action_name)
                 if action_timer is not None:
                     action_timer.stop()
                 if state is not None:

@@ -27,7 +27,7 @@ from pysoa_like.common.constants import (
     ERROR_CODE_RESPONSE_TOO_LARGE,
 )
 from pysoa_like.common.errors import Error
-from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.logging import REQUEST_LOG_CONTEXT, RUNNING_ACTION_NAME
 from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
 from pysoa_like.common.settings import copy_containers
@@ -221,7 +221,7 @@ class RequestCycleMixin:
             job_timer = metrics.timer("server.job")
             job_timer.start()
         context = _correlation_context(job_request)
-        PySOALogContextFilter.set_logging_request_context(request_id=request_id, **context)
+        log_context = REQUEST_LOG_CONTEXT.set({"request_id": request_id, **context})
         try:
             started = time.perf_counter()
             meta = meta if isinstance(meta, dict) else {}
@@ -239,7 +239,7 @@ class RequestCycleMixin:
             except Exception as exc:
                 self.logger.error("perform_post_request_actions failed: %s", exc, exc_info=exc)
             finally:
-                PySOALogContextFilter.clear_logging_request_context()
+                REQUEST_LOG_CONTEXT.reset(log_context)
                 self._in_flight = 0
                 if job_timer is not None:
                     job_timer.stop()
@@ -578,6 +578,7 @@ class RequestCycleMixin:
                 self._deadline_passed(response, name, deadline)
                 break
             request, action_timer = self._begin_action(response, job_request, name, action_request_raw.body, switches)
+            action_name = RUNNING_ACTION_NAME.set(name)
             try:
                 action = self.get_action(name)
                 if action is None:
@@ -605,7 +606,7 @@ class RequestCycleMixin:
             except Exception as exc:
                 action_response = self.handle_unhandled_exception(exc, ActionResponse, action=name)
             finally:
-                PySOALogContextFilter.clear_logging_action_name()
+                RUNNING_ACTION_NAME.reset(action_name)
                 if action_timer is not None:
                     action_timer.stop()
             if self._action_done(response, name, action_response, continue_on_error):
@@ -615,7 +616,7 @@ class RequestCycleMixin:
     def _begin_action(
         self, response: JobResponse, job_request: EnrichedJobRequest, name: str, body: Any, switches: RequestSwitchSet
     ) -> tuple[EnrichedActionRequest, Timer | None]:
-        """Mark a deprecated action, build the action's request, set the logging name, start the action's timer."""
+        """Mark a deprecated action, build the action's request, start the action's timer."""
         if self._deprecated and name in self._deprecated:
             self._mark_deprecated(response, name)
         request = self.request_class(
@@ -630,7 +631,6 @@ class RequestCycleMixin:
             deadline=job_request.deadline,
             job_clients=job_request._job_clients,
         )
-        PySOALogContextFilter.set_logging_action_name(name)
         if not self._counting:
             return request, None
         action_timer = self._metrics.timer("server.action", action=name)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pysoa_like.common.logging import PySOALogContextFilter, RecursivelyCensoredDictWrapper, SyslogHandler
+from pysoa_like.common.logging import (
+    REQUEST_LOG_CONTEXT,
+    RUNNING_ACTION_NAME,
+    PySOALogContextFilter,
+    RecursivelyCensoredDictWrapper,
+    SyslogHandler,
+)
 
 
 def _record() -> logging.LogRecord:
@@ -39,11 +46,34 @@ def test_filter_defaults_outside_a_request() -> None:
     }
 
 
-def test_nested_contexts_restore_the_outer_values() -> None:
-    """Request contexts and action names are stacks: clearing the inner one restores the outer one."""
-    PySOALogContextFilter.set_service_name("svc")
+def _set_by_pysoa_methods() -> Callable[[], None]:
     PySOALogContextFilter.set_logging_request_context(request_id=1, correlation_id="outer")
     PySOALogContextFilter.set_logging_action_name("a")
+
+    def clear() -> None:
+        PySOALogContextFilter.clear_logging_action_name()
+        PySOALogContextFilter.clear_logging_request_context()
+
+    return clear
+
+
+def _set_with_tokens() -> Callable[[], None]:
+    request_token = REQUEST_LOG_CONTEXT.set({"request_id": 1, "correlation_id": "outer"})
+    action_token = RUNNING_ACTION_NAME.set("a")
+
+    def reset() -> None:
+        RUNNING_ACTION_NAME.reset(action_token)
+        REQUEST_LOG_CONTEXT.reset(request_token)
+
+    return reset
+
+
+@pytest.mark.parametrize("set_outer", [_set_by_pysoa_methods, _set_with_tokens], ids=["pysoa_methods", "tokens"])
+def test_nested_contexts_restore_the_outer_values(set_outer: Callable[[], Callable[[], None]]) -> None:
+    """Request contexts and action names nest: clearing the inner one restores the outer one, whether the outer was
+    pushed with PySOA's methods or set with tokens on the context variables (as the server does)."""
+    PySOALogContextFilter.set_service_name("svc")
+    clear_outer = set_outer()
     try:
         PySOALogContextFilter.set_logging_request_context(request_id=2, correlation_id="inner")
         PySOALogContextFilter.set_logging_action_name("b")
@@ -54,9 +84,9 @@ def test_nested_contexts_restore_the_outer_values() -> None:
         assert PySOALogContextFilter.get_logging_request_context() == {"request_id": 1, "correlation_id": "outer"}
         assert PySOALogContextFilter.get_logging_action_name() == "a"
     finally:
-        PySOALogContextFilter.clear_logging_action_name()
-        PySOALogContextFilter.clear_logging_request_context()
+        clear_outer()
     assert PySOALogContextFilter.get_logging_request_context() is None
+    assert PySOALogContextFilter.get_logging_action_name() is None
 
 
 def test_contexts_do_not_leak_between_threads() -> None:
