@@ -66,12 +66,13 @@ from pysoa_like.server.action.status import BaseStatusAction, make_default_statu
 from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobError, PushBackError
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
-from pysoa_like.server.schemas import looks_valid_job_request, validate_job_request
+from pysoa_like.server.schemas import validate_job_request
 from pysoa_like.server.types import (
     EnrichedActionRequest,
     EnrichedJobRequest,
     JobClients,
     job_switches,
+    looks_valid_job_request,
     unknown_action_error,
 )
 

@@ -1,9 +1,10 @@
 """The schemas every incoming job request is validated against (PySOA's exact rules and messages).
 
-``validate_job_request`` is what the server calls on every request: its happy path is a handful of
-type checks, and only a request that fails them is run through the detailed fields, which produce
-Conformity's codes, messages and pointers (for example ``MISSING``, ``"Missing key:
-correlation_id"``, ``context.correlation_id``).
+``validate_job_request`` is what the server calls on a request that fails the handful of exact type
+checks of ``looks_valid_job_request`` (kept beside the enriched job request it gives, in
+:mod:`pysoa_like.server.types`, and re-exported here): only such a request is run through the
+detailed fields, which produce Conformity's codes, messages and pointers (for example ``MISSING``,
+``"Missing key: correlation_id"``, ``context.correlation_id``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pysoa_like.common.fields import Boolean, Dictionary, Integer, List, SchemalessDictionary, UnicodeString
 from pysoa_like.common.schema import FieldError
+from pysoa_like.server.types import looks_valid_job_request
 
 __all__ = [
     "ActionRequestSchema",
@@ -63,47 +65,6 @@ JobRequestSchema = Dictionary(
     },
     description="A job request: control header, context header and at least one action",
 )
-
-
-def looks_valid_job_request(value: Any) -> bool:
-    """Whether a job request is plainly valid, by exact-type checks only (the happy path of every request).
-
-    ``False`` does not mean invalid: anything unusual (dict subclasses, ``IntEnum`` switches) is left to
-    :func:`validate_job_request`, whose detailed fields decide.
-    """
-    if type(value) is not dict or len(value) != 3:
-        return False
-    control = value.get("control")
-    context = value.get("context")
-    actions = value.get("actions")
-    if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
-        return False
-    if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
-        return False
-    if type(control.get("suppress_response", False)) is not bool:
-        return False
-    if type(context.get("caller", "")) is not str or type(context.get("calling_service", "")) is not str:
-        return False
-    switches = context.get("switches")
-    if type(switches) is not list:
-        return False
-    for switch in switches:
-        if type(switch) is not int:
-            return False
-    for action in actions:
-        if type(action) is not dict or type(action.get("action")) is not str:
-            return False
-        size = len(action)
-        if size == 2:
-            body = action.get("body")
-            if type(body) is not dict:
-                return False
-            for key in body:
-                if type(key) is not str:
-                    return False
-        elif size != 1:
-            return False
-    return True
 
 
 def validate_job_request(value: Any) -> list[FieldError]:

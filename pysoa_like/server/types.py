@@ -36,6 +36,7 @@ __all__ = [
     "JobClients",
     "RunCoroutineType",
     "job_switches",
+    "looks_valid_job_request",
 ]
 
 RunCoroutineType: TypeAlias = Callable[[Coroutine[Any, Any, Any]], "concurrent.futures.Future[Any]"]
@@ -54,6 +55,49 @@ def job_switches(context: Context) -> RequestSwitchSet:
     """The switches a job's context turns on, as its actions' ``request.switches``."""
     switches = context.get("switches")
     return RequestSwitchSet(switches) if switches else _NO_SWITCHES
+
+
+def looks_valid_job_request(value: Any) -> bool:
+    """Whether a job request is plainly valid, by exact-type checks only (the happy path of every request).
+
+    ``False`` does not mean invalid: anything unusual (dict subclasses, ``IntEnum`` switches) is left to
+    ``validate_job_request``, whose detailed fields decide. It mirrors ``JobRequestSchema`` (both in
+    ``pysoa_like.server.schemas``); a request passing it becomes an
+    :class:`EnrichedJobRequest` as it is.
+    """
+    if type(value) is not dict or len(value) != 3:
+        return False
+    control = value.get("control")
+    context = value.get("context")
+    actions = value.get("actions")
+    if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
+        return False
+    if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
+        return False
+    if type(control.get("suppress_response", False)) is not bool:
+        return False
+    if type(context.get("caller", "")) is not str or type(context.get("calling_service", "")) is not str:
+        return False
+    switches = context.get("switches")
+    if type(switches) is not list:
+        return False
+    for switch in switches:
+        if type(switch) is not int:
+            return False
+    for action in actions:
+        if type(action) is not dict or type(action.get("action")) is not str:
+            return False
+        size = len(action)
+        if size == 2:
+            body = action.get("body")
+            if type(body) is not dict:
+                return False
+            for key in body:
+                if type(key) is not str:
+                    return False
+        elif size != 1:
+            return False
+    return True
 
 
 def unknown_action_error(action: str, is_caller_error: bool) -> Error:
