@@ -18,19 +18,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._middleware_stack import build_middleware_stack
-from pysoa_like.common.constants import (
-    ERROR_CODE_DEADLINE_EXCEEDED,
-    ERROR_CODE_RESPONSE_NOT_SERIALIZABLE,
-    ERROR_CODE_RESPONSE_TOO_LARGE,
-)
-from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import REQUEST_LOG_CONTEXT, RUNNING_ACTION_NAME
 from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
-from pysoa_like.common.settings import copy_containers
 from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta, ServerTransport
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
@@ -51,19 +43,16 @@ from pysoa_like.server._coroutine_actions import (
 )
 from pysoa_like.server._error_responses import (
     action_timeout_error,
-    deadline_exceeded_error,
     deadline_interrupted_error,
-    invalid_body_error,
-    job_timeout_error,
     schema_errors_to_job_errors,
-    server_error,
 )
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import HarakiriInterrupt
+from pysoa_like.server._job_failures import DEPRECATED_ACTIONS_CONTEXT_KEY, JobFailuresMixin
 from pysoa_like.server._request_logging import RequestLogger, has_errors
 from pysoa_like.server.action.introspection import IntrospectionAction
 from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
-from pysoa_like.server.errors import RETRY_AFTER_CONTEXT_KEY, ActionError, JobError, PushBackError
+from pysoa_like.server.errors import ActionError, JobError
 from pysoa_like.server.internal.types import RequestSwitchSet
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.schemas import validate_job_request
@@ -81,11 +70,6 @@ __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice
 _R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
 _T = TypeVar("_T")
-
-#: The response context key listing the deprecated actions a job ran (action name -> message).
-DEPRECATED_ACTIONS_CONTEXT_KEY = "deprecated_actions"
-# Deprecated actions already logged by this process (once each: the metric counts every call).
-_logged_deprecations: set[str] = set()
 
 # The longest a receive may block, so the worker loop notices a shutdown signal within about a second.
 _RECEIVE_SLICE_SECONDS = 1
@@ -116,19 +100,7 @@ def _correlation_context(job_request: Any) -> dict[str, Any]:
     return {}
 
 
-def _builds_like_stock_client(client_class: Any, stock: Any) -> bool:
-    """Whether ``client_class`` is the stock client or a subclass keeping its constructor and validation."""
-    try:
-        return bool(
-            issubclass(client_class, stock)
-            and client_class.__init__ is stock.__init__
-            and client_class._validate is stock._validate
-        )
-    except TypeError:  # not a class
-        return False
-
-
-class RequestCycleMixin:
+class RequestCycleMixin(JobFailuresMixin):
     """One request, from the transport back to it; see :class:`~pysoa_like.server.server.Server`."""
 
     service_name: ClassVar[str | None]
@@ -150,7 +122,6 @@ class RequestCycleMixin:
     _async_event_loop_thread: AsyncEventLoopThread
     _job_stack: Callable[[EnrichedJobRequest], JobResponse]
     _default_status_action_class: type[BaseStatusAction] | None
-    _validated_client_routing: tuple[Any, Any, dict[str, Any]] | None
     _deprecated: dict[str, str]
     _in_flight: int
     _jobs_handled: int
@@ -322,15 +293,6 @@ class RequestCycleMixin:
         finally:
             JOB_DEADLINE.reset(token)
 
-    def _unconvertible(
-        self, exc: Exception, context: dict[str, Any], client_version: tuple[int, ...]
-    ) -> dict[str, Any]:
-        """Hooks, logging or response conversion failed: still answer, with a job-level ``SERVER_ERROR``."""
-        self.metrics.counter("server.error.response_conversion_failure").increment()
-        job_response = self.handle_unhandled_exception(exc, JobResponse)
-        job_response.context.update(context)
-        return job_response_to_dict(job_response, client_version)
-
     def _respond(
         self,
         request_id: Any,
@@ -347,9 +309,8 @@ class RequestCycleMixin:
             try:
                 self.transport.send_response_message(request_id, meta, response_dict)
             except (MessageTooLarge, InvalidField) as exc:
-                response_dict = self._send_error_instead(
-                    request_id, meta, job_request, response_dict, client_version, context, exc
-                )
+                response = (job_request, response_dict, client_version, context)
+                response_dict = self._send_error_instead(exc, request_id, meta, response)
         failed = None
         if self._fleet_runtime is not None:
             # Searched once, for the registry's error figures and the log level (the logger searched it anyway).
@@ -357,63 +318,6 @@ class RequestCycleMixin:
             if failed:
                 self.note_failed_job(request_id, context, job_request, response_dict)
         self._request_logger.log_response(job_request, response_dict, time.perf_counter() - started, failed)
-
-    def _send_error_instead(
-        self,
-        request_id: Any,
-        meta: dict[str, Any],
-        job_request: Any,
-        response_dict: dict[str, Any],
-        client_version: tuple[int, ...],
-        context: dict[str, Any],
-        cause: MessageTooLarge | InvalidField,
-    ) -> dict[str, Any]:
-        """The response was too large or could not be serialized: log it, send a job error instead, return that."""
-        if isinstance(cause, MessageTooLarge):
-            self.metrics.counter("server.error.response_too_large").increment()
-            code, message = ERROR_CODE_RESPONSE_TOO_LARGE, "Could not send the response because it was too large"
-        else:
-            self.metrics.counter("server.error.response_not_serializable").increment()
-            code = ERROR_CODE_RESPONSE_NOT_SERIALIZABLE
-            message = "Could not send the response because it failed to serialize"
-        wrap = self._request_logger.wrap
-        error_response = self.handle_job_error_code(
-            code, message, wrap(job_request), wrap(response_dict), extra={"exc_info": cause}
-        )
-        error_response.context.update(context)
-        error_dict = job_response_to_dict(error_response, client_version)
-        try:
-            self.transport.send_response_message(request_id, meta, error_dict)
-        except TransientPySOATransportError:
-            raise
-        except Exception as exc:
-            self.logger.error("Could not send the %s error response either: %s", code, exc, exc_info=exc)
-        return error_dict
-
-    def handle_job_error_code(
-        self,
-        code: str,
-        message: str,
-        request_for_logging: Any,
-        response_for_logging: Any,
-        extra: Mapping[str, Any] | None = None,
-    ) -> JobResponse:
-        """Log a job-level failure and build a response with one job error.
-
-        Args:
-            code: The error code (``RESPONSE_TOO_LARGE``, ``RESPONSE_NOT_SERIALIZABLE``, ...).
-            message: The error message.
-            request_for_logging: The request, wrapped for censored logging.
-            response_for_logging: The response that failed, wrapped for censored logging.
-            extra: More keyword arguments for the log call (``exc_info``, ``extra``, ...).
-
-        Returns:
-            A job response holding one non-caller error.
-        """
-        self.job_logger.error(
-            "%s. Request: %s Response: %s", message, request_for_logging, response_for_logging, **dict(extra or {})
-        )
-        return JobResponse(errors=[Error(code=code, message=message, is_caller_error=False)])
 
     # The job
 
@@ -470,59 +374,6 @@ class RequestCycleMixin:
             deadline=deadline,
             job_clients=JobClients(self, context, deadline),
         )
-
-    def _job_failed(self, exc: Exception | HarakiriInterrupt) -> JobResponse:
-        """The response of a job whose middleware (or validation) raised ``exc``."""
-        if isinstance(exc, JobError):
-            self.metrics.counter("server.error.job_error").increment()
-            if isinstance(exc, PushBackError):
-                self.metrics.counter("server.error.pushback").increment()
-                return JobResponse(errors=exc.errors, context={RETRY_AFTER_CONTEXT_KEY: round(exc.retry_after * 1000)})
-            return JobResponse(errors=exc.errors)
-        if isinstance(exc, HarakiriInterrupt):
-            # Harakiri fired outside any action (job middleware, validation): answer instead of going silent.
-            self.metrics.counter("server.error.harakiri", harakiri_level="job").increment()
-            return JobResponse(errors=[job_timeout_error()])
-        return self.handle_unhandled_exception(exc, JobResponse)
-
-    def _client_routing(
-        self, client_kwargs: Mapping[str, Any], client_class: Any = None, stock: Any = Client
-    ) -> Mapping[str, Any]:
-        """``client_routing`` for :meth:`make_client`, with each service's settings validated once per server.
-
-        The stock client takes settings objects of its ``settings_class`` as they are, so a job's
-        client no longer validates every routed service's settings again (tens of microseconds
-        each). The validated copy is reused while ``client_routing`` still equals what it was made
-        from. Any other client class (its own constructor or validation, or a ``settings_class``
-        argument) gets the raw dict, as do settings that fail validation, so the client raises the
-        same error it always did. ``client_class`` and ``stock`` name another client (the
-        ``AsyncClient`` of ``request.async_client``); by default :attr:`client_class` and ``Client``.
-        """
-        routing: Mapping[str, Any] = self.settings["client_routing"]
-        if not routing or "settings_class" in client_kwargs:
-            return routing
-        if client_class is None:
-            client_class = self.client_class
-        if not _builds_like_stock_client(client_class, stock):
-            return routing
-        settings_class = client_class.settings_class
-        cached = self._validated_client_routing
-        if cached is not None and cached[0] is settings_class:
-            try:
-                unchanged = bool(cached[1] == routing)
-            except Exception:
-                unchanged = False
-            if unchanged:
-                return cached[2]
-        try:
-            validated = {
-                name: value if isinstance(value, settings_class) else settings_class(value)
-                for name, value in routing.items()
-            }
-        except Exception:
-            return routing
-        self._validated_client_routing = (settings_class, copy_containers(routing), validated)
-        return validated
 
     def get_action(self, action_name: str) -> ActionCallable | None:
         """A new instance of the action served under ``action_name``, or ``None`` if there is none.
@@ -651,14 +502,6 @@ class RequestCycleMixin:
         response.actions.append(action_response)
         return bool(action_response.errors) and not continue_on_error
 
-    def _interrupted(self, response: JobResponse, name: str, error: Error) -> None:
-        """Answer an action stopped by harakiri or by its job's deadline with ``error`` (and count it)."""
-        response.actions.append(ActionResponse(action=name, errors=[error]))
-        if error.code == ERROR_CODE_DEADLINE_EXCEEDED:
-            self.metrics.counter("server.error.deadline_exceeded").increment()
-        if self._counting:
-            self._metrics.counter("server.action.error", action=name, code=error.code).increment()
-
     def _awaiting(self, action: ActionCallable, deadline: float | None) -> ActionCallable:
         """``action`` (a coroutine action) as a blocking callable, for action middleware written for plain actions."""
 
@@ -673,78 +516,6 @@ class RequestCycleMixin:
         future = self._coroutine_runner(awaitable, contextvars.copy_context())
         result: ActionResponse = wait_for_action(future, deadline)
         return result
-
-    def _deadline_passed(self, response: JobResponse, name: str, deadline: float) -> None:
-        """Answer ``DEADLINE_EXCEEDED`` for an action not started because its job's deadline had passed."""
-        late = time.time() - deadline
-        response.actions.append(ActionResponse(action=name, errors=[deadline_exceeded_error(name, late)]))
-        self.metrics.counter("server.error.deadline_exceeded").increment()
-        if self._counting:
-            self._metrics.counter("server.action.error", action=name, code=ERROR_CODE_DEADLINE_EXCEEDED).increment()
-        log_bounded(
-            self.logger,
-            logging.WARNING,
-            self._log_throttle,
-            "deadline exceeded",
-            'Not running action "%s": its job\'s deadline passed %.3f s ago (the caller no longer waits)',
-            name,
-            late,
-        )
-
-    def _checked_body(self, action_response: ActionResponse) -> ActionResponse:
-        """The action's response with a dict body, or a ``SERVER_ERROR`` naming the action and what it returned.
-
-        PySOA sent whatever an action returned as the body; a list, a string or a number then reached the
-        client as a body no caller expects. A mapping that is not a dict is copied into one.
-        """
-        body: Any = action_response.body
-        if isinstance(body, dict):
-            return action_response
-        if body is None:
-            action_response.body = {}
-            return action_response
-        if isinstance(body, Mapping):
-            action_response.body = dict(body)
-            return action_response
-        name = action_response.action
-        self.metrics.counter("server.error.invalid_action_response").increment()
-        error = invalid_body_error(name, body)
-        self.logger.error("%s", error.message)
-        return ActionResponse(action=name, errors=[error])
-
-    def _mark_deprecated(self, response: JobResponse, name: str) -> None:
-        """Tell the caller (response context ``deprecated_actions``) and the log that a deprecated action ran."""
-        message = self._deprecated[name]
-        response.context.setdefault(DEPRECATED_ACTIONS_CONTEXT_KEY, {})[name] = message
-        self.metrics.counter("server.action.deprecated_call", action=name).increment()
-        if name not in _logged_deprecations:
-            _logged_deprecations.add(name)
-            self.logger.warning('Deprecated action "%s" was called (%s); callers get a warning', name, message)
-
-    def handle_unhandled_exception(
-        self,
-        exception: BaseException,
-        response_type: type[_R],
-        variables: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> _R:
-        """Log an unexpected exception and build a response carrying a ``SERVER_ERROR``.
-
-        Args:
-            exception: The exception.
-            response_type: ``JobResponse`` or ``ActionResponse``.
-            variables: Values to attach (as reprs) to the error for diagnosis.
-            kwargs: More arguments for ``response_type`` (``action=`` for an action response).
-
-        Returns:
-            The response, with message ``Internal server error: <exception>`` and the traceback.
-        """
-        error, failures = server_error(exception, variables)
-        for failure in failures:
-            self.metrics.counter(f"server.error.{failure}_formatting_failure").increment()
-        self.metrics.counter("server.error.unhandled_error").increment()
-        self.logger.error("Unhandled exception: %s", exception, exc_info=exception)
-        return response_type(errors=[error], **kwargs)
 
 
 _STOCK_MAKE_MIDDLEWARE_STACK = RequestCycleMixin.make_middleware_stack

@@ -27,6 +27,7 @@ from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._fleet_server import FleetServerMixin
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile
+from pysoa_like.server._nested_clients import NestedClientsMixin
 from pysoa_like.server._request_cycle import RequestCycleMixin, receive_slice_kwargs
 from pysoa_like.server._request_logging import RequestLogger, log_level
 from pysoa_like.server._worker_loop import WorkerLoopMixin
@@ -39,7 +40,7 @@ from pysoa_like.server.types import EnrichedActionRequest
 __all__ = ["HarakiriInterrupt", "Server"]
 
 
-class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin, DeliveryMixin):
+class Server(WorkerLoopMixin, RequestCycleMixin, NestedClientsMixin, FleetServerMixin, DeliveryMixin):
     """Base class of services.
 
     Args:
@@ -140,8 +141,7 @@ class Server(WorkerLoopMixin, RequestCycleMixin, FleetServerMixin, DeliveryMixin
         execute: JobHandler = self.execute_job
         self._job_stack = self.make_middleware_stack([m.job for m in self.middleware], execute)
         self._default_status_action_class: type[BaseStatusAction] | None = None
-        # (client settings class, copy of client_routing, validated routing): see _client_routing.
-        self._validated_client_routing: tuple[Any, Any, dict[str, Any]] | None = None
+        self._validated_client_routing = None
 
         wrapper = RecursivelyCensoredDictWrapper.with_extra_fields(settings.get("extra_fields_to_redact")).limited_to(
             settings.get("request_log_max_length")
