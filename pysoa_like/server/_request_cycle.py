@@ -2,10 +2,12 @@
 
 One cycle (:meth:`RequestCycleMixin.handle_next_request`) is: receive a request from the transport
 (or notice idleness), validate the job, run it through the job middleware and each action through
-the action middleware, turn failures into error responses (:mod:`pysoa_like.server._error_responses`),
+the action middleware, turn failures into error responses (answered by
+:mod:`pysoa_like.server._job_failures`, with the errors of :mod:`pysoa_like.server._error_responses`),
 and send the response in the request's protocol version. Nothing here knows about signals, harakiri's
 alarm, heartbeat files or the supervisor: those process concerns are the worker loop's
-(:mod:`pysoa_like.server._worker_loop`), which calls this cycle once per request. The class users
+(:mod:`pysoa_like.server._worker_loop`, which also cuts each receive into short slices), which calls
+this cycle once per request. The class users
 subclass, :class:`~pysoa_like.server.server.Server`, combines both and keeps PySOA's public methods.
 """
 
@@ -65,30 +67,13 @@ from pysoa_like.server.types import (
     unknown_action_error,
 )
 
-__all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin", "receive_slice_kwargs"]
+__all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin"]
 
 _R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
 _T = TypeVar("_T")
 
-# The longest a receive may block, so the worker loop notices a shutdown signal within about a second.
-_RECEIVE_SLICE_SECONDS = 1
-
 ActionCallable = Callable[[EnrichedActionRequest], ActionResponse]
-
-
-def receive_slice_kwargs(transport: ServerTransport) -> dict[str, Any]:
-    """``{"receive_timeout_in_seconds": <= 1}`` if the transport's receive accepts it, else ``{}``."""
-    try:
-        parameters = inspect.signature(transport.receive_request_message).parameters
-    except (TypeError, ValueError):
-        return {}
-    if "receive_timeout_in_seconds" not in parameters:
-        return {}
-    configured = getattr(transport, "receive_timeout_in_seconds", None)
-    if isinstance(configured, int | float) and 0 < configured < _RECEIVE_SLICE_SECONDS:
-        return {"receive_timeout_in_seconds": configured}
-    return {"receive_timeout_in_seconds": _RECEIVE_SLICE_SECONDS}
 
 
 def _correlation_context(job_request: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Kept apart from :mod:`pysoa_like.server.server` (the request handling) as a mixi
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -25,10 +26,26 @@ from pysoa_like.server._outage import OutageTracker
 from pysoa_like.server._signals import ShutdownSignalHandler
 from pysoa_like.server.exit_codes import EXIT_CONFIGURATION, EXIT_FAILURE, EXIT_GAVE_UP
 
-__all__ = ["WorkerLoopMixin"]
+__all__ = ["WorkerLoopMixin", "receive_slice_kwargs"]
 
 # A backoff sleep is cut into slices this long, so a shutdown signal is acted on quickly.
 _SLEEP_SLICE_SECONDS = 0.25
+# The longest a receive may block, so the worker loop notices a shutdown signal within about a second.
+_RECEIVE_SLICE_SECONDS = 1
+
+
+def receive_slice_kwargs(transport: ServerTransport) -> dict[str, Any]:
+    """``{"receive_timeout_in_seconds": <= 1}`` if the transport's receive accepts it, else ``{}``."""
+    try:
+        parameters = inspect.signature(transport.receive_request_message).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "receive_timeout_in_seconds" not in parameters:
+        return {}
+    configured = getattr(transport, "receive_timeout_in_seconds", None)
+    if isinstance(configured, int | float) and 0 < configured < _RECEIVE_SLICE_SECONDS:
+        return {"receive_timeout_in_seconds": configured}
+    return {"receive_timeout_in_seconds": _RECEIVE_SLICE_SECONDS}
 
 
 class WorkerLoopMixin:

@@ -28,9 +28,9 @@ from pysoa_like.server._fleet_server import FleetServerMixin
 from pysoa_like.server._harakiri import Harakiri, HarakiriInterrupt
 from pysoa_like.server._heartbeat import HeartbeatFile, ReadinessFile
 from pysoa_like.server._nested_clients import NestedClientsMixin
-from pysoa_like.server._request_cycle import RequestCycleMixin, receive_slice_kwargs
+from pysoa_like.server._request_cycle import RequestCycleMixin
 from pysoa_like.server._request_logging import RequestLogger, log_level
-from pysoa_like.server._worker_loop import WorkerLoopMixin
+from pysoa_like.server._worker_loop import WorkerLoopMixin, receive_slice_kwargs
 from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
 from pysoa_like.server.middleware import JobHandler, ServerMiddleware, check_coroutine_hooks
