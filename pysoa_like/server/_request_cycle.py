@@ -7,8 +7,8 @@ the action middleware, turn failures into error responses (answered by
 and send the response in the request's protocol version. Nothing here knows about signals, harakiri's
 alarm, heartbeat files or the supervisor: those process concerns are the worker loop's
 (:mod:`pysoa_like.server._worker_loop`, which also cuts each receive into short slices), which calls
-this cycle once per request. The class users
-subclass, :class:`~pysoa_like.server.server.Server`, combines both and keeps PySOA's public methods.
+this cycle once per request. The class users subclass, :class:`~pysoa_like.server.server.Server`,
+combines both and keeps PySOA's public methods.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ from pysoa_like.server.types import (
 
 __all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin"]
 
-_R = TypeVar("_R", JobResponse, ActionResponse)
 _H = TypeVar("_H")
 _T = TypeVar("_T")
 
