@@ -36,7 +36,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.logging import REQUEST_LOG_CONTEXT
 from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta
 from pysoa_like.common.transport.errors import TransientPySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
@@ -256,7 +256,8 @@ class ConcurrentWorker:
             job_timer = metrics.timer("server.job")
             job_timer.start()
         CURRENT_JOB.set(state)
-        PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
+        # The job's task has a context of its own: nothing to reset.
+        REQUEST_LOG_CONTEXT.set({"request_id": state.request_id, **state.context})
         try:
             meta = state.meta
             state.client_version = (
@@ -416,7 +417,7 @@ class Replier:
         if response_dict is None:
             self._done(state)
             return
-        PySOALogContextFilter.set_logging_request_context(request_id=state.request_id, **state.context)
+        log_context = REQUEST_LOG_CONTEXT.set({"request_id": state.request_id, **state.context})
         try:
             server._respond(
                 state.request_id,
@@ -431,7 +432,7 @@ class Replier:
             server.metrics.counter("server.error.unknown").increment()
             server.logger.error("Could not answer request %r: %s", state.request_id, exc, exc_info=exc)
         finally:
-            PySOALogContextFilter.clear_logging_request_context()
+            REQUEST_LOG_CONTEXT.reset(log_context)
             self._done(state)
 
     def _done(self, state: JobState) -> None:
