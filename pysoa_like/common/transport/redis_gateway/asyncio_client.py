@@ -94,6 +94,7 @@ from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
     ReplyVerdict,
+    batch_pause,
     new_reply_nonce,
     new_reply_queue_suffix,
 )
@@ -111,10 +112,6 @@ _READ_SLICE_SECONDS = 1.0
 _THREAD_DECODE_BYTES = 256 * 1024
 # A reader whose connection failed tries a new one this many times before failing the waiting calls.
 _READER_RECONNECTS = 2
-# With this many calls waiting, the reader pauses for _BATCH_PAUSE_SECONDS between pops, so that each pop takes
-# a bigger batch of replies (fewer wake-ups of the loop and round trips per reply).
-_BATCH_WAITING = 32
-_BATCH_PAUSE_SECONDS = 0.001
 
 
 class _Redirected(Exception):
@@ -741,8 +738,9 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                     connection = asking = None
                 for raw in replies:
                     await self._deliver(state, raw)
-                if len(state.futures) - len(replies) >= _BATCH_WAITING:
-                    await asyncio.sleep(_BATCH_PAUSE_SECONDS)
+                pause = batch_pause(len(state.futures) - len(replies))
+                if pause:
+                    await asyncio.sleep(pause)
         except BaseException:
             # Stopped during a pop (cancelled): what the connection reads next is unknown, so it is not reused.
             if connection is not None:

@@ -58,6 +58,7 @@ from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
     ReplyVerdict,
+    batch_pause,
     new_reply_nonce,
     new_reply_queue_suffix,
 )
@@ -471,6 +472,10 @@ class RedisClientTransport(ClientTransport):
         sent_with_wait = state.sent_with_wait
         if sent_with_wait is not None:
             state.sent_with_wait = None  # Redis' answer to that push is read by this pop, whatever it is
+        elif awaited > 1:  # (a serial call never pauses)
+            pause = batch_pause(awaited)
+            if pause:
+                time.sleep(pause)  # a busy reply list: the pop then takes many replies at once
         try:
             popped = self.core.take_messages(reply_key, wait, awaited - 1)[1]
         except MessageSendError:
