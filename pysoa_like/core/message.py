@@ -41,20 +41,17 @@ __all__ = [
     "MAXIMUM_NESTING_DEPTH",
     "MESSAGE_TOO_LARGE_TEXT",
     "ChunkReassembler",
-    "ExpiryValues",
     "FramedMessage",
     "OutgoingMessage",
     "ParsedMessage",
     "ReceivedMessage",
     "bounded_expiry",
     "bounded_wait",
-    "build_envelope",
     "check_envelope",
-    "check_message_size",
-    "compute_expiry",
     "deadline_of",
+    "envelope_to_send",
+    "frame_for_sending",
     "frame_message",
-    "frame_unjoined",
     "get_switch",
     "is_expired",
     "is_switch",
@@ -64,8 +61,6 @@ __all__ = [
     "parse_message",
     "reject_chunked_request",
     "reply_address",
-    "should_chunk",
-    "should_log_oversized",
     "split_into_chunks",
     "suppress_response_requested",
     "time_left",
@@ -308,18 +303,6 @@ OutgoingMessage = bytes | FramedMessage
 _JOIN_UP_TO_BYTES = 16384
 
 
-def frame_unjoined(payload: bytes, mime_type: str, version: ProtocolVersion | int) -> OutgoingMessage:
-    """:func:`frame_message` for a whole (unchunked) message, leaving a big payload uncopied.
-
-    Returns:
-        The framed bytes, or for a payload over 16 KiB a :class:`FramedMessage` of the framing and the payload.
-    """
-    head = _message_head(int(version), mime_type)
-    if not head or len(payload) <= _JOIN_UP_TO_BYTES:
-        return head + payload if head else bytes(payload)
-    return FramedMessage(head, bytes(payload))
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # The rules for reading request header values, each in one place for clients, servers and transports.
 #
@@ -449,72 +432,52 @@ class ReceivedMessage(NamedTuple):
     body: dict[str, Any] | None
 
 
-class ExpiryValues(NamedTuple):
-    """The two expiry values of one send.
-
-    Attributes:
-        redis_expiry_seconds: The Redis EXPIRE argument for the list (an integer, as Redis demands).
-        envelope_expiry: The absolute Unix time for ``meta["__expiry__"]``.
-    """
-
-    redis_expiry_seconds: int
-    envelope_expiry: float
-
-
-def compute_expiry(
+def envelope_to_send(
+    request_id: Any,
+    meta: dict[str, Any],
+    body: Any,
     now: float,
     default_expiry_seconds: float,
     explicit_expiry_seconds: float | None = None,
-) -> ExpiryValues:
-    """The Redis EXPIRE and envelope ``__expiry__`` for a message sent at ``now``.
+) -> tuple[dict[str, Any], int]:
+    """The envelope to serialize for a message sent at ``now``, and the Redis EXPIRE of the list it goes to.
 
-    An explicit expiry T (a client call's timeout) gives EXPIRE ``T + 10`` and ``__expiry__ = now + T``;
-    otherwise (None or 0) the setting gives both. A fractional EXPIRE is rounded up, because Redis only takes
-    integers and rounding down could drop a message before its envelope expiry.
+    The envelope is ``request_id``, ``meta`` (a shallow copy, never modified, with ``__expiry__`` added) and
+    ``body`` (by reference), in that order. Its expiry: an explicit one T (a client call's timeout) gives
+    ``__expiry__ = now + T`` and EXPIRE ``T + 10``; otherwise (None or 0) the setting gives both. A fractional
+    EXPIRE is rounded up, because Redis only takes integers and rounding down could drop a message before its
+    envelope expiry.
 
     Args:
+        request_id: The request id (echoed unchanged in responses).
+        meta: The message meta.
+        body: The job request or job response dict.
         now: The current Unix time.
         default_expiry_seconds: The transport's ``message_expiry_in_seconds`` setting.
         explicit_expiry_seconds: The per-call expiry, if any.
 
     Returns:
-        The expiry values.
-
-    Raises:
-        ValueError: If the expiry to use is not positive.
-    """
-    if explicit_expiry_seconds:
-        if explicit_expiry_seconds < 0:
-            raise ValueError(f"A message expiry must be positive, got {explicit_expiry_seconds}")
-        return ExpiryValues(
-            math.ceil(explicit_expiry_seconds + EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS),
-            now + explicit_expiry_seconds,
-        )
-    if default_expiry_seconds <= 0:
-        raise ValueError(f"message_expiry_in_seconds must be positive, got {default_expiry_seconds}")
-    return ExpiryValues(math.ceil(default_expiry_seconds), now + default_expiry_seconds)
-
-
-def build_envelope(request_id: Any, meta: dict[str, Any], body: Any, envelope_expiry: float) -> dict[str, Any]:
-    """The envelope to serialize: ``request_id``, ``meta`` (with ``__expiry__``) and ``body``, in that order.
-
-    Args:
-        request_id: The request id (echoed unchanged in responses).
-        meta: The message meta; it is copied (shallowly), never modified.
-        body: The job request or job response dict.
-        envelope_expiry: The absolute expiry time (see :func:`compute_expiry`).
-
-    Returns:
-        A new dict; ``body`` is included by reference, not copied.
+        ``(envelope, redis_expiry_seconds)``.
 
     Raises:
         InvalidMessageError: If ``request_id`` is None.
+        ValueError: If the expiry to use is not positive.
     """
     if request_id is None:
         raise InvalidMessageError("No request ID")
+    if explicit_expiry_seconds:
+        if explicit_expiry_seconds < 0:
+            raise ValueError(f"A message expiry must be positive, got {explicit_expiry_seconds}")
+        lifetime = explicit_expiry_seconds
+        redis_expiry_seconds = math.ceil(explicit_expiry_seconds + EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS)
+    elif default_expiry_seconds > 0:
+        lifetime = default_expiry_seconds
+        redis_expiry_seconds = math.ceil(default_expiry_seconds)
+    else:
+        raise ValueError(f"message_expiry_in_seconds must be positive, got {default_expiry_seconds}")
     envelope_meta = dict(meta)
-    envelope_meta[EXPIRY_META_KEY] = envelope_expiry
-    return {"request_id": request_id, "meta": envelope_meta, "body": body}
+    envelope_meta[EXPIRY_META_KEY] = now + lifetime
+    return {"request_id": request_id, "meta": envelope_meta, "body": body}, redis_expiry_seconds
 
 
 def is_expired(meta: dict[str, Any], now: float) -> bool:
@@ -593,25 +556,6 @@ def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
     return request_id, meta
 
 
-def check_message_size(message_size: int, maximum_message_size_in_bytes: int) -> None:
-    """Refuse to send a serialized envelope larger than the maximum.
-
-    Args:
-        message_size: The size of the serialized envelope (headers excluded).
-        maximum_message_size_in_bytes: The transport's maximum.
-
-    Raises:
-        MessageTooLarge: ``MessageTooLarge(size, "Message exceeds maximum message size")`` if it is larger.
-    """
-    if message_size > maximum_message_size_in_bytes:
-        raise MessageTooLarge(message_size, MESSAGE_TOO_LARGE_TEXT)
-
-
-def should_log_oversized(message_size: int, log_messages_larger_than_bytes: int) -> bool:
-    """Whether a sent message is large enough for the oversized-message WARNING (a threshold of 0 disables it)."""
-    return bool(log_messages_larger_than_bytes) and message_size > log_messages_larger_than_bytes
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Chunked responses: when to chunk, splitting, and reassembly (PROTOCOL.md section 5).
 #
@@ -655,30 +599,6 @@ def validate_chunk_settings(chunk_messages_larger_than_bytes: int, maximum_messa
         )
 
 
-def should_chunk(message_size: int, chunk_messages_larger_than_bytes: int, version: ProtocolVersion | int) -> bool:
-    """Whether a server must send a response in chunks.
-
-    Call it after the maximum-size check, and only on a server.
-
-    Args:
-        message_size: The size of the serialized envelope (no headers).
-        chunk_messages_larger_than_bytes: The chunking threshold T (``-1`` or ``0`` disables).
-        version: The protocol version of the request being answered.
-
-    Returns:
-        True when ``0 < T < message_size`` and the version has chunked responses.
-
-    Raises:
-        MessageTooLarge: If the message is over the threshold but the client's version cannot receive chunks.
-    """
-    threshold = chunk_messages_larger_than_bytes
-    if not 0 < threshold < message_size:
-        return False
-    if ProtocolFeature.CHUNKED_RESPONSES.supported_in(version):
-        return True
-    raise MessageTooLarge(message_size, MESSAGE_TOO_LARGE_TEXT)
-
-
 def split_into_chunks(payload: bytes, mime_type: str, chunk_messages_larger_than_bytes: int) -> list[bytes]:
     """Split a serialized envelope into framed version 3 chunks, in sending order.
 
@@ -702,6 +622,60 @@ def split_into_chunks(payload: bytes, mime_type: str, chunk_messages_larger_than
         frame_message(view[start : start + size], mime_type, ProtocolVersion.VERSION_3, chunk_count=count, chunk_id=i)
         for i, start in enumerate(range(0, len(payload), size), start=1)
     ]
+
+
+def frame_for_sending(
+    payload: bytes,
+    mime_type: str,
+    version: ProtocolVersion | int,
+    maximum_message_size_in_bytes: int,
+    log_messages_larger_than_bytes: int = 0,
+    chunk_messages_larger_than_bytes: int = -1,
+) -> tuple[list[OutgoingMessage], bool, bool]:
+    """Frame a serialized envelope for pushing, after the size rules of a sent message.
+
+    The payload must be at most ``maximum_message_size_in_bytes``; it is oversized (for the WARNING) above
+    ``log_messages_larger_than_bytes`` (0 disables); it goes in chunks (:func:`split_into_chunks`) when
+    ``0 < chunk_messages_larger_than_bytes < size`` (a server's setting: only replies are chunked), which needs
+    a version with chunked responses. Otherwise it is framed whole, and a payload over 16 KiB is not copied to
+    prepend its framing (a :class:`FramedMessage` keeps the two pieces).
+
+    Args:
+        payload: The serialized envelope.
+        mime_type: The serializer's MIME type (ignored by version 1).
+        version: The protocol version to speak (a server: its request's).
+        maximum_message_size_in_bytes: The largest payload that may be sent.
+        log_messages_larger_than_bytes: The oversized-message WARNING threshold.
+        chunk_messages_larger_than_bytes: The chunking threshold T (``-1`` or ``0`` disables).
+
+    Returns:
+        ``(messages, oversized, chunked)``: the framed message (bytes, or a :class:`FramedMessage` for a big
+        payload) or its chunks; whether the sender must log the oversized-message WARNING; whether the payload
+        was chunked (a plain tuple: built on every send).
+
+    Raises:
+        MessageTooLarge: ``MessageTooLarge(size, "Message exceeds maximum message size")`` if the payload is over
+            the maximum, or over the chunking threshold for a version that cannot receive chunks.
+        ValueError: If the version is unknown or the MIME type has characters a header cannot carry.
+    """
+    size = len(payload)
+    if size > maximum_message_size_in_bytes:
+        raise MessageTooLarge(size, MESSAGE_TOO_LARGE_TEXT)
+    oversized = bool(log_messages_larger_than_bytes) and size > log_messages_larger_than_bytes
+    if 0 < chunk_messages_larger_than_bytes < size:
+        if not ProtocolFeature.CHUNKED_RESPONSES.supported_in(version):
+            raise MessageTooLarge(size, MESSAGE_TOO_LARGE_TEXT)
+        chunks: list[OutgoingMessage] = list(split_into_chunks(payload, mime_type, chunk_messages_larger_than_bytes))
+        return chunks, oversized, True
+    head = _message_head(int(version), mime_type)
+    message: OutgoingMessage
+    if not head:
+        message = bytes(payload)
+    elif size <= _JOIN_UP_TO_BYTES:
+        message = head + payload
+    else:
+        message = FramedMessage(head, bytes(payload))
+    return [message], oversized, False
 
 
 def reject_chunked_request(message: ParsedMessage) -> None:

@@ -18,7 +18,7 @@ import redis
 from pysoa_like.common.serializer import MsgpackSerializer
 from pysoa_like.core.constants import ProtocolVersion
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import build_envelope, check_envelope, compute_expiry, frame_message, parse_message
+from pysoa_like.core.message import check_envelope, envelope_to_send, frame_message, parse_message
 from pysoa_like.core.redis_protocol import (
     NEED_DATA,
     PushVerdict,
@@ -52,10 +52,9 @@ async def _call_through_the_core(host: str, port: int) -> tuple[list[PushVerdict
     connection = _Connection(*await asyncio.open_connection(host, port))
     serializer = MsgpackSerializer()
     key = queue_key(request_queue_name("echo"))
-    expiry = compute_expiry(time.time(), 60)
-    envelope = build_envelope(7, {"reply_to": "service.echo.c!t"}, {"actions": []}, expiry.envelope_expiry)
+    envelope, redis_expiry = envelope_to_send(7, {"reply_to": "service.echo.c!t"}, {"actions": []}, time.time(), 60)
     message = frame_message(serializer.dict_to_blob(envelope), serializer.mime_type, ProtocolVersion.VERSION_3)
-    item = (key, [message], expiry.redis_expiry_seconds)
+    item = (key, [message], redis_expiry)
     try:
         # A fresh connection has not loaded the script: EVALSHA answers NOSCRIPT, and EVAL loads it.
         await connection.send(push_commands(item, 1, transaction=False))

@@ -10,10 +10,10 @@ from pysoa_like.common.transport.errors import InvalidMessageError, MessageTooLa
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
+    frame_for_sending,
     frame_message,
     parse_message,
     reject_chunked_request,
-    should_chunk,
     split_into_chunks,
     validate_chunk_settings,
 )
@@ -73,16 +73,21 @@ def test_split_refuses_non_positive_size() -> None:
         (100, 102_400, 1, False),  # small enough for any version
     ],
 )
-def test_should_chunk(size: int, threshold: int, version: int, expected: bool) -> None:
-    """Servers chunk only when ``0 < T < size`` and the request was version 3."""
-    assert should_chunk(size, threshold, version) is expected
+def test_when_a_reply_is_chunked(size: int, threshold: int, version: int, expected: bool) -> None:
+    """Servers chunk only when ``0 < T < size`` and the request was version 3; chunks are split_into_chunks'."""
+    messages, _oversized, chunked = frame_for_sending(b"x" * size, MSGPACK, version, 1_000_000, 0, threshold)
+    assert chunked is expected
+    if expected:
+        assert messages == split_into_chunks(b"x" * size, MSGPACK, threshold)
+    else:
+        assert [bytes(message) for message in messages] == [frame_message(b"x" * size, MSGPACK, version)]
 
 
 @pytest.mark.parametrize("version", [ProtocolVersion.VERSION_1, ProtocolVersion.VERSION_2])
-def test_should_chunk_too_large_for_v1_v2_raises(version: ProtocolVersion) -> None:
+def test_chunking_too_large_for_v1_v2_raises(version: ProtocolVersion) -> None:
     """A message over the threshold for a v1/v2 client raises MessageTooLarge with its size."""
     with pytest.raises(MessageTooLarge, match="Message exceeds maximum message size") as info:
-        should_chunk(200_000, 102_400, version)
+        frame_for_sending(b"x" * 200_000, MSGPACK, version, 1_000_000, 0, 102_400)
     assert info.value.message_size_in_bytes == 200_000
 
 

@@ -9,74 +9,77 @@ import pytest
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
 from pysoa_like.common.transport.redis_gateway.protocol import (
-    ExpiryValues,
-    build_envelope,
     check_envelope,
-    check_message_size,
-    compute_expiry,
+    envelope_to_send,
+    frame_for_sending,
     is_expired,
-    should_log_oversized,
 )
 
 NOW = 1_700_000_000.25
 
 
+def _expiry(default: float, explicit: float | None = None) -> tuple[int, float]:
+    """The Redis EXPIRE and the envelope's ``__expiry__`` of a message sent at ``NOW``."""
+    envelope, redis_expiry = envelope_to_send(1, {}, {}, NOW, default, explicit)
+    return redis_expiry, envelope["meta"]["__expiry__"]
+
+
 def test_expiry_from_setting() -> None:
     """Without an explicit expiry, the setting gives both EXPIRE and ``__expiry__``."""
-    assert compute_expiry(NOW, 60) == ExpiryValues(60, NOW + 60)
+    assert _expiry(60) == (60, NOW + 60)
 
 
 @pytest.mark.parametrize("explicit", [None, 0])
 def test_expiry_without_explicit_value_uses_setting(explicit: float | None) -> None:
     """An explicit expiry of None or 0 falls back to the setting, as in PySOA."""
-    assert compute_expiry(NOW, 30, explicit) == ExpiryValues(30, NOW + 30)
+    assert _expiry(30, explicit) == (30, NOW + 30)
 
 
 def test_explicit_expiry_adds_grace_to_redis_expiry() -> None:
     """An explicit T gives EXPIRE T + 10 and ``__expiry__ = now + T`` (observed: timeout=2 -> EXPIRE 12)."""
-    assert compute_expiry(NOW, 60, 2) == ExpiryValues(12, NOW + 2)
+    assert _expiry(60, 2) == (12, NOW + 2)
 
 
 def test_float_explicit_expiry_rounds_redis_expiry_up() -> None:
     """A float T keeps its exact envelope expiry and gives an integer EXPIRE rounded up."""
-    values = compute_expiry(NOW, 60, 2.5)
-    assert values == ExpiryValues(13, NOW + 2.5)
-    assert type(values.redis_expiry_seconds) is int
+    redis_expiry, envelope_expiry = _expiry(60, 2.5)
+    assert (redis_expiry, envelope_expiry) == (13, NOW + 2.5)
+    assert type(redis_expiry) is int
 
 
 def test_float_setting_rounds_redis_expiry_up() -> None:
     """A float setting also gives an integer EXPIRE, rounded up."""
-    assert compute_expiry(NOW, 0.2) == ExpiryValues(1, NOW + 0.2)
+    assert _expiry(0.2) == (1, NOW + 0.2)
 
 
 @pytest.mark.parametrize(("default", "explicit"), [(60, -1), (0, None), (-5, 0)])
 def test_non_positive_expiry_is_refused(default: float, explicit: float | None) -> None:
     """A negative explicit expiry or a non-positive setting is refused instead of deleting the queue."""
     with pytest.raises(ValueError, match="positive"):
-        compute_expiry(NOW, default, explicit)
+        envelope_to_send(1, {}, {}, NOW, default, explicit)
 
 
-def test_build_envelope_key_order_and_expiry() -> None:
+def test_envelope_to_send_key_order_and_expiry() -> None:
     """The envelope has request_id, meta, body in that order, with ``__expiry__`` added to meta."""
     meta = {"reply_to": "service.echo.x!1", "client_version": [1, 4, 9]}
     body: dict[str, Any] = {"actions": []}
-    envelope = build_envelope(7, meta, body, NOW + 60)
+    envelope, _redis_expiry = envelope_to_send(7, meta, body, NOW, 60)
     assert list(envelope) == ["request_id", "meta", "body"]
     assert envelope["meta"] == {"reply_to": "service.echo.x!1", "client_version": [1, 4, 9], "__expiry__": NOW + 60}
     assert envelope["body"] is body
 
 
-def test_build_envelope_does_not_modify_meta() -> None:
+def test_envelope_to_send_does_not_modify_meta() -> None:
     """The caller's meta dict is left untouched."""
     meta: dict[str, Any] = {"a": 1}
-    build_envelope(1, meta, {}, NOW)
+    envelope_to_send(1, meta, {}, NOW, 60)
     assert meta == {"a": 1}
 
 
-def test_build_envelope_requires_request_id() -> None:
+def test_envelope_to_send_requires_request_id() -> None:
     """A None request id is refused before sending."""
     with pytest.raises(InvalidMessageError, match="No request ID"):
-        build_envelope(None, {}, {}, NOW)
+        envelope_to_send(None, {}, {}, NOW, 60)
 
 
 def test_check_envelope_unpacks_message() -> None:
@@ -136,16 +139,16 @@ def test_check_envelope_rejects_malformed_messages(message: Any, text: str) -> N
         check_envelope(message, NOW, "s")
 
 
-def test_check_message_size() -> None:
+def test_message_size_limit() -> None:
     """A size equal to the maximum passes; one byte more raises PySOA's MessageTooLarge."""
-    check_message_size(102_400, 102_400)
+    assert frame_for_sending(b"x" * 1000, "application/msgpack", 3, 1000)[0]
     with pytest.raises(MessageTooLarge) as info:
-        check_message_size(102_401, 102_400)
-    assert info.value.message_size_in_bytes == 102_401
+        frame_for_sending(b"x" * 1001, "application/msgpack", 3, 1000)
+    assert info.value.message_size_in_bytes == 1001
     assert info.value.args == ("Message exceeds maximum message size",)
 
 
 @pytest.mark.parametrize(("size", "threshold", "expected"), [(10, 0, False), (10, 10, False), (11, 10, True)])
-def test_should_log_oversized(size: int, threshold: int, expected: bool) -> None:
+def test_oversized_flag(size: int, threshold: int, expected: bool) -> None:
     """The oversized warning fires only above a non-zero threshold."""
-    assert should_log_oversized(size, threshold) is expected
+    assert frame_for_sending(b"x" * size, "application/msgpack", 3, 1000, threshold)[1] is expected

@@ -63,27 +63,32 @@ def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
 
 @pytest.mark.parametrize("size", [0, 100, 16384, 16385, 1_000_000])
 @pytest.mark.parametrize("version", [1, 2, 3])
-def test_frame_unjoined_equals_frame_message(size: int, version: int) -> None:
+def test_frame_for_sending_equals_frame_message(size: int, version: int) -> None:
     """Small payloads are joined to their framing; big ones stay in two pieces; the bytes are the same."""
     from pysoa_like.core.message import (
         FramedMessage,
+        frame_for_sending,
         frame_message,
-        frame_unjoined,
     )
 
     payload = b"q" * size
-    message = frame_unjoined(payload, "application/msgpack", version)
+    [message], _oversized, _chunked = frame_for_sending(payload, "application/msgpack", version, 2_000_000)
     assert bytes(message) == frame_message(payload, "application/msgpack", version)
     assert isinstance(message, FramedMessage) is (size > 16384 and version > 1)
 
 
-def test_frame_unjoined_always_gives_bytes_or_framed_bytes() -> None:
+def test_frame_for_sending_always_gives_bytes_or_framed_bytes() -> None:
     """A serializer returning a bytearray or memoryview still puts plain bytes on the wire (version 1 too)."""
-    from pysoa_like.core.message import FramedMessage, frame_unjoined
+    from pysoa_like.core.message import FramedMessage, frame_for_sending
 
     for payload in (bytearray(b"abc"), memoryview(b"abc"), bytearray(b"z" * 20000)):
         for version in (1, 3):
-            message = frame_unjoined(payload, "application/msgpack", version)  # type: ignore[arg-type]
+            [message], _oversized, _chunked = frame_for_sending(
+                payload,  # type: ignore[arg-type]
+                "application/msgpack",
+                version,
+                100_000,
+            )
             assert type(message) is bytes or (
                 type(message) is FramedMessage and type(message.payload) is bytes and message.payload == payload
             )

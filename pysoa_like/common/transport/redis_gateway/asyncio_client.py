@@ -50,6 +50,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
+    MessageTooLarge,
     QueueFullSendError,
 )
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
@@ -64,15 +65,12 @@ from pysoa_like.common.transport.redis_gateway.core import backend_key, make_ser
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
-    build_envelope,
     check_envelope,
-    check_message_size,
-    compute_expiry,
-    frame_unjoined,
+    envelope_to_send,
+    frame_for_sending,
     make_reply_to,
     new_client_id,
     parse_message,
-    should_log_oversized,
 )
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, parse_redirect
 from pysoa_like.core.constants import (
@@ -362,28 +360,35 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         """
         calls = self._calls()
         state = calls.state
-        expiry = compute_expiry(time.time(), self.message_expiry_in_seconds, message_expiry_in_seconds)
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
         nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
-        payload = self.serializer.dict_to_blob(build_envelope(request_id, request_meta, body, expiry.envelope_expiry))
-        size = len(payload)
+        envelope, redis_expiry = envelope_to_send(
+            request_id, request_meta, body, time.time(), self.message_expiry_in_seconds, message_expiry_in_seconds
+        )
+        payload = self.serializer.dict_to_blob(envelope)
         try:
-            check_message_size(size, self.maximum_message_size_in_bytes)
-        except Exception:
+            messages, oversized, _chunked = frame_for_sending(
+                payload,
+                self.serializer.mime_type or "",
+                self.protocol_version,
+                self.maximum_message_size_in_bytes,
+                self.log_messages_larger_than_bytes,
+            )
+        except MessageTooLarge:
             self.metrics.counter(self._prefix + "send.error.message_too_large").increment()
             raise
-        if should_log_oversized(size, self.log_messages_larger_than_bytes):
+        if oversized:
             _oversized_logger.warning(
                 "Oversized message to service %s for request %r: %d bytes (threshold %d)",
                 self.service_name,
                 request_id,
-                size,
+                len(payload),
                 self.log_messages_larger_than_bytes,
             )
-        message = frame_unjoined(payload, self.serializer.mime_type or "", self.protocol_version)
+        message = messages[0]
         control = body.get("control") if isinstance(body, dict) else None
         awaited = not suppress_response_requested(control)
         now = time.monotonic()
@@ -397,7 +402,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             if state.by_id is not None:
                 state.by_id[request_id] = call_key
         budget = (message_expiry_in_seconds or self._receive_timeout) + READ_MARGIN_SECONDS
-        item = (self._queue_key, [message], expiry.redis_expiry_seconds)
+        item = (self._queue_key, [message], redis_expiry)
         if not awaited:
             await self._push(state, item, now + budget)
             return

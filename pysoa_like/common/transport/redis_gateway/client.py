@@ -21,6 +21,7 @@ from pysoa_like.common.transport.errors import (
     InvalidMessageError,
     MessageReceiveTimeout,
     MessageSendError,
+    MessageTooLarge,
     PySOATransportError,
 )
 from pysoa_like.common.transport.redis_gateway._call_timeout import call_timeout
@@ -31,15 +32,10 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     OutgoingMessage,
     ParsedMessage,
-    build_envelope,
     check_envelope,
-    check_message_size,
-    compute_expiry,
-    frame_unjoined,
     make_reply_to,
     new_client_id,
     parse_message,
-    should_log_oversized,
 )
 from pysoa_like.core.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -53,7 +49,7 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.message import envelope_to_send, frame_for_sending, suppress_response_requested
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
@@ -291,36 +287,40 @@ class RedisClientTransport(ClientTransport):
         )
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
-        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds)
+        envelope, redis_expiry = envelope_to_send(
+            request_id, request_meta, body, time.time(), core.message_expiry_in_seconds, message_expiry_in_seconds
+        )
         awaited = not suppress_response_requested(body.get("control") if isinstance(body, dict) else None)
-        envelope = build_envelope(request_id, request_meta, body, expiry.envelope_expiry)
         serializer = core.default_serializer
-        payload = core.serialized(serializer, envelope)
-        size = len(payload)
+        payload = core.serialized(serializer, envelope) if core.measured else serializer.dict_to_blob(envelope)
         try:
-            check_message_size(size, self.maximum_message_size_in_bytes)
-        except Exception:
+            messages, oversized, _chunked = frame_for_sending(
+                payload,
+                serializer.mime_type or "",
+                self.protocol_version,
+                self.maximum_message_size_in_bytes,
+                core.log_messages_larger_than_bytes,
+            )
+        except MessageTooLarge:
             metrics.counter(prefix + "send.error.message_too_large").increment()
             raise
-        if should_log_oversized(size, core.log_messages_larger_than_bytes):
-            core.log_oversized(size, request_id, "to")
-        message = frame_unjoined(payload, serializer.mime_type or "", self.protocol_version)
+        if oversized:
+            core.log_oversized(len(payload), request_id, "to")
+        message = messages[0]
         now = time.monotonic()
         # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
         budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
         if state.batch is not None:
-            state.batch.append((request_id, message, expiry.redis_expiry_seconds, awaited, now + budget))
+            state.batch.append((request_id, message, redis_expiry, awaited, now + budget))
         elif (
             wait_with_push is not None
             and awaited
-            and core.send_then_pop(
-                self._send_key, message, expiry.redis_expiry_seconds, state.reply_key, wait_with_push
-            )
+            and core.send_then_pop(self._send_key, message, redis_expiry, state.reply_key, wait_with_push)
         ):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
             state.sent_with_wait = request_id
         else:
-            core.send_messages(self._send_queue_name, [message], expiry.redis_expiry_seconds, now + budget)
+            core.send_messages(self._send_queue_name, [message], redis_expiry, now + budget)
         return (nonce, request_meta["reply_to"], now) if awaited else None
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:

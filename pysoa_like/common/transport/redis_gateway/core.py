@@ -303,7 +303,7 @@ class RedisTransportCore:
 
     def log_oversized(self, size: int, request_id: Any, direction: str) -> None:
         """Log a WARNING on ``pysoa_like.transport.oversized_message`` (for a message that
-        ``core.message.should_log_oversized`` finds above the configured threshold)."""
+        ``core.message.frame_for_sending`` finds oversized)."""
         _oversized_logger.warning(
             "Oversized message %s service %s for request %r: %d bytes (threshold %d)",
             direction,

@@ -6,13 +6,11 @@ async drivers and are tested against PROTOCOL.md's byte vectors.
 
 Sending one message::
 
-    expiry = compute_expiry(time.time(), settings_expiry, explicit_expiry)
-    payload = serializer.dict_to_blob(build_envelope(request_id, meta, body, expiry.envelope_expiry))
-    check_message_size(len(payload), maximum)
-    if is_server and should_chunk(len(payload), chunk_threshold, version):
-        messages = split_into_chunks(payload, serializer.mime_type, chunk_threshold)
-    else:
-        messages = [frame_message(payload, serializer.mime_type, version)]
+    envelope, redis_expiry = envelope_to_send(request_id, meta, body, time.time(), settings_expiry, explicit_expiry)
+    payload = serializer.dict_to_blob(envelope)
+    messages, oversized, chunked = frame_for_sending(
+        payload, serializer.mime_type, version, maximum, log_threshold, chunk_threshold
+    )  # the framed message (or a server's chunks); whether to log the oversized WARNING
     host = choose_host_index(key, host_count, backend_cycle)
     # EVALSHA SEND_MESSAGE_LUA_SCRIPT per message; on QUEUE_FULL_ERROR sleep queue_full_backoff_seconds(i)
 
@@ -50,24 +48,19 @@ from pysoa_like.core.message import (
     EXPIRY_META_KEY,
     MESSAGE_TOO_LARGE_TEXT,
     ChunkReassembler,
-    ExpiryValues,
     FramedMessage,
     OutgoingMessage,
     ParsedMessage,
-    build_envelope,
     check_envelope,
-    check_message_size,
-    compute_expiry,
+    envelope_to_send,
+    frame_for_sending,
     frame_message,
-    frame_unjoined,
     is_expired,
     parse_client_version,
     parse_client_version_checked,
     parse_message,
     reject_chunked_request,
     reply_address,
-    should_chunk,
-    should_log_oversized,
     split_into_chunks,
     validate_chunk_settings,
     validate_header_value,
@@ -89,18 +82,15 @@ __all__ = [
     "QUEUE_FULL_ERROR",
     "SEND_MESSAGE_LUA_SCRIPT",
     "ChunkReassembler",
-    "ExpiryValues",
     "FramedMessage",
     "OutgoingMessage",
     "ParsedMessage",
     "UnsupportedProtocolVersionError",
-    "build_envelope",
     "check_envelope",
-    "check_message_size",
     "choose_host_index",
-    "compute_expiry",
+    "envelope_to_send",
+    "frame_for_sending",
     "frame_message",
-    "frame_unjoined",
     "is_expired",
     "make_reply_to",
     "make_request_host_cycle",
@@ -119,8 +109,6 @@ __all__ = [
     "reply_to_problem",
     "request_queue_key",
     "request_queue_name",
-    "should_chunk",
-    "should_log_oversized",
     "split_into_chunks",
     "validate_chunk_settings",
     "validate_header_value",

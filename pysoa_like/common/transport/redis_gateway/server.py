@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pysoa_like.common.fields import ClassConfigurationSchema
@@ -14,6 +14,7 @@ from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta, Serv
 from pysoa_like.common.transport.errors import (
     InvalidMessageError,
     MessageReceiveTimeout,
+    MessageTooLarge,
 )
 from pysoa_like.common.transport.redis_gateway._at_least_once_serving import AtLeastOnceServing
 from pysoa_like.common.transport.redis_gateway._delivery import AtLeastOnceDelivery
@@ -26,14 +27,8 @@ from pysoa_like.common.transport.redis_gateway._settings_schema import (
 )
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
-    OutgoingMessage,
-    build_envelope,
-    check_message_size,
-    compute_expiry,
-    frame_unjoined,
-    should_chunk,
-    should_log_oversized,
-    split_into_chunks,
+    envelope_to_send,
+    frame_for_sending,
     validate_chunk_settings,
 )
 from pysoa_like.core.constants import (
@@ -383,31 +378,30 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         prefix = self._prefix
         metrics = self.metrics
         core = self.core
-        expiry = compute_expiry(time.time(), core.message_expiry_in_seconds)
-        envelope = build_envelope(request_id, meta, body, expiry.envelope_expiry)
-        payload = core.serialized(serializer, envelope)
-        size = len(payload)
-        mime_type = serializer.mime_type or ""
+        envelope, redis_expiry = envelope_to_send(request_id, meta, body, time.time(), core.message_expiry_in_seconds)
+        payload = core.serialized(serializer, envelope) if core.measured else serializer.dict_to_blob(envelope)
         try:
-            check_message_size(size, self.maximum_message_size_in_bytes)
-            chunked = should_chunk(size, self.chunk_messages_larger_than_bytes, version)
-        except Exception:
+            messages, oversized, chunked = frame_for_sending(
+                payload,
+                serializer.mime_type or "",
+                version,
+                self.maximum_message_size_in_bytes,
+                core.log_messages_larger_than_bytes,
+                self.chunk_messages_larger_than_bytes,
+            )
+        except MessageTooLarge:
             metrics.counter(prefix + "send.error.message_too_large").increment()
             raise
-        if should_log_oversized(size, core.log_messages_larger_than_bytes):
-            core.log_oversized(size, request_id, "from")
-        messages: Sequence[OutgoingMessage]
+        if oversized:
+            core.log_oversized(len(payload), request_id, "from")
         if chunked:
-            messages = split_into_chunks(payload, mime_type, self.chunk_messages_larger_than_bytes)
             metrics.histogram(prefix + "send.chunk_count").set(len(messages))
-        else:
-            messages = [frame_unjoined(payload, mime_type, version)]
         held = getattr(meta, "delivery", None)
         if held is None:
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-            core.send_reply(reply_to, messages, expiry.redis_expiry_seconds)
+            core.send_reply(reply_to, messages, redis_expiry)
         else:
-            self._send_held(held, reply_to, messages, expiry.redis_expiry_seconds)
+            self._send_held(held, reply_to, messages, redis_expiry)
 
     def hold_many_requests(self) -> None:
         """A concurrent worker holds several requests at once: each watched request keeps its liveness key until
