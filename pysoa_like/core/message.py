@@ -125,11 +125,11 @@ def _header_int(name: bytes, value: bytes) -> int:
 
 
 def _mime_type(value: bytes) -> str:
-    mime_type = _MIME_TYPES.get(value)
-    if mime_type is None:
-        mime_type = value.decode("ascii")
-        if len(_MIME_TYPES) < 256:
-            _MIME_TYPES[value] = mime_type
+    """A header's MIME type decoded, and remembered (256 at most) so that the next message finds it in ``_MIME_TYPES``
+    without this call."""
+    mime_type = value.decode("ascii")
+    if len(_MIME_TYPES) < 256:
+        _MIME_TYPES[value] = mime_type
     return mime_type
 
 
@@ -167,7 +167,7 @@ def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMe
         number, mime = marker.group(1, 2)
         version = _VERSIONS_BY_DIGITS.get(number) or _version_from_marker_digits(number)
         if mime is not None:
-            content_type = _mime_type(mime)
+            content_type = _MIME_TYPES.get(mime) or _mime_type(mime)
         offset = marker.end()
     elif message.startswith(_V2_MARKER):
         version = ProtocolVersion.VERSION_2
@@ -178,7 +178,7 @@ def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMe
     while header is not None:
         name, value = header.group(1, 2)
         if name == b"content-type":
-            content_type = _mime_type(value)
+            content_type = _MIME_TYPES.get(value) or _mime_type(value)
         elif name == b"chunk-count":
             chunk_count = _header_int(name, value)
         else:
@@ -800,20 +800,8 @@ _MSGPACK_CONTAINER_BYTES = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
 _REFERENT_SLICE = 1024
 # Above this size, counting header bytes costs more than walking the decoded objects.
 _COUNTING_LIMIT_BYTES = 16384
-
-
-def _container_bound(payload: Any, mime_type: str | None) -> int | None:
-    """An upper bound on the nesting of a small payload from its bytes alone, or None when unknown."""
-    if len(payload) > _COUNTING_LIMIT_BYTES:
-        return None
-    data = payload
-    if isinstance(data, memoryview):
-        data = data.obj if isinstance(data.obj, bytes | bytearray) else bytes(data)
-    if mime_type == "application/msgpack":
-        return len(data) - len(data.translate(None, _MSGPACK_CONTAINER_BYTES))
-    if mime_type == "application/json":
-        return int(data.count(b"[") + data.count(b"{"))
-    return None
+# The MIME types whose bytes tell how many maps and lists a payload opens.
+_MSGPACK, _JSON = "application/msgpack", "application/json"
 
 
 def _reference_depth_over(message: Any, limit: int, budget: int) -> bool:
@@ -867,9 +855,17 @@ def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: i
     """
     if len(payload) <= limit:
         return False
-    bound = _container_bound(payload, mime_type)
-    if bound is not None and bound <= limit:
-        return False
+    if len(payload) <= _COUNTING_LIMIT_BYTES and mime_type in (_MSGPACK, _JSON):
+        # A small payload's bytes bound its nesting: it cannot nest deeper than it opens maps and lists.
+        data = payload
+        if isinstance(data, memoryview):
+            data = data.obj if isinstance(data.obj, bytes | bytearray) else bytes(data)
+        if mime_type == _MSGPACK:
+            bound = len(data) - len(data.translate(None, _MSGPACK_CONTAINER_BYTES))
+        else:
+            bound = data.count(b"[") + data.count(b"{")
+        if bound <= limit:
+            return False
     if type(message) is not dict and type(message) is not list:
         return False
     return _reference_depth_over(message, limit, len(payload)) and _container_depth_over(message, limit)

@@ -79,23 +79,23 @@ class ReplyVerdict(enum.Enum):
     FORGED = "forged"
 
 
-class PendingReplies:
-    """The replies one client thread waits for: request id -> (nonce, time after which it stops waiting).
+class PendingReplies(dict[Any, tuple[str, float]]):
+    """The replies one client thread waits for: a dict of request id -> (nonce, time after which it stops waiting).
+
+    A dict itself, so that ``len()`` and an emptiness test (asked on every send and receive) cost no call; change
+    it only through its methods.
 
     Args:
         require_nonce: Refuse replies whose meta has no nonce (every PySOA 1.4.9 and pysoa_like server echoes
             it); False also accepts them, for servers that rebuild the reply's meta.
     """
 
-    __slots__ = ("_added", "_pending", "require_nonce")
+    __slots__ = ("_added", "require_nonce")
 
     def __init__(self, require_nonce: bool = True) -> None:
+        super().__init__()
         self.require_nonce = require_nonce
-        self._pending: dict[Any, tuple[str, float]] = {}
         self._added = 0
-
-    def __len__(self) -> int:
-        return len(self._pending)
 
     def expect(self, request_id: Any, nonce: str, forget_after: float, now: float) -> None:
         """Wait for the reply to ``request_id``, which must echo ``nonce``.
@@ -107,7 +107,7 @@ class PendingReplies:
                 could no longer arrive (the request and any reply have expired).
             now: The current time.
         """
-        pending = self._pending
+        pending = self
         self._added += 1
         if self._added % _PRUNE_EVERY == 0 or len(pending) >= _MAXIMUM_PENDING:
             self.prune(now)
@@ -117,18 +117,18 @@ class PendingReplies:
 
     def forget(self, request_id: Any) -> None:
         """Stop waiting for ``request_id`` (its send failed)."""
-        self._pending.pop(request_id, None)
+        self.pop(request_id, None)
 
     def prune(self, now: float) -> None:
         """Stop waiting for every request whose reply can no longer come (:meth:`expect` calls it now and then)."""
-        pending = self._pending
+        pending = self
         for request_id in [key for key, (_nonce, forget_after) in pending.items() if forget_after < now]:
             del pending[request_id]
 
     def verdict(self, request_id: Any, meta: Any) -> ReplyVerdict:
         """Judge one received reply by its request id and meta; an accepted one is no longer awaited."""
         try:
-            entry = self._pending.get(request_id)
+            entry = self.get(request_id)
         except TypeError:  # an unhashable id: nobody's
             return ReplyVerdict.UNKNOWN
         if entry is None:
@@ -136,7 +136,7 @@ class PendingReplies:
         echoed = meta.get(REPLY_NONCE_META_KEY) if isinstance(meta, Mapping) else None
         if echoed != entry[0] and (echoed is not None or self.require_nonce):
             return ReplyVerdict.FORGED
-        del self._pending[request_id]
+        del self[request_id]
         return ReplyVerdict.ACCEPTED
 
 

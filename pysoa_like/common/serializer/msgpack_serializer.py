@@ -163,12 +163,15 @@ class MsgpackSerializer(Serializer):
             raise InvalidMessage(f"MessagePack message decoded to a {type(result).__name__}, not a map")
         return result
 
-    def buffer_to_dict(self, buffer: bytes | bytearray | memoryview) -> dict[Any, Any]:
-        """Like :meth:`blob_to_dict`, which reads a view in place (no copy); see :meth:`Serializer.buffer_to_dict`."""
-        if type(self).blob_to_dict is not MsgpackSerializer.blob_to_dict:
-            # A subclass's own blob_to_dict may expect bytes, as the base contract promises.
-            return super().buffer_to_dict(buffer)
-        return self.blob_to_dict(buffer)
+    #: :meth:`blob_to_dict` itself, which reads a view in place (no copy; see :meth:`Serializer.buffer_to_dict`):
+    #: the transports decode each received message with one call. (Its argument is named ``blob``.)
+    buffer_to_dict = blob_to_dict  # type: ignore[assignment]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "blob_to_dict" in cls.__dict__ and "buffer_to_dict" not in cls.__dict__:
+            # A subclass's own blob_to_dict may expect bytes, as the base contract promises: it gets a copy.
+            cls.buffer_to_dict = Serializer.buffer_to_dict  # type: ignore[assignment]
 
 
 _SCANNABLE = (bytes, bytearray)

@@ -231,3 +231,16 @@ def test_a_socket_closed_while_extending_its_timeout_is_a_connection_error() -> 
     reader.read_deadline = time.monotonic() + 30
     with pytest.raises(redis.ConnectionError, match="Bad file descriptor"):
         reader.read()
+
+
+def test_a_push_reply_is_read_as_its_outcome() -> None:
+    """``read(push=True)``: a send script's reply is None when pushed, else what the refusal means."""
+    from pysoa_like.common.transport.redis_gateway._lanes import QueueFullError
+
+    data = b":1\r\n-queue full\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:1\r\n"
+    reader = ReplyReader(_Connection(_Trickle(data, 3)))
+    assert reader.read(push=True) is None
+    assert isinstance(reader.read(push=True), QueueFullError)
+    refused = reader.read(push=True)
+    assert isinstance(refused, redis.ResponseError) and "WRONGTYPE" in str(refused)
+    assert reader.read() == 1  # an ordinary read still gives the reply itself

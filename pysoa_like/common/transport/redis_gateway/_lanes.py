@@ -182,8 +182,12 @@ class ReplyReader:
         self.read_deadline = 0.0
         self.timeout_extended = False
 
-    def read(self) -> Any:
+    def read(self, push: bool = False) -> Any:
         """Read one reply: bytes, bytearray (big bulk strings), int, list, dict, None or an error object.
+
+        Args:
+            push: The reply is a send script's: an error reply is returned as what it means for the push
+                (:class:`QueueFullError`, or Redis' error), any other reply (pushed) as None.
 
         Raises:
             redis.ConnectionError: The connection was closed or failed, or sent something that is not RESP.
@@ -213,8 +217,8 @@ class ReplyReader:
             error = redis_error(reply)
             if not isinstance(error, redis.ResponseError):
                 raise error
-            return error
-        return reply
+            return _script_error(error) if push else error
+        return None if push else reply
 
     def _extend_timeout(self, timed_out: TimeoutError) -> None:
         """Give the socket what is left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
@@ -438,7 +442,7 @@ class Lane:
                 )
                 read = self._reader.read
                 for position in retry:
-                    errors[position] = _script_error(read())
+                    errors[position] = read(push=True)
                     plans[position] = False
         except BaseException:
             self._disconnect()
@@ -472,7 +476,8 @@ class Lane:
         """Read the replies of one item's push commands: None when pushed, else the error."""
         read = self._reader.read
         if not transaction:
-            return _script_error(read())
+            error: Exception | None = read(push=True)
+            return error
         verdict, reply, multi_refused = transaction_outcome(read(), read(), read(), read())
         if multi_refused:
             self._transactions = False
@@ -770,7 +775,7 @@ class Lane:
         read = self._reader.read
         try:
             self._reader.read_deadline = deadline
-            error = _script_error(read())
+            error = read(push=True)
             if error is not None:
                 # Nothing will answer this wait: it goes with the connection.
                 self._disconnect()
