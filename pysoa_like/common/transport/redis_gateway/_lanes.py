@@ -428,10 +428,11 @@ class Lane:
                 else:
                     commands.append(push.command)
             self._send(pack_commands(commands), deadline)
+            read = self._reader.read
             errors: list[Exception | None] = []
             retry: list[int] = []
             for position, transaction in enumerate(plans):
-                error = self._read_outcome(transaction)
+                error = self._read_transaction_outcome() if transaction else read(push=True)
                 errors.append(error)
                 if error is not None and must_push_again(error):
                     retry.append(position)
@@ -440,7 +441,6 @@ class Lane:
                 self._send(
                     pack_commands([script_command(True, items[position], capacity) for position in retry]), deadline
                 )
-                read = self._reader.read
                 for position in retry:
                     errors[position] = read(push=True)
                     plans[position] = False
@@ -472,12 +472,12 @@ class Lane:
         read = self._reader.read
         self._transactions = transactions_allowed(read(), read(), read())
 
-    def _read_outcome(self, transaction: bool) -> Exception | None:
-        """Read the replies of one item's push commands: None when pushed, else the error."""
+    def _read_transaction_outcome(self) -> Exception | None:
+        """Read the four replies of one item's transaction push: None when pushed, else the error.
+
+        (A send script's push has one reply, read as its outcome by ``ReplyReader.read(push=True)``.)
+        """
         read = self._reader.read
-        if not transaction:
-            error: Exception | None = read(push=True)
-            return error
         verdict, reply, multi_refused = transaction_outcome(read(), read(), read(), read())
         if multi_refused:
             self._transactions = False
@@ -541,7 +541,7 @@ class Lane:
             try:
                 for _command in range(before):
                     read()
-                error = self._read_outcome(transaction)
+                error = self._read_transaction_outcome() if transaction else read(push=True)
             except Exception as exc:
                 self._disconnect()
                 lost = [(unread, exc) for unread, _transaction, _before in deferred[position:]]
