@@ -245,6 +245,11 @@ class RespParser:
         big = self._big
         if big is not None and self._big_have < len(big):
             return memoryview(big)[self._big_have :]
+        return self._buffer_room()
+
+    def _buffer_room(self) -> memoryview:
+        """Where in the buffer the next received bytes go: all of it when it is empty, else after the unparsed
+        bytes (moved to its start first when little room is left after them, or the item they begin needs more)."""
         start, end, size = self._start, self._end, len(self._buffer)
         if start == end:
             self._start = self._end = 0
@@ -341,17 +346,20 @@ class RespParser:
                 reply = self._parse_reply()
                 if reply is not NEED_DATA:
                     return reply
-            count = recv_into(self.recv_buffer())
+            big = self._big
+            if big is not None and self._big_have < len(big):
+                # The rest of a big bulk string, all bound to come: received in place before it is parsed.
+                while self._big_have < len(big):
+                    count = recv_into(self.recv_buffer())
+                    if not count:
+                        return NEED_DATA
+                    self.received(count)
+                continue
+            # Into the buffer (recv_buffer refuses while fed bytes wait, and says why).
+            count = recv_into(self._buffer_room() if not self._backlog else self.recv_buffer())
             if not count:
                 return NEED_DATA
-            self.received(count)
-            big = self._big
-            while big is not None and self._big_have < len(big):
-                # The rest of a big bulk string, all bound to come: received in place before it is parsed.
-                count = recv_into(self.recv_buffer())
-                if not count:
-                    return NEED_DATA
-                self.received(count)
+            self._end += count  # (what received() does for bytes received into the buffer)
 
     def _parse_reply(self) -> Any:
         if self._start == self._end:
