@@ -1,8 +1,8 @@
-"""The lanes' RESP reader, fed replies in pieces as small as one byte.
+"""The lanes' RESP reader (``ReplyReader`` in ``redis_gateway/_lanes.py``), fed replies in pieces as small as one byte.
 
 Redis cannot be made to split its replies at chosen places, so these tests give the reader a socket stand-in
 that hands out bytes a few at a time; the reader is exercised against a real Redis in
-``tests/integration/redis_transport/test_reply_reader_redis.py``.
+``tests/integration/redis_transport/test_resp_reader_redis.py``.
 """
 
 from __future__ import annotations
