@@ -7,16 +7,17 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
 from pysoa_like.client.client import Client
-from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.test.redis import RedisServerProcess
+from tests.integration._latency_proxy import LatencyProxy
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request
 
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -33,6 +34,22 @@ _CALLS: dict[str, Callable[[Client], Any]] = {
     "future": lambda client: client.call_action_future("billing", "charge", {"cents": 5}, timeout=1).result(),
     "parallel": lambda client: client.call_actions_parallel("billing", [{"action": "charge"}], timeout=1),
 }
+
+
+@pytest.fixture
+def watched_over_a_proxy(
+    redis_url: str, redis_server: RedisServerProcess
+) -> Iterator[tuple[LatencyProxy, dict[str, Any]]]:
+    """A latency proxy (no delay yet) in front of the flushed Redis, and the settings of a ``billing`` client over
+    it with ``detect_dead_workers`` on and a 20 s socket timeout."""
+    with LatencyProxy(redis_server.address, 0.0) as proxy:
+        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
+        transport_kwargs = {
+            "backend_type": "redis.standard",
+            "backend_layer_kwargs": layer,
+            "detect_dead_workers": True,
+        }
+        yield proxy, {"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}}
 
 
 @pytest.mark.parametrize("call", sorted(_CALLS))
@@ -119,7 +136,7 @@ def test_a_redis_that_freezes_right_after_the_timeout_does_not_hold_the_caller()
 
 
 def test_a_watched_call_ends_near_its_timeout_when_redis_stops_answering_the_liveness_check(
-    redis_server: RedisServerProcess,
+    watched_over_a_proxy: tuple[LatencyProxy, dict[str, Any]],
 ) -> None:
     """With ``detect_dead_workers``, the liveness check made while waiting is bounded by the call's timeout.
 
@@ -127,87 +144,67 @@ def test_a_watched_call_ends_near_its_timeout_when_redis_stops_answering_the_liv
     is slow to answer what the client sends next (the liveness check among it), then the call still ends with a
     transport error within a few seconds of its timeout, not after the socket timeout.
     """
-    from pysoa_like.common.transport.errors import PySOATransportError
-    from tests.integration._latency_proxy import LatencyProxy
+    proxy, settings = watched_over_a_proxy
+    client = Client(settings)
+    outcome: list[BaseException] = []
 
-    redis_server.flush()
-    with LatencyProxy(redis_server.address, 0.0) as proxy:
-        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
-        transport_kwargs = {
-            "backend_type": "redis.standard",
-            "backend_layer_kwargs": layer,
-            "detect_dead_workers": True,
-        }
-        client = Client({"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}})
-        outcome: list[BaseException] = []
+    def call() -> None:
+        try:
+            client.call_action("billing", "charge", {"cents": 5}, timeout=2)
+        except BaseException as exc:
+            outcome.append(exc)
 
-        def call() -> None:
-            try:
-                client.call_action("billing", "charge", {"cents": 5}, timeout=2)
-            except BaseException as exc:
-                outcome.append(exc)
-
-        started = time.monotonic()
-        caller = threading.Thread(target=call)
-        caller.start()
-        time.sleep(0.5)  # the first wait (one second) is with Redis; what the client sends next is held up
-        proxy.request_delay = 30.0
-        caller.join(15)
-        elapsed = time.monotonic() - started
+    started = time.monotonic()
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.5)  # the first wait (one second) is with Redis; what the client sends next is held up
+    proxy.request_delay = 30.0
+    caller.join(15)
+    elapsed = time.monotonic() - started
     assert not caller.is_alive() and elapsed < 6, f"the call took {elapsed:.1f} s"
     [error] = outcome
     assert isinstance(error, PySOATransportError)
 
 
 def test_a_watched_async_call_ends_near_its_timeout_when_redis_stops_answering_the_liveness_check(
-    redis_server: RedisServerProcess,
+    watched_over_a_proxy: tuple[LatencyProxy, dict[str, Any]],
 ) -> None:
     """AsyncClient with ``detect_dead_workers``: a Redis that stops answering (the liveness looks among what it
     is sent) does not hold a call past its timeout, and the event loop is never held meanwhile."""
     import asyncio
 
     from pysoa_like.client.async_client import AsyncClient
-    from pysoa_like.common.transport.errors import PySOATransportError
-    from tests.integration._latency_proxy import LatencyProxy
 
-    redis_server.flush()
-    with LatencyProxy(redis_server.address, 0.0) as proxy:
-        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
-        transport_kwargs = {
-            "backend_type": "redis.standard",
-            "backend_layer_kwargs": layer,
-            "detect_dead_workers": True,
-        }
-        settings = {"billing": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": transport_kwargs}}}
+    proxy, settings = watched_over_a_proxy
 
-        async def scenario() -> tuple[BaseException | None, float, float]:
-            worst_lag = 0.0
+    async def scenario() -> tuple[BaseException | None, float, float]:
+        worst_lag = 0.0
 
-            async def tick() -> None:
-                nonlocal worst_lag
-                last = time.monotonic()
-                while True:
-                    await asyncio.sleep(0.01)
-                    now = time.monotonic()
-                    worst_lag, last = max(worst_lag, now - last - 0.01), now
+        async def tick() -> None:
+            nonlocal worst_lag
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                worst_lag, last = max(worst_lag, now - last - 0.01), now
 
-            ticker = asyncio.ensure_future(tick())
-            client = AsyncClient(settings)
-            started = time.monotonic()
-            call = asyncio.ensure_future(client.call_action("billing", "charge", {"cents": 5}, timeout=2.5))
-            await asyncio.sleep(0.5)
-            proxy.request_delay = 30.0  # the liveness look after the first second is held up, and all after it
-            error = None
-            try:
-                await call
-            except BaseException as exc:
-                error = exc
-            elapsed = time.monotonic() - started
-            ticker.cancel()
-            await asyncio.wait_for(client.aclose(), 10)
-            return error, elapsed, worst_lag
+        ticker = asyncio.ensure_future(tick())
+        client = AsyncClient(settings)
+        started = time.monotonic()
+        call = asyncio.ensure_future(client.call_action("billing", "charge", {"cents": 5}, timeout=2.5))
+        await asyncio.sleep(0.5)
+        proxy.request_delay = 30.0  # the liveness look after the first second is held up, and all after it
+        error = None
+        try:
+            await call
+        except BaseException as exc:
+            error = exc
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        await asyncio.wait_for(client.aclose(), 10)
+        return error, elapsed, worst_lag
 
-        error, elapsed, worst_lag = asyncio.run(scenario())
+    error, elapsed, worst_lag = asyncio.run(scenario())
     assert isinstance(error, PySOATransportError), error
     assert elapsed < 6, f"the call took {elapsed:.1f} s"
     assert worst_lag < 0.5, worst_lag
