@@ -8,6 +8,7 @@ transport queued.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -59,18 +60,32 @@ def _push(raw_redis: redis.Redis, meta: dict[str, Any], *messages: bytes) -> Non
     raw_redis.rpush("pysoa:" + meta["reply_to"], *messages)
 
 
+def _three_calls_answered(
+    transport: AsyncRedisClientTransport,
+    raw_redis: redis.Redis,
+    replies: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], list[bytes]],
+) -> list[ReceivedMessage]:
+    """Send requests 1 to 3, push ``replies(*their metas)`` onto the reply list in one go, and return what each
+    call received (in request order); the transport is closed at the end."""
+
+    async def calls() -> list[ReceivedMessage]:
+        metas = await _sent(transport, raw_redis, 3)
+        _push(raw_redis, metas[0], *replies(*metas))
+        received = await asyncio.gather(*(transport.receive_response_message(i, 5) for i in (1, 2, 3)))
+        await transport.aclose()
+        return received
+
+    return asyncio.run(calls())
+
+
 def test_foreign_duplicated_forged_and_malformed_replies_are_dropped_and_each_call_gets_its_own(
     transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
 ) -> None:
     """Replies popped in one batch: the junk among them is counted by kind; each call gets its own reply once."""
 
-    async def calls() -> list[ReceivedMessage]:
-        transport = _transport(transport_kwargs, metrics)
-        first, second, third = await _sent(transport, raw_redis, 3)
+    def replies(first: dict[str, Any], second: dict[str, Any], third: dict[str, Any]) -> list[bytes]:
         forged = {**first, "reply_nonce": "0000000000000000"}
-        _push(
-            raw_redis,
-            first,
+        return [
             _reply(999, first, who="stranger"),
             _reply(1, forged, who="attacker"),
             _reply(1, first, n=1),
@@ -78,12 +93,9 @@ def test_foreign_duplicated_forged_and_malformed_replies_are_dropped_and_each_ca
             b"not a framed message",
             _reply(3, third, n=3),
             _reply(2, second, n=2),
-        )
-        received = await asyncio.gather(*(transport.receive_response_message(i, 5) for i in (1, 2, 3)))
-        await transport.aclose()
-        return received
+        ]
 
-    received = asyncio.run(calls())
+    received = _three_calls_answered(_transport(transport_kwargs, metrics), raw_redis, replies)
     assert [(reply.request_id, reply.body) for reply in received] == [(i, job_response(n=i)) for i in (1, 2, 3)]
     # The stranger and the duplicate name no waiting call; the attacker's names one but not its nonce.
     assert metrics.counters[ERROR + "unknown_reply"] == 2
@@ -96,22 +108,15 @@ def test_a_big_reply_is_decoded_off_the_loop_in_its_turn_and_a_broken_one_is_dro
 ) -> None:
     """A reply over 256 KiB among small ones reaches its call; a big one that cannot be decoded is counted."""
 
-    async def calls() -> list[ReceivedMessage]:
-        transport = _transport(transport_kwargs, metrics)
-        first, second, third = await _sent(transport, raw_redis, 3)
-        _push(
-            raw_redis,
-            first,
+    def replies(first: dict[str, Any], second: dict[str, Any], third: dict[str, Any]) -> list[bytes]:
+        return [
             _reply(1, first, n=1),
             frame_message(b"\xc1" * 300_000, MSGPACK),  # never valid msgpack
             _reply(2, second, blob="x" * 300_000),
             _reply(3, third, n=3),
-        )
-        received = await asyncio.gather(*(transport.receive_response_message(i, 5) for i in (1, 2, 3)))
-        await transport.aclose()
-        return received
+        ]
 
-    first, second, third = asyncio.run(calls())
+    first, second, third = _three_calls_answered(_transport(transport_kwargs, metrics), raw_redis, replies)
     assert (first.body, third.body) == (job_response(n=1), job_response(n=3))
     assert second.body == job_response(blob="x" * 300_000)
     assert metrics.counters[ERROR + "invalid_message"] == 1
