@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._baseline import Baseline, prepared_baseline, run_in_checkout
+from benchmarks._cli import benchmark_parser, write_report
 from benchmarks._like import MAXIMUM_MESSAGE_BYTES
 from benchmarks._procs import REPO_ROOT, BenchmarkError, implementations, start_server
 from benchmarks._stats import percentile, summarize
@@ -238,12 +239,7 @@ def _format(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run, print the table and write the JSON; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.asyncio_client", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="Repetitions (default 5)")
-    parser.add_argument("--calls", type=int, default=3000, help="Timed calls per workload (default 3000)")
-    parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
-    parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the benchmark works")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
+    parser = benchmark_parser("benchmarks.asyncio_client", __doc__.split("\n")[0], DEFAULT_OUTPUT)
     parser.add_argument(
         "--baseline",
         metavar="DIR_OR_REVISION",
@@ -303,9 +299,7 @@ def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
     print(_format(report))
     if baseline is not None:
         print(_format_baseline(report, baseline.label))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON written to {args.output}")
+    write_report(report, args.output)
     return 0
 
 

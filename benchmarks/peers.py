@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._cli import benchmark_parser, write_report
 from benchmarks._procs import (
     REPO_ROOT,
     BenchmarkError,
@@ -289,17 +289,15 @@ async def _make(factory: Callable[..., Any], *args: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run, print the table and write the JSON; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="Repetitions (default 5)")
-    parser.add_argument("--calls", type=int, default=3000, help="Timed calls per workload (default 3000)")
-    parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
+    parser = benchmark_parser(
+        "benchmarks.peers",
+        __doc__.split("\n")[0],
+        DEFAULT_OUTPUT,
+        smoke_help="Tiny counts (waves of 10 and 50), one repetition: checks that it works",
+    )
     parser.add_argument(
         "--waves", type=int, nargs="+", default=list(WAVES), help="Calls in flight at once (default 100 1000)"
     )
-    parser.add_argument(
-        "--smoke", action="store_true", help="Tiny counts (waves of 10 and 50), one repetition: checks that it works"
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
     args = parser.parse_args(argv)
     if args.smoke:
         args.reps, args.calls, args.warmup, args.waves = 1, 100, 20, [10, 50]
@@ -344,9 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average {load_before[0]} -> {report['machine']['load_average_after'][0]}"
     )
     print(_format(report))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON written to {args.output}")
+    write_report(report, args.output)
     return 0
 
 

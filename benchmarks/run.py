@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._baseline import Baseline, prepared_baseline
+from benchmarks._cli import benchmark_parser, write_report
 from benchmarks._procs import (
     REPO_ROOT,
     BenchmarkError,
@@ -45,14 +45,17 @@ BIG_SIZE = 1024 * 1024
 
 def make_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="Interleaved repetitions (default 5)")
-    parser.add_argument("--calls", type=int, default=3000, help="Timed calls per serial/throughput run (default 3000)")
-    parser.add_argument("--warmup", type=int, default=300, help="Untimed serial calls first (default 300)")
+    parser = benchmark_parser(
+        "benchmarks.run",
+        __doc__.split("\n")[0],
+        DEFAULT_OUTPUT,
+        reps_help="Interleaved repetitions",
+        calls_help="Timed calls per serial/throughput run",
+        smoke_help="Tiny counts, one repetition: checks the suite works",
+    )
     parser.add_argument("--wave", type=int, default=100, help="Calls in flight per throughput wave (default 100)")
     parser.add_argument("--big-calls", type=int, default=30, help="Timed 1 MiB calls (default 30)")
     parser.add_argument("--events", type=int, default=5000, help="Timed events published (default 5000)")
-    parser.add_argument("--smoke", action="store_true", help="Tiny counts, one repetition: checks the suite works")
     parser.add_argument("--no-pysoa", action="store_true", help="Skip PySOA 1.4.9 (no interop venv needed)")
     parser.add_argument(
         "--no-delivery", action="store_true", help="Skip pysoa_like with at-least-once delivery (two runs fewer)"
@@ -62,7 +65,6 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DIR_OR_REVISION",
         help="Also run another pysoa_like: a checkout's directory, or a git revision of this repository",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Where to write the JSON")
     return parser
 
 
@@ -225,9 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.reps} repetitions, {report['elapsed_s']} s"
     )
     print(format_table(report, report["labels"]))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON written to {args.output}")
+    write_report(report, args.output)
     return 0
 
 
