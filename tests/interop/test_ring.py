@@ -6,7 +6,9 @@ the reply key, so a reply only arrives if client and server hash identically (PR
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -58,14 +60,38 @@ def test_ring_big_response(matrix_batches: BatchRunner, path: Path, combo: Combo
 
 
 @pytest.mark.parametrize("server", ["pysoa", "like"])
-def test_both_masters_carry_traffic(
-    matrix_batches: BatchRunner, deployment_factory: Callable[[str, str], Deployment], server: str
+def test_each_client_spreads_its_requests_over_both_masters_and_both_are_served(
+    deployment_factory: Callable[[str, str], Deployment], server: str
 ) -> None:
-    """After the ring batches, every master has run sends (EVALSHA/EVAL) and blocking pops (BLPOP)."""
+    """Both clients send requests to both masters, and the server answers requests on both.
+
+    Two requests to a service nobody serves stay where they were sent: one on each master (a client sends to
+    the masters in turn). Two calls in a row that follow them therefore go one to each master too, and both
+    come back: the server's workers take requests from both masters.
+    """
+    deployment = deployment_factory(server, "ring")
+    served = RING_COMBOS[0].services[0]
     for client in ("pysoa", "like"):
-        matrix_batches(Path(client, server), RING_COMBOS[0], "ring")
-    for host, port in deployment_factory(server, "ring").hosts:
-        stats = redis.Redis(host=host, port=port).info("commandstats")
-        sends = sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
-        assert sends > 0, f"master {host}:{port} carried no messages: {sorted(stats)}"
-        assert stats.get("cmdstat_blpop", {}).get("calls", 0) > 0, f"master {host}:{port} was never polled"
+        unserved = f"ring_unserved_{uuid.uuid4().hex[:12]}"
+        calls = [_send(unserved, 1), _send(unserved, 2), _square(served, 3), _square(served, 4)]
+        outcomes = deployment.call(client, {served: ("msgpack", 3), unserved: ("msgpack", 3)}, calls)
+        answers = [outcome.get("result", {}).get("body") for outcome in outcomes[2:]]
+        assert answers == [{"square": 9}, {"square": 16}], f"{client} client: {outcomes}"
+        masters = [redis.Redis(host=host, port=port) for host, port in deployment.hosts]
+        queue = f"pysoa:service.{unserved}"
+        assert [master.llen(queue) for master in masters] == [1, 1], f"{client} client: not one request per master"
+        for master in masters:
+            master.delete(queue)
+            master.close()
+
+
+def _send(service: str, number: int) -> dict[str, Any]:
+    actions = [{"action": "square", "body": {"number": number}}]
+    return {"method": "send_request", "kwargs": {"service_name": service, "actions": actions}}
+
+
+def _square(service: str, number: int) -> dict[str, Any]:
+    return {
+        "method": "call_action",
+        "kwargs": {"service_name": service, "action": "square", "body": {"number": number}},
+    }
