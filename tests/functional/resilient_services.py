@@ -2,9 +2,10 @@
 
 ``first`` calls ``second``, which calls ``third`` (``hop``): each sleeps ``body["sleep"][<service>]`` seconds
 first and logs the time its job has left. ``third`` also serves ``flaky`` (fails every second call) and
-``marker`` (logs that it ran). ``FUNCTIONAL_REDIS_URL`` names the Redis. :func:`serve_command` and
-:func:`serve_environment` start one worker of a service, :func:`client_settings` make a client of them (the
-functional tests and ``benchmarks.failures``).
+``marker`` (logs that it ran). ``FUNCTIONAL_REDIS_URL`` names the Redis; ``RESILIENT_NESTED_CALL_MARGIN``, if
+set, the seconds each service keeps for its own reply when it calls the next (``nested_call_margin_seconds``).
+:func:`serve_command` and :func:`serve_environment` start one worker of a service, :func:`client_settings` make a
+client of them (the functional tests and ``benchmarks.failures``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pysoa_like.server.types import EnrichedActionRequest
 _URL = os.environ.get("FUNCTIONAL_REDIS_URL", "redis://127.0.0.1:6379/0")
 _SERVICE = os.environ.get("RESILIENT_SERVICE", "first")
 _NEXT = {"first": "second", "second": "third"}
+_NESTED_CALL_MARGIN = os.environ.get("RESILIENT_NESTED_CALL_MARGIN")
 _TRANSPORT_KWARGS = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [_URL]}}
 _logger = logging.getLogger("resilient")
 _calls = itertools.count()
@@ -90,6 +92,11 @@ class ThirdServer(Server):
     action_class_map = {"hop": HopAction, "flaky": FlakyAction, "marker": MarkerAction, "sleep": SleepAction}
 
 
+if _NESTED_CALL_MARGIN is not None:  # (not read otherwise: baselines without the attribute run these services too)
+    for _server_class in (FirstServer, SecondServer, ThirdServer):
+        _server_class.nested_call_margin_seconds = float(_NESTED_CALL_MARGIN)
+
+
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 
 SOA_SERVER_SETTINGS: dict[str, Any] = {
@@ -133,9 +140,13 @@ def serve_command(service: str) -> list[str]:
     ]
 
 
-def serve_environment(redis_url: str, service: str) -> dict[str, str]:
-    """The environment variables :func:`serve_command` needs: the Redis, and which service's settings to use."""
-    return {"FUNCTIONAL_REDIS_URL": redis_url, "RESILIENT_SERVICE": service}
+def serve_environment(redis_url: str, service: str, nested_call_margin: float | None = None) -> dict[str, str]:
+    """The environment variables :func:`serve_command` needs: the Redis, which service's settings to use and, if
+    given, the seconds the service keeps for its own reply when it calls the next (else the server's default)."""
+    environment = {"FUNCTIONAL_REDIS_URL": redis_url, "RESILIENT_SERVICE": service}
+    if nested_call_margin is not None:
+        environment["RESILIENT_NESTED_CALL_MARGIN"] = str(nested_call_margin)
+    return environment
 
 
 def client_settings(redis_url: str, transport_kwargs: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
