@@ -170,11 +170,48 @@ def spawn_runner(command: list[str], env: dict[str, str], log_path: Path) -> Run
 
 
 def kill_runners(runners: list[Runner]) -> None:
-    """SIGKILL what is left of each runner's process group (its workers too), and reap it."""
+    """SIGKILL what is left of each runner's process group (its workers too), reap the runner, and wait until every
+    thread of the group has ended: a worker still dying keeps its connections, and Redis hands such a worker's
+    blocking pop the next request pushed, which a later test would then miss."""
     for runner in runners:
         if runner.process.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
             runner.process.wait(10)
+    for runner in runners:
+        wait_for(lambda: not _running_in_group(runner.pid), timeout=10)  # noqa: B023 - called at once
+
+
+def _running_in_group(group: int) -> list[int]:
+    """The pids of the processes of process group ``group`` with a thread that has not ended yet.
+
+    A process whose main thread is a zombie may still have other threads, and its sockets stay open until the last
+    one ends, so every thread is looked at (Linux's /proc; elsewhere, nothing is waited for).
+    """
+    running = []
+    for pid in (entry for entry in _listdir("/proc") if entry.isdigit()):
+        process = _stat_fields(f"/proc/{pid}/stat")
+        if process is None or int(process[2]) != group:
+            continue
+        threads = [_stat_fields(f"/proc/{pid}/task/{task}/stat") for task in _listdir(f"/proc/{pid}/task")]
+        if any(fields is not None and fields[0] not in ("Z", "X") for fields in threads):
+            running.append(int(pid))
+    return running
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:  # not Linux, or the process ended meanwhile
+        return []
+
+
+def _stat_fields(path: str) -> list[str] | None:
+    """The fields of a /proc stat file after the command name: state, parent pid, process group, ..."""
+    try:
+        with open(path) as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def _answers(client: Client) -> bool:
