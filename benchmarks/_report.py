@@ -93,9 +93,19 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
 ]
 
 
-def ratio_keys(implementations: set[str]) -> set[str]:
-    """The keys of the ratios a run of ``implementations`` (keys such as ``floor``, ``like``) reports."""
-    return {key for key, _, numerator, denominator, _ in RATIOS if {numerator, denominator} <= implementations}
+def ratio_keys(implementations: set[str], figures: dict[str, dict[str, Any]] | None = None) -> set[str]:
+    """The keys of the ratios a run of ``implementations`` (keys such as ``floor``, ``like``) reports.
+
+    Given the run's ``figures`` (the report's summaries by implementation), a ratio whose denominator was measured
+    as 0 in every repetition is left out, as the report leaves it out (CPU time below the clock's tick in a smoke
+    run).
+    """
+    return {
+        key
+        for key, _, numerator, denominator, figure in RATIOS
+        if {numerator, denominator} <= implementations
+        and (figures is None or figures[denominator].get(figure, {}).get("max", 1) > 0)
+    }
 
 
 def rep_figures(results: dict[str, dict[str, Any]]) -> dict[str, float]:
