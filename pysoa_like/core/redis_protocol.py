@@ -330,36 +330,55 @@ class RespParser:
     def read_reply(self, recv_into: Callable[[memoryview], int]) -> Any:
         """The next whole reply, receiving with ``recv_into`` (``socket.recv_into``) only as long as it needs bytes.
 
-        What is already buffered is parsed first, so a reply that came with the one before it costs no receive.
-        For a driver that reads from a socket itself; not while bytes given to :meth:`feed` wait.
-
-        Args:
-            recv_into: Receives into the buffer it is given and returns the number of bytes received (0: the
-                peer closed the connection). Whatever it raises (a timeout) leaves the parser as it was, so the
-                read can be made again.
+        :meth:`read_replies` for one reply.
 
         Returns:
             The reply, or :data:`NEED_DATA` when ``recv_into`` returned 0.
+        """
+        replies: list[Any] = []
+        return replies[0] if self.read_replies(recv_into, replies, 1) else NEED_DATA
+
+    def read_replies(self, recv_into: Callable[[memoryview], int], replies: list[Any], count: int) -> bool:
+        """Append whole replies to ``replies`` until it holds ``count`` of them or an error reply was appended,
+        receiving with ``recv_into`` (``socket.recv_into``) only as long as they need bytes.
+
+        The replies a call's commands get (a push's and its wait's, say) are read in one go: what is already
+        buffered is parsed first, so replies that came together cost one receive. An error reply ends the read
+        (a caller may stop there: a refused push's wait may not answer for a long time); call again with the same
+        list to read on. For a driver that reads from a socket itself; not while bytes given to :meth:`feed` wait.
+
+        Args:
+            recv_into: Receives into the buffer it is given and returns the number of bytes received (0: the
+                peer closed the connection). Whatever it raises (a timeout) leaves the parser and ``replies`` as
+                they were, so the read can be made again with the same list.
+            replies: Where the replies go (those already in it count towards ``count``).
+            count: How many replies ``replies`` holds when the read is over.
+
+        Returns:
+            False when ``recv_into`` returned 0 before the replies were in.
         """
         while True:
             if self._start != self._end:
                 reply = self._parse_reply()
                 if reply is not NEED_DATA:
-                    return reply
+                    replies.append(reply)
+                    if len(replies) >= count or type(reply) is RespError:
+                        return True
+                    continue
             big = self._big
             if big is not None and self._big_have < len(big):
                 # The rest of a big bulk string, all bound to come: received in place before it is parsed.
                 while self._big_have < len(big):
-                    count = recv_into(self.recv_buffer())
-                    if not count:
-                        return NEED_DATA
-                    self.received(count)
+                    received = recv_into(self.recv_buffer())
+                    if not received:
+                        return False
+                    self.received(received)
                 continue
             # Into the buffer (recv_buffer refuses while fed bytes wait, and says why).
-            count = recv_into(self._buffer_room() if not self._backlog else self.recv_buffer())
-            if not count:
-                return NEED_DATA
-            self._end += count  # (what received() does for bytes received into the buffer)
+            received = recv_into(self._buffer_room() if not self._backlog else self.recv_buffer())
+            if not received:
+                return False
+            self._end += received  # (what received() does for bytes received into the buffer)
 
     def _parse_reply(self) -> Any:
         if self._start == self._end:

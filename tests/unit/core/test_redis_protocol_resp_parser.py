@@ -112,6 +112,51 @@ def test_read_reply_receives_a_big_bulk_string_in_place() -> None:
     assert type(reply) is bytearray and reply == _BIG
 
 
+@pytest.mark.parametrize("step", [1, 3, 4096])
+def test_read_replies_reads_the_replies_of_one_write_in_one_go(step: int) -> None:
+    """read_replies fills the list with the number of replies asked for, whole and in order, however they come."""
+    parser, recv_into = RespParser(), _receiver(b":1\r\n*2\r\n$1\r\nk\r\n$1\r\nv\r\n+OK\r\n", step)
+    replies: list[Any] = []
+    assert parser.read_replies(recv_into, replies, 2)
+    assert replies == [1, [b"k", b"v"]]
+    assert parser.read_reply(recv_into) == b"OK"  # the next reply is left for the next read
+
+
+def test_read_replies_stops_after_an_error_reply_and_reads_on_when_asked() -> None:
+    """An error reply ends the read (a refused push's wait may be long to answer); the same list reads on."""
+    calls: list[int] = []
+    parser, recv_into = RespParser(), _receiver(b"-queue full\r\n*-1\r\n", 1 << 20, calls)
+    replies: list[Any] = []
+    assert parser.read_replies(recv_into, replies, 2)
+    assert len(replies) == 1 and isinstance(replies[0], RespError) and replies[0].text == "queue full"
+    assert parser.read_replies(recv_into, replies, 2)
+    assert replies[1] is None and len(calls) == 1
+
+
+def test_read_replies_keeps_what_it_read_when_a_receive_fails() -> None:
+    """A receive that raises (a timeout) leaves the replies read so far in the list, and the read can go on."""
+    chunks = [b":1\r\n:2", None, b"\r\n"]
+
+    def recv_into(target: memoryview) -> int:
+        chunk = chunks.pop(0)
+        if chunk is None:
+            raise TimeoutError
+        target[: len(chunk)] = chunk
+        return len(chunk)
+
+    parser, replies = RespParser(), []
+    with pytest.raises(TimeoutError):
+        parser.read_replies(recv_into, replies, 2)
+    assert replies == [1]
+    assert parser.read_replies(recv_into, replies, 2) and replies == [1, 2]
+
+
+def test_read_replies_says_when_the_peer_closed_first() -> None:
+    parser, replies = RespParser(), []
+    assert not parser.read_replies(_receiver(b":1\r\n", 1 << 20), replies, 2)
+    assert replies == [1]
+
+
 def test_feed_takes_bytes_in_any_pieces() -> None:
     parser = RespParser()
     replies: list[Any] = []

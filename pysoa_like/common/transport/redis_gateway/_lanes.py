@@ -27,7 +27,7 @@ the TCP connection stays up) therefore never holds a call more than :data:`READ_
 second past its deadline. Connecting is bounded by the same deadline.
 
 **Reading.** :class:`ReplyReader` receives from the socket into the core's RESP parser
-(:meth:`~pysoa_like.core.redis_protocol.RespParser.read_reply`: what is buffered is parsed first, a big bulk
+(:meth:`~pysoa_like.core.redis_protocol.RespParser.read_replies`: what is buffered is parsed first, a big bulk
 string is received in place) and turns error replies into redis-py's public exception classes.
 """
 
@@ -46,7 +46,6 @@ from redis import exceptions
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 from pysoa_like.core.message import OutgoingMessage
 from pysoa_like.core.redis_protocol import (
-    NEED_DATA,
     PushItem,
     PushPlan,
     PushVerdict,
@@ -193,6 +192,24 @@ class ReplyReader:
             redis.ConnectionError: The connection was closed or failed, or sent something that is not RESP.
             redis.TimeoutError: The socket timed out.
         """
+        replies: list[Any] = []
+        self.read_replies(replies, 1)
+        reply = replies[0]
+        if push:
+            return _script_error(reply) if isinstance(reply, Exception) else None
+        return reply
+
+    def read_replies(self, replies: list[Any], count: int) -> None:
+        """Read replies into ``replies`` until it holds ``count`` or an error reply (the read stops after one).
+
+        What :meth:`read` returns for each (error replies as redis-py's exception objects). A write's several
+        replies are read in one go (the core parser's ``read_replies``).
+
+        Raises:
+            redis.ConnectionError: The connection was closed or failed, or sent something that is not RESP.
+            redis.TimeoutError: The socket timed out (``replies`` holds those read before; the connection must be
+                closed, or the read made again with the same list).
+        """
         sock = self._connection.sock
         if sock is None:
             raise redis.ConnectionError("The connection is closed")
@@ -203,7 +220,7 @@ class ReplyReader:
         try:
             while True:
                 try:
-                    reply = self._parser.read_reply(sock.recv_into)
+                    received = self._parser.read_replies(sock.recv_into, replies, count)
                     break
                 except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
                     self._extend_timeout(exc)
@@ -211,14 +228,13 @@ class ReplyReader:
             raise redis.ConnectionError(f"Protocol error: {exc}") from exc
         except OSError as exc:
             raise redis.ConnectionError(f"Error while reading from {self._connection.endpoint}: {exc}") from exc
-        if reply is NEED_DATA:
+        if not received:
             raise redis.ConnectionError("Connection closed by server.")
-        if type(reply) is RespError:
-            error = redis_error(reply)
+        if type(replies[-1]) is RespError:
+            error = redis_error(replies[-1])
             if not isinstance(error, redis.ResponseError):
                 raise error
-            return _script_error(error) if push else error
-        return None if push else reply
+            replies[-1] = error
 
     def _extend_timeout(self, timed_out: TimeoutError) -> None:
         """Give the socket what is left until :attr:`read_deadline`, or raise ``redis.TimeoutError``."""
@@ -478,7 +494,11 @@ class Lane:
         (A send script's push has one reply, read as its outcome by ``ReplyReader.read(push=True)``.)
         """
         read = self._reader.read
-        verdict, reply, multi_refused = transaction_outcome(read(), read(), read(), read())
+        return self._transaction_error(read(), read(), read(), read())
+
+    def _transaction_error(self, started: Any, pushed: Any, checked: Any, result: Any) -> Exception | None:
+        """What the four replies of a transaction push mean: None when pushed, else the error."""
+        verdict, reply, multi_refused = transaction_outcome(started, pushed, checked, result)
         if multi_refused:
             self._transactions = False
         if verdict is PushVerdict.PUSH_AGAIN and not multi_refused:
@@ -533,28 +553,54 @@ class Lane:
             ``redis.ResponseError`` such as NOSCRIPT, or the connection error that cut the reading short: the
             connection is then closed and whether Redis ran those items cannot be known).
         """
-        deferred, self._deferred = self._deferred, []
         self._reader.read_deadline = time.monotonic() + self._socket_timeout
+        return self._read_deferred(0)[0]
+
+    def _read_deferred(self, then: int) -> tuple[list[tuple[PushItem, Exception | None]], list[Any], Exception | None]:
+        """Read the replies of every deferred push and of the ``then`` commands written after them, in one go.
+
+        Returns:
+            Per deferred item its outcome (see :meth:`settle`), the replies of the ``then`` commands, and the
+            connection failure that cut the reading short (None: none did; else the connection is closed, and
+            the items and commands whose replies are missing have it as their outcome).
+        """
+        deferred, self._deferred = self._deferred, []
+        count = then
+        for _item, transaction, before in deferred:
+            count += before + (4 if transaction else 1)
+        replies: list[Any] = []
+        failure: Exception | None = None
+        try:
+            while len(replies) < count:
+                self._reader.read_replies(replies, count)
+        except Exception as exc:
+            self._disconnect()
+            failure = exc
+        except BaseException:
+            self._disconnect()
+            raise
         results: list[tuple[PushItem, Exception | None]] = []
-        read = self._reader.read
+        end = 0
         for position, (item, transaction, before) in enumerate(deferred):
-            try:
-                for _command in range(before):
-                    read()
-                error = self._read_transaction_outcome() if transaction else read(push=True)
-            except Exception as exc:
-                self._disconnect()
-                lost = [(unread, exc) for unread, _transaction, _before in deferred[position:]]
+            end += before + (4 if transaction else 1)
+            if end > len(replies):
+                assert failure is not None  # (the read ended early)
+                lost = [(unread, failure) for unread, _transaction, _before in deferred[position:]]
                 results.extend(lost)
                 self.settled.extend(lost)
-                break
-            except BaseException:
-                self._disconnect()
-                raise
+                return results, [], failure
+            reply = replies[end - 1]
+            error = (
+                self._transaction_error(*replies[end - 4 : end])
+                if transaction
+                else _script_error(reply)
+                if isinstance(reply, Exception)
+                else None
+            )
             results.append((item, error))
             if error is not None:
                 self.settled.append((item, error))
-        return results
+        return results, replies[end:], failure
 
     def _send(self, buffers: list[bytes], deadline: float | None = None, blocking: bool = False) -> None:
         """Write encoded commands (``pack_commands``) whose replies must be read by ``deadline`` (default:
@@ -772,24 +818,28 @@ class Lane:
         assert fused is not None
         item, _key, deadline = fused
         self._fused = None
-        read = self._reader.read
+        reader = self._reader
+        replies: list[Any] = []
+        # A caller's wait shorter than the one sent: the push's reply is read first, the pop's then until ``until``.
+        shorter = until is not None and until + _SHORTER_WAIT_SECONDS < deadline - READ_MARGIN_SECONDS
         try:
-            self._reader.read_deadline = deadline
-            error = read(push=True)
-            if error is not None:
+            reader.read_deadline = deadline
+            reader.read_replies(replies, 1 if shorter else 2)  # the read stops at a refused push's error
+            pushed = replies[0]
+            if isinstance(pushed, Exception):
                 # Nothing will answer this wait: it goes with the connection.
                 self._disconnect()
-                raise PushRefusedBeforeWait(item, error)
-            if until is not None and until + _SHORTER_WAIT_SECONDS < deadline - READ_MARGIN_SECONDS:
-                self._reader.read_deadline = until
+                raise PushRefusedBeforeWait(item, _script_error(pushed) or pushed)
+            if shorter:
+                assert until is not None
+                reader.read_deadline = until
                 self._shorten_read(until - time.monotonic())  # the next write puts the socket's timeout back
                 try:
-                    response: Any = read()
+                    reader.read_replies(replies, 2)
                 except redis.TimeoutError:
                     self._disconnect()  # the caller's time is up: its wait goes with the connection
                     return []
-            else:
-                response = read()
+            response: Any = replies[1]
             if isinstance(response, Exception):
                 raise response
         except PushRefusedBeforeWait:
@@ -860,7 +910,6 @@ class Lane:
             if kept[1]:
                 return kept[1]
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
-        read = self._reader.read
         drain = drain if self._drain_supported and move_to is None else 0
         self.before_replies = []
         try:
@@ -873,19 +922,18 @@ class Lane:
                 commands.append(("LPOP", key, drain))
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
             self._send(pack_commands(commands), time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
-            if self._deferred:
-                # Replies to deferred pushes come before the BLPOP's; read them (without delaying the BLPOP).
-                failure = self.settle()[-1][1]
-                if failure is not None and not isinstance(failure, redis.ResponseError | QueueFullError):
-                    raise failure  # the connection broke (and is closed): the BLPOP's reply is lost with it
-            if before:
-                self.before_replies = [read() for _command in before]
-            response: Any = read()
+            # The replies of the deferred pushes (which come first), of the commands written before the pop, the
+            # pop's and the drain's, read in one go.
+            _outcomes, replies, failure = self._read_deferred(len(commands))
+            if failure is not None:
+                raise failure  # the connection broke (and is closed): the pop's reply is lost with it
+            self.before_replies = replies[: len(before)]
+            response: Any = replies[len(before)]
             if isinstance(response, Exception):
                 raise response
             more: Any = None
             if drain > 0:
-                more = read()
+                more = replies[-1]
                 if isinstance(more, Exception):
                     # Redis before 6.2: LPOP takes no count. The BLPOP reply above is still good.
                     self._drain_supported = False
