@@ -119,7 +119,7 @@ class Rejections:
         """Reject a message whose envelope may still be readable; answer it if it names a reply queue."""
         try:
             parsed = parse_message(raw)
-            serializer = self.core.serializer_for(parsed.content_type)
+            serializer = self.core.serializers[parsed.content_type]
             message = serializer.buffer_to_dict(parsed.payload)
         except Exception:
             self.reject(reason, error, raw)

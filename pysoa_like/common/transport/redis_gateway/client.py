@@ -569,7 +569,7 @@ class RedisClientTransport(ClientTransport):
             payload: Any = parsed.payload
             if parsed.is_chunk:
                 payload = self._reassemble(parsed, len(raw), queue_name, deadline)
-            serializer = self.core.serializer_for(parsed.content_type)
+            serializer = self.core.serializers[parsed.content_type]
             if self.core.measured:
                 with self.metrics.timer(self._prefix + "receive.deserialize"):
                     message = serializer.buffer_to_dict(payload)

@@ -55,7 +55,7 @@ from pysoa_like.core.constants import (
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
 from pysoa_like.core.message import OutgoingMessage
 
-__all__ = ["RedisTransportCore", "backend_key", "make_serializer", "serializer_named"]
+__all__ = ["RedisTransportCore", "SerializersByType", "backend_key", "make_serializer", "serializer_named"]
 
 _logger = logging.getLogger("pysoa_like.transport")
 _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
@@ -86,6 +86,26 @@ def _freeze(value: Any) -> Hashable:
 def backend_key(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> Hashable:
     """What makes two transports' backends the same (equal settings share one backend, or one asyncio pool)."""
     return (backend_type, _freeze(backend_layer_kwargs))
+
+
+class SerializersByType(dict[str | None, Serializer]):
+    """The serializers of the ``content-type`` headers seen (``None``: no header), the default one's at hand.
+
+    A known type is a plain lookup (``serializers[mime_type]``: no call on a message's path); an unknown one is
+    resolved once (:func:`serializer_named`: the default serializer when no serializer has it) and remembered.
+
+    Args:
+        default: The transport's default serializer (for messages without a ``content-type`` too).
+    """
+
+    def __init__(self, default: Serializer) -> None:
+        super().__init__({None: default})
+        if default.mime_type:
+            self[default.mime_type] = default
+        self.default = default
+
+    def __missing__(self, mime_type: str | None) -> Serializer:
+        return serializer_named(self, self.default, mime_type)
 
 
 def serializer_named(known: dict[str | None, Serializer], default: Serializer, mime_type: str | None) -> Serializer:
@@ -172,9 +192,8 @@ class RedisTransportCore:
         self.receive_timeout_in_seconds = receive_timeout_in_seconds
         self.log_messages_larger_than_bytes = log_messages_larger_than_bytes
         self.default_serializer: Serializer = make_serializer(default_serializer_config)
-        self._serializers: dict[str | None, Serializer] = {None: self.default_serializer}
-        if self.default_serializer.mime_type:
-            self._serializers[self.default_serializer.mime_type] = self.default_serializer
+        #: The serializer of a received message's ``content-type`` (the default one when absent or unknown).
+        self.serializers = SerializersByType(self.default_serializer)
         self._backend: BaseRedisClient | None = None
         #: Throttles the transport's error lines that peers can trigger (bad messages, refused replies).
         self.log_throttle = LogThrottle()
@@ -283,13 +302,6 @@ class RedisTransportCore:
         return index, lane
 
     # Serializers
-
-    def serializer_for(self, mime_type: str | None) -> Serializer:
-        """The serializer named by a ``content-type`` header; the default one when absent or unknown."""
-        serializer = self._serializers.get(mime_type)
-        if serializer is None:
-            serializer = serializer_named(self._serializers, self.default_serializer, mime_type)
-        return serializer
 
     def serialized(self, serializer: Serializer, envelope: dict[str, Any]) -> bytes:
         """``envelope`` serialized for sending; timed (``send.serialize``) and its size recorded

@@ -22,7 +22,7 @@ Receiving one message::
         while not reassembler.complete:
             reassembler.add(parse_message(pop_again()))
         payload = reassembler.payload()
-    received = check_envelope(serializer_for(parsed.content_type).blob_to_dict(payload), time.time(), service)
+    received = check_envelope(serializers[parsed.content_type].blob_to_dict(payload), time.time(), service)
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             rejections.reject("invalid_message", exc, raw)
         if parsed.is_chunk:
             rejections.chunked(parsed, raw)
-        serializer = self.core.serializer_for(parsed.content_type)
+        serializer = self.core.serializers[parsed.content_type]
         message = self._deserialize(parsed, serializer, raw)
         if nesting_too_deep(message, parsed.payload, serializer.mime_type):
             rejections.too_deep(message, parsed.version, serializer, raw)
