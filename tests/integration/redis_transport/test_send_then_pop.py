@@ -234,3 +234,25 @@ def test_a_receive_after_the_announced_wait_ran_out_waits_again(
         assert client.receive_response_message(5).request_id == 2
     finally:
         answerer.join()
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorder", "no-op recorder"])
+def test_a_connection_redis_closed_while_idle_is_replaced_and_counted(
+    make_client: ClientFactory, make_server: ServerFactory, raw_redis: redis.Redis, recorded: bool
+) -> None:
+    """A call on a connection Redis closed while idle goes out on a new one; a recorder counts the replacement."""
+    metrics = RecordingMetrics()
+    client = make_client(metrics=metrics) if recorded else make_client()
+    server = make_server()
+    _warm(client, server)
+    # Given every connection but this test's closed by Redis while idle
+    raw_redis.client_kill_filter(_type="normal", skipme=True)
+    time.sleep(0.01)
+    # When the next call is made
+    client.receive_follows(5)
+    client.send_request_message(2, {}, job_request())
+    _answer_one(server)
+    # Then it gets its reply, and the replaced connection is counted where anything is recorded
+    assert client.receive_response_message(5).request_id == 2
+    if recorded:
+        assert metrics.counters["client.transport.redis_gateway.reconnect"] == 1

@@ -255,8 +255,9 @@ class RedisTransportCore:
     def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         """The ring slot serving ``key`` and the thread's lane to it (see :meth:`_lane_at`).
 
-        On a fixed ring the thread's lane is the one kept here: only its connection is checked (and counted as a
-        reconnection when Redis closed it while it was idle; it reconnects when it writes).
+        On a fixed ring the thread's lane is the one kept here, not looked up again: the lane's write finds a
+        connection that Redis closed while it was idle and opens a new one (``Lane._ready``); with a recorder
+        that records, the connection is checked here first so that the replacement is counted (``reconnect``).
         """
         ring = self._ring
         if ring is None:
@@ -266,7 +267,7 @@ class RedisTransportCore:
         lane = self._thread.lanes.get(index)
         if lane is None:
             return self._lane_at(index, timer_name, error_prefix)
-        if lane.check_connection():
+        if self.measured and lane.check_connection():
             self.metrics.counter(self.prefix + "reconnect").increment()
         return index, lane
 
