@@ -589,14 +589,11 @@ class Lane:
                 results.extend(lost)
                 self.settled.extend(lost)
                 return results, [], failure
-            reply = replies[end - 1]
-            error = (
-                self._transaction_error(*replies[end - 4 : end])
-                if transaction
-                else _script_error(reply)
-                if isinstance(reply, Exception)
-                else None
-            )
+            if transaction:
+                error = self._transaction_error(*replies[end - 4 : end])
+            else:
+                reply = replies[end - 1]  # (the replies of the commands written just before it are dropped)
+                error = _script_error(reply) if isinstance(reply, Exception) else None
             results.append((item, error))
             if error is not None:
                 self.settled.append((item, error))
