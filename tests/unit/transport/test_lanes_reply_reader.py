@@ -244,3 +244,24 @@ def test_a_push_reply_is_read_as_its_outcome() -> None:
     refused = reader.read(push=True)
     assert isinstance(refused, redis.ResponseError) and "WRONGTYPE" in str(refused)
     assert reader.read() == 1  # an ordinary read still gives the reply itself
+
+
+@pytest.mark.parametrize("step", [1, 3, 4096])
+def test_the_replies_of_one_write_are_read_in_one_go_up_to_an_error(step: int) -> None:
+    """``read_replies``: replies as ``read`` gives them, until the count or an error reply (mapped to redis-py's)."""
+    data = b":1\r\n*2\r\n$1\r\nk\r\n$1\r\nv\r\n-NOSCRIPT No matching script\r\n+OK\r\n"
+    reader = ReplyReader(_Connection(_Trickle(data, step)))
+    replies: list[Any] = []
+    reader.read_replies(replies, 2)
+    assert replies == [1, [b"k", b"v"]]
+    reader.read_replies(replies, 4)  # stops after the error reply
+    assert len(replies) == 3 and isinstance(replies[2], redis.exceptions.NoScriptError)
+    reader.read_replies(replies, 4)  # the same list reads on
+    assert replies[3] == b"OK"
+
+
+def test_a_connection_error_reply_among_a_writes_replies_is_raised() -> None:
+    """An error reply that means the connection is unusable (``LOADING``) is raised, as ``read`` raises it."""
+    reader = ReplyReader(_Connection(_Trickle(b":1\r\n-LOADING Redis is loading the dataset in memory\r\n", 64)))
+    with pytest.raises(redis.exceptions.BusyLoadingError):
+        reader.read_replies([], 2)
