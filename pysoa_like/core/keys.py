@@ -17,6 +17,7 @@ from pysoa_like.core.constants import (
     REPLY_QUEUE_MARKER,
     SERVICE_QUEUE_NAME_PREFIX,
 )
+from pysoa_like.core.message import MAXIMUM_REPLY_TO_LENGTH, reply_to_problem
 
 __all__ = [
     "MAXIMUM_REPLY_TO_LENGTH",
@@ -33,9 +34,6 @@ __all__ = [
     "request_queue_name",
     "validate_service_name",
 ]
-
-#: The longest ``reply_to`` a server answers (PySOA's are about 60 characters plus the service name).
-MAXIMUM_REPLY_TO_LENGTH = 1024
 
 
 def validate_service_name(service_name: str) -> str:
@@ -121,31 +119,6 @@ def make_reply_to(service_name: str, client_id: str, thread_hex: str) -> str:
     if REPLY_QUEUE_MARKER in client_id or REPLY_QUEUE_MARKER in thread_hex:
         raise ValueError(f"Neither the client id nor the thread id may contain {REPLY_QUEUE_MARKER!r}")
     return f"{SERVICE_QUEUE_NAME_PREFIX}{service_name}.{client_id}{REPLY_QUEUE_MARKER}{thread_hex}"
-
-
-def reply_to_problem(reply_to: object) -> str | None:
-    """Why a server must not push a reply to ``reply_to``, or None when it may.
-
-    A reply queue name is a non-empty string of at most :data:`MAXIMUM_REPLY_TO_LENGTH` characters containing
-    ``!``, as every PySOA client builds it. The marker is what keeps replies out of request queues: no service
-    name contains it, so a request naming its own service's queue (or another service's) as its reply queue
-    cannot make servers answer each other forever.
-
-    Args:
-        reply_to: The ``reply_to`` value of a request's ``meta`` (any type, as received).
-
-    Returns:
-        A short description of the problem, or None.
-    """
-    if type(reply_to) is not str:
-        return "the reply queue name is missing" if reply_to is None else "the reply queue name is not a string"
-    if REPLY_QUEUE_MARKER not in reply_to:
-        if not reply_to:
-            return "the reply queue name is empty"
-        return f"the reply queue name has no {REPLY_QUEUE_MARKER!r}, so it is not a reply queue"
-    if len(reply_to) > MAXIMUM_REPLY_TO_LENGTH:
-        return f"the reply queue name is longer than {MAXIMUM_REPLY_TO_LENGTH} characters"
-    return None
 
 
 # Only the low 12 bits of the CRC-32 take part in the hash.

@@ -5,7 +5,8 @@ in the order a message meets them:
 
 * framing: protocol versions 1, 2 and 3 and their header loop (PROTOCOL.md section 4);
 * the rules for reading request header values (switches, ``suppress_response``, ``client_version``);
-* the envelope around every job body: building, checking, expiry and size (sections 3, 6 and 10);
+* the envelope around every job body: building, checking, expiry and size (sections 3, 6 and 10), and a
+  received request's envelope read in one step (``read_request``: deadline, client version, reply queue);
 * chunked replies: when to chunk and splitting (section 5; their reassembly is in :mod:`pysoa_like.core.chunks`);
 * how deeply a received message may nest;
 * deadlines: how long a call may still take, from the envelope's ``__expiry__`` (the caller reads the clock).
@@ -27,24 +28,27 @@ from pysoa_like.common.transport.errors import InvalidMessageError, MessageRecei
 from pysoa_like.core.chunks import ChunkReassembler, reject_chunked_request, validate_chunk_settings
 from pysoa_like.core.constants import (
     EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS,
+    REPLY_QUEUE_MARKER,
     VERSION_MARKER_PATTERN,
     ProtocolFeature,
     ProtocolVersion,
     _version_from_marker_digits,
 )
-from pysoa_like.core.keys import reply_to_problem
 
 __all__ = [
     "CLIENT_VERSION_META_KEY",
     "DEFAULT_CLIENT_VERSION",
     "EXPIRY_META_KEY",
     "MAXIMUM_NESTING_DEPTH",
+    "MAXIMUM_REPLY_TO_LENGTH",
     "MESSAGE_TOO_LARGE_TEXT",
     "ChunkReassembler",
     "FramedMessage",
+    "MessageTooDeep",
     "OutgoingMessage",
     "ParsedMessage",
     "ReceivedMessage",
+    "ReceivedRequest",
     "bounded_expiry",
     "bounded_wait",
     "check_envelope",
@@ -59,8 +63,10 @@ __all__ = [
     "parse_client_version",
     "parse_client_version_checked",
     "parse_message",
+    "read_request",
     "reject_chunked_request",
     "reply_address",
+    "reply_to_problem",
     "split_into_chunks",
     "suppress_response_requested",
     "time_left",
@@ -556,6 +562,81 @@ def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
     return request_id, meta
 
 
+#: The longest ``reply_to`` a server answers (PySOA's are about 60 characters plus the service name).
+MAXIMUM_REPLY_TO_LENGTH = 1024
+
+
+def reply_to_problem(reply_to: object) -> str | None:
+    """Why a server must not push a reply to ``reply_to``, or None when it may.
+
+    A reply queue name is a non-empty string of at most :data:`MAXIMUM_REPLY_TO_LENGTH` characters containing
+    ``!``, as every PySOA client builds it. The marker is what keeps replies out of request queues: no service
+    name contains it, so a request naming its own service's queue (or another service's) as its reply queue
+    cannot make servers answer each other forever.
+
+    Args:
+        reply_to: The ``reply_to`` value of a request's ``meta`` (any type, as received).
+
+    Returns:
+        A short description of the problem, or None.
+    """
+    if type(reply_to) is not str:
+        return "the reply queue name is missing" if reply_to is None else "the reply queue name is not a string"
+    if REPLY_QUEUE_MARKER not in reply_to:
+        if not reply_to:
+            return "the reply queue name is empty"
+        return f"the reply queue name has no {REPLY_QUEUE_MARKER!r}, so it is not a reply queue"
+    if len(reply_to) > MAXIMUM_REPLY_TO_LENGTH:
+        return f"the reply queue name is longer than {MAXIMUM_REPLY_TO_LENGTH} characters"
+    return None
+
+
+class ReceivedRequest(NamedTuple):
+    """A request's envelope as a server reads it (:func:`read_request`): what it serves and where it answers."""
+
+    request_id: Any
+    #: The received meta dict (an empty one when the envelope had none).
+    meta: dict[str, Any]
+    body: dict[str, Any] | None
+    #: The deadline its ``__expiry__`` gives (:func:`deadline_of`), or None.
+    deadline: float | None
+    #: Its client's version (``(0, 40, 0)`` when absent or malformed).
+    client_version: tuple[int, ...]
+    #: Why its ``client_version`` is malformed (the request is served anyway), or None.
+    client_version_problem: str | None
+    #: Why no reply may be pushed to its ``reply_to`` (:func:`reply_to_problem`), or None; also None when the
+    #: request suppresses its response, since then nothing is sent back.
+    reply_problem: str | None
+
+
+def read_request(message: Any, payload: Any, mime_type: str | None, now: float, service_name: str) -> ReceivedRequest:
+    """Read a received request's envelope: its nesting bounded, then checked and unpacked as every envelope
+    (:func:`check_envelope`), and its deadline, client version and reply queue read from its meta.
+
+    Args:
+        message: What the payload deserialized to.
+        payload: The bytes it was deserialized from (``bytes``, ``bytearray`` or ``memoryview``).
+        mime_type: The serializer's MIME type (for :func:`nesting_too_deep`).
+        now: The receiver's current Unix time.
+        service_name: The service, for error messages.
+
+    Raises:
+        MessageTooDeep: If the message nests maps and lists too deeply (checked first).
+        MessageReceiveTimeout: If the request has expired (it must be dropped silently).
+        InvalidMessageError: If the envelope is not a request's (see :func:`check_envelope`).
+    """
+    if nesting_too_deep(message, payload, mime_type):
+        raise MessageTooDeep(too_deep_message())
+    request_id, received_meta, body = check_envelope(message, now, service_name)
+    meta = received_meta or {}
+    client_version, client_version_problem = parse_client_version_checked(meta)
+    reply_problem = reply_to_problem(meta.get("reply_to"))
+    if reply_problem is not None and isinstance(body, dict) and suppress_response_requested(body.get("control")):
+        reply_problem = None
+    deadline = deadline_of(meta.get(EXPIRY_META_KEY))
+    return ReceivedRequest(request_id, meta, body, deadline, client_version, client_version_problem, reply_problem)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Chunked responses: when to chunk, and splitting (PROTOCOL.md section 5; reassembly: core/chunks.py).
 #
@@ -743,6 +824,10 @@ def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: i
     if type(message) is not dict and type(message) is not list:
         return False
     return _reference_depth_over(message, limit, len(payload)) and _container_depth_over(message, limit)
+
+
+class MessageTooDeep(InvalidMessageError):
+    """A received message nests maps and lists more deeply than :data:`MAXIMUM_NESTING_DEPTH` allows."""
 
 
 def too_deep_message(limit: int = MAXIMUM_NESTING_DEPTH) -> str:

@@ -1,4 +1,5 @@
-"""Tests of envelope building and checking, expiry values and size limits (PROTOCOL.md sections 3, 6, 10)."""
+"""Tests of envelope building and checking, reading a request's envelope, expiry values and size limits (PROTOCOL.md
+sections 3, 6, 10)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     envelope_to_send,
     frame_for_sending,
     is_expired,
+)
+from pysoa_like.core.message import (
+    MAXIMUM_NESTING_DEPTH,
+    MessageTooDeep,
+    ReceivedRequest,
+    read_request,
+    reply_to_problem,
+    too_deep_message,
 )
 
 NOW = 1_700_000_000.25
@@ -152,3 +161,56 @@ def test_message_size_limit() -> None:
 def test_oversized_flag(size: int, threshold: int, expected: bool) -> None:
     """The oversized warning fires only above a non-zero threshold."""
     assert frame_for_sending(b"x" * size, "application/msgpack", 3, 1000, threshold)[1] is expected
+
+
+# A request as PySOA clients send it: a reply queue, a client version and an expiry in the future.
+_REPLY_TO = "service.echo.0123456789abcdef!7f9c5f051b80"
+_META = {"reply_to": _REPLY_TO, "client_version": [1, 4, 9], "__expiry__": NOW + 5.0}
+
+
+def _read(message: Any, payload: bytes = b"\x83") -> ReceivedRequest:
+    return read_request(message, payload, "application/msgpack", NOW, "echo")
+
+
+def test_read_request_gives_what_the_server_needs() -> None:
+    """A good request's id, meta and body come back with its deadline, client version and no problem."""
+    body = {"actions": []}
+    request = _read({"request_id": 7, "meta": dict(_META), "body": body})
+    assert request == ReceivedRequest(7, _META, body, NOW + 5.0, (1, 4, 9), None, None)
+    assert request.body is body
+
+
+def test_read_request_defaults_a_request_without_meta() -> None:
+    """No meta: an empty one, no deadline, PySOA's 0.40.0 client, and a missing reply queue."""
+    request = _read({"request_id": 1, "body": {}})
+    assert (request.meta, request.deadline, request.client_version) == ({}, None, (0, 40, 0))
+    assert request.reply_problem is not None and "missing" in request.reply_problem
+
+
+def test_read_request_reports_a_bad_reply_queue_unless_the_response_is_suppressed() -> None:
+    """A reply queue a server must not push to is reported, except when nothing will be sent back."""
+    meta = dict(_META, reply_to="service.echo")
+    assert _read({"request_id": 1, "meta": meta, "body": {}}).reply_problem == reply_to_problem("service.echo")
+    suppressed = {"control": {"suppress_response": True}}
+    assert _read({"request_id": 1, "meta": meta, "body": suppressed}).reply_problem is None
+
+
+def test_read_request_reports_a_malformed_client_version() -> None:
+    """A malformed client version is reported, and the request read as from PySOA's 0.40.0 client."""
+    request = _read({"request_id": 1, "meta": dict(_META, client_version="1.4"), "body": {}})
+    assert request.client_version == (0, 40, 0)
+    assert request.client_version_problem is not None and "client_version" in request.client_version_problem
+
+
+def test_read_request_checks_nesting_first_then_the_envelope() -> None:
+    """Too deep nesting is refused before anything else; then the envelope's errors are check_envelope's."""
+    deep: Any = 1
+    for _ in range(MAXIMUM_NESTING_DEPTH):
+        deep = [deep]
+    with pytest.raises(MessageTooDeep, match=too_deep_message()):
+        _read({"meta": {"__expiry__": NOW - 1}, "body": deep}, b"\x91" * (MAXIMUM_NESTING_DEPTH + 1))
+    assert issubclass(MessageTooDeep, InvalidMessageError)
+    with pytest.raises(MessageReceiveTimeout, match=r"^Message expired for service echo$"):
+        _read({"meta": {"__expiry__": NOW - 1}})
+    with pytest.raises(InvalidMessageError, match=r"^No request ID for service echo$"):
+        _read({"meta": dict(_META), "body": {}})

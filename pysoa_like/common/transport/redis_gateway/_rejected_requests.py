@@ -25,12 +25,12 @@ from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import ProtocolVersion
 from pysoa_like.core.message import (
+    MessageTooDeep,
     ParsedMessage,
     parse_client_version_checked,
     parse_message,
     reject_chunked_request,
     reply_address,
-    too_deep_message,
     without_version_marker,
 )
 from pysoa_like.core.replies import REPLY_NONCE_META_KEY
@@ -75,12 +75,6 @@ class Rejections:
         except InvalidMessageError as chunk_error:
             self.reject_decodable(raw, "chunked_request", chunk_error)
 
-    def too_deep(self, message: Any, version: ProtocolVersion, serializer: Serializer, raw: RawMessage) -> NoReturn:
-        """Answer (if possible) and reject a message nesting too deeply."""
-        too_deep = InvalidMessageError(too_deep_message())
-        self.answer_if_possible(message, version, serializer, str(too_deep))
-        self.reject("too_deep", too_deep, raw)
-
     def bad_envelope(
         self,
         message: Any,
@@ -89,10 +83,15 @@ class Rejections:
         error: InvalidMessageError,
         raw: RawMessage,
     ) -> NoReturn:
-        """Answer (if possible) and reject a message whose envelope is not a request's."""
-        reason = "no_request_id" if isinstance(message, dict) and message.get("request_id") is None else None
+        """Answer (if possible) and reject a message nesting too deeply or whose envelope is not a request's."""
+        if isinstance(error, MessageTooDeep):
+            reason = "too_deep"
+        elif isinstance(message, dict) and message.get("request_id") is None:
+            reason = "no_request_id"
+        else:
+            reason = "invalid_message"
         self.answer_if_possible(message, version, serializer, str(error))
-        self.reject(reason or "invalid_message", error, raw)
+        self.reject(reason, error, raw)
 
     def bad_reply_queue(self, meta: dict[str, Any], problem: str, raw: RawMessage) -> NoReturn:
         """Reject a request whose reply queue is missing or one a server must not push to."""

@@ -22,7 +22,9 @@ Receiving one message::
         while not reassembler.complete:
             reassembler.add(parse_message(pop_again()))
         payload = reassembler.payload()
-    received = check_envelope(serializers[parsed.content_type].blob_to_dict(payload), time.time(), service)
+    message = serializers[parsed.content_type].blob_to_dict(payload)
+    received = check_envelope(message, time.time(), service)  # a reply, on a client
+    request = read_request(message, payload, mime_type, time.time(), service)  # a request, on a server
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from pysoa_like.core.message import (
     FramedMessage,
     OutgoingMessage,
     ParsedMessage,
+    ReceivedRequest,
     check_envelope,
     envelope_to_send,
     frame_for_sending,
@@ -59,6 +62,7 @@ from pysoa_like.core.message import (
     parse_client_version,
     parse_client_version_checked,
     parse_message,
+    read_request,
     reject_chunked_request,
     reply_address,
     split_into_chunks,
@@ -85,6 +89,7 @@ __all__ = [
     "FramedMessage",
     "OutgoingMessage",
     "ParsedMessage",
+    "ReceivedRequest",
     "UnsupportedProtocolVersionError",
     "check_envelope",
     "choose_host_index",
@@ -103,6 +108,7 @@ __all__ = [
     "queue_full_error_message",
     "queue_key",
     "queue_name_of",
+    "read_request",
     "reject_chunked_request",
     "reply_address",
     "reply_key_host_index",

@@ -43,17 +43,8 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
     UnsupportedProtocolVersionError,
 )
-from pysoa_like.core.keys import queue_key, reply_to_problem, request_queue_name
-from pysoa_like.core.message import (
-    EXPIRY_META_KEY,
-    ParsedMessage,
-    check_envelope,
-    deadline_of,
-    nesting_too_deep,
-    parse_client_version_checked,
-    parse_message,
-    suppress_response_requested,
-)
+from pysoa_like.core.keys import queue_key, request_queue_name
+from pysoa_like.core.message import ParsedMessage, parse_message, read_request
 from pysoa_like.core.worker_watch import WATCH_META_KEY
 
 __all__ = ["RedisServerTransport"]
@@ -215,8 +206,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             return received
 
     def _read(self, raw: RawMessage) -> ReceivedMessage:
-        """Decode one raw request: unframed, deserialized, its nesting bounded, its envelope, reply queue and client
-        version checked, its deadline read.
+        """Decode one raw request: unframed, deserialized, then its envelope read (:func:`read_request`).
 
         Returns:
             The request; its meta is a :class:`RequestMeta`.
@@ -236,27 +226,19 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             rejections.chunked(parsed, raw)
         serializer = self.core.serializers[parsed.content_type]
         message = self._deserialize(parsed, serializer, raw)
-        if nesting_too_deep(message, parsed.payload, serializer.mime_type):
-            rejections.too_deep(message, parsed.version, serializer, raw)
         try:
-            received = check_envelope(message, time.time(), self.service_name)
+            request = read_request(message, parsed.payload, serializer.mime_type, time.time(), self.service_name)
         except MessageReceiveTimeout:
             rejections.count("message_expired")
             raise
         except InvalidMessageError as exc:
             rejections.bad_envelope(message, parsed.version, serializer, exc, raw)
-        meta = received.meta or {}
-        body = received.body
-        deadline = deadline_of(meta.get(EXPIRY_META_KEY))
-        client_version, version_problem = parse_client_version_checked(meta)
-        problem = reply_to_problem(meta.get("reply_to"))
-        # With a response suppressed nothing will be sent back, so the reply queue does not matter.
-        if problem is not None and not (isinstance(body, dict) and suppress_response_requested(body.get("control"))):
-            rejections.bad_reply_queue(meta, problem, raw)
-        if version_problem is not None:
-            rejections.malformed_client_version(received.request_id, version_problem)
-        request_meta = RequestMeta(meta, parsed.version, serializer, client_version, deadline)
-        return ReceivedMessage(received.request_id, request_meta, body)
+        if request.reply_problem is not None:
+            rejections.bad_reply_queue(request.meta, request.reply_problem, raw)
+        if request.client_version_problem is not None:
+            rejections.malformed_client_version(request.request_id, request.client_version_problem)
+        meta = RequestMeta(request.meta, parsed.version, serializer, request.client_version, request.deadline)
+        return ReceivedMessage(request.request_id, meta, request.body)
 
     def _deserialize(self, parsed: ParsedMessage, serializer: Serializer, raw: RawMessage) -> Any:
         """The request's payload deserialized (timed when the recorder records anything); rejected if it cannot be."""
