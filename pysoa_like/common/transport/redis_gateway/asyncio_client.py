@@ -214,14 +214,6 @@ class _LoopState:
         except TypeError:  # an unhashable id: nobody's
             return None
 
-    def awaits_id(self, request_id: Any) -> bool:
-        """Whether a call on this list still waits for a reply to ``request_id``, whatever its nonce.
-
-        A look through the waiting calls, made only for a reply no call takes (rare): the transports sharing the
-        list number their requests independently, so the id alone names no call.
-        """
-        return any(key[0] == request_id and not future.done() for key, future in self.futures.items())
-
 
 class _PushRetry:
     """A call's push made again after Redis refused it: the task, and how far its full-queue retries went."""
@@ -860,8 +852,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         if verdict is ReplyVerdict.ACCEPTED:
             assert call_key is not None
             return call_key, received
-        # An awaited id with a nonce no call of it sent: forged, as the blocking driver counts it.
-        if verdict is ReplyVerdict.FORGED or state.awaits_id(received.request_id):
+        if verdict is ReplyVerdict.FORGED:
             raise _Dropped(
                 "forged_reply",
                 f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
