@@ -31,6 +31,7 @@ from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
 from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess
+from tests.integration._latency_proxy import LatencyProxy
 from tests.integration.redis_transport._helpers import tls_capable_redis
 
 _T = TypeVar("_T")
@@ -257,6 +258,43 @@ def test_a_wait_that_ends_while_the_queue_stays_full_says_the_request_was_not_se
 
     run(call())
     assert raw_redis.llen("pysoa:service.example") == 0
+
+
+def test_a_wait_that_ends_while_a_retried_push_is_unanswered_is_a_plain_timeout(
+    kwargs: dict[str, Any], raw_redis: redis.Redis, redis_server: RedisServerProcess
+) -> None:
+    """The push was refused as full; its next attempt is on its way to a Redis slow to answer (and there is room
+    now) when the wait ends: the request may well be pushed, so the call gets the receive timeout, which says so,
+    not QueueFullSendError, which would tell a caller it may safely send the request again. It was pushed."""
+    raw_redis.rpush("pysoa:service.example", b"someone else's request")
+    job = {"control": {}, "context": {}, "actions": [{"action": "square", "body": {"number": 1}}]}
+    with LatencyProxy(redis_server.address, 0.0) as proxy:
+        layer = {"hosts": [proxy.address], "connection_kwargs": {"socket_timeout": 20}}
+        transport = AsyncRedisClientTransport(
+            "example",
+            backend_type="redis.standard",
+            backend_layer_kwargs=layer,
+            queue_capacity=1,
+            queue_full_retries=10,
+            receive_timeout_in_seconds=5,
+        )
+
+        async def call() -> None:
+            try:
+                await transport.send_request_message(1, {}, job)
+                await asyncio.sleep(0.15)  # refused by now; the next attempt comes after a backoff of 0.25 s or more
+                proxy.request_delay = 1.5
+                raw_redis.lpop("pysoa:service.example")
+                with pytest.raises(MessageReceiveTimeout):
+                    await transport.receive_response_message(1, 0.5)
+            finally:
+                await transport.aclose()
+
+        run(call())
+        deadline = time.monotonic() + 5
+        while raw_redis.llen("pysoa:service.example") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert raw_redis.llen("pysoa:service.example") == 1  # the attempt in flight did push it
 
 
 def test_a_chunked_reply_is_reassembled(kwargs: dict[str, Any]) -> None:

@@ -647,12 +647,14 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             watched[2] = None  # the deadline's entry no longer holds the call's future (nor its reply)
             _forget(calls, request_id)
 
-    async def _refused_push(self, calls: _Calls, call_key: _CallKey) -> QueueFullSendError | None:
-        """Why a call that timed out never reached the queue: its push was still being refused as full.
+    async def _refused_push(self, calls: _Calls, call_key: _CallKey) -> MessageSendError | None:
+        """The send error that stands for a timed-out call whose push was still being made again, if any.
 
-        Such a request was not sent (a caller may safely send it again), so its call fails with the
-        ``QueueFullSendError`` its retries would have raised, not a receive timeout, and the retries stop. A
-        retry whose attempt is in flight gets that attempt's answer first (at most ``QUEUE_CHECK_SECONDS``).
+        A push that Redis refused as full and that waits for its next attempt is surely not in the queue: the call
+        fails with the ``QueueFullSendError`` its retries would have raised (a caller may send the request again),
+        not a receive timeout. An attempt in flight gets its answer first (at most ``QUEUE_CHECK_SECONDS``): the
+        send error it ends with, if any. One still unanswered then may have pushed the request, so the call gets
+        the plain receive timeout (None). Either way the retries stop: nobody waits for the request any more.
         """
         retry = calls.retries.pop(call_key, None)
         if retry is None or retry.task is None:
@@ -662,10 +664,10 @@ class AsyncRedisClientTransport(AsyncClientTransport):
             await asyncio.wait((task,), timeout=QUEUE_CHECK_SECONDS)
         if task.done():
             error = None if task.cancelled() else task.exception()
-            return error if isinstance(error, QueueFullSendError) else None
+            return error if isinstance(error, MessageSendError) else None
         task.cancel()
-        if retry.queue_full_retries == 0:
-            return None
+        if not retry.sleeping:
+            return None  # the attempt's push may have reached the queue
         self.metrics.counter(self._prefix + "send.error.redis_queue_full").increment()
         retries = retry.queue_full_retries
         return QueueFullSendError(
