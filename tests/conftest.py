@@ -13,7 +13,7 @@ from tests import run_summary
 # pytester runs pytest in-process (the test plan plugin's tests use it).
 pytest_plugins = ["pytester"]
 
-_TESTS = Path(__file__).parent
+_TESTS = Path(__file__).resolve().parent
 # Tests that need Conformity itself live here and run in Conformity's own environment
 # (`make test-conformity`), because Conformity's attrs<22 pin does not fit the main one.
 _CONFORMITY_TESTS = _TESTS / "conformity"

@@ -357,6 +357,8 @@ class RespParser:
         Returns:
             False when ``recv_into`` returned 0 before the replies were in.
         """
+        if len(replies) >= count:
+            return True
         while True:
             if self._start != self._end:
                 reply = self._parse_reply()

@@ -386,6 +386,28 @@ def test_a_blpop_longer_than_the_socket_timeout_gets_its_reply_and_the_timeout_s
         backend.close()
 
 
+def test_a_blpop_after_deferred_pushes_waits_its_own_time_not_the_socket_timeout(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """A server's pop written after its deferred reply pushes waits as long as it asked, longer than socket_timeout,
+    and gets a reply that comes then (the read of the pushes' replies once cut it at socket_timeout, dropping the
+    connection)."""
+    backend = StandardRedisClient(hosts=[redis_url], connection_kwargs={"socket_timeout": 0.5})
+    try:
+        lane = backend.lane_at(0)
+        lane.push("replies", [b"warm-up"], 30, 100)  # loads the script, so the next push may be deferred
+        assert lane.push_deferred(("replies", [b"reply"], 30), 100)
+        pusher = threading.Timer(0.9, lambda: raw_redis.rpush("requests", b"late request"))
+        pusher.start()
+        try:
+            assert lane.blocking_pop("requests", 2.0) == [b"late request"]
+        finally:
+            pusher.join()
+        assert raw_redis.lrange("replies", 0, -1) == [b"warm-up", b"reply"]
+    finally:
+        backend.close()
+
+
 def test_a_blpop_reply_later_than_the_socket_timeout_is_read_and_the_next_command_keeps_the_timeout(
     redis_url: str, raw_redis: redis.Redis
 ) -> None:

@@ -122,6 +122,15 @@ def test_read_replies_reads_the_replies_of_one_write_in_one_go(step: int) -> Non
     assert parser.read_reply(recv_into) == b"OK"  # the next reply is left for the next read
 
 
+def test_read_replies_reads_nothing_when_the_list_holds_the_count_already() -> None:
+    """A list already holding ``count`` replies is complete: nothing more is parsed or received."""
+    calls: list[int] = []
+    parser, recv_into = RespParser(), _receiver(b":2\r\n", 1 << 20, calls)
+    replies: list[Any] = [1]
+    assert parser.read_replies(recv_into, replies, 1)
+    assert replies == [1] and calls == []
+
+
 def test_read_replies_stops_after_an_error_reply_and_reads_on_when_asked() -> None:
     """An error reply ends the read (a refused push's wait may be long to answer); the same list reads on."""
     calls: list[int] = []
