@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -386,6 +387,17 @@ def test_a_blpop_longer_than_the_socket_timeout_gets_its_reply_and_the_timeout_s
         backend.close()
 
 
+@contextmanager
+def _pushed_later(raw_redis: redis.Redis, key: str, value: bytes, after: float) -> Iterator[None]:
+    """``value`` is pushed onto ``key`` ``after`` seconds into the block (the pushing thread is joined at its end)."""
+    pusher = threading.Timer(after, lambda: raw_redis.rpush(key, value))
+    pusher.start()
+    try:
+        yield
+    finally:
+        pusher.join()
+
+
 def test_a_blpop_after_deferred_pushes_waits_its_own_time_not_the_socket_timeout(
     redis_url: str, raw_redis: redis.Redis
 ) -> None:
@@ -397,12 +409,8 @@ def test_a_blpop_after_deferred_pushes_waits_its_own_time_not_the_socket_timeout
         lane = backend.lane_at(0)
         lane.push("replies", [b"warm-up"], 30, 100)  # loads the script, so the next push may be deferred
         assert lane.push_deferred(("replies", [b"reply"], 30), 100)
-        pusher = threading.Timer(0.9, lambda: raw_redis.rpush("requests", b"late request"))
-        pusher.start()
-        try:
+        with _pushed_later(raw_redis, "requests", b"late request", 0.9):
             assert lane.blocking_pop("requests", 2.0) == [b"late request"]
-        finally:
-            pusher.join()
         assert raw_redis.lrange("replies", 0, -1) == [b"warm-up", b"reply"]
     finally:
         backend.close()
@@ -418,23 +426,15 @@ def test_a_blpop_reply_later_than_the_socket_timeout_is_read_and_the_next_comman
         lane = backend.lane_at(0)
         lane.push("late", [b"warm-up"], 30, 100)
         assert lane.blocking_pop("late", 1.0) == [b"warm-up"]
-        pusher = threading.Timer(0.8, lambda: raw_redis.rpush("late", b"x"))
-        pusher.start()
-        try:
+        with _pushed_later(raw_redis, "late", b"x", 0.8):
             assert lane.blocking_pop("late", 3.0) == [b"x"]
-        finally:
-            pusher.join()
         assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
         lane.push("late", [b"y"], 30, 100)
         assert lane.blocking_pop("late", 0.1) == [b"y"]
         # A late reply too big for the read buffer (received into its own) is read whole as well.
         big = b"B" * (200 * 1024)
-        pusher = threading.Timer(0.6, lambda: raw_redis.rpush("late", big))
-        pusher.start()
-        try:
+        with _pushed_later(raw_redis, "late", big, 0.6):
             assert lane.blocking_pop("late", 3.0) == [big]
-        finally:
-            pusher.join()
         assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
     finally:
         backend.close()
@@ -483,13 +483,9 @@ def test_a_lane_never_waits_forever_and_keeps_a_configured_socket_timeout(
             lane = backend.lane_at(0)
             lane.push("q", [b"x"], 30, 100)
             assert _seconds_to_give_up_on_a_silent_redis(lane, raw_redis) < 1.8
-            pusher = threading.Timer(0.7, lambda: raw_redis.rpush("q", b"y"))
-            pusher.start()
-            try:
+            with _pushed_later(raw_redis, "q", b"y", 0.7):
                 assert lane.blocking_pop("q", 5.0) == [b"x"]
                 assert lane.blocking_pop("q", 5.0) == [b"y"]
-            finally:
-                pusher.join()
         finally:
             backend.close()
 
