@@ -190,12 +190,15 @@ def _running_in_group(group: int) -> list[int]:
     running = []
     for pid in (entry for entry in _listdir("/proc") if entry.isdigit()):
         process = _stat_fields(f"/proc/{pid}/stat")
-        if process is None or int(process[2]) != group:
-            continue
-        threads = [_stat_fields(f"/proc/{pid}/task/{task}/stat") for task in _listdir(f"/proc/{pid}/task")]
-        if any(fields is not None and fields[0] not in ("Z", "X") for fields in threads):
+        if process is not None and int(process[2]) == group and not has_ended(int(pid)):
             running.append(int(pid))
     return running
+
+
+def has_ended(pid: int) -> bool:
+    """Whether every thread of process ``pid`` has ended (so its sockets are closed): see :func:`_running_in_group`."""
+    threads = [_stat_fields(f"/proc/{pid}/task/{task}/stat") for task in _listdir(f"/proc/{pid}/task")]
+    return not any(fields is not None and fields[0] not in ("Z", "X") for fields in threads)
 
 
 def _listdir(path: str) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pysoa_like.client.client import Client
-from tests.functional.conftest import SERVICE, Runner, wait_for, who
+from tests.functional.conftest import SERVICE, Runner, has_ended, wait_for, who
 
 
 def test_two_workers_share_one_queue(start_runner: Callable[..., Runner], client: Client) -> None:
@@ -57,6 +57,8 @@ def test_killed_worker_is_respawned(start_runner: Callable[..., Runner], client:
     runner = start_runner(fork=1 + 1)
     victim = who(client)
     os.kill(victim["pid"], signal.SIGKILL)
+    # Until its last thread ends, the dying worker's connection is open and its blocking pop may take a request.
+    wait_for(lambda: has_ended(victim["pid"]), timeout=10)
     runner.wait_for_log("respawned as pid")
     replacement = wait_for(
         lambda: next((w for w in (who(client) for _ in range(6)) if w["fork_id"] == victim["fork_id"]), None)
