@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from pysoa_like.client.errors import DeadlineExceededError
-from pysoa_like.core.message import bounded_wait
+from pysoa_like.core.deadlines import bounded_wait
 
 if TYPE_CHECKING:
     from pysoa_like.client._options import CallOptions

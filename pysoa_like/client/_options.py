@@ -24,8 +24,10 @@ from typing import Any, Literal, TypedDict
 
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.types import Context, Control, JobRequest, job_message
-from pysoa_like.core.message import bounded_expiry, get_switch, suppress_response_requested
+from pysoa_like.core.deadlines import bounded_expiry
+from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
+from pysoa_like.core.switches import get_switch
 
 __all__ = [
     "SHORTEST_WAIT_SECONDS",

@@ -31,7 +31,7 @@ from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
-from pysoa_like.core.message import bounded_expiry
+from pysoa_like.core.deadlines import bounded_expiry
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -1,7 +1,8 @@
-"""Chunked replies on the receiving side: their reassembly, the refusal of a chunked request, the chunking settings.
+"""Chunked replies: their splitting and reassembly, the refusal of a chunked request, the chunking settings.
 
-A server splits a big reply into chunks (``frame_for_sending`` of :mod:`pysoa_like.core.message`, PROTOCOL.md
-section 5); what a receiver and a server's settings need about them is here, off the path of an ordinary call.
+A server splits a big reply into chunks when ``frame_for_sending`` of :mod:`pysoa_like.core.message` says so
+(PROTOCOL.md section 5); how it splits them, and what a receiver and a server's settings need about them, is
+here, off the path of an ordinary call.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from pysoa_like.common.transport.errors import InvalidMessageError
 from pysoa_like.core.constants import MINIMUM_CHUNKED_MESSAGE_BYTES, ProtocolVersion
+from pysoa_like.core.framing import frame_message
 
 if TYPE_CHECKING:
     from pysoa_like.core.message import ParsedMessage
 
-__all__ = ["ChunkReassembler", "reject_chunked_request", "validate_chunk_settings"]
+__all__ = ["ChunkReassembler", "reject_chunked_request", "split_into_chunks", "validate_chunk_settings"]
 
 # Chunking needs this much head room: the maximum message size must be at least this many chunks.
 _MINIMUM_CHUNKS_IN_MAXIMUM = 5
@@ -142,3 +144,28 @@ class ChunkReassembler:
                 f"Invalid chunked response: only {self.next_chunk_id - 1} of {self.chunk_count} chunks were received"
             )
         return b"".join(self._parts)
+
+
+def split_into_chunks(payload: bytes, mime_type: str, chunk_messages_larger_than_bytes: int) -> list[bytes]:
+    """Split a serialized envelope into framed version 3 chunks, in sending order.
+
+    Args:
+        payload: The serialized envelope.
+        mime_type: The serializer's MIME type, repeated on every chunk.
+        chunk_messages_larger_than_bytes: The chunk size T (at least 1).
+
+    Returns:
+        ``ceil(len(payload) / T)`` framed chunks; chunk i carries payload bytes ``[(i-1)*T, i*T)``.
+
+    Raises:
+        ValueError: If T is less than 1 or the MIME type cannot be sent in a header.
+    """
+    size = chunk_messages_larger_than_bytes
+    if size < 1:
+        raise ValueError(f"The chunk size must be at least 1 byte, got {size}")
+    count = -(-len(payload) // size)
+    view = memoryview(payload)
+    return [
+        frame_message(view[start : start + size], mime_type, ProtocolVersion.VERSION_3, chunk_count=count, chunk_id=i)
+        for i, start in enumerate(range(0, len(payload), size), start=1)
+    ]

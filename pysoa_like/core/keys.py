@@ -2,6 +2,8 @@
 
 Reply keys (any key containing ``!``) are hashed, so the server pushing a reply and the client waiting for it
 pick the same host without talking to each other. Request keys go round-robin, starting at a random host.
+A reply queue name is checked by ``reply_to_problem`` (defined with the envelope rules); ``reply_address`` says
+where a server answers a message it cannot serve.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import random
 import uuid
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from pysoa_like.core.constants import (
     QUEUE_NAME_PREFIX,
@@ -28,6 +31,7 @@ __all__ = [
     "new_client_id",
     "queue_key",
     "queue_name_of",
+    "reply_address",
     "reply_key_host_index",
     "reply_to_problem",
     "request_queue_key",
@@ -211,3 +215,22 @@ class HostRing:
     def index_for(self, key: str) -> int:
         """The host index for a FULL Redis key (see :func:`choose_host_index`); safe from several threads."""
         return choose_host_index(key, self.host_count, self._cycle)
+
+
+def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
+    """Where a server can answer a message it cannot serve: ``(request_id, meta)``, or None.
+
+    Only the envelope's top level is trusted: ``message`` must be a map with a non-null ``request_id`` and a
+    ``meta`` map whose ``reply_to`` is a valid reply queue name (:func:`reply_to_problem`). The body, the expiry
+    and everything else may be wrong: that is what the answer reports.
+
+    Args:
+        message: What the payload deserialized to.
+    """
+    if not isinstance(message, dict):
+        return None
+    request_id = message.get("request_id")
+    meta = message.get("meta")
+    if request_id is None or not isinstance(meta, dict) or reply_to_problem(meta.get("reply_to")) is not None:
+        return None
+    return request_id, meta

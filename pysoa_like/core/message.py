@@ -1,31 +1,32 @@
-"""The message: a job framed on the wire, its envelope and headers, its chunks, its bounds and its deadline.
+"""The message on a call's path: a job framed on the wire, its envelope and headers, its size and nesting bounds.
 
-Everything a transport needs to turn a job into bytes and back, for the clients and servers of both drivers,
-in the order a message meets them:
+Everything a transport does to turn a job into bytes and back on every call, for the clients and servers of
+both drivers, in the order a message meets them:
 
-* framing: protocol versions 1, 2 and 3 and their header loop (PROTOCOL.md section 4);
-* the rules for reading request header values (switches, ``suppress_response``, ``client_version``);
+* framing: reading protocol versions 1, 2 and 3 and their header loop (PROTOCOL.md section 4; the framing a
+  sender builds is in :mod:`pysoa_like.core.framing`);
+* the rules for reading request header values (``suppress_response``, ``client_version``; switches are in
+  :mod:`pysoa_like.core.switches`);
 * the envelope around every job body: building, checking, expiry and size (sections 3, 6 and 10), and a
   received request's envelope read in one step (``read_request``: deadline, client version, reply queue);
-* chunked replies: when to chunk and splitting (section 5; their reassembly is in :mod:`pysoa_like.core.chunks`);
-* how deeply a received message may nest;
-* deadlines: how long a call may still take, from the envelope's ``__expiry__`` (the caller reads the clock).
+* the rules of a sent message: its size, when it is chunked (section 5; splitting and reassembly are in
+  :mod:`pysoa_like.core.chunks`) and its framing;
+* how deeply a received message may nest (the cheap bound; the walks are in :mod:`pysoa_like.core.nesting`).
+
+Off a call's path: :mod:`pysoa_like.core.deadlines` (the waits a deadline bounds) and ``reply_address`` in
+``pysoa_like.core.keys`` (where a server answers a message it cannot serve).
 """
 
 from __future__ import annotations
 
-import decimal
-import functools
-import gc
 import math
-import numbers
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
-from pysoa_like.core.chunks import ChunkReassembler, reject_chunked_request, validate_chunk_settings
+from pysoa_like.core.chunks import ChunkReassembler, reject_chunked_request, split_into_chunks, validate_chunk_settings
 from pysoa_like.core.constants import (
     EXPLICIT_EXPIRY_REDIS_GRACE_SECONDS,
     REPLY_QUEUE_MARKER,
@@ -34,12 +35,19 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
     _version_from_marker_digits,
 )
+from pysoa_like.core.framing import FramedMessage, OutgoingMessage, message_head
+from pysoa_like.core.nesting import (
+    MAXIMUM_NESTING_DEPTH,
+    MessageTooDeep,
+    container_depth_over,
+    reference_depth_over,
+    too_deep_message,
+)
 
 __all__ = [
     "CLIENT_VERSION_META_KEY",
     "DEFAULT_CLIENT_VERSION",
     "EXPIRY_META_KEY",
-    "MAXIMUM_NESTING_DEPTH",
     "MAXIMUM_REPLY_TO_LENGTH",
     "MESSAGE_TOO_LARGE_TEXT",
     "ChunkReassembler",
@@ -49,30 +57,20 @@ __all__ = [
     "ParsedMessage",
     "ReceivedMessage",
     "ReceivedRequest",
-    "bounded_expiry",
-    "bounded_wait",
     "check_envelope",
     "deadline_of",
     "envelope_to_send",
     "frame_for_sending",
-    "frame_message",
-    "get_switch",
     "is_expired",
-    "is_switch",
     "nesting_too_deep",
     "parse_client_version",
     "parse_client_version_checked",
     "parse_message",
     "read_request",
     "reject_chunked_request",
-    "reply_address",
     "reply_to_problem",
-    "split_into_chunks",
     "suppress_response_requested",
-    "time_left",
-    "too_deep_message",
     "validate_chunk_settings",
-    "validate_header_value",
     "without_version_marker",
 ]
 
@@ -94,7 +92,6 @@ _V2_MARKER = b"content-type"
 # One understood header: optional whitespace around every part, then a terminating ";". Anything else ends the
 # header loop and stays in the payload, exactly as PySOA 1.4.9 reads it.
 _HEADER_RE = re.compile(rb"\s*(content-type|chunk-count|chunk-id)\s*:\s*([A-Za-z0-9_/.-]+)\s*;")
-_HEADER_VALUE_RE = re.compile(r"[A-Za-z0-9_/.-]+")
 _VERSIONS_BY_DIGITS = {b"%d" % version: version for version in ProtocolVersion}
 # Decoded MIME types by raw header value; a handful of values ever occur, so decode each once.
 _MIME_TYPES: dict[bytes, str] = {}
@@ -201,121 +198,13 @@ def parse_message(message: bytes | bytearray, *, view: bool = False) -> ParsedMe
     return ParsedMessage(version, content_type, chunk_count, chunk_id, payload)
 
 
-def validate_header_value(value: str) -> str:
-    """Check that a header value can be read back by PySOA peers (characters ``[A-Za-z0-9_/.-]`` only).
-
-    Args:
-        value: The value, e.g. a MIME type.
-
-    Returns:
-        The value, unchanged.
-
-    Raises:
-        ValueError: If the value is empty or has another character.
-    """
-    if not isinstance(value, str) or _HEADER_VALUE_RE.fullmatch(value) is None:
-        raise ValueError(
-            f"Header value {value!r} cannot be sent: it must be one or more of the characters A-Z a-z 0-9 _ / . -"
-        )
-    return value
-
-
-@functools.lru_cache(maxsize=64)
-def _message_head(version: int, mime_type: str) -> bytes:
-    # Framing prefixes are the same for every message of one version and serializer, so build each once.
-    if version == ProtocolVersion.VERSION_3:
-        return ProtocolVersion.VERSION_3.prefix + b"content-type:" + validate_header_value(mime_type).encode() + b";"
-    if version == ProtocolVersion.VERSION_2:
-        return b"content-type:" + validate_header_value(mime_type).encode() + b";"
-    if version == ProtocolVersion.VERSION_1:
-        return b""
-    raise ValueError(f"Unknown Redis Gateway protocol version {version!r}; use 1, 2 or 3")
-
-
-def frame_message(
-    payload: bytes | memoryview,
-    mime_type: str,
-    version: ProtocolVersion | int = ProtocolVersion.VERSION_3,
-    *,
-    chunk_count: int | None = None,
-    chunk_id: int | None = None,
-) -> bytes:
-    """Frame a serialized envelope (or a chunk of one) for pushing to a Redis list.
-
-    Args:
-        payload: The serialized envelope, or one slice of it for a chunk.
-        mime_type: The serializer's MIME type (ignored by version 1, which has no header).
-        version: The protocol version to speak.
-        chunk_count: The number of chunks, for a chunk (version 3 only; give ``chunk_id`` too).
-        chunk_id: The 1-based number of this chunk.
-
-    Returns:
-        The bytes to push.
-
-    Raises:
-        ValueError: If the version is unknown, the MIME type has characters a header cannot carry, or chunk
-            headers are asked for with version 1 or 2 or only one of them is given.
-    """
-    head = _message_head(int(version), mime_type)
-    if chunk_count is not None or chunk_id is not None:
-        if version != ProtocolVersion.VERSION_3:
-            raise ValueError(f"Chunked messages need protocol version 3, not {int(version)}")
-        if chunk_count is None or chunk_id is None:
-            raise ValueError("A chunk needs both chunk_count and chunk_id")
-        head += b"chunk-count:%d;chunk-id:%d;" % (chunk_count, chunk_id)
-    if not head:
-        return bytes(payload)
-    return head + payload
-
-
-class FramedMessage:
-    """A framed message kept as its two pieces, so that a big payload is not copied just to prepend the framing.
-
-    The transports write the pieces one after the other as one Redis argument; ``bytes()`` joins them.
-
-    Args:
-        head: The framing (version marker and headers).
-        payload: The serialized envelope.
-    """
-
-    __slots__ = ("head", "payload")
-
-    def __init__(self, head: bytes, payload: bytes) -> None:
-        self.head = head
-        self.payload = payload
-
-    def __len__(self) -> int:
-        return len(self.head) + len(self.payload)
-
-    def __bytes__(self) -> bytes:
-        return self.head + self.payload
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FramedMessage):
-            other = bytes(other)
-        return isinstance(other, bytes) and len(other) == len(self) and bytes(self) == other
-
-    def __hash__(self) -> int:
-        return hash(bytes(self))
-
-    def __repr__(self) -> str:
-        return f"FramedMessage({self.head!r}, <{len(self.payload)} bytes>)"
-
-
-#: What the transports push: plain bytes, or a big message still in two pieces.
-OutgoingMessage = bytes | FramedMessage
-
-# Payloads up to this size are joined to their framing (one small copy beats a second buffer to write).
 _JOIN_UP_TO_BYTES = 16384
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The rules for reading request header values, each in one place for clients, servers and transports.
+# The rules for reading request header values, each in one place for clients, servers and transports
+# (switches: core/switches.py).
 #
-# * Switches: an ``int``, anything with ``__int__``, or anything whose ``value`` has ``__int__``; never a
-#   ``bool`` (``True`` is far more likely a mistake than switch 1, and the wire schema refuses booleans) and
-#   never a number with a fraction part (a ``float``, ``Decimal`` or ``Fraction``: ``int()`` would silently
-#   truncate 2.9 to switch 2, and PySOA's server refuses them).
 # * ``control["suppress_response"]``: only the boolean ``True`` asks for no reply. The server's schema
 #   accepts nothing but booleans there, so any other value gets a reply (with the validation error),
 #   and clients and transports must then wait for it; clients always write a real boolean.
@@ -327,54 +216,6 @@ _JOIN_UP_TO_BYTES = 16384
 CLIENT_VERSION_META_KEY = "client_version"
 # What PySOA assumes for clients that send no version (they predate 0.70 and the field).
 DEFAULT_CLIENT_VERSION: tuple[int, ...] = (0, 40, 0)
-
-
-def is_switch(value: Any) -> bool:
-    """Whether ``value`` can be used as a switch.
-
-    Args:
-        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
-
-    Returns:
-        ``True`` if :func:`get_switch` would accept it (booleans and fractional numbers are refused).
-    """
-    if isinstance(value, bool) or _fractional(value):
-        return False
-    if hasattr(value, "__int__"):
-        return True
-    inner = getattr(value, "value", None)
-    return inner is not None and not isinstance(inner, bool) and not _fractional(inner) and hasattr(inner, "__int__")
-
-
-def _fractional(value: Any) -> bool:
-    """Whether ``value`` is a number that may have a fraction part (``int()`` would drop it)."""
-    if isinstance(value, float | decimal.Decimal):
-        return True
-    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
-
-
-def get_switch(value: Any) -> int:
-    """The int behind a switch constant.
-
-    Args:
-        value: An int, anything with ``__int__``, or anything whose ``value`` has ``__int__``.
-
-    Returns:
-        The switch as an int.
-
-    Raises:
-        TypeError: If ``value`` is not switch-like (a ``bool`` or a ``float`` included).
-    """
-    if type(value) is int:
-        return value
-    if not is_switch(value):
-        raise TypeError(
-            f"{short_repr(value)} is not a switch (an int, an int-like object or an object with an int-like value; "
-            "not a bool or a float)"
-        )
-    if hasattr(value, "__int__"):
-        return int(value)
-    return int(value.value)
 
 
 def suppress_response_requested(control: Any) -> bool:
@@ -543,25 +384,6 @@ def check_envelope(message: Any, now: float, service_name: str) -> ReceivedMessa
     return ReceivedMessage(request_id, meta, body)
 
 
-def reply_address(message: Any) -> tuple[Any, dict[str, Any]] | None:
-    """Where a server can answer a message it cannot serve: ``(request_id, meta)``, or None.
-
-    Only the envelope's top level is trusted: ``message`` must be a map with a non-null ``request_id`` and a
-    ``meta`` map whose ``reply_to`` is a valid reply queue name (:func:`reply_to_problem`). The body, the expiry
-    and everything else may be wrong: that is what the answer reports.
-
-    Args:
-        message: What the payload deserialized to.
-    """
-    if not isinstance(message, dict):
-        return None
-    request_id = message.get("request_id")
-    meta = message.get("meta")
-    if request_id is None or not isinstance(meta, dict) or reply_to_problem(meta.get("reply_to")) is not None:
-        return None
-    return request_id, meta
-
-
 #: The longest ``reply_to`` a server answers (PySOA's are about 60 characters plus the service name).
 MAXIMUM_REPLY_TO_LENGTH = 1024
 
@@ -638,7 +460,8 @@ def read_request(message: Any, payload: Any, mime_type: str | None, now: float, 
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Chunked responses: when to chunk, and splitting (PROTOCOL.md section 5; reassembly: core/chunks.py).
+# The rules of a sent message: its size, when it is chunked (PROTOCOL.md section 5; splitting and reassembly:
+# core/chunks.py), and its framing (built once per version and MIME type: core/framing.py).
 #
 # Only servers chunk, only for protocol version 3 requests, and only when the setting
 # ``chunk_messages_larger_than_bytes`` (T) is enabled: a payload of ``size > T`` bytes goes out as
@@ -649,31 +472,6 @@ def read_request(message: Any, payload: Any, mime_type: str | None, now: float, 
 
 # The text of every MessageTooLarge the transports raise.
 MESSAGE_TOO_LARGE_TEXT = "Message exceeds maximum message size"
-
-
-def split_into_chunks(payload: bytes, mime_type: str, chunk_messages_larger_than_bytes: int) -> list[bytes]:
-    """Split a serialized envelope into framed version 3 chunks, in sending order.
-
-    Args:
-        payload: The serialized envelope.
-        mime_type: The serializer's MIME type, repeated on every chunk.
-        chunk_messages_larger_than_bytes: The chunk size T (at least 1).
-
-    Returns:
-        ``ceil(len(payload) / T)`` framed chunks; chunk i carries payload bytes ``[(i-1)*T, i*T)``.
-
-    Raises:
-        ValueError: If T is less than 1 or the MIME type cannot be sent in a header.
-    """
-    size = chunk_messages_larger_than_bytes
-    if size < 1:
-        raise ValueError(f"The chunk size must be at least 1 byte, got {size}")
-    count = -(-len(payload) // size)
-    view = memoryview(payload)
-    return [
-        frame_message(view[start : start + size], mime_type, ProtocolVersion.VERSION_3, chunk_count=count, chunk_id=i)
-        for i, start in enumerate(range(0, len(payload), size), start=1)
-    ]
 
 
 def frame_for_sending(
@@ -719,7 +517,7 @@ def frame_for_sending(
             raise MessageTooLarge(size, MESSAGE_TOO_LARGE_TEXT)
         chunks: list[OutgoingMessage] = list(split_into_chunks(payload, mime_type, chunk_messages_larger_than_bytes))
         return chunks, oversized, True
-    head = _message_head(int(version), mime_type)
+    head = message_head(int(version), mime_type)
     message: OutgoingMessage
     if not head:
         message = bytes(payload)
@@ -731,72 +529,19 @@ def frame_for_sending(
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# How deeply a received message may nest, checked right after it is decoded.
-#
-# The decoders themselves stop around 1,000 levels (msgpack's C stack, Python's recursion limit for JSON), but
-# everything that later walks a message in Python (validation, log censoring, the conversion of a reply that
-# echoes its request) would hit the recursion limit well before that, with a 200 kB traceback as the answer. A
-# message nested deeper than :data:`MAXIMUM_NESTING_DEPTH` is therefore refused as soon as it is decoded.
-#
-# The check must cost next to nothing for ordinary messages: a cheap upper bound on the depth is computed first
-# (the number of container headers in a small payload, or a walk over the objects' references done in C for a
-# big one) and the exact walk only runs when that bound is over the limit.
+# How deeply a received message may nest, checked right after it is decoded (the reasons, the exact walks and
+# the refusal: core/nesting.py). A cheap upper bound first: a small payload cannot nest deeper than it opens
+# maps and lists; only a bound over the limit costs the walks.
 # --------------------------------------------------------------------------------------------------------------------
 
-
-#: The deepest nesting of maps and lists a received message may have, counting the envelope map as 1 (so a job
-#: request's action bodies may nest about 95 levels).
-MAXIMUM_NESTING_DEPTH = 100
 
 # Every byte that starts a MessagePack map or array (fixmap, fixarray, map16/32, array16/32): a message cannot
 # nest deeper than it has such bytes.
 _MSGPACK_CONTAINER_BYTES = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
-# How many objects of a level the reference walk asks for the referents of at once.
-_REFERENT_SLICE = 1024
 # Above this size, counting header bytes costs more than walking the decoded objects.
 _COUNTING_LIMIT_BYTES = 16384
 # The MIME types whose bytes tell how many maps and lists a payload opens.
 _MSGPACK, _JSON = "application/msgpack", "application/json"
-
-
-def _reference_depth_over(message: Any, limit: int, budget: int) -> bool:
-    """Whether the chain of references from ``message`` is longer than ``limit`` (an upper bound of nesting).
-
-    Each level is one C call: strings and numbers have no references, so only containers (and the few objects
-    such as time zones that ext types carry) lead further. An instance of a heap type also refers to its type,
-    whose references reach the whole interpreter (on Python 3.13 even ``datetime.timezone.utc`` is one): once
-    the levels hold more references than the payload has bytes (a decoded message cannot), the walk has left
-    the message and the answer is "maybe", for the exact walk to settle.
-    """
-    level: list[Any] = [message]
-    seen = 0
-    for _ in range(limit):
-        following: list[Any] = []
-        # A slice at a time, so that leaving the message costs at most one slice's references.
-        for start in range(0, len(level), _REFERENT_SLICE):
-            referents = gc.get_referents(*level[start : start + _REFERENT_SLICE])
-            seen += len(referents)
-            if seen > budget:
-                return True
-            following += referents
-        if not following:
-            return False
-        level = following
-    return True
-
-
-def _container_depth_over(message: Any, limit: int) -> bool:
-    """Whether maps and lists in ``message`` nest deeper than ``limit`` (the exact, slower walk)."""
-    stack: list[tuple[Any, int]] = [(message, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = value.values() if type(value) is dict else value
-        for child in children:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1))
-    return False
 
 
 def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: int = MAXIMUM_NESTING_DEPTH) -> bool:
@@ -823,26 +568,12 @@ def nesting_too_deep(message: Any, payload: Any, mime_type: str | None, limit: i
             return False
     if type(message) is not dict and type(message) is not list:
         return False
-    return _reference_depth_over(message, limit, len(payload)) and _container_depth_over(message, limit)
-
-
-class MessageTooDeep(InvalidMessageError):
-    """A received message nests maps and lists more deeply than :data:`MAXIMUM_NESTING_DEPTH` allows."""
-
-
-def too_deep_message(limit: int = MAXIMUM_NESTING_DEPTH) -> str:
-    """The error text for a message refused by :func:`nesting_too_deep`."""
-    return f"The message nests maps and lists more than {limit} levels deep"
+    return reference_depth_over(message, limit, len(payload)) and container_depth_over(message, limit)
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Deadlines: how long a call may still take, worked out from values (no clock is read here).
-#
-# A call's deadline is an absolute Unix time. It travels with the request as the envelope's
-# ``__expiry__`` (PROTOCOL.md section 6), which PySOA 1.4.9 sends and checks the same way, so a server
-# knows how long its caller waits. A client made for a job (``request.client``) is bounded by that job's
-# deadline minus a margin: each of its calls gets at most the time left, and none is sent once the time
-# is up. The caller of these functions reads the clock and passes ``now``.
+# A received request's deadline: its envelope's ``__expiry__`` (PROTOCOL.md section 6), an absolute Unix time.
+# How long a call may then still take, and the waits it bounds: core/deadlines.py.
 # --------------------------------------------------------------------------------------------------------------------
 
 
@@ -855,34 +586,3 @@ def deadline_of(expiry: Any) -> float | None:
     if isinstance(expiry, bool) or not isinstance(expiry, int | float) or not expiry > 0:
         return None
     return float(expiry)
-
-
-def time_left(deadline: float | None, now: float) -> float | None:
-    """Seconds until ``deadline`` (zero or negative once passed), or ``None`` without a deadline."""
-    if deadline is None:
-        return None
-    return deadline - now
-
-
-def bounded_wait(wait: float | None, left: float) -> float | None:
-    """The wait a call bounded by a deadline must use instead of ``wait``, or ``None`` if ``wait`` fits.
-
-    Args:
-        wait: What the call would wait otherwise (its timeout, else its transport's default receive
-            timeout); ``None`` when unknown.
-        left: The seconds left until the deadline (positive).
-    """
-    if wait is None or wait > left:
-        return left
-    return None
-
-
-def bounded_expiry(expiry: float | None, left: float) -> float:
-    """The message expiry of a request bounded by a deadline: ``expiry``, cut to the time ``left``.
-
-    ``None`` or ``0`` (the transport's default, 60 seconds unless configured) becomes ``left``: the server then
-    sees the deadline, and drops the request once it has passed.
-    """
-    if not expiry or expiry > left:
-        return left
-    return expiry

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, NamedTuple
 
 from pysoa_like.core.constants import QUEUE_FULL_BACKOFF_DIVISOR
-from pysoa_like.core.message import FramedMessage
+from pysoa_like.core.framing import FramedMessage
 
 __all__ = [
     "LUA_REFUSED_FUNCTION",
@@ -654,7 +654,7 @@ _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
 )
 
 #: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step. A message is
-#: ``bytes`` or a :class:`~pysoa_like.core.message.FramedMessage`.
+#: ``bytes`` or a :class:`~pysoa_like.core.framing.FramedMessage`.
 PushItem = tuple[str, Sequence[Any], int]
 
 

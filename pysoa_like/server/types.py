@@ -21,7 +21,7 @@ from pysoa_like.client.client import Client
 from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR, ERROR_CODE_UNKNOWN
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
-from pysoa_like.core.message import time_left
+from pysoa_like.core.deadlines import time_left
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.internal.types import RequestSwitchSet
 

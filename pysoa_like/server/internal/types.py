@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, SupportsInt, runtime_checkable
 
-from pysoa_like.core.message import get_switch, is_switch
+from pysoa_like.core.switches import get_switch, is_switch
 
 __all__ = ["RequestSwitchSet", "SupportsIntValue", "SwitchSet", "get_switch", "is_switch"]
 

@@ -17,8 +17,9 @@ import redis
 
 from pysoa_like.common.serializer import MsgpackSerializer
 from pysoa_like.core.constants import ProtocolVersion
+from pysoa_like.core.framing import frame_message
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import check_envelope, envelope_to_send, frame_message, parse_message
+from pysoa_like.core.message import check_envelope, envelope_to_send, parse_message
 from pysoa_like.core.redis_protocol import (
     NEED_DATA,
     PushVerdict,

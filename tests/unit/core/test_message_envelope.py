@@ -15,14 +15,8 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     frame_for_sending,
     is_expired,
 )
-from pysoa_like.core.message import (
-    MAXIMUM_NESTING_DEPTH,
-    MessageTooDeep,
-    ReceivedRequest,
-    read_request,
-    reply_to_problem,
-    too_deep_message,
-)
+from pysoa_like.core.message import MessageTooDeep, ReceivedRequest, deadline_of, read_request, reply_to_problem
+from pysoa_like.core.nesting import MAXIMUM_NESTING_DEPTH, too_deep_message
 
 NOW = 1_700_000_000.25
 
@@ -214,3 +208,12 @@ def test_read_request_checks_nesting_first_then_the_envelope() -> None:
         _read({"meta": {"__expiry__": NOW - 1}})
     with pytest.raises(InvalidMessageError, match=r"^No request ID for service echo$"):
         _read({"meta": dict(_META), "body": {}})
+
+
+@pytest.mark.parametrize(
+    ("expiry", "deadline"),
+    [(1795238405.5, 1795238405.5), (1795238405, 1795238405.0), (None, None), (0, None), (True, None), ("5", None)],
+)
+def test_a_request_expiry_gives_a_deadline_only_when_it_is_a_positive_number(expiry: object, deadline: object) -> None:
+    """A number is the deadline; PySOA's "never expires" values (missing, zero) and non-numbers give none."""
+    assert deadline_of(expiry) == deadline

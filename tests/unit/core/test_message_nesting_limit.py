@@ -11,11 +11,8 @@ import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.core.message import (
-    MAXIMUM_NESTING_DEPTH,
-    nesting_too_deep,
-    too_deep_message,
-)
+from pysoa_like.core.message import nesting_too_deep
+from pysoa_like.core.nesting import MAXIMUM_NESTING_DEPTH, too_deep_message
 
 
 def _nested(depth: int, leaf: Any = 1) -> Any:

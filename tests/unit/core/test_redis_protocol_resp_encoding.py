@@ -48,7 +48,8 @@ def test_large_arguments_are_written_as_their_own_buffer_without_a_copy() -> Non
 
 def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
     """A FramedMessage goes out as the same bytes as its joined form, its payload as a buffer of its own."""
-    from pysoa_like.core.message import FramedMessage, frame_message
+    from pysoa_like.core.framing import frame_message
+    from pysoa_like.core.message import FramedMessage
 
     payload = b"\x81\xa1b" + b"p" * 100_000
     framed = FramedMessage(b"pysoa-redis/3//content-type:application/msgpack;", payload)
@@ -65,11 +66,8 @@ def test_a_framed_message_is_one_argument_whose_payload_is_not_copied() -> None:
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_frame_for_sending_equals_frame_message(size: int, version: int) -> None:
     """Small payloads are joined to their framing; big ones stay in two pieces; the bytes are the same."""
-    from pysoa_like.core.message import (
-        FramedMessage,
-        frame_for_sending,
-        frame_message,
-    )
+    from pysoa_like.core.framing import frame_message
+    from pysoa_like.core.message import FramedMessage, frame_for_sending
 
     payload = b"q" * size
     [message], _oversized, _chunked = frame_for_sending(payload, "application/msgpack", version, 2_000_000)

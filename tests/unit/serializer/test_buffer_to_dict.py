@@ -9,7 +9,8 @@ import pytest
 
 from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer
 from pysoa_like.common.serializer.errors import InvalidMessage
-from pysoa_like.core.message import frame_message, parse_message
+from pysoa_like.core.framing import frame_message
+from pysoa_like.core.message import parse_message
 
 _MESSAGE = {"request_id": 7, "body": {"data": "x" * 70_000, "raw": b"\xff\xd6\xff"}}
 

@@ -24,13 +24,13 @@ from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import ProtocolVersion
+from pysoa_like.core.keys import reply_address
 from pysoa_like.core.message import (
     MessageTooDeep,
     ParsedMessage,
     parse_client_version_checked,
     parse_message,
     reject_chunked_request,
-    reply_address,
     without_version_marker,
 )
 from pysoa_like.core.replies import REPLY_NONCE_META_KEY

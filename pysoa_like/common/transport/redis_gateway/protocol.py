@@ -29,7 +29,9 @@ Receiving one message::
 
 from __future__ import annotations
 
+from pysoa_like.core.chunks import split_into_chunks
 from pysoa_like.core.constants import UnsupportedProtocolVersionError
+from pysoa_like.core.framing import frame_message, validate_header_value
 from pysoa_like.core.keys import (
     MAXIMUM_REPLY_TO_LENGTH,
     choose_host_index,
@@ -38,6 +40,7 @@ from pysoa_like.core.keys import (
     new_client_id,
     queue_key,
     queue_name_of,
+    reply_address,
     reply_key_host_index,
     reply_to_problem,
     request_queue_key,
@@ -57,17 +60,13 @@ from pysoa_like.core.message import (
     check_envelope,
     envelope_to_send,
     frame_for_sending,
-    frame_message,
     is_expired,
     parse_client_version,
     parse_client_version_checked,
     parse_message,
     read_request,
     reject_chunked_request,
-    reply_address,
-    split_into_chunks,
     validate_chunk_settings,
-    validate_header_value,
 )
 from pysoa_like.core.redis_protocol import (
     QUEUE_FULL_ERROR,

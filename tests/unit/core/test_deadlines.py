@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pysoa_like.core.message import bounded_expiry, bounded_wait, deadline_of, time_left
-
-
-@pytest.mark.parametrize(
-    ("expiry", "deadline"),
-    [(1795238405.5, 1795238405.5), (1795238405, 1795238405.0), (None, None), (0, None), (True, None), ("5", None)],
-)
-def test_a_request_expiry_gives_a_deadline_only_when_it_is_a_positive_number(expiry: object, deadline: object) -> None:
-    """A number is the deadline; PySOA's "never expires" values (missing, zero) and non-numbers give none."""
-    assert deadline_of(expiry) == deadline
+from pysoa_like.core.deadlines import bounded_expiry, bounded_wait, time_left
 
 
 def test_time_left_counts_down_to_the_deadline_and_below() -> None:
