@@ -20,15 +20,8 @@ from pysoa_like.core.constants import ProtocolVersion
 from pysoa_like.core.framing import frame_message
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.message import check_envelope, envelope_to_send, parse_message
-from pysoa_like.core.redis_protocol import (
-    NEED_DATA,
-    PushVerdict,
-    RespParser,
-    pack_commands,
-    push_commands,
-    push_outcome,
-    script_command,
-)
+from pysoa_like.core.push_outcomes import PushVerdict, push_outcome
+from pysoa_like.core.redis_protocol import NEED_DATA, RespParser, pack_commands, push_commands, script_command
 
 
 class _Connection:

@@ -15,12 +15,8 @@ from pysoa_like.common.transport.redis_gateway._lanes import Lane, PushItem, Que
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.core.message import FramedMessage
-from pysoa_like.core.redis_protocol import (
-    SEND_CHECK_LUA_SCRIPT,
-    SEND_MESSAGE_LUA_SCRIPT,
-    SEND_MESSAGES_LUA_SCRIPT,
-    TRANSACTION_PUSH_BYTES,
-)
+from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES
+from pysoa_like.core.scripts import SEND_CHECK_LUA_SCRIPT, SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT
 
 BIG = TRANSACTION_PUSH_BYTES
 # The scripts as Redis' script cache names them: a transaction push runs the check script (sent as text), a push by

@@ -1,20 +1,8 @@
-"""How the core pushes a message (script or transaction) and what Redis' replies to a push mean."""
+"""How the core pushes a message: a send script's EVALSHA, or a transaction for a big one."""
 
 from __future__ import annotations
 
-import pytest
-
-from pysoa_like.core.redis_protocol import (
-    TRANSACTION_PUSH_BYTES,
-    PushVerdict,
-    RespError,
-    push_commands,
-    push_outcome,
-    push_plan,
-    script_command,
-    transaction_outcome,
-    transactions_allowed,
-)
+from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES, push_commands, push_plan, script_command
 
 _SMALL = ("pysoa:service.echo", [b"m"], 60)
 _CHUNKS = ("pysoa:service.echo.c!t", [b"a", b"b"], 60)
@@ -45,38 +33,3 @@ def test_a_big_push_is_a_transaction_checked_by_a_script() -> None:
     commands = push_commands(_BIG, 10000, transaction=True)
     assert [command[0] for command in commands] == ["MULTI", "RPUSH", "EVAL", "EXEC"]
     assert commands[1][1:] == ("pysoa:service.echo", _BIG[1][0])
-
-
-@pytest.mark.parametrize(
-    ("reply", "verdict"),
-    [
-        (None, PushVerdict.PUSHED),
-        (1, PushVerdict.PUSHED),
-        (RespError("queue full"), PushVerdict.QUEUE_FULL),
-        (RespError("NOSCRIPT No matching script."), PushVerdict.PUSH_AGAIN),
-        (RespError("WRONGTYPE Operation against a key holding the wrong kind of value"), PushVerdict.REFUSED),
-    ],
-)
-def test_what_a_send_script_reply_means(reply: object, verdict: PushVerdict) -> None:
-    assert push_outcome(reply) is verdict
-
-
-def test_what_a_transaction_push_replies_mean() -> None:
-    ok, queued, full = b"OK", b"QUEUED", RespError("queue full")
-    assert transaction_outcome(ok, queued, queued, [1, 1]) == (PushVerdict.PUSHED, None, False)
-    assert transaction_outcome(ok, queued, queued, [1, full]) == (PushVerdict.QUEUE_FULL, full, False)
-    oom = RespError("OOM command not allowed")
-    verdict, error, _multi_refused = transaction_outcome(ok, oom, queued, RespError("EXECABORT discarded"))
-    assert verdict is PushVerdict.PUSH_AGAIN and error is oom  # nothing ran: push again with the script
-    refused = RespError("NOPERM multi")
-    assert transaction_outcome(refused, 1, full, RespError("ERR EXEC without MULTI")) == (
-        PushVerdict.QUEUE_FULL,
-        full,
-        True,
-    )
-
-
-def test_the_probe_allows_transactions_only_when_every_reply_is_good() -> None:
-    assert transactions_allowed(b"OK", b"QUEUED", [b"OK"])
-    assert not transactions_allowed(RespError("NOPERM"), RespError("NOPERM"), RespError("ERR"))
-    assert not transactions_allowed(b"OK", b"QUEUED", [RespError("NOPERM ltrim")])

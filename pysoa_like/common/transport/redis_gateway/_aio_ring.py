@@ -27,7 +27,8 @@ from pysoa_like.core.constants import (
 )
 from pysoa_like.core.endpoint import Endpoint, endpoint_of
 from pysoa_like.core.keys import HostRing
-from pysoa_like.core.redis_protocol import RespError, queue_full_backoff_seconds
+from pysoa_like.core.push_outcomes import queue_full_backoff_seconds
+from pysoa_like.core.redis_protocol import RespError
 
 __all__ = ["AioRing", "aio_ring_of"]
 

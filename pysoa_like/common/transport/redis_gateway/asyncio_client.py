@@ -79,15 +79,14 @@ from pysoa_like.core.constants import (
 from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.core.message import suppress_response_requested
-from pysoa_like.core.redis_protocol import (
+from pysoa_like.core.push_outcomes import (
     PushVerdict,
-    RespError,
     push_outcome,
     queue_full_backoff_seconds,
     queue_full_come_back_seconds,
     queue_full_error_message,
-    script_command,
 )
+from pysoa_like.core.redis_protocol import RespError, script_command
 from pysoa_like.core.replies import (
     REPLY_NONCE_META_KEY,
     PendingReplies,

@@ -68,13 +68,12 @@ from pysoa_like.core.message import (
     reject_chunked_request,
     validate_chunk_settings,
 )
-from pysoa_like.core.redis_protocol import (
-    QUEUE_FULL_ERROR,
-    SEND_MESSAGE_LUA_SCRIPT,
+from pysoa_like.core.push_outcomes import (
     queue_full_backoff_seconds,
     queue_full_come_back_seconds,
     queue_full_error_message,
 )
+from pysoa_like.core.scripts import QUEUE_FULL_ERROR, SEND_MESSAGE_LUA_SCRIPT
 
 __all__ = [
     "CLIENT_VERSION_META_KEY",

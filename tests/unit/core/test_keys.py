@@ -1,4 +1,4 @@
-"""Tests of key names, the send script and the queue-full policy (PROTOCOL.md sections 1 and 3)."""
+"""Tests of key names: request queues, reply queues and client ids (PROTOCOL.md section 1)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ import pytest
 
 from pysoa_like.common.transport.base import get_hex_thread_id
 from pysoa_like.common.transport.redis_gateway.protocol import (
-    QUEUE_FULL_ERROR,
-    SEND_MESSAGE_LUA_SCRIPT,
     make_reply_to,
     new_client_id,
-    queue_full_backoff_seconds,
-    queue_full_error_message,
     queue_key,
     queue_name_of,
     request_queue_key,
@@ -62,30 +58,3 @@ def test_queue_keys_are_prefixed_and_the_name_opaque() -> None:
     assert queue_key(reply_to) == "pysoa:service.echo.878e78cabfd6460382c8eacec0a793cf!7f9c5f051b80"
     assert queue_name_of(queue_key(reply_to)) == reply_to
     assert queue_key("anything at all") == "pysoa:anything at all"
-
-
-def test_send_script_semantics_in_text() -> None:
-    """The script checks LLEN against the capacity, replies ``queue full``, then RPUSHes and EXPIREs."""
-    script = SEND_MESSAGE_LUA_SCRIPT[SEND_MESSAGE_LUA_SCRIPT.index("local key") :]
-    assert QUEUE_FULL_ERROR == "queue full"
-    assert script.index("LLEN") < script.index("error_reply('queue full')") < script.index("RPUSH")
-    assert script.index("RPUSH") < script.index("EXPIRE")
-    assert "KEYS[1]" in script and "ARGV[3]" in script
-
-
-@pytest.mark.parametrize(
-    ("retry", "jitter", "expected"), [(0, 0.0, 0.25), (0, 0.5, 0.375), (3, 0.0, 2.0), (9, 1.0, 128.25)]
-)
-def test_queue_full_backoff(retry: int, jitter: float, expected: float) -> None:
-    """Retry i sleeps ``(2**i + random()) / 4.0`` seconds."""
-    assert queue_full_backoff_seconds(retry, lambda: jitter) == expected
-
-
-def test_queue_full_backoff_default_jitter_in_range() -> None:
-    """With the real random source the first backoff lies in [0.25, 0.5)."""
-    assert all(0.25 <= queue_full_backoff_seconds(0) < 0.5 for _ in range(50))
-
-
-def test_queue_full_error_message() -> None:
-    """The final send error names the queue and the retry count as PySOA does."""
-    assert queue_full_error_message("service.echo", 10) == "Redis queue service.echo was full after 10 retries"
