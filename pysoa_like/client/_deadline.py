@@ -1,6 +1,6 @@
 """A client's :attr:`~pysoa_like.client.client.Client.deadline`: what it leaves a call, shared by both clients.
 
-The rules are :mod:`pysoa_like.core.message`' (pure); this module reads the clock and raises the client's
+The rules are :mod:`pysoa_like.core.deadlines`' (pure); this module reads the clock and raises the client's
 error, so that :class:`~pysoa_like.client.client.Client` and :class:`~pysoa_like.client.async_client.AsyncClient`
 bound their calls the same way.
 """
