@@ -36,7 +36,7 @@ LOWEST_IGNORE = --ignore=tests/unit/gateway/test_openapi.py --ignore=tests/funct
 # Set empty by the targets that fill a virtualenv their own way (test-latest, test-lowest).
 READY ?= venv
 
-.PHONY: venv demo test unit bytecode lint typecheck docs format clean bench bench-smoke bench-local bench-gateway \
+.PHONY: venv demo test unit lint typecheck docs format clean bench bench-smoke bench-local bench-gateway \
 	bench-peers lock lock-upgrade check-deps check-install test-conformity test-latest test-lowest test-redis8
 
 $(UV_STAMP):
@@ -86,14 +86,8 @@ typecheck: $(READY)
 docs: $(READY)
 	$(BIN)/sphinx-build -q -n -W --keep-going -b html docs docs/_build/html
 
-# CPython 3.11 before 3.11.8 may fail to compile a module that two threads import at once ("SystemError: AST
-# constructor recursion depth mismatch"), and the suite's servers and clients import in threads: the package's
-# bytecode is written before the tests start, so nothing is compiled then.
-bytecode: $(READY)
-	$(BIN)/python -m compileall -q pysoa_like examples
-
 # The whole pytest suite (tests/ and examples/) in $(VENV), on the Redis that REDIS selects.
-unit: $(READY) bytecode
+unit: $(READY)
 ifeq ($(REDIS),embedded)
 	$(BIN)/python tools/hide_from_path.py redis-server redis-sentinel -- $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 else ifeq ($(REDIS),8)
