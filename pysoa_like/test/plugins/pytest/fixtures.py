@@ -261,21 +261,19 @@ def _client_served_over_redis(
         "kwargs": dict(transport_kwargs, receive_timeout_in_seconds=_SERVER_RECEIVE_TIMEOUT_SECONDS),
     }
     server = server_class(settings)
+    # The client (and the modules it imports) is made before the server's thread starts: CPython 3.11 before
+    # 3.11.8 may fail to compile a module while another thread compiles one ("SystemError: AST constructor recursion
+    # depth mismatch"), and pytest compiles this package's modules itself when it first imports them (it rewrites
+    # the asserts of a plugin's whole distribution).
+    client = make_client(
+        {str(server_class.service_name): {"transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}}}
+    )
     thread = threading.Thread(target=server.run, name=f"pysoa-like-test-{server_class.service_name}", daemon=True)
     thread.start()
     try:
-        client = make_client(
-            {
-                str(server_class.service_name): {
-                    "transport": {"path": _REDIS_CLIENT_TRANSPORT, "kwargs": transport_kwargs}
-                }
-            }
-        )
-        try:
-            yield client
-        finally:
-            close_client(client)
+        yield client
     finally:
+        close_client(client)
         server.shutting_down = True
         thread.join(timeout=10)
 
