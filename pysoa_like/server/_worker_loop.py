@@ -61,6 +61,7 @@ class WorkerLoopMixin:
     logger: logging.Logger
     metrics: MetricsRecorder
     transport: ServerTransport
+    _receive_kwargs: dict[str, Any]
     _harakiri: Harakiri
     _heartbeat: HeartbeatFile | None
     _readiness: ReadinessFile | None
@@ -197,6 +198,9 @@ class WorkerLoopMixin:
                 from pysoa_like.server._concurrent_worker import ConcurrentWorker
 
                 ConcurrentWorker(self, outage).serve()  # type: ignore[arg-type]  # a Server
+            else:
+                # One request at a time: each response is followed by the next receive (a fast path).
+                self.transport.receive_follows(self._receive_kwargs.get("receive_timeout_in_seconds"))
             while not self.shutting_down:
                 self._harakiri.arm()
                 try:

@@ -217,6 +217,20 @@ class ServerTransport(Transport, abc.ABC):
         transport's at-least-once delivery) let it go here; the default does nothing."""
         return None
 
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        """Say that, from now on, each response sent is followed at once by the receive of the next request (or,
+        with None, no longer).
+
+        A worker that serves one request at a time says so; a transport may then start the wait for the next
+        request with the response's send (the Redis transport writes the push and the pop in one write). A wait
+        started that no receive reads is ended by :meth:`flush_responses`, without losing what it took. The
+        default does nothing.
+
+        Args:
+            receive_timeout_in_seconds: The receive's timeout; None to take the announcement back.
+        """
+        return None
+
     def flush_responses(self) -> None:
         """Make sure every response sent so far has been handed over (called when the server stops).
 

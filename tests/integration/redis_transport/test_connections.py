@@ -76,14 +76,19 @@ def test_acl_user() -> None:
 
 
 def test_backend_is_shared_per_settings(redis_url: str) -> None:
-    """Transports with equal backend settings share one backend; different settings get their own."""
+    """Client transports with equal backend settings share one backend, server transports another (a worker's
+    connections carry only its own commands); different settings get their own."""
     settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [redis_url]}}
     first = RedisClientTransport("a", **settings)  # type: ignore[arg-type]
-    second = RedisServerTransport("b", **settings)  # type: ignore[arg-type]
+    second = RedisClientTransport("b", **settings)  # type: ignore[arg-type]
+    server = RedisServerTransport("b", **settings)  # type: ignore[arg-type]
+    other_server = RedisServerTransport("c", **settings)  # type: ignore[arg-type]
     other = RedisClientTransport(
         "a", backend_type="redis.standard", backend_layer_kwargs={"hosts": [redis_url, redis_url]}
     )
     assert first.core.backend_layer is second.core.backend_layer
+    assert server.core.backend_layer is other_server.core.backend_layer
+    assert server.core.backend_layer is not first.core.backend_layer
     assert first.core.backend_layer is not other.core.backend_layer
 
 

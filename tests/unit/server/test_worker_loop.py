@@ -97,6 +97,31 @@ def test_receive_is_unchanged_for_transports_without_a_timeout_argument() -> Non
     assert server.transport.responses[0][2]["actions"][0]["action"] == "echo"
 
 
+class AnnouncedTransport(SliceableTransport):
+    """A sliceable transport recording what :meth:`receive_follows` was told, among its receives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.events: list[tuple[str, float | None]] = []
+
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        self.events.append(("receive_follows", receive_timeout_in_seconds))
+
+    def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:  # type: ignore[override]
+        self.events.append(("receive", receive_timeout_in_seconds))
+        return super().receive_request_message(receive_timeout_in_seconds)
+
+
+def test_a_worker_serving_one_request_at_a_time_announces_that_each_response_is_followed_by_a_receive() -> None:
+    """Before its first receive, with the receive's slice: the transport may send the next wait with a response."""
+    server = make_server({"echo": _Echo}, transport={"path": "tests.unit.server.test_worker_loop:AnnouncedTransport"})
+    server.transport.add_request(job("echo"))
+    server.perform_idle_actions = lambda: setattr(server, "shutting_down", True)
+    server.run()
+    assert server.transport.events[:3] == [("receive_follows", 1), ("receive", 1), ("receive", 1)]
+    assert len(server.transport.responses) == 1
+
+
 class QuickTransport(SliceableTransport):
     """A sliceable transport configured below one second."""
 

@@ -309,6 +309,7 @@ class Lane:
         "_drain_supported",
         "_early",
         "_fused",
+        "_fused_keeps_wait",
         "_last_write",
         "_loaded",
         "_reader",
@@ -346,6 +347,8 @@ class Lane:
         self.before_replies: list[Any] = []
         # A push written with the wait for its reply (push_and_pop): (item, key waited on, read deadline).
         self._fused: tuple[PushItem, str, float] | None = None
+        # Whether that push is a server's reply (push_and_pop's ``keeps_wait``): its refusal is settled, not raised.
+        self._fused_keeps_wait = False
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
         self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
@@ -763,7 +766,9 @@ class Lane:
             raise reply
         return [] if reply is None else [reply[1]]
 
-    def push_and_pop(self, item: PushItem, capacity: int, pop_key: str, timeout: float) -> bool:
+    def push_and_pop(
+        self, item: PushItem, capacity: int, pop_key: str, timeout: float, keeps_wait: bool = False
+    ) -> bool:
         """Write the push of ``item`` and ``BLPOP pop_key timeout`` in one write, reading neither reply yet.
 
         For a caller that waits for the answer right after sending: one write and one wait instead of two of
@@ -771,6 +776,11 @@ class Lane:
         do first reads them too (waiting for the reply; it is kept for that :meth:`blocking_pop`). Only small
         items whose script this connection has already run go this way (a script Redis no longer knows, or a
         big item's transaction, would only be found out after the wait).
+
+        Args:
+            keeps_wait: The wait does not depend on the push (a server's reply pushed with the wait for its next
+                request): a refused push goes to :attr:`settled`, as a deferred push's refusal does, and the wait
+                goes on; otherwise a refusal ends the wait (:class:`PushRefusedBeforeWait`).
 
         Returns:
             False when the item cannot go this way (push it with :meth:`push`, then pop).
@@ -794,6 +804,7 @@ class Lane:
             self._disconnect()
             raise
         self._fused = (item, pop_key, deadline)
+        self._fused_keeps_wait = keeps_wait
         return True
 
     def waits_on(self, key: str) -> bool:
@@ -824,9 +835,13 @@ class Lane:
             reader.read_replies(replies, 1 if shorter else 2)  # the read stops at a refused push's error
             pushed = replies[0]
             if isinstance(pushed, Exception):
-                # Nothing will answer this wait: it goes with the connection.
-                self._disconnect()
-                raise PushRefusedBeforeWait(item, _script_error(pushed) or pushed)
+                if not self._fused_keeps_wait:
+                    # Nothing will answer this wait: it goes with the connection.
+                    self._disconnect()
+                    raise PushRefusedBeforeWait(item, _script_error(pushed) or pushed)
+                self.settled.append((item, _script_error(pushed) or pushed))
+                if not shorter:
+                    reader.read_replies(replies, 2)  # the wait's reply, after the refusal's
             if shorter:
                 assert until is not None
                 reader.read_deadline = until

@@ -2,7 +2,8 @@
 
 ``RedisTransportCore`` turns framed messages into Redis calls (one atomic script per message, blocking pops),
 maps every Redis failure to a transport error, records PySOA's metrics and caches one backend per process and
-unique ``(backend_type, backend_layer_kwargs)``. Everything about bytes and keys comes from
+unique ``(backend_type, backend_layer_kwargs)`` for client transports, and one for server transports.
+Everything about bytes and keys comes from
 :mod:`pysoa_like.common.transport.redis_gateway.protocol`.
 """
 
@@ -160,7 +161,8 @@ class RedisTransportCore:
         log_messages_larger_than_bytes: The oversized-message WARNING threshold (0 disables).
     """
 
-    # One backend per (process, backend_type, backend_layer_kwargs), shared by every transport of the process.
+    # One backend per (process, backend_type, backend_layer_kwargs), shared by the process's client transports (and
+    # one for its server transports, see serve_on_own_backend).
     _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
     _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -243,6 +245,13 @@ class RedisTransportCore:
                     backend = make_backend(self.backend_type, self.backend_layer_kwargs)
                 self._backend_layer_cache[key] = backend
         return backend
+
+    def serve_on_own_backend(self) -> None:
+        """Use the backend of this process's server transports, not the one its client transports share (before
+        first use): a server's connections then carry nothing but its own commands, so the wait for its next
+        request may go out with its reply (:meth:`send_reply_then_pop`) while a client in the same thread (a
+        hook's nested call) uses its own connection meanwhile."""
+        self._cache_key = ("server", self._cache_key)
 
     @classmethod
     def clear_backend_cache(cls) -> None:
@@ -416,6 +425,56 @@ class RedisTransportCore:
             raise MessageSendError(f"Redis error sending to service {self.service_name}: {failure}") from failure
         finally:
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
+
+    def send_reply_then_pop(
+        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int, pop_key: str, wait: float
+    ) -> bool:
+        """Push a server's reply and start its wait for the next request on the list ``pop_key`` in one write, when
+        the reply list and ``pop_key`` share a lane (a fast path of :meth:`send_reply`, for a server that receives
+        right after replying).
+
+        The reply goes out as early as with :meth:`send_reply`; the wait is read by the next :meth:`take_messages` of
+        ``pop_key`` (or by :meth:`return_waiting`), and a refused reply is acted on then, as :meth:`send_reply`
+        acts on a deferred one.
+
+        Returns:
+            False when nothing was written (push it with :meth:`send_reply`): the keys live on different masters,
+            the connection owes replies or has not run the send script yet, the reply is big, or the write failed.
+        """
+        key = queue_key(queue_name)
+        index, lane = self._lane(key, "send.get_redis_connection", "send")
+        if self._thread.deferred or not self._same_lane(index, pop_key):
+            return False
+        try:
+            fused = lane.push_and_pop((key, messages, redis_expiry_seconds), self.queue_capacity, pop_key, wait, True)
+        except Exception:
+            self.backend_layer.reset_client(index)
+            return False  # nothing was pushed: send_reply tries again, on a new connection
+        if fused:
+            self._thread.waiting = (pop_key, index, lane)
+        return fused
+
+    def return_waiting(self, wait: float) -> None:
+        """End a wait that :meth:`send_reply_then_pop` started and no receive read: a request it took goes back to
+        the head of its list (for another worker), and a refused reply is acted on. For a server that stops.
+
+        Args:
+            wait: The wait's timeout, as sent (the wait is read to its end: a request Redis handed over is never lost).
+        """
+        waiting, self._thread.waiting = self._thread.waiting, None
+        if waiting is None:
+            return
+        key, index, lane = waiting
+        if not lane.waits_on(key):
+            return
+        try:
+            taken = lane.blocking_pop(key, wait)
+            if taken:
+                self.run_at(index, "LPUSH", key, *[bytes(message) for message in reversed(taken)])
+        except (redis.RedisError, MessageSendError) as exc:
+            _logger.error("Could not return a request taken while stopping (service %s): %s", self.service_name, exc)
+        if lane.settled:
+            self._handle_settled(lane)
 
     def _commands_before(self, index: int, before: tuple[int, Sequence[tuple[Any, ...]]]) -> Sequence[tuple[Any, ...]]:
         """The commands to write with a reply's push to ring slot ``index`` (see :meth:`send_reply`): ``before``'s
@@ -687,11 +746,8 @@ class RedisTransportCore:
             MessageSendError: Redis could not be reached (nothing was pushed).
         """
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        ring = self._ring
-        if ring is not None and ring.host_count > 1:
-            reply_index = ring.index_for(reply_key)
-            if reply_index != index and not self.backend_layer.shares_lane(index, reply_index):
-                return False
+        if not self._same_lane(index, reply_key):
+            return False
         item: PushItem = (key, [message], redis_expiry_seconds)
         try:
             if self.measured:
@@ -705,6 +761,14 @@ class RedisTransportCore:
             # The pop that follows reads this lane: it is not looked up again.
             self._thread.waiting = (reply_key, index, lane)
         return fused
+
+    def _same_lane(self, index: int, other_key: str) -> bool:
+        """Whether the lane of ring slot ``index`` also serves ``other_key`` (so both go in one write)."""
+        ring = self._ring
+        if ring is None or ring.host_count <= 1:
+            return True
+        other_index = ring.index_for(other_key)
+        return other_index == index or self.backend_layer.shares_lane(index, other_index)
 
     def _pushed_again(self, index: int, refused: PushRefusedBeforeWait, wait_deadline: float) -> None:
         """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would.

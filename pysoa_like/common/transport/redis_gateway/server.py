@@ -44,7 +44,7 @@ from pysoa_like.core.constants import (
     UnsupportedProtocolVersionError,
 )
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import ParsedMessage, parse_message, read_request
+from pysoa_like.core.message import OutgoingMessage, ParsedMessage, parse_message, read_request
 from pysoa_like.core.worker_watch import WATCH_META_KEY
 
 __all__ = ["RedisServerTransport"]
@@ -156,12 +156,15 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         self.chunk_messages_larger_than_bytes = chunk_messages_larger_than_bytes
         self.protocol_version = ProtocolVersion(protocol_version)
         self.core = RedisTransportCore.from_settings(service_name, self.metrics, "server", settings)
+        self.core.serve_on_own_backend()
         self._receive_queue_name = request_queue_name(service_name)
         self._receive_key = queue_key(self._receive_queue_name)
         self._prefix = self.core.prefix
         self._rejections = Rejections(self.core, self._answer_rejected)
         self._watch = WorkerWatch(self.core)
         self._delivery: AtLeastOnceDelivery | None = None
+        # The receive timeout announced by receive_follows (None: none announced).
+        self._receive_follows: float | None = None
 
     def receive_request_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Wait for the next valid request, skipping (and answering, where possible) bad ones.
@@ -380,10 +383,25 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             metrics.histogram(prefix + "send.chunk_count").set(len(messages))
         held = getattr(meta, "delivery", None)
         if held is None:
-            # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-            core.send_reply(reply_to, messages, redis_expiry)
+            if not self._push_with_next_wait(reply_to, messages, redis_expiry):
+                # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
+                core.send_reply(reply_to, messages, redis_expiry)
         else:
             self._send_held(held, reply_to, messages, redis_expiry)
+
+    def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
+        """From now on, write each reply's push with the ``BLPOP`` of the next receive (see
+        :meth:`ServerTransport.receive_follows`): one write per request instead of two."""
+        self._receive_follows = receive_timeout_in_seconds
+
+    def _push_with_next_wait(self, reply_to: str, messages: list[OutgoingMessage], redis_expiry: int) -> bool:
+        """Push a reply and start the next receive's wait in one write, when a receive was announced to follow and
+        nothing else is to use the connection in between (a watched request's liveness key is deleted after its
+        reply). False when nothing was written."""
+        wait = self._receive_follows
+        if wait is None or self._delivery is not None or self._watch.held:
+            return False
+        return self.core.send_reply_then_pop(reply_to, messages, redis_expiry, self._receive_key, wait)
 
     def hold_many_requests(self) -> None:
         """A concurrent worker holds several requests at once: each watched request keeps its liveness key until
@@ -399,6 +417,8 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         Responses are pushed without waiting for Redis' acknowledgement, which is read during the next
         receive; the server calls this when it stops, so that no failed push goes unreported.
         """
+        if self._receive_follows is not None:
+            self.core.return_waiting(self._receive_follows)
         self.core.settle_deferred()
         if self._delivery is not None:
             self._delivery.settled()

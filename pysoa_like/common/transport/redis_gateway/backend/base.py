@@ -2,7 +2,8 @@
 
 A backend holds one redis-py client per ring slot. Reply keys (containing ``!``) are hashed to a slot and
 request keys go round-robin (PROTOCOL.md section 2, computed by the protocol core). Backends are shared by every
-transport of a process with the same ``backend_type`` and ``backend_layer_kwargs`` (see
+client transport of a process with the same ``backend_type`` and ``backend_layer_kwargs``, and by every server
+transport with them (see
 :mod:`pysoa_like.common.transport.redis_gateway.core`).
 """
 
