@@ -68,6 +68,17 @@ return 1
 )
 
 
+# The end of the scripts that push ``count`` messages: the list's TTL refreshed, then the count answered (a refused
+# EXPIRE takes the pushed messages back off, see LUA_REFUSED_FUNCTION).
+_LUA_REFRESH_THEN_COUNT = """\
+local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
+if type(refreshed) == 'table' then
+    return refused(refreshed, 'EXPIRE', count)
+end
+return count
+"""
+
+
 # Like the one-message script, for several messages pushed as one step: a chunked response's chunks then stay
 # together in the list even when several servers answer the same client at once (the PySOA chunk interleaving
 # race). With one message it behaves exactly like the one-message script.
@@ -87,12 +98,8 @@ local pushed = redis.pcall('RPUSH', key, unpack(ARGV, 3))
 if type(pushed) == 'table' then
     return refused(pushed, 'RPUSH', 0)
 end
-local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
-if type(refreshed) == 'table' then
-    return refused(refreshed, 'EXPIRE', count)
-end
-return count
 """
+    + _LUA_REFRESH_THEN_COUNT
 )
 
 # A script handed a message copies it into Lua and back out (about 1.4 ms of Redis CPU per MiB, more than the
@@ -114,10 +121,6 @@ if length > tonumber(ARGV[2]) then
     redis.call('LTRIM', key, 0, -count - 1)
     return redis.error_reply('queue full')
 end
-local refreshed = redis.pcall('EXPIRE', key, ARGV[1])
-if type(refreshed) == 'table' then
-    return refused(refreshed, 'EXPIRE', count)
-end
-return count
 """
+    + _LUA_REFRESH_THEN_COUNT
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from pysoa_like.common.serializer import MsgpackSerializer
+from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message
@@ -109,6 +109,28 @@ def test_a_big_reply_is_decoded_off_the_loop_in_its_turn_and_a_broken_one_is_dro
     assert (first.body, third.body) == (job_response(n=1), job_response(n=3))
     assert second.body == job_response(blob="x" * 300_000)
     assert metrics.counters[ERROR + "invalid_message"] == 1
+
+
+def test_replies_in_another_content_type_than_the_default_are_decoded_with_its_serializer(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """A msgpack client gets JSON replies (a server answering in another serializer): each is decoded with the
+    serializer its content-type names, and replies without a content-type with the default one."""
+
+    def json_reply(request_id: int, meta: dict[str, Any], **body: Any) -> bytes:
+        envelope = {"request_id": request_id, "meta": meta, "body": job_response(**body)}
+        return frame_message(JSONSerializer().dict_to_blob(envelope), "application/json")
+
+    def replies(first: dict[str, Any], second: dict[str, Any], third: dict[str, Any]) -> list[bytes]:
+        envelope = {"request_id": 3, "meta": third, "body": job_response(n=3)}
+        return [
+            json_reply(1, first, n=1),
+            json_reply(2, second, n=2),
+            b"pysoa-redis/3//" + MsgpackSerializer().dict_to_blob(envelope),
+        ]
+
+    received = _three_calls_answered(_transport(transport_kwargs, metrics), raw_redis, replies)
+    assert [message.body for message in received] == [job_response(n=1), job_response(n=2), job_response(n=3)]
 
 
 def test_replies_to_forty_waiting_calls_pushed_at_once_in_reverse_each_reach_their_call(

@@ -309,7 +309,6 @@ class Lane:
         "_drain_supported",
         "_early",
         "_fused",
-        "_fused_keeps_wait",
         "_last_write",
         "_loaded",
         "_reader",
@@ -337,18 +336,17 @@ class Lane:
         # Whether big items may be pushed in a transaction on this connection (None: not probed yet).
         self._transactions: bool | None = None
         # Pushes written but whose replies are not read yet (see push_deferred), in order, each with whether it
-        # went as a transaction (how many replies it has) and how many commands were written just before it
-        # (their replies come first).
+        # went as a transaction and how many replies it gets (those of the commands written just before it, which
+        # come first, then its own).
         self._deferred: list[tuple[PushItem, bool, int]] = []
         #: The deferred pushes that failed, with their errors, found by :meth:`settle` (or a pop) or when the connection
         #: closed, for the caller to act on.
         self.settled: list[tuple[PushItem, Exception]] = []
         #: The replies to the commands :meth:`blocking_pop` wrote before its pop (``before``), errors included.
         self.before_replies: list[Any] = []
-        # A push written with the wait for its reply (push_and_pop): (item, key waited on, read deadline).
-        self._fused: tuple[PushItem, str, float] | None = None
-        # Whether that push is a server's reply (push_and_pop's ``keeps_wait``): its refusal is settled, not raised.
-        self._fused_keeps_wait = False
+        # A push written with a wait (push_and_pop): (item, key waited on, read deadline, keeps_wait: whether the
+        # push is a server's reply, whose refusal is settled rather than raised).
+        self._fused: tuple[PushItem, str, float, bool] | None = None
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
         self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
@@ -388,7 +386,7 @@ class Lane:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,
             # they would take the replies of the next connection's commands as their own.
             lost = redis.ConnectionError("The connection closed before Redis acknowledged the push")
-            self.settled.extend((item, lost) for item, _transaction, _before in self._deferred)
+            self.settled.extend((item, lost) for item, _transaction, _replies in self._deferred)
             self._deferred = []
 
     # Sending
@@ -540,7 +538,7 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        self._deferred.append((item, transaction, len(before)))
+        self._deferred.append((item, transaction, len(before) + len(commands)))
         return True
 
     @property
@@ -569,8 +567,8 @@ class Lane:
         """
         deferred, self._deferred = self._deferred, []
         count = then
-        for _item, transaction, before in deferred:
-            count += before + (4 if transaction else 1)
+        for _item, _transaction, replies_due in deferred:
+            count += replies_due
         replies: list[Any] = []
         failure: Exception | None = None
         try:
@@ -584,11 +582,11 @@ class Lane:
             raise
         results: list[tuple[PushItem, Exception | None]] = []
         end = 0
-        for position, (item, transaction, before) in enumerate(deferred):
-            end += before + (4 if transaction else 1)
+        for position, (item, transaction, replies_due) in enumerate(deferred):
+            end += replies_due
             if end > len(replies):
                 assert failure is not None  # (the read ended early)
-                lost = [(unread, failure) for unread, _transaction, _before in deferred[position:]]
+                lost = [(unread, failure) for unread, _transaction, _replies in deferred[position:]]
                 results.extend(lost)
                 self.settled.extend(lost)
                 return results, [], failure
@@ -803,8 +801,7 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        self._fused = (item, pop_key, deadline)
-        self._fused_keeps_wait = keeps_wait
+        self._fused = (item, pop_key, deadline, keeps_wait)
         return True
 
     def waits_on(self, key: str) -> bool:
@@ -824,7 +821,7 @@ class Lane:
         """
         fused = self._fused
         assert fused is not None
-        item, _key, deadline = fused
+        item, _key, deadline, keeps_wait = fused
         self._fused = None
         reader = self._reader
         replies: list[Any] = []
@@ -835,7 +832,7 @@ class Lane:
             reader.read_replies(replies, 1 if shorter else 2)  # the read stops at a refused push's error
             pushed = replies[0]
             if isinstance(pushed, Exception):
-                if not self._fused_keeps_wait:
+                if not keeps_wait:
                     # Nothing will answer this wait: it goes with the connection.
                     self._disconnect()
                     raise PushRefusedBeforeWait(item, _script_error(pushed) or pushed)

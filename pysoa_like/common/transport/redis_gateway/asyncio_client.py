@@ -61,7 +61,7 @@ from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_
 from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
-from pysoa_like.common.transport.redis_gateway.core import backend_key, make_serializer, serializer_named
+from pysoa_like.common.transport.redis_gateway.core import SerializersByType, backend_key, make_serializer
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
@@ -286,9 +286,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
         self.maximum_reply_size_in_bytes = maximum_reply_size_in_bytes
         self.require_reply_nonce = require_reply_nonce
         self.serializer: Serializer = make_serializer(default_serializer_config)
-        self._serializers: dict[str | None, Serializer] = {None: self.serializer}
-        if self.serializer.mime_type:
-            self._serializers[self.serializer.mime_type] = self.serializer
+        self._serializers = SerializersByType(self.serializer)
         self._queue_name = request_queue_name(service_name)
         self._queue_key = queue_key(self._queue_name)
         self._prefix = "client.transport.redis_gateway."
@@ -334,12 +332,6 @@ class AsyncRedisClientTransport(AsyncClientTransport):
     def _failed(self, state: _LoopState, index: int, connection: AioConnection | None) -> None:
         """Forget a slot's connection after an error (Sentinel then asks for the master again)."""
         state.pool.failed(index, connection)
-
-    def _serializer_for(self, mime_type: str | None) -> Serializer:
-        serializer = self._serializers.get(mime_type)
-        if serializer is None:
-            serializer = serializer_named(self._serializers, self.serializer, mime_type)
-        return serializer
 
     # Sending
 
@@ -833,7 +825,7 @@ class AsyncRedisClientTransport(AsyncClientTransport):
                 payload = self._add_chunk(state, parsed, len(raw))
                 if payload is None:
                     return None
-            serializer = self._serializer_for(parsed.content_type)
+            serializer = self._serializers[parsed.content_type]
             if len(payload) > _THREAD_DECODE_BYTES:
                 message = await asyncio.to_thread(serializer.buffer_to_dict, payload)
             else:

@@ -314,10 +314,9 @@ class RedisTransportCore:
     # Serializers
 
     def serialized(self, serializer: Serializer, envelope: dict[str, Any]) -> bytes:
-        """``envelope`` serialized for sending; timed (``send.serialize``) and its size recorded
-        (``send.message_size``) when the metrics recorder records anything."""
-        if not self.measured:
-            return serializer.dict_to_blob(envelope)
+        """``envelope`` serialized for sending, timed (``send.serialize``) and its size recorded
+        (``send.message_size``): for a recorder that records (see :attr:`measured`; the drivers call the serializer
+        directly otherwise)."""
         with self.metrics.timer(self.prefix + "send.serialize"):
             payload = serializer.dict_to_blob(envelope)
         self.metrics.histogram(self.prefix + "send.message_size").set(len(payload))
