@@ -162,6 +162,8 @@ class _NeedData:
 
 #: What :meth:`RespParser.next_reply` answers until more bytes are received.
 NEED_DATA: Final[Any] = _NeedData()
+# What RespParser._small_reply answers for a reply it leaves to the general parser.
+_NOT_SMALL: Any = object()
 # The value of a RESP3 push message (client tracking, pub/sub) or attribute: not a reply, skipped.
 _SKIPPED: Any = object()
 
@@ -175,6 +177,8 @@ _ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE = 42, 37, 126, 62, 124
 _BULK, _VERBATIM, _BULK_ERROR, _INTEGER = 36, 61, 33, 58
 _BULKS = (_BULK, _VERBATIM, _BULK_ERROR)
 _AGGREGATES = (_ARRAY, _MAP, _SET, _PUSH, _ATTRIBUTE)
+# The types RespParser._small_reply parses whole when it can (simple strings too, whose line is not a number).
+_SMALL_KINDS = (_INTEGER, _BULK, _ARRAY)
 # The types whose line is a number (a length, a count, or the integer itself).
 _COUNTED = (*_BULKS, *_AGGREGATES, _INTEGER)
 
@@ -338,7 +342,9 @@ class RespParser:
         """The next whole reply, or :data:`NEED_DATA` until more bytes are received."""
         if self._start == self._end and not self._backlog:
             return NEED_DATA  # nothing to parse (the usual first look before a receive)
-        reply = self._parse_reply()
+        reply = self._small_reply()
+        if reply is _NOT_SMALL:
+            reply = self._parse_reply()
         while reply is NEED_DATA and self._backlog:
             self._refill()
             reply = self._parse_reply()
@@ -378,7 +384,9 @@ class RespParser:
             return True
         while True:
             if self._start != self._end:
-                reply = self._parse_reply()
+                reply = self._small_reply()
+                if reply is _NOT_SMALL:
+                    reply = self._parse_reply()
                 if reply is not NEED_DATA:
                     replies.append(reply)
                     if len(replies) >= count or type(reply) is RespError:
@@ -393,11 +401,69 @@ class RespParser:
                         return False
                     self.received(received)
                 continue
-            # Into the buffer (recv_buffer refuses while fed bytes wait, and says why).
-            received = recv_into(self._buffer_room() if not self._backlog else self.recv_buffer())
+            if self._start == self._end and not self._backlog:
+                # All parsed (the usual case): the next bytes go to the buffer's start (as _buffer_room says).
+                self._start = self._end = 0
+                received = recv_into(self._view)
+            else:
+                # Into the buffer (recv_buffer refuses while fed bytes wait, and says why).
+                received = recv_into(self._buffer_room() if not self._backlog else self.recv_buffer())
             if not received:
                 return False
             self._end += received  # (what received() does for bytes received into the buffer)
+
+    def _small_reply(self) -> Any:
+        """The next reply in one go when it is small and all in the buffer, else ``_NOT_SMALL`` (nothing consumed).
+
+        Small: an integer, a simple string, a bulk string, or an array of bulk strings (a ``BLPOP``'s or an
+        ``LPOP``'s reply), nil included. These are almost every reply of a call's path; the general parser
+        (:meth:`_parse_reply`) takes the others, and any reply that is not all in yet, half-parsed state and big
+        bulk strings received in place included, so the incremental behaviour stays all its own.
+        """
+        if self._stack or self._pending >= 0 or self._big is not None:
+            return _NOT_SMALL
+        buffer, view, end = self._buffer, self._view, self._end
+        start = self._start
+        eol = buffer.find(_CRLF, start, end)
+        if eol <= start:
+            return _NOT_SMALL
+        kind = buffer[start]
+        if kind == 43:  # + simple string
+            self._start = eol + 2
+            return bytes(buffer[start + 1 : eol])
+        if kind not in _SMALL_KINDS:
+            return _NOT_SMALL
+        try:
+            number = int(buffer[start + 1 : eol])
+        except ValueError:
+            return _NOT_SMALL  # (the general parser says what is wrong)
+        if kind == _INTEGER:
+            self._start = eol + 2
+            return number
+        if number < 0:
+            self._start = eol + 2
+            return None  # a nil bulk string or array
+        # A bulk string is one entry read at the line it starts on; an array, ``number`` of them after its own line.
+        items: list[Any] = []
+        count, position = (1, start) if kind == _BULK else (number, eol + 2)
+        for _entry in range(count):
+            eol = buffer.find(_CRLF, position, end)
+            if eol <= position or buffer[position] != _BULK:
+                return _NOT_SMALL
+            try:
+                size = int(buffer[position + 1 : eol])
+            except ValueError:
+                return _NOT_SMALL
+            if size < 0:
+                items.append(None)
+                position = eol + 2
+                continue
+            position = eol + 2 + size + 2
+            if position > end:
+                return _NOT_SMALL  # not all in yet (or big): the general parser waits for it
+            items.append(view[eol + 2 : position - 2].tobytes())
+        self._start = position
+        return items[0] if kind == _BULK else items
 
     def _parse_reply(self) -> Any:
         if self._start == self._end:

@@ -209,6 +209,9 @@ def test_big_map_keys_are_hashable() -> None:
         (b"\r\n", "empty reply line"),
         (b"$12x\r\nabc\r\n", "not a number"),
         (b"*2\r\n:1\r\n:zz\r\n", "not a number"),
+        (b":1x\r\n", "not a number"),
+        (b"*1\r\n$zz\r\nab\r\n", "not a number"),
+        (b"*2\r\n$1\r\na\r\n?\r\n", "unexpected reply type"),
         (b",x\r\n", "not a double"),
     ],
 )
@@ -277,3 +280,18 @@ def test_receiving_into_the_buffer_while_fed_bytes_wait_is_refused_not_reordered
     target[:4] = b":2\r\n"
     parser.received(4)
     assert parser.next_reply() == 2
+
+
+@pytest.mark.parametrize("cut", range(1, 40))
+def test_a_small_reply_cut_anywhere_comes_out_whole_once_the_rest_is_received(cut: int) -> None:
+    """A reply received in two parts (a BLPOP's array, then the next one) is handed out once, whole, after the rest."""
+    data = b"*2\r\n$18\r\npysoa:service.echo\r\n$5\r\nhello\r\n:1\r\n"
+    parser = RespParser()
+    parser.feed(data[:cut])
+    replies = []
+    while (reply := parser.next_reply()) is not NEED_DATA:
+        replies.append(reply)
+    parser.feed(data[cut:])
+    while (reply := parser.next_reply()) is not NEED_DATA:
+        replies.append(reply)
+    assert replies == [[b"pysoa:service.echo", b"hello"], 1]
