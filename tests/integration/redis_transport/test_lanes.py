@@ -526,3 +526,20 @@ def test_commands_written_with_a_deferred_push_run_just_before_it(lane: Lane, ra
     assert lane.settle() == [(("replies", [b"r1"], 30), None)]
     assert raw_redis.get("kept") == b"x"
     assert raw_redis.lrange("replies", 0, -1) == [b"r1"]
+
+
+def test_successive_waits_each_take_from_their_own_list_for_their_own_time(lane: Lane, raw_redis: redis.Redis) -> None:
+    """Waits that follow one another (the same list again, another list, another timeout, a drain) each pop what
+    they were asked to and time out after their own timeout."""
+    raw_redis.rpush("a", b"a1", b"a2", b"a3")
+    raw_redis.rpush("b", b"b1", b"b2")
+    assert lane.blocking_pop("a", 1) == [b"a1"]
+    assert lane.blocking_pop("a", 1) == [b"a2"]
+    assert lane.blocking_pop("b", 1) == [b"b1"]
+    assert lane.blocking_pop("a", 1, drain=5) == [b"a3"]
+    assert lane.blocking_pop("b", 1) == [b"b2"]
+    started = time.monotonic()
+    assert lane.blocking_pop("b", 0.2) == []
+    assert 0.15 < time.monotonic() - started < 0.9
+    raw_redis.rpush("b", b"b3")
+    assert lane.blocking_pop("b", 0.2) == [b"b3"]

@@ -311,6 +311,7 @@ class Lane:
         "_fused",
         "_last_write",
         "_loaded",
+        "_packed_wait",
         "_reader",
         "_socket_timeout",
         "_transactions",
@@ -347,6 +348,8 @@ class Lane:
         # A push written with a wait (push_and_pop): (item, key waited on, read deadline, keeps_wait: whether the
         # push is a server's reply, whose refusal is settled rather than raised).
         self._fused: tuple[PushItem, str, float, bool] | None = None
+        # The last wait that blocking_pop wrote with nothing before it, (key, timeout, drain, move_to), encoded.
+        self._packed_wait: tuple[tuple[str, float, int, str | None], list[bytes]] = (("", 0.0, 0, None), [])
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
         self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
@@ -922,18 +925,25 @@ class Lane:
         drain = drain if self._drain_supported and move_to is None else 0
         self.before_replies = []
         try:
-            commands: list[tuple[Any, ...]] = list(before)
-            if move_to is None:
-                commands.append(("BLPOP", key, timeout))
-            else:
-                commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
-            if drain > 0:
-                commands.append(("LPOP", key, drain))
+            # A server waits on the same queue for as long every time: its wait is encoded once, then kept.
+            wait = (key, timeout, drain, move_to)
+            packed = self._packed_wait
+            if before or packed[0] != wait:
+                commands: list[tuple[Any, ...]] = list(before)
+                if move_to is None:
+                    commands.append(("BLPOP", key, timeout))
+                else:
+                    commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
+                if drain > 0:
+                    commands.append(("LPOP", key, drain))
+                packed = (wait, pack_commands(commands))
+                if not before:
+                    self._packed_wait = packed
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
-            self._send(pack_commands(commands), time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
+            self._send(packed[1], time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             # The replies of the deferred pushes (which come first), of the commands written before the pop, the
             # pop's and the drain's, read in one go.
-            _outcomes, replies, failure = self._read_deferred(len(commands))
+            _outcomes, replies, failure = self._read_deferred(len(before) + (2 if drain > 0 else 1))
             if failure is not None:
                 raise failure  # the connection broke (and is closed): the pop's reply is lost with it
             self.before_replies = replies[: len(before)]
