@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES, push_commands, push_plan, script_command
+from typing import Any
+
+import pytest
+from redis.connection import PythonRespSerializer
+
+from pysoa_like.core.framing import FramedMessage
+from pysoa_like.core.redis_protocol import (
+    TRANSACTION_PUSH_BYTES,
+    pack_commands,
+    push_commands,
+    push_plan,
+    script_command,
+)
 
 _SMALL = ("pysoa:service.echo", [b"m"], 60)
 _CHUNKS = ("pysoa:service.echo.c!t", [b"a", b"b"], 60)
@@ -25,8 +37,39 @@ def test_a_push_plan_names_the_script_the_size_and_the_evalsha() -> None:
     small, chunks, big = push_plan(_SMALL, 10), push_plan(_CHUNKS, 10), push_plan(_BIG, 10)
     assert (small.script, chunks.script) == (0, 1)
     assert (small.big, chunks.big, big.big) == (False, False, True)
-    assert small.command == script_command(False, _SMALL, 10)
-    assert chunks.command == script_command(False, _CHUNKS, 10)
+    for item, plan in ((_SMALL, small), (_CHUNKS, chunks), (_BIG, big)):
+        assert b"".join(pack_commands([plan.command])) == b"".join(pack_commands([script_command(False, item, 10)]))
+
+
+_FRAMED = FramedMessage(b"2;content-type:application/msgpack;", b"p" * 20000)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _SMALL,
+        _CHUNKS,
+        ("pysoa:service.clé-ü.c!t", [b"", b"\r\n", b"x" * 17000], 3600),
+        ("pysoa:service.echo", [_FRAMED], 60),
+        ("pysoa:service.echo", [b"x" * (TRANSACTION_PUSH_BYTES - 1)], 60),
+        ("pysoa:service.echo", [_FRAMED, _FRAMED], 60),
+        ("pysoa:service.echo", [b"m"], 2.5),
+    ],
+)
+def test_a_push_goes_out_as_the_bytes_redis_py_writes_for_its_evalsha(item: Any) -> None:
+    """However a plan holds its EVALSHA (encoded at once when small), the bytes written are redis-py's for it."""
+    key, messages, expiry = item
+    plain = [bytes(message) for message in messages]
+    sha = script_command(False, item, 10000)[1]
+    expected = PythonRespSerializer(6000, _encode).pack("EVALSHA", sha, 1, key, expiry, 10000, *plain)
+    assert b"".join(pack_commands([push_plan(item, 10000).command])) == b"".join(expected)
+    assert b"".join(pack_commands([push_plan(item, 10000).command, ("PING",)])) == b"".join(expected) + (
+        b"*1\r\n$4\r\nPING\r\n"
+    )
+
+
+def _encode(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def test_a_big_push_is_a_transaction_checked_by_a_script() -> None:

@@ -46,6 +46,7 @@ from redis import exceptions
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
 from pysoa_like.core.message import OutgoingMessage
 from pysoa_like.core.redis_protocol import (
+    Command,
     PushItem,
     PushPlan,
     PushVerdict,
@@ -98,6 +99,9 @@ _BIG_WRITE_BYTES = 1024 * 1024
 # A caller's wait counts as shorter than the one sent with its push (so the read is cut short) from this much on;
 # the sent wait counted from the send, the caller's from its receive, and a read may end a quarter second late.
 _SHORTER_WAIT_SECONDS = 0.25
+# How many encoded waits a lane keeps (Lane._encode_wait): a thread waits on one or two lists, for a timeout that
+# seldom changes.
+_KEPT_WAITS = 8
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
@@ -308,10 +312,10 @@ class Lane:
         "_deferred",
         "_drain_supported",
         "_early",
+        "_encoded_waits",
         "_fused",
         "_last_write",
         "_loaded",
-        "_packed_wait",
         "_reader",
         "_socket_timeout",
         "_transactions",
@@ -348,8 +352,8 @@ class Lane:
         # A push written with a wait (push_and_pop): (item, key waited on, read deadline, keeps_wait: whether the
         # push is a server's reply, whose refusal is settled rather than raised).
         self._fused: tuple[PushItem, str, float, bool] | None = None
-        # The last wait that blocking_pop wrote with nothing before it, (key, timeout, drain, move_to), encoded.
-        self._packed_wait: tuple[tuple[str, float, int, str | None], list[bytes]] = (("", 0.0, 0, None), [])
+        # The waits written lately, (key, timeout, drain, move_to), encoded (see _encode_wait).
+        self._encoded_waits: dict[tuple[str, float, int, str | None], bytes] = {}
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
         self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
@@ -441,7 +445,7 @@ class Lane:
         try:
             pushes = [push_plan(item, capacity) for item in items]
             plans = self._transaction_plans(items, pushes, script_only)
-            commands: list[tuple[Any, ...]] = []
+            commands: list[Command] = []
             for item, push, transaction in zip(items, pushes, plans, strict=True):
                 if transaction:
                     commands.extend(push_commands(item, capacity, transaction))
@@ -535,9 +539,13 @@ class Lane:
             return False
         if self._fused is not None:
             self._settle_fused()
-        commands = push_commands(item, capacity, True) if transaction else [push.command]
+        command = push.command
+        commands: list[Command] = [*push_commands(item, capacity, True)] if transaction else [command]
         try:
-            self._send(pack_commands([*before, *commands] if before else commands))
+            if before or not isinstance(command, bytes) or transaction:
+                self._send(pack_commands([*before, *commands]))
+            else:
+                self._send([command])  # (a small push, encoded by its plan)
         except BaseException:
             self._disconnect()
             raise
@@ -798,9 +806,11 @@ class Lane:
             return False
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
-        commands = [push.command, ("BLPOP", pop_key, timeout)]
+        command = push.command
+        assert isinstance(command, bytes)  # (not big: encoded by the plan)
+        wait = (pop_key, timeout, 0, None)
         try:
-            self._send(pack_commands(commands), deadline, blocking=True)
+            self._send([command + (self._encoded_waits.get(wait) or self._encode_wait(wait))], deadline, blocking=True)
         except BaseException:
             self._disconnect()
             raise
@@ -925,22 +935,11 @@ class Lane:
         drain = drain if self._drain_supported and move_to is None else 0
         self.before_replies = []
         try:
-            # A server waits on the same queue for as long every time: its wait is encoded once, then kept.
             wait = (key, timeout, drain, move_to)
-            packed = self._packed_wait
-            if before or packed[0] != wait:
-                commands: list[tuple[Any, ...]] = list(before)
-                if move_to is None:
-                    commands.append(("BLPOP", key, timeout))
-                else:
-                    commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
-                if drain > 0:
-                    commands.append(("LPOP", key, drain))
-                packed = (wait, pack_commands(commands))
-                if not before:
-                    self._packed_wait = packed
+            encoded = self._encoded_waits.get(wait) or self._encode_wait(wait)
+            buffers = pack_commands([*before, encoded]) if before else [encoded]
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
-            self._send(packed[1], time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
+            self._send(buffers, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
             # The replies of the deferred pushes (which come first), of the commands written before the pop, the
             # pop's and the drain's, read in one go.
             _outcomes, replies, failure = self._read_deferred(len(before) + (2 if drain > 0 else 1))
@@ -965,3 +964,19 @@ class Lane:
             # Even after a BLPOP timeout: a message pushed between the two commands must not be lost.
             popped.extend(more)
         return popped
+
+    def _encode_wait(self, wait: tuple[str, float, int, str | None]) -> bytes:
+        """The RESP of a wait, ``(key, timeout, drain, move_to)`` as :meth:`blocking_pop` takes them, kept for the
+        next waits: a server waits on the same queue for as long every time, a client on its reply queue."""
+        key, timeout, drain, move_to = wait
+        commands: list[tuple[Any, ...]] = []
+        if move_to is None:
+            commands.append(("BLPOP", key, timeout))
+        else:
+            commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
+        if drain > 0:
+            commands.append(("LPOP", key, drain))
+        if len(self._encoded_waits) >= _KEPT_WAITS:
+            self._encoded_waits.clear()  # (waits of changing timeouts: kept for a while only)
+        encoded = self._encoded_waits[wait] = b"".join(pack_commands(commands))
+        return encoded

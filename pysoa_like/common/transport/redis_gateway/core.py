@@ -201,6 +201,8 @@ class RedisTransportCore:
         self.log_throttle = LogThrottle()
         self._thread = _ThreadState()
         self._ring: HostRing | SlotRing | None = None
+        # Whether the ring has one host, so that every key is on one lane (known once _lane made the ring).
+        self._one_host = False
         self._cache_key: Hashable = backend_key(backend_type, self.backend_layer_kwargs)
 
     @classmethod
@@ -272,6 +274,7 @@ class RedisTransportCore:
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
             ring = self._ring = self.backend_layer.make_ring()
+            self._one_host = ring.host_count == 1
         index = 0 if ring.host_count == 1 else ring.index_for(key)
         lane = self._thread.lanes.get(index)
         if lane is None:
@@ -442,7 +445,7 @@ class RedisTransportCore:
         """
         key = queue_key(queue_name)
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        if self._thread.deferred or not self._same_lane(index, pop_key):
+        if self._thread.deferred or not (self._one_host or self._same_lane(index, pop_key)):
             return False
         try:
             fused = lane.push_and_pop((key, messages, redis_expiry_seconds), self.queue_capacity, pop_key, wait, True)
@@ -745,7 +748,7 @@ class RedisTransportCore:
             MessageSendError: Redis could not be reached (nothing was pushed).
         """
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        if not self._same_lane(index, reply_key):
+        if not (self._one_host or self._same_lane(index, reply_key)):
             return False
         item: PushItem = (key, [message], redis_expiry_seconds)
         try:
@@ -762,7 +765,8 @@ class RedisTransportCore:
         return fused
 
     def _same_lane(self, index: int, other_key: str) -> bool:
-        """Whether the lane of ring slot ``index`` also serves ``other_key`` (so both go in one write)."""
+        """Whether the lane of ring slot ``index`` also serves ``other_key`` (so both go in one write); its callers
+        skip it on a ring of one host (``_one_host``), where every key has the one lane."""
         ring = self._ring
         if ring is None or ring.host_count <= 1:
             return True
