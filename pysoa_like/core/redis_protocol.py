@@ -657,7 +657,8 @@ class PushPlan(NamedTuple):
     #: Whether it is big enough (``TRANSACTION_PUSH_BYTES``) to go in a transaction where the connection allows.
     big: bool
     #: The send script's ``EVALSHA`` for it (the push on a connection that has run that script): its RESP bytes
-    #: when the item is not big, else the tuple of its arguments (:func:`pack_commands` never copies a big message).
+    #: when the item is not ``big``, else the tuple of its arguments (:func:`pack_commands` never copies a big
+    #: message).
     command: Command
 
 
@@ -668,10 +669,13 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
     for message in messages:
         size += len(message)
     script = 0 if len(messages) == 1 else 1
-    if size >= TRANSACTION_PUSH_BYTES or type(expiry_seconds) is not int or type(capacity) is not int:
-        command: Command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
-        return PushPlan(script, size >= TRANSACTION_PUSH_BYTES, command)
-    # Encoded here, in one piece: the bytes pack_commands gives for the tuple above, at a fraction of its cost.
+    if size >= TRANSACTION_PUSH_BYTES:
+        return PushPlan(script, True, ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages))
+    if type(expiry_seconds) is not int or type(capacity) is not int:
+        # (Not from the transports, whose expiries are whole seconds: pack_commands' rules for other numbers.)
+        command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
+        return PushPlan(script, False, b"".join(pack_commands([command])))
+    # Encoded here, in one piece: the bytes pack_commands gives for the EVALSHA's tuple, at a fraction of its cost.
     name, expiry, most = key.encode(), b"%d" % expiry_seconds, b"%d" % capacity
     head = b"*%d\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
         6 + len(messages),

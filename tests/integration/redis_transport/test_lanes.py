@@ -543,3 +543,8 @@ def test_successive_waits_each_take_from_their_own_list_for_their_own_time(lane:
     assert 0.15 < time.monotonic() - started < 0.9
     raw_redis.rpush("b", b"b3")
     assert lane.blocking_pop("b", 0.2) == [b"b3"]
+    # More lists and timeouts than a lane keeps encoded, then the first ones again.
+    for round_ in range(2):
+        for index in range(12):
+            raw_redis.rpush(f"list-{index}", b"%d-%d" % (round_, index))
+            assert lane.blocking_pop(f"list-{index}", 1 + index / 4) == [b"%d-%d" % (round_, index)]

@@ -60,6 +60,8 @@ def test_a_push_goes_out_as_the_bytes_redis_py_writes_for_its_evalsha(item: Any)
     """However a plan holds its EVALSHA (encoded at once when small), the bytes written are redis-py's for it."""
     key, messages, expiry = item
     plain = [bytes(message) for message in messages]
+    plan = push_plan(item, 10000)
+    assert plan.big or isinstance(plan.command, bytes)  # (not big: encoded once, by the plan)
     sha = script_command(False, item, 10000)[1]
     expected = PythonRespSerializer(6000, _encode).pack("EVALSHA", sha, 1, key, expiry, 10000, *plain)
     assert b"".join(pack_commands([push_plan(item, 10000).command])) == b"".join(expected)
