@@ -669,12 +669,12 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
     for message in messages:
         size += len(message)
     script = 0 if len(messages) == 1 else 1
-    if size >= TRANSACTION_PUSH_BYTES:
-        return PushPlan(script, True, ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages))
-    if type(expiry_seconds) is not int or type(capacity) is not int:
-        # (Not from the transports, whose expiries are whole seconds: pack_commands' rules for other numbers.)
+    big = size >= TRANSACTION_PUSH_BYTES
+    if big or type(expiry_seconds) is not int or type(capacity) is not int:
+        # A big item's messages are never copied; numbers other than int (never the transports' expiries, which are
+        # whole seconds) are written by pack_commands' rules.
         command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
-        return PushPlan(script, False, b"".join(pack_commands([command])))
+        return PushPlan(script, big, command if big else b"".join(pack_commands([command])))
     # Encoded here, in one piece: the bytes pack_commands gives for the EVALSHA's tuple, at a fraction of its cost.
     name, expiry, most = key.encode(), b"%d" % expiry_seconds, b"%d" % capacity
     head = b"*%d\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
