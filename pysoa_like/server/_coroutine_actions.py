@@ -15,11 +15,14 @@ import contextvars
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client._deadline import JOB_DEADLINE
 from pysoa_like.common.types import ActionResponse
-from pysoa_like.server.types import EnrichedActionRequest
+
+if TYPE_CHECKING:
+    # For types only: server.types imports the job runner, which imports this module.
+    from pysoa_like.server.types import EnrichedActionRequest
 
 __all__ = [
     "JOB_DEADLINE",

@@ -1,14 +1,18 @@
 """The request cycle of a server: receive one request, run its job, send the response.
 
-One cycle (:meth:`RequestCycleMixin.handle_next_request`) is: receive a request from the transport
-(or notice idleness), validate the job, run it through the job middleware and each action through
-the action middleware, turn failures into error responses (answered by
-:mod:`pysoa_like.server._job_failures`, with the errors of :mod:`pysoa_like.server._error_responses`),
-and send the response in the request's protocol version. Nothing here knows about signals, harakiri's
-alarm, heartbeat files or the supervisor: those process concerns are the worker loop's
-(:mod:`pysoa_like.server._worker_loop`, which also cuts each receive into short slices), which calls
-this cycle once per request. The class users subclass, :class:`~pysoa_like.server.server.Server`,
-combines both and keeps PySOA's public methods.
+One cycle (:meth:`RequestCycleMixin.handle_next_request`) is: receive a request from the transport (or notice
+idleness), run the hooks and the request log around the job, run the job, and send the response in the request's
+protocol version. Running the job is all here too, so that a request calls into no other server module on its way
+(failures aside): the job request's exact-type check (the schema only when that check is unsure), the job the job
+middleware receives with its :class:`JobClients`, its switches, each action through the action middleware
+(:meth:`RequestCycleMixin.execute_job`), and the ``UNKNOWN`` error of an action not served;
+:mod:`pysoa_like.server.types` re-exports the public names. Failures are answered by
+:mod:`pysoa_like.server._job_failures`, with the errors of :mod:`pysoa_like.server._error_responses`.
+
+Nothing here knows about signals, harakiri's alarm, heartbeat files or the supervisor: those process concerns are
+the worker loop's (:mod:`pysoa_like.server._worker_loop`, which also cuts each receive into short slices), which
+calls this cycle once per request. The class users subclass, :class:`~pysoa_like.server.server.Server`, combines
+both and keeps PySOA's public methods.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._middleware_stack import build_middleware_stack
+from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
+from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import REQUEST_LOG_CONTEXT, RUNNING_ACTION_NAME
 from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
@@ -32,7 +39,14 @@ from pysoa_like.common.transport.errors import (
     PySOATransportError,
     TransientPySOATransportError,
 )
-from pysoa_like.common.types import ActionResponse, JobResponse, empty_job_response, job_response_to_dict
+from pysoa_like.common.types import (
+    ActionRequest,
+    ActionResponse,
+    Context,
+    JobResponse,
+    empty_job_response,
+    job_response_to_dict,
+)
 from pysoa_like.core.message import deadline_of, parse_client_version_checked, suppress_response_requested
 from pysoa_like.server._coroutine_actions import (
     JOB_DEADLINE,
@@ -52,27 +66,151 @@ from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import HarakiriInterrupt
 from pysoa_like.server._job_failures import DEPRECATED_ACTIONS_CONTEXT_KEY, JobFailuresMixin
 from pysoa_like.server._request_logging import RequestLogger, has_errors
-from pysoa_like.server.action.introspection import IntrospectionAction
-from pysoa_like.server.action.status import BaseStatusAction, make_default_status_action_class
 from pysoa_like.server.errors import ActionError, JobError
 from pysoa_like.server.internal.types import RequestSwitchSet
-from pysoa_like.server.middleware import ServerMiddleware
-from pysoa_like.server.schemas import validate_job_request
-from pysoa_like.server.types import (
-    EnrichedActionRequest,
-    EnrichedJobRequest,
-    JobClients,
-    job_switches,
-    looks_valid_job_request,
-    unknown_action_error,
-)
 
-__all__ = ["DEPRECATED_ACTIONS_CONTEXT_KEY", "RequestCycleMixin"]
+if TYPE_CHECKING:
+    # For types only: server.types (which the actions and the middleware import too) imports this module.
+    from pysoa_like.server.action.status import BaseStatusAction
+    from pysoa_like.server.middleware import ServerMiddleware
+    from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest
 
-_H = TypeVar("_H")
+
+__all__ = [
+    "DEPRECATED_ACTIONS_CONTEXT_KEY",
+    "JobClients",
+    "RequestCycleMixin",
+    "job_switches",
+    "looks_valid_job_request",
+    "to_switch_set",
+    "unknown_action_error",
+]
+
 _T = TypeVar("_T")
+_H = TypeVar("_H")
 
-ActionCallable = Callable[[EnrichedActionRequest], ActionResponse]
+ActionCallable = Callable[["EnrichedActionRequest"], ActionResponse]
+
+# Builds an attrs object without running its __init__, for a job whose every field is set here (the actions
+# converter of JobRequest would only walk the list a second time).
+_new_instance = object.__new__
+
+
+def to_switch_set(value: Iterable[Any] | None) -> RequestSwitchSet:
+    """``request.switches`` as given (a :class:`RequestSwitchSet`) or converted to one (the field's converter)."""
+    return value if isinstance(value, RequestSwitchSet) else RequestSwitchSet(value)
+
+
+# The switch set of every job without switches (most jobs): it is immutable, so one serves them all.
+_NO_SWITCHES = RequestSwitchSet()
+
+
+def job_switches(context: Context) -> RequestSwitchSet:
+    """The switches a job's context turns on, as its actions' ``request.switches``."""
+    switches = context.get("switches")
+    return RequestSwitchSet(switches) if switches else _NO_SWITCHES
+
+
+def looks_valid_job_request(value: Any) -> bool:
+    """Whether a job request is plainly valid, by exact-type checks only (the happy path of every request).
+
+    ``False`` does not mean invalid: anything unusual (dict subclasses, ``IntEnum`` switches) is left to
+    ``validate_job_request``, whose detailed fields decide. It mirrors ``JobRequestSchema`` (both in
+    ``pysoa_like.server.schemas``); a request passing it becomes an
+    :class:`~pysoa_like.server.types.EnrichedJobRequest` as it is.
+    """
+    if type(value) is not dict or len(value) != 3:
+        return False
+    control = value.get("control")
+    context = value.get("context")
+    actions = value.get("actions")
+    if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
+        return False
+    if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
+        return False
+    if type(control.get("suppress_response", False)) is not bool:
+        return False
+    if type(context.get("caller", "")) is not str or type(context.get("calling_service", "")) is not str:
+        return False
+    switches = context.get("switches")
+    if type(switches) is not list:
+        return False
+    for switch in switches:
+        if type(switch) is not int:
+            return False
+    for action in actions:
+        if type(action) is not dict or type(action.get("action")) is not str:
+            return False
+        size = len(action)
+        if size == 2:
+            body = action.get("body")
+            if type(body) is not dict:
+                return False
+            for key in body:
+                if type(key) is not str:
+                    return False
+        elif size != 1:
+            return False
+    return True
+
+
+def unknown_action_error(action: str, is_caller_error: bool) -> Error:
+    """The ``UNKNOWN`` error PySOA gives for an action name the server does not serve."""
+    return Error(
+        code=ERROR_CODE_UNKNOWN,
+        message=f'The action "{action}" was not found on this server.',
+        field="action",
+        is_caller_error=is_caller_error,
+    )
+
+
+class JobClients:
+    """The clients of one job for nested calls, each made on first use (most jobs make none) and then shared by the
+    job's actions: ``request.client`` from the server's ``make_client``, ``request.async_client`` from its
+    ``make_async_client``.
+
+    So a ``make_client`` that raises (``client_routing`` the client refuses, say) fails the action that first asks
+    for ``request.client``, with a ``SERVER_ERROR`` (unless the action catches it), not every job.
+
+    Args:
+        server: The server that makes the clients.
+        context: The job's context, carried forward (correlation id, switches, calling service).
+        deadline: The job's deadline: the clients' calls are bounded by it, less the server's nested-call margin.
+    """
+
+    __slots__ = ("_async_client", "_client", "context", "deadline", "server")
+
+    def __init__(self, server: Any, context: Context, deadline: float | None) -> None:
+        self.server = server
+        self.context = context
+        self.deadline = deadline
+        self._client: Any = None
+        self._async_client: Any = None
+
+    def client(self) -> Any:
+        """The job's client (made now if it was not yet)."""
+        client = self._client
+        if client is None:
+            client = self._client = self.server.make_client(self.context)
+            if isinstance(client, Client):
+                self._bound(client)
+        return client
+
+    def async_client(self) -> Any:
+        """The job's ``AsyncClient`` (made now if it was not yet)."""
+        client = self._async_client
+        if client is None:
+            client = self._async_client = self.server.make_async_client(self.context)
+            if hasattr(client, "deadline"):
+                self._bound(client)
+        return client
+
+    def _bound(self, client: Any) -> None:
+        # For calls made outside the job's context (a thread the action starts), None included; in it, a client
+        # from make_client or make_async_client follows the deadline of the job each call is made in
+        # (job_deadline_margin), shared by jobs or not.
+        deadline = self.deadline
+        client.deadline = None if deadline is None else deadline - self.server.nested_call_margin_seconds
 
 
 def _correlation_context(job_request: Any) -> dict[str, Any]:
@@ -88,28 +226,31 @@ class RequestCycleMixin(JobFailuresMixin):
     """One request, from the transport back to it; see :class:`~pysoa_like.server.server.Server`."""
 
     service_name: ClassVar[str | None]
-    action_class_map: ClassVar[Mapping[str, Any]]
-    request_class: ClassVar[type[EnrichedActionRequest]]
-    introspection_action: ClassVar[Any]
     client_class: ClassVar[Any]
-    settings: Any
-    metrics: MetricsRecorder
-    logger: logging.Logger
     job_logger: logging.Logger
     transport: ServerTransport
-    middleware: list[ServerMiddleware]
-    _metrics: MetricsRecorder
-    _counting: bool
     _receive_kwargs: dict[str, Any]
     _log_throttle: LogThrottle
     _request_logger: RequestLogger
+    _in_flight: int
+    _jobs_handled: int
+    _fleet_runtime: Any
+
+    action_class_map: ClassVar[Mapping[str, Any]]
+    request_class: ClassVar[type[EnrichedActionRequest]]
+    introspection_action: ClassVar[Any]
+    #: The class of the job the job middleware receives (set by Server, which imports the enriched requests).
+    _job_request_class: ClassVar[type[EnrichedJobRequest]]
+    settings: Any
+    metrics: MetricsRecorder
+    logger: logging.Logger
+    middleware: list[ServerMiddleware]
+    _metrics: MetricsRecorder
+    _counting: bool
     _async_event_loop_thread: AsyncEventLoopThread
     _job_stack: Callable[[EnrichedJobRequest], JobResponse]
     _default_status_action_class: type[BaseStatusAction] | None
     _deprecated: dict[str, str]
-    _in_flight: int
-    _jobs_handled: int
-    _fleet_runtime: Any
     #: Runs a coroutine action met by the sync pipeline: on the event loop thread (one job at a time), or on the
     #: concurrent worker's loop (a job in its thread pool); see :meth:`_await_action`.
     _coroutine_runner: CoroutineRunner
@@ -345,19 +486,26 @@ class RequestCycleMixin(JobFailuresMixin):
     def _enriched_job(self, job_request: Any) -> EnrichedJobRequest | JobResponse:
         """The job for the job middleware, or the response listing why the request is not a valid job."""
         if not looks_valid_job_request(job_request):
+            # Imported here: the schemas module imports this one (for the exact-type check).
+            from pysoa_like.server.schemas import validate_job_request
+
             problems = validate_job_request(job_request)
             if problems:
                 return JobResponse(errors=schema_errors_to_job_errors(problems))
         context = job_request["context"]
         deadline = JOB_DEADLINE.get()
-        return EnrichedJobRequest(
-            control=job_request["control"],
-            context=context,
-            actions=job_request["actions"],
-            run_coroutine=self._async_event_loop_thread.run_coroutine,
-            deadline=deadline,
-            job_clients=JobClients(self, context, deadline),
-        )
+        job: EnrichedJobRequest = _new_instance(self._job_request_class)
+        job.control = job_request["control"]
+        job.context = context
+        # A loop, not a comprehension: a job holds one or a few actions, and the comprehension's frame cost more.
+        actions = job.actions = []
+        for action in job_request["actions"]:
+            actions.append(action if isinstance(action, ActionRequest) else ActionRequest(**action))
+        job._client = None
+        job.run_coroutine = self._async_event_loop_thread.run_coroutine
+        job.deadline = deadline
+        job._job_clients = JobClients(self, context, deadline)
+        return job
 
     def get_action(self, action_name: str) -> ActionCallable | None:
         """A new instance of the action served under ``action_name``, or ``None`` if there is none.
@@ -377,11 +525,16 @@ class RequestCycleMixin(JobFailuresMixin):
                 return CoroutineFunctionAction(factory)  # type: ignore[return-value]  # its __call__ gives a coroutine
             action: ActionCallable = factory(self.settings)
             return action
+        # The built-in actions import server.types, which imports this module: imported when first asked for.
         if action_name == "introspect":
+            from pysoa_like.server.action.introspection import IntrospectionAction
+
             factory = type(self).introspection_action or IntrospectionAction
             return factory(self)
         if action_name == "status":
             if self._default_status_action_class is None:
+                from pysoa_like.server.action.status import make_default_status_action_class
+
                 self._default_status_action_class = make_default_status_action_class(type(self))
             return self._default_status_action_class(self.settings)
         return None

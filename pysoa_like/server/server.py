@@ -35,7 +35,7 @@ from pysoa_like.server.action.status import BaseStatusAction
 from pysoa_like.server.coroutine import CoroutineMiddleware
 from pysoa_like.server.middleware import JobHandler, ServerMiddleware, check_coroutine_hooks
 from pysoa_like.server.settings import ServerSettings
-from pysoa_like.server.types import EnrichedActionRequest
+from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest
 
 __all__ = ["HarakiriInterrupt", "Server"]
 
@@ -64,6 +64,9 @@ class Server(WorkerLoopMixin, RequestCycleMixin, NestedClientsMixin, FleetServer
     settings_class: ClassVar[type[ServerSettings]] = ServerSettings
     #: The class of the request objects actions receive.
     request_class: ClassVar[type[EnrichedActionRequest]] = EnrichedActionRequest
+    # The class of the job the job middleware receives (the request cycle cannot import it: server.types imports
+    # the cycle's module).
+    _job_request_class: ClassVar[type[EnrichedJobRequest]] = EnrichedJobRequest
     #: The client class for ``request.client`` (``pysoa_like.client.client.Client``).
     client_class: ClassVar[Any] = Client
     #: The client class for ``request.async_client`` (``None``: ``pysoa_like.client.async_client.AsyncClient``).

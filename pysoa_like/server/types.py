@@ -12,16 +12,22 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attr
 
-from pysoa_like.client.client import Client
-from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR, ERROR_CODE_UNKNOWN
+from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
 from pysoa_like.core.deadlines import time_left
+from pysoa_like.server._request_cycle import (
+    JobClients,
+    job_switches,
+    looks_valid_job_request,
+    to_switch_set,
+    unknown_action_error,
+)
 from pysoa_like.server.errors import ActionError
 from pysoa_like.server.internal.types import RequestSwitchSet
 
@@ -41,122 +47,6 @@ __all__ = [
 
 RunCoroutineType: TypeAlias = Callable[[Coroutine[Any, Any, Any]], "concurrent.futures.Future[Any]"]
 """The type of ``request.run_coroutine``: schedules a coroutine and returns a future of its result."""
-
-
-def _to_switch_set(value: Iterable[Any] | None) -> RequestSwitchSet:
-    return value if isinstance(value, RequestSwitchSet) else RequestSwitchSet(value)
-
-
-# The switch set of every job without switches (most jobs): it is immutable, so one serves them all.
-_NO_SWITCHES = RequestSwitchSet()
-
-
-def job_switches(context: Context) -> RequestSwitchSet:
-    """The switches a job's context turns on, as its actions' ``request.switches``."""
-    switches = context.get("switches")
-    return RequestSwitchSet(switches) if switches else _NO_SWITCHES
-
-
-def looks_valid_job_request(value: Any) -> bool:
-    """Whether a job request is plainly valid, by exact-type checks only (the happy path of every request).
-
-    ``False`` does not mean invalid: anything unusual (dict subclasses, ``IntEnum`` switches) is left to
-    ``validate_job_request``, whose detailed fields decide. It mirrors ``JobRequestSchema`` (both in
-    ``pysoa_like.server.schemas``); a request passing it becomes an
-    :class:`EnrichedJobRequest` as it is.
-    """
-    if type(value) is not dict or len(value) != 3:
-        return False
-    control = value.get("control")
-    context = value.get("context")
-    actions = value.get("actions")
-    if type(control) is not dict or type(context) is not dict or type(actions) is not list or not actions:
-        return False
-    if type(control.get("continue_on_error")) is not bool or type(context.get("correlation_id")) is not str:
-        return False
-    if type(control.get("suppress_response", False)) is not bool:
-        return False
-    if type(context.get("caller", "")) is not str or type(context.get("calling_service", "")) is not str:
-        return False
-    switches = context.get("switches")
-    if type(switches) is not list:
-        return False
-    for switch in switches:
-        if type(switch) is not int:
-            return False
-    for action in actions:
-        if type(action) is not dict or type(action.get("action")) is not str:
-            return False
-        size = len(action)
-        if size == 2:
-            body = action.get("body")
-            if type(body) is not dict:
-                return False
-            for key in body:
-                if type(key) is not str:
-                    return False
-        elif size != 1:
-            return False
-    return True
-
-
-def unknown_action_error(action: str, is_caller_error: bool) -> Error:
-    """The ``UNKNOWN`` error PySOA gives for an action name the server does not serve."""
-    return Error(
-        code=ERROR_CODE_UNKNOWN,
-        message=f'The action "{action}" was not found on this server.',
-        field="action",
-        is_caller_error=is_caller_error,
-    )
-
-
-class JobClients:
-    """The clients of one job for nested calls, each made on first use (most jobs make none) and then shared by the
-    job's actions: ``request.client`` from the server's ``make_client``, ``request.async_client`` from its
-    ``make_async_client``.
-
-    So a ``make_client`` that raises (``client_routing`` the client refuses, say) fails the action that first asks
-    for ``request.client``, with a ``SERVER_ERROR`` (unless the action catches it), not every job.
-
-    Args:
-        server: The server that makes the clients.
-        context: The job's context, carried forward (correlation id, switches, calling service).
-        deadline: The job's deadline: the clients' calls are bounded by it, less the server's nested-call margin.
-    """
-
-    __slots__ = ("_async_client", "_client", "context", "deadline", "server")
-
-    def __init__(self, server: Any, context: Context, deadline: float | None) -> None:
-        self.server = server
-        self.context = context
-        self.deadline = deadline
-        self._client: Any = None
-        self._async_client: Any = None
-
-    def client(self) -> Any:
-        """The job's client (made now if it was not yet)."""
-        client = self._client
-        if client is None:
-            client = self._client = self.server.make_client(self.context)
-            if isinstance(client, Client):
-                self._bound(client)
-        return client
-
-    def async_client(self) -> Any:
-        """The job's ``AsyncClient`` (made now if it was not yet)."""
-        client = self._async_client
-        if client is None:
-            client = self._async_client = self.server.make_async_client(self.context)
-            if hasattr(client, "deadline"):
-                self._bound(client)
-        return client
-
-    def _bound(self, client: Any) -> None:
-        # For calls made outside the job's context (a thread the action starts), None included; in it, a client
-        # from make_client or make_async_client follows the deadline of the job each call is made in
-        # (job_deadline_margin), shared by jobs or not.
-        deadline = self.deadline
-        client.deadline = None if deadline is None else deadline - self.server.nested_call_margin_seconds
 
 
 class _JobHeaders:
@@ -216,7 +106,7 @@ class EnrichedActionRequest(_JobHeaders, ActionRequest):
             ``None`` for a request made by hand).
     """
 
-    switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=_to_switch_set)
+    switches: RequestSwitchSet = attr.ib(factory=RequestSwitchSet, converter=to_switch_set)
     context: Context = attr.ib(factory=dict)
     control: Control = attr.ib(factory=dict)
     _client: Any = attr.ib(default=None)
