@@ -429,8 +429,12 @@ class RequestCycleMixin(JobFailuresMixin):
         started: float,
     ) -> None:
         """Send the response (unless the caller asked for none), note a failed job, log the response."""
-        control = job_request.get("control") if isinstance(job_request, dict) else None
-        if not suppress_response_requested(control):
+        # A transport's meta may carry it, read with the request's envelope; else it is read here.
+        suppressed = meta.response_suppressed if isinstance(meta, ReceivedMeta) else None
+        if suppressed is None:
+            control = job_request.get("control") if isinstance(job_request, dict) else None
+            suppressed = suppress_response_requested(control)
+        if not suppressed:
             try:
                 self.transport.send_response_message(request_id, meta, response_dict)
             except (MessageTooLarge, InvalidField) as exc:
@@ -598,7 +602,9 @@ class RequestCycleMixin(JobFailuresMixin):
                 RUNNING_ACTION_NAME.reset(action_name)
                 if action_timer is not None:
                     action_timer.stop()
-            if self._action_done(response, name, action_response, continue_on_error):
+            if type(action_response.body) is dict and not action_response.errors:
+                response.actions.append(action_response)  # the usual case: nothing to check, count or stop for
+            elif self._action_done(response, name, action_response, continue_on_error):
                 break
         return response
 

@@ -86,6 +86,23 @@ def test_suppress_response_runs_the_job_but_sends_nothing() -> None:
     assert server.transport.responses == []
 
 
+def test_the_suppress_response_a_transport_hands_over_is_used_as_it_is() -> None:
+    """A ``ReceivedMeta`` that read the job's ``suppress_response`` decides whether a reply is sent; one that did not
+    read it (``None``) leaves the server to read the job's control header."""
+    server = make_server({"echo": Echo})
+    server.transport.add_request(job("echo"), meta=ReceivedMeta({}, (0, 70, 0), response_suppressed=True))
+    server.handle_next_request()
+    assert server.transport.responses == []
+    unread = ReceivedMeta({}, (0, 70, 0))
+    assert unread.response_suppressed is None
+    server.transport.add_request(job("echo", control={"suppress_response": True}), meta=unread)
+    server.handle_next_request()
+    assert server.transport.responses == []
+    server.transport.add_request(job("echo"), meta=ReceivedMeta({}, (0, 70, 0), response_suppressed=False))
+    server.handle_next_request()
+    assert len(server.transport.responses) == 1
+
+
 def test_unserializable_response_becomes_response_not_serializable_with_correlation_id() -> None:
     """A send failing with ``InvalidField`` is answered with RESPONSE_NOT_SERIALIZABLE keeping the correlation id."""
     server = make_server({"echo": Echo})

@@ -44,7 +44,7 @@ from pysoa_like.core.constants import (
     UnsupportedProtocolVersionError,
 )
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import OutgoingMessage, parse_message, read_request
+from pysoa_like.core.message import parse_message, read_request
 from pysoa_like.core.worker_watch import WATCH_META_KEY
 
 __all__ = ["RedisServerTransport"]
@@ -84,10 +84,12 @@ class RequestMeta(ReceivedMeta):
         client_version: tuple[int, ...],
         deadline: float | None = None,
     ) -> RequestMeta:
-        """A request's meta with how it was framed, who sent it and its deadline."""
+        """A request's meta with how it was framed, who sent it and its deadline (its job's ``suppress_response``
+        unread)."""
         request_meta: RequestMeta = cls(meta)
         request_meta.client_version = client_version
         request_meta.deadline = deadline
+        request_meta.response_suppressed = None
         request_meta.protocol_version = protocol_version
         request_meta.serializer = serializer
         request_meta.delivery = None
@@ -265,6 +267,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         meta = RequestMeta(request.meta)
         meta.client_version = request.client_version
         meta.deadline = request.deadline
+        meta.response_suppressed = request.response_suppressed
         meta.protocol_version = parsed.version
         meta.serializer = serializer
         meta.delivery = None
@@ -404,26 +407,26 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         if chunked:
             metrics.histogram(prefix + "send.chunk_count").set(len(messages))
         held = getattr(meta, "delivery", None)
-        if held is None:
-            if not self._push_with_next_wait(reply_to, messages, redis_expiry):
-                # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-                core.send_reply(reply_to, messages, redis_expiry)
-        else:
+        if held is not None:
             self._send_held(held, reply_to, messages, redis_expiry)
+            return
+        # The push goes with the next receive's BLPOP when a receive was announced to follow (receive_follows) and
+        # nothing else is to use the connection in between (a watched request's liveness key is deleted after its
+        # reply); send_reply_then_pop says False when it wrote nothing.
+        wait = self._receive_follows
+        if (
+            wait is None
+            or self._delivery is not None
+            or self._watch.held
+            or not core.send_reply_then_pop(reply_to, messages, redis_expiry, self._receive_key, wait)
+        ):
+            # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
+            core.send_reply(reply_to, messages, redis_expiry)
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """From now on, write each reply's push with the ``BLPOP`` of the next receive (see
         :meth:`ServerTransport.receive_follows`): one write per request instead of two."""
         self._receive_follows = receive_timeout_in_seconds
-
-    def _push_with_next_wait(self, reply_to: str, messages: list[OutgoingMessage], redis_expiry: int) -> bool:
-        """Push a reply and start the next receive's wait in one write, when a receive was announced to follow and
-        nothing else is to use the connection in between (a watched request's liveness key is deleted after its
-        reply). False when nothing was written."""
-        wait = self._receive_follows
-        if wait is None or self._delivery is not None or self._watch.held:
-            return False
-        return self.core.send_reply_then_pop(reply_to, messages, redis_expiry, self._receive_key, wait)
 
     def hold_many_requests(self) -> None:
         """A concurrent worker holds several requests at once: each watched request keeps its liveness key until
