@@ -233,14 +233,16 @@ def parse_client_version_checked(meta: Mapping[str, Any] | None) -> tuple[tuple[
         The version as a tuple of ints and None; or ``(0, 40, 0)`` and None when absent; or ``(0, 40, 0)``
         and a sentence describing the problem when the value is not a non-empty list of integers.
     """
-    value = meta.get(CLIENT_VERSION_META_KEY) if isinstance(meta, Mapping) else None
+    # Exact types first (every request's meta is a dict and its parts plain ints): the ABC and subclass checks only
+    # for anything else.
+    value = meta.get(CLIENT_VERSION_META_KEY) if type(meta) is dict or isinstance(meta, Mapping) else None
     if value is None:
         return DEFAULT_CLIENT_VERSION, None
     if not isinstance(value, (list, tuple)) or not value:
         return DEFAULT_CLIENT_VERSION, f"client_version {short_repr(value)} is not a non-empty list of integers"
     for part in value:
         # bool is an int subclass, but True/False in a version means a broken client.
-        if not isinstance(part, int) or isinstance(part, bool):
+        if type(part) is not int and (not isinstance(part, int) or isinstance(part, bool)):
             problem = f"client_version {short_repr(value)} has a non-integer element {short_repr(part)}"
             return DEFAULT_CLIENT_VERSION, problem
     return tuple(value), None
