@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, ClassVar
+
+import attr
 
 from pysoa_like.common.errors import Error
 from pysoa_like.common.fields import Dictionary, Integer
-from pysoa_like.common.types import ActionResponse, JobResponse
+from pysoa_like.common.transport.base import ReceivedMeta
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
 from pysoa_like.server.action import Action
 from pysoa_like.server.errors import ActionError, JobError
 from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.server import Server
+from pysoa_like.server.types import EnrichedJobRequest
 from tests.unit.server._helpers import job, make_server, serve
 
 
@@ -260,3 +265,38 @@ def test_missing_service_name_is_a_clear_error() -> None:
         assert "service_name" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+class _KeepsTheJob(ServerMiddleware):
+    """Keeps the job it is given (for a test to look at), then runs it."""
+
+    seen: ClassVar[list[EnrichedJobRequest]] = []
+
+    def job(self, process_job: Any) -> Any:
+        def handler(job_request: EnrichedJobRequest) -> Any:
+            _KeepsTheJob.seen.append(job_request)
+            return process_job(job_request)
+
+        return handler
+
+
+def test_job_middleware_receives_a_complete_enriched_job() -> None:
+    """The job the job middleware receives equals the one its constructor makes from the request: its headers, its
+    actions as ``ActionRequest`` objects, ``run_coroutine`` and the deadline; it has the job's clients, a printable
+    form and copies (``attr.evolve``)."""
+    _KeepsTheJob.seen = []
+    server = make_server(ACTIONS, middleware=[{"path": f"{__name__}:_KeepsTheJob"}])
+    request = job("echo", {"action": "echo", "body": {"x": 1}})
+    serve(server, request, meta=ReceivedMeta({"__expiry__": time.time() + 30}, (1, 5, 0)))
+    (seen,) = _KeepsTheJob.seen
+    expected = EnrichedJobRequest(
+        control=request["control"],
+        context=request["context"],
+        actions=[ActionRequest("echo", {}), ActionRequest("echo", {"x": 1})],
+        run_coroutine=seen.run_coroutine,
+        deadline=seen.deadline,
+    )
+    assert seen == expected and seen.run_coroutine is not None and seen.deadline is not None
+    assert seen.client is not None  # the job's own, made by the server (one made by hand has none)
+    assert "EnrichedJobRequest(" in repr(seen)
+    assert attr.evolve(seen, context={}) == attr.evolve(expected, context={})
