@@ -235,7 +235,6 @@ class RequestCycleMixin(JobFailuresMixin):
     _in_flight: int
     _jobs_handled: int
     _fleet_runtime: Any
-
     action_class_map: ClassVar[Mapping[str, Any]]
     request_class: ClassVar[type[EnrichedActionRequest]]
     introspection_action: ClassVar[Any]
