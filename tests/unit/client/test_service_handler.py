@@ -11,7 +11,7 @@ import pytest
 from pysoa_like.client.client import ServiceHandler
 from pysoa_like.client.middleware import ClientMiddleware
 from pysoa_like.common.metrics import CountingMetricsRecorder, NoOpMetricsRecorder, records_nothing
-from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import JobRequest, JobResponse
 from pysoa_like.version import __version_info__
 from tests.unit.client.fakes import FakeClientTransport
@@ -315,3 +315,18 @@ def test_default_recorder_path_sends_and_receives_the_same_messages() -> None:
     quiet_sent, counted_sent = (h.transport.sent[0][1:] for h in (quiet, counted))  # type: ignore[attr-defined]
     assert quiet_sent == counted_sent  # meta, body and expiry (the request ids start at random)
     assert counted.metrics.get_values("timer", "client.send.excluding_middleware")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("recorder", [None, "counting"])
+def test_a_request_whose_send_failed_is_not_waited_for(recorder: str | None) -> None:
+    """A send the transport refuses leaves nothing to wait for: collecting open replies then asks the transport nothing."""
+    settings: dict[str, Any] = {"transport": {"object": FakeClientTransport, "kwargs": {"fail_sends": True}}}
+    if recorder:
+        settings["metrics"] = {"object": CountingMetricsRecorder}
+    handler = ServiceHandler("echo", settings)
+    with pytest.raises(MessageSendError):
+        handler.send_request(job())
+    with pytest.raises(MessageSendError):
+        handler.send_request(job(), claimed=True)
+    assert list(handler.get_all_responses()) == []
+    assert handler.transport.receive_timeouts == []  # type: ignore[attr-defined]

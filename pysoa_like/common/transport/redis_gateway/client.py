@@ -249,18 +249,34 @@ class RedisClientTransport(ClientTransport):
         """
         state = self._state
         receive_next, state.receive_next = state.receive_next, None
-        core = self.core
-        if core.measured:
-            with self.metrics.timer(self._prefix + "send"):
-                expected = self._send(state, request_id, meta, body, message_expiry_in_seconds, receive_next)
-        else:
-            expected = self._send(state, request_id, meta, body, message_expiry_in_seconds, receive_next)
-        if expected is not None:
-            nonce, reply_to, now = expected
-            lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
-            state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
-            if self.detect_dead_workers:
-                state.watched.watch(request_id, worker_key(reply_to, nonce))
+        # Only a lone request of a thread that waits for nothing else is pushed with the wait for its reply.
+        wait_with_push = (
+            receive_next
+            if receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
+            else None
+        )
+        # Its reply is awaited from before the push (the nonce goes in the request), so that the path of a call does
+        # not come back to the core's PendingReplies after the driver; it is forgotten if the push fails or if the
+        # request asks for no reply.
+        nonce = new_reply_nonce()
+        now = time.monotonic()
+        lifetime = message_expiry_in_seconds or self.core.message_expiry_in_seconds
+        state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
+        try:
+            if self.core.measured:
+                with self.metrics.timer(self._prefix + "send"):
+                    awaited = self._send(
+                        state, request_id, meta, body, message_expiry_in_seconds, nonce, wait_with_push
+                    )
+            else:
+                awaited = self._send(state, request_id, meta, body, message_expiry_in_seconds, nonce, wait_with_push)
+        except BaseException:
+            state.pending.forget(request_id)
+            raise
+        if not awaited:
+            state.pending.forget(request_id)
+        elif self.detect_dead_workers:
+            state.watched.watch(request_id, worker_key(state.reply_to, nonce))
 
     def _send(
         self,
@@ -269,22 +285,17 @@ class RedisClientTransport(ClientTransport):
         meta: dict[str, Any],
         body: dict[str, Any],
         message_expiry_in_seconds: float | None,
-        receive_next: float | None,
-    ) -> tuple[str, str, float] | None:
-        """:meth:`send_request_message`'s push; for a request whose reply is awaited, its nonce, ``reply_to`` and
-        when it was sent (``time.monotonic()``)."""
+        nonce: str,
+        wait_with_push: float | None,
+    ) -> bool:
+        """:meth:`send_request_message`'s push of a request carrying ``nonce``; whether its reply is awaited
+        (``wait_with_push``: the timeout of the wait for it to write with the push, or ``None``)."""
         prefix = self._prefix
         metrics = self.metrics
         core = self.core
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
-        nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
-        # Only a lone request of a thread that waits for nothing else is pushed with the wait for its reply.
-        wait_with_push = (
-            receive_next
-            if receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
-            else None
-        )
+        request_meta[REPLY_NONCE_META_KEY] = nonce
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
         envelope, redis_expiry = envelope_to_send(
@@ -321,7 +332,7 @@ class RedisClientTransport(ClientTransport):
             state.sent_with_wait = request_id
         else:
             core.send_messages(self._send_queue_name, [message], redis_expiry, now + budget)
-        return (nonce, request_meta["reply_to"], now) if awaited else None
+        return awaited
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """Have the next send of this thread also start the wait for its reply (one write, one wait).
