@@ -1,4 +1,9 @@
-"""ServiceHandler: one client's link to one service (transport, middleware, metrics) and its reply routing.
+"""ServiceHandler: one client's link to one service (transport, middleware, metrics), the jobs sent to it and the
+routing of its replies.
+
+The job of a call is built here (:func:`job_of`: its control and context headers, the correlation id, and its
+wire form at once when no middleware would see the ``JobRequest``, :meth:`ServiceHandler.takes_messages`), so the
+call path goes down to the handler once and on to the transport.
 
 Replies reach a client on a reply channel per thread (over Redis each client thread has its own reply
 list), so the handler keeps a :class:`ReplyRouter` (defined here, its only user) per thread: the ids this
@@ -17,11 +22,13 @@ recorder gets PySOA's client metrics plus ``client.call`` (a timer from send to 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
+import uuid
 import warnings
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from pysoa_like.client._async_middleware import check_plain_hooks
@@ -34,8 +41,17 @@ from pysoa_like.common.fields import build_configured
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
-from pysoa_like.common.types import JobRequest, JobResponse, job_request_to_dict, job_response_from_dict
+from pysoa_like.common.types import (
+    Context,
+    Control,
+    JobRequest,
+    JobResponse,
+    job_message,
+    job_request_to_dict,
+    job_response_from_dict,
+)
 from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.switches import get_switch
 from pysoa_like.version import __version_info__
 
 if TYPE_CHECKING:
@@ -51,8 +67,12 @@ __all__ = [
     "action_label",
     "count_call_errors",
     "deprecation_warnings",
+    "job_of",
+    "make_context_header",
+    "make_control_header",
     "metrics_of",
     "middleware_of",
+    "new_correlation_id",
 ]
 
 _logger = logging.getLogger("pysoa_like.client")
@@ -609,6 +629,158 @@ def action_label(job_request: JobRequest | dict[str, Any]) -> str:
     if isinstance(job_request, dict):
         return ",".join(str(action["action"]) for action in job_request["actions"])
     return ",".join(str(action.action) for action in job_request.actions)
+
+
+# The job a client sends: its headers and its form (the handler of its service says which).
+
+# The MAC address (as 12 hex digits) and the last timestamp used, as in the standard library's uuid1().
+_node_hex: str | None = None
+_last_timestamp = 0
+# 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000
+# Module-level so tests can pin the clock and the clock sequence.
+_time_ns = time.time_ns
+_getrandbits = random.getrandbits
+
+
+def new_correlation_id() -> str:
+    """A new version-1 UUID as 32 hex digits: exactly what PySOA sends (``uuid.uuid1().hex``).
+
+    The value is what ``uuid.uuid1(node=uuid.getnode())`` gives for the same clock reading and random
+    clock sequence (the MAC address is looked up once), written straight to hex: building the
+    ``UUID`` object (and, without a node, asking the OS for a time-safe uuid) cost several times more.
+    Like the standard library, timestamps are kept strictly increasing within the process.
+    """
+    global _node_hex, _last_timestamp
+    if _node_hex is None:
+        _node_hex = format(uuid.getnode(), "012x")
+    timestamp = _time_ns() // 100 + _UUID_EPOCH_OFFSET
+    if timestamp <= _last_timestamp:
+        timestamp = _last_timestamp + 1
+    _last_timestamp = timestamp
+    # time_low, time_mid, then time_hi with version 1; the 14-bit clock sequence with the RFC 4122 variant.
+    time_fields = (
+        ((timestamp & 0xFFFFFFFF) << 32) | ((timestamp >> 16) & 0xFFFF0000) | 0x1000 | ((timestamp >> 48) & 0x0FFF)
+    )
+    return f"{time_fields:016x}{_getrandbits(14) | 0x8000:04x}{_node_hex}"
+
+
+def _merge_switches(merged: dict[int, None], switches: Iterable[Any] | None) -> None:
+    if switches:
+        for switch in switches:
+            merged[get_switch(switch)] = None
+
+
+def make_context_header(
+    base_context: Mapping[str, Any],
+    switches: Iterable[Any] | None = None,
+    correlation_id: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> Context:
+    """Build a request's context header without modifying any argument.
+
+    The result is the client's base context, then the correlation id (the explicit one, else the base
+    context's, else a new ``uuid1().hex``), then the switches (the union of the base context's, the
+    ``switches`` argument and ``context["switches"]``, as a list of ints without duplicates), then
+    every other key of ``context``.
+
+    Args:
+        base_context: The client's base context.
+        switches: Switches for this request.
+        correlation_id: The correlation id for this request.
+        context: Extra context keys for this request.
+
+    Returns:
+        A new dict.
+    """
+    header: dict[str, Any] = dict(base_context)
+    if correlation_id is not None:
+        header["correlation_id"] = correlation_id
+    elif not header.get("correlation_id"):
+        header["correlation_id"] = new_correlation_id()
+    base_switches = base_context.get("switches")
+    context_switches = None
+    if context:
+        context_switches = context.get("switches")
+        for key, value in context.items():
+            if key != "switches":
+                header[key] = value
+    if base_switches or switches or context_switches:
+        merged: dict[int, None] = {}  # an ordered set, so the wire order is stable
+        _merge_switches(merged, base_switches)
+        _merge_switches(merged, switches)
+        _merge_switches(merged, context_switches)
+        header["switches"] = list(merged)
+    else:
+        header["switches"] = []
+    return header
+
+
+def make_control_header(
+    continue_on_error: bool = False,
+    suppress_response: bool = False,
+    control_extra: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> Control:
+    """Build a request's control header.
+
+    Args:
+        continue_on_error: Whether the server runs the remaining actions after one fails.
+        suppress_response: Whether the server sends no reply.
+        control_extra: Free-form keys for middleware; they override the two flags above.
+        timeout: The call's timeout or message expiry. When given (and ``control_extra`` has no
+            ``timeout``) it is sent as ``timeout``, rounded up to whole seconds as PySOA servers
+            expect an int.
+
+    Returns:
+        A new dict.
+    """
+    control: dict[str, Any] = {"continue_on_error": continue_on_error, "suppress_response": bool(suppress_response)}
+    if control_extra:
+        control.update(control_extra)
+    if timeout and "timeout" not in control:
+        control["timeout"] = timeout if type(timeout) is int else math.ceil(timeout)
+    return control
+
+
+def job_of(
+    base_context: Mapping[str, Any],
+    service_context: Mapping[str, Any] | None,
+    actions: Any,
+    switches: Iterable[Any] | None = None,
+    correlation_id: str | None = None,
+    continue_on_error: bool = False,
+    context: Mapping[str, Any] | None = None,
+    control_extra: Mapping[str, Any] | None = None,
+    message_expiry_in_seconds: float | None = None,
+    suppress_response: bool = False,
+    *,
+    as_message: bool = False,
+) -> JobRequest | dict[str, Any]:
+    """The job one call sends (both clients build it here, from arguments :func:`check_job_arguments` accepted).
+
+    Args:
+        base_context: The client's base context.
+        service_context: Context keys every request to the service carries (its ``api_token``), or ``None``.
+        actions: The job's actions.
+        switches, correlation_id, continue_on_error, context, control_extra, message_expiry_in_seconds,
+            suppress_response: The keywords of ``Client.send_request``.
+        as_message: Build the job's wire form at once (:func:`~pysoa_like.common.types.job_message`) rather than
+            a ``JobRequest``: for a handler that no middleware sees the job of. The headers are then copied in
+            wire form only when they hold the caller's values (a base, service or call context,
+            ``control_extra``, a ``continue_on_error`` that is not a bool): what this module puts in them
+            itself (flags, a whole-second timeout, the correlation id, the switches as ints) already is.
+    """
+    callers_values = bool(
+        base_context or service_context or context or control_extra or type(continue_on_error) is not bool
+    )
+    if service_context is not None:
+        base_context = {**base_context, **service_context}
+    control = make_control_header(continue_on_error, suppress_response, control_extra, message_expiry_in_seconds)
+    context_header = make_context_header(base_context, switches, correlation_id, context)
+    if as_message:
+        return job_message(control, context_header, actions, copy_headers=callers_values)
+    return JobRequest(control=control, context=context_header, actions=actions)
 
 
 # The stock send_request (see ServiceHandler.takes_messages).

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
-from pysoa_like.client._options import CallOptions, job_of, options_of
+from pysoa_like.client._options import CallOptions, options_of
 from pysoa_like.client._parallel import expandable_actions, first_action, parallel_jobs_of, raise_errors
 from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
+from pysoa_like.client._service_handler import job_of
 from pysoa_like.client.client import action_result, job_has_errors
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings

@@ -20,7 +20,7 @@ from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
-from pysoa_like.client._options import CallOptions, check_job_arguments, job_of, options_of
+from pysoa_like.client._options import CallOptions, check_job_arguments, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
     expandable_actions,
@@ -30,7 +30,7 @@ from pysoa_like.client._parallel import (
     send_jobs,
 )
 from pysoa_like.client._resilience import FINISH, call_guarded
-from pysoa_like.client._service_handler import ServiceHandler
+from pysoa_like.client._service_handler import ServiceHandler, job_of
 from pysoa_like.client.errors import (
     PySOAClientError,
 )

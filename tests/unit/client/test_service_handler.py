@@ -319,7 +319,7 @@ def test_default_recorder_path_sends_and_receives_the_same_messages() -> None:
 
 @pytest.mark.parametrize("recorder", [None, "counting"])
 def test_a_request_whose_send_failed_is_not_waited_for(recorder: str | None) -> None:
-    """A send the transport refuses leaves nothing to wait for: collecting open replies then asks the transport nothing."""
+    """A send the transport refuses leaves nothing to wait for: collecting open replies asks the transport nothing."""
     settings: dict[str, Any] = {"transport": {"object": FakeClientTransport, "kwargs": {"fail_sends": True}}}
     if recorder:
         settings["metrics"] = {"object": CountingMetricsRecorder}

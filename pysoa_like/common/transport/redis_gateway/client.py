@@ -255,28 +255,19 @@ class RedisClientTransport(ClientTransport):
             if receive_next is not None and not state.pending and not state.held and not self.detect_dead_workers
             else None
         )
-        # Its reply is awaited from before the push (the nonce goes in the request), so that the path of a call does
-        # not come back to the core's PendingReplies after the driver; it is forgotten if the push fails or if the
-        # request asks for no reply.
-        nonce = new_reply_nonce()
-        now = time.monotonic()
-        lifetime = message_expiry_in_seconds or self.core.message_expiry_in_seconds
-        state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
         try:
             if self.core.measured:
                 with self.metrics.timer(self._prefix + "send"):
-                    awaited = self._send(
-                        state, request_id, meta, body, message_expiry_in_seconds, nonce, wait_with_push
-                    )
+                    awaited = self._send(state, request_id, meta, body, message_expiry_in_seconds, wait_with_push)
             else:
-                awaited = self._send(state, request_id, meta, body, message_expiry_in_seconds, nonce, wait_with_push)
+                awaited = self._send(state, request_id, meta, body, message_expiry_in_seconds, wait_with_push)
         except BaseException:
             state.pending.forget(request_id)
             raise
-        if not awaited:
+        if awaited is None:
             state.pending.forget(request_id)
         elif self.detect_dead_workers:
-            state.watched.watch(request_id, worker_key(state.reply_to, nonce))
+            state.watched.watch(request_id, worker_key(state.reply_to, awaited))
 
     def _send(
         self,
@@ -285,17 +276,24 @@ class RedisClientTransport(ClientTransport):
         meta: dict[str, Any],
         body: dict[str, Any],
         message_expiry_in_seconds: float | None,
-        nonce: str,
         wait_with_push: float | None,
-    ) -> bool:
-        """:meth:`send_request_message`'s push of a request carrying ``nonce``; whether its reply is awaited
-        (``wait_with_push``: the timeout of the wait for it to write with the push, or ``None``)."""
+    ) -> str | None:
+        """:meth:`send_request_message`'s push; the nonce of the request if its reply is awaited, else ``None``
+        (``wait_with_push``: the timeout of the wait for the reply to write with the push, or ``None``).
+
+        The reply is awaited from before the push (its nonce goes in the request), so that the path of a call does
+        not come back to the core's ``PendingReplies`` after the driver; the caller forgets it if the push fails or
+        the request asks for no reply.
+        """
         prefix = self._prefix
         metrics = self.metrics
         core = self.core
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
-        request_meta[REPLY_NONCE_META_KEY] = nonce
+        nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
+        now = time.monotonic()
+        lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
+        state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
         envelope, redis_expiry = envelope_to_send(
@@ -318,7 +316,6 @@ class RedisClientTransport(ClientTransport):
         if oversized:
             core.log_oversized(len(payload), request_id, "to")
         message = messages[0]
-        now = time.monotonic()
         # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
         budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
         if state.batch is not None:
@@ -332,7 +329,7 @@ class RedisClientTransport(ClientTransport):
             state.sent_with_wait = request_id
         else:
             core.send_messages(self._send_queue_name, [message], redis_expiry, now + budget)
-        return awaited
+        return nonce if awaited else None
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """Have the next send of this thread also start the wait for its reply (one write, one wait).
