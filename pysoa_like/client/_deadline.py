@@ -16,9 +16,12 @@ from pysoa_like.client.errors import DeadlineExceededError
 from pysoa_like.core.deadlines import bounded_wait
 
 if TYPE_CHECKING:
-    from pysoa_like.client._options import CallOptions
+    from pysoa_like.client.client import CallOptions
 
-__all__ = ["JOB_DEADLINE", "time_left", "within_deadline"]
+__all__ = ["JOB_DEADLINE", "SHORTEST_WAIT_SECONDS", "time_left", "within_deadline"]
+
+#: A reply may be waiting already when a call's time is up: it is still looked for this long.
+SHORTEST_WAIT_SECONDS = 0.01
 
 #: The deadline of the job being handled (absolute Unix time, or ``None``), one per job: a context variable,
 #: so that jobs running at once on one event loop (each its own task) or in a thread pool never mix them. Set

@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client._parallel import batching_handlers, flush_batches
 from pysoa_like.client._resilience import SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 
 if TYPE_CHECKING:
-    from pysoa_like.client._options import CallOptions
-    from pysoa_like.client.client import Client
+    from pysoa_like.client.client import CallOptions, Client
 
 __all__ = ["GuardedCall", "GuardedJobs"]
 

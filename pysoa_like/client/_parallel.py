@@ -10,15 +10,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse
 
 if TYPE_CHECKING:
-    from pysoa_like.client._options import CallOptions
     from pysoa_like.client._service_handler import ServiceHandler
-    from pysoa_like.client.client import ActionRequestArgumentIterable, Client
+    from pysoa_like.client.client import ActionRequestArgumentIterable, CallOptions, Client
     from pysoa_like.common.transport.base import ClientTransport
 
 __all__ = [

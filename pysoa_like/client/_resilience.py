@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._options import SHORTEST_WAIT_SECONDS
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client._waiting_line import WaitingLine
 from pysoa_like.client.errors import (
     BulkheadFullError,
@@ -46,8 +46,7 @@ from pysoa_like.core.retry import (
 )
 
 if TYPE_CHECKING:
-    from pysoa_like.client._options import CallOptions
-    from pysoa_like.client.client import Client
+    from pysoa_like.client.client import CallOptions, Client
 
 __all__ = [
     "ATTEMPT",

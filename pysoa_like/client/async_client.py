@@ -6,9 +6,9 @@ the configured ones (:meth:`ClientTransport.asyncio_transport`): the Redis trans
 local transport's worker thread. Replies are routed by request id, so any number of calls may be in flight at
 once on one client, each getting its own reply; a call that is cancelled or times out leaves nothing behind.
 
-The rules are the blocking client's, shared rather than copied: the call options (:mod:`._options`), the
-argument checks, the job headers, the deadline (:mod:`._deadline`), what a call raises and
-returns (:mod:`._parallel`, :mod:`.client`), the resilience steps (``guarded_steps``) and the
+The rules are the blocking client's, shared rather than copied: the call options and the argument checks
+(:mod:`.client`), the job and its headers (:mod:`._service_handler`), the deadline (:mod:`._deadline`), what a
+call raises and returns (:mod:`._parallel`, :mod:`.client`), the resilience steps (``guarded_steps``) and the
 expansion rounds (:class:`~pysoa_like.client.expander.ExpansionRounds`). Only the waiting differs.
 """
 
@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
-from pysoa_like.client._options import CallOptions, options_of
 from pysoa_like.client._parallel import expandable_actions, first_action, parallel_jobs_of, raise_errors
 from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.client._service_handler import job_of
-from pysoa_like.client.client import action_result, job_has_errors
+from pysoa_like.client.client import CallOptions, action_result, job_has_errors, options_of
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
@@ -37,8 +36,7 @@ from pysoa_like.core.deadlines import bounded_expiry
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from pysoa_like.client._options import CallKeywords
-    from pysoa_like.client.client import ActionRequestArgumentIterable, Client, JobRequestArgument
+    from pysoa_like.client.client import ActionRequestArgumentIterable, CallKeywords, Client, JobRequestArgument
     from pysoa_like.events._aio_publisher import AsyncRedisEventPublisher
     from pysoa_like.events.types import EventType
     from pysoa_like.fleet._aio import AioFleet

@@ -1,7 +1,7 @@
 """The client: call actions on services, blocking, in parallel or through futures.
 
 Every call method is a thin wrapper over one path (:meth:`Client._send`, :meth:`Client._wait`,
-:meth:`Client._finish`): its keyword arguments become a :class:`~pysoa_like.client._options.CallOptions`
+:meth:`Client._finish`): its keyword arguments become a :class:`CallOptions`
 value, the job goes out through the public :meth:`Client.send_request` and its reply comes back through
 the public :meth:`Client.get_all_responses`, so a subclass or a test that replaces either sees every
 call, as in PySOA. Replies are routed by request id (see :mod:`pysoa_like.client._service_handler`), so
@@ -11,16 +11,16 @@ threads.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
-from pysoa_like.client._client_base import ClientBase
-from pysoa_like.client._deadline import time_left, within_deadline
+from pysoa_like.client._client_fleet import ClientFleetFeatures
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS, time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
-from pysoa_like.client._options import CallOptions, check_job_arguments, options_of
 from pysoa_like.client._parallel import (
     ParallelJobs,
     expandable_actions,
@@ -30,22 +30,28 @@ from pysoa_like.client._parallel import (
     send_jobs,
 )
 from pysoa_like.client._resilience import FINISH, call_guarded
-from pysoa_like.client._service_handler import ServiceHandler, job_of
+from pysoa_like.client._service_handler import (
+    ServiceHandler,
+    job_of,
+    make_context_header,
+    make_control_header,
+    new_correlation_id,
+)
 from pysoa_like.client.errors import (
     PySOAClientError,
 )
 from pysoa_like.client.expander import perform_expansions
 from pysoa_like.client.settings import ClientSettings
-from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
+from pysoa_like.common._short_text import short_repr
+from pysoa_like.common.types import ActionRequest, ActionResponse, Context, JobResponse
 from pysoa_like.core.deadlines import bounded_expiry
+from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.retry import RetryPolicy, retry_policy_of
+from pysoa_like.core.switches import get_switch
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from pysoa_like.client._options import CallKeywords
-    from pysoa_like.events.types import EventType
-    from pysoa_like.fleet.redis import FleetRedis
-    from pysoa_like.registry.records import ServiceInfo
 
 __all__ = [
     "ActionRequestArgument",
@@ -65,6 +71,281 @@ ActionRequestArgumentList = list[ActionRequestArgument]
 ActionRequestArgumentIterable = Iterable[ActionRequestArgument]
 #: One job of :meth:`Client.call_jobs_parallel`: ``{"service_name": str, "actions": [...]}``.
 JobRequestArgument = dict[str, Any]
+
+
+# The keyword arguments of the call methods: read and checked once into a CallOptions value
+#
+# Every call method takes the same keyword arguments (CallKeywords); they are read and checked once into a
+# CallOptions value, which the call path passes around instead of the keywords themselves. The keywords that shape
+# the job are handed to Client.send_request as the caller gave them, so a send_request that a subclass or a test
+# replaced sees what PySOA's did; the service's handler builds the job from them (job_of). A mistake is reported at
+# once, naming the argument, and nothing is sent: a wrong type raises TypeError, a value of the right type that
+# cannot be used ValueError (before, context="abc" surfaced as an AttributeError deep in the call,
+# timeout=float("inf") as an OverflowError from the transport, and a float switch was silently truncated).
+
+
+def check_seconds(value: Any, name: str) -> None:
+    """Check a duration argument: None, or a finite number of seconds (``0`` means the default, as in PySOA).
+
+    Raises:
+        TypeError: ``value`` is not a number (a bool or a string included).
+        ValueError: ``value`` is negative, NaN or infinite.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds (int or float) or None, got {short_repr(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds, 0 or more, got {value!r}")
+
+
+def check_mapping(value: Any, name: str) -> None:
+    """Check a mapping argument (None allowed).
+
+    Raises:
+        TypeError: ``value`` is not a mapping.
+    """
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a dict) or None, got {short_repr(value)}")
+
+
+def switch_list(switches: Any, name: str) -> list[int]:
+    """The switches of an argument, as ints.
+
+    Raises:
+        TypeError: ``switches`` is not a list, tuple or set, or an item is not a switch (a float or a bool is
+            not: a float was silently truncated, and the server refuses both).
+    """
+    if isinstance(switches, str | bytes | Mapping) or not isinstance(switches, Iterable):
+        raise TypeError(f"{name} must be a list, tuple or set of switches, got {short_repr(switches)}")
+    result = []
+    for switch in switches:
+        try:
+            result.append(get_switch(switch))
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+    return result
+
+
+def check_job_arguments(
+    switches: Any,
+    correlation_id: Any,
+    context: Any,
+    control_extra: Any,
+    message_expiry_in_seconds: Any,
+) -> None:
+    """Check the arguments that shape a job (those of ``Client.send_request`` but the actions).
+
+    Raises:
+        TypeError: An argument has the wrong type (the message names it).
+        ValueError: An argument's value cannot be used (the message names it).
+    """
+    if switches is not None:
+        switch_list(switches, "switches")
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        raise TypeError(f"correlation_id must be a string or None, got {short_repr(correlation_id)}")
+    # (Each check is called only for an argument given: most calls give none of these.)
+    if context is not None:
+        check_mapping(context, "context")
+        context_switches = context.get("switches")
+        if context_switches is not None:
+            switch_list(context_switches, 'context["switches"]')
+    if control_extra is not None:
+        check_mapping(control_extra, "control_extra")
+    if message_expiry_in_seconds is not None:
+        check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
+
+
+class CallKeywords(TypedDict, total=False):
+    """The keyword arguments of every ``call_*`` method (the parallel calls also take ``catch_transport_errors``).
+
+    The job's headers come from ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
+    ``control_extra``, ``message_expiry_in_seconds`` and ``suppress_response`` (exactly the keywords of
+    ``Client.send_request``); the others say how the call waits and what it returns.
+    """
+
+    expansions: Mapping[str, Any] | None
+    raise_job_errors: bool
+    raise_action_errors: bool
+    catch_transport_errors: bool
+    timeout: float | None
+    switches: Iterable[Any] | None
+    correlation_id: str | None
+    continue_on_error: bool
+    context: Mapping[str, Any] | None
+    control_extra: Mapping[str, Any] | None
+    message_expiry_in_seconds: float | None
+    suppress_response: bool
+    fallback: Any
+    idempotent: bool | None
+    retry: Mapping[str, Any] | bool | None
+
+
+# The keywords of Client.send_request (the ones that shape the job), in its order.
+_JOB_KEYWORDS = frozenset(
+    (
+        "switches",
+        "correlation_id",
+        "continue_on_error",
+        "context",
+        "control_extra",
+        "message_expiry_in_seconds",
+        "suppress_response",
+    )
+)
+
+
+class CallOptions:
+    """The options of one call, read once from its keyword arguments (see :class:`CallKeywords`).
+
+    Args:
+        expansions: ``{type: ["expansion", ...]}`` to expand in the responses.
+        raise_job_errors: Raise ``CallJobError`` on job errors (else return them).
+        raise_action_errors: Raise ``CallActionError`` with every failed action.
+        catch_transport_errors: Parallel calls: return transport errors in place of responses.
+        timeout: Seconds for the message expiry, ``control.timeout`` and the receive wait.
+        fallback: What the call returns instead of failing (see :mod:`pysoa_like.client.fallbacks`).
+        idempotent: Whether the call may be retried after a timeout or a server error (``None``: the
+            service's ``retry`` setting says, by action).
+        retry: This call's retry policy (a dict of the ``retry`` setting's keys), ``False`` for no retries,
+            or ``None`` for the service's.
+        job_keywords: The keywords of ``Client.send_request`` (switches, correlation id, ...).
+
+    Raises:
+        TypeError: A keyword that no call method takes, or an argument of the wrong type (see
+            :func:`check_job_arguments`).
+        ValueError: A ``timeout`` or ``message_expiry_in_seconds`` that is negative, NaN or infinite.
+    """
+
+    __slots__ = (
+        "catch_transport_errors",
+        "expansions",
+        "expects_reply",
+        "fallback",
+        "idempotent",
+        "job_keywords",
+        "raise_action_errors",
+        "raise_job_errors",
+        "retry",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        expansions: Mapping[str, Any] | None = None,
+        raise_job_errors: bool = True,
+        raise_action_errors: bool = True,
+        catch_transport_errors: bool = False,
+        timeout: float | None = None,
+        fallback: Any = None,
+        idempotent: bool | None = None,
+        retry: Any = None,
+        **job_keywords: Any,
+    ) -> None:
+        if not _JOB_KEYWORDS.issuperset(job_keywords):
+            unknown = sorted(set(job_keywords) - _JOB_KEYWORDS)
+            raise TypeError(f"Unexpected keyword argument(s) for a client call: {', '.join(unknown)}")
+        self.expansions = expansions
+        self.raise_job_errors = raise_job_errors
+        self.raise_action_errors = raise_action_errors
+        self.catch_transport_errors = catch_transport_errors
+        self.fallback = fallback
+        if idempotent is not None and not isinstance(idempotent, bool):
+            raise TypeError(f"idempotent must be True, False or None, got {idempotent!r}")
+        self.idempotent = idempotent
+        #: ``None`` (the service's policy), ``False`` (no retries) or this call's :class:`RetryPolicy`.
+        self.retry: RetryPolicy | Literal[False] | None = (
+            retry if retry is None or retry is False or isinstance(retry, RetryPolicy) else retry_policy_of(retry)
+        )
+        if timeout is not None:
+            check_seconds(timeout, "timeout")
+        if job_keywords:
+            # Checked here, once: the stock send_request does not check a call method's keywords again.
+            check_job_arguments(
+                job_keywords.get("switches"),
+                job_keywords.get("correlation_id"),
+                job_keywords.get("context"),
+                job_keywords.get("control_extra"),
+                job_keywords.get("message_expiry_in_seconds"),
+            )
+        control_extra = job_keywords.get("control_extra")
+        self.timeout = timeout
+        if timeout and not job_keywords.get("message_expiry_in_seconds"):
+            # The call's timeout is also its message expiry, unless one is given (PySOA's rule).
+            job_keywords["message_expiry_in_seconds"] = timeout
+        #: What ``send_request`` gets: the caller's job keywords (the timeout as the expiry if none).
+        self.job_keywords: dict[str, Any] = job_keywords
+        suppress_response = job_keywords.get("suppress_response")
+        #: Whether the server will answer: not when the job's control says ``suppress_response`` (exactly True).
+        self.expects_reply = not (suppress_response or control_extra) or not suppress_response_requested(
+            make_control_header(False, bool(suppress_response), control_extra)
+        )
+
+    def with_correlation_id(self, base_context: Mapping[str, Any]) -> CallOptions:
+        """These options with the correlation id made explicit (a new one unless given or in ``base_context``).
+
+        The jobs of a parallel call share one correlation id, and the expansions of a call send their
+        requests with the context of the call's job, so the call path fixes it before sending.
+        """
+        if self.job_keywords.get("correlation_id") is not None or base_context.get("correlation_id"):
+            return self
+        return CallOptions(
+            self.expansions,
+            self.raise_job_errors,
+            self.raise_action_errors,
+            self.catch_transport_errors,
+            self.timeout,
+            self.fallback,
+            self.idempotent,
+            self.retry,
+            **{**self.job_keywords, "correlation_id": new_correlation_id()},
+        )
+
+    def with_timeout(self, timeout: float) -> CallOptions:
+        """These options with ``timeout`` (a deadline's time left) instead, the message expiry cut to it."""
+        expiry = self.job_keywords.get("message_expiry_in_seconds")
+        return CallOptions(
+            self.expansions,
+            self.raise_job_errors,
+            self.raise_action_errors,
+            self.catch_transport_errors,
+            timeout,
+            self.fallback,
+            self.idempotent,
+            self.retry,
+            **{**self.job_keywords, "message_expiry_in_seconds": bounded_expiry(expiry, timeout)},
+        )
+
+    def wait_left(self, started: float) -> float | None:
+        """What is left of this call's ``timeout`` (``None``: the transport's default) counted from ``started``
+        (``time.monotonic()``).
+
+        A reply may already be waiting when the time is up, so it is still looked for, briefly.
+        """
+        timeout = self.timeout
+        if not timeout:
+            return timeout
+        return max(timeout - (time.monotonic() - started), SHORTEST_WAIT_SECONDS)
+
+    def job_context(self, base_context: Mapping[str, Any]) -> Context:
+        """The context header of this call's job (give it :meth:`with_correlation_id` first)."""
+        keywords = self.job_keywords
+        return make_context_header(
+            base_context, keywords.get("switches"), keywords.get("correlation_id"), keywords.get("context")
+        )
+
+
+# The options of a call given no keyword argument (options are never changed once made).
+_DEFAULT_OPTIONS = CallOptions()
+
+
+def options_of(keywords: Mapping[str, Any]) -> CallOptions:
+    """The options of a call made with ``keywords`` (see :class:`CallKeywords`).
+
+    Raises:
+        TypeError: A keyword that no call method takes.
+    """
+    return CallOptions(**keywords) if keywords else _DEFAULT_OPTIONS
 
 
 class _CallState(threading.local):
@@ -88,7 +369,7 @@ class _CallState(threading.local):
         self.kept: dict[tuple[str, Any], JobResponse] = {}
 
 
-class Client(ClientBase[ServiceHandler]):
+class Client(ClientFleetFeatures):
     """Calls actions on services.
 
     Args:
@@ -141,9 +422,7 @@ class Client(ClientBase[ServiceHandler]):
     FutureResponse = FutureSOAResponse
 
     # (The constructor is ClientBase's.) Made when first needed: a server builds a client per job, and most jobs
-    # make no call and publish nothing.
-    _fleet: Any = None
-    _publisher: Any = None
+    # make no call.
     _calls: _CallState | None = None
 
     def _new_call_state(self) -> _CallState:
@@ -153,99 +432,6 @@ class Client(ClientBase[ServiceHandler]):
             if state is None:
                 state = self._calls = _CallState()
         return state
-
-    # Fleet features
-
-    def fleet_redis(self) -> FleetRedis:
-        """The Redis of the fleet features for this client (see the ``fleet`` argument).
-
-        Raises:
-            FleetNotConfiguredError: No ``fleet`` was given and the Redis services do not name one Redis.
-        """
-        if self._fleet is None:
-            from pysoa_like.client._fleet import resolve_client_fleet
-
-            if _is_event_bus(self._fleet_argument):
-                from pysoa_like.fleet.errors import FleetNotConfiguredError
-
-                raise FleetNotConfiguredError("This client's fleet is an in-memory event bus: it has no Redis")
-            self._fleet = resolve_client_fleet(self._fleet_argument, self.settings)
-        fleet: FleetRedis = self._fleet
-        return fleet
-
-    def list_services(self, service_names: Iterable[str] | None = None, queue_depths: bool = True) -> list[ServiceInfo]:
-        """The live services in the service registry, with their instances, versions, queue depth and load.
-
-        Args:
-            service_names: Only these services (each listed even with no live instance); ``None`` for every
-                service with at least one live instance.
-            queue_depths: Also read each service's request queue depth.
-
-        Returns:
-            :class:`~pysoa_like.registry.records.ServiceInfo` records, sorted by name.
-
-        Raises:
-            FleetNotConfiguredError: The fleet's Redis is unknown (see the ``fleet`` argument).
-            FleetConnectionError: Redis failed.
-        """
-        from pysoa_like.registry.store import RegistryStore
-
-        return RegistryStore(self.fleet_redis()).list_services(service_names, queue_depths)
-
-    def publish_event(
-        self,
-        name: str | EventType,
-        body: Mapping[str, Any],
-        context: Mapping[str, Any] | None = None,
-        switches: Iterable[Any] | None = None,
-        correlation_id: str | None = None,
-        retention_seconds: float | None = None,
-    ) -> str:
-        """Publish an event: every service handling it gets it (see ``docs/events.rst``).
-
-        The event carries this client's context (as a call would: its base context, ``switches``,
-        ``correlation_id``, or a new one, and ``context``), so a client made by a server for an action
-        (``request.client``) chains the request's.
-
-        Args:
-            name: The event name (``"user.created"``) or its :class:`~pysoa_like.events.types.EventType`.
-            body: The body: a dict of what action bodies may hold; checked against the declared schema.
-            context: Extra context keys.
-            switches: Switches added to the context.
-            correlation_id: The correlation id (else the base context's, else a new one).
-            retention_seconds: How long the stream keeps it for subscribers not running now (default: the
-                event type's, else 24 hours).
-
-        Returns:
-            The event id (``"1700000000000-0"``).
-
-        Raises:
-            InvalidEventError: A bad name, or a body its schema refuses or the serializer cannot carry.
-            FleetNotConfiguredError: The fleet's Redis is unknown (see the ``fleet`` argument).
-            FleetConnectionError: Redis failed.
-        """
-        from pysoa_like.client._fleet import event_origin
-
-        full_context, publisher = event_origin(self.context, switches, correlation_id, context)
-        event_id: str = self._event_publisher().publish(name, body, full_context, publisher, retention_seconds)
-        return event_id
-
-    def _event_publisher(self) -> Any:
-        publisher = self._publisher
-        if publisher is not None:
-            return publisher
-        if _is_event_bus(self._fleet_argument):
-            publisher = self._fleet_argument
-        elif self._fleet_argument is None and self.settings and all(_is_local(s) for s in self.settings.values()):
-            from pysoa_like.events.testing import local_event_bus
-
-            publisher = local_event_bus()
-        else:
-            from pysoa_like.events.publisher import RedisEventPublisher
-
-            publisher = RedisEventPublisher(self.fleet_redis())
-        self._publisher = publisher
-        return publisher
 
     # Sending without waiting, and collecting: every call goes through these two
 
@@ -723,27 +909,6 @@ def action_result(response: JobResponse | None) -> ActionResponse:
         # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
         return cast(ActionResponse, response.errors)
     return response.actions[0]
-
-
-def _is_event_bus(value: Any) -> bool:
-    """Whether a ``fleet`` argument is an in-memory event bus (tests) rather than Redis settings."""
-    return value is not None and not isinstance(value, Mapping) and callable(getattr(value, "publish", None))
-
-
-_LOCAL_CLIENT_TRANSPORT = "pysoa_like.common.transport.local:LocalClientTransport"
-
-
-def _is_local(service_settings: Any) -> bool:
-    """Whether a service's client settings use the local transport (or a subclass)."""
-    transport = service_settings.get("transport") or {}
-    if transport.get("path") == _LOCAL_CLIENT_TRANSPORT:
-        return True
-    transport_class = transport.get("object")
-    if isinstance(transport_class, type):
-        from pysoa_like.common.transport.local import LocalClientTransport
-
-        return issubclass(transport_class, LocalClientTransport)
-    return False
 
 
 def _kept_then(

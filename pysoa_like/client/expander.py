@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pysoa_like.client._options import CallOptions
 from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpansionKey
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.types import ActionRequest, ActionResponse
+
+if TYPE_CHECKING:
+    from pysoa_like.client.client import CallOptions
 
 __all__ = [
     "ExpansionConverter",
@@ -352,6 +354,8 @@ class ExpansionRounds:
         self._ready: list[_Ready] = []
         self._wanted: dict[_RouteKey, list[Any]] = {}
         self._raising: set[_RouteKey] = set()
+        from pysoa_like.client.client import CallOptions  # (a cycle at import: client.py imports this module)
+
         #: The options of every expansion request.
         self.options = CallOptions(
             correlation_id=context.get("correlation_id"), context=context, control_extra=control_extra, timeout=timeout

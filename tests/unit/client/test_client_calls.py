@@ -10,8 +10,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from pysoa_like.client._options import CallOptions
-from pysoa_like.client.client import Client, ServiceHandler
+from pysoa_like.client.client import CallOptions, Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.errors import Error
 from pysoa_like.common.settings import SettingsError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pysoa_like.client._options import options_of
+from pysoa_like.client.client import options_of
 
 
 def test_options_check_every_job_keyword_once_when_read() -> None:
