@@ -41,7 +41,7 @@ nitpick_ignore_regex = [
         r"py:(class|exc)",
         r"ErrorsMismatch|StubOutcome|FixtureLoadError|FixtureSyntaxError|VersionGate|RequestCycleMixin|EventPublisher|"
         r"FleetRuntime|ServicePolicies|"
-        r"pysoa_like\.(test\._stub_patching\.StubOutcome|client\._options\.CallOptions|client\.expander\.CallPath|"
+        r"pysoa_like\.(test\._stub_patching\.StubOutcome|client\.client\.CallOptions|client\.expander\.(CallPath|SendPath)|"
         r"auth\._middleware\.ChainedVerifier|gateway\._caller\.ServiceCaller|common\.transport\.redis_gateway\.backend\.base\.BaseRedisClient)",
     ),
     # Type variables and aliases in signatures.

@@ -313,6 +313,12 @@ def _lookup(objects: Any, value: Any) -> Any:
     return objects.get(str(value), _MISSING)
 
 
+class SendPath(Protocol):
+    """The client's send path, through which an expansion request is sent with the options of its rounds."""
+
+    def __call__(self, service_name: str, actions: list[ActionRequest], options: CallOptions) -> Any: ...
+
+
 class CallPath(Protocol):
     """The client's call path, through which expansion requests are sent and collected."""
 
@@ -432,7 +438,7 @@ class ExpansionRounds:
 
 def perform_expansions(
     converter: ExpansionConverter | None,
-    send: Callable[[str, list[ActionRequest], CallOptions], Any],
+    send: SendPath,
     wait: CallPath,
     forget: Callable[[str, Any], None],
     actions: Iterable[ActionResponse],

@@ -2,7 +2,7 @@
 for a request id awaited, with the nonce its request carried), and how a busy reply list is popped.
 
 Pure state, no I/O: the drivers feed it what they send and receive. Which waiting call an accepted reply goes to
-is the client's business (``ReplyRouter`` in :mod:`pysoa_like.client._service_handler`, its only user).
+is the client's business (``ReplyRouter`` in ``pysoa_like.client._service_handler``, its only user).
 """
 
 from __future__ import annotations
