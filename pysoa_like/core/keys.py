@@ -9,6 +9,7 @@ where a server answers a message it cannot serve.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import uuid
 import zlib
@@ -29,6 +30,7 @@ __all__ = [
     "make_reply_to",
     "make_request_host_cycle",
     "new_client_id",
+    "new_reply_queue_suffix",
     "queue_key",
     "queue_name_of",
     "reply_address",
@@ -103,6 +105,15 @@ def request_queue_key(service_name: str) -> str:
 def new_client_id() -> str:
     """A fresh client id for reply queue names: 32 lowercase hex characters of a random UUID."""
     return uuid.uuid4().hex
+
+
+def new_reply_queue_suffix() -> str:
+    """The part after ``!`` of a thread's reply queue name (``thread_hex`` of ``make_reply_to``): 64 random bits
+    as 16 hex digits.
+
+    PySOA put the thread's id there, so knowing one thread's reply list told where its neighbours' were.
+    """
+    return os.urandom(8).hex()
 
 
 def make_reply_to(service_name: str, client_id: str, thread_hex: str) -> str:

@@ -1,25 +1,24 @@
-"""The message on a call's path: a job framed on the wire, its envelope and headers, its size and nesting bounds.
-
-Everything a transport does to turn a job into bytes and back on every call, for the clients and servers of
-both drivers, in the order a message meets them:
+"""The messages of a call and which of them a client accepts: everything a transport does to turn a job into
+bytes and back on every call, for the clients and servers of both drivers. Its parts:
 
 * framing: reading protocol versions 1, 2 and 3 and their header loop (PROTOCOL.md section 4; the framing a
   sender builds is in :mod:`pysoa_like.core.framing`);
-* the rules for reading request header values (``suppress_response``, ``client_version``; switches are in
-  :mod:`pysoa_like.core.switches`);
-* the envelope around every job body: building, checking, expiry and size (sections 3, 6 and 10), and a
-  received request's envelope read in one step (``read_request``: deadline, client version, reply queue);
+* header rules: ``suppress_response`` and ``client_version`` (switches are in :mod:`pysoa_like.core.switches`);
+* the envelope around every job body: building, checking and expiry (sections 3, 6 and 10), and a received
+  request read in one step (``read_request``: deadline, client version, reply queue);
+* a client's replies: the nonce a request carries, which replies a client thread accepts (``PendingReplies``)
+  and when it pauses before popping a busy reply list (``batch_pause``);
 * the rules of a sent message: its size, when it is chunked (section 5; splitting and reassembly are in
   :mod:`pysoa_like.core.chunks`) and its framing;
-* how deeply a received message may nest (the cheap bound; the walks are in :mod:`pysoa_like.core.nesting`).
-
-Off a call's path: :mod:`pysoa_like.core.deadlines` (the waits a deadline bounds) and ``reply_address`` in
-``pysoa_like.core.keys`` (where a server answers a message it cannot serve).
+* how deeply a received message may nest (the cheap bound; the walks are in :mod:`pysoa_like.core.nesting`);
+* a received request's deadline (``deadline_of``; the waits it bounds are in :mod:`pysoa_like.core.deadlines`).
 """
 
 from __future__ import annotations
 
+import enum
 import math
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -45,24 +44,31 @@ from pysoa_like.core.nesting import (
 )
 
 __all__ = [
+    "BATCH_PAUSE_SECONDS",
+    "BATCH_WAITING",
     "CLIENT_VERSION_META_KEY",
     "DEFAULT_CLIENT_VERSION",
     "EXPIRY_META_KEY",
     "MAXIMUM_REPLY_TO_LENGTH",
     "MESSAGE_TOO_LARGE_TEXT",
+    "REPLY_NONCE_META_KEY",
     "ChunkReassembler",
     "FramedMessage",
     "MessageTooDeep",
     "OutgoingMessage",
     "ParsedMessage",
+    "PendingReplies",
     "ReceivedMessage",
     "ReceivedRequest",
+    "ReplyVerdict",
+    "batch_pause",
     "check_envelope",
     "deadline_of",
     "envelope_to_send",
     "frame_for_sending",
     "is_expired",
     "nesting_too_deep",
+    "new_reply_nonce",
     "parse_client_version",
     "parse_client_version_checked",
     "parse_message",
@@ -465,6 +471,127 @@ def read_request(message: Any, payload: Any, mime_type: str | None, now: float, 
     return ReceivedRequest(
         request_id, meta, body, deadline, client_version, client_version_problem, reply_problem, suppressed
     )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A client's replies: which ones a thread accepts, and when it pops a busy reply list.
+#
+# A client thread waits on its own reply list. Anything can land there: the reply to a request whose caller gave
+# up, a reply a server sent twice, a reply to some other request with the same reply list (pushed by anyone who can
+# write to Redis), or a reply a server was tricked into sending there (a request naming this thread's reply list
+# and a request id it waits for). :class:`PendingReplies` remembers, per request id, a random nonce sent in the
+# request's meta (``reply_nonce``, :data:`REPLY_NONCE_META_KEY`); every server echoes the request's meta in its
+# reply (PySOA 1.4.9 included), so a reply proves which request it answers: once its envelope is checked
+# (:func:`check_envelope`), each reply gets a :class:`ReplyVerdict`. Which waiting call an accepted reply goes to
+# is the client's business (``ReplyRouter`` in ``pysoa_like.client._service_handler``).
+# --------------------------------------------------------------------------------------------------------------------
+
+
+#: The request meta key holding the request's nonce (echoed in the reply's meta).
+REPLY_NONCE_META_KEY = "reply_nonce"
+# Every this many ids awaited, the expired ones are forgotten (a full pass: amortized, it costs next to nothing).
+_PRUNE_EVERY = 256
+# The most ids awaited at once per thread; the oldest go first beyond it.
+_MAXIMUM_PENDING = 100_000
+
+
+def new_reply_nonce() -> str:
+    """A fresh nonce for one request: 64 random bits from the operating system, as 16 hex digits."""
+    return os.urandom(8).hex()
+
+
+class ReplyVerdict(enum.Enum):
+    """What to do with a received reply (:meth:`PendingReplies.verdict`).
+
+    * ``ACCEPTED``: its request id is awaited and its nonce matches (or, when allowed, it has none); the id is then
+      no longer awaited, so a duplicate is refused;
+    * ``UNKNOWN``: nobody waits for its request id (late after the request was forgotten, a duplicate, or a
+      stranger's);
+    * ``FORGED``: the id is awaited but the nonce is missing or wrong; the real reply may still come, so the id
+      stays awaited.
+    """
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"
+    FORGED = "forged"
+
+
+class PendingReplies(dict[Any, tuple[str, float]]):
+    """The replies one client thread waits for: a dict of request id -> (nonce, time after which it stops waiting).
+
+    A dict itself, so that ``len()`` and an emptiness test (asked on every send and receive) cost no call; change
+    it only through its methods.
+
+    Args:
+        require_nonce: Refuse replies whose meta has no nonce (every PySOA 1.4.9 and pysoa_like server echoes
+            it); False also accepts them, for servers that rebuild the reply's meta.
+    """
+
+    __slots__ = ("_added", "require_nonce")
+
+    def __init__(self, require_nonce: bool = True) -> None:
+        super().__init__()
+        self.require_nonce = require_nonce
+        self._added = 0
+
+    def expect(self, request_id: Any, nonce: str, forget_after: float, now: float) -> None:
+        """Wait for the reply to ``request_id``, which must echo ``nonce``.
+
+        Args:
+            request_id: The request's id.
+            nonce: The nonce sent in the request's meta.
+            forget_after: When (same clock as ``now``) to stop waiting even if no reply came: after the reply
+                could no longer arrive (the request and any reply have expired).
+            now: The current time.
+        """
+        pending = self
+        self._added += 1
+        if self._added % _PRUNE_EVERY == 0 or len(pending) >= _MAXIMUM_PENDING:
+            self.prune(now)
+            while len(pending) >= _MAXIMUM_PENDING:
+                del pending[next(iter(pending))]  # the oldest
+        pending[request_id] = (nonce, forget_after)
+
+    def forget(self, request_id: Any) -> None:
+        """Stop waiting for ``request_id`` (its send failed)."""
+        self.pop(request_id, None)
+
+    def prune(self, now: float) -> None:
+        """Stop waiting for every request whose reply can no longer come (:meth:`expect` calls it now and then)."""
+        pending = self
+        for request_id in [key for key, (_nonce, forget_after) in pending.items() if forget_after < now]:
+            del pending[request_id]
+
+    def verdict(self, request_id: Any, meta: Any) -> ReplyVerdict:
+        """Judge one received reply by its request id and meta; an accepted one is no longer awaited."""
+        try:
+            entry = self.get(request_id)
+        except TypeError:  # an unhashable id: nobody's
+            return ReplyVerdict.UNKNOWN
+        if entry is None:
+            return ReplyVerdict.UNKNOWN
+        echoed = meta.get(REPLY_NONCE_META_KEY) if isinstance(meta, Mapping) else None
+        if echoed != entry[0] and (echoed is not None or self.require_nonce):
+            return ReplyVerdict.FORGED
+        del self[request_id]
+        return ReplyVerdict.ACCEPTED
+
+
+# When a client pops a busy reply list.
+#
+# With many calls waiting on one reply list, a pop made the moment the previous one returned finds one or two
+# replies; waiting a millisecond first lets the replies pile up, so one pop (BLPOP, then LPOP with a count) takes
+# dozens: fewer round trips, wake-ups and Redis commands per reply. A serial call (one reply awaited) never waits.
+
+#: From this many replies awaited on one reply list, a driver pauses before its next pop.
+BATCH_WAITING = 32
+#: How long that pause is.
+BATCH_PAUSE_SECONDS = 0.001
+
+
+def batch_pause(awaited: int) -> float:
+    """Seconds a driver waits before popping one reply list on which ``awaited`` replies are awaited (0: none)."""
+    return BATCH_PAUSE_SECONDS if awaited >= BATCH_WAITING else 0.0
 
 
 # --------------------------------------------------------------------------------------------------------------------

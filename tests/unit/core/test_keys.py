@@ -15,6 +15,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     request_queue_key,
     validate_service_name,
 )
+from pysoa_like.core.keys import new_reply_queue_suffix
 
 
 def test_request_queue_key() -> None:
@@ -42,6 +43,14 @@ def test_reply_to_has_pysoa_shape() -> None:
 def test_client_ids_are_fresh() -> None:
     """Every client id is new."""
     assert new_client_id() != new_client_id()
+
+
+def test_reply_queue_suffixes_are_random_hex() -> None:
+    """A thread's reply queue suffix is 16 fresh hex digits (not its thread id), and makes a valid reply queue name."""
+    suffix = new_reply_queue_suffix()
+    assert re.fullmatch(r"[0-9a-f]{16}", suffix)
+    assert suffix != new_reply_queue_suffix()
+    assert make_reply_to("echo", new_client_id(), suffix).endswith("!" + suffix)
 
 
 def test_reply_to_rejects_bang_in_parts() -> None:

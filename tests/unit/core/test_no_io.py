@@ -21,7 +21,7 @@ def _core_modules() -> list[str]:
 
 def test_the_core_has_modules() -> None:
     """The check below looks at real modules (it would pass vacuously on an empty package)."""
-    assert "pysoa_like.core.replies" in _core_modules()
+    assert "pysoa_like.core.message" in _core_modules()
 
 
 def test_no_core_module_imports_io_time_or_threads() -> None:

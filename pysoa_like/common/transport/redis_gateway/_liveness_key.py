@@ -20,8 +20,7 @@ from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common.transport.errors import MessageSendError
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.core.keys import reply_to_problem
-from pysoa_like.core.message import suppress_response_requested
-from pysoa_like.core.replies import REPLY_NONCE_META_KEY
+from pysoa_like.core.message import REPLY_NONCE_META_KEY, suppress_response_requested
 from pysoa_like.core.worker_watch import (
     WATCH_META_KEY,
     WORKER_KEY_REFRESH_SECONDS,

@@ -26,6 +26,7 @@ from pysoa_like.common.types import JobResponse, job_response_to_dict
 from pysoa_like.core.constants import ProtocolVersion
 from pysoa_like.core.keys import reply_address
 from pysoa_like.core.message import (
+    REPLY_NONCE_META_KEY,
     MessageTooDeep,
     ParsedMessage,
     parse_client_version_checked,
@@ -33,7 +34,6 @@ from pysoa_like.core.message import (
     reject_chunked_request,
     without_version_marker,
 )
-from pysoa_like.core.replies import REPLY_NONCE_META_KEY
 
 __all__ = ["RejectedRequest", "Rejections"]
 

@@ -77,8 +77,15 @@ from pysoa_like.core.constants import (
     ProtocolVersion,
 )
 from pysoa_like.core.endpoint import Endpoint
-from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import suppress_response_requested
+from pysoa_like.core.keys import new_reply_queue_suffix, queue_key, request_queue_name
+from pysoa_like.core.message import (
+    REPLY_NONCE_META_KEY,
+    PendingReplies,
+    ReplyVerdict,
+    batch_pause,
+    new_reply_nonce,
+    suppress_response_requested,
+)
 from pysoa_like.core.push_outcomes import (
     PushVerdict,
     push_outcome,
@@ -87,14 +94,6 @@ from pysoa_like.core.push_outcomes import (
     queue_full_error_message,
 )
 from pysoa_like.core.redis_protocol import RespError, script_command
-from pysoa_like.core.replies import (
-    REPLY_NONCE_META_KEY,
-    PendingReplies,
-    ReplyVerdict,
-    batch_pause,
-    new_reply_nonce,
-    new_reply_queue_suffix,
-)
 from pysoa_like.core.worker_watch import WATCH_META_KEY, worker_key
 
 __all__ = ["AsyncRedisClientTransport"]

@@ -48,15 +48,16 @@ from pysoa_like.core.constants import (
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
 )
-from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import envelope_to_send, frame_for_sending, suppress_response_requested
-from pysoa_like.core.replies import (
+from pysoa_like.core.keys import new_reply_queue_suffix, queue_key, request_queue_name
+from pysoa_like.core.message import (
     REPLY_NONCE_META_KEY,
     PendingReplies,
     ReplyVerdict,
     batch_pause,
+    envelope_to_send,
+    frame_for_sending,
     new_reply_nonce,
-    new_reply_queue_suffix,
+    suppress_response_requested,
 )
 from pysoa_like.core.worker_watch import (
     WATCH_CHECK_SECONDS,

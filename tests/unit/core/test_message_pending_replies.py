@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.core.replies import PendingReplies, ReplyVerdict
+from pysoa_like.core.message import PendingReplies, ReplyVerdict
 
 
 def test_a_reply_is_accepted_once_with_its_nonce() -> None:

@@ -1,8 +1,8 @@
-"""The pause before popping a busy reply list (``pysoa_like.core.replies.batch_pause``), which both drivers follow."""
+"""The pause before popping a busy reply list (``pysoa_like.core.message.batch_pause``), which both drivers follow."""
 
 from __future__ import annotations
 
-from pysoa_like.core.replies import BATCH_PAUSE_SECONDS, BATCH_WAITING, batch_pause
+from pysoa_like.core.message import BATCH_PAUSE_SECONDS, BATCH_WAITING, batch_pause
 
 
 def test_a_serial_call_or_a_few_calls_in_flight_never_pause() -> None:
