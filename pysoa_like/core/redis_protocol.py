@@ -650,7 +650,11 @@ _EVALSHA_HEADS = tuple(b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n$1\r\n1\r\n" % sha.encode
 
 
 class PushPlan(NamedTuple):
-    """How one item is pushed, decided once from its messages (see :func:`push_plan`)."""
+    """One push, planned once from its item (see :func:`push_plan`): what it pushes and how.
+
+    A connection given a plan checks only what depends on its own state (whether it has run the script, whether it
+    may run transactions).
+    """
 
     #: Which send script pushes it: 0 for one message, 1 for several (the chunks of one reply).
     script: int
@@ -660,6 +664,10 @@ class PushPlan(NamedTuple):
     #: when the item is not ``big``, else the tuple of its arguments (:func:`pack_commands` never copies a big
     #: message).
     command: Command
+    #: The item pushed.
+    item: PushItem
+    #: The most messages its list may hold (the send script refuses the push beyond it).
+    capacity: int
 
 
 def push_plan(item: PushItem, capacity: int) -> PushPlan:
@@ -674,7 +682,7 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
         # A big item's messages are never copied; numbers other than int (never the transports' expiries, which are
         # whole seconds) are written by pack_commands' rules.
         command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
-        return PushPlan(script, big, command if big else b"".join(pack_commands([command])))
+        return PushPlan(script, big, command if big else b"".join(pack_commands([command])), item, capacity)
     # Encoded here, in one piece: the bytes pack_commands gives for the EVALSHA's tuple, at a fraction of its cost.
     name, expiry, most = key.encode(), b"%d" % expiry_seconds, b"%d" % capacity
     head = b"*%d\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
@@ -688,8 +696,9 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
         most,
     )
     if script == 0:
-        return PushPlan(0, False, b"%b$%d\r\n%b\r\n" % (head, size, messages[0]))
-    return PushPlan(1, False, head + b"".join(b"$%d\r\n%b\r\n" % (len(message), message) for message in messages))
+        return PushPlan(0, False, b"%b$%d\r\n%b\r\n" % (head, size, messages[0]), item, capacity)
+    chunks = b"".join(b"$%d\r\n%b\r\n" % (len(message), message) for message in messages)
+    return PushPlan(1, False, head + chunks, item, capacity)
 
 
 def script_command(use_text: bool, item: PushItem, capacity: int) -> tuple[Any, ...]:

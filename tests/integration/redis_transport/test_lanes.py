@@ -18,6 +18,7 @@ from pysoa_like.common.transport.redis_gateway._lanes import Lane, QueueFullErro
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.core.redis_protocol import push_plan
 from pysoa_like.test.redis import RedisServerProcess
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
 
@@ -47,16 +48,16 @@ def test_push_reloads_the_script_after_a_script_flush(lane: Lane, raw_redis: red
 def test_only_pushes_of_a_script_already_run_on_the_connection_are_deferred(lane: Lane, raw_redis: redis.Redis) -> None:
     """A push is written without waiting only once its script ran on the connection; otherwise nothing is written."""
     one, two = ("q", [b"1"], 30), ("q", [b"2", b"3"], 30)
-    assert not lane.push_deferred(one, 100) and not lane.push_deferred(two, 100)
+    assert not lane.push_deferred(push_plan(one, 100)) and not lane.push_deferred(push_plan(two, 100))
     assert not lane.has_deferred and not raw_redis.exists("q")
     lane.push(*one, 100)
-    assert not lane.push_deferred(two, 100)  # (one message and several go through two scripts)
-    assert lane.push_deferred(one, 100)
+    assert not lane.push_deferred(push_plan(two, 100))  # (one message and several go through two scripts)
+    assert lane.push_deferred(push_plan(one, 100))
     assert lane.has_deferred
     assert lane.settle() == [(one, None)]
     assert not lane.has_deferred
     lane.close()  # a new connection: Redis may have been restarted, so nothing is assumed loaded
-    assert not lane.push_deferred(one, 100)
+    assert not lane.push_deferred(push_plan(one, 100))
     assert raw_redis.lrange("q", 0, -1) == [b"1", b"1"]
 
 
@@ -64,9 +65,9 @@ def test_a_pop_after_deferred_pushes_keeps_only_the_failed_ones(lane: Lane, raw_
     """The replies to deferred pushes read by a pop leave the failures, and only them, in ``settled``."""
     raw_redis.rpush("full", b"x")
     lane.push("q", [b"0"], 30, 100)  # loads the script, so the next pushes may be deferred
-    assert lane.push_deferred(("q", [b"1"], 30), 1)  # q holds one already: full at capacity 1
-    assert lane.push_deferred(("r", [b"2"], 30), 1)
-    assert lane.push_deferred(("full", [b"3"], 30), 1)
+    assert lane.push_deferred(push_plan(("q", [b"1"], 30), 1))  # q holds one already: full at capacity 1
+    assert lane.push_deferred(push_plan(("r", [b"2"], 30), 1))
+    assert lane.push_deferred(push_plan(("full", [b"3"], 30), 1))
     raw_redis.rpush("wait", b"w")
     assert lane.blocking_pop("wait", 1.0) == [b"w"]
     failed = [item for item, error in lane.settled if isinstance(error, QueueFullError)]
@@ -408,7 +409,7 @@ def test_a_blpop_after_deferred_pushes_waits_its_own_time_not_the_socket_timeout
     try:
         lane = backend.lane_at(0)
         lane.push("replies", [b"warm-up"], 30, 100)  # loads the script, so the next push may be deferred
-        assert lane.push_deferred(("replies", [b"reply"], 30), 100)
+        assert lane.push_deferred(push_plan(("replies", [b"reply"], 30), 100))
         with _pushed_later(raw_redis, "requests", b"late request", 0.9):
             assert lane.blocking_pop("requests", 2.0) == [b"late request"]
         assert raw_redis.lrange("replies", 0, -1) == [b"warm-up", b"reply"]
@@ -498,7 +499,7 @@ def test_a_blocking_move_keeps_the_message_and_runs_the_commands_written_before_
     raw_redis.rpush("queue", b"m1", b"m2")
     raw_redis.rpush("held", b"done", b"kept")
     lane.push("replies", [b"r0"], 30, 100)
-    assert lane.push_deferred(("replies", [b"r1"], 30), 100)
+    assert lane.push_deferred(push_plan(("replies", [b"r1"], 30), 100))
     before = [("LREM", "held", 1, b"done"), ("LLEN", "replies")]
     assert lane.blocking_pop("queue", 1, move_to="held", before=before) == [b"m1"]
     assert lane.before_replies == [1, 2]
@@ -522,7 +523,7 @@ def test_commands_written_with_a_deferred_push_run_just_before_it(lane: Lane, ra
     """A deferred push with commands before it: they run first (the DEL empties the list the push then fills),
     their replies are read and dropped, and the push's outcome is reported as usual."""
     lane.push("replies", [b"r0"], 30, 100)
-    lane.push_deferred(("replies", [b"r1"], 30), 100, before=[("SET", "kept", "x"), ("DEL", "replies")])
+    lane.push_deferred(push_plan(("replies", [b"r1"], 30), 100), before=[("SET", "kept", "x"), ("DEL", "replies")])
     assert lane.settle() == [(("replies", [b"r1"], 30), None)]
     assert raw_redis.get("kept") == b"x"
     assert raw_redis.lrange("replies", 0, -1) == [b"r1"]

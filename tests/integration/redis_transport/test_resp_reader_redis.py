@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+from pysoa_like.core.redis_protocol import push_plan
 
 _SIZES = [0, 1, 100, 65_000, 65_531, 65_532, 65_533, 65_534, 65_535, 65_536, 65_537, 131_072, 3 * 1024 * 1024]
 
@@ -63,7 +64,7 @@ def test_deferred_pushes_cut_off_by_a_closed_connection_are_reported_not_mixed_u
         lane = backend.lane_at(0)
         item = ("q", [b"first"], 30)
         lane.push("q", [b"zero"], 30, 100)  # loads the script, so the next push may be deferred
-        assert lane.push_deferred(item, 100)
+        assert lane.push_deferred(push_plan(item, 100))
         lane.close()
         assert not lane.has_deferred
         [(settled_item, error)] = lane.settled

@@ -15,7 +15,7 @@ from pysoa_like.common.transport.redis_gateway._lanes import Lane, PushItem, Que
 from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.core.message import FramedMessage
-from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES
+from pysoa_like.core.redis_protocol import TRANSACTION_PUSH_BYTES, push_plan
 from pysoa_like.core.scripts import SEND_CHECK_LUA_SCRIPT, SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT
 
 BIG = TRANSACTION_PUSH_BYTES
@@ -128,13 +128,13 @@ def test_a_deferred_big_push_needs_no_script_and_settles_with_the_transaction(
     lane: Lane, raw_redis: redis.Redis
 ) -> None:
     big: PushItem = ("q", [_message(1, BIG)], 30)
-    assert not lane.push_deferred(big, 100)  # whether this connection may run transactions is not known yet
+    assert not lane.push_deferred(push_plan(big, 100))  # whether this connection may run transactions is not known yet
     assert not lane.has_deferred
     lane.push("warm-up", [_message(0, BIG)], 30, 100)
-    assert lane.push_deferred(big, 100)  # its check script goes as text: nothing else to have loaded first
+    assert lane.push_deferred(push_plan(big, 100))  # its check script goes as text: nothing else to have loaded first
     raw_redis.rpush("full", b"1")
     full: PushItem = ("full", [_message(2, BIG)], 30)
-    assert lane.push_deferred(full, 1)
+    assert lane.push_deferred(push_plan(full, 1))
     outcomes = lane.settle()
     assert outcomes[0] == (big, None)
     assert outcomes[1][0] == full and isinstance(outcomes[1][1], QueueFullError)
@@ -266,7 +266,8 @@ def test_a_user_who_loses_transactions_after_the_probe_gets_the_true_outcome(
         lane.push("q", [_message(1, BIG)], 30, 100)
         raw_redis.execute_command("ACL", "SETUSER", user, "-multi")
         assert lane.push_many([("q", [_message(2, BIG)], 30)], 100) == [None]
-        assert not lane.push_deferred(("q", [_message(3, BIG)], 30), 100)  # transactions are off for this connection
+        # Transactions are off for this connection.
+        assert not lane.push_deferred(push_plan(("q", [_message(3, BIG)], 30), 100))
         assert not lane.has_deferred
         lane.push("q", [_message(3, BIG)], 30, 100)
     finally:

@@ -33,8 +33,10 @@ def test_chunks_go_to_another_script_than_single_messages() -> None:
 
 
 def test_a_push_plan_names_the_script_the_size_and_the_evalsha() -> None:
-    """One look at an item gives its script (one message or several), whether it is big, and its EVALSHA."""
+    """One look at an item gives its script (one message or several), whether it is big, and its EVALSHA; the plan
+    keeps the item and the capacity, so a connection given it needs nothing else to write it."""
     small, chunks, big = push_plan(_SMALL, 10), push_plan(_CHUNKS, 10), push_plan(_BIG, 10)
+    assert (small.item, small.capacity, big.item, big.capacity) == (_SMALL, 10, _BIG, 10)
     assert (small.script, chunks.script) == (0, 1)
     assert (small.big, chunks.big, big.big) == (False, False, True)
     for item, plan in ((_SMALL, small), (_CHUNKS, chunks), (_BIG, big)):

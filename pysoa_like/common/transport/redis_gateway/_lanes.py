@@ -514,14 +514,15 @@ class Lane:
             return TransactionAbortedError(f"Redis discarded the push: {reply}")
         return _push_error(verdict, reply)
 
-    def push_deferred(self, item: PushItem, capacity: int, before: Sequence[tuple[Any, ...]] = ()) -> bool:
-        """Write the push of ``item`` without waiting for Redis' reply, when that is safe.
+    def push_deferred(self, push: PushPlan, before: Sequence[tuple[Any, ...]] = ()) -> bool:
+        """Write a planned push (``core.redis_protocol.push_plan``) without waiting for Redis' reply, when that is
+        safe.
 
         The reply is read by the next :meth:`blocking_pop` (a failure then goes to :attr:`settled`) or
-        :meth:`settle`, so a server pays one wait per request instead of two. It is safe when the item's script
-        already ran on this connection, or when the item is big and this connection goes in transactions (whose
+        :meth:`settle`, so a server pays one wait per request instead of two. It is safe when the push's script
+        already ran on this connection, or when the push is big and this connection goes in transactions (whose
         check script is sent as text); otherwise nothing is written (a script Redis does not know would only be
-        found out later): push it with :meth:`push`, which waits.
+        found out later): push its item with :meth:`push`, which waits.
 
         Args:
             before: Commands Redis must run just before the push, written with it (their replies are read and
@@ -533,14 +534,14 @@ class Lane:
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
         """
-        push = push_plan(item, capacity)
         transaction = self._transactions is True and push.big
         if not transaction and push.script not in self._loaded:
             return False
         if self._fused is not None:
             self._settle_fused()
+        item = push.item
         command = push.command
-        commands: list[Command] = [*push_commands(item, capacity, True)] if transaction else [command]
+        commands: list[Command] = [*push_commands(item, push.capacity, True)] if transaction else [command]
         try:
             if before or not isinstance(command, bytes) or transaction:
                 self._send(pack_commands([*before, *commands]))
@@ -775,10 +776,9 @@ class Lane:
             raise reply
         return [] if reply is None else [reply[1]]
 
-    def push_and_pop(
-        self, item: PushItem, capacity: int, pop_key: str, timeout: float, keeps_wait: bool = False
-    ) -> bool:
-        """Write the push of ``item`` and ``BLPOP pop_key timeout`` in one write, reading neither reply yet.
+    def push_and_pop(self, push: PushPlan, pop_key: str, timeout: float, keeps_wait: bool = False) -> bool:
+        """Write a planned push (``core.redis_protocol.push_plan``) and ``BLPOP pop_key timeout`` in one write,
+        reading neither reply yet.
 
         For a caller that waits for the answer right after sending: one write and one wait instead of two of
         each. :meth:`blocking_pop` of ``pop_key`` then reads both replies. Anything else this lane is asked to
@@ -792,7 +792,7 @@ class Lane:
                 goes on; otherwise a refusal ends the wait (:class:`PushRefusedBeforeWait`).
 
         Returns:
-            False when the item cannot go this way (push it with :meth:`push`, then pop).
+            False when the push cannot go this way (push its item with :meth:`push`, then pop).
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: The write failed (the item was not pushed).
@@ -801,7 +801,6 @@ class Lane:
             self._settle_fused()
         if self._deferred or self._early is not None:
             return False
-        push = push_plan(item, capacity)
         if push.big or push.script not in self._loaded:
             return False
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
@@ -814,7 +813,7 @@ class Lane:
         except BaseException:
             self._disconnect()
             raise
-        self._fused = (item, pop_key, deadline, keeps_wait)
+        self._fused = (push.item, pop_key, deadline, keeps_wait)
         return True
 
     def waits_on(self, key: str) -> bool:

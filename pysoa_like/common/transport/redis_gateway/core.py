@@ -55,6 +55,7 @@ from pysoa_like.core.constants import (
 )
 from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
 from pysoa_like.core.message import OutgoingMessage
+from pysoa_like.core.redis_protocol import push_plan
 
 __all__ = ["RedisTransportCore", "SerializersByType", "backend_key", "make_serializer", "serializer_named"]
 
@@ -404,7 +405,7 @@ class RedisTransportCore:
                 timer.start()
             try:
                 commands = () if before is None else self._commands_before(index, before)
-                if deferrable and lane.push_deferred(item, self.queue_capacity, commands):
+                if deferrable and lane.push_deferred(push_plan(item, self.queue_capacity), commands):
                     self._thread.deferred[lane] = index  # Redis' answer is read later (settle_deferred)
                 else:
                     self._push_reply_waiting(index, lane, item, deferrable, before if commands else None)
@@ -447,8 +448,9 @@ class RedisTransportCore:
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         if self._thread.deferred or not (self._one_host or self._same_lane(index, pop_key)):
             return False
+        push = push_plan((key, messages, redis_expiry_seconds), self.queue_capacity)
         try:
-            fused = lane.push_and_pop((key, messages, redis_expiry_seconds), self.queue_capacity, pop_key, wait, True)
+            fused = lane.push_and_pop(push, pop_key, wait, True)
         except Exception:
             self.backend_layer.reset_client(index)
             return False  # nothing was pushed: send_reply tries again, on a new connection
@@ -750,13 +752,13 @@ class RedisTransportCore:
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         if not (self._one_host or self._same_lane(index, reply_key)):
             return False
-        item: PushItem = (key, [message], redis_expiry_seconds)
+        push = push_plan((key, [message], redis_expiry_seconds), self.queue_capacity)
         try:
             if self.measured:
                 with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    fused = lane.push_and_pop(item, self.queue_capacity, reply_key, wait)
+                    fused = lane.push_and_pop(push, reply_key, wait)
             else:
-                fused = lane.push_and_pop(item, self.queue_capacity, reply_key, wait)
+                fused = lane.push_and_pop(push, reply_key, wait)
         except Exception as exc:
             self._fail_send(index, exc)
         if fused:
