@@ -173,12 +173,18 @@ def kill_runners(runners: list[Runner]) -> None:
     """SIGKILL what is left of each runner's process group (its workers too), reap the runner, and wait until every
     thread of the group has ended: a worker still dying keeps its connections, and Redis hands such a worker's
     blocking pop the next request pushed, which a later test would then miss."""
-    for runner in runners:
-        if runner.process.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.process.wait(10)
-    for runner in runners:
-        wait_for(lambda: not _running_in_group(runner.pid), timeout=10)  # noqa: B023 - called at once
+    kill_groups([runner.process for runner in runners])
+
+
+def kill_groups(leaders: list[subprocess.Popen[Any]]) -> None:
+    """SIGKILL the process group of each of ``leaders`` (started with ``start_new_session=True``) if it still runs,
+    reap the leader, and wait until every thread of the group has ended (see :func:`kill_runners` for why)."""
+    for leader in leaders:
+        if leader.poll() is None:
+            os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait(10)
+    for leader in leaders:
+        wait_for(lambda: not _running_in_group(leader.pid), timeout=10)  # noqa: B023 - called at once
 
 
 def _running_in_group(group: int) -> list[int]:

@@ -20,7 +20,7 @@ import pytest
 
 from pysoa_like.client.client import Client
 from pysoa_like.test.redis import RedisServerProcess, pick_free_port
-from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, wait_for
+from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, kill_groups, wait_for
 
 SERVICE_COMMAND = ["serve", "tests.functional.service:FunctionalServer", "--settings", "tests.functional.service"]
 
@@ -76,8 +76,7 @@ class _Service:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+                kill_groups([self.process])
 
 
 @pytest.fixture(scope="module")

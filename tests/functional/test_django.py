@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pysoa_like.client.client import Client
-from tests.functional.conftest import REPO_ROOT, SERVICE, wait_for
+from tests.functional.conftest import REPO_ROOT, SERVICE, kill_groups, wait_for
 
 
 def _probe(client: Client) -> dict[str, object] | None:
@@ -51,7 +51,5 @@ def test_django_service_resets_queries_and_closes_request_caches(
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        kill_groups([process])
         print(log_path.read_text(errors="replace"))

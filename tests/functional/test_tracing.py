@@ -26,7 +26,7 @@ from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.otel import instrument_client_settings
-from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, wait_for
+from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, kill_groups, wait_for
 from tests.functional.traced_services import span_record
 
 SERVICES = {"front": "FrontServer", "middle": "MiddleServer", "back": "BackServer"}
@@ -68,10 +68,8 @@ def traced(redis_url: str, tmp_path: Path) -> Iterator[Traced]:
         exporter.clear()
         yield config, exporter, trace_dir, processes
     finally:
-        for process, log in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        kill_groups([process for process, _ in processes])
+        for _, log in processes:
             log.close()
 
 
