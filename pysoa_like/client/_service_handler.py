@@ -360,7 +360,8 @@ class ServiceHandler:
                 (``0`` for the transport's default), announced to the transport just before the send
                 (``ClientTransport.receive_follows``); ``None``: none follows.
             awaits_reply: Whether a reply will come, when the caller knows it already (a call method's options
-                say); ``None``: read from the job's control (``suppress_response``).
+                say); ``None``: read from the job's control (``suppress_response``), before the send and again
+                after it, as a request middleware may have changed it in place.
 
         Returns:
             The request id.
@@ -374,23 +375,21 @@ class ServiceHandler:
             self.version_gate.check()
         request_id = self._next_request_id()
         meta: dict[str, Any] = {"client_version": list(_CLIENT_VERSION)}
+        from_control = awaits_reply is None
         if awaits_reply is None:
-            awaits_reply = not suppress_response_requested(
-                job_request["control"] if isinstance(job_request, dict) else job_request.control
-            )
+            awaits_reply = not suppress_response_requested(_control_of(job_request))
         state = self._local.state
         # Registered for routing before it goes (so the call's path does not come back here after the transport),
         # and forgotten if it does not. A suppressed request gets no reply, so it is never waited for.
         if awaits_reply:
             state.sent(request_id, claimed)
         state.receive_follows = receive_follows
+        timed: tuple[Any, str] | None = None
         try:
             if self._measured:
                 timed = self._send_measured(request_id, meta, job_request, message_expiry_in_seconds)
                 if awaits_reply:
                     state.calls[request_id] = timed
-                else:
-                    timed[0].stop()
             else:
                 self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
         except BaseException:
@@ -399,7 +398,34 @@ class ServiceHandler:
             raise
         finally:
             state.receive_follows = None  # (middleware may have answered without sending)
+        if from_control:
+            awaits_reply = self._follow_control_after_send(state, request_id, job_request, claimed, awaits_reply, timed)
+        if timed is not None and not awaits_reply:
+            timed[0].stop()
         return request_id
+
+    @staticmethod
+    def _follow_control_after_send(
+        state: _ThreadState,
+        request_id: int,
+        job_request: JobRequest | dict[str, Any],
+        claimed: bool,
+        registered: bool,
+        timed: tuple[Any, str] | None,
+    ) -> bool:
+        """Whether a reply comes, read again from the job's control once it is sent, and the request's routing
+        made to agree: a request middleware may have changed ``suppress_response`` in place (PySOA reads the
+        flag after the send), so a request that became suppressed is no longer waited for, and one that no
+        longer is, is."""
+        awaits_reply = not suppress_response_requested(_control_of(job_request))
+        if awaits_reply and not registered:
+            state.sent(request_id, claimed)
+            if timed is not None:
+                state.calls[request_id] = timed
+        elif registered and not awaits_reply:
+            state.forget(request_id)
+            state.calls.pop(request_id, None)
+        return awaits_reply
 
     def _send_measured(
         self,
@@ -622,6 +648,11 @@ def count_call_errors(
         codes.append(type(error).__name__)
     for code in codes:
         metrics.counter("client.call.error", service=service_name, action=action, code=code).increment()
+
+
+def _control_of(job_request: JobRequest | dict[str, Any]) -> Any:
+    """The control header of a job, in either of its forms."""
+    return job_request["control"] if isinstance(job_request, dict) else job_request.control
 
 
 def action_label(job_request: JobRequest | dict[str, Any]) -> str:

@@ -43,11 +43,23 @@ class SleepAction(Action):
         return {}
 
 
+#: The bodies the ``record`` action ran with, in any server thread of this process.
+RECORDED: list[dict[str, Any]] = []
+
+
+class RecordAction(Action):
+    """Remembers its request body in :data:`RECORDED`."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        RECORDED.append(dict(request.body))
+        return {}
+
+
 class E2EServer(Server):
     """The service under test."""
 
     service_name = "e2e"
-    action_class_map = {"echo": EchoAction, "big": BigAction, "sleep": SleepAction}
+    action_class_map = {"echo": EchoAction, "big": BigAction, "sleep": SleepAction, "record": RecordAction}
 
 
 def _server_settings(redis_url: str, **kwargs: Any) -> dict[str, Any]:
@@ -164,3 +176,35 @@ def test_a_call_that_middleware_answered_without_sending_leaves_nothing_behind(r
         assert quick.result().body == {"n": 2}
         assert slow.result().body == {}
     assert sent_after < 0.5
+
+
+class SuppressesRecords(ClientMiddleware):
+    """Sets ``suppress_response`` in the control of every ``record`` job, in place."""
+
+    def request(self, send_request: SendRequestCallable) -> SendRequestCallable:
+        def handler(request_id: int, meta: dict[str, Any], job_request: JobRequest, expiry: float | None) -> None:
+            if job_request.actions[0].action == "record":
+                job_request.control["suppress_response"] = True
+            send_request(request_id, meta, job_request, expiry)
+
+        return handler
+
+
+def test_a_request_that_middleware_suppressed_in_place_is_not_waited_for(redis_url: str) -> None:
+    """send_request then get_all_responses: a job whose control a request middleware set to suppress_response is
+    sent but not waited for, even while a future's reply is still due (the collection used to wait for it)."""
+    client = _client(redis_url, middleware=[{"path": f"{__name__}:SuppressesRecords"}])
+    RECORDED.clear()
+    with _serving(redis_url, workers=2):
+        slow = client.call_action_future("e2e", "sleep", {"seconds": 1.0}, timeout=5)
+        client.send_request("e2e", [{"action": "record", "body": {"n": 1}}])
+        started = time.monotonic()
+        assert list(client.get_all_responses("e2e", receive_timeout_in_seconds=3)) == []
+        collected_in = time.monotonic() - started
+        assert slow.result().body == {}
+        for _attempt in range(50):
+            if RECORDED:
+                break
+            time.sleep(0.02)
+    assert collected_in < 0.5
+    assert RECORDED == [{"n": 1}]

@@ -12,7 +12,9 @@ import pytest
 
 from pysoa_like.client.client import CallOptions, Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
+from pysoa_like.client.middleware import ClientMiddleware, SendRequestCallable
 from pysoa_like.common.errors import Error
+from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
@@ -471,3 +473,52 @@ def test_an_announcement_never_reaches_another_send_than_its_own(make_client: Ma
         client.call_action("echo", "a", switches="not a list")  # type: ignore[arg-type]
     client.call_action_future("echo", "a").result()
     assert transport.at_send == [None]
+
+
+class SuppressInPlace(ClientMiddleware):
+    """Sets ``suppress_response`` in the job's control in place: on for a job of ``quiet`` actions, off for ``loud``."""
+
+    def request(self, send_request: SendRequestCallable) -> SendRequestCallable:
+        def handler(request_id: int, meta: dict[str, Any], job_request: Any, expiry: float | None) -> None:
+            action = job_request.actions[0].action
+            if action in ("quiet", "loud"):
+                job_request.control["suppress_response"] = action == "quiet"
+            send_request(request_id, meta, job_request, expiry)
+
+        return handler
+
+
+def _client_with_suppress_in_place(recorder: str | None, **transport_kwargs: Any) -> Client:
+    settings: dict[str, Any] = {
+        "transport": transport_config(**transport_kwargs),
+        "middleware": [{"path": f"{__name__}:SuppressInPlace"}],
+    }
+    if recorder:
+        settings["metrics"] = {"object": CountingMetricsRecorder}
+    return Client({"echo": settings})
+
+
+@pytest.mark.parametrize("recorder", [None, "counting"])
+def test_a_request_middleware_suppressed_in_place_is_not_waited_for(recorder: str | None) -> None:
+    """A request middleware that sets ``suppress_response`` in the job's control is honoured (PySOA reads it after
+    the send): collecting the open replies does not wait for that request, even while another reply is due."""
+    client = _client_with_suppress_in_place(recorder, hold=True)
+    # Given a future whose reply has not come yet (the fake holds it: a receive now times out)
+    future = client.call_action_future("echo", "slow")
+    # When a request is sent that the middleware suppresses, and the open replies are collected
+    client.send_request("echo", [{"action": "quiet"}])
+    assert list(client.get_all_responses("echo")) == []
+    # Then the service got the job, flagged, and the future still gets its own reply
+    body = transport_of(client).sent[1][2]
+    assert (body["actions"][0]["action"], body["control"]["suppress_response"]) == ("quiet", True)
+    transport_of(client).release()
+    assert future.result().action == "slow"
+
+
+@pytest.mark.parametrize("recorder", [None, "counting"])
+def test_a_request_middleware_unsuppressed_in_place_is_waited_for(recorder: str | None) -> None:
+    """A request middleware that clears ``suppress_response`` in the job's control gets the reply collected."""
+    client = _client_with_suppress_in_place(recorder)
+    request_id = client.send_request("echo", [{"action": "loud"}], suppress_response=True)
+    responses = list(client.get_all_responses("echo"))
+    assert [(rid, response.actions[0].action) for rid, response in responses] == [(request_id, "loud")]
