@@ -17,6 +17,8 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
+# (ClientBase, the Client's base class, stays importable from here, as it was before the fleet methods moved.)
+from pysoa_like.client._client_base import ClientBase as ClientBase
 from pysoa_like.client._client_fleet import ClientFleetFeatures
 from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS, time_left, within_deadline
 from pysoa_like.client._future import FutureSOAResponse

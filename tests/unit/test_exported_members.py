@@ -51,6 +51,7 @@ def test_top_level_exports() -> None:
     [
         ("pysoa_like.client.client", "Client"),
         ("pysoa_like.client.client", "ServiceHandler"),
+        ("pysoa_like.client.client", "ClientBase"),
         ("pysoa_like.client.client", "FutureSOAResponse"),
         ("pysoa_like.client.middleware", "ClientMiddleware"),
         ("pysoa_like.client.expander", "ExpansionConverter"),
@@ -90,3 +91,12 @@ def test_top_level_exports() -> None:
 def test_pysoa_paths(module_name: str, name: str) -> None:
     """A PySOA import path with 'pysoa' renamed to 'pysoa_like' finds the same public name."""
     assert hasattr(importlib.import_module(module_name), name)
+
+
+def test_client_base_is_importable_with_the_client() -> None:
+    """``ClientBase``, the blocking and asyncio clients' base class, is importable from the client's module."""
+    from pysoa_like.client.async_client import AsyncClient
+    from pysoa_like.client.client import Client, ClientBase
+
+    assert issubclass(Client, ClientBase)
+    assert issubclass(AsyncClient, ClientBase)
