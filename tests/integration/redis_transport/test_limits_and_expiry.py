@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 
+from pysoa_like.common.serializer import MsgpackSerializer
 from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
     MessageSendError,
@@ -16,7 +18,9 @@ from pysoa_like.common.transport.errors import (
 )
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
-from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
+from pysoa_like.test.redis import RedisServerProcess
+from tests.integration._latency_proxy import LatencyProxy
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response, queued_request
 
 ClientFactory = Callable[..., RedisClientTransport]
 ServerFactory = Callable[..., RedisServerTransport]
@@ -62,6 +66,33 @@ def test_out_of_memory_is_the_same_error_on_every_redis_version(
         "Redis error sending to service echo: command not allowed when used memory > 'maxmemory'."
     )
     assert raw_redis.llen("pysoa:service.echo") == 1
+
+
+class SlowSerializer(MsgpackSerializer):
+    """Msgpack that takes 1.2 seconds to serialize request 2 (as a request of many MiB may)."""
+
+    def dict_to_blob(self, data: dict[str, Any]) -> bytes:
+        if data.get("request_id") == 2:
+            time.sleep(1.2)
+        return super().dict_to_blob(data)
+
+
+def test_redis_has_the_calls_time_to_take_a_push_from_the_end_of_its_serialization(
+    redis_server: RedisServerProcess, raw_redis: redis.Redis
+) -> None:
+    """The push of a request whose serialization took longer than its expiry still gets that expiry (and the
+    read margin) for Redis to answer: a Redis half a second slow takes it."""
+    with LatencyProxy(redis_server.address, 0.0) as proxy:
+        client = RedisClientTransport(
+            "echo",
+            backend_type="redis.standard",
+            backend_layer_kwargs={"hosts": [proxy.address]},
+            default_serializer_config={"path": f"{__name__}:SlowSerializer"},
+        )
+        client.send_request_message(1, {}, job_request())  # (connected)
+        proxy.request_delay = 0.5
+        client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=0.05)
+    assert [queued_request(raw_redis)[0] for _request in range(2)] == [1, 2]
 
 
 def test_default_expiry(make_client: ClientFactory, raw_redis: redis.Redis) -> None:

@@ -282,9 +282,10 @@ class RedisClientTransport(ClientTransport):
         """:meth:`send_request_message`'s push; the nonce of the request if its reply is awaited, else ``None``
         (``wait_with_push``: the timeout of the wait for the reply to write with the push, or ``None``).
 
-        The reply is awaited from before the push (its nonce goes in the request), so that the path of a call does
-        not come back to the core's ``PendingReplies`` after the driver; the caller forgets it if the push fails or
-        the request asks for no reply.
+        The reply is awaited from right before the push (its nonce goes in the request; its deadline, as the push's,
+        counts from the end of the serialization), so that the path of a call does not come back to the core's
+        ``PendingReplies`` after the driver; the caller forgets it if the push fails or the request asks for no
+        reply.
         """
         prefix = self._prefix
         metrics = self.metrics
@@ -292,9 +293,6 @@ class RedisClientTransport(ClientTransport):
         request_meta = dict(meta)
         request_meta["reply_to"] = state.reply_to
         nonce = request_meta[REPLY_NONCE_META_KEY] = new_reply_nonce()
-        now = time.monotonic()
-        lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
-        state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
         if self.detect_dead_workers:
             request_meta[WATCH_META_KEY] = True
         envelope, redis_expiry = envelope_to_send(
@@ -317,6 +315,10 @@ class RedisClientTransport(ClientTransport):
         if oversized:
             core.log_oversized(len(payload), request_id, "to")
         message = messages[0]
+        # The call's times start once the request is serialized (a payload of several MiB takes a while).
+        now = time.monotonic()
+        lifetime = message_expiry_in_seconds or core.message_expiry_in_seconds
+        state.pending.expect(request_id, nonce, now + lifetime + _REPLY_GRACE_SECONDS, now)
         # Redis must answer the push within the call's time (plus the margin), however long socket_timeout.
         budget = (message_expiry_in_seconds or core.receive_timeout_in_seconds) + READ_MARGIN_SECONDS
         if state.batch is not None:
