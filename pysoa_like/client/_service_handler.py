@@ -788,7 +788,8 @@ def job_of(
     *,
     as_message: bool = False,
 ) -> JobRequest | dict[str, Any]:
-    """The job one call sends (both clients build it here, from arguments :func:`check_job_arguments` accepted).
+    """The job one call sends (both clients build it here, from arguments
+    :func:`~pysoa_like.client.client.check_job_arguments` accepted).
 
     Args:
         base_context: The client's base context.

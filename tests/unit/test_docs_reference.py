@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -29,3 +32,19 @@ def test_the_error_codes_section_documents_the_constants_module() -> None:
 def test_the_api_reference_is_in_the_table_of_contents() -> None:
     """The API reference page is reachable from the index."""
     assert "\n   api\n" in (DOCS / "index.rst").read_text()
+
+
+def _client_modules() -> list[str]:
+    import pysoa_like.client
+
+    return [info.name for info in pkgutil.iter_modules(pysoa_like.client.__path__, "pysoa_like.client.")]
+
+
+@pytest.mark.parametrize("module_name", _client_modules())
+def test_a_function_named_without_its_module_is_the_modules_own(module_name: str) -> None:
+    """A ``:func:`` reference without a module path, in a client module, names a function of that module (one that
+    moved elsewhere is referenced by its full path)."""
+    module = importlib.import_module(module_name)
+    source = inspect.getsource(module)
+    bare = {target for target in re.findall(r":func:`~?([\w.]+)`", source) if "." not in target}
+    assert {name for name in bare if not callable(getattr(module, name, None))} == set()
