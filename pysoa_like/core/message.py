@@ -437,14 +437,11 @@ class ReceivedRequest(NamedTuple):
     #: Why no reply may be pushed to its ``reply_to`` (:func:`reply_to_problem`), or None; also None when the
     #: request suppresses its response, since then nothing is sent back.
     reply_problem: str | None
-    #: Whether its job asks for no response (:func:`suppress_response_requested` of its body's control header).
-    response_suppressed: bool = False
 
 
 def read_request(message: Any, payload: Any, mime_type: str | None, now: float, service_name: str) -> ReceivedRequest:
     """Read a received request's envelope: its nesting bounded, then checked and unpacked as every envelope
-    (:func:`check_envelope`), its deadline, client version and reply queue read from its meta, and whether its job
-    asks for no response (read here once, for the reply queue's check and for the server).
+    (:func:`check_envelope`), and its deadline, client version and reply queue read from its meta.
 
     Args:
         message: What the payload deserialized to.
@@ -464,13 +461,10 @@ def read_request(message: Any, payload: Any, mime_type: str | None, now: float, 
     meta = received_meta or {}
     client_version, client_version_problem = parse_client_version_checked(meta)
     reply_problem = reply_to_problem(meta.get("reply_to"))
-    suppressed = isinstance(body, dict) and suppress_response_requested(body.get("control"))
-    if suppressed:
+    if reply_problem is not None and isinstance(body, dict) and suppress_response_requested(body.get("control")):
         reply_problem = None
     deadline = deadline_of(meta.get(EXPIRY_META_KEY))
-    return ReceivedRequest(
-        request_id, meta, body, deadline, client_version, client_version_problem, reply_problem, suppressed
-    )
+    return ReceivedRequest(request_id, meta, body, deadline, client_version, client_version_problem, reply_problem)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -428,12 +428,9 @@ class RequestCycleMixin(JobFailuresMixin):
         started: float,
     ) -> None:
         """Send the response (unless the caller asked for none), note a failed job, log the response."""
-        # A transport's meta may carry it, read with the request's envelope; else it is read here.
-        suppressed = meta.response_suppressed if isinstance(meta, ReceivedMeta) else None
-        if suppressed is None:
-            control = job_request.get("control") if isinstance(job_request, dict) else None
-            suppressed = suppress_response_requested(control)
-        if not suppressed:
+        # Read now, not with the envelope: a job middleware or an action may have set it in the job's control.
+        control = job_request.get("control") if isinstance(job_request, dict) else None
+        if not suppress_response_requested(control):
             try:
                 self.transport.send_response_message(request_id, meta, response_dict)
             except (MessageTooLarge, InvalidField) as exc:

@@ -159,30 +159,25 @@ class ReceivedMeta(dict[str, Any]):
     """The meta of a received request, as a server transport may hand it over: the dict, plus what the transport
     already read from it, so that the server does not read it a second time.
 
-    A transport that returns a plain dict is served as well; the server then reads the client's version, the
-    deadline and the job's ``suppress_response`` itself.
+    A transport that returns a plain dict is served as well; the server then reads the client's version and the
+    deadline itself.
 
     Args:
         meta: The request's meta.
         client_version: The requesting client's version (PySOA's 0.40.0 for a missing or malformed one, which the
             transport has reported).
-        response_suppressed: Whether the request's job asks for no response (its control header's
-            ``suppress_response`` is ``True``), or ``None`` when the transport did not read it (the server then does).
 
     Attributes:
         deadline: When the caller stops waiting (the ``__expiry__`` the meta carries, as the core's
             ``deadline_of`` reads it), or ``None``.
     """
 
-    __slots__ = ("client_version", "deadline", "response_suppressed")
+    __slots__ = ("client_version", "deadline")
 
-    def __init__(
-        self, meta: dict[str, Any], client_version: tuple[int, ...], response_suppressed: bool | None = None
-    ) -> None:
+    def __init__(self, meta: dict[str, Any], client_version: tuple[int, ...]) -> None:
         super().__init__(meta)
         self.client_version = client_version
         self.deadline = deadline_of(meta.get("__expiry__"))
-        self.response_suppressed = response_suppressed
 
 
 class ServerTransport(Transport, abc.ABC):

@@ -189,14 +189,6 @@ def test_read_request_reports_a_bad_reply_queue_unless_the_response_is_suppresse
     assert _read({"request_id": 1, "meta": meta, "body": suppressed}).reply_problem is None
 
 
-def test_read_request_reads_whether_the_job_suppresses_its_response() -> None:
-    """Only a control header whose ``suppress_response`` is exactly ``True`` asks for no response."""
-    meta = dict(_META)
-    assert _read({"request_id": 1, "meta": meta, "body": {"control": {"suppress_response": True}}}).response_suppressed
-    for body in ({}, {"control": {"suppress_response": 1}}, {"control": "x"}, None):
-        assert not _read({"request_id": 1, "meta": meta, "body": body}).response_suppressed
-
-
 def test_read_request_reports_a_malformed_client_version() -> None:
     """A malformed client version is reported, and the request read as from PySOA's 0.40.0 client."""
     request = _read({"request_id": 1, "meta": dict(_META, client_version="1.4"), "body": {}})

@@ -11,7 +11,10 @@ import pytest
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 from pysoa_like.common.transport.base import ReceivedMeta
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageSendError, MessageTooLarge
+from pysoa_like.common.transport.local import LocalClientTransport
 from pysoa_like.server.action import Action
+from pysoa_like.server.middleware import ServerMiddleware
+from pysoa_like.server.server import Server
 from tests.unit.server._helpers import job, make_server, serve
 
 
@@ -86,21 +89,53 @@ def test_suppress_response_runs_the_job_but_sends_nothing() -> None:
     assert server.transport.responses == []
 
 
-def test_the_suppress_response_a_transport_hands_over_is_used_as_it_is() -> None:
-    """A ``ReceivedMeta`` that read the job's ``suppress_response`` decides whether a reply is sent; one that did not
-    read it (``None``) leaves the server to read the job's control header."""
-    server = make_server({"echo": Echo})
-    server.transport.add_request(job("echo"), meta=ReceivedMeta({}, (0, 70, 0), response_suppressed=True))
+class SuppressesResponse(ServerMiddleware):
+    """Job middleware asking, in the job's own control header, for no response."""
+
+    def job(self, process_job: Any) -> Any:
+        def handler(job_request: Any) -> Any:
+            job_request.control["suppress_response"] = True
+            return process_job(job_request)
+
+        return handler
+
+
+class SuppressesItsResponse(Action):
+    """An action asking, in its request's control header (the job's), for no response."""
+
+    def run(self, request: Any) -> dict[str, Any]:
+        request.control["suppress_response"] = True
+        return {}
+
+
+_SUPPRESSING_MIDDLEWARE = [{"path": f"{__name__}:SuppressesResponse"}]
+
+
+@pytest.mark.parametrize("meta", [{}, ReceivedMeta({}, (0, 70, 0))], ids=["plain meta", "transport's meta"])
+def test_suppress_response_set_by_job_middleware_or_action_is_honoured(meta: dict[str, Any]) -> None:
+    """The server decides whether to answer when the response is due, from the job's control header as the job
+    middleware and the actions left it (as PySOA does), not as it was received."""
+    server = make_server({"echo": Echo}, middleware=_SUPPRESSING_MIDDLEWARE)
+    server.transport.add_request(job("echo"), meta=meta)
     server.handle_next_request()
     assert server.transport.responses == []
-    unread = ReceivedMeta({}, (0, 70, 0))
-    assert unread.response_suppressed is None
-    server.transport.add_request(job("echo", control={"suppress_response": True}), meta=unread)
+    server = make_server({"quiet": SuppressesItsResponse})
+    server.transport.add_request(job("quiet"), meta=meta)
     server.handle_next_request()
     assert server.transport.responses == []
-    server.transport.add_request(job("echo"), meta=ReceivedMeta({}, (0, 70, 0), response_suppressed=False))
-    server.handle_next_request()
-    assert len(server.transport.responses) == 1
+
+
+def test_suppress_response_set_by_job_middleware_is_honoured_over_the_local_transport() -> None:
+    """Over the local transport, a job whose middleware asks for no response leaves no reply to receive."""
+    server_class = type("QuietServer", (Server,), {"service_name": "quiet", "action_class_map": {"echo": Echo}})
+    for middleware, replies in (([], 1), (_SUPPRESSING_MIDDLEWARE, 0)):
+        transport = LocalClientTransport("quiet", server_class=server_class, server_settings={"middleware": middleware})
+        try:
+            transport.send_request_message(1, {}, job("echo"))
+            received = [transport.receive_response_message(), transport.receive_response_message()]
+            assert [message.request_id for message in received] == [1] * replies + [None] * (2 - replies)
+        finally:
+            transport.close()
 
 
 def test_unserializable_response_becomes_response_not_serializable_with_correlation_id() -> None:

@@ -84,12 +84,10 @@ class RequestMeta(ReceivedMeta):
         client_version: tuple[int, ...],
         deadline: float | None = None,
     ) -> RequestMeta:
-        """A request's meta with how it was framed, who sent it and its deadline (its job's ``suppress_response``
-        unread)."""
+        """A request's meta with how it was framed, who sent it and its deadline."""
         request_meta: RequestMeta = cls(meta)
         request_meta.client_version = client_version
         request_meta.deadline = deadline
-        request_meta.response_suppressed = None
         request_meta.protocol_version = protocol_version
         request_meta.serializer = serializer
         request_meta.delivery = None
@@ -267,7 +265,6 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         meta = RequestMeta(request.meta)
         meta.client_version = request.client_version
         meta.deadline = request.deadline
-        meta.response_suppressed = request.response_suppressed
         meta.protocol_version = parsed.version
         meta.serializer = serializer
         meta.delivery = None
