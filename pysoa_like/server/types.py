@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attr
 
+# Client and ERROR_CODE_UNKNOWN stay importable from here, as they were.
+from pysoa_like.client.client import Client as Client
 from pysoa_like.common.constants import ERROR_CODE_SERVER_ERROR
+from pysoa_like.common.constants import ERROR_CODE_UNKNOWN as ERROR_CODE_UNKNOWN
 from pysoa_like.common.errors import Error
 from pysoa_like.common.types import ActionRequest, ActionResponse, Body, Context, Control, JobRequest
 from pysoa_like.core.deadlines import time_left
