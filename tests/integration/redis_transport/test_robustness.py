@@ -14,7 +14,7 @@ from pysoa_like.common.transport.base import ReceivedMeta
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message, parse_message
-from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport, RequestMeta
 from tests.integration.redis_transport._helpers import SERIALIZERS, RecordingMetrics, job_request, job_response
 
 ClientFactory = Callable[..., RedisClientTransport]
@@ -212,6 +212,20 @@ def test_bad_client_version_is_served_and_counted(
     assert isinstance(received.meta, ReceivedMeta) and received.meta.client_version == (0, 40, 0)
     assert metrics.counters[ERROR_PREFIX + "invalid_client_version"] == 1
     assert len([record for record in caplog.records if "client_version" in record.getMessage()]) == 1
+
+
+def test_a_request_meta_is_built_whole(server: RedisServerTransport, raw_redis: redis.Redis) -> None:
+    """The meta a received request carries has everything its reply needs (framing, serializer, client version,
+    deadline, delivery), and one cannot be built from the meta dict alone."""
+    expiry = time.time() + 30
+    envelope = _envelope(meta={"reply_to": REPLY_TO, "client_version": [1, 4, 9], "__expiry__": expiry})
+    raw_redis.rpush(QUEUE, frame_message(_msgpack(envelope), "application/msgpack", 3))
+    meta = server.receive_request_message().meta
+    assert isinstance(meta, RequestMeta) and meta["reply_to"] == REPLY_TO
+    assert (meta.protocol_version, meta.serializer.mime_type) == (3, "application/msgpack")
+    assert (meta.client_version, meta.deadline, meta.delivery) == ((1, 4, 9), expiry, None)
+    with pytest.raises(TypeError):
+        RequestMeta({"reply_to": REPLY_TO})  # type: ignore[call-arg]
 
 
 def test_oversized_reply_error_uses_the_request_framing(

@@ -61,37 +61,31 @@ class RequestMeta(ReceivedMeta):
     attributes make the reply, including any error reply that replaces it, use the request's protocol version and
     serializer, and the server reads the client's version and the deadline from them instead of the meta again.
 
-    Built with :meth:`of`; the constructor is the dict's own (no Python ``__init__`` runs for a received request).
+    Args:
+        meta: The request's meta.
+        protocol_version: The protocol version the request was framed with.
+        serializer: The serializer its payload was read with.
+        client_version: The requesting client's version.
+        deadline: When the caller stops waiting (the meta's ``__expiry__``, read already), or ``None``.
     """
 
     __slots__ = ("delivery", "protocol_version", "serializer")
 
-    # The dict's constructor (ReceivedMeta's would read client_version and the deadline again): the attributes are
-    # set by whoever builds one, as of() does.
-    __init__ = dict.__init__
-
-    protocol_version: ProtocolVersion
-    serializer: Serializer
-    #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
-    delivery: Any
-
-    @classmethod
-    def of(
-        cls,
+    def __init__(
+        self,
         meta: dict[str, Any],
         protocol_version: ProtocolVersion,
         serializer: Serializer,
         client_version: tuple[int, ...],
         deadline: float | None = None,
-    ) -> RequestMeta:
-        """A request's meta with how it was framed, who sent it and its deadline."""
-        request_meta: RequestMeta = cls(meta)
-        request_meta.client_version = client_version
-        request_meta.deadline = deadline
-        request_meta.protocol_version = protocol_version
-        request_meta.serializer = serializer
-        request_meta.delivery = None
-        return request_meta
+    ) -> None:
+        dict.__init__(self, meta)  # (ReceivedMeta's __init__ would read client_version and the deadline again)
+        self.client_version = client_version
+        self.deadline = deadline
+        self.protocol_version = protocol_version
+        self.serializer = serializer
+        #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
+        self.delivery: Any = None
 
 
 @ClassConfigurationSchema.provider(RedisServerTransportSchema)
@@ -261,13 +255,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             rejections.bad_reply_queue(request.meta, request.reply_problem, raw)
         if request.client_version_problem is not None:
             rejections.malformed_client_version(request.request_id, request.client_version_problem)
-        # Built here rather than with RequestMeta.of: the request then goes straight back to the server.
-        meta = RequestMeta(request.meta)
-        meta.client_version = request.client_version
-        meta.deadline = request.deadline
-        meta.protocol_version = parsed.version
-        meta.serializer = serializer
-        meta.delivery = None
+        meta = RequestMeta(request.meta, parsed.version, serializer, request.client_version, request.deadline)
         return ReceivedMessage(request.request_id, meta, request.body)
 
     def _timed_deserialize(self, serializer: Serializer, payload: bytes | bytearray | memoryview) -> Any:
@@ -286,7 +274,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         body: dict[str, Any],
     ) -> None:
         """Send the answer to a rejected request in the protocol version and serializer it was read with."""
-        self.send_response_message(request_id, RequestMeta.of(meta, version, serializer, client_version), body)
+        self.send_response_message(request_id, RequestMeta(meta, version, serializer, client_version), body)
 
     def receive_request_messages(
         self, max_count: int, receive_timeout_in_seconds: float | None = None
