@@ -598,9 +598,7 @@ class RequestCycleMixin(JobFailuresMixin):
                 RUNNING_ACTION_NAME.reset(action_name)
                 if action_timer is not None:
                     action_timer.stop()
-            if type(action_response.body) is dict and not action_response.errors:
-                response.actions.append(action_response)  # the usual case: nothing to check, count or stop for
-            elif self._action_done(response, name, action_response, continue_on_error):
+            if self._action_done(response, name, action_response, continue_on_error):
                 break
         return response
 
