@@ -40,10 +40,10 @@ from pysoa_like.common.transport.errors import (
     TransientPySOATransportError,
 )
 from pysoa_like.common.types import (
-    ActionRequest,
     ActionResponse,
     Context,
     JobResponse,
+    _convert_action_requests,
     empty_job_response,
     job_response_to_dict,
 )
@@ -497,14 +497,11 @@ class RequestCycleMixin(JobFailuresMixin):
         job: EnrichedJobRequest = _new_instance(self._job_request_class)
         job.control = job_request["control"]
         job.context = context
-        # A loop, not a comprehension: a job holds one or a few actions, and the comprehension's frame cost more.
-        actions = job.actions = []
-        for action in job_request["actions"]:
-            actions.append(action if isinstance(action, ActionRequest) else ActionRequest(**action))
         job._client = None
         job.run_coroutine = self._async_event_loop_thread.run_coroutine
         job.deadline = deadline
         job._job_clients = JobClients(self, context, deadline)
+        job.actions = _convert_action_requests(job_request["actions"])  # (JobRequest's converter for its actions)
         return job
 
     def get_action(self, action_name: str) -> ActionCallable | None:
