@@ -48,3 +48,21 @@ def test_a_function_named_without_its_module_is_the_modules_own(module_name: str
     source = inspect.getsource(module)
     bare = {target for target in re.findall(r":func:`~?([\w.]+)`", source) if "." not in target}
     assert {name for name in bare if not callable(getattr(module, name, None))} == set()
+
+
+def _defined_names() -> set[str]:
+    """Every function, class, attribute and module name the package defines."""
+    package = DOCS.parent / "pysoa_like"
+    names = {path.stem for path in package.rglob("*.py")} | {path.name for path in package.rglob("*") if path.is_dir()}
+    pattern = re.compile(r"(?:def|class)\s+(\w+)|(?:self\.|^\s*)(\w+)\s*(?::[^=\n]*)?=", re.MULTILINE)
+    for path in package.rglob("*.py"):
+        for match in pattern.finditer(path.read_text()):
+            names.add(match.group(1) or match.group(2))
+    return names
+
+
+def test_the_private_names_internals_mentions_exist() -> None:
+    """Each private function, method, attribute or module docs/internals.rst names (``_name`` or
+    ``Class._name``) is still in the package: the page follows the code when it moves."""
+    mentioned = set(re.findall(r"``(?:\w+\.)*(_[A-Za-z]\w*)(?:\(\))?``", (DOCS / "internals.rst").read_text()))
+    assert mentioned - _defined_names() == set()
