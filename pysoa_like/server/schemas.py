@@ -1,8 +1,8 @@
 """The schemas every incoming job request is validated against (PySOA's exact rules and messages).
 
 ``validate_job_request`` is what the server calls on a request that fails the handful of exact type
-checks of ``looks_valid_job_request`` (kept beside the enriched job request it gives, in
-:mod:`pysoa_like.server.types`, and re-exported here): only such a request is run through the
+checks of ``looks_valid_job_request`` (run on every request by the request cycle, which defines it;
+:mod:`pysoa_like.server.types` and this module re-export it): only such a request is run through the
 detailed fields, which produce Conformity's codes, messages and pointers (for example ``MISSING``,
 ``"Missing key: correlation_id"``, ``context.correlation_id``).
 """
