@@ -62,9 +62,11 @@ __all__ = [
     "queue_full_come_back_seconds",
     "queue_full_error_message",
     "script_command",
+    "timeout_argument",
     "transaction_outcome",
     "transaction_probe_commands",
     "transactions_allowed",
+    "wait_encoding",
 ]
 
 
@@ -120,8 +122,8 @@ def pack_commands(commands: Sequence[Command]) -> list[bytes]:
             elif kind is int:
                 value = b"%d" % value
             elif kind is float:
-                # A blocking command's timeout: whole seconds as an integer (Redis before 6.0 rejects fractions).
-                value = b"%d" % value if value.is_integer() else repr(value).encode()
+                append(timeout_argument(value))  # (a blocking command's timeout)
+                continue
             elif kind is FramedMessage:
                 # Its framing goes with the small pieces; the payload is written as it is, never joined.
                 append(b"$%d\r\n%b" % (len(value), value.head))
@@ -143,6 +145,26 @@ def pack_commands(commands: Sequence[Command]) -> list[bytes]:
                 append(b"$%d\r\n%b\r\n" % (size, value))
     buffers.append(b"".join(pieces))
     return buffers
+
+
+def wait_encoding(key: str, drain: int, move_to: str | None) -> tuple[bytes, bytes]:
+    """A wait's RESP around its timeout, for a driver to keep while the timeout changes: (what comes before the
+    timeout, what comes after it); :func:`timeout_argument` encodes the timeout between them.
+
+    The wait is ``BLPOP key timeout`` (``BLMOVE key move_to LEFT RIGHT timeout`` when ``move_to`` is given), then
+    ``LPOP key drain`` when ``drain`` > 0: the bytes :func:`pack_commands` gives for those commands.
+    """
+    pop: tuple[Any, ...] = ("BLPOP", key) if move_to is None else ("BLMOVE", key, move_to, "LEFT", "RIGHT")
+    arguments = b"".join(pack_commands([pop]))
+    head = b"*%d\r\n%b" % (len(pop) + 1, arguments[arguments.index(b"\r\n") + 2 :])
+    return head, b"".join(pack_commands([("LPOP", key, drain)])) if drain > 0 else b""
+
+
+def timeout_argument(seconds: float) -> bytes:
+    """The RESP of a blocking command's timeout, how :func:`pack_commands` writes a float (see :func:`wait_encoding`):
+    whole seconds as an integer (Redis before 6.0 rejects fractions)."""
+    text = b"%d" % seconds if seconds.is_integer() else repr(seconds).encode()
+    return b"$%d\r\n%b\r\n" % (len(text), text)
 
 
 # Parsing

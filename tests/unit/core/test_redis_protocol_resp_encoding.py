@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.connection import PythonRespSerializer
 
-from pysoa_like.core.redis_protocol import pack_commands
+from pysoa_like.core.redis_protocol import pack_commands, timeout_argument, wait_encoding
 
 
 def _redis_py_bytes(commands: list[tuple[Any, ...]]) -> bytes:
@@ -94,3 +94,19 @@ def test_frame_for_sending_always_gives_bytes_or_framed_bytes() -> None:
     assert b"".join(pack_commands([("EVALSHA", "sha", 1, "k", 60, 10, small)])).endswith(
         b"\r\n" + bytes(small) + b"\r\n"
     )
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.05, 0.25, 0.999, 1.0, 1.5, 4.987654321, 5.0, 30.0, 3600.0])
+@pytest.mark.parametrize(("drain", "move_to"), [(0, None), (99, None), (0, "pysoa:service.x:held")])
+def test_a_wait_encoded_around_its_timeout_is_the_bytes_of_its_commands(
+    seconds: float, drain: int, move_to: str | None
+) -> None:
+    """A wait kept without its timeout, the timeout encoded each time, goes out as pack_commands writes it."""
+    key = "pysoa:service.x"
+    commands: list[tuple[Any, ...]] = [
+        ("BLPOP", key, seconds) if move_to is None else ("BLMOVE", key, move_to, "LEFT", "RIGHT", seconds)
+    ]
+    if drain:
+        commands.append(("LPOP", key, drain))
+    head, tail = wait_encoding(key, drain, move_to)
+    assert head + timeout_argument(seconds) + tail == b"".join(pack_commands(commands))

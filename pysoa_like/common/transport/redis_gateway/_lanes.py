@@ -58,9 +58,11 @@ from pysoa_like.core.redis_protocol import (
     push_outcome,
     push_plan,
     script_command,
+    timeout_argument,
     transaction_outcome,
     transaction_probe_commands,
     transactions_allowed,
+    wait_encoding,
 )
 
 if TYPE_CHECKING:
@@ -99,8 +101,8 @@ _BIG_WRITE_BYTES = 1024 * 1024
 # A caller's wait counts as shorter than the one sent with its push (so the read is cut short) from this much on;
 # the sent wait counted from the send, the caller's from its receive, and a read may end a quarter second late.
 _SHORTER_WAIT_SECONDS = 0.25
-# How many encoded waits a lane keeps (Lane._encode_wait): a thread waits on one or two lists, for a timeout that
-# seldom changes.
+# How many encoded waits a lane keeps (Lane._encode_wait), one per list (and drain and move target) whatever its
+# timeout: a thread waits on one or two lists.
 _KEPT_WAITS = 8
 # BLPOP 0 blocks forever; never send a timeout that rounds to it.
 _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
@@ -352,8 +354,9 @@ class Lane:
         # A push written with a wait (push_and_pop): (item, key waited on, read deadline, keeps_wait: whether the
         # push is a server's reply, whose refusal is settled rather than raised).
         self._fused: tuple[PushItem, str, float, bool] | None = None
-        # The waits written lately, (key, timeout, drain, move_to), encoded (see _encode_wait).
-        self._encoded_waits: dict[tuple[str, float, int, str | None], bytes] = {}
+        # The waits written lately by (key, drain, move_to): the last timeout, the wait encoded with it, and what
+        # comes before and after the timeout (see _encode_wait).
+        self._encoded_waits: dict[tuple[str, int, str | None], tuple[float, bytes, bytes, bytes]] = {}
         # Its outcome when something else needed the connection first: (key, popped messages or the refusal).
         self._early: tuple[str, list[RawMessage] | PushRefusedBeforeWait] | None = None
 
@@ -807,9 +810,10 @@ class Lane:
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
         command = push.command
         assert isinstance(command, bytes)  # (not big: encoded by the plan)
-        wait = (pop_key, timeout, 0, None)
+        last = self._encoded_waits.get((pop_key, 0, None))
+        wait = last[1] if last is not None and last[0] == timeout else self._encode_wait(pop_key, timeout, 0, None)
         try:
-            self._send([command + (self._encoded_waits.get(wait) or self._encode_wait(wait))], deadline, blocking=True)
+            self._send([command + wait], deadline, blocking=True)
         except BaseException:
             self._disconnect()
             raise
@@ -934,8 +938,10 @@ class Lane:
         drain = drain if self._drain_supported and move_to is None else 0
         self.before_replies = []
         try:
-            wait = (key, timeout, drain, move_to)
-            encoded = self._encoded_waits.get(wait) or self._encode_wait(wait)
+            last = self._encoded_waits.get((key, drain, move_to))
+            encoded = (
+                last[1] if last is not None and last[0] == timeout else self._encode_wait(key, timeout, drain, move_to)
+            )
             buffers = pack_commands([*before, encoded]) if before else [encoded]
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
             self._send(buffers, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
@@ -964,18 +970,19 @@ class Lane:
             popped.extend(more)
         return popped
 
-    def _encode_wait(self, wait: tuple[str, float, int, str | None]) -> bytes:
-        """The RESP of a wait, ``(key, timeout, drain, move_to)`` as :meth:`blocking_pop` takes them, kept for the
-        next waits: a server waits on the same queue for as long every time, a client on its reply queue."""
-        key, timeout, drain, move_to = wait
-        commands: list[tuple[Any, ...]] = []
-        if move_to is None:
-            commands.append(("BLPOP", key, timeout))
+    def _encode_wait(self, key: str, timeout: float, drain: int, move_to: str | None) -> bytes:
+        """The RESP of a wait as :meth:`blocking_pop` takes it (``timeout`` a float), kept for the next waits on the
+        same list: only the timeout is encoded again when it changed (a client's waits are what is left of its
+        calls' timeouts; a server waits for as long every time)."""
+        kept = self._encoded_waits
+        wait = (key, drain, move_to)
+        parts = kept.get(wait)
+        if parts is None:
+            if len(kept) >= _KEPT_WAITS:
+                kept.clear()  # (a thread waits on one or two lists: many only for a while)
+            head, tail = wait_encoding(key, drain, move_to)
         else:
-            commands.append(("BLMOVE", key, move_to, "LEFT", "RIGHT", timeout))
-        if drain > 0:
-            commands.append(("LPOP", key, drain))
-        if len(self._encoded_waits) >= _KEPT_WAITS:
-            self._encoded_waits.clear()  # (waits of changing timeouts: kept for a while only)
-        encoded = self._encoded_waits[wait] = b"".join(pack_commands(commands))
+            _timeout, _encoded, head, tail = parts
+        encoded = head + timeout_argument(timeout) + tail
+        kept[wait] = (timeout, encoded, head, tail)
         return encoded
