@@ -683,8 +683,8 @@ class PushPlan(NamedTuple):
     #: Whether it is big enough (``TRANSACTION_PUSH_BYTES``) to go in a transaction where the connection allows.
     big: bool
     #: The send script's ``EVALSHA`` for it (the push on a connection that has run that script): its RESP bytes
-    #: when the item is not ``big``, else the tuple of its arguments (:func:`pack_commands` never copies a big
-    #: message).
+    #: when its messages take at most ``_LARGE_ARGUMENT_BYTES`` together, else the tuple of its arguments
+    #: (:func:`pack_commands` never copies a large message).
     command: Command
     #: The item pushed.
     item: PushItem
@@ -700,11 +700,12 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
         size += len(message)
     script = 0 if len(messages) == 1 else 1
     big = size >= TRANSACTION_PUSH_BYTES
-    if big or type(expiry_seconds) is not int or type(capacity) is not int:
-        # A big item's messages are never copied; numbers other than int (never the transports' expiries, which are
-        # whole seconds) are written by pack_commands' rules.
-        command = ("EVALSHA", _SCRIPTS[script][0], 1, key, expiry_seconds, capacity, *messages)
-        return PushPlan(script, big, command if big else b"".join(pack_commands([command])), item, capacity)
+    if size > _LARGE_ARGUMENT_BYTES or type(expiry_seconds) is not int or type(capacity) is not int:
+        # A large message is never copied (pack_commands' rule); numbers other than int (never the transports'
+        # expiries, which are whole seconds) are written by pack_commands' rules.
+        command = script_command(False, item, capacity)
+        joined = size <= _LARGE_ARGUMENT_BYTES
+        return PushPlan(script, big, b"".join(pack_commands([command])) if joined else command, item, capacity)
     # Encoded here, in one piece: the bytes pack_commands gives for the EVALSHA's tuple, at a fraction of its cost.
     name, expiry, most = key.encode(), b"%d" % expiry_seconds, b"%d" % capacity
     head = b"*%d\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (

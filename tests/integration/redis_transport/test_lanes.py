@@ -549,3 +549,17 @@ def test_successive_waits_each_take_from_their_own_list_for_their_own_time(lane:
         for index in range(12):
             raw_redis.rpush(f"list-{index}", b"%d-%d" % (round_, index))
             assert lane.blocking_pop(f"list-{index}", 1 + index / 4) == [b"%d-%d" % (round_, index)]
+
+
+@pytest.mark.parametrize("size", [100, 16384, 16385, 30000])
+def test_a_push_written_with_its_wait_arrives_whole_whatever_its_size_below_a_transaction(
+    lane: Lane, raw_redis: redis.Redis, size: int
+) -> None:
+    """A push sent with the wait that follows it (one write) reaches its list as it was, the small ones encoded by
+    their plan and the larger ones written without a copy, and the wait pops what comes to its list."""
+    lane.push("q", [b"loads the script"], 30, 100)
+    message = bytes(range(256)) * (size // 256) + b"m" * (size % 256)
+    raw_redis.rpush("replies", b"reply")
+    assert lane.push_and_pop(push_plan(("q", [message], 30), 100), "replies", 0.5 + size / 100_000)
+    assert lane.blocking_pop("replies", 1) == [b"reply"]
+    assert raw_redis.lrange("q", 1, -1) == [message]

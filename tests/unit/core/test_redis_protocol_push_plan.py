@@ -62,14 +62,27 @@ def test_a_push_goes_out_as_the_bytes_redis_py_writes_for_its_evalsha(item: Any)
     """However a plan holds its EVALSHA (encoded at once when small), the bytes written are redis-py's for it."""
     key, messages, expiry = item
     plain = [bytes(message) for message in messages]
-    plan = push_plan(item, 10000)
-    assert plan.big or isinstance(plan.command, bytes)  # (not big: encoded once, by the plan)
     sha = script_command(False, item, 10000)[1]
     expected = PythonRespSerializer(6000, _encode).pack("EVALSHA", sha, 1, key, expiry, 10000, *plain)
     assert b"".join(pack_commands([push_plan(item, 10000).command])) == b"".join(expected)
     assert b"".join(pack_commands([push_plan(item, 10000).command, ("PING",)])) == b"".join(expected) + (
         b"*1\r\n$4\r\nPING\r\n"
     )
+
+
+@pytest.mark.parametrize("size", [16383, 16384, 16385, 16400, TRANSACTION_PUSH_BYTES - 1])
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_push_around_the_large_argument_size_is_the_bytes_of_its_evalsha_and_a_large_one_is_not_copied(
+    size: int, count: int
+) -> None:
+    """Pushes of 16 KiB of messages or less may be encoded by their plan in one piece; over that, a message is written
+    as it is (the rule of pack_commands: nothing larger is ever copied), and the bytes are the same either way."""
+    messages = [b"a" * (size - count + 1)] + [b"b"] * (count - 1)
+    item = ("pysoa:service.echo", messages, 60)
+    buffers = pack_commands([push_plan(item, 10000).command, ("PING",)])
+    expected = pack_commands([script_command(False, item, 10000), ("PING",)])
+    assert b"".join(buffers) == b"".join(expected)
+    assert any(buffer is messages[0] for buffer in buffers) == (len(messages[0]) > 16384)
 
 
 def _encode(value: Any) -> bytes:

@@ -809,11 +809,12 @@ class Lane:
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
         command = push.command
-        assert isinstance(command, bytes)  # (not big: encoded by the plan)
         last = self._encoded_waits.get((pop_key, 0, None))
         wait = last[1] if last is not None and last[0] == timeout else self._encode_wait(pop_key, timeout, 0, None)
         try:
-            self._send([command + wait], deadline, blocking=True)
+            # A small push (encoded by its plan) is joined to the wait; a large message is never copied.
+            buffers = [command + wait] if isinstance(command, bytes) else pack_commands([command, wait])
+            self._send(buffers, deadline, blocking=True)
         except BaseException:
             self._disconnect()
             raise
