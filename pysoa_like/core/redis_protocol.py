@@ -300,13 +300,11 @@ class RespParser:
         return self._buffer_room()
 
     def _buffer_room(self) -> memoryview:
-        """Where in the buffer the next received bytes go: all of it when it is empty, else after the unparsed
-        bytes (moved to its start first when little room is left after them, or the item they begin needs more)."""
+        """Where in the buffer the next received bytes go: after the unparsed bytes, moved to its start first when
+        there are none (all of the buffer is free then), when little room is left after them, or when the item they
+        begin needs more."""
         start, end, size = self._start, self._end, len(self._buffer)
-        if start == end:
-            self._start = self._end = 0
-            return self._view
-        if start and (end > size - _MINIMUM_READ_BYTES or start + self._need > size):
+        if start and (start == end or end > size - _MINIMUM_READ_BYTES or start + self._need > size):
             end -= start
             self._buffer[:end] = self._view[start : start + end]
             self._start, self._end = 0, end
@@ -433,7 +431,8 @@ class RespParser:
                     self.received(received)
                 continue
             if self._start == self._end and not self._backlog:
-                # All parsed (the usual case): the next bytes go to the buffer's start (as _buffer_room says).
+                # All parsed (the usual case): _buffer_room's answer, the whole buffer, without the call (two calls
+                # a side per call, counted by callpath).
                 self._start = self._end = 0
                 received = recv_into(self._view)
             else:
@@ -661,6 +660,10 @@ _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
     for script in (SEND_MESSAGE_LUA_SCRIPT, SEND_MESSAGES_LUA_SCRIPT)
 )
 
+# Which send script (its index in _SCRIPTS) pushes an item, by how many messages it has: script 0 for one message,
+# script 1 (the default) for several, the chunks of one reply. A lookup rather than a function: a push's path asks it.
+_SCRIPT_BY_COUNT = {1: 0}.get
+
 #: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step. A message is
 #: ``bytes`` or a :class:`~pysoa_like.core.framing.FramedMessage`.
 PushItem = tuple[str, Sequence[Any], int]
@@ -698,7 +701,7 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
     size = 0
     for message in messages:
         size += len(message)
-    script = 0 if len(messages) == 1 else 1
+    script = _SCRIPT_BY_COUNT(len(messages), 1)
     big = size >= TRANSACTION_PUSH_BYTES
     if size > _LARGE_ARGUMENT_BYTES or type(expiry_seconds) is not int or type(capacity) is not int:
         # A large message is never copied (pack_commands' rule); numbers other than int (never the transports'
@@ -727,7 +730,7 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
 def script_command(use_text: bool, item: PushItem, capacity: int) -> tuple[Any, ...]:
     """The send script's command for ``item``: ``EVALSHA`` (or ``EVAL`` with the text, to load it)."""
     key, messages, expiry_seconds = item
-    sha, text = _SCRIPTS[0 if len(messages) == 1 else 1]
+    sha, text = _SCRIPTS[_SCRIPT_BY_COUNT(len(messages), 1)]
     if use_text:
         return ("EVAL", text, 1, key, expiry_seconds, capacity, *messages)
     return ("EVALSHA", sha, 1, key, expiry_seconds, capacity, *messages)

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from pysoa_like.common.metrics import NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.test.redis import RedisRing
@@ -75,3 +77,23 @@ def test_servers_sharing_a_backend_each_poll_every_host(ring: RedisRing, ring_se
             with contextlib.suppress(MessageReceiveTimeout):
                 received[name].append(server.receive_request_message().request_id)
     assert {name: sorted(ids) for name, ids in received.items()} == {"a": [1, 2], "b": [1, 2]}
+
+
+def test_a_push_goes_with_its_reply_wait_only_when_both_lists_are_on_one_master(ring: RedisRing) -> None:
+    """On two masters a request goes round-robin and its reply list is hashed: the push and the wait go in one
+    write only when they land on the same master; otherwise nothing is written (the caller sends it the usual way)."""
+    ring.flush()
+    core = RedisTransportCore("echo", NoOpMetricsRecorder(), "", "redis.standard", {"hosts": ring.hosts})
+    core.send_messages("service.echo", [b"warm"], 60)  # (each master runs the send script once)
+    core.send_messages("service.echo", [b"warm"], 60)
+    reply_key = "pysoa:service.echo.0123456789abcdef!"
+    host = reply_key_host_index(reply_key, 2)
+    fused = []
+    for attempt in range(4):
+        fused.append(core.send_then_pop("pysoa:service.echo", b"m%d" % attempt, 60, reply_key, 0.05))
+        if fused[-1]:
+            ring[host].client().rpush(reply_key, b"reply %d" % attempt)
+            assert core.take_messages(reply_key, 1)[1] == [b"reply %d" % attempt]
+    assert sorted(fused) == [False, False, True, True]
+    lengths = [ring[index].client().llen("pysoa:service.echo") for index in range(2)]
+    assert lengths[host] == 3 and lengths[1 - host] == 1  # the fused pushes, all on the reply list's master

@@ -768,10 +768,10 @@ class RedisTransportCore:
 
     def _same_lane(self, index: int, other_key: str) -> bool:
         """Whether the lane of ring slot ``index`` also serves ``other_key`` (so both go in one write); its callers
-        skip it on a ring of one host (``_one_host``), where every key has the one lane."""
+        skip it on a ring of one host (``_one_host``), where every key has the one lane, and ask :meth:`_lane`
+        first, which makes the ring."""
         ring = self._ring
-        if ring is None or ring.host_count <= 1:
-            return True
+        assert ring is not None
         other_index = ring.index_for(other_key)
         return other_index == index or self.backend_layer.shares_lane(index, other_index)
 
