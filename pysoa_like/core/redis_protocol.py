@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NamedTuple
 
-from pysoa_like.core.framing import FramedMessage
+from pysoa_like.core.framing import FramedMessage, OutgoingMessage
 from pysoa_like.core.push_outcomes import (
     PushVerdict,
     push_outcome,
@@ -665,8 +665,10 @@ _SCRIPTS: tuple[tuple[str, bytes], ...] = tuple(
 _SCRIPT_BY_COUNT = {1: 0}.get
 
 #: One push: ``(key, messages, expiry_seconds)``; the messages go to the list in one atomic step. A message is
-#: ``bytes`` or a :class:`~pysoa_like.core.framing.FramedMessage`.
-PushItem = tuple[str, Sequence[Any], int]
+#: ``bytes`` or a :class:`~pysoa_like.core.framing.FramedMessage` (``OutgoingMessage``), nothing else: a push's
+#: plan encodes them as they are, where :func:`pack_commands` would write another type (a ``bytearray``) by its
+#: ``str()``.
+PushItem = tuple[str, Sequence[OutgoingMessage], int]
 
 
 # Per send script, the RESP of its EVALSHA's arguments that never change (the name, the SHA-1, one key): what a
@@ -721,9 +723,10 @@ def push_plan(item: PushItem, capacity: int) -> PushPlan:
         len(most),
         most,
     )
+    # (%b takes a FramedMessage by its bytes(), as pack_commands writes it: head and payload, one argument.)
     if script == 0:
-        return PushPlan(0, False, b"%b$%d\r\n%b\r\n" % (head, size, messages[0]), item, capacity)
-    chunks = b"".join(b"$%d\r\n%b\r\n" % (len(message), message) for message in messages)
+        return PushPlan(0, False, b"%b$%d\r\n%b\r\n" % (head, size, messages[0]), item, capacity)  # type: ignore[str-format]
+    chunks = b"".join(b"$%d\r\n%b\r\n" % (len(message), message) for message in messages)  # type: ignore[str-format]
     return PushPlan(1, False, head + chunks, item, capacity)
 
 
