@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pysoa_like.core.redis_protocol import NEED_DATA, RespError, RespParser, RespProtocolError
+from pysoa_like.core.redis_protocol import (
+    _NOT_SMALL,  # (to compare the shortcut with the general parser)
+    NEED_DATA,
+    RespError,
+    RespParser,
+    RespProtocolError,
+)
 
 _BIG = bytes(range(256)) * 1000  # 256,000 bytes: bigger than the parser's buffer
 
@@ -295,3 +302,104 @@ def test_a_small_reply_cut_anywhere_comes_out_whole_once_the_rest_is_received(cu
     while (reply := parser.next_reply()) is not NEED_DATA:
         replies.append(reply)
     assert replies == [[b"pysoa:service.echo", b"hello"], 1]
+
+
+# The small replies of a call's path (a push's, a wait's, a drain's, a transaction's steps), one after another.
+_SMALL_STREAM: list[tuple[bytes, Any]] = [
+    (b":1\r\n", 1),
+    (b"*2\r\n$18\r\npysoa:service.echo\r\n$5\r\nhello\r\n", [b"pysoa:service.echo", b"hello"]),
+    (b"$-1\r\n", None),
+    (b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n", [b"a", None, b""]),
+    (b"+OK\r\n", b"OK"),
+    (b"*-1\r\n", None),
+    (b"$4\r\n\r\n\r\n\r\n", b"\r\n\r\n"),
+    (b":-42\r\n", -42),
+    (b"*0\r\n", []),
+]
+
+
+@pytest.mark.parametrize("cut", range(1, len(b"".join(data for data, _ in _SMALL_STREAM))))
+def test_read_replies_of_small_replies_cut_at_any_byte_come_out_whole(cut: int) -> None:
+    """The small replies of one write received in two parts, cut at any byte, are read whole and in order."""
+    data = b"".join(data for data, _ in _SMALL_STREAM)
+    pieces = [data[:cut], data[cut:]]
+
+    def recv_into(target: memoryview) -> int:
+        piece = pieces[0] if pieces else b""
+        count = min(len(piece), len(target))
+        target[:count] = piece[:count]
+        if pieces:
+            pieces[0] = piece[count:]
+            if not pieces[0]:
+                pieces.pop(0)
+        return count
+
+    parser, replies = RespParser(), list[Any]()
+    assert parser.read_replies(recv_into, replies, len(_SMALL_STREAM))
+    assert replies == [expected for _, expected in _SMALL_STREAM]
+    assert not parser.has_buffered
+
+
+def _random_reply(rng: random.Random) -> tuple[bytes, Any]:
+    """A random reply and its value: mostly the small kinds (with their edge cases), some of every other kind."""
+    kind = rng.randrange(9)
+    if kind == 0:
+        number = rng.choice([0, 1, -1, rng.randrange(-(10**18), 10**18)])
+        return b":%d\r\n" % number, number
+    if kind == 1:
+        text = bytes(rng.choice(b"abcXYZ019 -_:") for _ in range(rng.randrange(12)))
+        return b"+%b\r\n" % text, text
+    if kind in (2, 3):
+        value = _random_bulk(rng)
+        return _bulk(value), value
+    if kind in (4, 5):
+        if rng.random() < 0.1:
+            return b"*-1\r\n", None
+        items = [_random_bulk(rng) for _ in range(rng.randrange(5))]
+        return b"*%d\r\n%b" % (len(items), b"".join(_bulk(item) for item in items)), items
+    if kind == 6:
+        message = "ERR " + "".join(rng.choice("abc ") for _ in range(rng.randrange(10)))
+        return b"-%b\r\n" % message.encode(), RespError(message)
+    if kind == 7:
+        inner = [rng.randrange(100) for _ in range(rng.randrange(3))]
+        nested = b"*%d\r\n" % len(inner) + b"".join(b":%d\r\n" % number for number in inner)
+        return b"*2\r\n:7\r\n" + nested, [7, inner]  # an array holding more than bulk strings
+    data, value = rng.choice(_VECTORS[10:21])  # RESP3 types
+    return data, value
+
+
+def _random_bulk(rng: random.Random) -> bytes | None:
+    if rng.random() < 0.1:
+        return None
+    size = rng.choice([0, 1, 2, rng.randrange(300), rng.randrange(20000)])
+    return bytes(rng.choice(b"ab\r\n\x00\xff$*:") for _ in range(size))
+
+
+def _bulk(value: bytes | None) -> bytes:
+    return b"$-1\r\n" if value is None else b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def _read_all(data: bytes, steps: random.Random, count: int) -> list[Any]:
+    """read_replies over ``data`` received in pieces of random sizes (1 byte to 64 KiB)."""
+    stream = io.BytesIO(data)
+    parser, replies = RespParser(), list[Any]()
+    while len(replies) < count:
+        assert parser.read_replies(
+            lambda target: stream.readinto(target[: steps.choice([1, 2, 5, 100, 65536])]), replies, count
+        )
+    assert not parser.has_buffered
+    return replies
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_small_replies_parse_as_the_general_parser_parses_them(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random streams of replies (seeded), received in random pieces, give the values they encode, with the
+    small-reply shortcut and without it (every reply then goes through the general, incremental parser)."""
+    rng = random.Random(seed)
+    vectors = [_random_reply(rng) for _ in range(200)]
+    data = b"".join(data for data, _ in vectors)
+    with_shortcut = _read_all(data, random.Random(seed), len(vectors))
+    monkeypatch.setattr(RespParser, "_small_reply", lambda _parser: _NOT_SMALL)
+    general = _read_all(data, random.Random(seed + 1000), len(vectors))
+    for shortcut_reply, general_reply, (encoded, expected) in zip(with_shortcut, general, vectors, strict=True):
+        assert _same(shortcut_reply, expected) and _same(general_reply, expected), encoded[:60]
