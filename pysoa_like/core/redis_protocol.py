@@ -688,8 +688,8 @@ class PushPlan(NamedTuple):
     #: Whether it is big enough (``TRANSACTION_PUSH_BYTES``) to go in a transaction where the connection allows.
     big: bool
     #: The send script's ``EVALSHA`` for it (the push on a connection that has run that script): its RESP bytes
-    #: when its messages take at most ``_LARGE_ARGUMENT_BYTES`` together, else the tuple of its arguments
-    #: (:func:`pack_commands` never copies a large message).
+    #: when its messages take at most 16 KiB together, else the tuple of its arguments (:func:`pack_commands`
+    #: copies no argument larger than that).
     command: Command
     #: The item pushed.
     item: PushItem
