@@ -14,7 +14,6 @@ from pysoa_like.client.client import CallOptions, Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.client.middleware import ClientMiddleware, SendRequestCallable
 from pysoa_like.common.errors import Error
-from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
@@ -494,7 +493,7 @@ def _client_with_suppress_in_place(recorder: str | None, **transport_kwargs: Any
         "middleware": [{"path": f"{__name__}:SuppressInPlace"}],
     }
     if recorder:
-        settings["metrics"] = {"object": CountingMetricsRecorder}
+        settings["metrics"] = {"path": "pysoa_like.common.metrics:CountingMetricsRecorder"}
     return Client({"echo": settings})
 
 
@@ -513,6 +512,9 @@ def test_a_request_middleware_suppressed_in_place_is_not_waited_for(recorder: st
     assert (body["actions"][0]["action"], body["control"]["suppress_response"]) == ("quiet", True)
     transport_of(client).release()
     assert future.result().action == "slow"
+    if recorder:
+        # And each request's call timer was stopped once: the suppressed one when it was sent, the future's at its reply
+        assert len(client.handlers["echo"].metrics.get_values("timer", "client.call")) == 2  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("recorder", [None, "counting"])
@@ -522,3 +524,6 @@ def test_a_request_middleware_unsuppressed_in_place_is_waited_for(recorder: str 
     request_id = client.send_request("echo", [{"action": "loud"}], suppress_response=True)
     responses = list(client.get_all_responses("echo"))
     assert [(rid, response.actions[0].action) for rid, response in responses] == [(request_id, "loud")]
+    if recorder:
+        # And its call timer ran until the reply came (kept for it when the request became awaited)
+        assert len(client.handlers["echo"].metrics.get_values("timer", "client.call")) == 1  # type: ignore[attr-defined]
