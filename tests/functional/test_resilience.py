@@ -236,7 +236,8 @@ def test_every_call_shape_opens_the_breaker_of_a_service_failing_half_its_calls(
     started = time.monotonic()
     with pytest.raises(CircuitOpenError):
         call("third", "flaky", timeout=2)
-    assert time.monotonic() - started < 0.15
+    # At once, not at the call's 2 s timeout (a loaded 2-CPU CI machine has stalled a refusal for 0.2 s)
+    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize("shape", SHAPES)
