@@ -427,7 +427,8 @@ class RequestCycleMixin(JobFailuresMixin):
         context: dict[str, Any],
         started: float,
     ) -> None:
-        """Send the response (unless the caller asked for none), note a failed job, log the response."""
+        """Send the response (unless the job asked for none: then tell the transport so), note a failed job, log
+        the response."""
         # Read now, not with the envelope: a job middleware or an action may have set it in the job's control.
         control = job_request.get("control") if isinstance(job_request, dict) else None
         if not suppress_response_requested(control):
@@ -436,6 +437,8 @@ class RequestCycleMixin(JobFailuresMixin):
             except (MessageTooLarge, InvalidField) as exc:
                 response = (job_request, response_dict, client_version, context)
                 response_dict = self._send_error_instead(exc, request_id, meta, response)
+        else:
+            self.transport.response_suppressed(meta)
         failed = None
         if self._fleet_runtime is not None:
             # Searched once, for the registry's error figures and the log level (the logger searched it anyway).

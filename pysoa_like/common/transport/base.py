@@ -217,6 +217,13 @@ class ServerTransport(Transport, abc.ABC):
         transport's at-least-once delivery) let it go here; the default does nothing."""
         return None
 
+    def response_suppressed(self, meta: dict[str, Any]) -> None:
+        """Called instead of :meth:`send_response_message` when a job asked for no response (``suppress_response``
+        in its control header, as the job middleware and the actions left it): the request is done, and nothing will
+        be sent for it. Transports that hold a request until it is answered (the Redis transport's at-least-once
+        delivery) count it answered here; the default does nothing."""
+        return None
+
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """Say that, from now on, each response sent is followed at once by the receive of the next request (or,
         with None, no longer).

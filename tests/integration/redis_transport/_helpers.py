@@ -1,4 +1,5 @@
-"""Shared helpers of the Redis transport tests: a recording metrics recorder, message builders, command counts."""
+"""Shared helpers of the Redis transport tests: a recording metrics recorder, message builders, command counts, a
+job middleware suppressing responses."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from typing import Any
 import pytest
 
 from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer
+from pysoa_like.common.types import JobResponse
+from pysoa_like.server.middleware import ServerMiddleware
+from pysoa_like.server.types import EnrichedJobRequest
 from pysoa_like.test.redis import find_redis_server, redis_supports_tls
 
 SERIALIZERS = {
@@ -81,6 +85,21 @@ def job_request(**control: Any) -> dict[str, Any]:
         "context": {"correlation_id": "cid-1", "switches": []},
         "actions": [{"action": "echo", "body": {"x": 1}}],
     }
+
+
+class SuppressesQuietJobs(ServerMiddleware):
+    """Job middleware asking, in the job's own control header, for no response to a job whose body says ``quiet``."""
+
+    def job(self, process_job: Callable[[EnrichedJobRequest], JobResponse]) -> Callable[[EnrichedJobRequest], Any]:
+        def handler(job_request: EnrichedJobRequest) -> JobResponse:
+            if job_request.actions[0].body.get("quiet"):
+                job_request.control["suppress_response"] = True
+            return process_job(job_request)
+
+        return handler
+
+
+SUPPRESSES_QUIET_JOBS_PATH = f"{__name__}:SuppressesQuietJobs"
 
 
 def job_response(**body: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pysoa_like.core.message import parse_message
 from pysoa_like.server.action.base import Action
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
-from tests.integration.redis_transport._helpers import servers_in_threads
+from tests.integration.redis_transport._helpers import SUPPRESSES_QUIET_JOBS_PATH, servers_in_threads
 
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -309,3 +309,51 @@ def test_a_concurrent_worker_acknowledges_each_request_after_its_own_reply(
         assert list(redis_client.hvals(KEYS.deliveries)) == [b"1"]
     finally:
         server.stop_delivery()
+
+
+class QuietAction(Action):
+    """Not idempotent: counts its runs by ``body["key"]`` and asks, in its job's control header, for no response."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        request.control["suppress_response"] = True
+        return {"runs": Runs.note(request.body["key"])}
+
+
+class QuietAloServer(AloServer):
+    """The service under test, with an action that suppresses its job's response."""
+
+    action_class_map = {**AloServer.action_class_map, "quiet": QuietAction}
+
+
+@pytest.mark.parametrize(
+    ("action", "middleware"),
+    [("read", True), ("charge", True), ("quiet", False)],
+    ids=["job_middleware_idempotent", "job_middleware_not_idempotent", "action"],
+)
+@pytest.mark.parametrize("concurrency", [1, 3], ids=["one_at_a_time", "concurrency_3"])
+def test_a_job_whose_response_is_suppressed_while_it_runs_runs_once_and_is_acknowledged(
+    redis_url: str, redis_client: redis.Redis, action: str, middleware: bool, concurrency: int
+) -> None:
+    """A job middleware or an action asking for no response once the job was received makes the worker send
+    nothing; the request is done all the same: it runs once and leaves the in-progress list, not given back."""
+    client = client_of(redis_url)
+    settings: dict[str, Any] = {**_settings(redis_url), "concurrency": concurrency}
+    if middleware:
+        settings["middleware"] = [{"path": SUPPRESSES_QUIET_JOBS_PATH}]
+    server = QuietAloServer(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        client.send_request(SERVICE, [{"action": action, "body": {"key": "q", "quiet": True}}])
+        # A call answered after it: the worker has moved on from the quiet job
+        assert client.call_action(SERVICE, "read", {"key": "loud"}, timeout=5).body == {"runs": 1}
+        time.sleep(1.0)  # a given-back request would be taken and run again by now
+        assert Runs.counts.get("q") == 1
+        assert redis_client.llen(KEYS.queue) == 0
+        in_progress = redis_client.keys(KEYS.in_progress("*"))
+        assert [redis_client.llen(key) for key in in_progress] == [0] * len(in_progress)
+        assert redis_client.hlen(KEYS.deliveries) == 0
+        assert redis_client.llen(KEYS.dead_letter) == 0
+    finally:
+        server.shutting_down = True
+        thread.join(15)

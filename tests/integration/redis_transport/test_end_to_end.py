@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,10 +15,9 @@ from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, 
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import ActionResponse, JobRequest, JobResponse
 from pysoa_like.server.action.base import Action
-from pysoa_like.server.middleware import ServerMiddleware
 from pysoa_like.server.server import Server
-from pysoa_like.server.types import EnrichedActionRequest, EnrichedJobRequest
-from tests.integration.redis_transport._helpers import SERIALIZERS, servers_in_threads
+from pysoa_like.server.types import EnrichedActionRequest
+from tests.integration.redis_transport._helpers import SERIALIZERS, SUPPRESSES_QUIET_JOBS_PATH, servers_in_threads
 
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -97,22 +96,10 @@ def test_call_action_round_trip(redis_url: str) -> None:
     assert response.body == {"x": [1, 2]}
 
 
-class SuppressesQuietJobs(ServerMiddleware):
-    """Job middleware asking, in the job's own control header, for no response to a job whose body says ``quiet``."""
-
-    def job(self, process_job: Callable[[EnrichedJobRequest], JobResponse]) -> Callable[[EnrichedJobRequest], Any]:
-        def handler(job_request: EnrichedJobRequest) -> JobResponse:
-            if job_request.actions[0].body.get("quiet"):
-                job_request.control["suppress_response"] = True
-            return process_job(job_request)
-
-        return handler
-
-
 def test_a_response_suppressed_by_job_middleware_is_not_sent(redis_url: str) -> None:
     """A job middleware setting ``suppress_response`` in the job's control header is honoured: nothing is pushed to
     the reply queue, and the client waiting for it times out; the next job is answered."""
-    settings = dict(_server_settings(redis_url), middleware=[{"path": f"{__name__}:SuppressesQuietJobs"}])
+    settings = dict(_server_settings(redis_url), middleware=[{"path": SUPPRESSES_QUIET_JOBS_PATH}])
     client = _client(redis_url)
     with servers_in_threads([E2EServer(settings)]):
         client.send_request("e2e", [{"action": "echo", "body": {"quiet": True}}])

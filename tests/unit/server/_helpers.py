@@ -13,13 +13,15 @@ QUEUE_TRANSPORT_PATH = "tests.unit.server._helpers:QueueServerTransport"
 
 
 class QueueServerTransport(ServerTransport):
-    """A server transport fed by a test: queued requests (or exceptions) in, responses recorded."""
+    """A server transport fed by a test: queued requests (or exceptions) in, responses (and the metas of requests
+    answered with none, ``suppressed``) recorded."""
 
     def __init__(self, service_name: str, metrics: Any = None, instance_index: int = 1) -> None:
         super().__init__(service_name, metrics, instance_index)
         self.requests: collections.deque[Any] = collections.deque()
         self.responses: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
         self.send_errors: list[BaseException] = []
+        self.suppressed: list[dict[str, Any]] = []
 
     def add_request(self, body: Any, request_id: Any = 1, meta: dict[str, Any] | None = None) -> None:
         self.requests.append(ReceivedMessage(request_id, {"client_version": [1, 5, 0]} if meta is None else meta, body))
@@ -36,6 +38,9 @@ class QueueServerTransport(ServerTransport):
         if self.send_errors:
             raise self.send_errors.pop(0)
         self.responses.append((request_id, meta, body))
+
+    def response_suppressed(self, meta: dict[str, Any]) -> None:
+        self.suppressed.append(meta)
 
 
 def job(*actions: Any, context: dict[str, Any] | None = None, control: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -87,6 +87,12 @@ def test_suppress_response_runs_the_job_but_sends_nothing() -> None:
     server.handle_next_request()
     assert ran == [True]
     assert server.transport.responses == []
+    assert len(server.transport.suppressed) == 1
+    # A job answered is not reported as suppressed
+    server.transport.add_request(job("records"))
+    server.handle_next_request()
+    assert len(server.transport.responses) == 1
+    assert len(server.transport.suppressed) == 1
 
 
 class SuppressesResponse(ServerMiddleware):
@@ -119,10 +125,12 @@ def test_suppress_response_set_by_job_middleware_or_action_is_honoured(meta: dic
     server.transport.add_request(job("echo"), meta=meta)
     server.handle_next_request()
     assert server.transport.responses == []
+    assert server.transport.suppressed == [meta]  # the transport learns the request is done
     server = make_server({"quiet": SuppressesItsResponse})
     server.transport.add_request(job("quiet"), meta=meta)
     server.handle_next_request()
     assert server.transport.responses == []
+    assert server.transport.suppressed == [meta]
 
 
 def test_suppress_response_set_by_job_middleware_is_honoured_over_the_local_transport() -> None:
