@@ -123,12 +123,19 @@ def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
             os._exit(0)
         return pid
 
+    def signal_once_handled() -> None:
+        # The parent ignores signals while it spawns: signal it only once its own handler is in place (a fixed
+        # delay lost the signal on a loaded CI machine, and the workers then slept their 30 s).
+        deadline = time.monotonic() + 10
+        while signal.getsignal(signal.SIGTERM) != supervisor.handle_signal and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     def start_then_schedule_signal(fid: int) -> int:
         pid = start(fid)
         if fid == 2:
-            # Started only after the last fork (forking with live threads is deprecated); the parent
-            # ignores signals while spawning, and 0.3 s is long after it installed its handlers.
-            threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+            # Started only after the last fork (forking with live threads is deprecated).
+            threading.Thread(target=signal_once_handled, daemon=True).start()
         return pid
 
     supervisor = WorkerSupervisor(start_then_schedule_signal, 2)
