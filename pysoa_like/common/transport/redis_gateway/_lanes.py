@@ -809,8 +809,7 @@ class Lane:
         timeout = max(float(timeout), _MINIMUM_BLPOP_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout + READ_MARGIN_SECONDS
         command = push.command
-        last = self._encoded_waits.get((pop_key, 0, None))
-        wait = last[1] if last is not None and last[0] == timeout else self._encode_wait(pop_key, timeout, 0, None)
+        wait = self._encode_wait(pop_key, timeout, 0, None)
         try:
             # A small push (encoded by its plan) is joined to the wait; a large message is never copied.
             buffers = [command + wait] if isinstance(command, bytes) else pack_commands([command, wait])
@@ -939,10 +938,7 @@ class Lane:
         drain = drain if self._drain_supported and move_to is None else 0
         self.before_replies = []
         try:
-            last = self._encoded_waits.get((key, drain, move_to))
-            encoded = (
-                last[1] if last is not None and last[0] == timeout else self._encode_wait(key, timeout, drain, move_to)
-            )
+            encoded = self._encode_wait(key, timeout, drain, move_to)
             buffers = pack_commands([*before, encoded]) if before else [encoded]
             # Redis' nil reply comes at the BLPOP's timeout: the read waits a little longer, never much longer.
             self._send(buffers, time.monotonic() + timeout + READ_MARGIN_SECONDS, blocking=True)
@@ -973,11 +969,13 @@ class Lane:
 
     def _encode_wait(self, key: str, timeout: float, drain: int, move_to: str | None) -> bytes:
         """The RESP of a wait as :meth:`blocking_pop` takes it (``timeout`` a float), kept for the next waits on the
-        same list: only the timeout is encoded again when it changed (a client's waits are what is left of its
-        calls' timeouts; a server waits for as long every time)."""
+        same list: the same bytes again for the same timeout (a server waits for as long every time), and only the
+        timeout encoded again when it changed (a client's waits are what is left of its calls' timeouts)."""
         kept = self._encoded_waits
         wait = (key, drain, move_to)
         parts = kept.get(wait)
+        if parts is not None and parts[0] == timeout:
+            return parts[1]
         if parts is None:
             if len(kept) >= _KEPT_WAITS:
                 kept.clear()  # (a thread waits on one or two lists: many only for a while)
