@@ -129,7 +129,9 @@ def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
         deadline = time.monotonic() + 10
         while signal.getsignal(signal.SIGTERM) != supervisor.handle_signal and time.monotonic() < deadline:
             time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # To the main thread, which waits in waitpid: a signal to the process may be taken by another thread of the
+        # test worker, and then only sets the handler's flag while waitpid goes on waiting for the workers' 30 s.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
 
     def start_then_schedule_signal(fid: int) -> int:
         pid = start(fid)
