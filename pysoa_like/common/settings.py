@@ -67,12 +67,16 @@ def merge_settings(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict
     """Deep-merge ``data`` over ``defaults`` into a new dict (copies; neither input is changed).
 
     Nested mappings present on both sides are merged; any other value in ``data`` replaces the
-    default (lists are not concatenated).
+    default (lists are not concatenated). A class configuration given as ``{"object": cls}`` does not take
+    the default's ``path``.
     """
     merged = {key: copy_containers(item) for key, item in defaults.items()}
     for key, item in data.items():
         default = merged.get(key)
         if isinstance(item, Mapping) and isinstance(default, Mapping):
+            if "object" in item and "path" not in item and "path" in default:
+                # A class configuration given as a class: the default's path must not replace it.
+                default = {k: v for k, v in default.items() if k != "path"}
             merged[key] = merge_settings(item, default)
         else:
             merged[key] = copy_containers(item)

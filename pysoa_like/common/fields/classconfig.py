@@ -122,7 +122,9 @@ _DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())
 class ClassConfigurationSchema(Field):
     """Validates ``{"path": ..., "kwargs": {...}}`` and resolves the class it names.
 
-    The path is imported and checked against ``base_class``; ``kwargs`` (optional, default ``{}``)
+    The path is imported and checked against ``base_class``. A class may be given as it is instead, as
+    ``{"object": cls}`` (its ``path`` is then derived from it, and no default path replaces it); a value giving
+    both must name the same class in each. ``kwargs`` (optional, default ``{}``)
     is validated against the schema the class declares with :meth:`provider`, or must be a dict with
     string keys if it declares none. :meth:`normalize` returns a new dict with ``path``, ``kwargs``
     and ``object`` (the class); the input is never changed.
@@ -190,6 +192,12 @@ class ClassConfigurationSchema(Field):
         return getattr(cls, INIT_SCHEMA_ATTRIBUTE, None) or _DEFAULT_KWARGS_SCHEMA
 
     def _resolve(self, value: Mapping[Any, Any]) -> tuple[type | None, list[FieldError]]:
+        given = value.get("object")
+        if given is not None and value.get("path") is None:
+            # A class given as it is (settings written in Python): used instead of any default path.
+            if not isinstance(given, type):
+                return None, [FieldError(ERROR_CODE_INVALID, f"Not a class: {given!r}", "object")]
+            return given, self._base_errors(given, "object")
         path = value.get("path") or self.default_path
         if path is None:
             return None, [FieldError(ERROR_CODE_MISSING, "Missing key (and no default specified): path", "path")]
@@ -206,15 +214,23 @@ class ClassConfigurationSchema(Field):
             return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
         if not isinstance(cls, type):
             return None, [FieldError(ERROR_CODE_INVALID, "Not a type", "path")]
+        if given is not None and given is not cls:
+            # Silently building the path's class would drop the one the user gave.
+            message = f"path {path!r} names {cls!r} but object is {given!r}: give one of them"
+            return None, [FieldError(ERROR_CODE_INVALID, message, "object")]
+        return cls, self._base_errors(cls, "path")
+
+    def _base_errors(self, cls: type, key: str) -> list[FieldError]:
+        """The error of a class that is not ``base_class`` or one of its subclasses (reported at ``key``)."""
         try:
             base = self.resolved_base_class()
         except (ImportError, AttributeError, ValueError, TypeError) as exc:
             message = f"Cannot import the required base class {self.base_class!r}: {exc}"
-            return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
+            return [FieldError(ERROR_CODE_INVALID, message, key)]
         if base is not None and not issubclass(cls, base):
             message = f"Type {cls} is not one of or a subclass of one of: {base}"
-            return None, [FieldError(ERROR_CODE_INVALID, message, "path")]
-        return cls, []
+            return [FieldError(ERROR_CODE_INVALID, message, key)]
+        return []
 
     def errors(self, value: Any) -> list[FieldError]:
         """Report a non-mapping, extra keys, a bad or wrong-base path, then the kwargs' errors."""
@@ -225,7 +241,7 @@ class ClassConfigurationSchema(Field):
             names = ", ".join(str(key) for key in sorted(extra, key=str))
             return [FieldError(ERROR_CODE_UNKNOWN, f"Extra keys present: {names}")]
         cls, path_errors = self._resolve(value)
-        if cls is None:
+        if cls is None or path_errors:
             return path_errors
         return prefix_errors(self.kwargs_schema(cls).errors(value.get("kwargs", {})), "kwargs")
 
@@ -236,12 +252,15 @@ class ClassConfigurationSchema(Field):
             ValidationError: The value is not valid.
         """
         cls, path_errors = self._resolve(value)
-        if cls is None:
+        if cls is None or path_errors:
             raise ValidationError(path_errors)
         kwargs = value.get("kwargs")
         kwargs = {} if kwargs is None else normalize_with(self.kwargs_schema(cls), kwargs)
+        path = value.get("path")
+        if path is None:
+            path = f"{cls.__module__}:{cls.__qualname__}" if value.get("object") is not None else self.default_path
         return {
-            "path": value.get("path") or self.default_path,
+            "path": path,
             "kwargs": dict(kwargs),
             "object": cls,
         }

@@ -147,3 +147,31 @@ def test_resolve_python_path_caches() -> None:
     first = fields.resolve_python_path(f"{PREFIX}:Base")
     assert first is plugins.Base
     assert fields.resolve_python_path(f"{PREFIX}:Base") is first
+
+
+def test_a_class_given_as_object_is_used_and_its_path_derived() -> None:
+    """``{"object": cls}`` configures cls itself (settings written in Python), checked against the base class."""
+    schema = fields.ClassConfigurationSchema(base_class=plugins.Base, default_path=f"{PREFIX}:Undeclared")
+    value = {"object": plugins.OurProvided, "kwargs": {"size": 3}}
+    assert schema.errors(value) == []
+    assert schema.normalize(value) == {
+        "path": f"{PREFIX}:OurProvided",
+        "kwargs": {"size": 3},
+        "object": plugins.OurProvided,
+    }
+    # A normalised value validates again unchanged (path and object agree).
+    assert schema.normalize(schema.normalize(value)) == schema.normalize(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"object": plugins.Unrelated}, "is not one of or a subclass of one of"),
+        ({"object": plugins.OurProvided(size=1)}, "Not a class"),
+        ({"object": plugins.OurProvided, "path": f"{PREFIX}:Undeclared"}, "give one of them"),
+    ],
+)
+def test_a_wrong_object_is_reported_not_replaced(value: dict[str, Any], message: str) -> None:
+    """An object of the wrong base, an instance, or one contradicting the path is an error at "object"."""
+    errors = fields.ClassConfigurationSchema(base_class=plugins.Base).errors(value)
+    assert [(e.pointer, message in e.message) for e in errors] == [("object", True)]

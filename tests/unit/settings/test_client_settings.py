@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from pysoa_like.client.client import Client
 from pysoa_like.client.settings import ClientSettings
+from pysoa_like.common.metrics import CountingMetricsRecorder
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from tests.unit.client.fakes import FakeClientTransport as EchoTransport
+from tests.unit.client.fakes import transport_config
 from tests.unit.settings.transports import FakeClientTransport
 
 TRANSPORT_PATH = "tests.unit.settings.transports:FakeClientTransport"
@@ -72,3 +76,15 @@ def test_unknown_client_setting_is_rejected() -> None:
     """A misspelt key is rejected with a suggestion."""
     with pytest.raises(SettingsError, match="did you mean 'middleware'"):
         ClientSettings({"transport": {"path": TRANSPORT_PATH}, "middlewares": []})
+
+
+def test_a_metrics_recorder_given_as_a_class_is_built_not_replaced_by_the_default() -> None:
+    """``"metrics": {"object": cls}`` builds cls: it was silently replaced by the default no-op recorder (the
+    settings' default path won over the class given)."""
+    client = Client(
+        {"echo": {"transport": transport_config(EchoTransport), "metrics": {"object": CountingMetricsRecorder}}}
+    )
+    client.call_action("echo", "echo", {"n": 1})
+    recorder = client.handlers["echo"].metrics
+    assert isinstance(recorder, CountingMetricsRecorder)
+    assert len(recorder.get_values("timer", "client.call")) == 1
