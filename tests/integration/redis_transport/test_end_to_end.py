@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -107,6 +108,39 @@ def test_a_response_suppressed_by_job_middleware_is_not_sent(redis_url: str) -> 
             list(client.get_all_responses("e2e", receive_timeout_in_seconds=1))
         response = client.call_action("e2e", "echo", {"quiet": False}, timeout=5)
     assert response.body == {"quiet": False}
+
+
+@pytest.mark.parametrize("concurrency", [1, 3], ids=["one_at_a_time", "concurrency_3"])
+def test_a_watched_request_whose_response_is_suppressed_while_it_runs_leaves_no_liveness_key(
+    redis_url: str, concurrency: int
+) -> None:
+    """A client watching its requests' workers (``detect_dead_workers``) sends a job that a job middleware then asks
+    no response for: the worker deletes the request's liveness key as it does after a reply. It kept the key (and
+    refreshed it every second) until it took its next request, or for ever when it ran jobs concurrently."""
+    RECORDED.clear()
+    settings = dict(
+        _server_settings(redis_url), middleware=[{"path": SUPPRESSES_QUIET_JOBS_PATH}], concurrency=concurrency
+    )
+    server = E2EServer(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        client = _client(redis_url, detect_dead_workers=True)
+        client.send_request("e2e", [{"action": "record", "body": {"quiet": True}}])
+        deadline = time.monotonic() + 5
+        while not RECORDED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert RECORDED == [{"quiet": True}]
+        # Gone at once (polled for 2 s, less than the key's 3 s life: a kept key is refreshed every second)
+        deadline = time.monotonic() + 2
+        while raw.keys("pysoa:*.worker.*") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert raw.keys("pysoa:*.worker.*") == []
+    finally:
+        server.shutting_down = True
+        thread.join(15)
+        raw.close()
 
 
 def test_parallel_chunked_responses_from_two_workers(redis_url: str) -> None:

@@ -187,14 +187,6 @@ class AtLeastOnceServing:
         if held is not None and delivery is not None:
             delivery.release(held, self._answer_dead_lettered)
 
-    def response_suppressed(self, meta: dict[str, Any]) -> None:
-        """The server sends no response to a request (its job asked for none, maybe only once it ran): with
-        at-least-once delivery, the request counts as answered, and is removed from the in-progress list instead
-        of being given back."""
-        held = getattr(meta, "delivery", None)
-        if held is not None:
-            held.answered = True
-
     def _send_held(self, held: Held, reply_to: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
         """Push the reply of a request taken at least once: kept first when its job is not idempotent (in the push's
         write when the reply list is on the request's master)."""

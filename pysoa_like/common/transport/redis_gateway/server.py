@@ -360,6 +360,17 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         if self._watch.held:
             self._watch.end(meta)
 
+    def response_suppressed(self, meta: dict[str, Any]) -> None:
+        """The server sends no response to a request (its job asked for none, maybe only once it ran): the request
+        is done all the same. Its liveness key, if its client watches it, is deleted as after a reply; with
+        at-least-once delivery it counts as answered, and is removed from the in-progress list instead of being
+        given back."""
+        if self._watch.held:
+            self._watch.end(meta)
+        held = getattr(meta, "delivery", None)
+        if held is not None:
+            held.answered = True
+
     def _push_reply(
         self,
         request_id: Any,
