@@ -17,7 +17,9 @@ import collections
 import contextlib
 import logging
 import os
+import select
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -30,6 +32,12 @@ __all__ = ["RESPAWN_LIMITS", "RespawnLimiter", "WorkerSupervisor"]
 RESPAWN_LIMITS: tuple[tuple[int, float], ...] = ((3, 15.0), (8, 60.0))
 
 _PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: The longest the parent waits without looking for exited workers (a signal or a worker's exit wakes it at once).
+_LOOK_AGAIN_SECONDS = 1.0
+
+
+def _wake_only(signum: int, frame: FrameType | None) -> None:
+    """SIGCHLD's handler while supervising: the signal's byte on the wakeup socket is all that is needed."""
 
 
 class RespawnLimiter:
@@ -113,23 +121,53 @@ class WorkerSupervisor:
             with ``respawn`` off), or the worker's own code when no restart can fix it (``2``, ``4``).
         """
         previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _PARENT_SIGNALS}
+        previous_child_handler = signal.getsignal(signal.SIGCHLD)
+        wake_reader, wake_writer = socket.socketpair()
+        previous_wakeup_fd: int | None = None
         try:
             for fid in range(1, self.worker_count + 1):
                 self.workers[self._start_worker(fid)] = fid
+            # Any signal below, whichever thread of this process the kernel gives it to, writes a byte to
+            # wake_writer: the main thread waits on wake_reader, never in a blocking waitpid, which only a signal
+            # to the main thread itself would interrupt (another thread taking it, as a metrics exposition's,
+            # left the workers running until one exited on its own).
+            wake_reader.setblocking(False)
+            wake_writer.setblocking(False)
+            previous_wakeup_fd = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
+            signal.signal(signal.SIGCHLD, _wake_only)
             for signum in _PARENT_SIGNALS:
                 signal.signal(signum, self.handle_signal)
             while self.workers:
-                try:
-                    pid, status = os.waitpid(-1, 0)
-                except ChildProcessError:
-                    break
-                fid_or_none = self.workers.pop(pid, None)
-                if fid_or_none is not None:
-                    self._on_exit(fid_or_none, pid, os.waitstatus_to_exitcode(status))
+                if not self._reap_exited():
+                    select.select([wake_reader], [], [], _LOOK_AGAIN_SECONDS)
+                    with contextlib.suppress(BlockingIOError):
+                        wake_reader.recv(4096)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            if previous_wakeup_fd is not None:
+                signal.set_wakeup_fd(previous_wakeup_fd)
+            signal.signal(signal.SIGCHLD, previous_child_handler or signal.SIG_DFL)
+            wake_reader.close()
+            wake_writer.close()
         return self.exit_code
+
+    def _reap_exited(self) -> bool:
+        """Handle every worker that has exited (without waiting); ``True`` if there was one, or no child is left."""
+        reaped = False
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.workers.clear()
+                return True
+            if pid == 0:
+                break
+            reaped = True
+            fid_or_none = self.workers.pop(pid, None)
+            if fid_or_none is not None:
+                self._on_exit(fid_or_none, pid, os.waitstatus_to_exitcode(status))
+        return reaped
 
     def _on_exit(self, fid: int, pid: int, exit_code: int) -> None:
         respawned = self._handle_exit(fid, pid, exit_code)

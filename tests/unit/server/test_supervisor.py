@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -110,9 +111,18 @@ def test_supervisor_without_respawn_returns_when_workers_exit() -> None:
     assert sorted(started) == [1, 2, 3]
 
 
-def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
-    """A signal to the parent is passed to the workers as SIGTERM and they are not restarted."""
+def _supervise_sleepers_then(send_signal: Callable[[], None]) -> tuple[WorkerSupervisor, list[int], float]:
+    """Supervise two workers that sleep 30 s unless signalled; ``send_signal`` runs in a thread once the parent's
+    own handler is in place. Returns the supervisor, the fork ids started and how long ``run`` took."""
     started: list[int] = []
+
+    def signal_once_handled() -> None:
+        # The parent ignores signals while it spawns: signal it only once its own handler is in place (a fixed
+        # delay lost the signal on a loaded CI machine, and the workers then slept their 30 s).
+        deadline = time.monotonic() + 10
+        while signal.getsignal(signal.SIGTERM) != supervisor.handle_signal and time.monotonic() < deadline:
+            time.sleep(0.01)
+        send_signal()
 
     def start(fid: int) -> int:
         started.append(fid)
@@ -121,29 +131,43 @@ def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             time.sleep(30)
             os._exit(0)
-        return pid
-
-    def signal_once_handled() -> None:
-        # The parent ignores signals while it spawns: signal it only once its own handler is in place (a fixed
-        # delay lost the signal on a loaded CI machine, and the workers then slept their 30 s).
-        deadline = time.monotonic() + 10
-        while signal.getsignal(signal.SIGTERM) != supervisor.handle_signal and time.monotonic() < deadline:
-            time.sleep(0.01)
-        # To the main thread, which waits in waitpid: a signal to the process may be taken by another thread of the
-        # test worker, and then only sets the handler's flag while waitpid goes on waiting for the workers' 30 s.
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
-
-    def start_then_schedule_signal(fid: int) -> int:
-        pid = start(fid)
         if fid == 2:
             # Started only after the last fork (forking with live threads is deprecated).
             threading.Thread(target=signal_once_handled, daemon=True).start()
         return pid
 
-    supervisor = WorkerSupervisor(start_then_schedule_signal, 2)
+    supervisor = WorkerSupervisor(start, 2)
     started_at = time.monotonic()
     assert supervisor.run() == 0
-    assert time.monotonic() - started_at < 10
+    return supervisor, started, time.monotonic() - started_at
+
+
+def test_supervisor_forwards_sigterm_and_does_not_respawn() -> None:
+    """A signal to the parent is passed to the workers as SIGTERM and they are not restarted."""
+    supervisor, started, took = _supervise_sleepers_then(
+        lambda: signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    )
+    assert took < 10
+    assert started == [1, 2]
+    assert supervisor.shutting_down
+
+
+def test_a_signal_another_thread_of_the_parent_takes_stops_the_workers_at_once() -> None:
+    """The kernel may give a signal sent to the process to any of its threads (a metrics exposition's, say): the
+    parent still passes it on at once. It waited in a blocking waitpid, which only a signal to the main thread
+    interrupts: the workers ran on (here for their 30 s) until one exited on its own."""
+    stop_bystander = threading.Event()
+
+    def signal_a_bystander() -> None:
+        bystander = threading.Thread(target=stop_bystander.wait, args=(20,), daemon=True)
+        bystander.start()
+        signal.pthread_kill(bystander.ident or 0, signal.SIGTERM)
+
+    try:
+        supervisor, started, took = _supervise_sleepers_then(signal_a_bystander)
+    finally:
+        stop_bystander.set()
+    assert took < 10
     assert started == [1, 2]
     assert supervisor.shutting_down
 
