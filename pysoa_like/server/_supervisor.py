@@ -2,10 +2,12 @@
 
 Workers get fork ids 1..N. A worker that exits while the parent is not shutting down is started
 again with the same fork id, unless it already exited 3 times within 15 seconds or 8 times within
-60 seconds (PySOA's limits): then it is given up, with a log line saying why. While the workers
-are being started, SIGINT/SIGTERM/SIGHUP are ignored; afterwards each of them makes the parent
-stop respawning and send SIGTERM to every worker (a second signal is forwarded again, which forces
-the workers out). The parent returns when no worker is left, with the first failure a worker ended
+60 seconds (PySOA's limits): then it is given up, with a log line saying why. SIGINT, SIGTERM and
+SIGHUP make the parent stop respawning and send SIGTERM to every worker (a second signal is forwarded
+again, which forces the workers out); one that comes while the workers are being started stops the
+starting. Workers are forked with these signals blocked, and unblock them once they have reset their
+handling (:func:`reset_signals_in_worker`), so a signal sent to a worker that just started is never
+lost. The parent returns when no worker is left, with the first failure a worker ended
 with while the parent was not shutting down (:mod:`pysoa_like.server.exit_codes`): a worker that exits
 with a code no restart can fix (a settings mistake, a give-up) is not respawned and its code is the
 parent's.
@@ -26,7 +28,7 @@ from types import FrameType
 
 from pysoa_like.server.exit_codes import EXIT_FAILURE, EXIT_OK, NOT_RESTARTABLE
 
-__all__ = ["RESPAWN_LIMITS", "RespawnLimiter", "WorkerSupervisor"]
+__all__ = ["RESPAWN_LIMITS", "RespawnLimiter", "WorkerSupervisor", "reset_signals_in_worker"]
 
 #: (exits, within seconds): reaching either gives the worker up.
 RESPAWN_LIMITS: tuple[tuple[int, float], ...] = ((3, 15.0), (8, 60.0))
@@ -36,8 +38,22 @@ _PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _LOOK_AGAIN_SECONDS = 1.0
 
 
+#: The signals blocked while a worker is forked (and in the new worker until it resets them).
+_SUPERVISOR_SIGNALS = (*_PARENT_SIGNALS, signal.SIGCHLD)
+
+
 def _wake_only(signum: int, frame: FrameType | None) -> None:
     """SIGCHLD's handler while supervising: the signal's byte on the wakeup socket is all that is needed."""
+
+
+def reset_signals_in_worker() -> None:
+    """What a worker the supervisor forked must call first, in the child: it takes the default handling of
+    SIGINT, SIGTERM, SIGHUP and SIGCHLD back, stops writing signals to the parent's wakeup socket, and unblocks
+    the signals the fork was made with blocked (one sent to it meanwhile is then delivered: SIGTERM ends it)."""
+    signal.set_wakeup_fd(-1)
+    for signum in _SUPERVISOR_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SUPERVISOR_SIGNALS)
 
 
 class RespawnLimiter:
@@ -73,7 +89,8 @@ class WorkerSupervisor:
     """Runs N worker processes until they are all gone.
 
     Args:
-        start_worker: Starts the worker with the given fork id and returns its pid (it forks).
+        start_worker: Starts the worker with the given fork id and returns its pid (it forks; the child calls
+            :func:`reset_signals_in_worker` first).
         worker_count: How many workers (fork ids 1..N).
         respawn: Restart workers that exit while the parent is not shutting down.
         logger: Where lifecycle events are logged.
@@ -102,16 +119,13 @@ class WorkerSupervisor:
         #: The first failure (an exit code) a worker ended with outside a shutdown; 0 while there is none.
         self.exit_code = EXIT_OK
         self._on_exit_observer = on_exit
+        self._signals_to_forward: list[int] = []
 
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
-        """Stop respawning and pass SIGTERM to every worker."""
+        """Stop respawning; the main loop passes SIGTERM to every worker (it only notes the signal here, so that
+        it never runs between a fork and the worker's being recorded)."""
         self.shutting_down = True
-        self._logger.info(
-            "Supervisor received %s; stopping %d worker(s)", signal.Signals(signum).name, len(self.workers)
-        )
-        for pid in list(self.workers):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        self._signals_to_forward.append(signum)
 
     def run(self) -> int:
         """Start the workers and supervise them until none is left.
@@ -120,24 +134,23 @@ class WorkerSupervisor:
             ``0``; else the first failure: ``1`` for a worker given up after crashing too often (or that failed
             with ``respawn`` off), or the worker's own code when no restart can fix it (``2``, ``4``).
         """
-        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _PARENT_SIGNALS}
-        previous_child_handler = signal.getsignal(signal.SIGCHLD)
+        # Any signal below, whichever thread of this process the kernel gives it to, writes a byte to wake_writer:
+        # the main thread waits on wake_reader, never in a blocking waitpid, which only a signal to the main thread
+        # itself would interrupt (another thread taking it, as a metrics exposition's, left the workers running
+        # until one exited on its own).
         wake_reader, wake_writer = socket.socketpair()
-        previous_wakeup_fd: int | None = None
+        wake_reader.setblocking(False)
+        wake_writer.setblocking(False)
+        previous_wakeup_fd = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
+        previous = {signum: signal.signal(signum, self.handle_signal) for signum in _PARENT_SIGNALS}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, _wake_only)
         try:
             for fid in range(1, self.worker_count + 1):
-                self.workers[self._start_worker(fid)] = fid
-            # Any signal below, whichever thread of this process the kernel gives it to, writes a byte to
-            # wake_writer: the main thread waits on wake_reader, never in a blocking waitpid, which only a signal
-            # to the main thread itself would interrupt (another thread taking it, as a metrics exposition's,
-            # left the workers running until one exited on its own).
-            wake_reader.setblocking(False)
-            wake_writer.setblocking(False)
-            previous_wakeup_fd = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
-            signal.signal(signal.SIGCHLD, _wake_only)
-            for signum in _PARENT_SIGNALS:
-                signal.signal(signum, self.handle_signal)
+                if self.shutting_down:
+                    break
+                self._spawn(fid)
             while self.workers:
+                self._forward_signals()
                 if not self._reap_exited():
                     select.select([wake_reader], [], [], _LOOK_AGAIN_SECONDS)
                     with contextlib.suppress(BlockingIOError):
@@ -145,12 +158,33 @@ class WorkerSupervisor:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-            if previous_wakeup_fd is not None:
-                signal.set_wakeup_fd(previous_wakeup_fd)
-            signal.signal(signal.SIGCHLD, previous_child_handler or signal.SIG_DFL)
+            signal.set_wakeup_fd(previous_wakeup_fd)
             wake_reader.close()
             wake_writer.close()
         return self.exit_code
+
+    def _spawn(self, fid: int) -> int:
+        """Start worker ``fid`` with the supervisor's signals blocked: the child inherits the block, so a signal sent
+        to it before it set its own handlers waits for them (see :func:`reset_signals_in_worker`) instead of being
+        ignored or running the parent's handler."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SUPERVISOR_SIGNALS)
+        try:
+            pid = self._start_worker(fid)
+            self.workers[pid] = fid
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return pid
+
+    def _forward_signals(self) -> None:
+        """Pass each signal received since the last look to every worker, as SIGTERM."""
+        while self._signals_to_forward:
+            signum = self._signals_to_forward.pop(0)
+            self._logger.info(
+                "Supervisor received %s; stopping %d worker(s)", signal.Signals(signum).name, len(self.workers)
+            )
+            for pid in list(self.workers):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
 
     def _reap_exited(self) -> bool:
         """Handle every worker that has exited (without waiting); ``True`` if there was one, or no child is left."""
@@ -199,8 +233,7 @@ class WorkerSupervisor:
             self.given_up.append(fid)
             self._failed(EXIT_FAILURE)
             return False
-        new_pid = self._start_worker(fid)
-        self.workers[new_pid] = fid
+        new_pid = self._spawn(fid)
         self._logger.warning("Worker %d (pid %d) %s; respawned as pid %d", fid, pid, how, new_pid)
         return True
 

@@ -45,7 +45,6 @@ if __name__ == "__main__" and globals().get("__spec__") is None:
 import argparse
 import logging
 import os
-import signal
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -93,6 +92,8 @@ def _worker_count(requested: int) -> int:
 
 
 def _start_worker(server_class: type[Server], fork_id: int) -> int:
+    from pysoa_like.server._supervisor import reset_signals_in_worker
+
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -100,8 +101,7 @@ def _start_worker(server_class: type[Server], fork_id: int) -> int:
         return pid
     code = 1
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_DFL)
+        reset_signals_in_worker()
         server_class.main(forked_process_id=fork_id)
         code = 0
     except SystemExit as exc:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pysoa_like.server._supervisor import RespawnLimiter, WorkerSupervisor
+from pysoa_like.server._supervisor import RespawnLimiter, WorkerSupervisor, reset_signals_in_worker
 from pysoa_like.server.exit_codes import NOT_RESTARTABLE
 
 
@@ -59,6 +59,7 @@ def test_old_exits_are_forgotten() -> None:
 def _fork_exiting(code: int) -> int:
     pid = os.fork()
     if pid == 0:
+        reset_signals_in_worker()
         os._exit(code)
     return pid
 
@@ -117,8 +118,9 @@ def _supervise_sleepers_then(send_signal: Callable[[], None]) -> tuple[WorkerSup
     started: list[int] = []
 
     def signal_once_handled() -> None:
-        # The parent ignores signals while it spawns: signal it only once its own handler is in place (a fixed
-        # delay lost the signal on a loaded CI machine, and the workers then slept their 30 s).
+        # This thread was started while the parent forked, with its signals blocked: not for this thread and those
+        # it starts (a blocked signal sent to one of them would wait for ever).
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         deadline = time.monotonic() + 10
         while signal.getsignal(signal.SIGTERM) != supervisor.handle_signal and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -128,7 +130,7 @@ def _supervise_sleepers_then(send_signal: Callable[[], None]) -> tuple[WorkerSup
         started.append(fid)
         pid = os.fork()
         if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            reset_signals_in_worker()
             time.sleep(30)
             os._exit(0)
         if fid == 2:
@@ -169,6 +171,31 @@ def test_a_signal_another_thread_of_the_parent_takes_stops_the_workers_at_once()
         stop_bystander.set()
     assert took < 10
     assert started == [1, 2]
+    assert supervisor.shutting_down
+
+
+def test_a_signal_while_workers_start_stops_the_starting_and_reaches_the_new_worker() -> None:
+    """SIGTERM comes right after worker 1 was forked, before it reset its signal handling (it is slow to start):
+    worker 2 is not started, and worker 1 gets SIGTERM once it has reset it. The parent ignored signals while
+    starting, and a worker forked then inherited that: the signal was lost, and the workers ran on."""
+    started: list[int] = []
+
+    def start(fid: int) -> int:
+        started.append(fid)
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.5)  # a slow start: the SIGTERM below comes before the worker resets its signals
+            reset_signals_in_worker()
+            time.sleep(30)
+            os._exit(0)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+        return pid
+
+    supervisor = WorkerSupervisor(start, 2)
+    started_at = time.monotonic()
+    assert supervisor.run() == 0
+    assert time.monotonic() - started_at < 10
+    assert started == [1]
     assert supervisor.shutting_down
 
 
