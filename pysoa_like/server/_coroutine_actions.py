@@ -5,7 +5,8 @@ Both are called like any action and give back a coroutine of the :class:`ActionR
 ``concurrency`` > 1 jobs awaits it on its event loop (:mod:`pysoa_like.server._concurrent_worker`); a server
 running one job at a time hands it to its event loop thread and waits (:func:`wait_for_action`), cancelling it
 at the job's deadline or when harakiri interrupts the wait. Either way the action sees the same request, and
-its errors become the same responses as a plain action's.
+its errors become the same responses as a plain action's. :class:`CoroutineAwaitingMixin` is how the request
+cycle of a server running one job at a time awaits them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_DEADLINE",
+    "CoroutineAwaitingMixin",
     "CoroutineFunctionAction",
     "DeadlineInterrupt",
     "as_action_response",
@@ -35,6 +37,8 @@ __all__ = [
 
 
 CoroutineRunner = Callable[[Awaitable[Any], contextvars.Context], "concurrent.futures.Future[Any]"]
+# An action as the request cycle calls it.
+ActionCallable = Callable[["EnrichedActionRequest"], ActionResponse]
 
 
 class DeadlineInterrupt(Exception):
@@ -108,3 +112,27 @@ def wait_for_action(future: concurrent.futures.Future[Any], deadline: float | No
         future.cancel()
         raise DeadlineInterrupt()
     return future.result()
+
+
+class CoroutineAwaitingMixin:
+    """How the sync pipeline (:class:`~pysoa_like.server._request_cycle.RequestCycleMixin`) awaits a coroutine
+    action: it hands the coroutine to :attr:`_coroutine_runner` and waits for it (:func:`wait_for_action`)."""
+
+    #: Runs a coroutine action met by the sync pipeline: on the event loop thread (one job at a time), or on the
+    #: concurrent worker's loop (a job in its thread pool); see :meth:`_await_action`.
+    _coroutine_runner: CoroutineRunner
+
+    def _awaiting(self, action: ActionCallable, deadline: float | None) -> ActionCallable:
+        """``action`` (a coroutine action) as a blocking callable, for action middleware written for plain actions."""
+
+        def run(request: EnrichedActionRequest) -> ActionResponse:
+            result: Any = action(request)
+            return self._await_action(result, deadline) if inspect.isawaitable(result) else result
+
+        return run
+
+    def _await_action(self, awaitable: Any, deadline: float | None) -> ActionResponse:
+        """Run a coroutine action's awaitable to completion (cancelled at ``deadline`` or by harakiri)."""
+        future = self._coroutine_runner(awaitable, contextvars.copy_context())
+        result: ActionResponse = wait_for_action(future, deadline)
+        return result

@@ -15,6 +15,7 @@ from pysoa_like.common.constants import (
     ERROR_CODE_DEADLINE_EXCEEDED,
     ERROR_CODE_JOB_TIMEOUT,
     ERROR_CODE_SERVER_ERROR,
+    ERROR_CODE_UNKNOWN,
 )
 from pysoa_like.common.errors import Error
 
@@ -27,6 +28,7 @@ __all__ = [
     "job_timeout_error",
     "schema_errors_to_job_errors",
     "server_error",
+    "unknown_action_error",
 ]
 
 _JOB_TIMEOUT_MESSAGE = "The service job ran for too long and had to be interrupted (probably a middleware issue)."
@@ -113,3 +115,13 @@ def server_error(exception: BaseException, variables: Mapping[str, Any] | None) 
         code=ERROR_CODE_SERVER_ERROR, message=message, traceback=formatted, variables=reprs, is_caller_error=False
     )
     return error, failures
+
+
+def unknown_action_error(action: str, is_caller_error: bool) -> Error:
+    """The ``UNKNOWN`` error PySOA gives for an action name the server does not serve."""
+    return Error(
+        code=ERROR_CODE_UNKNOWN,
+        message=f'The action "{action}" was not found on this server.',
+        field="action",
+        is_caller_error=is_caller_error,
+    )

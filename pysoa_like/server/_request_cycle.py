@@ -4,10 +4,11 @@ One cycle (:meth:`RequestCycleMixin.handle_next_request`) is: receive a request 
 idleness), run the hooks and the request log around the job, run the job, and send the response in the request's
 protocol version. Running the job is all here too, so that a request calls into no other server module on its way
 (failures aside): the job request's exact-type check (the schema only when that check is unsure), the job the job
-middleware receives with its :class:`JobClients`, its switches, each action through the action middleware
-(:meth:`RequestCycleMixin.execute_job`), and the ``UNKNOWN`` error of an action not served;
-:mod:`pysoa_like.server.types` re-exports the public names. Failures are answered by
-:mod:`pysoa_like.server._job_failures`, with the errors of :mod:`pysoa_like.server._error_responses`.
+middleware receives with its :class:`JobClients`, its switches, and each action through the action middleware
+(:meth:`RequestCycleMixin.execute_job`); :mod:`pysoa_like.server.types` re-exports the public names. Failures are
+answered by :mod:`pysoa_like.server._job_failures`, with the errors of :mod:`pysoa_like.server._error_responses`
+(the ``UNKNOWN`` error of an action not served included); a coroutine action met by this cycle is awaited as
+:class:`~pysoa_like.server._coroutine_actions.CoroutineAwaitingMixin` says.
 
 Nothing here knows about signals, harakiri's alarm, heartbeat files or the supervisor: those process concerns are
 the worker loop's (:mod:`pysoa_like.server._worker_loop`, which also cuts each receive into short slices), which
@@ -17,7 +18,6 @@ both and keeps PySOA's public methods.
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import logging
 import time
@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pysoa_like.client.client import Client
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._middleware_stack import build_middleware_stack
-from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
-from pysoa_like.common.errors import Error
 from pysoa_like.common.logging import REQUEST_LOG_CONTEXT, RUNNING_ACTION_NAME
 from pysoa_like.common.metrics import MetricsRecorder, Timer
 from pysoa_like.common.serializer.errors import InvalidField, SerializationError
@@ -50,17 +48,18 @@ from pysoa_like.common.types import (
 from pysoa_like.core.message import deadline_of, parse_client_version_checked, suppress_response_requested
 from pysoa_like.server._coroutine_actions import (
     JOB_DEADLINE,
+    ActionCallable,
+    CoroutineAwaitingMixin,
     CoroutineFunctionAction,
-    CoroutineRunner,
     DeadlineInterrupt,
     is_coroutine_action,
     is_coroutine_function,
-    wait_for_action,
 )
 from pysoa_like.server._error_responses import (
     action_timeout_error,
     deadline_interrupted_error,
     schema_errors_to_job_errors,
+    unknown_action_error,
 )
 from pysoa_like.server._event_loop import AsyncEventLoopThread
 from pysoa_like.server._harakiri import HarakiriInterrupt
@@ -88,8 +87,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _H = TypeVar("_H")
-
-ActionCallable = Callable[["EnrichedActionRequest"], ActionResponse]
 
 # Builds an attrs object without running its __init__, for a job whose every field is set here (the actions
 # converter of JobRequest would only walk the list a second time).
@@ -154,16 +151,6 @@ def looks_valid_job_request(value: Any) -> bool:
     return True
 
 
-def unknown_action_error(action: str, is_caller_error: bool) -> Error:
-    """The ``UNKNOWN`` error PySOA gives for an action name the server does not serve."""
-    return Error(
-        code=ERROR_CODE_UNKNOWN,
-        message=f'The action "{action}" was not found on this server.',
-        field="action",
-        is_caller_error=is_caller_error,
-    )
-
-
 class JobClients:
     """The clients of one job for nested calls, each made on first use (most jobs make none) and then shared by the
     job's actions: ``request.client`` from the server's ``make_client``, ``request.async_client`` from its
@@ -222,7 +209,7 @@ def _correlation_context(job_request: Any) -> dict[str, Any]:
     return {}
 
 
-class RequestCycleMixin(JobFailuresMixin):
+class RequestCycleMixin(JobFailuresMixin, CoroutineAwaitingMixin):
     """One request, from the transport back to it; see :class:`~pysoa_like.server.server.Server`."""
 
     service_name: ClassVar[str | None]
@@ -250,9 +237,6 @@ class RequestCycleMixin(JobFailuresMixin):
     _job_stack: Callable[[EnrichedJobRequest], JobResponse]
     _default_status_action_class: type[BaseStatusAction] | None
     _deprecated: dict[str, str]
-    #: Runs a coroutine action met by the sync pipeline: on the event loop thread (one job at a time), or on the
-    #: concurrent worker's loop (a job in its thread pool); see :meth:`_await_action`.
-    _coroutine_runner: CoroutineRunner
     #: ``action_class_map`` value -> whether it is a coroutine function (the action itself, not a factory).
     _coroutine_factories: dict[Any, bool]
     #: How much earlier than its job's deadline the job's client (``request.client``) must have its answers:
@@ -638,21 +622,6 @@ class RequestCycleMixin(JobFailuresMixin):
                 metrics.counter("server.action.error", action=name, code=action_error.code).increment()
         response.actions.append(action_response)
         return bool(action_response.errors) and not continue_on_error
-
-    def _awaiting(self, action: ActionCallable, deadline: float | None) -> ActionCallable:
-        """``action`` (a coroutine action) as a blocking callable, for action middleware written for plain actions."""
-
-        def run(request: EnrichedActionRequest) -> ActionResponse:
-            result: Any = action(request)
-            return self._await_action(result, deadline) if inspect.isawaitable(result) else result
-
-        return run
-
-    def _await_action(self, awaitable: Any, deadline: float | None) -> ActionResponse:
-        """Run a coroutine action's awaitable to completion (cancelled at ``deadline`` or by harakiri)."""
-        future = self._coroutine_runner(awaitable, contextvars.copy_context())
-        result: ActionResponse = wait_for_action(future, deadline)
-        return result
 
 
 _STOCK_MAKE_MIDDLEWARE_STACK = RequestCycleMixin.make_middleware_stack
