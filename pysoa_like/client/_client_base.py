@@ -1,16 +1,20 @@
-"""What Client and AsyncClient share: the constructor, settings, handlers by service, and what a service's
-transport waits by default (so the two clients are configured and resolve services the same way)."""
+"""What Client and AsyncClient share: the constructor, settings, handlers by service, what a service's transport
+waits by default (so the two clients are configured and resolve services the same way), and the client's deadline
+with what it leaves a call."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pysoa_like.client._deadline import JOB_DEADLINE
+from pysoa_like.client._deadline import JOB_DEADLINE, time_left, within_deadline
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
+
+if TYPE_CHECKING:
+    from pysoa_like.client.client import CallOptions
 
 __all__ = ["ClientBase"]
 
@@ -61,6 +65,26 @@ class ClientBase(Generic[_Handler]):
     @deadline.setter
     def deadline(self, value: float | None) -> None:
         self._deadline = value
+
+    def _time_left(self, service_name: str) -> float:
+        """The seconds left until :attr:`deadline` (which is set).
+
+        Raises:
+            DeadlineExceededError: No time is left: nothing may be sent.
+        """
+        assert self.deadline is not None
+        return time_left(self.deadline, service_name)
+
+    def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
+        """The options of a call bounded by :attr:`deadline` (if it is set): its wait cut to the time left.
+
+        Raises:
+            DeadlineExceededError: No time is left: nothing may be sent.
+        """
+        deadline = self.deadline
+        if deadline is None:
+            return options
+        return within_deadline(deadline, service_names, options, self._default_wait)
 
     settings_class: Any = ClientSettings
     handler_class: type[_Handler]

@@ -25,7 +25,8 @@ from pysoa_like.client._resilience import SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 
 if TYPE_CHECKING:
-    from pysoa_like.client.client import CallOptions, Client
+    from pysoa_like.client._future_calls import FutureCalls
+    from pysoa_like.client.client import CallOptions
 
 __all__ = ["GuardedCall", "GuardedJobs"]
 
@@ -48,7 +49,7 @@ class GuardedCall:
 
     def __init__(
         self,
-        client: Client,
+        client: FutureCalls,
         service_name: str,
         actions: list[Any],
         options: CallOptions,
@@ -181,7 +182,7 @@ class GuardedJobs:
 
     def __init__(
         self,
-        client: Client,
+        client: FutureCalls,
         jobs: Sequence[tuple[str, list[Any]]],
         options: CallOptions,
         policies_of: Callable[[str], ServicePolicies | None],

@@ -16,8 +16,10 @@ from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse
 
 if TYPE_CHECKING:
+    from pysoa_like.client._call_keywords import ActionRequestArgumentIterable
+    from pysoa_like.client._future_calls import FutureCalls
     from pysoa_like.client._service_handler import ServiceHandler
-    from pysoa_like.client.client import ActionRequestArgumentIterable, CallOptions, Client
+    from pysoa_like.client.client import CallOptions
     from pysoa_like.common.transport.base import ClientTransport
 
 __all__ = [
@@ -83,7 +85,7 @@ def first_action(result: Any) -> Any:
     return result  # a transport exception, or None for a suppressed response
 
 
-def batching_handlers(client: Client, service_names: Iterable[str]) -> list[ServiceHandler]:
+def batching_handlers(client: FutureCalls, service_names: Iterable[str]) -> list[ServiceHandler]:
     """The handlers whose transports now hold this thread's sends back, to push them together.
 
     A service the client cannot resolve is left to ``send_request`` (which raises, unless replaced).
@@ -114,7 +116,7 @@ def flush_batches(batching: Sequence[ServiceHandler]) -> dict[tuple[str, Any], P
 
 
 def send_jobs(
-    client: Client,
+    client: FutureCalls,
     jobs: Sequence[tuple[str, ActionRequestArgumentIterable]],
     options: CallOptions,
     refused: Mapping[int, PySOATransportError] | None = None,

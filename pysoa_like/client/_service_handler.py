@@ -789,7 +789,7 @@ def job_of(
     as_message: bool = False,
 ) -> JobRequest | dict[str, Any]:
     """The job one call sends (both clients build it here, from arguments
-    :func:`~pysoa_like.client.client.check_job_arguments` accepted).
+    :func:`~pysoa_like.client._call_keywords.check_job_arguments` and ``check_seconds`` accepted).
 
     Args:
         base_context: The client's base context.

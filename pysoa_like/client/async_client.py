@@ -36,7 +36,8 @@ from pysoa_like.core.deadlines import bounded_expiry
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from pysoa_like.client.client import ActionRequestArgumentIterable, CallKeywords, Client, JobRequestArgument
+    from pysoa_like.client._call_keywords import ActionRequestArgumentIterable, CallKeywords, JobRequestArgument
+    from pysoa_like.client.client import Client
     from pysoa_like.events._aio_publisher import AsyncRedisEventPublisher
     from pysoa_like.events.types import EventType
     from pysoa_like.fleet._aio import AioFleet

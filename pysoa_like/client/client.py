@@ -7,31 +7,38 @@ the public :meth:`Client.get_all_responses`, so a subclass or a test that replac
 call, as in PySOA. Replies are routed by request id (see :mod:`pysoa_like.client._service_handler`), so
 calls of any kind can be mixed on one client and one thread, and one client can be shared by several
 threads.
+
+This module holds that path and the blocking ``call_action`` and ``call_actions`` (every function a blocking call
+runs, so that the call stays in one file until it reaches the service's handler); the futures and parallel calls
+are a base class, ``_future_calls.py``; the call methods' keywords and their checks are ``_call_keywords.py``'s, the
+thread's call state ``_call_state.py``'s.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from pysoa_like.client._call_keywords import (
+    JOB_KEYWORDS,
+    ActionRequestArgument,
+    ActionRequestArgumentIterable,
+    ActionRequestArgumentList,
+    CallKeywords,
+    JobRequestArgument,
+    check_job_arguments,
+)
+from pysoa_like.client._call_state import CallState, kept_then
 
 # (ClientBase, the Client's base class, stays importable from here, as it was before the fleet methods moved.)
 from pysoa_like.client._client_base import ClientBase as ClientBase
-from pysoa_like.client._client_fleet import ClientFleetFeatures
-from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS, time_left, within_deadline
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client._future import FutureSOAResponse
-from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
-from pysoa_like.client._parallel import (
-    ParallelJobs,
-    expandable_actions,
-    first_action,
-    parallel_jobs_of,
-    raise_errors,
-    send_jobs,
-)
-from pysoa_like.client._resilience import FINISH, call_guarded
+from pysoa_like.client._future_calls import FutureCalls
+from pysoa_like.client._parallel import raise_errors
+from pysoa_like.client._resilience import call_guarded
 from pysoa_like.client._service_handler import (
     ServiceHandler,
     job_of,
@@ -39,9 +46,7 @@ from pysoa_like.client._service_handler import (
     make_control_header,
     new_correlation_id,
 )
-from pysoa_like.client.errors import (
-    PySOAClientError,
-)
+from pysoa_like.client.errors import PySOAClientError
 from pysoa_like.client.expander import perform_expansions
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common._short_text import short_repr
@@ -49,7 +54,6 @@ from pysoa_like.common.types import ActionRequest, ActionResponse, Context, JobR
 from pysoa_like.core.deadlines import bounded_expiry
 from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.core.retry import RetryPolicy, retry_policy_of
-from pysoa_like.core.switches import get_switch
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,23 +71,9 @@ __all__ = [
     "job_has_errors",
 ]
 
-#: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
-ActionRequestArgument = ActionRequest | dict[str, Any]
-ActionRequestArgumentList = list[ActionRequestArgument]
-ActionRequestArgumentIterable = Iterable[ActionRequestArgument]
-#: One job of :meth:`Client.call_jobs_parallel`: ``{"service_name": str, "actions": [...]}``.
-JobRequestArgument = dict[str, Any]
-
-
-# The keyword arguments of the call methods: read and checked once into a CallOptions value
-#
-# Every call method takes the same keyword arguments (CallKeywords); they are read and checked once into a
-# CallOptions value, which the call path passes around instead of the keywords themselves. The keywords that shape
-# the job are handed to Client.send_request as the caller gave them, so a send_request that a subclass or a test
-# replaced sees what PySOA's did; the service's handler builds the job from them (job_of). A mistake is reported at
-# once, naming the argument, and nothing is sent: a wrong type raises TypeError, a value of the right type that
-# cannot be used ValueError (before, context="abc" surfaced as an AttributeError deep in the call,
-# timeout=float("inf") as an OverflowError from the transport, and a float switch was silently truncated).
+# The keyword arguments of the call methods (their types and checks: _call_keywords.py) are read and checked once
+# into a CallOptions value, which the call path passes around instead of the keywords themselves. A number of seconds
+# is checked here: a call with a timeout checks it on its way.
 
 
 def check_seconds(value: Any, name: str) -> None:
@@ -99,102 +89,6 @@ def check_seconds(value: Any, name: str) -> None:
         raise TypeError(f"{name} must be a number of seconds (int or float) or None, got {short_repr(value)}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds, 0 or more, got {value!r}")
-
-
-def check_mapping(value: Any, name: str) -> None:
-    """Check a mapping argument (None allowed).
-
-    Raises:
-        TypeError: ``value`` is not a mapping.
-    """
-    if value is not None and not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping (a dict) or None, got {short_repr(value)}")
-
-
-def switch_list(switches: Any, name: str) -> list[int]:
-    """The switches of an argument, as ints.
-
-    Raises:
-        TypeError: ``switches`` is not a list, tuple or set, or an item is not a switch (a float or a bool is
-            not: a float was silently truncated, and the server refuses both).
-    """
-    if isinstance(switches, str | bytes | Mapping) or not isinstance(switches, Iterable):
-        raise TypeError(f"{name} must be a list, tuple or set of switches, got {short_repr(switches)}")
-    result = []
-    for switch in switches:
-        try:
-            result.append(get_switch(switch))
-        except TypeError as exc:
-            raise TypeError(f"{name}: {exc}") from None
-    return result
-
-
-def check_job_arguments(
-    switches: Any,
-    correlation_id: Any,
-    context: Any,
-    control_extra: Any,
-    message_expiry_in_seconds: Any,
-) -> None:
-    """Check the arguments that shape a job (those of ``Client.send_request`` but the actions).
-
-    Raises:
-        TypeError: An argument has the wrong type (the message names it).
-        ValueError: An argument's value cannot be used (the message names it).
-    """
-    if switches is not None:
-        switch_list(switches, "switches")
-    if correlation_id is not None and not isinstance(correlation_id, str):
-        raise TypeError(f"correlation_id must be a string or None, got {short_repr(correlation_id)}")
-    # (Each check is called only for an argument given: most calls give none of these.)
-    if context is not None:
-        check_mapping(context, "context")
-        context_switches = context.get("switches")
-        if context_switches is not None:
-            switch_list(context_switches, 'context["switches"]')
-    if control_extra is not None:
-        check_mapping(control_extra, "control_extra")
-    if message_expiry_in_seconds is not None:
-        check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
-
-
-class CallKeywords(TypedDict, total=False):
-    """The keyword arguments of every ``call_*`` method (the parallel calls also take ``catch_transport_errors``).
-
-    The job's headers come from ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
-    ``control_extra``, ``message_expiry_in_seconds`` and ``suppress_response`` (exactly the keywords of
-    ``Client.send_request``); the others say how the call waits and what it returns.
-    """
-
-    expansions: Mapping[str, Any] | None
-    raise_job_errors: bool
-    raise_action_errors: bool
-    catch_transport_errors: bool
-    timeout: float | None
-    switches: Iterable[Any] | None
-    correlation_id: str | None
-    continue_on_error: bool
-    context: Mapping[str, Any] | None
-    control_extra: Mapping[str, Any] | None
-    message_expiry_in_seconds: float | None
-    suppress_response: bool
-    fallback: Any
-    idempotent: bool | None
-    retry: Mapping[str, Any] | bool | None
-
-
-# The keywords of Client.send_request (the ones that shape the job), in its order.
-_JOB_KEYWORDS = frozenset(
-    (
-        "switches",
-        "correlation_id",
-        "continue_on_error",
-        "context",
-        "control_extra",
-        "message_expiry_in_seconds",
-        "suppress_response",
-    )
-)
 
 
 class CallOptions:
@@ -244,8 +138,8 @@ class CallOptions:
         retry: Any = None,
         **job_keywords: Any,
     ) -> None:
-        if not _JOB_KEYWORDS.issuperset(job_keywords):
-            unknown = sorted(set(job_keywords) - _JOB_KEYWORDS)
+        if not JOB_KEYWORDS.issuperset(job_keywords):
+            unknown = sorted(set(job_keywords) - JOB_KEYWORDS)
             raise TypeError(f"Unexpected keyword argument(s) for a client call: {', '.join(unknown)}")
         self.expansions = expansions
         self.raise_job_errors = raise_job_errors
@@ -268,8 +162,10 @@ class CallOptions:
                 job_keywords.get("correlation_id"),
                 job_keywords.get("context"),
                 job_keywords.get("control_extra"),
-                job_keywords.get("message_expiry_in_seconds"),
             )
+            expiry = job_keywords.get("message_expiry_in_seconds")
+            if expiry is not None:
+                check_seconds(expiry, "message_expiry_in_seconds")
         control_extra = job_keywords.get("control_extra")
         self.timeout = timeout
         if timeout and not job_keywords.get("message_expiry_in_seconds"):
@@ -350,28 +246,27 @@ def options_of(keywords: Mapping[str, Any]) -> CallOptions:
     return CallOptions(**keywords) if keywords else _DEFAULT_OPTIONS
 
 
-class _CallState(threading.local):
-    """What the stock :meth:`Client.send_request` and :meth:`Client.get_all_responses` must know of this thread's call.
-
-    Attributes:
-        sending: The options of the call method sending its job now: the request is the call's own (claimed), not
-            open, its keywords were checked when the options were read, and it awaits a reply as they say.
-        receive_follows: While a blocking call sends its job, the timeout of the receive that follows at once
-            (``0.0``: the transport's default), for the transport to start the wait with the send.
-        collecting: ``(service, request_id)`` of the reply a call method is collecting now.
-        kept: Replies a replaced ``get_all_responses`` yielded while a call waited for another one, by
-            ``(service, request_id)``, for their own callers (the stock one yields them first).
-    """
-
-    sending: CallOptions | None = None
-    receive_follows: float | None = None
-    collecting: tuple[str, Any] | None = None
-
-    def __init__(self) -> None:
-        self.kept: dict[tuple[str, Any], JobResponse] = {}
+def job_has_errors(response: JobResponse) -> bool:
+    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
+    if response.errors:
+        return True
+    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
+        if action.errors:
+            return True
+    return False
 
 
-class Client(ClientFleetFeatures):
+def action_result(response: JobResponse | None) -> ActionResponse:
+    """What a one-action call returns for its job's reply."""
+    if response is None:
+        return None  # type: ignore[return-value]  # suppress_response
+    if response.errors:
+        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
+        return cast(ActionResponse, response.errors)
+    return response.actions[0]
+
+
+class Client(FutureCalls):
     """Calls actions on services.
 
     Args:
@@ -423,16 +318,20 @@ class Client(ClientFleetFeatures):
 
     FutureResponse = FutureSOAResponse
 
+    # (For the futures and parallel calls, _future_calls.py: the call path's own functions.)
+    _options_of = staticmethod(options_of)
+    _action_result = staticmethod(action_result)
+
     # (The constructor is ClientBase's.) Made when first needed: a server builds a client per job, and most jobs
     # make no call.
-    _calls: _CallState | None = None
+    _calls: CallState | None = None
 
-    def _new_call_state(self) -> _CallState:
+    def _new_call_state(self) -> CallState:
         """The calls' thread state, made on first use (``self._calls or self._new_call_state()`` reads it)."""
         with self._handlers_lock:
             state = self._calls
             if state is None:
-                state = self._calls = _CallState()
+                state = self._calls = CallState()
         return state
 
     # Sending without waiting, and collecting: every call goes through these two
@@ -485,7 +384,9 @@ class Client(ClientFleetFeatures):
             receive_follows, calls.receive_follows = calls.receive_follows, None
         else:
             claimed, awaits_reply, receive_follows = False, None, None
-            check_job_arguments(switches, correlation_id, context, control_extra, message_expiry_in_seconds)
+            check_job_arguments(switches, correlation_id, context, control_extra)
+            if message_expiry_in_seconds is not None:
+                check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
         if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
             message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
         handler = self.handlers.get(service_name) or self._get_handler(service_name)
@@ -529,30 +430,10 @@ class Client(ClientFleetFeatures):
                 request_id = collecting[1]
                 return iter(((request_id, handler.get_response(request_id, receive_timeout_in_seconds)),))
             if calls.kept:
-                return _kept_then(calls.kept, service_name, handler.get_all_responses(receive_timeout_in_seconds))
+                return kept_then(calls.kept, service_name, handler.get_all_responses(receive_timeout_in_seconds))
         return handler.get_all_responses(receive_timeout_in_seconds)
 
     # The one call path: deadline, send, wait, finish
-
-    def _time_left(self, service_name: str) -> float:
-        """The seconds left until :attr:`deadline` (which is set).
-
-        Raises:
-            DeadlineExceededError: No time is left: nothing may be sent.
-        """
-        assert self.deadline is not None
-        return time_left(self.deadline, service_name)
-
-    def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
-        """The options of a call bounded by :attr:`deadline` (if it is set): its wait cut to the time left.
-
-        Raises:
-            DeadlineExceededError: No time is left: nothing may be sent.
-        """
-        deadline = self.deadline
-        if deadline is None:
-            return options
-        return within_deadline(deadline, service_names, options, self._default_wait)
 
     def _send(
         self,
@@ -696,123 +577,6 @@ class Client(ClientFleetFeatures):
         instance = self.__dict__
         return "call_actions_future" in instance or "call_action_future" in instance
 
-    # Futures: send now, wait on result()
-
-    def call_actions_future(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
-    ) -> FutureSOAResponse[JobResponse]:
-        """Send one job now; the future's result is what :meth:`call_actions` returns.
-
-        A service with resilience policies, or a call with a ``fallback`` or its own ``retry``, goes through
-        them as a blocking call does (see the docs' *Resilience* page): refused or sent now, retried and
-        falling back when the result is asked for.
-
-        Raises:
-            ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
-        """
-        call = options_of(options)
-        if self._deadline is not None or self.job_deadline_margin is not None:
-            call = self._within_deadline((service_name,), call)
-        if call.expansions:
-            call = call.with_correlation_id(self.context)
-        actions = list(actions)
-        policies = self._call_policies(service_name, call)
-        if policies is not None or call.fallback is not None:
-            guarded = GuardedCall(self, service_name, actions, call, policies)
-
-            def guarded_result(result_timeout: float | None) -> JobResponse:
-                kind, value = guarded.wait(result_timeout)
-                return self._finish(value, call) if kind is FINISH else value
-
-            return FutureSOAResponse(guarded_result)
-        started = time.monotonic()
-        request_id = self._send(service_name, actions, call)
-        received: list[JobResponse] = []
-
-        def get_result(result_timeout: float | None) -> JobResponse:
-            if not call.expects_reply:
-                return None  # type: ignore[return-value]  # no reply will ever come
-            if not received:
-                wait = call.wait_left(started) if result_timeout is None else result_timeout
-                received.append(self._wait(service_name, request_id, wait))
-            return self._finish(received[0], call)
-
-        return FutureSOAResponse(get_result)
-
-    def call_action_future(
-        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
-    ) -> FutureSOAResponse[ActionResponse]:
-        """Send a one-action job now; the future's result is what :meth:`call_action` returns.
-
-        Args:
-            service_name: The service to call.
-            action: The action to call.
-            body: The action's request body.
-            **options: The keyword arguments of :meth:`call_actions_future`.
-        """
-        future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **options)
-
-        def get_result(result_timeout: float | None) -> ActionResponse:
-            return action_result(future.result(result_timeout))
-
-        return FutureSOAResponse(get_result)
-
-    def call_jobs_parallel_future(
-        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
-    ) -> FutureSOAResponse[list[JobResponse]]:
-        """Send every job now; the future's result is what :meth:`call_jobs_parallel` returns.
-
-        Raises:
-            ImproperlyConfigured: At once, if a job names an unknown service.
-            PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
-        """
-        call = options_of(options)
-        job_list = parallel_jobs_of(jobs, call)
-        if self._deadline is not None or self.job_deadline_margin is not None:
-            call = self._within_deadline(dict.fromkeys(service for service, _actions in job_list), call)
-        # One correlation id for the whole call links its jobs (PySOA gave each job its own).
-        call = call.with_correlation_id(self.context)
-        started = time.monotonic()
-        parallel: ParallelJobs | GuardedJobs
-        if call.fallback is not None or any(self._call_policies(service, call) for service, _a in job_list):
-            parallel = GuardedJobs(self, job_list, call, lambda service: self._call_policies(service, call))
-        else:
-            parallel = ParallelJobs(send_jobs(self, job_list, call), call.catch_transport_errors, self._wait)
-
-        def get_result(result_timeout: float | None) -> list[Any]:
-            if isinstance(parallel, GuardedJobs):
-                results = parallel.collect(result_timeout)  # each job waits until its own deadline otherwise
-            else:
-                results = parallel.collect(call.wait_left(started) if result_timeout is None else result_timeout)
-            raise_errors(
-                (r for r in results if isinstance(r, JobResponse)), call.raise_job_errors, call.raise_action_errors
-            )
-            if call.expansions:
-                self._expand(expandable_actions(results), call)
-            return results
-
-        return FutureSOAResponse(get_result)
-
-    def call_actions_parallel_future(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
-    ) -> FutureSOAResponse[Generator[ActionResponse, None, None]]:
-        """Send one job per action now; the future's result is what :meth:`call_actions_parallel` returns.
-
-        Args:
-            service_name: The service to call.
-            actions: The actions, each sent as its own job.
-            **options: The keyword arguments of :meth:`call_jobs_parallel_future`.
-        """
-        future = self.call_jobs_parallel_future(
-            [{"service_name": service_name, "actions": [action]} for action in actions], **options
-        )
-
-        def get_result(result_timeout: float | None) -> Generator[ActionResponse, None, None]:
-            items = [first_action(result) for result in future.result(result_timeout)]
-            return (item for item in items)
-
-        return FutureSOAResponse(get_result)
-
     # Blocking calls
 
     def call_action(
@@ -859,69 +623,6 @@ class Client(ClientFleetFeatures):
         if self._futures_replaced():
             return self.call_actions_future(service_name, actions, **options).result()
         return self._call(service_name, actions, options_of(options))  # type: ignore[no-any-return]
-
-    def call_actions_parallel(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
-    ) -> Generator[ActionResponse, None, None]:
-        """Call each action as its own job, all at once, and wait for every response.
-
-        Args:
-            service_name: The service to call.
-            actions: The actions.
-            **options: The keyword arguments of :meth:`call_action`, and ``catch_transport_errors``.
-
-        Returns:
-            A generator of the action responses in input order. In place of a response it yields the
-            job's :class:`Error` list (``raise_job_errors=False``) or the transport exception
-            (``catch_transport_errors=True``).
-        """
-        return self.call_actions_parallel_future(service_name, actions, **options).result()
-
-    def call_jobs_parallel(
-        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
-    ) -> list[JobResponse]:
-        """Send several jobs, possibly to different services, at once and wait for every response.
-
-        Args:
-            jobs: ``{"service_name": ..., "actions": [...]}`` dicts.
-            **options: The keyword arguments of :meth:`call_actions_parallel`.
-
-        Returns:
-            The job responses in input order (transport exceptions in place with
-            ``catch_transport_errors=True``).
-        """
-        return self.call_jobs_parallel_future(jobs, **options).result()
-
-
-def job_has_errors(response: JobResponse) -> bool:
-    """Whether the job or any of its actions has errors (most replies have none: nothing to raise)."""
-    if response.errors:
-        return True
-    for action in response.actions:  # noqa: SIM110  # a loop: any() with a generator costs twice as much here
-        if action.errors:
-            return True
-    return False
-
-
-def action_result(response: JobResponse | None) -> ActionResponse:
-    """What a one-action call returns for its job's reply."""
-    if response is None:
-        return None  # type: ignore[return-value]  # suppress_response
-    if response.errors:
-        # Only reachable with raise_job_errors=False; PySOA returns the errors in that case.
-        return cast(ActionResponse, response.errors)
-    return response.actions[0]
-
-
-def _kept_then(
-    kept: dict[tuple[str, Any], JobResponse], service_name: str, then: Generator[tuple[Any, JobResponse], None, None]
-) -> Generator[tuple[Any, JobResponse], None, None]:
-    """The replies kept for ``service_name``'s open requests (removed as they are yielded), then ``then``'s."""
-    for key in [key for key in kept if key[0] == service_name]:
-        response = kept.pop(key, None)
-        if response is not None:
-            yield key[1], response
-    yield from then
 
 
 # The future methods as defined here: the blocking calls skip building a future unless they were replaced.

@@ -1,0 +1,129 @@
+"""The arguments of the client's call methods: their types, the keywords that shape a job, and their checks.
+
+Every call method takes the same keyword arguments (:class:`CallKeywords`); ``client.py`` reads and checks them
+once into a ``CallOptions`` value, which the call path passes around instead of the keywords themselves. The
+keywords that shape the job (:data:`JOB_KEYWORDS`) are handed to ``Client.send_request`` as the caller gave them,
+so a ``send_request`` that a subclass or a test replaced sees what PySOA's did; the service's handler builds the job
+from them (``job_of``). A mistake is reported at once, naming the argument, and nothing is sent: a wrong type raises
+``TypeError``, a value of the right type that cannot be used ``ValueError`` (before, ``context="abc"`` surfaced as an
+``AttributeError`` deep in the call, ``timeout=float("inf")`` as an ``OverflowError`` from the transport, and a float
+switch was silently truncated).
+
+The check of a number of seconds (``check_seconds``) is ``client.py``'s: a call with a ``timeout`` runs it on its way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
+
+from pysoa_like.common._short_text import short_repr
+from pysoa_like.common.types import ActionRequest
+from pysoa_like.core.switches import get_switch
+
+__all__ = [
+    "JOB_KEYWORDS",
+    "ActionRequestArgument",
+    "ActionRequestArgumentIterable",
+    "ActionRequestArgumentList",
+    "CallKeywords",
+    "JobRequestArgument",
+    "check_job_arguments",
+    "check_mapping",
+    "switch_list",
+]
+
+#: An action to call: an :class:`ActionRequest` or a dict ``{"action": ..., "body": {...}}``.
+ActionRequestArgument = ActionRequest | dict[str, Any]
+ActionRequestArgumentList = list[ActionRequestArgument]
+ActionRequestArgumentIterable = Iterable[ActionRequestArgument]
+#: One job of :meth:`Client.call_jobs_parallel`: ``{"service_name": str, "actions": [...]}``.
+JobRequestArgument = dict[str, Any]
+
+
+class CallKeywords(TypedDict, total=False):
+    """The keyword arguments of every ``call_*`` method (the parallel calls also take ``catch_transport_errors``).
+
+    The job's headers come from ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
+    ``control_extra``, ``message_expiry_in_seconds`` and ``suppress_response`` (exactly the keywords of
+    ``Client.send_request``); the others say how the call waits and what it returns.
+    """
+
+    expansions: Mapping[str, Any] | None
+    raise_job_errors: bool
+    raise_action_errors: bool
+    catch_transport_errors: bool
+    timeout: float | None
+    switches: Iterable[Any] | None
+    correlation_id: str | None
+    continue_on_error: bool
+    context: Mapping[str, Any] | None
+    control_extra: Mapping[str, Any] | None
+    message_expiry_in_seconds: float | None
+    suppress_response: bool
+    fallback: Any
+    idempotent: bool | None
+    retry: Mapping[str, Any] | bool | None
+
+
+#: The keywords of ``Client.send_request`` (the ones that shape the job).
+JOB_KEYWORDS = frozenset(
+    (
+        "switches",
+        "correlation_id",
+        "continue_on_error",
+        "context",
+        "control_extra",
+        "message_expiry_in_seconds",
+        "suppress_response",
+    )
+)
+
+
+def check_mapping(value: Any, name: str) -> None:
+    """Check a mapping argument (None allowed).
+
+    Raises:
+        TypeError: ``value`` is not a mapping.
+    """
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a dict) or None, got {short_repr(value)}")
+
+
+def switch_list(switches: Any, name: str) -> list[int]:
+    """The switches of an argument, as ints.
+
+    Raises:
+        TypeError: ``switches`` is not a list, tuple or set, or an item is not a switch (a float or a bool is
+            not: a float was silently truncated, and the server refuses both).
+    """
+    if isinstance(switches, str | bytes | Mapping) or not isinstance(switches, Iterable):
+        raise TypeError(f"{name} must be a list, tuple or set of switches, got {short_repr(switches)}")
+    result = []
+    for switch in switches:
+        try:
+            result.append(get_switch(switch))
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+    return result
+
+
+def check_job_arguments(switches: Any, correlation_id: Any, context: Any, control_extra: Any) -> None:
+    """Check the arguments that shape a job's headers (those of ``Client.send_request`` but the actions, the flags
+    and the expiry, which its callers check with ``check_seconds`` right after).
+
+    Raises:
+        TypeError: An argument has the wrong type (the message names it).
+    """
+    if switches is not None:
+        switch_list(switches, "switches")
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        raise TypeError(f"correlation_id must be a string or None, got {short_repr(correlation_id)}")
+    # (Each check is called only for an argument given: most calls give none of these.)
+    if context is not None:
+        check_mapping(context, "context")
+        context_switches = context.get("switches")
+        if context_switches is not None:
+            switch_list(context_switches, 'context["switches"]')
+    if control_extra is not None:
+        check_mapping(control_extra, "control_extra")
