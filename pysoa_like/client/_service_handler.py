@@ -16,7 +16,9 @@ timeouts.
 Metrics: with the default :class:`~pysoa_like.common.metrics.NoOpMetricsRecorder` nothing is timed or
 counted (the handler is built without its instruments, decided once in ``__init__``); any other
 recorder gets PySOA's client metrics plus ``client.call`` (a timer from send to reply) and
-``client.call.error`` (per error code), for Prometheus and tracing.
+``client.call.error`` (per error code), for Prometheus and tracing: the handler's timed steps are its base class,
+:class:`~pysoa_like.client._call_metrics.CallMetrics` (``action_label``, ``count_call_errors`` and ``metrics_of``
+are importable from here too).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from pysoa_like.client._async_middleware import check_plain_hooks
+from pysoa_like.client._call_metrics import CallMetrics, action_label, count_call_errors, metrics_of
 from pysoa_like.client.errors import DeprecatedActionWarning
 from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import build_configured
-from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder, records_nothing
+from pysoa_like.common.metrics import MetricsRecorder, records_nothing
 from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import (
@@ -242,7 +245,7 @@ class _PerThread(threading.local):
         self.state = _ThreadState()
 
 
-class ServiceHandler:
+class ServiceHandler(CallMetrics):
     """Sends job requests to one service and routes its replies back to the calls waiting for them.
 
     A :class:`~pysoa_like.client.client.Client` creates one handler per service on first use.
@@ -327,12 +330,6 @@ class ServiceHandler:
             state.receive_follows = None
             transport.receive_follows(receive_follows)
         transport.send_request_message(request_id, meta, body, message_expiry_in_seconds)
-
-    def _send_to_transport_timed(
-        self, request_id: int, meta: dict[str, Any], job_request: Any, message_expiry_in_seconds: float | None = None
-    ) -> None:
-        with self.metrics.timer("client.send.excluding_middleware"):
-            self._send_to_transport(request_id, meta, job_request, message_expiry_in_seconds)
 
     def takes_messages(self) -> bool:
         """Whether :meth:`send_request` may be given a job in its wire form: no middleware would see the
@@ -427,48 +424,6 @@ class ServiceHandler:
             state.calls.pop(request_id, None)
         return awaits_reply
 
-    def _send_measured(
-        self,
-        request_id: int,
-        meta: dict[str, Any],
-        job_request: JobRequest | dict[str, Any],
-        message_expiry_in_seconds: float | None,
-    ) -> tuple[Any, str]:
-        """Send through the middleware with a recorder: time the send, and start the ``client.call`` timer.
-
-        Returns:
-            The call's running timer and its ``action`` label: the timer stops when its reply arrives (or the
-            call fails or is forgotten).
-        """
-        metrics = self.metrics
-        action = action_label(job_request)
-        call_timer = metrics.timer("client.call", service=self.service_name, action=action)
-        call_timer.start()
-        try:
-            with metrics.timer("client.send.including_middleware"):
-                self._send_stack(request_id, meta, job_request, message_expiry_in_seconds)
-        except BaseException as exc:
-            call_timer.stop()
-            metrics.counter(
-                "client.call.error", service=self.service_name, action=action, code=type(exc).__name__
-            ).increment()
-            raise
-        finally:
-            metrics.publish_all()
-        return call_timer, action
-
-    def _call_ended(self, state: _ThreadState, request_id: Any, response: JobResponse | None, error: Any) -> None:
-        """Stop a call's ``client.call`` timer and count its errors by code (a no-op for calls not timed)."""
-        try:
-            entry = state.calls.pop(request_id, None)
-        except TypeError:  # an unhashable id from a misbehaving server
-            return
-        if entry is None:
-            return
-        timer, action = entry
-        timer.stop()
-        count_call_errors(self.metrics, self.service_name, action, response, error)
-
     # Receiving
 
     def _receive_from_transport(
@@ -478,21 +433,6 @@ class ServiceHandler:
         if body is None:
             return None, None
         return request_id, job_response_from_dict(body)
-
-    def _receive_from_transport_timed(
-        self, receive_timeout_in_seconds: float | None = None
-    ) -> tuple[Any, JobResponse | None]:
-        with self.metrics.timer("client.receive.excluding_middleware"):
-            return self._receive_from_transport(receive_timeout_in_seconds)
-
-    def _receive_measured(self, receive_timeout_in_seconds: float | None = None) -> tuple[Any, JobResponse | None]:
-        """Pull the next reply through the middleware, timed, ending its call's ``client.call`` timer:
-        ``(request_id, JobResponse)``, or ``(None, None)``."""
-        with self.metrics.timer("client.receive.including_middleware"):
-            received: tuple[Any, JobResponse | None] = self._receive_stack(receive_timeout_in_seconds)
-        if received[1] is not None:
-            self._call_ended(self._local.state, received[0], received[1], None)
-        return received
 
     def _drop(self, request_id: Any) -> None:
         log_bounded(
@@ -620,46 +560,15 @@ class ServiceHandler:
             entry[0].stop()
 
 
-def metrics_of(settings: Mapping[str, Any]) -> MetricsRecorder:
-    """The metrics recorder a service's client settings configure (the no-op one by default)."""
-    metrics_config = settings.get("metrics")
-    if metrics_config and metrics_config.get("object"):
-        recorder: MetricsRecorder = build_configured(metrics_config)
-        return recorder
-    return NoOpMetricsRecorder()
-
-
 def middleware_of(settings: Mapping[str, Any], metrics: MetricsRecorder) -> list[ClientMiddleware]:
     """The client middleware of a service's settings, built (timed as ``client.middleware.initialize``)."""
     with metrics.timer("client.middleware.initialize"):
         return [build_configured(m) for m in settings.get("middleware") or ()]
 
 
-def count_call_errors(
-    metrics: MetricsRecorder, service_name: str, action: str, response: JobResponse | None, error: Any
-) -> None:
-    """Count an ended call's errors in ``client.call.error``: its reply's error codes, or its exception's class."""
-    codes: list[str] = []
-    if response is not None:
-        codes.extend(e.code for e in response.errors)
-        for action_response in response.actions:
-            codes.extend(e.code for e in action_response.errors)
-    elif error is not None:
-        codes.append(type(error).__name__)
-    for code in codes:
-        metrics.counter("client.call.error", service=service_name, action=action, code=code).increment()
-
-
 def _control_of(job_request: JobRequest | dict[str, Any]) -> Any:
     """The control header of a job, in either of its forms."""
     return job_request["control"] if isinstance(job_request, dict) else job_request.control
-
-
-def action_label(job_request: JobRequest | dict[str, Any]) -> str:
-    """The ``action`` label of a call's metrics: its action names, joined with commas."""
-    if isinstance(job_request, dict):
-        return ",".join(str(action["action"]) for action in job_request["actions"])
-    return ",".join(str(action.action) for action in job_request.actions)
 
 
 # The job a client sends: its headers and its form (the handler of its service says which).
