@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pysoa_like.client._async_middleware import async_receive_chain, async_send_chain
 from pysoa_like.client._call_metrics import action_label, count_call_errors, metrics_of
-from pysoa_like.client._service_handler import deprecation_warnings, middleware_of
+from pysoa_like.client._service_handler import deprecation_warnings
+from pysoa_like.client._service_link import middleware_of
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.client.middleware import AsyncGetResponseCallable, AsyncSendRequestCallable, ClientMiddleware
 from pysoa_like.common.metrics import MetricsRecorder, records_nothing

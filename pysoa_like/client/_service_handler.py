@@ -18,7 +18,8 @@ counted (the handler is built without its instruments, decided once in ``__init_
 recorder gets PySOA's client metrics plus ``client.call`` (a timer from send to reply) and
 ``client.call.error`` (per error code), for Prometheus and tracing: the handler's timed steps are its base class,
 :class:`~pysoa_like.client._call_metrics.CallMetrics` (``action_label``, ``count_call_errors`` and ``metrics_of``
-are importable from here too).
+are importable from here too). What the handler is built from (its transport, middleware, recorder, policies) is its
+base class :class:`~pysoa_like.client._service_link.ServiceLink`'s.
 """
 
 from __future__ import annotations
@@ -30,19 +31,14 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Generator, Iterable, Mapping
+from typing import Any, Final
 
-from pysoa_like.client._async_middleware import check_plain_hooks
-from pysoa_like.client._call_metrics import CallMetrics, action_label, count_call_errors, metrics_of
+from pysoa_like.client._call_metrics import action_label, count_call_errors, metrics_of
+from pysoa_like.client._service_link import ServiceLink, middleware_of
 from pysoa_like.client.errors import DeprecatedActionWarning
-from pysoa_like.client.middleware import ClientMiddleware, GetResponseCallable, SendRequestCallable
-from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._middleware_stack import build_middleware_stack
+from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._short_text import short_repr
-from pysoa_like.common.fields import build_configured
-from pysoa_like.common.metrics import MetricsRecorder, records_nothing
-from pysoa_like.common.transport.base import ClientTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.types import (
     Context,
@@ -56,10 +52,6 @@ from pysoa_like.common.types import (
 from pysoa_like.core.message import suppress_response_requested
 from pysoa_like.core.switches import get_switch
 from pysoa_like.version import __version_info__
-
-if TYPE_CHECKING:
-    from pysoa_like.client._fleet import VersionGate
-    from pysoa_like.client._resilience import ServicePolicies
 
 __all__ = [
     "DELIVER",
@@ -245,7 +237,7 @@ class _PerThread(threading.local):
         self.state = _ThreadState()
 
 
-class ServiceHandler(CallMetrics):
+class ServiceHandler(ServiceLink):
     """Sends job requests to one service and routes its replies back to the calls waiting for them.
 
     A :class:`~pysoa_like.client.client.Client` creates one handler per service on first use.
@@ -256,59 +248,8 @@ class ServiceHandler(CallMetrics):
             class configuration holding the imported class under ``object``).
     """
 
-    def __init__(self, service_name: str, settings: Mapping[str, Any]) -> None:
-        self.service_name = service_name
-        self.metrics: MetricsRecorder = metrics_of(settings)
-        transport_config = settings["transport"]
-        with self.metrics.timer("client.transport.initialize"):
-            self.transport: ClientTransport = build_configured(transport_config, service_name, self.metrics)
-        self.middleware: list[ClientMiddleware] = middleware_of(settings, self.metrics)
-        for middleware in self.middleware:
-            check_plain_hooks(middleware)
-        # A random start keeps ids of different clients sharing one reply channel apart, as PySOA does.
-        self.request_counter = random.randint(1, 1_000_000)
-        self._counter_lock = threading.Lock()
-        # Replies nobody waits for are logged a few times a minute at most (their rate is up to the peers).
-        self._log_throttle = LogThrottle()
-        self._local = _PerThread()
-        api_token = settings.get("api_token")
-        #: Context keys every request to this service carries under the call's own (the ``api_token`` setting).
-        self.base_context: dict[str, Any] | None = {"api_token": api_token} if api_token else None
-        minimum_version = settings.get("minimum_version")
-        #: Checks the service's version in the registry before each call (``None``: no minimum).
-        self.version_gate: VersionGate | None = None
-        if minimum_version:
-            from pysoa_like.client._fleet import VersionGate, live_versions_reader
-
-            reader = live_versions_reader(service_name, self.transport, transport_config)
-            self.version_gate = VersionGate(service_name, minimum_version, reader)
-        from pysoa_like.client._resilience import ServicePolicies
-
-        #: The service's breakers, bulkhead, retries and fallbacks (``None`` when its settings configure none).
-        self.policies: ServicePolicies | None = ServicePolicies.from_settings(service_name, settings, self.metrics)
-        # Whether metrics are recorded is decided here, once: the plain recorder's instruments are never called.
-        self._measured = not records_nothing(self.metrics)
-        # Built once: the wrappers are pure functions of the middleware list.
-        send: SendRequestCallable = self._send_to_transport_timed if self._measured else self._send_to_transport
-        receive: GetResponseCallable = (
-            self._receive_from_transport_timed if self._measured else self._receive_from_transport
-        )
-        # (Its innermost step also takes a job in its wire form: see takes_messages.)
-        self._send_stack: Callable[[int, dict[str, Any], Any, float | None], None] = build_middleware_stack(
-            [m.request for m in self.middleware], send
-        )
-        self._receive_stack = build_middleware_stack([m.response for m in self.middleware], receive)
-        # How the next reply is pulled: through the middleware, timed with a recorder.
-        self._receive_one: GetResponseCallable = self._receive_measured if self._measured else self._receive_stack
-
-    def make_policies(self) -> ServicePolicies:
-        """The service's resilience policies, made now (empty) if its settings configure none: a call's own policy."""
-        with self._counter_lock:
-            if self.policies is None:
-                from pysoa_like.client._resilience import ServicePolicies
-
-                self.policies = ServicePolicies(self.service_name, {}, self.metrics)
-            return self.policies
+    # (The constructor is ServiceLink's.) The handler's state in each thread: its reply routing.
+    _per_thread = _PerThread
 
     def _next_request_id(self) -> int:
         with self._counter_lock:
@@ -558,12 +499,6 @@ class ServiceHandler(CallMetrics):
         entry = state.calls.pop(request_id, None)
         if entry is not None:
             entry[0].stop()
-
-
-def middleware_of(settings: Mapping[str, Any], metrics: MetricsRecorder) -> list[ClientMiddleware]:
-    """The client middleware of a service's settings, built (timed as ``client.middleware.initialize``)."""
-    with metrics.timer("client.middleware.initialize"):
-        return [build_configured(m) for m in settings.get("middleware") or ()]
 
 
 def _control_of(job_request: JobRequest | dict[str, Any]) -> Any:
