@@ -74,7 +74,7 @@ def merge_settings(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict
     for key, item in data.items():
         default = merged.get(key)
         if isinstance(item, Mapping) and isinstance(default, Mapping):
-            if "object" in item and "path" not in item and "path" in default:
+            if item.get("object") is not None and "path" not in item and "path" in default:
                 # A class configuration given as a class: the default's path must not replace it.
                 default = {k: v for k, v in default.items() if k != "path"}
             merged[key] = merge_settings(item, default)

@@ -34,6 +34,7 @@ __all__ = [
     "WORKER_KEY_TTL_MILLISECONDS",
     "WatchVerdict",
     "WatchedRequests",
+    "released_key_ttl_milliseconds",
     "worker_died_body",
     "worker_died_message",
     "worker_key",
@@ -47,6 +48,22 @@ WORKER_KEY_TTL_MILLISECONDS = 3000
 WORKER_KEY_REFRESH_SECONDS = 1.0
 #: How often a waiting client checks the liveness keys of its watched requests.
 WATCH_CHECK_SECONDS = 1.0
+
+
+def released_key_ttl_milliseconds(deadline: float | None, now: float, default_expiry_seconds: float) -> int:
+    """How long the liveness key of a watched request that will get no reply (its job asked for none while it ran)
+    is left to live, no longer refreshed: until the request's deadline, plus :data:`WORKER_KEY_TTL_MILLISECONDS`.
+
+    Its client, still waiting, then ends with its own timeout; a key gone earlier would tell it that the worker
+    died.
+
+    Args:
+        deadline: The request's deadline (its ``__expiry__``, a Unix time), or ``None``.
+        now: The current Unix time.
+        default_expiry_seconds: How long a request without a deadline may wait (the transport's message expiry).
+    """
+    left = (deadline - now) if deadline is not None else default_expiry_seconds
+    return max(0, int(left * 1000)) + WORKER_KEY_TTL_MILLISECONDS
 
 
 def worker_key(reply_to: str, nonce: str) -> str:

@@ -119,6 +119,14 @@ def _migration_alias(module_name: str, attribute_path: str, exc: ModuleNotFoundE
 _DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())
 
 
+def _path_of(given: Any) -> str | None:
+    """The ``path`` a class given as ``object`` is normalised with (not always importable: a class made in a
+    function has ``<locals>`` in it, which is why a value whose path is this one is not imported again)."""
+    if not isinstance(given, type):
+        return None
+    return f"{given.__module__}:{given.__qualname__}"
+
+
 class ClassConfigurationSchema(Field):
     """Validates ``{"path": ..., "kwargs": {...}}`` and resolves the class it names.
 
@@ -193,7 +201,7 @@ class ClassConfigurationSchema(Field):
 
     def _resolve(self, value: Mapping[Any, Any]) -> tuple[type | None, list[FieldError]]:
         given = value.get("object")
-        if given is not None and value.get("path") is None:
+        if given is not None and (value.get("path") is None or value.get("path") == _path_of(given)):
             # A class given as it is (settings written in Python): used instead of any default path.
             if not isinstance(given, type):
                 return None, [FieldError(ERROR_CODE_INVALID, f"Not a class: {given!r}", "object")]
@@ -258,7 +266,7 @@ class ClassConfigurationSchema(Field):
         kwargs = {} if kwargs is None else normalize_with(self.kwargs_schema(cls), kwargs)
         path = value.get("path")
         if path is None:
-            path = f"{cls.__module__}:{cls.__qualname__}" if value.get("object") is not None else self.default_path
+            path = _path_of(cls) if value.get("object") is not None else self.default_path
         return {
             "path": path,
             "kwargs": dict(kwargs),

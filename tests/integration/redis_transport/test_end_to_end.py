@@ -111,13 +111,15 @@ def test_a_response_suppressed_by_job_middleware_is_not_sent(redis_url: str) -> 
 
 
 @pytest.mark.parametrize("concurrency", [1, 3], ids=["one_at_a_time", "concurrency_3"])
-def test_a_watched_request_whose_response_is_suppressed_while_it_runs_leaves_no_liveness_key(
+def test_a_watched_call_whose_response_is_suppressed_while_it_runs_times_out_and_its_liveness_key_ends(
     redis_url: str, concurrency: int
 ) -> None:
-    """A client watching its requests' workers (``detect_dead_workers``) sends a job that a job middleware then asks
-    no response for: the worker deletes the request's liveness key as it does after a reply. It kept the key (and
-    refreshed it every second) until it took its next request, or for ever when it ran jobs concurrently."""
-    RECORDED.clear()
+    """A client watching its requests' workers (``detect_dead_workers``) calls with a 3 s timeout an action that
+    runs 1.5 s (so the client sees the liveness key), and a job middleware asks no response for the job: the call
+    ends with its timeout (its worker did not die), and the
+    request's liveness key, no longer refreshed, ends a few seconds after the request's deadline. The key was
+    refreshed every second until the worker took its next request, or for ever when it ran jobs concurrently; and a
+    key deleted at once made the waiting call end early with a false WORKER_DIED."""
     settings = dict(
         _server_settings(redis_url), middleware=[{"path": SUPPRESSES_QUIET_JOBS_PATH}], concurrency=concurrency
     )
@@ -127,15 +129,12 @@ def test_a_watched_request_whose_response_is_suppressed_while_it_runs_leaves_no_
     raw = redis.Redis.from_url(redis_url)
     try:
         client = _client(redis_url, detect_dead_workers=True)
-        client.send_request("e2e", [{"action": "record", "body": {"quiet": True}}])
-        deadline = time.monotonic() + 5
-        while not RECORDED and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert RECORDED == [{"quiet": True}]
-        # Gone at once (polled for 2 s, less than the key's 3 s life: a kept key is refreshed every second)
-        deadline = time.monotonic() + 2
+        with pytest.raises(MessageReceiveTimeout):
+            client.call_action("e2e", "sleep", {"seconds": 1.5, "quiet": True}, timeout=3)
+        # The key's last life is the request's deadline (now, about) plus 3 s; a refreshed key would live on.
+        deadline = time.monotonic() + 8
         while raw.keys("pysoa:*.worker.*") and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.1)
         assert raw.keys("pysoa:*.worker.*") == []
     finally:
         server.shutting_down = True

@@ -6,6 +6,7 @@ from pysoa_like.common.transport.redis_gateway._liveness_key import watched_key
 from pysoa_like.core.worker_watch import (
     WatchedRequests,
     WatchVerdict,
+    released_key_ttl_milliseconds,
     worker_key,
 )
 
@@ -39,3 +40,11 @@ def test_only_requests_that_ask_with_a_nonce_and_a_valid_reply_queue_are_watched
     assert watched_key({**meta, "reply_nonce": "x" * 65}) is None
     assert watched_key({**meta, "reply_to": "service.echo"}) is None
     assert watched_key([meta]) is None
+
+
+def test_a_key_given_no_reply_lives_until_the_requests_deadline_and_a_little_more() -> None:
+    """A watched request that will get no reply leaves its key to the request's deadline plus the key's usual 3 s
+    life (its client times out before the key ends); without a deadline, the transport's message expiry counts."""
+    assert released_key_ttl_milliseconds(1000.0 + 2.5, 1000.0, 60) == 2500 + 3000
+    assert released_key_ttl_milliseconds(1000.0 - 5, 1000.0, 60) == 3000
+    assert released_key_ttl_milliseconds(None, 1000.0, 60) == 60000 + 3000

@@ -88,3 +88,15 @@ def test_a_metrics_recorder_given_as_a_class_is_built_not_replaced_by_the_defaul
     recorder = client.handlers["echo"].metrics
     assert isinstance(recorder, CountingMetricsRecorder)
     assert len(recorder.get_values("timer", "client.call")) == 1
+
+
+def test_settings_with_a_class_made_in_a_function_validate_again() -> None:
+    """A class given as ``{"object": cls}`` whose derived path cannot be imported (made in a function) still
+    validates again from the normalised settings (as a Server or Client with a settings subclass does)."""
+
+    class LocalRecorder(CountingMetricsRecorder):
+        pass
+
+    transport = {"path": TRANSPORT_PATH, "kwargs": {}}
+    settings = ClientSettings({"transport": transport, "metrics": {"object": LocalRecorder}})
+    assert ClientSettings(dict(settings))["metrics"]["object"] is LocalRecorder

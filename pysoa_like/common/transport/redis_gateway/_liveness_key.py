@@ -2,7 +2,8 @@
 
 See :mod:`pysoa_like.core.worker_watch` for the protocol. Only requests whose
 client asked for it (``meta.watch_worker``) cost anything: a ``SET`` when the request is taken, a ``PEXPIRE`` a
-second from a background thread while its job runs, a ``DEL`` after its reply. A failure of any of these is
+second from a background thread while its job runs, a ``DEL`` after its reply (or, when its job asked for no reply
+while it ran, a last ``PEXPIRE`` to a little after the request's deadline). A failure of any of these is
 logged and never fails the request.
 """
 
@@ -12,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 import redis
@@ -25,6 +27,7 @@ from pysoa_like.core.worker_watch import (
     WATCH_META_KEY,
     WORKER_KEY_REFRESH_SECONDS,
     WORKER_KEY_TTL_MILLISECONDS,
+    released_key_ttl_milliseconds,
     worker_key,
 )
 
@@ -110,6 +113,24 @@ class WorkerWatch:
                 self.core.run_on_key_master(key, "DEL", key)
             except (redis.RedisError, MessageSendError) as exc:
                 self._log("Could not delete the liveness key of a watched request: %s", exc)
+
+    def release(self, meta: Any, deadline: float | None) -> None:
+        """A watched request is done, but no reply will be pushed (its job asked for none while it ran): its key
+        is no longer refreshed, and left to expire a little after the request's ``deadline``
+        (:func:`~pysoa_like.core.worker_watch.released_key_ttl_milliseconds`). Deleting it would tell its client,
+        which waits for the reply until its timeout, that the worker died."""
+        if not self.held:
+            return
+        key = watched_key(meta)
+        with self._lock:
+            if key is None or key not in self.held:
+                return
+            del self.held[key]
+        ttl = released_key_ttl_milliseconds(deadline, time.time(), self.core.message_expiry_in_seconds)
+        try:
+            self.core.run_on_key_master(key, "PEXPIRE", key, ttl)
+        except (redis.RedisError, MessageSendError) as exc:
+            self._log("Could not set the expiry of the liveness key of a request given no reply: %s", exc)
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -362,11 +362,12 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
 
     def response_suppressed(self, meta: dict[str, Any]) -> None:
         """The server sends no response to a request (its job asked for none, maybe only once it ran): the request
-        is done all the same. Its liveness key, if its client watches it, is deleted as after a reply; with
-        at-least-once delivery it counts as answered, and is removed from the in-progress list instead of being
-        given back."""
+        is done all the same. Its liveness key, if its client watches it, is no longer refreshed and expires a
+        little after the request's deadline (its client, still waiting, times out rather than hear that the worker
+        died); with at-least-once delivery it counts as answered, and is removed from the in-progress list instead
+        of being given back."""
         if self._watch.held:
-            self._watch.end(meta)
+            self._watch.release(meta, getattr(meta, "deadline", None))
         held = getattr(meta, "delivery", None)
         if held is not None:
             held.answered = True
