@@ -48,7 +48,7 @@ nitpick_ignore_regex = [
     (r"py:class", r"(.*\.)?_?[A-Z]\w{0,2}|.*\._[A-Z]\w*"),
     (
         r"py:class",
-        r"CallKeywords|ActionRequestArgumentIterable|JobRequestArgument|ServerGetter|ActionCallable|Body|Context|Control|"
+        r"BatchItem|CallKeywords|ActionRequestArgumentIterable|JobRequestArgument|ServerGetter|ActionCallable|Body|Context|Control|"
         r"(pysoa_like\.server\.internal\.types\.)?RequestSwitchSet",
     ),
 ]

@@ -5,122 +5,73 @@ maps every Redis failure to a transport error, records PySOA's metrics and cache
 unique ``(backend_type, backend_layer_kwargs)`` for client transports, and one for server transports.
 Everything about bytes and keys comes from
 :mod:`pysoa_like.common.transport.redis_gateway.protocol`.
+
+This module holds what one call runs (the lane of a key, a push written with the wait for its reply, a server's
+reply, the wait for a message); the rest of the core is in its bases, one concern each: the backend and its lanes
+(:mod:`._backends`), what follows a server's reply push (:mod:`._deferred_replies`), pushes that wait for Redis'
+answer with their retries (:mod:`._retried_pushes`), batches (:mod:`._batch_sends`), single commands on a master
+(:mod:`._master_commands`) and Redis failures (:mod:`._redis_failures`); the serializers are in :mod:`._serializers`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, ClassVar, NoReturn
+from typing import Any
 
 import redis
 
-from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._short_text import short_repr
-from pysoa_like.common.fields import resolve_python_path
+from pysoa_like.common._bounded_logs import LogThrottle
 from pysoa_like.common.metrics import MetricsRecorder, records_nothing
-from pysoa_like.common.serializer import MsgpackSerializer, Serializer
+from pysoa_like.common.serializer import Serializer
 from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
-    QueueFullSendError,
     ReceiveAuthenticationError,
 )
+from pysoa_like.common.transport.redis_gateway._backends import SharedBackends, backend_key
+from pysoa_like.common.transport.redis_gateway._batch_sends import BatchItem, BatchSends
+from pysoa_like.common.transport.redis_gateway._deferred_replies import DeferredReplies
 from pysoa_like.common.transport.redis_gateway._lanes import (
-    READ_MARGIN_SECONDS,
     Lane,
     PushItem,
     PushRefusedBeforeWait,
     QueueFullError,
     RawMessage,
-    must_push_again,
 )
-from pysoa_like.common.transport.redis_gateway.backend import make_backend
-from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
-from pysoa_like.common.transport.redis_gateway.protocol import (
-    queue_full_backoff_seconds,
-    queue_full_come_back_seconds,
-    queue_full_error_message,
-)
-from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, SlotRing, parse_redirect
+from pysoa_like.common.transport.redis_gateway._master_commands import MasterCommands
+from pysoa_like.common.transport.redis_gateway._redis_failures import RedisFailures
+from pysoa_like.common.transport.redis_gateway._retried_pushes import RetriedPushes
+from pysoa_like.common.transport.redis_gateway._serializers import SerializersByType, make_serializer, serializer_named
+from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
+from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing
 from pysoa_like.core.constants import (
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
     DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
 )
-from pysoa_like.core.keys import HostRing, queue_key, queue_name_of
+from pysoa_like.core.keys import HostRing, queue_key
 from pysoa_like.core.message import OutgoingMessage
 from pysoa_like.core.redis_protocol import push_plan
 
-__all__ = ["RedisTransportCore", "SerializersByType", "backend_key", "make_serializer", "serializer_named"]
+__all__ = [
+    "BatchItem",
+    "RedisTransportCore",
+    "SerializersByType",
+    "backend_key",
+    "make_serializer",
+    "serializer_named",
+]
 
 _logger = logging.getLogger("pysoa_like.transport")
 _oversized_logger = logging.getLogger("pysoa_like.transport.oversized_message")
 
 # A wait cut short by a closed connection goes on on a new one if at least this much of it is left.
 _MINIMUM_REMAINING_WAIT_SECONDS = 0.05
-
-#: One message (or all the chunks of one) to push: ``(queue_name, messages, redis_expiry_seconds)``.
-BatchItem = tuple[str, Sequence[OutgoingMessage], int]
-
-
-def _freeze(value: Any) -> Hashable:
-    """A hashable, order-insensitive (for mappings) form of a settings value, for the backend cache key."""
-    if isinstance(value, Mapping):
-        return ("map", frozenset((key, _freeze(item)) for key, item in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(item) for item in value)
-    if isinstance(value, (set, frozenset)):
-        return frozenset(_freeze(item) for item in value)
-    try:
-        hash(value)
-    except TypeError:
-        # An unhashable object (an SSL context, say) only matches itself.
-        return ("object", id(value))
-    return value  # type: ignore[no-any-return]
-
-
-def backend_key(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> Hashable:
-    """What makes two transports' backends the same (equal settings share one backend, or one asyncio pool)."""
-    return (backend_type, _freeze(backend_layer_kwargs))
-
-
-class SerializersByType(dict[str | None, Serializer]):
-    """The serializers of the ``content-type`` headers seen (``None``: no header), the default one's at hand.
-
-    A known type is a plain lookup (``serializers[mime_type]``: no call on a message's path); an unknown one is
-    resolved once (:func:`serializer_named`: the default serializer when no serializer has it) and remembered.
-
-    Args:
-        default: The transport's default serializer (for messages without a ``content-type`` too).
-    """
-
-    def __init__(self, default: Serializer) -> None:
-        super().__init__({None: default})
-        if default.mime_type:
-            self[default.mime_type] = default
-        self.default = default
-
-    def __missing__(self, mime_type: str | None) -> Serializer:
-        return serializer_named(self, self.default, mime_type)
-
-
-def serializer_named(known: dict[str | None, Serializer], default: Serializer, mime_type: str | None) -> Serializer:
-    """The serializer of a ``content-type`` header (``default`` when unknown), remembered in ``known`` (64 at most)."""
-    serializer = known.get(mime_type)
-    if serializer is None:
-        try:
-            serializer = Serializer.resolve_serializer(mime_type)  # type: ignore[arg-type]
-        except ValueError:
-            serializer = default
-        if len(known) < 64:
-            known[mime_type] = serializer
-    return serializer
 
 
 class _ThreadState(threading.local):
@@ -136,15 +87,7 @@ class _ThreadState(threading.local):
         self.waiting: tuple[str, int, Lane] | None = None
 
 
-def make_serializer(config: Mapping[str, Any] | None) -> Serializer:
-    if not config:
-        return MsgpackSerializer()
-    serializer_class = config.get("object") or resolve_python_path(config["path"])
-    serializer: Serializer = serializer_class(**(config.get("kwargs") or {}))
-    return serializer
-
-
-class RedisTransportCore:
+class RedisTransportCore(SharedBackends, DeferredReplies, RetriedPushes, BatchSends, MasterCommands, RedisFailures):
     """The shared engine of :class:`RedisClientTransport` and :class:`RedisServerTransport`.
 
     Args:
@@ -161,11 +104,6 @@ class RedisTransportCore:
         default_serializer_config: ``{"path": ..., "kwargs": ...}`` of the serializer of sent requests.
         log_messages_larger_than_bytes: The oversized-message WARNING threshold (0 disables).
     """
-
-    # One backend per (process, backend_type, backend_layer_kwargs), shared by the process's client transports (and
-    # one for its server transports, see serve_on_own_backend).
-    _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
-    _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
@@ -236,34 +174,6 @@ class RedisTransportCore:
             backend = self._backend = self._get_backend()
         return backend
 
-    def _get_backend(self) -> BaseRedisClient:
-        key = (os.getpid(), self._cache_key)
-        backend = self._backend_layer_cache.get(key)
-        if backend is not None:
-            return backend
-        with self._backend_cache_lock:
-            backend = self._backend_layer_cache.get(key)
-            if backend is None:
-                with self.metrics.timer(self.prefix + "backend.initialize"):
-                    backend = make_backend(self.backend_type, self.backend_layer_kwargs)
-                self._backend_layer_cache[key] = backend
-        return backend
-
-    def serve_on_own_backend(self) -> None:
-        """Use the backend of this process's server transports, not the one its client transports share (before
-        first use): a server's connections then carry nothing but its own commands, so the wait for its next
-        request may go out with its reply (:meth:`send_reply_then_pop`) while a client in the same thread (a
-        hook's nested call) uses its own connection meanwhile."""
-        self._cache_key = ("server", self._cache_key)
-
-    @classmethod
-    def clear_backend_cache(cls) -> None:
-        """Close and forget every cached backend of this process (for tests and reconfiguration)."""
-        with cls._backend_cache_lock:
-            backends, cls._backend_layer_cache = list(cls._backend_layer_cache.values()), {}
-        for backend in backends:
-            backend.close()
-
     def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
         """The ring slot serving ``key`` and the thread's lane to it (see :meth:`_lane_at`).
 
@@ -282,37 +192,6 @@ class RedisTransportCore:
             return self._lane_at(index, timer_name, error_prefix)
         if self.measured and lane.check_connection():
             self.metrics.counter(self.prefix + "reconnect").increment()
-        return index, lane
-
-    def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
-        """The thread's lane to ring slot ``index`` (the lookup timed as ``timer_name`` when measured), made anew if
-        Redis closed its connection while it was idle.
-
-        Raises:
-            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot.
-            MessageReceiveError: (any other ``error_prefix``) The same.
-        """
-        backend = self._backend or self.backend_layer
-        timer = self.metrics.timer(self.prefix + timer_name) if self.measured else None
-        if timer is not None:
-            timer.start()
-        try:
-            lane = backend.lane_at(index, self.metrics, self.prefix)
-            if lane.check_connection():
-                # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master
-                # is looked up again (Sentinel) before a new connection is opened.
-                self.metrics.counter(self.prefix + "reconnect").increment()
-                backend.reset_client(index)
-                lane = backend.lane_at(index, self.metrics, self.prefix)
-        except CannotGetConnectionError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
-            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
-            raise error_class(str(exc)) from exc
-        finally:
-            if timer is not None:
-                timer.stop()
-        if backend.fixed_lanes and timer is None:
-            self._thread.lanes[index] = lane  # (the lookup stays timed when measured)
         return index, lane
 
     # Serializers
@@ -339,31 +218,6 @@ class RedisTransportCore:
         )
 
     # I/O
-
-    def send_messages(
-        self,
-        queue_name: str,
-        messages: Sequence[OutgoingMessage],
-        redis_expiry_seconds: int,
-        deadline: float | None = None,
-    ) -> None:
-        """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
-
-        A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
-        before retry i, but never past ``deadline`` less the read margin (the call's own time): the retries
-        stop early rather than hold a call past its deadline (PySOA's ten retries slept about 257 seconds).
-
-        Args:
-            queue_name: The queue name without the ``pysoa:`` prefix.
-            messages: The framed message, or all its chunks.
-            redis_expiry_seconds: The list's new TTL.
-            deadline: ``time.monotonic()`` by which Redis must have answered each attempt (at most
-                ``socket_timeout`` from its start; the default).
-
-        Raises:
-            MessageSendError: If the queue stayed full, or Redis failed (the slot's connection is then reset).
-        """
-        self._push_retrying(queue_name, messages, redis_expiry_seconds, 0, deadline=deadline)
 
     def send_reply(
         self,
@@ -458,274 +312,6 @@ class RedisTransportCore:
             self._thread.waiting = (pop_key, index, lane)
         return fused
 
-    def return_waiting(self, wait: float) -> None:
-        """End a wait that :meth:`send_reply_then_pop` started and no receive read: a request it took goes back to
-        the head of its list (for another worker), and a refused reply is acted on. For a server that stops.
-
-        Args:
-            wait: The wait's timeout, as sent (the wait is read to its end: a request Redis handed over is never lost).
-        """
-        waiting, self._thread.waiting = self._thread.waiting, None
-        if waiting is None:
-            return
-        key, index, lane = waiting
-        if not lane.waits_on(key):
-            return
-        try:
-            taken = lane.blocking_pop(key, wait)
-            if taken:
-                self.run_at(index, "LPUSH", key, *[bytes(message) for message in reversed(taken)])
-        except (redis.RedisError, MessageSendError) as exc:
-            _logger.error("Could not return a request taken while stopping (service %s): %s", self.service_name, exc)
-        if lane.settled:
-            self._handle_settled(lane)
-
-    def _commands_before(self, index: int, before: tuple[int, Sequence[tuple[Any, ...]]]) -> Sequence[tuple[Any, ...]]:
-        """The commands to write with a reply's push to ring slot ``index`` (see :meth:`send_reply`): ``before``'s
-        when they go to the same master; else none, once they ran on their own."""
-        if self.backend_layer.shares_lane(before[0], index):
-            return before[1]  # written with the push, run by Redis just before it
-        self._run_before(before)
-        return ()
-
-    def _push_reply_waiting(
-        self,
-        index: int,
-        lane: Lane,
-        item: PushItem,
-        deferrable: bool,
-        before: tuple[int, Sequence[tuple[Any, ...]]] | None,
-    ) -> None:
-        """Push a reply on ``lane`` (ring slot ``index``) and wait for Redis' answer, when the lane could not defer
-        it (which also loads the script on the connection), running ``before``'s commands first.
-
-        Raises:
-            QueueFullError, redis.RedisError: As ``Lane.push`` raises them.
-        """
-        if before is not None:
-            self._run_before(before)
-        if lane.has_deferred:
-            self._settle_lane(index, lane)
-        key, messages, redis_expiry_seconds = item
-        lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only=not deferrable)
-
-    def _run_before(self, before: tuple[int, Sequence[tuple[Any, ...]]]) -> None:
-        """Run the commands that must precede a reply's push, on their own master (see :meth:`send_reply`)."""
-        index, commands = before
-        try:
-            for command in commands:
-                self.run_at(index, *command)
-        except (redis.RedisError, MessageSendError) as exc:
-            log_bounded(
-                _logger,
-                logging.ERROR,
-                self.log_throttle,
-                "before reply",
-                "Could not run what goes before a reply's push (service %s): %s",
-                self.service_name,
-                exc,
-            )
-
-    def settle_deferred(self) -> None:
-        """Read Redis' answers to every deferred reply push of this thread, acting on failures as :meth:`send_reply`
-        does."""
-        for lane, index in list(self._thread.deferred.items()):
-            self._settle_lane(index, lane)
-
-    def _settle_lane(self, index: int, lane: Lane) -> None:
-        if lane.has_deferred:
-            lane.settle()
-        self._thread.deferred.pop(lane, None)
-        self._handle_settled(lane)
-
-    def _handle_settled(self, lane: Lane) -> None:
-        """Act on the failed deferred reply pushes of a lane (see :meth:`send_reply`)."""
-        results, lane.settled = lane.settled, []
-        for (key, messages, expiry), error in results:
-            queue_name = queue_name_of(key)
-            if self._redirected(error, lane) is not None:
-                self._reply_redirected(queue_name, messages, expiry)
-                continue
-            if isinstance(error, QueueFullError) or (
-                isinstance(error, redis.ResponseError) and not must_push_again(error)
-            ):
-                self._refused_reply(queue_name, error)
-                continue
-            # Redis ran nothing (the script vanished with SCRIPT FLUSH, a transaction was discarded) or the
-            # connection closed before Redis answered: push again, on a fresh connection if need be, with the
-            # script's text.
-            try:
-                if not isinstance(error, redis.ResponseError):
-                    self.metrics.counter(self.prefix + "send.error.connection").increment()
-                self.send_reply(queue_name, list(messages), expiry, deferrable=False)
-            except MessageSendError:
-                pass  # logged by send_reply
-
-    def _reply_redirected(self, queue_name: str, messages: Sequence[OutgoingMessage], expiry: int) -> None:
-        """Push a reply again after a ``MOVED``/``ASK`` answer, following the redirection (never raises)."""
-        try:
-            self._push_once(queue_key(queue_name), messages, expiry, True, None)
-        except QueueFullError as exc:
-            self._refused_reply(queue_name, exc)
-        except MessageSendError as exc:
-            self._log_undelivered(queue_name, exc)
-
-    def _redirected(self, error: BaseException, lane: Lane | None = None) -> Redirect | None:
-        """The ``MOVED``/``ASK`` answer ``error`` is, once the backend learned from it; None for any other error.
-
-        Only a backend that follows redirections (Redis Cluster) gets one; for the others such an answer is an
-        error like any other (see :meth:`_fail`, which says what it means).
-        """
-        if not isinstance(error, redis.ResponseError):
-            return None
-        backend = self.backend_layer
-        if not backend.follows_redirects:
-            return None
-        replying_host = ""
-        if lane is not None:
-            replying_host = str(getattr(lane.client.connection_pool, "connection_kwargs", {}).get("host") or "")
-        redirect = parse_redirect(str(error), replying_host)
-        if redirect is not None:
-            backend.note_redirect(redirect)
-            self.metrics.counter(self.prefix + ("redirect.ask" if redirect.ask else "redirect.moved")).increment()
-        return redirect
-
-    def _refused_reply(self, queue_name: str, error: Exception) -> None:
-        full = isinstance(error, QueueFullError)
-        self.metrics.counter(
-            self.prefix + ("send.error.redis_queue_full" if full else "send.error.response")
-        ).increment()
-        log_bounded(
-            _logger,
-            logging.ERROR,
-            self.log_throttle,
-            ("reply refused", full),
-            "Could not deliver a reply to %s (service %s): %s",
-            short_repr(queue_name),
-            self.service_name,
-            "the reply list is full" if full else error,
-        )
-
-    def _log_undelivered(self, queue_name: str, error: Exception | None) -> None:
-        log_bounded(
-            _logger,
-            logging.ERROR,
-            self.log_throttle,
-            "reply undelivered",
-            "Could not deliver a reply to %s (service %s): Redis could not be reached: %s",
-            short_repr(queue_name),
-            self.service_name,
-            error,
-        )
-
-    def _retry_full(
-        self, entries: Sequence[tuple[str, Sequence[OutgoingMessage], int]], deadline: float | None = None
-    ) -> list[MessageSendError | None]:
-        """Retry pushes refused by a full queue, as :meth:`send_messages` retries its first refusal.
-
-        One backoff sleep covers them all; then each is retried with the remaining attempts, never past
-        ``deadline`` less the read margin (a sleep that would end past it is not made: each fails at once).
-        """
-        if not entries:
-            return []
-        if self.queue_full_retries > 0 and not self._count_queue_full_retry(0, deadline):
-            failures_now: list[MessageSendError | None] = []
-            for queue_name, _messages, _expiry in entries:
-                self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-                message = queue_full_error_message(queue_name, 0)
-                failures_now.append(QueueFullSendError(message, queue_full_come_back_seconds(0)))
-            return failures_now
-        failures: list[MessageSendError | None] = []
-        for queue_name, messages, expiry in entries:
-            try:
-                self._push_retrying(queue_name, messages, expiry, 1, deadline=deadline)
-                failures.append(None)
-            except MessageSendError as exc:
-                failures.append(exc)
-        return failures
-
-    def _push_retrying(
-        self,
-        queue_name: str,
-        messages: Sequence[OutgoingMessage],
-        redis_expiry_seconds: int,
-        first: int,
-        script_only: bool = False,
-        deadline: float | None = None,
-    ) -> None:
-        # Attempts after a full queue use the send script even for a big message: a transaction's refused push
-        # would send the whole message to replicas and the AOF each time, the script's does not.
-        key = queue_key(queue_name)
-        retries = 0
-        for attempt in range(first, self.queue_full_retries + 1):
-            try:
-                self._push_once(key, messages, redis_expiry_seconds, script_only or attempt > 0, deadline)
-                return
-            except QueueFullError:
-                if attempt >= self.queue_full_retries or not self._count_queue_full_retry(attempt, deadline):
-                    break
-                retries = attempt + 1
-        self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-        raise QueueFullSendError(queue_full_error_message(queue_name, retries), queue_full_come_back_seconds(retries))
-
-    def _push_once(
-        self,
-        key: str,
-        messages: Sequence[OutgoingMessage],
-        redis_expiry_seconds: int,
-        script_only: bool,
-        deadline: float | None,
-    ) -> None:
-        """One push attempt; a master turned replica (``READONLY``: nothing ran) is looked up again once, and a
-        Redis Cluster's ``MOVED``/``ASK`` answers (nothing ran either) are followed.
-
-        Raises:
-            QueueFullError: The queue is full.
-            MessageSendError: Redis failed.
-        """
-        asking: Redirect | None = None
-        read_only_seen = False
-        for attempt in range(MAXIMUM_REDIRECTS + 1):
-            if asking is None:
-                index, lane = self._lane(key, "send.get_redis_connection", "send")
-            else:
-                index, lane = asking.slot, self._lane_at_address(asking, "send")
-            if lane.has_deferred:
-                self._settle_lane(index, lane)
-            try:
-                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
-                    if asking is None:
-                        lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only, deadline)
-                    else:
-                        lane.push_asking((key, messages, redis_expiry_seconds), self.queue_capacity, deadline)
-                return
-            except QueueFullError:
-                raise
-            except redis.ReadOnlyError as exc:
-                if read_only_seen:
-                    self._fail_send(index, exc)
-                read_only_seen = True
-                # A failover demoted this master: find the new one (Sentinel) and push there.
-                self.backend_layer.reset_client(index)
-                asking = None
-            except redis.ResponseError as exc:
-                redirect = self._redirected(exc, lane)
-                if redirect is None or attempt >= MAXIMUM_REDIRECTS:
-                    self._fail_send(index, exc)
-                asking = redirect if redirect.ask else None
-            except Exception as exc:
-                self._fail_send(index, exc)
-        raise AssertionError("unreachable")  # pragma: no cover (the last attempt returns or raises)
-
-    def _lane_at_address(self, redirect: Redirect, error_prefix: str) -> Lane:
-        """The thread's lane to the node an ``ASK`` answer names."""
-        try:
-            return self.backend_layer.lane_for_address(redirect.address)
-        except CannotGetConnectionError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
-            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
-            raise error_class(str(exc)) from exc
-
     def send_then_pop(
         self,
         key: str,
@@ -774,132 +360,6 @@ class RedisTransportCore:
         assert ring is not None
         other_index = ring.index_for(other_key)
         return other_index == index or self.backend_layer.shares_lane(index, other_index)
-
-    def _pushed_again(self, index: int, refused: PushRefusedBeforeWait, wait_deadline: float) -> None:
-        """Act on a push refused before its wait (see :meth:`send_then_pop`) as :meth:`send_messages` would.
-
-        A full queue is retried only while the backoff ends before ``wait_deadline`` (the wait's own end).
-        """
-        key, messages, expiry = refused.item
-        error = refused.error
-        if isinstance(error, QueueFullError):
-            deadline = wait_deadline + READ_MARGIN_SECONDS  # the form send_messages' deadlines take
-            if self.queue_full_retries <= 0 or not self._count_queue_full_retry(0, deadline):
-                self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
-                message = queue_full_error_message(queue_name_of(key), 0)
-                raise QueueFullSendError(message, queue_full_come_back_seconds(0))
-            self._push_retrying(queue_name_of(key), messages, expiry, 1, deadline=deadline)
-            return
-        if must_push_again(error) or self._redirected(error) is not None:
-            self._push_retrying(queue_name_of(key), messages, expiry, 0, script_only=True)
-            return
-        self._fail_send(index, error)
-
-    def send_batch(self, items: Sequence[BatchItem]) -> list[MessageSendError | None]:
-        """Push several messages, each to its own queue, with one write and one read per master.
-
-        Each item is ``(queue_name, messages, redis_expiry_seconds)`` as for :meth:`send_messages`. Items
-        refused because their queue is full are retried one by one as :meth:`send_messages` does.
-
-        Returns:
-            Per item, None when it was pushed, else why not. A connection failure fails every item of that
-            master's write (whether Redis ran some of them cannot be known).
-        """
-        return self.send_batches([(self, items)])[0]
-
-    @staticmethod
-    def send_batches(
-        batches: Sequence[tuple[RedisTransportCore, Sequence[BatchItem]]],
-        deadline: float | None = None,
-    ) -> list[list[MessageSendError | None]]:
-        """:meth:`send_batch` for the items of several transports at once (the jobs of a parallel call to
-        several services): cores that share a backend (equal settings) share its connections, so every item
-        bound for one master goes in one write, whichever service it is for.
-
-        Each item's failures are its own core's (its service's name and metrics, its retries). ``deadline``
-        (``time.monotonic()``): by when Redis must have answered each write (default: ``socket_timeout`` from
-        it), and past which (less the read margin) a full queue is not retried.
-
-        Returns:
-            Per batch, per item: None when it was pushed, else why not.
-        """
-        results: list[list[MessageSendError | None]] = [[None] * len(items) for _core, items in batches]
-        # Grouped by connection (one per thread and master: several Cluster slots share their master's) and
-        # queue capacity (the send script's argument).
-        by_lane: dict[tuple[Lane, int], tuple[int, list[tuple[int, int]]]] = {}
-        for number, (core, items) in enumerate(batches):
-            for position, (queue_name, _messages, _expiry) in enumerate(items):
-                try:
-                    index, lane = core._lane(queue_key(queue_name), "send.get_redis_connection", "send")
-                except MessageSendError as exc:
-                    results[number][position] = exc
-                    continue
-                by_lane.setdefault((lane, core.queue_capacity), (index, []))[1].append((number, position))
-        full: list[tuple[int, int]] = []
-        redirected: list[tuple[int, int]] = []
-        for (lane, capacity), (index, places) in by_lane.items():
-            first = batches[places[0][0]][0]
-            for number in dict.fromkeys(number for number, _position in places):
-                if lane.has_deferred:
-                    batches[number][0]._settle_lane(index, lane)
-            batch = [batches[n][1][p] for n, p in places]
-            try:
-                with first.metrics.timer(first.prefix + "send.send_message_to_redis_queue"):
-                    errors = lane.push_many(
-                        [(queue_key(name), messages, expiry) for name, messages, expiry in batch],
-                        capacity,
-                        deadline=deadline,
-                    )
-            except Exception as exc:
-                for number, position in places:
-                    try:
-                        batches[number][0]._fail_send(index, exc)
-                    except MessageSendError as failure:
-                        results[number][position] = failure
-                continue
-            for (number, position), error in zip(places, errors, strict=True):
-                core = batches[number][0]
-                if isinstance(error, QueueFullError):
-                    full.append((number, position))
-                elif error is not None and core._redirected(error, lane) is not None:
-                    redirected.append((number, position))
-                elif error is not None:
-                    try:
-                        core._fail_send(index, error)
-                    except MessageSendError as send_error:
-                        results[number][position] = send_error
-        for number, position in redirected:
-            # The slot moved (MOVED) or is moving (ASK): nothing ran; pushed again where the answer says.
-            core, items = batches[number]
-            queue_name, messages, expiry = items[position]
-            try:
-                core._push_retrying(queue_name, messages, expiry, 0, deadline=deadline)
-            except MessageSendError as exc:
-                results[number][position] = exc
-        # The batch was each item's first attempt.
-        for number, (core, items) in enumerate(batches):
-            positions = [position for full_number, position in full if full_number == number]
-            retried = core._retry_full([items[p] for p in positions], deadline)
-            for position, retry_failure in zip(positions, retried, strict=True):
-                results[number][position] = retry_failure
-        return results
-
-    def _count_queue_full_retry(self, attempt: int, deadline: float | None = None) -> bool:
-        """Sleep before retry ``attempt`` of a full queue; ``False`` (no sleep) when it would end past the deadline."""
-        pause = queue_full_backoff_seconds(attempt)
-        if deadline is not None and time.monotonic() + pause > deadline - READ_MARGIN_SECONDS:
-            return False
-        self.metrics.counter(self.prefix + "send.queue_full_retry").increment()
-        self.metrics.counter(self.prefix + f"send.queue_full_retry.retry_{attempt + 1}").increment()
-        time.sleep(pause)
-        return True
-
-    def _fail_send(self, index: int, exc: Exception) -> NoReturn:
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-            self._fail(index, "send.error.connection", exc, MessageSendError, "sending to")
-        if isinstance(exc, redis.RedisError):
-            self._fail(index, "send.error.response", exc, MessageSendError, "sending to")
-        self._fail(index, "send.error.unknown", exc, MessageSendError, "sending to")
 
     def pop_message(self, queue_name: str, timeout: float | None) -> RawMessage:
         """Block until a message arrives on ``pysoa:<queue_name>`` (one host of the ring) and return it.
@@ -1033,79 +493,3 @@ class RedisTransportCore:
             self.metrics.counter(self.prefix + "receive.error.timeout").increment()
             raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
         return index, messages, lane.before_replies
-
-    def run_at(self, index: int, *command: Any, within: float | None = None) -> Any:
-        """Run one small command on the master at ring ``index``, after reading the replies owed on its connection.
-
-        Args:
-            within: Seconds Redis has to answer (connecting included); None for ``socket_timeout``.
-
-        Raises:
-            redis.RedisError: Redis refused the command or could not be reached (the connection is then reset).
-            MessageSendError: No master is known for the slot.
-        """
-        index, lane = self._lane_at(index, "send.get_redis_connection", "send")
-        if lane.has_deferred:
-            self._settle_lane(index, lane)
-        try:
-            return lane.execute(*command, deadline=None if within is None else time.monotonic() + within)
-        except (redis.ConnectionError, redis.TimeoutError):
-            self.backend_layer.reset_client(index)
-            raise
-
-    def queue_indexes(self, key: str) -> list[int]:
-        """The ring slots where the request queue ``key`` may hold messages: every master of a ring, or the
-        queue's slot under Redis Cluster (at-least-once delivery keeps its keys beside the queue on each)."""
-        return self.backend_layer.queue_indexes(key)
-
-    def run_on_key_master(self, key: str, *command: Any, within: float | None = None) -> Any:
-        """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).
-
-        For the liveness keys of watched requests and the look at a timed-out call's queue; the caller decides
-        what a failure means.
-
-        Args:
-            within: Seconds Redis has to answer (connecting included); None for ``socket_timeout``.
-
-        Raises:
-            redis.RedisError: Redis refused the command or could not be reached (or did not answer in time).
-            MessageSendError: No master is known for the slot.
-        """
-        index, lane = self._lane(key, "send.get_redis_connection", "send")
-        deadline = None if within is None else time.monotonic() + within
-        redirects = 0
-        while True:
-            try:
-                return lane.execute(*command, deadline=deadline)
-            except (redis.ConnectionError, redis.TimeoutError):
-                self.backend_layer.reset_client(index)
-                raise
-            except redis.ResponseError as exc:
-                redirect = self._redirected(exc, lane)
-                if redirect is None or redirects >= MAXIMUM_REDIRECTS:
-                    raise
-                redirects += 1
-                if redirect.ask:
-                    reply = self._lane_at_address(redirect, "send").execute_asking(tuple(command), deadline)
-                    if isinstance(reply, Exception):
-                        raise reply from None
-                    return reply
-                index, lane = self._lane(key, "send.get_redis_connection", "send")
-
-    def _fail(
-        self,
-        index: int,
-        metric: str,
-        exc: Exception,
-        error_class: type[MessageSendError] | type[MessageReceiveError],
-        verb: str,
-    ) -> NoReturn:
-        self.metrics.counter(self.prefix + metric).increment()
-        # Sentinel looks the master up again on the next call (Cluster its slot map), so a failover is followed.
-        backend = self.backend_layer
-        backend.reset_client(index)
-        _logger.debug("Redis error %s service %s: %r", verb, self.service_name, exc)
-        hint = ""
-        if not backend.follows_redirects and parse_redirect(str(exc)) is not None:
-            hint = STANDARD_BACKEND_HINT
-        raise error_class(f"Redis error {verb} service {self.service_name}: {exc}{hint}") from exc

@@ -1,0 +1,129 @@
+"""The backend a Redis transport core uses, and the thread's lanes it hands out.
+
+One backend per process and unique ``(backend_type, backend_layer_kwargs)`` (:func:`backend_key`) is shared by the
+process's client transports, and one by its server transports. A thread's lane to a ring slot is looked up here
+when the thread first needs it (on every use when the backend's lanes are not fixed), and made anew when Redis
+closed its connection while it was idle, after the slot's master is looked up again (a restart, a failover).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
+from pysoa_like.common.transport.redis_gateway.backend import make_backend
+from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
+
+if TYPE_CHECKING:
+    from pysoa_like.common.transport.redis_gateway._lanes import Lane
+    from pysoa_like.common.transport.redis_gateway.core import _ThreadState
+
+__all__ = ["SharedBackends", "backend_key"]
+
+
+def _freeze(value: Any) -> Hashable:
+    """A hashable, order-insensitive (for mappings) form of a settings value, for the backend cache key."""
+    if isinstance(value, Mapping):
+        return ("map", frozenset((key, _freeze(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_freeze(item) for item in value)
+    try:
+        hash(value)
+    except TypeError:
+        # An unhashable object (an SSL context, say) only matches itself.
+        return ("object", id(value))
+    return value  # type: ignore[no-any-return]
+
+
+def backend_key(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> Hashable:
+    """What makes two transports' backends the same (equal settings share one backend, or one asyncio pool)."""
+    return (backend_type, _freeze(backend_layer_kwargs))
+
+
+class SharedBackends:
+    """A base of :class:`~pysoa_like.common.transport.redis_gateway.core.RedisTransportCore`: its backend, from the
+    per-process cache, and the thread's lanes of that backend."""
+
+    # One backend per (process, backend_type, backend_layer_kwargs), shared by the process's client transports (and
+    # one for its server transports, see serve_on_own_backend).
+    _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
+    _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    metrics: MetricsRecorder
+    prefix: str
+    measured: bool
+    backend_type: str
+    backend_layer_kwargs: Mapping[str, Any]
+    _backend: BaseRedisClient | None
+    _cache_key: Hashable
+    _thread: _ThreadState
+
+    if TYPE_CHECKING:
+
+        @property
+        def backend_layer(self) -> BaseRedisClient: ...
+
+    def _get_backend(self) -> BaseRedisClient:
+        key = (os.getpid(), self._cache_key)
+        backend = self._backend_layer_cache.get(key)
+        if backend is not None:
+            return backend
+        with self._backend_cache_lock:
+            backend = self._backend_layer_cache.get(key)
+            if backend is None:
+                with self.metrics.timer(self.prefix + "backend.initialize"):
+                    backend = make_backend(self.backend_type, self.backend_layer_kwargs)
+                self._backend_layer_cache[key] = backend
+        return backend
+
+    def serve_on_own_backend(self) -> None:
+        """Use the backend of this process's server transports, not the one its client transports share (before
+        first use): a server's connections then carry nothing but its own commands, so the wait for its next
+        request may go out with its reply (:meth:`send_reply_then_pop`) while a client in the same thread (a
+        hook's nested call) uses its own connection meanwhile."""
+        self._cache_key = ("server", self._cache_key)
+
+    @classmethod
+    def clear_backend_cache(cls) -> None:
+        """Close and forget every cached backend of this process (for tests and reconfiguration)."""
+        with cls._backend_cache_lock:
+            backends, cls._backend_layer_cache = list(cls._backend_layer_cache.values()), {}
+        for backend in backends:
+            backend.close()
+
+    def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
+        """The thread's lane to ring slot ``index`` (the lookup timed as ``timer_name`` when measured), made anew if
+        Redis closed its connection while it was idle.
+
+        Raises:
+            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot.
+            MessageReceiveError: (any other ``error_prefix``) The same.
+        """
+        backend = self._backend or self.backend_layer
+        timer = self.metrics.timer(self.prefix + timer_name) if self.measured else None
+        if timer is not None:
+            timer.start()
+        try:
+            lane = backend.lane_at(index, self.metrics, self.prefix)
+            if lane.check_connection():
+                # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master
+                # is looked up again (Sentinel) before a new connection is opened.
+                self.metrics.counter(self.prefix + "reconnect").increment()
+                backend.reset_client(index)
+                lane = backend.lane_at(index, self.metrics, self.prefix)
+        except CannotGetConnectionError as exc:
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
+            raise error_class(str(exc)) from exc
+        finally:
+            if timer is not None:
+                timer.stop()
+        if backend.fixed_lanes and timer is None:
+            self._thread.lanes[index] = lane  # (the lookup stays timed when measured)
+        return index, lane
