@@ -29,39 +29,42 @@ second past its deadline. Connecting is bounded by the same deadline.
 **Reading.** :class:`ReplyReader` receives from the socket into the core's RESP parser
 (:meth:`~pysoa_like.core.redis_protocol.RespParser.read_replies`: what is buffered is parsed first, a big bulk
 string is received in place) and turns error replies into redis-py's public exception classes.
+
+**Where it lives.** This module holds what a call's push, wait and reply run. A lane's commands whose replies it
+reads at once (pushes by the send script or a big message's transaction, single commands, ``ASK`` redirections)
+are in its base :class:`~._lane_round_trips.RoundTrips`, and what error replies mean in :mod:`._reply_errors`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import select
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
-from redis import exceptions
 
 from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
-from pysoa_like.core.message import OutgoingMessage
+from pysoa_like.common.transport.redis_gateway._lane_round_trips import RoundTrips
+from pysoa_like.common.transport.redis_gateway._reply_errors import (
+    PushRefusedBeforeWait,
+    QueueFullError,
+    TransactionAbortedError,
+    must_push_again,
+    redis_error,
+    script_error,
+)
 from pysoa_like.core.redis_protocol import (
     Command,
     PushItem,
     PushPlan,
-    PushVerdict,
     RespError,
     RespParser,
     RespProtocolError,
     pack_commands,
     push_commands,
-    push_outcome,
-    push_plan,
-    script_command,
     timeout_argument,
-    transaction_outcome,
-    transaction_probe_commands,
-    transactions_allowed,
     wait_encoding,
 )
 
@@ -109,35 +112,6 @@ _MINIMUM_BLPOP_TIMEOUT_SECONDS = 0.01
 
 #: A popped message: ``bytearray`` when big (received in place, see ``ReplyReader``), else ``bytes``.
 RawMessage = bytes | bytearray
-
-# Error codes and the redis-py exception each one is (the code is then left out of the message, as redis-py
-# does). Those that are connection errors (BusyLoadingError, AuthenticationError) are raised by the reader.
-_ERROR_CLASSES: dict[str, type[redis.RedisError]] = {
-    "NOSCRIPT": exceptions.NoScriptError,
-    "READONLY": exceptions.ReadOnlyError,
-    "OOM": exceptions.OutOfMemoryError,
-    "EXECABORT": exceptions.ExecAbortError,
-    "NOPERM": exceptions.NoPermissionError,
-    "LOADING": exceptions.BusyLoadingError,
-    "NOAUTH": exceptions.AuthenticationError,
-    "WRONGPASS": exceptions.AuthenticationError,
-    "MASTERDOWN": exceptions.MasterDownError,
-}
-
-# Redis 6.2 reports a command that a script's redis.pcall could not run (OOM, ...) as
-# "@user_script: <line>: -OOM command not allowed ...": the error code behind the script's location. Redis 7 and
-# later answer "OOM command not allowed ...", so it is removed for every version to read alike.
-_SCRIPT_LOCATION = re.compile(r"\A@user_script: ?\d+: -(?=[A-Z]+ )")
-
-
-def redis_error(error: RespError) -> redis.RedisError:
-    """The redis-py exception for an error reply (``NOSCRIPT ...`` -> ``NoScriptError``, else ``ResponseError``)."""
-    text = _SCRIPT_LOCATION.sub("", error.text, count=1)
-    code = text.split(" ", 1)[0]
-    error_class = _ERROR_CLASSES.get(code)
-    if error_class is None:
-        return redis.ResponseError(text)
-    return error_class(text[len(code) + 1 :])
 
 
 def looks_closed(sock: Any) -> bool:
@@ -202,7 +176,7 @@ class ReplyReader:
         self.read_replies(replies, 1)
         reply = replies[0]
         if push:
-            return _script_error(reply) if isinstance(reply, Exception) else None
+            return script_error(reply) if isinstance(reply, Exception) else None
         return reply
 
     def read_replies(self, replies: list[Any], count: int) -> None:
@@ -251,53 +225,7 @@ class ReplyReader:
         self.timeout_extended = True
 
 
-class QueueFullError(Exception):
-    """The send script refused the message because the list is at capacity."""
-
-
-class PushRefusedBeforeWait(Exception):
-    """The push written with a wait for the reply (:meth:`Lane.push_and_pop`) was refused: no reply will come.
-
-    The wait went with the connection (closed); ``error`` is the push's (:class:`QueueFullError` or Redis').
-    """
-
-    def __init__(self, item: PushItem, error: Exception) -> None:
-        super().__init__(str(error))
-        self.item = item
-        self.error = error
-
-
-class TransactionAbortedError(redis.ResponseError):
-    """Redis discarded a push's transaction (a command was refused when queued): nothing ran.
-
-    The push is made again with the send script, whose answer is then the outcome (the send script checks
-    the capacity before anything else, so a full list still answers ``queue full``).
-    """
-
-
-def must_push_again(error: Exception) -> bool:
-    """Whether a push's error means that Redis ran nothing and the push should be made with the script text."""
-    return isinstance(error, TransactionAbortedError) or (
-        isinstance(error, redis.ResponseError) and push_outcome(error) is PushVerdict.PUSH_AGAIN
-    )
-
-
-def _push_error(verdict: PushVerdict, reply: Any) -> Exception | None:
-    """The error a push's outcome stands for: None when pushed, :class:`QueueFullError`, or Redis' error."""
-    if verdict is PushVerdict.PUSHED:
-        return None
-    if verdict is PushVerdict.QUEUE_FULL:
-        return QueueFullError(str(reply))
-    return reply  # type: ignore[no-any-return]
-
-
-def _script_error(reply: Any) -> Exception | None:
-    if not isinstance(reply, Exception):
-        return None  # pushed
-    return _push_error(push_outcome(reply), reply)
-
-
-class Lane:
+class Lane(RoundTrips):
     """One thread's own connection to one ring slot, with the transport's commands.
 
     Any connection or protocol failure closes the connection before the error propagates (a half-read reply
@@ -320,7 +248,6 @@ class Lane:
         "_loaded",
         "_reader",
         "_socket_timeout",
-        "_transactions",
         "before_replies",
         "client",
         "settled",
@@ -400,122 +327,6 @@ class Lane:
             self._deferred = []
 
     # Sending
-
-    def push(
-        self,
-        key: str,
-        messages: Sequence[OutgoingMessage],
-        expiry_seconds: int,
-        capacity: int,
-        script_only: bool = False,
-        deadline: float | None = None,
-    ) -> None:
-        """Push one message, or all chunks of one message, to a list in one atomic step and refresh its TTL.
-
-        Args:
-            script_only: Use the send script even for a big item (see :meth:`push_many`).
-            deadline: ``time.monotonic()`` by which Redis must have answered (default: ``socket_timeout``).
-
-        Raises:
-            QueueFullError: If the list is full.
-            redis.RedisError: On any other Redis or connection failure.
-        """
-        error = self.push_many([(key, messages, expiry_seconds)], capacity, script_only, deadline)[0]
-        if error is not None:
-            raise error
-
-    def push_many(
-        self, items: Sequence[PushItem], capacity: int, script_only: bool = False, deadline: float | None = None
-    ) -> list[Exception | None]:
-        """Push every item in one write and one read of the replies.
-
-        An item is pushed by the send script; a big one (32 KiB or more) in a transaction instead, once this
-        connection has shown that it may run one (:meth:`_probe_transactions`), unless ``script_only``. A
-        push that Redis did not run (``NOSCRIPT``, or a transaction discarded because a command was refused
-        when queued) is made again with the script's text, whose answer is then the item's outcome.
-
-        Returns:
-            Per item, None when pushed, else its error (:class:`QueueFullError` or a ``redis.ResponseError``).
-
-        Raises:
-            redis.ConnectionError, redis.TimeoutError: The connection failed; nothing is known about which items
-                were pushed.
-        """
-        if self._fused is not None:
-            self._settle_fused()
-        if self._deferred:
-            self.settle()
-        try:
-            pushes = [push_plan(item, capacity) for item in items]
-            plans = self._transaction_plans(items, pushes, script_only)
-            commands: list[Command] = []
-            for item, push, transaction in zip(items, pushes, plans, strict=True):
-                if transaction:
-                    commands.extend(push_commands(item, capacity, transaction))
-                else:
-                    commands.append(push.command)
-            self._send(pack_commands(commands), deadline)
-            read = self._reader.read
-            errors: list[Exception | None] = []
-            retry: list[int] = []
-            for position, transaction in enumerate(plans):
-                error = self._read_transaction_outcome() if transaction else read(push=True)
-                errors.append(error)
-                if error is not None and must_push_again(error):
-                    retry.append(position)
-            if retry:
-                # The push did not run: EVAL sends the script's text (and caches it for the next EVALSHA).
-                self._send(
-                    pack_commands([script_command(True, items[position], capacity) for position in retry]), deadline
-                )
-                for position in retry:
-                    errors[position] = read(push=True)
-                    plans[position] = False
-        except BaseException:
-            self._disconnect()
-            raise
-        for push, transaction, error in zip(pushes, plans, errors, strict=True):
-            if error is None and not transaction:
-                self._loaded.add(push.script)
-        return errors
-
-    def _transaction_plans(self, items: Sequence[PushItem], pushes: list[PushPlan], script_only: bool) -> list[bool]:
-        """Per item, whether it goes as a transaction (probing the connection at its first big item).
-
-        Decided once per push, when its commands are written: its replies are read accordingly.
-        """
-        if script_only or self._transactions is False:
-            return [False] * len(items)
-        plans = [push.big for push in pushes]
-        if self._transactions is None and True in plans:
-            self._probe_transactions(items[plans.index(True)][0])
-            if not self._transactions:
-                return [False] * len(items)
-        return plans
-
-    def _probe_transactions(self, key: str) -> None:
-        """Find out, once per connection, whether big items may go in a transaction (see the core's probe)."""
-        self._send(pack_commands(transaction_probe_commands(key)))
-        read = self._reader.read
-        self._transactions = transactions_allowed(read(), read(), read())
-
-    def _read_transaction_outcome(self) -> Exception | None:
-        """Read the four replies of one item's transaction push: None when pushed, else the error.
-
-        (A send script's push has one reply, read as its outcome by ``ReplyReader.read(push=True)``.)
-        """
-        read = self._reader.read
-        return self._transaction_error(read(), read(), read(), read())
-
-    def _transaction_error(self, started: Any, pushed: Any, checked: Any, result: Any) -> Exception | None:
-        """What the four replies of a transaction push mean: None when pushed, else the error."""
-        verdict, reply, multi_refused = transaction_outcome(started, pushed, checked, result)
-        if multi_refused:
-            self._transactions = False
-        if verdict is PushVerdict.PUSH_AGAIN and not multi_refused:
-            # Discarded (EXECABORT: a command was refused when queued): nothing ran.
-            return TransactionAbortedError(f"Redis discarded the push: {reply}")
-        return _push_error(verdict, reply)
 
     def push_deferred(self, push: PushPlan, before: Sequence[tuple[Any, ...]] = ()) -> bool:
         """Write a planned push (``core.redis_protocol.push_plan``) without waiting for Redis' reply, when that is
@@ -609,7 +420,7 @@ class Lane:
                 error = self._transaction_error(*replies[end - 4 : end])
             else:
                 reply = replies[end - 1]  # (the replies of the commands written just before it are dropped)
-                error = _script_error(reply) if isinstance(reply, Exception) else None
+                error = script_error(reply) if isinstance(reply, Exception) else None
             results.append((item, error))
             if error is not None:
                 self.settled.append((item, error))
@@ -697,71 +508,6 @@ class Lane:
             self._current_timeout = max(seconds, 0.001)
             sock.settimeout(self._current_timeout)
             self._reader.timeout_extended = True
-
-    def execute(self, *command: Any, deadline: float | None = None) -> Any:
-        """Run one small command (not a push or pop) and return Redis' reply.
-
-        Args:
-            deadline: ``time.monotonic()`` by which Redis must have answered (default: ``socket_timeout`` from
-                now); connecting counts too.
-
-        Raises:
-            redis.RedisError: Redis refused it, or the connection failed or did not answer in time (and is
-                closed).
-        """
-        if self._fused is not None:
-            self._settle_fused()
-        if self._deferred:
-            self.settle()
-        try:
-            self._send(pack_commands([command]), deadline)
-            reply = self._reader.read()
-        except BaseException:
-            self._disconnect()
-            raise
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    def execute_asking(self, command: tuple[Any, ...], deadline: float | None = None, blocking: bool = False) -> Any:
-        """Run one command after ``ASKING``: Redis Cluster's ``ASK`` redirection (the slot migrates to this node).
-
-        Args:
-            command: The command (one key, of the migrating slot).
-            deadline: ``time.monotonic()`` by which the reply must be read (default: ``socket_timeout``).
-            blocking: The command blocks (``BLPOP``), so its reply may come after ``socket_timeout``.
-
-        Returns:
-            Redis' reply; an error reply (to ``ASKING`` or to the command) as a ``redis.ResponseError``, not raised.
-
-        Raises:
-            redis.ConnectionError, redis.TimeoutError: The connection failed (and is closed).
-        """
-        if self._fused is not None:
-            self._settle_fused()
-        if self._deferred:
-            self.settle()
-        read = self._reader.read
-        try:
-            self._send(pack_commands([("ASKING",), command]), deadline, blocking=blocking)
-            asking = read()
-            reply = read()
-        except BaseException:
-            self._disconnect()
-            raise
-        return asking if isinstance(asking, Exception) else reply
-
-    def push_asking(self, item: PushItem, capacity: int, deadline: float | None = None) -> None:
-        """Push ``item`` with the send script's text after ``ASKING`` (see :meth:`execute_asking`).
-
-        Raises:
-            QueueFullError: If the list is full.
-            redis.RedisError: On any other Redis or connection failure.
-        """
-        error = _script_error(self.execute_asking(script_command(True, item, capacity), deadline))
-        if error is not None:
-            raise error
-        self._loaded.add(push_plan(item, capacity).script)
 
     def pop_asking(self, key: str, timeout: float) -> list[RawMessage]:
         """``BLPOP key timeout`` after ``ASKING`` (see :meth:`execute_asking`).
@@ -851,8 +597,8 @@ class Lane:
                 if not keeps_wait:
                     # Nothing will answer this wait: it goes with the connection.
                     self._disconnect()
-                    raise PushRefusedBeforeWait(item, _script_error(pushed) or pushed)
-                self.settled.append((item, _script_error(pushed) or pushed))
+                    raise PushRefusedBeforeWait(item, script_error(pushed) or pushed)
+                self.settled.append((item, script_error(pushed) or pushed))
                 if not shorter:
                     reader.read_replies(replies, 2)  # the wait's reply, after the refusal's
             if shorter:
