@@ -1,18 +1,20 @@
-"""The Redis Gateway client transport: push requests to a service's list, pop replies from this thread's list."""
+"""The Redis Gateway client transport: push requests to a service's list, pop replies from this thread's list.
+
+This module holds what a call runs (the send, the receive and the reply's decoding); the rest of
+:class:`RedisClientTransport` is in its bases: a parallel call's batched sends (:mod:`._request_batches`), the
+watch over the workers of its requests (:mod:`._dead_workers`), chunked replies (:mod:`._chunked_replies`) and the
+replies it drops (:mod:`._dropped_replies`).
+"""
 
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import redis
-
-from pysoa_like.common._bounded_logs import log_bounded
-from pysoa_like.common._short_text import cap_line, short_repr
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.errors import InvalidMessage
@@ -22,16 +24,17 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveTimeout,
     MessageSendError,
     MessageTooLarge,
-    PySOATransportError,
 )
 from pysoa_like.common.transport.redis_gateway._call_timeout import call_timeout
+from pysoa_like.common.transport.redis_gateway._chunked_replies import ChunkedReplies
+from pysoa_like.common.transport.redis_gateway._dead_workers import DeadWorkerWatch
+from pysoa_like.common.transport.redis_gateway._dropped_replies import DroppedReplies, DroppedReply
 from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS, RawMessage
+from pysoa_like.common.transport.redis_gateway._request_batches import RequestBatches
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
-    ChunkReassembler,
     OutgoingMessage,
-    ParsedMessage,
     check_envelope,
     make_reply_to,
     new_client_id,
@@ -59,32 +62,12 @@ from pysoa_like.core.message import (
     new_reply_nonce,
     suppress_response_requested,
 )
-from pysoa_like.core.worker_watch import (
-    WATCH_CHECK_SECONDS,
-    WATCH_META_KEY,
-    WatchedRequests,
-    WatchVerdict,
-    worker_died_body,
-    worker_key,
-)
+from pysoa_like.core.worker_watch import WATCH_META_KEY, WatchedRequests, worker_key
 
 __all__ = ["RedisClientTransport"]
 
-_logger = logging.getLogger("pysoa_like.transport")
 # How long after a request's expiry its reply is still awaited (a reply lives 60 seconds by default).
 _REPLY_GRACE_SECONDS = 70.0
-
-
-# After a watched request's liveness key went away, how long to look for its reply before declaring it lost.
-_LAST_LOOK_SECONDS = 0.05
-
-
-class _Dropped(Exception):
-    """A reply that is not this call's to have (foreign, forged, duplicate, expired, malformed): skip it."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class _ThreadState(threading.local):
@@ -111,7 +94,7 @@ class _ThreadState(threading.local):
 
 
 @ClassConfigurationSchema.provider(RedisTransportSchema)
-class RedisClientTransport(ClientTransport):
+class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, DroppedReplies, ClientTransport):
     """Sends job requests to ``pysoa:service.<name>`` and receives replies on a per-thread reply list.
 
     The reply list is ``pysoa:service.<name>.<client id>!<thread key>`` (one per transport instance and thread;
@@ -346,67 +329,6 @@ class RedisClientTransport(ClientTransport):
         else:
             self._state.receive_next = receive_timeout_in_seconds or self.core.receive_timeout_in_seconds
 
-    def begin_send_batch(self) -> bool:
-        """Hold this thread's requests back until :meth:`flush_send_batch` pushes them in one round trip."""
-        state = self._state
-        if state.batch is not None:
-            return False
-        state.batch = []
-        return True
-
-    def flush_send_batch(self) -> dict[int, PySOATransportError]:
-        """Push every held request (one write and one read per Redis master) and end the batch.
-
-        Returns:
-            The request ids that could not be pushed, with their ``MessageSendError``.
-        """
-        return self.flush_send_batches([self])[0]
-
-    @classmethod
-    def flush_send_batches(cls, transports: Sequence[ClientTransport]) -> list[dict[int, PySOATransportError]]:
-        """Push the requests held by several transports together: one write and one read per Redis master for
-        all of them when they share a backend (equal ``backend_type`` and ``backend_layer_kwargs``), whatever
-        the services; each transport's batch ends.
-
-        Returns:
-            Per transport, the request ids that could not be pushed, with their ``MessageSendError``.
-        """
-        failures: list[dict[int, PySOATransportError]] = [{} for _transport in transports]
-        held: list[tuple[int, RedisClientTransport, list[Any]]] = []
-        for number, transport in enumerate(transports):
-            if not isinstance(transport, RedisClientTransport):
-                failures[number] = transport.flush_send_batch()
-                continue
-            state = transport._state
-            batch, state.batch = state.batch, None
-            if batch:
-                held.append((number, transport, batch))
-        if not held:
-            return failures
-        first = held[0][1]
-        # One write per master for all: Redis has the longest of their times to answer (a parallel call's jobs
-        # share theirs).
-        deadline = max(entry[4] for _number, _transport, batch in held for entry in batch)
-        with first.metrics.timer(first._prefix + "send.batch"):
-            errors = RedisTransportCore.send_batches(
-                [
-                    (
-                        transport.core,
-                        [(transport._send_queue_name, [message], expiry) for _id, message, expiry, _a, _d in batch],
-                    )
-                    for _number, transport, batch in held
-                ],
-                deadline,
-            )
-        for (number, transport, batch), batch_errors in zip(held, errors, strict=True):
-            state = transport._state
-            for (request_id, _message, _expiry, _awaited, _deadline), error in zip(batch, batch_errors, strict=True):
-                if error is not None:
-                    failures[number][request_id] = error
-                    state.pending.forget(request_id)
-                    state.watched.forget(request_id)
-        return failures
-
     def receive_response_message(self, receive_timeout_in_seconds: float | None = None) -> ReceivedMessage:
         """Receive the next reply to a request this thread sent and still waits for.
 
@@ -458,7 +380,7 @@ class RedisClientTransport(ClientTransport):
                 raw = popped_or_died
             try:
                 return self._decode_reply(raw, queue_name, deadline)
-            except _Dropped as dropped:
+            except DroppedReply as dropped:
                 self._drop(dropped)
             awaited = len(pending)
             if not awaited and not state.held:
@@ -499,81 +421,6 @@ class RedisClientTransport(ClientTransport):
             state.held.extend(popped[1:])
         return popped[0]
 
-    def _pop_watching(self, queue_name: str, wait: float) -> RawMessage | ReceivedMessage:
-        """Pop the next reply, checking every second that the workers of watched requests are alive.
-
-        Returns:
-            The popped reply, or a ``WORKER_DIED`` job error standing for the reply of a watched request whose
-            worker ended without one.
-
-        Raises:
-            MessageReceiveTimeout: Nothing arrived within ``wait``.
-        """
-        state = self._state
-        deadline = time.monotonic() + wait
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                # (A wait of 0 would be the transport's default receive timeout.)
-                raise MessageReceiveTimeout(f"No message received for service {self.service_name}")
-            slice_seconds = min(left, WATCH_CHECK_SECONDS)
-            try:
-                popped = self.core.pop_messages(queue_name, slice_seconds, len(state.pending) - 1)
-            except MessageReceiveTimeout:
-                if deadline - time.monotonic() <= 0:
-                    raise
-                died = self._dead_worker_request(queue_name, deadline)
-                if died is not None:
-                    return died
-                continue
-            if len(popped) > 1:
-                state.held.extend(popped[1:])
-            return popped[0]
-
-    def _dead_worker_request(self, queue_name: str, deadline: float) -> ReceivedMessage | None:
-        """The ``WORKER_DIED`` answer for a watched request whose liveness key went away without a reply.
-
-        Each look at a liveness key is bounded by the wait's ``deadline`` (``time.monotonic()``), not only by the
-        socket timeout: a Redis slow to answer it must not hold the call past its timeout.
-        """
-        state = self._state
-        for request_id, key in state.watched.watched():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None  # the wait's time is up: the caller ends it
-            try:
-                exists = bool(self.core.run_on_key_master(key, "EXISTS", key, within=left))
-            except (redis.RedisError, MessageSendError):
-                continue  # cannot tell now: ask again after the next slice
-            if state.watched.observe(request_id, exists) is not WatchVerdict.GONE:
-                continue
-            # The worker pushes the reply before deleting the key: one last look at the reply list.
-            try:
-                late = self.core.pop_messages(queue_name, _LAST_LOOK_SECONDS, len(state.pending) - 1)
-            except MessageReceiveTimeout:
-                late = []
-            if late:
-                state.held.extend(late)
-                return None
-            state.watched.forget(request_id)
-            state.pending.forget(request_id)
-            self.metrics.counter(self._prefix + "receive.error.worker_died").increment()
-            return ReceivedMessage(request_id, {}, worker_died_body())
-        return None
-
-    def _drop(self, dropped: _Dropped) -> None:
-        self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
-        log_bounded(
-            _logger,
-            logging.WARNING,
-            self.core.log_throttle,
-            dropped.reason,
-            "Dropped a reply for service %s (%s): %s",
-            self.service_name,
-            dropped.reason,
-            cap_line(str(dropped), 300),
-        )
-
     def _decode_reply(self, raw: RawMessage, queue_name: str, deadline: float) -> ReceivedMessage:
         try:
             parsed = parse_message(raw, view=True)
@@ -587,7 +434,7 @@ class RedisClientTransport(ClientTransport):
             else:
                 message = serializer.buffer_to_dict(payload)
         except (InvalidMessageError, InvalidMessage) as exc:
-            raise _Dropped("invalid_message", str(exc)) from exc
+            raise DroppedReply("invalid_message", str(exc)) from exc
         try:
             received = check_envelope(message, time.time(), self.service_name)
         except MessageReceiveTimeout:
@@ -595,10 +442,10 @@ class RedisClientTransport(ClientTransport):
                 # PySOA's behaviour for the awaited reply: the call times out at once.
                 self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
                 raise
-            raise _Dropped("message_expired", "the reply had expired") from None
+            raise DroppedReply("message_expired", "the reply had expired") from None
         except InvalidMessageError as exc:
             self._fail_if_ours(message, str(exc))
-            raise _Dropped("invalid_message", str(exc)) from exc
+            raise DroppedReply("invalid_message", str(exc)) from exc
         state = self._state
         verdict = state.pending.verdict(received.request_id, received.meta)
         if verdict is ReplyVerdict.ACCEPTED:
@@ -606,58 +453,10 @@ class RedisClientTransport(ClientTransport):
                 state.watched.forget(received.request_id)
             return received
         if verdict is ReplyVerdict.FORGED:
-            raise _Dropped(
+            raise DroppedReply(
                 "forged_reply",
                 f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
             )
-        raise _Dropped(
+        raise DroppedReply(
             "unknown_reply", f"no request {short_repr(received.request_id)} is awaited (late, duplicate or foreign)"
         )
-
-    def _is_ours(self, message: Any) -> bool:
-        """Whether an unusable ``message`` answers one of this thread's requests (that request is no longer awaited)."""
-        if not isinstance(message, dict):
-            return False
-        return self._state.pending.verdict(message.get("request_id"), message.get("meta")) is ReplyVerdict.ACCEPTED
-
-    def _fail_if_ours(self, message: Any, problem: str) -> None:
-        """Raise ``InvalidMessageError`` if ``message`` is the (unusable) reply to one of this thread's requests."""
-        if self._is_ours(message):
-            request_id = message.get("request_id")
-            raise InvalidMessageError(f"The reply to request {short_repr(request_id)} is unusable: {problem}")
-
-    def _reassemble(self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float) -> bytes:
-        """The whole payload of a chunked reply, read within ``deadline`` and ``maximum_reply_size_in_bytes``."""
-        reassembler = ChunkReassembler(first)
-        limit = self.maximum_reply_size_in_bytes
-        total = first_size
-        held = self._state.held
-        skipped: list[RawMessage] = []
-        try:
-            while not reassembler.complete:
-                if held:
-                    next_raw = held.popleft()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise InvalidMessageError(
-                            f"Chunked reply incomplete at the receive's deadline ({reassembler.next_chunk_id - 1} of "
-                            f"{reassembler.chunk_count} chunks)"
-                        )
-                    next_raw = self.core.pop_message(queue_name, remaining)
-                chunk = parse_message(next_raw, view=True)
-                if not chunk.is_chunk:
-                    # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
-                    skipped.append(next_raw)
-                    continue
-                total += len(next_raw)
-                if total > limit:
-                    raise InvalidMessageError(f"Chunked reply larger than {limit} bytes (maximum_reply_size_in_bytes)")
-                reassembler.add(chunk)
-        except MessageReceiveTimeout as exc:
-            raise InvalidMessageError("Chunked reply incomplete at the receive's deadline") from exc
-        finally:
-            # Replies skipped over come back first, in the order they arrived.
-            held.extendleft(reversed(skipped))
-        self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
-        return reassembler.payload()

@@ -1,0 +1,65 @@
+"""A chunked reply read whole by a blocking client: its chunks popped within the receive's deadline and the
+``maximum_reply_size_in_bytes`` limit; whole replies met between them are kept for the next receives."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
+from pysoa_like.common.transport.redis_gateway.protocol import ChunkReassembler, ParsedMessage, parse_message
+
+if TYPE_CHECKING:
+    from pysoa_like.common.transport.redis_gateway.client import _ThreadState
+
+__all__ = ["ChunkedReplies"]
+
+
+class ChunkedReplies:
+    """A base of :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`: its chunked
+    replies."""
+
+    metrics: MetricsRecorder
+    core: RedisTransportCore
+    maximum_reply_size_in_bytes: int
+    _state: _ThreadState
+    _prefix: str
+
+    def _reassemble(self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float) -> bytes:
+        """The whole payload of a chunked reply, read within ``deadline`` and ``maximum_reply_size_in_bytes``."""
+        reassembler = ChunkReassembler(first)
+        limit = self.maximum_reply_size_in_bytes
+        total = first_size
+        held = self._state.held
+        skipped: list[RawMessage] = []
+        try:
+            while not reassembler.complete:
+                if held:
+                    next_raw = held.popleft()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise InvalidMessageError(
+                            f"Chunked reply incomplete at the receive's deadline ({reassembler.next_chunk_id - 1} of "
+                            f"{reassembler.chunk_count} chunks)"
+                        )
+                    next_raw = self.core.pop_message(queue_name, remaining)
+                chunk = parse_message(next_raw, view=True)
+                if not chunk.is_chunk:
+                    # A whole reply pushed between two chunks (by a PySOA server; ours push chunks atomically).
+                    skipped.append(next_raw)
+                    continue
+                total += len(next_raw)
+                if total > limit:
+                    raise InvalidMessageError(f"Chunked reply larger than {limit} bytes (maximum_reply_size_in_bytes)")
+                reassembler.add(chunk)
+        except MessageReceiveTimeout as exc:
+            raise InvalidMessageError("Chunked reply incomplete at the receive's deadline") from exc
+        finally:
+            # Replies skipped over come back first, in the order they arrived.
+            held.extendleft(reversed(skipped))
+        self.metrics.histogram(self._prefix + "receive.chunk_count").set(reassembler.chunk_count)
+        return reassembler.payload()
