@@ -6,11 +6,12 @@ unique ``(backend_type, backend_layer_kwargs)`` for client transports, and one f
 Everything about bytes and keys comes from
 :mod:`pysoa_like.common.transport.redis_gateway.protocol`.
 
-This module holds what one call runs (the lane of a key, a push written with the wait for its reply, a server's
-reply, the wait for a message); the rest of the core is in its bases, one concern each: the backend and its lanes
-(:mod:`._backends`), what follows a server's reply push (:mod:`._deferred_replies`), pushes that wait for Redis'
-answer with their retries (:mod:`._retried_pushes`), batches (:mod:`._batch_sends`), single commands on a master
-(:mod:`._master_commands`) and Redis failures (:mod:`._redis_failures`); the serializers are in :mod:`._serializers`.
+This module holds what one call runs (the lane of a key, a push written with the wait for its reply, a push that
+waits for Redis' answer, a server's reply, the wait for a message); the rest of the core is in its bases, one
+concern each: the backend and its lanes (:mod:`._backends`), what follows a server's reply push
+(:mod:`._deferred_replies`), the retries of refused pushes (:mod:`._push_retries`), batches (:mod:`._batch_sends`),
+single commands on a master (:mod:`._master_commands`) and Redis failures (:mod:`._redis_failures`); the
+serializers are in :mod:`._serializers`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
+    QueueFullSendError,
     ReceiveAuthenticationError,
 )
 from pysoa_like.common.transport.redis_gateway._backends import SharedBackends, backend_key
@@ -43,10 +45,11 @@ from pysoa_like.common.transport.redis_gateway._lanes import (
     RawMessage,
 )
 from pysoa_like.common.transport.redis_gateway._master_commands import MasterCommands
+from pysoa_like.common.transport.redis_gateway._push_retries import PushRetries
 from pysoa_like.common.transport.redis_gateway._redis_failures import RedisFailures
-from pysoa_like.common.transport.redis_gateway._retried_pushes import RetriedPushes
 from pysoa_like.common.transport.redis_gateway._serializers import SerializersByType, make_serializer, serializer_named
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
+from pysoa_like.common.transport.redis_gateway.protocol import queue_full_come_back_seconds, queue_full_error_message
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing
 from pysoa_like.core.constants import (
     DEFAULT_MESSAGE_EXPIRY_IN_SECONDS,
@@ -87,7 +90,7 @@ class _ThreadState(threading.local):
         self.waiting: tuple[str, int, Lane] | None = None
 
 
-class RedisTransportCore(SharedBackends, DeferredReplies, RetriedPushes, BatchSends, MasterCommands, RedisFailures):
+class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSends, MasterCommands, RedisFailures):
     """The shared engine of :class:`RedisClientTransport` and :class:`RedisServerTransport`.
 
     Args:
@@ -218,6 +221,31 @@ class RedisTransportCore(SharedBackends, DeferredReplies, RetriedPushes, BatchSe
         )
 
     # I/O
+
+    def send_messages(
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        deadline: float | None = None,
+    ) -> None:
+        """Push framed messages (one message, or every chunk of one) to ``pysoa:<queue_name>`` atomically.
+
+        A full queue is retried ``queue_full_retries`` times, sleeping ``(2**i + random()) / 4`` seconds
+        before retry i, but never past ``deadline`` less the read margin (the call's own time): the retries
+        stop early rather than hold a call past its deadline (PySOA's ten retries slept about 257 seconds).
+
+        Args:
+            queue_name: The queue name without the ``pysoa:`` prefix.
+            messages: The framed message, or all its chunks.
+            redis_expiry_seconds: The list's new TTL.
+            deadline: ``time.monotonic()`` by which Redis must have answered each attempt (at most
+                ``socket_timeout`` from its start; the default).
+
+        Raises:
+            MessageSendError: If the queue stayed full, or Redis failed (the slot's connection is then reset).
+        """
+        self._push_retrying(queue_name, messages, redis_expiry_seconds, 0, deadline=deadline)
 
     def send_reply(
         self,
@@ -360,6 +388,79 @@ class RedisTransportCore(SharedBackends, DeferredReplies, RetriedPushes, BatchSe
         assert ring is not None
         other_index = ring.index_for(other_key)
         return other_index == index or self.backend_layer.shares_lane(index, other_index)
+
+    def _push_retrying(
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        first: int,
+        script_only: bool = False,
+        deadline: float | None = None,
+    ) -> None:
+        # Attempts after a full queue use the send script even for a big message: a transaction's refused push
+        # would send the whole message to replicas and the AOF each time, the script's does not.
+        key = queue_key(queue_name)
+        retries = 0
+        for attempt in range(first, self.queue_full_retries + 1):
+            try:
+                self._push_once(key, messages, redis_expiry_seconds, script_only or attempt > 0, deadline)
+                return
+            except QueueFullError:
+                if attempt >= self.queue_full_retries or not self._count_queue_full_retry(attempt, deadline):
+                    break
+                retries = attempt + 1
+        self.metrics.counter(self.prefix + "send.error.redis_queue_full").increment()
+        raise QueueFullSendError(queue_full_error_message(queue_name, retries), queue_full_come_back_seconds(retries))
+
+    def _push_once(
+        self,
+        key: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        script_only: bool,
+        deadline: float | None,
+    ) -> None:
+        """One push attempt; a master turned replica (``READONLY``: nothing ran) is looked up again once, and a
+        Redis Cluster's ``MOVED``/``ASK`` answers (nothing ran either) are followed.
+
+        Raises:
+            QueueFullError: The queue is full.
+            MessageSendError: Redis failed.
+        """
+        asking: Redirect | None = None
+        read_only_seen = False
+        for attempt in range(MAXIMUM_REDIRECTS + 1):
+            if asking is None:
+                index, lane = self._lane(key, "send.get_redis_connection", "send")
+            else:
+                index, lane = asking.slot, self._lane_at_address(asking, "send")
+            if lane.has_deferred:
+                self._settle_lane(index, lane)
+            try:
+                with self.metrics.timer(self.prefix + "send.send_message_to_redis_queue"):
+                    if asking is None:
+                        lane.push(key, messages, redis_expiry_seconds, self.queue_capacity, script_only, deadline)
+                    else:
+                        lane.push_asking((key, messages, redis_expiry_seconds), self.queue_capacity, deadline)
+                return
+            except QueueFullError:
+                raise
+            except redis.ReadOnlyError as exc:
+                if read_only_seen:
+                    self._fail_send(index, exc)
+                read_only_seen = True
+                # A failover demoted this master: find the new one (Sentinel) and push there.
+                self.backend_layer.reset_client(index)
+                asking = None
+            except redis.ResponseError as exc:
+                redirect = self._redirected(exc, lane)
+                if redirect is None or attempt >= MAXIMUM_REDIRECTS:
+                    self._fail_send(index, exc)
+                asking = redirect if redirect.ask else None
+            except Exception as exc:
+                self._fail_send(index, exc)
+        raise AssertionError("unreachable")  # pragma: no cover (the last attempt returns or raises)
 
     def pop_message(self, queue_name: str, timeout: float | None) -> RawMessage:
         """Block until a message arrives on ``pysoa:<queue_name>`` (one host of the ring) and return it.
