@@ -46,11 +46,19 @@ def _wake_only(signum: int, frame: FrameType | None) -> None:
     """SIGCHLD's handler while supervising: the signal's byte on the wakeup socket is all that is needed."""
 
 
+#: The supervisor's wakeup socket pair while it runs (a worker forked meanwhile closes its copies).
+_wakeup_sockets: list[socket.socket] = []
+
+
 def reset_signals_in_worker() -> None:
     """What a worker the supervisor forked must call first, in the child: it takes the default handling of
-    SIGINT, SIGTERM, SIGHUP and SIGCHLD back, stops writing signals to the parent's wakeup socket, and unblocks
-    the signals the fork was made with blocked (one sent to it meanwhile is then delivered: SIGTERM ends it)."""
+    SIGINT, SIGTERM, SIGHUP and SIGCHLD back, stops writing signals to the parent's wakeup socket (and closes its
+    copies of the socket pair), and unblocks the signals the fork was made with blocked (one sent to it meanwhile
+    is then delivered: SIGTERM ends it)."""
     signal.set_wakeup_fd(-1)
+    for inherited in _wakeup_sockets:
+        inherited.close()
+    _wakeup_sockets.clear()
     for signum in _SUPERVISOR_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SUPERVISOR_SIGNALS)
@@ -141,6 +149,7 @@ class WorkerSupervisor:
         wake_reader, wake_writer = socket.socketpair()
         wake_reader.setblocking(False)
         wake_writer.setblocking(False)
+        _wakeup_sockets[:] = [wake_reader, wake_writer]
         previous_wakeup_fd = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
         previous = {signum: signal.signal(signum, self.handle_signal) for signum in _PARENT_SIGNALS}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, _wake_only)
@@ -161,6 +170,7 @@ class WorkerSupervisor:
             signal.set_wakeup_fd(previous_wakeup_fd)
             wake_reader.close()
             wake_writer.close()
+            _wakeup_sockets.clear()
         return self.exit_code
 
     def _spawn(self, fid: int) -> int:

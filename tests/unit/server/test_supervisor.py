@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -197,6 +198,33 @@ def test_a_signal_while_workers_start_stops_the_starting_and_reaches_the_new_wor
     assert time.monotonic() - started_at < 10
     assert started == [1]
     assert supervisor.shutting_down
+
+
+def _open_sockets() -> set[str]:
+    """The sockets this process has open (their ``socket:[inode]`` names)."""
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                names.add(target)
+    return names
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open sockets through /proc")
+def test_a_worker_keeps_no_socket_of_the_supervisors_own() -> None:
+    """A worker closes its copies of the sockets the supervisor made for itself (the wakeup socket pair): it has
+    only those the process had before supervising (exit code 5 otherwise)."""
+    before = _open_sockets()
+
+    def start(fid: int) -> int:
+        pid = os.fork()
+        if pid == 0:
+            reset_signals_in_worker()
+            os._exit(0 if _open_sockets() <= before else 5)
+        return pid
+
+    assert WorkerSupervisor(start, 1, respawn=False).run() == 0
 
 
 def test_without_respawn_a_failed_worker_makes_the_supervisor_fail() -> None:
