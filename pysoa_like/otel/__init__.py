@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common.fields.classconfig import configures
 from pysoa_like.common.settings import copy_containers
 from pysoa_like.otel._middleware import TracingClientMiddleware, TracingServerMiddleware
 from pysoa_like.otel._spans import RPC_SYSTEM
@@ -40,7 +41,7 @@ SERVER_MIDDLEWARE = "pysoa_like.otel:TracingServerMiddleware"
 def _traced(middleware: Any, path: str, kwargs: Mapping[str, Any]) -> list[Any]:
     """``middleware`` with the tracing middleware first (outermost), unless it is already there."""
     entries = list(middleware or ())
-    if any(isinstance(entry, Mapping) and entry.get("path") == path for entry in entries):
+    if any(configures(entry, path) for entry in entries):
         return entries
     return [{"path": path, "kwargs": dict(kwargs)}, *entries]
 

@@ -19,6 +19,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common.fields.classconfig import configures
+
 __all__ = ["LOG_FORMATS", "LOG_FORMAT_ENV", "METRICS_ENV", "PROMETHEUS_RECORDER", "apply_log_format", "apply_metrics"]
 
 LOG_FORMAT_ENV = "PYSOA_LIKE_LOG_FORMAT"
@@ -41,11 +43,11 @@ def apply_metrics(
         return settings
     configured = settings.get("metrics")
     if configured:
-        path = configured.get("path") if isinstance(configured, Mapping) else None
-        if path != PROMETHEUS_RECORDER:
+        if not configures(configured, PROMETHEUS_RECORDER):
+            chosen = (configured.get("path") or configured.get("object")) if isinstance(configured, Mapping) else None
             (logger or logging.getLogger("pysoa_like.server")).warning(
                 "The settings choose the metrics recorder %r: the metrics endpoint shows its series only if it is %s",
-                path,
+                chosen,
                 PROMETHEUS_RECORDER,
             )
         return settings

@@ -18,7 +18,7 @@ from pysoa_like.common.fields.basic import UnicodeString
 from pysoa_like.common.fields.structures import SchemalessDictionary
 from pysoa_like.common.schema import FieldError
 
-__all__ = ["ClassConfigurationSchema", "ValidationError", "build_configured", "resolve_python_path"]
+__all__ = ["ClassConfigurationSchema", "ValidationError", "build_configured", "configures", "resolve_python_path"]
 
 _T = TypeVar("_T", bound=type)
 
@@ -27,6 +27,28 @@ INIT_SCHEMA_ATTRIBUTE = "_conformity_initialization_schema"
 
 _import_cache: dict[str, Any] = {}
 _import_lock = threading.Lock()
+
+
+def configures(entry: Any, path: str) -> bool:
+    """Whether a class configuration (as given in settings) names the class at ``path``: by that ``path``, or by
+    the class itself given as ``object``.
+
+    Args:
+        entry: A settings entry (``{"path": ..., "kwargs": ...}`` or ``{"object": cls, ...}``); anything else is not
+            a class configuration.
+        path: A ``"module:Class"`` path.
+    """
+    if not isinstance(entry, Mapping):
+        return False
+    if entry.get("path") == path:
+        return True
+    given = entry.get("object")
+    if given is None:
+        return False
+    try:
+        return bool(given is resolve_python_path(path))
+    except (ImportError, AttributeError, ValueError):
+        return False
 
 
 def build_configured(configuration: Mapping[str, Any], *args: Any, **extra: Any) -> Any:

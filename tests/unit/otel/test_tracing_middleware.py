@@ -17,6 +17,7 @@ from pysoa_like.otel import (
     CLIENT_MIDDLEWARE,
     SERVER_MIDDLEWARE,
     TracingClientMiddleware,
+    TracingServerMiddleware,
     instrument_client_settings,
     instrument_server_settings,
 )
@@ -185,6 +186,15 @@ def test_job_and_action_spans_continue_the_callers_trace(
 def test_without_the_middleware_nothing_is_added_to_the_context() -> None:
     """Tracing off (no middleware): the job's context carries no trace keys."""
     assert Client({"traced": _local({})}).call_action("traced", "echo").body["keys"] == ["correlation_id", "switches"]
+
+
+def test_instrumenting_settings_sees_the_middleware_given_as_a_class() -> None:
+    """A tracing middleware already given as ``{"object": cls}`` is recognised: no second one is added (it was, as
+    the check looked at ``path`` only)."""
+    given = [{"object": TracingServerMiddleware, "kwargs": {"service_name": "s"}}]
+    assert instrument_server_settings({"middleware": given})["middleware"] == given
+    client_given = [{"object": TracingClientMiddleware, "kwargs": {"service_name": "a"}}]
+    assert instrument_client_settings({"a": {"middleware": client_given}})["a"]["middleware"] == client_given
 
 
 def test_instrumenting_settings_adds_the_middleware_once_and_copies() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -161,3 +162,18 @@ def test_serve_metrics_flag_gives_servers_without_a_recorder_the_prometheus_one(
     chosen = {"metrics": {"path": "pysoa_like.common.metrics:CountingMetricsRecorder"}}
     assert apply_metrics(chosen, "orders") is chosen
     assert "the metrics endpoint shows its series only if it is" in caplog.text
+
+
+def test_serve_metrics_flag_knows_the_prometheus_recorder_given_as_a_class(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Prometheus recorder given as ``{"object": cls}`` is kept without the warning meant for another recorder
+    (the check looked at ``path`` only)."""
+    from pysoa_like.prometheus import PrometheusMetricsRecorder
+    from pysoa_like.server._overrides import METRICS_ENV, apply_metrics
+
+    monkeypatch.setenv(METRICS_ENV, "prometheus")
+    chosen = {"metrics": {"object": PrometheusMetricsRecorder, "kwargs": {"service_name": "orders"}}}
+    with caplog.at_level(logging.WARNING):
+        assert apply_metrics(chosen, "orders") is chosen
+    assert "the metrics endpoint shows its series only if it is" not in caplog.text
