@@ -16,7 +16,7 @@ from pysoa_like._cli._client import (
     guarded,
     parse_pairs,
 )
-from pysoa_like._cli._common import EXIT_FAILED, EXIT_OK, EXIT_TRANSPORT, CommandError, Output
+from pysoa_like._cli._common import EXIT_FAILED, EXIT_OK, EXIT_TRANSPORT, CommandError, Output, positive_seconds
 from pysoa_like._cli._schema_text import schema_lines
 from pysoa_like._cli._target import Target, add_target_arguments
 from pysoa_like.client.errors import CallActionError, CallJobError
@@ -47,7 +47,11 @@ exit status: 0 SERVING, 1 NOT_SERVING (health check errors or a failing status a
 def _common(parser: argparse.ArgumentParser, timeout: float) -> None:
     add_target_arguments(parser)
     parser.add_argument(
-        "-t", "--timeout", type=float, default=timeout, help=f"Seconds to wait for the reply (default {timeout:g})"
+        "-t",
+        "--timeout",
+        type=positive_seconds,
+        default=timeout,
+        help=f"Seconds to wait for the reply, more than 0 (default {timeout:g})",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show server tracebacks of errors")
 

@@ -10,9 +10,11 @@ Exit codes (the same for every command)::
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import decimal
 import json
+import math
 import os
 import sys
 import uuid
@@ -26,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "CommandError",
     "Output",
+    "positive_seconds",
     "to_json",
 ]
 
@@ -46,6 +49,22 @@ class CommandError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for a duration option: a finite number of seconds above 0.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not a number, or is 0, negative, NaN or infinite (argparse
+            reports it as a usage error naming the option, exit 2).
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds more than 0, got {text!r}")
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import attr
 
 from pysoa_like._cli._client import AnyServiceClient
-from pysoa_like._cli._common import EXIT_OK, EXIT_TRANSPORT, CommandError, Output
+from pysoa_like._cli._common import EXIT_OK, EXIT_TRANSPORT, CommandError, Output, positive_seconds
 from pysoa_like._cli._target import Target, add_target_arguments, mask_url
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.types import JobResponse
@@ -173,7 +173,9 @@ def add_services_command(commands: Any) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="SERVICE", help="Services to show even if their queue is empty")
     add_target_arguments(parser)
-    parser.add_argument("-t", "--timeout", type=float, default=2.0, help="Seconds to wait for status replies")
+    parser.add_argument(
+        "-t", "--timeout", type=positive_seconds, default=2.0, help="Seconds to wait for status replies (default 2)"
+    )
     parser.add_argument("--no-probe", action="store_true", help="Do not send status calls; queues only")
     parser.add_argument("--json", action="store_true", help="Print the rows as JSON")
     parser.set_defaults(run=run_services)

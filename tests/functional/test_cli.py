@@ -215,6 +215,25 @@ def test_usage_errors_exit_2_with_one_line(arguments: list[str], message: str) -
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["call", "functional", "echo"],
+        ["status", "functional"],
+        ["health", "functional"],
+        ["introspect", "functional"],
+        ["services"],
+    ],
+)
+@pytest.mark.parametrize("timeout", ["-1", "0", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_a_usage_error(command: list[str], timeout: str) -> None:
+    """--timeout must be a finite number of seconds above 0: anything else exits 2 naming the option, no traceback."""
+    result = cli(*command, "--redis-url", _dead_redis_url(), "--timeout", timeout)
+    assert result.returncode == 2, result.stderr
+    assert "argument -t/--timeout: expected a number of seconds more than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_call_through_a_settings_module_and_the_installed_script(url: str) -> None:
     """The `pysoa-like` script with --settings (SOA_CLIENT_SETTINGS) works like `python -m pysoa_like`."""
     script = Path(sys.executable).with_name("pysoa-like")
