@@ -53,11 +53,15 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-V", "--version", action="version", version=f"pysoa-like {__version__} (Python {platform.python_version()})"
     )
+    from pysoa_like.server.standalone import worker_processes
+
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Run a service")
     serve.add_argument("server", help="The server class as module:ClassName")
     serve.add_argument("-s", "--settings", help="The settings module (Django's settings module for use_django servers)")
-    serve.add_argument("-f", "--fork", type=int, default=0, help="Worker processes (0/1: run in this process)")
+    serve.add_argument(
+        "-f", "--fork", type=worker_processes, default=0, help="Worker processes (0/1: run in this process)"
+    )
     serve.add_argument("--no-respawn", action="store_true", help="Do not restart workers that exit")
     serve.add_argument(
         "--reload",

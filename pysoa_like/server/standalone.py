@@ -52,11 +52,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
 
-__all__ = ["django_main", "make_standalone_parser", "run_standalone", "simple_main"]
+__all__ = ["django_main", "make_standalone_parser", "run_standalone", "simple_main", "worker_processes"]
 
 _logger = logging.getLogger("pysoa_like.server.standalone")
 
 ServerGetter = Callable[[], "type[Server]"]
+
+
+def worker_processes(text: str) -> int:
+    """An argparse ``type`` for ``-f/--fork``: a whole number of worker processes, 0 or more.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not a whole number, or is negative (argparse reports it as a
+            usage error naming the option, exit 2).
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, 0 or more, got {text!r}")
+    return value
 
 
 def make_standalone_parser(django: bool = False) -> argparse.ArgumentParser:
@@ -69,7 +85,13 @@ def make_standalone_parser(django: bool = False) -> argparse.ArgumentParser:
     )
     parser.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
     parser.add_argument(
-        "-f", "--fork-processes", "--fork", dest="fork", type=int, default=0, help="Worker processes (0/1: none)"
+        "-f",
+        "--fork-processes",
+        "--fork",
+        dest="fork",
+        type=worker_processes,
+        default=0,
+        help="Worker processes (0/1: none)",
     )
     parser.add_argument("--no-respawn", action="store_true", help="Do not restart workers that exit")
     parser.add_argument(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
+from pysoa_like.test.redis import pick_free_port
 from pysoa_like.version import __version__
 from tests.functional.conftest import REPO_ROOT
 
@@ -86,6 +87,23 @@ def test_usage_mistakes_of_serve_are_one_line_and_exit_2(arguments: list[str], m
     line on stderr, exit 2."""
     result = _pysoa_like("serve", *arguments, "--fork", "2")
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, message)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--fork", "-1"], "argument -f/--fork: expected a whole number of worker processes, 0 or more, got '-1'"),
+        (["--fork", "two"], "argument -f/--fork: expected a whole number of worker processes, 0 or more, got 'two'"),
+    ],
+)
+def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: str) -> None:
+    """A --fork that is not a whole number from 0 (a negative one ran one process as if 0 were given): refused
+    before anything starts, exit 2, naming the option."""
+    # Were the option taken, the service would serve a Redis nobody listens on, never the default one.
+    env = {**os.environ, "FUNCTIONAL_REDIS_URL": f"redis://127.0.0.1:{pick_free_port()}/0"}
+    result = _pysoa_like("serve", _SERVER, "--settings", "tests.functional.service", *arguments, timeout=15, env=env)
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.splitlines()[-1] == f"pysoa-like serve: error: {message}"
 
 
 @pytest.mark.parametrize("broken", ["settings", "server"])

@@ -70,6 +70,17 @@ def test_standalone_parser_accepts_pysoa_flags() -> None:
     assert parser.parse_args([]).use_file_watcher is None
 
 
+@pytest.mark.parametrize("fork", ["-1", "1.5", "many"])
+def test_standalone_parser_refuses_a_fork_count_that_is_not_a_whole_number_from_0(
+    fork: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The standalone runner's -f/--fork is a usage error (exit 2) unless it is a whole number, 0 or more."""
+    with pytest.raises(SystemExit) as raised:
+        standalone.make_standalone_parser().parse_args(["--fork", fork])
+    assert raised.value.code == 2
+    assert "expected a whole number of worker processes, 0 or more" in capsys.readouterr().err
+
+
 def test_fork_count_is_capped(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """More than 5 x CPU workers are capped, with a warning."""
     monkeypatch.setattr("os.cpu_count", lambda: 2)
