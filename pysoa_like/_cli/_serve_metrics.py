@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from pysoa_like._cli._common import CommandError
+from pysoa_like._cli._common import CommandError, positive_seconds
 
 __all__ = ["add_serve_metrics_arguments", "start_serve_metrics"]
 
@@ -30,10 +30,10 @@ def add_serve_metrics_arguments(serve: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--metrics-interval",
-        type=float,
+        type=positive_seconds,
         default=15.0,
         metavar="SECONDS",
-        help="Seconds between textfile writes (default 15)",
+        help="Seconds between textfile writes, more than 0 (default 15)",
     )
 
 

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import glob
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -218,7 +219,11 @@ def start_exposition(
 
     Raises:
         OSError: The port cannot be listened on.
+        ValueError: ``interval`` is not a finite number of seconds above 0 (it would rewrite the file in a busy
+            loop).
     """
+    if not (isinstance(interval, int | float) and math.isfinite(interval) and interval > 0):
+        raise ValueError(f"interval must be a finite number of seconds above 0, got {interval!r}")
     owned = _multiprocess_directory()
     os.environ[METRICS_ENV] = "prometheus"
     from prometheus_client import CollectorRegistry, start_http_server

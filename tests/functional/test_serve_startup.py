@@ -94,13 +94,23 @@ def test_usage_mistakes_of_serve_are_one_line_and_exit_2(arguments: list[str], m
     [
         (["--fork", "-1"], "argument -f/--fork: expected a whole number of worker processes, 0 or more, got '-1'"),
         (["--fork", "two"], "argument -f/--fork: expected a whole number of worker processes, 0 or more, got 'two'"),
+        (
+            ["--metrics-textfile", "{tmp}/metrics.prom", "--metrics-interval", "0"],
+            "argument --metrics-interval: expected a number of seconds more than 0, got '0'",
+        ),
+        (
+            ["--metrics-textfile", "{tmp}/metrics.prom", "--metrics-interval", "nan"],
+            "argument --metrics-interval: expected a number of seconds more than 0, got 'nan'",
+        ),
     ],
 )
-def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: str) -> None:
-    """A --fork that is not a whole number from 0 (a negative one ran one process as if 0 were given): refused
-    before anything starts, exit 2, naming the option."""
+def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: str, tmp_path: Path) -> None:
+    """A --fork that is not a whole number from 0 (a negative one ran one process as if 0 were given) or a
+    --metrics-interval that is not above 0 (the textfile was rewritten in a busy loop): refused before anything
+    starts, exit 2, naming the option."""
     # Were the option taken, the service would serve a Redis nobody listens on, never the default one.
     env = {**os.environ, "FUNCTIONAL_REDIS_URL": f"redis://127.0.0.1:{pick_free_port()}/0"}
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
     result = _pysoa_like("serve", _SERVER, "--settings", "tests.functional.service", *arguments, timeout=15, env=env)
     assert result.returncode == EXIT_CONFIGURATION
     assert result.stderr.splitlines()[-1] == f"pysoa-like serve: error: {message}"

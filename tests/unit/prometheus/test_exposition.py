@@ -24,3 +24,16 @@ def test_a_scrape_while_a_worker_creates_its_values_file_is_answered(
             assert response.status == 200
     finally:
         exposition.close()
+
+
+@pytest.mark.parametrize("interval", [0, -1.0, float("nan"), float("inf")])
+def test_a_textfile_interval_that_is_not_above_0_is_refused(
+    interval: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interval of 0 or less (or NaN, infinite) is a ValueError naming it, before anything starts: 0 rewrote
+    the textfile in a busy loop."""
+    monkeypatch.setenv(MULTIPROC_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(METRICS_ENV, "prometheus")
+    with pytest.raises(ValueError, match="interval must be a finite number of seconds above 0"):
+        start_exposition("svc", None, textfile=str(tmp_path / "metrics.prom"), interval=interval).close()
+    assert not (tmp_path / "metrics.prom").exists()
