@@ -264,10 +264,19 @@ def _from_url(url: str, kwargs: dict[str, Any]) -> tuple[str | None, int | None,
     if parsed.scheme == "unix":
         return None, None, unquote(parsed.path)
     if parsed.path and parsed.path != "/":
-        kwargs["db"] = int(parsed.path.lstrip("/"))
+        database = parsed.path.lstrip("/")
+        if not database.isdigit():
+            raise ValueError(f"the database in a Redis URL must be a whole number, got {database!r}")
+        kwargs["db"] = int(database)
     if parsed.scheme == "rediss":
         kwargs["ssl"] = True
-    return parsed.hostname or "localhost", parsed.port or DEFAULT_REDIS_PORT, None
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(
+            f"the port in a Redis URL must be between 1 and 65535: {parsed.netloc.rpartition('@')[2]!r}"
+        ) from None
+    return parsed.hostname or "localhost", port or DEFAULT_REDIS_PORT, None
 
 
 def endpoint_of(address: str | tuple[str, int], connection_kwargs: Mapping[str, Any]) -> Endpoint:

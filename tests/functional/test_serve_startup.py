@@ -55,6 +55,39 @@ def test_a_settings_mistake_is_one_message_naming_the_key_and_exit_2(fork: str) 
 
 
 @pytest.mark.parametrize(
+    ("backend_layer_kwargs", "problem"),
+    [
+        (
+            '{"hosts": ["http://127.0.0.1:1/0"]}',
+            "hosts.0: unsupported URL scheme 'http' in Redis host 'http://127.0.0.1:1/0' (use redis://, rediss:// or "
+            "unix://)",
+        ),
+        (
+            '{"hosts": ["redis://127.0.0.1:1/0"], "connection_kwargs": {"pasword": "x"}}',
+            "connection_kwargs: pasword: not supported by the Redis transports; did you mean 'password'?",
+        ),
+    ],
+)
+def test_a_host_or_connection_keyword_the_transport_cannot_use_is_one_message_and_exit_2(
+    tmp_path: Path, backend_layer_kwargs: str, problem: str
+) -> None:
+    """An http:// host (it was retried for ever as a host name) or a misspelt connection keyword (a worker's
+    traceback at its first receive): one settings message naming the key, exit 2, nothing started."""
+    (tmp_path / "host_settings.py").write_text(
+        "SOA_SERVER_SETTINGS = {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.redis_gateway.server:RedisServerTransport',\n"
+        f"    'kwargs': {{'backend_type': 'redis.standard', 'backend_layer_kwargs': {backend_layer_kwargs}}}}}}}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = _pysoa_like("serve", _SERVER, "--settings", "host_settings", "--fork", "2", timeout=15, env=env)
+    assert (result.returncode, result.stderr) == (
+        EXIT_CONFIGURATION,
+        "pysoa-like serve: error: settings module 'host_settings': Invalid ServerSettings:\n"
+        f"  - transport.kwargs.backend_layer_kwargs.{problem}\n",
+    )
+
+
+@pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (

@@ -277,7 +277,8 @@ def _first_choice(field: Any, parts: Sequence[str], value: Any) -> int | None:
 def explain_errors(field: Any, value: Any, errors: Sequence[Any], prefix: Sequence[str] = ()) -> list[str]:
     """Turn a field's errors about ``value`` into plain-words lines, one per problem, each naming its key path.
 
-    The errors of the options of a "one of" field are merged into one line about that field.
+    The errors of the options of a "one of" field are merged into one line about that field. A field with a
+    ``describe_error(value, error)`` method words its own errors where that returns a string.
 
     Args:
         field: The field that validated ``value`` (ours or Conformity's).
@@ -292,7 +293,10 @@ def explain_errors(field: Any, value: Any, errors: Sequence[Any], prefix: Sequen
     for error in errors:
         parts = [part for part in (error.pointer or "").split(".") if part]
         choice = _first_choice(field, parts, value)
-        if choice is not None:
+        own = _own_words(field, parts, value, error)
+        if own is not None:
+            line = _line(prefix, parts, own)
+        elif choice is not None:
             parts = parts[:choice]
             line = _line(prefix, parts, _expected_given(field, parts, value))
         else:
@@ -300,6 +304,16 @@ def explain_errors(field: Any, value: Any, errors: Sequence[Any], prefix: Sequen
         if line not in lines:
             lines.append(line)
     return lines
+
+
+def _own_words(field: Any, parts: Sequence[str], value: Any, error: Any) -> str | None:
+    """The words a field gives for its own error (``describe_error(value, error)``, ``None`` for the default)."""
+    describe = getattr(field_at(field, parts, value), "describe_error", None)
+    if not callable(describe):
+        return None
+    found, given = _value_at(value, parts)
+    words = describe(given, error) if found else None
+    return words if isinstance(words, str) else None
 
 
 def _line(prefix: Sequence[str], parts: Sequence[str], text: str) -> str:

@@ -150,3 +150,42 @@ def test_a_transport_built_directly_explains_its_kwargs_the_same_way() -> None:
         "Invalid RedisServerTransport settings: backend_layer_kwargs.hosts: expected a list whose items are each "
         "either a tuple (string, integer), a list of exactly 2 items or a string, got a string"
     )
+
+
+@pytest.mark.parametrize(
+    ("backend_layer_kwargs", "line"),
+    [
+        (
+            {"hosts": ["http://h:6379/0"]},
+            "transport.kwargs.backend_layer_kwargs.hosts.0: unsupported URL scheme 'http' in Redis host "
+            "'http://h:6379/0' (use redis://, rediss:// or unix://)",
+        ),
+        (
+            {"hosts": ["redis://h:6379/zero"]},
+            "transport.kwargs.backend_layer_kwargs.hosts.0: the database in a Redis URL must be a whole number, "
+            "got 'zero'",
+        ),
+        (
+            {"hosts": ["h:70000"]},
+            "transport.kwargs.backend_layer_kwargs.hosts.0: the port of Redis host 'h:70000' must be between 1 "
+            "and 65535, got 70000",
+        ),
+        (
+            {"hosts": [["h", "6379"]]},
+            "transport.kwargs.backend_layer_kwargs.hosts.0: Invalid Redis host ['h', '6379']: use 'host', "
+            "'host:port', ('host', port) or a redis:// URL",
+        ),
+        (
+            {"hosts": ["h"], "connection_kwargs": {"pasword": "hunter2"}},
+            "transport.kwargs.backend_layer_kwargs.connection_kwargs: pasword: not supported by the Redis "
+            "transports; did you mean 'password'?",
+        ),
+    ],
+)
+def test_a_host_or_connection_setting_the_transports_cannot_use_is_a_settings_error(
+    backend_layer_kwargs: dict[str, Any], line: str
+) -> None:
+    """What the transports read from ``hosts`` and ``connection_kwargs`` is checked with the settings, naming the key:
+    an unknown URL scheme was taken as a host name (connection refused for ever), and a bad database, port or
+    connection keyword raised a bare ValueError at the first call (a traceback from ``serve``)."""
+    assert _problems(backend_layer_kwargs=backend_layer_kwargs) == [line]

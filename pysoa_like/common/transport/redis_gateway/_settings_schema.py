@@ -11,22 +11,82 @@ from collections.abc import Mapping
 from typing import Any
 
 from pysoa_like.common import fields
-from pysoa_like.common.fields._describe import explain_errors
+from pysoa_like.common.constants import ERROR_CODE_INVALID
+from pysoa_like.common.fields._describe import explain_errors, suggest_keys
+from pysoa_like.common.schema import FieldError
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.core.constants import REDIS_BACKEND_TYPES, ProtocolVersion
+from pysoa_like.core.constants import DEFAULT_REDIS_PORT, REDIS_BACKEND_TYPES, ProtocolVersion
+from pysoa_like.core.endpoint import IGNORED_KEYS, USED_KEYS, endpoint_of
 
 __all__ = ["RedisServerTransportSchema", "RedisTransportSchema", "check_transport_kwargs"]
 
 _NUMBER = fields.Float
 
+
+class _ReadAsTheTransportsDo(fields.Field):
+    """A field whose valid-looking value is then read as the transports will read it (``problem``).
+
+    A mistake found there (a URL scheme, a port, a connection keyword) is a settings error naming the key, worded by
+    ``problem`` itself, instead of a ValueError at the first call.
+    """
+
+    def problem(self, value: Any) -> str | None:
+        """What the transports would refuse in ``value`` (``None``: nothing)."""
+        raise NotImplementedError
+
+    def errors(self, value: Any) -> list[FieldError]:
+        shape = super().errors(value)
+        if shape:
+            return shape
+        problem = self.problem(value)
+        return [FieldError(ERROR_CODE_INVALID, problem, "")] if problem else []
+
+    def describe_error(self, value: Any, error: Any) -> str | None:
+        """The error's own words when ``value`` has the right shape (the problem is then what it says)."""
+        return None if super().errors(value) else str(error.message)
+
+
+class _RedisHost(_ReadAsTheTransportsDo, fields.Any):
+    """One entry of ``hosts``: one of its forms, with a URL scheme, port and URL database the transports read."""
+
+    def problem(self, value: Any) -> str | None:
+        # Imported when used: the backends import redis-py, which this module (imported by the asyncio driver) does not.
+        from pysoa_like.common.transport.redis_gateway.backend.base import normalize_host
+
+        try:
+            endpoint_of(normalize_host(value, DEFAULT_REDIS_PORT), {})
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+
+class _ConnectionKwargs(_ReadAsTheTransportsDo, fields.SchemalessDictionary):
+    """``connection_kwargs``: a dict of redis-py keyword arguments, each one the transports honour."""
+
+    def problem(self, value: Any) -> str | None:
+        return _connection_kwargs_problem(value)
+
+
+def _connection_kwargs_problem(connection_kwargs: Mapping[str, Any]) -> str | None:
+    unknown = sorted(set(connection_kwargs) - USED_KEYS - IGNORED_KEYS)
+    if unknown:
+        names = ", ".join(unknown)
+        return f"{names}: not supported by the Redis transports{suggest_keys(unknown[0], sorted(USED_KEYS))}"
+    try:
+        endpoint_of(("localhost", DEFAULT_REDIS_PORT), connection_kwargs)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 _BACKEND_LAYER_KWARGS = fields.Dictionary(
     {
-        "connection_kwargs": fields.SchemalessDictionary(
+        "connection_kwargs": _ConnectionKwargs(
             key_type=fields.UnicodeString(),
             description="redis-py keyword arguments for every Redis connection (password, username, ssl, ...)",
         ),
         "hosts": fields.List(
-            fields.Any(
+            _RedisHost(
                 fields.Tuple(fields.UnicodeString(), fields.Integer()),
                 fields.List(fields.Anything(), min_length=2, max_length=2),
                 fields.UnicodeString(),

@@ -72,21 +72,33 @@ def normalize_host(host: Any, default_port: int) -> HostAddress:
         The URL unchanged, or ``(host, port)``.
 
     Raises:
-        ValueError: If the entry has none of these forms.
+        ValueError: If the entry has none of these forms, is a URL of another scheme, or has a port out of range.
     """
     if isinstance(host, str):
         if host.startswith(URL_SCHEMES):
             return host
+        scheme, separator, _rest = host.partition("://")
+        if separator:
+            # Taken as a host name, "http://h" was looked up in DNS and refused for ever.
+            raise ValueError(
+                f"unsupported URL scheme {scheme!r} in Redis host {host!r} (use redis://, rediss:// or unix://)"
+            )
         name, separator, port = host.rpartition(":")
         # Only "name:digits" with no other colon is a port; an IPv6 address such as "::1" stays a host name.
         if separator and port.isdigit() and name and ":" not in name:
-            return name, int(port)
+            return name, _port_of(host, int(port))
         if not host:
             raise ValueError("A Redis host must not be an empty string")
         return host, default_port
     if isinstance(host, (tuple, list)) and len(host) == 2 and isinstance(host[0], str) and isinstance(host[1], int):
-        return host[0], host[1]
+        return host[0], _port_of(host, host[1])
     raise ValueError(f"Invalid Redis host {host!r}: use 'host', 'host:port', ('host', port) or a redis:// URL")
+
+
+def _port_of(host: Any, port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"the port of Redis host {host!r} must be between 1 and 65535, got {port}")
+    return port
 
 
 class SlotClient(redis.Redis):
