@@ -24,6 +24,8 @@ _T = TypeVar("_T")
 class AnyServiceClient(Client):
     """A :class:`Client` that finds the settings of each service it is asked to call in a :class:`Target`.
 
+    Invalid settings of a service raise :class:`CommandError` (exit 2) naming the service.
+
     Args:
         target: Where the services are.
     """
@@ -34,7 +36,11 @@ class AnyServiceClient(Client):
 
     def _get_handler(self, service_name: str) -> Any:
         if isinstance(service_name, str) and service_name not in self.settings:
-            self.settings[service_name] = self._validate(self.target.settings_for(service_name))
+            try:
+                self.settings[service_name] = self._validate(self.target.settings_for(service_name))
+            except (ImproperlyConfigured, SettingsError) as exc:
+                # Named here: a command calling several services at once (services) cannot tell whose they were.
+                raise CommandError(f"the client settings of {service_name!r} are invalid: {exc}") from exc
         return super()._get_handler(service_name)
 
 

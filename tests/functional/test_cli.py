@@ -414,6 +414,31 @@ def test_services_on_an_unreachable_redis_exits_3() -> None:
     assert "cannot read the request queues" in result.stderr
 
 
+def test_services_with_invalid_client_settings_exits_2_naming_the_service(
+    redis_server: RedisServerProcess, tmp_path: Path
+) -> None:
+    """Client settings with a misspelt key: `services` says which service's settings are invalid and why, exit 2
+    (it was a SettingsError traceback, exit 1)."""
+    (tmp_path / "misspelt_settings.py").write_text(
+        "SOA_CLIENT_SETTINGS = {'calculator': {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
+        "    'kwargs': {'backend_type': 'redis.standard', 'recieve_timeout_in_seconds': 2,\n"
+        f"               'backend_layer_kwargs': {{'hosts': [{redis_server.url!r}]}}}}}}}}}}\n"
+    )
+    result = cli(
+        "services",
+        "--settings",
+        "misspelt_settings",
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])},
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "pysoa-like services: error: the client settings of 'calculator' are invalid: Invalid ClientSettings:\n"
+    )
+    assert "did you mean 'receive_timeout_in_seconds'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # shell
 
 
