@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pysoa_like._cli._common import EXIT_OK, CommandError, Output
-from pysoa_like._cli._target import load_module, mask_url
+from pysoa_like._cli._target import load_module, mask_url, settings_mapping
 from pysoa_like.common.logging import censored
 from pysoa_like.common.settings import SettingsError
 
@@ -96,15 +96,8 @@ def add_config_command(commands: Any) -> None:
 def run_show_config(args: argparse.Namespace, output: Output) -> int:
     """``pysoa-like show-config``."""
     module = load_module(args.settings)
-    server_settings = None
-    for name in ("SOA_SERVER_SETTINGS", "settings"):
-        value = getattr(module, name, None)
-        if isinstance(value, Mapping):
-            server_settings = value
-            break
-    client_settings = getattr(module, "SOA_CLIENT_SETTINGS", None)
-    if not isinstance(client_settings, Mapping):
-        client_settings = None
+    server_settings = settings_mapping(module, "SOA_SERVER_SETTINGS", "settings")
+    client_settings = settings_mapping(module, "SOA_CLIENT_SETTINGS")
     if server_settings is None and client_settings is None:
         raise CommandError(
             f"settings module {args.settings!r} defines none of SOA_SERVER_SETTINGS, settings or SOA_CLIENT_SETTINGS"

@@ -21,7 +21,15 @@ from typing import Any
 
 from pysoa_like._cli._common import CommandError
 
-__all__ = ["REDIS_URL_ENV", "SETTINGS_ENV", "Target", "add_target_arguments", "load_module", "mask_url"]
+__all__ = [
+    "REDIS_URL_ENV",
+    "SETTINGS_ENV",
+    "Target",
+    "add_target_arguments",
+    "load_module",
+    "mask_url",
+    "settings_mapping",
+]
 
 REDIS_URL_ENV = "PYSOA_LIKE_REDIS_URL"
 SETTINGS_ENV = "PYSOA_LIKE_SETTINGS"
@@ -70,12 +78,18 @@ def load_module(name: str) -> ModuleType:
         raise CommandError(f"cannot import settings module {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def _mapping(module: ModuleType, *names: str) -> Mapping[str, Any] | None:
-    for name in names:
-        value = getattr(module, name, None)
-        if isinstance(value, Mapping):
-            return value
-    return None
+def settings_mapping(module: ModuleType, *names: str) -> Mapping[str, Any] | None:
+    """The first of ``names`` that the settings module defines as a dict (``None``: none of them).
+
+    Raises:
+        CommandError: A ``SOA_...`` name holds something other than a dict (its settings were ignored).
+    """
+    from pysoa_like.server._main import module_settings
+
+    try:
+        return module_settings(module, *names)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _redis_client_settings(url: str) -> dict[str, Any]:
@@ -107,8 +121,8 @@ class Target:
                 f"(or set {REDIS_URL_ENV} or {SETTINGS_ENV})"
             )
         module = load_module(settings)
-        self.client_settings = _mapping(module, "SOA_CLIENT_SETTINGS")
-        self.server_settings = _mapping(module, "SOA_SERVER_SETTINGS", "settings")
+        self.client_settings = settings_mapping(module, "SOA_CLIENT_SETTINGS")
+        self.server_settings = settings_mapping(module, "SOA_SERVER_SETTINGS", "settings")
         if self.client_settings is None and self.server_settings is None:
             raise CommandError(
                 f"settings module {settings!r} defines none of SOA_CLIENT_SETTINGS, SOA_SERVER_SETTINGS or settings"

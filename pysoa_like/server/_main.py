@@ -27,6 +27,7 @@ __all__ = [
     "StartupError",
     "load_settings_module",
     "make_main_parser",
+    "module_settings",
     "resolve_server_settings",
     "server_main",
     "syntax_error_text",
@@ -45,17 +46,36 @@ def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def module_settings(module: Any, *names: str) -> Mapping[str, Any] | None:
+    """The first of ``names`` that ``module`` defines as a dict (``None``: none of them).
+
+    A ``SOA_...`` name is meant for settings only, so it holding something other than a dict (or ``None``) is a
+    mistake, often a trailing comma that made the dict a tuple; ``settings`` may be anything else (Django's).
+
+    Raises:
+        ValueError: A ``SOA_...`` name holds something other than a dict or ``None``; the message names it.
+    """
+    for name in names:
+        value = getattr(module, name, None)
+        if isinstance(value, Mapping):
+            return value
+        if value is not None and name.startswith("SOA_"):
+            comma = " (a trailing comma after the closing brace makes a tuple)" if isinstance(value, tuple) else ""
+            raise ValueError(
+                f"{name} in settings module {module.__name__!r} must be a dict, got {type(value).__name__}{comma}"
+            )
+    return None
+
+
 def load_settings_module(module_name: str) -> Mapping[str, Any]:
     """The settings dict of a settings module: ``SOA_SERVER_SETTINGS``, else ``settings``.
 
     Raises:
-        ValueError: The module defines neither.
+        ValueError: The module defines neither, or ``SOA_SERVER_SETTINGS`` is not a dict.
     """
-    module = importlib.import_module(module_name)
-    for attribute in ("SOA_SERVER_SETTINGS", "settings"):
-        value = getattr(module, attribute, None)
-        if isinstance(value, Mapping):
-            return value
+    value = module_settings(importlib.import_module(module_name), "SOA_SERVER_SETTINGS", "settings")
+    if value is not None:
+        return value
     raise ValueError(f"Settings module {module_name!r} defines neither SOA_SERVER_SETTINGS nor settings (a dict)")
 
 

@@ -439,6 +439,22 @@ def test_services_with_invalid_client_settings_exits_2_naming_the_service(
     assert "Traceback" not in result.stderr
 
 
+def test_settings_made_a_tuple_by_a_trailing_comma_are_an_error_not_ignored(url: str, tmp_path: Path) -> None:
+    """``SOA_CLIENT_SETTINGS = {...},`` (a tuple): exit 2 naming it and the likely slip; the client settings were
+    silently ignored and the call went over the server settings' transport instead."""
+    (tmp_path / "comma_settings.py").write_text(
+        "from tests.functional.cli_settings import SOA_CLIENT_SETTINGS as CLIENT, SOA_SERVER_SETTINGS\n"
+        "SOA_CLIENT_SETTINGS = CLIENT,\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)]), "FUNCTIONAL_REDIS_URL": url}
+    result = cli("call", "functional", "echo", "--settings", "comma_settings", env=env)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pysoa-like call: error: SOA_CLIENT_SETTINGS in settings module 'comma_settings' must be a dict, got tuple "
+        "(a trailing comma after the closing brace makes a tuple)\n",
+    )
+
+
 # shell
 
 

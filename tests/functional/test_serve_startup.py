@@ -100,6 +100,11 @@ def test_a_host_or_connection_keyword_the_transport_cannot_use_is_one_message_an
             "pysoa-like serve: error: no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)\n",
         ),
         (
+            [_SERVER, "--settings", "tests.functional.comma_settings"],
+            "pysoa-like serve: error: SOA_SERVER_SETTINGS in settings module 'tests.functional.comma_settings' must be "
+            "a dict, got tuple (a trailing comma after the closing brace makes a tuple)\n",
+        ),
+        (
             ["tests.functional.service:NoSuchServer", "--settings", "tests.functional.service"],
             "pysoa-like serve: error: cannot load the server class 'tests.functional.service:NoSuchServer': "
             "module 'tests.functional.service' has no attribute 'NoSuchServer'\n",
