@@ -7,11 +7,13 @@ and :func:`job_response_to_dict`).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attr
 
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.errors import InvalidField
 
@@ -77,10 +79,44 @@ def _convert_errors(values: Iterable[Error | Mapping[str, Any]]) -> list[Error]:
 def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]) -> list[ActionRequest]:
     # A loop rather than a comprehension: a job holds one or a few actions, and the comprehension's own frame
     # cost more than the loop.
+    if isinstance(values, Mapping | str):
+        raise _not_a_list(values)
     requests = []
-    for value in values:
-        requests.append(value if isinstance(value, ActionRequest) else ActionRequest(**value))
+    for index, value in enumerate(values):
+        if isinstance(value, ActionRequest):
+            requests.append(value)
+            continue
+        try:
+            requests.append(ActionRequest(**value))
+        except TypeError:
+            raise _action_problem(value, index) from None
     return requests
+
+
+_ACTION_KEYS = ("action", "body")
+
+
+def _not_a_list(actions: Any) -> TypeError:
+    """The error for actions given as a mapping or a string, whose keys or letters would be taken for actions."""
+    return TypeError(
+        f"actions must be a list of actions (ActionRequest objects or dicts with 'action' and 'body'), got "
+        f"{type(actions).__name__} {short_repr(actions)}; a single action goes in a list: [{{...}}]"
+    )
+
+
+def _action_problem(value: Any, index: int) -> TypeError:
+    """The error for a job's action ``value`` that ``ActionRequest(**value)`` refused: which one, and why."""
+    if not isinstance(value, Mapping):
+        problem = f"expected an ActionRequest or a dict with 'action' and 'body', got {short_repr(value)}"
+    else:
+        unknown = [str(key) for key in value if key not in _ACTION_KEYS]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], _ACTION_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problem = f"unknown key(s) {', '.join(map(repr, unknown))} (an action takes 'action' and 'body'){hint}"
+        else:
+            problem = "missing the key 'action' (the action's name)"
+    return TypeError(f"actions[{index}]: {problem}")
 
 
 def _action_response_from(value: ActionResponse | Mapping[str, Any]) -> ActionResponse:
@@ -253,12 +289,21 @@ def job_message(
 
 def _action_dicts(actions: Iterable[ActionRequest | Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The wire form of a job's actions (a dict action is read as ``ActionRequest(**action)``)."""
+    if isinstance(actions, Mapping | str):
+        raise _not_a_list(actions)
     wire = []
     for index, action in enumerate(actions):
         if not isinstance(action, ActionRequest):
-            action = ActionRequest(**action)
+            try:
+                action = ActionRequest(**action)
+            except TypeError:
+                raise _action_problem(action, index) from None
+        body = action.body
+        if not isinstance(body, Mapping):
+            # Every server refuses it ("Not a dict", without saying which action): said here, before the send.
+            raise TypeError(f"actions[{index}].body must be a dict, got {type(body).__name__} {short_repr(body)}")
         try:
-            wire.append({"action": action.action, "body": _plain(action.body)})
+            wire.append({"action": action.action, "body": _plain(body)})
         except RecursionError:
             raise InvalidField(_nesting_problem([(f"actions.{index}.body", action.body)])) from None
     return wire

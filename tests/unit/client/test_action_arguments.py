@@ -1,0 +1,76 @@
+"""A call's actions given wrongly: refused before the send with a TypeError saying which action and how."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from pysoa_like.client.client import Client
+from pysoa_like.common.types import JobRequest
+from pysoa_like.server.action import Action
+from pysoa_like.server.server import Server
+
+
+class _Echo(Action):
+    """Counts its runs and answers its body."""
+
+    runs: ClassVar[list[Any]] = []
+
+    def run(self, request: Any) -> dict[str, Any]:
+        type(self).runs.append(request.body)
+        return {}
+
+
+class _EchoServer(Server):
+    service_name = "echo"
+    action_class_map: ClassVar[dict[str, Any]] = {"echo": _Echo}
+
+
+@pytest.fixture
+def client() -> Client:
+    """A client of the echo service over the local transport, whose action has not run yet."""
+    _Echo.runs.clear()
+    transport = {
+        "path": "pysoa_like.common.transport.local:LocalClientTransport",
+        "kwargs": {"server_class": _EchoServer, "server_settings": {}},
+    }
+    return Client({"echo": {"transport": transport}})
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.call_action("echo", "echo", [1, 2]), "actions[0].body must be a dict, got list [1, 2]"),
+        (lambda c: c.call_action("echo", "echo", "n=3"), "actions[0].body must be a dict, got str 'n=3'"),
+        (
+            lambda c: c.call_actions("echo", [{"action": "echo"}, {"acton": "echo", "body": {}}]),
+            "actions[1]: unknown key(s) 'acton' (an action takes 'action' and 'body'); did you mean 'action'?",
+        ),
+        (lambda c: c.call_actions("echo", [{"body": {}}]), "actions[0]: missing the key 'action'"),
+        (
+            lambda c: c.call_actions("echo", [{"action": "echo"}, "echo"]),
+            "actions[1]: expected an ActionRequest or a dict with 'action' and 'body', got 'echo'",
+        ),
+        (
+            lambda c: c.call_actions("echo", {"action": "echo", "body": {}}),
+            "actions must be a list of actions (ActionRequest objects or dicts with 'action' and 'body'), got dict",
+        ),
+    ],
+)
+def test_a_mistaken_action_or_body_is_a_type_error_naming_it_and_nothing_is_sent(
+    client: Client, call: Any, message: str
+) -> None:
+    """A body that is not a dict went to the server, which answered a bare "INVALID: Not a dict"; an action dict
+    with a misspelt key, a string, or the actions given as one dict raised a TypeError from inside attrs or
+    Python's ``**`` that named neither the action nor the fix."""
+    with pytest.raises(TypeError) as raised:
+        call(client)
+    assert str(raised.value).startswith(message)
+    assert _Echo.runs == []
+
+
+def test_a_job_request_built_from_dicts_names_the_mistaken_action() -> None:
+    """``JobRequest(actions=[...])`` with a misspelt key says which action and the key it expected."""
+    with pytest.raises(TypeError, match=r"^actions\[0\]: unknown key\(s\) 'name' .* and 'body'\)$"):
+        JobRequest(actions=[{"name": "echo"}])
