@@ -6,12 +6,14 @@ call returns is :mod:`pysoa_like.client.client`'s (``job_has_errors``, ``action_
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
+from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionResponse, JobResponse
 
@@ -43,8 +45,44 @@ WaitForReply = Callable[[str, Any, "float | None"], JobResponse]
 
 
 def parallel_jobs_of(jobs: Iterable[Mapping[str, Any]], options: CallOptions) -> list[tuple[str, list[Any]]]:
-    """The ``(service, actions)`` of a parallel call's jobs."""
-    return [(job["service_name"], list(job["actions"])) for job in jobs]
+    """The ``(service, actions)`` of a parallel call's jobs.
+
+    Raises:
+        TypeError: ``jobs`` is a mapping or a string, or a job is not a dict with ``service_name`` and a list of
+            ``actions``; the message says which job and what it holds.
+    """
+    if isinstance(jobs, Mapping | str):
+        raise TypeError(
+            f"jobs must be a list of jobs (dicts with 'service_name' and 'actions'), got {short_repr(jobs)}"
+        )
+    job_list = []
+    for index, job in enumerate(jobs):
+        if not isinstance(job, Mapping) or "service_name" not in job or not _is_action_list(job.get("actions")):
+            raise TypeError(f"jobs[{index}]: {_job_problem(job)}")
+        job_list.append((job["service_name"], list(job["actions"])))
+    return job_list
+
+
+def _is_action_list(actions: Any) -> bool:
+    # Any iterable of actions, as before; a dict or a string would be taken apart into its keys or letters.
+    return isinstance(actions, Iterable) and not isinstance(actions, Mapping | str)
+
+
+def _job_problem(job: Any) -> str:
+    """What is wrong with one job of a parallel call (which has no ``service_name`` or no list of ``actions``)."""
+    if not isinstance(job, Mapping):
+        return f"expected a dict with 'service_name' and 'actions', got {short_repr(job)}"
+    unknown = [str(key) for key in job if key not in _JOB_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], _JOB_KEYS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key(s) {', '.join(map(repr, unknown))} (a job takes 'service_name' and 'actions'){hint}"
+    if "service_name" not in job:
+        return "missing the key 'service_name'"
+    return f"'actions' must be a list of actions, got {short_repr(job.get('actions'))}"
+
+
+_JOB_KEYS = ("service_name", "actions")
 
 
 def raise_errors(responses: Iterable[JobResponse], raise_job_errors: bool, raise_action_errors: bool) -> None:

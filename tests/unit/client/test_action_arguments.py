@@ -74,3 +74,40 @@ def test_a_job_request_built_from_dicts_names_the_mistaken_action() -> None:
     """``JobRequest(actions=[...])`` with a misspelt key says which action and the key it expected."""
     with pytest.raises(TypeError, match=r"^actions\[0\]: unknown key\(s\) 'name' .* and 'body'\)$"):
         JobRequest(actions=[{"name": "echo"}])
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        (
+            [{"service_name": "echo", "actions": [{"action": "echo"}]}, {"service": "echo", "actions": []}],
+            "jobs[1]: unknown key(s) 'service' (a job takes 'service_name' and 'actions'); did you mean "
+            "'service_name'?",
+        ),
+        ([{"actions": []}], "jobs[0]: missing the key 'service_name'"),
+        ([{"service_name": "echo", "actions": "echo"}], "jobs[0]: 'actions' must be a list of actions, got 'echo'"),
+        (["echo"], "jobs[0]: expected a dict with 'service_name' and 'actions', got 'echo'"),
+        ({"service_name": "echo", "actions": []}, "jobs must be a list of jobs (dicts with 'service_name' and"),
+    ],
+)
+def test_a_mistaken_job_of_a_parallel_call_is_a_type_error_naming_it_and_nothing_is_sent(
+    client: Client, jobs: Any, message: str
+) -> None:
+    """``call_jobs_parallel`` with a job that has no ``service_name`` (a bare ``KeyError: 'service_name'``) or
+    actions that are not a list (taken apart into letters or keys): a TypeError naming the job, nothing sent."""
+    with pytest.raises(TypeError) as raised:
+        client.call_jobs_parallel(jobs)
+    assert str(raised.value).startswith(message)
+    assert _Echo.runs == []
+
+
+def test_the_actions_of_a_parallel_job_may_be_any_iterable(client: Client) -> None:
+    """A job's actions may still be a tuple or a generator, as before."""
+    responses = client.call_jobs_parallel(
+        [
+            {"service_name": "echo", "actions": ({"action": "echo", "body": {"n": 1}},)},
+            {"service_name": "echo", "actions": (a for a in [{"action": "echo", "body": {"n": 2}}])},
+        ]
+    )
+    assert [r.actions[0].action for r in responses] == ["echo", "echo"]
+    assert sorted(body["n"] for body in _Echo.runs) == [1, 2]
