@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StartupError",
+    "check_server_class",
     "load_settings_module",
     "make_main_parser",
     "module_settings",
@@ -99,6 +100,30 @@ class StartupError(ValueError):
     """A usage or settings mistake found before the server starts: one message, no traceback wanted."""
 
 
+def check_server_class(server_class: type[Server]) -> None:
+    """Check what a server class must declare, before any worker builds it (each would fail the same way).
+
+    Raises:
+        StartupError: ``service_name`` is not a non-empty string, or ``action_class_map`` is not a mapping of
+            action names to callables (action classes, factories or coroutine functions).
+    """
+    name = server_class.__name__
+    service_name = getattr(server_class, "service_name", None)
+    if not isinstance(service_name, str) or not service_name:
+        raise StartupError(
+            f"{name} must set the class attribute service_name (the name clients call it by), got {service_name!r}"
+        )
+    actions = getattr(server_class, "action_class_map", None)
+    if not isinstance(actions, Mapping):
+        raise StartupError(f"{name}.action_class_map must be a dict of action names to Action classes")
+    for action, factory in actions.items():
+        if not isinstance(action, str) or not callable(factory):
+            raise StartupError(
+                f"{name}.action_class_map[{action!r}] must be an Action subclass (or a callable returning an "
+                f"action, or an async function), got {factory!r}"
+            )
+
+
 def resolve_server_settings(
     server_class: type[Server], settings_module: str | None, setup_django: bool = True
 ) -> Mapping[str, Any]:
@@ -115,9 +140,12 @@ def resolve_server_settings(
         The settings object.
 
     Raises:
-        StartupError: No settings were given, the settings module cannot be imported (is missing, or is not
-            valid Python) or defines no settings, or the settings are invalid (the message names every bad key).
+        StartupError: The class lacks a ``service_name`` or maps an action to something not callable
+            (:func:`check_server_class`); no settings were given, the settings module cannot be imported (is
+            missing, or is not valid Python) or defines no settings, or the settings are invalid (the message
+            names every bad key).
     """
+    check_server_class(server_class)
     if server_class.use_django:
         from pysoa_like.server._django_hooks import django_server_settings, django_setup
 

@@ -154,6 +154,30 @@ def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: 
     assert result.stderr.splitlines()[-1] == f"pysoa-like serve: error: {message}"
 
 
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        (
+            "tests.functional.mistaken_servers:NamelessServer",
+            "NamelessServer must set the class attribute service_name (the name clients call it by), got None",
+        ),
+        (
+            "tests.functional.mistaken_servers:MismappedServer",
+            "MismappedServer.action_class_map['echo'] must be an Action subclass (or a callable returning an action, "
+            "or an async function), got 'tests.functional.service.EchoAction'",
+        ),
+    ],
+)
+def test_a_server_class_without_a_name_or_with_an_action_that_is_not_callable_is_one_line_and_exit_2(
+    server: str, message: str
+) -> None:
+    """Checked before forking: a missing service_name was an AttributeError traceback from every worker, and an
+    action mapped to a non-callable was served until the first call of that action failed."""
+    env = {**os.environ, "FUNCTIONAL_REDIS_URL": f"redis://127.0.0.1:{pick_free_port()}/0"}
+    result = _pysoa_like("serve", server, "--settings", "tests.functional.service", "--fork", "2", timeout=15, env=env)
+    assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, f"pysoa-like serve: error: {message}\n")
+
+
 @pytest.mark.parametrize("broken", ["settings", "server"])
 def test_a_module_that_is_not_valid_python_is_one_line_naming_where_and_exit_2(tmp_path: Path, broken: str) -> None:
     """A syntax error in the settings module or the server's module: one line with the file, line, column and
