@@ -87,9 +87,17 @@ class ServiceSource(Protocol):
 
 
 def _backend(transport: Mapping[str, Any]) -> Any:
+    """The Redis ring of ``transport``.
+
+    Raises:
+        CommandError: Its hosts or connection settings cannot be used (exit 2, the problem named).
+    """
     from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
-    return make_backend(transport["backend_type"], transport["backend_layer_kwargs"])
+    try:
+        return make_backend(transport["backend_type"], transport["backend_layer_kwargs"])
+    except ValueError as exc:
+        raise CommandError(f"cannot use the Redis settings to read the request queues: {mask_url(str(exc))}") from exc
 
 
 class QueueKeySource:

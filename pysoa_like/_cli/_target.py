@@ -92,6 +92,21 @@ def settings_mapping(module: ModuleType, *names: str) -> Mapping[str, Any] | Non
         raise CommandError(str(exc)) from exc
 
 
+def _check_redis_url(url: str) -> None:
+    """Refuse a Redis URL the transports cannot use, before any command builds a client of it.
+
+    Raises:
+        CommandError: The scheme is not redis://, rediss:// or unix://, or the port or database is wrong.
+    """
+    from pysoa_like.common.transport.redis_gateway.backend.base import normalize_host
+    from pysoa_like.core.endpoint import endpoint_of
+
+    try:
+        endpoint_of(normalize_host(url, 6379), {})
+    except ValueError as exc:
+        raise CommandError(f"the Redis URL {mask_url(url)!r} cannot be used: {mask_url(str(exc))}") from exc
+
+
 def _redis_client_settings(url: str) -> dict[str, Any]:
     kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [url]}}
     return {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": kwargs}}
@@ -114,6 +129,7 @@ class Target:
         self.client_settings: Mapping[str, Any] | None = None
         self.server_settings: Mapping[str, Any] | None = None
         if redis_url:
+            _check_redis_url(redis_url)
             return
         if not settings:
             raise CommandError(

@@ -455,6 +455,35 @@ def test_settings_made_a_tuple_by_a_trailing_comma_are_an_error_not_ignored(url:
     )
 
 
+@pytest.mark.parametrize("command", [["call", "functional", "echo"], ["services"], ["health", "functional"]])
+def test_a_redis_url_of_another_scheme_is_a_usage_error_with_the_password_masked(command: list[str]) -> None:
+    """--redis-url http://...: exit 2 saying the scheme cannot be used (it was taken as a host name, and
+    `services` ended in a ValueError traceback), with the URL's password masked."""
+    result = cli(*command, "--redis-url", "http://user:hunter2@127.0.0.1:1/0")
+    assert result.returncode == 2, result.stderr
+    assert "the Redis URL 'http://user:" in result.stderr
+    assert "cannot be used: unsupported URL scheme 'http' in a Redis host" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_services_with_a_redis_host_it_cannot_use_in_the_settings_exits_2(tmp_path: Path) -> None:
+    """A settings module whose host names a database that is not a number: `services` exits 2 naming the problem
+    (a ValueError traceback while it read the request queues)."""
+    (tmp_path / "bad_database_settings.py").write_text(
+        "SOA_CLIENT_SETTINGS = {'calculator': {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
+        "    'kwargs': {'backend_type': 'redis.standard',\n"
+        "               'backend_layer_kwargs': {'hosts': ['redis://127.0.0.1:1/x']}}}}}\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = cli("services", "--settings", "bad_database_settings", env=env)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pysoa-like services: error: cannot use the Redis settings to read the request queues: the database in a "
+        "Redis URL must be a whole number, got 'x'\n",
+    )
+
+
 # shell
 
 

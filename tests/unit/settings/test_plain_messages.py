@@ -157,8 +157,8 @@ def test_a_transport_built_directly_explains_its_kwargs_the_same_way() -> None:
     [
         (
             {"hosts": ["http://h:6379/0"]},
-            "transport.kwargs.backend_layer_kwargs.hosts.0: unsupported URL scheme 'http' in Redis host "
-            "'http://h:6379/0' (use redis://, rediss:// or unix://)",
+            "transport.kwargs.backend_layer_kwargs.hosts.0: unsupported URL scheme 'http' in a Redis host "
+            "(use redis://, rediss:// or unix://)",
         ),
         (
             {"hosts": ["redis://h:6379/zero"]},

@@ -80,9 +80,8 @@ def normalize_host(host: Any, default_port: int) -> HostAddress:
         scheme, separator, _rest = host.partition("://")
         if separator:
             # Taken as a host name, "http://h" was looked up in DNS and refused for ever.
-            raise ValueError(
-                f"unsupported URL scheme {scheme!r} in Redis host {host!r} (use redis://, rediss:// or unix://)"
-            )
+            # The host itself is not shown: a URL may hold a password.
+            raise ValueError(f"unsupported URL scheme {scheme!r} in a Redis host (use redis://, rediss:// or unix://)")
         name, separator, port = host.rpartition(":")
         # Only "name:digits" with no other colon is a port; an IPv6 address such as "::1" stays a host name.
         if separator and port.isdigit() and name and ":" not in name:
