@@ -13,6 +13,7 @@ import importlib
 import logging.config
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pysoa_like.server.server import Server
 
 __all__ = [
+    "SettingsModuleFailed",
     "StartupError",
     "check_server_class",
     "load_settings_module",
@@ -45,6 +47,14 @@ def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
     return parser
+
+
+class SettingsModuleFailed(Exception):
+    """Importing a settings module raised an error of its own code (kept in :attr:`failure`)."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(f"{type(failure).__name__}: {failure}")
+        self.failure = failure
 
 
 def module_settings(module: Any, *names: str) -> Mapping[str, Any] | None:
@@ -72,12 +82,30 @@ def load_settings_module(module_name: str) -> Mapping[str, Any]:
     """The settings dict of a settings module: ``SOA_SERVER_SETTINGS``, else ``settings``.
 
     Raises:
+        ModuleNotFoundError: The module, or one it imports, is missing.
+        SyntaxError: The module is not valid Python.
+        SettingsModuleFailed: Its code raised anything else while it was imported.
         ValueError: The module defines neither, or ``SOA_SERVER_SETTINGS`` is not a dict.
     """
-    value = module_settings(importlib.import_module(module_name), "SOA_SERVER_SETTINGS", "settings")
+    try:
+        module = importlib.import_module(module_name)
+    except (ModuleNotFoundError, SyntaxError):
+        raise
+    except Exception as exc:
+        raise SettingsModuleFailed(exc) from exc
+    value = module_settings(module, "SOA_SERVER_SETTINGS", "settings")
     if value is not None:
         return value
     raise ValueError(f"Settings module {module_name!r} defines neither SOA_SERVER_SETTINGS nor settings (a dict)")
+
+
+def _import_failure(module_name: str, exc: BaseException) -> str:
+    """One line for a settings module whose import raised ``exc``: what, and the module-level line that failed."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    # The module-level line that failed (the settings module's, or a module it imports), not the library's.
+    top_level = [frame for frame in frames if frame.name == "<module>"] or frames
+    where = f" ({top_level[-1].filename}, line {top_level[-1].lineno})" if top_level else ""
+    return f"importing the settings module {module_name!r} failed: {type(exc).__name__}: {exc}{where}"
 
 
 def syntax_error_text(error: SyntaxError) -> str:
@@ -165,13 +193,16 @@ def resolve_server_settings(
             raw_settings = load_settings_module(settings_module)
         except ModuleNotFoundError as exc:
             if exc.name is None or not (settings_module == exc.name or settings_module.startswith(exc.name + ".")):
-                raise  # a module the settings module imports is missing: its traceback says where
+                raise StartupError(_import_failure(settings_module, exc)) from exc  # a module it imports is missing
             raise StartupError(f"cannot import the settings module {settings_module!r}: {exc}") from exc
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         except SyntaxError as exc:
             problem = syntax_error_text(exc)
             raise StartupError(f"the settings module {settings_module!r} is not valid Python: {problem}") from exc
+        except SettingsModuleFailed as exc:
+            # The module's own code failed (a missing environment variable, ...): where and what, in one line.
+            raise StartupError(_import_failure(settings_module, exc.failure)) from exc
         where = f"settings module {settings_module!r}"
     else:
         raise StartupError("no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)")

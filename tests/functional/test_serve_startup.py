@@ -177,6 +177,34 @@ def test_a_server_class_without_a_name_or_with_an_action_that_is_not_callable_is
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, f"pysoa-like serve: error: {message}\n")
 
 
+@pytest.mark.parametrize(
+    ("source", "failure"),
+    [
+        (
+            'import os\n\nURL = os.environ["PYSOA_LIKE_TEST_UNSET_VARIABLE"]\n',
+            "KeyError: 'PYSOA_LIKE_TEST_UNSET_VARIABLE'",
+        ),
+        ("import no_such_dependency_of_the_settings\n", "ModuleNotFoundError: No module named 'no_such_dependency_of"),
+    ],
+)
+def test_a_settings_module_whose_code_fails_is_one_line_with_where_and_exit_2(
+    tmp_path: Path, source: str, failure: str
+) -> None:
+    """A settings module that raises while imported (a missing environment variable, a missing dependency): one
+    line with the error and the module-level line that failed, exit 2, checked once before forking (it was the
+    import's traceback and exit 1, which a supervisor restarts)."""
+    (tmp_path / "failing_settings.py").write_text(source)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = _pysoa_like("serve", _SERVER, "--settings", "failing_settings", "--fork", "2", timeout=15, env=env)
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith(
+        f"pysoa-like serve: error: importing the settings module 'failing_settings' failed: {failure}"
+    )
+    line = 3 if "environ" in source else 1
+    assert result.stderr.endswith(f"({tmp_path / 'failing_settings.py'}, line {line})\n")
+    assert result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("broken", ["settings", "server"])
 def test_a_module_that_is_not_valid_python_is_one_line_naming_where_and_exit_2(tmp_path: Path, broken: str) -> None:
     """A syntax error in the settings module or the server's module: one line with the file, line, column and
