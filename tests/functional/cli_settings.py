@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-_URL = os.environ.get("FUNCTIONAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Without FUNCTIONAL_REDIS_URL (set by the tests that start this), a port nothing listens on: never a real Redis.
+_NOWHERE = "redis://127.0.0.1:1/0"
+
+_URL = os.environ.get("FUNCTIONAL_REDIS_URL", _NOWHERE)
 _CLIENT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 
 

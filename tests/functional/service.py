@@ -12,6 +12,9 @@ from pysoa_like.server.action.status import BaseStatusAction, CheckMethodReturn
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
 
+# Without FUNCTIONAL_REDIS_URL (set by the tests that start this), a port nothing listens on: never a real Redis.
+_NOWHERE = "redis://127.0.0.1:1/0"
+
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 
 # Filled in by FunctionalServer.setup in each worker.
@@ -137,7 +140,7 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
         "path": _SERVER_TRANSPORT,
         "kwargs": {
             "backend_type": "redis.standard",
-            "backend_layer_kwargs": {"hosts": [os.environ.get("FUNCTIONAL_REDIS_URL", "redis://127.0.0.1:6379/0")]},
+            "backend_layer_kwargs": {"hosts": [os.environ.get("FUNCTIONAL_REDIS_URL", _NOWHERE)]},
             "receive_timeout_in_seconds": float(os.environ.get("FUNCTIONAL_RECEIVE_TIMEOUT", "1")),
         },
     },
