@@ -21,6 +21,7 @@ from pysoa_like.client._parallel import (
     ParallelJobs,
     expandable_actions,
     first_action,
+    jobs_of_actions,
     parallel_jobs_of,
     raise_errors,
     send_jobs,
@@ -171,9 +172,7 @@ class FutureCalls(ClientFleetFeatures):
             actions: The actions, each sent as its own job.
             **options: The keyword arguments of :meth:`call_jobs_parallel_future`.
         """
-        future = self.call_jobs_parallel_future(
-            [{"service_name": service_name, "actions": [action]} for action in actions], **options
-        )
+        future = self.call_jobs_parallel_future(jobs_of_actions(service_name, actions), **options)
 
         def get_result(result_timeout: float | None) -> Generator[ActionResponse, None, None]:
             items = [first_action(result) for result in future.result(result_timeout)]

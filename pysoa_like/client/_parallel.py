@@ -15,7 +15,7 @@ from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.transport.errors import PySOATransportError
-from pysoa_like.common.types import ActionResponse, JobResponse
+from pysoa_like.common.types import ActionResponse, JobResponse, _convert_action_requests
 
 if TYPE_CHECKING:
     from pysoa_like.client._call_keywords import ActionRequestArgumentIterable
@@ -31,6 +31,7 @@ __all__ = [
     "expandable_actions",
     "first_action",
     "flush_batches",
+    "jobs_of_actions",
     "parallel_jobs_of",
     "raise_errors",
     "send_jobs",
@@ -114,6 +115,16 @@ def expandable_actions(responses: Iterable[Any]) -> list[ActionResponse]:
         if isinstance(response, JobResponse) and not response.errors
         for action in response.actions
     ]
+
+
+def jobs_of_actions(service_name: str, actions: Iterable[Any]) -> list[dict[str, Any]]:
+    """The jobs of ``call_actions_parallel``: one per action. The actions are checked as one list first, so that a
+    wrong one is named by its place among them (``actions[2]: ...``), not as the first action of its job.
+
+    Raises:
+        TypeError: An action is neither an ``ActionRequest`` nor a dict with ``action`` and ``body``.
+    """
+    return [{"service_name": service_name, "actions": [action]} for action in _convert_action_requests(actions)]
 
 
 def first_action(result: Any) -> Any:

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import time_left, within_deadline
-from pysoa_like.client._parallel import expandable_actions, first_action, parallel_jobs_of, raise_errors
+from pysoa_like.client._parallel import (
+    expandable_actions,
+    first_action,
+    jobs_of_actions,
+    parallel_jobs_of,
+    raise_errors,
+)
 from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
 from pysoa_like.client._service_handler import job_of
 from pysoa_like.client.client import CallOptions, action_result, job_has_errors, options_of
@@ -357,9 +363,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             A generator of the action responses in input order (job errors or transport exceptions in place,
             as for ``Client``).
         """
-        results = await self.call_jobs_parallel(
-            [{"service_name": service_name, "actions": [action]} for action in actions], **options
-        )
+        results = await self.call_jobs_parallel(jobs_of_actions(service_name, actions), **options)
         items = [first_action(result) for result in results]
         return (item for item in items)
 

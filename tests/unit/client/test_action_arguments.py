@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.common.types import JobRequest
 from pysoa_like.server.action import Action
@@ -111,3 +113,24 @@ def test_the_actions_of_a_parallel_job_may_be_any_iterable(client: Client) -> No
     )
     assert [r.actions[0].action for r in responses] == ["echo", "echo"]
     assert sorted(body["n"] for body in _Echo.runs) == [1, 2]
+
+
+def test_a_mistaken_action_of_a_parallel_action_call_is_named_by_its_place_among_them(client: Client) -> None:
+    """``call_actions_parallel`` sends one job per action: a wrong one is still named by its place in the list given
+    (it was named ``actions[0]``, the first action of its own job), and nothing is sent."""
+    with pytest.raises(TypeError, match=r"^actions\[1\]: .*got 'b'"):
+        list(client.call_actions_parallel("echo", [{"action": "echo", "body": {}}, "b"]))
+    assert _Echo.runs == []
+
+
+def test_a_mistaken_action_of_an_async_parallel_action_call_is_named_by_its_place_among_them() -> None:
+    """The same for ``AsyncClient.call_actions_parallel``."""
+    transport = {
+        "path": "pysoa_like.common.transport.local:LocalClientTransport",
+        "kwargs": {"server_class": _EchoServer, "server_settings": {}},
+    }
+    _Echo.runs.clear()
+    async_client = AsyncClient({"echo": {"transport": transport}})
+    with pytest.raises(TypeError, match=r"^actions\[1\]: .*got 'b'"):
+        asyncio.run(async_client.call_actions_parallel("echo", [{"action": "echo", "body": {}}, "b"]))
+    assert _Echo.runs == []
