@@ -95,6 +95,15 @@ def _abandon(task: asyncio.Future[tuple[Any, Any]]) -> None:
     task.add_done_callback(close)
 
 
+def _reason(exc: BaseException) -> str:
+    """Why an opening failed, in the words of ``RedisConnectionError``'s message."""
+    if isinstance(exc, RedisConnectionError):
+        return str(exc)  # the handshake's connection failed: its own message says how
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
 class _RespProtocol(asyncio.BufferedProtocol):
     """Receives straight into the parser's buffer (a big reply in place) and hands each caller its replies."""
 
@@ -153,35 +162,31 @@ class AioConnection:
         connection = cls(endpoint)
         loop = asyncio.get_running_loop()
         try:
-            if endpoint.path is not None:
-                opening = loop.create_unix_connection(lambda: _RespProtocol(connection), endpoint.path)
-            else:
-                opening = loop.create_connection(
-                    lambda: _RespProtocol(connection),
-                    endpoint.host or "localhost",
-                    endpoint.port or 6379,
-                    ssl=None if endpoint.tls is None else tls_context(endpoint.tls),
-                    server_hostname=endpoint.host if endpoint.tls is not None else None,
-                )
-            transport = await _connected(opening, endpoint.connect_timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
-            raise RedisConnectionError(f"Error connecting to {endpoint}: {reason}") from exc
-        connection._transport = transport
-        try:
-            if endpoint.keepalive:
-                keep_alive(transport.get_extra_info("socket"), endpoint.keepalive_options)
-            handshake = endpoint.handshake()
-            if handshake:
-                try:
-                    replies = await connection.execute(handshake, endpoint.connect_timeout)
-                except RedisConnectionError as exc:
-                    raise RedisConnectionError(f"Error connecting to {endpoint}: {exc}") from exc
-                refused = handshake_refusal(handshake, replies)
-                if refused is not None:
-                    raise RedisConnectionError(f"Error connecting to {endpoint}: {refused}")
+            try:
+                if endpoint.path is not None:
+                    opening = loop.create_unix_connection(lambda: _RespProtocol(connection), endpoint.path)
+                else:
+                    opening = loop.create_connection(
+                        lambda: _RespProtocol(connection),
+                        endpoint.host or "localhost",
+                        endpoint.port or 6379,
+                        ssl=None if endpoint.tls is None else tls_context(endpoint.tls),
+                        server_hostname=endpoint.host if endpoint.tls is not None else None,
+                    )
+                transport = connection._transport = await _connected(opening, endpoint.connect_timeout)
+                if endpoint.keepalive:
+                    keep_alive(transport.get_extra_info("socket"), endpoint.keepalive_options)
+                handshake = endpoint.handshake()
+                replies = await connection.execute(handshake, endpoint.connect_timeout) if handshake else []
+            except (OSError, asyncio.TimeoutError) as exc:
+                # The one place where the opening's socket errors become the driver's: connecting, the socket's
+                # options (refused by the system, or set on a socket the peer already closed), the handshake.
+                raise RedisConnectionError(f"Error connecting to {endpoint}: {_reason(exc)}") from exc
+            refused = handshake_refusal(handshake, replies) if handshake else None
+            if refused is not None:
+                raise RedisConnectionError(f"Error connecting to {endpoint}: {refused}")
         except BaseException:
-            # Refused, failed, or given up (cancelled) during the handshake: the socket is closed, never left open.
+            # Refused, failed, or given up (cancelled) while opening: the socket is closed, never left open.
             connection.close()
             raise
         return connection
