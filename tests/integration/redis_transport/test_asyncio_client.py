@@ -392,9 +392,8 @@ def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again(
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_KEEPIDLE"), reason="TCP_KEEPIDLE is Linux's")
 def test_a_socket_error_while_a_connection_is_set_up_fails_the_call_with_a_send_error(kwargs: dict[str, Any]) -> None:
-    """An OSError raised on a new connection's socket after it connected (here a keepalive option the system refuses;
-    under load the same step can meet a socket the peer already closed) fails the call with MessageSendError, as
-    with the blocking driver: it never reaches the caller as a bare OSError."""
+    """An OSError raised on a new connection's socket after it connected (here by a keepalive option the system
+    refuses) fails the call with MessageSendError, as with the blocking driver: never as a bare OSError."""
     options = {socket.TCP_KEEPIDLE: 0}  # Linux takes 1 to 32767 seconds
     layer = {**kwargs["backend_layer_kwargs"], "connection_kwargs": {"socket_keepalive_options": options}}
     settings = {"backend_type": "redis.standard", "backend_layer_kwargs": layer}
