@@ -30,7 +30,7 @@ from pysoa_like.common.transport.redis_gateway.client import RedisClientTranspor
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
-from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess
+from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess, pick_free_port
 from tests.integration._latency_proxy import LatencyProxy
 from tests.integration.redis_transport._helpers import tls_capable_redis
 
@@ -368,6 +368,24 @@ def test_sentinel_backends_discover_their_masters() -> None:
             with serving(settings, workers=2):
                 responses = run(calls(client_of(settings)))
             assert [r.body["square"] for r in responses] == [i * i for i in range(20)]
+
+
+@pytest.mark.parametrize("control", [{}, {"suppress_response": True}], ids=["awaited", "suppress_response"])
+def test_a_send_whose_sentinels_list_no_service_fails_with_a_send_error(control: dict[str, Any]) -> None:
+    """With no sentinel_services configured and no Sentinel answering (a closed port), a send fails with
+    MessageSendError, not with the driver's own connection error (an OSError)."""
+    layer = {"hosts": [("127.0.0.1", pick_free_port())]}
+    transport = AsyncRedisClientTransport("example", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+
+    async def send() -> None:
+        try:
+            body = {"control": control, "context": {}, "actions": [{"action": "square"}]}
+            await transport.send_request_message(1, {}, body)
+        finally:
+            await transport.aclose()
+
+    with pytest.raises(MessageSendError, match="sentinel_services"):
+        run(send())
 
 
 def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:

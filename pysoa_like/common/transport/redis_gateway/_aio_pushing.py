@@ -101,15 +101,17 @@ class Pushing:
             if first is not None:
                 (reply, index, connection), first = first, None
             else:
-                index = await self._slot_of(key)
+                # The ring's size may have to be asked (Sentinel's services): inside the try, as the connection.
+                slot: int | None = None
                 opened: AioConnection | None = None
                 try:
+                    index = slot = await self._slot_of(key)
                     connection = opened = await self._connection(state, index)
                     # A new connection's first push sends the script's text, which loads it; later pushes its SHA.
                     command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
                     [reply] = await connection.execute([command], max(deadline - time.monotonic(), 0.001))
                 except RedisConnectionError as exc:
-                    raise self._send_failed(state, index, opened, exc) from exc
+                    raise self._send_failed(state, slot, opened, exc) from exc
             redirect = self._redirect_of(state, index, reply, connection)
             if redirect is not None and redirects < MAXIMUM_REDIRECTS:
                 # Redis Cluster: the slot moved (looked up again) or is moving (this push goes where ASK says).
@@ -177,10 +179,11 @@ class Pushing:
         return redirect
 
     def _send_failed(
-        self, state: LoopState, index: int, connection: AioConnection | None, error: Exception
+        self, state: LoopState, index: int | None, connection: AioConnection | None, error: Exception
     ) -> MessageSendError:
-        """Forget a slot's connection after a failed push; the error to raise."""
-        self._failed(state, index, connection)
+        """Forget a slot's connection after a failed push (None: the slot was not known yet); the error to raise."""
+        if index is not None:
+            self._failed(state, index, connection)
         self.metrics.counter(self._prefix + "send.error.connection").increment()
         return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
 
@@ -190,8 +193,9 @@ class Pushing:
         Raises:
             MessageSendError: No connection could be had.
         """
-        index = await state.pool.slot_of(key)
+        index: int | None = None
         try:
+            index = await state.pool.slot_of(key)
             return index, await self._connection(state, index)
         except RedisConnectionError as exc:
             raise self._send_failed(state, index, None, exc) from exc
