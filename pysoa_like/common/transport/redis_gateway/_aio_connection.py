@@ -180,7 +180,7 @@ class AioConnection:
                 replies = await connection.execute(handshake, endpoint.connect_timeout) if handshake else []
             except (OSError, asyncio.TimeoutError) as exc:
                 # The one place where the opening's socket errors become the driver's: connecting, the socket's
-                # options (refused by the system, or set on a socket the peer already closed), the handshake.
+                # options (a keepalive value the system refuses), the handshake.
                 raise RedisConnectionError(f"Error connecting to {endpoint}: {_reason(exc)}") from exc
             refused = handshake_refusal(handshake, replies) if handshake else None
             if refused is not None:
