@@ -79,7 +79,7 @@ def _convert_errors(values: Iterable[Error | Mapping[str, Any]]) -> list[Error]:
 def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]) -> list[ActionRequest]:
     # A loop rather than a comprehension: a job holds one or a few actions, and the comprehension's own frame
     # cost more than the loop.
-    if isinstance(values, Mapping | str):
+    if type(values) is not list and isinstance(values, _NOT_ACTION_LISTS):
         raise _not_a_list(values)
     requests = []
     for index, value in enumerate(values):
@@ -94,6 +94,8 @@ def _convert_action_requests(values: Iterable[ActionRequest | Mapping[str, Any]]
 
 
 _ACTION_KEYS = ("action", "body")
+# What a job's actions must not be given as (its keys or letters would be taken for actions).
+_NOT_ACTION_LISTS = (Mapping, str)
 
 
 def _not_a_list(actions: Any) -> TypeError:
@@ -289,7 +291,7 @@ def job_message(
 
 def _action_dicts(actions: Iterable[ActionRequest | Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The wire form of a job's actions (a dict action is read as ``ActionRequest(**action)``)."""
-    if isinstance(actions, Mapping | str):
+    if type(actions) is not list and isinstance(actions, _NOT_ACTION_LISTS):
         raise _not_a_list(actions)
     wire = []
     for index, action in enumerate(actions):
@@ -299,13 +301,15 @@ def _action_dicts(actions: Iterable[ActionRequest | Mapping[str, Any]]) -> list[
             except TypeError:
                 raise _action_problem(action, index) from None
         body = action.body
-        if not isinstance(body, Mapping):
-            # Every server refuses it ("Not a dict", without saying which action): said here, before the send.
-            raise TypeError(f"actions[{index}].body must be a dict, got {type(body).__name__} {short_repr(body)}")
         try:
-            wire.append({"action": action.action, "body": _plain(body)})
+            wire_body = _plain(body)
         except RecursionError:
-            raise InvalidField(_nesting_problem([(f"actions.{index}.body", action.body)])) from None
+            raise InvalidField(_nesting_problem([(f"actions.{index}.body", body)])) from None
+        if type(wire_body) is not dict and not isinstance(wire_body, Mapping):
+            # Every server refuses it ("Not a dict", without saying which action): said here, before the send. (An
+            # attrs object is a dict once in wire form, as PySOA's attr.asdict made it.)
+            raise TypeError(f"actions[{index}].body must be a dict, got {type(body).__name__} {short_repr(body)}")
+        wire.append({"action": action.action, "body": wire_body})
     return wire
 
 

@@ -42,6 +42,9 @@ IGNORED_KEYS = frozenset(
         "decode_responses",
         "encoding",
         "encoding_errors",
+        # redis-py 3's names for the two above (PySOA 1.4.9's settings files may hold them)
+        "charset",
+        "errors",
         "max_connections",
         "single_connection_client",
         "lib_name",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+import attr
 import pytest
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
-from pysoa_like.common.types import JobRequest
+from pysoa_like.common.types import ActionRequest, JobRequest
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
 
@@ -134,3 +135,17 @@ def test_a_mistaken_action_of_an_async_parallel_action_call_is_named_by_its_plac
     with pytest.raises(TypeError, match=r"^actions\[1\]: .*got 'b'"):
         asyncio.run(async_client.call_actions_parallel("echo", [{"action": "echo", "body": {}}, "b"]))
     assert _Echo.runs == []
+
+
+@attr.s
+class _Query:
+    name: str = attr.ib()
+    limit: int = attr.ib(default=10)
+
+
+def test_an_attrs_body_is_sent_as_a_dict_in_either_form_of_action(client: Client) -> None:
+    """A body that is an attrs object goes in wire form, a dict, as PySOA's ``attr.asdict`` sent it (the check of
+    dict bodies refused it for a while): as an ``ActionRequest`` and as a dict action."""
+    client.call_actions("echo", [ActionRequest(action="echo", body=_Query("x"))])
+    client.call_actions("echo", [{"action": "echo", "body": _Query("y", 2)}])
+    assert _Echo.runs == [{"name": "x", "limit": 10}, {"name": "y", "limit": 2}]

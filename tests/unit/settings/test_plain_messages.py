@@ -189,3 +189,12 @@ def test_a_host_or_connection_setting_the_transports_cannot_use_is_a_settings_er
     an unknown URL scheme was taken as a host name (connection refused for ever), and a bad database, port or
     connection keyword raised a bare ValueError at the first call (a traceback from ``serve``)."""
     assert _problems(backend_layer_kwargs=backend_layer_kwargs) == [line]
+
+
+def test_redis_py_3_names_of_the_decoding_keys_are_accepted_and_ignored() -> None:
+    """``charset`` and ``errors`` (redis-py 3's ``encoding`` and ``encoding_errors``, in PySOA 1.4.9-era settings)
+    pass the settings check, as the other keys that tune redis-py itself do."""
+    layer = {"hosts": ["h"], "connection_kwargs": {"charset": "utf-8", "errors": "strict"}}
+    kwargs = {"backend_type": "redis.standard", "backend_layer_kwargs": layer}
+    settings = ServerSettings({"transport": {"path": _SERVER_TRANSPORT, "kwargs": kwargs}})
+    assert settings["transport"]["kwargs"]["backend_layer_kwargs"]["connection_kwargs"] == layer["connection_kwargs"]
