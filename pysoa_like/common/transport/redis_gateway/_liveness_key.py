@@ -98,16 +98,15 @@ class WorkerWatch:
         every key held when the worker is :attr:`exclusive` or ``meta`` is ``None``)."""
         if not self.held:  # the usual case: no watched request held
             return
-        with self._lock:
-            if meta is None or self.exclusive:
+        if meta is None or self.exclusive:
+            with self._lock:
                 keys = list(self.held)
                 self.held.clear()
-            else:
-                key = watched_key(meta)
-                if key is None or key not in self.held:
-                    return
-                del self.held[key]
-                keys = [key]
+        else:
+            key = self._let_go(meta)
+            if key is None:
+                return
+            keys = [key]
         for key in keys:
             try:
                 self.core.run_on_key_master(key, "DEL", key)
@@ -119,18 +118,24 @@ class WorkerWatch:
         is no longer refreshed, and left to expire a little after the request's ``deadline``
         (:func:`~pysoa_like.core.worker_watch.released_key_ttl_milliseconds`). Deleting it would tell its client,
         which waits for the reply until its timeout, that the worker died."""
-        if not self.held:
+        key = self._let_go(meta) if self.held else None
+        if key is None:
             return
-        key = watched_key(meta)
-        with self._lock:
-            if key is None or key not in self.held:
-                return
-            del self.held[key]
         ttl = released_key_ttl_milliseconds(deadline, time.time(), self.core.message_expiry_in_seconds)
         try:
             self.core.run_on_key_master(key, "PEXPIRE", key, ttl)
         except (redis.RedisError, MessageSendError) as exc:
             self._log("Could not set the expiry of the liveness key of a request given no reply: %s", exc)
+
+    def _let_go(self, meta: Any) -> str | None:
+        """Stop holding (and refreshing) the liveness key of the request ``meta`` belongs to; that key, or ``None``
+        when it holds none for it."""
+        key = watched_key(meta)
+        with self._lock:
+            if key is None or key not in self.held:
+                return None
+            del self.held[key]
+        return key
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
