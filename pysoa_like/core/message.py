@@ -20,8 +20,8 @@ import enum
 import math
 import os
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout, MessageTooLarge
@@ -32,6 +32,7 @@ from pysoa_like.core.constants import (
     VERSION_MARKER_PATTERN,
     ProtocolFeature,
     ProtocolVersion,
+    UnsupportedProtocolVersionError,
     _version_from_marker_digits,
 )
 from pysoa_like.core.framing import FramedMessage, OutgoingMessage, message_head
@@ -42,6 +43,9 @@ from pysoa_like.core.nesting import (
     reference_depth_over,
     too_deep_message,
 )
+
+if TYPE_CHECKING:
+    from pysoa_like.common.serializer.base import Serializer
 
 __all__ = [
     "BATCH_PAUSE_SECONDS",
@@ -59,11 +63,15 @@ __all__ = [
     "ParsedMessage",
     "PendingReplies",
     "ReceivedMessage",
+    "ReceivedMeta",
     "ReceivedRequest",
     "ReplyVerdict",
+    "RequestMeta",
+    "UndecodableRequest",
     "batch_pause",
     "check_envelope",
     "deadline_of",
+    "decode_request",
     "envelope_to_send",
     "frame_for_sending",
     "is_expired",
@@ -465,6 +473,172 @@ def read_request(message: Any, payload: Any, mime_type: str | None, now: float, 
         reply_problem = None
     deadline = deadline_of(meta.get(EXPIRY_META_KEY))
     return ReceivedRequest(request_id, meta, body, deadline, client_version, client_version_problem, reply_problem)
+
+
+class ReceivedMeta(dict[str, Any]):
+    """The meta of a received request, as a server transport may hand it over: the dict, plus what the transport
+    already read from it, so that the server does not read it a second time.
+
+    A transport that returns a plain dict is served as well; the server then reads the client's version and the
+    deadline itself. (Also importable from :mod:`pysoa_like.common.transport.base`.)
+
+    Args:
+        meta: The request's meta.
+        client_version: The requesting client's version (PySOA's 0.40.0 for a missing or malformed one, which the
+            transport has reported).
+
+    Attributes:
+        deadline: When the caller stops waiting (the ``__expiry__`` the meta carries, as :func:`deadline_of`
+            reads it), or ``None``.
+    """
+
+    __slots__ = ("client_version", "deadline")
+
+    def __init__(self, meta: dict[str, Any], client_version: tuple[int, ...]) -> None:
+        super().__init__(meta)
+        self.client_version = client_version
+        self.deadline = deadline_of(meta.get(EXPIRY_META_KEY))
+
+
+class RequestMeta(ReceivedMeta):
+    """The meta of a request read by :func:`decode_request`, remembering (off the wire) how the request was framed.
+
+    The Redis server transport hands it to the server and gets it back with the response: these attributes make
+    the reply, including any error reply that replaces it, use the request's protocol version and serializer, and
+    the server reads the client's version and the deadline from them instead of the meta again. (Also importable
+    from :mod:`pysoa_like.common.transport.redis_gateway.server`.)
+
+    Args:
+        meta: The request's meta.
+        protocol_version: The protocol version the request was framed with.
+        serializer: The serializer its payload was read with.
+        client_version: The requesting client's version.
+        deadline: When the caller stops waiting (the meta's ``__expiry__``, read already), or ``None``.
+        client_version_problem: Why the meta's ``client_version`` is malformed (the request is served all the same,
+            its client taken for 0.40.0), or ``None``.
+    """
+
+    __slots__ = ("client_version_problem", "delivery", "protocol_version", "serializer")
+
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        protocol_version: ProtocolVersion,
+        serializer: Serializer,
+        client_version: tuple[int, ...],
+        deadline: float | None = None,
+        client_version_problem: str | None = None,
+    ) -> None:
+        dict.__init__(self, meta)  # (ReceivedMeta's __init__ would read client_version and the deadline again)
+        self.client_version = client_version
+        self.deadline = deadline
+        self.protocol_version = protocol_version
+        self.serializer = serializer
+        self.client_version_problem = client_version_problem
+        #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
+        self.delivery: Any = None
+
+
+class UndecodableRequest(Exception):
+    """Why :func:`decode_request` will not give a popped message to the server, and what could be read of it.
+
+    Args:
+        reason: The metric and log name of the problem: ``"unsupported_protocol_version"`` (a newer framing),
+            ``"chunked_request"`` (chunks are for replies), ``"invalid_message"`` (bad framing, an undecodable
+            payload, or an envelope that is not a request's), ``"too_deep"`` (nesting too deep),
+            ``"no_request_id"``, ``"missing_reply_queue"`` or ``"invalid_reply_queue"``.
+        error: The underlying error; its text is what is logged, and what an answer says.
+        message: The deserialized message, when the problem is in its envelope (``None`` otherwise).
+        version: The protocol version the message was framed with (with ``message``).
+        serializer: The serializer it was read with (with ``message``): an answer is written with these.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        error: BaseException,
+        message: Any = None,
+        version: ProtocolVersion | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        super().__init__(f"{reason}: {error}")
+        self.reason = reason
+        self.error = error
+        self.message = message
+        self.version = version
+        self.serializer = serializer
+
+
+def decode_request(
+    raw: bytes | bytearray,
+    serializers: Mapping[str | None, Serializer],
+    now: float,
+    service_name: str,
+    deserialize: Callable[[Serializer, Any], Any] | None = None,
+) -> ReceivedMessage:
+    """A request popped from a service's list, from its bytes to what the server serves: unframed
+    (:func:`parse_message`), deserialized by the serializer its ``content-type`` names, its envelope read
+    (:func:`read_request`).
+
+    Args:
+        raw: The message as popped (a view of its payload is deserialized, not a copy).
+        serializers: The serializer of each ``content-type`` (``None``: no header), as a server transport keeps them.
+        now: The receiver's current Unix time.
+        service_name: The service, for error messages.
+        deserialize: Called as ``deserialize(serializer, payload)`` instead of ``serializer.buffer_to_dict(payload)``
+            (a transport that times its deserialization); ``None`` for the serializer's own.
+
+    Returns:
+        ``ReceivedMessage(request_id, meta, body)``, its meta a :class:`RequestMeta`.
+
+    Raises:
+        MessageReceiveTimeout: If the request has expired (it must be dropped silently).
+        UndecodableRequest: If the message must not be served (see its ``reason``).
+    """
+    try:
+        parsed = parse_message(raw, view=True)
+    except UnsupportedProtocolVersionError as exc:
+        raise UndecodableRequest("unsupported_protocol_version", exc) from exc
+    except InvalidMessageError as exc:
+        raise UndecodableRequest("invalid_message", exc) from exc
+    if parsed.is_chunk:
+        try:
+            reject_chunked_request(parsed)
+        except InvalidMessageError as exc:
+            raise UndecodableRequest("chunked_request", exc) from exc
+    serializer = serializers[parsed.content_type]
+    payload = parsed.payload
+    try:
+        message = serializer.buffer_to_dict(payload) if deserialize is None else deserialize(serializer, payload)
+    except Exception as exc:
+        raise UndecodableRequest("invalid_message", exc) from exc
+    try:
+        request = read_request(message, payload, serializer.mime_type, now, service_name)
+    except InvalidMessageError as exc:
+        raise UndecodableRequest(_envelope_problem(message, exc), exc, message, parsed.version, serializer) from exc
+    if request.reply_problem is not None:
+        meta = request.meta
+        if meta.get("reply_to") in (None, ""):
+            raise UndecodableRequest("missing_reply_queue", InvalidMessageError("Missing reply queue name"))
+        raise UndecodableRequest("invalid_reply_queue", InvalidMessageError(request.reply_problem))
+    meta = RequestMeta(
+        request.meta,
+        parsed.version,
+        serializer,
+        request.client_version,
+        request.deadline,
+        request.client_version_problem,
+    )
+    return ReceivedMessage(request.request_id, meta, request.body)
+
+
+def _envelope_problem(message: Any, error: InvalidMessageError) -> str:
+    """The reason name of a deserialized request whose envelope :func:`read_request` refused."""
+    if isinstance(error, MessageTooDeep):
+        return "too_deep"
+    if isinstance(message, dict) and message.get("request_id") is None:
+        return "no_request_id"
+    return "invalid_message"
 
 
 # --------------------------------------------------------------------------------------------------------------------

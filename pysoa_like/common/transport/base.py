@@ -15,7 +15,7 @@ from typing import Any
 
 from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import PySOATransportError
-from pysoa_like.core.message import ReceivedMessage, deadline_of
+from pysoa_like.core.message import ReceivedMessage, ReceivedMeta
 
 __all__ = [
     "AsyncClientTransport",
@@ -153,31 +153,6 @@ class ClientTransport(Transport, abc.ABC):
             MessageReceiveTimeout: Nothing arrived in time.
             MessageReceiveError: The transport failed while receiving.
         """
-
-
-class ReceivedMeta(dict[str, Any]):
-    """The meta of a received request, as a server transport may hand it over: the dict, plus what the transport
-    already read from it, so that the server does not read it a second time.
-
-    A transport that returns a plain dict is served as well; the server then reads the client's version and the
-    deadline itself.
-
-    Args:
-        meta: The request's meta.
-        client_version: The requesting client's version (PySOA's 0.40.0 for a missing or malformed one, which the
-            transport has reported).
-
-    Attributes:
-        deadline: When the caller stops waiting (the ``__expiry__`` the meta carries, as the core's
-            ``deadline_of`` reads it), or ``None``.
-    """
-
-    __slots__ = ("client_version", "deadline")
-
-    def __init__(self, meta: dict[str, Any], client_version: tuple[int, ...]) -> None:
-        super().__init__(meta)
-        self.client_version = client_version
-        self.deadline = deadline_of(meta.get("__expiry__"))
 
 
 class ServerTransport(Transport, abc.ABC):

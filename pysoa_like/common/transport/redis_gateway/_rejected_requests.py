@@ -1,7 +1,7 @@
 """Requests the server transport will not serve, dealt with without ever failing the worker.
 
-The transport reads each raw message popped from the service list itself (``RedisServerTransport._read``); what
-it finds wrong with one comes here. A rejected message is logged on ``pysoa_like.transport``, counted as
+The core decodes each raw message popped from the service list (:func:`~pysoa_like.core.message.decode_request`);
+what it finds wrong with one comes here. A rejected message is logged on ``pysoa_like.transport``, counted as
 ``server.transport.redis_gateway.receive.error.<reason>`` and, when its reply queue and request id are known,
 answered with a job-level error in the request's own protocol version and serializer. The transport then moves
 on to the next message. Nothing here runs for a good request, except the count and log line of a malformed
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.constants import ERROR_CODE_INVALID
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.common.transport.errors import InvalidMessageError
+from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.types import JobResponse, job_response_to_dict
@@ -27,11 +27,9 @@ from pysoa_like.core.constants import ProtocolVersion
 from pysoa_like.core.keys import reply_address
 from pysoa_like.core.message import (
     REPLY_NONCE_META_KEY,
-    MessageTooDeep,
-    ParsedMessage,
+    UndecodableRequest,
     parse_client_version_checked,
     parse_message,
-    reject_chunked_request,
     without_version_marker,
 )
 
@@ -63,41 +61,36 @@ class Rejections:
         self.core = core
         self.answer = answer
 
-    def unsupported_version(self, raw: RawMessage, error: Exception) -> NoReturn:
-        """A newer protocol version: read the rest as version 3 to find out where to say so, then reject."""
-        rest = without_version_marker(raw)
-        self.reject_decodable(ProtocolVersion.VERSION_3.prefix + rest, "unsupported_protocol_version", error)
+    def undecodable(self, problem: UndecodableRequest | MessageReceiveTimeout, raw: RawMessage) -> None:
+        """Deal with a message :func:`~pysoa_like.core.message.decode_request` would not decode: logged, counted and
+        answered where it says how; the caller skips it.
 
-    def chunked(self, parsed: ParsedMessage, raw: RawMessage) -> None:
-        """Reject a chunked request (chunks are for replies only)."""
+        Raises:
+            MessageReceiveTimeout: ``problem`` itself, an expired request (counted; dropped silently, as PySOA does).
+        """
+        if isinstance(problem, MessageReceiveTimeout):
+            self.count("message_expired")
+            raise problem
+        reason, error = problem.reason, problem.error
+        if reason == "unsupported_protocol_version":
+            # A newer protocol version: the rest is read as version 3 to find out where to say so.
+            self._answer_decodable(ProtocolVersion.VERSION_3.prefix + without_version_marker(raw), error)
+        elif reason == "chunked_request":
+            self._answer_decodable(raw, error)
+        elif problem.serializer is not None and problem.version is not None:
+            self.answer_if_possible(problem.message, problem.version, problem.serializer, str(error))
+        self.skip(reason, error, raw)
+
+    def _answer_decodable(self, raw: RawMessage, error: BaseException) -> None:
+        """Answer a refused message if its envelope can be read after all and names a reply queue."""
         try:
-            reject_chunked_request(parsed)
-        except InvalidMessageError as chunk_error:
-            self.reject_decodable(raw, "chunked_request", chunk_error)
-
-    def bad_envelope(
-        self,
-        message: Any,
-        version: ProtocolVersion,
-        serializer: Serializer,
-        error: InvalidMessageError,
-        raw: RawMessage,
-    ) -> NoReturn:
-        """Answer (if possible) and reject a message nesting too deeply or whose envelope is not a request's."""
-        if isinstance(error, MessageTooDeep):
-            reason = "too_deep"
-        elif isinstance(message, dict) and message.get("request_id") is None:
-            reason = "no_request_id"
-        else:
-            reason = "invalid_message"
+            parsed = parse_message(raw)
+            serializer = self.core.serializers[parsed.content_type]
+            message = serializer.buffer_to_dict(parsed.payload)
+        except Exception:
+            return
+        version = ProtocolVersion(min(parsed.version, ProtocolVersion.VERSION_3))
         self.answer_if_possible(message, version, serializer, str(error))
-        self.reject(reason, error, raw)
-
-    def bad_reply_queue(self, meta: dict[str, Any], problem: str, raw: RawMessage) -> NoReturn:
-        """Reject a request whose reply queue is missing or one a server must not push to."""
-        missing = meta.get("reply_to") in (None, "")
-        reason = "missing_reply_queue" if missing else "invalid_reply_queue"
-        self.reject(reason, InvalidMessageError("Missing reply queue name" if missing else problem), raw)
 
     def malformed_client_version(self, request_id: Any, problem: str) -> None:
         """Count and log a malformed client version (once: the server reads the version from the meta's attribute).
@@ -113,18 +106,6 @@ class Rejections:
             self.core.service_name,
             problem,
         )
-
-    def reject_decodable(self, raw: RawMessage, reason: str, error: Exception) -> NoReturn:
-        """Reject a message whose envelope may still be readable; answer it if it names a reply queue."""
-        try:
-            parsed = parse_message(raw)
-            serializer = self.core.serializers[parsed.content_type]
-            message = serializer.buffer_to_dict(parsed.payload)
-        except Exception:
-            self.reject(reason, error, raw)
-        version = ProtocolVersion(min(parsed.version, ProtocolVersion.VERSION_3))
-        self.answer_if_possible(message, version, serializer, str(error))
-        self.reject(reason, error, raw)
 
     def answer_if_possible(self, message: Any, version: ProtocolVersion, serializer: Serializer, text: str) -> None:
         """Answer a rejected request with an INVALID job error, if its request id and reply queue can be read."""
@@ -155,8 +136,8 @@ class Rejections:
     def _log(self, level: int, kind: str, template: str, *args: object) -> None:
         log_bounded(_logger, level, self.core.log_throttle, kind, template, *args)
 
-    def reject(self, reason: str, error: BaseException, raw: RawMessage) -> NoReturn:
-        """Count and log a bad message, then raise :class:`RejectedRequest`."""
+    def skip(self, reason: str, error: BaseException, raw: RawMessage) -> None:
+        """Count and log a bad message the transport skips."""
         self.count(reason)
         self._log(
             logging.ERROR,
@@ -167,4 +148,3 @@ class Rejections:
             cap_line(str(error), 300),
             bytes(raw[:64]),
         )
-        raise RejectedRequest(reason) from error

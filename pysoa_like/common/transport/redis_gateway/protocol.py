@@ -25,6 +25,8 @@ Receiving one message::
     message = serializers[parsed.content_type].blob_to_dict(payload)
     received = check_envelope(message, time.time(), service)  # a reply, on a client
     request = read_request(message, payload, mime_type, time.time(), service)  # a request, on a server
+
+A server does all of it in one call of the core, ``decode_request(raw, serializers, time.time(), service)``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.serializer.base import Serializer
-from pysoa_like.common.transport.base import ReceivedMessage, ReceivedMeta, ServerTransport
+from pysoa_like.common.transport.base import ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import (
     InvalidMessageError,
     MessageReceiveTimeout,
@@ -41,51 +41,16 @@ from pysoa_like.core.constants import (
     DEFAULT_QUEUE_FULL_RETRIES,
     DEFAULT_RECEIVE_TIMEOUT_IN_SECONDS,
     ProtocolVersion,
-    UnsupportedProtocolVersionError,
 )
 from pysoa_like.core.keys import queue_key, request_queue_name
-from pysoa_like.core.message import parse_message, read_request
+from pysoa_like.core.message import RequestMeta, UndecodableRequest, decode_request
 from pysoa_like.core.worker_watch import WATCH_META_KEY
 
-__all__ = ["RedisServerTransport"]
+__all__ = ["RedisServerTransport", "RequestMeta"]
 
 _logger = logging.getLogger("pysoa_like.transport")
 # Below this much time left in a receive call, skipping a bad message ends the call (as a timeout).
 _MINIMUM_REMAINING_SECONDS = 0.01
-
-
-class RequestMeta(ReceivedMeta):
-    """The meta of a received request, remembering (off the wire) how the request was framed and who sent it.
-
-    The server passes the request's meta back to :meth:`RedisServerTransport.send_response_message`; these
-    attributes make the reply, including any error reply that replaces it, use the request's protocol version and
-    serializer, and the server reads the client's version and the deadline from them instead of the meta again.
-
-    Args:
-        meta: The request's meta.
-        protocol_version: The protocol version the request was framed with.
-        serializer: The serializer its payload was read with.
-        client_version: The requesting client's version.
-        deadline: When the caller stops waiting (the meta's ``__expiry__``, read already), or ``None``.
-    """
-
-    __slots__ = ("delivery", "protocol_version", "serializer")
-
-    def __init__(
-        self,
-        meta: dict[str, Any],
-        protocol_version: ProtocolVersion,
-        serializer: Serializer,
-        client_version: tuple[int, ...],
-        deadline: float | None = None,
-    ) -> None:
-        dict.__init__(self, meta)  # (ReceivedMeta's __init__ would read client_version and the deadline again)
-        self.client_version = client_version
-        self.deadline = deadline
-        self.protocol_version = protocol_version
-        self.serializer = serializer
-        #: With at-least-once delivery, the request's place in the worker's in-progress list (else None).
-        self.delivery: Any = None
 
 
 @ClassConfigurationSchema.provider(RedisServerTransportSchema)
@@ -169,6 +134,8 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         self._prefix = self.core.prefix
         self._rejections = Rejections(self.core, self._answer_rejected)
         self._watch = WorkerWatch(self.core)
+        # How the core deserializes a request: the serializer's own, or timed when the recorder records anything.
+        self._deserialize = self._timed_deserialize if self.core.measured else None
         self._delivery: AtLeastOnceDelivery | None = None
         # The receive timeout announced by receive_follows (None: none announced).
         self._receive_follows: float | None = None
@@ -204,19 +171,23 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         deadline = time.monotonic() + timeout
         while True:
             raw = core.take_messages(self._receive_key, timeout)[1][0]
+            # The core decodes it straight from the lane's bytes (what _read does, without its call on every request).
             try:
-                received = self._read(raw)
-            except RejectedRequest:
+                received = decode_request(raw, core.serializers, time.time(), self.service_name, self._deserialize)
+            except (UndecodableRequest, MessageReceiveTimeout) as problem:
+                self._rejections.undecodable(problem, raw)  # raises the expiry again
                 timeout = self._time_left(deadline, "bad messages were skipped")
                 continue
-            meta = received.meta
+            meta: RequestMeta = received.meta  # type: ignore[assignment]  # decode_request's
+            if meta.client_version_problem is not None:
+                self._rejections.malformed_client_version(received.request_id, meta.client_version_problem)
             # Most requests are not watched, and then no key is held either: nothing to begin or end.
-            if self._watch.held or (meta is not None and meta.get(WATCH_META_KEY) is True):
+            if self._watch.held or meta.get(WATCH_META_KEY) is True:
                 self._watch.begin(meta, received.body)
             return received
 
     def _read(self, raw: RawMessage) -> ReceivedMessage:
-        """Decode one raw request: unframed, deserialized, then its envelope read (:func:`read_request`).
+        """Decode one raw request (:func:`~pysoa_like.core.message.decode_request`), dealing with a bad one.
 
         Returns:
             The request; its meta is a :class:`RequestMeta`.
@@ -225,38 +196,16 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             MessageReceiveTimeout: The request had expired (it is dropped; the server treats this as idle).
             RejectedRequest: The message was bad and has been dealt with (see :class:`Rejections`).
         """
-        rejections = self._rejections
         core = self.core
         try:
-            parsed = parse_message(raw, view=True)
-        except UnsupportedProtocolVersionError as exc:
-            rejections.unsupported_version(raw, exc)
-        except InvalidMessageError as exc:
-            rejections.reject("invalid_message", exc, raw)
-        if parsed.is_chunk:
-            rejections.chunked(parsed, raw)
-        serializer = core.serializers[parsed.content_type]
-        try:
-            # The serializer is called from here, not through a method of ours: one layer fewer per request.
-            if core.measured:
-                message = self._timed_deserialize(serializer, parsed.payload)
-            else:
-                message = serializer.buffer_to_dict(parsed.payload)
-        except Exception as exc:
-            rejections.reject("invalid_message", exc, raw)
-        try:
-            request = read_request(message, parsed.payload, serializer.mime_type, time.time(), self.service_name)
-        except MessageReceiveTimeout:
-            rejections.count("message_expired")
-            raise
-        except InvalidMessageError as exc:
-            rejections.bad_envelope(message, parsed.version, serializer, exc, raw)
-        if request.reply_problem is not None:
-            rejections.bad_reply_queue(request.meta, request.reply_problem, raw)
-        if request.client_version_problem is not None:
-            rejections.malformed_client_version(request.request_id, request.client_version_problem)
-        meta = RequestMeta(request.meta, parsed.version, serializer, request.client_version, request.deadline)
-        return ReceivedMessage(request.request_id, meta, request.body)
+            received = decode_request(raw, core.serializers, time.time(), self.service_name, self._deserialize)
+        except (UndecodableRequest, MessageReceiveTimeout) as problem:
+            self._rejections.undecodable(problem, raw)
+            raise RejectedRequest(problem) from problem
+        meta: RequestMeta = received.meta  # type: ignore[assignment]  # decode_request's
+        if meta.client_version_problem is not None:
+            self._rejections.malformed_client_version(received.request_id, meta.client_version_problem)
+        return received
 
     def _timed_deserialize(self, serializer: Serializer, payload: bytes | bytearray | memoryview) -> Any:
         """The request's payload deserialized, timed (when the recorder records anything)."""
