@@ -57,6 +57,7 @@ __all__ = [
     "MESSAGE_TOO_LARGE_TEXT",
     "REPLY_NONCE_META_KEY",
     "ChunkReassembler",
+    "DroppedReply",
     "FramedMessage",
     "MessageTooDeep",
     "OutgoingMessage",
@@ -65,12 +66,15 @@ __all__ = [
     "ReceivedMessage",
     "ReceivedMeta",
     "ReceivedRequest",
+    "ReplyChunk",
     "ReplyVerdict",
     "RequestMeta",
     "UndecodableRequest",
+    "accept_reply",
     "batch_pause",
     "check_envelope",
     "deadline_of",
+    "decode_reply",
     "decode_request",
     "envelope_to_send",
     "frame_for_sending",
@@ -743,6 +747,141 @@ class PendingReplies(dict[Any, tuple[str, float]]):
             return ReplyVerdict.FORGED
         del self[request_id]
         return ReplyVerdict.ACCEPTED
+
+
+class DroppedReply(Exception):
+    """A popped reply a client hands to no call: foreign, forged, a duplicate, expired or malformed.
+
+    A driver counts it (``receive.error.<reason>``), logs it now and then, and goes on waiting; unless it
+    ``answers`` an awaited call (an expired or unusable reply whose request id and nonce match a waiting request):
+    then that call fails.
+
+    Args:
+        reason: ``"invalid_message"``, ``"message_expired"``, ``"forged_reply"`` or ``"unknown_reply"``.
+        detail: What is wrong with it, for the log.
+        answers: The key (in :class:`PendingReplies`) of the awaited call an expired or unusable reply answers, which
+            is then no longer awaited; ``None`` when it answers none.
+        error: The error that made an expired or malformed reply unusable (``None`` for a refused one).
+    """
+
+    def __init__(self, reason: str, detail: str, answers: Any = None, error: BaseException | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.answers = answers
+        self.error = error
+
+
+class ReplyChunk(Exception):
+    """Raised by :func:`decode_reply` for a chunk of a chunked reply: its driver collects the other chunks (popping
+    them is I/O), reassembles the payload (:class:`ChunkReassembler`), deserializes it and hands the message to
+    :func:`accept_reply`."""
+
+    def __init__(self, parsed: ParsedMessage) -> None:
+        super().__init__("a chunk of a chunked reply")
+        self.parsed = parsed
+
+
+def decode_reply(
+    raw: bytes | bytearray,
+    serializers: Mapping[str | None, Serializer],
+    now: float,
+    service_name: str,
+    pending: PendingReplies,
+    deserialize: Callable[[Serializer, Any], Any] | None = None,
+) -> ReceivedMessage:
+    """A reply popped from a client's reply list, from its bytes to the message its waiting call gets: unframed
+    (:func:`parse_message`), deserialized by the serializer its ``content-type`` names, and accepted
+    (:func:`accept_reply`; no longer awaited then).
+
+    Args:
+        raw: The reply as popped (a view of its payload is deserialized, not a copy).
+        serializers: The serializer of each ``content-type`` (``None``: no header).
+        now: The receiver's current Unix time.
+        service_name: The service, for error messages.
+        pending: The requests the client's thread awaits (by request id).
+        deserialize: Called as ``deserialize(serializer, payload)`` instead of ``serializer.buffer_to_dict(payload)``
+            (a transport that times its deserialization); ``None`` for the serializer's own.
+
+    Raises:
+        ReplyChunk: ``raw`` is a chunk of a chunked reply.
+        DroppedReply: The reply is for no waiting call, or unusable (see its ``answers``).
+    """
+    try:
+        parsed = parse_message(raw, view=True)
+    except InvalidMessageError as exc:
+        raise DroppedReply("invalid_message", str(exc), error=exc) from exc
+    if parsed.is_chunk:
+        raise ReplyChunk(parsed)
+    serializer = serializers[parsed.content_type]
+    try:
+        if deserialize is None:
+            message = serializer.buffer_to_dict(parsed.payload)
+        else:
+            message = deserialize(serializer, parsed.payload)
+    except Exception as exc:  # a serializer's own errors, or any other: the reply is unreadable, never the caller's
+        raise DroppedReply("invalid_message", str(exc), error=exc) from exc
+    return accept_reply(message, now, service_name, pending)[1]
+
+
+def accept_reply(
+    message: Any,
+    now: float,
+    service_name: str,
+    pending: PendingReplies,
+    key_of: Callable[[Any, Any], Any] | None = None,
+) -> tuple[Any, ReceivedMessage]:
+    """Check a deserialized reply's envelope (:func:`check_envelope`) and judge it (:meth:`PendingReplies.verdict`).
+
+    Args:
+        message: What the reply's payload deserialized to.
+        now: The receiver's current Unix time.
+        service_name: The service, for error messages.
+        pending: The replies awaited.
+        key_of: ``key_of(request_id, meta)``: the key ``pending`` awaits a reply under, or ``None`` for none (a driver
+            that keeps its calls by another key than the request id); ``None`` when the keys are the request ids.
+
+    Returns:
+        ``(key, received)``: the awaited call's key (the request id without ``key_of``) and the reply's
+        ``ReceivedMessage``; the key is no longer awaited.
+
+    Raises:
+        DroppedReply: The reply is for no waiting call (``"forged_reply"``: it does not echo its request's nonce;
+            ``"unknown_reply"``: late, duplicate or foreign), or expired or malformed (``answers``: the call it
+            answers, if any).
+    """
+    try:
+        received = check_envelope(message, now, service_name)
+    except MessageReceiveTimeout as exc:
+        raise DroppedReply(
+            "message_expired", "the reply had expired", _answered(message, pending, key_of), exc
+        ) from None
+    except InvalidMessageError as exc:
+        raise DroppedReply("invalid_message", str(exc), _answered(message, pending, key_of), exc) from exc
+    request_id = received.request_id
+    key = request_id if key_of is None else key_of(request_id, received.meta)
+    verdict = ReplyVerdict.UNKNOWN if key is None else pending.verdict(key, received.meta)
+    if verdict is ReplyVerdict.ACCEPTED:
+        return key, received
+    if verdict is ReplyVerdict.FORGED:
+        raise DroppedReply(
+            "forged_reply", f"the reply to request {short_repr(request_id)} does not echo its request's nonce"
+        )
+    raise DroppedReply("unknown_reply", f"no request {short_repr(request_id)} is awaited (late, duplicate or foreign)")
+
+
+def _answered(message: Any, pending: PendingReplies, key_of: Callable[[Any, Any], Any] | None) -> Any:
+    """The key of the awaited call an unusable ``message`` answers (its id and nonce match; then no longer awaited), or
+    ``None``."""
+    if not isinstance(message, dict):
+        return None
+    request_id, meta = message.get("request_id"), message.get("meta")
+    try:
+        key = request_id if key_of is None else key_of(request_id, meta)
+    except TypeError:  # an unhashable id: nobody's
+        return None
+    if key is None or pending.verdict(key, meta) is not ReplyVerdict.ACCEPTED:
+        return None
+    return key
 
 
 # When a client pops a busy reply list.

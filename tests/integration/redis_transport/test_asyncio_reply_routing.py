@@ -151,3 +151,30 @@ def test_replies_to_forty_waiting_calls_pushed_at_once_in_reverse_each_reach_the
     received = asyncio.run(calls())
     assert [(reply.request_id, reply.body) for reply in received] == [(i, job_response(n=i)) for i in range(1, 41)]
     assert not any(name.startswith(ERROR) for name in metrics.counters)
+
+
+class _UnreadableSerializer(MsgpackSerializer):
+    """Writes MessagePack but cannot read: its decoding fails with an error of its own, as a custom one may."""
+
+    mime_type = "application/x-unreadable-async-reply-test"
+
+    def blob_to_dict(self, blob: Any) -> dict[Any, Any]:
+        raise ValueError("this serializer reads nothing")
+
+
+def test_a_reply_its_serializer_cannot_read_is_dropped_and_the_reader_goes_on(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """A serializer's own error (not the library's ``InvalidMessage``) on a popped reply drops that reply, counted as
+    ``invalid_message``; the reader carries on and every call gets its reply (the error used to end the reader, and
+    the calls waited for their timeout)."""
+    transport = _transport(transport_kwargs, metrics)
+
+    def replies(first: dict[str, Any], second: dict[str, Any], third: dict[str, Any]) -> list[bytes]:
+        envelope = {"request_id": 1, "meta": first, "body": job_response(who="unreadable")}
+        unreadable = frame_message(_UnreadableSerializer().dict_to_blob(envelope), _UnreadableSerializer.mime_type)
+        return [unreadable, *(_reply(i, meta, who=i) for i, meta in ((1, first), (2, second), (3, third)))]
+
+    received = _three_calls_answered(transport, raw_redis, replies)
+    assert [message.body for message in received] == [job_response(who=i) for i in (1, 2, 3)]
+    assert metrics.counters[ERROR + "invalid_message"] == 1

@@ -186,3 +186,25 @@ def test_a_malformed_reply_never_takes_the_place_of_the_real_one(
         except MessageReceiveTimeout:
             continue  # an incomplete chunk sequence waits out the receive; the real reply is held back
     assert [reply.body for reply in received] == [job_response(real=True)]
+
+
+class _UnreadableSerializer(MsgpackSerializer):
+    """Writes MessagePack but cannot read: its decoding fails with an error of its own, as a custom one may."""
+
+    mime_type = "application/x-unreadable-reply-test"
+
+    def blob_to_dict(self, blob: Any) -> dict[Any, Any]:
+        raise ValueError("this serializer reads nothing")
+
+
+def test_a_reply_its_serializer_cannot_read_is_dropped_not_raised(
+    client: RedisClientTransport, raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """A serializer's own error (not the library's ``InvalidMessage``) on a popped reply drops that reply, counted as
+    ``invalid_message``; the call still gets its real reply (the error used to end the receive)."""
+    meta = _sent(client, raw_redis, 7)
+    envelope = {"request_id": 7, "meta": meta, "body": job_response(real=False)}
+    unreadable = frame_message(_UnreadableSerializer().dict_to_blob(envelope), _UnreadableSerializer.mime_type)
+    _push(raw_redis, meta, unreadable, _reply(7, meta, real=True))
+    assert client.receive_response_message(5).body == job_response(real=True)
+    assert metrics.counters[ERROR + "invalid_message"] == 1

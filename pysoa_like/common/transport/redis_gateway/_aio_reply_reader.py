@@ -16,20 +16,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
-from pysoa_like.common._short_text import cap_line, short_repr
-from pysoa_like.common.serializer.errors import InvalidMessage
+from pysoa_like.common._short_text import cap_line
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS
 from pysoa_like.common.transport.redis_gateway.protocol import (
     ChunkReassembler,
     ParsedMessage,
-    check_envelope,
     parse_message,
 )
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect
 from pysoa_like.core.endpoint import Endpoint
-from pysoa_like.core.message import ReplyVerdict, batch_pause
+from pysoa_like.core.message import DroppedReply, accept_reply, batch_pause
 from pysoa_like.core.redis_protocol import RespError
 
 if TYPE_CHECKING:
@@ -58,14 +56,6 @@ class _Redirected(Exception):
     def __init__(self, redirect: Redirect) -> None:
         super().__init__(f"{'ASK' if redirect.ask else 'MOVED'} {redirect.slot} {redirect.address}")
         self.redirect = redirect
-
-
-class _Dropped(Exception):
-    """A reply that is no waiting call's (foreign, forged, duplicate, expired, malformed)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class ReplyReading:
@@ -188,10 +178,13 @@ class ReplyReading:
                 future.set_exception(failure)
 
     async def _deliver(self, state: LoopState, raw: Any) -> None:
-        """Decode one popped reply and hand it to its call, or drop it (counted, and logged now and then)."""
+        """Decode one popped reply and hand it to its call, or drop it (counted, and logged now and then); an expired
+        or unusable reply whose call still waits fails that call."""
         try:
             received = await self._decode(state, raw)
-        except _Dropped as dropped:
+        except DroppedReply as dropped:
+            if dropped.answers is not None:
+                self._fail_call(state, dropped)
             self.metrics.counter(f"{self._prefix}receive.error.{dropped.reason}").increment()
             log_bounded(
                 _logger,
@@ -212,6 +205,12 @@ class ReplyReading:
             future.set_result(message)
 
     async def _decode(self, state: LoopState, raw: Any) -> tuple[CallKey, ReceivedMessage] | None:
+        """A reply's call key and message (the core's :func:`~pysoa_like.core.message.accept_reply`), or ``None`` for a
+        chunk of a reply not complete yet.
+
+        Raises:
+            DroppedReply: The reply is for no waiting call, or unusable.
+        """
         try:
             parsed: ParsedMessage = parse_message(raw, view=True)
             payload: Any = parsed.payload
@@ -224,29 +223,20 @@ class ReplyReading:
                 message = await asyncio.to_thread(serializer.buffer_to_dict, payload)
             else:
                 message = serializer.buffer_to_dict(payload)
-        except (InvalidMessageError, InvalidMessage) as exc:
-            raise _Dropped("invalid_message", str(exc)) from exc
-        try:
-            received = check_envelope(message, time.time(), self.service_name)
-        except MessageReceiveTimeout:
-            self._fail_if_ours(state, message, MessageReceiveTimeout("The reply expired before it was received"))
-            raise _Dropped("message_expired", "the reply had expired") from None
-        except InvalidMessageError as exc:
-            self._fail_if_ours(state, message, InvalidMessageError(f"The reply is unusable: {exc}"))
-            raise _Dropped("invalid_message", str(exc)) from exc
-        call_key = state.key_of(received.request_id, received.meta)
-        verdict = ReplyVerdict.UNKNOWN if call_key is None else state.pending.verdict(call_key, received.meta)
-        if verdict is ReplyVerdict.ACCEPTED:
-            assert call_key is not None
-            return call_key, received
-        if verdict is ReplyVerdict.FORGED:
-            raise _Dropped(
-                "forged_reply",
-                f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
-            )
-        raise _Dropped(
-            "unknown_reply", f"no request {short_repr(received.request_id)} is awaited (late, duplicate or foreign)"
-        )
+        except Exception as exc:  # as the core's decode_reply treats an unreadable reply
+            raise DroppedReply("invalid_message", str(exc), error=exc) from exc
+        return accept_reply(message, time.time(), self.service_name, state.pending, state.key_of)
+
+    @staticmethod
+    def _fail_call(state: LoopState, dropped: DroppedReply) -> None:
+        """Fail the waiting call an expired or unusable reply answers."""
+        if isinstance(dropped.error, MessageReceiveTimeout):
+            error: Exception = MessageReceiveTimeout("The reply expired before it was received")
+        else:
+            error = InvalidMessageError(f"The reply is unusable: {dropped}")
+        future = state.futures.get(dropped.answers)
+        if future is not None and not future.done():
+            future.set_exception(error)
 
     def _add_chunk(self, state: LoopState, chunk: ParsedMessage, size: int) -> bytes | None:
         """Add one chunk of a chunked reply; the whole payload once the last one is in."""
@@ -265,18 +255,3 @@ class ReplyReading:
             return None
         payload, state.chunks = state.chunks.payload(), None
         return payload
-
-    def _fail_if_ours(self, state: LoopState, message: Any, error: Exception) -> None:
-        """Fail the call an unusable ``message`` answers (its id and nonce match), if one waits."""
-        if not isinstance(message, dict):
-            return
-        call_key = state.key_of(message.get("request_id"), message.get("meta"))
-        if call_key is None:
-            return
-        try:
-            accepted = state.pending.verdict(call_key, message.get("meta")) is ReplyVerdict.ACCEPTED
-        except TypeError:
-            return
-        future = state.futures.get(call_key) if accepted else None
-        if future is not None and not future.done():
-            future.set_exception(error)

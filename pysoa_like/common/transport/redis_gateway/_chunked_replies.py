@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.serializer.base import Serializer
 from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import ChunkReassembler, ParsedMessage, parse_message
+from pysoa_like.core.message import DroppedReply, ReceivedMessage, accept_reply
 
 if TYPE_CHECKING:
     from pysoa_like.common.transport.redis_gateway.client import _ThreadState
@@ -22,11 +25,36 @@ class ChunkedReplies:
     """A base of :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`: its chunked
     replies."""
 
+    service_name: str
     metrics: MetricsRecorder
     core: RedisTransportCore
     maximum_reply_size_in_bytes: int
     _state: _ThreadState
     _prefix: str
+    _deserialize: Callable[[Serializer, Any], Any] | None
+
+    def _chunked_reply(
+        self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float
+    ) -> ReceivedMessage:
+        """The reply whose first chunk ``first`` is: its other chunks popped (:meth:`_reassemble`), the payload
+        deserialized and the message accepted by the core (:func:`~pysoa_like.core.message.accept_reply`).
+
+        Raises:
+            DroppedReply: The reply is incomplete at the deadline, too large, unreadable or for no waiting call.
+        """
+        try:
+            payload = self._reassemble(first, first_size, queue_name, deadline)
+            serializer = self.core.serializers[first.content_type]
+            deserialize = self._deserialize
+            message = serializer.buffer_to_dict(payload) if deserialize is None else deserialize(serializer, payload)
+        except Exception as exc:  # as decode_reply treats an unreadable reply
+            raise DroppedReply("invalid_message", str(exc), error=exc) from exc
+        return accept_reply(message, time.time(), self.service_name, self._state.pending)[1]
+
+    def _timed_deserialize(self, serializer: Serializer, payload: Any) -> Any:
+        """A reply's payload deserialized, timed (``receive.deserialize``; for a recorder that records anything)."""
+        with self.metrics.timer(self._prefix + "receive.deserialize"):
+            return serializer.buffer_to_dict(payload)
 
     def _reassemble(self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float) -> bytes:
         """The whole payload of a chunked reply, read within ``deadline`` and ``maximum_reply_size_in_bytes``."""

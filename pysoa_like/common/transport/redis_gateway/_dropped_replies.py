@@ -4,29 +4,21 @@ receive goes on waiting, unless the unusable reply is the one awaited."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pysoa_like.common._bounded_logs import log_bounded
 from pysoa_like.common._short_text import cap_line, short_repr
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.errors import InvalidMessageError
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
-from pysoa_like.core.message import ReplyVerdict
+from pysoa_like.core.message import DroppedReply
 
 if TYPE_CHECKING:
     from pysoa_like.common.transport.redis_gateway.client import _ThreadState
 
-__all__ = ["DroppedReplies", "DroppedReply"]
+__all__ = ["DroppedReplies"]
 
 _logger = logging.getLogger("pysoa_like.transport")
-
-
-class DroppedReply(Exception):
-    """A reply that is not this call's to have (foreign, forged, duplicate, expired, malformed): skip it."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class DroppedReplies:
@@ -52,14 +44,18 @@ class DroppedReplies:
             cap_line(str(dropped), 300),
         )
 
-    def _is_ours(self, message: Any) -> bool:
-        """Whether an unusable ``message`` answers one of this thread's requests (that request is no longer awaited)."""
-        if not isinstance(message, dict):
-            return False
-        return self._state.pending.verdict(message.get("request_id"), message.get("meta")) is ReplyVerdict.ACCEPTED
+    def _dropped(self, dropped: DroppedReply) -> None:
+        """Count and log a dropped reply, or fail the receive when it is the awaited call's own, unusable, reply.
 
-    def _fail_if_ours(self, message: Any, problem: str) -> None:
-        """Raise ``InvalidMessageError`` if ``message`` is the (unusable) reply to one of this thread's requests."""
-        if self._is_ours(message):
-            request_id = message.get("request_id")
-            raise InvalidMessageError(f"The reply to request {short_repr(request_id)} is unusable: {problem}")
+        Raises:
+            MessageReceiveTimeout: The awaited call's reply had expired (PySOA's behaviour: the call times out at
+                once).
+            InvalidMessageError: The awaited call's reply is unusable.
+        """
+        if dropped.answers is None:
+            self._drop(dropped)
+        elif isinstance(dropped.error, MessageReceiveTimeout):
+            self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
+            raise dropped.error
+        else:
+            raise InvalidMessageError(f"The reply to request {short_repr(dropped.answers)} is unusable: {dropped}")

@@ -14,13 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.fields import ClassConfigurationSchema
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.serializer.errors import InvalidMessage
 from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage
 from pysoa_like.common.transport.errors import (
-    InvalidMessageError,
     MessageReceiveTimeout,
     MessageSendError,
     MessageTooLarge,
@@ -28,17 +25,15 @@ from pysoa_like.common.transport.errors import (
 from pysoa_like.common.transport.redis_gateway._call_timeout import call_timeout
 from pysoa_like.common.transport.redis_gateway._chunked_replies import ChunkedReplies
 from pysoa_like.common.transport.redis_gateway._dead_workers import DeadWorkerWatch
-from pysoa_like.common.transport.redis_gateway._dropped_replies import DroppedReplies, DroppedReply
+from pysoa_like.common.transport.redis_gateway._dropped_replies import DroppedReplies
 from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS, RawMessage
 from pysoa_like.common.transport.redis_gateway._request_batches import RequestBatches
 from pysoa_like.common.transport.redis_gateway._settings_schema import RedisTransportSchema, check_transport_kwargs
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import (
     OutgoingMessage,
-    check_envelope,
     make_reply_to,
     new_client_id,
-    parse_message,
 )
 from pysoa_like.core.constants import (
     DEFAULT_LOG_MESSAGES_LARGER_THAN_BYTES_CLIENT,
@@ -54,9 +49,11 @@ from pysoa_like.core.constants import (
 from pysoa_like.core.keys import new_reply_queue_suffix, queue_key, request_queue_name
 from pysoa_like.core.message import (
     REPLY_NONCE_META_KEY,
+    DroppedReply,
     PendingReplies,
-    ReplyVerdict,
+    ReplyChunk,
     batch_pause,
+    decode_reply,
     envelope_to_send,
     frame_for_sending,
     new_reply_nonce,
@@ -181,6 +178,8 @@ class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, Drop
         self._prefix = self.core.prefix
         # (Naming this thread's reply queue validates the service name for key use: it must not contain "!".)
         self._state = _ThreadState(require_reply_nonce, service_name, self.client_id)
+        # How the core deserializes a reply: the serializer's own, or timed when the recorder records anything.
+        self._deserialize = self._timed_deserialize if self.core.measured else None
 
     @classmethod
     def asyncio_transport(
@@ -378,10 +377,20 @@ class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, Drop
                 if isinstance(popped_or_died, ReceivedMessage):
                     return popped_or_died
                 raw = popped_or_died
+            # The core decodes it straight from the lane's bytes; only a chunked reply needs more of the driver.
             try:
-                return self._decode_reply(raw, queue_name, deadline)
+                try:
+                    received = decode_reply(
+                        raw, self.core.serializers, time.time(), self.service_name, pending, self._deserialize
+                    )
+                except ReplyChunk as chunk:
+                    received = self._chunked_reply(chunk.parsed, len(raw), queue_name, deadline)
             except DroppedReply as dropped:
-                self._drop(dropped)
+                self._dropped(dropped)  # raises for the awaited call an expired or unusable reply answers
+            else:
+                if self.detect_dead_workers and state.watched:
+                    state.watched.forget(received.request_id)
+                return received
             awaited = len(pending)
             if not awaited and not state.held:
                 raise MessageReceiveTimeout(
@@ -420,43 +429,3 @@ class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, Drop
         if len(popped) > 1:
             state.held.extend(popped[1:])
         return popped[0]
-
-    def _decode_reply(self, raw: RawMessage, queue_name: str, deadline: float) -> ReceivedMessage:
-        try:
-            parsed = parse_message(raw, view=True)
-            payload: Any = parsed.payload
-            if parsed.is_chunk:
-                payload = self._reassemble(parsed, len(raw), queue_name, deadline)
-            serializer = self.core.serializers[parsed.content_type]
-            if self.core.measured:
-                with self.metrics.timer(self._prefix + "receive.deserialize"):
-                    message = serializer.buffer_to_dict(payload)
-            else:
-                message = serializer.buffer_to_dict(payload)
-        except (InvalidMessageError, InvalidMessage) as exc:
-            raise DroppedReply("invalid_message", str(exc)) from exc
-        try:
-            received = check_envelope(message, time.time(), self.service_name)
-        except MessageReceiveTimeout:
-            if self._is_ours(message):
-                # PySOA's behaviour for the awaited reply: the call times out at once.
-                self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
-                raise
-            raise DroppedReply("message_expired", "the reply had expired") from None
-        except InvalidMessageError as exc:
-            self._fail_if_ours(message, str(exc))
-            raise DroppedReply("invalid_message", str(exc)) from exc
-        state = self._state
-        verdict = state.pending.verdict(received.request_id, received.meta)
-        if verdict is ReplyVerdict.ACCEPTED:
-            if self.detect_dead_workers and state.watched:
-                state.watched.forget(received.request_id)
-            return received
-        if verdict is ReplyVerdict.FORGED:
-            raise DroppedReply(
-                "forged_reply",
-                f"the reply to request {short_repr(received.request_id)} does not echo its request's nonce",
-            )
-        raise DroppedReply(
-            "unknown_reply", f"no request {short_repr(received.request_id)} is awaited (late, duplicate or foreign)"
-        )
