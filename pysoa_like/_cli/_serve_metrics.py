@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from pysoa_like._cli._common import CommandError, positive_seconds
@@ -54,8 +57,24 @@ def _transport_kwargs(args: argparse.Namespace, server_class: Any) -> Mapping[st
     return dict(transport.get("kwargs") or {})
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM before the server or supervisor handles it: a clean exit (``atexit`` then closes the exposition)."""
+    raise SystemExit(0)
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make a SIGTERM that comes before the server (or the supervisor of ``--fork``) installs its own handler a clean
+    stop, unless the process already handles it: killed outright, it would leave the textfile's temporary file and
+    skip its last write. The server and the supervisor put this handler back when they stop."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
 def start_serve_metrics(args: argparse.Namespace, server_class: Any) -> Any:
     """Start the exposition the flags ask for, in the process that will serve (or fork the workers).
+
+    From then on a SIGTERM is a clean stop (exit code 0, the textfile written one last time, no temporary file
+    left), even before the server or the supervisor of ``--fork`` installs its own handler.
 
     Returns:
         The :class:`~pysoa_like.prometheus.Exposition`, or ``None`` when no metrics flag is given (or
@@ -78,6 +97,7 @@ def start_serve_metrics(args: argparse.Namespace, server_class: Any) -> Any:
         )
     from pysoa_like.prometheus import start_exposition
 
+    _stop_cleanly_on_sigterm()
     try:
         exposition = start_exposition(
             str(server_class.service_name),

@@ -141,6 +141,7 @@ class Exposition:
         self._owned_directory = owned_directory
         self._server: Any = None
         self._textfile: tuple[str, threading.Event, threading.Thread] | None = None
+        self._write_lock = threading.Lock()
         self._collectors: list[QueueDepthCollector] = []
         self._respawns: Any = None
 
@@ -160,11 +161,22 @@ class Exposition:
             self._respawns.labels(self.service_name).inc()
 
     def write_textfile(self) -> None:
-        """Write the textfile now (atomically: a temporary file renamed over it)."""
-        if self._textfile is not None:
-            from prometheus_client import write_to_textfile
+        """Write the textfile now, atomically: the metrics are read first, then written to a temporary file beside it
+        (``<textfile>.<pid>.tmp``) that is renamed over it.
 
-            write_to_textfile(self._textfile[0], self.registry)
+        The temporary file exists only while the text is written, and is removed if that fails or is interrupted
+        (``SystemExit``, ``KeyboardInterrupt``); writes from several threads take turns. Nothing is written once
+        :meth:`close` has run.
+        """
+        if self._textfile is None:
+            return
+        from prometheus_client import generate_latest
+
+        # Read first (the queue depth asks Redis, which may be slow): no file exists meanwhile.
+        text = generate_latest(self.registry)
+        with self._write_lock:
+            if self._textfile is not None:
+                _replace_file(self._textfile[0], text)
 
     def close(self) -> None:
         """Stop serving, write the textfile one last time, and remove the private multiprocess directory."""
@@ -175,15 +187,34 @@ class Exposition:
         if self._textfile is not None:
             _, stop, thread = self._textfile
             stop.set()
-            thread.join(5)
+            if thread.ident is not None:  # started (a failed first write stops it before it starts)
+                thread.join(5)
             with contextlib.suppress(Exception):
                 self.write_textfile()
-            self._textfile = None
+            with self._write_lock:  # a write still under way in the thread finishes first; none starts after
+                self._textfile = None
         for collector in self._collectors:
             collector.close()
         if self._owned_directory is not None:
             shutil.rmtree(self._owned_directory, ignore_errors=True)
             self._owned_directory = None
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Replace the file at ``path`` by one holding ``data``, atomically (a temporary file beside it, renamed).
+
+    The temporary file is removed if the write fails or is interrupted (by any exception: ``SystemExit`` from a
+    signal handler too).
+    """
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
 
 
 def _multiprocess_directory() -> str | None:

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
-from pysoa_like.test.redis import pick_free_port
+from pysoa_like.test.redis import RedisServerProcess, pick_free_port
 from tests.functional.conftest import (
     CLIENT_TRANSPORT,
     SERVICE,
@@ -22,6 +22,7 @@ from tests.functional.conftest import (
     wait_for,
     who,
 )
+from tests.integration._latency_proxy import LatencyProxy
 
 CONCURRENT = "concurrent"
 
@@ -174,3 +175,23 @@ def _naps(client: Client) -> bool:
         return True
     except Exception:
         return False
+
+
+def test_sigterm_while_the_first_textfile_is_written_stops_cleanly_without_a_temporary_file(
+    start_runner: Callable[..., Runner], redis_server: RedisServerProcess, redis_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while ``serve`` writes its first textfile (reading the queue depth from a slow Redis): exit 0, the
+    textfile complete, and no temporary file left beside it."""
+    path = tmp_path / "early.prom"
+    # Given a Redis 0.3 s away each way, so the first write's queue depth read takes a few round trips
+    with LatencyProxy(redis_server.address, delay=0.3) as proxy:
+        url = redis_url.replace(str(redis_server.address[1]), str(proxy.port))
+        runner = start_runner(
+            "--metrics-textfile", str(path), fork=2, env={"FUNCTIONAL_REDIS_URL": url}, wait_ready=False
+        )
+        # When SIGTERM comes while that read is under way
+        wait_for(lambda: proxy.connections > 0, timeout=15)
+        # Then the process stops cleanly, having written the whole textfile, and leaves nothing else
+        assert runner.terminate(timeout=30) == 0, runner.log()
+    assert f'pysoa_server_queue_depth{{service="{SERVICE}"}} 0.0' in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("early.prom")) == ["early.prom"]

@@ -54,6 +54,11 @@ class LatencyProxy:
         """``("127.0.0.1", port)`` of the proxy."""
         return "127.0.0.1", self.port
 
+    @property
+    def connections(self) -> int:
+        """How many connections it has accepted so far."""
+        return len(self._sockets) // 2
+
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:
