@@ -30,17 +30,21 @@ _import_lock = threading.Lock()
 
 
 def configures(entry: Any, path: str) -> bool:
-    """Whether a class configuration (as given in settings) names the class at ``path``: by that ``path``, or by
-    the class itself given as ``object``.
+    """Whether a class configuration (as given in settings) names the class at ``path``: by that path, in either
+    form settings accept (``"module:Class"`` or ``"module.Class"``), or by the class itself given as ``object``.
+
+    The paths are compared as text (nothing is imported for them), so a path through another module that
+    re-exports the class is a different class here.
 
     Args:
         entry: A settings entry (``{"path": ..., "kwargs": ...}`` or ``{"object": cls, ...}``); anything else is not
             a class configuration.
-        path: A ``"module:Class"`` path.
+        path: A ``"module:Class"`` (or ``"module.Class"``) path.
     """
     if not isinstance(entry, Mapping):
         return False
-    if entry.get("path") == path:
+    given_path = entry.get("path")
+    if isinstance(given_path, str) and given_path.replace(":", ".") == path.replace(":", "."):
         return True
     given = entry.get("object")
     if given is None:

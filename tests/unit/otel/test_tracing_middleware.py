@@ -197,6 +197,15 @@ def test_instrumenting_settings_sees_the_middleware_given_as_a_class() -> None:
     assert instrument_client_settings({"a": {"middleware": client_given}})["a"]["middleware"] == client_given
 
 
+def test_instrumenting_settings_sees_the_middleware_given_by_its_dotted_path() -> None:
+    """A tracing middleware already given as ``pysoa_like.otel.TracingServerMiddleware`` (the dotted form of
+    ``pysoa_like.otel:TracingServerMiddleware``, which settings accept too) is recognised: no second one is added."""
+    given = [{"path": SERVER_MIDDLEWARE.replace(":", "."), "kwargs": {"service_name": "s"}}]
+    assert instrument_server_settings({"middleware": given})["middleware"] == given
+    client_given = [{"path": CLIENT_MIDDLEWARE.replace(":", "."), "kwargs": {"service_name": "a"}}]
+    assert instrument_client_settings({"a": {"middleware": client_given}})["a"]["middleware"] == client_given
+
+
 def test_instrumenting_settings_adds_the_middleware_once_and_copies() -> None:
     """The helpers put the tracing middleware first, once, with service names, and leave the input alone."""
     client_config = {"a": {"middleware": [{"path": "x:Y"}]}}

@@ -177,3 +177,17 @@ def test_serve_metrics_flag_knows_the_prometheus_recorder_given_as_a_class(
     with caplog.at_level(logging.WARNING):
         assert apply_metrics(chosen, "orders") is chosen
     assert "the metrics endpoint shows its series only if it is" not in caplog.text
+
+
+def test_serve_metrics_flag_knows_the_prometheus_recorder_given_by_its_dotted_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Prometheus recorder given as ``pysoa_like.prometheus.PrometheusMetricsRecorder`` (the dotted form of its
+    path, which settings accept too) is kept without the warning meant for another recorder."""
+    from pysoa_like.server._overrides import METRICS_ENV, PROMETHEUS_RECORDER, apply_metrics
+
+    monkeypatch.setenv(METRICS_ENV, "prometheus")
+    chosen = {"metrics": {"path": PROMETHEUS_RECORDER.replace(":", "."), "kwargs": {"service_name": "orders"}}}
+    with caplog.at_level(logging.WARNING):
+        assert apply_metrics(chosen, "orders") is chosen
+    assert "the metrics endpoint shows its series only if it is" not in caplog.text
