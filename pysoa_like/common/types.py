@@ -26,7 +26,6 @@ __all__ = [
     "JobRequest",
     "JobResponse",
     "UnicodeKeysDict",
-    "empty_job_response",
     "error_from_dict",
     "job_message",
     "job_request_to_dict",
@@ -200,18 +199,6 @@ class JobResponse:
     actions: list[ActionResponse] = attr.ib(factory=list, converter=_convert_action_responses)
     #: Whether a client-side fallback made this response instead of the service (see ``client.fallbacks``).
     from_fallback = False
-
-
-def empty_job_response() -> JobResponse:
-    """A new :class:`JobResponse` with no errors, context or actions, for a server to fill in.
-
-    ``JobResponse()`` would run both list converters on the two new empty lists; this only makes them.
-    """
-    response: JobResponse = _new_instance(JobResponse)
-    response.errors = []
-    response.context = {}
-    response.actions = []
-    return response
 
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})

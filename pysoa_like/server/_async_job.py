@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common._middleware_stack import build_middleware_stack
 from pysoa_like.common.logging import RUNNING_ACTION_NAME
-from pysoa_like.common.types import ActionResponse, JobResponse, empty_job_response, job_response_to_dict
+from pysoa_like.common.types import ActionResponse, JobResponse, job_response_to_dict
 from pysoa_like.server._coroutine_actions import JOB_DEADLINE, is_coroutine_action
-from pysoa_like.server._request_cycle import RequestCycleMixin, unknown_action_error
+from pysoa_like.server._request_cycle import RequestCycleMixin, empty_job_response, unknown_action_error
 from pysoa_like.server.errors import ActionError, JobError
 from pysoa_like.server.middleware import AsyncActionHandler, AsyncJobHandler
 from pysoa_like.server.middleware import runs_on_loop as middleware_runs_on_loop

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +27,6 @@ __all__ = [
     "decode_ext",
     "encode_default",
     "import_amount_class",
-    "might_hold_timestamp",
-    "reject_timestamps",
 ]
 
 EXT_DATETIME = 1  # naive datetime: int64 microseconds since 1970-01-01T00:00:00
@@ -245,63 +242,3 @@ def decode_ext(code: int, data: bytes) -> Any:
         raise InvalidMessage(
             f"Invalid payload for MessagePack extension type {code} ({len(data)} bytes): {exc}"
         ) from exc
-
-
-# msgpack decodes extension type -1 (its Timestamp) itself, without calling the ext hook, and only
-# with a payload of 4, 8 or 12 bytes (any other length fails to decode): the headers that can carry one
-# are fixext4 and fixext8, and ext8, ext16 and ext32 with one of those lengths. The pattern starts at the
-# 0xFF type byte and looks back for such a header, so the regex engine skips ahead with a literal scan.
-_TIMESTAMP_TYPE = re.compile(
-    rb"\xff(?:(?<=[\xd6\xd7]\xff)|(?<=\xc7[\x04\x08\x0c]\xff)|(?<=\xc8\x00[\x04\x08\x0c]\xff)"
-    rb"|(?<=\xc9\x00\x00\x00[\x04\x08\x0c]\xff))"
-)
-# After this many 0xFF bytes that are not a Timestamp header, the rest is left to the regex (binary data).
-_FIND_LIMIT = 16
-
-
-def might_hold_timestamp(blob: bytes | bytearray) -> bool:
-    """Whether ``blob`` has a byte sequence that could be the header of a msgpack Timestamp.
-
-    A true answer can be wrong (the bytes may sit inside a string); a false one never is. Text-like
-    payloads cost a ``memchr`` per 0xFF byte; the regex takes over on binary data with many of them.
-    """
-    find = blob.find
-    position = find(b"\xff")
-    for _ in range(_FIND_LIMIT):
-        if position < 0:
-            return False
-        if _TIMESTAMP_TYPE.match(blob, position) is not None:
-            return True
-        position = find(b"\xff", position + 1)
-    return position >= 0 and _TIMESTAMP_TYPE.search(blob, position) is not None
-
-
-def reject_timestamps(blob: bytes | bytearray, result: Any) -> None:
-    """Refuse a decoded message that contains msgpack's own Timestamp extension (type -1).
-
-    PySOA peers cannot read that type, so it is never valid on the wire. The byte scan makes the
-    common case (no 0xFF byte at all) cost one ``memchr``, and a big message with a few of them
-    little more; only a message with a possible Timestamp header has its decoded values walked.
-
-    Args:
-        blob: The raw message.
-        result: What msgpack decoded it to.
-
-    Raises:
-        InvalidMessage: If ``result`` holds a ``msgpack.Timestamp``.
-    """
-    if not might_hold_timestamp(blob):
-        return
-    stack = [result]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple):
-            stack.extend(value)
-        elif isinstance(value, msgpack.Timestamp):
-            raise InvalidMessage(
-                "Unsupported MessagePack extension type code -1 (msgpack Timestamp); PySOA peers send "
-                "date-times as extension types 1 and 10"
-            )

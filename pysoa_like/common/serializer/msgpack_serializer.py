@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -13,7 +14,6 @@ from pysoa_like.common.serializer._msgpack_ext import (
     UINT64_MAX,
     decode_ext,
     encode_default,
-    reject_timestamps,
 )
 from pysoa_like.common.serializer._paths import encoding_error, locate_unencodable
 from pysoa_like.common.serializer.base import Serializer, not_a_dict
@@ -157,7 +157,8 @@ class MsgpackSerializer(Serializer):
             raise
         except Exception as exc:
             raise InvalidMessage(f"Could not decode MessagePack message: {exc}") from exc
-        if b"\xff" in scan:  # reject_timestamps' own first test, inlined: it runs on every message
+        if b"\xff" in scan:  # reject_timestamps' own first test, inlined: it runs on every message (it is below, in
+            # this module, so that a message with a 0xFF byte does not take the decoding into another one)
             reject_timestamps(scan, result)
         if type(result) is not dict:
             raise InvalidMessage(f"MessagePack message decoded to a {type(result).__name__}, not a map")
@@ -206,3 +207,63 @@ def _key_problem(key: Any) -> str | None:
 
 def _encoding_error(message: Any, exc: Exception) -> InvalidField:
     return encoding_error(message, exc, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT, "MessagePack")
+
+
+# msgpack decodes extension type -1 (its Timestamp) itself, without calling the ext hook, and only
+# with a payload of 4, 8 or 12 bytes (any other length fails to decode): the headers that can carry one
+# are fixext4 and fixext8, and ext8, ext16 and ext32 with one of those lengths. The pattern starts at the
+# 0xFF type byte and looks back for such a header, so the regex engine skips ahead with a literal scan.
+_TIMESTAMP_TYPE = re.compile(
+    rb"\xff(?:(?<=[\xd6\xd7]\xff)|(?<=\xc7[\x04\x08\x0c]\xff)|(?<=\xc8\x00[\x04\x08\x0c]\xff)"
+    rb"|(?<=\xc9\x00\x00\x00[\x04\x08\x0c]\xff))"
+)
+# After this many 0xFF bytes that are not a Timestamp header, the rest is left to the regex (binary data).
+_FIND_LIMIT = 16
+
+
+def might_hold_timestamp(blob: bytes | bytearray) -> bool:
+    """Whether ``blob`` has a byte sequence that could be the header of a msgpack Timestamp.
+
+    A true answer can be wrong (the bytes may sit inside a string); a false one never is. Text-like
+    payloads cost a ``memchr`` per 0xFF byte; the regex takes over on binary data with many of them.
+    """
+    find = blob.find
+    position = find(b"\xff")
+    for _ in range(_FIND_LIMIT):
+        if position < 0:
+            return False
+        if _TIMESTAMP_TYPE.match(blob, position) is not None:
+            return True
+        position = find(b"\xff", position + 1)
+    return position >= 0 and _TIMESTAMP_TYPE.search(blob, position) is not None
+
+
+def reject_timestamps(blob: bytes | bytearray, result: Any) -> None:
+    """Refuse a decoded message that contains msgpack's own Timestamp extension (type -1).
+
+    PySOA peers cannot read that type, so it is never valid on the wire. The byte scan makes the
+    common case (no 0xFF byte at all) cost one ``memchr``, and a big message with a few of them
+    little more; only a message with a possible Timestamp header has its decoded values walked.
+
+    Args:
+        blob: The raw message.
+        result: What msgpack decoded it to.
+
+    Raises:
+        InvalidMessage: If ``result`` holds a ``msgpack.Timestamp``.
+    """
+    if not might_hold_timestamp(blob):
+        return
+    stack = [result]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, msgpack.Timestamp):
+            raise InvalidMessage(
+                "Unsupported MessagePack extension type code -1 (msgpack Timestamp); PySOA peers send "
+                "date-times as extension types 1 and 10"
+            )

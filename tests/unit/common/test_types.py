@@ -14,7 +14,6 @@ from pysoa_like.common.types import (
     JobRequest,
     JobResponse,
     UnicodeKeysDict,
-    empty_job_response,
     error_from_dict,
     job_request_to_dict,
     job_response_from_dict,
@@ -214,17 +213,6 @@ def test_job_request_converts_an_iterable_of_dicts_and_requests() -> None:
     job = JobRequest(actions=iter([{"action": "a"}, given]))
     assert job.actions == [ActionRequest("a", {}), given]
     assert job.actions[1] is given
-
-
-def test_empty_job_response_is_what_the_constructor_makes() -> None:
-    """``empty_job_response()`` equals ``JobResponse()``, and each holds its own new lists and dict."""
-    first, second = empty_job_response(), empty_job_response()
-    assert first == JobResponse() == second
-    first.actions.append(ActionResponse("a"))
-    first.errors.append(Error("X", "m"))
-    first.context["k"] = 1
-    assert second == JobResponse()
-    assert job_response_to_dict(first) == job_response_to_dict(JobResponse(**attr.asdict(first, recurse=False)))
 
 
 class _Mapping(dict):  # type: ignore[type-arg]

@@ -14,7 +14,7 @@ import currint
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer, Serializer, _msgpack_ext
+from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer, Serializer, _msgpack_ext, msgpack_serializer
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
 _PREFIX = bytes.fromhex("81a176")
@@ -247,7 +247,7 @@ def test_big_message_with_ff_bytes_but_no_timestamp_decodes(noise: int) -> None:
 )
 def test_might_hold_timestamp(hex_bytes: str, expected: bool) -> None:
     """The byte scan finds every Timestamp header form, before and after its switch to the regex."""
-    assert _msgpack_ext.might_hold_timestamp(bytes.fromhex(hex_bytes)) is expected
+    assert msgpack_serializer.might_hold_timestamp(bytes.fromhex(hex_bytes)) is expected
 
 
 def test_encoder_never_emits_the_timestamp_extension() -> None:

@@ -10,7 +10,8 @@ import attr
 from pysoa_like.common.errors import Error
 from pysoa_like.common.fields import Dictionary, Integer
 from pysoa_like.common.transport.base import ReceivedMeta
-from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
+from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse, job_response_to_dict
+from pysoa_like.server._request_cycle import empty_job_response
 from pysoa_like.server.action import Action
 from pysoa_like.server.errors import ActionError, JobError
 from pysoa_like.server.middleware import ServerMiddleware
@@ -300,3 +301,15 @@ def test_job_middleware_receives_a_complete_enriched_job() -> None:
     assert seen.client is not None  # the job's own, made by the server (one made by hand has none)
     assert "EnrichedJobRequest(" in repr(seen)
     assert attr.evolve(seen, context={}) == attr.evolve(expected, context={})
+
+
+def test_empty_job_response_is_what_the_constructor_makes() -> None:
+    """The server's ``empty_job_response()`` (which skips the converters) equals ``JobResponse()``, and each holds
+    its own new lists and dict."""
+    first, second = empty_job_response(), empty_job_response()
+    assert first == JobResponse() == second
+    first.actions.append(ActionResponse("a"))
+    first.errors.append(Error("X", "m"))
+    first.context["k"] = 1
+    assert second == JobResponse()
+    assert job_response_to_dict(first) == job_response_to_dict(JobResponse(**attr.asdict(first, recurse=False)))

@@ -254,6 +254,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         redis_expiry_seconds: int,
         deferrable: bool = True,
         before: tuple[int, Sequence[tuple[Any, ...]]] | None = None,
+        key: str | None = None,
     ) -> None:
         """Push a server's reply to ``pysoa:<queue_name>``, without waiting for Redis' answer when that is safe.
 
@@ -273,11 +274,13 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             before: ``(ring index, commands)``: commands that must run before the push, on that master (at-least-once
                 delivery keeps a copy of the reply so). They go in the push's write when the reply list is on that
                 master, else they run first; their failures are logged, never raised.
+            key: The reply list's key (``queue_key(queue_name)``), when the caller has it already.
 
         Raises:
             MessageSendError: Redis could not be reached (twice): the reply is lost, which is logged.
         """
-        key = queue_key(queue_name)
+        if key is None:
+            key = queue_key(queue_name)
         item: PushItem = (key, messages, redis_expiry_seconds)
         failure: Exception | None = None
         for _attempt in range(2):
@@ -312,7 +315,13 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             del failure  # its traceback holds this frame (and the reply): no cycle to wait for the collector
 
     def send_reply_then_pop(
-        self, queue_name: str, messages: Sequence[OutgoingMessage], redis_expiry_seconds: int, pop_key: str, wait: float
+        self,
+        queue_name: str,
+        messages: Sequence[OutgoingMessage],
+        redis_expiry_seconds: int,
+        pop_key: str,
+        wait: float,
+        key: str | None = None,
     ) -> bool:
         """Push a server's reply and start its wait for the next request on the list ``pop_key`` in one write, when
         the reply list and ``pop_key`` share a lane (a fast path of :meth:`send_reply`, for a server that receives
@@ -322,11 +331,15 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         ``pop_key`` (or by :meth:`return_waiting`), and a refused reply is acted on then, as :meth:`send_reply`
         acts on a deferred one.
 
+        Args:
+            key: The reply list's key (``queue_key(queue_name)``), when the caller has it already.
+
         Returns:
             False when nothing was written (push it with :meth:`send_reply`): the keys live on different masters,
             the connection owes replies or has not run the send script yet, the reply is big, or the write failed.
         """
-        key = queue_key(queue_name)
+        if key is None:
+            key = queue_key(queue_name)
         index, lane = self._lane(key, "send.get_redis_connection", "send")
         if self._thread.deferred or not (self._one_host or self._same_lane(index, pop_key)):
             return False

@@ -331,6 +331,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         serializer: Serializer,
     ) -> None:
         """:meth:`send_response_message`'s work: the envelope, serialized, framed (or chunked) and pushed."""
+        reply_key = queue_key(reply_to)  # (made here, before the core's calls, not by the core between its own)
         prefix = self._prefix
         metrics = self.metrics
         core = self.core
@@ -364,10 +365,10 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
             wait is None
             or self._delivery is not None
             or self._watch.held
-            or not core.send_reply_then_pop(reply_to, messages, redis_expiry, self._receive_key, wait)
+            or not core.send_reply_then_pop(reply_to, messages, redis_expiry, self._receive_key, wait, reply_key)
         ):
             # Redis' acknowledgement is read during the next receive (or flush_responses): one wait fewer per job.
-            core.send_reply(reply_to, messages, redis_expiry)
+            core.send_reply(reply_to, messages, redis_expiry, key=reply_key)
 
     def receive_follows(self, receive_timeout_in_seconds: float | None) -> None:
         """From now on, write each reply's push with the ``BLPOP`` of the next receive (see
