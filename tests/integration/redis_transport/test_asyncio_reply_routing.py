@@ -8,6 +8,7 @@ transport queued.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import redis
 
 from pysoa_like.common.serializer import JSONSerializer, MsgpackSerializer
 from pysoa_like.common.transport.base import ReceivedMessage
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.asyncio_client import AsyncRedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response, queued_request
@@ -178,3 +180,35 @@ def test_a_reply_its_serializer_cannot_read_is_dropped_and_the_reader_goes_on(
     received = _three_calls_answered(transport, raw_redis, replies)
     assert [message.body for message in received] == [job_response(who=i) for i in (1, 2, 3)]
     assert metrics.counters[ERROR + "invalid_message"] == 1
+
+
+def test_an_expired_or_unusable_reply_fails_its_own_call_only(
+    transport_kwargs: dict[str, Any], raw_redis: redis.Redis, metrics: RecordingMetrics
+) -> None:
+    """Call 1's reply expired and call 2's has a body that is not a map: each of those calls fails with what went
+    wrong (both counted and dropped); call 3 gets its reply."""
+    transport = _transport(transport_kwargs, metrics)
+
+    async def calls() -> list[Any]:
+        first, second, third = await _sent(transport, raw_redis, 3)
+        expired = {"request_id": 1, "meta": {**first, "__expiry__": time.time() - 30}, "body": job_response()}
+        unusable = {"request_id": 2, "meta": second, "body": "not a map"}
+        _push(
+            raw_redis,
+            first,
+            *(frame_message(MsgpackSerializer().dict_to_blob(envelope), MSGPACK) for envelope in (expired, unusable)),
+            _reply(3, third, n=3),
+        )
+        results = await asyncio.gather(
+            *(transport.receive_response_message(i, 5) for i in (1, 2, 3)), return_exceptions=True
+        )
+        await transport.aclose()
+        return results
+
+    started = time.monotonic()
+    first, second, third = asyncio.run(calls())
+    assert time.monotonic() - started < 4  # failed when their replies came, not at their timeout
+    assert isinstance(first, MessageReceiveTimeout) and str(first) == "The reply expired before it was received"
+    assert isinstance(second, InvalidMessageError) and str(second).startswith("The reply is unusable: ")
+    assert third.body == job_response(n=3)
+    assert metrics.counters[ERROR + "message_expired"] == metrics.counters[ERROR + "invalid_message"] == 1

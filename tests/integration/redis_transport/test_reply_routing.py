@@ -16,9 +16,11 @@ import pytest
 import redis
 
 from pysoa_like.common.serializer import MsgpackSerializer
-from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.errors import InvalidMessageError, MessageReceiveError, MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import frame_message, split_into_chunks
+from pysoa_like.core.worker_watch import worker_key
+from pysoa_like.test.redis import RedisServerProcess
 from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response, queued_request
 from tests.malformed_corpus import Kind, corpus
 
@@ -208,3 +210,85 @@ def test_a_reply_its_serializer_cannot_read_is_dropped_not_raised(
     _push(raw_redis, meta, unreadable, _reply(7, meta, real=True))
     assert client.receive_response_message(5).body == job_response(real=True)
     assert metrics.counters[ERROR + "invalid_message"] == 1
+
+
+def _unusable_or_expired(request_id: int, meta: dict[str, Any], expired: bool) -> bytes:
+    """The reply to ``request_id`` (its meta echoed, nonce and all), expired or with a body that is not a map."""
+    if expired:
+        envelope = {"request_id": request_id, "meta": {**meta, "__expiry__": time.time() - 30}, "body": job_response()}
+    else:
+        envelope = {"request_id": request_id, "meta": meta, "body": "not a map"}
+    return frame_message(MsgpackSerializer().dict_to_blob(envelope), "application/msgpack")
+
+
+def test_the_awaited_calls_expired_reply_ends_the_receive_at_once(
+    client: RedisClientTransport, raw_redis: redis.Redis, metrics: RecordingMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PySOA's behaviour: the awaited reply, expired, is a timeout at once (counted, not logged as a dropped reply)."""
+    meta = _sent(client, raw_redis, 7)
+    _push(raw_redis, meta, _unusable_or_expired(7, meta, expired=True))
+    started = time.monotonic()
+    with pytest.raises(MessageReceiveTimeout, match="expired"):
+        client.receive_response_message(10)
+    assert time.monotonic() - started < 5
+    assert metrics.counters[ERROR + "message_expired"] == 1
+    assert "Dropped a reply" not in caplog.text
+    assert client.requests_outstanding == 0
+
+
+def test_the_awaited_calls_unusable_reply_fails_the_receive(
+    client: RedisClientTransport, raw_redis: redis.Redis
+) -> None:
+    meta = _sent(client, raw_redis, 7)
+    _push(raw_redis, meta, _unusable_or_expired(7, meta, expired=False))
+    with pytest.raises(InvalidMessageError, match=r"^The reply to request 7 is unusable: .*body is not a map"):
+        client.receive_response_message(10)
+    assert client.requests_outstanding == 0
+
+
+def test_redis_failing_while_a_chunked_reply_is_collected_is_raised_not_dropped() -> None:
+    """Redis stopping while the receive pops the rest of a chunked reply is a ``MessageReceiveError`` at once, as
+    for any receive; not a dropped reply (counted ``invalid_message``) followed by waiting out the timeout."""
+    metrics = RecordingMetrics()
+    with RedisServerProcess() as server, server.client() as raw:
+        client = RedisClientTransport(
+            "echo", metrics, backend_type="redis.standard", backend_layer_kwargs={"hosts": [server.url]}
+        )
+        meta = _sent(client, raw, 1)
+        envelope = {"request_id": 1, "meta": meta, "body": job_response(data="x" * 20_000)}
+        first = split_into_chunks(MsgpackSerializer().dict_to_blob(envelope), "application/msgpack", 2_000)[0]
+        _push(raw, meta, first)
+        stopper = threading.Timer(0.5, server.kill)
+        stopper.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(MessageReceiveError):
+                client.receive_response_message(20)
+        finally:
+            stopper.join()
+        assert time.monotonic() - started < 15
+        assert ERROR + "invalid_message" not in metrics.counters
+
+
+@pytest.mark.parametrize("expired", [True, False], ids=["expired", "unusable"])
+def test_a_watched_request_whose_reply_failed_its_call_is_no_longer_watched(
+    make_client: ClientFactory, raw_redis: redis.Redis, expired: bool
+) -> None:
+    """With ``detect_dead_workers``: once the awaited call's expired or unusable reply ended the receive, that request
+    is not watched any more, so its worker's liveness key going away later is nobody's news (a later receive used
+    to return a made-up ``WORKER_DIED`` response for it)."""
+    metrics = RecordingMetrics()
+    client = make_client(metrics=metrics, detect_dead_workers=True)
+    meta = _sent(client, raw_redis, 1)
+    liveness_key = worker_key(meta["reply_to"], meta["reply_nonce"])
+    raw_redis.set(liveness_key, b"1")  # a worker took the request
+    with pytest.raises(MessageReceiveTimeout):
+        client.receive_response_message(1.5)  # long enough for the client to see the key alive
+    _push(raw_redis, meta, _unusable_or_expired(1, meta, expired))
+    with pytest.raises(MessageReceiveTimeout if expired else InvalidMessageError):
+        client.receive_response_message(5)
+    raw_redis.delete(liveness_key)  # the worker goes away afterwards
+    _sent(client, raw_redis, 2)
+    with pytest.raises(MessageReceiveTimeout):
+        client.receive_response_message(2.5)  # request 2's reply never comes; request 1 is nobody's concern now
+    assert ERROR + "worker_died" not in metrics.counters

@@ -44,8 +44,11 @@ class ChunkedReplies:
         """
         try:
             payload = self._reassemble(first, first_size, queue_name, deadline)
-            serializer = self.core.serializers[first.content_type]
-            deserialize = self._deserialize
+        except InvalidMessageError as exc:  # (Redis failing while the chunks are popped is raised as it is)
+            raise DroppedReply("invalid_message", str(exc), error=exc) from exc
+        serializer = self.core.serializers[first.content_type]
+        deserialize = self._deserialize
+        try:
             message = serializer.buffer_to_dict(payload) if deserialize is None else deserialize(serializer, payload)
         except Exception as exc:  # as decode_reply treats an unreadable reply
             raise DroppedReply("invalid_message", str(exc), error=exc) from exc

@@ -54,8 +54,14 @@ class DroppedReplies:
         """
         if dropped.answers is None:
             self._drop(dropped)
-        elif isinstance(dropped.error, MessageReceiveTimeout):
+            return
+        # That request is no longer awaited: no longer watched either (a worker gone later is not its news).
+        watched = self._state.watched
+        if watched:
+            watched.forget(dropped.answers)
+        if isinstance(dropped.error, MessageReceiveTimeout):
             self.metrics.counter(self._prefix + "receive.error.message_expired").increment()
-            raise dropped.error
-        else:
-            raise InvalidMessageError(f"The reply to request {short_repr(dropped.answers)} is unusable: {dropped}")
+            raise dropped.error from None
+        raise InvalidMessageError(
+            f"The reply to request {short_repr(dropped.answers)} is unusable: {dropped}"
+        ) from dropped.error
