@@ -492,7 +492,7 @@ class ReceivedMeta(dict[str, Any]):
             transport has reported).
 
     Attributes:
-        deadline: When the caller stops waiting (the ``__expiry__`` the meta carries, as :func:`deadline_of`
+        deadline: When the caller stops waiting (the ``__expiry__`` the meta carries, as the core's ``deadline_of``
             reads it), or ``None``.
     """
 
