@@ -91,6 +91,7 @@ def _backend(transport: Mapping[str, Any]) -> Any:
 
     Raises:
         CommandError: Its hosts or connection settings cannot be used (exit 2, the problem named).
+        CannotGetConnectionError: Making it needs Redis, which cannot be reached (Sentinel's discovery).
     """
     from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
@@ -106,12 +107,19 @@ class QueueKeySource:
     def rows(self, target: Target, named: Iterable[str], warn: Callable[[str], None]) -> Iterable[ServiceRow]:
         import redis
 
+        from pysoa_like.common.transport.redis_gateway.backend.base import CannotGetConnectionError
+
         wanted = set(named) | set(target.known_services())
         depths: dict[str, int] = dict.fromkeys(wanted, 0)
         transports = target.redis_transports()
         failures: list[str] = []
         for transport in transports:
-            backend = _backend(transport)
+            try:
+                backend = _backend(transport)
+            except CannotGetConnectionError as exc:
+                # Sentinel without sentinel_services, and no Sentinel lists a service: Redis is out of reach.
+                failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
+                continue
             try:
                 names = set(wanted)
                 for index in backend.master_indexes():
@@ -125,7 +133,7 @@ class QueueKeySource:
                     key = _QUEUE_PREFIX + name
                     for index in backend.queue_indexes(key):
                         depths[name] = depths.get(name, 0) + int(backend.client_at(index).llen(key))
-            except (redis.RedisError, OSError, PySOATransportError) as exc:
+            except (redis.RedisError, OSError, PySOATransportError, CannotGetConnectionError) as exc:
                 failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
             finally:
                 backend.close()

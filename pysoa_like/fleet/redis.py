@@ -20,7 +20,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import ClusterDownError
 
-from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
+from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, cluster_down
 from pysoa_like.core.constants import (
     REDIS_BACKEND_TYPE_STANDARD,
@@ -113,7 +113,12 @@ class FleetRedis:
 
     @property
     def backend(self) -> BaseRedisClient:
-        """The ring of masters (built on first use)."""
+        """The ring of masters (built on first use; not kept when it cannot be built, so the next use tries again).
+
+        Raises:
+            FleetConnectionError: It needs Redis and cannot have it yet (the Sentinel backend without
+                ``sentinel_services``, when no Sentinel lists a service).
+        """
         backend = self._backend
         if backend is None:
             with self._lock:
@@ -125,7 +130,10 @@ class FleetRedis:
     def _make_backend(self) -> BaseRedisClient:
         from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
-        return make_backend(self.backend_type, self.backend_layer_kwargs)
+        try:
+            return make_backend(self.backend_type, self.backend_layer_kwargs)
+        except CannotGetConnectionError as exc:
+            raise FleetConnectionError(f"No Redis for the fleet keys: {exc}") from exc
 
     @property
     def ring_size(self) -> int:

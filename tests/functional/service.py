@@ -158,6 +158,12 @@ SOA_SERVER_SETTINGS: dict[str, Any] = {
     },
 }
 
+if os.environ.get("FUNCTIONAL_SENTINEL"):
+    # "host:port" of a Sentinel: the transport's (and so the fleet's) Redis is the Sentinel backend's, its services
+    # discovered (no sentinel_services).
+    SOA_SERVER_SETTINGS["transport"]["kwargs"]["backend_type"] = "redis.sentinel"
+    SOA_SERVER_SETTINGS["transport"]["kwargs"]["backend_layer_kwargs"] = {"hosts": [os.environ["FUNCTIONAL_SENTINEL"]]}
+
 if os.environ.get("FUNCTIONAL_DELIVERY"):
     SOA_SERVER_SETTINGS["delivery"] = os.environ["FUNCTIONAL_DELIVERY"]
     SOA_SERVER_SETTINGS["at_least_once"] = {

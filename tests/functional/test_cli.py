@@ -414,6 +414,26 @@ def test_services_on_an_unreachable_redis_exits_3() -> None:
     assert "cannot read the request queues" in result.stderr
 
 
+def test_services_whose_sentinels_list_no_service_exits_3(tmp_path: Path) -> None:
+    """Sentinel settings without sentinel_services, and no Sentinel answers the discovery of the services: Redis
+    cannot be reached, so exit 3 naming the Sentinel asked (it was exit 2, calling the Redis settings unusable)."""
+    sentinel = f"127.0.0.1:{pick_free_port()}"
+    (tmp_path / "discovering_settings.py").write_text(
+        "SOA_CLIENT_SETTINGS = {'calculator': {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
+        "    'kwargs': {'backend_type': 'redis.sentinel',\n"
+        f"               'backend_layer_kwargs': {{'hosts': [{sentinel!r}]}}}}}}}}}}\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = cli("services", "--settings", "discovering_settings", env=env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith(
+        "pysoa-like services: error: cannot read the request queues: No sentinel_services configured and none could "
+        f"be discovered with SENTINEL MASTERS (asked {sentinel}: "
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_services_with_invalid_client_settings_exits_2_naming_the_service(
     redis_server: RedisServerProcess, tmp_path: Path
 ) -> None:

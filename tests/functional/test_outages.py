@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
-from pysoa_like.test.redis import RedisServerProcess
-from tests.functional.conftest import Runner, wait_for, who
+from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
+from tests.functional.conftest import CLIENT_TRANSPORT, SERVICE, Runner, kill_runners, spawn_runner, wait_for, who
 
 
 @pytest.fixture
@@ -94,3 +95,33 @@ def test_a_worker_whose_password_redis_refuses_stops_with_one_clear_line_and_exi
     assert exit_code == 2
     assert "Stopping: the transport's credentials are refused (" in log
     assert "Transport unavailable" not in log
+
+
+@pytest.mark.parametrize("delivery", ["", "at_least_once"])
+def test_a_worker_whose_sentinels_list_no_service_backs_off_then_serves(tmp_path: Path, delivery: str) -> None:
+    """Sentinel without sentinel_services and no Sentinel answering the discovery of the services is an outage: the
+    worker logs it once and backs off, then serves once a Sentinel answers (the worker crashed with a ValueError
+    traceback, or without the registry logged one per receive in a busy loop)."""
+    port = pick_free_port()
+    command = [sys.executable, "-m", "pysoa_like", "serve", "tests.functional.service:FunctionalServer"]
+    command += ["--settings", "tests.functional.service", "--fork", "0"]
+    env = {"FUNCTIONAL_SENTINEL": f"127.0.0.1:{port}", "FUNCTIONAL_DELIVERY": delivery}
+    runner = spawn_runner(command, env, tmp_path / "runner.log")
+    try:
+        runner.wait_for_log("Transport unavailable (", timeout=30)
+        time.sleep(2)  # attempts at 0.25, 0.5, 1 s and so on
+        assert runner.process.poll() is None
+        log = runner.log()
+        assert log.count("Transport unavailable (") == 1
+        discovery = "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
+        assert f"{discovery} (asked 127.0.0.1:{port}: " in log
+        assert "Traceback" not in log
+        with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)], port=port):
+            kwargs = {"backend_type": "redis.sentinel", "backend_layer_kwargs": {"hosts": [("127.0.0.1", port)]}}
+            client = Client({SERVICE: {"transport": {"path": CLIENT_TRANSPORT, "kwargs": kwargs}}})
+            assert who(client, timeout=15)["pid"] == runner.pid
+            runner.wait_for_log("Transport available again after")
+            assert runner.terminate() == 0
+        assert "Traceback" not in runner.log()
+    finally:
+        kill_runners([runner])

@@ -17,7 +17,7 @@ from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import get_service, list_services
 from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
 from pysoa_like.registry.store import RECENT_ERRORS_KEPT, RegistryStore
-from pysoa_like.test.redis import RedisRing, RedisServerProcess
+from pysoa_like.test.redis import RedisRing, RedisServerProcess, pick_free_port
 from tests.asyncio_checks import forbid_worker_threads
 
 REDIS_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -152,6 +152,21 @@ def test_redis_down_is_a_fleet_connection_error(read_services: Callable[..., lis
     fleet = FleetRedis("redis.standard", {"hosts": ["redis://127.0.0.1:1/0"]})
     with pytest.raises(FleetConnectionError, match="Redis failed while reading the service catalog"):
         read_services(fleet)
+
+
+def test_sentinels_listing_no_service_are_a_fleet_connection_error(
+    read_services: Callable[..., list[ServiceInfo]],
+) -> None:
+    """A fleet on Sentinel without sentinel_services, where no Sentinel answers the discovery of the services: each
+    read raises FleetConnectionError naming the Sentinel asked (it was the backend's ValueError)."""
+    sentinel = f"127.0.0.1:{pick_free_port()}"
+    fleet = FleetRedis("redis.sentinel", {"hosts": [sentinel]})
+    for _ in range(2):  # nothing is kept: the next read asks the Sentinels again
+        with pytest.raises(
+            FleetConnectionError, match=f"could be discovered with SENTINEL MASTERS \\(asked {sentinel}: "
+        ):
+            read_services(fleet)
+    fleet.close()
 
 
 def _orders_at_1_4_2(fleet_server: RedisServerProcess) -> dict[str, Any]:

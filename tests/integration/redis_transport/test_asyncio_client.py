@@ -373,8 +373,9 @@ def test_sentinel_backends_discover_their_masters() -> None:
 @pytest.mark.parametrize("control", [{}, {"suppress_response": True}], ids=["awaited", "suppress_response"])
 def test_a_send_whose_sentinels_list_no_service_fails_with_a_send_error(control: dict[str, Any]) -> None:
     """With no sentinel_services configured and no Sentinel answering (a closed port), a send fails with
-    MessageSendError, not with the driver's own connection error (an OSError)."""
-    layer = {"hosts": [("127.0.0.1", pick_free_port())]}
+    MessageSendError naming the Sentinel asked, not with the driver's own connection error (an OSError)."""
+    port = pick_free_port()
+    layer = {"hosts": [("127.0.0.1", port)]}
     transport = AsyncRedisClientTransport("example", backend_type="redis.sentinel", backend_layer_kwargs=layer)
 
     async def send() -> None:
@@ -384,7 +385,9 @@ def test_a_send_whose_sentinels_list_no_service_fails_with_a_send_error(control:
         finally:
             await transport.aclose()
 
-    with pytest.raises(MessageSendError, match="sentinel_services"):
+    # The Sentinel asked is named with its cause, as by the blocking driver.
+    expected = "Redis error sending to service example: No sentinel_services configured and none could be discovered"
+    with pytest.raises(MessageSendError, match=rf"^{expected} with SENTINEL MASTERS \(asked 127\.0\.0\.1:{port}: "):
         run(send())
 
 

@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.common.transport.errors import MessageReceiveTimeout, TransientPySOATransportError
+from pysoa_like.client.client import Client
+from pysoa_like.common.transport.errors import (
+    MessageReceiveError,
+    MessageReceiveTimeout,
+    MessageSendError,
+    TransientPySOATransportError,
+)
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
-from pysoa_like.test.redis import RedisSentinelGroup
+from pysoa_like.test.redis import RedisSentinelGroup, RedisSentinelProcess, RedisServerProcess, pick_free_port
 from tests.integration.redis_transport._helpers import job_request, job_response
 
 
@@ -22,6 +28,22 @@ def group() -> Iterator[RedisSentinelGroup]:
     """Two Sentinel services, each a master with one replica, watched by one Sentinel."""
     with RedisSentinelGroup(masters=["alpha", "beta"], replicas=1, sentinels=1) as sentinel_group:
         yield sentinel_group
+
+
+@pytest.fixture(params=["nothing_listens", "monitors_no_master"])
+def silent_sentinel(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """The address of a Sentinel whose SENTINEL MASTERS gives no service: a port where nothing listens, or a real
+    Sentinel that monitors no master."""
+    if request.param == "nothing_listens":
+        yield ("127.0.0.1", pick_free_port())
+    else:
+        with RedisSentinelProcess([]) as sentinel:
+            yield sentinel.address
+
+
+def _discovering(*sentinels: tuple[str, int] | str) -> dict[str, Any]:
+    """Sentinel settings without sentinel_services: the services are discovered."""
+    return {"backend_type": "redis.sentinel", "backend_layer_kwargs": {"hosts": list(sentinels)}}
 
 
 def _settings(group: RedisSentinelGroup, **layer: Any) -> dict[str, Any]:
@@ -118,3 +140,62 @@ def test_idle_connections_follow_a_failover_without_a_failed_call(group: RedisSe
     _round_trip(client, server, 2)
     master_client = client.core.backend_layer.client_at(0)
     assert master_client.connection_pool.connection_kwargs["port"] == new_master.port
+
+
+def test_a_call_whose_services_cannot_be_discovered_fails_with_a_send_error(silent_sentinel: tuple[str, int]) -> None:
+    """No Sentinel lists a service to discover: each call fails with MessageSendError naming the Sentinel asked and
+    why (it was a ValueError from the backend), as with the asyncio driver."""
+    host, port = silent_sentinel
+    transport = {
+        "path": f"{RedisClientTransport.__module__}:RedisClientTransport",
+        "kwargs": _discovering(silent_sentinel),
+    }
+    client = Client({"echo": {"transport": transport}})
+    for _ in range(2):  # the failure is not kept: the next call asks the Sentinels again
+        with pytest.raises(MessageSendError) as failure:
+            client.call_action("echo", "square", {}, timeout=2)
+        message = str(failure.value)
+        assert message.startswith("Redis error sending to service echo: No sentinel_services configured")
+        assert f"{host}:{port}" in message
+
+
+def test_a_server_receive_whose_services_cannot_be_discovered_fails_with_a_receive_error(
+    silent_sentinel: tuple[str, int],
+) -> None:
+    """A server's first receive needs the services too: MessageReceiveError (a transient transport error the worker
+    loop backs off on), naming the Sentinel asked."""
+    host, port = silent_sentinel
+    server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **_discovering(silent_sentinel))
+    with pytest.raises(MessageReceiveError) as failure:
+        server.receive_request_message()
+    message = str(failure.value)
+    assert message.startswith("Redis error receiving from service echo: No sentinel_services configured")
+    assert f"{host}:{port}" in message
+
+
+def test_each_sentinel_asked_is_named_with_its_cause() -> None:
+    """With several Sentinels and none listing a service, the error names each one asked and why it gave none."""
+    closed = f"127.0.0.1:{pick_free_port()}"
+    with RedisSentinelProcess([]) as empty:
+        host, port = empty.address
+        client = RedisClientTransport("echo", **_discovering(closed, empty.address))
+        with pytest.raises(MessageSendError) as failure:
+            client.send_request_message(1, {}, job_request())
+    assert str(failure.value).endswith(
+        f"(asked {closed}: Error 111 connecting to {closed}. Connection refused.; {host}:{port}: it monitors no master)"
+    )
+
+
+def test_calls_work_once_a_sentinel_answers_the_discovery() -> None:
+    """The discovery is tried again on each send until a Sentinel answers; then calls go to the discovered master."""
+    port = pick_free_port()
+    settings = _discovering(("127.0.0.1", port))
+    client = RedisClientTransport("echo", **settings)
+    server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **settings)
+    with pytest.raises(MessageSendError):
+        client.send_request_message(1, {}, job_request())
+    with pytest.raises(MessageReceiveError):
+        server.receive_request_message()
+    with RedisServerProcess() as master, RedisSentinelProcess([("alpha", *master.address)], port=port):
+        _round_trip(client, server, 2)
+        assert client.core.backend_layer.services == ["alpha"]

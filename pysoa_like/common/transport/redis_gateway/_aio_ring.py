@@ -17,7 +17,11 @@ from typing import Any
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.base import merge_connection_kwargs, normalize_host
-from pysoa_like.common.transport.redis_gateway.backend.sentinel import DEFAULT_SENTINEL_KWARGS
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import (
+    DEFAULT_SENTINEL_KWARGS,
+    MONITORS_NO_MASTER,
+    services_not_discovered,
+)
 from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
 from pysoa_like.core.constants import (
     DEFAULT_REDIS_PORT,
@@ -108,23 +112,36 @@ class SentinelAioRing(AioRing):
         self._failover_retries = failover_retries
         self._masters: dict[int, Endpoint] = {}
 
-    async def _ask(self, command: tuple[Any, ...]) -> list[Any]:
-        """The replies of the Sentinels that answer ``command`` (one connection each, closed after)."""
+    async def _ask(
+        self, command: tuple[Any, ...], asked: list[tuple[str, str]] | None = None, empty: str = ""
+    ) -> list[Any]:
+        """The replies of the Sentinels that answer ``command`` (one connection each, closed after).
+
+        Args:
+            asked: Given, each Sentinel that gave nothing is added to it, as ``("host:port", why)``.
+            empty: Why, for a Sentinel whose reply is empty.
+        """
         answers: list[Any] = []
         for sentinel in self._sentinels:
             try:
                 connection = await AioConnection.open(sentinel)
-            except RedisConnectionError:
+            except RedisConnectionError as exc:
+                if asked is not None:
+                    asked.append((str(sentinel), str(exc)))
                 continue
             try:
                 [reply] = await connection.execute([command], sentinel.socket_timeout or sentinel.connect_timeout)
-            except RedisConnectionError:
+            except RedisConnectionError as exc:
+                if asked is not None:
+                    asked.append((str(sentinel), str(exc)))
                 continue
             finally:
                 connection.close()
             if not isinstance(reply, RespError) and reply:
                 answers.append(reply)
                 break
+            if asked is not None:
+                asked.append((str(sentinel), str(reply) if isinstance(reply, RespError) else empty))
         return answers
 
     async def services(self) -> list[str]:
@@ -134,13 +151,12 @@ class SentinelAioRing(AioRing):
             RedisConnectionError: None configured and no Sentinel lists any.
         """
         if self._services is None:
-            for reply in await self._ask(("SENTINEL", "MASTERS")):
+            asked: list[tuple[str, str]] = []
+            for reply in await self._ask(("SENTINEL", "MASTERS"), asked, MONITORS_NO_MASTER):
                 names = [_field(entry, b"name") for entry in reply]
                 self._services = [name.decode() for name in names if isinstance(name, bytes)]
             if not self._services:
-                raise RedisConnectionError(
-                    "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
-                )
+                raise RedisConnectionError(services_not_discovered(asked))
         return self._services
 
     async def size(self) -> int:

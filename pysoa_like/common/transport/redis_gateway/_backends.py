@@ -55,6 +55,7 @@ class SharedBackends:
     _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
     _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
+    service_name: str
     metrics: MetricsRecorder
     prefix: str
     measured: bool
@@ -82,6 +83,29 @@ class SharedBackends:
                 self._backend_layer_cache[key] = backend
         return backend
 
+    def _backend_for(self, error_prefix: str) -> BaseRedisClient:
+        """The backend, made on first use (see :attr:`backend_layer`), for a send (``error_prefix`` ``"send"``) or a
+        receive (any other).
+
+        Making it can need Redis: the Sentinel backend without ``sentinel_services`` asks the Sentinels for the
+        services. When none lists any, that is an outage like Redis being down (nothing is cached: the next call
+        asks again), so it is the transport error of the call that needed the backend.
+
+        Raises:
+            MessageSendError: (``error_prefix`` ``"send"``) The backend cannot be made yet.
+            MessageReceiveError: (any other ``error_prefix``) The same.
+        """
+        backend = self._backend
+        if backend is not None:
+            return backend
+        try:
+            return self.backend_layer
+        except CannotGetConnectionError as exc:
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+            if error_prefix == "send":
+                raise MessageSendError(f"Redis error sending to service {self.service_name}: {exc}") from exc
+            raise MessageReceiveError(f"Redis error receiving from service {self.service_name}: {exc}") from exc
+
     def serve_on_own_backend(self) -> None:
         """Use the backend of this process's server transports, not the one its client transports share (before
         first use): a server's connections then carry nothing but its own commands, so the wait for its next
@@ -102,10 +126,11 @@ class SharedBackends:
         Redis closed its connection while it was idle.
 
         Raises:
-            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot.
+            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot (or, see
+                :meth:`_backend_for`, no service).
             MessageReceiveError: (any other ``error_prefix``) The same.
         """
-        backend = self._backend or self.backend_layer
+        backend = self._backend or self._backend_for(error_prefix)
         timer = self.metrics.timer(self.prefix + timer_name) if self.measured else None
         if timer is not None:
             timer.start()

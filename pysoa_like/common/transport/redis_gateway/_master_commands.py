@@ -26,6 +26,8 @@ class MasterCommands:
         @property
         def backend_layer(self) -> BaseRedisClient: ...
 
+        def _backend_for(self, error_prefix: str) -> BaseRedisClient: ...
+
         def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]: ...
 
         def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]: ...
@@ -57,8 +59,12 @@ class MasterCommands:
 
     def queue_indexes(self, key: str) -> list[int]:
         """The ring slots where the request queue ``key`` may hold messages: every master of a ring, or the
-        queue's slot under Redis Cluster (at-least-once delivery keeps its keys beside the queue on each)."""
-        return self.backend_layer.queue_indexes(key)
+        queue's slot under Redis Cluster (at-least-once delivery keeps its keys beside the queue on each).
+
+        Raises:
+            MessageSendError: The backend cannot be made yet (no Sentinel lists the services to discover).
+        """
+        return self._backend_for("send").queue_indexes(key)
 
     def run_on_key_master(self, key: str, *command: Any, within: float | None = None) -> Any:
         """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).

@@ -183,11 +183,15 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         On a fixed ring the thread's lane is the one kept here, not looked up again: the lane's write finds a
         connection that Redis closed while it was idle and opens a new one (``Lane._ready``); with a recorder
         that records, the connection is checked here first so that the replacement is counted (``reconnect``).
+
+        Raises:
+            MessageSendError: (``error_prefix`` ``"send"``) No connection can be had (see :meth:`_lane_at`).
+            MessageReceiveError: (any other ``error_prefix``) The same.
         """
         ring = self._ring
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
-            ring = self._ring = self.backend_layer.make_ring()
+            ring = self._ring = self._backend_for(error_prefix).make_ring()
             self._one_host = ring.host_count == 1
         index = 0 if ring.host_count == 1 else ring.index_for(key)
         lane = self._thread.lanes.get(index)

@@ -27,7 +27,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import queue_full_backof
 from pysoa_like.core.constants import DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT
 from pysoa_like.core.endpoint import endpoint_of
 
-__all__ = ["DEFAULT_SENTINEL_KWARGS", "SentinelRedisClient"]
+__all__ = ["DEFAULT_SENTINEL_KWARGS", "MONITORS_NO_MASTER", "SentinelRedisClient", "services_not_discovered"]
 
 # Options of the connections to the Sentinels themselves, under the user's ``sentinel_kwargs``.
 DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
@@ -35,6 +35,9 @@ DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
     "socket_timeout": 5.0,
     "socket_keepalive": True,
 }
+
+# Why a Sentinel that answered SENTINEL MASTERS gave no service to discover.
+MONITORS_NO_MASTER = "it monitors no master"
 
 
 class SentinelRedisClient(BaseRedisClient):
@@ -48,7 +51,7 @@ class SentinelRedisClient(BaseRedisClient):
         redis_db: The database number on the masters.
         redis_port: The port of Sentinel host names given without one.
         sentinel_services: The services forming the ring, in order. When absent, they are discovered with
-            ``SENTINEL MASTERS`` in the order the first reachable Sentinel lists them (configure them
+            ``SENTINEL MASTERS`` in the order the first Sentinel that lists any lists them (configure them
             explicitly: clients and servers must see the same order).
         sentinel_failover_retries: How many more times to ask the Sentinels when no master is known (during
             a failover), sleeping ``(2**i + random()) / 4`` seconds before retry i.
@@ -56,7 +59,10 @@ class SentinelRedisClient(BaseRedisClient):
             ``socket_connect_timeout=5.0``, ``socket_timeout=5.0`` and ``socket_keepalive=True``.
 
     Raises:
-        ValueError: If a host is malformed, or no service is configured and none can be discovered.
+        ValueError: If a host is malformed.
+        CannotGetConnectionError: If no service is configured and no Sentinel lists any (none answered, or those
+            that did monitor no master): an outage, not a settings mistake, so the transports raise their
+            ``MessageSendError`` or ``MessageReceiveError`` for it and the next use asks the Sentinels again.
     """
 
     def __init__(
@@ -89,20 +95,20 @@ class SentinelRedisClient(BaseRedisClient):
         self._lock = threading.Lock()
 
     def _discover_services(self) -> list[str]:
-        failures = []
-        for sentinel in self._sentinel.sentinels:
+        asked: list[tuple[str, str]] = []
+        for (host, port), sentinel in zip(self.sentinel_addresses, self._sentinel.sentinels, strict=True):
             try:
                 masters: Any = sentinel.sentinel_masters()
             except redis.RedisError as exc:
-                failures.append(str(exc))
+                asked.append((f"{host}:{port}", str(exc)))
                 continue
             if masters:
                 # Kept in the order Sentinel lists them (as PySOA does); see the class docstring.
                 return list(masters)
-        raise ValueError(
-            "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
-            + (f" ({'; '.join(failures)})" if failures else "")
-        )
+            asked.append((f"{host}:{port}", MONITORS_NO_MASTER))
+        for sentinel in self._sentinel.sentinels:
+            sentinel.connection_pool.disconnect()
+        raise CannotGetConnectionError(services_not_discovered(asked))
 
     def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of the current master of service ``services[index]``, looked up when not cached.
@@ -153,3 +159,13 @@ class SentinelRedisClient(BaseRedisClient):
             self.reset_client(index)
         for sentinel in self._sentinel.sentinels:
             sentinel.connection_pool.disconnect()
+
+
+def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
+    """The text of a failed discovery of the Sentinel services (the same for both Redis drivers).
+
+    Args:
+        asked: Each Sentinel asked, as ``("host:port", why it gave no service)``, in the order asked.
+    """
+    causes = "; ".join(f"{address}: {cause}" for address, cause in asked)
+    return f"No sentinel_services configured and none could be discovered with SENTINEL MASTERS (asked {causes})"
