@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -181,9 +182,8 @@ def test_each_sentinel_asked_is_named_with_its_cause() -> None:
         client = RedisClientTransport("echo", **_discovering(closed, empty.address))
         with pytest.raises(MessageSendError) as failure:
             client.send_request_message(1, {}, job_request())
-    assert str(failure.value).endswith(
-        f"(asked {closed}: Error 111 connecting to {closed}. Connection refused.; {host}:{port}: it monitors no master)"
-    )
+    # (The refused connection's own text is the platform's.)
+    assert re.search(rf"\(asked {re.escape(closed)}: .+; {host}:{port}: it monitors no master\)$", str(failure.value))
 
 
 def test_calls_work_once_a_sentinel_answers_the_discovery() -> None:
