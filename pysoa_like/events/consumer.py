@@ -26,6 +26,7 @@ one name reach one consumer in stream order; handlers of one worker run one at a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -46,6 +47,7 @@ from pysoa_like.fleet._callables import finish
 from pysoa_like.fleet.errors import FleetError, InvalidEventError
 from pysoa_like.fleet.keys import SINGLETON_GROUP, dead_letter_key, event_stream_key, pool_group
 from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.server._outage import outage_backoff_seconds
 
 if TYPE_CHECKING:
     from pysoa_like.server.server import Server
@@ -216,21 +218,52 @@ def _field_map(fields: Any) -> dict[Any, Any]:
 
 
 class _Failure:
-    """Logs a recurring Redis failure of a reader once, and its recovery once."""
+    """Logs a Redis outage of a worker's event readers once when it starts, and once when it ends.
+
+    Each reader (and the start-up step that plans the reads) reports under a key of its own; the outage lasts while
+    any of them fails, so the readers failing together (one Redis for all of them) make one line, not one each.
+    """
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self.failing = False
+        self._failing: set[object] = set()
+        self._lock = threading.Lock()
 
-    def failed(self, exc: Exception) -> None:
-        if not self.failing:
-            self.failing = True
+    def failed(self, who: object, exc: Exception) -> None:
+        with self._lock:
+            starts = not self._failing
+            self._failing.add(who)
+        if starts:
             _logger.warning("Events: could not %s (retrying): %s", self.what, exc)
 
-    def recovered(self) -> None:
-        if self.failing:
-            self.failing = False
+    def joined(self, who: object) -> None:
+        """A new reader (started during an outage) is counted as failing until its first step works."""
+        with self._lock:
+            if self._failing:
+                self._failing.add(who)
+
+    def recovered(self, who: object) -> None:
+        if who not in self._failing:  # the usual case, without the lock (a set's membership test is atomic)
+            return
+        with self._lock:
+            self._failing.discard(who)
+            ends = not self._failing
+        if ends:
             _logger.info("Events: could %s again", self.what)
+
+
+def _pause(seconds: float, stopping: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, in short slices, or until ``stopping()``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stopping():
+        time.sleep(0.05)
+
+
+def _groups_lost(exc: BaseException) -> bool:
+    """Whether Redis answered ``NOGROUP``: it lost the consumer groups (restarted without its data, or a replica that
+    never had them became master), so the reader must make them again."""
+    error = exc if isinstance(exc, redis.ResponseError) else exc.__cause__
+    return isinstance(error, redis.ResponseError) and "NOGROUP" in str(error)
 
 
 class EventConsumer:
@@ -265,7 +298,10 @@ class EventConsumer:
         self.dead_letter_max_length = int(settings["dead_letter_max_length"])
         self.claim_interval = min(max(self.retry_delay, 0.1), 5.0)
         self.stopping = stopping
-        self.plans = plan_reads(subscriptions, fleet.index_for)
+        self.subscriptions = tuple(subscriptions)
+        # Planned by start (the ring's size may need Redis: Sentinel's discovery of the services).
+        self.plans: list[ReadPlan] = []
+        self.failure = _Failure("read events")
         # One handler at a time per worker, whatever thread read its event.
         self.handler_lock = threading.Lock()
         # (stream, group) -> ids read and not yet acknowledged or retried: their idle time is kept low.
@@ -279,22 +315,58 @@ class EventConsumer:
     def start(self) -> None:
         """Create the consumer groups (so events published from now on are kept), then start the readers.
 
-        A group that cannot be created now (Redis down) is created by its reader when Redis is back.
+        Never raises for Redis: a group that cannot be created now (Redis down) is created by its reader when Redis is
+        back, and when the reads cannot even be planned (the Sentinel backend, before a Sentinel lists the services)
+        a thread plans them, with the worker's outage backoff, and starts the readers then. Either way the outage is
+        logged once.
         """
+        try:
+            self.plans = plan_reads(self.subscriptions, self.fleet.index_for)
+        except FleetError as exc:
+            self.failure.failed(self, exc)
+            self._start_thread(self._plan_then_start, "pysoa-like-events")
+            return
+        self._start_readers(prepare=True)
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _start_readers(self, prepare: bool) -> None:
         for number, plan in enumerate(self.plans, 1):
             reader = _Reader(self, plan)
+            self.failure.joined(reader)
+            if prepare:
+                try:
+                    reader.prepare()
+                except (redis.RedisError, OSError, FleetError) as exc:
+                    self.failure.failed(reader, exc)
+            self._start_thread(reader.run, f"pysoa-like-events-{number}")
+
+    def _plan_then_start(self) -> None:
+        """Plan the reads once Redis can be had (backing off as the worker does), then start the readers."""
+        failures = 0
+        while not self.stopping():
             try:
-                reader.prepare()
-            except (redis.RedisError, OSError, FleetError) as exc:
-                reader.failure.failed(exc)
-            thread = threading.Thread(target=reader.run, name=f"pysoa-like-events-{number}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+                self.plans = plan_reads(self.subscriptions, self.fleet.index_for)
+            except FleetError as exc:
+                self.failure.failed(self, exc)
+                _pause(outage_backoff_seconds(failures), self.stopping)
+                failures += 1
+                continue
+            # Started before this thread ends, so join (which joins this thread first) sees them all.
+            self._start_readers(prepare=False)
+            self.failure.recovered(self)
+            return
 
     def join(self, deadline: float) -> bool:
         """Wait (until ``deadline``, monotonic) for the readers to finish the events in hand; whether they did."""
-        for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0.0))
+        # By index: the planning thread, first in the list, appends the readers it starts before it ends.
+        joined = 0
+        while joined < len(self._threads):
+            self._threads[joined].join(max(deadline - time.monotonic(), 0.0))
+            joined += 1
         return not any(thread.is_alive() for thread in self._threads)
 
     def keep(self, now: float) -> None:
@@ -391,7 +463,6 @@ class _Reader:
         self.acks: dict[str, list[str]] = {}
         self.next_claim = 0.0
         self.last_ids: dict[str, str] = {}
-        self.failure = _Failure("read events")
         self.loop_holder: list[Any] = []
         self.groups_ready = False
         # Redis Cluster: the node an ASK answer named (the slot is migrating), for the next step only.
@@ -426,8 +497,15 @@ class _Reader:
     def stopping(self) -> bool:
         return self.consumer.stopping()
 
+    def reset_connection(self) -> None:
+        """Drop the slot's connection after a failure, so the next step connects again."""
+        # FleetError: no backend at all now (it is being closed); the next step builds it or fails again.
+        with contextlib.suppress(FleetError):
+            self.consumer.fleet.backend.reset_client(self.plan.index)
+
     def run(self) -> None:
-        delay = 0.1
+        failure = self.consumer.failure
+        failures = 0
         redirects = 0
         try:
             while not self.stopping():
@@ -438,21 +516,19 @@ class _Reader:
                         self.step()
                     finally:
                         self.done_asking()
-                    self.failure.recovered()
-                    delay = 0.1
+                    failure.recovered(self)
+                    failures = 0
                     redirects = 0
                 except (redis.RedisError, OSError, FleetError) as exc:
                     if isinstance(exc, redis.RedisError) and self.redirected(exc, redirects):
                         redirects += 1  # the slot moved, or is moving: the next step goes where Redis said
                         continue
-                    if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    if _groups_lost(exc):
                         self.groups_ready = False
-                    self.failure.failed(exc)
-                    self.consumer.fleet.backend.reset_client(self.plan.index)
-                    deadline = time.monotonic() + delay
-                    while time.monotonic() < deadline and not self.stopping():
-                        time.sleep(0.05)
-                    delay = min(delay * 2, 5.0)
+                    failure.failed(self, exc)
+                    self.reset_connection()
+                    _pause(outage_backoff_seconds(failures), self.stopping)
+                    failures += 1
                 except Exception:
                     _logger.exception("Events: unexpected error in the reader of %s", sorted(self.by_stream))
                     time.sleep(0.5)
