@@ -43,6 +43,7 @@ from pysoa_like.core.nesting import (
     reference_depth_over,
     too_deep_message,
 )
+from pysoa_like.core.refusals import DroppedReply, ReplyChunk, UndecodableRequest, envelope_problem
 
 if TYPE_CHECKING:
     from pysoa_like.common.serializer.base import Serializer
@@ -543,36 +544,6 @@ class RequestMeta(ReceivedMeta):
         self.delivery: Any = None
 
 
-class UndecodableRequest(Exception):
-    """Why :func:`decode_request` will not give a popped message to the server, and what could be read of it.
-
-    Args:
-        reason: The metric and log name of the problem: ``"unsupported_protocol_version"`` (a newer framing),
-            ``"chunked_request"`` (chunks are for replies), ``"invalid_message"`` (bad framing, an undecodable
-            payload, or an envelope that is not a request's), ``"too_deep"`` (nesting too deep),
-            ``"no_request_id"``, ``"missing_reply_queue"`` or ``"invalid_reply_queue"``.
-        error: The underlying error; its text is what is logged, and what an answer says.
-        message: The deserialized message, when the problem is in its envelope (``None`` otherwise).
-        version: The protocol version the message was framed with (with ``message``).
-        serializer: The serializer it was read with (with ``message``): an answer is written with these.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        error: BaseException,
-        message: Any = None,
-        version: ProtocolVersion | None = None,
-        serializer: Serializer | None = None,
-    ) -> None:
-        super().__init__(f"{reason}: {error}")
-        self.reason = reason
-        self.error = error
-        self.message = message
-        self.version = version
-        self.serializer = serializer
-
-
 def decode_request(
     raw: bytes | bytearray,
     serializers: Mapping[str | None, Serializer],
@@ -619,7 +590,7 @@ def decode_request(
     try:
         request = read_request(message, payload, serializer.mime_type, now, service_name)
     except InvalidMessageError as exc:
-        raise UndecodableRequest(_envelope_problem(message, exc), exc, message, parsed.version, serializer) from exc
+        raise UndecodableRequest(envelope_problem(message, exc), exc, message, parsed.version, serializer) from exc
     if request.reply_problem is not None:
         meta = request.meta
         if meta.get("reply_to") in (None, ""):
@@ -634,15 +605,6 @@ def decode_request(
         request.client_version_problem,
     )
     return ReceivedMessage(request.request_id, meta, request.body)
-
-
-def _envelope_problem(message: Any, error: InvalidMessageError) -> str:
-    """The reason name of a deserialized request whose envelope :func:`read_request` refused."""
-    if isinstance(error, MessageTooDeep):
-        return "too_deep"
-    if isinstance(message, dict) and message.get("request_id") is None:
-        return "no_request_id"
-    return "invalid_message"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -747,38 +709,6 @@ class PendingReplies(dict[Any, tuple[str, float]]):
             return ReplyVerdict.FORGED
         del self[request_id]
         return ReplyVerdict.ACCEPTED
-
-
-class DroppedReply(Exception):
-    """A popped reply a client hands to no call: foreign, forged, a duplicate, expired or malformed.
-
-    A driver counts it (``receive.error.<reason>``), logs it now and then, and goes on waiting; unless it
-    ``answers`` an awaited call (an expired or unusable reply whose request id and nonce match a waiting request):
-    then that call fails.
-
-    Args:
-        reason: ``"invalid_message"``, ``"message_expired"``, ``"forged_reply"`` or ``"unknown_reply"``.
-        detail: What is wrong with it, for the log.
-        answers: The key (in :class:`PendingReplies`) of the awaited call an expired or unusable reply answers, which
-            is then no longer awaited; ``None`` when it answers none.
-        error: The error that made an expired or malformed reply unusable (``None`` for a refused one).
-    """
-
-    def __init__(self, reason: str, detail: str, answers: Any = None, error: BaseException | None = None) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.answers = answers
-        self.error = error
-
-
-class ReplyChunk(Exception):
-    """Raised by :func:`decode_reply` for a chunk of a chunked reply: its driver collects the other chunks (popping
-    them is I/O), reassembles the payload (:class:`ChunkReassembler`), deserializes it and hands the message to
-    :func:`accept_reply`."""
-
-    def __init__(self, parsed: ParsedMessage) -> None:
-        super().__init__("a chunk of a chunked reply")
-        self.parsed = parsed
 
 
 def decode_reply(
