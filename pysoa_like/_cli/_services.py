@@ -116,7 +116,7 @@ class QueueKeySource:
         for transport in transports:
             try:
                 backend = _backend(transport)
-            except CannotGetConnectionError as exc:
+            except (CannotGetConnectionError, redis.AuthenticationError) as exc:
                 # Sentinel without sentinel_services, and no Sentinel lists a service: Redis is out of reach.
                 failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
                 continue

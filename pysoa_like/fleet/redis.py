@@ -132,7 +132,7 @@ class FleetRedis:
 
         try:
             return make_backend(self.backend_type, self.backend_layer_kwargs)
-        except CannotGetConnectionError as exc:
+        except (CannotGetConnectionError, redis.AuthenticationError) as exc:
             raise FleetConnectionError(f"No Redis for the fleet keys: {exc}") from exc
 
     @property

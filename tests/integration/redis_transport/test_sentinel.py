@@ -14,6 +14,7 @@ from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
     MessageSendError,
+    ReceiveAuthenticationError,
     TransientPySOATransportError,
 )
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
@@ -199,3 +200,26 @@ def test_calls_work_once_a_sentinel_answers_the_discovery() -> None:
     with RedisServerProcess() as master, RedisSentinelProcess([("alpha", *master.address)], port=port):
         _round_trip(client, server, 2)
         assert client.core.backend_layer.services == ["alpha"]
+
+
+def test_sentinels_refusing_the_credentials_stop_a_server_and_fail_a_send() -> None:
+    """A Sentinel that refuses the credentials while discovering the services is not an outage: a server's receive
+    raises ``ReceiveAuthenticationError`` (a worker stops on it, exit 2, as when Redis refuses them), a client's send
+    ``MessageSendError`` naming the refusal."""
+    with RedisServerProcess(password="right") as guarded:
+        settings = _discovering(guarded.address)
+        settings["backend_layer_kwargs"]["sentinel_kwargs"] = {"password": "wrong"}
+        server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **settings)
+        with pytest.raises(ReceiveAuthenticationError, match="the credentials are refused"):
+            server.receive_request_message()
+        client = RedisClientTransport("echo", **settings)
+        with pytest.raises(MessageSendError, match="the credentials are refused"):
+            client.send_request_message(1, {}, job_request())
+
+
+def test_a_sentinel_host_that_is_not_a_sentinel_is_named_so() -> None:
+    """A plain Redis given as a Sentinel answers SENTINEL MASTERS with an error: the message says so."""
+    with RedisServerProcess() as plain:
+        client = RedisClientTransport("echo", **_discovering(plain.address))
+        with pytest.raises(MessageSendError, match=r"is it a Sentinel\? it answered: .*(?i:unknown command)"):
+            client.send_request_message(1, {}, job_request())

@@ -13,8 +13,10 @@ import threading
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import redis
+
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError
+from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError, ReceiveAuthenticationError
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 
@@ -94,12 +96,19 @@ class SharedBackends:
         Raises:
             MessageSendError: (``error_prefix`` ``"send"``) The backend cannot be made yet.
             MessageReceiveError: (any other ``error_prefix``) The same.
+            ReceiveAuthenticationError: (a receive) The Sentinels refused the credentials: waiting cannot help, so a
+                server stops on it, as when Redis refuses them.
         """
         backend = self._backend
         if backend is not None:
             return backend
         try:
             return self.backend_layer
+        except redis.AuthenticationError as exc:
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+            if error_prefix == "send":
+                raise MessageSendError(f"Redis error sending to service {self.service_name}: {exc}") from exc
+            raise ReceiveAuthenticationError(f"Redis error receiving from service {self.service_name}: {exc}") from exc
         except CannotGetConnectionError as exc:
             self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             if error_prefix == "send":

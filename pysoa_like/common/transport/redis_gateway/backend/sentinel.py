@@ -62,7 +62,10 @@ class SentinelRedisClient(BaseRedisClient):
         ValueError: If a host is malformed.
         CannotGetConnectionError: If no service is configured and no Sentinel lists any (none answered, or those
             that did monitor no master): an outage, not a settings mistake, so the transports raise their
-            ``MessageSendError`` or ``MessageReceiveError`` for it and the next use asks the Sentinels again.
+            ``MessageSendError`` or ``MessageReceiveError`` for it and the next use asks the Sentinels again. A
+            Sentinel host that is not one (it answers ``SENTINEL MASTERS`` with an error) is named so in the message.
+        redis.AuthenticationError: If no service is configured and a Sentinel refused the credentials while none
+            listed any (a server stops on it, as when Redis refuses them).
     """
 
     def __init__(
@@ -96,9 +99,18 @@ class SentinelRedisClient(BaseRedisClient):
 
     def _discover_services(self) -> list[str]:
         asked: list[tuple[str, str]] = []
+        refused: redis.AuthenticationError | None = None
         for (host, port), sentinel in zip(self.sentinel_addresses, self._sentinel.sentinels, strict=True):
             try:
                 masters: Any = sentinel.sentinel_masters()
+            except redis.AuthenticationError as exc:
+                refused = exc
+                asked.append((f"{host}:{port}", f"the credentials are refused: {exc}"))
+                continue
+            except redis.ResponseError as exc:
+                # (A host that is not a Sentinel answers "unknown command"; an ACL without +sentinel, NOPERM.)
+                asked.append((f"{host}:{port}", f"is it a Sentinel? it answered: {exc}"))
+                continue
             except redis.RedisError as exc:
                 asked.append((f"{host}:{port}", str(exc)))
                 continue
@@ -108,6 +120,9 @@ class SentinelRedisClient(BaseRedisClient):
             asked.append((f"{host}:{port}", MONITORS_NO_MASTER))
         for sentinel in self._sentinel.sentinels:
             sentinel.connection_pool.disconnect()
+        if refused is not None:
+            # Waiting cannot fix refused credentials: not an outage (see the transports).
+            raise redis.AuthenticationError(services_not_discovered(asked)) from refused
         raise CannotGetConnectionError(services_not_discovered(asked))
 
     def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
