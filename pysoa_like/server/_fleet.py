@@ -32,6 +32,7 @@ from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry.records import InstanceInfo, RecentError
 from pysoa_like.registry.store import RegistryStore
 from pysoa_like.registry.versions import meets_minimum
+from pysoa_like.server._outage import outage_backoff_seconds
 from pysoa_like.version import __version__
 
 if TYPE_CHECKING:
@@ -78,10 +79,16 @@ def make_instance_id() -> str:
 
 
 class _Problem:
-    """Logs a failing operation once when it starts failing and once when it recovers."""
+    """Logs a failing operation once when it starts failing and once when it recovers.
 
-    def __init__(self, what: str) -> None:
+    Args:
+        what: The operation, after "Could not" / "Could".
+        recovered: The line logged when it works again (default ``Could <what> again``).
+    """
+
+    def __init__(self, what: str, recovered: str | None = None) -> None:
         self._what = what
+        self._recovered = recovered if recovered is not None else f"Could {what} again"
         self._failing = False
 
     def failed(self, exc: Exception) -> None:
@@ -92,7 +99,7 @@ class _Problem:
     def succeeded(self) -> None:
         if self._failing:
             self._failing = False
-            _logger.info("Could %s again", self._what)
+            _logger.info("%s", self._recovered)
 
 
 class FleetRuntime:
@@ -127,6 +134,13 @@ class FleetRuntime:
         # Errors of failed jobs, appended by the request loop, stored by the keeper (deque: thread-safe ends).
         self._pending_errors: collections.deque[RecentError] = collections.deque(maxlen=_PENDING_ERRORS_HELD)
         self._errors_problem = _Problem("store recent errors in the service registry")
+        # The introspect answer not stored yet (Redis failed): the keeper tries again, backing off as the worker does.
+        self._unpublished_actions: Any = None
+        self._publish_failures = 0
+        self._next_publish = 0.0
+        self._actions_problem = _Problem(
+            "publish the actions in the service registry", "Published the actions in the service registry"
+        )
 
     # Registry
 
@@ -208,21 +222,37 @@ class FleetRuntime:
             self._errors_problem.failed(exc)
 
     def publish_actions(self) -> None:
-        """Publish what ``introspect`` answers, for dashboards (failures are logged, never raised)."""
+        """Publish what ``introspect`` answers, for dashboards (failures are logged, never raised).
+
+        The answer is built here (it runs user code: call it from the main thread); when Redis cannot store it now,
+        the keeper tries again, with the worker's outage backoff, until it does.
+        """
         if not self.registry_enabled:
             return
-        server = self.server
         try:
-            description = server.describe_actions()
+            description = self.server.describe_actions()
         except Exception:
             _logger.warning("Could not describe the actions for the service registry", exc_info=True)
             return
         if description is None:
             return
+        self._unpublished_actions = description
+        self._publish_failures = 0
+        self._store_actions()
+
+    def _store_actions(self) -> None:
+        """Store the unpublished introspect answer, or set when to try again."""
+        description = self._unpublished_actions
+        server = self.server
         try:
             self.store.publish_actions(str(server.service_name), server.get_service_version(), description)
         except FleetError as exc:
-            _logger.warning("Could not publish the actions in the service registry: %s", exc)
+            self._actions_problem.failed(exc)
+            self._next_publish = time.monotonic() + outage_backoff_seconds(self._publish_failures)
+            self._publish_failures += 1
+            return
+        self._unpublished_actions = None
+        self._actions_problem.succeeded()
 
     def set_state(self, state: str) -> None:
         """Change the state shown in the registry, and show it at once."""
@@ -296,7 +326,8 @@ class FleetRuntime:
         self._keeper_tasks.append(task)
 
     def start(self) -> None:
-        """Register (state ``starting``), publish the actions and start the keeper thread."""
+        """Register (state ``starting``), publish the actions and start the keeper thread (which publishes them when
+        Redis could not take them now)."""
         self.refresh_registry()
         self.publish_actions()
         self._keeper = threading.Thread(target=self._keep, name="pysoa-like-fleet", daemon=True)
@@ -337,6 +368,8 @@ class FleetRuntime:
                 self.refresh_registry()
             if self._pending_errors:
                 self.store_errors()
+            if self._unpublished_actions is not None and now >= self._next_publish:
+                self._store_actions()
             for task in self._keeper_tasks:
                 try:
                     task(now)

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from pysoa_like.events.testing import wait_for_event_handled
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.registry.store import RegistryStore
 from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
 from tests.functional.conftest import Runner, kill_runners, spawn_runner, wait_for
 from tests.functional.fleet.conftest import (
@@ -23,6 +25,9 @@ from tests.functional.fleet.conftest import (
     EVENTS_SETTINGS_MODULE,
     PERIODIC_SERVER_PATH,
     PERIODIC_SETTINGS_MODULE,
+    SERVER_PATH,
+    SETTINGS_MODULE,
+    answers,
     client_for,
 )
 
@@ -30,6 +35,7 @@ _EVENTS_DOWN = "Events: could not read events (retrying): "
 _EVENTS_BACK = "Events: could read events again"
 _TICKS_DOWN = "Periodic tasks: could not claim ticks (retrying): "
 _TICKS_BACK = "Periodic tasks: could claim ticks again"
+_ACTIONS_DOWN = "Could not publish the actions in the service registry"
 _DISCOVERY = "No sentinel_services configured and none could be discovered with SENTINEL MASTERS"
 
 
@@ -42,11 +48,13 @@ def runners() -> Iterator[list[Runner]]:
 
 
 def _serve(runners: list[Runner], tmp_path: Path, kind: str, redis_port: int, sentinel_port: int | None) -> Runner:
-    """``pysoa-like serve`` of the events or periodic test service (one process, no fork) on that Redis, or on the
-    Sentinel backend asking that Sentinel (its handlers and tasks record on the Redis of ``redis_port``)."""
+    """``pysoa-like serve`` of the events, periodic or plain fleet test service (one process, no fork) on that Redis,
+    or on the Sentinel backend asking that Sentinel (its handlers and tasks record on the Redis of ``redis_port``)."""
     server, settings = (EVENTS_SERVER_PATH, EVENTS_SETTINGS_MODULE)
     if kind == "periodic":
         server, settings = (PERIODIC_SERVER_PATH, PERIODIC_SETTINGS_MODULE)
+    if kind == "fleet":
+        server, settings = (SERVER_PATH, SETTINGS_MODULE)
     command = [sys.executable, "-m", "pysoa_like", "serve", server, "--settings", settings, "--fork", "0"]
     env = {"FLEET_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "FLEET_SERVICE": kind}
     if sentinel_port is not None:
@@ -174,3 +182,55 @@ def test_a_periodic_worker_started_before_redis_says_so_once_then_runs_its_ticks
         runner.wait_for_log(_TICKS_BACK, timeout=10)
         assert runner.terminate() == 0
     _outage_ended_once(runner, _TICKS_DOWN, _TICKS_BACK)
+
+
+def _published_actions(redis_url: str, service: str) -> dict[str, Any]:
+    """What the registry on ``redis_url`` holds of ``service``'s ``introspect`` answers (version -> answer)."""
+    fleet = FleetRedis(backend_layer_kwargs={"hosts": [redis_url]})
+    try:
+        return RegistryStore(fleet).actions(service)
+    finally:
+        fleet.close()
+
+
+def test_a_worker_started_before_redis_publishes_its_actions_once_redis_answers(
+    runners: list[Runner], tmp_path: Path
+) -> None:
+    """Redis not there yet when the worker describes its actions: it says so once, serves once Redis answers, and
+    its introspect answer reaches the registry then (it was tried once at startup only, so dashboards never saw
+    the service's actions until the worker restarted)."""
+    # Given a worker started before its Redis
+    redis_port = pick_free_port()
+    runner = _serve(runners, tmp_path, "fleet", redis_port, None)
+    runner.wait_for_log(_ACTIONS_DOWN, timeout=30)
+    time.sleep(3)  # attempts after 0.25, 0.5, 1 and 2 s
+    assert runner.process.poll() is None, runner.log()
+    with RedisServerProcess(port=redis_port) as master:
+        # When Redis comes up
+        client = client_for(master.url, "fleet")
+        wait_for(lambda: answers(client, "fleet"), timeout=20)
+        # Then its actions are published, as a worker started with Redis up publishes them
+        published = wait_for(lambda: _published_actions(master.url, "fleet"), timeout=20)
+        assert list(published) == ["1.4.0"]
+        assert published["1.4.0"] == client.call_action("fleet", "introspect", {}).body
+        client.fleet_redis().close()
+        assert runner.terminate() == 0
+    log = runner.log()
+    assert log.count(_ACTIONS_DOWN) == 1, log
+    assert log.count("Published the actions in the service registry") == 1, log
+    assert "Traceback" not in log, log
+
+
+def test_a_worker_stopped_before_redis_answers_exits_at_once(runners: list[Runner], tmp_path: Path) -> None:
+    """A worker still waiting to publish its actions (Redis never came) stops promptly and cleanly on SIGTERM."""
+    # Given a worker started before its Redis, a few attempts into the outage
+    runner = _serve(runners, tmp_path, "fleet", pick_free_port(), None)
+    runner.wait_for_log(_ACTIONS_DOWN, timeout=30)
+    time.sleep(2)
+    # When it is told to stop, Then it exits with status 0 within seconds, having logged the outage once
+    started = time.monotonic()
+    assert runner.terminate(timeout=20) == 0
+    assert time.monotonic() - started < 10, runner.log()
+    log = runner.log()
+    assert log.count(_ACTIONS_DOWN) == 1, log
+    assert "Traceback" not in log, log
