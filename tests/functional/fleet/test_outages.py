@@ -234,3 +234,32 @@ def test_a_worker_stopped_before_redis_answers_exits_at_once(runners: list[Runne
     log = runner.log()
     assert log.count(_ACTIONS_DOWN) == 1, log
     assert "Traceback" not in log, log
+
+
+def test_a_worker_losing_its_sentinel_and_master_logs_short_lines_naming_them(
+    runners: list[Runner], tmp_path: Path
+) -> None:
+    """The Sentinel and the master gone while the worker runs: its outage lines (the transport's and the registry's)
+    are short and name the service and the Sentinel asked (they held redis-py's repr of the Sentinel's connection
+    pool: over a thousand characters each)."""
+    with ExitStack() as stack:
+        # Given a worker on the Sentinel backend, serving
+        redis_port, sentinel_port = pick_free_port(), pick_free_port()
+        master = _redis_comes_up(stack, redis_port, sentinel_port)
+        runner = _serve(runners, tmp_path, "fleet", redis_port, sentinel_port)
+        client = client_for(master.url, "fleet")
+        wait_for(lambda: answers(client, "fleet"), timeout=20)
+        client.fleet_redis().close()
+        # When the Sentinel and the master go away
+        stack.close()
+    runner.wait_for_log("Transport unavailable (", timeout=30)
+    runner.wait_for_log("Could not refresh the service registry entry", timeout=30)
+    time.sleep(2)
+    # Then each line says which master no Sentinel knows and which Sentinel was asked, briefly
+    assert runner.terminate() == 0
+    log = runner.log()
+    lookup = f"no Sentinel knows a master for service 'main' (asked 127.0.0.1:{sentinel_port}: "
+    assert lookup in log, log
+    assert "ConnectionPool" not in log, log
+    assert max(len(line) for line in log.splitlines()) < 400, log
+    assert "Traceback" not in log, log

@@ -391,6 +391,24 @@ def test_a_send_whose_sentinels_list_no_service_fails_with_a_send_error(control:
         run(send())
 
 
+def test_a_master_no_sentinel_knows_fails_with_an_error_naming_each_sentinel() -> None:
+    """With sentinel_services configured and no Sentinel knowing a master of it, a send fails with MessageSendError
+    naming the service and each Sentinel asked with its cause, as with the blocking driver (it named no Sentinel)."""
+    port = pick_free_port()
+    layer = {"hosts": [("127.0.0.1", port)], "sentinel_services": ["main"]}
+    transport = AsyncRedisClientTransport("example", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+
+    async def send() -> None:
+        try:
+            await transport.send_request_message(1, {}, {"control": {}, "context": {}, "actions": [{"action": "a"}]})
+        finally:
+            await transport.aclose()
+
+    expected = "Redis error sending to service example: Cannot get connection: no Sentinel knows a master for service"
+    with pytest.raises(MessageSendError, match=rf"^{expected} 'main' \(asked 127\.0\.0\.1:{port}: [^;]+\)$"):
+        run(send())
+
+
 def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:
     """While Redis is down calls raise transport errors quickly; once it is back on the same port, calls work."""
     with RedisServerProcess() as server:

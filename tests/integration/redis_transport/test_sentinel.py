@@ -223,3 +223,23 @@ def test_a_sentinel_host_that_is_not_a_sentinel_is_named_so() -> None:
         client = RedisClientTransport("echo", **_discovering(plain.address))
         with pytest.raises(MessageSendError, match=r"is it a Sentinel\? it answered: .*(?i:unknown command)"):
             client.send_request_message(1, {}, job_request())
+
+
+def test_a_master_no_sentinel_knows_fails_with_a_short_error_naming_each_sentinel() -> None:
+    """With sentinel_services configured and no Sentinel knowing a master of it (one not listening, one monitoring
+    nothing), a send fails with a short MessageSendError naming the service and each Sentinel asked with its cause
+    (it held redis-py's repr of each Sentinel's connection pool: several hundred characters per Sentinel)."""
+    closed = f"127.0.0.1:{pick_free_port()}"
+    with RedisSentinelProcess([]) as empty:
+        host, port = empty.address
+        layer = {"hosts": [closed, empty.address], "sentinel_services": ["main"]}
+        client = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+        with pytest.raises(MessageSendError) as failure:
+            client.send_request_message(1, {}, job_request())
+    message = str(failure.value)
+    expected = "Cannot get connection: no Sentinel knows a master for service 'main'"
+    # (The refused connection's own text is the platform's.)
+    assert re.search(
+        rf"{expected} \(asked {re.escape(closed)}: [^;]+; {host}:{port}: it monitors no master named 'main'\)$", message
+    ), message
+    assert len(message) < 300, message

@@ -20,6 +20,8 @@ from pysoa_like.common.transport.redis_gateway.backend.base import merge_connect
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import (
     DEFAULT_SENTINEL_KWARGS,
     MONITORS_NO_MASTER,
+    master_not_found,
+    monitors_no_master_named,
     services_not_discovered,
 )
 from pysoa_like.core.cluster import NodeAddress, Redirect, SlotRing
@@ -167,14 +169,17 @@ class SentinelAioRing(AioRing):
         if master is not None:
             return master
         service = (await self.services())[index]
+        asked: list[tuple[str, str]] = []
         for attempt in range(self._failover_retries + 1):
-            for reply in await self._ask(("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service)):
+            asked = []
+            command = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service)
+            for reply in await self._ask(command, asked, monitors_no_master_named(service)):
                 host, port = reply
                 master = self._masters[index] = endpoint_of((host.decode(), int(port)), self._connection_kwargs)
                 return master
             if attempt < self._failover_retries:
                 await asyncio.sleep(queue_full_backoff_seconds(attempt))
-        raise RedisConnectionError(f"Cannot get connection: no Sentinel knows a master for service {service!r}")
+        raise RedisConnectionError(master_not_found(service, asked))
 
     def reset(self, index: int) -> None:
         self._masters.pop(index, None)

@@ -1,7 +1,9 @@
 """The Sentinel backend: each ring slot is the current master of one Sentinel service.
 
 Masters are looked up through the Sentinels when first needed and again after any send or receive error on
-that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed on the next call.
+that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed on the next call. The lookup asks
+each Sentinel ``SENTINEL MASTERS`` itself (redis-py's ``discover_master`` decides the same way, but its error holds
+the repr of each Sentinel's connection pool), so a failed one says briefly what each Sentinel answered.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import redis
 import redis.sentinel
 
+from pysoa_like.common._short_text import cap_line
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway.backend.base import (
     BaseRedisClient,
@@ -27,7 +30,14 @@ from pysoa_like.common.transport.redis_gateway.protocol import queue_full_backof
 from pysoa_like.core.constants import DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT
 from pysoa_like.core.endpoint import endpoint_of
 
-__all__ = ["DEFAULT_SENTINEL_KWARGS", "MONITORS_NO_MASTER", "SentinelRedisClient", "services_not_discovered"]
+__all__ = [
+    "DEFAULT_SENTINEL_KWARGS",
+    "MONITORS_NO_MASTER",
+    "SentinelRedisClient",
+    "master_not_found",
+    "monitors_no_master_named",
+    "services_not_discovered",
+]
 
 # Options of the connections to the Sentinels themselves, under the user's ``sentinel_kwargs``.
 DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
@@ -38,6 +48,8 @@ DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
 
 # Why a Sentinel that answered SENTINEL MASTERS gave no service to discover.
 MONITORS_NO_MASTER = "it monitors no master"
+# The most characters of one Sentinel's answer quoted in an error (a few Sentinels keep the message one short line).
+_CAUSE_CHARACTERS = 150
 
 
 class SentinelRedisClient(BaseRedisClient):
@@ -92,6 +104,11 @@ class SentinelRedisClient(BaseRedisClient):
         self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             self.sentinel_addresses, sentinel_kwargs=self.sentinel_kwargs
         )
+        # ("host:port", its client), in the order asked: one that knew a master is asked first the next time.
+        self._sentinels: list[tuple[str, Any]] = [
+            (f"{host}:{port}", sentinel)
+            for (host, port), sentinel in zip(self.sentinel_addresses, self._sentinel.sentinels, strict=True)
+        ]
         self.services: list[str] = list(sentinel_services) if sentinel_services else self._discover_services()
         super().__init__(len(self.services))
         self._masters: list[SlotClient | None] = [None] * len(self.services)
@@ -100,24 +117,24 @@ class SentinelRedisClient(BaseRedisClient):
     def _discover_services(self) -> list[str]:
         asked: list[tuple[str, str]] = []
         refused: redis.AuthenticationError | None = None
-        for (host, port), sentinel in zip(self.sentinel_addresses, self._sentinel.sentinels, strict=True):
+        for address, sentinel in self._sentinels:
             try:
                 masters: Any = sentinel.sentinel_masters()
             except redis.AuthenticationError as exc:
                 refused = exc
-                asked.append((f"{host}:{port}", f"the credentials are refused: {exc}"))
+                asked.append((address, f"the credentials are refused: {exc}"))
                 continue
             except redis.ResponseError as exc:
                 # (A host that is not a Sentinel answers "unknown command"; an ACL without +sentinel, NOPERM.)
-                asked.append((f"{host}:{port}", f"is it a Sentinel? it answered: {exc}"))
+                asked.append((address, f"is it a Sentinel? it answered: {exc}"))
                 continue
             except redis.RedisError as exc:
-                asked.append((f"{host}:{port}", str(exc)))
+                asked.append((address, str(exc)))
                 continue
             if masters:
                 # Kept in the order Sentinel lists them (as PySOA does); see the class docstring.
                 return list(masters)
-            asked.append((f"{host}:{port}", MONITORS_NO_MASTER))
+            asked.append((address, MONITORS_NO_MASTER))
         for sentinel in self._sentinel.sentinels:
             sentinel.connection_pool.disconnect()
         if refused is not None:
@@ -148,17 +165,36 @@ class SentinelRedisClient(BaseRedisClient):
     def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotClient:
         service = self.services[index]
         for attempt in range(self.sentinel_failover_retries + 1):
-            try:
-                address = self._sentinel.discover_master(service)  # type: ignore[no-untyped-call, unused-ignore]
-            except redis.sentinel.MasterNotFoundError as exc:
-                if attempt >= self.sentinel_failover_retries:
-                    raise CannotGetConnectionError(f"Cannot get connection: {exc}") from exc
-                if metrics is not None:
-                    metrics.counter(metrics_prefix + "backend.sentinel.master_not_found_retry").increment()
-                time.sleep(queue_full_backoff_seconds(attempt))
-            else:
-                return make_redis_client((str(address[0]), int(address[1])), self.connection_kwargs)
+            address, asked = self._find_master(service)
+            if address is not None:
+                return make_redis_client(address, self.connection_kwargs)
+            if attempt >= self.sentinel_failover_retries:
+                raise CannotGetConnectionError(master_not_found(service, asked))
+            if metrics is not None:
+                metrics.counter(metrics_prefix + "backend.sentinel.master_not_found_retry").increment()
+            time.sleep(queue_full_backoff_seconds(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _find_master(self, service: str) -> tuple[tuple[str, int] | None, list[tuple[str, str]]]:
+        """The address of ``service``'s master as the first Sentinel that knows it up says, and why each Sentinel
+        asked before it did not say (redis-py's rule: the master must be up and not subjectively or objectively
+        down)."""
+        asked: list[tuple[str, str]] = []
+        for position, (address, sentinel) in enumerate(self._sentinels):
+            try:
+                state: Any = sentinel.sentinel_masters().get(service)
+            except redis.RedisError as exc:
+                asked.append((address, str(exc)))
+                continue
+            if not state:
+                asked.append((address, monitors_no_master_named(service)))
+            elif not self._sentinel.check_master_state(state, service):  # type: ignore[no-untyped-call, unused-ignore]
+                asked.append((address, f"it sees master {state['ip']}:{state['port']} down"))
+            else:
+                if position:
+                    self._sentinels.insert(0, self._sentinels.pop(position))
+                return (str(state["ip"]), int(state["port"])), asked
+        return None, asked
 
     def reset_client(self, index: int) -> None:
         """Drop slot ``index``'s master client after an error; the next call asks the Sentinels again."""
@@ -182,5 +218,25 @@ def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
     Args:
         asked: Each Sentinel asked, as ``("host:port", why it gave no service)``, in the order asked.
     """
-    causes = "; ".join(f"{address}: {cause}" for address, cause in asked)
-    return f"No sentinel_services configured and none could be discovered with SENTINEL MASTERS (asked {causes})"
+    return f"No sentinel_services configured and none could be discovered with SENTINEL MASTERS ({_asked(asked)})"
+
+
+def master_not_found(service: str, asked: Sequence[tuple[str, str]]) -> str:
+    """The text of a failed lookup of a service's master (the same for both Redis drivers): short, whatever the
+    Sentinels answered.
+
+    Args:
+        service: The Sentinel service name.
+        asked: Each Sentinel asked, as ``("host:port", why it gave no master)``, in the order asked.
+    """
+    return f"Cannot get connection: no Sentinel knows a master for service {service!r} ({_asked(asked)})"
+
+
+def monitors_no_master_named(service: str) -> str:
+    """Why a Sentinel gave no master for ``service``: it does not monitor one of that name."""
+    return f"it monitors no master named {service!r}"
+
+
+def _asked(asked: Sequence[tuple[str, str]]) -> str:
+    causes = "; ".join(f"{address}: {cap_line(cause, _CAUSE_CHARACTERS)}" for address, cause in asked)
+    return f"asked {causes}" if causes else "no Sentinel asked"
