@@ -309,6 +309,9 @@ class EventConsumer:
         self._in_hand_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._next_touch = 0.0
+        # Whether a reader could not finish with Redis at shutdown (said once for all the readers: one Redis).
+        self._unfinished_said = False
+        self._unfinished_lock = threading.Lock()
 
     # Lifecycle
 
@@ -381,6 +384,15 @@ class EventConsumer:
                 self.fleet.run(stream, _Touch(stream, group, self.consumer, ids), "keeping events in hand")
             except FleetError as exc:
                 _logger.warning("Events: could not keep events in hand claimed: %s", exc)
+
+    def could_not_finish(self, exc: Exception) -> None:
+        """A reader could not acknowledge its last events or leave its group at shutdown: logged for the first."""
+        with self._unfinished_lock:
+            said, self._unfinished_said = self._unfinished_said, True
+        if not said:
+            _logger.warning(
+                "Events: could not acknowledge the last events at shutdown (they will be redelivered): %s", exc
+            )
 
     def hold(self, stream: str, group: str, ids: Sequence[str]) -> None:
         """Note events read and not yet finished."""
@@ -787,9 +799,7 @@ class _Reader:
             if self.group is not None:
                 self.delete_self_if_idle()
         except (redis.RedisError, OSError, FleetError) as exc:
-            _logger.warning(
-                "Events: could not acknowledge the last events at shutdown (they will be redelivered): %s", exc
-            )
+            self.consumer.could_not_finish(exc)
         for loop in self.loop_holder:
             loop.close()
 

@@ -263,3 +263,25 @@ def test_a_worker_losing_its_sentinel_and_master_logs_short_lines_naming_them(
     assert "ConnectionPool" not in log, log
     assert max(len(line) for line in log.splitlines()) < 400, log
     assert "Traceback" not in log, log
+
+
+def test_an_event_worker_stopped_during_an_outage_says_once_it_could_not_acknowledge(
+    runners: list[Runner], tmp_path: Path
+) -> None:
+    """Stopped while Redis is down, a worker whose readers could not acknowledge or leave their groups says so in one
+    line (it was one per reader) and exits 0."""
+    with RedisServerProcess() as master:
+        # Given a worker handling events (several readers: its groups and its broadcast)
+        runner = _serve(runners, tmp_path, "events", master.port, None)
+        client = client_for(master.url, "events")
+        first = client.publish_event("test.record", {"n": 0})
+        wait_for_event_handled(client, "test.record", first, service="events", timeout=20)
+        client.fleet_redis().close()
+        # When Redis goes away and the worker is stopped meanwhile
+        master.kill()
+        runner.wait_for_log(_EVENTS_DOWN, timeout=15)
+        assert runner.terminate(timeout=30) == 0
+    # Then it said once that it could not acknowledge its last events
+    log = runner.log()
+    assert log.count("Events: could not acknowledge the last events at shutdown") == 1, log
+    assert "Traceback" not in log, log
