@@ -308,6 +308,9 @@ class EventConsumer:
         self._in_hand: dict[tuple[str, str], set[str]] = {}
         self._in_hand_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Set by join: no reader starts after it (the planning thread may finish its plan later). Guards _threads.
+        self._closed = False
+        self._threads_lock = threading.Lock()
         self._next_touch = 0.0
         # Whether a reader could not finish with Redis at shutdown (said once for all the readers: one Redis).
         self._unfinished_said = False
@@ -345,7 +348,10 @@ class EventConsumer:
                     reader.prepare()
                 except (redis.RedisError, OSError, FleetError) as exc:
                     self.failure.failed(reader, exc)
-            self._start_thread(reader.run, f"pysoa-like-events-{number}")
+            with self._threads_lock:
+                if self._closed:
+                    return  # join began (its deadline may be gone and the fleet closed): a reader now would leak
+                self._start_thread(reader.run, f"pysoa-like-events-{number}")
 
     def _plan_then_start(self) -> None:
         """Plan the reads once Redis can be had (backing off as the worker does), then start the readers."""
@@ -358,13 +364,21 @@ class EventConsumer:
                 _pause(outage_backoff_seconds(failures), self.stopping)
                 failures += 1
                 continue
+            if self.stopping():
+                return  # stopped while planning (a Sentinel discovery can take seconds): nothing to start
             # Started before this thread ends, so join (which joins this thread first) sees them all.
             self._start_readers(prepare=False)
             self.failure.recovered(self)
             return
 
     def join(self, deadline: float) -> bool:
-        """Wait (until ``deadline``, monotonic) for the readers to finish the events in hand; whether they did."""
+        """Wait (until ``deadline``, monotonic) for the readers to finish the events in hand; whether they did.
+
+        No reader starts once this is called: when the reads were still being planned (Redis was unreachable at
+        start), the plan made after it is dropped, so nothing uses the fleet's Redis after the worker closed it.
+        """
+        with self._threads_lock:
+            self._closed = True
         # By index: the planning thread, first in the list, appends the readers it starts before it ends.
         joined = 0
         while joined < len(self._threads):
@@ -477,6 +491,9 @@ class _Reader:
         self.last_ids: dict[str, str] = {}
         self.loop_holder: list[Any] = []
         self.groups_ready = False
+        # Whether it claimed or read for its group (so may be a consumer there, with events to acknowledge): only
+        # then does it leave the group at shutdown.
+        self.entered = False
         # Redis Cluster: the node an ASK answer named (the slot is migrating), for the next step only.
         self.asked: Any = None
 
@@ -583,6 +600,7 @@ class _Reader:
         if self.group is None:
             self.read_broadcast()
             return
+        self.entered = True
         now = time.monotonic()
         if now >= self.next_claim:
             self.next_claim = now + self.consumer.claim_interval
@@ -794,12 +812,20 @@ class _Reader:
     # Stopping
 
     def finish(self) -> None:
+        if not self.entered:
+            # Never claimed nor read (stopped before Redis answered, or at once): nothing to acknowledge, no
+            # consumer to remove, so nothing to tell Redis (or to fail to tell it, during an outage).
+            self.close_loops()
+            return
         try:
             self.flush_acks()
             if self.group is not None:
                 self.delete_self_if_idle()
         except (redis.RedisError, OSError, FleetError) as exc:
             self.consumer.could_not_finish(exc)
+        self.close_loops()
+
+    def close_loops(self) -> None:
         for loop in self.loop_holder:
             loop.close()
 

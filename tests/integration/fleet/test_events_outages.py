@@ -1,0 +1,176 @@
+"""An EventConsumer (one worker's event readers) stopped during a Redis outage, against real Redis and Sentinel
+processes: the start-up planning of its reads caught half-way by a proxy holding the Sentinel's answer, or a Redis
+that never answered. A reader that never started, or never reached Redis, has nothing to acknowledge or leave."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pysoa_like.events import Event
+from pysoa_like.events.consumer import EventConsumer, subscriptions_for
+from pysoa_like.fleet.redis import FleetRedis
+from pysoa_like.server.server import Server
+from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
+from tests.integration._latency_proxy import LatencyProxy
+
+_NOT_ACKNOWLEDGED = "Events: could not acknowledge the last events at shutdown"
+_DOWN = "Events: could not read events (retrying): "
+
+
+def _ignore(event: Event) -> None:
+    """A handler (never called: no event is published)."""
+
+
+class _Server(Server):
+    service_name = "outages"
+    action_class_map: dict[str, Any] = {}
+    event_handlers = {"it.pool": _ignore}
+
+
+def _consumer(fleet: FleetRedis, stop: threading.Event) -> EventConsumer:
+    server = _Server(
+        {
+            "transport": {
+                "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
+                "kwargs": {"backend_type": fleet.backend_type, "backend_layer_kwargs": fleet.backend_layer_kwargs},
+            },
+            "events": {"block_seconds": 0.2},
+        }
+    )
+    settings = server.settings["events"]
+    return EventConsumer(server, fleet, subscriptions_for(server, 5), "me", settings, stop.is_set)
+
+
+def _commands_seen(master: RedisServerProcess) -> set[str]:
+    """The commands the master ran so far (by name, lower case)."""
+    with master.client() as client:
+        return {name.removeprefix("cmdstat_").lower() for name in client.info("commandstats")}
+
+
+def _said(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(text in record.getMessage() for record in caplog.records)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+class _Planning:
+    """A consumer on the Sentinel backend whose reads are being planned: started while no Sentinel answered, its
+    planning thread is now caught in the discovery of the services (a proxy holds what it sent to the Sentinel)."""
+
+    def __init__(self, master: RedisServerProcess, proxy: LatencyProxy, fleet: FleetRedis, stop: threading.Event):
+        self.master = master
+        self.proxy = proxy
+        self.fleet = fleet
+        self.stop = stop
+
+
+@pytest.fixture
+def planning(caplog: pytest.LogCaptureFixture) -> Iterator[tuple[_Planning, EventConsumer]]:
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+    stop = threading.Event()
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        port = pick_free_port()
+        fleet = FleetRedis("redis.sentinel", {"hosts": [f"127.0.0.1:{port}"]})
+        consumer = _consumer(fleet, stop)
+        # Given a consumer started while no Sentinel answered (it plans its reads in a thread, backing off)
+        consumer.start()
+        assert _said(caplog, _DOWN) == 1
+        # and its next attempt caught in the discovery of the services
+        with LatencyProxy(sentinel.address, 0.0, port=port, held=True) as proxy:
+            assert proxy.wait_for_held_request(10)
+            state = _Planning(master, proxy, fleet, stop)
+            try:
+                yield state, consumer
+            finally:
+                stop.set()
+                proxy.release_requests()
+                consumer.join(time.monotonic() + 10)
+                fleet.close()
+
+
+def test_a_consumer_stopped_while_planning_its_reads_starts_no_reader(
+    planning: tuple[_Planning, EventConsumer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped while its reads are being planned, the consumer starts no reader once the plan is made: nothing is
+    sent to Redis, and it does not say it could not acknowledge events it never read (its readers were started,
+    left at once and tried to leave their groups, and with Redis down said they could not)."""
+    state, consumer = planning
+    # When the worker stops, then the discovery answers
+    state.stop.set()
+    state.proxy.release_requests()
+    # Then the consumer ends without a reader touching Redis or saying it could not acknowledge
+    assert consumer.join(time.monotonic() + 10)
+    assert not {"xpending", "xgroup|delconsumer", "xgroup", "xreadgroup"} & _commands_seen(state.master)
+    assert _said(caplog, _NOT_ACKNOWLEDGED) == 0
+
+
+def test_a_consumer_given_up_while_planning_its_reads_leaves_the_closed_fleet_closed(
+    planning: tuple[_Planning, EventConsumer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a worker's shutdown does when its grace runs out: the join gave up while the reads were being planned, and
+    the fleet's Redis was closed. The plan made after starts no reader, so nothing opens the fleet's connections
+    again (a late reader discovered the services again to leave its group, and kept those connections)."""
+    state, consumer = planning
+    # When the worker stops, gives up waiting, and closes the fleet's Redis while the discovery is still held
+    state.stop.set()
+    assert not consumer.join(time.monotonic() + 0.2)
+    closed = threading.Thread(target=state.fleet.close)
+    closed.start()  # waits for the discovery (which holds the fleet's lock)
+    state.proxy.release_requests()
+    closed.join(10)
+    # Then no reader ran: the Sentinel was asked once (the held discovery), Redis saw no command of a reader
+    assert consumer.join(time.monotonic() + 10)
+    assert state.proxy.connections == 1
+    assert not {"xpending", "xgroup|delconsumer", "xgroup", "xreadgroup"} & _commands_seen(state.master)
+    assert _said(caplog, _NOT_ACKNOWLEDGED) == 0
+
+
+def test_a_consumer_joined_while_planning_its_reads_starts_no_reader_after(
+    planning: tuple[_Planning, EventConsumer],
+) -> None:
+    """``join`` ends the consumer: reads planned after it began start no reader, even before ``stopping`` says so
+    (a reader started then read on, and the join waited for it in vain)."""
+    state, consumer = planning
+    # When the consumer is joined while planning (its deadline runs out), then the discovery answers
+    assert not consumer.join(time.monotonic() + 0.2)
+    state.proxy.release_requests()
+    # Then its planning thread ends without starting a reader, though nothing said stop
+    assert consumer.join(time.monotonic() + 5)
+    assert not state.stop.is_set()
+    assert not {"xgroup", "xreadgroup"} & _commands_seen(state.master)
+
+
+def test_a_consumer_that_never_reached_redis_says_nothing_about_acknowledging_at_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stopped before Redis ever answered, readers that never read have no events to acknowledge and no group to
+    leave: the worker says so in the outage's line only (it also said it could not acknowledge its last events)."""
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+    stop = threading.Event()
+    fleet = FleetRedis("redis.standard", {"hosts": [f"redis://127.0.0.1:{pick_free_port()}/0"]})
+    consumer = _consumer(fleet, stop)
+    try:
+        # Given a consumer whose Redis never answered, a few attempts into the outage
+        consumer.start()
+        _wait(lambda: _said(caplog, _DOWN) == 1)
+        time.sleep(0.5)
+        # When it stops
+        stop.set()
+        assert consumer.join(time.monotonic() + 10)
+    finally:
+        stop.set()
+        fleet.close()
+    # Then it said only that it could not read
+    assert _said(caplog, _NOT_ACKNOWLEDGED) == 0
+    assert _said(caplog, _DOWN) == 1
