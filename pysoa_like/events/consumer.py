@@ -356,20 +356,28 @@ class EventConsumer:
     def _plan_then_start(self) -> None:
         """Plan the reads once Redis can be had (backing off as the worker does), then start the readers."""
         failures = 0
+        unexpected = ""  # the last error that is not an outage's: logged with its traceback once in a row
         while not self.stopping():
             try:
                 self.plans = plan_reads(self.subscriptions, self.fleet.index_for)
             except FleetError as exc:
                 self.failure.failed(self, exc)
-                _pause(outage_backoff_seconds(failures), self.stopping)
-                failures += 1
-                continue
-            if self.stopping():
-                return  # stopped while planning (a Sentinel discovery can take seconds): nothing to start
-            # Started before this thread ends, so join (which joins this thread first) sees them all.
-            self._start_readers(prepare=False)
-            self.failure.recovered(self)
-            return
+                unexpected = ""
+            except Exception as exc:
+                # Not an outage (a bug): said with its traceback and tried again as an outage is, so the readers
+                # still start if it passes (it ended the thread: no event was handled until the worker restarted).
+                if f"{type(exc).__name__}: {exc}" != unexpected:
+                    unexpected = f"{type(exc).__name__}: {exc}"
+                    _logger.exception("Events: unexpected error planning the reads (retrying)")
+            else:
+                if self.stopping():
+                    return  # stopped while planning (a Sentinel discovery can take seconds): nothing to start
+                # Started before this thread ends, so join (which joins this thread first) sees them all.
+                self._start_readers(prepare=False)
+                self.failure.recovered(self)
+                return
+            _pause(outage_backoff_seconds(failures), self.stopping)
+            failures += 1
 
     def join(self, deadline: float) -> bool:
         """Wait (until ``deadline``, monotonic) for the readers to finish the events in hand; whether they did.

@@ -14,6 +14,9 @@ import pytest
 
 from pysoa_like.events import Event
 from pysoa_like.events.consumer import EventConsumer, subscriptions_for
+from pysoa_like.events.publisher import RedisEventPublisher
+from pysoa_like.events.testing import wait_for_event_handled
+from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.server.server import Server
 from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
@@ -23,14 +26,17 @@ _NOT_ACKNOWLEDGED = "Events: could not acknowledge the last events at shutdown"
 _DOWN = "Events: could not read events (retrying): "
 
 
-def _ignore(event: Event) -> None:
-    """A handler (never called: no event is published)."""
+handled: list[Any] = []
+
+
+def _record(event: Event) -> None:
+    handled.append(event.body)
 
 
 class _Server(Server):
     service_name = "outages"
     action_class_map: dict[str, Any] = {}
-    event_handlers = {"it.pool": _ignore}
+    event_handlers = {"it.pool": _record}
 
 
 def _consumer(fleet: FleetRedis, stop: threading.Event) -> EventConsumer:
@@ -174,3 +180,55 @@ def test_a_consumer_that_never_reached_redis_says_nothing_about_acknowledging_at
     # Then it said only that it could not read
     assert _said(caplog, _NOT_ACKNOWLEDGED) == 0
     assert _said(caplog, _DOWN) == 1
+
+
+class _BrokenPlanningFleet(FleetRedis):
+    """A real FleetRedis whose ring cannot be known at first (an outage), then fails with an error no Redis outage
+    gives (a bug's), then works: the public API has no deterministic way to make the planning of the reads fail with
+    anything but FleetError, so this injects it at the fleet's index_for (the planning's only use of the fleet)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("redis.standard", {"hosts": [url]})
+        self.plans = 0
+
+    def index_for(self, key: str) -> int:
+        self.plans += 1
+        if self.plans == 1:
+            raise FleetConnectionError("No Redis for the fleet keys: not yet")
+        if self.plans == 2:
+            raise RuntimeError("not an outage")
+        return super().index_for(key)
+
+
+def test_an_unexpected_error_planning_the_reads_is_logged_and_the_planning_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error other than the fleet's while the reads are planned (after an outage at start) is logged with its
+    traceback, and the planning is tried again with the outage's backoff: the readers start and handle events (the
+    planning thread died with an unhandled exception, and the worker never handled an event, saying nothing more)."""
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+    handled.clear()
+    stop = threading.Event()
+    with RedisServerProcess() as master:
+        fleet = _BrokenPlanningFleet(master.url)
+        consumer = _consumer(fleet, stop)
+        try:
+            # Given a consumer whose first plan met an outage and whose second met an unexpected error
+            consumer.start()
+            _wait(lambda: fleet.plans >= 3)
+            # When its readers are up and an event is published
+            stream = "pysoa:events:{it.pool}"
+            with master.client() as client:
+                _wait(lambda: client.exists(stream))
+            event_id = RedisEventPublisher(fleet).publish("it.pool", {"n": 1}, {}, None)
+            # Then it is handled, and the unexpected error was logged once, with its traceback
+            wait_for_event_handled(fleet, "it.pool", event_id, service="outages")
+            assert handled == [{"n": 1}]
+            errors = [record for record in caplog.records if record.levelno == logging.ERROR]
+            assert len(errors) == 1, errors
+            assert errors[0].exc_info is not None and "not an outage" in str(errors[0].exc_info[1])
+            assert _said(caplog, "Events: could read events again") == 1
+        finally:
+            stop.set()
+            consumer.join(time.monotonic() + 10)
+            fleet.close()
