@@ -217,39 +217,69 @@ def _field_map(fields: Any) -> dict[Any, Any]:
     return dict(zip(items[0::2], items[1::2], strict=True))
 
 
-class _Failure:
-    """Logs a Redis outage of a worker's event readers once when it starts, and once when it ends.
+def _failure_kind(exc: BaseException) -> str:
+    """What made a step fail, for the outage log: the code Redis answered (``WRONGTYPE``, ``NOGROUP``, ``ERR``...),
+    ``refused credentials``, or ``unreachable`` (no answer: connection, timeout, no master known)."""
+    error = exc
+    while isinstance(error, FleetError) and error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, redis.ResponseError):
+        # A pipeline's error is "Command # n (...) of pipeline caused error: <Redis' answer>".
+        answer = str(error).rpartition("of pipeline caused error: ")[2]
+        code = answer.split(" ", 1)[0]
+        return code if code.isupper() else "ERR"
+    if isinstance(error, redis.AuthenticationError):
+        return "refused credentials"
+    return "unreachable"
 
-    Each reader (and the start-up step that plans the reads) reports under a key of its own; the outage lasts while
-    any of them fails, so the readers failing together (one Redis for all of them) make one line, not one each.
+
+class _Failure:
+    """Logs the failures of a worker's event readers: once when a kind of failure starts, once when it ends.
+
+    Each reader (and the start-up step that plans the reads) reports under a key of its own. Failures are told apart
+    by kind (:func:`_failure_kind`): the readers failing together (one Redis down for all of them) make one line, not
+    one each, while a reader failing for a reason of its own (a key of the wrong type) has its own line, and neither
+    hides the other's start or end. A reader already failing that finds its groups lost (``NOGROUP``: Redis came
+    back without its data) stays in its outage: it makes them again at its next step. Each reader's first failure is
+    also logged at DEBUG with what it reads.
     """
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self._failing: set[object] = set()
+        # Who is failing -> the kind of its failure (insertion order: the first is the oldest).
+        self._failing: dict[object, str] = {}
         self._lock = threading.Lock()
 
     def failed(self, who: object, exc: Exception) -> None:
+        kind = _failure_kind(exc)
         with self._lock:
-            starts = not self._failing
-            self._failing.add(who)
+            was = self._failing.get(who)
+            if was is not None and (kind == "NOGROUP" or kind == was):
+                return
+            starts = kind not in self._failing.values()
+            self._failing[who] = kind
+        _logger.debug("Events: %s could not %s: %s", who, self.what, exc)
         if starts:
             _logger.warning("Events: could not %s (retrying): %s", self.what, exc)
 
     def joined(self, who: object) -> None:
-        """A new reader (started during an outage) is counted as failing until its first step works."""
+        """A new reader (started during an outage) is counted in the oldest failure until its first step works."""
         with self._lock:
             if self._failing:
-                self._failing.add(who)
+                self._failing.setdefault(who, next(iter(self._failing.values())))
 
     def recovered(self, who: object) -> None:
-        if who not in self._failing:  # the usual case, without the lock (a set's membership test is atomic)
+        if who not in self._failing:  # the usual case, without the lock (a dict's membership test is atomic)
             return
         with self._lock:
-            self._failing.discard(who)
-            ends = not self._failing
+            kind = self._failing.pop(who, None)
+            ends = kind is not None and kind not in self._failing.values()
+            still = sorted(set(self._failing.values()))
         if ends:
-            _logger.info("Events: could %s again", self.what)
+            if still:
+                _logger.info("Events: could %s again (still failing: %s)", self.what, ", ".join(still))
+            else:
+                _logger.info("Events: could %s again", self.what)
 
 
 def _pause(seconds: float, stopping: Callable[[], bool]) -> None:
@@ -315,6 +345,9 @@ class EventConsumer:
         # Whether a reader could not finish with Redis at shutdown (said once for all the readers: one Redis).
         self._unfinished_said = False
         self._unfinished_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<EventConsumer {self.consumer}>"
 
     # Lifecycle
 
@@ -504,6 +537,9 @@ class _Reader:
         self.entered = False
         # Redis Cluster: the node an ASK answer named (the slot is migrating), for the next step only.
         self.asked: Any = None
+
+    def __repr__(self) -> str:
+        return f"the reader of {', '.join(sorted(self.by_stream))} ({self.group or 'broadcast'})"
 
     @property
     def client(self) -> Any:

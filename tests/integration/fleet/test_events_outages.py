@@ -17,6 +17,7 @@ from pysoa_like.events.consumer import EventConsumer, subscriptions_for
 from pysoa_like.events.publisher import RedisEventPublisher
 from pysoa_like.events.testing import wait_for_event_handled
 from pysoa_like.fleet.errors import FleetConnectionError
+from pysoa_like.fleet.keys import event_stream_key, ring_index
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.server.server import Server
 from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
@@ -39,8 +40,9 @@ class _Server(Server):
     event_handlers = {"it.pool": _record}
 
 
-def _consumer(fleet: FleetRedis, stop: threading.Event) -> EventConsumer:
-    server = _Server(
+def _consumer(fleet: FleetRedis, stop: threading.Event, server_class: type[Server] = _Server) -> EventConsumer:
+    """An EventConsumer of ``server_class``'s handlers on ``fleet``, stopping when ``stop`` is set."""
+    server = server_class(
         {
             "transport": {
                 "path": "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport",
@@ -232,3 +234,54 @@ def test_an_unexpected_error_planning_the_reads_is_logged_and_the_planning_goes_
             stop.set()
             consumer.join(time.monotonic() + 10)
             fleet.close()
+
+
+def _name_on_slot(slot: int) -> str:
+    """An event name whose stream lives on ring slot ``slot`` of a ring of two masters."""
+    return next(f"it.ring{n}" for n in range(100) if ring_index(event_stream_key(f"it.ring{n}"), 2) == slot)
+
+
+_ON_FIRST, _ON_SECOND = _name_on_slot(0), _name_on_slot(1)
+
+
+class _RingServer(Server):
+    service_name = "ring"
+    action_class_map: dict[str, Any] = {}
+    event_handlers = {_ON_FIRST: _record, _ON_SECOND: _record}
+
+
+def test_an_outage_while_a_reader_fails_for_another_reason_is_said_when_it_starts_and_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reader failing for a reason of its own (its stream's key holds a string: WRONGTYPE) does not hide another
+    reader's outage: the outage gets its WARNING when it starts and its INFO when it ends (the readers shared one
+    outage, so while the first failed no other failure was said, and its end never was)."""
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+    stop = threading.Event()
+    with RedisServerProcess() as first, RedisServerProcess() as second:
+        fleet = FleetRedis("redis.standard", {"hosts": [first.url, second.url]})
+        consumer = _consumer(fleet, stop, _RingServer)
+        try:
+            # Given a worker whose reader on the second master fails for good (a string where its stream should be)
+            with second.client() as client:
+                client.set(event_stream_key(_ON_SECOND), "not a stream")
+            consumer.start()
+            assert _said(caplog, "WRONGTYPE") == 1
+            with first.client() as client:
+                _wait(lambda: client.exists(event_stream_key(_ON_FIRST)))
+            # When the first master goes away, and comes back (empty)
+            first.kill()
+            _wait(lambda: _said(caplog, _DOWN) == 2)
+            first.start()
+            # Then the outage ended with its line, and the reader on the first master handles events again
+            _wait(lambda: _said(caplog, "Events: could read events again") == 1)
+            event_id = RedisEventPublisher(fleet).publish(_ON_FIRST, {"n": 2}, {}, None)
+            wait_for_event_handled(fleet, _ON_FIRST, event_id, service="ring")
+            downs = [record.getMessage() for record in caplog.records if _DOWN in record.getMessage()]
+            assert "WRONGTYPE" in downs[0] and "WRONGTYPE" not in downs[1], downs
+        finally:
+            stop.set()
+            consumer.join(time.monotonic() + 10)
+            fleet.close()
+    assert _said(caplog, _DOWN) == 2
+    assert _said(caplog, "Events: could read events again") == 1

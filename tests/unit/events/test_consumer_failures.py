@@ -1,0 +1,92 @@
+"""How the event readers' failures are logged (no Redis).
+
+These test the consumer's internals (``_Failure``, ``_failure_kind``) directly: the orders in
+which readers fail, join and recover (a reader started in the middle of an outage, several failing together) cannot
+be reached deterministically through ``EventConsumer`` with real Redis processes. The behaviour they add up to is
+tested with real Redis in ``tests/integration/fleet/test_events_outages.py`` and
+``tests/functional/fleet/test_outages.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+
+from pysoa_like.events.consumer import _Failure, _failure_kind
+from pysoa_like.fleet.errors import FleetConnectionError
+
+_DOWN = "Events: could not read events (retrying): "
+_BACK = "Events: could read events again"
+
+
+def _wrapped(cause: BaseException) -> FleetConnectionError:
+    """A FleetConnectionError raised from ``cause``, as FleetRedis.run raises them."""
+    try:
+        raise FleetConnectionError(f"Redis failed while claiming idle it.x events: {cause}") from cause
+    except FleetConnectionError as exc:
+        return exc
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+
+
+@pytest.fixture(autouse=True)
+def _info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+
+
+def test_a_reader_failing_for_its_own_reason_neither_hides_nor_is_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    """A failure of another kind (WRONGTYPE) during an outage has its own WARNING, and the outage's end its INFO
+    naming what still fails."""
+    failure = _Failure("read events")
+    wrong = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    down = redis.TimeoutError("Timeout reading from socket")
+    failure.failed("a", wrong)
+    failure.failed("b", down)
+    failure.recovered("b")
+    assert _lines(caplog) == [
+        (logging.WARNING, _DOWN + str(wrong)),
+        (logging.WARNING, _DOWN + str(down)),
+        (logging.INFO, _BACK + " (still failing: WRONGTYPE)"),
+    ]
+
+
+def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing reader that then finds its groups gone (Redis back empty) says nothing more; the same answer to a
+    reader that was not failing is a failure of its own."""
+    failure = _Failure("read events")
+    lost = redis.ResponseError("NOGROUP No such key 'pysoa:events:{it.x}' or consumer group 'pool:s'")
+    failure.failed("a", redis.ConnectionError("Connection closed by server."))
+    failure.failed("a", _wrapped(lost))
+    failure.recovered("a")
+    assert [level for level, _ in _lines(caplog)] == [logging.WARNING, logging.INFO]
+    failure.failed("b", lost)
+    assert _lines(caplog)[-1] == (logging.WARNING, _DOWN + str(lost))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."), "unreachable"),
+        (_wrapped(redis.TimeoutError("Timeout reading from socket")), "unreachable"),
+        (FleetConnectionError("No Redis for the fleet keys: no Sentinel answered"), "unreachable"),
+        (_wrapped(redis.AuthenticationError("invalid username-password pair")), "refused credentials"),
+        (redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), "WRONGTYPE"),
+        (
+            _wrapped(
+                redis.ResponseError(
+                    "Command # 1 (XREADGROUP GROUP g me COUNT 1 BLOCK 200 STREAMS k >) of pipeline caused error: "
+                    "NOGROUP No such key 'k' or consumer group 'g' in XREADGROUP with GROUP option"
+                )
+            ),
+            "NOGROUP",
+        ),
+        (redis.ResponseError("something unusual"), "ERR"),
+    ],
+)
+def test_failures_are_told_apart_by_what_redis_answered(error: Exception, kind: str) -> None:
+    """The kind of a failure looks through FleetError to its cause, and through a pipeline's wrapping."""
+    assert _failure_kind(error) == kind
