@@ -1,6 +1,6 @@
-"""How the event readers' failures are logged (no Redis).
+"""How the event readers' failures are logged, and when a failure means the consumer groups are gone (no Redis).
 
-These test the consumer's internals (``_Failure``, ``_failure_kind``) directly: the orders in
+These test the consumer's internals (``_Failure``, ``_failure_kind``, ``_groups_lost``) directly: the orders in
 which readers fail, join and recover (a reader started in the middle of an outage, several failing together) cannot
 be reached deterministically through ``EventConsumer`` with real Redis processes. The behaviour they add up to is
 tested with real Redis in ``tests/integration/fleet/test_events_outages.py`` and
@@ -14,7 +14,7 @@ import logging
 import pytest
 import redis
 
-from pysoa_like.events.consumer import _Failure, _failure_kind
+from pysoa_like.events.consumer import _Failure, _failure_kind, _groups_lost
 from pysoa_like.fleet.errors import FleetConnectionError
 
 _DOWN = "Events: could not read events (retrying): "
@@ -38,6 +38,20 @@ def _info(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="pysoa_like.events")
 
 
+def test_readers_failing_together_are_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Readers failing the same way make one WARNING when the first fails and one INFO when the last is back."""
+    failure = _Failure("read events")
+    down = redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+    failure.failed("a", down)
+    failure.failed("b", _wrapped(down))
+    failure.failed("a", down)
+    failure.recovered("a")
+    assert _lines(caplog) == [(logging.WARNING, _DOWN + str(down))]
+    failure.recovered("b")
+    failure.recovered("b")
+    assert _lines(caplog)[1:] == [(logging.INFO, _BACK)]
+
+
 def test_a_reader_failing_for_its_own_reason_neither_hides_nor_is_hidden(caplog: pytest.LogCaptureFixture) -> None:
     """A failure of another kind (WRONGTYPE) during an outage has its own WARNING, and the outage's end its INFO
     naming what still fails."""
@@ -52,6 +66,23 @@ def test_a_reader_failing_for_its_own_reason_neither_hides_nor_is_hidden(caplog:
         (logging.WARNING, _DOWN + str(down)),
         (logging.INFO, _BACK + " (still failing: WRONGTYPE)"),
     ]
+
+
+def test_a_reader_joining_during_an_outage_counts_in_it_until_its_first_step_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reader started while the planning step fails is part of that outage: the outage ends when it is back too;
+    a reader joining when nothing fails is not counted."""
+    failure = _Failure("read events")
+    failure.joined("early")
+    failure.recovered("early")
+    assert _lines(caplog) == []
+    failure.failed("planning", FleetConnectionError("No Redis for the fleet keys: no Sentinel answered"))
+    failure.joined("reader")
+    failure.recovered("planning")
+    assert [line for line in _lines(caplog) if line[0] == logging.INFO] == []
+    failure.recovered("reader")
+    assert _lines(caplog)[-1] == (logging.INFO, _BACK)
 
 
 def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -90,3 +121,13 @@ def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFi
 def test_failures_are_told_apart_by_what_redis_answered(error: Exception, kind: str) -> None:
     """The kind of a failure looks through FleetError to its cause, and through a pipeline's wrapping."""
     assert _failure_kind(error) == kind
+
+
+def test_groups_are_lost_when_redis_answers_nogroup_even_through_a_fleet_error() -> None:
+    """NOGROUP means the groups are gone, whether raised by redis-py or wrapped by the fleet (a claim script's)."""
+    lost = redis.ResponseError("NOGROUP No such key 'k' or consumer group 'g'")
+    assert _groups_lost(lost)
+    assert _groups_lost(_wrapped(lost))
+    assert not _groups_lost(_wrapped(redis.ConnectionError("Connection refused")))
+    assert not _groups_lost(redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    assert not _groups_lost(FleetConnectionError("NOGROUP in a message but no cause"))
