@@ -56,6 +56,22 @@ _INTROSPECT_TIMEOUT = 10.0
 _JOB_KEYS = frozenset({"actions", "continue_on_error"})
 
 
+class _JSONResponse(JSONResponse):
+    """A JSON answer that any string can be written into.
+
+    Starlette writes JSON as UTF-8, which has no form for a lone UTF-16 surrogate (``"\\ud800"`` in JSON text):
+    such strings reach the gateway legally, in request bodies (as JSON escapes) and in replies (MessagePack
+    carries them, as PySOA writes them). An answer holding one is written with every non-ASCII character as a
+    JSON escape instead, which any JSON parser reads back to the same strings.
+    """
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _asset(name: str) -> bytes:
     return resources.files("pysoa_like.gateway").joinpath("static").joinpath(name).read_bytes()
 
@@ -77,7 +93,7 @@ def _reject_constant(name: str) -> Any:
     raise EncodingError(f'{name} is not JSON: send {{"$float": "{name}"}}')
 
 
-def _problem_response(problem: GatewayProblem, correlation_id: str | None = None) -> JSONResponse:
+def _problem_response(problem: GatewayProblem, correlation_id: str | None = None) -> _JSONResponse:
     error = {
         "code": problem.code,
         "message": problem.message,
@@ -89,7 +105,7 @@ def _problem_response(problem: GatewayProblem, correlation_id: str | None = None
     if correlation_id is not None:
         content["correlation_id"] = correlation_id
         headers["X-Request-ID"] = correlation_id
-    return JSONResponse(content, status_code=problem.status, headers=headers)
+    return _JSONResponse(content, status_code=problem.status, headers=headers)
 
 
 class _Gateway:
@@ -213,16 +229,16 @@ class _Gateway:
         return body
 
 
-def _answer(outcome: Outcome, content: Any, correlation_id: str) -> JSONResponse:
+def _answer(outcome: Outcome, content: Any, correlation_id: str) -> _JSONResponse:
     headers = {**_API_HEADERS, "X-Request-ID": correlation_id}
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
     if outcome.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(content, status_code=outcome.status, headers=headers)
+    return _JSONResponse(content, status_code=outcome.status, headers=headers)
 
 
-def _exception_answer(exc: Exception, service: str, correlation_id: str) -> JSONResponse:
+def _exception_answer(exc: Exception, service: str, correlation_id: str) -> _JSONResponse:
     outcome = exception_outcome(exc)
     if outcome.code == "GATEWAY_ERROR":
         _logger.error("Call to %s failed in the gateway", service, exc_info=exc)
@@ -319,7 +335,7 @@ def create_app(
         return _answer(job_outcome(response), content, headers.correlation_id)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(await gateway.document(), headers={"Cache-Control": "no-cache"})
+        return _JSONResponse(await gateway.document(), headers={"Cache-Control": "no-cache"})
 
     async def docs(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
@@ -331,7 +347,7 @@ def create_app(
         return Response(_asset(name), media_type=_ASSETS[name], headers=_PAGE_HEADERS)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "services": sorted(settings.expose)}, headers=_API_HEADERS)
+        return _JSONResponse({"ok": True, "services": sorted(settings.expose)}, headers=_API_HEADERS)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("docs" if settings.docs else "openapi.json")

@@ -244,3 +244,25 @@ def test_wrong_methods_and_routes_answer_json_errors(gateway: httpx.Client) -> N
     assert "POST" in wrong.headers["allow"]
     unknown = gateway.get("/a/b/c")
     assert unknown.status_code == 404 and _errors(unknown)[0]["code"] == "NOT_FOUND"
+
+
+def test_a_lone_surrogate_goes_through_and_comes_back_as_a_json_escape(gateway: httpx.Client) -> None:
+    """A string with a lone UTF-16 surrogate (``\\ud800``, valid JSON, carried by MessagePack as PySOA writes it)
+    reaches the action and is answered as a JSON escape; in an error's field too. It was a plain-text 500."""
+    raw = b'{"text": "a\\ud800b"}'
+    echoed = gateway.post("/shop/echo", content=raw, headers={"Content-Type": "application/json"})
+    assert echoed.status_code == 200, echoed.text
+    assert echoed.headers["content-type"] == "application/json"
+    assert b"\\ud800" in echoed.content
+    assert echoed.json()["body"] == {"text": "a\ud800b"}
+    job = gateway.post(
+        "/shop",
+        content=b'{"actions": [{"action": "echo", "body": ' + raw + b"}]}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert job.status_code == 200 and job.json()["actions"][0]["body"]["body"] == {"text": "a\ud800b"}
+    refused = gateway.post(
+        "/shop/echo", content=b'{"\\udfff": {"$date": "x"}}', headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 400 and refused.headers["content-type"] == "application/json"
+    assert _errors(refused)[0]["field"] == "\udfff"
