@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from importlib import resources
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.errors import Error
+from pysoa_like.common.serializer.errors import InvalidField
 from pysoa_like.common.types import JobResponse
 from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
@@ -54,6 +56,8 @@ _CORS_HEADERS = [
 _RETRY_DESCRIBE_SECONDS = 5.0
 _INTROSPECT_TIMEOUT = 10.0
 _JOB_KEYS = frozenset({"actions", "continue_on_error"})
+# The path an InvalidField message starts with for a value of an action's body: "body.actions.<i>.body[.<path>]: ".
+_UNSENDABLE_PATH = re.compile(r"^body\.actions\.(\d+)\.body(?:\.(.*?))?: (.*)$", re.DOTALL)
 
 
 class _JSONResponse(JSONResponse):
@@ -87,6 +91,18 @@ def _error_dict(error: Error) -> dict[str, Any]:
     if error.denied_permissions:
         result["denied_permissions"] = list(error.denied_permissions)
     return result
+
+
+def _unsendable(exc: InvalidField, single: bool) -> GatewayProblem:
+    """The caller's 400 for a request body the transport's serializer cannot encode (an integer out of MessagePack's
+    range, say): the job holds nothing else from the caller. The field is the path in the body (``single``: the
+    request body is the action's), else ``actions.<i>.body.<path>``."""
+    match = _UNSENDABLE_PATH.match(str(exc))
+    if match is None:
+        return GatewayProblem(400, "BAD_REQUEST", f"The request cannot be sent to the service: {exc}")
+    index, path, reason = match.groups()
+    field = (path or None) if single else f"actions.{index}.body" + (f".{path}" if path else "")
+    return GatewayProblem(400, "BAD_REQUEST", f"The request cannot be sent to the service: {reason}", field)
 
 
 def _reject_constant(name: str) -> Any:
@@ -293,6 +309,8 @@ def create_app(
             response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
         except GatewayProblem as problem:
             return _problem_response(problem, headers.correlation_id)
+        except InvalidField as exc:
+            return _problem_response(_unsendable(exc, single=True), headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         outcome = job_outcome(response)
@@ -318,6 +336,8 @@ def create_app(
             response = await gateway.run(service, actions, headers, continue_on_error)
         except GatewayProblem as problem:
             return _problem_response(problem, headers.correlation_id)
+        except InvalidField as exc:
+            return _problem_response(_unsendable(exc, single=False), headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         try:

@@ -22,6 +22,8 @@ _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
 # A request id is kept as given when it is short and printable (it goes into logs and headers).
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _MAX_TRACESTATE = 512
+# The switches MessagePack can carry (its integers).
+_SWITCH_RANGE = range(-(2**63), 2**64)
 
 
 class GatewayProblem(Exception):
@@ -89,6 +91,10 @@ def _switches(value: str | None) -> list[int]:
             raise GatewayProblem(
                 400, "BAD_REQUEST", f"X-Switches must list integers (1, 5), got {part!r}", "X-Switches"
             ) from None
+        if switches[-1] not in _SWITCH_RANGE:
+            raise GatewayProblem(
+                400, "BAD_REQUEST", f"X-Switches: {part} is out of range (-2**63 to 2**64 - 1)", "X-Switches"
+            )
     return switches
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from pysoa_like.gateway import from_json_value
 from tests.functional.gateway import shop
@@ -266,3 +267,25 @@ def test_a_lone_surrogate_goes_through_and_comes_back_as_a_json_escape(gateway: 
     )
     assert refused.status_code == 400 and refused.headers["content-type"] == "application/json"
     assert _errors(refused)[0]["field"] == "\udfff"
+
+
+def test_a_value_the_transport_cannot_carry_is_400_naming_where(
+    gateway: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An integer out of MessagePack's range (in the body, a job's action or X-Switches) is the caller's 400 with its
+    field, and nothing is called; it was a 500 GATEWAY_ERROR with a traceback in the gateway's log."""
+    too_big = {"Content-Type": "application/json"}
+    response = gateway.post("/shop/echo", content=b'{"n": 18446744073709551616}', headers=too_big)
+    assert response.status_code == 400, response.text
+    (error,) = _errors(response)
+    assert error["code"] == "BAD_REQUEST" and error["field"] == "n" and error["is_caller_error"] is True
+    assert "18446744073709551616" in error["message"]
+    nested = gateway.post("/shop/echo", content=b'{"items": [1, -9223372036854775809]}', headers=too_big)
+    assert nested.status_code == 400 and _errors(nested)[0]["field"] == "items.1"
+    job = b'{"actions": [{"action": "echo"}, {"action": "echo", "body": {"n": 1e2, "m": 99999999999999999999}}]}'
+    in_job = gateway.post("/shop", content=job, headers=too_big)
+    assert in_job.status_code == 400 and _errors(in_job)[0]["field"] == "actions.1.body.m"
+    switches = gateway.post("/shop/echo", json={}, headers={"X-Switches": "5, 99999999999999999999"})
+    assert switches.status_code == 400 and _errors(switches)[0]["field"] == "X-Switches"
+    assert gateway.post("/shop/echo", json={"n": 2**64 - 1}).json()["body"] == {"n": 2**64 - 1}
+    assert not [record for record in caplog.records if record.name == "pysoa_like.gateway"]
