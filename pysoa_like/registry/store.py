@@ -9,6 +9,7 @@ Cluster slot); the catalog of service names is written and read by separate comm
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -320,10 +321,17 @@ def instance_keys(service: str) -> tuple[str, str]:
 
 
 def instances_of(service: str, reply: Any) -> list[InstanceInfo]:
-    """The live instances in :data:`READ_SCRIPT`'s reply for ``service``, by instance id."""
+    """The live instances in :data:`READ_SCRIPT`'s reply for ``service``, by instance id.
+
+    An entry whose expiry is not finite is left out like an unreadable record: workers never write one, and it
+    would never expire (nor could its expiry be written as JSON).
+    """
     instances = []
     for position in range(1, len(reply) - 2, 3):
-        info = InstanceInfo.from_json(reply[position + 2], float(_text(reply[position + 1])))
+        expires_at = float(_text(reply[position + 1]))
+        if not math.isfinite(expires_at):
+            continue
+        info = InstanceInfo.from_json(reply[position + 2], expires_at)
         if info is not None and info.service == service:
             instances.append(info)
     return sorted(instances, key=lambda instance: instance.instance_id)

@@ -8,11 +8,27 @@ from typing import Any
 import pytest
 
 from pysoa_like.dashboard import DashboardState
-from pysoa_like.fleet.keys import registry_actions_key, registry_errors_key
+from pysoa_like.fleet.keys import (
+    registry_actions_key,
+    registry_errors_key,
+    registry_instances_key,
+    registry_records_key,
+)
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry.records import InstanceInfo
 from pysoa_like.registry.store import RegistryStore
 from pysoa_like.test.redis import RedisServerProcess
+
+
+def _polled_cleanly(fleet: FleetRedis) -> tuple[DashboardState, dict[str, Any]]:
+    """A dashboard state polled once, and its overview, checked to be what the page can get: valid JSON (no NaN
+    or Infinity) and no problem."""
+    state = DashboardState(fleet, resolution=1.0, window=60.0, queue_scan=0.0)
+    state.poll()
+    overview = state.overview()
+    json.dumps(overview, allow_nan=False)
+    assert overview["problem"] is None
+    return state, overview
 
 
 def test_services_that_do_not_register_are_found_by_their_waiting_requests(
@@ -57,11 +73,7 @@ def test_records_no_json_answer_can_carry_are_read_safely(fleet_server: RedisSer
         client.lpush(registry_errors_key("orders"), '{"service": "orders", "code": "Y", "time": 1e999}')
         client.lpush(registry_errors_key("orders"), '{"service": "orders", "code": "OK", "time": 5}')
         client.hset(registry_actions_key("orders"), "1.0", '{"actions": {"a": {"max": Infinity}}}')
-    state = DashboardState(fleet, resolution=1.0, window=60.0, queue_scan=0.0)
-    state.poll()
-    overview = state.overview()
-    json.dumps(overview, allow_nan=False)  # what the page gets: no NaN or Infinity in it
-    assert overview["problem"] is None
+    state, overview = _polled_cleanly(fleet)
     assert [error["code"] for error in overview["recent_errors"]] == ["OK"]
     assert state.actions("orders")["versions"] == {"1.0": {"actions": {"a": {"max": None}}}}
 
@@ -83,3 +95,17 @@ def test_an_unexpected_error_while_polling_is_shown_and_the_next_poll_recovers(
     state.poll()
     assert state.overview()["problem"] is None
     assert [service["name"] for service in state.overview()["services"]] == ["orders"]
+
+
+def test_an_entry_that_never_expires_is_no_live_worker(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:
+    """A registry entry whose expiry is infinite (no worker writes one) is left out like a malformed record, so
+    the overview stays valid JSON; it made every later /api/overview a 500 while the entry stayed (for ever)."""
+    store = RegistryStore(fleet)
+    store.register(InstanceInfo(service="orders", instance_id="h:1:a", ttl_seconds=5), 5)
+    with fleet_server.client() as client:
+        client.zadd(registry_instances_key("orders"), {"h:1:b": "inf"})
+        client.hset(registry_records_key("orders"), "h:1:b", '{"service": "orders", "instance_id": "h:1:b"}')
+    overview = _polled_cleanly(fleet)[1]
+    (orders,) = overview["services"]
+    assert [instance["instance_id"] for instance in orders["instances"]] == ["h:1:a"]
+    assert [instance.instance_id for instance in store.instances("orders")] == ["h:1:a"]
