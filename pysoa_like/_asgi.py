@@ -6,11 +6,38 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["serve"]
+__all__ = ["check_allowed_hosts", "serve"]
+
+
+def check_allowed_hosts(hosts: Any, name: str) -> list[str]:
+    """The host names a page may be asked for (``Host``, without the port), checked before anything is served.
+
+    Each is a name (``api.example.com``, ``127.0.0.1``, ``::1``), a wildcard of subdomains (``*.example.com``)
+    or ``*`` (any). Starlette's host check would refuse another wildcard only when the first request comes in,
+    with an ``AssertionError`` that stopped the server after it announced its address.
+
+    Args:
+        hosts: The names.
+        name: The setting or option they come from, for the message (``allowed_hosts``, ``--allowed-host``).
+
+    Raises:
+        ValueError: Not a list of such names (the message starts with ``name``).
+    """
+    if isinstance(hosts, str) or not isinstance(hosts, Iterable):
+        raise ValueError(f"{name} must be a list of host names, got {hosts!r}")
+    names = list(hosts)
+    for host in names:
+        wildcard = isinstance(host, str) and host.startswith("*.")
+        rest = host[2:] if wildcard else host
+        if host != "*" and (
+            not isinstance(host, str) or not rest or "*" in rest or any(c.isspace() or c in "/?#@" for c in rest)
+        ):
+            raise ValueError(f"{name}: {host!r} is not a host name (api.example.com), a wildcard (*.example.com) or *")
+    return names
 
 
 def serve(

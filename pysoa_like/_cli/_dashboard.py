@@ -74,9 +74,15 @@ def run_dashboard(args: argparse.Namespace, output: Output) -> int:
         raise CommandError("--interval, --resolution and --history must be finite numbers")
     if args.interval <= 0 or args.resolution <= 0 or args.history * 60 < args.resolution:
         raise CommandError("--interval and --resolution must be positive, and --history at least one resolution")
+    from pysoa_like._asgi import check_allowed_hosts
     from pysoa_like.dashboard import create_app
     from pysoa_like.fleet.redis import FleetRedis
 
+    if args.allowed_host:
+        try:
+            check_allowed_hosts(args.allowed_host, "--allowed-host")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
     target = Target.from_args(args)
     try:
         fleet = FleetRedis.from_settings(_fleet_settings(target))

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pysoa_like._asgi import check_allowed_hosts
 from pysoa_like.dashboard._state import DashboardState
 from pysoa_like.fleet.errors import FleetError
 from pysoa_like.fleet.redis import FleetRedis
@@ -70,10 +71,13 @@ def create_app(
         ``/api/services/<name>`` (actions and schemas) and ``/healthz``.
 
     Raises:
-        ValueError: ``interval``, ``resolution`` or ``window`` out of range.
+        ValueError: ``interval``, ``resolution`` or ``window`` out of range, or a malformed host name in
+            ``allowed_hosts`` (a wildcard other than ``*.example.com``, say).
     """
     if interval <= 0:
         raise ValueError(f"interval must be positive, got {interval}")
+    if allowed_hosts is not None:
+        allowed_hosts = check_allowed_hosts(allowed_hosts, "allowed_hosts")
     state = DashboardState(fleet, resolution=resolution, window=window)
     page = _asset("index.html").decode("utf-8").replace("{{title}}", _html_escape(title))
     config = {"interval": interval, "resolution": resolution, "window": window, "title": title}

@@ -21,6 +21,8 @@ from typing import Any
 
 import attr
 
+from pysoa_like._asgi import check_allowed_hosts
+
 __all__ = ["ALL_ACTIONS", "BUILTIN_ACTIONS", "GatewaySettings"]
 
 #: In ``expose``, every action of the service (but the built-in ones, which must be named).
@@ -133,10 +135,8 @@ class GatewaySettings:
         for name in ("title", "version"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")
-        if self.allowed_hosts is not None and (
-            isinstance(self.allowed_hosts, str) or not all(isinstance(host, str) for host in self.allowed_hosts)
-        ):
-            raise ValueError(f"allowed_hosts must be a list of host names, got {self.allowed_hosts!r}")
+        if self.allowed_hosts is not None:
+            check_allowed_hosts(self.allowed_hosts, "allowed_hosts")
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> GatewaySettings:

@@ -40,8 +40,8 @@ def test_a_port_in_use_is_one_error_line_and_exit_2() -> None:
 
 
 def test_nonsense_options_are_refused_before_listening() -> None:
-    """A bad port, a history shorter than a chart point or a NaN/infinite time is a usage error (NaN or inf
-    was a traceback); no Redis named is one too."""
+    """A bad port, a history shorter than a chart point, a NaN/infinite time or a malformed --allowed-host is a
+    usage error (NaN, inf or a wildcard not of the form *.example.com was a traceback); no Redis named is one too."""
     assert "--port must be between 0 and 65535" in _dashboard("--redis-url", "redis://x:1/0", "--port", "70000").stderr
     refused = _dashboard("--redis-url", "redis://x:1/0", "--history", "0.01", "--resolution", "5")
     assert refused.returncode == 2 and "--history at least one resolution" in refused.stderr
@@ -61,6 +61,9 @@ def test_nonsense_options_are_refused_before_listening() -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)},
     )
     assert nowhere.returncode == 2 and "--redis-url" in nowhere.stderr
+    wildcard = _dashboard("--redis-url", "redis://x:1/0", "--allowed-host", "api.*")
+    assert (wildcard.returncode, wildcard.stderr.count("\n")) == (2, 1), wildcard.stderr  # was a traceback
+    assert wildcard.stderr.startswith("pysoa-like dashboard: error: --allowed-host: 'api.*' is not a host name")
 
 
 def test_an_unreachable_redis_is_reported_and_the_last_view_kept() -> None:

@@ -107,6 +107,10 @@ def _run(*args: str) -> tuple[int, str]:
             "bad gateway settings: timeout",
         ),
         (("--redis-url", "redis://127.0.0.1:9/0", "--expose", "shop", "--port", "70000"), "--port must be between"),
+        (
+            ("--redis-url", "redis://127.0.0.1:9/0", "--expose", "shop", "--allowed-host", "*example.com"),
+            "bad gateway settings: allowed_hosts: '*example.com' is not",
+        ),
         (("--settings", "tests.functional.gateway.shop", "--expose", "billing"), "service 'billing' is not in"),
         (("--settings", "no_such_settings_module"), "cannot import settings module"),
     ],
