@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -136,9 +136,29 @@ class _Gateway:
         self.settings = settings
         self.client = client
         self.places = asyncio.Semaphore(settings.max_concurrent_calls)
+        # Requests admitted (reading their body, waiting for a place, or in flight); see admit().
+        self.admitted = 0
+        self._admissible = settings.max_concurrent_calls + settings.max_waiting_calls
         self._document: dict[str, Any] | None = None
         self._document_expires = 0.0
         self._document_lock = asyncio.Lock()
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Count a call request from before its body is read until it is answered; refuse it (503 ``GATEWAY_BUSY``)
+        when ``max_concurrent_calls + max_waiting_calls`` are already counted, so the bodies held stay bounded."""
+        if self.admitted >= self._admissible:
+            raise GatewayProblem(
+                503,
+                "GATEWAY_BUSY",
+                "The gateway has too many calls in flight and waiting; try again shortly",
+                headers={"Retry-After": "1"},
+            )
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     async def read_body(self, request: Request) -> Any:
         """The request's JSON body, decoded (``{}`` when empty)."""
@@ -303,10 +323,13 @@ def create_app(
             raise _not_exposed(service, action)
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
         try:
-            body = await gateway.read_body(request)
-            if not isinstance(body, dict):
-                raise GatewayProblem(400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)")
-            response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
+            with gateway.admit():
+                body = await gateway.read_body(request)
+                if not isinstance(body, dict):
+                    raise GatewayProblem(
+                        400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)"
+                    )
+                response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
         except GatewayProblem as problem:
             return _problem_response(problem, headers.correlation_id)
         except InvalidField as exc:
@@ -331,9 +354,10 @@ def create_app(
             raise GatewayProblem(404, "NOT_FOUND", f'This gateway exposes no service "{service}"')
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
         try:
-            job = await gateway.read_body(request)
-            actions, continue_on_error = _read_job(service, job, settings)
-            response = await gateway.run(service, actions, headers, continue_on_error)
+            with gateway.admit():
+                job = await gateway.read_body(request)
+                actions, continue_on_error = _read_job(service, job, settings)
+                response = await gateway.run(service, actions, headers, continue_on_error)
         except GatewayProblem as problem:
             return _problem_response(problem, headers.correlation_id)
         except InvalidField as exc:

@@ -87,6 +87,8 @@ class GatewaySettings:
         max_timeout: The largest ``X-Timeout`` accepted, in seconds (default 60); a larger one is a 400.
         max_body_bytes: The largest request body read (default 1 MiB); a larger one is a 413.
         max_concurrent_calls: Calls in flight at once (default 64); more wait for a place.
+        max_waiting_calls: Calls that may wait for a place at once (default 256); one more is refused at once
+            (503), before its body is read, so the bodies the gateway holds stay bounded.
         cors_origins: Origins whose pages may call the gateway from a browser (``["*"]``: any); none by
             default (browsers then refuse cross-origin calls).
         cors_allow_credentials: Browsers may send cookies and HTTP authentication with cross-origin calls
@@ -108,6 +110,7 @@ class GatewaySettings:
     max_timeout: float = attr.ib(default=60.0)
     max_body_bytes: int = attr.ib(default=1024 * 1024)
     max_concurrent_calls: int = attr.ib(default=64)
+    max_waiting_calls: int = attr.ib(default=256)
     cors_origins: tuple[str, ...] = attr.ib(default=(), converter=_origins)
     cors_allow_credentials: bool = attr.ib(default=False)
     cors_max_age: int = attr.ib(default=600)
@@ -127,6 +130,9 @@ class GatewaySettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "cors_max_age" else 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        waiting = self.max_waiting_calls
+        if isinstance(waiting, bool) or not isinstance(waiting, int) or waiting < 0:
+            raise ValueError(f"max_waiting_calls must be an integer, 0 or more, got {waiting!r}")
         for name in ("cors_allow_credentials", "docs"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")

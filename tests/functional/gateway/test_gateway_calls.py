@@ -142,6 +142,33 @@ def test_a_full_bulkhead_and_a_full_gateway_are_503(make_gateway: GatewayFactory
         assert response.headers["retry-after"] == "1"
 
 
+def test_calls_beyond_the_waiting_room_are_503_at_once_without_reading_their_body(make_gateway: GatewayFactory) -> None:
+    """With max_concurrent_calls in flight and max_waiting_calls waiting for a place, one more request is 503
+    GATEWAY_BUSY at once, before its body is read, so bodies held by waiting calls stay bounded; it waited for
+    its whole deadline before, however many came. The one waiting gets its place and its answer."""
+    gateway = make_gateway(max_concurrent_calls=1, max_waiting_calls=1)
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(target=gateway.post, args=("/shop/slow",), kwargs={"json": {"seconds": 1.5}})
+    waiting = threading.Thread(
+        target=lambda: answers.append(gateway.post("/shop/square", json={"number": 3}, headers={"X-Timeout": "8"}))
+    )
+    slow.start()
+    time.sleep(0.4)
+    waiting.start()
+    time.sleep(0.4)
+    try:
+        started = time.monotonic()
+        refused = gateway.post("/shop/square", json={"number": 2}, headers={"X-Timeout": "8"})
+        elapsed = time.monotonic() - started
+    finally:
+        slow.join(10)
+        waiting.join(10)
+    assert refused.status_code == 503, refused.text
+    assert _errors(refused)[0]["code"] == "GATEWAY_BUSY" and refused.headers["retry-after"] == "1"
+    assert elapsed < 0.5, elapsed
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"square": 9})]
+
+
 def test_an_unreachable_transport_is_502(make_gateway: GatewayFactory) -> None:
     """When the service's Redis cannot be reached the answer is 502 TRANSPORT_ERROR."""
     with __import__("socket").socket() as placeholder:

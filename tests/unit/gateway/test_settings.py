@@ -35,6 +35,8 @@ def test_defaults_and_the_allow_list() -> None:
         ({"expose": {"o": "*"}, "timeout": float("nan")}, "timeout must be a finite number"),
         ({"expose": {"o": "*"}, "max_body_bytes": 0}, "max_body_bytes must be a positive integer"),
         ({"expose": {"o": "*"}, "max_concurrent_calls": 1.5}, "max_concurrent_calls must be a positive integer"),
+        ({"expose": {"o": "*"}, "max_waiting_calls": -1}, "max_waiting_calls must be an integer, 0 or more"),
+        ({"expose": {"o": "*"}, "max_waiting_calls": True}, "max_waiting_calls must be an integer, 0 or more"),
         ({"expose": {"o": "*"}, "cors_origins": "https://a.example"}, "cors_origins must be a list"),
         ({"expose": {"o": "*"}, "cors_origins": ["https://a.example/path"]}, "is not an origin"),
         ({"expose": {"o": "*"}, "cors_origins": ["*"], "cors_allow_credentials": True}, "cannot be used with"),
