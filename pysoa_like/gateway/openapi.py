@@ -449,6 +449,31 @@ def _components(schemas: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _describe_service(
+    service: str,
+    introspection: Mapping[str, Any],
+    allowed: frozenset[str] | str,
+    schemas: dict[str, Any],
+    paths: dict[str, Any],
+) -> None:
+    """Add the operations of one service's exposed actions to ``paths`` (their components to ``schemas``).
+
+    Raises:
+        AttributeError, KeyError, TypeError, ValueError, RecursionError: The answer is not of the introspection
+            format (a service's own ``introspect``, or not a pysoa_like one).
+    """
+    converter = _Converter(schemas, "")
+    bodies: dict[str, dict[str, Any]] = {}
+    for name, entries in sorted(described_actions(introspection).items()):
+        if not (name not in BUILTIN_ACTIONS if allowed == ALL_ACTIONS else name in allowed):
+            continue
+        operation = _operation(service, name, entries, converter)
+        paths[f"/{service}/{name}"] = {"post": operation}
+        bodies[name] = operation["requestBody"]["content"]["application/json"]["schema"]
+    if bodies:
+        paths[f"/{service}"] = {"post": _job_operation(service, bodies)}
+
+
 def build_document(
     title: str,
     version: str,
@@ -462,28 +487,26 @@ def build_document(
         version: ``info.version``.
         expose: The gateway's allow-list.
         introspections: Service -> its ``introspect`` answer, or why it could not be had (a service
-            that did not answer is listed with the reason and no operation).
+            that did not answer, or whose answer cannot be read, is listed with the reason and no operation).
     """
     schemas: dict[str, Any] = {}
-    converter = _Converter(schemas, "")
     paths: dict[str, Any] = {}
     tags = []
     for service in sorted(expose):
         introspection = introspections.get(service, "not asked")
-        if isinstance(introspection, str):
-            tags.append({"name": service, "description": f"Not described: {introspection}"})
-            continue
-        tags.append({"name": service, "description": str(introspection.get("documentation") or "").strip()})
-        allowed = expose[service]
-        bodies: dict[str, dict[str, Any]] = {}
-        for name, entries in sorted(described_actions(introspection).items()):
-            if not (name not in BUILTIN_ACTIONS if allowed == ALL_ACTIONS else name in allowed):
+        if not isinstance(introspection, str):
+            try:
+                # Into copies: a service whose answer cannot be read leaves nothing half-converted behind.
+                service_schemas, service_paths = dict(schemas), dict[str, Any]()
+                _describe_service(service, introspection, expose[service], service_schemas, service_paths)
+                documentation = str(introspection.get("documentation") or "").strip()
+            except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+                introspection = f"its introspection could not be read ({type(exc).__name__}: {exc})"
+            else:
+                schemas, paths = service_schemas, {**paths, **service_paths}
+                tags.append({"name": service, "description": documentation})
                 continue
-            operation = _operation(service, name, entries, converter)
-            paths[f"/{service}/{name}"] = {"post": operation}
-            bodies[name] = operation["requestBody"]["content"]["application/json"]["schema"]
-        if bodies:
-            paths[f"/{service}"] = {"post": _job_operation(service, bodies)}
+        tags.append({"name": service, "description": f"Not described: {introspection}"})
     paths["/healthz"] = {
         "get": {
             "operationId": "healthz",

@@ -274,3 +274,26 @@ def test_an_amount_schema_accepts_the_encoded_amount() -> None:
     validator = _validator(document, "/components/schemas/Amount")
     assert validator.is_valid(to_json_value(Amount.from_code_and_minor("EUR", 5)))
     assert not validator.is_valid({"$amount": {"currency": "EUR"}})
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"actions": [1, 2]},
+        {"actions": "all"},
+        ["not", "a", "dict"],
+        {"actions": {"get": {"request_schema": {"type": "dictionary", "contents": [1, 2]}}}},
+        {"actions": {"get": {"request_schema": {"type": "list", "contents": {"type": "dictionary", "contents": 5}}}}},
+    ],
+)
+def test_a_service_whose_introspection_cannot_be_read_is_listed_undescribed(
+    introspection: dict[str, Any], malformed: Any
+) -> None:
+    """An ``introspect`` answer of an unexpected shape leaves that service undescribed (its tag says why) and the
+    others whole, in a valid document; it raised, and GET /openapi.json (and so the docs page) was a 500."""
+    expose: dict[str, frozenset[str] | str] = {"odd": "*", "described": frozenset({"old"})}
+    document = build_document("Test API", "2.0", expose, {"odd": malformed, "described": introspection})
+    validate(document, cls=OpenAPIV31SpecValidator)
+    tags = {tag["name"]: tag["description"] for tag in document["tags"]}
+    assert tags["odd"].startswith("Not described: its introspection could not be read (")
+    assert set(document["paths"]) == {"/described/old", "/described", "/healthz"}
