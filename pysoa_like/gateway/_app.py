@@ -15,16 +15,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.errors import Error
 from pysoa_like.common.serializer.errors import InvalidField
 from pysoa_like.common.types import JobResponse
+from pysoa_like.gateway._answers import API_HEADERS, JSONAnswer, problem_answer
+from pysoa_like.gateway._guards import AllowedHosts, JSONCORSMiddleware
 from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
 from pysoa_like.gateway.openapi import build_document
@@ -41,8 +41,6 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
-# Headers every answer of the call routes carries.
-_API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 _CORS_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -58,22 +56,6 @@ _INTROSPECT_TIMEOUT = 10.0
 _JOB_KEYS = frozenset({"actions", "continue_on_error"})
 # The path an InvalidField message starts with for a value of an action's body: "body.actions.<i>.body[.<path>]: ".
 _UNSENDABLE_PATH = re.compile(r"^body\.actions\.(\d+)\.body(?:\.(.*?))?: (.*)$", re.DOTALL)
-
-
-class _JSONResponse(JSONResponse):
-    """A JSON answer that any string can be written into.
-
-    Starlette writes JSON as UTF-8, which has no form for a lone UTF-16 surrogate (``"\\ud800"`` in JSON text):
-    such strings reach the gateway legally, in request bodies (as JSON escapes) and in replies (MessagePack
-    carries them, as PySOA writes them). An answer holding one is written with every non-ASCII character as a
-    JSON escape instead, which any JSON parser reads back to the same strings.
-    """
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return super().render(content)
-        except UnicodeEncodeError:
-            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _asset(name: str) -> bytes:
@@ -107,21 +89,6 @@ def _unsendable(exc: InvalidField, single: bool) -> GatewayProblem:
 
 def _reject_constant(name: str) -> Any:
     raise EncodingError(f'{name} is not JSON: send {{"$float": "{name}"}}')
-
-
-def _problem_response(problem: GatewayProblem, correlation_id: str | None = None) -> _JSONResponse:
-    error = {
-        "code": problem.code,
-        "message": problem.message,
-        "field": problem.field,
-        "is_caller_error": problem.status < 500,
-    }
-    content: dict[str, Any] = {"errors": [error]}
-    headers = {**_API_HEADERS, **problem.headers}
-    if correlation_id is not None:
-        content["correlation_id"] = correlation_id
-        headers["X-Request-ID"] = correlation_id
-    return _JSONResponse(content, status_code=problem.status, headers=headers)
 
 
 class _Gateway:
@@ -265,16 +232,16 @@ class _Gateway:
         return body
 
 
-def _answer(outcome: Outcome, content: Any, correlation_id: str) -> _JSONResponse:
-    headers = {**_API_HEADERS, "X-Request-ID": correlation_id}
+def _answer(outcome: Outcome, content: Any, correlation_id: str) -> JSONAnswer:
+    headers = {**API_HEADERS, "X-Request-ID": correlation_id}
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
     if outcome.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return _JSONResponse(content, status_code=outcome.status, headers=headers)
+    return JSONAnswer(content, status_code=outcome.status, headers=headers)
 
 
-def _exception_answer(exc: Exception, service: str, correlation_id: str) -> _JSONResponse:
+def _exception_answer(exc: Exception, service: str, correlation_id: str) -> JSONAnswer:
     outcome = exception_outcome(exc)
     if outcome.code == "GATEWAY_ERROR":
         _logger.error("Call to %s failed in the gateway", service, exc_info=exc)
@@ -331,9 +298,9 @@ def create_app(
                     )
                 response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
         except GatewayProblem as problem:
-            return _problem_response(problem, headers.correlation_id)
+            return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:
-            return _problem_response(_unsendable(exc, single=True), headers.correlation_id)
+            return problem_answer(_unsendable(exc, single=True), headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         outcome = job_outcome(response)
@@ -345,7 +312,7 @@ def create_app(
             content = to_json_value(response.actions[0].body)
         except EncodingError as exc:
             _logger.error("The response of %s.%s cannot be sent as JSON: %s", service, action, exc)
-            return _problem_response(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
+            return problem_answer(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
         return _answer(outcome, content, headers.correlation_id)
 
     async def call_job(request: Request) -> Response:
@@ -359,9 +326,9 @@ def create_app(
                 actions, continue_on_error = _read_job(service, job, settings)
                 response = await gateway.run(service, actions, headers, continue_on_error)
         except GatewayProblem as problem:
-            return _problem_response(problem, headers.correlation_id)
+            return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:
-            return _problem_response(_unsendable(exc, single=False), headers.correlation_id)
+            return problem_answer(_unsendable(exc, single=False), headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         try:
@@ -375,11 +342,11 @@ def create_app(
             }
         except EncodingError as exc:
             _logger.error("A response of service %s cannot be sent as JSON: %s", service, exc)
-            return _problem_response(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
+            return problem_answer(GatewayProblem(500, "RESPONSE_NOT_ENCODABLE", str(exc)), headers.correlation_id)
         return _answer(job_outcome(response), content, headers.correlation_id)
 
     async def openapi(request: Request) -> Response:
-        return _JSONResponse(await gateway.document(), headers={"Cache-Control": "no-cache"})
+        return JSONAnswer(await gateway.document(), headers={"Cache-Control": "no-cache"})
 
     async def docs(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
@@ -391,14 +358,14 @@ def create_app(
         return Response(_asset(name), media_type=_ASSETS[name], headers=_PAGE_HEADERS)
 
     async def health(request: Request) -> Response:
-        return _JSONResponse({"ok": True, "services": sorted(settings.expose)}, headers=_API_HEADERS)
+        return JSONAnswer({"ok": True, "services": sorted(settings.expose)}, headers=API_HEADERS)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("docs" if settings.docs else "openapi.json")
 
     async def problem_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayProblem)
-        return _problem_response(exc)
+        return problem_answer(exc)
 
     async def http_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -410,7 +377,7 @@ def create_app(
         problem = GatewayProblem(
             exc.status_code, codes.get(exc.status_code, "HTTP_ERROR"), message, headers=exc.headers
         )
-        return _problem_response(problem)
+        return problem_answer(problem)
 
     routes = [
         Route("/", home, methods=["GET"]),
@@ -425,11 +392,11 @@ def create_app(
     ]
     middleware = []
     if settings.allowed_hosts is not None:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)))
+        middleware.append(Middleware(AllowedHosts, allowed_hosts=list(settings.allowed_hosts)))
     if settings.cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                JSONCORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=_CORS_HEADERS,

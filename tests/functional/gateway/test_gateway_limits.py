@@ -56,6 +56,13 @@ def test_cors_allows_the_configured_origins_only(make_gateway: GatewayFactory) -
     refused = gateway.options("/shop/echo", headers={**preflight, "Origin": "https://evil.example"})
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
+    assert refused.headers["content-type"] == "application/json"  # was Starlette's plain text
+    (error,) = refused.json()["errors"]
+    assert (error["code"], error["field"], error["message"]) == ("BAD_REQUEST", "Origin", "Disallowed CORS origin")
+    bad_header = gateway.options("/shop/echo", headers={**preflight, "Access-Control-Request-Headers": "x-other"})
+    assert bad_header.status_code == 400
+    assert bad_header.json()["errors"][0]["field"] == "Access-Control-Request-Headers"
+    assert allowed.headers["content-type"] == "application/json" and allowed.json() == {"ok": True}
     call = gateway.post("/shop/echo", json={}, headers={"Origin": _ORIGIN})
     assert call.headers["access-control-allow-origin"] == _ORIGIN
     assert "x-request-id" in call.headers["access-control-expose-headers"].lower()
@@ -69,10 +76,17 @@ def test_without_cors_origins_no_cross_origin_headers_are_sent(gateway: httpx.Cl
 
 
 def test_allowed_hosts_refuse_other_host_names(make_gateway: GatewayFactory) -> None:
-    """With allowed_hosts, a request for another Host is 400 (no DNS rebinding)."""
-    gateway = make_gateway(allowed_hosts=["127.0.0.1"])
+    """With allowed_hosts, a request for another Host is a JSON 400 naming the header (no DNS rebinding);
+    a wildcard allows subdomains, ports aside."""
+    gateway = make_gateway(allowed_hosts=["127.0.0.1", "*.shop.example"])
     assert gateway.get("/healthz").status_code == 200
-    assert gateway.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+    assert gateway.get("/healthz", headers={"Host": "api.shop.example:8080"}).status_code == 200
+    for host in ("evil.example", "shop.example", "127.0.0.1.evil.example", ""):
+        refused = gateway.post("/shop/echo", json={}, headers={"Host": host})
+        assert refused.status_code == 400, host
+        assert refused.headers["content-type"] == "application/json"  # was Starlette's plain text
+        (error,) = refused.json()["errors"]
+        assert (error["code"], error["field"]) == ("BAD_REQUEST", "Host"), host
 
 
 def test_the_health_endpoint_answers_without_calling_services(gateway: httpx.Client) -> None:
