@@ -52,7 +52,6 @@ _CORS_HEADERS = [
 ]
 # A document built while a service did not describe itself is rebuilt this soon.
 _RETRY_DESCRIBE_SECONDS = 5.0
-_INTROSPECT_TIMEOUT = 10.0
 _JOB_KEYS = frozenset({"actions", "continue_on_error"})
 # The path an InvalidField message starts with for a value of an action's body: "body.actions.<i>.body[.<path>]: ".
 _UNSENDABLE_PATH = re.compile(r"^body\.actions\.(\d+)\.body(?:\.(.*?))?: (.*)$", re.DOTALL)
@@ -109,6 +108,7 @@ class _Gateway:
         self._document: dict[str, Any] | None = None
         self._document_expires = 0.0
         self._document_lock = asyncio.Lock()
+        self._rebuilding: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
     def admit(self) -> Iterator[None]:
@@ -195,28 +195,55 @@ class _Gateway:
             self.places.release()
 
     async def document(self) -> dict[str, Any]:
-        """The OpenAPI document, rebuilt when older than ``openapi_refresh_seconds``."""
-        async with self._document_lock:
-            if self._document is not None and time.monotonic() < self._document_expires:
-                return self._document
-            services = sorted(self.settings.expose)
-            answers = await asyncio.gather(*(self._introspect(service) for service in services))
-            introspections = dict(zip(services, answers, strict=True))
-            self._document = build_document(
-                self.settings.title, self.settings.version, self.settings.expose, introspections
-            )
-            failed = any(isinstance(answer, str) for answer in answers)
-            keep = (
-                min(self.settings.openapi_refresh_seconds, _RETRY_DESCRIBE_SECONDS)
-                if failed
-                else self.settings.openapi_refresh_seconds
-            )
-            self._document_expires = time.monotonic() + keep
-            return self._document
+        """The OpenAPI document. The first request waits for it; once there is one, it is answered at once, and
+        when it is older than ``openapi_refresh_seconds`` one task builds the next in the background (a service
+        that does not answer would otherwise hold every request for its timeout, each time)."""
+        if self._document is None:
+            async with self._document_lock:
+                if self._document is None:
+                    await self._build_document()
+        elif time.monotonic() >= self._document_expires and self._rebuilding is None:
+            self._rebuilding = asyncio.create_task(self._rebuild_document())
+        assert self._document is not None
+        return self._document
+
+    async def _rebuild_document(self) -> None:
+        try:
+            async with self._document_lock:
+                await self._build_document()
+        except Exception:
+            _logger.exception("Rebuilding the OpenAPI document failed; the previous one is kept")
+            self._document_expires = time.monotonic() + _RETRY_DESCRIBE_SECONDS
+        finally:
+            self._rebuilding = None
+
+    async def _build_document(self) -> None:
+        services = sorted(self.settings.expose)
+        answers = await asyncio.gather(*(self._introspect(service) for service in services))
+        introspections = dict(zip(services, answers, strict=True))
+        self._document = build_document(
+            self.settings.title, self.settings.version, self.settings.expose, introspections
+        )
+        failed = any(isinstance(answer, str) for answer in answers)
+        keep = (
+            min(self.settings.openapi_refresh_seconds, _RETRY_DESCRIBE_SECONDS)
+            if failed
+            else self.settings.openapi_refresh_seconds
+        )
+        self._document_expires = time.monotonic() + keep
+
+    async def aclose(self) -> None:
+        """Stop a rebuild of the document in progress, and close the client."""
+        rebuilding = self._rebuilding
+        if rebuilding is not None:
+            rebuilding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rebuilding
+        await self.client.aclose()
 
     async def _introspect(self, service: str) -> Mapping[str, Any] | str:
         headers = CallHeaders(
-            correlation_id=f"gateway-openapi-{service}", switches=[], timeout=_INTROSPECT_TIMEOUT, context={}
+            correlation_id=f"gateway-openapi-{service}", switches=[], timeout=self.settings.timeout, context={}
         )
         try:
             response = await self.run(service, [{"action": "introspect", "body": {}}], headers, False)
@@ -411,7 +438,7 @@ def create_app(
         try:
             yield
         finally:
-            await gateway.client.aclose()
+            await gateway.aclose()
 
     app = Starlette(
         routes=routes,

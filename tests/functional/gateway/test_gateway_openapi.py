@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.functional.gateway import shop
-from tests.functional.gateway.conftest import GatewayFactory
+from tests.functional.gateway.conftest import GatewayFactory, shop_client_settings
 
 
 @pytest.fixture
@@ -127,6 +128,33 @@ def test_a_service_that_does_not_answer_is_listed_without_operations(make_gatewa
     assert document["tags"][0]["name"] == "shop"
     assert document["tags"][0]["description"].startswith("Not described: ")
     assert set(document["paths"]) == {"/healthz"}
+
+
+def test_a_service_that_does_not_answer_delays_the_document_by_the_gateway_timeout_at_most_once(
+    make_gateway: GatewayFactory, shop_redis_url: str
+) -> None:
+    """A service with no worker is asked with the gateway's timeout (it was 10 s whatever the settings), and once a
+    document exists it is served at once while a new one is built in the background (every request waited for
+    the rebuild, behind a lock, each time the document was due)."""
+    client_settings = shop_client_settings(shop_redis_url)
+    client_settings["ghost"] = client_settings["shop"]  # the same Redis; no ghost worker runs
+    gateway = make_gateway(
+        client_settings=client_settings,
+        expose={"shop": ["square"], "ghost": "*"},
+        timeout=1,
+        openapi_refresh_seconds=0.5,
+    )
+    started = time.monotonic()
+    first = gateway.get("/openapi.json").json()
+    assert time.monotonic() - started < 3
+    tags = {tag["name"]: tag["description"] for tag in first["tags"]}
+    assert tags["ghost"].startswith("Not described: ") and "/shop/square" in first["paths"]
+    for _ in range(3):
+        time.sleep(0.6)  # the document is due again: a rebuild, which waits for ghost again, starts
+        started = time.monotonic()
+        again = gateway.get("/openapi.json")
+        assert time.monotonic() - started < 0.5
+        assert again.status_code == 200 and "/shop/square" in again.json()["paths"]
 
 
 def test_the_docs_page_and_its_assets_are_served_by_the_gateway(gateway: httpx.Client) -> None:
