@@ -93,6 +93,12 @@ return out
 """
 
 
+def _wrong_type(exc: FleetConnectionError) -> bool:
+    """Whether Redis refused a read because a key holds another kind of value (``WRONGTYPE``, inside a script or
+    not): the entry is unreadable, Redis itself is fine."""
+    return isinstance(exc.__cause__, redis.ResponseError) and "WRONGTYPE" in str(exc.__cause__)
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -185,24 +191,36 @@ class RegistryStore:
     # Reading
 
     def recent_errors(self, service: str, count: int = RECENT_ERRORS_KEPT) -> list[RecentError]:
-        """The service's latest error records, newest first (unreadable records are left out).
+        """The service's latest error records, newest first (unreadable records are left out; none when the key
+        holds another kind of value).
 
         Raises:
             FleetConnectionError: Redis failed.
         """
         key = registry_errors_key(service)
-        texts = self.fleet.run(key, lambda client: client.lrange(key, 0, count - 1), f"reading errors of {service}")
+        try:
+            texts = self.fleet.run(key, lambda client: client.lrange(key, 0, count - 1), f"reading errors of {service}")
+        except FleetConnectionError as exc:
+            if _wrong_type(exc):
+                return []
+            raise
         errors = (RecentError.from_json(text) for text in texts)
         return [error for error in errors if error is not None]
 
     def actions(self, service: str) -> dict[str, Any]:
-        """What the service's workers published of their ``introspect`` answers: version -> answer.
+        """What the service's workers published of their ``introspect`` answers: version -> answer (unreadable
+        ones left out; none when the key holds another kind of value).
 
         Raises:
             FleetConnectionError: Redis failed.
         """
         key = registry_actions_key(service)
-        stored = self.fleet.run(key, lambda client: client.hgetall(key), f"reading the actions of {service}")
+        try:
+            stored = self.fleet.run(key, lambda client: client.hgetall(key), f"reading the actions of {service}")
+        except FleetConnectionError as exc:
+            if _wrong_type(exc):
+                return {}
+            raise
         found: dict[str, Any] = {}
         for version, text in stored.items():
             try:
@@ -222,12 +240,17 @@ class RegistryStore:
         return sorted(_text(name) for name in names)
 
     def instances(self, service: str) -> list[InstanceInfo]:
-        """The live instances of one service, by instance id.
+        """The live instances of one service, by instance id (none when its keys hold another kind of value).
 
         Raises:
             FleetConnectionError: Redis failed.
         """
-        reply = self.fleet.run_script(_READ, instance_keys(service), (), f"reading the registry of {service}")
+        try:
+            reply = self.fleet.run_script(_READ, instance_keys(service), (), f"reading the registry of {service}")
+        except FleetConnectionError as exc:
+            if _wrong_type(exc):
+                return []
+            raise
         return instances_of(service, reply)
 
     def queue_depths(self, services: Sequence[str]) -> dict[str, int]:

@@ -109,3 +109,25 @@ def test_an_entry_that_never_expires_is_no_live_worker(fleet_server: RedisServer
     (orders,) = overview["services"]
     assert [instance["instance_id"] for instance in orders["instances"]] == ["h:1:a"]
     assert [instance.instance_id for instance in store.instances("orders")] == ["h:1:a"]
+
+
+def test_a_service_whose_registry_keys_have_the_wrong_type_is_left_out(
+    fleet_server: RedisServerProcess, fleet: FleetRedis
+) -> None:
+    """A service whose registry keys hold another kind of value (WRONGTYPE) reads as having no workers, errors or
+    actions, and the others are shown with no problem; it was a problem for the whole dashboard ("Redis
+    unreachable" on the page, nothing listed), for as long as the keys stayed."""
+    store = RegistryStore(fleet)
+    store.register(InstanceInfo(service="orders", instance_id="h:1:a", ttl_seconds=5), 5)
+    store.register(InstanceInfo(service="odd", instance_id="h:2:a", ttl_seconds=5), 5)
+    with fleet_server.client() as client:
+        client.delete(registry_instances_key("odd"), registry_errors_key("odd"), registry_actions_key("odd"))
+        client.set(registry_instances_key("odd"), "not a sorted set")
+        client.set(registry_errors_key("odd"), "not a list")
+        client.set(registry_actions_key("odd"), "not a hash")
+    overview = _polled_cleanly(fleet)[1]
+    assert [(service["name"], len(service["instances"])) for service in overview["services"]] == [
+        ("odd", 0),
+        ("orders", 1),
+    ]
+    assert (store.instances("odd"), store.recent_errors("odd"), store.actions("odd")) == ([], [], {})
