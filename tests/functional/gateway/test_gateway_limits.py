@@ -30,10 +30,11 @@ def test_a_body_over_the_limit_is_413_with_or_without_a_length(make_gateway: Gat
 
 
 def test_a_body_that_is_not_json_is_415_and_malformed_json_400(gateway: httpx.Client) -> None:
-    """Form data is 415; invalid JSON, NaN literals and a non-object body are 400."""
+    """Form data is 415; invalid JSON, NaN literals, numbers too large for a float (1e400 was read as Infinity) and
+    a non-object body are 400."""
     form = gateway.post("/shop/echo", content=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415 and form.json()["errors"][0]["code"] == "UNSUPPORTED_MEDIA_TYPE"
-    for raw in (b"{", b'{"a": NaN}', b"[1, 2]", b'"text"', b"[" * 100_000):
+    for raw in (b"{", b'{"a": NaN}', b"[1, 2]", b'"text"', b"[" * 100_000, b'{"a": 1e400}', b'{"a": [-1E999]}'):
         response = gateway.post("/shop/echo", content=raw, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, raw[:20]
         assert response.json()["errors"][0]["code"] == "BAD_REQUEST"
