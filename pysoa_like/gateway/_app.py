@@ -26,7 +26,7 @@ from pysoa_like.common.serializer.errors import InvalidField
 from pysoa_like.common.types import JobResponse
 from pysoa_like.gateway._answers import API_HEADERS, JSONAnswer, problem_answer
 from pysoa_like.gateway._guards import AllowedHosts, JSONCORSMiddleware
-from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, read_call_headers
+from pysoa_like.gateway._headers import CallHeaders, GatewayProblem, correlation_id_of, read_call_headers
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
 from pysoa_like.gateway.openapi import build_document
 from pysoa_like.gateway.settings import GatewaySettings
@@ -402,7 +402,7 @@ def create_app(
 
     async def problem_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayProblem)
-        return problem_answer(exc)
+        return problem_answer(exc, correlation_id_of(request.headers))
 
     async def http_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -414,7 +414,7 @@ def create_app(
         problem = GatewayProblem(
             exc.status_code, codes.get(exc.status_code, "HTTP_ERROR"), message, headers=exc.headers
         )
-        return problem_answer(problem)
+        return problem_answer(problem, correlation_id_of(request.headers))
 
     routes = [
         Route("/", home, methods=["GET"]),

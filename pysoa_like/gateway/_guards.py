@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pysoa_like.gateway._answers import JSONAnswer, problem_answer
-from pysoa_like.gateway._headers import GatewayProblem
+from pysoa_like.gateway._headers import GatewayProblem, correlation_id_of
 
 __all__ = ["AllowedHosts", "JSONCORSMiddleware"]
 
@@ -60,10 +60,12 @@ class AllowedHosts:
         return bool(name) and (name in self.names or name.endswith(self.suffixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and not self.allows(Headers(scope=scope).get("host", "")):
-            problem = GatewayProblem(400, "BAD_REQUEST", "This gateway does not answer to that host name", "Host")
-            await problem_answer(problem)(scope, receive, send)
-            return
+        if scope["type"] in ("http", "websocket"):
+            headers = Headers(scope=scope)
+            if not self.allows(headers.get("host", "")):
+                problem = GatewayProblem(400, "BAD_REQUEST", "This gateway does not answer to that host name", "Host")
+                await problem_answer(problem, correlation_id_of(headers))(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -75,8 +77,8 @@ class JSONCORSMiddleware(CORSMiddleware):
         answer = super().preflight_response(request_headers)
         headers = {key: value for key, value in answer.headers.items() if key not in ("content-length", "content-type")}
         if answer.status_code == 200:
-            return JSONAnswer({"ok": True}, headers=headers)
+            return JSONAnswer({"ok": True}, headers={**headers, "X-Request-ID": correlation_id_of(request_headers)})
         message = bytes(answer.body).decode("utf-8", "replace")
         first = message.removeprefix("Disallowed CORS ").split(",")[0].strip()
         problem = GatewayProblem(answer.status_code, "BAD_REQUEST", message, _PREFLIGHT_FIELDS.get(first), headers)
-        return problem_answer(problem)
+        return problem_answer(problem, correlation_id_of(request_headers))

@@ -16,7 +16,7 @@ import attr
 
 from pysoa_like.auth import API_TOKEN_CONTEXT_KEY, InvalidTokenError, bearer_token
 
-__all__ = ["CallHeaders", "GatewayProblem", "read_call_headers"]
+__all__ = ["CallHeaders", "GatewayProblem", "correlation_id_of", "read_call_headers"]
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 # A request id is kept as given when it is short and printable (it goes into logs and headers).
@@ -114,6 +114,16 @@ def _timeout(value: str | None, default: float, maximum: float) -> float:
             400, "BAD_REQUEST", f"X-Timeout may be at most {maximum:g} seconds, got {value}", "X-Timeout"
         )
     return seconds
+
+
+def correlation_id_of(headers: Mapping[str, str]) -> str:
+    """The correlation id of a request (headers' names in lower case), also for answers refusing it: its
+    ``X-Request-ID`` when valid, else the trace id of a valid ``traceparent``, else a new one."""
+    request_id = (headers.get("x-request-id") or "").strip()
+    if _REQUEST_ID.match(request_id):
+        return request_id
+    trace = _traceparent(headers.get("traceparent"))
+    return trace[1] if trace is not None else uuid.uuid4().hex
 
 
 def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_timeout: float) -> CallHeaders:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.functional.gateway import shop
+from tests.functional.gateway.conftest import GatewayFactory
 
 _TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 _TRACEPARENT = f"00-{_TRACE_ID}-00f067aa0ba902b7-01"
@@ -114,3 +115,30 @@ def test_a_job_carries_the_context_to_each_action(gateway: httpx.Client) -> None
     assert body["actions"][0]["body"]["correlation_id"] == "job-ctx"
     assert body["actions"][0]["body"]["switches"] == [3]
     assert body["actions"][1]["body"] == {"cancelled": 1, "by": "admin"}
+
+
+def test_refusals_before_any_call_carry_the_request_id_too(make_gateway: GatewayFactory) -> None:
+    """Every answer carries X-Request-ID and its body the correlation id, refusals made before any call included
+    (an action not exposed, a malformed header, another method, no such route, another host, a refused CORS
+    preflight): the caller's X-Request-ID when it is valid, else a new one. They carried none."""
+    gateway = make_gateway(timeout=5, allowed_hosts=["127.0.0.1"], cors_origins=["https://shop.example"])
+    mine = {"X-Request-ID": "refused-1"}
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST", **mine}
+    for refused in (
+        gateway.post("/shop/hidden", json={}, headers=mine),
+        gateway.post("/nowhere", json={}, headers=mine),
+        gateway.post("/shop/echo", json={}, headers={**mine, "X-Timeout": "soon"}),
+        gateway.post("/shop/echo", json={}, headers={**mine, "Authorization": "Basic x"}),
+        gateway.get("/shop/echo", headers=mine),
+        gateway.post("/a/b/c", json={}, headers=mine),
+        gateway.post("/shop/echo", json={}, headers={**mine, "Host": "evil.example"}),
+        gateway.options("/shop/echo", headers=preflight),
+    ):
+        assert refused.status_code >= 400, refused.request.url
+        assert refused.headers.get("x-request-id") == "refused-1", (refused.request.url, refused.status_code)
+        assert refused.json()["correlation_id"] == "refused-1"
+    bad_id = gateway.post("/shop/echo", json={}, headers={"X-Request-ID": "has spaces"})
+    assert bad_id.status_code == 400 and bad_id.json()["errors"][0]["field"] == "X-Request-ID"
+    assert (
+        len(bad_id.headers["x-request-id"]) == 32 and bad_id.json()["correlation_id"] == bad_id.headers["x-request-id"]
+    )
