@@ -112,7 +112,7 @@ class _Gateway:
         self.settings = settings
         self.client = client
         self.places = asyncio.Semaphore(settings.max_concurrent_calls)
-        # Requests admitted (reading their body, waiting for a place, or in flight); see admit().
+        # Calls admitted (waiting for a place, or in flight); see admit().
         self.admitted = 0
         self._admissible = settings.max_concurrent_calls + settings.max_waiting_calls
         self._document: dict[str, Any] | None = None
@@ -122,8 +122,11 @@ class _Gateway:
 
     @contextlib.contextmanager
     def admit(self) -> Iterator[None]:
-        """Count a call request from before its body is read until it is answered; refuse it (503 ``GATEWAY_BUSY``)
-        when ``max_concurrent_calls + max_waiting_calls`` are already counted, so the bodies held stay bounded."""
+        """Count a call from when its body is read until it is answered; refuse it (503 ``GATEWAY_BUSY``) at once
+        when ``max_concurrent_calls + max_waiting_calls`` are already counted, so the bodies held stay bounded.
+
+        Counted after the body is read, not before: slow uploads then hold no place a caller could be refused for.
+        """
         if self.admitted >= self._admissible:
             raise GatewayProblem(
                 503,
@@ -327,12 +330,10 @@ def create_app(
             raise _not_exposed(service, action)
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
         try:
+            body = await gateway.read_body(request)
+            if not isinstance(body, dict):
+                raise GatewayProblem(400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)")
             with gateway.admit():
-                body = await gateway.read_body(request)
-                if not isinstance(body, dict):
-                    raise GatewayProblem(
-                        400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)"
-                    )
                 response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
         except GatewayProblem as problem:
             return problem_answer(problem, headers.correlation_id)
@@ -358,9 +359,9 @@ def create_app(
             raise GatewayProblem(404, "NOT_FOUND", f'This gateway exposes no service "{service}"')
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
         try:
+            job = await gateway.read_body(request)
+            actions, continue_on_error = _read_job(service, job, settings)
             with gateway.admit():
-                job = await gateway.read_body(request)
-                actions, continue_on_error = _read_job(service, job, settings)
                 response = await gateway.run(service, actions, headers, continue_on_error)
         except GatewayProblem as problem:
             return problem_answer(problem, headers.correlation_id)

@@ -88,7 +88,7 @@ class GatewaySettings:
         max_body_bytes: The largest request body read (default 1 MiB); a larger one is a 413.
         max_concurrent_calls: Calls in flight at once (default 64); more wait for a place.
         max_waiting_calls: Calls that may wait for a place at once (default 256); one more is refused at once
-            (503), before its body is read, so the bodies the gateway holds stay bounded.
+            (503), so the bodies the gateway holds stay bounded.
         cors_origins: Origins whose pages may call the gateway from a browser (``["*"]``: any); none by
             default (browsers then refuse cross-origin calls).
         cors_allow_credentials: Browsers may send cookies and HTTP authentication with cross-origin calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -142,10 +143,10 @@ def test_a_full_bulkhead_and_a_full_gateway_are_503(make_gateway: GatewayFactory
         assert response.headers["retry-after"] == "1"
 
 
-def test_calls_beyond_the_waiting_room_are_503_at_once_without_reading_their_body(make_gateway: GatewayFactory) -> None:
+def test_calls_beyond_the_waiting_room_are_503_at_once(make_gateway: GatewayFactory) -> None:
     """With max_concurrent_calls in flight and max_waiting_calls waiting for a place, one more request is 503
-    GATEWAY_BUSY at once, before its body is read, so bodies held by waiting calls stay bounded; it waited for
-    its whole deadline before, however many came. The one waiting gets its place and its answer."""
+    GATEWAY_BUSY at once, so bodies held by waiting calls stay bounded; it waited for its whole deadline before,
+    however many came. The one waiting gets its place and its answer."""
     gateway = make_gateway(max_concurrent_calls=1, max_waiting_calls=1)
     answers: list[httpx.Response] = []
     slow = threading.Thread(target=gateway.post, args=("/shop/slow",), kwargs={"json": {"seconds": 1.5}})
@@ -167,6 +168,32 @@ def test_calls_beyond_the_waiting_room_are_503_at_once_without_reading_their_bod
     assert _errors(refused)[0]["code"] == "GATEWAY_BUSY" and refused.headers["retry-after"] == "1"
     assert elapsed < 0.5, elapsed
     assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"square": 9})]
+
+
+def test_a_body_still_being_sent_holds_no_place(make_gateway: GatewayFactory) -> None:
+    """A request whose body trickles in is not counted in max_concurrent_calls + max_waiting_calls until its body
+    is read: other calls go through meanwhile (a few slow uploads could make every call 503 otherwise)."""
+    gateway = make_gateway(max_concurrent_calls=1, max_waiting_calls=0)
+    answers: list[httpx.Response] = []
+
+    def trickle() -> Iterator[bytes]:
+        yield b'{"number": '
+        time.sleep(1.5)
+        yield b"4}"
+
+    upload = threading.Thread(
+        target=lambda: answers.append(
+            gateway.post("/shop/square", content=trickle(), headers={"Content-Type": "application/json"})
+        )
+    )
+    upload.start()
+    try:
+        time.sleep(0.5)
+        meanwhile = gateway.post("/shop/square", json={"number": 2})
+    finally:
+        upload.join(10)
+    assert (meanwhile.status_code, meanwhile.json()) == (200, {"square": 4})
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"square": 16})]
 
 
 def test_an_unreachable_transport_is_502(make_gateway: GatewayFactory) -> None:
