@@ -140,19 +140,18 @@ class _Gateway:
         finally:
             self.admitted -= 1
 
-    async def read_body(self, request: Request) -> Any:
-        """The request's JSON body, decoded (``{}`` when empty)."""
+    async def read_body(self, request: Request, timeout: float) -> Any:
+        """The request's JSON body, decoded (``{}`` when empty), received within ``timeout`` seconds."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise GatewayProblem(413, "BODY_TOO_LARGE", f"The request body may be at most {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise GatewayProblem(413, "BODY_TOO_LARGE", f"The request body may be at most {limit} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        try:
+            raw = await asyncio.wait_for(self._receive(request, limit), timeout)
+        except asyncio.TimeoutError:
+            raise GatewayProblem(
+                408, "REQUEST_TIMEOUT", f"The request body did not arrive within the call's {timeout:g} s"
+            ) from None
         if not raw.strip():
             return {}
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -175,14 +174,30 @@ class _Gateway:
         except RecursionError:
             raise GatewayProblem(400, "BAD_REQUEST", "The body is nested too deeply") from None
 
+    @staticmethod
+    async def _receive(request: Request, limit: int) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise GatewayProblem(413, "BODY_TOO_LARGE", f"The request body may be at most {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def run(
-        self, service: str, actions: list[dict[str, Any]], headers: CallHeaders, continue_on_error: bool
+        self,
+        service: str,
+        actions: list[dict[str, Any]],
+        headers: CallHeaders,
+        continue_on_error: bool,
+        started: float | None = None,
     ) -> JobResponse:
-        """Run the job within the call's deadline (waiting for a place counts too); its response, job and action
-        errors included (transport failures and timeouts are raised)."""
-        started = time.monotonic()
+        """Run the job within the call's deadline, from ``started`` (``time.monotonic()``; default now: receiving
+        the body and waiting for a place count too); its response, job and action errors included (transport
+        failures and timeouts are raised)."""
+        started = time.monotonic() if started is None else started
         try:
-            await asyncio.wait_for(self.places.acquire(), headers.timeout)
+            await asyncio.wait_for(self.places.acquire(), max(headers.timeout - (time.monotonic() - started), 0.001))
         except asyncio.TimeoutError:
             raise GatewayProblem(
                 503,
@@ -329,12 +344,13 @@ def create_app(
         if not settings.exposes(service, action):
             raise _not_exposed(service, action)
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
+        started = time.monotonic()
         try:
-            body = await gateway.read_body(request)
+            body = await gateway.read_body(request, headers.timeout)
             if not isinstance(body, dict):
                 raise GatewayProblem(400, "BAD_REQUEST", "The body must be a JSON object (the action's request body)")
             with gateway.admit():
-                response = await gateway.run(service, [{"action": action, "body": body}], headers, False)
+                response = await gateway.run(service, [{"action": action, "body": body}], headers, False, started)
         except GatewayProblem as problem:
             return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:
@@ -358,11 +374,12 @@ def create_app(
         if service not in settings.expose:
             raise GatewayProblem(404, "NOT_FOUND", f'This gateway exposes no service "{service}"')
         headers = read_call_headers(request.headers, settings.timeout, settings.max_timeout)
+        started = time.monotonic()
         try:
-            job = await gateway.read_body(request)
+            job = await gateway.read_body(request, headers.timeout)
             actions, continue_on_error = _read_job(service, job, settings)
             with gateway.admit():
-                response = await gateway.run(service, actions, headers, continue_on_error)
+                response = await gateway.run(service, actions, headers, continue_on_error, started)
         except GatewayProblem as problem:
             return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:

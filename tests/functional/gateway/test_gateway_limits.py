@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -27,6 +28,23 @@ def test_a_body_over_the_limit_is_413_with_or_without_a_length(make_gateway: Gat
     assert streamed.status_code == 413
     fits = gateway.post("/shop/echo", json={"text": "x" * 900})
     assert fits.status_code == 200
+
+
+def test_a_body_that_does_not_arrive_within_the_deadline_is_408(gateway: httpx.Client) -> None:
+    """The call's deadline (X-Timeout) covers receiving its body: a body still trickling in when it passes is
+    refused with 408 REQUEST_TIMEOUT, nothing called (the gateway waited for the body however long it took)."""
+
+    def trickle() -> Iterator[bytes]:
+        yield b'{"text": "'
+        time.sleep(2)
+        yield b'late"}'
+
+    response = gateway.post(
+        "/shop/echo", content=trickle(), headers={"Content-Type": "application/json", "X-Timeout": "0.5"}
+    )
+    assert response.status_code == 408, response.text
+    (error,) = response.json()["errors"]
+    assert error["code"] == "REQUEST_TIMEOUT" and "0.5" in error["message"]
 
 
 def test_a_body_that_is_not_json_is_415_and_malformed_json_400(gateway: httpx.Client) -> None:
