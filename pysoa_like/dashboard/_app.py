@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from typing import Any
@@ -71,11 +72,13 @@ def create_app(
         ``/api/services/<name>`` (actions and schemas) and ``/healthz``.
 
     Raises:
-        ValueError: ``interval``, ``resolution`` or ``window`` out of range, or a malformed host name in
+        ValueError: ``interval``, ``resolution`` or ``window`` not a positive finite number (or ``window``
+            shorter than ``resolution``), or a malformed host name in
             ``allowed_hosts`` (a wildcard other than ``*.example.com``, say).
     """
-    if interval <= 0:
-        raise ValueError(f"interval must be positive, got {interval}")
+    for name, seconds in (("interval", interval), ("resolution", resolution), ("window", window)):
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {seconds}")
     if allowed_hosts is not None:
         allowed_hosts = check_allowed_hosts(allowed_hosts, "allowed_hosts")
     state = DashboardState(fleet, resolution=resolution, window=window)
