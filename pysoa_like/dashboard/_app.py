@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -132,7 +133,19 @@ def create_app(
         Route("/healthz", health),
     ]
     middleware = [] if allowed_hosts is None else [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # As the dashboard's other errors: JSON, for the scripts that read its API.
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"error": str(exc.detail)},
+            status_code=exc.status_code,
+            headers={**_SECURITY_HEADERS, **(exc.headers or {})},
+        )
+
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={HTTPException: http_error}
+    )
     app.state.dashboard = state
     return app
 

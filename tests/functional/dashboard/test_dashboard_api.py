@@ -128,3 +128,18 @@ def test_on_a_loopback_address_only_loopback_host_names_are_answered(dashboard_u
     local = urllib.request.Request(dashboard_url + "healthz", headers={"Host": f"localhost:{port}"})
     with urllib.request.urlopen(local, timeout=5) as response:
         assert json.loads(response.read()) == {"ok": True}
+
+
+def test_a_wrong_path_or_method_is_a_json_error(dashboard_url: str) -> None:
+    """A path the dashboard does not serve is 404 and another method 405, with a JSON body {"error": ...} as its
+    other errors have, for the scripts reading its JSON (they were Starlette's plain text)."""
+    for request, code in (
+        (urllib.request.Request(dashboard_url + "api/overveiw"), 404),
+        (urllib.request.Request(dashboard_url + "api/overview", data=b"{}", method="POST"), 405),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        with refused.value as answer:
+            assert answer.code == code
+            assert answer.headers["Content-Type"] == "application/json"
+            assert set(json.loads(answer.read())) == {"error"}
