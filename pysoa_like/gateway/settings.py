@@ -31,6 +31,7 @@ ALL_ACTIONS = "*"
 BUILTIN_ACTIONS = frozenset({"introspect", "status"})
 # A service or action name that can be a path segment: what PySOA names look like in practice.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_DEFAULT_TIMEOUT = 10.0
 
 
 def _number(name: str, value: Any, minimum: float, maximum: float = math.inf) -> float:
@@ -106,7 +107,7 @@ class GatewaySettings:
     """
 
     expose: Mapping[str, frozenset[str] | str] = attr.ib(converter=_expose)
-    timeout: float = attr.ib(default=10.0)
+    timeout: float = attr.ib(default=_DEFAULT_TIMEOUT)
     max_timeout: float = attr.ib(default=60.0)
     max_body_bytes: int = attr.ib(default=1024 * 1024)
     max_concurrent_calls: int = attr.ib(default=64)
@@ -122,7 +123,17 @@ class GatewaySettings:
 
     def __attrs_post_init__(self) -> None:
         _number("max_timeout", self.max_timeout, 0)
-        _number("timeout", self.timeout, 0, self.max_timeout)
+        _number("timeout", self.timeout, 0)
+        if self.timeout > self.max_timeout:
+            # Said plainly when only max_timeout was set: the error is about a timeout the settings do not show.
+            default = (
+                f" (the default timeout is {_DEFAULT_TIMEOUT:g}: set timeout too)"
+                if self.timeout == _DEFAULT_TIMEOUT
+                else ""
+            )
+            raise ValueError(
+                f"timeout must be at most {self.max_timeout:g} (max_timeout), got {self.timeout!r}{default}"
+            )
         refresh = self.openapi_refresh_seconds
         if isinstance(refresh, bool) or not isinstance(refresh, int | float) or not 0 <= refresh < math.inf:
             raise ValueError(f"openapi_refresh_seconds must be a number of seconds, 0 or more, got {refresh!r}")

@@ -32,6 +32,7 @@ def test_defaults_and_the_allow_list() -> None:
         ({"expose": {"orders": ["../x"]}}, "expose.orders must list"),
         ({"expose": {"o": "*"}, "timeout": 0}, "timeout must be more than 0"),
         ({"expose": {"o": "*"}, "timeout": 90}, "at most 60"),
+        ({"expose": {"o": "*"}, "max_timeout": 5}, "at most 5 (max_timeout), got 10.0 (the default timeout is 10"),
         ({"expose": {"o": "*"}, "timeout": float("nan")}, "timeout must be a finite number"),
         ({"expose": {"o": "*"}, "max_body_bytes": 0}, "max_body_bytes must be a positive integer"),
         ({"expose": {"o": "*"}, "max_concurrent_calls": 1.5}, "max_concurrent_calls must be a positive integer"),
