@@ -55,7 +55,7 @@ def _expose(value: Any) -> dict[str, frozenset[str] | str]:
         if actions == ALL_ACTIONS:
             result[service] = ALL_ACTIONS
             continue
-        if isinstance(actions, str) or not isinstance(actions, Iterable):
+        if isinstance(actions, str | Mapping) or not isinstance(actions, Iterable):
             raise ValueError(f'expose.{service} must be a list of action names or "*", got {actions!r}')
         names = list(actions)
         bad = [name for name in names if not isinstance(name, str) or not _NAME.match(name)]

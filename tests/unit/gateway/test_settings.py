@@ -28,6 +28,7 @@ def test_defaults_and_the_allow_list() -> None:
         ({"expose": {}}, "at least one service"),
         ({"expose": {"orders": []}}, "expose.orders must list at least one action"),
         ({"expose": {"orders": "get"}}, 'list of action names or "*"'),
+        ({"expose": {"orders": {"get": True}}}, 'expose.orders must be a list of action names or "*"'),
         ({"expose": {"a/b": "*"}}, "not a service name"),
         ({"expose": {"orders": ["../x"]}}, "expose.orders must list"),
         ({"expose": {"o": "*"}, "timeout": 0}, "timeout must be more than 0"),
