@@ -15,10 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pysoa_like._asgi import check_allowed_hosts
+from pysoa_like._web_json import JSONAnswer
 from pysoa_like.dashboard._state import DashboardState
 from pysoa_like.fleet.errors import FleetError
 from pysoa_like.fleet.redis import FleetRedis
@@ -108,22 +109,22 @@ def create_app(
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in _ASSETS:
-            return JSONResponse({"error": f"no asset {name!r}"}, status_code=404)
+            return JSONAnswer({"error": f"no asset {name!r}"}, status_code=404)
         return Response(_asset(name), media_type=_ASSETS[name], headers=_SECURITY_HEADERS)
 
     async def overview(request: Request) -> Response:
-        return JSONResponse(dict(state.overview(), config=config), headers=_SECURITY_HEADERS)
+        return JSONAnswer(dict(state.overview(), config=config), headers=_SECURITY_HEADERS)
 
     async def service(request: Request) -> Response:
         name = request.path_params["name"]
         try:
             described: dict[str, Any] = await asyncio.to_thread(state.actions, name)
         except FleetError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503, headers=_SECURITY_HEADERS)
-        return JSONResponse(described, headers=_SECURITY_HEADERS)
+            return JSONAnswer({"error": str(exc)}, status_code=503, headers=_SECURITY_HEADERS)
+        return JSONAnswer(described, headers=_SECURITY_HEADERS)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        return JSONAnswer({"ok": True})
 
     routes = [
         Route("/", index),
@@ -137,7 +138,7 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         # As the dashboard's other errors: JSON, for the scripts that read its API.
         assert isinstance(exc, HTTPException)
-        return JSONResponse(
+        return JSONAnswer(
             {"error": str(exc.detail)},
             status_code=exc.status_code,
             headers={**_SECURITY_HEADERS, **(exc.headers or {})},

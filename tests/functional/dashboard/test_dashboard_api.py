@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +16,8 @@ import pytest
 
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
+from pysoa_like.fleet.keys import registry_errors_key
+from pysoa_like.test.redis import RedisServerProcess
 from tests.functional.conftest import wait_for
 from tests.functional.dashboard.conftest import get_json
 
@@ -143,3 +146,29 @@ def test_a_wrong_path_or_method_is_a_json_error(dashboard_url: str) -> None:
             assert answer.code == code
             assert answer.headers["Content-Type"] == "application/json"
             assert set(json.loads(answer.read())) == {"error"}
+
+
+def test_an_error_message_with_a_lone_surrogate_is_shown(
+    redis_server: RedisServerProcess, demo_services: dict[str, int], overview: Callable[[], Any]
+) -> None:
+    """A recent error whose message holds a lone UTF-16 surrogate (MessagePack carries them, so a service may echo
+    one from its caller; its record stores it as a JSON escape) is shown, escaped; every /api/overview was a
+    plain-text 500 while it was among the latest errors (a day, unless newer ones pushed it out)."""
+    marker = f"SURROGATE_{uuid.uuid4().hex[:8]}"
+    record = json.dumps({"service": "calculator", "code": marker, "message": "got \ud800 here", "time": time.time()})
+    key = registry_errors_key("calculator")
+    with redis_server.client() as client:
+        client.lpush(key, record)
+        try:
+
+            def shown() -> Any:
+                try:
+                    return [error for error in overview()["recent_errors"] if error["code"] == marker]
+                except urllib.error.HTTPError as failed:
+                    failed.close()
+                    return None
+
+            (error,) = wait_for(shown, timeout=10)
+            assert error["message"] == "got \ud800 here"
+        finally:
+            client.lrem(key, 0, record)
