@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -91,15 +90,6 @@ def _reject_constant(name: str) -> Any:
     raise EncodingError(f'{name} is not JSON: send {{"$float": "{name}"}}')
 
 
-def _finite_float(text: str) -> float:
-    # A number beyond the float range (1e400) would be read as an infinity: refused, as the literals are.
-    value = float(text)
-    if not math.isfinite(value):
-        name = "Infinity" if value > 0 else "-Infinity"
-        raise EncodingError(f'{text} is out of the range of a float: send {{"$float": "{name}"}} for {name}')
-    return value
-
-
 class _Gateway:
     """What the routes share: the settings, the client, the concurrency bound and the cached document.
 
@@ -149,8 +139,12 @@ class _Gateway:
         try:
             raw = await asyncio.wait_for(self._receive(request, limit), timeout)
         except asyncio.TimeoutError:
+            # The connection is closed after it (RFC 9110): what is still arriving of the body is not read.
             raise GatewayProblem(
-                408, "REQUEST_TIMEOUT", f"The request body did not arrive within the call's {timeout:g} s"
+                408,
+                "REQUEST_TIMEOUT",
+                f"The request body did not arrive within the call's {timeout:g} s",
+                headers={"Connection": "close"},
             ) from None
         if not raw.strip():
             return {}
@@ -162,7 +156,7 @@ class _Gateway:
                 f"Send the body as JSON (Content-Type: application/json), not {media_type or 'untyped'}",
             )
         try:
-            parsed = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+            parsed = json.loads(raw, parse_constant=_reject_constant)
         except EncodingError as exc:
             raise GatewayProblem(400, "BAD_REQUEST", str(exc)) from None
         except (ValueError, RecursionError) as exc:

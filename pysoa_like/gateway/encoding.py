@@ -268,4 +268,9 @@ def from_json_value(value: Any, path: str = "") -> Any:
         return {key: from_json_value(item, _join(path, key)) for key, item in value.items()}
     if isinstance(value, list):
         return [from_json_value(item, _join(path, index)) for index, item in enumerate(value)]
+    if type(value) is float and not math.isfinite(value):
+        # A number beyond the float range (1e400) that json.loads read as an infinity (the NaN and Infinity
+        # literals are refused while parsing): refused as they are, with where it is.
+        name = "Infinity" if value > 0 else "-Infinity"
+        raise EncodingError(f'a number out of the range of a float: send {{"$float": "{name}"}} for {name}', path)
     return value

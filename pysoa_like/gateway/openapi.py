@@ -94,6 +94,7 @@ _ERROR_ANSWERS = {
     "malformed body or header, or any other error the action reports as the caller's.",
     "404": "The service or action is not exposed by this gateway, or the service does not know the action.",
     "413": "The request body is larger than the gateway accepts (or than the transport carries).",
+    "408": "The request body did not all arrive within the call's deadline (X-Timeout or the gateway's default).",
     "415": "The request body is not JSON.",
     "500": "The service failed (an unexpected error), or the gateway did.",
     "502": "The gateway could not reach the service's transport, or the worker died.",

@@ -166,7 +166,7 @@ def test_calls_beyond_the_waiting_room_are_503_at_once(make_gateway: GatewayFact
         waiting.join(10)
     assert refused.status_code == 503, refused.text
     assert _errors(refused)[0]["code"] == "GATEWAY_BUSY" and refused.headers["retry-after"] == "1"
-    assert elapsed < 0.5, elapsed
+    assert elapsed < 2, elapsed  # at once: not after the 8 s a place could be waited for
     assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"square": 9})]
 
 

@@ -45,6 +45,7 @@ def test_a_body_that_does_not_arrive_within_the_deadline_is_408(gateway: httpx.C
     assert response.status_code == 408, response.text
     (error,) = response.json()["errors"]
     assert error["code"] == "REQUEST_TIMEOUT" and "0.5" in error["message"]
+    assert response.headers["connection"] == "close"  # the rest of the body is not read (RFC 9110)
 
 
 def test_a_body_that_is_not_json_is_415_and_malformed_json_400(gateway: httpx.Client) -> None:
@@ -56,6 +57,11 @@ def test_a_body_that_is_not_json_is_415_and_malformed_json_400(gateway: httpx.Cl
         response = gateway.post("/shop/echo", content=raw, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, raw[:20]
         assert response.json()["errors"][0]["code"] == "BAD_REQUEST"
+    for raw, field in ((b'{"a": 1e400}', "a"), (b'{"a": [-1E999]}', "a.0")):
+        (error,) = gateway.post("/shop/echo", content=raw, headers={"Content-Type": "application/json"}).json()[
+            "errors"
+        ]
+        assert error["field"] == field and "out of the range of a float" in error["message"], error
     vendor = gateway.post("/shop/echo", content=b'{"a": 1}', headers={"Content-Type": "application/vnd.api+json"})
     assert vendor.status_code == 200
 

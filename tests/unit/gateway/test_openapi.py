@@ -297,3 +297,10 @@ def test_a_service_whose_introspection_cannot_be_read_is_listed_undescribed(
     tags = {tag["name"]: tag["description"] for tag in document["tags"]}
     assert tags["odd"].startswith("Not described: its introspection could not be read (")
     assert set(document["paths"]) == {"/described/old", "/described", "/healthz"}
+
+
+def test_every_action_lists_the_408_of_a_body_that_does_not_arrive_in_time(document: dict[str, Any]) -> None:
+    """The gateway answers 408 when a call's body has not all arrived within its deadline: the document says so."""
+    operation = document["paths"]["/described/all_fields"]["post"]
+    assert operation["responses"]["408"] == {"$ref": "#/components/responses/Error408"}
+    assert "Error408" in document["components"]["responses"]
