@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -217,6 +218,9 @@ def _field_map(fields: Any) -> dict[Any, Any]:
     return dict(zip(items[0::2], items[1::2], strict=True))
 
 
+_SCRIPT_ERROR_PREFIX = re.compile(r"^Error running script \(call to [^)]*\): @\w+:\d+: ")
+
+
 def _failure_kind(exc: BaseException) -> str:
     """What made a step fail, for the outage log: the code Redis answered (``WRONGTYPE``, ``NOGROUP``, ``ERR``...),
     ``refused credentials``, or ``unreachable`` (no answer: connection, timeout, no master known)."""
@@ -224,8 +228,10 @@ def _failure_kind(exc: BaseException) -> str:
     while isinstance(error, FleetError) and error.__cause__ is not None:
         error = error.__cause__
     if isinstance(error, redis.ResponseError):
-        # A pipeline's error is "Command # n (...) of pipeline caused error: <Redis' answer>".
+        # A pipeline's error is "Command # n (...) of pipeline caused error: <Redis' answer>"; before Redis 7 a
+        # script's is "Error running script (call to f_<sha>): @user_script:<line>: <Redis' answer>".
         answer = str(error).rpartition("of pipeline caused error: ")[2]
+        answer = _SCRIPT_ERROR_PREFIX.sub("", answer, count=1)
         code = answer.split(" ", 1)[0]
         return code if code.isupper() else "ERR"
     if isinstance(error, redis.AuthenticationError):

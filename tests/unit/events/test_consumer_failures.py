@@ -115,6 +115,16 @@ def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFi
             ),
             "NOGROUP",
         ),
+        (
+            # Redis 6's wrapping of a script's error (the claim script finding the groups gone)
+            _wrapped(
+                redis.ResponseError(
+                    "Error running script (call to f_c01cda35a70921c2e21ce0b619165c8701a3b838): @user_script:2: "
+                    "NOGROUP No such key 'k' or consumer group 'g'"
+                )
+            ),
+            "NOGROUP",
+        ),
         (redis.ResponseError("something unusual"), "ERR"),
     ],
 )
