@@ -185,3 +185,19 @@ def test_bad_chunk_settings_fail() -> None:
         RedisServerTransport("echo", backend_type="redis.standard", chunk_messages_larger_than_bytes=1000)
     with pytest.raises(ValueError, match="maximum_message_size_in_bytes"):
         RedisServerTransport("echo", backend_type="redis.standard", chunk_messages_larger_than_bytes=102400)
+
+
+def test_a_recording_recorder_times_each_side_deserializing(
+    make_client: ClientFactory, make_server: ServerFactory
+) -> None:
+    """With a recorder that records, the request's and the reply's deserialization are timed (``receive.deserialize``)
+    on each side, the core decoding them through the transport's timed call; the round trip is unchanged."""
+    client_metrics, server_metrics = RecordingMetrics(), RecordingMetrics()
+    client, server = make_client(metrics=client_metrics), make_server(metrics=server_metrics)
+    client.send_request_message(1, {}, job_request())
+    request_id, meta, body = server.receive_request_message()
+    assert (request_id, body) == (1, job_request())
+    server.send_response_message(request_id, meta, job_response(n=1))
+    assert client.receive_response_message(5).body == job_response(n=1)
+    assert server_metrics.timers["server.transport.redis_gateway.receive.deserialize"] == 1
+    assert client_metrics.timers["client.transport.redis_gateway.receive.deserialize"] == 1

@@ -54,11 +54,6 @@ class ChunkedReplies:
             raise DroppedReply("invalid_message", str(exc), error=exc) from exc
         return accept_reply(message, time.time(), self.service_name, self._state.pending)[1]
 
-    def _timed_deserialize(self, serializer: Serializer, payload: Any) -> Any:
-        """A reply's payload deserialized, timed (``receive.deserialize``; for a recorder that records anything)."""
-        with self.metrics.timer(self._prefix + "receive.deserialize"):
-            return serializer.buffer_to_dict(payload)
-
     def _reassemble(self, first: ParsedMessage, first_size: int, queue_name: str, deadline: float) -> bytes:
         """The whole payload of a chunked reply, read within ``deadline`` and ``maximum_reply_size_in_bytes``."""
         reassembler = ChunkReassembler(first)

@@ -179,7 +179,7 @@ class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, Drop
         # (Naming this thread's reply queue validates the service name for key use: it must not contain "!".)
         self._state = _ThreadState(require_reply_nonce, service_name, self.client_id)
         # How the core deserializes a reply: the serializer's own, or timed when the recorder records anything.
-        self._deserialize = self._timed_deserialize if self.core.measured else None
+        self._deserialize = self.core.deserialized if self.core.measured else None
 
     @classmethod
     def asyncio_transport(

@@ -212,6 +212,12 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         self.metrics.histogram(self.prefix + "send.message_size").set(len(payload))
         return payload
 
+    def deserialized(self, serializer: Serializer, payload: Any) -> Any:
+        """A received payload deserialized, timed (``receive.deserialize``): the ``deserialize`` the drivers hand the
+        core's decoding for a recorder that records (see :attr:`measured`; otherwise they hand ``None``)."""
+        with self.metrics.timer(self.prefix + "receive.deserialize"):
+            return serializer.buffer_to_dict(payload)
+
     def log_oversized(self, size: int, request_id: Any, direction: str) -> None:
         """Log a WARNING on ``pysoa_like.transport.oversized_message`` (for a message that
         ``core.message.frame_for_sending`` finds oversized)."""

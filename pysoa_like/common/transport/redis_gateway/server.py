@@ -135,7 +135,7 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         self._rejections = Rejections(self.core, self._answer_rejected)
         self._watch = WorkerWatch(self.core)
         # How the core deserializes a request: the serializer's own, or timed when the recorder records anything.
-        self._deserialize = self._timed_deserialize if self.core.measured else None
+        self._deserialize = self.core.deserialized if self.core.measured else None
         self._delivery: AtLeastOnceDelivery | None = None
         # The receive timeout announced by receive_follows (None: none announced).
         self._receive_follows: float | None = None
@@ -206,12 +206,6 @@ class RedisServerTransport(AtLeastOnceServing, ServerTransport):
         if meta.client_version_problem is not None:
             self._rejections.malformed_client_version(received.request_id, meta.client_version_problem)
         return received
-
-    def _timed_deserialize(self, serializer: Serializer, payload: bytes | bytearray | memoryview) -> Any:
-        """The request's payload deserialized, timed (when the recorder records anything)."""
-        core = self.core
-        with core.metrics.timer(core.prefix + "receive.deserialize"):
-            return serializer.buffer_to_dict(payload)
 
     def _answer_rejected(
         self,
