@@ -49,6 +49,18 @@ def add_gateway_command(commands: Any) -> None:
     parser.add_argument("--max-timeout", type=float, metavar="SECONDS", help="Largest X-Timeout accepted (default 60)")
     parser.add_argument("--max-body-bytes", type=int, metavar="BYTES", help="Largest request body (default 1 MiB)")
     parser.add_argument(
+        "--max-concurrent-calls",
+        type=int,
+        metavar="N",
+        help="Calls in flight at once; more wait for a place within their deadline (default 64)",
+    )
+    parser.add_argument(
+        "--max-waiting-calls",
+        type=int,
+        metavar="N",
+        help="Calls waiting for a place at once; one more is refused with 503 at once (default 256; 0: none waits)",
+    )
+    parser.add_argument(
         "--cors-origin",
         action="append",
         metavar="ORIGIN",
@@ -94,6 +106,8 @@ def _gateway_settings(args: argparse.Namespace, target: Target) -> dict[str, Any
         "timeout": args.timeout,
         "max_timeout": args.max_timeout,
         "max_body_bytes": args.max_body_bytes,
+        "max_concurrent_calls": args.max_concurrent_calls,
+        "max_waiting_calls": args.max_waiting_calls,
         "cors_origins": args.cors_origin,
         "allowed_hosts": args.allowed_host,
         "title": args.title,

@@ -15,9 +15,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.common.errors import Error
@@ -219,8 +220,14 @@ class _Gateway:
     async def document(self) -> dict[str, Any]:
         """The OpenAPI document. The first request waits for it; once there is one, it is answered at once, and
         when it is older than ``openapi_refresh_seconds`` one task builds the next in the background (a service
-        that does not answer would otherwise hold every request for its timeout, each time)."""
-        if self._document is None:
+        that does not answer would otherwise hold every request for its timeout, each time).
+
+        With ``openapi_refresh_seconds`` 0 the document is kept for no time: each request waits for one built for it.
+        """
+        if self.settings.openapi_refresh_seconds == 0:
+            async with self._document_lock:
+                await self._build_document()
+        elif self._document is None:
             async with self._document_lock:
                 if self._document is None:
                     await self._build_document()
@@ -298,6 +305,24 @@ def _exception_answer(exc: Exception, service: str, correlation_id: str) -> JSON
     return _answer(outcome, {"errors": [error], "correlation_id": correlation_id}, correlation_id)
 
 
+class _NoAnswer(Response):
+    """The answer to a client that is gone: nothing is sent (ASGI servers end such a request quietly)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+def _client_gone(request: Request, correlation_id: str) -> Response:
+    """A client disconnected while sending its body: nothing was called and no one is left to answer, so one
+    quiet line (no error, no traceback: a closed tab or a dropped mobile connection is not the gateway's fault)."""
+    _logger.info(
+        "The client disconnected before sending all its body of POST %s (correlation id %s); nothing was called",
+        request.url.path,
+        correlation_id,
+    )
+    return _NoAnswer()
+
+
 def _not_exposed(service: str, action: str) -> GatewayProblem:
     return GatewayProblem(
         404, "NOT_FOUND", f'This gateway exposes no action "{action}" of service "{service}"', "action"
@@ -349,6 +374,8 @@ def create_app(
             return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:
             return problem_answer(_unsendable(exc, single=True), headers.correlation_id)
+        except ClientDisconnect:
+            return _client_gone(request, headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         outcome = job_outcome(response)
@@ -378,6 +405,8 @@ def create_app(
             return problem_answer(problem, headers.correlation_id)
         except InvalidField as exc:
             return problem_answer(_unsendable(exc, single=False), headers.correlation_id)
+        except ClientDisconnect:
+            return _client_gone(request, headers.correlation_id)
         except Exception as exc:
             return _exception_answer(exc, service, headers.correlation_id)
         try:

@@ -81,15 +81,24 @@ def _traceparent(value: str | None) -> tuple[str, str] | None:
 
 
 def _switches(value: str | None) -> list[int]:
+    """The switches of an ``X-Switches`` header: integers separated by commas, spaces or both (``1, 5``)."""
     if value is None or not value.strip():
         return []
+    if any(not item.strip() for item in value.split(",")):
+        raise GatewayProblem(
+            400,
+            "BAD_REQUEST",
+            "X-Switches has an empty item (a comma at an end, or two commas in a row): send comma-separated "
+            "integers (1, 5)",
+            "X-Switches",
+        )
     switches = []
-    for part in re.split(r"[,\s]+", value.strip()):
+    for part in value.replace(",", " ").split():
         try:
             switches.append(int(part))
         except ValueError:
             raise GatewayProblem(
-                400, "BAD_REQUEST", f"X-Switches must list integers (1, 5), got {part!r}", "X-Switches"
+                400, "BAD_REQUEST", f"X-Switches must be comma-separated integers (1, 5), got {part!r}", "X-Switches"
             ) from None
         if switches[-1] not in _SWITCH_RANGE:
             raise GatewayProblem(

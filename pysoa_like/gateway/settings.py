@@ -95,12 +95,13 @@ class GatewaySettings:
         cors_allow_credentials: Browsers may send cookies and HTTP authentication with cross-origin calls
             (not allowed with ``"*"``; bearer tokens in ``Authorization`` need no credentials).
         cors_max_age: Seconds a browser may cache a preflight answer (default 600).
-        allowed_hosts: Host names (the ``Host`` header) the gateway answers to; ``None`` (default): any.
+        allowed_hosts: Host names (the ``Host`` header) the gateway answers to, at least one; ``None`` (default):
+            any.
         title: The API's title in the OpenAPI document and the docs page.
         version: The API's version in the OpenAPI document.
         docs: Serve the docs page at ``/docs`` (default true); ``/openapi.json`` is always served.
         openapi_refresh_seconds: How long the OpenAPI document is kept before the services are asked
-            again for their actions (default 60).
+            again for their actions (default 60; 0: never kept, each request of it waits for one built for it).
 
     Raises:
         ValueError: A setting out of range or of the wrong kind (the message names it).
@@ -152,8 +153,13 @@ class GatewaySettings:
         for name in ("title", "version"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")
-        if self.allowed_hosts is not None:
-            check_allowed_hosts(self.allowed_hosts, "allowed_hosts")
+        if self.allowed_hosts is not None and not check_allowed_hosts(self.allowed_hosts, "allowed_hosts"):
+            # Answering to no host name at all would refuse every request: never what was meant.
+            raise ValueError(
+                'allowed_hosts must name at least one host (or "*" for any), got an empty list: list the host '
+                "names the gateway is reached by (api.example.com, *.example.com), or leave the setting out to answer "
+                "any"
+            )
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> GatewaySettings:

@@ -7,9 +7,10 @@ import io
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,37 @@ def test_options_override_the_settings(start_gateway: object, shop_redis_url: st
         assert http.post("/shop/slow", json={"seconds": 2}).status_code == 404
 
 
+def test_the_concurrency_options_reach_the_gateway(start_gateway: object, shop_redis_url: str) -> None:
+    """--max-concurrent-calls 1 --max-waiting-calls 0: with one slow call in flight, another call is refused at
+    once with 503 GATEWAY_BUSY (the command had no such options: 64 and 256 then, and the call went through)."""
+    _, url = start_gateway(  # type: ignore[operator]
+        "--redis-url", shop_redis_url, "--expose", "shop", "--max-concurrent-calls", "1", "--max-waiting-calls", "0",
+    )  # fmt: skip
+    with httpx.Client(base_url=url, timeout=30) as http:
+        slow = threading.Thread(target=http.post, args=("/shop/slow",), kwargs={"json": {"seconds": 1.5}})
+        slow.start()
+        try:
+            time.sleep(0.5)
+            started = time.monotonic()
+            refused = http.post("/shop/square", json={"number": 2}, headers={"X-Timeout": "8"})
+            elapsed = time.monotonic() - started
+        finally:
+            slow.join(10)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["errors"][0]["code"] == "GATEWAY_BUSY" and elapsed < 2, elapsed  # not after its 8 s
+        assert http.post("/shop/square", json={"number": 2}).json() == {"square": 4}
+
+
+def test_the_concurrency_options_are_in_the_help() -> None:
+    """`pysoa-like gateway --help` lists --max-concurrent-calls and --max-waiting-calls with their defaults."""
+    stdout = io.StringIO()
+    with redirect_stdout(stdout), pytest.raises(SystemExit):
+        main(["gateway", "--help"])
+    text = " ".join(stdout.getvalue().split())
+    assert "--max-concurrent-calls N" in text and "(default 64)" in text
+    assert "--max-waiting-calls N" in text and "(default 256; 0: none waits)" in text
+
+
 def _run(*args: str) -> tuple[int, str]:
     stderr = io.StringIO()
     with redirect_stderr(stderr):
@@ -110,6 +142,14 @@ def _run(*args: str) -> tuple[int, str]:
         (
             ("--redis-url", "redis://127.0.0.1:9/0", "--expose", "shop", "--allowed-host", "*example.com"),
             "bad gateway settings: allowed_hosts: '*example.com' is not",
+        ),
+        (
+            ("--redis-url", "redis://127.0.0.1:9/0", "--expose", "shop", "--max-concurrent-calls", "0"),
+            "bad gateway settings: max_concurrent_calls must be a positive integer, got 0",
+        ),
+        (
+            ("--redis-url", "redis://127.0.0.1:9/0", "--expose", "shop", "--max-waiting-calls", "-1"),
+            "bad gateway settings: max_waiting_calls must be an integer, 0 or more, got -1",
         ),
         (("--settings", "tests.functional.gateway.shop", "--expose", "billing"), "service 'billing' is not in"),
         (("--settings", "no_such_settings_module"), "cannot import settings module"),
@@ -138,8 +178,6 @@ def test_a_port_in_use_is_a_usage_error(shop_redis_url: str) -> None:
 def test_the_command_is_listed_in_the_help() -> None:
     """`pysoa-like --help` names the gateway command and an example."""
     stdout = io.StringIO()
-    from contextlib import redirect_stdout
-
     with redirect_stdout(stdout), pytest.raises(SystemExit):
         main(["--help"])
     assert "gateway" in stdout.getvalue() and "pysoa-like gateway --settings" in stdout.getvalue()

@@ -48,6 +48,7 @@ def test_defaults_and_the_allow_list() -> None:
         ({"expose": {"o": "*"}, "allowed_hosts": ["*example.com"]}, "allowed_hosts: '*example.com' is not"),
         ({"expose": {"o": "*"}, "allowed_hosts": ["api.*"]}, "allowed_hosts: 'api.*' is not"),
         ({"expose": {"o": "*"}, "allowed_hosts": ["a b"]}, "allowed_hosts: 'a b' is not"),
+        ({"expose": {"o": "*"}, "allowed_hosts": []}, 'allowed_hosts must name at least one host (or "*" for any)'),
         ({"expose": {"o": "*"}, "openapi_refresh_seconds": -1}, "openapi_refresh_seconds"),
         ({"expose": {"o": "*"}, "timeuot": 5}, "unknown gateway setting(s) timeuot; known: expose, timeout"),
     ],
