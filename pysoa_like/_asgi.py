@@ -24,12 +24,22 @@ def check_allowed_hosts(hosts: Any, name: str) -> list[str]:
         hosts: The names.
         name: The setting or option they come from, for the message (``allowed_hosts``, ``--allowed-host``).
 
+    Returns:
+        The names, as a list (a generator given is read once, here).
+
     Raises:
-        ValueError: Not a list of such names (the message starts with ``name``).
+        ValueError: Not a list of such names, or an empty one (which would refuse every request); the message
+            starts with ``name``.
     """
     if isinstance(hosts, str) or not isinstance(hosts, Iterable):
         raise ValueError(f"{name} must be a list of host names, got {hosts!r}")
     names = list(hosts)
+    if not names:
+        # Answering to no host name at all would refuse every request: never what was meant.
+        raise ValueError(
+            f'{name} must name at least one host (or "*" for any), got an empty list: list the host names the page '
+            "is reached by (api.example.com, *.example.com), or leave the setting out to answer any"
+        )
     for host in names:
         wildcard = isinstance(host, str) and host.startswith("*.")
         rest = host[2:] if wildcard else host

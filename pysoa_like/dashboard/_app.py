@@ -66,7 +66,7 @@ def create_app(
         window: Seconds of history in the charts.
         title: The page title.
         allowed_hosts: The host names the page may be asked for (the ``Host`` header, without the
-            port); others get 400. ``None`` allows any. A dashboard on a loopback address should
+            port), at least one; others get 400. ``None`` allows any. A dashboard on a loopback address should
             allow only loopback names, so that no web site can read it through DNS rebinding.
 
     Returns:
@@ -76,7 +76,7 @@ def create_app(
     Raises:
         ValueError: ``interval``, ``resolution`` or ``window`` not a positive finite number (or ``window``
             shorter than ``resolution``), or a malformed host name in
-            ``allowed_hosts`` (a wildcard other than ``*.example.com``, say).
+            ``allowed_hosts`` (a wildcard other than ``*.example.com``, say) or an empty list of them.
     """
     for name, seconds in (("interval", interval), ("resolution", resolution), ("window", window)):
         if not math.isfinite(seconds) or seconds <= 0:

@@ -77,6 +77,11 @@ def _origins(value: Any) -> tuple[str, ...]:
     return origins
 
 
+def _hosts(value: Any) -> list[str] | None:
+    # The checked list is kept: a generator given would otherwise be used up by the check.
+    return None if value is None else check_allowed_hosts(value, "allowed_hosts")
+
+
 @attr.s(frozen=True, slots=True, kw_only=True)
 class GatewaySettings:
     """What a gateway exposes and how it answers.
@@ -116,7 +121,7 @@ class GatewaySettings:
     cors_origins: tuple[str, ...] = attr.ib(default=(), converter=_origins)
     cors_allow_credentials: bool = attr.ib(default=False)
     cors_max_age: int = attr.ib(default=600)
-    allowed_hosts: Sequence[str] | None = attr.ib(default=None)
+    allowed_hosts: Sequence[str] | None = attr.ib(default=None, converter=_hosts)
     title: str = attr.ib(default="pysoa_like gateway")
     version: str = attr.ib(default="1.0.0")
     docs: bool = attr.ib(default=True)
@@ -153,13 +158,6 @@ class GatewaySettings:
         for name in ("title", "version"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")
-        if self.allowed_hosts is not None and not check_allowed_hosts(self.allowed_hosts, "allowed_hosts"):
-            # Answering to no host name at all would refuse every request: never what was meant.
-            raise ValueError(
-                'allowed_hosts must name at least one host (or "*" for any), got an empty list: list the host '
-                "names the gateway is reached by (api.example.com, *.example.com), or leave the setting out to answer "
-                "any"
-            )
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> GatewaySettings:

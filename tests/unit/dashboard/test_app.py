@@ -31,3 +31,13 @@ def test_the_dashboard_refuses_sizes_that_are_not_finite(sizes: dict[str, float]
         assert str(caught.value) == words
     finally:
         fleet.close()
+
+
+def test_the_dashboard_refuses_an_empty_list_of_allowed_hosts() -> None:
+    """``allowed_hosts=[]`` is refused, naming the setting (it was accepted, and every page then answered 400)."""
+    fleet = FleetRedis("redis.standard", {"hosts": ["redis://127.0.0.1:9/0"]})  # never connected
+    try:
+        with pytest.raises(ValueError, match=r'^allowed_hosts must name at least one host \(or "\*" for any\)'):
+            create_app(fleet, allowed_hosts=[])
+    finally:
+        fleet.close()

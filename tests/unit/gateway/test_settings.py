@@ -64,3 +64,10 @@ def test_settings_must_be_a_dict() -> None:
     """Something other than a dict is refused plainly."""
     with pytest.raises(ValueError, match="must be a dict, got list"):
         GatewaySettings.from_mapping([("expose", {})])  # type: ignore[arg-type]
+
+
+def test_allowed_hosts_given_as_a_generator_are_kept() -> None:
+    """The checked host names are what the settings keep: a generator was used up by the check, leaving the gateway
+    with no allowed host (every request refused)."""
+    settings = GatewaySettings.from_mapping({"expose": {"o": "*"}, "allowed_hosts": (h for h in ["api.example.com"])})
+    assert list(settings.allowed_hosts or ()) == ["api.example.com"]
