@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -243,3 +244,25 @@ def test_a_master_no_sentinel_knows_fails_with_a_short_error_naming_each_sentine
         rf"{expected} \(asked {re.escape(closed)}: [^;]+; {host}:{port}: it monitors no master named 'main'\)$", message
     ), message
     assert len(message) < 300, message
+
+
+@pytest.mark.parametrize("sentinel", ["nothing_listens", "monitors_no_master"])
+def test_a_failed_master_lookup_names_the_service_like_the_other_transport_errors(sentinel: str) -> None:
+    """A master no Sentinel knows fails a client's send and a server's receive with the prefix every other Redis
+    failure of theirs carries, naming the transport's service ("Redis error sending to service echo: ..."), as the
+    asyncio driver words it (it was the Sentinel's text alone)."""
+    with contextlib.ExitStack() as stack:
+        if sentinel == "nothing_listens":
+            address: tuple[str, int] = ("127.0.0.1", pick_free_port())
+        else:
+            address = stack.enter_context(RedisSentinelProcess([])).address
+        layer = {"hosts": [address], "sentinel_services": ["main"]}
+        settings: dict[str, Any] = {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer}
+        lookup = "Cannot get connection: no Sentinel knows a master for service 'main' (asked "
+        client = RedisClientTransport("echo", **settings)
+        with pytest.raises(MessageSendError, match=rf"^Redis error sending to service echo: {re.escape(lookup)}"):
+            client.send_request_message(1, {}, job_request())
+        server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **settings)
+        receiving = rf"^Redis error receiving from service echo: {re.escape(lookup)}"
+        with pytest.raises(MessageReceiveError, match=receiving):
+            server.receive_request_message()

@@ -105,15 +105,21 @@ class SharedBackends:
         try:
             return self.backend_layer
         except redis.AuthenticationError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             if error_prefix == "send":
-                raise MessageSendError(f"Redis error sending to service {self.service_name}: {exc}") from exc
+                raise self._no_connection(error_prefix, exc) from exc
+            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
             raise ReceiveAuthenticationError(f"Redis error receiving from service {self.service_name}: {exc}") from exc
         except CannotGetConnectionError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
-            if error_prefix == "send":
-                raise MessageSendError(f"Redis error sending to service {self.service_name}: {exc}") from exc
-            raise MessageReceiveError(f"Redis error receiving from service {self.service_name}: {exc}") from exc
+            raise self._no_connection(error_prefix, exc) from exc
+
+    def _no_connection(self, error_prefix: str, exc: Exception) -> MessageSendError | MessageReceiveError:
+        """The transport error (counted) for a send (``error_prefix`` ``"send"``) or a receive that found no
+        connection (``exc``: no master known, no service discovered), worded as the transport's other Redis
+        failures: ``Redis error sending to service <name>: ...`` (``receiving from`` for a receive)."""
+        self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
+        if error_prefix == "send":
+            return MessageSendError(f"Redis error sending to service {self.service_name}: {exc}")
+        return MessageReceiveError(f"Redis error receiving from service {self.service_name}: {exc}")
 
     def serve_on_own_backend(self) -> None:
         """Use the backend of this process's server transports, not the one its client transports share (before
@@ -152,9 +158,7 @@ class SharedBackends:
                 backend.reset_client(index)
                 lane = backend.lane_at(index, self.metrics, self.prefix)
         except CannotGetConnectionError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
-            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
-            raise error_class(str(exc)) from exc
+            raise self._no_connection(error_prefix, exc) from exc
         finally:
             if timer is not None:
                 timer.stop()

@@ -35,6 +35,8 @@ class RedisFailures:
         @property
         def backend_layer(self) -> BaseRedisClient: ...
 
+        def _no_connection(self, error_prefix: str, exc: Exception) -> MessageSendError | MessageReceiveError: ...
+
     def _redirected(self, error: BaseException, lane: Lane | None = None) -> Redirect | None:
         """The ``MOVED``/``ASK`` answer ``error`` is, once the backend learned from it; None for any other error.
 
@@ -60,9 +62,7 @@ class RedisFailures:
         try:
             return self.backend_layer.lane_for_address(redirect.address)
         except CannotGetConnectionError as exc:
-            self.metrics.counter(self.prefix + error_prefix + ".error.connection").increment()
-            error_class = MessageSendError if error_prefix == "send" else MessageReceiveError
-            raise error_class(str(exc)) from exc
+            raise self._no_connection(error_prefix, exc) from exc
 
     def _fail_send(self, index: int, exc: Exception) -> NoReturn:
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
