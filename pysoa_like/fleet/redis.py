@@ -21,10 +21,9 @@ from redis.commands.core import Script
 from redis.exceptions import ClusterDownError
 
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import ServiceDiscovery
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, cluster_down
-from pysoa_like.core.constants import (
-    REDIS_BACKEND_TYPE_STANDARD,
-)
+from pysoa_like.core.constants import REDIS_BACKEND_TYPE_SENTINEL, REDIS_BACKEND_TYPE_STANDARD
 from pysoa_like.fleet._asking import asking_client, redirect_of
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import ring_index
@@ -97,7 +96,14 @@ class FleetRedis:
         self.backend_type = backend_type
         self.backend_layer_kwargs = dict(backend_layer_kwargs or {})
         self._backend: BaseRedisClient | None = None
+        # Held while the backend is made (one maker at a time); close() never waits for it.
         self._lock = threading.Lock()
+        # Guards what close() changes: the backend, the discovery under way and the count of closes.
+        self._state_lock = threading.Lock()
+        # The discovery of the Sentinel services under way (the Sentinel backend without sentinel_services).
+        self._discovery: ServiceDiscovery | None = None
+        # How many times close() ran: a backend made across a close is closed at once, not kept.
+        self._closes = 0
         self._scripts: dict[str, Script] = {}
 
     @classmethod
@@ -122,18 +128,57 @@ class FleetRedis:
         backend = self._backend
         if backend is None:
             with self._lock:
-                if self._backend is None:
-                    self._backend = self._make_backend()
                 backend = self._backend
+                if backend is None:
+                    backend = self._make_backend()
         return backend
 
     def _make_backend(self) -> BaseRedisClient:
+        """Make the backend and keep it, unless :meth:`close` ran meanwhile (it is then closed, and the caller gets
+        a :class:`FleetConnectionError`).
+
+        The Sentinel services to discover are discovered here first, where :meth:`close` can end the discovery
+        (the backend would discover them in its constructor, out of reach).
+        """
         from pysoa_like.common.transport.redis_gateway.backend import make_backend
 
+        with self._state_lock:
+            closes = self._closes
+        kwargs = self.backend_layer_kwargs
         try:
-            return make_backend(self.backend_type, self.backend_layer_kwargs)
+            if self.backend_type == REDIS_BACKEND_TYPE_SENTINEL and not kwargs.get("sentinel_services"):
+                kwargs = {**kwargs, "sentinel_services": self._discover_services(closes)}
+            backend = make_backend(self.backend_type, kwargs)
         except (CannotGetConnectionError, redis.AuthenticationError) as exc:
             raise FleetConnectionError(f"No Redis for the fleet keys: {exc}") from exc
+        with self._state_lock:
+            if self._closes == closes:
+                self._backend = backend
+                return backend
+        backend.close()
+        raise FleetConnectionError("No Redis for the fleet keys: the FleetRedis was closed while connecting")
+
+    def _discover_services(self, closes: int) -> list[str]:
+        """The Sentinel services, discovered unless :meth:`close` runs (before or during the discovery).
+
+        Raises:
+            CannotGetConnectionError: No Sentinel lists any, or :meth:`close` ran.
+            redis.AuthenticationError: A Sentinel refused the credentials while none listed any.
+        """
+        discovery = ServiceDiscovery.of_settings(self.backend_layer_kwargs)
+        with self._state_lock:
+            begun = self._closes == closes
+            if begun:
+                self._discovery = discovery
+        try:
+            if not begun:
+                discovery.close()  # closed before it began: run() says so at once
+            return discovery.run()
+        finally:
+            with self._state_lock:
+                if self._discovery is discovery:
+                    self._discovery = None
+            discovery.close()  # the backend asks the Sentinels on connections of its own
 
     @property
     def ring_size(self) -> int:
@@ -156,10 +201,12 @@ class FleetRedis:
         """The redis-py client of ring slot ``index``.
 
         Raises:
-            FleetConnectionError: No master can be had for that slot.
+            FleetConnectionError: No master can be had for that slot (or no backend yet: see :attr:`backend`).
         """
         try:
             return self.backend.client_at(index)
+        except FleetConnectionError:
+            raise  # (the backend's own, already saying so)
         except Exception as exc:
             raise FleetConnectionError(f"No Redis for the fleet keys on ring slot {index}: {exc}") from exc
 
@@ -243,8 +290,18 @@ class FleetRedis:
         return self.run(keys[0], lambda client: script(keys=list(keys), args=list(args), client=client), what)
 
     def close(self) -> None:
-        """Close every connection (they reopen if used again)."""
-        with self._lock:
+        """Close every connection (they reopen if used again), at once.
+
+        A use of this object in another thread that is still making the connections (with Sentinel, discovering
+        the services) is not waited for: the Sentinel it is asking is no longer awaited, what it made is closed, and
+        it raises :class:`~pysoa_like.fleet.errors.FleetConnectionError`. One still connecting to a Sentinel that does
+        not answer the connection ends at the Sentinels' ``socket_connect_timeout`` (``sentinel_kwargs``).
+        """
+        with self._state_lock:
+            self._closes += 1
             backend, self._backend = self._backend, None
+            discovery, self._discovery = self._discovery, None
+        if discovery is not None:
+            discovery.close()
         if backend is not None:
             backend.close()

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_SENTINEL_KWARGS",
     "MONITORS_NO_MASTER",
     "SentinelRedisClient",
+    "ServiceDiscovery",
     "master_not_found",
     "monitors_no_master_named",
     "services_not_discovered",
@@ -90,12 +91,7 @@ class SentinelRedisClient(BaseRedisClient):
         sentinel_failover_retries: int = 0,
         sentinel_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        port = redis_port or DEFAULT_SENTINEL_PORT
-        entries = self._check_hosts(hosts) or [("localhost", port)]
-        addresses = [normalize_host(host, port) for host in entries]
-        if any(isinstance(address, str) for address in addresses):
-            raise ValueError("Sentinel hosts must be 'host', 'host:port' or ('host', port), not URLs")
-        self.sentinel_addresses: list[tuple[str, int]] = [a for a in addresses if not isinstance(a, str)]
+        self.sentinel_addresses = _sentinel_addresses(hosts, redis_port)
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
         # A key the masters' connections cannot honour is refused now, not at the first master lookup.
         endpoint_of(("localhost", DEFAULT_REDIS_PORT), self.connection_kwargs)
@@ -105,42 +101,15 @@ class SentinelRedisClient(BaseRedisClient):
             self.sentinel_addresses, sentinel_kwargs=self.sentinel_kwargs
         )
         # ("host:port", its client), in the order asked: one that knew a master is asked first the next time.
-        self._sentinels: list[tuple[str, Any]] = [
-            (f"{host}:{port}", sentinel)
-            for (host, port), sentinel in zip(self.sentinel_addresses, self._sentinel.sentinels, strict=True)
-        ]
-        self.services: list[str] = list(sentinel_services) if sentinel_services else self._discover_services()
+        self._sentinels: list[tuple[str, Any]] = _named(self.sentinel_addresses, self._sentinel)
+        self.services: list[str] = (
+            list(sentinel_services) if sentinel_services else ServiceDiscovery(self._sentinels).run()
+        )
         super().__init__(len(self.services))
         self._masters: list[SlotClient | None] = [None] * len(self.services)
         self._lock = threading.Lock()
-
-    def _discover_services(self) -> list[str]:
-        asked: list[tuple[str, str]] = []
-        refused: redis.AuthenticationError | None = None
-        for address, sentinel in self._sentinels:
-            try:
-                masters: Any = sentinel.sentinel_masters()
-            except redis.AuthenticationError as exc:
-                refused = exc
-                asked.append((address, f"the credentials are refused: {exc}"))
-                continue
-            except redis.ResponseError as exc:
-                # (A host that is not a Sentinel answers "unknown command"; an ACL without +sentinel, NOPERM.)
-                asked.append((address, f"is it a Sentinel? it answered: {exc}"))
-                continue
-            except redis.RedisError as exc:
-                asked.append((address, str(exc)))
-                continue
-            if masters:
-                # Kept in the order Sentinel lists them (as PySOA does); see the class docstring.
-                return list(masters)
-            asked.append((address, MONITORS_NO_MASTER))
-        for sentinel in self._sentinel.sentinels:
-            sentinel.connection_pool.disconnect()
-        if refused is not None:
-            # Waiting cannot fix refused credentials: not an outage (see the transports).
-            raise redis.AuthenticationError(services_not_discovered(asked)) from refused
-        raise CannotGetConnectionError(services_not_discovered(asked))
+        # How many times close() ran: a master lookup under way when it runs ends at once (see close()).
+        self._closes = 0
 
     def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of the current master of service ``services[index]``, looked up when not cached.
@@ -164,10 +133,16 @@ class SentinelRedisClient(BaseRedisClient):
 
     def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotClient:
         service = self.services[index]
+        closes = self._closes
         for attempt in range(self.sentinel_failover_retries + 1):
-            address, asked = self._find_master(service)
+            address, asked = self._find_master(service, closes)
             if address is not None:
                 return make_redis_client(address, self.connection_kwargs)
+            if self._closes != closes:
+                raise CannotGetConnectionError(
+                    f"Cannot get connection: the lookup of the master of service {service!r} was closed before a "
+                    "Sentinel named one"
+                )
             if attempt >= self.sentinel_failover_retries:
                 raise CannotGetConnectionError(master_not_found(service, asked))
             if metrics is not None:
@@ -175,12 +150,14 @@ class SentinelRedisClient(BaseRedisClient):
             time.sleep(queue_full_backoff_seconds(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _find_master(self, service: str) -> tuple[tuple[str, int] | None, list[tuple[str, str]]]:
+    def _find_master(self, service: str, closes: int) -> tuple[tuple[str, int] | None, list[tuple[str, str]]]:
         """The address of ``service``'s master as the first Sentinel that knows it up says, and why each Sentinel
         asked before it did not say (redis-py's rule: the master must be up and not subjectively or objectively
-        down)."""
+        down); no other Sentinel is asked once :meth:`close` ran after ``closes`` closes."""
         asked: list[tuple[str, str]] = []
         for position, (address, sentinel) in enumerate(self._sentinels):
+            if self._closes != closes:
+                break
             try:
                 state: Any = sentinel.sentinel_masters().get(service)
             except redis.RedisError as exc:
@@ -204,12 +181,122 @@ class SentinelRedisClient(BaseRedisClient):
             master.connection_pool.disconnect()
 
     def close(self) -> None:
-        """Close the master and Sentinel connections."""
+        """Close the master and Sentinel connections (they reopen if used again).
+
+        A master lookup under way in another thread is not waited for: the Sentinel it is asking is no longer
+        awaited (its connection is closed under the question), no other is asked, and the lookup raises
+        :class:`CannotGetConnectionError` saying so. One still connecting to a Sentinel that does not answer the
+        connection ends at the Sentinels' ``socket_connect_timeout``; redis-py gives no hold on that socket.
+        """
+        self._closes += 1
+        self._disconnect_sentinels()
         self.close_lanes()
         for index in range(self.ring_size):
             self.reset_client(index)
+        self._disconnect_sentinels()  # (any a lookup opened meanwhile)
+
+    def _disconnect_sentinels(self) -> None:
         for sentinel in self._sentinel.sentinels:
             sentinel.connection_pool.disconnect()
+
+
+class ServiceDiscovery:
+    """One reading of the services to discover (``SENTINEL MASTERS``), asking each Sentinel in turn until one lists
+    any, which another thread may end early with :meth:`close`.
+
+    Args:
+        sentinels: Each Sentinel as ``("host:port", its redis-py client)``, in the order to ask them.
+    """
+
+    def __init__(self, sentinels: Sequence[tuple[str, Any]]) -> None:
+        self._sentinels = list(sentinels)
+        self._closed = False
+
+    @classmethod
+    def of_settings(cls, backend_layer_kwargs: Mapping[str, Any]) -> ServiceDiscovery:
+        """The discovery a :class:`SentinelRedisClient` of these settings would run (its ``hosts``, ``redis_port``
+        and ``sentinel_kwargs``), on Sentinel connections of its own (closed by :meth:`close`).
+
+        Raises:
+            ValueError: If a host is malformed.
+        """
+        addresses = _sentinel_addresses(backend_layer_kwargs.get("hosts"), backend_layer_kwargs.get("redis_port"))
+        sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(backend_layer_kwargs.get("sentinel_kwargs") or {})}
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
+            addresses, sentinel_kwargs=sentinel_kwargs
+        )
+        return cls(_named(addresses, sentinel))
+
+    def run(self) -> list[str]:
+        """The services, in the order the first Sentinel that lists any lists them (as PySOA does: see
+        :class:`SentinelRedisClient`).
+
+        Raises:
+            CannotGetConnectionError: No Sentinel lists any (none answered, or those that did monitor no master), or
+                the discovery was closed meanwhile (said so).
+            redis.AuthenticationError: A Sentinel refused the credentials while none listed any.
+        """
+        asked: list[tuple[str, str]] = []
+        refused: redis.AuthenticationError | None = None
+        for address, sentinel in self._sentinels:
+            if self._closed:
+                break
+            try:
+                masters: Any = sentinel.sentinel_masters()
+            except redis.AuthenticationError as exc:
+                refused = exc
+                asked.append((address, f"the credentials are refused: {exc}"))
+                continue
+            except redis.ResponseError as exc:
+                # (A host that is not a Sentinel answers "unknown command"; an ACL without +sentinel, NOPERM.)
+                asked.append((address, f"is it a Sentinel? it answered: {exc}"))
+                continue
+            except redis.RedisError as exc:
+                asked.append((address, str(exc)))
+                continue
+            if masters:
+                return list(masters)
+            asked.append((address, MONITORS_NO_MASTER))
+        self._disconnect()
+        if self._closed:
+            raise CannotGetConnectionError("The discovery of the Sentinel services was closed before one listed any")
+        if refused is not None:
+            # Waiting cannot fix refused credentials: not an outage (see the transports).
+            raise redis.AuthenticationError(services_not_discovered(asked)) from refused
+        raise CannotGetConnectionError(services_not_discovered(asked))
+
+    def close(self) -> None:
+        """End the discovery and close its Sentinel connections; safe from another thread while :meth:`run` runs.
+
+        A Sentinel being asked stops being awaited at once (its connection is closed under the question): :meth:`run`
+        asks no other and raises. One still being connected to (it does not answer the connection) ends at its
+        ``socket_connect_timeout``; redis-py gives no hold on that socket.
+        """
+        self._closed = True
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        for _address, sentinel in self._sentinels:
+            sentinel.connection_pool.disconnect()
+
+
+def _sentinel_addresses(hosts: Sequence[Any] | None, redis_port: int | None) -> list[tuple[str, int]]:
+    """The Sentinels of the ``hosts`` and ``redis_port`` settings (the default Sentinel when no host is given).
+
+    Raises:
+        ValueError: If ``hosts`` is not a list, or a host is malformed or a URL.
+    """
+    port = redis_port or DEFAULT_SENTINEL_PORT
+    entries = BaseRedisClient._check_hosts(hosts) or [("localhost", port)]
+    addresses = [normalize_host(host, port) for host in entries]
+    if any(isinstance(address, str) for address in addresses):
+        raise ValueError("Sentinel hosts must be 'host', 'host:port' or ('host', port), not URLs")
+    return [address for address in addresses if not isinstance(address, str)]
+
+
+def _named(addresses: Sequence[tuple[str, int]], sentinel: redis.sentinel.Sentinel) -> list[tuple[str, Any]]:
+    """Each Sentinel client of ``sentinel`` with its ``"host:port"``."""
+    return [(f"{host}:{port}", client) for (host, port), client in zip(addresses, sentinel.sentinels, strict=True)]
 
 
 def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
