@@ -42,13 +42,15 @@ __all__ = [
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
 #: How many of a service's latest error records the registry keeps (the fleet's workers together).
 RECENT_ERRORS_KEPT = 100
-# The error list and the published introspection outlive their last write by this long.
+# The error list outlives its last write by this long; the published introspection, its version's last heartbeat.
 _SIDE_KEYS_TTL_SECONDS = 24 * 3600
 # Catalog entries older than this (by the reader's clock) are not even looked at.
 _CATALOG_LOOKBACK_SECONDS = 3600.0
 
-# KEYS: instances zset, records hash. ARGV: instance id, record JSON, ttl in milliseconds.
-# Drops expired entries, writes this one, keeps both keys alive for at least the ttl. Returns "now expires".
+# KEYS: instances zset, records hash, actions hash. ARGV: instance id, record JSON, ttl in milliseconds, version,
+# actions ttl in seconds. Drops expired entries, writes this one, keeps both entry keys alive for at least the ttl, and
+# the actions hash for its own ttl when it holds this version's answer. Returns "now expires published": 0 when the
+# hash lacks this version's answer, 1 when it holds it or the key holds another kind of value (readers skip it).
 _REGISTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -61,12 +63,22 @@ for _, id in ipairs(dead) do
 end
 redis.call('ZADD', KEYS[1], string.format('%.6f', expires), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-for _, key in ipairs(KEYS) do
-  if redis.call('PTTL', key) < ttl_ms then
-    redis.call('PEXPIRE', key, ttl_ms)
+for i = 1, 2 do
+  if redis.call('PTTL', KEYS[i]) < ttl_ms then
+    redis.call('PEXPIRE', KEYS[i], ttl_ms)
   end
 end
-return string.format('%.6f %.6f', now, expires)
+local published = 1
+local kind = redis.call('TYPE', KEYS[3])['ok']
+if kind == 'none' then
+  published = 0
+elseif kind == 'hash' then
+  published = redis.call('HEXISTS', KEYS[3], ARGV[4])
+  if published == 1 then
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+  end
+end
+return string.format('%.6f %.6f %d', now, expires, published)
 """
 
 # KEYS: instances zset, records hash. ARGV: instance id.
@@ -116,7 +128,8 @@ class RegistryStore:
     # Writing (workers)
 
     def register(self, instance: InstanceInfo, ttl_seconds: float) -> float:
-        """Write (or refresh) a worker's entry, alive for ``ttl_seconds`` from now by the Redis clock.
+        """Write (or refresh) a worker's entry, alive for ``ttl_seconds`` from now by the Redis clock (see
+        :meth:`heartbeat`, which this is without its answer about the published actions).
 
         Returns:
             When the entry expires (Unix time, Redis clock).
@@ -124,13 +137,26 @@ class RegistryStore:
         Raises:
             FleetConnectionError: Redis failed.
         """
+        return self.heartbeat(instance, ttl_seconds)[0]
+
+    def heartbeat(self, instance: InstanceInfo, ttl_seconds: float) -> tuple[float, bool]:
+        """Write (or refresh) a worker's entry, alive for ``ttl_seconds`` from now by the Redis clock, and keep the
+        service's published actions (:meth:`publish_actions`) alive while they hold the answer of the instance's
+        version: they expire 24 hours after the last heartbeat of a worker of that version, not after it published.
+
+        Returns:
+            When the entry expires (Unix time, Redis clock), and whether the actions of the instance's version are
+            published (``False`` after Redis lost them, restarting empty: the worker should publish them again).
+
+        Raises:
+            FleetConnectionError: Redis failed.
+        """
         service = instance.service
-        keys = (registry_instances_key(service), registry_records_key(service))
+        keys = (registry_instances_key(service), registry_records_key(service), registry_actions_key(service))
         ttl_ms = max(int(ttl_seconds * 1000), 1)
-        reply = self.fleet.run_script(
-            _REGISTER, keys, (instance.instance_id, instance.to_json(), ttl_ms), f"registering {service}"
-        )
-        now_text, expires_text = _text(reply).split()
+        args = (instance.instance_id, instance.to_json(), ttl_ms, instance.version, _SIDE_KEYS_TTL_SECONDS)
+        reply = self.fleet.run_script(_REGISTER, keys, args, f"registering {service}")
+        now_text, expires_text, published_text = _text(reply).split()
         expires = float(expires_text)
         oldest = float(now_text) - CATALOG_RETENTION_SECONDS
 
@@ -141,7 +167,7 @@ class RegistryStore:
             pipeline.execute()
 
         self.fleet.run(REGISTRY_SERVICES_KEY, index, "updating the service catalog")
-        return expires
+        return expires, published_text == "1"
 
     def deregister(self, service: str, instance_id: str) -> None:
         """Remove a worker's entry at once (a clean shutdown).

@@ -136,6 +136,8 @@ class FleetRuntime:
         self._errors_problem = _Problem("store recent errors in the service registry")
         # The introspect answer not stored yet (Redis failed): the keeper tries again, backing off as the worker does.
         self._unpublished_actions: Any = None
+        # The introspect answer published, kept to publish it again when Redis loses it (restarting empty).
+        self._published_actions: Any = None
         self._publish_failures = 0
         self._next_publish = 0.0
         self._actions_problem = _Problem(
@@ -175,11 +177,29 @@ class FleetRuntime:
         if not self.registry_enabled:
             return
         try:
-            self.store.register(self.instance_info(), self.ttl)
+            _, actions_published = self.store.heartbeat(self.instance_info(), self.ttl)
             self._registry_problem.succeeded()
         except FleetError as exc:
             self._registry_problem.failed(exc)
+        else:
+            if not actions_published:
+                self._actions_lost()
         self._next_refresh = time.monotonic() + self.refresh_interval
+
+    def _actions_lost(self) -> None:
+        """The registry no longer holds the published introspect answer (Redis restarted empty, or someone deleted
+        it): the keeper publishes it again at its next wake-up."""
+        lost = self._published_actions
+        if lost is None or self._unpublished_actions is not None:
+            return  # never published (none to publish, or not yet stored): nothing lost
+        _logger.info(
+            "The service registry no longer holds the published actions (Redis restarted empty, or the key was "
+            "removed): publishing them again"
+        )
+        self._published_actions = None
+        self._publish_failures = 0
+        self._next_publish = 0.0
+        self._unpublished_actions = lost
 
     def note_errors(
         self, request_id: Any, context: Mapping[str, Any], job_request: Any, response: Mapping[str, Any]
@@ -252,6 +272,7 @@ class FleetRuntime:
             self._publish_failures += 1
             return
         self._unpublished_actions = None
+        self._published_actions = description
         self._actions_problem.succeeded()
 
     def set_state(self, state: str) -> None:

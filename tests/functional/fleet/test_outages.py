@@ -221,6 +221,35 @@ def test_a_worker_started_before_redis_publishes_its_actions_once_redis_answers(
     assert "Traceback" not in log, log
 
 
+def test_a_worker_publishes_its_actions_again_when_redis_lost_them(runners: list[Runner], tmp_path: Path) -> None:
+    """Redis restarted empty while the worker runs, then the actions key lost with Redis up (as when it expires): each
+    time, the worker's next registry refresh finds its introspect answer gone and publishes it again (it was
+    published once, at start, so dashboards lacked the service's actions until the worker restarted)."""
+    with RedisServerProcess() as master:
+        # Given a worker serving, its actions published
+        runner = _serve(runners, tmp_path, "fleet", master.port, None)
+        client = client_for(master.url, "fleet")
+        wait_for(lambda: answers(client, "fleet"), timeout=20)
+        expected = client.call_action("fleet", "introspect", {}).body
+        assert wait_for(lambda: _published_actions(master.url, "fleet"), timeout=20) == {"1.4.0": expected}
+        # When Redis goes away and comes back empty
+        master.kill()
+        runner.wait_for_log("Could not refresh the service registry entry", timeout=15)
+        master.start()
+        client.fleet_redis().close()
+        # Then the actions are published again, as they were
+        assert wait_for(lambda: _published_actions(master.url, "fleet"), timeout=20) == {"1.4.0": expected}
+        # When the key goes with Redis up (its expiry, or someone deleting it), Then they are published again too
+        with master.client() as raw:
+            raw.delete("pysoa:registry:{fleet}:actions")
+        assert wait_for(lambda: _published_actions(master.url, "fleet"), timeout=20) == {"1.4.0": expected}
+        assert runner.terminate() == 0
+    log = runner.log()
+    assert log.count("Could not refresh the service registry entry") == 1, log
+    assert log.count("The service registry no longer holds the published actions") == 2, log
+    assert "Traceback" not in log, log
+
+
 def test_a_worker_stopped_before_redis_answers_exits_at_once(runners: list[Runner], tmp_path: Path) -> None:
     """A worker still waiting to publish its actions (Redis never came) stops promptly and cleanly on SIGTERM."""
     # Given a worker started before its Redis, a few attempts into the outage

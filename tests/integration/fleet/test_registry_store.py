@@ -247,3 +247,23 @@ def test_published_actions_are_read_per_version(fleet: FleetRedis) -> None:
         "2.0": {"action_names": ["b"], "actions": {}},
     }
     assert store.actions("billing") == {}
+
+
+def test_heartbeats_keep_the_published_actions_and_say_when_they_are_missing(
+    fleet: FleetRedis, fleet_server: RedisServerProcess
+) -> None:
+    """A heartbeat keeps the actions of its version alive (they expired 24 hours after they were published, however
+    long the worker ran) and says whether they are there, so a worker can publish them again."""
+    store = RegistryStore(fleet)
+    description = {"action_names": ["a"], "actions": {"a": {"documentation": "A"}}}
+    assert store.heartbeat(_instance("orders", "a", "1.0"), 5)[1] is False
+    store.publish_actions("orders", "1.0", description)
+    with fleet_server.client() as client:
+        client.pexpire("pysoa:registry:{orders}:actions", 300)  # as if published nearly 24 hours ago
+    expires, published = store.heartbeat(_instance("orders", "a", "1.0"), 5)
+    assert published is True and expires > time.time()
+    time.sleep(0.5)
+    assert store.actions("orders") == {"1.0": description}
+    assert store.heartbeat(_instance("orders", "b", "2.0"), 5)[1] is False  # not the answer of its version
+    with fleet_server.client() as client:
+        assert client.ttl("pysoa:registry:{orders}:actions") > 23 * 3600
