@@ -40,6 +40,8 @@ import redis
 
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS
 from pysoa_like.events.envelope import decode_event
 from pysoa_like.events.types import BROADCAST, SINGLETON, Event, EventHandler, declared_event_type, schema_problems
@@ -239,53 +241,64 @@ def _failure_kind(exc: BaseException) -> str:
     return "unreachable"
 
 
+def _said(kind: str, where: str | None) -> str:
+    return kind if where is None else f"{kind} on {where}"
+
+
 class _Failure:
     """Logs the failures of a worker's event readers: once when a kind of failure starts, once when it ends.
 
     Each reader (and the start-up step that plans the reads) reports under a key of its own. Failures are told apart
-    by kind (:func:`_failure_kind`): the readers failing together (one Redis down for all of them) make one line, not
-    one each, while a reader failing for a reason of its own (a key of the wrong type) has its own line, and neither
-    hides the other's start or end. A reader already failing that finds its groups lost (``NOGROUP``: Redis came
-    back without its data) stays in its outage: it makes them again at its next step. Each reader's first failure is
-    also logged at DEBUG with what it reads.
+    by kind (:func:`_failure_kind`) and by master (over a ring of several, each reader names the master it reads): the
+    readers failing together on one master (that Redis down) make one line, not one each, and each master's outage
+    has its own lines naming it; a reader failing for a reason of its own (a key of the wrong type) has its own line,
+    and neither hides the other's start or end. A reader already failing that finds its groups lost (``NOGROUP``:
+    Redis came back without its data) stays in its outage: it makes them again at its next step. Each reader's first
+    failure is also logged at DEBUG with what it reads.
     """
 
     def __init__(self, what: str) -> None:
         self.what = what
-        # Who is failing -> the kind of its failure (insertion order: the first is the oldest).
-        self._failing: dict[object, str] = {}
+        # Who is failing -> (the kind of its failure, the master it names or None) (insertion order: oldest first).
+        self._failing: dict[object, tuple[str, str | None]] = {}
         self._lock = threading.Lock()
 
-    def failed(self, who: object, exc: Exception) -> None:
+    def failed(self, who: object, exc: Exception, where: str | None = None) -> None:
+        """``who`` failed with ``exc``; ``where`` names its master when the lines must say which (a ring)."""
         kind = _failure_kind(exc)
         with self._lock:
             was = self._failing.get(who)
-            if was is not None and (kind == "NOGROUP" or kind == was):
+            if was is not None and (kind == "NOGROUP" or (kind, where) == was):
                 return
-            starts = kind not in self._failing.values()
-            self._failing[who] = kind
+            starts = (kind, where) not in self._failing.values()
+            self._failing[who] = (kind, where)
         _logger.debug("Events: %s could not %s: %s", who, self.what, exc)
         if starts:
-            _logger.warning("Events: could not %s (retrying): %s", self.what, exc)
+            on = "" if where is None else f" from {where}"
+            _logger.warning("Events: could not %s%s (retrying): %s", self.what, on, exc)
 
-    def joined(self, who: object) -> None:
-        """A new reader (started during an outage) is counted in the oldest failure until its first step works."""
+    def joined(self, who: object, where: str | None = None) -> None:
+        """A new reader (started during an outage) is counted in the oldest failure that may be its own (one naming
+        no master, or its master ``where``) until its first step works."""
         with self._lock:
-            if self._failing:
-                self._failing.setdefault(who, next(iter(self._failing.values())))
+            for key in self._failing.values():
+                if key[1] is None or key[1] == where:
+                    self._failing.setdefault(who, key)
+                    return
 
     def recovered(self, who: object) -> None:
         if who not in self._failing:  # the usual case, without the lock (a dict's membership test is atomic)
             return
         with self._lock:
-            kind = self._failing.pop(who, None)
-            ends = kind is not None and kind not in self._failing.values()
-            still = sorted(set(self._failing.values()))
-        if ends:
-            if still:
-                _logger.info("Events: could %s again (still failing: %s)", self.what, ", ".join(still))
-            else:
-                _logger.info("Events: could %s again", self.what)
+            ended = self._failing.pop(who, None)
+            if ended is None or ended in self._failing.values():
+                return
+            still = sorted({_said(kind, where) for kind, where in self._failing.values()})
+        on = "" if ended[1] is None else f" from {ended[1]}"
+        if still:
+            _logger.info("Events: could %s%s again (still failing: %s)", self.what, on, ", ".join(still))
+        else:
+            _logger.info("Events: could %s%s again", self.what, on)
 
 
 def _pause(seconds: float, stopping: Callable[[], bool]) -> None:
@@ -373,6 +386,21 @@ class EventConsumer:
             return
         self._start_readers(prepare=True)
 
+    def master_name(self, index: int) -> str | None:
+        """How the outage lines name the master of ring slot ``index``: ``None`` when there is one master (or under
+        Redis Cluster, whose slots move between nodes), else its address (a ring of hosts) or its Sentinel service."""
+        try:
+            backend = self.fleet.backend
+        except FleetError:
+            return f"ring slot {index}"
+        if backend.ring_size <= 1 or backend.follows_redirects:
+            return None
+        if isinstance(backend, StandardRedisClient):
+            return str(backend.client_at(index).endpoint)  # no I/O: a ring of hosts has its clients from the start
+        if isinstance(backend, SentinelRedisClient):
+            return f"the master of Sentinel service {backend.services[index]!r}"
+        return f"ring slot {index}"
+
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
@@ -381,12 +409,12 @@ class EventConsumer:
     def _start_readers(self, prepare: bool) -> None:
         for number, plan in enumerate(self.plans, 1):
             reader = _Reader(self, plan)
-            self.failure.joined(reader)
+            self.failure.joined(reader, reader.master)
             if prepare:
                 try:
                     reader.prepare()
                 except (redis.RedisError, OSError, FleetError) as exc:
-                    self.failure.failed(reader, exc)
+                    self.failure.failed(reader, exc, reader.master)
             with self._threads_lock:
                 if self._closed:
                     return  # join began (its deadline may be gone and the fleet closed): a reader now would leak
@@ -543,6 +571,8 @@ class _Reader:
         self.entered = False
         # Redis Cluster: the node an ASK answer named (the slot is migrating), for the next step only.
         self.asked: Any = None
+        # The master its outage lines name (None when the fleet has one).
+        self.master = consumer.master_name(plan.index)
 
     def __repr__(self) -> str:
         return f"the reader of {', '.join(sorted(self.by_stream))} ({self.group or 'broadcast'})"
@@ -604,7 +634,7 @@ class _Reader:
                         continue
                     if _groups_lost(exc):
                         self.groups_ready = False
-                    failure.failed(self, exc)
+                    failure.failed(self, exc, self.master)
                     self.reset_connection()
                     _pause(outage_backoff_seconds(failures), self.stopping)
                     failures += 1

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -261,6 +262,9 @@ def test_an_outage_while_a_reader_fails_for_another_reason_is_said_when_it_start
     with RedisServerProcess() as first, RedisServerProcess() as second:
         fleet = FleetRedis("redis.standard", {"hosts": [first.url, second.url]})
         consumer = _consumer(fleet, stop, _RingServer)
+        down = "Events: could not read events from 127.0.0.1:"
+        back = f"Events: could read events from 127.0.0.1:{first.port} again"
+        still = f"(still failing: WRONGTYPE on 127.0.0.1:{second.port})"
         try:
             # Given a worker whose reader on the second master fails for good (a string where its stream should be)
             with second.client() as client:
@@ -271,17 +275,76 @@ def test_an_outage_while_a_reader_fails_for_another_reason_is_said_when_it_start
                 _wait(lambda: client.exists(event_stream_key(_ON_FIRST)))
             # When the first master goes away, and comes back (empty)
             first.kill()
-            _wait(lambda: _said(caplog, _DOWN) == 2)
+            _wait(lambda: _said(caplog, down) == 2)
             first.start()
             # Then the outage ended with its line, and the reader on the first master handles events again
-            _wait(lambda: _said(caplog, "Events: could read events again") == 1)
+            _wait(lambda: _said(caplog, back) == 1)
             event_id = RedisEventPublisher(fleet).publish(_ON_FIRST, {"n": 2}, {}, None)
             wait_for_event_handled(fleet, _ON_FIRST, event_id, service="ring")
-            downs = [record.getMessage() for record in caplog.records if _DOWN in record.getMessage()]
-            assert "WRONGTYPE" in downs[0] and "WRONGTYPE" not in downs[1], downs
+            downs = [record.getMessage() for record in caplog.records if down in record.getMessage()]
+            assert f"{second.port} (retrying): WRONGTYPE" in downs[0], downs
+            assert f"{first.port} (retrying): " in downs[1] and "WRONGTYPE" not in downs[1], downs
         finally:
             stop.set()
             consumer.join(time.monotonic() + 10)
             fleet.close()
-    assert _said(caplog, _DOWN) == 2
-    assert _said(caplog, "Events: could read events again") == 1
+    assert _said(caplog, down) == 2
+    assert _said(caplog, back) == 1
+    assert _said(caplog, still) == 1
+
+
+@pytest.mark.parametrize("sentinel", [False, True], ids=["hosts", "sentinel-services"])
+def test_over_a_ring_each_master_s_outage_is_said_on_its_own(caplog: pytest.LogCaptureFixture, sentinel: bool) -> None:
+    """Over a ring of two masters (two hosts, or two Sentinel services), each master's outage has its own WARNING
+    naming that master when it starts and its own INFO when that master is back (the readers' failures were grouped
+    by kind only: the line did not say which master, the second master going down while the first was down said
+    nothing, and the first coming back said nothing while the second was down)."""
+    caplog.set_level(logging.INFO, logger="pysoa_like.events")
+    stop = threading.Event()
+    with ExitStack() as stack:
+        first = stack.enter_context(RedisServerProcess())
+        second = stack.enter_context(RedisServerProcess())
+        if sentinel:
+            watcher = stack.enter_context(RedisSentinelProcess([("one", *first.address), ("two", *second.address)]))
+            kwargs = {"hosts": [f"{watcher.address[0]}:{watcher.address[1]}"], "sentinel_services": ["one", "two"]}
+            fleet = FleetRedis("redis.sentinel", kwargs)
+            names = ("the master of Sentinel service 'one'", "the master of Sentinel service 'two'")
+        else:
+            fleet = FleetRedis("redis.standard", {"hosts": [first.url, second.url]})
+            names = (f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}")
+        consumer = _consumer(fleet, stop, _RingServer)
+        first_down = f"Events: could not read events from {names[0]} (retrying): "
+        second_down = f"Events: could not read events from {names[1]} (retrying): "
+        first_back = f"Events: could read events from {names[0]} again"
+        second_back = f"Events: could read events from {names[1]} again"
+        try:
+            # Given a worker reading events on both masters
+            consumer.start()
+            for master, name in ((first, _ON_FIRST), (second, _ON_SECOND)):
+                with master.client() as client:
+                    _wait(lambda client=client, name=name: client.exists(event_stream_key(name)))
+            # When the first master goes away, Then its outage is said, naming it
+            first.kill()
+            _wait(lambda: _said(caplog, first_down) == 1)
+            # When the second goes away too, Then its outage is said as well
+            second.kill()
+            _wait(lambda: _said(caplog, second_down) == 1)
+            # When the first comes back (the second still down), Then its end is said, naming what still fails
+            first.start()
+            _wait(lambda: _said(caplog, first_back) == 1)
+            assert _said(caplog, f"(still failing: unreachable on {names[1]})") == 1
+            event_id = RedisEventPublisher(fleet).publish(_ON_FIRST, {"n": 1}, {}, None)
+            wait_for_event_handled(fleet, _ON_FIRST, event_id, service="ring")
+            # When the second comes back, Then its end is said, and its reader handles events again
+            second.start()
+            _wait(lambda: _said(caplog, second_back) == 1)
+            event_id = RedisEventPublisher(fleet).publish(_ON_SECOND, {"n": 2}, {}, None)
+            wait_for_event_handled(fleet, _ON_SECOND, event_id, service="ring")
+        finally:
+            stop.set()
+            consumer.join(time.monotonic() + 10)
+            fleet.close()
+    # Each said once, and no line spoke for the whole fleet
+    assert [_said(caplog, line) for line in (first_down, second_down, first_back, second_back)] == [1, 1, 1, 1]
+    assert _said(caplog, "Events: could not read events (retrying)") == 0
+    assert _said(caplog, "Events: could read events again") == 0

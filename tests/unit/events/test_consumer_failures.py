@@ -85,6 +85,35 @@ def test_a_reader_joining_during_an_outage_counts_in_it_until_its_first_step_wor
     assert _lines(caplog)[-1] == (logging.INFO, _BACK)
 
 
+def test_each_master_of_a_ring_has_its_own_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """Failures naming a master are said per master, and a reader joining during one master's outage is not counted
+    in it when it reads another master (that master's end was said only after the new reader's first step)."""
+    failure = _Failure("read events")
+    down = redis.ConnectionError("Connection closed by server.")
+    failure.failed("a1", down, "10.0.0.1:6379")
+    failure.joined("b1", "10.0.0.2:6379")
+    failure.joined("a2", "10.0.0.1:6379")
+    failure.failed("b1", down, "10.0.0.2:6379")
+    failure.recovered("a1")
+    assert _lines(caplog) == [
+        (logging.WARNING, f"Events: could not read events from 10.0.0.1:6379 (retrying): {down}"),
+        (logging.WARNING, f"Events: could not read events from 10.0.0.2:6379 (retrying): {down}"),
+    ]
+    failure.recovered("a2")
+    failure.recovered("b1")
+    assert _lines(caplog)[2:] == [
+        (
+            logging.INFO,
+            "Events: could read events from 10.0.0.1:6379 again (still failing: unreachable on 10.0.0.2:6379)",
+        ),
+        (logging.INFO, "Events: could read events from 10.0.0.2:6379 again"),
+    ]
+    failure.failed("b2", down, "10.0.0.2:6379")
+    failure.joined("a3", "10.0.0.1:6379")
+    failure.recovered("b2")
+    assert _lines(caplog)[-1] == (logging.INFO, "Events: could read events from 10.0.0.2:6379 again")
+
+
 def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFixture) -> None:
     """A failing reader that then finds its groups gone (Redis back empty) says nothing more; the same answer to a
     reader that was not failing is a failure of its own."""
