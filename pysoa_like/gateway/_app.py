@@ -109,6 +109,9 @@ class _Gateway:
         self._document: dict[str, Any] | None = None
         self._document_expires = 0.0
         self._document_lock = asyncio.Lock()
+        # Builds of the document begun, and which of them built the document at hand (openapi_refresh_seconds 0).
+        self._builds_begun = 0
+        self._document_build = 0
         self._rebuilding: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
@@ -222,11 +225,18 @@ class _Gateway:
         when it is older than ``openapi_refresh_seconds`` one task builds the next in the background (a service
         that does not answer would otherwise hold every request for its timeout, each time).
 
-        With ``openapi_refresh_seconds`` 0 the document is kept for no time: each request waits for one built for it.
+        With ``openapi_refresh_seconds`` 0 the document is kept for no time: each request waits for one whose build
+        began after it arrived. Requests that arrive during a build share the next one, so however many wait, each
+        waits for two builds at most (one build per request would queue them without bound).
         """
         if self.settings.openapi_refresh_seconds == 0:
+            begun_before = self._builds_begun
             async with self._document_lock:
-                await self._build_document()
+                if self._document is None or self._document_build <= begun_before:
+                    self._builds_begun += 1
+                    build = self._builds_begun
+                    await self._build_document()
+                    self._document_build = build
         elif self._document is None:
             async with self._document_lock:
                 if self._document is None:

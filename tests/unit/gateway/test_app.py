@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from pysoa_like.gateway import create_app
 from pysoa_like.server.action import Action
+from pysoa_like.server.action.introspection import IntrospectionAction
 from pysoa_like.server.server import Server
 from pysoa_like.server.types import EnrichedActionRequest
 
@@ -160,3 +162,31 @@ def test_openapi_refresh_seconds_0_describes_the_services_as_they_are_at_each_re
         return paths
 
     assert run_with_lifespan(app, calls) == [{"/tools/echo"}, {"/tools/echo", "/tools/first"}]
+
+
+def test_openapi_refresh_seconds_0_shares_one_build_among_requests_that_wait_together() -> None:
+    """With openapi_refresh_seconds 0, requests of the document that arrive while one is being built share the next
+    build (each still gets a document begun after it arrived): 8 at once ask the service at most twice. Each was
+    built in turn for each request under the lock, so the last waited for 8 builds, and a flood of requests queued
+    without bound, each for one more ``introspect`` round."""
+    introspected = []
+
+    class SlowIntrospection(IntrospectionAction):
+        def run(self, request: EnrichedActionRequest) -> Any:
+            introspected.append(request.action)
+            time.sleep(0.2)
+            return super().run(request)
+
+    server = server_class({"echo": Echo})
+    server.introspection_action = SlowIntrospection
+    app = gateway(server, openapi_refresh_seconds=0)
+    get = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def calls() -> list[tuple[int, Any]]:
+        sent = await asyncio.gather(*(exchange(app, "GET", "/openapi.json", {}, get) for _ in range(8)))
+        return [answer_of(messages) for messages in sent]
+
+    answers = run_with_lifespan(app, calls)
+    assert [status for status, _ in answers] == [200] * 8
+    assert all("/tools/echo" in document["paths"] for _, document in answers)
+    assert 1 <= len(introspected) <= 2, introspected
