@@ -21,6 +21,7 @@ __all__ = ["CallHeaders", "GatewayProblem", "correlation_id_of", "read_call_head
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 # A request id is kept as given when it is short and printable (it goes into logs and headers).
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_SWITCH = re.compile(r"[+-]?[0-9]+")
 _MAX_TRACESTATE = 512
 # The switches MessagePack can carry (its integers).
 _SWITCH_RANGE = range(-(2**63), 2**64)
@@ -94,12 +95,13 @@ def _switches(value: str | None) -> list[int]:
         )
     switches = []
     for part in value.replace(",", " ").split():
-        try:
-            switches.append(int(part))
-        except ValueError:
+        # Plain decimal digits only: int() would also read "1_5" (a typo for "1,5") as 15.
+        if not _SWITCH.fullmatch(part):
             raise GatewayProblem(
                 400, "BAD_REQUEST", f"X-Switches must be comma-separated integers (1, 5), got {part!r}", "X-Switches"
-            ) from None
+            )
+        # More significant digits than 2**64 has is out of range (and int() refuses thousands of them).
+        switches.append(int(part) if len(part.lstrip("+-").lstrip("0")) <= 20 else _SWITCH_RANGE.stop)
         if switches[-1] not in _SWITCH_RANGE:
             raise GatewayProblem(
                 400, "BAD_REQUEST", f"X-Switches: {part} is out of range (-2**63 to 2**64 - 1)", "X-Switches"

@@ -190,3 +190,17 @@ def test_openapi_refresh_seconds_0_shares_one_build_among_requests_that_wait_tog
     assert [status for status, _ in answers] == [200] * 8
     assert all("/tools/echo" in document["paths"] for _, document in answers)
     assert 1 <= len(introspected) <= 2, introspected
+
+
+@pytest.mark.parametrize("value", ["1_5", "5, 1_000"])
+def test_x_switches_with_an_underscore_in_a_number_is_400(value: str) -> None:
+    """Python's ``int`` reads ``1_5`` as 15: a typo for ``1,5`` was taken as switch 15 without a word. Switches are
+    plain decimal integers, so it is a 400 naming the item."""
+    app = gateway(server_class({"echo": Echo}))
+    request = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    headers = {"Content-Type": "application/json", "X-Switches": value}
+    status, body = answer_of(run_with_lifespan(app, lambda: exchange(app, "POST", "/tools/echo", headers, request)))
+    assert status == 400, body
+    error = body["errors"][0]
+    assert (error["code"], error["field"]) == ("BAD_REQUEST", "X-Switches")
+    assert "_" in error["message"] and "integers" in error["message"]
