@@ -77,9 +77,10 @@ def _origins(value: Any) -> tuple[str, ...]:
     return origins
 
 
-def _hosts(value: Any) -> list[str] | None:
-    # The checked list is kept: a generator given would otherwise be used up by the check.
-    return None if value is None else check_allowed_hosts(value, "allowed_hosts")
+def _hosts(value: Any) -> tuple[str, ...] | None:
+    # The checked names are kept (a generator given would otherwise be used up by the check), as a tuple: the
+    # settings are frozen.
+    return None if value is None else tuple(check_allowed_hosts(value, "allowed_hosts"))
 
 
 @attr.s(frozen=True, slots=True, kw_only=True)

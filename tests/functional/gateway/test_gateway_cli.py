@@ -98,17 +98,23 @@ def test_the_concurrency_options_reach_the_gateway(start_gateway: object, shop_r
         "--redis-url", shop_redis_url, "--expose", "shop", "--max-concurrent-calls", "1", "--max-waiting-calls", "0",
     )  # fmt: skip
     with httpx.Client(base_url=url, timeout=30) as http:
-        slow = threading.Thread(target=http.post, args=("/shop/slow",), kwargs={"json": {"seconds": 1.5}})
+        slow_answers: list[httpx.Response] = []
+
+        def call_slowly() -> None:
+            slow_answers.append(http.post("/shop/slow", json={"seconds": 4}, headers={"X-Timeout": "20"}))
+
+        slow = threading.Thread(target=call_slowly)
         slow.start()
         try:
-            time.sleep(0.5)
+            time.sleep(1.5)  # the slow call is in flight by then, even on a loaded machine
             started = time.monotonic()
             refused = http.post("/shop/square", json={"number": 2}, headers={"X-Timeout": "8"})
             elapsed = time.monotonic() - started
         finally:
-            slow.join(10)
+            slow.join(30)
         assert refused.status_code == 503, refused.text
         assert refused.json()["errors"][0]["code"] == "GATEWAY_BUSY" and elapsed < 2, elapsed  # not after its 8 s
+        assert [answer.status_code for answer in slow_answers] == [200], slow_answers  # the call it waited behind
         assert http.post("/shop/square", json={"number": 2}).json() == {"square": 4}
 
 

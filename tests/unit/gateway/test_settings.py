@@ -70,4 +70,4 @@ def test_allowed_hosts_given_as_a_generator_are_kept() -> None:
     """The checked host names are what the settings keep: a generator was used up by the check, leaving the gateway
     with no allowed host (every request refused)."""
     settings = GatewaySettings.from_mapping({"expose": {"o": "*"}, "allowed_hosts": (h for h in ["api.example.com"])})
-    assert list(settings.allowed_hosts or ()) == ["api.example.com"]
+    assert settings.allowed_hosts == ("api.example.com",)  # a tuple: the settings are frozen
