@@ -42,7 +42,8 @@ __all__ = [
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
 #: How many of a service's latest error records the registry keeps (the fleet's workers together).
 RECENT_ERRORS_KEPT = 100
-# The error list outlives its last write by this long; the published introspection, its version's last heartbeat.
+# The error list outlives its last write by this long; the published introspection (every version's answer in one
+# hash, one expiry), the last heartbeat of a worker whose version's answer it holds.
 _SIDE_KEYS_TTL_SECONDS = 24 * 3600
 # Catalog entries older than this (by the reader's clock) are not even looked at.
 _CATALOG_LOOKBACK_SECONDS = 3600.0
@@ -142,7 +143,8 @@ class RegistryStore:
     def heartbeat(self, instance: InstanceInfo, ttl_seconds: float) -> tuple[float, bool]:
         """Write (or refresh) a worker's entry, alive for ``ttl_seconds`` from now by the Redis clock, and keep the
         service's published actions (:meth:`publish_actions`) alive while they hold the answer of the instance's
-        version: they expire 24 hours after the last heartbeat of a worker of that version, not after it published.
+        version: they expire 24 hours after the last such heartbeat, not after the last publication. The answers of
+        all the versions share one expiry, so a version no longer running keeps its answer while another one runs.
 
         Returns:
             When the entry expires (Unix time, Redis clock), and whether the actions of the instance's version are
