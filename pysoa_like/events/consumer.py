@@ -272,10 +272,16 @@ class _Failure:
                 return
             starts = (kind, where) not in self._failing.values()
             self._failing[who] = (kind, where)
+            # A reader counted in a fleet-wide failure (it joined during it) now failing on its own master: when it
+            # was the last one in it, that failure is over and is said to be, as if the reader had recovered.
+            ends = was is not None and was[1] is None and where is not None and was not in self._failing.values()
+            still = self._still() if ends else []
         _logger.debug("Events: %s could not %s: %s", who, self.what, exc)
         if starts:
             on = "" if where is None else f" from {where}"
             _logger.warning("Events: could not %s%s (retrying): %s", self.what, on, exc)
+        if ends:
+            self._say_ended(None, still)
 
     def joined(self, who: object, where: str | None = None) -> None:
         """A new reader (started during an outage) is counted in the oldest failure that may be its own (one naming
@@ -293,8 +299,16 @@ class _Failure:
             ended = self._failing.pop(who, None)
             if ended is None or ended in self._failing.values():
                 return
-            still = sorted({_said(kind, where) for kind, where in self._failing.values()})
-        on = "" if ended[1] is None else f" from {ended[1]}"
+            still = self._still()
+        self._say_ended(ended[1], still)
+
+    def _still(self) -> list[str]:
+        """The failures going on, as the end lines name them (call with the lock held)."""
+        return sorted({_said(kind, where) for kind, where in self._failing.values()})
+
+    def _say_ended(self, where: str | None, still: list[str]) -> None:
+        """The INFO ending a failure (of the whole fleet when ``where`` is ``None``, else of that master)."""
+        on = "" if where is None else f" from {where}"
         if still:
             _logger.info("Events: could %s%s again (still failing: %s)", self.what, on, ", ".join(still))
         else:

@@ -114,6 +114,27 @@ def test_each_master_of_a_ring_has_its_own_outage(caplog: pytest.LogCaptureFixtu
     assert _lines(caplog)[-1] == (logging.INFO, "Events: could read events from 10.0.0.2:6379 again")
 
 
+def test_a_fleet_wide_outage_ends_when_its_last_reader_fails_on_its_master(caplog: pytest.LogCaptureFixture) -> None:
+    """Readers of a ring started during a fleet-wide outage (the reads planned once the Sentinels answered) count in
+    it; the last of them then failing on its own master ends it with its INFO (it vanished without one: the WARNING
+    for the whole fleet was never answered)."""
+    failure = _Failure("read events")
+    down = redis.ConnectionError("Error 111 connecting to 10.0.0.2:6379. Connection refused.")
+    failure.failed("planning", down)
+    failure.joined("a1", "10.0.0.1:6379")
+    failure.joined("b1", "10.0.0.2:6379")
+    failure.recovered("planning")
+    failure.recovered("a1")
+    failure.failed("b1", down, "10.0.0.2:6379")
+    failure.recovered("b1")
+    assert _lines(caplog) == [
+        (logging.WARNING, f"{_DOWN}{down}"),
+        (logging.WARNING, f"Events: could not read events from 10.0.0.2:6379 (retrying): {down}"),
+        (logging.INFO, f"{_BACK} (still failing: unreachable on 10.0.0.2:6379)"),
+        (logging.INFO, "Events: could read events from 10.0.0.2:6379 again"),
+    ]
+
+
 def test_groups_lost_during_an_outage_are_part_of_it(caplog: pytest.LogCaptureFixture) -> None:
     """A failing reader that then finds its groups gone (Redis back empty) says nothing more; the same answer to a
     reader that was not failing is a failure of its own."""
