@@ -86,6 +86,26 @@ def test_a_host_or_connection_keyword_the_transport_cannot_use_is_one_message_an
     )
 
 
+def test_a_logging_class_that_cannot_be_imported_is_one_message_naming_the_key_and_exit_2(tmp_path: Path) -> None:
+    """A handler class of the ``logging`` setting in a package that is not installed: one settings message naming
+    the key, exit 2, nothing started (it was dictConfig's traceback in every worker, each respawned)."""
+    (tmp_path / "logging_settings.py").write_text(
+        "SOA_SERVER_SETTINGS = {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.redis_gateway.server:RedisServerTransport',\n"
+        "    'kwargs': {'backend_type': 'redis.standard', 'backend_layer_kwargs': {'hosts': ['redis://127.0.0.1:1/0']}}},\n"
+        "  'logging': {'version': 1, 'handlers': {'remote': {'class': 'no_such_logging_package.Handler'}},\n"
+        "    'root': {'handlers': ['remote']}}}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = _pysoa_like("serve", _SERVER, "--settings", "logging_settings", "--fork", "2", timeout=15, env=env)
+    assert (result.returncode, result.stderr) == (
+        EXIT_CONFIGURATION,
+        "pysoa-like serve: error: settings module 'logging_settings': Invalid ServerSettings:\n"
+        "  - logging.handlers.remote.class: cannot import 'no_such_logging_package.Handler': no module named "
+        "'no_such_logging_package'\n",
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

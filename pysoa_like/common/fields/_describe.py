@@ -342,6 +342,8 @@ def _explain(field: Any, parts: Sequence[str], value: Any, error: Any) -> str:
         return _unknown_keys(field, parts, value, message[len(_EXTRA_KEYS) :].split(", "))
     if error.code == ERROR_CODE_MISSING:
         return _expected_given(field, parts, value)
+    if message.startswith("cannot import "):  # a string of the expected kind that names nothing installed
+        return message
     try:
         expected = expected_at(field, parts, value)
     except Exception:  # the description is best effort; never hide the error itself

@@ -8,6 +8,7 @@ Conformity uses, so classes decorated by Conformity's decorator are understood h
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -140,6 +141,15 @@ def _migration_alias(module_name: str, attribute_path: str, exc: ModuleNotFoundE
     if missing == "pymetrics" and (module_name, attribute_path) == _PYMETRICS_NOOP:
         return "pysoa_like.common.metrics", "NoOpMetricsRecorder"
     return None
+
+
+def migrated_import_path(path: str) -> str:
+    """``path`` (dotted or ``module:Attribute``) in its pysoa_like form when it names ``pysoa`` and PySOA is
+    not installed, as plug-in paths are resolved; any other path unchanged. For the import paths that
+    ``logging.config.dictConfig`` resolves itself (the ``logging`` setting's classes and factories)."""
+    if (path == "pysoa" or path.startswith(("pysoa.", "pysoa:"))) and importlib.util.find_spec("pysoa") is None:
+        return "pysoa_like" + path[len("pysoa") :]
+    return path
 
 
 _DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib.util
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
 from pysoa_like.common.fields.basic import Anything, Boolean, Constant, Integer, UnicodeString
+from pysoa_like.common.fields.classconfig import migrated_import_path
 from pysoa_like.common.fields.structures import Dictionary, List, SchemalessDictionary
 from pysoa_like.common.schema import FieldError
 
@@ -33,17 +35,45 @@ def _section(value: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
+# The keys of each section whose string value dictConfig imports: a class, or a factory (``()``).
+_IMPORTED_KEYS = {"formatters": ("class", "()"), "filters": ("()",), "handlers": ("class", "()")}
+
+
+def _import_paths(value: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """``(section, entry name, key, path)`` of every import path dictConfig would resolve in ``value``."""
+    for section, keys in _IMPORTED_KEYS.items():
+        for name, entry in _section(value, section).items():
+            if isinstance(entry, Mapping):
+                for key in keys:
+                    if isinstance(entry.get(key), str):
+                        yield section, name, key, entry[key]
+
+
 class LoggingConfigDictionary(Dictionary):
     """A dictConfig dictionary that also checks that every name referenced is configured.
 
     A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
-    ``filters`` must name entries of the same configuration (unless it is ``incremental``).
+    ``filters`` must name entries of the same configuration (unless it is ``incremental``), and the
+    top-level package of every class or factory path must be installed (found without importing it).
+    PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) become their pysoa_like
+    equivalents when PySOA is not installed, as plug-in paths do.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.normalizes = True  # the paths of PySOA's package (Dictionary decides from its contents alone)
+
     def errors(self, value: Any) -> list[FieldError]:
-        """The structural errors; when there are none, the dangling references."""
+        """The structural errors; when there are none, the dangling references and the packages not installed."""
         result = super().errors(value)
-        if result or value.get("incremental") is True:
+        if result:
+            return result
+        for section, name, key, path in _import_paths(value):
+            package = migrated_import_path(path).split(".")[0]
+            if not package or importlib.util.find_spec(package) is None:
+                message = f"cannot import {path!r}: no module named {package!r}"
+                result.append(FieldError(ERROR_CODE_UNKNOWN, message, f"{section}.{name}.{key}"))
+        if value.get("incremental") is True:
             return result
         formatters, filters = _section(value, "formatters"), _section(value, "filters")
         handlers, loggers = _section(value, "handlers"), _section(value, "loggers")
@@ -67,6 +97,15 @@ class LoggingConfigDictionary(Dictionary):
                 check(filters, name, who, "filter", f"{prefix}.filters.{i}")
             for i, name in enumerate(_names(config.get("handlers"))):
                 check(handlers, name, who, "handler", f"{prefix}.handlers.{i}")
+        return result
+
+    def normalize(self, value: Any) -> Any:
+        """A copy of ``value`` with PySOA's ``pysoa.…`` paths in their pysoa_like form (when PySOA is missing)."""
+        result = dict(value)
+        for section, name, key, path in _import_paths(value):
+            migrated = migrated_import_path(path)
+            if migrated != path:
+                result[section] = {**result[section], name: {**result[section][name], key: migrated}}
         return result
 
 

@@ -36,3 +36,33 @@ def test_other_missing_modules_still_fail() -> None:
         resolve_python_path("not_a_real_package.mod:Thing")
     with pytest.raises(ImportError):
         resolve_python_path("pymetrics.recorders.default:DefaultMetricsRecorder")
+
+
+def test_pysoa_paths_in_the_logging_setting_configure_pysoa_like_classes() -> None:
+    """A PySOA settings file's logging dict names ``pysoa.common.logging`` classes: dictConfig gets ours."""
+    import logging
+    import logging.config
+
+    from pysoa_like.common.logging import PySOALogContextFilter
+    from pysoa_like.server.settings import ServerSettings
+
+    settings = ServerSettings(
+        {
+            "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
+            "logging": {
+                "version": 1,
+                "filters": {"context": {"()": "pysoa.common.logging.PySOALogContextFilter"}},
+                "handlers": {"quiet": {"class": "logging.NullHandler", "filters": ["context"]}},
+                "loggers": {"tests.migrated_logging": {"handlers": ["quiet"], "propagate": False}},
+                "disable_existing_loggers": False,
+            },
+        }
+    )
+    logger = logging.getLogger("tests.migrated_logging")
+    try:
+        logging.config.dictConfig(settings["logging"])
+        (handler,) = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
+        assert [type(f) for f in handler.filters] == [PySOALogContextFilter]
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
