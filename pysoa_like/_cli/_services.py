@@ -251,6 +251,11 @@ def run_services(args: argparse.Namespace, output: Output) -> int:
                 merged[row.name].merge(row)
             else:
                 merged[row.name] = row
+    if any(isinstance(source, QueueKeySource) for source in SOURCES):
+        # The queue keys were read: a service only another source found (the registry) has no key, so nothing
+        # queued (Redis deletes an empty list).
+        for row in merged.values():
+            row.queued = 0 if row.queued is None else row.queued
     rows = [merged[name] for name in sorted(merged)]
     if rows and not args.no_probe:
         _probe(target, rows, args.timeout, output)

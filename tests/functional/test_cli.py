@@ -407,6 +407,14 @@ def test_services_json(url: str) -> None:
     assert (ghost["instances"], ghost["in_flight"]) == (None, None)
 
 
+def test_a_service_found_in_the_registry_with_an_empty_queue_shows_0_queued(url: str) -> None:
+    """A registered service not named anywhere, whose queue key Redis deleted (empty), has 0 requests queued:
+    its queue was read like the others (it showed as unknown, ``-``)."""
+    document = json.loads(cli("services", "--redis-url", url, "--json", "--no-probe").stdout)
+    functional = next(row for row in document if row["name"] == "functional")
+    assert (functional["instances"], functional["queued"]) == (1, 0)
+
+
 def test_services_on_an_unreachable_redis_exits_3() -> None:
     """The queues cannot be read: exit 3, one line."""
     result = cli("services", "--redis-url", _dead_redis_url())
