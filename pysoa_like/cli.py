@@ -123,14 +123,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pysoa_like.server._overrides import LOG_FORMAT_ENV
 
         os.environ[LOG_FORMAT_ENV] = args.log_format
-    from pysoa_like.server._main import syntax_error_text
+    from pysoa_like.server._main import import_failure_text, raised_by_module_code, syntax_error_text
     from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
 
     try:
         server_class = load_server_class(args.server)
-    except (ImportError, AttributeError, ValueError, SyntaxError) as exc:
-        problem = f"not valid Python: {syntax_error_text(exc)}" if isinstance(exc, SyntaxError) else str(exc)
+    except SyntaxError as exc:
+        problem = f"not valid Python: {syntax_error_text(exc)}"
         print(f"pysoa-like serve: error: cannot load the server class {args.server!r}: {problem}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except Exception as exc:
+        if raised_by_module_code(exc):  # the module's own code (a missing environment variable or dependency)
+            message = f"importing the server class {args.server!r} failed: {import_failure_text(exc)}"
+        elif isinstance(exc, (ImportError, AttributeError, ValueError)):
+            message = f"cannot load the server class {args.server!r}: {exc}"
+        else:
+            raise
+        print(f"pysoa-like serve: error: {message}", file=sys.stderr)
         return EXIT_CONFIGURATION
     from pysoa_like._cli._common import CommandError
     from pysoa_like._cli._serve_metrics import start_serve_metrics

@@ -101,11 +101,21 @@ def load_settings_module(module_name: str) -> Mapping[str, Any]:
 
 def _import_failure(module_name: str, exc: BaseException) -> str:
     """One line for a settings module whose import raised ``exc``: what, and the module-level line that failed."""
+    return f"importing the settings module {module_name!r} failed: {import_failure_text(exc)}"
+
+
+def import_failure_text(exc: BaseException) -> str:
+    """``Error: message (file, line N)`` for an import that raised ``exc``, with the module-level line that failed."""
     frames = traceback.extract_tb(exc.__traceback__)
-    # The module-level line that failed (the settings module's, or a module it imports), not the library's.
+    # The module-level line that failed (the imported module's, or a module it imports), not the library's.
     top_level = [frame for frame in frames if frame.name == "<module>"] or frames
     where = f" ({top_level[-1].filename}, line {top_level[-1].lineno})" if top_level else ""
-    return f"importing the settings module {module_name!r} failed: {type(exc).__name__}: {exc}{where}"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def raised_by_module_code(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of the module-level code of a module being imported (not from finding it)."""
+    return any(frame.name == "<module>" for frame in traceback.extract_tb(exc.__traceback__))
 
 
 def syntax_error_text(error: SyntaxError) -> str:

@@ -225,6 +225,34 @@ def test_a_settings_module_whose_code_fails_is_one_line_with_where_and_exit_2(
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("source", "failure"),
+    [
+        (
+            'import os\n\nURL = os.environ["PYSOA_LIKE_TEST_UNSET_VARIABLE"]\n',
+            "KeyError: 'PYSOA_LIKE_TEST_UNSET_VARIABLE'",
+        ),
+        ("import no_such_dependency_of_the_server\n", "ModuleNotFoundError: No module named 'no_such_dependency_of"),
+    ],
+)
+def test_a_server_module_whose_code_fails_is_one_line_with_where_and_exit_2(
+    tmp_path: Path, source: str, failure: str
+) -> None:
+    """The server class's module raises while imported: one line with the error and the module-level line that
+    failed, exit 2, as for a settings module (a KeyError was a traceback and exit 1; a missing dependency did not
+    say where it was imported)."""
+    (tmp_path / "failing_server.py").write_text(source)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = _pysoa_like("serve", "failing_server:Server", "--settings", "tests.functional.service", env=env)
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith(
+        f"pysoa-like serve: error: importing the server class 'failing_server:Server' failed: {failure}"
+    )
+    line = 3 if "environ" in source else 1
+    assert result.stderr.endswith(f"({tmp_path / 'failing_server.py'}, line {line})\n")
+    assert result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("broken", ["settings", "server"])
 def test_a_module_that_is_not_valid_python_is_one_line_naming_where_and_exit_2(tmp_path: Path, broken: str) -> None:
     """A syntax error in the settings module or the server's module: one line with the file, line, column and
