@@ -36,6 +36,7 @@ exit status: 0 success, 1 action or job errors, 2 usage error, 3 transport error
 
 _HEALTH_EXAMPLES = """\
 examples:
+  pysoa-like status calculator --redis-url redis://127.0.0.1:6379/0     # versions and health check results
   pysoa-like health calculator --redis-url redis://127.0.0.1:6379/0     # prints SERVING or NOT_SERVING
   HEALTHCHECK CMD pysoa-like health calculator --timeout 3                # in a Dockerfile
 

@@ -592,3 +592,5 @@ def test_help_of_every_command_has_examples() -> None:
         result = cli(*command, "--help")
         assert result.returncode == 0, command
         assert "example" in result.stdout, command
+        if command:
+            assert f"pysoa-like {command[0]} " in result.stdout.split("example", 1)[1], command
