@@ -16,8 +16,8 @@ Code  Constant                      Meaning
                                     restart
 4     :data:`EXIT_GAVE_UP`          Gave up waiting: the required services did not appear in
                                     time (``dependencies.on_timeout`` is ``"exit"``)
-99    :data:`EXIT_RUN_BY_PATH`      ``standalone.py`` was run by file path (the double-import
-                                    trap)
+99    :data:`EXIT_RUN_BY_PATH`      pysoa_like's own ``standalone.py`` was run by file path (the
+                                    double-import trap)
 ====  ============================  ==========================================================
 
 Under ``--fork`` the supervising parent exits with the first of these a worker ended with while it
@@ -47,7 +47,7 @@ EXIT_CONFIGURATION = 2
 EXIT_RELOAD = 3
 #: The server gave up, since the required services did not appear in time.
 EXIT_GAVE_UP = 4
-#: ``standalone.py`` run by file path.
+#: pysoa_like's own ``standalone.py`` run by file path.
 EXIT_RUN_BY_PATH = 99
 #: Worker exit codes the supervisor does not respawn (a restart would end the same way).
 NOT_RESTARTABLE = frozenset({EXIT_CONFIGURATION, EXIT_GAVE_UP})

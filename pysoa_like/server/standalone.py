@@ -19,9 +19,11 @@ Flags (besides ``Server.main``'s ``-s/--settings`` and ``-d/--daemon``):
 - ``--use-file-watcher [mod1,mod2]``: restart on source changes (all loaded modules, or modules
   under the given comma-separated prefixes).
 
-Run it with ``python -m my_service.standalone`` or an entry point. Running the file by path
-(``python my_service/standalone.py``) would import the service twice under two names, so this
-module refuses that with exit code 99.
+Run it with ``python -m my_service.standalone`` or an entry point. Run by file path
+(``python my_service/standalone.py``), Python puts ``my_service/`` on the import path instead of the
+current directory: ``get_server`` then cannot import the service, and the runner says how to run it
+(exit 2). This module itself, run by file path, would import the service twice under two names, so
+it refuses that with exit code 99.
 """
 
 from __future__ import annotations
@@ -187,7 +189,14 @@ def run_standalone(
     from pysoa_like.server._main import StartupError, resolve_server_settings
     from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
 
-    server_class = server_getter()
+    try:
+        server_class = server_getter()
+    except ImportError as exc:
+        from pysoa_like.server._main import import_failure_text
+
+        message = f"the server getter failed: {import_failure_text(exc)}{_run_by_path_hint()}"
+        print(f"{prog or parser.prog}: error: {message}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     try:
         # Checked once here, before any fork: a mistake is one message, not a traceback per worker.
         resolve_server_settings(server_class, args.settings, setup_django=False)
@@ -204,6 +213,27 @@ def run_standalone(
 
     prefixes = [p.strip() for p in args.use_file_watcher.split(",") if p.strip()] or None
     return run_with_reloader(serve, prefixes, argv if reload_argv is None else reload_argv)
+
+
+def _run_by_path_hint() -> str:
+    """How to run the service's standalone module when it was run by file path (whose folder then stands on the
+    import path instead of the current directory, so its own package cannot be imported); else nothing."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not main_file:
+        return ""
+    script = os.path.abspath(main_file)
+    parts = [os.path.splitext(os.path.basename(script))[0]]
+    folder = os.path.dirname(script)
+    while os.path.exists(os.path.join(folder, "__init__.py")):
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    if len(parts) == 1:
+        return ""
+    return (
+        f"; run it as a module from {folder}: `python -m {'.'.join(parts)}` (run by file path, Python puts the "
+        "script's folder on the import path instead of the current directory)"
+    )
 
 
 def _exit_on_failure(code: int) -> None:

@@ -295,3 +295,34 @@ def test_the_standalone_entry_point_checks_the_settings_the_same_way() -> None:
     assert result.returncode == EXIT_CONFIGURATION
     assert result.stderr.startswith("standalone: error: settings module 'tests.functional.mistaken_settings'")
     assert "Traceback" not in result.stderr
+
+
+def test_a_service_standalone_module_run_by_file_path_says_how_to_run_it(tmp_path: Path) -> None:
+    """``python my_service/standalone.py``: Python puts ``my_service/`` on the import path instead of the current
+    directory, so the server getter's import fails. One line with the import error and the way to run it, exit 2
+    (it was the import's traceback and exit 1, which a supervisor restarts for ever)."""
+    package = tmp_path / "by_path_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "standalone.py").write_text(
+        "from pysoa_like.server.standalone import simple_main\n\n\n"
+        "def get_server():\n"
+        "    from by_path_service.server import Server\n"
+        "    return Server\n\n\n"
+        'if __name__ == "__main__":\n'
+        "    simple_main(get_server)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(package / "standalone.py"), "-s", "by_path_service.settings"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith(
+        "standalone.py: error: the server getter failed: ModuleNotFoundError: No module named 'by_path_service' ("
+    )
+    assert "python -m by_path_service.standalone" in result.stderr
+    assert result.stderr.count("\n") == 1
