@@ -55,8 +55,9 @@ class LoggingConfigDictionary(Dictionary):
     A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
     ``filters`` must name entries of the same configuration (unless it is ``incremental``), and the
     top-level package of every class or factory path must be installed (found without importing it).
-    PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) become their pysoa_like
-    equivalents when PySOA is not installed, as plug-in paths do.
+    PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) and logger names
+    (``pysoa.server.job``) become their pysoa_like equivalents when PySOA is not installed, as plug-in
+    paths do.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,12 +101,21 @@ class LoggingConfigDictionary(Dictionary):
         return result
 
     def normalize(self, value: Any) -> Any:
-        """A copy of ``value`` with PySOA's ``pysoa.…`` paths in their pysoa_like form (when PySOA is missing)."""
+        """A copy of ``value`` with PySOA's ``pysoa.…`` paths and logger names in their pysoa_like form (when
+        PySOA is missing: nothing logs on its loggers then, and pysoa_like logs on the same names under its own)."""
         result = dict(value)
         for section, name, key, path in _import_paths(value):
             migrated = migrated_import_path(path)
             if migrated != path:
                 result[section] = {**result[section], name: {**result[section][name], key: migrated}}
+        loggers = _section(value, "loggers")
+        renamed = {name: migrated_import_path(name) for name in loggers}
+        if any(new != name and new not in loggers for name, new in renamed.items()):
+            # A logger named both ways keeps its pysoa_like entry.
+            result["loggers"] = {
+                (new if new not in loggers else name): config
+                for (name, config), new in zip(loggers.items(), renamed.values(), strict=True)
+            }
         return result
 
 

@@ -66,3 +66,30 @@ def test_pysoa_paths_in_the_logging_setting_configure_pysoa_like_classes() -> No
     finally:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
+
+
+def test_pysoa_logger_names_in_the_logging_setting_configure_the_pysoa_like_loggers() -> None:
+    """PySOA logged on ``pysoa.*`` loggers; a PySOA settings file's levels for them apply to ``pysoa_like.*``
+    (the same loggers under the new name), where they configured loggers nothing logs on."""
+    import logging
+    import logging.config
+
+    from pysoa_like.server.settings import ServerSettings
+
+    settings = ServerSettings(
+        {
+            "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
+            "logging": {
+                "version": 1,
+                "loggers": {"pysoa.server.job": {"level": "WARNING"}},
+                "disable_existing_loggers": False,
+            },
+        }
+    )
+    logger = logging.getLogger("pysoa_like.server.job")
+    level = logger.level
+    try:
+        logging.config.dictConfig(settings["logging"])
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(level)
