@@ -572,6 +572,23 @@ def test_show_config_fills_defaults_and_masks_secrets() -> None:
     assert "topsecret" not in result.stdout
 
 
+def test_show_config_masks_a_map_of_api_tokens_whole(tmp_path: Path) -> None:
+    """The API token middleware's ``tokens`` map has the secrets as its keys: shown as one mask, not as the tokens
+    (only the identities they map to were masked)."""
+    (tmp_path / "token_settings.py").write_text(
+        "SOA_SERVER_SETTINGS = {'transport': {\n"
+        "    'path': 'pysoa_like.common.transport.local:LocalServerTransport'},\n"
+        "  'middleware': [{'path': 'pysoa_like.auth:ApiTokenMiddleware', 'kwargs': {'tokens': {'t0k3n-1': 'ann'}}}]}\n"
+    )
+    result = cli(
+        "show-config", "--settings", "token_settings", env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO_ROOT}"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "t0k3n-1" not in result.stdout
+    middleware = json.loads(result.stdout)["server"]["middleware"]
+    assert middleware[0]["kwargs"]["tokens"] == "**********"
+
+
 def test_show_config_uses_the_server_class_settings_and_reports_invalid_settings(tmp_path: Path) -> None:
     """--server validates with that class's settings; an invalid value is exit 2 naming the key."""
     server = "tests.functional.service:FunctionalServer"
