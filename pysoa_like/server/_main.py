@@ -143,7 +143,8 @@ def check_server_class(server_class: type[Server]) -> None:
 
     Raises:
         StartupError: ``service_name`` is not a non-empty string, or ``action_class_map`` is not a mapping of
-            action names to callables (action classes, factories or coroutine functions).
+            action names to callables (action classes, factories or coroutine functions), or maps one to an
+            ``Action`` instance instead of its class.
     """
     name = server_class.__name__
     service_name = getattr(server_class, "service_name", None)
@@ -154,7 +155,14 @@ def check_server_class(server_class: type[Server]) -> None:
     actions = getattr(server_class, "action_class_map", None)
     if not isinstance(actions, Mapping):
         raise StartupError(f"{name}.action_class_map must be a dict of action names to Action classes")
+    from pysoa_like.server.action import Action
+
     for action, factory in actions.items():
+        if isinstance(factory, Action):  # callable, but called with the settings it would run them as a request
+            raise StartupError(
+                f"{name}.action_class_map[{action!r}] must be an Action subclass, not an instance of it: map "
+                f"{action!r} to {type(factory).__name__} (an action is built from the class for every call)"
+            )
         if not isinstance(action, str) or not callable(factory):
             raise StartupError(
                 f"{name}.action_class_map[{action!r}] must be an Action subclass (or a callable returning an "

@@ -19,3 +19,10 @@ class MismappedServer(Server):
 
     service_name = "mismapped"
     action_class_map: ClassVar[dict[str, Any]] = {"echo": "tests.functional.service.EchoAction"}
+
+
+class InstanceMappedServer(Server):
+    """Maps an action to an instance of the action class instead of the class (``EchoAction()``)."""
+
+    service_name = "instance_mapped"
+    action_class_map: ClassVar[dict[str, Any]] = {"echo": FunctionalServer.action_class_map["echo"]()}

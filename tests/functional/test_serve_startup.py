@@ -185,6 +185,11 @@ def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: 
             "MismappedServer.action_class_map['echo'] must be an Action subclass (or a callable returning an action, "
             "or an async function), got 'tests.functional.service.EchoAction'",
         ),
+        (
+            "tests.functional.mistaken_servers:InstanceMappedServer",
+            "InstanceMappedServer.action_class_map['echo'] must be an Action subclass, not an instance of it: map "
+            "'echo' to EchoAction (an action is built from the class for every call)",
+        ),
     ],
 )
 def test_a_server_class_without_a_name_or_with_an_action_that_is_not_callable_is_one_line_and_exit_2(
