@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from pysoa_like._cli._common import CommandError, positive_seconds
+from pysoa_like.common._extras import install_extra
 
 __all__ = ["add_serve_metrics_arguments", "start_serve_metrics"]
 
@@ -93,7 +94,7 @@ def start_serve_metrics(args: argparse.Namespace, server_class: Any) -> Any:
         return None
     if importlib.util.find_spec("prometheus_client") is None:
         raise CommandError(
-            "--metrics-port and --metrics-textfile need the prometheus extra: pip install 'pysoa_like[prometheus]'"
+            f"--metrics-port and --metrics-textfile need the prometheus extra: {install_extra('prometheus')}"
         )
     from pysoa_like.prometheus import start_exposition
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pysoa_like._cli._common import EXIT_OK, CommandError, Output
+from pysoa_like.common._extras import install_extra
 
 __all__ = ["check_web_command", "loopback_names", "serve_until_stopped"]
 
@@ -18,7 +19,7 @@ def check_web_command(command: str, port: int) -> None:
         CommandError: Either problem, in one line.
     """
     if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
-        raise CommandError(f"the {command} needs the web extra: pip install 'pysoa_like[web]'")
+        raise CommandError(f"the {command} needs the web extra: {install_extra('web')}")
     if not 0 <= port <= 65535:
         raise CommandError(f"--port must be between 0 and 65535, got {port}")
 

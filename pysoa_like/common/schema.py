@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attr
 
+from pysoa_like.common._extras import install_extra
 from pysoa_like.common.constants import ERROR_CODE_INVALID, ERROR_CODE_MISSING, ERROR_CODE_UNKNOWN
 
 __all__ = [
@@ -168,7 +169,7 @@ def _adapt(obj: Any) -> PydanticSchema:
     except ImportError as exc:
         raise TypeError(
             f"{obj!r} is not a schema (it has no errors() method); using a type as a schema needs the "
-            "pydantic extra: pip install 'pysoa_like[pydantic]'"
+            f"pydantic extra: {install_extra('pydantic')}"
         ) from exc
     try:
         return PydanticSchema(obj)

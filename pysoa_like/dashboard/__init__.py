@@ -17,10 +17,12 @@ schemas. It reads Redis only: watching a fleet sends its services no request. Se
 
 from __future__ import annotations
 
+from pysoa_like.common._extras import install_extra
+
 try:
     from pysoa_like.dashboard._app import create_app
 except ImportError as exc:  # pragma: no cover - only without the extra
-    raise ImportError(f"pysoa_like.dashboard needs the web extra: pip install 'pysoa_like[web]' ({exc})") from exc
+    raise ImportError(f"pysoa_like.dashboard needs the web extra: {install_extra('web')} ({exc})") from exc
 from pysoa_like._asgi import serve
 from pysoa_like.dashboard._history import RateHistory
 from pysoa_like.dashboard._state import DashboardState

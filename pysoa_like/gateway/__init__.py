@@ -17,10 +17,12 @@ services' introspection, ``/docs`` renders it. See ``docs/gateway.rst``.
 
 from __future__ import annotations
 
+from pysoa_like.common._extras import install_extra
+
 try:
     from pysoa_like.gateway._app import create_app
 except ImportError as exc:  # pragma: no cover - only without the extra
-    raise ImportError(f"pysoa_like.gateway needs the web extra: pip install 'pysoa_like[web]' ({exc})") from exc
+    raise ImportError(f"pysoa_like.gateway needs the web extra: {install_extra('web')} ({exc})") from exc
 from pysoa_like._asgi import serve
 from pysoa_like.gateway.encoding import EncodingError, from_json_value, to_json_value
 from pysoa_like.gateway.settings import GatewaySettings

@@ -41,6 +41,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pysoa_like.common._extras import install_extra
+
 __all__ = ["TAGS", "EncodingError", "from_json_value", "to_json_value"]
 
 #: The tags of the encoding, in the table's order.
@@ -207,7 +209,7 @@ def _read_amount(value: Any, path: str) -> Any:
         raise EncodingError(f"$amount's minor units must be an integer, got {_kind(minor)}", path)
     amount_class = _amount_class()
     if amount_class is None:
-        raise EncodingError("amounts need currint on the gateway: pip install 'pysoa_like[currint]'", path)
+        raise EncodingError(f"amounts need currint on the gateway: {install_extra('currint')}", path)
     try:
         return amount_class.from_code_and_minor(currency.upper(), minor)
     except Exception as exc:  # currint refuses unknown currencies with its own exception types

@@ -23,13 +23,15 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from pysoa_like.common._extras import install_extra
+
 try:
     # factory_boy re-exports nothing explicitly, so strict mypy needs the defining modules.
     from factory.base import Factory
     from factory.declarations import SubFactory
 except ImportError as _exc:  # pragma: no cover - the tests import the module without factory_boy
     raise ImportError(
-        "pysoa_like.test.factories needs factory_boy, which is not installed: pip install 'pysoa_like[factories]'"
+        f"pysoa_like.test.factories needs factory_boy, which is not installed: {install_extra('factories')}"
     ) from _exc
 
 from pysoa_like.common.settings import Settings, copy_containers

@@ -15,6 +15,7 @@ from typing import Any
 # msgpack ships no type information.
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 
+from pysoa_like.common._extras import install_extra
 from pysoa_like.common.serializer.errors import InvalidField, InvalidMessage
 
 __all__ = [
@@ -53,7 +54,7 @@ _ZERO = datetime.timedelta(0)
 
 _CURRINT_MISSING = (
     "Cannot decode a currint Amount (MessagePack extension type 2) because currint is not installed; "
-    "install the extra with: pip install 'pysoa_like[currint]'"
+    f"install the extra with: {install_extra('currint')}"
 )
 
 

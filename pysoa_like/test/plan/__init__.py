@@ -26,10 +26,12 @@ from typing import Any, ClassVar
 
 import attr
 
+from pysoa_like.common._extras import install_extra
+
 try:
     import pyparsing  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - exercised in a venv without the extra
-    raise ImportError("pysoa_like.test.plan needs the test_plans extra: pip install 'pysoa_like[test_plans]'") from _exc
+    raise ImportError(f"pysoa_like.test.plan needs the test_plans extra: {install_extra('test_plans')}") from _exc
 
 import pysoa_like.test.plan.grammar  # noqa: F401  (registers the built-in directives)
 from pysoa_like.test.plan import _runner
