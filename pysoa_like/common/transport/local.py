@@ -80,8 +80,21 @@ class LocalServerTransport(ServerTransport):
         raise TypeError("LocalServerTransport is a placeholder; run the server through LocalClientTransport")
 
 
-def _resolve(value: Any) -> Any:
-    return resolve_python_path(value) if isinstance(value, str) else value
+def _resolve(value: Any, setting: str, service_name: str) -> Any:
+    """``value``, or what its import path names.
+
+    Raises:
+        ValueError: The path names nothing importable; the message names the setting and the service (it was
+            the bare ``ModuleNotFoundError`` or ``AttributeError`` of the import, at the first call).
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return resolve_python_path(value)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(
+            f"{setting} {value!r} of the local transport for service {service_name!r} cannot be imported: {exc}"
+        ) from exc
 
 
 @ClassConfigurationSchema.provider(LocalClientTransportSchema)
@@ -100,7 +113,8 @@ class LocalClientTransport(ClientTransport, ServerTransport):
             ``None`` (the default) means no limit.
 
     Raises:
-        ValueError: The server class serves a different service.
+        ValueError: The server class serves a different service, or ``server_class`` or ``server_settings`` is an
+            import path that names nothing importable (the message names the setting and the service).
     """
 
     def __init__(
@@ -113,7 +127,7 @@ class LocalClientTransport(ClientTransport, ServerTransport):
         maximum_message_size_in_bytes: int | None = None,
     ) -> None:
         super().__init__(service_name, metrics)
-        resolved_class = _resolve(server_class)
+        resolved_class = _resolve(server_class, "server_class", service_name)
         if not isinstance(resolved_class, type):
             raise ValueError(f"server_class must be a Server class or its import path, got {server_class!r}")
         served = getattr(resolved_class, "service_name", None)
@@ -122,7 +136,7 @@ class LocalClientTransport(ClientTransport, ServerTransport):
                 f"The local transport for service {service_name!r} was given server class "
                 f"{resolved_class.__name__}, which serves {served!r}"
             )
-        settings = _resolve(server_settings)
+        settings = _resolve(server_settings, "server_settings", service_name)
         if not isinstance(settings, Mapping):
             raise ValueError(f"server_settings must be a dict or its import path, got {server_settings!r}")
         settings = dict(settings)
