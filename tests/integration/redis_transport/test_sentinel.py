@@ -22,6 +22,7 @@ from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelR
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
+from pysoa_like.core.delivery import DeliveryOptions
 from pysoa_like.test.redis import RedisSentinelGroup, RedisSentinelProcess, RedisServerProcess, pick_free_port
 from tests.integration.redis_transport._helpers import job_request, job_response
 
@@ -266,3 +267,26 @@ def test_a_failed_master_lookup_names_the_service_like_the_other_transport_error
         receiving = rf"^Redis error receiving from service echo: {re.escape(lookup)}"
         with pytest.raises(MessageReceiveError, match=receiving):
             server.receive_request_message()
+
+
+@pytest.mark.parametrize("lookup", ["master", "services"])
+def test_an_at_least_once_worker_finding_no_master_says_so_once(lookup: str) -> None:
+    """An at-least-once worker that cannot advertise itself because no Sentinel names a master (or, without
+    sentinel_services, lists a service) fails its receive with one 'Redis error ...' prefix, the advertising one,
+    then the Sentinels' answer (it read 'Redis error advertising a worker of echo: Redis error sending to service
+    echo: ...')."""
+    with RedisSentinelProcess([]) as sentinel:
+        layer: dict[str, Any] = {"hosts": [sentinel.address]}
+        if lookup == "master":
+            layer["sentinel_services"] = ["main"]
+        server = RedisServerTransport(
+            "echo", receive_timeout_in_seconds=0.3, backend_type="redis.sentinel", backend_layer_kwargs=layer
+        )
+        server.enable_at_least_once(DeliveryOptions(), lambda action: True)
+        with pytest.raises(MessageReceiveError) as failure:
+            server.receive_request_message()
+    answer = {
+        "master": "Cannot get connection: no Sentinel knows a master for service 'main' (asked ",
+        "services": "No sentinel_services configured and none could be discovered with SENTINEL MASTERS (asked ",
+    }[lookup]
+    assert str(failure.value).startswith(f"Redis error advertising a worker of echo: {answer}"), str(failure.value)

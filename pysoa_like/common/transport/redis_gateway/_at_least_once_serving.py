@@ -21,6 +21,7 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import ReceivedMessage
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.redis_gateway._backends import without_transport_prefix
 from pysoa_like.common.transport.redis_gateway._delivery import AtLeastOnceDelivery, Held
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway._rejected_requests import RejectedRequest
@@ -119,7 +120,8 @@ class AtLeastOnceServing:
             claim = delivery.claim(held, meta.get("reply_to"), request_id, meta.get("__expiry__"))
         except (redis.RedisError, MessageSendError) as exc:
             # Held, unanswered: given back (counted) before the next take.
-            raise MessageReceiveError(f"Redis error claiming a request of service {self.service_name}: {exc}") from exc
+            why = without_transport_prefix(exc)
+            raise MessageReceiveError(f"Redis error claiming a request of service {self.service_name}: {why}") from exc
         verdict = claim.verdict
         if verdict is ClaimVerdict.RUN:
             return True

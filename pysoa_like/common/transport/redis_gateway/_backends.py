@@ -24,7 +24,19 @@ if TYPE_CHECKING:
     from pysoa_like.common.transport.redis_gateway._lanes import Lane
     from pysoa_like.common.transport.redis_gateway.core import _ThreadState
 
-__all__ = ["SharedBackends", "backend_key"]
+__all__ = ["SharedBackends", "backend_key", "without_transport_prefix"]
+
+
+def without_transport_prefix(exc: Exception) -> BaseException:
+    """What ``exc`` says went wrong, for a message that names the service itself: the cause of a transport error
+    raised for a missing connection (its text begins ``Redis error sending to service <name>: ``, see
+    :meth:`SharedBackends._no_connection`), ``exc`` itself otherwise."""
+    cause = exc.__cause__
+    if isinstance(exc, (MessageSendError, MessageReceiveError)) and isinstance(
+        cause, (CannotGetConnectionError, redis.AuthenticationError)
+    ):
+        return cause
+    return exc
 
 
 def _freeze(value: Any) -> Hashable:

@@ -36,6 +36,7 @@ from pysoa_like.common.transport.errors import (
     MessageSendError,
     ReceiveAuthenticationError,
 )
+from pysoa_like.common.transport.redis_gateway._backends import without_transport_prefix
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.core.delivery import (
@@ -149,7 +150,8 @@ class AtLeastOnceDelivery:
             message = f"Redis refused the credentials of {self.core.service_name}: {exc}"
             raise ReceiveAuthenticationError(message) from exc
         except (redis.RedisError, MessageSendError) as exc:
-            raise MessageReceiveError(f"Redis error advertising a worker of {self.core.service_name}: {exc}") from exc
+            why = without_transport_prefix(exc)
+            raise MessageReceiveError(f"Redis error advertising a worker of {self.core.service_name}: {why}") from exc
         self._started = True
         self._thread = threading.Thread(target=self._beat, name="pysoa-like-delivery", daemon=True)
         self._thread.start()
@@ -231,7 +233,8 @@ class AtLeastOnceDelivery:
                     self._recover(index, self.worker_id, check_alive=False, count=False)
             except (redis.RedisError, MessageSendError) as exc:
                 self._orphans = True
-                message = f"Redis error giving back requests of {self.core.service_name}: {exc}"
+                why = without_transport_prefix(exc)
+                message = f"Redis error giving back requests of {self.core.service_name}: {why}"
                 raise MessageReceiveError(message) from exc
         now = time.monotonic()
         if now >= self._next_recovery:
