@@ -9,7 +9,6 @@ the repr of each Sentinel's connection pool), so a failed one says briefly what 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -108,8 +107,8 @@ class SentinelRedisClient(BaseRedisClient):
         super().__init__(len(self.services))
         self._masters: list[SlotClient | None] = [None] * len(self.services)
         self._lock = threading.Lock()
-        # How many times close() ran: a master lookup under way when it runs ends at once (see close()).
-        self._closes = 0
+        # Set by close() (and replaced by a new one): a master lookup under way then ends at once, even in its backoff.
+        self._closed = threading.Event()
 
     def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
         """The client of the current master of service ``services[index]``, looked up when not cached.
@@ -133,12 +132,12 @@ class SentinelRedisClient(BaseRedisClient):
 
     def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotClient:
         service = self.services[index]
-        closes = self._closes
+        closed = self._closed
         for attempt in range(self.sentinel_failover_retries + 1):
-            address, asked = self._find_master(service, closes)
+            address, asked = self._find_master(service, closed)
             if address is not None:
                 return make_redis_client(address, self.connection_kwargs)
-            if self._closes != closes:
+            if closed.is_set():
                 raise CannotGetConnectionError(
                     f"Cannot get connection: the lookup of the master of service {service!r} was closed before a "
                     "Sentinel named one"
@@ -147,16 +146,18 @@ class SentinelRedisClient(BaseRedisClient):
                 raise CannotGetConnectionError(master_not_found(service, asked))
             if metrics is not None:
                 metrics.counter(metrics_prefix + "backend.sentinel.master_not_found_retry").increment()
-            time.sleep(queue_full_backoff_seconds(attempt))
+            closed.wait(queue_full_backoff_seconds(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _find_master(self, service: str, closes: int) -> tuple[tuple[str, int] | None, list[tuple[str, str]]]:
+    def _find_master(
+        self, service: str, closed: threading.Event
+    ) -> tuple[tuple[str, int] | None, list[tuple[str, str]]]:
         """The address of ``service``'s master as the first Sentinel that knows it up says, and why each Sentinel
         asked before it did not say (redis-py's rule: the master must be up and not subjectively or objectively
-        down); no other Sentinel is asked once :meth:`close` ran after ``closes`` closes."""
+        down); no other Sentinel is asked once ``closed`` is set (by :meth:`close`)."""
         asked: list[tuple[str, str]] = []
         for position, (address, sentinel) in enumerate(self._sentinels):
-            if self._closes != closes:
+            if closed.is_set():
                 break
             try:
                 state: Any = sentinel.sentinel_masters().get(service)
@@ -184,11 +185,13 @@ class SentinelRedisClient(BaseRedisClient):
         """Close the master and Sentinel connections (they reopen if used again).
 
         A master lookup under way in another thread is not waited for: the Sentinel it is asking is no longer
-        awaited (its connection is closed under the question), no other is asked, and the lookup raises
+        awaited (its connection is closed under the question), no other is asked, its wait before asking again
+        (``sentinel_failover_retries``) ends, and the lookup raises
         :class:`CannotGetConnectionError` saying so. One still connecting to a Sentinel that does not answer the
         connection ends at the Sentinels' ``socket_connect_timeout``; redis-py gives no hold on that socket.
         """
-        self._closes += 1
+        closed, self._closed = self._closed, threading.Event()
+        closed.set()
         self._disconnect_sentinels()
         self.close_lanes()
         for index in range(self.ring_size):
