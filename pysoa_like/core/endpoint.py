@@ -304,6 +304,12 @@ def endpoint_of(address: str | tuple[str, int], connection_kwargs: Mapping[str, 
     if protocol not in (2, 3):
         raise ValueError(f"protocol must be 2 or 3, got {protocol}")
     socket_timeout = kwargs.get("socket_timeout")
+    keepalive_options = kwargs.get("socket_keepalive_options") or {}
+    if not isinstance(keepalive_options, Mapping):
+        raise ValueError(
+            "socket_keepalive_options must be a dict of TCP keepalive options ({socket.TCP_KEEPIDLE: 60, ...}), got "
+            f"{type(keepalive_options).__name__} {keepalive_options!r}"
+        )
     return Endpoint(
         host=host,
         port=port,
@@ -317,5 +323,5 @@ def endpoint_of(address: str | tuple[str, int], connection_kwargs: Mapping[str, 
         client_name=kwargs.get("client_name"),
         protocol=protocol,
         keepalive=bool(kwargs.get("socket_keepalive")) and path is None,
-        keepalive_options=tuple((kwargs.get("socket_keepalive_options") or {}).items()),
+        keepalive_options=tuple(keepalive_options.items()),
     )

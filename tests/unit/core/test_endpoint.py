@@ -92,3 +92,12 @@ def test_the_password_is_not_shown() -> None:
     """An endpoint's repr (in logs and tracebacks) leaves the passwords out."""
     endpoint = endpoint_of("rediss://svc:s3cret@h:1", {"ssl_password": "k3y"})
     assert "s3cret" not in repr(endpoint) and "k3y" not in repr(endpoint)
+
+
+def test_keepalive_options_that_are_not_a_dict_are_refused_naming_the_key() -> None:
+    """``socket_keepalive_options`` given as a list is a ValueError naming it (it was a bare AttributeError, from
+    the settings check of a FleetRedis or of a transport's ``connection_kwargs``)."""
+    with pytest.raises(
+        ValueError, match=r"^socket_keepalive_options must be a dict of TCP keepalive options .* got list \[1\]$"
+    ):
+        endpoint_of(("localhost", 6379), {"socket_keepalive_options": [1]})
