@@ -60,6 +60,8 @@ def test_top_level_exports() -> None:
         ("pysoa_like.common.types", "JobRequest"),
         ("pysoa_like.common.errors", "Error"),
         ("pysoa_like.common.constants", "ERROR_CODE_SERVER_ERROR"),
+        ("pysoa_like.common.compatibility", "ContextVar"),
+        ("pysoa_like.common.compatibility", "set_running_loop"),
         ("pysoa_like.common.logging", "PySOALogContextFilter"),
         ("pysoa_like.common.logging", "RecursivelyCensoredDictWrapper"),
         ("pysoa_like.common.serializer", "MsgpackSerializer"),
@@ -89,6 +91,8 @@ def test_top_level_exports() -> None:
         ("pysoa_like.server.errors", "ActionError"),
         ("pysoa_like.server.schemas", "JobRequestSchema"),
         ("pysoa_like.server.settings", "ServerSettings"),
+        ("pysoa_like.utils", "dict_to_hashable"),
+        ("pysoa_like.utils", "get_python_interpreter_arguments"),
     ],
 )
 def test_pysoa_paths(module_name: str, name: str) -> None:
