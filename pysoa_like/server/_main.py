@@ -13,6 +13,7 @@ import importlib
 import logging.config
 import os
 import sys
+import sysconfig
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -105,12 +106,29 @@ def _import_failure(module_name: str, exc: BaseException) -> str:
 
 
 def import_failure_text(exc: BaseException) -> str:
-    """``Error: message (file, line N)`` for an import that raised ``exc``, with the module-level line that failed."""
+    """``Error: message (file, line N)`` for an import that raised ``exc``, with the module-level line that failed,
+    and the line that raised when it is in a function that line called (``...; raised in f at file, line M``)."""
     frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return f"{type(exc).__name__}: {exc}"
     # The module-level line that failed (the imported module's, or a module it imports), not the library's.
-    top_level = [frame for frame in frames if frame.name == "<module>"] or frames
-    where = f" ({top_level[-1].filename}, line {top_level[-1].lineno})" if top_level else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    top_level = [i for i, frame in enumerate(frames) if frame.name == "<module>"] or [len(frames) - 1]
+    failed = frames[top_level[-1]]
+    where = f"{failed.filename}, line {failed.lineno}"
+    # The innermost line of code of its own (not the standard library's) the module-level line led to: where a
+    # bug in a function it called is, which a one-line report would otherwise hide with the traceback.
+    raised = [frame for frame in frames[top_level[-1] + 1 :] if not _standard_library(frame.filename)]
+    if raised:
+        where += f"; raised in {raised[-1].name} at {raised[-1].filename}, line {raised[-1].lineno}"
+    return f"{type(exc).__name__}: {exc} ({where})"
+
+
+def _standard_library(filename: str) -> bool:
+    """Whether ``filename`` is the standard library's (a frozen module, ``<frozen os>``, included)."""
+    if filename.startswith("<"):
+        return True
+    stdlib = sysconfig.get_paths()["stdlib"]
+    return os.path.abspath(filename).startswith(os.path.join(stdlib, "")) and "site-packages" not in filename
 
 
 def raised_by_module_code(exc: BaseException) -> bool:

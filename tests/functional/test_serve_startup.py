@@ -258,6 +258,22 @@ def test_a_server_module_whose_code_fails_is_one_line_with_where_and_exit_2(
     assert result.stderr.count("\n") == 1
 
 
+def test_a_server_module_failing_in_a_function_it_calls_names_the_line_that_raised(tmp_path: Path) -> None:
+    """The server module's module-level code calls a function (of another module) that raises: the one line names
+    the line that raised too, not only the module-level call (a bug's own line was hidden with its traceback)."""
+    (tmp_path / "failing_helpers.py").write_text("def build_urls(hosts):\n    return len(hosts)\n")
+    (tmp_path / "failing_server.py").write_text("from failing_helpers import build_urls\n\nURLS = build_urls(None)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    result = _pysoa_like("serve", "failing_server:Server", "--settings", "tests.functional.service", env=env)
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith(
+        "pysoa-like serve: error: importing the server class 'failing_server:Server' failed: TypeError: "
+    )
+    assert f"{tmp_path / 'failing_server.py'}, line 3" in result.stderr
+    assert f"{tmp_path / 'failing_helpers.py'}, line 2" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("broken", ["settings", "server"])
 def test_a_module_that_is_not_valid_python_is_one_line_naming_where_and_exit_2(tmp_path: Path, broken: str) -> None:
     """A syntax error in the settings module or the server's module: one line with the file, line, column and
