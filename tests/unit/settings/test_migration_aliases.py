@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,21 @@ def _require_absent() -> None:
     # The aliases only apply when the original packages are missing, as in this test environment.
     assert importlib.util.find_spec("pysoa") is None
     assert importlib.util.find_spec("pymetrics") is None
+
+
+@pytest.fixture
+def _root_logger_restored() -> Iterator[None]:
+    # The validated logging setting holds the default root configuration (a stderr handler at INFO): restored so
+    # that the tests after these ones log as before.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    for handler in [h for h in handlers if h not in root.handlers]:
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def test_pysoa_paths_resolve_to_pysoa_like() -> None:
@@ -38,6 +57,7 @@ def test_other_missing_modules_still_fail() -> None:
         resolve_python_path("pymetrics.recorders.default:DefaultMetricsRecorder")
 
 
+@pytest.mark.usefixtures("_root_logger_restored")
 def test_pysoa_paths_in_the_logging_setting_configure_pysoa_like_classes() -> None:
     """A PySOA settings file's logging dict names ``pysoa.common.logging`` classes: dictConfig gets ours."""
     import logging
@@ -68,6 +88,7 @@ def test_pysoa_paths_in_the_logging_setting_configure_pysoa_like_classes() -> No
             logger.removeHandler(handler)
 
 
+@pytest.mark.usefixtures("_root_logger_restored")
 def test_pysoa_logger_names_in_the_logging_setting_configure_the_pysoa_like_loggers() -> None:
     """PySOA logged on ``pysoa.*`` loggers; a PySOA settings file's levels for them apply to ``pysoa_like.*``
     (the same loggers under the new name), where they configured loggers nothing logs on."""
@@ -93,3 +114,25 @@ def test_pysoa_logger_names_in_the_logging_setting_configure_the_pysoa_like_logg
         assert logger.level == logging.WARNING
     finally:
         logger.setLevel(level)
+
+
+def test_with_pysoa_installed_its_logging_names_are_left_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PySOA and pysoa_like side by side: a ``pysoa.*`` logger or class in the logging setting is PySOA's, kept."""
+    from pysoa_like.server.settings import ServerSettings
+
+    (tmp_path / "pysoa").mkdir()
+    (tmp_path / "pysoa" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pysoa", raising=False)
+    logging_setting = ServerSettings(
+        {
+            "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
+            "logging": {
+                "version": 1,
+                "filters": {"context": {"()": "pysoa.common.logging.PySOALogContextFilter"}},
+                "loggers": {"pysoa.server.job": {"level": "WARNING"}},
+            },
+        }
+    )["logging"]
+    assert logging_setting["filters"]["context"] == {"()": "pysoa.common.logging.PySOALogContextFilter"}
+    assert logging_setting["loggers"] == {"pysoa.server.job": {"level": "WARNING"}}
