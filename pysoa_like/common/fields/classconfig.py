@@ -136,8 +136,9 @@ def _migration_alias(module_name: str, attribute_path: str, exc: ModuleNotFoundE
     neither installed, the same settings keep working by resolving to pysoa_like's equivalents.
     """
     missing = (exc.name or "").split(".")[0]
-    if missing == "pysoa" and (module_name == "pysoa" or module_name.startswith("pysoa.")):
-        return "pysoa_like" + module_name[len("pysoa") :], attribute_path
+    renamed = _pysoa_like_name(module_name)
+    if missing == "pysoa" and renamed is not None:
+        return renamed, attribute_path
     if missing == "pymetrics" and (module_name, attribute_path) == _PYMETRICS_NOOP:
         return "pysoa_like.common.metrics", "NoOpMetricsRecorder"
     return None
@@ -147,9 +148,18 @@ def migrated_import_path(path: str) -> str:
     """``path`` (dotted or ``module:Attribute``) in its pysoa_like form when it names ``pysoa`` and PySOA is
     not installed, as plug-in paths are resolved; any other path unchanged. For the import paths that
     ``logging.config.dictConfig`` resolves itself (the ``logging`` setting's classes and factories)."""
-    if (path == "pysoa" or path.startswith(("pysoa.", "pysoa:"))) and importlib.util.find_spec("pysoa") is None:
-        return "pysoa_like" + path[len("pysoa") :]
+    renamed = _pysoa_like_name(path)
+    if renamed is not None and importlib.util.find_spec("pysoa") is None:
+        return renamed
     return path
+
+
+def _pysoa_like_name(name: str) -> str | None:
+    """The pysoa_like name of one of PySOA's (a module, an import path or a logger name), else ``None``: the one
+    place the ``pysoa`` -> ``pysoa_like`` rule is written, for plug-in paths and the ``logging`` setting alike."""
+    if name == "pysoa" or name.startswith(("pysoa.", "pysoa:")):
+        return "pysoa_like" + name[len("pysoa") :]
+    return None
 
 
 _DEFAULT_KWARGS_SCHEMA = SchemalessDictionary(key_type=UnicodeString())
