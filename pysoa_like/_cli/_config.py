@@ -8,12 +8,10 @@ from typing import Any
 
 from pysoa_like._cli._common import EXIT_OK, CommandError, Output
 from pysoa_like._cli._target import load_module, mask_url, settings_mapping
-from pysoa_like.common.logging import RecursivelyCensoredDictWrapper, censored
+from pysoa_like.common.logging import censored
 from pysoa_like.common.settings import SettingsError
 
 __all__ = ["add_config_command", "effective_settings"]
-
-_MASK = "**********"  # what censoring puts in place of a secret
 
 _EXAMPLES = """\
 examples:
@@ -44,21 +42,6 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def _mask_sensitive_mappings(value: Any, extra_fields: Any = None) -> Any:
-    """``value`` with each non-empty mapping under a sensitive key masked whole: its keys may be the secrets
-    (the API token middleware's ``tokens`` maps each token to who holds it), which censoring leaves as they are."""
-    is_sensitive = RecursivelyCensoredDictWrapper.with_extra_fields(extra_fields)({})._is_sensitive
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, Mapping):
-            return {k: _MASK if isinstance(v, Mapping) and v and is_sensitive(k) else walk(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [walk(v) for v in item]
-        return item
-
-    return walk(value)
-
-
 def effective_settings(
     server_settings: Mapping[str, Any] | None,
     client_settings: Mapping[str, Any] | None,
@@ -80,12 +63,12 @@ def effective_settings(
         except SettingsError as exc:
             raise CommandError(f"the server settings are invalid: {exc}") from exc
         extra = validated.get("extra_fields_to_redact")
-        result["server"] = _plain(censored(_mask_sensitive_mappings(dict(validated), extra), extra))
+        result["server"] = _plain(censored(dict(validated), extra))
     if client_settings is not None:
         clients: dict[str, Any] = {}
         for name, settings in client_settings.items():
             try:
-                clients[str(name)] = _plain(censored(_mask_sensitive_mappings(dict(ClientSettings(settings)))))
+                clients[str(name)] = _plain(censored(dict(ClientSettings(settings))))
             except SettingsError as exc:
                 raise CommandError(f"the client settings of {name!r} are invalid: {exc}") from exc
         result["clients"] = clients

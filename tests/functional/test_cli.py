@@ -572,21 +572,25 @@ def test_show_config_fills_defaults_and_masks_secrets() -> None:
     assert "topsecret" not in result.stdout
 
 
-def test_show_config_masks_a_map_of_api_tokens_whole(tmp_path: Path) -> None:
-    """The API token middleware's ``tokens`` map has the secrets as its keys: shown as one mask, not as the tokens
-    (only the identities they map to were masked)."""
+def test_show_config_masks_the_api_tokens_and_shows_whose_they_are(tmp_path: Path) -> None:
+    """The API token middleware's ``tokens`` map each subject to its token(s) and ``signing_keys`` each key id to its
+    key: the tokens and keys are masked, the subjects and key ids (not secrets) are shown, so an operator can
+    check who is configured."""
     (tmp_path / "token_settings.py").write_text(
         "SOA_SERVER_SETTINGS = {'transport': {\n"
         "    'path': 'pysoa_like.common.transport.local:LocalServerTransport'},\n"
-        "  'middleware': [{'path': 'pysoa_like.auth:ApiTokenMiddleware', 'kwargs': {'tokens': {'t0k3n-1': 'ann'}}}]}\n"
+        "  'middleware': [{'path': 'pysoa_like.auth:ApiTokenMiddleware', 'kwargs': {\n"
+        "    'tokens': {'reports': 'reports-t0k3n-0123456789', 'billing': [{'token': 'billing-t0k3n-0123456789'}]},\n"
+        "    'signing_keys': {'2026-11': 'signing-key-0123456789-0123456789-0123456789'}}}]}\n"
     )
     result = cli(
         "show-config", "--settings", "token_settings", env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO_ROOT}"}
     )
     assert result.returncode == 0, result.stderr
-    assert "t0k3n-1" not in result.stdout
-    middleware = json.loads(result.stdout)["server"]["middleware"]
-    assert middleware[0]["kwargs"]["tokens"] == "**********"
+    assert "0123456789" not in result.stdout
+    kwargs = json.loads(result.stdout)["server"]["middleware"][0]["kwargs"]
+    assert kwargs["tokens"] == {"reports": "**********", "billing": [{"token": "**********"}]}
+    assert kwargs["signing_keys"] == {"2026-11": "**********"}
 
 
 def test_show_config_uses_the_server_class_settings_and_reports_invalid_settings(tmp_path: Path) -> None:
