@@ -194,7 +194,7 @@ def run_standalone(
     except ImportError as exc:
         from pysoa_like.server._main import import_failure_text
 
-        message = f"the server getter failed: {import_failure_text(exc)}{_run_by_path_hint()}"
+        message = f"the server getter failed: {import_failure_text(exc)}{_run_by_path_hint(exc)}"
         print(f"{prog or parser.prog}: error: {message}", file=sys.stderr)
         return EXIT_CONFIGURATION
     try:
@@ -215,9 +215,10 @@ def run_standalone(
     return run_with_reloader(serve, prefixes, argv if reload_argv is None else reload_argv)
 
 
-def _run_by_path_hint() -> str:
+def _run_by_path_hint(exc: ImportError) -> str:
     """How to run the service's standalone module when it was run by file path (whose folder then stands on the
-    import path instead of the current directory, so its own package cannot be imported); else nothing."""
+    import path instead of the current directory) and ``exc`` is its own package that could not be imported; else
+    nothing (a missing dependency is not found by running the module instead)."""
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     if main is None or getattr(main, "__spec__", None) is not None or not main_file:
@@ -228,7 +229,7 @@ def _run_by_path_hint() -> str:
     while os.path.exists(os.path.join(folder, "__init__.py")):
         parts.insert(0, os.path.basename(folder))
         folder = os.path.dirname(folder)
-    if len(parts) == 1:
+    if len(parts) == 1 or (exc.name or "").split(".")[0] != parts[0]:
         return ""
     return (
         f"; run it as a module from {folder}: `python -m {'.'.join(parts)}` (run by file path, Python puts the "

@@ -347,3 +347,37 @@ def test_a_service_standalone_module_run_by_file_path_says_how_to_run_it(tmp_pat
     )
     assert "python -m by_path_service.standalone" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_service_standalone_run_by_path_missing_a_dependency_is_not_told_to_run_it_as_a_module(
+    tmp_path: Path,
+) -> None:
+    """Run by file path with its package importable (``PYTHONPATH=.``), the server getter fails on a dependency that
+    is not installed: the one line names it, and does not say to run the module instead (that would not help)."""
+    package = tmp_path / "by_path_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "standalone.py").write_text(
+        "from pysoa_like.server.standalone import simple_main\n\n\n"
+        "def get_server():\n"
+        "    import no_such_dependency_of_the_service\n"
+        "    return no_such_dependency_of_the_service.Server\n\n\n"
+        'if __name__ == "__main__":\n'
+        "    simple_main(get_server)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(package / "standalone.py"), "-s", "by_path_service.settings"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == EXIT_CONFIGURATION
+    assert result.stderr.startswith(
+        "standalone.py: error: the server getter failed: ModuleNotFoundError: No module named "
+        "'no_such_dependency_of_the_service' ("
+    )
+    assert "python -m" not in result.stderr
+    assert result.stderr.count("\n") == 1
