@@ -51,7 +51,9 @@ _CATALOG_LOOKBACK_SECONDS = 3600.0
 # KEYS: instances zset, records hash, actions hash. ARGV: instance id, record JSON, ttl in milliseconds, version,
 # actions ttl in seconds. Drops expired entries, writes this one, keeps both entry keys alive for at least the ttl, and
 # the actions hash for its own ttl when it holds this version's answer. Returns "now expires published": 0 when the
-# hash lacks this version's answer, 1 when it holds it or the key holds another kind of value (readers skip it).
+# hash lacks this version's answer, 1 when it holds it or the key holds another kind of value (readers skip it). Only
+# commands of the registry's documented ACL rights (docs/security.rst): HGET, its WRONGTYPE answered as an error
+# table by redis.pcall, and PEXPIRE.
 _REGISTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -70,14 +72,11 @@ for i = 1, 2 do
   end
 end
 local published = 1
-local kind = redis.call('TYPE', KEYS[3])['ok']
-if kind == 'none' then
+local answer = redis.pcall('HGET', KEYS[3], ARGV[4])
+if not answer then
   published = 0
-elseif kind == 'hash' then
-  published = redis.call('HEXISTS', KEYS[3], ARGV[4])
-  if published == 1 then
-    redis.call('EXPIRE', KEYS[3], ARGV[5])
-  end
+elseif type(answer) ~= 'table' then
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]) * 1000)
 end
 return string.format('%.6f %.6f %d', now, expires, published)
 """
