@@ -83,8 +83,10 @@ CLIENT_ACL_RULES = "~pysoa:service.* resetchannels -@all +evalsha +eval +llen +r
 SERVER_ACL_RULES = "~pysoa:service.* resetchannels -@all +evalsha +eval +llen +rpush +expire +ltrim +blpop"
 # What a server's service registry entry needs on top (on by default; see docs/service_registry.rst), on the Redis of
 # its fleet (its transport's, unless the ``fleet`` setting names another).
+# ``+lpush``: failed jobs' errors pushed to the service's recent errors (trimmed by the server's LTRIM and EXPIRE).
 REGISTRY_ACL_RULES = (
-    "~pysoa:registry:* +time +zadd +zrem +zremrangebyscore +zrangebyscore +hset +hget +hdel +pttl +pexpire +script|load"
+    "~pysoa:registry:* +time +zadd +zrem +zremrangebyscore +zrangebyscore +hset +hget +hdel +pttl +pexpire +lpush "
+    "+script|load"
 )
 # Optional, both sides: messages of 32 KiB or more are pushed in a transaction (less Redis CPU) when allowed.
 TRANSACTION_ACL_RULES = "+multi +exec"

@@ -89,8 +89,12 @@ def test_the_documented_least_rights_are_enough(
     parallel = client.call_actions_parallel(SERVICE, [{"action": "who", "body": {}}] * 3, timeout=5)
     assert {response.body["pid"] for response in parallel} == {runner.pid}
     assert client.call_action(SERVICE, "sleep", {"seconds": 2}, timeout=6).body["slept"] == 2
+    # An error answer is recorded in the registry's recent errors (stored by then, or at the stop below).
+    failed = client.call_action(SERVICE, "fail", {}, timeout=5, raise_action_errors=False)
+    assert failed.errors[0].code == "SERVER_ERROR"
     assert "NOPERM" not in runner.log() and "may not run" not in runner.log()
     runner.terminate()  # the registry entry is removed at a clean stop: that needs its rights too
+    assert "Could not" not in runner.log() and "could not" not in runner.log()
     # Nothing outside what the rules allow was even tried (but the optional ones: CLIENT SETINFO, which redis-py
     # sends when connecting and ignores when refused, logged as "client" by Redis 6.2 and "client|setinfo" by 7.2
     # and later, and MULTI/EXEC where not granted).
