@@ -53,7 +53,8 @@ _CATALOG_LOOKBACK_SECONDS = 3600.0
 # the actions hash for its own ttl when it holds this version's answer. Returns "now expires published": 0 when the
 # hash lacks this version's answer, 1 when it holds it or the key holds another kind of value (readers skip it). Only
 # commands of the registry's documented ACL rights (docs/security.rst): HGET, its WRONGTYPE answered as an error
-# table by redis.pcall, and PEXPIRE.
+# table by redis.pcall, and PEXPIRE. Any other error of that HGET is the script's error: an ACL refusal (Redis 6.2 and
+# 7.x do not name the command) says NOPERM and HGET; taken for WRONGTYPE, it said the actions were published.
 _REGISTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -73,6 +74,14 @@ for i = 1, 2 do
 end
 local published = 1
 local answer = redis.pcall('HGET', KEYS[3], ARGV[4])
+if type(answer) == 'table' and string.sub(tostring(answer.err), 1, 9) ~= 'WRONGTYPE' then
+  local text = tostring(answer.err)
+  if string.find(text, "can't run this command", 1, true) or string.find(text, 'no permissions to run', 1, true)
+      or string.find(text, 'NOPERM', 1, true) then
+    text = 'NOPERM the Redis user may not run HGET on ' .. KEYS[3] .. ' (the registry heartbeat reads it)'
+  end
+  return redis.error_reply(text)
+end
 if not answer then
   published = 0
 elseif type(answer) ~= 'table' then

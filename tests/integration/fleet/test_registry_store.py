@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -268,3 +269,36 @@ def test_heartbeats_keep_the_published_actions_and_say_when_they_are_missing(
     assert store.heartbeat(_instance("orders", "b", "2.0"), 5)[1] is False  # not the answer of its version
     with fleet_server.client() as client:
         assert client.ttl("pysoa:registry:{orders}:actions") > 23 * 3600
+
+
+def test_a_heartbeat_beside_actions_of_another_kind_refreshes_the_entry(
+    fleet: FleetRedis, fleet_server: RedisServerProcess
+) -> None:
+    """The service's actions key holding another kind of value (readers skip it) leaves the heartbeat working: the
+    entry is refreshed, the actions count as published (publishing again could not fix them) and keep their expiry."""
+    store = RegistryStore(fleet)
+    with fleet_server.client() as client:
+        client.set("pysoa:registry:{orders}:actions", "not a hash", ex=60)
+    expires, published = store.heartbeat(_instance("orders", "a", "1.0"), 5)
+    assert published is True and expires > time.time()
+    assert [instance.instance_id for instance in store.instances("orders")] == ["a"]
+    with fleet_server.client() as client:
+        assert 0 < client.ttl("pysoa:registry:{orders}:actions") <= 60
+
+
+def test_a_heartbeat_refused_the_read_of_the_actions_is_an_error(fleet_server: RedisServerProcess) -> None:
+    """A Redis user that may not read the actions (no ``+hget``) makes the heartbeat fail, naming the refusal: the
+    refusal was taken for a key of another kind, and the actions were said to be published."""
+    user = "u" + uuid.uuid4().hex[:8]
+    rules = "~pysoa:registry:* +evalsha +eval +time +zadd +zrem +zremrangebyscore +zrangebyscore +hset +hdel +pttl"
+    with fleet_server.client() as client:
+        client.execute_command("ACL", "SETUSER", user, "reset", "on", ">pw", *f"{rules} +pexpire +script|load".split())
+    fleet = FleetRedis("redis.standard", {"hosts": [f"redis://{user}:pw@127.0.0.1:{fleet_server.port}/0"]})
+    try:
+        with pytest.raises(FleetConnectionError, match="registering orders") as caught:
+            RegistryStore(fleet).heartbeat(_instance("orders", "a", "1.0"), 5)
+        assert "the Redis user may not run HGET on pysoa:registry:{orders}:actions" in str(caught.value)
+    finally:
+        fleet.close()
+        with fleet_server.client() as client:
+            client.execute_command("ACL", "DELUSER", user)
