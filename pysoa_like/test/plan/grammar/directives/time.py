@@ -13,6 +13,7 @@ from typing import Any
 
 import pyparsing as pp
 
+from pysoa_like.common._extras import install_extra
 from pysoa_like.test.plan.errors import FixtureSyntaxError
 from pysoa_like.test.plan.grammar.data_types import freeze_parse_clock, unfreeze_parse_clock
 from pysoa_like.test.plan.grammar.directive import ActionCase, TestCase, VarValueGrammar, parsed
@@ -39,7 +40,9 @@ class FreezeTimeMixin:
             import freezegun  # noqa: F401
         except ImportError:
             raise FixtureSyntaxError(
-                "'freeze time' needs freezegun: install pysoa_like[test_plans]", file_name, line_number
+                f"'freeze time' needs freezegun, which is not installed: {install_extra('test_plans')}",
+                file_name,
+                line_number,
             ) from None
         if value == "now":
             instant = None
