@@ -322,24 +322,8 @@ def test_a_service_standalone_module_run_by_file_path_says_how_to_run_it(tmp_pat
     """``python my_service/standalone.py``: Python puts ``my_service/`` on the import path instead of the current
     directory, so the server getter's import fails. One line with the import error and the way to run it, exit 2
     (it was the import's traceback and exit 1, which a supervisor restarts for ever)."""
-    package = tmp_path / "by_path_service"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "standalone.py").write_text(
-        "from pysoa_like.server.standalone import simple_main\n\n\n"
-        "def get_server():\n"
-        "    from by_path_service.server import Server\n"
-        "    return Server\n\n\n"
-        'if __name__ == "__main__":\n'
-        "    simple_main(get_server)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, str(package / "standalone.py"), "-s", "by_path_service.settings"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    result = _run_standalone_by_path(
+        tmp_path, "    from by_path_service.server import Server\n    return Server\n", dict(os.environ)
     )
     assert result.returncode == EXIT_CONFIGURATION
     assert result.stderr.startswith(
@@ -354,25 +338,10 @@ def test_a_service_standalone_run_by_path_missing_a_dependency_is_not_told_to_ru
 ) -> None:
     """Run by file path with its package importable (``PYTHONPATH=.``), the server getter fails on a dependency that
     is not installed: the one line names it, and does not say to run the module instead (that would not help)."""
-    package = tmp_path / "by_path_service"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "standalone.py").write_text(
-        "from pysoa_like.server.standalone import simple_main\n\n\n"
-        "def get_server():\n"
-        "    import no_such_dependency_of_the_service\n"
-        "    return no_such_dependency_of_the_service.Server\n\n\n"
-        'if __name__ == "__main__":\n'
-        "    simple_main(get_server)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, str(package / "standalone.py"), "-s", "by_path_service.settings"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    result = _run_standalone_by_path(
+        tmp_path,
+        "    import no_such_dependency_of_the_service\n    return no_such_dependency_of_the_service.Server\n",
+        {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])},
     )
     assert result.returncode == EXIT_CONFIGURATION
     assert result.stderr.startswith(
@@ -381,3 +350,25 @@ def test_a_service_standalone_run_by_path_missing_a_dependency_is_not_told_to_ru
     )
     assert "python -m" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def _run_standalone_by_path(tmp_path: Path, getter_body: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python by_path_service/standalone.py`` (by file path) whose ``get_server`` runs ``getter_body``."""
+    package = tmp_path / "by_path_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "standalone.py").write_text(
+        "from pysoa_like.server.standalone import simple_main\n\n\n"
+        f"def get_server():\n{getter_body}\n\n"
+        'if __name__ == "__main__":\n'
+        "    simple_main(get_server)\n"
+    )
+    return subprocess.run(
+        [sys.executable, str(package / "standalone.py"), "-s", "by_path_service.settings"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
