@@ -202,59 +202,43 @@ def test_a_server_class_without_a_name_or_with_an_action_that_is_not_callable_is
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, f"pysoa-like serve: error: {message}\n")
 
 
-@pytest.mark.parametrize(
-    ("source", "failure"),
-    [
-        (
-            'import os\n\nURL = os.environ["PYSOA_LIKE_TEST_UNSET_VARIABLE"]\n',
-            "KeyError: 'PYSOA_LIKE_TEST_UNSET_VARIABLE'",
-        ),
-        ("import no_such_dependency_of_the_settings\n", "ModuleNotFoundError: No module named 'no_such_dependency_of"),
-    ],
-)
-def test_a_settings_module_whose_code_fails_is_one_line_with_where_and_exit_2(
-    tmp_path: Path, source: str, failure: str
-) -> None:
-    """A settings module that raises while imported (a missing environment variable, a missing dependency): one
-    line with the error and the module-level line that failed, exit 2, checked once before forking (it was the
-    import's traceback and exit 1, which a supervisor restarts)."""
-    (tmp_path / "failing_settings.py").write_text(source)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
-    result = _pysoa_like("serve", _SERVER, "--settings", "failing_settings", "--fork", "2", timeout=15, env=env)
-    assert result.returncode == EXIT_CONFIGURATION
-    assert result.stderr.startswith(
-        f"pysoa-like serve: error: importing the settings module 'failing_settings' failed: {failure}"
-    )
-    line = 3 if "environ" in source else 1
-    assert result.stderr.endswith(f"({tmp_path / 'failing_settings.py'}, line {line})\n")
-    assert result.stderr.count("\n") == 1
+# A module's source that raises while imported (a missing environment variable, a missing dependency) and the start
+# of the error it is reported with.
+_FAILING_SOURCES = [
+    ('import os\n\nURL = os.environ["PYSOA_LIKE_TEST_UNSET_VARIABLE"]\n', "KeyError: 'PYSOA_LIKE_TEST_UNSET_VARIABLE'"),
+    ("import no_such_dependency_of_the_module\n", "ModuleNotFoundError: No module named 'no_such_dependency_of"),
+]
 
 
+@pytest.mark.parametrize(("source", "failure"), _FAILING_SOURCES)
 @pytest.mark.parametrize(
-    ("source", "failure"),
+    ("module", "arguments", "what"),
     [
         (
-            'import os\n\nURL = os.environ["PYSOA_LIKE_TEST_UNSET_VARIABLE"]\n',
-            "KeyError: 'PYSOA_LIKE_TEST_UNSET_VARIABLE'",
+            "failing_settings",
+            ("serve", _SERVER, "--settings", "failing_settings", "--fork", "2"),
+            "the settings module 'failing_settings'",
         ),
-        ("import no_such_dependency_of_the_server\n", "ModuleNotFoundError: No module named 'no_such_dependency_of"),
+        (
+            "failing_server",
+            ("serve", "failing_server:Server", "--settings", "tests.functional.service"),
+            "the server class 'failing_server:Server'",
+        ),
     ],
 )
-def test_a_server_module_whose_code_fails_is_one_line_with_where_and_exit_2(
-    tmp_path: Path, source: str, failure: str
+def test_a_module_whose_code_fails_is_one_line_with_where_and_exit_2(
+    tmp_path: Path, module: str, arguments: tuple[str, ...], what: str, source: str, failure: str
 ) -> None:
-    """The server class's module raises while imported: one line with the error and the module-level line that
-    failed, exit 2, as for a settings module (a KeyError was a traceback and exit 1; a missing dependency did not
-    say where it was imported)."""
-    (tmp_path / "failing_server.py").write_text(source)
+    """A settings module, or the server class's module, that raises while imported: one line with the error and the
+    module-level line that failed, exit 2, checked once before forking (it was the import's traceback and exit 1,
+    which a supervisor restarts; a missing dependency did not say where it was imported)."""
+    (tmp_path / f"{module}.py").write_text(source)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
-    result = _pysoa_like("serve", "failing_server:Server", "--settings", "tests.functional.service", env=env)
+    result = _pysoa_like(*arguments, timeout=15, env=env)
     assert result.returncode == EXIT_CONFIGURATION
-    assert result.stderr.startswith(
-        f"pysoa-like serve: error: importing the server class 'failing_server:Server' failed: {failure}"
-    )
+    assert result.stderr.startswith(f"pysoa-like serve: error: importing {what} failed: {failure}")
     line = 3 if "environ" in source else 1
-    assert result.stderr.endswith(f"({tmp_path / 'failing_server.py'}, line {line})\n")
+    assert result.stderr.endswith(f"({tmp_path / f'{module}.py'}, line {line})\n")
     assert result.stderr.count("\n") == 1
 
 

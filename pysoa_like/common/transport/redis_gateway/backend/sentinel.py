@@ -94,13 +94,10 @@ class SentinelRedisClient(BaseRedisClient):
         self.connection_kwargs = merge_connection_kwargs(connection_kwargs, redis_db)
         # A key the masters' connections cannot honour is refused now, not at the first master lookup.
         endpoint_of(("localhost", DEFAULT_REDIS_PORT), self.connection_kwargs)
-        self.sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(sentinel_kwargs or {})}
         self.sentinel_failover_retries = sentinel_failover_retries
-        self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
-            self.sentinel_addresses, sentinel_kwargs=self.sentinel_kwargs
-        )
-        # ("host:port", its client), in the order asked: one that knew a master is asked first the next time.
-        self._sentinels: list[tuple[str, Any]] = _named(self.sentinel_addresses, self._sentinel)
+        # ("host:port", its client) in self._sentinels, in the order asked: one that knew a master is asked first the
+        # next time.
+        self.sentinel_kwargs, self._sentinel, self._sentinels = _sentinels_of(self.sentinel_addresses, sentinel_kwargs)
         self.services: list[str] = (
             list(sentinel_services) if sentinel_services else ServiceDiscovery(self._sentinels).run()
         )
@@ -224,11 +221,7 @@ class ServiceDiscovery:
             ValueError: If a host is malformed.
         """
         addresses = _sentinel_addresses(backend_layer_kwargs.get("hosts"), backend_layer_kwargs.get("redis_port"))
-        sentinel_kwargs = {**DEFAULT_SENTINEL_KWARGS, **(backend_layer_kwargs.get("sentinel_kwargs") or {})}
-        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
-            addresses, sentinel_kwargs=sentinel_kwargs
-        )
-        return cls(_named(addresses, sentinel))
+        return cls(_sentinels_of(addresses, backend_layer_kwargs.get("sentinel_kwargs"))[2])
 
     def run(self) -> list[str]:
         """The services, in the order the first Sentinel that lists any lists them (as PySOA does: see
@@ -297,9 +290,15 @@ def _sentinel_addresses(hosts: Sequence[Any] | None, redis_port: int | None) -> 
     return [address for address in addresses if not isinstance(address, str)]
 
 
-def _named(addresses: Sequence[tuple[str, int]], sentinel: redis.sentinel.Sentinel) -> list[tuple[str, Any]]:
-    """Each Sentinel client of ``sentinel`` with its ``"host:port"``."""
-    return [(f"{host}:{port}", client) for (host, port), client in zip(addresses, sentinel.sentinels, strict=True)]
+def _sentinels_of(
+    addresses: Sequence[tuple[str, int]], sentinel_kwargs: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], redis.sentinel.Sentinel, list[tuple[str, Any]]]:
+    """The options of the Sentinel connections (the user's ``sentinel_kwargs`` over the defaults), redis-py's
+    ``Sentinel`` of ``addresses`` with them, and each of its Sentinel clients with its ``"host:port"``."""
+    options = {**DEFAULT_SENTINEL_KWARGS, **(sentinel_kwargs or {})}
+    sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=options)  # type: ignore[no-untyped-call, unused-ignore]
+    named = [(f"{host}:{port}", client) for (host, port), client in zip(addresses, sentinel.sentinels, strict=True)]
+    return options, sentinel, named
 
 
 def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
