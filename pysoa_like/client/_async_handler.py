@@ -1,6 +1,6 @@
 """AsyncServiceHandler: one AsyncClient's link to one service (asyncio transport, middleware, metrics).
 
-The asyncio twin of :class:`~pysoa_like.client._service_handler.ServiceHandler`, built from the same settings.
+The asyncio twin of :class:`~pysoa_like.client.client.ServiceHandler`, built from the same settings.
 Replies are routed by request id in the transport (:class:`~pysoa_like.common.transport.base.AsyncClientTransport`),
 so a send registers the call and :meth:`AsyncServiceHandler.get_response` waits for that request's reply alone.
 
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pysoa_like.client._async_middleware import async_receive_chain, async_send_chain
 from pysoa_like.client._call_metrics import action_label, count_call_errors, metrics_of
-from pysoa_like.client._service_handler import deprecation_warnings
 from pysoa_like.client._service_link import middleware_of
+from pysoa_like.client.client import deprecation_warnings
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.client.middleware import AsyncGetResponseCallable, AsyncSendRequestCallable, ClientMiddleware
 from pysoa_like.common.metrics import MetricsRecorder, records_nothing

@@ -1,6 +1,6 @@
 """What a service handler measures: PySOA's client metrics and, per call, the ``client.call`` timer and errors.
 
-A base class of :class:`~pysoa_like.client._service_handler.ServiceHandler` (its methods are the handler's). None
+A base class of :class:`~pysoa_like.client.client.ServiceHandler` (its methods are the handler's). None
 of it runs with the default :class:`~pysoa_like.common.metrics.NoOpMetricsRecorder`: whether the recorder records
 anything is decided once, when the handler is made, and the handler's send and receive steps are then built without
 these timed ones. Any other recorder gets PySOA's client metrics (``client.send.*``, ``client.receive.*``) plus
@@ -18,14 +18,14 @@ from pysoa_like.common.metrics import MetricsRecorder, NoOpMetricsRecorder
 from pysoa_like.common.types import JobRequest, JobResponse
 
 if TYPE_CHECKING:
-    from pysoa_like.client._service_handler import _PerThread, _ThreadState
+    from pysoa_like.client.client import _PerThread, _ThreadState
     from pysoa_like.client.middleware import GetResponseCallable
 
 __all__ = ["CallMetrics", "action_label", "count_call_errors", "metrics_of"]
 
 
 class CallMetrics:
-    """The timed steps of a :class:`~pysoa_like.client._service_handler.ServiceHandler` with a recording recorder."""
+    """The timed steps of a :class:`~pysoa_like.client.client.ServiceHandler` with a recording recorder."""
 
     # The handler's (set in ServiceHandler.__init__).
     service_name: str

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.client._client_base import ClientBase
-from pysoa_like.client._service_handler import ServiceHandler
 
 if TYPE_CHECKING:
+    from pysoa_like.client.client import ServiceHandler  # noqa: F401  (the string base below; client.py imports this module)
     from pysoa_like.events.types import EventType
     from pysoa_like.fleet.redis import FleetRedis
     from pysoa_like.registry.records import ServiceInfo
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ClientFleetFeatures"]
 
 
-class ClientFleetFeatures(ClientBase[ServiceHandler]):
+class ClientFleetFeatures(ClientBase["ServiceHandler"]):
     """``Client``'s fleet features (see the ``fleet`` argument of :class:`~pysoa_like.client.client.Client`)."""
 
     # Made when first needed.

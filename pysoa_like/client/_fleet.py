@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from pysoa_like.client._service_handler import make_context_header
+from pysoa_like.client.client import make_context_header
 from pysoa_like.fleet.errors import FleetConnectionError, FleetNotConfiguredError, ServiceVersionError
 from pysoa_like.fleet.redis import FleetRedis, fleet_settings_from_transport
 from pysoa_like.registry.versions import ServiceVersion, meets_minimum

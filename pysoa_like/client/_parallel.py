@@ -20,8 +20,7 @@ from pysoa_like.common.types import ActionResponse, JobResponse, _convert_action
 if TYPE_CHECKING:
     from pysoa_like.client._call_keywords import ActionRequestArgumentIterable
     from pysoa_like.client._future_calls import FutureCalls
-    from pysoa_like.client._service_handler import ServiceHandler
-    from pysoa_like.client.client import CallOptions
+    from pysoa_like.client.client import CallOptions, ServiceHandler
     from pysoa_like.common.transport.base import ClientTransport
 
 __all__ = [

@@ -1,11 +1,11 @@
 """One client's link to one service: what a service handler is built from, and built once.
 
-A base class of :class:`~pysoa_like.client._service_handler.ServiceHandler`: from the service's client settings, the
+A base class of :class:`~pysoa_like.client.client.ServiceHandler`: from the service's client settings, the
 transport, the client middleware and the send and receive steps through it (pure functions of the middleware list,
 built once), the metrics recorder (whether it records anything is decided here, once: the timed steps of
 :class:`~pysoa_like.client._call_metrics.CallMetrics` are only built in with one that does), the resilience policies,
 the minimum-version gate and the context keys every request to the service carries (``api_token``). What the
-handler does with them, the jobs it sends and the routing of their replies, is ``_service_handler.py``'s.
+handler does with them, the jobs it sends and the routing of their replies, is ``client.py``'s.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pysoa_like.common.transport.base import ClientTransport
 if TYPE_CHECKING:
     from pysoa_like.client._fleet import VersionGate
     from pysoa_like.client._resilience import ServicePolicies
-    from pysoa_like.client._service_handler import _PerThread
+    from pysoa_like.client.client import _PerThread
 
 __all__ = ["ServiceLink", "middleware_of"]
 
 
 class ServiceLink(CallMetrics):
-    """What a :class:`~pysoa_like.client._service_handler.ServiceHandler` is built from (see its arguments)."""
+    """What a :class:`~pysoa_like.client.client.ServiceHandler` is built from (see its arguments)."""
 
     # The class of the handler's per-thread state (ServiceHandler's: its reply routing).
     _per_thread: Callable[[], _PerThread]

@@ -7,7 +7,7 @@ local transport's worker thread. Replies are routed by request id, so any number
 once on one client, each getting its own reply; a call that is cancelled or times out leaves nothing behind.
 
 The rules are the blocking client's, shared rather than copied: the call options and the argument checks
-(:mod:`.client`), the job and its headers (:mod:`._service_handler`), the deadline (:mod:`._deadline`), what a
+(:mod:`.client`), the job and its headers (:mod:`.client` too), the deadline (:mod:`._deadline`), what a
 call raises and returns (:mod:`._parallel`, :mod:`.client`), the resilience steps (``guarded_steps``) and the
 expansion rounds (:class:`~pysoa_like.client.expander.ExpansionRounds`). Only the waiting differs.
 """
@@ -31,8 +31,7 @@ from pysoa_like.client._parallel import (
     raise_errors,
 )
 from pysoa_like.client._resilience import FINISH, PLACE, SLEEP, ServicePolicies, guarded_steps
-from pysoa_like.client._service_handler import job_of
-from pysoa_like.client.client import CallOptions, action_result, job_has_errors, options_of
+from pysoa_like.client.client import CallOptions, action_result, job_has_errors, job_of, options_of
 from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError

@@ -617,7 +617,7 @@ def decode_request(
 # request's meta (``reply_nonce``, :data:`REPLY_NONCE_META_KEY`); every server echoes the request's meta in its
 # reply (PySOA 1.4.9 included), so a reply proves which request it answers: once its envelope is checked
 # (:func:`check_envelope`), each reply gets a :class:`ReplyVerdict`. Which waiting call an accepted reply goes to
-# is the client's business (``ReplyRouter`` in ``pysoa_like.client._service_handler``).
+# is the client's business (``ReplyRouter`` in ``pysoa_like.client.client``).
 # --------------------------------------------------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ import attr
 
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
-from pysoa_like.client._service_handler import ServiceHandler
+from pysoa_like.client.client import ServiceHandler
 from pysoa_like.client.errors import ImproperlyConfigured
 from pysoa_like.common.errors import Error
 from pysoa_like.common.metrics import MetricsRecorder

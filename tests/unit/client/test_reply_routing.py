@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysoa_like.client._service_handler import DELIVER, DROP, KEEP, ReplyRouter
+from pysoa_like.client.client import DELIVER, DROP, KEEP, ReplyRouter
 
 
 def test_the_awaited_reply_is_delivered_once() -> None:

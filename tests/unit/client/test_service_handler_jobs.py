@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.client import _service_handler
-from pysoa_like.client._service_handler import job_of, make_context_header, make_control_header, new_correlation_id
+from pysoa_like.client import client as client_module
+from pysoa_like.client.client import job_of, make_context_header, make_control_header, new_correlation_id
 from pysoa_like.common.types import ActionRequest, JobRequest, job_request_to_dict
 
 
@@ -102,7 +102,7 @@ def test_new_correlation_ids_are_uuid1_hex() -> None:
     """Generated correlation ids are version-1 UUIDs as 32 hex digits, like PySOA's."""
     import uuid
 
-    from pysoa_like.client._service_handler import new_correlation_id
+    from pysoa_like.client.client import new_correlation_id
 
     value = new_correlation_id()
     assert len(value) == 32 and uuid.UUID(hex=value).version == 1
@@ -113,9 +113,9 @@ def test_correlation_id_is_the_standard_uuid1_for_the_same_clock_and_sequence(mo
     # Given a pinned clock (later than any timestamp used so far) and a pinned clock sequence
     now_ns = time.time_ns() + 10**15
     monkeypatch.setattr(time, "time_ns", lambda: now_ns)
-    monkeypatch.setattr(_service_handler, "_time_ns", lambda: now_ns)
-    monkeypatch.setattr(_service_handler, "_getrandbits", lambda bits: 0x2ABC)
-    monkeypatch.setattr(_service_handler, "_last_timestamp", 0)
+    monkeypatch.setattr(client_module, "_time_ns", lambda: now_ns)
+    monkeypatch.setattr(client_module, "_getrandbits", lambda bits: 0x2ABC)
+    monkeypatch.setattr(client_module, "_last_timestamp", 0)
     monkeypatch.setattr(uuid, "_last_timestamp", None)
     # When an id is made, Then it is the standard library's uuid1 for the same inputs
     expected = uuid.uuid1(node=uuid.getnode(), clock_seq=0x2ABC)
@@ -126,7 +126,7 @@ def test_correlation_id_is_the_standard_uuid1_for_the_same_clock_and_sequence(mo
 @pytest.mark.parametrize("clock_seq", [0, 1, 0x1234, 0x3FFF])
 def test_correlation_ids_are_valid_uuid1s_with_this_node(monkeypatch: pytest.MonkeyPatch, clock_seq: int) -> None:
     """Every id parses as a version-1, RFC 4122 UUID carrying the machine's node and the clock sequence."""
-    monkeypatch.setattr(_service_handler, "_getrandbits", lambda bits: clock_seq)
+    monkeypatch.setattr(client_module, "_getrandbits", lambda bits: clock_seq)
     parsed = uuid.UUID(hex=new_correlation_id())
     assert (parsed.version, parsed.variant, parsed.node, parsed.clock_seq) == (
         1,
@@ -140,8 +140,8 @@ def test_correlation_ids_are_valid_uuid1s_with_this_node(monkeypatch: pytest.Mon
 def test_correlation_ids_keep_increasing_when_the_clock_stands_still(monkeypatch: pytest.MonkeyPatch) -> None:
     """Like uuid1(), ids made within one clock tick get strictly increasing timestamps, so they never repeat."""
     frozen = time.time_ns() + 10**15
-    monkeypatch.setattr(_service_handler, "_time_ns", lambda: frozen)
-    monkeypatch.setattr(_service_handler, "_getrandbits", lambda bits: 7)
+    monkeypatch.setattr(client_module, "_time_ns", lambda: frozen)
+    monkeypatch.setattr(client_module, "_getrandbits", lambda bits: 7)
     times = [uuid.UUID(hex=new_correlation_id()).time for _ in range(3)]
     assert times == [times[0], times[0] + 1, times[0] + 2]
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.client._service_handler import make_context_header
-from pysoa_like.client.client import Client
+from pysoa_like.client.client import Client, make_context_header
 from pysoa_like.server.internal.types import RequestSwitchSet, get_switch
 from pysoa_like.test.server import close_client, local_client_settings
 from tests.unit.testing_toolkit._services import RAN, EchoServer

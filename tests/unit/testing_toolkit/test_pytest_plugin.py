@@ -23,7 +23,7 @@ def server_class():
 
 _TESTS = """
 from pysoa_like.test.stub_service import stub_action
-from pysoa_like.client._service_handler import ServiceHandler
+from pysoa_like.client.client import ServiceHandler
 
 ORIGINAL = ServiceHandler.__dict__["send_request"]
 

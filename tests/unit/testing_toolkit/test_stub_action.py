@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from pysoa_like.client._service_handler import ServiceHandler
-from pysoa_like.client.client import Client
+from pysoa_like.client.client import Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.common.errors import Error
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageReceiveTimeout
