@@ -80,5 +80,5 @@ class AioFleet:
 
 def _checked(reply: Any, what: str) -> Any:
     if isinstance(reply, RespError):
-        raise FleetConnectionError(f"Redis failed while {what}: {reply}")
+        raise FleetConnectionError(f"Redis failed while {what}: {reply}") from reply
     return reply

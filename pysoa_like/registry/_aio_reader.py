@@ -13,8 +13,9 @@ from collections.abc import Iterable
 
 from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.fleet._aio import AioFleet
+from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.registry.records import InstanceInfo, ServiceInfo
-from pysoa_like.registry.store import READ_SCRIPT, catalog_command, instance_keys, instances_of
+from pysoa_like.registry.store import READ_SCRIPT, catalog_command, instance_keys, instances_of, wrong_type
 
 __all__ = ["list_services_async"]
 
@@ -42,8 +43,14 @@ async def list_services_async(
 
 
 async def _instances(redis: AioFleet, service: str) -> list[InstanceInfo]:
+    """The live instances of one service (none when its keys hold another kind of value, as the blocking reader)."""
     keys = instance_keys(service)
-    reply = await redis.execute(keys[0], ("EVAL", READ_SCRIPT, 2, *keys), f"reading the registry of {service}")
+    try:
+        reply = await redis.execute(keys[0], ("EVAL", READ_SCRIPT, 2, *keys), f"reading the registry of {service}")
+    except FleetConnectionError as exc:
+        if wrong_type(exc):
+            return []
+        raise
     return instances_of(service, reply)
 
 

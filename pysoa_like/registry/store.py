@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from pysoa_like.core.keys import queue_key, queue_name_of, request_queue_name
+from pysoa_like.core.resp_replies import RespError
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.keys import (
     REGISTRY_SERVICES_KEY,
@@ -36,6 +37,7 @@ __all__ = [
     "catalog_command",
     "instance_keys",
     "instances_of",
+    "wrong_type",
 ]
 
 #: A service none of whose instances refreshed for this long leaves the catalog of names.
@@ -112,12 +114,6 @@ for i = 1, #live, 2 do
 end
 return out
 """
-
-
-def _wrong_type(exc: FleetConnectionError) -> bool:
-    """Whether Redis refused a read because a key holds another kind of value (``WRONGTYPE``, inside a script or
-    not): the entry is unreadable, Redis itself is fine."""
-    return isinstance(exc.__cause__, redis.ResponseError) and "WRONGTYPE" in str(exc.__cause__)
 
 
 def _text(value: Any) -> str:
@@ -237,7 +233,7 @@ class RegistryStore:
         try:
             texts = self.fleet.run(key, lambda client: client.lrange(key, 0, count - 1), f"reading errors of {service}")
         except FleetConnectionError as exc:
-            if _wrong_type(exc):
+            if wrong_type(exc):
                 return []
             raise
         errors = (RecentError.from_json(text) for text in texts)
@@ -254,7 +250,7 @@ class RegistryStore:
         try:
             stored = self.fleet.run(key, lambda client: client.hgetall(key), f"reading the actions of {service}")
         except FleetConnectionError as exc:
-            if _wrong_type(exc):
+            if wrong_type(exc):
                 return {}
             raise
         found: dict[str, Any] = {}
@@ -284,7 +280,7 @@ class RegistryStore:
         try:
             reply = self.fleet.run_script(_READ, instance_keys(service), (), f"reading the registry of {service}")
         except FleetConnectionError as exc:
-            if _wrong_type(exc):
+            if wrong_type(exc):
                 return []
             raise
         return instances_of(service, reply)
@@ -377,6 +373,14 @@ def catalog_command(now: float) -> tuple[Any, ...]:
 def instance_keys(service: str) -> tuple[str, str]:
     """The keys :data:`READ_SCRIPT` reads for ``service`` (one hash tag: one slot)."""
     return (registry_instances_key(service), registry_records_key(service))
+
+
+def wrong_type(exc: FleetConnectionError) -> bool:
+    """Whether Redis refused a registry read because a key holds another kind of value (``WRONGTYPE``, inside a
+    script or not), as the blocking driver (redis-py) or the asyncio one reports it: the entry is unreadable, Redis
+    itself is fine, and the readers take the entry as empty."""
+    cause = exc.__cause__
+    return isinstance(cause, (redis.ResponseError, RespError)) and "WRONGTYPE" in str(cause)
 
 
 def instances_of(service: str, reply: Any) -> list[InstanceInfo]:

@@ -155,6 +155,22 @@ def test_redis_down_is_a_fleet_connection_error(read_services: Callable[..., lis
         read_services(fleet)
 
 
+def test_a_service_whose_instance_keys_have_the_wrong_type_has_no_instances(
+    fleet_server: RedisServerProcess, fleet: FleetRedis, read_services: Callable[..., list[ServiceInfo]]
+) -> None:
+    """A service whose instances key holds another kind of value (WRONGTYPE) reads as having no live instance, by
+    either client: left out of the live services, listed empty when named, the others read as usual (the asyncio
+    client raised FleetConnectionError for the whole listing)."""
+    store = RegistryStore(fleet)
+    store.register(_instance("orders", "a"), 30)
+    store.register(_instance("odd", "b"), 30)
+    with fleet_server.client() as client:
+        client.delete("pysoa:registry:{odd}:instances")
+        client.set("pysoa:registry:{odd}:instances", "not a sorted set")
+    assert [(s.name, len(s.instances)) for s in read_services(fleet)] == [("orders", 1)]
+    assert [(s.name, len(s.instances)) for s in read_services(fleet, ["odd", "orders"])] == [("odd", 0), ("orders", 1)]
+
+
 def test_sentinels_listing_no_service_are_a_fleet_connection_error(
     read_services: Callable[..., list[ServiceInfo]],
 ) -> None:
