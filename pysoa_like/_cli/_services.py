@@ -24,7 +24,7 @@ import attr
 
 from pysoa_like._cli._client import AnyServiceClient
 from pysoa_like._cli._common import EXIT_OK, EXIT_TRANSPORT, CommandError, Output, positive_seconds
-from pysoa_like._cli._target import Target, add_target_arguments, mask_url
+from pysoa_like._cli._target import Target, add_target_arguments, mask_url, redis_transport_of
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.types import JobResponse
 
@@ -39,9 +39,10 @@ examples:
   pysoa-like services calculator report --settings my_app.settings --timeout 1
   pysoa-like services --json --no-probe
 
-Columns: QUEUED is the number of requests waiting in the service's request queue; INSTANCES and
-IN-FLIGHT (services whose workers register) the live workers and the jobs they run, from the
-service registry; STATUS is "answering" when the service replied to a status call within the timeout.
+Columns: QUEUED is the number of requests waiting in the service's request queue ("-" when the
+Redis it is on could not be read: a warning names it); INSTANCES and IN-FLIGHT (services whose
+workers register) the live workers and the jobs they run, from the service registry; STATUS is
+"answering" when the service replied to a status call within the timeout.
 """
 
 
@@ -101,8 +102,34 @@ def _backend(transport: Mapping[str, Any]) -> Any:
         raise CommandError(f"cannot use the Redis settings to read the request queues: {mask_url(str(exc))}") from exc
 
 
+def _redis_named(transport: Mapping[str, Any]) -> str:
+    """How messages name the Redis of ``transport``: its hosts as the settings give them (passwords masked)."""
+    hosts = transport["backend_layer_kwargs"].get("hosts")
+    if isinstance(hosts, (list, tuple)) and hosts:
+        named = ", ".join(
+            f"{host[0]}:{host[1]}" if isinstance(host, (list, tuple)) and len(host) == 2 else mask_url(str(host))
+            for host in hosts
+        )
+    else:
+        named = "at the default host" if not hosts else mask_url(str(hosts))
+    kinds = {"redis.sentinel": "the Redis of the Sentinels", "redis.cluster": "Redis Cluster"}
+    return f"{kinds.get(transport['backend_type'], 'Redis')} {named}"
+
+
+def _routed_to(target: Target, service: str) -> Mapping[str, Any] | None:
+    """The Redis transport the settings send ``service``'s requests over (``None``: none the settings name)."""
+    try:
+        return redis_transport_of(target.settings_for(service))
+    except CommandError:
+        return None
+
+
 class QueueKeySource:
-    """Request queue keys and their depths, read from every Redis of the ring (SCAN, then LLEN)."""
+    """Request queue keys and their depths, read from every Redis of the ring (SCAN, then LLEN).
+
+    A Redis that cannot be read is named in a warning, and the services the settings send there (and those found
+    only there) get an unknown depth (``None``), never 0; when no Redis can be read, the command fails.
+    """
 
     def rows(self, target: Target, named: Iterable[str], warn: Callable[[str], None]) -> Iterable[ServiceRow]:
         import redis
@@ -111,19 +138,25 @@ class QueueKeySource:
 
         wanted = set(named) | set(target.known_services())
         depths: dict[str, int] = dict.fromkeys(wanted, 0)
+        only_unread: set[str] = set()  # services found on a Redis whose queues could not all be read
         transports = target.redis_transports()
+        failed: list[Mapping[str, Any]] = []
         failures: list[str] = []
         for transport in transports:
+            where = _redis_named(transport)
             try:
                 backend = _backend(transport)
             except (CannotGetConnectionError, redis.AuthenticationError) as exc:
                 # Sentinel without sentinel_services, and no Sentinel lists a service: Redis is out of reach.
-                failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
+                failures.append(f"cannot read the request queues on {where}: {mask_url(str(exc))}")
+                failed.append(transport)
                 continue
+            names = set(wanted)
             try:
-                names = set(wanted)
+                here: dict[str, int] = {}
                 for index in backend.master_indexes():
                     client = backend.client_at(index)
+                    where = f"Redis {client.endpoint}"
                     found = {
                         key.decode("utf-8", "replace")
                         for key in client.scan_iter(match=_QUEUE_PREFIX + "*", count=1000, _type="list")
@@ -132,16 +165,28 @@ class QueueKeySource:
                 for name in sorted(names):
                     key = _QUEUE_PREFIX + name
                     for index in backend.queue_indexes(key):
-                        depths[name] = depths.get(name, 0) + int(backend.client_at(index).llen(key))
+                        client = backend.client_at(index)
+                        where = f"Redis {client.endpoint}"
+                        here[name] = here.get(name, 0) + int(client.llen(key))
             except (redis.RedisError, OSError, PySOATransportError, CannotGetConnectionError) as exc:
-                failures.append(f"cannot read the request queues: {mask_url(str(exc))}")
+                failures.append(f"cannot read the request queues on {where}: {mask_url(str(exc))}")
+                failed.append(transport)
+                only_unread.update(names)
+            else:
+                for name, depth in here.items():
+                    depths[name] = depths.get(name, 0) + depth
             finally:
                 backend.close()
         if failures and len(failures) == len(transports):
             raise CommandError("; ".join(dict.fromkeys(failures)), EXIT_TRANSPORT)
         for failure in failures:
-            warn(f"Warning: {failure} (the queue depths leave that Redis out)")
-        return [ServiceRow(name, queued=depth) for name, depth in depths.items()]
+            warn(f"Warning: {failure} (QUEUED shows - for the services sent there)")
+        only_unread -= depths.keys()
+        unknown = only_unread | {name for name in depths if failed and _routed_to(target, name) in failed}
+        return [
+            ServiceRow(name, queued=None if name in unknown else depths[name])
+            for name in sorted(depths.keys() | only_unread)
+        ]
 
 
 class RegistrySource:
@@ -164,7 +209,7 @@ class RegistrySource:
             try:
                 services = list_services(fleet, queue_depths=False)
             except (FleetError, ValueError) as exc:
-                warn(f"Warning: cannot read the service registry: {mask_url(str(exc))}")
+                warn(f"Warning: cannot read the service registry on {_redis_named(transport)}: {mask_url(str(exc))}")
                 continue
             rows.extend(
                 ServiceRow(s.name, instances=len(s.instances), versions=s.versions, in_flight=s.in_flight)
@@ -245,17 +290,22 @@ def run_services(args: argparse.Namespace, output: Output) -> int:
     """``pysoa-like services``."""
     target = Target.from_args(args)
     merged: dict[str, ServiceRow] = {}
+    listed_by_queues: set[str] = set()
     for source in SOURCES:
         for row in source.rows(target, args.names, output.problem):
+            if isinstance(source, QueueKeySource):
+                listed_by_queues.add(row.name)
             if row.name in merged:
                 merged[row.name].merge(row)
             else:
                 merged[row.name] = row
     if any(isinstance(source, QueueKeySource) for source in SOURCES):
         # The queue keys were read: a service only another source found (the registry) has no key, so nothing
-        # queued (Redis deletes an empty list).
+        # queued (Redis deletes an empty list). One the queue keys' source listed with no depth is on a Redis that
+        # could not be read: its depth stays unknown.
         for row in merged.values():
-            row.queued = 0 if row.queued is None else row.queued
+            if row.queued is None and row.name not in listed_by_queues:
+                row.queued = 0
     rows = [merged[name] for name in sorted(merged)]
     if rows and not args.no_probe:
         _probe(target, rows, args.timeout, output)

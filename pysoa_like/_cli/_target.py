@@ -28,6 +28,7 @@ __all__ = [
     "add_target_arguments",
     "load_module",
     "mask_url",
+    "redis_transport_of",
     "settings_mapping",
 ]
 
@@ -216,14 +217,20 @@ class Target:
                     candidates.append(derived)
         found: list[Mapping[str, Any]] = []
         for settings in candidates:
-            transport = settings.get("transport") or {"path": _CLIENT_TRANSPORT}
-            if not str(transport.get("path", "")).replace(":", ".").endswith(".RedisClientTransport"):
-                continue
-            kwargs = transport.get("kwargs") or {}
-            key = {
-                "backend_type": kwargs.get("backend_type", "redis.standard"),
-                "backend_layer_kwargs": kwargs.get("backend_layer_kwargs") or {},
-            }
-            if key not in found:
+            key = redis_transport_of(settings)
+            if key is not None and key not in found:
                 found.append(key)
         return found
+
+
+def redis_transport_of(settings: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The Redis transport kwargs (``backend_type``, ``backend_layer_kwargs``) of one service's client settings, as
+    :meth:`Target.redis_transports` lists them (``None``: its transport is not the Redis one)."""
+    transport = settings.get("transport") or {"path": _CLIENT_TRANSPORT}
+    if not str(transport.get("path", "")).replace(":", ".").endswith(".RedisClientTransport"):
+        return None
+    kwargs = transport.get("kwargs") or {}
+    return {
+        "backend_type": kwargs.get("backend_type", "redis.standard"),
+        "backend_layer_kwargs": kwargs.get("backend_layer_kwargs") or {},
+    }

@@ -436,10 +436,45 @@ def test_services_whose_sentinels_list_no_service_exits_3(tmp_path: Path) -> Non
     result = cli("services", "--settings", "discovering_settings", env=env)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith(
-        "pysoa-like services: error: cannot read the request queues: No sentinel_services configured and none could "
+        f"pysoa-like services: error: cannot read the request queues on the Redis of the Sentinels {sentinel}: No "
+        "sentinel_services configured and none could "
         f"be discovered with SENTINEL MASTERS (asked {sentinel}: "
     )
     assert "Traceback" not in result.stderr
+
+
+def test_services_on_several_redis_shows_the_depths_it_cannot_read_as_unknown(
+    redis_server: RedisServerProcess, tmp_path: Path
+) -> None:
+    """Settings naming services on two Redis, one of them down: the listing still works, the depth of the service
+    on the Redis that cannot be read is unknown (``-``, null in JSON), not 0 as if its queue were empty, and a
+    warning names that Redis."""
+    alive_url = redis_server.url.rsplit("/", 1)[0] + "/5"
+    dead_url = _dead_redis_url()
+    dead_address = dead_url.split("//", 1)[1].rsplit("/", 1)[0]
+    (tmp_path / "two_redis_settings.py").write_text(
+        "def _on(url):\n"
+        "    return {'transport': {\n"
+        "        'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
+        "        'kwargs': {'backend_type': 'redis.standard', 'backend_layer_kwargs': {'hosts': [url]}}}}\n"
+        f"SOA_CLIENT_SETTINGS = {{'here': _on({alive_url!r}), 'gone': _on({dead_url!r})}}\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    with redis_server.client(db=5) as client:
+        client.rpush("pysoa:service.here", b"1", b"2")
+        try:
+            table = cli("services", "--settings", "two_redis_settings", "--no-probe", env=env)
+            document = cli("services", "--settings", "two_redis_settings", "--no-probe", "--json", env=env)
+        finally:
+            client.delete("pysoa:service.here")
+    assert (table.returncode, document.returncode) == (0, 0), table.stderr
+    assert [line.split() for line in table.stdout.splitlines()] == [["SERVICE", "QUEUED"], ["gone", "-"], ["here", "2"]]
+    assert [(row["name"], row["queued"]) for row in json.loads(document.stdout)] == [("gone", None), ("here", 2)]
+    warnings = table.stderr.splitlines()
+    assert warnings[0].startswith(f"Warning: cannot read the request queues on Redis {dead_address}: "), warnings
+    assert warnings[0].endswith("(QUEUED shows - for the services sent there)"), warnings
+    assert warnings[1].startswith(f"Warning: cannot read the service registry on Redis {dead_url}: "), warnings
+    assert len(warnings) == 2, warnings
 
 
 def test_services_with_invalid_client_settings_exits_2_naming_the_service(
