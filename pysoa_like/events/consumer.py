@@ -40,8 +40,7 @@ import redis
 
 from pysoa_like.common.logging import PySOALogContextFilter
 from pysoa_like.common.metrics import MetricsRecorder
-from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
-from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+from pysoa_like.common.transport.redis_gateway.backend import master_name
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS
 from pysoa_like.events.envelope import decode_event
 from pysoa_like.events.types import BROADCAST, SINGLETON, Event, EventHandler, declared_event_type, schema_problems
@@ -407,13 +406,7 @@ class EventConsumer:
             backend = self.fleet.backend
         except FleetError:
             return f"ring slot {index}"
-        if backend.ring_size <= 1 or backend.follows_redirects:
-            return None
-        if isinstance(backend, StandardRedisClient):
-            return str(backend.client_at(index).endpoint)  # no I/O: a ring of hosts has its clients from the start
-        if isinstance(backend, SentinelRedisClient):
-            return f"the master of Sentinel service {backend.services[index]!r}"
-        return f"ring slot {index}"
+        return master_name(backend, index)
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -104,3 +105,40 @@ def test_a_finished_non_idempotent_request_is_answered_again_from_its_master(
         assert first.actions[0].body == {"runs": 1}
         assert again is not None
     assert Runs.counts == {"once0": 1, "once1": 1}
+
+
+def test_acknowledgements_refused_on_each_master_are_logged_naming_each_master(
+    ring: RedisRing, masters: list[redis.Redis], hosts: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose Redis user may not remove answered requests from its in-progress list (no ``LREM``) on
+    either master says so for each master, naming it, and not once per job (the lines did not say which master
+    failed, and the first master's lines used up the allowance of all)."""
+    # Given requests waiting on both masters, and a worker whose Redis user may do all but LREM on both
+    client = client_of(hosts)
+    jobs = 20
+    for n in range(jobs):
+        client.send_request(SERVICE, [{"action": "read", "body": {"key": f"k{n}"}}], message_expiry_in_seconds=60)
+    waiting = [message for master in masters for message in master.lrange(KEYS.queue, 0, -1)]
+    for n, master in enumerate(masters):
+        master.delete(KEYS.queue)
+        master.rpush(KEYS.queue, *waiting[n :: len(masters)])
+    for master in masters:
+        master.execute_command("ACL", "SETUSER", "noack", "reset", "on", ">pw", "~*", "&*", "+@all", "-lrem")
+    worker_hosts = [url.replace("redis://", "redis://noack:pw@", 1) for url in hosts]
+    try:
+        # When the worker answers them all
+        with caplog.at_level(logging.ERROR, logger="pysoa_like.transport"), serving(worker_hosts):
+            responses = list(client.get_all_responses(SERVICE, receive_timeout_in_seconds=10))
+    finally:
+        for master in masters:
+            master.execute_command("ACL", "DELUSER", "noack")
+    assert len(responses) == jobs
+    # Then each master's failure has lines of its own, naming it, and there are far fewer lines than jobs
+    lines = [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("Could not remove answered requests from the in-progress list")
+    ]
+    for server in ring.servers:
+        assert any(f" on 127.0.0.1:{server.port}: " in line and "lrem" in line for line in lines), lines
+    assert len(lines) < jobs, lines

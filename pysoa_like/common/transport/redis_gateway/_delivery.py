@@ -38,6 +38,7 @@ from pysoa_like.common.transport.errors import (
 )
 from pysoa_like.common.transport.redis_gateway._backends import without_transport_prefix
 from pysoa_like.common.transport.redis_gateway._lanes import RawMessage
+from pysoa_like.common.transport.redis_gateway.backend import master_name
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.core.delivery import (
     ACKNOWLEDGE_SCRIPT,
@@ -288,7 +289,7 @@ class AtLeastOnceDelivery:
             return
         failures = [reply for reply in replies if isinstance(reply, Exception)]
         if failures:
-            self._log(logging.ERROR, "Could not remove answered requests from the in-progress list: %s", failures[0])
+            self._not_acknowledged(index, failures[0])
 
     def claim(self, held: Held, reply_to: Any, request_id: Any, expiry: Any) -> Claim:
         """Claim a non-idempotent job by request id before running it (see :data:`CLAIM_SCRIPT`).
@@ -401,7 +402,16 @@ class AtLeastOnceDelivery:
                 else:
                     self.core.run_at(index, "EVAL", ACKNOWLEDGE_SCRIPT, 1, self.in_progress, *raws)
             except (redis.RedisError, MessageSendError) as exc:
-                self._log(logging.ERROR, "Could not remove answered requests from the in-progress list: %s", exc)
+                self._not_acknowledged(index, exc)
+
+    def _not_acknowledged(self, index: int, error: BaseException) -> None:
+        """Say that answered requests stay in this worker's in-progress list on the master of ring slot ``index``
+        (redelivered if the worker dies): a line per master, naming it, throttled per master, so that one master
+        failing for every job neither floods the log nor hides another's failure."""
+        where = master_name(self.core.backend_layer, index)
+        on = "" if where is None else f" on {where}"
+        template = "Could not remove answered requests from the in-progress list%s: %s"
+        log_bounded(_logger, logging.ERROR, self.core.log_throttle, ("delivery", template, where), template, on, error)
 
     # Dead workers
 

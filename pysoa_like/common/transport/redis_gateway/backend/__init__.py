@@ -9,7 +9,7 @@ from typing import Any
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
 from pysoa_like.core.constants import REDIS_BACKEND_TYPE_CLUSTER, REDIS_BACKEND_TYPE_SENTINEL, REDIS_BACKEND_TYPES
 
-__all__ = ["backend_class_for", "checked_backend_kwargs", "make_backend"]
+__all__ = ["backend_class_for", "checked_backend_kwargs", "make_backend", "master_name"]
 
 
 def make_backend(backend_type: str, backend_layer_kwargs: Mapping[str, Any] | None = None) -> BaseRedisClient:
@@ -61,3 +61,19 @@ def checked_backend_kwargs(backend_type: str, backend_layer_kwargs: Mapping[str,
             f"(it takes {', '.join(accepted)})"
         )
     return kwargs
+
+
+def master_name(backend: BaseRedisClient, index: int) -> str | None:
+    """How log lines name the master of ring slot ``index``, for an outage said per master: ``None`` when there is
+    one master (or under Redis Cluster, whose slots move between nodes), else its address (a ring of hosts) or its
+    Sentinel service. Never asks Redis (nor the Sentinels)."""
+    from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+    from pysoa_like.common.transport.redis_gateway.backend.standard import StandardRedisClient
+
+    if backend.ring_size <= 1 or backend.follows_redirects:
+        return None
+    if isinstance(backend, StandardRedisClient):
+        return str(backend.client_at(index).endpoint)  # a ring of hosts has its clients from the start
+    if isinstance(backend, SentinelRedisClient):
+        return f"the master of Sentinel service {backend.services[index]!r}"
+    return f"ring slot {index}"
