@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import importlib.util
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -49,12 +51,44 @@ def _import_paths(value: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str
                         yield section, name, key, entry[key]
 
 
+def _unresolved(path: str) -> str | None:
+    """Why ``logging.config.dictConfig`` could not resolve ``path``, else ``None``.
+
+    It is resolved as dictConfig does: the first name imported, then each next one taken as an attribute, or imported
+    as a submodule when it is not one (yet). A name that is neither is reported with the closest public name there.
+    """
+    names = path.split(".")
+    used = names[0]
+    if not used or importlib.util.find_spec(used) is None:
+        return f"no module named {used!r}"
+    try:
+        found: Any = importlib.import_module(used)
+    except Exception as exc:  # (any failure of the import is dictConfig's too: reported, not raised)
+        return f"importing {used!r} failed: {type(exc).__name__}: {exc}"
+    for name in names[1:]:
+        dotted = f"{used}.{name}"
+        if not hasattr(found, name):
+            try:
+                importlib.import_module(dotted)
+            except Exception as exc:  # (as above; no module at ``dotted`` or up to it: the missing name below)
+                if not (isinstance(exc, ModuleNotFoundError) and f"{dotted}.".startswith(f"{exc.name}.")):
+                    return f"importing {dotted!r} failed: {type(exc).__name__}: {exc}"
+        if not hasattr(found, name):
+            noun = "attribute or submodule" if hasattr(found, "__path__") else "attribute"
+            public = [candidate for candidate in dir(found) if not candidate.startswith("_")]
+            hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(name, public, n=1))
+            return f"{used!r} has no {noun} {name!r}{hint}"
+        found, used = getattr(found, name), dotted
+    return None
+
+
 class LoggingConfigDictionary(Dictionary):
     """A dictConfig dictionary that also checks that every name referenced is configured.
 
     A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
-    ``filters`` must name entries of the same configuration (unless it is ``incremental``), and the
-    top-level package of every class or factory path must be installed (found without importing it).
+    ``filters`` must name entries of the same configuration (unless it is ``incremental``), and
+    every class or factory path must resolve as dictConfig resolves it (its modules are imported to check the
+    names in them).
     PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) and logger names
     (``pysoa.server.job``) become their pysoa_like equivalents when PySOA is not installed, as plug-in
     paths do.
@@ -70,9 +104,9 @@ class LoggingConfigDictionary(Dictionary):
         if result:
             return result
         for section, name, key, path in _import_paths(value):
-            package = migrated_import_path(path).split(".")[0]
-            if not package or importlib.util.find_spec(package) is None:
-                message = f"cannot import {path!r}: no module named {package!r}"
+            problem = _unresolved(migrated_import_path(path))
+            if problem is not None:
+                message = f"cannot import {path!r}: {problem}"
                 result.append(FieldError(ERROR_CODE_UNKNOWN, message, f"{section}.{name}.{key}"))
         if value.get("incremental") is True:
             return result

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from pysoa_like.common.fields.logging import PYTHON_LOGGING_CONFIG_SCHEMA, PythonLogLevel
-from pysoa_like.server.settings import DEFAULT_LOGGING
+from pysoa_like.common.settings import SettingsError
+from pysoa_like.server.settings import DEFAULT_LOGGING, ServerSettings
 
 
 def _as_tuples(errors: Any) -> list[tuple[str, str, str | None]]:
@@ -62,3 +63,56 @@ def test_incremental_configs_skip_reference_checks() -> None:
 def test_python_log_level_values() -> None:
     """PythonLogLevel accepts exactly the five level names."""
     assert PythonLogLevel().values == frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+@pytest.mark.parametrize(
+    ("section", "entry", "message"),
+    [
+        (
+            "formatters",
+            {"()": "pysoa_like.common.logging.NoSuchFormatter"},
+            "logging.formatters.it.(): cannot import 'pysoa_like.common.logging.NoSuchFormatter': "
+            "'pysoa_like.common.logging' has no attribute 'NoSuchFormatter' (did you mean 'CachedTimeFormatter'?)",
+        ),
+        (
+            "handlers",
+            {"class": "logging.handlers.NoSuchHandler"},
+            "logging.handlers.it.class: cannot import 'logging.handlers.NoSuchHandler': "
+            "'logging.handlers' has no attribute 'NoSuchHandler' (did you mean 'SocketHandler'?)",
+        ),
+        (
+            "handlers",
+            {"class": "logging.no_such_module.Handler"},
+            "logging.handlers.it.class: cannot import 'logging.no_such_module.Handler': "
+            "'logging' has no attribute or submodule 'no_such_module'",
+        ),
+        (
+            "filters",
+            {"()": "pysoa.common.logging.NoSuchFilter"},
+            "logging.filters.it.(): cannot import 'pysoa.common.logging.NoSuchFilter': "
+            "'pysoa_like.common.logging' has no attribute 'NoSuchFilter'",
+        ),
+    ],
+)
+def test_a_class_path_whose_module_lacks_the_name_is_a_settings_error(
+    section: str, entry: dict[str, Any], message: str
+) -> None:
+    """A formatter, handler or filter path whose package exists but whose module or class does not is refused by the
+    settings, naming the key and the missing name (dictConfig failed on it later, in every worker)."""
+    settings = {
+        "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
+        "logging": {"version": 1, section: {"it": entry}},
+    }
+    with pytest.raises(SettingsError) as raised:
+        ServerSettings(settings)
+    assert str(raised.value) == f"Invalid ServerSettings:\n  - {message}"
+
+
+def test_class_paths_dictconfig_resolves_are_valid() -> None:
+    """A handler path through a submodule (imported as dictConfig imports it) and a class of a module are valid."""
+    config = {
+        "version": 1,
+        "formatters": {"plain": {"class": "logging.Formatter"}},
+        "handlers": {"file": {"class": "logging.handlers.WatchedFileHandler", "filename": "x", "formatter": "plain"}},
+    }
+    assert PYTHON_LOGGING_CONFIG_SCHEMA.errors(config) == []

@@ -120,19 +120,28 @@ def test_with_pysoa_installed_its_logging_names_are_left_to_it(tmp_path: Path, m
     """PySOA and pysoa_like side by side: a ``pysoa.*`` logger or class in the logging setting is PySOA's, kept."""
     from pysoa_like.server.settings import ServerSettings
 
-    (tmp_path / "pysoa").mkdir()
+    # (a stand-in for PySOA with the filter class the setting names: the settings import it to check the name)
+    (tmp_path / "pysoa" / "common").mkdir(parents=True)
     (tmp_path / "pysoa" / "__init__.py").write_text("")
+    (tmp_path / "pysoa" / "common" / "__init__.py").write_text("")
+    (tmp_path / "pysoa" / "common" / "logging.py").write_text("class PySOALogContextFilter:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "pysoa", raising=False)
-    logging_setting = ServerSettings(
-        {
-            "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
-            "logging": {
-                "version": 1,
-                "filters": {"context": {"()": "pysoa.common.logging.PySOALogContextFilter"}},
-                "loggers": {"pysoa.server.job": {"level": "WARNING"}},
-            },
-        }
-    )["logging"]
+    stand_in = ("pysoa", "pysoa.common", "pysoa.common.logging")
+    for module in stand_in:
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    try:
+        logging_setting = ServerSettings(
+            {
+                "transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"},
+                "logging": {
+                    "version": 1,
+                    "filters": {"context": {"()": "pysoa.common.logging.PySOALogContextFilter"}},
+                    "loggers": {"pysoa.server.job": {"level": "WARNING"}},
+                },
+            }
+        )["logging"]
+    finally:
+        for module in stand_in:  # imported by the check: later tests must not find PySOA installed
+            sys.modules.pop(module, None)
     assert logging_setting["filters"]["context"] == {"()": "pysoa.common.logging.PySOALogContextFilter"}
     assert logging_setting["loggers"] == {"pysoa.server.job": {"level": "WARNING"}}
