@@ -81,8 +81,18 @@ def _traceparent(value: str | None) -> tuple[str, str] | None:
     return value, trace_id
 
 
+def _field_lines(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every line of header ``name`` (lower case) in the request: headers with ``getlist`` (Starlette's) give each line
+    of a header sent more than once, a plain mapping its one value."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None:
+        return list(getlist(name))
+    value = headers.get(name)
+    return [] if value is None else [value]
+
+
 def _switches(value: str | None) -> list[int]:
-    """The switches of an ``X-Switches`` header: integers separated by commas, spaces or both (``1, 5``)."""
+    """The switches of one ``X-Switches`` line: integers separated by commas, spaces or both (``1, 5``)."""
     if value is None or not value.strip():
         return []
     if any(not item.strip() for item in value.split(",")):
@@ -138,7 +148,8 @@ def correlation_id_of(headers: Mapping[str, str]) -> str:
 
 
 def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_timeout: float) -> CallHeaders:
-    """What the request's headers (names in lower case) give the call.
+    """What the request's headers (names in lower case; with ``getlist``, as Starlette's, for a header sent on several
+    lines) give the call.
 
     Raises:
         GatewayProblem: A malformed ``X-Request-ID``, ``X-Switches`` or ``X-Timeout`` (400), or an
@@ -180,7 +191,8 @@ def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_ti
         correlation_id = uuid.uuid4().hex
     return CallHeaders(
         correlation_id=correlation_id,
-        switches=_switches(headers.get("x-switches")),
+        # A list header sent on several lines is one list (RFC 9110 section 5.3): each line is read as a whole header.
+        switches=[switch for line in _field_lines(headers, "x-switches") for switch in _switches(line)],
         timeout=_timeout(headers.get("x-timeout"), default_timeout, max_timeout),
         context=context,
     )

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -32,6 +32,13 @@ class Echo(Action):
         return dict(request.body)
 
 
+class Switches(Action):
+    """Answers the request's switches, sorted."""
+
+    def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
+        return {"switches": sorted(request.switches)}
+
+
 def server_class(actions: dict[str, type[Action]]) -> type[Server]:
     """A new server class (its own action map, which a test may change) of the service ``tools``."""
     return type("ToolsServer", (Server,), {"service_name": "tools", "action_class_map": dict(actions)})
@@ -44,10 +51,15 @@ def gateway(server: type[Server], **settings: Any) -> Any:
 
 
 async def exchange(
-    app: Any, method: str, path: str, headers: dict[str, str], incoming: Iterable[Message]
+    app: Any,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    incoming: Iterable[Message],
 ) -> list[Message]:
     """What ``app`` sends for one HTTP request whose ``receive()`` gives ``incoming`` (then waits, as a client
-    that sends nothing more would make it)."""
+    that sends nothing more would make it); ``headers`` as pairs may name a header more than once."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -58,7 +70,7 @@ async def exchange(
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"localhost"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
+        "headers": [(b"host", b"localhost"), *((k.lower().encode(), v.encode()) for k, v in pairs)],
         "server": ("localhost", 80),
         "client": ("127.0.0.1", 50000),
     }
@@ -114,16 +126,35 @@ def test_x_switches_with_an_empty_item_is_400_saying_so(value: str) -> None:
 
 def test_x_switches_separated_by_commas_and_spaces_still_go_through() -> None:
     """Commas with spaces around them, and spaces alone, still separate switches."""
-
-    class Switches(Action):
-        def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
-            return {"switches": sorted(request.switches)}
-
     app = gateway(server_class({"switches": Switches}))
     request = [{"type": "http.request", "body": b"", "more_body": False}]
     headers = {"X-Switches": " 5 , 1 12,3 "}
     status, body = answer_of(run_with_lifespan(app, lambda: exchange(app, "POST", "/tools/switches", headers, request)))
     assert (status, body) == (200, {"switches": [1, 3, 5, 12]})
+
+
+def test_x_switches_sent_as_several_header_lines_are_one_list() -> None:
+    """X-Switches sent on several lines is one comma-separated list (RFC 9110 section 5.3): every line's switches go
+    to the call; only the first line's did."""
+    app = gateway(server_class({"switches": Switches}))
+    request = [{"type": "http.request", "body": b"", "more_body": False}]
+    headers = [("X-Switches", "5, 1"), ("X-Request-ID", "lines-1"), ("X-Switches", "12"), ("X-Switches", " 3 4 ")]
+    status, body = answer_of(run_with_lifespan(app, lambda: exchange(app, "POST", "/tools/switches", headers, request)))
+    assert (status, body) == (200, {"switches": [1, 3, 4, 5, 12]})
+
+
+@pytest.mark.parametrize(("later", "wrong"), [("1,,2", "empty item"), ("2, 1_5", "'1_5'")])
+def test_a_wrong_item_on_a_later_x_switches_line_is_400(later: str, wrong: str) -> None:
+    """Each X-Switches line is checked as a single one is: an empty item or a number with an underscore on the second
+    line is a 400 on X-Switches (that line was not read)."""
+    app = gateway(server_class({"switches": Switches}))
+    request = [{"type": "http.request", "body": b"", "more_body": False}]
+    headers = [("X-Switches", "1"), ("X-Switches", later)]
+    status, body = answer_of(run_with_lifespan(app, lambda: exchange(app, "POST", "/tools/switches", headers, request)))
+    assert status == 400, body
+    error = body["errors"][0]
+    assert (error["code"], error["field"]) == ("BAD_REQUEST", "X-Switches")
+    assert wrong in error["message"]
 
 
 @pytest.mark.parametrize("path", ["/tools/echo", "/tools"])
