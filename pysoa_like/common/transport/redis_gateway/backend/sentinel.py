@@ -103,6 +103,9 @@ class SentinelRedisClient(BaseRedisClient):
         )
         super().__init__(len(self.services))
         self._masters: list[SlotClient | None] = [None] * len(self.services)
+        # Held through a master lookup: one thread at a time asks the Sentinels (and reorders them).
+        self._lookup_lock = threading.Lock()
+        # Held only to put a master client in or take one out, so close() and reset_client() never wait for a lookup.
         self._lock = threading.Lock()
         # Set by close() (and replaced by a new one): a master lookup under way then ends at once, even in its backoff.
         self._closed = threading.Event()
@@ -116,29 +119,36 @@ class SentinelRedisClient(BaseRedisClient):
         master = self._masters[index]
         if master is not None:
             return master
-        with self._lock:
+        with self._lookup_lock:
             master = self._masters[index]
-            if master is None:
+            if master is not None:
+                return master
+            closed = self._closed
+            try:
                 if metrics is not None:
                     with metrics.timer(metrics_prefix + "backend.sentinel.populate_master_client"):
-                        master = self._connect_master(index, metrics, metrics_prefix)
+                        master = self._connect_master(index, closed, metrics, metrics_prefix)
                 else:
-                    master = self._connect_master(index, None, metrics_prefix)
+                    master = self._connect_master(index, closed, None, metrics_prefix)
+            finally:
+                if closed.is_set():
+                    self._disconnect_sentinels()  # (a connection the lookup opened after close() closed them)
+            with self._lock:
+                if closed.is_set():  # close() ran during the lookup: its master (not connected yet) is not kept
+                    raise CannotGetConnectionError(_lookup_closed(self.services[index]))
                 self._masters[index] = master
             return master
 
-    def _connect_master(self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str) -> SlotClient:
+    def _connect_master(
+        self, index: int, closed: threading.Event, metrics: MetricsRecorder | None, metrics_prefix: str
+    ) -> SlotClient:
         service = self.services[index]
-        closed = self._closed
         for attempt in range(self.sentinel_failover_retries + 1):
             address, asked = self._find_master(service, closed)
             if address is not None:
                 return make_redis_client(address, self.connection_kwargs)
             if closed.is_set():
-                raise CannotGetConnectionError(
-                    f"Cannot get connection: the lookup of the master of service {service!r} was closed before a "
-                    "Sentinel named one"
-                )
+                raise CannotGetConnectionError(_lookup_closed(service))
             if attempt >= self.sentinel_failover_retries:
                 raise CannotGetConnectionError(master_not_found(service, asked))
             if metrics is not None:
@@ -184,8 +194,9 @@ class SentinelRedisClient(BaseRedisClient):
         A master lookup under way in another thread is not waited for: the Sentinel it is asking is no longer
         awaited (its connection is closed under the question), no other is asked, its wait before asking again
         (``sentinel_failover_retries``) ends, and the lookup raises
-        :class:`CannotGetConnectionError` saying so. One still connecting to a Sentinel that does not answer the
-        connection ends at the Sentinels' ``socket_connect_timeout``; redis-py gives no hold on that socket.
+        :class:`CannotGetConnectionError` saying so, keeping no master and no Sentinel connection. One still
+        connecting to a Sentinel that does not answer the connection raises so at the Sentinels'
+        ``socket_connect_timeout`` (redis-py gives no hold on that socket), but close() does not wait for it.
         """
         closed, self._closed = self._closed, threading.Event()
         closed.set()
@@ -299,6 +310,13 @@ def _sentinels_of(
     sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=options)  # type: ignore[no-untyped-call, unused-ignore]
     named = [(f"{host}:{port}", client) for (host, port), client in zip(addresses, sentinel.sentinels, strict=True)]
     return options, sentinel, named
+
+
+def _lookup_closed(service: str) -> str:
+    """The error of a master lookup that :meth:`SentinelRedisClient.close` ended."""
+    return (
+        f"Cannot get connection: the lookup of the master of service {service!r} was closed before a Sentinel named one"
+    )
 
 
 def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
