@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
+from pysoa_like.client.client import Client
 from pysoa_like.common.metrics import NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
@@ -60,6 +63,87 @@ def test_requests_are_spread_round_robin(ring: RedisRing, ring_settings: dict[st
     assert [ring[index].client().llen("pysoa:service.echo") for index in range(2)] == [2, 2]
 
 
+_CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
+
+
+def _queued(ring: RedisRing) -> list[int]:
+    return [ring[index].client().llen("pysoa:service.echo") for index in range(2)]
+
+
+def test_blocking_calls_send_their_requests_to_each_master_in_turn(
+    ring: RedisRing, ring_settings: dict[str, object]
+) -> None:
+    """A blocking call's push goes with its reply wait only when both lists are on one master; one that cannot
+    is pushed to the master the round-robin chose for it, not the next one (each call then drew twice, so on
+    two masters every request went to the reply list's master, and a worker polling the other waited out its
+    receive timeout)."""
+    client = Client({"echo": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": ring_settings}}})
+    for _ in range(4):
+        with pytest.raises(MessageReceiveTimeout):
+            client.call_action("echo", "anything", timeout=0.2)
+    assert _queued(ring) == [2, 2]
+
+
+def test_asyncio_calls_send_their_requests_to_each_master_in_turn(
+    ring: RedisRing, ring_settings: dict[str, object]
+) -> None:
+    """An ``AsyncClient``'s pushes follow the round-robin too, including a master's first push (which opens its
+    connection: the slot was drawn again for it, so on two masters one master's connection was never opened and
+    every request went to the other)."""
+    client = AsyncClient({"echo": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": ring_settings}}})
+
+    async def calls() -> None:
+        for _ in range(4):
+            with pytest.raises(MessageReceiveTimeout):
+                await client.call_action("echo", "anything", timeout=0.2)
+
+    asyncio.run(calls())
+    assert _queued(ring) == [2, 2]
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_a_timed_out_call_on_a_ring_says_its_request_still_waits(
+    ring: RedisRing, ring_settings: dict[str, object], client_class: type[Client] | type[AsyncClient]
+) -> None:
+    """A call that timed out looks at the service's queue on every master of the ring (its request went to one of
+    them): with no server running, it says no worker took the request, whichever master has it."""
+    client = client_class({"echo": {"transport": {"path": _CLIENT_TRANSPORT, "kwargs": ring_settings}}})
+    for _ in range(2):
+        with pytest.raises(MessageReceiveTimeout) as raised:
+            if isinstance(client, AsyncClient):
+                asyncio.run(client.call_action("echo", "anything", timeout=0.2))
+            else:
+                client.call_action("echo", "anything", timeout=0.2)
+        assert "no worker took the request" in str(raised.value), str(raised.value)
+    assert sum(_queued(ring)) == 2
+
+
+def test_a_worker_receiving_after_each_reply_polls_each_master_in_turn(
+    ring: RedisRing, ring_settings: dict[str, object]
+) -> None:
+    """A worker that announces its next receive with each reply (``receive_follows``, as a serial worker does)
+    still polls the masters in turn: with four requests queued on each master it finds one at every poll. (The
+    check whether the next wait could go with the reply drew a master; when it could not, the receive drew
+    another, so on two masters the worker only ever waited on the reply list's master.)"""
+    client = RedisClientTransport("echo", **ring_settings)  # type: ignore[arg-type]
+    server = RedisServerTransport("echo", receive_timeout_in_seconds=0.3, **ring_settings)  # type: ignore[arg-type]
+    for request_id in range(8):
+        client.send_request_message(request_id, {}, job_request())
+    assert _queued(ring) == [4, 4]
+    server.receive_follows(0.3)
+    answered: list[int] = []
+    empty_polls = 0
+    while len(answered) < 8 and empty_polls < 4:
+        try:
+            request_id, meta, _ = server.receive_request_message()
+        except MessageReceiveTimeout:
+            empty_polls += 1
+            continue
+        server.send_response_message(request_id, meta, job_response())
+        answered.append(request_id)
+    assert (sorted(answered), empty_polls) == (list(range(8)), 0)
+
+
 def test_servers_sharing_a_backend_each_poll_every_host(ring: RedisRing, ring_settings: dict[str, object]) -> None:
     """Two server transports of one process (one shared backend) each poll both masters, never starving one."""
     servers = {
@@ -81,7 +165,8 @@ def test_servers_sharing_a_backend_each_poll_every_host(ring: RedisRing, ring_se
 
 def test_a_push_goes_with_its_reply_wait_only_when_both_lists_are_on_one_master(ring: RedisRing) -> None:
     """On two masters a request goes round-robin and its reply list is hashed: the push and the wait go in one
-    write only when they land on the same master; otherwise nothing is written (the caller sends it the usual way)."""
+    write only when they land on the same master; otherwise nothing is written, and the push its caller then
+    makes the usual way goes to the master the round-robin chose (each push takes one turn)."""
     ring.flush()
     core = RedisTransportCore("echo", NoOpMetricsRecorder(), "", "redis.standard", {"hosts": ring.hosts})
     core.send_messages("service.echo", [b"warm"], 60)  # (each master runs the send script once)
@@ -90,10 +175,14 @@ def test_a_push_goes_with_its_reply_wait_only_when_both_lists_are_on_one_master(
     host = reply_key_host_index(reply_key, 2)
     fused = []
     for attempt in range(4):
-        fused.append(core.send_then_pop("pysoa:service.echo", b"m%d" % attempt, 60, reply_key, 0.05))
+        message = b"m%d" % attempt
+        fused.append(core.send_then_pop("pysoa:service.echo", message, 60, reply_key, 0.05))
         if fused[-1]:
             ring[host].client().rpush(reply_key, b"reply %d" % attempt)
             assert core.take_messages(reply_key, 1)[1] == [b"reply %d" % attempt]
-    assert sorted(fused) == [False, False, True, True]
-    lengths = [ring[index].client().llen("pysoa:service.echo") for index in range(2)]
-    assert lengths[host] == 3 and lengths[1 - host] == 1  # the fused pushes, all on the reply list's master
+        else:
+            core.send_messages("service.echo", [message], 60)  # what its caller does then
+    assert fused in ([True, False, True, False], [False, True, False, True])
+    pushed = [ring[index].client().lrange("pysoa:service.echo", 1, -1) for index in range(2)]
+    assert sorted(pushed[host]) == [b"m%d" % attempt for attempt in range(4) if fused[attempt]]
+    assert sorted(pushed[1 - host]) == [b"m%d" % attempt for attempt in range(4) if not fused[attempt]]

@@ -68,16 +68,26 @@ class AioPool:
             hosts = self._hosts = await self.ring.key_ring()
         return hosts.index_for(key)
 
-    def ready_connection(self, key: str) -> tuple[int, AioConnection] | None:
-        """The ring slot of ``key`` and its open push connection, if both are known already (nothing to wait for)."""
+    def ready_connection(self, key: str) -> tuple[int, AioConnection | None] | None:
+        """The ring slot of ``key`` and its open push connection (``None`` when it must be opened first), or ``None``
+        when the ring is not known yet. The slot is drawn here, once: a push that must wait for its connection
+        goes to this slot (:meth:`connection`), so that it keeps its turn of the round-robin."""
         hosts = self._hosts
         if hosts is None:
             return None
         index = hosts.index_for(key)
         connection = self._connections.get(index)
-        if connection is None or connection.closed:
-            return None
-        return index, connection
+        return index, (None if connection is None or connection.closed else connection)
+
+    async def queue_slots(self, key: str) -> list[int]:
+        """The ring slots where the request queue ``key`` may hold messages: every master of a ring (requests go
+        round-robin), the queue's slot under Redis Cluster. No turn of the round-robin is taken."""
+        hosts = self._hosts
+        if hosts is None:
+            hosts = self._hosts = await self.ring.key_ring()
+        if isinstance(hosts, HostRing):
+            return list(range(hosts.host_count))
+        return [hosts.index_for(key)]
 
     async def connection(self, index: int) -> AioConnection:
         """The push connection of slot ``index``'s master (opened once, however many calls ask at once).

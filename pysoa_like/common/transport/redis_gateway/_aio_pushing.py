@@ -187,15 +187,16 @@ class Pushing:
         self.metrics.counter(self._prefix + "send.error.connection").increment()
         return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
 
-    async def _push_connection(self, state: LoopState, key: str) -> tuple[int, AioConnection]:
-        """The ring slot of ``key`` and its push connection, opened if need be.
+    async def _push_connection(self, state: LoopState, key: str, index: int | None = None) -> tuple[int, AioConnection]:
+        """The ring slot of ``key`` (``index`` when the caller drew it already) and its push connection, opened if
+        need be.
 
         Raises:
             MessageSendError: No connection could be had.
         """
-        index: int | None = None
         try:
-            index = await state.pool.slot_of(key)
+            if index is None:
+                index = await state.pool.slot_of(key)
             return index, await self._connection(state, index)
         except RedisConnectionError as exc:
             raise self._send_failed(state, index, None, exc) from exc
@@ -301,20 +302,29 @@ class Pushing:
     async def _timeout_error(self, state: LoopState, timeout: float) -> MessageReceiveTimeout:
         """What a timed-out call says: whether its request still waits in the service's queue.
 
-        One ``LLEN``, waited for at most ``QUEUE_CHECK_SECONDS`` (a frozen Redis gets the plain message at once).
+        One ``LLEN`` (on each master of a ring, where the request went to one of them round-robin; taking no turn of
+        the round-robin), waited for at most ``QUEUE_CHECK_SECONDS`` in all (a frozen Redis gets the plain message
+        at once).
         """
-        waiting = None
+        waiting: int | None = None
+        deadline = time.monotonic() + QUEUE_CHECK_SECONDS
         try:
-            connection = await asyncio.wait_for(
-                self._connection(state, await self._slot_of(self._queue_key)), QUEUE_CHECK_SECONDS
-            )
-            looked = connection.send([("LLEN", self._queue_key)], None)
-            done, _pending = await asyncio.wait((looked,), timeout=QUEUE_CHECK_SECONDS)
-            if done and not looked.cancelled() and looked.exception() is None:
+            slots = await asyncio.wait_for(state.pool.queue_slots(self._queue_key), QUEUE_CHECK_SECONDS)
+            waiting = 0
+            for index in slots:
+                left = deadline - time.monotonic()
+                connection = await asyncio.wait_for(self._connection(state, index), max(left, 0.001))
+                looked = connection.send([("LLEN", self._queue_key)], None)
+                done, _pending = await asyncio.wait((looked,), timeout=max(deadline - time.monotonic(), 0.001))
+                if not done or looked.cancelled() or looked.exception() is not None:
+                    looked.cancel()  # its reply, if it comes, is read and dropped
+                    waiting = None
+                    break
                 [reply] = looked.result()
-                waiting = reply if isinstance(reply, int) else None
-            else:
-                looked.cancel()  # its reply, if it comes, is read and dropped
+                if not isinstance(reply, int):
+                    waiting = None
+                    break
+                waiting += reply
         except (RedisConnectionError, asyncio.TimeoutError):
-            pass
+            waiting = None
         return timeout_error(self.service_name, self._queue_name, timeout, waiting)

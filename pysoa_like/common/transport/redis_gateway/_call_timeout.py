@@ -1,12 +1,14 @@
 """What a call that timed out tells its caller: whether any worker took the request at all.
 
-Checked only once a receive has timed out (one ``LLEN`` of the service's request list, given at most
-:data:`QUEUE_CHECK_SECONDS`), so calls that are answered pay nothing for it. A list still holding requests
-means no worker took them within the timeout: most often no server of that service runs on this Redis (or
-its workers cannot keep up). An empty list means a worker took the request and did not reply in time.
+Checked only once a receive has timed out (one ``LLEN`` of the service's request list, on each master of a ring,
+given at most :data:`QUEUE_CHECK_SECONDS` in all), so calls that are answered pay nothing for it. A list still
+holding requests means no worker took them within the timeout: most often no server of that service runs on this
+Redis (or its workers cannot keep up). An empty list means a worker took the request and did not reply in time.
 """
 
 from __future__ import annotations
+
+import time
 
 import redis
 
@@ -35,7 +37,16 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
     """
     key = QUEUE_NAME_PREFIX + queue_name
     try:
-        waiting = int(core.run_on_key_master(key, "LLEN", key, within=QUEUE_CHECK_SECONDS))
+        indexes = core.queue_indexes(key)
+        if len(indexes) == 1:
+            waiting = int(core.run_on_key_master(key, "LLEN", key, within=QUEUE_CHECK_SECONDS))
+        else:
+            # A ring of masters: the request went to one of them (round-robin), so each is looked at, and the look
+            # takes no turn of the round-robin.
+            deadline = time.monotonic() + QUEUE_CHECK_SECONDS
+            waiting = 0
+            for index in indexes:
+                waiting += int(core.run_at(index, "LLEN", key, within=max(deadline - time.monotonic(), 0.001)))
     except (redis.RedisError, MessageSendError, TypeError, ValueError):
         return timeout_error(service_name, queue_name, timeout, None)
     return timeout_error(service_name, queue_name, timeout, waiting)

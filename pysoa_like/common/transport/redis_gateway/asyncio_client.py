@@ -233,8 +233,12 @@ class AsyncRedisClientTransport(Pushing, ReplyReading, AsyncClientTransport):
             return
         try:
             # The slot and its open connection are known for every push but a new connection's first: no await.
-            ready = state.pool.ready_connection(item[0]) or await self._push_connection(state, item[0])
-            self._push_awaited(calls, call_key, item, now + budget, *ready)
+            ready = state.pool.ready_connection(item[0])
+            if ready is not None and ready[1] is not None:
+                index, connection = ready[0], ready[1]
+            else:
+                index, connection = await self._push_connection(state, item[0], None if ready is None else ready[0])
+            self._push_awaited(calls, call_key, item, now + budget, index, connection)
         except BaseException:
             forget_call(calls, request_id)
             raise

@@ -88,6 +88,10 @@ class _ThreadState(threading.local):
         self.deferred: dict[Lane, int] = {}
         #: The wait a push carried (send_then_pop): ``(reply key, ring slot, lane)``.
         self.waiting: tuple[str, int, Lane] | None = None
+        #: A ring slot the round-robin chose for a key whose use was put off (a push or a wait that could not go in
+        #: one write with another): ``(full key, ring slot)``, taken by the next lookup of that key, so that every
+        #: push and every wait draws one slot.
+        self.drawn: tuple[str, int] | None = None
 
 
 class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSends, MasterCommands, RedisFailures):
@@ -193,8 +197,17 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
             ring = self._ring = self._backend_for(error_prefix).make_ring()
             self._one_host = ring.host_count == 1
-        index = 0 if ring.host_count == 1 else ring.index_for(key)
-        lane = self._thread.lanes.get(index)
+        thread = self._thread
+        if ring.host_count == 1:
+            index = 0
+        else:
+            drawn = thread.drawn
+            if drawn is not None and drawn[0] == key:
+                thread.drawn = None
+                index = drawn[1]
+            else:
+                index = ring.index_for(key)
+        lane = thread.lanes.get(index)
         if lane is None:
             return self._lane_at(index, timer_name, error_prefix)
         if self.measured and lane.check_connection():
@@ -351,16 +364,27 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         if key is None:
             key = queue_key(queue_name)
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        if self._thread.deferred or not (self._one_host or self._same_lane(index, pop_key)):
+        thread = self._thread
+        if thread.deferred:
             return False
+        pop_index = index
+        if not self._one_host:
+            # The next receive's master, drawn once: the receive waits there whether or not it goes with the reply.
+            assert self._ring is not None
+            pop_index = self._ring.index_for(pop_key)
+            if not self._same_lane(index, pop_index):
+                thread.drawn = (pop_key, pop_index)
+                return False
         push = push_plan((key, messages, redis_expiry_seconds), self.queue_capacity)
         try:
             fused = lane.push_and_pop(push, pop_key, wait, True)
         except Exception:
             self.backend_layer.reset_client(index)
-            return False  # nothing was pushed: send_reply tries again, on a new connection
+            fused = False  # nothing was pushed: send_reply tries again, on a new connection
         if fused:
-            self._thread.waiting = (pop_key, index, lane)
+            thread.waiting = (pop_key, index, lane)
+        elif not self._one_host:
+            thread.drawn = (pop_key, pop_index)
         return fused
 
     def send_then_pop(
@@ -387,8 +411,11 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             MessageSendError: Redis could not be reached (nothing was pushed).
         """
         index, lane = self._lane(key, "send.get_redis_connection", "send")
-        if not (self._one_host or self._same_lane(index, reply_key)):
-            return False
+        if not self._one_host:
+            assert self._ring is not None
+            if not self._same_lane(index, self._ring.index_for(reply_key)):
+                self._thread.drawn = (key, index)  # the push the caller makes instead goes to this master
+                return False
         push = push_plan((key, [message], redis_expiry_seconds), self.queue_capacity)
         try:
             if self.measured:
@@ -401,15 +428,13 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         if fused:
             # The pop that follows reads this lane: it is not looked up again.
             self._thread.waiting = (reply_key, index, lane)
+        elif not self._one_host:
+            self._thread.drawn = (key, index)
         return fused
 
-    def _same_lane(self, index: int, other_key: str) -> bool:
-        """Whether the lane of ring slot ``index`` also serves ``other_key`` (so both go in one write); its callers
-        skip it on a ring of one host (``_one_host``), where every key has the one lane, and ask :meth:`_lane`
-        first, which makes the ring."""
-        ring = self._ring
-        assert ring is not None
-        other_index = ring.index_for(other_key)
+    def _same_lane(self, index: int, other_index: int) -> bool:
+        """Whether ring slots ``index`` and ``other_index`` have one lane (so a push and a wait go in one write);
+        its callers skip it on a ring of one host (``_one_host``), where every key has the one lane."""
         return other_index == index or self.backend_layer.shares_lane(index, other_index)
 
     def _push_retrying(
