@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attr
 
@@ -27,6 +27,10 @@ from pysoa_like._cli._common import EXIT_OK, EXIT_TRANSPORT, CommandError, Outpu
 from pysoa_like._cli._target import Target, add_target_arguments, mask_url, redis_transport_of
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 from pysoa_like.common.types import JobResponse
+from pysoa_like.core.constants import REDIS_BACKEND_TYPE_CLUSTER, REDIS_BACKEND_TYPE_SENTINEL
+
+if TYPE_CHECKING:
+    from pysoa_like.core.endpoint import Endpoint
 
 __all__ = ["SOURCES", "QueueKeySource", "RegistrySource", "ServiceRow", "ServiceSource", "add_services_command"]
 
@@ -102,18 +106,60 @@ def _backend(transport: Mapping[str, Any]) -> Any:
         raise CommandError(f"cannot use the Redis settings to read the request queues: {mask_url(str(exc))}") from exc
 
 
+def _address(endpoint: Endpoint) -> str:
+    """How the warnings give one Redis' address: ``host:port`` (or its unix socket), and its database unless 0."""
+    return f"{endpoint} db {endpoint.db}" if endpoint.db else str(endpoint)
+
+
 def _redis_named(transport: Mapping[str, Any]) -> str:
-    """How messages name the Redis of ``transport``: its hosts as the settings give them (passwords masked)."""
+    """How the warnings name the Redis of ``transport`` as the settings give it (nothing is asked of Redis): each
+    host of a ring by :func:`_address`, else the Sentinels' or Cluster nodes' addresses (passwords masked)."""
+    from pysoa_like.common.transport.redis_gateway.backend import make_backend
+
+    backend_type = transport["backend_type"]
+    kinds = {REDIS_BACKEND_TYPE_SENTINEL: "the Redis of the Sentinels", REDIS_BACKEND_TYPE_CLUSTER: "Redis Cluster"}
+    if backend_type not in kinds:
+        try:
+            ring = make_backend(backend_type, transport["backend_layer_kwargs"])  # a ring of hosts connects lazily
+        except ValueError:
+            pass  # named by its settings below
+        else:
+            try:
+                addresses = [_address(ring.client_at(index).endpoint) for index in range(ring.ring_size)]
+            finally:
+                ring.close()
+            return "Redis " + ", ".join(addresses)
     hosts = transport["backend_layer_kwargs"].get("hosts")
     if isinstance(hosts, (list, tuple)) and hosts:
-        named = ", ".join(
+        named_hosts = ", ".join(
             f"{host[0]}:{host[1]}" if isinstance(host, (list, tuple)) and len(host) == 2 else mask_url(str(host))
             for host in hosts
         )
     else:
-        named = "at the default host" if not hosts else mask_url(str(hosts))
-    kinds = {"redis.sentinel": "the Redis of the Sentinels", "redis.cluster": "Redis Cluster"}
-    return f"{kinds.get(transport['backend_type'], 'Redis')} {named}"
+        named_hosts = "at the default host" if not hosts else mask_url(str(hosts))
+    return f"{kinds.get(backend_type, 'Redis')} {named_hosts}"
+
+
+class _Whereabouts:
+    """Which Redis of one transport a reading is at, for the warning when it fails (a master is named before the
+    backend looks it up: a Sentinel lookup that fails is blamed on its service, not on the master read before)."""
+
+    def __init__(self, transport: Mapping[str, Any]) -> None:
+        self.settings_named = _redis_named(transport)
+        #: The Redis being read now, as the warnings name it.
+        self.named = self.settings_named
+
+    def client_at(self, backend: Any, index: int) -> Any:
+        """``backend``'s client of ring slot ``index``, from now on the Redis named."""
+        from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
+
+        if isinstance(backend, SentinelRedisClient):
+            self.named = f"the master of Sentinel service {backend.services[index]!r}"
+        else:
+            self.named = self.settings_named
+        client = backend.client_at(index)
+        self.named = f"Redis {_address(client.endpoint)}"
+        return client
 
 
 def _routed_to(target: Target, service: str) -> Mapping[str, Any] | None:
@@ -143,33 +189,31 @@ class QueueKeySource:
         failed: list[Mapping[str, Any]] = []
         failures: list[str] = []
         for transport in transports:
-            where = _redis_named(transport)
             try:
                 backend = _backend(transport)
             except (CannotGetConnectionError, redis.AuthenticationError) as exc:
                 # Sentinel without sentinel_services, and no Sentinel lists a service: Redis is out of reach.
-                failures.append(f"cannot read the request queues on {where}: {mask_url(str(exc))}")
+                failures.append(f"cannot read the request queues on {_redis_named(transport)}: {mask_url(str(exc))}")
                 failed.append(transport)
                 continue
+            at = _Whereabouts(transport)
             names = set(wanted)
             try:
                 here: dict[str, int] = {}
                 for index in backend.master_indexes():
-                    client = backend.client_at(index)
-                    where = f"Redis {client.endpoint}"
                     found = {
                         key.decode("utf-8", "replace")
-                        for key in client.scan_iter(match=_QUEUE_PREFIX + "*", count=1000, _type="list")
+                        for key in at.client_at(backend, index).scan_iter(
+                            match=_QUEUE_PREFIX + "*", count=1000, _type="list"
+                        )
                     }
                     names.update(key[len(_QUEUE_PREFIX) :] for key in found if _REPLY_MARKER not in key)
                 for name in sorted(names):
                     key = _QUEUE_PREFIX + name
                     for index in backend.queue_indexes(key):
-                        client = backend.client_at(index)
-                        where = f"Redis {client.endpoint}"
-                        here[name] = here.get(name, 0) + int(client.llen(key))
+                        here[name] = here.get(name, 0) + int(at.client_at(backend, index).llen(key))
             except (redis.RedisError, OSError, PySOATransportError, CannotGetConnectionError) as exc:
-                failures.append(f"cannot read the request queues on {where}: {mask_url(str(exc))}")
+                failures.append(f"cannot read the request queues on {at.named}: {mask_url(str(exc))}")
                 failed.append(transport)
                 only_unread.update(names)
             else:
@@ -182,7 +226,11 @@ class QueueKeySource:
         for failure in failures:
             warn(f"Warning: {failure} (QUEUED shows - for the services sent there)")
         only_unread -= depths.keys()
-        unknown = only_unread | {name for name in depths if failed and _routed_to(target, name) in failed}
+        # Unknown: a service sent to a Redis that failed, or found only there; but requests found queued on a Redis
+        # that was read are a depth read (a service the settings send nowhere of its own, found on another Redis
+        # than the server's, has its queue there), so they are shown.
+        unread = {name for name in depths if failed and _routed_to(target, name) in failed}
+        unknown = only_unread | {name for name in unread if not depths[name]}
         return [
             ServiceRow(name, queued=None if name in unknown else depths[name])
             for name in sorted(depths.keys() | only_unread)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pysoa_like.client.client import Client
-from pysoa_like.test.redis import RedisServerProcess, pick_free_port
+from pysoa_like.test.redis import RedisSentinelProcess, RedisServerProcess, pick_free_port
 from tests.functional.conftest import CLIENT_TRANSPORT, REPO_ROOT, kill_groups, wait_for
 
 SERVICE_COMMAND = ["serve", "tests.functional.service:FunctionalServer", "--settings", "tests.functional.service"]
@@ -99,6 +99,17 @@ def unhealthy_url(redis_server: RedisServerProcess, tmp_path: Path) -> Iterator[
         yield url
     finally:
         service.stop()
+
+
+# A settings module's helpers: client settings over a Redis backend, and over the Redis at a URL.
+_ON_REDIS = (
+    "def _over(backend_type, backend_layer_kwargs):\n"
+    "    return {'transport': {\n"
+    "        'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
+    "        'kwargs': {'backend_type': backend_type, 'backend_layer_kwargs': backend_layer_kwargs}}}\n"
+    "def _on(url):\n"
+    "    return _over('redis.standard', {'hosts': [url]})\n"
+)
 
 
 def _dead_redis_url() -> str:
@@ -447,17 +458,13 @@ def test_services_on_several_redis_shows_the_depths_it_cannot_read_as_unknown(
     redis_server: RedisServerProcess, tmp_path: Path
 ) -> None:
     """Settings naming services on two Redis, one of them down: the listing still works, the depth of the service
-    on the Redis that cannot be read is unknown (``-``, null in JSON), not 0 as if its queue were empty, and a
-    warning names that Redis."""
+    on the Redis that cannot be read is unknown (``-``, null in JSON), not 0 as if its queue were empty, and both
+    warnings (request queues, service registry) name that Redis the same way: its address and database."""
     alive_url = redis_server.url.rsplit("/", 1)[0] + "/5"
-    dead_url = _dead_redis_url()
+    dead_url = _dead_redis_url().rsplit("/", 1)[0] + "/3"
     dead_address = dead_url.split("//", 1)[1].rsplit("/", 1)[0]
     (tmp_path / "two_redis_settings.py").write_text(
-        "def _on(url):\n"
-        "    return {'transport': {\n"
-        "        'path': 'pysoa_like.common.transport.redis_gateway.client:RedisClientTransport',\n"
-        "        'kwargs': {'backend_type': 'redis.standard', 'backend_layer_kwargs': {'hosts': [url]}}}}\n"
-        f"SOA_CLIENT_SETTINGS = {{'here': _on({alive_url!r}), 'gone': _on({dead_url!r})}}\n"
+        f"{_ON_REDIS}SOA_CLIENT_SETTINGS = {{'here': _on({alive_url!r}), 'gone': _on({dead_url!r})}}\n"
     )
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
     with redis_server.client(db=5) as client:
@@ -471,10 +478,58 @@ def test_services_on_several_redis_shows_the_depths_it_cannot_read_as_unknown(
     assert [line.split() for line in table.stdout.splitlines()] == [["SERVICE", "QUEUED"], ["gone", "-"], ["here", "2"]]
     assert [(row["name"], row["queued"]) for row in json.loads(document.stdout)] == [("gone", None), ("here", 2)]
     warnings = table.stderr.splitlines()
-    assert warnings[0].startswith(f"Warning: cannot read the request queues on Redis {dead_address}: "), warnings
+    assert warnings[0].startswith(f"Warning: cannot read the request queues on Redis {dead_address} db 3: "), warnings
     assert warnings[0].endswith("(QUEUED shows - for the services sent there)"), warnings
-    assert warnings[1].startswith(f"Warning: cannot read the service registry on Redis {dead_url}: "), warnings
+    assert warnings[1].startswith(f"Warning: cannot read the service registry on Redis {dead_address} db 3: "), warnings
     assert len(warnings) == 2, warnings
+
+
+def test_services_shows_a_depth_read_on_a_live_redis_though_its_service_falls_back_to_one_that_failed(
+    redis_server: RedisServerProcess, tmp_path: Path
+) -> None:
+    """Server settings only, their own Redis down, client_routing sending one service to a live Redis: a service
+    without a routing entry of its own (so sent, by the settings, over the server's Redis) whose requests are found
+    queued on the live Redis shows that depth, not ``-``: only depths that could not be read are unknown."""
+    alive_url = redis_server.url.rsplit("/", 1)[0] + "/5"
+    (tmp_path / "fallback_settings.py").write_text(
+        f"{_ON_REDIS}SOA_SERVER_SETTINGS = {{\n"
+        "    'transport': {'path': 'pysoa_like.common.transport.redis_gateway.server:RedisServerTransport',\n"
+        "                  'kwargs': {'backend_type': 'redis.standard',\n"
+        f"                             'backend_layer_kwargs': {{'hosts': [{_dead_redis_url()!r}]}}}}}},\n"
+        f"    'client_routing': {{'here': _on({alive_url!r})}}}}\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    with redis_server.client(db=5) as client:
+        client.rpush("pysoa:service.here", b"1", b"2")
+        client.rpush("pysoa:service.elsewhere", b"1", b"2", b"3")
+        try:
+            result = cli("services", "--settings", "fallback_settings", "--no-probe", env=env)
+        finally:
+            client.delete("pysoa:service.here", "pysoa:service.elsewhere")
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["SERVICE", "QUEUED"],
+        ["elsewhere", "3"],
+        ["here", "2"],
+    ]
+
+
+def test_services_names_the_sentinel_service_whose_master_cannot_be_found(tmp_path: Path) -> None:
+    """Sentinel settings with two services, the second unknown to the Sentinel: the error names that service's
+    master, not the master of the first service, read just before (it named that healthy master)."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("a", *master.address)]) as sentinel:
+        layer = {"hosts": [f"127.0.0.1:{sentinel.port}"], "sentinel_services": ["a", "b"]}
+        (tmp_path / "two_services_settings.py").write_text(
+            f"{_ON_REDIS}SOA_CLIENT_SETTINGS = {{'calculator': _over('redis.sentinel', {layer!r})}}\n"
+        )
+        env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+        result = cli("services", "--settings", "two_services_settings", "--no-probe", env=env)
+        healthy_master = f"127.0.0.1:{master.port}"
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith(
+        "pysoa-like services: error: cannot read the request queues on the master of Sentinel service 'b': "
+    ), result.stderr
+    assert healthy_master not in result.stderr
 
 
 def test_services_with_invalid_client_settings_exits_2_naming_the_service(
