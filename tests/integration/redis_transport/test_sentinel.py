@@ -1,9 +1,12 @@
-"""The Sentinel backend against real Sentinels: master discovery, ring order and following a failover."""
+"""The Sentinel backend against real Sentinels: master discovery, ring order, following a failover and master lookups
+ended by close()."""
 
 from __future__ import annotations
 
 import contextlib
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.client.client import Client
+from pysoa_like.common.metrics import NoOpMetricsRecorder
 from pysoa_like.common.transport.errors import (
     MessageReceiveError,
     MessageReceiveTimeout,
@@ -18,6 +22,7 @@ from pysoa_like.common.transport.errors import (
     ReceiveAuthenticationError,
     TransientPySOATransportError,
 )
+from pysoa_like.common.transport.redis_gateway.backend.base import CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
 from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
@@ -290,3 +295,86 @@ def test_an_at_least_once_worker_finding_no_master_says_so_once(lookup: str) -> 
         "services": "No sentinel_services configured and none could be discovered with SENTINEL MASTERS (asked ",
     }[lookup]
     assert str(failure.value).startswith(f"Redis error advertising a worker of echo: {answer}"), str(failure.value)
+
+
+_LOOKUP_CLOSED = "Cannot get connection: the lookup of the master of service 'main' was closed"
+
+
+def test_a_master_lookup_waiting_for_one_that_close_ends_ends_too() -> None:
+    """A master lookup asked for before close() while another thread's runs (asking a Sentinel that never answers)
+    ends, as that one does, with the error saying it was closed, asking no Sentinel: it ran in full after close()
+    returned, keeping a master and a connection to the Sentinel that named it."""
+    with (
+        RedisServerProcess() as master,
+        RedisSentinelProcess([("main", *master.address)]) as sentinel,
+        socket.socket() as silent,  # takes the connection (the kernel's backlog), never answers
+    ):
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        backend = SentinelRedisClient(
+            hosts=[silent.getsockname(), sentinel.address],
+            sentinel_services=["main"],
+            sentinel_kwargs={"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
+        )
+        outcomes: dict[str, Any] = {}
+        # Given a lookup asking the silent Sentinel, and a second one asked for meanwhile (waiting for the first)
+        first = _looking_up(backend, "first", outcomes)
+        time.sleep(0.3)
+        second = _looking_up(backend, "second", outcomes)
+        time.sleep(0.3)
+        # When the backend is closed
+        backend.close()
+        first.join(5)
+        second.join(5)
+        sentinel_clients = sentinel.client().client_list()
+    # Then both lookups ended saying so, and no connection to the real Sentinel stayed open but the test's own
+    closed = f"{_LOOKUP_CLOSED} before a Sentinel named one"
+    assert {name: str(outcome) for name, outcome in outcomes.items()} == {"first": closed, "second": closed}
+    assert [client["cmd"] for client in sentinel_clients] == ["client|list"]
+
+
+def test_a_master_lookup_closed_once_a_sentinel_named_the_master_says_so() -> None:
+    """close() after a Sentinel named the master and before the lookup keeps it (here, as the lookup's timer stops)
+    fails the lookup saying a Sentinel named that master and it is not kept (it said the lookup was closed before
+    a Sentinel named one)."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        backend = SentinelRedisClient(hosts=[sentinel.address], sentinel_services=["main"])
+        named = f"127.0.0.1:{master.port}"
+        # When the lookup's timer closes the backend as it stops
+        with pytest.raises(CannotGetConnectionError) as failure:
+            backend.client_at(0, _ClosingAsTheLookupEnds(backend))
+    # Then the lookup says what it found and that it is not kept
+    assert str(failure.value) == f"{_LOOKUP_CLOSED} after a Sentinel named one ({named}), which is not kept"
+
+
+def _looking_up(backend: SentinelRedisClient, name: str, outcomes: dict[str, Any]) -> threading.Thread:
+    """A started thread getting ``backend``'s ring slot 0's client, what it got or raised kept as ``outcomes[name]``."""
+
+    def look_up() -> None:
+        try:
+            outcomes[name] = backend.client_at(0)
+        except BaseException as exc:
+            outcomes[name] = exc
+
+    looking_up = threading.Thread(target=look_up, name=name, daemon=True)
+    looking_up.start()
+    return looking_up
+
+
+class _ClosingAsTheLookupEnds(NoOpMetricsRecorder):
+    """Metrics whose master lookup timer closes ``backend`` as it stops (a Sentinel has named the master then)."""
+
+    def __init__(self, backend: SentinelRedisClient) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def timer(self, name: str, **tags: Any) -> Any:
+        if not name.endswith("populate_master_client"):
+            return super().timer(name, **tags)
+        return _closing(self.backend)
+
+
+@contextlib.contextmanager
+def _closing(backend: SentinelRedisClient) -> Iterator[None]:
+    yield
+    backend.close()

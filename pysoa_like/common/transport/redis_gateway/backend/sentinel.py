@@ -119,34 +119,37 @@ class SentinelRedisClient(BaseRedisClient):
         master = self._masters[index]
         if master is not None:
             return master
+        # Read before waiting for another thread's lookup: a close() meanwhile ends this lookup too.
+        closed = self._closed
+        service = self.services[index]
         with self._lookup_lock:
             master = self._masters[index]
             if master is not None:
                 return master
-            closed = self._closed
+            if closed.is_set():
+                raise CannotGetConnectionError(_lookup_closed(service))
             try:
                 if metrics is not None:
                     with metrics.timer(metrics_prefix + "backend.sentinel.populate_master_client"):
-                        master = self._connect_master(index, closed, metrics, metrics_prefix)
+                        address = self._master_address(service, closed, metrics, metrics_prefix)
                 else:
-                    master = self._connect_master(index, closed, None, metrics_prefix)
+                    address = self._master_address(service, closed, None, metrics_prefix)
             finally:
                 if closed.is_set():
                     self._disconnect_sentinels()  # (a connection the lookup opened after close() closed them)
             with self._lock:
-                if closed.is_set():  # close() ran during the lookup: its master (not connected yet) is not kept
-                    raise CannotGetConnectionError(_lookup_closed(self.services[index]))
-                self._masters[index] = master
+                if closed.is_set():  # close() ran once a Sentinel had named the master: it is not kept
+                    raise CannotGetConnectionError(_lookup_closed(service, address))
+                master = self._masters[index] = make_redis_client(address, self.connection_kwargs)
             return master
 
-    def _connect_master(
-        self, index: int, closed: threading.Event, metrics: MetricsRecorder | None, metrics_prefix: str
-    ) -> SlotClient:
-        service = self.services[index]
+    def _master_address(
+        self, service: str, closed: threading.Event, metrics: MetricsRecorder | None, metrics_prefix: str
+    ) -> tuple[str, int]:
         for attempt in range(self.sentinel_failover_retries + 1):
             address, asked = self._find_master(service, closed)
             if address is not None:
-                return make_redis_client(address, self.connection_kwargs)
+                return address
             if closed.is_set():
                 raise CannotGetConnectionError(_lookup_closed(service))
             if attempt >= self.sentinel_failover_retries:
@@ -194,7 +197,9 @@ class SentinelRedisClient(BaseRedisClient):
         A master lookup under way in another thread is not waited for: the Sentinel it is asking is no longer
         awaited (its connection is closed under the question), no other is asked, its wait before asking again
         (``sentinel_failover_retries``) ends, and the lookup raises
-        :class:`CannotGetConnectionError` saying so, keeping no master and no Sentinel connection. One still
+        :class:`CannotGetConnectionError` saying so, keeping no master (not even one a Sentinel has just named) and
+        no Sentinel connection. A lookup asked for before close() and still waiting for another thread's raises
+        so too, asking no Sentinel. One still
         connecting to a Sentinel that does not answer the connection raises so at the Sentinels'
         ``socket_connect_timeout`` (redis-py gives no hold on that socket), but close() does not wait for it.
         """
@@ -312,11 +317,13 @@ def _sentinels_of(
     return options, sentinel, named
 
 
-def _lookup_closed(service: str) -> str:
-    """The error of a master lookup that :meth:`SentinelRedisClient.close` ended."""
-    return (
-        f"Cannot get connection: the lookup of the master of service {service!r} was closed before a Sentinel named one"
-    )
+def _lookup_closed(service: str, found: tuple[str, int] | None = None) -> str:
+    """The error of a master lookup that :meth:`SentinelRedisClient.close` ended, before a Sentinel named the master
+    or once one had (``found``, its address: not kept)."""
+    lookup = f"Cannot get connection: the lookup of the master of service {service!r} was closed"
+    if found is None:
+        return f"{lookup} before a Sentinel named one"
+    return f"{lookup} after a Sentinel named one ({found[0]}:{found[1]}), which is not kept"
 
 
 def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:
