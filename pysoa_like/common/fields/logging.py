@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.util
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -51,34 +50,51 @@ def _import_paths(value: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str
                         yield section, name, key, entry[key]
 
 
+# What _imported gives for a module whose import failed otherwise than for want of the module.
+_UNCHECKED = object()
+
+
+def _imported(dotted: str) -> Any:
+    """The module ``dotted``; ``None`` when there is no such module (nor a package up to it); :data:`_UNCHECKED` when
+    its import failed for another reason (its own code raised, or a module it imports is missing)."""
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError as exc:
+        return None if exc.name and f"{dotted}.".startswith(f"{exc.name}.") else _UNCHECKED
+    except Exception:  # (a Django module imported before Django is set up raises AppRegistryNotReady)
+        return _UNCHECKED
+
+
 def _unresolved(path: str) -> str | None:
-    """Why ``logging.config.dictConfig`` could not resolve ``path``, else ``None``.
+    """Why ``logging.config.dictConfig`` certainly could not resolve ``path``, else ``None``.
 
     It is resolved as dictConfig does: the first name imported, then each next one taken as an attribute, or imported
-    as a submodule when it is not one (yet). A name that is neither is reported with the closest public name there.
+    as a submodule when it is not one (yet). A module that does not exist, or a name a module that imported lacks, is
+    reported (the name with the closest public name there). A module whose import fails otherwise is not: it may
+    import once the program is set up (a Django app's module, after ``django.setup()``), and if not, dictConfig
+    says why in the worker.
     """
     names = path.split(".")
     used = names[0]
-    if not used or importlib.util.find_spec(used) is None:
+    found = _imported(used) if used else None
+    if found is None:
         return f"no module named {used!r}"
-    try:
-        found: Any = importlib.import_module(used)
-    except Exception as exc:  # (any failure of the import is dictConfig's too: reported, not raised)
-        return f"importing {used!r} failed: {type(exc).__name__}: {exc}"
+    if found is _UNCHECKED:
+        return None
     for name in names[1:]:
         dotted = f"{used}.{name}"
-        if not hasattr(found, name):
-            try:
-                importlib.import_module(dotted)
-            except Exception as exc:  # (as above; no module at ``dotted`` or up to it: the missing name below)
-                if not (isinstance(exc, ModuleNotFoundError) and f"{dotted}.".startswith(f"{exc.name}.")):
-                    return f"importing {dotted!r} failed: {type(exc).__name__}: {exc}"
-        if not hasattr(found, name):
-            noun = "attribute or submodule" if hasattr(found, "__path__") else "attribute"
-            public = [candidate for candidate in dir(found) if not candidate.startswith("_")]
-            hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(name, public, n=1))
-            return f"{used!r} has no {noun} {name!r}{hint}"
-        found, used = getattr(found, name), dotted
+        try:
+            if not hasattr(found, name) and _imported(dotted) is _UNCHECKED:
+                return None
+            if not hasattr(found, name):
+                noun = "attribute or submodule" if hasattr(found, "__path__") else "attribute"
+                public = [candidate for candidate in dir(found) if not candidate.startswith("_")]
+                hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(name, public, n=1))
+                return f"{used!r} has no {noun} {name!r}{hint}"
+            found = getattr(found, name)
+        except Exception:  # (a module's own __getattr__ failed: as for a failed import)
+            return None
+        used = dotted
     return None
 
 
@@ -87,8 +103,10 @@ class LoggingConfigDictionary(Dictionary):
 
     A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
     ``filters`` must name entries of the same configuration (unless it is ``incremental``), and
-    every class or factory path must resolve as dictConfig resolves it (its modules are imported to check the
-    names in them).
+    every class or factory path must resolve as dictConfig resolves it: its modules are imported to check the
+    names in them, and a module that does not exist or a name missing from a module that imported is an error. A
+    module whose import fails otherwise (its own code raises, as a Django app's module does before Django is set
+    up, or a module it imports is missing) is not checked here: dictConfig reports it where it runs.
     PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) and logger names
     (``pysoa.server.job``) become their pysoa_like equivalents when PySOA is not installed, as plug-in
     paths do.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,3 +118,37 @@ def test_class_paths_dictconfig_resolves_are_valid() -> None:
         "handlers": {"file": {"class": "logging.handlers.WatchedFileHandler", "filename": "x", "formatter": "plain"}},
     }
     assert PYTHON_LOGGING_CONFIG_SCHEMA.errors(config) == []
+
+
+@pytest.mark.parametrize("package", [False, True], ids=["a module", "a package's module"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        'raise RuntimeError("Apps are not loaded yet.")',  # (as Django's AppRegistryNotReady before django.setup())
+        "import no_such_package_of_the_handler",
+    ],
+    ids=["its code raises", "it imports a missing module"],
+)
+def test_a_handler_module_whose_import_fails_otherwise_than_for_want_of_it_is_valid(
+    package: bool, failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler whose module exists but fails to import (its own code raises, as a Django app's module does before
+    Django is set up, or it imports a module that is missing) is not a settings error: dictConfig imports it in the
+    worker, after Django is set up, or says why (the settings were refused, and a Django server did not start)."""
+    # (a throwaway module, or one in a throwaway package, named after the case: each case imports its own)
+    name = f"handlers_failing_to_import_{int(package)}_{int(failure.startswith('import'))}"
+    module = f"{name}.logging_handlers" if package else name
+    directory = tmp_path / name if package else tmp_path
+    directory.mkdir(exist_ok=True)
+    if package:
+        (directory / "__init__.py").write_text("")
+    module_file = directory / ("logging_handlers.py" if package else f"{name}.py")
+    module_file.write_text(f"import logging\n\n{failure}\n\n\nclass Handler(logging.Handler):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {"version": 1, "handlers": {"it": {"class": f"{module}.Handler"}}}
+    settings = {"transport": {"path": "pysoa_like.common.transport.local:LocalServerTransport"}, "logging": config}
+    try:
+        assert PYTHON_LOGGING_CONFIG_SCHEMA.errors(config) == []
+        ServerSettings(settings)  # (not refused)
+    finally:
+        sys.modules.pop(name, None)  # (the package imported by the check)
