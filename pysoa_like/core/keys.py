@@ -163,9 +163,13 @@ def reply_key_host_index(key: str, host_count: int) -> int:
 
 
 def make_request_host_cycle(host_count: int, rng: random.Random | None = None) -> Iterator[int]:
-    """An endless round-robin over a random permutation of the ring's indexes, for request queues.
+    """An endless round-robin over the ring's indexes in ring order from a random start, for request queues.
 
-    Draw one per backend (per process and backend settings) and share it, as PySOA does.
+    PySOA walks a random permutation; a rotation of the ring order is one of them, so peers cannot tell. Every
+    pysoa_like transport walking the ring in the same direction is what keeps a client calling a worker one call
+    at a time in step with it on any number of masters (once the first call found the worker, each next request
+    goes where the worker waits next); two random permutations of three or more masters may run in opposite
+    directions, and then every call waited out a receive timeout on the wrong master.
 
     Args:
         host_count: The number of hosts in the ring (at least 1).
@@ -179,9 +183,8 @@ def make_request_host_cycle(host_count: int, rng: random.Random | None = None) -
     """
     if host_count < 1:
         raise ValueError(f"A Redis ring needs at least one host, got {host_count}")
-    order = list(range(host_count))
-    (rng or random).shuffle(order)
-    return itertools.cycle(order)
+    start = (rng or random).randrange(host_count)
+    return itertools.cycle([*range(start, host_count), *range(start)])
 
 
 def choose_host_index(key: str, host_count: int, request_cycle: Iterator[int]) -> int:

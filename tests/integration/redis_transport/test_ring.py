@@ -144,6 +144,43 @@ def test_a_worker_receiving_after_each_reply_polls_each_master_in_turn(
     assert (sorted(answered), empty_polls) == (list(range(8)), 0)
 
 
+@pytest.fixture(scope="module")
+def ring_of_three() -> Iterator[RedisRing]:
+    """Three throwaway masters for this module."""
+    with RedisRing(3) as group:
+        yield group
+
+
+def test_a_serial_client_and_worker_stay_in_step_on_three_masters(ring_of_three: RedisRing) -> None:
+    """Once a worker (announcing its receives, as a serial worker does) found a client's first request, each
+    next request goes to the master it waits on next: every transport walks the ring the same way from its own
+    random start. (Round-robins over random orders of three masters could walk opposite ways, and then every call
+    waited out a receive timeout; several client and worker pairs are tried, each drawing its own starts.)"""
+    ring_of_three.flush()
+    settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": ring_of_three.hosts}}
+    missed: list[int] = []
+    for _pair in range(6):
+        client = RedisClientTransport("echo", **settings)  # type: ignore[arg-type]
+        server = RedisServerTransport("echo", receive_timeout_in_seconds=0.2, **settings)  # type: ignore[arg-type]
+        server.receive_follows(0.2)
+        empty_polls_after_the_first = 0
+        for request_id in range(6):
+            client.receive_follows(5)
+            client.send_request_message(request_id, {}, job_request())
+            for _poll in range(4):
+                try:
+                    received_id, meta, _ = server.receive_request_message()
+                    break
+                except MessageReceiveTimeout:
+                    empty_polls_after_the_first += 1 if request_id else 0
+            else:
+                pytest.fail(f"the worker never found request {request_id}")
+            server.send_response_message(received_id, meta, job_response())
+            assert client.receive_response_message(5).request_id == request_id
+        missed.append(empty_polls_after_the_first)
+    assert missed == [0] * 6
+
+
 def test_servers_sharing_a_backend_each_poll_every_host(ring: RedisRing, ring_settings: dict[str, object]) -> None:
     """Two server transports of one process (one shared backend) each poll both masters, never starving one."""
     servers = {

@@ -60,7 +60,7 @@ def test_host_count_must_be_positive() -> None:
 
 
 def test_request_cycle_is_a_repeating_permutation() -> None:
-    """The request round-robin visits every host once per round, in the same random order each round."""
+    """The request round-robin visits every host once per round, in the same order each round."""
     cycle = make_request_host_cycle(5, random.Random(3))
     first_round = list(itertools.islice(cycle, 5))
     assert sorted(first_round) == [0, 1, 2, 3, 4]
@@ -68,9 +68,18 @@ def test_request_cycle_is_a_repeating_permutation() -> None:
 
 
 def test_request_cycle_start_is_random() -> None:
-    """Different random draws give different permutations, so workers do not all start on host 0."""
-    firsts = {tuple(itertools.islice(make_request_host_cycle(4, random.Random(seed)), 4)) for seed in range(30)}
-    assert len(firsts) > 1
+    """Different random draws start at different hosts, so workers do not all start on host 0."""
+    firsts = {next(make_request_host_cycle(4, random.Random(seed))) for seed in range(30)}
+    assert firsts == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("host_count", [2, 3, 5])
+def test_every_request_cycle_walks_the_ring_in_the_same_direction(host_count: int) -> None:
+    """Whatever its start, a round-robin goes to the next host of the ring each time, so a client's and a worker's
+    cycles, once they met, stay in step (two cycles walking opposite ways would part at every call)."""
+    for seed in range(20):
+        walked = list(itertools.islice(make_request_host_cycle(host_count, random.Random(seed)), 2 * host_count))
+        assert all(after == (before + 1) % host_count for before, after in itertools.pairwise(walked)), walked
 
 
 def test_choose_host_hashes_keys_with_bang_anywhere() -> None:
