@@ -224,7 +224,10 @@ class QueueKeySource:
         if failures and len(failures) == len(transports):
             raise CommandError("; ".join(dict.fromkeys(failures)), EXIT_TRANSPORT)
         for failure in failures:
-            warn(f"Warning: {failure} (QUEUED shows - for the services sent there)")
+            warn(
+                f"Warning: {failure} (QUEUED shows - for the services sent there, or only what other Redis hold "
+                "of theirs when some of their requests were found on one that was read)"
+            )
         only_unread -= depths.keys()
         # Unknown: a service sent to a Redis that failed, or found only there; but requests found queued on a Redis
         # that was read are a depth read (a service the settings send nowhere of its own, found on another Redis

@@ -173,7 +173,7 @@ def make_request_host_cycle(host_count: int, rng: random.Random | None = None) -
 
     Args:
         host_count: The number of hosts in the ring (at least 1).
-        rng: The random source for the permutation (the module's global one by default).
+        rng: The random source of the start (the module's global one by default).
 
     Returns:
         An iterator that never ends; ``next()`` on it is safe from several threads.
@@ -214,7 +214,7 @@ class HostRing:
 
     Args:
         host_count: The number of hosts (at least 1).
-        rng: The random source of the round-robin's starting permutation.
+        rng: The random source of the round-robin's start.
 
     Raises:
         ValueError: If ``host_count`` is less than 1.

@@ -21,8 +21,6 @@ __all__ = ["QUEUE_CHECK_SECONDS", "call_timeout", "timeout_error"]
 #: How long the look at the queue may take: it only explains a timeout that already happened, so a Redis that
 #: does not answer at once (frozen, overloaded) gets the plain message instead of holding the caller longer.
 QUEUE_CHECK_SECONDS = 0.25
-# The least time a look at one master of a ring is given; with less left, the look is not made.
-_SHORTEST_LOOK_SECONDS = 0.02
 
 
 def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, timeout: float) -> MessageReceiveTimeout:
@@ -48,12 +46,7 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
             deadline = time.monotonic() + QUEUE_CHECK_SECONDS
             waiting = 0
             for index in indexes:
-                left = deadline - time.monotonic()
-                if left < _SHORTEST_LOOK_SECONDS:
-                    # The masters before took the time: the plain message, rather than a look too short to be
-                    # answered, whose timeout would drop a healthy connection.
-                    return timeout_error(service_name, queue_name, timeout, None)
-                waiting += int(core.run_at(index, "LLEN", key, within=left))
+                waiting += int(core.run_at(index, "LLEN", key, within=max(deadline - time.monotonic(), 0.001)))
     except (redis.RedisError, MessageSendError, TypeError, ValueError):
         return timeout_error(service_name, queue_name, timeout, None)
     return timeout_error(service_name, queue_name, timeout, waiting)
