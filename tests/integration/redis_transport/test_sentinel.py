@@ -330,7 +330,8 @@ def test_a_master_lookup_waiting_for_one_that_close_ends_ends_too() -> None:
     # Then both lookups ended saying so, and no connection to the real Sentinel stayed open but the test's own
     closed = f"{_LOOKUP_CLOSED} before a Sentinel named one"
     assert {name: str(outcome) for name, outcome in outcomes.items()} == {"first": closed, "second": closed}
-    assert [client["cmd"] for client in sentinel_clients] == ["client|list"]
+    # (Redis 7 names the command "client|list", Redis 6.2 "client".)
+    assert [client["cmd"].split("|")[0] for client in sentinel_clients] == ["client"]
 
 
 def test_a_master_lookup_closed_once_a_sentinel_named_the_master_says_so() -> None:

@@ -88,7 +88,9 @@ def test_a_nested_call_gets_the_time_left_less_the_margin(client: Client) -> Non
     body = client.call_action("front", "forward", {"sleep": 0.3}, timeout=3).body
     assert body["own"] < 2.75
     outer_deadline = body["client_deadline"] + Server.nested_call_margin_seconds
-    assert body["inner"]["deadline"] <= outer_deadline - Server.nested_call_margin_seconds + 0.001
+    # The nested call's expiry is sent in seconds, stamped when its message is made: its deadline may pass the
+    # outer one less the margin by the time between the two (milliseconds on a loaded machine).
+    assert body["inner"]["deadline"] <= outer_deadline - Server.nested_call_margin_seconds + 0.05
     assert body["inner"]["remaining"] < body["own"]
 
 
