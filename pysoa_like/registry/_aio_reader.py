@@ -15,7 +15,14 @@ from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.fleet._aio import AioFleet
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.registry.records import InstanceInfo, ServiceInfo
-from pysoa_like.registry.store import READ_SCRIPT, catalog_command, instance_keys, instances_of, wrong_type
+from pysoa_like.registry.store import (
+    READ_SCRIPT,
+    catalog_command,
+    instance_keys,
+    instances_of,
+    queue_depths_of,
+    wrong_type,
+)
 
 __all__ = ["list_services_async"]
 
@@ -54,20 +61,26 @@ async def _instances(redis: AioFleet, service: str) -> list[InstanceInfo]:
     return instances_of(service, reply)
 
 
-async def _queue_depths(redis: AioFleet, services: list[str]) -> dict[str, int]:
-    """Requests waiting in each service's request queue, summed over every master that may hold it."""
+async def _queue_depths(redis: AioFleet, services: list[str]) -> dict[str, int | None]:
+    """Requests waiting in each service's request queue, summed over every master that may hold it (``None`` when
+    one of them could not be read, as the blocking reader: see :func:`~pysoa_like.registry.store.queue_depths_of`)."""
     asked = [
         (service, index)
         for service in services
         for index in redis.fleet.queue_indexes(queue_key(request_queue_name(service)))
     ]
-    replies = await asyncio.gather(
-        *(
-            redis.execute_at(index, ("LLEN", queue_key(request_queue_name(service))), "reading request queue depths")
-            for service, index in asked
-        )
-    )
-    depths = dict.fromkeys(services, 0)
-    for (service, _index), value in zip(asked, replies, strict=True):
-        depths[service] += int(value)
-    return depths
+    failures: dict[int, BaseException] = {}
+
+    async def length(service: str, index: int) -> int | None:
+        try:
+            value = await redis.execute_at(
+                index, ("LLEN", queue_key(request_queue_name(service))), "reading request queue depths"
+            )
+        except FleetConnectionError as exc:
+            failures.setdefault(index, exc)
+            return None
+        return int(value)
+
+    lengths = await asyncio.gather(*(length(service, index) for service, index in asked))
+    readings = [(service, value) for (service, _index), value in zip(asked, lengths, strict=True)]
+    return queue_depths_of(redis.fleet, services, readings, failures)

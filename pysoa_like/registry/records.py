@@ -246,7 +246,8 @@ class ServiceInfo:
     Attributes:
         name: The service name.
         instances: Its live instances, by instance id.
-        queue_depth: Requests waiting in its request queue (summed over the ring), or ``None`` if not read.
+        queue_depth: Requests waiting in its request queue (summed over the ring), or ``None`` if not read (not
+            asked for, or a master that may hold part of the queue could not be read).
     """
 
     name: str

@@ -9,13 +9,15 @@ Cluster slot); the catalog of service names is written and read by separate comm
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
 
+from pysoa_like.common.transport.redis_gateway.backend import master_name
 from pysoa_like.core.keys import queue_key, queue_name_of, request_queue_name
 from pysoa_like.core.resp_replies import RespError
 from pysoa_like.fleet.errors import FleetConnectionError
@@ -37,8 +39,11 @@ __all__ = [
     "catalog_command",
     "instance_keys",
     "instances_of",
+    "queue_depths_of",
     "wrong_type",
 ]
+
+_logger = logging.getLogger("pysoa_like.fleet")
 
 #: A service none of whose instances refreshed for this long leaves the catalog of names.
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
@@ -285,23 +290,31 @@ class RegistryStore:
             raise
         return instances_of(service, reply)
 
-    def queue_depths(self, services: Sequence[str]) -> dict[str, int]:
+    def queue_depths(self, services: Sequence[str]) -> dict[str, int | None]:
         """Requests waiting in each service's request queue, summed over every master that may hold it.
 
         Over a ring, request queues sit on every master (clients push round-robin), so each master is asked;
         under Redis Cluster a queue is one key, on the master of its slot. One pipeline per master.
 
+        A master that cannot be read (or answers an error for a queue) leaves the depth of the services it may hold
+        unknown: ``None``, not a sum of the other masters' lengths, and a warning on the ``pysoa_like.fleet`` logger
+        names the master. The other services' depths are still read.
+
         Raises:
-            FleetConnectionError: Redis failed.
+            FleetConnectionError: The fleet's Redis cannot be had at all (no Sentinel lists a service to discover).
         """
-        depths = dict.fromkeys(services, 0)
-        if not services:
-            return depths
+        readings: list[tuple[str, int | None]] = []
+        failures: dict[int, BaseException] = {}
         by_master: dict[int, tuple[int, list[str]]] = {}
         for service in services:
             key = queue_key(request_queue_name(service))
             for index in self.fleet.queue_indexes(key):
-                client = self.fleet.client_at(index)
+                try:
+                    client = self.fleet.client_at(index)
+                except FleetConnectionError as exc:
+                    failures.setdefault(index, exc)
+                    readings.append((service, None))
+                    continue
                 by_master.setdefault(id(client), (index, []))[1].append(service)
         for index, named in by_master.values():
             client = self.fleet.client_at(index)
@@ -309,13 +322,18 @@ class RegistryStore:
                 pipeline = client.pipeline(transaction=False)
                 for service in named:
                     pipeline.llen(queue_key(request_queue_name(service)))
-                values = pipeline.execute()
+                values = pipeline.execute(raise_on_error=False)
             except (redis.RedisError, OSError) as exc:
                 self.fleet.backend.reset_client(index)
-                raise FleetConnectionError(f"Redis failed while reading request queue depths: {exc}") from exc
+                failures.setdefault(index, exc)
+                values = [exc] * len(named)
             for service, value in zip(named, values, strict=True):
-                depths[service] += int(value)
-        return depths
+                if isinstance(value, Exception):
+                    failures.setdefault(index, value)
+                    readings.append((service, None))
+                else:
+                    readings.append((service, int(value)))
+        return queue_depths_of(self.fleet, services, readings, failures)
 
     def queued_services(self) -> list[str]:
         """The services whose request queue holds requests now, on any master of the ring, sorted.
@@ -324,22 +342,40 @@ class RegistryStore:
         not register (PySOA 1.4.9, the registry turned off) are seen while they have a backlog (Redis
         deletes an empty list). A ``SCAN`` walks every key of a master: call it now and then, not per request.
 
+        A master that cannot be read is named in a warning (``pysoa_like.fleet`` logger) and its keys are left out:
+        the services found on the others are still returned.
+
         Raises:
-            FleetConnectionError: Redis failed.
+            FleetConnectionError: No master could be read.
         """
         prefix = request_queue_name("")
         names: set[str] = set()
-        for index in self.fleet.master_indexes():
-            client = self.fleet.client_at(index)
+        indexes = self.fleet.master_indexes()
+        failures: dict[int, BaseException] = {}
+        for index in indexes:
             try:
+                client = self.fleet.client_at(index)
                 keys = list(client.scan_iter(match=queue_key(prefix) + "*", count=1000, _type="list"))
+            except FleetConnectionError as exc:
+                failures[index] = exc
+                continue
             except (redis.RedisError, OSError) as exc:
                 self.fleet.backend.reset_client(index)
-                raise FleetConnectionError(f"Redis failed while looking for request queues: {exc}") from exc
+                failures[index] = exc
+                continue
             for key in keys:
                 name = queue_name_of(_text(key))[len(prefix) :]
                 if name and "!" not in name:  # reply queues are "<service>.<client>!<thread>"
                     names.add(name)
+        if failures and len(failures) == len(indexes):
+            error = next(iter(failures.values()))
+            raise FleetConnectionError(f"Redis failed while looking for request queues: {error}") from error
+        for index, error in failures.items():
+            _logger.warning(
+                "Could not look for request queues on %s: the services queued only there are not listed: %s",
+                _master_named(self.fleet, index),
+                error,
+            )
         return sorted(names)
 
     def list_services(self, names: Iterable[str] | None = None, queue_depths: bool = True) -> list[ServiceInfo]:
@@ -348,10 +384,11 @@ class RegistryStore:
         Args:
             names: Only these services (each listed even with no live instance); ``None`` for every
                 live service.
-            queue_depths: Also read each service's request queue depth.
+            queue_depths: Also read each service's request queue depth (``None`` for a service whose queue could
+                not be read on every master that may hold it: see :meth:`queue_depths`).
 
         Raises:
-            FleetConnectionError: Redis failed.
+            FleetConnectionError: Redis failed (reading the catalog or a service's instances).
         """
         wanted = sorted(set(names)) if names is not None else self.service_names()
         found = [(name, self.instances(name)) for name in wanted]
@@ -373,6 +410,49 @@ def catalog_command(now: float) -> tuple[Any, ...]:
 def instance_keys(service: str) -> tuple[str, str]:
     """The keys :data:`READ_SCRIPT` reads for ``service`` (one hash tag: one slot)."""
     return (registry_instances_key(service), registry_records_key(service))
+
+
+def queue_depths_of(
+    fleet: FleetRedis,
+    services: Sequence[str],
+    readings: Iterable[tuple[str, int | None]],
+    failures: Mapping[int, BaseException],
+) -> dict[str, int | None]:
+    """Each service's request-queue depth from its readings, as both registry readers (blocking and asyncio) give it.
+
+    Args:
+        fleet: The fleet's Redis (to name a master that failed).
+        services: The services asked about (a service with no reading has an empty queue: 0).
+        readings: ``(service, length)`` per master that may hold its queue; ``length`` ``None`` when that master's
+            could not be read.
+        failures: Ring slot -> the error of each master that could not be read (each named in one warning).
+
+    Returns:
+        The sum of each service's lengths, or ``None`` when any of them is unknown (the others are only part of it).
+    """
+    depths: dict[str, int | None] = dict.fromkeys(services, 0)
+    for service, length in readings:
+        depth = depths[service]
+        depths[service] = None if depth is None or length is None else depth + length
+    for index, error in failures.items():
+        _logger.warning(
+            "Could not read the request queues on %s: the queue depth of its services is unknown: %s",
+            _master_named(fleet, index),
+            error,
+        )
+    return depths
+
+
+def _master_named(fleet: FleetRedis, index: int) -> str:
+    """How a warning names the master of ring slot ``index`` (never asking Redis)."""
+    try:
+        backend = fleet.backend
+    except FleetConnectionError:
+        return f"ring slot {index}"
+    named = master_name(backend, index)
+    if named is not None:
+        return named
+    return "the fleet's Redis" if backend.ring_size <= 1 else f"the master of slot {index}"
 
 
 def wrong_type(exc: FleetConnectionError) -> bool:

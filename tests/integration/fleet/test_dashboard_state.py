@@ -9,6 +9,7 @@ import pytest
 
 from pysoa_like.dashboard import DashboardState
 from pysoa_like.fleet.keys import (
+    REGISTRY_SERVICES_KEY,
     registry_actions_key,
     registry_errors_key,
     registry_instances_key,
@@ -17,7 +18,7 @@ from pysoa_like.fleet.keys import (
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry.records import InstanceInfo
 from pysoa_like.registry.store import RegistryStore
-from pysoa_like.test.redis import RedisServerProcess
+from pysoa_like.test.redis import RedisRing, RedisServerProcess
 
 
 def _polled_cleanly(fleet: FleetRedis) -> tuple[DashboardState, dict[str, Any]]:
@@ -46,6 +47,27 @@ def test_services_that_do_not_register_are_found_by_their_waiting_requests(
     legacy = services["legacy"]
     assert (legacy["queue_depth"], legacy["registered"], legacy["instances"]) == (3, False, [])
     assert services["orders"]["registered"] is True and len(services["orders"]["instances"]) == 1
+
+
+def test_a_stopped_master_of_the_ring_leaves_the_queue_depths_unknown_not_the_page_empty() -> None:
+    """With one master of a ring stopped, the services read on the others are shown (a registered one and one found
+    by its waiting requests), their queue depths unknown (null: the stopped master may hold some), and no problem."""
+    with RedisRing(2) as ring:
+        # Given a registered service and a queued one whose registry keys are on the master holding the catalog
+        fleet = FleetRedis("redis.standard", {"hosts": ring.urls})
+        live = fleet.index_for(REGISTRY_SERVICES_KEY)
+        candidates = (f"service{n}" for n in range(20))
+        registered, legacy = [n for n in candidates if fleet.index_for(registry_instances_key(n)) == live][:2]
+        RegistryStore(fleet).register(InstanceInfo(service=registered, instance_id="h:1:a", ttl_seconds=30), 30)
+        with ring[live].client() as client:
+            client.rpush(f"pysoa:service.{legacy}", b"1")
+        # When the other master stops
+        ring[1 - live].stop()
+        # Then both services are on the page, their depths unknown
+        _state, overview = _polled_cleanly(fleet)
+        services = {service["name"]: service["queue_depth"] for service in overview["services"]}
+        assert services == {legacy: None, registered: None}
+        fleet.close()
 
 
 def test_request_queues_are_scanned_only_now_and_then(fleet_server: RedisServerProcess, fleet: FleetRedis) -> None:

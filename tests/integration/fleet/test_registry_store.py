@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +14,9 @@ import pytest
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.core.keys import queue_key, request_queue_name
 from pysoa_like.fleet.errors import FleetConnectionError, ServiceVersionError
+from pysoa_like.fleet.keys import REGISTRY_SERVICES_KEY, registry_instances_key
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.registry import get_service, list_services
 from pysoa_like.registry.records import InstanceInfo, RecentError, ServiceInfo
@@ -145,6 +148,41 @@ def test_over_a_ring_each_service_lives_on_one_master_and_queues_are_summed(
         client.close()
     assert [s.name for s in read_services(fleet)] == names
     assert read_services(fleet, ["service0"])[0].queue_depth == 3
+    fleet.close()
+
+
+def test_a_stopped_master_leaves_the_queue_depths_unknown_and_the_listing_readable(
+    ring: RedisRing, read_services: Callable[..., list[ServiceInfo]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With one master of the ring stopped, the services whose registry keys are on a live master are still listed;
+    their queue depths, which the stopped master may hold part of, are unknown (None, not 0 nor the live part), and a
+    warning names that master (by either client)."""
+    # Given services registered on the master holding the catalog, with requests queued there and on the other master
+    fleet = FleetRedis("redis.standard", {"hosts": ring.urls})
+    store = RegistryStore(fleet)
+    live = fleet.index_for(REGISTRY_SERVICES_KEY)
+    stopped = 1 - live
+    candidates = (f"service{n}" for n in range(20))
+    names = [name for name in candidates if fleet.index_for(registry_instances_key(name)) == live][:3]
+    for name in names:
+        store.register(_instance(name, "i"), 30)
+    with ring[live].client() as client:
+        client.rpush(queue_key(request_queue_name(names[0])), b"x")
+    with ring[stopped].client() as client:
+        client.rpush(queue_key(request_queue_name(names[0])), b"y")
+    assert [s.queue_depth for s in read_services(fleet)] == [2, 0, 0]
+    stopped_address = f"127.0.0.1:{ring[stopped].address[1]}"
+    # When that other master stops
+    ring[stopped].stop()
+    caplog.set_level(logging.WARNING, logger="pysoa_like.fleet")
+    services = read_services(fleet)
+    # Then the listing comes back, every depth unknown, and the warning names the stopped master only
+    assert [(s.name, [i.instance_id for i in s.instances], s.queue_depth) for s in services] == [
+        (name, ["i"], None) for name in names
+    ]
+    assert [s.queue_depth for s in read_services(fleet, names[:1])] == [None]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "pysoa_like.fleet"]
+    assert warnings and all(f"request queues on {stopped_address}" in warning for warning in warnings)
     fleet.close()
 
 
