@@ -59,7 +59,7 @@ class AioFleet:
             FleetConnectionError: Redis failed, or refused the command.
         """
         try:
-            size = await self._pool().ring.size()
+            size = await self._pool().ring_size()
         except RedisConnectionError as exc:
             raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
         return await self.execute_at(ring_index(key, size), command, what)

@@ -1,8 +1,10 @@
 """FleetRedis against Sentinels that do not answer: closing it waits neither for the discovery of the services nor
-for the lookup of a master, nor for a connection to a Sentinel being made for them."""
+for the lookup of a master, nor for a connection to a Sentinel being made for them; nor does closing an AsyncClient
+reading the fleet from asyncio."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import socket
@@ -13,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.fleet.errors import FleetConnectionError
 from pysoa_like.fleet.redis import FleetRedis
 from pysoa_like.test.redis import RedisSentinelProcess
+from tests.integration._async_closing import closed_while_under_way
 
 _CLOSED = {
     "discovery": "No Redis for the fleet keys: The discovery of the Sentinel services was closed before one listed any",
@@ -165,6 +169,24 @@ def test_close_ends_a_master_lookup_waiting_between_failover_retries() -> None:
     assert closing < 1.5, closing
     assert not asking.is_alive()
     assert [str(failure) for failure in failures] == [_CLOSED["master lookup"]]
+
+
+@pytest.mark.parametrize("under_way", list(_CLOSED))
+def test_closing_an_async_client_ends_what_its_fleet_read_asks_the_sentinels(under_way: str) -> None:
+    """AsyncClient.aclose() while its list_services asks a Sentinel that never answers (6 s socket timeout), to
+    discover the services or look a master up, ends that at once with a FleetConnectionError saying it was closed
+    (a discovery went on to the timeout after the close, and then said no Sentinel listed a service)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # takes the connection (the kernel's backlog), never answers
+        client = AsyncClient({}, fleet=_fleet_of(silent, 6.0, under_way))
+
+        failure, ended = asyncio.run(closed_while_under_way(client, client.list_services(), 0.5))
+    # Then the read ended at once (the Sentinel had 5.5 s to go), saying why
+    assert ended < 3, ended
+    assert isinstance(failure, FleetConnectionError)
+    expected = _CLOSED[under_way].split(": ", 1)[1]
+    assert str(failure) == f"Redis failed while reading the service catalog: {expected}"
 
 
 def _closed_while_asking(fleet: FleetRedis, after: float) -> tuple[threading.Thread, list[BaseException], float]:

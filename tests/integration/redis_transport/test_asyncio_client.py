@@ -30,7 +30,8 @@ from pysoa_like.common.transport.redis_gateway.client import RedisClientTranspor
 from pysoa_like.common.types import ActionResponse
 from pysoa_like.server.action import Action
 from pysoa_like.server.server import Server
-from pysoa_like.test.redis import RedisSentinelGroup, RedisServerProcess, pick_free_port
+from pysoa_like.test.redis import RedisSentinelGroup, RedisSentinelProcess, RedisServerProcess, pick_free_port
+from tests.integration._async_closing import closed_while_under_way
 from tests.integration._latency_proxy import LatencyProxy
 from tests.integration.redis_transport._helpers import tls_capable_redis
 
@@ -407,6 +408,40 @@ def test_a_master_no_sentinel_knows_fails_with_an_error_naming_each_sentinel() -
     expected = "Redis error sending to service example: Cannot get connection: no Sentinel knows a master for service"
     with pytest.raises(MessageSendError, match=rf"^{expected} 'main' \(asked 127\.0\.0\.1:{port}: [^;]+\)$"):
         run(send())
+
+
+@pytest.mark.parametrize("lookup", ["asking a silent Sentinel", "between failover retries"])
+def test_closing_the_client_ends_a_master_lookup_under_way(lookup: str) -> None:
+    """AsyncClient.aclose() while a call's master lookup asks a Sentinel that never answers (6 s socket timeout), or
+    waits to ask again (sentinel_failover_retries, no master known), ends the lookup at once: the call fails with a
+    MessageSendError saying the lookup was closed, and no connection to the Sentinel is left. The lookup went on
+    after the close (to the timeout, or through the backoffs, asking again) and failed saying no Sentinel knew a
+    master."""
+    with RedisSentinelProcess([]) as sentinel, socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # takes the connection (the kernel's backlog), never answers
+        layer: dict[str, Any] = {
+            "hosts": [silent.getsockname()] if lookup == "asking a silent Sentinel" else [sentinel.address],
+            "sentinel_services": ["main"],
+            "sentinel_failover_retries": 5,  # the backoffs end by 0.5, 1.25, 2.5, 4.75 s, the next by 9 s or so
+            "sentinel_kwargs": {"socket_connect_timeout": 6.0, "socket_timeout": 6.0},
+        }
+        client = client_of({"backend_type": "redis.sentinel", "backend_layer_kwargs": layer})
+
+        async def closed_during_the_lookup() -> tuple[BaseException | None, float]:
+            call = client.call_action("example", "square", {"number": 2}, timeout=30)
+            return await closed_while_under_way(client, call, 1.5)
+
+        failure, ended = run(closed_during_the_lookup())
+        sentinel_clients = sentinel.client().client_list()
+    # Then the call ended at once (the lookup had 4.5 s or more to go), saying why
+    assert ended < 3, ended
+    assert isinstance(failure, MessageSendError)
+    assert str(failure) == (
+        "Redis error sending to service example: Cannot get connection: the lookup of the master of service 'main' "
+        "was closed before a Sentinel named one"
+    )
+    assert [client["cmd"] for client in sentinel_clients] in (["client|list"], ["client"])
 
 
 def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:

@@ -8,7 +8,8 @@ one turn of the loop to one master go out in one write) and the idle connections
 (a reader blocks its connection in ``BLPOP`` while its calls wait, and gives it back when none does). The ring
 (round-robin for requests, Sentinel lookups, the Cluster's slot map) is shared too. A pool's connections are
 closed when its last transport is closed with ``aclose()``, or when ``asyncio.run`` ends the loop (an async
-generator of the loop closes them).
+generator of the loop closes them). Closing it ends the Sentinel lookups its callers await (asking a Sentinel,
+or waiting to ask again): they fail at once saying so, and keep no master.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncGenerator, Hashable
-from typing import Any
+from collections.abc import AsyncGenerator, Coroutine, Hashable
+from typing import Any, TypeVar
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing
+from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, SentinelAioRing
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing, cluster_down, parse_redirect
 from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import HostRing
@@ -33,6 +34,8 @@ _MAXIMUM_IDLE_READERS = 16
 
 # A master, as its connections are shared: (host, port, unix socket path).
 _Address = tuple[str | None, int | None, str | None]
+
+_T = TypeVar("_T")
 
 
 def _address(endpoint: Endpoint) -> _Address:
@@ -58,6 +61,8 @@ class AioPool:
         self._idle: dict[_Address, list[AioConnection]] = {}
         self._closer: AsyncGenerator[None, None] | None = None
         self._closed = False
+        # The Sentinel lookups under way (tasks), which close() ends.
+        self._lookups: set[asyncio.Future[Any]] = set()
         #: The reply lists of this loop and ring, by the settings that let transports share one.
         self.replies: dict[Hashable, Any] = {}
 
@@ -65,7 +70,7 @@ class AioPool:
         """The ring slot serving ``key`` (reply keys hashed, request keys round-robin)."""
         hosts = self._hosts
         if hosts is None:
-            hosts = self._hosts = await self.ring.key_ring()
+            hosts = self._hosts = await self._key_ring()
         return hosts.index_for(key)
 
     def ready_connection(self, key: str) -> tuple[int, AioConnection | None] | None:
@@ -84,10 +89,60 @@ class AioPool:
         round-robin), the queue's slot under Redis Cluster. No turn of the round-robin is taken."""
         hosts = self._hosts
         if hosts is None:
-            hosts = self._hosts = await self.ring.key_ring()
+            hosts = self._hosts = await self._key_ring()
         if isinstance(hosts, HostRing):
             return list(range(hosts.host_count))
         return [hosts.index_for(key)]
+
+    async def ring_size(self) -> int:
+        """The ring's :meth:`~AioRing.size` (a Sentinel ring's discovery of its services ends with close()).
+
+        Raises:
+            RedisConnectionError: The ring's masters cannot be known.
+        """
+        ring = self.ring
+        if isinstance(ring, SentinelAioRing):
+            return await self._unless_closed(ring.size(), ring, None)
+        return await ring.size()
+
+    async def _key_ring(self) -> HostRing | SlotRing:
+        """The ring's :meth:`~AioRing.key_ring` (a Sentinel ring's discovery of its services ends with close())."""
+        ring = self.ring
+        if isinstance(ring, SentinelAioRing):
+            return await self._unless_closed(ring.key_ring(), ring, None)
+        return await ring.key_ring()
+
+    async def _endpoint_at(self, index: int) -> Endpoint:
+        """The ring's :meth:`~AioRing.endpoint_at` (a Sentinel ring's master lookup ends with close())."""
+        ring = self.ring
+        if isinstance(ring, SentinelAioRing):
+            known = ring.known_master(index)
+            return known if known is not None else await self._unless_closed(ring.endpoint_at(index), ring, index)
+        return await ring.endpoint_at(index)
+
+    async def _unless_closed(self, lookup: Coroutine[Any, Any, _T], ring: SentinelAioRing, index: int | None) -> _T:
+        """What the Sentinel ``lookup`` (of slot ``index``'s master, or of the services) gives, unless close() ends it
+        first (it is cancelled then: its connection to a Sentinel is closed, and it keeps no master).
+
+        Raises:
+            RedisConnectionError: The lookup failed, or close() ended it (or had been called).
+        """
+        if self._closed:
+            lookup.close()
+            raise RedisConnectionError(ring.lookup_closed(index))
+        task = asyncio.ensure_future(lookup)
+        self._lookups.add(task)
+        try:
+            await asyncio.wait((task,))
+        except BaseException:  # the caller gave up (cancelled): so does its lookup
+            task.cancel()
+            task.add_done_callback(_read_outcome)
+            raise
+        finally:
+            self._lookups.discard(task)
+        if task.cancelled() and self._closed:
+            raise RedisConnectionError(ring.lookup_closed(index))
+        return task.result()
 
     async def connection(self, index: int) -> AioConnection:
         """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
@@ -98,7 +153,7 @@ class AioPool:
         connection = self._connections.get(index)
         if connection is not None and not connection.closed:
             return connection
-        endpoint = await self.ring.endpoint_at(index)
+        endpoint = await self._endpoint_at(index)
         try:
             connection = await self.connection_to(endpoint)
         except RedisConnectionError:
@@ -206,7 +261,7 @@ class AioPool:
             RedisConnectionError: It cannot be opened.
         """
         if endpoint is None:
-            endpoint = await self.ring.endpoint_at(index)
+            endpoint = await self._endpoint_at(index)
         idle = self._idle.get(_address(endpoint))
         while idle:
             connection = idle.pop()
@@ -229,13 +284,22 @@ class AioPool:
             connection.close()
 
     def close(self) -> None:
-        """Close every connection of the pool (one still opening is closed once open)."""
+        """Close every connection of the pool (one still opening is closed once open), and end the Sentinel lookups
+        under way (their callers get a ``RedisConnectionError`` saying so)."""
         self._closed = True
+        for lookup in self._lookups:
+            lookup.cancel()
         for connection in [*self._shared.values(), *(c for idle in self._idle.values() for c in idle)]:
             connection.close()
         self._connections.clear()
         self._shared.clear()
         self._idle.clear()
+
+
+def _read_outcome(task: asyncio.Future[Any]) -> None:
+    """Read the error of a lookup nobody awaits any more (asyncio would log it as never retrieved)."""
+    if not task.cancelled():
+        task.exception()
 
 
 # Per event loop: backend key -> pool.

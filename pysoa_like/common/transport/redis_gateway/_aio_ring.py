@@ -20,6 +20,8 @@ from pysoa_like.common.transport.redis_gateway.backend.base import merge_connect
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import (
     DEFAULT_SENTINEL_KWARGS,
     MONITORS_NO_MASTER,
+    SERVICES_DISCOVERY_CLOSED,
+    lookup_closed,
     master_not_found,
     monitors_no_master_named,
     services_not_discovered,
@@ -183,6 +185,16 @@ class SentinelAioRing(AioRing):
 
     def reset(self, index: int) -> None:
         self._masters.pop(index, None)
+
+    def known_master(self, index: int) -> Endpoint | None:
+        """Slot ``index``'s master if it is known (``None``: :meth:`endpoint_at` must ask the Sentinels)."""
+        return self._masters.get(index)
+
+    def lookup_closed(self, index: int | None) -> str:
+        """Why a lookup of slot ``index``'s master (``None``: of the services) ended: its connections were closed."""
+        if index is None or self._services is None:
+            return SERVICES_DISCOVERY_CLOSED
+        return lookup_closed(self._services[index])
 
 
 def _field(entry: Any, name: bytes) -> Any:

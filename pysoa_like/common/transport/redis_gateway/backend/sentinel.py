@@ -32,12 +32,17 @@ from pysoa_like.core.endpoint import endpoint_of
 __all__ = [
     "DEFAULT_SENTINEL_KWARGS",
     "MONITORS_NO_MASTER",
+    "SERVICES_DISCOVERY_CLOSED",
     "SentinelRedisClient",
     "ServiceDiscovery",
+    "lookup_closed",
     "master_not_found",
     "monitors_no_master_named",
     "services_not_discovered",
 ]
+
+#: The error of a discovery of the Sentinel services that closing ended (the same for both Redis drivers).
+SERVICES_DISCOVERY_CLOSED = "The discovery of the Sentinel services was closed before one listed any"
 
 # Options of the connections to the Sentinels themselves, under the user's ``sentinel_kwargs``.
 DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
@@ -127,7 +132,7 @@ class SentinelRedisClient(BaseRedisClient):
             if master is not None:
                 return master
             if closed.is_set():
-                raise CannotGetConnectionError(_lookup_closed(service))
+                raise CannotGetConnectionError(lookup_closed(service))
             try:
                 if metrics is not None:
                     with metrics.timer(metrics_prefix + "backend.sentinel.populate_master_client"):
@@ -139,7 +144,7 @@ class SentinelRedisClient(BaseRedisClient):
                     self._disconnect_sentinels()  # (a connection the lookup opened after close() closed them)
             with self._lock:
                 if closed.is_set():  # close() ran once a Sentinel had named the master: it is not kept
-                    raise CannotGetConnectionError(_lookup_closed(service, address))
+                    raise CannotGetConnectionError(lookup_closed(service, address))
                 master = self._masters[index] = make_redis_client(address, self.connection_kwargs)
             return master
 
@@ -151,7 +156,7 @@ class SentinelRedisClient(BaseRedisClient):
             if address is not None:
                 return address
             if closed.is_set():
-                raise CannotGetConnectionError(_lookup_closed(service))
+                raise CannotGetConnectionError(lookup_closed(service))
             if attempt >= self.sentinel_failover_retries:
                 raise CannotGetConnectionError(master_not_found(service, asked))
             if metrics is not None:
@@ -271,7 +276,7 @@ class ServiceDiscovery:
             asked.append((address, MONITORS_NO_MASTER))
         self._disconnect()
         if self._closed:
-            raise CannotGetConnectionError("The discovery of the Sentinel services was closed before one listed any")
+            raise CannotGetConnectionError(SERVICES_DISCOVERY_CLOSED)
         if refused is not None:
             # Waiting cannot fix refused credentials: not an outage (see the transports).
             raise redis.AuthenticationError(services_not_discovered(asked)) from refused
@@ -317,9 +322,9 @@ def _sentinels_of(
     return options, sentinel, named
 
 
-def _lookup_closed(service: str, found: tuple[str, int] | None = None) -> str:
-    """The error of a master lookup that :meth:`SentinelRedisClient.close` ended, before a Sentinel named the master
-    or once one had (``found``, its address: not kept)."""
+def lookup_closed(service: str, found: tuple[str, int] | None = None) -> str:
+    """The error of a master lookup that closing ended (:meth:`SentinelRedisClient.close`, or the asyncio driver's
+    connections closed), before a Sentinel named the master or once one had (``found``, its address: not kept)."""
     lookup = f"Cannot get connection: the lookup of the master of service {service!r} was closed"
     if found is None:
         return f"{lookup} before a Sentinel named one"
