@@ -138,8 +138,11 @@ def forget_call(calls: Calls, request_id: Any) -> bool:
     if state.by_id is not None and state.by_id.get(request_id) == call_key:
         del state.by_id[request_id]
     future = state.futures.pop(call_key, None)
-    if future is not None and not future.done():
-        future.cancel()
+    if future is not None:
+        if not future.done():
+            future.cancel()
+        elif not future.cancelled():
+            future.exception()  # read: aclose() fails it while its send may still be under way (and then fail)
     return True
 
 
