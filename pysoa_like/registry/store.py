@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from pysoa_like.common._bounded_logs import LogThrottle, log_bounded
 from pysoa_like.common.transport.redis_gateway.backend import master_name
 from pysoa_like.core.keys import queue_key, queue_name_of, request_queue_name
 from pysoa_like.core.resp_replies import RespError
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 _logger = logging.getLogger("pysoa_like.fleet")
+# The warnings of a master whose request queues cannot be read: every health check (the status action) and every
+# dashboard poll reads the depths, so each master's are let through a few times a minute.
+_UNREADABLE_MASTERS = LogThrottle(burst=3, interval=60.0)
 
 #: A service none of whose instances refreshed for this long leaves the catalog of names.
 CATALOG_RETENTION_SECONDS = 7 * 24 * 3600
@@ -309,10 +313,13 @@ class RegistryStore:
         for service in services:
             key = queue_key(request_queue_name(service))
             for index in self.fleet.queue_indexes(key):
+                if index in failures:  # (its master was looked up once: a Sentinel is not asked again per service)
+                    readings.append((service, None))
+                    continue
                 try:
                     client = self.fleet.client_at(index)
                 except FleetConnectionError as exc:
-                    failures.setdefault(index, exc)
+                    failures[index] = exc
                     readings.append((service, None))
                     continue
                 by_master.setdefault(id(client), (index, []))[1].append(service)
@@ -371,9 +378,14 @@ class RegistryStore:
             error = next(iter(failures.values()))
             raise FleetConnectionError(f"Redis failed while looking for request queues: {error}") from error
         for index, error in failures.items():
-            _logger.warning(
+            master = _master_named(self.fleet, index)
+            log_bounded(
+                _logger,
+                logging.WARNING,
+                _UNREADABLE_MASTERS,
+                ("look", master),
                 "Could not look for request queues on %s: the services queued only there are not listed: %s",
-                _master_named(self.fleet, index),
+                master,
                 error,
             )
         return sorted(names)
@@ -435,9 +447,14 @@ def queue_depths_of(
         depth = depths[service]
         depths[service] = None if depth is None or length is None else depth + length
     for index, error in failures.items():
-        _logger.warning(
+        master = _master_named(fleet, index)
+        log_bounded(
+            _logger,
+            logging.WARNING,
+            _UNREADABLE_MASTERS,
+            ("read", master),
             "Could not read the request queues on %s: the queue depth of its services is unknown: %s",
-            _master_named(fleet, index),
+            master,
             error,
         )
     return depths

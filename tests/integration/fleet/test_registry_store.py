@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -184,6 +185,49 @@ def test_a_stopped_master_leaves_the_queue_depths_unknown_and_the_listing_readab
     warnings = [record.getMessage() for record in caplog.records if record.name == "pysoa_like.fleet"]
     assert warnings and all(f"request queues on {stopped_address}" in warning for warning in warnings)
     fleet.close()
+
+
+def test_a_stopped_master_is_warned_about_a_few_times_a_minute_however_often_the_depths_are_read(
+    ring: RedisRing, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The depths are read by every health check (the status action) and every dashboard poll: while a master is
+    down its warning is written a few times a minute, not once per read."""
+    fleet = FleetRedis("redis.standard", {"hosts": ring.urls})
+    store = RegistryStore(fleet)
+    assert store.queue_depths(["service0"]) == {"service0": 0}
+    ring[1].stop()
+    caplog.set_level(logging.WARNING, logger="pysoa_like.fleet")
+    for _ in range(10):
+        assert store.queue_depths(["service0", "service1"]) == {"service0": None, "service1": None}
+    warnings = [record.getMessage() for record in caplog.records if record.name == "pysoa_like.fleet"]
+    assert 1 <= len(warnings) <= 3, warnings
+    fleet.close()
+
+
+def test_a_sentinel_that_does_not_answer_is_asked_once_for_all_the_depths_of_its_master() -> None:
+    """A master whose lookup failed leaves every service it may hold unknown at once: the Sentinels are not asked
+    again for each service (each lookup of a silent Sentinel waits out its timeout)."""
+    with socket.socket() as silent:  # takes connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        fleet = FleetRedis(
+            "redis.sentinel",
+            {
+                "hosts": [f"127.0.0.1:{silent.getsockname()[1]}"],
+                "sentinel_services": ["main"],
+                "sentinel_kwargs": {"socket_connect_timeout": 0.3, "socket_timeout": 0.3},
+            },
+        )
+        store = RegistryStore(fleet)
+        started = time.monotonic()
+        assert store.queue_depths(["service0"]) == {"service0": None}
+        one_service = time.monotonic() - started
+        started = time.monotonic()
+        names = [f"service{n}" for n in range(6)]
+        assert store.queue_depths(names) == dict.fromkeys(names)
+        six_services = time.monotonic() - started
+        fleet.close()
+    assert six_services < 2.5 * one_service, (one_service, six_services)
 
 
 def test_redis_down_is_a_fleet_connection_error(read_services: Callable[..., list[ServiceInfo]]) -> None:
