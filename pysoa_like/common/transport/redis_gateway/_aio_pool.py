@@ -95,20 +95,22 @@ class AioPool:
         return [hosts.index_for(key)]
 
     async def ring_size(self) -> int:
-        """The ring's :meth:`~AioRing.size` (a Sentinel ring's discovery of its services ends with close()).
+        """The ring's :meth:`~AioRing.size` (a Sentinel ring's discovery of its services ends with close(); services
+        configured or already discovered take no task).
 
         Raises:
             RedisConnectionError: The ring's masters cannot be known.
         """
         ring = self.ring
-        if isinstance(ring, SentinelAioRing):
+        if isinstance(ring, SentinelAioRing) and not ring.services_known():
             return await self._unless_closed(ring.size(), ring, None)
         return await ring.size()
 
     async def _key_ring(self) -> HostRing | SlotRing:
-        """The ring's :meth:`~AioRing.key_ring` (a Sentinel ring's discovery of its services ends with close())."""
+        """The ring's :meth:`~AioRing.key_ring` (a Sentinel ring's discovery of its services ends with close(); services
+        configured or already discovered take no task)."""
         ring = self.ring
-        if isinstance(ring, SentinelAioRing):
+        if isinstance(ring, SentinelAioRing) and not ring.services_known():
             return await self._unless_closed(ring.key_ring(), ring, None)
         return await ring.key_ring()
 

@@ -190,6 +190,10 @@ class SentinelAioRing(AioRing):
         """Slot ``index``'s master if it is known (``None``: :meth:`endpoint_at` must ask the Sentinels)."""
         return self._masters.get(index)
 
+    def services_known(self) -> bool:
+        """Whether the ring's services are known (configured, or discovered): :meth:`size` asks no Sentinel then."""
+        return self._services is not None
+
     def lookup_closed(self, index: int | None) -> str:
         """Why a lookup of slot ``index``'s master (``None``: of the services) ended: its connections were closed."""
         if index is None or self._services is None:
