@@ -265,7 +265,18 @@
     document.getElementById("total-instances").textContent = sum((s) => s.instances.length);
     document.getElementById("total-rate").textContent = number(sum((s) => s.calls_per_second));
     document.getElementById("total-errors").textContent = number(sum((s) => (s.errors_per_second || 0) * 60), 0);
-    document.getElementById("total-queued").textContent = number(sum((s) => s.queue_depth));
+    renderQueuedTotal(services);
+  }
+
+  // A depth that could not be read (null) is never counted as 0: with none known the total is "–", with some
+  // unknown it is the known sum as a lower bound ("≥ 12"), its title saying how many services are unknown.
+  function renderQueuedTotal(services) {
+    const known = services.filter((s) => s.queue_depth !== null && s.queue_depth !== undefined);
+    const unknown = services.length - known.length;
+    const total = number(known.reduce((sum, s) => sum + s.queue_depth, 0));
+    const card = document.getElementById("total-queued");
+    card.textContent = !unknown ? total : known.length ? `≥ ${total}` : "–";
+    card.title = unknown ? `queue depth unknown for ${unknown} of ${services.length} services` : "";
   }
 
   function setStatus(state, text) {

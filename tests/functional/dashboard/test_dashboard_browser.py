@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +11,12 @@ import pytest
 from pysoa_like.client.client import Client
 from pysoa_like.client.errors import CallActionError
 from tests.browser import headless_chromium, watched_page
+from tests.functional.conftest import wait_for
 
 # Waits inside the page, in milliseconds (the dashboard reads Redis every half second here).
 _WAIT_MS = 20_000
+# What the page shows for a value it does not know (an en dash).
+_UNKNOWN = "\u2013"
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +85,36 @@ def test_a_service_s_actions_are_shown_with_their_schemas(page: Any, demo_servic
     schemas = action.locator("pre").all_text_contents()
     assert '"numbers"' in schemas[0] and '"sum_of_squares"' in schemas[1]
     assert "Square each number through the calculator service" in action.text_content()
+
+
+@pytest.mark.parametrize(
+    ("depths", "shown", "unknown"),
+    [({"calculator": None, "report": None}, _UNKNOWN, 2), ({"calculator": 12, "report": None}, "\u2265 12", 1)],
+    ids=["every-depth-unknown", "one-depth-unknown"],
+)
+def test_an_unknown_queue_depth_is_not_counted_as_zero_in_the_queued_total(
+    page: Any, overview: Callable[[], Any], depths: dict[str, int | None], shown: str, unknown: int
+) -> None:
+    """With a service's queue depth unknown (null: a Redis master could not be read) the queued-requests card shows
+    the unknown mark when no depth is known and the known sum as a lower bound otherwise, never a plain sum."""
+
+    # Given the dashboard's own overview (both services listed), with the queue depths replaced, for the page's polls
+    def both_listed() -> Any:
+        read = overview()
+        return read if {service["name"] for service in read["services"]} == set(depths) else None
+
+    state = wait_for(both_listed)
+    for service in state["services"]:
+        service["queue_depth"] = depths[service["name"]]
+    page.route("**/api/overview", lambda route: route.fulfill(json=state))
+    # When the page redraws with that state
+    page.wait_for_function(
+        "() => document.querySelector('#services tr[data-service=report] [data-field=queued]')"
+        f"?.textContent === '{_UNKNOWN}'",
+        timeout=_WAIT_MS,
+    )
+    # Then the rows show what is known and the total says that part of it is unknown
+    queued = page.text_content('#services tbody tr[data-service="calculator"] [data-field="queued"]')
+    assert queued == (_UNKNOWN if depths["calculator"] is None else str(depths["calculator"]))
+    assert page.text_content("#total-queued") == shown
+    assert page.get_attribute("#total-queued", "title") == f"queue depth unknown for {unknown} of 2 services"
