@@ -91,6 +91,20 @@ def _field_lines(headers: Mapping[str, str], name: str) -> list[str]:
     return [] if value is None else [value]
 
 
+def _single(headers: Mapping[str, str], name: str, shown: str) -> str | None:
+    """The value of a header that holds one value (``name`` in lower case), or None when it is absent.
+
+    Raises:
+        GatewayProblem: It was sent on several lines (400): which one the caller meant cannot be told.
+    """
+    lines = _field_lines(headers, name)
+    if len(lines) > 1:
+        raise GatewayProblem(
+            400, "BAD_REQUEST", f"{shown} was sent {len(lines)} times; send it once, with one value", shown
+        )
+    return lines[0] if lines else None
+
+
 def _switches(value: str | None) -> list[int]:
     """The switches of one ``X-Switches`` line: integers separated by commas, spaces or both (``1, 5``)."""
     if value is None or not value.strip():
@@ -152,7 +166,8 @@ def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_ti
     lines) give the call.
 
     Raises:
-        GatewayProblem: A malformed ``X-Request-ID``, ``X-Switches`` or ``X-Timeout`` (400), or an
+        GatewayProblem: A malformed ``X-Request-ID``, ``X-Switches`` or ``X-Timeout``, or an ``X-Request-ID`` or
+            ``X-Timeout`` sent more than once (400), or an
             ``Authorization`` header that is not a bearer token (401).
     """
     context: dict[str, Any] = {}
@@ -174,7 +189,7 @@ def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_ti
         tracestate = headers.get("tracestate")
         if tracestate and len(tracestate) <= _MAX_TRACESTATE:
             context["tracestate"] = tracestate
-    request_id = headers.get("x-request-id")
+    request_id = _single(headers, "x-request-id", "X-Request-ID")
     if request_id is not None:
         request_id = request_id.strip()
         if not _REQUEST_ID.match(request_id):
@@ -193,6 +208,6 @@ def read_call_headers(headers: Mapping[str, str], default_timeout: float, max_ti
         correlation_id=correlation_id,
         # A list header sent on several lines is one list (RFC 9110 section 5.3): each line is read as a whole header.
         switches=[switch for line in _field_lines(headers, "x-switches") for switch in _switches(line)],
-        timeout=_timeout(headers.get("x-timeout"), default_timeout, max_timeout),
+        timeout=_timeout(_single(headers, "x-timeout", "X-Timeout"), default_timeout, max_timeout),
         context=context,
     )

@@ -143,6 +143,20 @@ def test_x_switches_sent_as_several_header_lines_are_one_list() -> None:
     assert (status, body) == (200, {"switches": [1, 3, 4, 5, 12]})
 
 
+@pytest.mark.parametrize(("header", "values"), [("X-Timeout", ("5", "0.5")), ("X-Request-ID", ("first", "second"))])
+def test_a_single_value_header_sent_on_several_lines_is_400(header: str, values: tuple[str, str]) -> None:
+    """X-Timeout and X-Request-ID hold one value: sent twice, the request is ambiguous, and is refused with a 400
+    naming the header (the first line was taken without a word, and the others dropped)."""
+    app = gateway(server_class({"switches": Switches}))
+    request = [{"type": "http.request", "body": b"", "more_body": False}]
+    headers = [(header, values[0]), ("X-Switches", "1"), (header, values[1])]
+    status, body = answer_of(run_with_lifespan(app, lambda: exchange(app, "POST", "/tools/switches", headers, request)))
+    assert status == 400, body
+    error = body["errors"][0]
+    assert (error["code"], error["field"]) == ("BAD_REQUEST", header)
+    assert "2 times" in error["message"], error["message"]
+
+
 @pytest.mark.parametrize(("later", "wrong"), [("1,,2", "empty item"), ("2, 1_5", "'1_5'")])
 def test_a_wrong_item_on_a_later_x_switches_line_is_400(later: str, wrong: str) -> None:
     """Each X-Switches line is checked as a single one is: an empty item or a number with an underscore on the second
