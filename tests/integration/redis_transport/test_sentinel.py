@@ -316,16 +316,19 @@ def test_a_master_lookup_waiting_for_one_that_close_ends_ends_too() -> None:
             sentinel_services=["main"],
             sentinel_kwargs={"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
         )
+        silent.settimeout(5)
         outcomes: dict[str, Any] = {}
-        # Given a lookup asking the silent Sentinel, and a second one asked for meanwhile (waiting for the first)
+        # Given a lookup asking the silent Sentinel (its connection taken), and a second one asked for meanwhile,
+        # waiting for the first (given a second, well within the 3 s the first waits, to start waiting)
         first = _looking_up(backend, "first", outcomes)
-        time.sleep(0.3)
+        asked, _ = silent.accept()
         second = _looking_up(backend, "second", outcomes)
-        time.sleep(0.3)
+        time.sleep(1.0)
         # When the backend is closed
         backend.close()
         first.join(5)
         second.join(5)
+        asked.close()
         sentinel_clients = sentinel.client().client_list()
     # Then both lookups ended saying so, and no connection to the real Sentinel stayed open but the test's own
     closed = f"{_LOOKUP_CLOSED} before a Sentinel named one"
