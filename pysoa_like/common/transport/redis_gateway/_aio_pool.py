@@ -95,24 +95,24 @@ class AioPool:
         return [hosts.index_for(key)]
 
     async def ring_size(self) -> int:
-        """The ring's :meth:`~AioRing.size` (a Sentinel ring's discovery of its services ends with close(); services
-        configured or already discovered take no task).
+        """The ring's :meth:`~AioRing.size` (see :meth:`_discovering`).
 
         Raises:
             RedisConnectionError: The ring's masters cannot be known.
         """
-        ring = self.ring
-        if isinstance(ring, SentinelAioRing) and not ring.services_known():
-            return await self._unless_closed(ring.size(), ring, None)
-        return await ring.size()
+        return await self._discovering(self.ring.size())
 
     async def _key_ring(self) -> HostRing | SlotRing:
-        """The ring's :meth:`~AioRing.key_ring` (a Sentinel ring's discovery of its services ends with close(); services
-        configured or already discovered take no task)."""
+        """The ring's :meth:`~AioRing.key_ring` (see :meth:`_discovering`)."""
+        return await self._discovering(self.ring.key_ring())
+
+    async def _discovering(self, answer: Coroutine[Any, Any, _T]) -> _T:
+        """What ``answer`` (a question about the ring) gives: run so that close() ends it when a Sentinel ring must
+        first discover its services; services configured or already discovered take no task."""
         ring = self.ring
         if isinstance(ring, SentinelAioRing) and not ring.services_known():
-            return await self._unless_closed(ring.key_ring(), ring, None)
-        return await ring.key_ring()
+            return await self._unless_closed(answer, ring, None)
+        return await answer
 
     async def _endpoint_at(self, index: int) -> Endpoint:
         """The ring's :meth:`~AioRing.endpoint_at` (a Sentinel ring's master lookup ends with close())."""
