@@ -145,20 +145,26 @@ class _Whereabouts:
     backend looks it up: a Sentinel lookup that fails is blamed on its service, not on the master read before)."""
 
     def __init__(self, transport: Mapping[str, Any]) -> None:
-        self.settings_named = _redis_named(transport)
-        #: The Redis being read now, as the warnings name it.
-        self.named = self.settings_named
+        self._transport = transport
+        # The Redis being read now, when more is known of it than the settings say.
+        self._named: str | None = None
+
+    @property
+    def named(self) -> str:
+        """The Redis being read now, as the warnings name it (by the settings until a master is known)."""
+        return self._named if self._named is not None else _redis_named(self._transport)
 
     def client_at(self, backend: Any, index: int) -> Any:
         """``backend``'s client of ring slot ``index``, from now on the Redis named."""
         from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 
-        if isinstance(backend, SentinelRedisClient):
-            self.named = f"the master of Sentinel service {backend.services[index]!r}"
-        else:
-            self.named = self.settings_named
+        self._named = (
+            f"the master of Sentinel service {backend.services[index]!r}"
+            if isinstance(backend, SentinelRedisClient)
+            else None
+        )
         client = backend.client_at(index)
-        self.named = f"Redis {_address(client.endpoint)}"
+        self._named = f"Redis {_address(client.endpoint)}"
         return client
 
 
