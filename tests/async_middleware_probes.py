@@ -1,8 +1,10 @@
-"""Client middleware that note what they see, for the AsyncClient middleware tests over each transport."""
+"""Client middleware that note what they see, for the AsyncClient middleware tests over each transport, and one
+that holds each request on its way (``HeldSend``), for the deadline tests of both clients."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, ClassVar
 
 from pysoa_like.client.middleware import (
@@ -102,6 +104,29 @@ class SlowSend(ClientMiddleware):
             if job.actions[0].body.get("slow"):
                 await asyncio.sleep(0.5)
                 SlowSend.log.append("slow sent")
+            await send_request(request_id, meta, job, expiry)
+
+        return handler
+
+
+#: How long :class:`HeldSend` holds each request before passing it on.
+HOLD_SECONDS = 0.2
+
+
+class HeldSend(ClientMiddleware):
+    """Holds each request ``HOLD_SECONDS`` on its way to the transport (a slow middleware, a loaded machine), in a
+    ``Client`` (blocking) and in an ``AsyncClient`` (awaiting)."""
+
+    def request(self, send_request: SendRequestCallable) -> SendRequestCallable:
+        def handler(request_id: int, meta: dict[str, Any], job: Any, expiry: float | None) -> None:
+            time.sleep(HOLD_SECONDS)
+            send_request(request_id, meta, job, expiry)
+
+        return handler
+
+    def async_request(self, send_request: AsyncSendRequestCallable) -> AsyncSendRequestCallable:
+        async def handler(request_id: int, meta: dict[str, Any], job: Any, expiry: float | None) -> None:
+            await asyncio.sleep(HOLD_SECONDS)
             await send_request(request_id, meta, job, expiry)
 
         return handler

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pysoa_like.client._deadline import JOB_DEADLINE, time_left, within_deadline
+from pysoa_like.client._deadline import JOB_DEADLINE, within_deadline
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
@@ -65,15 +65,6 @@ class ClientBase(Generic[_Handler]):
     @deadline.setter
     def deadline(self, value: float | None) -> None:
         self._deadline = value
-
-    def _time_left(self, service_name: str) -> float:
-        """The seconds left until :attr:`deadline` (which is set).
-
-        Raises:
-            DeadlineExceededError: No time is left: nothing may be sent.
-        """
-        assert self.deadline is not None
-        return time_left(self.deadline, service_name)
 
     def _within_deadline(self, service_names: Iterable[str], options: CallOptions) -> CallOptions:
         """The options of a call bounded by :attr:`deadline` (if it is set): its wait cut to the time left.

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from pysoa_like.client.errors import DeadlineExceededError
-from pysoa_like.core.deadlines import bounded_wait
+from pysoa_like.core.deadlines import DeadlineExpiry, bounded_expiry, bounded_wait
 
 if TYPE_CHECKING:
     from pysoa_like.client.client import CallOptions
 
-__all__ = ["JOB_DEADLINE", "SHORTEST_WAIT_SECONDS", "time_left", "within_deadline"]
+__all__ = ["JOB_DEADLINE", "SHORTEST_WAIT_SECONDS", "expiry_within", "time_left", "within_deadline"]
 
 #: A reply may be waiting already when a call's time is up: it is still looked for this long.
 SHORTEST_WAIT_SECONDS = 0.01
@@ -43,6 +43,18 @@ def time_left(deadline: float, service_name: str) -> float:
             f"passed {-left:.3f} s ago"
         )
     return left
+
+
+def expiry_within(expiry: float | None, deadline: float, service_name: str) -> DeadlineExpiry:
+    """The message expiry of a request to ``service_name`` bounded by ``deadline``: ``expiry`` cut to the time left.
+
+    It carries ``deadline`` itself, so that the transport stamps the envelope's ``__expiry__`` no later than it,
+    however long the request takes to get there (middleware, serialization).
+
+    Raises:
+        DeadlineExceededError: No time is left: nothing may be sent.
+    """
+    return DeadlineExpiry(bounded_expiry(expiry, time_left(deadline, service_name)), deadline)
 
 
 def within_deadline(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pysoa_like.client._async_handler import AsyncServiceHandler
 from pysoa_like.client._client_base import ClientBase
-from pysoa_like.client._deadline import time_left, within_deadline
+from pysoa_like.client._deadline import expiry_within, within_deadline
 from pysoa_like.client._parallel import (
     expandable_actions,
     first_action,
@@ -36,7 +36,6 @@ from pysoa_like.client.expander import ExpansionRounds
 from pysoa_like.client.settings import ClientSettings
 from pysoa_like.common.transport.errors import PySOATransportError
 from pysoa_like.common.types import ActionRequest, ActionResponse, JobResponse
-from pysoa_like.core.deadlines import bounded_expiry
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -189,7 +188,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         expiry = keywords.get("message_expiry_in_seconds")
         deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
         if deadline is not None:
-            expiry = bounded_expiry(expiry, time_left(deadline, service_name))
+            expiry = expiry_within(expiry, deadline, service_name)
         handler = self._get_handler(service_name)
         job = job_of(
             self.context,

@@ -56,7 +56,7 @@ from pysoa_like.client._call_state import CallState, kept_then
 
 # (ClientBase, the Client's base class, stays importable from here, as it was before the fleet methods moved.)
 from pysoa_like.client._client_base import ClientBase as ClientBase
-from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS
+from pysoa_like.client._deadline import SHORTEST_WAIT_SECONDS, expiry_within
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._future_calls import FutureCalls
 from pysoa_like.client._parallel import raise_errors
@@ -1010,8 +1010,9 @@ class Client(FutureCalls):
             check_job_arguments(switches, correlation_id, context, control_extra)
             if message_expiry_in_seconds is not None:
                 check_seconds(message_expiry_in_seconds, "message_expiry_in_seconds")
-        if (self._deadline is not None or self.job_deadline_margin is not None) and self.deadline is not None:
-            message_expiry_in_seconds = bounded_expiry(message_expiry_in_seconds, self._time_left(service_name))
+        deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None
+        if deadline is not None:
+            message_expiry_in_seconds = expiry_within(message_expiry_in_seconds, deadline, service_name)
         handler = self.handlers.get(service_name) or self._get_handler(service_name)
         job = job_of(
             self.context,

@@ -6,11 +6,54 @@ knows how long its caller waits (``deadline_of`` of :mod:`pysoa_like.core.messag
 for a job (``request.client``) is bounded by that job's deadline minus a margin: each of its calls gets at
 most the time left, and none is sent once the time is up. The caller of these functions reads the clock and
 passes ``now``.
+
+A bounded request's expiry is a :class:`DeadlineExpiry`: the seconds left when the client worked them out, and the
+deadline they came from. Its envelope is stamped later (after the client middleware and the transport's own work),
+so the transports stamp ``__expiry__`` with :func:`expiry_time`, which never lets it pass that deadline.
 """
 
 from __future__ import annotations
 
-__all__ = ["bounded_expiry", "bounded_wait", "time_left"]
+__all__ = ["DeadlineExpiry", "bounded_expiry", "bounded_wait", "expiry_time", "time_left"]
+
+
+class DeadlineExpiry(float):
+    """A message expiry in seconds that carries the absolute deadline (a Unix time) it was worked out from.
+
+    It is a ``float`` (the seconds left when it was made), so a middleware, a transport or a PySOA
+    ``send_request`` override that knows nothing of it reads it as the number of seconds it always was; the
+    stock transports read its :attr:`deadline` when they stamp the envelope (:func:`expiry_time`). Arithmetic on
+    it gives a plain ``float``: a middleware that computes an expiry of its own sends that one.
+
+    Args:
+        seconds: The message expiry, in seconds.
+        deadline: The absolute time the message's ``__expiry__`` must not pass.
+    """
+
+    __slots__ = ("deadline",)
+
+    deadline: float
+
+    def __new__(cls, seconds: float, deadline: float) -> DeadlineExpiry:
+        expiry = super().__new__(cls, seconds)
+        expiry.deadline = deadline
+        return expiry
+
+    def __reduce__(self) -> tuple[type[DeadlineExpiry], tuple[float, float]]:
+        return type(self), (float(self), self.deadline)
+
+
+def expiry_time(lifetime: float, now: float) -> float:
+    """The ``__expiry__`` of a message stamped at ``now`` with ``lifetime`` seconds to live.
+
+    That is ``now + lifetime``, but no later than the deadline a :class:`DeadlineExpiry` carries: the time
+    between working out the seconds left and stamping the message (middleware, serialization) is not added to it.
+    A deadline already passed is stamped as it is (the receiver drops the message as expired).
+    """
+    expires = now + lifetime
+    if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:
+        return lifetime.deadline
+    return expires
 
 
 def time_left(deadline: float | None, now: float) -> float | None:

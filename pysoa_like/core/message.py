@@ -35,6 +35,7 @@ from pysoa_like.core.constants import (
     UnsupportedProtocolVersionError,
     _version_from_marker_digits,
 )
+from pysoa_like.core.deadlines import DeadlineExpiry
 from pysoa_like.core.framing import FramedMessage, OutgoingMessage, message_head
 from pysoa_like.core.nesting import (
     MAXIMUM_NESTING_DEPTH,
@@ -312,9 +313,9 @@ def envelope_to_send(
 
     The envelope is ``request_id``, ``meta`` (a shallow copy, never modified, with ``__expiry__`` added) and
     ``body`` (by reference), in that order. Its expiry: an explicit one T (a client call's timeout) gives
-    ``__expiry__ = now + T`` and EXPIRE ``T + 10``; otherwise (None or 0) the setting gives both. A fractional
-    EXPIRE is rounded up, because Redis only takes integers and rounding down could drop a message before its
-    envelope expiry.
+    ``__expiry__ = now + T`` (never past the deadline a :class:`~pysoa_like.core.deadlines.DeadlineExpiry` T
+    carries) and EXPIRE ``T + 10``; otherwise (None or 0) the setting gives both. A fractional EXPIRE is rounded
+    up, because Redis only takes integers and rounding down could drop a message before its envelope expiry.
 
     Args:
         request_id: The request id (echoed unchanged in responses).
@@ -344,7 +345,11 @@ def envelope_to_send(
     else:
         raise ValueError(f"message_expiry_in_seconds must be positive, got {default_expiry_seconds}")
     envelope_meta = dict(meta)
-    envelope_meta[EXPIRY_META_KEY] = now + lifetime
+    expires = now + lifetime
+    if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:
+        # expiry_time's rule, inline: this runs for every message sent, by clients and servers alike.
+        expires = lifetime.deadline
+    envelope_meta[EXPIRY_META_KEY] = expires
     return {"request_id": request_id, "meta": envelope_meta, "body": body}, redis_expiry_seconds
 
 

@@ -27,6 +27,7 @@ from pysoa_like.common.fields import ClassConfigurationSchema, resolve_python_pa
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
+from pysoa_like.core.deadlines import expiry_time
 
 if TYPE_CHECKING:
     from pysoa_like.common.serializer import Serializer
@@ -195,7 +196,7 @@ class LocalClientTransport(ClientTransport, ServerTransport):
         """
         if message_expiry_in_seconds:
             # The deadline the server sees, as over Redis (the envelope's expiry).
-            meta = {**meta, "__expiry__": time.time() + message_expiry_in_seconds}
+            meta = {**meta, "__expiry__": expiry_time(message_expiry_in_seconds, time.time())}
         self._local.pending = self._round_trip(request_id, meta, body)
         self.server.handle_next_request()
 

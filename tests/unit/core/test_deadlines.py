@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pysoa_like.core.deadlines import bounded_expiry, bounded_wait, time_left
+import copy
+import pickle
+
+from pysoa_like.core.deadlines import DeadlineExpiry, bounded_expiry, bounded_wait, expiry_time, time_left
 
 
 def test_time_left_counts_down_to_the_deadline_and_below() -> None:
@@ -25,3 +28,29 @@ def test_the_expiry_of_a_bounded_request_is_at_most_the_time_left() -> None:
     assert bounded_expiry(0, 3.0) == 3.0
     assert bounded_expiry(60, 3.0) == 3.0
     assert bounded_expiry(1.5, 3.0) == 1.5
+
+
+def test_a_deadline_expiry_is_its_seconds_to_code_that_knows_nothing_of_it() -> None:
+    """It compares, rounds and adds as its number of seconds; arithmetic on it gives a plain float."""
+    expiry = DeadlineExpiry(2.5, deadline=100.0)
+    assert expiry == 2.5
+    assert expiry + 1 == 3.5
+    assert type(expiry + 1) is float
+    assert expiry.deadline == 100.0
+
+
+def test_a_deadline_expiry_keeps_its_deadline_when_copied_or_pickled() -> None:
+    """A copy (middleware may deep-copy what it is given) and a pickle round trip keep both values."""
+    expiry = DeadlineExpiry(2.5, deadline=100.0)
+    for copied in (copy.copy(expiry), copy.deepcopy(expiry), pickle.loads(pickle.dumps(expiry))):
+        assert isinstance(copied, DeadlineExpiry)
+        assert (copied, copied.deadline) == (2.5, 100.0)
+
+
+def test_the_expiry_time_of_a_message_never_passes_the_deadline_its_lifetime_carries() -> None:
+    """``now + lifetime``, cut to the deadline of a DeadlineExpiry (even one already passed); a plain number is
+    not cut."""
+    assert expiry_time(5.0, 10.0) == 15.0
+    assert expiry_time(DeadlineExpiry(5.0, deadline=14.0), 10.0) == 14.0
+    assert expiry_time(DeadlineExpiry(5.0, deadline=16.0), 10.0) == 15.0
+    assert expiry_time(DeadlineExpiry(5.0, deadline=9.0), 10.0) == 9.0

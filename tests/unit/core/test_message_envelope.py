@@ -15,6 +15,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import (
     frame_for_sending,
     is_expired,
 )
+from pysoa_like.core.deadlines import DeadlineExpiry
 from pysoa_like.core.message import MessageTooDeep, ReceivedRequest, deadline_of, read_request, reply_to_problem
 from pysoa_like.core.nesting import MAXIMUM_NESTING_DEPTH, too_deep_message
 
@@ -53,6 +54,21 @@ def test_float_explicit_expiry_rounds_redis_expiry_up() -> None:
 def test_float_setting_rounds_redis_expiry_up() -> None:
     """A float setting also gives an integer EXPIRE, rounded up."""
     assert _expiry(0.2) == (1, NOW + 0.2)
+
+
+def test_an_expiry_worked_out_from_a_deadline_is_stamped_no_later_than_that_deadline() -> None:
+    """Seconds left worked out 0.5 s before the stamping give ``__expiry__`` = the deadline, not 0.5 s later; the
+    EXPIRE still comes from the seconds."""
+    # Given 2 s left until a deadline, worked out at NOW - 0.5 (middleware, serialization in between)
+    expiry = DeadlineExpiry(2.0, deadline=NOW - 0.5 + 2.0)
+    # When the envelope is stamped at NOW
+    # Then its expiry is the deadline itself
+    assert _expiry(60, expiry) == (12, NOW + 1.5)
+
+
+def test_a_deadline_expiry_shorter_than_its_deadline_is_kept() -> None:
+    """An expiry that ends before the deadline it carries (a call's own shorter timeout) is stamped as it is."""
+    assert _expiry(60, DeadlineExpiry(1.0, deadline=NOW + 5)) == (11, NOW + 1)
 
 
 @pytest.mark.parametrize(("default", "explicit"), [(60, -1), (0, None), (-5, 0)])
