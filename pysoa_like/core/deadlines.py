@@ -36,7 +36,7 @@ class DeadlineExpiry(float):
 
     def __new__(cls, seconds: float, deadline: float) -> DeadlineExpiry:
         expiry = super().__new__(cls, seconds)
-        expiry.deadline = deadline
+        expiry.deadline = float(deadline)
         return expiry
 
     def __reduce__(self) -> tuple[type[DeadlineExpiry], tuple[float, float]]:
@@ -48,7 +48,9 @@ def expiry_time(lifetime: float, now: float) -> float:
 
     That is ``now + lifetime``, but no later than the deadline a :class:`DeadlineExpiry` carries: the time
     between working out the seconds left and stamping the message (middleware, serialization) is not added to it.
-    A deadline already passed is stamped as it is (the receiver drops the message as expired).
+    A deadline already passed is stamped as it is: the message arrives expired, as one that waited too long in a
+    queue (a Redis server drops it and the caller's wait ends without a reply; the local transport's server
+    answers with a ``DEADLINE_EXCEEDED`` error).
     """
     expires = now + lifetime
     if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:

@@ -54,3 +54,9 @@ def test_the_expiry_time_of_a_message_never_passes_the_deadline_its_lifetime_car
     assert expiry_time(DeadlineExpiry(5.0, deadline=14.0), 10.0) == 14.0
     assert expiry_time(DeadlineExpiry(5.0, deadline=16.0), 10.0) == 15.0
     assert expiry_time(DeadlineExpiry(5.0, deadline=9.0), 10.0) == 9.0
+
+
+def test_an_integer_deadline_is_stamped_as_a_float_expiry() -> None:
+    """A deadline set as an int (``client.deadline = 1002``) still gives the float ``__expiry__`` every envelope has."""
+    stamped = expiry_time(DeadlineExpiry(5.0, deadline=1002), 1000.0)
+    assert (stamped, type(stamped)) == (1002.0, float)
