@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import socket
 import threading
 import time
@@ -447,6 +448,56 @@ def test_closing_the_client_ends_a_master_lookup_under_way(lookup: str) -> None:
     )
     assert [client["cmd"] for client in sentinel_clients] in (["client|list"], ["client"])
     assert [context["message"] for context in reported] == []
+
+
+def test_calls_waiting_for_a_master_lookup_that_hangs_end_at_their_deadline_and_share_it() -> None:
+    """Five calls gathered whose master lookup asks a Sentinel that takes the connection and never answers (8 s socket
+    timeout) end within their timeout and its one-second margin, with the MessageSendError the blocking driver raises
+    (no Sentinel had named the master when the call's time was up), and share one lookup: one connection to the
+    Sentinel. Each call waited for the Sentinel's socket timeout, over a connection of its own."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # takes the connections (the kernel's backlog), never answers
+        layer: dict[str, Any] = {
+            "hosts": [silent.getsockname()],
+            "sentinel_services": ["main"],
+            "sentinel_kwargs": {"socket_connect_timeout": 8.0, "socket_timeout": 8.0},
+        }
+        client = client_of({"backend_type": "redis.sentinel", "backend_layer_kwargs": layer})
+
+        async def call() -> tuple[BaseException | None, float]:
+            started = time.monotonic()
+            try:
+                await client.call_action("example", "square", {"number": 2}, timeout=1)
+            except Exception as exc:
+                return exc, time.monotonic() - started
+            return None, time.monotonic() - started
+
+        async def calls() -> tuple[list[tuple[BaseException | None, float]], int]:
+            outcomes = await asyncio.gather(*(call() for _ in range(5)))
+            asked = 0
+            silent.setblocking(False)
+            while True:
+                try:
+                    silent.accept()[0].close()
+                except BlockingIOError:
+                    break
+                asked += 1
+            await client.aclose()
+            return outcomes, asked
+
+        outcomes, asked = run(calls())
+    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
+    expected = (
+        r"^Redis error sending to service example: Cannot get connection: no Sentinel had named the master of service "
+        r"'main' when the call's time was up \(after [0-9.]+ s; the lookup goes on for the next calls\)$"
+    )
+    for failure, elapsed in outcomes:
+        assert isinstance(failure, MessageSendError), failure
+        assert re.match(expected, str(failure)), str(failure)
+        assert elapsed < 3.0, elapsed
+    # And the Sentinel was asked once
+    assert asked == 1
 
 
 def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:

@@ -351,6 +351,112 @@ def test_a_master_lookup_closed_once_a_sentinel_named_the_master_says_so() -> No
     assert str(failure.value) == f"{_LOOKUP_CLOSED} after a Sentinel named one ({named}), which is not kept"
 
 
+_LOOKUP_TIMED_OUT = re.compile(
+    r"^Redis error sending to service echo: Cannot get connection: no Sentinel had named the master of service 'main' "
+    r"when the call's time was up \(after [0-9.]+ s; the lookup goes on for the next calls\)$"
+)
+
+
+def test_calls_waiting_for_a_master_lookup_that_hangs_end_at_their_deadline_and_share_it() -> None:
+    """Calls in three threads whose master lookup asks a Sentinel that takes the connection and never answers (8 s
+    socket timeout) end within their timeout and its one-second margin, with a MessageSendError saying no Sentinel had
+    named the master when the call's time was up; they share one lookup (one connection to the Sentinel). The first
+    waited for the Sentinel's socket timeout, the others for it in turn."""
+    with _silent_listener() as silent:
+        layer = {
+            "hosts": [silent.getsockname()],
+            "sentinel_services": ["main"],
+            "sentinel_kwargs": {"socket_connect_timeout": 8.0, "socket_timeout": 8.0},
+        }
+        transport = {
+            "path": f"{RedisClientTransport.__module__}:RedisClientTransport",
+            "kwargs": {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer},
+        }
+        outcomes: dict[str, tuple[BaseException | None, float]] = {}
+
+        def call(name: str) -> None:
+            client = Client({"echo": {"transport": transport}})
+            started = time.monotonic()
+            try:
+                client.call_action("echo", "square", {}, timeout=1)
+            except BaseException as exc:
+                outcomes[name] = (exc, time.monotonic() - started)
+            else:
+                outcomes[name] = (None, time.monotonic() - started)
+
+        # When three threads call at once, the Sentinel answering none
+        callers = [threading.Thread(target=call, args=(f"caller {n}",), daemon=True) for n in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(12)
+        asked = _connections_taken(silent)
+    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
+    assert sorted(outcomes) == ["caller 0", "caller 1", "caller 2"]
+    for name, (failure, elapsed) in outcomes.items():
+        assert isinstance(failure, MessageSendError), (name, failure)
+        assert _LOOKUP_TIMED_OUT.match(str(failure)), str(failure)
+        assert elapsed < 3.0, (name, elapsed)
+    # And the Sentinel was asked once
+    assert asked == 1
+
+
+def test_a_master_lookup_a_call_stopped_waiting_for_goes_on_for_the_next_calls() -> None:
+    """A send that stopped waiting for its master lookup (the first Sentinel takes the connection and never answers,
+    3 s socket timeout) leaves it going: it asks the next Sentinel, which names the master, and a send after it, with
+    time enough, gets that master from the same lookup and pushes there, the silent Sentinel asked once. The first
+    send waited for the socket timeout (and then pushed)."""
+    with (
+        RedisServerProcess() as master,
+        RedisSentinelProcess([("main", *master.address)]) as sentinel,
+        _silent_listener() as silent,
+    ):
+        layer = {
+            "hosts": [silent.getsockname(), sentinel.address],
+            "sentinel_services": ["main"],
+            "sentinel_kwargs": {"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
+        }
+        client = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+        # Given a send (0.5 s, and its one-second margin) that stopped waiting for the lookup
+        started = time.monotonic()
+        with pytest.raises(MessageSendError) as failure:
+            client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=0.5)
+        gave_up = time.monotonic() - started
+        # When another send follows, with time enough for the lookup to end
+        client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=10)
+        asked = _connections_taken(silent)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then the first said why at its deadline (bound generous for a loaded machine), the second pushed to the master
+    # the lookup found, and the silent Sentinel was asked once
+    assert _LOOKUP_TIMED_OUT.match(str(failure.value)), str(failure.value)
+    assert gave_up < 2.5, gave_up
+    assert waiting == 1
+    assert asked == 1
+
+
+@contextlib.contextmanager
+def _silent_listener() -> Iterator[socket.socket]:
+    """A listening socket on 127.0.0.1 that takes connections (the kernel's backlog) and never answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield silent
+
+
+def _connections_taken(listening: socket.socket) -> int:
+    """How many connections wait in ``listening``'s backlog (accepted and closed here)."""
+    listening.setblocking(False)
+    taken = 0
+    while True:
+        try:
+            connection, _address = listening.accept()
+        except BlockingIOError:
+            return taken
+        connection.close()
+        taken += 1
+
+
 def _looking_up(backend: SentinelRedisClient, name: str, outcomes: dict[str, Any]) -> threading.Thread:
     """A started thread getting ``backend``'s ring slot 0's client, what it got or raised kept as ``outcomes[name]``."""
 

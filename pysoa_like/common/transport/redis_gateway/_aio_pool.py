@@ -8,14 +8,17 @@ one turn of the loop to one master go out in one write) and the idle connections
 (a reader blocks its connection in ``BLPOP`` while its calls wait, and gives it back when none does). The ring
 (round-robin for requests, Sentinel lookups, the Cluster's slot map) is shared too. A pool's connections are
 closed when its last transport is closed with ``aclose()``, or when ``asyncio.run`` ends the loop (an async
-generator of the loop closes them). Closing it ends the Sentinel lookups its callers await (asking a Sentinel,
-or waiting to ask again): they fail at once saying so, and keep no master.
+generator of the loop closes them). A Sentinel slot's master lookup is one task of the pool at a time, which every
+caller meanwhile awaits, each until its own deadline (a call's) at most: a caller that stops waiting leaves it
+going, and the master it finds serves the next calls. Closing the pool ends the Sentinel lookups its callers await
+(asking a Sentinel, or waiting to ask again): they fail at once saying so, and keep no master.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import AsyncGenerator, Coroutine, Hashable
 from typing import Any, TypeVar
@@ -61,8 +64,9 @@ class AioPool:
         self._idle: dict[_Address, list[AioConnection]] = {}
         self._closer: AsyncGenerator[None, None] | None = None
         self._closed = False
-        # The Sentinel lookups under way (tasks), which close() ends.
+        # The Sentinel lookups under way (tasks), which close() ends; the masters' by ring slot (callers share one).
         self._lookups: set[asyncio.Future[Any]] = set()
+        self._master_lookups: dict[int, asyncio.Future[Endpoint]] = {}
         #: The reply lists of this loop and ring, by the settings that let transports share one.
         self.replies: dict[Hashable, Any] = {}
 
@@ -111,51 +115,86 @@ class AioPool:
         first discover its services; services configured or already discovered take no task."""
         ring = self.ring
         if isinstance(ring, SentinelAioRing) and not ring.services_known():
-            return await self._unless_closed(answer, ring, None)
+            return await self._unless_closed(answer, ring)
         return await answer
 
-    async def _endpoint_at(self, index: int) -> Endpoint:
-        """The ring's :meth:`~AioRing.endpoint_at` (a Sentinel ring's master lookup ends with close())."""
+    async def _endpoint_at(self, index: int, deadline: float | None = None) -> Endpoint:
+        """The ring's :meth:`~AioRing.endpoint_at` (a Sentinel ring's master lookup: see :meth:`_master_lookup`)."""
         ring = self.ring
         if isinstance(ring, SentinelAioRing):
             known = ring.known_master(index)
-            return known if known is not None else await self._unless_closed(ring.endpoint_at(index), ring, index)
+            return known if known is not None else await self._master_lookup(ring, index, deadline)
         return await ring.endpoint_at(index)
 
-    async def _unless_closed(self, lookup: Coroutine[Any, Any, _T], ring: SentinelAioRing, index: int | None) -> _T:
-        """What the Sentinel ``lookup`` (of slot ``index``'s master, or of the services) gives, unless close() ends it
-        first (it is cancelled then: its connection to a Sentinel is closed, and it keeps no master).
+    async def _master_lookup(self, ring: SentinelAioRing, index: int, deadline: float | None) -> Endpoint:
+        """Slot ``index``'s master as the Sentinels name it: one lookup of it at a time, a task of the pool that every
+        caller meanwhile awaits until its ``deadline`` (``time.monotonic()``; ``None``: until the lookup ends). A
+        caller that stops waiting (its deadline, or cancelled) leaves the lookup going for the next calls; close()
+        ends it (it is cancelled: its connection to a Sentinel is closed, and it keeps no master).
 
         Raises:
-            RedisConnectionError: The lookup failed, or close() ended it (or had been called).
+            RedisConnectionError: The lookup failed, close() ended it (or had been called), or it had not ended by
+                ``deadline``.
         """
         if self._closed:
-            lookup.close()
             raise RedisConnectionError(ring.lookup_closed(index))
+        lookup = self._master_lookups.get(index)
+        if lookup is None:
+            lookup = self._master_lookups[index] = self._lookup_task(ring.endpoint_at(index))
+            lookup.add_done_callback(lambda done: self._master_lookup_ended(index, done))
+        started = time.monotonic()
+        await asyncio.wait((lookup,), timeout=None if deadline is None else max(deadline - started, 0.0))
+        if not lookup.done():
+            raise RedisConnectionError(ring.lookup_timed_out(index, time.monotonic() - started))
+        if lookup.cancelled() and self._closed:
+            raise RedisConnectionError(ring.lookup_closed(index))
+        return lookup.result()
+
+    def _master_lookup_ended(self, index: int, lookup: asyncio.Future[Endpoint]) -> None:
+        if self._master_lookups.get(index) is lookup:
+            del self._master_lookups[index]
+
+    def _lookup_task(self, lookup: Coroutine[Any, Any, _T]) -> asyncio.Future[_T]:
+        """``lookup`` run as a task of the pool, which close() cancels (its outcome read even if nobody awaits it)."""
         task = asyncio.ensure_future(lookup)
         self._lookups.add(task)
-        try:
-            await asyncio.wait((task,))
-        except BaseException:  # the caller gave up (cancelled): so does its lookup
-            task.cancel()
-            task.add_done_callback(_read_outcome)
-            raise
-        finally:
-            self._lookups.discard(task)
-        if task.cancelled() and self._closed:
-            raise RedisConnectionError(ring.lookup_closed(index))
-        return task.result()
+        task.add_done_callback(self._lookups.discard)
+        task.add_done_callback(_read_outcome)
+        return task
 
-    async def connection(self, index: int) -> AioConnection:
-        """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
+    async def _unless_closed(self, discovery: Coroutine[Any, Any, _T], ring: SentinelAioRing) -> _T:
+        """What the Sentinel ``discovery`` (of the services) gives, unless close() ends it first (it is cancelled then:
+        its connection to a Sentinel is closed).
 
         Raises:
-            RedisConnectionError: It cannot be opened.
+            RedisConnectionError: The discovery failed, or close() ended it (or had been called).
+        """
+        if self._closed:
+            discovery.close()
+            raise RedisConnectionError(ring.lookup_closed(None))
+        task = self._lookup_task(discovery)
+        try:
+            await asyncio.wait((task,))
+        except BaseException:  # the caller gave up (cancelled): so does its discovery
+            task.cancel()
+            raise
+        if task.cancelled() and self._closed:
+            raise RedisConnectionError(ring.lookup_closed(None))
+        return task.result()
+
+    async def connection(self, index: int, deadline: float | None = None) -> AioConnection:
+        """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
+
+        Args:
+            deadline: ``time.monotonic()`` past which the caller stops waiting for a master lookup (Sentinel).
+
+        Raises:
+            RedisConnectionError: It cannot be opened (or no master was found by ``deadline``).
         """
         connection = self._connections.get(index)
         if connection is not None and not connection.closed:
             return connection
-        endpoint = await self._endpoint_at(index)
+        endpoint = await self._endpoint_at(index, deadline)
         try:
             connection = await self.connection_to(endpoint)
         except RedisConnectionError:

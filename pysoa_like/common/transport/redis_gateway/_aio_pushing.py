@@ -69,9 +69,10 @@ class Pushing:
     async def _slot_of(self, key: str) -> int:
         return await self._calls().state.pool.slot_of(key)
 
-    async def _connection(self, state: LoopState, index: int) -> AioConnection:
-        """The loop's push connection to ring slot ``index`` (shared by the transports of the same backend)."""
-        return await state.pool.connection(index)
+    async def _connection(self, state: LoopState, index: int, deadline: float | None = None) -> AioConnection:
+        """The loop's push connection to ring slot ``index`` (shared by the transports of the same backend); a master
+        lookup (Sentinel) is waited for until ``deadline`` (``time.monotonic()``), no longer."""
+        return await state.pool.connection(index, deadline)
 
     def _failed(self, state: LoopState, index: int, connection: AioConnection | None) -> None:
         """Forget a slot's connection after an error (Sentinel then asks for the master again)."""
@@ -106,7 +107,7 @@ class Pushing:
                 opened: AioConnection | None = None
                 try:
                     index = slot = await self._slot_of(key)
-                    connection = opened = await self._connection(state, index)
+                    connection = opened = await self._connection(state, index, deadline)
                     # A new connection's first push sends the script's text, which loads it; later pushes its SHA.
                     command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
                     [reply] = await connection.execute([command], max(deadline - time.monotonic(), 0.001))
@@ -187,17 +188,19 @@ class Pushing:
         self.metrics.counter(self._prefix + "send.error.connection").increment()
         return MessageSendError(f"Redis error sending to service {self.service_name}: {error}")
 
-    async def _push_connection(self, state: LoopState, key: str, index: int | None = None) -> tuple[int, AioConnection]:
+    async def _push_connection(
+        self, state: LoopState, key: str, index: int | None, deadline: float
+    ) -> tuple[int, AioConnection]:
         """The ring slot of ``key`` (``index`` when the caller drew it already) and its push connection, opened if
-        need be.
+        need be (a master lookup waited for until the push's ``deadline``, no longer).
 
         Raises:
-            MessageSendError: No connection could be had.
+            MessageSendError: No connection could be had (or no master was found by ``deadline``).
         """
         try:
             if index is None:
                 index = await state.pool.slot_of(key)
-            return index, await self._connection(state, index)
+            return index, await self._connection(state, index, deadline)
         except RedisConnectionError as exc:
             raise self._send_failed(state, index, None, exc) from exc
 

@@ -22,6 +22,7 @@ from pysoa_like.common.transport.redis_gateway.backend.sentinel import (
     MONITORS_NO_MASTER,
     SERVICES_DISCOVERY_CLOSED,
     lookup_closed,
+    lookup_timed_out,
     master_not_found,
     monitors_no_master_named,
     services_not_discovered,
@@ -193,6 +194,11 @@ class SentinelAioRing(AioRing):
     def services_known(self) -> bool:
         """Whether the ring's services are known (configured, or discovered): :meth:`size` asks no Sentinel then."""
         return self._services is not None
+
+    def lookup_timed_out(self, index: int, waited: float) -> str:
+        """Why a caller stopped waiting for the lookup of slot ``index``'s master after ``waited`` seconds: its
+        deadline came first (the services are known: a master lookup starts from them)."""
+        return lookup_timed_out(self._services[index] if self._services is not None else f"#{index}", waited)
 
     def lookup_closed(self, index: int | None) -> str:
         """Why a lookup of slot ``index``'s master (``None``: of the services) ended: its connections were closed."""

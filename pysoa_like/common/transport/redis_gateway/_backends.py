@@ -148,13 +148,16 @@ class SharedBackends:
         for backend in backends:
             backend.close()
 
-    def _lane_at(self, index: int, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
+    def _lane_at(
+        self, index: int, timer_name: str, error_prefix: str, deadline: float | None = None
+    ) -> tuple[int, Lane]:
         """The thread's lane to ring slot ``index`` (the lookup timed as ``timer_name`` when measured), made anew if
-        Redis closed its connection while it was idle.
+        Redis closed its connection while it was idle. ``deadline`` (``time.monotonic()``, a call's): when the slot's
+        master must be looked up (Sentinel), the call waits for the lookup until then, not longer.
 
         Raises:
-            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot (or, see
-                :meth:`_backend_for`, no service).
+            MessageSendError: (``error_prefix`` ``"send"``) No master is known for the slot, or none was found by
+                ``deadline`` (or, see :meth:`_backend_for`, no service).
             MessageReceiveError: (any other ``error_prefix``) The same.
         """
         backend = self._backend or self._backend_for(error_prefix)
@@ -162,13 +165,13 @@ class SharedBackends:
         if timer is not None:
             timer.start()
         try:
-            lane = backend.lane_at(index, self.metrics, self.prefix)
+            lane = backend.lane_at(index, self.metrics, self.prefix, deadline)
             if lane.check_connection():
                 # Redis closed the connection while it was idle (restart, failover, idle timeout): the slot's master
                 # is looked up again (Sentinel) before a new connection is opened.
                 self.metrics.counter(self.prefix + "reconnect").increment()
                 backend.reset_client(index)
-                lane = backend.lane_at(index, self.metrics, self.prefix)
+                lane = backend.lane_at(index, self.metrics, self.prefix, deadline)
         except CannotGetConnectionError as exc:
             raise self._no_connection(error_prefix, exc) from exc
         finally:

@@ -46,7 +46,8 @@ class BatchSends:
 
         Each item's failures are its own core's (its service's name and metrics, its retries). ``deadline``
         (``time.monotonic()``): by when Redis must have answered each write (default: ``socket_timeout`` from
-        it), and past which (less the read margin) a full queue is not retried.
+        it), and past which (less the read margin) a full queue is not retried; a master lookup (Sentinel) is
+        waited for until then, no longer.
 
         Returns:
             Per batch, per item: None when it was pushed, else why not.
@@ -58,7 +59,7 @@ class BatchSends:
         for number, (core, items) in enumerate(batches):
             for position, (queue_name, _messages, _expiry) in enumerate(items):
                 try:
-                    index, lane = core._lane(queue_key(queue_name), "send.get_redis_connection", "send")
+                    index, lane = core._lane(queue_key(queue_name), "send.get_redis_connection", "send", deadline)
                 except MessageSendError as exc:
                     results[number][position] = exc
                     continue

@@ -237,7 +237,8 @@ class AsyncRedisClientTransport(Pushing, ReplyReading, AsyncClientTransport):
             if ready is not None and ready[1] is not None:
                 index, connection = ready[0], ready[1]
             else:
-                index, connection = await self._push_connection(state, item[0], None if ready is None else ready[0])
+                drawn = None if ready is None else ready[0]
+                index, connection = await self._push_connection(state, item[0], drawn, now + budget)
             self._push_awaited(calls, call_key, item, now + budget, index, connection)
         except BaseException:
             forget_call(calls, request_id)

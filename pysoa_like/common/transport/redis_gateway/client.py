@@ -308,7 +308,7 @@ class RedisClientTransport(RequestBatches, DeadWorkerWatch, ChunkedReplies, Drop
         elif (
             wait_with_push is not None
             and awaited
-            and core.send_then_pop(self._send_key, message, redis_expiry, state.reply_key, wait_with_push)
+            and core.send_then_pop(self._send_key, message, redis_expiry, state.reply_key, wait_with_push, now + budget)
         ):
             # Whether Redis took the push is read by the receive; a refusal there forgets this request.
             state.sent_with_wait = request_id

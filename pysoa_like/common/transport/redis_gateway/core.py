@@ -38,6 +38,7 @@ from pysoa_like.common.transport.redis_gateway._backends import SharedBackends, 
 from pysoa_like.common.transport.redis_gateway._batch_sends import BatchItem, BatchSends
 from pysoa_like.common.transport.redis_gateway._deferred_replies import DeferredReplies
 from pysoa_like.common.transport.redis_gateway._lanes import (
+    READ_MARGIN_SECONDS,
     Lane,
     PushItem,
     PushRefusedBeforeWait,
@@ -181,8 +182,9 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             backend = self._backend = self._get_backend()
         return backend
 
-    def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]:
-        """The ring slot serving ``key`` and the thread's lane to it (see :meth:`_lane_at`).
+    def _lane(self, key: str, timer_name: str, error_prefix: str, deadline: float | None = None) -> tuple[int, Lane]:
+        """The ring slot serving ``key`` and the thread's lane to it (see :meth:`_lane_at`: ``deadline`` bounds the
+        wait for a master lookup).
 
         On a fixed ring the thread's lane is the one kept here, not looked up again: the lane's write finds a
         connection that Redis closed while it was idle and opens a new one (``Lane._ready``); with a recorder
@@ -209,7 +211,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
                 index = ring.index_for(key)
         lane = thread.lanes.get(index)
         if lane is None:
-            return self._lane_at(index, timer_name, error_prefix)
+            return self._lane_at(index, timer_name, error_prefix, deadline)
         if self.measured and lane.check_connection():
             self.metrics.counter(self.prefix + "reconnect").increment()
         return index, lane
@@ -394,9 +396,11 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         redis_expiry_seconds: int,
         reply_key: str,
         wait: float,
+        deadline: float | None = None,
     ) -> bool:
         """Push one message to the list ``key`` and start the wait for its reply on the list ``reply_key`` (full
-        keys, made by ``core.keys.queue_key``) in the same write, when both keys share a lane.
+        keys, made by ``core.keys.queue_key``) in the same write, when both keys share a lane. ``deadline``
+        (``time.monotonic()``, the push's): the call waits for a master lookup (Sentinel) until then, not longer.
 
         For a caller that waits for the reply right after sending: the next :meth:`take_messages` of
         ``reply_key`` reads Redis' answer to the push, then the reply, and makes a refused push as
@@ -408,9 +412,9 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
             on different masters, the connection has not run the send script yet, or the message is big.
 
         Raises:
-            MessageSendError: Redis could not be reached (nothing was pushed).
+            MessageSendError: Redis could not be reached, or no master was found by ``deadline`` (nothing was pushed).
         """
-        index, lane = self._lane(key, "send.get_redis_connection", "send")
+        index, lane = self._lane(key, "send.get_redis_connection", "send", deadline)
         if not self._one_host:
             assert self._ring is not None
             if not self._same_lane(index, self._ring.index_for(reply_key)):
@@ -480,7 +484,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         read_only_seen = False
         for attempt in range(MAXIMUM_REDIRECTS + 1):
             if asking is None:
-                index, lane = self._lane(key, "send.get_redis_connection", "send")
+                index, lane = self._lane(key, "send.get_redis_connection", "send", deadline)
             else:
                 index, lane = asking.slot, self._lane_at_address(asking, "send")
             if lane.has_deferred:
@@ -558,10 +562,13 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         """
         thread = self._thread
         waiting, thread.waiting = thread.waiting, None
+        wait = timeout or self.receive_timeout_in_seconds
         if waiting is not None and waiting[0] == key and waiting[2].waits_on(key):
             _key, index, lane = waiting  # the lane that carried this wait with its push (send_then_pop)
         else:
-            index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+            # A master lookup (Sentinel) is waited for as long as the wait's reply would be read.
+            lookup_deadline = time.monotonic() + wait + READ_MARGIN_SECONDS
+            index, lane = self._lane(key, "receive.get_redis_connection", "receive", lookup_deadline)
         deferred_lanes = thread.deferred
         if deferred_lanes:
             # Replies on other masters' connections are read now; this lane's once its BLPOP is sent.
@@ -569,8 +576,8 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
                 if other is not lane:
                     self._settle_lane(other_index, other)
             deferred_lanes.pop(lane, None)
-        wait = timeout or self.receive_timeout_in_seconds
         deadline = time.monotonic() + wait
+        lookups_end = deadline + READ_MARGIN_SECONDS  # (for the lane's master looked up again meanwhile)
         redirects = 0
         asking: Redirect | None = None
         attempt = 0
@@ -593,7 +600,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
                 # The request written with this wait was refused: push it as a send would, then wait anew.
                 self._pushed_again(index, refused, deadline)
                 wait = max(deadline - time.monotonic(), _MINIMUM_REMAINING_WAIT_SECONDS)
-                index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                index, lane = self._lane(key, "receive.get_redis_connection", "receive", lookups_end)
                 asking = None
                 attempt += 1
                 if attempt > 2:
@@ -616,7 +623,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
                 # is to come is still in the list, so the wait goes on, on a new connection.
                 self.metrics.counter(self.prefix + "receive.reconnect").increment()
                 self.backend_layer.reset_client(index)
-                index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                index, lane = self._lane(key, "receive.get_redis_connection", "receive", lookups_end)
                 asking = None
                 attempt += 1
             except redis.ResponseError as exc:
@@ -630,7 +637,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
                 redirects += 1
                 asking = redirect if redirect.ask else None
                 if asking is None:
-                    index, lane = self._lane(key, "receive.get_redis_connection", "receive")
+                    index, lane = self._lane(key, "receive.get_redis_connection", "receive", lookups_end)
                 else:
                     index, lane = asking.slot, self._lane_at_address(asking, "receive")
             except Exception as exc:

@@ -185,28 +185,42 @@ class BaseRedisClient(abc.ABC):
         return self.client_at(self._ring.index_for(queue_key))
 
     @abc.abstractmethod
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
+    def client_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> SlotClient:
         """The client of ring slot ``index``.
 
         Args:
             index: The slot.
             metrics: Where to report backend metrics (Sentinel master lookups), if anywhere.
             metrics_prefix: The prefix of those metric names, e.g. ``"client.transport.redis_gateway."``.
+            deadline: ``time.monotonic()`` by which a master lookup must have ended for this caller (Sentinel: see
+                :meth:`SentinelRedisClient.client_at`); ``None`` to wait for its end.
 
         Raises:
-            CannotGetConnectionError: If the slot has no reachable master.
+            CannotGetConnectionError: If the slot has no reachable master (or none found by ``deadline``).
         """
 
-    def lane_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> Lane:
+    def lane_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> Lane:
         """The calling thread's own connection to ring slot ``index`` (made on first use).
 
         A lane follows its slot's client: when :meth:`client_at` returns a new one (Sentinel after a failover),
-        the old lane is closed and a new one made.
+        the old lane is closed and a new one made. ``deadline``: as for :meth:`client_at`.
 
         Raises:
-            CannotGetConnectionError: If the slot has no reachable master.
+            CannotGetConnectionError: If the slot has no reachable master (or none found by ``deadline``).
         """
-        client = self.client_at(index, metrics, metrics_prefix)
+        client = self.client_at(index, metrics, metrics_prefix, deadline)
         lanes: dict[Hashable, Lane] = self._thread_lanes.__dict__  # type: ignore[assignment]
         lane = lanes.get(index)
         if lane is not None and lane.client is client:

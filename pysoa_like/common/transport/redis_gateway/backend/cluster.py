@@ -171,16 +171,30 @@ class ClusterRedisClient(BaseRedisClient):
         """The client of the master serving ``queue_key``'s slot (PySOA's API, kept for compatibility)."""
         return self.client_at(key_slot(queue_key))
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
-        """The client of the master serving slot ``index``.
+    def client_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> SlotClient:
+        """The client of the master serving slot ``index`` (``deadline`` unused: a read of the topology is bounded by
+        the nodes' own timeouts).
 
         Raises:
             CannotGetConnectionError: No node could tell the topology, or no master serves the slot.
         """
         return self._client_for(self._address_of(index, metrics, metrics_prefix))
 
-    def lane_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> Lane:
-        """The calling thread's connection to the master serving slot ``index`` (one per thread and node).
+    def lane_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> Lane:
+        """The calling thread's connection to the master serving slot ``index`` (one per thread and node;
+        ``deadline`` unused, as for :meth:`client_at`).
 
         Raises:
             CannotGetConnectionError: No node could tell the topology, or no master serves the slot.

@@ -1,7 +1,9 @@
 """The Sentinel backend: each ring slot is the current master of one Sentinel service.
 
 Masters are looked up through the Sentinels when first needed and again after any send or receive error on
-that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed on the next call. The lookup asks
+that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed on the next call. A lookup runs in a
+thread of its own, one per slot at a time: every caller meanwhile waits for that one, each no longer than its own
+deadline (a call's), and the lookup goes on without a caller that stopped waiting, for the next calls. The lookup asks
 each Sentinel ``SENTINEL MASTERS`` itself (redis-py's ``discover_master`` decides the same way, but its error holds
 the repr of each Sentinel's connection pool), so a failed one says briefly what each Sentinel answered.
 """
@@ -9,7 +11,9 @@ the repr of each Sentinel's connection pool), so a failed one says briefly what 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from concurrent import futures
 from typing import Any
 
 import redis
@@ -36,6 +40,7 @@ __all__ = [
     "SentinelRedisClient",
     "ServiceDiscovery",
     "lookup_closed",
+    "lookup_timed_out",
     "master_not_found",
     "monitors_no_master_named",
     "services_not_discovered",
@@ -114,18 +119,83 @@ class SentinelRedisClient(BaseRedisClient):
         self._lock = threading.Lock()
         # Set by close() (and replaced by a new one): a master lookup under way then ends at once, even in its backoff.
         self._closed = threading.Event()
+        # Ring slot -> the lookup of its master under way (under self._lock): the callers meanwhile share it.
+        self._lookups: dict[int, futures.Future[SlotClient]] = {}
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
+    def client_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> SlotClient:
         """The client of the current master of service ``services[index]``, looked up when not cached.
 
+        The lookup runs in a thread of its own, which every caller asking for the slot meanwhile waits for.
+
+        Args:
+            deadline: ``time.monotonic()`` past which the caller stops waiting for the lookup (``None``: until it
+                ends); the lookup goes on without it, and the master it finds serves the next calls.
+
         Raises:
-            CannotGetConnectionError: If no master is found after ``sentinel_failover_retries`` retries.
+            CannotGetConnectionError: If no master is found after ``sentinel_failover_retries`` retries, or by
+                ``deadline``.
         """
         master = self._masters[index]
         if master is not None:
             return master
-        # Read before waiting for another thread's lookup: a close() meanwhile ends this lookup too.
-        closed = self._closed
+        started = time.monotonic()
+        lookup = self._lookup_of(index, metrics, metrics_prefix)
+        if deadline is not None and not futures.wait((lookup,), max(deadline - started, 0.0)).done:
+            raise CannotGetConnectionError(lookup_timed_out(self.services[index], time.monotonic() - started))
+        return lookup.result()
+
+    def _lookup_of(
+        self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str
+    ) -> futures.Future[SlotClient]:
+        """The lookup of slot ``index``'s master under way, started in a thread of its own when there is none."""
+        with self._lock:
+            lookup = self._lookups.get(index)
+            if lookup is None:
+                lookup = self._lookups[index] = futures.Future()
+                # (The close() event of now: a close() before the lookup ends ends it.)
+                arguments = (index, lookup, self._closed, metrics, metrics_prefix)
+                name = f"pysoa-like-sentinel-lookup-{self.services[index]}"
+                threading.Thread(target=self._look_up, args=arguments, name=name, daemon=True).start()
+        return lookup
+
+    def _look_up(
+        self,
+        index: int,
+        lookup: futures.Future[SlotClient],
+        closed: threading.Event,
+        metrics: MetricsRecorder | None,
+        metrics_prefix: str,
+    ) -> None:
+        """The thread of a master lookup: its outcome set on ``lookup``, once ``lookup`` is no longer the slot's (a
+        caller then finds the master kept, or starts a new lookup)."""
+        try:
+            master = self._looked_up(index, closed, metrics, metrics_prefix)
+        except BaseException as exc:
+            self._lookup_ended(index, lookup)
+            lookup.set_exception(exc)
+        else:
+            self._lookup_ended(index, lookup)
+            lookup.set_result(master)
+
+    def _lookup_ended(self, index: int, lookup: futures.Future[SlotClient]) -> None:
+        with self._lock:
+            if self._lookups.get(index) is lookup:
+                del self._lookups[index]
+
+    def _looked_up(
+        self, index: int, closed: threading.Event, metrics: MetricsRecorder | None, metrics_prefix: str
+    ) -> SlotClient:
+        """Slot ``index``'s master client as the Sentinels name it, kept (one thread at a time asks them).
+
+        Raises:
+            CannotGetConnectionError: No master found, or ``closed`` was set (by :meth:`close`).
+        """
         service = self.services[index]
         with self._lookup_lock:
             master = self._masters[index]
@@ -199,16 +269,19 @@ class SentinelRedisClient(BaseRedisClient):
     def close(self) -> None:
         """Close the master and Sentinel connections (they reopen if used again).
 
-        A master lookup under way in another thread is not waited for: the Sentinel it is asking is no longer
+        A master lookup under way (in its thread) is not waited for: the Sentinel it is asking is no longer
         awaited (its connection is closed under the question), no other is asked, its wait before asking again
-        (``sentinel_failover_retries``) ends, and the lookup raises
-        :class:`CannotGetConnectionError` saying so, keeping no master (not even one a Sentinel has just named) and
-        no Sentinel connection. A lookup asked for before close() and still waiting for another thread's raises
-        so too, asking no Sentinel. One still
+        (``sentinel_failover_retries``) ends, and its callers get
+        :class:`CannotGetConnectionError` saying so; it keeps no master (not even one a Sentinel has just named) and
+        no Sentinel connection. A lookup asked for before close() and still waiting for another slot's (one at a
+        time asks the Sentinels) ends so too, asking no Sentinel. One still
         connecting to a Sentinel that does not answer the connection raises so at the Sentinels'
         ``socket_connect_timeout`` (redis-py gives no hold on that socket), but close() does not wait for it.
         """
-        closed, self._closed = self._closed, threading.Event()
+        with self._lock:
+            # (A lookup asked for from now on is a new one, not one that this close() ends.)
+            closed, self._closed = self._closed, threading.Event()
+            self._lookups.clear()
         closed.set()
         self._disconnect_sentinels()
         self.close_lanes()
@@ -329,6 +402,15 @@ def lookup_closed(service: str, found: tuple[str, int] | None = None) -> str:
     if found is None:
         return f"{lookup} before a Sentinel named one"
     return f"{lookup} after a Sentinel named one ({found[0]}:{found[1]}), which is not kept"
+
+
+def lookup_timed_out(service: str, waited: float) -> str:
+    """The error of a call that stopped waiting, at its deadline, for the lookup of ``service``'s master (``waited``:
+    for how many seconds); the lookup goes on without it (the same for both Redis drivers)."""
+    return (
+        f"Cannot get connection: no Sentinel had named the master of service {service!r} when the call's time was "
+        f"up (after {round(waited, 1):g} s; the lookup goes on for the next calls)"
+    )
 
 
 def services_not_discovered(asked: Sequence[tuple[str, str]]) -> str:

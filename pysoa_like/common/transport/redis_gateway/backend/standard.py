@@ -52,8 +52,15 @@ class StandardRedisClient(BaseRedisClient):
         super().__init__(len(self.hosts))
         self._clients: list[SlotClient] = [make_redis_client(host, self.connection_kwargs) for host in self.hosts]
 
-    def client_at(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> SlotClient:
-        """The client of ring slot ``index`` (created at construction; it connects lazily)."""
+    def client_at(
+        self,
+        index: int,
+        metrics: MetricsRecorder | None = None,
+        metrics_prefix: str = "",
+        deadline: float | None = None,
+    ) -> SlotClient:
+        """The client of ring slot ``index`` (created at construction; it connects lazily: nothing is looked up, so
+        ``deadline`` is unused)."""
         return self._clients[index]
 
     def close(self) -> None:
