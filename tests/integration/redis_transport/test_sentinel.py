@@ -4,11 +4,12 @@ ended by close()."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -406,17 +407,7 @@ def test_a_master_lookup_a_call_stopped_waiting_for_goes_on_for_the_next_calls()
     3 s socket timeout) leaves it going: it asks the next Sentinel, which names the master, and a send after it, with
     time enough, gets that master from the same lookup and pushes there, the silent Sentinel asked once. The first
     send waited for the socket timeout (and then pushed)."""
-    with (
-        RedisServerProcess() as master,
-        RedisSentinelProcess([("main", *master.address)]) as sentinel,
-        _silent_listener() as silent,
-    ):
-        layer = {
-            "hosts": [silent.getsockname(), sentinel.address],
-            "sentinel_services": ["main"],
-            "sentinel_kwargs": {"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
-        }
-        client = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+    with _behind_a_silent_sentinel() as (master, silent, client):
         # Given a send (0.5 s, and its one-second margin) that stopped waiting for the lookup
         started = time.monotonic()
         with pytest.raises(MessageSendError) as failure:
@@ -433,6 +424,109 @@ def test_a_master_lookup_a_call_stopped_waiting_for_goes_on_for_the_next_calls()
     assert gave_up < 2.5, gave_up
     assert waiting == 1
     assert asked == 1
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # (the lookup's thread)
+def test_a_forked_child_starts_its_own_master_lookup_when_its_parent_forked_during_one() -> None:
+    """A process that forks while a master lookup is under way (a send stopped waiting for it: the first Sentinel takes
+    the connection and never answers, 3 s socket timeout) leaves its child a backend that looks the master up itself
+    (the parent's lookup thread is not in the child): the child's send, with time enough, pushes to the master."""
+    with _behind_a_silent_sentinel() as (master, _silent, client):
+        # Given a send that stopped waiting for the lookup, still under way
+        with pytest.raises(MessageSendError):
+            client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=0.1)
+
+        def send_and_close() -> None:
+            try:
+                client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=8)
+            finally:
+                client.core.backend_layer.close()  # (the child's copies of the connections)
+
+        # When the process forks and the child sends, with time enough for a lookup of its own
+        child_said = _in_forked_child(send_and_close)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then the child's send pushed to the master
+    assert child_said == "sent"
+    assert waiting == 1
+
+
+def test_a_master_lookup_whose_thread_cannot_start_fails_the_call_and_the_next_call_looks_up_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When no thread can be started for a master lookup (the OS refuses one; the interpreter is shutting down), the
+    send fails with the MessageSendError of a failed lookup saying so, and the next send looks the master up and
+    pushes."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        layer = {"hosts": [sentinel.address], "sentinel_services": ["main"]}
+        client = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+        # Given the OS refusing the next lookup's thread
+        start = threading.Thread.start
+
+        def refused_once(thread: threading.Thread) -> None:
+            if thread.name.startswith("pysoa-like-sentinel-lookup-"):
+                monkeypatch.setattr(threading.Thread, "start", start)
+                raise RuntimeError("can't start new thread")
+            start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", refused_once)
+        # When two sends follow
+        with pytest.raises(MessageSendError) as failure:
+            client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=2)
+        client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=2)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then the first said why, and the second pushed
+    assert str(failure.value) == (
+        "Redis error sending to service echo: Cannot get connection: the lookup of the master of service 'main' could "
+        "not start a thread (can't start new thread)"
+    )
+    assert waiting == 1
+
+
+def _in_forked_child(action: Callable[[], object]) -> str:
+    """What a forked child doing ``action`` (which closes what it opened) reports: ``"sent"``, or the error it raised.
+    The child leaves with os._exit once it has written its report, so that no teardown of the parent's (its Redis
+    processes) runs in it."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_end)
+            try:
+                action()
+                report = "sent"
+            except Exception as exc:
+                report = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, report.encode())
+            os.close(write_end)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reading:
+        report = reading.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+    return report
+
+
+@contextlib.contextmanager
+def _behind_a_silent_sentinel() -> Iterator[tuple[RedisServerProcess, socket.socket, RedisClientTransport]]:
+    """A master, a listener that takes connections and never answers, and a client transport whose Sentinels are that
+    listener (3 s socket timeout) and then a real Sentinel of the master (service ``main``)."""
+    with (
+        RedisServerProcess() as master,
+        RedisSentinelProcess([("main", *master.address)]) as sentinel,
+        _silent_listener() as silent,
+    ):
+        layer = {
+            "hosts": [silent.getsockname(), sentinel.address],
+            "sentinel_services": ["main"],
+            "sentinel_kwargs": {"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
+        }
+        yield master, silent, RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
 
 
 @contextlib.contextmanager

@@ -5,13 +5,16 @@ that slot (:meth:`SentinelRedisClient.reset_client`), so a failover is followed 
 thread of its own, one per slot at a time: every caller meanwhile waits for that one, each no longer than its own
 deadline (a call's), and the lookup goes on without a caller that stopped waiting, for the next calls. The lookup asks
 each Sentinel ``SENTINEL MASTERS`` itself (redis-py's ``discover_master`` decides the same way, but its error holds
-the repr of each Sentinel's connection pool), so a failed one says briefly what each Sentinel answered.
+the repr of each Sentinel's connection pool), so a failed one says briefly what each Sentinel answered. A forked child
+forgets the lookups under way in its parent (their threads are not in the child): its calls start their own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent import futures
 from typing import Any
@@ -60,6 +63,9 @@ DEFAULT_SENTINEL_KWARGS: Mapping[str, Any] = {
 MONITORS_NO_MASTER = "it monitors no master"
 # The most characters of one Sentinel's answer quoted in an error (a few Sentinels keep the message one short line).
 _CAUSE_CHARACTERS = 150
+
+# Every Sentinel backend of the process, whose master lookups under way a forked child forgets (see _after_fork).
+_BACKENDS: weakref.WeakSet[SentinelRedisClient] = weakref.WeakSet()
 
 
 class SentinelRedisClient(BaseRedisClient):
@@ -121,6 +127,7 @@ class SentinelRedisClient(BaseRedisClient):
         self._closed = threading.Event()
         # Ring slot -> the lookup of its master under way (under self._lock): the callers meanwhile share it.
         self._lookups: dict[int, futures.Future[SlotClient]] = {}
+        _BACKENDS.add(self)
 
     def client_at(
         self,
@@ -153,16 +160,37 @@ class SentinelRedisClient(BaseRedisClient):
     def _lookup_of(
         self, index: int, metrics: MetricsRecorder | None, metrics_prefix: str
     ) -> futures.Future[SlotClient]:
-        """The lookup of slot ``index``'s master under way, started in a thread of its own when there is none."""
+        """The lookup of slot ``index``'s master under way, started in a thread of its own when there is none.
+
+        Raises:
+            CannotGetConnectionError: No thread could be started for it (nothing is kept: the next call tries again).
+        """
         with self._lock:
             lookup = self._lookups.get(index)
             if lookup is None:
-                lookup = self._lookups[index] = futures.Future()
-                # (The close() event of now: a close() before the lookup ends ends it.)
-                arguments = (index, lookup, self._closed, metrics, metrics_prefix)
-                name = f"pysoa-like-sentinel-lookup-{self.services[index]}"
-                threading.Thread(target=self._look_up, args=arguments, name=name, daemon=True).start()
+                lookup = futures.Future()
+                self._start_lookup(index, lookup, metrics, metrics_prefix)
+                # (Kept only once its thread runs; the thread's end waits for self._lock, so it finds it kept.)
+                self._lookups[index] = lookup
         return lookup
+
+    def _start_lookup(
+        self, index: int, lookup: futures.Future[SlotClient], metrics: MetricsRecorder | None, metrics_prefix: str
+    ) -> None:
+        # (The close() event of now: a close() before the lookup ends ends it.)
+        arguments = (index, lookup, self._closed, metrics, metrics_prefix)
+        name = f"pysoa-like-sentinel-lookup-{self.services[index]}"
+        try:
+            threading.Thread(target=self._look_up, args=arguments, name=name, daemon=True).start()
+        except RuntimeError as exc:  # the OS gives no more threads, or the interpreter is shutting down
+            raise CannotGetConnectionError(_lookup_not_started(self.services[index], exc)) from exc
+
+    def _forget_lookups(self) -> None:
+        """In a forked child: the lookups under way in the parent have no thread here (they would never end) and a
+        lock may be held by one, so the child starts afresh; the masters already known are kept."""
+        self._lookup_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._lookups = {}
 
     def _look_up(
         self,
@@ -404,6 +432,10 @@ def lookup_closed(service: str, found: tuple[str, int] | None = None) -> str:
     return f"{lookup} after a Sentinel named one ({found[0]}:{found[1]}), which is not kept"
 
 
+def _lookup_not_started(service: str, cause: RuntimeError) -> str:
+    return f"Cannot get connection: the lookup of the master of service {service!r} could not start a thread ({cause})"
+
+
 def lookup_timed_out(service: str, waited: float) -> str:
     """The error of a call that stopped waiting, at its deadline, for the lookup of ``service``'s master (``waited``:
     for how many seconds); the lookup goes on without it (the same for both Redis drivers)."""
@@ -441,3 +473,14 @@ def monitors_no_master_named(service: str) -> str:
 def _asked(asked: Sequence[tuple[str, str]]) -> str:
     causes = "; ".join(f"{address}: {cap_line(cause, _CAUSE_CHARACTERS)}" for address, cause in asked)
     return f"asked {causes}" if causes else "no Sentinel asked"
+
+
+def _after_fork() -> None:
+    """In a forked child, every Sentinel backend forgets its parent's master lookups under way
+    (:meth:`SentinelRedisClient._forget_lookups`)."""
+    for backend in list(_BACKENDS):
+        backend._forget_lookups()
+
+
+if hasattr(os, "register_at_fork"):  # (no fork, so no such hook, on Windows)
+    os.register_at_fork(after_in_child=_after_fork)
