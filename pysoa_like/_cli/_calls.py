@@ -72,6 +72,9 @@ def add_call_commands(commands: Any) -> None:
     call.add_argument(
         "body",
         nargs="*",
+        # The default makes BODY optional for argparse too: without one, older versions count a "*" positional as
+        # required, and a command missing SERVICE said BODY was missing as well.
+        default=[],
         metavar="BODY",
         help="The request body: a JSON object, key=value pairs (values typed as JSON: n=7, ok=true, "
         "ids=[1,2], name=Ann), or - to read a JSON object from stdin",
@@ -266,9 +269,11 @@ def run_introspect(args: argparse.Namespace, output: Output) -> int:
             output.line(textwrap.indent(textwrap.dedent(documentation).strip(), "  "))
         output.line(f"  actions: {', '.join(body.get('action_names') or ())}")
     actions = body_of(body.get("actions"))
-    for name in body.get("action_names") or sorted(actions):
+    for index, name in enumerate(body.get("action_names") or sorted(actions)):
         description = body_of(actions.get(name))
-        output.line()
+        if index or not args.action:
+            # A blank line between sections, none before the first line printed.
+            output.line()
         output.line(output.paint(name, "bold"))
         documentation = description.get("documentation")
         if documentation:

@@ -16,7 +16,16 @@ from pysoa_like.common.errors import Error
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, PySOATransportError
 
-__all__ = ["AnyServiceClient", "body_of", "errors_as_dicts", "failed_exit", "guarded", "parse_pairs", "report_errors"]
+__all__ = [
+    "AnyServiceClient",
+    "body_of",
+    "errors_as_dicts",
+    "failed_exit",
+    "guarded",
+    "parse_pairs",
+    "report_errors",
+    "timeout_problem",
+]
 
 _T = TypeVar("_T")
 
@@ -104,6 +113,27 @@ def errors_as_dicts(errors: Iterable[Error]) -> list[dict[str, Any]]:
     ]
 
 
+# What the Redis transports' timeout says once it has looked at the service's request queue
+# (redis_gateway/_call_timeout.py): the request was taken by a worker, or still waits there.
+_TAKEN = "a worker took the request"
+_NOT_TAKEN = "no worker took the request"
+
+
+def timeout_problem(target: Target, service: str, timeout: float, exc: MessageReceiveTimeout) -> str:
+    """What to tell of a call that got no reply in time: asks whether the service runs only when it may not.
+
+    A worker that took the request shows the service runs (its action was slower than the timeout); a request
+    nobody took, or a timeout the transport could not explain, may mean that no server of the service runs there.
+    """
+    head = f"no response from service {service!r} within {timeout:g} s ({target.describe()})"
+    reason = str(exc)
+    if _TAKEN in reason:
+        return f"{head}: {_TAKEN} but did not reply in time (a longer --timeout may help)"
+    if _NOT_TAKEN in reason:
+        head = f"{head}: {_NOT_TAKEN}"
+    return f"{head}; is it running? `pysoa-like services` shows the request queues"
+
+
 def guarded(target: Target, service: str, timeout: float, call: Callable[[], _T]) -> _T:
     """Run ``call`` and turn settings and transport failures into :class:`CommandError` with exit codes.
 
@@ -115,11 +145,7 @@ def guarded(target: Target, service: str, timeout: float, call: Callable[[], _T]
     try:
         return call()
     except MessageReceiveTimeout as exc:
-        raise CommandError(
-            f"no response from service {service!r} within {timeout:g} s ({target.describe()}); is it running? "
-            "`pysoa-like services` shows the request queues",
-            EXIT_TRANSPORT,
-        ) from exc
+        raise CommandError(timeout_problem(target, service, timeout, exc), EXIT_TRANSPORT) from exc
     except PySOATransportError as exc:
         raise CommandError(
             f"cannot reach service {service!r} over {target.describe()}: {mask_url(str(exc))}", EXIT_TRANSPORT

@@ -28,6 +28,7 @@ __all__ = [
     "ActionRequestArgumentList",
     "CallKeywords",
     "JobRequestArgument",
+    "check_expansions",
     "check_job_arguments",
     "check_mapping",
     "switch_list",
@@ -88,6 +89,22 @@ def check_mapping(value: Any, name: str) -> None:
     """
     if value is not None and not isinstance(value, Mapping):
         raise TypeError(f"{name} must be a mapping (a dict) or None, got {short_repr(value)}")
+
+
+def check_expansions(expansions: Any) -> None:
+    """Check an ``expansions`` argument given to a call: ``{type name: [expansion name, ...]}``.
+
+    Raises:
+        TypeError: ``expansions`` is not a mapping, or one of its values is not a list, tuple or set of strings (a
+            string was read one letter per expansion name).
+    """
+    check_mapping(expansions, "expansions")
+    for type_name, names in expansions.items():
+        if type(names) is not list and (isinstance(names, str | bytes | Mapping) or not isinstance(names, Iterable)):
+            raise TypeError(f"expansions[{type_name!r}] must be a list of expansion names, got {short_repr(names)}")
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"expansions[{type_name!r}]: {short_repr(name)} is not an expansion name (a string)")
 
 
 def switch_list(switches: Any, name: str) -> list[int]:

@@ -12,6 +12,8 @@ from pysoa_like.client._deadline import JOB_DEADLINE, within_deadline
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionSettings
 from pysoa_like.client.settings import ClientSettings
+from pysoa_like.common._short_text import short_repr
+from pysoa_like.common.settings import SettingsError
 
 if TYPE_CHECKING:
     from pysoa_like.client.client import CallOptions
@@ -26,6 +28,15 @@ _Handler = TypeVar("_Handler")
 _OUTSIDE_JOBS: Any = object()
 
 
+def _not_a_mapping(config: Any) -> str:
+    """Why a client's ``config`` that is not a mapping is refused, saying what is expected instead."""
+    return (
+        "Invalid client config: expected a dict of service name -> client settings, such as "
+        "{'calculator': {'transport': {'path': ..., 'kwargs': {...}}}}, got "
+        f"{type(config).__name__} {short_repr(config)}"
+    )
+
+
 class ClientBase(Generic[_Handler]):
     """The common base of :class:`~pysoa_like.client.client.Client` and its asyncio twin (see their docs).
 
@@ -37,7 +48,7 @@ class ClientBase(Generic[_Handler]):
         fleet: Where the fleet features live (see ``Client``).
 
     Raises:
-        SettingsError: A service's settings or the expansion config are invalid.
+        SettingsError: ``config`` is not a mapping, or a service's settings or the expansion config are invalid.
     """
 
     # The deadline set on this client (see ``deadline``).
@@ -99,6 +110,8 @@ class ClientBase(Generic[_Handler]):
         if settings_class is not None:
             self.settings_class = settings_class
         self.context: Mapping[str, Any] = context or {}
+        if config is not None and not isinstance(config, Mapping):
+            raise SettingsError(_not_a_mapping(config))
         self.config: Mapping[str, Any] = config or {}
         self.settings: dict[str, Any] = (
             {name: self._validate(value) for name, value in self.config.items()} if self.config else {}

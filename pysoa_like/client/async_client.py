@@ -74,7 +74,7 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         fleet: Where the fleet features live (:meth:`list_services`, :meth:`publish_event`), as for ``Client``.
 
     Raises:
-        SettingsError: A service's settings or the expansion config are invalid.
+        SettingsError: ``config`` is not a mapping, or a service's settings or the expansion config are invalid.
 
     Attributes:
         deadline: An absolute Unix time that bounds every call of this client, or ``None`` (see ``Client``).

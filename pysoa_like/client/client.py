@@ -50,6 +50,7 @@ from pysoa_like.client._call_keywords import (
     ActionRequestArgumentList,
     CallKeywords,
     JobRequestArgument,
+    check_expansions,
     check_job_arguments,
 )
 from pysoa_like.client._call_state import CallState, kept_then
@@ -732,7 +733,7 @@ class CallOptions:
 
     Raises:
         TypeError: A keyword that no call method takes, or an argument of the wrong type (see
-            :func:`check_job_arguments`).
+            :func:`check_job_arguments` and :func:`check_expansions`).
         ValueError: A ``timeout`` or ``message_expiry_in_seconds`` that is negative, NaN or infinite.
     """
 
@@ -764,6 +765,8 @@ class CallOptions:
         if not JOB_KEYWORDS.issuperset(job_keywords):
             unknown = sorted(set(job_keywords) - JOB_KEYWORDS)
             raise TypeError(f"Unexpected keyword argument(s) for a client call: {', '.join(unknown)}")
+        if expansions is not None:
+            check_expansions(expansions)
         self.expansions = expansions
         self.raise_job_errors = raise_job_errors
         self.raise_action_errors = raise_action_errors
@@ -908,11 +911,13 @@ class Client(FutureCalls):
             publishes to the process's :func:`~pysoa_like.events.testing.local_event_bus`.
 
     Raises:
-        SettingsError: (``Settings.ImproperlyConfigured``) A service's settings or the expansion config are invalid.
+        SettingsError: (``Settings.ImproperlyConfigured``) ``config`` is not a mapping, or a service's settings or the
+            expansion config are invalid.
 
     Keyword arguments of the call methods (defaults in parentheses), all keyword-only:
 
-    * ``expansions`` (None): ``{type: ["expansion", ...]}`` to expand in the responses.
+    * ``expansions`` (None): ``{type: ["expansion", ...]}`` to expand in the responses (any other shape raises
+      ``TypeError``).
     * ``raise_job_errors`` (True): raise :class:`CallJobError` on job errors; otherwise return
       them (``call_action`` and the parallel calls return/yield the list of :class:`Error`).
     * ``raise_action_errors`` (True): raise :class:`CallActionError` with every failed action.

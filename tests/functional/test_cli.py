@@ -193,9 +193,27 @@ def test_call_times_out_with_exit_3_and_a_hint(url: str) -> None:
     result = cli("call", "nobody_serves_this", "ping", "--redis-url", url, "--timeout", "0.5")
     assert result.returncode == 3
     assert "no response from service 'nobody_serves_this' within 0.5 s" in result.stderr
+    assert "no worker took the request; is it running?" in result.stderr
     assert "pysoa-like services" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 15
+
+
+def test_call_to_a_running_service_slower_than_the_timeout_does_not_ask_whether_it_runs(url: str) -> None:
+    """A worker took the request but its action outlasted --timeout: exit 3, and the message says so instead of
+    asking whether the service is running."""
+    # Given the functional service, idle
+    wait_for(lambda: _answers(url), timeout=20)
+    # When an action sleeps longer than the call waits
+    result = cli("call", "functional", "sleep", "seconds=1.5", "--redis-url", url, "--timeout", "0.5")
+    # Then the timeout says a worker took the request, and no hint about a service that is not running
+    assert result.returncode == 3, result.stderr
+    assert "no response from service 'functional' within 0.5 s" in result.stderr
+    assert "a worker took the request but did not reply in time" in result.stderr
+    assert "is it running" not in result.stderr
+    assert "Traceback" not in result.stderr
+    # (The next tests find the worker idle again.)
+    wait_for(lambda: _answers(url), timeout=20)
 
 
 def test_call_to_an_unreachable_redis_exits_3() -> None:
@@ -215,6 +233,7 @@ def test_call_to_an_unreachable_redis_exits_3() -> None:
         (["call", "functional", "echo", "-s", "no_such_settings_module"], "cannot import settings module"),
         (["call", "other", "echo", "-s", "tests.functional.cli_settings"], "service 'other' is not in"),
         (["call", "functional"], "the following arguments are required: ACTION"),
+        (["call"], "the following arguments are required: SERVICE, ACTION\n"),
         (["show-config", "--settings", "tests.functional.service", "--server", "nope:Nope"], "cannot load the server"),
     ],
 )
@@ -359,7 +378,7 @@ def test_introspect_lists_actions_with_documentation_and_schemas(url: str) -> No
 def test_introspect_one_action_and_an_unknown_one(url: str) -> None:
     """`introspect SERVICE ACTION` shows only that action; an unknown action is exit 1 with a hint."""
     result = cli("introspect", "functional", "status", "--redis-url", url)
-    assert result.stdout.splitlines()[1] == "status"
+    assert result.stdout.splitlines()[0] == "status", "the action's name comes first, with no blank line before it"
     assert "verbose (optional): boolean" in result.stdout
     assert "echo" not in result.stdout
     unknown = cli("introspect", "functional", "nope", "--redis-url", url)

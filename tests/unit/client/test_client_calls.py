@@ -10,6 +10,7 @@ from unittest.mock import ANY
 
 import pytest
 
+from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import CallOptions, Client, ServiceHandler
 from pysoa_like.client.errors import CallActionError, CallJobError, ImproperlyConfigured
 from pysoa_like.client.middleware import ClientMiddleware, SendRequestCallable
@@ -53,6 +54,18 @@ def test_settings_are_validated_eagerly() -> None:
     """A bad service config fails when the Client is built, not on first call."""
     with pytest.raises(SettingsError):
         Client({"echo": {"transport": {"path": "no.such.module:Nothing"}}})
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+@pytest.mark.parametrize("config", [["calculator"], "calculator", 5])
+def test_a_config_that_is_not_a_mapping_is_a_settings_error_saying_what_is_expected(
+    client_class: type[Any], config: Any
+) -> None:
+    """``Client(["calculator"])`` (or the asyncio client) raises SettingsError asking for a dict of service name ->
+    settings, not an AttributeError about ``items``."""
+    with pytest.raises(SettingsError, match="expected a dict of service name -> client settings") as failure:
+        client_class(config)
+    assert type(config).__name__ in str(failure.value)
 
 
 def test_unknown_service_raises_improperly_configured(make_client: MakeClient) -> None:

@@ -294,6 +294,32 @@ def test_invalid_expansion_key_is_raised(client: Any) -> None:
         client.call_action("books", "list", books(1), expansions={"book": ["publisher"]})
 
 
+@pytest.mark.parametrize(
+    ("expansions", "message"),
+    [
+        ("book.author", r"expansions must be a mapping \(a dict\) or None, got 'book.author'"),
+        ({"book": "author"}, r"expansions\['book'\] must be a list of expansion names, got 'author'"),
+        ({"book": [1]}, r"expansions\['book'\]: 1 is not an expansion name"),
+    ],
+)
+def test_expansions_of_the_wrong_shape_are_refused_naming_the_argument_and_nothing_is_sent(
+    client: Any, expansions: Any, message: str
+) -> None:
+    """A call's ``expansions`` must be ``{type: [expansion, ...]}``: anything else raises a TypeError naming it before
+    the job is sent (a string was an AttributeError after the call, or read one letter per expansion name)."""
+    with pytest.raises(TypeError, match=message):
+        client.call_action("books", "list", books(1), expansions=expansions)
+    assert requests_to(client, "books") == []
+
+
+def test_expansions_given_as_tuples_or_sets_are_still_accepted(client: Any) -> None:
+    """Any list-like collection of expansion names works, not only a list."""
+    response = client.call_action("books", "list", books(1), expansions={"book": ("author",)})
+    assert response.body["books"][0]["author"]["name"] == "Ann"
+    response = client.call_action("books", "list", books(2), expansions={"book": {"author"}})
+    assert response.body["books"][0]["author"]["name"] == "Bob"
+
+
 def test_expansion_errors_are_ignored_unless_raise_action_errors(client: Any) -> None:
     """A failing expansion route leaves the field unset, unless the expansion sets raise_action_errors."""
     response = client.call_action("books", "list", books(1), expansions={"book": ["lenient"]})
