@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError, QueueFullSendError
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
-from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS, timeout_error
+from pysoa_like.common.transport.redis_gateway._call_timeout import (
+    MINIMUM_LOOK_SECONDS,
+    QUEUE_CHECK_SECONDS,
+    timeout_error,
+)
 from pysoa_like.common.transport.redis_gateway._lanes import READ_MARGIN_SECONDS
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, STANDARD_BACKEND_HINT, Redirect, parse_redirect
 from pysoa_like.core.push_outcomes import (
@@ -37,6 +41,24 @@ __all__ = ["PushRetry", "Pushing"]
 
 def _is_redirect(reply: Any) -> bool:
     return isinstance(reply, RespError) and parse_redirect(reply.text) is not None
+
+
+async def _summed(looks: list[asyncio.Future[list[Any]]], deadline: float) -> int | None:
+    """The sum of the ``LLEN`` replies ``looks`` get by ``deadline``; None when one fails or is not answered."""
+    if not looks:
+        return 0
+    _done, pending = await asyncio.wait(looks, timeout=max(deadline - time.monotonic(), 0))
+    if pending:
+        return None
+    waiting = 0
+    for look in looks:
+        if look.cancelled() or look.exception() is not None:
+            return None
+        [reply] = look.result()
+        if not isinstance(reply, int):
+            return None
+        waiting += reply
+    return waiting
 
 
 class PushRetry:
@@ -305,29 +327,30 @@ class Pushing:
     async def _timeout_error(self, state: LoopState, timeout: float) -> MessageReceiveTimeout:
         """What a timed-out call says: whether its request still waits in the service's queue.
 
-        One ``LLEN`` (on each master of a ring, where the request went to one of them round-robin; taking no turn of
-        the round-robin), waited for at most ``QUEUE_CHECK_SECONDS`` in all (a frozen Redis gets the plain message
-        at once).
+        One ``LLEN`` on each master of a ring (the request went to one of them round-robin; the look takes no turn
+        of the round-robin), all sent before any answer is awaited and awaited for at most ``QUEUE_CHECK_SECONDS``
+        in all (a frozen Redis gets the plain message at once). With less than ``MINIMUM_LOOK_SECONDS`` left before
+        a master's connection is had, or once it is, that master is not asked (the message is the plain one). A look
+        given up closes nothing: its reply is read and dropped when it comes (the connection is the loop's push
+        connection, shared by every call; its replies go to their callers in order, a given-up one to nobody).
         """
-        waiting: int | None = None
         deadline = time.monotonic() + QUEUE_CHECK_SECONDS
+        looks: list[asyncio.Future[list[Any]]] = []
+        waiting: int | None = None
         try:
             slots = await asyncio.wait_for(state.pool.queue_slots(self._queue_key), QUEUE_CHECK_SECONDS)
-            waiting = 0
             for index in slots:
-                left = deadline - time.monotonic()
-                connection = await asyncio.wait_for(self._connection(state, index), max(left, 0.001))
-                looked = connection.send([("LLEN", self._queue_key)], None)
-                done, _pending = await asyncio.wait((looked,), timeout=max(deadline - time.monotonic(), 0.001))
-                if not done or looked.cancelled() or looked.exception() is not None:
-                    looked.cancel()  # its reply, if it comes, is read and dropped
-                    waiting = None
+                if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
                     break
-                [reply] = looked.result()
-                if not isinstance(reply, int):
-                    waiting = None
+                connection = await asyncio.wait_for(self._connection(state, index), deadline - time.monotonic())
+                if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
                     break
-                waiting += reply
+                looks.append(connection.send([("LLEN", self._queue_key)], None))
+            else:
+                waiting = await _summed(looks, deadline)
         except (RedisConnectionError, asyncio.TimeoutError):
             waiting = None
+        finally:
+            for look in looks:
+                look.cancel()  # (one still unanswered: its reply is read and dropped)
         return timeout_error(self.service_name, self._queue_name, timeout, waiting)

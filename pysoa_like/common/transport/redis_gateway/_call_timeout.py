@@ -4,23 +4,36 @@ Checked only once a receive has timed out (one ``LLEN`` of the service's request
 given at most :data:`QUEUE_CHECK_SECONDS` in all), so calls that are answered pay nothing for it. A list still
 holding requests means no worker took them within the timeout: most often no server of that service runs on this
 Redis (or its workers cannot keep up). An empty list means a worker took the request and did not reply in time.
+
+Every master is asked before any answer is read, so a slow master does not eat the time of the next one; a look
+that would start with less than :data:`MINIMUM_LOOK_SECONDS` left is not started (the message is then the plain
+one). The looks go on connections kept for them (``BaseRedisClient.look_lane``): one that gets no answer in time is
+closed, and the connections of the transport's commands and the slot's client (Sentinel's master) are left alone.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import redis
 
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
+from pysoa_like.common.transport.redis_gateway.backend.base import CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.constants import QUEUE_NAME_PREFIX
 from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 
-__all__ = ["QUEUE_CHECK_SECONDS", "call_timeout", "timeout_error"]
+if TYPE_CHECKING:
+    from pysoa_like.common.transport.redis_gateway._lanes import Lane
+
+__all__ = ["MINIMUM_LOOK_SECONDS", "QUEUE_CHECK_SECONDS", "call_timeout", "timeout_error"]
 
 #: How long the look at the queue may take: it only explains a timeout that already happened, so a Redis that
 #: does not answer at once (frozen, overloaded) gets the plain message instead of holding the caller longer.
 QUEUE_CHECK_SECONDS = 0.25
+#: The least time left for which a look at one more master is started (connecting to it may have to come first):
+#: with less, its answer could hardly come in time, and giving it up would only cost a connection.
+MINIMUM_LOOK_SECONDS = 0.01
 
 
 def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, timeout: float) -> MessageReceiveTimeout:
@@ -35,21 +48,41 @@ def call_timeout(core: RedisTransportCore, service_name: str, queue_name: str, t
     Returns:
         The exception to raise, its message saying whether the requests still wait in the service's queue.
     """
-    key = QUEUE_NAME_PREFIX + queue_name
+    deadline = time.monotonic() + QUEUE_CHECK_SECONDS
     try:
-        indexes = core.queue_indexes(key)
-        if len(indexes) == 1:
-            waiting = int(core.run_on_key_master(key, "LLEN", key, within=QUEUE_CHECK_SECONDS))
-        else:
-            # A ring of masters: the request went to one of them (round-robin), so each is looked at, and the look
-            # takes no turn of the round-robin.
-            deadline = time.monotonic() + QUEUE_CHECK_SECONDS
-            waiting = 0
-            for index in indexes:
-                waiting += int(core.run_at(index, "LLEN", key, within=max(deadline - time.monotonic(), 0.001)))
-    except (redis.RedisError, MessageSendError, TypeError, ValueError):
-        return timeout_error(service_name, queue_name, timeout, None)
+        waiting = _queue_length(core, QUEUE_NAME_PREFIX + queue_name, deadline)
+    except (redis.RedisError, MessageSendError, CannotGetConnectionError, TypeError, ValueError):
+        waiting = None
     return timeout_error(service_name, queue_name, timeout, waiting)
+
+
+def _queue_length(core: RedisTransportCore, key: str, deadline: float) -> int | None:
+    """The length of the request list ``key`` summed over the masters that may hold it (every master of a ring, the
+    request having gone to one of them round-robin; the look takes no turn of the round-robin), read by
+    ``deadline``; None when there was no time left to ask one of them.
+
+    Raises:
+        redis.RedisError: A master refused the command, failed, or did not answer in time.
+    """
+    asked: list[Lane] = []
+    try:
+        for index in core.queue_indexes(key):
+            if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
+                return None
+            lane = core._look_lane(index)
+            lane.open_by(deadline)
+            if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
+                return None
+            lane.ask(("LLEN", key), deadline)
+            asked.append(lane)
+        waiting = 0
+        while asked:
+            waiting += int(asked[0].answer())
+            del asked[0]
+        return waiting
+    finally:
+        for lane in asked:
+            lane.close()  # its answer was not read: the connection is of no use to the next look
 
 
 def timeout_error(service_name: str, queue_name: str, timeout: float, waiting: int | None) -> MessageReceiveTimeout:

@@ -5,10 +5,15 @@ may run one) are those of a send to another master than the reply list's, of a b
 push made again; single commands (at-least-once delivery's, the liveness keys') and Redis Cluster's ``ASK``
 redirections (``ASKING`` first, on the connection to the node the answer names) go so too. A call's own push goes
 with the wait for its reply, and a server's reply without waiting for Redis' answer (both in :mod:`._lanes`).
+
+A look at a timed-out call's queue is written (:meth:`RoundTrips.ask`) and its reply read later
+(:meth:`RoundTrips.answer`), so that every master of a ring is asked at once; it goes on a lane kept for such looks
+(see ``BaseRedisClient.look_lane``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +39,7 @@ from pysoa_like.core.redis_protocol import (
 )
 
 if TYPE_CHECKING:
+    from pysoa_like.common.transport.redis_gateway._connect import SocketConnection
     from pysoa_like.common.transport.redis_gateway._lanes import ReplyReader
 
 __all__ = ["RoundTrips"]
@@ -50,8 +56,11 @@ class RoundTrips:
     _loaded: set[int]
     _fused: Any
     _deferred: list[tuple[PushItem, bool, int]]
+    _connection: SocketConnection
 
     if TYPE_CHECKING:
+
+        def _shorten_read(self, seconds: float) -> None: ...
 
         def _settle_fused(self) -> None: ...
 
@@ -192,8 +201,50 @@ class RoundTrips:
             self._settle_fused()
         if self._deferred:
             self.settle()
+        self.ask(command, deadline)
+        return self._reply()
+
+    def open_by(self, deadline: float) -> None:
+        """Open the connection if it is not open, within what is left until ``deadline`` (not a quarter second step
+        more, see the module docstring of :mod:`._lanes`): before :meth:`ask`, for a caller that asks only if time
+        is left then.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: Connecting failed or timed out.
+        """
+        if self._connection.sock is None:
+            budget = max(deadline - time.monotonic(), 0.001)
+            self._connection.connect(budget)
+            self._shorten_read(budget)  # (the socket's timeout as connecting left it; the next write sets it again)
+
+    def ask(self, command: tuple[Any, ...], deadline: float | None) -> None:
+        """Write one small command whose reply :meth:`answer` reads by ``deadline`` (a look at a queue; None:
+        ``socket_timeout`` from now).
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: Connecting or the write failed (the connection is closed).
+        """
         try:
             self._send(pack_commands([command]), deadline)
+        except BaseException:
+            self._disconnect()
+            raise
+
+    def answer(self) -> Any:
+        """The reply to the command :meth:`ask` wrote, read by its deadline exactly (a receive is not given the
+        rest of a quarter second step, as a call's are).
+
+        Raises:
+            redis.ResponseError: Redis refused the command (the connection stays open).
+            redis.ConnectionError, redis.TimeoutError: The connection failed, or no reply came by the deadline (the
+                connection is closed: the reply, if it comes, would be taken for the next command's).
+        """
+        self._shorten_read(self._reader.read_deadline - time.monotonic())
+        return self._reply()
+
+    def _reply(self) -> Any:
+        """Read one reply, an error reply raised (a failure to read closes the connection)."""
+        try:
             reply = self._reader.read()
         except BaseException:
             self._disconnect()

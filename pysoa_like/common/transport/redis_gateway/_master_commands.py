@@ -1,5 +1,6 @@
-"""One small command at a time on a given master: at-least-once delivery's, the liveness keys', and a timed-out
-call's look at its queue; the replies owed on the connection are read first, and Redis Cluster's redirects followed."""
+"""One small command at a time on a given master: at-least-once delivery's and the liveness keys'; the replies owed
+on the connection are read first, and Redis Cluster's redirects followed. A timed-out call's look at its queue goes
+on a connection of its own (:meth:`MasterCommands._look_lane`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import redis
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS
 
 if TYPE_CHECKING:
+    from pysoa_like.common.metrics import MetricsRecorder
     from pysoa_like.common.transport.redis_gateway._lanes import Lane
     from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient
     from pysoa_like.core.cluster import Redirect
@@ -27,6 +29,9 @@ class MasterCommands:
         def backend_layer(self) -> BaseRedisClient: ...
 
         def _backend_for(self, error_prefix: str) -> BaseRedisClient: ...
+
+        metrics: MetricsRecorder
+        prefix: str
 
         def _lane(self, key: str, timer_name: str, error_prefix: str) -> tuple[int, Lane]: ...
 
@@ -57,6 +62,17 @@ class MasterCommands:
             self.backend_layer.reset_client(index)
             raise
 
+    def _look_lane(self, index: int) -> Lane:
+        """The thread's connection to ring slot ``index``'s master kept for looks at a request queue (see
+        :meth:`~pysoa_like.common.transport.redis_gateway.backend.base.BaseRedisClient.look_lane`): a look that
+        times out closes it, and neither the thread's lane of the transport's commands nor the slot's client.
+
+        Raises:
+            MessageSendError: The backend cannot be made yet (no Sentinel lists the services to discover).
+            CannotGetConnectionError: No master is known for the slot.
+        """
+        return self._backend_for("send").look_lane(index, self.metrics, self.prefix)
+
     def queue_indexes(self, key: str) -> list[int]:
         """The ring slots where the request queue ``key`` may hold messages: every master of a ring, or the
         queue's slot under Redis Cluster (at-least-once delivery keeps its keys beside the queue on each).
@@ -69,8 +85,7 @@ class MasterCommands:
     def run_on_key_master(self, key: str, *command: Any, within: float | None = None) -> Any:
         """Run one small command on the master serving ``key`` (hashed like a reply list when it has ``!``).
 
-        For the liveness keys of watched requests and the look at a timed-out call's queue; the caller decides
-        what a failure means.
+        For the liveness keys of watched requests; the caller decides what a failure means.
 
         Args:
             within: Seconds Redis has to answer (connecting included); None for ``socket_timeout``.

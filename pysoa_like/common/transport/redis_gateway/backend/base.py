@@ -28,6 +28,7 @@ from pysoa_like.core.keys import HostRing
 
 __all__ = [
     "DEFAULT_CONNECTION_KWARGS",
+    "QUEUE_LOOKS",
     "URL_SCHEMES",
     "BaseRedisClient",
     "CannotGetConnectionError",
@@ -155,6 +156,11 @@ def merge_connection_kwargs(connection_kwargs: Mapping[str, Any] | None, redis_d
     return merged
 
 
+#: The name of the thread's lanes kept for looks at a request queue (with the slot, or the node's address), see
+#: :meth:`BaseRedisClient.look_lane`.
+QUEUE_LOOKS = "queue looks"
+
+
 class BaseRedisClient(abc.ABC):
     """A ring of Redis masters and the rule choosing one for a key.
 
@@ -226,6 +232,19 @@ class BaseRedisClient(abc.ABC):
         if lane is not None and lane.client is client:
             return lane  # the usual case, without thread_lane's call
         return self.thread_lane(index, client)
+
+    def look_lane(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> Lane:
+        """The calling thread's connection to ring slot ``index``'s master kept for looks at a request queue (a
+        timed-out call's, see ``_call_timeout``), apart from the lane of the transport's commands.
+
+        A look that gets no answer in time closes this connection, and only it: the thread's other commands keep
+        their lane, and the slot's client (Sentinel's master) is not forgotten, since a Redis slower than a look's
+        quarter second has not failed.
+
+        Raises:
+            CannotGetConnectionError: If the slot has no reachable master.
+        """
+        return self.thread_lane((QUEUE_LOOKS, index), self.client_at(index, metrics, metrics_prefix))
 
     def thread_lane(self, name: Hashable, client: SlotClient) -> Lane:
         """The calling thread's lane called ``name`` (a ring slot, a node's address), made on ``client``.

@@ -23,6 +23,7 @@ from redis.connection import SSLConnection, parse_url
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.redis_gateway._lanes import Lane
 from pysoa_like.common.transport.redis_gateway.backend.base import (
+    QUEUE_LOOKS,
     BaseRedisClient,
     CannotGetConnectionError,
     SlotClient,
@@ -200,6 +201,16 @@ class ClusterRedisClient(BaseRedisClient):
             CannotGetConnectionError: No node could tell the topology, or no master serves the slot.
         """
         return self.lane_for_address(self._address_of(index, metrics, metrics_prefix))
+
+    def look_lane(self, index: int, metrics: MetricsRecorder | None = None, metrics_prefix: str = "") -> Lane:
+        """The calling thread's connection kept for looks at a request queue, to the master serving slot ``index``
+        (one per thread and node, see :meth:`BaseRedisClient.look_lane`).
+
+        Raises:
+            CannotGetConnectionError: No node could tell the topology, or no master serves the slot.
+        """
+        address = self._address_of(index, metrics, metrics_prefix)
+        return self.thread_lane((QUEUE_LOOKS, address), self._client_for(address))
 
     def lane_for_address(self, address: NodeAddress) -> Lane:
         """The calling thread's connection to the node at ``address`` (made on first use)."""
