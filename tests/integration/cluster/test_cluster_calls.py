@@ -12,7 +12,8 @@ import redis
 
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
-from pysoa_like.common.transport.errors import MessageSendError
+from pysoa_like.common.metrics import CountingMetricsRecorder
+from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageSendError
 from pysoa_like.common.transport.redis_gateway._aio_ring import aio_ring_of
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.cluster import ClusterRedisClient
@@ -28,6 +29,7 @@ from tests.functional.conftest import Runner
 from tests.integration.cluster.conftest import (
     BLOCKING,
     LoopClient,
+    client_settings,
     cluster_transport,
     send_one,
     services_on_distinct_masters,
@@ -286,3 +288,40 @@ def test_a_reply_to_a_moved_slot_follows_it(cluster: RedisCluster) -> None:
     server.send_response_message(request["id"], request["meta"], {"actions": [], "errors": [], "context": {}})
     server.flush_responses()
     assert client.receive_response_message(5).request_id == 3
+
+
+class _MovesOnTimeout(CountingMetricsRecorder):
+    """A counting recorder that runs the moves it is given (one each time) when a receive times out, right before
+    the timed-out call's look at its queue."""
+
+    def __init__(self, moves: list[Callable[[], object]]) -> None:
+        super().__init__()
+        self.moves = moves
+
+    def counter(self, name: str, **tags: Any) -> Any:
+        if name.endswith("receive.error.timeout") and self.moves:
+            self.moves.pop()()
+        return super().counter(name, **tags)
+
+
+def test_a_timed_out_calls_look_follows_its_queue_to_another_master(cluster: RedisCluster) -> None:
+    """The slot of a service's request queue moves (with the request waiting in it) to another master the moment a
+    call times out: the look at the queue learns the move from the ``MOVED`` answer (counted, as any command's) and
+    asks the new master, so the message still says that no worker took the request (the look on a connection of
+    its own used to take the answer for a failure: the plain message, and the map of slots not told)."""
+    slot = slot_of_service("looked-for")
+    source = cluster.slot_owner(slot)
+    target = next(node for node in cluster.masters() if node is not source)
+    settings = client_settings(cluster)
+    settings["metrics"] = {"object": _MovesOnTimeout, "kwargs": {"moves": [lambda: cluster.migrate_slot(slot, target)]}}
+    client = Client({"looked-for": settings})
+    # Given a queue whose slot moves the moment the call times out
+    # When the call's look at the queue runs
+    with pytest.raises(MessageReceiveTimeout) as raised:
+        client.call_action("looked-for", "anything", timeout=0.5)
+    # Then it found the request on the new master, and the move was counted
+    assert "no worker took the request" in str(raised.value), str(raised.value)
+    assert cluster.slot_owner(slot) is target
+    recorder = client.handlers["looked-for"].metrics
+    assert isinstance(recorder, CountingMetricsRecorder)
+    assert recorder.get_count("client.transport.redis_gateway.redirect.moved") >= 1

@@ -15,6 +15,7 @@ import pytest
 from pysoa_like.client.async_client import AsyncClient
 from pysoa_like.client.client import Client
 from pysoa_like.common.transport.errors import MessageReceiveTimeout
+from pysoa_like.common.transport.redis_gateway import _aio_pushing, _call_timeout
 from pysoa_like.common.transport.redis_gateway._call_timeout import QUEUE_CHECK_SECONDS
 from pysoa_like.test.redis import RedisRing, RedisSentinelGroup, RedisServerProcess
 from tests.integration._latency_proxy import LatencyProxy
@@ -22,6 +23,8 @@ from tests.integration.redis_transport._helpers import RecordingMetrics
 
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
 _CALL_TIMEOUT = 0.3
+# A look's whole budget in the test of looks left without time: less than MINIMUM_LOOK_SECONDS (10 ms).
+_TOO_SHORT_LOOK_SECONDS = 0.005
 # What a look at a ring's queue took (from the receive timeout to the error) at most, on a loaded machine too.
 _LOOK_SLACK_SECONDS = 0.1
 
@@ -72,8 +75,8 @@ def proxies(ring: RedisRing) -> Iterator[list[LatencyProxy]]:
         yield [first, second]
 
 
-def _client(client_class: type[Client] | type[AsyncClient], hosts: list[Any], slowing: _Slowing) -> Any:
-    settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": hosts}}
+def _client(client_class: type[Client] | type[AsyncClient], hosts: list[Any], slowing: _Slowing, **layer: Any) -> Any:
+    settings = {"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": hosts, **layer}}
     transport = {"path": _CLIENT_TRANSPORT, "kwargs": settings}
     metrics = {"object": _SlowsRedisOnTimeout, "kwargs": {"slowing": slowing}}
     return client_class({"echo": {"transport": transport, "metrics": metrics}})
@@ -165,41 +168,100 @@ def test_a_look_a_master_does_not_answer_in_time_closes_no_connection_of_the_cal
     messages, before, used = asyncio.run(scenario(_calls(client)))
     # Then the look said nothing of the queue, the calls went on, and every connection of the calls is one of before
     assert messages[2].startswith("No message received for service echo within"), messages
+    assert all("no worker took the request" in message for message in messages[3:]), messages
     assert used and used <= before, (used, before)
 
 
-def test_a_look_left_without_time_is_not_started(ring: RedisRing, proxies: list[LatencyProxy]) -> None:
-    """The first master stops answering (its proxy holds what clients send) the moment the first call times out:
-    opening the look's connection to it (its handshake names the client) takes the whole look's time, so the
-    second master is not asked at all: no connection is opened to it and it runs no ``LLEN``."""
+def _llen_runs(ring: RedisRing) -> list[int]:
+    """How many ``LLEN`` each master of ``ring`` ran (the send script's count too)."""
+    runs = []
+    for server in ring:
+        with server.client() as inspector:
+            runs.append(inspector.info("commandstats").get("cmdstat_llen", {}).get("calls", 0))
+    return runs
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_a_look_left_without_time_is_not_started(
+    ring: RedisRing,
+    proxies: list[LatencyProxy],
+    client_class: type[Client] | type[AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A look whose whole budget is less than ``MINIMUM_LOOK_SECONDS`` asks no master (the message is the plain one),
+    although the connections it would ask on are open: an answer could hardly come in time (both drivers used to
+    write the ``LLEN`` whatever time was left)."""
     slowing = _Slowing()
-    layer = {"hosts": [proxy.address for proxy in proxies], "connection_kwargs": {"client_name": "looked-at"}}
-    settings = {"backend_type": "redis.standard", "backend_layer_kwargs": layer}
-    transport = {"path": _CLIENT_TRANSPORT, "kwargs": settings}
-    metrics = {"object": _SlowsRedisOnTimeout, "kwargs": {"slowing": slowing}}
-    client = Client({"echo": {"transport": transport, "metrics": metrics}})
-    with ring[1].client() as second:
+    client = _client(client_class, [proxy.address for proxy in proxies], slowing)
+    before: list[list[int]] = []
 
-        def seen_by_the_second_master() -> tuple[set[int], int]:
-            """Its connections, and how many LLEN it ran (the send script's count too)."""
-            me = second.client_id()
-            connections = {int(entry["id"]) for entry in second.client_list() if int(entry["id"]) != me}
-            return connections, second.info("commandstats").get("cmdstat_llen", {}).get("calls", 0)
+    async def scenario(calls: Callable[[int], Awaitable[list[str]]]) -> list[str]:
+        messages = await calls(1)  # (the connections the looks go on are opened)
+        # Given looks left less time than a look needs
+        for module in (_call_timeout, _aio_pushing):
+            monkeypatch.setattr(module, "QUEUE_CHECK_SECONDS", _TOO_SHORT_LOOK_SECONDS)
+        slowing.slow_down = lambda: before.append(_llen_runs(ring))
+        # When the next call times out
+        messages += await calls(1)
+        await asyncio.sleep(0.1)  # (an LLEN written, if any, is run)
+        return messages
 
-        def slow_down() -> None:
-            proxies[0].hold_requests()
-            before.append(seen_by_the_second_master())
+    messages = asyncio.run(scenario(_calls(client)))
+    # Then neither master was asked
+    assert "no worker took the request" in messages[0], messages
+    assert messages[1].startswith("No message received for service echo within"), messages
+    assert before == [_llen_runs(ring)]
 
-        before: list[tuple[set[int], int]] = []
-        # Given a first master that stops answering the moment the call times out
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_the_next_look_over_a_slow_link_tells_where_the_request_is(
+    ring: RedisRing, client_class: type[Client] | type[AsyncClient]
+) -> None:
+    """Over a link of 0.14 s a round trip, a thread's first look also opens its connection (whose handshake names
+    the client), which leaves the ``LLEN`` too little of the quarter second; the look given up leaves that
+    connection open, so the next timed-out call's look is answered in time (it used to close it: every look
+    connected anew, and none told where the request was)."""
+    ring.flush()
+    with LatencyProxy(ring[0].address, 0.07) as proxy:
+        client = _client(client_class, [proxy.address], _Slowing(), connection_kwargs={"client_name": "far-away"})
+        # Given a Redis far away
+        # When three calls time out
+        messages = asyncio.run(_calls(client)(3))
+    # Then the looks after the first (the blocking driver's opened its connection) tell where the request is
+    assert all("no worker took the request" in message for message in messages[1:]), messages
+
+
+def test_a_look_connection_redis_closed_while_idle_is_opened_again_within_the_look(
+    ring: RedisRing, proxies: list[LatencyProxy]
+) -> None:
+    """Redis closes connections idle for a second, the looks' too; once the masters are 0.2 s a round trip away,
+    the next look opens its connections again within its quarter second (a closed connection was found only when
+    the look was written, and opened again with a budget rounded up to a quarter second step: about 0.4 s)."""
+    slowing = _Slowing()
+    client = _client(Client, [proxy.address for proxy in proxies], slowing, connection_kwargs={"client_name": "idle"})
+
+    def slow_down() -> None:
+        for proxy in proxies:
+            proxy.delay = 0.1
+
+    def idle_timeout(seconds: int) -> None:
+        for server in ring:
+            with server.client() as configuring:
+                configuring.config_set("timeout", seconds)
+
+    idle_timeout(1)
+    try:
+        asyncio.run(_calls(client)(1))  # (the looks' connections are opened)
+        # Given look connections that Redis closed while idle, and masters far away from the next timeout on
+        time.sleep(2.5)
         slowing.slow_down = slow_down
-        # When the look at the queue runs (its first: its connections are opened)
-        [message] = asyncio.run(_calls(client)(1))
-        after = seen_by_the_second_master()
-    proxies[0].release_requests()
-    # Then it says nothing of the queue, and the second master saw nothing of it
-    assert message.startswith("No message received for service echo within"), message
-    assert [after] == before
+        # When the next call's look runs
+        asyncio.run(_calls(client)(1))
+        looked = time.monotonic() - slowing.timed_out_at
+    finally:
+        idle_timeout(0)
+    # Then it took no longer than its budget
+    assert looked < QUEUE_CHECK_SECONDS + _LOOK_SLACK_SECONDS, looked
 
 
 def test_a_look_a_sentinel_master_does_not_answer_in_time_keeps_the_process_on_that_master() -> None:

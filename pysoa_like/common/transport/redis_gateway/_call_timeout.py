@@ -7,8 +7,11 @@ Redis (or its workers cannot keep up). An empty list means a worker took the req
 
 Every master is asked before any answer is read, so a slow master does not eat the time of the next one; a look
 that would start with less than :data:`MINIMUM_LOOK_SECONDS` left is not started (the message is then the plain
-one). The looks go on connections kept for them (``BaseRedisClient.look_lane``): one that gets no answer in time is
-closed, and the connections of the transport's commands and the slot's client (Sentinel's master) are left alone.
+one). The looks go on connections kept for them (``BaseRedisClient.look_lane``), one per thread and master, opened
+by the thread's first look (over a slow network, the connection and its handshake may then take the whole budget).
+A look that gets no answer in time closes nothing: its reply is read and dropped before the next look's, so the
+next look does not connect anew; the connections of the transport's commands and the slot's client (Sentinel's
+master) are left alone.
 """
 
 from __future__ import annotations
@@ -62,27 +65,50 @@ def _queue_length(core: RedisTransportCore, key: str, deadline: float) -> int | 
     ``deadline``; None when there was no time left to ask one of them.
 
     Raises:
-        redis.RedisError: A master refused the command, failed, or did not answer in time.
+        redis.RedisError: A master refused the command, failed, or did not answer in time (a look given up leaves
+            its connection open, its reply to be dropped before the next look's).
     """
     asked: list[Lane] = []
+    for index in core.queue_indexes(key):
+        lane = _asked(core, index, key, deadline)
+        if lane is None:
+            return None
+        asked.append(lane)
+    return sum(_answer(core, lane, key, deadline) for lane in asked)
+
+
+def _asked(core: RedisTransportCore, index: int, key: str, deadline: float) -> Lane | None:
+    """The look lane to ring slot ``index``'s master, ``LLEN key`` written on it; None (nothing written, no
+    connection opened) when less than ``MINIMUM_LOOK_SECONDS`` is left before or after its connection is had."""
+    if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
+        return None
+    lane = core._look_lane(index)
+    lane.open_by(deadline)
+    if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
+        return None
+    lane.ask(("LLEN", key), deadline)
+    return lane
+
+
+def _answer(core: RedisTransportCore, lane: Lane, key: str, deadline: float) -> int:
+    """The ``LLEN`` reply ``lane`` gets; under Redis Cluster, a ``MOVED`` or ``ASK`` answer (the queue's slot moved
+    while the call waited) is learned from, as any command's, and the look followed once."""
     try:
-        for index in core.queue_indexes(key):
-            if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
-                return None
-            lane = core._look_lane(index)
-            lane.open_by(deadline)
-            if deadline - time.monotonic() < MINIMUM_LOOK_SECONDS:
-                return None
-            lane.ask(("LLEN", key), deadline)
-            asked.append(lane)
-        waiting = 0
-        while asked:
-            waiting += int(asked[0].answer())
-            del asked[0]
-        return waiting
-    finally:
-        for lane in asked:
-            lane.close()  # its answer was not read: the connection is of no use to the next look
+        return int(lane.answer())
+    except redis.ResponseError as exc:
+        redirect = core._redirected(exc, lane)
+        if redirect is None:
+            raise
+        if redirect.ask:
+            reply = core._lane_at_address(redirect, "send").execute_asking(("LLEN", key), deadline)
+            if isinstance(reply, Exception):
+                raise reply from None
+            return int(reply)
+        [index] = core.queue_indexes(key)  # (Redis Cluster: the queue's slot, now mapped to its new master)
+        moved = _asked(core, index, key, deadline)
+        if moved is None:
+            raise
+        return int(moved.answer())
 
 
 def timeout_error(service_name: str, queue_name: str, timeout: float, waiting: int | None) -> MessageReceiveTimeout:

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from pysoa_like.common.transport.redis_gateway._reply_errors import (
     TransactionAbortedError,
     must_push_again,
@@ -48,8 +50,9 @@ __all__ = ["RoundTrips"]
 class RoundTrips:
     """A base of :class:`~pysoa_like.common.transport.redis_gateway._lanes.Lane`: its commands answered at once."""
 
-    # Whether big items may be pushed in a transaction on this connection (None: not probed yet).
-    __slots__ = ("_transactions",)
+    # _transactions: whether big items may be pushed in a transaction on this connection (None: not probed yet);
+    # _last_write: when the lane last wrote (or found its connection alive); _owed: see below.
+    __slots__ = ("_last_write", "_owed", "_transactions")
 
     _transactions: bool | None
     _reader: ReplyReader
@@ -57,8 +60,13 @@ class RoundTrips:
     _fused: Any
     _deferred: list[tuple[PushItem, bool, int]]
     _connection: SocketConnection
+    _last_write: float
+    #: How many replies to :meth:`ask`'s commands are still to be read on the connection.
+    _owed: int
 
     if TYPE_CHECKING:
+
+        def check_connection(self) -> bool: ...
 
         def _shorten_read(self, seconds: float) -> None: ...
 
@@ -201,54 +209,102 @@ class RoundTrips:
             self._settle_fused()
         if self._deferred:
             self.settle()
-        self.ask(command, deadline)
-        return self._reply()
+        try:
+            self._send(pack_commands([command]), deadline)
+            reply = self._reader.read()
+        except BaseException:
+            self._disconnect()
+            raise
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def open_by(self, deadline: float) -> None:
-        """Open the connection if it is not open, within what is left until ``deadline`` (not a quarter second step
-        more, see the module docstring of :mod:`._lanes`): before :meth:`ask`, for a caller that asks only if time
-        is left then.
+        """Make the connection ready for :meth:`ask` within what is left until ``deadline`` (not a quarter second step
+        more, see the module docstring of :mod:`._lanes`): for a caller that asks only if time is left then.
+
+        The replies of looks given up (:meth:`answer` timed out) that have come are read and dropped; a connection
+        Redis closed while it was idle is found here (and one not open is opened), not in :meth:`ask`.
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: Connecting failed or timed out.
         """
+        if self._connection.sock is not None:
+            if self._owed:
+                self._drop_owed()
+            else:
+                self.check_connection()
         if self._connection.sock is None:
+            self._owed = 0
             budget = max(deadline - time.monotonic(), 0.001)
             self._connection.connect(budget)
             self._shorten_read(budget)  # (the socket's timeout as connecting left it; the next write sets it again)
 
+    def _drop_owed(self) -> None:
+        """Read and drop the replies owed to looks given up that have come (without waiting for the others); a
+        connection found closed meanwhile is closed."""
+        from pysoa_like.common.transport.redis_gateway._lanes import looks_closed  # (_lanes imports this module)
+
+        sock = self._connection.sock
+        reader = self._reader
+        reader.read_deadline = 0.0  # (a receive that runs out is not tried again)
+        self._shorten_read(0.001)
+        try:
+            while self._owed and looks_closed(sock):  # (readable: a reply came, or the end of the connection)
+                reader.read()
+                self._owed -= 1
+        except redis.TimeoutError:
+            return  # a reply partly come: the parser keeps it, and the rest is read before the next look's reply
+        except redis.ConnectionError:
+            self._disconnect()  # closed by Redis (idle timeout, restart): open_by connects anew
+            return
+        except BaseException:
+            self._disconnect()
+            raise
+        if not self._owed:
+            self.check_connection()
+
     def ask(self, command: tuple[Any, ...], deadline: float | None) -> None:
         """Write one small command whose reply :meth:`answer` reads by ``deadline`` (a look at a queue; None:
-        ``socket_timeout`` from now).
+        ``socket_timeout`` from now); after :meth:`open_by`.
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: Connecting or the write failed (the connection is closed).
         """
+        if self._owed:
+            # Replies still owed, and about to be read: the socket may be readable although the connection is alive.
+            self._last_write = time.monotonic()
         try:
             self._send(pack_commands([command]), deadline)
         except BaseException:
             self._disconnect()
             raise
+        self._owed += 1
 
     def answer(self) -> Any:
         """The reply to the command :meth:`ask` wrote, read by its deadline exactly (a receive is not given the
-        rest of a quarter second step, as a call's are).
+        rest of a quarter second step, as a call's are); the replies still owed to looks given up come first, and
+        are dropped.
 
         Raises:
             redis.ResponseError: Redis refused the command (the connection stays open).
-            redis.ConnectionError, redis.TimeoutError: The connection failed, or no reply came by the deadline (the
-                connection is closed: the reply, if it comes, would be taken for the next command's).
+            redis.TimeoutError: No reply came by the deadline: the look is given up, and the connection stays open
+                (its reply is dropped when it comes, so the next look need not connect anew).
+            redis.ConnectionError: The connection failed (and is closed).
         """
         self._shorten_read(self._reader.read_deadline - time.monotonic())
-        return self._reply()
-
-    def _reply(self) -> Any:
-        """Read one reply, an error reply raised (a failure to read closes the connection)."""
+        read = self._reader.read
         try:
-            reply = self._reader.read()
+            while self._owed > 1:
+                read()  # a look given up: its reply goes to nobody
+                self._owed -= 1
+            reply = read()
+        except redis.TimeoutError:
+            raise
         except BaseException:
             self._disconnect()
             raise
+        self._owed = 0
         if isinstance(reply, Exception):
             raise reply
         return reply

@@ -244,7 +244,6 @@ class Lane(RoundTrips):
         "_early",
         "_encoded_waits",
         "_fused",
-        "_last_write",
         "_loaded",
         "_reader",
         "_socket_timeout",
@@ -269,6 +268,8 @@ class Lane(RoundTrips):
         self._loaded: set[int] = set()
         # Whether big items may be pushed in a transaction on this connection (None: not probed yet).
         self._transactions: bool | None = None
+        # Replies to looks at a queue (RoundTrips.ask) not read yet: a look given up leaves its reply to be dropped.
+        self._owed = 0
         # Pushes written but whose replies are not read yet (see push_deferred), in order, each with whether it
         # went as a transaction and how many replies it gets (those of the commands written just before it, which
         # come first, then its own).
@@ -318,6 +319,7 @@ class Lane(RoundTrips):
         self._reader.reset()
         self._loaded.clear()
         self._transactions = None
+        self._owed = 0
         self._fused = None  # the wait went with the connection (the reply, if popped, is lost with it)
         if self._deferred:
             # Their replies went with the connection: whether Redis ran them cannot be known. Left pending,

@@ -65,7 +65,8 @@ class MasterCommands:
     def _look_lane(self, index: int) -> Lane:
         """The thread's connection to ring slot ``index``'s master kept for looks at a request queue (see
         :meth:`~pysoa_like.common.transport.redis_gateway.backend.base.BaseRedisClient.look_lane`): a look that
-        times out closes it, and neither the thread's lane of the transport's commands nor the slot's client.
+        times out leaves it open (its reply dropped later), and neither the thread's lane of the transport's commands
+        nor the slot's client is touched.
 
         Raises:
             MessageSendError: The backend cannot be made yet (no Sentinel lists the services to discover).

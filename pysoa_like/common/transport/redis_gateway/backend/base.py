@@ -237,7 +237,8 @@ class BaseRedisClient(abc.ABC):
         """The calling thread's connection to ring slot ``index``'s master kept for looks at a request queue (a
         timed-out call's, see ``_call_timeout``), apart from the lane of the transport's commands.
 
-        A look that gets no answer in time closes this connection, and only it: the thread's other commands keep
+        The thread's first look opens it (paying for a connection); a look that gets no answer in time leaves it
+        open, its reply dropped when the next look comes, and touches nothing else: the thread's other commands keep
         their lane, and the slot's client (Sentinel's master) is not forgotten, since a Redis slower than a look's
         quarter second has not failed.
 
