@@ -11,7 +11,8 @@ one). The looks go on connections kept for them (``BaseRedisClient.look_lane``),
 by the thread's first look (over a slow network, the connection and its handshake may then take the whole budget).
 A look that gets no answer in time closes nothing: its reply is read and dropped before the next look's, so the
 next look does not connect anew; the connections of the transport's commands and the slot's client (Sentinel's
-master) are left alone.
+master) are left alone. The one exception is a look Redis Cluster redirects with ``ASK`` (its slot is migrating):
+it runs on the thread's connection to the node named, which a look given up there closes.
 """
 
 from __future__ import annotations

@@ -274,12 +274,12 @@ class RoundTrips:
         if self._owed:
             # Replies still owed, and about to be read: the socket may be readable although the connection is alive.
             self._last_write = time.monotonic()
+        self._owed += 1  # counted first: a write that fails closes the connection, which forgets the count
         try:
             self._send(pack_commands([command]), deadline)
         except BaseException:
             self._disconnect()
             raise
-        self._owed += 1
 
     def answer(self) -> Any:
         """The reply to the command :meth:`ask` wrote, read by its deadline exactly (a receive is not given the
@@ -299,12 +299,12 @@ class RoundTrips:
                 read()  # a look given up: its reply goes to nobody
                 self._owed -= 1
             reply = read()
+            self._owed = 0
         except redis.TimeoutError:
             raise
         except BaseException:
             self._disconnect()
             raise
-        self._owed = 0
         if isinstance(reply, Exception):
             raise reply
         return reply
