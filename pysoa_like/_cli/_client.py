@@ -113,24 +113,18 @@ def errors_as_dicts(errors: Iterable[Error]) -> list[dict[str, Any]]:
     ]
 
 
-# What the Redis transports' timeout says once it has looked at the service's request queue
-# (redis_gateway/_call_timeout.py): the request was taken by a worker, or still waits there.
-_TAKEN = "a worker took the request"
-_NOT_TAKEN = "no worker took the request"
-
-
 def timeout_problem(target: Target, service: str, timeout: float, exc: MessageReceiveTimeout) -> str:
     """What to tell of a call that got no reply in time: asks whether the service runs only when it may not.
 
-    A worker that took the request shows the service runs (its action was slower than the timeout); a request
-    nobody took, or a timeout the transport could not explain, may mean that no server of the service runs there.
+    A worker that took the request (the transport found the queue empty: ``exc.queue_length == 0``) shows the
+    service runs (its action was slower than the timeout); a request nobody took, or a timeout the transport
+    could not explain, may mean that no server of the service runs there.
     """
     head = f"no response from service {service!r} within {timeout:g} s ({target.describe()})"
-    reason = str(exc)
-    if _TAKEN in reason:
-        return f"{head}: {_TAKEN} but did not reply in time (a longer --timeout may help)"
-    if _NOT_TAKEN in reason:
-        head = f"{head}: {_NOT_TAKEN}"
+    if exc.queue_length == 0:
+        return f"{head}: a worker took the request but did not reply in time (a longer --timeout may help)"
+    if exc.queue_length:
+        head = f"{head}: no worker took the request"
     return f"{head}; is it running? `pysoa-like services` shows the request queues"
 
 

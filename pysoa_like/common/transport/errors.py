@@ -61,7 +61,16 @@ class TransientPySOATransportError(PySOATransportError):
 
 
 class MessageReceiveTimeout(TransientPySOATransportError):
-    """No message arrived within the timeout, or the one that arrived had expired."""
+    """No message arrived within the timeout, or the one that arrived had expired.
+
+    Attributes:
+        queue_length: For a call over Redis that timed out, how many requests still waited in the service's
+            request queue when the transport looked (``0``: a worker took the request and did not reply in
+            time; more: no worker took it); ``None`` when that is not known (the queue could not be read in
+            time, another transport, or another cause).
+    """
+
+    queue_length: int | None = None
 
 
 class MessageSendTimeout(TransientPySOATransportError):

@@ -65,6 +65,7 @@ def test_a_request_nobody_took_says_no_worker_took_it(client: Client, call: str)
         r"they are all busy\)",
         str(info.value),
     )
+    assert info.value.queue_length == 1  # what the message says, for code (the CLI) that must not parse it
 
 
 def test_a_request_a_worker_took_says_the_worker_did_not_reply(client: Client, redis_client: redis.Redis) -> None:
@@ -78,6 +79,7 @@ def test_a_request_a_worker_took_says_the_worker_did_not_reply(client: Client, r
         r"\(the service's queue is empty\)",
         str(info.value),
     )
+    assert info.value.queue_length == 0
 
 
 def test_a_timeout_whose_queue_cannot_be_read_keeps_the_plain_message(
@@ -87,8 +89,11 @@ def test_a_timeout_whose_queue_cannot_be_read_keeps_the_plain_message(
     future = client.call_action_future("billing", "charge", {}, timeout=1)
     redis_client.delete("pysoa:service.billing")
     redis_client.set("pysoa:service.billing", "not a list")
-    with pytest.raises(MessageReceiveTimeout, match=r"^No message received for service billing within (1|0\.[5-9]) s$"):
+    with pytest.raises(
+        MessageReceiveTimeout, match=r"^No message received for service billing within (1|0\.[5-9]) s$"
+    ) as info:
         future.result()
+    assert info.value.queue_length is None
 
 
 class _FreezeRedisOnTimeout(RecordingMetrics):

@@ -127,12 +127,15 @@ def timeout_error(service_name: str, queue_name: str, timeout: float, waiting: i
         return MessageReceiveTimeout(f"No message received for service {service_name} within {seconds} s")
     if waiting:
         requests = "1 request waits" if waiting == 1 else f"{waiting} requests wait"
-        return MessageReceiveTimeout(
+        error = MessageReceiveTimeout(
             f"No reply from service {service_name}: no worker took the request within {seconds} s: is a "
             f"`{service_name}` server running on this Redis? ({requests} in its queue {key}; if its workers are "
             "running, they are all busy)"
         )
-    return MessageReceiveTimeout(
-        f"No reply from service {service_name} within {seconds} s: a worker took the request but did not reply in "
-        "time (the service's queue is empty)"
-    )
+    else:
+        error = MessageReceiveTimeout(
+            f"No reply from service {service_name} within {seconds} s: a worker took the request but did not reply "
+            "in time (the service's queue is empty)"
+        )
+    error.queue_length = waiting
+    return error
