@@ -11,8 +11,10 @@ wire, whatever schema checked it (a pydantic model is used as a validator only, 
 
 from __future__ import annotations
 
+import decimal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol, runtime_checkable
 
 import attr
@@ -27,6 +29,7 @@ __all__ = [
     "SchemaIssue",
     "introspect_schema",
     "resolve_schema",
+    "schema_mistake",
 ]
 
 
@@ -149,7 +152,7 @@ def resolve_schema(obj: Any) -> Any:
     """
     if obj is None:
         return None
-    if not isinstance(obj, type) and callable(getattr(obj, "errors", None)):
+    if not isinstance(obj, type) and callable(getattr(obj, "errors", None)):  # _is_field, inline: on every call
         return obj
     try:
         return _cache[obj]
@@ -164,6 +167,8 @@ def resolve_schema(obj: Any) -> Any:
 
 
 def _adapt(obj: Any) -> PydanticSchema:
+    if not _type_like(obj) or _field_class(obj):  # pydantic could not help: say what to write instead
+        raise TypeError(f"{obj!r} {_not_a_field(obj)}")
     try:
         import pydantic  # noqa: F401  (only checking that the extra is installed)
     except ImportError as exc:
@@ -197,3 +202,94 @@ def introspect_schema(schema: Any) -> dict[str, Any] | None:
         result: dict[str, Any] = introspect()
         return result
     return {"type": "unknown", "class": type(resolved).__name__}
+
+
+# The field to write instead of a plain type given where a field belongs.
+_FIELD_FOR_TYPE: dict[type, str] = {
+    bool: "fields.Boolean()",
+    int: "fields.Integer()",
+    float: "fields.Float()",
+    decimal.Decimal: "fields.Decimal()",
+    str: "fields.UnicodeString()",
+    bytes: "fields.ByteString()",
+    dict: "fields.SchemalessDictionary() or fields.Dictionary({...})",
+    list: "fields.List(<field of the items>)",
+    set: "fields.Set(<field of the items>)",
+    frozenset: "fields.Set(<field of the items>)",
+    tuple: "fields.Tuple(<field of each position>, ...)",
+}
+
+
+def _field_class(obj: Any) -> bool:
+    """Whether ``obj`` is the class of a field (ours or Conformity's): one given where its instance belongs."""
+    return isinstance(obj, type) and callable(getattr(obj, "errors", None))
+
+
+def _type_like(obj: Any) -> bool:
+    """Whether ``obj`` is a class or a typing construct (``list[int]``, ``int | None``): what pydantic may adapt."""
+    return isinstance(obj, type) or type(obj).__module__ in ("typing", "types", "typing_extensions")
+
+
+def _not_a_field(obj: Any) -> str:
+    """What ``obj``, given where a field belongs, is instead, and what to write: ``is the class Integer, not a
+    field: write Integer()``."""
+    if _field_class(obj):
+        return f"is the class {obj.__name__}, not a field: write {obj.__name__}() (an instance of it)"
+    if isinstance(obj, type):
+        instead = _FIELD_FOR_TYPE.get(obj, "a field of pysoa_like.common.fields (fields.Integer(), ...)")
+        return f"is the type {obj.__name__}, not a field: write {instead}"
+    if isinstance(obj, Mapping):
+        return "is a dict, not a field: wrap it in fields.Dictionary({...}), with a field for each key"
+    if isinstance(obj, list | tuple | AbstractSet):
+        return f"is a {type(obj).__name__}, not a field: write fields.List(<field of the items>) or fields.Tuple(...)"
+    return (
+        f"is a {type(obj).__name__}, not a field: write a field of pysoa_like.common.fields (an object with an "
+        "errors() method)"
+    )
+
+
+def schema_mistake(schema: Any) -> str | None:
+    """What keeps ``schema`` (a ``request_schema`` or ``response_schema``) from checking a body, found without one.
+
+    Every field inside a field must be a field instance (each field names those it holds with ``subfields()``):
+    a field class, a plain type (``int``) or a dict there fails every call. A type given as the whole schema must
+    be one pydantic adapts (with the ``pydantic`` extra installed).
+
+    Args:
+        schema: What :func:`resolve_schema` accepts (``None`` is no schema).
+
+    Returns:
+        ``None`` when it is sound; else where the mistake is, from the schema, and what to write instead
+        (``['number'] is the class Integer, not a field: write Integer() ...``; a mistake in the whole schema
+        starts with a space).
+    """
+    if schema is None:
+        return None
+    if _is_field(schema):
+        for where, inner in _nested_fields(schema, "", set()):
+            if not _is_field(inner):
+                return f"{where} {_not_a_field(inner)}"
+        return None
+    if not _type_like(schema) or _field_class(schema):
+        return f" {_not_a_field(schema)}"
+    try:
+        resolve_schema(schema)
+    except TypeError as exc:
+        return " cannot check a body: " + " ".join(str(exc).split())  # pydantic's reasons span lines
+    return None
+
+
+def _is_field(obj: Any) -> bool:
+    """Whether ``obj`` is a field: an object (not a class) with an ``errors`` method."""
+    return not isinstance(obj, type) and callable(getattr(obj, "errors", None))
+
+
+def _nested_fields(field: Any, where: str, seen: set[int]) -> Iterator[tuple[str, Any]]:
+    """Every field inside ``field`` (of those that say with ``subfields()``), depth first, each with where it is."""
+    subfields = getattr(field, "subfields", None)
+    if not _is_field(field) or id(field) in seen or not callable(subfields):
+        return
+    seen.add(id(field))
+    for step, inner in subfields():
+        yield where + step, inner
+        yield from _nested_fields(inner, where + step, seen)

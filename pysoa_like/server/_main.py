@@ -15,10 +15,11 @@ import os
 import sys
 import sysconfig
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pysoa_like.common.logging import PySOALogContextFilter
+from pysoa_like.common.schema import schema_mistake
 from pysoa_like.common.settings import SettingsError
 from pysoa_like.server._overrides import apply_log_format, apply_metrics
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SettingsModuleFailed",
     "StartupError",
+    "check_action_schemas",
     "check_server_class",
     "load_settings_module",
     "make_main_parser",
@@ -162,7 +164,8 @@ def check_server_class(server_class: type[Server]) -> None:
     Raises:
         StartupError: ``service_name`` is not a non-empty string, or ``action_class_map`` is not a mapping of
             action names to callables (action classes, factories or coroutine functions), or maps one to an
-            ``Action`` instance instead of its class.
+            ``Action`` instance instead of its class, or an action's ``request_schema`` or ``response_schema``
+            could not check a body (:func:`check_action_schemas`).
     """
     name = server_class.__name__
     service_name = getattr(server_class, "service_name", None)
@@ -186,6 +189,41 @@ def check_server_class(server_class: type[Server]) -> None:
                 f"{name}.action_class_map[{action!r}] must be an Action subclass (or a callable returning an "
                 f"action, or an async function), got {factory!r}"
             )
+    check_action_schemas(server_class)
+
+
+def check_action_schemas(server_class: type[Server]) -> None:
+    """Check that every action's ``request_schema`` and ``response_schema`` can check a body (the entries of a
+    switched action too; a factory's actions are known only once it is called, and are not checked).
+
+    PySOA checked nothing here, and every call of such an action failed with ``SERVER_ERROR``: a field class given
+    for its instance, a plain type or a dict inside a field, a type no installed pydantic can adapt.
+
+    Raises:
+        StartupError: One names the service, the action, where in the schema the mistake is and what to write.
+    """
+    for action, action_class in _served_action_classes(server_class.action_class_map):
+        for attribute in ("request_schema", "response_schema"):
+            mistake = schema_mistake(getattr(action_class, attribute, None))
+            if mistake is not None:
+                raise StartupError(
+                    f"{server_class.__name__} (service {server_class.service_name!r}), action {action!r}: "
+                    f"{attribute}{mistake}"
+                )
+
+
+def _served_action_classes(actions: Mapping[str, Any]) -> Iterator[tuple[str, type]]:
+    """The classes ``actions`` maps names to, each with its name: a switched action's entries by theirs."""
+    from pysoa_like.server.action.switched import SwitchedAction
+
+    for action, factory in actions.items():
+        if not isinstance(factory, type):
+            continue
+        if issubclass(factory, SwitchedAction):
+            entries = factory.iterate_switched_actions(action)
+            yield from ((name, entry) for name, entry in entries if isinstance(entry, type))
+        else:
+            yield action, factory
 
 
 def resolve_server_settings(
@@ -259,12 +297,22 @@ def server_main(
         argv: The arguments (``sys.argv[1:]`` by default).
 
     Raises:
-        StartupError: (a ``ValueError``) No settings were given, or they are invalid.
-        SystemExit: With the server's non-zero :attr:`~pysoa_like.server.server.Server.exit_code` when it
-            gave up (see :mod:`pysoa_like.server.exit_codes`).
+        SystemExit: With 2 (:data:`~pysoa_like.server.exit_codes.EXIT_CONFIGURATION`) after one line on stderr
+            for a mistake found before the server starts (no settings, settings that cannot be loaded or are
+            invalid, a server class that cannot serve: :func:`resolve_server_settings`), as the standalone runner
+            and ``pysoa-like serve`` exit; with the server's non-zero
+            :attr:`~pysoa_like.server.server.Server.exit_code` when it gave up (see
+            :mod:`pysoa_like.server.exit_codes`).
     """
-    args, _ = make_main_parser(server_class.__doc__).parse_known_args(sys.argv[1:] if argv is None else argv)
-    settings = resolve_server_settings(server_class, args.settings)
+    parser = make_main_parser(server_class.__doc__)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = resolve_server_settings(server_class, args.settings)
+    except StartupError as exc:
+        from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
+
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIGURATION) from None
     PySOALogContextFilter.set_service_name(server_class.service_name)
     if settings.get("logging"):
         logging.config.dictConfig(apply_log_format(settings["logging"]))

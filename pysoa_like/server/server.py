@@ -191,10 +191,15 @@ class Server(WorkerLoopMixin, RequestCycleMixin, NestedClientsMixin, FleetServer
         The settings module's ``SOA_SERVER_SETTINGS`` (or ``settings``) dict is validated, logging
         is configured from it, :meth:`initialize` picks the class, and the server runs until it is
         told to stop. With :attr:`use_django`, the settings come from Django's
-        ``SOA_SERVER_SETTINGS`` and ``-s`` sets ``DJANGO_SETTINGS_MODULE``.
+        ``SOA_SERVER_SETTINGS`` and ``-s`` sets ``DJANGO_SETTINGS_MODULE``. A mistake found before the
+        server starts (no settings, a settings module that cannot be loaded, invalid settings, an action
+        schema that cannot check a body) is one line on stderr and exit code 2, as with ``simple_main``.
 
         Args:
             forked_process_id: The worker's fork id when run by the standalone supervisor.
+
+        Raises:
+            SystemExit: 2 for such a mistake; the server's non-zero exit code when it gave up.
         """
         from pysoa_like.server._main import server_main
 

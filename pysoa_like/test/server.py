@@ -127,7 +127,9 @@ class BaseServerTestCase:
         """Build :attr:`client` for :attr:`server_class` and set :attr:`service_name` (called before each test).
 
         Raises:
-            TypeError: :attr:`server_class` is not set, is not a ``Server`` subclass, or has no ``service_name``.
+            TypeError: :attr:`server_class` is not set, is not a ``Server`` subclass, has no ``service_name``, or
+                has an action whose ``request_schema`` or ``response_schema`` cannot check a body (the message
+                is the one a server refusing to start gives).
             ServerSettingsNotFound: No settings could be found (see :func:`server_settings_from_environment`).
         """
         from pysoa_like.server.server import Server
@@ -140,6 +142,12 @@ class BaseServerTestCase:
             raise TypeError(f"{name}.server_class must be a Server subclass, got {server_class!r}")
         if not server_class.service_name:
             raise TypeError(f"{name}.server_class ({server_class.__name__}) must set service_name")
+        from pysoa_like.server._main import StartupError, check_action_schemas
+
+        try:
+            check_action_schemas(server_class)  # as at startup: a schema that fails every call fails here
+        except StartupError as exc:
+            raise TypeError(str(exc)) from None
         self.service_name = server_class.service_name
         settings = self.server_settings
         if settings is None:

@@ -190,13 +190,29 @@ def test_an_option_out_of_range_is_a_usage_error(arguments: list[str], message: 
             "InstanceMappedServer.action_class_map['echo'] must be an Action subclass, not an instance of it: map "
             "'echo' to EchoAction (an action is built from the class for every call)",
         ),
+        (
+            "tests.functional.mistaken_servers:FieldClassSchemaServer",
+            "FieldClassSchemaServer (service 'field_class_schema'), action 'add': request_schema['number'] is the "
+            "class Integer, not a field: write Integer() (an instance of it)",
+        ),
+        (
+            "tests.functional.mistaken_servers:PlainTypeSchemaServer",
+            "PlainTypeSchemaServer (service 'plain_type_schema'), action 'add[DEFAULT]': response_schema['numbers']"
+            ".contents is the type int, not a field: write fields.Integer()",
+        ),
+        (
+            "tests.functional.mistaken_servers:DictSchemaServer",
+            "DictSchemaServer (service 'dict_schema'), action 'add': request_schema is a dict, not a field: wrap it "
+            "in fields.Dictionary({...}), with a field for each key",
+        ),
     ],
 )
 def test_a_server_class_without_a_name_or_with_an_action_that_is_not_callable_is_one_line_and_exit_2(
     server: str, message: str
 ) -> None:
-    """Checked before forking: a missing service_name was an AttributeError traceback from every worker, and an
-    action mapped to a non-callable was served until the first call of that action failed."""
+    """Checked before forking: a missing service_name was an AttributeError traceback from every worker, an action
+    mapped to a non-callable was served until the first call of that action failed, and so was an action whose
+    schema holds a field class, a plain type or a dict where a field belongs (each call a SERVER_ERROR)."""
     env = {**os.environ, "FUNCTIONAL_REDIS_URL": f"redis://127.0.0.1:{pick_free_port()}/0"}
     result = _pysoa_like("serve", server, "--settings", "tests.functional.service", "--fork", "2", timeout=15, env=env)
     assert (result.returncode, result.stderr) == (EXIT_CONFIGURATION, f"pysoa-like serve: error: {message}\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pysoa_like.common.schema import FieldError
@@ -35,6 +35,14 @@ class Field:
     def normalize(self, value: Any) -> Any:
         """Return the validated value in its normal form (the value itself for most fields)."""
         return value
+
+    def subfields(self) -> Iterator[tuple[str, Any]]:
+        """The fields this one was given to hold, each with where it was given (``['key']``, ``.contents``).
+
+        A startup check walks them to find what is not a field (a class given for its instance, a plain type or
+        dict): a field that holds no other field yields nothing.
+        """
+        return iter(())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.introspect()!r})"

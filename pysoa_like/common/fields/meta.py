@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any as AnyType
 
 from pysoa_like.common.constants import ERROR_CODE_INVALID
@@ -23,6 +24,10 @@ class Nullable(Field):
     def __init__(self, field: AnyType) -> None:
         self.field = field
         self.normalizes = field_normalizes(field)
+
+    def subfields(self) -> Iterator[tuple[str, AnyType]]:
+        """The field of the values other than ``None``, at ``.field``."""
+        yield ".field", self.field
 
     def errors(self, value: AnyType) -> list[FieldError]:
         """Nothing for ``None``; otherwise the inner field's errors."""
@@ -54,6 +59,11 @@ class Any(Field):
         self.options = options
         self.description = description
         self.normalizes = any(field_normalizes(option) for option in options)
+
+    def subfields(self) -> Iterator[tuple[str, AnyType]]:
+        """The options, at ``.options[i]``."""
+        for index, option in enumerate(self.options):
+            yield f".options[{index}]", option
 
     def errors(self, value: AnyType) -> list[FieldError]:
         """Nothing if one option passes; otherwise every option's errors, in order."""
@@ -97,6 +107,11 @@ class All(Field):
         check_description(description)
         self.requirements = requirements
         self.description = description
+
+    def subfields(self) -> Iterator[tuple[str, AnyType]]:
+        """The requirements, at ``.requirements[i]``."""
+        for index, requirement in enumerate(self.requirements):
+            yield f".requirements[{index}]", requirement
 
     def errors(self, value: AnyType) -> list[FieldError]:
         """Every requirement's errors, in order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -64,6 +64,10 @@ class List(Field):
 
     def _pointer(self, index: int, item: Any) -> object:
         return index
+
+    def subfields(self) -> Iterator[tuple[str, Any]]:
+        """The field of the items, at ``.contents``."""
+        yield ".contents", self.contents
 
     def errors(self, value: Any) -> list[FieldError]:
         """Report the type, the length (``List is shorter than 1``), then each item's errors."""
@@ -127,6 +131,11 @@ class Tuple(Field):
         self.contents = contents
         self.description = description
         self.normalizes = any(field_normalizes(field) for field in contents)
+
+    def subfields(self) -> Iterator[tuple[str, Any]]:
+        """The field of each position, at ``.contents[i]``."""
+        for index, field in enumerate(self.contents):
+            yield f".contents[{index}]", field
 
     def errors(self, value: Any) -> list[FieldError]:
         """Report the type, a length mismatch, then each position's errors."""
@@ -196,6 +205,11 @@ class Dictionary(Field):
             if key not in self.optional_keys
         }
         self.normalizes = any(field_normalizes(field) for field in contents.values())
+
+    def subfields(self) -> Iterator[tuple[str, Any]]:
+        """The field of each key, at ``['key']``."""
+        for key, field in self._items:
+            yield f"[{key!r}]", field
 
     def errors(self, value: Any) -> list[FieldError]:
         """Report missing keys (``MISSING``), each value's errors, then extra keys (``UNKNOWN``)."""
@@ -300,6 +314,11 @@ class SchemalessDictionary(Field):
         self._check_keys = type(self.key_type) is not Hashable
         self._check_values = type(self.value_type) is not Anything
         self.normalizes = field_normalizes(self.value_type)
+
+    def subfields(self) -> Iterator[tuple[str, Any]]:
+        """The fields of the keys and of the values, at ``.key_type`` and ``.value_type``."""
+        yield ".key_type", self.key_type
+        yield ".value_type", self.value_type
 
     def errors(self, value: Any) -> list[FieldError]:
         """Report the type, the size, then each key's and value's errors (pointer: the key)."""

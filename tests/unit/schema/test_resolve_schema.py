@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pydantic
@@ -9,7 +10,7 @@ import pytest
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from pysoa_like.common import fields
-from pysoa_like.common.schema import PydanticSchema, Schema, introspect_schema, resolve_schema
+from pysoa_like.common.schema import PydanticSchema, Schema, introspect_schema, resolve_schema, schema_mistake
 
 
 class Item(pydantic.BaseModel):
@@ -125,3 +126,81 @@ def test_pydantic_refusal_reason_is_reported() -> None:
 
     with pytest.raises(TypeError, match="pydantic can validate: "):
         resolve_schema(Opaque)
+
+
+@pytest.mark.parametrize("pydantic_installed", [True, False])
+def test_a_plain_dict_is_refused_with_what_to_write_not_the_pydantic_extra(
+    pydantic_installed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dict of fields given as a schema is not a type, so pydantic cannot help: the error says to wrap it in
+    fields.Dictionary (it said a type needs the pydantic extra, or that pydantic could not validate it)."""
+    if not pydantic_installed:
+        monkeypatch.setitem(sys.modules, "pydantic", None)  # import pydantic then raises ImportError
+    with pytest.raises(TypeError) as raised:
+        resolve_schema({"number": fields.Integer()})
+    assert "is a dict, not a field: wrap it in fields.Dictionary({...})" in str(raised.value)
+    assert "pydantic" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "mistake"),
+    [
+        (None, None),
+        (fields.Dictionary({"number": fields.Integer()}), None),
+        (Item, None),
+        (Point, None),
+        (
+            fields.Dictionary({"number": fields.Integer}),
+            "['number'] is the class Integer, not a field: write Integer() (an instance of it)",
+        ),
+        (fields.Dictionary({"number": int}), "['number'] is the type int, not a field: write fields.Integer()"),
+        (
+            {"number": fields.Integer()},
+            " is a dict, not a field: wrap it in fields.Dictionary({...}), with a field for each key",
+        ),
+        (fields.Integer, " is the class Integer, not a field: write Integer() (an instance of it)"),
+        (
+            fields.Dictionary({"a": fields.List(fields.Nullable(fields.Any(fields.Integer(), str)))}),
+            "['a'].contents.field.options[1] is the type str, not a field: write fields.UnicodeString()",
+        ),
+        (
+            fields.Tuple(fields.Integer(), fields.Set(fields.All(fields.Integer(), fields.Float))),
+            ".contents[1].contents.requirements[1] is the class Float, not a field: write Float() (an instance of it)",
+        ),
+        (
+            fields.SchemalessDictionary(value_type={"x": fields.Integer()}),
+            ".value_type is a dict, not a field: wrap it in fields.Dictionary({...}), with a field for each key",
+        ),
+        (
+            fields.SchemalessDictionary(key_type=str),
+            ".key_type is the type str, not a field: write fields.UnicodeString()",
+        ),
+    ],
+)
+def test_schema_mistake_names_where_a_schema_holds_something_that_is_not_a_field(schema: Any, mistake: str) -> None:
+    """Every field inside a field must be a field instance, found by walking each field's subfields(); a sound
+    schema (a field, a pydantic model, a TypedDict, none) has no mistake."""
+    assert schema_mistake(schema) == mistake
+
+
+def test_a_type_no_installed_pydantic_adapts_is_a_mistake_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TypedDict without the pydantic extra cannot check a body: said in one line, with the extra to install."""
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+
+    class Unseen(TypedDict):
+        x: int
+
+    mistake = schema_mistake(Unseen)
+    assert mistake is not None and mistake.startswith(" cannot check a body: ")
+    assert "needs the pydantic extra" in mistake and "\n" not in mistake
+
+
+def test_a_type_pydantic_refuses_is_a_mistake_in_one_line() -> None:
+    """pydantic's reason for refusing a type spans lines; the startup mistake keeps it on one line."""
+
+    class Opaque:
+        pass
+
+    mistake = schema_mistake(list[Opaque])
+    assert mistake is not None and mistake.startswith(" cannot check a body: ")
+    assert "pydantic can validate: " in mistake and "\n" not in mistake

@@ -14,7 +14,9 @@ from pysoa_like.cli import load_server_class, make_parser
 from pysoa_like.server import standalone
 from pysoa_like.server._main import load_settings_module, server_main
 from pysoa_like.server.autoreload import FileWatcher, reloader_command
+from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
 from pysoa_like.server.server import Server
+from tests.functional.mistaken_servers import FieldClassSchemaServer
 
 _REPO = Path(__file__).resolve().parents[3]
 _SETTINGS = "tests.unit.server._settings_module"
@@ -43,10 +45,54 @@ def test_main_loads_the_settings_module_and_runs_the_initialized_class(monkeypat
     assert RecordingServer.runs == [("Patched", 2, "tests.unit.server._helpers:QueueServerTransport")]
 
 
-def test_main_without_settings_is_refused() -> None:
-    """A non-Django server needs -s/--settings."""
-    with pytest.raises(ValueError, match="no settings: pass -s/--settings MODULE"):
-        server_main(RecordingServer, None, [])
+class FieldClassSchemaRecordingServer(RecordingServer):
+    """Serves an action whose request schema holds a field class where its instance belongs."""
+
+    service_name = "field_class_schema"
+    action_class_map: ClassVar[dict[str, Any]] = dict(FieldClassSchemaServer.action_class_map)
+
+
+@pytest.mark.parametrize(
+    ("server", "arguments", "message"),
+    [
+        (RecordingServer, [], "no settings: pass -s/--settings MODULE (a module defining SOA_SERVER_SETTINGS)"),
+        (
+            RecordingServer,
+            ["-s", "tests.unit.server.no_such_settings"],
+            "cannot import the settings module 'tests.unit.server.no_such_settings': No module named "
+            "'tests.unit.server.no_such_settings'",
+        ),
+        (
+            RecordingServer,
+            ["-s", "tests.functional.mistaken_settings"],
+            "settings module 'tests.functional.mistaken_settings': Invalid ServerSettings:\n"
+            "  - transport.kwargs.backend_layer_kwargs.hosts: expected a list",
+        ),
+        (
+            FieldClassSchemaRecordingServer,
+            ["-s", _SETTINGS],
+            "FieldClassSchemaRecordingServer (service 'field_class_schema'), action 'add': request_schema['number'] "
+            "is the class Integer, not a field: write Integer() (an instance of it)",
+        ),
+    ],
+)
+def test_server_main_reports_a_startup_mistake_in_one_line_and_exits_2(
+    server: type[Server],
+    arguments: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Server.main says what is wrong on stderr (one line; invalid settings a line per key) and exits 2, as
+    simple_main and pysoa-like serve do (it raised the error: a traceback and exit 1, which a supervisor restarts)."""
+    RecordingServer.runs.clear()
+    monkeypatch.setattr(sys, "argv", ["my_service", *arguments])
+    with pytest.raises(SystemExit) as raised:
+        server.main()
+    assert raised.value.code == EXIT_CONFIGURATION
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"my_service: error: {message}") and "Traceback" not in stderr
+    assert RecordingServer.runs == []
 
 
 def test_settings_module_needs_a_settings_dict() -> None:

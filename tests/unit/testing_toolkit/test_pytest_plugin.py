@@ -88,6 +88,40 @@ def test_missing_server_class_fixture_is_explained(tmp_path: Path) -> None:
     assert "Define a 'server_class' fixture (scope='module' or wider)" in result.stdout
 
 
+_BAD_SCHEMA_CONFTEST = """
+import pytest
+from tests.functional.mistaken_servers import FieldClassSchemaServer
+
+@pytest.fixture(scope="module")
+def server_class():
+    return FieldClassSchemaServer
+"""
+
+_CALLS_ADD = """
+def test_add(service_client):
+    assert service_client.call_action("add", {"number": 1}).body == {"number": 2}
+"""
+
+
+@pytest.mark.timeout(60)
+def test_an_action_schema_that_cannot_check_a_body_fails_the_fixture_as_the_server_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """The service_client fixture fails with the message a server refusing to start gives, without a traceback
+    (the test failed on its call, a SERVER_ERROR about Integer.errors() missing an argument)."""
+    result = _run(
+        tmp_path,
+        {"conftest.py": _BAD_SCHEMA_CONFTEST, "test_service.py": _CALLS_ADD},
+        {"PYSOA_SETTINGS_MODULE": "tests.unit.testing_toolkit._services"},
+    )
+    assert result.returncode != 0
+    assert (
+        "FieldClassSchemaServer (service 'field_class_schema'), action 'add': request_schema['number'] is the class "
+        "Integer, not a field: write Integer() (an instance of it)"
+    ) in result.stdout
+    assert "SERVER_ERROR" not in result.stdout
+
+
 _ASYNC_TESTS = """
 import asyncio
 

@@ -16,6 +16,7 @@ from pysoa_like.test.server import (
     UnitTestServerTestCase,
     server_settings_from_environment,
 )
+from tests.functional.mistaken_servers import FieldClassSchemaServer
 from tests.unit.testing_toolkit._services import EchoServer
 
 
@@ -127,6 +128,23 @@ def test_missing_server_class_message() -> None:
     """A test case without server_class fails with a message saying what to set."""
     with pytest.raises(TypeError, match="NoServer must set server_class"):
         type("NoServer", (PyTestServerTestCase,), {})().setup_method()
+
+
+@pytest.mark.parametrize("case_class", [PyTestServerTestCase, UnitTestServerTestCase])
+def test_an_action_schema_that_cannot_check_a_body_fails_setup_as_the_server_refuses_to_start(
+    case_class: type[Any],
+) -> None:
+    """A schema holding a field class where its instance belongs fails setup with the message a server refusing to
+    start gives (every call of the action was a SERVER_ERROR, seen only in the test's assertions)."""
+    case = type("FieldClassCase", (case_class,), {"server_class": FieldClassSchemaServer, "server_settings": {}})
+    instance = case("run") if case_class is UnitTestServerTestCase else case()
+    setup = instance.setUp if case_class is UnitTestServerTestCase else instance.setup_method
+    with pytest.raises(TypeError) as raised:
+        setup()
+    assert str(raised.value) == (
+        "FieldClassSchemaServer (service 'field_class_schema'), action 'add': request_schema['number'] is the class "
+        "Integer, not a field: write Integer() (an instance of it)"
+    )
 
 
 def test_settings_from_the_environment() -> None:

@@ -106,9 +106,17 @@ def server_settings(server_class: type[Server]) -> Mapping[str, Any]:
 
 @pytest.fixture(scope="module")
 def service_client_settings(server_class: type[Server], server_settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Client settings that reach the service under test through the local transport."""
+    """Client settings that reach the service under test through the local transport.
+
+    Fails the tests of the module, as a server refuses to start, when an action's schema cannot check a body.
+    """
+    from pysoa_like.server._main import StartupError, check_action_schemas
     from pysoa_like.test.server import local_client_settings
 
+    try:
+        check_action_schemas(server_class)
+    except StartupError as exc:
+        pytest.fail(str(exc), pytrace=False)
     return local_client_settings(server_class, server_settings)
 
 
