@@ -167,18 +167,20 @@ def resolve_schema(obj: Any) -> Any:
 
 
 def _adapt(obj: Any) -> PydanticSchema:
-    if not _type_like(obj) or _field_class(obj):  # pydantic could not help: say what to write instead
-        raise TypeError(f"{obj!r} {_not_a_field(obj)}")
     try:
         import pydantic  # noqa: F401  (only checking that the extra is installed)
     except ImportError as exc:
+        if _plainly_not_a_schema(obj):  # no pydantic could help: say what to write instead
+            raise TypeError(f"{obj!r} {_not_a_field(obj)}") from None
         raise TypeError(
             f"{obj!r} is not a schema (it has no errors() method); using a type as a schema needs the "
             f"pydantic extra: {install_extra('pydantic')}"
         ) from exc
     try:
-        return PydanticSchema(obj)
+        return PydanticSchema(obj)  # first, always: whatever pydantic accepts is a schema
     except Exception as exc:
+        if _plainly_not_a_schema(obj):
+            raise TypeError(f"{obj!r} {_not_a_field(obj)}") from exc
         raise TypeError(
             f"{obj!r} is neither a schema with an errors() method nor a type pydantic can validate: {exc}"
         ) from exc
@@ -221,13 +223,23 @@ _FIELD_FOR_TYPE: dict[type, str] = {
 
 
 def _field_class(obj: Any) -> bool:
-    """Whether ``obj`` is the class of a field (ours or Conformity's): one given where its instance belongs."""
-    return isinstance(obj, type) and callable(getattr(obj, "errors", None))
+    """Whether ``obj`` is the class of one of our fields (a subclass of ``Field``): one given where its instance
+    belongs. Any other class with an ``errors`` attribute (a pydantic model with an ``errors`` method) is not."""
+    from pysoa_like.common.fields._base import Field  # the fields import this module
+
+    return isinstance(obj, type) and issubclass(obj, Field)
 
 
 def _type_like(obj: Any) -> bool:
-    """Whether ``obj`` is a class or a typing construct (``list[int]``, ``int | None``): what pydantic may adapt."""
-    return isinstance(obj, type) or type(obj).__module__ in ("typing", "types", "typing_extensions")
+    """Whether ``obj`` is a class, a typing construct (``list[int]``, ``int | None``) or a forward reference
+    (``"int"``): what pydantic may adapt."""
+    return isinstance(obj, type | str) or type(obj).__module__ in ("typing", "types", "typing_extensions")
+
+
+def _plainly_not_a_schema(obj: Any) -> bool:
+    """Whether ``obj``, which pydantic could not adapt, is plainly something else than a schema (a field class, a
+    dict, an instance), so the error says what to write rather than pydantic's reason."""
+    return _field_class(obj) or not _type_like(obj)
 
 
 def _not_a_field(obj: Any) -> str:
@@ -251,31 +263,32 @@ def _not_a_field(obj: Any) -> str:
 def schema_mistake(schema: Any) -> str | None:
     """What keeps ``schema`` (a ``request_schema`` or ``response_schema``) from checking a body, found without one.
 
-    Every field inside a field must be a field instance (each field names those it holds with ``subfields()``):
-    a field class, a plain type (``int``) or a dict there fails every call. A type given as the whole schema must
-    be one pydantic adapts (with the ``pydantic`` extra installed).
+    Only what is sure to fail is a mistake; anything in doubt is not. Inside one of our fields (each names those it
+    holds with ``subfields()``), every field must be a field instance: a field class, a plain type (``int``) or a
+    dict there fails. Fields of other classes (Conformity's, a subclass of ours with its own ``errors``) are not
+    looked into. Anything else given as the whole schema is a mistake only when :func:`resolve_schema` refuses it
+    (a dict, a type pydantic cannot adapt, a type without the ``pydantic`` extra installed).
 
     Args:
         schema: What :func:`resolve_schema` accepts (``None`` is no schema).
 
     Returns:
-        ``None`` when it is sound; else where the mistake is, from the schema, and what to write instead
-        (``['number'] is the class Integer, not a field: write Integer() ...``; a mistake in the whole schema
-        starts with a space).
+        ``None`` when it is sound or cannot be told; else where the mistake is, from the schema, and what to write
+        instead (``['number'] is the class Integer, not a field: write Integer() ...``; a mistake in the whole
+        schema starts with a space).
     """
     if schema is None:
         return None
     if _is_field(schema):
-        for where, inner in _nested_fields(schema, "", set()):
-            if not _is_field(inner):
-                return f"{where} {_not_a_field(inner)}"
-        return None
-    if not _type_like(schema) or _field_class(schema):
-        return f" {_not_a_field(schema)}"
+        return _mistake_inside(schema)
     try:
         resolve_schema(schema)
     except TypeError as exc:
+        if _plainly_not_a_schema(schema):
+            return f" {_not_a_field(schema)}"
         return " cannot check a body: " + " ".join(str(exc).split())  # pydantic's reasons span lines
+    except Exception:  # refused in a way resolve_schema does not promise (a broken __hash__): in doubt, nothing
+        return None
     return None
 
 
@@ -284,12 +297,42 @@ def _is_field(obj: Any) -> bool:
     return not isinstance(obj, type) and callable(getattr(obj, "errors", None))
 
 
+def _mistake_inside(field: Any) -> str | None:
+    """Where inside ``field`` something that fails sits where a field belongs, and what to write instead."""
+    try:
+        for where, inner in _nested_fields(field, "", set()):
+            if _fails_as_a_field(inner):
+                return f"{where} {_not_a_field(inner)}"
+    except Exception:  # a subclass of ours built its own way (no super().__init__()): in doubt, nothing
+        return None
+    return None
+
+
+def _fails_as_a_field(obj: Any) -> bool:
+    """Whether our fields, calling ``obj.errors(value)``, surely fail: ``obj`` is a class of our fields (its
+    ``errors`` needs an instance) or has no ``errors`` at all. A class with its own ``errors`` may well work."""
+    return _field_class(obj) or not callable(getattr(obj, "errors", None))
+
+
+def _walked(field: Any) -> bool:
+    """Whether the check looks inside ``field``: one of our fields whose ``errors`` and ``subfields`` are ours, so
+    that the fields ``subfields()`` names are the ones ``errors`` calls (a user's subclass may hold anything)."""
+    from pysoa_like.common.fields._base import Field  # the fields import this module
+
+    return isinstance(field, Field) and all(_ours(type(field), name) for name in ("errors", "subfields"))
+
+
+def _ours(cls: type, name: str) -> bool:
+    """Whether the attribute ``name`` of ``cls`` is defined by pysoa_like (not overridden in a user's subclass)."""
+    owner = next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+    return owner is not None and owner.__module__.startswith("pysoa_like.")
+
+
 def _nested_fields(field: Any, where: str, seen: set[int]) -> Iterator[tuple[str, Any]]:
-    """Every field inside ``field`` (of those that say with ``subfields()``), depth first, each with where it is."""
-    subfields = getattr(field, "subfields", None)
-    if not _is_field(field) or id(field) in seen or not callable(subfields):
+    """Every field inside ``field`` (of those the check walks), depth first, each with where it is."""
+    if not _walked(field) or id(field) in seen:
         return
     seen.add(id(field))
-    for step, inner in subfields():
+    for step, inner in field.subfields():
         yield where + step, inner
         yield from _nested_fields(inner, where + step, seen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging.config
 import os
 import sys
@@ -194,7 +195,8 @@ def check_server_class(server_class: type[Server]) -> None:
 
 def check_action_schemas(server_class: type[Server]) -> None:
     """Check that every action's ``request_schema`` and ``response_schema`` can check a body (the entries of a
-    switched action too; a factory's actions are known only once it is called, and are not checked).
+    switched action too; a factory's actions are known only once it is called, and a schema a property or other
+    descriptor computes for each action only then: neither is checked).
 
     PySOA checked nothing here, and every call of such an action failed with ``SERVER_ERROR``: a field class given
     for its instance, a plain type or a dict inside a field, a type no installed pydantic can adapt.
@@ -204,12 +206,20 @@ def check_action_schemas(server_class: type[Server]) -> None:
     """
     for action, action_class in _served_action_classes(server_class.action_class_map):
         for attribute in ("request_schema", "response_schema"):
-            mistake = schema_mistake(getattr(action_class, attribute, None))
+            mistake = schema_mistake(_class_schema(action_class, attribute))
             if mistake is not None:
                 raise StartupError(
                     f"{server_class.__name__} (service {server_class.service_name!r}), action {action!r}: "
                     f"{attribute}{mistake}"
                 )
+
+
+def _class_schema(action_class: type, attribute: str) -> Any:
+    """The schema ``action_class`` sets in ``attribute``, or ``None`` when it is known only on an action: a
+    property, a ``functools.cached_property`` or any other descriptor gives each action what it computes, which is
+    not checked."""
+    schema = inspect.getattr_static(action_class, attribute, None)
+    return None if hasattr(type(schema), "__get__") else schema
 
 
 def _served_action_classes(actions: Mapping[str, Any]) -> Iterator[tuple[str, type]]:

@@ -40,7 +40,8 @@ class Field:
         """The fields this one was given to hold, each with where it was given (``['key']``, ``.contents``).
 
         A startup check walks them to find what is not a field (a class given for its instance, a plain type or
-        dict): a field that holds no other field yields nothing.
+        dict): a field that holds no other field yields nothing. The check walks only the fields of pysoa_like
+        whose ``errors`` and ``subfields`` are its own: a subclass overriding either is not looked into.
         """
         return iter(())
 

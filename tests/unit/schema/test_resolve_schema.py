@@ -204,3 +204,101 @@ def test_a_type_pydantic_refuses_is_a_mistake_in_one_line() -> None:
     mistake = schema_mistake(list[Opaque])
     assert mistake is not None and mistake.startswith(" cannot check a body: ")
     assert "pydantic can validate: " in mistake and "\n" not in mistake
+
+
+class ModelWithAnErrorsMethod(pydantic.BaseModel):
+    """A pydantic model that has a method named errors (it is not a field class)."""
+
+    number: int
+
+    def errors(self) -> list[str]:
+        return []
+
+
+class CheckedByItsClass:
+    """A validator used as a class: its errors is a classmethod, so the class itself checks a value."""
+
+    @classmethod
+    def errors(cls, value: Any) -> list[Any]:
+        return []
+
+
+def test_a_pydantic_model_with_an_errors_method_is_a_schema_not_a_field_class() -> None:
+    """Only a class of our fields given for its instance is a field class: a pydantic model with an errors method
+    was adapted by pydantic and still is (it was refused as 'the class ..., not a field', at runtime too)."""
+    assert schema_mistake(ModelWithAnErrorsMethod) is None
+    schema = resolve_schema(ModelWithAnErrorsMethod)
+    assert isinstance(schema, PydanticSchema)
+    assert _as_tuples(schema.errors({"number": "x"})) == [
+        ("INVALID", "Input should be a valid integer, unable to parse string as an integer", "number")
+    ]
+    assert schema.errors({"number": 1}) == []
+
+
+def test_a_forward_reference_pydantic_resolves_is_a_schema() -> None:
+    """A string pydantic resolves as a type ("int") was a schema through pydantic and still is (it was refused as
+    'a str, not a field', at runtime too)."""
+    assert schema_mistake("int") is None
+    schema = resolve_schema("int")
+    assert isinstance(schema, PydanticSchema)
+    assert schema.errors(1) == [] and len(schema.errors("x")) == 1
+
+
+class _SubfieldsOfItsOwn:
+    """A duck-typed field whose subfields() means something else (names, not fields)."""
+
+    def errors(self, value: Any) -> list[Any]:
+        return []
+
+    def subfields(self) -> list[str]:
+        return ["a", "b"]
+
+
+class _ListWithoutSuperInit(fields.List):
+    """A List subclass that never calls List.__init__ (it has no contents) and checks values its own way."""
+
+    def __init__(self) -> None:
+        pass
+
+    def errors(self, value: Any) -> list[Any]:
+        return []
+
+
+class _ListOfModels(fields.List):
+    """A List subclass holding a pydantic model in contents, which its own errors() validates each item with."""
+
+    def __init__(self, model: type[pydantic.BaseModel]) -> None:
+        super().__init__(fields.Anything())
+        self.contents = model
+
+    def errors(self, value: Any) -> list[Any]:
+        schema = resolve_schema(self.contents)
+        return [error for item in value for error in schema.errors(item)]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        _SubfieldsOfItsOwn(),
+        fields.Dictionary({"a": _SubfieldsOfItsOwn()}),
+        _ListWithoutSuperInit(),
+        fields.Dictionary({"a": _ListWithoutSuperInit()}),
+        _ListOfModels(Item),
+        fields.Dictionary({"items": _ListOfModels(Item)}),
+        fields.Dictionary({"a": CheckedByItsClass}),
+    ],
+    ids=[
+        "duck-typed subfields",
+        "duck-typed subfields inside",
+        "List subclass without contents",
+        "List subclass without contents inside",
+        "List subclass holding a model",
+        "List subclass holding a model inside",
+        "class with its own errors inside",
+    ],
+)
+def test_a_field_of_the_users_making_is_not_looked_into(schema: Any) -> None:
+    """The check looks only inside our fields that check values with our errors(): a field of the user's making
+    (duck-typed, or a subclass of ours with its own errors) may hold anything, and works (it raised or refused)."""
+    assert schema_mistake(schema) is None
+    resolve_schema(schema).errors({"a": 1, "items": [{"name": "n"}]} if isinstance(schema, fields.Dictionary) else [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import time
@@ -11,8 +12,11 @@ from typing import Any, ClassVar
 import pytest
 
 from pysoa_like.cli import load_server_class, make_parser
+from pysoa_like.common import fields
+from pysoa_like.common.schema import resolve_schema
 from pysoa_like.server import standalone
-from pysoa_like.server._main import load_settings_module, server_main
+from pysoa_like.server._main import check_server_class, load_settings_module, server_main
+from pysoa_like.server.action import Action
 from pysoa_like.server.autoreload import FileWatcher, reloader_command
 from pysoa_like.server.exit_codes import EXIT_CONFIGURATION
 from pysoa_like.server.server import Server
@@ -224,3 +228,33 @@ def test_file_watcher_reports_a_changed_module(tmp_path: Path, monkeypatch: pyte
         assert other.check() is None
     finally:
         sys.modules.pop("watched_module_xyz", None)
+
+
+class _RequestSchemaOnEachAction(Action):
+    """Computes its request schema for each action (a property), as some PySOA services do."""
+
+    @property
+    def request_schema(self) -> Any:  # type: ignore[override]
+        return fields.Dictionary({"number": fields.Integer()})
+
+    def run(self, request: Any) -> dict[str, Any]:
+        return {}
+
+
+class _RequestSchemaCachedOnEachAction(_RequestSchemaOnEachAction):
+    """Computes its request schema once for each action (functools.cached_property)."""
+
+    @functools.cached_property
+    def request_schema(self) -> Any:  # type: ignore[override]
+        return fields.Dictionary({"number": fields.Integer()})
+
+
+@pytest.mark.parametrize("action_class", [_RequestSchemaOnEachAction, _RequestSchemaCachedOnEachAction])
+def test_a_schema_computed_for_each_action_is_not_checked_at_startup(action_class: type[Action]) -> None:
+    """A property (or any descriptor) on the action class is not a schema: the server starts (it was refused as
+    'request_schema is a property, not a field'), and each action validates with what the property gives."""
+    action_class_map = {"a": action_class}
+    server_class = type("PropertySchemaServer", (Server,), {"service_name": "p", "action_class_map": action_class_map})
+    check_server_class(server_class)
+    action = action_class()
+    assert resolve_schema(action.request_schema).errors({"number": 1}) == []
