@@ -260,8 +260,12 @@ class stub_action:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
+        """Deactivate the stub; the arguments are optional, so ``addCleanup(stub.__exit__)`` works."""
         self.stop()
 
     # Running (called by the handler patch)

@@ -249,8 +249,23 @@ class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
     It also offers unittest's ``assert*`` and ``fail`` methods (``assertRaises`` and ``assertWarns`` are
     pytest's, as in PySOA: see ``pysoa_like.test._unittest_polyfills``), ``addCleanup``/``doCleanups``, and calls
     legacy ``setUpClass``/``setUp``/``tearDown``/``tearDownClass`` methods (with a ``DeprecationWarning``;
-    use pytest's ``setup_method`` and friends instead).
+    use pytest's ``setup_method`` and friends instead). Those four exist here as no-ops, so an override may call
+    ``super()``; only an override is called and warned about.
     """
+
+    @classmethod
+    def setUpClass(cls) -> None:  # noqa: N802  (unittest's name)
+        """Do nothing: a legacy override may call ``super().setUpClass()``."""
+
+    @classmethod
+    def tearDownClass(cls) -> None:  # noqa: N802  (unittest's name)
+        """Do nothing: a legacy override may call ``super().tearDownClass()``."""
+
+    def setUp(self) -> None:  # noqa: N802  (unittest's name)
+        """Do nothing: a legacy override may call ``super().setUp()``."""
+
+    def tearDown(self) -> None:  # noqa: N802  (unittest's name)
+        """Do nothing: a legacy override may call ``super().tearDown()``."""
 
     @classmethod
     def setup_class(cls) -> None:
@@ -296,15 +311,26 @@ class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
 
 
 def _call_legacy(target: Any, name: str, replacement: str) -> None:
-    legacy = getattr(target, name, None)
-    if legacy is None:
+    """Call ``target.<name>()`` with a ``DeprecationWarning`` if a subclass overrides the base no-op."""
+    if not _overrides_legacy(target if isinstance(target, type) else type(target), name):
         return
+    legacy = getattr(target, name)
     warnings.warn(
         f"{name} is deprecated on PyTestServerTestCase subclasses; use pytest's {replacement} instead",
         DeprecationWarning,
         stacklevel=3,
     )
     legacy()
+
+
+def _overrides_legacy(cls: type, name: str) -> bool:
+    """Whether a class before :class:`PyTestServerTestCase` in ``cls``'s MRO defines ``name``."""
+    for klass in cls.__mro__:
+        if klass is PyTestServerTestCase:
+            return False
+        if name in vars(klass):
+            return True
+    return False
 
 
 #: PySOA's name for :class:`PyTestServerTestCase`.

@@ -189,3 +189,49 @@ def test_unittest_variant_runs_under_unittest() -> None:
     assert result.testsRun == 2
     assert len(result.failures) == 1
     assert "ran without errors" in result.failures[0][1]
+
+
+def test_legacy_hooks_may_call_super_in_pysoa_order() -> None:
+    """Legacy setUpClass/setUp/tearDown/tearDownClass overrides may call super(); they run around the test."""
+    calls: list[str] = []
+
+    class Legacy(_EchoCase):
+        @classmethod
+        def setUpClass(cls) -> None:  # noqa: N802  (the legacy name under test)
+            super().setUpClass()
+            calls.append("setUpClass")
+
+        @classmethod
+        def tearDownClass(cls) -> None:  # noqa: N802  (the legacy name under test)
+            super().tearDownClass()
+            calls.append("tearDownClass")
+
+        def setUp(self) -> None:  # noqa: N802  (the legacy name under test)
+            super().setUp()
+            calls.append(f"setUp with client={hasattr(self, 'client')}")
+
+        def tearDown(self) -> None:  # noqa: N802  (the legacy name under test)
+            super().tearDown()
+            calls.append("tearDown")
+
+    with pytest.warns(DeprecationWarning):
+        Legacy.setup_class()
+        instance = Legacy()
+        instance.setup_method()
+        instance.teardown_method()
+        Legacy.teardown_class()
+    assert calls == ["setUpClass", "setUp with client=True", "tearDown", "tearDownClass"]
+
+
+def test_the_base_legacy_hooks_are_silent_no_ops(recwarn: pytest.WarningsRecorder) -> None:
+    """Without overrides no legacy hook warns; the no-op hooks exist on the plain test case."""
+    _EchoCase.setup_class()
+    instance = _EchoCase()
+    instance.setup_method()
+    instance.setUp()
+    instance.tearDown()
+    instance.teardown_method()
+    _EchoCase.setUpClass()
+    _EchoCase.tearDownClass()
+    _EchoCase.teardown_class()
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unittest
 from typing import Any
 
 import pytest
@@ -223,6 +224,27 @@ def test_start_is_idempotent() -> None:
     finally:
         stub.stop()
     assert not stub.enabled
+
+
+def test_exit_without_arguments_stops_the_stub_as_a_cleanup(echo_client: Client) -> None:
+    """__exit__() takes optional arguments, so addCleanup(stub.__exit__) stops the stub later."""
+
+    stub = stub_action("echo", "echo", body={"stubbed": True})
+
+    class Case(unittest.TestCase):
+        def test_stubbed(self) -> None:
+            stub.__enter__()
+            self.addCleanup(stub.__exit__)
+            assert echo_client.call_action("echo", "echo").body == {"stubbed": True}
+
+    result = unittest.TestResult()
+    try:
+        Case("test_stubbed").run(result)
+        assert not stub.enabled
+    finally:
+        stub.stop()  # without the fix the cleanup fails and would leave the stub active for later tests
+    assert result.errors == [] and result.failures == []
+    assert echo_client.call_action("echo", "echo", {"real": 1}).body == {"real": 1}
 
 
 @stub_action("echo", "echo", body={"first": True})
