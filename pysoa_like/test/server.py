@@ -254,17 +254,17 @@ class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
     """
 
     @classmethod
-    def setUpClass(cls) -> None:  # noqa: N802  (unittest's name)
+    def setUpClass(cls) -> None:
         """Do nothing: a legacy override may call ``super().setUpClass()``."""
 
     @classmethod
-    def tearDownClass(cls) -> None:  # noqa: N802  (unittest's name)
+    def tearDownClass(cls) -> None:
         """Do nothing: a legacy override may call ``super().tearDownClass()``."""
 
-    def setUp(self) -> None:  # noqa: N802  (unittest's name)
+    def setUp(self) -> None:
         """Do nothing: a legacy override may call ``super().setUp()``."""
 
-    def tearDown(self) -> None:  # noqa: N802  (unittest's name)
+    def tearDown(self) -> None:
         """Do nothing: a legacy override may call ``super().tearDown()``."""
 
     @classmethod

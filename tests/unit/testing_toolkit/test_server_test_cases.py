@@ -197,20 +197,20 @@ def test_legacy_hooks_may_call_super_in_pysoa_order() -> None:
 
     class Legacy(_EchoCase):
         @classmethod
-        def setUpClass(cls) -> None:  # noqa: N802  (the legacy name under test)
+        def setUpClass(cls) -> None:
             super().setUpClass()
             calls.append("setUpClass")
 
         @classmethod
-        def tearDownClass(cls) -> None:  # noqa: N802  (the legacy name under test)
+        def tearDownClass(cls) -> None:
             super().tearDownClass()
             calls.append("tearDownClass")
 
-        def setUp(self) -> None:  # noqa: N802  (the legacy name under test)
+        def setUp(self) -> None:
             super().setUp()
             calls.append(f"setUp with client={hasattr(self, 'client')}")
 
-        def tearDown(self) -> None:  # noqa: N802  (the legacy name under test)
+        def tearDown(self) -> None:
             super().tearDown()
             calls.append("tearDown")
 

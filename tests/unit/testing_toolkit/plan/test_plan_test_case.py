@@ -156,3 +156,70 @@ def test_cases_of_a_fixture_whose_set_up_failed_do_not_run(pytester: pytest.Pyte
     result.stdout.fnmatch_lines(
         ["*RuntimeError: fixture set-up broke*", f"*StatusError: Fixture *{os.sep}f.pysoa is not set up*"]
     )
+
+
+LEGACY_HOOKS = """
+import warnings
+
+from pysoa_like.test.plan import ServicePlanTestCase
+from tests.unit.testing_toolkit.plan._services import LibraryServer
+
+CALLS = []
+
+
+class Plans(ServicePlanTestCase):
+    server_class = LibraryServer
+    server_settings = {}
+    custom_fixtures = ("f.pysoa",)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        CALLS.append("setUpClass")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        CALLS.append("tearDownClass")
+
+    def setUp(self):
+        super().setUp()
+        CALLS.append("setUp")
+
+    def tearDown(self):
+        super().tearDown()
+        CALLS.append("tearDown")
+
+    def set_up_test_fixture(self, test_fixture, **kwargs):
+        super().set_up_test_fixture(test_fixture, **kwargs)
+        CALLS.append("set_up_test_fixture")
+
+    def tear_down_test_fixture(self, test_fixture, **kwargs):
+        super().tear_down_test_fixture(test_fixture, **kwargs)
+        CALLS.append("tear_down_test_fixture")
+
+    def set_up_test_case(self, test_case, test_fixture, **kwargs):
+        super().set_up_test_case(test_case, test_fixture, **kwargs)
+        CALLS.append("set_up_test_case")
+
+    def tear_down_test_case(self, test_case, test_fixture, **kwargs):
+        super().tear_down_test_case(test_case, test_fixture, **kwargs)
+        CALLS.append("tear_down_test_case")
+
+
+def test_zz_order():
+    assert CALLS == [
+        "setUpClass",
+        "set_up_test_fixture", "setUp", "set_up_test_case", "tear_down_test_case", "tearDown",
+        "tear_down_test_fixture",
+        "tearDownClass",
+    ]
+"""
+
+
+def test_legacy_hooks_of_a_plan_class_may_call_super(pytester: pytest.Pytester) -> None:
+    """A plan class's legacy setUpClass/setUp/tearDown/tearDownClass call super() and run in the hook order."""
+    pytester.makepyfile(test_plans=LEGACY_HOOKS)
+    (pytester.path / "f.pysoa").write_text("test name: a\ntest description: d\nget_book: input int: book_id: 311\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
+    result.assert_outcomes(passed=2)
