@@ -30,7 +30,7 @@ DOCS_REDIS_URL = "redis://127.0.0.1:6379/0"
 _REAL_REDIS = re.compile(r"localhost|127\.0\.0\.1:6379")
 # The extras of pyproject.toml (read without tomllib, which Python 3.10 lacks).
 _OPTIONAL = (ROOT / "pyproject.toml").read_text().split("[project.optional-dependencies]")[1].split("\n[")[0]
-_EXTRAS = set(re.findall(r"^(\w+) = \[", _OPTIONAL, re.M))
+_EXTRAS = set(re.findall(r"^([\w-]+) = \[", _OPTIONAL, re.M))
 _MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
 _SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 _CLIENT_TRANSPORT = "pysoa_like.common.transport.redis_gateway.client:RedisClientTransport"
@@ -116,7 +116,7 @@ def _split(command: str) -> list[list[str]]:
 
 def _check_pip_argument(argument: str, where: str) -> None:
     requirement, _, url = argument.partition(" @ ")
-    extras = re.search(r"\[([\w,]+)\]", requirement)
+    extras = re.search(r"\[([\w,-]+)\]", requirement)
     if extras:
         unknown = set(extras.group(1).split(",")) - _EXTRAS
         assert not unknown, f"{where}: no such extra {sorted(unknown)} in pyproject.toml"

@@ -1,7 +1,7 @@
 """Test plans: end-to-end test cases of a service written in ``.pysoa`` fixture files (PySOA's ``pysoa.test.plan``).
 
 Subclass :class:`ServicePlanTestCase`, set ``server_class``, ``server_settings`` and where the
-fixture files are (``fixture_path``), and the pytest plugin (installed with the ``test_plans``
+fixture files are (``fixture_path``), and the pytest plugin (installed with the ``test-plans``
 extra) turns each test case of each file into a pytest test named ``plan__<fixture>__<test>``::
 
     class TestLibraryPlans(ServicePlanTestCase):
@@ -13,7 +13,7 @@ Every test case calls the service's actions through the whole server pipeline (o
 transport), one job per action case, and checks what the fixture expects. The fixture grammar is
 documented on the *Test plans* page.
 
-This package needs the ``test_plans`` extra (pyparsing, and freezegun for ``freeze time``).
+This package needs the ``test-plans`` extra (pyparsing, and freezegun for ``freeze time``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pysoa_like.common._extras import install_extra
 try:
     import pyparsing  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - exercised in a venv without the extra
-    raise ImportError(f"pysoa_like.test.plan needs the test_plans extra: {install_extra('test_plans')}") from _exc
+    raise ImportError(f"pysoa_like.test.plan needs the test-plans extra: {install_extra('test-plans')}") from _exc
 
 import pysoa_like.test.plan.grammar  # noqa: F401  (registers the built-in directives)
 from pysoa_like.test.plan import _runner

@@ -11,7 +11,7 @@
      +-- SyntaxError
           +-- FixtureSyntaxError   a line of a fixture file is not valid, with the file, line and reason
 
-Importing this module imports nothing of the optional ``test_plans`` extra.
+Importing this module imports nothing of the optional ``test-plans`` extra.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A *path* names a place in nested dicts and lists: elements are separated by dots
 only of digits is a list index, any other element is a dict key, and ``{…}`` makes its contents one
 literal key even if it holds dots or only digits (``meta.{isbn.13}``, ``shelves.{3}``).
 
-Importing this module imports nothing of the optional ``test_plans`` extra.
+Importing this module imports nothing of the optional ``test-plans`` extra.
 """
 
 from __future__ import annotations

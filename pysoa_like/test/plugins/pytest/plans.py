@@ -15,7 +15,7 @@ Options (group "pysoa"):
 
 With any of the three filters, every test that is not a plan case is deselected.
 
-The plugin imports nothing of the ``test_plans`` extra: it only acts on modules that already
+The plugin imports nothing of the ``test-plans`` extra: it only acts on modules that already
 imported :mod:`pysoa_like.test.plan`, so it costs nothing (and cannot break pytest) where the
 extra is not installed.
 """
@@ -169,6 +169,8 @@ class ServicePlanFixture(pytest.Collector):
             item = ServicePlanTestCaseItem.from_parent(
                 self, name=data.name, callobj=getattr(instance, method), plan_data=data, keywords={method: True}
             )
+            # -k matches node names and extra keyword matches (not `keywords`): PySOA's -k plan__<fixture>__<test>
+            item.extra_keyword_matches.add(method)
             if getattr(cls, "__unittest_skip__", False):
                 item.add_marker(pytest.mark.skip(reason=getattr(cls, "__unittest_skip_why__", "") or "skipped"))
             elif data.skip and class_node.get_closest_marker("skip") is None:

@@ -139,6 +139,9 @@ def test_disabling_traceback_pruning_shows_the_plan_machinery(project: pytest.Py
         (["--pysoa-fixture", "books", "--pysoa-test-case-regex", "[de]"], ["dune", "emma"]),
         (["--pysoa-fixture", "search", "--pysoa-test-case", "dune"], []),
         (["-k", "emma or search"], ["emma", "search_dune"]),
+        (["-k", "plan__books__emma"], ["emma"]),
+        (["-k", "plan__books__ and not emma"], ["dune"]),
+        (["-k", "plan__search__search_dune or plan__books__dune"], ["dune", "search_dune"]),
     ],
 )
 def test_selecting_plan_cases(project: pytest.Pytester, options: list[str], selected: list[str]) -> None:
@@ -436,7 +439,7 @@ def test_the_plugin_does_not_need_the_extra(tmp_path: Path) -> None:
     """Without pyparsing, pytest starts and runs ordinary tests; importing the plan package says what to install."""
     (tmp_path / "test_plain.py").write_text(
         "import pytest\n\n\ndef test_plain():\n"
-        "    with pytest.raises(ImportError, match=r'pysoa_like\\[test_plans\\]'):\n"
+        "    with pytest.raises(ImportError, match=r'pysoa_like\\[test-plans\\]'):\n"
         "        import pysoa_like.test.plan\n"
     )
     script = (

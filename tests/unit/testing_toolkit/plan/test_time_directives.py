@@ -101,7 +101,7 @@ def test_freeze_values_must_be_now_or_a_utc_instant(parse: Parse, value: str) ->
 def test_freeze_without_freezegun_is_a_syntax_error(parse: Parse, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without freezegun installed the directive cannot work, and says how to get it."""
     monkeypatch.setitem(sys.modules, "freezegun", None)
-    words = "needs freezegun, which is not installed: pip install '/path/to/pysoa_like[test_plans]' (its checkout"
+    words = "needs freezegun, which is not installed: pip install '/path/to/pysoa_like[test-plans]' (its checkout"
     with pytest.raises(FixtureSyntaxError, match=re.escape(words)):
         case_of(parse, "freeze time: now", "a: input: x: y")
 

@@ -40,7 +40,7 @@ class FreezeTimeMixin:
             import freezegun  # noqa: F401
         except ImportError:
             raise FixtureSyntaxError(
-                f"'freeze time' needs freezegun, which is not installed: {install_extra('test_plans')}",
+                f"'freeze time' needs freezegun, which is not installed: {install_extra('test-plans')}",
                 file_name,
                 line_number,
             ) from None
