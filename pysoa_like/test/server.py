@@ -255,17 +255,21 @@ class PyTestServerTestCase(BaseServerTestCase, UnitTestAssertions):
 
     @classmethod
     def setUpClass(cls) -> None:
-        """Do nothing: a legacy override may call ``super().setUpClass()``."""
+        """Do nothing (but run a mixin's, later in the bases): a legacy override may call ``super().setUpClass()``."""
+        _next_legacy(super(), "setUpClass")
 
     @classmethod
     def tearDownClass(cls) -> None:
-        """Do nothing: a legacy override may call ``super().tearDownClass()``."""
+        """Do nothing (but run a mixin's): a legacy override may call ``super().tearDownClass()``."""
+        _next_legacy(super(), "tearDownClass")
 
     def setUp(self) -> None:
-        """Do nothing: a legacy override may call ``super().setUp()``."""
+        """Do nothing (but run a mixin's): a legacy override may call ``super().setUp()``."""
+        _next_legacy(super(), "setUp")
 
     def tearDown(self) -> None:
-        """Do nothing: a legacy override may call ``super().tearDown()``."""
+        """Do nothing (but run a mixin's): a legacy override may call ``super().tearDown()``."""
+        _next_legacy(super(), "tearDown")
 
     @classmethod
     def setup_class(cls) -> None:
@@ -324,13 +328,16 @@ def _call_legacy(target: Any, name: str, replacement: str) -> None:
 
 
 def _overrides_legacy(cls: type, name: str) -> bool:
-    """Whether a class before :class:`PyTestServerTestCase` in ``cls``'s MRO defines ``name``."""
-    for klass in cls.__mro__:
-        if klass is PyTestServerTestCase:
-            return False
-        if name in vars(klass):
-            return True
-    return False
+    """Whether a class of ``cls``'s MRO other than :class:`PyTestServerTestCase` (a subclass, or a mixin after it
+    in the bases) defines ``name``."""
+    return any(name in vars(klass) for klass in cls.__mro__ if klass is not PyTestServerTestCase)
+
+
+def _next_legacy(proxy: Any, name: str) -> None:
+    """Call the legacy hook ``name`` of the class after :class:`PyTestServerTestCase` in the MRO, if one has it."""
+    hook = getattr(proxy, name, None)
+    if hook is not None:
+        hook()
 
 
 #: PySOA's name for :class:`PyTestServerTestCase`.

@@ -223,6 +223,38 @@ def test_legacy_hooks_may_call_super_in_pysoa_order() -> None:
     assert calls == ["setUpClass", "setUp with client=True", "tearDown", "tearDownClass"]
 
 
+def test_legacy_hooks_of_a_mixin_after_the_test_case_still_run() -> None:
+    """A mixin listed after the test case in the bases keeps its legacy hooks run (with the warning), as before the
+    base class had no-op hooks of its own."""
+    calls: list[str] = []
+
+    class LegacyMixin:
+        @classmethod
+        def setUpClass(cls) -> None:
+            calls.append("mixin.setUpClass")
+
+        def setUp(self) -> None:
+            calls.append("mixin.setUp")
+
+        def tearDown(self) -> None:
+            calls.append("mixin.tearDown")
+
+        @classmethod
+        def tearDownClass(cls) -> None:
+            calls.append("mixin.tearDownClass")
+
+    class Mixed(_EchoCase, LegacyMixin):
+        pass
+
+    with pytest.warns(DeprecationWarning):
+        Mixed.setup_class()
+        instance = Mixed()
+        instance.setup_method()
+        instance.teardown_method()
+        Mixed.teardown_class()
+    assert calls == ["mixin.setUpClass", "mixin.setUp", "mixin.tearDown", "mixin.tearDownClass"]
+
+
 def test_the_base_legacy_hooks_are_silent_no_ops(recwarn: pytest.WarningsRecorder) -> None:
     """Without overrides no legacy hook warns; the no-op hooks exist on the plain test case."""
     _EchoCase.setup_class()
