@@ -33,6 +33,7 @@ __all__ = [
     "check_action_schemas",
     "check_server_class",
     "load_settings_module",
+    "logging_to_configure",
     "make_main_parser",
     "module_settings",
     "resolve_server_settings",
@@ -51,6 +52,43 @@ def make_main_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-d", "--daemon", action="store_true", help="Run in the background (prints PID=<pid>)")
     return parser
+
+
+# The handler that the default logging defines, as PySOA's does, for settings to attach to a logger. dictConfig builds
+# every handler it is given, and a syslog handler opens its socket (and learns the path MTU) when built: it is given
+# this one only when something uses it.
+_DEFAULT_SYSLOG_HANDLER = "syslog"
+
+
+def _handlers_in_use(config: Mapping[str, Any]) -> set[str]:
+    """The handler names that the root logger, the loggers and the handlers (a ``MemoryHandler``'s ``target``, a
+    ``QueueHandler``'s ``handlers``) of a dictConfig dictionary name."""
+    users: list[Any] = [config.get("root"), *dict(config.get("loggers") or {}).values()]
+    users.extend(dict(config.get("handlers") or {}).values())
+    names: set[str] = set()
+    for user in users:
+        if isinstance(user, Mapping):
+            listed = user.get("handlers")
+            if isinstance(listed, (list, tuple)):
+                names.update(name for name in listed if isinstance(name, str))
+            if isinstance(user.get("target"), str):
+                names.add(user["target"])
+    return names
+
+
+def logging_to_configure(logging_setting: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``logging`` setting as the server hands it to :func:`logging.config.dictConfig`.
+
+    The default ``syslog`` handler (with the settings' changes to it) is left out while nothing names it, so a server
+    opens no syslog socket unless the settings attach the handler; ``--log-format`` is then applied
+    (:func:`~pysoa_like.server._overrides.apply_log_format`).
+    """
+    config = dict(logging_setting)
+    handlers = config.get("handlers")
+    unused = _DEFAULT_SYSLOG_HANDLER not in _handlers_in_use(config)
+    if isinstance(handlers, Mapping) and _DEFAULT_SYSLOG_HANDLER in handlers and unused:
+        config["handlers"] = {name: entry for name, entry in handlers.items() if name != _DEFAULT_SYSLOG_HANDLER}
+    return apply_log_format(config)
 
 
 class SettingsModuleFailed(Exception):
@@ -325,7 +363,7 @@ def server_main(
         raise SystemExit(EXIT_CONFIGURATION) from None
     PySOALogContextFilter.set_service_name(server_class.service_name)
     if settings.get("logging"):
-        logging.config.dictConfig(apply_log_format(settings["logging"]))
+        logging.config.dictConfig(logging_to_configure(settings["logging"]))
     if args.daemon:
         _daemonize()
     actual_class = server_class.initialize(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.handlers
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -43,7 +44,9 @@ __all__ = ["DEFAULT_LOGGING", "ServerSettings"]
 
 DEFAULT_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:RedisServerTransport"
 
-# The default logging dictConfig: console output with the request context on every line.
+# The default logging dictConfig: console output with the request context on every line, and PySOA's syslog
+# handler (LOCAL7, UDP to localhost:514), defined but attached to no logger: settings may attach it, and the server
+# builds it only then (see apply_log_format).
 DEFAULT_LOGGING: dict[str, Any] = {
     "version": 1,
     "formatters": {
@@ -51,6 +54,13 @@ DEFAULT_LOGGING: dict[str, Any] = {
             # The standard formatter's exact output, with the time stamp's seconds formatted once per second.
             "class": "pysoa_like.common.logging.CachedTimeFormatter",
             "format": "%(asctime)s %(levelname)7s %(correlation_id)s %(request_id)s: %(message)s",
+        },
+        "syslog": {
+            # PySOA's syslog line, field for field: syslog servers and their parsers may expect it.
+            "format": (
+                "%(service_name)s_service: %(name)s %(levelname)s %(module)s %(process)d "
+                "correlation_id %(correlation_id)s request_id %(request_id)s %(message)s"
+            ),
         },
     },
     "filters": {
@@ -61,6 +71,14 @@ DEFAULT_LOGGING: dict[str, Any] = {
             "level": "INFO",
             "class": "logging.StreamHandler",
             "formatter": "console",
+            "filters": ["pysoa_logging_context_filter"],
+        },
+        "syslog": {
+            "level": "INFO",
+            "class": "pysoa_like.common.logging.SyslogHandler",
+            "facility": logging.handlers.SysLogHandler.LOG_LOCAL7,
+            "address": ("localhost", logging.handlers.SYSLOG_UDP_PORT),
+            "formatter": "syslog",
             "filters": ["pysoa_logging_context_filter"],
         },
     },

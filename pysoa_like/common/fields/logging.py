@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pysoa_like.common.constants import ERROR_CODE_UNKNOWN
+from pysoa_like.common.constants import ERROR_CODE_MISSING, ERROR_CODE_UNKNOWN
 from pysoa_like.common.fields.basic import Anything, Boolean, Constant, Integer, UnicodeString
 from pysoa_like.common.fields.classconfig import migrated_import_path
 from pysoa_like.common.fields.structures import Dictionary, List, SchemalessDictionary
@@ -102,7 +102,8 @@ class LoggingConfigDictionary(Dictionary):
     """A dictConfig dictionary that also checks that every name referenced is configured.
 
     A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
-    ``filters`` must name entries of the same configuration (unless it is ``incremental``), and
+    ``filters`` must name entries of the same configuration and every handler needs a ``class`` or a ``()`` factory
+    (unless it is ``incremental``), and
     every class or factory path must resolve as dictConfig resolves it: its modules are imported to check the
     names in them, and a module that does not exist or a name missing from a module that imported is an error. A
     module whose import fails otherwise (its own code raises, as a Django app's module does before Django is set
@@ -138,6 +139,12 @@ class LoggingConfigDictionary(Dictionary):
 
         for handler_name, handler in handlers.items():
             who = f'Handler "{handler_name}"'
+            if "class" not in handler and "()" not in handler:
+                message = (
+                    f'{who} has no "class": name its handler class ("class": "logging.StreamHandler") or a factory '
+                    '("()")'
+                )
+                result.append(FieldError(ERROR_CODE_MISSING, message, f"handlers.{handler_name}"))
             if "formatter" in handler:
                 check(formatters, handler["formatter"], who, "formatter", f"handlers.{handler_name}.formatter")
             for i, name in enumerate(_names(handler.get("filters"))):
@@ -169,6 +176,14 @@ class LoggingConfigDictionary(Dictionary):
                 for (name, config), new in zip(loggers.items(), renamed.values(), strict=True)
             }
         return result
+
+
+class _HandlerConfiguration(Dictionary):
+    """A handler's entry, whose missing class :class:`LoggingConfigDictionary` reports in its own words."""
+
+    def describe_error(self, value: Any, error: FieldError) -> str | None:
+        """The message of a missing ``class`` as it is (a dict of the right shape otherwise)."""
+        return str(error.message) if error.code == ERROR_CODE_MISSING else None
 
 
 _ROOT_LOGGER = Dictionary(
@@ -208,7 +223,7 @@ PYTHON_LOGGING_CONFIG_SCHEMA = LoggingConfigDictionary(
         ),
         "handlers": SchemalessDictionary(
             key_type=UnicodeString(),
-            value_type=Dictionary(
+            value_type=_HandlerConfiguration(
                 {
                     "class": UnicodeString(description="Import path of a logging.Handler subclass"),
                     "level": PythonLogLevel(),

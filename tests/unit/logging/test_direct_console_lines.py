@@ -15,6 +15,7 @@ import pytest
 
 from pysoa_like.common.logging import CachedTimeFormatter, PySOALogContextFilter
 from pysoa_like.server import _request_logging
+from pysoa_like.server._main import logging_to_configure
 from pysoa_like.server._request_logging import RequestLogger, _direct_console_handler
 from pysoa_like.server.settings import DEFAULT_LOGGING
 
@@ -35,7 +36,7 @@ def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     config = copy.deepcopy(DEFAULT_LOGGING)
     del config["root"]
     config["loggers"] = {_PARENT_NAME: {"handlers": ["console"], "level": "INFO", "propagate": False}}
-    logging.config.dictConfig(config)
+    logging.config.dictConfig(logging_to_configure(config))  # (as the server does: no unused syslog handler)
     parent, logger = logging.getLogger(_PARENT_NAME), logging.getLogger(_LOGGER_NAME)
     PySOALogContextFilter.set_logging_request_context(request_id=17, correlation_id="corr-1")
     yield stream

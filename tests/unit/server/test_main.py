@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -258,3 +260,104 @@ def test_a_schema_computed_for_each_action_is_not_checked_at_startup(action_clas
     check_server_class(server_class)
     action = action_class()
     assert resolve_schema(action.request_schema).errors({"number": 1}) == []
+
+
+_SYSLOG_SERVICE = '''
+import logging
+
+from pysoa_like.server.server import Server
+
+
+class SysloggingServer(Server):
+    """Logs one line instead of serving."""
+
+    service_name = "syslogged"
+
+    def run(self) -> None:
+        logging.getLogger("syslogged").info("started")
+
+
+if __name__ == "__main__":
+    SysloggingServer.main()
+'''
+
+
+def _run_syslogging_server(tmp_path: Path, logging_setting: str) -> subprocess.CompletedProcess[str]:
+    """Run Server.main of a server that logs one INFO line, in a process of its own (dictConfig changes the
+    process's logging), with settings whose ``logging`` is ``logging_setting``."""
+    (tmp_path / "syslogging_service.py").write_text(_SYSLOG_SERVICE)
+    (tmp_path / "syslogging_settings.py").write_text(
+        "SOA_SERVER_SETTINGS = {\n"
+        "    'transport': {'path': 'tests.unit.server._helpers:QueueServerTransport'},\n"
+        f"    'logging': {logging_setting},\n"
+        "}\n"
+    )
+    return subprocess.run(
+        [sys.executable, str(tmp_path / "syslogging_service.py"), "-s", "syslogging_settings"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=_REPO,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(_REPO)])},
+        check=False,
+    )
+
+
+def test_pysoa_settings_moving_the_default_syslog_handler_log_there(tmp_path: Path) -> None:
+    """PySOA settings that give the default ``syslog`` handler an address and attach it start the server, whose log
+    lines reach that address in PySOA's syslog format (they passed the settings check, then every worker died in
+    dictConfig: the handler had no class)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(30)
+        port = receiver.getsockname()[1]
+        result = _run_syslogging_server(
+            tmp_path,
+            f"{{'handlers': {{'syslog': {{'address': ['127.0.0.1', {port}]}}}}, "
+            "'root': {'handlers': ['console', 'syslog']}}",
+        )
+        assert (result.returncode, "Traceback" in result.stderr) == (0, False), result.stderr
+        datagram = receiver.recv(65536)
+    # LOCAL7 (23) and INFO (6): priority 23 * 8 + 6
+    assert datagram.startswith(b"<190>syslogged_service: syslogged INFO syslogging_service ")
+    assert b" started" in datagram
+    assert "started" in result.stderr  # (the console too)
+
+
+def test_pysoa_settings_attaching_the_default_syslog_handler_start(tmp_path: Path) -> None:
+    """``"root": {"handlers": ["console", "syslog"]}`` with PySOA's default syslog handler starts the server (it was
+    refused: "references handler syslog, which is not configured")."""
+    result = _run_syslogging_server(tmp_path, "{'root': {'handlers': ['console', 'syslog']}}")
+    assert (result.returncode, "Traceback" in result.stderr) == (0, False), result.stderr
+    assert "started" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("logging_setting", "built"),
+    [
+        (None, False),
+        ({"handlers": {"syslog": {"address": ["127.0.0.1", 5514]}}}, False),
+        ({"loggers": {"audit": {"handlers": ["syslog"]}}}, True),
+        (
+            {"handlers": {"buffer": {"class": "logging.handlers.MemoryHandler", "capacity": 9, "target": "syslog"}}},
+            True,
+        ),
+    ],
+    ids=["the defaults", "moved, not attached", "a logger's", "a handler's target"],
+)
+def test_the_default_syslog_handler_is_built_only_when_used(
+    logging_setting: dict[str, Any] | None, built: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dictConfig builds every handler it is given, and a syslog handler opens its socket when built: the server
+    gives it the default ``syslog`` handler only when a logger or another handler names it."""
+    configured: list[dict[str, Any]] = []
+    monkeypatch.setattr("logging.config.dictConfig", configured.append)
+    settings: dict[str, Any] = {"transport": {"path": "tests.unit.server._helpers:QueueServerTransport"}}
+    if logging_setting is not None:
+        settings["logging"] = logging_setting
+    module = f"syslog_use_settings_{tmp_path.name}"  # (one module per case: imported modules stay imported)
+    (tmp_path / f"{module}.py").write_text(f"SOA_SERVER_SETTINGS = {settings!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    server_main(RecordingServer, None, ["-s", module])
+    (config,) = configured
+    assert ("syslog" in config["handlers"], "console" in config["handlers"]) == (built, True)

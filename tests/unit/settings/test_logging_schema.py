@@ -152,3 +152,60 @@ def test_a_handler_module_whose_import_fails_otherwise_than_for_want_of_it_is_va
         ServerSettings(settings)  # (not refused)
     finally:
         sys.modules.pop(name, None)  # (the package imported by the check)
+
+
+_LOCAL_TRANSPORT = {"path": "pysoa_like.common.transport.local:LocalServerTransport"}
+
+
+def test_the_default_logging_defines_pysoas_syslog_handler_without_attaching_it() -> None:
+    """As in PySOA 1.4.9, the defaults define a ``syslog`` formatter and handler (LOCAL7, UDP to localhost:514) for
+    settings to attach; the root logger still logs to the console alone."""
+    logging_setting = ServerSettings({"transport": _LOCAL_TRANSPORT})["logging"]
+    assert logging_setting["handlers"]["syslog"] == {
+        "level": "INFO",
+        "class": "pysoa_like.common.logging.SyslogHandler",
+        "facility": 23,  # LOG_LOCAL7
+        "address": ("localhost", 514),
+        "formatter": "syslog",
+        "filters": ["pysoa_logging_context_filter"],
+    }
+    assert logging_setting["formatters"]["syslog"]["format"].startswith("%(service_name)s_service: %(name)s ")
+    assert logging_setting["root"] == {"handlers": ["console"], "level": "INFO"}
+
+
+def test_pysoa_settings_attaching_the_default_syslog_handler_are_valid() -> None:
+    """``"root": {"handlers": ["console", "syslog"]}``, valid in PySOA, is valid (it was refused: "references handler
+    syslog, which is not configured"), and a handler override merges with the default's keys."""
+    attached = ServerSettings({"transport": _LOCAL_TRANSPORT, "logging": {"root": {"handlers": ["console", "syslog"]}}})
+    assert attached["logging"]["root"]["handlers"] == ["console", "syslog"]
+    moved = ServerSettings(
+        {
+            "transport": _LOCAL_TRANSPORT,
+            "logging": {"handlers": {"syslog": {"address": ["127.0.0.1", 5514]}}, "root": {"handlers": ["syslog"]}},
+        }
+    )
+    syslog = moved["logging"]["handlers"]["syslog"]
+    assert syslog["address"] == ["127.0.0.1", 5514]
+    assert (syslog["class"], syslog["facility"], syslog["formatter"]) == (
+        "pysoa_like.common.logging.SyslogHandler",
+        23,
+        "syslog",
+    )
+
+
+@pytest.mark.parametrize(
+    "handlers",
+    [{"it": {"level": "INFO"}}, {"it": {"address": ["127.0.0.1", 5514], "formatter": "console"}}],
+)
+def test_a_handler_without_a_class_is_one_settings_line(handlers: dict[str, Any]) -> None:
+    """A handler entry left without ``class`` (or ``()``) after the merge is refused by the settings in one line
+    naming it (dictConfig failed on it in every worker, with a raw AttributeError under its ValueError)."""
+    with pytest.raises(SettingsError) as raised:
+        ServerSettings({"transport": _LOCAL_TRANSPORT, "logging": {"handlers": handlers}})
+    assert str(raised.value) == (
+        "Invalid ServerSettings:\n"
+        '  - logging.handlers.it: Handler "it" has no "class": name its handler class ("class": '
+        '"logging.StreamHandler") or a factory ("()")'
+    )
+    factory = {"it": {"()": "logging.StreamHandler"}}
+    assert PYTHON_LOGGING_CONFIG_SCHEMA.errors({"handlers": factory}) == []

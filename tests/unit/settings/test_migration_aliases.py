@@ -13,6 +13,7 @@ import pytest
 from pysoa_like.common.fields.classconfig import resolve_python_path
 from pysoa_like.common.metrics import NoOpMetricsRecorder
 from pysoa_like.common.transport.local import LocalClientTransport
+from pysoa_like.server._main import logging_to_configure
 from pysoa_like.server.middleware import ServerMiddleware
 
 
@@ -80,7 +81,7 @@ def test_pysoa_paths_in_the_logging_setting_configure_pysoa_like_classes() -> No
     )
     logger = logging.getLogger("tests.migrated_logging")
     try:
-        logging.config.dictConfig(settings["logging"])
+        logging.config.dictConfig(logging_to_configure(settings["logging"]))
         (handler,) = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
         assert [type(f) for f in handler.filters] == [PySOALogContextFilter]
     finally:
@@ -110,7 +111,7 @@ def test_pysoa_logger_names_in_the_logging_setting_configure_the_pysoa_like_logg
     logger = logging.getLogger("pysoa_like.server.job")
     level = logger.level
     try:
-        logging.config.dictConfig(settings["logging"])
+        logging.config.dictConfig(logging_to_configure(settings["logging"]))
         assert logger.level == logging.WARNING
     finally:
         logger.setLevel(level)

@@ -80,6 +80,18 @@ def test_numbers_choices_and_lengths_say_what_was_expected_and_given(kwargs: dic
     assert _problems(**kwargs) == [line]
 
 
+@pytest.mark.parametrize("zero", [0, 0.0])
+def test_pysoas_receive_timeout_0_is_refused_saying_why_and_what_to_write(zero: float) -> None:
+    """PySOA's ``receive_timeout_in_seconds: 0`` (a pop that waits forever) is still refused, in a line that says
+    why a server's wait must end and what to write instead (it said only "expected a number greater than 0")."""
+    assert _problems(receive_timeout_in_seconds=zero) == [
+        "transport.kwargs.receive_timeout_in_seconds: 0 (wait forever, as in PySOA) is not supported: a server must "
+        "wake to notice a shutdown; use a number of seconds such as 5 (the default)"
+    ]
+    with pytest.raises(ValueError, match=r"receive_timeout_in_seconds: 0 \(wait forever, as in PySOA\) is not"):
+        RedisServerTransport("svc", backend_type="redis.standard", receive_timeout_in_seconds=zero)
+
+
 def test_a_string_where_a_number_was_expected_is_not_shown() -> None:
     """Strings given in free-text places are described, never shown: they may be passwords."""
     (line,) = _problems(backend_layer_kwargs={"hosts": ["h"], "redis_db": "hunter2"})

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pysoa_like.common.settings import SettingsError
+from pysoa_like.server._main import logging_to_configure
 from pysoa_like.server.settings import DEFAULT_LOGGING, ServerSettings
 from tests.unit.settings.transports import FakeServerTransport
 
@@ -35,7 +36,8 @@ def test_pysoa_defaults() -> None:
 
 
 def test_default_logging_config() -> None:
-    """The default logging has a console handler with the context filter, root at INFO, no syslog."""
+    """The default logging has a console handler with the context filter, root at INFO on the console alone, and
+    PySOA's syslog handler defined for settings to attach."""
     logging_config = _settings()["logging"]
     assert logging_config == DEFAULT_LOGGING
     assert logging_config["disable_existing_loggers"] is False
@@ -43,21 +45,21 @@ def test_default_logging_config() -> None:
     assert logging_config["filters"]["pysoa_logging_context_filter"]["()"] == (
         "pysoa_like.common.logging.PySOALogContextFilter"
     )
-    assert set(logging_config["handlers"]) == {"console"}
+    assert set(logging_config["handlers"]) == {"console", "syslog"}
     console_format = logging_config["formatters"]["console"]["format"]
     for part in ("asctime", "levelname", "correlation_id", "request_id", "message"):
         assert part in console_format
 
 
 def test_default_logging_works_with_dict_config() -> None:
-    """The default logging dict is accepted by logging.config.dictConfig once the filter exists."""
+    """The default logging dict, as the server hands it to logging.config.dictConfig, is accepted by it."""
     import logging
     import logging.config
 
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
     try:
-        logging.config.dictConfig(copy.deepcopy(_settings()["logging"]))
+        logging.config.dictConfig(logging_to_configure(_settings()["logging"]))
         assert root.level == logging.INFO
     finally:
         for handler in list(root.handlers):

@@ -67,6 +67,36 @@ class _ConnectionKwargs(_ReadAsTheTransportsDo, fields.SchemalessDictionary):
         return _connection_kwargs_problem(value)
 
 
+class _ReceiveTimeout(fields.Float):
+    """``receive_timeout_in_seconds``: a number of seconds above 0. PySOA's 0 (a blocking pop without end) is refused
+    in words that say why (``reason``) and what to write instead.
+
+    Args:
+        reason: Why this transport's wait must end.
+        description: Documentation for introspection.
+    """
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(gt=0, description=description)
+        self.reason = reason
+
+    def _is_wait_forever(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+    def errors(self, value: Any) -> list[FieldError]:
+        if self._is_wait_forever(value):
+            message = (
+                f"0 (wait forever, as in PySOA) is not supported: {self.reason}; "
+                "use a number of seconds such as 5 (the default)"
+            )
+            return [FieldError(ERROR_CODE_INVALID, message)]
+        return super().errors(value)
+
+    def describe_error(self, value: Any, error: Any) -> str | None:
+        """The refusal of 0 as it is worded (the usual words for other values)."""
+        return str(error.message) if self._is_wait_forever(value) else None
+
+
 def _connection_kwargs_problem(connection_kwargs: Mapping[str, Any]) -> str | None:
     unknown = sorted(set(connection_kwargs) - USED_KEYS - IGNORED_KEYS)
     if unknown:
@@ -157,7 +187,13 @@ _CLIENT_CONTENTS: dict[str, Any] = {
 
 #: The keyword arguments of :class:`~pysoa_like.common.transport.redis_gateway.client.RedisClientTransport`.
 RedisTransportSchema = fields.Dictionary(
-    {**_COMMON_CONTENTS, **_CLIENT_CONTENTS},
+    {
+        **_COMMON_CONTENTS,
+        "receive_timeout_in_seconds": _ReceiveTimeout(
+            "a call must end when its reply never comes", "The blocking-pop timeout (default 5)"
+        ),
+        **_CLIENT_CONTENTS,
+    },
     optional_keys=(*_OPTIONAL, *_CLIENT_CONTENTS),
     description="The settings of the Redis client transport",
 )
@@ -166,6 +202,9 @@ RedisTransportSchema = fields.Dictionary(
 RedisServerTransportSchema = fields.Dictionary(
     {
         **_COMMON_CONTENTS,
+        "receive_timeout_in_seconds": _ReceiveTimeout(
+            "a server must wake to notice a shutdown", "The blocking-pop timeout (default 5)"
+        ),
         "chunk_messages_larger_than_bytes": fields.Integer(
             gte=-1, description="Chunk responses larger than this for v3 clients; -1 (default) disables"
         ),
