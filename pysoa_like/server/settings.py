@@ -46,7 +46,7 @@ DEFAULT_SERVER_TRANSPORT = "pysoa_like.common.transport.redis_gateway.server:Red
 
 # The default logging dictConfig: console output with the request context on every line, and PySOA's syslog
 # handler (LOCAL7, UDP to localhost:514), defined but attached to no logger: settings may attach it, and the server
-# builds it only then (see apply_log_format).
+# builds it only then (see logging_to_configure in server/_main.py).
 DEFAULT_LOGGING: dict[str, Any] = {
     "version": 1,
     "formatters": {
