@@ -11,6 +11,7 @@ one turn of the loop to one master go out in one write, so gathered reads cost o
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from typing import Any
 
@@ -59,7 +60,8 @@ class AioFleet:
             FleetConnectionError: Redis failed, or refused the command.
         """
         try:
-            size = await self._pool().ring_size()
+            # (A discovery of the Sentinel services is waited for as long as a command's reply would be.)
+            size = await self._pool().ring_size(time.monotonic() + _COMMAND_TIMEOUT_SECONDS)
         except RedisConnectionError as exc:
             raise FleetConnectionError(f"Redis failed while {what}: {exc}") from exc
         return await self.execute_at(ring_index(key, size), command, what)

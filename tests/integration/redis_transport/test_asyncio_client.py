@@ -455,14 +455,90 @@ def test_calls_waiting_for_a_master_lookup_that_hangs_end_at_their_deadline_and_
     timeout) end within their timeout and its one-second margin, with the MessageSendError the blocking driver raises
     (no Sentinel had named the master when the call's time was up), and share one lookup: one connection to the
     Sentinel. Each call waited for the Sentinel's socket timeout, over a connection of its own."""
+    # When five calls are gathered, the Sentinel answering none
+    outcomes, asked = _five_calls_to_a_silent_sentinel({"sentinel_services": ["main"]})
+    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
+    expected = (
+        r"^Redis error sending to service example: Cannot get connection: no Sentinel had named the master of service "
+        r"'main' when the call's time was up \(after [0-9.]+ s; the lookup goes on for the next calls\)$"
+    )
+    _each_failed_in_time(outcomes, expected)
+    # And the Sentinel was asked once
+    assert asked == 1
+
+
+def test_calls_waiting_for_a_discovery_of_the_services_that_hangs_end_at_their_deadline_and_share_it() -> None:
+    """Five calls gathered, without sentinel_services, whose one Sentinel takes the connection and never answers (8 s
+    socket timeout) end within their timeout and its one-second margin, with the MessageSendError the blocking driver
+    raises (no Sentinel had listed the services when the call's time was up), and share one discovery: one connection
+    to the Sentinel. Each call waited for the Sentinel's socket timeout, over a connection of its own."""
+    # When five calls are gathered, the Sentinel answering none
+    outcomes, asked = _five_calls_to_a_silent_sentinel({})
+    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
+    expected = (
+        r"^Redis error sending to service example: Cannot get connection: no Sentinel had listed the services "
+        r"\(SENTINEL MASTERS; no sentinel_services configured\) when the call's time was up \(after [0-9.]+ s; the "
+        r"discovery goes on for the next calls\)$"
+    )
+    _each_failed_in_time(outcomes, expected)
+    # And the Sentinel was asked once
+    assert asked == 1
+
+
+def test_a_discovery_of_the_services_a_call_stopped_waiting_for_goes_on_for_the_next_calls() -> None:
+    """A call without sentinel_services that stopped waiting for the discovery of the services (the first Sentinel
+    takes the connection and never answers, 3 s socket timeout) leaves it going: it asks the next Sentinel, which lists
+    the service, and a call after it, with time enough, is answered; the silent Sentinel was asked twice (the one
+    discovery, then the master lookup). The first call waited for the socket timeout, and each call discovered anew."""
+    with (
+        RedisServerProcess() as master,
+        RedisSentinelProcess([("example", *master.address)]) as sentinel,
+        socket.socket() as silent,
+    ):
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        layer: dict[str, Any] = {
+            "hosts": [silent.getsockname(), sentinel.address],
+            "sentinel_kwargs": {"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
+        }
+        transport = {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer}
+        with serving({**transport, "backend_layer_kwargs": {**layer, "hosts": [sentinel.address]}}):
+            client = client_of(transport)
+
+            async def calls() -> tuple[BaseException | None, float, Any]:
+                # Given a call (0.3 s, and its one-second margin) that stopped waiting for the discovery
+                started = time.monotonic()
+                failure: BaseException | None = None
+                try:
+                    await client.call_action("example", "square", {"number": 3}, timeout=0.3)
+                except Exception as exc:
+                    failure = exc
+                gave_up = time.monotonic() - started
+                # When another call follows, with time enough for the discovery and the master lookup to end
+                response = await client.call_action("example", "square", {"number": 4}, timeout=15)
+                await client.aclose()
+                return failure, gave_up, response
+
+            failure, gave_up, response = run(calls())
+        asked = _connections_taken(silent)
+    # Then the first said why at its deadline (bound generous for a loaded machine), the second was answered, and the
+    # silent Sentinel was asked by one discovery and one master lookup
+    assert isinstance(failure, MessageSendError), failure
+    assert "no Sentinel had listed the services" in str(failure), str(failure)
+    assert gave_up < 2.5, gave_up
+    assert response.body == {"square": 16}
+    assert asked == 2
+
+
+def _five_calls_to_a_silent_sentinel(layer: dict[str, Any]) -> tuple[list[tuple[BaseException | None, float]], int]:
+    """Five ``AsyncClient`` calls (timeout 1 s) gathered, whose one Sentinel (with ``layer``'s other settings) takes the
+    connection and never answers (8 s socket timeout): what each raised and took, and how many connections the
+    Sentinel took."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # takes the connections (the kernel's backlog), never answers
-        layer: dict[str, Any] = {
-            "hosts": [silent.getsockname()],
-            "sentinel_services": ["main"],
-            "sentinel_kwargs": {"socket_connect_timeout": 8.0, "socket_timeout": 8.0},
-        }
+        sentinels = {"socket_connect_timeout": 8.0, "socket_timeout": 8.0}
+        layer = {"hosts": [silent.getsockname()], "sentinel_kwargs": sentinels, **layer}
         client = client_of({"backend_type": "redis.sentinel", "backend_layer_kwargs": layer})
 
         async def call() -> tuple[BaseException | None, float]:
@@ -475,29 +551,31 @@ def test_calls_waiting_for_a_master_lookup_that_hangs_end_at_their_deadline_and_
 
         async def calls() -> tuple[list[tuple[BaseException | None, float]], int]:
             outcomes = await asyncio.gather(*(call() for _ in range(5)))
-            asked = 0
-            silent.setblocking(False)
-            while True:
-                try:
-                    silent.accept()[0].close()
-                except BlockingIOError:
-                    break
-                asked += 1
             await client.aclose()
-            return outcomes, asked
+            return outcomes, _connections_taken(silent)
 
-        outcomes, asked = run(calls())
-    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
-    expected = (
-        r"^Redis error sending to service example: Cannot get connection: no Sentinel had named the master of service "
-        r"'main' when the call's time was up \(after [0-9.]+ s; the lookup goes on for the next calls\)$"
-    )
+        return run(calls())
+
+
+def _each_failed_in_time(outcomes: list[tuple[BaseException | None, float]], expected: str) -> None:
+    """Each call raised a MessageSendError matching ``expected`` within 3 s (its 1 s and the one-second margin, the
+    bound generous for a loaded machine)."""
     for failure, elapsed in outcomes:
         assert isinstance(failure, MessageSendError), failure
         assert re.match(expected, str(failure)), str(failure)
         assert elapsed < 3.0, elapsed
-    # And the Sentinel was asked once
-    assert asked == 1
+
+
+def _connections_taken(listening: socket.socket) -> int:
+    """How many connections wait in ``listening``'s backlog (accepted and closed here)."""
+    listening.setblocking(False)
+    taken = 0
+    while True:
+        try:
+            listening.accept()[0].close()
+        except BlockingIOError:
+            return taken
+        taken += 1
 
 
 def test_a_redis_restart_fails_calls_with_transport_errors_then_they_work_again() -> None:

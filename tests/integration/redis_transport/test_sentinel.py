@@ -363,35 +363,8 @@ def test_calls_waiting_for_a_master_lookup_that_hangs_end_at_their_deadline_and_
     socket timeout) end within their timeout and its one-second margin, with a MessageSendError saying no Sentinel had
     named the master when the call's time was up; they share one lookup (one connection to the Sentinel). The first
     waited for the Sentinel's socket timeout, the others for it in turn."""
-    with _silent_listener() as silent:
-        layer = {
-            "hosts": [silent.getsockname()],
-            "sentinel_services": ["main"],
-            "sentinel_kwargs": {"socket_connect_timeout": 8.0, "socket_timeout": 8.0},
-        }
-        transport = {
-            "path": f"{RedisClientTransport.__module__}:RedisClientTransport",
-            "kwargs": {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer},
-        }
-        outcomes: dict[str, tuple[BaseException | None, float]] = {}
-
-        def call(name: str) -> None:
-            client = Client({"echo": {"transport": transport}})
-            started = time.monotonic()
-            try:
-                client.call_action("echo", "square", {}, timeout=1)
-            except BaseException as exc:
-                outcomes[name] = (exc, time.monotonic() - started)
-            else:
-                outcomes[name] = (None, time.monotonic() - started)
-
-        # When three threads call at once, the Sentinel answering none
-        callers = [threading.Thread(target=call, args=(f"caller {n}",), daemon=True) for n in range(3)]
-        for caller in callers:
-            caller.start()
-        for caller in callers:
-            caller.join(12)
-        asked = _connections_taken(silent)
+    # When three threads call at once, the Sentinel answering none
+    outcomes, asked = _three_calls_to_a_silent_sentinel({"sentinel_services": ["main"]})
     # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
     assert sorted(outcomes) == ["caller 0", "caller 1", "caller 2"]
     for name, (failure, elapsed) in outcomes.items():
@@ -427,22 +400,26 @@ def test_a_master_lookup_a_call_stopped_waiting_for_goes_on_for_the_next_calls()
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # (the lookup's thread)
-def test_a_forked_child_starts_its_own_master_lookup_when_its_parent_forked_during_one() -> None:
-    """A process that forks while a master lookup is under way (a send stopped waiting for it: the first Sentinel takes
-    the connection and never answers, 3 s socket timeout) leaves its child a backend that looks the master up itself
-    (the parent's lookup thread is not in the child): the child's send, with time enough, pushes to the master."""
-    with _behind_a_silent_sentinel() as (master, _silent, client):
+@pytest.mark.parametrize("services_configured", [True, False], ids=["master_lookup", "services_discovery"])
+def test_a_forked_child_starts_its_own_master_lookup_when_its_parent_forked_during_one(
+    services_configured: bool,
+) -> None:
+    """A process that forks while a master lookup (or, without sentinel_services, the discovery of the services) is
+    under way (a send stopped waiting for it: the first Sentinel takes the connection and never answers, 3 s socket
+    timeout) leaves its child a backend that looks the master up itself (the parent's thread is not in the child): the
+    child's send, with time enough, pushes to the master."""
+    with _behind_a_silent_sentinel(services_configured) as (master, _silent, client):
         # Given a send that stopped waiting for the lookup, still under way
         with pytest.raises(MessageSendError):
             client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=0.1)
 
         def send_and_close() -> None:
             try:
-                client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=8)
+                client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=12)
             finally:
                 client.core.backend_layer.close()  # (the child's copies of the connections)
 
-        # When the process forks and the child sends, with time enough for a lookup of its own
+        # When the process forks and the child sends, with time enough for a lookup (or discovery) of its own
         child_said = _in_forked_child(send_and_close)
         with master.client() as raw:
             waiting = raw.llen("pysoa:service.echo")
@@ -451,20 +428,30 @@ def test_a_forked_child_starts_its_own_master_lookup_when_its_parent_forked_duri
     assert waiting == 1
 
 
+@pytest.mark.parametrize(
+    ("services", "thread_name", "what"),
+    [
+        (["main"], "pysoa-like-sentinel-lookup-main", "the lookup of the master of service 'main'"),
+        (None, "pysoa-like-sentinel-discovery", "the discovery of the Sentinel services"),
+    ],
+    ids=["master_lookup", "services_discovery"],
+)
 def test_a_master_lookup_whose_thread_cannot_start_fails_the_call_and_the_next_call_looks_up_again(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, services: list[str] | None, thread_name: str, what: str
 ) -> None:
-    """When no thread can be started for a master lookup (the OS refuses one; the interpreter is shutting down), the
-    send fails with the MessageSendError of a failed lookup saying so, and the next send looks the master up and
-    pushes."""
+    """When no thread can be started for a master lookup (or, without sentinel_services, the discovery of the
+    services: the OS refuses one; the interpreter is shutting down), the send fails with the MessageSendError of a
+    failed lookup saying so, and the next send looks the master up and pushes."""
     with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
-        layer = {"hosts": [sentinel.address], "sentinel_services": ["main"]}
+        layer: dict[str, Any] = {"hosts": [sentinel.address]}
+        if services:
+            layer["sentinel_services"] = services
         client = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
         # Given the OS refusing the next lookup's thread
         start = threading.Thread.start
 
         def refused_once(thread: threading.Thread) -> None:
-            if thread.name.startswith("pysoa-like-sentinel-lookup-"):
+            if thread.name == thread_name:
                 monkeypatch.setattr(threading.Thread, "start", start)
                 raise RuntimeError("can't start new thread")
             start(thread)
@@ -478,10 +465,127 @@ def test_a_master_lookup_whose_thread_cannot_start_fails_the_call_and_the_next_c
             waiting = raw.llen("pysoa:service.echo")
     # Then the first said why, and the second pushed
     assert str(failure.value) == (
-        "Redis error sending to service echo: Cannot get connection: the lookup of the master of service 'main' could "
-        "not start a thread (can't start new thread)"
+        f"Redis error sending to service echo: Cannot get connection: {what} could not start a thread (can't start "
+        "new thread)"
     )
     assert waiting == 1
+
+
+_DISCOVERY_TIMED_OUT = re.compile(
+    r"^Redis error sending to service echo: Cannot get connection: no Sentinel had listed the services \(SENTINEL "
+    r"MASTERS; no sentinel_services configured\) when the call's time was up \(after [0-9.]+ s; the discovery goes on "
+    r"for the next calls\)$"
+)
+
+
+def test_calls_waiting_for_a_discovery_of_the_services_that_hangs_end_at_their_deadline_and_share_it() -> None:
+    """Calls in three threads, without sentinel_services, whose one Sentinel takes the connection and never answers
+    (8 s socket timeout) end within their timeout and its one-second margin, with a MessageSendError saying no Sentinel
+    had listed the services when the call's time was up; they share one discovery (one connection to the Sentinel).
+    The first waited for the Sentinel's socket timeout under the backend cache's lock, the others behind it."""
+    # When three threads call at once, the Sentinel answering none
+    outcomes, asked = _three_calls_to_a_silent_sentinel({})
+    # Then each call ended within its 1 s and the margin (bound generous for a loaded machine), saying why
+    assert sorted(outcomes) == ["caller 0", "caller 1", "caller 2"]
+    for name, (failure, elapsed) in outcomes.items():
+        assert isinstance(failure, MessageSendError), (name, failure)
+        assert _DISCOVERY_TIMED_OUT.match(str(failure)), str(failure)
+        assert elapsed < 3.0, (name, elapsed)
+    # And the Sentinel was asked once
+    assert asked == 1
+
+
+def test_a_discovery_of_the_services_a_call_stopped_waiting_for_goes_on_for_the_next_calls() -> None:
+    """A send without sentinel_services that stopped waiting for the discovery of the services (the first Sentinel
+    takes the connection and never answers, 3 s socket timeout) leaves it going: it asks the next Sentinel, which lists
+    the service, and a send after it, with time enough, gets the backend it made and pushes to the master. The first
+    send waited for the socket timeout (and then pushed)."""
+    with _behind_a_silent_sentinel(services_configured=False) as (master, _silent, client):
+        # Given a send (0.5 s, and its one-second margin) that stopped waiting for the discovery
+        started = time.monotonic()
+        with pytest.raises(MessageSendError) as failure:
+            client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=0.5)
+        gave_up = time.monotonic() - started
+        # When another send follows, with time enough for the discovery (and the master lookup) to end
+        client.send_request_message(2, {}, job_request(), message_expiry_in_seconds=12)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then the first said why at its deadline (bound generous for a loaded machine), and the second pushed
+    assert _DISCOVERY_TIMED_OUT.match(str(failure.value)), str(failure.value)
+    assert gave_up < 2.5, gave_up
+    assert waiting == 1
+
+
+def test_a_discovery_of_the_services_that_hangs_does_not_hold_up_the_calls_of_another_backend() -> None:
+    """While a send without sentinel_services waits for a Sentinel that takes the connection and never answers (8 s
+    socket timeout), a first send in another thread to another Redis (the standard backend) pushes at once. It waited
+    for the discovery, behind the process's backend cache lock."""
+    with _silent_listener() as silent, RedisServerProcess() as other:
+        layer = {
+            "hosts": [silent.getsockname()],
+            "sentinel_kwargs": {"socket_connect_timeout": 8.0, "socket_timeout": 8.0},
+        }
+        discovering = RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
+        elsewhere = RedisClientTransport(
+            "echo", backend_type="redis.standard", backend_layer_kwargs={"hosts": [other.address]}
+        )
+        outcome: list[BaseException] = []
+
+        def send_discovering() -> None:
+            try:
+                discovering.send_request_message(1, {}, job_request(), message_expiry_in_seconds=1)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        # Given a send under way whose services are being discovered
+        sender = threading.Thread(target=send_discovering, daemon=True)
+        sender.start()
+        time.sleep(0.3)
+        # When another thread sends elsewhere
+        started = time.monotonic()
+        elsewhere.send_request_message(1, {}, job_request(), message_expiry_in_seconds=5)
+        took = time.monotonic() - started
+        sender.join(30)
+        _connections_taken(silent)
+        with other.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then that send pushed at once (bound generous for a loaded machine), and the first failed at its deadline
+    assert waiting == 1
+    assert took < 0.5, took
+    assert len(outcome) == 1 and _DISCOVERY_TIMED_OUT.match(str(outcome[0])), outcome
+
+
+def _three_calls_to_a_silent_sentinel(
+    layer: dict[str, Any],
+) -> tuple[dict[str, tuple[BaseException | None, float]], int]:
+    """Three ``Client`` calls (timeout 1 s) made at once from three threads, whose one Sentinel (with ``layer``'s other
+    settings) takes the connection and never answers (8 s socket timeout): what each raised and took, by caller, and
+    how many connections the Sentinel took."""
+    with _silent_listener() as silent:
+        sentinels = {"socket_connect_timeout": 8.0, "socket_timeout": 8.0}
+        layer = {"hosts": [silent.getsockname()], "sentinel_kwargs": sentinels, **layer}
+        transport = {
+            "path": f"{RedisClientTransport.__module__}:RedisClientTransport",
+            "kwargs": {"backend_type": "redis.sentinel", "backend_layer_kwargs": layer},
+        }
+        outcomes: dict[str, tuple[BaseException | None, float]] = {}
+
+        def call(name: str) -> None:
+            client = Client({"echo": {"transport": transport}})
+            started = time.monotonic()
+            try:
+                client.call_action("echo", "square", {}, timeout=1)
+            except BaseException as exc:
+                outcomes[name] = (exc, time.monotonic() - started)
+            else:
+                outcomes[name] = (None, time.monotonic() - started)
+
+        callers = [threading.Thread(target=call, args=(f"caller {n}",), daemon=True) for n in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(30)
+        return outcomes, _connections_taken(silent)
 
 
 def _in_forked_child(action: Callable[[], object]) -> str:
@@ -513,19 +617,23 @@ def _in_forked_child(action: Callable[[], object]) -> str:
 
 
 @contextlib.contextmanager
-def _behind_a_silent_sentinel() -> Iterator[tuple[RedisServerProcess, socket.socket, RedisClientTransport]]:
+def _behind_a_silent_sentinel(
+    services_configured: bool = True,
+) -> Iterator[tuple[RedisServerProcess, socket.socket, RedisClientTransport]]:
     """A master, a listener that takes connections and never answers, and a client transport whose Sentinels are that
-    listener (3 s socket timeout) and then a real Sentinel of the master (service ``main``)."""
+    listener (3 s socket timeout) and then a real Sentinel of the master (service ``main``, configured as
+    ``sentinel_services`` unless ``services_configured`` is false: then discovered)."""
     with (
         RedisServerProcess() as master,
         RedisSentinelProcess([("main", *master.address)]) as sentinel,
         _silent_listener() as silent,
     ):
-        layer = {
+        layer: dict[str, Any] = {
             "hosts": [silent.getsockname(), sentinel.address],
-            "sentinel_services": ["main"],
             "sentinel_kwargs": {"socket_connect_timeout": 3.0, "socket_timeout": 3.0},
         }
+        if services_configured:
+            layer["sentinel_services"] = ["main"]
         yield master, silent, RedisClientTransport("echo", backend_type="redis.sentinel", backend_layer_kwargs=layer)
 
 

@@ -8,10 +8,12 @@ one turn of the loop to one master go out in one write) and the idle connections
 (a reader blocks its connection in ``BLPOP`` while its calls wait, and gives it back when none does). The ring
 (round-robin for requests, Sentinel lookups, the Cluster's slot map) is shared too. A pool's connections are
 closed when its last transport is closed with ``aclose()``, or when ``asyncio.run`` ends the loop (an async
-generator of the loop closes them). A Sentinel slot's master lookup is one task of the pool at a time, which every
-caller meanwhile awaits, each until its own deadline (a call's) at most: a caller that stops waiting leaves it
-going, and the master it finds serves the next calls. Closing the pool ends the Sentinel lookups its callers await
-(asking a Sentinel, or waiting to ask again): they fail at once saying so, and keep no master.
+generator of the loop closes them). A Sentinel slot's master lookup, and the discovery of the Sentinel services
+(without ``sentinel_services``), is one task of the pool at a time, which every caller meanwhile awaits, each until
+its own deadline (a call's) at most: a caller that stops waiting leaves it going, and what it finds serves the next
+calls. The reply reader has no deadline of its own (each waiting call has its own timeout): it waits for a master
+lookup until it ends. Closing the pool ends the Sentinel lookups its callers await (asking a Sentinel, or waiting to
+ask again): they fail at once saying so, and keep no master.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, TypeVar
 
 from pysoa_like.common.transport.redis_gateway._aio_connection import AioConnection, RedisConnectionError
 from pysoa_like.common.transport.redis_gateway._aio_ring import AioRing, SentinelAioRing
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import discovery_timed_out
 from pysoa_like.core.cluster import MAXIMUM_REDIRECTS, Redirect, SlotRing, cluster_down, parse_redirect
 from pysoa_like.core.endpoint import Endpoint
 from pysoa_like.core.keys import HostRing
@@ -67,14 +70,21 @@ class AioPool:
         # The Sentinel lookups under way (tasks), which close() ends; the masters' by ring slot (callers share one).
         self._lookups: set[asyncio.Future[Any]] = set()
         self._master_lookups: dict[int, asyncio.Future[Endpoint]] = {}
+        # The discovery of a Sentinel ring's services under way (callers share it).
+        self._discovery: asyncio.Future[list[str]] | None = None
         #: The reply lists of this loop and ring, by the settings that let transports share one.
         self.replies: dict[Hashable, Any] = {}
 
-    async def slot_of(self, key: str) -> int:
-        """The ring slot serving ``key`` (reply keys hashed, request keys round-robin)."""
+    async def slot_of(self, key: str, deadline: float | None = None) -> int:
+        """The ring slot serving ``key`` (reply keys hashed, request keys round-robin); a discovery of the Sentinel
+        services is waited for until ``deadline`` at most (see :meth:`_discovered`).
+
+        Raises:
+            RedisConnectionError: The ring's masters cannot be known (or were not by ``deadline``).
+        """
         hosts = self._hosts
         if hosts is None:
-            hosts = self._hosts = await self._key_ring()
+            hosts = self._hosts = await self._key_ring(deadline)
         return hosts.index_for(key)
 
     def ready_connection(self, key: str) -> tuple[int, AioConnection | None] | None:
@@ -88,35 +98,64 @@ class AioPool:
         connection = self._connections.get(index)
         return index, (None if connection is None or connection.closed else connection)
 
-    async def queue_slots(self, key: str) -> list[int]:
+    async def queue_slots(self, key: str, deadline: float | None = None) -> list[int]:
         """The ring slots where the request queue ``key`` may hold messages: every master of a ring (requests go
-        round-robin), the queue's slot under Redis Cluster. No turn of the round-robin is taken."""
+        round-robin), the queue's slot under Redis Cluster. No turn of the round-robin is taken.
+
+        Raises:
+            RedisConnectionError: The ring's masters cannot be known (or were not by ``deadline``).
+        """
         hosts = self._hosts
         if hosts is None:
-            hosts = self._hosts = await self._key_ring()
+            hosts = self._hosts = await self._key_ring(deadline)
         if isinstance(hosts, HostRing):
             return list(range(hosts.host_count))
         return [hosts.index_for(key)]
 
-    async def ring_size(self) -> int:
-        """The ring's :meth:`~AioRing.size` (see :meth:`_discovering`).
+    async def ring_size(self, deadline: float | None = None) -> int:
+        """The ring's :meth:`~AioRing.size` (see :meth:`_discovered`).
 
         Raises:
-            RedisConnectionError: The ring's masters cannot be known.
+            RedisConnectionError: The ring's masters cannot be known (or were not by ``deadline``).
         """
-        return await self._discovering(self.ring.size())
+        await self._discovered(deadline)
+        return await self.ring.size()
 
-    async def _key_ring(self) -> HostRing | SlotRing:
-        """The ring's :meth:`~AioRing.key_ring` (see :meth:`_discovering`)."""
-        return await self._discovering(self.ring.key_ring())
+    async def _key_ring(self, deadline: float | None) -> HostRing | SlotRing:
+        """The ring's :meth:`~AioRing.key_ring` (see :meth:`_discovered`)."""
+        await self._discovered(deadline)
+        return await self.ring.key_ring()
 
-    async def _discovering(self, answer: Coroutine[Any, Any, _T]) -> _T:
-        """What ``answer`` (a question about the ring) gives: run so that close() ends it when a Sentinel ring must
-        first discover its services; services configured or already discovered take no task."""
+    async def _discovered(self, deadline: float | None) -> None:
+        """Once a Sentinel ring's services are known: when they must be discovered first, that is one task of the pool
+        at a time, which every caller meanwhile awaits until its ``deadline`` (``time.monotonic()``; ``None``: until it
+        ends). A caller that stops waiting (its deadline, or cancelled) leaves it going for the next calls; close()
+        ends it. Services configured or already discovered take no task.
+
+        Raises:
+            RedisConnectionError: The discovery failed, close() ended it (or had been called), or it had not ended by
+                ``deadline``.
+        """
         ring = self.ring
-        if isinstance(ring, SentinelAioRing) and not ring.services_known():
-            return await self._unless_closed(answer, ring)
-        return await answer
+        if not isinstance(ring, SentinelAioRing) or ring.services_known():
+            return
+        if self._closed:
+            raise RedisConnectionError(ring.lookup_closed(None))
+        discovery = self._discovery
+        if discovery is None:
+            discovery = self._discovery = self._lookup_task(ring.services())
+            discovery.add_done_callback(self._discovery_ended)
+        started = time.monotonic()
+        await asyncio.wait((discovery,), timeout=None if deadline is None else max(deadline - started, 0.0))
+        if not discovery.done():
+            raise RedisConnectionError(discovery_timed_out(time.monotonic() - started))
+        if discovery.cancelled() and self._closed:
+            raise RedisConnectionError(ring.lookup_closed(None))
+        discovery.result()
+
+    def _discovery_ended(self, discovery: asyncio.Future[list[str]]) -> None:
+        if self._discovery is discovery:
+            self._discovery = None
 
     async def _endpoint_at(self, index: int, deadline: float | None = None) -> Endpoint:
         """The ring's :meth:`~AioRing.endpoint_at` (a Sentinel ring's master lookup: see :meth:`_master_lookup`)."""
@@ -161,26 +200,6 @@ class AioPool:
         task.add_done_callback(self._lookups.discard)
         task.add_done_callback(_read_outcome)
         return task
-
-    async def _unless_closed(self, discovery: Coroutine[Any, Any, _T], ring: SentinelAioRing) -> _T:
-        """What the Sentinel ``discovery`` (of the services) gives, unless close() ends it first (it is cancelled then:
-        its connection to a Sentinel is closed).
-
-        Raises:
-            RedisConnectionError: The discovery failed, or close() ended it (or had been called).
-        """
-        if self._closed:
-            discovery.close()
-            raise RedisConnectionError(ring.lookup_closed(None))
-        task = self._lookup_task(discovery)
-        try:
-            await asyncio.wait((task,))
-        except BaseException:  # the caller gave up (cancelled): so does its discovery
-            task.cancel()
-            raise
-        if task.cancelled() and self._closed:
-            raise RedisConnectionError(ring.lookup_closed(None))
-        return task.result()
 
     async def connection(self, index: int, deadline: float | None = None) -> AioConnection:
         """The push connection of slot ``index``'s master (opened once, however many calls ask at once).
@@ -262,17 +281,19 @@ class AioPool:
         """Run one command on slot ``index``'s master, following ``MOVED``/``ASK`` (Redis Cluster); its reply.
 
         For commands outside the transport's hot path (the fleet's, such as publishing an event); an error reply
-        other than a redirection is returned, not raised.
+        other than a redirection is returned, not raised. A master lookup (Sentinel) is waited for ``timeout`` at
+        most, as the command's reply is (``None``: until it ends).
 
         Raises:
             RedisConnectionError: No connection could be had, it failed, or the redirections did not end.
         """
         asking: Redirect | None = None
+        deadline = None if timeout is None else time.monotonic() + timeout
         for _attempt in range(MAXIMUM_REDIRECTS + 1):
             connection = None
             try:
                 if asking is None:
-                    connection = await self.connection(index)
+                    connection = await self.connection(index, deadline)
                     [reply] = await connection.execute([command], timeout)
                 else:
                     connection = await self.connection_to(self.ring.endpoint_for(asking.address))

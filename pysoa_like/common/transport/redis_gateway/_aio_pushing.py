@@ -88,8 +88,8 @@ class Pushing:
 
         def _calls(self) -> Calls: ...
 
-    async def _slot_of(self, key: str) -> int:
-        return await self._calls().state.pool.slot_of(key)
+    async def _slot_of(self, key: str, deadline: float) -> int:
+        return await self._calls().state.pool.slot_of(key, deadline)
 
     async def _connection(self, state: LoopState, index: int, deadline: float | None = None) -> AioConnection:
         """The loop's push connection to ring slot ``index`` (shared by the transports of the same backend); a master
@@ -128,7 +128,7 @@ class Pushing:
                 slot: int | None = None
                 opened: AioConnection | None = None
                 try:
-                    index = slot = await self._slot_of(key)
+                    index = slot = await self._slot_of(key, deadline)
                     connection = opened = await self._connection(state, index, deadline)
                     # A new connection's first push sends the script's text, which loads it; later pushes its SHA.
                     command = script_command(not connection.scripts_loaded, item, self.queue_capacity)
@@ -221,7 +221,7 @@ class Pushing:
         """
         try:
             if index is None:
-                index = await state.pool.slot_of(key)
+                index = await state.pool.slot_of(key, deadline)
             return index, await self._connection(state, index, deadline)
         except RedisConnectionError as exc:
             raise self._send_failed(state, index, None, exc) from exc

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError, ReceiveAuthenticationError
+from pysoa_like.common.transport.redis_gateway._backend_making import BACKEND_MAKING, needs_discovery
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
+from pysoa_like.common.transport.redis_gateway.backend.sentinel import SERVICES_DISCOVERY_CLOSED
 
 if TYPE_CHECKING:
     from pysoa_like.common.transport.redis_gateway._lanes import Lane
@@ -68,6 +70,8 @@ class SharedBackends:
     # one for its server transports, see serve_on_own_backend).
     _backend_layer_cache: ClassVar[dict[Hashable, BaseRedisClient]] = {}
     _backend_cache_lock: ClassVar[threading.Lock] = threading.Lock()
+    # How many times the cache was cleared: a backend made across a clear is closed, not kept.
+    _backend_cache_clears: ClassVar[int] = 0
 
     service_name: str
     metrics: MetricsRecorder
@@ -84,11 +88,21 @@ class SharedBackends:
         @property
         def backend_layer(self) -> BaseRedisClient: ...
 
-    def _get_backend(self) -> BaseRedisClient:
+    def _get_backend(self, deadline: float | None = None) -> BaseRedisClient:
+        """The cached backend, made first if need be. A Sentinel backend whose services must be discovered is made in a
+        thread of its own (``_backend_making.py``), not under the cache's lock, and waited for until ``deadline``
+        (``time.monotonic()``, a call's; ``None``: until it is made).
+
+        Raises:
+            CannotGetConnectionError: It needs Redis and cannot have it yet (or not by ``deadline``).
+            redis.AuthenticationError: The Sentinels refused the credentials while none listed a service.
+        """
         key = (os.getpid(), self._cache_key)
         backend = self._backend_layer_cache.get(key)
         if backend is not None:
             return backend
+        if needs_discovery(self.backend_type, self.backend_layer_kwargs):
+            return BACKEND_MAKING.backend(key, self.backend_layer_kwargs, self._keeper(key), deadline)
         with self._backend_cache_lock:
             backend = self._backend_layer_cache.get(key)
             if backend is None:
@@ -97,13 +111,35 @@ class SharedBackends:
                 self._backend_layer_cache[key] = backend
         return backend
 
-    def _backend_for(self, error_prefix: str) -> BaseRedisClient:
+    def _keeper(self, key: Hashable) -> Callable[[BaseRedisClient], BaseRedisClient]:
+        """What caches a backend made in its own thread for ``key``: the one cached meanwhile if any (the new one is
+        closed), nothing when the cache was cleared since now (it is closed, and its callers told so)."""
+        with self._backend_cache_lock:
+            clears = self._backend_cache_clears
+
+        def keep(made: BaseRedisClient) -> BaseRedisClient:
+            with self._backend_cache_lock:
+                current = self._backend_layer_cache.get(key)
+                kept = clears == self._backend_cache_clears and current is None
+                if kept:
+                    self._backend_layer_cache[key] = made
+            if kept:
+                return made
+            made.close()
+            if current is None:
+                raise CannotGetConnectionError(SERVICES_DISCOVERY_CLOSED)
+            return current
+
+        return keep
+
+    def _backend_for(self, error_prefix: str, deadline: float | None = None) -> BaseRedisClient:
         """The backend, made on first use (see :attr:`backend_layer`), for a send (``error_prefix`` ``"send"``) or a
         receive (any other).
 
         Making it can need Redis: the Sentinel backend without ``sentinel_services`` asks the Sentinels for the
-        services. When none lists any, that is an outage like Redis being down (nothing is cached: the next call
-        asks again), so it is the transport error of the call that needed the backend.
+        services (waited for until ``deadline``, a call's, at most: see :meth:`_get_backend`). When none lists any,
+        that is an outage like Redis being down (nothing is cached: the next call asks again), so it is the transport
+        error of the call that needed the backend.
 
         Raises:
             MessageSendError: (``error_prefix`` ``"send"``) The backend cannot be made yet.
@@ -115,7 +151,8 @@ class SharedBackends:
         if backend is not None:
             return backend
         try:
-            return self.backend_layer
+            backend = self._backend = self._get_backend(deadline)
+            return backend
         except redis.AuthenticationError as exc:
             if error_prefix == "send":
                 raise self._no_connection(error_prefix, exc) from exc
@@ -145,6 +182,8 @@ class SharedBackends:
         """Close and forget every cached backend of this process (for tests and reconfiguration)."""
         with cls._backend_cache_lock:
             backends, cls._backend_layer_cache = list(cls._backend_layer_cache.values()), {}
+            cls._backend_cache_clears += 1
+        BACKEND_MAKING.end_all()
         for backend in backends:
             backend.close()
 
@@ -160,7 +199,7 @@ class SharedBackends:
                 ``deadline`` (or, see :meth:`_backend_for`, no service).
             MessageReceiveError: (any other ``error_prefix``) The same.
         """
-        backend = self._backend or self._backend_for(error_prefix)
+        backend = self._backend or self._backend_for(error_prefix, deadline)
         timer = self.metrics.timer(self.prefix + timer_name) if self.measured else None
         if timer is not None:
             timer.start()

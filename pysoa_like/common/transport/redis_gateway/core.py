@@ -197,7 +197,7 @@ class RedisTransportCore(SharedBackends, DeferredReplies, PushRetries, BatchSend
         ring = self._ring
         if ring is None:
             # This transport's own round-robin over the shared connections (see HostRing), or the key's slot.
-            ring = self._ring = self._backend_for(error_prefix).make_ring()
+            ring = self._ring = self._backend_for(error_prefix, deadline).make_ring()
             self._one_host = ring.host_count == 1
         thread = self._thread
         if ring.host_count == 1:

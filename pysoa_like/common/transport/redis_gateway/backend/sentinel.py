@@ -42,6 +42,7 @@ __all__ = [
     "SERVICES_DISCOVERY_CLOSED",
     "SentinelRedisClient",
     "ServiceDiscovery",
+    "discovery_timed_out",
     "lookup_closed",
     "lookup_timed_out",
     "master_not_found",
@@ -442,6 +443,17 @@ def lookup_timed_out(service: str, waited: float) -> str:
     return (
         f"Cannot get connection: no Sentinel had named the master of service {service!r} when the call's time was "
         f"up (after {round(waited, 1):g} s; the lookup goes on for the next calls)"
+    )
+
+
+def discovery_timed_out(waited: float) -> str:
+    """The error of a call that stopped waiting, at its deadline, for the discovery of the Sentinel services
+    (``SENTINEL MASTERS``, no ``sentinel_services`` configured; ``waited``: for how many seconds); the discovery goes
+    on without it (the same for both Redis drivers)."""
+    return (
+        f"Cannot get connection: no Sentinel had listed the services (SENTINEL MASTERS; no sentinel_services "
+        f"configured) when the call's time was up (after {round(waited, 1):g} s; the discovery goes on for the next "
+        f"calls)"
     )
 
 
