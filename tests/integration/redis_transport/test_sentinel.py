@@ -30,7 +30,7 @@ from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_in
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.core.delivery import DeliveryOptions
 from pysoa_like.test.redis import RedisSentinelGroup, RedisSentinelProcess, RedisServerProcess, pick_free_port
-from tests.integration.redis_transport._helpers import job_request, job_response
+from tests.integration.redis_transport._helpers import RecordingMetrics, job_request, job_response
 
 
 @pytest.fixture(scope="module")
@@ -514,6 +514,19 @@ def test_a_discovery_of_the_services_a_call_stopped_waiting_for_goes_on_for_the_
     assert _DISCOVERY_TIMED_OUT.match(str(failure.value)), str(failure.value)
     assert gave_up < 2.5, gave_up
     assert waiting == 1
+
+
+def test_making_a_backend_whose_services_are_discovered_is_timed_once() -> None:
+    """A transport without sentinel_services times the making of its backend, the discovery of the services included
+    (``backend.initialize``), once, however many sends follow."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        metrics = RecordingMetrics()
+        client = RedisClientTransport("echo", metrics=metrics, **_discovering(sentinel.address))
+        # When two sends follow
+        for request_id in (1, 2):
+            client.send_request_message(request_id, {}, job_request(), message_expiry_in_seconds=5)
+    # Then the making was timed once
+    assert metrics.timers["client.transport.redis_gateway.backend.initialize"] == 1
 
 
 def test_a_discovery_of_the_services_that_hangs_does_not_hold_up_the_calls_of_another_backend() -> None:

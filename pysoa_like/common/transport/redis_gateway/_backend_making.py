@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Mapping
 from concurrent import futures
 from typing import Any
 
+from pysoa_like.common.metrics import Timer
 from pysoa_like.common.transport.redis_gateway.backend import checked_backend_kwargs, make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import ServiceDiscovery, discovery_timed_out
@@ -57,10 +58,11 @@ class BackendMaking:
         backend_layer_kwargs: Mapping[str, Any],
         keep: Keep,
         deadline: float | None,
+        timer: Timer,
     ) -> BaseRedisClient:
         """The Sentinel backend of ``backend_layer_kwargs`` once its services are discovered (by the making under way
         for ``key``, or one started now), waited for until ``deadline`` (``time.monotonic()``; ``None``: until it
-        ends). ``keep`` caches it.
+        ends). ``keep`` caches it; ``timer`` times a making started now (discovery included).
 
         Raises:
             ValueError: Invalid backend arguments (before any Sentinel is asked).
@@ -70,12 +72,12 @@ class BackendMaking:
         """
         checked_backend_kwargs(REDIS_BACKEND_TYPE_SENTINEL, backend_layer_kwargs)
         started = time.monotonic()
-        outcome = self._making(key, backend_layer_kwargs, keep).outcome
+        outcome = self._making(key, backend_layer_kwargs, keep, timer).outcome
         if deadline is not None and not futures.wait((outcome,), max(deadline - started, 0.0)).done:
             raise CannotGetConnectionError(discovery_timed_out(time.monotonic() - started))
         return outcome.result()
 
-    def _making(self, key: Hashable, backend_layer_kwargs: Mapping[str, Any], keep: Keep) -> _Making:
+    def _making(self, key: Hashable, backend_layer_kwargs: Mapping[str, Any], keep: Keep, timer: Timer) -> _Making:
         """The making of ``key``'s backend under way, started in a thread of its own when there is none.
 
         Raises:
@@ -85,7 +87,7 @@ class BackendMaking:
             making = self._under_way.get(key)
             if making is None:
                 making = _Making(ServiceDiscovery.of_settings(backend_layer_kwargs))
-                arguments = (key, making, backend_layer_kwargs, keep)
+                arguments = (key, making, backend_layer_kwargs, keep, timer)
                 try:
                     threading.Thread(
                         target=self._make, args=arguments, name="pysoa-like-sentinel-discovery", daemon=True
@@ -97,15 +99,18 @@ class BackendMaking:
                 self._under_way[key] = making
         return making
 
-    def _make(self, key: Hashable, making: _Making, backend_layer_kwargs: Mapping[str, Any], keep: Keep) -> None:
-        """The thread of a making: the services discovered, the backend made and kept, the outcome set."""
+    def _make(
+        self, key: Hashable, making: _Making, backend_layer_kwargs: Mapping[str, Any], keep: Keep, timer: Timer
+    ) -> None:
+        """The thread of a making: the services discovered, the backend made and kept (timed), the outcome set."""
         try:
-            try:
-                services = making.discovery.run()
-            finally:
-                making.discovery.close()  # the backend asks the Sentinels on connections of its own
-            kwargs = {**backend_layer_kwargs, "sentinel_services": services}
-            backend = keep(make_backend(REDIS_BACKEND_TYPE_SENTINEL, kwargs))
+            with timer:
+                try:
+                    services = making.discovery.run()
+                finally:
+                    making.discovery.close()  # the backend asks the Sentinels on connections of its own
+                kwargs = {**backend_layer_kwargs, "sentinel_services": services}
+                backend = keep(make_backend(REDIS_BACKEND_TYPE_SENTINEL, kwargs))
         except BaseException as exc:
             self._ended(key, making)
             making.outcome.set_exception(exc)

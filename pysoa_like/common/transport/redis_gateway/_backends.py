@@ -102,7 +102,8 @@ class SharedBackends:
         if backend is not None:
             return backend
         if needs_discovery(self.backend_type, self.backend_layer_kwargs):
-            return BACKEND_MAKING.backend(key, self.backend_layer_kwargs, self._keeper(key), deadline)
+            timer = self.metrics.timer(self.prefix + "backend.initialize")
+            return BACKEND_MAKING.backend(key, self.backend_layer_kwargs, self._keeper(key), deadline, timer)
         with self._backend_cache_lock:
             backend = self._backend_layer_cache.get(key)
             if backend is None:
