@@ -10,12 +10,18 @@ from them (``job_of``). A mistake is reported at once, naming the argument, and 
 switch was silently truncated).
 
 The check of a number of seconds (``check_seconds``) is ``client.py``'s: a call with a ``timeout`` runs it on its way.
+
+PySOA 1.4.9 also took every option by position, in an order of its own per method (``call_action``'s is ``expansions,
+raise_job_errors, raise_action_errors, timeout, switches, correlation_id, context, control_extra``). The call methods
+take such options as ``*positional`` and only then, never on a call without them, name them here
+(:func:`options_by_position`, after :data:`PYSOA_POSITIONAL_OPTIONS`), refusing too many and an option given twice as
+Python refused them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict, cast
 
 from pysoa_like.common._short_text import short_repr
 from pysoa_like.common.types import ActionRequest
@@ -23,6 +29,7 @@ from pysoa_like.core.switches import get_switch
 
 __all__ = [
     "JOB_KEYWORDS",
+    "PYSOA_POSITIONAL_OPTIONS",
     "ActionRequestArgument",
     "ActionRequestArgumentIterable",
     "ActionRequestArgumentList",
@@ -31,6 +38,7 @@ __all__ = [
     "check_expansions",
     "check_job_arguments",
     "check_mapping",
+    "options_by_position",
     "switch_list",
 ]
 
@@ -79,6 +87,61 @@ JOB_KEYWORDS = frozenset(
         "suppress_response",
     )
 )
+
+
+# PySOA 1.4.9's options of each kind of call method, in its order (they came right after ``body`` or ``actions``).
+# (Every order starts with the first three and ends with the last two.)
+_FIRST = ("expansions", "raise_job_errors", "raise_action_errors")
+_LAST = ("context", "control_extra")
+_ACTION_ORDER = (*_FIRST, "timeout", "switches", "correlation_id", *_LAST)
+_ACTIONS_ORDER = (*_FIRST, "timeout", "switches", "correlation_id", "continue_on_error", *_LAST)
+_PARALLEL_ACTIONS_ORDER = (*_FIRST, "catch_transport_errors", "timeout", "switches", "correlation_id", *_LAST)
+_JOBS_ORDER = (*_FIRST, "catch_transport_errors", "timeout", "switches", "correlation_id", "continue_on_error", *_LAST)
+
+#: Per call method: how many positional parameters it declares (``self`` and ``body`` included), how many of them have
+#: no default, and the names of the options PySOA 1.4.9 took by position after them, in order. A future has the order
+#: of its blocking twin (``send_request`` declares all of PySOA's parameters itself).
+PYSOA_POSITIONAL_OPTIONS: Final[dict[str, tuple[int, int, tuple[str, ...]]]] = {
+    "call_action": (4, 3, _ACTION_ORDER),
+    "call_action_future": (4, 3, _ACTION_ORDER),
+    "call_actions": (3, 3, _ACTIONS_ORDER),
+    "call_actions_future": (3, 3, _ACTIONS_ORDER),
+    "call_actions_parallel": (3, 3, _PARALLEL_ACTIONS_ORDER),
+    "call_actions_parallel_future": (3, 3, _PARALLEL_ACTIONS_ORDER),
+    "call_jobs_parallel": (2, 2, _JOBS_ORDER),
+    "call_jobs_parallel_future": (2, 2, _JOBS_ORDER),
+}
+
+
+def options_by_position(qualified_name: str, positional: tuple[Any, ...], options: Mapping[str, Any]) -> CallKeywords:
+    """The options of a call given some of them by position, named in PySOA 1.4.9's order for its method.
+
+    Called only when ``positional`` is not empty.
+
+    Args:
+        qualified_name: The method, as Python names it in its errors (``"Client.call_action"``).
+        positional: The arguments given by position past the method's own (``body`` or ``actions``).
+        options: The options given by keyword.
+
+    Returns:
+        A new dict of every option (``options`` is not changed).
+
+    Raises:
+        TypeError: More arguments by position than PySOA's method had, or an option given both by position and by
+            keyword (with the message Python gave for PySOA's signature).
+    """
+    declared, required, names = PYSOA_POSITIONAL_OPTIONS[qualified_name.rpartition(".")[2]]
+    if len(positional) > len(names):
+        raise TypeError(
+            f"{qualified_name}() takes from {required} to {declared + len(names)} positional arguments but "
+            f"{declared + len(positional)} were given"
+        )
+    merged = dict(options)
+    for name, value in zip(names, positional, strict=False):
+        if name in merged:
+            raise TypeError(f"{qualified_name}() got multiple values for argument '{name}'")
+        merged[name] = value
+    return cast(CallKeywords, merged)
 
 
 def check_mapping(value: Any, name: str) -> None:

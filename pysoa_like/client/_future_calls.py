@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pysoa_like.client._call_keywords import ActionRequestArgumentIterable, JobRequestArgument
+from pysoa_like.client._call_keywords import ActionRequestArgumentIterable, JobRequestArgument, options_by_position
 from pysoa_like.client._client_fleet import ClientFleetFeatures
 from pysoa_like.client._future import FutureSOAResponse
 from pysoa_like.client._guarded_calls import GuardedCall, GuardedJobs
@@ -68,7 +68,11 @@ class FutureCalls(ClientFleetFeatures):
         def _forget(self, service_name: str, request_id: Any) -> None: ...
 
     def call_actions_future(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> FutureSOAResponse[JobResponse]:
         """Send one job now; the future's result is what :meth:`call_actions` returns.
 
@@ -76,9 +80,18 @@ class FutureCalls(ClientFleetFeatures):
         them as a blocking call does (see the docs' *Resilience* page): refused or sent now, retried and
         falling back when the result is asked for.
 
+        Args:
+            service_name: The service to call.
+            actions: The actions, run in order by one server.
+            *positional: Options by position, in the order of :meth:`call_actions` (PySOA 1.4.9's).
+            **options: The keyword arguments of :meth:`call_actions`.
+
         Raises:
             ImproperlyConfigured, PySOATransportError: At once, if the job cannot be sent.
+            TypeError: At once, for more options by position than PySOA's method took, or one given twice.
         """
+        if positional:
+            options = options_by_position("Client.call_actions_future", positional, options)
         call = self._options_of(options)
         if self._deadline is not None or self.job_deadline_margin is not None:
             call = self._within_deadline((service_name,), call)
@@ -109,7 +122,12 @@ class FutureCalls(ClientFleetFeatures):
         return FutureSOAResponse(get_result)
 
     def call_action_future(
-        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        action: str,
+        body: dict[str, Any] | None = None,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> FutureSOAResponse[ActionResponse]:
         """Send a one-action job now; the future's result is what :meth:`call_action` returns.
 
@@ -117,8 +135,11 @@ class FutureCalls(ClientFleetFeatures):
             service_name: The service to call.
             action: The action to call.
             body: The action's request body.
+            *positional: Options by position, in the order of :meth:`call_action` (PySOA 1.4.9's).
             **options: The keyword arguments of :meth:`call_actions_future`.
         """
+        if positional:
+            options = options_by_position("Client.call_action_future", positional, options)
         future = self.call_actions_future(service_name, [ActionRequest(action=action, body=body or {})], **options)
 
         def get_result(result_timeout: float | None) -> ActionResponse:
@@ -127,14 +148,22 @@ class FutureCalls(ClientFleetFeatures):
         return FutureSOAResponse(get_result)
 
     def call_jobs_parallel_future(
-        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
+        self, jobs: Iterable[JobRequestArgument], *positional: Any, **options: Unpack[CallKeywords]
     ) -> FutureSOAResponse[list[JobResponse]]:
         """Send every job now; the future's result is what :meth:`call_jobs_parallel` returns.
+
+        Args:
+            jobs: ``{"service_name": ..., "actions": [...]}`` dicts.
+            *positional: Options by position, in the order of :meth:`call_jobs_parallel` (PySOA 1.4.9's).
+            **options: The keyword arguments of :meth:`call_jobs_parallel`.
 
         Raises:
             ImproperlyConfigured: At once, if a job names an unknown service.
             PySOATransportError: At once, if a job cannot be sent (unless ``catch_transport_errors``).
+            TypeError: At once, for more options by position than PySOA's method took, or one given twice.
         """
+        if positional:
+            options = options_by_position("Client.call_jobs_parallel_future", positional, options)
         call = self._options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         if self._deadline is not None or self.job_deadline_margin is not None:
@@ -163,15 +192,22 @@ class FutureCalls(ClientFleetFeatures):
         return FutureSOAResponse(get_result)
 
     def call_actions_parallel_future(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> FutureSOAResponse[Generator[ActionResponse, None, None]]:
         """Send one job per action now; the future's result is what :meth:`call_actions_parallel` returns.
 
         Args:
             service_name: The service to call.
             actions: The actions, each sent as its own job.
+            *positional: Options by position, in the order of :meth:`call_actions_parallel` (PySOA 1.4.9's).
             **options: The keyword arguments of :meth:`call_jobs_parallel_future`.
         """
+        if positional:
+            options = options_by_position("Client.call_actions_parallel_future", positional, options)
         future = self.call_jobs_parallel_future(jobs_of_actions(service_name, actions), **options)
 
         def get_result(result_timeout: float | None) -> Generator[ActionResponse, None, None]:
@@ -183,33 +219,53 @@ class FutureCalls(ClientFleetFeatures):
     # Blocking parallel calls: the futures' results
 
     def call_actions_parallel(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> Generator[ActionResponse, None, None]:
         """Call each action as its own job, all at once, and wait for every response.
 
         Args:
             service_name: The service to call.
             actions: The actions.
+            *positional: Options by position, in PySOA 1.4.9's order: ``expansions``, ``raise_job_errors``,
+                ``raise_action_errors``, ``catch_transport_errors``, ``timeout``, ``switches``,
+                ``correlation_id``, ``context``, ``control_extra``.
             **options: The keyword arguments of :meth:`call_action`, and ``catch_transport_errors``.
 
         Returns:
             A generator of the action responses in input order. In place of a response it yields the
             job's :class:`Error` list (``raise_job_errors=False``) or the transport exception
             (``catch_transport_errors=True``).
+
+        Raises:
+            TypeError: More options by position than PySOA's method took, or one given twice.
         """
+        if positional:
+            options = options_by_position("Client.call_actions_parallel", positional, options)
         return self.call_actions_parallel_future(service_name, actions, **options).result()
 
     def call_jobs_parallel(
-        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
+        self, jobs: Iterable[JobRequestArgument], *positional: Any, **options: Unpack[CallKeywords]
     ) -> list[JobResponse]:
         """Send several jobs, possibly to different services, at once and wait for every response.
 
         Args:
             jobs: ``{"service_name": ..., "actions": [...]}`` dicts.
+            *positional: Options by position, in PySOA 1.4.9's order: ``expansions``, ``raise_job_errors``,
+                ``raise_action_errors``, ``catch_transport_errors``, ``timeout``, ``switches``,
+                ``correlation_id``, ``continue_on_error``, ``context``, ``control_extra``.
             **options: The keyword arguments of :meth:`call_actions_parallel`.
 
         Returns:
             The job responses in input order (transport exceptions in place with
             ``catch_transport_errors=True``).
+
+        Raises:
+            TypeError: More options by position than PySOA's method took, or one given twice.
         """
+        if positional:
+            options = options_by_position("Client.call_jobs_parallel", positional, options)
         return self.call_jobs_parallel_future(jobs, **options).result()

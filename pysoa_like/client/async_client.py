@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pysoa_like.client._async_handler import AsyncServiceHandler
+from pysoa_like.client._call_keywords import options_by_position
 from pysoa_like.client._client_base import ClientBase
 from pysoa_like.client._deadline import expiry_within, within_deadline
 from pysoa_like.client._parallel import (
@@ -331,9 +332,16 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
     # The calls
 
     async def call_action(
-        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        action: str,
+        body: dict[str, Any] | None = None,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> ActionResponse:
         """Call one action and wait for its response (as :meth:`pysoa_like.client.client.Client.call_action`).
+
+        Options may be given by position too, in ``Client.call_action``'s order (PySOA 1.4.9's).
 
         Returns:
             The :class:`ActionResponse`; the list of job :class:`Error` records instead if the job failed and
@@ -342,35 +350,56 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
         Raises:
             CallJobError, CallActionError, MessageReceiveTimeout, ImproperlyConfigured, InvalidExpansionKey: As
                 for ``Client.call_action``.
+            TypeError: More options by position than ``Client.call_action`` takes, or one given twice.
         """
+        if positional:
+            options = options_by_position("AsyncClient.call_action", positional, options)
         actions = [ActionRequest(action=action, body=body or {})]
         return action_result(await self._call(service_name, actions, options_of(options)))
 
     async def call_actions(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> JobResponse:
-        """Call several actions in one job and wait for the :class:`JobResponse` (as ``Client.call_actions``)."""
+        """Call several actions in one job and wait for the :class:`JobResponse` (as ``Client.call_actions``).
+
+        Options may be given by position too, in ``Client.call_actions``' order (PySOA 1.4.9's).
+        """
+        if positional:
+            options = options_by_position("AsyncClient.call_actions", positional, options)
         return await self._call(service_name, actions, options_of(options))  # type: ignore[no-any-return]
 
     async def call_actions_parallel(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> Generator[ActionResponse, None, None]:
         """Call each action as its own job, all at once (as ``Client.call_actions_parallel``).
+
+        Options may be given by position too, in ``Client.call_actions_parallel``'s order (PySOA 1.4.9's).
 
         Returns:
             A generator of the action responses in input order (job errors or transport exceptions in place,
             as for ``Client``).
         """
+        if positional:
+            options = options_by_position("AsyncClient.call_actions_parallel", positional, options)
         results = await self.call_jobs_parallel(jobs_of_actions(service_name, actions), **options)
         items = [first_action(result) for result in results]
         return (item for item in items)
 
     async def call_jobs_parallel(
-        self, jobs: Iterable[JobRequestArgument], **options: Unpack[CallKeywords]
+        self, jobs: Iterable[JobRequestArgument], *positional: Any, **options: Unpack[CallKeywords]
     ) -> list[JobResponse]:
         """Send several jobs at once and wait for every response (as ``Client.call_jobs_parallel``).
 
-        The jobs are sent concurrently and their replies awaited together, within the call's ``timeout``.
+        The jobs are sent concurrently and their replies awaited together, within the call's ``timeout``. Options
+        may be given by position too, in ``Client.call_jobs_parallel``'s order (PySOA 1.4.9's).
 
         Returns:
             The job responses in input order (transport exceptions in place with ``catch_transport_errors``).
@@ -379,7 +408,10 @@ class AsyncClient(ClientBase[AsyncServiceHandler]):
             CallJobError, CallActionError: A job failed (as the options ask).
             PySOATransportError: A job could not be sent or its reply did not come (unless
                 ``catch_transport_errors``); the other jobs are then forgotten.
+            TypeError: More options by position than ``Client.call_jobs_parallel`` takes, or one given twice.
         """
+        if positional:
+            options = options_by_position("AsyncClient.call_jobs_parallel", positional, options)
         call = options_of(options)
         job_list = parallel_jobs_of(jobs, call)
         deadline = self.deadline if self._deadline is not None or self.job_deadline_margin is not None else None

@@ -52,6 +52,7 @@ from pysoa_like.client._call_keywords import (
     JobRequestArgument,
     check_expansions,
     check_job_arguments,
+    options_by_position,
 )
 from pysoa_like.client._call_state import CallState, kept_then
 
@@ -1209,7 +1210,12 @@ class Client(FutureCalls):
     # Blocking calls
 
     def call_action(
-        self, service_name: str, action: str, body: dict[str, Any] | None = None, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        action: str,
+        body: dict[str, Any] | None = None,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> ActionResponse:
         """Call one action and wait for its response.
 
@@ -1217,6 +1223,9 @@ class Client(FutureCalls):
             service_name: The service to call.
             action: The action to call.
             body: The action's request body (default ``{}``).
+            *positional: Options by position, in PySOA 1.4.9's order: ``expansions``, ``raise_job_errors``,
+                ``raise_action_errors``, ``timeout``, ``switches``, ``correlation_id``, ``context``,
+                ``control_extra``.
             **options: ``expansions``, ``raise_job_errors``, ``raise_action_errors``, ``timeout``,
                 ``switches``, ``correlation_id``, ``continue_on_error``, ``context``,
                 ``control_extra``, ``message_expiry_in_seconds``, ``suppress_response``.
@@ -1230,25 +1239,37 @@ class Client(FutureCalls):
             CallActionError: The action failed (unless ``raise_action_errors=False``).
             MessageReceiveTimeout: No response in time.
             ImproperlyConfigured: Unknown service. InvalidExpansionKey: Bad ``expansions``.
+            TypeError: More options by position than PySOA's ``call_action`` took, or one given twice.
         """
+        if positional:
+            options = options_by_position("Client.call_action", positional, options)
         if self._futures_replaced():
             return self.call_action_future(service_name, action, body, **options).result()
         actions = [ActionRequest(action=action, body=body or {})]
         return action_result(self._call(service_name, actions, options_of(options)))
 
     def call_actions(
-        self, service_name: str, actions: ActionRequestArgumentIterable, **options: Unpack[CallKeywords]
+        self,
+        service_name: str,
+        actions: ActionRequestArgumentIterable,
+        *positional: Any,
+        **options: Unpack[CallKeywords],
     ) -> JobResponse:
         """Call several actions in one job and wait for the :class:`JobResponse`.
 
         Args:
             service_name: The service to call.
             actions: The actions, run in order by one server.
+            *positional: Options by position, in PySOA 1.4.9's order: ``expansions``, ``raise_job_errors``,
+                ``raise_action_errors``, ``timeout``, ``switches``, ``correlation_id``, ``continue_on_error``,
+                ``context``, ``control_extra``.
             **options: The keyword arguments of :meth:`call_action`.
 
         Raises:
-            CallJobError, CallActionError, MessageReceiveTimeout: As for :meth:`call_action`.
+            CallJobError, CallActionError, MessageReceiveTimeout, TypeError: As for :meth:`call_action`.
         """
+        if positional:
+            options = options_by_position("Client.call_actions", positional, options)
         if self._futures_replaced():
             return self.call_actions_future(service_name, actions, **options).result()
         return self._call(service_name, actions, options_of(options))  # type: ignore[no-any-return]
