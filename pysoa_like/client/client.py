@@ -915,7 +915,8 @@ class Client(FutureCalls):
         SettingsError: (``Settings.ImproperlyConfigured``) ``config`` is not a mapping, or a service's settings or the
             expansion config are invalid.
 
-    Keyword arguments of the call methods (defaults in parentheses), all keyword-only:
+    Options of the call methods (defaults in parentheses), by keyword, or by position in PySOA's order for each
+    method (see *Options by position* in the client docs); the ones PySOA did not have are keyword-only:
 
     * ``expansions`` (None): ``{type: ["expansion", ...]}`` to expand in the responses (any other shape raises
       ``TypeError``).
