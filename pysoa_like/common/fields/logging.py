@@ -186,11 +186,20 @@ class _HandlerConfiguration(Dictionary):
         return str(error.message) if error.code == ERROR_CODE_MISSING else None
 
 
+class _Reference(UnicodeString):
+    """The name of an entry of another section (a handler's formatter, a logger's handler...), whose dangling
+    reference :class:`LoggingConfigDictionary` reports in a sentence of its own."""
+
+    def describe_error(self, value: Any, error: FieldError) -> str | None:
+        """The message of a reference to nothing configured as it is (a string was given, so no "expected" note)."""
+        return str(error.message) if error.code == ERROR_CODE_UNKNOWN else None
+
+
 _ROOT_LOGGER = Dictionary(
     {
         "level": PythonLogLevel(description="The level at or above which this logger handles events"),
-        "filters": List(UnicodeString(), description="Names of configured filters"),
-        "handlers": List(UnicodeString(), description="Names of configured handlers"),
+        "filters": List(_Reference(), description="Names of configured filters"),
+        "handlers": List(_Reference(), description="Names of configured handlers"),
     },
     optional_keys=("level", "filters", "handlers"),
 )
@@ -227,8 +236,8 @@ PYTHON_LOGGING_CONFIG_SCHEMA = LoggingConfigDictionary(
                 {
                     "class": UnicodeString(description="Import path of a logging.Handler subclass"),
                     "level": PythonLogLevel(),
-                    "formatter": UnicodeString(description="Name of a configured formatter"),
-                    "filters": List(UnicodeString(), description="Names of configured filters"),
+                    "formatter": _Reference(description="Name of a configured formatter"),
+                    "filters": List(_Reference(), description="Names of configured filters"),
                 },
                 optional_keys=("class", "level", "formatter", "filters"),
                 allow_extra_keys=True,
