@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
+import signal
 import socket
 import threading
 import time
@@ -23,9 +25,12 @@ from pysoa_like.common.transport.errors import (
     ReceiveAuthenticationError,
     TransientPySOATransportError,
 )
+from pysoa_like.common.transport.redis_gateway._backend_making import BACKEND_MAKING
+from pysoa_like.common.transport.redis_gateway._backends import SharedBackends
 from pysoa_like.common.transport.redis_gateway.backend.base import CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SentinelRedisClient
 from pysoa_like.common.transport.redis_gateway.client import RedisClientTransport
+from pysoa_like.common.transport.redis_gateway.core import RedisTransportCore
 from pysoa_like.common.transport.redis_gateway.protocol import reply_key_host_index
 from pysoa_like.common.transport.redis_gateway.server import RedisServerTransport
 from pysoa_like.core.delivery import DeliveryOptions
@@ -428,6 +433,82 @@ def test_a_forked_child_starts_its_own_master_lookup_when_its_parent_forked_duri
     assert waiting == 1
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # (the lock's holder)
+@pytest.mark.parametrize("discovered", [False, True], ids=["standard", "services_discovery"])
+def test_a_forked_child_makes_its_backend_when_its_parent_forked_while_a_thread_held_the_backend_cache_lock(
+    discovered: bool,
+) -> None:
+    """A process that forks while another of its threads holds the backend cache's lock (a discovery's thread keeping
+    the backend it made does, briefly) leaves its child a lock of its own: the child's first send makes its backend
+    (the standard one, or a Sentinel one whose services it discovers) and pushes. The child's copy of the lock stayed
+    held by a thread it does not have: the standard backend's making hung, the discovery's keeping never ended."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        if discovered:
+            client = RedisClientTransport("echo", **_discovering(sentinel.address))
+        else:
+            client = RedisClientTransport(
+                "echo", backend_type="redis.standard", backend_layer_kwargs={"hosts": [master.address]}
+            )
+
+        def send_and_close() -> None:
+            try:
+                client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=5)
+            finally:
+                client.core.backend_layer.close()  # (the child's connections)
+
+        # Given another thread holding the backend cache's lock
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with SharedBackends._backend_cache_lock:
+                held.set()
+                release.wait(60)
+
+        holder = threading.Thread(target=hold, name="holding-the-backend-cache-lock", daemon=True)
+        holder.start()
+        assert held.wait(10)
+        try:
+            # When the process forks and the child sends (its time and margin: 6 s)
+            child_said = _in_forked_child(send_and_close, within=20)
+        finally:
+            release.set()
+            holder.join(10)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then the child's send pushed to the master
+    assert child_said == "sent"
+    assert waiting == 1
+
+
+def test_a_discovery_started_after_a_clear_of_the_backend_cache_keeps_its_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A send without sentinel_services that began before a clear of the backend cache but starts the discovery of the
+    services after it (the clear coming in between) gets the backend that discovery made, which is cached, and pushes.
+    It counted the clears as it began, so the backend was closed as made across the clear and the send failed
+    saying the discovery was closed."""
+    with RedisServerProcess() as master, RedisSentinelProcess([("main", *master.address)]) as sentinel:
+        client = RedisClientTransport("echo", **_discovering(sentinel.address))
+        # Given a clear of the backend cache just before the send's discovery starts
+        start_making = BACKEND_MAKING.backend
+
+        def cleared_first(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(BACKEND_MAKING, "backend", start_making)
+            RedisTransportCore.clear_backend_cache()
+            return start_making(*args, **kwargs)
+
+        monkeypatch.setattr(BACKEND_MAKING, "backend", cleared_first)
+        # When the send follows, and another
+        client.send_request_message(1, {}, job_request(), message_expiry_in_seconds=5)
+        other = RedisClientTransport("echo", **_discovering(sentinel.address))
+        other.send_request_message(2, {}, job_request(), message_expiry_in_seconds=5)
+        with master.client() as raw:
+            waiting = raw.llen("pysoa:service.echo")
+    # Then both pushed, the second on the backend the first's discovery made (cached)
+    assert waiting == 2
+    assert other.core.backend_layer is client.core.backend_layer
+
+
 @pytest.mark.parametrize(
     ("services", "thread_name", "what"),
     [
@@ -601,10 +682,11 @@ def _three_calls_to_a_silent_sentinel(
         return outcomes, _connections_taken(silent)
 
 
-def _in_forked_child(action: Callable[[], object]) -> str:
+def _in_forked_child(action: Callable[[], object], within: float | None = None) -> str:
     """What a forked child doing ``action`` (which closes what it opened) reports: ``"sent"``, or the error it raised.
     The child leaves with os._exit once it has written its report, so that no teardown of the parent's (its Redis
-    processes) runs in it."""
+    processes) runs in it. A child that reports nothing ``within`` seconds (``None``: no limit) is killed (by its
+    PID), and the test fails saying it hung."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
@@ -622,6 +704,11 @@ def _in_forked_child(action: Callable[[], object]) -> str:
         finally:
             os._exit(code)
     os.close(write_end)
+    if within is not None and not select.select([read_end], [], [], within)[0]:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        raise AssertionError(f"the forked child reported nothing within {within} s (it hung, and was killed)")
     with os.fdopen(read_end, "rb") as reading:
         report = reading.read().decode()
     _, status = os.waitpid(pid, 0)

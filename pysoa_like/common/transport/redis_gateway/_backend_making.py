@@ -5,8 +5,9 @@ can exist. That discovery runs here, in a daemon thread per process and backend 
 cache's lock: every caller meanwhile waits for that one, each until its own deadline (a call's), and the backend it
 makes is cached for the next calls even when no caller waits any more. A failed discovery keeps nothing: the next
 call starts another. :meth:`~pysoa_like.common.transport.redis_gateway._backends.SharedBackends.clear_backend_cache`
-ends those under way. A forked child makes its own (the cache key holds the process id) and forgets its parent's,
-whose threads are not in the child, and whose lock one of them may have held.
+ends those under way (and only those: a making started after it keeps its backend). A forked child makes its own
+(the cache key holds the process id) and forgets its parent's, whose threads are not in the child, and whose lock
+one of them may have held (as it may have held the backend cache's, see ``_backends.py``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClie
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import ServiceDiscovery, discovery_timed_out
 from pysoa_like.core.constants import REDIS_BACKEND_TYPE_SENTINEL
 
-__all__ = ["BACKEND_MAKING", "BackendMaking", "Keep", "needs_discovery"]
+__all__ = ["BACKEND_MAKING", "BackendMaking", "Keep", "Keeper", "needs_discovery"]
 
 # Puts a made backend in the process's cache (unless the cache was cleared since the making began): what it keeps.
 Keep = Callable[[BaseRedisClient], BaseRedisClient]
+# The Keep of a making, got as the making starts (under BackendMaking's lock: a clear of the cache is before or after).
+Keeper = Callable[[], Keep]
 
 
 def needs_discovery(backend_type: str, backend_layer_kwargs: Mapping[str, Any]) -> bool:
@@ -56,13 +59,14 @@ class BackendMaking:
         self,
         key: Hashable,
         backend_layer_kwargs: Mapping[str, Any],
-        keep: Keep,
+        keeper: Keeper,
         deadline: float | None,
         timer: Timer,
     ) -> BaseRedisClient:
         """The Sentinel backend of ``backend_layer_kwargs`` once its services are discovered (by the making under way
         for ``key``, or one started now), waited for until ``deadline`` (``time.monotonic()``; ``None``: until it
-        ends). ``keep`` caches it; ``timer`` times a making started now (discovery included).
+        ends). ``keeper`` gives what caches it, when a making starts now; ``timer`` times that making (discovery
+        included).
 
         Raises:
             ValueError: Invalid backend arguments (before any Sentinel is asked).
@@ -72,12 +76,12 @@ class BackendMaking:
         """
         checked_backend_kwargs(REDIS_BACKEND_TYPE_SENTINEL, backend_layer_kwargs)
         started = time.monotonic()
-        outcome = self._making(key, backend_layer_kwargs, keep, timer).outcome
+        outcome = self._making(key, backend_layer_kwargs, keeper, timer).outcome
         if deadline is not None and not futures.wait((outcome,), max(deadline - started, 0.0)).done:
             raise CannotGetConnectionError(discovery_timed_out(time.monotonic() - started))
         return outcome.result()
 
-    def _making(self, key: Hashable, backend_layer_kwargs: Mapping[str, Any], keep: Keep, timer: Timer) -> _Making:
+    def _making(self, key: Hashable, backend_layer_kwargs: Mapping[str, Any], keeper: Keeper, timer: Timer) -> _Making:
         """The making of ``key``'s backend under way, started in a thread of its own when there is none.
 
         Raises:
@@ -87,7 +91,8 @@ class BackendMaking:
             making = self._under_way.get(key)
             if making is None:
                 making = _Making(ServiceDiscovery.of_settings(backend_layer_kwargs))
-                arguments = (key, making, backend_layer_kwargs, keep, timer)
+                # (Under the lock: a clear of the cache (end_all) either ends this making or came before its keep.)
+                arguments = (key, making, backend_layer_kwargs, keeper(), timer)
                 try:
                     threading.Thread(
                         target=self._make, args=arguments, name="pysoa-like-sentinel-discovery", daemon=True
@@ -123,10 +128,13 @@ class BackendMaking:
             if self._under_way.get(key) is making:
                 del self._under_way[key]
 
-    def end_all(self) -> None:
-        """End every making under way: its discovery is closed (its callers get ``CannotGetConnectionError`` saying
-        so), and a backend it still makes is not kept (the ``keep`` of the backend cache sees to that)."""
+    def end_all(self, clear: Callable[[], None]) -> None:
+        """Clear the backend cache (``clear``) and end every making under way, at once as far as the makings go: one
+        started after it is not ended, and its ``keep`` knows the clear. An ended making's discovery is closed (its
+        callers get ``CannotGetConnectionError`` saying so), and a backend it still makes is not kept (the ``keep`` of
+        the backend cache sees to that)."""
         with self._lock:
+            clear()
             makings, self._under_way = list(self._under_way.values()), {}
         for making in makings:
             making.discovery.close()

@@ -8,16 +8,17 @@ closed its connection while it was idle, after the slot's master is looked up ag
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.errors import MessageReceiveError, MessageSendError, ReceiveAuthenticationError
-from pysoa_like.common.transport.redis_gateway._backend_making import BACKEND_MAKING, needs_discovery
+from pysoa_like.common.transport.redis_gateway._backend_making import BACKEND_MAKING, Keep, needs_discovery
 from pysoa_like.common.transport.redis_gateway.backend import make_backend
 from pysoa_like.common.transport.redis_gateway.backend.base import BaseRedisClient, CannotGetConnectionError
 from pysoa_like.common.transport.redis_gateway.backend.sentinel import SERVICES_DISCOVERY_CLOSED
@@ -103,7 +104,8 @@ class SharedBackends:
             return backend
         if needs_discovery(self.backend_type, self.backend_layer_kwargs):
             timer = self.metrics.timer(self.prefix + "backend.initialize")
-            return BACKEND_MAKING.backend(key, self.backend_layer_kwargs, self._keeper(key), deadline, timer)
+            keeper = functools.partial(self._keeper, key)
+            return BACKEND_MAKING.backend(key, self.backend_layer_kwargs, keeper, deadline, timer)
         with self._backend_cache_lock:
             backend = self._backend_layer_cache.get(key)
             if backend is None:
@@ -112,9 +114,10 @@ class SharedBackends:
                 self._backend_layer_cache[key] = backend
         return backend
 
-    def _keeper(self, key: Hashable) -> Callable[[BaseRedisClient], BaseRedisClient]:
+    def _keeper(self, key: Hashable) -> Keep:
         """What caches a backend made in its own thread for ``key``: the one cached meanwhile if any (the new one is
-        closed), nothing when the cache was cleared since now (it is closed, and its callers told so)."""
+        closed), nothing when the cache was cleared since now (it is closed, and its callers told so). Called as the
+        making starts, under the makings' lock, so a call that began before a clear of the cache does not count it."""
         with self._backend_cache_lock:
             clears = self._backend_cache_clears
 
@@ -181,12 +184,23 @@ class SharedBackends:
     @classmethod
     def clear_backend_cache(cls) -> None:
         """Close and forget every cached backend of this process (for tests and reconfiguration)."""
-        with cls._backend_cache_lock:
-            backends, cls._backend_layer_cache = list(cls._backend_layer_cache.values()), {}
-            cls._backend_cache_clears += 1
-        BACKEND_MAKING.end_all()
+        backends: list[BaseRedisClient] = []
+
+        def clear() -> None:
+            with cls._backend_cache_lock:
+                backends.extend(cls._backend_layer_cache.values())
+                cls._backend_layer_cache = {}
+                cls._backend_cache_clears += 1
+
+        BACKEND_MAKING.end_all(clear)  # (a Sentinel backend being made across the clear is closed, not kept)
         for backend in backends:
             backend.close()
+
+    @classmethod
+    def _forget_cache_lock_after_fork(cls) -> None:
+        """In a forked child: the cache's lock may be held by a thread of the parent (a discovery's thread keeps
+        the backend it made under it), which is not in the child, so it would never be released."""
+        cls._backend_cache_lock = threading.Lock()
 
     def _lane_at(
         self, index: int, timer_name: str, error_prefix: str, deadline: float | None = None
@@ -220,3 +234,7 @@ class SharedBackends:
         if backend.fixed_lanes and timer is None:
             self._thread.lanes[index] = lane  # (the lookup stays timed when measured)
         return index, lane
+
+
+if hasattr(os, "register_at_fork"):  # (no fork, so no such hook, on Windows)
+    os.register_at_fork(after_in_child=SharedBackends._forget_cache_lock_after_fork)
