@@ -352,6 +352,18 @@ def test_a_service_standalone_run_by_path_missing_a_dependency_is_not_told_to_ru
     assert result.stderr.count("\n") == 1
 
 
+def test_a_service_standalone_run_by_path_with_its_package_importable_is_not_refused(tmp_path: Path) -> None:
+    """Run by file path with its package importable (``PYTHONPATH=.``), a service's standalone.py imports the runner
+    and reaches its server getter: it is not refused with exit code 99 on import, as PySOA's
+    ``pysoa.server.standalone`` refused every program run by file path (see migrating.rst)."""
+    result = _run_standalone_by_path(
+        tmp_path,
+        "    print('the server getter ran', flush=True)\n    raise SystemExit(0)\n",
+        {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])},
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "the server getter ran\n", "")
+
+
 def _run_standalone_by_path(tmp_path: Path, getter_body: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run ``python by_path_service/standalone.py`` (by file path) whose ``get_server`` runs ``getter_body``."""
     package = tmp_path / "by_path_service"

@@ -47,8 +47,7 @@ def _problems(logging: dict[str, Any]) -> list[str]:
         ),
         pytest.param(
             {"handlers": {"console": {"class": "logging.StreamHandler", "filters": ["nope"]}}},
-            'logging.handlers.console.filters.0: Handler "console" references filter "nope", which is not '
-            "configured.",
+            'logging.handlers.console.filters.0: Handler "console" references filter "nope", which is not configured.',
             id="handler-filter",
         ),
     ],
