@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging.config
+import logging.handlers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -98,11 +100,25 @@ def _unresolved(path: str) -> str | None:
     return None
 
 
+def _buffers_for_a_target(handler: Mapping[str, Any]) -> bool:
+    """Whether dictConfig looks ``handler``'s ``target`` up among the configured handlers: its ``class`` (not a
+    ``()`` factory) resolves to a :class:`logging.handlers.MemoryHandler` (or a subclass). A class that cannot be
+    resolved here is not checked (see :func:`_unresolved`)."""
+    path = handler.get("class")
+    if "()" in handler or not isinstance(path, str) or not isinstance(handler.get("target"), str):
+        return False
+    try:
+        found = logging.config.BaseConfigurator({}).resolve(migrated_import_path(path))
+    except Exception:  # (not importable here: reported as such, or left to dictConfig in the worker)
+        return False
+    return isinstance(found, type) and issubclass(found, logging.handlers.MemoryHandler)
+
+
 class LoggingConfigDictionary(Dictionary):
     """A dictConfig dictionary that also checks that every name referenced is configured.
 
-    A handler's ``formatter`` and ``filters`` and a logger's (or root's) ``handlers`` and
-    ``filters`` must name entries of the same configuration and every handler needs a ``class`` or a ``()`` factory
+    A handler's ``formatter`` and ``filters`` (and a ``MemoryHandler``'s ``target``) and a logger's (or root's)
+    ``handlers`` and ``filters`` must name entries of the same configuration and every handler needs a ``class`` or a ``()`` factory
     (unless it is ``incremental``), and
     every class or factory path must resolve as dictConfig resolves it: its modules are imported to check the
     names in them, and a module that does not exist or a name missing from a module that imported is an error. A
@@ -149,6 +165,8 @@ class LoggingConfigDictionary(Dictionary):
                 check(formatters, handler["formatter"], who, "formatter", f"handlers.{handler_name}.formatter")
             for i, name in enumerate(_names(handler.get("filters"))):
                 check(filters, name, who, "filter", f"handlers.{handler_name}.filters.{i}")
+            if _buffers_for_a_target(handler):
+                check(handlers, handler["target"], who, "target handler", f"handlers.{handler_name}.target")
         owners = [(f"loggers.{n}", f'Logger "{n}"', c) for n, c in loggers.items()]
         if "root" in value:
             owners.append(("root", 'Logger "root"', value["root"]))

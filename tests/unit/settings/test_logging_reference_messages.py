@@ -50,6 +50,12 @@ def _problems(logging: dict[str, Any]) -> list[str]:
             'logging.handlers.console.filters.0: Handler "console" references filter "nope", which is not configured.',
             id="handler-filter",
         ),
+        pytest.param(
+            {"handlers": {"buffer": {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": "nope"}}},
+            'logging.handlers.buffer.target: Handler "buffer" references target handler "nope", which is not '
+            "configured.",
+            id="memory-handler-target",
+        ),
     ],
 )
 def test_a_reference_to_nothing_configured_is_one_sentence(logging: dict[str, Any], expected: str) -> None:
@@ -61,3 +67,20 @@ def test_a_reference_to_nothing_configured_is_one_sentence(logging: dict[str, An
 def test_a_reference_that_is_not_a_string_still_says_what_was_expected() -> None:
     """A name of the wrong type is a type mistake, worded as every other one: expected a string, got ..."""
     assert _problems({"root": {"handlers": [3]}}) == ["logging.root.handlers.0: expected a string, got 3"]
+
+
+def test_a_memory_handler_whose_target_is_configured_is_valid_and_a_factory_s_target_is_not_a_name() -> None:
+    """A MemoryHandler's ``target`` naming a configured handler is valid; the ``target`` of a handler made by a ``()``
+    factory goes to the factory as given (dictConfig looks up only a class's), so it is not a name to check."""
+    handlers = {
+        "console": {"class": "logging.StreamHandler"},
+        "buffer": {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": "console"},
+        "made": {"()": "logging.handlers.MemoryHandler", "capacity": 10, "target": "not-a-handler-name"},
+    }
+    settings = ServerSettings(
+        {
+            "transport": _LOCAL_TRANSPORT,
+            "logging": {"version": 1, "handlers": handlers, "root": {"handlers": ["buffer"]}},
+        }
+    )
+    assert settings["logging"]["handlers"]["buffer"]["target"] == "console"
