@@ -118,12 +118,12 @@ class LoggingConfigDictionary(Dictionary):
     """A dictConfig dictionary that also checks that every name referenced is configured.
 
     A handler's ``formatter`` and ``filters`` (and a ``MemoryHandler``'s ``target``) and a logger's (or root's)
-    ``handlers`` and ``filters`` must name entries of the same configuration and every handler needs a ``class`` or a ``()`` factory
-    (unless it is ``incremental``), and
-    every class or factory path must resolve as dictConfig resolves it: its modules are imported to check the
-    names in them, and a module that does not exist or a name missing from a module that imported is an error. A
-    module whose import fails otherwise (its own code raises, as a Django app's module does before Django is set
-    up, or a module it imports is missing) is not checked here: dictConfig reports it where it runs.
+    ``handlers`` and ``filters`` must name entries of the same configuration and every handler needs a ``class`` or
+    a ``()`` factory (unless it is ``incremental``), and every class or factory path must resolve as dictConfig
+    resolves it: its modules are imported to check the names in them, and a module that does not exist or a name
+    missing from a module that imported is an error. A module whose import fails otherwise (its own code raises, as
+    a Django app's module does before Django is set up, or a module it imports is missing) is not checked here:
+    dictConfig reports it where it runs.
     PySOA's ``pysoa.…`` paths (``pysoa.common.logging.PySOALogContextFilter``) and logger names
     (``pysoa.server.job``) become their pysoa_like equivalents when PySOA is not installed, as plug-in
     paths do.
