@@ -19,10 +19,13 @@ __all__ = ["dict_to_hashable", "get_python_interpreter_arguments"]
 def dict_to_hashable(d: Mapping[Any, Any]) -> frozenset[tuple[Any, Hashable]]:
     """An immutable, hashable form of a dict, nested dicts and lists included, for use as a cache key.
 
-    Two dicts that are equal (``==``) give equal results, whatever the order of their keys; two dicts that are not
-    give different results. Inside, a dict (any mapping) is compared by its items regardless of order, a list and a
-    tuple by their items in order (a list never equals a tuple, as in Python), a set or frozenset by its members;
-    other values must be hashable already. As in PySOA, the result is a frozenset of ``(key, value)`` pairs.
+    The result is PySOA's, value for value: a frozenset of ``(key, value)`` pairs in which a nested dict is itself
+    such a frozenset, a list becomes a tuple and any other value stays as it is. So two equal dicts (``==``) give
+    equal results whatever the order of their keys, and, as in PySOA, data differing only in its containers' kinds
+    gives equal results too (a list and a tuple of the same items, a dict and the frozenset of its pairs).
+
+    Where PySOA raised ``TypeError`` (an unhashable value inside a list or tuple, a set), this goes on: the items of
+    lists and tuples are frozen the same way and a set becomes a frozenset.
 
     Args:
         d: The dict; its keys are hashable, as every dict's are.
@@ -36,33 +39,36 @@ def dict_to_hashable(d: Mapping[Any, Any]) -> frozenset[tuple[Any, Hashable]]:
     """
     if not isinstance(d, Mapping):
         raise TypeError(f"dict_to_hashable() takes a dict, got {type(d).__name__}")
-    return frozenset((key, _frozen(value, f"[{key!r}]")) for key, value in d.items())
+    return _frozen_mapping(d, "")
 
 
-# Every container is frozen to (kind, items), so that no two different values freeze alike: a list, a tuple or a
-# dict's frozen form differs from a plain tuple or frozenset inside the data, which is frozen with its own kind.
-# Sets and frozensets share a kind because Python holds them equal ({1} == frozenset({1})).
-_MAPPING, _LIST, _TUPLE, _SET = "mapping", "list", "tuple", "set"
+def _frozen_mapping(mapping: Mapping[Any, Any], where: str) -> frozenset[tuple[Any, Hashable]]:
+    return frozenset((key, _frozen(value, f"{where}[{key!r}]")) for key, value in mapping.items())
 
 
 def _frozen(value: Any, where: str) -> Hashable:
-    """``value`` as a hashable value; ``where`` is its path from the top dict, for the error message."""
-    if isinstance(value, Mapping):
-        return _MAPPING, frozenset((key, _frozen(item, f"{where}[{key!r}]")) for key, item in value.items())
+    """``value`` as a hashable value (PySOA's form); ``where`` is its path from the top dict, for the error message."""
+    if isinstance(value, dict):
+        return _frozen_mapping(value, where)
     if isinstance(value, list):
-        return _LIST, tuple(_frozen(item, f"{where}[{index}]") for index, item in enumerate(value))
-    if isinstance(value, tuple):
-        return _TUPLE, tuple(_frozen(item, f"{where}[{index}]") for index, item in enumerate(value))
-    if isinstance(value, (set, frozenset)):
-        return _SET, frozenset(value)  # the members of a set are hashable already
+        return tuple(_frozen(item, f"{where}[{index}]") for index, item in enumerate(value))
     try:
         hash(value)
     except TypeError:
-        raise TypeError(
-            f"dict_to_hashable(): the value at {where} is a {type(value).__name__}, which is not hashable "
-            "(only dicts, lists, tuples and sets are converted)"
-        ) from None
-    return value  # type: ignore[no-any-return]
+        pass
+    else:
+        return value  # type: ignore[no-any-return]
+    # Unhashable: PySOA failed here; freeze what has a frozen form.
+    if isinstance(value, Mapping):
+        return _frozen_mapping(value, where)
+    if isinstance(value, tuple):
+        return tuple(_frozen(item, f"{where}[{index}]") for index, item in enumerate(value))
+    if isinstance(value, (set, frozenset)):
+        return frozenset(value)  # the members of a set are hashable already
+    raise TypeError(
+        f"dict_to_hashable(): the value at {where} is a {type(value).__name__}, which is not hashable "
+        "(only dicts, lists, tuples and sets are converted)"
+    )
 
 
 def get_python_interpreter_arguments() -> list[str]:

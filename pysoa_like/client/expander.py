@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpansionKey
-from pysoa_like.common.settings import SettingsError
+from pysoa_like.common import fields
+from pysoa_like.common.settings import Settings
 from pysoa_like.common.types import ActionRequest, ActionResponse
 
 if TYPE_CHECKING:
@@ -47,38 +48,41 @@ __all__ = [
     "perform_expansions",
 ]
 
-_ROUTE_KEYS = ("service", "action", "request_field", "response_field")
-_EXPANSION_REQUIRED_KEYS = ("type", "route", "source_field", "destination_field")
-_EXPANSION_KEYS = frozenset((*_EXPANSION_REQUIRED_KEYS, "raise_action_errors"))
+
+def _route_schema() -> fields.Dictionary:
+    """One ``type_routes`` entry: where the objects of a route are fetched, and how."""
+    return fields.Dictionary(
+        {
+            "service": fields.UnicodeString(description="The service called to fetch the objects"),
+            "action": fields.UnicodeString(description="The action called, given the ids in one list field"),
+            "request_field": fields.UnicodeString(description="The request field receiving the list of ids"),
+            "response_field": fields.UnicodeString(description="The response field holding the objects by id"),
+        },
+        description="How to fetch the objects of this route",
+    )
 
 
-def _require_mapping(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ExpansionSettings.ImproperlyConfigured(f"{path}: expected a dict, got {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ExpansionSettings.ImproperlyConfigured(f"{path}: keys must be strings, got {key!r}")
-    return value
+def _expansion_schema() -> fields.Dictionary:
+    """One expansion of a type: the route it fetches through and the fields it reads and fills."""
+    return fields.Dictionary(
+        {
+            "type": fields.Nullable(fields.UnicodeString(description="The fetched object's type (None: no further)")),
+            "route": fields.UnicodeString(description="The type_routes entry fetching the object"),
+            "source_field": fields.UnicodeString(description="The field holding the id of the object to fetch"),
+            "destination_field": fields.UnicodeString(description="The field receiving the fetched object"),
+            "raise_action_errors": fields.Boolean(description="Raise the route's action errors (default False)"),
+        },
+        optional_keys=("raise_action_errors",),
+        description="One expansion of objects of this type",
+    )
 
 
-def _require_str(value: Any, path: str, nullable: bool = False) -> None:
-    if value is None and nullable:
-        return
-    if not isinstance(value, str):
-        raise ExpansionSettings.ImproperlyConfigured(f"{path}: expected a string, got {value!r}")
-
-
-def _check_keys(value: Mapping[str, Any], required: tuple[str, ...], allowed: frozenset[str], path: str) -> None:
-    missing = [key for key in required if key not in value]
-    if missing:
-        raise ExpansionSettings.ImproperlyConfigured(f"{path}: missing key(s): {', '.join(missing)}")
-    extra = sorted(key for key in value if key not in allowed)
-    if extra:
-        raise ExpansionSettings.ImproperlyConfigured(f"{path}: unknown key(s): {', '.join(extra)}")
-
-
-class ExpansionSettings(Mapping[str, Any]):
+class ExpansionSettings(Settings):
     """The validated, read-only expansion configuration (``type_routes`` and ``type_expansions``).
+
+    A settings class like the others (PySOA's is a Conformity settings class): the class attributes ``schema``
+    and ``defaults`` describe it, and ``set(data)`` replaces its contents after validating them. Both keys
+    default to ``{}``.
 
     Args:
         data: The configuration dict; it is validated here and never modified.
@@ -89,43 +93,43 @@ class ExpansionSettings(Mapping[str, Any]):
             ``source_field``. The message names the key path.
     """
 
-    ImproperlyConfigured = SettingsError
+    schema = {
+        "type_routes": fields.SchemalessDictionary(
+            key_type=fields.UnicodeString(description="The route's name, used by type_expansions"),
+            value_type=_route_schema(),
+            description="The routes objects are fetched through, by name",
+        ),
+        "type_expansions": fields.SchemalessDictionary(
+            key_type=fields.UnicodeString(description="The type (the _type of response objects) expanded"),
+            value_type=fields.SchemalessDictionary(
+                key_type=fields.UnicodeString(description="The expansion's name, as callers request it"),
+                value_type=_expansion_schema(),
+                description="The expansions of objects of this type, by name",
+            ),
+            description="The expansions available, by type",
+        ),
+    }
+
+    defaults = {"type_routes": {}, "type_expansions": {}}
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        data = _require_mapping(data, "expansion_config")
-        _check_keys(data, (), frozenset(("type_routes", "type_expansions")), "expansion_config")
-        routes = _require_mapping(data.get("type_routes", {}), "type_routes")
-        for route, config in routes.items():
-            path = f"type_routes.{route}"
-            _check_keys(_require_mapping(config, path), _ROUTE_KEYS, frozenset(_ROUTE_KEYS), path)
-            for key in _ROUTE_KEYS:
-                _require_str(config[key], f"{path}.{key}")
-        type_expansions = _require_mapping(data.get("type_expansions", {}), "type_expansions")
-        for type_name, expansions in type_expansions.items():
-            for name, config in _require_mapping(expansions, f"type_expansions.{type_name}").items():
-                path = f"type_expansions.{type_name}.{name}"
-                _check_keys(_require_mapping(config, path), _EXPANSION_REQUIRED_KEYS, _EXPANSION_KEYS, path)
-                _require_str(config["type"], f"{path}.type", nullable=True)
-                for key in ("route", "source_field", "destination_field"):
-                    _require_str(config[key], f"{path}.{key}")
-                if not isinstance(config.get("raise_action_errors", False), bool):
-                    raise self.ImproperlyConfigured(f"{path}.raise_action_errors: expected a boolean")
-                if config["route"] not in routes:
-                    raise self.ImproperlyConfigured(f"{path}.route: no type route named {config['route']!r}")
-                if config["destination_field"] == config["source_field"]:
-                    raise self.ImproperlyConfigured(
-                        f"{path}.destination_field: must differ from source_field {config['source_field']!r}"
-                    )
-        self._data: dict[str, Any] = {"type_routes": routes, "type_expansions": type_expansions}
+        super().__init__(data)
+        problems = [
+            problem
+            for type_name, expansions in self["type_expansions"].items()
+            for name, config in expansions.items()
+            for problem in self._expansion_problems(f"type_expansions.{type_name}.{name}", config)
+        ]
+        if problems:
+            details = "".join(f"\n  - {problem}" for problem in problems)
+            raise self.ImproperlyConfigured(f"Invalid {type(self).__name__}:{details}")
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+    def _expansion_problems(self, path: str, config: Mapping[str, Any]) -> Iterator[str]:
+        """What the schema cannot see wrong with one expansion: its route unknown, its fields the same."""
+        if config["route"] not in self["type_routes"]:
+            yield f"{path}.route: no type route named {config['route']!r}"
+        if config["destination_field"] == config["source_field"]:
+            yield f"{path}.destination_field: must differ from source_field {config['source_field']!r}"
 
 
 class TypeNode:

@@ -35,10 +35,18 @@ from pysoa_like.common.fields.classconfig import (
     resolve_python_path,
 )
 from pysoa_like.common.fields.meta import All, Any, Nullable, ObjectInstance
-from pysoa_like.common.fields.structures import Dictionary, List, SchemalessDictionary, Set, Tuple
+from pysoa_like.common.fields.structures import (
+    AdditionalCollectionValidator,
+    Dictionary,
+    List,
+    SchemalessDictionary,
+    Set,
+    Tuple,
+)
 from pysoa_like.common.schema import FieldError
 
 __all__ = [
+    "AdditionalCollectionValidator",
     "All",
     "Any",
     "Anything",

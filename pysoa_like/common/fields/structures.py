@@ -16,10 +16,15 @@ from pysoa_like.common.fields._base import (
     prefix_errors,
     strip_none,
 )
+from pysoa_like.common.fields._collection_validation import (
+    AdditionalCollectionValidator,
+    additional_validation_name,
+    use_additional_validator,
+)
 from pysoa_like.common.fields.basic import Anything, Hashable
 from pysoa_like.common.schema import FieldError
 
-__all__ = ["Dictionary", "List", "SchemalessDictionary", "Set", "Tuple"]
+__all__ = ["AdditionalCollectionValidator", "Dictionary", "List", "SchemalessDictionary", "Set", "Tuple"]
 
 
 def _check_lengths(field: Field, min_length: int | None, max_length: int | None) -> None:
@@ -42,9 +47,11 @@ class List(Field):
         max_length: The most items allowed.
         min_length: The fewest items allowed.
         description: Documentation for introspection.
+        additional_validator: An :class:`AdditionalCollectionValidator` run on a list that passed the other checks.
     """
 
     introspect_type = "list"
+    additional_validator: Any  # the hook given to the constructor, or None
     valid_types: type | tuple[type, ...] = list
     type_error = "Not a list"
 
@@ -54,6 +61,7 @@ class List(Field):
         max_length: int | None = None,
         min_length: int | None = None,
         description: str | None = None,
+        additional_validator: Any = None,
     ) -> None:
         _check_lengths(self, min_length, max_length)
         check_description(description)
@@ -61,6 +69,7 @@ class List(Field):
         self.max_length, self.min_length = max_length, min_length
         self.description = description
         self.normalizes = field_normalizes(contents)
+        use_additional_validator(self, additional_validator)
 
     def _pointer(self, index: int, item: Any) -> object:
         return index
@@ -101,6 +110,7 @@ class List(Field):
                 "max_length": self.max_length,
                 "min_length": self.min_length,
                 "description": self.description,
+                "additional_validation": additional_validation_name(self.additional_validator),
             }
         )
 
@@ -122,15 +132,18 @@ class Tuple(Field):
     Args:
         *contents: The field of each position.
         description: Documentation for introspection.
+        additional_validator: An :class:`AdditionalCollectionValidator` run on a tuple that passed the other checks.
     """
 
     introspect_type = "tuple"
+    additional_validator: Any  # the hook given to the constructor, or None
 
-    def __init__(self, *contents: Any, description: str | None = None) -> None:
+    def __init__(self, *contents: Any, description: str | None = None, additional_validator: Any = None) -> None:
         check_description(description)
         self.contents = contents
         self.description = description
         self.normalizes = any(field_normalizes(field) for field in contents)
+        use_additional_validator(self, additional_validator)
 
     def subfields(self) -> Iterator[tuple[str, Any]]:
         """The field of each position, at ``.contents[i]``."""
@@ -165,6 +178,7 @@ class Tuple(Field):
                 "type": self.introspect_type,
                 "contents": [field.introspect() for field in self.contents],
                 "description": self.description,
+                "additional_validation": additional_validation_name(self.additional_validator),
             }
         )
 
@@ -172,23 +186,41 @@ class Tuple(Field):
 class Dictionary(Field):
     """Accepts a ``dict`` with known keys, each validated by its own field.
 
+    As in Conformity, a subclass may set ``contents``, ``optional_keys``, ``allow_extra_keys`` and ``description``
+    as class attributes: they are the defaults of its constructor's arguments (``class Point(Dictionary):
+    contents = {...}``, then ``Point()``).
+
     Args:
         contents: Key to field. Every key is required unless listed in ``optional_keys``.
         optional_keys: Keys that may be absent.
         allow_extra_keys: Whether keys outside ``contents`` are allowed (rejected with ``UNKNOWN``
-            otherwise).
+            otherwise; ``False`` when neither given nor set on the class).
         description: Documentation for introspection.
+        additional_validator: An :class:`AdditionalCollectionValidator` run on a dict that passed the other checks.
+
+    Raises:
+        ValueError: No ``contents``, given or set on the class.
+        TypeError: An argument of the wrong type.
     """
 
     introspect_type = "dictionary"
+    additional_validator: Any  # the hook given to the constructor, or None
+
+    contents: Mapping[Any, Any]
+    optional_keys: frozenset[Any]
+    allow_extra_keys: bool
 
     def __init__(
         self,
-        contents: Mapping[Any, Any],
-        optional_keys: Iterable[Any] = (),
-        allow_extra_keys: bool = False,
+        contents: Mapping[Any, Any] | None = None,
+        optional_keys: Iterable[Any] | None = None,
+        allow_extra_keys: bool | None = None,
         description: str | None = None,
+        additional_validator: Any = None,
     ) -> None:
+        contents, optional_keys, allow_extra_keys, description = _class_defaults(
+            type(self), contents, optional_keys, allow_extra_keys, description
+        )
         if not isinstance(contents, Mapping):
             raise TypeError("'contents' must be a dict")
         if not isinstance(allow_extra_keys, bool):
@@ -198,6 +230,7 @@ class Dictionary(Field):
         self.optional_keys = frozenset(optional_keys)
         self.allow_extra_keys = allow_extra_keys
         self.description = description
+        use_additional_validator(self, additional_validator)
         self._items = tuple(contents.items())
         self._missing = {
             key: FieldError(ERROR_CODE_MISSING, f"Missing key: {key}", str(key))
@@ -246,6 +279,7 @@ class Dictionary(Field):
         allow_extra_keys: bool | None = None,
         description: str | None = None,
         replace_optional_keys: bool = False,
+        additional_validator: Any = None,
     ) -> Dictionary:
         """A new Dictionary with more contents/optional keys and, if given, a new flag or description.
 
@@ -255,6 +289,7 @@ class Dictionary(Field):
             allow_extra_keys: Replaces the flag when not ``None``.
             description: Replaces the description when not ``None``.
             replace_optional_keys: Replace the optional keys rather than adding to them.
+            additional_validator: Replaces the additional validator when not ``None``.
 
         Returns:
             The extended Dictionary; this one is unchanged.
@@ -267,6 +302,7 @@ class Dictionary(Field):
             optional_keys=added if replace_optional_keys else self.optional_keys | added,
             allow_extra_keys=self.allow_extra_keys if allow_extra_keys is None else allow_extra_keys,
             description=self.description if description is None else description,
+            additional_validator=self.additional_validator if additional_validator is None else additional_validator,
         )
 
     def introspect(self) -> dict[str, Any]:
@@ -279,8 +315,31 @@ class Dictionary(Field):
                 "allow_extra_keys": self.allow_extra_keys,
                 "description": self.description,
                 "display_order": list(self.contents) if isinstance(self.contents, OrderedDict) else None,
+                "additional_validation": additional_validation_name(self.additional_validator),
             }
         )
+
+
+def _class_defaults(
+    cls: type,
+    contents: Mapping[Any, Any] | None,
+    optional_keys: Iterable[Any] | None,
+    allow_extra_keys: bool | None,
+    description: str | None,
+) -> tuple[Mapping[Any, Any], Iterable[Any], bool, str | None]:
+    """A Dictionary's arguments, each not given (``None``) replaced by the class attribute of the same name."""
+    if contents is None:
+        contents = getattr(cls, "contents", None)
+        if contents is None:
+            raise ValueError("'contents' is a required argument")
+    if optional_keys is None:
+        optional_keys = getattr(cls, "optional_keys", None) or ()
+    if allow_extra_keys is None:
+        allow_extra_keys = getattr(cls, "allow_extra_keys", None)
+        allow_extra_keys = False if allow_extra_keys is None else allow_extra_keys
+    if description is None:
+        description = getattr(cls, "description", None)
+    return contents, optional_keys, allow_extra_keys, description
 
 
 class SchemalessDictionary(Field):
@@ -292,9 +351,11 @@ class SchemalessDictionary(Field):
         max_length: The most entries allowed.
         min_length: The fewest entries allowed.
         description: Documentation for introspection.
+        additional_validator: An :class:`AdditionalCollectionValidator` run on a dict that passed the other checks.
     """
 
     introspect_type = "schemaless_dictionary"
+    additional_validator: Any  # the hook given to the constructor, or None
 
     def __init__(
         self,
@@ -303,6 +364,7 @@ class SchemalessDictionary(Field):
         max_length: int | None = None,
         min_length: int | None = None,
         description: str | None = None,
+        additional_validator: Any = None,
     ) -> None:
         _check_lengths(self, min_length, max_length)
         check_description(description)
@@ -314,6 +376,7 @@ class SchemalessDictionary(Field):
         self._check_keys = type(self.key_type) is not Hashable
         self._check_values = type(self.value_type) is not Anything
         self.normalizes = field_normalizes(self.value_type)
+        use_additional_validator(self, additional_validator)
 
     def subfields(self) -> Iterator[tuple[str, Any]]:
         """The fields of the keys and of the values, at ``.key_type`` and ``.value_type``."""
@@ -356,6 +419,7 @@ class SchemalessDictionary(Field):
                 "max_length": self.max_length,
                 "min_length": self.min_length,
                 "description": self.description,
+                "additional_validation": additional_validation_name(self.additional_validator),
             }
         )
         if self._check_keys:

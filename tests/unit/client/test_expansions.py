@@ -8,7 +8,7 @@ import pytest
 
 from pysoa_like.client.errors import CallActionError, CallJobError, InvalidExpansionKey
 from pysoa_like.client.expander import ExpansionConverter, ExpansionNode, ExpansionSettings, TypeNode
-from pysoa_like.common.settings import SettingsError
+from pysoa_like.common.settings import Settings, SettingsError
 from pysoa_like.test.compatibility import mock
 from tests.unit.client.conftest import MakeClient, transport_of
 
@@ -123,7 +123,10 @@ def test_expansion_settings_accept_the_documented_shape() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"type_routes": {"r": {"service": "s", "action": "a", "request_field": "f"}}}, "type_routes.r: missing key"),
+        (
+            {"type_routes": {"r": {"service": "s", "action": "a", "request_field": "f"}}},
+            "type_routes.r.response_field: missing",
+        ),
         (
             {"type_routes": {"r": {"service": 1, "action": "a", "request_field": "f", "response_field": "g"}}},
             "type_routes.r.service",
@@ -162,7 +165,7 @@ def test_expansion_settings_accept_the_documented_shape() -> None:
             },
             "raise_action_errors",
         ),
-        ({"other": {}}, "unknown key"),
+        ({"other": {}}, "other: unknown setting"),
     ],
 )
 def test_expansion_settings_reject_bad_configs(config: dict[str, Any], message: str) -> None:
@@ -170,6 +173,26 @@ def test_expansion_settings_reject_bad_configs(config: dict[str, Any], message: 
     assert ExpansionSettings.ImproperlyConfigured is SettingsError
     with pytest.raises(SettingsError, match=message):
         ExpansionSettings(config)
+
+
+def test_expansion_settings_have_the_settings_class_api() -> None:
+    """Like PySOA's (a Conformity settings class): class-level schema and defaults, set() revalidating."""
+    assert issubclass(ExpansionSettings, Settings)
+    assert set(ExpansionSettings.schema) == {"type_routes", "type_expansions"}
+    assert ExpansionSettings.defaults == {"type_routes": {}, "type_expansions": {}}
+    assert ExpansionSettings.schema["type_routes"].errors({"r": {"service": "s"}})
+    settings = ExpansionSettings(EXPANSION_CONFIG)
+    settings.set({"type_routes": EXPANSION_CONFIG["type_routes"]})
+    assert settings["type_expansions"] == {}
+    with pytest.raises(ExpansionSettings.ImproperlyConfigured, match="no type route named 'nope'"):
+        settings.set(
+            {
+                "type_expansions": {
+                    "t": {"e": {"type": None, "route": "nope", "source_field": "a", "destination_field": "b"}}
+                }
+            }
+        )
+    assert settings["type_routes"] == EXPANSION_CONFIG["type_routes"]
 
 
 def test_client_validates_expansion_config_eagerly(make_client: MakeClient) -> None:
