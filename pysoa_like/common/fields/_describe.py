@@ -294,7 +294,10 @@ def explain_errors(field: Any, value: Any, errors: Sequence[Any], prefix: Sequen
         parts = [part for part in (error.pointer or "").split(".") if part]
         choice = _first_choice(field, parts, value)
         own = _own_words(field, parts, value, error)
-        if own is not None:
+        key_words = _key_words(field, parts, value, error)
+        if key_words is not None:
+            line = _line(prefix, parts[:-1], key_words)
+        elif own is not None:
             line = _line(prefix, parts, own)
         elif choice is not None:
             parts = parts[:choice]
@@ -304,6 +307,22 @@ def explain_errors(field: Any, value: Any, errors: Sequence[Any], prefix: Sequen
         if line not in lines:
             lines.append(line)
     return lines
+
+
+def _key_words(field: Any, parts: Sequence[str], value: Any, error: Any) -> str | None:
+    """Words for an error about a key of a schemaless dict, which points at the key as a value's error would."""
+    if not parts:
+        return None
+    parent = field_at(field, parts[:-1], value)
+    key_type = getattr(parent, "key_type", None)
+    found, mapping = _value_at(value, parts[:-1])
+    if getattr(parent, "introspect_type", None) != "schemaless_dictionary" or key_type is None or not found:
+        return None
+    for key in mapping if isinstance(mapping, Mapping) else ():
+        if str(key) == parts[-1] and any(e.message == error.message for e in key_type.errors(key) or ()):
+            expected = describe_expected(key_type.introspect())
+            return f"each key must be {expected}, got the key {describe_given(key, show_strings=True)}"
+    return None
 
 
 def _own_words(field: Any, parts: Sequence[str], value: Any, error: Any) -> str | None:

@@ -166,6 +166,10 @@ def test_expansion_settings_accept_the_documented_shape() -> None:
             "raise_action_errors",
         ),
         ({"other": {}}, "other: unknown setting"),
+        (
+            {"type_routes": {1: {"service": "s", "action": "a", "request_field": "f", "response_field": "g"}}},
+            "type_routes: each key must be a string, got the key 1",
+        ),
     ],
 )
 def test_expansion_settings_reject_bad_configs(config: dict[str, Any], message: str) -> None:

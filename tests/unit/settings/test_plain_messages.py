@@ -129,6 +129,7 @@ def test_a_string_where_a_number_was_expected_is_not_shown() -> None:
         ),
         ({"extra_fields_to_redact": ["a", 1]}, "extra_fields_to_redact.1: expected a string, got 1"),
         ({"client_routing": {"billing": []}}, "client_routing.billing: expected a dict, got an empty list"),
+        ({"client_routing": {1: {}}}, "client_routing: each key must be a string, got the key 1"),
         ({"heartbeat_file": 3}, "heartbeat_file: expected a string or None, got 3"),
     ],
 )
