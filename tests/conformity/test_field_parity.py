@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conformity import fields as C
+from conformity.types import Error
 
 from pysoa_like.common import fields as F
 
@@ -95,3 +96,56 @@ def test_introspection_of_documented_action_schema() -> None:
         "allow_extra_keys": False,
         "description": "D",
     }
+
+
+class _LowNotAboveHigh(C.AdditionalCollectionValidator):  # type: ignore[misc]
+    """A Conformity validator, usable by both libraries' fields."""
+
+    def errors(self, value: Any) -> list[Any]:
+        return [Error("low is above high", pointer="low")] if value["low"] > value["high"] else []
+
+
+class _OurRange(F.Dictionary):
+    contents = {"low": F.Integer(), "high": F.Integer(), "label": F.UnicodeString()}
+    optional_keys = ("label",)
+    allow_extra_keys = True
+    description = "A range"
+
+
+class _TheirRange(C.Dictionary):  # type: ignore[misc]
+    contents = {"low": C.Integer(), "high": C.Integer(), "label": C.UnicodeString()}
+    optional_keys = ("label",)
+    allow_extra_keys = True
+    description = "A range"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"optional_keys": ()}, {"allow_extra_keys": False, "description": "Other"}],
+    ids=["class-level", "optional_keys-given", "flag-and-description-given"],
+)
+def test_dictionary_subclasses_with_class_level_schemas_match_conformity(kwargs: dict[str, Any]) -> None:
+    """A Dictionary subclass setting its schema on the class builds, checks and introspects as Conformity's."""
+    validator = _LowNotAboveHigh()
+    ours, theirs = (
+        _OurRange(additional_validator=validator, **kwargs),
+        _TheirRange(additional_validator=validator, **kwargs),
+    )
+    assert ours.introspect() == theirs.introspect()
+    for value in [{"low": 2, "high": 1}, {"low": 1, "high": 2, "x": 0}, {"low": "1"}, {"low": 1, "high": 2}]:
+        assert _as_tuples(ours.errors(value)) == _as_tuples(theirs.errors(value)), value
+
+
+def test_the_other_containers_introspect_an_additional_validator_as_conformity() -> None:
+    """List, Set, Tuple and SchemalessDictionary name the validator's class as Conformity's do."""
+    validator = _LowNotAboveHigh()
+    for ours, theirs in [
+        (F.List(F.Integer(), additional_validator=validator), C.List(C.Integer(), additional_validator=validator)),
+        (F.Set(F.Integer(), additional_validator=validator), C.Set(C.Integer(), additional_validator=validator)),
+        (F.Tuple(F.Integer(), additional_validator=validator), C.Tuple(C.Integer(), additional_validator=validator)),
+        (
+            F.SchemalessDictionary(additional_validator=validator),
+            C.SchemalessDictionary(additional_validator=validator),
+        ),
+    ]:
+        assert ours.introspect() == theirs.introspect()
