@@ -113,6 +113,9 @@ class ActionError(PySOAServerError):
 class ResponseValidationError(PySOAServerError):
     """An action returned a body that its ``response_schema`` rejects; reported as ``SERVER_ERROR``.
 
+    Its text is PySOA 1.4.9's: ``<action> had an invalid response:`` then, per problem, a line starting
+    with a tab: ``<pointer> <code>: <message>``.
+
     Args:
         action: The action's name.
         errors: The schema's errors (objects with ``code``, ``message`` and ``pointer``).
@@ -124,7 +127,11 @@ class ResponseValidationError(PySOAServerError):
         super().__init__(action, self.errors)
 
     def __str__(self) -> str:
-        details = "; ".join(
-            f"{getattr(e, 'pointer', None) or '(root)'}: {getattr(e, 'message', e)}" for e in self.errors
-        )
-        return f"{self.action}: response validation failed: {details}"
+        # PySOA 1.4.9's text, line for line: tests that match it keep passing after a migration.
+        details = "\n\t".join(_describe_schema_error(e) for e in self.errors)
+        return f"{self.action} had an invalid response:\n\t{details}"
+
+
+def _describe_schema_error(error: Any) -> str:
+    """``<pointer> <code>: <message>`` for one schema error (missing attributes read as ``None``)."""
+    return f"{getattr(error, 'pointer', None)} {getattr(error, 'code', None)}: {getattr(error, 'message', error)}"

@@ -79,7 +79,7 @@ def test_client_errors_carry_their_payload_and_readable_text() -> None:
 
 
 def test_response_validation_error_describes_failures() -> None:
-    """ResponseValidationError names the action and each failing pointer."""
+    """ResponseValidationError names the action and each failing pointer and code, as PySOA words it."""
 
     class _E:
         code = "MISSING"
@@ -88,4 +88,4 @@ def test_response_validation_error_describes_failures() -> None:
 
     exc = server_errors.ResponseValidationError("act", [_E()])
     assert exc.action == "act"
-    assert str(exc) == "act: response validation failed: x: Missing key: x"
+    assert str(exc) == "act had an invalid response:\n\tx MISSING: Missing key: x"

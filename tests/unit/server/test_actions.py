@@ -68,11 +68,15 @@ def test_response_schema_failure_raises_response_validation_error() -> None:
 
     class Bad(Add):
         def run(self, request: EnrichedActionRequest) -> dict[str, Any]:
-            return {"sum": "three"}
+            return {"sum": "three", "x": 1}
 
     with pytest.raises(ResponseValidationError) as info:
         Bad()(_request(body={"a": 1}))
     assert info.value.action == "add"
+    # PySOA 1.4.9's text exactly (checked against it): one tab-indented line per error, "<pointer> <code>: ...".
+    assert str(info.value) == (
+        "add had an invalid response:\n\tsum INVALID: Not an integer\n\tNone UNKNOWN: Extra keys present: x"
+    )
 
 
 def test_none_body_becomes_empty_dict() -> None:

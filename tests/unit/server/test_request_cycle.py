@@ -145,10 +145,10 @@ def test_unexpected_exception_is_a_server_error_with_traceback() -> None:
 
 
 def test_response_schema_failure_is_a_server_error() -> None:
-    """A body rejected by the response schema becomes a SERVER_ERROR naming the field."""
+    """A body rejected by the response schema becomes a SERVER_ERROR naming the field and code, as PySOA words it."""
     error = serve(make_server(ACTIONS), job("bad_response"))["actions"][0]["errors"][0]
     assert error["code"] == "SERVER_ERROR"
-    assert "n: Not an integer" in error["message"]
+    assert "bad_response had an invalid response:\n\tn INVALID: Not an integer" in error["message"]
 
 
 def test_job_stops_after_first_failed_action_without_continue_on_error() -> None:
