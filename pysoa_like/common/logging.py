@@ -317,7 +317,8 @@ class RecursivelyCensoredDictWrapper:
     Masking happens lazily on the first ``str``/``repr`` and is cached; the wrapped dict itself is
     never changed. Non-empty string and integer values (not booleans) under a sensitive key are
     replaced by ``'**********'``; containers under a sensitive key are masked element by element.
-    Subclass and extend ``SENSITIVE_FIELDS`` to censor more keys.
+    Subclass and extend ``SENSITIVE_FIELDS`` to censor more keys, or change ``CENSORED_STRING`` and
+    ``CENSOR_TYPES`` (as with PySOA) to change what a masked value looks like and which values are masked.
 
     Most logged messages hold nothing to mask: those are recognised by a walk that copies nothing,
     and formatted directly; only the others are copied and masked.
@@ -330,13 +331,19 @@ class RecursivelyCensoredDictWrapper:
     """
 
     SENSITIVE_FIELDS: ClassVar[frozenset[str]] = SENSITIVE_FIELDS
+    #: What a masked value is replaced with.
+    CENSORED_STRING: ClassVar[str] = _MASK
+    #: The types whose non-empty values are masked under a sensitive key (``bool`` never is, although it is an
+    #: ``int``). PySOA 1.4.9 masked ``str`` and ``int`` only; ``bytes`` are masked too here. A subclass with other
+    #: types is honoured: its messages all take the copying path.
+    CENSOR_TYPES: ClassVar[tuple[type[Any], ...]] = (str, bytes, int)
     #: The most characters of a formatted message (``None``: no limit). Above it, string and bytes
     #: values longer than 4,096 characters (or the limit, if smaller) are shortened to that many,
     #: then the text is cut at the limit; each cut ends with ``...<N more characters>`` (or bytes).
     #: Long values are recognised without formatting them, so a huge message costs little to log.
     MAX_LENGTH: ClassVar[int | None] = None
     # Per class (looked up in the class's own __dict__): see _safe_keys_cache.
-    _safe_keys: ClassVar[tuple[frozenset[str], Any, Any, set[str] | None] | None] = None
+    _safe_keys: ClassVar[tuple[frozenset[str], Any, Any, set[str] | None, tuple[type[Any], ...]] | None] = None
 
     __slots__ = ("_censored", "_wrapped")
 
@@ -368,17 +375,17 @@ class RecursivelyCensoredDictWrapper:
         return type(cls.__name__, (cls,), {"MAX_LENGTH": max_length, "__slots__": ()})
 
     @classmethod
-    def _safe_keys_cache(cls) -> tuple[frozenset[str], Any, Any, set[str] | None]:
-        """``(SENSITIVE_FIELDS, _censor, _is_sensitive, keys known not to be sensitive)`` of this class.
+    def _safe_keys_cache(cls) -> tuple[frozenset[str], Any, Any, set[str] | None, tuple[type[Any], ...]]:
+        """``(SENSITIVE_FIELDS, _censor, _is_sensitive, keys known not to be sensitive, CENSOR_TYPES)``.
 
-        Made on first use and kept on the class itself (not inherited); remade whenever one of the
-        first three is replaced. The set is ``None`` when the walk that copies nothing does not
-        apply: a class whose ``_censor`` or ``_is_sensitive`` is not the stock one always takes the
-        general path.
+        Made on first use and kept on the class itself (not inherited); remade whenever one of
+        ``SENSITIVE_FIELDS``, ``_censor``, ``_is_sensitive`` or ``CENSOR_TYPES`` is replaced. The set is
+        ``None`` when the walk that copies nothing does not apply: a class whose ``_censor``,
+        ``_is_sensitive`` or ``CENSOR_TYPES`` is not the stock one always takes the general path.
         """
-        censor, is_sensitive = cls._censor, cls._is_sensitive
-        stock = censor is _STOCK_CENSOR and is_sensitive is _STOCK_IS_SENSITIVE
-        cache = (cls.SENSITIVE_FIELDS, censor, is_sensitive, set[str]() if stock else None)
+        censor, is_sensitive, censor_types = cls._censor, cls._is_sensitive, cls.CENSOR_TYPES
+        stock = censor is _STOCK_CENSOR and is_sensitive is _STOCK_IS_SENSITIVE and censor_types is _STOCK_CENSOR_TYPES
+        cache = (cls.SENSITIVE_FIELDS, censor, is_sensitive, set[str]() if stock else None, censor_types)
         cls._safe_keys = cache
         return cache
 
@@ -391,8 +398,8 @@ class RecursivelyCensoredDictWrapper:
         if isinstance(value, list | tuple | set | frozenset):
             items = [self._censor(v, sensitive) for v in value]
             return type(value)(items) if not isinstance(value, list) else items
-        if sensitive and not isinstance(value, bool) and isinstance(value, str | bytes | int) and value:
-            return _MASK
+        if sensitive and not isinstance(value, bool) and isinstance(value, self.CENSOR_TYPES) and value:
+            return self.CENSORED_STRING
         return value
 
     def _formatted(self) -> str:
@@ -406,6 +413,7 @@ class RecursivelyCensoredDictWrapper:
                 or cache[0] is not cls.SENSITIVE_FIELDS
                 or cache[1] is not cls._censor
                 or cache[2] is not cls._is_sensitive
+                or cache[4] is not cls.CENSOR_TYPES
             ):
                 cache = cls._safe_keys_cache()
             safe_keys = cache[3]
@@ -433,6 +441,7 @@ class RecursivelyCensoredDictWrapper:
 
 
 _STOCK_CENSOR = RecursivelyCensoredDictWrapper._censor
+_STOCK_CENSOR_TYPES = RecursivelyCensoredDictWrapper.CENSOR_TYPES
 
 
 def censored(value: Any, extra_fields: Any = None) -> Any:

@@ -32,6 +32,39 @@ def test_sensitive_values_inside_lists_tuples_and_sets_are_masked(message: dict,
     assert str(RecursivelyCensoredDictWrapper(message)) == repr(expected)
 
 
+def test_censoring_constants_have_pysoas_names_and_meaning() -> None:
+    """``CENSORED_STRING`` and ``CENSOR_TYPES`` exist as in PySOA; bool is never masked although it is an int."""
+    assert RecursivelyCensoredDictWrapper.CENSORED_STRING == MASK
+    assert {str, int} <= set(RecursivelyCensoredDictWrapper.CENSOR_TYPES)
+    assert str(RecursivelyCensoredDictWrapper({"password": "p", "pin": 12, "token": True})) == (
+        f"{{'password': '{MASK}', 'pin': '{MASK}', 'token': True}}"
+    )
+
+
+def test_subclasses_changing_the_censoring_constants_are_honoured() -> None:
+    """A PySOA-style subclass with its own mask text and censored types changes what its messages show."""
+
+    class Redacting(RecursivelyCensoredDictWrapper):
+        __slots__ = ()
+        CENSORED_STRING = "[redacted]"
+        CENSOR_TYPES = (str, float)
+
+    message = {"password": "p", "pin": 1234, "secret": 1.5, "name": "n", "tokens": ["t", 2.5, 7]}
+    assert str(Redacting(message)) == (
+        "{'password': '[redacted]', 'pin': 1234, 'secret': '[redacted]', 'name': 'n', "
+        "'tokens': ['[redacted]', '[redacted]', 7]}"
+    )
+    # The stock class is unaffected, and a class changed after its first use follows the change.
+    assert str(RecursivelyCensoredDictWrapper({"secret": 1.5})) == "{'secret': 1.5}"
+
+    class Later(RecursivelyCensoredDictWrapper):
+        __slots__ = ()
+
+    assert str(Later({"secret": 1.5})) == "{'secret': 1.5}"
+    Later.CENSOR_TYPES = (float,)
+    assert str(Later({"secret": 1.5})) == f"{{'secret': '{MASK}'}}"
+
+
 @pytest.fixture
 def filtered() -> Iterator[logging.LogRecord]:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
