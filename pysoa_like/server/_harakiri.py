@@ -85,13 +85,18 @@ class Harakiri:
         """Whether harakiri is on (a positive timeout)."""
         return self.timeout > 0
 
-    def install(self) -> None:
-        """Install the ``SIGALRM`` handler (main thread only; a no-op when disabled)."""
+    def install(self, handler: Callable[[int, FrameType | None], Any] | None = None) -> None:
+        """Install the ``SIGALRM`` handler (main thread only; a no-op when disabled).
+
+        Args:
+            handler: What the alarm calls instead of :meth:`handle_alarm` (the server's overridable
+                ``harakiri``, which calls :meth:`handle_alarm` by default).
+        """
         if self.enabled and not self._installed:
             # Someone else's pending alarm (a test runner's timeout, say) is re-armed by uninstall().
             self._previous_timer = signal.getitimer(signal.ITIMER_REAL)[0]
             self._installed_at = time.monotonic()
-            self._previous_handler = signal.signal(signal.SIGALRM, self.handle_alarm)
+            self._previous_handler = signal.signal(signal.SIGALRM, handler or self.handle_alarm)
             self._installed = True
 
     def uninstall(self) -> None:

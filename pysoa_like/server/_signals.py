@@ -49,10 +49,15 @@ class ShutdownSignalHandler:
         self._first_signal_at = 0.0
         self._previous: dict[int, Any] = {}
 
-    def install(self) -> None:
-        """Install the handler for SIGINT and SIGTERM (main thread only)."""
+    def install(self, handler: Callable[[int, FrameType | None], Any] | None = None) -> None:
+        """Install the handler for SIGINT and SIGTERM (main thread only).
+
+        Args:
+            handler: What the signals call instead of :meth:`handle` (the server's overridable
+                ``handle_shutdown_signal``, which calls :meth:`handle` by default).
+        """
         for signum in _SHUTDOWN_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self.handle)
+            self._previous[signum] = signal.signal(signum, handler or self.handle)
 
     def uninstall(self) -> None:
         """Restore the handlers that were installed before :meth:`install`."""

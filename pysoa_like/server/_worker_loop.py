@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class WorkerLoopMixin:
     _heartbeat: HeartbeatFile | None
     _readiness: ReadinessFile | None
     _fleet_runtime: FleetRuntime | None
+    # Made by run() (or by the first direct call of handle_shutdown_signal).
+    _shutdown_signals: ShutdownSignalHandler | None = None
 
     if TYPE_CHECKING:
 
@@ -90,6 +93,47 @@ class WorkerLoopMixin:
 
     def _request_shutdown(self) -> None:
         self.shutting_down = True
+
+    def _shutdown_signal_handler(self) -> ShutdownSignalHandler:
+        handler = self._shutdown_signals
+        if handler is None:
+            handler = self._shutdown_signals = ShutdownSignalHandler(self._request_shutdown, self.logger)
+        return handler
+
+    def handle_shutdown_signal(self, signal_number: int, stack_frame: FrameType | None) -> None:
+        """The ``SIGINT``/``SIGTERM`` handler :meth:`run` installs (PySOA's name and signature).
+
+        The first signal sets :attr:`shutting_down`: the job in hand finishes, then :meth:`run` returns. A
+        second signal raises ``SystemExit(1)``, unless it comes within a second of the first (a duplicate).
+        A subclass may override it (calling ``super()`` to keep this behaviour) or call it to act as if the
+        signal had arrived.
+
+        Args:
+            signal_number: The signal received.
+            stack_frame: The frame the signal interrupted (unused here).
+
+        Raises:
+            SystemExit: On a second, non-duplicate signal.
+        """
+        self._shutdown_signal_handler().handle(signal_number, stack_frame)
+
+    def harakiri(self, signal_number: int, stack_frame: FrameType | None) -> None:
+        """The ``SIGALRM`` handler :meth:`run` installs when ``harakiri.timeout`` is set (PySOA's name and signature).
+
+        On the first alarm: logs every thread's stack, arms the ``harakiri.shutdown_grace`` alarm, sets
+        :attr:`shutting_down` (and :attr:`exit_code` to 1) and raises :class:`HarakiriInterrupt` into the
+        request in hand. On an alarm after that (the grace period ran out): exits the process at once, after
+        giving the ``atexit`` functions up to five seconds. A subclass may override it, calling ``super()``.
+        Not called by a worker with ``concurrency`` above 1, which times its jobs without ``SIGALRM``.
+
+        Args:
+            signal_number: The signal received (``SIGALRM``).
+            stack_frame: The frame the alarm interrupted (unused here).
+
+        Raises:
+            HarakiriInterrupt: On the first alarm.
+        """
+        self._harakiri.handle_alarm(signal_number, stack_frame)
 
     def _start_heartbeat(self) -> None:
         template = self.settings.get("heartbeat_file")
@@ -174,7 +218,7 @@ class WorkerLoopMixin:
         after harakiri (a stuck action, or a receive or send that hung), so that a supervisor restarts it.
         """
         in_main_thread = threading.current_thread() is threading.main_thread()
-        signals = ShutdownSignalHandler(self._request_shutdown, self.logger)
+        signals = self._shutdown_signals = ShutdownSignalHandler(self._request_shutdown, self.logger)
         self.logger.info("Service %s server starting up (fork id %s)", self.service_name, self.forked_process_id)
         self.setup()
         self.metrics.counter("server.worker.startup").increment()
@@ -188,9 +232,9 @@ class WorkerLoopMixin:
             self._start_readiness()
             concurrent = self.concurrency > 1
             if in_main_thread:
-                signals.install()
+                signals.install(self.handle_shutdown_signal)
                 if not concurrent:  # a concurrent worker keeps each job's time limit itself
-                    self._harakiri.install()
+                    self._harakiri.install(self.harakiri)
             if not self._start_fleet():
                 self.exit_code = EXIT_GAVE_UP
                 self.shutting_down = True

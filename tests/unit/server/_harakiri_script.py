@@ -1,7 +1,8 @@
 """Run a server whose first job gets stuck, with harakiri at 1 s; print the responses as JSON.
 
-Usage: ``python -m tests.unit.server._harakiri_script action|middleware|receive`` (``receive``: the
-transport's receive hangs, as on a Redis that stopped answering; the server's exit code is printed too).
+Usage: ``python -m tests.unit.server._harakiri_script action|middleware|receive|override`` (``receive``: the
+transport's receive hangs, as on a Redis that stopped answering; the server's exit code is printed too;
+``override``: as ``action``, with a server class overriding ``harakiri`` as PySOA subclasses may).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from pysoa_like.common.types import ActionResponse
@@ -43,6 +45,19 @@ def _stuck(settings: Any) -> Any:
     return run
 
 
+def _with_recorded_harakiri(server: Any) -> Any:
+    """The same server as an instance of a subclass whose ``harakiri`` records each alarm, then calls the base one."""
+
+    class RecordingHarakiri(type(server)):  # type: ignore[misc]
+        alarms: list[int] = []
+
+        def harakiri(self, signal_number: int, stack_frame: FrameType | None) -> None:
+            self.alarms.append(signal_number)
+            super().harakiri(signal_number, stack_frame)
+
+    return RecordingHarakiri(server.settings)
+
+
 def main() -> None:
     extra: dict[str, Any] = {"harakiri": {"timeout": 1, "shutdown_grace": 5}}
     if sys.argv[1] == "middleware":
@@ -50,12 +65,15 @@ def main() -> None:
     if sys.argv[1] == "receive":
         extra["transport"] = {"path": "tests.unit.server._harakiri_script:StuckReceiveTransport"}
     server = make_server({"stuck": _stuck}, **extra)
+    if sys.argv[1] == "override":
+        server = _with_recorded_harakiri(server)
     server.transport.add_request(job("stuck"), request_id=7)
     server.transport.add_request(job("stuck"), request_id=8)
     started = time.monotonic()
     server.run()
     elapsed = time.monotonic() - started
-    print(json.dumps({"elapsed": elapsed, "responses": server.transport.responses, "exit_code": server.exit_code}))
+    output = {"elapsed": elapsed, "responses": server.transport.responses, "exit_code": server.exit_code}
+    print(json.dumps({**output, "alarms": getattr(server, "alarms", None)}))
 
 
 if __name__ == "__main__":

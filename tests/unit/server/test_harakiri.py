@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +41,17 @@ def test_stuck_action_gets_action_timeout_and_the_server_stops() -> None:
     assert error["message"] == 'The action "stuck" ran for too long and had to be interrupted.'
     assert error["is_caller_error"] is False
     assert "Thread MainThread" in log
+
+
+def test_an_overridden_harakiri_is_what_the_alarm_calls() -> None:
+    """run() installs Server.harakiri (PySOA's name) for SIGALRM: a subclass's override gets the alarm, and its
+    super() call still answers the stuck action with ACTION_TIMEOUT and stops the server."""
+    output, _ = _run_script("override")
+    assert output["alarms"] == [signal.SIGALRM]
+    (request_id, _, body), *rest = output["responses"]
+    assert request_id == 7 and rest == []
+    assert body["actions"][0]["errors"][0]["code"] == "ACTION_TIMEOUT"
+    assert output["exit_code"] == EXIT_FAILURE
 
 
 def test_harakiri_outside_a_job_stops_the_server_with_a_failure_exit_code() -> None:

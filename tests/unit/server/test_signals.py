@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from types import FrameType
+from typing import Any
 
 import pytest
 
 from pysoa_like.server._signals import ShutdownSignalHandler
-from tests.unit.server._helpers import job, make_server
+from pysoa_like.server.server import Server
+from tests.unit.server._helpers import job, make_server, settings
 
 
 class _Clock:
@@ -85,3 +88,43 @@ def _respond(request: object, run: object) -> object:
     from pysoa_like.common.types import ActionResponse
 
     return ActionResponse(action="work", body=run(request))  # type: ignore[operator]
+
+
+class _RecordingServer(Server):
+    """A PySOA-style subclass that overrides the shutdown signal handler and calls the base one."""
+
+    service_name = "recording"
+    action_class_map = {"work": lambda settings: lambda request: _respond(request, _signal_self)}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.signals_seen: list[int] = []
+
+    def handle_shutdown_signal(self, signal_number: int, stack_frame: FrameType | None) -> None:
+        self.signals_seen.append(signal_number)
+        super().handle_shutdown_signal(signal_number, stack_frame)
+
+
+def _signal_self(request: object) -> dict[str, object]:
+    os.kill(os.getpid(), signal.SIGTERM)
+    return {"done": True}
+
+
+def test_an_overridden_handle_shutdown_signal_is_what_sigterm_calls() -> None:
+    """run() installs Server.handle_shutdown_signal (PySOA's name): a subclass's override gets the signal and its
+    super() call still stops the server gracefully after the job in hand."""
+    server = _RecordingServer(settings())
+    server.transport.add_request(job("work"), request_id=1)
+    server.transport.add_request(job("work"), request_id=2)
+    server.run()
+    assert server.signals_seen == [signal.SIGTERM]
+    assert [r[0] for r in server.transport.responses] == [1]
+    assert server.shutting_down
+
+
+def test_calling_handle_shutdown_signal_directly_requests_a_shutdown() -> None:
+    """A subclass (or a test) may call handle_shutdown_signal itself, as with PySOA, even before run()."""
+    server = make_server()
+    server.handle_shutdown_signal(signal.SIGINT, None)
+    assert server.shutting_down
+    server.handle_shutdown_signal(signal.SIGTERM, None)  # the other signal right after: a duplicate, ignored
