@@ -33,7 +33,7 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(collections\.abc|concurrent\.futures|contextvars|pathlib|unittest|typing|logging|types|asyncio|socket|ssl|re|"
-        r"argparse)\..*",
+        r"argparse|datetime|struct)\..*",
     ),
     (r"py:.*", r"(redis|_pytest|pytest|django|pydantic|conformity|prometheus_client|opentelemetry)(\..*)?"),
     # Private helpers named in signatures and base classes (not part of the API).

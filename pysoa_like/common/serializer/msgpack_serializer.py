@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
+import struct
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 # msgpack ships no type information.
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 
+from pysoa_like.common.serializer import _msgpack_ext
 from pysoa_like.common.serializer._msgpack_ext import (
     INT64_MIN,
     UINT64_MAX,
@@ -77,9 +82,74 @@ class MsgpackSerializer(Serializer):
     (1), UTC ``datetime`` (10, any tzinfo whose offset is zero), ``date`` (3), naive ``time`` (4),
     ``Decimal`` (5) and ``currint.Amount`` (2, when currint is installed). It takes no constructor
     arguments and is safe to share between threads.
+
+    The class constants ``EXT_*`` (the extension type codes), ``STRUCT_*`` (their binary layouts) and
+    ``EPOCH``/``EPOCH_UTC`` have PySOA's names and values; they describe the wire format and changing
+    them in a subclass does not change it. A subclass adds extension types as with PySOA: it overrides
+    ``_default`` (return a ``msgpack.ExtType`` for its own types, else ``super()._default(value)``)
+    and ``_ext_hook`` (decode its own codes, else ``super()._ext_hook(code, data)``). Such a
+    subclass's overridden hooks take a slower path (a packer made per call; received views are copied).
     """
 
     mime_type = "application/msgpack"
+
+    #: Extension type code of naive ``datetime`` values.
+    EXT_DATETIME: ClassVar[int] = _msgpack_ext.EXT_DATETIME
+    #: Extension type code of ``currint.Amount`` values.
+    EXT_CURRINT: ClassVar[int] = _msgpack_ext.EXT_AMOUNT
+    #: Extension type code of ``date`` values.
+    EXT_DATE: ClassVar[int] = _msgpack_ext.EXT_DATE
+    #: Extension type code of naive ``time`` values.
+    EXT_TIME: ClassVar[int] = _msgpack_ext.EXT_TIME
+    #: Extension type code of ``Decimal`` values.
+    EXT_DECIMAL: ClassVar[int] = _msgpack_ext.EXT_DECIMAL
+    #: Extension type code of UTC ``datetime`` values.
+    EXT_DATETIME_UTC: ClassVar[int] = _msgpack_ext.EXT_DATETIME_UTC
+
+    #: ``currint.Amount``: the 3-letter currency code, then the signed 64-bit minor value.
+    STRUCT_CURRINT: ClassVar[struct.Struct] = struct.Struct("!3sq")
+    #: ``date``: unsigned 16-bit year, 8-bit month, 8-bit day.
+    STRUCT_DATE: ClassVar[struct.Struct] = struct.Struct("!HBB")
+    #: Both ``datetime`` types: signed 64-bit microseconds since :attr:`EPOCH` (or :attr:`EPOCH_UTC`).
+    STRUCT_DATETIME: ClassVar[struct.Struct] = struct.Struct("!q")
+    #: ``Decimal``: the unsigned 16-bit length of the text that follows.
+    STRUCT_DECIMAL_LENGTH: ClassVar[struct.Struct] = struct.Struct("!H")
+    #: ``time``: 8-bit hour, minute and second, then unsigned 32-bit microseconds.
+    STRUCT_TIME: ClassVar[struct.Struct] = struct.Struct("!3BL")
+
+    #: The origin of naive date-times on the wire.
+    EPOCH: ClassVar[datetime.datetime] = datetime.datetime(1970, 1, 1)
+    #: The origin of UTC date-times on the wire.
+    EPOCH_UTC: ClassVar[datetime.datetime] = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def _default(self, value: Any) -> msgpack.ExtType:
+        """Encode a value msgpack cannot pack natively (PySOA's extension point; see the class docstring).
+
+        Args:
+            value: The value.
+
+        Returns:
+            The extension value carrying it.
+
+        Raises:
+            InvalidField: If the value has no wire representation.
+        """
+        return encode_default(value)
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        """Decode one extension value (PySOA's extension point; see the class docstring).
+
+        Args:
+            code: The extension type code.
+            data: Its payload.
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            InvalidMessage: If the code is unknown or the payload malformed.
+        """
+        return decode_ext(code, data)
 
     def dict_to_blob(self, message_dict: dict[Any, Any]) -> bytes:
         """Encode a message dict to MessagePack bytes.
@@ -173,6 +243,46 @@ class MsgpackSerializer(Serializer):
         if "blob_to_dict" in cls.__dict__ and "buffer_to_dict" not in cls.__dict__:
             # A subclass's own blob_to_dict may expect bytes, as the base contract promises: it gets a copy.
             cls.buffer_to_dict = Serializer.buffer_to_dict  # type: ignore[assignment]
+        # PySOA's extension pattern: the hooks a subclass overrides are used (this class's own methods keep
+        # their module-level hooks, so they pay nothing for it).
+        if cls._default is not MsgpackSerializer._default and cls.dict_to_blob is MsgpackSerializer.dict_to_blob:
+            cls.dict_to_blob = _dict_to_blob_with_hooks  # type: ignore[method-assign]
+        if cls._ext_hook is not MsgpackSerializer._ext_hook and cls.blob_to_dict is MsgpackSerializer.blob_to_dict:
+            cls.blob_to_dict = cls.buffer_to_dict = _blob_to_dict_with_hooks  # type: ignore[method-assign]
+
+
+def _dict_to_blob_with_hooks(self: MsgpackSerializer, message_dict: dict[Any, Any]) -> bytes:
+    """:meth:`MsgpackSerializer.dict_to_blob` for a subclass with its own ``_default``."""
+    if not isinstance(message_dict, dict):
+        raise not_a_dict(message_dict)
+    default = self._default
+    try:
+        try:
+            blob: bytes = msgpack.packb(message_dict, default=default, use_bin_type=True, datetime=False)
+        except UnicodeEncodeError:
+            blob = msgpack.packb(
+                message_dict, default=default, use_bin_type=True, datetime=False, unicode_errors="surrogatepass"
+            )
+    except Exception as exc:
+        raise _encoding_error(message_dict, exc, default) from exc
+    return blob
+
+
+def _blob_to_dict_with_hooks(self: MsgpackSerializer, blob: bytes | bytearray | memoryview) -> dict[Any, Any]:
+    """:meth:`MsgpackSerializer.blob_to_dict` for a subclass with its own ``_ext_hook`` (views are copied)."""
+    data = blob if type(blob) is bytes or type(blob) is bytearray else _as_bytes(blob)
+    try:
+        result = msgpack.unpackb(
+            data, raw=False, ext_hook=self._ext_hook, strict_map_key=False, unicode_errors="surrogatepass"
+        )
+    except InvalidMessage:
+        raise
+    except Exception as exc:
+        raise InvalidMessage(f"Could not decode MessagePack message: {exc}") from exc
+    reject_timestamps(data, result)
+    if not isinstance(result, dict):
+        raise InvalidMessage(f"MessagePack message decoded to a {type(result).__name__}, not a map")
+    return result
 
 
 _SCANNABLE = (bytes, bytearray)
@@ -184,13 +294,16 @@ def _as_bytes(blob: object) -> bytes:
     return bytes(blob)
 
 
-def _leaf_problem(value: Any) -> str | None:
+_Default = Callable[[Any], Any]
+
+
+def _leaf_problem(value: Any, default: _Default = encode_default) -> str | None:
     if value is None or isinstance(value, bool | float | str | bytes | bytearray | memoryview):
         return None
     if isinstance(value, int) and INT64_MIN <= value <= UINT64_MAX:
         return None
     try:
-        encode_default(value)
+        default(value)
     except InvalidField as exc:
         return str(exc)
     except Exception as exc:
@@ -198,15 +311,23 @@ def _leaf_problem(value: Any) -> str | None:
     return None
 
 
-def _key_problem(key: Any) -> str | None:
+def _key_problem(key: Any, default: _Default = encode_default) -> str | None:
     if isinstance(key, tuple):
-        found = locate_unencodable(key, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT)
+        leaf, key_check = _checks(default)
+        found = locate_unencodable(key, leaf, key_check, _PACK_NESTING_LIMIT)
         return None if found is None else found[1]
-    return _leaf_problem(key)
+    return _leaf_problem(key, default)
 
 
-def _encoding_error(message: Any, exc: Exception) -> InvalidField:
-    return encoding_error(message, exc, _leaf_problem, _key_problem, _PACK_NESTING_LIMIT, "MessagePack")
+def _checks(default: _Default) -> tuple[Callable[[Any], str | None], Callable[[Any], str | None]]:
+    if default is encode_default:
+        return _leaf_problem, _key_problem
+    return functools.partial(_leaf_problem, default=default), functools.partial(_key_problem, default=default)
+
+
+def _encoding_error(message: Any, exc: Exception, default: _Default = encode_default) -> InvalidField:
+    leaf, key_check = _checks(default)
+    return encoding_error(message, exc, leaf, key_check, _PACK_NESTING_LIMIT, "MessagePack")
 
 
 # msgpack decodes extension type -1 (its Timestamp) itself, without calling the ext hook, and only
