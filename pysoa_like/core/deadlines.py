@@ -9,12 +9,13 @@ passes ``now``.
 
 A bounded request's expiry is a :class:`DeadlineExpiry`: the seconds left when the client worked them out, and the
 deadline they came from. Its envelope is stamped later (after the client middleware and the transport's own work),
-so the transports stamp ``__expiry__`` with :func:`expiry_time`, which never lets it pass that deadline.
+so the transports stamp ``__expiry__`` with ``core.message.expiry_time``, which never lets it pass
+that deadline.
 """
 
 from __future__ import annotations
 
-__all__ = ["DeadlineExpiry", "bounded_expiry", "bounded_wait", "expiry_time", "time_left"]
+__all__ = ["DeadlineExpiry", "bounded_expiry", "bounded_wait", "time_left"]
 
 
 class DeadlineExpiry(float):
@@ -22,8 +23,8 @@ class DeadlineExpiry(float):
 
     It is a ``float`` (the seconds left when it was made), so a middleware, a transport or a PySOA
     ``send_request`` override that knows nothing of it reads it as the number of seconds it always was; the
-    stock transports read its :attr:`deadline` when they stamp the envelope (:func:`expiry_time`). Arithmetic on
-    it gives a plain ``float``: a middleware that computes an expiry of its own sends that one.
+    stock transports read its :attr:`deadline` when they stamp the envelope (``core.message.expiry_time``).
+    Arithmetic on it gives a plain ``float``: a middleware that computes an expiry of its own sends that one.
 
     Args:
         seconds: The message expiry, in seconds.
@@ -41,21 +42,6 @@ class DeadlineExpiry(float):
 
     def __reduce__(self) -> tuple[type[DeadlineExpiry], tuple[float, float]]:
         return type(self), (float(self), self.deadline)
-
-
-def expiry_time(lifetime: float, now: float) -> float:
-    """The ``__expiry__`` of a message stamped at ``now`` with ``lifetime`` seconds to live.
-
-    That is ``now + lifetime``, but no later than the deadline a :class:`DeadlineExpiry` carries: the time
-    between working out the seconds left and stamping the message (middleware, serialization) is not added to it.
-    A deadline already passed is stamped as it is: the message arrives expired, as one that waited too long in a
-    queue (a Redis server drops it and the caller's wait ends without a reply; the local transport's server
-    answers with a ``DEADLINE_EXCEEDED`` error).
-    """
-    expires = now + lifetime
-    if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:
-        return lifetime.deadline
-    return expires
 
 
 def time_left(deadline: float | None, now: float) -> float | None:

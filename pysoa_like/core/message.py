@@ -79,6 +79,7 @@ __all__ = [
     "decode_reply",
     "decode_request",
     "envelope_to_send",
+    "expiry_time",
     "frame_for_sending",
     "is_expired",
     "nesting_too_deep",
@@ -301,6 +302,22 @@ class ReceivedMessage(NamedTuple):
     body: dict[str, Any] | None
 
 
+def expiry_time(lifetime: float, now: float) -> float:
+    """The ``__expiry__`` of a message stamped at ``now`` with ``lifetime`` seconds to live.
+
+    That is ``now + lifetime``, but no later than the deadline a
+    :class:`~pysoa_like.core.deadlines.DeadlineExpiry` carries: the time between working out the seconds left and
+    stamping the message (middleware, serialization) is not added to it.
+    A deadline already passed is stamped as it is: the message arrives expired, as one that waited too long in a
+    queue (a Redis server drops it and the caller's wait ends without a reply; the local transport's server
+    answers with a ``DEADLINE_EXCEEDED`` error).
+    """
+    expires = now + lifetime
+    if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:
+        return lifetime.deadline
+    return expires
+
+
 def envelope_to_send(
     request_id: Any,
     meta: dict[str, Any],
@@ -345,11 +362,7 @@ def envelope_to_send(
     else:
         raise ValueError(f"message_expiry_in_seconds must be positive, got {default_expiry_seconds}")
     envelope_meta = dict(meta)
-    expires = now + lifetime
-    if isinstance(lifetime, DeadlineExpiry) and lifetime.deadline < expires:
-        # expiry_time's rule, inline: this runs for every message sent, by clients and servers alike.
-        expires = lifetime.deadline
-    envelope_meta[EXPIRY_META_KEY] = expires
+    envelope_meta[EXPIRY_META_KEY] = expiry_time(lifetime, now)
     return {"request_id": request_id, "meta": envelope_meta, "body": body}, redis_expiry_seconds
 
 

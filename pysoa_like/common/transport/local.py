@@ -27,7 +27,7 @@ from pysoa_like.common.fields import ClassConfigurationSchema, resolve_python_pa
 from pysoa_like.common.metrics import MetricsRecorder
 from pysoa_like.common.transport.base import AsyncClientTransport, ClientTransport, ReceivedMessage, ServerTransport
 from pysoa_like.common.transport.errors import MessageReceiveTimeout, MessageTooLarge
-from pysoa_like.core.deadlines import expiry_time
+from pysoa_like.core.message import expiry_time
 
 if TYPE_CHECKING:
     from pysoa_like.common.serializer import Serializer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import pickle
 
-from pysoa_like.core.deadlines import DeadlineExpiry, bounded_expiry, bounded_wait, expiry_time, time_left
+from pysoa_like.core.deadlines import DeadlineExpiry, bounded_expiry, bounded_wait, time_left
+from pysoa_like.core.message import expiry_time
 
 
 def test_time_left_counts_down_to_the_deadline_and_below() -> None:
